@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    // Service-backed suites (Kafka, Prometheus) share one broker; files run in parallel
+    // but each test owns its topics, groups and tables.
+    pool: 'forks',
+  },
+});
