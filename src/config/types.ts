@@ -1,0 +1,95 @@
+import type { DriftTest, FeatureType, ModelTask } from '../types.js';
+
+/**
+ * The validated, frozen configuration. Durations are already parsed to milliseconds; the
+ * original strings are kept where they become metric labels. Defaults are documented in
+ * schema.ts where each field is declared.
+ */
+export interface DriftdConfig {
+  /** Directory for the embedded store and local state. */
+  dataDir: string;
+  server: ServerConfig;
+  store: StoreConfig;
+  kafka: KafkaConfig | null;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  models: ModelConfig[];
+}
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Bearer tokens accepted on write routes; empty = writes are open (logged at boot as a warning). */
+  apiTokens: string[];
+  bodyLimitBytes: number;
+}
+
+export type StoreConfig =
+  | { kind: 'embedded'; path: string; rawEventsTtlDays: number }
+  | {
+      kind: 'clickhouse';
+      url: string;
+      database: string;
+      username: string;
+      password: string;
+      requestTimeoutMs: number;
+      rawEventsTtlDays: number;
+    };
+
+export interface KafkaConfig {
+  brokers: string[];
+  clientId: string;
+  groupId: string;
+  predictionsTopic: string;
+  labelsTopic: string;
+  deadLetterTopic: string;
+  maxMessageBytes: number;
+}
+
+export interface FeatureConfig {
+  name: string;
+  type: FeatureType;
+  /** Override of the automatic test choice. */
+  test: DriftTest | null;
+  /** Override of the test's default threshold (p-value for KS/chi-square, distance otherwise). */
+  threshold: number | null;
+}
+
+export interface WindowSizeConfig {
+  /** As written, e.g. "5m": the `window` label. */
+  label: string;
+  ms: number;
+}
+
+export interface ModelConfig {
+  id: string;
+  task: ModelTask;
+  features: FeatureConfig[];
+  prediction: { field: string; type: FeatureType };
+  label: {
+    field: string;
+    /** Class treated as positive for binary metrics. */
+    positive: number | string;
+    /** Score threshold turning a probability into a class for binary classification. */
+    threshold: number;
+  };
+  windows: {
+    sizes: WindowSizeConfig[];
+    allowedLatenessMs: number;
+    idleTimeoutMs: number;
+  };
+  drift: {
+    /** Events a window needs before any verdict is given. */
+    minWindowSize: number;
+    /** Dataset drift when at least this share of features drifted. */
+    shareThreshold: number;
+    /** False discovery rate for Benjamini–Hochberg across features. */
+    fdr: number;
+    bins: number;
+    psiBuckets: number;
+    psiThreshold: number;
+    topCategories: number;
+    sampleSize: number;
+  };
+  /** Fields hashed (sha256, salted) before storage. */
+  piiFields: string[];
+}

@@ -1,0 +1,151 @@
+/**
+ * Domain types shared by ingest, window, store, export and api. The event shapes are the
+ * user-facing contract of DESIGN.md; timestamps are epoch milliseconds once decoded.
+ */
+
+export type FeatureValue = number | string | boolean | null;
+export type FeatureType = 'numeric' | 'categorical';
+export type ModelTask = 'binary-classification' | 'multiclass' | 'regression';
+
+/** Where an event came from; Kafka events carry their coordinates for dedup and lineage. */
+export type EventSource =
+  | { kind: 'http' }
+  | { kind: 'replay'; file: string; line: number }
+  | { kind: 'kafka'; topic: string; partition: number; offset: string };
+
+export interface PredictionEvent {
+  model: string;
+  version: string;
+  id: string;
+  /** Event time, epoch ms. */
+  ts: number;
+  features: Record<string, FeatureValue>;
+  prediction: FeatureValue;
+}
+
+export interface LabelEvent {
+  model: string;
+  id: string;
+  ts: number;
+  label: number | string;
+}
+
+export interface NumericSummary {
+  count: number;
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+  p01: number;
+  p50: number;
+  p99: number;
+}
+
+export interface NumericProfile {
+  kind: 'numeric';
+  /** Fine quantile-bin edges (K+1 at most, fewer when the data has ties). */
+  edges: number[];
+  /** Reference counts per fine bin. */
+  counts: number[];
+  /** Fine-bin index → coarse (PSI) bin index. */
+  coarse: number[];
+  missing: number;
+  nan: number;
+  summary: NumericSummary;
+  /** Reservoir sample of the raw values, kept for exact recompute and Wasserstein. */
+  sample: number[];
+}
+
+export interface CategoricalProfile {
+  kind: 'categorical';
+  /** Top-N categories of the reference, most frequent first. */
+  categories: string[];
+  counts: number[];
+  /** Reference values outside the top-N. */
+  other: number;
+  missing: number;
+  /** Number of distinct reference values (exact up to the tracking cap). */
+  distinct: number;
+}
+
+export type FeatureProfile = NumericProfile | CategoricalProfile;
+
+export interface BaselineParams {
+  bins: number;
+  psiBuckets: number;
+  topCategories: number;
+  sampleSize: number;
+}
+
+/** Immutable training-data profile. `id` is derived from `hash`, so re-importing the same data is idempotent. */
+export interface BaselineProfile {
+  id: string;
+  /** sha256 over the input bytes and the params. */
+  hash: string;
+  model: string;
+  version: string;
+  createdAt: number;
+  source: string;
+  rowCount: number;
+  badRows: number;
+  params: BaselineParams;
+  features: Record<string, FeatureProfile>;
+  prediction: FeatureProfile | null;
+}
+
+export type DriftTest = 'ks' | 'psi' | 'chi-square' | 'jensen-shannon' | 'wasserstein';
+
+export interface FeatureDrift {
+  feature: string;
+  type: FeatureType;
+  test: DriftTest;
+  /** Value of the chosen test: a statistic for p-value tests, a distance otherwise. */
+  statistic: number;
+  /** Raw p-value for p-value tests, null for distance tests. */
+  pValue: number | null;
+  /** Benjamini–Hochberg adjusted p-value across the model's features, null for distance tests. */
+  adjustedPValue: number | null;
+  threshold: number;
+  drifted: boolean;
+  psi: number;
+  /** KS statistic on fine bins (numeric only) and its error bound vs exact KS. */
+  ksStatistic: number | null;
+  ksBound: number | null;
+  count: number;
+  missingRatio: number;
+  outOfRangeRatio: number;
+  unseenRatio: number;
+  /** True when the window had fewer events than the model's minimum for a verdict. */
+  insufficient: boolean;
+}
+
+export interface WindowBounds {
+  model: string;
+  version: string;
+  /** Window size, ms. */
+  size: number;
+  /** The configured size as written (e.g. "5m"): the `window` metric label. */
+  sizeLabel: string;
+  start: number;
+  end: number;
+}
+
+export interface WindowResult extends WindowBounds {
+  baselineId: string;
+  baselineHash: string;
+  eventCount: number;
+  lateCount: number;
+  closedAt: number;
+  features: FeatureDrift[];
+  prediction: FeatureDrift | null;
+  /** Share of features (with a verdict) that drifted. */
+  driftShare: number;
+  datasetDrift: boolean;
+}
+
+export interface PerformanceResult extends WindowBounds {
+  labeled: number;
+  coverage: number;
+  metrics: Record<string, number>;
+  computedAt: number;
+}
