@@ -1,0 +1,255 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { PerformanceResult, WindowResult } from '../types.js';
+
+/**
+ * Every metric family the daemon exports, in one place. Alert rules and dashboards are
+ * generated from these constants, so a rename here cannot leave a dangling query.
+ * Label sets are bounded: model, version, feature and window all come from the config or
+ * the (few) model versions that have a baseline; event-level values never become labels.
+ */
+export const METRIC = {
+  featurePsi: 'driftd_feature_psi',
+  featureKsStatistic: 'driftd_feature_ks_statistic',
+  featureKsPValue: 'driftd_feature_ks_pvalue',
+  featureDriftScore: 'driftd_feature_drift_score',
+  featureDriftThreshold: 'driftd_feature_drift_threshold',
+  featureDriftDetected: 'driftd_feature_drift_detected',
+  featureMissingRatio: 'driftd_feature_missing_ratio',
+  featureOutOfRangeRatio: 'driftd_feature_out_of_range_ratio',
+  featureUnseenRatio: 'driftd_feature_unseen_ratio',
+  modelDriftShare: 'driftd_model_drift_share',
+  modelDatasetDrift: 'driftd_model_dataset_drift',
+  predictionPsi: 'driftd_prediction_psi',
+  predictionDriftDetected: 'driftd_prediction_drift_detected',
+  modelPerformance: 'driftd_model_performance',
+  labelCoverage: 'driftd_model_label_coverage_ratio',
+  windowEvents: 'driftd_window_events',
+  windowCloseTimestamp: 'driftd_window_close_timestamp_seconds',
+  windowsClosed: 'driftd_windows_closed_total',
+  openWindows: 'driftd_open_windows',
+  eventsTotal: 'driftd_events_total',
+  labelsTotal: 'driftd_labels_total',
+  deadLetterTotal: 'driftd_dead_letter_total',
+  storeWriteSeconds: 'driftd_store_write_duration_seconds',
+  storeErrors: 'driftd_store_errors_total',
+  kafkaConsumerLag: 'driftd_kafka_consumer_lag_messages',
+  kafkaRebalances: 'driftd_kafka_rebalances_total',
+  lastEventTimestamp: 'driftd_last_event_timestamp_seconds',
+  buildInfo: 'driftd_build_info',
+} as const;
+
+export type MetricName = (typeof METRIC)[keyof typeof METRIC];
+
+/** Results of `driftd_events_total{result}`: every ingested event lands in exactly one. */
+export type EventResult = 'accepted' | 'late' | 'invalid' | 'no_baseline' | 'duplicate';
+export type LabelResult = 'accepted' | 'invalid' | 'unknown_prediction';
+
+type FeatureLabels = 'model' | 'version' | 'window' | 'feature';
+type WindowLabels = 'model' | 'version' | 'window';
+
+export interface Metrics {
+  readonly registry: Registry;
+  featurePsi: Gauge<FeatureLabels>;
+  featureKsStatistic: Gauge<FeatureLabels>;
+  featureKsPValue: Gauge<FeatureLabels>;
+  featureDriftScore: Gauge<FeatureLabels | 'test'>;
+  featureDriftThreshold: Gauge<FeatureLabels | 'test'>;
+  featureDriftDetected: Gauge<FeatureLabels>;
+  featureMissingRatio: Gauge<FeatureLabels>;
+  featureOutOfRangeRatio: Gauge<FeatureLabels>;
+  featureUnseenRatio: Gauge<FeatureLabels>;
+  modelDriftShare: Gauge<WindowLabels>;
+  modelDatasetDrift: Gauge<WindowLabels>;
+  predictionPsi: Gauge<WindowLabels>;
+  predictionDriftDetected: Gauge<WindowLabels>;
+  modelPerformance: Gauge<WindowLabels | 'metric'>;
+  labelCoverage: Gauge<WindowLabels>;
+  windowEvents: Gauge<WindowLabels>;
+  windowCloseTimestamp: Gauge<WindowLabels>;
+  windowsClosed: Counter<'model' | 'window'>;
+  openWindows: Gauge<'model'>;
+  eventsTotal: Counter<'model' | 'result'>;
+  labelsTotal: Counter<'model' | 'result'>;
+  deadLetterTotal: Counter<'reason'>;
+  storeWriteSeconds: Histogram<'table'>;
+  storeErrors: Counter<'operation'>;
+  kafkaConsumerLag: Gauge<'topic' | 'partition'>;
+  kafkaRebalances: Counter;
+  lastEventTimestamp: Gauge<'model'>;
+  /** Sets every gauge of a closed window's result. */
+  recordWindow(result: WindowResult): void;
+  recordPerformance(result: PerformanceResult): void;
+}
+
+export function createMetrics(registry: Registry, opts: { version: string }): Metrics {
+  const registers = [registry];
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Gauge<L>({ name, help, labelNames, registers });
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Counter<L>({ name, help, labelNames, registers });
+  const f = ['model', 'version', 'window', 'feature'] as const;
+  const w = ['model', 'version', 'window'] as const;
+
+  const m = {
+    registry,
+    featurePsi: gauge(
+      METRIC.featurePsi,
+      'Population stability index of the feature in the latest closed window vs its baseline.',
+      f,
+    ),
+    featureKsStatistic: gauge(
+      METRIC.featureKsStatistic,
+      'Two-sample KS statistic on the baseline quantile bins (within 1/K of exact).',
+      f,
+    ),
+    featureKsPValue: gauge(
+      METRIC.featureKsPValue,
+      'Asymptotic KS p-value of the binned statistic (numeric features).',
+      f,
+    ),
+    featureDriftScore: gauge(
+      METRIC.featureDriftScore,
+      'Value of the drift test chosen for the feature (p-value or distance, see the test label).',
+      [...f, 'test'] as const,
+    ),
+    featureDriftThreshold: gauge(
+      METRIC.featureDriftThreshold,
+      'Threshold the drift score is compared against.',
+      [...f, 'test'] as const,
+    ),
+    featureDriftDetected: gauge(
+      METRIC.featureDriftDetected,
+      '1 when the feature drifted in the latest closed window (after BH-FDR), else 0.',
+      f,
+    ),
+    featureMissingRatio: gauge(
+      METRIC.featureMissingRatio,
+      'Share of events in the latest closed window with the feature missing.',
+      f,
+    ),
+    featureOutOfRangeRatio: gauge(
+      METRIC.featureOutOfRangeRatio,
+      'Share of present values outside the baseline range.',
+      f,
+    ),
+    featureUnseenRatio: gauge(
+      METRIC.featureUnseenRatio,
+      'Share of categorical values never seen in the baseline.',
+      f,
+    ),
+    modelDriftShare: gauge(
+      METRIC.modelDriftShare,
+      'Share of features that drifted in the latest closed window.',
+      w,
+    ),
+    modelDatasetDrift: gauge(
+      METRIC.modelDatasetDrift,
+      '1 when the drift share reached the dataset-drift threshold.',
+      w,
+    ),
+    predictionPsi: gauge(
+      METRIC.predictionPsi,
+      'PSI of the model output in the latest closed window vs the baseline.',
+      w,
+    ),
+    predictionDriftDetected: gauge(
+      METRIC.predictionDriftDetected,
+      '1 when the model output drifted in the latest closed window.',
+      w,
+    ),
+    modelPerformance: gauge(
+      METRIC.modelPerformance,
+      'Performance metric of the latest window with labels (metric label names it).',
+      [...w, 'metric'] as const,
+    ),
+    labelCoverage: gauge(
+      METRIC.labelCoverage,
+      'Share of the window’s predictions that have a ground-truth label.',
+      w,
+    ),
+    windowEvents: gauge(METRIC.windowEvents, 'Events in the latest closed window.', w),
+    windowCloseTimestamp: gauge(
+      METRIC.windowCloseTimestamp,
+      'Wall-clock time the latest window closed, seconds since epoch.',
+      w,
+    ),
+    windowsClosed: counter(METRIC.windowsClosed, 'Windows closed.', ['model', 'window'] as const),
+    openWindows: gauge(METRIC.openWindows, 'Windows currently open.', ['model'] as const),
+    eventsTotal: counter(
+      METRIC.eventsTotal,
+      'Prediction events ingested, by outcome (model="unknown" for unconfigured models).',
+      ['model', 'result'] as const,
+    ),
+    labelsTotal: counter(METRIC.labelsTotal, 'Label events ingested, by outcome.', [
+      'model',
+      'result',
+    ] as const),
+    deadLetterTotal: counter(METRIC.deadLetterTotal, 'Messages dead-lettered, by reason.', [
+      'reason',
+    ] as const),
+    storeWriteSeconds: new Histogram<'table'>({
+      name: METRIC.storeWriteSeconds,
+      help: 'Duration of store writes.',
+      labelNames: ['table'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10],
+      registers,
+    }),
+    storeErrors: counter(METRIC.storeErrors, 'Failed store operations.', ['operation'] as const),
+    kafkaConsumerLag: gauge(
+      METRIC.kafkaConsumerLag,
+      'Messages between the committed offset and the partition high watermark.',
+      ['topic', 'partition'] as const,
+    ),
+    kafkaRebalances: new Counter({
+      name: METRIC.kafkaRebalances,
+      help: 'Consumer group rebalances (group joins).',
+      registers,
+    }),
+    lastEventTimestamp: gauge(
+      METRIC.lastEventTimestamp,
+      'Event time of the newest accepted event, seconds since epoch.',
+      ['model'] as const,
+    ),
+  };
+  gauge(METRIC.buildInfo, 'driftd build information.', ['version'] as const).set(
+    { version: opts.version },
+    1,
+  );
+
+  const recordWindow = (r: WindowResult): void => {
+    const wl = { model: r.model, version: r.version, window: r.sizeLabel };
+    for (const d of r.features) {
+      const fl = { ...wl, feature: d.feature };
+      m.featurePsi.set(fl, d.psi);
+      if (d.ksStatistic !== null) m.featureKsStatistic.set(fl, d.ksStatistic);
+      if (d.type === 'numeric' && d.test === 'ks' && d.pValue !== null) {
+        m.featureKsPValue.set(fl, d.pValue);
+      }
+      m.featureDriftScore.set({ ...fl, test: d.test }, d.pValue ?? d.statistic);
+      m.featureDriftThreshold.set({ ...fl, test: d.test }, d.threshold);
+      m.featureDriftDetected.set(fl, d.drifted ? 1 : 0);
+      m.featureMissingRatio.set(fl, d.missingRatio);
+      m.featureOutOfRangeRatio.set(fl, d.outOfRangeRatio);
+      m.featureUnseenRatio.set(fl, d.unseenRatio);
+    }
+    m.modelDriftShare.set(wl, r.driftShare);
+    m.modelDatasetDrift.set(wl, r.datasetDrift ? 1 : 0);
+    if (r.prediction) {
+      m.predictionPsi.set(wl, r.prediction.psi);
+      m.predictionDriftDetected.set(wl, r.prediction.drifted ? 1 : 0);
+    }
+    m.windowEvents.set(wl, r.eventCount);
+    m.windowCloseTimestamp.set(wl, r.closedAt / 1000);
+    m.windowsClosed.inc({ model: r.model, window: r.sizeLabel });
+  };
+
+  const recordPerformance = (p: PerformanceResult): void => {
+    const wl = { model: p.model, version: p.version, window: p.sizeLabel };
+    m.labelCoverage.set(wl, p.coverage);
+    for (const [metric, value] of Object.entries(p.metrics)) {
+      if (Number.isFinite(value)) m.modelPerformance.set({ ...wl, metric }, value);
+    }
+  };
+
+  return { ...m, recordWindow, recordPerformance };
+}

@@ -1,0 +1,18 @@
+import { type Logger, pino } from 'pino';
+
+export type { Logger };
+
+/** The one root logger; stages take `logger.child({ stage })`. Secrets never reach it. */
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  return pino(
+    {
+      level,
+      base: { name: 'driftd' },
+      redact: {
+        paths: ['*.password', '*.apiTokens', 'config.store.password', 'config.server.apiTokens'],
+        censor: '[redacted]',
+      },
+    },
+    destination ?? process.stdout,
+  );
+}
