@@ -1,0 +1,220 @@
+
+// --- sketches, psi, metrics, test choice ---
+// Owned by the sketch/psi/metrics/test-choice module; another section of this file belongs to
+// the KS / chi-square / divergence module. Snapshots are plain JSON (no typed arrays, no
+// Infinity) so they can be persisted and shipped between daemon instances as-is.
+
+/**
+ * Persisted state of a numeric feature over one window. `counts[0]` holds values equal to the
+ * baseline minimum `edges[0]`; `counts[i]` (i ≥ 1) holds values in `(edges[i-1], edges[i]]`.
+ * Invariant: `sum(counts) + below + above + missing + nan === total`.
+ */
+export interface NumericSketchSnapshot {
+  kind: 'numeric';
+  /** One count per fine bin (`edges.length` bins). */
+  counts: number[];
+  /** Values below the baseline minimum, including -Infinity. */
+  below: number;
+  /** Values above the baseline maximum, including +Infinity. */
+  above: number;
+  /** `null` or `undefined` values. */
+  missing: number;
+  /** `NaN` values. */
+  nan: number;
+  /** Every recorded value, whatever its kind. */
+  total: number;
+  /** Sum of the finite values (in range or not). */
+  sum: number;
+  /** Sum of squares of the finite values. */
+  sumSquares: number;
+  /** Smallest finite value seen, `null` when none. */
+  min: number | null;
+  /** Largest finite value seen, `null` when none. */
+  max: number | null;
+}
+
+/** Persisted state of a categorical feature over one window. */
+export interface CategoricalSketchSnapshot {
+  kind: 'categorical';
+  /** The baseline's categories (its top-N), in baseline order. */
+  categories: string[];
+  /** One count per entry of `categories`. */
+  counts: number[];
+  /** Values outside `categories`. Always equals `sum(unseen) + unseenOverflow`. */
+  other: number;
+  /** `null`, `undefined` or `NaN` values. */
+  missing: number;
+  /** Every recorded value. */
+  total: number;
+  /** First distinct unseen values (capped) with their counts, for diagnostics. */
+  unseen: Record<string, number>;
+  /** Unseen values that did not fit in `unseen` (beyond the cap). */
+  unseenOverflow: number;
+}
+
+export type SketchSnapshot = NumericSketchSnapshot | CategoricalSketchSnapshot;
+
+/**
+ * Mergeable window state: one shape for every sketch (create / record / merge / snapshot),
+ * after opentelemetry-js sdk-metrics aggregators. `merge` adds `other` into this sketch.
+ */
+export interface Sketch<TValue, TSnapshot extends SketchSnapshot> {
+  readonly kind: TSnapshot['kind'];
+  record(value: TValue): void;
+  merge(other: Sketch<TValue, TSnapshot> | TSnapshot): void;
+  snapshot(): TSnapshot;
+}
+
+export interface NumericSketch extends Sketch<number | null | undefined, NumericSketchSnapshot> {
+  readonly kind: 'numeric';
+  /** The baseline's fine bin edges (strictly increasing). */
+  readonly edges: readonly number[];
+  /** Number of fine bins (`edges.length`). */
+  readonly binCount: number;
+}
+
+export type CategoricalValue = string | number | boolean | null | undefined;
+
+export interface CategoricalSketch extends Sketch<CategoricalValue, CategoricalSketchSnapshot> {
+  readonly kind: 'categorical';
+  readonly categories: readonly string[];
+  readonly maxUnseen: number;
+}
+
+export interface CategoricalSketchOptions {
+  /** How many distinct unseen values keep their own count (default 100). */
+  maxUnseen?: number;
+}
+
+/** Fine-to-coarse bin mapping for PSI, see `coarseBins`. */
+export interface CoarseBinning {
+  /** For each fine bin, the index of its coarse bin (non-decreasing, starts at 0). */
+  fineToCoarse: number[];
+  /** Number of coarse bins (≤ the requested bucket count when mass is lumpy). */
+  count: number;
+  /**
+   * Upper edge of each coarse bin in the feature's units. The first coarse bin also takes
+   * values below the baseline range and the last one values above it (open-ended, as usual
+   * for PSI deciles), so the last upper edge is reported as the baseline maximum.
+   */
+  upperEdges: number[];
+}
+
+export interface PsiOptions {
+  /**
+   * Replacement for a zero proportion (default 0.0001, Evidently's constant). When the
+   * smallest non-zero proportion is itself ≤ epsilon, Evidently uses that proportion / 1e6.
+   */
+  epsilon?: number;
+}
+
+export interface PsiBin {
+  /** Reference proportion after zero replacement. */
+  ref: number;
+  /** Current proportion after zero replacement. */
+  cur: number;
+  /** This bin's term of the sum: (ref − cur) · ln(ref / cur), never negative. */
+  contribution: number;
+}
+
+export interface PsiResult {
+  value: number;
+  bins: PsiBin[];
+}
+
+export type DriftTestName = 'ks' | 'chi-square' | 'jensen-shannon' | 'psi' | 'wasserstein';
+
+export interface TestChoiceInput {
+  type: 'numeric' | 'categorical';
+  /** Rows in the reference (baseline) sample, missing values excluded. */
+  referenceSize: number;
+  /** Rows in the current window. */
+  currentSize: number;
+  /** Distinct non-missing values in the reference sample, when known. */
+  distinctValues?: number;
+}
+
+export interface TestChoice {
+  test: DriftTestName;
+  /** Drift when the p-value is below it (`p-value`) or the distance at/above it (`distance`). */
+  threshold: number;
+  kind: 'p-value' | 'distance';
+}
+
+export type BinaryLabel = 0 | 1;
+
+export interface ConfusionCounts {
+  tp: number;
+  fp: number;
+  tn: number;
+  fn: number;
+}
+
+export interface BinaryMetricsSketchOptions {
+  /** Equal-width score bins over [0, 1] for the ROC AUC histogram (default 1000). */
+  scoreBins?: number;
+  /** A score ≥ threshold counts as a positive prediction (default 0.5). */
+  threshold?: number;
+}
+
+export interface BinaryMetricsSnapshot extends ConfusionCounts {
+  kind: 'binary-metrics';
+  scoreBins: number;
+  threshold: number;
+  /** Positive-label score histogram, bin b = [b/B, (b+1)/B), the last bin closed. */
+  positiveScores: number[];
+  /** Negative-label score histogram, same bins. */
+  negativeScores: number[];
+  /** Σ per-row log loss (scikit-learn clipping), so the mean is exact. */
+  logLossSum: number;
+  /** Σ (label − score)². */
+  brierSum: number;
+}
+
+/** Values that are undefined for the data (no rows, one class only) are `null`, never NaN. */
+export interface BinaryMetrics {
+  count: number;
+  positives: number;
+  accuracy: number | null;
+  precision: number | null;
+  recall: number | null;
+  f1: number | null;
+  rocAuc: number | null;
+  /** Largest possible |rocAuc − exact AUC| caused by histogramming the scores. */
+  rocAucErrorBound: number | null;
+  logLoss: number | null;
+  brier: number | null;
+}
+
+export interface BinaryMetricsSketch {
+  readonly kind: 'binary-metrics';
+  record(label: BinaryLabel, score: number): void;
+  merge(other: BinaryMetricsSketch | BinaryMetricsSnapshot): void;
+  snapshot(): BinaryMetricsSnapshot;
+  metrics(): BinaryMetrics;
+}
+
+export interface RegressionMetricsSnapshot {
+  kind: 'regression-metrics';
+  count: number;
+  absErrorSum: number;
+  squaredErrorSum: number;
+  /** Σ |e| / max(|y|, float64 eps), scikit-learn's MAPE term. */
+  absPercentageErrorSum: number;
+}
+
+export interface RegressionMetrics {
+  count: number;
+  mae: number | null;
+  rmse: number | null;
+  mape: number | null;
+}
+
+export interface RegressionMetricsSketch {
+  readonly kind: 'regression-metrics';
+  record(actual: number, predicted: number): void;
+  merge(other: RegressionMetricsSketch | RegressionMetricsSnapshot): void;
+  snapshot(): RegressionMetricsSnapshot;
+  metrics(): RegressionMetrics;
+}
+// --- end sketches, psi, metrics, test choice ---
