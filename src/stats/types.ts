@@ -218,3 +218,51 @@ export interface RegressionMetricsSketch {
   metrics(): RegressionMetrics;
 }
 // --- end sketches, psi, metrics, test choice ---
+
+// --- exact tests (ks, chi-square, divergence, multiple testing) ---
+// Owned by ks.ts / chi-square.ts / divergence.ts / multiple-testing.ts. Every number here is
+// finite: bad input throws InvalidInputError instead of producing NaN.
+
+/** Two-sample KS on raw samples, as SciPy `ks_2samp(x, y, method='auto')`. */
+export interface KsTestResult {
+  /** sup |F_ref − F_cur| over the pooled sample. */
+  statistic: number;
+  /** Two-sided p-value. */
+  pValue: number;
+  /** The p-value path SciPy's `auto` rule took: exact lattice-path count, or `kstwo`. */
+  method: 'exact' | 'asymp';
+}
+
+/** Two-sample KS on counts over shared quantile bins. */
+export interface BinnedKsTestResult {
+  /** max over bin boundaries of |cumRef/nRef − cumCur/nCur|; never above the exact statistic. */
+  statistic: number;
+  /** Approximate: SciPy's asymptotic two-sided p-value evaluated at the binned statistic. */
+  pValue: number;
+  method: 'binned';
+  /** Largest reference bin mass; |statistic − exact statistic| ≤ bound for any current data. */
+  bound: number;
+}
+
+export type KsResult = KsTestResult | BinnedKsTestResult;
+
+/** Pearson chi-square homogeneity test of a 2×k table, as SciPy `chi2_contingency`. */
+export interface ChiSquareTestResult {
+  statistic: number;
+  pValue: number;
+  /** Degrees of freedom after dropping categories empty in both rows (k' − 1, or 0). */
+  dof: number;
+}
+
+export interface WassersteinOptions {
+  /** Divide by the reference population standard deviation (ddof = 0). Default false. */
+  normalize?: boolean;
+}
+
+export interface BenjaminiHochbergResult {
+  /** `adjusted[i] <= alpha`, in input order. */
+  rejected: boolean[];
+  /** BH-adjusted p-values (step-up, monotone, capped at 1), in input order. */
+  adjusted: number[];
+}
+// --- end exact tests (ks, chi-square, divergence, multiple testing) ---
