@@ -95,6 +95,16 @@ export interface BaselineProfile {
 
 export type DriftTest = 'ks' | 'psi' | 'chi-square' | 'jensen-shannon' | 'wasserstein';
 
+/** Baseline vs window distribution over the PSI bins (numeric) or categories, as proportions. */
+export interface FeatureHistogram {
+  /** Numeric features: coarse bin edges, one more than the bins. */
+  edges?: number[];
+  /** Categorical features: the category of each bin (the last is "__other__"). */
+  labels?: string[];
+  reference: number[];
+  current: number[];
+}
+
 export interface FeatureDrift {
   feature: string;
   type: FeatureType;
@@ -117,6 +127,7 @@ export interface FeatureDrift {
   unseenRatio: number;
   /** True when the window had fewer events than the model's minimum for a verdict. */
   insufficient: boolean;
+  histogram?: FeatureHistogram;
 }
 
 export interface WindowBounds {
