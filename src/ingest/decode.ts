@@ -29,6 +29,14 @@ export interface DecodeOptions {
 
 const MAX_ID_LENGTH = 512;
 
+/**
+ * Stands in for an item whose text was not JSON (an NDJSON line, a file line), so that it
+ * keeps its position in the batch and is rejected with `invalid_json` like any other item.
+ */
+export class UnparseableItem {
+  constructor(readonly message: string) {}
+}
+
 const reject = (reason: RejectReason, message: string): Decoded<never> => ({
   ok: false,
   reason,
@@ -123,6 +131,7 @@ export function hashPii(value: FeatureValue, salt: string): FeatureValue {
 
 /** Validates a prediction event against its model's config; PII fields come back hashed. */
 export function decodePrediction(raw: unknown, opts: DecodeOptions): Decoded<PredictionEvent> {
+  if (raw instanceof UnparseableItem) return reject('invalid_json', raw.message);
   if (!isRecord(raw))
     return reject('not_an_object', `event must be a JSON object, got ${describe(raw)}`);
   const model = requireString(raw, 'model', false);
@@ -183,6 +192,7 @@ export function decodePrediction(raw: unknown, opts: DecodeOptions): Decoded<Pre
 }
 
 export function decodeLabel(raw: unknown, opts: DecodeOptions): Decoded<LabelEvent> {
+  if (raw instanceof UnparseableItem) return reject('invalid_json', raw.message);
   if (!isRecord(raw))
     return reject('not_an_object', `label must be a JSON object, got ${describe(raw)}`);
   const model = requireString(raw, 'model', false);

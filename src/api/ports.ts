@@ -1,0 +1,84 @@
+import type { DriftdConfig, ModelConfig } from '../config/types.js';
+import type { Metrics } from '../export/metrics.js';
+import type { RejectReason } from '../ingest/decode.js';
+import type { Logger } from '../logger.js';
+import type {
+  BaselineProfile,
+  LabelEvent,
+  PerformanceResult,
+  PredictionEvent,
+  WindowResult,
+} from '../types.js';
+
+/** One rejected item of an ingestion batch. */
+export interface ItemError {
+  index: number;
+  reason: RejectReason;
+  message: string;
+}
+
+export interface IngestReport {
+  accepted: number;
+  rejected: number;
+  /** Per-item errors, capped; `rejected` is the true count. */
+  errors: ItemError[];
+}
+
+/** What the API needs from the pipeline: the same ingestion path every source uses. */
+export interface IngestPort {
+  ingestEvents(items: readonly unknown[], source: 'http' | 'replay'): Promise<IngestReport>;
+  ingestLabels(items: readonly unknown[]): Promise<IngestReport>;
+}
+
+export interface BaselineSummary {
+  id: string;
+  hash: string;
+  model: string;
+  version: string;
+  createdAt: number;
+  rowCount: number;
+  source: string;
+}
+
+export interface StoredPrediction {
+  event: PredictionEvent;
+  label: LabelEvent | null;
+  late: boolean;
+  source: string;
+  ingestedAt: number;
+}
+
+export interface RangeQuery {
+  model: string;
+  from: number;
+  to: number;
+  window?: string;
+  feature?: string;
+}
+
+/** The read side of the store the API uses (the full Store satisfies it structurally). */
+export interface ApiStore {
+  listBaselines(opts?: { model?: string }): Promise<BaselineSummary[]>;
+  getBaseline(id: string): Promise<BaselineProfile | null>;
+  queryDrift(q: RangeQuery): Promise<WindowResult[]>;
+  latestWindowResult(model: string, opts?: { window?: string }): Promise<WindowResult | null>;
+  queryPerformance(q: RangeQuery): Promise<PerformanceResult[]>;
+  getPrediction(id: string, opts?: { model?: string }): Promise<StoredPrediction | null>;
+  ping(): Promise<void>;
+}
+
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, { ok: boolean; detail?: string }>;
+}
+
+export interface ApiDeps {
+  config: DriftdConfig;
+  models: ReadonlyMap<string, ModelConfig>;
+  store: ApiStore;
+  ingest: IngestPort;
+  metrics: Metrics;
+  logger: Logger;
+  readiness: () => Promise<Readiness>;
+  version: string;
+}

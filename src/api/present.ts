@@ -1,0 +1,56 @@
+import type { FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Store results → API shape: ISO times, `window` label instead of internal size fields. */
+export function presentWindow(r: WindowResult) {
+  return {
+    model: r.model,
+    version: r.version,
+    window: r.sizeLabel,
+    start: iso(r.start),
+    end: iso(r.end),
+    baselineId: r.baselineId,
+    baselineHash: r.baselineHash,
+    eventCount: r.eventCount,
+    lateCount: r.lateCount,
+    closedAt: iso(r.closedAt),
+    driftShare: r.driftShare,
+    datasetDrift: r.datasetDrift,
+    prediction: r.prediction ? presentFeature(r.prediction) : null,
+    features: r.features.map(presentFeature),
+  };
+}
+
+export function presentFeature(d: FeatureDrift) {
+  const { histogram: _omit, ...rest } = d as FeatureDrift & { histogram?: unknown };
+  return rest;
+}
+
+export function presentPerformance(p: PerformanceResult) {
+  return {
+    model: p.model,
+    version: p.version,
+    window: p.sizeLabel,
+    start: iso(p.start),
+    end: iso(p.end),
+    labeled: p.labeled,
+    coverage: p.coverage,
+    metrics: p.metrics,
+    computedAt: iso(p.computedAt),
+  };
+}
+
+/**
+ * How strongly a feature moved, comparable across tests: the test value over its threshold
+ * for distances, threshold over p-value for p-value tests (both > 1 exactly when drifted
+ * before multiple-testing correction).
+ */
+export function severity(d: FeatureDrift): number {
+  if (d.insufficient) return 0;
+  if (d.pValue !== null) {
+    const p = d.adjustedPValue ?? d.pValue;
+    return p <= 0 ? Number.MAX_VALUE : d.threshold / p;
+  }
+  return d.threshold > 0 ? d.statistic / d.threshold : d.statistic;
+}

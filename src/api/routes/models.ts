@@ -1,0 +1,345 @@
+import type { FastifyInstance } from 'fastify';
+import type { ModelConfig } from '../../config/types.js';
+import { parseTimestamp } from '../../ingest/decode.js';
+import type { FeatureDrift, WindowResult } from '../../types.js';
+import { badRequest, notFound } from '../errors.js';
+import type { ApiDeps } from '../ports.js';
+import { presentFeature, presentPerformance, presentWindow, severity } from '../present.js';
+import {
+  featureDriftSchema,
+  modelParams,
+  performanceSchema,
+  timeRangeQuery,
+  windowResultSchema,
+} from '../schemas.js';
+
+interface RangeQs {
+  from?: string;
+  to?: string;
+  window?: string;
+  limit?: number;
+  feature?: string;
+  start?: string;
+}
+
+function parseTime(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const ms = /^\d+$/.test(v) ? Number(v) : parseTimestamp(v);
+  if (ms === undefined || !Number.isFinite(ms)) {
+    throw badRequest(
+      `query parameter "${name}" must be ISO-8601 with a zone or epoch ms, got "${v}"`,
+    );
+  }
+  return ms;
+}
+
+export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
+  const modelOf = (id: string): ModelConfig => {
+    const m = deps.models.get(id);
+    if (!m)
+      throw notFound(
+        `model "${id}" is not configured (known: ${[...deps.models.keys()].join(', ')})`,
+      );
+    return m;
+  };
+  const windowOf = (m: ModelConfig, label: string | undefined): string => {
+    const sizes = m.windows.sizes;
+    if (label === undefined) return sizes[0]!.label;
+    if (!sizes.some((s) => s.label === label)) {
+      throw badRequest(
+        `window "${label}" is not configured for model "${m.id}" (configured: ${sizes.map((s) => s.label).join(', ')})`,
+      );
+    }
+    return label;
+  };
+  const range = (m: ModelConfig, qs: RangeQs) => {
+    const from = parseTime('from', qs.from, 0);
+    const to = parseTime('to', qs.to, 8.64e15);
+    if (from > to) throw badRequest(`"from" (${qs.from}) is after "to" (${qs.to})`);
+    return { model: m.id, from, to, window: windowOf(m, qs.window) };
+  };
+
+  app.get(
+    '/api/v1/models',
+    {
+      schema: {
+        summary: 'Configured models with their baselines and latest closed window',
+        tags: ['models'],
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              models: { type: 'array', items: { type: 'object', additionalProperties: true } },
+            },
+          },
+        },
+      },
+    },
+    async () => {
+      const baselines = await deps.store.listBaselines();
+      const models = [];
+      for (const m of deps.models.values()) {
+        const latest = await deps.store.latestWindowResult(m.id, {
+          window: m.windows.sizes[0]!.label,
+        });
+        models.push({
+          id: m.id,
+          task: m.task,
+          features: m.features.map((f) => ({ name: f.name, type: f.type })),
+          windows: m.windows.sizes.map((s) => s.label),
+          baselines: baselines
+            .filter((b) => b.model === m.id)
+            .map((b) => ({ ...b, createdAt: new Date(b.createdAt).toISOString() })),
+          latestWindow: latest
+            ? {
+                version: latest.version,
+                start: new Date(latest.start).toISOString(),
+                end: new Date(latest.end).toISOString(),
+                eventCount: latest.eventCount,
+                driftShare: latest.driftShare,
+                datasetDrift: latest.datasetDrift,
+              }
+            : null,
+        });
+      }
+      return { models };
+    },
+  );
+
+  app.get(
+    '/api/v1/models/:model/drift',
+    {
+      schema: {
+        summary: 'Drift results of closed windows over a time range',
+        tags: ['drift'],
+        params: modelParams,
+        querystring: {
+          ...timeRangeQuery,
+          properties: { ...timeRangeQuery.properties, feature: { type: 'string' } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              model: { type: 'string' },
+              window: { type: 'string' },
+              windows: { type: 'array', items: windowResultSchema },
+            },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const { model } = req.params as { model: string };
+      const qs = req.query as RangeQs;
+      const m = modelOf(model);
+      if (qs.feature !== undefined && !m.features.some((f) => f.name === qs.feature)) {
+        throw notFound(`feature "${qs.feature}" is not configured for model "${m.id}"`);
+      }
+      const q = range(m, qs);
+      const results = await deps.store.queryDrift({
+        ...q,
+        ...(qs.feature ? { feature: qs.feature } : {}),
+      });
+      const limited = results.slice(-(qs.limit ?? 500));
+      return { model: m.id, window: q.window, windows: limited.map(presentWindow) };
+    },
+  );
+
+  app.get(
+    '/api/v1/models/:model/summary',
+    {
+      schema: {
+        summary: 'What moved: the latest closed window, features ranked by drift, and since when',
+        tags: ['drift'],
+        params: modelParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { window: { type: 'string' } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              model: { type: 'string' },
+              window: { type: 'string' },
+              latest: { anyOf: [windowResultSchema, { type: 'null' }] },
+              ranked: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    ...featureDriftSchema.properties,
+                    rank: { type: 'integer' },
+                    severity: { type: 'number' },
+                    driftingSince: { type: ['string', 'null'], format: 'date-time' },
+                    consecutiveWindows: { type: 'integer' },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const { model } = req.params as { model: string };
+      const m = modelOf(model);
+      const window = windowOf(m, (req.query as RangeQs).window);
+      const latest = await deps.store.latestWindowResult(m.id, { window });
+      if (!latest) return { model: m.id, window, latest: null, ranked: [] };
+      // Look back over recent windows to date each drifting feature's current run.
+      const size = m.windows.sizes.find((s) => s.label === window)!.ms;
+      const history = await deps.store.queryDrift({
+        model: m.id,
+        window,
+        from: latest.start - 288 * size,
+        to: latest.start + 1,
+      });
+      const ranked = rankFeatures(latest, history);
+      return { model: m.id, window, latest: presentWindow(latest), ranked };
+    },
+  );
+
+  app.get(
+    '/api/v1/models/:model/features/:feature/histogram',
+    {
+      schema: {
+        summary: 'Baseline vs window histogram of one feature, for plotting',
+        tags: ['drift'],
+        params: {
+          type: 'object',
+          properties: { model: { type: 'string' }, feature: { type: 'string' } },
+          required: ['model', 'feature'],
+        },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            window: { type: 'string' },
+            start: {
+              type: 'string',
+              description: 'Window start (ISO or epoch ms). Default: latest.',
+            },
+          },
+        },
+        response: { 200: { type: 'object', additionalProperties: true } },
+      },
+    },
+    async (req) => {
+      const { model, feature } = req.params as { model: string; feature: string };
+      const qs = req.query as RangeQs;
+      const m = modelOf(model);
+      const isPrediction = feature === m.prediction.field;
+      if (!isPrediction && !m.features.some((f) => f.name === feature)) {
+        throw notFound(`feature "${feature}" is not configured for model "${m.id}"`);
+      }
+      const window = windowOf(m, qs.window);
+      let result: WindowResult | null;
+      if (qs.start !== undefined) {
+        const start = parseTime('start', qs.start, 0);
+        const found = await deps.store.queryDrift({
+          model: m.id,
+          window,
+          from: start,
+          to: start + 1,
+        });
+        result = found[0] ?? null;
+        if (!result)
+          throw notFound(
+            `no closed ${window} window of "${m.id}" starts at ${new Date(start).toISOString()}`,
+          );
+      } else {
+        result = await deps.store.latestWindowResult(m.id, { window });
+        if (!result) throw notFound(`model "${m.id}" has no closed ${window} window yet`);
+      }
+      const drift = isPrediction
+        ? result.prediction
+        : result.features.find((f) => f.feature === feature);
+      if (!drift?.histogram) throw notFound(`window has no histogram for "${feature}"`);
+      return {
+        model: m.id,
+        feature,
+        window,
+        version: result.version,
+        start: new Date(result.start).toISOString(),
+        end: new Date(result.end).toISOString(),
+        baselineId: result.baselineId,
+        ...drift.histogram,
+        drift: presentFeature(drift),
+      };
+    },
+  );
+
+  app.get(
+    '/api/v1/models/:model/performance',
+    {
+      schema: {
+        summary:
+          'Performance metrics per window (recomputed as labels arrive), with label coverage',
+        tags: ['performance'],
+        params: modelParams,
+        querystring: timeRangeQuery,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              model: { type: 'string' },
+              window: { type: 'string' },
+              windows: { type: 'array', items: performanceSchema },
+            },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const { model } = req.params as { model: string };
+      const qs = req.query as RangeQs;
+      const m = modelOf(model);
+      const q = range(m, qs);
+      const rows = await deps.store.queryPerformance(q);
+      return {
+        model: m.id,
+        window: q.window,
+        windows: rows.slice(-(qs.limit ?? 500)).map(presentPerformance),
+      };
+    },
+  );
+}
+
+/** Ranks the latest window's features by severity and dates each drifting feature's current run. */
+export function rankFeatures(latest: WindowResult, history: readonly WindowResult[]) {
+  const ordered = [...history]
+    .filter((h) => h.start < latest.start)
+    .sort((a, b) => b.start - a.start);
+  const byFeature = (r: WindowResult, name: string): FeatureDrift | undefined =>
+    r.features.find((f) => f.feature === name);
+  return [...latest.features]
+    .sort(
+      (a, b) => Number(b.drifted) - Number(a.drifted) || severity(b) - severity(a) || b.psi - a.psi,
+    )
+    .map((f, i) => {
+      let since: number | null = null;
+      let run = 0;
+      if (f.drifted) {
+        since = latest.start;
+        run = 1;
+        let expected = latest.start;
+        for (const h of ordered) {
+          // A gap (no window closed) or a clean window ends the run.
+          if (h.end !== expected || !byFeature(h, f.feature)?.drifted) break;
+          since = h.start;
+          expected = h.start;
+          run++;
+        }
+      }
+      return {
+        ...presentFeature(f),
+        rank: i + 1,
+        severity: severity(f),
+        driftingSince: since === null ? null : new Date(since).toISOString(),
+        consecutiveWindows: run,
+      };
+    });
+}

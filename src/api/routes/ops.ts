@@ -1,0 +1,49 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiDeps } from '../ports.js';
+
+export function registerOpsRoutes(app: FastifyInstance, deps: ApiDeps) {
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics', tags: ['ops'], hide: false } },
+    async (_req, reply) => {
+      const body = await deps.metrics.registry.metrics();
+      return reply.type(deps.metrics.registry.contentType).send(body);
+    },
+  );
+
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        summary: 'Liveness: the process serves requests',
+        tags: ['ops'],
+        response: {
+          200: {
+            type: 'object',
+            properties: { status: { type: 'string' }, version: { type: 'string' } },
+          },
+        },
+      },
+    },
+    async () => ({ status: 'ok', version: deps.version }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary:
+          'Readiness: store reachable, pipeline started (and consumer group joined when Kafka is on)',
+        tags: ['ops'],
+        response: {
+          200: { type: 'object', additionalProperties: true },
+          503: { type: 'object', additionalProperties: true },
+        },
+      },
+    },
+    async (_req, reply) => {
+      const r = await deps.readiness();
+      return reply.status(r.ready ? 200 : 503).send(r);
+    },
+  );
+}

@@ -1,0 +1,62 @@
+import type { FastifyInstance } from 'fastify';
+import { notFound } from '../errors.js';
+import type { ApiDeps } from '../ports.js';
+
+export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
+  app.get(
+    '/api/v1/predictions/:id',
+    {
+      schema: {
+        summary:
+          'Audit lookup of one prediction: the stored event, its label, its windows and lineage',
+        tags: ['audit'],
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string', maxLength: 512 } },
+          required: ['id'],
+        },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { model: { type: 'string' } },
+        },
+        response: { 200: { type: 'object', additionalProperties: true } },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      const { model } = req.query as { model?: string };
+      const found = await deps.store.getPrediction(id, model ? { model } : {});
+      if (!found)
+        throw notFound(`no prediction with id "${id}"${model ? ` for model "${model}"` : ''}`);
+      const config = deps.models.get(found.event.model);
+      const windows = [];
+      for (const size of config?.windows.sizes ?? []) {
+        const start = Math.floor(found.event.ts / size.ms) * size.ms;
+        const [result] = await deps.store.queryDrift({
+          model: found.event.model,
+          window: size.label,
+          from: start,
+          to: start + 1,
+        });
+        windows.push({
+          window: size.label,
+          start: new Date(start).toISOString(),
+          end: new Date(start + size.ms).toISOString(),
+          closed: result !== undefined,
+          baselineId: result?.baselineId ?? null,
+          baselineHash: result?.baselineHash ?? null,
+          driftShare: result?.driftShare ?? null,
+        });
+      }
+      return {
+        event: { ...found.event, ts: new Date(found.event.ts).toISOString() },
+        label: found.label ? { ...found.label, ts: new Date(found.label.ts).toISOString() } : null,
+        late: found.late,
+        source: found.source,
+        ingestedAt: new Date(found.ingestedAt).toISOString(),
+        windows,
+      };
+    },
+  );
+}

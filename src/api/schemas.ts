@@ -1,0 +1,117 @@
+/** JSON schemas shared by routes; they double as the OpenAPI components. */
+
+export const errorSchema = {
+  type: 'object',
+  properties: {
+    statusCode: { type: 'integer' },
+    code: { type: 'string' },
+    error: { type: 'string' },
+    message: { type: 'string' },
+  },
+  required: ['statusCode', 'error', 'message'],
+} as const;
+
+export const ingestReportSchema = {
+  type: 'object',
+  properties: {
+    accepted: { type: 'integer' },
+    rejected: { type: 'integer' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          index: { type: 'integer', description: 'Zero-based position of the item in the batch' },
+          reason: { type: 'string' },
+          message: { type: 'string' },
+        },
+        required: ['index', 'reason', 'message'],
+      },
+    },
+  },
+  required: ['accepted', 'rejected', 'errors'],
+} as const;
+
+const nullableNumber = { type: ['number', 'null'] } as const;
+
+export const histogramSchema = {
+  type: ['object', 'null'],
+  additionalProperties: true,
+} as const;
+
+export const featureDriftSchema = {
+  type: 'object',
+  properties: {
+    feature: { type: 'string' },
+    type: { type: 'string', enum: ['numeric', 'categorical'] },
+    test: { type: 'string' },
+    statistic: { type: 'number' },
+    pValue: nullableNumber,
+    adjustedPValue: nullableNumber,
+    threshold: { type: 'number' },
+    drifted: { type: 'boolean' },
+    psi: { type: 'number' },
+    ksStatistic: nullableNumber,
+    ksBound: nullableNumber,
+    count: { type: 'integer' },
+    missingRatio: { type: 'number' },
+    outOfRangeRatio: { type: 'number' },
+    unseenRatio: { type: 'number' },
+    insufficient: { type: 'boolean' },
+  },
+} as const;
+
+const windowFields = {
+  model: { type: 'string' },
+  version: { type: 'string' },
+  window: { type: 'string', description: 'Window size label from the config, e.g. 5m' },
+  start: { type: 'string', format: 'date-time' },
+  end: { type: 'string', format: 'date-time' },
+} as const;
+
+export const windowResultSchema = {
+  type: 'object',
+  properties: {
+    ...windowFields,
+    baselineId: { type: 'string' },
+    baselineHash: { type: 'string' },
+    eventCount: { type: 'integer' },
+    lateCount: { type: 'integer' },
+    closedAt: { type: 'string', format: 'date-time' },
+    driftShare: { type: 'number' },
+    datasetDrift: { type: 'boolean' },
+    prediction: { anyOf: [featureDriftSchema, { type: 'null' }] },
+    features: { type: 'array', items: featureDriftSchema },
+  },
+} as const;
+
+export const performanceSchema = {
+  type: 'object',
+  properties: {
+    ...windowFields,
+    labeled: { type: 'integer' },
+    coverage: { type: 'number' },
+    metrics: { type: 'object', additionalProperties: { type: 'number' } },
+    computedAt: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+export const timeRangeQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    from: {
+      type: 'string',
+      description: 'Window start at or after this time (ISO-8601 or epoch ms). Default: all.',
+    },
+    to: { type: 'string', description: 'Window start before this time. Default: no bound.' },
+    window: { type: 'string', description: 'Window size label (e.g. 5m). Default: the smallest.' },
+    limit: { type: 'integer', minimum: 1, maximum: 10000, default: 500 },
+  },
+} as const;
+
+export const modelParams = {
+  type: 'object',
+  properties: { model: { type: 'string', maxLength: 200 } },
+  required: ['model'],
+} as const;
