@@ -1,0 +1,775 @@
+/**
+ * The baseline profile builder: pure, no I/O. It sees the training rows twice.
+ *
+ * Pass 1 (`observe`) keeps, per column, state of fixed size whatever the row count:
+ * - numeric: exact count / min / max / mean / variance (Welford), and a uniform reservoir
+ *   sample of R = max(sampleSize, 100 000) values (Li's Algorithm L, seeded per column name,
+ *   so the same rows always give the same sample);
+ * - categorical: Misra–Gries heavy hitters with 10 × topCategories counters, and a distinct
+ *   count exact up to DISTINCT_CAP values.
+ *
+ * Between the passes (`endObserve`) the fine bin edges come from the reservoir
+ * (`quantileEdges(reservoir, bins)`), widened to the exact min and max so that every
+ * training value falls inside the baseline range.
+ *
+ * Pass 2 (`count`) counts every value EXACTLY into those bins (with the same numeric sketch
+ * the daemon uses for windows, so the bin semantics are shared) and counts the heavy-hitter
+ * candidates exactly.
+ *
+ * What is approximate, and what is not:
+ * - The edges are quantiles of a sample, so the bins are not exactly equal-mass: a bin's true
+ *   mass deviates from 1/K by about sqrt(1/(K·R)) (R = 100 000, K = 1000: ±10% of 1/K). The
+ *   counts are exact, so every downstream statistic (binned KS and its bound, which uses the
+ *   largest true bin mass, PSI, histograms) is exact relative to these bins.
+ * - With at most R non-missing values the reservoir holds them all, and edges and percentiles
+ *   are exact.
+ * - p01 / p50 / p99 are type-7 (NumPy linear) quantiles of the reservoir; count, mean, std,
+ *   min and max are exact over all rows. std is the sample standard deviation (ddof = 1, as
+ *   pandas `describe()`), 0 for a single value.
+ * - Categorical counts are exact. The top-N is exact whenever a column has at most
+ *   10 × topCategories distinct values; beyond that, Misra–Gries guarantees every category
+ *   with a frequency above 1/(10 × topCategories + 1) is a candidate, so only categories
+ *   rarer than that can be missed from the top-N (they then count in `other`, exactly).
+ * - `distinct` is exact up to max(DISTINCT_CAP, 10 × topCategories) values and reported as
+ *   that cap beyond (a floor).
+ *
+ * Rows: a row is bad (counted, reported with its line, and left out of every column) when a
+ * required column is absent, a numeric value is not a number (`Number()` semantics on
+ * strings, "abc", booleans), NaN or ±Infinity, or a value is an object/array. `null`, `""` and
+ * whitespace-only strings are missing values, not bad. The prediction column is optional:
+ * absent → missing, and the profile's `prediction` is null when no row has a value.
+ * Because NaN rows are bad rows, a baseline's `nan` count is always 0.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import type { ModelConfig } from '../config/types.js';
+import { BaselineError } from '../errors.js';
+import { coarseBins } from '../stats/psi.js';
+import { quantileEdges } from '../stats/quantiles.js';
+import { createNumericSketch } from '../stats/sketch.js';
+import type { NumericSketch } from '../stats/types.js';
+import type {
+  BaselineParams,
+  BaselineProfile,
+  CategoricalProfile,
+  FeatureProfile,
+  FeatureType,
+  NumericProfile,
+} from '../types.js';
+
+/** Version of the profile math; part of the content hash, so a change re-keys baselines. */
+export const BASELINE_ALGORITHM = 'driftd-baseline/1';
+/** Lower bound on the reservoir the fine edges are computed from. */
+export const EDGE_SAMPLE_MIN = 100_000;
+/** Distinct categorical values tracked exactly per column. */
+export const DISTINCT_CAP = 10_000;
+/** Heavy-hitter counters per categorical column, as a multiple of topCategories. */
+export const CANDIDATE_FACTOR = 10;
+/** Bad rows kept with line, field and reason; the rest are only counted. */
+export const BAD_ROW_SAMPLE_LIMIT = 100;
+
+export type BadRowReason =
+  | 'csv-syntax'
+  | 'field-count'
+  | 'invalid-json'
+  | 'not-an-object'
+  | 'missing-field'
+  | 'not-a-number'
+  | 'nan'
+  | 'non-finite'
+  | 'wrong-type';
+
+export interface BadRow {
+  /** 1-based line the row starts on (the CSV header is line 1). */
+  line: number;
+  /** The offending column, null when the whole line is unparseable. */
+  field: string | null;
+  reason: BadRowReason;
+  message: string;
+}
+
+export interface BadRowReport {
+  total: number;
+  byReason: Partial<Record<BadRowReason, number>>;
+  /** The first BAD_ROW_SAMPLE_LIMIT bad rows, in file order. */
+  first: BadRow[];
+}
+
+export interface ProfileColumn {
+  /** Feature name, or the prediction field. */
+  name: string;
+  type: FeatureType;
+  role: 'feature' | 'prediction';
+}
+
+/** Counts bad rows and keeps the first few. */
+export class BadRowLog {
+  total = 0;
+  readonly byReason: Partial<Record<BadRowReason, number>> = {};
+  readonly first: BadRow[] = [];
+
+  add(bad: BadRow): void {
+    this.total++;
+    this.byReason[bad.reason] = (this.byReason[bad.reason] ?? 0) + 1;
+    if (this.first.length < BAD_ROW_SAMPLE_LIMIT) this.first.push(bad);
+  }
+
+  report(): BadRowReport {
+    return { total: this.total, byReason: { ...this.byReason }, first: [...this.first] };
+  }
+}
+
+/** The configured features, in config order, then the prediction. */
+export function profileColumns(model: ModelConfig): ProfileColumn[] {
+  const columns: ProfileColumn[] = model.features.map((f) => ({
+    name: f.name,
+    type: f.type,
+    role: 'feature' as const,
+  }));
+  columns.push({ name: model.prediction.field, type: model.prediction.type, role: 'prediction' });
+  return columns;
+}
+
+export function baselineParams(model: ModelConfig): BaselineParams {
+  const { bins, psiBuckets, topCategories, sampleSize } = model.drift;
+  return { bins, psiBuckets, topCategories, sampleSize };
+}
+
+/**
+ * The canonical description of what a profile depends on besides the data. It is hashed
+ * before the data, on its own line (JSON has no raw newline, so the boundary is unambiguous).
+ * Model id and version are part of it so two models never share a baseline id.
+ */
+export function baselineSpec(model: ModelConfig, version: string): string {
+  return JSON.stringify({
+    algorithm: BASELINE_ALGORITHM,
+    model: model.id,
+    version,
+    params: baselineParams(model),
+    features: model.features.map((f) => [f.name, f.type]),
+    prediction: [model.prediction.field, model.prediction.type],
+  });
+}
+
+/** A sha256 already fed with the spec line; feed it the data, then `digest('hex')`. */
+export function createBaselineHash(model: ModelConfig, version: string): Hash {
+  return createHash('sha256').update(`${baselineSpec(model, version)}\n`);
+}
+
+/** `bl_` + the first 16 hex digits of the content hash. */
+export function baselineId(hash: string): string {
+  return `bl_${hash.slice(0, 16)}`;
+}
+
+export interface ProfileMeta {
+  hash: string;
+  /** Where the rows came from (file path), used in errors and stored in the profile. */
+  source: string;
+  createdAt: number;
+  badRows: number;
+}
+
+export interface ProfileBuilderStats {
+  /** Valid rows observed in pass 1. */
+  rows: number;
+  /** Rows counted in pass 2. */
+  counted: number;
+  /** Numbers held in reservoirs (bounded by numeric columns × R). */
+  reservoirValues: number;
+  /** Heavy-hitter counters held (bounded by categorical columns × 10 × topCategories). */
+  candidateKeys: number;
+  /** Distinct values tracked (bounded by categorical columns × max(DISTINCT_CAP, candidates)). */
+  distinctKeys: number;
+}
+
+export interface ProfileBuilder {
+  readonly columns: readonly ProfileColumn[];
+  readonly phase: 'observe' | 'count' | 'done';
+  /**
+   * Pass 1. `values` holds the raw values in `columns` order (`undefined` = column absent).
+   * Returns why the row is bad, or null when it was taken.
+   */
+  observe(values: ArrayLike<unknown>, line: number): BadRow | null;
+  /** Fixes bin edges and category candidates; call once, after the last `observe`. */
+  endObserve(): void;
+  /** Pass 2, over the same rows: the same rows come back bad and are skipped. */
+  count(values: ArrayLike<unknown>, line: number): BadRow | null;
+  /**
+   * The profile. Throws a BaselineError naming `meta.source` when there was no valid row,
+   * when a numeric feature has no value at all, or when pass 2 did not see pass 1's rows.
+   */
+  finish(meta: ProfileMeta): BaselineProfile;
+  stats(): ProfileBuilderStats;
+}
+
+/** Creates the two-pass builder for `model`'s features and prediction. */
+export function createProfileBuilder(model: ModelConfig, version: string): ProfileBuilder {
+  return new Builder(model, version);
+}
+
+const MISSING = 0;
+const VALUE = 1;
+
+class Builder implements ProfileBuilder {
+  readonly columns: readonly ProfileColumn[];
+  phase: 'observe' | 'count' | 'done' = 'observe';
+  private readonly model: ModelConfig;
+  private readonly version: string;
+  private readonly params: BaselineParams;
+  private readonly types: Uint8Array; // 1 = numeric
+  private readonly required: Uint8Array;
+  // Per-row scratch, filled by parse().
+  private readonly state: Uint8Array;
+  private readonly nums: Float64Array;
+  private readonly strs: string[];
+  private rows = 0;
+  private counted = 0;
+  private readonly missing: Float64Array;
+  private readonly numeric: (NumericState | null)[];
+  private readonly categorical: (CategoricalState | null)[];
+
+  constructor(model: ModelConfig, version: string) {
+    this.model = model;
+    this.version = version;
+    this.params = baselineParams(model);
+    const columns = profileColumns(model);
+    this.columns = columns;
+    const n = columns.length;
+    this.types = Uint8Array.from(columns, (c) => (c.type === 'numeric' ? 1 : 0));
+    this.required = Uint8Array.from(columns, (c) => (c.role === 'feature' ? 1 : 0));
+    this.state = new Uint8Array(n);
+    this.nums = new Float64Array(n);
+    this.strs = new Array<string>(n).fill('');
+    this.missing = new Float64Array(n);
+    const reservoirSize = Math.max(this.params.sampleSize, EDGE_SAMPLE_MIN);
+    const candidates = Math.max(1, CANDIDATE_FACTOR * this.params.topCategories);
+    this.numeric = columns.map((c) =>
+      c.type === 'numeric' ? new NumericState(reservoirSize, seedFor(c.name)) : null,
+    );
+    this.categorical = columns.map((c) =>
+      c.type === 'categorical' ? new CategoricalState(candidates) : null,
+    );
+    const seen = new Set<string>();
+    for (const c of columns) {
+      if (seen.has(c.name)) {
+        throw new BaselineError(
+          `model "${model.id}": column "${c.name}" is configured twice (features and prediction must be distinct)`,
+        );
+      }
+      seen.add(c.name);
+    }
+  }
+
+  observe(values: ArrayLike<unknown>, line: number): BadRow | null {
+    if (this.phase !== 'observe') throw new BaselineError('observe() after endObserve()');
+    const bad = this.parse(values, line);
+    if (bad !== null) return bad;
+    this.rows++;
+    const n = this.columns.length;
+    for (let c = 0; c < n; c++) {
+      const s = this.state[c]!;
+      if (s === MISSING) {
+        this.missing[c]!++;
+        continue;
+      }
+      if (this.types[c] === 1) this.numeric[c]!.observe(this.nums[c]!);
+      else this.categorical[c]!.observe(this.strs[c]!);
+    }
+    return null;
+  }
+
+  endObserve(): void {
+    if (this.phase !== 'observe') throw new BaselineError('endObserve() called twice');
+    this.phase = 'count';
+    for (let c = 0; c < this.columns.length; c++) {
+      this.numeric[c]?.fixEdges(this.params.bins);
+      this.categorical[c]?.fixCandidates();
+    }
+  }
+
+  count(values: ArrayLike<unknown>, line: number): BadRow | null {
+    if (this.phase !== 'count') throw new BaselineError('count() outside pass 2');
+    const bad = this.parse(values, line);
+    if (bad !== null) return bad;
+    this.counted++;
+    const n = this.columns.length;
+    for (let c = 0; c < n; c++) {
+      if (this.state[c] === MISSING) continue;
+      if (this.types[c] === 1) this.numeric[c]!.count(this.nums[c]!);
+      else this.categorical[c]!.count(this.strs[c]!);
+    }
+    return null;
+  }
+
+  finish(meta: ProfileMeta): BaselineProfile {
+    if (this.phase !== 'count') throw new BaselineError('finish() before endObserve()');
+    const source = meta.source;
+    if (this.rows === 0) {
+      throw new BaselineError(
+        `${source}: no valid rows (${meta.badRows} bad row${meta.badRows === 1 ? '' : 's'}); nothing to build a baseline from`,
+      );
+    }
+    if (this.counted !== this.rows) {
+      throw new BaselineError(
+        `${source}: the second pass saw ${this.counted} valid rows, the first ${this.rows}; did the file change during the import?`,
+      );
+    }
+    const features: Record<string, FeatureProfile> = {};
+    let prediction: FeatureProfile | null = null;
+    for (let c = 0; c < this.columns.length; c++) {
+      const column = this.columns[c]!;
+      const missing = this.missing[c]!;
+      const num = this.numeric[c];
+      const cat = this.categorical[c];
+      let profile: FeatureProfile | null;
+      if (num) {
+        if (num.n === 0) {
+          if (column.role === 'prediction') continue;
+          throw new BaselineError(
+            `${source}: numeric feature "${column.name}" has no value in any of the ${this.rows} valid rows`,
+          );
+        }
+        profile = num.profile(missing, this.params);
+      } else {
+        if (column.role === 'prediction' && cat!.n === 0) continue;
+        profile = cat!.profile(missing, this.params.topCategories);
+      }
+      if (column.role === 'prediction') prediction = profile;
+      else features[column.name] = profile;
+    }
+    this.phase = 'done';
+    return {
+      id: baselineId(meta.hash),
+      hash: meta.hash,
+      model: this.model.id,
+      version: this.version,
+      createdAt: meta.createdAt,
+      source,
+      rowCount: this.rows,
+      badRows: meta.badRows,
+      params: { ...this.params },
+      features,
+      prediction,
+    };
+  }
+
+  stats(): ProfileBuilderStats {
+    let reservoirValues = 0;
+    let candidateKeys = 0;
+    let distinctKeys = 0;
+    for (const s of this.numeric) if (s) reservoirValues += s.reservoir.size;
+    for (const s of this.categorical) {
+      if (s) {
+        candidateKeys += s.candidateCount;
+        distinctKeys += s.distinct.size;
+      }
+    }
+    return { rows: this.rows, counted: this.counted, reservoirValues, candidateKeys, distinctKeys };
+  }
+
+  /** Validates a whole row into the scratch arrays before any state changes. */
+  private parse(values: ArrayLike<unknown>, line: number): BadRow | null {
+    const n = this.columns.length;
+    for (let c = 0; c < n; c++) {
+      const v = values[c];
+      if (v === undefined) {
+        if (this.required[c] === 1) {
+          return badRow(line, this.columns[c]!.name, 'missing-field', 'the column is absent');
+        }
+        this.state[c] = MISSING;
+        continue;
+      }
+      if (v === null || v === '') {
+        this.state[c] = MISSING;
+        continue;
+      }
+      if (this.types[c] === 1) {
+        let x: number;
+        if (typeof v === 'number') {
+          x = v;
+        } else if (typeof v === 'string') {
+          x = Number(v);
+          // Number('  ') is 0: a blank cell is missing, not zero.
+          if (x === 0 && v.trim() === '') {
+            this.state[c] = MISSING;
+            continue;
+          }
+        } else {
+          return badRow(
+            line,
+            this.columns[c]!.name,
+            'wrong-type',
+            `expected a number, got ${describe(v)}`,
+          );
+        }
+        if (x - x !== 0) {
+          const name = this.columns[c]!.name;
+          if (Number.isNaN(x)) {
+            return typeof v === 'string' && v.trim().toLowerCase() !== 'nan'
+              ? badRow(line, name, 'not-a-number', `not a number: ${JSON.stringify(clip(v))}`)
+              : badRow(line, name, 'nan', 'NaN is not a valid baseline value');
+          }
+          return badRow(line, name, 'non-finite', `${x} is not a finite number`);
+        }
+        this.nums[c] = x;
+        this.state[c] = VALUE;
+      } else {
+        let s: string;
+        if (typeof v === 'string') s = v;
+        else if (typeof v === 'number' || typeof v === 'boolean') {
+          if (typeof v === 'number' && Number.isNaN(v)) {
+            this.state[c] = MISSING;
+            continue;
+          }
+          s = String(v);
+        } else {
+          return badRow(
+            line,
+            this.columns[c]!.name,
+            'wrong-type',
+            `expected a category (string, number or boolean), got ${describe(v)}`,
+          );
+        }
+        this.strs[c] = s;
+        this.state[c] = VALUE;
+      }
+    }
+    return null;
+  }
+}
+
+function badRow(line: number, field: string, reason: BadRowReason, message: string): BadRow {
+  return { line, field, reason, message };
+}
+
+function describe(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${clip(String(v))}`;
+}
+
+function clip(s: string): string {
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}
+
+class NumericState {
+  n = 0;
+  mean = 0;
+  m2 = 0;
+  min = Number.POSITIVE_INFINITY;
+  max = Number.NEGATIVE_INFINITY;
+  readonly reservoir: Reservoir;
+  private readonly rng: () => number;
+  private sketch: NumericSketch | null = null;
+  private sorted: Float64Array | null = null;
+
+  constructor(capacity: number, seed: number) {
+    this.rng = sfc32(seed);
+    this.reservoir = new Reservoir(capacity, this.rng);
+  }
+
+  observe(x: number): void {
+    const n = ++this.n;
+    const d = x - this.mean;
+    this.mean += d / n;
+    this.m2 += d * (x - this.mean);
+    if (x < this.min) this.min = x;
+    if (x > this.max) this.max = x;
+    this.reservoir.offer(x);
+  }
+
+  fixEdges(bins: number): void {
+    if (this.n === 0) return;
+    const sorted = this.reservoir.values.slice(0, this.reservoir.size).sort();
+    this.sorted = sorted;
+    const edges = quantileEdges(sorted, bins);
+    // The sample may miss the extremes; extend to the exact range (an extra point bin at the
+    // minimum and a tail bin at the maximum) rather than move an edge that may be an atom.
+    if (this.min < edges[0]!) edges.unshift(this.min);
+    if (this.max > edges[edges.length - 1]!) edges.push(this.max);
+    this.sketch = createNumericSketch(edges);
+  }
+
+  count(x: number): void {
+    this.sketch!.record(x);
+  }
+
+  profile(missing: number, params: BaselineParams): NumericProfile {
+    const sketch = this.sketch!;
+    const snap = sketch.snapshot();
+    if (snap.below !== 0 || snap.above !== 0 || snap.nan !== 0 || snap.total !== this.n) {
+      throw new BaselineError('internal: pass 2 values outside the pass 1 range');
+    }
+    const edges = [...sketch.edges];
+    const counts = snap.counts;
+    const coarse = coarseBins(edges, counts, params.psiBuckets).fineToCoarse;
+    const sorted = this.sorted!;
+    return {
+      kind: 'numeric',
+      edges,
+      counts,
+      coarse,
+      missing,
+      nan: 0,
+      summary: {
+        count: this.n,
+        mean: this.mean,
+        std: this.n > 1 ? Math.sqrt(this.m2 / (this.n - 1)) : 0,
+        min: this.min,
+        max: this.max,
+        p01: linearQuantile(sorted, 0.01),
+        p50: linearQuantile(sorted, 0.5),
+        p99: linearQuantile(sorted, 0.99),
+      },
+      sample: this.subsample(sorted, params.sampleSize),
+    };
+  }
+
+  /** A uniform subsample (partial Fisher–Yates, same seeded generator), sorted ascending. */
+  private subsample(sorted: Float64Array, size: number): number[] {
+    if (sorted.length <= size) return Array.from(sorted);
+    const pool = sorted.slice();
+    for (let i = 0; i < size; i++) {
+      const j = i + Math.floor(this.rng() * (pool.length - i));
+      const t = pool[i]!;
+      pool[i] = pool[j]!;
+      pool[j] = t;
+    }
+    return Array.from(pool.subarray(0, size).sort());
+  }
+}
+
+/**
+ * Li's Algorithm L (ACM TOMS 1994): a uniform sample of `capacity` items in one pass, drawing
+ * random numbers only for the O(k·log(n/k)) items that enter the reservoir.
+ */
+class Reservoir {
+  readonly values: Float64Array;
+  size = 0;
+  private seen = 0;
+  private next = 0;
+  private w = 0;
+  private readonly capacity: number;
+  private readonly rng: () => number;
+
+  constructor(capacity: number, rng: () => number) {
+    this.capacity = capacity;
+    this.rng = rng;
+    this.values = new Float64Array(capacity);
+  }
+
+  offer(x: number): void {
+    const i = this.seen++;
+    const k = this.capacity;
+    if (i < k) {
+      this.values[i] = x;
+      this.size++;
+      if (this.size === k) {
+        this.w = Math.exp(Math.log(this.rng()) / k);
+        this.next = i + this.skip() + 1;
+      }
+      return;
+    }
+    if (i === this.next) {
+      this.values[Math.floor(this.rng() * k)] = x;
+      this.w *= Math.exp(Math.log(this.rng()) / k);
+      this.next = i + this.skip() + 1;
+    }
+  }
+
+  private skip(): number {
+    return Math.floor(Math.log(this.rng()) / Math.log(1 - this.w));
+  }
+}
+
+class CategoricalState {
+  n = 0;
+  /** Misra–Gries counters in pass 1; exact counts of the candidates in pass 2. */
+  private readonly mg = new Map<string, number>();
+  private readonly capacity: number;
+  readonly distinct = new Set<string>();
+  private candidates: Map<string, number> | null = null;
+  private exact: Float64Array | null = null;
+
+  private readonly distinctCap: number;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+    this.distinctCap = Math.max(DISTINCT_CAP, capacity);
+  }
+
+  get candidateCount(): number {
+    return this.candidates?.size ?? this.mg.size;
+  }
+
+  observe(s: string): void {
+    this.n++;
+    if (this.distinct.size < this.distinctCap) this.distinct.add(s);
+    const mg = this.mg;
+    const c = mg.get(s);
+    if (c !== undefined) mg.set(s, c + 1);
+    else if (mg.size < this.capacity) mg.set(s, 1);
+    else {
+      // Decrement every counter (and the newcomer): amortised O(1), as each round removes
+      // capacity + 1 units of count that were each added once.
+      for (const [key, v] of mg) {
+        if (v === 1) mg.delete(key);
+        else mg.set(key, v - 1);
+      }
+    }
+  }
+
+  fixCandidates(): void {
+    const keys = [...this.mg.keys()];
+    this.mg.clear();
+    this.candidates = new Map(keys.map((k, i) => [k, i]));
+    this.exact = new Float64Array(keys.length);
+  }
+
+  count(s: string): void {
+    const i = this.candidates!.get(s);
+    if (i !== undefined) this.exact![i]!++;
+  }
+
+  profile(missing: number, topCategories: number): CategoricalProfile {
+    const exact = this.exact!;
+    const ranked = [...this.candidates!].map(([key, i]) => ({ key, n: exact[i]! }));
+    ranked.sort((a, b) => b.n - a.n || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const top = ranked.slice(0, topCategories).filter((r) => r.n > 0);
+    const inTop = top.reduce((s, r) => s + r.n, 0);
+    return {
+      kind: 'categorical',
+      categories: top.map((r) => r.key),
+      counts: top.map((r) => r.n),
+      other: this.n - inTop,
+      missing,
+      distinct: this.distinct.size,
+    };
+  }
+}
+
+/** NumPy `quantile(method='linear')` on a sorted, non-empty array. */
+function linearQuantile(sorted: Float64Array, q: number): number {
+  const n = sorted.length;
+  const h = (n - 1) * q;
+  const lo = Math.floor(h);
+  if (lo >= n - 1) return sorted[n - 1]!;
+  const a = sorted[lo]!;
+  const b = sorted[lo + 1]!;
+  const t = h - lo;
+  return t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;
+}
+
+/** FNV-1a of the column name: each column gets its own reproducible random stream. */
+function seedFor(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** sfc32 (Chris Doty-Humphrey's small fast counter), uniform in the open interval (0, 1). */
+function sfc32(seed: number): () => number {
+  let a = 0x9e3779b9;
+  let b = 0x243f6a88;
+  let c = 0xb7e15162;
+  let d = seed >>> 0;
+  const next = (): number => {
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return t >>> 0;
+  };
+  for (let i = 0; i < 15; i++) next();
+  return () => (next() + 0.5) / 4294967296;
+}
+
+export interface BuildFromRowsOptions {
+  /** Stored as the profile's source (default "memory"). */
+  source?: string;
+  /** Default Date.now(). */
+  createdAt?: number;
+}
+
+export interface BaselineBuildResult {
+  profile: BaselineProfile;
+  badRows: BadRowReport;
+}
+
+/**
+ * The same two-pass profile over in-memory rows (tests, the demo). Each row is an object
+ * shaped like a JSONL line: features at the top level or under `features`, the prediction at
+ * the top level. The line number of a row is its 1-based index. The hash covers the spec and
+ * each row's JSON, so the same rows give the same id.
+ */
+export function buildProfileFromRows(
+  model: ModelConfig,
+  version: string,
+  rows: Iterable<Record<string, unknown>>,
+  options: BuildFromRowsOptions = {},
+): BaselineBuildResult {
+  const list = Array.isArray(rows) ? (rows as Record<string, unknown>[]) : Array.from(rows);
+  const builder = createProfileBuilder(model, version);
+  const names = builder.columns.map((c) => c.name);
+  const values: unknown[] = new Array(names.length).fill(undefined);
+  const hash = createBaselineHash(model, version);
+  const log = new BadRowLog();
+  const load = (row: unknown): boolean => {
+    if (row === null || typeof row !== 'object' || Array.isArray(row)) return false;
+    for (let c = 0; c < names.length; c++) {
+      values[c] = jsonColumnValue(row as Record<string, unknown>, names[c]!);
+    }
+    return true;
+  };
+  list.forEach((row, i) => {
+    hash.update(`${JSON.stringify(row, jsonSafe) ?? 'undefined'}\n`);
+    if (!load(row)) {
+      log.add({ line: i + 1, field: null, reason: 'not-an-object', message: 'expected an object' });
+      return;
+    }
+    const bad = builder.observe(values, i + 1);
+    if (bad !== null) log.add(bad);
+  });
+  builder.endObserve();
+  list.forEach((row, i) => {
+    if (load(row)) builder.count(values, i + 1);
+  });
+  const profile = builder.finish({
+    hash: hash.digest('hex'),
+    source: options.source ?? 'memory',
+    createdAt: options.createdAt ?? Date.now(),
+    badRows: log.total,
+  });
+  return { profile, badRows: log.report() };
+}
+
+/**
+ * Looks a column up in a JSONL / in-memory row: inside its `features` object when that holds
+ * the key, else at the top level (where the event contract puts `prediction`). `undefined`
+ * means absent; `null` stays `null` (a missing value).
+ */
+export function jsonColumnValue(row: Record<string, unknown>, name: string): unknown {
+  const nested = row.features;
+  if (
+    nested !== null &&
+    typeof nested === 'object' &&
+    !Array.isArray(nested) &&
+    Object.hasOwn(nested, name)
+  ) {
+    return (nested as Record<string, unknown>)[name];
+  }
+  return Object.hasOwn(row, name) ? row[name] : undefined;
+}
+
+/** Keeps NaN / ±Infinity / undefined distinguishable from null in the row hash. */
+function jsonSafe(_key: string, v: unknown): unknown {
+  if (typeof v === 'number' && !Number.isFinite(v)) return `__${v}`;
+  if (v === undefined) return '__undefined';
+  if (typeof v === 'bigint') return `${v}n`;
+  return v;
+}
