@@ -1,0 +1,873 @@
+import { join } from 'node:path';
+import type { DriftTest, FeatureType, ModelTask } from '../types.js';
+import { checkDuration } from './duration.js';
+import type {
+  DriftdConfig,
+  FeatureConfig,
+  KafkaConfig,
+  ModelConfig,
+  ServerConfig,
+  StoreConfig,
+  WindowSizeConfig,
+} from './types.js';
+
+// ---------------------------------------------------------------------------------------------
+// The config file as written (YAML shape). Every field's default is documented here, where it
+// is declared; the reader below is the single place that applies it.
+// ---------------------------------------------------------------------------------------------
+
+export type LogLevel = DriftdConfig['logLevel'];
+
+export interface DriftdConfigInput {
+  /**
+   * Directory for local state; the embedded store lives in `<dataDir>/store`.
+   * Relative paths resolve against the config file's directory. Env: DRIFTD_DATA_DIR.
+   * @default ".driftd"
+   */
+  dataDir?: string;
+  server?: ServerInput;
+  /** Exactly one of `embedded` or `clickhouse`. @default { embedded: { path: "<dataDir>/store" } } */
+  store?: StoreInput;
+  /** Omit (or null) to run without Kafka: events then come over HTTP or replay. @default null */
+  kafka?: KafkaInput | null;
+  /** pino level. @default "info" */
+  logLevel?: LogLevel;
+  /** At least one model. */
+  models: ModelInput[];
+}
+
+export interface ServerInput {
+  /** Interface the HTTP API and /metrics bind to. Env: DRIFTD_HOST. @default "127.0.0.1" */
+  host?: string;
+  /** 0 picks a free port. Env: DRIFTD_PORT. @default 8080 */
+  port?: number;
+  /**
+   * Bearer tokens accepted on write routes (event and label ingestion). Empty = writes are open,
+   * which the daemon logs as a warning at boot. Env: DRIFTD_API_TOKENS (comma-separated).
+   * @default []
+   */
+  apiTokens?: string[];
+  /** Largest accepted request body, in bytes (1 KiB .. 1 GiB). @default 10485760 (10 MiB) */
+  bodyLimitBytes?: number;
+}
+
+export interface StoreInput {
+  /** Days raw events are kept (ClickHouse TTL), 1..36500. Aggregates and results are kept. @default 30 */
+  rawEventsTtlDays?: number;
+  /** In-process ClickHouse (chdb): no server needed. */
+  embedded?: {
+    /** Relative paths resolve against the config file's directory. @default "<dataDir>/store" */
+    path?: string;
+  } | null;
+  /** A ClickHouse server over HTTP(S). */
+  clickhouse?: {
+    /** e.g. http://clickhouse:8123. Required. Env: DRIFTD_CLICKHOUSE_URL. */
+    url?: string;
+    /** @default "driftd" */
+    database?: string;
+    /** @default "default" */
+    username?: string;
+    /** Env: DRIFTD_CLICKHOUSE_PASSWORD (preferred over the file). @default "" */
+    password?: string;
+    /** @default 30000 */
+    requestTimeoutMs?: number;
+  } | null;
+}
+
+export interface KafkaInput {
+  /** host:port list. Required when `kafka` is present. Env: DRIFTD_KAFKA_BROKERS (comma-separated). */
+  brokers?: string[];
+  /** @default "driftd" */
+  clientId?: string;
+  /** Consumer group shared by every daemon instance. @default "driftd" */
+  groupId?: string;
+  /** @default "driftd.predictions" */
+  predictionsTopic?: string;
+  /** @default "driftd.labels" */
+  labelsTopic?: string;
+  /** Undecodable or invalid messages go here with the reason in a header. @default "driftd.dlq" */
+  deadLetterTopic?: string;
+  /** Larger messages are dead-lettered (1 KiB .. 1 GiB). @default 1048576 (1 MiB) */
+  maxMessageBytes?: number;
+}
+
+export interface ModelInput {
+  /** The `model` field of events and the `model` metric label: lowercase letters, digits, - and _. Required. */
+  id?: string;
+  /** binary-classification | multiclass | regression. Required. */
+  task?: ModelTask;
+  /** At least one; names unique within the model. */
+  features?: FeatureInput[];
+  prediction?: {
+    /** Column of the prediction in baseline files. @default "prediction" */
+    field?: string;
+    /** @default "categorical" for multiclass, "numeric" otherwise (a score or a value) */
+    type?: FeatureType;
+  };
+  label?: {
+    /** Column of the ground truth in baseline files. @default "label" */
+    field?: string;
+    /** Class treated as positive for binary metrics (number or string). @default 1 */
+    positive?: number | string;
+    /** Probability at or above which a binary prediction counts as positive, 0..1. @default 0.5 */
+    threshold?: number;
+  };
+  windows?: {
+    /** Tumbling event-time window sizes, each at least 1s; as written they become the `window` label. @default ["5m", "1h"] */
+    sizes?: string[];
+    /** How far behind the newest event time an event may arrive and still count. "0" allowed. @default "1m" */
+    allowedLateness?: string;
+    /** A window with no new events for this long (wall clock) is closed anyway. @default "2m" */
+    idleTimeout?: string;
+  };
+  drift?: {
+    /** Events a window needs before any verdict. @default 100 */
+    minWindowSize?: number;
+    /** Dataset drift when at least this share of features drifted, in (0, 1]. @default 0.5 */
+    shareThreshold?: number;
+    /** Benjamini–Hochberg false discovery rate across features, in (0, 1). @default 0.05 */
+    fdr?: number;
+    /** Fine quantile bins per numeric feature (KS error ≤ 1/bins), 10..100000. @default 1000 */
+    bins?: number;
+    /** Coarse PSI buckets derived from the fine bins, 2..1000 and ≤ bins. @default 10 */
+    psiBuckets?: number;
+    /** PSI at or above which a distribution counts as shifted. @default 0.2 */
+    psiThreshold?: number;
+    /** Categories tracked per categorical feature; the rest is "other", 1..100000. @default 100 */
+    topCategories?: number;
+    /** Reservoir sample of raw baseline values per numeric feature, 1..1000000. @default 10000 */
+    sampleSize?: number;
+  };
+  /** Features hashed (sha256, salted) before storage. Must name features of this model. @default [] */
+  piiFields?: string[];
+}
+
+export interface FeatureInput {
+  /** Key in the event's `features` object and column in baseline files. Required. */
+  name?: string;
+  /** numeric | categorical. Required. */
+  type?: FeatureType;
+  /**
+   * Drift test; null = automatic choice. numeric: ks, psi, wasserstein, jensen-shannon;
+   * categorical: chi-square, psi, jensen-shannon. @default null
+   */
+  test?: DriftTest | null;
+  /**
+   * Threshold of `test` (needs `test`): a p-value in (0, 1) for ks and chi-square, a distance
+   * > 0 otherwise. null = the test's default. @default null
+   */
+  threshold?: number | null;
+}
+
+type DeepPartial<T> = T extends readonly (infer U)[]
+  ? U[]
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> | undefined }
+    : T;
+
+/** Programmatic overrides (e.g. CLI flags), same shape as the file; they win over file and env. */
+export type ConfigOverrides = DeepPartial<DriftdConfigInput>;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const MODEL_TASKS = ['binary-classification', 'multiclass', 'regression'] as const;
+export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
+
+/** Which tests apply to which feature type, and whether their threshold is a p-value. */
+const DRIFT_TESTS: Record<DriftTest, { types: readonly FeatureType[]; pValue: boolean }> = {
+  ks: { types: ['numeric'], pValue: true },
+  'chi-square': { types: ['categorical'], pValue: true },
+  psi: { types: ['numeric', 'categorical'], pValue: false },
+  'jensen-shannon': { types: ['numeric', 'categorical'], pValue: false },
+  wasserstein: { types: ['numeric'], pValue: false },
+};
+const DRIFT_TEST_NAMES = Object.keys(DRIFT_TESTS) as DriftTest[];
+
+const MIB = 1024 * 1024;
+const SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const CLICKHOUSE_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const KAFKA_TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+):\d{1,5}$/;
+
+// ---------------------------------------------------------------------------------------------
+// The schema: reads a parsed document into a DriftdConfig, recording every issue with its path
+// and never stopping at the first one.
+// ---------------------------------------------------------------------------------------------
+
+export function readConfig(input: unknown, ctx: ReadContext): DriftdConfig {
+  return readMap(ctx, [], input, (r) => {
+    // `x-` keys are ignored (as in docker-compose): a place for YAML anchors shared by models.
+    r.ignoreKeys((key) => key.startsWith('x-'));
+    const dataDir = r.path('dataDir', '.driftd');
+    const server = r.map('server', readServer);
+    const store = r.map('store', (s) => readStore(s, dataDir));
+    const kafka = r.optionalMap('kafka', readKafka);
+    const logLevel = r.choice('logLevel', LOG_LEVELS, 'info');
+    const models = r.list('models', { minItems: 1 }, (c, path, value) =>
+      readMap(c, path, value, readModel),
+    );
+    reportDuplicates(
+      ctx,
+      models.map((m, i) => ({ value: m.id, path: ['models', i, 'id'], at: `models[${i}]` })),
+      (id, at) => `duplicate model id ${JSON.stringify(id)} (also at ${at})`,
+    );
+    return { dataDir, server, store, kafka, logLevel, models };
+  });
+}
+
+function readServer(r: MapReader): ServerConfig {
+  return {
+    host: r.string('host', { default: '127.0.0.1' }),
+    port: r.integer('port', { default: 8080, min: 0, max: 65535 }),
+    apiTokens: r.list('apiTokens', { default: [] }, (c, path, value) =>
+      readString(c, path, value, {
+        secret: true,
+        check: (token) =>
+          /[\s,]/.test(token) ? 'must not contain whitespace or commas' : undefined,
+      }),
+    ),
+    bodyLimitBytes: r.integer('bodyLimitBytes', { default: 10 * MIB, min: 1024, max: 1024 * MIB }),
+  };
+}
+
+function readStore(r: MapReader, dataDir: string): StoreConfig {
+  const rawEventsTtlDays = r.integer('rawEventsTtlDays', { default: 30, min: 1, max: 36500 });
+  const embedded = r.optionalMap('embedded', (e) => ({ path: e.optionalPath('path') }));
+  const clickhouse = r.optionalMap('clickhouse', (c) => ({
+    url: c.string('url', {
+      secret: true,
+      check: (url) =>
+        isHttpUrl(url)
+          ? undefined
+          : 'must be an http:// or https:// URL (e.g. http://localhost:8123)',
+    }),
+    database: c.string('database', {
+      default: 'driftd',
+      check: (db) =>
+        CLICKHOUSE_IDENTIFIER.test(db)
+          ? undefined
+          : `${JSON.stringify(db)} is not a ClickHouse identifier (letters, digits and _, not starting with a digit)`,
+    }),
+    username: c.string('username', { default: 'default' }),
+    password: c.string('password', { default: '', allowEmpty: true, secret: true }),
+    requestTimeoutMs: c.integer('requestTimeoutMs', { default: 30_000, min: 1, max: 3_600_000 }),
+  }));
+  if (embedded !== null && clickhouse !== null) {
+    r.issue([], 'set exactly one of "embedded" or "clickhouse"');
+  }
+  if (clickhouse !== null) return { kind: 'clickhouse', ...clickhouse, rawEventsTtlDays };
+  return { kind: 'embedded', path: embedded?.path ?? join(dataDir, 'store'), rawEventsTtlDays };
+}
+
+function readKafka(r: MapReader): KafkaConfig {
+  const topic = (key: string, fallback: string) =>
+    r.string(key, {
+      default: fallback,
+      check: (name) =>
+        KAFKA_TOPIC.test(name)
+          ? undefined
+          : `${JSON.stringify(name)} is not a Kafka topic name (letters, digits, ".", "_" and "-", at most 249 characters)`,
+    });
+  const config: KafkaConfig = {
+    brokers: r.list('brokers', { minItems: 1 }, (c, path, value) =>
+      readString(c, path, value, {
+        check: (broker) =>
+          HOST_PORT.test(broker)
+            ? undefined
+            : `${JSON.stringify(broker)} must be host:port (e.g. localhost:9092)`,
+      }),
+    ),
+    clientId: r.string('clientId', { default: 'driftd' }),
+    groupId: r.string('groupId', { default: 'driftd' }),
+    predictionsTopic: topic('predictionsTopic', 'driftd.predictions'),
+    labelsTopic: topic('labelsTopic', 'driftd.labels'),
+    deadLetterTopic: topic('deadLetterTopic', 'driftd.dlq'),
+    maxMessageBytes: r.integer('maxMessageBytes', { default: MIB, min: 1024, max: 1024 * MIB }),
+  };
+  reportDuplicates(
+    r.ctx,
+    (['predictionsTopic', 'labelsTopic', 'deadLetterTopic'] as const).map((key) => ({
+      value: config[key],
+      path: [...r.at, key],
+      at: key,
+    })),
+    (name, at) => `${JSON.stringify(name)} is also the ${at}`,
+  );
+  return config;
+}
+
+function readModel(r: MapReader): ModelConfig {
+  const id = r.string('id', {
+    check: (value) =>
+      SLUG.test(value)
+        ? undefined
+        : `${JSON.stringify(value)} is not a valid id (lowercase letters, digits, "-" and "_", starting with a letter or digit, at most 64 characters)`,
+  });
+  const task = r.choice('task', MODEL_TASKS);
+  const features = r.list('features', { minItems: 1 }, (c, path, value) =>
+    readMap(c, path, value, readFeature),
+  );
+  const prediction = r.map('prediction', (p) => ({
+    field: p.string('field', { default: 'prediction' }),
+    type: p.choice('type', FEATURE_TYPES, task === 'multiclass' ? 'categorical' : 'numeric'),
+  }));
+  const label = r.map('label', (l) => ({
+    field: l.string('field', { default: 'label' }),
+    positive: l.read('positive', 1, (c, path, value) => {
+      if (typeof value === 'string' && value.length > 0) return value;
+      if (typeof value === 'number' && Number.isFinite(value)) return value;
+      c.issue(path, 'must be a number or a non-empty string');
+      return 1;
+    }),
+    threshold: l.number('threshold', { default: 0.5, min: 0, max: 1 }),
+  }));
+  const windows = r.map('windows', (w) => {
+    const sizes = w.list('sizes', { default: ['5m', '1h'], minItems: 1 }, (c, path, value) =>
+      readDuration(c, path, value, { minMs: 1000 }),
+    );
+    reportDuplicates(
+      w.ctx,
+      sizes.map((s, i) => ({ value: s.ms, path: [...w.at, 'sizes', i], at: s.label })),
+      (_, at) => `is the same window size as ${JSON.stringify(at)}`,
+    );
+    return {
+      sizes,
+      allowedLatenessMs: w.duration('allowedLateness', '1m', { allowZero: true }).ms,
+      idleTimeoutMs: w.duration('idleTimeout', '2m').ms,
+    };
+  });
+  const drift = r.map('drift', (d) => {
+    const bins = d.integer('bins', { default: 1000, min: 10, max: 100_000 });
+    const psiBuckets = d.integer('psiBuckets', { default: 10, min: 2, max: 1000 });
+    if (psiBuckets > bins) d.issue(['psiBuckets'], `must not exceed drift.bins (${bins})`);
+    return {
+      minWindowSize: d.integer('minWindowSize', { default: 100, min: 1 }),
+      shareThreshold: d.number('shareThreshold', {
+        default: 0.5,
+        min: 0,
+        max: 1,
+        exclusiveMin: true,
+      }),
+      fdr: d.number('fdr', {
+        default: 0.05,
+        min: 0,
+        max: 1,
+        exclusiveMin: true,
+        exclusiveMax: true,
+      }),
+      bins,
+      psiBuckets,
+      psiThreshold: d.number('psiThreshold', { default: 0.2, min: 0, exclusiveMin: true }),
+      topCategories: d.integer('topCategories', { default: 100, min: 1, max: 100_000 }),
+      sampleSize: d.integer('sampleSize', { default: 10_000, min: 1, max: 1_000_000 }),
+    };
+  });
+  const piiFields = r.list('piiFields', { default: [] }, readString);
+
+  const names = features.map((f, i) => ({
+    value: f.name,
+    path: [...r.at, 'features', i, 'name'],
+    at: `features[${i}]`,
+  }));
+  reportDuplicates(
+    r.ctx,
+    names,
+    (name, at) => `duplicate feature name ${JSON.stringify(name)} (also at ${at})`,
+  );
+  const featureNames = new Set(features.map((f) => f.name));
+  for (const [key, field] of [
+    ['prediction', prediction.field],
+    ['label', label.field],
+  ] as const) {
+    if (field !== '' && featureNames.has(field)) {
+      r.issue([key, 'field'], `${JSON.stringify(field)} is also a feature name`);
+    }
+  }
+  if (prediction.field !== '' && prediction.field === label.field) {
+    r.issue(['label', 'field'], `${JSON.stringify(label.field)} is also the prediction field`);
+  }
+  piiFields.forEach((field, i) => {
+    if (field !== '' && !featureNames.has(field)) {
+      r.issue(['piiFields', i], `${JSON.stringify(field)} is not a feature of this model`);
+    }
+  });
+  reportDuplicates(
+    r.ctx,
+    piiFields.map((value, i) => ({
+      value,
+      path: [...r.at, 'piiFields', i],
+      at: `piiFields[${i}]`,
+    })),
+    (field, at) => `${JSON.stringify(field)} is listed twice (also at ${at})`,
+  );
+  return { id, task, features, prediction, label, windows, drift, piiFields };
+}
+
+function readFeature(r: MapReader): FeatureConfig {
+  const name = r.string('name');
+  const type = r.choice('type', FEATURE_TYPES);
+  const test = r.read<DriftTest | null>('test', null, (c, path, value) =>
+    readChoice(c, path, value, DRIFT_TEST_NAMES),
+  );
+  const threshold = r.read<number | null>('threshold', null, (c, path, value) =>
+    readNumber(c, path, value, { min: 0, exclusiveMin: true }),
+  );
+  const testValid = r.isValid(['test']);
+  if (test !== null && testValid && r.isValid(['type'])) {
+    if (!DRIFT_TESTS[test].types.includes(type)) {
+      const usable = DRIFT_TEST_NAMES.filter((t) => DRIFT_TESTS[t].types.includes(type));
+      r.issue(
+        ['test'],
+        `${JSON.stringify(test)} does not apply to ${type} features (use ${joinOr(usable)})`,
+      );
+    }
+  }
+  if (threshold !== null && testValid && r.isValid(['threshold'])) {
+    if (test === null) {
+      r.issue(
+        ['threshold'],
+        'needs "test" too (the threshold is a p-value for ks and chi-square, a distance otherwise)',
+      );
+    } else if (DRIFT_TESTS[test].pValue && threshold >= 1) {
+      r.issue(
+        ['threshold'],
+        `must be a number greater than 0 and less than 1 (a p-value for ${test})`,
+      );
+    }
+  }
+  return { name, type, test, threshold };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader machinery.
+// ---------------------------------------------------------------------------------------------
+
+export type PathSegment = string | number;
+
+export interface SchemaIssue {
+  /** Where the problem is; for an unknown key, the mapping that holds it. */
+  path: readonly PathSegment[];
+  message: string;
+  /** Set for unknown keys. */
+  unknownKey?: string;
+}
+
+export interface ReadContext {
+  readonly issues: SchemaIssue[];
+  issue(path: readonly PathSegment[], message: string): void;
+  /** Absolute form of a path-valued setting found at `at`; the base depends on where it came from. */
+  resolvePath(value: string, at: readonly PathSegment[]): string;
+}
+
+export function createReadContext(
+  resolvePath: (value: string, at: readonly PathSegment[]) => string,
+): ReadContext {
+  const issues: SchemaIssue[] = [];
+  return { issues, issue: (path, message) => issues.push({ path, message }), resolvePath };
+}
+
+/** `models[0].features[3].type`; empty for the top level. */
+export function formatPath(path: readonly PathSegment[]): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else out += out === '' ? segment : `.${segment}`;
+  }
+  return out;
+}
+
+/** The issue as one line: `server.port: must be ...` or `unknown key "x" at models[0] (...)`. */
+export function formatIssue(issue: SchemaIssue, origin?: string): string {
+  const where = formatPath(issue.path);
+  const from = origin === undefined ? '' : ` (from ${origin})`;
+  if (issue.unknownKey !== undefined) {
+    return `unknown key ${JSON.stringify(issue.unknownKey)} at ${where === '' ? 'the top level' : where}${from}${issue.message}`;
+  }
+  return where === '' ? `${issue.message}${from}` : `${where}${from}: ${issue.message}`;
+}
+
+type ItemReader<T> = (ctx: ReadContext, path: PathSegment[], value: unknown) => T;
+
+function isPresent(value: unknown): boolean {
+  return value !== undefined && value !== null;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+interface StringRule {
+  default?: string;
+  allowEmpty?: boolean;
+  /** Never echo the value in messages. */
+  secret?: boolean;
+  /** Returns a message when the value is not acceptable. */
+  check?: (value: string) => string | undefined;
+}
+
+function readString(
+  ctx: ReadContext,
+  path: PathSegment[],
+  value: unknown,
+  rule: StringRule = {},
+): string {
+  if (!isPresent(value)) {
+    if (rule.default !== undefined) return rule.default;
+    ctx.issue(path, 'is required');
+    return '';
+  }
+  if (typeof value !== 'string') {
+    const hint =
+      !rule.secret && (typeof value === 'number' || typeof value === 'boolean')
+        ? ` (quote it: "${String(value)}")`
+        : '';
+    ctx.issue(path, `must be a string${hint}`);
+    return '';
+  }
+  if (value === '' && !rule.allowEmpty) {
+    ctx.issue(path, 'must not be empty');
+    return '';
+  }
+  const problem = value === '' ? undefined : rule.check?.(value);
+  if (problem !== undefined) {
+    ctx.issue(path, problem);
+    return '';
+  }
+  return value;
+}
+
+interface IntegerRule {
+  default?: number;
+  min: number;
+  max?: number;
+}
+
+function readInteger(
+  ctx: ReadContext,
+  path: PathSegment[],
+  value: unknown,
+  rule: IntegerRule,
+): number {
+  if (!isPresent(value)) {
+    if (rule.default !== undefined) return rule.default;
+    ctx.issue(path, 'is required');
+    return rule.min;
+  }
+  const { min, max } = rule;
+  if (
+    typeof value !== 'number' ||
+    !Number.isSafeInteger(value) ||
+    value < min ||
+    (max !== undefined && value > max)
+  ) {
+    const range = max === undefined ? `of at least ${min}` : `between ${min} and ${max}`;
+    ctx.issue(path, `must be an integer ${range}`);
+    return rule.default ?? min;
+  }
+  return value;
+}
+
+interface NumberRule {
+  default?: number;
+  min?: number;
+  max?: number;
+  exclusiveMin?: boolean;
+  exclusiveMax?: boolean;
+}
+
+function describeRange(rule: NumberRule): string {
+  const low =
+    rule.min === undefined ? '' : `${rule.exclusiveMin ? 'greater than' : 'at least'} ${rule.min}`;
+  const high =
+    rule.max === undefined ? '' : `${rule.exclusiveMax ? 'less than' : 'at most'} ${rule.max}`;
+  if (!rule.exclusiveMin && !rule.exclusiveMax && low !== '' && high !== '') {
+    return ` between ${rule.min} and ${rule.max}`;
+  }
+  return [low, high]
+    .filter((s) => s !== '')
+    .map((s, i) => (i === 0 ? ` ${s}` : ` and ${s}`))
+    .join('');
+}
+
+function readNumber(
+  ctx: ReadContext,
+  path: PathSegment[],
+  value: unknown,
+  rule: NumberRule,
+): number {
+  if (!isPresent(value)) {
+    if (rule.default !== undefined) return rule.default;
+    ctx.issue(path, 'is required');
+    return rule.min ?? 0;
+  }
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (rule.min === undefined || (rule.exclusiveMin ? value > rule.min : value >= rule.min)) &&
+    (rule.max === undefined || (rule.exclusiveMax ? value < rule.max : value <= rule.max));
+  if (!ok) {
+    ctx.issue(path, `must be a number${describeRange(rule)}`);
+    return rule.default ?? rule.min ?? 0;
+  }
+  return value as number;
+}
+
+function joinOr(values: readonly string[]): string {
+  if (values.length <= 1) return values.join('');
+  const head = values.slice(0, -1).join(', ');
+  return `${values.length > 3 ? 'one of ' : ''}${head} or ${values.at(-1)}`;
+}
+
+function readChoice<T extends string>(
+  ctx: ReadContext,
+  path: PathSegment[],
+  value: unknown,
+  choices: readonly T[],
+  fallback?: T,
+): T {
+  if (!isPresent(value)) {
+    if (fallback !== undefined) return fallback;
+    ctx.issue(path, `is required (${joinOr(choices).replace(/^one of /, '')})`);
+    return choices[0]!;
+  }
+  if (typeof value !== 'string' || !choices.includes(value as T)) {
+    ctx.issue(path, `must be ${joinOr(choices)}`);
+    return fallback ?? choices[0]!;
+  }
+  return value as T;
+}
+
+function readDuration(
+  ctx: ReadContext,
+  path: PathSegment[],
+  value: unknown,
+  options: { default?: string; allowZero?: boolean; minMs?: number },
+): WindowSizeConfig {
+  if (!isPresent(value) && options.default !== undefined) {
+    return readDuration(ctx, path, options.default, options);
+  }
+  if (!isPresent(value)) {
+    ctx.issue(path, 'is required');
+    return { label: '', ms: 0 };
+  }
+  const result = checkDuration(value, options);
+  if (!result.ok) {
+    ctx.issue(path, result.message);
+    return { label: '', ms: 0 };
+  }
+  return { label: String(value), ms: result.ms };
+}
+
+function readList<T>(
+  ctx: ReadContext,
+  path: PathSegment[],
+  value: unknown,
+  rule: { default?: readonly unknown[]; minItems?: number },
+  item: ItemReader<T>,
+): T[] {
+  if (!isPresent(value)) {
+    if (rule.default !== undefined) return rule.default.map((v, i) => item(ctx, [...path, i], v));
+    ctx.issue(path, 'is required');
+    return [];
+  }
+  if (!Array.isArray(value)) {
+    ctx.issue(path, 'must be a list');
+    return [];
+  }
+  if (value.length < (rule.minItems ?? 0)) {
+    ctx.issue(
+      path,
+      rule.minItems === 1 ? 'must not be empty' : `must have at least ${rule.minItems} items`,
+    );
+  }
+  return value.map((v, i) => item(ctx, [...path, i], v));
+}
+
+/**
+ * Reads a mapping. An absent mapping reads as `{}` so defaults apply; a value that is not a
+ * mapping is one issue, and its fields are read silently (no cascade of "is required").
+ */
+function readMap<T>(
+  ctx: ReadContext,
+  path: PathSegment[],
+  value: unknown,
+  body: (reader: MapReader) => T,
+): T {
+  if (!isPresent(value) || isPlainObject(value)) {
+    const reader = new MapReader(ctx, path, isPlainObject(value) ? value : {});
+    const result = body(reader);
+    reader.reportUnknownKeys();
+    return result;
+  }
+  const shape = Array.isArray(value) ? 'a list' : `a ${typeof value}`;
+  ctx.issue(
+    path,
+    path.length === 0
+      ? `the file must hold a mapping of settings (dataDir, server, store, kafka, logLevel, models), not ${shape}`
+      : `must be a mapping (key: value), not ${shape}`,
+  );
+  return body(new MapReader({ ...ctx, issues: [], issue: () => {} }, path, {}));
+}
+
+/** Reads one mapping; every key asked for is known, so the rest are reported as unknown. */
+class MapReader {
+  private readonly asked = new Set<string>();
+  private ignored: (key: string) => boolean = () => false;
+
+  constructor(
+    readonly ctx: ReadContext,
+    readonly at: PathSegment[],
+    private readonly value: Record<string, unknown>,
+  ) {}
+
+  private take(key: string): unknown {
+    this.asked.add(key);
+    return Object.hasOwn(this.value, key) ? this.value[key] : undefined;
+  }
+
+  private child(key: string): PathSegment[] {
+    return [...this.at, key];
+  }
+
+  issue(relative: readonly PathSegment[], message: string): void {
+    this.ctx.issue([...this.at, ...relative], message);
+  }
+
+  /** True when no issue was recorded at or below `relative` so far. */
+  isValid(relative: readonly PathSegment[]): boolean {
+    const prefix = formatPath([...this.at, ...relative]);
+    return !this.ctx.issues.some((i) => {
+      const p = formatPath(i.path);
+      return p === prefix || p.startsWith(`${prefix}.`) || p.startsWith(`${prefix}[`);
+    });
+  }
+
+  read<T>(key: string, fallback: T, item: ItemReader<T>): T {
+    const value = this.take(key);
+    return isPresent(value) ? item(this.ctx, this.child(key), value) : fallback;
+  }
+
+  string(key: string, rule: StringRule = {}): string {
+    return readString(this.ctx, this.child(key), this.take(key), rule);
+  }
+
+  integer(key: string, rule: IntegerRule): number {
+    return readInteger(this.ctx, this.child(key), this.take(key), rule);
+  }
+
+  number(key: string, rule: NumberRule): number {
+    return readNumber(this.ctx, this.child(key), this.take(key), rule);
+  }
+
+  choice<T extends string>(key: string, choices: readonly T[], fallback?: T): T {
+    return readChoice(this.ctx, this.child(key), this.take(key), choices, fallback);
+  }
+
+  duration(key: string, fallback: string, options: { allowZero?: boolean } = {}): WindowSizeConfig {
+    return readDuration(this.ctx, this.child(key), this.take(key), {
+      ...options,
+      default: fallback,
+    });
+  }
+
+  /** A filesystem path, made absolute (see ReadContext.resolvePath). */
+  path(key: string, fallback: string): string {
+    const value = this.string(key, { default: fallback });
+    return value === '' ? value : this.ctx.resolvePath(value, this.child(key));
+  }
+
+  optionalPath(key: string): string | undefined {
+    const value = this.take(key);
+    if (!isPresent(value)) return undefined;
+    const text = readString(this.ctx, this.child(key), value);
+    return text === '' ? undefined : this.ctx.resolvePath(text, this.child(key));
+  }
+
+  list<T>(
+    key: string,
+    rule: { default?: readonly unknown[]; minItems?: number },
+    item: ItemReader<T>,
+  ): T[] {
+    return readList(this.ctx, this.child(key), this.take(key), rule, item);
+  }
+
+  map<T>(key: string, body: (reader: MapReader) => T): T {
+    return readMap(this.ctx, this.child(key), this.take(key), body);
+  }
+
+  /** null when absent or null. */
+  optionalMap<T>(key: string, body: (reader: MapReader) => T): T | null {
+    const value = this.take(key);
+    return isPresent(value) ? readMap(this.ctx, this.child(key), value, body) : null;
+  }
+
+  ignoreKeys(ignored: (key: string) => boolean): void {
+    this.ignored = ignored;
+  }
+
+  reportUnknownKeys(): void {
+    for (const key of Object.keys(this.value)) {
+      if (this.asked.has(key) || this.ignored(key)) continue;
+      const suggestion = suggestKey(key, [...this.asked]);
+      this.ctx.issues.push({
+        path: this.at,
+        unknownKey: key,
+        message: suggestion === undefined ? '' : ` (did you mean ${JSON.stringify(suggestion)}?)`,
+      });
+    }
+  }
+}
+
+/** Marks every repeat of a value (ignoring the '' / 0 fallbacks of invalid entries). */
+function reportDuplicates<T>(
+  ctx: ReadContext,
+  entries: readonly { value: T; path: readonly PathSegment[]; at: string }[],
+  message: (value: T, firstAt: string) => string,
+): void {
+  const first = new Map<T, string>();
+  for (const entry of entries) {
+    if (entry.value === '' || entry.value === 0) continue;
+    const seen = first.get(entry.value);
+    if (seen === undefined) first.set(entry.value, entry.at);
+    else ctx.issue(entry.path, message(entry.value, seen));
+  }
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/** Closest known key, if it is close enough to be a likely typo (or a snake_case spelling). */
+export function suggestKey(key: string, known: readonly string[]): string | undefined {
+  const normalize = (s: string) => s.toLowerCase().replace(/[-_\s]/g, '');
+  const target = normalize(key);
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of known) {
+    const distance = levenshtein(target, normalize(candidate));
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  if (best === undefined) return undefined;
+  const allowed = Math.max(1, Math.floor(0.4 * Math.max(target.length, normalize(best).length)));
+  return bestDistance <= allowed ? best : undefined;
+}
+
+function levenshtein(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
