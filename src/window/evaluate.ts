@@ -1,0 +1,471 @@
+import type { FeatureConfig, ModelConfig } from '../config/types.js';
+import { InvalidInputError } from '../errors.js';
+import type {
+  CategoricalSketchSnapshot,
+  NumericSketchSnapshot,
+  SketchSnapshot,
+  TestChoice,
+} from '../stats/index.js';
+import {
+  benjaminiHochberg,
+  binnedKsTest,
+  chiSquareTest,
+  chooseTest,
+  jensenShannonDistance,
+  psi,
+} from '../stats/index.js';
+import type {
+  BaselineProfile,
+  CategoricalProfile,
+  DriftTest,
+  FeatureDrift,
+  FeatureHistogram,
+  FeatureProfile,
+  NumericProfile,
+  WindowResult,
+} from '../types.js';
+import type { ClosedWindow } from './manager.js';
+import type { WindowState, WindowStateSnapshot } from './state.js';
+
+/*
+ * Drift verdict of one closed window against its baseline. Pure and deterministic: the same
+ * window state, baseline and config always give the same result (closedAt comes from the
+ * window), so any verdict can be re-derived offline from the stored state.
+ *
+ * Per feature (in model-config order; configured features the baseline does not profile are
+ * left out — there is nothing to compare them with):
+ * - test: the feature's configured test, else `chooseTest` on the baseline (referenceSize =
+ *   the profile's non-missing rows, distinctValues = the profile's distinct count; for a
+ *   numeric profile the number of fine edges, which is the number of distinct values for a
+ *   discrete feature since every atom heavier than 1/K is an edge). A configured test that
+ *   makes no sense for the type (KS/Wasserstein on a categorical feature) falls back to the
+ *   automatic choice; config validation should have refused it.
+ * - numeric: PSI over the profile's coarse bins and binned KS over the fine bins are always
+ *   computed (`psi`, `ksStatistic`, `ksBound`), whatever the test. Values below / above the
+ *   baseline range get a bin of their own at each end for KS, chi-square, Jensen-Shannon and
+ *   Wasserstein, and fall in the first / last coarse bin for PSI (open-ended deciles).
+ * - categorical: the baseline's categories + "other"; window values outside the categories
+ *   (including never-seen ones) count in "other". PSI over the same bins.
+ * - count = non-missing values in the window; NaN counts as missing.
+ *
+ * Verdicts:
+ * - insufficient = count < drift.minWindowSize: no verdict (drifted false, adjustedPValue
+ *   null, left out of the drift share), statistics still reported when count > 0.
+ * - p-value tests (KS, chi-square): Benjamini–Hochberg across the window's p-value features
+ *   with a verdict, at drift.fdr; a feature drifts when its adjusted p ≤ its threshold, which is
+ *   the feature's configured threshold or drift.fdr (so, without overrides, exactly BH's
+ *   rejections).
+ * - distance tests (PSI, Jensen-Shannon, Wasserstein): drift when distance ≥ threshold, the
+ *   feature's configured one, else drift.psiThreshold for PSI and chooseTest's default (0.1)
+ *   for the others.
+ * - driftShare = drifted / features with a verdict (0 when none has one);
+ *   datasetDrift = a verdict exists and driftShare ≥ drift.shareThreshold.
+ * - The prediction is evaluated like a feature, on its own: not in the BH family (its adjusted
+ *   p-value is its raw p-value) and not in the drift share.
+ */
+
+/** Threshold of the distance tests when neither the feature nor chooseTest gives one. */
+const DEFAULT_DISTANCE_THRESHOLD = 0.1;
+const OTHER_LABEL = '__other__';
+
+/** Whatever evaluateWindow needs from a closed window; a merged snapshot works too. */
+export interface EvaluableWindow {
+  state: WindowState | WindowStateSnapshot;
+  closedAt: number;
+}
+
+/**
+ * The drift result of a closed window.
+ *
+ * @param closed a `ClosedWindow` from the manager, or any window state (e.g. merged from
+ *   several instances) with its close time
+ * @param baseline the baseline the window was built on (`ClosedWindow.baseline`)
+ * @throws InvalidInputError when the state was built on another baseline or its sketches do
+ *   not fit the baseline's bins
+ */
+export function evaluateWindow(
+  closed: EvaluableWindow | ClosedWindow,
+  baseline: BaselineProfile,
+  model: ModelConfig,
+): WindowResult {
+  const snap = 'snapshot' in closed.state ? closed.state.snapshot() : closed.state;
+  if (snap.baselineId !== baseline.id) {
+    throw new InvalidInputError(
+      `window ${snap.bounds.version}/${snap.bounds.sizeLabel}/${snap.bounds.start} was built on baseline ${snap.baselineId}, not ${baseline.id}`,
+    );
+  }
+  const fdr = model.drift.fdr;
+
+  const drafts: FeatureDrift[] = [];
+  for (const cfg of model.features) {
+    const profile = baseline.features[cfg.name];
+    const sketch = snap.features[cfg.name];
+    if (profile === undefined || sketch === undefined) continue;
+    drafts.push(evaluateFeature(cfg.name, profile, sketch, cfg, model));
+  }
+
+  // Benjamini–Hochberg across the p-value features that get a verdict.
+  const family: FeatureDrift[] = [];
+  for (const d of drafts) if (d.pValue !== null && !d.insufficient) family.push(d);
+  if (family.length > 0) {
+    const bh = benjaminiHochberg(
+      family.map((d) => d.pValue as number),
+      fdr,
+    );
+    family.forEach((d, i) => {
+      const adjusted = bh.adjusted[i] as number;
+      d.adjustedPValue = adjusted;
+      d.drifted = adjusted <= d.threshold;
+    });
+  }
+
+  let withVerdict = 0;
+  let drifted = 0;
+  for (const d of drafts) {
+    if (d.insufficient) continue;
+    withVerdict++;
+    if (d.drifted) drifted++;
+  }
+  const driftShare = withVerdict === 0 ? 0 : drifted / withVerdict;
+
+  let prediction: FeatureDrift | null = null;
+  if (baseline.prediction !== null && snap.prediction !== null) {
+    const cfg: FeatureConfig = {
+      name: model.prediction.field,
+      type: model.prediction.type,
+      test: null,
+      threshold: null,
+    };
+    prediction = evaluateFeature(cfg.name, baseline.prediction, snap.prediction, cfg, model);
+    if (prediction.pValue !== null && !prediction.insufficient) {
+      prediction.adjustedPValue = prediction.pValue;
+      prediction.drifted = prediction.pValue <= prediction.threshold;
+    }
+  }
+
+  return {
+    ...snap.bounds,
+    baselineId: baseline.id,
+    baselineHash: baseline.hash,
+    eventCount: snap.count,
+    lateCount: snap.lateCount,
+    closedAt: closed.closedAt,
+    features: drafts,
+    prediction,
+    driftShare,
+    datasetDrift: withVerdict > 0 && driftShare >= model.drift.shareThreshold,
+  };
+}
+
+/** Test and threshold for one feature (see the module comment). */
+export function resolveTest(
+  type: FeatureProfile['kind'],
+  cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
+  choice: TestChoice,
+  model: ModelConfig,
+): { test: DriftTest; threshold: number; kind: 'p-value' | 'distance' } {
+  let test: DriftTest = cfg.test ?? choice.test;
+  if (type === 'categorical' && (test === 'ks' || test === 'wasserstein')) test = choice.test;
+  const kind = test === 'ks' || test === 'chi-square' ? 'p-value' : 'distance';
+  let threshold: number;
+  if (cfg.threshold !== null) threshold = cfg.threshold;
+  else if (kind === 'p-value') threshold = model.drift.fdr;
+  else if (test === 'psi') threshold = model.drift.psiThreshold;
+  else if (test === choice.test) threshold = choice.threshold;
+  else threshold = DEFAULT_DISTANCE_THRESHOLD;
+  return { test, threshold, kind };
+}
+
+function evaluateFeature(
+  name: string,
+  profile: FeatureProfile,
+  sketch: SketchSnapshot,
+  cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
+  model: ModelConfig,
+): FeatureDrift {
+  if (profile.kind !== sketch.kind) {
+    throw new InvalidInputError(
+      `feature ${name}: ${sketch.kind} window sketch against a ${profile.kind} baseline profile`,
+    );
+  }
+  return profile.kind === 'numeric'
+    ? evaluateNumeric(name, profile, sketch as NumericSketchSnapshot, cfg, model)
+    : evaluateCategorical(name, profile, sketch as CategoricalSketchSnapshot, cfg, model);
+}
+
+function sum(xs: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += xs[i] as number;
+  return s;
+}
+
+function emptyDrift(
+  name: string,
+  type: FeatureDrift['type'],
+  test: DriftTest,
+  threshold: number,
+): FeatureDrift {
+  return {
+    feature: name,
+    type,
+    test,
+    statistic: 0,
+    pValue: null,
+    adjustedPValue: null,
+    threshold,
+    drifted: false,
+    psi: 0,
+    ksStatistic: null,
+    ksBound: null,
+    count: 0,
+    missingRatio: 0,
+    outOfRangeRatio: 0,
+    unseenRatio: 0,
+    insufficient: true,
+  };
+}
+
+function evaluateNumeric(
+  name: string,
+  profile: NumericProfile,
+  s: NumericSketchSnapshot,
+  cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
+  model: ModelConfig,
+): FeatureDrift {
+  const k = profile.edges.length;
+  if (s.counts.length !== k || profile.counts.length !== k || profile.coarse.length !== k) {
+    throw new InvalidInputError(
+      `feature ${name}: window has ${s.counts.length} fine bins, the baseline ${k} edges, ${profile.counts.length} counts and ${profile.coarse.length} coarse indices`,
+    );
+  }
+  const referenceSize = sum(profile.counts);
+  const count = s.total - s.missing - s.nan;
+  const choice = chooseTest({
+    type: 'numeric',
+    referenceSize: Math.max(1, referenceSize),
+    currentSize: count,
+    distinctValues: Math.min(k, Math.max(1, referenceSize)),
+  });
+  const { test, threshold, kind } = resolveTest('numeric', cfg, choice, model);
+  const out = emptyDrift(name, 'numeric', test, threshold);
+  out.count = count;
+  out.missingRatio = s.total === 0 ? 0 : (s.missing + s.nan) / s.total;
+  out.outOfRangeRatio = count === 0 ? 0 : (s.below + s.above) / count;
+  if (count === 0 || referenceSize === 0) return out;
+  out.insufficient = count < model.drift.minWindowSize;
+
+  // Fine bins with an out-of-range bin at each end; the reference has no mass there.
+  const ref = new Float64Array(k + 2);
+  const cur = new Float64Array(k + 2);
+  ref.set(profile.counts, 1);
+  cur.set(s.counts, 1);
+  cur[0] = s.below;
+  cur[k + 1] = s.above;
+
+  const ks = binnedKsTest(ref, cur);
+  out.ksStatistic = ks.statistic;
+  out.ksBound = ks.bound;
+
+  const coarseCount = (profile.coarse[k - 1] as number) + 1;
+  const refCoarse = new Float64Array(coarseCount);
+  const curCoarse = new Float64Array(coarseCount);
+  for (let i = 0; i < k; i++) {
+    const c = profile.coarse[i] as number;
+    refCoarse[c] = (refCoarse[c] as number) + (profile.counts[i] as number);
+    curCoarse[c] = (curCoarse[c] as number) + (s.counts[i] as number);
+  }
+  curCoarse[0] = (curCoarse[0] as number) + s.below;
+  curCoarse[coarseCount - 1] = (curCoarse[coarseCount - 1] as number) + s.above;
+  out.psi = psi(refCoarse, curCoarse).value;
+  out.histogram = numericHistogram(profile, refCoarse, curCoarse, referenceSize, count);
+
+  switch (test) {
+    case 'ks':
+      out.statistic = ks.statistic;
+      out.pValue = ks.pValue;
+      break;
+    case 'psi':
+      out.statistic = out.psi;
+      break;
+    case 'chi-square': {
+      const r = chiSquareTest(ref, cur);
+      out.statistic = r.statistic;
+      out.pValue = r.pValue;
+      break;
+    }
+    case 'jensen-shannon':
+      out.statistic = jensenShannonDistance(ref, cur);
+      break;
+    case 'wasserstein': {
+      const w = binnedWasserstein(profile.edges, profile.counts, s);
+      const std = populationStd(profile);
+      out.statistic = std > 0 ? w.distance / std : w.distance;
+      break;
+    }
+  }
+  if (kind === 'distance' && !out.insufficient) out.drifted = out.statistic >= threshold;
+  return out;
+}
+
+function evaluateCategorical(
+  name: string,
+  profile: CategoricalProfile,
+  s: CategoricalSketchSnapshot,
+  cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
+  model: ModelConfig,
+): FeatureDrift {
+  const k = profile.categories.length;
+  if (s.counts.length !== k) {
+    throw new InvalidInputError(
+      `feature ${name}: window has ${s.counts.length} categories, the baseline ${k}`,
+    );
+  }
+  const referenceSize = sum(profile.counts) + profile.other;
+  const count = s.total - s.missing;
+  const choice = chooseTest({
+    type: 'categorical',
+    referenceSize: Math.max(1, referenceSize),
+    currentSize: count,
+    distinctValues: Math.min(Math.max(1, profile.distinct), Math.max(1, referenceSize)),
+  });
+  const { test, threshold, kind } = resolveTest('categorical', cfg, choice, model);
+  const out = emptyDrift(name, 'categorical', test, threshold);
+  out.count = count;
+  out.missingRatio = s.total === 0 ? 0 : s.missing / s.total;
+  // Values outside the baseline's top-N; exactly the never-seen ones when profile.other = 0.
+  out.unseenRatio = count === 0 ? 0 : s.other / count;
+  if (count === 0 || referenceSize === 0) return out;
+  out.insufficient = count < model.drift.minWindowSize;
+
+  const ref = new Float64Array(k + 1);
+  const cur = new Float64Array(k + 1);
+  ref.set(profile.counts);
+  cur.set(s.counts);
+  ref[k] = profile.other;
+  cur[k] = s.other;
+
+  out.psi = psi(ref, cur).value;
+  out.histogram = {
+    labels: [...profile.categories, OTHER_LABEL],
+    reference: Array.from(normalize(ref)),
+    current: Array.from(normalize(cur)),
+  };
+
+  switch (test) {
+    case 'chi-square': {
+      const r = chiSquareTest(ref, cur);
+      out.statistic = r.statistic;
+      out.pValue = r.pValue;
+      break;
+    }
+    case 'psi':
+      out.statistic = out.psi;
+      break;
+    default:
+      out.statistic = jensenShannonDistance(ref, cur);
+      break;
+  }
+  if (kind === 'distance' && !out.insufficient) out.drifted = out.statistic >= threshold;
+  return out;
+}
+
+function normalize(counts: Float64Array): Float64Array {
+  const total = sum(counts);
+  const out = new Float64Array(counts.length);
+  if (total > 0) for (let i = 0; i < counts.length; i++) out[i] = (counts[i] as number) / total;
+  return out;
+}
+
+/** The profile's std is the sample one (ddof 1); normed Wasserstein divides by ddof 0. */
+function populationStd(profile: NumericProfile): number {
+  const n = profile.summary.count;
+  return n > 1 ? profile.summary.std * Math.sqrt((n - 1) / n) : 0;
+}
+
+function numericHistogram(
+  profile: NumericProfile,
+  refCoarse: Float64Array,
+  curCoarse: Float64Array,
+  referenceSize: number,
+  currentSize: number,
+): FeatureHistogram {
+  const edges = [profile.edges[0] as number];
+  const k = profile.edges.length;
+  for (let i = 0; i < k; i++) {
+    const next = profile.coarse[i + 1];
+    if (next === undefined || next !== profile.coarse[i]) edges.push(profile.edges[i] as number);
+  }
+  return {
+    edges,
+    reference: Array.from(refCoarse, (c) => c / referenceSize),
+    current: Array.from(curCoarse, (c) => c / currentSize),
+  };
+}
+
+export interface BinnedWasserstein {
+  /** W1 between the two binned distributions, in the feature's units. */
+  distance: number;
+  /** |distance − W1 of the underlying data| ≤ bound (see binnedWasserstein). */
+  bound: number;
+}
+
+/**
+ * Wasserstein-1 distance between a baseline and a window known only as counts over the same
+ * fine bins (bin 0 the point {edges[0]}, bin i the interval (edges[i-1], edges[i]]), plus the
+ * window's values below / above the baseline range, which span [min, edges[0]) and
+ * (edges[last], max] of the window sketch.
+ *
+ * Each bin's mass is taken as spread uniformly over its interval, so both CDFs are piecewise
+ * linear and W1 = ∫|F − G| is integrated exactly, bin by bin.
+ *
+ * Error bound. The binned CDFs equal the true ones at every edge. Inside a bin [a, a + w]
+ * with reference mass p and window mass q, write t = (x − a)/w; the true and the linearised
+ * reference CDF differ by at most p·(1 − t) on one side and p·t on the other, and likewise
+ * with q, so |(F − G) − (F̃ − G̃)| ≤ max over the two orientations of p(1 − t) + q·t (or
+ * p·t + q(1 − t)), whose integral over the bin is w·(p + q)/2. Summing, |W1_binned − W1| ≤
+ * Σ w_i (p_i + q_i)/2 ≤ max_i w_i (both masses sum to 1): at most the widest bin, and in
+ * practice about the average bin width where the data is. The bound covers the out-of-range
+ * bins, whose width comes from the window's exact min / max.
+ */
+export function binnedWasserstein(
+  edges: readonly number[],
+  refCounts: ArrayLike<number>,
+  cur: Pick<NumericSketchSnapshot, 'counts' | 'below' | 'above' | 'min' | 'max'>,
+): BinnedWasserstein {
+  const k = edges.length;
+  const nRef = sum(refCounts);
+  const nCur = sum(cur.counts) + cur.below + cur.above;
+  if (nRef <= 0 || nCur <= 0) {
+    throw new InvalidInputError('binnedWasserstein: both sides need at least one value');
+  }
+  const lo = edges[0] as number;
+  const hi = edges[k - 1] as number;
+  let distance = 0;
+  let bound = 0;
+  // d = F_ref − F_cur at the left end of the current segment.
+  let d = 0;
+  const segment = (width: number, p: number, q: number): void => {
+    const next = d + p - q;
+    if (width > 0) {
+      const a = Math.abs(d);
+      const b = Math.abs(next);
+      if ((d >= 0 && next >= 0) || (d <= 0 && next <= 0)) distance += (width * (a + b)) / 2;
+      else distance += (width * (a * a + b * b)) / (2 * (a + b));
+      bound += (width * (p + q)) / 2;
+    }
+    d = next;
+  };
+  const below = cur.below / nCur;
+  if (below > 0) segment(cur.min !== null && cur.min < lo ? lo - cur.min : 0, 0, below);
+  segment(0, (refCounts[0] as number) / nRef, (cur.counts[0] as number) / nCur);
+  for (let i = 1; i < k; i++) {
+    segment(
+      (edges[i] as number) - (edges[i - 1] as number),
+      (refCounts[i] as number) / nRef,
+      (cur.counts[i] as number) / nCur,
+    );
+  }
+  const above = cur.above / nCur;
+  if (above > 0) segment(cur.max !== null && cur.max > hi ? cur.max - hi : 0, 0, above);
+  return { distance, bound };
+}

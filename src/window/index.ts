@@ -1,0 +1,35 @@
+/**
+ * driftd/window: event-time tumbling windows, their mergeable state, and the drift verdict of
+ * a closed window. Pure: no I/O, no timers; time comes from an injected clock.
+ */
+export {
+  type BinnedWasserstein,
+  binnedWasserstein,
+  type EvaluableWindow,
+  evaluateWindow,
+  resolveTest,
+} from './evaluate.js';
+export {
+  type Clock,
+  type ClosedWindow,
+  type CloseReason,
+  createWindowManager,
+  type LateTotal,
+  type LateWindow,
+  type RecordResult,
+  type SizeSnapshot,
+  type StreamSnapshot,
+  type WindowManager,
+  type WindowManagerOptions,
+  type WindowManagerSnapshot,
+} from './manager.js';
+export {
+  createWindowState,
+  type FeatureSketch,
+  type OffsetRange,
+  type RecordMeta,
+  type WindowState,
+  type WindowStateOptions,
+  type WindowStateSnapshot,
+  windowKey,
+} from './state.js';

@@ -1,0 +1,286 @@
+import type { ModelConfig } from '../config/types.js';
+import { InvalidInputError } from '../errors.js';
+import type { CategoricalSketch, NumericSketch, SketchSnapshot } from '../stats/index.js';
+import { createCategoricalSketch, createNumericSketch } from '../stats/index.js';
+import type {
+  BaselineProfile,
+  EventSource,
+  FeatureProfile,
+  FeatureValue,
+  PredictionEvent,
+  WindowBounds,
+} from '../types.js';
+
+/*
+ * The state of one window: (model, version, window size, window start). Every part is a count
+ * or a min/max, so two partial states of the same window (two daemon instances in one consumer
+ * group, or a restored snapshot plus the events after it) merge by addition into exactly the
+ * state one instance would have built from all the events. Memory is features × bins, fixed at
+ * creation; it never grows with the number of events (the Kafka offset ranges grow with the
+ * number of partitions, the categorical sketches' diagnostic unseen lists are capped).
+ */
+
+export type FeatureSketch = NumericSketch | CategoricalSketch;
+
+/** Smallest and largest Kafka offset (decimal strings, as KafkaJS gives them) that contributed. */
+export interface OffsetRange {
+  first: string;
+  last: string;
+}
+
+/** Where the event came from; Kafka coordinates feed the window's offset lineage. */
+export interface RecordMeta {
+  source?: EventSource;
+}
+
+export interface WindowStateSnapshot {
+  /** Snapshot layout version, bumped on incompatible changes. */
+  format: 1;
+  bounds: WindowBounds;
+  /** The baseline whose bins the sketches are built on; restore refuses another one. */
+  baselineId: string;
+  count: number;
+  lateCount: number;
+  /** Smallest / largest event time accepted, null while empty. */
+  minTs: number | null;
+  maxTs: number | null;
+  /** Per configured feature present in the baseline, in model-config order. */
+  features: Record<string, SketchSnapshot>;
+  prediction: SketchSnapshot | null;
+  /** Keyed "topic/partition". */
+  offsets: Record<string, OffsetRange>;
+}
+
+export interface WindowState {
+  readonly bounds: WindowBounds;
+  readonly baselineId: string;
+  /** Events accepted into this window. */
+  readonly count: number;
+  /**
+   * Late events (their own window of this size had already closed) that arrived while this
+   * window was the oldest open window of its (version, size); see manager.ts.
+   */
+  readonly lateCount: number;
+  readonly minTs: number | null;
+  readonly maxTs: number | null;
+  /** One sketch per configured feature that the baseline profiles, in model-config order. */
+  readonly features: ReadonlyMap<string, FeatureSketch>;
+  /** Null when the baseline has no prediction profile. */
+  readonly prediction: FeatureSketch | null;
+  readonly offsets: ReadonlyMap<string, Readonly<OffsetRange>>;
+  /** Adds one event; the caller has checked that `event.ts` lies in the window. */
+  record(event: PredictionEvent, meta?: RecordMeta): void;
+  addLate(n: number): void;
+  /** Adds another partial state of the same window (same bounds and baseline) into this one. */
+  merge(other: WindowState | WindowStateSnapshot): void;
+  /** Plain JSON, safe to persist and to ship between instances. */
+  snapshot(): WindowStateSnapshot;
+}
+
+export interface WindowStateOptions {
+  bounds: WindowBounds;
+  model: ModelConfig;
+  baseline: BaselineProfile;
+}
+
+interface Slot {
+  name: string;
+  numeric: boolean;
+  sketch: FeatureSketch;
+}
+
+/**
+ * Creates the empty state of one window, with a sketch per configured feature over the
+ * baseline's bins (numeric: the profile's fine `edges`; categorical: its `categories`), or
+ * resumes from `snapshot`.
+ *
+ * Configured features the baseline does not profile get no sketch (nothing to compare with);
+ * the sketch kind follows the profile, since the bins come from it.
+ *
+ * @throws InvalidInputError when the snapshot belongs to other bounds, another baseline, or
+ *   does not fit the baseline's bins
+ */
+export function createWindowState(
+  options: WindowStateOptions,
+  snapshot?: WindowStateSnapshot,
+): WindowState {
+  const state = new WindowStateImpl(options);
+  if (snapshot !== undefined) state.merge(snapshot);
+  return state;
+}
+
+/** The window key used in maps and log lines: "version/sizeLabel/start". */
+export function windowKey(b: Pick<WindowBounds, 'version' | 'sizeLabel' | 'start'>): string {
+  return `${b.version}/${b.sizeLabel}/${b.start}`;
+}
+
+function sketchFor(profile: FeatureProfile): FeatureSketch {
+  return profile.kind === 'numeric'
+    ? createNumericSketch(profile.edges)
+    : createCategoricalSketch(profile.categories);
+}
+
+function sameBounds(a: WindowBounds, b: WindowBounds): boolean {
+  return (
+    a.model === b.model &&
+    a.version === b.version &&
+    a.size === b.size &&
+    a.sizeLabel === b.sizeLabel &&
+    a.start === b.start &&
+    a.end === b.end
+  );
+}
+
+/** Kafka offsets are non-negative int64 decimal strings: compare by length, then digits. */
+function offsetLess(a: string, b: string): boolean {
+  return a.length !== b.length ? a.length < b.length : a < b;
+}
+
+class WindowStateImpl implements WindowState {
+  readonly bounds: WindowBounds;
+  readonly baselineId: string;
+  count = 0;
+  lateCount = 0;
+  private lo = Number.POSITIVE_INFINITY;
+  private hi = Number.NEGATIVE_INFINITY;
+  readonly features: Map<string, FeatureSketch>;
+  readonly prediction: FeatureSketch | null;
+  readonly offsets = new Map<string, OffsetRange>();
+  private readonly slots: Slot[];
+  private readonly predictionNumeric: boolean;
+
+  constructor({ bounds, model, baseline }: WindowStateOptions) {
+    this.bounds = Object.freeze({ ...bounds });
+    this.baselineId = baseline.id;
+    this.slots = [];
+    this.features = new Map();
+    for (const f of model.features) {
+      const profile = baseline.features[f.name];
+      if (profile === undefined) continue;
+      const sketch = sketchFor(profile);
+      this.slots.push({ name: f.name, numeric: profile.kind === 'numeric', sketch });
+      this.features.set(f.name, sketch);
+    }
+    this.prediction = baseline.prediction === null ? null : sketchFor(baseline.prediction);
+    this.predictionNumeric = baseline.prediction?.kind === 'numeric';
+  }
+
+  get minTs(): number | null {
+    return this.lo === Number.POSITIVE_INFINITY ? null : this.lo;
+  }
+
+  get maxTs(): number | null {
+    return this.hi === Number.NEGATIVE_INFINITY ? null : this.hi;
+  }
+
+  record(event: PredictionEvent, meta?: RecordMeta): void {
+    this.count++;
+    const ts = event.ts;
+    if (ts < this.lo) this.lo = ts;
+    if (ts > this.hi) this.hi = ts;
+    const values = event.features;
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!;
+      recordValue(slot.sketch, slot.numeric, values[slot.name]);
+    }
+    if (this.prediction !== null) {
+      recordValue(this.prediction, this.predictionNumeric, event.prediction);
+    }
+    const source = meta?.source;
+    if (source !== undefined && source.kind === 'kafka') {
+      this.addOffsets(`${source.topic}/${source.partition}`, source.offset, source.offset);
+    }
+  }
+
+  addLate(n: number): void {
+    this.lateCount += n;
+  }
+
+  merge(other: WindowState | WindowStateSnapshot): void {
+    const s = other instanceof WindowStateImpl ? other.snapshot() : (other as WindowStateSnapshot);
+    if (s.format !== 1) {
+      throw new InvalidInputError(`window state snapshot format ${String(s.format)} is not 1`);
+    }
+    if (!sameBounds(s.bounds, this.bounds)) {
+      throw new InvalidInputError(
+        `cannot merge window ${windowKey(s.bounds)} (size ${s.bounds.size}) into ${windowKey(this.bounds)} (size ${this.bounds.size})`,
+      );
+    }
+    if (s.baselineId !== this.baselineId) {
+      throw new InvalidInputError(
+        `cannot merge window ${windowKey(this.bounds)}: built on baseline ${s.baselineId}, this one on ${this.baselineId}`,
+      );
+    }
+    for (const slot of this.slots) {
+      const snap = s.features[slot.name];
+      if (snap === undefined) {
+        throw new InvalidInputError(
+          `cannot merge window ${windowKey(this.bounds)}: feature ${slot.name} missing from the other state`,
+        );
+      }
+      mergeSketch(slot.sketch, snap);
+    }
+    if (this.prediction !== null) {
+      if (s.prediction === null) {
+        throw new InvalidInputError(
+          `cannot merge window ${windowKey(this.bounds)}: prediction missing from the other state`,
+        );
+      }
+      mergeSketch(this.prediction, s.prediction);
+    }
+    this.count += s.count;
+    this.lateCount += s.lateCount;
+    if (s.minTs !== null && s.minTs < this.lo) this.lo = s.minTs;
+    if (s.maxTs !== null && s.maxTs > this.hi) this.hi = s.maxTs;
+    for (const [key, range] of Object.entries(s.offsets))
+      this.addOffsets(key, range.first, range.last);
+  }
+
+  snapshot(): WindowStateSnapshot {
+    const features: Record<string, SketchSnapshot> = {};
+    for (const slot of this.slots) features[slot.name] = slot.sketch.snapshot();
+    const offsets: Record<string, OffsetRange> = {};
+    for (const [key, range] of this.offsets)
+      offsets[key] = { first: range.first, last: range.last };
+    return {
+      format: 1,
+      bounds: { ...this.bounds },
+      baselineId: this.baselineId,
+      count: this.count,
+      lateCount: this.lateCount,
+      minTs: this.minTs,
+      maxTs: this.maxTs,
+      features,
+      prediction: this.prediction === null ? null : this.prediction.snapshot(),
+      offsets,
+    };
+  }
+
+  private addOffsets(key: string, first: string, last: string): void {
+    const range = this.offsets.get(key);
+    if (range === undefined) {
+      this.offsets.set(key, { first, last });
+      return;
+    }
+    if (offsetLess(first, range.first)) range.first = first;
+    if (offsetLess(range.last, last)) range.last = last;
+  }
+}
+
+function recordValue(sketch: FeatureSketch, numeric: boolean, v: FeatureValue | undefined): void {
+  if (numeric) {
+    // Ingest validates numeric fields; anything else reaching here counts as missing.
+    (sketch as NumericSketch).record(typeof v === 'number' ? v : null);
+  } else {
+    (sketch as CategoricalSketch).record(v);
+  }
+}
+
+function mergeSketch(sketch: FeatureSketch, snap: SketchSnapshot): void {
+  if (sketch.kind !== snap.kind) {
+    throw new InvalidInputError(`cannot merge a ${snap.kind} sketch into a ${sketch.kind} one`);
+  }
+  if (sketch.kind === 'numeric') sketch.merge(snap as Extract<SketchSnapshot, { kind: 'numeric' }>);
+  else sketch.merge(snap as Extract<SketchSnapshot, { kind: 'categorical' }>);
+}
