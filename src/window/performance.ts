@@ -1,0 +1,96 @@
+import type { ModelConfig } from '../config/types.js';
+import { InvalidInputError } from '../errors.js';
+import {
+  accuracy,
+  brierScore,
+  f1Score,
+  logLoss,
+  meanAbsoluteError,
+  meanAbsolutePercentageError,
+  precision,
+  recall,
+  rocAuc,
+  rootMeanSquaredError,
+} from '../stats/index.js';
+import type { FeatureValue } from '../types.js';
+
+export interface LabeledPrediction {
+  prediction: FeatureValue;
+  label: number | string;
+}
+
+/**
+ * Performance metrics of one window from its labelled predictions (exact, from the joined raw
+ * rows). A metric that is undefined for the window (e.g. ROC AUC with one class present) is
+ * left out rather than reported as NaN.
+ */
+export function computePerformance(
+  model: ModelConfig,
+  pairs: readonly LabeledPrediction[],
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  const put = (name: string, f: () => number) => {
+    try {
+      const v = f();
+      if (Number.isFinite(v)) out[name] = v;
+    } catch (err) {
+      if (!(err instanceof InvalidInputError)) throw err;
+    }
+  };
+  if (pairs.length === 0) return out;
+
+  if (model.task === 'binary-classification') {
+    const positive = String(model.label.positive);
+    const y: number[] = [];
+    const scores: number[] = [];
+    const predicted: number[] = [];
+    for (const p of pairs) {
+      const score = toScore(p.prediction, positive);
+      if (score === undefined) continue;
+      y.push(String(p.label) === positive ? 1 : 0);
+      scores.push(score);
+      predicted.push(score >= model.label.threshold ? 1 : 0);
+    }
+    if (y.length === 0) return out;
+    put('accuracy', () => accuracy(y, predicted));
+    put('precision', () => precision(y, predicted));
+    put('recall', () => recall(y, predicted));
+    put('f1', () => f1Score(y, predicted));
+    put('roc_auc', () => rocAuc(y, scores));
+    if (model.prediction.type === 'numeric') {
+      put('log_loss', () => logLoss(y, scores));
+      put('brier', () => brierScore(y, scores));
+    }
+    return out;
+  }
+
+  if (model.task === 'regression') {
+    const actual: number[] = [];
+    const predicted: number[] = [];
+    for (const p of pairs) {
+      const a = typeof p.label === 'number' ? p.label : Number(p.label);
+      if (typeof p.prediction !== 'number' || !Number.isFinite(a)) continue;
+      actual.push(a);
+      predicted.push(p.prediction);
+    }
+    if (actual.length === 0) return out;
+    put('mae', () => meanAbsoluteError(actual, predicted));
+    put('rmse', () => rootMeanSquaredError(actual, predicted));
+    put('mape', () => meanAbsolutePercentageError(actual, predicted));
+    return out;
+  }
+
+  let correct = 0;
+  for (const p of pairs) if (String(p.prediction) === String(p.label)) correct++;
+  out.accuracy = correct / pairs.length;
+  return out;
+}
+
+/** A binary prediction is a probability, or the predicted class itself (score 0 or 1). */
+function toScore(prediction: FeatureValue, positive: string): number | undefined {
+  if (typeof prediction === 'number') {
+    return prediction >= 0 && prediction <= 1 ? prediction : undefined;
+  }
+  if (prediction === null) return undefined;
+  return String(prediction) === positive ? 1 : 0;
+}

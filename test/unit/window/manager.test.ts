@@ -1,0 +1,435 @@
+import { describe, expect, it } from 'vitest';
+import type { ModelConfig } from '../../../src/config/types.js';
+import { BaselineError, LifecycleError } from '../../../src/errors.js';
+import type { BaselineProfile, PredictionEvent } from '../../../src/types.js';
+import {
+  type ClosedWindow,
+  createWindowManager,
+  type WindowManager,
+  type WindowStateSnapshot,
+  windowKey,
+} from '../../../src/window/index.js';
+import { testModel } from '../../helpers/model.js';
+import {
+  type ManualClock,
+  makeBaseline,
+  makeEvents,
+  makeRows,
+  manualClock,
+  rng,
+} from './fixtures.js';
+
+const MIN = 60_000;
+const FIVE = 5 * MIN;
+const HOUR = 60 * MIN;
+
+const model = testModel();
+const twoSizes = testModel({
+  windows: {
+    sizes: [
+      { label: '5m', ms: FIVE },
+      { label: '1h', ms: HOUR },
+    ],
+    allowedLatenessMs: MIN,
+    idleTimeoutMs: 2 * MIN,
+  },
+});
+const baseline = makeBaseline(model, '3');
+
+function setup(m: ModelConfig = model, clock: ManualClock = manualClock()) {
+  const baselines = new Map<string, BaselineProfile>([['3', baseline]]);
+  const manager = createWindowManager({
+    model: m,
+    baselineFor: (v) => baselines.get(v),
+    clock,
+  });
+  return { manager, clock, baselines };
+}
+
+let seq = 0;
+function ev(ts: number, version = '3', income = 50_000): PredictionEvent {
+  seq++;
+  return {
+    model: 'credit-risk',
+    version,
+    id: `e${seq}`,
+    ts,
+    features: { income, age: 40, region: 'EU' },
+    prediction: 0.3,
+  };
+}
+
+function keyOf(c: ClosedWindow | WindowStateSnapshot): string {
+  const b = 'bounds' in c ? c.bounds : (c as WindowStateSnapshot).bounds;
+  return windowKey(b);
+}
+
+/**
+ * Equal window states: every count exactly; the sketches' float sums (sum, sumSquares) only
+ * to rounding, since adding in another order rounds differently.
+ */
+function expectSameCounts(got: WindowStateSnapshot[], expected: WindowStateSnapshot[]): void {
+  const strip = (s: WindowStateSnapshot) => ({
+    ...s,
+    features: Object.fromEntries(
+      Object.entries(s.features).map(([k, f]) => [
+        k,
+        f.kind === 'numeric' ? { ...f, sum: 0, sumSquares: 0 } : f,
+      ]),
+    ),
+    prediction:
+      s.prediction?.kind === 'numeric' ? { ...s.prediction, sum: 0, sumSquares: 0 } : s.prediction,
+  });
+  expect(got.map(strip)).toEqual(expected.map(strip));
+  got.forEach((g, i) => {
+    for (const [k, f] of Object.entries(g.features)) {
+      const e = expected[i]!.features[k]!;
+      if (f.kind === 'numeric' && e.kind === 'numeric') {
+        expect(f.sum).toBeCloseTo(e.sum, 3);
+        expect(f.sumSquares / e.sumSquares).toBeCloseTo(1, 12);
+      }
+    }
+  });
+}
+
+function summary(closed: ClosedWindow[]) {
+  return closed.map((c) => ({
+    window: `${c.bounds.sizeLabel}@${c.bounds.start}`,
+    count: c.state.count,
+    late: c.state.lateCount,
+    reason: c.reason,
+  }));
+}
+
+describe('window manager: assignment and watermark', () => {
+  it('aligns windows to the epoch and puts an event at exactly `end` in the next window', () => {
+    const { manager } = setup();
+    expect(manager.record(ev(0))).toEqual({ status: 'accepted' });
+    expect(manager.record(ev(FIVE - 1))).toEqual({ status: 'accepted' });
+    expect(manager.record(ev(FIVE))).toEqual({ status: 'accepted' });
+    const open = manager.openWindows();
+    expect(open.map((b) => [b.start, b.end])).toEqual([
+      [0, FIVE],
+      [FIVE, 2 * FIVE],
+    ]);
+    expect(open[0]).toMatchObject({
+      model: 'credit-risk',
+      version: '3',
+      size: FIVE,
+      sizeLabel: '5m',
+    });
+    const closed = manager.flushAll();
+    expect(summary(closed)).toEqual([
+      { window: `5m@0`, count: 2, late: 0, reason: 'flush' },
+      { window: `5m@${FIVE}`, count: 1, late: 0, reason: 'flush' },
+    ]);
+    expect(closed[0]!.state.minTs).toBe(0);
+    expect(closed[0]!.state.maxTs).toBe(FIVE - 1);
+  });
+
+  it('aligns negative (pre-1970) event times with floor, not truncation', () => {
+    const { manager } = setup();
+    manager.record(ev(-1));
+    expect(manager.openWindows()[0]).toMatchObject({ start: -FIVE, end: 0 });
+  });
+
+  it('closes a window once max event time − allowed lateness reaches its end', () => {
+    const { manager } = setup();
+    manager.record(ev(10_000));
+    manager.record(ev(FIVE + MIN - 1)); // watermark FIVE − 1: still open
+    expect(manager.drainClosed()).toEqual([]);
+    expect(manager.watermark('3')).toBe(FIVE - 1);
+    manager.record(ev(FIVE + MIN)); // watermark = FIVE = end
+    const closed = manager.drainClosed();
+    expect(summary(closed)).toEqual([{ window: '5m@0', count: 1, late: 0, reason: 'watermark' }]);
+    expect(manager.drainClosed()).toEqual([]);
+  });
+
+  it('accepts an event within allowed lateness into its still-open window', () => {
+    const { manager } = setup();
+    manager.record(ev(FIVE + 30_000)); // watermark FIVE − 30 s
+    expect(manager.record(ev(FIVE - 1))).toEqual({ status: 'accepted' });
+    expect(manager.record(ev(FIVE - 30_000))).toEqual({ status: 'accepted' });
+    const closed = manager.flushAll();
+    expect(closed[0]!.state.count).toBe(2);
+  });
+
+  it('accepts an event behind the watermark while its window is still open', () => {
+    const { manager } = setup();
+    manager.record(ev(FIVE - 1_000)); // watermark FIVE − 61 s
+    expect(manager.record(ev(0))).toEqual({ status: 'accepted' });
+  });
+
+  it('counts an event whose window has closed as late, without touching the closed result', () => {
+    const { manager } = setup();
+    manager.record(ev(1_000));
+    manager.record(ev(FIVE + MIN)); // closes [0, 5m)
+    const [first] = manager.drainClosed();
+    expect(first!.state.count).toBe(1);
+    const result = manager.record(ev(FIVE - 1));
+    expect(result).toEqual({
+      status: 'late',
+      late: [{ sizeLabel: '5m', size: FIVE, start: 0, end: FIVE }],
+    });
+    expect(first!.state.count).toBe(1);
+    // A window that never opened but ends before the watermark is closed too.
+    manager.record(ev(10 * FIVE));
+    expect(manager.record(ev(3 * FIVE)).status).toBe('late');
+    expect(manager.lateTotals()).toEqual([{ version: '3', sizeLabel: '5m', late: 2 }]);
+    // Late events are attributed to the oldest open window of their size.
+    const rest = manager.flushAll();
+    expect(summary(rest)).toEqual([
+      { window: `5m@${FIVE}`, count: 1, late: 1, reason: 'watermark' },
+      { window: `5m@${10 * FIVE}`, count: 1, late: 1, reason: 'flush' },
+    ]);
+  });
+
+  it('reports no-baseline for a version without a baseline and leaves its watermark alone', () => {
+    const { manager, baselines } = setup();
+    expect(manager.record(ev(1_000, '4'))).toEqual({ status: 'no-baseline' });
+    expect(manager.watermark('4')).toBeNull();
+    expect(manager.openWindows()).toEqual([]);
+    baselines.set('4', baseline);
+    expect(manager.record(ev(1_000, '4'))).toEqual({ status: 'accepted' });
+  });
+
+  it('keeps one watermark per version', () => {
+    const { manager, baselines } = setup();
+    baselines.set('4', baseline);
+    manager.record(ev(1_000, '3'));
+    manager.record(ev(10 * FIVE, '4'));
+    expect(manager.drainClosed()).toEqual([]);
+    expect(manager.record(ev(2_000, '3'))).toEqual({ status: 'accepted' });
+    expect(manager.watermark('3')).toBe(2_000 - MIN);
+    expect(manager.watermark('4')).toBe(10 * FIVE - MIN);
+  });
+
+  it('runs several window sizes at once, each closing on its own end', () => {
+    const { manager } = setup(twoSizes);
+    for (let t = 0; t < HOUR + 2 * FIVE; t += MIN) manager.record(ev(t));
+    // max = 1h + 9m, watermark 1h + 8m: all twelve 5m windows of the first hour and the 1h
+    // window closed; [1h, 1h5m) too.
+    const closed = manager.drainClosed();
+    const fives = closed.filter((c) => c.bounds.sizeLabel === '5m');
+    const hours = closed.filter((c) => c.bounds.sizeLabel === '1h');
+    expect(fives).toHaveLength(13);
+    expect(fives.every((c) => c.state.count === 5)).toBe(true);
+    expect(hours).toHaveLength(1);
+    expect(hours[0]!.state.count).toBe(60);
+    // Ordered by end, then size: the 5m window ending at 1h comes before the 1h window.
+    const order = closed.map((c) => `${c.bounds.sizeLabel}@${c.bounds.end}`);
+    expect(order.indexOf(`5m@${HOUR}`)).toBe(order.indexOf(`1h@${HOUR}`) - 1);
+  });
+
+  it('reports an event late for a closed 5m window but counts it in the open 1h window', () => {
+    const { manager } = setup(twoSizes);
+    manager.record(ev(0));
+    manager.record(ev(FIVE + MIN)); // closes 5m@0; 1h@0 stays open
+    manager.drainClosed();
+    const r = manager.record(ev(1_000));
+    expect(r).toEqual({
+      status: 'late',
+      late: [{ sizeLabel: '5m', size: FIVE, start: 0, end: FIVE }],
+    });
+    const closed = manager.flushAll();
+    const hour = closed.find((c) => c.bounds.sizeLabel === '1h')!;
+    expect(hour.state.count).toBe(3);
+    expect(manager.lateTotals()).toEqual([
+      { version: '3', sizeLabel: '5m', late: 1 },
+      { version: '3', sizeLabel: '1h', late: 0 },
+    ]);
+  });
+
+  it('gives the same windows for out-of-order arrival within allowed lateness', () => {
+    const r = rng(7);
+    const times = Array.from({ length: 2000 }, (_, i) => i * 900);
+    const events = makeEvents(model, '3', makeRows(times.length, 11), (i) => times[i]!);
+    // Arrival order = event time + a delay below the allowed lateness: every event arrives
+    // less than 50 s behind the newest one seen.
+    const shuffled = events
+      .map((e) => ({ e, key: e.ts + r() * 50_000 }))
+      .sort((x, y) => x.key - y.key)
+      .map((x) => x.e);
+    expect(shuffled).not.toEqual(events);
+    const a = setup().manager;
+    const b = setup().manager;
+    for (const e of events) expect(a.record(e).status).toBe('accepted');
+    for (const e of shuffled) expect(b.record(e).status).toBe('accepted');
+    const sa = [...a.drainClosed(), ...a.flushAll()].map((c) => c.state.snapshot());
+    const sb = [...b.drainClosed(), ...b.flushAll()].map((c) => c.state.snapshot());
+    expectSameCounts(sb, sa);
+    expect(sa.reduce((n, s) => n + s.count, 0)).toBe(2000);
+  });
+});
+
+describe('window manager: idle close and flush', () => {
+  it('closes every open window of an idle version after idleTimeoutMs of wall-clock', () => {
+    const { manager, clock } = setup(twoSizes);
+    manager.record(ev(1_000));
+    manager.record(ev(FIVE + 1_000));
+    clock.advance(2 * MIN - 1);
+    expect(manager.tick()).toEqual([]);
+    clock.advance(1);
+    const closed = manager.tick();
+    expect(summary(closed)).toEqual([
+      { window: '5m@0', count: 1, late: 0, reason: 'idle' },
+      { window: `5m@${FIVE}`, count: 1, late: 0, reason: 'idle' },
+      { window: '1h@0', count: 2, late: 0, reason: 'idle' },
+    ]);
+    expect(closed[0]!.closedAt).toBe(clock.now());
+    expect(manager.openWindows()).toEqual([]);
+    expect(manager.tick()).toEqual([]);
+    // The stream resumes: an event in a window closed by the idle close is late; a newer
+    // one (in a window never closed) opens a fresh window.
+    expect(manager.record(ev(FIVE + 2_000))).toMatchObject({ status: 'late' });
+    expect(manager.record(ev(2 * FIVE))).toMatchObject({
+      status: 'late',
+      late: [{ sizeLabel: '1h', start: 0 }],
+    });
+    expect(manager.openWindows().map((b) => `${b.sizeLabel}@${b.start}`)).toEqual([
+      `5m@${2 * FIVE}`,
+    ]);
+  });
+
+  it('keeps an active version open while another version goes idle', () => {
+    const { manager, clock, baselines } = setup();
+    baselines.set('4', baseline);
+    manager.record(ev(1_000, '3'));
+    manager.record(ev(1_000, '4'));
+    clock.advance(MIN);
+    manager.record(ev(2_000, '4'));
+    clock.advance(MIN);
+    const closed = manager.tick();
+    expect(closed.map((c) => c.bounds.version)).toEqual(['3']);
+    expect(manager.openWindows().map((b) => b.version)).toEqual(['4']);
+  });
+
+  it('flushAll closes everything; later events for flushed windows are late', () => {
+    const { manager } = setup(twoSizes);
+    manager.record(ev(1_000));
+    const closed = manager.flushAll();
+    expect(closed.map((c) => c.reason)).toEqual(['flush', 'flush']);
+    expect(manager.flushAll()).toEqual([]);
+    expect(manager.record(ev(2_000)).status).toBe('late');
+    // Late events with no open window wait for the next window of their size.
+    manager.record(ev(HOUR + 1));
+    const next = manager.flushAll();
+    expect(next.map((c) => c.state.lateCount)).toEqual([1, 1]);
+  });
+});
+
+describe('window manager: crash recovery and merging', () => {
+  function stream(n: number, seed: number): Array<{ e: PredictionEvent; offset: number }> {
+    const r = rng(seed);
+    const rows = makeRows(n, seed + 1);
+    // Mostly increasing times with jitter up to 2 min, so some events are late.
+    const events = makeEvents(model, '3', rows, (i) => i * 1_500 + Math.floor(r() * 2 * MIN));
+    return events.map((e, i) => ({ e, offset: i }));
+  }
+
+  function feed(
+    m: WindowManager,
+    items: Array<{ e: PredictionEvent; offset: number }>,
+    partition = 0,
+  ) {
+    const statuses: string[] = [];
+    for (const { e, offset } of items) {
+      const source = {
+        kind: 'kafka' as const,
+        topic: 'predictions',
+        partition,
+        offset: String(offset),
+      };
+      statuses.push(m.record(e, { source }).status);
+    }
+    return statuses;
+  }
+
+  it('snapshot → JSON → restore → continue equals one uninterrupted run', () => {
+    const items = stream(3000, 5);
+    const whole = setup(twoSizes);
+    const statusesWhole = feed(whole.manager, items);
+    const expected = [...whole.manager.drainClosed(), ...whole.manager.flushAll()];
+    expect(statusesWhole).toContain('late');
+
+    const first = setup(twoSizes);
+    const s1 = feed(first.manager, items.slice(0, 1000));
+    const beforeCrash = first.manager.drainClosed();
+    // Windows closed after the last drain travel in the snapshot's closed queue.
+    s1.push(...feed(first.manager, items.slice(1000, 1700)));
+    expect(first.manager.snapshot().closed.length).toBeGreaterThan(0);
+    const snap = JSON.parse(JSON.stringify(first.manager.snapshot()));
+    const second = setup(twoSizes);
+    second.manager.restore(snap);
+    const s2 = feed(second.manager, items.slice(1700));
+    const got = [...beforeCrash, ...second.manager.drainClosed(), ...second.manager.flushAll()];
+
+    expect([...s1, ...s2]).toEqual(statusesWhole);
+    expect(got.map((c) => c.state.snapshot())).toEqual(expected.map((c) => c.state.snapshot()));
+    expect(got.map((c) => c.closedAt)).toEqual(expected.map((c) => c.closedAt));
+    expect(got.map((c) => c.reason)).toEqual(expected.map((c) => c.reason));
+    expect(second.manager.lateTotals()).toEqual(whole.manager.lateTotals());
+    const offsets = got.flatMap((c) => [...c.state.offsets.values()]);
+    expect(offsets.length).toBeGreaterThan(0);
+  });
+
+  it('restore refuses a non-fresh manager and a changed baseline', () => {
+    const { manager } = setup();
+    manager.record(ev(1_000));
+    const snap = manager.snapshot();
+    expect(() => manager.restore(snap)).toThrow(LifecycleError);
+    const other = setup();
+    other.baselines.set('3', makeBaseline(model, '3', 500, 99));
+    expect(() => other.manager.restore(snap)).toThrow(BaselineError);
+    expect(other.manager.openWindows()).toEqual([]);
+  });
+
+  it('restore closes open windows of a size no longer configured instead of dropping them', () => {
+    const a = setup(twoSizes);
+    a.manager.record(ev(1_000));
+    const b = setup(model);
+    b.manager.restore(a.manager.snapshot());
+    const closed = b.manager.drainClosed();
+    expect(summary(closed)).toEqual([{ window: '1h@0', count: 1, late: 0, reason: 'flush' }]);
+    expect(b.manager.openWindows().map((w) => w.sizeLabel)).toEqual(['5m']);
+  });
+
+  it('merging two instances’ window states equals one instance seeing all events', () => {
+    const items = stream(3000, 8).sort((x, y) => x.e.ts - y.e.ts); // in order: nothing late
+    const all = setup(twoSizes);
+    const a = setup(twoSizes);
+    const b = setup(twoSizes);
+    feed(all.manager, items);
+    // Two consumers in one group: partition 0 to one, partition 1 to the other.
+    feed(
+      a.manager,
+      items.filter((_, i) => i % 2 === 0),
+      0,
+    );
+    feed(
+      b.manager,
+      items.filter((_, i) => i % 2 === 1),
+      1,
+    );
+    const one = new Map(
+      [...all.manager.drainClosed(), ...all.manager.flushAll()].map((c) => [keyOf(c), c]),
+    );
+    const left = new Map(
+      [...a.manager.drainClosed(), ...a.manager.flushAll()].map((c) => [keyOf(c), c]),
+    );
+    const right = [...b.manager.drainClosed(), ...b.manager.flushAll()];
+    for (const c of right) {
+      const l = left.get(keyOf(c));
+      if (l === undefined) left.set(keyOf(c), c);
+      else l.state.merge(c.state);
+    }
+    expect([...left.keys()].sort()).toEqual([...one.keys()].sort());
+    for (const [key, merged] of left) {
+      const expected = one.get(key)!.state.snapshot();
+      const got = merged.state.snapshot();
+      // Offsets differ by construction (one partition vs two); every count is equal.
+      expectSameCounts([{ ...got, offsets: {} }], [{ ...expected, offsets: {} }]);
+      expect(Object.keys(got.offsets).length).toBeGreaterThan(0);
+    }
+  });
+});
