@@ -8,6 +8,13 @@ import type {
   NumericSketchSnapshot,
 } from './types.js';
 
+/**
+ * Values beyond ±1e100 stay out of `sum` / `sumSquares` (like ±Infinity): their squares, summed
+ * over up to 2^53 events, could overflow to Infinity, which JSON cannot carry. No real feature
+ * gets near it; such values are still counted in their bin or as below/above.
+ */
+const MOMENT_LIMIT = 1e100;
+
 /*
  * Window state as mergeable sketches (DESIGN.md). Every count is an integer kept in a float64,
  * so merging is exact addition up to 2^53 events per cell: merging the sketches of two halves
@@ -132,8 +139,11 @@ class BinLayout {
     this.hi = edges[k - 1] as number;
     const cells = Math.max(1, 4 * k);
     const width = this.hi - this.lo;
-    // Single edge, or a range so wide it overflows: one cell, plain binary search.
-    this.scale = k > 1 && Number.isFinite(cells / width) ? cells / width : 0;
+    // A range wider than MAX_VALUE overflows `width`; halving both ends keeps the scale finite
+    // (v − lo may still overflow to +Infinity for large v, which cellOf maps to the last cell).
+    if (k === 1) this.scale = 0;
+    else if (Number.isFinite(width)) this.scale = cells / width;
+    else this.scale = cells / 2 / (this.hi / 2 - this.lo / 2);
     this.lastCell = cells - 1;
     const first = new Int32Array(cells + 1);
     let j = 0;
@@ -146,7 +156,8 @@ class BinLayout {
 
   cellOf(v: number): number {
     const c = Math.floor((v - this.lo) * this.scale);
-    return Math.min(c, this.lastCell);
+    if (c < this.lastCell) return c;
+    return this.lastCell;
   }
 
   get list(): readonly number[] {
@@ -184,12 +195,16 @@ class NumericSketchImpl implements NumericSketch {
   private missing = 0;
   private nan = 0;
   private total = 0;
+  private summed = 0;
   private sum = 0;
   private sumSquares = 0;
   private min = Number.POSITIVE_INFINITY;
   private max = Number.NEGATIVE_INFINITY;
+  /** Whether every in-range value is within ±MOMENT_LIMIT, so the hot path needs no check. */
+  private readonly momentsSafe: boolean;
 
   constructor(layout: BinLayout) {
+    this.momentsSafe = layout.lo >= -MOMENT_LIMIT && layout.hi <= MOMENT_LIMIT;
     this.layout = layout;
     this.binCount = layout.edges.length;
     this.lo = layout.lo;
@@ -209,8 +224,11 @@ class NumericSketchImpl implements NumericSketch {
     }
     // In range first: the common case; NaN fails both compares and falls through.
     if (value >= this.lo && value <= this.hi) {
-      this.sum += value;
-      this.sumSquares += value * value;
+      if (this.momentsSafe || (value >= -MOMENT_LIMIT && value <= MOMENT_LIMIT)) {
+        this.summed++;
+        this.sum += value;
+        this.sumSquares += value * value;
+      }
       if (value < this.min) this.min = value;
       if (value > this.max) this.max = value;
       const layout = this.layout;
@@ -234,10 +252,13 @@ class NumericSketchImpl implements NumericSketch {
     }
     if (value < this.lo) this.below++;
     else this.above++;
-    if (value - value === 0) {
-      // Finite only: ±Infinity stays out of sum/min/max so snapshots remain valid JSON.
+    if (value >= -MOMENT_LIMIT && value <= MOMENT_LIMIT) {
+      this.summed++;
       this.sum += value;
       this.sumSquares += value * value;
+    }
+    // Finite only: ±Infinity stays out of min/max so snapshots remain valid JSON.
+    if (Number.isFinite(value)) {
       if (value < this.min) this.min = value;
       if (value > this.max) this.max = value;
     }
@@ -261,6 +282,7 @@ class NumericSketchImpl implements NumericSketch {
         missing: s.missing,
         nan: s.nan,
         total: s.total,
+        summed: s.summed,
         sum: s.sum,
         sumSquares: s.sumSquares,
         min: s.min ?? Number.POSITIVE_INFINITY,
@@ -280,6 +302,7 @@ class NumericSketchImpl implements NumericSketch {
       missing: this.missing,
       nan: this.nan,
       total: this.total,
+      summed: this.summed,
       sum: this.sum,
       sumSquares: this.sumSquares,
       min: this.min === Number.POSITIVE_INFINITY ? null : this.min,
@@ -288,8 +311,8 @@ class NumericSketchImpl implements NumericSketch {
   }
 
   private scalars(): ScalarState {
-    const { below, above, missing, nan, total, sum, sumSquares, min, max } = this;
-    return { below, above, missing, nan, total, sum, sumSquares, min, max };
+    const { below, above, missing, nan, total, summed, sum, sumSquares, min, max } = this;
+    return { below, above, missing, nan, total, summed, sum, sumSquares, min, max };
   }
 
   private addState(counts: ArrayLike<number>, s: ScalarState): void {
@@ -300,6 +323,7 @@ class NumericSketchImpl implements NumericSketch {
     this.missing += s.missing;
     this.nan += s.nan;
     this.total += s.total;
+    this.summed += s.summed;
     this.sum += s.sum;
     this.sumSquares += s.sumSquares;
     if (s.min < this.min) this.min = s.min;
@@ -313,6 +337,7 @@ interface ScalarState {
   missing: number;
   nan: number;
   total: number;
+  summed: number;
   sum: number;
   sumSquares: number;
   min: number;
@@ -351,6 +376,12 @@ function validateNumericSnapshot(
   if (binned + below + above + missing + nan !== total) {
     throw new InvalidInputError(
       `${where}: total ${total} ≠ Σcounts + below + above + missing + nan = ${binned + below + above + missing + nan}`,
+    );
+  }
+  const summed = checkCount(where, 'summed', s.summed);
+  if (summed > binned + below + above) {
+    throw new InvalidInputError(
+      `${where}: summed ${summed} exceeds the ${binned + below + above} numeric values counted`,
     );
   }
   checkFinite(where, 'sum', s.sum);

@@ -23,9 +23,14 @@ export interface NumericSketchSnapshot {
   nan: number;
   /** Every recorded value, whatever its kind. */
   total: number;
-  /** Sum of the finite values (in range or not). */
+  /**
+   * How many values `sum` and `sumSquares` cover: the finite ones within ±1e100, in range or
+   * not (±Infinity and absurdly large values would overflow them). Mean = sum / summed.
+   */
+  summed: number;
+  /** Sum of the values counted in `summed`. */
   sum: number;
-  /** Sum of squares of the finite values. */
+  /** Sum of squares of the values counted in `summed`. */
   sumSquares: number;
   /** Smallest finite value seen, `null` when none. */
   min: number | null;
