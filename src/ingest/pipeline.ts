@@ -1,0 +1,426 @@
+import type { IngestPort, IngestReport, ItemError } from '../api/ports.js';
+import type { DriftdConfig, ModelConfig } from '../config/types.js';
+import type { EventResult, Metrics } from '../export/metrics.js';
+import type { Logger } from '../logger.js';
+import type {
+  BaselineProfile,
+  EventSource,
+  LabelEvent,
+  PerformanceResult,
+  PredictionEvent,
+  WindowBounds,
+  WindowResult,
+} from '../types.js';
+import {
+  type Clock,
+  type ClosedWindow,
+  createWindowManager,
+  evaluateWindow,
+  type WindowManager,
+} from '../window/index.js';
+import { computePerformance, type LabeledPrediction } from '../window/performance.js';
+import { decodeLabel, decodePrediction } from './decode.js';
+
+/** One raw event as stored: the decoded event plus how and when it arrived. */
+export interface StoredEvent {
+  event: PredictionEvent;
+  late: boolean;
+  source: EventSource;
+  ingestedAt: number;
+}
+
+/** What the pipeline needs from the store (the full Store satisfies it). */
+export interface PipelineStore {
+  insertEvents(rows: readonly StoredEvent[]): Promise<void>;
+  insertLabels(rows: readonly LabelEvent[]): Promise<void>;
+  insertWindowResults(rows: readonly WindowResult[]): Promise<void>;
+  insertPerformance(rows: readonly PerformanceResult[]): Promise<void>;
+  listBaselines(opts?: {
+    model?: string;
+  }): Promise<Array<{ id: string; model: string; version: string; createdAt: number }>>;
+  getBaseline(id: string): Promise<BaselineProfile | null>;
+  labeledPredictions(q: {
+    model: string;
+    version: string;
+    from: number;
+    to: number;
+  }): Promise<Array<LabeledPrediction & { id: string }>>;
+  /** Model version and event time of stored predictions, for labels that arrive late. */
+  predictionTimes(
+    model: string,
+    ids: readonly string[],
+  ): Promise<Array<{ id: string; version: string; ts: number }>>;
+  queryDrift(q: {
+    model: string;
+    window: string;
+    from: number;
+    to: number;
+  }): Promise<WindowResult[]>;
+}
+
+export interface PipelineOptions {
+  config: DriftdConfig;
+  store: PipelineStore;
+  metrics: Metrics;
+  logger: Logger;
+  clock: Clock;
+  piiSalt: string;
+  /** Called after a closed window's result is durable (the demo prints a live summary). */
+  onWindow?: (result: WindowResult) => void;
+  onPerformance?: (result: PerformanceResult) => void;
+}
+
+export interface Pipeline extends IngestPort {
+  /** Loads baselines; call before ingesting. */
+  start(): Promise<void>;
+  /** Periodic work: idle window close, baseline refresh, performance recompute for new labels. */
+  tick(): Promise<void>;
+  /** Closes every open window and writes the results (shutdown, end of a replay). */
+  flush(): Promise<WindowResult[]>;
+  /** Reloads baselines from the store (after an import). */
+  refreshBaselines(): Promise<void>;
+  openWindows(): number;
+  readonly managers: ReadonlyMap<string, WindowManager>;
+}
+
+const MAX_ITEM_ERRORS = 1000;
+const BASELINE_REFRESH_MS = 30_000;
+
+export function createPipeline(opts: PipelineOptions): Pipeline {
+  const { config, store, metrics, clock } = opts;
+  const log = opts.logger.child({ stage: 'pipeline' });
+  const models = new Map<string, ModelConfig>(config.models.map((m) => [m.id, m]));
+  const decodeOpts = { models, piiSalt: opts.piiSalt };
+
+  // model → version → baseline; `latest` serves versions that have no baseline of their own.
+  const baselines = new Map<
+    string,
+    { byVersion: Map<string, BaselineProfile>; latest: BaselineProfile | undefined }
+  >();
+  const baselinesById = new Map<string, BaselineProfile>();
+  let lastRefresh = 0;
+
+  const managers = new Map<string, WindowManager>();
+  for (const model of config.models) {
+    managers.set(
+      model.id,
+      createWindowManager({
+        model,
+        clock,
+        baselineFor: (version) => {
+          const b = baselines.get(model.id);
+          return b?.byVersion.get(version) ?? b?.latest;
+        },
+      }),
+    );
+  }
+
+  // Closed windows' event counts, for label coverage when labels arrive after the close.
+  const closedCounts = new Map<string, { bounds: WindowBounds; eventCount: number }>();
+  const dirtyWindows = new Map<string, WindowBounds>();
+  const windowKey = (b: Pick<WindowBounds, 'model' | 'version' | 'sizeLabel' | 'start'>) =>
+    `${b.model}\u0000${b.version}\u0000${b.sizeLabel}\u0000${b.start}`;
+
+  async function refreshBaselines(): Promise<void> {
+    lastRefresh = clock.now();
+    const list = await store.listBaselines();
+    for (const summary of list) {
+      if (!models.has(summary.model) || baselinesById.has(summary.id)) continue;
+      const profile = await store.getBaseline(summary.id);
+      if (!profile) continue;
+      baselinesById.set(profile.id, profile);
+    }
+    baselines.clear();
+    const sorted = [...baselinesById.values()].sort((a, b) => a.createdAt - b.createdAt);
+    for (const p of sorted) {
+      let entry = baselines.get(p.model);
+      if (!entry) {
+        entry = { byVersion: new Map(), latest: undefined };
+        baselines.set(p.model, entry);
+      }
+      entry.byVersion.set(p.version, p); // newest import of a version wins
+      entry.latest = p;
+    }
+  }
+
+  async function writeClosed(closed: readonly ClosedWindow[]): Promise<WindowResult[]> {
+    if (closed.length === 0) return [];
+    const results: WindowResult[] = [];
+    for (const c of closed) {
+      const model = models.get(c.bounds.model)!;
+      results.push(evaluateWindow(c, c.baseline, model));
+    }
+    await store.insertWindowResults(results);
+    for (const r of results) {
+      metrics.recordWindow(r);
+      closedCounts.set(windowKey(r), { bounds: r, eventCount: r.eventCount });
+      dirtyWindows.set(windowKey(r), r);
+      log.info(
+        {
+          model: r.model,
+          version: r.version,
+          window: r.sizeLabel,
+          start: new Date(r.start).toISOString(),
+          events: r.eventCount,
+          driftShare: r.driftShare,
+        },
+        'window closed',
+      );
+      opts.onWindow?.(r);
+    }
+    trimClosedCounts();
+    await recomputePerformance();
+    return results;
+  }
+
+  function trimClosedCounts(): void {
+    // Bounded memory: keep the most recent closed windows per process; older ones fall back to the store.
+    const cap = 10_000;
+    if (closedCounts.size <= cap) return;
+    const excess = closedCounts.size - cap;
+    let i = 0;
+    for (const k of closedCounts.keys()) {
+      if (i++ >= excess) break;
+      closedCounts.delete(k);
+    }
+  }
+
+  async function eventCountOf(b: WindowBounds): Promise<number | undefined> {
+    const known = closedCounts.get(windowKey(b));
+    if (known) return known.eventCount;
+    const [r] = await store.queryDrift({
+      model: b.model,
+      window: b.sizeLabel,
+      from: b.start,
+      to: b.start + 1,
+    });
+    return r?.version === b.version ? r.eventCount : undefined;
+  }
+
+  let recomputing: Promise<void> | null = null;
+  async function recomputePerformance(): Promise<void> {
+    // Never overlapping: a call during a run waits for it, then runs again for what it left.
+    while (recomputing) await recomputing;
+    if (dirtyWindows.size === 0) return;
+    const batch = [...dirtyWindows.values()];
+    dirtyWindows.clear();
+    recomputing = (async () => {
+      const out: PerformanceResult[] = [];
+      for (const b of batch) {
+        const model = models.get(b.model);
+        if (!model) continue;
+        const eventCount = await eventCountOf(b);
+        if (eventCount === undefined) continue;
+        const pairs = await store.labeledPredictions({
+          model: b.model,
+          version: b.version,
+          from: b.start,
+          to: b.end,
+        });
+        if (pairs.length === 0) continue;
+        out.push({
+          model: b.model,
+          version: b.version,
+          size: b.size,
+          sizeLabel: b.sizeLabel,
+          start: b.start,
+          end: b.end,
+          labeled: pairs.length,
+          coverage: eventCount > 0 ? Math.min(1, pairs.length / eventCount) : 0,
+          metrics: computePerformance(model, pairs),
+          computedAt: clock.now(),
+        });
+      }
+      if (out.length > 0) {
+        await store.insertPerformance(out);
+        // Gauges show the newest window per series, whatever order the recompute ran in.
+        for (const p of out.sort((a, b) => a.start - b.start)) {
+          metrics.recordPerformance(p);
+          opts.onPerformance?.(p);
+        }
+      }
+    })();
+    try {
+      await recomputing;
+    } finally {
+      recomputing = null;
+    }
+  }
+
+  function countEvent(model: string, result: EventResult, n = 1): void {
+    metrics.eventsTotal.inc({ model: models.has(model) ? model : 'unknown', result }, n);
+  }
+
+  async function ingestEvents(
+    items: readonly unknown[],
+    source: 'http' | 'replay',
+  ): Promise<IngestReport> {
+    const errors: ItemError[] = [];
+    let rejected = 0;
+    const rows: StoredEvent[] = [];
+    const ingestedAt = clock.now();
+    const counts = new Map<string, Record<EventResult, number>>();
+    const bump = (model: string, r: EventResult) => {
+      let c = counts.get(model);
+      if (!c) {
+        c = { accepted: 0, late: 0, invalid: 0, no_baseline: 0, duplicate: 0 };
+        counts.set(model, c);
+      }
+      c[r]++;
+    };
+    let noBaseline = false;
+    for (let i = 0; i < items.length; i++) {
+      const d = decodePrediction(items[i], decodeOpts);
+      if (!d.ok) {
+        rejected++;
+        const raw = items[i] as { model?: unknown } | null;
+        bump(typeof raw?.model === 'string' ? raw.model : 'unknown', 'invalid');
+        if (errors.length < MAX_ITEM_ERRORS)
+          errors.push({ index: i, reason: d.reason, message: d.message });
+        continue;
+      }
+      const event = d.value;
+      const status = managers.get(event.model)!.record(event).status;
+      if (status === 'no-baseline') noBaseline = true;
+      bump(event.model, status === 'no-baseline' ? 'no_baseline' : status);
+      rows.push({
+        event,
+        late: status === 'late',
+        source: source === 'http' ? { kind: 'http' } : { kind: 'replay' },
+        ingestedAt,
+      });
+    }
+    // Raw events are durable before the caller is answered; the windows' sketches are derived state.
+    if (rows.length > 0) {
+      const t = metrics.storeWriteSeconds.startTimer({ table: 'events' });
+      try {
+        await store.insertEvents(rows);
+      } catch (err) {
+        metrics.storeErrors.inc({ operation: 'insert_events' });
+        throw err;
+      } finally {
+        t();
+      }
+    }
+    for (const [model, c] of counts) {
+      for (const [r, n] of Object.entries(c)) if (n > 0) countEvent(model, r as EventResult, n);
+    }
+    for (const row of rows) {
+      if (!row.late)
+        metrics.lastEventTimestamp.set({ model: row.event.model }, row.event.ts / 1000);
+    }
+    if (noBaseline && clock.now() - lastRefresh > 5_000) {
+      void refreshBaselines().catch((err) => log.warn({ err }, 'baseline refresh failed'));
+    }
+    await drain();
+    return { accepted: rows.length, rejected, errors };
+  }
+
+  async function drain(): Promise<WindowResult[]> {
+    const closed: ClosedWindow[] = [];
+    for (const m of managers.values()) closed.push(...m.drainClosed());
+    updateOpenGauge();
+    return writeClosed(closed);
+  }
+
+  function updateOpenGauge(): void {
+    for (const m of managers.values())
+      metrics.openWindows.set({ model: m.model }, m.openWindows().length);
+  }
+
+  async function ingestLabels(items: readonly unknown[]): Promise<IngestReport> {
+    const errors: ItemError[] = [];
+    const labels: LabelEvent[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const d = decodeLabel(items[i], decodeOpts);
+      if (!d.ok) {
+        const raw = items[i] as { model?: unknown } | null;
+        const model =
+          typeof raw?.model === 'string' && models.has(raw.model) ? raw.model : 'unknown';
+        metrics.labelsTotal.inc({ model, result: 'invalid' });
+        if (errors.length < MAX_ITEM_ERRORS)
+          errors.push({ index: i, reason: d.reason, message: d.message });
+        continue;
+      }
+      labels.push(d.value);
+    }
+    if (labels.length > 0) {
+      await store.insertLabels(labels);
+      const byModel = new Map<string, string[]>();
+      for (const l of labels) {
+        metrics.labelsTotal.inc({ model: l.model, result: 'accepted' });
+        const ids = byModel.get(l.model) ?? [];
+        ids.push(l.id);
+        byModel.set(l.model, ids);
+      }
+      // Mark the closed windows these predictions fell in; the next tick recomputes them.
+      for (const [modelId, ids] of byModel) {
+        const model = models.get(modelId)!;
+        const times = await store.predictionTimes(modelId, ids);
+        for (const t of times) {
+          for (const size of model.windows.sizes) {
+            const start = Math.floor(t.ts / size.ms) * size.ms;
+            const b: WindowBounds = {
+              model: modelId,
+              version: t.version,
+              size: size.ms,
+              sizeLabel: size.label,
+              start,
+              end: start + size.ms,
+            };
+            const key = windowKey(b);
+            // Still-open windows get their performance when they close.
+            if (closedCounts.has(key) || !isOpen(modelId, b)) dirtyWindows.set(key, b);
+          }
+        }
+      }
+    }
+    return { accepted: labels.length, rejected: items.length - labels.length, errors };
+  }
+
+  function isOpen(model: string, b: WindowBounds): boolean {
+    return managers
+      .get(model)!
+      .openWindows()
+      .some((o) => o.version === b.version && o.sizeLabel === b.sizeLabel && o.start === b.start);
+  }
+
+  return {
+    managers,
+    ingestEvents,
+    ingestLabels,
+    refreshBaselines,
+    async start() {
+      await refreshBaselines();
+      for (const m of config.models) {
+        if (!baselines.has(m.id)) {
+          log.warn(
+            { model: m.id },
+            'model has no baseline yet: its events are stored but not evaluated until one is imported',
+          );
+        }
+      }
+    },
+    async tick() {
+      if (clock.now() - lastRefresh > BASELINE_REFRESH_MS) await refreshBaselines();
+      const closed: ClosedWindow[] = [];
+      for (const m of managers.values()) closed.push(...m.tick());
+      updateOpenGauge();
+      await writeClosed(closed);
+      await recomputePerformance();
+    },
+    async flush() {
+      const closed: ClosedWindow[] = [];
+      for (const m of managers.values()) closed.push(...m.flushAll());
+      updateOpenGauge();
+      const results = await writeClosed(closed);
+      await recomputePerformance();
+      return results;
+    },
+    openWindows() {
+      let n = 0;
+      for (const m of managers.values()) n += m.openWindows().length;
+      return n;
+    },
+  };
+}
