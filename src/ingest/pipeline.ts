@@ -2,6 +2,7 @@ import type { IngestPort, IngestReport, ItemError } from '../api/ports.js';
 import type { DriftdConfig, ModelConfig } from '../config/types.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
+import type { StoredEvent } from '../store/types.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -20,14 +21,6 @@ import {
 } from '../window/index.js';
 import { computePerformance, type LabeledPrediction } from '../window/performance.js';
 import { decodeLabel, decodePrediction } from './decode.js';
-
-/** One raw event as stored: the decoded event plus how and when it arrived. */
-export interface StoredEvent {
-  event: PredictionEvent;
-  late: boolean;
-  source: EventSource;
-  ingestedAt: number;
-}
 
 /** What the pipeline needs from the store (the full Store satisfies it). */
 export interface PipelineStore {
@@ -284,7 +277,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       if (status === 'no-baseline') noBaseline = true;
       bump(event.model, status === 'no-baseline' ? 'no_baseline' : status);
       rows.push({
-        event,
+        ...event,
         late: status === 'late',
         source: source === 'http' ? { kind: 'http' } : { kind: 'replay' },
         ingestedAt,
@@ -306,8 +299,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       for (const [r, n] of Object.entries(c)) if (n > 0) countEvent(model, r as EventResult, n);
     }
     for (const row of rows) {
-      if (!row.late)
-        metrics.lastEventTimestamp.set({ model: row.event.model }, row.event.ts / 1000);
+      if (!row.late) metrics.lastEventTimestamp.set({ model: row.model }, row.ts / 1000);
     }
     if (noBaseline && clock.now() - lastRefresh > 5_000) {
       void refreshBaselines().catch((err) => log.warn({ err }, 'baseline refresh failed'));
