@@ -10,7 +10,7 @@ export type ModelTask = 'binary-classification' | 'multiclass' | 'regression';
 /** Where an event came from; Kafka events carry their coordinates for dedup and lineage. */
 export type EventSource =
   | { kind: 'http' }
-  | { kind: 'replay' }
+  | { kind: 'replay'; file?: string; line?: number }
   | { kind: 'kafka'; topic: string; partition: number; offset: string };
 
 export interface PredictionEvent {
