@@ -1,0 +1,252 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import type { Readiness } from './api/ports.js';
+import { buildServer } from './api/server.js';
+import type { DriftdConfig, ModelConfig } from './config/types.js';
+import { LifecycleError } from './errors.js';
+import { createMetrics, type Metrics } from './export/metrics.js';
+import { createPipeline, type Pipeline } from './ingest/pipeline.js';
+import { createLogger, type Logger } from './logger.js';
+import { createStore } from './store/index.js';
+import type { Store } from './store/types.js';
+import type { PerformanceResult, WindowResult } from './types.js';
+import { VERSION } from './version.js';
+import type { Clock, WindowManagerSnapshot } from './window/index.js';
+
+export interface DaemonOverrides {
+  logger?: Logger;
+  registry?: Registry;
+  clock?: Clock;
+  store?: Store;
+  /** Tick period for idle closes and label-driven recomputes, ms (default 1000). */
+  tickMs?: number;
+  /** Close every open window on `close()` (replay, demo) instead of checkpointing them. */
+  flushOnClose?: boolean;
+  /** Do not bind the HTTP port (CLI replay, tests using `inject`). */
+  listen?: boolean;
+  piiSalt?: string;
+  onWindow?: (r: WindowResult) => void;
+  onPerformance?: (r: PerformanceResult) => void;
+}
+
+export type DaemonState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
+
+export interface Daemon {
+  readonly state: DaemonState;
+  readonly config: DriftdConfig;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Available after start(). */
+  readonly store: Store;
+  readonly pipeline: Pipeline;
+  readonly app: FastifyInstance;
+  /** http://host:port once listening. */
+  readonly url: string | undefined;
+  start(): Promise<void>;
+  /** Idempotent; concurrent calls share one shutdown. */
+  close(): Promise<void>;
+}
+
+const CHECKPOINT_EVERY_MS = 30_000;
+
+/**
+ * Wires config → store → pipeline → HTTP. Shutdown runs in flow order: stop taking requests,
+ * stop the ticker, checkpoint (or flush) the open windows and write their results, close the
+ * store, and the logger is flushed last by the caller.
+ */
+export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = {}): Daemon {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const log = logger.child({ stage: 'daemon' });
+  const registry = overrides.registry ?? new Registry();
+  const metrics = createMetrics(registry, { version: VERSION });
+  const clock = overrides.clock ?? { now: () => Date.now() };
+  const models = new Map<string, ModelConfig>(config.models.map((m) => [m.id, m]));
+  const piiSalt = overrides.piiSalt ?? process.env.DRIFTD_PII_SALT ?? '';
+  const checkpointDir = join(config.dataDir, 'checkpoints');
+
+  let state: DaemonState = 'created';
+  let store: Store | undefined;
+  let pipeline: Pipeline | undefined;
+  let app: FastifyInstance | undefined;
+  let url: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let ticking: Promise<void> | undefined;
+  let lastCheckpoint = 0;
+  let closing: Promise<void> | undefined;
+
+  const need = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new LifecycleError(`${what} is available after start()`);
+    return v;
+  };
+
+  async function readiness(): Promise<Readiness> {
+    const checks: Readiness['checks'] = {};
+    checks.pipeline = { ok: state === 'running', detail: state };
+    try {
+      await need(store, 'store').ping();
+      checks.store = { ok: true };
+    } catch (err) {
+      checks.store = { ok: false, detail: (err as Error).message };
+    }
+    return { ready: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  async function writeCheckpoint(): Promise<void> {
+    if (!pipeline) return;
+    await mkdir(checkpointDir, { recursive: true });
+    for (const [model, manager] of pipeline.managers) {
+      const file = join(checkpointDir, `${model}.json`);
+      // Write-then-rename so a crash mid-write never leaves a torn checkpoint.
+      await writeFile(`${file}.tmp`, JSON.stringify(manager.snapshot()));
+      await rename(`${file}.tmp`, file);
+    }
+    lastCheckpoint = clock.now();
+  }
+
+  async function restoreCheckpoints(p: Pipeline): Promise<void> {
+    for (const [model, manager] of p.managers) {
+      let text: string;
+      try {
+        text = await readFile(join(checkpointDir, `${model}.json`), 'utf8');
+      } catch {
+        continue;
+      }
+      try {
+        manager.restore(JSON.parse(text) as WindowManagerSnapshot);
+        log.info(
+          { model, open: manager.openWindows().length },
+          'restored open windows from checkpoint',
+        );
+      } catch (err) {
+        log.error(
+          { err, model },
+          'checkpoint not restorable; starting that model with empty windows',
+        );
+      }
+    }
+  }
+
+  async function tick(): Promise<void> {
+    if (!pipeline || state !== 'running') return;
+    try {
+      await pipeline.tick();
+      if (!overrides.flushOnClose && clock.now() - lastCheckpoint >= CHECKPOINT_EVERY_MS) {
+        await writeCheckpoint();
+      }
+    } catch (err) {
+      log.error({ err }, 'periodic work failed; will retry on the next tick');
+    }
+  }
+
+  const daemon: Daemon = {
+    get state() {
+      return state;
+    },
+    config,
+    metrics,
+    logger,
+    get store() {
+      return need(store, 'store');
+    },
+    get pipeline() {
+      return need(pipeline, 'pipeline');
+    },
+    get app() {
+      return need(app, 'app');
+    },
+    get url() {
+      return url;
+    },
+    async start() {
+      if (state !== 'created') throw new LifecycleError(`start() called in state ${state}`);
+      state = 'starting';
+      try {
+        store = overrides.store ?? (await createStore(config.store, { logger }));
+        const report = await store.migrate();
+        if (report.applied.length > 0)
+          log.info({ applied: report.applied, version: report.version }, 'store migrated');
+        pipeline = createPipeline({
+          config,
+          store: store as Parameters<typeof createPipeline>[0]['store'],
+          metrics,
+          logger,
+          clock,
+          piiSalt,
+          ...(overrides.onWindow ? { onWindow: overrides.onWindow } : {}),
+          ...(overrides.onPerformance ? { onPerformance: overrides.onPerformance } : {}),
+        });
+        await pipeline.start();
+        if (!overrides.flushOnClose) await restoreCheckpoints(pipeline);
+        app = await buildServer({
+          config,
+          models,
+          store,
+          ingest: pipeline,
+          metrics,
+          logger,
+          readiness,
+          version: VERSION,
+        });
+        if (overrides.listen !== false) {
+          url = await app.listen({ host: config.server.host, port: config.server.port });
+          log.info(
+            { url, models: config.models.map((m) => m.id), store: config.store.kind },
+            'driftd listening',
+          );
+        } else {
+          await app.ready();
+        }
+        if (config.server.apiTokens.length === 0) {
+          log.warn(
+            'no API tokens configured: write routes are open to anyone who can reach the port',
+          );
+        }
+        state = 'running';
+        lastCheckpoint = clock.now();
+        const period = overrides.tickMs ?? 1000;
+        timer = setInterval(() => {
+          // Never overlapping: a slow tick makes the next one skip, not pile up.
+          if (ticking) return;
+          ticking = tick().finally(() => {
+            ticking = undefined;
+          });
+        }, period);
+        timer.unref();
+      } catch (err) {
+        state = 'closing';
+        await app?.close().catch(() => {});
+        await store?.close().catch(() => {});
+        state = 'closed';
+        throw err;
+      }
+    },
+    close() {
+      if (closing) return closing;
+      closing = (async () => {
+        if (state === 'created' || state === 'closed') {
+          state = 'closed';
+          return;
+        }
+        state = 'closing';
+        if (timer) clearInterval(timer);
+        await app?.close(); // stop taking requests; in-flight ones finish
+        await ticking;
+        if (pipeline) {
+          try {
+            if (overrides.flushOnClose) await pipeline.flush();
+            else await writeCheckpoint();
+          } catch (err) {
+            log.error({ err }, 'could not flush or checkpoint open windows at shutdown');
+          }
+        }
+        await store?.close();
+        state = 'closed';
+        log.info('driftd stopped');
+      })();
+      return closing;
+    },
+  };
+  return daemon;
+}
