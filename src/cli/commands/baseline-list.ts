@@ -1,0 +1,35 @@
+import { createStore } from '../../store/index.js';
+import type { CliFlags, CliIo } from '../index.js';
+import { cliConfig } from '../shared.js';
+
+export async function run(flags: CliFlags, io: CliIo): Promise<number> {
+  const config = await cliConfig(flags);
+  const store = await createStore(config.store);
+  try {
+    await store.migrate();
+    const list = await store.listBaselines(flags.model ? { model: flags.model } : {});
+    if (flags.json) {
+      io.out.write(`${JSON.stringify(list, null, 2)}\n`);
+      return 0;
+    }
+    if (list.length === 0) {
+      io.out.write('no baselines stored\n');
+      return 0;
+    }
+    const rows = list.map((b) => [
+      b.id,
+      b.model,
+      b.version,
+      new Date(b.createdAt).toISOString(),
+      String(b.rowCount),
+      b.source,
+    ]);
+    const head = ['ID', 'MODEL', 'VERSION', 'CREATED', 'ROWS', 'SOURCE'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    for (const r of [head, ...rows])
+      io.out.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ')}\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}

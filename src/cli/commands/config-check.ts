@@ -1,0 +1,20 @@
+import { redactConfig, resolveConfigPath } from '../../config/index.js';
+import type { CliFlags, CliIo } from '../index.js';
+import { cliConfig } from '../shared.js';
+
+export async function run(flags: CliFlags, io: CliIo): Promise<number> {
+  const config = await cliConfig(flags);
+  const path = resolveConfigPath(flags.config ? { path: flags.config } : {});
+  if (flags.json) {
+    io.out.write(`${JSON.stringify(redactConfig(config), null, 2)}\n`);
+  } else {
+    const models = config.models.map(
+      (m) =>
+        `${m.id} (${m.features.length} features, windows ${m.windows.sizes.map((s) => s.label).join('/')})`,
+    );
+    io.out.write(
+      `${path}: ok\n  store: ${config.store.kind}\n  kafka: ${config.kafka ? config.kafka.brokers.join(',') : 'off'}\n  models: ${models.join('; ')}\n`,
+    );
+  }
+  return 0;
+}
