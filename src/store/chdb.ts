@@ -1,0 +1,166 @@
+/**
+ * The embedded executor: ClickHouse in-process through chDB. The only file importing `chdb`.
+ *
+ * What chdb 3.4 / libchdb 26.7 does with concurrency (measured, see test/integration/store):
+ * - One native connection runs its queries one at a time, in submission order: concurrent
+ *   `queryAsync` calls on one Session are safe (no errors, correct results) but do not overlap.
+ * - Connections on the SAME data path share one engine and do run in parallel; a session at a
+ *   DIFFERENT path cannot open while one is live (one data directory per process).
+ * - Parameterised calls (`queryBindAsync`) are chained process-wide by chdb itself, because
+ *   libchdb's parameter state is not isolated between concurrent connections.
+ * So no JS queue is needed for safety. Instead the executor opens two connections on its
+ * path: inserts (never parameterised) use their own, so a slow diagnostic read cannot stall
+ * ingestion, and a read never waits behind a large insert.
+ */
+import { mkdirSync } from 'node:fs';
+import { drainPending, Session } from 'chdb';
+import { DriftdError, LifecycleError, StoreError } from '../errors.js';
+import {
+  type InsertOptions,
+  type QueryParams,
+  type SqlExecutor,
+  storeErrorFromClickHouse,
+} from './types.js';
+
+export interface ChdbExecutorOptions {
+  /** Data directory of the embedded engine (created if missing). */
+  path: string;
+  /** Extra engine arguments at connect, `clickhouse local` form (e.g. '--max_threads=2'). */
+  connectionArgs?: readonly string[];
+}
+
+const MAX_MESSAGE = 1000;
+
+interface ChdbErrorLike {
+  code?: unknown;
+  clickhouseCode?: unknown;
+  message?: unknown;
+}
+
+/** Maps chdb's typed errors by their codes (`CHDB_*` and the ClickHouse code), never by text. */
+function toStoreError(err: unknown, what: string): DriftdError {
+  if (err instanceof DriftdError) return err;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as ChdbErrorLike;
+  const raw = typeof e.message === 'string' ? e.message : String(err);
+  const message = `${what}: ${raw.length > MAX_MESSAGE ? `${raw.slice(0, MAX_MESSAGE)}…` : raw}`;
+  const clickhouseCode = typeof e.clickhouseCode === 'number' ? e.clickhouseCode : undefined;
+  switch (e.code) {
+    case 'CHDB_TIMEOUT':
+      return new StoreError(message, withCode({ retriable: true, cause: err }, clickhouseCode));
+    case 'CHDB_CLOSED':
+    case 'CHDB_CONNECTION':
+      return new StoreError(message, withCode({ unavailable: true, cause: err }, clickhouseCode));
+    default:
+      return storeErrorFromClickHouse(message, clickhouseCode, err);
+  }
+}
+
+function withCode<T extends object>(
+  opts: T,
+  clickhouseCode: number | undefined,
+): T & { clickhouseCode?: number } {
+  return clickhouseCode === undefined ? opts : { ...opts, clickhouseCode };
+}
+
+function parseJsonEachRow<T>(text: string): T[] {
+  const out: T[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    if (end > start) out.push(JSON.parse(text.slice(start, end)) as T);
+    start = end + 1;
+  }
+  return out;
+}
+
+function hasParams(params: QueryParams | undefined): params is QueryParams {
+  return params !== undefined && Object.keys(params).length > 0;
+}
+
+export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
+  const sessionOpts = options.connectionArgs ? { connectionArgs: options.connectionArgs } : {};
+  let reader: Session;
+  let writer: Session;
+  try {
+    mkdirSync(options.path, { recursive: true });
+    reader = new Session(options.path, sessionOpts);
+  } catch (err) {
+    throw toStoreError(
+      err,
+      `cannot open the embedded store at ${options.path} (chDB binds one data directory per process)`,
+    );
+  }
+  try {
+    writer = new Session(options.path, sessionOpts);
+  } catch (err) {
+    reader.close();
+    throw toStoreError(err, `cannot open the embedded store at ${options.path}`);
+  }
+
+  const inflight = new Set<Promise<unknown>>();
+  let closing: Promise<void> | undefined;
+
+  function run<T>(what: string, op: () => Promise<T>): Promise<T> {
+    if (closing) return Promise.reject(new LifecycleError('embedded store is closed'));
+    const p = op().catch((err: unknown) => {
+      throw toStoreError(err, what);
+    });
+    const tracked = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    inflight.add(tracked);
+    void tracked.then(() => inflight.delete(tracked));
+    return p;
+  }
+
+  return {
+    kind: 'embedded',
+
+    command(sql: string, params?: QueryParams): Promise<void> {
+      return run('embedded store command failed', async () => {
+        if (hasParams(params)) await reader.queryBindAsync(sql, params);
+        else await reader.queryAsync(sql);
+      });
+    },
+
+    query<T>(sql: string, params?: QueryParams): Promise<T[]> {
+      return run('embedded store query failed', async () => {
+        const result = hasParams(params)
+          ? await reader.queryBindAsync(sql, params, { format: 'JSONEachRow' })
+          : await reader.queryAsync(sql, { format: 'JSONEachRow' });
+        return parseJsonEachRow<T>(result.text());
+      });
+    },
+
+    insertJsonEachRow(
+      table: string,
+      rows: readonly string[],
+      opts: InsertOptions = {},
+    ): Promise<void> {
+      if (rows.length === 0) return Promise.resolve();
+      return run(`embedded store insert into ${table} failed`, async () => {
+        const payload = Buffer.from(`${rows.join('\n')}\n`, 'utf8');
+        await writer.insert({
+          table,
+          values: payload,
+          format: 'JSONEachRow',
+          ...(opts.settings ? { settings: { ...opts.settings } } : {}),
+        });
+      });
+    },
+
+    close(): Promise<void> {
+      closing ??= (async () => {
+        await Promise.allSettled([...inflight]);
+        reader.close();
+        writer.close();
+        // close() defers the native teardown while an (aborted) operation still runs; wait
+        // for it so a new store can open right after, even at another path.
+        await drainPending();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * driftd's store: one interface (`Store`), the embedded chDB driver, versioned migrations.
+ * `createStore` picks the driver from configuration; call `migrate()` before use.
+ */
+import type { StoreConfig } from '../config/types.js';
+import { StoreError } from '../errors.js';
+import { createChdbExecutor } from './chdb.js';
+import type { Migration } from './migrations.js';
+import { createSqlStore } from './store.js';
+import type { SqlExecutor, Store } from './types.js';
+
+export interface CreateStoreOptions {
+  /** Database inside the embedded engine (default "driftd"); the server driver uses `config.database`. */
+  database?: string;
+  /** Clock for label ingestion times; default Date.now. */
+  now?: () => number;
+  /** Migration list; default MIGRATIONS. */
+  migrations?: readonly Migration[];
+  /** Rows per INSERT (default 100 000). */
+  maxInsertRows?: number;
+  /** Run on this executor instead of the one the config selects. */
+  executor?: SqlExecutor;
+}
+
+export const DEFAULT_EMBEDDED_DATABASE = 'driftd';
+
+export function createStore(config: StoreConfig, opts: CreateStoreOptions = {}): Store {
+  const common = {
+    rawEventsTtlDays: config.rawEventsTtlDays,
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.migrations ? { migrations: opts.migrations } : {}),
+    ...(opts.maxInsertRows ? { maxInsertRows: opts.maxInsertRows } : {}),
+  };
+  switch (config.kind) {
+    case 'embedded':
+      return createSqlStore(opts.executor ?? createChdbExecutor({ path: config.path }), {
+        ...common,
+        database: opts.database ?? DEFAULT_EMBEDDED_DATABASE,
+      });
+    case 'clickhouse':
+      if (opts.executor) {
+        return createSqlStore(opts.executor, {
+          ...common,
+          database: opts.database ?? config.database,
+        });
+      }
+      throw new StoreError(
+        "store.kind 'clickhouse' (ClickHouse server via @clickhouse/client) is not implemented in this build; use store.kind 'embedded'",
+      );
+  }
+}
+
+export { createChdbExecutor } from './chdb.js';
+export type { Migration, MigrationContext } from './migrations.js';
+export { MIGRATIONS } from './migrations.js';
+export { createSqlStore } from './store.js';
+export type * from './types.js';
+export {
+  RETRIABLE_CLICKHOUSE_CODES,
+  storeErrorFromClickHouse,
+  UNAVAILABLE_CLICKHOUSE_CODES,
+} from './types.js';

@@ -1,0 +1,279 @@
+/**
+ * Versioned schema migrations. Each applied version is recorded in `schema_migrations`
+ * (version, name, applied_at); `migrate()` applies, in order, only the versions not recorded.
+ *
+ * ClickHouse DDL is not transactional, so every statement is idempotent on its own
+ * (IF NOT EXISTS / IF EXISTS): a migration interrupted halfway is simply run again, and is
+ * recorded only once all its statements succeeded. Two processes migrating at once are
+ * harmless for the same reason (the record table collapses duplicate versions).
+ *
+ * Schema decisions (see also sql.ts for how each table is read):
+ * - Raw data (`events`, `labels`) carries a TTL of `rawEventsTtlDays` (0 = keep forever);
+ *   derived results and baselines are kept forever, they are the audit trail.
+ * - `events` is partitioned by day of event time, so TTL drops whole parts
+ *   (ttl_only_drop_parts) and time-range reads prune partitions.
+ * - Rewritable things are ReplacingMergeTree with the rewrite time as version; readers use
+ *   FINAL (or argMax / ORDER BY … LIMIT) so a duplicate never shows.
+ * - `window_results` holds one `dataset` row per window (window-level lineage) plus one row
+ *   per feature and one for the prediction, told apart by `kind`, so a feature can be named
+ *   anything and one INSERT writes a whole window atomically (one block, one partition).
+ * - Timestamps DateTime64(3, 'UTC') with Delta+ZSTD where the column is sorted; statistics
+ *   Float64 with Gorilla+ZSTD; JSON blobs ZSTD; names LowCardinality(String).
+ */
+import { InvalidInputError, StoreError } from '../errors.js';
+import { formatDateTime64, insertTarget, tableRef, validateIdentifier } from './sql.js';
+import type { AppliedMigration, MigrationReport, SqlExecutor } from './types.js';
+
+export interface MigrationContext {
+  db: string;
+  rawEventsTtlDays: number;
+}
+
+export interface Migration {
+  /** Strictly increasing, never reused. */
+  version: number;
+  name: string;
+  /** Idempotent statements, run in order. */
+  up(ctx: MigrationContext): string[];
+}
+
+const TTL_SETTING_KEY = 'raw_events_ttl_days';
+
+function ttlClause(column: string, days: number): string {
+  return days > 0 ? `\nTTL toDateTime(${column}) + toIntervalDay(${days})` : '';
+}
+
+const TS = "DateTime64(3, 'UTC')";
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema: events, labels, baselines, window_results, performance',
+    up: ({ db, rawEventsTtlDays }) => [
+      `CREATE TABLE IF NOT EXISTS ${tableRef(db, 'store_settings')}
+(
+  key LowCardinality(String),
+  value String,
+  updated_at ${TS}
+)
+ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY key`,
+
+      // Sorting key = dedup identity of an event (see encodeEvent) and serves the
+      // (model, version, ts-range) reads; point lookups by id go through the bloom filter.
+      `CREATE TABLE IF NOT EXISTS ${tableRef(db, 'events')}
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  id String CODEC(ZSTD(1)),
+  ts ${TS} CODEC(Delta, ZSTD(1)),
+  features String CODEC(ZSTD(1)),
+  prediction String CODEC(ZSTD(1)),
+  late UInt8,
+  source LowCardinality(String),
+  kafka_topic LowCardinality(String),
+  kafka_partition Int32,
+  kafka_offset Int64,
+  replay_file LowCardinality(String),
+  replay_line UInt64,
+  ingested_at ${TS} CODEC(Delta, ZSTD(1)),
+  INDEX idx_id id TYPE bloom_filter(0.001) GRANULARITY 1
+)
+ENGINE = ReplacingMergeTree(ingested_at)
+PARTITION BY toYYYYMMDD(ts)
+ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset)${ttlClause('ts', rawEventsTtlDays)}
+SETTINGS ttl_only_drop_parts = 1`,
+
+      // Not partitioned: a corrected label may carry another ts, and ReplacingMergeTree only
+      // collapses rows within one partition.
+      `CREATE TABLE IF NOT EXISTS ${tableRef(db, 'labels')}
+(
+  model LowCardinality(String),
+  id String CODEC(ZSTD(1)),
+  ts ${TS} CODEC(ZSTD(1)),
+  label String CODEC(ZSTD(1)),
+  ingested_at ${TS} CODEC(ZSTD(1))
+)
+ENGINE = ReplacingMergeTree(ingested_at)
+ORDER BY (model, id)${ttlClause('ts', rawEventsTtlDays)}`,
+
+      `CREATE TABLE IF NOT EXISTS ${tableRef(db, 'baselines')}
+(
+  id String,
+  hash String,
+  model LowCardinality(String),
+  version LowCardinality(String),
+  created_at ${TS},
+  source String,
+  row_count UInt64,
+  bad_rows UInt64,
+  feature_names Array(String),
+  params String,
+  profile String CODEC(ZSTD(3))
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (model, version, id)`,
+
+      `CREATE TABLE IF NOT EXISTS ${tableRef(db, 'window_results')}
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  window LowCardinality(String),
+  window_size_ms UInt64,
+  window_start ${TS} CODEC(Delta, ZSTD(1)),
+  window_end ${TS} CODEC(Delta, ZSTD(1)),
+  kind LowCardinality(String),
+  feature LowCardinality(String),
+  feature_type LowCardinality(String),
+  test LowCardinality(String),
+  statistic Float64 CODEC(Gorilla, ZSTD(1)),
+  p_value Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  adjusted_p_value Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  threshold Float64 CODEC(Gorilla, ZSTD(1)),
+  drifted UInt8,
+  psi Float64 CODEC(Gorilla, ZSTD(1)),
+  ks_statistic Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  ks_bound Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  count UInt64 CODEC(T64, ZSTD(1)),
+  missing_ratio Float64 CODEC(Gorilla, ZSTD(1)),
+  out_of_range_ratio Float64 CODEC(Gorilla, ZSTD(1)),
+  unseen_ratio Float64 CODEC(Gorilla, ZSTD(1)),
+  insufficient UInt8,
+  histogram String CODEC(ZSTD(3)),
+  baseline_id LowCardinality(String),
+  baseline_hash LowCardinality(String),
+  event_count UInt64 CODEC(T64, ZSTD(1)),
+  late_count UInt64 CODEC(T64, ZSTD(1)),
+  drift_share Float64 CODEC(Gorilla, ZSTD(1)),
+  dataset_drift UInt8,
+  closed_at ${TS} CODEC(Delta, ZSTD(1))
+)
+ENGINE = ReplacingMergeTree(closed_at)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, window, window_start, version, kind, feature)`,
+
+      `CREATE TABLE IF NOT EXISTS ${tableRef(db, 'performance')}
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  window LowCardinality(String),
+  window_size_ms UInt64,
+  window_start ${TS} CODEC(Delta, ZSTD(1)),
+  window_end ${TS} CODEC(Delta, ZSTD(1)),
+  labeled UInt64,
+  coverage Float64 CODEC(Gorilla, ZSTD(1)),
+  metrics Map(LowCardinality(String), Float64) CODEC(ZSTD(1)),
+  computed_at ${TS} CODEC(Delta, ZSTD(1))
+)
+ENGINE = ReplacingMergeTree(computed_at)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, window, window_start, version)`,
+    ],
+  },
+];
+
+function checkMigrations(migrations: readonly Migration[]): void {
+  let last = 0;
+  for (const m of migrations) {
+    if (!Number.isInteger(m.version) || m.version <= last) {
+      throw new InvalidInputError(
+        `migration versions must be strictly increasing positive integers (${m.version} after ${last})`,
+      );
+    }
+    last = m.version;
+  }
+}
+
+function checkTtl(days: number): number {
+  if (!Number.isInteger(days) || days < 0 || days > 36500) {
+    throw new InvalidInputError(`rawEventsTtlDays must be an integer in 0..36500, got ${days}`);
+  }
+  return days;
+}
+
+/** Creates the database and the migrations table, applies pending migrations, reconciles the TTL. */
+export async function runMigrations(
+  exec: SqlExecutor,
+  ctx: MigrationContext,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<MigrationReport> {
+  const db = validateIdentifier(ctx.db, 'database');
+  checkTtl(ctx.rawEventsTtlDays);
+  checkMigrations(migrations);
+
+  await exec.command(`CREATE DATABASE IF NOT EXISTS \`${db}\``);
+  await exec.command(`CREATE TABLE IF NOT EXISTS ${tableRef(db, 'schema_migrations')}
+(
+  version UInt32,
+  name String,
+  applied_at ${TS}
+)
+ENGINE = ReplacingMergeTree
+ORDER BY version`);
+
+  const rows = await exec.query<{ version: number | string }>(
+    `SELECT DISTINCT version FROM ${tableRef(db, 'schema_migrations')} ORDER BY version`,
+  );
+  const done = new Set(rows.map((r) => Number(r.version)));
+  const known = migrations.at(-1)?.version ?? 0;
+  const newest = Math.max(0, ...done);
+  if (newest > known) {
+    // Never run an old build against a schema it does not know (e.g. after a rollback).
+    throw new StoreError(
+      `database ${db} is at schema version ${newest}, newer than this build knows (${known}); upgrade driftd`,
+    );
+  }
+
+  const applied: AppliedMigration[] = [];
+  for (const m of migrations) {
+    if (done.has(m.version)) continue;
+    for (const statement of m.up(ctx)) await exec.command(statement);
+    await exec.command(
+      `INSERT INTO ${tableRef(db, 'schema_migrations')} (version, name, applied_at)
+SELECT {version:UInt32}, {name:String}, now64(3, 'UTC')`,
+      { version: m.version, name: m.name },
+    );
+    applied.push({ version: m.version, name: m.name });
+  }
+
+  // store_settings comes with version 1; a list without it (tests) has no TTL to reconcile.
+  if (migrations.some((m) => m.version === 1)) await reconcileTtl(exec, ctx, !done.has(1));
+  return { applied, version: Math.max(newest, known) };
+}
+
+/**
+ * The raw-data TTL is configuration, not schema: when `rawEventsTtlDays` changes between
+ * restarts, the tables' TTL is altered to match (and existing parts re-evaluated).
+ */
+async function reconcileTtl(
+  exec: SqlExecutor,
+  ctx: MigrationContext,
+  created: boolean,
+): Promise<void> {
+  const settings = tableRef(ctx.db, 'store_settings');
+  const want = String(ctx.rawEventsTtlDays);
+  if (!created) {
+    const rows = await exec.query<{ value: string }>(
+      `SELECT argMax(value, updated_at) AS value FROM ${settings} WHERE key = {key:String} GROUP BY key`,
+      { key: TTL_SETTING_KEY },
+    );
+    const have = rows[0]?.value;
+    if (have === want) return;
+    for (const table of ['events', 'labels'] as const) {
+      if (ctx.rawEventsTtlDays > 0) {
+        await exec.command(
+          `ALTER TABLE ${tableRef(ctx.db, table)} MODIFY${ttlClause('ts', ctx.rawEventsTtlDays)}`,
+        );
+      } else if (have !== undefined && have !== '0') {
+        await exec.command(`ALTER TABLE ${tableRef(ctx.db, table)} REMOVE TTL`);
+      }
+    }
+  }
+  await exec.insertJsonEachRow(insertTarget(ctx.db, 'store_settings'), [
+    JSON.stringify({
+      key: TTL_SETTING_KEY,
+      value: want,
+      updated_at: formatDateTime64(Date.now()),
+    }),
+  ]);
+}

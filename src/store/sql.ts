@@ -1,0 +1,476 @@
+/**
+ * Every statement the store runs after migrations, and the JSONEachRow encoding of every row
+ * it writes. Both drivers execute exactly this text. Values only ever travel as server-side
+ * `{name:Type}` parameters or inside JSONEachRow payloads; the only identifier spliced into
+ * SQL is the database name, validated by `validateIdentifier` and backquoted.
+ *
+ * Timestamps cross the boundary as epoch-ms Int64 (`fromUnixTimestamp64Milli` in,
+ * `toUnixTimestamp64Milli` out) and as 'YYYY-MM-DD hh:mm:ss.fff' UTC text in payloads: both
+ * parse identically under every `date_time_input_format`.
+ */
+import { InvalidInputError } from '../errors.js';
+import type {
+  BaselineProfile,
+  EventSource,
+  FeatureDrift,
+  LabelEvent,
+  PerformanceResult,
+  WindowResult,
+} from '../types.js';
+import type { StoredEvent } from './types.js';
+
+const IDENTIFIER_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** Database names are the only identifiers taken from configuration. */
+export function validateIdentifier(name: string, what: string): string {
+  if (!IDENTIFIER_RE.test(name)) {
+    throw new InvalidInputError(
+      `${what} ${JSON.stringify(name)} is not a valid identifier (letters, digits, _; not starting with a digit; at most 63 chars)`,
+    );
+  }
+  return name;
+}
+
+export const TABLES = [
+  'schema_migrations',
+  'store_settings',
+  'events',
+  'labels',
+  'baselines',
+  'window_results',
+  'performance',
+] as const;
+export type TableName = (typeof TABLES)[number];
+
+/** `db`.`table` for SQL text. */
+export function tableRef(db: string, table: TableName): string {
+  return `\`${db}\`.\`${table}\``;
+}
+
+/** db.table for an insert target (both identifiers validated, so no quoting needed). */
+export function insertTarget(db: string, table: TableName): string {
+  return `${db}.${table}`;
+}
+
+/**
+ * Appended to every read so both drivers return the same JSON: 64-bit integers as strings
+ * (never rounded by JSON.parse) and NaN/±Inf as "nan"/"inf"/"-inf" rather than null.
+ */
+const READ_SETTINGS =
+  'SETTINGS output_format_json_quote_64bit_integers = 1, output_format_json_quote_denormals = 1';
+
+/**
+ * Settings for every JSONEachRow insert. Object-valued fields (features, profiles) are sent
+ * as JSON objects and stored verbatim as String: one JSON.stringify instead of two, and no
+ * escaping of the largest field.
+ */
+export const INSERT_SETTINGS: Readonly<Record<string, string | number>> = {
+  input_format_json_read_objects_as_strings: 1,
+  date_time_input_format: 'basic',
+  // A replay batch can span many days (daily partitions); the default of 100 would fail it.
+  max_partitions_per_insert_block: 1000,
+};
+
+const from = "fromUnixTimestamp64Milli({from:Int64}, 'UTC')";
+const to = "fromUnixTimestamp64Milli({to:Int64}, 'UTC')";
+
+// ---------------------------------------------------------------------------------------------
+// Statements
+
+export function pingSql(): string {
+  return `SELECT 1 AS ok ${READ_SETTINGS}`;
+}
+
+const EVENT_COLUMNS = `model, version, id, toUnixTimestamp64Milli(ts) AS ts, features, prediction, late,
+  source, kafka_topic, kafka_partition, toString(kafka_offset) AS kafka_offset, replay_file,
+  replay_line, toUnixTimestamp64Milli(ingested_at) AS ingested_at`;
+
+export interface EventRow {
+  model: string;
+  version: string;
+  id: string;
+  ts: string | number;
+  features: string;
+  prediction: string;
+  late: number;
+  source: string;
+  kafka_topic: string;
+  kafka_partition: number;
+  kafka_offset: string;
+  replay_file: string;
+  replay_line: number | string;
+  ingested_at: string | number;
+}
+
+/** Params: id, [model]. The newest copy wins when one id was stored through several sources. */
+export function predictionByIdSql(db: string, withModel: boolean): string {
+  return `SELECT ${EVENT_COLUMNS}
+FROM ${tableRef(db, 'events')}
+WHERE id = {id:String}${withModel ? ' AND model = {model:String}' : ''}
+ORDER BY ingested_at DESC
+LIMIT 1
+${READ_SETTINGS}`;
+}
+
+/** Params: model, version, from, to, [limit]. One row per id (copies from several sources collapse). */
+export function windowEventsSql(db: string, withLimit: boolean): string {
+  return `SELECT ${EVENT_COLUMNS}
+FROM ${tableRef(db, 'events')}
+WHERE model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}
+ORDER BY ts, id, ingested_at DESC
+LIMIT 1 BY id${withLimit ? '\nLIMIT {limit:UInt64}' : ''}
+${READ_SETTINGS}`;
+}
+
+export interface LabelRow {
+  model: string;
+  id: string;
+  ts: string | number;
+  label: string;
+}
+
+/** Params: model, id. */
+export function labelByIdSql(db: string): string {
+  return `SELECT model, id, toUnixTimestamp64Milli(ts) AS ts, label
+FROM ${tableRef(db, 'labels')}
+WHERE model = {model:String} AND id = {id:String}
+ORDER BY ingested_at DESC
+LIMIT 1
+${READ_SETTINGS}`;
+}
+
+export interface LabeledPredictionRow {
+  id: string;
+  ts: string | number;
+  prediction: string;
+  label: string;
+}
+
+/**
+ * Params: model, version, from, to. Labels are pre-filtered to the ids of the range so the
+ * join's hash table stays the size of the range, not of the model's whole label history.
+ */
+export function labeledPredictionsSql(db: string): string {
+  const inRange = `model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}`;
+  return `SELECT e.id AS id, e.ts AS ts, e.prediction AS prediction, l.label AS label
+FROM
+(
+  SELECT id, toUnixTimestamp64Milli(min(ts)) AS ts, argMax(prediction, ingested_at) AS prediction
+  FROM ${tableRef(db, 'events')}
+  WHERE ${inRange}
+  GROUP BY id
+) AS e
+INNER JOIN
+(
+  SELECT id, argMax(label, ingested_at) AS label
+  FROM ${tableRef(db, 'labels')}
+  WHERE model = {model:String} AND id IN (SELECT id FROM ${tableRef(db, 'events')} WHERE ${inRange})
+  GROUP BY id
+) AS l ON e.id = l.id
+ORDER BY ts, id
+${READ_SETTINGS}`;
+}
+
+/** Params: id. */
+export function baselineExistsSql(db: string): string {
+  return `SELECT count() AS n FROM ${tableRef(db, 'baselines')} WHERE id = {id:String} ${READ_SETTINGS}`;
+}
+
+/** Params: id. */
+export function baselineProfileSql(db: string): string {
+  return `SELECT profile FROM ${tableRef(db, 'baselines')} WHERE id = {id:String}
+ORDER BY created_at
+LIMIT 1
+${READ_SETTINGS}`;
+}
+
+export interface BaselineSummaryRow {
+  id: string;
+  hash: string;
+  model: string;
+  version: string;
+  created_at: string | number;
+  source: string;
+  row_count: string | number;
+  bad_rows: string | number;
+  params: string;
+  feature_names: string[];
+}
+
+/** Params: [model]. */
+export function listBaselinesSql(db: string, withModel: boolean): string {
+  return `SELECT id, hash, model, version, toUnixTimestamp64Milli(created_at) AS created_at, source,
+  row_count, bad_rows, params, feature_names
+FROM ${tableRef(db, 'baselines')} FINAL
+${withModel ? 'WHERE model = {model:String}\n' : ''}ORDER BY model, version, created_at DESC, id
+${READ_SETTINGS}`;
+}
+
+/** Params: model, version. Prefers the exact version, then the newest of any version. */
+export function latestBaselineIdSql(db: string): string {
+  return `SELECT id FROM ${tableRef(db, 'baselines')}
+WHERE model = {model:String}
+ORDER BY version = {version:String} DESC, created_at DESC, id DESC
+LIMIT 1
+${READ_SETTINGS}`;
+}
+
+/** Row kinds of `window_results`: one `dataset` row per window, then its feature and prediction rows. */
+export type WindowRowKind = 'dataset' | 'feature' | 'prediction';
+
+export interface WindowResultRow {
+  model: string;
+  version: string;
+  window: string;
+  window_size_ms: string | number;
+  window_start: string | number;
+  window_end: string | number;
+  kind: WindowRowKind;
+  feature: string;
+  feature_type: string;
+  test: string;
+  statistic: number | string;
+  p_value: number | string | null;
+  adjusted_p_value: number | string | null;
+  threshold: number | string;
+  drifted: number;
+  psi: number | string;
+  ks_statistic: number | string | null;
+  ks_bound: number | string | null;
+  count: string | number;
+  missing_ratio: number | string;
+  out_of_range_ratio: number | string;
+  unseen_ratio: number | string;
+  insufficient: number;
+  /** JSON FeatureHistogram, '' when the result carried none. */
+  histogram: string;
+  baseline_id: string;
+  baseline_hash: string;
+  event_count: string | number;
+  late_count: string | number;
+  drift_share: number | string;
+  dataset_drift: number;
+  closed_at: string | number;
+}
+
+const WINDOW_RESULT_COLUMNS = `model, version, window, window_size_ms,
+  toUnixTimestamp64Milli(window_start) AS window_start, toUnixTimestamp64Milli(window_end) AS window_end,
+  kind, feature, feature_type, test, statistic, p_value, adjusted_p_value, threshold, drifted, psi,
+  ks_statistic, ks_bound, count, missing_ratio, out_of_range_ratio, unseen_ratio, insufficient,
+  histogram, baseline_id, baseline_hash, event_count, late_count, drift_share, dataset_drift,
+  toUnixTimestamp64Milli(closed_at) AS closed_at`;
+
+export interface WindowResultsFilter {
+  /** By `[from, to)` overlap (params from, to) or one exact window (params version, window, start). */
+  by: 'range' | 'window';
+  window?: boolean;
+  version?: boolean;
+  feature?: boolean;
+}
+
+/**
+ * Rows of whole windows. A rewrite of a window carries a newer `closed_at`; FINAL collapses a
+ * row with its own rewrite, and the `revision` filter drops rows that the newest revision no
+ * longer has (a feature removed from the model), so a reader only ever sees one revision.
+ */
+export function windowResultsSql(db: string, f: WindowResultsFilter): string {
+  const where = ['model = {model:String}'];
+  if (f.by === 'range') {
+    where.push(`window_start < ${to}`, `window_end > ${from}`);
+    if (f.window) where.push('window = {window:String}');
+    if (f.version) where.push('version = {version:String}');
+  } else {
+    where.push(
+      'window = {window:String}',
+      "window_start = fromUnixTimestamp64Milli({start:Int64}, 'UTC')",
+      'version = {version:String}',
+    );
+  }
+  if (f.feature) where.push("(kind != 'feature' OR feature = {feature:String})");
+  return `SELECT ${WINDOW_RESULT_COLUMNS}
+FROM
+(
+  SELECT *, max(closed_at) OVER (PARTITION BY version, window, window_start) AS revision
+  FROM ${tableRef(db, 'window_results')} FINAL
+  WHERE ${where.join('\n    AND ')}
+)
+WHERE closed_at = revision
+ORDER BY window_start, window, version, kind, feature
+${READ_SETTINGS}`;
+}
+
+export interface WindowKeyRow {
+  version: string;
+  window: string;
+  window_start: string | number;
+}
+
+/** Params: model, [window], [version]. */
+export function latestWindowKeySql(db: string, withWindow: boolean, withVersion: boolean): string {
+  return `SELECT version, window, toUnixTimestamp64Milli(window_start) AS window_start
+FROM ${tableRef(db, 'window_results')}
+WHERE model = {model:String} AND kind = 'dataset'${withWindow ? ' AND window = {window:String}' : ''}${
+    withVersion ? ' AND version = {version:String}' : ''
+  }
+ORDER BY window_end DESC, closed_at DESC
+LIMIT 1
+${READ_SETTINGS}`;
+}
+
+export interface PerformanceRow {
+  model: string;
+  version: string;
+  window: string;
+  window_size_ms: string | number;
+  window_start: string | number;
+  window_end: string | number;
+  labeled: string | number;
+  coverage: number | string;
+  metrics: Record<string, number | string>;
+  computed_at: string | number;
+}
+
+/** Params: model, from, to, [window], [version]. */
+export function performanceSql(db: string, withWindow: boolean, withVersion: boolean): string {
+  return `SELECT model, version, window, window_size_ms,
+  toUnixTimestamp64Milli(window_start) AS window_start, toUnixTimestamp64Milli(window_end) AS window_end,
+  labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at
+FROM ${tableRef(db, 'performance')} FINAL
+WHERE model = {model:String} AND window_start < ${to} AND window_end > ${from}${
+    withWindow ? ' AND window = {window:String}' : ''
+  }${withVersion ? ' AND version = {version:String}' : ''}
+ORDER BY window_start, window, version
+${READ_SETTINGS}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row encoding (JSONEachRow) and value decoding
+
+/** DateTime64 range of ClickHouse: values outside are clamped silently by the engine, so refuse them. */
+const MIN_TS = Date.UTC(1900, 0, 1);
+const MAX_TS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
+
+/** Epoch ms → 'YYYY-MM-DD hh:mm:ss.fff' (UTC), the DateTime64(3) text every input format accepts. */
+export function formatDateTime64(ms: number, what = 'timestamp'): string {
+  if (!(ms >= MIN_TS && ms <= MAX_TS)) {
+    throw new InvalidInputError(
+      `${what} ${ms} is outside the storable range 1900-01-01..2299-12-31`,
+    );
+  }
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
+}
+
+/** JSON text for a Float64 column: NaN/±Inf as the strings ClickHouse parses, not JSON null. */
+function f64(v: number): string {
+  if (Number.isFinite(v)) return String(v);
+  if (Number.isNaN(v)) return '"nan"';
+  return v > 0 ? '"inf"' : '"-inf"';
+}
+
+function nf64(v: number | null): string {
+  return v === null ? 'null' : f64(v);
+}
+
+function u64(v: number, what: string): string {
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new InvalidInputError(`${what} must be a non-negative integer, got ${v}`);
+  }
+  return String(v);
+}
+
+const str = JSON.stringify as (v: string) => string;
+
+/** Reads a Float64 column value back ("nan"/"inf"/"-inf" included). */
+export function toNumber(v: number | string | null | undefined): number {
+  if (typeof v === 'number') return v;
+  if (v === 'nan' || v === '-nan') return Number.NaN;
+  if (v === 'inf' || v === '+inf') return Number.POSITIVE_INFINITY;
+  if (v === '-inf') return Number.NEGATIVE_INFINITY;
+  return Number(v);
+}
+
+export function toNullableNumber(v: number | string | null | undefined): number | null {
+  return v === null || v === undefined ? null : toNumber(v);
+}
+
+const KAFKA_OFFSET_RE = /^(0|[1-9][0-9]{0,18})$/;
+
+/**
+ * One `events` row. The ReplacingMergeTree sorting key (model, version, ts, id, source,
+ * kafka_topic, kafka_partition, kafka_offset) is the dedup identity: an HTTP retry or a
+ * re-replayed file collapses on (model, version, ts, id, source) since non-Kafka sources
+ * carry empty coordinates; a Kafka redelivery collapses on its unchanged coordinates.
+ */
+export function encodeEvent(e: StoredEvent, ingestedAt: string): string {
+  let topic = '';
+  let partition = -1;
+  let offset = '-1';
+  let file = '';
+  let line = 0;
+  const src: EventSource = e.source;
+  switch (src.kind) {
+    case 'kafka':
+      if (!KAFKA_OFFSET_RE.test(src.offset)) {
+        throw new InvalidInputError(
+          `kafka offset ${JSON.stringify(src.offset)} is not a non-negative integer`,
+        );
+      }
+      if (!Number.isInteger(src.partition) || src.partition < 0 || src.partition > 2147483647) {
+        throw new InvalidInputError(`kafka partition ${src.partition} is not a valid partition`);
+      }
+      topic = src.topic;
+      partition = src.partition;
+      offset = src.offset;
+      break;
+    case 'replay':
+      file = src.file ?? '';
+      line = src.line ?? 0;
+      break;
+    case 'http':
+      break;
+  }
+  return `{"model":${str(e.model)},"version":${str(e.version)},"id":${str(e.id)},"ts":"${formatDateTime64(e.ts, 'event ts')}","features":${JSON.stringify(e.features)},"prediction":${str(JSON.stringify(e.prediction))},"late":${e.late ? 1 : 0},"source":"${src.kind}","kafka_topic":${str(topic)},"kafka_partition":${partition},"kafka_offset":${offset},"replay_file":${str(file)},"replay_line":${u64(line, 'replay line')},"ingested_at":"${ingestedAt}"}`;
+}
+
+/** Labels keep their JSON type (1 vs "1") by being stored as JSON text. */
+export function encodeLabel(l: LabelEvent, ingestedAt: string): string {
+  return `{"model":${str(l.model)},"id":${str(l.id)},"ts":"${formatDateTime64(l.ts, 'label ts')}","label":${str(JSON.stringify(l.label))},"ingested_at":"${ingestedAt}"}`;
+}
+
+export function encodeBaseline(p: BaselineProfile): string {
+  return `{"id":${str(p.id)},"hash":${str(p.hash)},"model":${str(p.model)},"version":${str(p.version)},"created_at":"${formatDateTime64(p.createdAt, 'baseline createdAt')}","source":${str(p.source)},"row_count":${u64(p.rowCount, 'rowCount')},"bad_rows":${u64(p.badRows, 'badRows')},"feature_names":${JSON.stringify(Object.keys(p.features))},"params":${str(JSON.stringify(p.params))},"profile":${JSON.stringify(p)}}`;
+}
+
+interface WindowHeader {
+  prefix: string;
+  suffix: string;
+}
+
+function windowHeader(w: WindowResult): WindowHeader {
+  return {
+    prefix: `{"model":${str(w.model)},"version":${str(w.version)},"window":${str(w.sizeLabel)},"window_size_ms":${u64(w.size, 'window size')},"window_start":"${formatDateTime64(w.start, 'window start')}","window_end":"${formatDateTime64(w.end, 'window end')}"`,
+    suffix: `"baseline_id":${str(w.baselineId)},"baseline_hash":${str(w.baselineHash)},"event_count":${u64(w.eventCount, 'eventCount')},"late_count":${u64(w.lateCount, 'lateCount')},"drift_share":${f64(w.driftShare)},"dataset_drift":${w.datasetDrift ? 1 : 0},"closed_at":"${formatDateTime64(w.closedAt, 'closedAt')}"}`,
+  };
+}
+
+function encodeDrift(h: WindowHeader, kind: WindowRowKind, d: FeatureDrift): string {
+  return `${h.prefix},"kind":"${kind}","feature":${str(d.feature)},"feature_type":${str(d.type)},"test":${str(d.test)},"statistic":${f64(d.statistic)},"p_value":${nf64(d.pValue)},"adjusted_p_value":${nf64(d.adjustedPValue)},"threshold":${f64(d.threshold)},"drifted":${d.drifted ? 1 : 0},"psi":${f64(d.psi)},"ks_statistic":${nf64(d.ksStatistic)},"ks_bound":${nf64(d.ksBound)},"count":${u64(d.count, 'count')},"missing_ratio":${f64(d.missingRatio)},"out_of_range_ratio":${f64(d.outOfRangeRatio)},"unseen_ratio":${f64(d.unseenRatio)},"insufficient":${d.insufficient ? 1 : 0},"histogram":${d.histogram ? str(JSON.stringify(d.histogram)) : '""'},${h.suffix}`;
+}
+
+/** All rows of one window result: its `dataset` row, one per feature, and the prediction row. */
+export function encodeWindowResult(w: WindowResult, out: string[]): void {
+  const h = windowHeader(w);
+  out.push(
+    `${h.prefix},"kind":"dataset","feature":"","feature_type":"","test":"","statistic":${f64(w.driftShare)},"p_value":null,"adjusted_p_value":null,"threshold":0,"drifted":${w.datasetDrift ? 1 : 0},"psi":0,"ks_statistic":null,"ks_bound":null,"count":${u64(w.eventCount, 'eventCount')},"missing_ratio":0,"out_of_range_ratio":0,"unseen_ratio":0,"insufficient":0,"histogram":"",${h.suffix}`,
+  );
+  for (const d of w.features) out.push(encodeDrift(h, 'feature', d));
+  if (w.prediction) out.push(encodeDrift(h, 'prediction', w.prediction));
+}
+
+export function encodePerformance(p: PerformanceResult): string {
+  const metrics = Object.entries(p.metrics)
+    .map(([k, v]) => `${str(k)}:${f64(v)}`)
+    .join(',');
+  return `{"model":${str(p.model)},"version":${str(p.version)},"window":${str(p.sizeLabel)},"window_size_ms":${u64(p.size, 'window size')},"window_start":"${formatDateTime64(p.start, 'window start')}","window_end":"${formatDateTime64(p.end, 'window end')}","labeled":${u64(p.labeled, 'labeled')},"coverage":${f64(p.coverage)},"metrics":{${metrics}},"computed_at":"${formatDateTime64(p.computedAt, 'computedAt')}"}`;
+}

@@ -1,0 +1,447 @@
+/**
+ * The store logic, written once against any `SqlExecutor`: encodes rows, runs the statements
+ * of sql.ts, and decodes results into the domain types.
+ */
+import { InvalidInputError, LifecycleError, StoreError } from '../errors.js';
+import type {
+  BaselineParams,
+  BaselineProfile,
+  DriftTest,
+  EventSource,
+  FeatureDrift,
+  FeatureHistogram,
+  FeatureType,
+  FeatureValue,
+  LabelEvent,
+  PerformanceResult,
+  WindowResult,
+} from '../types.js';
+import { MIGRATIONS, type Migration, runMigrations } from './migrations.js';
+import {
+  type BaselineSummaryRow,
+  baselineExistsSql,
+  baselineProfileSql,
+  type EventRow,
+  encodeBaseline,
+  encodeEvent,
+  encodeLabel,
+  encodePerformance,
+  encodeWindowResult,
+  formatDateTime64,
+  INSERT_SETTINGS,
+  insertTarget,
+  type LabeledPredictionRow,
+  type LabelRow,
+  labelByIdSql,
+  labeledPredictionsSql,
+  latestBaselineIdSql,
+  latestWindowKeySql,
+  listBaselinesSql,
+  type PerformanceRow,
+  performanceSql,
+  pingSql,
+  predictionByIdSql,
+  type TableName,
+  toNullableNumber,
+  toNumber,
+  validateIdentifier,
+  type WindowKeyRow,
+  type WindowResultRow,
+  windowEventsSql,
+  windowResultsSql,
+} from './sql.js';
+import type {
+  BaselineSummary,
+  DriftQuery,
+  EventRangeQuery,
+  LabeledPrediction,
+  MigrationReport,
+  PerformanceQuery,
+  PredictionRecord,
+  SqlExecutor,
+  Store,
+  StoredEvent,
+  WindowEventsQuery,
+} from './types.js';
+
+export interface SqlStoreOptions {
+  database: string;
+  rawEventsTtlDays: number;
+  /** Clock for ingestion times of labels; default Date.now. */
+  now?: () => number;
+  /** Migration list; default MIGRATIONS (tests append to it). */
+  migrations?: readonly Migration[];
+  /**
+   * Rows per INSERT. Large batches make few, large parts (what MergeTree wants) while
+   * bounding the size of one payload.
+   */
+  maxInsertRows?: number;
+}
+
+const DEFAULT_MAX_INSERT_ROWS = 100_000;
+
+/** Builds the store on an executor; the store owns (and closes) the executor. */
+export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Store {
+  const db = validateIdentifier(options.database, 'database');
+  const now = options.now ?? Date.now;
+  const migrations = options.migrations ?? MIGRATIONS;
+  const maxRows = options.maxInsertRows ?? DEFAULT_MAX_INSERT_ROWS;
+  let state: 'open' | 'closing' | 'closed' = 'open';
+  let closing: Promise<void> | undefined;
+
+  function ensureOpen(): void {
+    if (state !== 'open') throw new LifecycleError('store is closed');
+  }
+
+  async function insert(table: TableName, lines: readonly string[]): Promise<void> {
+    for (let i = 0; i < lines.length; i += maxRows) {
+      const chunk = i === 0 && lines.length <= maxRows ? lines : lines.slice(i, i + maxRows);
+      await exec.insertJsonEachRow(insertTarget(db, table), chunk, { settings: INSERT_SETTINGS });
+    }
+  }
+
+  async function windowResults(
+    sql: string,
+    params: Record<string, unknown>,
+  ): Promise<WindowResult[]> {
+    return assembleWindows(await exec.query<WindowResultRow>(sql, params));
+  }
+
+  const store: Store = {
+    kind: exec.kind,
+
+    async migrate(): Promise<MigrationReport> {
+      ensureOpen();
+      return runMigrations(exec, { db, rawEventsTtlDays: options.rawEventsTtlDays }, migrations);
+    },
+
+    async ping(): Promise<void> {
+      ensureOpen();
+      await exec.query(pingSql());
+    },
+
+    async insertEvents(rows: readonly StoredEvent[]): Promise<void> {
+      ensureOpen();
+      if (rows.length === 0) return;
+      const lines = new Array<string>(rows.length);
+      // A batch usually shares one ingestion time: format it once.
+      let lastAt = Number.NaN;
+      let lastText = '';
+      for (let i = 0; i < rows.length; i++) {
+        const e = rows[i]!;
+        if (e.ingestedAt !== lastAt) {
+          lastText = formatDateTime64(e.ingestedAt, 'ingestedAt');
+          lastAt = e.ingestedAt;
+        }
+        lines[i] = encodeEvent(e, lastText);
+      }
+      await insert('events', lines);
+    },
+
+    async insertLabels(rows: readonly LabelEvent[]): Promise<void> {
+      ensureOpen();
+      if (rows.length === 0) return;
+      // Rows of one INSERT share ingested_at, the ReplacingMergeTree version: keep only the
+      // last label per (model, id) so "latest wins" holds inside a batch too.
+      const last = new Map<string, LabelEvent>();
+      for (const l of rows) last.set(`${l.model}\u0000${l.id}`, l);
+      const at = formatDateTime64(now(), 'now');
+      await insert(
+        'labels',
+        Array.from(last.values(), (l) => encodeLabel(l, at)),
+      );
+    },
+
+    async saveBaseline(profile: BaselineProfile): Promise<boolean> {
+      ensureOpen();
+      if (profile.id === '') throw new InvalidInputError('baseline id must not be empty');
+      const [row] = await exec.query<{ n: string | number }>(baselineExistsSql(db), {
+        id: profile.id,
+      });
+      if (row && Number(row.n) > 0) return false;
+      // A concurrent save of the same id collapses in the ReplacingMergeTree (same content).
+      await insert('baselines', [encodeBaseline(profile)]);
+      return true;
+    },
+
+    async getBaseline(id: string): Promise<BaselineProfile | null> {
+      ensureOpen();
+      const [row] = await exec.query<{ profile: string }>(baselineProfileSql(db), { id });
+      return row ? (JSON.parse(row.profile) as BaselineProfile) : null;
+    },
+
+    async listBaselines(query: { model?: string } = {}): Promise<BaselineSummary[]> {
+      ensureOpen();
+      const withModel = query.model !== undefined;
+      const rows = await exec.query<BaselineSummaryRow>(
+        listBaselinesSql(db, withModel),
+        withModel ? { model: query.model } : {},
+      );
+      return rows.map((r) => ({
+        id: r.id,
+        hash: r.hash,
+        model: r.model,
+        version: r.version,
+        createdAt: Number(r.created_at),
+        source: r.source,
+        rowCount: Number(r.row_count),
+        badRows: Number(r.bad_rows),
+        params: JSON.parse(r.params) as BaselineParams,
+        featureNames: r.feature_names,
+      }));
+    },
+
+    async latestBaseline(model: string, version: string): Promise<BaselineProfile | null> {
+      ensureOpen();
+      // Two steps so the sort never touches the heavy profile column.
+      const [row] = await exec.query<{ id: string }>(latestBaselineIdSql(db), { model, version });
+      return row ? store.getBaseline(row.id) : null;
+    },
+
+    async insertWindowResults(rows: readonly WindowResult[]): Promise<void> {
+      ensureOpen();
+      if (rows.length === 0) return;
+      const lines: string[] = [];
+      for (const w of rows) encodeWindowResult(w, lines);
+      await insert('window_results', lines);
+    },
+
+    async queryDrift(q: DriftQuery): Promise<WindowResult[]> {
+      ensureOpen();
+      const params: Record<string, unknown> = { model: q.model, from: q.from, to: q.to };
+      if (q.window !== undefined) params.window = q.window;
+      if (q.version !== undefined) params.version = q.version;
+      if (q.feature !== undefined) params.feature = q.feature;
+      const sql = windowResultsSql(db, {
+        by: 'range',
+        window: q.window !== undefined,
+        version: q.version !== undefined,
+        feature: q.feature !== undefined,
+      });
+      return windowResults(sql, params);
+    },
+
+    async latestWindowResult(
+      model: string,
+      opts: { window?: string; version?: string } = {},
+    ): Promise<WindowResult | null> {
+      ensureOpen();
+      const keyParams: Record<string, unknown> = { model };
+      if (opts.window !== undefined) keyParams.window = opts.window;
+      if (opts.version !== undefined) keyParams.version = opts.version;
+      const [key] = await exec.query<WindowKeyRow>(
+        latestWindowKeySql(db, opts.window !== undefined, opts.version !== undefined),
+        keyParams,
+      );
+      if (!key) return null;
+      const results = await windowResults(windowResultsSql(db, { by: 'window' }), {
+        model,
+        version: key.version,
+        window: key.window,
+        start: Number(key.window_start),
+      });
+      return results[0] ?? null;
+    },
+
+    async insertPerformance(rows: readonly PerformanceResult[]): Promise<void> {
+      ensureOpen();
+      if (rows.length === 0) return;
+      await insert('performance', rows.map(encodePerformance));
+    },
+
+    async queryPerformance(q: PerformanceQuery): Promise<PerformanceResult[]> {
+      ensureOpen();
+      const params: Record<string, unknown> = { model: q.model, from: q.from, to: q.to };
+      if (q.window !== undefined) params.window = q.window;
+      if (q.version !== undefined) params.version = q.version;
+      const rows = await exec.query<PerformanceRow>(
+        performanceSql(db, q.window !== undefined, q.version !== undefined),
+        params,
+      );
+      return rows.map(decodePerformance);
+    },
+
+    async getPrediction(
+      id: string,
+      opts: { model?: string } = {},
+    ): Promise<PredictionRecord | null> {
+      ensureOpen();
+      const withModel = opts.model !== undefined;
+      const [row] = await exec.query<EventRow>(
+        predictionByIdSql(db, withModel),
+        withModel ? { id, model: opts.model } : { id },
+      );
+      if (!row) return null;
+      const stored = decodeEvent(row);
+      const [labelRow] = await exec.query<LabelRow>(labelByIdSql(db), { model: row.model, id });
+      const { late, source, ingestedAt, ...event } = stored;
+      return {
+        event,
+        label: labelRow
+          ? {
+              model: labelRow.model,
+              id: labelRow.id,
+              ts: Number(labelRow.ts),
+              label: JSON.parse(labelRow.label) as number | string,
+            }
+          : null,
+        late,
+        source,
+        ingestedAt,
+      };
+    },
+
+    async labeledPredictions(q: EventRangeQuery): Promise<LabeledPrediction[]> {
+      ensureOpen();
+      const rows = await exec.query<LabeledPredictionRow>(labeledPredictionsSql(db), {
+        model: q.model,
+        version: q.version,
+        from: q.from,
+        to: q.to,
+      });
+      return rows.map((r) => ({
+        id: r.id,
+        ts: Number(r.ts),
+        prediction: JSON.parse(r.prediction) as FeatureValue,
+        label: JSON.parse(r.label) as number | string,
+      }));
+    },
+
+    async windowEvents(q: WindowEventsQuery): Promise<StoredEvent[]> {
+      ensureOpen();
+      const params: Record<string, unknown> = {
+        model: q.model,
+        version: q.version,
+        from: q.from,
+        to: q.to,
+      };
+      if (q.limit !== undefined) params.limit = q.limit;
+      const rows = await exec.query<EventRow>(windowEventsSql(db, q.limit !== undefined), params);
+      return rows.map(decodeEvent);
+    },
+
+    close(): Promise<void> {
+      if (closing) return closing;
+      state = 'closing';
+      closing = exec.close().finally(() => {
+        state = 'closed';
+      });
+      return closing;
+    },
+  };
+  return store;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+function decodeSource(r: EventRow): EventSource {
+  switch (r.source) {
+    case 'kafka':
+      return {
+        kind: 'kafka',
+        topic: r.kafka_topic,
+        partition: Number(r.kafka_partition),
+        offset: r.kafka_offset,
+      };
+    case 'replay': {
+      const src: EventSource = { kind: 'replay' };
+      if (r.replay_file !== '') src.file = r.replay_file;
+      if (Number(r.replay_line) > 0) src.line = Number(r.replay_line);
+      return src;
+    }
+    case 'http':
+      return { kind: 'http' };
+    default:
+      throw new StoreError(`stored event ${r.id} has unknown source ${JSON.stringify(r.source)}`);
+  }
+}
+
+function decodeEvent(r: EventRow): StoredEvent {
+  return {
+    model: r.model,
+    version: r.version,
+    id: r.id,
+    ts: Number(r.ts),
+    features: JSON.parse(r.features) as Record<string, FeatureValue>,
+    prediction: JSON.parse(r.prediction) as FeatureValue,
+    late: Number(r.late) === 1,
+    source: decodeSource(r),
+    ingestedAt: Number(r.ingested_at),
+  };
+}
+
+function decodeDrift(r: WindowResultRow): FeatureDrift {
+  const d: FeatureDrift = {
+    feature: r.feature,
+    type: r.feature_type as FeatureType,
+    test: r.test as DriftTest,
+    statistic: toNumber(r.statistic),
+    pValue: toNullableNumber(r.p_value),
+    adjustedPValue: toNullableNumber(r.adjusted_p_value),
+    threshold: toNumber(r.threshold),
+    drifted: Number(r.drifted) === 1,
+    psi: toNumber(r.psi),
+    ksStatistic: toNullableNumber(r.ks_statistic),
+    ksBound: toNullableNumber(r.ks_bound),
+    count: Number(r.count),
+    missingRatio: toNumber(r.missing_ratio),
+    outOfRangeRatio: toNumber(r.out_of_range_ratio),
+    unseenRatio: toNumber(r.unseen_ratio),
+    insufficient: Number(r.insufficient) === 1,
+  };
+  if (r.histogram !== '') d.histogram = JSON.parse(r.histogram) as FeatureHistogram;
+  return d;
+}
+
+/** Rows arrive ordered by (window_start, window, version, kind, feature): a window's rows are contiguous. */
+function assembleWindows(rows: readonly WindowResultRow[]): WindowResult[] {
+  const out: WindowResult[] = [];
+  let current: WindowResult | undefined;
+  let currentKey = '';
+  for (const r of rows) {
+    const key = `${r.window_start}\u0000${r.window}\u0000${r.version}`;
+    if (!current || key !== currentKey) {
+      // Every row carries the window-level columns, so any row can open the window.
+      current = {
+        model: r.model,
+        version: r.version,
+        size: Number(r.window_size_ms),
+        sizeLabel: r.window,
+        start: Number(r.window_start),
+        end: Number(r.window_end),
+        baselineId: r.baseline_id,
+        baselineHash: r.baseline_hash,
+        eventCount: Number(r.event_count),
+        lateCount: Number(r.late_count),
+        closedAt: Number(r.closed_at),
+        features: [],
+        prediction: null,
+        driftShare: toNumber(r.drift_share),
+        datasetDrift: Number(r.dataset_drift) === 1,
+      };
+      currentKey = key;
+      out.push(current);
+    }
+    if (r.kind === 'feature') current.features.push(decodeDrift(r));
+    else if (r.kind === 'prediction') current.prediction = decodeDrift(r);
+  }
+  return out;
+}
+
+function decodePerformance(r: PerformanceRow): PerformanceResult {
+  const metrics: Record<string, number> = {};
+  for (const [k, v] of Object.entries(r.metrics)) metrics[k] = toNumber(v);
+  return {
+    model: r.model,
+    version: r.version,
+    size: Number(r.window_size_ms),
+    sizeLabel: r.window,
+    start: Number(r.window_start),
+    end: Number(r.window_end),
+    labeled: Number(r.labeled),
+    coverage: toNumber(r.coverage),
+    metrics,
+    computedAt: Number(r.computed_at),
+  };
+}

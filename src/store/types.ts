@@ -1,0 +1,229 @@
+/**
+ * The store contract: the `Store` interface every driver implements, its row types, and the
+ * `SqlExecutor` seam between the driver-independent store logic (store.ts, one set of SQL in
+ * sql.ts / migrations.ts) and a concrete engine (chdb.ts today, @clickhouse/client later).
+ */
+import { StoreError } from '../errors.js';
+import type {
+  BaselineParams,
+  BaselineProfile,
+  EventSource,
+  FeatureValue,
+  LabelEvent,
+  PerformanceResult,
+  PredictionEvent,
+  WindowResult,
+} from '../types.js';
+
+/** A prediction event as stored: the event plus how and when it reached driftd. */
+export interface StoredEvent extends PredictionEvent {
+  /** Arrived after its window had closed (counted, stored, never dropped). */
+  late: boolean;
+  source: EventSource;
+  /** Wall-clock time of ingestion, epoch ms. */
+  ingestedAt: number;
+}
+
+/** A baseline without its (heavy) profile, for listings. */
+export interface BaselineSummary {
+  id: string;
+  hash: string;
+  model: string;
+  version: string;
+  createdAt: number;
+  source: string;
+  rowCount: number;
+  badRows: number;
+  params: BaselineParams;
+  /** Names of the profiled features, in profile order. */
+  featureNames: string[];
+}
+
+/** Time ranges are half-open `[from, to)` in epoch ms. */
+export interface DriftQuery {
+  model: string;
+  from: number;
+  to: number;
+  /** Only this feature in `features` (the prediction drift is always returned). */
+  feature?: string;
+  /** Window size label, e.g. "5m". */
+  window?: string;
+  version?: string;
+}
+
+export interface PerformanceQuery {
+  model: string;
+  from: number;
+  to: number;
+  window?: string;
+  version?: string;
+}
+
+/** Raw events of one model version in `[from, to)` of event time. */
+export interface EventRangeQuery {
+  model: string;
+  version: string;
+  from: number;
+  to: number;
+}
+
+export interface WindowEventsQuery extends EventRangeQuery {
+  /** Cap on returned rows (default: none); callers recomputing huge ranges should page by time. */
+  limit?: number;
+}
+
+/** Audit view of one prediction; window lineage is derived by the caller from model, version and ts. */
+export interface PredictionRecord {
+  event: PredictionEvent;
+  label: LabelEvent | null;
+  late: boolean;
+  source: EventSource;
+  ingestedAt: number;
+}
+
+export interface LabeledPrediction {
+  id: string;
+  ts: number;
+  prediction: FeatureValue;
+  label: number | string;
+}
+
+export interface AppliedMigration {
+  version: number;
+  name: string;
+}
+
+export interface MigrationReport {
+  /** Migrations applied by this call, in order (empty when the schema was current). */
+  applied: AppliedMigration[];
+  /** Schema version after the call. */
+  version: number;
+}
+
+/**
+ * The one store interface. Every method is async and never blocks the event loop. Engine
+ * failures surface as `StoreError` carrying the ClickHouse code and a `retriable` verdict;
+ * calls after `close()` reject with `LifecycleError`.
+ */
+export interface Store {
+  readonly kind: 'embedded' | 'clickhouse';
+  /** Creates the database if needed and applies pending versioned migrations. Idempotent. */
+  migrate(): Promise<MigrationReport>;
+  /** Cheap round trip to the engine. */
+  ping(): Promise<void>;
+
+  /** Batched raw-event insert; re-inserting the same event (same model, version, ts, id, source coordinates) is collapsed. */
+  insertEvents(rows: readonly StoredEvent[]): Promise<void>;
+  /** The latest label per (model, id) wins. */
+  insertLabels(rows: readonly LabelEvent[]): Promise<void>;
+
+  /** Idempotent by id: returns false (and writes nothing) when the id is already stored. */
+  saveBaseline(profile: BaselineProfile): Promise<boolean>;
+  getBaseline(id: string): Promise<BaselineProfile | null>;
+  listBaselines(query?: { model?: string }): Promise<BaselineSummary[]>;
+  /**
+   * The most recently created baseline of `model` + `version`; when that version has none,
+   * the most recently created baseline of `model` with any version (check `.version`).
+   */
+  latestBaseline(model: string, version: string): Promise<BaselineProfile | null>;
+
+  /** Writing a window again (late data) replaces the earlier result as a whole. */
+  insertWindowResults(rows: readonly WindowResult[]): Promise<void>;
+  /** Windows overlapping `[from, to)`, ordered by start (then window label, version). */
+  queryDrift(query: DriftQuery): Promise<WindowResult[]>;
+  /** The window with the latest end (ties: latest closed) of the model. */
+  latestWindowResult(
+    model: string,
+    options?: { window?: string; version?: string },
+  ): Promise<WindowResult | null>;
+
+  /** Writing a window's performance again replaces it (latest `computedAt` wins). */
+  insertPerformance(rows: readonly PerformanceResult[]): Promise<void>;
+  /** Windows overlapping `[from, to)`, ordered by start. */
+  queryPerformance(query: PerformanceQuery): Promise<PerformanceResult[]>;
+
+  /** Latest stored copy of the prediction `id` (of `model` when given) and its latest label. */
+  getPrediction(id: string, options?: { model?: string }): Promise<PredictionRecord | null>;
+  /** Predictions of one model version in `[from, to)` that have a label, one per id. */
+  labeledPredictions(query: EventRangeQuery): Promise<LabeledPrediction[]>;
+  /** Raw events of one model version in `[from, to)`, one per id, ordered by ts. */
+  windowEvents(query: WindowEventsQuery): Promise<StoredEvent[]>;
+
+  /** Waits for in-flight work, then releases the engine. Idempotent. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Executor seam
+
+/** Values bound server-side to `{name:Type}` placeholders. */
+export type QueryParams = Readonly<Record<string, unknown>>;
+
+export interface InsertOptions {
+  /** Per-insert ClickHouse settings. */
+  settings?: Readonly<Record<string, string | number>>;
+}
+
+/**
+ * The driver-specific part of a store: run SQL, read JSONEachRow, insert JSONEachRow. All
+ * SQL text comes from sql.ts / migrations.ts, so two executors run identical statements.
+ * Implementations map engine failures to `StoreError` (see `storeErrorFromClickHouse`).
+ */
+export interface SqlExecutor {
+  readonly kind: 'embedded' | 'clickhouse';
+  /** A statement whose result is not needed (DDL, INSERT … SELECT). */
+  command(sql: string, params?: QueryParams): Promise<void>;
+  /** A SELECT read as JSONEachRow, one parsed object per row. */
+  query<T>(sql: string, params?: QueryParams): Promise<T[]>;
+  /**
+   * Insert pre-serialised rows (each one JSON object text, no newline) as JSONEachRow into
+   * `table` (`db.table`, identifiers already validated). The store owns row encoding, so both
+   * drivers send identical bytes.
+   */
+  insertJsonEachRow(table: string, rows: readonly string[], options?: InsertOptions): Promise<void>;
+  /** Waits for in-flight work, then releases the engine. Idempotent. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error classification, shared by every driver (branch on codes, never on message text)
+
+/**
+ * ClickHouse error codes where trying the same statement again later can succeed. Anything
+ * else (syntax, unknown table, type mismatch, bad data) fails the same way every time.
+ */
+export const RETRIABLE_CLICKHOUSE_CODES: ReadonlyMap<number, string> = new Map([
+  [159, 'TIMEOUT_EXCEEDED'],
+  [160, 'TOO_SLOW'],
+  [202, 'TOO_MANY_SIMULTANEOUS_QUERIES'],
+  [203, 'NO_FREE_CONNECTION'],
+  [209, 'SOCKET_TIMEOUT'],
+  [210, 'NETWORK_ERROR'],
+  [241, 'MEMORY_LIMIT_EXCEEDED'],
+  [242, 'TABLE_IS_READ_ONLY'],
+  [252, 'TOO_MANY_PARTS'],
+  [285, 'TOO_FEW_LIVE_REPLICAS'],
+  [319, 'UNKNOWN_STATUS_OF_INSERT'],
+  [425, 'SYSTEM_ERROR'],
+  [473, 'DEADLOCK_AVOIDED'],
+  [999, 'KEEPER_EXCEPTION'],
+]);
+
+/** Codes meaning the engine itself is gone or unreachable (reported as STORE_UNAVAILABLE). */
+export const UNAVAILABLE_CLICKHOUSE_CODES: ReadonlySet<number> = new Set([
+  203, 209, 210, 236 /* ABORTED: the embedded engine shut down after a fatal error */,
+]);
+
+/** Wrap an engine failure as a `StoreError`, classifying it by its ClickHouse code. */
+export function storeErrorFromClickHouse(
+  message: string,
+  clickhouseCode: number | undefined,
+  cause: unknown,
+): StoreError {
+  const retriable = clickhouseCode !== undefined && RETRIABLE_CLICKHOUSE_CODES.has(clickhouseCode);
+  const unavailable =
+    clickhouseCode !== undefined && UNAVAILABLE_CLICKHOUSE_CODES.has(clickhouseCode);
+  const opts: ConstructorParameters<typeof StoreError>[1] = { retriable, unavailable, cause };
+  if (clickhouseCode !== undefined) opts.clickhouseCode = clickhouseCode;
+  return new StoreError(message, opts);
+}
