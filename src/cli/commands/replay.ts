@@ -52,9 +52,7 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
 async function feed(
   file: string,
   what: string,
-  ingest: (
-    items: unknown[],
-  ) => Promise<{
+  ingest: (items: unknown[]) => Promise<{
     accepted: number;
     rejected: number;
     errors: Array<{ index: number; reason: string; message: string }>;
