@@ -1,0 +1,18 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { generateDashboards } from '../../export/dashboards.js';
+import type { CliFlags, CliIo } from '../index.js';
+import { cliConfig } from '../shared.js';
+
+/** Writes the Grafana dashboards (one JSON file per stable uid) into --out (default ./dashboards). */
+export async function run(flags: CliFlags, io: CliIo): Promise<number> {
+  const config = await cliConfig(flags);
+  const dir = flags.out ?? 'dashboards';
+  await mkdir(dir, { recursive: true });
+  for (const [uid, dashboard] of Object.entries(generateDashboards(config))) {
+    const file = join(dir, `${uid}.json`);
+    await writeFile(file, `${JSON.stringify(dashboard, null, 2)}\n`);
+    io.out.write(`wrote ${file}\n`);
+  }
+  return 0;
+}

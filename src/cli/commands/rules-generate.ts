@@ -1,0 +1,32 @@
+import { writeFile } from 'node:fs/promises';
+import { ConfigError } from '../../errors.js';
+import {
+  generateAlertRules,
+  toPrometheusRuleCrd,
+  toPrometheusRuleYaml,
+} from '../../export/rules.js';
+import type { CliFlags, CliIo } from '../index.js';
+import { cliConfig } from '../shared.js';
+
+/** Writes the alert rules for the configured models: a Prometheus rules file or a PrometheusRule. */
+export async function run(flags: CliFlags, io: CliIo): Promise<number> {
+  const config = await cliConfig(flags);
+  const format = flags.format ?? 'rules';
+  if (format !== 'rules' && format !== 'crd') {
+    throw new ConfigError(
+      `--format must be "rules" (Prometheus rules file) or "crd" (PrometheusRule), got "${format}"`,
+    );
+  }
+  const rules = generateAlertRules(config);
+  const text =
+    format === 'rules'
+      ? toPrometheusRuleYaml(rules)
+      : toPrometheusRuleCrd(rules, { name: 'driftd', namespace: 'monitoring', labels: {} });
+  if (flags.out) {
+    await writeFile(flags.out, text);
+    io.err.write(`wrote ${flags.out}\n`);
+  } else {
+    io.out.write(text);
+  }
+  return 0;
+}
