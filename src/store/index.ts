@@ -4,6 +4,7 @@
  */
 import type { StoreConfig } from '../config/types.js';
 import { StoreError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { createChdbExecutor } from './chdb.js';
 import type { Migration } from './migrations.js';
 import { createSqlStore } from './store.js';
@@ -18,6 +19,8 @@ export interface CreateStoreOptions {
   migrations?: readonly Migration[];
   /** Rows per INSERT (default 100 000). */
   maxInsertRows?: number;
+  /** Parent logger; the store logs migrations and TTL changes on a `stage: store` child. */
+  logger?: Logger;
   /** Run on this executor instead of the one the config selects. */
   executor?: SqlExecutor;
 }
@@ -30,6 +33,7 @@ export function createStore(config: StoreConfig, opts: CreateStoreOptions = {}):
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.migrations ? { migrations: opts.migrations } : {}),
     ...(opts.maxInsertRows ? { maxInsertRows: opts.maxInsertRows } : {}),
+    ...(opts.logger ? { logger: opts.logger.child({ stage: 'store' }) } : {}),
   };
   switch (config.kind) {
     case 'embedded':

@@ -21,12 +21,14 @@
  *   Float64 with Gorilla+ZSTD; JSON blobs ZSTD; names LowCardinality(String).
  */
 import { InvalidInputError, StoreError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { formatDateTime64, insertTarget, tableRef, validateIdentifier } from './sql.js';
 import type { AppliedMigration, MigrationReport, SqlExecutor } from './types.js';
 
 export interface MigrationContext {
   db: string;
   rawEventsTtlDays: number;
+  logger?: Logger;
 }
 
 export interface Migration {
@@ -227,6 +229,7 @@ ORDER BY version`);
   const applied: AppliedMigration[] = [];
   for (const m of migrations) {
     if (done.has(m.version)) continue;
+    ctx.logger?.info({ version: m.version, name: m.name }, 'applying store migration');
     for (const statement of m.up(ctx)) await exec.command(statement);
     await exec.command(
       `INSERT INTO ${tableRef(db, 'schema_migrations')} (version, name, applied_at)
@@ -259,6 +262,10 @@ async function reconcileTtl(
     );
     const have = rows[0]?.value;
     if (have === want) return;
+    ctx.logger?.info(
+      { from: have ?? null, to: ctx.rawEventsTtlDays },
+      'raw data TTL changed: altering events and labels',
+    );
     for (const table of ['events', 'labels'] as const) {
       if (ctx.rawEventsTtlDays > 0) {
         await exec.command(

@@ -122,6 +122,16 @@ LIMIT 1 BY id${withLimit ? '\nLIMIT {limit:UInt64}' : ''}
 ${READ_SETTINGS}`;
 }
 
+/** Params: model, ids. */
+export function predictionTimesSql(db: string): string {
+  return `SELECT id, version, toUnixTimestamp64Milli(min(ts)) AS ts
+FROM ${tableRef(db, 'events')}
+WHERE model = {model:String} AND id IN {ids:Array(String)}
+GROUP BY id, version
+ORDER BY id, version
+${READ_SETTINGS}`;
+}
+
 export interface LabelRow {
   model: string;
   id: string;

@@ -3,6 +3,7 @@
  * of sql.ts, and decodes results into the domain types.
  */
 import { InvalidInputError, LifecycleError, StoreError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type {
   BaselineParams,
   BaselineProfile,
@@ -16,7 +17,7 @@ import type {
   PerformanceResult,
   WindowResult,
 } from '../types.js';
-import { MIGRATIONS, type Migration, runMigrations } from './migrations.js';
+import { MIGRATIONS, type Migration, type MigrationContext, runMigrations } from './migrations.js';
 import {
   type BaselineSummaryRow,
   baselineExistsSql,
@@ -41,6 +42,7 @@ import {
   performanceSql,
   pingSql,
   predictionByIdSql,
+  predictionTimesSql,
   type TableName,
   toNullableNumber,
   toNumber,
@@ -58,6 +60,7 @@ import type {
   MigrationReport,
   PerformanceQuery,
   PredictionRecord,
+  PredictionTime,
   SqlExecutor,
   Store,
   StoredEvent,
@@ -76,9 +79,12 @@ export interface SqlStoreOptions {
    * bounding the size of one payload.
    */
   maxInsertRows?: number;
+  logger?: Logger;
 }
 
 const DEFAULT_MAX_INSERT_ROWS = 100_000;
+/** Keeps one bound Array(String) parameter (and the IN set) to a few hundred KB. */
+const MAX_IDS_PER_QUERY = 10_000;
 
 /** Builds the store on an executor; the store owns (and closes) the executor. */
 export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Store {
@@ -112,7 +118,9 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
 
     async migrate(): Promise<MigrationReport> {
       ensureOpen();
-      return runMigrations(exec, { db, rawEventsTtlDays: options.rawEventsTtlDays }, migrations);
+      const ctx: MigrationContext = { db, rawEventsTtlDays: options.rawEventsTtlDays };
+      if (options.logger) ctx.logger = options.logger;
+      return runMigrations(exec, ctx, migrations);
     },
 
     async ping(): Promise<void> {
@@ -289,6 +297,20 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         source,
         ingestedAt,
       };
+    },
+
+    async predictionTimes(model: string, ids: readonly string[]): Promise<PredictionTime[]> {
+      ensureOpen();
+      const out: PredictionTime[] = [];
+      const unique = [...new Set(ids)];
+      for (let i = 0; i < unique.length; i += MAX_IDS_PER_QUERY) {
+        const rows = await exec.query<{ id: string; version: string; ts: string | number }>(
+          predictionTimesSql(db),
+          { model, ids: unique.slice(i, i + MAX_IDS_PER_QUERY) },
+        );
+        for (const r of rows) out.push({ id: r.id, version: r.version, ts: Number(r.ts) });
+      }
+      return out;
     },
 
     async labeledPredictions(q: EventRangeQuery): Promise<LabeledPrediction[]> {

@@ -88,6 +88,12 @@ export interface LabeledPrediction {
   label: number | string;
 }
 
+export interface PredictionTime {
+  id: string;
+  version: string;
+  ts: number;
+}
+
 export interface AppliedMigration {
   version: number;
   name: string;
@@ -144,6 +150,11 @@ export interface Store {
 
   /** Latest stored copy of the prediction `id` (of `model` when given) and its latest label. */
   getPrediction(id: string, options?: { model?: string }): Promise<PredictionRecord | null>;
+  /**
+   * Version and event time of stored predictions of `model` (one row per id and version;
+   * unknown ids are absent), to find the windows a late label belongs to.
+   */
+  predictionTimes(model: string, ids: readonly string[]): Promise<PredictionTime[]>;
   /** Predictions of one model version in `[from, to)` that have a label, one per id. */
   labeledPredictions(query: EventRangeQuery): Promise<LabeledPrediction[]>;
   /** Raw events of one model version in `[from, to)`, one per id, ordered by ts. */

@@ -1,0 +1,219 @@
+/**
+ * Versioned migrations against the real embedded ClickHouse (chDB): idempotent, persistent
+ * across restarts, only new versions applied, TTL follows configuration.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StoreError } from '../../../src/errors.js';
+import { createChdbExecutor } from '../../../src/store/chdb.js';
+import { createStore, MIGRATIONS, type Migration } from '../../../src/store/index.js';
+import type { SqlExecutor, Store } from '../../../src/store/types.js';
+import type { BaselineProfile } from '../../../src/types.js';
+
+const dirs: string[] = [];
+const open: Store[] = [];
+
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'driftd-store-mig-'));
+  dirs.push(d);
+  return d;
+}
+
+function openStore(
+  path: string,
+  opts: { ttl?: number; migrations?: readonly Migration[] } = {},
+): { store: Store; exec: SqlExecutor } {
+  const exec = createChdbExecutor({ path });
+  const store = createStore(
+    { kind: 'embedded', path, rawEventsTtlDays: opts.ttl ?? 30 },
+    { executor: exec, ...(opts.migrations ? { migrations: opts.migrations } : {}) },
+  );
+  open.push(store);
+  return { store, exec };
+}
+
+async function closeStore(store: Store): Promise<void> {
+  await store.close();
+  open.splice(open.indexOf(store), 1);
+}
+
+const baseline: BaselineProfile = {
+  id: 'b-1',
+  hash: 'h-1',
+  model: 'credit-risk',
+  version: '3',
+  createdAt: Date.UTC(2026, 10, 1),
+  source: 'train.csv',
+  rowCount: 10,
+  badRows: 0,
+  params: { bins: 10, psiBuckets: 10, topCategories: 5, sampleSize: 10 },
+  features: {},
+  prediction: null,
+};
+
+describe('store migrations (chDB)', () => {
+  it('applies every migration once and records it; a second run applies nothing', async () => {
+    const { store, exec } = openStore(tempDir());
+    const first = await store.migrate();
+    expect(first.applied.map((m) => m.version)).toEqual(MIGRATIONS.map((m) => m.version));
+    expect(first.version).toBe(MIGRATIONS.at(-1)!.version);
+
+    const second = await store.migrate();
+    expect(second.applied).toEqual([]);
+    expect(second.version).toBe(first.version);
+
+    const recorded = await exec.query<{ version: number; name: string; n: string }>(
+      'SELECT version, any(name) AS name, count() AS n FROM `driftd`.`schema_migrations` GROUP BY version ORDER BY version',
+    );
+    expect(recorded.map((r) => [r.version, r.name, Number(r.n)])).toEqual(
+      MIGRATIONS.map((m) => [m.version, m.name, 1]),
+    );
+    const tables = await exec.query<{ name: string }>(
+      "SELECT name FROM system.tables WHERE database = 'driftd' ORDER BY name",
+    );
+    expect(tables.map((t) => t.name)).toEqual([
+      'baselines',
+      'events',
+      'labels',
+      'performance',
+      'schema_migrations',
+      'store_settings',
+      'window_results',
+    ]);
+  });
+
+  it('keeps data across a restart on the same path', async () => {
+    const path = tempDir();
+    const a = openStore(path);
+    await a.store.migrate();
+    expect(await a.store.saveBaseline(baseline)).toBe(true);
+    await a.store.insertEvents([
+      {
+        model: 'credit-risk',
+        version: '3',
+        id: 'p-1',
+        ts: Date.UTC(2026, 10, 22, 10),
+        features: { income: 52000, region: 'EU' },
+        prediction: 0.83,
+        late: false,
+        source: { kind: 'http' },
+        ingestedAt: Date.UTC(2026, 10, 22, 10, 0, 1),
+      },
+    ]);
+    await closeStore(a.store);
+
+    const b = openStore(path);
+    expect((await b.store.migrate()).applied).toEqual([]);
+    expect(await b.store.getBaseline('b-1')).toEqual(baseline);
+    const got = await b.store.getPrediction('p-1');
+    expect(got?.event.features).toEqual({ income: 52000, region: 'EU' });
+  });
+
+  it('keeps data across a real process restart (written by another process)', async () => {
+    const path = tempDir();
+    const script = join(path, '..', `${path.split('/').at(-1)}-writer.mts`);
+    const storeIndex = pathToFileURL(resolve('src/store/index.js')).href;
+    writeFileSync(
+      script,
+      `import { createStore } from ${JSON.stringify(storeIndex)};
+const store = createStore({ kind: 'embedded', path: process.argv[2], rawEventsTtlDays: 30 });
+await store.migrate();
+await store.saveBaseline(JSON.parse(process.argv[3]));
+await store.insertLabels([{ model: 'credit-risk', id: 'p-9', ts: ${Date.UTC(2026, 10, 22)}, label: 1 }]);
+await store.close();
+`,
+    );
+    try {
+      await promisify(execFile)(process.execPath, [
+        '--import',
+        'tsx',
+        script,
+        path,
+        JSON.stringify(baseline),
+      ]);
+    } finally {
+      rmSync(script, { force: true });
+    }
+    const { store, exec } = openStore(path);
+    expect((await store.migrate()).applied).toEqual([]);
+    expect(await store.getBaseline('b-1')).toEqual(baseline);
+    expect(await store.listBaselines()).toHaveLength(1);
+    const [labels] = await exec.query<{ n: string }>('SELECT count() AS n FROM `driftd`.`labels`');
+    expect(Number(labels!.n)).toBe(1);
+  });
+
+  it('applies only the new migration on an existing database', async () => {
+    const path = tempDir();
+    const a = openStore(path);
+    await a.store.migrate();
+    await closeStore(a.store);
+
+    const v2: Migration = {
+      version: MIGRATIONS.at(-1)!.version + 1,
+      name: 'test: add a column',
+      up: ({ db }) => [
+        `ALTER TABLE \`${db}\`.\`events\` ADD COLUMN IF NOT EXISTS test_extra UInt8 DEFAULT 0`,
+      ],
+    };
+    const b = openStore(path, { migrations: [...MIGRATIONS, v2] });
+    const report = await b.store.migrate();
+    expect(report.applied).toEqual([{ version: v2.version, name: v2.name }]);
+    expect(report.version).toBe(v2.version);
+    const cols = await b.exec.query<{ name: string }>(
+      "SELECT name FROM system.columns WHERE database = 'driftd' AND table = 'events' AND name = 'test_extra'",
+    );
+    expect(cols).toHaveLength(1);
+    expect((await b.store.migrate()).applied).toEqual([]);
+    await closeStore(b.store);
+
+    // An older build (without v2) refuses the newer schema instead of running against it.
+    const c = openStore(path);
+    const err = await c.store.migrate().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).message).toMatch(/newer than this build/);
+  });
+
+  it('follows rawEventsTtlDays across restarts (set, change, remove)', async () => {
+    const path = tempDir();
+    const ttlOf = async (exec: SqlExecutor, table: string) => {
+      const [row] = await exec.query<{ q: string }>(
+        "SELECT create_table_query AS q FROM system.tables WHERE database = 'driftd' AND name = {t:String}",
+        { t: table },
+      );
+      return /TTL toDateTime\(ts\) \+ toIntervalDay\((\d+)\)/.exec(row!.q)?.[1] ?? null;
+    };
+
+    const a = openStore(path, { ttl: 30 });
+    await a.store.migrate();
+    expect(await ttlOf(a.exec, 'events')).toBe('30');
+    expect(await ttlOf(a.exec, 'labels')).toBe('30');
+    await closeStore(a.store);
+
+    const b = openStore(path, { ttl: 7 });
+    await b.store.migrate();
+    expect(await ttlOf(b.exec, 'events')).toBe('7');
+    expect(await ttlOf(b.exec, 'labels')).toBe('7');
+    await closeStore(b.store);
+
+    const c = openStore(path, { ttl: 0 });
+    await c.store.migrate();
+    expect(await ttlOf(c.exec, 'events')).toBeNull();
+    await c.store.migrate();
+    await closeStore(c.store);
+
+    // Results are never subject to the raw-data TTL.
+    const d = openStore(path, { ttl: 0 });
+    await d.store.migrate();
+    expect(await ttlOf(d.exec, 'window_results')).toBeNull();
+  });
+});
