@@ -59,7 +59,7 @@ export function coarseBins(
   const cumulative = new Float64Array(m);
   let running = 0;
   for (let i = 0; i < m; i++) {
-    running += checkCount('coarseBins', `referenceFineCounts[${i}]`, referenceFineCounts[i]);
+    running += checkCount('coarseBins', 'referenceFineCounts', referenceFineCounts[i], i);
     cumulative[i] = running;
   }
   const total = running;
@@ -121,7 +121,7 @@ export function aggregateCounts(
   const out = new Array<number>(binning.count).fill(0);
   for (let i = 0; i < map.length; i++) {
     const c = map[i] as number;
-    out[c] = (out[c] as number) + checkCount('aggregateCounts', `fineCounts[${i}]`, fineCounts[i]);
+    out[c] = (out[c] as number) + checkCount('aggregateCounts', 'fineCounts', fineCounts[i], i);
   }
   out[0] = (out[0] as number) + checkCount('aggregateCounts', 'below', outOfRange.below ?? 0);
   const last = out.length - 1;
@@ -170,16 +170,17 @@ export function psi(
   return { value, bins };
 }
 
-function proportions(side: string, counts: ArrayLike<number>, epsilon: number): Float64Array {
+function proportions(side: string, counts: ArrayLike<number>, epsilon: number): number[] {
   const n = counts.length;
   let total = 0;
-  for (let i = 0; i < n; i++) total += checkCount('psi', `${side}Counts[${i}]`, counts[i]);
+  const name = `${side}Counts`;
+  for (let i = 0; i < n; i++) total += checkCount('psi', name, counts[i], i);
   if (total <= 0) {
     throw new InvalidInputError(
       `psi: the ${side} counts are all zero; PSI needs data on both sides`,
     );
   }
-  const p = new Float64Array(n);
+  const p = new Array<number>(n);
   let smallest = Number.POSITIVE_INFINITY;
   for (let i = 0; i < n; i++) {
     const v = (counts[i] as number) / total;
@@ -191,10 +192,12 @@ function proportions(side: string, counts: ArrayLike<number>, epsilon: number): 
   return p;
 }
 
-function checkCount(where: string, name: string, v: unknown): number {
+/** `index` is formatted into the message only on failure: this runs once per bin. */
+function checkCount(where: string, name: string, v: unknown, index?: number): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    const at = index === undefined ? name : `${name}[${index}]`;
     throw new InvalidInputError(
-      `${where}: ${name} must be a finite non-negative count, got ${String(v)}`,
+      `${where}: ${at} must be a finite non-negative count, got ${String(v)}`,
     );
   }
   return v;
