@@ -242,7 +242,7 @@ export interface KsTestResult {
 export interface BinnedKsTestResult {
   /** max over bin boundaries of |cumRef/nRef − cumCur/nCur|; never above the exact statistic. */
   statistic: number;
-  /** Approximate: SciPy's asymptotic two-sided p-value evaluated at the binned statistic. */
+  /** Approximate: Kolmogorov's limiting distribution (SciPy `kstwobign`) at √(nm/(n+m))·D. */
   pValue: number;
   method: 'binned';
   /** Largest reference bin mass; |statistic − exact statistic| ≤ bound for any current data. */
