@@ -83,6 +83,7 @@ export async function importBaseline(
   const builder = createProfileBuilder(model, version);
   const columns = builder.columns.map((c) => c.name);
   const optional = builder.columns.filter((c) => c.role === 'prediction').map((c) => c.name);
+  const numericColumns = builder.columns.filter((c) => c.type === 'numeric').map((c) => c.name);
   const hash = createBaselineHash(model, version);
   const log = new BadRowLog();
   const progress = options.onProgress;
@@ -93,6 +94,7 @@ export async function importBaseline(
       format,
       columns,
       optional,
+      numericColumns,
       onBytes: (chunk) => hash.update(chunk),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(progress
@@ -124,6 +126,7 @@ export async function importBaseline(
       format,
       columns,
       optional,
+      numericColumns,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(progress
         ? {

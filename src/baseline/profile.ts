@@ -2,7 +2,9 @@
  * The baseline profile builder: pure, no I/O. It sees the training rows twice.
  *
  * Pass 1 (`observe`) keeps, per column, state of fixed size whatever the row count:
- * - numeric: exact count / min / max / mean / variance (Welford), and a uniform reservoir
+ * - numeric: exact count / min / max, sums of (x − x₀) and (x − x₀)² shifted by the first
+ *   value x₀ (the shifted-data variance: no cancellation when the mean dwarfs the spread, and
+ *   no division per value as in Welford's update), and a uniform reservoir
  *   sample of R = max(sampleSize, 100 000) values (Li's Algorithm L, seeded per column name,
  *   so the same rows always give the same sample);
  * - categorical: Misra–Gries heavy hitters with 10 × topCategories counters, and a distinct
@@ -360,7 +362,7 @@ class Builder implements ProfileBuilder {
     for (const s of this.categorical) {
       if (s) {
         candidateKeys += s.candidateCount;
-        distinctKeys += s.distinct.size;
+        distinctKeys += s.distinctKeys;
       }
     }
     return { rows: this.rows, counted: this.counted, reservoirValues, candidateKeys, distinctKeys };
@@ -454,8 +456,10 @@ function clip(s: string): string {
 
 class NumericState {
   n = 0;
-  mean = 0;
-  m2 = 0;
+  /** Sums of x − shift and (x − shift)², shifted by the first value against cancellation. */
+  private shift = 0;
+  private s1 = 0;
+  private s2 = 0;
   min = Number.POSITIVE_INFINITY;
   max = Number.NEGATIVE_INFINITY;
   readonly reservoir: Reservoir;
@@ -469,10 +473,10 @@ class NumericState {
   }
 
   observe(x: number): void {
-    const n = ++this.n;
-    const d = x - this.mean;
-    this.mean += d / n;
-    this.m2 += d * (x - this.mean);
+    if (this.n++ === 0) this.shift = x;
+    const d = x - this.shift;
+    this.s1 += d;
+    this.s2 += d * d;
     if (x < this.min) this.min = x;
     if (x > this.max) this.max = x;
     this.reservoir.offer(x);
@@ -513,8 +517,11 @@ class NumericState {
       nan: 0,
       summary: {
         count: this.n,
-        mean: this.mean,
-        std: this.n > 1 ? Math.sqrt(this.m2 / (this.n - 1)) : 0,
+        mean: this.shift + this.s1 / this.n,
+        std:
+          this.n > 1
+            ? Math.sqrt(Math.max(0, this.s2 - (this.s1 * this.s1) / this.n) / (this.n - 1))
+            : 0,
         min: this.min,
         max: this.max,
         p01: linearQuantile(sorted, 0.01),
@@ -585,13 +592,16 @@ class Reservoir {
 class CategoricalState {
   n = 0;
   /** Misra–Gries counters in pass 1; exact counts of the candidates in pass 2. */
-  private readonly mg = new Map<string, number>();
+  private readonly mg = new Map<string, { n: number }>();
   private readonly capacity: number;
-  readonly distinct = new Set<string>();
-  private candidates: Map<string, number> | null = null;
-  private exact: Float64Array | null = null;
-
+  /**
+   * Distinct values, once there are more than the counters hold. Until the first decrement
+   * round the counters hold every value seen, so their size is the distinct count.
+   */
+  private distinctSet: Set<string> | null = null;
   private readonly distinctCap: number;
+  private candidates: Map<string, { n: number }> | null = null;
+  private distinctCountAtEnd = 0;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -599,41 +609,54 @@ class CategoricalState {
   }
 
   get candidateCount(): number {
-    return this.candidates?.size ?? this.mg.size;
+    return (this.candidates ?? this.mg).size;
+  }
+
+  get distinctKeys(): number {
+    return this.distinctSet?.size ?? 0;
+  }
+
+  get distinct(): number {
+    return this.distinctSet?.size ?? this.mg.size;
   }
 
   observe(s: string): void {
     this.n++;
-    if (this.distinct.size < this.distinctCap) this.distinct.add(s);
+    const set = this.distinctSet;
+    if (set !== null && set.size < this.distinctCap) set.add(s);
     const mg = this.mg;
-    const c = mg.get(s);
-    if (c !== undefined) mg.set(s, c + 1);
-    else if (mg.size < this.capacity) mg.set(s, 1);
+    const counter = mg.get(s);
+    if (counter !== undefined) counter.n++;
+    else if (mg.size < this.capacity) mg.set(s, { n: 1 });
     else {
+      if (set === null) {
+        this.distinctSet = new Set(mg.keys());
+        this.distinctSet.add(s);
+      }
       // Decrement every counter (and the newcomer): amortised O(1), as each round removes
       // capacity + 1 units of count that were each added once.
       for (const [key, v] of mg) {
-        if (v === 1) mg.delete(key);
-        else mg.set(key, v - 1);
+        if (v.n === 1) mg.delete(key);
+        else v.n--;
       }
     }
   }
 
   fixCandidates(): void {
-    const keys = [...this.mg.keys()];
+    const candidates = new Map<string, { n: number }>();
+    for (const key of this.mg.keys()) candidates.set(key, { n: 0 });
+    this.candidates = candidates;
+    this.distinctCountAtEnd = this.distinct;
     this.mg.clear();
-    this.candidates = new Map(keys.map((k, i) => [k, i]));
-    this.exact = new Float64Array(keys.length);
   }
 
   count(s: string): void {
-    const i = this.candidates!.get(s);
-    if (i !== undefined) this.exact![i]!++;
+    const counter = this.candidates!.get(s);
+    if (counter !== undefined) counter.n++;
   }
 
   profile(missing: number, topCategories: number): CategoricalProfile {
-    const exact = this.exact!;
-    const ranked = [...this.candidates!].map(([key, i]) => ({ key, n: exact[i]! }));
+    const ranked = [...this.candidates!].map(([key, c]) => ({ key, n: c.n }));
     ranked.sort((a, b) => b.n - a.n || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const top = ranked.slice(0, topCategories).filter((r) => r.n > 0);
     const inTop = top.reduce((s, r) => s + r.n, 0);
@@ -643,7 +666,7 @@ class CategoricalState {
       counts: top.map((r) => r.n),
       other: this.n - inTop,
       missing,
-      distinct: this.distinct.size,
+      distinct: this.distinctCountAtEnd,
     };
   }
 }

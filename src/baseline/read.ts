@@ -12,7 +12,11 @@ import { type BadRow, jsonColumnValue } from './profile.js';
 
 export type RowFormat = 'csv' | 'jsonl';
 
-/** Called once per data row with the configured columns' values, in `columns` order. */
+/**
+ * Called once per data row with the configured columns' values, in `columns` order: CSV
+ * strings (or numbers, see `numericColumns`), JSON values, `undefined` when absent. The array
+ * is reused between calls.
+ */
 export type RowCallback = (values: readonly unknown[], line: number) => void;
 /** Called once per row that cannot be parsed at all (syntax, field count, not an object). */
 export type BadRowCallback = (bad: BadRow) => void;
@@ -34,6 +38,11 @@ export interface ReadRowsOptions {
    * `undefined` on every row. In JSONL an absent key is always `undefined`.
    */
   optional?: readonly string[];
+  /**
+   * CSV columns whose plain decimal values may be delivered already parsed, as numbers equal
+   * to `Number(text)` (a fast path; anything else stays a string).
+   */
+  numericColumns?: readonly string[];
   /** Every raw byte of the file, in order (for content hashing). */
   onBytes?: (chunk: Buffer) => void;
   /** After each chunk. */
@@ -66,11 +75,19 @@ export function detectFormat(file: string): RowFormat {
   );
 }
 
-/** Receives one CSV record: `fields[0..count)` are valid; the array is reused between calls. */
-export type CsvRecordCallback = (fields: string[], count: number, line: number) => void;
+/**
+ * Receives one CSV record: `fields[0..count)` are valid; the array is reused between calls.
+ * Fields are strings, except plain decimals in fields marked numeric (see `setNumericFields`).
+ */
+export type CsvRecordCallback = (fields: (string | number)[], count: number, line: number) => void;
 
 export interface CsvParser {
   push(text: string): void;
+  /**
+   * Fields (by position) whose unquoted plain-decimal values are delivered as numbers, equal
+   * to `Number(text)`; other values of those fields stay strings. Null = all strings.
+   */
+  setNumericFields(mask: Uint8Array | null): void;
   /** Flushes the last record; reports an unterminated quoted field as a bad row. */
   end(): void;
   /** Line the next record starts on (1-based). */
@@ -82,6 +99,12 @@ const COMMA = 44;
 const QUOTE = 34;
 const LF = 10;
 const CR = 13;
+const MINUS = 45;
+const PLUS = 43;
+const DOT = 46;
+const POWERS_OF_TEN = [
+  1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
 
 /**
  * Incremental RFC 4180 parser: comma separator, `"` quoting with `""` escapes, quoted fields
@@ -91,7 +114,8 @@ const CR = 13;
  * is reported through `onBad` with the record's first line. Empty lines are skipped.
  */
 export function createCsvParser(onRecord: CsvRecordCallback, onBad: BadRowCallback): CsvParser {
-  const fields: string[] = [];
+  const fields: (string | number)[] = [];
+  let numeric: Uint8Array | null = null;
   let carry = '';
   let line = 1;
   let blankLines = 0;
@@ -107,22 +131,20 @@ export function createCsvParser(onRecord: CsvRecordCallback, onBad: BadRowCallba
   }
 
   /** Parses complete records of `text`; returns the offset of the first incomplete one. */
-  function parse(text: string, final: boolean): number {
+  function parse(text: string, final: boolean, from = 0): number {
     const n = text.length;
-    let i = 0;
+    // Next '"', '\r' and ',' at or after the scan position (n = none left). Cached so that
+    // a file with few of them is searched once, not once per line.
+    let nextQuote = -1;
+    let nextCr = -1;
+    let nextComma = -1;
+    let i = from;
     while (i < n) {
-      const recordStart = i;
-      const recordLine = line;
-      let extraLines = 0;
-      let count = 0;
-      let error: string | null = null;
-      let incomplete = false;
-
-      // Empty line: not a record.
       const c0 = text.charCodeAt(i);
+      // Empty line: not a record.
       if (c0 === LF || c0 === CR) {
         if (c0 === CR) {
-          if (i + 1 >= n && !final) return recordStart;
+          if (i + 1 >= n && !final) return i;
           i += text.charCodeAt(i + 1) === LF ? 2 : 1;
         } else {
           i += 1;
@@ -132,118 +154,170 @@ export function createCsvParser(onRecord: CsvRecordCallback, onBad: BadRowCallba
         continue;
       }
 
-      for (;;) {
-        let value: string;
-        if (text.charCodeAt(i) === QUOTE) {
-          let j = i + 1;
-          value = '';
-          for (;;) {
-            const q = text.indexOf('"', j);
-            if (q === -1) {
-              incomplete = true;
-              break;
-            }
-            extraLines += countLf(text, j, q);
-            value += text.slice(j, q);
-            if (q + 1 >= n) {
-              // Cannot tell a closing quote from the first half of `""` yet.
-              if (!final) incomplete = true;
-              j = q + 1;
-              break;
-            }
-            if (text.charCodeAt(q + 1) === QUOTE) {
-              value += '"';
-              j = q + 2;
-              continue;
-            }
-            j = q + 1;
-            break;
-          }
-          if (incomplete) break;
-          i = j;
-          if (i < n) {
-            const c = text.charCodeAt(i);
-            if (c !== COMMA && c !== LF && c !== CR && error === null) {
-              error = 'text after a closing quote';
-            }
-          }
-          if (error !== null) {
-            // Skip to the end of this physical line and report the record.
-            while (i < n) {
-              const c = text.charCodeAt(i);
-              if (c === LF || c === CR) break;
-              i++;
-            }
-          }
-        } else {
-          const start = i;
-          while (i < n) {
-            const c = text.charCodeAt(i);
-            if (c === COMMA || c === LF || c === CR) break;
-            i++;
-          }
-          value = text.slice(start, i);
+      // Fast path: a line without quotes or lone CRs is split with native searches.
+      let lineEnd = text.indexOf('\n', i);
+      if (lineEnd === -1) {
+        if (!final) return i;
+        lineEnd = n;
+      }
+      if (nextQuote < i) nextQuote = indexOrEnd(text, '"', i);
+      if (nextCr < i) nextCr = indexOrEnd(text, '\r', i);
+      const contentEnd = lineEnd > i && text.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
+      if (nextQuote >= lineEnd && nextCr >= contentEnd) {
+        let count = 0;
+        let p = i;
+        for (;;) {
+          if (nextComma < p) nextComma = indexOrEnd(text, ',', p);
+          const end = Math.min(nextComma, contentEnd);
+          fields[count] =
+            numeric !== null && numeric[count] === 1
+              ? numberOrText(text, p, end)
+              : text.slice(p, end);
+          count++;
+          if (end === contentEnd) break;
+          p = end + 1;
         }
-        fields[count++] = value;
-
-        if (i >= n) {
-          if (!final) incomplete = true;
-          break;
-        }
-        const c = text.charCodeAt(i);
-        if (c === COMMA) {
-          i++;
-          if (i >= n) {
-            if (!final) {
-              incomplete = true;
-              break;
-            }
-            fields[count++] = '';
-            break;
-          }
-          continue;
-        }
-        // End of record.
-        if (c === CR) {
-          if (i + 1 >= n && !final) {
-            incomplete = true;
-            break;
-          }
-          i += text.charCodeAt(i + 1) === LF ? 2 : 1;
-        } else {
-          i += 1;
-        }
-        extraLines++;
-        break;
+        const recordLine = line++;
+        i = lineEnd + 1;
+        onRecord(fields, count, recordLine);
+        continue;
       }
 
-      if (incomplete) {
-        if (!final) return recordStart;
+      const next = parseQuoted(text, i, final);
+      if (next === -1) {
+        if (!final) return i;
         // Only an unterminated quote can be incomplete at the end of the input.
-        onBad({
-          line: recordLine,
-          field: null,
-          reason: 'csv-syntax',
-          message: 'unterminated quoted field',
-        });
-        line = recordLine + countLf(text, recordStart, n);
+        onBad({ line, field: null, reason: 'csv-syntax', message: 'unterminated quoted field' });
+        line += countLf(text, i, n);
         return n;
       }
-      line += extraLines;
-      if (error !== null) {
-        onBad({ line: recordLine, field: null, reason: 'csv-syntax', message: error });
-      } else {
-        onRecord(fields, count, recordLine);
-      }
+      i = next;
     }
     return n;
   }
 
+  /**
+   * The general state machine for one record starting at `i` (quotes, embedded line breaks,
+   * lone CRs). Returns the offset after the record, or -1 when it is incomplete.
+   */
+  function parseQuoted(text: string, i: number, final: boolean): number {
+    const n = text.length;
+    const recordLine = line;
+    let extraLines = 0;
+    let count = 0;
+    let error: string | null = null;
+    for (;;) {
+      let value: string | number;
+      if (text.charCodeAt(i) === QUOTE) {
+        let j = i + 1;
+        let quoted = '';
+        for (;;) {
+          const q = text.indexOf('"', j);
+          if (q === -1) return -1;
+          extraLines += countLf(text, j, q);
+          quoted += text.slice(j, q);
+          if (q + 1 >= n) {
+            // Cannot tell a closing quote from the first half of `""` yet.
+            if (!final) return -1;
+            j = q + 1;
+            break;
+          }
+          if (text.charCodeAt(q + 1) === QUOTE) {
+            quoted += '"';
+            j = q + 2;
+            continue;
+          }
+          j = q + 1;
+          break;
+        }
+        value = quoted;
+        i = j;
+        if (i < n) {
+          const c = text.charCodeAt(i);
+          if (c !== COMMA && c !== LF && c !== CR && error === null) {
+            error = 'text after a closing quote';
+            // Skip to the end of this physical line and report the record.
+            while (i < n) {
+              const d = text.charCodeAt(i);
+              if (d === LF || d === CR) break;
+              i++;
+            }
+          }
+        }
+      } else {
+        const start = i;
+        while (i < n) {
+          const c = text.charCodeAt(i);
+          if (c === COMMA || c === LF || c === CR) break;
+          i++;
+        }
+        value =
+          numeric !== null && numeric[count] === 1
+            ? numberOrText(text, start, i)
+            : text.slice(start, i);
+      }
+      fields[count++] = value;
+
+      if (i >= n) {
+        if (!final) return -1;
+        break;
+      }
+      const c = text.charCodeAt(i);
+      if (c === COMMA) {
+        i++;
+        if (i >= n) {
+          if (!final) return -1;
+          fields[count++] = '';
+          break;
+        }
+        continue;
+      }
+      // End of record.
+      if (c === CR) {
+        if (i + 1 >= n && !final) return -1;
+        i += text.charCodeAt(i + 1) === LF ? 2 : 1;
+      } else {
+        i += 1;
+      }
+      extraLines++;
+      break;
+    }
+    line += extraLines;
+    if (error !== null) {
+      onBad({ line: recordLine, field: null, reason: 'csv-syntax', message: error });
+    } else {
+      onRecord(fields, count, recordLine);
+    }
+    return i;
+  }
+
   return {
     push(text: string): void {
-      const input = carry.length === 0 ? text : carry + text;
-      const at = parse(input, false);
-      carry = at < input.length ? input.slice(at) : '';
+      let from = 0;
+      if (carry.length > 0) {
+        // Finish the carried record on a small joined string, then scan the chunk itself:
+        // charCodeAt on a concatenated (cons) string is several times slower than on a flat one.
+        let nl = text.indexOf('\n');
+        for (let tries = 0; carry.length > 0 && nl !== -1 && tries < 8; tries++) {
+          const head = carry + text.slice(from, nl + 1);
+          const at = parse(head, false);
+          from = nl + 1;
+          carry = at < head.length ? head.slice(at) : '';
+          nl = text.indexOf('\n', from);
+        }
+        if (carry.length > 0) {
+          // A record spanning many lines, or CR-only line endings: parse the joined text.
+          const input = carry + text.slice(from);
+          const at = parse(input, false);
+          carry = at < input.length ? input.slice(at) : '';
+          return;
+        }
+      }
+      const at = parse(text, false, from);
+      carry = at < text.length ? text.slice(at) : '';
+    },
+    setNumericFields(mask: Uint8Array | null): void {
+      numeric = mask;
     },
     end(): void {
       if (carry.length > 0) parse(carry, true);
@@ -256,6 +330,38 @@ export function createCsvParser(onRecord: CsvRecordCallback, onBad: BadRowCallba
       return blankLines;
     },
   };
+}
+
+function indexOrEnd(text: string, char: string, from: number): number {
+  const at = text.indexOf(char, from);
+  return at === -1 ? text.length : at;
+}
+
+/**
+ * A plain decimal ([+-]digits[.digits], at most 15 digits) parsed directly: the mantissa is
+ * an exact integer < 2^53 and 10^k (k ≤ 15) is exact, so one IEEE division gives the
+ * correctly rounded value, bit-identical to `Number()` (Clinger's fast path). Anything else
+ * (exponents, hex, spaces, "NaN", empty) is returned as text, for the full rules.
+ */
+function numberOrText(text: string, start: number, end: number): number | string {
+  let i = start;
+  let c = text.charCodeAt(i);
+  const negative = c === MINUS;
+  if (negative || c === PLUS) i++;
+  const digitsStart = i;
+  let mantissa = 0;
+  let dotAt = -1;
+  for (; i < end; i++) {
+    c = text.charCodeAt(i);
+    const d = c - 48;
+    if (d >= 0 && d <= 9) mantissa = mantissa * 10 + d;
+    else if (c === DOT && dotAt === -1) dotAt = i;
+    else return text.slice(start, end);
+  }
+  const digits = end - digitsStart - (dotAt === -1 ? 0 : 1);
+  if (digits === 0 || digits > 15) return text.slice(start, end);
+  const x = dotAt === -1 ? mantissa : mantissa / POWERS_OF_TEN[end - dotAt - 1]!;
+  return negative ? -x : x;
 }
 
 /** Receives one parsed JSONL object (or a bad-row report for lines that are not objects). */
@@ -349,6 +455,7 @@ export async function readRows(
   const format = options.format ?? detectFormat(file);
   const columns = options.columns;
   const optional = new Set(options.optional ?? []);
+  const numericColumns = new Set(options.numericColumns ?? []);
   let totalBytes: number;
   try {
     totalBytes = (await stat(file)).size;
@@ -384,7 +491,7 @@ export async function readRows(
     const parser = createCsvParser((fields, count, line) => {
       if (indexes === null) {
         if (headerError !== null) return;
-        header = fields.slice(0, count);
+        header = fields.slice(0, count).map(String);
         if (line === 1 && header[0]?.charCodeAt(0) === 0xfeff) header[0] = header[0].slice(1);
         const built = resolveHeader(file, header, columns, optional, absentColumns);
         if (built instanceof BaselineError) {
@@ -393,6 +500,13 @@ export async function readRows(
         }
         indexes = built;
         width = count;
+        if (numericColumns.size > 0) {
+          const mask = new Uint8Array(count);
+          for (let c = 0; c < columns.length; c++) {
+            if (built[c]! >= 0 && numericColumns.has(columns[c]!)) mask[built[c]!] = 1;
+          }
+          parser.setNumericFields(mask);
+        }
         return;
       }
       records++;
