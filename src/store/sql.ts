@@ -5,7 +5,8 @@
  * SQL is the database name, validated by `validateIdentifier` and backquoted.
  *
  * Timestamps cross the boundary as epoch-ms Int64 (`fromUnixTimestamp64Milli` in,
- * `toUnixTimestamp64Milli` out) and as 'YYYY-MM-DD hh:mm:ss.fff' UTC text in payloads: both
+ * `toUnixTimestamp64Milli(x) AS x_ms` out: never alias to the column's own name, ClickHouse
+ * aliases are visible in WHERE and would silently replace the column there) and as 'YYYY-MM-DD hh:mm:ss.fff' UTC text in payloads: both
  * parse identically under every `date_time_input_format`.
  */
 import { InvalidInputError } from '../errors.js';
@@ -81,15 +82,15 @@ export function pingSql(): string {
   return `SELECT 1 AS ok ${READ_SETTINGS}`;
 }
 
-const EVENT_COLUMNS = `model, version, id, toUnixTimestamp64Milli(ts) AS ts, features, prediction, late,
+const EVENT_COLUMNS = `model, version, id, toUnixTimestamp64Milli(ts) AS ts_ms, features, prediction, late,
   source, kafka_topic, kafka_partition, toString(kafka_offset) AS kafka_offset, replay_file,
-  replay_line, toUnixTimestamp64Milli(ingested_at) AS ingested_at`;
+  replay_line, toUnixTimestamp64Milli(ingested_at) AS ingested_at_ms`;
 
 export interface EventRow {
   model: string;
   version: string;
   id: string;
-  ts: string | number;
+  ts_ms: string | number;
   features: string;
   prediction: string;
   late: number;
@@ -99,7 +100,7 @@ export interface EventRow {
   kafka_offset: string;
   replay_file: string;
   replay_line: number | string;
-  ingested_at: string | number;
+  ingested_at_ms: string | number;
 }
 
 /** Params: id, [model]. The newest copy wins when one id was stored through several sources. */
@@ -124,7 +125,7 @@ ${READ_SETTINGS}`;
 
 /** Params: model, ids. */
 export function predictionTimesSql(db: string): string {
-  return `SELECT id, version, toUnixTimestamp64Milli(min(ts)) AS ts
+  return `SELECT id, version, toUnixTimestamp64Milli(min(ts)) AS ts_ms
 FROM ${tableRef(db, 'events')}
 WHERE model = {model:String} AND id IN {ids:Array(String)}
 GROUP BY id, version
@@ -135,13 +136,13 @@ ${READ_SETTINGS}`;
 export interface LabelRow {
   model: string;
   id: string;
-  ts: string | number;
+  ts_ms: string | number;
   label: string;
 }
 
 /** Params: model, id. */
 export function labelByIdSql(db: string): string {
-  return `SELECT model, id, toUnixTimestamp64Milli(ts) AS ts, label
+  return `SELECT model, id, toUnixTimestamp64Milli(ts) AS ts_ms, label
 FROM ${tableRef(db, 'labels')}
 WHERE model = {model:String} AND id = {id:String}
 ORDER BY ingested_at DESC
@@ -151,7 +152,7 @@ ${READ_SETTINGS}`;
 
 export interface LabeledPredictionRow {
   id: string;
-  ts: string | number;
+  ts_ms: string | number;
   prediction: string;
   label: string;
 }
@@ -162,10 +163,10 @@ export interface LabeledPredictionRow {
  */
 export function labeledPredictionsSql(db: string): string {
   const inRange = `model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}`;
-  return `SELECT e.id AS id, e.ts AS ts, e.prediction AS prediction, l.label AS label
+  return `SELECT e.id AS id, e.ts_ms AS ts_ms, e.prediction AS prediction, l.label AS label
 FROM
 (
-  SELECT id, toUnixTimestamp64Milli(min(ts)) AS ts, argMax(prediction, ingested_at) AS prediction
+  SELECT id, toUnixTimestamp64Milli(min(ts)) AS ts_ms, argMax(prediction, ingested_at) AS prediction
   FROM ${tableRef(db, 'events')}
   WHERE ${inRange}
   GROUP BY id
@@ -177,7 +178,7 @@ INNER JOIN
   WHERE model = {model:String} AND id IN (SELECT id FROM ${tableRef(db, 'events')} WHERE ${inRange})
   GROUP BY id
 ) AS l ON e.id = l.id
-ORDER BY ts, id
+ORDER BY ts_ms, id
 ${READ_SETTINGS}`;
 }
 
@@ -199,7 +200,7 @@ export interface BaselineSummaryRow {
   hash: string;
   model: string;
   version: string;
-  created_at: string | number;
+  created_at_ms: string | number;
   source: string;
   row_count: string | number;
   bad_rows: string | number;
@@ -209,7 +210,7 @@ export interface BaselineSummaryRow {
 
 /** Params: [model]. */
 export function listBaselinesSql(db: string, withModel: boolean): string {
-  return `SELECT id, hash, model, version, toUnixTimestamp64Milli(created_at) AS created_at, source,
+  return `SELECT id, hash, model, version, toUnixTimestamp64Milli(created_at) AS created_at_ms, source,
   row_count, bad_rows, params, feature_names
 FROM ${tableRef(db, 'baselines')} FINAL
 ${withModel ? 'WHERE model = {model:String}\n' : ''}ORDER BY model, version, created_at DESC, id
@@ -233,8 +234,8 @@ export interface WindowResultRow {
   version: string;
   window: string;
   window_size_ms: string | number;
-  window_start: string | number;
-  window_end: string | number;
+  window_start_ms: string | number;
+  window_end_ms: string | number;
   kind: WindowRowKind;
   feature: string;
   feature_type: string;
@@ -260,15 +261,15 @@ export interface WindowResultRow {
   late_count: string | number;
   drift_share: number | string;
   dataset_drift: number;
-  closed_at: string | number;
+  closed_at_ms: string | number;
 }
 
 const WINDOW_RESULT_COLUMNS = `model, version, window, window_size_ms,
-  toUnixTimestamp64Milli(window_start) AS window_start, toUnixTimestamp64Milli(window_end) AS window_end,
+  toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
   kind, feature, feature_type, test, statistic, p_value, adjusted_p_value, threshold, drifted, psi,
   ks_statistic, ks_bound, count, missing_ratio, out_of_range_ratio, unseen_ratio, insufficient,
   histogram, baseline_id, baseline_hash, event_count, late_count, drift_share, dataset_drift,
-  toUnixTimestamp64Milli(closed_at) AS closed_at`;
+  toUnixTimestamp64Milli(closed_at) AS closed_at_ms`;
 
 export interface WindowResultsFilter {
   /** By `[from, to)` overlap (params from, to) or one exact window (params version, window, start). */
@@ -312,12 +313,12 @@ ${READ_SETTINGS}`;
 export interface WindowKeyRow {
   version: string;
   window: string;
-  window_start: string | number;
+  window_start_ms: string | number;
 }
 
 /** Params: model, [window], [version]. */
 export function latestWindowKeySql(db: string, withWindow: boolean, withVersion: boolean): string {
-  return `SELECT version, window, toUnixTimestamp64Milli(window_start) AS window_start
+  return `SELECT version, window, toUnixTimestamp64Milli(window_start) AS window_start_ms
 FROM ${tableRef(db, 'window_results')}
 WHERE model = {model:String} AND kind = 'dataset'${withWindow ? ' AND window = {window:String}' : ''}${
     withVersion ? ' AND version = {version:String}' : ''
@@ -332,19 +333,19 @@ export interface PerformanceRow {
   version: string;
   window: string;
   window_size_ms: string | number;
-  window_start: string | number;
-  window_end: string | number;
+  window_start_ms: string | number;
+  window_end_ms: string | number;
   labeled: string | number;
   coverage: number | string;
   metrics: Record<string, number | string>;
-  computed_at: string | number;
+  computed_at_ms: string | number;
 }
 
 /** Params: model, from, to, [window], [version]. */
 export function performanceSql(db: string, withWindow: boolean, withVersion: boolean): string {
   return `SELECT model, version, window, window_size_ms,
-  toUnixTimestamp64Milli(window_start) AS window_start, toUnixTimestamp64Milli(window_end) AS window_end,
-  labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at
+  toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
+  labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at_ms
 FROM ${tableRef(db, 'performance')} FINAL
 WHERE model = {model:String} AND window_start < ${to} AND window_end > ${from}${
     withWindow ? ' AND window = {window:String}' : ''

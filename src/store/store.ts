@@ -190,7 +190,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         hash: r.hash,
         model: r.model,
         version: r.version,
-        createdAt: Number(r.created_at),
+        createdAt: Number(r.created_at_ms),
         source: r.source,
         rowCount: Number(r.row_count),
         badRows: Number(r.bad_rows),
@@ -246,7 +246,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         model,
         version: key.version,
         window: key.window,
-        start: Number(key.window_start),
+        start: Number(key.window_start_ms),
       });
       return results[0] ?? null;
     },
@@ -289,7 +289,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
           ? {
               model: labelRow.model,
               id: labelRow.id,
-              ts: Number(labelRow.ts),
+              ts: Number(labelRow.ts_ms),
               label: JSON.parse(labelRow.label) as number | string,
             }
           : null,
@@ -304,11 +304,11 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       const out: PredictionTime[] = [];
       const unique = [...new Set(ids)];
       for (let i = 0; i < unique.length; i += MAX_IDS_PER_QUERY) {
-        const rows = await exec.query<{ id: string; version: string; ts: string | number }>(
+        const rows = await exec.query<{ id: string; version: string; ts_ms: string | number }>(
           predictionTimesSql(db),
           { model, ids: unique.slice(i, i + MAX_IDS_PER_QUERY) },
         );
-        for (const r of rows) out.push({ id: r.id, version: r.version, ts: Number(r.ts) });
+        for (const r of rows) out.push({ id: r.id, version: r.version, ts: Number(r.ts_ms) });
       }
       return out;
     },
@@ -323,7 +323,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       });
       return rows.map((r) => ({
         id: r.id,
-        ts: Number(r.ts),
+        ts: Number(r.ts_ms),
         prediction: JSON.parse(r.prediction) as FeatureValue,
         label: JSON.parse(r.label) as number | string,
       }));
@@ -384,12 +384,12 @@ function decodeEvent(r: EventRow): StoredEvent {
     model: r.model,
     version: r.version,
     id: r.id,
-    ts: Number(r.ts),
+    ts: Number(r.ts_ms),
     features: JSON.parse(r.features) as Record<string, FeatureValue>,
     prediction: JSON.parse(r.prediction) as FeatureValue,
     late: Number(r.late) === 1,
     source: decodeSource(r),
-    ingestedAt: Number(r.ingested_at),
+    ingestedAt: Number(r.ingested_at_ms),
   };
 }
 
@@ -422,7 +422,7 @@ function assembleWindows(rows: readonly WindowResultRow[]): WindowResult[] {
   let current: WindowResult | undefined;
   let currentKey = '';
   for (const r of rows) {
-    const key = `${r.window_start}\u0000${r.window}\u0000${r.version}`;
+    const key = `${r.window_start_ms}\u0000${r.window}\u0000${r.version}`;
     if (!current || key !== currentKey) {
       // Every row carries the window-level columns, so any row can open the window.
       current = {
@@ -430,13 +430,13 @@ function assembleWindows(rows: readonly WindowResultRow[]): WindowResult[] {
         version: r.version,
         size: Number(r.window_size_ms),
         sizeLabel: r.window,
-        start: Number(r.window_start),
-        end: Number(r.window_end),
+        start: Number(r.window_start_ms),
+        end: Number(r.window_end_ms),
         baselineId: r.baseline_id,
         baselineHash: r.baseline_hash,
         eventCount: Number(r.event_count),
         lateCount: Number(r.late_count),
-        closedAt: Number(r.closed_at),
+        closedAt: Number(r.closed_at_ms),
         features: [],
         prediction: null,
         driftShare: toNumber(r.drift_share),
@@ -459,11 +459,11 @@ function decodePerformance(r: PerformanceRow): PerformanceResult {
     version: r.version,
     size: Number(r.window_size_ms),
     sizeLabel: r.window,
-    start: Number(r.window_start),
-    end: Number(r.window_end),
+    start: Number(r.window_start_ms),
+    end: Number(r.window_end_ms),
     labeled: Number(r.labeled),
     coverage: toNumber(r.coverage),
     metrics,
-    computedAt: Number(r.computed_at),
+    computedAt: Number(r.computed_at_ms),
   };
 }
