@@ -8,14 +8,17 @@ import { InvalidInputError } from '../errors.js';
  *
  * Bins are right-closed and anchored at the minimum: bin 0 is the single point `{edges[0]}`
  * and bin i ≥ 1 is `(edges[i-1], edges[i]]`, so there are `edges.length` bins (k + 1 for
- * continuous data). Every value with baseline mass above 1/k becomes an edge, and sits on
- * the upper edge of its bin, the minimum included. That keeps each bin's reference mass
- * outside its upper edge ≤ about 1/k, which is what bounds the binned-KS error, and makes
- * KS on discrete features (counts, flags, ratings) exact rather than lumping two atoms into
- * one bin.
+ * continuous data). Every value with baseline mass above about 1/k (exactly: enough copies to
+ * span a gap of (n − 1)/k sorted positions) becomes an edge, and so sits on the upper edge of
+ * its bin, the minimum included. Both CDFs are known exactly at every edge, so only the
+ * reference mass strictly inside a bin can hide KS error: ≈ 1/k for continuous data, 0 for
+ * discrete features (counts, flags, ratings), whose binned KS statistic is therefore exact.
+ * (The bound `binnedKsTest` reports, the largest bin mass, stays valid but is conservative
+ * for bins that end on an atom.)
  *
  * With ties or discrete data, equal quantiles collapse, so there are fewer bins than k + 1:
- * a 0/1 feature gets the two edges [0, 1]; a constant feature a single edge (one bin).
+ * a 0/1 feature gets 0 and 1 as edges (plus at most an interpolated edge between them, whose
+ * bin is empty); a constant feature a single edge (one bin).
  *
  * @param sample baseline values; must be non-empty and finite (filter missing values first)
  * @param k number of quantile intervals (default 1000)

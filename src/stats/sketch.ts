@@ -20,7 +20,7 @@ const MOMENT_LIMIT = 1e100;
  * so merging is exact addition up to 2^53 events per cell: merging the sketches of two halves
  * of a stream gives exactly the counts of the whole, in any order, on any instance. `sum` and
  * `sumSquares` are ordinary float sums, associative only up to rounding (~1e-16 relative per
- * addition); nothing that decides drift depends on them.
+ * addition), which is why the drift tests work from the counts.
  */
 
 const DEFAULT_MAX_UNSEEN = 100;
