@@ -17,8 +17,8 @@ import { InvalidInputError } from '../errors.js';
  * for bins that end on an atom.)
  *
  * With ties or discrete data, equal quantiles collapse, so there are fewer bins than k + 1:
- * a 0/1 feature gets 0 and 1 as edges (plus at most an interpolated edge between them, whose
- * bin is empty); a constant feature a single edge (one bin).
+ * a 0/1 feature gets 0 and 1 as edges, plus interpolated edges between them whose bins are
+ * empty in the baseline (one at most when n > k); a constant feature a single edge (one bin).
  *
  * @param sample baseline values; must be non-empty and finite (filter missing values first)
  * @param k number of quantile intervals (default 1000)
