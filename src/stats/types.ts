@@ -1,4 +1,3 @@
-
 // --- sketches, psi, metrics, test choice ---
 // Owned by the sketch/psi/metrics/test-choice module; another section of this file belongs to
 // the KS / chi-square / divergence module. Snapshots are plain JSON (no typed arrays, no
