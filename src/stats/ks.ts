@@ -93,41 +93,75 @@ function probOutsideSquare(n: number, h: number): number {
 /**
  * Proportion of lattice paths (0,0)→(m,n) that leave the band |x/m − y/n| < h/lcm(m,n), by
  * Hodges' (1958) inside method rewritten to carry 1 − p directly (Viehmann 2021,
- * arXiv:2102.08037), as SciPy's `_compute_outer_prob_inside_method`. Each column update is a
- * convex combination, so values stay in [0, 1] without rescaling. O(m · band width).
+ * arXiv:2102.08037), as SciPy's `_compute_outer_prob_inside_method`. Column i holds, for each
+ * y in its band window [lo(i), hi(i)), the share of paths to (i, y) that already left the
+ * band; entries outside the window are 1. Each update is a convex combination, so values stay
+ * in [0, 1] without rescaling. O(m · band width).
+ *
+ * Every entry is computed with SciPy's exact floating-point operations, (prev·i + val·y)/(i + y),
+ * so results are bit-identical; but two adjacent columns are advanced together, the second one
+ * row behind the first. The recursion is bound by the latency of the chain through `val`;
+ * two independent chains in flight halve the time of wide bands (10^4 × 9999 at D = 1:
+ * ~1.1 s → ~0.6 s on a loaded core).
  */
 function probOutsideBand(m0: number, n0: number, g: number, h: number): number {
   const m = Math.max(m0, n0);
   const n = Math.min(m0, n0);
   const mg = m / g;
   const ng = n / g;
-  let minj = 0;
-  let maxj = Math.min(Math.ceil(h / mg), n + 1);
-  let curlen = maxj - minj;
-  const lenA = Math.min(2 * maxj + 2, n + 1);
-  const A = new Float64Array(lenA).fill(1);
-  for (let j = minj; j < Math.min(maxj, lenA); j++) A[j] = 0;
-  for (let i = 1; i <= m; i++) {
-    const lastminj = minj;
-    const lastlen = curlen;
-    minj = Math.min(Math.max(Math.floor((ng * i - h) / mg) + 1, 0), n);
-    maxj = Math.min(Math.ceil((ng * i + h) / mg), n + 1);
-    if (maxj <= minj) return 1;
-    let val = minj === 0 ? 0 : 1;
-    const shift = minj - lastminj;
-    const width = maxj - minj;
-    for (let jj = 0; jj < width; jj++) {
-      const j = jj + minj;
-      val = (A[jj + shift]! * i + val * j) / (i + j);
-      A[jj] = val;
+  const lo = (i: number): number => Math.min(Math.max(Math.floor((ng * i - h) / mg) + 1, 0), n);
+  const hi = (i: number): number => Math.min(Math.ceil((ng * i + h) / mg), n + 1);
+  // Absolute y indexing over two ping-pong columns. Windows only move up as i grows, so an
+  // entry a column did not write is either never read or still holds its initial 1.
+  const prev = new Float64Array(n + 1).fill(1);
+  const cur = new Float64Array(n + 1).fill(1);
+  const hi0 = hi(0);
+  for (let y = 0; y < hi0; y++) prev[y] = 0;
+  let lastHi = hi0;
+  let i = 1;
+  for (; i + 1 <= m; i += 2) {
+    // Column i goes into `cur`; column i + 1 overwrites column i − 1 in `prev` one row behind
+    // column i's reads of it.
+    const loA = lo(i);
+    const hiA = hi(i);
+    if (hiA <= loA) return 1;
+    const iB = i + 1;
+    const loB = lo(iB);
+    const hiB = hi(iB);
+    if (hiB <= loB) return 1;
+    let valA = loA === 0 ? 0 : 1;
+    let valB = loB === 0 ? 0 : 1;
+    let y = loA;
+    const aloneEnd = Math.min(loB + 1, hiA);
+    for (; y < aloneEnd; y++) {
+      valA = (prev[y]! * i + valA * y) / (i + y);
+      cur[y] = valA;
     }
-    curlen = width;
-    if (lastlen > curlen) {
-      const end = Math.min(width + (lastlen - curlen), lenA);
-      for (let k = width; k < end; k++) A[k] = 1;
+    for (; y < hiA; y++) {
+      valA = (prev[y]! * i + valA * y) / (i + y);
+      cur[y] = valA;
+      const yb = y - 1;
+      valB = (cur[yb]! * iB + valB * yb) / (iB + yb);
+      prev[yb] = valB;
     }
+    for (let yb = Math.max(loB, hiA - 1); yb < hiB; yb++) {
+      valB = (cur[yb]! * iB + valB * yb) / (iB + yb);
+      prev[yb] = valB;
+    }
+    lastHi = hiB;
   }
-  return A[maxj - minj - 1]!;
+  if (i === m) {
+    const loA = lo(i);
+    const hiA = hi(i);
+    if (hiA <= loA) return 1;
+    let valA = loA === 0 ? 0 : 1;
+    for (let y = loA; y < hiA; y++) {
+      valA = (prev[y]! * i + valA * y) / (i + y);
+      cur[y] = valA;
+    }
+    return cur[hiA - 1]!;
+  }
+  return prev[lastHi - 1]!;
 }
 
 /** SciPy's two-sided asymptotic path: `kstwo.sf(d, round(m·n/(m + n)))`. */
