@@ -18,8 +18,11 @@ import { registerPredictionRoutes } from './routes/predictions.js';
  */
 export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: deps.logger.child({ stage: 'api' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request lines are noise at 50k events/s: the API logs at warn and above only.
+    loggerInstance: deps.logger.child(
+      { stage: 'api' },
+      { level: deps.logger.levelVal > 40 ? deps.logger.level : 'warn' },
+    ) as FastifyBaseLogger,
     bodyLimit: deps.config.server.bodyLimitBytes,
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
   });

@@ -22,6 +22,9 @@ interface RangeQs {
   start?: string;
 }
 
+/** ClickHouse DateTime64(3) ends in 2299: an open range is capped there, not overflowed. */
+const MAX_TIME = Date.UTC(2299, 11, 31);
+
 function parseTime(name: string, v: string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   const ms = /^\d+$/.test(v) ? Number(v) : parseTimestamp(v);
@@ -54,7 +57,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
   };
   const range = (m: ModelConfig, qs: RangeQs) => {
     const from = parseTime('from', qs.from, 0);
-    const to = parseTime('to', qs.to, 8.64e15);
+    const to = Math.min(parseTime('to', qs.to, MAX_TIME), MAX_TIME);
     if (from > to) throw badRequest(`"from" (${qs.from}) is after "to" (${qs.to})`);
     return { model: m.id, from, to, window: windowOf(m, qs.window) };
   };
