@@ -486,6 +486,7 @@ class NumericState {
     if (this.n === 0) return;
     const sorted = this.reservoir.values.slice(0, this.reservoir.size).sort();
     this.sorted = sorted;
+    this.reservoir.release();
     const edges = quantileEdges(sorted, bins);
     // The sample may miss the extremes; extend to the exact range (an extra point bin at the
     // minimum and a tail bin at the maximum) rather than move an edge that may be an atom.
@@ -551,7 +552,7 @@ class NumericState {
  * random numbers only for the O(k·log(n/k)) items that enter the reservoir.
  */
 class Reservoir {
-  readonly values: Float64Array;
+  values: Float64Array;
   size = 0;
   private seen = 0;
   private next = 0;
@@ -582,6 +583,11 @@ class Reservoir {
       this.w *= Math.exp(Math.log(this.rng()) / k);
       this.next = i + this.skip() + 1;
     }
+  }
+
+  /** Drops the storage once the sample has been copied out (pass 2 does not need it). */
+  release(): void {
+    this.values = new Float64Array(0);
   }
 
   private skip(): number {

@@ -154,16 +154,15 @@ export function createCsvParser(onRecord: CsvRecordCallback, onBad: BadRowCallba
         continue;
       }
 
-      // Fast path: a line without quotes or lone CRs is split with native searches.
+      // Fast path: a complete line without quotes or lone CRs is split with native searches.
+      // Everything else (quotes, CR-only line ends, the unfinished last line) takes the state
+      // machine.
       let lineEnd = text.indexOf('\n', i);
-      if (lineEnd === -1) {
-        if (!final) return i;
-        lineEnd = n;
-      }
+      if (lineEnd === -1) lineEnd = n;
       if (nextQuote < i) nextQuote = indexOrEnd(text, '"', i);
       if (nextCr < i) nextCr = indexOrEnd(text, '\r', i);
       const contentEnd = lineEnd > i && text.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
-      if (nextQuote >= lineEnd && nextCr >= contentEnd) {
+      if (nextQuote >= lineEnd && nextCr >= contentEnd && (lineEnd < n || final)) {
         let count = 0;
         let p = i;
         for (;;) {
@@ -310,11 +309,13 @@ export function createCsvParser(onRecord: CsvRecordCallback, onBad: BadRowCallba
           const input = carry + text.slice(from);
           const at = parse(input, false);
           carry = at < input.length ? input.slice(at) : '';
+          checkRecordSize(carry, line);
           return;
         }
       }
       const at = parse(text, false, from);
       carry = at < text.length ? text.slice(at) : '';
+      checkRecordSize(carry, line);
     },
     setNumericFields(mask: Uint8Array | null): void {
       numeric = mask;
@@ -330,6 +331,17 @@ export function createCsvParser(onRecord: CsvRecordCallback, onBad: BadRowCallba
       return blankLines;
     },
   };
+}
+
+/** Longest record kept while waiting for its end: memory stays bounded on a file with no line breaks. */
+export const MAX_RECORD_CHARS = 64 * 1024 * 1024;
+
+function checkRecordSize(carry: string, line: number): void {
+  if (carry.length > MAX_RECORD_CHARS) {
+    throw new RangeError(
+      `line ${line}: a record longer than ${MAX_RECORD_CHARS / 1024 / 1024} Mi characters (wrong format, or no line breaks?)`,
+    );
+  }
 }
 
 function indexOrEnd(text: string, char: string, from: number): number {
@@ -429,6 +441,7 @@ export function createJsonLinesParser(
       const input = carry.length === 0 ? text : carry + text;
       const at = parse(input);
       carry = at < input.length ? input.slice(at) : '';
+      checkRecordSize(carry, line);
     },
     end(): void {
       if (carry.length > 0) handle(carry);

@@ -87,6 +87,19 @@ describe('createCsvParser (RFC 4180)', () => {
     expect(parseCsv(['5" screen,x\n']).records[0]?.fields).toEqual(['5" screen', 'x']);
   });
 
+  it('keeps only the unfinished record between chunks of a CR-only file', () => {
+    const records: string[][] = [];
+    const parser = createCsvParser(
+      (fields, count) => records.push(fields.slice(0, count).map(String)),
+      () => {},
+    );
+    for (let i = 0; i < 1000; i++) parser.push(`${i},x\r`);
+    expect(records).toHaveLength(999);
+    parser.end();
+    expect(records).toHaveLength(1000);
+    expect(records[999]).toEqual(['999', 'x']);
+  });
+
   it('reports text after a closing quote as a bad row and carries on', () => {
     const r = parseCsv(['a,b\n"x"y,2\nc,d\n']);
     expect(r.records.map((x) => x.fields)).toEqual([
@@ -112,6 +125,7 @@ describe('createCsvParser (RFC 4180)', () => {
       'a,b\n"q""",""""\n1,2\r3,4\r\n"x"y,1\n5,6,',
       'x\n"\n"\n""""\n\n',
       '"unterminated\n1,2',
+      'a,b\r1,2\r3,"x\ry"\r\r5,6\r',
     ];
     for (const text of inputs) {
       const whole = parseCsv([text]);
