@@ -11,6 +11,7 @@ export {
   brierScore,
   confusionCounts,
   createBinaryMetricsSketch,
+  createRegressionMetricsSketch,
   f1Score,
   logLoss,
   meanAbsoluteError,
@@ -20,8 +21,8 @@ export {
   rocAuc,
   rootMeanSquaredError,
 } from './metrics.js';
-export { coarseBins, psi } from './psi.js';
+export { aggregateCounts, coarseBins, psi } from './psi.js';
 export { quantileEdges } from './quantiles.js';
-export { createCategoricalSketch, createNumericSketch } from './sketch.js';
+export { categoryKey, createCategoricalSketch, createNumericSketch } from './sketch.js';
 export { chooseTest } from './test-choice.js';
 export type * from './types.js';
