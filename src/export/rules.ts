@@ -127,14 +127,22 @@ export interface AlertRuleOptions {
   deadLetterPerSecond?: number;
 }
 
-const DEFAULTS = {
+type Defaulted =
+  | 'runbookBaseUrl'
+  | 'job'
+  | 'minLabelCoverageForPerformance'
+  | 'labelCoverageMin'
+  | 'consumerLagMessages'
+  | 'deadLetterPerSecond';
+
+const DEFAULTS: Required<Pick<AlertRuleOptions, Defaulted>> = {
   runbookBaseUrl: 'docs/runbooks',
   job: 'driftd',
   minLabelCoverageForPerformance: 0.1,
   labelCoverageMin: 0.05,
   consumerLagMessages: 100_000,
   deadLetterPerSecond: 0.1,
-} as const;
+};
 
 /** Minimum `for:` of label-coverage alerts: labels arrive minutes to days after predictions. */
 const LABEL_COVERAGE_MIN_FOR_MS = 2 * 3_600_000;
@@ -156,7 +164,7 @@ export function generateAlertRules(config: DriftdConfig, opts: AlertRuleOptions 
   return { groups };
 }
 
-type Resolved = typeof DEFAULTS & AlertRuleOptions;
+type Resolved = AlertRuleOptions & Required<Pick<AlertRuleOptions, Defaulted>>;
 
 function modelRules(
   model: ModelConfig,
@@ -317,13 +325,15 @@ function modelRules(
       'DriftdNoData',
       'warning',
       // First branch: the counter existed `stall` ago (so the range really covers `stall`) and
-      // did not move since. Second: no sample at all for `stall` (nothing accepted since driftd
-      // started). DriftdDown inhibits this alert when driftd itself is down.
+      // did not move since. Second: no sample at all for `stall` although driftd was already
+      // scraped `stall` ago (nothing accepted since driftd started). DriftdDown inhibits this
+      // alert when driftd itself is down.
       [
         `sum by (model) (increase(${accepted}[${stall}])) == 0`,
         `  and on (model) group by (model) (${accepted} offset ${stall})`,
         'or',
         `sum by (model) (absent_over_time(${accepted}[${stall}]))`,
+        `  and on () group (${METRIC.buildInfo} offset ${stall})`,
       ].join('\n'),
       PIPELINE_FOR_MS,
       `No events accepted for {{ $labels.model }} in the last ${stall}`,

@@ -1,0 +1,966 @@
+import {
+  BigValueColorMode,
+  BigValueGraphMode,
+  type DataSourceRef,
+  LegendDisplayMode,
+  LegendPlacement,
+  LineInterpolation,
+  ReduceDataOptionsBuilder,
+  VizLegendOptionsBuilder,
+} from '@grafana/grafana-foundation-sdk/common';
+import {
+  type Dashboard,
+  DashboardBuilder,
+  DashboardCursorSync,
+  DashboardLinkBuilder,
+  DashboardLinkType,
+  DatasourceVariableBuilder,
+  MappingType,
+  QueryVariableBuilder,
+  RowBuilder,
+  type Threshold,
+  ThresholdsConfigBuilder,
+  ThresholdsMode,
+  type VariableModel,
+  VariableRefresh,
+  VariableSort,
+} from '@grafana/grafana-foundation-sdk/dashboard';
+import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
+import * as stat from '@grafana/grafana-foundation-sdk/stat';
+import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
+import * as table from '@grafana/grafana-foundation-sdk/table';
+import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+import type { DriftdConfig } from '../config/types.js';
+import { METRIC } from './metrics.js';
+
+/**
+ * Grafana dashboards generated as code from the same METRIC constants the daemon exports, so a
+ * renamed metric cannot leave a dangling panel (test/unit/export/dashboards.test.ts checks every
+ * query). Three dashboards with stable uids: the fleet overview, the drill-down of one model,
+ * and the health of the pipeline. `scripts/generate-assets.ts` writes them to dashboards/.
+ */
+
+export const DASHBOARD_UIDS = {
+  fleet: 'driftd-fleet',
+  model: 'driftd-model',
+  pipeline: 'driftd-pipeline',
+} as const;
+export type DashboardUid = (typeof DASHBOARD_UIDS)[keyof typeof DASHBOARD_UIDS];
+
+/** Dashboards that only need the metrics (the uids) to what Grafana imports (JSON model). */
+export type DashboardJson = Dashboard;
+
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template
+const DS: DataSourceRef = { type: 'prometheus', uid: '${datasource}' };
+const TAGS = ['driftd', 'ml-monitoring'];
+
+/** Defaults taken from the config when given: the first model and window are preselected. */
+interface Defaults {
+  model?: string;
+  window?: string;
+  psiThreshold: number;
+  shareThreshold: number;
+}
+
+function defaultsOf(config?: DriftdConfig): Defaults {
+  const first = config?.models[0];
+  return {
+    ...(first === undefined ? {} : { model: first.id }),
+    ...(first?.windows.sizes[0] === undefined ? {} : { window: first.windows.sizes[0].label }),
+    psiThreshold: first?.drift.psiThreshold ?? 0.2,
+    shareThreshold: first?.drift.shareThreshold ?? 0.5,
+  };
+}
+
+/** The three driftd dashboards, keyed by uid, as Grafana dashboard JSON models. */
+export function generateDashboards(config?: DriftdConfig): Record<DashboardUid, DashboardJson> {
+  const d = defaultsOf(config);
+  return {
+    [DASHBOARD_UIDS.fleet]: numberPanels(fleetDashboard(d)),
+    [DASHBOARD_UIDS.model]: numberPanels(modelDashboard(d)),
+    [DASHBOARD_UIDS.pipeline]: numberPanels(pipelineDashboard()),
+  };
+}
+
+/** Stable panel ids in layout order (Grafana links and embeds panels by id). */
+function numberPanels(dashboard: DashboardJson): DashboardJson {
+  let next = 1;
+  const visit = (panels: readonly unknown[] | undefined) => {
+    for (const panel of panels ?? []) {
+      const p = panel as { id?: number; panels?: unknown[] };
+      p.id = next++;
+      visit(p.panels);
+    }
+  };
+  visit(dashboard.panels);
+  return dashboard;
+}
+
+/**
+ * Every PromQL expression in a dashboard: panel targets (rows included) and the metric
+ * selectors inside `label_values(...)`/`query_result(...)` variable queries. Grafana variables
+ * (`$model`, `$__rate_interval`) are left in place.
+ */
+export function dashboardQueries(dashboard: DashboardJson): string[] {
+  const out: string[] = [];
+  const visit = (panels: readonly unknown[] | undefined) => {
+    for (const panel of panels ?? []) {
+      const p = panel as { targets?: { expr?: unknown }[]; panels?: unknown[] };
+      for (const t of p.targets ?? []) if (typeof t.expr === 'string') out.push(t.expr);
+      visit(p.panels);
+    }
+  };
+  visit(dashboard.panels);
+  for (const v of dashboard.templating?.list ?? []) {
+    if (v.type !== 'query') continue;
+    const text = typeof v.query === 'string' ? v.query : String(v.query?.query ?? '');
+    const m = /^\s*(?:label_values|query_result)\((.*)\)\s*$/s.exec(text);
+    if (m === null) continue;
+    // label_values(selector, label): the selector is everything before the last comma.
+    const inner = m[1]!;
+    const selector = text.trimStart().startsWith('label_values')
+      ? inner.slice(0, Math.max(0, inner.lastIndexOf(','))).trim()
+      : inner.trim();
+    if (selector !== '') out.push(selector);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+// ---------------------------------------------------------------------------------------------
+
+function query(
+  expr: string,
+  legend?: string,
+  opts: { instant?: boolean; table?: boolean; refId?: string } = {},
+): DataqueryBuilder {
+  const q = new DataqueryBuilder().datasource(DS).expr(expr);
+  if (legend !== undefined) q.legendFormat(legend);
+  if (opts.instant) q.instant();
+  else q.range();
+  if (opts.table) q.format('table' as never);
+  if (opts.refId !== undefined) q.refId(opts.refId);
+  return q;
+}
+
+function thresholds(...steps: [number | null, string][]): ThresholdsConfigBuilder {
+  return new ThresholdsConfigBuilder()
+    .mode(ThresholdsMode.Absolute)
+    .steps(steps.map(([value, color]): Threshold => ({ value, color })));
+}
+
+function lineChart(title: string, description: string, unit = 'none'): timeseries.PanelBuilder {
+  return new timeseries.PanelBuilder()
+    .title(title)
+    .description(description)
+    .datasource(DS)
+    .unit(unit)
+    .lineInterpolation(LineInterpolation.StepAfter)
+    .legend(
+      new VizLegendOptionsBuilder()
+        .displayMode(LegendDisplayMode.Table)
+        .placement(LegendPlacement.Right)
+        .showLegend(true)
+        .calcs(['lastNotNull', 'max']),
+    )
+    .height(8)
+    .span(12);
+}
+
+function statPanel(title: string, description: string, unit = 'none'): stat.PanelBuilder {
+  return new stat.PanelBuilder()
+    .title(title)
+    .description(description)
+    .datasource(DS)
+    .unit(unit)
+    .reduceOptions(new ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
+    .colorMode(BigValueColorMode.Background)
+    .graphMode(BigValueGraphMode.None)
+    .height(4)
+    .span(4);
+}
+
+function tablePanel(title: string, description: string): table.PanelBuilder {
+  return new table.PanelBuilder().title(title).description(description).datasource(DS).height(8);
+}
+
+const yesNo = [
+  {
+    type: MappingType.ValueToText as const,
+    options: {
+      '0': { text: 'no', color: 'green', index: 0 },
+      '1': { text: 'yes', color: 'red', index: 1 },
+    },
+  },
+];
+
+/** Instant table queries merged on their labels into one row per series, columns renamed. */
+function mergedTable(columns: Record<string, string>, hide: string[] = []) {
+  return [
+    { id: 'merge', options: {} },
+    {
+      id: 'organize',
+      options: {
+        excludeByName: Object.fromEntries(['Time', ...hide].map((c) => [c, true])),
+        renameByName: columns,
+      },
+    },
+  ];
+}
+
+function datasourceVariable(): DatasourceVariableBuilder {
+  return new DatasourceVariableBuilder('datasource').label('Data source').type('prometheus');
+}
+
+function labelVariable(
+  name: string,
+  label: string,
+  selector: string,
+  opts: { multi?: boolean; current?: string } = {},
+): QueryVariableBuilder {
+  const text = `label_values(${selector}, ${name})`;
+  const v = new QueryVariableBuilder(name)
+    .label(label)
+    .datasource(DS)
+    .query(text)
+    .definition(text)
+    .refresh(VariableRefresh.OnTimeRangeChanged)
+    .sort(VariableSort.AlphabeticalAsc);
+  if (opts.multi) v.multi(true).includeAll(true).allValue('.*');
+  if (opts.current !== undefined) {
+    v.current({ text: opts.current, value: opts.current, selected: true });
+  } else if (opts.multi) {
+    v.current({ text: 'All', value: '$__all', selected: true });
+  }
+  return v;
+}
+
+function links(): DashboardLinkBuilder {
+  return new DashboardLinkBuilder('driftd')
+    .type(DashboardLinkType.Dashboards)
+    .tags(['driftd'])
+    .asDropdown(true)
+    .includeVars(true)
+    .keepTime(true);
+}
+
+function base(uid: DashboardUid, title: string, description: string): DashboardBuilder {
+  return new DashboardBuilder(title)
+    .uid(uid)
+    .description(description)
+    .tags(TAGS)
+    .editable()
+    .tooltip(DashboardCursorSync.Crosshair)
+    .refresh('1m')
+    .time({ from: 'now-24h', to: 'now' })
+    .timezone('browser')
+    .link(links());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fleet overview
+// ---------------------------------------------------------------------------------------------
+
+function fleetDashboard(d: Defaults): DashboardJson {
+  const sel = '{model=~"$model",window="$window"}';
+  const models = '{model=~"$model"}';
+  const b = base(
+    DASHBOARD_UIDS.fleet,
+    'driftd / Fleet overview',
+    'Every monitored model: drift of its latest closed window, performance, alerts. ' +
+      'Click a model in the table to drill down.',
+  )
+    .withVariable(datasourceVariable())
+    .withVariable(labelVariable('model', 'Model', METRIC.windowEvents, { multi: true }))
+    .withVariable(
+      labelVariable('window', 'Window', `${METRIC.windowEvents}${models}`, {
+        ...(d.window === undefined ? {} : { current: d.window }),
+      }),
+    )
+    .withRow(new RowBuilder('Now'))
+    .withPanel(
+      statPanel('Models', 'Models with a closed window in the selected range.')
+        .withTarget(
+          query(`count(count by (model) (${METRIC.windowEvents}${models}))`, undefined, {
+            instant: true,
+          }),
+        )
+        .thresholds(thresholds([null, 'blue'])),
+    )
+    .withPanel(
+      statPanel(
+        'Models with dataset drift',
+        'Models whose latest closed window has dataset drift (drift share at or above the ' +
+          'threshold).',
+      )
+        .withTarget(
+          query(
+            `count(max by (model) (${METRIC.modelDatasetDrift}${sel}) == 1) or vector(0)`,
+            undefined,
+            { instant: true },
+          ),
+        )
+        .thresholds(thresholds([null, 'green'], [1, 'red'])),
+    )
+    .withPanel(
+      statPanel('Firing driftd alerts', 'Alerts named Driftd* firing now (Prometheus ALERTS).')
+        .withTarget(
+          query(
+            'count(ALERTS{alertname=~"Driftd.*",alertstate="firing"}) or vector(0)',
+            undefined,
+            {
+              instant: true,
+            },
+          ),
+        )
+        .thresholds(thresholds([null, 'green'], [1, 'orange'])),
+    )
+    .withPanel(
+      statPanel('Accepted events/s', 'Prediction events accepted into windows, all models.', 'ops')
+        .withTarget(
+          query(
+            `sum(rate(${METRIC.eventsTotal}{model=~"$model",result="accepted"}[$__rate_interval]))`,
+            undefined,
+            { instant: true },
+          ),
+        )
+        .thresholds(thresholds([null, 'blue'])),
+    )
+    .withPanel(
+      statPanel(
+        'Rejected events/s',
+        'Events that were late, invalid, duplicated or had no baseline.',
+        'ops',
+      )
+        .withTarget(
+          query(
+            `sum(rate(${METRIC.eventsTotal}{model=~"$model",result!="accepted"}[$__rate_interval])) or vector(0)`,
+            undefined,
+            { instant: true },
+          ),
+        )
+        .thresholds(thresholds([null, 'green'], [1, 'orange'])),
+    )
+    .withPanel(
+      statPanel('Lowest label coverage', 'Lowest share of predictions with a label.', 'percentunit')
+        .withTarget(query(`min(${METRIC.labelCoverage}${sel})`, undefined, { instant: true }))
+        .thresholds(thresholds([null, 'red'], [0.05, 'orange'], [0.2, 'green'])),
+    )
+    .withRow(new RowBuilder('Models'))
+    .withPanel(
+      tablePanel(
+        'Models (latest closed window)',
+        'One row per model version. Drift share = share of features that drifted; ' +
+          'close age = seconds since the window closed.',
+      )
+        .span(24)
+        .withTarget(
+          query(`max by (model, version) (${METRIC.modelDriftShare}${sel})`, undefined, {
+            instant: true,
+            table: true,
+            refId: 'share',
+          }),
+        )
+        .withTarget(
+          query(`max by (model, version) (${METRIC.predictionPsi}${sel})`, undefined, {
+            instant: true,
+            table: true,
+            refId: 'prediction',
+          }),
+        )
+        .withTarget(
+          query(`max by (model, version) (${METRIC.windowEvents}${sel})`, undefined, {
+            instant: true,
+            table: true,
+            refId: 'events',
+          }),
+        )
+        .withTarget(
+          query(`max by (model, version) (${METRIC.labelCoverage}${sel})`, undefined, {
+            instant: true,
+            table: true,
+            refId: 'coverage',
+          }),
+        )
+        .withTarget(
+          query(
+            `time() - max by (model, version) (${METRIC.windowCloseTimestamp}${sel})`,
+            undefined,
+            { instant: true, table: true, refId: 'age' },
+          ),
+        )
+        .transformations(
+          mergedTable({
+            model: 'Model',
+            version: 'Version',
+            'Value #share': 'Drift share',
+            'Value #prediction': 'Prediction PSI',
+            'Value #events': 'Events',
+            'Value #coverage': 'Label coverage',
+            'Value #age': 'Close age (s)',
+          }),
+        )
+        .dataLinks([
+          new DashboardLinkBuilder('Drill down')
+            .type(DashboardLinkType.Link)
+            .url(
+              `/d/${DASHBOARD_UIDS.model}?var-model=\${__data.fields.model}&var-version=\${__data.fields.version}&var-window=$window&\${__url_time_range}`,
+            ),
+        ]),
+    )
+    .withPanel(
+      lineChart(
+        'Drift share by model',
+        'Share of features that drifted in each closed window.',
+        'percentunit',
+      )
+        .withTarget(
+          query(
+            `max by (model, version) (${METRIC.modelDriftShare}${sel})`,
+            '{{model}} v{{version}}',
+          ),
+        )
+        .min(0)
+        .max(1)
+        .thresholds(thresholds([null, 'green'], [d.shareThreshold, 'red'])),
+    )
+    .withPanel(
+      lineChart('Prediction PSI by model', 'PSI of the model output vs its baseline.')
+        .withTarget(
+          query(
+            `max by (model, version) (${METRIC.predictionPsi}${sel})`,
+            '{{model}} v{{version}}',
+          ),
+        )
+        .min(0)
+        .thresholds(thresholds([null, 'green'], [d.psiThreshold, 'red'])),
+    )
+    .withPanel(
+      lineChart(
+        'Performance by model',
+        'Performance of the latest window with labels (metric label names it).',
+      ).withTarget(
+        query(
+          `max by (model, version, metric) (${METRIC.modelPerformance}${sel})`,
+          '{{model}} v{{version}} {{metric}}',
+        ),
+      ),
+    )
+    .withPanel(
+      lineChart(
+        'Accepted events/s by model',
+        'Prediction events accepted per second.',
+        'ops',
+      ).withTarget(
+        query(
+          `sum by (model) (rate(${METRIC.eventsTotal}{model=~"$model",result="accepted"}[$__rate_interval]))`,
+          '{{model}}',
+        ),
+      ),
+    )
+    .withRow(new RowBuilder('Alerts'))
+    .withPanel(
+      tablePanel('Firing driftd alerts', 'Alerts named Driftd* firing now, with their labels.')
+        .span(24)
+        .withTarget(
+          query(
+            'max by (alertname, severity, model, version, window, feature, metric) (ALERTS{alertname=~"Driftd.*",alertstate="firing"})',
+            undefined,
+            { instant: true, table: true },
+          ),
+        )
+        .transformations(mergedTable({}, ['Value'])),
+    );
+  return b.build();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model drill-down
+// ---------------------------------------------------------------------------------------------
+
+function modelDashboard(d: Defaults): DashboardJson {
+  const sel = '{model="$model",version=~"$version",window="$window"}';
+  const fsel = '{model="$model",version=~"$version",window="$window",feature=~"$feature"}';
+  const b = base(
+    DASHBOARD_UIDS.model,
+    'driftd / Model',
+    'One model: which features moved, since when, by how much; prediction drift, ' +
+      'performance, label coverage and data quality. Diagnose further through the driftd API ' +
+      '(GET /api/v1/models/<model>/summary).',
+  )
+    .withVariable(datasourceVariable())
+    .withVariable(
+      labelVariable('model', 'Model', METRIC.windowEvents, {
+        ...(d.model === undefined ? {} : { current: d.model }),
+      }),
+    )
+    .withVariable(
+      labelVariable('version', 'Version', `${METRIC.windowEvents}{model="$model"}`, {
+        multi: true,
+      }),
+    )
+    .withVariable(
+      labelVariable('window', 'Window', `${METRIC.windowEvents}{model="$model"}`, {
+        ...(d.window === undefined ? {} : { current: d.window }),
+      }),
+    )
+    .withVariable(
+      labelVariable('feature', 'Feature', `${METRIC.featurePsi}{model="$model"}`, {
+        multi: true,
+      }),
+    )
+    .withRow(new RowBuilder('Latest closed window'))
+    .withPanel(
+      statPanel('Drift share', 'Share of features that drifted.', 'percentunit')
+        .span(4)
+        .withTarget(query(`max(${METRIC.modelDriftShare}${sel})`, undefined, { instant: true }))
+        .thresholds(thresholds([null, 'green'], [d.shareThreshold, 'red'])),
+    )
+    .withPanel(
+      statPanel('Dataset drift', 'Drift share at or above the dataset-drift threshold.')
+        .span(4)
+        .withTarget(query(`max(${METRIC.modelDatasetDrift}${sel})`, undefined, { instant: true }))
+        .mappings(yesNo)
+        .thresholds(thresholds([null, 'green'], [1, 'red'])),
+    )
+    .withPanel(
+      statPanel('Prediction PSI', 'PSI of the model output vs the baseline.')
+        .span(4)
+        .decimals(3)
+        .withTarget(query(`max(${METRIC.predictionPsi}${sel})`, undefined, { instant: true }))
+        .thresholds(thresholds([null, 'green'], [d.psiThreshold, 'red'])),
+    )
+    .withPanel(
+      statPanel('Events in window', 'Events in the latest closed window.')
+        .span(4)
+        .withTarget(query(`sum(${METRIC.windowEvents}${sel})`, undefined, { instant: true }))
+        .thresholds(thresholds([null, 'blue'])),
+    )
+    .withPanel(
+      statPanel('Label coverage', 'Share of predictions with a ground-truth label.', 'percentunit')
+        .span(4)
+        .withTarget(query(`min(${METRIC.labelCoverage}${sel})`, undefined, { instant: true }))
+        .thresholds(thresholds([null, 'red'], [0.05, 'orange'], [0.2, 'green'])),
+    )
+    .withPanel(
+      statPanel('Last window closed', 'Time since the latest window closed.', 's')
+        .span(4)
+        .withTarget(
+          query(`time() - max(${METRIC.windowCloseTimestamp}${sel})`, undefined, { instant: true }),
+        )
+        .thresholds(thresholds([null, 'green'])),
+    )
+    .withRow(new RowBuilder('Feature drift'))
+    .withPanel(
+      tablePanel(
+        'Top movers',
+        'Features ranked by PSI in the latest closed window, with the drift verdict (after ' +
+          'Benjamini-Hochberg), KS statistic and missing ratio. Details: ' +
+          'GET /api/v1/models/<model>/features/<feature>/histogram.',
+      )
+        .span(12)
+        .withTarget(
+          query(`topk(15, max by (feature) (${METRIC.featurePsi}${fsel}))`, undefined, {
+            instant: true,
+            table: true,
+            refId: 'psi',
+          }),
+        )
+        .withTarget(
+          query(`max by (feature) (${METRIC.featureDriftDetected}${fsel})`, undefined, {
+            instant: true,
+            table: true,
+            refId: 'drifted',
+          }),
+        )
+        .withTarget(
+          query(`max by (feature) (${METRIC.featureKsStatistic}${fsel})`, undefined, {
+            instant: true,
+            table: true,
+            refId: 'ks',
+          }),
+        )
+        .withTarget(
+          query(`max by (feature) (${METRIC.featureMissingRatio}${fsel})`, undefined, {
+            instant: true,
+            table: true,
+            refId: 'missing',
+          }),
+        )
+        .transformations([
+          ...mergedTable({
+            feature: 'Feature',
+            'Value #psi': 'PSI',
+            'Value #drifted': 'Drifted',
+            'Value #ks': 'KS statistic',
+            'Value #missing': 'Missing ratio',
+          }),
+          {
+            id: 'filterByValue',
+            options: {
+              filters: [{ fieldName: 'PSI', config: { id: 'isNotNull', options: {} } }],
+              type: 'include',
+              match: 'all',
+            },
+          },
+          { id: 'sortBy', options: { sort: [{ field: 'PSI', desc: true }] } },
+        ])
+        .overrideByName('Drifted', [{ id: 'mappings', value: yesNo }]),
+    )
+    .withPanel(
+      lineChart(
+        'Top movers over time',
+        'PSI of the five features with the highest PSI at each point.',
+      )
+        .withTarget(query(`topk(5, max by (feature) (${METRIC.featurePsi}${fsel}))`, '{{feature}}'))
+        .min(0)
+        .thresholds(thresholds([null, 'green'], [d.psiThreshold, 'red'])),
+    )
+    .withPanel(
+      new statetimeline.PanelBuilder()
+        .title('Drift verdict per feature')
+        .description('Red: the feature drifted in that window (after Benjamini-Hochberg).')
+        .datasource(DS)
+        .withTarget(
+          query(`max by (feature) (${METRIC.featureDriftDetected}${fsel})`, '{{feature}}'),
+        )
+        .mappings(yesNo)
+        .mergeValues(true)
+        .height(8)
+        .span(12),
+    )
+    .withPanel(
+      lineChart('PSI per feature', 'Population stability index of each feature vs its baseline.')
+        .withTarget(query(`max by (feature) (${METRIC.featurePsi}${fsel})`, '{{feature}}'))
+        .min(0)
+        .thresholds(thresholds([null, 'green'], [d.psiThreshold, 'red'])),
+    )
+    .withPanel(
+      lineChart(
+        'KS statistic per feature',
+        'Two-sample KS statistic on the baseline quantile bins (numeric features, within 1/K of exact).',
+      )
+        .withTarget(query(`max by (feature) (${METRIC.featureKsStatistic}${fsel})`, '{{feature}}'))
+        .min(0)
+        .max(1),
+    )
+    .withPanel(
+      lineChart(
+        'Drift score vs threshold',
+        'Value of the test chosen for each feature (p-value or distance, see the test label) ' +
+          'and its threshold.',
+      )
+        .withTarget(
+          query(
+            `max by (feature, test) (${METRIC.featureDriftScore}${fsel})`,
+            '{{feature}} {{test}}',
+          ),
+        )
+        .withTarget(
+          query(
+            `max by (feature, test) (${METRIC.featureDriftThreshold}${fsel})`,
+            '{{feature}} {{test}} threshold',
+          ),
+        ),
+    )
+    .withRow(new RowBuilder('Prediction and performance'))
+    .withPanel(
+      lineChart('Prediction PSI', 'PSI of the model output; red when its drift test fired.')
+        .withTarget(query(`max by (version) (${METRIC.predictionPsi}${sel})`, 'v{{version}} PSI'))
+        .withTarget(
+          query(
+            `max by (version) (${METRIC.predictionDriftDetected}${sel})`,
+            'v{{version}} drifted',
+          ),
+        )
+        .min(0)
+        .thresholds(thresholds([null, 'green'], [d.psiThreshold, 'red'])),
+    )
+    .withPanel(
+      lineChart(
+        'Performance',
+        'Performance metrics of the latest window with labels (labels arrive late).',
+      ).withTarget(
+        query(
+          `max by (version, metric) (${METRIC.modelPerformance}${sel})`,
+          'v{{version}} {{metric}}',
+        ),
+      ),
+    )
+    .withPanel(
+      lineChart('Label coverage', 'Share of the window’s predictions with a label.', 'percentunit')
+        .withTarget(query(`max by (version) (${METRIC.labelCoverage}${sel})`, 'v{{version}}'))
+        .min(0)
+        .max(1),
+    )
+    .withPanel(
+      lineChart('Events per window', 'Events in each closed window.')
+        .withTarget(query(`max by (version) (${METRIC.windowEvents}${sel})`, 'v{{version}}'))
+        .min(0),
+    )
+    .withRow(new RowBuilder('Data quality'))
+    .withPanel(
+      lineChart('Missing ratio', 'Share of events with the feature missing.', 'percentunit')
+        .withTarget(query(`max by (feature) (${METRIC.featureMissingRatio}${fsel})`, '{{feature}}'))
+        .min(0),
+    )
+    .withPanel(
+      lineChart(
+        'Out of baseline range',
+        'Share of numeric values outside the baseline range.',
+        'percentunit',
+      )
+        .withTarget(
+          query(`max by (feature) (${METRIC.featureOutOfRangeRatio}${fsel})`, '{{feature}}'),
+        )
+        .min(0),
+    )
+    .withPanel(
+      lineChart(
+        'Unseen categories',
+        'Share of categorical values never seen in the baseline.',
+        'percentunit',
+      )
+        .withTarget(query(`max by (feature) (${METRIC.featureUnseenRatio}${fsel})`, '{{feature}}'))
+        .min(0),
+    )
+    .withPanel(
+      lineChart(
+        'Events/s by result',
+        'Ingestion outcome of this model’s events.',
+        'ops',
+      ).withTarget(
+        query(
+          `sum by (result) (rate(${METRIC.eventsTotal}{model="$model"}[$__rate_interval]))`,
+          '{{result}}',
+        ),
+      ),
+    )
+    .withRow(new RowBuilder('Alerts'))
+    .withPanel(
+      tablePanel('Firing alerts for this model', 'Driftd* alerts firing now for this model.')
+        .span(24)
+        .withTarget(
+          query(
+            'max by (alertname, severity, version, window, feature, metric) (ALERTS{alertname=~"Driftd.*",alertstate="firing",model="$model"})',
+            undefined,
+            { instant: true, table: true },
+          ),
+        )
+        .transformations(mergedTable({}, ['Value'])),
+    );
+  return b.build();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipeline health
+// ---------------------------------------------------------------------------------------------
+
+function pipelineDashboard(): DashboardJson {
+  const inst = '{instance=~"$instance"}';
+  const b = base(
+    DASHBOARD_UIDS.pipeline,
+    'driftd / Pipeline health',
+    'The daemon itself: ingestion by outcome, Kafka lag, dead letters, window closes, store ' +
+      'latency and errors.',
+  )
+    .withVariable(datasourceVariable())
+    .withVariable(labelVariable('instance', 'Instance', METRIC.buildInfo, { multi: true }))
+    .withRow(new RowBuilder('Status'))
+    .withPanel(
+      statPanel('Instances up', 'driftd instances Prometheus scrapes successfully.')
+        .withTarget(
+          query(
+            `sum(up{job="driftd"} * on (instance) group_left () max by (instance) (${METRIC.buildInfo}${inst}))`,
+            undefined,
+            { instant: true },
+          ),
+        )
+        .thresholds(thresholds([null, 'red'], [1, 'green'])),
+    )
+    .withPanel(
+      statPanel('Events/s', 'Prediction events ingested per second, any outcome.', 'ops')
+        .withTarget(
+          query(`sum(rate(${METRIC.eventsTotal}${inst}[$__rate_interval]))`, undefined, {
+            instant: true,
+          }),
+        )
+        .thresholds(thresholds([null, 'blue'])),
+    )
+    .withPanel(
+      statPanel('Consumer lag', 'Messages behind, all topics and partitions.')
+        .withTarget(
+          query(
+            `sum(max by (topic, partition) (${METRIC.kafkaConsumerLag}${inst})) or vector(0)`,
+            undefined,
+            { instant: true },
+          ),
+        )
+        .thresholds(thresholds([null, 'green'], [10_000, 'orange'], [100_000, 'red'])),
+    )
+    .withPanel(
+      statPanel('Dead letters/s', 'Messages sent to the dead-letter topic per second.', 'ops')
+        .withTarget(
+          query(
+            `sum(rate(${METRIC.deadLetterTotal}${inst}[$__rate_interval])) or vector(0)`,
+            undefined,
+            { instant: true },
+          ),
+        )
+        .thresholds(thresholds([null, 'green'], [0.1, 'orange'])),
+    )
+    .withPanel(
+      statPanel('Open windows', 'Windows currently open, all models.')
+        .withTarget(query(`sum(${METRIC.openWindows}${inst})`, undefined, { instant: true }))
+        .thresholds(thresholds([null, 'blue'])),
+    )
+    .withPanel(
+      statPanel('Store errors/s', 'Failed store operations per second.', 'ops')
+        .withTarget(
+          query(
+            `sum(rate(${METRIC.storeErrors}${inst}[$__rate_interval])) or vector(0)`,
+            undefined,
+            { instant: true },
+          ),
+        )
+        .thresholds(thresholds([null, 'green'], [0.01, 'red'])),
+    )
+    .withRow(new RowBuilder('Ingestion'))
+    .withPanel(
+      lineChart(
+        'Events/s by result',
+        'accepted, late, invalid, no_baseline, duplicate: every event lands in exactly one.',
+        'ops',
+      ).withTarget(
+        query(
+          `sum by (result) (rate(${METRIC.eventsTotal}${inst}[$__rate_interval]))`,
+          '{{result}}',
+        ),
+      ),
+    )
+    .withPanel(
+      lineChart('Labels/s by result', 'Ground-truth label events by outcome.', 'ops').withTarget(
+        query(
+          `sum by (result) (rate(${METRIC.labelsTotal}${inst}[$__rate_interval]))`,
+          '{{result}}',
+        ),
+      ),
+    )
+    .withPanel(
+      lineChart('Consumer lag by topic', 'Messages between committed offset and high watermark.')
+        .withTarget(
+          query(
+            `sum by (topic) (max by (topic, partition) (${METRIC.kafkaConsumerLag}${inst}))`,
+            '{{topic}}',
+          ),
+        )
+        .min(0),
+    )
+    .withPanel(
+      lineChart('Consumer lag by partition', 'Lag of each partition (max over instances).')
+        .withTarget(
+          query(
+            `max by (topic, partition) (${METRIC.kafkaConsumerLag}${inst})`,
+            '{{topic}}/{{partition}}',
+          ),
+        )
+        .min(0),
+    )
+    .withPanel(
+      lineChart('Dead letters/s by reason', 'Messages dead-lettered, by reason.', 'ops').withTarget(
+        query(
+          `sum by (reason) (rate(${METRIC.deadLetterTotal}${inst}[$__rate_interval]))`,
+          '{{reason}}',
+        ),
+      ),
+    )
+    .withPanel(
+      lineChart(
+        'Event-time delay',
+        'Wall-clock now minus the event time of the newest accepted event, per model.',
+        's',
+      ).withTarget(
+        query(`time() - max by (model) (${METRIC.lastEventTimestamp}${inst})`, '{{model}}'),
+      ),
+    )
+    .withRow(new RowBuilder('Windows'))
+    .withPanel(
+      lineChart('Window closes/min', 'Windows closed per minute by model and size.').withTarget(
+        query(
+          `sum by (model, window) (rate(${METRIC.windowsClosed}${inst}[$__rate_interval])) * 60`,
+          '{{model}} {{window}}',
+        ),
+      ),
+    )
+    .withPanel(
+      lineChart(
+        'Time since last window close',
+        'Per model; DriftdWindowsStalled fires past 2 x the largest window + lateness.',
+        's',
+      ).withTarget(
+        query(`time() - max by (model) (${METRIC.windowCloseTimestamp}${inst})`, '{{model}}'),
+      ),
+    )
+    .withPanel(
+      lineChart('Open windows', 'Windows open per model.').withTarget(
+        query(`sum by (model) (${METRIC.openWindows}${inst})`, '{{model}}'),
+      ),
+    )
+    .withPanel(
+      lineChart('Kafka rebalances', 'Consumer group joins per instance.').withTarget(
+        query(`increase(${METRIC.kafkaRebalances}${inst}[$__rate_interval])`, '{{instance}}'),
+      ),
+    )
+    .withRow(new RowBuilder('Store'))
+    .withPanel(
+      lineChart('Store write latency', 'p50 and p99 of store writes, by table.', 's')
+        .withTarget(
+          query(
+            `histogram_quantile(0.99, sum by (le, table) (rate(${METRIC.storeWriteSeconds}_bucket${inst}[$__rate_interval])))`,
+            'p99 {{table}}',
+          ),
+        )
+        .withTarget(
+          query(
+            `histogram_quantile(0.5, sum by (le, table) (rate(${METRIC.storeWriteSeconds}_bucket${inst}[$__rate_interval])))`,
+            'p50 {{table}}',
+          ),
+        ),
+    )
+    .withPanel(
+      lineChart('Store writes/s and errors/s', 'Writes by table, failures by operation.', 'ops')
+        .withTarget(
+          query(
+            `sum by (table) (rate(${METRIC.storeWriteSeconds}_count${inst}[$__rate_interval]))`,
+            'writes {{table}}',
+          ),
+        )
+        .withTarget(
+          query(
+            `sum by (operation) (rate(${METRIC.storeErrors}${inst}[$__rate_interval]))`,
+            'errors {{operation}}',
+          ),
+        ),
+    )
+    .withPanel(
+      tablePanel('Build', 'driftd version per instance.')
+        .span(24)
+        .height(5)
+        .withTarget(
+          query(`max by (instance, version) (${METRIC.buildInfo}${inst})`, undefined, {
+            instant: true,
+            table: true,
+          }),
+        )
+        .transformations(mergedTable({ instance: 'Instance', version: 'Version' }, ['Value'])),
+    );
+  return b.build();
+}
+
+/** Stable JSON for a dashboard file (what `dashboards/<uid>.json` holds). */
+export function dashboardJson(dashboard: DashboardJson): string {
+  return `${JSON.stringify(dashboard, null, 2)}\n`;
+}
+
+export type { VariableModel };

@@ -1,0 +1,321 @@
+/**
+ * The generated alert rules against the real Prometheus tooling (Debian `prometheus` and
+ * `prometheus-alertmanager`): `promtool check rules` and `promtool test rules` with the unit
+ * tests in test/fixtures/rules/, `amtool` on deploy/alertmanager/alertmanager.yml, and the
+ * routing and inhibition of that config in a real Alertmanager.
+ *
+ * Missing binaries skip locally and fail when CI=true or DRIFTD_REQUIRE_SERVICES=1.
+ */
+import { execFile } from 'node:child_process';
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { parseConfig } from '../../src/config/index.js';
+import {
+  type AlertRuleOptions,
+  generateAlertRules,
+  toPrometheusRuleCrd,
+  toPrometheusRuleYaml,
+} from '../../src/export/rules.js';
+import { requireBinary } from '../helpers/binaries.js';
+import {
+  type RunningServer,
+  startAlertmanager,
+  startWebhookReceiver,
+  type WebhookReceiver,
+} from '../helpers/prometheus.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const FIXTURES = join(ROOT, 'test/fixtures/rules');
+const ALERTMANAGER_YML = join(ROOT, 'deploy/alertmanager/alertmanager.yml');
+
+const promtool = requireBinary('promtool');
+const amtool = requireBinary('amtool');
+const alertmanager = requireBinary('prometheus-alertmanager', 'alertmanager');
+
+interface RunResult {
+  code: number;
+  stdout: string;
+  /** Command line, stdout and stderr, for failure messages. */
+  output: string;
+}
+
+function run(cmd: string, args: string[], cwd = ROOT): Promise<RunResult> {
+  return new Promise((done) => {
+    execFile(cmd, args, { cwd, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
+      done({ code, stdout, output: `$ ${cmd} ${args.join(' ')}\n${stdout}${stderr}` });
+    });
+  });
+}
+
+/** Asserts exit code 0, showing the tool's output otherwise. */
+function expectSuccess(r: RunResult): void {
+  if (r.code !== 0) expect.fail(r.output);
+}
+
+/** The rules the promtool unit tests are written against: fixed config + fixed options. */
+async function fixtureRules() {
+  const config = parseConfig(await readFile(join(FIXTURES, 'driftd.yaml'), 'utf8'), {
+    source: 'test/fixtures/rules/driftd.yaml',
+    env: {},
+  });
+  const options = JSON.parse(
+    await readFile(join(FIXTURES, 'options.json'), 'utf8'),
+  ) as AlertRuleOptions;
+  return generateAlertRules(config, options);
+}
+
+describe.skipIf(!promtool.available)('generated alert rules (real promtool)', () => {
+  let dir: string;
+  let testFiles: string[];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'driftd-promtool-'));
+    await writeFile(join(dir, 'rules.yaml'), toPrometheusRuleYaml(await fixtureRules()));
+    testFiles = (await readdir(FIXTURES)).filter((f) => f.endsWith('.test.yaml')).sort();
+    for (const f of testFiles) await copyFile(join(FIXTURES, f), join(dir, f));
+  });
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('pass promtool check rules, duplicate-rule lint included', async () => {
+    expectSuccess(await run(promtool.path!, ['check', 'rules', '--lint-fatal', 'rules.yaml'], dir));
+  });
+
+  it('pass the promtool unit tests in test/fixtures/rules', async () => {
+    expect(testFiles).toEqual(['drift.test.yaml', 'performance.test.yaml', 'pipeline.test.yaml']);
+    const r = await run(promtool.path!, ['test', 'rules', ...testFiles], dir);
+    expectSuccess(r);
+    expect(r.output.match(/SUCCESS/g)).toHaveLength(testFiles.length);
+  });
+
+  it('fail the unit tests when an expected annotation is wrong (the tests can fail)', async () => {
+    const text = await readFile(join(dir, 'drift.test.yaml'), 'utf8');
+    expect(text).toContain('PSI is 0.312 ');
+    await writeFile(join(dir, 'mutated.test.yaml'), text.replace('PSI is 0.312 ', 'PSI is 0.313 '));
+    const r = await run(promtool.path!, ['test', 'rules', 'mutated.test.yaml'], dir);
+    expect(r.code, r.output).not.toBe(0);
+    expect(r.output).toContain('PSI is 0.312 ');
+  });
+
+  it('the PrometheusRule resource carries rules promtool accepts', async () => {
+    const crd = parse(
+      toPrometheusRuleCrd(await fixtureRules(), {
+        name: 'driftd',
+        namespace: 'monitoring',
+        labels: { release: 'kube-prometheus-stack' },
+      }),
+    ) as { apiVersion: string; kind: string; metadata: unknown; spec: unknown };
+    expect(crd.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(crd.kind).toBe('PrometheusRule');
+    expect(crd.metadata).toEqual({
+      name: 'driftd',
+      namespace: 'monitoring',
+      labels: { 'app.kubernetes.io/name': 'driftd', release: 'kube-prometheus-stack' },
+    });
+    await writeFile(join(dir, 'crd-spec.yaml'), stringify(crd.spec));
+    expectSuccess(
+      await run(promtool.path!, ['check', 'rules', '--lint-fatal', 'crd-spec.yaml'], dir),
+    );
+  });
+
+  it('the committed deploy rule files are valid', async () => {
+    expectSuccess(
+      await run(promtool.path!, [
+        'check',
+        'rules',
+        '--lint-fatal',
+        'deploy/prometheus/rules/driftd.rules.yaml',
+      ]),
+    );
+    const crd = parse(await readFile(join(ROOT, 'deploy/kubernetes/prometheusrule.yaml'), 'utf8'));
+    await writeFile(join(dir, 'deploy-crd-spec.yaml'), stringify(crd.spec));
+    expectSuccess(
+      await run(promtool.path!, ['check', 'rules', '--lint-fatal', 'deploy-crd-spec.yaml'], dir),
+    );
+  });
+
+  it('deploy/prometheus/prometheus.yml is a valid Prometheus config', async () => {
+    // check config also loads the rule files it names, relative to the config file.
+    expectSuccess(
+      await run(promtool.path!, ['check', 'config', 'deploy/prometheus/prometheus.yml']),
+    );
+  });
+});
+
+describe.skipIf(!amtool.available)('deploy/alertmanager/alertmanager.yml (real amtool)', () => {
+  it('passes amtool check-config', async () => {
+    expectSuccess(await run(amtool.path!, ['check-config', ALERTMANAGER_YML]));
+  });
+
+  it.each([
+    [
+      'critical drift of a team-owned model pages that team',
+      ['alertname=DriftdDatasetDrift', 'severity=critical', 'model=credit-risk', 'team=risk-ml'],
+      'alert-archive-webhook,risk-ml-pagerduty',
+    ],
+    [
+      'warning of a team-owned model goes to its channel',
+      ['alertname=DriftdFeatureDrift', 'severity=warning', 'model=credit-risk', 'team=risk-ml'],
+      'alert-archive-webhook,risk-ml-slack',
+    ],
+    [
+      'critical drift of another model pages the ML on-call',
+      ['alertname=DriftdPerformanceDegraded', 'severity=critical', 'model=churn'],
+      'alert-archive-webhook,ml-oncall-pagerduty',
+    ],
+    [
+      'warning of another model goes to the ML channel',
+      ['alertname=DriftdPredictionDrift', 'severity=warning', 'model=churn'],
+      'alert-archive-webhook,ml-monitoring-slack',
+    ],
+    [
+      'driftd down pages the platform team',
+      ['alertname=DriftdDown', 'severity=critical', 'job=driftd'],
+      'alert-archive-webhook,platform-pagerduty',
+    ],
+    [
+      'pipeline warnings go to the platform channel',
+      ['alertname=DriftdConsumerLagHigh', 'severity=warning', 'topic=driftd.predictions'],
+      'alert-archive-webhook,platform-slack',
+    ],
+  ])('routes: %s', async (_name, labels, receivers) => {
+    const r = await run(amtool.path!, [
+      'config',
+      'routes',
+      'test',
+      `--config.file=${ALERTMANAGER_YML}`,
+      ...labels,
+    ]);
+    expectSuccess(r);
+    expect(r.stdout.trim(), r.output).toBe(receivers);
+  });
+});
+
+interface AmAlert {
+  labels: Record<string, string>;
+  status: { state: string; inhibitedBy: string[] };
+}
+
+describe.skipIf(!alertmanager.available)(
+  'deploy/alertmanager/alertmanager.yml routing and inhibition (real Alertmanager)',
+  () => {
+    let am: RunningServer | undefined;
+    let hook: WebhookReceiver;
+
+    beforeAll(async () => {
+      hook = await startWebhookReceiver();
+      // The deploy config with every receiver replaced by the test webhook (path = receiver
+      // name) and short group timers; routes and inhibition rules are kept as they are.
+      const config = parse(await readFile(ALERTMANAGER_YML, 'utf8')) as {
+        global: Record<string, unknown>;
+        route: Record<string, unknown>;
+        receivers: { name: string }[];
+      };
+      delete config.global.slack_api_url_file;
+      Object.assign(config.route, { group_wait: '1s', group_interval: '1s' });
+      config.receivers = config.receivers.map(({ name }) => ({
+        name,
+        webhook_configs: [{ url: hook.url.replace(/\/alerts$/, `/${name}`) }],
+      }));
+      am = await startAlertmanager({ configYaml: stringify(config) });
+    });
+
+    afterAll(async () => {
+      await am?.stop();
+      await hook?.stop();
+    });
+
+    it('dataset drift silences the feature-drift warnings of the same model version and window', async () => {
+      const now = Date.now();
+      const alert = (labels: Record<string, string>) => ({
+        labels,
+        annotations: { summary: labels.alertname },
+        startsAt: new Date(now - 60_000).toISOString(),
+        endsAt: new Date(now + 3_600_000).toISOString(),
+      });
+      const creditRisk = { model: 'credit-risk', version: '3', team: 'risk-ml' };
+      const alerts = [
+        alert({
+          alertname: 'DriftdDatasetDrift',
+          severity: 'critical',
+          ...creditRisk,
+          window: '5m',
+        }),
+        alert({
+          alertname: 'DriftdFeatureDrift',
+          severity: 'warning',
+          ...creditRisk,
+          window: '5m',
+          feature: 'income',
+        }),
+        // Other window size, other model: not inhibited.
+        alert({
+          alertname: 'DriftdFeatureDrift',
+          severity: 'warning',
+          ...creditRisk,
+          window: '1h',
+          feature: 'income',
+        }),
+        alert({
+          alertname: 'DriftdFeatureDrift',
+          severity: 'warning',
+          model: 'churn',
+          version: '1',
+          window: '5m',
+          feature: 'tenure',
+        }),
+      ];
+      const posted = await fetch(`${am!.url}/api/v2/alerts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(alerts),
+      });
+      expect(posted.status, await posted.text()).toBe(200);
+
+      const pageOfTeam = await hook.waitFor(
+        (n) => n.path === '/risk-ml-pagerduty' && n.commonLabels.alertname === 'DriftdDatasetDrift',
+      );
+      expect(pageOfTeam.groupLabels).toEqual({
+        alertname: 'DriftdDatasetDrift',
+        model: 'credit-risk',
+      });
+      const teamWarning = await hook.waitFor((n) => n.path === '/risk-ml-slack');
+      const otherModel = await hook.waitFor(
+        (n) => n.path === '/ml-monitoring-slack' && n.groupLabels.model === 'churn',
+      );
+      expect(otherModel.alerts.map((a) => a.labels.feature)).toEqual(['tenure']);
+      await hook.waitFor((n) => n.path === '/alert-archive-webhook');
+
+      // The 5m feature warning is suppressed; only the 1h one reached the team channel.
+      expect(teamWarning.alerts.map((a) => a.labels.window)).toEqual(['1h']);
+      const res = await fetch(`${am!.url}/api/v2/alerts?inhibited=true&silenced=false`);
+      const state = (await res.json()) as AmAlert[];
+      const find = (alertname: string, model: string, window: string) =>
+        state.find(
+          (a) =>
+            a.labels.alertname === alertname &&
+            a.labels.model === model &&
+            a.labels.window === window,
+        );
+      expect(find('DriftdFeatureDrift', 'credit-risk', '5m')?.status.state).toBe('suppressed');
+      expect(find('DriftdFeatureDrift', 'credit-risk', '5m')?.status.inhibitedBy).toHaveLength(1);
+      expect(find('DriftdFeatureDrift', 'credit-risk', '1h')?.status.state).toBe('active');
+      expect(find('DriftdFeatureDrift', 'churn', '5m')?.status.state).toBe('active');
+      // Inhibited alerts reach no receiver, the archive included.
+      const delivered = hook.notifications.flatMap((n) => n.alerts.map((a) => a.labels));
+      expect(delivered).not.toContainEqual(
+        expect.objectContaining({
+          alertname: 'DriftdFeatureDrift',
+          window: '5m',
+          model: 'credit-risk',
+        }),
+      );
+    });
+  },
+);
