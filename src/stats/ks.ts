@@ -231,7 +231,9 @@ export function ksTest(reference: ArrayLike<number>, current: ArrayLike<number>)
 /**
  * Two-sample KS on counts over the same ordered bins (e.g. the baseline's fine quantile bins):
  * statistic = max over bin boundaries of |cumRef/nRef − cumCur/nCur|, and `bound` = the largest
- * reference bin mass, with D_binned ≤ D_exact ≤ D_binned + bound (proof above).
+ * reference bin mass, with D_binned ≤ D_exact ≤ D_binned + bound (proof above). The bins must
+ * cover every value of both samples: fold below/above-range counts into the first/last bin
+ * (of both arrays) before calling, or the statistic ignores them.
  *
  * The p-value is approximate: Kolmogorov's limiting distribution at √(n·m/(n + m))·D_binned,
  * n and m the total counts (= SciPy `scipy.stats.kstwobign.sf(D * sqrt(en))`). It is not
