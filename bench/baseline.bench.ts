@@ -11,14 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importBaseline } from '../src/baseline/import.js';
 import type { FeatureConfig, ModelConfig } from '../src/config/types.js';
-
-export interface BenchResult {
-  name: string;
-  unit: string;
-  median: number;
-  runs: number;
-  [k: string]: unknown;
-}
+import type { BenchRecord } from './types.js';
 
 const ROWS = 1_000_000;
 const NUMERIC = 16;
@@ -105,7 +98,7 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-export async function runBaselineBenchmarks(): Promise<BenchResult[]> {
+export async function runBaselineBenchmarks(): Promise<BenchRecord[]> {
   const dir = await mkdtemp(join(tmpdir(), 'driftd-bench-baseline-'));
   try {
     const file = join(dir, 'train.csv');

@@ -608,6 +608,7 @@ class CategoricalState {
   private readonly distinctCap: number;
   private candidates: Map<string, { n: number }> | null = null;
   private distinctCountAtEnd = 0;
+  private exactAfterPass1 = false;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -649,14 +650,21 @@ class CategoricalState {
   }
 
   fixCandidates(): void {
-    const candidates = new Map<string, { n: number }>();
-    for (const key of this.mg.keys()) candidates.set(key, { n: 0 });
-    this.candidates = candidates;
     this.distinctCountAtEnd = this.distinct;
+    if (this.distinctSet === null) {
+      // The counters never overflowed: they are already the exact counts of every value.
+      this.exactAfterPass1 = true;
+      this.candidates = new Map(this.mg);
+    } else {
+      const candidates = new Map<string, { n: number }>();
+      for (const key of this.mg.keys()) candidates.set(key, { n: 0 });
+      this.candidates = candidates;
+    }
     this.mg.clear();
   }
 
   count(s: string): void {
+    if (this.exactAfterPass1) return;
     const counter = this.candidates!.get(s);
     if (counter !== undefined) counter.n++;
   }
