@@ -19,7 +19,6 @@ import type {
   CategoricalProfile,
   DriftTest,
   FeatureDrift,
-  FeatureHistogram,
   FeatureProfile,
   NumericProfile,
   WindowResult,
@@ -225,6 +224,60 @@ function emptyDrift(
   };
 }
 
+/**
+ * What a numeric profile contributes to every window's evaluation, computed once per
+ * baseline (profiles are immutable, so it is cached by object identity).
+ */
+interface NumericReference {
+  /** Fine counts with an empty out-of-range bin at each end (k + 2 bins). */
+  ext: Float64Array;
+  size: number;
+  coarse: Float64Array;
+  histogram: { edges: number[]; reference: number[] };
+  populationStd: number;
+}
+
+const numericReferences = new WeakMap<NumericProfile, NumericReference>();
+
+function numericReference(name: string, profile: NumericProfile): NumericReference {
+  const cached = numericReferences.get(profile);
+  if (cached !== undefined) return cached;
+  const k = profile.edges.length;
+  if (profile.counts.length !== k || profile.coarse.length !== k) {
+    throw new InvalidInputError(
+      `feature ${name}: baseline profile has ${k} edges but ${profile.counts.length} counts and ${profile.coarse.length} coarse indices`,
+    );
+  }
+  const ext = new Float64Array(k + 2);
+  let size = 0;
+  for (let i = 0; i < k; i++) {
+    const c = profile.counts[i] as number;
+    ext[i + 1] = c;
+    size += c;
+  }
+  const coarse = new Float64Array((profile.coarse[k - 1] as number) + 1);
+  for (let i = 0; i < k; i++) {
+    const c = profile.coarse[i] as number;
+    coarse[c] = (coarse[c] as number) + (profile.counts[i] as number);
+  }
+  const edges = [profile.edges[0] as number];
+  for (let i = 0; i < k; i++) {
+    const next = profile.coarse[i + 1];
+    if (next === undefined || next !== profile.coarse[i]) edges.push(profile.edges[i] as number);
+  }
+  const n = profile.summary.count;
+  const ref: NumericReference = {
+    ext,
+    size,
+    coarse,
+    histogram: { edges, reference: Array.from(coarse, (c) => (size > 0 ? c / size : 0)) },
+    // The profile's std is the sample one (ddof 1); normed Wasserstein divides by ddof 0.
+    populationStd: n > 1 ? profile.summary.std * Math.sqrt((n - 1) / n) : 0,
+  };
+  numericReferences.set(profile, ref);
+  return ref;
+}
+
 function evaluateNumeric(
   name: string,
   profile: NumericProfile,
@@ -232,13 +285,14 @@ function evaluateNumeric(
   cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
   model: ModelConfig,
 ): FeatureDrift {
+  const reference = numericReference(name, profile);
   const k = profile.edges.length;
-  if (s.counts.length !== k || profile.counts.length !== k || profile.coarse.length !== k) {
+  if (s.counts.length !== k) {
     throw new InvalidInputError(
-      `feature ${name}: window has ${s.counts.length} fine bins, the baseline ${k} edges, ${profile.counts.length} counts and ${profile.coarse.length} coarse indices`,
+      `feature ${name}: window has ${s.counts.length} fine bins, the baseline ${k}`,
     );
   }
-  const referenceSize = sum(profile.counts);
+  const referenceSize = reference.size;
   const count = s.total - s.missing - s.nan;
   const choice = chooseTest({
     type: 'numeric',
@@ -254,30 +308,32 @@ function evaluateNumeric(
   if (count === 0 || referenceSize === 0) return out;
   out.insufficient = count < model.drift.minWindowSize;
 
-  // Fine bins with an out-of-range bin at each end; the reference has no mass there.
-  const ref = new Float64Array(k + 2);
+  // Coarse PSI bins; the outer ones are open-ended.
+  const counts = s.counts;
+  const coarse = profile.coarse;
+  const curCoarse = new Float64Array(reference.coarse.length);
+  for (let i = 0; i < k; i++) {
+    const j = coarse[i] as number;
+    curCoarse[j] = (curCoarse[j] as number) + (counts[i] as number);
+  }
+  curCoarse[0] = (curCoarse[0] as number) + s.below;
+  curCoarse[curCoarse.length - 1] = (curCoarse[curCoarse.length - 1] as number) + s.above;
+  out.psi = psi(reference.coarse, curCoarse).value;
+  out.histogram = {
+    edges: reference.histogram.edges,
+    reference: reference.histogram.reference,
+    current: Array.from(curCoarse, (c) => c / count),
+  };
+
+  // Fine bins with an out-of-range bin at each end (the reference has no mass there).
+  const ref = reference.ext;
   const cur = new Float64Array(k + 2);
-  ref.set(profile.counts, 1);
-  cur.set(s.counts, 1);
+  for (let i = 0; i < k; i++) cur[i + 1] = counts[i] as number;
   cur[0] = s.below;
   cur[k + 1] = s.above;
-
   const ks = binnedKsTest(ref, cur);
   out.ksStatistic = ks.statistic;
   out.ksBound = ks.bound;
-
-  const coarseCount = (profile.coarse[k - 1] as number) + 1;
-  const refCoarse = new Float64Array(coarseCount);
-  const curCoarse = new Float64Array(coarseCount);
-  for (let i = 0; i < k; i++) {
-    const c = profile.coarse[i] as number;
-    refCoarse[c] = (refCoarse[c] as number) + (profile.counts[i] as number);
-    curCoarse[c] = (curCoarse[c] as number) + (s.counts[i] as number);
-  }
-  curCoarse[0] = (curCoarse[0] as number) + s.below;
-  curCoarse[coarseCount - 1] = (curCoarse[coarseCount - 1] as number) + s.above;
-  out.psi = psi(refCoarse, curCoarse).value;
-  out.histogram = numericHistogram(profile, refCoarse, curCoarse, referenceSize, count);
 
   switch (test) {
     case 'ks':
@@ -298,7 +354,7 @@ function evaluateNumeric(
       break;
     case 'wasserstein': {
       const w = binnedWasserstein(profile.edges, profile.counts, s);
-      const std = populationStd(profile);
+      const std = reference.populationStd;
       out.statistic = std > 0 ? w.distance / std : w.distance;
       break;
     }
@@ -376,32 +432,6 @@ function normalize(counts: Float64Array): Float64Array {
   return out;
 }
 
-/** The profile's std is the sample one (ddof 1); normed Wasserstein divides by ddof 0. */
-function populationStd(profile: NumericProfile): number {
-  const n = profile.summary.count;
-  return n > 1 ? profile.summary.std * Math.sqrt((n - 1) / n) : 0;
-}
-
-function numericHistogram(
-  profile: NumericProfile,
-  refCoarse: Float64Array,
-  curCoarse: Float64Array,
-  referenceSize: number,
-  currentSize: number,
-): FeatureHistogram {
-  const edges = [profile.edges[0] as number];
-  const k = profile.edges.length;
-  for (let i = 0; i < k; i++) {
-    const next = profile.coarse[i + 1];
-    if (next === undefined || next !== profile.coarse[i]) edges.push(profile.edges[i] as number);
-  }
-  return {
-    edges,
-    reference: Array.from(refCoarse, (c) => c / referenceSize),
-    current: Array.from(curCoarse, (c) => c / currentSize),
-  };
-}
-
 export interface BinnedWasserstein {
   /** W1 between the two binned distributions, in the feature's units. */
   distance: number;
@@ -440,32 +470,41 @@ export function binnedWasserstein(
   }
   const lo = edges[0] as number;
   const hi = edges[k - 1] as number;
-  let distance = 0;
-  let bound = 0;
-  // d = F_ref − F_cur at the left end of the current segment.
-  let d = 0;
-  const segment = (width: number, p: number, q: number): void => {
-    const next = d + p - q;
-    if (width > 0) {
-      const a = Math.abs(d);
-      const b = Math.abs(next);
-      if ((d >= 0 && next >= 0) || (d <= 0 && next <= 0)) distance += (width * (a + b)) / 2;
-      else distance += (width * (a * a + b * b)) / (2 * (a + b));
-      bound += (width * (p + q)) / 2;
-    }
-    d = next;
-  };
+  const acc: Segments = { d: 0, distance: 0, bound: 0 };
   const below = cur.below / nCur;
-  if (below > 0) segment(cur.min !== null && cur.min < lo ? lo - cur.min : 0, 0, below);
-  segment(0, (refCounts[0] as number) / nRef, (cur.counts[0] as number) / nCur);
+  if (below > 0) addSegment(acc, cur.min !== null && cur.min < lo ? lo - cur.min : 0, 0, below);
+  addSegment(acc, 0, (refCounts[0] as number) / nRef, (cur.counts[0] as number) / nCur);
   for (let i = 1; i < k; i++) {
-    segment(
+    addSegment(
+      acc,
       (edges[i] as number) - (edges[i - 1] as number),
       (refCounts[i] as number) / nRef,
       (cur.counts[i] as number) / nCur,
     );
   }
   const above = cur.above / nCur;
-  if (above > 0) segment(cur.max !== null && cur.max > hi ? cur.max - hi : 0, 0, above);
-  return { distance, bound };
+  if (above > 0) addSegment(acc, cur.max !== null && cur.max > hi ? cur.max - hi : 0, 0, above);
+  return { distance: acc.distance, bound: acc.bound };
+}
+
+interface Segments {
+  /** F_ref − F_cur at the left end of the next segment. */
+  d: number;
+  distance: number;
+  bound: number;
+}
+
+/** ∫|F − G| over one segment where both CDFs are linear: p, q are the masses it adds. */
+function addSegment(acc: Segments, width: number, p: number, q: number): void {
+  const d = acc.d;
+  const next = d + p - q;
+  if (width > 0) {
+    const a = Math.abs(d);
+    const b = Math.abs(next);
+    // Same sign: a trapezoid. Opposite signs: two triangles meeting where F = G.
+    if ((d >= 0 && next >= 0) || (d <= 0 && next <= 0)) acc.distance += (width * (a + b)) / 2;
+    else acc.distance += (width * (a * a + b * b)) / (2 * (a + b));
+    acc.bound += (width * (p + q)) / 2;
+  }
+  acc.d = next;
 }

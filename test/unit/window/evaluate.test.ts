@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../../src/baseline/index.js';
 import type { FeatureConfig, ModelConfig } from '../../../src/config/types.js';
 import { InvalidInputError } from '../../../src/errors.js';
-import { benjaminiHochberg, ksTest, wassersteinDistance } from '../../../src/stats/index.js';
+import {
+  benjaminiHochberg,
+  binnedKsTest,
+  ksTest,
+  wassersteinDistance,
+} from '../../../src/stats/index.js';
 import type {
   BaselineProfile,
   CategoricalProfile,
@@ -367,6 +372,10 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
       expect(binned.bound).toBeLessThanOrEqual(Math.max(widest, outOfRange));
       const normed = wassersteinDistance(ref, cur, { normalize: true });
       const f = result.features.find((x) => x.feature === name)!;
+      // KS is reported whatever the test, exactly as binnedKsTest computes it.
+      const ks = binnedKsTest([0, ...profile.counts, 0], [s.below, ...s.counts, s.above]);
+      expect(f.ksStatistic).toBe(ks.statistic);
+      expect(f.ksBound).toBe(ks.bound);
       expect(Math.abs(f.statistic - normed)).toBeLessThanOrEqual(
         binned.bound / (exact / normed) + 1e-9,
       );
