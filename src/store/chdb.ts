@@ -134,14 +134,10 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
       });
     },
 
-    insertJsonEachRow(
-      table: string,
-      rows: readonly string[],
-      opts: InsertOptions = {},
-    ): Promise<void> {
-      if (rows.length === 0) return Promise.resolve();
+    insertJsonEachRow(table: string, payload: Uint8Array, opts: InsertOptions = {}): Promise<void> {
+      if (payload.length === 0) return Promise.resolve();
       return run(`embedded store insert into ${table} failed`, async () => {
-        const payload = Buffer.from(`${rows.join('\n')}\n`, 'utf8');
+        // Raw passthrough: the bytes go to the engine's parser zero-copy, off the event loop.
         await writer.insert({
           table,
           values: payload,

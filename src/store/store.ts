@@ -31,6 +31,7 @@ import {
   formatDateTime64,
   INSERT_SETTINGS,
   insertTarget,
+  JsonLinesWriter,
   type LabeledPredictionRow,
   type LabelRow,
   labelByIdSql,
@@ -83,6 +84,14 @@ export interface SqlStoreOptions {
 }
 
 const DEFAULT_MAX_INSERT_ROWS = 100_000;
+const MAX_PAYLOAD_BYTES = 64 << 20;
+const MAX_INITIAL_BUFFER = 16 << 20;
+/** Encoding 50k events takes a few hundred ms: let timers, I/O and heartbeats run meanwhile. */
+const YIELD_EVERY_ROWS = 4096;
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 /** Keeps one bound Array(String) parameter (and the IN set) to a few hundred KB. */
 const MAX_IDS_PER_QUERY = 10_000;
 
@@ -99,10 +108,33 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
     if (state !== 'open') throw new LifecycleError('store is closed');
   }
 
-  async function insert(table: TableName, lines: readonly string[]): Promise<void> {
-    for (let i = 0; i < lines.length; i += maxRows) {
-      const chunk = i === 0 && lines.length <= maxRows ? lines : lines.slice(i, i + maxRows);
-      await exec.insertJsonEachRow(insertTarget(db, table), chunk, { settings: INSERT_SETTINGS });
+  /**
+   * Encodes every item first (a bad row fails the call before anything is written), yielding
+   * to the event loop every few thousand rows, then sends one INSERT per `maxRows` rows. An
+   * item's rows never straddle two INSERTs, so a window result is written atomically.
+   */
+  async function insert<T>(
+    table: TableName,
+    items: readonly T[],
+    encode: (item: T, out: JsonLinesWriter) => void,
+  ): Promise<void> {
+    const payloads: Buffer[] = [];
+    const initial = Math.min(
+      MAX_INITIAL_BUFFER,
+      Math.max(1 << 16, Math.min(items.length, maxRows) * 512),
+    );
+    let out = new JsonLinesWriter(initial);
+    for (let i = 0; i < items.length; i++) {
+      encode(items[i]!, out);
+      if (out.rows >= maxRows || out.bytes >= MAX_PAYLOAD_BYTES) {
+        payloads.push(out.finish());
+        out = new JsonLinesWriter(initial);
+      }
+      if (i % YIELD_EVERY_ROWS === YIELD_EVERY_ROWS - 1) await yieldToEventLoop();
+    }
+    if (out.rows > 0) payloads.push(out.finish());
+    for (const payload of payloads) {
+      await exec.insertJsonEachRow(insertTarget(db, table), payload, { settings: INSERT_SETTINGS });
     }
   }
 
@@ -131,19 +163,16 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
     async insertEvents(rows: readonly StoredEvent[]): Promise<void> {
       ensureOpen();
       if (rows.length === 0) return;
-      const lines = new Array<string>(rows.length);
       // A batch usually shares one ingestion time: format it once.
       let lastAt = Number.NaN;
       let lastText = '';
-      for (let i = 0; i < rows.length; i++) {
-        const e = rows[i]!;
+      await insert('events', rows, (e, out) => {
         if (e.ingestedAt !== lastAt) {
           lastText = formatDateTime64(e.ingestedAt, 'ingestedAt');
           lastAt = e.ingestedAt;
         }
-        lines[i] = encodeEvent(e, lastText);
-      }
-      await insert('events', lines);
+        out.push(encodeEvent(e, lastText));
+      });
     },
 
     async insertLabels(rows: readonly LabelEvent[]): Promise<void> {
@@ -154,10 +183,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       const last = new Map<string, LabelEvent>();
       for (const l of rows) last.set(`${l.model}\u0000${l.id}`, l);
       const at = formatDateTime64(now(), 'now');
-      await insert(
-        'labels',
-        Array.from(last.values(), (l) => encodeLabel(l, at)),
-      );
+      await insert('labels', [...last.values()], (l, out) => out.push(encodeLabel(l, at)));
     },
 
     async saveBaseline(profile: BaselineProfile): Promise<boolean> {
@@ -168,7 +194,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       });
       if (row && Number(row.n) > 0) return false;
       // A concurrent save of the same id collapses in the ReplacingMergeTree (same content).
-      await insert('baselines', [encodeBaseline(profile)]);
+      await insert('baselines', [profile], (p, out) => out.push(encodeBaseline(p)));
       return true;
     },
 
@@ -209,9 +235,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
     async insertWindowResults(rows: readonly WindowResult[]): Promise<void> {
       ensureOpen();
       if (rows.length === 0) return;
-      const lines: string[] = [];
-      for (const w of rows) encodeWindowResult(w, lines);
-      await insert('window_results', lines);
+      await insert('window_results', rows, encodeWindowResult);
     },
 
     async queryDrift(q: DriftQuery): Promise<WindowResult[]> {
@@ -254,7 +278,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
     async insertPerformance(rows: readonly PerformanceResult[]): Promise<void> {
       ensureOpen();
       if (rows.length === 0) return;
-      await insert('performance', rows.map(encodePerformance));
+      await insert('performance', rows, (p, out) => out.push(encodePerformance(p)));
     },
 
     async queryPerformance(q: PerformanceQuery): Promise<PerformanceResult[]> {

@@ -187,11 +187,11 @@ export interface SqlExecutor {
   /** A SELECT read as JSONEachRow, one parsed object per row. */
   query<T>(sql: string, params?: QueryParams): Promise<T[]>;
   /**
-   * Insert pre-serialised rows (each one JSON object text, no newline) as JSONEachRow into
+   * Insert a JSONEachRow payload (UTF-8, one JSON object per line, newline-terminated) into
    * `table` (`db.table`, identifiers already validated). The store owns row encoding, so both
-   * drivers send identical bytes.
+   * drivers send identical bytes; the payload must not be mutated until the promise settles.
    */
-  insertJsonEachRow(table: string, rows: readonly string[], options?: InsertOptions): Promise<void>;
+  insertJsonEachRow(table: string, payload: Uint8Array, options?: InsertOptions): Promise<void>;
   /** Waits for in-flight work, then releases the engine. Idempotent. */
   close(): Promise<void>;
 }

@@ -612,7 +612,10 @@ describe('errors and lifecycle', () => {
     expect((unknown as StoreError).clickhouseCode).toBe(60);
 
     const badInsert = await exec
-      .insertJsonEachRow('driftd.labels', ['{"model":"m","id":"x","ts":"not a time","label":"1"}'])
+      .insertJsonEachRow(
+        'driftd.labels',
+        Buffer.from('{"model":"m","id":"x","ts":"not a time","label":"1"}\n'),
+      )
       .catch((e: unknown) => e);
     expect(badInsert).toBeInstanceOf(StoreError);
     expect(typeof (badInsert as StoreError).clickhouseCode).toBe('number');
