@@ -353,7 +353,7 @@ function evaluateNumeric(
       out.statistic = jensenShannonDistance(ref, cur);
       break;
     case 'wasserstein': {
-      const w = binnedWasserstein(profile.edges, profile.counts, s);
+      const w = wassersteinOfBins(profile.edges, profile.counts, referenceSize, s, count);
       const std = reference.populationStd;
       out.statistic = std > 0 ? w.distance / std : w.distance;
       break;
@@ -462,25 +462,40 @@ export function binnedWasserstein(
   refCounts: ArrayLike<number>,
   cur: Pick<NumericSketchSnapshot, 'counts' | 'below' | 'above' | 'min' | 'max'>,
 ): BinnedWasserstein {
-  const k = edges.length;
+  if (refCounts.length !== edges.length || cur.counts.length !== edges.length) {
+    throw new InvalidInputError(
+      `binnedWasserstein: ${edges.length} edges (one per bin) but ${refCounts.length} reference and ${cur.counts.length} current counts`,
+    );
+  }
   const nRef = sum(refCounts);
   const nCur = sum(cur.counts) + cur.below + cur.above;
   if (nRef <= 0 || nCur <= 0) {
     throw new InvalidInputError('binnedWasserstein: both sides need at least one value');
   }
+  return wassersteinOfBins(edges, refCounts, nRef, cur, nCur);
+}
+
+/** binnedWasserstein with both totals known (the close path has them already). */
+function wassersteinOfBins(
+  edges: readonly number[],
+  refCounts: ArrayLike<number>,
+  nRef: number,
+  cur: Pick<NumericSketchSnapshot, 'counts' | 'below' | 'above' | 'min' | 'max'>,
+  nCur: number,
+): BinnedWasserstein {
+  const k = edges.length;
   const lo = edges[0] as number;
   const hi = edges[k - 1] as number;
+  const counts = cur.counts;
   const acc: Segments = { d: 0, distance: 0, bound: 0 };
   const below = cur.below / nCur;
   if (below > 0) addSegment(acc, cur.min !== null && cur.min < lo ? lo - cur.min : 0, 0, below);
-  addSegment(acc, 0, (refCounts[0] as number) / nRef, (cur.counts[0] as number) / nCur);
+  addSegment(acc, 0, (refCounts[0] as number) / nRef, (counts[0] as number) / nCur);
+  let left = lo;
   for (let i = 1; i < k; i++) {
-    addSegment(
-      acc,
-      (edges[i] as number) - (edges[i - 1] as number),
-      (refCounts[i] as number) / nRef,
-      (cur.counts[i] as number) / nCur,
-    );
+    const right = edges[i] as number;
+    addSegment(acc, right - left, (refCounts[i] as number) / nRef, (counts[i] as number) / nCur);
+    left = right;
   }
   const above = cur.above / nCur;
   if (above > 0) addSegment(acc, cur.max !== null && cur.max > hi ? cur.max - hi : 0, 0, above);

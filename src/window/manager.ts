@@ -123,9 +123,15 @@ export interface WindowManager {
    * watermark; windows the watermark passed are queued for `drainClosed()`.
    */
   record(event: PredictionEvent, meta?: RecordMeta): RecordResult;
-  /** Closes the windows of versions idle for `idleTimeoutMs`, then drains the queue. */
+  /**
+   * Closes the windows of versions idle for `idleTimeoutMs` of clock time (a non-positive
+   * timeout disables idle closing), then drains the queue.
+   */
   tick(): ClosedWindow[];
-  /** Windows closed since the last drain, ordered by end, then size, then version. */
+  /**
+   * Windows closed since the last drain, in close order; windows closed by the same event
+   * (or tick, or flush) are ordered by end, then size.
+   */
   drainClosed(): ClosedWindow[];
   /** Closes every open window (shutdown, end of replay) and drains the queue. */
   flushAll(): ClosedWindow[];
