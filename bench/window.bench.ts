@@ -182,7 +182,7 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-export function benchClose(test: 'default' | 'ks'): BenchResult {
+function benchClose(test: 'default' | 'ks'): BenchResult {
   const FEATURES = 100;
   const CLOSES = 50;
   const base = benchModel(FEATURES, 0, [300_000]);
@@ -235,7 +235,7 @@ export function benchClose(test: 'default' | 'ks'): BenchResult {
   };
 }
 
-export function benchRecord(sizes: number[]): BenchResult {
+function benchRecord(sizes: number[]): BenchResult {
   const RUNS = 10;
   const N = 200_000;
   const model = benchModel(16, 4, sizes);
