@@ -37,7 +37,7 @@ export class UnparseableItem {
   constructor(readonly message: string) {}
 }
 
-const reject = (reason: RejectReason, message: string): Decoded<never> => ({
+const reject = (reason: RejectReason, message: string): Extract<Decoded<never>, { ok: false }> => ({
   ok: false,
   reason,
   message,
@@ -100,28 +100,44 @@ function describe(v: unknown): string {
 }
 
 /**
- * Validates one value against the configured type. JSON cannot carry NaN or Infinity, but
- * in-process callers (replay, tests, library users) can, so they are rejected explicitly.
+ * Validates one value against the configured type; returns the rejection, or null when the
+ * value is acceptable. JSON cannot carry NaN or Infinity, but in-process callers (replay,
+ * tests, library users) can, so they are rejected explicitly. Allocation-free on success:
+ * this runs once per feature per event.
  */
 function checkValue(
-  field: string,
+  prefix: string,
+  name: string,
   type: 'numeric' | 'categorical',
   v: unknown,
-): Decoded<FeatureValue> {
-  if (v === undefined || v === null) return { ok: true, value: null };
-  if (type === 'numeric') {
-    if (typeof v !== 'number') {
-      return reject('wrong_type', `${field} must be a number, got ${describe(v)}`);
-    }
-    if (!Number.isFinite(v)) return reject('non_finite', `${field} is ${v}`);
-    return { ok: true, value: v };
-  }
-  if (typeof v === 'string' || typeof v === 'boolean') return { ok: true, value: v };
+): Extract<Decoded<never>, { ok: false }> | null {
+  if (v === undefined || v === null) return null;
   if (typeof v === 'number') {
-    if (!Number.isFinite(v)) return reject('non_finite', `${field} is ${v}`);
-    return { ok: true, value: v };
+    return Number.isFinite(v) ? null : reject('non_finite', `${prefix}${name} is ${v}`);
   }
-  return reject('wrong_type', `${field} must be a string, number or boolean, got ${describe(v)}`);
+  if (type === 'numeric') {
+    return reject('wrong_type', `${prefix}${name} must be a number, got ${describe(v)}`);
+  }
+  if (typeof v === 'string' || typeof v === 'boolean') return null;
+  return reject(
+    'wrong_type',
+    `${prefix}${name} must be a string, number or boolean, got ${describe(v)}`,
+  );
+}
+
+/** Per-model lookups built once, not per event. */
+interface ModelIndex {
+  types: Map<string, 'numeric' | 'categorical'>;
+  pii: readonly string[];
+}
+const indexes = new WeakMap<ModelConfig, ModelIndex>();
+function indexOf(config: ModelConfig): ModelIndex {
+  let idx = indexes.get(config);
+  if (!idx) {
+    idx = { types: new Map(config.features.map((f) => [f.name, f.type])), pii: config.piiFields };
+    indexes.set(config, idx);
+  }
+  return idx;
 }
 
 export function hashPii(value: FeatureValue, salt: string): FeatureValue {
@@ -157,27 +173,26 @@ export function decodePrediction(raw: unknown, opts: DecodeOptions): Decoded<Pre
   if (!isRecord(raw.features)) {
     return reject('wrong_type', `"features" must be an object, got ${describe(raw.features)}`);
   }
-  const features: Record<string, FeatureValue> = {};
-  for (const [name, value] of Object.entries(raw.features)) {
-    const spec = config.features.find((f) => f.name === name);
-    if (spec) {
-      const checked = checkValue(`features.${name}`, spec.type, value);
-      if (!checked.ok) return checked;
-      features[name] = checked.value;
-    } else {
-      // Unmonitored fields are kept for audit but must still be plain JSON scalars.
-      const checked = checkValue(`features.${name}`, 'categorical', value);
-      if (!checked.ok) return checked;
-      features[name] = checked.value;
-    }
+  const { types, pii } = indexOf(config);
+  const rawFeatures = raw.features;
+  for (const name in rawFeatures) {
+    // Unmonitored fields are kept for audit but must still be plain JSON scalars.
+    const bad = checkValue('features.', name, types.get(name) ?? 'categorical', rawFeatures[name]);
+    if (bad) return bad;
   }
-  for (const field of config.piiFields) {
-    if (field in features) features[field] = hashPii(features[field] ?? null, opts.piiSalt);
+  // Validated in place: the parsed object is used as is (no per-event copy on the hot path),
+  // except when PII fields must be replaced by their hashes.
+  let features = rawFeatures as Record<string, FeatureValue>;
+  if (pii.length > 0) {
+    features = { ...features };
+    for (const field of pii) {
+      if (field in features) features[field] = hashPii(features[field] ?? null, opts.piiSalt);
+    }
   }
   const predictionField = config.prediction.field;
   const rawPrediction = raw[predictionField];
-  const prediction = checkValue(predictionField, config.prediction.type, rawPrediction);
-  if (!prediction.ok) return prediction;
+  const badPrediction = checkValue('', predictionField, config.prediction.type, rawPrediction);
+  if (badPrediction) return badPrediction;
   return {
     ok: true,
     value: {
@@ -186,7 +201,7 @@ export function decodePrediction(raw: unknown, opts: DecodeOptions): Decoded<Pre
       id: id.value,
       ts,
       features,
-      prediction: prediction.value,
+      prediction: rawPrediction === undefined ? null : (rawPrediction as FeatureValue),
     },
   };
 }

@@ -77,6 +77,8 @@ export interface Pipeline extends IngestPort {
 }
 
 const MAX_ITEM_ERRORS = 1000;
+const HTTP_SOURCE = Object.freeze({ kind: 'http' as const });
+const REPLAY_SOURCE = Object.freeze({ kind: 'replay' as const });
 const BASELINE_REFRESH_MS = 30_000;
 
 export function createPipeline(opts: PipelineOptions): Pipeline {
@@ -262,6 +264,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       c[r]++;
     };
     let noBaseline = false;
+    const sourceRef: StoredEvent['source'] = source === 'http' ? HTTP_SOURCE : REPLAY_SOURCE;
+    const newest = new Map<string, number>();
     for (let i = 0; i < items.length; i++) {
       const d = decodePrediction(items[i], decodeOpts);
       if (!d.ok) {
@@ -276,12 +280,13 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       const status = managers.get(event.model)!.record(event).status;
       if (status === 'no-baseline') noBaseline = true;
       bump(event.model, status === 'no-baseline' ? 'no_baseline' : status);
-      rows.push({
-        ...event,
-        late: status === 'late',
-        source: source === 'http' ? { kind: 'http' } : { kind: 'replay' },
-        ingestedAt,
-      });
+      const row = event as StoredEvent;
+      row.late = status === 'late';
+      row.source = sourceRef;
+      row.ingestedAt = ingestedAt;
+      rows.push(row);
+      if (!row.late && event.ts > (newest.get(event.model) ?? -1))
+        newest.set(event.model, event.ts);
     }
     // Raw events are durable before the caller is answered; the windows' sketches are derived state.
     if (rows.length > 0) {
@@ -298,9 +303,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     for (const [model, c] of counts) {
       for (const [r, n] of Object.entries(c)) if (n > 0) countEvent(model, r as EventResult, n);
     }
-    for (const row of rows) {
-      if (!row.late) metrics.lastEventTimestamp.set({ model: row.model }, row.ts / 1000);
-    }
+    for (const [model, ts] of newest) metrics.lastEventTimestamp.set({ model }, ts / 1000);
     if (noBaseline && clock.now() - lastRefresh > 5_000) {
       void refreshBaselines().catch((err) => log.warn({ err }, 'baseline refresh failed'));
     }
