@@ -85,7 +85,6 @@ export interface SqlStoreOptions {
 
 const DEFAULT_MAX_INSERT_ROWS = 100_000;
 const MAX_PAYLOAD_BYTES = 64 << 20;
-const MAX_INITIAL_BUFFER = 16 << 20;
 /** Encoding 50k events takes a few hundred ms: let timers, I/O and heartbeats run meanwhile. */
 const YIELD_EVERY_ROWS = 4096;
 
@@ -119,16 +118,20 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
     encode: (item: T, out: JsonLinesWriter) => void,
   ): Promise<void> {
     const payloads: Buffer[] = [];
-    const initial = Math.min(
-      MAX_INITIAL_BUFFER,
-      Math.max(1 << 16, Math.min(items.length, maxRows) * 512),
-    );
-    let out = new JsonLinesWriter(initial);
+    const perPayload = Math.min(items.length, maxRows);
+    let out = new JsonLinesWriter();
+    let sized = false;
     for (let i = 0; i < items.length; i++) {
       encode(items[i]!, out);
+      if (!sized) {
+        // Size the payload from its first item: one allocation instead of repeated doubling.
+        out.reserve(Math.min(MAX_PAYLOAD_BYTES, out.bytes * perPayload * 1.15));
+        sized = true;
+      }
       if (out.rows >= maxRows || out.bytes >= MAX_PAYLOAD_BYTES) {
         payloads.push(out.finish());
-        out = new JsonLinesWriter(initial);
+        out = new JsonLinesWriter();
+        sized = false;
       }
       if (i % YIELD_EVERY_ROWS === YIELD_EVERY_ROWS - 1) await yieldToEventLoop();
     }
