@@ -323,3 +323,29 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'offset', 'bool', 'atan2', 'inf', 'nan']);
+
+/**
+ * Metric names a PromQL expression selects, by a small lexer (not a parser): strings, label
+ * matchers, ranges, numbers/durations and `by/without/on/ignoring/group_x (...)` label lists
+ * are removed; an identifier followed by `(` is a function or aggregation; what remains are
+ * metric names (and keywords, which are dropped). Grafana variables (`$x`, `${x}`) are removed
+ * first. Use a real Prometheus to check that the expression parses.
+ */
+export function promqlMetricNames(expr: string): string[] {
+  let s = expr
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""')
+    .replace(/\$\{[^}]*\}|\$\w+/g, '')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  s = s.replace(/(^|[^\w:])\d[\w.]*(?:[eE][+-]?\d+)?/g, '$1 ');
+  const names: string[] = [];
+  for (const m of s.matchAll(/([A-Za-z_:][\w:]*)(\s*\()?/g)) {
+    const [, id, call] = m;
+    if (call !== undefined || PROMQL_KEYWORDS.has(id!.toLowerCase())) continue;
+    names.push(id!);
+  }
+  return [...new Set(names)];
+}
