@@ -24,7 +24,7 @@ import {
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const EXAMPLE_CONFIG = 'examples/driftd.yaml';
 
-/** Namespace and labels of the generated PrometheusRule (see deploy/kubernetes/README.md). */
+/** Namespace and labels of the generated PrometheusRule (see deploy/README.md). */
 export const PROMETHEUS_RULE_META = {
   name: 'driftd',
   namespace: 'driftd',
