@@ -1,6 +1,6 @@
 import type { ModelConfig } from '../config/types.js';
 import { BaselineError, InvalidInputError, LifecycleError } from '../errors.js';
-import type { BaselineProfile, PredictionEvent, WindowBounds } from '../types.js';
+import type { BaselineProfile, EventSource, PredictionEvent, WindowBounds } from '../types.js';
 import {
   createWindowState,
   type RecordMeta,
@@ -15,24 +15,46 @@ import {
  * Windows: per (version, configured size) the windows [k·size, (k+1)·size), aligned to the
  * Unix epoch, end exclusive: an event at exactly `end` belongs to the next window.
  *
- * Watermark, per (model, version): max event time seen − allowedLateness. A window closes when
- * the watermark reaches its end (watermark ≥ end). So an event at most `allowedLateness`
- * behind the newest event is always accepted, and one further behind is accepted only while
- * its window happens to be still open.
+ * Lanes: every event comes through a lane, an ordered input of its own: one per Kafka
+ * topic/partition, one for HTTP, one for replay (`laneOf(meta.source)`). Each lane of a version
+ * keeps its own max event time. A source announces the lanes it will deliver with `addLanes`
+ * (the Kafka source does on every partition assignment), so a lane that has not delivered yet
+ * holds the watermark back instead of being overtaken.
  *
- * Idle close: when no event of a version arrived for `idleTimeoutMs` of wall-clock time
- * (the injected clock), `tick()` closes every open window of that version, whatever its end —
- * a quiet stream must still produce its last results. Each size then remembers the end of the
- * last window it closed (`closedThrough`); a later event whose window ends at or before it is
- * late, exactly as if the watermark had passed it. The watermark itself (max event time) is
- * not moved, so a stream that resumes with newer events carries on normally.
+ * Watermark, per (model, version): max over time of (min over active lanes of the lane's max
+ * event time) − allowedLateness — Flink's per-partition watermarks. A lane is idle, and left
+ * out of the min, once it delivered nothing of that version for `idleTimeoutMs` of wall-clock
+ * (the injected clock); when every lane is idle the newest lane counts. The watermark never
+ * moves back. A window closes when the watermark reaches its end (watermark ≥ end).
+ *
+ * An event is late when its window ends at or before max(its lane's max event time −
+ * allowedLateness, the watermark) or at or before the last closed window of that size. So an
+ * event at most `allowedLateness` behind the newest event of its own lane is accepted, and
+ * lateness does not depend on how lanes interleave:
+ *   As long as no lane goes idle, watermark ≤ min over lanes (max_L) − lateness ≤ any lane's
+ *   own max − lateness, and every closed window ended at or before some earlier watermark. So
+ *   "late" reduces to "window end ≤ own lane's max − lateness", a function of the lane's own
+ *   sequence; and a window is only closed once every lane's own bound is past it, so no
+ *   on-time event of any lane can find it closed. The windows' contents, late totals and
+ *   lateCounts (below) are the same for any interleaving of the same per-lane sequences. This
+ *   is what lets a Kafka consumer replay partitions after a crash, in whatever order the
+ *   fetches come back, and rebuild the very same windows.
+ * Idleness (wall-clock) and idle/flush closes are the exceptions: they trade this
+ * determinism for progress when an input stops.
+ *
+ * Idle close: when no event of a version arrived for `idleTimeoutMs` of wall-clock time,
+ * `tick()` closes every open window of that version, whatever its end — a quiet stream must
+ * still produce its last results. Each size then remembers the end of the last window it
+ * closed (`closedThrough`); a later event whose window ends at or before it is late, exactly
+ * as if the watermark had passed it. The watermark itself is not moved, so a stream that
+ * resumes with newer events carries on normally.
  *
  * Late events (their window of some size is closed) never change a closed result: the caller
  * stores them raw. They are counted per (version, size) in `lateTotals()`, and each is also
- * added to the `lateCount` of the oldest open window of that (version, size) — the window
- * whose result comes out next — or, when none is open, to the next one to open. So
- * Σ lateCount over results (plus what is still pending) equals the late total, and late
- * arrivals show up on a timeline.
+ * added to the `lateCount` of the window of that size holding its lane's newest event time
+ * (open whenever no lane went idle, see above), else of the oldest open window of that
+ * (version, size), else of the next one to open. So Σ lateCount over results (plus what is
+ * still pending) equals the late total, and late arrivals show up on a timeline.
  *
  * A window only exists once an event falls in it: no results for empty windows.
  */
@@ -91,16 +113,28 @@ export interface SizeSnapshot {
   pendingLate: number;
 }
 
+export interface LaneSnapshot {
+  lane: string;
+  /** Max event time the lane delivered; null before its first event. */
+  maxTs: number | null;
+}
+
 export interface StreamSnapshot {
   version: string;
-  /** Max event time seen; null before the first event. */
+  /** Max event time seen over all lanes; null before the first event. */
   maxTs: number | null;
+  /** Format 2: the watermark (null before it is known) and every lane of the version. */
+  watermark?: number | null;
+  lanes?: LaneSnapshot[];
   sizes: SizeSnapshot[];
 }
 
-/** Everything needed to resume after a crash, as plain JSON. */
+/**
+ * Everything needed to resume after a crash, as plain JSON. Format 2 adds lanes; a format 1
+ * snapshot (one watermark per version) restores with its max event time as the watermark.
+ */
 export interface WindowManagerSnapshot {
-  format: 1;
+  format: 1 | 2;
   model: string;
   /** clock.now() when taken. */
   takenAt: number;
@@ -135,7 +169,13 @@ export interface WindowManager {
   drainClosed(): ClosedWindow[];
   /** Closes every open window (shutdown, end of replay) and drains the queue. */
   flushAll(): ClosedWindow[];
-  /** Current watermark of a version (max event time − allowed lateness), null if unknown. */
+  /**
+   * Announces lanes (see `laneOf`) a source is about to deliver, for every version: a lane
+   * new to a version holds its watermark until it delivers or goes idle; a known lane counts
+   * as active again from now.
+   */
+  addLanes(lanes: readonly string[]): void;
+  /** Current watermark of a version (see above), null before it is known. */
   watermark(version: string): number | null;
   openWindows(): WindowBounds[];
   lateTotals(): LateTotal[];
@@ -162,9 +202,20 @@ interface SizeState {
   pendingLate: number;
 }
 
+interface Lane {
+  maxTs: number;
+  lastArrival: number;
+}
+
 interface Stream {
   version: string;
+  /** Max event time over all lanes. */
   maxTs: number;
+  /** Monotonic: max over time of (min over active lanes of maxTs) − lateness. */
+  wm: number;
+  /** min over active lanes of maxTs when `wm` was last computed: a lane at or below it may raise it. */
+  floor: number;
+  lanes: Map<string, Lane>;
   lastArrival: number;
   /** Smallest end over open windows (all sizes), +∞ when none: cheap close check. */
   nextEnd: number;
@@ -174,6 +225,13 @@ interface Stream {
 }
 
 const ACCEPTED: RecordResult = Object.freeze({ status: 'accepted' });
+
+/** The lane of an event's source: "topic/partition" for Kafka, else the source kind. */
+export function laneOf(source: EventSource | undefined): string {
+  if (source === undefined) return 'default';
+  return source.kind === 'kafka' ? `${source.topic}/${source.partition}` : source.kind;
+}
+
 const NO_BASELINE: RecordResult = Object.freeze({ status: 'no-baseline' });
 
 /**
@@ -192,13 +250,21 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
   const lateness = model.windows.allowedLatenessMs;
   const idleTimeout = model.windows.idleTimeoutMs;
   const streams = new Map<string, Stream>();
+  /** Lanes announced with addLanes: every new version starts with them. */
+  const registered = new Set<string>();
   let closedQueue: ClosedWindow[] = [];
   let lastStream: Stream | undefined;
+  // One-entry cache of the lane key, so the hot path builds no string per event.
+  let lastSource: EventSource | undefined;
+  let lastLaneKey = 'default';
 
   function newStream(version: string, now: number): Stream {
     const s: Stream = {
       version,
       maxTs: Number.NEGATIVE_INFINITY,
+      wm: Number.NEGATIVE_INFINITY,
+      floor: Number.NEGATIVE_INFINITY,
+      lanes: new Map(),
       lastArrival: now,
       nextEnd: Number.POSITIVE_INFINITY,
       baselines: new Map(),
@@ -213,8 +279,32 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         pendingLate: 0,
       })),
     };
+    for (const lane of registered)
+      s.lanes.set(lane, { maxTs: Number.NEGATIVE_INFINITY, lastArrival: now });
     streams.set(version, s);
     return s;
+  }
+
+  function isIdle(lane: Lane, now: number): boolean {
+    return idleTimeout > 0 && now - lane.lastArrival >= idleTimeout;
+  }
+
+  /** Recomputes the lane minimum and moves the watermark (never back), closing what it passed. */
+  function advance(stream: Stream, now: number): void {
+    let min = Number.POSITIVE_INFINITY;
+    let newest = Number.NEGATIVE_INFINITY;
+    for (const lane of stream.lanes.values()) {
+      if (lane.maxTs > newest) newest = lane.maxTs;
+      if (lane.maxTs < min && !isIdle(lane, now)) min = lane.maxTs;
+    }
+    // Every lane idle: nothing to wait for, the newest lane counts.
+    if (min === Number.POSITIVE_INFINITY) min = newest;
+    stream.floor = min;
+    const wm = min - lateness;
+    if (wm > stream.wm) {
+      stream.wm = wm;
+      if (wm >= stream.nextEnd) closeStream(stream, wm, 'watermark');
+    }
   }
 
   function recomputeNextEnd(stream: Stream): void {
@@ -277,8 +367,14 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     return state;
   }
 
-  function countLate(sz: SizeState): void {
+  function countLate(sz: SizeState, laneMax: number): void {
     sz.lateTotal++;
+    const size = sz.size;
+    const own = sz.open.get(laneMax - (((laneMax % size) + size) % size));
+    if (own !== undefined) {
+      own.addLate(1);
+      return;
+    }
     let oldest: WindowState | undefined;
     let oldestStart = Number.POSITIVE_INFINITY;
     for (const [start, state] of sz.open) {
@@ -289,6 +385,25 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     }
     if (oldest === undefined) sz.pendingLate++;
     else oldest.addLate(1);
+  }
+
+  function laneKey(meta: RecordMeta | undefined): string {
+    const source = meta?.source;
+    if (source === lastSource) return lastLaneKey;
+    if (
+      source !== undefined &&
+      lastSource !== undefined &&
+      source.kind === 'kafka' &&
+      lastSource.kind === 'kafka' &&
+      source.partition === lastSource.partition &&
+      source.topic === lastSource.topic
+    ) {
+      lastSource = source;
+      return lastLaneKey;
+    }
+    lastSource = source;
+    lastLaneKey = laneOf(source);
+    return lastLaneKey;
   }
 
   function record(event: PredictionEvent, meta?: RecordMeta): RecordResult {
@@ -305,12 +420,38 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       lastStream = stream;
     }
     stream.lastArrival = now;
-    if (ts > stream.maxTs) {
-      stream.maxTs = ts;
-      const wm = ts - lateness;
-      if (wm >= stream.nextEnd) closeStream(stream, wm, 'watermark');
+    const key = laneKey(meta);
+    let lane = stream.lanes.get(key);
+    let wasIdle = false;
+    if (lane === undefined) {
+      lane = { maxTs: Number.NEGATIVE_INFINITY, lastArrival: now };
+      stream.lanes.set(key, lane);
+      wasIdle = true; // a new lane enters the minimum
+    } else {
+      wasIdle = isIdle(lane, now);
+      lane.lastArrival = now;
     }
-    const wm = stream.maxTs - lateness;
+    if (ts > stream.maxTs) stream.maxTs = ts;
+    if (ts > lane.maxTs) {
+      const previous = lane.maxTs;
+      lane.maxTs = ts;
+      if (stream.lanes.size === 1) {
+        stream.floor = ts;
+        const wm = ts - lateness;
+        if (wm > stream.wm) {
+          stream.wm = wm;
+          if (wm >= stream.nextEnd) closeStream(stream, wm, 'watermark');
+        }
+      } else if (wasIdle || previous <= stream.floor) {
+        // Only the lane holding the minimum (or one re-entering it) can move it.
+        advance(stream, now);
+      }
+    } else if (wasIdle) {
+      advance(stream, now);
+    }
+    const laneMax = lane.maxTs;
+    const laneWm = laneMax - lateness;
+    const limit = Math.max(laneWm, stream.wm);
     let late: LateWindow[] | undefined;
     const list = stream.sizes;
     for (let i = 0; i < list.length; i++) {
@@ -318,8 +459,8 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       const size = sz.size;
       const start = ts - (((ts % size) + size) % size);
       const end = start + size;
-      if (end <= wm || end <= sz.closedThrough) {
-        countLate(sz);
+      if (end <= limit || end <= sz.closedThrough) {
+        countLate(sz, laneMax);
         if (late === undefined) late = [];
         late.push({ sizeLabel: sz.label, size, start, end });
         continue;
@@ -335,6 +476,23 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     return late === undefined ? ACCEPTED : { status: 'late', late };
   }
 
+  function addLanes(lanes: readonly string[]): void {
+    const now = clock.now();
+    for (const key of lanes) {
+      registered.add(key);
+      for (const stream of streams.values()) {
+        const lane = stream.lanes.get(key);
+        if (lane === undefined) {
+          stream.lanes.set(key, { maxTs: Number.NEGATIVE_INFINITY, lastArrival: now });
+          stream.floor = Number.NEGATIVE_INFINITY;
+        } else {
+          lane.lastArrival = now;
+          if (lane.maxTs < stream.floor) stream.floor = lane.maxTs;
+        }
+      }
+    }
+  }
+
   function drainClosed(): ClosedWindow[] {
     const out = closedQueue;
     closedQueue = [];
@@ -344,6 +502,8 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
   function tick(): ClosedWindow[] {
     if (idleTimeout > 0) {
       const now = clock.now();
+      // Lanes that went idle leave the minimum: the watermark may move on without them.
+      for (const stream of streams.values()) if (stream.lanes.size > 1) advance(stream, now);
       for (const stream of streams.values()) {
         if (
           stream.nextEnd !== Number.POSITIVE_INFINITY &&
@@ -370,6 +530,11 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       streamSnaps.push({
         version: stream.version,
         maxTs: Number.isFinite(stream.maxTs) ? stream.maxTs : null,
+        watermark: Number.isFinite(stream.wm) ? stream.wm : null,
+        lanes: [...stream.lanes].map(([lane, l]) => ({
+          lane,
+          maxTs: Number.isFinite(l.maxTs) ? l.maxTs : null,
+        })),
         sizes: stream.sizes.map((sz) => ({
           label: sz.label,
           size: sz.size,
@@ -384,7 +549,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       }
     }
     return {
-      format: 1,
+      format: 2,
       model: model.id,
       takenAt: clock.now(),
       streams: streamSnaps,
@@ -401,8 +566,10 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     if (streams.size > 0 || closedQueue.length > 0) {
       throw new LifecycleError(`window manager of ${model.id}: restore() needs a fresh manager`);
     }
-    if (snap.format !== 1) {
-      throw new InvalidInputError(`window manager snapshot format ${String(snap.format)} is not 1`);
+    if (snap.format !== 1 && snap.format !== 2) {
+      throw new InvalidInputError(
+        `window manager snapshot format ${String(snap.format)} is not 1 or 2`,
+      );
     }
     if (snap.model !== model.id) {
       throw new InvalidInputError(
@@ -435,6 +602,19 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     for (const ss of snap.streams) {
       const stream = newStream(ss.version, now);
       stream.maxTs = ss.maxTs ?? Number.NEGATIVE_INFINITY;
+      if (ss.lanes === undefined) {
+        // Format 1: one watermark per version, no lanes.
+        stream.wm = stream.maxTs - lateness;
+      } else {
+        stream.wm = ss.watermark ?? Number.NEGATIVE_INFINITY;
+        for (const l of ss.lanes) {
+          stream.lanes.set(l.lane, {
+            maxTs: l.maxTs ?? Number.NEGATIVE_INFINITY,
+            lastArrival: now,
+          });
+        }
+      }
+      stream.floor = Number.NEGATIVE_INFINITY;
       for (const sz of stream.sizes) {
         const saved = ss.sizes.find((x) => x.label === sz.label && x.size === sz.size);
         if (saved === undefined) continue;
@@ -469,9 +649,10 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     tick,
     drainClosed,
     flushAll,
+    addLanes,
     watermark(version) {
       const s = streams.get(version);
-      return s === undefined || s.maxTs === Number.NEGATIVE_INFINITY ? null : s.maxTs - lateness;
+      return s === undefined || s.wm === Number.NEGATIVE_INFINITY ? null : s.wm;
     },
     openWindows() {
       const out: WindowBounds[] = [];

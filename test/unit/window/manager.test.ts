@@ -433,3 +433,196 @@ describe('window manager: crash recovery and merging', () => {
     }
   });
 });
+
+describe('window manager: lanes (per-partition watermarks)', () => {
+  type Item = { e: PredictionEvent; partition: number; offset: number };
+
+  /** Per-lane sequences: times rise with jitter up to 2 min, so each lane has its own late events. */
+  function lanes(n: number, count: number, seed: number): Item[][] {
+    return Array.from({ length: count }, (_, p) => {
+      const r = rng(seed + p);
+      const rows = makeRows(n, seed + 10 + p);
+      const events = makeEvents(
+        model,
+        '3',
+        rows,
+        (i) => i * 1_500 + p * 7_000 + Math.floor(r() * 2 * MIN),
+      );
+      return events.map((e, offset) => ({
+        e: { ...e, id: `${p}-${offset}` },
+        partition: p,
+        offset,
+      }));
+    });
+  }
+
+  const source = (it: Item) => ({
+    kind: 'kafka' as const,
+    topic: 'predictions',
+    partition: it.partition,
+    offset: String(it.offset),
+  });
+
+  /** Merges lanes in a random order that keeps each lane's own order (a Kafka fetch pattern). */
+  function interleave(perLane: Item[][], seed: number, burst: number): Item[] {
+    const r = rng(seed);
+    const pos = perLane.map(() => 0);
+    const out: Item[] = [];
+    while (out.length < perLane.reduce((n, l) => n + l.length, 0)) {
+      const p = Math.floor(r() * perLane.length);
+      const take = 1 + Math.floor(r() * burst);
+      for (let k = 0; k < take && pos[p]! < perLane[p]!.length; k++)
+        out.push(perLane[p]![pos[p]!++]!);
+    }
+    return out;
+  }
+
+  const laneIds = (count: number) => Array.from({ length: count }, (_, p) => `predictions/${p}`);
+
+  function run(order: Item[], count: number, m = twoSizes) {
+    const { manager } = setup(m);
+    manager.addLanes(laneIds(count));
+    const status = new Map<string, string>();
+    const closed: ClosedWindow[] = [];
+    for (const it of order) {
+      status.set(it.e.id, manager.record(it.e, { source: source(it) }).status);
+      closed.push(...manager.drainClosed());
+    }
+    const beforeFlush = closed.length;
+    closed.push(...manager.flushAll());
+    return { manager, status, closed, beforeFlush };
+  }
+
+  const byKey = (closed: ClosedWindow[]) =>
+    closed
+      .map((c) => c.state.snapshot())
+      .sort((a, b) => (windowKey(a.bounds) < windowKey(b.bounds) ? -1 : 1));
+
+  it('gives identical windows, late statuses and late counts for any interleaving of the same lanes', () => {
+    const perLane = lanes(1500, 3, 21);
+    const roundRobin: Item[] = [];
+    for (let i = 0; i < 1500; i++) for (const l of perLane) roundRobin.push(l[i]!);
+    const bursty = interleave(perLane, 5, 400);
+    const fine = interleave(perLane, 6, 3);
+    const a = run(roundRobin, 3);
+    const b = run(bursty, 3);
+    const c = run(fine, 3);
+    expect([...a.status.values()]).toContain('late');
+    for (const other of [b, c]) {
+      expect(Object.fromEntries(other.status)).toEqual(Object.fromEntries(a.status));
+      // Counts, late counts, min/max and offset ranges equal; float sums to rounding.
+      expectSameCounts(byKey(other.closed), byKey(a.closed));
+      expect(other.manager.lateTotals()).toEqual(a.manager.lateTotals());
+    }
+    // Windows closed by the watermark before the final flush, not only by the flush.
+    expect(a.beforeFlush).toBeGreaterThan(5);
+    // The same events as one lane (no source): lateness then depends on the interleaving.
+    const single = (order: Item[]) => {
+      const { manager } = setup(twoSizes);
+      return order.map((it) => manager.record(it.e).status);
+    };
+    expect(single(bursty).filter((s) => s === 'late').length).not.toBe(
+      single(roundRobin).filter((s) => s === 'late').length,
+    );
+  });
+
+  it('crash and replay in another interleaving rebuilds the same windows', () => {
+    const perLane = lanes(1200, 3, 31);
+    const whole = run(interleave(perLane, 1, 50), 3);
+    // First life: a prefix of each lane; the snapshot is the checkpoint.
+    const cut = [400, 700, 250];
+    const first = setup(twoSizes);
+    first.manager.addLanes(laneIds(3));
+    const closed: ClosedWindow[] = [];
+    const prefix = interleave(
+      perLane.map((l, p) => l.slice(0, cut[p])),
+      2,
+      20,
+    );
+    for (const it of prefix) first.manager.record(it.e, { source: source(it) });
+    closed.push(...first.manager.drainClosed());
+    const snap = JSON.parse(JSON.stringify(first.manager.snapshot()));
+    expect(snap.format).toBe(2);
+    expect(snap.streams[0].lanes.map((l: { lane: string }) => l.lane).sort()).toEqual(laneIds(3));
+    // Second life: restore, then the rest of each lane in a different order.
+    const second = setup(twoSizes);
+    second.manager.restore(snap);
+    second.manager.addLanes(laneIds(3));
+    const rest = interleave(
+      perLane.map((l, p) => l.slice(cut[p])),
+      3,
+      300,
+    );
+    for (const it of rest) second.manager.record(it.e, { source: source(it) });
+    closed.push(...second.manager.drainClosed(), ...second.manager.flushAll());
+    expectSameCounts(byKey(closed), byKey(whole.closed));
+    expect(second.manager.lateTotals()).toEqual(whole.manager.lateTotals());
+  });
+
+  it('a registered lane that has not delivered yet holds the watermark back', () => {
+    const { manager } = setup();
+    manager.addLanes(['t/0', 't/1']);
+    const on = (partition: number) => ({
+      source: { kind: 'kafka' as const, topic: 't', partition, offset: '0' },
+    });
+    manager.record(ev(1_000), on(0));
+    manager.record(ev(3 * FIVE), on(0));
+    expect(manager.drainClosed()).toEqual([]);
+    expect(manager.watermark('3')).toBeNull();
+    // Lane 1 is far behind lane 0, yet within lateness of its own newest event: on time.
+    expect(manager.record(ev(2_000), on(1)).status).toBe('accepted');
+    expect(manager.watermark('3')).toBe(2_000 - MIN);
+    manager.record(ev(FIVE + MIN), on(1));
+    expect(summary(manager.drainClosed())).toEqual([
+      { window: '5m@0', count: 2, late: 0, reason: 'watermark' },
+    ]);
+    // Behind its own lane's lateness bound: late, counted in the window of its lane's newest event.
+    manager.record(ev(2 * FIVE + MIN + 1), on(1));
+    expect(manager.record(ev(FIVE + 1), on(1)).status).toBe('late');
+    const rest = manager.flushAll();
+    expect(summary(rest)).toEqual([
+      { window: `5m@${FIVE}`, count: 1, late: 0, reason: 'watermark' },
+      { window: `5m@${2 * FIVE}`, count: 1, late: 1, reason: 'flush' },
+      { window: `5m@${3 * FIVE}`, count: 1, late: 0, reason: 'flush' },
+    ]);
+  });
+
+  it('an idle lane leaves the minimum after idleTimeoutMs of wall-clock; the watermark never moves back', () => {
+    const { manager, clock } = setup();
+    manager.addLanes(['t/0', 't/1']);
+    const on = (partition: number) => ({
+      source: { kind: 'kafka' as const, topic: 't', partition, offset: '0' },
+    });
+    manager.record(ev(1_000), on(0));
+    clock.advance(MIN);
+    manager.record(ev(FIVE + 2 * MIN), on(0));
+    expect(manager.tick()).toEqual([]);
+    clock.advance(MIN); // lane 1: 2 min without an event; the version itself is active
+    expect(summary(manager.tick())).toEqual([
+      { window: '5m@0', count: 1, late: 0, reason: 'watermark' },
+    ]);
+    expect(manager.watermark('3')).toBe(FIVE + MIN);
+    // Lane 1 wakes up behind the watermark: its event for the closed window is late.
+    expect(manager.record(ev(2_000), on(1)).status).toBe('late');
+    expect(manager.watermark('3')).toBe(FIVE + MIN);
+  });
+
+  it('restores a format 1 snapshot (no lanes) with its max event time as the watermark', () => {
+    const { manager } = setup();
+    manager.record(ev(1_000));
+    manager.record(ev(FIVE + 1_000));
+    const v1 = manager.snapshot();
+    const legacy = {
+      ...v1,
+      format: 1 as const,
+      streams: v1.streams.map(({ version, maxTs, sizes }) => ({ version, maxTs, sizes })),
+    };
+    const restored = setup().manager;
+    restored.restore(legacy);
+    expect(restored.watermark('3')).toBe(FIVE + 1_000 - MIN);
+    expect(restored.record(ev(FIVE + MIN)).status).toBe('accepted');
+    expect(summary(restored.drainClosed())).toEqual([
+      { window: '5m@0', count: 1, late: 0, reason: 'watermark' },
+    ]);
+  });
+});
