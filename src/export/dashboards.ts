@@ -21,11 +21,10 @@ import {
   type Threshold,
   ThresholdsConfigBuilder,
   ThresholdsMode,
-  type VariableModel,
   VariableRefresh,
   VariableSort,
 } from '@grafana/grafana-foundation-sdk/dashboard';
-import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
+import { DataqueryBuilder, PromQueryFormat } from '@grafana/grafana-foundation-sdk/prometheus';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as table from '@grafana/grafana-foundation-sdk/table';
@@ -47,7 +46,7 @@ export const DASHBOARD_UIDS = {
 } as const;
 export type DashboardUid = (typeof DASHBOARD_UIDS)[keyof typeof DASHBOARD_UIDS];
 
-/** Dashboards that only need the metrics (the uids) to what Grafana imports (JSON model). */
+/** A dashboard as Grafana imports it (the JSON model, also what `dashboards/<uid>.json` holds). */
 export type DashboardJson = Dashboard;
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template
@@ -139,7 +138,7 @@ function query(
   if (legend !== undefined) q.legendFormat(legend);
   if (opts.instant) q.instant();
   else q.range();
-  if (opts.table) q.format('table' as never);
+  if (opts.table) q.format(PromQueryFormat.Table);
   if (opts.refId !== undefined) q.refId(opts.refId);
   return q;
 }
@@ -962,5 +961,3 @@ function pipelineDashboard(): DashboardJson {
 export function dashboardJson(dashboard: DashboardJson): string {
   return `${JSON.stringify(dashboard, null, 2)}\n`;
 }
-
-export type { VariableModel };
