@@ -118,7 +118,10 @@ export interface Store {
   /** Cheap round trip to the engine. */
   ping(): Promise<void>;
 
-  /** Batched raw-event insert; re-inserting the same event (same model, version, ts, id, source coordinates) is collapsed. */
+  /**
+   * Batched raw-event insert (one INSERT per `maxInsertRows`). Re-inserting an event with the
+   * same model, version, ts, id and source coordinates collapses into one row.
+   */
   insertEvents(rows: readonly StoredEvent[]): Promise<void>;
   /** The latest label per (model, id) wins. */
   insertLabels(rows: readonly LabelEvent[]): Promise<void>;
