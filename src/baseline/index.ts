@@ -38,6 +38,7 @@ export {
   createJsonLinesParser,
   detectFormat,
   type JsonLinesParser,
+  MAX_RECORD_CHARS,
   type ReadRowsOptions,
   type ReadRowsResult,
   type RowFormat,

@@ -8,21 +8,25 @@
  *   sample of R = max(sampleSize, 100 000) values (Li's Algorithm L, seeded per column name,
  *   so the same rows always give the same sample);
  * - categorical: Misra–Gries heavy hitters with 10 × topCategories counters, and a distinct
- *   count exact up to DISTINCT_CAP values.
+ *   count exact up to max(DISTINCT_CAP, 10 × topCategories) values.
  *
  * Between the passes (`endObserve`) the fine bin edges come from the reservoir
- * (`quantileEdges(reservoir, bins)`), widened to the exact min and max so that every
- * training value falls inside the baseline range.
+ * (`quantileEdges(reservoir, bins)`). When the reservoir missed the exact minimum or maximum,
+ * that value is added as an extra edge (so a profile can have up to bins + 3 edges), rather
+ * than moving an edge that may be an atom: every training value falls inside the baseline
+ * range, and window values outside it really are out of the training range.
  *
  * Pass 2 (`count`) counts every value EXACTLY into those bins (with the same numeric sketch
  * the daemon uses for windows, so the bin semantics are shared) and counts the heavy-hitter
- * candidates exactly.
+ * candidates exactly. A categorical column whose counters never overflowed already has exact
+ * counts of every value after pass 1 and is skipped.
  *
  * What is approximate, and what is not:
  * - The edges are quantiles of a sample, so the bins are not exactly equal-mass: a bin's true
  *   mass deviates from 1/K by about sqrt(1/(K·R)) (R = 100 000, K = 1000: ±10% of 1/K). The
- *   counts are exact, so every downstream statistic (binned KS and its bound, which uses the
- *   largest true bin mass, PSI, histograms) is exact relative to these bins.
+ *   counts are exact, so every downstream statistic is exact relative to these bins; the
+ *   binned-KS error bound must use the largest true bin mass, max(counts) / Σcounts, which
+ *   can exceed 1/K by that margin.
  * - With at most R non-missing values the reservoir holds them all, and edges and percentiles
  *   are exact.
  * - p01 / p50 / p99 are type-7 (NumPy linear) quantiles of the reservoir; count, mean, std,
@@ -36,8 +40,9 @@
  *   that cap beyond (a floor).
  *
  * Rows: a row is bad (counted, reported with its line, and left out of every column) when a
- * required column is absent, a numeric value is not a number (`Number()` semantics on
- * strings, "abc", booleans), NaN or ±Infinity, or a value is an object/array. `null`, `""` and
+ * required column is absent, a numeric value is not a number (strings follow `Number()`, so
+ * "1e3" and "0x1F" are numbers and "abc" is not; booleans are not), NaN or ±Infinity, or a
+ * value is an object/array. `null`, `""` and
  * whitespace-only strings are missing values, not bad. The prediction column is optional:
  * absent → missing, and the profile's `prediction` is null when no row has a value.
  * Because NaN rows are bad rows, a baseline's `nan` count is always 0.

@@ -327,7 +327,7 @@ describe('importBaseline: streaming', () => {
     const large = await writeDataset('stream-300k', 3 * EDGE_SAMPLE_MIN, 2);
     const a = await peakRetained(small);
     const b = await peakRetained(large);
-    
+
     expect(b.report.rows).toBe(300_000);
     // Pass-1 state is the same size: full reservoirs, capped categorical tracking.
     expect(b.report.state.reservoirValues).toBe(a.report.state.reservoirValues);
