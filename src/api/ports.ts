@@ -4,6 +4,7 @@ import type { RejectReason } from '../ingest/decode.js';
 import type { Logger } from '../logger.js';
 import type {
   BaselineProfile,
+  EventSource,
   LabelEvent,
   PerformanceResult,
   PredictionEvent,
@@ -44,7 +45,7 @@ export interface StoredPrediction {
   event: PredictionEvent;
   label: LabelEvent | null;
   late: boolean;
-  source: string;
+  source: EventSource;
   ingestedAt: number;
 }
 
