@@ -134,7 +134,14 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
       windows: Array<{
         start: string;
         eventCount: number;
-        features: Array<{ feature: string; drifted: boolean; pValue: number | null }>;
+        features: Array<{
+          feature: string;
+          test: string;
+          drifted: boolean;
+          statistic: number;
+          threshold: number;
+          ksStatistic: number;
+        }>;
       }>;
     };
     expect(drift.windows.map((w) => [w.start, w.eventCount])).toEqual([
