@@ -178,6 +178,24 @@ PARTITION BY toYYYYMM(window_start)
 ORDER BY (model, window, window_start, version)`,
     ],
   },
+  {
+    version: 2,
+    name: 'checkpoints: Kafka consumer checkpoints (window snapshots + offsets) per group',
+    // One row per consumer group survives merges (latest `seq` wins); readers take the highest
+    // seq, so unmerged older rows never show. A checkpoint row is written by one INSERT, so a
+    // crash leaves either the previous checkpoint or the new one, never a torn one.
+    up: ({ db }) => [
+      `CREATE TABLE IF NOT EXISTS ${tableRef(db, 'checkpoints')}
+(
+  group_id String,
+  seq UInt64,
+  taken_at ${TS},
+  payload String CODEC(ZSTD(3))
+)
+ENGINE = ReplacingMergeTree(seq)
+ORDER BY group_id`,
+    ],
+  },
 ];
 
 function checkMigrations(migrations: readonly Migration[]): void {

@@ -18,7 +18,7 @@ import type {
   PerformanceResult,
   WindowResult,
 } from '../types.js';
-import type { StoredEvent } from './types.js';
+import type { StoredCheckpoint, StoredEvent } from './types.js';
 
 const IDENTIFIER_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -40,6 +40,7 @@ export const TABLES = [
   'baselines',
   'window_results',
   'performance',
+  'checkpoints',
 ] as const;
 export type TableName = (typeof TABLES)[number];
 
@@ -530,6 +531,27 @@ export function encodeWindowResult(w: WindowResult, out: { push(line: string): v
   );
   for (const d of w.features) out.push(encodeDrift(h, 'feature', d));
   if (w.prediction) out.push(encodeDrift(h, 'prediction', w.prediction));
+}
+
+/** Params: group. The newest checkpoint of a consumer group. */
+export function latestCheckpointSql(db: string): string {
+  return `SELECT group_id, seq, toUnixTimestamp64Milli(taken_at) AS taken_at_ms, payload
+FROM ${tableRef(db, 'checkpoints')}
+WHERE group_id = {group:String}
+ORDER BY seq DESC
+LIMIT 1
+${READ_SETTINGS}`;
+}
+
+export interface CheckpointRow {
+  group_id: string;
+  seq: string | number;
+  taken_at_ms: string | number;
+  payload: string;
+}
+
+export function encodeCheckpoint(c: StoredCheckpoint): string {
+  return `{"group_id":${str(c.groupId)},"seq":${u64(c.seq, 'checkpoint seq')},"taken_at":"${formatDateTime64(c.takenAt, 'takenAt')}","payload":${str(c.payload)}}`;
 }
 
 export function encodePerformance(p: PerformanceResult): string {

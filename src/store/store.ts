@@ -22,8 +22,10 @@ import {
   type BaselineSummaryRow,
   baselineExistsSql,
   baselineProfileSql,
+  type CheckpointRow,
   type EventRow,
   encodeBaseline,
+  encodeCheckpoint,
   encodeEvent,
   encodeLabel,
   encodePerformance,
@@ -37,6 +39,7 @@ import {
   labelByIdSql,
   labeledPredictionsSql,
   latestBaselineIdSql,
+  latestCheckpointSql,
   latestWindowKeySql,
   listBaselinesSql,
   type PerformanceRow,
@@ -64,6 +67,7 @@ import type {
   PredictionTime,
   SqlExecutor,
   Store,
+  StoredCheckpoint,
   StoredEvent,
   WindowEventsQuery,
 } from './types.js';
@@ -282,6 +286,23 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       ensureOpen();
       if (rows.length === 0) return;
       await insert('performance', rows, (p, out) => out.push(encodePerformance(p)));
+    },
+
+    async saveCheckpoint(c: StoredCheckpoint): Promise<void> {
+      ensureOpen();
+      await insert('checkpoints', [c], (row, out) => out.push(encodeCheckpoint(row)));
+    },
+
+    async latestCheckpoint(groupId: string): Promise<StoredCheckpoint | null> {
+      ensureOpen();
+      const [row] = await exec.query<CheckpointRow>(latestCheckpointSql(db), { group: groupId });
+      if (!row) return null;
+      return {
+        groupId: row.group_id,
+        seq: Number(row.seq),
+        takenAt: Number(row.taken_at_ms),
+        payload: row.payload,
+      };
     },
 
     async queryPerformance(q: PerformanceQuery): Promise<PerformanceResult[]> {

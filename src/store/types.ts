@@ -94,6 +94,17 @@ export interface PredictionTime {
   ts: number;
 }
 
+/**
+ * A Kafka consumer checkpoint: window state and offsets as one opaque JSON payload (its
+ * layout belongs to src/ingest/checkpoint.ts). `seq` increases per group; the highest wins.
+ */
+export interface StoredCheckpoint {
+  groupId: string;
+  seq: number;
+  takenAt: number;
+  payload: string;
+}
+
 export interface AppliedMigration {
   version: number;
   name: string;
@@ -162,6 +173,11 @@ export interface Store {
   labeledPredictions(query: EventRangeQuery): Promise<LabeledPrediction[]>;
   /** Raw events of one model version in `[from, to)`, one per id, ordered by ts. */
   windowEvents(query: WindowEventsQuery): Promise<StoredEvent[]>;
+
+  /** Writes a consumer checkpoint in one INSERT (atomic: a crash leaves the old or the new). */
+  saveCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
+  /** The checkpoint with the highest `seq` of the group, or null. */
+  latestCheckpoint(groupId: string): Promise<StoredCheckpoint | null>;
 
   /** Waits for in-flight work, then releases the engine. Idempotent. */
   close(): Promise<void>;

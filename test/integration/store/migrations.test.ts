@@ -83,6 +83,7 @@ describe('store migrations (chDB)', () => {
     );
     expect(tables.map((t) => t.name)).toEqual([
       'baselines',
+      'checkpoints',
       'events',
       'labels',
       'performance',

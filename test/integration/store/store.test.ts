@@ -587,7 +587,7 @@ describe('parameter binding', () => {
       [evil]: 1,
     });
     // Nothing was executed: every table is still there.
-    expect(await count("SELECT count() AS n FROM system.tables WHERE database = 'driftd'")).toBe(7);
+    expect(await count("SELECT count() AS n FROM system.tables WHERE database = 'driftd'")).toBe(8);
   });
 
   it('refuses an invalid database identifier', () => {
