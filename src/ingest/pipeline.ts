@@ -63,7 +63,42 @@ export interface PipelineOptions {
   onPerformance?: (result: PerformanceResult) => void;
 }
 
+/**
+ * How a call performs its store writes. The default calls the store once and lets a failure
+ * propagate; the Kafka source passes a retry-until-done wrapper (heartbeating meanwhile).
+ */
+export interface WriteOptions {
+  write?: <T>(operation: string, fn: () => Promise<T>) => Promise<T>;
+}
+
+/** A decoded prediction event and where it came from (Kafka: its coordinates). */
+export interface SourcedEvent {
+  event: PredictionEvent;
+  source: EventSource;
+}
+
 export interface Pipeline extends IngestPort {
+  /**
+   * Kafka path, synchronous: records decoded events into the windows, counts them, and
+   * buffers their raw rows. Windows they close are queued for `persist`. Nothing is lost when a
+   * later write fails: rows and closed windows stay queued until a write succeeds.
+   */
+  recordSourced(events: readonly SourcedEvent[]): void;
+  /**
+   * Writes what `recordSourced` queued: raw rows once `bufferRows` are buffered (or when a
+   * window closed: its performance reads them), then closed windows' results.
+   */
+  persist(opts?: WriteOptions & { bufferRows?: number }): Promise<void>;
+  /**
+   * Writes everything queued (rows, closed windows, pending performance recomputes). After it
+   * resolves with `quiescent()` true, every window closed so far is durable: snapshots taken
+   * now are a consistent cut.
+   */
+  settle(opts?: WriteOptions): Promise<void>;
+  /** Nothing queued and no write in flight. */
+  quiescent(): boolean;
+  /** Stores decoded labels and marks the closed windows they belong to for recompute. */
+  ingestLabelEvents(labels: readonly LabelEvent[], opts?: WriteOptions): Promise<void>;
   /** Loads baselines; call before ingesting. */
   start(): Promise<void>;
   /** Periodic work: idle window close, baseline refresh, performance recompute for new labels. */
@@ -77,6 +112,8 @@ export interface Pipeline extends IngestPort {
 }
 
 const MAX_ITEM_ERRORS = 1000;
+const DEFAULT_BUFFER_ROWS = 20_000;
+const direct = <T>(_operation: string, fn: () => Promise<T>): Promise<T> => fn();
 const HTTP_SOURCE = Object.freeze({ kind: 'http' as const });
 const REPLAY_SOURCE = Object.freeze({ kind: 'replay' as const });
 const BASELINE_REFRESH_MS = 30_000;
@@ -138,34 +175,96 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     }
   }
 
-  async function writeClosed(closed: readonly ClosedWindow[]): Promise<WindowResult[]> {
-    if (closed.length === 0) return [];
-    const results: WindowResult[] = [];
-    for (const c of closed) {
-      const model = models.get(c.bounds.model)!;
-      results.push(evaluateWindow(c, c.baseline, model));
+  // Closed windows drained from the managers whose results are not durable yet, and raw rows
+  // of the Kafka path not yet inserted. A failed write leaves them here for the next attempt,
+  // so nothing drained is ever lost. Writes run one at a time (`serial`).
+  const unwritten: ClosedWindow[] = [];
+  let bufferedRows: StoredEvent[] = [];
+  let writeChain: Promise<unknown> = Promise.resolve();
+  let writing = 0;
+  function serial<T>(fn: () => Promise<T>): Promise<T> {
+    writing++;
+    const run = writeChain.then(fn, fn).finally(() => {
+      writing--;
+    });
+    writeChain = run.catch(() => undefined);
+    return run;
+  }
+
+  async function timedWrite<T>(
+    table: string,
+    operation: string,
+    write: NonNullable<WriteOptions['write']>,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    return write(operation, async () => {
+      const t = metrics.storeWriteSeconds.startTimer({ table });
+      try {
+        return await fn();
+      } catch (err) {
+        metrics.storeErrors.inc({ operation });
+        throw err;
+      } finally {
+        t();
+      }
+    });
+  }
+
+  /** Inserts the buffered raw rows (call inside `serial`). */
+  async function flushRows(write: NonNullable<WriteOptions['write']>): Promise<void> {
+    if (bufferedRows.length === 0) return;
+    // Swap first: rows recorded while the insert runs go to a new buffer, not into this one.
+    const rows = bufferedRows;
+    bufferedRows = [];
+    try {
+      await timedWrite('events', 'insert_events', write, () => store.insertEvents(rows));
+    } catch (err) {
+      bufferedRows = rows.concat(bufferedRows);
+      throw err;
     }
-    await store.insertWindowResults(results);
-    for (const r of results) {
-      metrics.recordWindow(r);
-      closedCounts.set(windowKey(r), { bounds: r, eventCount: r.eventCount });
-      dirtyWindows.set(windowKey(r), r);
-      log.info(
-        {
-          model: r.model,
-          version: r.version,
-          window: r.sizeLabel,
-          start: new Date(r.start).toISOString(),
-          events: r.eventCount,
-          driftShare: r.driftShare,
-        },
-        'window closed',
+  }
+
+  function writeClosed(
+    closed: readonly ClosedWindow[],
+    write: NonNullable<WriteOptions['write']> = direct,
+  ): Promise<WindowResult[]> {
+    for (const c of closed) unwritten.push(c);
+    if (unwritten.length === 0) return Promise.resolve([]);
+    return serial(async () => {
+      if (unwritten.length === 0) return [];
+      // Raw rows first: the performance recompute of a closed window reads them.
+      await flushRows(write);
+      const batch = unwritten.slice();
+      const results: WindowResult[] = [];
+      for (const c of batch) {
+        const model = models.get(c.bounds.model)!;
+        results.push(evaluateWindow(c, c.baseline, model));
+      }
+      await timedWrite('window_results', 'insert_window_results', write, () =>
+        store.insertWindowResults(results),
       );
-      opts.onWindow?.(r);
-    }
-    trimClosedCounts();
-    await recomputePerformance();
-    return results;
+      unwritten.splice(0, batch.length);
+      for (const r of results) {
+        metrics.recordWindow(r);
+        closedCounts.set(windowKey(r), { bounds: r, eventCount: r.eventCount });
+        dirtyWindows.set(windowKey(r), r);
+        log.info(
+          {
+            model: r.model,
+            version: r.version,
+            window: r.sizeLabel,
+            start: new Date(r.start).toISOString(),
+            events: r.eventCount,
+            driftShare: r.driftShare,
+          },
+          'window closed',
+        );
+        opts.onWindow?.(r);
+      }
+      trimClosedCounts();
+      await recomputePerformance(write);
+      return results;
+    });
   }
 
   function trimClosedCounts(): void {
@@ -193,7 +292,9 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   }
 
   let recomputing: Promise<void> | null = null;
-  async function recomputePerformance(): Promise<void> {
+  async function recomputePerformance(
+    write: NonNullable<WriteOptions['write']> = direct,
+  ): Promise<void> {
     // Never overlapping: a call during a run waits for it, then runs again for what it left.
     while (recomputing) await recomputing;
     if (dirtyWindows.size === 0) return;
@@ -204,14 +305,16 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       for (const b of batch) {
         const model = models.get(b.model);
         if (!model) continue;
-        const eventCount = await eventCountOf(b);
+        const eventCount = await write('query_drift', () => eventCountOf(b));
         if (eventCount === undefined) continue;
-        const pairs = await store.labeledPredictions({
-          model: b.model,
-          version: b.version,
-          from: b.start,
-          to: b.end,
-        });
+        const pairs = await write('labeled_predictions', () =>
+          store.labeledPredictions({
+            model: b.model,
+            version: b.version,
+            from: b.start,
+            to: b.end,
+          }),
+        );
         if (pairs.length === 0) continue;
         out.push({
           model: b.model,
@@ -227,7 +330,9 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         });
       }
       if (out.length > 0) {
-        await store.insertPerformance(out);
+        await timedWrite('performance', 'insert_performance', write, () =>
+          store.insertPerformance(out),
+        );
         // Gauges show the newest window per series, whatever order the recompute ran in.
         for (const p of out.sort((a, b) => a.start - b.start)) {
           metrics.recordPerformance(p);
@@ -237,6 +342,10 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     })();
     try {
       await recomputing;
+    } catch (err) {
+      // Derived data: keep the windows marked so the next run recomputes them.
+      for (const b of batch) if (!dirtyWindows.has(windowKey(b))) dirtyWindows.set(windowKey(b), b);
+      throw err;
     } finally {
       recomputing = null;
     }
@@ -265,6 +374,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     };
     let noBaseline = false;
     const sourceRef: StoredEvent['source'] = source === 'http' ? HTTP_SOURCE : REPLAY_SOURCE;
+    const meta = { source: sourceRef };
     const newest = new Map<string, number>();
     for (let i = 0; i < items.length; i++) {
       const d = decodePrediction(items[i], decodeOpts);
@@ -277,7 +387,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         continue;
       }
       const event = d.value;
-      const status = managers.get(event.model)!.record(event).status;
+      const status = managers.get(event.model)!.record(event, meta).status;
       if (status === 'no-baseline') noBaseline = true;
       bump(event.model, status === 'no-baseline' ? 'no_baseline' : status);
       const row = event as StoredEvent;
@@ -311,6 +421,80 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     return { accepted: rows.length, rejected, errors };
   }
 
+  function recordSourced(events: readonly SourcedEvent[]): void {
+    if (events.length === 0) return;
+    const ingestedAt = clock.now();
+    let model = '';
+    let manager: WindowManager | undefined;
+    let counts = { accepted: 0, late: 0, no_baseline: 0 };
+    const perModel = new Map<string, typeof counts>();
+    let newest = Number.NEGATIVE_INFINITY;
+    let noBaseline = false;
+    const flushCounts = () => {
+      if (model !== '' && newest > Number.NEGATIVE_INFINITY) {
+        metrics.lastEventTimestamp.set({ model }, newest / 1000);
+      }
+    };
+    for (let i = 0; i < events.length; i++) {
+      const { event, source } = events[i]!;
+      if (event.model !== model) {
+        flushCounts();
+        model = event.model;
+        manager = managers.get(model)!;
+        counts = perModel.get(model) ?? { accepted: 0, late: 0, no_baseline: 0 };
+        perModel.set(model, counts);
+        newest = Number.NEGATIVE_INFINITY;
+      }
+      const status = manager!.record(event, { source }).status;
+      const row = event as StoredEvent;
+      row.source = source;
+      row.ingestedAt = ingestedAt;
+      if (status === 'accepted') {
+        counts.accepted++;
+        row.late = false;
+        if (event.ts > newest) newest = event.ts;
+      } else if (status === 'late') {
+        counts.late++;
+        row.late = true;
+      } else {
+        counts.no_baseline++;
+        noBaseline = true;
+        row.late = false;
+      }
+      bufferedRows.push(row);
+    }
+    flushCounts();
+    for (const [m, c] of perModel) {
+      if (c.accepted > 0) countEvent(m, 'accepted', c.accepted);
+      if (c.late > 0) countEvent(m, 'late', c.late);
+      if (c.no_baseline > 0) countEvent(m, 'no_baseline', c.no_baseline);
+    }
+    if (noBaseline && clock.now() - lastRefresh > 5_000) {
+      void refreshBaselines().catch((err) => log.warn({ err }, 'baseline refresh failed'));
+    }
+    for (const m of managers.values()) for (const c of m.drainClosed()) unwritten.push(c);
+  }
+
+  async function persist(options: WriteOptions & { bufferRows?: number } = {}): Promise<void> {
+    const write = options.write ?? direct;
+    if (unwritten.length > 0) {
+      updateOpenGauge();
+      await writeClosed([], write);
+    } else if (bufferedRows.length >= (options.bufferRows ?? DEFAULT_BUFFER_ROWS)) {
+      await serial(() => flushRows(write));
+    }
+  }
+
+  async function settle(options: WriteOptions = {}): Promise<void> {
+    const write = options.write ?? direct;
+    for (const m of managers.values()) for (const c of m.drainClosed()) unwritten.push(c);
+    await serial(() => flushRows(write));
+    if (unwritten.length > 0) await writeClosed([], write);
+    await serial(() => recomputePerformance(write));
+    // Writes queued meanwhile by other callers (a tick) finish before the caller looks.
+    await writeChain;
+  }
+
   async function drain(): Promise<WindowResult[]> {
     const closed: ClosedWindow[] = [];
     for (const m of managers.values()) closed.push(...m.drainClosed());
@@ -339,8 +523,17 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       }
       labels.push(d.value);
     }
+    await ingestLabelEvents(labels);
+    return { accepted: labels.length, rejected: items.length - labels.length, errors };
+  }
+
+  async function ingestLabelEvents(
+    labels: readonly LabelEvent[],
+    options: WriteOptions = {},
+  ): Promise<void> {
+    const write = options.write ?? direct;
     if (labels.length > 0) {
-      await store.insertLabels(labels);
+      await timedWrite('labels', 'insert_labels', write, () => store.insertLabels(labels));
       const byModel = new Map<string, string[]>();
       for (const l of labels) {
         metrics.labelsTotal.inc({ model: l.model, result: 'accepted' });
@@ -348,10 +541,12 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         ids.push(l.id);
         byModel.set(l.model, ids);
       }
+      // Buffered raw rows first, so a label can find its prediction.
+      if (bufferedRows.length > 0) await serial(() => flushRows(write));
       // Mark the closed windows these predictions fell in; the next tick recomputes them.
       for (const [modelId, ids] of byModel) {
         const model = models.get(modelId)!;
-        const times = await store.predictionTimes(modelId, ids);
+        const times = await write('prediction_times', () => store.predictionTimes(modelId, ids));
         for (const t of times) {
           for (const size of model.windows.sizes) {
             const start = Math.floor(t.ts / size.ms) * size.ms;
@@ -370,7 +565,6 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         }
       }
     }
-    return { accepted: labels.length, rejected: items.length - labels.length, errors };
   }
 
   function isOpen(model: string, b: WindowBounds): boolean {
@@ -384,6 +578,15 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     managers,
     ingestEvents,
     ingestLabels,
+    ingestLabelEvents,
+    recordSourced,
+    persist,
+    settle,
+    quiescent() {
+      if (unwritten.length > 0 || bufferedRows.length > 0 || writing > 0) return false;
+      if (dirtyWindows.size > 0 || recomputing !== null) return false;
+      return true;
+    },
     refreshBaselines,
     async start() {
       await refreshBaselines();
