@@ -21,6 +21,12 @@ export interface PredictionEvent {
   ts: number;
   features: Record<string, FeatureValue>;
   prediction: FeatureValue;
+  /**
+   * The event's JSON text exactly as received, set by the decoder only when storing that text
+   * verbatim is equivalent to storing the decoded fields (see `verbatimEligible` in
+   * ingest/decode.ts). Lets the store skip re-encoding on the hot path.
+   */
+  raw?: string;
 }
 
 export interface LabelEvent {

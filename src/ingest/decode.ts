@@ -30,6 +30,57 @@ export interface DecodeOptions {
 const MAX_ID_LENGTH = 512;
 
 /**
+ * An item parsed from JSON text that is still at hand (an NDJSON line, a Kafka value): the
+ * decoder may let the store keep the text verbatim instead of re-encoding the event.
+ */
+export class TextItem {
+  constructor(
+    readonly value: unknown,
+    readonly text: string,
+  ) {}
+}
+
+/** The parsed value of an item, whatever wrapper it came in. */
+export function itemValue(item: unknown): unknown {
+  return item instanceof TextItem ? item.value : item;
+}
+
+/** Top-level keys the store appends to a verbatim row; an event carrying one is re-encoded. */
+const STORE_KEYS = [
+  'late',
+  'source',
+  'kafka_topic',
+  'kafka_partition',
+  'kafka_offset',
+  'replay_file',
+  'replay_line',
+  'ingested_at',
+] as const;
+const VERBATIM_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Whether storing the received text is equivalent to storing the decoded event: the store
+ * reads the same column values back either way. Strings stay strings (a numeric version "3.0"
+ * would be stored as written, not as "3"), the timestamp is a plain ISO form both parsers
+ * read identically, the prediction is a number in the `prediction` key, no PII field was
+ * rewritten, and no key collides with the lineage the store appends.
+ */
+function verbatimEligible(raw: Record<string, unknown>, config: ModelConfig): boolean {
+  if (config.piiFields.length > 0 || config.prediction.field !== 'prediction') return false;
+  if (
+    typeof raw.model !== 'string' ||
+    typeof raw.version !== 'string' ||
+    typeof raw.id !== 'string'
+  ) {
+    return false;
+  }
+  if (typeof raw.ts !== 'string' || !VERBATIM_TS.test(raw.ts)) return false;
+  if (typeof raw.prediction !== 'number') return false;
+  for (const k of STORE_KEYS) if (k in raw) return false;
+  return true;
+}
+
+/**
  * Stands in for an item whose text was not JSON (an NDJSON line, a file line), so that it
  * keeps its position in the batch and is rejected with `invalid_json` like any other item.
  */
@@ -146,8 +197,10 @@ export function hashPii(value: FeatureValue, salt: string): FeatureValue {
 }
 
 /** Validates a prediction event against its model's config; PII fields come back hashed. */
-export function decodePrediction(raw: unknown, opts: DecodeOptions): Decoded<PredictionEvent> {
-  if (raw instanceof UnparseableItem) return reject('invalid_json', raw.message);
+export function decodePrediction(item: unknown, opts: DecodeOptions): Decoded<PredictionEvent> {
+  if (item instanceof UnparseableItem) return reject('invalid_json', item.message);
+  const text = item instanceof TextItem ? item.text : undefined;
+  const raw = item instanceof TextItem ? item.value : item;
   if (!isRecord(raw))
     return reject('not_an_object', `event must be a JSON object, got ${describe(raw)}`);
   const model = requireString(raw, 'model', false);
@@ -193,21 +246,21 @@ export function decodePrediction(raw: unknown, opts: DecodeOptions): Decoded<Pre
   const rawPrediction = raw[predictionField];
   const badPrediction = checkValue('', predictionField, config.prediction.type, rawPrediction);
   if (badPrediction) return badPrediction;
-  return {
-    ok: true,
-    value: {
-      model: model.value,
-      version: version.value,
-      id: id.value,
-      ts,
-      features,
-      prediction: rawPrediction === undefined ? null : (rawPrediction as FeatureValue),
-    },
+  const event: PredictionEvent = {
+    model: model.value,
+    version: version.value,
+    id: id.value,
+    ts,
+    features,
+    prediction: rawPrediction === undefined ? null : (rawPrediction as FeatureValue),
   };
+  if (text !== undefined && verbatimEligible(raw, config)) event.raw = text;
+  return { ok: true, value: event };
 }
 
-export function decodeLabel(raw: unknown, opts: DecodeOptions): Decoded<LabelEvent> {
-  if (raw instanceof UnparseableItem) return reject('invalid_json', raw.message);
+export function decodeLabel(item: unknown, opts: DecodeOptions): Decoded<LabelEvent> {
+  if (item instanceof UnparseableItem) return reject('invalid_json', item.message);
+  const raw = itemValue(item);
   if (!isRecord(raw))
     return reject('not_an_object', `label must be a JSON object, got ${describe(raw)}`);
   const model = requireString(raw, 'model', false);

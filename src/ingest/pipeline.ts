@@ -20,7 +20,7 @@ import {
   type WindowManager,
 } from '../window/index.js';
 import { computePerformance, type LabeledPrediction } from '../window/performance.js';
-import { decodeLabel, decodePrediction } from './decode.js';
+import { decodeLabel, decodePrediction, itemValue } from './decode.js';
 
 /** What the pipeline needs from the store (the full Store satisfies it). */
 export interface PipelineStore {
@@ -380,7 +380,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       const d = decodePrediction(items[i], decodeOpts);
       if (!d.ok) {
         rejected++;
-        const raw = items[i] as { model?: unknown } | null;
+        const raw = itemValue(items[i]) as { model?: unknown } | null;
         bump(typeof raw?.model === 'string' ? raw.model : 'unknown', 'invalid');
         if (errors.length < MAX_ITEM_ERRORS)
           errors.push({ index: i, reason: d.reason, message: d.message });
@@ -513,7 +513,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     for (let i = 0; i < items.length; i++) {
       const d = decodeLabel(items[i], decodeOpts);
       if (!d.ok) {
-        const raw = items[i] as { model?: unknown } | null;
+        const raw = itemValue(items[i]) as { model?: unknown } | null;
         const model =
           typeof raw?.model === 'string' && models.has(raw.model) ? raw.model : 'unknown';
         metrics.labelsTotal.inc({ model, result: 'invalid' });

@@ -73,6 +73,18 @@ export const INSERT_SETTINGS: Readonly<Record<string, string | number>> = {
   max_partitions_per_insert_block: 1000,
 };
 
+/**
+ * Event inserts may carry verbatim rows (`encodeEventVerbatim`): ISO timestamps with a zone,
+ * a numeric prediction into its String column as written, and unmonitored top-level keys of
+ * the received event, which are skipped. Re-encoded rows read identically under these.
+ */
+export const EVENT_INSERT_SETTINGS: Readonly<Record<string, string | number>> = {
+  ...INSERT_SETTINGS,
+  date_time_input_format: 'best_effort',
+  input_format_json_read_numbers_as_strings: 1,
+  input_format_skip_unknown_fields: 1,
+};
+
 const from = "fromUnixTimestamp64Milli({from:Int64}, 'UTC')";
 const to = "fromUnixTimestamp64Milli({to:Int64}, 'UTC')";
 
@@ -468,6 +480,25 @@ const KAFKA_OFFSET_RE = /^(0|[1-9][0-9]{0,18})$/;
  * carry empty coordinates; a Kafka redelivery collapses on its unchanged coordinates.
  */
 export function encodeEvent(e: StoredEvent, ingestedAt: string): string {
+  return `{"model":${str(e.model)},"version":${str(e.version)},"id":${str(e.id)},"ts":"${formatDateTime64(e.ts, 'event ts')}","features":${JSON.stringify(e.features)},"prediction":${str(JSON.stringify(e.prediction))},${eventLineage(e, ingestedAt)}}`;
+}
+
+/**
+ * The same row from the event's received JSON text (`e.raw`, set by the decoder only when
+ * equivalent): the text's own model/version/id/ts/features/prediction keys fill those columns
+ * and the lineage is appended before its closing brace. Needs `EVENT_INSERT_SETTINGS`.
+ * Returns undefined when the text does not end in an object's closing brace.
+ */
+export function encodeEventVerbatim(e: StoredEvent, ingestedAt: string): string | undefined {
+  const raw = e.raw;
+  if (raw === undefined) return undefined;
+  let end = raw.length - 1;
+  while (end > 0 && raw.charCodeAt(end) <= 32) end--;
+  if (raw.charCodeAt(end) !== 125 /* } */) return undefined;
+  return `${raw.slice(0, end)},${eventLineage(e, ingestedAt)}}`;
+}
+
+function eventLineage(e: StoredEvent, ingestedAt: string): string {
   let topic = '';
   let partition = -1;
   let offset = '-1';
@@ -495,7 +526,7 @@ export function encodeEvent(e: StoredEvent, ingestedAt: string): string {
     case 'http':
       break;
   }
-  return `{"model":${str(e.model)},"version":${str(e.version)},"id":${str(e.id)},"ts":"${formatDateTime64(e.ts, 'event ts')}","features":${JSON.stringify(e.features)},"prediction":${str(JSON.stringify(e.prediction))},"late":${e.late ? 1 : 0},"source":"${src.kind}","kafka_topic":${str(topic)},"kafka_partition":${partition},"kafka_offset":${offset},"replay_file":${str(file)},"replay_line":${u64(line, 'replay line')},"ingested_at":"${ingestedAt}"}`;
+  return `"late":${e.late ? 1 : 0},"source":"${src.kind}","kafka_topic":${str(topic)},"kafka_partition":${partition},"kafka_offset":${offset},"replay_file":${str(file)},"replay_line":${u64(line, 'replay line')},"ingested_at":"${ingestedAt}"`;
 }
 
 /** Labels keep their JSON type (1 vs "1") by being stored as JSON text. */

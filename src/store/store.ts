@@ -23,10 +23,12 @@ import {
   baselineExistsSql,
   baselineProfileSql,
   type CheckpointRow,
+  EVENT_INSERT_SETTINGS,
   type EventRow,
   encodeBaseline,
   encodeCheckpoint,
   encodeEvent,
+  encodeEventVerbatim,
   encodeLabel,
   encodePerformance,
   encodeWindowResult,
@@ -120,6 +122,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
     table: TableName,
     items: readonly T[],
     encode: (item: T, out: JsonLinesWriter) => void,
+    settings: Readonly<Record<string, string | number>> = INSERT_SETTINGS,
   ): Promise<void> {
     const payloads: Buffer[] = [];
     const perPayload = Math.min(items.length, maxRows);
@@ -141,7 +144,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
     }
     if (out.rows > 0) payloads.push(out.finish());
     for (const payload of payloads) {
-      await exec.insertJsonEachRow(insertTarget(db, table), payload, { settings: INSERT_SETTINGS });
+      await exec.insertJsonEachRow(insertTarget(db, table), payload, { settings });
     }
   }
 
@@ -173,13 +176,37 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       // A batch usually shares one ingestion time: format it once.
       let lastAt = Number.NaN;
       let lastText = '';
-      await insert('events', rows, (e, out) => {
+      const at = (e: StoredEvent) => {
         if (e.ingestedAt !== lastAt) {
           lastText = formatDateTime64(e.ingestedAt, 'ingestedAt');
           lastAt = e.ingestedAt;
         }
-        out.push(encodeEvent(e, lastText));
-      });
+        return lastText;
+      };
+      const verbatim = rows.some((e) => e.raw !== undefined);
+      try {
+        await insert(
+          'events',
+          rows,
+          (e, out) => out.push(encodeEventVerbatim(e, at(e)) ?? encodeEvent(e, at(e))),
+          EVENT_INSERT_SETTINGS,
+        );
+      } catch (err) {
+        // A received text the engine will not take as is (say, a duplicated key) must not cost
+        // the batch: re-encode every row from its decoded fields. Retriable failures are the
+        // caller's to retry.
+        if (!verbatim || !(err instanceof StoreError) || err.retriable) throw err;
+        options.logger?.warn(
+          { err },
+          'verbatim event rows rejected by the engine; re-encoding the batch',
+        );
+        await insert(
+          'events',
+          rows,
+          (e, out) => out.push(encodeEvent(e, at(e))),
+          EVENT_INSERT_SETTINGS,
+        );
+      }
     },
 
     async insertLabels(rows: readonly LabelEvent[]): Promise<void> {

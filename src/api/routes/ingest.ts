@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { UnparseableItem } from '../../ingest/decode.js';
+import { TextItem, UnparseableItem } from '../../ingest/decode.js';
 import { badRequest } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
 import { ingestReportSchema } from '../schemas.js';
@@ -26,7 +26,7 @@ export function registerIngestRoutes(
         const line = lines[i]!.trim();
         if (line === '') continue;
         try {
-          items.push(JSON.parse(line));
+          items.push(new TextItem(JSON.parse(line), line));
         } catch (err) {
           items.push(
             new UnparseableItem(`line ${i + 1}: not valid JSON: ${(err as Error).message}`),
