@@ -1,0 +1,117 @@
+/**
+ * The Kafka consumer's checkpoint: one consistent cut of the window state and the input
+ * position that produced it. Written to the store as one row (see kafka.ts for the invariant
+ * it carries and the order of writes around it).
+ */
+import { InvalidInputError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { StoredCheckpoint } from '../store/types.js';
+import type { WindowManager, WindowManagerSnapshot } from '../window/index.js';
+
+/** A partition and the next offset to read from it (Kafka's "committed offset" convention). */
+export interface PartitionOffset {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+export interface KafkaCheckpoint {
+  format: 1;
+  groupId: string;
+  /** Increases by one per checkpoint of the group. */
+  seq: number;
+  takenAt: number;
+  /**
+   * Per predictions partition: the windows below hold exactly the events at offsets before
+   * `offset` (and none after).
+   */
+  offsets: PartitionOffset[];
+  /** Window manager snapshot per model id. */
+  windows: Record<string, WindowManagerSnapshot>;
+}
+
+/** What the checkpoint needs from the store (the full Store satisfies it). */
+export interface CheckpointStore {
+  saveCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
+  latestCheckpoint(groupId: string): Promise<StoredCheckpoint | null>;
+}
+
+export function encodeCheckpoint(cp: KafkaCheckpoint): StoredCheckpoint {
+  return { groupId: cp.groupId, seq: cp.seq, takenAt: cp.takenAt, payload: JSON.stringify(cp) };
+}
+
+const OFFSET_RE = /^\d{1,19}$/;
+
+/**
+ * Parses and checks a stored checkpoint.
+ * @throws InvalidInputError naming what does not fit
+ */
+export function decodeCheckpoint(row: StoredCheckpoint): KafkaCheckpoint {
+  let cp: unknown;
+  try {
+    cp = JSON.parse(row.payload);
+  } catch (err) {
+    throw new InvalidInputError(`checkpoint ${row.groupId}#${row.seq} is not JSON`, { cause: err });
+  }
+  const bad = (what: string) =>
+    new InvalidInputError(`checkpoint ${row.groupId}#${row.seq}: ${what}`);
+  if (typeof cp !== 'object' || cp === null) throw bad('not an object');
+  const c = cp as Partial<KafkaCheckpoint>;
+  if (c.format !== 1) throw bad(`format ${String(c.format)} is not 1`);
+  if (c.groupId !== row.groupId) throw bad(`belongs to group ${String(c.groupId)}`);
+  if (!Array.isArray(c.offsets)) throw bad('offsets missing');
+  for (const o of c.offsets) {
+    if (
+      typeof o?.topic !== 'string' ||
+      !Number.isInteger(o.partition) ||
+      o.partition < 0 ||
+      typeof o.offset !== 'string' ||
+      !OFFSET_RE.test(o.offset)
+    ) {
+      throw bad(`bad offset entry ${JSON.stringify(o)}`);
+    }
+  }
+  if (typeof c.windows !== 'object' || c.windows === null) throw bad('windows missing');
+  return c as KafkaCheckpoint;
+}
+
+export interface RestoreReport {
+  restored: string[];
+  failed: Array<{ model: string; err: unknown }>;
+}
+
+/**
+ * Restores every model's windows from the checkpoint into fresh managers. A model whose
+ * snapshot cannot be restored (its baseline was replaced) starts empty and is reported: its
+ * events before the checkpoint are in the raw store, but not in any window.
+ */
+export function restoreWindows(
+  managers: ReadonlyMap<string, WindowManager>,
+  cp: KafkaCheckpoint,
+  log: Logger,
+): RestoreReport {
+  const report: RestoreReport = { restored: [], failed: [] };
+  for (const [model, snapshot] of Object.entries(cp.windows)) {
+    const manager = managers.get(model);
+    if (manager === undefined) {
+      log.warn({ model }, 'checkpoint has windows of a model no longer configured; dropped');
+      continue;
+    }
+    try {
+      manager.restore(snapshot);
+      report.restored.push(model);
+    } catch (err) {
+      report.failed.push({ model, err });
+      log.error(
+        { err, model, seq: cp.seq },
+        'could not restore the checkpointed windows of this model; it starts with empty windows',
+      );
+    }
+  }
+  return report;
+}
+
+/** "topic/partition" → next offset, from a checkpoint. */
+export function offsetsByPartition(cp: KafkaCheckpoint): Map<string, string> {
+  return new Map(cp.offsets.map((o) => [`${o.topic}/${o.partition}`, o.offset]));
+}
