@@ -63,7 +63,11 @@ export class StoreError extends DriftdError {
     message: string,
     options: DriftdErrorOptions & { clickhouseCode?: number; unavailable?: boolean } = {},
   ) {
-    super(options.unavailable ? 'DRIFTD_ERR_STORE_UNAVAILABLE' : 'DRIFTD_ERR_STORE', message, options);
+    super(
+      options.unavailable ? 'DRIFTD_ERR_STORE_UNAVAILABLE' : 'DRIFTD_ERR_STORE',
+      message,
+      options,
+    );
     this.clickhouseCode = options.clickhouseCode;
   }
 }
