@@ -31,7 +31,7 @@ function makeBatch() {
     const f = {};
     for (let k = 0; k < features; k++) f['f' + k] = k % 5 === 4 ? 'c' + Math.floor(u() * 8) : z() + (next > total / 2 ? 0.2 : 0);
     // 10k events per second of event time: windows of 1m close as the stream advances.
-    lines.push(JSON.stringify({ model: 'bench', version: '1', id: 'e' + next, ts: t0 + Math.floor(next / 10), features: f, prediction: u() }));
+    lines.push(JSON.stringify({ model: 'bench', version: '1', id: 'e' + next, ts: new Date(t0 + Math.floor(next / 10)).toISOString(), features: f, prediction: u() }));
   }
   return lines.join('\\n');
 }
