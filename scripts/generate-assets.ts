@@ -16,6 +16,7 @@ import { loadConfig } from '../src/config/index.js';
 import type { DriftdConfig } from '../src/config/types.js';
 import { dashboardJson, generateDashboards } from '../src/export/dashboards.js';
 import {
+  DEFAULT_PROMETHEUS_RULE_META,
   generateAlertRules,
   toPrometheusRuleCrd,
   toPrometheusRuleYaml,
@@ -25,11 +26,7 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const EXAMPLE_CONFIG = 'examples/driftd.yaml';
 
 /** Namespace and labels of the generated PrometheusRule (see deploy/README.md). */
-export const PROMETHEUS_RULE_META = {
-  name: 'driftd',
-  namespace: 'driftd',
-  labels: { 'app.kubernetes.io/part-of': 'driftd', release: 'kube-prometheus-stack' },
-};
+export const PROMETHEUS_RULE_META = DEFAULT_PROMETHEUS_RULE_META;
 
 /** The example config, without the caller's DRIFTD_* environment (output must be reproducible). */
 export function exampleConfig(): Promise<DriftdConfig> {

@@ -477,6 +477,13 @@ export interface PrometheusRuleMeta {
   labels?: Record<string, string>;
 }
 
+/** Name, namespace and labels of the PrometheusRule that deploy/ and the CLI produce. */
+export const DEFAULT_PROMETHEUS_RULE_META: PrometheusRuleMeta = {
+  name: 'driftd',
+  namespace: 'driftd',
+  labels: { 'app.kubernetes.io/part-of': 'driftd', release: 'kube-prometheus-stack' },
+};
+
 /** The kube-prometheus `PrometheusRule` resource carrying the same groups. */
 export function buildPrometheusRuleCrd(rules: RulesFile, meta: PrometheusRuleMeta) {
   return {

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { ConfigError } from '../../errors.js';
 import {
+  DEFAULT_PROMETHEUS_RULE_META,
   generateAlertRules,
   toPrometheusRuleCrd,
   toPrometheusRuleYaml,
@@ -21,7 +22,7 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
   const text =
     format === 'rules'
       ? toPrometheusRuleYaml(rules)
-      : toPrometheusRuleCrd(rules, { name: 'driftd', namespace: 'monitoring', labels: {} });
+      : toPrometheusRuleCrd(rules, DEFAULT_PROMETHEUS_RULE_META);
   if (flags.out) {
     await writeFile(flags.out, text);
     io.err.write(`wrote ${flags.out}\n`);
