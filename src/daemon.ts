@@ -7,6 +7,12 @@ import { buildServer } from './api/server.js';
 import type { DriftdConfig, ModelConfig } from './config/types.js';
 import { LifecycleError } from './errors.js';
 import { createMetrics, type Metrics } from './export/metrics.js';
+import {
+  createKafkaSource,
+  type KafkaSource,
+  type KafkaTuning,
+  kafkaTuningFromEnv,
+} from './ingest/kafka.js';
 import { createPipeline, type Pipeline } from './ingest/pipeline.js';
 import { createLogger, type Logger } from './logger.js';
 import { createStore } from './store/index.js';
@@ -29,6 +35,8 @@ export interface DaemonOverrides {
   piiSalt?: string;
   onWindow?: (r: WindowResult) => void;
   onPerformance?: (r: PerformanceResult) => void;
+  /** Kafka consumer tuning (checkpoint interval, session timeout, …); default from the env. */
+  kafka?: KafkaTuning;
 }
 
 export type DaemonState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
@@ -42,6 +50,8 @@ export interface Daemon {
   readonly store: Store;
   readonly pipeline: Pipeline;
   readonly app: FastifyInstance;
+  /** The Kafka source when `config.kafka` is set (after start()). */
+  readonly kafka: KafkaSource | undefined;
   /** http://host:port once listening. */
   readonly url: string | undefined;
   start(): Promise<void>;
@@ -52,9 +62,10 @@ export interface Daemon {
 const CHECKPOINT_EVERY_MS = 30_000;
 
 /**
- * Wires config → store → pipeline → HTTP. Shutdown runs in flow order: stop taking requests,
- * stop the ticker, checkpoint (or flush) the open windows and write their results, close the
- * store, and the logger is flushed last by the caller.
+ * Wires config → store → pipeline → (Kafka source) → HTTP. Shutdown runs in flow order: stop
+ * taking requests, stop the ticker, stop fetching from Kafka and write its final checkpoint
+ * and offsets (or checkpoint/flush the open windows without Kafka), close the store, and the
+ * logger is flushed last by the caller.
  */
 export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = {}): Daemon {
   const logger = overrides.logger ?? createLogger(config.logLevel);
@@ -74,6 +85,10 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> | undefined;
   let lastCheckpoint = 0;
+  // With Kafka on, the Kafka source owns window checkpoints (in the store, with its offsets);
+  // the file checkpoint serves the HTTP-only case.
+  let kafka: KafkaSource | undefined;
+  const fileCheckpoints = config.kafka === null && !overrides.flushOnClose;
   let closing: Promise<void> | undefined;
 
   const need = <T>(v: T | undefined, what: string): T => {
@@ -84,6 +99,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   async function readiness(): Promise<Readiness> {
     const checks: Readiness['checks'] = {};
     checks.pipeline = { ok: state === 'running', detail: state };
+    if (kafka) checks.kafka = kafka.readiness();
     try {
       await need(store, 'store').ping();
       checks.store = { ok: true };
@@ -132,7 +148,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
     if (!pipeline || state !== 'running') return;
     try {
       await pipeline.tick();
-      if (!overrides.flushOnClose && clock.now() - lastCheckpoint >= CHECKPOINT_EVERY_MS) {
+      if (fileCheckpoints && clock.now() - lastCheckpoint >= CHECKPOINT_EVERY_MS) {
         await writeCheckpoint();
       }
     } catch (err) {
@@ -156,6 +172,9 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
     get app() {
       return need(app, 'app');
     },
+    get kafka() {
+      return kafka;
+    },
     get url() {
       return url;
     },
@@ -178,7 +197,22 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           ...(overrides.onPerformance ? { onPerformance: overrides.onPerformance } : {}),
         });
         await pipeline.start();
-        if (!overrides.flushOnClose) await restoreCheckpoints(pipeline);
+        if (fileCheckpoints) await restoreCheckpoints(pipeline);
+        if (config.kafka !== null) {
+          kafka = createKafkaSource({
+            config: config.kafka,
+            models,
+            pipeline,
+            store,
+            metrics,
+            logger,
+            clock,
+            piiSalt,
+            tuning: overrides.kafka ?? kafkaTuningFromEnv(),
+          });
+          // Before anything is ingested: restore() needs fresh window managers.
+          await kafka.restore();
+        }
         app = await buildServer({
           config,
           models,
@@ -204,6 +238,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           );
         }
         state = 'running';
+        // Readiness stays false until the consumer has joined its group.
+        kafka?.start();
         lastCheckpoint = clock.now();
         const period = overrides.tickMs ?? 1000;
         timer = setInterval(() => {
@@ -216,6 +252,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         timer.unref();
       } catch (err) {
         state = 'closing';
+        await kafka?.close().catch(() => {});
         await app?.close().catch(() => {});
         await store?.close().catch(() => {});
         state = 'closed';
@@ -233,7 +270,9 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         if (timer) clearInterval(timer);
         await app?.close(); // stop taking requests; in-flight ones finish
         await ticking;
-        if (pipeline) {
+        // Stop fetching, final checkpoint (windows + offsets), commit, disconnect.
+        await kafka?.close();
+        if (pipeline && (overrides.flushOnClose || fileCheckpoints)) {
           try {
             if (overrides.flushOnClose) await pipeline.flush();
             else await writeCheckpoint();
