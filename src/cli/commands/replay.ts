@@ -18,10 +18,16 @@ const BATCH = 5000;
 export async function run(flags: CliFlags, io: CliIo): Promise<number> {
   const config = await cliConfig(flags);
   const file = requireFlag(flags, 'file', 'replay');
-  const daemon = createDaemon(config, { listen: false, flushOnClose: true });
+  let windows = 0;
+  const daemon = createDaemon(config, {
+    listen: false,
+    flushOnClose: true,
+    onWindow: () => {
+      windows++;
+    },
+  });
   await daemon.start();
   let bad = 0;
-  let windows = 0;
   try {
     const events = await feed(
       file,
@@ -39,7 +45,7 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
       );
       bad += labels.rejected;
     }
-    windows = (await daemon.pipeline.flush()).length;
+    await daemon.pipeline.flush();
     io.out.write(
       `replay done: ${events.accepted} events accepted, ${bad} rejected, ${windows} windows closed\n`,
     );

@@ -1,0 +1,163 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { runCli } from '../../src/cli/index.js';
+
+/** Runs the CLI in-process with captured output; the embedded store is real chDB. */
+async function cli(...argv: string[]) {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (c) => {
+    stdout += c;
+  });
+  err.on('data', (c) => {
+    stderr += c;
+  });
+  const code = await runCli(argv, { out, err, shutdown: new Promise(() => {}) });
+  return { code, stdout, stderr };
+}
+
+describe('driftd CLI (in-process, real embedded store)', () => {
+  let dir: string;
+  let config: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'driftd-cli-'));
+    config = join(dir, 'driftd.yaml');
+    await writeFile(
+      config,
+      [
+        `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+        'logLevel: silent',
+        'models:',
+        '  - id: credit-risk',
+        '    task: binary-classification',
+        '    features:',
+        '      - { name: income, type: numeric }',
+        '      - { name: age, type: numeric }',
+        '      - { name: region, type: categorical }',
+        '    windows: { sizes: [1m], allowedLateness: 0s }',
+        '    drift: { minWindowSize: 5 }',
+      ].join('\n'),
+    );
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('config check accepts a valid file and reports every problem of a bad one with its path', async () => {
+    const ok = await cli('config', 'check', '--config', config);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('credit-risk (3 features, windows 1m)');
+    const bad = await cli('config', 'check', '--config', 'test/fixtures/config/many-errors.yaml');
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toMatch(/many-errors\.yaml: \d+ problems:/);
+    expect(bad.stderr).toMatch(/models\[0\]/);
+  });
+
+  it('rejects unknown commands and flags with usage (exit 2)', async () => {
+    expect((await cli('frobnicate')).code).toBe(2);
+    const r = await cli('start', '--bogus');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("Unknown option '--bogus'");
+  });
+
+  it('baseline import stores a content-hashed profile once; list shows it; bad rows are reported', async () => {
+    const first = await cli(
+      'baseline',
+      'import',
+      '--config',
+      config,
+      '--model',
+      'credit-risk',
+      '--version',
+      '3',
+      '--file',
+      'test/fixtures/baseline/small.csv',
+    );
+    expect(first.code).toBe(0);
+    const id = /baseline (bl_[0-9a-f]{16})/.exec(first.stdout)?.[1];
+    expect(id).toBeDefined();
+    expect(first.stdout).toMatch(/^stored: baseline/m);
+    const again = await cli(
+      'baseline',
+      'import',
+      '--config',
+      config,
+      '--model',
+      'credit-risk',
+      '--version',
+      '3',
+      '--file',
+      'test/fixtures/baseline/small.csv',
+    );
+    expect(again.stdout).toContain(`already stored (same data and parameters): baseline ${id}`);
+    const list = await cli('baseline', 'list', '--config', config, '--json');
+    const rows = JSON.parse(list.stdout) as Array<{ id: string; version: string }>;
+    expect(rows.map((r) => [r.id, r.version])).toEqual([[id, '3']]);
+    const bad = await cli(
+      'baseline',
+      'import',
+      '--config',
+      config,
+      '--model',
+      'credit-risk',
+      '--version',
+      '4',
+      '--file',
+      'test/fixtures/baseline/all-bad.csv',
+    );
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('all-bad.csv');
+  });
+
+  it('replay feeds a file through the pipeline, names bad lines, and closes the windows', async () => {
+    const t0 = Date.parse('2026-11-22T10:00:00Z');
+    const lines: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      lines.push(
+        JSON.stringify({
+          model: 'credit-risk',
+          version: '3',
+          id: `r-${i}`,
+          ts: new Date(t0 + i * 3000).toISOString(),
+          features: { income: 50000 + i * 100, age: 30 + (i % 20), region: i % 2 ? 'EU' : 'US' },
+          prediction: 0.5,
+        }),
+      );
+    }
+    lines.splice(5, 0, '{not json');
+    const file = join(dir, 'events.jsonl');
+    await writeFile(file, `${lines.join('\n')}\n`);
+    const r = await cli('replay', '--config', config, '--file', file);
+    expect(r.stdout).toContain('replay done: 40 events accepted, 1 rejected, 2 windows closed');
+    expect(r.stderr).toContain(`${file}:6: invalid_json`);
+    expect(r.code).toBe(1);
+  });
+
+  it('rules generate and dashboards generate write what Prometheus and Grafana load', async () => {
+    const rules = await cli('rules', 'generate', '--config', config);
+    expect(rules.code).toBe(0);
+    const parsed = parse(rules.stdout) as { groups: Array<{ rules: Array<{ alert?: string }> }> };
+    const alerts = parsed.groups.flatMap((g) => g.rules.map((x) => x.alert));
+    expect(alerts).toEqual(
+      expect.arrayContaining(['DriftdFeatureDrift', 'DriftdDatasetDrift', 'DriftdDown']),
+    );
+    const crd = await cli('rules', 'generate', '--config', config, '--format', 'crd');
+    expect(crd.stdout).toContain('kind: PrometheusRule');
+    const out = join(dir, 'dash');
+    const d = await cli('dashboards', 'generate', '--config', config, '--out', out);
+    expect(d.code).toBe(0);
+    const files = (await readdir(out)).sort();
+    expect(files).toEqual(['driftd-fleet.json', 'driftd-model.json', 'driftd-pipeline.json']);
+    const model = JSON.parse(await readFile(join(out, 'driftd-model.json'), 'utf8')) as {
+      uid: string;
+    };
+    expect(model.uid).toBe('driftd-model');
+  });
+});
