@@ -2,7 +2,7 @@
  * driftd/stats: the pure statistics core. The daemon calls exactly these functions, so users
  * can reproduce any verdict offline. No I/O in this directory.
  */
-export { benjaminiHochberg } from './multiple-testing.js';
+
 export { chiSquareTest } from './chi-square.js';
 export { jensenShannonDistance, wassersteinDistance } from './divergence.js';
 export { binnedKsTest, ksTest } from './ks.js';
@@ -21,6 +21,7 @@ export {
   rocAuc,
   rootMeanSquaredError,
 } from './metrics.js';
+export { benjaminiHochberg } from './multiple-testing.js';
 export { aggregateCounts, coarseBins, psi } from './psi.js';
 export { quantileEdges } from './quantiles.js';
 export { categoryKey, createCategoricalSketch, createNumericSketch } from './sketch.js';
