@@ -1,11 +1,13 @@
 /**
- * driftd's store: one interface (`Store`), the embedded chDB driver, versioned migrations.
- * `createStore` picks the driver from configuration; call `migrate()` before use.
+ * driftd's store: one interface (`Store`), two drivers running the same SQL (the embedded chDB
+ * engine, and a ClickHouse server through @clickhouse/client), versioned migrations.
+ * `createStore` picks the driver from configuration; call `migrate()` before use (it creates
+ * the database if missing).
  */
 import type { StoreConfig } from '../config/types.js';
-import { StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createChdbExecutor } from './chdb.js';
+import { createClickHouseExecutor } from './clickhouse.js';
 import type { Migration } from './migrations.js';
 import { createSqlStore } from './store.js';
 import type { SqlExecutor, Store } from './types.js';
@@ -41,20 +43,27 @@ export function createStore(config: StoreConfig, opts: CreateStoreOptions = {}):
         ...common,
         database: opts.database ?? DEFAULT_EMBEDDED_DATABASE,
       });
-    case 'clickhouse':
-      if (opts.executor) {
-        return createSqlStore(opts.executor, {
-          ...common,
-          database: opts.database ?? config.database,
+    case 'clickhouse': {
+      const executor =
+        opts.executor ??
+        createClickHouseExecutor({
+          url: config.url,
+          username: config.username,
+          password: config.password,
+          requestTimeoutMs: config.requestTimeoutMs,
+          ...(common.logger ? { logger: common.logger } : {}),
         });
-      }
-      throw new StoreError(
-        "store.kind 'clickhouse' (ClickHouse server via @clickhouse/client) is not implemented in this build; use store.kind 'embedded'",
-      );
+      return createSqlStore(executor, { ...common, database: opts.database ?? config.database });
+    }
   }
 }
 
 export { createChdbExecutor } from './chdb.js';
+export {
+  type ClickHouseExecutorOptions,
+  type ClickHouseRetryOptions,
+  createClickHouseExecutor,
+} from './clickhouse.js';
 export type { Migration, MigrationContext } from './migrations.js';
 export { MIGRATIONS } from './migrations.js';
 export { createSqlStore } from './store.js';

@@ -19,6 +19,10 @@
  *   anything and one INSERT writes a whole window atomically (one block, one partition).
  * - Timestamps DateTime64(3, 'UTC') with Delta+ZSTD where the column is sorted; statistics
  *   Float64 with Gorilla+ZSTD; JSON blobs ZSTD; names LowCardinality(String).
+ * - Every table deduplicates repeated INSERT blocks (migration 3), so a retried insert whose
+ *   first answer was lost is not written twice.
+ * - deploy/clickhouse/cluster.sql is the replicated + sharded variant of the same schema; a
+ *   test keeps it in sync with these migrations (columns, keys, codecs, TTL, versions).
  */
 import { InvalidInputError, StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -26,6 +30,7 @@ import {
   formatDateTime64,
   insertTarget,
   JsonLinesWriter,
+  type TableName,
   tableRef,
   validateIdentifier,
 } from './sql.js';
@@ -52,6 +57,18 @@ function ttlClause(column: string, days: number): string {
 }
 
 const TS = "DateTime64(3, 'UTC')";
+
+/** Blocks remembered per table for insert deduplication (ClickHouse's replicated default). */
+const DEDUPLICATION_WINDOW = 1000;
+const DEDUPLICATED_TABLES = [
+  'store_settings',
+  'events',
+  'labels',
+  'baselines',
+  'window_results',
+  'performance',
+  'checkpoints',
+] as const satisfies readonly TableName[];
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -195,6 +212,22 @@ ORDER BY (model, window, window_start, version)`,
 ENGINE = ReplacingMergeTree(seq)
 ORDER BY group_id`,
     ],
+  },
+  {
+    version: 3,
+    name: 'insert deduplication window on every table: a repeated INSERT block is written once',
+    // The server driver retries an INSERT whose answer was lost (timeout, reset): the server
+    // may already have committed it. Replicated tables deduplicate repeated blocks by default;
+    // plain MergeTree only with this window, and then by `insert_deduplication_token` (the
+    // driver sends sha256(table, payload)) or else by the block's hash. ReplacingMergeTree
+    // would collapse the copy at merge time anyway and every read is FINAL/argMax/LIMIT BY,
+    // but a duplicate part still costs merges and skews raw counts until then. An identical
+    // block is identical rows, so dropping it never changes what a reader sees.
+    up: ({ db }) =>
+      DEDUPLICATED_TABLES.map(
+        (t) =>
+          `ALTER TABLE ${tableRef(db, t)} MODIFY SETTING non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
+      ),
   },
 ];
 

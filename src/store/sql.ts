@@ -136,6 +136,55 @@ LIMIT 1 BY id${withLimit ? '\nLIMIT {limit:UInt64}' : ''}
 ${READ_SETTINGS}`;
 }
 
+export interface ExactKsRow {
+  n: string | number;
+  m: string | number;
+  late_events: string | number;
+  statistic: number | string | null;
+  p_value: number | string | null;
+}
+
+/**
+ * Params: model, version, from, to, feature, reference (Array(Float64)). The exact two-sample
+ * KS of the reference against the feature's values in the raw events of `[from, to)`, computed
+ * by ClickHouse's `kolmogorovSmirnovTest('two-sided')` (p-value method 'auto': exact while
+ * max(n, m) ≤ 10 000, asymptotic above).
+ *
+ * The window side is what the streaming sketch saw: one value per id (copies from several
+ * sources or redeliveries collapse, the newest copy's features win), events on time for at
+ * least one copy (`min(late) = 0`), and only JSON numbers (null, absent and non-numeric values
+ * are missing, as in the sketch). The aggregate runs through `arrayReduce` so that an empty
+ * side yields NULL instead of the aggregate's BAD_ARGUMENTS, and the result is two plain
+ * Nullable(Float64) columns (servers before 24.x refuse Nullable(Tuple)).
+ */
+export function exactKsSql(db: string): string {
+  return `SELECT
+  length({reference:Array(Float64)}) AS n,
+  length(current) AS m,
+  late_events,
+  n = 0 OR m = 0 AS empty,
+  arrayReduce('kolmogorovSmirnovTest(\\'two-sided\\')',
+    if(empty, [0., 0.], arrayConcat({reference:Array(Float64)}, current)),
+    if(empty, [0, 1], arrayConcat(arrayWithConstant(n, 0), arrayWithConstant(m, 1)))) AS ks,
+  if(empty, NULL, tupleElement(ks, 1)) AS statistic,
+  if(empty, NULL, tupleElement(ks, 2)) AS p_value
+FROM
+(
+  SELECT
+    groupArrayIf(JSONExtractFloat(newest_features, {feature:String}),
+      on_time AND JSONType(newest_features, {feature:String}) IN ('Int64', 'UInt64', 'Double')) AS current,
+    countIf(NOT on_time) AS late_events
+  FROM
+  (
+    SELECT id, argMax(features, ingested_at) AS newest_features, min(late) = 0 AS on_time
+    FROM ${tableRef(db, 'events')}
+    WHERE model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}
+    GROUP BY id
+  )
+)
+${READ_SETTINGS}`;
+}
+
 /** Params: model, ids. */
 export function predictionTimesSql(db: string): string {
   return `SELECT id, version, toUnixTimestamp64Milli(min(ts)) AS ts_ms

@@ -32,6 +32,8 @@ import {
   encodeLabel,
   encodePerformance,
   encodeWindowResult,
+  type ExactKsRow,
+  exactKsSql,
   formatDateTime64,
   INSERT_SETTINGS,
   insertTarget,
@@ -62,6 +64,8 @@ import type {
   BaselineSummary,
   DriftQuery,
   EventRangeQuery,
+  ExactKsQuery,
+  ExactKsResult,
   LabeledPrediction,
   MigrationReport,
   PerformanceQuery,
@@ -415,6 +419,33 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       if (q.limit !== undefined) params.limit = q.limit;
       const rows = await exec.query<EventRow>(windowEventsSql(db, q.limit !== undefined), params);
       return rows.map(decodeEvent);
+    },
+
+    async exactKs(q: ExactKsQuery): Promise<ExactKsResult> {
+      ensureOpen();
+      for (let i = 0; i < q.reference.length; i++) {
+        if (!Number.isFinite(q.reference[i])) {
+          throw new InvalidInputError(
+            `exactKs: reference value ${q.reference[i]} at index ${i} is not a finite number`,
+          );
+        }
+      }
+      const [row] = await exec.query<ExactKsRow>(exactKsSql(db), {
+        model: q.model,
+        version: q.version,
+        from: q.from,
+        to: q.to,
+        feature: q.feature,
+        reference: q.reference,
+      });
+      if (!row) throw new StoreError('exactKs: the engine returned no row');
+      return {
+        n: Number(row.n),
+        m: Number(row.m),
+        statistic: toNullableNumber(row.statistic),
+        pValue: toNullableNumber(row.p_value),
+        lateEvents: Number(row.late_events),
+      };
     },
 
     close(): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * The store contract: the `Store` interface every driver implements, its row types, and the
  * `SqlExecutor` seam between the driver-independent store logic (store.ts, one set of SQL in
- * sql.ts / migrations.ts) and a concrete engine (chdb.ts today, @clickhouse/client later).
+ * sql.ts / migrations.ts) and a concrete engine (chdb.ts in-process, clickhouse.ts over HTTP).
  */
 import { StoreError } from '../errors.js';
 import type {
@@ -70,6 +70,26 @@ export interface EventRangeQuery {
 export interface WindowEventsQuery extends EventRangeQuery {
   /** Cap on returned rows (default: none); callers recomputing huge ranges should page by time. */
   limit?: number;
+}
+
+/** An exact KS recompute of one numeric feature over raw events (see `Store.exactKs`). */
+export interface ExactKsQuery extends EventRangeQuery {
+  feature: string;
+  /** The reference side, e.g. the baseline's reservoir sample of the feature; finite numbers. */
+  reference: readonly number[];
+}
+
+export interface ExactKsResult {
+  /** Reference size. */
+  n: number;
+  /** Window values: one per id, on-time events whose feature is a JSON number. */
+  m: number;
+  /** sup |F_reference − F_window|; null when either side is empty. */
+  statistic: number | null;
+  /** ClickHouse's p-value ('auto': exact while max(n, m) ≤ 10 000, else asymptotic); null when empty. */
+  pValue: number | null;
+  /** Events of the range stored as late (not in any streamed window of their size), left out. */
+  lateEvents: number;
 }
 
 /** Audit view of one prediction; window lineage is derived by the caller from model, version and ts. */
@@ -173,6 +193,12 @@ export interface Store {
   labeledPredictions(query: EventRangeQuery): Promise<LabeledPrediction[]>;
   /** Raw events of one model version in `[from, to)`, one per id, ordered by ts. */
   windowEvents(query: WindowEventsQuery): Promise<StoredEvent[]>;
+  /**
+   * Two-sample KS of `reference` against the feature's raw values in `[from, to)`, computed
+   * inside ClickHouse (`kolmogorovSmirnovTest`), for incident diagnosis next to the streamed
+   * (binned) result.
+   */
+  exactKs(query: ExactKsQuery): Promise<ExactKsResult>;
 
   /** Writes a consumer checkpoint in one INSERT (atomic: a crash leaves the old or the new). */
   saveCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;

@@ -1,0 +1,317 @@
+/**
+ * The ClickHouse server executor: the store's SQL over HTTP through `@clickhouse/client`, the
+ * only file importing it. It runs exactly the statements of sql.ts / migrations.ts, as the
+ * embedded executor does; values travel as server-side `{name:Type}` parameters (URL
+ * `param_*` entries, or multipart/form-data parts once they pass 4 KB, e.g. a baseline sample).
+ *
+ * Failure handling:
+ * - Every request has a whole-request deadline (`requestTimeoutMs`: connect, send, server time,
+ *   reading the answer). A missed deadline, a refused or reset connection, and the retriable
+ *   ClickHouse codes of RETRIABLE_CLICKHOUSE_CODES are retried with capped, jittered
+ *   exponential backoff; everything else (syntax, unknown table, bad data, authentication)
+ *   fails at once. Statements are safe to repeat: DDL is IF [NOT] EXISTS, reads are reads, and
+ *   inserts carry `insert_deduplication_token` = sha256(table, payload), so an INSERT whose
+ *   answer was lost (the server may have committed it) is written once (migration 3 enables
+ *   the deduplication window on the non-replicated tables; Replicated* tables have it anyway).
+ * - Errors name the server by its URL without credentials and never carry the password.
+ *   Connection-level failures are `DRIFTD_ERR_STORE_UNAVAILABLE`, so readiness reports them.
+ * - The client gets no `database`: every statement names its database, and `migrate()` must
+ *   be able to run `CREATE DATABASE` before the database exists.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  type ClickHouseClient,
+  ClickHouseError,
+  ClickHouseLogLevel,
+  type ClickHouseSettings,
+  type Logger as ClientLogger,
+  createClient,
+  type ErrorLogParams,
+  type LogParams,
+  type WarnLogParams,
+} from '@clickhouse/client';
+import { DriftdError, InvalidInputError, LifecycleError, StoreError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import {
+  type InsertOptions,
+  type QueryParams,
+  type SqlExecutor,
+  storeErrorFromClickHouse,
+} from './types.js';
+
+export interface ClickHouseRetryOptions {
+  /** Attempts in total, the first included (default 4; 1 disables retries). */
+  attempts?: number;
+  /** Backoff before the first retry, ms (default 100); doubles per retry. */
+  initialDelayMs?: number;
+  /** Cap of one backoff, ms (default 2000). */
+  maxDelayMs?: number;
+}
+
+export interface ClickHouseExecutorOptions {
+  /** http(s)://host:port[/path]; credentials in the URL override `username`/`password`. */
+  url: string;
+  username: string;
+  password: string;
+  /** Whole-request deadline, ms. */
+  requestTimeoutMs: number;
+  retry?: ClickHouseRetryOptions;
+  /** Sockets kept per host (default 10). */
+  maxOpenConnections?: number;
+  /** Retries are logged at warn, client-internal warnings too. */
+  logger?: Logger;
+  /** Jitter source in [0, 1) (default Math.random); tests pin it. */
+  random?: () => number;
+}
+
+const MAX_MESSAGE = 1000;
+
+/** Transport failures where the same request can succeed later: the server is (for now) unreachable. */
+const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
+/** Codes where the fix is the configured credentials, not the statement. */
+const AUTH_CODES: ReadonlySet<number> = new Set([192, 193, 194, 516]);
+
+/** The server as shown in messages and logs: scheme, host, port and path, never credentials. */
+export function describeServer(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+}
+
+function truncate(text: string): string {
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text;
+}
+
+/** The client logs through driftd's logger: its warnings at warn, its error reports at debug (we report those ourselves). */
+function clientLoggerClass(log: Logger | undefined): new () => ClientLogger {
+  const fields = (p: LogParams & { err?: Error }) => ({
+    module: p.module,
+    ...(p.args ? { args: p.args } : {}),
+    ...(p.err ? { err: p.err } : {}),
+  });
+  return class implements ClientLogger {
+    trace(): void {}
+    debug(p: LogParams): void {
+      log?.debug(fields(p), `clickhouse client: ${p.message}`);
+    }
+    info(p: LogParams): void {
+      log?.debug(fields(p), `clickhouse client: ${p.message}`);
+    }
+    warn(p: WarnLogParams): void {
+      log?.warn(fields(p), `clickhouse client: ${p.message}`);
+    }
+    error(p: ErrorLogParams): void {
+      log?.debug(fields(p), `clickhouse client: ${p.message}`);
+    }
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Creates the executor; no connection is made until the first statement. */
+export function createClickHouseExecutor(options: ClickHouseExecutorOptions): SqlExecutor {
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch {
+    throw new InvalidInputError('store.clickhouse.url is not a valid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidInputError(
+      `store.clickhouse.url must be http:// or https://, got ${url.protocol}`,
+    );
+  }
+  const username = url.username ? decodeURIComponent(url.username) : options.username;
+  const password = url.password ? decodeURIComponent(url.password) : options.password;
+  url.username = '';
+  url.password = '';
+  const server = describeServer(url);
+  const timeoutMs = options.requestTimeoutMs;
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+    throw new InvalidInputError(`requestTimeoutMs must be a positive integer, got ${timeoutMs}`);
+  }
+  const attempts = Math.max(1, options.retry?.attempts ?? 4);
+  const initialDelay = options.retry?.initialDelayMs ?? 100;
+  const maxDelay = options.retry?.maxDelayMs ?? 2000;
+  const random = options.random ?? Math.random;
+  const log = options.logger;
+
+  const client: ClickHouseClient = createClient({
+    url,
+    username,
+    password,
+    // Our own deadline (below) covers the whole request; the client's is a socket-idle
+    // timeout, kept longer so it never fires first with its code-less "Timeout error.".
+    request_timeout: timeoutMs + 5000,
+    max_open_connections: options.maxOpenConnections ?? 10,
+    // A baseline sample (10 000 floats) would make a 200 KB URL that proxies refuse.
+    use_multipart_params_auto: true,
+    application: 'driftd',
+    log: { LoggerClass: clientLoggerClass(log), level: ClickHouseLogLevel.WARN },
+  });
+
+  const inflight = new Set<Promise<unknown>>();
+  let closing: Promise<void> | undefined;
+
+  function toStoreError(err: unknown, what: string, timedOut: boolean): DriftdError {
+    if (err instanceof DriftdError) return err;
+    if (timedOut) {
+      return new StoreError(
+        `ClickHouse at ${server} did not answer within ${timeoutMs} ms (store.clickhouse.requestTimeoutMs) while ${what}`,
+        { retriable: true, unavailable: true, cause: err },
+      );
+    }
+    if (err instanceof ClickHouseError) {
+      const code = Number(err.code);
+      const name = err.type ? ` ${err.type}` : '';
+      const hint = AUTH_CODES.has(code)
+        ? ` (user ${JSON.stringify(username)}; check store.clickhouse.username and password)`
+        : '';
+      return storeErrorFromClickHouse(
+        `ClickHouse at ${server} failed ${what} (code ${err.code}${name})${hint}: ${truncate(err.message.trim())}`,
+        Number.isInteger(code) ? code : undefined,
+        err,
+      );
+    }
+    const sys = (err as NodeJS.ErrnoException | null)?.code;
+    if (typeof sys === 'string' && NETWORK_ERROR_CODES.has(sys)) {
+      return new StoreError(`cannot reach ClickHouse at ${server} (${sys}) while ${what}`, {
+        retriable: true,
+        unavailable: true,
+        cause: err,
+      });
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    return new StoreError(`ClickHouse at ${server}: ${what} failed: ${truncate(message)}`, {
+      cause: err,
+    });
+  }
+
+  /** One attempt under the deadline; the signal aborts the request (and the body read). */
+  async function once<T>(what: string, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    try {
+      return await op(controller.signal);
+    } catch (err) {
+      throw toStoreError(err, what, timedOut);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function withRetry<T>(what: string, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await once(what, op);
+      } catch (err) {
+        const e = err as DriftdError;
+        if (!e.retriable || attempt >= attempts || closing) throw e;
+        // Equal jitter: half the exponential step fixed, half random, so retries of
+        // several callers spread out but never collapse to zero wait.
+        const step = Math.min(maxDelay, initialDelay * 2 ** (attempt - 1));
+        const delayMs = Math.round(step / 2 + random() * (step / 2));
+        log?.warn(
+          { err: e, attempt, attempts, delayMs, clickhouseCode: (e as StoreError).clickhouseCode },
+          'ClickHouse request failed, retrying',
+        );
+        await sleep(delayMs);
+        if (closing) throw e;
+      }
+    }
+  }
+
+  function run<T>(what: string, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (closing) return Promise.reject(new LifecycleError('ClickHouse store is closed'));
+    const p = withRetry(what, op);
+    const tracked = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    inflight.add(tracked);
+    void tracked.then(() => inflight.delete(tracked));
+    return p;
+  }
+
+  const params = (p: QueryParams | undefined): Record<string, unknown> | undefined =>
+    p !== undefined && Object.keys(p).length > 0 ? { ...p } : undefined;
+
+  return {
+    kind: 'clickhouse',
+
+    command(sql: string, p?: QueryParams): Promise<void> {
+      return run('running a statement', async (signal) => {
+        const qp = params(p);
+        await client.command({
+          query: sql,
+          abort_signal: signal,
+          ...(qp ? { query_params: qp } : {}),
+        });
+      });
+    },
+
+    query<T>(sql: string, p?: QueryParams): Promise<T[]> {
+      return run('running a query', async (signal) => {
+        const qp = params(p);
+        const rs = await client.query({
+          query: sql,
+          format: 'JSONEachRow',
+          abort_signal: signal,
+          ...(qp ? { query_params: qp } : {}),
+        });
+        return rs.json<T>();
+      });
+    },
+
+    insertJsonEachRow(table: string, payload: Uint8Array, opts: InsertOptions = {}): Promise<void> {
+      if (payload.length === 0) return Promise.resolve();
+      const body = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+      // Same table + same bytes = same rows: a retry of this call, or a repeat of an INSERT
+      // whose answer was lost, is deduplicated by the server instead of written twice.
+      const token = createHash('sha256').update(table).update('\0').update(body).digest('hex');
+      const settings = {
+        ...opts.settings,
+        insert_deduplication_token: token,
+      } as ClickHouseSettings;
+      return run(`inserting into ${table}`, async (signal) => {
+        const result = await client.exec({
+          query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+          values: Readable.from([body], { objectMode: false }),
+          clickhouse_settings: settings,
+          abort_signal: signal,
+        });
+        // The answer of an INSERT is empty; read it to the end so the socket is reused.
+        for await (const _ of result.stream) {
+          // nothing to read
+        }
+      });
+    },
+
+    close(): Promise<void> {
+      closing ??= (async () => {
+        await Promise.allSettled([...inflight]);
+        await client.close();
+      })();
+      return closing;
+    },
+  };
+}
