@@ -10,6 +10,7 @@ import type {
   RegressionMetricsSketch,
   RegressionMetricsSnapshot,
 } from './types.js';
+import { checkCount, toArray } from './validate.js';
 
 /*
  * Model performance metrics, matching scikit-learn 1.9 on the exact (array) paths:
@@ -327,15 +328,15 @@ class BinaryMetricsSketchImpl implements BinaryMetricsSketch {
     ) {
       throw new InvalidInputError(`${where}: score histograms must have ${this.bins} bins`);
     }
-    const tp = count(where, 'tp', snap.tp);
-    const fp = count(where, 'fp', snap.fp);
-    const tn = count(where, 'tn', snap.tn);
-    const fn = count(where, 'fn', snap.fn);
+    const tp = checkCount(where, 'tp', snap.tp);
+    const fp = checkCount(where, 'fp', snap.fp);
+    const tn = checkCount(where, 'tn', snap.tn);
+    const fn = checkCount(where, 'fn', snap.fn);
     let p = 0;
     let n = 0;
     for (let b = 0; b < this.bins; b++) {
-      p += count(where, 'positiveScores', snap.positiveScores[b], b);
-      n += count(where, 'negativeScores', snap.negativeScores[b], b);
+      p += checkCount(where, 'positiveScores', snap.positiveScores[b], b);
+      n += checkCount(where, 'negativeScores', snap.negativeScores[b], b);
     }
     if (p !== tp + fn || n !== fp + tn) {
       throw new InvalidInputError(`${where}: histograms disagree with the confusion counts`);
@@ -464,7 +465,7 @@ class RegressionMetricsSketchImpl implements RegressionMetricsSketch {
       throw new InvalidInputError(`${where}: expected a regression-metrics state`);
     }
     const snap = s as RegressionMetricsSnapshot;
-    const n = count(where, 'count', snap.count);
+    const n = checkCount(where, 'count', snap.count);
     const abs = finiteNonNegative(where, 'absErrorSum', snap.absErrorSum);
     const sq = finiteNonNegative(where, 'squaredErrorSum', snap.squaredErrorSum);
     const ape = finiteNonNegative(where, 'absPercentageErrorSum', snap.absPercentageErrorSum);
@@ -536,22 +537,6 @@ function checkProbability(where: string, values: ArrayLike<number>, i: number): 
     );
   }
   return v;
-}
-
-/** `index` is formatted into the message only on failure: this runs once per bin. */
-function count(where: string, name: string, v: unknown, index?: number): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    const at = index === undefined ? name : `${name}[${index}]`;
-    throw new InvalidInputError(`${where}: ${at} must be a non-negative integer, got ${String(v)}`);
-  }
-  return v;
-}
-
-/** Plain-array copy; a loop is several times faster than `Array.from` on a typed array. */
-function toArray(a: Float64Array): number[] {
-  const out = new Array<number>(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i] as number;
-  return out;
 }
 
 function finiteNonNegative(where: string, name: string, v: unknown): number {
