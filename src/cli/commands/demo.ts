@@ -85,7 +85,9 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
     source: 'vega-datasets weather.csv 2012-03..2012-05',
   });
 
-  let lastPerf: PerformanceResult | undefined;
+  // Latest performance per 30d window start: labels arrive 3 event-days late, so when a window
+  // closes, the previous one has all its labels.
+  const perf = new Map<number, PerformanceResult>();
   const onWindow = (r: WindowResult) => {
     if (r.sizeLabel !== '30d') return;
     const moved = r.features
@@ -94,18 +96,17 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
         (f) =>
           `${f.feature}${f.test === 'ks' ? ` (KS p=${fmtP(f.adjustedPValue ?? f.pValue)})` : ` (${f.test} ${f.statistic.toFixed(3)})`}`,
       );
-    const perf =
-      lastPerf && lastPerf.sizeLabel === '30d'
-        ? `  AUC ${lastPerf.metrics.roc_auc?.toFixed(3) ?? '-'}`
-        : '';
+    const prev = perf.get(r.start - r.size);
+    const auc = prev?.metrics.roc_auc;
+    const perfText = auc === undefined ? '' : `  prev. window AUC ${auc.toFixed(3)}`;
     io.out.write(
-      `  window ${day(r.start)} → ${day(r.end)}  ${String(r.eventCount).padStart(3)} events  drift share ${(r.driftShare * 100).toFixed(0).padStart(3)}%${r.datasetDrift ? ' DATASET DRIFT' : ''}${perf}  ${moved.length ? `moved: ${moved.join(', ')}` : 'no drift'}\n`,
+      `  window ${day(r.start)} → ${day(r.end)}  ${String(r.eventCount).padStart(3)} events  drift share ${(r.driftShare * 100).toFixed(0).padStart(3)}%${r.datasetDrift ? ' DATASET DRIFT' : ''}${perfText}  ${moved.length ? `moved: ${moved.join(', ')}` : 'no drift'}\n`,
     );
   };
   const daemon = createDaemon(config, {
     onWindow,
     onPerformance: (p) => {
-      lastPerf = p;
+      if (p.sizeLabel === '30d') perf.set(p.start, p);
     },
   });
   await daemon.start();
