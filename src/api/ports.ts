@@ -55,6 +55,25 @@ export interface RangeQuery {
   to: number;
   window?: string;
   feature?: string;
+  version?: string;
+}
+
+/** An exact KS recompute over raw events (the store computes it inside ClickHouse). */
+export interface ExactKsRequest {
+  model: string;
+  version: string;
+  from: number;
+  to: number;
+  feature: string;
+  reference: readonly number[];
+}
+
+export interface ExactKsAnswer {
+  n: number;
+  m: number;
+  statistic: number | null;
+  pValue: number | null;
+  lateEvents: number;
 }
 
 /** The read side of the store the API uses (the full Store satisfies it structurally). */
@@ -65,6 +84,7 @@ export interface ApiStore {
   latestWindowResult(model: string, opts?: { window?: string }): Promise<WindowResult | null>;
   queryPerformance(q: RangeQuery): Promise<PerformanceResult[]>;
   getPrediction(id: string, opts?: { model?: string }): Promise<StoredPrediction | null>;
+  exactKs(q: ExactKsRequest): Promise<ExactKsAnswer>;
   ping(): Promise<void>;
 }
 

@@ -11,6 +11,7 @@ import { registerIngestRoutes } from './routes/ingest.js';
 import { registerModelRoutes } from './routes/models.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { registerPredictionRoutes } from './routes/predictions.js';
+import { registerRecomputeRoutes } from './routes/recompute.js';
 
 /**
  * The HTTP app, not listening: the daemon calls `listen`, tests call `inject()`.
@@ -64,6 +65,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   registerIngestRoutes(app, deps, auth);
   registerModelRoutes(app, deps);
   registerPredictionRoutes(app, deps);
+  registerRecomputeRoutes(app, deps, auth);
   registerOpsRoutes(app, deps);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
