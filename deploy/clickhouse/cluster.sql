@@ -1,0 +1,206 @@
+-- driftd schema for a ClickHouse CLUSTER: replicated + sharded variant of src/store/migrations.ts
+-- (schema version 3). Run once, as an administrator, before the first driftd start:
+--
+--   clickhouse-client --multiquery < deploy/clickhouse/cluster.sql
+--
+-- Every table of the single-node schema becomes
+--   driftd.<table>_local   Replicated*MergeTree on every node ('{shard}'/'{replica}' macros)
+--   driftd.<table>         Distributed over '{cluster}', the name driftd's SQL uses
+-- with the same columns, codecs, partitioning, ORDER BY and TTL as the migrations (a test,
+-- test/integration/store/clickhouse-cluster-schema.test.ts, keeps the two in sync). The last
+-- statement records schema versions 1..3, so driftd's migrate() finds the schema current and
+-- changes nothing. See deploy/clickhouse/README.md for the settings profile the daemon's user
+-- needs, the sharding keys, and how to apply future migrations.
+--
+-- Raw-data TTL: 30 days (store.rawEventsTtlDays must say the same; the value is recorded in
+-- store_settings at the end of this file).
+
+CREATE DATABASE IF NOT EXISTS driftd ON CLUSTER '{cluster}';
+
+-- Settings for the daemon's user (CREATE USER … SETTINGS PROFILE 'driftd', see the README).
+CREATE SETTINGS PROFILE IF NOT EXISTS driftd ON CLUSTER '{cluster}' SETTINGS
+  distributed_foreground_insert = 1,
+  distributed_product_mode = 'local',
+  insert_quorum = 'auto';
+
+-- store_settings: driftd's own configuration-derived state (the raw-data TTL).
+CREATE TABLE IF NOT EXISTS driftd.store_settings_local ON CLUSTER '{cluster}'
+(
+  key LowCardinality(String),
+  value String,
+  updated_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', updated_at)
+ORDER BY key;
+
+CREATE TABLE IF NOT EXISTS driftd.store_settings ON CLUSTER '{cluster}' AS driftd.store_settings_local
+ENGINE = Distributed('{cluster}', 'driftd', 'store_settings_local', cityHash64(key));
+
+-- schema_migrations: applied schema versions.
+CREATE TABLE IF NOT EXISTS driftd.schema_migrations_local ON CLUSTER '{cluster}'
+(
+  version UInt32,
+  name String,
+  applied_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+ORDER BY version;
+
+CREATE TABLE IF NOT EXISTS driftd.schema_migrations ON CLUSTER '{cluster}' AS driftd.schema_migrations_local
+ENGINE = Distributed('{cluster}', 'driftd', 'schema_migrations_local', version);
+
+-- events: raw predictions. Sharded by (model, id): every copy of a prediction (redeliveries,
+-- several sources) lands on one shard, so FINAL and LIMIT 1 BY id collapse them, and the
+-- labels of a prediction live on the same shard (distributed_product_mode = 'local').
+CREATE TABLE IF NOT EXISTS driftd.events_local ON CLUSTER '{cluster}'
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  id String CODEC(ZSTD(1)),
+  ts DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  features String CODEC(ZSTD(1)),
+  prediction String CODEC(ZSTD(1)),
+  late UInt8,
+  source LowCardinality(String),
+  kafka_topic LowCardinality(String),
+  kafka_partition Int32,
+  kafka_offset Int64,
+  replay_file LowCardinality(String),
+  replay_line UInt64,
+  ingested_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  INDEX idx_id id TYPE bloom_filter(0.001) GRANULARITY 1
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', ingested_at)
+PARTITION BY toYYYYMMDD(ts)
+ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset)
+TTL toDateTime(ts) + toIntervalDay(30)
+SETTINGS ttl_only_drop_parts = 1;
+
+CREATE TABLE IF NOT EXISTS driftd.events ON CLUSTER '{cluster}' AS driftd.events_local
+ENGINE = Distributed('{cluster}', 'driftd', 'events_local', cityHash64(model, id));
+
+-- labels: co-sharded with events by (model, id).
+CREATE TABLE IF NOT EXISTS driftd.labels_local ON CLUSTER '{cluster}'
+(
+  model LowCardinality(String),
+  id String CODEC(ZSTD(1)),
+  ts DateTime64(3, 'UTC') CODEC(ZSTD(1)),
+  label String CODEC(ZSTD(1)),
+  ingested_at DateTime64(3, 'UTC') CODEC(ZSTD(1))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', ingested_at)
+ORDER BY (model, id)
+TTL toDateTime(ts) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS driftd.labels ON CLUSTER '{cluster}' AS driftd.labels_local
+ENGINE = Distributed('{cluster}', 'driftd', 'labels_local', cityHash64(model, id));
+
+-- baselines: small; sharded by model.
+CREATE TABLE IF NOT EXISTS driftd.baselines_local ON CLUSTER '{cluster}'
+(
+  id String,
+  hash String,
+  model LowCardinality(String),
+  version LowCardinality(String),
+  created_at DateTime64(3, 'UTC'),
+  source String,
+  row_count UInt64,
+  bad_rows UInt64,
+  feature_names Array(String),
+  params String,
+  profile String CODEC(ZSTD(3))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+ORDER BY (model, version, id);
+
+CREATE TABLE IF NOT EXISTS driftd.baselines ON CLUSTER '{cluster}' AS driftd.baselines_local
+ENGINE = Distributed('{cluster}', 'driftd', 'baselines_local', cityHash64(model));
+
+-- window_results: sharded by model, so every revision of a window is on one shard and FINAL
+-- collapses a rewrite with the row it replaces.
+CREATE TABLE IF NOT EXISTS driftd.window_results_local ON CLUSTER '{cluster}'
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  window LowCardinality(String),
+  window_size_ms UInt64,
+  window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  window_end DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  kind LowCardinality(String),
+  feature LowCardinality(String),
+  feature_type LowCardinality(String),
+  test LowCardinality(String),
+  statistic Float64 CODEC(Gorilla, ZSTD(1)),
+  p_value Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  adjusted_p_value Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  threshold Float64 CODEC(Gorilla, ZSTD(1)),
+  drifted UInt8,
+  psi Float64 CODEC(Gorilla, ZSTD(1)),
+  ks_statistic Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  ks_bound Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  count UInt64 CODEC(T64, ZSTD(1)),
+  missing_ratio Float64 CODEC(Gorilla, ZSTD(1)),
+  out_of_range_ratio Float64 CODEC(Gorilla, ZSTD(1)),
+  unseen_ratio Float64 CODEC(Gorilla, ZSTD(1)),
+  insufficient UInt8,
+  histogram String CODEC(ZSTD(3)),
+  baseline_id LowCardinality(String),
+  baseline_hash LowCardinality(String),
+  event_count UInt64 CODEC(T64, ZSTD(1)),
+  late_count UInt64 CODEC(T64, ZSTD(1)),
+  drift_share Float64 CODEC(Gorilla, ZSTD(1)),
+  dataset_drift UInt8,
+  closed_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', closed_at)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, window, window_start, version, kind, feature);
+
+CREATE TABLE IF NOT EXISTS driftd.window_results ON CLUSTER '{cluster}' AS driftd.window_results_local
+ENGINE = Distributed('{cluster}', 'driftd', 'window_results_local', cityHash64(model));
+
+-- performance: sharded by model, like window_results.
+CREATE TABLE IF NOT EXISTS driftd.performance_local ON CLUSTER '{cluster}'
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  window LowCardinality(String),
+  window_size_ms UInt64,
+  window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  window_end DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  labeled UInt64,
+  coverage Float64 CODEC(Gorilla, ZSTD(1)),
+  metrics Map(LowCardinality(String), Float64) CODEC(ZSTD(1)),
+  computed_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', computed_at)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, window, window_start, version);
+
+CREATE TABLE IF NOT EXISTS driftd.performance ON CLUSTER '{cluster}' AS driftd.performance_local
+ENGINE = Distributed('{cluster}', 'driftd', 'performance_local', cityHash64(model));
+
+-- checkpoints: Kafka consumer checkpoints; all of a group's rows on one shard.
+CREATE TABLE IF NOT EXISTS driftd.checkpoints_local ON CLUSTER '{cluster}'
+(
+  group_id String,
+  seq UInt64,
+  taken_at DateTime64(3, 'UTC'),
+  payload String CODEC(ZSTD(3))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', seq)
+ORDER BY group_id;
+
+CREATE TABLE IF NOT EXISTS driftd.checkpoints ON CLUSTER '{cluster}' AS driftd.checkpoints_local
+ENGINE = Distributed('{cluster}', 'driftd', 'checkpoints_local', cityHash64(group_id));
+
+-- Schema versions 1..3 of src/store/migrations.ts are in place (migration 3, the insert
+-- deduplication window of non-replicated tables, is what Replicated* tables do by default).
+-- Once, from one node, after the tables exist: through the Distributed tables.
+INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
+  (1, 'initial schema: events, labels, baselines, window_results, performance', now64(3, 'UTC')),
+  (2, 'checkpoints: Kafka consumer checkpoints (window snapshots + offsets) per group', now64(3, 'UTC')),
+  (3, 'insert deduplication window on every table: a repeated INSERT block is written once', now64(3, 'UTC'));
+
+INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
+  ('raw_events_ttl_days', '30', now64(3, 'UTC'));
