@@ -81,7 +81,13 @@ import {
   type PartitionOffset,
   restoreWindows,
 } from './checkpoint.js';
-import { type DecodeOptions, decodeLabel, decodePrediction, type RejectReason } from './decode.js';
+import {
+  type DecodeOptions,
+  decodeLabel,
+  decodePrediction,
+  type RejectReason,
+  TextItem,
+} from './decode.js';
 import type { SourcedEvent, WriteOptions } from './pipeline.js';
 import { type BackoffOptions, RetryAbortedError, retryUntilDone } from './retry.js';
 
@@ -235,7 +241,10 @@ interface Dead {
   model: string;
 }
 
-type Parsed = { ok: true; value: unknown } | { ok: false; reason: RejectReason; message: string };
+type Parsed =
+  /** `item`: what the decoder takes (the text rides along when the store may keep it verbatim). */
+  | { ok: true; value: unknown; item: unknown }
+  | { ok: false; reason: RejectReason; message: string };
 
 function headerText(headers: IHeaders | undefined, name: string): string | undefined {
   const v = headers?.[name];
@@ -385,8 +394,9 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       };
     }
     let parsed: unknown;
+    const text = value.toString('utf8');
     try {
-      parsed = JSON.parse(value.toString('utf8'));
+      parsed = JSON.parse(text);
     } catch (err) {
       return {
         ok: false,
@@ -394,17 +404,21 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
         message: `not valid JSON: ${(err as Error).message}`,
       };
     }
+    let fromHeaders = false;
     if (isRecord(parsed) && m.headers !== undefined) {
       if (parsed.model === undefined) {
         const model = headerText(m.headers, MODEL_HEADER);
         if (model !== undefined) parsed.model = model;
+        fromHeaders ||= model !== undefined;
       }
       if (parsed.version === undefined) {
         const version = headerText(m.headers, VERSION_HEADER);
         if (version !== undefined) parsed.version = version;
+        fromHeaders ||= version !== undefined;
       }
     }
-    return { ok: true, value: parsed };
+    // The text no longer says everything when headers filled in fields: no verbatim storage.
+    return { ok: true, value: parsed, item: fromHeaders ? parsed : new TextItem(parsed, text) };
   }
 
   function modelLabel(value: unknown): string {
@@ -495,7 +509,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
         dead.push({ message: m, reason: parsed.reason, error: parsed.message, model: 'unknown' });
         continue;
       }
-      const d = decodePrediction(parsed.value, decodeOpts);
+      const d = decodePrediction(parsed.item, decodeOpts);
       if (!d.ok) {
         dead.push({
           message: m,

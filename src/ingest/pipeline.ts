@@ -85,8 +85,10 @@ export interface Pipeline extends IngestPort {
    */
   recordSourced(events: readonly SourcedEvent[]): void;
   /**
-   * Writes what `recordSourced` queued: raw rows once `bufferRows` are buffered (or when a
-   * window closed: its performance reads them), then closed windows' results.
+   * Starts writing what `recordSourced` queued — raw rows once `bufferRows` are buffered (or
+   * when a window closed: its performance reads them), then closed windows' results — without
+   * waiting for it, so the caller decodes the next batch meanwhile; at most one such write is
+   * outstanding (a second call waits for the first). `settle` waits for all of them.
    */
   persist(opts?: WriteOptions & { bufferRows?: number }): Promise<void>;
   /**
@@ -180,6 +182,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   // so nothing drained is ever lost. Writes run one at a time (`serial`).
   const unwritten: ClosedWindow[] = [];
   let bufferedRows: StoredEvent[] = [];
+  /** Closed windows whose performance waits for the buffered raw rows to be stored. */
+  let awaitingRows: WindowBounds[] = [];
   let writeChain: Promise<unknown> = Promise.resolve();
   let writing = 0;
   function serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -215,13 +219,17 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     if (bufferedRows.length === 0) return;
     // Swap first: rows recorded while the insert runs go to a new buffer, not into this one.
     const rows = bufferedRows;
+    const waiting = awaitingRows;
     bufferedRows = [];
+    awaitingRows = [];
     try {
       await timedWrite('events', 'insert_events', write, () => store.insertEvents(rows));
     } catch (err) {
       bufferedRows = rows.concat(bufferedRows);
+      awaitingRows = waiting.concat(awaitingRows);
       throw err;
     }
+    for (const b of waiting) dirtyWindows.set(windowKey(b), b);
   }
 
   function writeClosed(
@@ -232,8 +240,6 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     if (unwritten.length === 0) return Promise.resolve([]);
     return serial(async () => {
       if (unwritten.length === 0) return [];
-      // Raw rows first: the performance recompute of a closed window reads them.
-      await flushRows(write);
       const batch = unwritten.slice();
       const results: WindowResult[] = [];
       for (const c of batch) {
@@ -247,7 +253,9 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       for (const r of results) {
         metrics.recordWindow(r);
         closedCounts.set(windowKey(r), { bounds: r, eventCount: r.eventCount });
-        dirtyWindows.set(windowKey(r), r);
+        // Its performance reads its raw rows: recompute once the buffered ones are stored.
+        if (bufferedRows.length > 0) awaitingRows.push(r);
+        else dirtyWindows.set(windowKey(r), r);
         log.info(
           {
             model: r.model,
@@ -475,21 +483,36 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     for (const m of managers.values()) for (const c of m.drainClosed()) unwritten.push(c);
   }
 
+  // The write `persist` started and did not wait for: the caller goes on decoding and recording
+  // the next batch while the store works; at most one is outstanding (backpressure).
+  let background: Promise<void> | undefined;
   async function persist(options: WriteOptions & { bufferRows?: number } = {}): Promise<void> {
     const write = options.write ?? direct;
-    if (unwritten.length > 0) {
-      updateOpenGauge();
-      await writeClosed([], write);
-    } else if (bufferedRows.length >= (options.bufferRows ?? DEFAULT_BUFFER_ROWS)) {
-      await serial(() => flushRows(write));
-    }
+    const closing = unwritten.length > 0;
+    if (!closing && bufferedRows.length < (options.bufferRows ?? DEFAULT_BUFFER_ROWS)) return;
+    if (background) await background;
+    if (closing) updateOpenGauge();
+    const run: Promise<void> = (
+      closing ? writeClosed([], write) : serial(() => flushRows(write))
+    ).then(
+      () => undefined,
+      (err) => {
+        // Rows and windows stay queued: the next persist or settle writes them.
+        log.warn({ err }, 'background write failed; it is retried by the next write');
+      },
+    );
+    const mine = run.finally(() => {
+      if (background === mine) background = undefined;
+    });
+    background = mine;
   }
 
   async function settle(options: WriteOptions = {}): Promise<void> {
     const write = options.write ?? direct;
     for (const m of managers.values()) for (const c of m.drainClosed()) unwritten.push(c);
-    await serial(() => flushRows(write));
     if (unwritten.length > 0) await writeClosed([], write);
+    // Rows after results: the windows waiting for their rows become due for a recompute.
+    await serial(() => flushRows(write));
     await serial(() => recomputePerformance(write));
     // Writes queued meanwhile by other callers (a tick) finish before the caller looks.
     await writeChain;
@@ -584,6 +607,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     settle,
     quiescent() {
       if (unwritten.length > 0 || bufferedRows.length > 0 || writing > 0) return false;
+      if (awaitingRows.length > 0) return false;
       if (dirtyWindows.size > 0 || recomputing !== null) return false;
       return true;
     },

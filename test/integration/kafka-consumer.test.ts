@@ -510,6 +510,8 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
         return w.length === 3 ? w : undefined;
       });
       expect(windows.map((w) => w.eventCount)).toEqual([1000, 1000, 1000]);
+      // Raw rows are buffered and stored by the next checkpoint at the latest.
+      await daemon.kafka!.checkpoint();
       const raw = await real.windowEvents({
         model: MODEL,
         version: '3',
@@ -517,6 +519,7 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
         to: T0 + 3 * MINUTE,
       });
       expect(raw).toHaveLength(3000);
+      expect(new Set(raw.map((r) => r.id)).size).toBe(3000);
       // Offsets committed once the store is back.
       await waitFor('offsets committed', async () => {
         const [after] = await admin.fetchOffsets({ groupId: s.groupId, topics: [s.predictions] });
