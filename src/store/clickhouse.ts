@@ -6,10 +6,10 @@
  *
  * Failure handling:
  * - Every request has a whole-request deadline (`requestTimeoutMs`: connect, send, server time,
- *   reading the answer). A missed deadline, a refused or reset connection, and the retriable
- *   ClickHouse codes of RETRIABLE_CLICKHOUSE_CODES are retried with capped, jittered
- *   exponential backoff; everything else (syntax, unknown table, bad data, authentication)
- *   fails at once. Statements are safe to repeat: DDL is IF [NOT] EXISTS, reads are reads, and
+ *   reading the answer). A refused or reset connection and the retriable ClickHouse codes of
+ *   RETRIABLE_CLICKHOUSE_CODES are retried with capped, jittered exponential backoff while the
+ *   call is younger than one deadline; a missed deadline is a retriable error for the caller.
+ *   Everything else (syntax, unknown table, bad data, authentication) fails at once. Statements are safe to repeat: DDL is IF [NOT] EXISTS, reads are reads, and
  *   inserts carry `insert_deduplication_token` = sha256(table, payload), so an INSERT whose
  *   answer was lost (the server may have committed it) is written once (migration 3 enables
  *   the deduplication window on the non-replicated tables; Replicated* tables have it anyway).
@@ -219,7 +219,14 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
     }
   }
 
+  /**
+   * Retries fast failures while the call is younger than one request deadline: a refused
+   * connection or a 202 is tried again at once, but a request that used up its whole deadline
+   * is not repeated here (an overloaded server gets no second copy, a readiness probe no 4×
+   * wait); its error is retriable for the caller, whose retry carries the same dedup token.
+   */
   async function withRetry<T>(what: string, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
         return await once(what, op);
@@ -230,6 +237,7 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
         // several callers spread out but never collapse to zero wait.
         const step = Math.min(maxDelay, initialDelay * 2 ** (attempt - 1));
         const delayMs = Math.round(step / 2 + random() * (step / 2));
+        if (Date.now() - started + delayMs >= timeoutMs) throw e;
         log?.warn(
           { err: e, attempt, attempts, delayMs, clickhouseCode: (e as StoreError).clickhouseCode },
           'ClickHouse request failed, retrying',
