@@ -136,8 +136,16 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
       `store.clickhouse.url must be http:// or https://, got ${url.protocol}`,
     );
   }
-  const username = url.username ? decodeURIComponent(url.username) : options.username;
-  const password = url.password ? decodeURIComponent(url.password) : options.password;
+  const fromUrl = (part: string, fallback: string): string => {
+    if (part === '') return fallback;
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new InvalidInputError('store.clickhouse.url has malformed credentials');
+    }
+  };
+  const username = fromUrl(url.username, options.username);
+  const password = fromUrl(url.password, options.password);
   url.username = '';
   url.password = '';
   const server = describeServer(url);
