@@ -240,6 +240,15 @@ describe.each(DRIVERS)('exact KS recompute on the $name', (driver) => {
     expect(body.results.map((r) => r.feature)).toEqual(['income']);
   });
 
+  it('is documented in the OpenAPI document, with bearer auth', async () => {
+    const doc = (await daemon.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, { post?: { security?: unknown; description?: string } }>;
+    };
+    const op = doc.paths['/api/v1/models/{model}/recompute']?.post;
+    expect(op?.security).toEqual([{ bearerAuth: [] }]);
+    expect(op?.description).toContain('reservoir sample');
+  });
+
   it('needs the bearer token and names what is wrong', async () => {
     expect((await post({ start: T0 }, false)).statusCode).toBe(401);
     const categorical = await post({ start: T0, feature: 'region' });
