@@ -21,6 +21,7 @@ import {
 } from '../window/index.js';
 import { computePerformance, type LabeledPrediction } from '../window/performance.js';
 import { decodeLabel, decodePrediction, itemValue } from './decode.js';
+import { backoffDelay, isRetriable, sleep } from './retry.js';
 
 /** What the pipeline needs from the store (the full Store satisfies it). */
 export interface PipelineStore {
@@ -114,6 +115,8 @@ export interface Pipeline extends IngestPort {
 }
 
 const MAX_ITEM_ERRORS = 1000;
+/** Tries of one HTTP/replay batch's raw insert (≈ 15 s of capped backoff) before the request fails. */
+const HTTP_INSERT_ATTEMPTS = 6;
 const DEFAULT_BUFFER_ROWS = 20_000;
 const direct = <T>(_operation: string, fn: () => Promise<T>): Promise<T> => fn();
 const HTTP_SOURCE = Object.freeze({ kind: 'http' as const });
@@ -406,14 +409,28 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       if (!row.late && event.ts > (newest.get(event.model) ?? -1))
         newest.set(event.model, event.ts);
     }
-    // Raw events are durable before the caller is answered; the windows' sketches are derived state.
+    // Raw events are durable before the caller is answered; the windows' sketches are derived
+    // state and already hold this batch. A transient store failure is retried here, within the
+    // request: answering with an error would make the client resend a batch the windows have
+    // counted (the sketches cannot tell a resent event from a new one).
     if (rows.length > 0) {
       const t = metrics.storeWriteSeconds.startTimer({ table: 'events' });
       try {
-        await store.insertEvents(rows);
-      } catch (err) {
-        metrics.storeErrors.inc({ operation: 'insert_events' });
-        throw err;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await store.insertEvents(rows);
+            break;
+          } catch (err) {
+            metrics.storeErrors.inc({ operation: 'insert_events' });
+            if (!isRetriable(err) || attempt >= HTTP_INSERT_ATTEMPTS) throw err;
+            const wait = backoffDelay(attempt, { initialMs: 200, maxMs: 5_000 });
+            log.warn(
+              { err, attempt, waitMs: Math.round(wait) },
+              'raw event insert failed; retrying',
+            );
+            await sleep(wait);
+          }
+        }
       } finally {
         t();
       }
