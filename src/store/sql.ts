@@ -244,6 +244,11 @@ ORDER BY ts_ms, id
 ${READ_SETTINGS}`;
 }
 
+/** Params: model. Whether the model has any label at all (one row or none). */
+export function anyLabelSql(db: string): string {
+  return `SELECT 1 AS found FROM ${tableRef(db, 'labels')} WHERE model = {model:String} LIMIT 1 ${READ_SETTINGS}`;
+}
+
 /** Params: id. */
 export function baselineExistsSql(db: string): string {
   return `SELECT count() AS n FROM ${tableRef(db, 'baselines')} WHERE id = {id:String} ${READ_SETTINGS}`;

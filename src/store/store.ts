@@ -19,6 +19,7 @@ import type {
 } from '../types.js';
 import { MIGRATIONS, type Migration, type MigrationContext, runMigrations } from './migrations.js';
 import {
+  anyLabelSql,
   type BaselineSummaryRow,
   baselineExistsSql,
   baselineProfileSql,
@@ -390,6 +391,12 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         for (const r of rows) out.push({ id: r.id, version: r.version, ts: Number(r.ts_ms) });
       }
       return out;
+    },
+
+    async hasLabels(model: string): Promise<boolean> {
+      ensureOpen();
+      const rows = await exec.query<{ found: number }>(anyLabelSql(db), { model });
+      return rows.length > 0;
     },
 
     async labeledPredictions(q: EventRangeQuery): Promise<LabeledPrediction[]> {

@@ -189,6 +189,8 @@ export interface Store {
    * unknown ids are absent), to find the windows a late label belongs to.
    */
   predictionTimes(model: string, ids: readonly string[]): Promise<PredictionTime[]>;
+  /** Whether any label of `model` is stored (cheap: lets callers skip label joins). */
+  hasLabels(model: string): Promise<boolean>;
   /** Predictions of one model version in `[from, to)` that have a label, one per id. */
   labeledPredictions(query: EventRangeQuery): Promise<LabeledPrediction[]>;
   /** Raw events of one model version in `[from, to)`, one per id, ordered by ts. */

@@ -290,6 +290,7 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
       const first = raw.find((r) => r.id === 'v-4')!;
       expect(first.source).toMatchObject({ kind: 'kafka', topic: s.predictions, partition: 1 });
       expect(await metricValue(daemon, 'driftd_events_total', { result: 'accepted' })).toBe(3003);
+      expect(await store.hasLabels(MODEL)).toBe(false);
       // Lag per partition drops to 0 once everything is processed.
       await waitFor('zero lag', async () => {
         const lag = await metricValue(daemon, 'driftd_kafka_consumer_lag_messages', {
@@ -428,6 +429,7 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
         return p.length === 2 && p.every((x) => x.labeled === 300) ? p : undefined;
       });
       expect(perf.map((p) => p.coverage)).toEqual([1, 1]);
+      expect(await store.hasLabels(MODEL)).toBe(true);
       expect(perf[0]!.metrics.accuracy).toBeGreaterThan(0.8);
       expect(perf[0]!.metrics.accuracy).toBeLessThan(1);
       expect(await metricValue(daemon, 'driftd_labels_total', { result: 'accepted' })).toBe(600);
