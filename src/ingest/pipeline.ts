@@ -39,6 +39,8 @@ export interface PipelineStore {
     from: number;
     to: number;
   }): Promise<Array<LabeledPrediction & { id: string }>>;
+  /** Whether the model has any stored label (optional: without it, every recompute joins). */
+  hasLabels?(model: string): Promise<boolean>;
   /** Model version and event time of stored predictions, for labels that arrive late. */
   predictionTimes(
     model: string,
@@ -302,6 +304,21 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     return r?.version === b.version ? r.eventCount : undefined;
   }
 
+  // Models known to have labels (stays true); a "no" is asked again after a while, since
+  // another instance (or the HTTP API) may store the first labels.
+  const labelsSeen = new Set<string>();
+  const noLabelsUntil = new Map<string, number>();
+  async function labelsExist(model: string): Promise<boolean> {
+    if (labelsSeen.has(model)) return true;
+    if ((noLabelsUntil.get(model) ?? 0) > clock.now()) return false;
+    if (store.hasLabels === undefined || (await store.hasLabels(model))) {
+      labelsSeen.add(model);
+      return true;
+    }
+    noLabelsUntil.set(model, clock.now() + 10_000);
+    return false;
+  }
+
   let recomputing: Promise<void> | null = null;
   async function recomputePerformance(
     write: NonNullable<WriteOptions['write']> = direct,
@@ -316,6 +333,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       for (const b of batch) {
         const model = models.get(b.model);
         if (!model) continue;
+        // A model without any label has no performance: skip the join.
+        if (!(await write('has_labels', () => labelsExist(b.model)))) continue;
         const eventCount = await write('query_drift', () => eventCountOf(b));
         if (eventCount === undefined) continue;
         const pairs = await write('labeled_predictions', () =>
@@ -501,17 +520,26 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   }
 
   // The write `persist` started and did not wait for: the caller goes on decoding and recording
-  // the next batch while the store works; at most one is outstanding (backpressure).
+  // the next batches while the store works, and what they queue meanwhile goes out together in
+  // the next write. At most one is outstanding; the caller waits only when twice `bufferRows`
+  // are buffered (backpressure).
   let background: Promise<void> | undefined;
   async function persist(options: WriteOptions & { bufferRows?: number } = {}): Promise<void> {
     const write = options.write ?? direct;
+    const cap = options.bufferRows ?? DEFAULT_BUFFER_ROWS;
+    if (unwritten.length === 0 && bufferedRows.length < cap) return;
+    if (background) {
+      if (bufferedRows.length < 2 * cap) return;
+      await background;
+      // Another caller may have started the next write meanwhile.
+      if ((background as Promise<void> | undefined) !== undefined) return;
+    }
     const closing = unwritten.length > 0;
-    if (!closing && bufferedRows.length < (options.bufferRows ?? DEFAULT_BUFFER_ROWS)) return;
-    if (background) await background;
     if (closing) updateOpenGauge();
-    const run: Promise<void> = (
-      closing ? writeClosed([], write) : serial(() => flushRows(write))
-    ).then(
+    const run: Promise<void> = (async () => {
+      if (closing) await writeClosed([], write);
+      if (bufferedRows.length >= cap) await serial(() => flushRows(write));
+    })().then(
       () => undefined,
       (err) => {
         // Rows and windows stay queued: the next persist or settle writes them.
@@ -574,6 +602,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     const write = options.write ?? direct;
     if (labels.length > 0) {
       await timedWrite('labels', 'insert_labels', write, () => store.insertLabels(labels));
+      for (const l of labels) labelsSeen.add(l.model);
       const byModel = new Map<string, string[]>();
       for (const l of labels) {
         metrics.labelsTotal.inc({ model: l.model, result: 'accepted' });
