@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { IHeaders, KafkaMessage, Producer } from 'kafkajs';
+import kafkajs, { type IHeaders, type KafkaMessage, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { validateConfig } from '../../src/config/index.js';
@@ -305,6 +305,20 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
 
   it('dead-letters every kind of invalid message with reason headers, counts them, and keeps consuming', async () => {
     const s = await setup('dlq');
+    // A dead-letter topic that takes less than the source: the largest message cannot be copied.
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: kafkajs.ConfigResourceTypes.TOPIC,
+          name: s.dlq,
+          configEntries: [{ name: 'max.message.bytes', value: '10000' }],
+        },
+      ],
+    });
+    await admin.disconnect();
     const store = await openStore(s.config);
     const daemon = await startDaemon(s.config, store);
     try {
@@ -341,6 +355,14 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
             features: { ...ok('big', 0).features, pad: 'x'.repeat(4000) },
           }),
         },
+        {
+          reason: 'oversized',
+          key: 'k-huge',
+          value: JSON.stringify({
+            ...ok('huge', 0),
+            features: { ...ok('huge', 0).features, pad: 'x'.repeat(20_000) },
+          }),
+        },
       ];
       // Valid events before and after the bad ones on the same partition, and a bad label.
       await produce(s.predictions, [
@@ -352,6 +374,12 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
           headers: { 'trace-id': `t-${b.key}` },
         })),
         { partition: 0, value: ok('good-2', 0) },
+        // Model and version from headers when the value lacks them.
+        {
+          partition: 0,
+          value: { ...ok('good-3', 0), model: undefined, version: undefined },
+          headers: { 'driftd-model': MODEL, 'driftd-version': '3' },
+        },
       ]);
       await produce(s.labels, [
         { partition: 1, key: 'k-label', value: { model: MODEL, id: 'good-1' } },
@@ -368,14 +396,20 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
         expect(header(m, DEAD_LETTER_HEADERS.topic)).toBe(s.predictions);
         expect(header(m, DEAD_LETTER_HEADERS.partition)).toBe('0');
         expect(Number(header(m, DEAD_LETTER_HEADERS.offset))).toBeGreaterThanOrEqual(1);
-        // Original key, value and headers travel unchanged.
-        expect(m.value?.toString()).toBe(b.value);
+        // Original key, value and headers travel unchanged, except a value larger than the
+        // dead-letter topic accepts: dropped, with its size in a header (coordinates point at it).
+        if (b.key === 'k-huge') {
+          expect(m.value).toBeNull();
+          expect(header(m, 'driftd-value-dropped')).toBe(String(Buffer.byteLength(b.value)));
+        } else {
+          expect(m.value?.toString()).toBe(b.value);
+        }
         expect(header(m, 'trace-id')).toBe(`t-${b.key}`);
       }
       const offsets = bad.map((b) =>
         header(dead.find((d) => d.key?.toString() === b.key)!, DEAD_LETTER_HEADERS.offset),
       );
-      expect(offsets).toEqual(['1', '2', '3', '4', '5', '6']);
+      expect(offsets).toEqual(['1', '2', '3', '4', '5', '6', '7']);
       const label = dead.find((d) => d.key?.toString() === 'k-label')!;
       expect(header(label, DEAD_LETTER_HEADERS.reason)).toBe('missing_field');
       expect(header(label, DEAD_LETTER_HEADERS.topic)).toBe(s.labels);
@@ -384,9 +418,9 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
         expect(
           await metricValue(daemon, 'driftd_dead_letter_total', { reason: b.reason }),
           b.reason,
-        ).toBe(b.reason === 'missing_field' ? 2 : 1);
+        ).toBe(b.reason === 'missing_field' || b.reason === 'oversized' ? 2 : 1);
       }
-      expect(await metricValue(daemon, 'driftd_events_total', { result: 'invalid' })).toBe(6);
+      expect(await metricValue(daemon, 'driftd_events_total', { result: 'invalid' })).toBe(7);
       // wrong_type, non_finite and missing_field name a configured model; the rest cannot.
       expect(
         await metricValue(daemon, 'driftd_events_total', { result: 'invalid', model: MODEL }),
@@ -397,7 +431,10 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
         const r = await windowsOf(store);
         return r.length === 1 ? r : undefined;
       });
-      expect(w!.eventCount).toBe(2);
+      expect(w!.eventCount).toBe(3);
+      await daemon.kafka!.checkpoint(); // buffered raw rows reach the store
+      const fromHeaders = await store.getPrediction('good-3');
+      expect(fromHeaders?.event).toMatchObject({ model: MODEL, version: '3', id: 'good-3' });
     } finally {
       await daemon.close();
     }
