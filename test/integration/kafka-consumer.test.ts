@@ -573,6 +573,42 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
   }, 120_000);
 });
 
+describe('Kafka source without a reachable broker', () => {
+  it('starts (HTTP up), stays not ready while it retries, and closes promptly', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'driftd-kafka-down-'));
+    try {
+      const config = validateConfig(
+        {
+          dataDir: dir,
+          logLevel: 'silent',
+          // Nothing listens on port 1.
+          kafka: { brokers: ['127.0.0.1:1'], groupId: 'down' },
+          models: [
+            {
+              id: MODEL,
+              task: 'binary-classification',
+              features: [{ name: 'income', type: 'numeric' }],
+            },
+          ],
+        },
+        { env: {} },
+      );
+      const daemon = createDaemon(config, { listen: false, kafka: { kafkaLogLevel: 'nothing' } });
+      await daemon.start();
+      await new Promise((r) => setTimeout(r, 1_500));
+      const ready = await daemon.app.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json().checks.kafka).toEqual({ ok: false, detail: 'connecting' });
+      expect(ready.json().checks.store.ok).toBe(true);
+      const t = Date.now();
+      await daemon.close();
+      expect(Date.now() - t).toBeLessThan(10_000);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
+
 function daemonReady(d: Daemon): boolean {
   return d.state === 'running' && d.kafka?.joined === true;
 }
