@@ -180,7 +180,7 @@ export class KafkaSourceError extends DriftdError {
 export interface KafkaPipeline {
   readonly managers: ReadonlyMap<string, WindowManager>;
   recordSourced(events: readonly SourcedEvent[]): void;
-  persist(opts?: WriteOptions & { bufferRows?: number }): Promise<void>;
+  persist(opts?: WriteOptions & { bufferRows?: number; resultDelayMs?: number }): Promise<void>;
   settle(opts?: WriteOptions): Promise<void>;
   quiescent(): boolean;
   ingestLabelEvents(labels: readonly LabelEvent[], opts?: WriteOptions): Promise<void>;

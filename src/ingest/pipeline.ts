@@ -21,6 +21,7 @@ import {
 } from '../window/index.js';
 import { computePerformance, type LabeledPrediction } from '../window/performance.js';
 import { decodeLabel, decodePrediction, itemValue } from './decode.js';
+import { createGroupCommit } from './group-commit.js';
 import { backoffDelay, isRetriable, sleep } from './retry.js';
 
 /** What the pipeline needs from the store (the full Store satisfies it). */
@@ -88,12 +89,13 @@ export interface Pipeline extends IngestPort {
    */
   recordSourced(events: readonly SourcedEvent[]): void;
   /**
-   * Starts writing what `recordSourced` queued — raw rows once `bufferRows` are buffered (or
-   * when a window closed: its performance reads them), then closed windows' results — without
-   * waiting for it, so the caller decodes the next batch meanwhile; at most one such write is
-   * outstanding (a second call waits for the first). `settle` waits for all of them.
+   * Starts writing what `recordSourced` queued — closed windows' results once the oldest has
+   * waited `resultDelayMs` (default 1 s, so windows closing together share one INSERT), raw
+   * rows once `bufferRows` are buffered — without waiting for it, so the caller decodes the
+   * next batches meanwhile. At most one such write is outstanding; the caller waits only when
+   * twice `bufferRows` are buffered. `settle` waits for all of them.
    */
-  persist(opts?: WriteOptions & { bufferRows?: number }): Promise<void>;
+  persist(opts?: WriteOptions & { bufferRows?: number; resultDelayMs?: number }): Promise<void>;
   /**
    * Writes everything queued (rows, closed windows, pending performance recomputes). After it
    * resolves with `quiescent()` true, every window closed so far is durable: snapshots taken
@@ -120,6 +122,7 @@ const MAX_ITEM_ERRORS = 1000;
 /** Tries of one HTTP/replay batch's raw insert (≈ 15 s of capped backoff) before the request fails. */
 const HTTP_INSERT_ATTEMPTS = 6;
 const DEFAULT_BUFFER_ROWS = 20_000;
+const DEFAULT_RESULT_DELAY_MS = 1_000;
 const direct = <T>(_operation: string, fn: () => Promise<T>): Promise<T> => fn();
 const HTTP_SOURCE = Object.freeze({ kind: 'http' as const });
 const REPLAY_SOURCE = Object.freeze({ kind: 'replay' as const });
@@ -186,6 +189,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   // of the Kafka path not yet inserted. A failed write leaves them here for the next attempt,
   // so nothing drained is ever lost. Writes run one at a time (`serial`).
   const unwritten: ClosedWindow[] = [];
+  /** When the oldest entry of `unwritten` was queued by `recordSourced`. */
+  let unwrittenSince = 0;
   let bufferedRows: StoredEvent[] = [];
   /** Closed windows whose performance waits for the buffered raw rows to be stored. */
   let awaitingRows: WindowBounds[] = [];
@@ -385,6 +390,31 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     metrics.eventsTotal.inc({ model: models.has(model) ? model : 'unknown', result }, n);
   }
 
+  /**
+   * Raw inserts of HTTP/replay batches, coalesced across concurrent requests. A transient store
+   * failure is retried here, within the requests: answering with an error would make clients
+   * resend batches the windows have already counted (sketches cannot tell a resent event).
+   */
+  const rawWriter = createGroupCommit<StoredEvent>(async (rows) => {
+    const t = metrics.storeWriteSeconds.startTimer({ table: 'events' });
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await store.insertEvents(rows);
+          return;
+        } catch (err) {
+          metrics.storeErrors.inc({ operation: 'insert_events' });
+          if (!isRetriable(err) || attempt >= HTTP_INSERT_ATTEMPTS) throw err;
+          const wait = backoffDelay(attempt, { initialMs: 200, maxMs: 5_000 });
+          log.warn({ err, attempt, waitMs: Math.round(wait) }, 'raw event insert failed; retrying');
+          await sleep(wait);
+        }
+      }
+    } finally {
+      t();
+    }
+  });
+
   async function ingestEvents(
     items: readonly unknown[],
     source: 'http' | 'replay',
@@ -429,31 +459,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         newest.set(event.model, event.ts);
     }
     // Raw events are durable before the caller is answered; the windows' sketches are derived
-    // state and already hold this batch. A transient store failure is retried here, within the
-    // request: answering with an error would make the client resend a batch the windows have
-    // counted (the sketches cannot tell a resent event from a new one).
-    if (rows.length > 0) {
-      const t = metrics.storeWriteSeconds.startTimer({ table: 'events' });
-      try {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await store.insertEvents(rows);
-            break;
-          } catch (err) {
-            metrics.storeErrors.inc({ operation: 'insert_events' });
-            if (!isRetriable(err) || attempt >= HTTP_INSERT_ATTEMPTS) throw err;
-            const wait = backoffDelay(attempt, { initialMs: 200, maxMs: 5_000 });
-            log.warn(
-              { err, attempt, waitMs: Math.round(wait) },
-              'raw event insert failed; retrying',
-            );
-            await sleep(wait);
-          }
-        }
-      } finally {
-        t();
-      }
-    }
+    // state and already hold this batch. Concurrent requests share inserts (group commit).
+    await rawWriter.submit(rows);
     for (const [model, c] of counts) {
       for (const [r, n] of Object.entries(c)) if (n > 0) countEvent(model, r as EventResult, n);
     }
@@ -516,7 +523,9 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     if (noBaseline && clock.now() - lastRefresh > 5_000) {
       void refreshBaselines().catch((err) => log.warn({ err }, 'baseline refresh failed'));
     }
+    const before = unwritten.length;
     for (const m of managers.values()) for (const c of m.drainClosed()) unwritten.push(c);
+    if (before === 0 && unwritten.length > 0) unwrittenSince = clock.now();
   }
 
   // The write `persist` started and did not wait for: the caller goes on decoding and recording
@@ -524,17 +533,24 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   // the next write. At most one is outstanding; the caller waits only when twice `bufferRows`
   // are buffered (backpressure).
   let background: Promise<void> | undefined;
-  async function persist(options: WriteOptions & { bufferRows?: number } = {}): Promise<void> {
+  async function persist(
+    options: WriteOptions & { bufferRows?: number; resultDelayMs?: number } = {},
+  ): Promise<void> {
     const write = options.write ?? direct;
     const cap = options.bufferRows ?? DEFAULT_BUFFER_ROWS;
-    if (unwritten.length === 0 && bufferedRows.length < cap) return;
+    // Closed windows wait up to resultDelayMs to share one INSERT with the windows closing
+    // after them (every INSERT has a fixed cost in the engine); raw rows wait for `cap`.
+    const resultsDue =
+      unwritten.length > 0 &&
+      clock.now() - unwrittenSince >= (options.resultDelayMs ?? DEFAULT_RESULT_DELAY_MS);
+    if (!resultsDue && bufferedRows.length < cap) return;
     if (background) {
       if (bufferedRows.length < 2 * cap) return;
       await background;
       // Another caller may have started the next write meanwhile.
       if ((background as Promise<void> | undefined) !== undefined) return;
     }
-    const closing = unwritten.length > 0;
+    const closing = unwritten.length > 0 && (resultsDue || bufferedRows.length >= cap);
     if (closing) updateOpenGauge();
     const run: Promise<void> = (async () => {
       if (closing) await writeClosed([], write);
