@@ -15,8 +15,8 @@ import { createDaemon } from '../src/daemon.js';
 import type { BenchRecord } from './types.js';
 
 const FEATURES = 20;
-const BATCH = 5000;
-const IN_FLIGHT = 4;
+const BATCH = Number(process.env.DRIFTD_BENCH_HTTP_BATCH ?? 5000);
+const IN_FLIGHT = Number(process.env.DRIFTD_BENCH_HTTP_IN_FLIGHT ?? 4);
 
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
