@@ -1,9 +1,11 @@
 /**
  * The crash-consistency proof, end to end: the daemon runs as a real child process consuming
  * the real Kafka broker into the real embedded ClickHouse, and is killed with SIGKILL three
- * times while a known stream is produced — right after a checkpoint's offset commit, right
- * after window results were written (mid-batch, before the next checkpoint), and shortly
- * after a restart's first window close. After the last restart it finishes, and its window
+ * times while a known stream is produced — right after a checkpoint's offset commit, in the
+ * middle of consuming a chunk (windows recorded, rows and results partly written, no
+ * checkpoint covering them yet), and just after a restart's first window results were written.
+ * Each restart replays what its predecessor did after its last checkpoint (the test checks
+ * that replays happened). After the last restart it finishes, and its window
  * results (per window and size: event and late counts, every feature statistic, p-values,
  * verdicts, drift share) must EQUAL those of an uninterrupted daemon over the same topic; raw
  * events must be exactly one per id, and no dead letter may be missing.
@@ -243,6 +245,21 @@ describe.skipIf(!available)(
       }
     }
 
+    /** Events a running daemon counted into windows (accepted + late), from its /metrics. */
+    async function accepted(d: DaemonProcess): Promise<number> {
+      const text = await (await fetch(`${d.url}/metrics`)).text();
+      let n = 0;
+      for (const line of text.split('\n')) {
+        if (
+          line.startsWith('driftd_events_total{') &&
+          (line.includes('result="accepted"') || line.includes('result="late"'))
+        ) {
+          n += Number(line.slice(line.lastIndexOf(' ') + 1));
+        }
+      }
+      return n;
+    }
+
     const windowsClosed = (d: DaemonProcess, from = 0) =>
       d.logs.slice(from).filter((e) => e.msg === 'window closed').length;
 
@@ -321,10 +338,12 @@ describe.skipIf(!available)(
       );
     }
 
-    it('SIGKILL after a commit, mid-batch and after a restart: same windows as an uninterrupted run, one raw event per id', async () => {
+    it('SIGKILL after a commit, mid-stream and after a restart: same windows as an uninterrupted run, one raw event per id', async () => {
       const crashInput = configFor('crash', dlqCrash);
       const refInput = configFor('reference', dlqRef);
       const crash = validateConfig(crashInput, { env: {} });
+      /** Events each life of the crash run counted into windows, read just before it died. */
+      const counted: number[] = [];
       const reference = validateConfig(refInput, { env: {} });
       await prepareStore(crash);
       await prepareStore(reference);
@@ -336,20 +355,28 @@ describe.skipIf(!available)(
       let d = await start(crashFile, 'crash');
       await produce(chunk(0));
       await waitUntil('a first offset commit', async () => (await committedSum(groupId)) > 0);
+      counted.push(await accepted(d).catch(() => 0));
       await d.kill();
       const committed1 = await committedSum(groupId);
       expect(committed1).toBeGreaterThan(0);
 
-      // Life 2: restored; the second chunk; SIGKILL right after window results were written,
-      // in the middle of processing, before the next checkpoint covers them.
+      // Life 2: restored; the second chunk; SIGKILL in the middle of consuming it (4000 of its
+      // ~10 000 events counted): windows recorded, some rows and results written, not yet
+      // covered by a checkpoint.
       d = await start(crashFile, 'crash');
       expect(
         d.logs.some((e) => e.msg === 'restored Kafka checkpoint: resuming from its offsets'),
       ).toBe(true);
-      const mark2 = d.logs.length;
-      await produce(chunk(1));
-      await waitUntil('3 windows closed in life 2', () => windowsClosed(d, mark2) >= 3, 60_000);
+      const life2 = d;
+      const producing2 = produce(chunk(1));
+      await waitUntil(
+        '4000 events counted in life 2',
+        async () => (await accepted(life2)) >= 4000,
+        60_000,
+      );
+      counted.push(await accepted(d).catch(() => 0));
       await d.kill();
+      await producing2;
 
       // Life 3: the third chunk and the sentinels; SIGKILL just after its first window close.
       d = await start(crashFile, 'crash');
@@ -357,12 +384,14 @@ describe.skipIf(!available)(
       const producing = produce([...chunk(2), ...sentinels()]);
       await waitUntil('a window closed in life 3', () => windowsClosed(d, mark3) >= 1, 60_000);
       await new Promise((r) => setTimeout(r, 30));
+      counted.push(await accepted(d).catch(() => 0));
       await d.kill();
       await producing;
 
       // Life 4: runs to the end, then a graceful stop.
       d = await start(crashFile, 'crash');
       await waitUntil('all 72 windows in the crash run', () => finished(d), 120_000);
+      counted.push(await accepted(d));
       expect((await d.stop()).code).toBe(0);
       const restores = (await import('node:fs/promises')).readFile(join(root, 'crash.log'), 'utf8');
       expect(((await restores).match(/restored Kafka checkpoint/g) ?? []).length).toBe(3);
@@ -388,6 +417,11 @@ describe.skipIf(!available)(
         ws.filter((w) => w.sizeLabel === '1m').reduce((n, w) => n + w.eventCount, 0);
       expect(inWindows(a.windows)).toBe(inWindows(b.windows));
 
+      // The kills cost work: events after a life's last checkpoint were counted again by the
+      // next life (and must not show twice in any result or raw row).
+      const replayed = counted.reduce((n, c) => n + c, 0) - validCount;
+      expect(replayed).toBeGreaterThan(0);
+
       // Raw events: exactly one per id, the same rows (id, late flag, Kafka coordinates) as the reference.
       expect(Number(a.raw.n)).toBe(validCount);
       expect(Number(a.raw.ids)).toBe(validCount);
@@ -398,7 +432,7 @@ describe.skipIf(!available)(
       expect((await deadLetterOffsets(dlqCrash, invalid)).size).toBe(invalid);
       expect((await deadLetterOffsets(dlqRef, invalid)).size).toBe(invalid);
       console.info(
-        `[kafka-crash] committed at kill 1: ${committed1}; raw copies before dedup: ${a.copies} for ${validCount} events`,
+        `[kafka-crash] events counted per life: ${counted.join(', ')} (${replayed} replayed after kills); committed at kill 1: ${committed1}; raw rows before merges: ${a.copies} for ${validCount} events`,
       );
     }, 400_000);
   },
