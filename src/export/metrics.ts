@@ -197,7 +197,7 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     storeErrors: counter(METRIC.storeErrors, 'Failed store operations.', ['operation'] as const),
     kafkaConsumerLag: gauge(
       METRIC.kafkaConsumerLag,
-      'Messages between the committed offset and the partition high watermark.',
+      'Messages not yet processed: partition high watermark minus the last processed offset minus 1.',
       ['topic', 'partition'] as const,
     ),
     kafkaRebalances: new Counter({
