@@ -182,13 +182,13 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
       if (state !== 'created') throw new LifecycleError(`start() called in state ${state}`);
       state = 'starting';
       try {
-        store = overrides.store ?? (await createStore(config.store, { logger }));
+        store = overrides.store ?? createStore(config.store, { logger });
         const report = await store.migrate();
         if (report.applied.length > 0)
           log.info({ applied: report.applied, version: report.version }, 'store migrated');
         pipeline = createPipeline({
           config,
-          store: store as Parameters<typeof createPipeline>[0]['store'],
+          store,
           metrics,
           logger,
           clock,

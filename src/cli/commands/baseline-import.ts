@@ -22,7 +22,7 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
       ),
   });
   progress.finish(`${report.records} rows, ${report.badRows.total} bad`);
-  const store = await createStore(config.store);
+  const store = createStore(config.store);
   let created: boolean;
   try {
     await store.migrate();

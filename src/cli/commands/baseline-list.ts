@@ -4,7 +4,7 @@ import { cliConfig } from '../shared.js';
 
 export async function run(flags: CliFlags, io: CliIo): Promise<number> {
   const config = await cliConfig(flags);
-  const store = await createStore(config.store);
+  const store = createStore(config.store);
   try {
     await store.migrate();
     const list = await store.listBaselines(flags.model ? { model: flags.model } : {});
