@@ -82,6 +82,7 @@ import {
   restoreWindows,
 } from './checkpoint.js';
 import {
+  type Decoded,
   type DecodeOptions,
   decodeLabel,
   decodePrediction,
@@ -493,23 +494,28 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
 
   // --- batches ---------------------------------------------------------------------------------
 
-  async function onPredictions(batch: Batch): Promise<void> {
-    const { topic, partition } = batch;
-    const k = key(topic, partition);
-    const last = processed.get(k) ?? -1;
+  /**
+   * The messages of a batch past `last`: decoded ones, and dead letters for the rest.
+   * `newest` is the last offset looked at (equal to `last` when the batch held nothing new).
+   */
+  function classify<T>(
+    batch: Batch,
+    last: number,
+    decode: (parsed: Extract<Parsed, { ok: true }>) => Decoded<T>,
+  ): { newest: number; valid: Array<{ value: T; message: KafkaMessage }>; dead: Dead[] } {
     let newest = last;
-    const valid: SourcedEvent[] = [];
+    const valid: Array<{ value: T; message: KafkaMessage }> = [];
     const dead: Dead[] = [];
     for (const m of batch.messages) {
       const offset = Number(m.offset);
-      if (offset <= last) continue; // already in the windows
+      if (offset <= last) continue; // already processed
       newest = offset;
       const parsed = parse(m);
       if (!parsed.ok) {
         dead.push({ message: m, reason: parsed.reason, error: parsed.message, model: 'unknown' });
         continue;
       }
-      const d = decodePrediction(parsed.item, decodeOpts);
+      const d = decode(parsed);
       if (!d.ok) {
         dead.push({
           message: m,
@@ -519,8 +525,24 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
         });
         continue;
       }
-      valid.push({ event: d.value, source: { kind: 'kafka', topic, partition, offset: m.offset } });
+      valid.push({ value: d.value, message: m });
     }
+    return { newest, valid, dead };
+  }
+
+  async function onPredictions(batch: Batch): Promise<void> {
+    const { topic, partition } = batch;
+    const k = key(topic, partition);
+    const last = processed.get(k) ?? -1;
+    const {
+      newest,
+      valid: decoded,
+      dead,
+    } = classify(batch, last, (p) => decodePrediction(p.item, decodeOpts));
+    const valid: SourcedEvent[] = decoded.map(({ value, message }) => ({
+      event: value,
+      source: { kind: 'kafka', topic, partition, offset: message.offset },
+    }));
     if (newest === last) return;
     if (dead.length > 0) await deadLetter(batch, dead, 'prediction');
     // One synchronous step: the windows and the processed offset move together.
@@ -535,30 +557,12 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     const { topic, partition } = batch;
     const k = key(topic, partition);
     const last = labelsProcessed.get(k) ?? -1;
-    let newest = last;
-    const valid: LabelEvent[] = [];
-    const dead: Dead[] = [];
-    for (const m of batch.messages) {
-      const offset = Number(m.offset);
-      if (offset <= last) continue;
-      newest = offset;
-      const parsed = parse(m);
-      if (!parsed.ok) {
-        dead.push({ message: m, reason: parsed.reason, error: parsed.message, model: 'unknown' });
-        continue;
-      }
-      const d = decodeLabel(parsed.value, decodeOpts);
-      if (!d.ok) {
-        dead.push({
-          message: m,
-          reason: d.reason,
-          error: d.message,
-          model: modelLabel(parsed.value),
-        });
-        continue;
-      }
-      valid.push(d.value);
-    }
+    const {
+      newest,
+      valid: decoded,
+      dead,
+    } = classify(batch, last, (p) => decodeLabel(p.value, decodeOpts));
+    const valid: LabelEvent[] = decoded.map((d) => d.value);
     if (newest === last) return;
     if (dead.length > 0) await deadLetter(batch, dead, 'label');
     await pipeline.ingestLabelEvents(valid, { write });
