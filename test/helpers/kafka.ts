@@ -149,11 +149,30 @@ async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
 export async function createTestTopic(prefix: string, partitions = 3): Promise<string> {
   const topic = `${sanitize(prefix)}-${suffix()}`;
   await withAdmin(async (admin) => {
-    const created = await admin.createTopics({
-      topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
-      waitForLeaders: true,
-    });
-    if (!created) throw new Error(`topic ${topic} already existed`);
+    try {
+      const created = await admin.createTopics({
+        topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+        waitForLeaders: true,
+      });
+      if (!created) throw new Error(`topic ${topic} already existed`);
+    } catch (err) {
+      // On a freshly started broker, KafkaJS's wait for leaders can read metadata before the
+      // new topic is known and gives up with UNKNOWN_TOPIC_OR_PARTITION (it only retries
+      // LEADER_NOT_AVAILABLE). The topic was created: wait for its leaders ourselves.
+      if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+    }
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+        const parts = meta.topics[0]?.partitions ?? [];
+        if (parts.length === partitions && parts.every((p) => p.leader >= 0)) return;
+      } catch (err) {
+        if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+      }
+      if (Date.now() > deadline) throw new Error(`topic ${topic} has no leaders after 30 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   });
   return topic;
 }
