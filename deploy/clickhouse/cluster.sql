@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS driftd.events_local ON CLUSTER '{cluster}'
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', ingested_at)
 PARTITION BY toYYYYMMDD(ts)
 ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset)
-TTL toDateTime(ts) + toIntervalDay(30)
+TTL toDateTime(ingested_at) + toIntervalDay(30)
 SETTINGS ttl_only_drop_parts = 1;
 
 CREATE TABLE IF NOT EXISTS driftd.events ON CLUSTER '{cluster}' AS driftd.events_local
@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS driftd.labels_local ON CLUSTER '{cluster}'
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', ingested_at)
 ORDER BY (model, id)
-TTL toDateTime(ts) + toIntervalDay(30);
+TTL toDateTime(ingested_at) + toIntervalDay(30);
 
 CREATE TABLE IF NOT EXISTS driftd.labels ON CLUSTER '{cluster}' AS driftd.labels_local
 ENGINE = Distributed('{cluster}', 'driftd', 'labels_local', cityHash64(model, id));
@@ -194,13 +194,15 @@ ORDER BY group_id;
 CREATE TABLE IF NOT EXISTS driftd.checkpoints ON CLUSTER '{cluster}' AS driftd.checkpoints_local
 ENGINE = Distributed('{cluster}', 'driftd', 'checkpoints_local', cityHash64(group_id));
 
--- Schema versions 1..3 of src/store/migrations.ts are in place (migration 3, the insert
--- deduplication window of non-replicated tables, is what Replicated* tables do by default).
+-- Schema versions 1..4 of src/store/migrations.ts are in place (migration 3, the insert
+-- deduplication window of non-replicated tables, is what Replicated* tables do by default;
+-- migration 4, the raw-data TTL counted from ingestion, is written into the tables above).
 -- Once, from one node, after the tables exist: through the Distributed tables.
 INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (1, 'initial schema: events, labels, baselines, window_results, performance', now64(3, 'UTC')),
   (2, 'checkpoints: Kafka consumer checkpoints (window snapshots + offsets) per group', now64(3, 'UTC')),
-  (3, 'insert deduplication window on every table: a repeated INSERT block is written once', now64(3, 'UTC'));
+  (3, 'insert deduplication window on every table: a repeated INSERT block is written once', now64(3, 'UTC')),
+  (4, 'raw-data TTL counts from ingestion, not event time', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
   ('raw_events_ttl_days', '30', now64(3, 'UTC'));

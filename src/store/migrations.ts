@@ -8,10 +8,11 @@
  * harmless for the same reason (the record table collapses duplicate versions).
  *
  * Schema decisions (see also sql.ts for how each table is read):
- * - Raw data (`events`, `labels`) carries a TTL of `rawEventsTtlDays` (0 = keep forever);
- *   derived results and baselines are kept forever, they are the audit trail.
- * - `events` is partitioned by day of event time, so TTL drops whole parts
- *   (ttl_only_drop_parts) and time-range reads prune partitions.
+ * - Raw data (`events`, `labels`) carries a TTL of `rawEventsTtlDays` (0 = keep forever),
+ *   counted from ingestion (migration 4), so a backfill of old data is kept as long as live
+ *   data; derived results and baselines are kept forever, they are the audit trail.
+ * - `events` is partitioned by day of event time, so time-range reads prune partitions and
+ *   TTL drops whole parts (ttl_only_drop_parts) once all their rows have expired.
  * - Rewritable things are ReplacingMergeTree with the rewrite time as version; readers use
  *   FINAL (or argMax / ORDER BY … LIMIT) so a duplicate never shows.
  * - `window_results` holds one `dataset` row per window (window-level lineage) plus one row
@@ -51,6 +52,9 @@ export interface Migration {
 }
 
 const TTL_SETTING_KEY = 'raw_events_ttl_days';
+/** Raw rows expire this long after they were received (migration 4; event time before). */
+const TTL_COLUMN = 'ingested_at';
+const RAW_TABLES = ['events', 'labels'] as const;
 
 function ttlClause(column: string, days: number): string {
   return days > 0 ? `\nTTL toDateTime(${column}) + toIntervalDay(${days})` : '';
@@ -229,6 +233,19 @@ ORDER BY group_id`,
           `ALTER TABLE ${tableRef(db, t)} MODIFY SETTING non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
       ),
   },
+  {
+    version: 4,
+    name: 'raw-data TTL counts from ingestion, not event time',
+    // An event-time TTL dropped a backfill or replay of data older than the retention the
+    // moment it was written (a silent loss of the raw events the audit and the exact
+    // recompute read). Retention is about how long driftd keeps what it received.
+    up: ({ db, rawEventsTtlDays }) =>
+      rawEventsTtlDays > 0
+        ? RAW_TABLES.map(
+            (t) => `ALTER TABLE ${tableRef(db, t)} MODIFY${ttlClause(TTL_COLUMN, rawEventsTtlDays)}`,
+          )
+        : [],
+  },
 ];
 
 function checkMigrations(migrations: readonly Migration[]): void {
@@ -323,10 +340,10 @@ async function reconcileTtl(
       { from: have ?? null, to: ctx.rawEventsTtlDays },
       'raw data TTL changed: altering events and labels',
     );
-    for (const table of ['events', 'labels'] as const) {
+    for (const table of RAW_TABLES) {
       if (ctx.rawEventsTtlDays > 0) {
         await exec.command(
-          `ALTER TABLE ${tableRef(ctx.db, table)} MODIFY${ttlClause('ts', ctx.rawEventsTtlDays)}`,
+          `ALTER TABLE ${tableRef(ctx.db, table)} MODIFY${ttlClause(TTL_COLUMN, ctx.rawEventsTtlDays)}`,
         );
       } else if (have !== undefined && have !== '0') {
         await exec.command(`ALTER TABLE ${tableRef(ctx.db, table)} REMOVE TTL`);

@@ -191,7 +191,7 @@ await store.close();
         "SELECT create_table_query AS q FROM system.tables WHERE database = 'driftd' AND name = {t:String}",
         { t: table },
       );
-      return /TTL toDateTime\(ts\) \+ toIntervalDay\((\d+)\)/.exec(row!.q)?.[1] ?? null;
+      return /TTL toDateTime\(ingested_at\) \+ toIntervalDay\((\d+)\)/.exec(row!.q)?.[1] ?? null;
     };
 
     const a = openStore(path, { ttl: 30 });
