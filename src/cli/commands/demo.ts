@@ -7,6 +7,7 @@ import { validateConfig } from '../../config/index.js';
 import { createDaemon } from '../../daemon.js';
 import { loadWeather, toPredictionEvent, trainWetDayModel } from '../../demo/weather.js';
 import { ConfigError } from '../../errors.js';
+import { createStore } from '../../store/index.js';
 import type { PerformanceResult, WindowResult } from '../../types.js';
 import type { CliFlags, CliIo } from '../index.js';
 
@@ -103,6 +104,14 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
       `  window ${day(r.start)} → ${day(r.end)}  ${String(r.eventCount).padStart(3)} events  drift share ${(r.driftShare * 100).toFixed(0).padStart(3)}%${r.datasetDrift ? ' DATASET DRIFT' : ''}${perfText}  ${moved.length ? `moved: ${moved.join(', ')}` : 'no drift'}\n`,
     );
   };
+  // The baseline goes in first, as `driftd baseline import` would do before `driftd start`.
+  const store = createStore(config.store);
+  try {
+    await store.migrate();
+    await store.saveBaseline(profile);
+  } finally {
+    await store.close();
+  }
   const daemon = createDaemon(config, {
     onWindow,
     onPerformance: (p) => {
@@ -111,8 +120,6 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
   });
   await daemon.start();
   try {
-    await daemon.store.saveBaseline(profile);
-    await daemon.pipeline.refreshBaselines();
     const url = daemon.url ?? `http://127.0.0.1:${port}`;
     io.out.write(
       `baseline ${profile.id}: ${profile.rowCount} days of spring 2012, model "weather-wet-day" v1 (logistic regression)\n` +
