@@ -242,7 +242,8 @@ ORDER BY group_id`,
     up: ({ db, rawEventsTtlDays }) =>
       rawEventsTtlDays > 0
         ? RAW_TABLES.map(
-            (t) => `ALTER TABLE ${tableRef(db, t)} MODIFY${ttlClause(TTL_COLUMN, rawEventsTtlDays)}`,
+            (t) =>
+              `ALTER TABLE ${tableRef(db, t)} MODIFY${ttlClause(TTL_COLUMN, rawEventsTtlDays)}`,
           )
         : [],
   },
