@@ -115,3 +115,15 @@ export const modelParams = {
   properties: { model: { type: 'string', maxLength: 200 } },
   required: ['model'],
 } as const;
+
+/** `{ model, window, windows: [...] }`: the envelope of the time-range routes. */
+export function windowsResponse(items: object) {
+  return {
+    type: 'object',
+    properties: {
+      model: { type: 'string' },
+      window: { type: 'string' },
+      windows: { type: 'array', items },
+    },
+  } as const;
+}

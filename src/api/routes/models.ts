@@ -11,6 +11,7 @@ import {
   performanceSchema,
   timeRangeQuery,
   windowResultSchema,
+  windowsResponse,
 } from '../schemas.js';
 
 interface RangeQs {
@@ -120,16 +121,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
           ...timeRangeQuery,
           properties: { ...timeRangeQuery.properties, feature: { type: 'string' } },
         },
-        response: {
-          200: {
-            type: 'object',
-            properties: {
-              model: { type: 'string' },
-              window: { type: 'string' },
-              windows: { type: 'array', items: windowResultSchema },
-            },
-          },
-        },
+        response: { 200: windowsResponse(windowResultSchema) },
       },
     },
     async (req) => {
@@ -284,16 +276,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
         tags: ['performance'],
         params: modelParams,
         querystring: timeRangeQuery,
-        response: {
-          200: {
-            type: 'object',
-            properties: {
-              model: { type: 'string' },
-              window: { type: 'string' },
-              windows: { type: 'array', items: performanceSchema },
-            },
-          },
-        },
+        response: { 200: windowsResponse(performanceSchema) },
       },
     },
     async (req) => {
