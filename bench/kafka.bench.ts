@@ -23,6 +23,7 @@ import type { DriftdConfig } from '../src/config/types.js';
 import { createDaemon } from '../src/daemon.js';
 import { createLogger } from '../src/logger.js';
 import { createStore } from '../src/store/index.js';
+import { mulberry32 as rand } from '../test/helpers/random.js';
 import type { BenchRecord } from './types.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -41,17 +42,6 @@ function brokers(): string[] {
     .split(',')
     .map((b) => b.trim())
     .filter(Boolean);
-}
-
-function rand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function row(r: () => number): { features: Record<string, number | string>; prediction: number } {

@@ -12,21 +12,10 @@ import { binnedKsTest } from '../src/stats/ks.js';
 import { aggregateCounts, coarseBins, psi } from '../src/stats/psi.js';
 import { quantileEdges } from '../src/stats/quantiles.js';
 import { createNumericSketch } from '../src/stats/sketch.js';
+import { mulberry32 as rng } from '../test/helpers/random.js';
 import type { BenchResult } from './types.js';
 
 const K = 1000;
-
-/** Deterministic PRNG (mulberry32) so every run sees the same data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normals(n: number, mean: number, sd: number, seed: number): Float64Array {
   const r = rng(seed);

@@ -20,6 +20,7 @@ import type {
   PredictionEvent,
 } from '../src/types.js';
 import { createWindowManager, createWindowState, evaluateWindow } from '../src/window/index.js';
+import { mulberry32 as rand } from '../test/helpers/random.js';
 
 export interface BenchResult {
   name: string;
@@ -31,17 +32,6 @@ export interface BenchResult {
 
 const BINS = 1000;
 const LEVELS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
-
-function rand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gauss(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());

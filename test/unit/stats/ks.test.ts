@@ -7,6 +7,7 @@ import {
   kolmogorovSurvival,
   smirnovSurvival,
 } from '../../../src/stats/special.js';
+import { mulberry32 } from '../../helpers/random.js';
 
 // Reference values: scripts/fixtures/gen_exact.py (SciPy 1.17.1).
 interface LcgSpec {
@@ -133,17 +134,6 @@ function expectBoundHolds(ref: ArrayLike<number>, cur: ArrayLike<number>, k: num
   const exact = ksTest(ref, cur).statistic;
   expect(binned.statistic).toBeLessThanOrEqual(exact + 1e-12);
   expect(Math.abs(binned.statistic - exact)).toBeLessThanOrEqual(binned.bound + 1e-12);
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('ksTest matches scipy.stats.ks_2samp(x, y, method="auto")', () => {

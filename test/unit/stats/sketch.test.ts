@@ -3,18 +3,7 @@ import { InvalidInputError } from '../../../src/errors.js';
 import { quantileEdges } from '../../../src/stats/quantiles.js';
 import { createCategoricalSketch, createNumericSketch } from '../../../src/stats/sketch.js';
 import type { NumericSketchSnapshot } from '../../../src/stats/types.js';
-
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../../helpers/random.js';
 
 /** The bin layout spelled out: bin 0 = {e0}, bin i = (e[i-1], e[i]]; -1 below, K above. */
 function bruteForceBin(edges: readonly number[], v: number): number {

@@ -20,17 +20,9 @@ export function manualClock(start = 1_000_000): ManualClock {
   return c;
 }
 
-/** mulberry32: small seeded generator, so every test sees the same data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../../helpers/random.js';
+
+export { rng };
 
 export function normal(r: () => number): () => number {
   return () => {
