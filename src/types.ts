@@ -22,9 +22,10 @@ export interface PredictionEvent {
   features: Record<string, FeatureValue>;
   prediction: FeatureValue;
   /**
-   * The event's JSON text exactly as received, set by the decoder only when storing that text
-   * verbatim is equivalent to storing the decoded fields (see `verbatimEligible` in
-   * ingest/decode.ts). Lets the store skip re-encoding on the hot path.
+   * The event's JSON text exactly as received (an NDJSON line, a Kafka message value), set by
+   * the decoder when the model hashes no PII field. Its `features` member parses to `features`
+   * (the decoder validated that very object); the store keeps the text as the raw record and
+   * skips re-encoding the features on the hot path.
    */
   raw?: string;
 }

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS driftd.events_local ON CLUSTER '{cluster}'
   ts DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
   features String CODEC(ZSTD(1)),
   prediction String CODEC(ZSTD(1)),
+  raw String CODEC(ZSTD(1)),
   late UInt8,
   source LowCardinality(String),
   kafka_topic LowCardinality(String),
@@ -74,7 +75,7 @@ ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{ta
 PARTITION BY toYYYYMMDD(ts)
 ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset)
 TTL toDateTime(ingested_at) + toIntervalDay(30)
-SETTINGS ttl_only_drop_parts = 1;
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, merge_selector_base = 30;
 
 CREATE TABLE IF NOT EXISTS driftd.events ON CLUSTER '{cluster}' AS driftd.events_local
 ENGINE = Distributed('{cluster}', 'driftd', 'events_local', cityHash64(model, id));
@@ -194,15 +195,18 @@ ORDER BY group_id;
 CREATE TABLE IF NOT EXISTS driftd.checkpoints ON CLUSTER '{cluster}' AS driftd.checkpoints_local
 ENGINE = Distributed('{cluster}', 'driftd', 'checkpoints_local', cityHash64(group_id));
 
--- Schema versions 1..4 of src/store/migrations.ts are in place (migration 3, the insert
+-- Schema versions 1..6 of src/store/migrations.ts are in place (migration 3, the insert
 -- deduplication window of non-replicated tables, is what Replicated* tables do by default;
--- migration 4, the raw-data TTL counted from ingestion, is written into the tables above).
+-- migrations 4 (raw-data TTL counted from ingestion), 5 (the events' `raw` column) and 6
+-- (merge_selector_base of events) are written into the tables above).
 -- Once, from one node, after the tables exist: through the Distributed tables.
 INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (1, 'initial schema: events, labels, baselines, window_results, performance', now64(3, 'UTC')),
   (2, 'checkpoints: Kafka consumer checkpoints (window snapshots + offsets) per group', now64(3, 'UTC')),
   (3, 'insert deduplication window on every table: a repeated INSERT block is written once', now64(3, 'UTC')),
-  (4, 'raw-data TTL counts from ingestion, not event time', now64(3, 'UTC'));
+  (4, 'raw-data TTL counts from ingestion, not event time', now64(3, 'UTC')),
+  (5, 'events.raw: the received event text, the features read from it', now64(3, 'UTC')),
+  (6, 'events: merge parts in wider steps (less rewriting of raw rows)', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
   ('raw_events_ttl_days', '30', now64(3, 'UTC'));

@@ -31,7 +31,8 @@ const MAX_ID_LENGTH = 512;
 
 /**
  * An item parsed from JSON text that is still at hand (an NDJSON line, a Kafka value): the
- * decoder may let the store keep the text verbatim instead of re-encoding the event.
+ * store keeps that text as the event's raw record (and reads the features back from it)
+ * instead of re-encoding the features.
  */
 export class TextItem {
   constructor(
@@ -43,41 +44,6 @@ export class TextItem {
 /** The parsed value of an item, whatever wrapper it came in. */
 export function itemValue(item: unknown): unknown {
   return item instanceof TextItem ? item.value : item;
-}
-
-/** Top-level keys the store appends to a verbatim row; an event carrying one is re-encoded. */
-const STORE_KEYS = [
-  'late',
-  'source',
-  'kafka_topic',
-  'kafka_partition',
-  'kafka_offset',
-  'replay_file',
-  'replay_line',
-  'ingested_at',
-] as const;
-const VERBATIM_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:\d{2})$/;
-
-/**
- * Whether storing the received text is equivalent to storing the decoded event: the store
- * reads the same column values back either way. Strings stay strings (a numeric version "3.0"
- * would be stored as written, not as "3"), the timestamp is a plain ISO form both parsers
- * read identically, the prediction is a number in the `prediction` key, no PII field was
- * rewritten, and no key collides with the lineage the store appends.
- */
-function verbatimEligible(raw: Record<string, unknown>, config: ModelConfig): boolean {
-  if (config.piiFields.length > 0 || config.prediction.field !== 'prediction') return false;
-  if (
-    typeof raw.model !== 'string' ||
-    typeof raw.version !== 'string' ||
-    typeof raw.id !== 'string'
-  ) {
-    return false;
-  }
-  if (typeof raw.ts !== 'string' || !VERBATIM_TS.test(raw.ts)) return false;
-  if (typeof raw.prediction !== 'number') return false;
-  for (const k of STORE_KEYS) if (k in raw) return false;
-  return true;
 }
 
 /**
@@ -254,7 +220,8 @@ export function decodePrediction(item: unknown, opts: DecodeOptions): Decoded<Pr
     features,
     prediction: rawPrediction === undefined ? null : (rawPrediction as FeatureValue),
   };
-  if (text !== undefined && verbatimEligible(raw, config)) event.raw = text;
+  // The received text is the audit record, unless it holds PII in clear.
+  if (text !== undefined && pii.length === 0) event.raw = text;
   return { ok: true, value: event };
 }
 

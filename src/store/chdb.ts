@@ -11,13 +11,23 @@
  * So no JS queue is needed for safety. Instead the executor opens two connections on its
  * path: inserts (never parameterised) use their own, so a slow diagnostic read cannot stall
  * ingestion, and a read never waits behind a large insert.
+ *
+ * RowBinary inserts: chdb takes only text formats as INSERT data, and parsing text costs the
+ * engine several times more per byte than reading RowBinary (measured: raw events as
+ * JSONEachRow ~23 µs each, as RowBinary ~10 µs). So a RowBinary payload is written to a spool
+ * file under the data directory and inserted with `INSERT … SELECT * FROM file(…, 'RowBinary')`,
+ * then deleted. The spool holds only in-flight payloads; it is emptied at open.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { drainPending, Session } from 'chdb';
 import { DriftdError, LifecycleError, StoreError } from '../errors.js';
+import { rowBinaryFileInsertSql } from './sql.js';
 import {
   type InsertOptions,
   type QueryParams,
+  type RowBinaryColumn,
   type SqlExecutor,
   storeErrorFromClickHouse,
 } from './types.js';
@@ -30,6 +40,8 @@ export interface ChdbExecutorOptions {
 }
 
 const MAX_MESSAGE = 1000;
+/** Spool of RowBinary payloads in flight, inside the data directory. */
+const SPOOL_DIR = 'driftd-insert-spool';
 
 interface ChdbErrorLike {
   code?: unknown;
@@ -98,6 +110,17 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
     throw toStoreError(err, `cannot open the embedded store at ${options.path}`);
   }
 
+  const spool = join(options.path, SPOOL_DIR);
+  try {
+    rmSync(spool, { recursive: true, force: true });
+    mkdirSync(spool);
+  } catch (err) {
+    reader.close();
+    writer.close();
+    throw toStoreError(err, `cannot prepare the insert spool ${spool}`);
+  }
+  let spooled = 0;
+
   const inflight = new Set<Promise<unknown>>();
   let closing: Promise<void> | undefined;
 
@@ -144,6 +167,33 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
           format: 'JSONEachRow',
           ...(opts.settings ? { settings: { ...opts.settings } } : {}),
         });
+      });
+    },
+
+    insertRowBinary(
+      table: string,
+      columns: readonly RowBinaryColumn[],
+      payload: Uint8Array,
+      opts: InsertOptions = {},
+    ): Promise<void> {
+      if (payload.length === 0) return Promise.resolve();
+      return run(`embedded store insert into ${table} failed`, async () => {
+        const file = join(spool, `${process.pid}-${++spooled}.rowbinary`);
+        try {
+          await writeFile(file, payload);
+        } catch (err) {
+          // Disk full or a hiccup of the data volume: the same insert can succeed later.
+          await rm(file, { force: true }).catch(() => undefined);
+          throw new StoreError(`cannot spool the insert into ${table} to ${file}`, {
+            retriable: true,
+            cause: err,
+          });
+        }
+        try {
+          await writer.queryAsync(rowBinaryFileInsertSql(table, columns, file, opts.settings));
+        } finally {
+          await rm(file, { force: true });
+        }
       });
     },
 

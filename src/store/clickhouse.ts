@@ -36,6 +36,7 @@ import type { Logger } from '../logger.js';
 import {
   type InsertOptions,
   type QueryParams,
+  type RowBinaryColumn,
   type SqlExecutor,
   storeErrorFromClickHouse,
 } from './types.js';
@@ -271,6 +272,35 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
   const params = (p: QueryParams | undefined): Record<string, unknown> | undefined =>
     p !== undefined && Object.keys(p).length > 0 ? { ...p } : undefined;
 
+  function insertBody(
+    table: string,
+    query: string,
+    payload: Uint8Array,
+    opts: InsertOptions,
+  ): Promise<void> {
+    if (payload.length === 0) return Promise.resolve();
+    const body = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    // Same table + same bytes = same rows: a retry of this call, or a repeat of an INSERT
+    // whose answer was lost, is deduplicated by the server instead of written twice.
+    const token = createHash('sha256').update(table).update('\0').update(body).digest('hex');
+    const settings = {
+      ...opts.settings,
+      insert_deduplication_token: token,
+    } as ClickHouseSettings;
+    return run(`inserting into ${table}`, async (signal) => {
+      const result = await client.exec({
+        query,
+        values: Readable.from([body], { objectMode: false }),
+        clickhouse_settings: settings,
+        abort_signal: signal,
+      });
+      // The answer of an INSERT is empty; read it to the end so the socket is reused.
+      for await (const _ of result.stream) {
+        // nothing to read
+      }
+    });
+  }
+
   return {
     kind: 'clickhouse',
 
@@ -299,27 +329,17 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
     },
 
     insertJsonEachRow(table: string, payload: Uint8Array, opts: InsertOptions = {}): Promise<void> {
-      if (payload.length === 0) return Promise.resolve();
-      const body = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-      // Same table + same bytes = same rows: a retry of this call, or a repeat of an INSERT
-      // whose answer was lost, is deduplicated by the server instead of written twice.
-      const token = createHash('sha256').update(table).update('\0').update(body).digest('hex');
-      const settings = {
-        ...opts.settings,
-        insert_deduplication_token: token,
-      } as ClickHouseSettings;
-      return run(`inserting into ${table}`, async (signal) => {
-        const result = await client.exec({
-          query: `INSERT INTO ${table} FORMAT JSONEachRow`,
-          values: Readable.from([body], { objectMode: false }),
-          clickhouse_settings: settings,
-          abort_signal: signal,
-        });
-        // The answer of an INSERT is empty; read it to the end so the socket is reused.
-        for await (const _ of result.stream) {
-          // nothing to read
-        }
-      });
+      return insertBody(table, `INSERT INTO ${table} FORMAT JSONEachRow`, payload, opts);
+    },
+
+    insertRowBinary(
+      table: string,
+      columns: readonly RowBinaryColumn[],
+      payload: Uint8Array,
+      opts: InsertOptions = {},
+    ): Promise<void> {
+      const names = columns.map((c) => c.name).join(', ');
+      return insertBody(table, `INSERT INTO ${table} (${names}) FORMAT RowBinary`, payload, opts);
     },
 
     close(): Promise<void> {

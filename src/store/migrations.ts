@@ -64,6 +64,8 @@ const TS = "DateTime64(3, 'UTC')";
 
 /** Blocks remembered per table for insert deduplication (ClickHouse's replicated default). */
 const DEDUPLICATION_WINDOW = 1000;
+/** Wider merge steps for raw events (migration 6). */
+const EVENTS_MERGE_SELECTOR_BASE = 30;
 const DEDUPLICATED_TABLES = [
   'store_settings',
   'events',
@@ -246,6 +248,28 @@ ORDER BY group_id`,
               `ALTER TABLE ${tableRef(db, t)} MODIFY${ttlClause(TTL_COLUMN, rawEventsTtlDays)}`,
           )
         : [],
+  },
+  {
+    version: 5,
+    name: 'events.raw: the received event text, the features read from it',
+    // The text of an event as received is the better audit record, and storing it costs the
+    // ingest path nothing, where re-encoding the features cost as much as parsing the event.
+    // Rows written before keep `raw` empty and their `features`; readers handle both.
+    up: ({ db }) => [
+      `ALTER TABLE ${tableRef(db, 'events')} ADD COLUMN IF NOT EXISTS raw String CODEC(ZSTD(1)) AFTER prediction`,
+    ],
+  },
+  {
+    version: 6,
+    name: 'events: merge parts in wider steps (less rewriting of raw rows)',
+    // Background merges rewrote every raw event about four times over its first hours: with
+    // the default merge_selector_base (5) the engine spent ~22 µs of CPU per event on insert +
+    // merges, with 30 ~11 µs (bench: 2 M and 4 M events of 20 features in 15 000-row inserts,
+    // same bytes on disk). The price is more parts alive at once (23 after 4 M events instead
+    // of a handful), which the time-range reads of a day partition do not notice.
+    up: ({ db }) => [
+      `ALTER TABLE ${tableRef(db, 'events')} MODIFY SETTING merge_selector_base = ${EVENTS_MERGE_SELECTOR_BASE}`,
+    ],
   },
 ];
 

@@ -18,7 +18,7 @@ import type {
   PerformanceResult,
   WindowResult,
 } from '../types.js';
-import type { StoredCheckpoint, StoredEvent } from './types.js';
+import type { RowBinaryColumn, StoredCheckpoint, StoredEvent } from './types.js';
 
 const IDENTIFIER_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -54,6 +54,46 @@ export function insertTarget(db: string, table: TableName): string {
   return `${db}.${table}`;
 }
 
+/** A ClickHouse string literal. */
+export function sqlString(v: string): string {
+  return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+const SETTING_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** ` SETTINGS k = v, …` for statement text (names checked, values literals), or ''. */
+export function settingsClause(
+  settings: Readonly<Record<string, string | number>> | undefined,
+): string {
+  const entries = Object.entries(settings ?? {});
+  if (entries.length === 0) return '';
+  return ` SETTINGS ${entries
+    .map(([k, v]) => {
+      if (!SETTING_RE.test(k))
+        throw new InvalidInputError(`invalid setting name ${JSON.stringify(k)}`);
+      if (typeof v === 'number' && !Number.isFinite(v)) {
+        throw new InvalidInputError(`setting ${k} must be finite, got ${v}`);
+      }
+      return `${k} = ${typeof v === 'number' ? String(v) : sqlString(v)}`;
+    })
+    .join(', ')}`;
+}
+
+/**
+ * The embedded engine takes text formats only as inline INSERT data; a RowBinary payload is
+ * spooled to `file` and read back with the `file` table function (see chdb.ts).
+ */
+export function rowBinaryFileInsertSql(
+  table: string,
+  columns: readonly RowBinaryColumn[],
+  file: string,
+  settings?: Readonly<Record<string, string | number>>,
+): string {
+  const names = columns.map((c) => c.name).join(', ');
+  const structure = columns.map((c) => `${c.name} ${c.type}`).join(', ');
+  return `INSERT INTO ${table} (${names}) SELECT * FROM file(${sqlString(file)}, 'RowBinary', ${sqlString(structure)})${settingsClause(settings)}`;
+}
+
 /**
  * Appended to every read so both drivers return the same JSON: 64-bit integers as strings
  * (never rounded by JSON.parse) and NaN/±Inf as "nan"/"inf"/"-inf" rather than null.
@@ -74,15 +114,31 @@ export const INSERT_SETTINGS: Readonly<Record<string, string | number>> = {
 };
 
 /**
- * Event inserts may carry verbatim rows (`encodeEventVerbatim`): ISO timestamps with a zone,
- * a numeric prediction into its String column as written, and unmonitored top-level keys of
- * the received event, which are skipped. Re-encoded rows read identically under these.
+ * Raw events go in as RowBinary (see `RowBinaryWriter`): this column list, in this order, with
+ * the table's own types. ClickHouse parses JSONEachRow at several times the cost per byte, and
+ * events are most of what driftd writes.
  */
-export const EVENT_INSERT_SETTINGS: Readonly<Record<string, string | number>> = {
-  ...INSERT_SETTINGS,
-  date_time_input_format: 'best_effort',
-  input_format_json_read_numbers_as_strings: 1,
-  input_format_skip_unknown_fields: 1,
+export const EVENT_ROW_BINARY_COLUMNS: readonly RowBinaryColumn[] = [
+  { name: 'model', type: 'LowCardinality(String)' },
+  { name: 'version', type: 'LowCardinality(String)' },
+  { name: 'id', type: 'String' },
+  { name: 'ts', type: "DateTime64(3, 'UTC')" },
+  { name: 'features', type: 'String' },
+  { name: 'prediction', type: 'String' },
+  { name: 'raw', type: 'String' },
+  { name: 'late', type: 'UInt8' },
+  { name: 'source', type: 'LowCardinality(String)' },
+  { name: 'kafka_topic', type: 'LowCardinality(String)' },
+  { name: 'kafka_partition', type: 'Int32' },
+  { name: 'kafka_offset', type: 'Int64' },
+  { name: 'replay_file', type: 'LowCardinality(String)' },
+  { name: 'replay_line', type: 'UInt64' },
+  { name: 'ingested_at', type: "DateTime64(3, 'UTC')" },
+];
+
+/** A replay batch can span many days (daily partitions); the default of 100 would fail it. */
+export const EVENT_INSERT_SETTINGS: Readonly<Record<string, number>> = {
+  max_partitions_per_insert_block: 1000,
 };
 
 const from = "fromUnixTimestamp64Milli({from:Int64}, 'UTC')";
@@ -95,7 +151,13 @@ export function pingSql(): string {
   return `SELECT 1 AS ok ${READ_SETTINGS}`;
 }
 
-const EVENT_COLUMNS = `model, version, id, toUnixTimestamp64Milli(ts) AS ts_ms, features, prediction, late,
+/**
+ * The features JSON of an `events` row in SQL: from the received text when the row has one
+ * (migration 5), else the re-encoded column.
+ */
+const EVENT_FEATURES = "if(raw = '', features, JSONExtractRaw(raw, 'features'))";
+
+const EVENT_COLUMNS = `model, version, id, toUnixTimestamp64Milli(ts) AS ts_ms, features, prediction, raw, late,
   source, kafka_topic, kafka_partition, toString(kafka_offset) AS kafka_offset, replay_file,
   replay_line, toUnixTimestamp64Milli(ingested_at) AS ingested_at_ms`;
 
@@ -106,6 +168,8 @@ export interface EventRow {
   ts_ms: string | number;
   features: string;
   prediction: string;
+  /** The received event text; '' when the row was re-encoded (then `features` holds them). */
+  raw: string;
   late: number;
   source: string;
   kafka_topic: string;
@@ -176,7 +240,7 @@ FROM
     countIf(NOT on_time) AS late_events
   FROM
   (
-    SELECT id, argMax(features, ingested_at) AS newest_features, min(late) = 0 AS on_time
+    SELECT id, argMax(${EVENT_FEATURES}, ingested_at) AS newest_features, min(late) = 0 AS on_time
     FROM ${tableRef(db, 'events')}
     WHERE model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}
     GROUP BY id
@@ -466,6 +530,100 @@ export class JsonLinesWriter {
   }
 }
 
+const TWO_32 = 4294967296;
+
+/**
+ * Builds a RowBinary payload (ClickHouse's native row format: little-endian numbers, strings as
+ * a LEB128 byte length then the UTF-8 bytes) straight into one growing buffer. Nothing is
+ * escaped and the engine copies values instead of parsing text.
+ *
+ * A string's UTF-8 length is only known once written, so the writer reserves the LEB128 width
+ * of the largest length the string could have (3 bytes per UTF-16 unit), writes the bytes
+ * after it, and fills the length in padded to that width (continuation bits set on leading
+ * 7-bit groups of zero): ClickHouse reads a padded LEB128 as the same number. One pass over
+ * the string instead of two (`Buffer.byteLength` + write).
+ */
+export class RowBinaryWriter {
+  private buf: Buffer;
+  private len = 0;
+  rows = 0;
+
+  constructor(initialBytes = 1 << 16) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+  }
+
+  get bytes(): number {
+    return this.len;
+  }
+
+  /** Grows the buffer to hold at least `bytes` in total (one copy now instead of several later). */
+  reserve(bytes: number): void {
+    if (bytes <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.ceil(bytes));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+
+  private room(bytes: number): void {
+    if (this.len + bytes > this.buf.length)
+      this.reserve(Math.max(this.buf.length * 2, this.len + bytes));
+  }
+
+  string(s: string): void {
+    const max = s.length * 3;
+    const width = max < 0x80 ? 1 : max < 0x4000 ? 2 : max < 0x200000 ? 3 : max < 0x10000000 ? 4 : 5;
+    this.room(width + max);
+    const at = this.len;
+    const n = max === 0 ? 0 : this.buf.write(s, at + width, 'utf8');
+    let v = n;
+    for (let i = 0; i < width - 1; i++) {
+      this.buf[at + i] = (v & 0x7f) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    this.buf[at + width - 1] = v;
+    this.len = at + width + n;
+  }
+
+  uint8(v: number): void {
+    this.room(1);
+    this.buf[this.len++] = v;
+  }
+
+  int32(v: number): void {
+    this.room(4);
+    this.buf.writeInt32LE(v, this.len);
+    this.len += 4;
+  }
+
+  /** Int64/UInt64/DateTime64 from a safe integer (two's complement for negatives). */
+  int64(v: number): void {
+    this.room(8);
+    this.buf.writeUInt32LE(v >>> 0, this.len);
+    this.buf.writeInt32LE(Math.floor(v / TWO_32), this.len + 4);
+    this.len += 8;
+  }
+
+  /** Int64 from its decimal text (Kafka offsets may exceed 2^53). */
+  int64Decimal(text: string): void {
+    if (text.length <= 15) {
+      this.int64(Number(text));
+      return;
+    }
+    this.room(8);
+    this.buf.writeBigInt64LE(BigInt(text), this.len);
+    this.len += 8;
+  }
+
+  endRow(): void {
+    this.rows++;
+  }
+
+  /** The payload so far (a view, not a copy). */
+  finish(): Buffer {
+    return this.buf.subarray(0, this.len);
+  }
+}
+
 /** DateTime64 range of ClickHouse: values outside are clamped silently by the engine, so refuse them. */
 const MIN_TS = Date.UTC(1900, 0, 1);
 const MAX_TS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
@@ -476,12 +634,7 @@ let cachedPrefix = '';
 
 /** Epoch ms → 'YYYY-MM-DD hh:mm:ss.fff' (UTC), the DateTime64(3) text every input format accepts. */
 export function formatDateTime64(ms: number, what = 'timestamp'): string {
-  if (!(ms >= MIN_TS && ms <= MAX_TS)) {
-    throw new InvalidInputError(
-      `${what} ${ms} is outside the storable range 1900-01-01..2299-12-31`,
-    );
-  }
-  const whole = Math.floor(ms);
+  const whole = checkedDateTime64(ms, what);
   const second = Math.floor(whole / 1000);
   if (second !== cachedSecond) {
     const iso = new Date(second * 1000).toISOString();
@@ -490,6 +643,16 @@ export function formatDateTime64(ms: number, what = 'timestamp'): string {
   }
   const frac = whole - second * 1000;
   return cachedPrefix + (frac < 10 ? '00' : frac < 100 ? '0' : '') + frac;
+}
+
+/** Epoch ms as the integer a DateTime64(3) column holds, refusing what the engine would clamp. */
+export function checkedDateTime64(ms: number, what: string): number {
+  if (!(ms >= MIN_TS && ms <= MAX_TS)) {
+    throw new InvalidInputError(
+      `${what} ${ms} is outside the storable range 1900-01-01..2299-12-31`,
+    );
+  }
+  return Math.floor(ms);
 }
 
 /** JSON text for a Float64 column: NaN/±Inf as the strings ClickHouse parses, not JSON null. */
@@ -528,31 +691,17 @@ export function toNullableNumber(v: number | string | null | undefined): number 
 const KAFKA_OFFSET_RE = /^(0|[1-9][0-9]{0,18})$/;
 
 /**
- * One `events` row. The ReplacingMergeTree sorting key (model, version, ts, id, source,
- * kafka_topic, kafka_partition, kafka_offset) is the dedup identity: an HTTP retry or a
- * re-replayed file collapses on (model, version, ts, id, source) since non-Kafka sources
- * carry empty coordinates; a Kafka redelivery collapses on its unchanged coordinates.
+ * One `events` row in RowBinary, columns as in `EVENT_ROW_BINARY_COLUMNS`. The
+ * ReplacingMergeTree sorting key (model, version, ts, id, source, kafka_topic, kafka_partition,
+ * kafka_offset) is the dedup identity: an HTTP retry or a re-replayed file collapses on
+ * (model, version, ts, id, source) since non-Kafka sources carry empty coordinates; a Kafka
+ * redelivery collapses on its unchanged coordinates.
+ *
+ * An event with its received text (`raw`) is stored as that text with `features` empty:
+ * readers take the features from `raw` (see `EVENT_FEATURES`); other events store `raw` empty
+ * and `features` re-encoded.
  */
-export function encodeEvent(e: StoredEvent, ingestedAt: string): string {
-  return `{"model":${str(e.model)},"version":${str(e.version)},"id":${str(e.id)},"ts":"${formatDateTime64(e.ts, 'event ts')}","features":${JSON.stringify(e.features)},"prediction":${str(JSON.stringify(e.prediction))},${eventLineage(e, ingestedAt)}}`;
-}
-
-/**
- * The same row from the event's received JSON text (`e.raw`, set by the decoder only when
- * equivalent): the text's own model/version/id/ts/features/prediction keys fill those columns
- * and the lineage is appended before its closing brace. Needs `EVENT_INSERT_SETTINGS`.
- * Returns undefined when the text does not end in an object's closing brace.
- */
-export function encodeEventVerbatim(e: StoredEvent, ingestedAt: string): string | undefined {
-  const raw = e.raw;
-  if (raw === undefined) return undefined;
-  let end = raw.length - 1;
-  while (end > 0 && raw.charCodeAt(end) <= 32) end--;
-  if (raw.charCodeAt(end) !== 125 /* } */) return undefined;
-  return `${raw.slice(0, end)},${eventLineage(e, ingestedAt)}}`;
-}
-
-function eventLineage(e: StoredEvent, ingestedAt: string): string {
+export function encodeEventRowBinary(e: StoredEvent, out: RowBinaryWriter): void {
   let topic = '';
   let partition = -1;
   let offset = '-1';
@@ -580,7 +729,28 @@ function eventLineage(e: StoredEvent, ingestedAt: string): string {
     case 'http':
       break;
   }
-  return `"late":${e.late ? 1 : 0},"source":"${src.kind}","kafka_topic":${str(topic)},"kafka_partition":${partition},"kafka_offset":${offset},"replay_file":${str(file)},"replay_line":${u64(line, 'replay line')},"ingested_at":"${ingestedAt}"`;
+  if (!Number.isSafeInteger(line) || line < 0) {
+    throw new InvalidInputError(`replay line must be a non-negative integer, got ${line}`);
+  }
+  const ts = checkedDateTime64(e.ts, 'event ts');
+  const ingestedAt = checkedDateTime64(e.ingestedAt, 'ingestedAt');
+  out.string(e.model);
+  out.string(e.version);
+  out.string(e.id);
+  out.int64(ts);
+  const raw = e.raw ?? '';
+  out.string(raw === '' ? JSON.stringify(e.features) : '');
+  out.string(JSON.stringify(e.prediction));
+  out.string(raw);
+  out.uint8(e.late ? 1 : 0);
+  out.string(src.kind);
+  out.string(topic);
+  out.int32(partition);
+  out.int64Decimal(offset);
+  out.string(file);
+  out.int64(line);
+  out.int64(ingestedAt);
+  out.endRow();
 }
 
 /** Labels keep their JSON type (1 vs "1") by being stored as JSON text. */

@@ -25,12 +25,12 @@ import {
   baselineProfileSql,
   type CheckpointRow,
   EVENT_INSERT_SETTINGS,
+  EVENT_ROW_BINARY_COLUMNS,
   type EventRow,
   type ExactKsRow,
   encodeBaseline,
   encodeCheckpoint,
-  encodeEvent,
-  encodeEventVerbatim,
+  encodeEventRowBinary,
   encodeLabel,
   encodePerformance,
   encodeWindowResult,
@@ -52,6 +52,7 @@ import {
   pingSql,
   predictionByIdSql,
   predictionTimesSql,
+  RowBinaryWriter,
   type TableName,
   toNullableNumber,
   toNumber,
@@ -178,39 +179,28 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
     async insertEvents(rows: readonly StoredEvent[]): Promise<void> {
       ensureOpen();
       if (rows.length === 0) return;
-      // A batch usually shares one ingestion time: format it once.
-      let lastAt = Number.NaN;
-      let lastText = '';
-      const at = (e: StoredEvent) => {
-        if (e.ingestedAt !== lastAt) {
-          lastText = formatDateTime64(e.ingestedAt, 'ingestedAt');
-          lastAt = e.ingestedAt;
+      const payloads: Buffer[] = [];
+      const perPayload = Math.min(rows.length, maxRows);
+      let out = new RowBinaryWriter();
+      let sized = false;
+      for (let i = 0; i < rows.length; i++) {
+        encodeEventRowBinary(rows[i]!, out);
+        if (!sized) {
+          out.reserve(Math.min(MAX_PAYLOAD_BYTES, out.bytes * perPayload * 1.15));
+          sized = true;
         }
-        return lastText;
-      };
-      const verbatim = rows.some((e) => e.raw !== undefined);
-      try {
-        await insert(
-          'events',
-          rows,
-          (e, out) => out.push(encodeEventVerbatim(e, at(e)) ?? encodeEvent(e, at(e))),
-          EVENT_INSERT_SETTINGS,
-        );
-      } catch (err) {
-        // A received text the engine will not take as is (say, a duplicated key) must not cost
-        // the batch: re-encode every row from its decoded fields. Retriable failures are the
-        // caller's to retry.
-        if (!verbatim || !(err instanceof StoreError) || err.retriable) throw err;
-        options.logger?.warn(
-          { err },
-          'verbatim event rows rejected by the engine; re-encoding the batch',
-        );
-        await insert(
-          'events',
-          rows,
-          (e, out) => out.push(encodeEvent(e, at(e))),
-          EVENT_INSERT_SETTINGS,
-        );
+        if (out.rows >= maxRows || out.bytes >= MAX_PAYLOAD_BYTES) {
+          payloads.push(out.finish());
+          out = new RowBinaryWriter();
+          sized = false;
+        }
+        if (i % YIELD_EVERY_ROWS === YIELD_EVERY_ROWS - 1) await yieldToEventLoop();
+      }
+      if (out.rows > 0) payloads.push(out.finish());
+      for (const payload of payloads) {
+        await exec.insertRowBinary(insertTarget(db, 'events'), EVENT_ROW_BINARY_COLUMNS, payload, {
+          settings: EVENT_INSERT_SETTINGS,
+        });
       }
     },
 
@@ -498,7 +488,10 @@ function decodeEvent(r: EventRow): StoredEvent {
     version: r.version,
     id: r.id,
     ts: Number(r.ts_ms),
-    features: JSON.parse(r.features) as Record<string, FeatureValue>,
+    features:
+      r.raw === ''
+        ? (JSON.parse(r.features) as Record<string, FeatureValue>)
+        : (JSON.parse(r.raw) as { features: Record<string, FeatureValue> }).features,
     prediction: JSON.parse(r.prediction) as FeatureValue,
     late: Number(r.late) === 1,
     source: decodeSource(r),

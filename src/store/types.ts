@@ -214,6 +214,12 @@ export interface Store {
 // ---------------------------------------------------------------------------------------------
 // Executor seam
 
+/** A column of a RowBinary payload: its name and ClickHouse type, in payload order. */
+export interface RowBinaryColumn {
+  name: string;
+  type: string;
+}
+
 /** Values bound server-side to `{name:Type}` placeholders. */
 export type QueryParams = Readonly<Record<string, unknown>>;
 
@@ -239,6 +245,16 @@ export interface SqlExecutor {
    * drivers send identical bytes; the payload must not be mutated until the promise settles.
    */
   insertJsonEachRow(table: string, payload: Uint8Array, options?: InsertOptions): Promise<void>;
+  /**
+   * Insert a RowBinary payload holding `columns`, in that order, into `table`. Same contract
+   * as `insertJsonEachRow`. Column names and types come from sql.ts, never from input.
+   */
+  insertRowBinary(
+    table: string,
+    columns: readonly RowBinaryColumn[],
+    payload: Uint8Array,
+    options?: InsertOptions,
+  ): Promise<void>;
   /** Waits for in-flight work, then releases the engine. Idempotent. */
   close(): Promise<void>;
 }

@@ -24,12 +24,18 @@
  *   gzip/deflate/br are decoded; answers are gzip-compressed when `enable_http_compression=1`.
  * - Fault injection for driver tests: an error code before or after executing, a dropped
  *   connection before or after executing (a lost answer), or a delay.
- * Not covered: sessions, progress headers, external tables, native/binary formats, TLS.
+ * - `INSERT INTO t (columns) FORMAT RowBinary` + binary body: chDB takes only text formats as
+ *   inline data, so the body is spooled to a file and inserted with the `file` table function,
+ *   the column types read from `system.columns` (as the embedded driver does, src/store/chdb.ts).
+ * Not covered: sessions, progress headers, external tables, other binary formats, TLS.
  *
  * chDB binds one data directory per process: give the stand-in the directory the test would
  * otherwise use, and open embedded stores in the same process only on that same directory.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   createServer,
   type IncomingHttpHeaders,
@@ -39,6 +45,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { brotliDecompressSync, gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import { drainPending, Session } from 'chdb';
+import { rowBinaryFileInsertSql } from '../../src/store/sql.js';
 
 export interface ClickHouseStandInOptions {
   /** chDB data directory (created if missing). */
@@ -473,6 +480,7 @@ export async function startClickHouseStandIn(
 ): Promise<ClickHouseStandIn> {
   const users = opts.users ?? { default: '' };
   const shared = new Session(opts.path);
+  const spool = mkdtempSync(join(tmpdir(), 'driftd-standin-spool-'));
   const requests: StandInRequest[] = [];
   const rules: FaultRule[] = [];
   const handlers = new Set<Promise<void>>();
@@ -528,6 +536,56 @@ export async function startClickHouseStandIn(
       }
       const elapsed = () => String(process.hrtime.bigint() - started);
       const insert = data !== undefined ? INSERT_RE.exec(statement) : null;
+      if (insert && data !== undefined && insert[3] === 'RowBinary') {
+        const table = insert[1]!.replace(/`/g, '');
+        const names = (insert[2] ?? '').split(',').map((c) => c.trim().replace(/`/g, ''));
+        const [dbName, tableName] = table.includes('.') ? table.split('.') : [undefined, table];
+        const typeRows = await conn.queryBindAsync(
+          `SELECT name, type FROM system.columns WHERE database = ${dbName === undefined ? 'currentDatabase()' : '{db:String}'} AND table = {table:String}`,
+          dbName === undefined ? { table: tableName } : { db: dbName, table: tableName },
+          { format: 'JSONEachRow' },
+        );
+        const types = new Map(
+          typeRows
+            .text()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as { name: string; type: string })
+            .map((c) => [c.name, c.type]),
+        );
+        const columns = names.map((name) => {
+          const type = types.get(name);
+          if (type === undefined) {
+            throw new ServerException(
+              16,
+              'NO_SUCH_COLUMN_IN_TABLE',
+              `No such column ${name} in table ${table}`,
+            );
+          }
+          return { name, type };
+        });
+        const file = join(spool, `${randomUUID()}.rowbinary`);
+        writeFileSync(file, data);
+        try {
+          await conn.queryAsync(rowBinaryFileInsertSql(table, columns, file));
+        } finally {
+          rmSync(file, { force: true });
+        }
+        return {
+          body: Buffer.alloc(0),
+          format: undefined,
+          summary: {
+            read_rows: '0',
+            read_bytes: '0',
+            written_rows: '0',
+            written_bytes: String(data.length),
+            total_rows_to_read: '0',
+            result_rows: '0',
+            result_bytes: '0',
+            elapsed_ns: elapsed(),
+          },
+        };
+      }
       if (insert && data !== undefined && CHDB_RAW_FORMATS.has(insert[3]!)) {
         const columns = insert[2]?.split(',').map((c) => c.trim().replace(/`/g, ''));
         const res = await conn.insert({
@@ -776,6 +834,7 @@ export async function startClickHouseStandIn(
         await Promise.allSettled([...handlers]);
         shared.close();
         await drainPending();
+        rmSync(spool, { recursive: true, force: true });
       })();
       return closing;
     },

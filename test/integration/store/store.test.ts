@@ -18,6 +18,7 @@ import {
   createStore,
   storeErrorFromClickHouse,
 } from '../../../src/store/index.js';
+import { RowBinaryWriter } from '../../../src/store/sql.js';
 import type { SqlExecutor, Store, StoredEvent } from '../../../src/store/types.js';
 import type {
   BaselineProfile,
@@ -715,6 +716,128 @@ describe.each(DRIVERS)('Store on the $name', (driver) => {
 
     it('refuses an invalid database identifier', () => {
       expect(() => storeOn({ database: 'a`; DROP' })).toThrow(InvalidInputError);
+    });
+  });
+
+  describe('RowBinary inserts (the raw-event path)', () => {
+    it('round-trips strings of every LEB128 length width, multi-byte text, and 64-bit edges', async () => {
+      await exec.command(`CREATE TABLE driftd.rb (
+  s String, lc LowCardinality(String), i32 Int32, i64 Int64, u64 UInt64, u8 UInt8,
+  ts DateTime64(3, 'UTC'), n UInt64
+) ENGINE = MergeTree ORDER BY n`);
+      // Lengths straddling the reserved widths (3 bytes per UTF-16 unit: 42/43, 5461/5462
+      // units) and byte lengths straddling 127/128 and 16383/16384 inside a wider reservation.
+      const strings = [
+        '',
+        'a',
+        'x'.repeat(42),
+        'x'.repeat(43),
+        'x'.repeat(127),
+        'x'.repeat(128),
+        'é'.repeat(64),
+        '🎉'.repeat(32),
+        'x'.repeat(5461),
+        'x'.repeat(5462),
+        'x'.repeat(16_383),
+        'x'.repeat(16_384),
+        `tab\t newline\n quote' backslash\\ nul\u0000 ${'€'.repeat(3000)}`,
+        'y'.repeat(2_100_000),
+      ];
+      const ints = [
+        [0, 0, 0],
+        [-1, -1, 1],
+        [2147483647, 2 ** 53 - 1, 2 ** 53 - 1],
+        [-2147483648, -(2 ** 53) + 1, 4294967296],
+      ] as const;
+      const w = new RowBinaryWriter(16);
+      strings.forEach((str, n) => {
+        const [i32, i64, u64] = ints[n % ints.length]!;
+        w.string(str);
+        w.string(`lc-${n % 3}`);
+        w.int32(i32);
+        w.int64(i64);
+        w.int64(u64);
+        w.uint8(n % 2);
+        w.int64(T0 + n);
+        w.int64(n);
+        w.endRow();
+      });
+      // Offsets beyond 2^53 go through BigInt.
+      w.string('big');
+      w.string('lc-big');
+      w.int32(0);
+      w.int64Decimal('9223372036854775807');
+      w.int64Decimal('12345678901234567');
+      w.uint8(1);
+      w.int64(T0);
+      w.int64(strings.length);
+      w.endRow();
+      await exec.insertRowBinary(
+        'driftd.rb',
+        [
+          { name: 's', type: 'String' },
+          { name: 'lc', type: 'LowCardinality(String)' },
+          { name: 'i32', type: 'Int32' },
+          { name: 'i64', type: 'Int64' },
+          { name: 'u64', type: 'UInt64' },
+          { name: 'u8', type: 'UInt8' },
+          { name: 'ts', type: "DateTime64(3, 'UTC')" },
+          { name: 'n', type: 'UInt64' },
+        ],
+        w.finish(),
+      );
+      const rows = await exec.query<{
+        s: string;
+        lc: string;
+        i32: number;
+        i64: string;
+        u64: string;
+        u8: number;
+        ts_ms: string;
+        n: number;
+      }>(
+        `SELECT s, lc, i32, toString(i64) AS i64, toString(u64) AS u64, u8,
+  toString(toUnixTimestamp64Milli(ts)) AS ts_ms, n FROM driftd.rb ORDER BY n`,
+      );
+      expect(rows).toHaveLength(strings.length + 1);
+      strings.forEach((str, n) => {
+        const r = rows[n]!;
+        const [i32, i64, u64] = ints[n % ints.length]!;
+        expect(r.s.length).toBe(str.length);
+        expect(r.s === str).toBe(true);
+        expect([r.lc, r.i32, r.i64, r.u64, r.u8, r.ts_ms]).toEqual([
+          `lc-${n % 3}`,
+          i32,
+          String(i64),
+          String(u64),
+          n % 2,
+          String(T0 + n),
+        ]);
+      });
+      expect([rows.at(-1)!.i64, rows.at(-1)!.u64]).toEqual([
+        '9223372036854775807',
+        '12345678901234567',
+      ]);
+    });
+
+    it('a payload that does not match the columns fails with a StoreError and writes nothing', async () => {
+      await exec.command(
+        'CREATE TABLE driftd.rb2 (s String, n UInt32) ENGINE = MergeTree ORDER BY n',
+      );
+      const w = new RowBinaryWriter();
+      w.string('only a string, no n');
+      const err = await exec
+        .insertRowBinary(
+          'driftd.rb2',
+          [
+            { name: 's', type: 'String' },
+            { name: 'n', type: 'UInt32' },
+          ],
+          w.finish(),
+        )
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreError);
+      expect(await count('SELECT count() AS n FROM driftd.rb2')).toBe(0);
     });
   });
 

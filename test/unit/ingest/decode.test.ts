@@ -5,6 +5,7 @@ import {
   hashPii,
   parseJson,
   parseTimestamp,
+  TextItem,
 } from '../../../src/ingest/decode.js';
 import { testModel } from '../../helpers/model.js';
 
@@ -86,5 +87,23 @@ describe('parseJson / parseTimestamp', () => {
     expect(parseTimestamp('2026-11-22T10:00:00+01:00')).toBe(Date.UTC(2026, 10, 22, 9));
     expect(parseTimestamp(-1)).toBeUndefined();
     expect(parseTimestamp('yesterday')).toBeUndefined();
+  });
+});
+
+describe('the received text (raw)', () => {
+  it('rides along only when no PII field is hashed', () => {
+    const text = JSON.stringify(good);
+    const withPii = decodePrediction(new TextItem(JSON.parse(text), text), opts);
+    expect(withPii.ok).toBe(true);
+    expect(withPii.ok && withPii.value.raw).toBeUndefined();
+    const plain = testModel();
+    const d = decodePrediction(new TextItem(JSON.parse(text), text), {
+      models: new Map([[plain.id, plain]]),
+      piiSalt: '',
+    });
+    expect(d.ok && d.value.raw).toBe(text);
+    // A plain object (no text at hand) has none.
+    const o = decodePrediction(good, { models: new Map([[plain.id, plain]]), piiSalt: '' });
+    expect(o.ok && o.value.raw).toBeUndefined();
   });
 });

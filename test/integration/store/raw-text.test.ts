@@ -1,0 +1,121 @@
+/**
+ * Events stored with their received text (`raw`, the audit record) must read back exactly like
+ * events re-encoded from their decoded fields: same values through every read (features come
+ * from the text), same dedup identity; and PII never reaches the store in clear. Real embedded
+ * ClickHouse (chDB).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodePrediction, TextItem } from '../../../src/ingest/decode.js';
+import { createChdbExecutor } from '../../../src/store/chdb.js';
+import { createSqlStore } from '../../../src/store/store.js';
+import type { SqlExecutor, Store, StoredEvent } from '../../../src/store/types.js';
+import { testModel } from '../../helpers/model.js';
+
+const model = testModel();
+const piiModel = testModel({ id: 'pii-model', piiFields: ['email'] });
+const opts = {
+  models: new Map([
+    [model.id, model],
+    [piiModel.id, piiModel],
+  ]),
+  piiSalt: 'salt',
+};
+
+function decoded(text: string, i: number): StoredEvent {
+  const d = decodePrediction(new TextItem(JSON.parse(text), text), opts);
+  if (!d.ok) throw new Error(d.message);
+  return {
+    ...d.value,
+    late: i % 2 === 1,
+    source: { kind: 'http' },
+    ingestedAt: Date.UTC(2026, 10, 22, 12),
+  };
+}
+
+describe('events stored with their received text (real chDB)', () => {
+  let dir: string;
+  let exec: SqlExecutor;
+  let store: Store;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'driftd-raw-text-'));
+    exec = createChdbExecutor({ path: dir });
+    store = createSqlStore(exec, { database: 'driftd', rawEventsTtlDays: 30 });
+    await store.migrate();
+  });
+  afterAll(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const texts = [
+    '{"model":"credit-risk","version":"3","id":"v-1","ts":"2026-11-22T10:00:00.123Z","features":{"income":52000.50,"region":"EU","age":null,"note":"tab\\there \\"quoted\\" é {not: an object}"},"prediction":0.83}',
+    '  {"id":"v-2","model":"credit-risk","version":"3","ts":"2026-11-22T11:00:00+01:00","prediction":1e-3,"features" : { "income" : -1.5e300 , "region":"US" } ,"extra":{"nested":[1,{"features":{}}]}}  ',
+    `{"model":"credit-risk","version":"3","id":"v-3","ts":1795341600000,"features":{"income":1,"region":"${'🎉'.repeat(3000)}"},"prediction":0.25}`,
+  ];
+
+  it('keeps the text as received, and reads back like the re-encoded event', async () => {
+    const kept = texts.map(decoded);
+    expect(kept.map((e) => e.raw)).toEqual(texts);
+    const reencoded = kept.map(({ raw: _raw, ...e }) => ({ ...e, id: `${e.id}-js` }));
+    await store.insertEvents(kept);
+    await store.insertEvents(reencoded);
+    for (const e of kept) {
+      const a = await store.getPrediction(e.id);
+      const b = await store.getPrediction(`${e.id}-js`);
+      expect(a).not.toBeNull();
+      expect({ ...a!.event, id: 'x' }).toEqual({ ...b!.event, id: 'x' });
+      expect([a!.late, a!.source, a!.ingestedAt]).toEqual([b!.late, b!.source, b!.ingestedAt]);
+      expect(a!.event.ts).toBe(e.ts);
+      expect(a!.event.features).toEqual(e.features);
+      expect(a!.event.prediction).toBe(e.prediction);
+    }
+    // The audit record is the received text, byte for byte; re-encoded rows have none.
+    const rows = await exec.query<{ id: string; raw: string; features: string }>(
+      'SELECT id, raw, features FROM driftd.events ORDER BY id',
+    );
+    expect(rows.map((r) => r.raw)).toEqual([texts[0], '', texts[1], '', texts[2], '']);
+    expect(rows.filter((r) => r.raw !== '').every((r) => r.features === '')).toBe(true);
+    // The exact recompute reads the features out of the text in ClickHouse, like the column.
+    const [first] = kept;
+    const ks = await store.exactKs({
+      model: 'credit-risk',
+      version: '3',
+      from: first!.ts,
+      to: first!.ts + 1,
+      feature: 'income',
+      reference: [52000.5],
+    });
+    expect(ks.m).toBe(2);
+    expect(ks.statistic).toBeCloseTo(0, 12);
+  });
+
+  it('a re-delivered event collapses with its first copy (same dedup identity)', async () => {
+    const [first] = texts.map(decoded);
+    await store.insertEvents([first!]);
+    const rows = await store.windowEvents({
+      model: 'credit-risk',
+      version: '3',
+      from: first!.ts,
+      to: first!.ts + 1,
+    });
+    expect(rows.filter((r) => r.id === 'v-1')).toHaveLength(1);
+  });
+
+  it('a model with PII fields stores no text: the clear value never reaches the store', async () => {
+    const text =
+      '{"model":"pii-model","version":"3","id":"pii-1","ts":"2026-11-22T10:00:00Z","features":{"income":1,"email":"jane@example.org"},"prediction":0.5}';
+    const e = decoded(text, 0);
+    expect(e.raw).toBeUndefined();
+    await store.insertEvents([e]);
+    const stored = await store.getPrediction('pii-1');
+    expect(stored?.event.features.email).toBe(e.features.email);
+    expect(stored?.event.features.email).not.toBe('jane@example.org');
+    const [hits] = await exec.query<{ n: string }>(
+      "SELECT count() AS n FROM driftd.events WHERE position(raw, 'jane@') > 0 OR position(features, 'jane@') > 0",
+    );
+    expect(Number(hits!.n)).toBe(0);
+  });
+});
