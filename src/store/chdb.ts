@@ -18,8 +18,7 @@
  * file under the data directory and inserted with `INSERT … SELECT * FROM file(…, 'RowBinary')`,
  * then deleted. The spool holds only in-flight payloads; it is emptied at open.
  */
-import { mkdirSync, rmSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { drainPending, Session } from 'chdb';
 import { DriftdError, LifecycleError, StoreError } from '../errors.js';
@@ -84,6 +83,15 @@ function parseJsonEachRow<T>(text: string): T[] {
     start = end + 1;
   }
   return out;
+}
+
+/** Removes a spooled payload; one that cannot be removed now goes when the spool is emptied at open. */
+function discard(file: string): void {
+  try {
+    rmSync(file, { force: true });
+  } catch {
+    // left for the next open
+  }
 }
 
 function hasParams(params: QueryParams | undefined): params is QueryParams {
@@ -180,10 +188,13 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
       return run(`embedded store insert into ${table} failed`, async () => {
         const file = join(spool, `${process.pid}-${++spooled}.rowbinary`);
         try {
-          await writeFile(file, payload);
+          // One synchronous write into the page cache (~3 ms for 5 MB). fs.promises.writeFile
+          // splits a buffer into 512 KB writes, each waiting for a turn of the event loop:
+          // under ingest load that took ~150 ms per payload, and inserts queue behind it.
+          writeFileSync(file, payload);
         } catch (err) {
           // Disk full or a hiccup of the data volume: the same insert can succeed later.
-          await rm(file, { force: true }).catch(() => undefined);
+          discard(file);
           throw new StoreError(`cannot spool the insert into ${table} to ${file}`, {
             retriable: true,
             cause: err,
@@ -192,7 +203,7 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
         try {
           await writer.queryAsync(rowBinaryFileInsertSql(table, columns, file, opts.settings));
         } finally {
-          await rm(file, { force: true });
+          discard(file);
         }
       });
     },
