@@ -28,6 +28,18 @@ export interface DecodeOptions {
 }
 
 const MAX_ID_LENGTH = 512;
+/**
+ * The latest time the store can hold (ClickHouse DateTime64 ends with 2299): a later event
+ * would be counted into windows and then refused by the raw insert, blocking its batch.
+ */
+const LATEST_TS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
+
+function tooLate(v: unknown): Extract<Decoded<never>, { ok: false }> {
+  return reject(
+    'bad_timestamp',
+    `"ts" ${describe(v)} is after 2299-12-31T23:59:59.999Z, the latest time driftd can store`,
+  );
+}
 
 /**
  * An item parsed from JSON text that is still at hand (an NDJSON line, a Kafka value): the
@@ -186,6 +198,7 @@ export function decodePrediction(item: unknown, opts: DecodeOptions): Decoded<Pr
       `"ts" must be ISO-8601 with a zone (e.g. 2026-11-22T10:00:00Z) or epoch milliseconds, got ${describe(raw.ts)}`,
     );
   }
+  if (ts > LATEST_TS) return tooLate(raw.ts);
   if (raw.features === undefined || raw.features === null) {
     return reject('missing_field', 'missing required field "features"');
   }
@@ -243,6 +256,7 @@ export function decodeLabel(item: unknown, opts: DecodeOptions): Decoded<LabelEv
       `"ts" must be ISO-8601 with a zone or epoch milliseconds, got ${describe(raw.ts)}`,
     );
   }
+  if (ts > LATEST_TS) return tooLate(raw.ts);
   const label = raw[config.label.field] ?? raw.label;
   if (label === undefined || label === null) {
     return reject('missing_field', `missing required field "${config.label.field}"`);

@@ -16,9 +16,16 @@ interface Submission<T> {
 
 export function createGroupCommit<T>(
   write: (rows: readonly T[]) => Promise<void>,
-  opts: { maxRows?: number } = {},
+  opts: { maxRows?: number; size?: (item: T) => number } = {},
 ): GroupCommit<T> {
   const maxRows = opts.maxRows ?? 100_000;
+  const size = opts.size;
+  const weight = (rows: readonly T[]) => {
+    if (size === undefined) return rows.length;
+    let n = 0;
+    for (const r of rows) n += size(r);
+    return n;
+  };
   const queue: Submission<T>[] = [];
   let inFlight = false;
 
@@ -28,10 +35,10 @@ export function createGroupCommit<T>(
       // Whole submissions only, up to maxRows (a single larger one goes alone).
       const batch: Submission<T>[] = [];
       let n = 0;
-      while (queue.length > 0 && (batch.length === 0 || n + queue[0]!.rows.length <= maxRows)) {
+      while (queue.length > 0 && (batch.length === 0 || n + weight(queue[0]!.rows) <= maxRows)) {
         const s = queue.shift()!;
         batch.push(s);
-        n += s.rows.length;
+        n += weight(s.rows);
       }
       const rows = batch.length === 1 ? batch[0]!.rows : batch.flatMap((s) => s.rows);
       try {

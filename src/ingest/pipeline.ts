@@ -2,7 +2,7 @@ import type { IngestPort, IngestReport, ItemError } from '../api/ports.js';
 import type { DriftdConfig, ModelConfig } from '../config/types.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
-import type { StoredEvent } from '../store/types.js';
+import type { EncodedEvents, EventBuffer, StoredEvent } from '../store/types.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -26,7 +26,8 @@ import { backoffDelay, isRetriable, sleep } from './retry.js';
 
 /** What the pipeline needs from the store (the full Store satisfies it). */
 export interface PipelineStore {
-  insertEvents(rows: readonly StoredEvent[]): Promise<void>;
+  createEventBuffer(sizeHint?: number): EventBuffer;
+  insertEncodedEvents(batches: readonly EncodedEvents[]): Promise<void>;
   insertLabels(rows: readonly LabelEvent[]): Promise<void>;
   insertWindowResults(rows: readonly WindowResult[]): Promise<void>;
   insertPerformance(rows: readonly PerformanceResult[]): Promise<void>;
@@ -191,7 +192,16 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   const unwritten: ClosedWindow[] = [];
   /** When the oldest entry of `unwritten` was queued by `recordSourced`. */
   let unwrittenSince = 0;
-  let bufferedRows: StoredEvent[] = [];
+  // Raw rows are encoded as they are recorded: bytes wait for the insert, not event objects
+  // (cheaper to keep, and the encoding is off the insert's critical path). `rawBatches` were
+  // taken from the buffer for a write that failed, and go first next time.
+  const rawBuffer = store.createEventBuffer(DEFAULT_BUFFER_ROWS * 1024);
+  let rawBatches: EncodedEvents[] = [];
+  const bufferedRowCount = () => {
+    let n = rawBuffer.rows;
+    for (const b of rawBatches) n += b.rows;
+    return n;
+  };
   /** Closed windows whose performance waits for the buffered raw rows to be stored. */
   let awaitingRows: WindowBounds[] = [];
   let writeChain: Promise<unknown> = Promise.resolve();
@@ -226,16 +236,17 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
 
   /** Inserts the buffered raw rows (call inside `serial`). */
   async function flushRows(write: NonNullable<WriteOptions['write']>): Promise<void> {
-    if (bufferedRows.length === 0) return;
-    // Swap first: rows recorded while the insert runs go to a new buffer, not into this one.
-    const rows = bufferedRows;
+    if (rawBuffer.rows > 0) rawBatches.push(rawBuffer.take());
+    if (rawBatches.length === 0) return;
+    // Take first: rows recorded while the insert runs go to the buffer, not into this write.
+    const batches = rawBatches;
     const waiting = awaitingRows;
-    bufferedRows = [];
+    rawBatches = [];
     awaitingRows = [];
     try {
-      await timedWrite('events', 'insert_events', write, () => store.insertEvents(rows));
+      await timedWrite('events', 'insert_events', write, () => store.insertEncodedEvents(batches));
     } catch (err) {
-      bufferedRows = rows.concat(bufferedRows);
+      rawBatches = batches.concat(rawBatches);
       awaitingRows = waiting.concat(awaitingRows);
       throw err;
     }
@@ -264,7 +275,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         metrics.recordWindow(r);
         closedCounts.set(windowKey(r), { bounds: r, eventCount: r.eventCount });
         // Its performance reads its raw rows: recompute once the buffered ones are stored.
-        if (bufferedRows.length > 0) awaitingRows.push(r);
+        if (bufferedRowCount() > 0) awaitingRows.push(r);
         else dirtyWindows.set(windowKey(r), r);
         log.info(
           {
@@ -395,25 +406,31 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
    * failure is retried here, within the requests: answering with an error would make clients
    * resend batches the windows have already counted (sketches cannot tell a resent event).
    */
-  const rawWriter = createGroupCommit<StoredEvent>(async (rows) => {
-    const t = metrics.storeWriteSeconds.startTimer({ table: 'events' });
-    try {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await store.insertEvents(rows);
-          return;
-        } catch (err) {
-          metrics.storeErrors.inc({ operation: 'insert_events' });
-          if (!isRetriable(err) || attempt >= HTTP_INSERT_ATTEMPTS) throw err;
-          const wait = backoffDelay(attempt, { initialMs: 200, maxMs: 5_000 });
-          log.warn({ err, attempt, waitMs: Math.round(wait) }, 'raw event insert failed; retrying');
-          await sleep(wait);
+  const rawWriter = createGroupCommit<EncodedEvents>(
+    async (batches) => {
+      const t = metrics.storeWriteSeconds.startTimer({ table: 'events' });
+      try {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await store.insertEncodedEvents(batches);
+            return;
+          } catch (err) {
+            metrics.storeErrors.inc({ operation: 'insert_events' });
+            if (!isRetriable(err) || attempt >= HTTP_INSERT_ATTEMPTS) throw err;
+            const wait = backoffDelay(attempt, { initialMs: 200, maxMs: 5_000 });
+            log.warn(
+              { err, attempt, waitMs: Math.round(wait) },
+              'raw event insert failed; retrying',
+            );
+            await sleep(wait);
+          }
         }
+      } finally {
+        t();
       }
-    } finally {
-      t();
-    }
-  });
+    },
+    { size: (b) => b.rows },
+  );
 
   async function ingestEvents(
     items: readonly unknown[],
@@ -421,7 +438,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   ): Promise<IngestReport> {
     const errors: ItemError[] = [];
     let rejected = 0;
-    const rows: StoredEvent[] = [];
+    // Encoded as recorded; this request's batch is inserted with those of concurrent requests.
+    const encoded = store.createEventBuffer(items.length * 1024);
     const ingestedAt = clock.now();
     const counts = new Map<string, Record<EventResult, number>>();
     const bump = (model: string, r: EventResult) => {
@@ -454,13 +472,14 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       row.late = status === 'late';
       row.source = sourceRef;
       row.ingestedAt = ingestedAt;
-      rows.push(row);
+      encoded.add(row);
       if (!row.late && event.ts > (newest.get(event.model) ?? -1))
         newest.set(event.model, event.ts);
     }
     // Raw events are durable before the caller is answered; the windows' sketches are derived
     // state and already hold this batch. Concurrent requests share inserts (group commit).
-    await rawWriter.submit(rows);
+    const accepted = encoded.rows;
+    if (accepted > 0) await rawWriter.submit([encoded.take()]);
     for (const [model, c] of counts) {
       for (const [r, n] of Object.entries(c)) if (n > 0) countEvent(model, r as EventResult, n);
     }
@@ -469,7 +488,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       void refreshBaselines().catch((err) => log.warn({ err }, 'baseline refresh failed'));
     }
     await drain();
-    return { accepted: rows.length, rejected, errors };
+    return { accepted, rejected, errors };
   }
 
   function recordSourced(events: readonly SourcedEvent[]): void {
@@ -512,7 +531,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         noBaseline = true;
         row.late = false;
       }
-      bufferedRows.push(row);
+      rawBuffer.add(row);
     }
     flushCounts();
     for (const [m, c] of perModel) {
@@ -543,18 +562,19 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     const resultsDue =
       unwritten.length > 0 &&
       clock.now() - unwrittenSince >= (options.resultDelayMs ?? DEFAULT_RESULT_DELAY_MS);
-    if (!resultsDue && bufferedRows.length < cap) return;
+    const buffered = bufferedRowCount();
+    if (!resultsDue && buffered < cap) return;
     if (background) {
-      if (bufferedRows.length < 2 * cap) return;
+      if (buffered < 2 * cap) return;
       await background;
       // Another caller may have started the next write meanwhile.
       if ((background as Promise<void> | undefined) !== undefined) return;
     }
-    const closing = unwritten.length > 0 && (resultsDue || bufferedRows.length >= cap);
+    const closing = unwritten.length > 0 && (resultsDue || bufferedRowCount() >= cap);
     if (closing) updateOpenGauge();
     const run: Promise<void> = (async () => {
       if (closing) await writeClosed([], write);
-      if (bufferedRows.length >= cap) await serial(() => flushRows(write));
+      if (bufferedRowCount() >= cap) await serial(() => flushRows(write));
     })().then(
       () => undefined,
       (err) => {
@@ -627,7 +647,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         byModel.set(l.model, ids);
       }
       // Buffered raw rows first, so a label can find its prediction.
-      if (bufferedRows.length > 0) await serial(() => flushRows(write));
+      if (bufferedRowCount() > 0) await serial(() => flushRows(write));
       // Mark the closed windows these predictions fell in; the next tick recomputes them.
       for (const [modelId, ids] of byModel) {
         const model = models.get(modelId)!;
@@ -668,7 +688,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     persist,
     settle,
     quiescent() {
-      if (unwritten.length > 0 || bufferedRows.length > 0 || writing > 0) return false;
+      if (unwritten.length > 0 || bufferedRowCount() > 0 || writing > 0) return false;
       if (awaitingRows.length > 0) return false;
       if (dirtyWindows.size > 0 || recomputing !== null) return false;
       return true;

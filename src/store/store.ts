@@ -65,6 +65,8 @@ import {
 import type {
   BaselineSummary,
   DriftQuery,
+  EncodedEvents,
+  EventBuffer,
   EventRangeQuery,
   ExactKsQuery,
   ExactKsResult,
@@ -161,6 +163,62 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
     return assembleWindows(await exec.query<WindowResultRow>(sql, params));
   }
 
+  /** `sizeHint`: bytes to reserve up front (untouched reserve costs nothing until written). */
+  function createEventBuffer(sizeHint = 1 << 16): EventBuffer {
+    sizeHint = Math.min(MAX_PAYLOAD_BYTES, Math.max(1 << 12, sizeHint));
+    let out = new RowBinaryWriter(sizeHint);
+    return {
+      add(row: StoredEvent): void {
+        encodeEventRowBinary(row, out);
+      },
+      get rows() {
+        return out.rows;
+      },
+      get bytes() {
+        return out.bytes;
+      },
+      take(): EncodedEvents {
+        const taken = { rows: out.rows, payload: out.finish() };
+        if (taken.rows > 0) {
+          // The next batch is likely the size of this one: one allocation, no regrowth.
+          sizeHint = Math.min(MAX_PAYLOAD_BYTES, Math.max(sizeHint, taken.payload.length * 1.15));
+          out = new RowBinaryWriter(sizeHint);
+        }
+        return taken;
+      },
+    };
+  }
+
+  /** Whole batches per INSERT, up to maxRows rows and MAX_PAYLOAD_BYTES (a larger batch goes alone). */
+  async function insertEncoded(batches: readonly EncodedEvents[]): Promise<void> {
+    let group: Uint8Array[] = [];
+    let rows = 0;
+    let bytes = 0;
+    const send = async () => {
+      if (group.length === 0) return;
+      const payload = group.length === 1 ? group[0]! : Buffer.concat(group, bytes);
+      group = [];
+      rows = 0;
+      bytes = 0;
+      await exec.insertRowBinary(insertTarget(db, 'events'), EVENT_ROW_BINARY_COLUMNS, payload, {
+        settings: EVENT_INSERT_SETTINGS,
+      });
+    };
+    for (const b of batches) {
+      if (b.rows === 0) continue;
+      if (
+        group.length > 0 &&
+        (rows + b.rows > maxRows || bytes + b.payload.length > MAX_PAYLOAD_BYTES)
+      ) {
+        await send();
+      }
+      group.push(b.payload);
+      rows += b.rows;
+      bytes += b.payload.length;
+    }
+    await send();
+  }
+
   const store: Store = {
     kind: exec.kind,
 
@@ -179,29 +237,23 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
     async insertEvents(rows: readonly StoredEvent[]): Promise<void> {
       ensureOpen();
       if (rows.length === 0) return;
-      const payloads: Buffer[] = [];
-      const perPayload = Math.min(rows.length, maxRows);
-      let out = new RowBinaryWriter();
-      let sized = false;
+      const batches: EncodedEvents[] = [];
+      const buffer = createEventBuffer();
       for (let i = 0; i < rows.length; i++) {
-        encodeEventRowBinary(rows[i]!, out);
-        if (!sized) {
-          out.reserve(Math.min(MAX_PAYLOAD_BYTES, out.bytes * perPayload * 1.15));
-          sized = true;
-        }
-        if (out.rows >= maxRows || out.bytes >= MAX_PAYLOAD_BYTES) {
-          payloads.push(out.finish());
-          out = new RowBinaryWriter();
-          sized = false;
-        }
+        buffer.add(rows[i]!);
+        if (buffer.rows >= maxRows || buffer.bytes >= MAX_PAYLOAD_BYTES)
+          batches.push(buffer.take());
         if (i % YIELD_EVERY_ROWS === YIELD_EVERY_ROWS - 1) await yieldToEventLoop();
       }
-      if (out.rows > 0) payloads.push(out.finish());
-      for (const payload of payloads) {
-        await exec.insertRowBinary(insertTarget(db, 'events'), EVENT_ROW_BINARY_COLUMNS, payload, {
-          settings: EVENT_INSERT_SETTINGS,
-        });
-      }
+      if (buffer.rows > 0) batches.push(buffer.take());
+      await insertEncoded(batches);
+    },
+
+    createEventBuffer,
+
+    async insertEncodedEvents(batches: readonly EncodedEvents[]): Promise<void> {
+      ensureOpen();
+      await insertEncoded(batches);
     },
 
     async insertLabels(rows: readonly LabelEvent[]): Promise<void> {

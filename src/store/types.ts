@@ -24,6 +24,24 @@ export interface StoredEvent extends PredictionEvent {
   ingestedAt: number;
 }
 
+/** Events encoded for the events table, as `EventBuffer.take()` hands them out. */
+export interface EncodedEvents {
+  readonly rows: number;
+  readonly payload: Uint8Array;
+}
+
+export interface EventBuffer {
+  /**
+   * Encodes one event. Validates first, so a refused event (InvalidInputError: a timestamp
+   * outside the storable range, bad Kafka coordinates) leaves the buffer as it was.
+   */
+  add(row: StoredEvent): void;
+  readonly rows: number;
+  readonly bytes: number;
+  /** The events added since the last take (none: rows 0), and an empty buffer. */
+  take(): EncodedEvents;
+}
+
 /** A baseline without its (heavy) profile, for listings. */
 export interface BaselineSummary {
   id: string;
@@ -154,6 +172,13 @@ export interface Store {
    * same model, version, ts, id and source coordinates collapses into one row.
    */
   insertEvents(rows: readonly StoredEvent[]): Promise<void>;
+  /**
+   * A buffer that encodes events for `insertEncodedEvents` as they come (callers encode on
+   * their own schedule and keep bytes instead of event objects until the insert).
+   */
+  createEventBuffer(sizeHint?: number): EventBuffer;
+  /** Inserts encoded batches, several per INSERT up to `maxInsertRows`; same dedup as `insertEvents`. */
+  insertEncodedEvents(batches: readonly EncodedEvents[]): Promise<void>;
   /** The latest label per (model, id) wins. */
   insertLabels(rows: readonly LabelEvent[]): Promise<void>;
 

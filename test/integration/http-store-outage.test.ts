@@ -37,15 +37,15 @@ describe('HTTP ingestion through a store outage (real chDB; outage simulated by 
       { env: {} },
     );
     const real = createStore(config.store);
-    // Only insertEvents misbehaves: a retriable engine error (TIMEOUT_EXCEEDED) N times.
+    // Only the raw-event insert misbehaves: a retriable engine error (TIMEOUT_EXCEEDED) N times.
     const store: Store = Object.create(real) as Store;
-    store.insertEvents = async (rows) => {
+    store.insertEncodedEvents = async (batches) => {
       attempts++;
       if (failuresLeft > 0) {
         failuresLeft--;
         throw new StoreError('simulated timeout', { clickhouseCode: 159, retriable: true });
       }
-      return real.insertEvents(rows);
+      return real.insertEncodedEvents(batches);
     };
     daemon = createDaemon(config, { store });
     await daemon.start();
@@ -94,8 +94,8 @@ describe('HTTP ingestion through a store outage (real chDB; outage simulated by 
   it('a non-retriable failure fails the request at once with 503 and the reason', async () => {
     attempts = 0;
     const real = daemon.store;
-    const original = real.insertEvents;
-    real.insertEvents = async () => {
+    const original = real.insertEncodedEvents;
+    real.insertEncodedEvents = async () => {
       attempts++;
       throw new StoreError('disk full', { clickhouseCode: 243 });
     };
@@ -109,7 +109,7 @@ describe('HTTP ingestion through a store outage (real chDB; outage simulated by 
       expect(res.json()).toMatchObject({ code: 'DRIFTD_ERR_STORE', message: 'disk full' });
       expect(attempts).toBe(1);
     } finally {
-      real.insertEvents = original;
+      real.insertEncodedEvents = original;
     }
   });
 });

@@ -531,7 +531,8 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
     const store: Store = {
       ...real,
       kind: real.kind,
-      insertEvents: (rows) => (outage ? fail('insertEvents') : real.insertEvents(rows)),
+      insertEncodedEvents: (batches) =>
+        outage ? fail('insertEncodedEvents') : real.insertEncodedEvents(batches),
       insertWindowResults: (rows) =>
         outage ? fail('insertWindowResults') : real.insertWindowResults(rows),
       saveCheckpoint: (c) => (outage ? fail('saveCheckpoint') : real.saveCheckpoint(c)),

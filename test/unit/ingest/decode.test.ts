@@ -107,3 +107,19 @@ describe('the received text (raw)', () => {
     expect(o.ok && o.value.raw).toBeUndefined();
   });
 });
+
+describe('timestamps beyond what the store can hold', () => {
+  it('are rejected as bad_timestamp (they would block the raw insert of their batch)', () => {
+    for (const ts of ['2300-01-01T00:00:00Z', 1e16]) {
+      const d = decodePrediction({ ...good, ts }, opts);
+      expect(d.ok).toBe(false);
+      if (!d.ok) {
+        expect(d.reason).toBe('bad_timestamp');
+        expect(d.message).toContain('2299-12-31');
+      }
+      const l = decodeLabel({ model: 'credit-risk', id: 'p-1', ts, label: 1 }, opts);
+      expect(l.ok).toBe(false);
+    }
+    expect(decodePrediction({ ...good, ts: '2299-12-31T23:59:59.999Z' }, opts).ok).toBe(true);
+  });
+});

@@ -66,3 +66,18 @@ describe('createGroupCommit', () => {
     expect(w.calls).toEqual([]);
   });
 });
+
+describe('createGroupCommit with sized items', () => {
+  it('counts maxRows by each item size (pre-encoded batches of rows)', async () => {
+    const calls: number[][] = [];
+    const gc = createGroupCommit<number>(
+      async (items) => {
+        calls.push([...items]);
+      },
+      { maxRows: 10, size: (n) => n },
+    );
+    // Items are row counts: 4 goes alone (first), then 3 + 5 fit 10, 6 would not.
+    await Promise.all([gc.submit([4]), gc.submit([3]), gc.submit([5]), gc.submit([6])]);
+    expect(calls).toEqual([[4], [3, 5], [6]]);
+  });
+});
