@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { createDaemon } from '../../daemon.js';
 import { ConfigError } from '../../errors.js';
-import { UnparseableItem } from '../../ingest/decode.js';
+import { TextItem, UnparseableItem } from '../../ingest/decode.js';
 import type { CliFlags, CliIo } from '../index.js';
 import { createProgress } from '../progress.js';
 import { cliConfig, requireFlag } from '../shared.js';
@@ -97,7 +97,8 @@ async function feed(
     lineNo++;
     if (line.trim() === '') continue;
     try {
-      items.push(JSON.parse(line));
+      // The line rides along: it is the event's raw record, and spares re-encoding it.
+      items.push(new TextItem(JSON.parse(line), line));
     } catch (err) {
       items.push(new UnparseableItem(`not valid JSON: ${(err as Error).message}`));
     }
