@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { buildProfileFromRows } from '../src/baseline/index.js';
 import { validateConfig } from '../src/config/index.js';
 import { createDaemon } from '../src/daemon.js';
+import { cpuPerEvent, cpuSample } from './cpu.js';
 import type { BenchRecord } from './types.js';
 
 const FEATURES = 20;
@@ -103,6 +104,7 @@ export async function runHttpBenchmarks(): Promise<BenchRecord[]> {
     let accepted = 0;
     let rejected = 0;
     const started = performance.now();
+    const cpu0 = cpuSample();
     let segStart = started;
     let segCount = 0;
     const segmentSize = Math.max(BATCH * 20, Math.floor(total / 10));
@@ -141,6 +143,8 @@ export async function runHttpBenchmarks(): Promise<BenchRecord[]> {
       w.on('error', reject);
     });
     clearInterval(rssTimer);
+    // Includes the load generator's thread (same process): the daemon's share is below it.
+    const cpu = cpuPerEvent(cpu0, cpuSample(), accepted + rejected);
     const seconds = (performance.now() - started) / 1000;
     const sorted = [...segments].sort((a, b) => a - b);
     const firstTenth = rss.slice(0, Math.max(1, Math.ceil(rss.length / 10)));
@@ -157,6 +161,7 @@ export async function runHttpBenchmarks(): Promise<BenchRecord[]> {
         events: accepted,
         rejected,
         overall: Math.round(accepted / seconds),
+        ...cpu,
         target: 50_000,
       },
       {

@@ -24,6 +24,7 @@ import { createDaemon } from '../src/daemon.js';
 import { createLogger } from '../src/logger.js';
 import { createStore } from '../src/store/index.js';
 import { mulberry32 as rand } from '../test/helpers/random.js';
+import { cpuPerEvent, cpuSample } from './cpu.js';
 import type { BenchRecord } from './types.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -201,11 +202,13 @@ export async function runKafkaBenchmarks(): Promise<BenchRecord[]> {
           .reduce((s, v) => s + v.value, 0);
       while (!daemon.kafka?.joined) await new Promise((res) => setTimeout(res, 5));
       const start = performance.now();
+      const cpu0 = cpuSample();
       while ((await accepted()) < EVENTS + PARTITIONS)
         await new Promise((res) => setTimeout(res, 5));
       const consumed = performance.now();
       await daemon.kafka.checkpoint(); // every row, result and offset durable
       const end = performance.now();
+      const cpu = cpuPerEvent(cpu0, cpuSample(), EVENTS);
       const seconds = (end - start) / 1000;
       rates.push(EVENTS / seconds);
       const windows = await store.queryDrift({
@@ -229,10 +232,11 @@ export async function runKafkaBenchmarks(): Promise<BenchRecord[]> {
         consumeSeconds: Number(((consumed - start) / 1000).toFixed(3)),
         finalCheckpointSeconds: Number(((end - consumed) / 1000).toFixed(3)),
         windows1m: windows.length,
+        ...cpu,
         ...Object.fromEntries(Object.entries(storeSeconds).map(([k, v]) => [`store_${k}_s`, v])),
       });
       process.stderr.write(
-        `bench: kafka run ${run + 1}/${RUNS}: ${Math.round(EVENTS / seconds)} events/s (${seconds.toFixed(2)} s, ${windows.length} 1m windows)\n`,
+        `bench: kafka run ${run + 1}/${RUNS}: ${Math.round(EVENTS / seconds)} events/s (${seconds.toFixed(2)} s, ${windows.length} 1m windows; CPU per event: main thread ${cpu.mainUsPerEvent} µs, process ${cpu.processUsPerEvent} µs)\n`,
       );
       await daemon.close();
     }
