@@ -28,6 +28,8 @@ export interface PredictionEvent {
    * skips re-encoding the features on the hot path.
    */
   raw?: string;
+  /** `raw` as UTF-8 bytes, when the source had them (a Kafka value, an ASCII request body). */
+  rawBytes?: Uint8Array;
 }
 
 export interface LabelEvent {

@@ -50,6 +50,8 @@ export class TextItem {
   constructor(
     readonly value: unknown,
     readonly text: string,
+    /** `text` as UTF-8, when the source has those bytes at hand (copied, not re-encoded). */
+    readonly bytes?: Uint8Array,
   ) {}
 }
 
@@ -234,7 +236,11 @@ export function decodePrediction(item: unknown, opts: DecodeOptions): Decoded<Pr
     prediction: rawPrediction === undefined ? null : (rawPrediction as FeatureValue),
   };
   // The received text is the audit record, unless it holds PII in clear.
-  if (text !== undefined && pii.length === 0) event.raw = text;
+  if (text !== undefined && pii.length === 0) {
+    event.raw = text;
+    const bytes = (item as TextItem).bytes;
+    if (bytes !== undefined) event.rawBytes = bytes;
+  }
   return { ok: true, value: event };
 }
 

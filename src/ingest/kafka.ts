@@ -54,6 +54,7 @@
  * not supported.
  */
 
+import { isUtf8 } from 'node:buffer';
 import type {
   Admin,
   Batch,
@@ -405,21 +406,24 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
         message: `not valid JSON: ${(err as Error).message}`,
       };
     }
-    let fromHeaders = false;
     if (isRecord(parsed) && m.headers !== undefined) {
       if (parsed.model === undefined) {
         const model = headerText(m.headers, MODEL_HEADER);
         if (model !== undefined) parsed.model = model;
-        fromHeaders ||= model !== undefined;
       }
       if (parsed.version === undefined) {
         const version = headerText(m.headers, VERSION_HEADER);
         if (version !== undefined) parsed.version = version;
-        fromHeaders ||= version !== undefined;
       }
     }
-    // The text no longer says everything when headers filled in fields: no verbatim storage.
-    return { ok: true, value: parsed, item: fromHeaders ? parsed : new TextItem(parsed, text) };
+    // The text is the raw record as received (headers that filled in model/version are not
+    // part of it; the store has them in their columns). The value's own bytes are that text
+    // when they are valid UTF-8: the store copies them instead of re-encoding.
+    return {
+      ok: true,
+      value: parsed,
+      item: new TextItem(parsed, text, isUtf8(value) ? value : undefined),
+    };
   }
 
   function modelLabel(value: unknown): string {

@@ -122,6 +122,12 @@ class BinLayout {
   readonly lastCell: number;
   /** first[c] = index of the first edge whose cell is ≥ c; `first.length` = cells + 1. */
   readonly first: Int32Array;
+  /**
+   * The last value binned and its bin. Sketches of one baseline share the layout, so with
+   * several window sizes the same event value is binned once, not once per window.
+   */
+  lastValue = Number.NaN;
+  lastBin = 0;
   private frozen: readonly number[] | undefined;
 
   constructor(edges: Float64Array) {
@@ -224,6 +230,10 @@ class NumericSketchImpl implements NumericSketch {
       if (value < this.min) this.min = value;
       if (value > this.max) this.max = value;
       const layout = this.layout;
+      if (value === layout.lastValue) {
+        this.counts[layout.lastBin]!++;
+        return;
+      }
       const e = layout.edges;
       const c = layout.cellOf(value);
       // Smallest i with edges[i] ≥ value; right-closed bins put value in bin i.
@@ -235,6 +245,8 @@ class NumericSketchImpl implements NumericSketch {
         if ((e[mid] as number) < value) lo = mid + 1;
         else hi = mid;
       }
+      layout.lastValue = value;
+      layout.lastBin = lo;
       this.counts[lo]!++;
       return;
     }

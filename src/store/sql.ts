@@ -577,7 +577,26 @@ export class RowBinaryWriter {
   }
 
   string(s: string): void {
-    const max = s.length * 3;
+    const len = s.length;
+    if (len < 0x80) {
+      // Short ASCII (names, ids, lineage): bytes by hand, no native call. Falls through to the
+      // general path at the first non-ASCII unit.
+      this.room(len + 1);
+      const buf = this.buf;
+      const at = this.len;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[at + 1 + i] = c;
+      }
+      if (i === len) {
+        buf[at] = len;
+        this.len = at + 1 + len;
+        return;
+      }
+    }
+    const max = len * 3;
     const width = max < 0x80 ? 1 : max < 0x4000 ? 2 : max < 0x200000 ? 3 : max < 0x10000000 ? 4 : 5;
     this.room(width + max);
     const at = this.len;
@@ -589,6 +608,20 @@ export class RowBinaryWriter {
     }
     this.buf[at + width - 1] = v;
     this.len = at + width + n;
+  }
+
+  /** A String value from its UTF-8 bytes (copied as they are). */
+  utf8(b: Uint8Array): void {
+    const n = b.length;
+    this.room(n + 5);
+    let v = n;
+    while (v >= 0x80) {
+      this.buf[this.len++] = (v & 0x7f) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    this.buf[this.len++] = v;
+    this.buf.set(b, this.len);
+    this.len += n;
   }
 
   uint8(v: number): void {
@@ -748,7 +781,8 @@ export function encodeEventRowBinary(e: StoredEvent, out: RowBinaryWriter): void
   const raw = e.raw ?? '';
   out.string(raw === '' ? JSON.stringify(e.features) : '');
   out.string(JSON.stringify(e.prediction));
-  out.string(raw);
+  if (raw !== '' && e.rawBytes !== undefined) out.utf8(e.rawBytes);
+  else out.string(raw);
   out.uint8(e.late ? 1 : 0);
   out.string(src.kind);
   out.string(topic);

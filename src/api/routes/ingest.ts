@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TextItem, UnparseableItem } from '../../ingest/decode.js';
 import { badRequest } from '../errors.js';
@@ -11,6 +12,42 @@ const batchBody = {
   maxItems: 100_000,
 } as const;
 
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
+}
+
+/**
+ * NDJSON body → one item per non-blank line: the parsed value with its text, or an
+ * UnparseableItem naming the line. For an ASCII body (the usual case) characters are bytes,
+ * so each line also carries its bytes (a view of the body): the store copies them as the raw
+ * record instead of re-encoding the text.
+ */
+export function parseNdjson(body: Buffer): unknown[] {
+  const ascii = isAscii(body);
+  const text = body.toString(ascii ? 'latin1' : 'utf8');
+  const items: unknown[] = [];
+  let lineNo = 0;
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    lineNo++;
+    let s = start;
+    let e = end;
+    while (s < e && isSpace(text.charCodeAt(s))) s++;
+    while (e > s && isSpace(text.charCodeAt(e - 1))) e--;
+    start = end + 1;
+    if (s === e) continue;
+    const line = text.slice(s, e);
+    try {
+      const value: unknown = JSON.parse(line);
+      items.push(new TextItem(value, line, ascii ? body.subarray(s, e) : undefined));
+    } catch (err) {
+      items.push(new UnparseableItem(`line ${lineNo}: not valid JSON: ${(err as Error).message}`));
+    }
+  }
+  return items;
+}
+
 export function registerIngestRoutes(
   app: FastifyInstance,
   deps: ApiDeps,
@@ -18,23 +55,8 @@ export function registerIngestRoutes(
 ) {
   app.addContentTypeParser(
     ['application/x-ndjson', 'application/jsonl', 'application/ndjson'],
-    { parseAs: 'string' },
-    (_req, body, done) => {
-      const items: unknown[] = [];
-      const lines = (body as string).split('\n');
-      for (let i = 0; i < lines.length; i++) {
-        const line = lines[i]!.trim();
-        if (line === '') continue;
-        try {
-          items.push(new TextItem(JSON.parse(line), line));
-        } catch (err) {
-          items.push(
-            new UnparseableItem(`line ${i + 1}: not valid JSON: ${(err as Error).message}`),
-          );
-        }
-      }
-      done(null, items);
-    },
+    { parseAs: 'buffer' },
+    (_req, body, done) => done(null, parseNdjson(body as Buffer)),
   );
 
   const schema = (summary: string, tag: string) => ({

@@ -92,6 +92,26 @@ describe('events stored with their received text (real chDB)', () => {
     expect(ks.statistic).toBeCloseTo(0, 12);
   });
 
+  it('bytes at hand (a Kafka value, an ASCII body) are stored as they are, equal to the text', async () => {
+    const text =
+      '{"model":"credit-risk","version":"3","id":"b-1","ts":"2026-11-22T10:00:00Z","features":{"income":7,"region":"Zürich 🎉"},"prediction":0.5}';
+    const bytes = Buffer.from(text, 'utf8');
+    const d = decodePrediction(new TextItem(JSON.parse(text), text, bytes), opts);
+    if (!d.ok) throw new Error(d.message);
+    expect(d.value.rawBytes).toBe(bytes);
+    await store.insertEvents([
+      { ...d.value, late: false, source: { kind: 'http' }, ingestedAt: Date.UTC(2026, 10, 22, 12) },
+    ]);
+    const [row] = await exec.query<{ raw: string }>(
+      "SELECT raw FROM driftd.events WHERE id = 'b-1'",
+    );
+    expect(row!.raw).toBe(text);
+    expect((await store.getPrediction('b-1'))?.event.features).toEqual({
+      income: 7,
+      region: 'Zürich 🎉',
+    });
+  });
+
   it('a re-delivered event collapses with its first copy (same dedup identity)', async () => {
     const [first] = texts.map(decoded);
     await store.insertEvents([first!]);
