@@ -244,7 +244,7 @@ interface Dead {
 }
 
 type Parsed =
-  /** `item`: what the decoder takes (the text rides along when the store may keep it verbatim). */
+  /** `item`: what the decoder takes (a TextItem: the text and bytes ride along as the raw record). */
   | { ok: true; value: unknown; item: unknown }
   | { ok: false; reason: RejectReason; message: string };
 

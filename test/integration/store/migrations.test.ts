@@ -120,6 +120,50 @@ describe('store migrations (chDB)', () => {
     expect(got?.event.features).toEqual({ income: 52000, region: 'EU' });
   });
 
+  it('events written before migration 5 (features column, no raw text) read the same after it', async () => {
+    const path = tempDir();
+    const old = openStore(path, { migrations: MIGRATIONS.filter((m) => m.version <= 4) });
+    expect((await old.store.migrate()).version).toBe(4);
+    // A row exactly as schema 4 was written: JSONEachRow, features as an object string.
+    await old.exec.insertJsonEachRow(
+      'driftd.events',
+      Buffer.from(
+        `${JSON.stringify({
+          model: 'credit-risk',
+          version: '3',
+          id: 'old-1',
+          ts: '2026-11-22 10:00:00.000',
+          features: '{"income":52000,"region":"EU"}',
+          prediction: '0.83',
+          late: 0,
+          source: 'http',
+          kafka_topic: '',
+          kafka_partition: -1,
+          kafka_offset: -1,
+          replay_file: '',
+          replay_line: 0,
+          ingested_at: '2026-11-22 10:00:01.000',
+        })}\n`,
+      ),
+    );
+    await closeStore(old.store);
+
+    const now = openStore(path);
+    expect((await now.store.migrate()).applied.map((m) => m.version)).toEqual([5, 6]);
+    const got = await now.store.getPrediction('old-1');
+    expect(got?.event.features).toEqual({ income: 52000, region: 'EU' });
+    expect(got?.event.prediction).toBe(0.83);
+    const ks = await now.store.exactKs({
+      model: 'credit-risk',
+      version: '3',
+      from: Date.UTC(2026, 10, 22, 10),
+      to: Date.UTC(2026, 10, 22, 11),
+      feature: 'income',
+      reference: [1, 2],
+    });
+    expect([ks.m, ks.statistic]).toEqual([1, 1]);
+  });
+
   it('keeps data across a real process restart (written by another process)', async () => {
     const path = tempDir();
     const script = join(path, '..', `${path.split('/').at(-1)}-writer.mts`);
