@@ -123,6 +123,8 @@ const MAX_ITEM_ERRORS = 1000;
 /** Tries of one HTTP/replay batch's raw insert (≈ 15 s of capped backoff) before the request fails. */
 const HTTP_INSERT_ATTEMPTS = 6;
 const DEFAULT_BUFFER_ROWS = 20_000;
+/** Background writes (and so raw inserts) `persist` keeps going at once. */
+const MAX_BACKGROUND_WRITES = 2;
 const DEFAULT_RESULT_DELAY_MS = 1_000;
 const direct = <T>(_operation: string, fn: () => Promise<T>): Promise<T> => fn();
 const HTTP_SOURCE = Object.freeze({ kind: 'http' as const });
@@ -234,23 +236,65 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     });
   }
 
-  /** Inserts the buffered raw rows (call inside `serial`). */
-  async function flushRows(write: NonNullable<WriteOptions['write']>): Promise<void> {
+  /**
+   * Raw-row inserts run beside the serial chain, up to MAX_RAW_INSERTS at once: their order
+   * does not matter (a row's identity is in its columns), and a second insert uses the CPU the
+   * first leaves idle. Windows waiting for their rows (`awaitingRows`) become due for a
+   * performance recompute only once no raw insert is in flight, so none of their rows is
+   * still on its way.
+   */
+  const rawInFlight = new Set<Promise<void>>();
+  let rowsLanded: WindowBounds[] = [];
+
+  /** Starts inserting the buffered raw rows; resolves when that insert is durable. */
+  function flushRows(write: NonNullable<WriteOptions['write']>): Promise<void> {
     if (rawBuffer.rows > 0) rawBatches.push(rawBuffer.take());
-    if (rawBatches.length === 0) return;
+    if (rawBatches.length === 0) return Promise.resolve();
     // Take first: rows recorded while the insert runs go to the buffer, not into this write.
     const batches = rawBatches;
     const waiting = awaitingRows;
     rawBatches = [];
     awaitingRows = [];
-    try {
-      await timedWrite('events', 'insert_events', write, () => store.insertEncodedEvents(batches));
-    } catch (err) {
-      rawBatches = batches.concat(rawBatches);
-      awaitingRows = waiting.concat(awaitingRows);
-      throw err;
+    writing++;
+    const run = (async () => {
+      try {
+        await timedWrite('events', 'insert_events', write, () =>
+          store.insertEncodedEvents(batches),
+        );
+      } catch (err) {
+        rawBatches = batches.concat(rawBatches);
+        awaitingRows = waiting.concat(awaitingRows);
+        throw err;
+      }
+      for (const b of waiting) rowsLanded.push(b);
+    })();
+    const done: Promise<void> = run
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        rawInFlight.delete(done);
+        writing--;
+        if (rawInFlight.size === 0) {
+          for (const b of rowsLanded) dirtyWindows.set(windowKey(b), b);
+          rowsLanded = [];
+        }
+      });
+    rawInFlight.add(done);
+    return run;
+  }
+
+  /** Inserts every buffered raw row and waits for every raw insert in flight. */
+  async function flushAllRows(write: NonNullable<WriteOptions['write']>): Promise<void> {
+    const mine = flushRows(write);
+    await Promise.all([...rawInFlight]);
+    await mine;
+    // A concurrent insert that failed put its rows back: they go now, or this call fails.
+    if (rawBatches.length > 0) {
+      await flushRows(write);
+      await Promise.all([...rawInFlight]);
     }
-    for (const b of waiting) dirtyWindows.set(windowKey(b), b);
   }
 
   function writeClosed(
@@ -547,11 +591,11 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     if (before === 0 && unwritten.length > 0) unwrittenSince = clock.now();
   }
 
-  // The write `persist` started and did not wait for: the caller goes on decoding and recording
+  // Writes `persist` started and did not wait for: the caller goes on decoding and recording
   // the next batches while the store works, and what they queue meanwhile goes out together in
-  // the next write. At most one is outstanding; the caller waits only when twice `bufferRows`
-  // are buffered (backpressure).
-  let background: Promise<void> | undefined;
+  // the next write. Up to MAX_BACKGROUND_WRITES are outstanding (their raw inserts run side by
+  // side); the caller waits only when twice `bufferRows` are buffered (backpressure).
+  const backgrounds = new Set<Promise<void>>();
   async function persist(
     options: WriteOptions & { bufferRows?: number; resultDelayMs?: number } = {},
   ): Promise<void> {
@@ -564,17 +608,17 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       clock.now() - unwrittenSince >= (options.resultDelayMs ?? DEFAULT_RESULT_DELAY_MS);
     const buffered = bufferedRowCount();
     if (!resultsDue && buffered < cap) return;
-    if (background) {
+    if (backgrounds.size >= MAX_BACKGROUND_WRITES) {
       if (buffered < 2 * cap) return;
-      await background;
+      await Promise.race(backgrounds);
       // Another caller may have started the next write meanwhile.
-      if ((background as Promise<void> | undefined) !== undefined) return;
+      if (backgrounds.size >= MAX_BACKGROUND_WRITES) return;
     }
     const closing = unwritten.length > 0 && (resultsDue || bufferedRowCount() >= cap);
     if (closing) updateOpenGauge();
     const run: Promise<void> = (async () => {
       if (closing) await writeClosed([], write);
-      if (bufferedRowCount() >= cap) await serial(() => flushRows(write));
+      if (bufferedRowCount() >= cap) await flushRows(write);
     })().then(
       () => undefined,
       (err) => {
@@ -583,9 +627,9 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       },
     );
     const mine = run.finally(() => {
-      if (background === mine) background = undefined;
+      backgrounds.delete(mine);
     });
-    background = mine;
+    backgrounds.add(mine);
   }
 
   async function settle(options: WriteOptions = {}): Promise<void> {
@@ -593,7 +637,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     for (const m of managers.values()) for (const c of m.drainClosed()) unwritten.push(c);
     if (unwritten.length > 0) await writeClosed([], write);
     // Rows after results: the windows waiting for their rows become due for a recompute.
-    await serial(() => flushRows(write));
+    await flushAllRows(write);
     await serial(() => recomputePerformance(write));
     // Writes queued meanwhile by other callers (a tick) finish before the caller looks.
     await writeChain;
@@ -647,7 +691,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         byModel.set(l.model, ids);
       }
       // Buffered raw rows first, so a label can find its prediction.
-      if (bufferedRowCount() > 0) await serial(() => flushRows(write));
+      await flushAllRows(write);
       // Mark the closed windows these predictions fell in; the next tick recomputes them.
       for (const [modelId, ids] of byModel) {
         const model = models.get(modelId)!;

@@ -8,9 +8,10 @@
  *   DIFFERENT path cannot open while one is live (one data directory per process).
  * - Parameterised calls (`queryBindAsync`) are chained process-wide by chdb itself, because
  *   libchdb's parameter state is not isolated between concurrent connections.
- * So no JS queue is needed for safety. Instead the executor opens two connections on its
- * path: inserts (never parameterised) use their own, so a slow diagnostic read cannot stall
- * ingestion, and a read never waits behind a large insert.
+ * So no JS queue is needed for safety. Instead the executor opens connections of its own for
+ * inserts (never parameterised), so a slow diagnostic read cannot stall ingestion and a read
+ * never waits behind a large insert: one for JSON inserts and RowBinary, one more for
+ * RowBinary, so two raw-event inserts can run side by side.
  *
  * RowBinary inserts: chdb takes only text formats as INSERT data, and parsing text costs the
  * engine several times more per byte than reading RowBinary (measured: raw events as
@@ -102,6 +103,9 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
   const sessionOpts = options.connectionArgs ? { connectionArgs: options.connectionArgs } : {};
   let reader: Session;
   let writer: Session;
+  /** More connections for RowBinary inserts, so two raw-event inserts run side by side. */
+  const rowWriters: Session[] = [];
+  const rowBusy: number[] = [];
   try {
     mkdirSync(options.path, { recursive: true });
     reader = new Session(options.path, sessionOpts);
@@ -117,6 +121,16 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
     reader.close();
     throw toStoreError(err, `cannot open the embedded store at ${options.path}`);
   }
+  rowWriters.push(writer);
+  rowBusy.push(0);
+  try {
+    rowWriters.push(new Session(options.path, sessionOpts));
+    rowBusy.push(0);
+  } catch (err) {
+    reader.close();
+    writer.close();
+    throw toStoreError(err, `cannot open the embedded store at ${options.path}`);
+  }
 
   const spool = join(options.path, SPOOL_DIR);
   try {
@@ -124,7 +138,7 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
     mkdirSync(spool);
   } catch (err) {
     reader.close();
-    writer.close();
+    for (const w of rowWriters) w.close();
     throw toStoreError(err, `cannot prepare the insert spool ${spool}`);
   }
   let spooled = 0;
@@ -200,9 +214,16 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
             cause: err,
           });
         }
+        // The least busy insert connection (one at a time runs per connection).
+        let w = 0;
+        for (let i = 1; i < rowWriters.length; i++) if (rowBusy[i]! < rowBusy[w]!) w = i;
+        rowBusy[w]!++;
         try {
-          await writer.queryAsync(rowBinaryFileInsertSql(table, columns, file, opts.settings));
+          await rowWriters[w]!.queryAsync(
+            rowBinaryFileInsertSql(table, columns, file, opts.settings),
+          );
         } finally {
+          rowBusy[w]!--;
           discard(file);
         }
       });
@@ -212,7 +233,7 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
       closing ??= (async () => {
         await Promise.allSettled([...inflight]);
         reader.close();
-        writer.close();
+        for (const w of rowWriters) w.close();
         // close() defers the native teardown while an (aborted) operation still runs; wait
         // for it so a new store can open right after, even at another path.
         await drainPending();
