@@ -12,8 +12,11 @@
  *
  * How (I) is kept:
  * - Batches run one at a time (eachBatch, autoCommit off, one partition per call) under the
- *   source's lock. Per batch: messages at or below the partition's processed offset are
- *   skipped (Kafka re-delivers after a rebalance; kafkajs retries a failed batch); invalid
+ *   source's lock, in arrival order; eachBatch queues a batch and returns, so kafkajs fetches
+ *   the next while earlier ones are processed (a few queued at most). Per batch: stale ones
+ *   (a seek happened) and those of revoked partitions are dropped; messages at or below the
+ *   partition's processed offset are skipped (Kafka re-delivers after a rebalance; a failed
+ *   batch seeks its partition back to the first unprocessed offset); invalid
  *   messages are dead-lettered first (awaited); then the valid events are recorded into the
  *   windows and the processed offset advances in the same synchronous step. Raw rows are
  *   buffered, closed windows queued; every store write is retried until it succeeds
@@ -284,6 +287,9 @@ const KAFKAJS_LEVELS = {
   info: KafkaLogLevel.INFO,
   debug: KafkaLogLevel.DEBUG,
 } as const;
+
+/** Batches queued ahead of processing (see onBatch): about one fetch of three partitions. */
+const MAX_QUEUED_BATCHES = 4;
 
 export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const { config: cfg, pipeline, store, metrics, clock } = options;
@@ -575,26 +581,49 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     setLag(topic, partition, Number(batch.highWatermark) - newest - 1);
   }
 
+  /**
+   * Batches handed over by kafkajs and not processed yet. kafkajs fetches again only once
+   * eachBatch has returned for every batch of a fetch: returning as soon as a batch is queued
+   * lets the next fetch (the broker's round trip, the decoding) overlap with processing.
+   * Queued batches are processed in order under the lock, with every check made when their
+   * turn comes (stale after a seek, partition revoked, closing); the offset guard skips what
+   * a re-delivery repeats. At most MAX_QUEUED_BATCHES wait: then eachBatch waits too.
+   */
+  const queuedBatches = new Set<Promise<void>>();
+
   async function onBatch(payload: EachBatchPayload): Promise<void> {
     lastHeartbeat = payload.heartbeat;
-    await exclusive(async () => {
-      const { batch } = payload;
-      if (stopping || batch.messages.length === 0) return;
-      // A partition no longer ours (or with a seek pending) would be counted by its new owner.
-      if (!assigned.get(batch.topic)?.includes(batch.partition) || payload.isStale()) return;
-      try {
-        if (batch.topic === predictionsTopic) await onPredictions(batch);
-        else if (batch.topic === labelsTopic) await onLabels(batch);
-        if (clock.now() - lastCheckpointAt >= tuning.checkpointIntervalMs) await takeCheckpoint();
-      } catch (err) {
-        // Closing: the batch's unwritten work is simply not checkpointed; a restart replays it.
-        if (err instanceof RetryAbortedError) return;
-        // Anything else is a bug: kafkajs re-delivers the batch, and the offset guard above
-        // skips what the windows already hold.
-        log.error({ err, topic: batch.topic, partition: batch.partition }, 'batch failed');
-        throw err;
-      }
-    });
+    const job = exclusive(() => processBatch(payload));
+    queuedBatches.add(job);
+    void job.finally(() => queuedBatches.delete(job));
+    while (queuedBatches.size > MAX_QUEUED_BATCHES) await Promise.race(queuedBatches);
+  }
+
+  async function processBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    if (stopping || batch.messages.length === 0) return;
+    // A partition no longer ours (or with a seek pending) would be counted by its new owner.
+    if (!assigned.get(batch.topic)?.includes(batch.partition) || payload.isStale()) return;
+    try {
+      if (batch.topic === predictionsTopic) await onPredictions(batch);
+      else if (batch.topic === labelsTopic) await onLabels(batch);
+      if (clock.now() - lastCheckpointAt >= tuning.checkpointIntervalMs) await takeCheckpoint();
+    } catch (err) {
+      // Closing: the batch's unwritten work is simply not checkpointed; a restart replays it.
+      if (err instanceof RetryAbortedError) return;
+      // Anything else is a bug: fetch the partition again from the first offset not processed
+      // (batches queued behind this one turn stale); the offset guard skips what the windows
+      // already hold.
+      const done = batch.topic === predictionsTopic ? processed : labelsProcessed;
+      const last = done.get(key(batch.topic, batch.partition));
+      const offset = last === undefined ? batch.firstOffset() : String(last + 1);
+      log.error(
+        { err, topic: batch.topic, partition: batch.partition, offset },
+        'batch failed; fetching the partition again',
+      );
+      if (offset !== null)
+        consumer?.seek({ topic: batch.topic, partition: batch.partition, offset });
+    }
   }
 
   // --- checkpoint ------------------------------------------------------------------------------
