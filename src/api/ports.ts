@@ -47,6 +47,8 @@ export interface StoredPrediction {
   late: boolean;
   source: EventSource;
   ingestedAt: number;
+  /** The text the event arrived as; null when not kept (models with PII fields). */
+  raw: string | null;
 }
 
 export interface RangeQuery {

@@ -418,6 +418,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         late,
         source,
         ingestedAt,
+        raw: row.raw === '' ? null : row.raw,
       };
     },
 

@@ -117,6 +117,8 @@ export interface PredictionRecord {
   late: boolean;
   source: EventSource;
   ingestedAt: number;
+  /** The JSON text as received (NDJSON line, Kafka value); null when not kept (PII models). */
+  raw: string | null;
 }
 
 export interface LabeledPrediction {

@@ -231,9 +231,14 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
     expect(perf.windows[0]!.metrics.accuracy).toBeGreaterThan(0);
     const audit = (await (await fetch(`${url}/api/v1/predictions/p-20000`)).json()) as {
       label: { label: number } | null;
+      raw: string | null;
       windows: Array<{ closed: boolean; baselineId: string | null }>;
     };
     expect(audit.label?.label).toBe(0);
+    // The audit record is the NDJSON line as it was posted (JSON.stringify in this test).
+    const posted = JSON.parse(audit.raw!) as { id: string; features: Record<string, unknown> };
+    expect(posted.id).toBe('p-20000');
+    expect(audit.raw).toBe(JSON.stringify(posted));
     expect(audit.windows[0]).toMatchObject({ closed: true });
   });
 

@@ -8,7 +8,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       schema: {
         summary:
-          'Audit lookup of one prediction: the stored event, its label, its windows and lineage',
+          'Audit lookup of one prediction: the stored event, the text it arrived as, its label, its windows and lineage',
         tags: ['audit'],
         params: {
           type: 'object',
@@ -55,6 +55,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
         late: found.late,
         source: found.source,
         ingestedAt: new Date(found.ingestedAt).toISOString(),
+        raw: found.raw,
         windows,
       };
     },

@@ -71,6 +71,7 @@ describe('events stored with their received text (real chDB)', () => {
       expect(a!.event.ts).toBe(e.ts);
       expect(a!.event.features).toEqual(e.features);
       expect(a!.event.prediction).toBe(e.prediction);
+      expect([a!.raw, b!.raw]).toEqual([e.raw, null]);
     }
     // The audit record is the received text, byte for byte; re-encoded rows have none.
     const rows = await exec.query<{ id: string; raw: string; features: string }>(
@@ -131,6 +132,7 @@ describe('events stored with their received text (real chDB)', () => {
     expect(e.raw).toBeUndefined();
     await store.insertEvents([e]);
     const stored = await store.getPrediction('pii-1');
+    expect(stored?.raw).toBeNull();
     expect(stored?.event.features.email).toBe(e.features.email);
     expect(stored?.event.features.email).not.toBe('jane@example.org');
     const [hits] = await exec.query<{ n: string }>(
