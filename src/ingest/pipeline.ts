@@ -238,11 +238,10 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
 
   /**
    * Raw-row inserts run beside the serial chain (persist keeps up to MAX_BACKGROUND_WRITES of
-   * them going; settle and label ingestion add theirs): their order
-   * does not matter (a row's identity is in its columns), and a second insert uses the CPU the
-   * first leaves idle. Windows waiting for their rows (`awaitingRows`) become due for a
-   * performance recompute only once no raw insert is in flight, so none of their rows is
-   * still on its way.
+   * them going; settle and label ingestion add theirs): their order does not matter (a row's
+   * identity is in its columns), and a second insert uses the CPU the first leaves idle.
+   * Windows waiting for their rows (`awaitingRows`) become due for a performance recompute
+   * only once no raw insert is in flight, so none of their rows is still on its way.
    */
   const rawInFlight = new Set<Promise<void>>();
   let rowsLanded: WindowBounds[] = [];
