@@ -293,6 +293,7 @@ describe.each(DRIVERS)('Store on the $name', (driver) => {
         late: true,
         source: { kind: 'replay', file: '/data/replay.jsonl', line: 42 },
         ingestedAt: rows[1]!.ingestedAt,
+        raw: null,
       });
       expect(await store.getPrediction('p-2', { model: 'other' })).toBeNull();
       expect(await store.getPrediction('nope')).toBeNull();
