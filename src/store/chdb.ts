@@ -17,9 +17,10 @@
  * engine several times more per byte than reading RowBinary (measured: raw events as
  * JSONEachRow ~23 µs each, as RowBinary ~10 µs). So a RowBinary payload is written to a spool
  * file under the data directory and inserted with `INSERT … SELECT * FROM file(…, 'RowBinary')`,
- * then deleted. The spool holds only in-flight payloads; it is emptied at open.
+ * then deleted. The spool holds only in-flight payloads; what a crashed process left there is
+ * removed at the next open.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { drainPending, Session } from 'chdb';
 import { DriftdError, LifecycleError, StoreError } from '../errors.js';
@@ -86,7 +87,31 @@ function parseJsonEachRow<T>(text: string): T[] {
   return out;
 }
 
-/** Removes a spooled payload; one that cannot be removed now goes when the spool is emptied at open. */
+/** Spooled payload names are `<pid>-<n>.rowbinary`; `n` counts over every executor of the process. */
+let spooled = 0;
+
+/**
+ * Removes payloads left by a process that is gone (a crash between spooling and deleting);
+ * payloads of live processes (another executor of this one) are theirs to delete.
+ */
+function removeStaleSpool(spool: string): void {
+  for (const name of readdirSync(spool)) {
+    const pid = Number(name.slice(0, name.indexOf('-')));
+    const owned = Number.isInteger(pid) && pid > 0 && (pid === process.pid || processAlive(pid));
+    if (!owned) discard(join(spool, name));
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes a spooled payload; one that cannot be removed now goes at a later open. */
 function discard(file: string): void {
   try {
     rmSync(file, { force: true });
@@ -134,14 +159,13 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
 
   const spool = join(options.path, SPOOL_DIR);
   try {
-    rmSync(spool, { recursive: true, force: true });
-    mkdirSync(spool);
+    mkdirSync(spool, { recursive: true });
+    removeStaleSpool(spool);
   } catch (err) {
     reader.close();
     for (const w of rowWriters) w.close();
     throw toStoreError(err, `cannot prepare the insert spool ${spool}`);
   }
-  let spooled = 0;
 
   const inflight = new Set<Promise<unknown>>();
   let closing: Promise<void> | undefined;

@@ -2,7 +2,8 @@
  * The chDB executor under concurrency, and a measurement (not a timed assertion) of raw event
  * insert throughput. Real embedded ClickHouse, no doubles.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -87,6 +88,24 @@ describe('chDB executor', () => {
     } finally {
       await again.close();
     }
+  });
+
+  it("the insert spool keeps nothing after inserts; a crashed process's leftovers go at the next open", async () => {
+    const spool = join(dir, 'driftd-insert-spool');
+    await store.insertEvents(events(100, 0));
+    expect(readdirSync(spool)).toEqual([]);
+    // A process that died mid-insert: its pid is gone (a child that has exited).
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    }).stdout;
+    writeFileSync(join(spool, `${dead}-7.rowbinary`), 'x');
+    // This process's own files belong to its live executors: kept.
+    writeFileSync(join(spool, `${process.pid}-999999.rowbinary`), 'x');
+    await store.close();
+    store = createStore({ kind: 'embedded', path: dir, rawEventsTtlDays: 30 });
+    await store.migrate();
+    expect(readdirSync(spool)).toEqual([`${process.pid}-999999.rowbinary`]);
+    rmSync(join(spool, `${process.pid}-999999.rowbinary`));
   });
 
   it('cannot open a second data directory while one is open (one per process)', () => {
