@@ -495,14 +495,11 @@ ${READ_SETTINGS}`;
 // ---------------------------------------------------------------------------------------------
 // Row encoding (JSONEachRow) and value decoding
 
-/**
- * Builds a JSONEachRow payload by writing each row's UTF-8 bytes straight into one growing
- * buffer. Keeping rows as strings and joining them costs a third more CPU (retained string
- * ropes, GC, a flattening copy) on the ingest hot path.
- */
-export class JsonLinesWriter {
-  private buf: Buffer;
-  private len = 0;
+/** A byte buffer that grows by doubling, written from `len` on; the writers below extend it. */
+class GrowableBuffer {
+  protected buf: Buffer;
+  protected len = 0;
+  /** Rows written so far (the writers count them). */
   rows = 0;
 
   constructor(initialBytes = 1 << 16) {
@@ -521,19 +518,30 @@ export class JsonLinesWriter {
     this.buf = next;
   }
 
-  push(line: string): void {
-    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
-    const max = line.length * 3 + 1;
-    if (this.len + max > this.buf.length)
-      this.reserve(Math.max(this.buf.length * 2, this.len + max));
-    this.len += this.buf.write(line, this.len, 'utf8');
-    this.buf[this.len++] = 0x0a;
-    this.rows++;
+  /** Makes room for `bytes` more. */
+  protected room(bytes: number): void {
+    if (this.len + bytes > this.buf.length)
+      this.reserve(Math.max(this.buf.length * 2, this.len + bytes));
   }
 
   /** The payload so far (a view, not a copy). */
   finish(): Buffer {
     return this.buf.subarray(0, this.len);
+  }
+}
+
+/**
+ * Builds a JSONEachRow payload by writing each row's UTF-8 bytes straight into one growing
+ * buffer. Keeping rows as strings and joining them costs a third more CPU (retained string
+ * ropes, GC, a flattening copy) on the ingest hot path.
+ */
+export class JsonLinesWriter extends GrowableBuffer {
+  push(line: string): void {
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+    this.room(line.length * 3 + 1);
+    this.len += this.buf.write(line, this.len, 'utf8');
+    this.buf[this.len++] = 0x0a;
+    this.rows++;
   }
 }
 
@@ -550,32 +558,7 @@ const TWO_32 = 4294967296;
  * 7-bit groups of zero): ClickHouse reads a padded LEB128 as the same number. One pass over
  * the string instead of two (`Buffer.byteLength` + write).
  */
-export class RowBinaryWriter {
-  private buf: Buffer;
-  private len = 0;
-  rows = 0;
-
-  constructor(initialBytes = 1 << 16) {
-    this.buf = Buffer.allocUnsafe(initialBytes);
-  }
-
-  get bytes(): number {
-    return this.len;
-  }
-
-  /** Grows the buffer to hold at least `bytes` in total (one copy now instead of several later). */
-  reserve(bytes: number): void {
-    if (bytes <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.ceil(bytes));
-    this.buf.copy(next, 0, 0, this.len);
-    this.buf = next;
-  }
-
-  private room(bytes: number): void {
-    if (this.len + bytes > this.buf.length)
-      this.reserve(Math.max(this.buf.length * 2, this.len + bytes));
-  }
-
+export class RowBinaryWriter extends GrowableBuffer {
   string(s: string): void {
     const len = s.length;
     if (len < 0x80) {
@@ -656,11 +639,6 @@ export class RowBinaryWriter {
 
   endRow(): void {
     this.rows++;
-  }
-
-  /** The payload so far (a view, not a copy). */
-  finish(): Buffer {
-    return this.buf.subarray(0, this.len);
   }
 }
 

@@ -450,6 +450,24 @@ function sqlString(v: string): string {
   return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
+/** The empty answer of an INSERT, with the server's X-ClickHouse-Summary counters. */
+function insertAnswer(rows: number, bytes: number, elapsedNs: string): Executed {
+  return {
+    body: Buffer.alloc(0),
+    format: undefined,
+    summary: {
+      read_rows: '0',
+      read_bytes: '0',
+      written_rows: String(rows),
+      written_bytes: String(bytes),
+      total_rows_to_read: '0',
+      result_rows: String(rows),
+      result_bytes: String(bytes),
+      elapsed_ns: elapsedNs,
+    },
+  };
+}
+
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -571,20 +589,8 @@ export async function startClickHouseStandIn(
         } finally {
           rmSync(file, { force: true });
         }
-        return {
-          body: Buffer.alloc(0),
-          format: undefined,
-          summary: {
-            read_rows: '0',
-            read_bytes: '0',
-            written_rows: '0',
-            written_bytes: String(data.length),
-            total_rows_to_read: '0',
-            result_rows: '0',
-            result_bytes: '0',
-            elapsed_ns: elapsed(),
-          },
-        };
+        // file() reports no written rows to chDB's caller; the bytes are what was sent.
+        return insertAnswer(0, data.length, elapsed());
       }
       if (insert && data !== undefined && CHDB_RAW_FORMATS.has(insert[3]!)) {
         const columns = insert[2]?.split(',').map((c) => c.trim().replace(/`/g, ''));
@@ -594,20 +600,7 @@ export async function startClickHouseStandIn(
           format: insert[3]! as 'JSONEachRow',
           ...(columns && columns.length > 0 ? { columns } : {}),
         });
-        return {
-          body: Buffer.alloc(0),
-          format: undefined,
-          summary: {
-            read_rows: '0',
-            read_bytes: '0',
-            written_rows: String(res.rowsWritten),
-            written_bytes: String(res.bytesWritten),
-            total_rows_to_read: '0',
-            result_rows: String(res.rowsWritten),
-            result_bytes: String(res.bytesWritten),
-            elapsed_ns: elapsed(),
-          },
-        };
+        return insertAnswer(res.rowsWritten, res.bytesWritten, elapsed());
       }
       const text = data !== undefined ? `${statement}\n${data.toString('utf8')}` : statement;
       const format = /\bFORMAT\s+([A-Za-z]+)\s*;?\s*$/i.exec(statement)?.[1] ?? defaultFormat;
