@@ -26,6 +26,7 @@ import { drainPending, Session } from 'chdb';
 import { DriftdError, LifecycleError, StoreError } from '../errors.js';
 import { rowBinaryFileInsertSql } from './sql.js';
 import {
+  createInflight,
   type InsertOptions,
   type QueryParams,
   type RowBinaryColumn,
@@ -167,7 +168,7 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
     throw toStoreError(err, `cannot prepare the insert spool ${spool}`);
   }
 
-  const inflight = new Set<Promise<unknown>>();
+  const inflight = createInflight();
   let closing: Promise<void> | undefined;
 
   function run<T>(what: string, op: () => Promise<T>): Promise<T> {
@@ -175,13 +176,7 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
     const p = op().catch((err: unknown) => {
       throw toStoreError(err, what);
     });
-    const tracked = p.then(
-      () => undefined,
-      () => undefined,
-    );
-    inflight.add(tracked);
-    void tracked.then(() => inflight.delete(tracked));
-    return p;
+    return inflight.track(p);
   }
 
   return {
@@ -255,7 +250,7 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
 
     close(): Promise<void> {
       closing ??= (async () => {
-        await Promise.allSettled([...inflight]);
+        await inflight.settled();
         reader.close();
         for (const w of rowWriters) w.close();
         // close() defers the native teardown while an (aborted) operation still runs; wait

@@ -34,6 +34,7 @@ import {
 import { DriftdError, InvalidInputError, LifecycleError, StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import {
+  createInflight,
   type InsertOptions,
   type QueryParams,
   type RowBinaryColumn,
@@ -174,7 +175,7 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
     log: { LoggerClass: clientLoggerClass(log), level: ClickHouseLogLevel.WARN },
   });
 
-  const inflight = new Set<Promise<unknown>>();
+  const inflight = createInflight();
   let closing: Promise<void> | undefined;
 
   function toStoreError(err: unknown, what: string, timedOut: boolean): DriftdError {
@@ -260,13 +261,7 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
   function run<T>(what: string, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (closing) return Promise.reject(new LifecycleError('ClickHouse store is closed'));
     const p = withRetry(what, op);
-    const tracked = p.then(
-      () => undefined,
-      () => undefined,
-    );
-    inflight.add(tracked);
-    void tracked.then(() => inflight.delete(tracked));
-    return p;
+    return inflight.track(p);
   }
 
   const params = (p: QueryParams | undefined): Record<string, unknown> | undefined =>
@@ -344,7 +339,7 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
 
     close(): Promise<void> {
       closing ??= (async () => {
-        await Promise.allSettled([...inflight]);
+        await inflight.settled();
         await client.close();
       })();
       return closing;

@@ -286,6 +286,31 @@ export interface SqlExecutor {
   close(): Promise<void>;
 }
 
+/**
+ * Work an executor has started and must let finish before it closes: `track` adds a call's
+ * promise until it settles, `settled` waits for all of them (never rejects).
+ */
+export function createInflight(): {
+  track<T>(p: Promise<T>): Promise<T>;
+  settled(): Promise<void>;
+} {
+  const pending = new Set<Promise<unknown>>();
+  return {
+    track(p) {
+      const done = p.then(
+        () => undefined,
+        () => undefined,
+      );
+      pending.add(done);
+      void done.then(() => pending.delete(done));
+      return p;
+    },
+    async settled() {
+      await Promise.allSettled([...pending]);
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Error classification, shared by every driver (branch on codes, never on message text)
 
