@@ -19,7 +19,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KafkaMessage, Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { validateConfig } from '../../src/config/index.js';
@@ -36,6 +36,7 @@ import {
   createTestTopic,
   deleteTopics,
   kafkaBrokers,
+  readTopic,
   requireKafkaOrSkip,
   testKafka,
   uniqueGroupId,
@@ -312,24 +313,7 @@ describe.skipIf(!available)(
     }
 
     async function deadLetterOffsets(topic: string, expected: number): Promise<Set<string>> {
-      const consumer = kafka.consumer({
-        groupId: uniqueGroupId('e2e-dlq-reader'),
-        maxWaitTimeInMs: 100,
-      });
-      const seen: KafkaMessage[] = [];
-      await consumer.connect();
-      try {
-        await consumer.subscribe({ topics: [topic], fromBeginning: true });
-        await consumer.run({
-          eachMessage: async ({ message }) => {
-            seen.push(message);
-          },
-        });
-        await waitUntil(`${expected} dead letters`, () => seen.length >= expected, 30_000);
-        await new Promise((r) => setTimeout(r, 300));
-      } finally {
-        await consumer.disconnect();
-      }
+      const seen = await readTopic(kafka, topic, expected, { lingerMs: 300 });
       return new Set(
         seen.map(
           (m) =>

@@ -14,7 +14,7 @@
  * `uniqueGroupId()` (random suffixes), and delete topics in `afterAll` with `deleteTopics()`.
  */
 import { randomBytes } from 'node:crypto';
-import type { Admin, Kafka as KafkaClient, KafkaConfig } from 'kafkajs';
+import type { Admin, Kafka as KafkaClient, KafkaConfig, KafkaMessage } from 'kafkajs';
 import kafkajs from 'kafkajs';
 
 const { Kafka, logLevel } = kafkajs;
@@ -186,4 +186,41 @@ export async function deleteTopics(...topics: string[]): Promise<void> {
     const present = names.filter((t) => existing.has(t));
     if (present.length > 0) await admin.deleteTopics({ topics: present, timeout: 10_000 });
   });
+}
+
+/**
+ * Every message of `topic` from the beginning, read by a fresh consumer group until at least
+ * `expected` arrived (fails after `timeoutMs`), then for `lingerMs` more so that extra copies
+ * (at-least-once duplicates) show up too.
+ */
+export async function readTopic(
+  kafka: KafkaClient,
+  topic: string,
+  expected: number,
+  opts: { timeoutMs?: number; lingerMs?: number } = {},
+): Promise<KafkaMessage[]> {
+  const consumer = kafka.consumer({ groupId: uniqueGroupId('test-reader'), maxWaitTimeInMs: 100 });
+  const out: KafkaMessage[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        out.push(message);
+      },
+    });
+    const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+    while (out.length < expected) {
+      if (Date.now() > deadline) {
+        throw new Error(
+          `${topic}: ${out.length} of ${expected} messages after ${opts.timeoutMs ?? 30_000} ms`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (opts.lingerMs) await new Promise((r) => setTimeout(r, opts.lingerMs));
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
 }

@@ -21,6 +21,7 @@ import {
   createTestTopic,
   deleteTopics,
   kafkaBrokers,
+  readTopic,
   requireKafkaOrSkip,
   testKafka,
   uniqueGroupId,
@@ -226,29 +227,6 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
     return store.queryDrift({ model: MODEL, window: '1m', from, to });
   }
 
-  async function readAll(topic: string, expected: number): Promise<KafkaMessage[]> {
-    const consumer = kafka.consumer({
-      groupId: uniqueGroupId('it-dlq-reader'),
-      maxWaitTimeInMs: 100,
-    });
-    const out: KafkaMessage[] = [];
-    await consumer.connect();
-    try {
-      await consumer.subscribe({ topics: [topic], fromBeginning: true });
-      await consumer.run({
-        eachMessage: async ({ message }) => {
-          out.push(message);
-        },
-      });
-      await waitFor(`${expected} messages on ${topic} (got ${out.length})`, () =>
-        out.length >= expected ? true : undefined,
-      );
-    } finally {
-      await consumer.disconnect();
-    }
-    return out;
-  }
-
   it('joins the group (readiness flips), consumes 3 partitions, closes windows and stores results and raw events', async () => {
     const s = await setup('valid');
     const store = await openStore(s.config);
@@ -386,7 +364,7 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
       ]);
       await produceEvents(s.predictions, sentinels('d'));
 
-      const dead = await readAll(s.dlq, bad.length + 1);
+      const dead = await readTopic(kafka, s.dlq, bad.length + 1);
       expect(dead).toHaveLength(bad.length + 1);
       const header = (m: KafkaMessage, h: string) => m.headers?.[h]?.toString();
       for (const b of bad) {
