@@ -25,27 +25,37 @@ const { url, total, batch, inFlight, features, t0 } = workerData;
 let s = 12345;
 const u = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return (s + 0.5) / 4294967296; };
 const z = () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-let next = 0;
-function makeBatch() {
-  const lines = [];
-  for (let i = 0; i < batch && next < total; i++, next++) {
-    const f = {};
-    for (let k = 0; k < features; k++) f['f' + k] = k % 5 === 4 ? 'c' + Math.floor(u() * 8) : z() + (next > total / 2 ? 0.2 : 0);
-    // 10k events per second of event time: windows of 1m close as the stream advances.
-    lines.push(JSON.stringify({ model: 'bench', version: '1', id: 'e' + next, ts: new Date(t0 + Math.floor(next / 10)).toISOString(), features: f, prediction: u() }));
-  }
-  return lines.join('\\n');
+// Every event is new: its own id and an event time that advances (10 000 events per second of
+// event time, so a 1m window closes every 600 000 events). The features of each event are one
+// of a pool of pre-serialised objects, so the generator's own JSON work stays small.
+const FEATURE_POOL = 20000;
+const featurePool = [];
+for (let i = 0; i < FEATURE_POOL; i++) {
+  const f = {};
+  for (let k = 0; k < features; k++) f['f' + k] = k % 5 === 4 ? 'c' + Math.floor(u() * 8) : z();
+  featurePool.push(JSON.stringify(f));
 }
-// Pre-build a pool of bodies so the generator's own JSON work stays out of the measurement.
-const pool = [];
-for (let i = 0; i < 16; i++) pool.push(makeBatch());
-let sent = 0, bodyIndex = 0;
+const shifted = featurePool.map((j) => JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(j)).map(([k, v]) => [k, typeof v === 'number' ? v + 0.2 : v]))));
+const predictions = Array.from({ length: 997 }, () => String(u()));
+let next = 0;
+let isoMs = -1, iso = '';
+function makeBatch(n) {
+  let body = '';
+  for (let i = 0; i < n; i++, next++) {
+    const ms = t0 + Math.floor(next / 10);
+    if (ms !== isoMs) { isoMs = ms; iso = new Date(ms).toISOString(); }
+    // The second half drifts by +0.2 on every numeric feature.
+    const f = (next > total / 2 ? shifted : featurePool)[next % FEATURE_POOL];
+    body += (i ? '\\n' : '') + '{"model":"bench","version":"1","id":"e' + next + '","ts":"' + iso + '","features":' + f + ',"prediction":' + predictions[next % 997] + '}';
+  }
+  return body;
+}
+let sent = 0;
 async function worker() {
   while (sent < total) {
     const n = Math.min(batch, total - sent);
     sent += n;
-    let body = pool[bodyIndex++ % pool.length];
-    if (n < batch) body = body.split('\\n').slice(0, n).join('\\n');
+    const body = makeBatch(n);
     const res = await fetch(url + '/api/v1/events', { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
     const r = await res.json();
     parentPort.postMessage({ accepted: r.accepted, rejected: r.rejected });
@@ -99,6 +109,7 @@ export async function runHttpBenchmarks(): Promise<BenchRecord[]> {
     await daemon.store.saveBaseline(profile);
     await daemon.pipeline.refreshBaselines();
 
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
     const segments: number[] = [];
     const rss: number[] = [];
     let accepted = 0;
@@ -118,7 +129,7 @@ export async function runHttpBenchmarks(): Promise<BenchRecord[]> {
           batch: BATCH,
           inFlight: IN_FLIGHT,
           features: FEATURES,
-          t0: Date.parse('2026-01-01T00:00:00Z'),
+          t0,
         },
       });
       w.on('message', (m: { accepted?: number; rejected?: number; done?: boolean }) => {
@@ -146,6 +157,17 @@ export async function runHttpBenchmarks(): Promise<BenchRecord[]> {
     // Includes the load generator's thread (same process): the daemon's share is below it.
     const cpu = cpuPerEvent(cpu0, cpuSample(), accepted + rejected);
     const seconds = (performance.now() - started) / 1000;
+    // The stream must have done real work: windows closed and evaluated along the way.
+    const windows = await daemon.store.queryDrift({
+      model: 'bench',
+      window: '1m',
+      from: t0,
+      to: t0 + total / 10 + 60_000,
+    });
+    const late =
+      (await daemon.metrics.registry.getSingleMetric('driftd_events_total')?.get())?.values
+        .filter((v) => v.labels.result === 'late')
+        .reduce((sum, v) => sum + v.value, 0) ?? 0;
     const sorted = [...segments].sort((a, b) => a - b);
     const firstTenth = rss.slice(0, Math.max(1, Math.ceil(rss.length / 10)));
     const lastTenth = rss.slice(-Math.max(1, Math.ceil(rss.length / 10)));
@@ -160,6 +182,8 @@ export async function runHttpBenchmarks(): Promise<BenchRecord[]> {
         inFlight: IN_FLIGHT,
         events: accepted,
         rejected,
+        late,
+        windowsClosed: windows.length,
         overall: Math.round(accepted / seconds),
         ...cpu,
         target: 50_000,
