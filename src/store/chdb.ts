@@ -10,8 +10,10 @@
  *   libchdb's parameter state is not isolated between concurrent connections.
  * So no JS queue is needed for safety. Instead the executor opens connections of its own for
  * inserts (never parameterised), so a slow diagnostic read cannot stall ingestion and a read
- * never waits behind a large insert: one for JSON inserts and RowBinary, one more for
- * RowBinary, so two raw-event inserts can run side by side.
+ * never waits behind a large insert: one for JSON inserts (window results, labels,
+ * checkpoints: small, and waited for by the windows closing), and two for RowBinary, so two
+ * raw-event inserts run side by side and never hold up a result (sharing a connection, a
+ * window's results waited up to ~1 s behind raw inserts under Kafka load).
  *
  * RowBinary inserts: chdb takes only text formats as INSERT data, and parsing text costs the
  * engine several times more per byte than reading RowBinary (measured: raw events as
@@ -44,6 +46,8 @@ export interface ChdbExecutorOptions {
 const MAX_MESSAGE = 1000;
 /** Spool of RowBinary payloads in flight, inside the data directory. */
 const SPOOL_DIR = 'driftd-insert-spool';
+/** Connections that take RowBinary (raw-event) inserts: two run side by side. */
+const ROW_WRITERS = 2;
 
 interface ChdbErrorLike {
   code?: unknown;
@@ -129,7 +133,7 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
   const sessionOpts = options.connectionArgs ? { connectionArgs: options.connectionArgs } : {};
   let reader: Session;
   let writer: Session;
-  /** More connections for RowBinary inserts, so two raw-event inserts run side by side. */
+  /** Connections for RowBinary inserts, so two raw-event inserts run side by side. */
   const rowWriters: Session[] = [];
   const rowBusy: number[] = [];
   try {
@@ -147,12 +151,13 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
     reader.close();
     throw toStoreError(err, `cannot open the embedded store at ${options.path}`);
   }
-  rowWriters.push(writer);
-  rowBusy.push(0);
   try {
-    rowWriters.push(new Session(options.path, sessionOpts));
-    rowBusy.push(0);
+    for (let i = 0; i < ROW_WRITERS; i++) {
+      rowWriters.push(new Session(options.path, sessionOpts));
+      rowBusy.push(0);
+    }
   } catch (err) {
+    for (const w of rowWriters) w.close();
     reader.close();
     writer.close();
     throw toStoreError(err, `cannot open the embedded store at ${options.path}`);
@@ -164,6 +169,7 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
     removeStaleSpool(spool);
   } catch (err) {
     reader.close();
+    writer.close();
     for (const w of rowWriters) w.close();
     throw toStoreError(err, `cannot prepare the insert spool ${spool}`);
   }
@@ -252,6 +258,7 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
       closing ??= (async () => {
         await inflight.settled();
         reader.close();
+        writer.close();
         for (const w of rowWriters) w.close();
         // close() defers the native teardown while an (aborted) operation still runs; wait
         // for it so a new store can open right after, even at another path.

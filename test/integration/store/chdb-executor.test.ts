@@ -108,6 +108,26 @@ describe('chDB executor', () => {
     rmSync(join(spool, `${process.pid}-999999.rowbinary`));
   });
 
+  it('a small insert (labels, window results) does not wait behind raw-event inserts', async () => {
+    const encoded = [0, 1].map((b) => {
+      const buffer = store.createEventBuffer();
+      for (const e of events(60_000, b * 100_000)) buffer.add(e);
+      return buffer.take();
+    });
+    const finished: string[] = [];
+    // Submitted first, so a connection shared with them would run the label insert after one.
+    const raw = encoded.map((batch, b) =>
+      store.insertEncodedEvents([batch]).then(() => finished.push(`raw ${b}`)),
+    );
+    const label = store
+      .insertLabels([{ model: 'credit-risk', id: 'p-1', ts: T0 + 1, label: 1 }])
+      .then(() => finished.push('label'));
+    await Promise.all([...raw, label]);
+    // Both raw inserts take the two RowBinary connections; the JSON insert has its own.
+    expect(finished[0]).toBe('label');
+    expect(finished).toHaveLength(3);
+  });
+
   it('cannot open a second data directory while one is open (one per process)', () => {
     const other = mkdtempSync(join(tmpdir(), 'driftd-store-exec-other-'));
     try {
