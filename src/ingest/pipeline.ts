@@ -263,7 +263,10 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         );
       } catch (err) {
         rawBatches = batches.concat(rawBatches);
-        awaitingRows = waiting.concat(awaitingRows);
+        // Windows waiting on inserts in flight may have had rows in this one: they wait for
+        // the next insert that lands instead.
+        awaitingRows = waiting.concat(rowsLanded, awaitingRows);
+        rowsLanded = [];
         throw err;
       }
       for (const b of waiting) rowsLanded.push(b);
@@ -318,8 +321,10 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       for (const r of results) {
         metrics.recordWindow(r);
         closedCounts.set(windowKey(r), { bounds: r, eventCount: r.eventCount });
-        // Its performance reads its raw rows: recompute once the buffered ones are stored.
+        // Its performance reads its raw rows: recompute once the buffered ones and those on
+        // their way (an insert running beside this write) are stored.
         if (bufferedRowCount() > 0) awaitingRows.push(r);
+        else if (rawInFlight.size > 0) rowsLanded.push(r);
         else dirtyWindows.set(windowKey(r), r);
         log.info(
           {
@@ -616,10 +621,12 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     }
     const closing = unwritten.length > 0 && (resultsDue || bufferedRowCount() >= cap);
     if (closing) updateOpenGauge();
-    const run: Promise<void> = (async () => {
-      if (closing) await writeClosed([], write);
-      if (bufferedRowCount() >= cap) await flushRows(write);
-    })().then(
+    // The raw insert starts first and runs beside the results: a results insert waits for its
+    // turn in the serial chain, and the rows must not wait with it (the buffer fills meanwhile).
+    const run: Promise<void> = Promise.all([
+      bufferedRowCount() >= cap ? flushRows(write) : undefined,
+      closing ? writeClosed([], write) : undefined,
+    ]).then(
       () => undefined,
       (err) => {
         // Rows and windows stay queued: the next persist or settle writes them.
