@@ -28,7 +28,11 @@ export interface PredictionEvent {
    * skips re-encoding the features on the hot path.
    */
   raw?: string;
-  /** `raw` as UTF-8 bytes, when the source had them (a Kafka value, an ASCII request body). */
+  /**
+   * `raw` as UTF-8 bytes, when the source had them (a Kafka value, an ASCII request body).
+   * May come without `raw` (the Kafka decode thread): the bytes are then the raw record, and
+   * `features` holds only the model's configured features.
+   */
   rawBytes?: Uint8Array;
 }
 

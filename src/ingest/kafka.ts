@@ -57,7 +57,6 @@
  * not supported.
  */
 
-import { isUtf8 } from 'node:buffer';
 import type {
   Admin,
   Batch,
@@ -85,14 +84,17 @@ import {
   type PartitionOffset,
   restoreWindows,
 } from './checkpoint.js';
+import { type Decoded, type DecodeOptions, decodeLabel, type RejectReason } from './decode.js';
 import {
-  type Decoded,
-  type DecodeOptions,
-  decodeLabel,
-  decodePrediction,
-  type RejectReason,
-  TextItem,
-} from './decode.js';
+  type DecodedMessage,
+  decodeMessage,
+  type HeaderLookup,
+  modelLabel,
+  modelList,
+  parseValue,
+  readDecoded,
+} from './decode-batch.js';
+import { createDecodeThread, type DecodeThread } from './decode-thread.js';
 import type { SourcedEvent, WriteOptions } from './pipeline.js';
 import { type BackoffOptions, RetryAbortedError, retryUntilDone } from './retry.js';
 
@@ -124,6 +126,11 @@ export interface KafkaTuning {
   closeTimeoutMs?: number;
   /** KafkaJS's own log level (routed to the daemon's logger). @default 'warn' */
   kafkaLogLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+  /**
+   * Parse and validate prediction values on a second thread (decode-batch.ts); off, the event
+   * loop does it (env DRIFTD_KAFKA_DECODE_THREAD=0). @default true
+   */
+  decodeThread?: boolean;
 }
 
 const DEFAULTS = {
@@ -138,13 +145,14 @@ const DEFAULTS = {
   pauseAfterMs: 5_000,
   closeTimeoutMs: 15_000,
   kafkaLogLevel: 'warn',
+  decodeThread: true,
 } as const;
 
 /**
  * Tuning from the environment, for deployments and for tests that start the daemon as a child
  * process: DRIFTD_KAFKA_CHECKPOINT_INTERVAL_MS, DRIFTD_KAFKA_SESSION_TIMEOUT_MS,
  * DRIFTD_KAFKA_HEARTBEAT_INTERVAL_MS, DRIFTD_KAFKA_MAX_WAIT_MS, DRIFTD_KAFKA_BUFFER_ROWS,
- * DRIFTD_KAFKA_LOG_LEVEL.
+ * DRIFTD_KAFKA_LOG_LEVEL, DRIFTD_KAFKA_DECODE_THREAD (0 or 1).
  */
 export function kafkaTuningFromEnv(env: NodeJS.ProcessEnv = process.env): KafkaTuning {
   const out: KafkaTuning = {};
@@ -165,6 +173,15 @@ export function kafkaTuningFromEnv(env: NodeJS.ProcessEnv = process.env): KafkaT
   set('heartbeatIntervalMs', int('DRIFTD_KAFKA_HEARTBEAT_INTERVAL_MS'));
   set('maxWaitTimeMs', int('DRIFTD_KAFKA_MAX_WAIT_MS'));
   set('bufferRows', int('DRIFTD_KAFKA_BUFFER_ROWS'));
+  const thread = env.DRIFTD_KAFKA_DECODE_THREAD;
+  if (thread !== undefined && thread !== '') {
+    if (thread !== '0' && thread !== '1') {
+      throw new KafkaSourceError(
+        `DRIFTD_KAFKA_DECODE_THREAD must be 0 or 1, got ${JSON.stringify(thread)}`,
+      );
+    }
+    out.decodeThread = thread === '1';
+  }
   const level = env.DRIFTD_KAFKA_LOG_LEVEL;
   if (level !== undefined && level !== '') {
     if (!['nothing', 'error', 'warn', 'info', 'debug'].includes(level)) {
@@ -258,10 +275,6 @@ function headerText(headers: IHeaders | undefined, name: string): string | undef
   return typeof first === 'string' ? first : first.toString('utf8');
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Size errors the broker will repeat forever for the same message. */
 function isTooLarge(err: unknown): boolean {
   for (let e = err as { type?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; i++) {
@@ -296,6 +309,10 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const tuning = { ...DEFAULTS, ...options.tuning };
   const log = options.logger.child({ stage: 'kafka' });
   const decodeOpts: DecodeOptions = { models: options.models, piiSalt: options.piiSalt };
+  const models = modelList(options.models);
+  /** Parses and validates prediction values off the event loop (see decode-batch.ts). */
+  let decoder: DecodeThread | undefined;
+  let decodeThreadFailed = false;
   const groupId = cfg.groupId;
   const predictionsTopic = cfg.predictionsTopic;
   const labelsTopic = cfg.labelsTopic;
@@ -389,52 +406,28 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
 
   // --- decoding --------------------------------------------------------------------------------
 
-  function parse(m: KafkaMessage): Parsed {
-    const value = m.value;
-    if (value === null || value.length === 0) {
-      return { ok: false, reason: 'invalid_json', message: 'message has no value' };
-    }
-    if (value.length > cfg.maxMessageBytes) {
-      return {
-        ok: false,
-        reason: 'oversized',
-        message: `message value is ${value.length} bytes, limit is ${cfg.maxMessageBytes} (kafka.maxMessageBytes)`,
-      };
-    }
-    let parsed: unknown;
-    const text = value.toString('utf8');
-    try {
-      parsed = JSON.parse(text);
-    } catch (err) {
-      return {
-        ok: false,
-        reason: 'invalid_json',
-        message: `not valid JSON: ${(err as Error).message}`,
-      };
-    }
-    if (isRecord(parsed) && m.headers !== undefined) {
-      if (parsed.model === undefined) {
-        const model = headerText(m.headers, MODEL_HEADER);
-        if (model !== undefined) parsed.model = model;
-      }
-      if (parsed.version === undefined) {
-        const version = headerText(m.headers, VERSION_HEADER);
-        if (version !== undefined) parsed.version = version;
-      }
-    }
-    // The text is the raw record as received (headers that filled in model/version are not
-    // part of it; the store has them in their columns). The value's own bytes are that text
-    // when they are valid UTF-8: the store copies them instead of re-encoding.
-    return {
-      ok: true,
-      value: parsed,
-      item: new TextItem(parsed, text, isUtf8(value) ? value : undefined),
-    };
+  function headersOf(m: KafkaMessage): HeaderLookup | undefined {
+    const h = m.headers;
+    if (h === undefined) return undefined;
+    return (field) => headerText(h, field === 'model' ? MODEL_HEADER : VERSION_HEADER);
   }
 
-  function modelLabel(value: unknown): string {
-    const model = isRecord(value) ? value.model : undefined;
-    return typeof model === 'string' && options.models.has(model) ? model : 'unknown';
+  function parse(m: KafkaMessage): Parsed {
+    return parseValue(m.value, cfg.maxMessageBytes, headersOf(m));
+  }
+
+  /** Model/version header texts of a message, for the decode thread (none: undefined). */
+  function headerTexts(i: number, messages: KafkaMessage[]) {
+    const h = messages[i]!.headers;
+    if (h === undefined || (h[MODEL_HEADER] === undefined && h[VERSION_HEADER] === undefined)) {
+      return undefined;
+    }
+    const model = headerText(h, MODEL_HEADER);
+    const version = headerText(h, VERSION_HEADER);
+    return {
+      ...(model !== undefined ? { model } : {}),
+      ...(version !== undefined ? { version } : {}),
+    };
   }
 
   // --- dead letters ----------------------------------------------------------------------------
@@ -531,7 +524,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
           message: m,
           reason: d.reason,
           error: d.message,
-          model: modelLabel(parsed.value),
+          model: modelLabel(parsed.value, options.models),
         });
         continue;
       }
@@ -540,19 +533,57 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     return { newest, valid, dead };
   }
 
-  async function onPredictions(batch: Batch): Promise<void> {
+  /**
+   * The messages of a predictions batch decoded: by the decode thread when it took the batch
+   * (started when the batch was queued, so it overlaps with the batches before it), else here
+   * (null entries: `decodeMessage` on the event loop).
+   */
+  async function decodePredictions(
+    batch: Batch,
+    decoding: Promise<Uint8Array> | undefined,
+  ): Promise<Array<DecodedMessage | null>> {
+    const messages = batch.messages;
+    if (decoding !== undefined) {
+      try {
+        return readDecoded(
+          await decoding,
+          messages.map((m) => m.value),
+          models,
+        );
+      } catch (err) {
+        if (!decodeThreadFailed) {
+          decodeThreadFailed = true;
+          log.warn({ err }, 'decode thread answer unusable; decoding on the event loop');
+        }
+      }
+    }
+    return new Array<DecodedMessage | null>(messages.length).fill(null);
+  }
+
+  async function onPredictions(batch: Batch, decoding?: Promise<Uint8Array>): Promise<void> {
     const { topic, partition } = batch;
     const k = key(topic, partition);
     const last = processed.get(k) ?? -1;
-    const {
-      newest,
-      valid: decoded,
-      dead,
-    } = classify(batch, last, (p) => decodePrediction(p.item, decodeOpts));
-    const valid: SourcedEvent[] = decoded.map(({ value, message }) => ({
-      event: value,
-      source: { kind: 'kafka', topic, partition, offset: message.offset },
-    }));
+    const decoded = await decodePredictions(batch, decoding);
+    let newest = last;
+    const valid: SourcedEvent[] = [];
+    const dead: Dead[] = [];
+    const messages = batch.messages;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      const offset = Number(m.offset);
+      if (offset <= last) continue; // already processed
+      newest = offset;
+      const d = decoded[i] ?? decodeMessage(m.value, cfg.maxMessageBytes, decodeOpts, headersOf(m));
+      if (d.ok) {
+        valid.push({
+          event: d.event,
+          source: { kind: 'kafka', topic, partition, offset: m.offset },
+        });
+      } else {
+        dead.push({ message: m, reason: d.reason, error: d.message, model: d.model });
+      }
+    }
     if (newest === last) return;
     if (dead.length > 0) await deadLetter(batch, dead, 'prediction');
     // One synchronous step: the windows and the processed offset move together.
@@ -593,19 +624,33 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
 
   async function onBatch(payload: EachBatchPayload): Promise<void> {
     lastHeartbeat = payload.heartbeat;
-    const job = exclusive(() => processBatch(payload));
+    const { batch } = payload;
+    let decoding: Promise<Uint8Array> | undefined;
+    if (decoder !== undefined && batch.topic === predictionsTopic && batch.messages.length > 0) {
+      const messages = batch.messages;
+      decoding = decoder.decode(
+        messages.map((m) => m.value),
+        (i) => headerTexts(i, messages),
+      );
+      // A batch turned stale never reads its answer.
+      decoding.catch(() => undefined);
+    }
+    const job = exclusive(() => processBatch(payload, decoding));
     queuedBatches.add(job);
     void job.finally(() => queuedBatches.delete(job));
     while (queuedBatches.size > MAX_QUEUED_BATCHES) await Promise.race(queuedBatches);
   }
 
-  async function processBatch(payload: EachBatchPayload): Promise<void> {
+  async function processBatch(
+    payload: EachBatchPayload,
+    decoding: Promise<Uint8Array> | undefined,
+  ): Promise<void> {
     const { batch } = payload;
     if (stopping || batch.messages.length === 0) return;
     // A partition no longer ours (or with a seek pending) would be counted by its new owner.
     if (!assigned.get(batch.topic)?.includes(batch.partition) || payload.isStale()) return;
     try {
-      if (batch.topic === predictionsTopic) await onPredictions(batch);
+      if (batch.topic === predictionsTopic) await onPredictions(batch, decoding);
       else if (batch.topic === labelsTopic) await onLabels(batch);
       if (clock.now() - lastCheckpointAt >= tuning.checkpointIntervalMs) await takeCheckpoint();
     } catch (err) {
@@ -950,6 +995,13 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     start() {
       if (state !== 'created') throw new KafkaSourceError(`start() called in state ${state}`);
       state = 'connecting';
+      if (tuning.decodeThread) {
+        try {
+          decoder = createDecodeThread(models, options.piiSalt, cfg.maxMessageBytes, log);
+        } catch (err) {
+          log.warn({ err }, 'cannot start the decode thread; decoding on the event loop');
+        }
+      }
       scheduleCheckpoints();
       scheduleLag();
       connecting = retryUntilDone(connectOnce, {
@@ -1032,6 +1084,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
           consumer?.disconnect(),
           producer?.disconnect(),
           admin?.disconnect(),
+          decoder?.close(),
         ]);
         joined = false;
         state = 'closed';

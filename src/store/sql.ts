@@ -717,9 +717,9 @@ const KAFKA_OFFSET_RE = /^(0|[1-9][0-9]{0,18})$/;
  * (model, version, ts, id, source) since non-Kafka sources carry empty coordinates; a Kafka
  * redelivery collapses on its unchanged coordinates.
  *
- * An event with its received text (`raw`) is stored as that text with `features` empty:
- * readers take the features from `raw` (see `EVENT_FEATURES`); other events store `raw` empty
- * and `features` re-encoded.
+ * An event with its received text (`raw`, or its UTF-8 bytes `rawBytes`) is stored as that
+ * text with `features` empty: readers take the features from `raw` (see `EVENT_FEATURES`);
+ * other events store `raw` empty and `features` re-encoded.
  */
 export function encodeEventRowBinary(e: StoredEvent, out: RowBinaryWriter): void {
   let topic = '';
@@ -758,10 +758,13 @@ export function encodeEventRowBinary(e: StoredEvent, out: RowBinaryWriter): void
   out.string(e.version);
   out.string(e.id);
   out.int64(ts);
+  // The received bytes, else the received text: either is the raw record, and then `features`
+  // may hold only the monitored fields (the Kafka decode thread hands over no more).
   const raw = e.raw ?? '';
-  out.string(raw === '' ? JSON.stringify(e.features) : '');
+  const hasRaw = raw !== '' || (e.rawBytes !== undefined && e.rawBytes.length > 0);
+  out.string(hasRaw ? '' : JSON.stringify(e.features));
   out.string(JSON.stringify(e.prediction));
-  if (raw !== '' && e.rawBytes !== undefined) out.utf8(e.rawBytes);
+  if (hasRaw && e.rawBytes !== undefined) out.utf8(e.rawBytes);
   else out.string(raw);
   out.uint8(e.late ? 1 : 0);
   out.string(src.kind);

@@ -1,0 +1,36 @@
+/**
+ * The Kafka decode thread (see decode-batch.ts): takes packed batches, answers with their
+ * decoded form, in order. A batch it cannot decode (a bug) is answered with the error, and the
+ * event loop decodes that batch itself.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { ModelConfig } from '../config/types.js';
+import { decodePacked, type PackedValues } from './decode-batch.js';
+
+export interface DecodeWorkerData {
+  models: ModelConfig[];
+  piiSalt: string;
+  maxBytes: number;
+}
+
+export interface DecodeJob {
+  seq: number;
+  packed: PackedValues;
+}
+
+export type DecodeAnswer = { seq: number; decoded: Uint8Array } | { seq: number; error: string };
+
+const { models, piiSalt, maxBytes } = workerData as DecodeWorkerData;
+const opts = { models: new Map(models.map((m) => [m.id, m] as const)), piiSalt };
+
+parentPort?.on('message', ({ seq, packed }: DecodeJob) => {
+  let answer: DecodeAnswer;
+  try {
+    answer = { seq, decoded: decodePacked(packed, models, opts, maxBytes) };
+  } catch (err) {
+    answer = { seq, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+  }
+  if ('decoded' in answer) {
+    parentPort?.postMessage(answer, [answer.decoded.buffer as ArrayBuffer]);
+  } else parentPort?.postMessage(answer);
+});

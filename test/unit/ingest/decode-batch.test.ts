@@ -1,0 +1,184 @@
+/**
+ * The Kafka decode thread's compact form: every message decoded through it must give what the
+ * event loop's own decoding gives (same events for the windows, same dead-letter reasons and
+ * messages), and the thread itself must start and answer (real worker thread).
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  type DecodedMessage,
+  decodeMessage,
+  decodePacked,
+  type HeaderLookup,
+  modelList,
+  packValues,
+  readDecoded,
+} from '../../../src/ingest/decode-batch.js';
+import { createDecodeThread } from '../../../src/ingest/decode-thread.js';
+import { createLogger } from '../../../src/logger.js';
+import { testModel } from '../../helpers/model.js';
+
+const credit = testModel();
+const pii = testModel({ id: 'with-pii', piiFields: ['region'] });
+const flags = testModel({
+  id: 'flags',
+  features: [
+    { name: 'active', type: 'categorical', test: null, threshold: null },
+    { name: 'score', type: 'numeric', test: null, threshold: null },
+  ],
+  prediction: { field: 'label_pred', type: 'categorical' },
+});
+const models = new Map([credit, pii, flags].map((m) => [m.id, m] as const));
+const opts = { models, piiSalt: 'salt' };
+const MAX = 4096;
+
+const event = (over: Record<string, unknown> = {}) => ({
+  model: 'credit-risk',
+  version: '3',
+  id: 'p-1',
+  ts: '2026-11-22T10:00:00.123Z',
+  features: { income: 52000.12345678901, age: null, region: 'EU', extra: 'kept in raw' },
+  prediction: 0.8300000000000001,
+  ...over,
+});
+
+const text = (v: unknown) => Buffer.from(JSON.stringify(v));
+
+/** Values with the header texts some of them carry. */
+const cases: Array<{ value: Buffer | null; headers?: { model?: string; version?: string } }> = [
+  { value: text(event()) },
+  { value: text(event({ id: 'p-ü', features: { income: -1e-300, region: 'Zürich ✓' } })) },
+  { value: text(event({ features: { income: 1, age: 2 } })) }, // region absent
+  {
+    value: text(event({ model: undefined, version: undefined })),
+    headers: { model: 'credit-risk', version: '7' },
+  },
+  { value: text(event({ version: undefined })), headers: { model: 'flags', version: '9' } }, // value's model wins
+  {
+    value: text({
+      ...event(),
+      model: 'flags',
+      features: { active: true, score: 3 },
+      label_pred: false,
+    }),
+  },
+  { value: text({ ...event(), model: 'flags', features: { active: 'yes' }, label_pred: 'cat' }) },
+  { value: text(event({ model: 'with-pii' })) }, // decoded on the event loop
+  { value: null },
+  { value: Buffer.alloc(0) },
+  { value: Buffer.from('{"model": "credit-risk", ') },
+  { value: Buffer.from('[1,2,3]') },
+  { value: Buffer.alloc(MAX + 1, 0x20) },
+  { value: text(event({ model: 'nope' })) },
+  { value: text(event({ id: 5 })) },
+  { value: text(event({ ts: 'yesterday' })) },
+  { value: text(event({ ts: '2400-01-01T00:00:00Z' })) },
+  { value: text(event({ features: { income: 'high' } })) },
+  { value: text(event({ features: [1, 2] })) },
+  { value: text(event({ prediction: 'x' })) },
+  { value: text(event({ features: undefined })) },
+  // Not valid UTF-8: the decoded text (with U+FFFD) is the raw record, not the bytes.
+  {
+    value: Buffer.concat([
+      Buffer.from('{"model":"credit-risk","version":"3","id":"p-'),
+      Buffer.from([0xff]),
+      Buffer.from('","ts":1,"features":{"income":1}}'),
+    ]),
+  },
+];
+
+function lookup(h: { model?: string; version?: string } | undefined): HeaderLookup | undefined {
+  return h === undefined ? undefined : (field) => h[field];
+}
+
+/** What the windows and the store read of a decoded message. */
+function view(d: DecodedMessage, modelFeatures: (model: string) => string[]) {
+  if (!d.ok) return d;
+  const e = d.event;
+  const features: Record<string, unknown> = {};
+  for (const name of modelFeatures(e.model)) {
+    if (e.features[name] !== undefined) features[name] = e.features[name];
+  }
+  return {
+    model: e.model,
+    version: e.version,
+    id: e.id,
+    ts: e.ts,
+    features,
+    prediction: e.prediction,
+    raw: e.rawBytes !== undefined ? Buffer.from(e.rawBytes).toString('utf8') : e.raw,
+  };
+}
+
+const names = (model: string) => models.get(model)!.features.map((f) => f.name);
+
+describe('Kafka decode thread format', () => {
+  const values = cases.map((c) => c.value);
+  const packed = packValues(values, (i) => cases[i]!.headers);
+  const list = modelList(models);
+  const decoded = readDecoded(decodePacked(packed, list, opts, MAX), values, list);
+
+  it('decodes every message as the event loop does (events, reasons, messages)', () => {
+    expect(decoded).toHaveLength(cases.length);
+    let events = 0;
+    let dead = 0;
+    for (let i = 0; i < cases.length; i++) {
+      const local = decodeMessage(cases[i]!.value, MAX, opts, lookup(cases[i]!.headers));
+      const d = decoded[i];
+      if (d === null) {
+        // Only a model with PII fields is left to the event loop.
+        expect(local.ok && local.event.model).toBe('with-pii');
+        continue;
+      }
+      expect(view(d!, names), `message ${i}`).toEqual(view(local, names));
+      if (d!.ok) events++;
+      else dead++;
+    }
+    expect(events).toBeGreaterThanOrEqual(7);
+    expect(dead).toBeGreaterThanOrEqual(12);
+  });
+
+  it('hands over the received bytes as the raw record when they are UTF-8', () => {
+    const first = decoded[0]!;
+    if (!first.ok) throw new Error('expected an event');
+    expect(first.event.rawBytes).toBe(values[0]);
+    expect(first.event.features.income).toBe(52000.12345678901);
+    // Unmonitored fields stay in the raw record only.
+    expect(first.event.features).not.toHaveProperty('extra');
+    const invalid = decoded[21]!;
+    if (!invalid.ok) throw new Error('expected an event');
+    expect(invalid.event.rawBytes).toBeUndefined();
+    expect(invalid.event.raw).toContain('\uFFFD');
+  });
+
+  it('takes model and version from the headers only when the value lacks them', () => {
+    const fromHeaders = decoded[3]!;
+    const valueWins = decoded[4]!;
+    if (!fromHeaders.ok || !valueWins.ok) throw new Error('expected events');
+    expect([fromHeaders.event.model, fromHeaders.event.version]).toEqual(['credit-risk', '7']);
+    expect([valueWins.event.model, valueWins.event.version]).toEqual(['credit-risk', '9']);
+  });
+
+  it('refuses an answer that does not match its batch', () => {
+    const answer = decodePacked(packed, list, opts, MAX);
+    expect(() => readDecoded(answer, values.slice(0, 3), list)).toThrow(/corrupt decoded batch/);
+    expect(() => readDecoded(answer.subarray(0, 40), values, list)).toThrow();
+  });
+
+  it('runs on a real worker thread and answers batches in order', async () => {
+    const thread = createDecodeThread(list, 'salt', MAX, createLogger('error', process.stderr));
+    try {
+      const answers = await Promise.all([
+        thread.decode(values, (i) => cases[i]!.headers),
+        thread.decode([values[0]!, values[13]!]),
+      ]);
+      expect(readDecoded(answers[0], values, list).map((d) => d?.ok ?? null)).toEqual(
+        decoded.map((d) => d?.ok ?? null),
+      );
+      const second = readDecoded(answers[1], [values[0]!, values[13]!], list);
+      expect(second.map((d) => d?.ok)).toEqual([true, false]);
+    } finally {
+      await thread.close();
+    }
+    await expect(thread.decode(values)).rejects.toThrow(/closed/);
+  });
+});
