@@ -21,6 +21,7 @@ import { buildProfileFromRows } from '../src/baseline/index.js';
 import { validateConfig } from '../src/config/index.js';
 import type { DriftdConfig } from '../src/config/types.js';
 import { createDaemon } from '../src/daemon.js';
+import { kafkaTuningFromEnv } from '../src/ingest/kafka.js';
 import { createLogger } from '../src/logger.js';
 import { createStore } from '../src/store/index.js';
 import { mulberry32 as rand } from '../test/helpers/random.js';
@@ -127,6 +128,12 @@ export async function runKafkaBenchmarks(): Promise<BenchRecord[]> {
       topic: t,
       numPartitions: t === topic ? PARTITIONS : 1,
       replicationFactor: 1,
+      // Every run reads the whole backlog: the development broker's default retention (64 MB
+      // per partition) would delete the start of a large one while the first run reads it.
+      configEntries: [
+        { name: 'retention.bytes', value: '-1' },
+        { name: 'retention.ms', value: String(24 * HOUR) },
+      ],
     })),
     waitForLeaders: true,
   });
@@ -190,7 +197,7 @@ export async function runKafkaBenchmarks(): Promise<BenchRecord[]> {
         store,
         listen: false,
         logger: createLogger('warn', process.stderr),
-        kafka: { checkpointIntervalMs: 5_000, kafkaLogLevel: 'nothing' },
+        kafka: { ...kafkaTuningFromEnv(), checkpointIntervalMs: 5_000, kafkaLogLevel: 'nothing' },
       });
       await daemon.start();
       const accepted = async () =>
@@ -203,8 +210,20 @@ export async function runKafkaBenchmarks(): Promise<BenchRecord[]> {
       while (!daemon.kafka?.joined) await new Promise((res) => setTimeout(res, 5));
       const start = performance.now();
       const cpu0 = cpuSample();
-      while ((await accepted()) < EVENTS + PARTITIONS)
+      // A run that stops progressing fails instead of waiting forever.
+      let seen = -1;
+      let progressAt = performance.now();
+      for (let n = await accepted(); n < EVENTS + PARTITIONS; n = await accepted()) {
+        if (n !== seen) {
+          seen = n;
+          progressAt = performance.now();
+        } else if (performance.now() - progressAt > 60_000) {
+          throw new Error(
+            `kafka bench run ${run + 1} stalled: ${n} of ${EVENTS + PARTITIONS} events counted, none for 60 s`,
+          );
+        }
         await new Promise((res) => setTimeout(res, 5));
+      }
       const consumed = performance.now();
       await daemon.kafka.checkpoint(); // every row, result and offset durable
       const end = performance.now();
