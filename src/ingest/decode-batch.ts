@@ -23,6 +23,7 @@ import {
   type Decoded,
   type DecodeOptions,
   decodePrediction,
+  isRecord,
   type RejectReason,
   TextItem,
 } from './decode.js';
@@ -33,10 +34,6 @@ export type ParsedValue =
 
 /** Header texts of a message, asked for only when the JSON lacks the field. */
 export type HeaderLookup = (field: 'model' | 'version') => string | undefined;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * A Kafka message value as the decoder takes it: size-checked, parsed, with model/version

@@ -86,7 +86,7 @@ export function parseJson(text: string, maxBytes: number): Decoded<unknown> {
   }
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 

@@ -91,6 +91,7 @@ import {
   type HeaderLookup,
   modelLabel,
   modelList,
+  type ParsedValue,
   parseValue,
   readDecoded,
 } from './decode-batch.js';
@@ -263,11 +264,6 @@ interface Dead {
   model: string;
 }
 
-type Parsed =
-  /** `item`: what the decoder takes (a TextItem: the text and bytes ride along as the raw record). */
-  | { ok: true; value: unknown; item: unknown }
-  | { ok: false; reason: RejectReason; message: string };
-
 function headerText(headers: IHeaders | undefined, name: string): string | undefined {
   const v = headers?.[name];
   const first = Array.isArray(v) ? v[0] : v;
@@ -412,7 +408,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     return (field) => headerText(h, field === 'model' ? MODEL_HEADER : VERSION_HEADER);
   }
 
-  function parse(m: KafkaMessage): Parsed {
+  function parse(m: KafkaMessage): ParsedValue {
     return parseValue(m.value, cfg.maxMessageBytes, headersOf(m));
   }
 
@@ -504,7 +500,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   function classify<T>(
     batch: Batch,
     last: number,
-    decode: (parsed: Extract<Parsed, { ok: true }>) => Decoded<T>,
+    decode: (parsed: Extract<ParsedValue, { ok: true }>) => Decoded<T>,
   ): { newest: number; valid: Array<{ value: T; message: KafkaMessage }>; dead: Dead[] } {
     let newest = last;
     const valid: Array<{ value: T; message: KafkaMessage }> = [];
