@@ -1,6 +1,6 @@
-import { isAscii } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { TextItem, UnparseableItem } from '../../ingest/decode.js';
+import { PendingLine } from '../../ingest/decode.js';
 import { badRequest } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
 import { ingestReportSchema } from '../schemas.js';
@@ -17,33 +17,25 @@ function isSpace(c: number): boolean {
 }
 
 /**
- * NDJSON body → one item per non-blank line: the parsed value with its text, or an
- * UnparseableItem naming the line. For an ASCII body (the usual case) characters are bytes,
- * so each line also carries its bytes (a view of the body): the store copies them as the raw
- * record instead of re-encoding the text.
+ * NDJSON body → one item per non-blank line: a PendingLine, parsed when the pipeline decodes
+ * it (an unparseable line is then rejected with its line number). Lines are found on the bytes:
+ * newline and blanks are the same bytes in UTF-8, so no text is made of the whole body.
  */
-export function parseNdjson(body: Buffer): unknown[] {
+export function parseNdjson(body: Buffer): PendingLine[] {
   const ascii = isAscii(body);
-  const text = body.toString(ascii ? 'latin1' : 'utf8');
-  const items: unknown[] = [];
+  const source = { bytes: body, ascii, utf8: ascii || isUtf8(body) };
+  const items: PendingLine[] = [];
   let lineNo = 0;
-  for (let start = 0; start < text.length; ) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = text.length;
+  for (let start = 0; start < body.length; ) {
+    let end = body.indexOf(0x0a, start);
+    if (end === -1) end = body.length;
     lineNo++;
     let s = start;
     let e = end;
-    while (s < e && isSpace(text.charCodeAt(s))) s++;
-    while (e > s && isSpace(text.charCodeAt(e - 1))) e--;
+    while (s < e && isSpace(body[s]!)) s++;
+    while (e > s && isSpace(body[e - 1]!)) e--;
     start = end + 1;
-    if (s === e) continue;
-    const line = text.slice(s, e);
-    try {
-      const value: unknown = JSON.parse(line);
-      items.push(new TextItem(value, line, ascii ? body.subarray(s, e) : undefined));
-    } catch (err) {
-      items.push(new UnparseableItem(`line ${lineNo}: not valid JSON: ${(err as Error).message}`));
-    }
+    if (s < e) items.push(new PendingLine(source, s, e, lineNo));
   }
   return items;
 }

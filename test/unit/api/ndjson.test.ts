@@ -1,35 +1,49 @@
 import { describe, expect, it } from 'vitest';
 import { parseNdjson } from '../../../src/api/routes/ingest.js';
-import { TextItem, UnparseableItem } from '../../../src/ingest/decode.js';
+import { PendingLine, resolveItem, TextItem, UnparseableItem } from '../../../src/ingest/decode.js';
+
+const resolved = (body: Buffer) => parseNdjson(body).map((i) => resolveItem(i));
 
 describe('parseNdjson (the HTTP NDJSON body)', () => {
   it('one item per non-blank line; ASCII lines carry their bytes, exactly the text', () => {
     const body = Buffer.from(' {"a":1}\r\n\n\t{"b":"x y"}  \n{"c":[1,2]}');
-    const items = parseNdjson(body);
-    expect(items.map((i) => (i as TextItem).value)).toEqual([
-      { a: 1 },
-      { b: 'x y' },
-      { c: [1, 2] },
-    ]);
-    for (const item of items as TextItem[]) {
+    const items = resolved(body) as TextItem[];
+    expect(items.map((i) => i.value)).toEqual([{ a: 1 }, { b: 'x y' }, { c: [1, 2] }]);
+    for (const item of items) {
       expect(item).toBeInstanceOf(TextItem);
       expect(Buffer.from(item.bytes!).toString('utf8')).toBe(item.text);
     }
-    expect((items as TextItem[]).map((i) => i.text)).toEqual([
-      '{"a":1}',
-      '{"b":"x y"}',
-      '{"c":[1,2]}',
+    expect(items.map((i) => i.text)).toEqual(['{"a":1}', '{"b":"x y"}', '{"c":[1,2]}']);
+  });
+
+  it('lines are found, not parsed: parsing waits until an item is decoded', () => {
+    const items = parseNdjson(Buffer.from('{"a":1}\n{not json at all\n'));
+    expect(items).toHaveLength(2);
+    expect(items.every((i) => i instanceof PendingLine)).toBe(true);
+    expect(items.map((i) => [i.start, i.end, i.lineNo])).toEqual([
+      [0, 7, 1],
+      [8, 24, 2],
     ]);
   });
 
-  it('a body with non-ASCII text is decoded as UTF-8 and carries no bytes', () => {
-    const items = parseNdjson(Buffer.from('{"r":"région 🎉"}\n{"s":"ok"}\n')) as TextItem[];
+  it('a valid UTF-8 body is decoded as UTF-8 and each line carries its own bytes', () => {
+    const items = resolved(Buffer.from('{"r":"région 🎉"}\n{"s":"ok"}\n')) as TextItem[];
     expect(items.map((i) => i.value)).toEqual([{ r: 'région 🎉' }, { s: 'ok' }]);
-    expect(items.every((i) => i.bytes === undefined)).toBe(true);
+    expect(items.map((i) => Buffer.from(i.bytes!).toString('utf8'))).toEqual([
+      '{"r":"région 🎉"}',
+      '{"s":"ok"}',
+    ]);
+  });
+
+  it('a body that is not valid UTF-8 is decoded with replacement characters and carries no bytes', () => {
+    const body = Buffer.concat([Buffer.from('{"r":"a'), Buffer.from([0xff]), Buffer.from('b"}\n')]);
+    const items = resolved(body) as TextItem[];
+    expect(items.map((i) => i.value)).toEqual([{ r: 'a\ufffdb' }]);
+    expect(items[0]!.bytes).toBeUndefined();
   });
 
   it('an unparseable line keeps its place and names its line number', () => {
-    const items = parseNdjson(Buffer.from('{"a":1}\n\n{oops\n{"b":2}'));
+    const items = resolved(Buffer.from('{"a":1}\n\n{oops\n{"b":2}'));
     expect(items).toHaveLength(3);
     expect(items[1]).toBeInstanceOf(UnparseableItem);
     expect((items[1] as UnparseableItem).message).toMatch(/^line 3: not valid JSON/);
