@@ -22,7 +22,7 @@
  * then deleted. The spool holds only in-flight payloads; what a crashed process left there is
  * removed at the next open.
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { drainPending, Session } from 'chdb';
 import { DriftdError, LifecycleError, StoreError } from '../errors.js';
@@ -113,6 +113,18 @@ function processAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Writes the chunks one after the other into a new file (synchronously: see insertRowBinary). */
+function writeChunks(file: string, chunks: readonly Uint8Array[]): void {
+  const fd = openSync(file, 'w');
+  try {
+    for (const chunk of chunks) {
+      for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at, chunk.length - at);
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -220,17 +232,18 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
     insertRowBinary(
       table: string,
       columns: readonly RowBinaryColumn[],
-      payload: Uint8Array,
+      payload: Uint8Array | readonly Uint8Array[],
       opts: InsertOptions = {},
     ): Promise<void> {
-      if (payload.length === 0) return Promise.resolve();
+      const chunks = payload instanceof Uint8Array ? [payload] : payload;
+      if (chunks.every((c) => c.length === 0)) return Promise.resolve();
       return run(`embedded store insert into ${table} failed`, async () => {
         const file = join(spool, `${process.pid}-${++spooled}.rowbinary`);
         try {
           // One synchronous write into the page cache (~3 ms for 5 MB). fs.promises.writeFile
           // splits a buffer into 512 KB writes, each waiting for a turn of the event loop:
           // under ingest load that took ~150 ms per payload, and inserts queue behind it.
-          writeFileSync(file, payload);
+          writeChunks(file, chunks);
         } catch (err) {
           // Disk full or a hiccup of the data volume: the same insert can succeed later.
           discard(file);

@@ -270,14 +270,18 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
   function insertBody(
     table: string,
     query: string,
-    payload: Uint8Array,
+    payload: Uint8Array | readonly Uint8Array[],
     opts: InsertOptions,
   ): Promise<void> {
-    if (payload.length === 0) return Promise.resolve();
-    const body = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    const body = (payload instanceof Uint8Array ? [payload] : payload)
+      .filter((c) => c.length > 0)
+      .map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+    if (body.length === 0) return Promise.resolve();
     // Same table + same bytes = same rows: a retry of this call, or a repeat of an INSERT
     // whose answer was lost, is deduplicated by the server instead of written twice.
-    const token = createHash('sha256').update(table).update('\0').update(body).digest('hex');
+    const hash = createHash('sha256').update(table).update('\0');
+    for (const chunk of body) hash.update(chunk);
+    const token = hash.digest('hex');
     const settings = {
       ...opts.settings,
       insert_deduplication_token: token,
@@ -285,7 +289,7 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
     return run(`inserting into ${table}`, async (signal) => {
       const result = await client.exec({
         query,
-        values: Readable.from([body], { objectMode: false }),
+        values: Readable.from(body, { objectMode: false }),
         clickhouse_settings: settings,
         abort_signal: signal,
       });
@@ -330,7 +334,7 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
     insertRowBinary(
       table: string,
       columns: readonly RowBinaryColumn[],
-      payload: Uint8Array,
+      payload: Uint8Array | readonly Uint8Array[],
       opts: InsertOptions = {},
     ): Promise<void> {
       const names = columns.map((c) => c.name).join(', ');

@@ -504,8 +504,9 @@ class GrowableBuffer {
   /** Rows written so far (the writers count them). */
   rows = 0;
 
-  constructor(initialBytes = 1 << 16) {
-    this.buf = Buffer.allocUnsafe(initialBytes);
+  /** `initial`: bytes to allocate, or a buffer to write into (its content is overwritten). */
+  constructor(initial: number | Buffer = 1 << 16) {
+    this.buf = typeof initial === 'number' ? Buffer.allocUnsafe(initial) : initial;
   }
 
   get bytes(): number {

@@ -179,7 +179,12 @@ export interface Store {
    * their own schedule and keep bytes instead of event objects until the insert).
    */
   createEventBuffer(sizeHint?: number): EventBuffer;
-  /** Inserts encoded batches, several per INSERT up to `maxInsertRows`; same dedup as `insertEvents`. */
+  /**
+   * Inserts encoded batches, several per INSERT up to `maxInsertRows`; same dedup as
+   * `insertEvents`. Once it resolves, the batches' payloads belong to the store again (their
+   * buffers are reused for new events): do not read or resend them. After a rejection they
+   * are untouched and the same batches can be retried.
+   */
   insertEncodedEvents(batches: readonly EncodedEvents[]): Promise<void>;
   /** The latest label per (model, id) wins. */
   insertLabels(rows: readonly LabelEvent[]): Promise<void>;
@@ -273,13 +278,15 @@ export interface SqlExecutor {
    */
   insertJsonEachRow(table: string, payload: Uint8Array, options?: InsertOptions): Promise<void>;
   /**
-   * Insert a RowBinary payload holding `columns`, in that order, into `table`. Same contract
-   * as `insertJsonEachRow`. Column names and types come from sql.ts, never from input.
+   * Insert a RowBinary payload holding `columns`, in that order, into `table`: one buffer, or
+   * several sent one after the other as one INSERT (whole rows each, so batches encoded apart
+   * go together without a copy). Same contract as `insertJsonEachRow`. Column names and types
+   * come from sql.ts, never from input.
    */
   insertRowBinary(
     table: string,
     columns: readonly RowBinaryColumn[],
-    payload: Uint8Array,
+    payload: Uint8Array | readonly Uint8Array[],
     options?: InsertOptions,
   ): Promise<void>;
   /** Waits for in-flight work, then releases the engine. Idempotent. */

@@ -128,6 +128,50 @@ describe('chDB executor', () => {
     expect(finished).toHaveLength(3);
   });
 
+  it('encoded batches: several go as one insert without a copy, and a landed batch frees its buffer for the next', async () => {
+    const ids = async () =>
+      (await exec.query<{ id: string }>('SELECT id FROM `driftd`.`events` ORDER BY ts, id')).map(
+        (r) => r.id,
+      );
+    const encode = (n: number, offset: number) => {
+      const buffer = store.createEventBuffer();
+      for (const e of events(n, offset)) buffer.add(e);
+      return buffer.take();
+    };
+    const first = [encode(300, 0), encode(200, 1000), encode(100, 2000)];
+    const memory = first.map((b) => b.payload.buffer);
+    await store.insertEncodedEvents(first);
+    const expected = [0, 1000, 2000].flatMap((o, k) =>
+      Array.from({ length: [300, 200, 100][k]! }, (_, i) => `p-${o + i}`),
+    );
+    expect(await ids()).toEqual(expected.sort((a, b) => Number(a.slice(2)) - Number(b.slice(2))));
+    // The landed batches' buffers are written again by the next events: no new allocation.
+    const next = encode(50, 5000);
+    expect(memory).toContain(next.payload.buffer);
+    await store.insertEncodedEvents([next]);
+    const all = await ids();
+    expect(all).toHaveLength(650);
+    expect(all.slice(-50)).toEqual(Array.from({ length: 50 }, (_, i) => `p-${5000 + i}`));
+  });
+
+  it('a failed insert of encoded batches keeps their bytes: the retry stores exactly them', async () => {
+    const buffer = store.createEventBuffer();
+    for (const e of events(100, 0)) buffer.add(e);
+    const batch = buffer.take();
+    const before = Buffer.from(batch.payload);
+    await exec.command('DETACH TABLE `driftd`.`events`');
+    await expect(store.insertEncodedEvents([batch])).rejects.toBeInstanceOf(StoreError);
+    // Events encoded meanwhile must not land in the failed batch's buffer.
+    const other = store.createEventBuffer();
+    for (const e of events(100, 500)) other.add(e);
+    other.take();
+    expect(Buffer.from(batch.payload).equals(before)).toBe(true);
+    await exec.command('ATTACH TABLE `driftd`.`events`');
+    await store.insertEncodedEvents([batch]);
+    const rows = await exec.query<{ id: string }>('SELECT id FROM `driftd`.`events` ORDER BY ts');
+    expect(rows.map((r) => r.id)).toEqual(Array.from({ length: 100 }, (_, i) => `p-${i}`));
+  });
+
   it('cannot open a second data directory while one is open (one per process)', () => {
     const other = mkdtempSync(join(tmpdir(), 'driftd-store-exec-other-'));
     try {
