@@ -316,6 +316,21 @@ class Reader {
   str(): string {
     return this.strBody(this.u8());
   }
+  skipStr(): void {
+    const tag = this.u8();
+    if (tag !== TAG_ASCII && tag !== TAG_UTF8) {
+      throw new TypeError(`corrupt decoded batch: string tag ${tag} at byte ${this.at - 1}`);
+    }
+    this.at += 4 + this.buf.readUInt32LE(this.at);
+  }
+  skipValue(): void {
+    const tag = this.u8();
+    if (tag === TAG_NUMBER) this.at += 8;
+    else if (tag === TAG_ASCII || tag === TAG_UTF8) this.at += 4 + this.buf.readUInt32LE(this.at);
+    else if (tag !== TAG_ABSENT && tag !== TAG_NULL && tag !== TAG_TRUE && tag !== TAG_FALSE) {
+      throw new TypeError(`corrupt decoded batch: value tag ${tag} at byte ${this.at - 1}`);
+    }
+  }
   value(): FeatureValue | undefined {
     const tag = this.u8();
     switch (tag) {
@@ -339,33 +354,73 @@ class Reader {
 }
 
 /**
- * Event loop: the decode thread's answer for `values` (the batch it was packed from), one
- * entry per message; null where the message is to be decoded here (`decodeMessage`).
+ * Event loop: the decode thread's answer for `values` (the batch it was packed from), checked
+ * whole when opened (a corrupt or short answer throws here, before anything is used), each
+ * message then read when asked for: a batch of thousands of events need not exist as objects
+ * all at once, so each one can be recorded and dropped while it is still young.
  */
-export function readDecoded(
-  decoded: Uint8Array,
-  values: ReadonlyArray<Uint8Array | null>,
-  models: readonly ModelConfig[],
-): Array<DecodedMessage | null> {
-  const r = new Reader(Buffer.from(decoded.buffer, decoded.byteOffset, decoded.length));
-  const out = new Array<DecodedMessage | null>(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const kind = r.u8();
-    if (kind === KIND_LOCAL) {
-      out[i] = null;
-      continue;
+export class DecodedBatch {
+  private readonly reader: Reader;
+  private readonly starts: Int32Array;
+  private readonly kinds: Uint8Array;
+
+  constructor(
+    decoded: Uint8Array,
+    private readonly values: ReadonlyArray<Uint8Array | null>,
+    private readonly models: readonly ModelConfig[],
+  ) {
+    const r = new Reader(Buffer.from(decoded.buffer, decoded.byteOffset, decoded.length));
+    this.reader = r;
+    this.starts = new Int32Array(values.length);
+    this.kinds = new Uint8Array(values.length);
+    for (let i = 0; i < values.length; i++) {
+      if (r.at >= decoded.length) {
+        throw new TypeError(`corrupt decoded batch: ends at message ${i} of ${values.length}`);
+      }
+      this.starts[i] = r.at;
+      const kind = r.u8();
+      this.kinds[i] = kind;
+      if (kind === KIND_LOCAL) continue;
+      if (kind === KIND_DEAD) {
+        for (let k = 0; k < 3; k++) r.skipStr();
+        continue;
+      }
+      if (kind !== KIND_EVENT) {
+        throw new TypeError(`corrupt decoded batch: kind ${kind} for message ${i}`);
+      }
+      const config = models[r.u16()];
+      if (config === undefined) throw new TypeError('corrupt decoded batch: model index');
+      r.skipStr(); // version
+      r.skipStr(); // id
+      r.at += 8; // ts
+      if (r.u8() !== 1) r.skipStr(); // raw text
+      for (let f = 0; f <= config.features.length; f++) r.skipValue(); // features, prediction
     }
+    if (r.at !== decoded.length) {
+      throw new TypeError(
+        `corrupt decoded batch: ${decoded.length - r.at} bytes left after ${values.length} messages`,
+      );
+    }
+  }
+
+  /** What the answer holds for message `i`: an event, a rejection, or "decode it yourself". */
+  kind(i: number): 'event' | 'dead' | 'local' {
+    const k = this.kinds[i];
+    return k === KIND_EVENT ? 'event' : k === KIND_DEAD ? 'dead' : 'local';
+  }
+
+  /** Message `i` read (a new object each call); null where it is to be decoded here. */
+  message(i: number): DecodedMessage | null {
+    const r = this.reader;
+    r.at = this.starts[i]!;
+    const kind = r.u8();
+    if (kind === KIND_LOCAL) return null;
     if (kind === KIND_DEAD) {
       const reason = r.str() as RejectReason;
       const message = r.str();
-      out[i] = { ok: false, reason, message, model: r.str() };
-      continue;
+      return { ok: false, reason, message, model: r.str() };
     }
-    if (kind !== KIND_EVENT) {
-      throw new TypeError(`corrupt decoded batch: kind ${kind} for message ${i}`);
-    }
-    const config = models[r.u16()];
-    if (config === undefined) throw new TypeError('corrupt decoded batch: model index');
+    const config = this.models[r.u16()]!;
     const version = r.str();
     const id = r.str();
     const ts = r.f64();
@@ -377,7 +432,7 @@ export function readDecoded(
       features: {},
       prediction: null,
     };
-    if (r.u8() === 1) event.rawBytes = values[i]!;
+    if (r.u8() === 1) event.rawBytes = this.values[i]!;
     else event.raw = r.str();
     const features = event.features;
     const fields = config.features;
@@ -386,12 +441,16 @@ export function readDecoded(
       if (v !== undefined) features[fields[f]!.name] = v;
     }
     event.prediction = r.value() ?? null;
-    out[i] = { ok: true, event };
+    return { ok: true, event };
   }
-  if (r.at !== decoded.length) {
-    throw new TypeError(
-      `corrupt decoded batch: ${decoded.length - r.at} bytes left after ${values.length} messages`,
-    );
-  }
-  return out;
+}
+
+/** Every message of an answer read at once (see DecodedBatch); null where decoded here. */
+export function readDecoded(
+  decoded: Uint8Array,
+  values: ReadonlyArray<Uint8Array | null>,
+  models: readonly ModelConfig[],
+): Array<DecodedMessage | null> {
+  const batch = new DecodedBatch(decoded, values, models);
+  return values.map((_, i) => batch.message(i));
 }

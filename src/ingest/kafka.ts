@@ -86,6 +86,7 @@ import {
 } from './checkpoint.js';
 import { type Decoded, type DecodeOptions, decodeLabel, type RejectReason } from './decode.js';
 import {
+  DecodedBatch,
   type DecodedMessage,
   decodeMessage,
   type HeaderLookup,
@@ -93,7 +94,6 @@ import {
   modelList,
   type ParsedValue,
   parseValue,
-  readDecoded,
 } from './decode-batch.js';
 import { createDecodeThread, type DecodeThread } from './decode-thread.js';
 import type { SourcedEvent, WriteOptions } from './pipeline.js';
@@ -296,6 +296,9 @@ const KAFKAJS_LEVELS = {
   info: KafkaLogLevel.INFO,
   debug: KafkaLogLevel.DEBUG,
 } as const;
+
+/** Events of a batch made and recorded together (see onPredictions). */
+const RECORD_SLICE = 256;
 
 /** Batches queued ahead of processing (see onBatch): about one fetch of three partitions. */
 const MAX_QUEUED_BATCHES = 4;
@@ -530,60 +533,72 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   }
 
   /**
-   * The messages of a predictions batch decoded: by the decode thread when it took the batch
-   * (started when the batch was queued, so it overlaps with the batches before it), else here
-   * (null entries: `decodeMessage` on the event loop).
+   * The decode thread's answer for a predictions batch when it took the batch (started when the
+   * batch was queued, so it overlaps with the batches before it); null when the event loop
+   * decodes every message itself (`decodeMessage`).
    */
   async function decodePredictions(
     batch: Batch,
     decoding: Promise<Uint8Array> | undefined,
-  ): Promise<Array<DecodedMessage | null>> {
-    const messages = batch.messages;
-    if (decoding !== undefined) {
-      try {
-        return readDecoded(
-          await decoding,
-          messages.map((m) => m.value),
-          models,
-        );
-      } catch (err) {
-        if (!decodeThreadFailed) {
-          decodeThreadFailed = true;
-          log.warn({ err }, 'decode thread answer unusable; decoding on the event loop');
-        }
+  ): Promise<DecodedBatch | null> {
+    if (decoding === undefined) return null;
+    try {
+      return new DecodedBatch(
+        await decoding,
+        batch.messages.map((m) => m.value),
+        models,
+      );
+    } catch (err) {
+      if (!decodeThreadFailed) {
+        decodeThreadFailed = true;
+        log.warn({ err }, 'decode thread answer unusable; decoding on the event loop');
       }
+      return null;
     }
-    return new Array<DecodedMessage | null>(messages.length).fill(null);
   }
 
   async function onPredictions(batch: Batch, decoding?: Promise<Uint8Array>): Promise<void> {
     const { topic, partition } = batch;
     const k = key(topic, partition);
     const last = processed.get(k) ?? -1;
-    const decoded = await decodePredictions(batch, decoding);
-    let newest = last;
-    const valid: SourcedEvent[] = [];
-    const dead: Dead[] = [];
+    const answer = await decodePredictions(batch, decoding);
     const messages = batch.messages;
+    // First pass: the newest offset, the rejected messages, and the ones decoded here (no
+    // answer, or a model with PII fields). The thread's events stay in its answer for now.
+    let newest = last;
+    const dead: Dead[] = [];
+    const local: Array<DecodedMessage | undefined> = [];
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       const offset = Number(m.offset);
       if (offset <= last) continue; // already processed
       newest = offset;
-      const d = decoded[i] ?? decodeMessage(m.value, cfg.maxMessageBytes, decodeOpts, headersOf(m));
-      if (d.ok) {
-        valid.push({
-          event: d.event,
-          source: { kind: 'kafka', topic, partition, offset: m.offset },
-        });
-      } else {
-        dead.push({ message: m, reason: d.reason, error: d.message, model: d.model });
-      }
+      const kind = answer === null ? 'local' : answer.kind(i);
+      if (kind === 'event') continue;
+      const d =
+        (kind === 'dead' ? answer!.message(i) : null) ??
+        decodeMessage(m.value, cfg.maxMessageBytes, decodeOpts, headersOf(m));
+      if (d.ok) local[i] = d;
+      else dead.push({ message: m, reason: d.reason, error: d.message, model: d.model });
     }
     if (newest === last) return;
     if (dead.length > 0) await deadLetter(batch, dead, 'prediction');
-    // One synchronous step: the windows and the processed offset move together.
-    pipeline.recordSourced(valid);
+    // One synchronous step: the windows and the processed offset move together. Events are
+    // made and recorded a slice at a time, so each is garbage before the next scavenge instead
+    // of a whole batch of them being promoted to the old generation.
+    const slice: SourcedEvent[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      if (Number(m.offset) <= last) continue;
+      const d = local[i] ?? (answer?.kind(i) === 'event' ? answer.message(i) : undefined);
+      if (d === undefined || d === null || !d.ok) continue;
+      slice.push({ event: d.event, source: { kind: 'kafka', topic, partition, offset: m.offset } });
+      if (slice.length === RECORD_SLICE) {
+        pipeline.recordSourced(slice);
+        slice.length = 0;
+      }
+    }
+    pipeline.recordSourced(slice);
     processed.set(k, newest);
     changes++;
     setLag(topic, partition, Number(batch.highWatermark) - newest - 1);

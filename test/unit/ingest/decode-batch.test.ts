@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  DecodedBatch,
   type DecodedMessage,
   decodeMessage,
   decodePacked,
@@ -162,6 +163,23 @@ describe('Kafka decode thread format', () => {
     const answer = decodePacked(packed, list, opts, MAX);
     expect(() => readDecoded(answer, values.slice(0, 3), list)).toThrow(/corrupt decoded batch/);
     expect(() => readDecoded(answer.subarray(0, 40), values, list)).toThrow();
+  });
+
+  it('an opened answer reads any message on demand, in any order, as often as asked', () => {
+    const batch = new DecodedBatch(decodePacked(packed, list, opts, MAX), values, list);
+    const order = values.map((_, i) => values.length - 1 - i);
+    for (const i of [...order, ...order]) {
+      const d = batch.message(i);
+      expect(batch.kind(i)).toBe(d === null ? 'local' : d.ok ? 'event' : 'dead');
+      expect(d === null ? null : view(d, names), `message ${i}`).toEqual(
+        decoded[i] === null ? null : view(decoded[i]!, names),
+      );
+    }
+    // An answer a byte short or a byte long is refused when opened, before any use.
+    const answer = decodePacked(packed, list, opts, MAX);
+    expect(() => new DecodedBatch(answer.subarray(0, answer.length - 1), values, list)).toThrow();
+    const longer = Buffer.concat([answer, Buffer.from([0])]);
+    expect(() => new DecodedBatch(longer, values, list)).toThrow(/1 bytes left/);
   });
 
   it('runs on a real worker thread and answers batches in order', async () => {
