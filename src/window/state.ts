@@ -148,6 +148,10 @@ class WindowStateImpl implements WindowState {
   readonly offsets = new Map<string, OffsetRange>();
   private readonly slots: Slot[];
   private readonly predictionNumeric: boolean;
+  /** The partition the last Kafka event came from, and its entry of `offsets`. */
+  private lastTopic = '';
+  private lastPartition = -1;
+  private lastRange: OffsetRange | undefined;
 
   constructor({ bounds, model, baseline }: WindowStateOptions) {
     this.bounds = Object.freeze({ ...bounds });
@@ -189,7 +193,23 @@ class WindowStateImpl implements WindowState {
     }
     const source = meta?.source;
     if (source !== undefined && source.kind === 'kafka') {
-      this.addOffsets(`${source.topic}/${source.partition}`, source.offset, source.offset);
+      // Consecutive events come from one partition: its range is found without building and
+      // hashing the "topic/partition" key again for every event.
+      const range =
+        source.partition === this.lastPartition && source.topic === this.lastTopic
+          ? this.lastRange
+          : undefined;
+      if (range !== undefined) {
+        const offset = source.offset;
+        if (offsetLess(offset, range.first)) range.first = offset;
+        if (offsetLess(range.last, offset)) range.last = offset;
+      } else {
+        const key = `${source.topic}/${source.partition}`;
+        this.addOffsets(key, source.offset, source.offset);
+        this.lastTopic = source.topic;
+        this.lastPartition = source.partition;
+        this.lastRange = this.offsets.get(key);
+      }
     }
   }
 

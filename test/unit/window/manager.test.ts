@@ -373,6 +373,32 @@ describe('window manager: crash recovery and merging', () => {
     expect(offsets.length).toBeGreaterThan(0);
   });
 
+  it('keeps the smallest and largest Kafka offset per topic/partition, however events interleave', () => {
+    const { manager } = setup();
+    const at = (topic: string, partition: number, offset: string) =>
+      manager.record(ev(1_000), {
+        source: { kind: 'kafka', topic, partition, offset },
+      });
+    // Runs of one partition, switches between partitions and topics, offsets out of order,
+    // and lengths that compare wrongly as text ("9" > "10").
+    at('p', 0, '10');
+    at('p', 0, '9');
+    at('p', 0, '12');
+    at('p', 1, '100');
+    at('p', 0, '8');
+    at('q', 0, '5');
+    at('p', 1, '99');
+    at('p', 1, '1000');
+    at('q', 0, '7');
+    at('p', 0, '11');
+    const [closed] = manager.flushAll();
+    expect(Object.fromEntries(closed!.state.offsets)).toEqual({
+      'p/0': { first: '8', last: '12' },
+      'p/1': { first: '99', last: '1000' },
+      'q/0': { first: '5', last: '7' },
+    });
+  });
+
   it('restore refuses a non-fresh manager and a changed baseline', () => {
     const { manager } = setup();
     manager.record(ev(1_000));
