@@ -97,7 +97,13 @@ import {
 } from './decode-batch.js';
 import { createDecodeThread, type DecodeThread } from './decode-thread.js';
 import type { SourcedEvent, WriteOptions } from './pipeline.js';
-import { type BackoffOptions, RetryAbortedError, retryUntilDone } from './retry.js';
+import {
+  type BackoffOptions,
+  backoffDelay,
+  RetryAbortedError,
+  retryUntilDone,
+  sleep,
+} from './retry.js';
 
 const { Kafka, logLevel: KafkaLogLevel } = kafkajs;
 
@@ -823,6 +829,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   // --- group membership --------------------------------------------------------------------------
 
   function onGroupJoin(event: ConsumerGroupJoinEvent): void {
+    crashReconnects = 0;
     const assignment = event.payload.memberAssignment;
     const next = new Map<string, number[]>();
     for (const [topic, partitions] of Object.entries(assignment)) {
@@ -881,6 +888,89 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       };
   }
 
+  /** A connect loop (`connect`) is running. */
+  let connectRunning = false;
+  /** A consumer that crashed for good while the connect loop that made it was still running. */
+  let crashedWhileConnecting: Consumer | undefined;
+  /** Reconnects after crashes since the group was last joined (their backoff grows). */
+  let crashReconnects = 0;
+
+  /**
+   * Connects admin, producer and consumer (connectOnce) until it works or the source closes;
+   * never rejects. At start, and again after a crash kafkajs does not recover from.
+   */
+  function connect(): Promise<void> {
+    connectRunning = true;
+    return retryUntilDone(connectOnce, {
+      operation: 'kafka_connect',
+      signal: abort.signal,
+      initialMs: 1_000,
+      maxMs: 30_000,
+      retriable: () => true,
+      onRetry: ({ err, attempt, delayMs }) =>
+        log.warn(
+          { err, attempt, delayMs, brokers: cfg.brokers },
+          'cannot start the Kafka consumer; retrying',
+        ),
+    }).then(
+      () => {
+        connectRunning = false;
+        if (state === 'connecting') state = 'running';
+        log.info(
+          {
+            groupId,
+            topics: [predictionsTopic, labelsTopic],
+            deadLetterTopic: cfg.deadLetterTopic,
+          },
+          'consuming from Kafka',
+        );
+        // kafkajs reports a failed first join as a crash and still resolves run().
+        const dead = crashedWhileConnecting;
+        crashedWhileConnecting = undefined;
+        if (dead !== undefined) reconnect(dead);
+      },
+      (err) => {
+        connectRunning = false;
+        if (!(err instanceof RetryAbortedError)) log.error({ err }, 'Kafka consumer not started');
+      },
+    );
+  }
+
+  /**
+   * The consumer `dead` crashed and kafkajs will not restart it: its clients are let go and
+   * the source connects again after a backoff (not ready meanwhile). The windows and processed
+   * offsets stay: the group join seeks every partition back to the first offset not
+   * processed, as after any restart.
+   */
+  function reconnect(dead: Consumer): void {
+    if (stopping || consumer !== dead) return;
+    if (connectRunning) {
+      crashedWhileConnecting = dead;
+      return;
+    }
+    const clients = [dead, producer, admin];
+    consumer = undefined;
+    producer = undefined;
+    admin = undefined;
+    state = 'connecting';
+    const delayMs = backoffDelay(++crashReconnects, { initialMs: 1_000, maxMs: 30_000 });
+    log.warn(
+      { groupId, delayMs, attempt: crashReconnects },
+      'Kafka consumer stopped after a crash kafkajs does not restart from; connecting again',
+    );
+    connectRunning = true;
+    connecting = (async () => {
+      await Promise.allSettled(clients.map((x) => x?.disconnect()));
+      try {
+        await sleep(delayMs, abort.signal);
+      } catch {
+        connectRunning = false;
+        return; // closing
+      }
+      await connect();
+    })();
+  }
+
   async function connectOnce(): Promise<void> {
     const kafka = new Kafka({
       clientId: cfg.clientId,
@@ -933,6 +1023,11 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       c.on(c.events.CRASH, (e) => {
         joined = false;
         log.warn({ err: e.payload.error, restart: e.payload.restart }, 'Kafka consumer crash');
+        // kafkajs restarts a consumer only after an error it deems retriable. Others leave it
+        // dead for good: "Failed to find group coordinator" when the broker went away during a
+        // coordinator lookup (seen in the outage test, one run in five under load) stopped
+        // consumption until the daemon was restarted. Connect again from scratch instead.
+        if (!e.payload.restart) reconnect(c);
       });
       c.on(c.events.STOP, () => {
         joined = false;
@@ -1015,33 +1110,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       }
       scheduleCheckpoints();
       scheduleLag();
-      connecting = retryUntilDone(connectOnce, {
-        operation: 'kafka_connect',
-        signal: abort.signal,
-        initialMs: 1_000,
-        maxMs: 30_000,
-        retriable: () => true,
-        onRetry: ({ err, attempt, delayMs }) =>
-          log.warn(
-            { err, attempt, delayMs, brokers: cfg.brokers },
-            'cannot start the Kafka consumer; retrying',
-          ),
-      }).then(
-        () => {
-          if (state === 'connecting') state = 'running';
-          log.info(
-            {
-              groupId,
-              topics: [predictionsTopic, labelsTopic],
-              deadLetterTopic: cfg.deadLetterTopic,
-            },
-            'consuming from Kafka',
-          );
-        },
-        (err) => {
-          if (!(err instanceof RetryAbortedError)) log.error({ err }, 'Kafka consumer not started');
-        },
-      );
+      connecting = connect();
     },
 
     readiness() {

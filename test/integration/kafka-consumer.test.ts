@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import kafkajs, { type IHeaders, type KafkaMessage, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
@@ -15,6 +16,7 @@ import type { DriftdConfig } from '../../src/config/types.js';
 import { createDaemon, type Daemon } from '../../src/daemon.js';
 import { StoreError } from '../../src/errors.js';
 import { DEAD_LETTER_HEADERS } from '../../src/ingest/kafka.js';
+import { createLogger } from '../../src/logger.js';
 import { createStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import {
@@ -495,6 +497,44 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
       await daemon.close();
     }
   }, 120_000);
+
+  it('a consumer kafkajs will not restart (a non-retriable crash) is connected again, with backoff', async () => {
+    // The broker refuses the join (INVALID_SESSION_TIMEOUT: above its 30 min maximum): kafkajs
+    // reports a crash with restart=false and leaves the consumer dead. The same happens in an
+    // outage when the broker goes away during a coordinator lookup.
+    const s = await setup('dead');
+    const store = await openStore(s.config);
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
+        done();
+      },
+    });
+    const daemon = createDaemon(s.config, {
+      store,
+      listen: false,
+      logger: createLogger('warn', sink),
+      kafka: { sessionTimeoutMs: 3_600_000, heartbeatIntervalMs: 500, kafkaLogLevel: 'nothing' },
+    });
+    await daemon.start();
+    try {
+      const reconnects = () => lines.filter((l) => /connecting again/.test(String(l.msg)));
+      await waitFor('two reconnects', async () => (reconnects().length >= 2 ? true : undefined));
+      const crashes = lines.filter((l) => l.msg === 'Kafka consumer crash');
+      expect(crashes.length).toBeGreaterThanOrEqual(2);
+      expect(crashes.every((c) => c.restart === false)).toBe(true);
+      // Backoff between attempts, growing; never ready.
+      const [first, second] = reconnects();
+      expect(first!.delayMs as number).toBeGreaterThanOrEqual(800);
+      expect(second!.delayMs as number).toBeGreaterThan(first!.delayMs as number);
+      expect(daemon.kafka!.joined).toBe(false);
+    } finally {
+      const t = Date.now();
+      await daemon.close();
+      expect(Date.now() - t).toBeLessThan(10_000);
+    }
+  }, 60_000);
 
   it('rides out a store outage: nothing lost, nothing doubled, offsets held back (store outage simulated by a failing wrapper)', async () => {
     const s = await setup('outage');
