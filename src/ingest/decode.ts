@@ -131,16 +131,24 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The last timestamp text parsed and its value: events arrive many per millisecond. */
+let lastTsText = '';
+let lastTsMs: number | undefined;
+
 /** Event time as ISO-8601 text (with zone) or epoch milliseconds. */
 export function parseTimestamp(v: unknown): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : undefined;
   if (typeof v !== 'string' || v.length > 64) return undefined;
+  if (v === lastTsText) return lastTsMs;
   // Require an explicit zone: a zoneless timestamp would silently shift by the host's offset.
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(v)) {
-    return undefined;
+  let ms: number | undefined;
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(v)) {
+    const parsed = Date.parse(v);
+    ms = Number.isFinite(parsed) ? parsed : undefined;
   }
-  const ms = Date.parse(v);
-  return Number.isFinite(ms) ? ms : undefined;
+  lastTsText = v;
+  lastTsMs = ms;
+  return ms;
 }
 
 function requireString(

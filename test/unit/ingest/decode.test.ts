@@ -88,6 +88,30 @@ describe('parseJson / parseTimestamp', () => {
     expect(parseTimestamp(-1)).toBeUndefined();
     expect(parseTimestamp('yesterday')).toBeUndefined();
   });
+  it('the same text twice in a row gives the same answer (the last one is remembered)', () => {
+    const texts = [
+      '2026-11-22T10:00:00.123Z',
+      '2026-11-22T10:00:00.123Z',
+      '2026-11-22T10:00:00',
+      '2026-11-22T10:00:00',
+      '2026-11-22T10:00:00.124Z',
+      '2026-11-22T10:00:00.124+00:00',
+      '2026-11-22T10:00:00.124+00:00',
+      '2026-13-45T10:00:00Z',
+      '2026-13-45T10:00:00Z',
+    ];
+    expect(texts.map((t) => parseTimestamp(t))).toEqual([
+      Date.UTC(2026, 10, 22, 10, 0, 0, 123),
+      Date.UTC(2026, 10, 22, 10, 0, 0, 123),
+      undefined, // no zone
+      undefined,
+      Date.UTC(2026, 10, 22, 10, 0, 0, 124),
+      Date.UTC(2026, 10, 22, 10, 0, 0, 124),
+      Date.UTC(2026, 10, 22, 10, 0, 0, 124),
+      undefined, // no such date
+      undefined,
+    ]);
+  });
 });
 
 describe('the received text (raw)', () => {
