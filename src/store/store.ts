@@ -99,8 +99,11 @@ export interface SqlStoreOptions {
 
 const DEFAULT_MAX_INSERT_ROWS = 100_000;
 const MAX_PAYLOAD_BYTES = 64 << 20;
-/** Encode buffers kept for reuse: enough for the requests and inserts in flight at once. */
-const SPARE_BUFFERS = 8;
+/**
+ * Encode buffers kept for reuse, in bytes: the requests and inserts in flight at once (an idle
+ * daemon holds at most this much after a burst).
+ */
+const SPARE_BYTES = 48 << 20;
 /** Encoding 50k events takes a few hundred ms: let timers, I/O and heartbeats run meanwhile. */
 const YIELD_EVERY_ROWS = 4096;
 
@@ -173,24 +176,29 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
    * back, so a payload is returned at most once and a foreign one never.
    */
   const spare: Buffer[] = [];
+  let spareBytes = 0;
   const lent = new WeakSet<ArrayBufferLike>();
+  /** The smallest spare buffer that holds `bytes`, else a new one. */
   function borrow(bytes: number): Buffer {
-    for (let i = spare.length - 1; i >= 0; i--) {
-      if (spare[i]!.length >= bytes) {
-        const b = spare.splice(i, 1)[0]!;
-        lent.add(b.buffer);
-        return b;
-      }
+    let best = -1;
+    for (let i = 0; i < spare.length; i++) {
+      const n = spare[i]!.length;
+      if (n >= bytes && (best < 0 || n < spare[best]!.length)) best = i;
     }
-    // Its own ArrayBuffer (never a slice of Node's shared pool), so it can be handed back whole.
-    const b = Buffer.allocUnsafeSlow(bytes);
+    // Else its own ArrayBuffer (never a slice of Node's shared pool), to be handed back whole.
+    const b = best >= 0 ? spare.splice(best, 1)[0]! : Buffer.allocUnsafeSlow(bytes);
+    if (best >= 0) spareBytes -= b.length;
     lent.add(b.buffer);
     return b;
   }
+  /** Keeps a landed payload's buffer, up to SPARE_BYTES in all (the smallest go first). */
   function giveBack(payload: Uint8Array): void {
     const ab = payload.buffer;
     if (!lent.delete(ab)) return;
-    if (spare.length < SPARE_BUFFERS) spare.push(Buffer.from(ab));
+    spare.push(Buffer.from(ab));
+    spareBytes += ab.byteLength;
+    spare.sort((a, b) => b.length - a.length);
+    while (spareBytes > SPARE_BYTES) spareBytes -= spare.pop()!.length;
   }
 
   /** `sizeHint`: bytes to reserve up front (untouched reserve costs nothing until written). */
