@@ -3,7 +3,7 @@
  * benchmark can report CPU per event next to its rate: less noisy than the rate on a shared
  * machine, and it tells whether the event loop or the engine threads are the limit.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface CpuSample {
   /** Main thread user+system seconds (NaN where /proc is unavailable). */
@@ -37,4 +37,63 @@ export function cpuPerEvent(
 ): { mainUsPerEvent: number; processUsPerEvent: number } {
   const r = (s: number) => Math.round((s * 1e7) / events) / 10;
   return { mainUsPerEvent: r(b.main - a.main), processUsPerEvent: r(b.process - a.process) };
+}
+
+/**
+ * CPU seconds per group of threads of this process, from /proc/self/task (Linux; empty
+ * elsewhere): `main` (the event loop), `engineQueries` (chDB threads running inserts and
+ * queries), `engineMerges` (chDB background merges), `engineOther` (chDB's other pools),
+ * `nodeOther` (V8's GC and compiler helpers, libuv's pool, worker threads: the HTTP load
+ * generator, the Kafka decode thread). A thread that ended between two samples is missing
+ * from the later one, so the groups can sum to less than `process`.
+ */
+export function threadSample(): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    let stat: string;
+    let comm: string;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      comm = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+    } catch {
+      continue; // ended meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    const group =
+      Number(tid) === process.pid
+        ? 'main'
+        : comm === 'node'
+          ? 'nodeOther'
+          : comm.startsWith('Merge')
+            ? 'engineMerges'
+            : comm === 'ThreadPool' || comm.startsWith('Query')
+              ? 'engineQueries'
+              : 'engineOther';
+    out.set(group, (out.get(group) ?? 0) + seconds);
+  }
+  return out;
+}
+
+/**
+ * µs of CPU per event per thread group between two `threadSample`s, rounded to 0.1 (the main
+ * thread is left out: `cpuPerEvent` reports it).
+ */
+export function threadCpuPerEvent(
+  a: Map<string, number>,
+  b: Map<string, number>,
+  events: number,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [group, seconds] of b) {
+    if (group === 'main') continue;
+    out[`${group}UsPerEvent`] = Math.round(((seconds - (a.get(group) ?? 0)) * 1e7) / events) / 10;
+  }
+  return out;
 }

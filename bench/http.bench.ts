@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { buildProfileFromRows } from '../src/baseline/index.js';
 import { validateConfig } from '../src/config/index.js';
 import { createDaemon } from '../src/daemon.js';
-import { cpuPerEvent, cpuSample } from './cpu.js';
+import { cpuPerEvent, cpuSample, threadCpuPerEvent, threadSample } from './cpu.js';
 import type { BenchRecord } from './types.js';
 
 const FEATURES = 20;
@@ -116,6 +116,7 @@ export async function runHttpBenchmarks(): Promise<BenchRecord[]> {
     let rejected = 0;
     const started = performance.now();
     const cpu0 = cpuSample();
+    const threads0 = threadSample();
     let segStart = started;
     let segCount = 0;
     const segmentSize = Math.max(BATCH * 20, Math.floor(total / 10));
@@ -156,6 +157,7 @@ export async function runHttpBenchmarks(): Promise<BenchRecord[]> {
     clearInterval(rssTimer);
     // Includes the load generator's thread (same process): the daemon's share is below it.
     const cpu = cpuPerEvent(cpu0, cpuSample(), accepted + rejected);
+    const threads = threadCpuPerEvent(threads0, threadSample(), accepted + rejected);
     const seconds = (performance.now() - started) / 1000;
     // The stream must have done real work: windows closed and evaluated along the way.
     const windows = await daemon.store.queryDrift({
@@ -186,6 +188,7 @@ export async function runHttpBenchmarks(): Promise<BenchRecord[]> {
         windowsClosed: windows.length,
         overall: Math.round(accepted / seconds),
         ...cpu,
+        threads,
         target: 50_000,
       },
       {

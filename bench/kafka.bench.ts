@@ -25,7 +25,7 @@ import { kafkaTuningFromEnv } from '../src/ingest/kafka.js';
 import { createLogger } from '../src/logger.js';
 import { createStore } from '../src/store/index.js';
 import { mulberry32 as rand } from '../test/helpers/random.js';
-import { cpuPerEvent, cpuSample } from './cpu.js';
+import { cpuPerEvent, cpuSample, threadCpuPerEvent, threadSample } from './cpu.js';
 import type { BenchRecord } from './types.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -210,6 +210,7 @@ export async function runKafkaBenchmarks(): Promise<BenchRecord[]> {
       while (!daemon.kafka?.joined) await new Promise((res) => setTimeout(res, 5));
       const start = performance.now();
       const cpu0 = cpuSample();
+      const threads0 = threadSample();
       // A run that stops progressing fails instead of waiting forever.
       let seen = -1;
       let progressAt = performance.now();
@@ -228,6 +229,7 @@ export async function runKafkaBenchmarks(): Promise<BenchRecord[]> {
       await daemon.kafka.checkpoint(); // every row, result and offset durable
       const end = performance.now();
       const cpu = cpuPerEvent(cpu0, cpuSample(), EVENTS);
+      const threads = threadCpuPerEvent(threads0, threadSample(), EVENTS);
       const seconds = (end - start) / 1000;
       rates.push(EVENTS / seconds);
       const windows = await store.queryDrift({
@@ -252,6 +254,7 @@ export async function runKafkaBenchmarks(): Promise<BenchRecord[]> {
         finalCheckpointSeconds: Number(((end - consumed) / 1000).toFixed(3)),
         windows1m: windows.length,
         ...cpu,
+        ...threads,
         ...Object.fromEntries(Object.entries(storeSeconds).map(([k, v]) => [`store_${k}_s`, v])),
       });
       process.stderr.write(
