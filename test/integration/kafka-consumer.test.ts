@@ -521,9 +521,10 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
     try {
       const reconnects = () => lines.filter((l) => /connecting again/.test(String(l.msg)));
       await waitFor('two reconnects', async () => (reconnects().length >= 2 ? true : undefined));
-      const crashes = lines.filter((l) => l.msg === 'Kafka consumer crash');
+      // (A retriable crash kafkajs restarts itself, e.g. a coordinator still loading, may
+      // come in between.)
+      const crashes = lines.filter((l) => l.msg === 'Kafka consumer crash' && l.restart === false);
       expect(crashes.length).toBeGreaterThanOrEqual(2);
-      expect(crashes.every((c) => c.restart === false)).toBe(true);
       // Backoff between attempts, growing; never ready.
       const [first, second] = reconnects();
       expect(first!.delayMs as number).toBeGreaterThanOrEqual(800);
