@@ -17,6 +17,7 @@
  * No kafkajs here: values and header texts come in as plain bytes and strings.
  */
 import { isUtf8 } from 'node:buffer';
+import { GrowableBuffer } from '../bytes.js';
 import type { ModelConfig } from '../config/types.js';
 import type { FeatureValue, PredictionEvent } from '../types.js';
 import {
@@ -172,18 +173,8 @@ const TAG_UTF8 = 4;
 const TAG_TRUE = 5;
 const TAG_FALSE = 6;
 
-class Writer {
-  buf: Buffer;
-  len = 0;
-  constructor(bytes: number) {
-    this.buf = Buffer.allocUnsafeSlow(Math.max(64, bytes));
-  }
-  private room(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.len + n));
-    this.buf.copy(next, 0, 0, this.len);
-    this.buf = next;
-  }
+/** The answer's writer; its buffer is transferred to the event loop whole (see GrowableBuffer). */
+class Writer extends GrowableBuffer {
   u8(v: number): void {
     this.room(1);
     this.buf[this.len++] = v;
@@ -238,7 +229,7 @@ export function decodePacked(
   for (let i = 0; i < models.length; i++) index.set(models[i]!.id, i);
   const { bytes, ends, headerModels, headerVersions } = packed;
   const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  const out = new Writer(ends.length * 256);
+  const out = new Writer(Math.max(64, ends.length * 256));
   let start = 0;
   for (let i = 0; i < ends.length; i++) {
     const end = ends[i]!;
@@ -287,7 +278,7 @@ export function decodePacked(
     for (let f = 0; f < fields.length; f++) out.value(e.features[fields[f]!.name]);
     out.value(e.prediction);
   }
-  return out.buf.subarray(0, out.len);
+  return out.finish();
 }
 
 class Reader {

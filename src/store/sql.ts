@@ -9,6 +9,7 @@
  * aliases are visible in WHERE and would silently replace the column there) and as 'YYYY-MM-DD hh:mm:ss.fff' UTC text in payloads: both
  * parse identically under every `date_time_input_format`.
  */
+import { GrowableBuffer } from '../bytes.js';
 import { InvalidInputError } from '../errors.js';
 import type {
   BaselineProfile,
@@ -496,42 +497,6 @@ ${READ_SETTINGS}`;
 
 // ---------------------------------------------------------------------------------------------
 // Row encoding (JSONEachRow) and value decoding
-
-/** A byte buffer that grows by doubling, written from `len` on; the writers below extend it. */
-class GrowableBuffer {
-  protected buf: Buffer;
-  protected len = 0;
-  /** Rows written so far (the writers count them). */
-  rows = 0;
-
-  /** `initial`: bytes to allocate, or a buffer to write into (its content is overwritten). */
-  constructor(initial: number | Buffer = 1 << 16) {
-    this.buf = typeof initial === 'number' ? Buffer.allocUnsafe(initial) : initial;
-  }
-
-  get bytes(): number {
-    return this.len;
-  }
-
-  /** Grows the buffer to hold at least `bytes` in total (one copy now instead of several later). */
-  reserve(bytes: number): void {
-    if (bytes <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.ceil(bytes));
-    this.buf.copy(next, 0, 0, this.len);
-    this.buf = next;
-  }
-
-  /** Makes room for `bytes` more. */
-  protected room(bytes: number): void {
-    if (this.len + bytes > this.buf.length)
-      this.reserve(Math.max(this.buf.length * 2, this.len + bytes));
-  }
-
-  /** The payload so far (a view, not a copy). */
-  finish(): Buffer {
-    return this.buf.subarray(0, this.len);
-  }
-}
 
 /**
  * Builds a JSONEachRow payload by writing each row's UTF-8 bytes straight into one growing
