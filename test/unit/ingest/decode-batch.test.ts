@@ -138,6 +138,26 @@ describe('Kafka decode thread format', () => {
     expect(dead).toBeGreaterThanOrEqual(12);
   });
 
+  it('makes features objects of the configured features only, absent ones left out', () => {
+    const full = decoded[0];
+    const partial = decoded[2]; // region absent
+    const flagsEvent = decoded[5];
+    if (!full?.ok || !partial?.ok || !flagsEvent?.ok) throw new Error('expected events');
+    // Every configured feature present: one object, in config order, null kept as null.
+    expect(Object.keys(full.event.features)).toEqual(names('credit-risk'));
+    expect(full.event.features).toEqual({ income: 52000.12345678901, age: null, region: 'EU' });
+    expect(Object.keys(flagsEvent.event.features)).toEqual(['active', 'score']);
+    expect(flagsEvent.event.features).toEqual({ active: true, score: 3 });
+    // One missing: absent from the object (not a key holding undefined), as JSON.parse has it.
+    expect(Object.keys(partial.event.features)).toEqual(['income', 'age']);
+    expect('region' in partial.event.features).toBe(false);
+    // Objects are not shared between events.
+    const again = new DecodedBatch(decodePacked(packed, list, opts, MAX), values, list).message(0);
+    if (!again?.ok) throw new Error('expected an event');
+    expect(again.event.features).not.toBe(full.event.features);
+    expect(again.event.features).toEqual(full.event.features);
+  });
+
   it('hands over the received bytes as the raw record when they are UTF-8', () => {
     const first = decoded[0]!;
     if (!first.ok) throw new Error('expected an event');
