@@ -28,6 +28,7 @@ import {
   type RejectReason,
   TextItem,
 } from './decode.js';
+import { EventScanner, V_FALSE, V_NULL, V_NUMBER, V_STRING, V_TRUE } from './scan.js';
 
 export type ParsedValue =
   | { ok: true; value: unknown; item: TextItem }
@@ -199,6 +200,15 @@ class Writer extends GrowableBuffer {
     this.buf.writeUInt32LE(n, this.len + 1);
     this.len = start + n;
   }
+  /** Bytes `s0..s1` of `src`, printable ASCII, as a string with its tag (as `str` writes it). */
+  ascii(src: Uint8Array, s0: number, s1: number, tag = TAG_ASCII): void {
+    const n = s1 - s0;
+    this.room(n + 5);
+    this.buf[this.len] = tag;
+    this.buf.writeUInt32LE(n, this.len + 1);
+    this.buf.set(src.subarray(s0, s1), this.len + 5);
+    this.len += n + 5;
+  }
   value(v: unknown): void {
     if (v === undefined) this.u8(TAG_ABSENT);
     else if (v === null) this.u8(TAG_NULL);
@@ -250,17 +260,25 @@ export function decodePacked(
   models: readonly ModelConfig[],
   opts: DecodeOptions,
   maxBytes: number,
+  /** Whether plain messages take the scanner (off: every message the general way, for tests). */
+  fast = true,
 ): Uint8Array {
   const index = new Map<string, number>();
   for (let i = 0; i < models.length; i++) index.set(models[i]!.id, i);
   const { bytes, ends, headerModels, headerVersions } = packed;
   const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const out = new Writer(Math.max(64, ends.length * 256));
+  const scanner = fast ? scannerFor(models) : undefined;
   let start = 0;
   for (let i = 0; i < ends.length; i++) {
     const end = ends[i]!;
     const value = start === end ? null : source.subarray(start, end);
     start = end;
+    // The plain shape is read straight into the answer; anything else the general way below.
+    if (value !== null && value.length <= maxBytes && scanner?.scan(value)) {
+      writeScanned(out, scanner, models[scanner.model]!, value);
+      continue;
+    }
     const headers: HeaderLookup | undefined =
       headerModels === null && headerVersions === null
         ? undefined
@@ -305,6 +323,51 @@ export function decodePacked(
     out.value(e.prediction);
   }
   return out.finish();
+}
+
+const scanners = new WeakMap<readonly ModelConfig[], EventScanner>();
+function scannerFor(models: readonly ModelConfig[]): EventScanner {
+  let s = scanners.get(models);
+  if (s === undefined) {
+    s = new EventScanner(models);
+    scanners.set(models, s);
+  }
+  return s;
+}
+
+/** A scanned event in the answer, byte for byte what the general path writes for it. */
+function writeScanned(out: Writer, s: EventScanner, config: ModelConfig, value: Uint8Array): void {
+  out.u8(KIND_EVENT);
+  out.u16(s.model);
+  out.ascii(value, s.versionStart, s.versionEnd);
+  out.ascii(value, s.idStart, s.idEnd);
+  out.f64(s.ts);
+  out.u8(1); // the raw record is the value's bytes (ASCII, so UTF-8)
+  const n = config.features.length;
+  const { kinds, nums, starts, ends } = s;
+  for (let f = 0; f <= n; f++) {
+    switch (kinds[f]) {
+      case V_NUMBER:
+        out.u8(TAG_NUMBER);
+        out.f64(nums[f]!);
+        break;
+      case V_STRING:
+        out.ascii(value, starts[f]!, ends[f]!);
+        break;
+      case V_TRUE:
+        out.u8(TAG_TRUE);
+        break;
+      case V_FALSE:
+        out.u8(TAG_FALSE);
+        break;
+      case V_NULL:
+        out.u8(TAG_NULL);
+        break;
+      default:
+        // An absent feature; an absent prediction is null (decodePrediction's default).
+        out.u8(f === n ? TAG_NULL : TAG_ABSENT);
+    }
+  }
 }
 
 class Reader {

@@ -27,12 +27,12 @@ export interface DecodeOptions {
   piiSalt: string;
 }
 
-const MAX_ID_LENGTH = 512;
+export const MAX_ID_LENGTH = 512;
 /**
  * The latest time the store can hold (ClickHouse DateTime64 ends with 2299): a later event
  * would be counted into windows and then refused by the raw insert, blocking its batch.
  */
-const LATEST_TS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
+export const LATEST_TS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
 
 function tooLate(v: unknown): Extract<Decoded<never>, { ok: false }> {
   return reject(
