@@ -1,4 +1,5 @@
 import type { ModelConfig } from '../config/types.js';
+import { twoProduct } from '../stats/special.js';
 import { LATEST_TS, MAX_ID_LENGTH, parseTimestamp } from './decode.js';
 
 /*
@@ -85,7 +86,6 @@ function planFor(config: ModelConfig): ModelPlan | undefined {
 
 // --- decimal to double ---------------------------------------------------------------------------
 
-const SPLIT = 134217729; // 2^27 + 1, Dekker's splitter
 const TWO_53 = 2 ** 53;
 const bits = new Float64Array(1);
 const words = new Uint32Array(bits.buffer);
@@ -135,14 +135,7 @@ function toDouble(high: number, low: number, lowDigits: number, scale: number): 
   const p10 = POW10[-scale]!;
   let q = m / p10;
   // q · p10 = p + pErr exactly (Dekker's product).
-  const p = q * p10;
-  let t = SPLIT * q;
-  const qh = t - (t - q);
-  const ql = q - qh;
-  t = SPLIT * p10;
-  const ph = t - (t - p10);
-  const pl = p10 - ph;
-  const pErr = qh * ph - p + qh * pl + ql * ph + ql * pl;
+  const [p, pErr] = twoProduct(q, p10);
   // mantissa − q · p10: m − p is exact (the two are within a unit of each other).
   const residual = m - p + (mErr - pErr);
   // Half the spacing of doubles at q, scaled by p10 (a power of ten times a power of two: exact).
@@ -300,14 +293,9 @@ export class EventScanner {
         }
         // Any other member: a scalar, valid and not needed.
       }
-      this.ws();
-      const c = b[this.at];
-      if (c === COMMA) {
-        this.at++;
-        continue;
-      }
-      if (c !== CLOSE) return false;
-      this.at++;
+      const more = this.afterMember();
+      if (more === 1) continue;
+      if (more < 0) return false;
       break;
     }
     this.ws();
@@ -315,6 +303,13 @@ export class EventScanner {
     const required = (1 << KEY_MODEL) | (1 << KEY_VERSION) | (1 << KEY_ID) | (1 << KEY_TS);
     if ((seen & required) !== required || !haveFeatures) return false;
     return true;
+  }
+
+  /** After an object member: 1 past a comma (another follows), 0 past the closing brace, -1 else. */
+  private afterMember(): number {
+    this.ws();
+    const c = this.b[this.at++];
+    return c === COMMA ? 1 : c === CLOSE ? 0 : -1;
   }
 
   /** Keeps the value just read as entry `i`. */
@@ -367,15 +362,9 @@ export class EventScanner {
         next = f + 1;
       }
       // A feature not configured: a scalar, valid, kept only in the raw record.
-      this.ws();
-      const c = b[this.at];
-      if (c === COMMA) {
-        this.at++;
-        continue;
-      }
-      if (c !== CLOSE) return false;
-      this.at++;
-      return true;
+      const more = this.afterMember();
+      if (more === 1) continue;
+      return more === 0;
     }
   }
 

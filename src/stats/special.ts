@@ -294,7 +294,7 @@ function clamp01(p: number): number {
 // One-sided Smirnov distribution: SciPy `scipy.special.smirnov` (xsf/cephes/kolmogorov.h).
 
 /** Exact product n·x as hi + lo (Dekker/Veltkamp two-product; no FMA in JS). */
-function twoProduct(a: number, b: number): [number, number] {
+export function twoProduct(a: number, b: number): [number, number] {
   const p = a * b;
   const split = 134217729; // 2^27 + 1
   let t = split * a;
