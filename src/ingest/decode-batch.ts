@@ -201,10 +201,10 @@ class Writer extends GrowableBuffer {
     this.len = start + n;
   }
   /** Bytes `s0..s1` of `src`, printable ASCII, as a string with its tag (as `str` writes it). */
-  ascii(src: Uint8Array, s0: number, s1: number, tag = TAG_ASCII): void {
+  ascii(src: Uint8Array, s0: number, s1: number): void {
     const n = s1 - s0;
     this.room(n + 5);
-    this.buf[this.len] = tag;
+    this.buf[this.len] = TAG_ASCII;
     this.buf.writeUInt32LE(n, this.len + 1);
     this.buf.set(src.subarray(s0, s1), this.len + 5);
     this.len += n + 5;

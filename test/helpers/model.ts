@@ -31,3 +31,21 @@ export function testModel(overrides: Partial<ModelConfig> = {}): ModelConfig {
     ...overrides,
   };
 }
+
+/**
+ * The models of the decoding tests: a plain one, one with a PII field (decoded on the event
+ * loop), and one with a categorical prediction under another field name.
+ */
+export function decodeTestModels(): Map<string, ModelConfig> {
+  const credit = testModel();
+  const pii = testModel({ id: 'with-pii', piiFields: ['region'] });
+  const flags = testModel({
+    id: 'flags',
+    features: [
+      { name: 'active', type: 'categorical', test: null, threshold: null },
+      { name: 'score', type: 'numeric', test: null, threshold: null },
+    ],
+    prediction: { field: 'label_pred', type: 'categorical' },
+  });
+  return new Map([credit, pii, flags].map((m) => [m.id, m] as const));
+}

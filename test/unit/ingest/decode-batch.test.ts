@@ -16,19 +16,9 @@ import {
 } from '../../../src/ingest/decode-batch.js';
 import { createDecodeThread } from '../../../src/ingest/decode-thread.js';
 import { createLogger } from '../../../src/logger.js';
-import { testModel } from '../../helpers/model.js';
+import { decodeTestModels } from '../../helpers/model.js';
 
-const credit = testModel();
-const pii = testModel({ id: 'with-pii', piiFields: ['region'] });
-const flags = testModel({
-  id: 'flags',
-  features: [
-    { name: 'active', type: 'categorical', test: null, threshold: null },
-    { name: 'score', type: 'numeric', test: null, threshold: null },
-  ],
-  prediction: { field: 'label_pred', type: 'categorical' },
-});
-const models = new Map([credit, pii, flags].map((m) => [m.id, m] as const));
+const models = decodeTestModels();
 const opts = { models, piiSalt: 'salt' };
 const MAX = 4096;
 

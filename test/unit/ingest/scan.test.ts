@@ -7,19 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import { decodePacked, modelList, packValues } from '../../../src/ingest/decode-batch.js';
 import { EventScanner, V_NUMBER } from '../../../src/ingest/scan.js';
-import { testModel } from '../../helpers/model.js';
+import { decodeTestModels } from '../../helpers/model.js';
 
-const credit = testModel();
-const pii = testModel({ id: 'with-pii', piiFields: ['region'] });
-const flags = testModel({
-  id: 'flags',
-  features: [
-    { name: 'active', type: 'categorical', test: null, threshold: null },
-    { name: 'score', type: 'numeric', test: null, threshold: null },
-  ],
-  prediction: { field: 'label_pred', type: 'categorical' },
-});
-const models = new Map([credit, pii, flags].map((m) => [m.id, m] as const));
+const models = decodeTestModels();
 const list = modelList(models);
 const opts = { models, piiSalt: 'salt' };
 const MAX = 4096;
