@@ -206,8 +206,14 @@ class Writer extends GrowableBuffer {
     this.room(n + 5);
     this.buf[this.len] = TAG_ASCII;
     this.buf.writeUInt32LE(n, this.len + 1);
-    this.buf.set(src.subarray(s0, s1), this.len + 5);
-    this.len += n + 5;
+    let at = this.len + 5;
+    // Short ones (ids, categories) byte by byte: cheaper than a view to copy from.
+    if (n <= 64) for (let i = s0; i < s1; i++) this.buf[at++] = src[i]!;
+    else {
+      this.buf.set(src.subarray(s0, s1), at);
+      at += n;
+    }
+    this.len = at;
   }
   value(v: unknown): void {
     if (v === undefined) this.u8(TAG_ABSENT);

@@ -1,5 +1,5 @@
 import type { ModelConfig } from '../config/types.js';
-import { twoProduct } from '../stats/special.js';
+import { productError } from '../stats/special.js';
 import { LATEST_TS, MAX_ID_LENGTH, parseTimestamp } from './decode.js';
 
 /*
@@ -43,8 +43,6 @@ export const V_STRING = 2;
 export const V_TRUE = 3;
 export const V_FALSE = 4;
 export const V_NULL = 5;
-/** An object or array: this path gives up on those, but a caller may need to know. */
-const V_NESTED = 6;
 
 interface ModelPlan {
   idBytes: Uint8Array;
@@ -56,7 +54,6 @@ interface ModelPlan {
 }
 
 const encoder = new TextEncoder();
-const EMPTY = Buffer.alloc(0);
 
 function isPlainAscii(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
@@ -135,7 +132,8 @@ function toDouble(high: number, low: number, lowDigits: number, scale: number): 
   const p10 = POW10[-scale]!;
   let q = m / p10;
   // q · p10 = p + pErr exactly (Dekker's product).
-  const [p, pErr] = twoProduct(q, p10);
+  const p = q * p10;
+  const pErr = productError(q, p10, p);
   // mantissa − q · p10: m − p is exact (the two are within a unit of each other).
   const residual = m - p + (mErr - pErr);
   // Half the spacing of doubles at q, scaled by p10 (a power of ten times a power of two: exact).
@@ -172,9 +170,7 @@ export class EventScanner {
   private readonly anyPlan: boolean;
   /** Every plan's prediction field: a member seen before the model may be one of them. */
   private readonly predictionFields: Uint8Array[];
-  private b: Buffer = EMPTY;
-  private at = 0;
-  private end = 0;
+  /** The value just read: its kind and its number or string byte range. */
   private kind = V_ABSENT;
   private num = 0;
   private s0 = 0;
@@ -209,55 +205,50 @@ export class EventScanner {
   /**
    * Reads the event in `bytes` (a whole message value); false when it is not of the plain
    * shape this path reads: decode it the general way then. Byte ranges index `bytes`.
+   *
+   * The readers below take the position and return the one after what they read, or -1 when
+   * it is not of the plain shape; a read past the end gives undefined, which nothing matches.
    */
-  scan(bytes: Buffer): boolean {
-    if (!this.anyPlan) return false;
-    this.b = bytes;
-    this.at = 0;
-    this.end = bytes.length;
-    try {
-      return this.event();
-    } finally {
-      this.b = EMPTY;
-    }
+  scan(bytes: Uint8Array): boolean {
+    return this.anyPlan && this.event(bytes, bytes.length);
   }
 
-  private event(): boolean {
-    const b = this.b;
-    this.ws();
-    if (b[this.at] !== OPEN) return false;
-    this.at++;
+  private event(b: Uint8Array, end: number): boolean {
+    let at = ws(b, 0, end);
+    if (b[at] !== OPEN) return false;
+    at = ws(b, at + 1, end);
+    if (b[at] === CLOSE) return false; // {}: the general path rejects it
     let plan: ModelPlan | undefined;
     let seen = 0;
     let haveFeatures = false;
     const kinds = this.kinds;
-    this.ws();
-    if (b[this.at] === CLOSE) return false; // {}: the general path rejects it
     for (;;) {
-      this.ws();
-      if (b[this.at] !== QUOTE || !this.string()) return false;
-      const k0 = this.s0;
-      const k1 = this.s1;
-      const key = this.topKey(k0, k1);
-      this.ws();
-      if (b[this.at] !== COLON) return false;
-      this.at++;
-      this.ws();
+      at = ws(b, at, end);
+      if (b[at] !== QUOTE) return false;
+      const k0 = at + 1;
+      const k1 = stringEnd(b, at, end);
+      if (k1 < 0) return false;
+      const key = topKey(b, k0, k1);
+      at = ws(b, k1 + 1, end);
+      if (b[at] !== COLON) return false;
+      at = ws(b, at + 1, end);
       if (key !== 0) {
         const bit = 1 << key;
         if ((seen & bit) !== 0) return false; // a duplicate: JSON.parse keeps the last
         seen |= bit;
       }
       if (key === KEY_FEATURES) {
-        if (plan === undefined || !this.features(plan)) return false;
+        if (plan === undefined) return false;
+        at = this.features(b, at, end, plan);
+        if (at < 0) return false;
         haveFeatures = true;
       } else {
-        if (!this.value()) return false;
+        at = this.value(b, at, end);
+        if (at < 0) return false;
         const kind = this.kind;
-        if (kind === V_NESTED) return false;
         if (key === KEY_MODEL) {
           if (kind !== V_STRING) return false;
-          plan = this.planOf(this.s0, this.s1);
+          plan = this.planOf(b, this.s0, this.s1);
           if (plan === undefined) return false;
           const n = plan.names.length + 1;
           for (let i = 0; i < n; i++) kinds[i] = V_ABSENT;
@@ -276,7 +267,7 @@ export class EventScanner {
         } else if (key === KEY_TS) {
           const ts =
             kind === V_STRING
-              ? this.timestamp()
+              ? this.timestamp(b)
               : kind === V_NUMBER
                 ? parseTimestamp(this.num)
                 : undefined;
@@ -293,23 +284,15 @@ export class EventScanner {
         }
         // Any other member: a scalar, valid and not needed.
       }
-      const more = this.afterMember();
-      if (more === 1) continue;
-      if (more < 0) return false;
+      at = ws(b, at, end);
+      const c = b[at++];
+      if (c === COMMA) continue;
+      if (c !== CLOSE) return false;
       break;
     }
-    this.ws();
-    if (this.at !== this.end) return false;
+    if (ws(b, at, end) !== end) return false;
     const required = (1 << KEY_MODEL) | (1 << KEY_VERSION) | (1 << KEY_ID) | (1 << KEY_TS);
-    if ((seen & required) !== required || !haveFeatures) return false;
-    return true;
-  }
-
-  /** After an object member: 1 past a comma (another follows), 0 past the closing brace, -1 else. */
-  private afterMember(): number {
-    this.ws();
-    const c = this.b[this.at++];
-    return c === COMMA ? 1 : c === CLOSE ? 0 : -1;
+    return (seen & required) === required && haveFeatures;
   }
 
   /** Keeps the value just read as entry `i`. */
@@ -320,76 +303,61 @@ export class EventScanner {
     this.ends[i] = this.s1;
   }
 
-  /** A flat object of scalars; the configured names are matched in config order first. */
-  private features(plan: ModelPlan): boolean {
-    const b = this.b;
-    if (b[this.at] !== OPEN) return false;
-    this.at++;
+  /**
+   * A flat object of scalars. Keys are expected in config order: the next configured name is
+   * compared in place first; any other key is read and looked up.
+   */
+  private features(b: Uint8Array, at: number, end: number, plan: ModelPlan): number {
+    if (b[at] !== OPEN) return -1;
+    at = ws(b, at + 1, end);
+    if (b[at] === CLOSE) return at + 1;
     const names = plan.names;
+    const numeric = plan.numeric;
     const kinds = this.kinds;
     let next = 0;
-    this.ws();
-    if (b[this.at] === CLOSE) {
-      this.at++;
-      return true;
-    }
     for (;;) {
-      this.ws();
-      if (b[this.at] !== QUOTE || !this.string()) return false;
-      const k0 = this.s0;
-      const k1 = this.s1;
+      at = ws(b, at, end);
+      if (b[at] !== QUOTE) return -1;
       let f = -1;
-      if (next < names.length && sameBytes(b, k0, k1, names[next]!)) f = next;
-      else {
+      const expected = next < names.length ? names[next]! : undefined;
+      if (expected !== undefined && keyIs(b, at + 1, expected)) {
+        f = next;
+        at += expected.length + 2;
+      } else {
+        const k1 = stringEnd(b, at, end);
+        if (k1 < 0) return -1;
         for (let j = 0; j < names.length; j++) {
-          if (sameBytes(b, k0, k1, names[j]!)) {
+          if (sameBytes(b, at + 1, k1, names[j]!)) {
             f = j;
             break;
           }
         }
+        at = k1 + 1;
       }
-      this.ws();
-      if (b[this.at] !== COLON) return false;
-      this.at++;
-      this.ws();
-      if (!this.value()) return false;
-      const kind = this.kind;
-      if (kind === V_NESTED) return false;
+      at = ws(b, at, end);
+      if (b[at] !== COLON) return -1;
+      at = this.value(b, ws(b, at + 1, end), end);
+      if (at < 0) return -1;
       if (f >= 0) {
-        if (plan.numeric[f] && kind !== V_NUMBER && kind !== V_NULL) return false;
-        if (kinds[f] !== V_ABSENT) return false; // a duplicate: JSON.parse keeps the last
+        const kind = this.kind;
+        if (numeric[f] && kind !== V_NUMBER && kind !== V_NULL) return -1;
+        if (kinds[f] !== V_ABSENT) return -1; // a duplicate: JSON.parse keeps the last
         this.keep(f);
         next = f + 1;
       }
       // A feature not configured: a scalar, valid, kept only in the raw record.
-      const more = this.afterMember();
-      if (more === 1) continue;
-      return more === 0;
+      at = ws(b, at, end);
+      const c = b[at++];
+      if (c === COMMA) continue;
+      return c === CLOSE ? at : -1;
     }
   }
 
-  private topKey(k0: number, k1: number): number {
-    const b = this.b;
-    switch (k1 - k0) {
-      case 2:
-        if (b[k0] === 0x69 && b[k0 + 1] === 0x64) return KEY_ID;
-        return b[k0] === 0x74 && b[k0 + 1] === 0x73 ? KEY_TS : 0;
-      case 5:
-        return sameBytes(b, k0, k1, MODEL) ? KEY_MODEL : 0;
-      case 7:
-        return sameBytes(b, k0, k1, VERSION) ? KEY_VERSION : 0;
-      case 8:
-        return sameBytes(b, k0, k1, FEATURES) ? KEY_FEATURES : 0;
-      default:
-        return 0;
-    }
-  }
-
-  private planOf(s0: number, s1: number): ModelPlan | undefined {
+  private planOf(b: Uint8Array, s0: number, s1: number): ModelPlan | undefined {
     const plans = this.plans;
     for (let i = 0; i < plans.length; i++) {
       const p = plans[i];
-      if (p !== undefined && sameBytes(this.b, s0, s1, p.idBytes)) {
+      if (p !== undefined && sameBytes(b, s0, s1, p.idBytes)) {
         this.model = i;
         return p;
       }
@@ -398,8 +366,8 @@ export class EventScanner {
   }
 
   /** An ISO-8601 UTC time `YYYY-MM-DDTHH:MM:SS[.f{1,3}]Z` read here; any other text as parseTimestamp reads it. */
-  private timestamp(): number | undefined {
-    const { b, s0, s1 } = this;
+  private timestamp(b: Uint8Array): number | undefined {
+    const { s0, s1 } = this;
     const n = s1 - s0;
     if (n === this.lastTsLength) {
       let same = true;
@@ -424,89 +392,46 @@ export class EventScanner {
     return ms;
   }
 
-  private ws(): void {
-    const b = this.b;
-    let at = this.at;
-    for (;;) {
-      const c = b[at];
-      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) at++;
-      else break;
-    }
-    this.at = at;
-  }
-
-  /**
-   * A string at `at` (on its opening quote) of printable ASCII without escapes: its body's
-   * byte range in s0..s1. False for anything else (escapes, control or non-ASCII bytes).
-   */
-  private string(): boolean {
-    const b = this.b;
-    const end = this.end;
-    let at = this.at + 1;
-    const s0 = at;
-    for (;;) {
-      if (at >= end) return false;
-      const c = b[at]!;
-      if (c === QUOTE) break;
-      if (c < 0x20 || c >= 0x80 || c === BACKSLASH) return false;
-      at++;
-    }
-    this.s0 = s0;
-    this.s1 = at;
-    this.at = at + 1;
-    return true;
-  }
-
-  /** Any JSON value at `at`: scalars are read, objects and arrays only noted (V_NESTED). */
-  private value(): boolean {
-    const b = this.b;
-    const c = b[this.at];
+  /** A scalar JSON value at `at` (objects and arrays are not of the plain shape). */
+  private value(b: Uint8Array, at: number, end: number): number {
+    const c = b[at];
     if (c === QUOTE) {
-      if (!this.string()) return false;
+      const q = stringEnd(b, at, end);
+      if (q < 0) return -1;
       this.kind = V_STRING;
-      return true;
+      this.s0 = at + 1;
+      this.s1 = q;
+      return q + 1;
     }
-    if (c === MINUS || (c !== undefined && c >= ZERO && c <= NINE)) return this.number();
-    if (c === 0x74 && this.word(TRUE)) {
-      this.kind = V_TRUE;
-      return true;
-    }
-    if (c === 0x66 && this.word(FALSE)) {
-      this.kind = V_FALSE;
-      return true;
-    }
-    if (c === 0x6e && this.word(NULL)) {
-      this.kind = V_NULL;
-      return true;
-    }
-    if (c === OPEN || c === 0x5b) {
-      this.kind = V_NESTED;
-      return true;
-    }
-    return false;
-  }
-
-  private word(w: Uint8Array): boolean {
-    const at = this.at;
-    if (at + w.length > this.end) return false;
-    for (let i = 0; i < w.length; i++) if (this.b[at + i] !== w[i]) return false;
-    this.at = at + w.length;
-    return true;
+    if (c === MINUS || (c !== undefined && c >= ZERO && c <= NINE)) return this.number(b, at, end);
+    let kind = V_ABSENT;
+    let word: Uint8Array | undefined;
+    if (c === 0x74) {
+      kind = V_TRUE;
+      word = TRUE;
+    } else if (c === 0x66) {
+      kind = V_FALSE;
+      word = FALSE;
+    } else if (c === 0x6e) {
+      kind = V_NULL;
+      word = NULL;
+    } else return -1;
+    if (at + word.length > end) return -1;
+    for (let i = 1; i < word.length; i++) if (b[at + i] !== word[i]) return -1;
+    this.kind = kind;
+    return at + word.length;
   }
 
   /** A JSON number (RFC 8259 grammar) as the double JSON.parse makes of it (see toDouble). */
-  private number(): boolean {
-    const b = this.b;
-    const end = this.end;
-    const start = this.at;
-    let at = start;
+  private number(b: Uint8Array, at: number, end: number): number {
+    const start = at;
     let negative = false;
     if (b[at] === MINUS) {
       negative = true;
       at++;
     }
     let c = b[at];
-    if (c === undefined || c < ZERO || c > NINE) return false;
+    if (c === undefined || c < ZERO || c > NINE) return -1;
     // The significant digits: the first 9 in `high`, the next 8 in `low`; more go to Number().
     let high = 0;
     let low = 0;
@@ -546,7 +471,7 @@ export class EventScanner {
         }
         at++;
       }
-      if (at === first) return false;
+      if (at === first) return -1;
     }
     if (at < end && (b[at] === 0x65 || b[at] === 0x45)) {
       at++;
@@ -563,19 +488,64 @@ export class EventScanner {
         if (exp < 100_000) exp = exp * 10 + (c - ZERO);
         at++;
       }
-      if (at === first) return false;
+      if (at === first) return -1;
       scale += expNegative ? -exp : exp;
     }
-    this.at = at;
-    this.kind = V_NUMBER;
     let v = digits <= 17 ? toDouble(high, low, lowDigits, scale) : undefined;
     if (v === undefined) {
       v = Number(latin1(b, negative ? start + 1 : start, at));
       // Beyond the double range: the general path rejects it (non_finite).
-      if (!Number.isFinite(v)) return false;
+      if (!Number.isFinite(v)) return -1;
     }
+    this.kind = V_NUMBER;
     this.num = negative ? -v : v;
-    return true;
+    return at;
+  }
+}
+
+/** Past any JSON whitespace from `at`. */
+function ws(b: Uint8Array, at: number, end: number): number {
+  while (at < end) {
+    const c = b[at]!;
+    if (c > 0x20 || (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09)) break;
+    at++;
+  }
+  return at;
+}
+
+/**
+ * The closing quote of a string opening at `at`, of printable ASCII without escapes; -1 for
+ * anything else (escapes, control or non-ASCII bytes, no end).
+ */
+function stringEnd(b: Uint8Array, at: number, end: number): number {
+  for (let i = at + 1; i < end; i++) {
+    const c = b[i]!;
+    if (c === QUOTE) return i;
+    if (c < 0x20 || c >= 0x80 || c === BACKSLASH) return -1;
+  }
+  return -1;
+}
+
+/** Whether the key whose body starts at `s` is `w` (plain ASCII: no escapes to read). */
+function keyIs(b: Uint8Array, s: number, w: Uint8Array): boolean {
+  const n = w.length;
+  for (let i = 0; i < n; i++) if (b[s + i] !== w[i]) return false;
+  return b[s + n] === QUOTE;
+}
+
+function topKey(b: Uint8Array, k0: number, k1: number): number {
+  switch (k1 - k0) {
+    case 2:
+      if (b[k0] === 0x69 && b[k0 + 1] === 0x64) return KEY_ID;
+      return b[k0] === 0x74 && b[k0 + 1] === 0x73 ? KEY_TS : 0;
+    case 5:
+      return sameBytes(b, k0, k1, MODEL) ? KEY_MODEL : 0;
+    case 7:
+      return sameBytes(b, k0, k1, VERSION) ? KEY_VERSION : 0;
+    case 8:
+      return sameBytes(b, k0, k1, FEATURES) ? KEY_FEATURES : 0;
+    default:
+      return 0;
   }
 }
 
@@ -592,8 +562,8 @@ function sameBytes(b: Uint8Array, s0: number, s1: number, w: Uint8Array): boolea
   return true;
 }
 
-function latin1(b: Buffer, s0: number, s1: number): string {
-  return b.toString('latin1', s0, s1);
+function latin1(b: Uint8Array, s0: number, s1: number): string {
+  return Buffer.from(b.buffer, b.byteOffset + s0, s1 - s0).toString('latin1');
 }
 
 function digit2(b: Uint8Array, at: number): number {

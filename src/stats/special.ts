@@ -293,9 +293,8 @@ function clamp01(p: number): number {
 // ---------------------------------------------------------------------------------------------
 // One-sided Smirnov distribution: SciPy `scipy.special.smirnov` (xsf/cephes/kolmogorov.h).
 
-/** Exact product n·x as hi + lo (Dekker/Veltkamp two-product; no FMA in JS). */
-export function twoProduct(a: number, b: number): [number, number] {
-  const p = a * b;
+/** The rounding error of p = a·b: a·b = p + error exactly (Dekker/Veltkamp; no FMA in JS). */
+export function productError(a: number, b: number, p: number): number {
   const split = 134217729; // 2^27 + 1
   let t = split * a;
   const ah = t - (t - a);
@@ -303,8 +302,13 @@ export function twoProduct(a: number, b: number): [number, number] {
   t = split * b;
   const bh = t - (t - b);
   const bl = b - bh;
-  const err = ah * bh - p + ah * bl + al * bh + al * bl;
-  return [p, err];
+  return ah * bh - p + ah * bl + al * bh + al * bl;
+}
+
+/** Exact product n·x as hi + lo (Dekker/Veltkamp two-product). */
+export function twoProduct(a: number, b: number): [number, number] {
+  const p = a * b;
+  return [p, productError(a, b, p)];
 }
 
 /**
