@@ -376,6 +376,15 @@ function writeScanned(out: Writer, s: EventScanner, config: ModelConfig, value: 
   }
 }
 
+/**
+ * Short ASCII strings of the answer (versions, categories) as one string per distinct text,
+ * keyed by length and bytes (7 bits each: exact below 2^53): no new string per event, and the
+ * sketches' category lookups hash each text once.
+ */
+const INTERN_MAX_LENGTH = 6;
+const INTERN_MAX_ENTRIES = 4096;
+const interned = new Map<number, string>();
+
 class Reader {
   at = 0;
   constructor(readonly buf: Buffer) {}
@@ -401,6 +410,23 @@ class Reader {
   }
   str(): string {
     return this.strBody(this.u8());
+  }
+  /** As `strBody`, short ASCII strings from the intern table. */
+  sharedBody(tag: number): string {
+    const buf = this.buf;
+    const n = buf.readUInt32LE(this.at);
+    if (tag !== TAG_ASCII || n > INTERN_MAX_LENGTH) return this.strBody(tag);
+    const start = this.at + 4;
+    this.at = start + n;
+    let key = n;
+    for (let i = start; i < start + n; i++) key = key * 128 + buf[i]!;
+    let s = interned.get(key);
+    if (s === undefined) {
+      if (interned.size >= INTERN_MAX_ENTRIES) interned.clear();
+      s = buf.toString('latin1', start, start + n);
+      interned.set(key, s);
+    }
+    return s;
   }
   skipStr(): void {
     const tag = this.u8();
@@ -428,7 +454,7 @@ class Reader {
         return this.f64();
       case TAG_ASCII:
       case TAG_UTF8:
-        return this.strBody(tag);
+        return this.sharedBody(tag);
       case TAG_TRUE:
         return true;
       case TAG_FALSE:
@@ -509,7 +535,7 @@ export class DecodedBatch {
       return { ok: false, reason, message, model: r.str() };
     }
     const config = this.models[r.u16()]!;
-    const version = r.str();
+    const version = r.sharedBody(r.u8());
     const id = r.str();
     const ts = r.f64();
     const event: PredictionEvent = {

@@ -192,6 +192,39 @@ describe('Kafka decode thread format', () => {
     expect(() => new DecodedBatch(longer, values, list)).toThrow(/1 bytes left/);
   });
 
+  it('reads short versions and categories as the texts they are, one string per text', () => {
+    // Lengths 0..7 around the 6-byte intern limit, texts that differ only in length or in a
+    // control or high ASCII byte, and more texts than the intern table keeps.
+    const texts = [
+      '',
+      'a',
+      'a\u0000',
+      '\u0000a',
+      'ab',
+      'ba',
+      'EU',
+      '~~~~~~',
+      '\u007f',
+      'abcdef',
+      'abcdefg',
+    ];
+    for (let i = 0; i < 5000; i++) texts.push(i.toString(36));
+    const vs = texts.map((t, i) =>
+      text(
+        event({ id: `p-${i}`, version: t === '' ? 'v' : t, features: { income: i, region: t } }),
+      ),
+    );
+    const got = readDecoded(decodePacked(packValues(vs), list, opts, MAX), vs, list);
+    for (let i = 0; i < texts.length; i++) {
+      const d = got[i];
+      if (!d?.ok) throw new Error(`message ${i}: expected an event`);
+      expect([d.event.version, d.event.features.region], `message ${i}`).toEqual([
+        texts[i] === '' ? 'v' : texts[i],
+        texts[i],
+      ]);
+    }
+  });
+
   it('runs on a real worker thread and answers batches in order', async () => {
     const thread = createDecodeThread(list, 'salt', MAX, createLogger('error', process.stderr));
     try {
