@@ -28,5 +28,5 @@ export type {
   ServerInput,
   StoreInput,
 } from './schema.js';
-export { FEATURE_TYPES, LOG_LEVELS, MODEL_TASKS } from './schema.js';
+export { FEATURE_TYPES, KAFKA_MESSAGE_KEYS, LOG_LEVELS, MODEL_TASKS } from './schema.js';
 export type * from './types.js';

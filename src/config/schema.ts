@@ -5,6 +5,7 @@ import type {
   DriftdConfig,
   FeatureConfig,
   KafkaConfig,
+  KafkaMessageKey,
   ModelConfig,
   ServerConfig,
   StoreConfig,
@@ -89,6 +90,12 @@ export interface KafkaInput {
   deadLetterTopic?: string;
   /** Larger messages are dead-lettered (1 KiB .. 1 GiB). @default 1048576 (1 MiB) */
   maxMessageBytes?: number;
+  /**
+   * What the key of a prediction message carries for values without `model`/`version`: none,
+   * model, or model:version. The value's own fields win, then the driftd-model/driftd-version
+   * headers, then the key. @default "none"
+   */
+  messageKey?: KafkaMessageKey;
 }
 
 export interface ModelInput {
@@ -171,6 +178,11 @@ export type ConfigOverrides = DeepPartial<DriftdConfigInput>;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const MODEL_TASKS = ['binary-classification', 'multiclass', 'regression'] as const;
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
+export const KAFKA_MESSAGE_KEYS = [
+  'none',
+  'model',
+  'model:version',
+] as const satisfies readonly KafkaMessageKey[];
 
 /** Which tests apply to which feature type, and whether their threshold is a p-value. */
 const DRIFT_TESTS: Record<DriftTest, { types: readonly FeatureType[]; pValue: boolean }> = {
@@ -282,6 +294,7 @@ function readKafka(r: MapReader): KafkaConfig {
     labelsTopic: topic('labelsTopic', 'driftd.labels'),
     deadLetterTopic: topic('deadLetterTopic', 'driftd.dlq'),
     maxMessageBytes: r.integer('maxMessageBytes', { default: MIB, min: 1024, max: 1024 * MIB }),
+    messageKey: r.choice('messageKey', KAFKA_MESSAGE_KEYS, 'none'),
   };
   reportDuplicates(
     r.ctx,

@@ -43,7 +43,15 @@ export interface KafkaConfig {
   labelsTopic: string;
   deadLetterTopic: string;
   maxMessageBytes: number;
+  /** What a prediction message's key carries (see KAFKA_MESSAGE_KEYS). */
+  messageKey: KafkaMessageKey;
 }
+
+/**
+ * What the key of a prediction message carries, for values that lack `model`/`version`:
+ * nothing, the model id, or `<model>:<version>` (split at the first colon; model ids have none).
+ */
+export type KafkaMessageKey = 'none' | 'model' | 'model:version';
 
 export interface FeatureConfig {
   name: string;

@@ -34,7 +34,10 @@ export type ParsedValue =
   | { ok: true; value: unknown; item: TextItem }
   | { ok: false; reason: RejectReason; message: string };
 
-/** Header texts of a message, asked for only when the JSON lacks the field. */
+/**
+ * Model/version texts beside a message's value (its headers; for predictions also its key, if
+ * configured), asked for only when the JSON lacks the field.
+ */
 export type HeaderLookup = (field: 'model' | 'version') => string | undefined;
 
 /**

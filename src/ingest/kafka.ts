@@ -70,7 +70,7 @@ import type {
   Producer,
 } from 'kafkajs';
 import kafkajs from 'kafkajs';
-import type { KafkaConfig, ModelConfig } from '../config/types.js';
+import type { KafkaConfig, KafkaMessageKey, ModelConfig } from '../config/types.js';
 import { DriftdError, type DriftdErrorOptions } from '../errors.js';
 import type { Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
@@ -270,6 +270,27 @@ interface Dead {
   model: string;
 }
 
+/**
+ * Model and version a prediction message's key carries (kafka.messageKey); an empty part is
+ * none. Asked for only when the value and the headers lack the field.
+ */
+export function keyTexts(
+  key: Buffer | null | undefined,
+  carries: KafkaMessageKey,
+): { model?: string; version?: string } | undefined {
+  if (carries === 'none' || key === null || key === undefined || key.length === 0) {
+    return undefined;
+  }
+  const text = key.toString('utf8');
+  const colon = carries === 'model:version' ? text.indexOf(':') : -1;
+  const model = colon < 0 ? text : text.slice(0, colon);
+  const version = colon < 0 ? '' : text.slice(colon + 1);
+  return {
+    ...(model !== '' ? { model } : {}),
+    ...(version !== '' ? { version } : {}),
+  };
+}
+
 function headerText(headers: IHeaders | undefined, name: string): string | undefined {
   const v = headers?.[name];
   const first = Array.isArray(v) ? v[0] : v;
@@ -417,18 +438,31 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     return (field) => headerText(h, field === 'model' ? MODEL_HEADER : VERSION_HEADER);
   }
 
+  /** A prediction's model/version beside its value: the headers, then the key (if configured). */
+  function predictionSourcesOf(m: KafkaMessage): HeaderLookup | undefined {
+    const h = m.headers;
+    const k = keyTexts(m.key, cfg.messageKey);
+    if (k === undefined) return headersOf(m);
+    return (field) => headerText(h, field === 'model' ? MODEL_HEADER : VERSION_HEADER) ?? k[field];
+  }
+
   function parse(m: KafkaMessage): ParsedValue {
     return parseValue(m.value, cfg.maxMessageBytes, headersOf(m));
   }
 
-  /** Model/version header texts of a message, for the decode thread (none: undefined). */
+  /** A prediction's model/version texts beside its value, for the decode thread (none: undefined). */
   function headerTexts(i: number, messages: KafkaMessage[]) {
-    const h = messages[i]!.headers;
-    if (h === undefined || (h[MODEL_HEADER] === undefined && h[VERSION_HEADER] === undefined)) {
+    const m = messages[i]!;
+    const h = m.headers;
+    const k = keyTexts(m.key, cfg.messageKey);
+    if (
+      k === undefined &&
+      (h === undefined || (h[MODEL_HEADER] === undefined && h[VERSION_HEADER] === undefined))
+    ) {
       return undefined;
     }
-    const model = headerText(h, MODEL_HEADER);
-    const version = headerText(h, VERSION_HEADER);
+    const model = headerText(h, MODEL_HEADER) ?? k?.model;
+    const version = headerText(h, VERSION_HEADER) ?? k?.version;
     return {
       ...(model !== undefined ? { model } : {}),
       ...(version !== undefined ? { version } : {}),
@@ -583,7 +617,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       if (kind === 'event') continue;
       const d =
         (kind === 'dead' ? answer!.message(i) : null) ??
-        decodeMessage(m.value, cfg.maxMessageBytes, decodeOpts, headersOf(m));
+        decodeMessage(m.value, cfg.maxMessageBytes, decodeOpts, predictionSourcesOf(m));
       if (d.ok) local[i] = d;
       else dead.push({ message: m, reason: d.reason, error: d.message, model: d.model });
     }

@@ -121,7 +121,7 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
     dir: string;
   }
 
-  async function setup(name: string): Promise<Setup> {
+  async function setup(name: string, kafkaSettings: Record<string, unknown> = {}): Promise<Setup> {
     const [predictions, labels, dlq] = await Promise.all([
       createTestTopic(`it-${name}-predictions`, 3),
       createTestTopic(`it-${name}-labels`, 3),
@@ -143,6 +143,7 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
           labelsTopic: labels,
           deadLetterTopic: dlq,
           maxMessageBytes: 2048,
+          ...kafkaSettings,
         },
         models: [
           {
@@ -174,7 +175,11 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
     return store;
   }
 
-  async function startDaemon(config: DriftdConfig, store: Store): Promise<Daemon> {
+  async function startDaemon(
+    config: DriftdConfig,
+    store: Store,
+    tuning: { decodeThread?: boolean } = {},
+  ): Promise<Daemon> {
     const daemon = createDaemon(config, {
       store,
       listen: false,
@@ -188,6 +193,7 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
         backoff: { initialMs: 50, maxMs: 400, slowMs: 400 },
         pauseAfterMs: 200,
         kafkaLogLevel: 'nothing',
+        ...tuning,
       },
     });
     await daemon.start();
@@ -419,6 +425,68 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
       await daemon.close();
     }
   }, 90_000);
+
+  it.each([
+    ['on the decode thread', true],
+    ['on the event loop', false],
+  ])(
+    'takes model and version from the message key when configured, after the value and the headers (%s)',
+    async (_, decodeThread) => {
+      const s = await setup(`key-${decodeThread ? 'thread' : 'loop'}`, {
+        messageKey: 'model:version',
+      });
+      const store = await openStore(s.config);
+      const daemon = await startDaemon(s.config, store, { decodeThread });
+      try {
+        const z = normals(7);
+        const at = (id: string, over: Record<string, unknown> = {}) => ({
+          ...event(id, T0 + 1_000, z),
+          ...over,
+        });
+        const bare = { model: undefined, version: undefined };
+        await produce(s.predictions, [
+          { partition: 0, key: `${MODEL}:3`, value: at('k-1', bare) },
+          // The value's own fields win over the key.
+          { partition: 0, key: 'fraud:9', value: at('k-2') },
+          // The headers win over the key.
+          {
+            partition: 0,
+            key: 'fraud:1',
+            value: at('k-3', bare),
+            headers: { 'driftd-model': MODEL, 'driftd-version': '3' },
+          },
+          // Version from the value, model from the key (no version part).
+          { partition: 0, key: MODEL, value: at('k-4', { model: undefined }) },
+          // A key naming no configured model, and no key at all: dead letters.
+          { partition: 0, key: 'fraud:3', value: at('k-5', bare) },
+          { partition: 0, value: at('k-6', bare) },
+        ]);
+        await produceEvents(s.predictions, sentinels('k'));
+
+        const dead = await readTopic(kafka, s.dlq, 2);
+        const reasons = dead.map((m) => [
+          m.key?.toString() ?? null,
+          m.headers?.[DEAD_LETTER_HEADERS.reason]?.toString(),
+        ]);
+        expect(reasons).toEqual([
+          ['fraud:3', 'unknown_model'],
+          [null, 'missing_field'],
+        ]);
+        const [w] = await waitFor('the window', async () => {
+          const r = await windowsOf(store);
+          return r.length === 1 ? r : undefined;
+        });
+        expect(w!.eventCount).toBe(4);
+        await daemon.kafka!.checkpoint(); // buffered raw rows reach the store
+        for (const id of ['k-1', 'k-2', 'k-3', 'k-4']) {
+          const p = await store.getPrediction(id);
+          expect(p?.event, id).toMatchObject({ model: MODEL, version: '3', id });
+        }
+      } finally {
+        await daemon.close();
+      }
+    },
+  );
 
   it('labels topic → performance of the windows their predictions fell in', async () => {
     const s = await setup('labels');

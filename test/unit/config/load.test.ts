@@ -106,6 +106,7 @@ describe('parseConfig defaults', () => {
       labelsTopic: 'driftd.labels',
       deadLetterTopic: 'driftd.dlq',
       maxMessageBytes: 1024 * 1024,
+      messageKey: 'none',
     });
     expect(config.store).toEqual({
       kind: 'clickhouse',
@@ -224,6 +225,10 @@ describe('parseConfig errors', () => {
     [
       'logLevel: verbose',
       'logLevel: must be one of fatal, error, warn, info, debug, trace or silent',
+    ],
+    [
+      'kafka: {brokers: [k:9092], messageKey: id}',
+      'kafka.messageKey: must be none, model or model:version',
     ],
     ['dataDir: 5', 'dataDir: must be a string (quote it: "5")'],
     [
