@@ -136,6 +136,12 @@ function offsetLess(a: string, b: string): boolean {
   return a.length !== b.length ? a.length < b.length : a < b;
 }
 
+/** Extends `range` to cover `first`..`last`. */
+function widen(range: OffsetRange, first: string, last: string): void {
+  if (offsetLess(first, range.first)) range.first = first;
+  if (offsetLess(range.last, last)) range.last = last;
+}
+
 class WindowStateImpl implements WindowState {
   readonly bounds: WindowBounds;
   readonly baselineId: string;
@@ -199,11 +205,8 @@ class WindowStateImpl implements WindowState {
         source.partition === this.lastPartition && source.topic === this.lastTopic
           ? this.lastRange
           : undefined;
-      if (range !== undefined) {
-        const offset = source.offset;
-        if (offsetLess(offset, range.first)) range.first = offset;
-        if (offsetLess(range.last, offset)) range.last = offset;
-      } else {
+      if (range !== undefined) widen(range, source.offset, source.offset);
+      else {
         const key = `${source.topic}/${source.partition}`;
         this.addOffsets(key, source.offset, source.offset);
         this.lastTopic = source.topic;
@@ -283,8 +286,7 @@ class WindowStateImpl implements WindowState {
       this.offsets.set(key, { first, last });
       return;
     }
-    if (offsetLess(first, range.first)) range.first = first;
-    if (offsetLess(range.last, last)) range.last = last;
+    widen(range, first, last);
   }
 }
 
