@@ -49,3 +49,19 @@ export function decodeTestModels(): Map<string, ModelConfig> {
   });
   return new Map([credit, pii, flags].map((m) => [m.id, m] as const));
 }
+
+/**
+ * A prediction event of the credit-risk decode test model: doubles of 16–17 digits as JavaScript
+ * prints them, and a feature the model does not configure (kept only in the raw record).
+ */
+export function decodeTestEvent(over: Record<string, unknown> = {}) {
+  return {
+    model: 'credit-risk',
+    version: '3',
+    id: 'p-1',
+    ts: '2026-11-22T10:00:00.123Z',
+    features: { income: 52000.12345678901, age: null, region: 'EU', extra: 'kept in raw' },
+    prediction: 0.8300000000000001,
+    ...over,
+  };
+}

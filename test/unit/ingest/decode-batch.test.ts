@@ -16,57 +16,59 @@ import {
 } from '../../../src/ingest/decode-batch.js';
 import { createDecodeThread } from '../../../src/ingest/decode-thread.js';
 import { createLogger } from '../../../src/logger.js';
-import { decodeTestModels } from '../../helpers/model.js';
+import { decodeTestEvent, decodeTestModels } from '../../helpers/model.js';
 
 const models = decodeTestModels();
 const opts = { models, piiSalt: 'salt' };
 const MAX = 4096;
 
-const event = (over: Record<string, unknown> = {}) => ({
-  model: 'credit-risk',
-  version: '3',
-  id: 'p-1',
-  ts: '2026-11-22T10:00:00.123Z',
-  features: { income: 52000.12345678901, age: null, region: 'EU', extra: 'kept in raw' },
-  prediction: 0.8300000000000001,
-  ...over,
-});
-
 const text = (v: unknown) => Buffer.from(JSON.stringify(v));
 
 /** Values with the header texts some of them carry. */
 const cases: Array<{ value: Buffer | null; headers?: { model?: string; version?: string } }> = [
-  { value: text(event()) },
-  { value: text(event({ id: 'p-ü', features: { income: -1e-300, region: 'Zürich ✓' } })) },
-  { value: text(event({ features: { income: 1, age: 2 } })) }, // region absent
+  { value: text(decodeTestEvent()) },
   {
-    value: text(event({ model: undefined, version: undefined })),
+    value: text(decodeTestEvent({ id: 'p-ü', features: { income: -1e-300, region: 'Zürich ✓' } })),
+  },
+  { value: text(decodeTestEvent({ features: { income: 1, age: 2 } })) }, // region absent
+  {
+    value: text(decodeTestEvent({ model: undefined, version: undefined })),
     headers: { model: 'credit-risk', version: '7' },
   },
-  { value: text(event({ version: undefined })), headers: { model: 'flags', version: '9' } }, // value's model wins
+  {
+    value: text(decodeTestEvent({ version: undefined })),
+    headers: { model: 'flags', version: '9' },
+  }, // value's model wins
   {
     value: text({
-      ...event(),
+      ...decodeTestEvent(),
       model: 'flags',
       features: { active: true, score: 3 },
       label_pred: false,
     }),
   },
-  { value: text({ ...event(), model: 'flags', features: { active: 'yes' }, label_pred: 'cat' }) },
-  { value: text(event({ model: 'with-pii' })) }, // decoded on the event loop
+  {
+    value: text({
+      ...decodeTestEvent(),
+      model: 'flags',
+      features: { active: 'yes' },
+      label_pred: 'cat',
+    }),
+  },
+  { value: text(decodeTestEvent({ model: 'with-pii' })) }, // decoded on the event loop
   { value: null },
   { value: Buffer.alloc(0) },
   { value: Buffer.from('{"model": "credit-risk", ') },
   { value: Buffer.from('[1,2,3]') },
   { value: Buffer.alloc(MAX + 1, 0x20) },
-  { value: text(event({ model: 'nope' })) },
-  { value: text(event({ id: 5 })) },
-  { value: text(event({ ts: 'yesterday' })) },
-  { value: text(event({ ts: '2400-01-01T00:00:00Z' })) },
-  { value: text(event({ features: { income: 'high' } })) },
-  { value: text(event({ features: [1, 2] })) },
-  { value: text(event({ prediction: 'x' })) },
-  { value: text(event({ features: undefined })) },
+  { value: text(decodeTestEvent({ model: 'nope' })) },
+  { value: text(decodeTestEvent({ id: 5 })) },
+  { value: text(decodeTestEvent({ ts: 'yesterday' })) },
+  { value: text(decodeTestEvent({ ts: '2400-01-01T00:00:00Z' })) },
+  { value: text(decodeTestEvent({ features: { income: 'high' } })) },
+  { value: text(decodeTestEvent({ features: [1, 2] })) },
+  { value: text(decodeTestEvent({ prediction: 'x' })) },
+  { value: text(decodeTestEvent({ features: undefined })) },
   // Not valid UTF-8: the decoded text (with U+FFFD) is the raw record, not the bytes.
   {
     value: Buffer.concat([
@@ -211,7 +213,11 @@ describe('Kafka decode thread format', () => {
     for (let i = 0; i < 5000; i++) texts.push(i.toString(36));
     const vs = texts.map((t, i) =>
       text(
-        event({ id: `p-${i}`, version: t === '' ? 'v' : t, features: { income: i, region: t } }),
+        decodeTestEvent({
+          id: `p-${i}`,
+          version: t === '' ? 'v' : t,
+          features: { income: i, region: t },
+        }),
       ),
     );
     const got = readDecoded(decodePacked(packValues(vs), list, opts, MAX), vs, list);

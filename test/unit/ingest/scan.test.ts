@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodePacked, modelList, packValues } from '../../../src/ingest/decode-batch.js';
 import { EventScanner, V_NUMBER } from '../../../src/ingest/scan.js';
-import { decodeTestModels } from '../../helpers/model.js';
+import { decodeTestEvent, decodeTestModels } from '../../helpers/model.js';
 
 const models = decodeTestModels();
 const list = modelList(models);
@@ -165,14 +165,7 @@ describe('decode thread scanner', () => {
 
   it('takes the plain shape and leaves what the general path must decide', () => {
     const scanner = new EventScanner(list);
-    const plain = {
-      model: 'credit-risk',
-      version: '3',
-      id: 'p-1',
-      ts: '2026-11-22T10:00:00.123Z',
-      features: { income: 52000.12345678901, age: null, region: 'EU', other: 'x' },
-      prediction: 0.8300000000000001,
-    };
+    const plain = decodeTestEvent();
     expect(scanner.scan(Buffer.from(JSON.stringify(plain)))).toBe(true);
     expect(scanner.ts).toBe(Date.parse('2026-11-22T10:00:00.123Z'));
     for (const left of [
