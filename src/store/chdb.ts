@@ -23,9 +23,11 @@
  * removed at the next open.
  */
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { drainPending, Session } from 'chdb';
-import { DriftdError, LifecycleError, StoreError } from '../errors.js';
+import type * as Chdb from 'chdb';
+import type { Session } from 'chdb';
+import { ConfigError, DriftdError, LifecycleError, StoreError } from '../errors.js';
 import { rowBinaryFileInsertSql } from './sql.js';
 import {
   createInflight,
@@ -141,7 +143,33 @@ function hasParams(params: QueryParams | undefined): params is QueryParams {
   return params !== undefined && Object.keys(params).length > 0;
 }
 
+let engine: typeof Chdb | undefined;
+
+/**
+ * chdb, loaded the first time an embedded store opens rather than when driftd starts: the
+ * engine is a 540 MB native package per platform, and nothing else (the CLI's other commands,
+ * the server store, the statistics library) needs it. A missing engine is a clear error
+ * naming what to install, not a failed import somewhere in a stack trace.
+ */
+function loadEngine(): typeof Chdb {
+  if (engine !== undefined) return engine;
+  try {
+    engine = createRequire(import.meta.url)('chdb') as typeof Chdb;
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new ConfigError(
+      `the embedded store needs ClickHouse in-process: the npm package "chdb" with its engine ` +
+        `for ${process.platform}-${process.arch} (npm install chdb), or set store.kind: ` +
+        `clickhouse to use a ClickHouse server (${reason})`,
+      [],
+      { cause: err },
+    );
+  }
+  return engine;
+}
+
 export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
+  const { drainPending, Session } = loadEngine();
   const sessionOpts = options.connectionArgs ? { connectionArgs: options.connectionArgs } : {};
   let reader: Session;
   let writer: Session;

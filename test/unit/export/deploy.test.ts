@@ -161,11 +161,16 @@ describe('Dockerfile', () => {
   const compose = yaml('deploy/docker-compose.yml');
   const context = resolve(DEPLOY, compose.services.driftd.build.context);
 
-  it('is multi-stage on node:20-slim and runs as a non-root user', () => {
+  it('is multi-stage on the Node 24 LTS slim image and runs as the non-root uid Kubernetes sets', () => {
     const from = lines.filter((l) => l.startsWith('FROM '));
-    expect(from).toEqual(['FROM node:20-slim AS build', 'FROM node:20-slim']);
+    expect(from).toEqual(['FROM node:24-slim AS build', 'FROM node:24-slim']);
+    // The image's runtime is at least the oldest one package.json supports.
+    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines;
+    expect(Number(/^>=(\d+)/.exec(engines.node)?.[1])).toBeLessThanOrEqual(24);
     const users = lines.filter((l) => l.startsWith('USER '));
-    expect(users.at(-1)).toBe('USER node');
+    expect(users.at(-1)).toBe('USER 1000:1000');
+    const k8s = read('deploy/kubernetes/deployment.yaml');
+    expect(k8s).toMatch(/runAsUser: 1000\b/);
   });
 
   it('copies only paths that exist in the build context', () => {
