@@ -140,6 +140,52 @@ describe('driftd CLI (in-process, real embedded store)', () => {
     expect(r.code).toBe(1);
   });
 
+  it('replay reads a file of many batches in chunks, in file order, naming bad lines by number', async () => {
+    // 30 000 events over 10 one-minute windows (~6 MB: several 1 MiB read chunks, six batches,
+    // up to four in the pipeline at once). Batches out of order would make events late.
+    const t0 = Date.parse('2026-11-23T10:00:00Z');
+    const parts: string[] = [];
+    for (let i = 0; i < 30_000; i++) {
+      const event = JSON.stringify({
+        model: 'credit-risk',
+        version: '3',
+        id: `big-${i}`,
+        ts: new Date(t0 + i * 20).toISOString(),
+        features: { income: 40000 + (i % 977) * 37, age: 20 + (i % 50), region: `r${i % 7}` },
+        prediction: (i % 100) / 100,
+        note: 'x'.repeat(i % 300), // lines of varied length, so lines straddle chunk ends
+      });
+      parts.push(i % 3 === 0 ? `${event}\r` : event); // some CRLF line ends
+    }
+    parts.splice(12_344, 0, '{"model": broken'); // line 12 345
+    parts.splice(20_000, 0, '   '); // a blank line is skipped, and still counted as a line
+    parts.splice(25_000, 0, JSON.stringify({ model: 'credit-risk', version: '3', id: 'no-ts' }));
+    const file = join(dir, 'big.jsonl');
+    await writeFile(file, parts.join('\n')); // no newline after the last line
+    const r = await cli('replay', '--config', config, '--file', file);
+    expect(r.stdout).toContain('replay done: 30000 events accepted, 2 rejected, 10 windows closed');
+    expect(r.stderr).toContain(`${file}:12345: invalid_json`);
+    expect(r.stderr).toMatch(
+      new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:25001: \\w+`),
+    );
+    const { loadConfig } = await import('../../src/config/index.js');
+    const { createStore } = await import('../../src/store/index.js');
+    const store = createStore((await loadConfig({ path: config })).store);
+    try {
+      await store.migrate();
+      const results = await store.queryDrift({
+        model: 'credit-risk',
+        window: '1m',
+        from: t0,
+        to: t0 + 10 * 60_000,
+      });
+      expect(results.map((w) => w.eventCount)).toEqual(Array(10).fill(3000));
+      expect(results.map((w) => w.lateCount)).toEqual(Array(10).fill(0));
+    } finally {
+      await store.close();
+    }
+  });
+
   it('rules generate and dashboards generate write what Prometheus and Grafana load', async () => {
     const rules = await cli('rules', 'generate', '--config', config);
     expect(rules.code).toBe(0);

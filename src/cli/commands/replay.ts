@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { createDaemon } from '../../daemon.js';
 import { ConfigError } from '../../errors.js';
-import { TextItem, UnparseableItem } from '../../ingest/decode.js';
+import type { PendingLine } from '../../ingest/decode.js';
+import { countNewlines, splitNdjson } from '../../ingest/ndjson.js';
 import type { CliFlags, CliIo } from '../index.js';
 import { createProgress } from '../progress.js';
 import { cliConfig, requireFlag } from '../shared.js';
@@ -55,15 +55,30 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
   return bad > 0 ? 1 : 0;
 }
 
+/** Batches in the pipeline at once: the next ones are read and split while earlier ones insert. */
+const IN_FLIGHT = 4;
+/** A line longer than this is not an event: the file is refused there (it would all be held). */
+const MAX_LINE_BYTES = 64 * 1024 * 1024;
+
+type Report = {
+  accepted: number;
+  rejected: number;
+  errors: Array<{ index: number; reason: string; message: string }>;
+};
+
+/**
+ * Reads `file` in chunks, splits complete lines on the bytes (as the HTTP NDJSON path does: a
+ * line is parsed when the pipeline decodes it) and hands batches of BATCH lines to `ingest`
+ * without waiting for each: up to `inFlight` batches are in the pipeline while the next are
+ * read, so parsing overlaps the inserts. Batches are handed over in file order, which is the
+ * order the pipeline assigns them to windows.
+ */
 async function feed(
   file: string,
   what: string,
-  ingest: (items: unknown[]) => Promise<{
-    accepted: number;
-    rejected: number;
-    errors: Array<{ index: number; reason: string; message: string }>;
-  }>,
+  ingest: (items: unknown[]) => Promise<Report>,
   io: CliIo,
+  inFlight = IN_FLIGHT,
 ): Promise<{ accepted: number; rejected: number }> {
   const size = await stat(file).then(
     (s) => s.size,
@@ -74,38 +89,63 @@ async function feed(
     },
   );
   const progress = createProgress(`replaying ${what} from ${file}`);
-  const stream = createReadStream(file);
-  const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-  let items: unknown[] = [];
-  let lineNos: number[] = [];
-  let lineNo = 0;
+  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
   let accepted = 0;
   let rejected = 0;
-  const flush = async () => {
-    if (items.length === 0) return;
-    const report = await ingest(items);
-    accepted += report.accepted;
-    rejected += report.rejected;
-    for (const e of report.errors.slice(0, 20)) {
-      io.err.write(`${file}:${lineNos[e.index]}: ${e.reason}: ${e.message}\n`);
-    }
-    items = [];
-    lineNos = [];
-    progress.update(stream.bytesRead, size, `${accepted} accepted, ${rejected} rejected`);
+  let reported = 0;
+  const running: Array<Promise<void>> = [];
+  const submit = (items: PendingLine[]) => {
+    const done = ingest(items).then((report) => {
+      accepted += report.accepted;
+      rejected += report.rejected;
+      for (const e of report.errors) {
+        if (reported++ >= 20) break;
+        const line = items[e.index]?.lineNo;
+        io.err.write(`${file}:${line}: ${e.reason}: ${e.message}\n`);
+      }
+      progress.update(stream.bytesRead, size, `${accepted} accepted, ${rejected} rejected`);
+    });
+    running.push(done);
+    return done;
   };
-  for await (const line of lines) {
-    lineNo++;
-    if (line.trim() === '') continue;
-    try {
-      // The line rides along: it is the event's raw record, and spares re-encoding it.
-      items.push(new TextItem(JSON.parse(line), line));
-    } catch (err) {
-      items.push(new UnparseableItem(`not valid JSON: ${(err as Error).message}`));
+  try {
+    let batch: PendingLine[] = [];
+    let carry: Buffer = Buffer.alloc(0);
+    let nextLine = 1;
+    const take = async (bytes: Buffer) => {
+      for (const item of splitNdjson(bytes, nextLine)) {
+        batch.push(item);
+        if (batch.length >= BATCH) {
+          void submit(batch).catch(() => undefined);
+          batch = [];
+          // Backpressure: wait for the oldest batch once `inFlight` are in the pipeline.
+          if (running.length >= inFlight) await running.shift();
+        }
+      }
+      nextLine += countNewlines(bytes);
+    };
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const bytes = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      const lastNewline = bytes.lastIndexOf(0x0a);
+      if (lastNewline === -1) {
+        carry = bytes;
+      } else {
+        carry = Buffer.from(bytes.subarray(lastNewline + 1));
+        await take(bytes.subarray(0, lastNewline + 1));
+      }
+      if (carry.length > MAX_LINE_BYTES) {
+        throw new ConfigError(
+          `${what} file ${file}:${nextLine}: line longer than ${MAX_LINE_BYTES} bytes`,
+        );
+      }
     }
-    lineNos.push(lineNo);
-    if (items.length >= BATCH) await flush();
+    if (carry.length > 0) await take(carry);
+    if (batch.length > 0) void submit(batch).catch(() => undefined);
+    while (running.length > 0) await running.shift();
+  } finally {
+    // A failure (an unreadable file, a store that gave up) still waits for what is in flight.
+    await Promise.allSettled(running);
   }
-  await flush();
   progress.finish(`${accepted} accepted, ${rejected} rejected`);
   return { accepted, rejected };
 }
