@@ -56,6 +56,7 @@ function benchModel(numeric: number, categorical: number, sizes: number[]): Mode
       allowedLatenessMs: 60_000,
       idleTimeoutMs: 0,
     },
+    versions: { allow: null, maxActive: 10, baselineFallback: 'none' },
     drift: {
       minWindowSize: 100,
       shareThreshold: 0.5,

@@ -178,6 +178,7 @@ export type ConfigOverrides = DeepPartial<DriftdConfigInput>;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const MODEL_TASKS = ['binary-classification', 'multiclass', 'regression'] as const;
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
+export const BASELINE_FALLBACKS = ['none', 'latest'] as const;
 export const KAFKA_MESSAGE_KEYS = [
   'none',
   'model',
@@ -348,6 +349,13 @@ function readModel(r: MapReader): ModelConfig {
       idleTimeoutMs: w.duration('idleTimeout', '2m').ms,
     };
   });
+  const versions = r.map('versions', (v) => ({
+    allow: v.read<string[] | null>('allow', null, (c, path, value) =>
+      readList(c, path, value, { minItems: 1 }, readString),
+    ),
+    maxActive: v.integer('maxActive', { default: 10, min: 1, max: 1000 }),
+    baselineFallback: v.choice('baselineFallback', BASELINE_FALLBACKS, 'none'),
+  }));
   const drift = r.map('drift', (d) => {
     const bins = d.integer('bins', { default: 1000, min: 10, max: 100_000 });
     const psiBuckets = d.integer('psiBuckets', { default: 10, min: 2, max: 1000 });
@@ -412,7 +420,7 @@ function readModel(r: MapReader): ModelConfig {
     })),
     (field, at) => `${JSON.stringify(field)} is listed twice (also at ${at})`,
   );
-  return { id, task, features, prediction, label, windows, drift, piiFields };
+  return { id, task, features, prediction, label, windows, versions, drift, piiFields };
 }
 
 function readFeature(r: MapReader): FeatureConfig {

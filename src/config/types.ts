@@ -53,6 +53,8 @@ export interface KafkaConfig {
  */
 export type KafkaMessageKey = 'none' | 'model' | 'model:version';
 
+export type BaselineFallback = 'none' | 'latest';
+
 export interface FeatureConfig {
   name: string;
   type: FeatureType;
@@ -84,6 +86,18 @@ export interface ModelConfig {
     sizes: WindowSizeConfig[];
     allowedLatenessMs: number;
     idleTimeoutMs: number;
+  };
+  /** Which model versions are monitored, and against which baseline. */
+  versions: {
+    /** Only these versions are accepted (others are rejected with a reason); null = any. */
+    allow: string[] | null;
+    /** Versions with window state at once; a new one beyond it is stored but not evaluated. */
+    maxActive: number;
+    /**
+     * A version without a baseline of its own: `none` = not evaluated (stored raw, counted
+     * `no_baseline`); `latest` = evaluated against the model's most recently imported one.
+     */
+    baselineFallback: BaselineFallback;
   };
   drift: {
     /** Events a window needs before any verdict is given. */

@@ -41,7 +41,13 @@ export const METRIC = {
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 
 /** Results of `driftd_events_total{result}`: every ingested event lands in exactly one. */
-export type EventResult = 'accepted' | 'late' | 'invalid' | 'no_baseline' | 'duplicate';
+export type EventResult =
+  | 'accepted'
+  | 'late'
+  | 'invalid'
+  | 'no_baseline'
+  | 'version_limit'
+  | 'duplicate';
 export type LabelResult = 'accepted' | 'invalid' | 'unknown_prediction';
 
 type FeatureLabels = 'model' | 'version' | 'window' | 'feature';
@@ -79,6 +85,11 @@ export interface Metrics {
   /** Sets every gauge of a closed window's result. */
   recordWindow(result: WindowResult): void;
   recordPerformance(result: PerformanceResult): void;
+  /**
+   * Removes every series of a model version (its state was retired to make room for another),
+   * so /metrics stays bounded by `versions.maxActive` versions per model.
+   */
+  forgetVersion(model: string, version: string): void;
 }
 
 export function createMetrics(registry: Registry, opts: { version: string }): Metrics {
@@ -251,5 +262,20 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     }
   };
 
-  return { ...m, recordWindow, recordPerformance };
+  const versioned = Object.values(m).filter(
+    (x): x is Gauge<string> =>
+      x instanceof Gauge &&
+      ((x as unknown as { labelNames: readonly string[] }).labelNames ?? []).includes('version'),
+  );
+  const forgetVersion = (model: string, version: string): void => {
+    for (const g of versioned) {
+      void g.get().then((snapshot) => {
+        for (const v of snapshot.values) {
+          if (v.labels.model === model && v.labels.version === version) g.remove(v.labels);
+        }
+      });
+    }
+  };
+
+  return { ...m, recordWindow, recordPerformance, forgetVersion };
 }

@@ -284,7 +284,12 @@ export function decodePacked(
     const value = start === end ? null : source.subarray(start, end);
     start = end;
     // The plain shape is read straight into the answer; anything else the general way below.
-    if (value !== null && value.length <= maxBytes && scanner?.scan(value)) {
+    if (
+      value !== null &&
+      value.length <= maxBytes &&
+      scanner?.scan(value) &&
+      versionAllowed(models[scanner.model]!, value, scanner.versionStart, scanner.versionEnd)
+    ) {
       writeScanned(out, scanner, models[scanner.model]!, value);
       continue;
     }
@@ -332,6 +337,17 @@ export function decodePacked(
     out.value(e.prediction);
   }
   return out.finish();
+}
+
+/**
+ * The scanned version is in the model's `versions.allow` list (any version when it has none).
+ * One that is not goes the general way, which rejects it with its reason.
+ */
+function versionAllowed(config: ModelConfig, value: Uint8Array, start: number, end: number) {
+  const allow = config.versions.allow;
+  if (allow === null) return true;
+  const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  return allow.includes(bytes.toString('latin1', start, end));
 }
 
 const scanners = new WeakMap<readonly ModelConfig[], EventScanner>();

@@ -15,7 +15,8 @@ export type RejectReason =
   | 'wrong_type'
   | 'non_finite'
   | 'bad_timestamp'
-  | 'unknown_model';
+  | 'unknown_model'
+  | 'version_not_allowed';
 
 export type Decoded<T> =
   | { ok: true; value: T }
@@ -239,6 +240,13 @@ export function decodePrediction(source: unknown, opts: DecodeOptions): Decoded<
   if (!config) return reject('unknown_model', `model "${model.value}" is not configured`);
   const version = requireString(raw, 'version', true);
   if (!version.ok) return version;
+  const allowed = config.versions.allow;
+  if (allowed !== null && !allowed.includes(version.value)) {
+    return reject(
+      'version_not_allowed',
+      `version ${JSON.stringify(version.value.slice(0, 64))} of model "${model.value}" is not in its versions.allow list`,
+    );
+  }
   const id = requireString(raw, 'id', true);
   if (!id.ok) return id;
   if (raw.ts === undefined || raw.ts === null)

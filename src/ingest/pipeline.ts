@@ -17,6 +17,7 @@ import {
   type ClosedWindow,
   createWindowManager,
   evaluateWindow,
+  type RecordResult,
   type WindowManager,
 } from '../window/index.js';
 import { computePerformance, type LabeledPrediction } from '../window/performance.js';
@@ -131,6 +132,13 @@ const HTTP_SOURCE = Object.freeze({ kind: 'http' as const });
 const REPLAY_SOURCE = Object.freeze({ kind: 'replay' as const });
 const BASELINE_REFRESH_MS = 30_000;
 
+/** The `driftd_events_total` result of a recorded event. */
+function resultOf(status: RecordResult['status']): EventResult {
+  if (status === 'no-baseline') return 'no_baseline';
+  if (status === 'version-limit') return 'version_limit';
+  return status;
+}
+
 export function createPipeline(opts: PipelineOptions): Pipeline {
   const { config, store, metrics, clock } = opts;
   const log = opts.logger.child({ stage: 'pipeline' });
@@ -154,8 +162,11 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         clock,
         baselineFor: (version) => {
           const b = baselines.get(model.id);
-          return b?.byVersion.get(version) ?? b?.latest;
+          const own = b?.byVersion.get(version);
+          if (own !== undefined || model.versions.baselineFallback === 'none') return own;
+          return b?.latest;
         },
+        onRetire: (version) => metrics.forgetVersion(model.id, version),
       }),
     );
   }
@@ -494,7 +505,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     const bump = (model: string, r: EventResult) => {
       let c = counts.get(model);
       if (!c) {
-        c = { accepted: 0, late: 0, invalid: 0, no_baseline: 0, duplicate: 0 };
+        c = { accepted: 0, late: 0, invalid: 0, no_baseline: 0, version_limit: 0, duplicate: 0 };
         counts.set(model, c);
       }
       c[r]++;
@@ -516,7 +527,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       const event = d.value;
       const status = managers.get(event.model)!.record(event, meta).status;
       if (status === 'no-baseline') noBaseline = true;
-      bump(event.model, status === 'no-baseline' ? 'no_baseline' : status);
+      bump(event.model, resultOf(status));
       const row = event as StoredEvent;
       row.late = status === 'late';
       row.source = sourceRef;
@@ -545,7 +556,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     const ingestedAt = clock.now();
     let model = '';
     let manager: WindowManager | undefined;
-    let counts = { accepted: 0, late: 0, no_baseline: 0 };
+    let counts = { accepted: 0, late: 0, no_baseline: 0, version_limit: 0 };
     const perModel = new Map<string, typeof counts>();
     let newest = Number.NEGATIVE_INFINITY;
     let noBaseline = false;
@@ -560,7 +571,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         flushCounts();
         model = event.model;
         manager = managers.get(model)!;
-        counts = perModel.get(model) ?? { accepted: 0, late: 0, no_baseline: 0 };
+        counts = perModel.get(model) ?? { accepted: 0, late: 0, no_baseline: 0, version_limit: 0 };
         perModel.set(model, counts);
         newest = Number.NEGATIVE_INFINITY;
       }
@@ -575,6 +586,9 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       } else if (status === 'late') {
         counts.late++;
         row.late = true;
+      } else if (status === 'version-limit') {
+        counts.version_limit++;
+        row.late = false;
       } else {
         counts.no_baseline++;
         noBaseline = true;
@@ -587,6 +601,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       if (c.accepted > 0) countEvent(m, 'accepted', c.accepted);
       if (c.late > 0) countEvent(m, 'late', c.late);
       if (c.no_baseline > 0) countEvent(m, 'no_baseline', c.no_baseline);
+      if (c.version_limit > 0) countEvent(m, 'version_limit', c.version_limit);
     }
     if (noBaseline && clock.now() - lastRefresh > 5_000) {
       void refreshBaselines().catch((err) => log.warn({ err }, 'baseline refresh failed'));

@@ -94,13 +94,20 @@ export type RecordResult =
    */
   | { status: 'late'; late: LateWindow[] }
   /** No baseline for the event's version: nothing recorded, the watermark did not move. */
-  | { status: 'no-baseline' };
+  | { status: 'no-baseline' }
+  /**
+   * A version new to the manager while `versions.maxActive` versions already have open
+   * windows: nothing recorded (the caller stores it raw, not evaluated).
+   */
+  | { status: 'version-limit' };
 
 export interface WindowManagerOptions {
   model: ModelConfig;
   /** The current baseline of a version; read when a window opens (and on restore). */
   baselineFor: (version: string) => BaselineProfile | undefined;
   clock: Clock;
+  /** A version's state was dropped to make room for another (its gauges can go too). */
+  onRetire?: (version: string) => void;
 }
 
 export interface SizeSnapshot {
@@ -142,6 +149,8 @@ export interface WindowManagerSnapshot {
   open: WindowStateSnapshot[];
   /** Closed but not yet drained: restored into the closed queue. */
   closed: Array<{ state: WindowStateSnapshot; reason: CloseReason; closedAt: number }>;
+  /** Per size, the latest window end closed by a version whose state was retired (see record). */
+  retiredThrough?: Array<{ label: string; size: number; closedThrough: number }>;
 }
 
 export interface LateTotal {
@@ -233,6 +242,7 @@ export function laneOf(source: EventSource | undefined): string {
 }
 
 const NO_BASELINE: RecordResult = Object.freeze({ status: 'no-baseline' });
+const VERSION_LIMIT: RecordResult = Object.freeze({ status: 'version-limit' });
 
 /**
  * Creates the event-time window manager of one model. Pure: no timers, no I/O; the daemon
@@ -250,6 +260,13 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
   const lateness = model.windows.allowedLatenessMs;
   const idleTimeout = model.windows.idleTimeoutMs;
   const streams = new Map<string, Stream>();
+  const maxVersions = model.versions.maxActive;
+  /**
+   * Per size, the latest window end any retired version had closed. A version (re)admitted
+   * later starts with its sizes closed through here, so a window that was closed and written
+   * can never open again and be written a second time with part of its events.
+   */
+  const retiredThrough = sizes.map(() => Number.NEGATIVE_INFINITY);
   /** Lanes announced with addLanes: every new version starts with them. */
   const registered = new Set<string>();
   let closedQueue: ClosedWindow[] = [];
@@ -268,13 +285,13 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       lastArrival: now,
       nextEnd: Number.POSITIVE_INFINITY,
       baselines: new Map(),
-      sizes: sizes.map((c) => ({
+      sizes: sizes.map((c, i) => ({
         label: c.label,
         size: c.ms,
         open: new Map(),
         current: null,
         currentStart: Number.NaN,
-        closedThrough: Number.NEGATIVE_INFINITY,
+        closedThrough: retiredThrough[i]!,
         lateTotal: 0,
         pendingLate: 0,
       })),
@@ -283,6 +300,31 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       s.lanes.set(lane, { maxTs: Number.NEGATIVE_INFINITY, lastArrival: now });
     streams.set(version, s);
     return s;
+  }
+
+  /**
+   * The state of a version new to the manager, or undefined when `versions.maxActive`
+   * versions are tracked and each has an open window. At the cap, the version that has gone
+   * longest without an event and has no open window is retired first: its state is dropped
+   * (its late total with it) and its closed-through marks folded into `retiredThrough`.
+   * Memory is then bounded by maxActive versions whatever producers send.
+   */
+  function admit(version: string, now: number): Stream | undefined {
+    if (streams.size >= maxVersions) {
+      let oldest: Stream | undefined;
+      for (const s of streams.values()) {
+        if (s.nextEnd !== Number.POSITIVE_INFINITY) continue;
+        if (oldest === undefined || s.lastArrival < oldest.lastArrival) oldest = s;
+      }
+      if (oldest === undefined) return undefined;
+      oldest.sizes.forEach((sz, i) => {
+        if (sz.closedThrough > retiredThrough[i]!) retiredThrough[i] = sz.closedThrough;
+      });
+      streams.delete(oldest.version);
+      if (lastStream === oldest) lastStream = undefined;
+      options.onRetire?.(oldest.version);
+    }
+    return newStream(version, now);
   }
 
   function isIdle(lane: Lane, now: number): boolean {
@@ -416,7 +458,8 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     const now = clock.now();
     let stream = lastStream;
     if (stream === undefined || stream.version !== event.version) {
-      stream = streams.get(event.version) ?? newStream(event.version, now);
+      stream = streams.get(event.version) ?? admit(event.version, now);
+      if (stream === undefined) return VERSION_LIMIT;
       lastStream = stream;
     }
     stream.lastArrival = now;
@@ -559,6 +602,11 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         reason: c.reason,
         closedAt: c.closedAt,
       })),
+      retiredThrough: sizes.flatMap((c, i) =>
+        Number.isFinite(retiredThrough[i]!)
+          ? [{ label: c.label, size: c.ms, closedThrough: retiredThrough[i]! }]
+          : [],
+      ),
     };
   }
 
@@ -598,6 +646,10 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       };
     });
     const openBaselines = snap.open.map(baselineOf);
+    sizes.forEach((c, i) => {
+      const saved = snap.retiredThrough?.find((r) => r.label === c.label && r.size === c.ms);
+      if (saved !== undefined) retiredThrough[i] = saved.closedThrough;
+    });
 
     for (const ss of snap.streams) {
       const stream = newStream(ss.version, now);

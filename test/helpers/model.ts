@@ -17,6 +17,7 @@ export function testModel(overrides: Partial<ModelConfig> = {}): ModelConfig {
       allowedLatenessMs: 60_000,
       idleTimeoutMs: 120_000,
     },
+    versions: { allow: null, maxActive: 10, baselineFallback: 'none' },
     drift: {
       minWindowSize: 100,
       shareThreshold: 0.5,
@@ -34,7 +35,8 @@ export function testModel(overrides: Partial<ModelConfig> = {}): ModelConfig {
 
 /**
  * The models of the decoding tests: a plain one, one with a PII field (decoded on the event
- * loop), and one with a categorical prediction under another field name.
+ * loop), one with a categorical prediction under another field name, and one with a
+ * versions.allow list.
  */
 export function decodeTestModels(): Map<string, ModelConfig> {
   const credit = testModel();
@@ -47,7 +49,12 @@ export function decodeTestModels(): Map<string, ModelConfig> {
     ],
     prediction: { field: 'label_pred', type: 'categorical' },
   });
-  return new Map([credit, pii, flags].map((m) => [m.id, m] as const));
+  // Only version "3" is monitored: the others are rejected on every decode path.
+  const pinned = testModel({
+    id: 'pinned',
+    versions: { allow: ['3'], maxActive: 10, baselineFallback: 'none' },
+  });
+  return new Map([credit, pii, flags, pinned].map((m) => [m.id, m] as const));
 }
 
 /**

@@ -27,6 +27,7 @@ function model(
     prediction: { field: 'prediction', type: 'numeric' },
     label: { field: 'label', positive: 1, threshold: 0.5 },
     windows: { sizes: [{ label: '5m', ms: 300_000 }], allowedLatenessMs: 0, idleTimeoutMs: 0 },
+    versions: { allow: null, maxActive: 10, baselineFallback: 'none' },
     drift: {
       minWindowSize: 100,
       shareThreshold: 0.5,

@@ -77,6 +77,7 @@ describe('parseConfig defaults', () => {
             allowedLatenessMs: 60_000,
             idleTimeoutMs: 120_000,
           },
+          versions: { allow: null, maxActive: 10, baselineFallback: 'none' },
           drift: {
             minWindowSize: 100,
             shareThreshold: 0.5,
@@ -319,6 +320,25 @@ describe('parseConfig errors', () => {
     ]);
     expect(issuesOf(MODEL.replace('task: binary-classification', 'task: classification'))).toEqual([
       'models[0].task: must be binary-classification, multiclass or regression',
+    ]);
+  });
+
+  it('reads the version policy: allowlist, cap on active versions, baseline fallback', () => {
+    const config = parseConfig(
+      withModel('versions: { allow: ["3", "4"], maxActive: 3, baselineFallback: latest }'),
+      { env: noEnv },
+    );
+    expect(config.models[0]?.versions).toEqual({
+      allow: ['3', '4'],
+      maxActive: 3,
+      baselineFallback: 'latest',
+    });
+    expect(
+      issuesOf(withModel('versions: { allow: [], maxActive: 0, baselineFallback: newest }')),
+    ).toEqual([
+      'models[0].versions.allow: must not be empty',
+      'models[0].versions.maxActive: must be an integer between 1 and 1000',
+      'models[0].versions.baselineFallback: must be none or latest',
     ]);
   });
 

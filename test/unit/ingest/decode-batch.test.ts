@@ -56,6 +56,8 @@ const cases: Array<{ value: Buffer | null; headers?: { model?: string; version?:
     }),
   },
   { value: text(decodeTestEvent({ model: 'with-pii' })) }, // decoded on the event loop
+  { value: text(decodeTestEvent({ model: 'pinned' })) }, // version in versions.allow
+  { value: text(decodeTestEvent({ model: 'pinned', version: '4' })) }, // not in it
   { value: null },
   { value: Buffer.alloc(0) },
   { value: Buffer.from('{"model": "credit-risk", ') },
@@ -130,6 +132,14 @@ describe('Kafka decode thread format', () => {
     expect(dead).toBeGreaterThanOrEqual(12);
   });
 
+  it('rejects a version outside versions.allow with its reason, scanned or not', () => {
+    const at = cases.findIndex(
+      (c) => c.value?.includes('"version":"4"') && c.value.includes('pinned'),
+    );
+    expect(decoded[at]).toMatchObject({ ok: false, reason: 'version_not_allowed' });
+    expect(decoded[at - 1]).toMatchObject({ ok: true, event: { model: 'pinned', version: '3' } });
+  });
+
   it('makes features objects of the configured features only, absent ones left out', () => {
     const full = decoded[0];
     const partial = decoded[2]; // region absent
@@ -157,7 +167,7 @@ describe('Kafka decode thread format', () => {
     expect(first.event.features.income).toBe(52000.12345678901);
     // Unmonitored fields stay in the raw record only.
     expect(first.event.features).not.toHaveProperty('extra');
-    const invalid = decoded[21]!;
+    const invalid = decoded[cases.length - 1]!; // the value that is not UTF-8
     if (!invalid.ok) throw new Error('expected an event');
     expect(invalid.event.rawBytes).toBeUndefined();
     expect(invalid.event.raw).toContain('\uFFFD');

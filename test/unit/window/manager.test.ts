@@ -193,6 +193,58 @@ describe('window manager: assignment and watermark', () => {
     expect(manager.record(ev(1_000, '4'))).toEqual({ status: 'accepted' });
   });
 
+  it('tracks at most versions.maxActive versions: a new one retires the quietest without open windows, else is refused', () => {
+    const capped = testModel({ versions: { allow: null, maxActive: 2, baselineFallback: 'none' } });
+    const retired: string[] = [];
+    const clock = manualClock();
+    const manager = createWindowManager({
+      model: capped,
+      baselineFor: () => baseline,
+      clock,
+      onRetire: (v) => retired.push(v),
+    });
+    expect(manager.record(ev(1_000, 'a'))).toEqual({ status: 'accepted' });
+    clock.advance(1);
+    expect(manager.record(ev(1_000, 'b'))).toEqual({ status: 'accepted' });
+    // Both have an open window: a third version is not tracked, not even for a moment.
+    expect(manager.record(ev(1_000, 'c'))).toEqual({ status: 'version-limit' });
+    expect(manager.openWindows().map((w) => w.version)).toEqual(['a', 'b']);
+    // a's window closes (its watermark passes the end): a may now be retired for c.
+    manager.record(ev(FIVE + MIN, 'a'));
+    manager.record(ev(2 * FIVE + MIN, 'a'));
+    expect(manager.drainClosed().map((c) => `${c.bounds.version}@${c.bounds.start}`)).toEqual([
+      'a@0',
+      `a@${FIVE}`,
+    ]);
+    expect(manager.record(ev(1_000, 'c'))).toEqual({ status: 'version-limit' }); // a still open at 2·FIVE
+    clock.advance(2 * MIN);
+    manager.record(ev(1_000, 'b')); // b stays busy
+    manager.tick(); // a is idle: its last window closes
+    expect(manager.record(ev(3 * FIVE, 'c'))).toEqual({ status: 'accepted' });
+    expect(retired).toEqual(['a']);
+    // Memory is bounded by the cap whatever producers send.
+    for (let i = 0; i < 1_000; i++) manager.record(ev(3 * FIVE, `made-up-${i}`));
+    expect(new Set(manager.openWindows().map((w) => w.version))).toEqual(new Set(['b', 'c']));
+  });
+
+  it('never reopens a window a retired version closed: its events there are late', () => {
+    const capped = testModel({ versions: { allow: null, maxActive: 1, baselineFallback: 'none' } });
+    const clock = manualClock();
+    const manager = createWindowManager({ model: capped, baselineFor: () => baseline, clock });
+    manager.record(ev(1_000, 'a'));
+    clock.advance(2 * MIN);
+    expect(manager.tick().map((c) => c.bounds.start)).toEqual([0]); // idle close of a@0
+    manager.record(ev(2 * FIVE, 'b')); // retires a
+    // a comes back (b went quiet and was retired in turn) with an event in its closed window.
+    clock.advance(2 * MIN);
+    manager.tick();
+    expect(manager.record(ev(2_000, 'a'))).toMatchObject({ status: 'late' });
+    // The retirement mark survives a restart.
+    const restored = createWindowManager({ model: capped, baselineFor: () => baseline, clock });
+    restored.restore(JSON.parse(JSON.stringify(manager.snapshot())));
+    expect(restored.record(ev(3_000, 'z'))).toMatchObject({ status: 'late' });
+  });
+
   it('keeps one watermark per version', () => {
     const { manager, baselines } = setup();
     baselines.set('4', baseline);
