@@ -165,13 +165,16 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
   ];
 
   for (const route of ['/api/v1/events', '/api/v1/labels']) {
-    it.each(bodyErrors)(`${route}: %s answers its own status, code and reason`, async (_name, payload, type, status, code, reason) => {
-      const res = await post(route, payload, type);
-      expect(res.statusCode).toBe(status);
-      const body = res.json() as ErrorBody;
-      expect(body).toMatchObject({ statusCode: status, code });
-      expect(body.message).toMatch(reason);
-    });
+    it.each(bodyErrors)(
+      `${route}: %s answers its own status, code and reason`,
+      async (_name, payload, type, status, code, reason) => {
+        const res = await post(route, payload, type);
+        expect(res.statusCode).toBe(status);
+        const body = res.json() as ErrorBody;
+        expect(body).toMatchObject({ statusCode: status, code });
+        expect(body.message).toMatch(reason);
+      },
+    );
   }
 
   it('a single JSON object is one event, as JSON and as one NDJSON line', async () => {
@@ -197,7 +200,12 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
   });
 
   it('no client input yields a 5xx: routes, methods, query strings, URLs, headers', async () => {
-    const cases: Array<{ method: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'OPTIONS'; url: string; headers?: Record<string, string>; payload?: string }> = [
+    const cases: Array<{
+      method: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'OPTIONS';
+      url: string;
+      headers?: Record<string, string>;
+      payload?: string;
+    }> = [
       { method: 'GET', url: '/nope' },
       { method: 'DELETE', url: '/api/v1/events' },
       { method: 'PUT', url: '/metrics' },
