@@ -240,6 +240,11 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
       let result: WindowResult | null;
       if (qs.start !== undefined) {
         const start = parseTime('start', qs.start, 0);
+        if (start > MAX_TIME) {
+          throw badRequest(
+            `"start" (${qs.start}) is after the last time the store holds (${new Date(MAX_TIME).toISOString()})`,
+          );
+        }
         const found = await deps.store.queryDrift({
           model: m.id,
           window,

@@ -217,6 +217,7 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
       { method: 'GET', url: '/api/v1/models/m/drift?from[a]=1&limit=1e400' },
       { method: 'GET', url: `/api/v1/models/${'m'.repeat(300)}/drift` },
       { method: 'GET', url: '/api/v1/models/zz/performance' },
+      { method: 'GET', url: '/api/v1/models/m/features/x/histogram?start=99999999999999999999' },
       { method: 'GET', url: '/api/v1/models/m/summary?window=7m' },
       { method: 'GET', url: '/api/v1/predictions/%00?model=%FF' },
       { method: 'GET', url: `/api/v1/predictions/${'x'.repeat(600)}` },
