@@ -14,6 +14,7 @@ import { registerModelRoutes } from './routes/models.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { registerPredictionRoutes } from './routes/predictions.js';
 import { registerRecomputeRoutes } from './routes/recompute.js';
+import { errorSchema } from './schemas.js';
 
 /**
  * Node checks the request and header deadlines on a timer, not per socket: a deadline is
@@ -54,6 +55,13 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   installErrorHandler(app, server.bodyLimitBytes);
   installRequestGuards(app, deps);
   installJsonBodyParser(app);
+  // OpenAPI: every route documents the error answer as its 4xx and 5xx (a route's own 400,
+  // e.g. ingestion's all-rejected report, stays as declared).
+  app.addHook('onRoute', (route) => {
+    if (!route.schema) return;
+    const response = (route.schema.response ?? {}) as Record<string, unknown>;
+    route.schema.response = { '4xx': errorSchema, '5xx': errorSchema, ...response };
+  });
 
   await app.register(swagger, {
     openapi: {

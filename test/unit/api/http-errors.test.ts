@@ -252,6 +252,17 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
     }
   });
 
+  it('OpenAPI documents the error answer on every route (4XX, 5XX)', async () => {
+    const doc = (await daemon.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    };
+    const operations = Object.values(doc.paths).flatMap((p) => Object.values(p));
+    expect(operations.length).toBeGreaterThan(8);
+    for (const op of operations) {
+      expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['4XX', '5XX']));
+    }
+  });
+
   it('over a socket: huge headers are 431, a bad Content-Length and a garbage request line 400', async () => {
     const huge = await rawExchange(port, [
       `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`,
