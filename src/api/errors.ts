@@ -108,7 +108,7 @@ function serverMessage(code: string): string {
     case 'DRIFTD_ERR_STORE':
       return 'the store could not complete the request';
     case 'DRIFTD_ERR_NOT_READY':
-      return 'driftd is starting and not ready yet; retry later';
+      return 'driftd is not running (starting, waiting for its store, or stopping); retry later';
     default:
       return 'internal error';
   }
@@ -165,7 +165,9 @@ export function installErrorHandler(app: FastifyInstance, bodyLimit: number): vo
       const [status, code, detail] = classify(err, bodyLimit);
       if (status >= 500) {
         // The detail stays here: hosts, store exception text and stacks never reach a client.
-        request.log.error({ err, code, url: request.url }, 'request failed');
+        // (Not ready is a state, not a failure: the daemon logs what it waits for elsewhere.)
+        if (code === 'DRIFTD_ERR_NOT_READY') request.log.debug({ url: request.url }, 'not ready');
+        else request.log.error({ err, code, url: request.url }, 'request failed');
         sendError(reply, {
           statusCode: status,
           code,

@@ -7,8 +7,9 @@ import type { ApiDeps } from './ports.js';
  *
  * - A body in a content coding (gzip, br, …) is refused with 415: driftd reads bodies as they
  *   arrive, and compressed bytes parsed as JSON would only fail later with a misleading reason.
- * - While the daemon is still starting (waiting for its store), /api/v1 answers 503
- *   `DRIFTD_ERR_NOT_READY`; /healthz, /readyz, /metrics and /openapi.json are served throughout.
+ * - While the daemon is not running (starting, waiting for its store, stopping), /api/v1
+ *   answers 503 `DRIFTD_ERR_NOT_READY`; /healthz, /readyz, /metrics and /openapi.json are
+ *   served throughout.
  */
 export function installRequestGuards(app: FastifyInstance, deps: ApiDeps): void {
   const accepting = deps.accepting ?? (() => true);
@@ -22,7 +23,7 @@ export function installRequestGuards(app: FastifyInstance, deps: ApiDeps): void 
       );
     }
     if (req.url.startsWith('/api/') && !accepting()) {
-      throw new HttpError(503, 'DRIFTD_ERR_NOT_READY', 'driftd is starting');
+      throw new HttpError(503, 'DRIFTD_ERR_NOT_READY', 'driftd is not running');
     }
   });
 }
