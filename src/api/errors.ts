@@ -1,3 +1,5 @@
+import { maxHeaderSize, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DriftdError } from '../errors.js';
 
@@ -157,6 +159,37 @@ export function frameworkErrors(
 ): void {
   const [status, code, message] = fastifyClientError(err, 0);
   sendError(reply, { statusCode: status, code, error: STATUS_TEXT[status] ?? 'Error', message });
+}
+
+/**
+ * fastify's `clientErrorHandler` option: a request Node's HTTP parser refused or timed out
+ * before fastify saw it (a deadline of server.requestTimeoutMs / headersTimeoutMs passed,
+ * headers over Node's limit, malformed HTTP), answered in the error schema on the raw socket,
+ * which is then closed.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  // A reset connection has nobody left to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let status = 400;
+  let code = 'DRIFTD_ERR_BAD_HTTP';
+  let message = 'the request is not valid HTTP/1.1';
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    code = 'DRIFTD_ERR_REQUEST_TIMEOUT';
+    message =
+      'the request did not arrive in time (server.requestTimeoutMs, headers: server.headersTimeoutMs)';
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    code = 'DRIFTD_ERR_HEADERS_TOO_LARGE';
+    message = `the request headers are larger than ${maxHeaderSize} bytes`;
+  }
+  const body = JSON.stringify({ statusCode: status, code, error: STATUS_CODES[status], message });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 export function installErrorHandler(app: FastifyInstance, bodyLimit: number): void {

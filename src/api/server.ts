@@ -5,7 +5,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
-import { frameworkErrors, HttpError, installErrorHandler } from './errors.js';
+import { clientErrorHandler, frameworkErrors, HttpError, installErrorHandler } from './errors.js';
 import { installRequestGuards } from './guards.js';
 import { installJsonBodyParser } from './json-body.js';
 import type { ApiDeps } from './ports.js';
@@ -50,6 +50,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     ) as FastifyBaseLogger,
     bodyLimit: server.bodyLimitBytes,
     frameworkErrors,
+    clientErrorHandler,
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
   });
   installErrorHandler(app, server.bodyLimitBytes);

@@ -268,6 +268,7 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
       `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`,
     ]);
     expect(huge.response).toMatch(/^HTTP\/1\.1 431 /);
+    expect(huge.response).toContain('"code":"DRIFTD_ERR_HEADERS_TOO_LARGE"');
     const badLength = await rawExchange(port, [
       'POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n[]',
     ]);
@@ -278,6 +279,7 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
     expect(twoLengths.response).toMatch(/^HTTP\/1\.1 400 /);
     const garbage = await rawExchange(port, ['\x00\x01 nonsense\r\n\r\n']);
     expect(garbage.response).toMatch(/^HTTP\/1\.1 400 /);
+    expect(garbage.response).toContain('"code":"DRIFTD_ERR_BAD_HTTP"');
   });
 
   it('a client trickling its body is answered 408 and cut off at server.requestTimeoutMs', async () => {
@@ -287,6 +289,7 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
     for (let i = 0; i < 40; i++) trickle.push({ waitMs: 100 }, ' ');
     const slow = await rawExchange(port, trickle);
     expect(slow.response).toMatch(/^HTTP\/1\.1 408 /);
+    expect(slow.response).toContain('"code":"DRIFTD_ERR_REQUEST_TIMEOUT"');
     // requestTimeoutMs is 1000; Node checks deadlines every 250 ms here (a quarter of the tightest).
     expect(slow.closedAfterMs).toBeGreaterThanOrEqual(900);
     expect(slow.closedAfterMs).toBeLessThan(2500);
