@@ -42,8 +42,9 @@ function poisonedKey(value: unknown, path: string): string | undefined {
   return undefined;
 }
 
-/** Parses a JSON body or throws a 400 HttpError naming the reason. */
-export function parseJsonBody(text: string): unknown {
+/** Parses a JSON body (a leading byte-order mark is dropped) or throws a 400 HttpError naming the reason. */
+export function parseJsonBody(body: string): unknown {
+  const text = body.charCodeAt(0) === 0xfeff ? body.slice(1) : body;
   if (text.trim() === '') {
     throw new HttpError(
       400,
