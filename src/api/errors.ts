@@ -126,6 +126,8 @@ function classify(
     if (err.code === 'DRIFTD_ERR_INVALID_INPUT') return [400, err.code, err.message];
     if (err.code === 'DRIFTD_ERR_STORE' || err.code === 'DRIFTD_ERR_STORE_UNAVAILABLE')
       return [503, err.code, err.message];
+    // E.g. the store closed under a request in flight at shutdown.
+    if (err.code === 'DRIFTD_ERR_LIFECYCLE') return [503, 'DRIFTD_ERR_NOT_READY', err.message];
     return [500, err.code, err.message];
   }
   if ('validation' in err && err.validation) {
