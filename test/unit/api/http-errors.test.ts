@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildProfileFromRows } from '../../../src/baseline/index.js';
 import { validateConfig } from '../../../src/config/index.js';
 import { createDaemon, type Daemon } from '../../../src/daemon.js';
 import { StoreError } from '../../../src/errors.js';
@@ -253,6 +254,63 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
       expect(body.code, `${c.method} ${c.url}`).toMatch(/^DRIFTD_ERR_/);
       expect(body.message.length).toBeGreaterThan(0);
     }
+  });
+
+  it('no query string yields a 5xx on any read route, with stored windows to read (fuzz: 7 routes × 7 keys × 16 values)', async () => {
+    const T = Date.parse('2026-11-22T10:00:00Z');
+    const rows = Array.from({ length: 100 }, (_, i) => ({ features: { x: i }, prediction: i }));
+    await daemon.store.saveBaseline(
+      buildProfileFromRows(daemon.config.models[0]!, '1', rows).profile,
+    );
+    await daemon.pipeline.refreshBaselines();
+    const at = (i: number, ts: number) => ({ ...event(`fz-${i}`), ts: new Date(ts).toISOString() });
+    const batch = Array.from({ length: 20 }, (_, i) => at(i, T + i * 1000));
+    await post('/api/v1/events', JSON.stringify(batch), json);
+    await post('/api/v1/events', JSON.stringify([at(99, T + 3 * 3_600_000)]), json);
+    for (let i = 0; i < 50 && (await daemon.store.latestWindowResult('m')) === null; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await daemon.store.latestWindowResult('m')).not.toBeNull();
+
+    const routes = [
+      '/api/v1/models',
+      '/api/v1/models/m/drift',
+      '/api/v1/models/m/summary',
+      '/api/v1/models/m/features/x/histogram',
+      '/api/v1/models/m/features/prediction/histogram',
+      '/api/v1/models/m/performance',
+      '/api/v1/predictions/fz-1',
+    ];
+    const keys = ['from', 'to', 'window', 'limit', 'feature', 'start', 'model'];
+    const values = [
+      '',
+      '-1',
+      '1e400',
+      '99999999999999999999',
+      'NaN',
+      '%00',
+      '%FF',
+      '%ED%A0%80',
+      encodeURIComponent('\'"'),
+      '5m',
+      'a'.repeat(3000),
+      '2026-11-22T10:00:00Z',
+      '1899-01-01T00:00:00Z',
+      '9999-12-31T23:59:59Z',
+      '0x10',
+      '1.5',
+    ];
+    const fivexx: string[] = [];
+    for (const route of routes) {
+      for (const key of keys) {
+        for (const value of values) {
+          const url = `${route}?${key}=${value}`;
+          const res = await daemon.app.inject({ method: 'GET', url });
+          if (res.statusCode >= 500) fivexx.push(`${res.statusCode} ${url.slice(0, 100)}`);
+        }
+      }
+    }
+    expect(fivexx).toEqual([]);
   });
 
   it('OpenAPI documents the error answer on every route (4XX, 5XX)', async () => {
