@@ -43,8 +43,6 @@ export interface DaemonOverrides {
    * with backoff, instead of failing start() (`driftd start` sets it; one-shot commands don't).
    */
   waitForStore?: boolean;
-  /** Backoff of that wait (default 1 s doubling to 30 s). */
-  storeBackoff?: { initialDelayMs?: number; maxDelayMs?: number };
 }
 
 export type DaemonState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
@@ -142,105 +140,6 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
 
-  /**
-   * Brings the daemon up in flow order, HTTP first: /healthz and /readyz (not ready, and why)
-   * answer while the store is awaited; /api/v1 answers 503 until everything runs.
-   */
-  async function startUp(): Promise<void> {
-    try {
-      store = overrides.store ?? createStore(config.store, { logger });
-      app = await buildServer({
-        config,
-        models,
-        store,
-        // The pipeline exists once the store answers; /api/v1 is refused before (accepting).
-        ingest: {
-          ingestEvents: (items, source) => need(pipeline, 'pipeline').ingestEvents(items, source),
-          ingestLabels: (items) => need(pipeline, 'pipeline').ingestLabels(items),
-        },
-        metrics,
-        logger,
-        readiness,
-        accepting: () => state === 'running',
-        version: VERSION,
-      });
-      if (overrides.listen !== false) {
-        url = await app.listen({ host: config.server.host, port: config.server.port });
-        log.info(
-          { url, models: config.models.map((m) => m.id), store: config.store.kind },
-          'driftd listening',
-        );
-      } else {
-        await app.ready();
-      }
-      if (config.server.apiTokens.length === 0) {
-        log.warn(
-          'no API tokens configured: write routes are open to anyone who can reach the port',
-        );
-      }
-      waitingForStore = true;
-      const report = overrides.waitForStore
-        ? await migrateWhenReachable(store, config.store, {
-            logger: log,
-            signal: startAbort.signal,
-            ...overrides.storeBackoff,
-          })
-        : await store.migrate();
-      waitingForStore = false;
-      if (report.applied.length > 0)
-        log.info({ applied: report.applied, version: report.version }, 'store migrated');
-      pipeline = createPipeline({
-        config,
-        store,
-        metrics,
-        logger,
-        clock,
-        piiSalt,
-        ...(overrides.onWindow ? { onWindow: overrides.onWindow } : {}),
-        ...(overrides.onPerformance ? { onPerformance: overrides.onPerformance } : {}),
-      });
-      await pipeline.start();
-      if (fileCheckpoints) await restoreCheckpoints(pipeline);
-      if (config.kafka !== null) {
-        kafka = createKafkaSource({
-          config: config.kafka,
-          models,
-          pipeline,
-          store,
-          metrics,
-          logger,
-          clock,
-          piiSalt,
-          tuning: overrides.kafka ?? kafkaTuningFromEnv(),
-        });
-        // Before anything is ingested: restore() needs fresh window managers.
-        await kafka.restore();
-      }
-      if (startAbort.signal.aborted) throw new LifecycleError('closed while starting');
-      state = 'running';
-      // Readiness stays false until the consumer has joined its group.
-      kafka?.start();
-      lastCheckpoint = clock.now();
-      const period = overrides.tickMs ?? 1000;
-      timer = setInterval(() => {
-        // Never overlapping: a slow tick makes the next one skip, not pile up.
-        if (ticking) return;
-        ticking = tick().finally(() => {
-          ticking = undefined;
-        });
-      }, period);
-      timer.unref();
-    } catch (err) {
-      waitingForStore = false;
-      state = 'closing';
-      await kafka?.close().catch(() => {});
-      await app?.close().catch(() => {});
-      await store?.close().catch(() => {});
-      state = 'closed';
-      throw err;
-    }
-  }
-
   async function writeCheckpoint(): Promise<void> {
     if (!pipeline) return;
     await mkdir(checkpointDir, { recursive: true });
@@ -310,11 +209,111 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
     get url() {
       return url;
     },
-    start() {
+    /**
+     * Brings the daemon up in flow order, HTTP first: /healthz and /readyz (not ready, and why)
+     * answer while the store is awaited; /api/v1 answers 503 until everything runs.
+     */
+    async start() {
       if (state !== 'created') throw new LifecycleError(`start() called in state ${state}`);
       state = 'starting';
-      starting = startUp();
-      return starting;
+      let started = () => {};
+      // close() during start() waits for this (start() releases what it opened when aborted).
+      starting = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      try {
+        store = overrides.store ?? createStore(config.store, { logger });
+        app = await buildServer({
+          config,
+          models,
+          store,
+          // The pipeline exists once the store answers; /api/v1 is refused before (accepting).
+          ingest: {
+            ingestEvents: (items, source) => need(pipeline, 'pipeline').ingestEvents(items, source),
+            ingestLabels: (items) => need(pipeline, 'pipeline').ingestLabels(items),
+          },
+          metrics,
+          logger,
+          readiness,
+          accepting: () => state === 'running',
+          version: VERSION,
+        });
+        if (overrides.listen !== false) {
+          url = await app.listen({ host: config.server.host, port: config.server.port });
+          log.info(
+            { url, models: config.models.map((m) => m.id), store: config.store.kind },
+            'driftd listening',
+          );
+        } else {
+          await app.ready();
+        }
+        if (config.server.apiTokens.length === 0) {
+          log.warn(
+            'no API tokens configured: write routes are open to anyone who can reach the port',
+          );
+        }
+        waitingForStore = true;
+        const report = overrides.waitForStore
+          ? await migrateWhenReachable(store, config.store, {
+              logger: log,
+              signal: startAbort.signal,
+            })
+          : await store.migrate();
+        waitingForStore = false;
+        if (report.applied.length > 0)
+          log.info({ applied: report.applied, version: report.version }, 'store migrated');
+        pipeline = createPipeline({
+          config,
+          store,
+          metrics,
+          logger,
+          clock,
+          piiSalt,
+          ...(overrides.onWindow ? { onWindow: overrides.onWindow } : {}),
+          ...(overrides.onPerformance ? { onPerformance: overrides.onPerformance } : {}),
+        });
+        await pipeline.start();
+        if (fileCheckpoints) await restoreCheckpoints(pipeline);
+        if (config.kafka !== null) {
+          kafka = createKafkaSource({
+            config: config.kafka,
+            models,
+            pipeline,
+            store,
+            metrics,
+            logger,
+            clock,
+            piiSalt,
+            tuning: overrides.kafka ?? kafkaTuningFromEnv(),
+          });
+          // Before anything is ingested: restore() needs fresh window managers.
+          await kafka.restore();
+        }
+        if (startAbort.signal.aborted) throw new LifecycleError('closed while starting');
+        state = 'running';
+        // Readiness stays false until the consumer has joined its group.
+        kafka?.start();
+        lastCheckpoint = clock.now();
+        const period = overrides.tickMs ?? 1000;
+        timer = setInterval(() => {
+          // Never overlapping: a slow tick makes the next one skip, not pile up.
+          if (ticking) return;
+          ticking = tick().finally(() => {
+            ticking = undefined;
+          });
+        }, period);
+        timer.unref();
+      } catch (err) {
+        waitingForStore = false;
+        state = 'closing';
+        await kafka?.close().catch(() => {});
+        await app?.close().catch(() => {});
+        await store?.close().catch(() => {});
+        state = 'closed';
+        throw err;
+      } finally {
+        started();
+      }
     },
     close() {
       if (closing) return closing;
@@ -326,7 +325,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         if (state === 'starting') {
           // Stop waiting for the store; start() then fails and releases what it opened.
           startAbort.abort();
-          await starting?.catch(() => {});
+          await starting;
           log.info('driftd stopped');
           return;
         }
