@@ -5,6 +5,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
+import { MAX_ID_LENGTH } from '../ingest/decode.js';
 import { clientErrorHandler, frameworkErrors, HttpError, installErrorHandler } from './errors.js';
 import { installRequestGuards } from './guards.js';
 import { installJsonBodyParser } from './json-body.js';
@@ -50,6 +51,9 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     ) as FastifyBaseLogger,
     bodyLimit: server.bodyLimitBytes,
     frameworkErrors,
+    // A path parameter may be a whole prediction id: MAX_ID_LENGTH UTF-16 units, each up to 9
+    // characters percent-encoded (fastify's default of 100 refused longer ids with 414).
+    routerOptions: { maxParamLength: MAX_ID_LENGTH * 9 },
     clientErrorHandler,
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
   });

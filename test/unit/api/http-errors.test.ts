@@ -7,6 +7,7 @@ import { buildProfileFromRows } from '../../../src/baseline/index.js';
 import { validateConfig } from '../../../src/config/index.js';
 import { createDaemon, type Daemon } from '../../../src/daemon.js';
 import { StoreError } from '../../../src/errors.js';
+import { MAX_ID_LENGTH } from '../../../src/ingest/decode.js';
 import { createStore } from '../../../src/store/index.js';
 import type { Store } from '../../../src/store/types.js';
 
@@ -201,6 +202,20 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
     const bad = await post('/api/v1/events', '{"model":"m"}', json);
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ accepted: 0, rejected: 1, errors: [{ index: 0 }] });
+  });
+
+  it('a prediction id of any accepted length can be looked up (not 414)', async () => {
+    // MAX_ID_LENGTH UTF-16 units, non-ASCII: up to 9 URL characters each (fastify's default
+    // path-parameter limit is 100 characters).
+    const longId = 'é€'.repeat(MAX_ID_LENGTH / 2);
+    const stored = await post('/api/v1/events', JSON.stringify(event(longId)), json);
+    expect(stored.json()).toEqual({ accepted: 1, rejected: 0, errors: [] });
+    const found = await daemon.app.inject({
+      method: 'GET',
+      url: `/api/v1/predictions/${encodeURIComponent(longId)}`,
+    });
+    expect(found.statusCode).toBe(200);
+    expect(found.json()).toMatchObject({ event: { id: longId } });
   });
 
   it('no client input yields a 5xx: routes, methods, query strings, URLs, headers', async () => {
