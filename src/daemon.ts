@@ -17,6 +17,7 @@ import { createPipeline, type Pipeline } from './ingest/pipeline.js';
 import { createLogger, type Logger } from './logger.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/types.js';
+import { isTransientStoreError, migrateWhenReachable } from './store/wait.js';
 import type { PerformanceResult, WindowResult } from './types.js';
 import { VERSION } from './version.js';
 import type { Clock, WindowManagerSnapshot } from './window/index.js';
@@ -37,6 +38,11 @@ export interface DaemonOverrides {
   onPerformance?: (r: PerformanceResult) => void;
   /** Kafka consumer tuning (checkpoint interval, session timeout, …); default from the env. */
   kafka?: KafkaTuning;
+  /**
+   * Keep the daemon up (HTTP serving, not ready) while the store does not answer, retrying
+   * with backoff, instead of failing start() (`driftd start` sets it; one-shot commands don't).
+   */
+  waitForStore?: boolean;
 }
 
 export type DaemonState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
@@ -54,6 +60,10 @@ export interface Daemon {
   readonly kafka: KafkaSource | undefined;
   /** http://host:port once listening. */
   readonly url: string | undefined;
+  /**
+   * Resolves once everything runs; with `waitForStore` that may be long after the HTTP server
+   * listens. `close()` during start() makes it reject with a LifecycleError.
+   */
   start(): Promise<void>;
   /** Idempotent; concurrent calls share one shutdown. */
   close(): Promise<void>;
@@ -62,7 +72,8 @@ export interface Daemon {
 const CHECKPOINT_EVERY_MS = 30_000;
 
 /**
- * Wires config → store → pipeline → (Kafka source) → HTTP. Shutdown runs in flow order: stop
+ * Wires HTTP → store → pipeline → (Kafka source). The HTTP server listens first so liveness and
+ * readiness answer while the store is awaited (`waitForStore`). Shutdown runs in flow order: stop
  * taking requests, stop the ticker, stop fetching from Kafka and write its final checkpoint
  * and offsets (or checkpoint/flush the open windows without Kafka), close the store, and the
  * logger is flushed last by the caller.
@@ -90,21 +101,41 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   let kafka: KafkaSource | undefined;
   const fileCheckpoints = config.kafka === null && !overrides.flushOnClose;
   let closing: Promise<void> | undefined;
+  let starting: Promise<void> | undefined;
+  const startAbort = new AbortController();
+  /** True while start() waits for the store to answer its migrations. */
+  let waitingForStore = false;
+  /** The store's health at the last readiness probe (undefined before the first). */
+  let storeHealthy: boolean | undefined;
 
   const need = <T>(v: T | undefined, what: string): T => {
     if (v === undefined) throw new LifecycleError(`${what} is available after start()`);
     return v;
   };
 
+  /**
+   * /readyz. Details are generic on purpose ("unreachable", not the store's host or exception
+   * text): the full error goes to the log, once per change of the store's health.
+   */
   async function readiness(): Promise<Readiness> {
     const checks: Readiness['checks'] = {};
-    checks.pipeline = { ok: state === 'running', detail: state };
+    checks.pipeline = {
+      ok: state === 'running',
+      detail: waitingForStore ? 'waiting for the store' : state,
+    };
     if (kafka) checks.kafka = kafka.readiness();
     try {
       await need(store, 'store').ping();
       checks.store = { ok: true };
+      if (storeHealthy === false) log.info('store answers again');
+      storeHealthy = true;
     } catch (err) {
-      checks.store = { ok: false, detail: (err as Error).message };
+      checks.store = {
+        ok: false,
+        detail: isTransientStoreError(err) ? 'unreachable' : 'failing',
+      };
+      if (storeHealthy !== false) log.warn({ err }, 'readiness: the store does not answer');
+      storeHealthy = false;
     }
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
@@ -178,12 +209,57 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
     get url() {
       return url;
     },
+    /**
+     * Brings the daemon up in flow order, HTTP first: /healthz and /readyz (not ready, and why)
+     * answer while the store is awaited; /api/v1 answers 503 until everything runs.
+     */
     async start() {
       if (state !== 'created') throw new LifecycleError(`start() called in state ${state}`);
       state = 'starting';
+      let started = () => {};
+      // close() during start() waits for this (start() releases what it opened when aborted).
+      starting = new Promise<void>((resolve) => {
+        started = resolve;
+      });
       try {
         store = overrides.store ?? createStore(config.store, { logger });
-        const report = await store.migrate();
+        app = await buildServer({
+          config,
+          models,
+          store,
+          // The pipeline exists once the store answers; /api/v1 is refused before (accepting).
+          ingest: {
+            ingestEvents: (items, source) => need(pipeline, 'pipeline').ingestEvents(items, source),
+            ingestLabels: (items) => need(pipeline, 'pipeline').ingestLabels(items),
+          },
+          metrics,
+          logger,
+          readiness,
+          accepting: () => state === 'running',
+          version: VERSION,
+        });
+        if (overrides.listen !== false) {
+          url = await app.listen({ host: config.server.host, port: config.server.port });
+          log.info(
+            { url, models: config.models.map((m) => m.id), store: config.store.kind },
+            'driftd listening',
+          );
+        } else {
+          await app.ready();
+        }
+        if (config.server.apiTokens.length === 0) {
+          log.warn(
+            'no API tokens configured: write routes are open to anyone who can reach the port',
+          );
+        }
+        waitingForStore = true;
+        const report = overrides.waitForStore
+          ? await migrateWhenReachable(store, config.store, {
+              logger: log,
+              signal: startAbort.signal,
+            })
+          : await store.migrate();
+        waitingForStore = false;
         if (report.applied.length > 0)
           log.info({ applied: report.applied, version: report.version }, 'store migrated');
         pipeline = createPipeline({
@@ -213,30 +289,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           // Before anything is ingested: restore() needs fresh window managers.
           await kafka.restore();
         }
-        app = await buildServer({
-          config,
-          models,
-          store,
-          ingest: pipeline,
-          metrics,
-          logger,
-          readiness,
-          version: VERSION,
-        });
-        if (overrides.listen !== false) {
-          url = await app.listen({ host: config.server.host, port: config.server.port });
-          log.info(
-            { url, models: config.models.map((m) => m.id), store: config.store.kind },
-            'driftd listening',
-          );
-        } else {
-          await app.ready();
-        }
-        if (config.server.apiTokens.length === 0) {
-          log.warn(
-            'no API tokens configured: write routes are open to anyone who can reach the port',
-          );
-        }
+        if (startAbort.signal.aborted) throw new LifecycleError('closed while starting');
         state = 'running';
         // Readiness stays false until the consumer has joined its group.
         kafka?.start();
@@ -251,12 +304,15 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         }, period);
         timer.unref();
       } catch (err) {
+        waitingForStore = false;
         state = 'closing';
         await kafka?.close().catch(() => {});
         await app?.close().catch(() => {});
         await store?.close().catch(() => {});
         state = 'closed';
         throw err;
+      } finally {
+        started();
       }
     },
     close() {
@@ -264,6 +320,13 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
       closing = (async () => {
         if (state === 'created' || state === 'closed') {
           state = 'closed';
+          return;
+        }
+        if (state === 'starting') {
+          // Stop waiting for the store; start() then fails and releases what it opened.
+          startAbort.abort();
+          await starting;
+          log.info('driftd stopped');
           return;
         }
         state = 'closing';

@@ -1,10 +1,22 @@
 #!/usr/bin/env node
 /**
- * The process edge: argv in, exit code out, and the only place that touches signals. The
- * first SIGINT/SIGTERM asks the running command to shut down gracefully; a second one forces
- * the exit.
+ * The process edge: argv in, exit code out, and the only place that touches signals and the
+ * standard streams.
+ *
+ * - The first SIGINT/SIGTERM asks the running command to shut down gracefully; a second one
+ *   forces the exit.
+ * - SIGHUP is ignored (with a line on stderr): driftd has no config reload, and a closed
+ *   terminal or an `ssh` session ending must not kill a daemon without its shutdown (the open
+ *   windows' checkpoint, the Kafka offsets). Restart driftd to apply a changed config.
+ * - A closed stdout or stderr (`driftd start | head -1`, a log shipper gone) does not kill it:
+ *   write errors on them (EPIPE) are ignored, and logging stops silently.
  */
 import { runCli } from './cli/index.js';
+
+for (const stream of [process.stdout, process.stderr]) {
+  // Nothing useful can be done with a failed log write; without a listener it would crash us.
+  stream.on('error', () => {});
+}
 
 let signalled = 0;
 const shutdown = new Promise<string>((resolve) => {
@@ -21,12 +33,25 @@ const shutdown = new Promise<string>((resolve) => {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 });
+process.on('SIGHUP', () => {
+  process.stderr.write('driftd: SIGHUP ignored (no config reload; restart driftd to apply one)\n');
+});
+
+let finished = false;
+// A command whose pending work leaves nothing in the event loop (a promise no timer or socket
+// will settle) would end with Node's bare exit code 13; say so instead.
+process.on('beforeExit', () => {
+  if (finished) return;
+  process.stderr.write('driftd: internal error: the command stopped with work unfinished\n');
+  process.exit(70);
+});
 
 const code = await runCli(process.argv.slice(2), {
   out: process.stdout,
   err: process.stderr,
   shutdown,
 });
+finished = true;
 process.exitCode = code;
 // Pending handles (sockets of a closed client, unref'd timers) must not keep a finished CLI alive.
 setTimeout(() => process.exit(code), 2000).unref();

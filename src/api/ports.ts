@@ -103,5 +103,10 @@ export interface ApiDeps {
   metrics: Metrics;
   logger: Logger;
   readiness: () => Promise<Readiness>;
+  /**
+   * False while the daemon is not running (starting, waiting for its store, stopping):
+   * /api/v1 then answers 503 `DRIFTD_ERR_NOT_READY`. Default: always true.
+   */
+  accepting?: () => boolean;
   version: string;
 }

@@ -1,14 +1,19 @@
 /** JSON schemas shared by routes; they double as the OpenAPI components. */
 
+/** Every error answer (see errors.ts); documented on every route as its 4xx and 5xx. */
 export const errorSchema = {
   type: 'object',
   properties: {
     statusCode: { type: 'integer' },
-    code: { type: 'string' },
+    code: {
+      type: 'string',
+      description: 'Stable machine-readable code, e.g. DRIFTD_ERR_INVALID_JSON',
+    },
     error: { type: 'string' },
-    message: { type: 'string' },
+    message: { type: 'string', description: 'What is wrong (4xx); a generic reason (5xx)' },
+    requestId: { type: 'string', description: '5xx only: the id the daemon log carries' },
   },
-  required: ['statusCode', 'error', 'message'],
+  required: ['statusCode', 'code', 'error', 'message'],
 } as const;
 
 export const ingestReportSchema = {

@@ -5,29 +5,68 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
-import { HttpError, installErrorHandler } from './errors.js';
+import { MAX_ID_LENGTH } from '../ingest/decode.js';
+import { clientErrorHandler, frameworkErrors, HttpError, installErrorHandler } from './errors.js';
+import { installRequestGuards } from './guards.js';
+import { installJsonBodyParser } from './json-body.js';
 import type { ApiDeps } from './ports.js';
 import { registerIngestRoutes } from './routes/ingest.js';
 import { registerModelRoutes } from './routes/models.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { registerPredictionRoutes } from './routes/predictions.js';
 import { registerRecomputeRoutes } from './routes/recompute.js';
+import { errorSchema } from './schemas.js';
+
+/**
+ * Node checks the request and header deadlines on a timer, not per socket: a deadline is
+ * enforced within this much of its time (Node's own default is 30 s, longer than the deadlines).
+ */
+function connectionsCheckingInterval(server: ApiDeps['config']['server']): number {
+  const tightest = Math.min(server.requestTimeoutMs, server.headersTimeoutMs);
+  return Math.max(50, Math.min(1000, Math.floor(tightest / 4)));
+}
 
 /**
  * The HTTP app, not listening: the daemon calls `listen`, tests call `inject()`.
  * Writes require a bearer token when tokens are configured.
+ *
+ * Slow clients are bounded by the server's deadlines (server.requestTimeoutMs for a whole
+ * request, headersTimeoutMs for its headers, keepAliveTimeoutMs between requests): a client
+ * trickling a body is answered 408 and disconnected instead of holding a socket and its
+ * buffered body for ever.
  */
 export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
+  const server = deps.config.server;
   const app = Fastify({
+    requestTimeout: server.requestTimeoutMs,
+    keepAliveTimeout: server.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: server.headersTimeoutMs,
+      connectionsCheckingInterval: connectionsCheckingInterval(server),
+    },
     // Per-request lines are noise at 50k events/s: the API logs at warn and above only.
     loggerInstance: deps.logger.child(
       { stage: 'api' },
       { level: deps.logger.levelVal > 40 ? deps.logger.level : 'warn' },
     ) as FastifyBaseLogger,
-    bodyLimit: deps.config.server.bodyLimitBytes,
+    bodyLimit: server.bodyLimitBytes,
+    frameworkErrors,
+    // A path parameter may be a whole prediction id: MAX_ID_LENGTH UTF-16 units, each up to 9
+    // characters percent-encoded (fastify's default of 100 refused longer ids with 414).
+    routerOptions: { maxParamLength: MAX_ID_LENGTH * 9 },
+    clientErrorHandler,
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
   });
-  installErrorHandler(app);
+  installErrorHandler(app, server.bodyLimitBytes);
+  installRequestGuards(app, deps);
+  installJsonBodyParser(app);
+  // OpenAPI: every route documents the error answer as its 4xx and 5xx (a route's own 400,
+  // e.g. ingestion's all-rejected report, stays as declared).
+  app.addHook('onRoute', (route) => {
+    if (!route.schema) return;
+    const response = (route.schema.response ?? {}) as Record<string, unknown>;
+    route.schema.response = { '4xx': errorSchema, '5xx': errorSchema, ...response };
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -44,7 +83,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     },
   });
 
-  const tokens = deps.config.server.apiTokens.map((t) => Buffer.from(t));
+  const tokens = server.apiTokens.map((t) => Buffer.from(t));
   const auth = (req: FastifyRequest): void => {
     if (tokens.length === 0) return;
     const header = req.headers.authorization ?? '';

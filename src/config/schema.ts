@@ -50,6 +50,20 @@ export interface ServerInput {
   apiTokens?: string[];
   /** Largest accepted request body, in bytes (1 KiB .. 1 GiB). @default 10485760 (10 MiB) */
   bodyLimitBytes?: number;
+  /**
+   * Longest a client may take to send one whole request (headers and body), ms; a slower one
+   * is answered 408 and disconnected, so slow senders cannot pile up connections and memory.
+   * @default 60000
+   */
+  requestTimeoutMs?: number;
+  /** Longest a client may take to send the request headers, ms; at most requestTimeoutMs. @default 10000 */
+  headersTimeoutMs?: number;
+  /**
+   * How long an idle keep-alive connection stays open between requests, ms. Keep it above the
+   * idle timeout of a load balancer in front (AWS ALB: 60 s), or it may reuse a closing socket.
+   * @default 72000
+   */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface StoreInput {
@@ -239,7 +253,33 @@ function readServer(r: MapReader): ServerConfig {
       }),
     ),
     bodyLimitBytes: r.integer('bodyLimitBytes', { default: 10 * MIB, min: 1024, max: 1024 * MIB }),
+    ...readServerTimeouts(r),
   };
+}
+
+function readServerTimeouts(
+  r: MapReader,
+): Pick<ServerConfig, 'requestTimeoutMs' | 'headersTimeoutMs' | 'keepAliveTimeoutMs'> {
+  const requestTimeoutMs = r.integer('requestTimeoutMs', {
+    default: 60_000,
+    min: 100,
+    max: 3_600_000,
+  });
+  const headersTimeoutMs = r.integer('headersTimeoutMs', {
+    default: 10_000,
+    min: 100,
+    max: 3_600_000,
+  });
+  const keepAliveTimeoutMs = r.integer('keepAliveTimeoutMs', {
+    default: 72_000,
+    min: 100,
+    max: 3_600_000,
+  });
+  // Node refuses a header deadline later than the whole-request one.
+  if (headersTimeoutMs > requestTimeoutMs) {
+    r.issue(['headersTimeoutMs'], `must not exceed server.requestTimeoutMs (${requestTimeoutMs})`);
+  }
+  return { requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs };
 }
 
 function readStore(r: MapReader, dataDir: string): StoreConfig {

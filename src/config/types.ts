@@ -21,6 +21,12 @@ export interface ServerConfig {
   /** Bearer tokens accepted on write routes; empty = writes are open (logged at boot as a warning). */
   apiTokens: string[];
   bodyLimitBytes: number;
+  /** Whole request (headers and body) must arrive within this, ms; else 408 and disconnect. */
+  requestTimeoutMs: number;
+  /** Request headers must arrive within this, ms (≤ requestTimeoutMs). */
+  headersTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this, ms. */
+  keepAliveTimeoutMs: number;
 }
 
 export type StoreConfig =

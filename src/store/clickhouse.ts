@@ -121,8 +121,13 @@ function clientLoggerClass(log: Logger | undefined): new () => ClientLogger {
   };
 }
 
+/**
+ * A retry's backoff. Not unref'd: when the retried request is the only work left (a CLI
+ * command, the daemon's start), an unref'd timer let the event loop drain mid-retry and Node
+ * ended the process with exit code 13 ("unsettled top-level await") and no message.
+ */
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Creates the executor; no connection is made until the first statement. */

@@ -52,6 +52,8 @@ export interface ClickHouseStandInOptions {
   path: string;
   /** user → password (default: `{ default: '' }`). */
   users?: Readonly<Record<string, string>>;
+  /** Port on 127.0.0.1 (default 0: a free one), e.g. the one a daemon already waits on. */
+  port?: number;
 }
 
 /** What the stand-in does to a request instead of (or besides) answering it normally. */
@@ -492,7 +494,7 @@ interface Executed {
   summary: Record<string, string>;
 }
 
-/** Starts the stand-in on 127.0.0.1 (random port). */
+/** Starts the stand-in on 127.0.0.1 (a free port unless `opts.port`). */
 export async function startClickHouseStandIn(
   opts: ClickHouseStandInOptions,
 ): Promise<ClickHouseStandIn> {
@@ -791,7 +793,7 @@ export async function startClickHouseStandIn(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
 

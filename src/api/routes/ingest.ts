@@ -1,16 +1,49 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PendingLine } from '../../ingest/decode.js';
-import { badRequest } from '../errors.js';
+import { HttpError } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
 import { ingestReportSchema } from '../schemas.js';
 
+/** Items in one request; a larger batch is refused whole with 413. */
+export const MAX_BATCH_ITEMS = 100_000;
+
 const batchBody = {
-  description:
-    'A JSON array of events, or NDJSON (Content-Type: application/x-ndjson), one event per line.',
+  description: `A JSON array of events, one JSON object (one event), or NDJSON (Content-Type: application/x-ndjson), one event per line; at most ${MAX_BATCH_ITEMS} items.`,
   type: 'array',
-  maxItems: 100_000,
+  maxItems: MAX_BATCH_ITEMS,
 } as const;
+
+/**
+ * The body as a batch, before schema validation: a single JSON object is a batch of one (the
+ * first thing a new user posts), an array is taken as it is, and anything else (no body, a
+ * bare number, string or null) is refused whole with the reason. Too many items is 413.
+ */
+export function asBatch(body: unknown): unknown[] {
+  if (Array.isArray(body)) {
+    if (body.length > MAX_BATCH_ITEMS) {
+      throw new HttpError(
+        413,
+        'DRIFTD_ERR_TOO_MANY_ITEMS',
+        `the batch has ${body.length} items; at most ${MAX_BATCH_ITEMS} per request`,
+      );
+    }
+    return body;
+  }
+  if (body === undefined) {
+    throw new HttpError(
+      400,
+      'DRIFTD_ERR_EMPTY_BODY',
+      'the body is empty: send a JSON array of items, one JSON object, or NDJSON',
+    );
+  }
+  if (body !== null && typeof body === 'object') return [body];
+  throw new HttpError(
+    400,
+    'DRIFTD_ERR_BAD_BODY',
+    `the body must be a JSON array of items, one JSON object, or NDJSON; got ${body === null ? 'null' : typeof body}`,
+  );
+}
 
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
@@ -58,6 +91,9 @@ export function registerIngestRoutes(
     body: batchBody,
     response: { 200: ingestReportSchema, 202: ingestReportSchema, 400: ingestReportSchema },
   });
+  const preValidation = async (req: FastifyRequest) => {
+    req.body = asBatch(req.body);
+  };
 
   app.post(
     '/api/v1/events',
@@ -67,10 +103,10 @@ export function registerIngestRoutes(
         'ingest',
       ),
       onRequest: async (req) => auth(req),
+      preValidation,
     },
     async (req, reply) => {
       const items = req.body as unknown[];
-      if (!Array.isArray(items)) throw badRequest('body must be a JSON array or NDJSON');
       const report = await deps.ingest.ingestEvents(items, 'http');
       return reply.status(report.accepted === 0 && report.rejected > 0 ? 400 : 202).send(report);
     },
@@ -81,10 +117,10 @@ export function registerIngestRoutes(
     {
       schema: schema('Ingest ground-truth labels, joined to predictions by id.', 'ingest'),
       onRequest: async (req) => auth(req),
+      preValidation,
     },
     async (req, reply) => {
       const items = req.body as unknown[];
-      if (!Array.isArray(items)) throw badRequest('body must be a JSON array or NDJSON');
       const report = await deps.ingest.ingestLabels(items);
       return reply.status(report.accepted === 0 && report.rejected > 0 ? 400 : 202).send(report);
     },

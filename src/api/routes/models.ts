@@ -59,7 +59,13 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
   const range = (m: ModelConfig, qs: RangeQs) => {
     const from = parseTime('from', qs.from, 0);
     const to = Math.min(parseTime('to', qs.to, MAX_TIME), MAX_TIME);
-    if (from > to) throw badRequest(`"from" (${qs.from}) is after "to" (${qs.to})`);
+    if (from > to) {
+      throw badRequest(
+        qs.to === undefined
+          ? `"from" (${qs.from}) is after the last time the store holds (${new Date(MAX_TIME).toISOString()})`
+          : `"from" (${qs.from}) is after "to" (${qs.to})`,
+      );
+    }
     return { model: m.id, from, to, window: windowOf(m, qs.window) };
   };
 
@@ -234,6 +240,11 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
       let result: WindowResult | null;
       if (qs.start !== undefined) {
         const start = parseTime('start', qs.start, 0);
+        if (start > MAX_TIME) {
+          throw badRequest(
+            `"start" (${qs.start}) is after the last time the store holds (${new Date(MAX_TIME).toISOString()})`,
+          );
+        }
         const found = await deps.store.queryDrift({
           model: m.id,
           window,

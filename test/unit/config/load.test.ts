@@ -55,7 +55,15 @@ describe('parseConfig defaults', () => {
     const config = parseConfig(MODEL, { source: '/etc/driftd/driftd.yaml', env: noEnv });
     expect(config).toEqual({
       dataDir: '/etc/driftd/.driftd',
-      server: { host: '127.0.0.1', port: 8080, apiTokens: [], bodyLimitBytes: 10 * 1024 * 1024 },
+      server: {
+        host: '127.0.0.1',
+        port: 8080,
+        apiTokens: [],
+        bodyLimitBytes: 10 * 1024 * 1024,
+        requestTimeoutMs: 60_000,
+        headersTimeoutMs: 10_000,
+        keepAliveTimeoutMs: 72_000,
+      },
       store: { kind: 'embedded', path: '/etc/driftd/.driftd/store', rawEventsTtlDays: 30 },
       kafka: null,
       logLevel: 'info',
@@ -221,6 +229,18 @@ describe('parseConfig errors', () => {
     [
       'server: {bodyLimitBytes: 10}',
       'server.bodyLimitBytes: must be an integer between 1024 and 1073741824',
+    ],
+    [
+      'server: {requestTimeoutMs: 0}',
+      'server.requestTimeoutMs: must be an integer between 100 and 3600000',
+    ],
+    [
+      'server: {requestTimeoutMs: 5000, headersTimeoutMs: 6000}',
+      'server.headersTimeoutMs: must not exceed server.requestTimeoutMs (5000)',
+    ],
+    [
+      'server: {keepAliveTimeoutMs: 1.5}',
+      'server.keepAliveTimeoutMs: must be an integer between 100 and 3600000',
     ],
     ['server: 8080', 'server: must be a mapping (key: value), not a number'],
     [
