@@ -1,6 +1,5 @@
-import { isAscii, isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { PendingLine } from '../../ingest/decode.js';
+import { splitNdjson } from '../../ingest/ndjson.js';
 import { HttpError } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
 import { ingestReportSchema } from '../schemas.js';
@@ -45,34 +44,6 @@ export function asBatch(body: unknown): unknown[] {
   );
 }
 
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
-}
-
-/**
- * NDJSON body → one item per non-blank line: a PendingLine, parsed when the pipeline decodes
- * it (an unparseable line is then rejected with its line number). Lines are found on the bytes:
- * newline and blanks are the same bytes in UTF-8, so no text is made of the whole body.
- */
-export function parseNdjson(body: Buffer): PendingLine[] {
-  const ascii = isAscii(body);
-  const source = { bytes: body, ascii, utf8: ascii || isUtf8(body) };
-  const items: PendingLine[] = [];
-  let lineNo = 0;
-  for (let start = 0; start < body.length; ) {
-    let end = body.indexOf(0x0a, start);
-    if (end === -1) end = body.length;
-    lineNo++;
-    let s = start;
-    let e = end;
-    while (s < e && isSpace(body[s]!)) s++;
-    while (e > s && isSpace(body[e - 1]!)) e--;
-    start = end + 1;
-    if (s < e) items.push(new PendingLine(source, s, e, lineNo));
-  }
-  return items;
-}
-
 export function registerIngestRoutes(
   app: FastifyInstance,
   deps: ApiDeps,
@@ -81,7 +52,7 @@ export function registerIngestRoutes(
   app.addContentTypeParser(
     ['application/x-ndjson', 'application/jsonl', 'application/ndjson'],
     { parseAs: 'buffer' },
-    (_req, body, done) => done(null, parseNdjson(body as Buffer)),
+    (_req, body, done) => done(null, splitNdjson(body as Buffer)),
   );
 
   const schema = (summary: string, tag: string) => ({

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseNdjson } from '../../../src/api/routes/ingest.js';
 import { PendingLine, resolveItem, TextItem, UnparseableItem } from '../../../src/ingest/decode.js';
+import { splitNdjson } from '../../../src/ingest/ndjson.js';
 
-const resolved = (body: Buffer) => parseNdjson(body).map((i) => resolveItem(i));
+const resolved = (body: Buffer) => splitNdjson(body).map((i) => resolveItem(i));
 
-describe('parseNdjson (the HTTP NDJSON body)', () => {
+describe('splitNdjson (the HTTP NDJSON body, replay files)', () => {
   it('one item per non-blank line; ASCII lines carry their bytes, exactly the text', () => {
     const body = Buffer.from(' {"a":1}\r\n\n\t{"b":"x y"}  \n{"c":[1,2]}');
     const items = resolved(body) as TextItem[];
@@ -17,7 +17,7 @@ describe('parseNdjson (the HTTP NDJSON body)', () => {
   });
 
   it('lines are found, not parsed: parsing waits until an item is decoded', () => {
-    const items = parseNdjson(Buffer.from('{"a":1}\n{not json at all\n'));
+    const items = splitNdjson(Buffer.from('{"a":1}\n{not json at all\n'));
     expect(items).toHaveLength(2);
     expect(items.every((i) => i instanceof PendingLine)).toBe(true);
     expect(items.map((i) => [i.start, i.end, i.lineNo])).toEqual([
