@@ -165,6 +165,12 @@ export interface WindowResult extends WindowBounds {
   /** Share of features (with a verdict) that drifted. */
   driftShare: number;
   datasetDrift: boolean;
+  /**
+   * The window was still open: its stream had been quiet for the idle timeout, so this result
+   * was written from what it held then. The final result (same window, later closedAt)
+   * replaces it once the watermark passes the window's end.
+   */
+  provisional: boolean;
 }
 
 export interface PerformanceResult extends WindowBounds {

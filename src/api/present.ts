@@ -17,6 +17,7 @@ export function presentWindow(r: WindowResult) {
     closedAt: iso(r.closedAt),
     driftShare: r.driftShare,
     datasetDrift: r.datasetDrift,
+    provisional: r.provisional,
     prediction: r.prediction ? presentFeature(r.prediction) : null,
     features: r.features.map(presentFeature),
   };

@@ -85,6 +85,11 @@ export const windowResultSchema = {
     closedAt: { type: 'string', format: 'date-time' },
     driftShare: { type: 'number' },
     datasetDrift: { type: 'boolean' },
+    provisional: {
+      type: 'boolean',
+      description:
+        'The window is still open (its stream went quiet): its final result replaces this one.',
+    },
     prediction: { anyOf: [featureDriftSchema, { type: 'null' }] },
     features: { type: 'array', items: featureDriftSchema },
   },

@@ -251,7 +251,8 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     }
     m.windowEvents.set(wl, r.eventCount);
     m.windowCloseTimestamp.set(wl, r.closedAt / 1000);
-    m.windowsClosed.inc({ model: r.model, window: r.sizeLabel });
+    // A provisional result (quiet stream, window still open) is counted when it closes.
+    if (!r.provisional) m.windowsClosed.inc({ model: r.model, window: r.sizeLabel });
   };
 
   const recordPerformance = (p: PerformanceResult): void => {

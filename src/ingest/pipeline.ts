@@ -345,8 +345,11 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
             start: new Date(r.start).toISOString(),
             events: r.eventCount,
             driftShare: r.driftShare,
+            provisional: r.provisional,
           },
-          'window closed',
+          r.provisional
+            ? 'window result (provisional: stream quiet, window open)'
+            : 'window closed',
         );
         opts.onWindow?.(r);
       }

@@ -271,6 +271,15 @@ ORDER BY group_id`,
       `ALTER TABLE ${tableRef(db, 'events')} MODIFY SETTING merge_selector_base = ${EVENTS_MERGE_SELECTOR_BASE}`,
     ],
   },
+  {
+    version: 7,
+    name: 'window_results.provisional: a quiet window’s result, replaced by its final one',
+    // A stream quiet for the idle timeout gets results from its still-open windows; they must
+    // say so, since the final result (later closed_at) replaces them once the window closes.
+    up: ({ db }) => [
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS provisional UInt8 DEFAULT 0 AFTER dataset_drift`,
+    ],
+  },
 ];
 
 function checkMigrations(migrations: readonly Migration[]): void {

@@ -402,6 +402,7 @@ export interface WindowResultRow {
   late_count: string | number;
   drift_share: number | string;
   dataset_drift: number;
+  provisional: number;
   closed_at_ms: string | number;
 }
 
@@ -410,7 +411,7 @@ const WINDOW_RESULT_COLUMNS = `model, version, window, window_size_ms,
   kind, feature, feature_type, test, statistic, p_value, adjusted_p_value, threshold, drifted, psi,
   ks_statistic, ks_bound, count, missing_ratio, out_of_range_ratio, unseen_ratio, insufficient,
   histogram, baseline_id, baseline_hash, event_count, late_count, drift_share, dataset_drift,
-  toUnixTimestamp64Milli(closed_at) AS closed_at_ms`;
+  provisional, toUnixTimestamp64Milli(closed_at) AS closed_at_ms`;
 
 export interface WindowResultsFilter {
   /** By `[from, to)` overlap (params from, to) or one exact window (params version, window, start). */
@@ -760,7 +761,7 @@ interface WindowHeader {
 function windowHeader(w: WindowResult): WindowHeader {
   return {
     prefix: `{"model":${str(w.model)},"version":${str(w.version)},"window":${str(w.sizeLabel)},"window_size_ms":${u64(w.size, 'window size')},"window_start":"${formatDateTime64(w.start, 'window start')}","window_end":"${formatDateTime64(w.end, 'window end')}"`,
-    suffix: `"baseline_id":${str(w.baselineId)},"baseline_hash":${str(w.baselineHash)},"event_count":${u64(w.eventCount, 'eventCount')},"late_count":${u64(w.lateCount, 'lateCount')},"drift_share":${f64(w.driftShare)},"dataset_drift":${w.datasetDrift ? 1 : 0},"closed_at":"${formatDateTime64(w.closedAt, 'closedAt')}"}`,
+    suffix: `"baseline_id":${str(w.baselineId)},"baseline_hash":${str(w.baselineHash)},"event_count":${u64(w.eventCount, 'eventCount')},"late_count":${u64(w.lateCount, 'lateCount')},"drift_share":${f64(w.driftShare)},"dataset_drift":${w.datasetDrift ? 1 : 0},"provisional":${w.provisional ? 1 : 0},"closed_at":"${formatDateTime64(w.closedAt, 'closedAt')}"}`,
   };
 }
 

@@ -645,6 +645,7 @@ function assembleWindows(rows: readonly WindowResultRow[]): WindowResult[] {
         prediction: null,
         driftShare: toNumber(r.drift_share),
         datasetDrift: Number(r.dataset_drift) === 1,
+        provisional: Number(r.provisional) === 1,
       };
       currentKey = key;
       out.push(current);

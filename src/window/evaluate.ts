@@ -23,7 +23,7 @@ import type {
   NumericProfile,
   WindowResult,
 } from '../types.js';
-import type { ClosedWindow } from './manager.js';
+import type { ClosedWindow, CloseReason } from './manager.js';
 import type { WindowState, WindowStateSnapshot } from './state.js';
 
 /*
@@ -71,6 +71,8 @@ const OTHER_LABEL = '__other__';
 export interface EvaluableWindow {
   state: WindowState | WindowStateSnapshot;
   closedAt: number;
+  /** How the window was closed; 'idle' is a provisional result of a still-open window. */
+  reason?: CloseReason;
 }
 
 /**
@@ -153,6 +155,7 @@ export function evaluateWindow(
     prediction,
     driftShare,
     datasetDrift: withVerdict > 0 && driftShare >= model.drift.shareThreshold,
+    provisional: closed.reason === 'idle',
   };
 }
 

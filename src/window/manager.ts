@@ -42,12 +42,13 @@ import {
  * Idleness (wall-clock) and idle/flush closes are the exceptions: they trade this
  * determinism for progress when an input stops.
  *
- * Idle close: when no event of a version arrived for `idleTimeoutMs` of wall-clock time,
- * `tick()` closes every open window of that version, whatever its end — a quiet stream must
- * still produce its last results. Each size then remembers the end of the last window it
- * closed (`closedThrough`); a later event whose window ends at or before it is late, exactly
- * as if the watermark had passed it. The watermark itself is not moved, so a stream that
- * resumes with newer events carries on normally.
+ * Quiet streams: when no event of a version arrived for `idleTimeoutMs` of wall-clock time,
+ * `tick()` queues a provisional result of every open window of that version ('idle': a copy
+ * of what the window holds), once per quiet spell — a quiet stream still shows its results —
+ * and the windows stay open. A pause never turns later on-time events late: when the stream
+ * resumes, they are counted, and the window's final result (closed by the watermark, a flush
+ * or the version's retirement) replaces the provisional one in the store (same window, later
+ * closedAt).
  *
  * Late events (their window of some size is closed) never change a closed result: the caller
  * stores them raw. They are counted per (version, size) in `lateTotals()`, and each is also
@@ -64,11 +65,16 @@ export interface Clock {
   now(): number;
 }
 
+/**
+ * Why a window's result was produced: the watermark passed its end, or a flush (shutdown, end
+ * of a replay, a quiet version retired to make room) closed it — final results both — or its
+ * stream went quiet ('idle'): a provisional result of a window that stays open.
+ */
 export type CloseReason = 'watermark' | 'idle' | 'flush';
 
 export interface ClosedWindow {
   bounds: WindowBounds;
-  /** No longer written to by the manager. */
+  /** No longer written to by the manager (for 'idle', a copy of the still-open window). */
   state: WindowState;
   /** The baseline the window's sketches were built on (the one to evaluate against). */
   baseline: BaselineProfile;
@@ -228,6 +234,8 @@ interface Stream {
   lastArrival: number;
   /** Smallest end over open windows (all sizes), +∞ when none: cheap close check. */
   nextEnd: number;
+  /** `lastArrival` when the provisional results of this quiet spell were queued. */
+  provisionalFor: number;
   /** Baseline of each open window, by window key. */
   baselines: Map<string, BaselineProfile>;
   sizes: SizeState[];
@@ -284,6 +292,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       lanes: new Map(),
       lastArrival: now,
       nextEnd: Number.POSITIVE_INFINITY,
+      provisionalFor: Number.NaN,
       baselines: new Map(),
       sizes: sizes.map((c, i) => ({
         label: c.label,
@@ -304,19 +313,23 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
 
   /**
    * The state of a version new to the manager, or undefined when `versions.maxActive`
-   * versions are tracked and each has an open window. At the cap, the version that has gone
-   * longest without an event and has no open window is retired first: its state is dropped
-   * (its late total with it) and its closed-through marks folded into `retiredThrough`.
-   * Memory is then bounded by maxActive versions whatever producers send.
+   * versions are tracked and each is busy (an open window and an event within the idle
+   * timeout). At the cap, the version that has gone longest without an event, among those
+   * with no open window or quiet for the idle timeout, is retired first: its open windows are
+   * closed (final results, reason 'flush'), its state dropped (its late total with it) and its
+   * closed-through marks folded into `retiredThrough`. Memory is then bounded by maxActive
+   * versions whatever producers send.
    */
   function admit(version: string, now: number): Stream | undefined {
     if (streams.size >= maxVersions) {
       let oldest: Stream | undefined;
       for (const s of streams.values()) {
-        if (s.nextEnd !== Number.POSITIVE_INFINITY) continue;
+        const quiet = idleTimeout > 0 && now - s.lastArrival >= idleTimeout;
+        if (s.nextEnd !== Number.POSITIVE_INFINITY && !quiet) continue;
         if (oldest === undefined || s.lastArrival < oldest.lastArrival) oldest = s;
       }
       if (oldest === undefined) return undefined;
+      closeStream(oldest, Number.POSITIVE_INFINITY, 'flush');
       oldest.sizes.forEach((sz, i) => {
         if (sz.closedThrough > retiredThrough[i]!) retiredThrough[i] = sz.closedThrough;
       });
@@ -550,13 +563,29 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       for (const stream of streams.values()) {
         if (
           stream.nextEnd !== Number.POSITIVE_INFINITY &&
-          now - stream.lastArrival >= idleTimeout
+          now - stream.lastArrival >= idleTimeout &&
+          stream.provisionalFor !== stream.lastArrival
         ) {
-          closeStream(stream, Number.POSITIVE_INFINITY, 'idle');
+          stream.provisionalFor = stream.lastArrival;
+          queueProvisional(stream, now);
         }
       }
     }
     return drainClosed();
+  }
+
+  /** Queues a provisional result (a copy) of every open window of a quiet stream. */
+  function queueProvisional(stream: Stream, now: number): void {
+    const out: ClosedWindow[] = [];
+    for (const sz of stream.sizes) {
+      for (const state of sz.open.values()) {
+        const baseline = stream.baselines.get(windowKey(state.bounds))!;
+        const copy = createWindowState({ bounds: state.bounds, model, baseline }, state.snapshot());
+        out.push({ bounds: state.bounds, state: copy, baseline, reason: 'idle', closedAt: now });
+      }
+    }
+    out.sort(byEndThenSize);
+    for (const c of out) closedQueue.push(c);
   }
 
   function flushAll(): ClosedWindow[] {

@@ -118,6 +118,7 @@ function closeWindow(metrics: Metrics): void {
     prediction: feature('prediction', 'numeric', true, 0.2468),
     driftShare: 0.5,
     datasetDrift: true,
+    provisional: false,
   };
   metrics.recordWindow(result);
   metrics.recordPerformance({

@@ -108,6 +108,7 @@ function windowResult(start: number, over: Partial<WindowResult> = {}): WindowRe
     prediction: drift('score', { test: 'psi', pValue: null, adjustedPValue: null }),
     driftShare: 0.5,
     datasetDrift: true,
+    provisional: false,
     ...over,
   };
 }

@@ -133,6 +133,7 @@ function windowResult(start: number, over: Partial<WindowResult> = {}): WindowRe
     eventCount: 500,
     lateCount: 2,
     closedAt: start + 6 * MIN,
+    provisional: false,
     features: [
       drift('age', {
         histogram: { edges: [0, 30, 60, 90], reference: [0.3, 0.5, 0.2], current: [0.1, 0.5, 0.4] },

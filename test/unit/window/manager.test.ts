@@ -315,35 +315,43 @@ describe('window manager: assignment and watermark', () => {
 });
 
 describe('window manager: idle close and flush', () => {
-  it('closes every open window of an idle version after idleTimeoutMs of wall-clock', () => {
+  it('gives a quiet version provisional results after idleTimeoutMs, keeps its windows open, and a pause makes nothing late', () => {
     const { manager, clock } = setup(twoSizes);
     manager.record(ev(1_000));
     manager.record(ev(FIVE + 1_000));
     clock.advance(2 * MIN - 1);
     expect(manager.tick()).toEqual([]);
     clock.advance(1);
-    const closed = manager.tick();
-    expect(summary(closed)).toEqual([
+    const provisional = manager.tick();
+    expect(summary(provisional)).toEqual([
       { window: '5m@0', count: 1, late: 0, reason: 'idle' },
       { window: `5m@${FIVE}`, count: 1, late: 0, reason: 'idle' },
       { window: '1h@0', count: 2, late: 0, reason: 'idle' },
     ]);
-    expect(closed[0]!.closedAt).toBe(clock.now());
-    expect(manager.openWindows()).toEqual([]);
+    expect(provisional[0]!.closedAt).toBe(clock.now());
+    // Once per quiet spell, and the windows stay open.
     expect(manager.tick()).toEqual([]);
-    // The stream resumes: an event in a window closed by the idle close is late; a newer
-    // one (in a window never closed) opens a fresh window.
-    expect(manager.record(ev(FIVE + 2_000))).toMatchObject({ status: 'late' });
-    expect(manager.record(ev(2 * FIVE))).toMatchObject({
-      status: 'late',
-      late: [{ sizeLabel: '1h', start: 0 }],
-    });
-    expect(manager.openWindows().map((b) => `${b.sizeLabel}@${b.start}`)).toEqual([
-      `5m@${2 * FIVE}`,
+    expect(manager.openWindows()).toHaveLength(3);
+    // The stream resumes after the pause: on-time events are counted, not late; the results
+    // handed out before are copies and do not change.
+    expect(manager.record(ev(FIVE + 2_000))).toEqual({ status: 'accepted' });
+    expect(manager.record(ev(2_000))).toEqual({ status: 'accepted' }); // 5m@0 ends after lane max − 1m
+    expect(summary(provisional)[2]).toMatchObject({ count: 2 });
+    // The watermark passes: the final results replace the provisional ones.
+    manager.record(ev(2 * FIVE + MIN));
+    expect(summary(manager.drainClosed())).toEqual([
+      { window: '5m@0', count: 2, late: 0, reason: 'watermark' },
+      { window: `5m@${FIVE}`, count: 2, late: 0, reason: 'watermark' },
+    ]);
+    // Quiet again: a new provisional result of what is still open.
+    clock.advance(2 * MIN);
+    expect(summary(manager.tick())).toEqual([
+      { window: `5m@${2 * FIVE}`, count: 1, late: 0, reason: 'idle' },
+      { window: '1h@0', count: 5, late: 0, reason: 'idle' },
     ]);
   });
 
-  it('keeps an active version open while another version goes idle', () => {
+  it('gives provisional results only to the version that went quiet', () => {
     const { manager, clock, baselines } = setup();
     baselines.set('4', baseline);
     manager.record(ev(1_000, '3'));
@@ -351,9 +359,9 @@ describe('window manager: idle close and flush', () => {
     clock.advance(MIN);
     manager.record(ev(2_000, '4'));
     clock.advance(MIN);
-    const closed = manager.tick();
-    expect(closed.map((c) => c.bounds.version)).toEqual(['3']);
-    expect(manager.openWindows().map((b) => b.version)).toEqual(['4']);
+    const provisional = manager.tick();
+    expect(provisional.map((c) => `${c.bounds.version}:${c.reason}`)).toEqual(['3:idle']);
+    expect(manager.openWindows().map((b) => b.version)).toEqual(['3', '4']);
   });
 
   it('flushAll closes everything; later events for flushed windows are late', () => {
