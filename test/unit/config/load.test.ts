@@ -58,6 +58,7 @@ describe('parseConfig defaults', () => {
       server: { host: '127.0.0.1', port: 8080, apiTokens: [], bodyLimitBytes: 10 * 1024 * 1024 },
       store: { kind: 'embedded', path: '/etc/driftd/.driftd/store', rawEventsTtlDays: 30 },
       kafka: null,
+      ingest: { maxFutureSkewMs: 3_600_000 },
       logLevel: 'info',
       models: [
         {
