@@ -27,6 +27,7 @@ import {
   isRecord,
   type RejectReason,
   TextItem,
+  textProblem,
 } from './decode.js';
 import { EventScanner, V_FALSE, V_NULL, V_NUMBER, V_STRING, V_TRUE } from './scan.js';
 
@@ -75,6 +76,9 @@ export function parseValue(
       message: `not valid JSON: ${(err as Error).message}`,
     };
   }
+  // Before the headers add members of their own to the parsed value (see TextItem.checked).
+  const problem = textProblem(text, parsed);
+  if (problem) return problem;
   if (isRecord(parsed) && headers !== undefined) {
     if (parsed.model === undefined) {
       const model = headers('model');
@@ -88,7 +92,7 @@ export function parseValue(
   return {
     ok: true,
     value: parsed,
-    item: new TextItem(parsed, text, isUtf8(bytes) ? bytes : undefined),
+    item: new TextItem(parsed, text, isUtf8(bytes) ? bytes : undefined, true),
   };
 }
 
@@ -128,6 +132,8 @@ export interface PackedValues {
   /** Model/version header texts by message (null: none), when any message has one. */
   headerModels: Array<string | null> | null;
   headerVersions: Array<string | null> | null;
+  /** The live clock's reading when the batch was packed (the decode thread has no clock). */
+  now?: number;
 }
 
 export function packValues(
@@ -263,11 +269,15 @@ export function modelList(models: ReadonlyMap<string, ModelConfig>): ModelConfig
   return [...models.values()];
 }
 
-/** Decode thread: every message of the batch, in order, in the compact form. */
+/**
+ * Decode thread: every message of the batch, in order, in the compact form. A live source's
+ * clock (`opts.live`) is read once for the batch, and both paths judge every message's time
+ * by that reading.
+ */
 export function decodePacked(
   packed: PackedValues,
   models: readonly ModelConfig[],
-  opts: DecodeOptions,
+  given: DecodeOptions,
   maxBytes: number,
   /** Whether plain messages take the scanner (off: every message the general way, for tests). */
   fast = true,
@@ -278,13 +288,15 @@ export function decodePacked(
   const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const out = new Writer(Math.max(64, ends.length * 256));
   const scanner = fast ? scannerFor(models) : undefined;
+  const live = given.live && { now: given.live.now(), maxFutureSkewMs: given.live.maxFutureSkewMs };
+  const opts: DecodeOptions = live ? { ...given, live: { ...live, now: () => live.now } } : given;
   let start = 0;
   for (let i = 0; i < ends.length; i++) {
     const end = ends[i]!;
     const value = start === end ? null : source.subarray(start, end);
     start = end;
     // The plain shape is read straight into the answer; anything else the general way below.
-    if (value !== null && value.length <= maxBytes && scanner?.scan(value)) {
+    if (value !== null && value.length <= maxBytes && scanner?.scan(value, live)) {
       writeScanned(out, scanner, models[scanner.model]!, value);
       continue;
     }

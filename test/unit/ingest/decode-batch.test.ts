@@ -74,7 +74,7 @@ const cases: Array<{ value: Buffer | null; headers?: { model?: string; version?:
     value: Buffer.concat([
       Buffer.from('{"model":"credit-risk","version":"3","id":"p-'),
       Buffer.from([0xff]),
-      Buffer.from('","ts":1,"features":{"income":1}}'),
+      Buffer.from('","ts":1795341600000,"features":{"income":1}}'),
     ]),
   },
 ];
@@ -232,7 +232,12 @@ describe('Kafka decode thread format', () => {
   });
 
   it('runs on a real worker thread and answers batches in order', async () => {
-    const thread = createDecodeThread(list, 'salt', MAX, createLogger('error', process.stderr));
+    const thread = createDecodeThread(
+      list,
+      { piiSalt: 'salt' },
+      MAX,
+      createLogger('error', process.stderr),
+    );
     try {
       const answers = await Promise.all([
         thread.decode(values, (i) => cases[i]!.headers),

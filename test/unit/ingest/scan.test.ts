@@ -124,7 +124,7 @@ describe('decode thread scanner', () => {
     for (let i = 0; i < 100_000; i++) {
       const text = numberText(r);
       const value = Buffer.from(
-        `{"model":"credit-risk","version":"1","id":"a","ts":1,"features":{"income":${text}}}`,
+        `{"model":"credit-risk","version":"1","id":"a","ts":1795341600000,"features":{"income":${text}}}`,
       );
       expect(scanner.scan(value), text).toBe(true);
       expect(scanner.kinds[0]).toBe(V_NUMBER);
@@ -154,7 +154,7 @@ describe('decode thread scanner', () => {
       '1.0000000000000002220446049250313080847263336181640625',
     ]) {
       const value = Buffer.from(
-        `{"model":"credit-risk","version":"1","id":"a","ts":1,"features":{"income":${text}}}`,
+        `{"model":"credit-risk","version":"1","id":"a","ts":1795341600000,"features":{"income":${text}}}`,
       );
       expect(scanner.scan(value), text).toBe(true);
       expect(Object.is(scanner.nums[0], JSON.parse(text)), text).toBe(true);
@@ -174,7 +174,7 @@ describe('decode thread scanner', () => {
       { ...plain, features: { ...plain.features, region: 'Zürich' } }, // not ASCII
       { ...plain, features: { ...plain.features, income: 'high' } }, // rejected there
       { ...plain, ts: '2400-01-01T00:00:00Z' }, // rejected there
-      { features: plain.features, model: plain.model, version: '3', id: 'p-1', ts: 1 }, // features first
+      { features: plain.features, model: plain.model, version: '3', id: 'p-1', ts: 1795341600000 }, // features first
     ]) {
       expect(scanner.scan(Buffer.from(JSON.stringify(left))), JSON.stringify(left)).toBe(false);
     }
