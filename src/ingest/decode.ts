@@ -250,8 +250,13 @@ function illFormed(v: unknown): string | undefined {
   const o = v as Record<string, unknown>;
   for (const k in o) {
     if (!wellFormed(k)) return k;
-    const bad = illFormed(o[k]);
-    if (bad !== undefined) return bad;
+    const x = o[k];
+    if (typeof x === 'string') {
+      if (!wellFormed(x)) return x;
+    } else if (typeof x === 'object' && x !== null) {
+      const bad = illFormed(x);
+      if (bad !== undefined) return bad;
+    }
   }
   return undefined;
 }
