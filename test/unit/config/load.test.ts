@@ -94,6 +94,15 @@ describe('parseConfig defaults', () => {
     });
   });
 
+  it('reads ingest.maxFutureSkew as a duration (default 1h, not zero)', () => {
+    expect(parseConfig(`${MODEL}ingest:\n  maxFutureSkew: 5m\n`, { env: noEnv }).ingest).toEqual({
+      maxFutureSkewMs: 300_000,
+    });
+    expect(issuesOf(`${MODEL}ingest:\n  maxFutureSkew: 0s\n`)).toEqual([
+      'ingest.maxFutureSkew: "0s" must be greater than zero',
+    ]);
+  });
+
   it('fills kafka and clickhouse defaults when the sections are present', () => {
     const config = parseConfig(
       `${MODEL}kafka:\n  brokers: [localhost:9092]\nstore:\n  clickhouse:\n    url: http://ch:8123\n`,
