@@ -359,9 +359,14 @@ export function checkTime(v: unknown, ms: number, live: LiveClock | undefined): 
     );
   }
   if (ms > LATEST_STORABLE_TS) {
+    // A number this large is most likely epoch microseconds or nanoseconds.
+    const hint =
+      typeof v === 'number'
+        ? ' (epoch microseconds? ts must be epoch milliseconds or ISO 8601)'
+        : '';
     return reject(
       'ts_out_of_range',
-      `"ts" ${tsText(v)} is after 2299-12-31T23:59:59.999Z, the latest time driftd can store`,
+      `"ts" ${tsText(v)} is after 2299-12-31T23:59:59.999Z, the latest time driftd can store${hint}`,
     );
   }
   if (live !== undefined) {

@@ -167,6 +167,11 @@ describe('event times the store cannot hold', () => {
       message:
         '"ts" "1899-12-31T23:59:59Z" is before 1900-01-01T00:00:00.000Z, the earliest time driftd can store',
     });
+    expect(decodePrediction({ ...good, ts: T * 1000 }, opts)).toMatchObject({
+      message: expect.stringContaining(
+        '(epoch microseconds? ts must be epoch milliseconds or ISO 8601)',
+      ),
+    });
     for (const ts of ['1900-01-01T00:00:00Z', '2299-12-31T23:59:59.999Z']) {
       expect(outcome(decodePrediction({ ...good, ts }, opts)), ts).toBe('ok');
       expect(outcome(decodeLabel(label({ ts }), opts)), ts).toBe('ok');
