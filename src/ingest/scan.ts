@@ -48,7 +48,7 @@ const KEY_TS = 4;
 const KEY_FEATURES = 5;
 
 /** Keys of one object this path tracks for repeats beyond the ones it reads (else: no). */
-const MAX_OTHER_KEYS = 16;
+const MAX_OTHER_KEYS = 32;
 
 /** Exact powers of ten as doubles (10^22 is the largest one a double holds exactly). */
 const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));

@@ -121,7 +121,7 @@ function message(r: () => number): string {
   if (r() < 0.2) features.push(`"extra":${pick(['"kept"', '1', 'null', '[1]', '{"a":1}'])}`);
   // Members no window reads, repeated now and then (duplicate_key on both paths).
   if (r() < 0.1) features.push(`"extra":${pick(['"again"', '2', `"${'e'.repeat(300)}"`])}`);
-  if (r() < 0.03) for (let i = 0; i < 17; i++) features.push(`"x${i}":${i}`);
+  if (r() < 0.03) for (let i = 0; i < 33; i++) features.push(`"x${i}":${i}`);
   if (r() < 0.1) features.splice(Math.floor(r() * features.length), 1); // one absent
   if (r() < 0.1) features.reverse();
   if (r() < 0.05) features.push(features[0]!); // a duplicate
@@ -242,5 +242,19 @@ describe('decode thread scanner', () => {
       expect(scanner.scan(Buffer.from(JSON.stringify(left))), JSON.stringify(left)).toBe(false);
     }
     expect(scanner.scan(Buffer.from('{"model":"credit-risk","model":"flags"}'))).toBe(false);
+    // Members it does not read are still read once per object: up to 32 of them it tracks.
+    const others = (n: number) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`x${i}`, i] as const));
+    const many = { ...plain, features: { ...plain.features, ...others(31) } };
+    expect(scanner.scan(Buffer.from(JSON.stringify(many)))).toBe(true);
+    const text = JSON.stringify(plain);
+    expect(scanner.scan(Buffer.from(text.replace('"extra":', '"extra":1,"extra":')))).toBe(false);
+    expect(scanner.scan(Buffer.from(text.replace('"model":', '"note":1,"note":2,"model":')))).toBe(
+      false,
+    );
+    // A live clock: the skew bounds the time; without one (replay), the store's range does.
+    const ahead = Buffer.from(JSON.stringify({ ...plain, ts: '2299-12-31T23:00:00Z' }));
+    expect(scanner.scan(ahead)).toBe(true);
+    expect(scanner.scan(ahead, { now: LIVE_NOW, maxFutureSkewMs: 3_600_000 })).toBe(false);
   });
 });
