@@ -224,15 +224,19 @@ export function repeatedKey(text: string): string | undefined {
 }
 
 /**
- * Whether the value JSON.parse made of `text` lost a member to a repeated key. Without
- * backslashes every quote of the text delimits a string, so the text spells quotes / 2
- * strings, and the value holds that many unless a repeated key dropped some: one native scan
- * for the quotes, one walk of the value (together about a third of JSON.parse's time).
+ * Whether the value JSON.parse made of `text` (valid JSON) lost a member to a repeated key.
+ * Every quote of the text not escaped by an odd run of backslashes delimits a string, so the
+ * text spells quotes / 2 strings, and the value holds that many unless a repeated key dropped
+ * some: the quotes found with indexOf, one walk of the value (together about a third of
+ * JSON.parse's time), no allocation.
  */
 function hasRepeatedKey(text: string, value: unknown): boolean {
-  if (text.indexOf('\\') >= 0) return repeatedKey(text) !== undefined;
   let quotes = 0;
-  for (let i = text.indexOf('"'); i >= 0; i = text.indexOf('"', i + 1)) quotes++;
+  for (let i = text.indexOf('"'); i >= 0; i = text.indexOf('"', i + 1)) {
+    let b = i;
+    while (b > 0 && text.charCodeAt(b - 1) === BACKSLASH) b--;
+    if (((i - b) & 1) === 0) quotes++;
+  }
   return quotes !== 2 * stringsIn(value);
 }
 

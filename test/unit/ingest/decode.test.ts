@@ -312,12 +312,23 @@ describe('one rule for repeated keys and lone surrogates', () => {
       if (depth < 3 && k < 0.15) return object(depth + 1);
       if (depth < 3 && k < 0.25)
         return `[${Array.from({ length: Math.floor(r() * 3) }, () => value(depth + 1)).join(',')}]`;
-      return pick(['1', '"a"', '"b:"', '"\\"a\\":"', 'null', 'true', '"\\u0061"', '""']);
+      return pick([
+        '1',
+        '"a"',
+        '"b:"',
+        '"\\"a\\":"',
+        'null',
+        'true',
+        '"\\u0061"',
+        '""',
+        '"x\\\\"', // ends with a backslash: the quote after it closes the string
+        '"\\\\\\"\\\\"',
+      ]);
     };
     const object = (depth: number): string => {
       const n = Math.floor(r() * 5);
       const keys = Array.from({ length: n }, () =>
-        pick(['a', 'b', 'c', '\\u0061', 'a\\"', 'model']),
+        pick(['a', 'b', 'c', '\\u0061', 'a\\"', 'a\\\\', 'model']),
       );
       return `{${keys.map((k) => `"${k}"${pick(['', ' '])}:${value(depth)}`).join(',')}}`;
     };
