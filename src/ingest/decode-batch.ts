@@ -42,10 +42,12 @@ export type ParsedValue =
 export type HeaderLookup = (field: 'model' | 'version') => string | undefined;
 
 /**
- * A Kafka message value as the decoder takes it: size-checked, parsed, with model/version
- * filled in from the headers when the JSON has none. The text is the raw record as received
- * (the headers that filled in model/version are not part of it; the store has them in their
- * columns); its bytes ride along when they are valid UTF-8 (copied, not re-encoded).
+ * A Kafka message value as the decoder takes it: size-checked, parsed, checked for repeated
+ * keys and lone surrogates (`textProblem`; the dead letter then names no model), with
+ * model/version filled in from the headers when the JSON has none. The text is the raw record
+ * as received (the headers that filled in model/version are not part of it; the store has
+ * them in their columns); its bytes ride along when they are valid UTF-8 (copied, not
+ * re-encoded).
  */
 export function parseValue(
   value: Uint8Array | null,
