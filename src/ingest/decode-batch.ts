@@ -27,12 +27,19 @@ import {
   isRecord,
   type RejectReason,
   TextItem,
+  textProblem,
 } from './decode.js';
 import { EventScanner, V_FALSE, V_NULL, V_NUMBER, V_STRING, V_TRUE } from './scan.js';
 
 export type ParsedValue =
   | { ok: true; value: unknown; item: TextItem }
-  | { ok: false; reason: RejectReason; message: string };
+  | {
+      ok: false;
+      reason: RejectReason;
+      message: string;
+      /** The parsed value, when the text parsed but broke an item-wide rule (its model label). */
+      value?: unknown;
+    };
 
 /**
  * Model/version texts beside a message's value (its headers; for predictions also its key, if
@@ -41,10 +48,12 @@ export type ParsedValue =
 export type HeaderLookup = (field: 'model' | 'version') => string | undefined;
 
 /**
- * A Kafka message value as the decoder takes it: size-checked, parsed, with model/version
- * filled in from the headers when the JSON has none. The text is the raw record as received
- * (the headers that filled in model/version are not part of it; the store has them in their
- * columns); its bytes ride along when they are valid UTF-8 (copied, not re-encoded).
+ * A Kafka message value as the decoder takes it: size-checked, parsed, checked for repeated
+ * keys and lone surrogates (`textProblem`), with
+ * model/version filled in from the headers when the JSON has none. The text is the raw record
+ * as received (the headers that filled in model/version are not part of it; the store has
+ * them in their columns); its bytes ride along when they are valid UTF-8 (copied, not
+ * re-encoded).
  */
 export function parseValue(
   value: Uint8Array | null,
@@ -75,6 +84,9 @@ export function parseValue(
       message: `not valid JSON: ${(err as Error).message}`,
     };
   }
+  // Before the headers add members of their own to the parsed value (see TextItem.checked).
+  const problem = textProblem(text, parsed);
+  if (problem) return { ...problem, value: parsed };
   if (isRecord(parsed) && headers !== undefined) {
     if (parsed.model === undefined) {
       const model = headers('model');
@@ -88,7 +100,7 @@ export function parseValue(
   return {
     ok: true,
     value: parsed,
-    item: new TextItem(parsed, text, isUtf8(bytes) ? bytes : undefined),
+    item: new TextItem(parsed, text, isUtf8(bytes) ? bytes : undefined, true),
   };
 }
 
@@ -111,7 +123,10 @@ export function decodeMessage(
   headers?: HeaderLookup,
 ): DecodedMessage {
   const parsed = parseValue(value, maxBytes, headers);
-  if (!parsed.ok) return { ...parsed, model: 'unknown' };
+  if (!parsed.ok) {
+    const { reason, message } = parsed;
+    return { ok: false, reason, message, model: modelLabel(parsed.value, opts.models) };
+  }
   const d: Decoded<PredictionEvent> = decodePrediction(parsed.item, opts);
   if (d.ok) return { ok: true, event: d.value };
   return { ...d, model: modelLabel(parsed.value, opts.models) };
@@ -128,6 +143,8 @@ export interface PackedValues {
   /** Model/version header texts by message (null: none), when any message has one. */
   headerModels: Array<string | null> | null;
   headerVersions: Array<string | null> | null;
+  /** The live clock's reading when the batch was packed (the decode thread has no clock). */
+  now?: number;
 }
 
 export function packValues(
@@ -263,11 +280,15 @@ export function modelList(models: ReadonlyMap<string, ModelConfig>): ModelConfig
   return [...models.values()];
 }
 
-/** Decode thread: every message of the batch, in order, in the compact form. */
+/**
+ * Decode thread: every message of the batch, in order, in the compact form. A live source's
+ * clock (`opts.live`) is read once for the batch, and both paths judge every message's time
+ * by that reading.
+ */
 export function decodePacked(
   packed: PackedValues,
   models: readonly ModelConfig[],
-  opts: DecodeOptions,
+  given: DecodeOptions,
   maxBytes: number,
   /** Whether plain messages take the scanner (off: every message the general way, for tests). */
   fast = true,
@@ -278,6 +299,8 @@ export function decodePacked(
   const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const out = new Writer(Math.max(64, ends.length * 256));
   const scanner = fast ? scannerFor(models) : undefined;
+  const live = given.live && { now: given.live.now(), maxFutureSkewMs: given.live.maxFutureSkewMs };
+  const opts: DecodeOptions = live ? { ...given, live: { ...live, now: () => live.now } } : given;
   let start = 0;
   for (let i = 0; i < ends.length; i++) {
     const end = ends[i]!;
@@ -287,7 +310,7 @@ export function decodePacked(
     if (
       value !== null &&
       value.length <= maxBytes &&
-      scanner?.scan(value) &&
+      scanner?.scan(value, live) &&
       versionAllowed(models[scanner.model]!, value, scanner.versionStart, scanner.versionEnd)
     ) {
       writeScanned(out, scanner, models[scanner.model]!, value);
@@ -302,7 +325,7 @@ export function decodePacked(
       out.u8(KIND_DEAD);
       out.str(parsed.reason);
       out.str(parsed.message);
-      out.str('unknown');
+      out.str(modelLabel(parsed.value, opts.models));
       continue;
     }
     const model = isRecord(parsed.value) ? parsed.value.model : undefined;
