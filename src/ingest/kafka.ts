@@ -96,6 +96,8 @@ import {
   parseValue,
 } from './decode-batch.js';
 import { createDecodeThread, type DecodeThread } from './decode-thread.js';
+import { registerKafkaCodecs } from './kafka-codecs.js';
+import { type UndecodableBatch, undecodableBatchOf } from './kafka-undecodable.js';
 import type { SourcedEvent, WriteOptions } from './pipeline.js';
 import {
   type BackoffOptions,
@@ -255,7 +257,19 @@ export const DEAD_LETTER_HEADERS = {
   topic: 'driftd-source-topic',
   partition: 'driftd-source-partition',
   offset: 'driftd-source-offset',
+  /** An undecodable batch (reason `undecodable_batch`): its last offset (`offset`: its first). */
+  lastOffset: 'driftd-source-last-offset',
+  /** An undecodable batch: its codec and how many records its header announces. */
+  compression: 'driftd-compression',
+  records: 'driftd-records',
 } as const;
+
+/**
+ * Dead-letter reasons of the Kafka source itself, beside the decoders' `RejectReason`s:
+ * - `undecodable_batch`: a record batch kafkajs could not decompress (kafka-undecodable.ts);
+ *   one dead letter per batch, its value the compressed records.
+ */
+export type KafkaRejectReason = 'undecodable_batch';
 
 export const MODEL_HEADER = 'driftd-model';
 export const VERSION_HEADER = 'driftd-version';
@@ -264,10 +278,49 @@ const MAX_ERROR_HEADER = 1000;
 
 interface Dead {
   message: KafkaMessage;
-  reason: RejectReason;
+  reason: RejectReason | KafkaRejectReason;
   error: string;
   /** Configured model of the message, else "unknown" (metric label). */
   model: string;
+  /** The undecodable batch this dead letter stands for (its placeholders, counted). */
+  batch?: { of: UndecodableBatch; placeholders: number };
+}
+
+/** The part of a kafkajs batch the source reads. */
+type BatchView = Pick<Batch, 'topic' | 'partition' | 'highWatermark' | 'messages'>;
+
+/**
+ * When `m` is a placeholder of an undecodable batch (kafka-undecodable.ts): one dead letter per
+ * batch in `dead`, counting its placeholders, and true.
+ */
+function takeUndecodable(m: KafkaMessage, dead: Dead[]): boolean {
+  const of = undecodableBatchOf(m);
+  if (of === undefined) return false;
+  const prev = dead[dead.length - 1];
+  if (prev?.batch?.of === of) {
+    prev.batch.placeholders++;
+    return true;
+  }
+  const headers: IHeaders = {
+    [DEAD_LETTER_HEADERS.lastOffset]: of.lastOffset,
+    [DEAD_LETTER_HEADERS.compression]: of.codec,
+    [DEAD_LETTER_HEADERS.records]: String(of.records),
+  };
+  dead.push({
+    message: {
+      key: null,
+      value: of.compressed,
+      headers,
+      offset: of.baseOffset,
+      timestamp: m.timestamp,
+      attributes: 0,
+    },
+    reason: 'undecodable_batch',
+    error: of.error,
+    model: 'unknown',
+    batch: { of, placeholders: 1 },
+  });
+  return true;
 }
 
 /**
@@ -331,6 +384,7 @@ const RECORD_SLICE = 256;
 const MAX_QUEUED_BATCHES = 4;
 
 export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
+  registerKafkaCodecs();
   const { config: cfg, pipeline, store, metrics, clock } = options;
   const tuning = { ...DEFAULTS, ...options.tuning };
   const log = options.logger.child({ stage: 'kafka' });
@@ -471,7 +525,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
 
   // --- dead letters ----------------------------------------------------------------------------
 
-  function toDeadLetter(batch: Batch, d: Dead): Message {
+  function toDeadLetter(batch: BatchView, d: Dead): Message {
     const headers: IHeaders = { ...(d.message.headers ?? {}) };
     headers[DEAD_LETTER_HEADERS.reason] = d.reason;
     headers[DEAD_LETTER_HEADERS.error] =
@@ -512,14 +566,19 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     }
   }
 
-  async function deadLetter(batch: Batch, dead: Dead[], kind: 'prediction' | 'label') {
+  async function deadLetter(batch: BatchView, dead: Dead[], kind: 'prediction' | 'label') {
     const messages = dead.map((d) => toDeadLetter(batch, d));
     await write('dead_letter', () => sendDeadLetters(messages));
-    const reasons: Partial<Record<RejectReason, number>> = {};
+    const reasons: Partial<Record<Dead['reason'], number>> = {};
     for (const d of dead) {
       metrics.deadLetterTotal.inc({ reason: d.reason });
-      if (kind === 'prediction') metrics.eventsTotal.inc({ model: d.model, result: 'invalid' });
-      else metrics.labelsTotal.inc({ model: d.model, result: 'invalid' });
+      // An undecodable batch is one dead letter and as many invalid items as it held.
+      const items = d.batch?.placeholders ?? 1;
+      if (kind === 'prediction') {
+        metrics.eventsTotal.inc({ model: d.model, result: 'invalid' }, items);
+      } else {
+        metrics.labelsTotal.inc({ model: d.model, result: 'invalid' }, items);
+      }
       reasons[d.reason] = (reasons[d.reason] ?? 0) + 1;
     }
     log.warn(
@@ -541,7 +600,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
    * `newest` is the last offset looked at (equal to `last` when the batch held nothing new).
    */
   function classify<T>(
-    batch: Batch,
+    batch: BatchView,
     last: number,
     decode: (parsed: Extract<ParsedValue, { ok: true }>) => Decoded<T>,
   ): { newest: number; valid: Array<{ value: T; message: KafkaMessage }>; dead: Dead[] } {
@@ -552,6 +611,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       const offset = Number(m.offset);
       if (offset <= last) continue; // already processed
       newest = offset;
+      if (takeUndecodable(m, dead)) continue;
       const parsed = parse(m);
       if (!parsed.ok) {
         dead.push({ message: m, reason: parsed.reason, error: parsed.message, model: 'unknown' });
@@ -578,7 +638,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
    * decodes every message itself (`decodeMessage`).
    */
   async function decodePredictions(
-    batch: Batch,
+    batch: BatchView,
     decoding: Promise<Uint8Array> | undefined,
   ): Promise<DecodedBatch | null> {
     if (decoding === undefined) return null;
@@ -597,7 +657,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     }
   }
 
-  async function onPredictions(batch: Batch, decoding?: Promise<Uint8Array>): Promise<void> {
+  async function onPredictions(batch: BatchView, decoding?: Promise<Uint8Array>): Promise<void> {
     const { topic, partition } = batch;
     const k = key(topic, partition);
     const last = processed.get(k) ?? -1;
@@ -613,6 +673,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       const offset = Number(m.offset);
       if (offset <= last) continue; // already processed
       newest = offset;
+      if (takeUndecodable(m, dead)) continue;
       const kind = answer === null ? 'local' : answer.kind(i);
       if (kind === 'event') continue;
       const d =
@@ -629,7 +690,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     const slice: SourcedEvent[] = [];
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
-      if (Number(m.offset) <= last) continue;
+      if (Number(m.offset) <= last || undecodableBatchOf(m) !== undefined) continue;
       const d = local[i] ?? (answer?.kind(i) === 'event' ? answer.message(i) : undefined);
       if (d === undefined || d === null || !d.ok) continue;
       slice.push({ event: d.event, source: { kind: 'kafka', topic, partition, offset: m.offset } });
@@ -645,7 +706,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     await pipeline.persist({ write, bufferRows: tuning.bufferRows });
   }
 
-  async function onLabels(batch: Batch): Promise<void> {
+  async function onLabels(batch: BatchView): Promise<void> {
     const { topic, partition } = batch;
     const k = key(topic, partition);
     const last = labelsProcessed.get(k) ?? -1;
