@@ -268,8 +268,15 @@ export const DEAD_LETTER_HEADERS = {
  * Dead-letter reasons of the Kafka source itself, beside the decoders' `RejectReason`s:
  * - `undecodable_batch`: a record batch kafkajs could not decompress (kafka-undecodable.ts);
  *   one dead letter per batch, its value the compressed records.
+ * - `processing_failed`: a message whose processing kept failing (`MAX_BATCH_ATTEMPTS`).
  */
-export type KafkaRejectReason = 'undecodable_batch';
+export type KafkaRejectReason = 'undecodable_batch' | 'processing_failed';
+
+/**
+ * Attempts at a batch whose processing throws (not a write: those are retried until they
+ * succeed) before its messages are processed one at a time, the failing ones dead-lettered.
+ */
+export const MAX_BATCH_ATTEMPTS = 3;
 
 export const MODEL_HEADER = 'driftd-model';
 export const VERSION_HEADER = 'driftd-version';
@@ -286,7 +293,7 @@ interface Dead {
   batch?: { of: UndecodableBatch; placeholders: number };
 }
 
-/** The part of a kafkajs batch the source reads. */
+/** The part of a kafkajs batch the source reads (a batch of one message when isolating). */
 type BatchView = Pick<Batch, 'topic' | 'partition' | 'highWatermark' | 'messages'>;
 
 /**
@@ -761,25 +768,88 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     if (stopping || batch.messages.length === 0) return;
     // A partition no longer ours (or with a seek pending) would be counted by its new owner.
     if (!assigned.get(batch.topic)?.includes(batch.partition) || payload.isStale()) return;
+    const k = key(batch.topic, batch.partition);
     try {
       if (batch.topic === predictionsTopic) await onPredictions(batch, decoding);
       else if (batch.topic === labelsTopic) await onLabels(batch);
+      failures.delete(k);
       if (clock.now() - lastCheckpointAt >= tuning.checkpointIntervalMs) await takeCheckpoint();
     } catch (err) {
       // Closing: the batch's unwritten work is simply not checkpointed; a restart replays it.
       if (err instanceof RetryAbortedError) return;
-      // Anything else is a bug: fetch the partition again from the first offset not processed
-      // (batches queued behind this one turn stale); the offset guard skips what the windows
-      // already hold.
+      // Anything else is a bug or a poison message (writes never end up here: they are retried
+      // until they succeed). Fetch the partition again from the first offset not processed
+      // (batches queued behind this one turn stale; the offset guard skips what the windows
+      // already hold), a bounded number of times; then isolate the failing messages.
       const done = batch.topic === predictionsTopic ? processed : labelsProcessed;
-      const last = done.get(key(batch.topic, batch.partition));
+      const last = done.get(k);
       const offset = last === undefined ? batch.firstOffset() : String(last + 1);
-      log.error(
-        { err, topic: batch.topic, partition: batch.partition, offset },
-        'batch failed; fetching the partition again',
-      );
-      if (offset !== null)
+      if (offset === null) return;
+      const prev = failures.get(k);
+      const attempt = prev?.offset === offset ? prev.attempts + 1 : 1;
+      failures.set(k, { offset, attempts: attempt });
+      if (attempt < MAX_BATCH_ATTEMPTS) {
+        log.error(
+          { err, topic: batch.topic, partition: batch.partition, offset, attempt },
+          'batch failed; fetching the partition again',
+        );
         consumer?.seek({ topic: batch.topic, partition: batch.partition, offset });
+        return;
+      }
+      log.error(
+        { err, topic: batch.topic, partition: batch.partition, offset, attempt },
+        'batch failed again; processing its messages one at a time, dead-lettering those that fail',
+      );
+      try {
+        await isolate(batch);
+        failures.delete(k);
+      } catch (e) {
+        if (e instanceof RetryAbortedError) return;
+        log.error({ err: e, topic: batch.topic, partition: batch.partition }, 'isolating failed');
+        consumer?.seek({ topic: batch.topic, partition: batch.partition, offset });
+      }
+    }
+  }
+
+  /** Partition ("topic/partition") → the offset its batches keep failing at, and how often. */
+  const failures = new Map<string, { offset: string; attempts: number }>();
+
+  /**
+   * A batch that failed `MAX_BATCH_ATTEMPTS` times, one message at a time: each message that
+   * still fails is dead-lettered (`processing_failed`, with the error) and passed, so the
+   * partition moves on and the messages around it are processed as usual.
+   */
+  async function isolate(batch: Batch): Promise<void> {
+    const { topic, partition } = batch;
+    const k = key(topic, partition);
+    const predictions = topic === predictionsTopic;
+    const done = predictions ? processed : labelsProcessed;
+    for (const m of batch.messages) {
+      if (stopping) return;
+      const offset = Number(m.offset);
+      if (offset <= (done.get(k) ?? -1)) continue;
+      const one: BatchView = {
+        topic,
+        partition,
+        highWatermark: batch.highWatermark,
+        messages: [m],
+      };
+      try {
+        if (predictions) await onPredictions(one);
+        else await onLabels(one);
+      } catch (err) {
+        if (err instanceof RetryAbortedError) throw err;
+        const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+        await deadLetter(
+          one,
+          [{ message: m, reason: 'processing_failed', error, model: 'unknown' }],
+          predictions ? 'prediction' : 'label',
+        );
+        // A failure after the offset moved (the event is in the windows, a later step failed)
+        // is dead-lettered too: its bytes are kept, the offset stays where it is.
+        if (offset > (done.get(k) ?? -1)) done.set(k, offset);
+        changes++;
+      }
     }
   }
 
