@@ -951,9 +951,16 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     metrics.kafkaConsumerLag.set({ topic, partition: String(partition) }, Math.max(0, lag));
   }
 
+  /**
+   * Lag of the partitions last assigned: high watermark − the next offset to process (this
+   * process's own progress, else the group's committed offset, else the log start). Refreshed
+   * whether or not the consumer is a member right now: while it is stuck (crash-looping,
+   * rejoining) the lag grows and the gauge must say so; the admin client outlives consumer
+   * reconnects for this (see `reconnect`).
+   */
   async function refreshLag(): Promise<void> {
     const a = admin;
-    if (!a || !joined) return;
+    if (!a) return;
     for (const [topic, partitions] of assigned) {
       const done = topic === predictionsTopic ? processed : labelsProcessed;
       const high = await a.fetchTopicOffsets(topic);
@@ -1113,10 +1120,11 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       crashedWhileConnecting = dead;
       return;
     }
-    const clients = [dead, producer, admin];
+    // The admin client stays: it keeps the lag gauge true meanwhile, and the next connect
+    // reuses it.
+    const clients = [dead, producer];
     consumer = undefined;
     producer = undefined;
-    admin = undefined;
     state = 'connecting';
     const delayMs = backoffDelay(++crashReconnects, { initialMs: 1_000, maxMs: 30_000 });
     log.warn(
@@ -1146,7 +1154,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       requestTimeout: 30_000,
       retry: { retries: 5 },
     });
-    const a = kafka.admin();
+    const a = admin ?? kafka.admin();
     const p = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 3 } });
     const c = kafka.consumer({
       groupId,

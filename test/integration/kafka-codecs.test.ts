@@ -177,4 +177,46 @@ describe.skipIf(!available)('Kafka compression codecs (real broker, Java produce
       await d.close();
     }
   }, 90_000);
+
+  it('reports the true lag while a partition is stuck, and recovers once the codec is back (test double: no snappy codec, the crash loop of issue 14)', async () => {
+    const { s, d } = await start('stuck');
+    const lag = () =>
+      metricValue(d, 'driftd_kafka_consumer_lag_messages', {
+        topic: s.predictions,
+        partition: '0',
+      });
+    const accepted = () => metricValue(d, 'driftd_events_total', { result: 'accepted' });
+    const registered = codecs[CompressionTypes.Snappy]!;
+    try {
+      await javaProduce(lines('none', s.predictions, 'first', 20, 0, 0));
+      await waitFor('20 events', async () => ((await accepted()) === 20 ? true : undefined));
+      await waitFor('zero lag', async () => ((await lag()) === 0 ? true : undefined));
+      // kafkajs's own default: every fetch of partition 0 throws KafkaJSNotImplemented, the
+      // consumer crashes, reconnects, fetches the same bytes, crashes again.
+      const NotImplemented = kafkajs.KafkaJSNotImplemented as unknown as new (m: string) => Error;
+      codecs[CompressionTypes.Snappy] = () => {
+        throw new NotImplemented('Snappy compression not implemented');
+      };
+      await javaProduce([
+        ...lines('snappy', s.predictions, 'stuck', 10, 1, 0),
+        ...lines('none', s.predictions, 'behind', 15, 2, 0),
+      ]);
+      // 25 messages behind, and the gauge says so while nothing moves.
+      await waitFor('lag 25', async () => ((await lag()) === 25 ? true : undefined), 10_000);
+      expect(await accepted()).toBe(20);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(await lag()).toBe(25);
+      // The codec back: the partition moves on by itself.
+      codecs[CompressionTypes.Snappy] = registered;
+      await waitFor(
+        '45 events',
+        async () => ((await accepted()) === 45 ? true : undefined),
+        30_000,
+      );
+      await waitFor('zero lag again', async () => ((await lag()) === 0 ? true : undefined));
+    } finally {
+      codecs[CompressionTypes.Snappy] = registered;
+      await d.close();
+    }
+  }, 90_000);
 });
