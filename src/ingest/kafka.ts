@@ -16,8 +16,11 @@
  *   the next while earlier ones are processed (a few queued at most). Per batch: stale ones
  *   (a seek happened) and those of revoked partitions are dropped; messages at or below the
  *   partition's processed offset are skipped (Kafka re-delivers after a rebalance; a failed
- *   batch seeks its partition back to the first unprocessed offset); invalid
- *   messages are dead-lettered first (awaited); then the valid events are recorded into the
+ *   batch seeks its partition back to the first unprocessed offset, `MAX_BATCH_ATTEMPTS`
+ *   times, then its messages are processed one at a time and those that still fail are
+ *   dead-lettered as `processing_failed`); invalid messages, and the placeholders of a batch
+ *   kafkajs could not decompress (kafka-undecodable.ts, one dead letter per batch), are
+ *   dead-lettered first (awaited); then the valid events are recorded into the
  *   windows and the processed offset advances in the same synchronous step. Raw rows are
  *   buffered, closed windows queued; every store write is retried until it succeeds
  *   (retry.ts), heartbeating the group meanwhile and pausing fetches when it takes long.
@@ -44,6 +47,10 @@
  *   committed with the next checkpoint, after `settle` made the recomputes durable.
  * - Dead letters are at-least-once: a crash after the produce and before the next checkpoint
  *   produces them again.
+ * - Codecs: snappy, lz4 and zstd are registered with kafkajs before the consumer is made
+ *   (kafka-codecs.ts); every codec is guarded so that no batch can stall its partition.
+ * - Lag: refreshed for the partitions last assigned even while the consumer is not a member
+ *   (crash loop, rejoin), so that a stuck partition shows its growing lag.
  * - Clean shutdown: stop taking batches, let the one in flight finish (then abort its retries
  *   after `closeTimeoutMs`), final checkpoint + commit, disconnect.
  *
