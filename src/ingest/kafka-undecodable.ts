@@ -10,7 +10,10 @@
  * `guardCodec` wraps a codec so that this cannot happen:
  * - A failure is retried a bounded number of times (`MAX_DECOMPRESS_ATTEMPTS`, counted per
  *   batch): the guard throws a retriable error, kafkajs fetches again after its backoff. A
- *   transient failure (memory) thus costs a refetch, not the batch.
+ *   transient failure (memory) thus costs a refetch, not the batch. The whole fetch fails
+ *   meanwhile, so n broken batches in a row cost about 2n + 1 fetches, on kafkajs's growing
+ *   retry backoff (300 ms doubling to 30 s; after 10 it restarts the consumer, which driftd
+ *   lets it do).
  * - Then the guard answers with placeholder records instead of the batch's own: one per record
  *   the batch header announces, at offsets within the batch's range and its last offset
  *   included, each with an empty value that belongs to a buffer only the guard knows. kafkajs
@@ -144,7 +147,7 @@ function placeholderRecords(count: number, lastOffsetDelta: number): Buffer {
   return out;
 }
 
-/** Failed attempts per batch (header id); bounded, oldest forgotten first. */
+/** Failed attempts per batch (header id), given-up ones included; bounded, oldest forgotten first. */
 const attempts = new Map<string, number>();
 const MAX_TRACKED = 1000;
 
@@ -170,12 +173,14 @@ export function guardCodec(
       } catch (err) {
         const header = batchHeaderBefore(buffer, type);
         if (header === undefined || header.records > MAX_PLACEHOLDERS) throw err;
-        const n = (attempts.get(header.id) ?? 0) + 1;
+        // A batch given up stays given up: when several broken batches share a fetch, each
+        // refetch then gets one of them further, instead of starting the earlier ones over.
+        const n = Math.min((attempts.get(header.id) ?? 0) + 1, MAX_DECOMPRESS_ATTEMPTS);
         attempts.delete(header.id);
+        attempts.set(header.id, n);
+        if (attempts.size > MAX_TRACKED) attempts.delete(attempts.keys().next().value!);
         const message = err instanceof Error ? err.message : String(err);
         if (n < MAX_DECOMPRESS_ATTEMPTS) {
-          attempts.set(header.id, n);
-          if (attempts.size > MAX_TRACKED) attempts.delete(attempts.keys().next().value!);
           throw new UndecodableBatchError(
             `${name} batch at offset ${header.baseOffset} cannot be decompressed (attempt ${n} of ${MAX_DECOMPRESS_ATTEMPTS}): ${message}`,
             { cause: err },

@@ -86,6 +86,8 @@ describe('kafka codec guard (kafkajs record-batch decoder)', () => {
     }
     const { records } = await decode(bytes);
     expect(records.map((r) => r.offset)).toEqual(['100', '101', '104']);
+    // Given up for good: fetched again, it is placeholders at once.
+    expect((await decode(bytes)).records).toHaveLength(3);
     expect(records.every((r) => r.key === null && r.value?.length === 0)).toBe(true);
     const of = records.map((r) => undecodableBatchOf(r));
     expect(new Set(of).size).toBe(1);
@@ -97,6 +99,27 @@ describe('kafka codec guard (kafkajs record-batch decoder)', () => {
       records: 3,
       compressed,
     });
+  });
+
+  it('gets one broken batch further per refetch when several share a fetch', async () => {
+    codecs[CompressionTypes.ZSTD] = guardCodec(4, 'zstd', failing('bad frame'));
+    const fetch = Buffer.concat(
+      [0n, 1n, 2n, 3n].map((baseOffset) =>
+        batch({ baseOffset, codec: 4, lastOffsetDelta: 0, count: 1, records: Buffer.from([9]) }),
+      ),
+    );
+    const decodeAll = async () => {
+      const d = new Decoder(fetch) as { canReadBytes(n: number): boolean };
+      const offsets: string[] = [];
+      while (d.canReadBytes(61))
+        offsets.push(...(await decodeRecordBatch(d)).records.map((r) => r.offset));
+      return offsets;
+    };
+    let fetches = 1;
+    while ((await decodeAll().catch(() => null)) === null) fetches++;
+    expect(await decodeAll()).toEqual(['0', '1', '2', '3']);
+    // Each batch fails two fetches (its 3rd attempt is the next one's 1st): 2n + 1.
+    expect(fetches).toBe(2 * 4 + 1);
   });
 
   it('writes offset deltas past one varint byte (300 records)', async () => {
