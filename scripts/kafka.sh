@@ -6,8 +6,9 @@
 #   bash scripts/kafka.sh start    # format storage (first time), start, wait until it answers
 #   bash scripts/kafka.sh status   # exit 0 if running and answering, 3 otherwise
 #   bash scripts/kafka.sh stop     # TERM (then KILL) the broker recorded in the pid file
-#   bash scripts/kafka.sh produce  # Kafka's Java producer: stdin lines codec<TAB>topic<TAB>partition<TAB>value
-#                                  # (scripts/kafka/Produce.java; tests of compressed batches)
+#   bash scripts/kafka.sh produce [BOOTSTRAP]  # Kafka's Java producer: stdin lines
+#                                  # codec<TAB>topic<TAB>partition<TAB>value, to BOOTSTRAP (default
+#                                  # 127.0.0.1:$KAFKA_PORT); scripts/kafka/Produce.java
 #
 # Environment (all optional):
 #   KAFKA_VERSION          broker version (default: the pinned one below; see scripts/kafka/README.md)
@@ -340,12 +341,12 @@ cmd_produce() {
   need java
   [[ -f "$LIBS_DIR/.complete" ]] || die "Kafka $KAFKA_VERSION jars not found in $LIBS_DIR; run: bash scripts/kafka.sh fetch"
   java -Xmx128m -XX:TieredStopAtLevel=1 -Dlog4j2.level=warn -cp "$LIBS_DIR/*" \
-    "$ROOT/scripts/kafka/Produce.java" "127.0.0.1:$KAFKA_PORT"
+    "$ROOT/scripts/kafka/Produce.java" "${1:-127.0.0.1:$KAFKA_PORT}"
 }
 
 case "${1:-}" in
   fetch) cmd_fetch ;;
-  produce) cmd_produce ;;
+  produce) cmd_produce "${2:-}" ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;

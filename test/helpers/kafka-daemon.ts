@@ -181,10 +181,13 @@ export function javaProduce(
     })
     .join('');
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [join(ROOT, 'scripts/kafka.sh'), 'produce'], {
-      env: { ...process.env, KAFKA_PORT: kafkaBrokers()[0]!.split(':')[1] ?? '19092' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'bash',
+      [join(ROOT, 'scripts/kafka.sh'), 'produce', kafkaBrokers().join(',')],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => {
