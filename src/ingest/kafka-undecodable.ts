@@ -22,6 +22,10 @@
  *   offset range, codec, error, the compressed bytes) and moves on past it. The other
  *   partitions of the fetch were never affected.
  *
+ * A decompression that "succeeds" with records that do not frame (their length prefixes do not
+ * add up to the output: a corrupt or misread input) counts as a failure too, since kafkajs
+ * would fail on them just after the guard.
+ *
  * The batch header is read from the bytes just before the compressed records: kafkajs hands the
  * codec a view into the fetch response, and a v2 record batch's header has a fixed layout (61
  * bytes from baseOffset to the record count). The guard trusts it only when it is coherent with
@@ -102,6 +106,33 @@ export function batchHeaderBefore(records: Buffer, codecType: number): Header | 
   return { baseOffset, lastOffsetDelta, records: count, id: `${baseOffset}/${crc}/${length}` };
 }
 
+/**
+ * Why `records` is not `count` length-prefixed records filling it exactly (what kafkajs reads
+ * next, outside any guard: garbage that a codec let through would fail the fetch there), or
+ * undefined when it is.
+ */
+export function malformedRecords(records: Buffer, count: number): string | undefined {
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    let raw = 0;
+    let shift = 0;
+    for (;;) {
+      if (at >= records.length) return `record ${i} of ${count} missing (${records.length} bytes)`;
+      if (shift > 28) return `record ${i}: length varint too long`;
+      const b = records[at++]!;
+      raw += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (b < 0x80) break;
+    }
+    const length = raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2; // zigzag
+    if (length < 0 || at + length > records.length) {
+      return `record ${i}: ${length} bytes at byte ${at} of ${records.length}`;
+    }
+    at += length;
+  }
+  return at === records.length ? undefined : `${records.length - at} bytes after the last record`;
+}
+
 /** Placeholder buffers → the batch they stand for. Only the guard makes such buffers. */
 const placeholders = new WeakMap<ArrayBufferLike, UndecodableBatch>();
 
@@ -165,9 +196,11 @@ export function guardCodec(
     async decompress(buffer) {
       try {
         const out = await factory().decompress(buffer);
-        if (attempts.size > 0) {
-          const header = batchHeaderBefore(buffer, type);
-          if (header !== undefined) attempts.delete(header.id);
+        const header = batchHeaderBefore(buffer, type);
+        if (header !== undefined) {
+          const problem = malformedRecords(out, header.records);
+          if (problem !== undefined) throw new Error(`decompressed records: ${problem}`);
+          if (attempts.size > 0) attempts.delete(header.id);
         }
         return out;
       } catch (err) {

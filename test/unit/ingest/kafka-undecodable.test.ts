@@ -7,10 +7,15 @@
 import { createRequire } from 'node:module';
 import kafkajs from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { registerKafkaCodecs } from '../../../src/ingest/kafka-codecs.js';
+import {
+  MAX_DECOMPRESSED_BYTES,
+  registerKafkaCodecs,
+  snappyDecompress,
+} from '../../../src/ingest/kafka-codecs.js';
 import {
   guardCodec,
   MAX_DECOMPRESS_ATTEMPTS,
+  malformedRecords,
   UndecodableBatchError,
   undecodableBatchOf,
 } from '../../../src/ingest/kafka-undecodable.js';
@@ -60,6 +65,7 @@ const failing = (message: string) => () => ({
 });
 
 describe('kafka codec guard (kafkajs record-batch decoder)', () => {
+  registerKafkaCodecs();
   const saved = { ...codecs };
   afterEach(() => {
     Object.assign(codecs, saved);
@@ -160,13 +166,83 @@ describe('kafka codec guard (kafkajs record-batch decoder)', () => {
     }
   });
 
+  it('counts a codec that answers with records that do not frame as failing', async () => {
+    codecs[CompressionTypes.GZIP] = guardCodec(1, 'gzip', () => ({
+      compress: async () => Buffer.alloc(0),
+      decompress: async () => Buffer.from([4, 1]), // a record of 2 bytes, 1 there
+    }));
+    const bytes = batch({
+      baseOffset: 0n,
+      codec: 1,
+      lastOffsetDelta: 0,
+      count: 1,
+      records: Buffer.from('zz'),
+    });
+    for (let i = 1; i < MAX_DECOMPRESS_ATTEMPTS; i++) {
+      await expect(decode(bytes)).rejects.toThrow(/decompressed records: record 0/);
+    }
+    const { records } = await decode(bytes);
+    expect(undecodableBatchOf(records[0]!)?.error).toMatch(/record 0: 2 bytes at byte 1 of 2/);
+  });
+
+  it('checks that decompressed records frame exactly', () => {
+    // Lengths are zigzag varints: 2 → 4, 200 → 400 = 0x90 0x03.
+    const two = Buffer.from([4, 0xaa, 0xbb, 4, 0xcc, 0xdd]);
+    expect(malformedRecords(two, 2)).toBeUndefined();
+    expect(malformedRecords(two, 3)).toMatch(/record 2 of 3 missing/);
+    expect(malformedRecords(two, 1)).toMatch(/3 bytes after the last record/);
+    expect(
+      malformedRecords(Buffer.concat([Buffer.from([0x90, 0x03]), Buffer.alloc(200)]), 1),
+    ).toBeUndefined();
+    expect(malformedRecords(Buffer.from([1]), 1)).toMatch(/-1 bytes/);
+    expect(malformedRecords(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), 1)).toMatch(
+      /too long/,
+    );
+  });
+
+  it('reads snappy-java xerial frames block by block, and refuses truncated or oversized ones', async () => {
+    const snappy = require('snappyjs') as {
+      compress(b: Buffer): Buffer;
+      uncompress(b: Buffer, max?: number): Buffer;
+    };
+    const parts = [Buffer.from('a'.repeat(40_000)), Buffer.from('b'.repeat(30_000))];
+    const header = Buffer.from([
+      0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0, 0, 0, 0, 1, 0, 0, 0, 1,
+    ]);
+    const framed = Buffer.concat([
+      header,
+      ...parts.flatMap((p) => {
+        const block = snappy.compress(p);
+        const size = Buffer.alloc(4);
+        size.writeUInt32BE(block.length);
+        return [size, block];
+      }),
+    ]);
+    expect(snappyDecompress(framed, snappy).equals(Buffer.concat(parts))).toBe(true);
+    expect(() => snappyDecompress(framed.subarray(0, framed.length - 5), snappy)).toThrow(
+      /runs past the end/,
+    );
+    // A raw block claiming 1 GiB: refused before anything is allocated.
+    const bomb = Buffer.from([0x80, 0x80, 0x80, 0x80, 0x04, 0]);
+    expect(() => snappyDecompress(bomb, snappy)).toThrow(/more than/);
+  });
+
+  it('refuses a zstd batch that expands past MAX_DECOMPRESSED_BYTES', async () => {
+    const zstd = (await import('node:zlib')) as unknown as {
+      zstdCompressSync(b: Buffer): Buffer;
+    };
+    const bomb = zstd.zstdCompressSync(Buffer.alloc(MAX_DECOMPRESSED_BYTES + 1));
+    expect(bomb.length).toBeLessThan(100_000);
+    const codec = codecs[CompressionTypes.ZSTD]!() as { decompress(b: Buffer): Promise<Buffer> };
+    await expect(codec.decompress(bomb)).rejects.toThrow(/larger than|too large|maxOutputLength/i);
+  });
+
   it('leaves real records alone', async () => {
     expect(undecodableBatchOf({ value: Buffer.from('{}') })).toBeUndefined();
     expect(undecodableBatchOf({ value: null })).toBeUndefined();
   });
 
   it('registers snappy, lz4 and zstd that round-trip, and a guard on every codec slot', async () => {
-    registerKafkaCodecs();
     const text = Buffer.from(JSON.stringify({ a: 'x'.repeat(100_000), b: [1, 2, 3] }));
     for (const type of [1, 2, 3, 4]) {
       const codec = codecs[type]!() as {
