@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ModelConfig } from '../../config/types.js';
 import { parseTimestamp } from '../../ingest/decode.js';
+import { LATEST_STORABLE_TS } from '../../limits.js';
 import type { FeatureDrift, WindowResult } from '../../types.js';
 import { badRequest, notFound } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
@@ -23,8 +24,8 @@ interface RangeQs {
   start?: string;
 }
 
-/** ClickHouse DateTime64(3) ends in 2299: an open range is capped there, not overflowed. */
-const MAX_TIME = Date.UTC(2299, 11, 31);
+/** The store's times end in 2299: an open range is capped there, not overflowed. */
+const MAX_TIME = LATEST_STORABLE_TS;
 
 function parseTime(name: string, v: string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
