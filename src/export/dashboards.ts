@@ -876,6 +876,18 @@ function pipelineDashboard(): DashboardJson {
     )
     .withPanel(
       lineChart(
+        'Quarantined/s by kind',
+        'Items the store refused for good (kept under <dataDir>/quarantine, not retried).',
+        'ops',
+      ).withTarget(
+        query(
+          `sum by (kind) (rate(${METRIC.quarantinedTotal}${inst}[$__rate_interval]))`,
+          '{{kind}}',
+        ),
+      ),
+    )
+    .withPanel(
+      lineChart(
         'Event-time delay',
         'Wall-clock now minus the event time of the newest accepted event, per model.',
         's',

@@ -30,6 +30,7 @@ export const METRIC = {
   eventsTotal: 'driftd_events_total',
   labelsTotal: 'driftd_labels_total',
   deadLetterTotal: 'driftd_dead_letter_total',
+  quarantinedTotal: 'driftd_quarantined_total',
   storeWriteSeconds: 'driftd_store_write_duration_seconds',
   storeErrors: 'driftd_store_errors_total',
   kafkaConsumerLag: 'driftd_kafka_consumer_lag_messages',
@@ -77,6 +78,7 @@ export interface Metrics {
   eventsTotal: Counter<'model' | 'result'>;
   labelsTotal: Counter<'model' | 'result'>;
   deadLetterTotal: Counter<'reason'>;
+  quarantinedTotal: Counter<'kind'>;
   storeWriteSeconds: Histogram<'table'>;
   storeErrors: Counter<'operation'>;
   kafkaConsumerLag: Gauge<'topic' | 'partition'>;
@@ -198,6 +200,11 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     deadLetterTotal: counter(METRIC.deadLetterTotal, 'Messages dead-lettered, by reason.', [
       'reason',
     ] as const),
+    quarantinedTotal: counter(
+      METRIC.quarantinedTotal,
+      'Items the store refused for good (not retried), kept under <dataDir>/quarantine, by kind.',
+      ['kind'] as const,
+    ),
     storeWriteSeconds: new Histogram<'table'>({
       name: METRIC.storeWriteSeconds,
       help: 'Duration of store writes.',

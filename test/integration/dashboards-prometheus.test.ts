@@ -137,6 +137,7 @@ function closeWindow(metrics: Metrics): void {
   metrics.eventsTotal.inc({ model: 'credit-risk', result: 'late' }, 2);
   metrics.labelsTotal.inc({ model: 'credit-risk', result: 'accepted' }, 200);
   metrics.deadLetterTotal.inc({ reason: 'invalid_json' });
+  metrics.quarantinedTotal.inc({ kind: 'window_result' });
   metrics.storeWriteSeconds.observe({ table: 'window_results' }, 0.004);
   metrics.storeErrors.inc({ operation: 'insert' }, 0);
   metrics.kafkaConsumerLag.set({ topic: 'driftd.predictions', partition: '0' }, 42);
