@@ -13,6 +13,7 @@ import { buildProfileFromRows } from '../src/baseline/index.js';
 import { validateConfig } from '../src/config/index.js';
 import { createDaemon } from '../src/daemon.js';
 import { cpuPerEvent, cpuSample, threadCpuPerEvent, threadSample } from './cpu.js';
+import { baselineRows } from './rows.js';
 import type { BenchRecord } from './types.js';
 
 const FEATURES = 20;
@@ -90,21 +91,7 @@ export async function runHttpBenchmarks(): Promise<BenchRecord[]> {
   const daemon = createDaemon(config);
   await daemon.start();
   try {
-    let s = 99;
-    const u = () => {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      return (s + 0.5) / 4294967296;
-    };
-    const rows = Array.from({ length: 20_000 }, (_, i) => {
-      const f: Record<string, number | string> = {};
-      for (let k = 0; k < FEATURES; k++) {
-        f[`f${k}`] =
-          k % 5 === 4
-            ? `c${Math.floor(u() * 8)}`
-            : Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-      }
-      return { id: `b${i}`, features: f, prediction: u() };
-    });
+    const rows = baselineRows(20_000, FEATURES);
     const { profile } = buildProfileFromRows(config.models[0]!, '1', rows);
     await daemon.store.saveBaseline(profile);
     await daemon.pipeline.refreshBaselines();

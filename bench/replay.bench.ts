@@ -15,18 +15,11 @@ import { buildProfileFromRows } from '../src/baseline/index.js';
 import { runCli } from '../src/cli/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { createStore } from '../src/store/index.js';
+import { baselineRows, lcg } from './rows.js';
 import type { BenchRecord } from './types.js';
 
 const FEATURES = 20;
 const RUNS = 3;
-
-function lcg(seed: number) {
-  let s = seed;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 4294967296;
-  };
-}
 
 async function writeEvents(file: string, total: number): Promise<void> {
   const u = lcg(12345);
@@ -81,17 +74,7 @@ export async function runReplayBenchmarks(): Promise<BenchRecord[]> {
       const loaded = await loadConfig({ path: config });
       const store = createStore(loaded.store);
       await store.migrate();
-      const u = lcg(99);
-      const rows = Array.from({ length: 20_000 }, (_, i) => {
-        const f: Record<string, number | string> = {};
-        for (let k = 0; k < FEATURES; k++) {
-          f[`f${k}`] =
-            k % 5 === 4
-              ? `c${Math.floor(u() * 8)}`
-              : Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-        }
-        return { id: `b${i}`, features: f, prediction: u() };
-      });
+      const rows = baselineRows(20_000, FEATURES);
       await store.saveBaseline(buildProfileFromRows(loaded.models[0]!, '1', rows).profile);
       await store.close();
 
