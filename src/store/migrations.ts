@@ -271,6 +271,20 @@ ORDER BY group_id`,
       `ALTER TABLE ${tableRef(db, 'events')} MODIFY SETTING merge_selector_base = ${EVENTS_MERGE_SELECTOR_BASE}`,
     ],
   },
+  {
+    version: 7,
+    name: 'events.ingest_seq, events.request_key: the HTTP input position and Idempotency-Key',
+    // HTTP windows are checkpointed with an input position (src/ingest/checkpointer.ts): every
+    // accepted HTTP event gets the next position, and after a crash the events above the
+    // checkpoint's position are read back in position order and replayed into the windows.
+    // The position joins the sorting key (ClickHouse allows appending a column added by the
+    // same ALTER), so two HTTP events the windows counted never collapse into one row: the raw
+    // rows hold exactly what the windows hold. Kafka and replay rows keep position 0 and their
+    // dedup identity. `request_key` lets a restarted daemon recognise a retried request.
+    up: ({ db }) => [
+      `ALTER TABLE ${tableRef(db, 'events')} ADD COLUMN IF NOT EXISTS ingest_seq UInt64 CODEC(Delta, ZSTD(1)), ADD COLUMN IF NOT EXISTS request_key String CODEC(ZSTD(1)), MODIFY ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset, ingest_seq)`,
+    ],
+  },
 ];
 
 function checkMigrations(migrations: readonly Migration[]): void {
