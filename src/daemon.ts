@@ -1,5 +1,3 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import type { Readiness } from './api/ports.js';
@@ -7,6 +5,11 @@ import { buildServer } from './api/server.js';
 import type { DriftdConfig, ModelConfig } from './config/types.js';
 import { LifecycleError } from './errors.js';
 import { createMetrics, type Metrics } from './export/metrics.js';
+import {
+  createHttpCheckpointer,
+  DEFAULT_HTTP_CHECKPOINT_INTERVAL_MS,
+  type HttpCheckpointer,
+} from './ingest/checkpointer.js';
 import {
   createKafkaSource,
   type KafkaSource,
@@ -19,7 +22,7 @@ import { createStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import type { PerformanceResult, WindowResult } from './types.js';
 import { VERSION } from './version.js';
-import type { Clock, WindowManagerSnapshot } from './window/index.js';
+import type { Clock } from './window/index.js';
 
 export interface DaemonOverrides {
   logger?: Logger;
@@ -37,6 +40,8 @@ export interface DaemonOverrides {
   onPerformance?: (r: PerformanceResult) => void;
   /** Kafka consumer tuning (checkpoint interval, session timeout, …); default from the env. */
   kafka?: KafkaTuning;
+  /** HTTP checkpoint period, ms; default DRIFTD_HTTP_CHECKPOINT_INTERVAL_MS or 5000. */
+  httpCheckpointMs?: number;
 }
 
 export type DaemonState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
@@ -59,7 +64,10 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-const CHECKPOINT_EVERY_MS = 30_000;
+function httpCheckpointMsFromEnv(): number {
+  const v = Number(process.env.DRIFTD_HTTP_CHECKPOINT_INTERVAL_MS);
+  return Number.isInteger(v) && v > 0 ? v : DEFAULT_HTTP_CHECKPOINT_INTERVAL_MS;
+}
 
 /**
  * Wires config → store → pipeline → (Kafka source) → HTTP. Shutdown runs in flow order: stop
@@ -75,7 +83,6 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   const clock = overrides.clock ?? { now: () => Date.now() };
   const models = new Map<string, ModelConfig>(config.models.map((m) => [m.id, m]));
   const piiSalt = overrides.piiSalt ?? process.env.DRIFTD_PII_SALT ?? '';
-  const checkpointDir = join(config.dataDir, 'checkpoints');
 
   let state: DaemonState = 'created';
   let store: Store | undefined;
@@ -84,11 +91,11 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   let url: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> | undefined;
-  let lastCheckpoint = 0;
   // With Kafka on, the Kafka source owns window checkpoints (in the store, with its offsets);
-  // the file checkpoint serves the HTTP-only case.
+  // without it the HTTP checkpointer does (in the store, with the HTTP input position).
   let kafka: KafkaSource | undefined;
-  const fileCheckpoints = config.kafka === null && !overrides.flushOnClose;
+  let checkpointer: HttpCheckpointer | undefined;
+  const httpCheckpoints = config.kafka === null && !overrides.flushOnClose;
   let closing: Promise<void> | undefined;
 
   const need = <T>(v: T | undefined, what: string): T => {
@@ -109,48 +116,10 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
 
-  async function writeCheckpoint(): Promise<void> {
-    if (!pipeline) return;
-    await mkdir(checkpointDir, { recursive: true });
-    for (const [model, manager] of pipeline.managers) {
-      const file = join(checkpointDir, `${model}.json`);
-      // Write-then-rename so a crash mid-write never leaves a torn checkpoint.
-      await writeFile(`${file}.tmp`, JSON.stringify(manager.snapshot()));
-      await rename(`${file}.tmp`, file);
-    }
-    lastCheckpoint = clock.now();
-  }
-
-  async function restoreCheckpoints(p: Pipeline): Promise<void> {
-    for (const [model, manager] of p.managers) {
-      let text: string;
-      try {
-        text = await readFile(join(checkpointDir, `${model}.json`), 'utf8');
-      } catch {
-        continue;
-      }
-      try {
-        manager.restore(JSON.parse(text) as WindowManagerSnapshot);
-        log.info(
-          { model, open: manager.openWindows().length },
-          'restored open windows from checkpoint',
-        );
-      } catch (err) {
-        log.error(
-          { err, model },
-          'checkpoint not restorable; starting that model with empty windows',
-        );
-      }
-    }
-  }
-
   async function tick(): Promise<void> {
     if (!pipeline || state !== 'running') return;
     try {
       await pipeline.tick();
-      if (fileCheckpoints && clock.now() - lastCheckpoint >= CHECKPOINT_EVERY_MS) {
-        await writeCheckpoint();
-      }
     } catch (err) {
       log.error({ err }, 'periodic work failed; will retry on the next tick');
     }
@@ -197,7 +166,18 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           ...(overrides.onPerformance ? { onPerformance: overrides.onPerformance } : {}),
         });
         await pipeline.start();
-        if (fileCheckpoints) await restoreCheckpoints(pipeline);
+        if (httpCheckpoints) {
+          checkpointer = createHttpCheckpointer({
+            pipeline,
+            store,
+            logger,
+            clock,
+            intervalMs: overrides.httpCheckpointMs ?? httpCheckpointMsFromEnv(),
+          });
+          // Before anything is ingested: the windows and input position of the last cut, and
+          // the events stored after it.
+          await checkpointer.restore();
+        }
         if (config.kafka !== null) {
           kafka = createKafkaSource({
             config: config.kafka,
@@ -240,7 +220,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         state = 'running';
         // Readiness stays false until the consumer has joined its group.
         kafka?.start();
-        lastCheckpoint = clock.now();
+        checkpointer?.start();
         const period = overrides.tickMs ?? 1000;
         timer = setInterval(() => {
           // Never overlapping: a slow tick makes the next one skip, not pile up.
@@ -272,12 +252,14 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         await ticking;
         // Stop fetching, final checkpoint (windows + offsets), commit, disconnect.
         await kafka?.close();
-        if (pipeline && (overrides.flushOnClose || fileCheckpoints)) {
+        // Final HTTP checkpoint (its failure is logged: the previous one and the stored events
+        // after it restore the same windows).
+        await checkpointer?.close();
+        if (pipeline && overrides.flushOnClose) {
           try {
-            if (overrides.flushOnClose) await pipeline.flush();
-            else await writeCheckpoint();
+            await pipeline.flush();
           } catch (err) {
-            log.error({ err }, 'could not flush or checkpoint open windows at shutdown');
+            log.error({ err }, 'could not flush open windows at shutdown');
           }
         }
         await store?.close();

@@ -228,10 +228,6 @@ LIMIT {limit:UInt64}
 ${READ_SETTINGS}`;
 }
 
-export function maxHttpPositionSql(db: string): string {
-  return `SELECT max(ingest_seq) AS position FROM ${tableRef(db, 'events')} WHERE source = 'http' ${READ_SETTINGS}`;
-}
-
 /** Params: since, limit. Idempotency keys of recent HTTP requests. */
 export function recentRequestKeysSql(db: string): string {
   return `SELECT DISTINCT request_key AS key

@@ -36,6 +36,7 @@ import {
   encodeWindowResult,
   exactKsSql,
   formatDateTime64,
+  httpEventsAfterSql,
   INSERT_SETTINGS,
   insertTarget,
   JsonLinesWriter,
@@ -53,6 +54,7 @@ import {
   predictionByIdSql,
   predictionTimesSql,
   RowBinaryWriter,
+  recentRequestKeysSql,
   type TableName,
   toNullableNumber,
   toNumber,
@@ -60,9 +62,6 @@ import {
   type WindowKeyRow,
   type WindowResultRow,
   windowEventsSql,
-  httpEventsAfterSql,
-  maxHttpPositionSql,
-  recentRequestKeysSql,
   windowResultsSql,
 } from './sql.js';
 import type {
@@ -414,12 +413,6 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       ensureOpen();
       const rows = await exec.query<EventRow>(httpEventsAfterSql(db), { after, limit });
       return rows.map(decodeEvent);
-    },
-
-    async maxHttpPosition(): Promise<number> {
-      ensureOpen();
-      const [row] = await exec.query<{ position: string | number }>(maxHttpPositionSql(db));
-      return Number(row?.position ?? 0);
     },
 
     async recentRequestKeys(since: number, limit: number): Promise<string[]> {

@@ -247,8 +247,6 @@ export interface Store {
    * `limit` (the checkpointer replays them into the windows after a restart).
    */
   httpEventsAfter(after: number, limit: number): Promise<StoredEvent[]>;
-  /** The highest HTTP ingest position stored (0 when none). */
-  maxHttpPosition(): Promise<number>;
   /** Idempotency keys of HTTP events received at or after `since` (epoch ms), at most `limit`. */
   recentRequestKeys(since: number, limit: number): Promise<string[]>;
 

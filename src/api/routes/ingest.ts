@@ -1,6 +1,7 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PendingLine } from '../../ingest/decode.js';
+import { checkIdempotencyKey } from '../../ingest/idempotency.js';
 import { badRequest } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
 import { ingestReportSchema } from '../schemas.js';
@@ -53,6 +54,8 @@ export function registerIngestRoutes(
 
   const schema = (summary: string, tag: string) => ({
     summary,
+    description:
+      'Send an `Idempotency-Key` header (1 to 255 printable ASCII characters) to retry safely: a request repeated with the key of an earlier one gets its answer and is counted once (keys are kept 24 h, at most 100 000).',
     tags: [tag],
     security: [{ bearerAuth: [] }],
     body: batchBody,
@@ -71,7 +74,12 @@ export function registerIngestRoutes(
     async (req, reply) => {
       const items = req.body as unknown[];
       if (!Array.isArray(items)) throw badRequest('body must be a JSON array or NDJSON');
-      const report = await deps.ingest.ingestEvents(items, 'http');
+      const key = checkIdempotencyKey(req.headers['idempotency-key']);
+      const report = await deps.ingest.ingestEvents(
+        items,
+        'http',
+        key === undefined ? {} : { idempotencyKey: key },
+      );
       return reply.status(report.accepted === 0 && report.rejected > 0 ? 400 : 202).send(report);
     },
   );
@@ -85,7 +93,11 @@ export function registerIngestRoutes(
     async (req, reply) => {
       const items = req.body as unknown[];
       if (!Array.isArray(items)) throw badRequest('body must be a JSON array or NDJSON');
-      const report = await deps.ingest.ingestLabels(items);
+      const key = checkIdempotencyKey(req.headers['idempotency-key']);
+      const report = await deps.ingest.ingestLabels(
+        items,
+        key === undefined ? {} : { idempotencyKey: key },
+      );
       return reply.status(report.accepted === 0 && report.rejected > 0 ? 400 : 202).send(report);
     },
   );
