@@ -260,7 +260,8 @@ describe('HTTP crash consistency: SIGKILL × 5 at random moments vs an uninterru
       url = d.url;
     }
     await fed.done;
-    await waitUntil('every window of the crash run', () => finished(d));
+    // (A run that lost events may never get there: compare what it has after a while.)
+    await waitUntil('every window of the crash run', () => finished(d), 15_000).catch(() => {});
     expect((await d.stop()).code).toBe(0);
 
     // The reference: the same requests into one uninterrupted daemon.
