@@ -71,7 +71,9 @@ CREATE TABLE IF NOT EXISTS driftd.events_local ON CLUSTER '{cluster}'
   ingested_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
   ingest_seq UInt64 CODEC(Delta, ZSTD(1)),
   request_key String CODEC(ZSTD(1)),
-  INDEX idx_id id TYPE bloom_filter(0.001) GRANULARITY 1
+  INDEX idx_id id TYPE bloom_filter(0.001) GRANULARITY 1,
+  INDEX idx_ingest_seq ingest_seq TYPE minmax GRANULARITY 1,
+  INDEX idx_ingested_at ingested_at TYPE minmax GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', ingested_at)
 PARTITION BY toYYYYMMDD(ts)

@@ -281,8 +281,13 @@ ORDER BY group_id`,
     // same ALTER), so two HTTP events the windows counted never collapse into one row: the raw
     // rows hold exactly what the windows hold. Kafka and replay rows keep position 0 and their
     // dedup identity. `request_key` lets a restarted daemon recognise a retried request.
+    // Both startup reads (events above a position, keys received since a time) skip whole
+    // parts through minmax indices: a part holds one insert's positions and times, or a
+    // merge of neighbouring ones.
     up: ({ db }) => [
       `ALTER TABLE ${tableRef(db, 'events')} ADD COLUMN IF NOT EXISTS ingest_seq UInt64 CODEC(Delta, ZSTD(1)), ADD COLUMN IF NOT EXISTS request_key String CODEC(ZSTD(1)), MODIFY ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset, ingest_seq)`,
+      `ALTER TABLE ${tableRef(db, 'events')} ADD INDEX IF NOT EXISTS idx_ingest_seq ingest_seq TYPE minmax GRANULARITY 1`,
+      `ALTER TABLE ${tableRef(db, 'events')} ADD INDEX IF NOT EXISTS idx_ingested_at ingested_at TYPE minmax GRANULARITY 1`,
     ],
   },
 ];
