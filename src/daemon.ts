@@ -9,6 +9,7 @@ import {
   createHttpCheckpointer,
   DEFAULT_HTTP_CHECKPOINT_INTERVAL_MS,
   type HttpCheckpointer,
+  httpInput,
 } from './ingest/checkpointer.js';
 import {
   createKafkaSource,
@@ -189,6 +190,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
             clock,
             piiSalt,
             tuning: overrides.kafka ?? kafkaTuningFromEnv(),
+            // Its checkpoint carries the HTTP input position too.
+            http: httpInput({ pipeline, store, logger, clock }),
           });
           // Before anything is ingested: restore() needs fresh window managers.
           await kafka.restore();

@@ -27,6 +27,11 @@ export interface KafkaCheckpoint {
    * `offset` (and none after).
    */
   offsets: PartitionOffset[];
+  /**
+   * The windows also hold exactly the HTTP events at input positions ≤ this (absent: none is
+   * known, every stored HTTP event with a position is replayed). See checkpointer.ts.
+   */
+  httpPosition?: number;
   /** Window manager snapshot per model id. */
   windows: Record<string, WindowManagerSnapshot>;
 }
@@ -71,6 +76,12 @@ export function decodeCheckpoint(row: StoredCheckpoint): KafkaCheckpoint {
     ) {
       throw bad(`bad offset entry ${JSON.stringify(o)}`);
     }
+  }
+  if (
+    c.httpPosition !== undefined &&
+    (!Number.isSafeInteger(c.httpPosition) || c.httpPosition < 0)
+  ) {
+    throw bad(`bad httpPosition ${String(c.httpPosition)}`);
   }
   if (typeof c.windows !== 'object' || c.windows === null) throw bad('windows missing');
   return c as KafkaCheckpoint;

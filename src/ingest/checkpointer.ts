@@ -24,9 +24,15 @@
  * - Rebuild, when a raw write failed for good (pipeline.ts): the same restore on fresh managers,
  *   retried with backoff until the store answers; requests are refused (503) meanwhile.
  *
+ * With Kafka configured the Kafka source owns the one checkpoint row, and it carries the HTTP
+ * position too (`httpInput`, below): its cut is taken when nothing is in flight, and its
+ * restore replays the stored HTTP events after that position the same way. A failed raw
+ * write is then not rolled back (the Kafka windows would go with it): its requests fail, but
+ * their events stay in the windows.
+ *
  * Scope: one daemon instance per store (positions are per instance, and so is the one
- * `driftd:http` row). With Kafka configured the Kafka source owns the checkpoint and HTTP
- * events are not replayed (not implemented: one row carrying both positions).
+ * `driftd:http` row). Events stored while their version had no baseline are replayed with the
+ * baselines known at the restart.
  */
 import type { Logger } from '../logger.js';
 import type { StoredEvent } from '../store/types.js';
@@ -61,6 +67,60 @@ export interface HttpCheckpointerOptions {
   intervalMs?: number;
 }
 
+/**
+ * The HTTP input as the Kafka checkpoint carries it: the position of a cut, and the replay of
+ * the stored HTTP events after a restored position (then the input resumes there).
+ */
+export interface HttpInputHooks {
+  /** The input position the windows hold, at a quiescent moment (every position is stored). */
+  position(): number;
+  /** Replays the stored HTTP events above `after` into the windows and resumes the input. */
+  resume(after: number): Promise<{ position: number; replayed: number }>;
+}
+
+export function httpInput(opts: Omit<HttpCheckpointerOptions, 'intervalMs'>): HttpInputHooks {
+  const { pipeline } = opts;
+  return {
+    position: () => pipeline.input.recorded,
+    async resume(after) {
+      const r = await replayAfter(opts, after);
+      pipeline.resumeInput(r.position);
+      opts.logger
+        .child({ stage: 'checkpoint' })
+        .info({ after, ...r }, 'replayed the HTTP events stored after the checkpoint');
+      return r;
+    },
+  };
+}
+
+/**
+ * Records the stored HTTP events above `after` into the windows, in position order, and
+ * remembers the Idempotency-Keys received within the key TTL.
+ */
+async function replayAfter(
+  opts: Omit<HttpCheckpointerOptions, 'intervalMs'>,
+  after: number,
+): Promise<{ position: number; replayed: number }> {
+  const { pipeline, store, clock } = opts;
+  let position = after;
+  let replayed = 0;
+  const keys = new Set<string>();
+  for (;;) {
+    const events = await store.httpEventsAfter(position, PAGE);
+    if (events.length === 0) break;
+    pipeline.replayStored(events);
+    for (const e of events) if (e.requestKey) keys.add(e.requestKey);
+    replayed += events.length;
+    position = events.at(-1)!.position ?? position;
+    if (events.length < PAGE) break;
+  }
+  pipeline.idempotency.remember(
+    await store.recentRequestKeys(clock.now() - DEFAULT_KEY_TTL_MS, DEFAULT_MAX_KEYS),
+  );
+  pipeline.idempotency.remember(keys);
+  return { position, replayed };
+}
+
 export interface HttpCheckpointer {
   /** Restores the windows and the input position; call before taking requests. */
   restore(): Promise<{ position: number; replayed: number; seq: number }>;
@@ -91,30 +151,14 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
 
   async function restoreInner(): Promise<{ position: number; replayed: number; seq: number }> {
     const row = await store.latestCheckpoint(HTTP_CHECKPOINT_GROUP);
-    let position = 0;
     let cp: HttpCheckpoint | undefined;
     if (row !== null) {
       cp = decodeHttpCheckpoint(row);
       restoreWindows(pipeline.managers, cp, log);
-      position = cp.position;
       seq = Math.max(seq, cp.seq);
     }
-    let replayed = 0;
-    const keys = new Set<string>();
-    for (;;) {
-      const events = await store.httpEventsAfter(position, PAGE);
-      if (events.length === 0) break;
-      pipeline.replayStored(events);
-      for (const e of events) if (e.requestKey) keys.add(e.requestKey);
-      replayed += events.length;
-      position = events.at(-1)!.position ?? position;
-      if (events.length < PAGE) break;
-    }
-    pipeline.idempotency.remember(
-      await store.recentRequestKeys(clock.now() - DEFAULT_KEY_TTL_MS, DEFAULT_MAX_KEYS),
-    );
-    pipeline.idempotency.remember(keys);
-    return { position, replayed, seq: cp?.seq ?? 0 };
+    const r = await replayAfter(opts, cp?.position ?? 0);
+    return { ...r, seq: cp?.seq ?? 0 };
   }
 
   async function cut(): Promise<void> {

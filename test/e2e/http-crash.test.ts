@@ -29,6 +29,15 @@ import {
   startDaemonProcess,
   writeConfigFile,
 } from '../helpers/daemon-process.js';
+import {
+  createTestTopic,
+  deleteTopics,
+  kafkaBrokers,
+  requireKafkaOrSkip,
+  uniqueGroupId,
+} from '../helpers/kafka.js';
+
+const { available: kafkaAvailable } = await requireKafkaOrSkip();
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -300,3 +309,113 @@ describe('HTTP crash consistency: SIGKILL × 5 at random moments vs an uninterru
     );
   }, 240_000);
 });
+
+describe.skipIf(!kafkaAvailable)(
+  'HTTP beside Kafka: the Kafka checkpoint carries the HTTP position (real broker, child process)',
+  () => {
+    let root = '';
+    let topics: string[] = [];
+    let d: DaemonProcess | undefined;
+    beforeAll(async () => {
+      root = await mkdtemp(join(tmpdir(), 'driftd-http-kafka-crash-'));
+      topics = await Promise.all([
+        createTestTopic('e2e-httpk-predictions', 1),
+        createTestTopic('e2e-httpk-labels', 1),
+        createTestTopic('e2e-httpk-dlq', 1),
+      ]);
+    });
+    afterAll(async () => {
+      await d?.kill().catch(() => undefined);
+      await deleteTopics(...topics);
+      if (root) await rm(root, { recursive: true, force: true });
+    });
+
+    it('SIGKILL after a checkpoint: the HTTP events after it are replayed, those before are not', async () => {
+      const input = {
+        dataDir: join(root, 'data'),
+        server: { host: '127.0.0.1', port: 0 },
+        logLevel: 'info',
+        kafka: {
+          brokers: kafkaBrokers(),
+          clientId: 'driftd-e2e-httpk',
+          groupId: uniqueGroupId('e2e-httpk'),
+          predictionsTopic: topics[0],
+          labelsTopic: topics[1],
+          deadLetterTopic: topics[2],
+        },
+        models: [
+          {
+            id: MODEL,
+            task: 'binary-classification',
+            features: [
+              { name: 'income', type: 'numeric' },
+              { name: 'age', type: 'numeric' },
+              { name: 'region', type: 'categorical' },
+            ],
+            // The Kafka lane (no traffic) holds the watermark: the window closes as idle.
+            windows: { sizes: ['1m'], allowedLateness: '0s', idleTimeout: '4s' },
+            drift: { minWindowSize: 10 },
+          },
+        ],
+      };
+      const config = validateConfig(input, { env: {} });
+      const store = createStore(config.store);
+      await store.migrate();
+      const r = rng(1);
+      const rows = Array.from({ length: 500 }, (_, i) => event(`b-${i}`, T0 - HOUR, r, 0));
+      await store.saveBaseline(buildProfileFromRows(config.models[0]!, '7', rows).profile);
+      await store.close();
+      const file = await writeConfigFile(root, input);
+      const env = {
+        DRIFTD_KAFKA_CHECKPOINT_INTERVAL_MS: '300',
+        DRIFTD_KAFKA_SESSION_TIMEOUT_MS: '6000',
+        DRIFTD_KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
+      };
+      const post = async (url: string, n: number, from: number, key: string) => {
+        const g = rng(from + 1);
+        const items = Array.from({ length: n }, (_, i) =>
+          event(`h-${from + i}`, T0 + (from + i) * 100, g, 0),
+        );
+        const res = await fetch(`${url}/api/v1/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key },
+          body: JSON.stringify(items),
+        });
+        expect(res.status).toBe(202);
+      };
+
+      d = await startDaemonProcess({ configFile: file, env, logFile: join(root, 'd.log') });
+      await d.waitReady(60_000);
+      await post(d.url!, 100, 0, 'a');
+      // Kafka checkpoints (debug level) every 300 ms: one covers a, none b.
+      await sleep(1_000);
+      await post(d.url!, 50, 100, 'b');
+      await d.kill();
+
+      d = await startDaemonProcess({ configFile: file, env, logFile: join(root, 'd.log') });
+      await d.waitReady(60_000);
+      const restored = d.logs.find(
+        (e) => e.msg === 'restored Kafka checkpoint: resuming from its offsets',
+      );
+      expect(restored).toBeDefined();
+      // The checkpoint covered a (100 events), not b: b was replayed from the store.
+      const replay = d.logs.find(
+        (e) => e.msg === 'replayed the HTTP events stored after the checkpoint',
+      );
+      expect(replay).toMatchObject({ after: 100, replayed: 50, position: 150 });
+      // A retry of b (as if its answer had been lost) is recognised by its key.
+      await post(d.url!, 50, 100, 'b');
+      const q = `/api/v1/models/${MODEL}/drift?window=1m&from=${new Date(T0).toISOString()}&to=${new Date(T0 + HOUR).toISOString()}`;
+      let drift = { windows: [] as Array<{ start: string; eventCount: number }> };
+      for (let i = 0; i < 200 && drift.windows.length === 0; i++) {
+        await sleep(100);
+        drift = await d.get(q);
+      }
+      // 150 events at 100 ms steps from T0: 10:00 holds 150 (0..14.9 s).
+      expect(drift.windows.map((w) => [w.start, w.eventCount])).toEqual([
+        [new Date(T0).toISOString(), 150],
+      ]);
+      expect((await d.stop()).code).toBe(0);
+    }, 120_000);
+  },
+);
