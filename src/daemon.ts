@@ -107,6 +107,9 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   async function readiness(): Promise<Readiness> {
     const checks: Readiness['checks'] = {};
     checks.pipeline = { ok: state === 'running', detail: state };
+    // Not ready while the windows are rebuilt after a failed raw write (requests get 503).
+    if (pipeline && !pipeline.input.healthy)
+      checks.pipeline = { ok: false, detail: 'rebuilding windows after a failed store write' };
     if (kafka) checks.kafka = kafka.readiness();
     try {
       await need(store, 'store').ping();
