@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import type { Readiness } from './api/ports.js';
@@ -177,6 +178,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
             logger,
             clock,
             intervalMs: overrides.httpCheckpointMs ?? httpCheckpointMsFromEnv(),
+            legacyDir: join(config.dataDir, 'checkpoints'),
           });
           // Before anything is ingested: the windows and input position of the last cut, and
           // the events stored after it.

@@ -34,6 +34,8 @@
  * `driftd:http` row). Events stored while their version had no baseline are replayed with the
  * baselines known at the restart.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '../logger.js';
 import type { StoredEvent } from '../store/types.js';
 import type { Clock } from '../window/index.js';
@@ -65,6 +67,11 @@ export interface HttpCheckpointerOptions {
   clock: Clock;
   /** Period of the cuts, ms. @default 5000 */
   intervalMs?: number;
+  /**
+   * Where driftd before migration 7 kept its HTTP window checkpoints (`<model>.json` files):
+   * read when the store has no HTTP checkpoint yet, so an upgrade keeps the open windows.
+   */
+  legacyDir?: string;
 }
 
 /**
@@ -156,9 +163,29 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
       cp = decodeHttpCheckpoint(row);
       restoreWindows(pipeline.managers, cp, log);
       seq = Math.max(seq, cp.seq);
+    } else if (opts.legacyDir !== undefined) {
+      await restoreLegacy(opts.legacyDir);
     }
     const r = await replayAfter(opts, cp?.position ?? 0);
     return { ...r, seq: cp?.seq ?? 0 };
+  }
+
+  /**
+   * The file checkpoints of driftd before migration 7: windows only, whose events are all
+   * stored without a position (none is replayed on top of them).
+   */
+  async function restoreLegacy(dir: string): Promise<void> {
+    const windows: HttpCheckpoint['windows'] = {};
+    for (const model of pipeline.managers.keys()) {
+      try {
+        windows[model] = JSON.parse(await readFile(join(dir, `${model}.json`), 'utf8'));
+      } catch {
+        // none, or unreadable: that model starts empty
+      }
+    }
+    if (Object.keys(windows).length === 0) return;
+    const report = restoreWindows(pipeline.managers, { windows, seq: 0 }, log);
+    log.info({ dir, restored: report.restored }, 'restored the windows of a file checkpoint');
   }
 
   async function cut(): Promise<void> {

@@ -6,7 +6,7 @@
  * - a request retried with its Idempotency-Key gets the first answer and is counted once,
  *   also when the retry comes while the first is in flight, and after a restart.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,21 @@ import type { Store } from '../../src/store/types.js';
 
 const T0 = Date.parse('2026-11-22T10:00:00Z');
 const MINUTE = 60_000;
+
+const configInput = (dataDir: string) => ({
+  dataDir,
+  server: { port: 0 },
+  logLevel: 'silent',
+  models: [
+    {
+      id: 'm',
+      task: 'regression',
+      features: [{ name: 'x', type: 'numeric' }],
+      windows: { sizes: ['1m'], allowedLateness: '0s', idleTimeout: '1h' },
+      drift: { minWindowSize: 5 },
+    },
+  ],
+});
 
 describe('HTTP exactly once into windows (real chDB; failures simulated by a store wrapper)', () => {
   let dir: string;
@@ -53,23 +68,7 @@ describe('HTTP exactly once into windows (real chDB; failures simulated by a sto
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'driftd-exactly-'));
-    config = validateConfig(
-      {
-        dataDir: dir,
-        server: { port: 0 },
-        logLevel: 'silent',
-        models: [
-          {
-            id: 'm',
-            task: 'regression',
-            features: [{ name: 'x', type: 'numeric' }],
-            windows: { sizes: ['1m'], allowedLateness: '0s', idleTimeout: '1h' },
-            drift: { minWindowSize: 5 },
-          },
-        ],
-      },
-      { env: {} },
-    );
+    config = validateConfig(configInput(dir), { env: {} });
     const store = createStore(config.store);
     await store.migrate();
     const rows = Array.from({ length: 200 }, (_, i) => ({
@@ -223,5 +222,29 @@ describe('HTTP exactly once into windows (real chDB; failures simulated by a sto
     // item 6, another branch); on this branch the 400 schema turns it into a 500.
     expect(res.statusCode).toBeGreaterThanOrEqual(400);
     expect(openCounts()).toEqual({ '10:02': 20 });
+  });
+
+  it('an upgrade keeps the open windows of the file checkpoint driftd wrote before', async () => {
+    const snapshot = daemon.pipeline.managers.get('m')!.snapshot();
+    await daemon.close(); // one embedded engine per process at a time
+    const legacy = validateConfig({ ...configInput(join(dir, 'legacy')) }, { env: {} });
+    await mkdir(join(legacy.dataDir, 'checkpoints'), { recursive: true });
+    await writeFile(join(legacy.dataDir, 'checkpoints', 'm.json'), JSON.stringify(snapshot));
+    const store = createStore(legacy.store);
+    await store.migrate();
+    const rows = Array.from({ length: 200 }, (_, i) => ({
+      features: { x: i % 20 },
+      prediction: 1,
+    }));
+    await store.saveBaseline(buildProfileFromRows(legacy.models[0]!, '1', rows).profile);
+    await store.close();
+    const old = createDaemon(legacy, { listen: false });
+    await old.start();
+    try {
+      const open = old.pipeline.managers.get('m')!.snapshot().open;
+      expect(open.map((w) => w.count)).toEqual([20]);
+    } finally {
+      await old.close();
+    }
   });
 });
