@@ -195,8 +195,10 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
             clock,
             piiSalt,
             tuning: overrides.kafka ?? kafkaTuningFromEnv(),
-            // Its checkpoint carries the HTTP input position too.
-            http: httpInput({ pipeline, store, logger, clock }),
+            // Its checkpoint carries the HTTP input position too (a replay run has none).
+            ...(overrides.flushOnClose
+              ? {}
+              : { http: httpInput({ pipeline, store, logger, clock }) }),
           });
           // Before anything is ingested: restore() needs fresh window managers.
           await kafka.restore();
