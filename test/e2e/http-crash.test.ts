@@ -304,6 +304,7 @@ describe('HTTP crash consistency: SIGKILL × 5 at random moments vs an uninterru
     const replayed = [...log.matchAll(/"replayed":(\d+)/g)].map((m) => Number(m[1]));
     expect(replayed).toHaveLength(KILLS + 1);
     expect(fed.stats.resent).toBeGreaterThan(0);
+    expect(inflightAtKill.filter((n) => n > 0).length).toBeGreaterThanOrEqual(3);
     console.info(
       `[http-crash] seed ${seed}; requests in flight at the ${KILLS} kills: ${inflightAtKill.join(', ')}; resent: ${fed.stats.resent}; events replayed at each start: ${replayed.join(', ')}`,
     );
