@@ -1,4 +1,3 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
@@ -7,6 +6,12 @@ import { buildServer } from './api/server.js';
 import type { DriftdConfig, ModelConfig } from './config/types.js';
 import { LifecycleError } from './errors.js';
 import { createMetrics, type Metrics } from './export/metrics.js';
+import {
+  createHttpCheckpointer,
+  DEFAULT_HTTP_CHECKPOINT_INTERVAL_MS,
+  type HttpCheckpointer,
+  httpInput,
+} from './ingest/checkpointer.js';
 import {
   createKafkaSource,
   type KafkaSource,
@@ -20,7 +25,7 @@ import type { Store } from './store/types.js';
 import { isTransientStoreError, migrateWhenReachable } from './store/wait.js';
 import type { PerformanceResult, WindowResult } from './types.js';
 import { VERSION } from './version.js';
-import type { Clock, WindowManagerSnapshot } from './window/index.js';
+import type { Clock } from './window/index.js';
 
 export interface DaemonOverrides {
   logger?: Logger;
@@ -43,6 +48,8 @@ export interface DaemonOverrides {
    * with backoff, instead of failing start() (`driftd start` sets it; one-shot commands don't).
    */
   waitForStore?: boolean;
+  /** HTTP checkpoint period, ms; default DRIFTD_HTTP_CHECKPOINT_INTERVAL_MS or 5000. */
+  httpCheckpointMs?: number;
 }
 
 export type DaemonState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
@@ -69,7 +76,10 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-const CHECKPOINT_EVERY_MS = 30_000;
+function httpCheckpointMsFromEnv(): number {
+  const v = Number(process.env.DRIFTD_HTTP_CHECKPOINT_INTERVAL_MS);
+  return Number.isInteger(v) && v > 0 ? v : DEFAULT_HTTP_CHECKPOINT_INTERVAL_MS;
+}
 
 /**
  * Wires HTTP → store → pipeline → (Kafka source). The HTTP server listens first so liveness and
@@ -86,7 +96,6 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   const clock = overrides.clock ?? { now: () => Date.now() };
   const models = new Map<string, ModelConfig>(config.models.map((m) => [m.id, m]));
   const piiSalt = overrides.piiSalt ?? process.env.DRIFTD_PII_SALT ?? '';
-  const checkpointDir = join(config.dataDir, 'checkpoints');
 
   let state: DaemonState = 'created';
   let store: Store | undefined;
@@ -95,11 +104,11 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   let url: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> | undefined;
-  let lastCheckpoint = 0;
   // With Kafka on, the Kafka source owns window checkpoints (in the store, with its offsets);
-  // the file checkpoint serves the HTTP-only case.
+  // without it the HTTP checkpointer does (in the store, with the HTTP input position).
   let kafka: KafkaSource | undefined;
-  const fileCheckpoints = config.kafka === null && !overrides.flushOnClose;
+  let checkpointer: HttpCheckpointer | undefined;
+  const httpCheckpoints = config.kafka === null && !overrides.flushOnClose;
   let closing: Promise<void> | undefined;
   let starting: Promise<void> | undefined;
   const startAbort = new AbortController();
@@ -123,6 +132,9 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
       ok: state === 'running',
       detail: waitingForStore ? 'waiting for the store' : state,
     };
+    // Not ready while the windows are rebuilt after a failed raw write (requests get 503).
+    if (pipeline && !pipeline.input.healthy)
+      checks.pipeline = { ok: false, detail: 'rebuilding windows after a failed store write' };
     if (kafka) checks.kafka = kafka.readiness();
     try {
       await need(store, 'store').ping();
@@ -140,48 +152,10 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
 
-  async function writeCheckpoint(): Promise<void> {
-    if (!pipeline) return;
-    await mkdir(checkpointDir, { recursive: true });
-    for (const [model, manager] of pipeline.managers) {
-      const file = join(checkpointDir, `${model}.json`);
-      // Write-then-rename so a crash mid-write never leaves a torn checkpoint.
-      await writeFile(`${file}.tmp`, JSON.stringify(manager.snapshot()));
-      await rename(`${file}.tmp`, file);
-    }
-    lastCheckpoint = clock.now();
-  }
-
-  async function restoreCheckpoints(p: Pipeline): Promise<void> {
-    for (const [model, manager] of p.managers) {
-      let text: string;
-      try {
-        text = await readFile(join(checkpointDir, `${model}.json`), 'utf8');
-      } catch {
-        continue;
-      }
-      try {
-        manager.restore(JSON.parse(text) as WindowManagerSnapshot);
-        log.info(
-          { model, open: manager.openWindows().length },
-          'restored open windows from checkpoint',
-        );
-      } catch (err) {
-        log.error(
-          { err, model },
-          'checkpoint not restorable; starting that model with empty windows',
-        );
-      }
-    }
-  }
-
   async function tick(): Promise<void> {
     if (!pipeline || state !== 'running') return;
     try {
       await pipeline.tick();
-      if (fileCheckpoints && clock.now() - lastCheckpoint >= CHECKPOINT_EVERY_MS) {
-        await writeCheckpoint();
-      }
     } catch (err) {
       log.error({ err }, 'periodic work failed; will retry on the next tick');
     }
@@ -273,7 +247,19 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           ...(overrides.onPerformance ? { onPerformance: overrides.onPerformance } : {}),
         });
         await pipeline.start();
-        if (fileCheckpoints) await restoreCheckpoints(pipeline);
+        if (httpCheckpoints) {
+          checkpointer = createHttpCheckpointer({
+            pipeline,
+            store,
+            logger,
+            clock,
+            intervalMs: overrides.httpCheckpointMs ?? httpCheckpointMsFromEnv(),
+            legacyDir: join(config.dataDir, 'checkpoints'),
+          });
+          // Before anything is ingested: the windows and input position of the last cut, and
+          // the events stored after it.
+          await checkpointer.restore();
+        }
         if (config.kafka !== null) {
           kafka = createKafkaSource({
             config: config.kafka,
@@ -286,6 +272,10 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
             piiSalt,
             maxFutureSkewMs: config.ingest.maxFutureSkewMs,
             tuning: overrides.kafka ?? kafkaTuningFromEnv(),
+            // Its checkpoint carries the HTTP input position too (a replay run has none).
+            ...(overrides.flushOnClose
+              ? {}
+              : { http: httpInput({ pipeline, store, logger, clock }) }),
           });
           // Before anything is ingested: restore() needs fresh window managers.
           await kafka.restore();
@@ -294,7 +284,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         state = 'running';
         // Readiness stays false until the consumer has joined its group.
         kafka?.start();
-        lastCheckpoint = clock.now();
+        checkpointer?.start();
         const period = overrides.tickMs ?? 1000;
         timer = setInterval(() => {
           // Never overlapping: a slow tick makes the next one skip, not pile up.
@@ -336,12 +326,14 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         await ticking;
         // Stop fetching, final checkpoint (windows + offsets), commit, disconnect.
         await kafka?.close();
-        if (pipeline && (overrides.flushOnClose || fileCheckpoints)) {
+        // Final HTTP checkpoint (its failure is logged: the previous one and the stored events
+        // after it restore the same windows).
+        await checkpointer?.close();
+        if (pipeline && overrides.flushOnClose) {
           try {
-            if (overrides.flushOnClose) await pipeline.flush();
-            else await writeCheckpoint();
+            await pipeline.flush();
           } catch (err) {
-            log.error({ err }, 'could not flush or checkpoint open windows at shutdown');
+            log.error({ err }, 'could not flush open windows at shutdown');
           }
         }
         await store?.close();

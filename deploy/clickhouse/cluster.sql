@@ -69,11 +69,16 @@ CREATE TABLE IF NOT EXISTS driftd.events_local ON CLUSTER '{cluster}'
   replay_file LowCardinality(String),
   replay_line UInt64,
   ingested_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
-  INDEX idx_id id TYPE bloom_filter(0.001) GRANULARITY 1
+  ingest_seq UInt64 CODEC(Delta, ZSTD(1)),
+  request_key String CODEC(ZSTD(1)),
+  INDEX idx_id id TYPE bloom_filter(0.001) GRANULARITY 1,
+  INDEX idx_ingest_seq ingest_seq TYPE minmax GRANULARITY 1,
+  INDEX idx_ingested_at ingested_at TYPE minmax GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', ingested_at)
 PARTITION BY toYYYYMMDD(ts)
-ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset)
+PRIMARY KEY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset)
+ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset, ingest_seq)
 TTL toDateTime(ingested_at) + toIntervalDay(30)
 SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, merge_selector_base = 30;
 
@@ -196,11 +201,11 @@ ORDER BY group_id;
 CREATE TABLE IF NOT EXISTS driftd.checkpoints ON CLUSTER '{cluster}' AS driftd.checkpoints_local
 ENGINE = Distributed('{cluster}', 'driftd', 'checkpoints_local', cityHash64(group_id));
 
--- Schema versions 1..7 of src/store/migrations.ts are in place (migration 3, the insert
+-- Schema versions 1..8 of src/store/migrations.ts are in place (migration 3, the insert
 -- deduplication window of non-replicated tables, is what Replicated* tables do by default;
 -- migrations 4 (raw-data TTL counted from ingestion), 5 (the events' `raw` column), 6
--- (merge_selector_base of events) and 7 (window_results.provisional) are written into the
--- tables above).
+-- (merge_selector_base of events), 7 (the events' HTTP ingest position and request key) and 8
+-- (window_results.provisional) are written into the tables above).
 -- Once, from one node, after the tables exist: through the Distributed tables.
 INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (1, 'initial schema: events, labels, baselines, window_results, performance', now64(3, 'UTC')),
@@ -209,7 +214,8 @@ INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (4, 'raw-data TTL counts from ingestion, not event time', now64(3, 'UTC')),
   (5, 'events.raw: the received event text, the features read from it', now64(3, 'UTC')),
   (6, 'events: merge parts in wider steps (less rewriting of raw rows)', now64(3, 'UTC')),
-  (7, 'window_results.provisional: a quiet window’s result, replaced by its final one', now64(3, 'UTC'));
+  (7, 'events.ingest_seq, events.request_key: the HTTP input position and Idempotency-Key', now64(3, 'UTC')),
+  (8, 'window_results.provisional: a quiet window’s result, replaced by its final one', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
   ('raw_events_ttl_days', '30', now64(3, 'UTC'));

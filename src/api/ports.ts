@@ -27,8 +27,16 @@ export interface IngestReport {
 
 /** What the API needs from the pipeline: the same ingestion path every source uses. */
 export interface IngestPort {
-  ingestEvents(items: readonly unknown[], source: 'http' | 'replay'): Promise<IngestReport>;
-  ingestLabels(items: readonly unknown[]): Promise<IngestReport>;
+  /** `idempotencyKey`: the request's Idempotency-Key header (a retry is counted once). */
+  ingestEvents(
+    items: readonly unknown[],
+    source: 'http' | 'replay',
+    opts?: { idempotencyKey?: string },
+  ): Promise<IngestReport>;
+  ingestLabels(
+    items: readonly unknown[],
+    opts?: { idempotencyKey?: string },
+  ): Promise<IngestReport>;
 }
 
 export interface BaselineSummary {

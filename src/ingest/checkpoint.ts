@@ -1,7 +1,8 @@
 /**
- * The Kafka consumer's checkpoint: one consistent cut of the window state and the input
- * position that produced it. Written to the store as one row (see kafka.ts for the invariant
- * it carries and the order of writes around it).
+ * Checkpoints: one consistent cut of the window state and the input position that produced
+ * it, written to the store as one row. The Kafka consumer's (offsets per partition; see
+ * kafka.ts for the invariant it carries and the order of writes around it) and the HTTP
+ * input's (an ingest position; see checkpointer.ts).
  */
 import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -26,6 +27,11 @@ export interface KafkaCheckpoint {
    * `offset` (and none after).
    */
   offsets: PartitionOffset[];
+  /**
+   * The windows also hold exactly the HTTP events at input positions ≤ this (absent: none is
+   * known, every stored HTTP event with a position is replayed). See checkpointer.ts.
+   */
+  httpPosition?: number;
   /** Window manager snapshot per model id. */
   windows: Record<string, WindowManagerSnapshot>;
 }
@@ -71,6 +77,12 @@ export function decodeCheckpoint(row: StoredCheckpoint): KafkaCheckpoint {
       throw bad(`bad offset entry ${JSON.stringify(o)}`);
     }
   }
+  if (
+    c.httpPosition !== undefined &&
+    (!Number.isSafeInteger(c.httpPosition) || c.httpPosition < 0)
+  ) {
+    throw bad(`bad httpPosition ${String(c.httpPosition)}`);
+  }
   if (typeof c.windows !== 'object' || c.windows === null) throw bad('windows missing');
   return c as KafkaCheckpoint;
 }
@@ -81,13 +93,13 @@ export interface RestoreReport {
 }
 
 /**
- * Restores every model's windows from the checkpoint into fresh managers. A model whose
+ * Restores every model's windows from the checkpoint (Kafka's or HTTP's) into fresh managers. A model whose
  * snapshot cannot be restored (its baseline was replaced) starts empty and is reported: its
  * events before the checkpoint are in the raw store, but not in any window.
  */
 export function restoreWindows(
   managers: ReadonlyMap<string, WindowManager>,
-  cp: KafkaCheckpoint,
+  cp: Pick<KafkaCheckpoint, 'windows' | 'seq'>,
   log: Logger,
 ): RestoreReport {
   const report: RestoreReport = { restored: [], failed: [] };
@@ -114,4 +126,53 @@ export function restoreWindows(
 /** "topic/partition" → next offset, from a checkpoint. */
 export function offsetsByPartition(cp: KafkaCheckpoint): Map<string, string> {
   return new Map(cp.offsets.map((o) => [`${o.topic}/${o.partition}`, o.offset]));
+}
+
+/** The checkpoint group of the HTTP input (a name no Kafka consumer group of driftd uses). */
+export const HTTP_CHECKPOINT_GROUP = 'driftd:http';
+
+/**
+ * The HTTP input's checkpoint: the windows hold exactly the HTTP events at input positions
+ * ≤ `position` (events.ingest_seq) and none after; closed windows not written at the cut are
+ * in the snapshots' `closed` lists. See checkpointer.ts.
+ */
+export interface HttpCheckpoint {
+  format: 1;
+  kind: 'http';
+  seq: number;
+  takenAt: number;
+  position: number;
+  /** Window manager snapshot per model id. */
+  windows: Record<string, WindowManagerSnapshot>;
+}
+
+export function encodeHttpCheckpoint(cp: HttpCheckpoint): StoredCheckpoint {
+  return {
+    groupId: HTTP_CHECKPOINT_GROUP,
+    seq: cp.seq,
+    takenAt: cp.takenAt,
+    payload: JSON.stringify(cp),
+  };
+}
+
+/**
+ * Parses and checks a stored HTTP checkpoint.
+ * @throws InvalidInputError naming what does not fit
+ */
+export function decodeHttpCheckpoint(row: StoredCheckpoint): HttpCheckpoint {
+  let cp: unknown;
+  try {
+    cp = JSON.parse(row.payload);
+  } catch (err) {
+    throw new InvalidInputError(`checkpoint ${row.groupId}#${row.seq} is not JSON`, { cause: err });
+  }
+  const bad = (what: string) =>
+    new InvalidInputError(`checkpoint ${row.groupId}#${row.seq}: ${what}`);
+  if (typeof cp !== 'object' || cp === null) throw bad('not an object');
+  const c = cp as Partial<HttpCheckpoint>;
+  if (c.format !== 1 || c.kind !== 'http') throw bad('not an HTTP checkpoint of format 1');
+  if (!Number.isSafeInteger(c.position) || (c.position as number) < 0)
+    throw bad(`bad position ${String(c.position)}`);
+  if (typeof c.windows !== 'object' || c.windows === null) throw bad('windows missing');
+  return c as HttpCheckpoint;
 }

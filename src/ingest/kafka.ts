@@ -92,6 +92,7 @@ import {
   type PartitionOffset,
   restoreWindows,
 } from './checkpoint.js';
+import type { HttpInputHooks } from './checkpointer.js';
 import { type Decoded, type DecodeOptions, decodeLabel, type RejectReason } from './decode.js';
 import {
   DecodedBatch,
@@ -238,6 +239,8 @@ export interface KafkaSourceOptions {
   /** ingest.maxFutureSkew: later prediction events are dead-lettered (ts_in_future). @default 1 h */
   maxFutureSkewMs?: number;
   tuning?: KafkaTuning;
+  /** The HTTP input, when the daemon also takes HTTP events: its position is in the cut. */
+  http?: HttpInputHooks;
 }
 
 export type KafkaSourceState = 'created' | 'connecting' | 'running' | 'closing' | 'closed';
@@ -906,6 +909,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       seq: seq + 1,
       takenAt: clock.now(),
       offsets,
+      ...(options.http ? { httpPosition: options.http.position() } : {}),
       windows,
     };
     const row = encodeCheckpoint(cp);
@@ -1253,10 +1257,13 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       const row = await store.latestCheckpoint(groupId);
       if (row === null) {
         log.info({ groupId }, 'no checkpoint for this consumer group: starting from Kafka offsets');
+        await options.http?.resume(0);
         return null;
       }
       const cp = decodeCheckpoint(row);
       const report = restoreWindows(pipeline.managers, cp, log);
+      // The HTTP events stored after the cut, in arrival order (their own lane).
+      await options.http?.resume(cp.httpPosition ?? 0);
       for (const o of cp.offsets) {
         if (o.topic !== predictionsTopic) {
           log.warn(

@@ -1,5 +1,6 @@
 import type { IngestPort, IngestReport, ItemError } from '../api/ports.js';
 import type { DriftdConfig, ModelConfig } from '../config/types.js';
+import { StoreError } from '../errors.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
 import type { EncodedEvents, EventBuffer, StoredEvent } from '../store/types.js';
@@ -19,10 +20,12 @@ import {
   evaluateWindow,
   type RecordResult,
   type WindowManager,
+  type WindowManagerSnapshot,
 } from '../window/index.js';
 import { computePerformance, type LabeledPrediction } from '../window/performance.js';
 import { type DecodeOptions, decodeLabel, decodePrediction, itemValue } from './decode.js';
-import { createGroupCommit } from './group-commit.js';
+import { createIdempotency, type Idempotency } from './idempotency.js';
+import { createInputLog, type InputLog } from './input-log.js';
 import { backoffDelay, isRetriable, sleep } from './retry.js';
 
 /** What the pipeline needs from the store (the full Store satisfies it). */
@@ -83,7 +86,55 @@ export interface SourcedEvent {
   source: EventSource;
 }
 
+/** Options of one HTTP/replay batch. */
+export interface IngestOptions {
+  /** The request's `Idempotency-Key` (HTTP): a retry with the same key is counted once. */
+  idempotencyKey?: string;
+}
+
+/**
+ * The cut of the HTTP input the checkpointer stores: the windows of every model (closed ones
+ * not yet written included) holding exactly the HTTP/replay events at positions ≤ `position`.
+ */
+export interface InputCut {
+  position: number;
+  windows: Record<string, WindowManagerSnapshot>;
+}
+
 export interface Pipeline extends IngestPort {
+  ingestEvents(
+    items: readonly unknown[],
+    source: 'http' | 'replay',
+    opts?: IngestOptions,
+  ): Promise<IngestReport>;
+  ingestLabels(items: readonly unknown[], opts?: IngestOptions): Promise<IngestReport>;
+  /**
+   * The HTTP/replay input log: positions handed out (`recorded`) and stored (`durable`);
+   * `whenDurable` waits for a cut's position to be stored.
+   */
+  readonly input: Pick<InputLog<EncodedEvents>, 'recorded' | 'durable' | 'healthy' | 'whenDurable'>;
+  /** Remembered `Idempotency-Key`s (the checkpointer loads the stored ones at startup). */
+  readonly idempotency: Idempotency;
+  /** Synchronous snapshot of every model's windows at the current input position. */
+  cut(): InputCut;
+  /**
+   * Records stored HTTP events (ascending positions, all durable) into the windows, as their
+   * requests did, without storing them again: the replay after a restart or a failed write.
+   */
+  replayStored(events: readonly StoredEvent[]): void;
+  /**
+   * Fresh, empty window managers (and closed windows not yet released dropped): the start of
+   * a rebuild. Requests are refused until `resumeInput`.
+   */
+  resetWindows(): void;
+  /** Back in service after a rebuild: every position up to `position` is stored. */
+  resumeInput(position: number): void;
+  /**
+   * Who rebuilds the windows when a raw write failed (the checkpointer). Without one the
+   * windows keep the events of the failed requests (no rollback) and input resumes at once.
+   */
+  onInputFailure(recover: (err: unknown) => void): void;
+
   /**
    * Kafka path, synchronous: records decoded events into the windows, counts them, and
    * buffers their raw rows. Windows they close are queued for `persist`. Nothing is lost when a
@@ -159,22 +210,25 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   let lastRefresh = 0;
 
   const managers = new Map<string, WindowManager>();
-  for (const model of config.models) {
-    managers.set(
-      model.id,
-      createWindowManager({
-        model,
-        clock,
-        baselineFor: (version) => {
-          const b = baselines.get(model.id);
-          const own = b?.byVersion.get(version);
-          if (own !== undefined || model.versions.baselineFallback === 'none') return own;
-          return b?.latest;
-        },
-        onRetire: (version) => metrics.forgetVersion(model.id, version),
-      }),
-    );
+  function freshManagers(): void {
+    for (const model of config.models) {
+      managers.set(
+        model.id,
+        createWindowManager({
+          model,
+          clock,
+          baselineFor: (version) => {
+            const b = baselines.get(model.id);
+            const own = b?.byVersion.get(version);
+            if (own !== undefined || model.versions.baselineFallback === 'none') return own;
+            return b?.latest;
+          },
+          onRetire: (version) => metrics.forgetVersion(model.id, version),
+        }),
+      );
+    }
   }
+  freshManagers();
 
   // Closed windows' event counts, for label coverage when labels arrive after the close.
   const closedCounts = new Map<string, { bounds: WindowBounds; eventCount: number }>();
@@ -469,12 +523,33 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     metrics.eventsTotal.inc({ model: models.has(model) ? model : 'unknown', result }, n);
   }
 
-  /**
-   * Raw inserts of HTTP/replay batches, coalesced across concurrent requests. A transient store
-   * failure is retried here, within the requests: answering with an error would make clients
-   * resend batches the windows have already counted (sketches cannot tell a resent event).
+  /*
+   * HTTP and replay: exactly once into the windows.
+   *
+   * A request's events are decoded, given the next input positions and recorded into the
+   * windows in one synchronous step, so their statuses (late or not: the raw row carries it)
+   * are decided in arrival order against every event accepted before them. Their raw rows then
+   * go through the input log (input-log.ts): INSERTs in position order, concurrent requests'
+   * rows coalesced, retried on transient errors, and the request is answered only once its
+   * rows are stored. What the windows hold becomes visible only through what is written, and
+   * that is gated on durability:
+   * - a window that closes (by watermark, idle tick or flush) waits in `gated` with the input
+   *   position at its close, and is evaluated and written only once every position up to it
+   *   is stored: no result ever holds an event that is not durable;
+   * - a checkpoint is a synchronous cut (windows + position, `cut`) saved only once its
+   *   position is stored (checkpointer.ts);
+   * - when a write fails for good, its requests and those queued behind it fail (they were
+   *   decided on a state holding the failed events), the log stops taking requests, and the
+   *   checkpointer rebuilds the windows from the last checkpoint plus the stored events after
+   *   it, in position order — exactly what a restart after a crash does. So a failed request
+   *   is counted zero times, and nothing depends on how concurrent inserts complete: the
+   *   windows are always the stored events replayed in position order.
+   * The sketches are updated before the insert lands (a rebuild undoes that when it fails)
+   * rather than after it, because statuses must be decided in arrival order anyway and a
+   * deferred update would need the window manager to split decision from addition; the
+   * gating above makes the two indistinguishable from outside.
    */
-  const rawWriter = createGroupCommit<EncodedEvents>(
+  const rawLog = createInputLog<EncodedEvents>(
     async (batches) => {
       const t = metrics.storeWriteSeconds.startTimer({ table: 'events' });
       try {
@@ -497,13 +572,89 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         t();
       }
     },
-    { size: (b) => b.rows },
+    { rows: (b) => b.rows },
   );
+  let recover: ((err: unknown) => void) | undefined;
+  rawLog.onFailure((err) => {
+    // The closed windows not yet released may hold events of the failed writes.
+    gated = [];
+    if (recover) {
+      log.error({ err }, 'raw event write failed: requests refused until the windows are rebuilt');
+      recover(err);
+    } else {
+      log.error({ err }, 'raw event write failed; its requests fail (no rebuild configured)');
+      rawLog.reset(rawLog.recorded);
+    }
+  });
+
+  /** Closed windows waiting until every input position up to `at` is stored (see above). */
+  let gated: Array<{ closed: ClosedWindow; at: number }> = [];
+  /** Gates `closed` at the current input position; returns what may be written now. */
+  function gate(closed: readonly ClosedWindow[]): ClosedWindow[] {
+    if (gated.length === 0 && rawLog.recorded <= rawLog.durable) return closed.slice();
+    const at = rawLog.recorded;
+    for (const c of closed) gated.push({ closed: c, at });
+    return released();
+  }
+  /** The gated windows whose positions are all stored, in close order. */
+  function released(): ClosedWindow[] {
+    const out: ClosedWindow[] = [];
+    const durable = rawLog.durable;
+    while (gated.length > 0 && gated[0]!.at <= durable) out.push(gated.shift()!.closed);
+    return out;
+  }
+  function drainManagers(): ClosedWindow[] {
+    const closed: ClosedWindow[] = [];
+    for (const m of managers.values()) for (const c of m.drainClosed()) closed.push(c);
+    return closed;
+  }
+  /** Waits until every input position handed out so far is stored (nothing if it fails). */
+  async function inputStored(): Promise<void> {
+    if (rawLog.healthy) await rawLog.whenDurable(rawLog.recorded).catch(() => undefined);
+  }
+
+  const idempotency = createIdempotency({ now: () => clock.now() });
+
+  function unavailable(): StoreError {
+    return new StoreError('the windows are being rebuilt after a failed store write; retry', {
+      retriable: true,
+    });
+  }
 
   async function ingestEvents(
     items: readonly unknown[],
     source: 'http' | 'replay',
+    opts: IngestOptions = {},
   ): Promise<IngestReport> {
+    const key = opts.idempotencyKey;
+    if (key === undefined) return ingestBatch(items, source, '');
+    return idempotency.run(
+      key,
+      () => ingestBatch(items, source, key),
+      () => decodeReport(items),
+    );
+  }
+
+  /** The answer to a batch, from its items alone (a retried request: nothing is counted). */
+  function decodeReport(items: readonly unknown[]): IngestReport {
+    const errors: ItemError[] = [];
+    let rejected = 0;
+    for (let i = 0; i < items.length; i++) {
+      const d = decodePrediction(items[i], decodeOpts);
+      if (d.ok) continue;
+      rejected++;
+      if (errors.length < MAX_ITEM_ERRORS)
+        errors.push({ index: i, reason: d.reason, message: d.message });
+    }
+    return { accepted: items.length - rejected, rejected, errors };
+  }
+
+  async function ingestBatch(
+    items: readonly unknown[],
+    source: 'http' | 'replay',
+    requestKey: string,
+  ): Promise<IngestReport> {
+    if (!rawLog.healthy) throw unavailable();
     const errors: ItemError[] = [];
     let rejected = 0;
     // Encoded as recorded; this request's batch is inserted with those of concurrent requests.
@@ -523,32 +674,51 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     const meta = { source: sourceRef };
     const newest = new Map<string, number>();
     const itemOpts = source === 'http' ? liveDecodeOpts : decodeOpts;
-    for (let i = 0; i < items.length; i++) {
-      const d = decodePrediction(items[i], itemOpts);
-      if (!d.ok) {
-        rejected++;
-        const raw = itemValue(items[i]) as { model?: unknown } | null;
-        bump(typeof raw?.model === 'string' ? raw.model : 'unknown', 'invalid');
-        if (errors.length < MAX_ITEM_ERRORS)
-          errors.push({ index: i, reason: d.reason, message: d.message });
-        continue;
+    // From here to the submit: synchronous, so positions follow arrival order.
+    let last = 0;
+    try {
+      for (let i = 0; i < items.length; i++) {
+        const d = decodePrediction(items[i], itemOpts);
+        if (!d.ok) {
+          rejected++;
+          const raw = itemValue(items[i]) as { model?: unknown } | null;
+          bump(typeof raw?.model === 'string' ? raw.model : 'unknown', 'invalid');
+          if (errors.length < MAX_ITEM_ERRORS)
+            errors.push({ index: i, reason: d.reason, message: d.message });
+          continue;
+        }
+        const event = d.value;
+        const status = managers.get(event.model)!.record(event, meta).status;
+        if (status === 'no-baseline') noBaseline = true;
+        bump(event.model, resultOf(status));
+        const row = event as StoredEvent;
+        row.late = status === 'late';
+        row.source = sourceRef;
+        row.ingestedAt = ingestedAt;
+        last = rawLog.next();
+        // Only HTTP rows keep their position: a replay is rerun from its file, not resumed.
+        if (source === 'http') {
+          row.position = last;
+          if (requestKey !== '') row.requestKey = requestKey;
+        }
+        encoded.add(row);
+        if (!row.late && event.ts > (newest.get(event.model) ?? -1))
+          newest.set(event.model, event.ts);
       }
-      const event = d.value;
-      const status = managers.get(event.model)!.record(event, meta).status;
-      if (status === 'no-baseline') noBaseline = true;
-      bump(event.model, resultOf(status));
-      const row = event as StoredEvent;
-      row.late = status === 'late';
-      row.source = sourceRef;
-      row.ingestedAt = ingestedAt;
-      encoded.add(row);
-      if (!row.late && event.ts > (newest.get(event.model) ?? -1))
-        newest.set(event.model, event.ts);
+    } catch (err) {
+      // An event the windows counted and the store refuses: the windows are rebuilt without it.
+      if (last > 0) rawLog.abort(err);
+      throw err;
     }
-    // Raw events are durable before the caller is answered; the windows' sketches are derived
-    // state and already hold this batch. Concurrent requests share inserts (group commit).
+    const closed = gate(drainManagers());
+    // Raw events are durable before the caller is answered, and before any window holding
+    // them is written (see above).
     const accepted = encoded.rows;
-    if (accepted > 0) await rawWriter.submit([encoded.take()]);
+    const stored = accepted > 0 ? rawLog.submit(encoded.take(), last) : Promise.resolve();
+    updateOpenGauge();
+    const written = writeResults(closed);
+    await stored;
+    await written;
     for (const [model, c] of counts) {
       for (const [r, n] of Object.entries(c)) if (n > 0) countEvent(model, r as EventResult, n);
     }
@@ -556,8 +726,31 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     if (noBaseline && clock.now() - lastRefresh > 5_000) {
       void refreshBaselines().catch((err) => log.warn({ err }, 'baseline refresh failed'));
     }
-    await drain();
+    await writeResults(released());
     return { accepted, rejected, errors };
+  }
+
+  /**
+   * Writes closed windows for a request that stored its rows: a failed result write does not
+   * fail the request (its events are stored and counted; an error would make the client send
+   * them again). The windows stay queued and the next write or tick retries them.
+   */
+  async function writeResults(closed: readonly ClosedWindow[]): Promise<void> {
+    if (closed.length === 0 && unwritten.length === 0) return;
+    try {
+      await writeClosed(closed);
+    } catch (err) {
+      log.warn({ err }, 'window result write failed; it is retried by the next write');
+    }
+  }
+
+  function replayStored(events: readonly StoredEvent[]): void {
+    for (const e of events) {
+      const manager = managers.get(e.model);
+      if (manager === undefined) continue; // a model no longer configured
+      manager.record(e, { source: e.source });
+    }
+    for (const c of drainManagers()) unwritten.push(c);
   }
 
   function recordSourced(events: readonly SourcedEvent[]): void {
@@ -616,7 +809,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       void refreshBaselines().catch((err) => log.warn({ err }, 'baseline refresh failed'));
     }
     const before = unwritten.length;
-    for (const m of managers.values()) for (const c of m.drainClosed()) unwritten.push(c);
+    for (const c of gate(drainManagers())) unwritten.push(c);
     if (before === 0 && unwritten.length > 0) unwrittenSince = clock.now();
   }
 
@@ -665,7 +858,10 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
 
   async function settle(options: WriteOptions = {}): Promise<void> {
     const write = options.write ?? direct;
-    for (const m of managers.values()) for (const c of m.drainClosed()) unwritten.push(c);
+    for (const c of gate(drainManagers())) unwritten.push(c);
+    // HTTP rows still on their way hold back the windows they closed.
+    await inputStored();
+    for (const c of released()) unwritten.push(c);
     if (unwritten.length > 0) await writeClosed([], write);
     // Rows after results: the windows waiting for their rows become due for a recompute.
     await flushAllRows(write);
@@ -674,19 +870,39 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     await writeChain;
   }
 
-  async function drain(): Promise<WindowResult[]> {
-    const closed: ClosedWindow[] = [];
-    for (const m of managers.values()) closed.push(...m.drainClosed());
-    updateOpenGauge();
-    return writeClosed(closed);
-  }
-
   function updateOpenGauge(): void {
     for (const m of managers.values())
       metrics.openWindows.set({ model: m.model }, m.openWindows().length);
   }
 
-  async function ingestLabels(items: readonly unknown[]): Promise<IngestReport> {
+  /** Labels are idempotent in the store (latest per id); a keyed retry is still answered once. */
+  async function ingestLabels(
+    items: readonly unknown[],
+    opts: IngestOptions = {},
+  ): Promise<IngestReport> {
+    const key = opts.idempotencyKey;
+    if (key === undefined) return ingestLabelBatch(items);
+    return idempotency.run(
+      `labels\u0000${key}`,
+      () => ingestLabelBatch(items),
+      () => labelReport(items),
+    );
+  }
+
+  function labelReport(items: readonly unknown[]): IngestReport {
+    const errors: ItemError[] = [];
+    let rejected = 0;
+    for (let i = 0; i < items.length; i++) {
+      const d = decodeLabel(items[i], decodeOpts);
+      if (d.ok) continue;
+      rejected++;
+      if (errors.length < MAX_ITEM_ERRORS)
+        errors.push({ index: i, reason: d.reason, message: d.message });
+    }
+    return { accepted: items.length - rejected, rejected, errors };
+  }
+
+  async function ingestLabelBatch(items: readonly unknown[]): Promise<IngestReport> {
     const errors: ItemError[] = [];
     const labels: LabelEvent[] = [];
     for (let i = 0; i < items.length; i++) {
@@ -763,7 +979,35 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     recordSourced,
     persist,
     settle,
+    input: rawLog,
+    idempotency,
+    cut() {
+      const windows: Record<string, WindowManagerSnapshot> = {};
+      for (const [model, m] of managers) windows[model] = m.snapshot();
+      // Closed but not written yet: restored as closed, so a restart writes them.
+      for (const c of [...unwritten, ...gated.map((g) => g.closed)]) {
+        windows[c.bounds.model]?.closed.push({
+          state: c.state.snapshot(),
+          reason: c.reason,
+          closedAt: c.closedAt,
+        });
+      }
+      return { position: rawLog.recorded, windows };
+    },
+    replayStored,
+    resetWindows() {
+      gated = [];
+      freshManagers();
+      updateOpenGauge();
+    },
+    resumeInput(position) {
+      rawLog.reset(position);
+    },
+    onInputFailure(fn) {
+      recover = fn;
+    },
     quiescent() {
+      if (gated.length > 0 || !rawLog.idle()) return false;
       if (unwritten.length > 0 || bufferedRowCount() > 0 || writing > 0) return false;
       if (awaitingRows.length > 0) return false;
       if (dirtyWindows.size > 0 || recomputing !== null) return false;
@@ -786,14 +1030,16 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       const closed: ClosedWindow[] = [];
       for (const m of managers.values()) closed.push(...m.tick());
       updateOpenGauge();
-      await writeClosed(closed);
+      await writeClosed(gate(closed).concat(released()));
       await recomputePerformance();
     },
     async flush() {
       const closed: ClosedWindow[] = [];
       for (const m of managers.values()) closed.push(...m.flushAll());
       updateOpenGauge();
-      const results = await writeClosed(closed);
+      const now = gate(closed);
+      await inputStored();
+      const results = await writeClosed(now.concat(released()));
       await recomputePerformance();
       return results;
     },

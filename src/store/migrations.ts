@@ -273,6 +273,25 @@ ORDER BY group_id`,
   },
   {
     version: 7,
+    name: 'events.ingest_seq, events.request_key: the HTTP input position and Idempotency-Key',
+    // HTTP windows are checkpointed with an input position (src/ingest/checkpointer.ts): every
+    // accepted HTTP event gets the next position, and after a crash the events above the
+    // checkpoint's position are read back in position order and replayed into the windows.
+    // The position joins the sorting key (ClickHouse allows appending a column added by the
+    // same ALTER), so two HTTP events the windows counted never collapse into one row: the raw
+    // rows hold exactly what the windows hold. Kafka and replay rows keep position 0 and their
+    // dedup identity. `request_key` lets a restarted daemon recognise a retried request.
+    // Both startup reads (events above a position, keys received since a time) skip whole
+    // parts through minmax indices: a part holds one insert's positions and times, or a
+    // merge of neighbouring ones.
+    up: ({ db }) => [
+      `ALTER TABLE ${tableRef(db, 'events')} ADD COLUMN IF NOT EXISTS ingest_seq UInt64 CODEC(Delta, ZSTD(1)), ADD COLUMN IF NOT EXISTS request_key String CODEC(ZSTD(1)), MODIFY ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset, ingest_seq)`,
+      `ALTER TABLE ${tableRef(db, 'events')} ADD INDEX IF NOT EXISTS idx_ingest_seq ingest_seq TYPE minmax GRANULARITY 1`,
+      `ALTER TABLE ${tableRef(db, 'events')} ADD INDEX IF NOT EXISTS idx_ingested_at ingested_at TYPE minmax GRANULARITY 1`,
+    ],
+  },
+  {
+    version: 8,
     name: 'window_results.provisional: a quiet window’s result, replaced by its final one',
     // A stream quiet for the idle timeout gets results from its still-open windows; they must
     // say so, since the final result (later closed_at) replaces them once the window closes.

@@ -138,6 +138,8 @@ export const EVENT_ROW_BINARY_COLUMNS: readonly RowBinaryColumn[] = [
   { name: 'replay_file', type: 'LowCardinality(String)' },
   { name: 'replay_line', type: 'UInt64' },
   { name: 'ingested_at', type: "DateTime64(3, 'UTC')" },
+  { name: 'ingest_seq', type: 'UInt64' },
+  { name: 'request_key', type: 'String' },
 ];
 
 /**
@@ -170,7 +172,7 @@ const EVENT_FEATURES = "if(raw = '', features, JSONExtractRaw(raw, 'features'))"
 
 const EVENT_COLUMNS = `model, version, id, toUnixTimestamp64Milli(ts) AS ts_ms, features, prediction, raw, late,
   source, kafka_topic, kafka_partition, toString(kafka_offset) AS kafka_offset, replay_file,
-  replay_line, toUnixTimestamp64Milli(ingested_at) AS ingested_at_ms`;
+  replay_line, toUnixTimestamp64Milli(ingested_at) AS ingested_at_ms, ingest_seq, request_key`;
 
 export interface EventRow {
   model: string;
@@ -189,6 +191,8 @@ export interface EventRow {
   replay_file: string;
   replay_line: number | string;
   ingested_at_ms: string | number;
+  ingest_seq: string | number;
+  request_key: string;
 }
 
 /** Params: id, [model]. The newest copy wins when one id was stored through several sources. */
@@ -208,6 +212,29 @@ FROM ${tableRef(db, 'events')}
 WHERE model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}
 ORDER BY ts, id, ingested_at DESC
 LIMIT 1 BY id${withLimit ? '\nLIMIT {limit:UInt64}' : ''}
+${READ_SETTINGS}`;
+}
+
+/**
+ * Params: after, limit. HTTP events above an ingest position, in position order. A position is
+ * one event: copies of a row (a retried INSERT) collapse with LIMIT 1 BY.
+ */
+export function httpEventsAfterSql(db: string): string {
+  return `SELECT ${EVENT_COLUMNS}
+FROM ${tableRef(db, 'events')}
+WHERE source = 'http' AND ingest_seq > {after:UInt64}
+ORDER BY ingest_seq
+LIMIT 1 BY ingest_seq
+LIMIT {limit:UInt64}
+${READ_SETTINGS}`;
+}
+
+/** Params: since, limit. Idempotency keys of recent HTTP requests. */
+export function recentRequestKeysSql(db: string): string {
+  return `SELECT DISTINCT request_key AS key
+FROM ${tableRef(db, 'events')}
+WHERE source = 'http' AND request_key != '' AND ingested_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+LIMIT {limit:UInt64}
 ${READ_SETTINGS}`;
 }
 
@@ -680,9 +707,11 @@ const KAFKA_OFFSET_RE = /^(0|[1-9][0-9]{0,18})$/;
 /**
  * One `events` row in RowBinary, columns as in `EVENT_ROW_BINARY_COLUMNS`. The
  * ReplacingMergeTree sorting key (model, version, ts, id, source, kafka_topic, kafka_partition,
- * kafka_offset) is the dedup identity: an HTTP retry or a re-replayed file collapses on
- * (model, version, ts, id, source) since non-Kafka sources carry empty coordinates; a Kafka
- * redelivery collapses on its unchanged coordinates.
+ * kafka_offset, ingest_seq) is the dedup identity: a re-replayed file collapses on (model,
+ * version, ts, id, source) since replay rows carry empty coordinates and position 0; a Kafka
+ * redelivery collapses on its unchanged coordinates; an HTTP event is kept once per ingest
+ * position, i.e. once per time the windows counted it (a retried request with its
+ * `Idempotency-Key` is counted, and stored, once; see src/ingest/idempotency.ts).
  *
  * An event with its received text (`raw`, or its UTF-8 bytes `rawBytes`) is stored as that
  * text with `features` empty: readers take the features from `raw` (see `EVENT_FEATURES`);
@@ -741,6 +770,12 @@ export function encodeEventRowBinary(e: StoredEvent, out: RowBinaryWriter): void
   out.string(file);
   out.int64(line);
   out.int64(ingestedAt);
+  const position = e.position ?? 0;
+  if (!Number.isSafeInteger(position) || position < 0) {
+    throw new InvalidInputError(`ingest position must be a non-negative integer, got ${position}`);
+  }
+  out.int64(position);
+  out.string(e.requestKey ?? '');
   out.endRow();
 }
 

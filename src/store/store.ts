@@ -36,6 +36,7 @@ import {
   encodeWindowResult,
   exactKsSql,
   formatDateTime64,
+  httpEventsAfterSql,
   INSERT_SETTINGS,
   insertTarget,
   JsonLinesWriter,
@@ -53,6 +54,7 @@ import {
   predictionByIdSql,
   predictionTimesSql,
   RowBinaryWriter,
+  recentRequestKeysSql,
   type TableName,
   toNullableNumber,
   toNumber,
@@ -407,6 +409,18 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       await insert('performance', rows, (p, out) => out.push(encodePerformance(p)));
     },
 
+    async httpEventsAfter(after: number, limit: number): Promise<StoredEvent[]> {
+      ensureOpen();
+      const rows = await exec.query<EventRow>(httpEventsAfterSql(db), { after, limit });
+      return rows.map(decodeEvent);
+    },
+
+    async recentRequestKeys(since: number, limit: number): Promise<string[]> {
+      ensureOpen();
+      const rows = await exec.query<{ key: string }>(recentRequestKeysSql(db), { since, limit });
+      return rows.map((r) => r.key);
+    },
+
     async saveCheckpoint(c: StoredCheckpoint): Promise<void> {
       ensureOpen();
       await insert('checkpoints', [c], (row, out) => out.push(encodeCheckpoint(row)));
@@ -449,7 +463,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       if (!row) return null;
       const stored = decodeEvent(row);
       const [labelRow] = await exec.query<LabelRow>(labelByIdSql(db), { model: row.model, id });
-      const { late, source, ingestedAt, ...event } = stored;
+      const { late, source, ingestedAt, position: _p, requestKey: _k, ...event } = stored;
       return {
         event,
         label: labelRow
@@ -581,7 +595,7 @@ function decodeSource(r: EventRow): EventSource {
 }
 
 function decodeEvent(r: EventRow): StoredEvent {
-  return {
+  const e: StoredEvent = {
     model: r.model,
     version: r.version,
     id: r.id,
@@ -595,6 +609,10 @@ function decodeEvent(r: EventRow): StoredEvent {
     source: decodeSource(r),
     ingestedAt: Number(r.ingested_at_ms),
   };
+  const position = Number(r.ingest_seq ?? 0);
+  if (position > 0) e.position = position;
+  if (r.request_key) e.requestKey = r.request_key;
+  return e;
 }
 
 function decodeDrift(r: WindowResultRow): FeatureDrift {

@@ -22,6 +22,14 @@ export interface StoredEvent extends PredictionEvent {
   source: EventSource;
   /** Wall-clock time of ingestion, epoch ms. */
   ingestedAt: number;
+  /**
+   * HTTP ingest position (migration 7): strictly increasing per accepted HTTP event, the input
+   * position the HTTP checkpoint records (src/ingest/checkpointer.ts). 0 or absent: none
+   * (Kafka, replay and rows written before migration 7).
+   */
+  position?: number;
+  /** The `Idempotency-Key` of the HTTP request that carried the event ('' or absent: none). */
+  requestKey?: string;
 }
 
 /** Events encoded for the events table, as `EventBuffer.take()` hands them out. */
@@ -233,6 +241,14 @@ export interface Store {
    * (binned) result.
    */
   exactKs(query: ExactKsQuery): Promise<ExactKsResult>;
+
+  /**
+   * HTTP events stored with an ingest position above `after`, in position order, at most
+   * `limit` (the checkpointer replays them into the windows after a restart).
+   */
+  httpEventsAfter(after: number, limit: number): Promise<StoredEvent[]>;
+  /** Idempotency keys of HTTP events received at or after `since` (epoch ms), at most `limit`. */
+  recentRequestKeys(since: number, limit: number): Promise<string[]>;
 
   /** Writes a consumer checkpoint in one INSERT (atomic: a crash leaves the old or the new). */
   saveCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;

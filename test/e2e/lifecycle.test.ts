@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -80,17 +80,27 @@ describe('driftd start as a process: SIGTERM shutdown and restart keep open wind
     const exit = await d.stop();
     expect(exit).toEqual({ code: 0, signal: null });
     expect(d.logs.some((l) => l.msg === 'driftd stopped')).toBe(true);
-    const checkpoint = JSON.parse(
-      await readFile(join(dir, 'checkpoints', 'credit-risk.json'), 'utf8'),
-    ) as {
-      open: Array<{ bounds: { start: number }; count: number }>;
+    const config = validateConfig(input(dir), { env: {} });
+    const store = createStore(config.store);
+    const row = await store.latestCheckpoint('driftd:http');
+    await store.close();
+    const checkpoint = JSON.parse(row!.payload) as {
+      position: number;
+      windows: Record<string, { open: Array<{ bounds: { start: number }; count: number }> }>;
     };
-    expect(checkpoint.open.map((w) => [w.bounds.start, w.count])).toEqual([[T0, 30]]);
+    expect(checkpoint.position).toBe(30);
+    expect(checkpoint.windows['credit-risk']!.open.map((w) => [w.bounds.start, w.count])).toEqual([
+      [T0, 30],
+    ]);
 
     d = await startDaemonProcess({ configFile });
     await d.waitReady();
     expect(
-      d.logs.some((l) => l.msg === 'restored open windows from checkpoint' && l.open === 1),
+      d.logs.some(
+        (l) =>
+          l.msg === 'restored HTTP checkpoint and replayed the events stored after it' &&
+          l.openWindows === 1,
+      ),
     ).toBe(true);
     // 20 more in the same window, then one in the next window closes it.
     await post(

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { checkIdempotencyKey } from '../../ingest/idempotency.js';
 import { splitNdjson } from '../../ingest/ndjson.js';
 import { HttpError } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
@@ -57,6 +58,8 @@ export function registerIngestRoutes(
 
   const schema = (summary: string, tag: string) => ({
     summary,
+    description:
+      'Send an `Idempotency-Key` header (1 to 255 printable ASCII characters) to retry safely: a request repeated with the key of an earlier one gets its answer and is counted once (keys are kept 24 h, at most 100 000).',
     tags: [tag],
     security: [{ bearerAuth: [] }],
     body: batchBody,
@@ -78,7 +81,12 @@ export function registerIngestRoutes(
     },
     async (req, reply) => {
       const items = req.body as unknown[];
-      const report = await deps.ingest.ingestEvents(items, 'http');
+      const key = checkIdempotencyKey(req.headers['idempotency-key']);
+      const report = await deps.ingest.ingestEvents(
+        items,
+        'http',
+        key === undefined ? {} : { idempotencyKey: key },
+      );
       return reply.status(report.accepted === 0 && report.rejected > 0 ? 400 : 202).send(report);
     },
   );
@@ -92,7 +100,11 @@ export function registerIngestRoutes(
     },
     async (req, reply) => {
       const items = req.body as unknown[];
-      const report = await deps.ingest.ingestLabels(items);
+      const key = checkIdempotencyKey(req.headers['idempotency-key']);
+      const report = await deps.ingest.ingestLabels(
+        items,
+        key === undefined ? {} : { idempotencyKey: key },
+      );
       return reply.status(report.accepted === 0 && report.rejected > 0 ? 400 : 202).send(report);
     },
   );
