@@ -203,8 +203,9 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           store,
           // The pipeline exists once the store answers; /api/v1 is refused before (accepting).
           ingest: {
-            ingestEvents: (items, source) => need(pipeline, 'pipeline').ingestEvents(items, source),
-            ingestLabels: (items) => need(pipeline, 'pipeline').ingestLabels(items),
+            ingestEvents: (items, source, opts) =>
+              need(pipeline, 'pipeline').ingestEvents(items, source, opts),
+            ingestLabels: (items, opts) => need(pipeline, 'pipeline').ingestLabels(items, opts),
           },
           metrics,
           logger,
