@@ -829,7 +829,7 @@ function pipelineDashboard(): DashboardJson {
     .withPanel(
       lineChart(
         'Events/s by result',
-        'accepted, late, invalid, no_baseline, duplicate: every event lands in exactly one.',
+        'accepted, late, invalid, no_baseline, version_limit, duplicate: every event lands in exactly one.',
         'ops',
       ).withTarget(
         query(
