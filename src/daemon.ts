@@ -284,6 +284,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
             logger,
             clock,
             piiSalt,
+            maxFutureSkewMs: config.ingest.maxFutureSkewMs,
             tuning: overrides.kafka ?? kafkaTuningFromEnv(),
           });
           // Before anything is ingested: restore() needs fresh window managers.

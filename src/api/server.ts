@@ -5,7 +5,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
-import { MAX_ID_LENGTH } from '../ingest/decode.js';
+import { MAX_ID_LENGTH } from '../limits.js';
 import { clientErrorHandler, frameworkErrors, HttpError, installErrorHandler } from './errors.js';
 import { installRequestGuards } from './guards.js';
 import { installJsonBodyParser } from './json-body.js';

@@ -4,6 +4,7 @@ import { checkDuration } from './duration.js';
 import type {
   DriftdConfig,
   FeatureConfig,
+  IngestConfig,
   KafkaConfig,
   KafkaMessageKey,
   ModelConfig,
@@ -31,10 +32,22 @@ export interface DriftdConfigInput {
   store?: StoreInput;
   /** Omit (or null) to run without Kafka: events then come over HTTP or replay. @default null */
   kafka?: KafkaInput | null;
+  /** Rules on ingested items (see src/limits.ts for the fixed limits). */
+  ingest?: IngestInput;
   /** pino level. @default "info" */
   logLevel?: LogLevel;
   /** At least one model. */
   models: ModelInput[];
+}
+
+export interface IngestInput {
+  /**
+   * How far ahead of the daemon's clock a prediction event's `ts` may be on a live source
+   * (HTTP, Kafka); a later one is rejected with reason `ts_in_future` (one such event would
+   * make every later on-time event of its model version late). Replay accepts any storable
+   * time. A duration (e.g. 15m, 1h), not zero. @default "1h"
+   */
+  maxFutureSkew?: string;
 }
 
 export interface ServerInput {
@@ -228,6 +241,7 @@ export function readConfig(input: unknown, ctx: ReadContext): DriftdConfig {
     const server = r.map('server', readServer);
     const store = r.map('store', (s) => readStore(s, dataDir));
     const kafka = r.optionalMap('kafka', readKafka);
+    const ingest = r.map('ingest', readIngest);
     const logLevel = r.choice('logLevel', LOG_LEVELS, 'info');
     const models = r.list('models', { minItems: 1 }, (c, path, value) =>
       readMap(c, path, value, readModel),
@@ -237,8 +251,12 @@ export function readConfig(input: unknown, ctx: ReadContext): DriftdConfig {
       models.map((m, i) => ({ value: m.id, path: ['models', i, 'id'], at: `models[${i}]` })),
       (id, at) => `duplicate model id ${JSON.stringify(id)} (also at ${at})`,
     );
-    return { dataDir, server, store, kafka, logLevel, models };
+    return { dataDir, server, store, kafka, ingest, logLevel, models };
   });
+}
+
+function readIngest(r: MapReader): IngestConfig {
+  return { maxFutureSkewMs: r.duration('maxFutureSkew', '1h').ms };
 }
 
 function readServer(r: MapReader): ServerConfig {

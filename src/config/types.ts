@@ -11,8 +11,18 @@ export interface DriftdConfig {
   server: ServerConfig;
   store: StoreConfig;
   kafka: KafkaConfig | null;
+  ingest: IngestConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   models: ModelConfig[];
+}
+
+/** Rules every source's items are checked by (the rest are constants: src/limits.ts). */
+export interface IngestConfig {
+  /**
+   * Live sources (HTTP, Kafka) reject a prediction event whose time is further ahead of the
+   * daemon's clock than this; replay accepts any storable time.
+   */
+  maxFutureSkewMs: number;
 }
 
 export interface ServerConfig {

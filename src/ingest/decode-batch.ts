@@ -27,6 +27,7 @@ import {
   isRecord,
   type RejectReason,
   TextItem,
+  textProblem,
 } from './decode.js';
 import { EventScanner, V_FALSE, V_NULL, V_NUMBER, V_STRING, V_TRUE } from './scan.js';
 
@@ -41,10 +42,12 @@ export type ParsedValue =
 export type HeaderLookup = (field: 'model' | 'version') => string | undefined;
 
 /**
- * A Kafka message value as the decoder takes it: size-checked, parsed, with model/version
- * filled in from the headers when the JSON has none. The text is the raw record as received
- * (the headers that filled in model/version are not part of it; the store has them in their
- * columns); its bytes ride along when they are valid UTF-8 (copied, not re-encoded).
+ * A Kafka message value as the decoder takes it: size-checked, parsed, checked for repeated
+ * keys and lone surrogates (`textProblem`; the dead letter then names no model), with
+ * model/version filled in from the headers when the JSON has none. The text is the raw record
+ * as received (the headers that filled in model/version are not part of it; the store has
+ * them in their columns); its bytes ride along when they are valid UTF-8 (copied, not
+ * re-encoded).
  */
 export function parseValue(
   value: Uint8Array | null,
@@ -75,6 +78,9 @@ export function parseValue(
       message: `not valid JSON: ${(err as Error).message}`,
     };
   }
+  // Before the headers add members of their own to the parsed value (see TextItem.checked).
+  const problem = textProblem(text, parsed);
+  if (problem) return problem;
   if (isRecord(parsed) && headers !== undefined) {
     if (parsed.model === undefined) {
       const model = headers('model');
@@ -88,7 +94,7 @@ export function parseValue(
   return {
     ok: true,
     value: parsed,
-    item: new TextItem(parsed, text, isUtf8(bytes) ? bytes : undefined),
+    item: new TextItem(parsed, text, isUtf8(bytes) ? bytes : undefined, true),
   };
 }
 
@@ -128,6 +134,8 @@ export interface PackedValues {
   /** Model/version header texts by message (null: none), when any message has one. */
   headerModels: Array<string | null> | null;
   headerVersions: Array<string | null> | null;
+  /** The live clock's reading when the batch was packed (the decode thread has no clock). */
+  now?: number;
 }
 
 export function packValues(
@@ -263,11 +271,15 @@ export function modelList(models: ReadonlyMap<string, ModelConfig>): ModelConfig
   return [...models.values()];
 }
 
-/** Decode thread: every message of the batch, in order, in the compact form. */
+/**
+ * Decode thread: every message of the batch, in order, in the compact form. A live source's
+ * clock (`opts.live`) is read once for the batch, and both paths judge every message's time
+ * by that reading.
+ */
 export function decodePacked(
   packed: PackedValues,
   models: readonly ModelConfig[],
-  opts: DecodeOptions,
+  given: DecodeOptions,
   maxBytes: number,
   /** Whether plain messages take the scanner (off: every message the general way, for tests). */
   fast = true,
@@ -278,6 +290,8 @@ export function decodePacked(
   const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const out = new Writer(Math.max(64, ends.length * 256));
   const scanner = fast ? scannerFor(models) : undefined;
+  const live = given.live && { now: given.live.now(), maxFutureSkewMs: given.live.maxFutureSkewMs };
+  const opts: DecodeOptions = live ? { ...given, live: { ...live, now: () => live.now } } : given;
   let start = 0;
   for (let i = 0; i < ends.length; i++) {
     const end = ends[i]!;
@@ -287,7 +301,7 @@ export function decodePacked(
     if (
       value !== null &&
       value.length <= maxBytes &&
-      scanner?.scan(value) &&
+      scanner?.scan(value, live) &&
       versionAllowed(models[scanner.model]!, value, scanner.versionStart, scanner.versionEnd)
     ) {
       writeScanned(out, scanner, models[scanner.model]!, value);

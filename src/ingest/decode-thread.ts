@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ModelConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
+import type { DecodeOptions } from './decode.js';
 import { type PackedValues, packValues } from './decode-batch.js';
 import type { DecodeAnswer, DecodeJob, DecodeWorkerData } from './decode-worker.js';
 
@@ -32,11 +33,18 @@ function spawn(data: DecodeWorkerData): Worker {
 
 export function createDecodeThread(
   models: readonly ModelConfig[],
-  piiSalt: string,
+  /** Its PII salt, and for a live source its clock (read once per batch, when packed). */
+  opts: Pick<DecodeOptions, 'piiSalt' | 'live'>,
   maxBytes: number,
   logger: Logger,
 ): DecodeThread {
-  const worker = spawn({ models: [...models], piiSalt, maxBytes });
+  const { piiSalt, live } = opts;
+  const worker = spawn({
+    models: [...models],
+    piiSalt,
+    maxBytes,
+    ...(live ? { maxFutureSkewMs: live.maxFutureSkewMs } : {}),
+  });
   // The thread must not keep the process alive on its own.
   worker.unref();
   let seq = 0;
@@ -67,6 +75,7 @@ export function createDecodeThread(
     decode(values, headers) {
       if (gone) return Promise.reject(gone);
       const packed: PackedValues = packValues(values, headers);
+      if (live) packed.now = live.now();
       const job: DecodeJob = { seq: ++seq, packed };
       return new Promise<Uint8Array>((resolve, reject) => {
         pending.set(job.seq, { resolve, reject });

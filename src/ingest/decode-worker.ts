@@ -5,12 +5,15 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ModelConfig } from '../config/types.js';
+import type { DecodeOptions } from './decode.js';
 import { decodePacked, type PackedValues } from './decode-batch.js';
 
 export interface DecodeWorkerData {
   models: ModelConfig[];
   piiSalt: string;
   maxBytes: number;
+  /** ingest.maxFutureSkew of the live source; each batch carries its clock reading (`now`). */
+  maxFutureSkewMs?: number;
 }
 
 export interface DecodeJob {
@@ -20,13 +23,18 @@ export interface DecodeJob {
 
 export type DecodeAnswer = { seq: number; decoded: Uint8Array } | { seq: number; error: string };
 
-const { models, piiSalt, maxBytes } = workerData as DecodeWorkerData;
-const opts = { models: new Map(models.map((m) => [m.id, m] as const)), piiSalt };
+const { models, piiSalt, maxBytes, maxFutureSkewMs } = workerData as DecodeWorkerData;
+const opts: DecodeOptions = { models: new Map(models.map((m) => [m.id, m] as const)), piiSalt };
 
 parentPort?.on('message', ({ seq, packed }: DecodeJob) => {
   let answer: DecodeAnswer;
   try {
-    answer = { seq, decoded: decodePacked(packed, models, opts, maxBytes) };
+    const now = packed.now;
+    const batchOpts: DecodeOptions =
+      maxFutureSkewMs === undefined || now === undefined
+        ? opts
+        : { ...opts, live: { now: () => now, maxFutureSkewMs } };
+    answer = { seq, decoded: decodePacked(packed, models, batchOpts, maxBytes) };
   } catch (err) {
     answer = { seq, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
   }

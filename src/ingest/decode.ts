@@ -1,11 +1,39 @@
 import { createHash } from 'node:crypto';
 import type { ModelConfig } from '../config/types.js';
+import {
+  EARLIEST_STORABLE_TS,
+  LATEST_STORABLE_TS,
+  MAX_CATEGORY_LENGTH,
+  MAX_ID_LENGTH,
+  MAX_MODEL_LENGTH,
+  MAX_VERSION_LENGTH,
+  MIN_EPOCH_MS,
+} from '../limits.js';
 import type { FeatureValue, LabelEvent, PredictionEvent } from '../types.js';
 
 /**
  * Decoding and validation of the event contract (DESIGN.md), shared by every source: HTTP,
  * file replay and Kafka. A rejected event is data, not an exception: the caller counts it by
  * `reason` and dead-letters it with `message`.
+ *
+ * Accepted means storable: every value an accepted item carries fits its store column (the
+ * limits of src/limits.ts), so an item counted into a window is certainly written. The rules
+ * beyond the field types, each with its reason:
+ * - `bad_timestamp`: `ts` is not ISO 8601 with a zone nor non-negative epoch milliseconds.
+ * - `ts_epoch_seconds`: a numeric `ts` below 1e11 (MIN_EPOCH_MS), i.e. epoch seconds.
+ * - `ts_out_of_range`: a time outside 1900-01-01 .. 2299-12-31T23:59:59.999Z (the store's).
+ * - `ts_in_future`: prediction events of live sources only (HTTP, Kafka: `DecodeOptions.live`),
+ *   a time more than `ingest.maxFutureSkew` ahead of the daemon's clock; replay accepts any
+ *   storable time.
+ * - `too_long`: model, version, id, a category string or a string label over its limit.
+ * - `duplicate_key`: an object of the item's JSON text repeats a key. JSON.parse keeps the
+ *   last, ClickHouse's JSON functions (which read features from the stored text) the first:
+ *   such an item would be counted with one value and recomputed with another.
+ * - `lone_surrogate`: a string (key or value, anywhere in the item) holds a UTF-16 surrogate
+ *   without its pair (JSON text can spell one as `\ud800`). It has no UTF-8 encoding: the store
+ *   would keep it altered (U+FFFD), so lookups and label joins by the sent id would fail, or
+ *   refuse the whole batch.
+ * The windows, the store and the audit route thus all see the item exactly as sent.
  */
 export type RejectReason =
   | 'invalid_json'
@@ -15,6 +43,12 @@ export type RejectReason =
   | 'wrong_type'
   | 'non_finite'
   | 'bad_timestamp'
+  | 'ts_epoch_seconds'
+  | 'ts_out_of_range'
+  | 'ts_in_future'
+  | 'too_long'
+  | 'duplicate_key'
+  | 'lone_surrogate'
   | 'unknown_model'
   | 'version_not_allowed';
 
@@ -22,24 +56,24 @@ export type Decoded<T> =
   | { ok: true; value: T }
   | { ok: false; reason: RejectReason; message: string };
 
+type Rejection = Extract<Decoded<never>, { ok: false }>;
+
+/**
+ * The clock of a live source (HTTP, Kafka): events further ahead of it than `maxFutureSkewMs`
+ * are rejected (`ts_in_future`), since one of them would move its model version's watermark
+ * and make every later on-time event late.
+ */
+export interface LiveClock {
+  now(): number;
+  maxFutureSkewMs: number;
+}
+
 export interface DecodeOptions {
   models: ReadonlyMap<string, ModelConfig>;
   /** Salt for hashing PII fields; hashing is deterministic for a given salt. */
   piiSalt: string;
-}
-
-export const MAX_ID_LENGTH = 512;
-/**
- * The latest time the store can hold (ClickHouse DateTime64 ends with 2299): a later event
- * would be counted into windows and then refused by the raw insert, blocking its batch.
- */
-export const LATEST_TS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
-
-function tooLate(v: unknown): Extract<Decoded<never>, { ok: false }> {
-  return reject(
-    'bad_timestamp',
-    `"ts" ${describe(v)} is after 2299-12-31T23:59:59.999Z, the latest time driftd can store`,
-  );
+  /** Set for live sources; unset (replay) accepts any storable time. */
+  live?: LiveClock;
 }
 
 /**
@@ -53,6 +87,11 @@ export class TextItem {
     readonly text: string,
     /** `text` as UTF-8, when the source has those bytes at hand (copied, not re-encoded). */
     readonly bytes?: Uint8Array,
+    /**
+     * Whether the source already checked the text for repeated keys (`textProblem`), before
+     * it added fields of its own to `value` (Kafka: model and version from the headers).
+     */
+    readonly checked = false,
   ) {}
 }
 
@@ -110,11 +149,149 @@ export class UnparseableItem {
   constructor(readonly message: string) {}
 }
 
-const reject = (reason: RejectReason, message: string): Extract<Decoded<never>, { ok: false }> => ({
+const reject = (reason: RejectReason, message: string): Rejection => ({
   ok: false,
   reason,
   message,
 });
+
+// --- rules on the whole item: repeated keys, lone surrogates ----------------------------------
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** String.prototype.isWellFormed (ES2024; Node ≥ 20): no lone surrogate. */
+const wellFormed = (s: string): boolean => (s as unknown as WellFormed).isWellFormed();
+interface WellFormed {
+  isWellFormed(): boolean;
+}
+
+/**
+ * The strings JSON.parse made of `v`: member keys and string values, at any depth. For the
+ * text `v` was parsed from, this is every string the text spells, less one key (and its
+ * value's strings) per repeated key: JSON.parse keeps the last member of a repeated key.
+ */
+function stringsIn(v: unknown): number {
+  if (typeof v === 'string') return 1;
+  if (typeof v !== 'object' || v === null) return 0;
+  let n = 0;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) n += stringsIn(v[i]);
+    return n;
+  }
+  const o = v as Record<string, unknown>;
+  for (const k in o) {
+    const x = o[k];
+    n += typeof x === 'string' ? 2 : typeof x === 'object' && x !== null ? 1 + stringsIn(x) : 1;
+  }
+  return n;
+}
+
+/**
+ * The first key an object of `text` (valid JSON) repeats, unescaped; undefined when none does.
+ * A key-by-key walk, for texts with escapes and to name the key in the message.
+ */
+export function repeatedKey(text: string): string | undefined {
+  const objects: Array<Set<string>> = [];
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b) objects.push(new Set());
+    else if (c === 0x7d) objects.pop();
+    else if (c === QUOTE) {
+      let j = i + 1;
+      let escaped = false;
+      for (; j < n; j++) {
+        const d = text.charCodeAt(j);
+        if (d === QUOTE) break;
+        if (d === BACKSLASH) {
+          escaped = true;
+          j++;
+        }
+      }
+      let k = j + 1;
+      let d = text.charCodeAt(k);
+      while (d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) d = text.charCodeAt(++k);
+      if (d === 0x3a) {
+        const key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+        const keys = objects[objects.length - 1];
+        if (keys?.has(key)) return key;
+        keys?.add(key);
+      }
+      i = j;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Whether the value JSON.parse made of `text` (valid JSON) lost a member to a repeated key.
+ * Every quote of the text not escaped by an odd run of backslashes delimits a string, so the
+ * text spells quotes / 2 strings, and the value holds that many unless a repeated key dropped
+ * some: the quotes found with indexOf, one walk of the value (together about a third of
+ * JSON.parse's time), no allocation.
+ */
+function hasRepeatedKey(text: string, value: unknown): boolean {
+  let quotes = 0;
+  for (let i = text.indexOf('"'); i >= 0; i = text.indexOf('"', i + 1)) {
+    let b = i;
+    while (b > 0 && text.charCodeAt(b - 1) === BACKSLASH) b--;
+    if (((i - b) & 1) === 0) quotes++;
+  }
+  return quotes !== 2 * stringsIn(value);
+}
+
+/** The first string of `v` (a key or a value, at any depth) with a lone surrogate. */
+function illFormed(v: unknown): string | undefined {
+  if (typeof v === 'string') return wellFormed(v) ? undefined : v;
+  if (typeof v !== 'object' || v === null) return undefined;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const bad = illFormed(v[i]);
+      if (bad !== undefined) return bad;
+    }
+    return undefined;
+  }
+  const o = v as Record<string, unknown>;
+  for (const k in o) {
+    if (!wellFormed(k)) return k;
+    const x = o[k];
+    if (typeof x === 'string') {
+      if (!wellFormed(x)) return x;
+    } else if (typeof x === 'object' && x !== null) {
+      const bad = illFormed(x);
+      if (bad !== undefined) return bad;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The item-wide rules (see RejectReason): a repeated key in the JSON text, a lone surrogate in
+ * any string. `text` is what `value` was parsed from; undefined when the item came as a value
+ * (a JSON array body parsed whole, an in-process caller): its keys are unique then, and the
+ * store re-encodes it, so only its strings need a look. A lone surrogate comes from a text
+ * only as a `\u` escape (text decoded from bytes has none), so most texts skip that walk.
+ */
+export function textProblem(text: string | undefined, value: unknown): Rejection | null {
+  if (text !== undefined && hasRepeatedKey(text, value)) {
+    const key = repeatedKey(text) ?? '?';
+    return reject(
+      'duplicate_key',
+      `key ${JSON.stringify(key.slice(0, 64))} appears twice in one object; every key must be unique (JSON.parse keeps the last value, ClickHouse the first)`,
+    );
+  }
+  if (text === undefined || text.indexOf('\\u') >= 0 || !wellFormed(text)) {
+    const bad = illFormed(value);
+    if (bad !== undefined) {
+      return reject(
+        'lone_surrogate',
+        `the string ${JSON.stringify(bad.slice(0, 40))} holds a lone UTF-16 surrogate (e.g. "\\ud800" without its pair), which has no UTF-8 encoding`,
+      );
+    }
+  }
+  return null;
+}
 
 /** Parses JSON text; `null` result means the caller should reject with `invalid_json`. */
 export function parseJson(text: string, maxBytes: number): Decoded<unknown> {
@@ -152,18 +329,77 @@ export function parseTimestamp(v: unknown): number | undefined {
   return ms;
 }
 
+/** How `ts` was written, for messages: a number as is, a string quoted and cut short. */
+function tsText(v: unknown): string {
+  return typeof v === 'number' ? String(v) : JSON.stringify(String(v).slice(0, 40));
+}
+
+/** "3h 20m" style: how far ahead an event is, to the minute (at least "1m"). */
+function aheadText(ms: number): string {
+  const minutes = Math.max(1, Math.round(ms / 60_000));
+  const days = Math.floor(minutes / 1440);
+  const hours = Math.floor((minutes % 1440) / 60);
+  const rest = minutes % 60;
+  return [days > 0 ? `${days}d` : '', hours > 0 ? `${hours}h` : '', rest > 0 ? `${rest}m` : '']
+    .filter((p) => p !== '')
+    .join(' ');
+}
+
+/**
+ * The rules on an event time `ms` read from `v` (see RejectReason): null when it is storable
+ * (and, for a live source, not too far ahead of its clock). One place for predictions and
+ * labels; the scanner (scan.ts) applies the same bounds and leaves every rejection to here.
+ */
+export function checkTime(v: unknown, ms: number, live: LiveClock | undefined): Rejection | null {
+  if (typeof v === 'number' && ms < MIN_EPOCH_MS) {
+    return reject(
+      'ts_epoch_seconds',
+      `"ts" ${v} would be ${new Date(ms).toISOString()} in epoch milliseconds: epoch seconds? ts must be epoch milliseconds or ISO 8601`,
+    );
+  }
+  if (!(ms >= EARLIEST_STORABLE_TS)) {
+    return reject(
+      'ts_out_of_range',
+      `"ts" ${tsText(v)} is before 1900-01-01T00:00:00.000Z, the earliest time driftd can store`,
+    );
+  }
+  if (ms > LATEST_STORABLE_TS) {
+    // A number this large is most likely epoch microseconds or nanoseconds.
+    const hint =
+      typeof v === 'number'
+        ? ' (epoch microseconds? ts must be epoch milliseconds or ISO 8601)'
+        : '';
+    return reject(
+      'ts_out_of_range',
+      `"ts" ${tsText(v)} is after 2299-12-31T23:59:59.999Z, the latest time driftd can store${hint}`,
+    );
+  }
+  if (live !== undefined) {
+    const now = live.now();
+    if (ms - now > live.maxFutureSkewMs) {
+      return reject(
+        'ts_in_future',
+        `"ts" ${tsText(v)} is ${aheadText(ms - now)} ahead of driftd's clock (${new Date(now).toISOString()}); live events may be at most ${aheadText(live.maxFutureSkewMs)} ahead (ingest.maxFutureSkew)`,
+      );
+    }
+  }
+  return null;
+}
+
+/** A required text field: present, a string (or a finite number, if allowed), at most `max` long. */
 function requireString(
   obj: Record<string, unknown>,
   key: string,
   allowNumber: boolean,
+  max: number,
 ): Decoded<string> {
   const v = obj[key];
   if (v === undefined || v === null || v === '') {
     return reject('missing_field', `missing required field "${key}"`);
   }
   if (typeof v === 'string') {
-    if (v.length > MAX_ID_LENGTH) {
-      return reject('wrong_type', `"${key}" is longer than ${MAX_ID_LENGTH} characters`);
+    if (v.length > max) {
+      return reject('too_long', `"${key}" is ${v.length} characters long, the limit is ${max}`);
     }
     return { ok: true, value: v };
   }
@@ -189,9 +425,10 @@ function describe(v: unknown): string {
 function checkValue(
   prefix: string,
   name: string,
-  type: 'numeric' | 'categorical',
+  /** `unmonitored`: a field no window reads, kept in the raw record only (no length limit). */
+  type: 'numeric' | 'categorical' | 'unmonitored',
   v: unknown,
-): Extract<Decoded<never>, { ok: false }> | null {
+): Rejection | null {
   if (v === undefined || v === null) return null;
   if (typeof v === 'number') {
     return Number.isFinite(v) ? null : reject('non_finite', `${prefix}${name} is ${v}`);
@@ -199,7 +436,16 @@ function checkValue(
   if (type === 'numeric') {
     return reject('wrong_type', `${prefix}${name} must be a number, got ${describe(v)}`);
   }
-  if (typeof v === 'string' || typeof v === 'boolean') return null;
+  if (typeof v === 'string') {
+    if (type === 'categorical' && v.length > MAX_CATEGORY_LENGTH) {
+      return reject(
+        'too_long',
+        `${prefix}${name} is a string of ${v.length} characters, the limit for a category is ${MAX_CATEGORY_LENGTH}`,
+      );
+    }
+    return null;
+  }
+  if (typeof v === 'boolean') return null;
   return reject(
     'wrong_type',
     `${prefix}${name} must be a string, number or boolean, got ${describe(v)}`,
@@ -234,11 +480,13 @@ export function decodePrediction(source: unknown, opts: DecodeOptions): Decoded<
   const raw = item instanceof TextItem ? item.value : item;
   if (!isRecord(raw))
     return reject('not_an_object', `event must be a JSON object, got ${describe(raw)}`);
-  const model = requireString(raw, 'model', false);
+  const problem = item instanceof TextItem && item.checked ? null : textProblem(text, raw);
+  if (problem) return problem;
+  const model = requireString(raw, 'model', false, MAX_MODEL_LENGTH);
   if (!model.ok) return model;
   const config = opts.models.get(model.value);
   if (!config) return reject('unknown_model', `model "${model.value}" is not configured`);
-  const version = requireString(raw, 'version', true);
+  const version = requireString(raw, 'version', true, MAX_VERSION_LENGTH);
   if (!version.ok) return version;
   const allowed = config.versions.allow;
   if (allowed !== null && !allowed.includes(version.value)) {
@@ -247,7 +495,7 @@ export function decodePrediction(source: unknown, opts: DecodeOptions): Decoded<
       `version ${JSON.stringify(version.value.slice(0, 64))} of model "${model.value}" is not in its versions.allow list`,
     );
   }
-  const id = requireString(raw, 'id', true);
+  const id = requireString(raw, 'id', true, MAX_ID_LENGTH);
   if (!id.ok) return id;
   if (raw.ts === undefined || raw.ts === null)
     return reject('missing_field', 'missing required field "ts"');
@@ -258,7 +506,8 @@ export function decodePrediction(source: unknown, opts: DecodeOptions): Decoded<
       `"ts" must be ISO-8601 with a zone (e.g. 2026-11-22T10:00:00Z) or epoch milliseconds, got ${describe(raw.ts)}`,
     );
   }
-  if (ts > LATEST_TS) return tooLate(raw.ts);
+  const badTime = checkTime(raw.ts, ts, opts.live);
+  if (badTime) return badTime;
   if (raw.features === undefined || raw.features === null) {
     return reject('missing_field', 'missing required field "features"');
   }
@@ -269,7 +518,7 @@ export function decodePrediction(source: unknown, opts: DecodeOptions): Decoded<
   const rawFeatures = raw.features;
   for (const name in rawFeatures) {
     // Unmonitored fields are kept for audit but must still be plain JSON scalars.
-    const bad = checkValue('features.', name, types.get(name) ?? 'categorical', rawFeatures[name]);
+    const bad = checkValue('features.', name, types.get(name) ?? 'unmonitored', rawFeatures[name]);
     if (bad) return bad;
   }
   // Validated in place: the parsed object is used as is (no per-event copy on the hot path),
@@ -308,26 +557,41 @@ export function decodeLabel(source: unknown, opts: DecodeOptions): Decoded<Label
   const raw = itemValue(item);
   if (!isRecord(raw))
     return reject('not_an_object', `label must be a JSON object, got ${describe(raw)}`);
-  const model = requireString(raw, 'model', false);
+  const text = item instanceof TextItem ? item.text : undefined;
+  const problem = item instanceof TextItem && item.checked ? null : textProblem(text, raw);
+  if (problem) return problem;
+  const model = requireString(raw, 'model', false, MAX_MODEL_LENGTH);
   if (!model.ok) return model;
   const config = opts.models.get(model.value);
   if (!config) return reject('unknown_model', `model "${model.value}" is not configured`);
-  const id = requireString(raw, 'id', true);
+  const id = requireString(raw, 'id', true, MAX_ID_LENGTH);
   if (!id.ok) return id;
-  const ts = raw.ts === undefined || raw.ts === null ? Date.now() : parseTimestamp(raw.ts);
+  const absent = raw.ts === undefined || raw.ts === null;
+  // A label without a time is stamped with the clock (a live source's, else the host's).
+  const ts = absent ? (opts.live?.now() ?? Date.now()) : parseTimestamp(raw.ts);
   if (ts === undefined) {
     return reject(
       'bad_timestamp',
       `"ts" must be ISO-8601 with a zone or epoch milliseconds, got ${describe(raw.ts)}`,
     );
   }
-  if (ts > LATEST_TS) return tooLate(raw.ts);
+  // Labels are never windowed by their own time (performance goes by the prediction's): a
+  // future one moves no watermark, so only the storable range applies, on every source.
+  if (!absent) {
+    const badTime = checkTime(raw.ts, ts, undefined);
+    if (badTime) return badTime;
+  }
   const label = raw[config.label.field] ?? raw.label;
   if (label === undefined || label === null) {
     return reject('missing_field', `missing required field "${config.label.field}"`);
   }
   if (typeof label === 'number') {
     if (!Number.isFinite(label)) return reject('non_finite', `label is ${label}`);
+  } else if (typeof label === 'string' && label.length > MAX_CATEGORY_LENGTH) {
+    return reject(
+      'too_long',
+      `label is a string of ${label.length} characters, the limit is ${MAX_CATEGORY_LENGTH}`,
+    );
   } else if (typeof label === 'boolean') {
     return { ok: true, value: { model: model.value, id: id.value, ts, label: label ? 1 : 0 } };
   } else if (typeof label !== 'string') {

@@ -73,6 +73,7 @@ import kafkajs from 'kafkajs';
 import type { KafkaConfig, KafkaMessageKey, ModelConfig } from '../config/types.js';
 import { DriftdError, type DriftdErrorOptions } from '../errors.js';
 import type { Metrics } from '../export/metrics.js';
+import { DEFAULT_MAX_FUTURE_SKEW_MS as MAX_SKEW_MS } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { LabelEvent } from '../types.js';
 import type { Clock, WindowManager } from '../window/index.js';
@@ -225,6 +226,8 @@ export interface KafkaSourceOptions {
   logger: Logger;
   clock: Clock;
   piiSalt: string;
+  /** ingest.maxFutureSkew: later prediction events are dead-lettered (ts_in_future). @default 1 h */
+  maxFutureSkewMs?: number;
   tuning?: KafkaTuning;
 }
 
@@ -334,7 +337,11 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const { config: cfg, pipeline, store, metrics, clock } = options;
   const tuning = { ...DEFAULTS, ...options.tuning };
   const log = options.logger.child({ stage: 'kafka' });
-  const decodeOpts: DecodeOptions = { models: options.models, piiSalt: options.piiSalt };
+  const decodeOpts: DecodeOptions = {
+    models: options.models,
+    piiSalt: options.piiSalt,
+    live: { now: () => clock.now(), maxFutureSkewMs: options.maxFutureSkewMs ?? MAX_SKEW_MS },
+  };
   const models = modelList(options.models);
   /** Parses and validates prediction values off the event loop (see decode-batch.ts). */
   let decoder: DecodeThread | undefined;
@@ -1137,7 +1144,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       state = 'connecting';
       if (tuning.decodeThread) {
         try {
-          decoder = createDecodeThread(models, options.piiSalt, cfg.maxMessageBytes, log);
+          decoder = createDecodeThread(models, decodeOpts, cfg.maxMessageBytes, log);
         } catch (err) {
           log.warn({ err }, 'cannot start the decode thread; decoding on the event loop');
         }

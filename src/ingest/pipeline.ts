@@ -21,7 +21,7 @@ import {
   type WindowManager,
 } from '../window/index.js';
 import { computePerformance, type LabeledPrediction } from '../window/performance.js';
-import { decodeLabel, decodePrediction, itemValue } from './decode.js';
+import { type DecodeOptions, decodeLabel, decodePrediction, itemValue } from './decode.js';
 import { createGroupCommit } from './group-commit.js';
 import { backoffDelay, isRetriable, sleep } from './retry.js';
 
@@ -143,7 +143,12 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   const { config, store, metrics, clock } = opts;
   const log = opts.logger.child({ stage: 'pipeline' });
   const models = new Map<string, ModelConfig>(config.models.map((m) => [m.id, m]));
-  const decodeOpts = { models, piiSalt: opts.piiSalt };
+  /** Replay: any storable time. HTTP, a live source: not too far ahead of the clock. */
+  const decodeOpts: DecodeOptions = { models, piiSalt: opts.piiSalt };
+  const liveDecodeOpts: DecodeOptions = {
+    ...decodeOpts,
+    live: { now: () => clock.now(), maxFutureSkewMs: config.ingest.maxFutureSkewMs },
+  };
 
   // model → version → baseline; `latest` serves versions that have no baseline of their own.
   const baselines = new Map<
@@ -514,8 +519,9 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     const sourceRef: StoredEvent['source'] = source === 'http' ? HTTP_SOURCE : REPLAY_SOURCE;
     const meta = { source: sourceRef };
     const newest = new Map<string, number>();
+    const itemOpts = source === 'http' ? liveDecodeOpts : decodeOpts;
     for (let i = 0; i < items.length; i++) {
-      const d = decodePrediction(items[i], decodeOpts);
+      const d = decodePrediction(items[i], itemOpts);
       if (!d.ok) {
         rejected++;
         const raw = itemValue(items[i]) as { model?: unknown } | null;
@@ -681,7 +687,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     const errors: ItemError[] = [];
     const labels: LabelEvent[] = [];
     for (let i = 0; i < items.length; i++) {
-      const d = decodeLabel(items[i], decodeOpts);
+      // Labels without a time are stamped with the pipeline's clock (no skew rule for labels).
+      const d = decodeLabel(items[i], liveDecodeOpts);
       if (!d.ok) {
         const raw = itemValue(items[i]) as { model?: unknown } | null;
         const model =

@@ -1,6 +1,14 @@
 import type { ModelConfig } from '../config/types.js';
+import {
+  EARLIEST_STORABLE_TS,
+  LATEST_STORABLE_TS,
+  MAX_CATEGORY_LENGTH,
+  MAX_ID_LENGTH,
+  MAX_VERSION_LENGTH,
+  MIN_EPOCH_MS,
+} from '../limits.js';
 import { productError } from '../stats/special.js';
-import { LATEST_TS, MAX_ID_LENGTH, parseTimestamp } from './decode.js';
+import { parseTimestamp } from './decode.js';
 
 /*
  * The fast path of the Kafka decode thread: reads a prediction event straight from its bytes,
@@ -13,6 +21,12 @@ import { LATEST_TS, MAX_ID_LENGTH, parseTimestamp } from './decode.js';
  * rejection with its reason and message. So this path decides nothing of its own: what it
  * reads is what JSON.parse + decodePrediction give for the same bytes, down to the double of
  * each number (test/unit/ingest/scan.test.ts compares the two answers byte for byte).
+ *
+ * The rules of "accepted means storable" (decode.ts, src/limits.ts) hold here by the same
+ * bounds: a time outside the store's range, a numeric time below MIN_EPOCH_MS (epoch seconds),
+ * a live event too far ahead of the clock, a version, id or category string over its limit,
+ * a key repeated in an object — each makes this path say no. Strings with escapes never come
+ * this way, so neither do lone surrogates.
  */
 
 const QUOTE = 0x22;
@@ -32,6 +46,9 @@ const KEY_VERSION = 2;
 const KEY_ID = 3;
 const KEY_TS = 4;
 const KEY_FEATURES = 5;
+
+/** Keys of one object this path tracks for repeats beyond the ones it reads (else: no). */
+const MAX_OTHER_KEYS = 32;
 
 /** Exact powers of ten as doubles (10^22 is the largest one a double holds exactly). */
 const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
@@ -178,6 +195,13 @@ export class EventScanner {
   private lastTs = new Uint8Array(64);
   private lastTsLength = -1;
   private lastTsMs = 0;
+  /** The live clock's reading for this batch and its allowed skew (see `scan`). */
+  private now = 0;
+  private maxFutureSkewMs = Number.POSITIVE_INFINITY;
+  /** Byte ranges of the keys read and not needed, per object (top level, then `features`). */
+  private readonly otherKeys = new Int32Array(4 * MAX_OTHER_KEYS);
+  private otherTop = 0;
+  private otherFeatures = 0;
 
   model = -1;
   ts = 0;
@@ -209,8 +233,43 @@ export class EventScanner {
    * The readers below take the position and return the one after what they read, or -1 when
    * it is not of the plain shape; a read past the end gives undefined, which nothing matches.
    */
-  scan(bytes: Uint8Array): boolean {
-    return this.anyPlan && this.event(bytes, bytes.length);
+  scan(bytes: Uint8Array, live?: { now: number; maxFutureSkewMs: number }): boolean {
+    if (!this.anyPlan) return false;
+    this.now = live?.now ?? 0;
+    this.maxFutureSkewMs = live?.maxFutureSkewMs ?? Number.POSITIVE_INFINITY;
+    this.otherTop = 0;
+    return this.event(bytes, bytes.length);
+  }
+
+  /**
+   * Notes key `k0..k1` (a key no other check tracks) of the top-level object (slot 0) or of
+   * `features` (slot 1); false when the object had it already, or has more such keys than
+   * this path tracks.
+   */
+  private firstOther(b: Uint8Array, k0: number, k1: number, slot: 0 | 1): boolean {
+    const keys = this.otherKeys;
+    const base = slot * 2 * MAX_OTHER_KEYS;
+    const n = slot === 0 ? this.otherTop : this.otherFeatures;
+    if (n === MAX_OTHER_KEYS) return false;
+    const length = k1 - k0;
+    for (let i = 0; i < n; i++) {
+      const s0 = keys[base + 2 * i]!;
+      const s1 = keys[base + 2 * i + 1]!;
+      if (s1 - s0 !== length) continue;
+      let same = true;
+      for (let j = 0; j < length; j++) {
+        if (b[s0 + j] !== b[k0 + j]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return false;
+    }
+    keys[base + 2 * n] = k0;
+    keys[base + 2 * n + 1] = k1;
+    if (slot === 0) this.otherTop = n + 1;
+    else this.otherFeatures = n + 1;
+    return true;
   }
 
   private event(b: Uint8Array, end: number): boolean {
@@ -253,7 +312,7 @@ export class EventScanner {
           const n = plan.names.length + 1;
           for (let i = 0; i < n; i++) kinds[i] = V_ABSENT;
         } else if (key === KEY_VERSION) {
-          if (kind !== V_STRING || this.s1 === this.s0 || this.s1 - this.s0 > MAX_ID_LENGTH) {
+          if (kind !== V_STRING || this.s1 === this.s0 || this.s1 - this.s0 > MAX_VERSION_LENGTH) {
             return false;
           }
           this.versionStart = this.s0;
@@ -265,24 +324,29 @@ export class EventScanner {
           this.idStart = this.s0;
           this.idEnd = this.s1;
         } else if (key === KEY_TS) {
-          const ts =
-            kind === V_STRING
-              ? this.timestamp(b)
-              : kind === V_NUMBER
-                ? parseTimestamp(this.num)
-                : undefined;
-          if (ts === undefined || ts > LATEST_TS) return false;
+          let ts: number | undefined;
+          if (kind === V_STRING) ts = this.timestamp(b);
+          else if (kind === V_NUMBER) {
+            ts = parseTimestamp(this.num);
+            if (ts !== undefined && ts < MIN_EPOCH_MS) return false; // epoch seconds?
+          }
+          if (ts === undefined || !(ts >= EARLIEST_STORABLE_TS) || ts > LATEST_STORABLE_TS) {
+            return false;
+          }
+          if (ts - this.now > this.maxFutureSkewMs) return false;
           this.ts = ts;
         } else if (plan === undefined) {
           // Before the model: a member that is some model's prediction goes the general way.
           for (const field of this.predictionFields) if (sameBytes(b, k0, k1, field)) return false;
+          if (!this.firstOther(b, k0, k1, 0)) return false;
         } else if (sameBytes(b, k0, k1, plan.predictionField)) {
           const p = plan.names.length;
           if (kinds[p] !== V_ABSENT) return false; // a duplicate
           if (plan.predictionNumeric && kind !== V_NUMBER && kind !== V_NULL) return false;
+          if (kind === V_STRING && this.s1 - this.s0 > MAX_CATEGORY_LENGTH) return false;
           this.keep(p);
-        }
-        // Any other member: a scalar, valid and not needed.
+        } else if (!this.firstOther(b, k0, k1, 0)) return false;
+        // Any other member: a scalar, valid and not needed (once per object).
       }
       at = ws(b, at, end);
       const c = b[at++];
@@ -315,6 +379,7 @@ export class EventScanner {
     const numeric = plan.numeric;
     const kinds = this.kinds;
     let next = 0;
+    this.otherFeatures = 0;
     for (;;) {
       at = ws(b, at, end);
       if (b[at] !== QUOTE) return -1;
@@ -332,6 +397,8 @@ export class EventScanner {
             break;
           }
         }
+        // A feature not configured: read once per object, like every key.
+        if (f < 0 && !this.firstOther(b, at + 1, k1, 1)) return -1;
         at = k1 + 1;
       }
       at = ws(b, at, end);
@@ -341,6 +408,7 @@ export class EventScanner {
       if (f >= 0) {
         const kind = this.kind;
         if (numeric[f] && kind !== V_NUMBER && kind !== V_NULL) return -1;
+        if (kind === V_STRING && this.s1 - this.s0 > MAX_CATEGORY_LENGTH) return -1;
         if (kinds[f] !== V_ABSENT) return -1; // a duplicate: JSON.parse keeps the last
         this.keep(f);
         next = f + 1;

@@ -11,6 +11,7 @@
  */
 import { GrowableBuffer } from '../bytes.js';
 import { InvalidInputError } from '../errors.js';
+import { isStorableTime } from '../limits.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -610,10 +611,6 @@ export class RowBinaryWriter extends GrowableBuffer {
   }
 }
 
-/** DateTime64 range of ClickHouse: values outside are clamped silently by the engine, so refuse them. */
-const MIN_TS = Date.UTC(1900, 0, 1);
-const MAX_TS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
-
 // Events of one batch mostly share their second: cache its 'YYYY-MM-DD hh:mm:ss.' prefix.
 let cachedSecond = Number.NaN;
 let cachedPrefix = '';
@@ -631,9 +628,12 @@ export function formatDateTime64(ms: number, what = 'timestamp'): string {
   return cachedPrefix + (frac < 10 ? '00' : frac < 100 ? '0' : '') + frac;
 }
 
-/** Epoch ms as the integer a DateTime64(3) column holds, refusing what the engine would clamp. */
+/**
+ * Epoch ms as the integer a DateTime64(3) column holds, refusing what the engine would clamp
+ * (the range is src/limits.ts's, which the decoders check first).
+ */
 export function checkedDateTime64(ms: number, what: string): number {
-  if (!(ms >= MIN_TS && ms <= MAX_TS)) {
+  if (!isStorableTime(ms)) {
     throw new InvalidInputError(
       `${what} ${ms} is outside the storable range 1900-01-01..2299-12-31`,
     );

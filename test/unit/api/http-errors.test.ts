@@ -7,7 +7,7 @@ import { buildProfileFromRows } from '../../../src/baseline/index.js';
 import { validateConfig } from '../../../src/config/index.js';
 import { createDaemon, type Daemon } from '../../../src/daemon.js';
 import { StoreError } from '../../../src/errors.js';
-import { MAX_ID_LENGTH } from '../../../src/ingest/decode.js';
+import { MAX_ID_LENGTH } from '../../../src/limits.js';
 import { createStore } from '../../../src/store/index.js';
 import type { Store } from '../../../src/store/types.js';
 

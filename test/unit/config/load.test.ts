@@ -66,6 +66,7 @@ describe('parseConfig defaults', () => {
       },
       store: { kind: 'embedded', path: '/etc/driftd/.driftd/store', rawEventsTtlDays: 30 },
       kafka: null,
+      ingest: { maxFutureSkewMs: 3_600_000 },
       logLevel: 'info',
       models: [
         {
@@ -100,6 +101,15 @@ describe('parseConfig defaults', () => {
         },
       ],
     });
+  });
+
+  it('reads ingest.maxFutureSkew as a duration (default 1h, not zero)', () => {
+    expect(parseConfig(`${MODEL}ingest:\n  maxFutureSkew: 5m\n`, { env: noEnv }).ingest).toEqual({
+      maxFutureSkewMs: 300_000,
+    });
+    expect(issuesOf(`${MODEL}ingest:\n  maxFutureSkew: 0s\n`)).toEqual([
+      'ingest.maxFutureSkew: "0s" must be greater than zero',
+    ]);
   });
 
   it('fills kafka and clickhouse defaults when the sections are present', () => {

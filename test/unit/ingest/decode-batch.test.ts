@@ -76,7 +76,7 @@ const cases: Array<{ value: Buffer | null; headers?: { model?: string; version?:
     value: Buffer.concat([
       Buffer.from('{"model":"credit-risk","version":"3","id":"p-'),
       Buffer.from([0xff]),
-      Buffer.from('","ts":1,"features":{"income":1}}'),
+      Buffer.from('","ts":1795341600000,"features":{"income":1}}'),
     ]),
   },
 ];
@@ -242,7 +242,12 @@ describe('Kafka decode thread format', () => {
   });
 
   it('runs on a real worker thread and answers batches in order', async () => {
-    const thread = createDecodeThread(list, 'salt', MAX, createLogger('error', process.stderr));
+    const thread = createDecodeThread(
+      list,
+      { piiSalt: 'salt' },
+      MAX,
+      createLogger('error', process.stderr),
+    );
     try {
       const answers = await Promise.all([
         thread.decode(values, (i) => cases[i]!.headers),
@@ -257,5 +262,48 @@ describe('Kafka decode thread format', () => {
       await thread.close();
     }
     await expect(thread.decode(values)).rejects.toThrow(/closed/);
+  });
+
+  it('on a real worker thread with a live clock, rejects what the event loop rejects, for the same reasons', async () => {
+    // The clock of a live source (2026-11-22T10:00:00Z), read by the thread once per batch.
+    const now = Date.parse('2026-11-22T10:00:00Z');
+    const live = { now: () => now, maxFutureSkewMs: 3_600_000 };
+    const liveOpts = { ...opts, live };
+    const hostile: Array<[Buffer, string]> = [
+      [text(decodeTestEvent()), 'ok'],
+      [text(decodeTestEvent({ ts: '1899-12-31T23:59:59Z' })), 'ts_out_of_range'],
+      [text(decodeTestEvent({ ts: '2299-12-31T23:00:00Z' })), 'ts_in_future'],
+      [text(decodeTestEvent({ ts: new Date(now + 3_600_001).toISOString() })), 'ts_in_future'],
+      [text(decodeTestEvent({ ts: new Date(now + 3_600_000).toISOString() })), 'ok'],
+      [text(decodeTestEvent({ ts: Math.floor(now / 1000) })), 'ts_epoch_seconds'],
+      [text(decodeTestEvent({ version: 'v'.repeat(129) })), 'too_long'],
+      [text(decodeTestEvent({ features: { income: 1, region: 'r'.repeat(257) } })), 'too_long'],
+      [
+        Buffer.from(JSON.stringify(decodeTestEvent()).replace('"p-1"', '"\\ud800"')),
+        'lone_surrogate',
+      ],
+      [
+        Buffer.from(JSON.stringify(decodeTestEvent()).replace('"extra":', '"extra":1,"extra":')),
+        'duplicate_key',
+      ],
+      // The headers fill in model and version: a repeated key is still seen.
+      [Buffer.from('{"id":"a","id":"b","ts":1795341600000,"features":{}}'), 'duplicate_key'],
+    ];
+    const vs = hostile.map(([v]) => v);
+    const headers = (i: number) =>
+      i === hostile.length - 1 ? { model: 'credit-risk', version: '3' } : undefined;
+    const thread = createDecodeThread(list, liveOpts, MAX, createLogger('error', process.stderr));
+    try {
+      const answer = readDecoded(await thread.decode(vs, headers), vs, list);
+      const outcomes = answer.map((d) => (d === null ? 'local' : d.ok ? 'ok' : d.reason));
+      expect(outcomes).toEqual(hostile.map(([, want]) => want));
+      // The general path on the event loop: the same events, reasons and messages.
+      for (let i = 0; i < vs.length; i++) {
+        const local = decodeMessage(vs[i]!, MAX, liveOpts, lookup(headers(i)));
+        expect(view(answer[i]!, names), `message ${i}`).toEqual(view(local, names));
+      }
+    } finally {
+      await thread.close();
+    }
   });
 });

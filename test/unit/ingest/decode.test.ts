@@ -5,11 +5,14 @@ import {
   hashPii,
   parseJson,
   parseTimestamp,
+  repeatedKey,
   TextItem,
 } from '../../../src/ingest/decode.js';
-import { testModel } from '../../helpers/model.js';
+import { decodeTestEvent, testModel } from '../../helpers/model.js';
 
 const model = testModel({ piiFields: ['email'] });
+/** An epoch-milliseconds time (2026-11-22T10:00:00Z). */
+const T = 1_795_341_600_000;
 const opts = { models: new Map([[model.id, model]]), piiSalt: 'salt' };
 const good = {
   model: 'credit-risk',
@@ -61,14 +64,14 @@ describe('decodePrediction', () => {
 
 describe('decodeLabel', () => {
   it('accepts a numeric label and maps booleans to 0/1', () => {
-    const a = decodeLabel({ model: 'credit-risk', id: 'p-1', ts: 1, label: 1 }, opts);
-    const b = decodeLabel({ model: 'credit-risk', id: 'p-1', ts: 1, label: false }, opts);
-    expect(a).toEqual({ ok: true, value: { model: 'credit-risk', id: 'p-1', ts: 1, label: 1 } });
+    const a = decodeLabel({ model: 'credit-risk', id: 'p-1', ts: T, label: 1 }, opts);
+    const b = decodeLabel({ model: 'credit-risk', id: 'p-1', ts: T, label: false }, opts);
+    expect(a).toEqual({ ok: true, value: { model: 'credit-risk', id: 'p-1', ts: T, label: 1 } });
     expect(b.ok && b.value.label).toBe(0);
   });
 
   it('rejects a label without a value, naming the field', () => {
-    const d = decodeLabel({ model: 'credit-risk', id: 'p-1', ts: 1 }, opts);
+    const d = decodeLabel({ model: 'credit-risk', id: 'p-1', ts: T }, opts);
     expect(d).toMatchObject({
       ok: false,
       reason: 'missing_field',
@@ -132,18 +135,240 @@ describe('the received text (raw)', () => {
   });
 });
 
-describe('timestamps beyond what the store can hold', () => {
-  it('are rejected as bad_timestamp (they would block the raw insert of their batch)', () => {
-    for (const ts of ['2300-01-01T00:00:00Z', 1e16]) {
+// --- accepted means storable (see RejectReason in decode.ts, src/limits.ts) ----------------------
+
+/** The reason of a rejection, or 'ok'. */
+const outcome = (d: { ok: true } | { ok: false; reason: string }) => (d.ok ? 'ok' : d.reason);
+const label = (over: Record<string, unknown>) => ({
+  model: 'credit-risk',
+  id: 'p-1',
+  ts: T,
+  label: 1,
+  ...over,
+});
+/** A live source's options: the clock at T, events at most an hour ahead. */
+const live = { ...opts, live: { now: () => T, maxFutureSkewMs: 3_600_000 } };
+const item = (text: string) => new TextItem(JSON.parse(text), text);
+
+describe('event times the store cannot hold', () => {
+  it('before 1900 or after 2299 are rejected as ts_out_of_range, predictions and labels', () => {
+    for (const ts of [
+      '1899-12-31T23:59:59Z',
+      '0099-01-01T00:00:00Z',
+      '2300-01-01T00:00:00Z',
+      1e16,
+    ]) {
       const d = decodePrediction({ ...good, ts }, opts);
-      expect(d.ok).toBe(false);
-      if (!d.ok) {
-        expect(d.reason).toBe('bad_timestamp');
-        expect(d.message).toContain('2299-12-31');
-      }
-      const l = decodeLabel({ model: 'credit-risk', id: 'p-1', ts, label: 1 }, opts);
-      expect(l.ok).toBe(false);
+      expect(outcome(d), String(ts)).toBe('ts_out_of_range');
+      if (!d.ok) expect(d.message).toMatch(/(before 1900-01-01|after 2299-12-31)T/);
+      expect(outcome(decodeLabel(label({ ts }), opts)), String(ts)).toBe('ts_out_of_range');
     }
-    expect(decodePrediction({ ...good, ts: '2299-12-31T23:59:59.999Z' }, opts).ok).toBe(true);
+    expect(decodePrediction({ ...good, ts: '1899-12-31T23:59:59Z' }, opts)).toMatchObject({
+      message:
+        '"ts" "1899-12-31T23:59:59Z" is before 1900-01-01T00:00:00.000Z, the earliest time driftd can store',
+    });
+    expect(decodePrediction({ ...good, ts: T * 1000 }, opts)).toMatchObject({
+      message: expect.stringContaining(
+        '(epoch microseconds? ts must be epoch milliseconds or ISO 8601)',
+      ),
+    });
+    for (const ts of ['1900-01-01T00:00:00Z', '2299-12-31T23:59:59.999Z']) {
+      expect(outcome(decodePrediction({ ...good, ts }, opts)), ts).toBe('ok');
+      expect(outcome(decodeLabel(label({ ts }), opts)), ts).toBe('ok');
+    }
+  });
+
+  it('numeric times below 1e11 are taken for epoch seconds (ts_epoch_seconds)', () => {
+    for (const ts of [1_795_341_600, 0, 99_999_999_999, 1.5]) {
+      const d = decodePrediction({ ...good, ts }, opts);
+      expect(outcome(d), String(ts)).toBe('ts_epoch_seconds');
+      if (!d.ok)
+        expect(d.message).toContain('epoch seconds? ts must be epoch milliseconds or ISO 8601');
+      expect(outcome(decodeLabel(label({ ts }), opts)), String(ts)).toBe('ts_epoch_seconds');
+    }
+    expect(outcome(decodePrediction({ ...good, ts: 1e11 }, opts))).toBe('ok');
+    expect(outcome(decodePrediction({ ...good, ts: T }, opts))).toBe('ok');
+    // An ISO time before 1973 is fine: the rule is about numbers only.
+    expect(outcome(decodePrediction({ ...good, ts: '1970-01-01T00:00:00Z' }, opts))).toBe('ok');
+  });
+
+  it('live sources reject predictions more than maxFutureSkew ahead of the clock; replay takes them', () => {
+    const iso = (ms: number) => new Date(ms).toISOString();
+    expect(outcome(decodePrediction({ ...good, ts: iso(T + 3_600_000) }, live))).toBe('ok');
+    expect(outcome(decodePrediction({ ...good, ts: T + 3_600_001 }, live))).toBe('ts_in_future');
+    const far = decodePrediction({ ...good, ts: '2299-12-31T23:00:00Z' }, live);
+    expect(far).toMatchObject({ ok: false, reason: 'ts_in_future' });
+    if (!far.ok) {
+      expect(far.message).toContain("ahead of driftd's clock (2026-11-22T10:00:00.000Z)");
+      expect(far.message).toContain('at most 1h ahead (ingest.maxFutureSkew)');
+    }
+    // Replay: any storable time.
+    expect(outcome(decodePrediction({ ...good, ts: '2299-12-31T23:00:00Z' }, opts))).toBe('ok');
+    // Labels move no watermark: only the storable range applies to them.
+    expect(outcome(decodeLabel(label({ ts: '2299-12-31T23:00:00Z' }), live))).toBe('ok');
+    // A label without a time is stamped with the live clock.
+    expect(decodeLabel(label({ ts: undefined }), live)).toMatchObject({
+      ok: true,
+      value: { ts: T },
+    });
+  });
+});
+
+describe('length limits (src/limits.ts)', () => {
+  it('reject model, version, id, label id, categories and string labels over their limit as too_long', () => {
+    const long = (n: number) => 'x'.repeat(n);
+    const cases: Array<[string, () => { ok: boolean }, () => { ok: boolean }]> = [
+      [
+        'model',
+        () => decodePrediction({ ...good, model: long(65) }, opts),
+        () => decodeLabel(label({ model: long(65) }), opts),
+      ],
+      [
+        'version',
+        () => decodePrediction({ ...good, version: long(128) }, opts),
+        () => decodePrediction({ ...good, version: long(129) }, opts),
+      ],
+      [
+        'id',
+        () => decodePrediction({ ...good, id: long(512) }, opts),
+        () => decodePrediction({ ...good, id: long(513) }, opts),
+      ],
+      [
+        'label id',
+        () => decodeLabel(label({ id: long(512) }), opts),
+        () => decodeLabel(label({ id: long(513) }), opts),
+      ],
+      [
+        'category',
+        () => decodePrediction({ ...good, features: { region: long(256) } }, opts),
+        () => decodePrediction({ ...good, features: { region: long(257) } }, opts),
+      ],
+      [
+        'string label',
+        () => decodeLabel(label({ label: long(256) }), opts),
+        () => decodeLabel(label({ label: long(257) }), opts),
+      ],
+    ];
+    for (const [what, within, over] of cases) {
+      if (what !== 'model') expect(outcome(within() as never), what).toBe('ok');
+      expect(outcome(over() as never), what).toBe('too_long');
+    }
+    const d = decodePrediction({ ...good, features: { region: long(300) } }, opts);
+    expect(d).toMatchObject({
+      message: 'features.region is a string of 300 characters, the limit for a category is 256',
+    });
+    // A categorical prediction is a category too.
+    const flags = testModel({
+      id: 'flags',
+      prediction: { field: 'prediction', type: 'categorical' },
+    });
+    const withFlags = { models: new Map([[flags.id, flags]]), piiSalt: '' };
+    expect(
+      outcome(decodePrediction({ ...good, model: 'flags', prediction: long(257) }, withFlags)),
+    ).toBe('too_long');
+    // A field no window reads is kept in the raw record only: no category limit.
+    expect(outcome(decodePrediction({ ...good, features: { note: long(5000) } }, opts))).toBe('ok');
+  });
+});
+
+describe('one rule for repeated keys and lone surrogates', () => {
+  it('rejects a repeated key anywhere in an event or label text (duplicate_key), naming it', () => {
+    const full = JSON.stringify(decodeTestEvent());
+    const event = full.slice(0, -1);
+    for (const [text, key] of [
+      [`${event},"prediction":0.1}`, 'prediction'],
+      [full.replace('"income":', '"income":1,"income":'), 'income'],
+      [full.replace('"extra":', '"extra":1,"extra":'), 'extra'], // a field no window reads
+      [`${event},"meta":{"a":1,"b":[{"c":1,"c":2}]}}`, 'c'], // at any depth
+      [full.replace('"income":', '"\\u0069ncome":1, "income" :'), 'income'], // spelled apart
+      [full.replace('"id":"p-1"', '"id":"p-\\"1","id":"p-1"'), 'id'], // escapes in the text
+    ] as const) {
+      const d = decodePrediction(item(text), opts);
+      expect(d, text).toMatchObject({ ok: false, reason: 'duplicate_key' });
+      if (!d.ok) expect(d.message).toContain(`key "${key}" appears twice in one object`);
+    }
+    const l = decodeLabel(item('{"model":"credit-risk","id":"a","id":"b","label":1}'), opts);
+    expect(outcome(l)).toBe('duplicate_key');
+    // The same key in different objects, and texts that only look like keys, are fine.
+    for (const text of [
+      `${event},"meta":{"income":1,"features":{"income":2}}}`,
+      full.replace('"id":"p-1"', '"id":"a\\":\\"b\\":1,\\"id\\":"'),
+      full.replace('"extra":"kept in raw"', '"extra":"\\"income\\":1"'),
+      `${event} , "a" : { "b" : 1 } , "b" : [ "b" , "b" ] }`,
+    ]) {
+      expect(outcome(decodePrediction(item(text), opts)), text).toBe('ok');
+    }
+  });
+
+  it('agrees with a key-by-key walk on generated texts (the fast count has no blind spot)', () => {
+    let s = 1;
+    const r = () => {
+      s = (s * 48271) % 2147483647;
+      return s / 2147483647;
+    };
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+    const value = (depth: number): string => {
+      const k = r();
+      if (depth < 3 && k < 0.15) return object(depth + 1);
+      if (depth < 3 && k < 0.25)
+        return `[${Array.from({ length: Math.floor(r() * 3) }, () => value(depth + 1)).join(',')}]`;
+      return pick([
+        '1',
+        '"a"',
+        '"b:"',
+        '"\\"a\\":"',
+        'null',
+        'true',
+        '"\\u0061"',
+        '""',
+        '"x\\\\"', // ends with a backslash: the quote after it closes the string
+        '"\\\\\\"\\\\"',
+      ]);
+    };
+    const object = (depth: number): string => {
+      const n = Math.floor(r() * 5);
+      const keys = Array.from({ length: n }, () =>
+        pick(['a', 'b', 'c', '\\u0061', 'a\\"', 'a\\\\', 'model']),
+      );
+      return `{${keys.map((k) => `"${k}"${pick(['', ' '])}:${value(depth)}`).join(',')}}`;
+    };
+    let repeats = 0;
+    for (let i = 0; i < 3000; i++) {
+      const text = object(0);
+      const walk = repeatedKey(text) !== undefined;
+      const d = decodeLabel(item(text), opts);
+      expect(d.ok === false && d.reason === 'duplicate_key', text).toBe(walk);
+      if (walk) repeats++;
+    }
+    expect(repeats).toBeGreaterThan(500);
+    expect(repeats).toBeLessThan(2500);
+  });
+
+  it('rejects a lone surrogate in any string, key or value, text or object (lone_surrogate)', () => {
+    const event = JSON.stringify(decodeTestEvent());
+    for (const text of [
+      event.replace('"p-1"', '"p-\\ud800"'),
+      event.replace('"EU"', '"E\\udc00U"'),
+      event.replace('"extra"', '"ex\\ud83dtra"'), // a key
+      event.replace('"kept in raw"', '"\\ude00\\ud83d"'), // a pair in the wrong order
+    ]) {
+      expect(decodePrediction(item(text), opts), text).toMatchObject({
+        ok: false,
+        reason: 'lone_surrogate',
+      });
+    }
+    expect(decodePrediction({ ...good, id: 'p-\ud800' }, opts)).toMatchObject({
+      reason: 'lone_surrogate',
+      message: expect.stringContaining('"p-\\ud800" holds a lone UTF-16 surrogate'),
+    });
+    expect(outcome(decodeLabel(label({ id: '\ud800' }), opts))).toBe('lone_surrogate');
+    expect(
+      outcome(decodeLabel(item('{"model":"credit-risk","id":"\\ud800","label":1}'), opts)),
+    ).toBe('lone_surrogate');
+    // Pairs, as escapes or as text, are fine.
+    expect(
+      outcome(decodePrediction(item(event.replace('"p-1"', '"p-\\ud83d\\ude00"')), opts)),
+    ).toBe('ok');
+    expect(outcome(decodePrediction({ ...good, id: 'p-😀' }, opts))).toBe('ok');
   });
 });

@@ -5,13 +5,21 @@
  * or it saves nothing.
  */
 import { describe, expect, it } from 'vitest';
-import { decodePacked, modelList, packValues } from '../../../src/ingest/decode-batch.js';
+import {
+  decodePacked,
+  modelList,
+  packValues,
+  readDecoded,
+} from '../../../src/ingest/decode-batch.js';
 import { EventScanner, V_NUMBER } from '../../../src/ingest/scan.js';
 import { decodeTestEvent, decodeTestModels } from '../../helpers/model.js';
 
 const models = decodeTestModels();
 const list = modelList(models);
 const opts = { models, piiSalt: 'salt' };
+/** A live source's clock (2026-11-22T10:00:00Z) with the default skew of an hour. */
+const LIVE_NOW = 1_795_341_600_000;
+const liveOpts = { ...opts, live: { now: () => LIVE_NOW, maxFutureSkewMs: 3_600_000 } };
 const MAX = 4096;
 
 /** A seeded generator (Park–Miller), so a failure names a reproducible case. */
@@ -65,12 +73,39 @@ function message(r: () => number): string {
   ]);
   const members: string[] = [];
   members.push(`"model":"${model}"`);
-  members.push(`"version":${mostly(['"3"', '"3"', '"v1.2"', '7', '""', 'null'])}`);
   members.push(
-    `"id":${mostly(['"p-1"', '"p-1"', '"x"', '12', '""', `"${'i'.repeat(513)}"`, '"a\\"b"', '"ü"'])}`,
+    `"version":${mostly(['"3"', '"3"', '"v1.2"', '7', '""', 'null', `"${'v'.repeat(128)}"`, `"${'v'.repeat(129)}"`])}`,
   );
   members.push(
-    `"ts":${mostly(['"2026-11-22T10:00:00.123Z"', '"2026-11-22T10:00:00Z"', '"2026-11-22T10:00:00.1Z"', '"2024-02-29T23:59:59.99Z"', '"2023-02-29T00:00:00Z"', '"2026-11-22T10:00:00+01:00"', '"0099-01-01T00:00:00Z"', '"2400-01-01T00:00:00Z"', '"yesterday"', '1795357902348', '-1', '1.5'])}`,
+    `"id":${mostly(['"p-1"', '"p-1"', '"x"', '12', '""', `"${'i'.repeat(512)}"`, `"${'i'.repeat(513)}"`, '"a\\"b"', '"ü"', '"\\ud800"', '"\\ud83d\\ude00"'])}`,
+  );
+  members.push(
+    `"ts":${mostly([
+      '"2026-11-22T10:00:00.123Z"',
+      '"2026-11-22T10:00:00Z"',
+      '"2026-11-22T10:00:00.1Z"',
+      '"2024-02-29T23:59:59.99Z"',
+      '"2023-02-29T00:00:00Z"',
+      '"2026-11-22T10:00:00+01:00"',
+      '"0099-01-01T00:00:00Z"',
+      '"2400-01-01T00:00:00Z"',
+      '"yesterday"',
+      '1795357902348',
+      '-1',
+      '1.5',
+      // The store's range, epoch seconds, and the live clock's skew (see LIVE).
+      '"1899-12-31T23:59:59.999Z"',
+      '"1900-01-01T00:00:00Z"',
+      '"2299-12-31T23:59:59.999Z"',
+      '"2299-12-31T23:00:00Z"',
+      '1795341600',
+      '99999999999',
+      '100000000000',
+      `"${new Date(LIVE_NOW + 3_600_000).toISOString()}"`,
+      `"${new Date(LIVE_NOW + 3_600_001).toISOString()}"`,
+      String(LIVE_NOW + 3_600_000),
+      String(LIVE_NOW + 3_600_001),
+    ])}`,
   );
   const features =
     model === 'flags'
@@ -81,16 +116,24 @@ function message(r: () => number): string {
       : [
           `"income":${mostly([num(), num(), num(), 'null', '"high"', '[1]'])}`,
           `"age":${mostly([num(), 'null', '1e400', '-0', '01', '1.', '.5', '-'])}`,
-          `"region":${mostly(['"EU"', '"EU"', '"Zürich"', 'true', '12', 'null', '{}', '"a\\u0041"'])}`,
+          `"region":${mostly(['"EU"', '"EU"', '"Zürich"', 'true', '12', 'null', '{}', '"a\\u0041"', `"${'r'.repeat(256)}"`, `"${'r'.repeat(257)}"`])}`,
         ];
   if (r() < 0.2) features.push(`"extra":${pick(['"kept"', '1', 'null', '[1]', '{"a":1}'])}`);
+  // Members no window reads, repeated now and then (duplicate_key on both paths).
+  if (r() < 0.1) features.push(`"extra":${pick(['"again"', '2', `"${'e'.repeat(300)}"`])}`);
+  if (r() < 0.03) for (let i = 0; i < 33; i++) features.push(`"x${i}":${i}`);
   if (r() < 0.1) features.splice(Math.floor(r() * features.length), 1); // one absent
   if (r() < 0.1) features.reverse();
   if (r() < 0.05) features.push(features[0]!); // a duplicate
   members.push(`"features":{${features.join(',')}}`);
   const predKey = model === 'flags' ? 'label_pred' : 'prediction';
-  if (r() < 0.9) members.push(`"${predKey}":${mostly([num(), num(), 'null', '"cat"', 'false'])}`);
-  if (r() < 0.1) members.push(`"note":${pick(['"x"', '{"a":1}', '[]', 'true'])}`);
+  if (r() < 0.9) {
+    members.push(
+      `"${predKey}":${mostly([num(), num(), 'null', '"cat"', 'false', `"${'c'.repeat(256)}"`, `"${'c'.repeat(257)}"`])}`,
+    );
+  }
+  if (r() < 0.1) members.push(`"note":${pick(['"x"', '{"a":1}', '[]', 'true', '{"a":1,"a":2}'])}`);
+  if (r() < 0.05) members.push(`"note":${pick(['"y"', '2'])}`);
   if (r() < 0.1) members.splice(Math.floor(r() * members.length), 1); // a member missing
   if (r() < 0.1) members.reverse(); // features before the model, prediction first, …
   const ws = () => pick(['', '', '', ' ', '\n', '\t ']);
@@ -101,21 +144,41 @@ function message(r: () => number): string {
 }
 
 describe('decode thread scanner', () => {
-  it('gives answers identical byte for byte to the general path (20 000 generated messages)', () => {
-    const r = rng(20261122);
-    const values: Array<Buffer | null> = [];
-    for (let i = 0; i < 20_000; i++) values.push(Buffer.from(message(r)));
-    values.push(null, Buffer.alloc(0), Buffer.alloc(MAX + 1, 0x20));
-    const packed = () => packValues(values);
-    const fast = Buffer.from(decodePacked(packed(), list, opts, MAX, true));
-    const general = Buffer.from(decodePacked(packed(), list, opts, MAX, false));
-    expect(fast.equals(general)).toBe(true);
-    // Both paths were exercised: the scanner took a good share and left the rest.
-    const scanner = new EventScanner(list);
-    const taken = values.filter((v) => v !== null && v.length <= MAX && scanner.scan(v)).length;
-    expect(taken).toBeGreaterThan(2_000);
-    expect(taken).toBeLessThan(values.length - 2_000);
-  });
+  it.each([
+    ['replay (any storable time)', opts],
+    ['a live source (clock and skew)', liveOpts],
+  ])(
+    'gives answers identical byte for byte to the general path (20 000 generated messages), %s',
+    (_, o) => {
+      const r = rng(20261122);
+      const values: Array<Buffer | null> = [];
+      for (let i = 0; i < 20_000; i++) values.push(Buffer.from(message(r)));
+      values.push(null, Buffer.alloc(0), Buffer.alloc(MAX + 1, 0x20));
+      const packed = () => packValues(values);
+      const fast = Buffer.from(decodePacked(packed(), list, o, MAX, true));
+      const general = Buffer.from(decodePacked(packed(), list, o, MAX, false));
+      expect(fast.equals(general)).toBe(true);
+      // Every rule of "accepted means storable" came up and was decided the same way.
+      const reasons = new Set(
+        readDecoded(general, values, list).flatMap((d) => (d !== null && !d.ok ? [d.reason] : [])),
+      );
+      for (const reason of [
+        'ts_out_of_range',
+        'ts_epoch_seconds',
+        'too_long',
+        'duplicate_key',
+        'lone_surrogate',
+        ...(o === liveOpts ? ['ts_in_future'] : []),
+      ]) {
+        expect(reasons, reason).toContain(reason);
+      }
+      // Both paths were exercised: the scanner took a good share and left the rest.
+      const scanner = new EventScanner(list);
+      const taken = values.filter((v) => v !== null && v.length <= MAX && scanner.scan(v)).length;
+      expect(taken).toBeGreaterThan(2_000);
+      expect(taken).toBeLessThan(values.length - 2_000);
+    },
+  );
 
   it('reads every number as the double JSON.parse makes of it', () => {
     const r = rng(7);
@@ -124,7 +187,7 @@ describe('decode thread scanner', () => {
     for (let i = 0; i < 100_000; i++) {
       const text = numberText(r);
       const value = Buffer.from(
-        `{"model":"credit-risk","version":"1","id":"a","ts":1,"features":{"income":${text}}}`,
+        `{"model":"credit-risk","version":"1","id":"a","ts":1795341600000,"features":{"income":${text}}}`,
       );
       expect(scanner.scan(value), text).toBe(true);
       expect(scanner.kinds[0]).toBe(V_NUMBER);
@@ -154,7 +217,7 @@ describe('decode thread scanner', () => {
       '1.0000000000000002220446049250313080847263336181640625',
     ]) {
       const value = Buffer.from(
-        `{"model":"credit-risk","version":"1","id":"a","ts":1,"features":{"income":${text}}}`,
+        `{"model":"credit-risk","version":"1","id":"a","ts":1795341600000,"features":{"income":${text}}}`,
       );
       expect(scanner.scan(value), text).toBe(true);
       expect(Object.is(scanner.nums[0], JSON.parse(text)), text).toBe(true);
@@ -174,10 +237,24 @@ describe('decode thread scanner', () => {
       { ...plain, features: { ...plain.features, region: 'Zürich' } }, // not ASCII
       { ...plain, features: { ...plain.features, income: 'high' } }, // rejected there
       { ...plain, ts: '2400-01-01T00:00:00Z' }, // rejected there
-      { features: plain.features, model: plain.model, version: '3', id: 'p-1', ts: 1 }, // features first
+      { features: plain.features, model: plain.model, version: '3', id: 'p-1', ts: 1795341600000 }, // features first
     ]) {
       expect(scanner.scan(Buffer.from(JSON.stringify(left))), JSON.stringify(left)).toBe(false);
     }
     expect(scanner.scan(Buffer.from('{"model":"credit-risk","model":"flags"}'))).toBe(false);
+    // Members it does not read are still read once per object: up to 32 of them it tracks.
+    const others = (n: number) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`x${i}`, i] as const));
+    const many = { ...plain, features: { ...plain.features, ...others(31) } };
+    expect(scanner.scan(Buffer.from(JSON.stringify(many)))).toBe(true);
+    const text = JSON.stringify(plain);
+    expect(scanner.scan(Buffer.from(text.replace('"extra":', '"extra":1,"extra":')))).toBe(false);
+    expect(scanner.scan(Buffer.from(text.replace('"model":', '"note":1,"note":2,"model":')))).toBe(
+      false,
+    );
+    // A live clock: the skew bounds the time; without one (replay), the store's range does.
+    const ahead = Buffer.from(JSON.stringify({ ...plain, ts: '2299-12-31T23:00:00Z' }));
+    expect(scanner.scan(ahead)).toBe(true);
+    expect(scanner.scan(ahead, { now: LIVE_NOW, maxFutureSkewMs: 3_600_000 })).toBe(false);
   });
 });
