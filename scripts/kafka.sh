@@ -6,6 +6,9 @@
 #   bash scripts/kafka.sh start    # format storage (first time), start, wait until it answers
 #   bash scripts/kafka.sh status   # exit 0 if running and answering, 3 otherwise
 #   bash scripts/kafka.sh stop     # TERM (then KILL) the broker recorded in the pid file
+#   bash scripts/kafka.sh produce [BOOTSTRAP]  # Kafka's Java producer: stdin lines
+#                                  # codec<TAB>topic<TAB>partition<TAB>value, to BOOTSTRAP (default
+#                                  # 127.0.0.1:$KAFKA_PORT); scripts/kafka/Produce.java
 #
 # Environment (all optional):
 #   KAFKA_VERSION          broker version (default: the pinned one below; see scripts/kafka/README.md)
@@ -17,6 +20,7 @@
 #   KAFKA_M2_REPO          Maven local repository (default .cache/m2 in the checkout, so a fresh
 #                          clone needs nothing but Maven's defaults; set to "default" for ~/.m2)
 #   KAFKA_FRESH=1          wipe the data dir before start (new cluster id, no old topics)
+#   KAFKA_LIBS_DIR         where the jars are (default .cache/kafka/<version>/libs in the checkout)
 set -euo pipefail
 
 # Pinned broker version. Keep in sync with <kafka.version> in scripts/kafka/pom.xml.
@@ -32,7 +36,7 @@ KAFKA_HEAP="${KAFKA_HEAP:--Xms256m -Xmx512m}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
 KAFKA_M2_REPO="${KAFKA_M2_REPO:-$ROOT/.cache/m2}"
 
-LIBS_DIR="$ROOT/.cache/kafka/$KAFKA_VERSION/libs"
+LIBS_DIR="${KAFKA_LIBS_DIR:-$ROOT/.cache/kafka/$KAFKA_VERSION/libs}"
 PID_FILE="$KAFKA_DATA_DIR/kafka.pid"
 LOG_FILE="$KAFKA_DATA_DIR/broker.log"
 CONFIG_FILE="$KAFKA_DATA_DIR/server.properties"
@@ -328,13 +332,26 @@ cmd_status() {
   return 3
 }
 
+# ---------------------------------------------------------------------------------------------
+# produce
+# ---------------------------------------------------------------------------------------------
+# Kafka's own Java producer (kafka-clients from the fetched jars) run by Java's single-file source
+# launcher: batches compressed the way Java clients compress them. Reads stdin, see Produce.java.
+cmd_produce() {
+  need java
+  [[ -f "$LIBS_DIR/.complete" ]] || die "Kafka $KAFKA_VERSION jars not found in $LIBS_DIR; run: bash scripts/kafka.sh fetch"
+  java -Xmx128m -XX:TieredStopAtLevel=1 -Dlog4j2.level=warn -cp "$LIBS_DIR/*" \
+    "$ROOT/scripts/kafka/Produce.java" "${1:-127.0.0.1:$KAFKA_PORT}"
+}
+
 case "${1:-}" in
   fetch) cmd_fetch ;;
+  produce) cmd_produce "${2:-}" ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   *)
-    echo "usage: bash scripts/kafka.sh fetch|start|stop|status" >&2
+    echo "usage: bash scripts/kafka.sh fetch|start|stop|status|produce" >&2
     exit 2
     ;;
 esac

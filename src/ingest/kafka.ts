@@ -16,8 +16,11 @@
  *   the next while earlier ones are processed (a few queued at most). Per batch: stale ones
  *   (a seek happened) and those of revoked partitions are dropped; messages at or below the
  *   partition's processed offset are skipped (Kafka re-delivers after a rebalance; a failed
- *   batch seeks its partition back to the first unprocessed offset); invalid
- *   messages are dead-lettered first (awaited); then the valid events are recorded into the
+ *   batch seeks its partition back to the first unprocessed offset, `MAX_BATCH_ATTEMPTS`
+ *   times, then its messages are processed one at a time and those that still fail are
+ *   dead-lettered as `processing_failed`); invalid messages, and the placeholders of a batch
+ *   kafkajs could not decompress (kafka-undecodable.ts, one dead letter per batch), are
+ *   dead-lettered first (awaited); then the valid events are recorded into the
  *   windows and the processed offset advances in the same synchronous step. Raw rows are
  *   buffered, closed windows queued; every store write is retried until it succeeds
  *   (retry.ts), heartbeating the group meanwhile and pausing fetches when it takes long.
@@ -44,6 +47,10 @@
  *   committed with the next checkpoint, after `settle` made the recomputes durable.
  * - Dead letters are at-least-once: a crash after the produce and before the next checkpoint
  *   produces them again.
+ * - Codecs: snappy, lz4 and zstd are registered with kafkajs before the consumer is made
+ *   (kafka-codecs.ts); every codec is guarded so that no batch can stall its partition.
+ * - Lag: refreshed for the partitions last assigned even while the consumer is not a member
+ *   (crash loop, rejoin), so that a stuck partition shows its growing lag.
  * - Clean shutdown: stop taking batches, let the one in flight finish (then abort its retries
  *   after `closeTimeoutMs`), final checkpoint + commit, disconnect.
  *
@@ -97,6 +104,8 @@ import {
   parseValue,
 } from './decode-batch.js';
 import { createDecodeThread, type DecodeThread } from './decode-thread.js';
+import { registerKafkaCodecs } from './kafka-codecs.js';
+import { type UndecodableBatch, undecodableBatchOf } from './kafka-undecodable.js';
 import type { SourcedEvent, WriteOptions } from './pipeline.js';
 import {
   type BackoffOptions,
@@ -258,7 +267,26 @@ export const DEAD_LETTER_HEADERS = {
   topic: 'driftd-source-topic',
   partition: 'driftd-source-partition',
   offset: 'driftd-source-offset',
+  /** An undecodable batch (reason `undecodable_batch`): its last offset (`offset`: its first). */
+  lastOffset: 'driftd-source-last-offset',
+  /** An undecodable batch: its codec and how many records its header announces. */
+  compression: 'driftd-compression',
+  records: 'driftd-records',
 } as const;
+
+/**
+ * Dead-letter reasons of the Kafka source itself, beside the decoders' `RejectReason`s:
+ * - `undecodable_batch`: a record batch kafkajs could not decompress (kafka-undecodable.ts);
+ *   one dead letter per batch, its value the compressed records.
+ * - `processing_failed`: a message whose processing kept failing (`MAX_BATCH_ATTEMPTS`).
+ */
+export type KafkaRejectReason = 'undecodable_batch' | 'processing_failed';
+
+/**
+ * Attempts at a batch whose processing throws (not a write: those are retried until they
+ * succeed) before its messages are processed one at a time, the failing ones dead-lettered.
+ */
+export const MAX_BATCH_ATTEMPTS = 3;
 
 export const MODEL_HEADER = 'driftd-model';
 export const VERSION_HEADER = 'driftd-version';
@@ -267,10 +295,49 @@ const MAX_ERROR_HEADER = 1000;
 
 interface Dead {
   message: KafkaMessage;
-  reason: RejectReason;
+  reason: RejectReason | KafkaRejectReason;
   error: string;
   /** Configured model of the message, else "unknown" (metric label). */
   model: string;
+  /** The undecodable batch this dead letter stands for (its placeholders, counted). */
+  batch?: { of: UndecodableBatch; placeholders: number };
+}
+
+/** The part of a kafkajs batch the source reads (a batch of one message when isolating). */
+type BatchView = Pick<Batch, 'topic' | 'partition' | 'highWatermark' | 'messages'>;
+
+/**
+ * When `m` is a placeholder of an undecodable batch (kafka-undecodable.ts): one dead letter per
+ * batch in `dead`, counting its placeholders, and true.
+ */
+function takeUndecodable(m: KafkaMessage, dead: Dead[]): boolean {
+  const of = undecodableBatchOf(m);
+  if (of === undefined) return false;
+  const prev = dead[dead.length - 1];
+  if (prev?.batch?.of === of) {
+    prev.batch.placeholders++;
+    return true;
+  }
+  const headers: IHeaders = {
+    [DEAD_LETTER_HEADERS.lastOffset]: of.lastOffset,
+    [DEAD_LETTER_HEADERS.compression]: of.codec,
+    [DEAD_LETTER_HEADERS.records]: String(of.records),
+  };
+  dead.push({
+    message: {
+      key: null,
+      value: of.compressed,
+      headers,
+      offset: of.baseOffset,
+      timestamp: m.timestamp,
+      attributes: 0,
+    },
+    reason: 'undecodable_batch',
+    error: of.error,
+    model: 'unknown',
+    batch: { of, placeholders: 1 },
+  });
+  return true;
 }
 
 /**
@@ -334,6 +401,7 @@ const RECORD_SLICE = 256;
 const MAX_QUEUED_BATCHES = 4;
 
 export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
+  registerKafkaCodecs();
   const { config: cfg, pipeline, store, metrics, clock } = options;
   const tuning = { ...DEFAULTS, ...options.tuning };
   const log = options.logger.child({ stage: 'kafka' });
@@ -478,7 +546,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
 
   // --- dead letters ----------------------------------------------------------------------------
 
-  function toDeadLetter(batch: Batch, d: Dead): Message {
+  function toDeadLetter(batch: BatchView, d: Dead): Message {
     const headers: IHeaders = { ...(d.message.headers ?? {}) };
     headers[DEAD_LETTER_HEADERS.reason] = d.reason;
     headers[DEAD_LETTER_HEADERS.error] =
@@ -519,14 +587,19 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     }
   }
 
-  async function deadLetter(batch: Batch, dead: Dead[], kind: 'prediction' | 'label') {
+  async function deadLetter(batch: BatchView, dead: Dead[], kind: 'prediction' | 'label') {
     const messages = dead.map((d) => toDeadLetter(batch, d));
     await write('dead_letter', () => sendDeadLetters(messages));
-    const reasons: Partial<Record<RejectReason, number>> = {};
+    const reasons: Partial<Record<Dead['reason'], number>> = {};
     for (const d of dead) {
       metrics.deadLetterTotal.inc({ reason: d.reason });
-      if (kind === 'prediction') metrics.eventsTotal.inc({ model: d.model, result: 'invalid' });
-      else metrics.labelsTotal.inc({ model: d.model, result: 'invalid' });
+      // An undecodable batch is one dead letter and as many invalid items as it held.
+      const items = d.batch?.placeholders ?? 1;
+      if (kind === 'prediction') {
+        metrics.eventsTotal.inc({ model: d.model, result: 'invalid' }, items);
+      } else {
+        metrics.labelsTotal.inc({ model: d.model, result: 'invalid' }, items);
+      }
       reasons[d.reason] = (reasons[d.reason] ?? 0) + 1;
     }
     log.warn(
@@ -548,7 +621,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
    * `newest` is the last offset looked at (equal to `last` when the batch held nothing new).
    */
   function classify<T>(
-    batch: Batch,
+    batch: BatchView,
     last: number,
     decode: (parsed: Extract<ParsedValue, { ok: true }>) => Decoded<T>,
   ): { newest: number; valid: Array<{ value: T; message: KafkaMessage }>; dead: Dead[] } {
@@ -559,6 +632,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       const offset = Number(m.offset);
       if (offset <= last) continue; // already processed
       newest = offset;
+      if (takeUndecodable(m, dead)) continue;
       const parsed = parse(m);
       if (!parsed.ok) {
         dead.push({ message: m, reason: parsed.reason, error: parsed.message, model: 'unknown' });
@@ -585,7 +659,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
    * decodes every message itself (`decodeMessage`).
    */
   async function decodePredictions(
-    batch: Batch,
+    batch: BatchView,
     decoding: Promise<Uint8Array> | undefined,
   ): Promise<DecodedBatch | null> {
     if (decoding === undefined) return null;
@@ -604,7 +678,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     }
   }
 
-  async function onPredictions(batch: Batch, decoding?: Promise<Uint8Array>): Promise<void> {
+  async function onPredictions(batch: BatchView, decoding?: Promise<Uint8Array>): Promise<void> {
     const { topic, partition } = batch;
     const k = key(topic, partition);
     const last = processed.get(k) ?? -1;
@@ -620,6 +694,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       const offset = Number(m.offset);
       if (offset <= last) continue; // already processed
       newest = offset;
+      if (takeUndecodable(m, dead)) continue;
       const kind = answer === null ? 'local' : answer.kind(i);
       if (kind === 'event') continue;
       const d =
@@ -636,7 +711,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     const slice: SourcedEvent[] = [];
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
-      if (Number(m.offset) <= last) continue;
+      if (Number(m.offset) <= last || undecodableBatchOf(m) !== undefined) continue;
       const d = local[i] ?? (answer?.kind(i) === 'event' ? answer.message(i) : undefined);
       if (d === undefined || d === null || !d.ok) continue;
       slice.push({ event: d.event, source: { kind: 'kafka', topic, partition, offset: m.offset } });
@@ -652,7 +727,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     await pipeline.persist({ write, bufferRows: tuning.bufferRows });
   }
 
-  async function onLabels(batch: Batch): Promise<void> {
+  async function onLabels(batch: BatchView): Promise<void> {
     const { topic, partition } = batch;
     const k = key(topic, partition);
     const last = labelsProcessed.get(k) ?? -1;
@@ -707,25 +782,88 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     if (stopping || batch.messages.length === 0) return;
     // A partition no longer ours (or with a seek pending) would be counted by its new owner.
     if (!assigned.get(batch.topic)?.includes(batch.partition) || payload.isStale()) return;
+    const k = key(batch.topic, batch.partition);
     try {
       if (batch.topic === predictionsTopic) await onPredictions(batch, decoding);
       else if (batch.topic === labelsTopic) await onLabels(batch);
+      failures.delete(k);
       if (clock.now() - lastCheckpointAt >= tuning.checkpointIntervalMs) await takeCheckpoint();
     } catch (err) {
       // Closing: the batch's unwritten work is simply not checkpointed; a restart replays it.
       if (err instanceof RetryAbortedError) return;
-      // Anything else is a bug: fetch the partition again from the first offset not processed
-      // (batches queued behind this one turn stale); the offset guard skips what the windows
-      // already hold.
+      // Anything else is a bug or a poison message (writes never end up here: they are retried
+      // until they succeed). Fetch the partition again from the first offset not processed
+      // (batches queued behind this one turn stale; the offset guard skips what the windows
+      // already hold), a bounded number of times; then isolate the failing messages.
       const done = batch.topic === predictionsTopic ? processed : labelsProcessed;
-      const last = done.get(key(batch.topic, batch.partition));
+      const last = done.get(k);
       const offset = last === undefined ? batch.firstOffset() : String(last + 1);
-      log.error(
-        { err, topic: batch.topic, partition: batch.partition, offset },
-        'batch failed; fetching the partition again',
-      );
-      if (offset !== null)
+      if (offset === null) return;
+      const prev = failures.get(k);
+      const attempt = prev?.offset === offset ? prev.attempts + 1 : 1;
+      failures.set(k, { offset, attempts: attempt });
+      if (attempt < MAX_BATCH_ATTEMPTS) {
+        log.error(
+          { err, topic: batch.topic, partition: batch.partition, offset, attempt },
+          'batch failed; fetching the partition again',
+        );
         consumer?.seek({ topic: batch.topic, partition: batch.partition, offset });
+        return;
+      }
+      log.error(
+        { err, topic: batch.topic, partition: batch.partition, offset, attempt },
+        'batch failed again; processing its messages one at a time, dead-lettering those that fail',
+      );
+      try {
+        await isolate(batch);
+        failures.delete(k);
+      } catch (e) {
+        if (e instanceof RetryAbortedError) return;
+        log.error({ err: e, topic: batch.topic, partition: batch.partition }, 'isolating failed');
+        consumer?.seek({ topic: batch.topic, partition: batch.partition, offset });
+      }
+    }
+  }
+
+  /** Partition ("topic/partition") → the offset its batches keep failing at, and how often. */
+  const failures = new Map<string, { offset: string; attempts: number }>();
+
+  /**
+   * A batch that failed `MAX_BATCH_ATTEMPTS` times, one message at a time: each message that
+   * still fails is dead-lettered (`processing_failed`, with the error) and passed, so the
+   * partition moves on and the messages around it are processed as usual.
+   */
+  async function isolate(batch: Batch): Promise<void> {
+    const { topic, partition } = batch;
+    const k = key(topic, partition);
+    const predictions = topic === predictionsTopic;
+    const done = predictions ? processed : labelsProcessed;
+    for (const m of batch.messages) {
+      if (stopping) return;
+      const offset = Number(m.offset);
+      if (offset <= (done.get(k) ?? -1)) continue;
+      const one: BatchView = {
+        topic,
+        partition,
+        highWatermark: batch.highWatermark,
+        messages: [m],
+      };
+      try {
+        if (predictions) await onPredictions(one);
+        else await onLabels(one);
+      } catch (err) {
+        if (err instanceof RetryAbortedError) throw err;
+        const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+        await deadLetter(
+          one,
+          [{ message: m, reason: 'processing_failed', error, model: 'unknown' }],
+          predictions ? 'prediction' : 'label',
+        );
+        // A failure after the offset moved (the event is in the windows, a later step failed)
+        // is dead-lettered too: its bytes are kept, the offset stays where it is.
+        if (offset > (done.get(k) ?? -1)) done.set(k, offset);
+        changes++;
+      }
     }
   }
 
@@ -827,9 +965,16 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     metrics.kafkaConsumerLag.set({ topic, partition: String(partition) }, Math.max(0, lag));
   }
 
+  /**
+   * Lag of the partitions last assigned: high watermark − the next offset to process (this
+   * process's own progress, else the group's committed offset, else the log start). Refreshed
+   * whether or not the consumer is a member right now: while it is stuck (crash-looping,
+   * rejoining) the lag grows and the gauge must say so; the admin client outlives consumer
+   * reconnects for this (see `reconnect`).
+   */
   async function refreshLag(): Promise<void> {
     const a = admin;
-    if (!a || !joined) return;
+    if (!a) return;
     for (const [topic, partitions] of assigned) {
       const done = topic === predictionsTopic ? processed : labelsProcessed;
       const high = await a.fetchTopicOffsets(topic);
@@ -989,10 +1134,11 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       crashedWhileConnecting = dead;
       return;
     }
-    const clients = [dead, producer, admin];
+    // The admin client stays: it keeps the lag gauge true meanwhile, and the next connect
+    // reuses it.
+    const clients = [dead, producer];
     consumer = undefined;
     producer = undefined;
-    admin = undefined;
     state = 'connecting';
     const delayMs = backoffDelay(++crashReconnects, { initialMs: 1_000, maxMs: 30_000 });
     log.warn(
@@ -1022,7 +1168,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       requestTimeout: 30_000,
       retry: { retries: 5 },
     });
-    const a = kafka.admin();
+    const a = admin ?? kafka.admin();
     const p = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 3 } });
     const c = kafka.consumer({
       groupId,
