@@ -309,6 +309,27 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Whether the date of an ISO-8601 text (YYYY-MM-DD…) is a day of its month. Date.parse takes
+ * any day up to 31 and rolls it over: "2026-02-30" would be read as March 2 (the Kafka scanner
+ * already sends such texts here, so the two paths agree).
+ */
+function dayExists(v: string): boolean {
+  const year = Number(v.slice(0, 4));
+  const month = Number(v.slice(5, 7));
+  const day = Number(v.slice(8, 10));
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days =
+    month === 2
+      ? leap
+        ? 29
+        : 28
+      : month === 4 || month === 6 || month === 9 || month === 11
+        ? 30
+        : 31;
+  return day <= days;
+}
+
 /** The last timestamp text parsed and its value: events arrive many per millisecond. */
 let lastTsText = '';
 let lastTsMs: number | undefined;
@@ -320,7 +341,10 @@ export function parseTimestamp(v: unknown): number | undefined {
   if (v === lastTsText) return lastTsMs;
   // Require an explicit zone: a zoneless timestamp would silently shift by the host's offset.
   let ms: number | undefined;
-  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(v)) {
+  if (
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(v) &&
+    dayExists(v)
+  ) {
     const parsed = Date.parse(v);
     ms = Number.isFinite(parsed) ? parsed : undefined;
   }

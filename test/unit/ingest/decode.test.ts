@@ -91,6 +91,20 @@ describe('parseJson / parseTimestamp', () => {
     expect(parseTimestamp(-1)).toBeUndefined();
     expect(parseTimestamp('yesterday')).toBeUndefined();
   });
+  it('rejects days its month does not have (Date.parse would roll them over into the next month)', () => {
+    for (const bad of [
+      '2026-02-29T10:00:00Z',
+      '2026-02-30T10:00:00Z',
+      '2026-04-31T10:00:00Z',
+      '1900-02-29T00:00:00Z',
+      '2026-11-31T00:00:00+01:00',
+    ]) {
+      expect(parseTimestamp(bad), bad).toBeUndefined();
+    }
+    expect(parseTimestamp('2024-02-29T10:00:00Z')).toBe(Date.UTC(2024, 1, 29, 10));
+    expect(parseTimestamp('2000-02-29T00:00:00Z')).toBe(Date.UTC(2000, 1, 29));
+    expect(parseTimestamp('2026-12-31T23:59:59Z')).toBe(Date.UTC(2026, 11, 31, 23, 59, 59));
+  });
   it('the same text twice in a row gives the same answer (the last one is remembered)', () => {
     const texts = [
       '2026-11-22T10:00:00.123Z',
