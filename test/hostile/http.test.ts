@@ -312,6 +312,7 @@ describe('hostile input over HTTP (real sockets, real embedded store)', () => {
         body: `[${one.replace('{', `{"deep":${'{"a":'.repeat(20_000)}{"__proto__":1}${'}'.repeat(20_000)},`)}]`,
         type: 'application/json',
         status: 400,
+        code: 'DRIFTD_ERR_FORBIDDEN_KEY',
       },
       { name: '100 000-deep array', body: deep(100_000), type: 'application/json', status: 400 },
       {
