@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from './errors.js';
 
@@ -88,9 +89,19 @@ export function installJsonBodyParser(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
   // fastify's default text/plain parser would hand routes a string; driftd takes JSON only.
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
     try {
-      done(null, parseJsonBody(body as string));
+      const bytes = body as Buffer;
+      // Decoded as a string, an invalid sequence would become U+FFFD and an item holding it
+      // be stored other than sent (NDJSON lines and Kafka values: reason invalid_utf8).
+      if (!isUtf8(bytes)) {
+        throw new HttpError(
+          400,
+          'DRIFTD_ERR_INVALID_UTF8',
+          'the body is not valid UTF-8 (a byte sequence with no character); JSON must be sent as UTF-8',
+        );
+      }
+      done(null, parseJsonBody(bytes.toString('utf8')));
     } catch (err) {
       done(err as Error, undefined);
     }

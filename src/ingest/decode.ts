@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { ModelConfig } from '../config/types.js';
 import {
@@ -33,6 +34,9 @@ import type { FeatureValue, LabelEvent, PredictionEvent } from '../types.js';
  *   without its pair (JSON text can spell one as `\ud800`). It has no UTF-8 encoding: the store
  *   would keep it altered (U+FFFD), so lookups and label joins by the sent id would fail, or
  *   refuse the whole batch.
+ * - `invalid_utf8`: the item's bytes (an NDJSON line, a Kafka value) are not UTF-8 (a stray
+ *   0xFF, an overlong or truncated sequence, an encoded surrogate). Decoding would turn them
+ *   into U+FFFD: the item would be stored other than sent, as with a lone surrogate.
  * The windows, the store and the audit route thus all see the item exactly as sent.
  */
 export type RejectReason =
@@ -49,6 +53,7 @@ export type RejectReason =
   | 'too_long'
   | 'duplicate_key'
   | 'lone_surrogate'
+  | 'invalid_utf8'
   | 'unknown_model'
   | 'version_not_allowed';
 
@@ -120,10 +125,16 @@ export class PendingLine {
 
   parse(): TextItem | UnparseableItem {
     const { source, start, end } = this;
+    // A body that is not all UTF-8: this line's bytes, checked alone (decoded, an invalid
+    // sequence would become U+FFFD and the item be stored other than sent).
+    if (!source.utf8 && !isUtf8(source.bytes.subarray(start, end))) {
+      return new UnparseableItem(`line ${this.lineNo}: ${INVALID_UTF8_MESSAGE}`, 'invalid_utf8');
+    }
+    // Valid UTF-8 here: the line's bytes are its text's, kept as the raw record.
     const line = source.bytes.toString(source.ascii ? 'latin1' : 'utf8', start, end);
     try {
       const value: unknown = JSON.parse(line);
-      return new TextItem(value, line, source.utf8 ? source.bytes.subarray(start, end) : undefined);
+      return new TextItem(value, line, source.bytes.subarray(start, end));
     } catch (err) {
       return new UnparseableItem(`line ${this.lineNo}: not valid JSON: ${(err as Error).message}`);
     }
@@ -146,8 +157,15 @@ export function itemValue(item: unknown): unknown {
  * keeps its position in the batch and is rejected with `invalid_json` like any other item.
  */
 export class UnparseableItem {
-  constructor(readonly message: string) {}
+  constructor(
+    readonly message: string,
+    readonly reason: 'invalid_json' | 'invalid_utf8' = 'invalid_json',
+  ) {}
 }
+
+/** Why an item whose bytes are not UTF-8 is rejected (`invalid_utf8`). */
+export const INVALID_UTF8_MESSAGE =
+  'not valid UTF-8 (a byte sequence with no character: it would be stored as U+FFFD, other than sent)';
 
 const reject = (reason: RejectReason, message: string): Rejection => ({
   ok: false,
@@ -499,7 +517,7 @@ export function hashPii(value: FeatureValue, salt: string): FeatureValue {
 /** Validates a prediction event against its model's config; PII fields come back hashed. */
 export function decodePrediction(source: unknown, opts: DecodeOptions): Decoded<PredictionEvent> {
   const item = resolveItem(source);
-  if (item instanceof UnparseableItem) return reject('invalid_json', item.message);
+  if (item instanceof UnparseableItem) return reject(item.reason, item.message);
   const text = item instanceof TextItem ? item.text : undefined;
   const raw = item instanceof TextItem ? item.value : item;
   if (!isRecord(raw))
@@ -577,7 +595,7 @@ export function decodePrediction(source: unknown, opts: DecodeOptions): Decoded<
 
 export function decodeLabel(source: unknown, opts: DecodeOptions): Decoded<LabelEvent> {
   const item = resolveItem(source);
-  if (item instanceof UnparseableItem) return reject('invalid_json', item.message);
+  if (item instanceof UnparseableItem) return reject(item.reason, item.message);
   const raw = itemValue(item);
   if (!isRecord(raw))
     return reject('not_an_object', `label must be a JSON object, got ${describe(raw)}`);
