@@ -333,7 +333,7 @@ export const PREDICTION_CASES: ItemCase[] = [
       return Buffer.concat([Buffer.from(a!), Buffer.from([0xff]), Buffer.from(b!)]);
     },
     // Decoded as U+FFFD, the item would be stored other than sent.
-    { ndjson: 'rejected', array: null, kafka: 'rejected' },
+    { ndjson: r('invalid_utf8'), array: null, kafka: r('invalid_utf8') },
   ),
   pred(
     'invalid UTF-8: an overlong encoding of "/" (0xC0 0xAF) in an id',
@@ -341,7 +341,7 @@ export const PREDICTION_CASES: ItemCase[] = [
       const [a, b] = J(prediction(it, { id: `${it.id}|x` })).split('|');
       return Buffer.concat([Buffer.from(a!), Buffer.from([0xc0, 0xaf]), Buffer.from(b!)]);
     },
-    { ndjson: 'rejected', array: null, kafka: 'rejected' },
+    { ndjson: r('invalid_utf8'), array: null, kafka: r('invalid_utf8') },
   ),
   pred(
     'invalid UTF-8: a truncated 3-byte sequence in a category',
@@ -349,7 +349,7 @@ export const PREDICTION_CASES: ItemCase[] = [
       const [a, b] = J(prediction(it, {}, { c: 'A|B' })).split('|');
       return Buffer.concat([Buffer.from(a!), Buffer.from([0xe6, 0x9d]), Buffer.from(b!)]);
     },
-    { ndjson: 'rejected', array: null, kafka: 'rejected' },
+    { ndjson: r('invalid_utf8'), array: null, kafka: r('invalid_utf8') },
   ),
   pred(
     'invalid UTF-8: an encoded surrogate (0xED 0xA0 0x80) in an id',
@@ -357,7 +357,7 @@ export const PREDICTION_CASES: ItemCase[] = [
       const [a, b] = J(prediction(it, { id: `${it.id}|x` })).split('|');
       return Buffer.concat([Buffer.from(a!), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from(b!)]);
     },
-    { ndjson: 'rejected', array: null, kafka: 'rejected' },
+    { ndjson: r('invalid_utf8'), array: null, kafka: r('invalid_utf8') },
   ),
 
   // --- model, version, id ----------------------------------------------------------------------
@@ -842,3 +842,15 @@ export function expected(g: Generated, on: 'ndjson' | 'array' | 'kafka'): Outcom
 }
 
 export const isAccepted = (o: Outcome) => o === 'accepted';
+
+/**
+ * The cases to run: all of them, less those whose name matches the regular expression in
+ * HOSTILE_SKIP (a diagnosis aid: to see the rest of a flood while one case still fails its
+ * whole batch; CI never sets it).
+ */
+export function active(cases: readonly ItemCase[]): ItemCase[] {
+  const skip = process.env.HOSTILE_SKIP;
+  if (!skip) return [...cases];
+  const re = new RegExp(skip);
+  return cases.filter((c) => !re.test(c.name));
+}
