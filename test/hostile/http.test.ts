@@ -359,6 +359,12 @@ describe('hostile input over HTTP (real sockets, real embedded store)', () => {
         status: [202, 400],
       },
       {
+        name: 'NDJSON body opening with a byte-order mark (one valid event)',
+        body: `\uFEFF${one}\n`,
+        type: 'application/x-ndjson',
+        status: 202,
+      },
+      {
         name: 'NDJSON of NUL bytes',
         body: Buffer.alloc(1000, 0),
         type: 'application/x-ndjson',

@@ -60,6 +60,21 @@ describe('splitNdjson (the HTTP NDJSON body, replay files)', () => {
     expect(Buffer.from(ok.bytes!).toString('utf8')).toBe('{"s":"région"}');
   });
 
+  it('a byte-order mark opening the body is dropped (not one opening a later line or chunk)', () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    const items = resolved(
+      Buffer.concat([bom, Buffer.from('{"a":1}\n'), bom, Buffer.from('{"b":2}\n')]),
+    );
+    expect((items[0] as TextItem).value).toEqual({ a: 1 });
+    expect((items[0] as TextItem).text).toBe('{"a":1}');
+    expect(items[1]).toBeInstanceOf(UnparseableItem);
+    // A chunk of a file read from line 7 on starts mid-file: its bytes are taken as they are.
+    const later = splitNdjson(Buffer.concat([bom, Buffer.from('{"c":3}\n')]), 7).map((i) =>
+      resolveItem(i),
+    );
+    expect(later[0]).toBeInstanceOf(UnparseableItem);
+  });
+
   it('an unparseable line keeps its place and names its line number', () => {
     const items = resolved(Buffer.from('{"a":1}\n\n{oops\n{"b":2}'));
     expect(items).toHaveLength(3);
