@@ -545,7 +545,7 @@ describe('hostile input over HTTP (real sockets, real embedded store)', () => {
         on: form,
         size: LABEL_SIZE,
         seed: 5000 + b,
-        prefix: `f${b}`,
+        prefix: `fl${b}`,
         from: T0 + b * STEP,
         span: STEP,
         validShare: 0.3,
