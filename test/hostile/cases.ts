@@ -43,6 +43,8 @@ export interface ItemCase {
   kafka: Outcome | null;
   /** An accepted prediction that counts into FLOOD/VERSION's window of `ts`. */
   counts?: boolean;
+  /** An accepted prediction two hours behind its stream: stored, counted late, in no window. */
+  late?: boolean;
   /** Large items: sent a few times per batch, not in proportion. */
   heavy?: boolean;
   /** Kafka message extras: key and headers (the value stays `make`'s). */
@@ -242,6 +244,31 @@ export const PREDICTION_CASES: ItemCase[] = [
     {
       counts: true,
     },
+  ),
+  pred(
+    'valid: a category value unique to the event (cardinality)',
+    (it) => J(prediction(it, {}, { c: `u-${it.id}` })),
+    all(ok),
+    { counts: true },
+  ),
+  pred(
+    'valid: 20 unmonitored fields with names unique to the event (cardinality)',
+    (it) =>
+      J(
+        prediction(
+          it,
+          {},
+          Object.fromEntries(Array.from({ length: 20 }, (_, k) => [`f-${it.id}-${k}`, k])),
+        ),
+      ),
+    all(ok),
+    { counts: true },
+  ),
+  pred(
+    'late: two hours behind the stream (stored, counted late, in no window)',
+    (it) => J(prediction(it, { ts: iso(it.ts - 2 * 3_600_000) })),
+    all(ok),
+    { late: true },
   ),
   pred(
     'valid: a made-up version (stored, not evaluated)',

@@ -63,6 +63,8 @@ const STEP = 20_000;
 
 describe('hostile input over HTTP (real sockets, real embedded store)', () => {
   let dir: string;
+  /** Accepted items of the late case sent (FLOOD's driftd_events_total{result="late"}). */
+  let lateSent = 0;
   let daemon: Daemon;
 
   beforeAll(async () => {
@@ -143,6 +145,7 @@ describe('hostile input over HTTP (real sockets, real embedded store)', () => {
       return outcomes.map(({ g }) => ({ g, outcome: { reason: `batch answered ${res.status}` } }));
     }
     const report = JSON.parse(res.text) as Report;
+    lateSent += outcomes.filter((o) => o.g.c.late && isAccepted(o.outcome)).length;
     const errorAt = new Map(report.errors.map((e) => [e.index, e]));
     const wantAccepted = outcomes.filter((o) => isAccepted(o.outcome)).length;
     if (report.accepted !== wantAccepted || report.rejected !== items.length - wantAccepted) {
@@ -468,7 +471,9 @@ describe('hostile input over HTTP (real sockets, real embedded store)', () => {
       span: 1000,
       validShare: 0,
     });
-    await post('/api/v1/events', ndjson(warm), 'application/x-ndjson');
+    const warmMm = new Mismatches();
+    await postBatch(warm, 'ndjson', 'prediction', warmMm, 'warm-up');
+    assertCases(warmMm);
     const seriesBefore = seriesCount(await metrics());
     const heapBefore = process.memoryUsage().heapUsed;
 
@@ -570,6 +575,10 @@ describe('hostile input over HTTP (real sockets, real embedded store)', () => {
     expect(Object.fromEntries(calmStored), 'CALM window event counts').toEqual(
       Object.fromEntries(calmSent),
     );
+    expect(
+      await metricValue(daemon, 'driftd_events_total', { model: FLOOD, result: 'late' }),
+      "FLOOD late events: exactly the late case's",
+    ).toBe(lateSent);
     expect(
       await metricValue(daemon, 'driftd_events_total', { model: CALM, result: 'late' }),
       'CALM late events',

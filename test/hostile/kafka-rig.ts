@@ -59,6 +59,8 @@ export interface Rig {
     items: Generated[],
     partitionOf: (k: number) => number,
     tracked?: number,
+    /** kafkajs CompressionTypes (the daemon registered every codec with kafkajs). */
+    compression?: number,
   ): Promise<void>;
   /** Events + labels the daemon counted (any result, dead letters included). */
   processed(): Promise<number>;
@@ -82,12 +84,22 @@ function message(g: Generated, partition: number): Message {
 }
 
 /** Sends in order, in requests under SEND_BYTES (a large value alone in its request). */
-async function send(producer: Producer, topic: string, messages: Message[]): Promise<void> {
+async function send(
+  producer: Producer,
+  topic: string,
+  messages: Message[],
+  compression?: number,
+): Promise<void> {
   let chunk: Message[] = [];
   let bytes = 0;
   const flush = async () => {
     if (chunk.length === 0) return;
-    await producer.send({ topic, acks: -1, messages: chunk });
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: chunk,
+      ...(compression ? { compression } : {}),
+    });
     chunk = [];
     bytes = 0;
   };
@@ -157,11 +169,12 @@ export async function startRig(
     daemon,
     sent: [],
     total: 0,
-    async produce(topic, items, partitionOf, tracked = items.length) {
+    async produce(topic, items, partitionOf, tracked = items.length, compression) {
       await send(
         producer,
         topic === 'predictions' ? predictions : labels,
         items.map((g, k) => message(g, partitionOf(k))),
+        compression,
       );
       for (const g of items.slice(0, tracked)) {
         rig.sent.push({ g, outcome: expected(g, 'kafka'), topic });
