@@ -368,6 +368,44 @@ function headerText(headers: IHeaders | undefined, name: string): string | undef
   return typeof first === 'string' ? first : first.toString('utf8');
 }
 
+/**
+ * Bytes of dead letters per produce request: well under the broker's default
+ * message.max.bytes (1 MiB), so a batch's dead letters go in a few requests, not one by one.
+ */
+export const DEAD_LETTER_REQUEST_BYTES = 512 * 1024;
+
+/** About what a message weighs in a produce request (value, key, headers, framing). */
+function messageBytes(m: Message): number {
+  const len = (v: unknown) => (typeof v === 'string' || Buffer.isBuffer(v) ? v.length : 0);
+  let n = 32 + len(m.value) + len(m.key);
+  for (const [k, v] of Object.entries(m.headers ?? {})) {
+    n += 8 + k.length + (Array.isArray(v) ? v.reduce((s: number, x) => s + len(x), 0) : len(v));
+  }
+  return n;
+}
+
+/**
+ * Dead letters cut into produce requests of at most `maxBytes` each (as estimated; a message
+ * larger than that alone in its request), in order.
+ */
+export function deadLetterRequests(messages: readonly Message[], maxBytes: number): Message[][] {
+  const out: Message[][] = [];
+  let part: Message[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = messageBytes(m);
+    if (part.length > 0 && bytes + size > maxBytes) {
+      out.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(m);
+    bytes += size;
+  }
+  if (part.length > 0) out.push(part);
+  return out;
+}
+
 /** Size errors the broker will repeat forever for the same message. */
 function isTooLarge(err: unknown): boolean {
   for (let e = err as { type?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; i++) {
@@ -561,6 +599,15 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     const p = producer;
     if (!p)
       throw new KafkaSourceError('dead-letter producer is not connected', { retriable: true });
+    // In requests the broker takes whole: a batch's dead letters over its message.max.bytes
+    // made the request fail and every dead letter of the batch go one by one (each awaited,
+    // acks=all), a few hundred per second while the partition waited.
+    for (const part of deadLetterRequests(messages, DEAD_LETTER_REQUEST_BYTES)) {
+      await sendDeadLetterRequest(p, part);
+    }
+  }
+
+  async function sendDeadLetterRequest(p: Producer, messages: Message[]): Promise<void> {
     const send = (list: Message[]) =>
       p.send({ topic: cfg.deadLetterTopic, acks: -1, messages: list });
     try {
