@@ -163,6 +163,7 @@ describe.skipIf(!available)('hostile input over Kafka (real broker, real embedde
       });
       await produce('labels', items, () => 0);
     }
+    const producedAt = Date.now();
     const produced = rig.total - warm.length;
     expect(produced, 'messages produced').toBeGreaterThanOrEqual(100_000);
 
@@ -177,6 +178,7 @@ describe.skipIf(!available)('hostile input over Kafka (real broker, real embedde
       30_000,
     );
 
+    const consumedAt = Date.now();
     // Dead letters: one per invalid message (at least once), with its reason and its headers.
     const mm = new Mismatches();
     const extra = await checkDeadLetters(kafka, rig, mm, (id) => id.startsWith('warm-'));
@@ -218,7 +220,7 @@ describe.skipIf(!available)('hostile input over Kafka (real broker, real embedde
       256 * 1024 * 1024,
     );
     console.log(
-      `hostile Kafka: ${produced} messages (+${warm.length} warm-up) in ${Date.now() - started} ms`,
+      `hostile Kafka: ${produced} messages (+${warm.length} warm-up) in ${Date.now() - started} ms (produced and consumed with checks: ${producedAt - started} ms, consumed: ${consumedAt - started} ms)`,
     );
   }, 240_000);
 });
