@@ -34,7 +34,13 @@ import { EventScanner, V_FALSE, V_NULL, V_NUMBER, V_STRING, V_TRUE } from './sca
 
 export type ParsedValue =
   | { ok: true; value: unknown; item: TextItem }
-  | { ok: false; reason: RejectReason; message: string };
+  | {
+      ok: false;
+      reason: RejectReason;
+      message: string;
+      /** The parsed value, when the text parsed but broke an item-wide rule (its model label). */
+      value?: unknown;
+    };
 
 /**
  * Model/version texts beside a message's value (its headers; for predictions also its key, if
@@ -44,7 +50,7 @@ export type HeaderLookup = (field: 'model' | 'version') => string | undefined;
 
 /**
  * A Kafka message value as the decoder takes it: size-checked, parsed, checked for repeated
- * keys and lone surrogates (`textProblem`; the dead letter then names no model), with
+ * keys and lone surrogates (`textProblem`), with
  * model/version filled in from the headers when the JSON has none. The text is the raw record
  * as received (the headers that filled in model/version are not part of it; the store has
  * them in their columns); its bytes ride along when they are valid UTF-8 (copied, not
@@ -83,7 +89,7 @@ export function parseValue(
   }
   // Before the headers add members of their own to the parsed value (see TextItem.checked).
   const problem = textProblem(text, parsed);
-  if (problem) return problem;
+  if (problem) return { ...problem, value: parsed };
   if (isRecord(parsed) && headers !== undefined) {
     if (parsed.model === undefined) {
       const model = headers('model');
@@ -120,7 +126,10 @@ export function decodeMessage(
   headers?: HeaderLookup,
 ): DecodedMessage {
   const parsed = parseValue(value, maxBytes, headers);
-  if (!parsed.ok) return { ...parsed, model: 'unknown' };
+  if (!parsed.ok) {
+    const { reason, message } = parsed;
+    return { ok: false, reason, message, model: modelLabel(parsed.value, opts.models) };
+  }
   const d: Decoded<PredictionEvent> = decodePrediction(parsed.item, opts);
   if (d.ok) return { ok: true, event: d.value };
   return { ...d, model: modelLabel(parsed.value, opts.models) };
@@ -319,7 +328,7 @@ export function decodePacked(
       out.u8(KIND_DEAD);
       out.str(parsed.reason);
       out.str(parsed.message);
-      out.str('unknown');
+      out.str(modelLabel(parsed.value, opts.models));
       continue;
     }
     const model = isRecord(parsed.value) ? parsed.value.model : undefined;

@@ -304,6 +304,10 @@ describe('Kafka decode thread format', () => {
       const answer = readDecoded(await thread.decode(vs, headers), vs, list);
       const outcomes = answer.map((d) => (d === null ? 'local' : d.ok ? 'ok' : d.reason));
       expect(outcomes).toEqual(hostile.map(([, want]) => want));
+      // Dead letters name their model, those of the item-wide rules too.
+      expect(answer.map((d) => (d?.ok === false ? d.model : 'credit-risk'))).toEqual(
+        hostile.map((_, i) => (i === hostile.length - 1 ? 'unknown' : 'credit-risk')),
+      );
       // The general path on the event loop: the same events, reasons and messages.
       for (let i = 0; i < vs.length; i++) {
         const local = decodeMessage(vs[i]!, MAX, liveOpts, lookup(headers(i)));
