@@ -446,6 +446,15 @@ function requireString(
     return { ok: true, value: v };
   }
   if (allowNumber && typeof v === 'number' && Number.isFinite(v)) {
+    // Only integers a double holds exactly: 12345678901234567890 would be read as
+    // 12345678901234567000 (two ids colliding, a label joined to the wrong prediction), and
+    // version 3.10 as "3.1".
+    if (!Number.isSafeInteger(v)) {
+      return reject(
+        'wrong_type',
+        `"${key}" ${v} is not an integer of at most 2^53 - 1, so JSON readers may alter it; send it as a string`,
+      );
+    }
     return { ok: true, value: String(v) };
   }
   return reject('wrong_type', `"${key}" must be a string, got ${describe(v)}`);
