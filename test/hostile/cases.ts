@@ -450,6 +450,17 @@ export const PREDICTION_CASES: ItemCase[] = [
     all(r('wrong_type')),
   ),
   pred(
+    'id a JSON number above 2^53 (12345678901234567890)',
+    (it) => edit(it, `"id":"${it.id}"`, '"id":12345678901234567890'),
+    all(r('wrong_type')),
+  ),
+  pred('id a fractional JSON number', (it) => J(prediction(it, { id: 1.5 })), all(r('wrong_type'))),
+  pred(
+    'version 3.10 as a JSON number (would read as "3.1")',
+    (it) => edit(it, `"version":"${VERSION}"`, '"version":3.10'),
+    all(r('wrong_type')),
+  ),
+  pred(
     'id 513 characters',
     (it) => J(prediction(it, { id: `${it.id}-`.padEnd(513, 'i') })),
     all(r('too_long')),
@@ -731,6 +742,11 @@ export const LABEL_CASES: ItemCase[] = [
     'id with a lone surrogate',
     (it) => label(it).replace(`"id":"${it.id}"`, `"id":"${it.id}\\udc00"`),
     r('lone_surrogate'),
+  ),
+  lab(
+    'id a JSON number above 2^53',
+    (it) => label(it).replace(`"id":"${it.id}"`, '"id":9007199254740993'),
+    r('wrong_type'),
   ),
   lab('id 513 characters', (it) => label(it, { id: 'l'.repeat(513) }), r('too_long')),
   lab(
