@@ -759,6 +759,26 @@ export const LABEL_CASES: ItemCase[] = [
   lab('unknown model', (it) => label(it, { model: 'nope' }), r('unknown_model')),
   lab('not an object', () => '[1,2,3]', r('not_an_object')),
   lab('invalid JSON', () => '{"model":', r('invalid_json'), null),
+  {
+    name: 'label: kafka tombstone (null value)',
+    kind: 'label',
+    make: () => '',
+    ndjson: null,
+    array: null,
+    kafka: r('invalid_json'),
+    tombstone: true,
+  },
+  {
+    name: 'label: invalid UTF-8 in the id',
+    kind: 'label',
+    make: (it) => {
+      const [a, b] = label(it, { id: `${it.id}|` }).split('|');
+      return Buffer.concat([Buffer.from(a!), Buffer.from([0xfe]), Buffer.from(b!)]);
+    },
+    ndjson: r('invalid_utf8'),
+    array: null,
+    kafka: r('invalid_utf8'),
+  },
 ];
 
 /** Kafka-only cases: what only a message can carry (no value, keys, headers, size). */
