@@ -287,16 +287,25 @@ export const PREDICTION_CASES: ItemCase[] = [
     { counts: true, heavy: true },
   ),
   pred(
-    'valid: 5 000-deep array in a top-level extra field',
-    (it) => edit(it, '{"model"', `{"extra":${nested(5000, '[', ']')},"model"`),
+    'valid: 500-deep array in a top-level extra field',
+    (it) => edit(it, '{"model"', `{"extra":${nested(500, '[', ']')},"model"`),
     all(ok),
-    { counts: true, heavy: true },
+    { counts: true },
+  ),
+  // Deeper than the store reads: ClickHouse's JSON functions (features of the exact recompute
+  // and the audit route are read from the stored text) give up on documents nested 1 024
+  // deep, so such an event would be counted by the windows and missing from the recompute.
+  pred(
+    'too deep: a 5 000-deep array in a top-level extra field (the store reads JSON to depth 1 023)',
+    (it) => edit(it, '{"model"', `{"extra":${nested(5000, '[', ']')},"model"`),
+    all('rejected'),
+    { heavy: true },
   ),
   pred(
-    'valid: 20 000-deep array in a top-level extra field',
+    'too deep: a 20 000-deep array in a top-level extra field',
     (it) => edit(it, '{"model"', `{"extra":${nested(20_000, '[', ']')},"model"`),
-    all(ok),
-    { counts: true, heavy: true },
+    all('rejected'),
+    { heavy: true },
   ),
 
   // --- not an event ------------------------------------------------------------------------------
@@ -658,13 +667,14 @@ export const PREDICTION_CASES: ItemCase[] = [
   pred(
     'unmonitored feature a 10 000-deep array',
     (it) => edit(it, '"n":', `"deep":${nested(10_000, '[', ']')},"n":`),
-    all(r('wrong_type')),
+    // wrong_type, or a reason of its own for the depth.
+    all('rejected'),
     { heavy: true },
   ),
   pred(
     'unmonitored feature a 20 000-deep object',
     (it) => edit(it, '"n":', `"deep":${nested(20_000, '{"a":', '}')},"n":`),
-    { ndjson: r('wrong_type'), array: r('wrong_type'), kafka: r('oversized') },
+    { ndjson: 'rejected', array: 'rejected', kafka: r('oversized') },
     { heavy: true },
   ),
   pred(
