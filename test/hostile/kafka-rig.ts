@@ -213,7 +213,18 @@ export async function checkDeadLetters(
   untracked: (id: string) => boolean,
 ): Promise<string[]> {
   const invalid = rig.sent.filter((s) => !isAccepted(s.outcome));
-  const letters = await readTopic(kafka, rig.dlq, invalid.length, { timeoutMs: 60_000 });
+  // Everything was consumed, so every dead letter is written: read up to the topic's end
+  // (not up to the count expected, which a wrong outcome would never reach).
+  const admin = kafka.admin();
+  await admin.connect();
+  let written = 0;
+  try {
+    for (const p of await admin.fetchTopicOffsets(rig.dlq))
+      written += Number(p.high) - Number(p.low);
+  } finally {
+    await admin.disconnect();
+  }
+  const letters = await readTopic(kafka, rig.dlq, written, { timeoutMs: 60_000 });
   const byId = new Map<string, KafkaMessage>();
   for (const m of letters) byId.set(header(m, ID_HEADER) ?? '', m);
   for (const s of rig.sent) {
