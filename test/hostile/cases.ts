@@ -271,15 +271,16 @@ export const PREDICTION_CASES: ItemCase[] = [
     { late: true },
   ),
   pred(
-    'valid: a made-up version (stored, not evaluated)',
+    'valid: a made-up version (evaluated against the latest baseline, within versions.maxActive)',
     (it) => J(prediction(it, { version: `v-${hash(it.id) % 50_000}` })),
     all(ok),
   ),
   pred(
-    'valid: version "__proto__" (stored, not evaluated)',
-    (it) => J(prediction(it, { version: '__proto__' })),
+    'valid: a version with a quote, a backslash, a newline and "} (a metric label value)',
+    (it) => J(prediction(it, { version: `v"\\\n"} # ${hash(it.id) % 3}` })),
     all(ok),
   ),
+  pred('valid: version "__proto__"', (it) => J(prediction(it, { version: '__proto__' })), all(ok)),
   pred(
     'valid: a 100 kB unmonitored string (HTTP); over kafka.maxMessageBytes (Kafka)',
     (it) => J(prediction(it, {}, { blob: 'x'.repeat(100_000) })),

@@ -29,8 +29,10 @@ import {
 } from './cases.js';
 import {
   describeOutcome,
+  MAX_ACTIVE,
   MINUTE,
   Mismatches,
+  malformedLines,
   metricValue,
   modelsConfig,
   reasonMatches,
@@ -650,6 +652,23 @@ describe('hostile input over HTTP (real sockets, real embedded store)', () => {
     expect(seriesCount(text) - seriesBefore, '/metrics series after the flood').toBeLessThanOrEqual(
       2 * SERIES_PER_MODEL,
     );
+    expect(malformedLines(text).slice(0, 5), '/metrics lines that do not parse').toEqual([]);
+    // Versions from the input were evaluated (FLOOD falls back to the latest baseline), and no
+    // more of them have series at once than versions.maxActive.
+    const floodResults = await daemon.store.queryDrift({
+      model: FLOOD,
+      window: '1m',
+      from: T0 - 10 * 24 * 3_600_000,
+      to: T0 + 24 * 3_600_000,
+    });
+    expect(
+      new Set(floodResults.map((r) => r.version)).size,
+      'FLOOD versions with results',
+    ).toBeGreaterThan(1);
+    const floodVersions = new Set(
+      [...text.matchAll(/model="flood",version="((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]),
+    );
+    expect(floodVersions.size, 'FLOOD versions with series').toBeLessThanOrEqual(MAX_ACTIVE);
     expect(
       new Set([...text.matchAll(/model="([^"]*)"/g)].map((m) => m[1])),
       'model label values',

@@ -27,6 +27,7 @@ import { checkDeadLetters, PARTITIONS, type Rig, startRig, waitUntil } from './k
 import {
   MINUTE,
   Mismatches,
+  malformedLines,
   metricValue,
   SERIES_PER_MODEL,
   seriesCount,
@@ -213,6 +214,7 @@ describe.skipIf(!available)('hostile input over Kafka (real broker, real embedde
 
     // Bounds: series (README formula) and heap.
     const text = await daemon.metrics.registry.metrics();
+    expect(malformedLines(text).slice(0, 5), '/metrics lines that do not parse').toEqual([]);
     expect(seriesCount(text) - seriesBefore, '/metrics series after the flood').toBeLessThanOrEqual(
       2 * SERIES_PER_MODEL,
     );

@@ -39,7 +39,9 @@ export function modelsConfig(): Array<Record<string, unknown>> {
     ],
     // Lateness covers the spread of one batch's (shuffled) event times: no valid event is late.
     windows: { sizes: ['1m'], allowedLateness: '1m', idleTimeout: '1h' },
-    versions: { maxActive: MAX_ACTIVE },
+    // FLOOD evaluates any version against its latest baseline: versions from the input become
+    // metric label values (escaped, and bounded by maxActive) while the garbage flows.
+    versions: { maxActive: MAX_ACTIVE, ...(id === FLOOD ? { baselineFallback: 'latest' } : {}) },
     drift: { minWindowSize: 10 },
   }));
 }
@@ -82,6 +84,16 @@ export async function storedCounts(
     out.set(r.start, (out.get(r.start) ?? 0) + r.eventCount);
   }
   return out;
+}
+
+const LABEL = '[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\[\\\\"n])*"';
+const SAMPLE = new RegExp(
+  `^[a-zA-Z_:][a-zA-Z0-9_:]*(?:\\{(?:${LABEL}(?:,${LABEL})*)?\\})? (?:[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?|NaN|[-+]?Inf)$`,
+);
+
+/** Lines of a Prometheus text exposition that do not parse (label values must be escaped). */
+export function malformedLines(text: string): string[] {
+  return text.split('\n').filter((l) => l !== '' && !l.startsWith('#') && !SAMPLE.test(l));
 }
 
 export function seriesCount(text: string): number {
