@@ -489,6 +489,22 @@ export const PREDICTION_CASES: ItemCase[] = [
     all(r('ts_out_of_range')),
   ),
   pred(
+    'ts 1900-01-01T00:00:00.000Z, the earliest storable (accepted; behind the stream, so late)',
+    (it) => J(prediction(it, { ts: '1900-01-01T00:00:00.000Z' })),
+    all(ok),
+    { late: true },
+  ),
+  pred(
+    'ts 1899-12-31T23:59:59.999Z, a millisecond before the earliest storable',
+    (it) => J(prediction(it, { ts: '1899-12-31T23:59:59.999Z' })),
+    all(r('ts_out_of_range')),
+  ),
+  pred(
+    'ts 2299-12-31T23:59:59.999Z, the latest storable (too far ahead for a live source)',
+    (it) => J(prediction(it, { ts: '2299-12-31T23:59:59.999Z' })),
+    all(r('ts_in_future')),
+  ),
+  pred(
     'ts year 0000',
     (it) => J(prediction(it, { ts: '0000-01-01T00:00:00Z' })),
     all(r('ts_out_of_range')),
