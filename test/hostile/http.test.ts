@@ -677,6 +677,8 @@ describe('hostile input over HTTP (real sockets, real embedded store)', () => {
       256 * 1024 * 1024,
     );
     expect(items, 'items sent over HTTP').toBeGreaterThanOrEqual(100_000);
-    console.log(`hostile HTTP: ${items} items in ${Date.now() - started} ms`);
+    console.log(
+      `hostile HTTP: ${items} items in ${Date.now() - started} ms; heap +${Math.round((process.memoryUsage().heapUsed - heapBefore) / 2 ** 20)} MiB, series +${seriesCount(text) - seriesBefore} (bound ${2 * SERIES_PER_MODEL})`,
+    );
   }, 180_000);
 });

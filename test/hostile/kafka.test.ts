@@ -222,7 +222,7 @@ describe.skipIf(!available)('hostile input over Kafka (real broker, real embedde
       256 * 1024 * 1024,
     );
     console.log(
-      `hostile Kafka: ${produced} messages (+${warm.length} warm-up) in ${Date.now() - started} ms (produced and consumed with checks: ${producedAt - started} ms, consumed: ${consumedAt - started} ms)`,
+      `hostile Kafka: ${produced} messages (+${warm.length} warm-up) in ${Date.now() - started} ms (produced and consumed with checks: ${producedAt - started} ms, consumed: ${consumedAt - started} ms); heap +${Math.round((process.memoryUsage().heapUsed - heapBefore) / 2 ** 20)} MiB, series +${seriesCount(text) - seriesBefore} (bound ${2 * SERIES_PER_MODEL})`,
     );
   }, 240_000);
 });
