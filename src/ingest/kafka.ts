@@ -64,6 +64,7 @@
  * not supported.
  */
 
+import { isUtf8 } from 'node:buffer';
 import type {
   Admin,
   Batch,
@@ -92,7 +93,13 @@ import {
   type PartitionOffset,
   restoreWindows,
 } from './checkpoint.js';
-import { type Decoded, type DecodeOptions, decodeLabel, type RejectReason } from './decode.js';
+import {
+  type Decoded,
+  type DecodeOptions,
+  decodeLabel,
+  INVALID_UTF8_MESSAGE,
+  type RejectReason,
+} from './decode.js';
 import {
   DecodedBatch,
   type DecodedMessage,
@@ -404,6 +411,21 @@ export function deadLetterRequests(messages: readonly Message[], maxBytes: numbe
   }
   if (part.length > 0) out.push(part);
   return out;
+}
+
+/**
+ * Whether `event` took its version from a `driftd-version` header whose bytes are not UTF-8:
+ * decoded, they became U+FFFD, and the event would be stored under a version other than sent
+ * (as a value that is not UTF-8 would be: reason invalid_utf8). A model header cannot match a
+ * configured model that way, so only the version is checked.
+ */
+export function versionFromInvalidHeader(
+  headers: IHeaders | undefined,
+  event: { version: string },
+): boolean {
+  const v = headers?.[VERSION_HEADER];
+  const first = Array.isArray(v) ? v[0] : v;
+  return Buffer.isBuffer(first) && !isUtf8(first) && first.toString('utf8') === event.version;
 }
 
 /** Size errors the broker will repeat forever for the same message. */
@@ -736,6 +758,15 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     let newest = last;
     const dead: Dead[] = [];
     const local: Array<DecodedMessage | undefined> = [];
+    /** Decoded, but refused: the version came from a header that is not UTF-8. */
+    const refused = new Set<number>();
+    const refuse = (i: number, m: KafkaMessage, d: DecodedMessage | null): boolean => {
+      if (!d?.ok || !versionFromInvalidHeader(m.headers, d.event)) return false;
+      refused.add(i);
+      const error = `header ${VERSION_HEADER}: ${INVALID_UTF8_MESSAGE}`;
+      dead.push({ message: m, reason: 'invalid_utf8', error, model: d.event.model });
+      return true;
+    };
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       const offset = Number(m.offset);
@@ -743,10 +774,14 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       newest = offset;
       if (takeUndecodable(m, dead)) continue;
       const kind = answer === null ? 'local' : answer.kind(i);
-      if (kind === 'event') continue;
+      if (kind === 'event') {
+        if (m.headers?.[VERSION_HEADER] !== undefined) refuse(i, m, answer!.message(i));
+        continue;
+      }
       const d =
         (kind === 'dead' ? answer!.message(i) : null) ??
         decodeMessage(m.value, cfg.maxMessageBytes, decodeOpts, predictionSourcesOf(m));
+      if (refuse(i, m, d)) continue;
       if (d.ok) local[i] = d;
       else dead.push({ message: m, reason: d.reason, error: d.message, model: d.model });
     }
@@ -758,7 +793,9 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     const slice: SourcedEvent[] = [];
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
-      if (Number(m.offset) <= last || undecodableBatchOf(m) !== undefined) continue;
+      if (Number(m.offset) <= last || undecodableBatchOf(m) !== undefined || refused.has(i)) {
+        continue;
+      }
       const d = local[i] ?? (answer?.kind(i) === 'event' ? answer.message(i) : undefined);
       if (d === undefined || d === null || !d.ok) continue;
       slice.push({ event: d.event, source: { kind: 'kafka', topic, partition, offset: m.offset } });

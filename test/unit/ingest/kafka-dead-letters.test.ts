@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { DEAD_LETTER_REQUEST_BYTES, deadLetterRequests } from '../../../src/ingest/kafka.js';
+import {
+  DEAD_LETTER_REQUEST_BYTES,
+  deadLetterRequests,
+  versionFromInvalidHeader,
+} from '../../../src/ingest/kafka.js';
 
 const msg = (bytes: number, headers: Record<string, string | Buffer | Buffer[]> = {}) => ({
   key: 'k',
@@ -36,5 +40,27 @@ describe('dead letters in produce requests', () => {
     );
     // Each 600 kB of headers is over the limit alone; the empty message starts the next.
     expect(requests.map((r) => r.length)).toEqual([1, 1, 1]);
+  });
+});
+
+describe('a version taken from a header that is not UTF-8', () => {
+  const bad = Buffer.from([0x76, 0xc0, 0xaf]);
+  it('is recognised when the event carries the header’s decoded text', () => {
+    expect(versionFromInvalidHeader({ 'driftd-version': bad }, { version: bad.toString() })).toBe(
+      true,
+    );
+    expect(
+      versionFromInvalidHeader(
+        { 'driftd-version': [bad, Buffer.from('x')] },
+        { version: bad.toString() },
+      ),
+    ).toBe(true);
+  });
+  it('is not when the version came from the value, or the header is UTF-8', () => {
+    expect(versionFromInvalidHeader({ 'driftd-version': bad }, { version: '3' })).toBe(false);
+    expect(
+      versionFromInvalidHeader({ 'driftd-version': Buffer.from('vé') }, { version: 'vé' }),
+    ).toBe(false);
+    expect(versionFromInvalidHeader(undefined, { version: '3' })).toBe(false);
   });
 });
