@@ -842,6 +842,18 @@ export const KAFKA_ONLY_CASES: ItemCase[] = [
     { kafkaHeaders: { 'driftd-model': Buffer.from([0x66, 0xff, 0x6f]) } },
   ),
   pred(
+    'kafka: version header of invalid UTF-8 bytes (would be stored as U+FFFD)',
+    (it) => J(prediction(it, { version: undefined })),
+    { ndjson: null, array: null, kafka: 'rejected' },
+    { kafkaHeaders: { 'driftd-version': Buffer.from([0x76, 0xc0, 0xaf]) } },
+  ),
+  pred(
+    'kafka: version header of 129 characters',
+    (it) => J(prediction(it, { version: undefined })),
+    { ndjson: null, array: null, kafka: r('too_long') },
+    { kafkaHeaders: { 'driftd-version': 'v'.repeat(129) } },
+  ),
+  pred(
     'kafka: value wins over a header that disagrees',
     (it) => J(prediction(it)),
     { ndjson: null, array: null, kafka: ok },
