@@ -844,7 +844,7 @@ export const KAFKA_ONLY_CASES: ItemCase[] = [
   pred(
     'kafka: version header of invalid UTF-8 bytes (would be stored as U+FFFD)',
     (it) => J(prediction(it, { version: undefined })),
-    { ndjson: null, array: null, kafka: 'rejected' },
+    { ndjson: null, array: null, kafka: r('invalid_utf8') },
     { kafkaHeaders: { 'driftd-version': Buffer.from([0x76, 0xc0, 0xaf]) } },
   ),
   pred(
