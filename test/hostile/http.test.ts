@@ -509,6 +509,58 @@ describe('hostile input over HTTP (real sockets, real embedded store)', () => {
     expect(after.status, 'a valid event after the body cases').toBe(202);
   }, 60_000);
 
+  it('an accepted event is found by the id it was sent with, and its label joins it (hostile ids)', async () => {
+    const ids = [
+      'a/b',
+      '%2F',
+      'q?x=1#frag',
+      ' spaced id ',
+      'ünïcødé-東京-😀',
+      'nul\u0000byte',
+      'tab\there',
+      'new\nline',
+      'back\\slash',
+      `quote'"`,
+      '<script>alert(1)</script>',
+      'x'.repeat(512),
+      '.',
+      '..',
+    ];
+    const ts = T0 - 30 * 3_600_000;
+    const lines = ids.map((id, k) =>
+      JSON.stringify(prediction({ id, ts: ts + k }, { model: CALM })),
+    );
+    // An id sent as a JSON number is looked up by its decimal text.
+    lines.push(JSON.stringify(prediction({ id: 'n', ts: ts + 99 }, { model: CALM, id: 4242 })));
+    const sent = await post('/api/v1/events', lines.join('\n'), 'application/x-ndjson');
+    expect(sent.status, sent.text).toBe(202);
+    expect(JSON.parse(sent.text).accepted, 'hostile ids accepted').toBe(ids.length + 1);
+    const labels = [...ids, '4242'].map((id) =>
+      JSON.stringify({ model: CALM, id, ts: ts + 200, label: 1 }),
+    );
+    const labelled = await post('/api/v1/labels', labels.join('\n'), 'application/x-ndjson');
+    expect(labelled.status, labelled.text).toBe(202);
+    for (const id of [...ids, '4242']) {
+      const what = JSON.stringify(id.slice(0, 40));
+      // By path, except '.' and '..': dot segments, which a client resolves away before sending.
+      const urls = [`${daemon.url}/api/v1/predictions?id=${encodeURIComponent(id)}&model=${CALM}`];
+      if (id !== '.' && id !== '..') {
+        urls.push(`${daemon.url}/api/v1/predictions/${encodeURIComponent(id)}?model=${CALM}`);
+      }
+      for (const url of urls) {
+        const how = url.includes('?id=') ? 'query' : 'path';
+        const res = await fetch(url);
+        const body = (await res.json()) as {
+          event?: { id: string };
+          label?: { label: number } | null;
+        };
+        expect.soft(res.status, `lookup of id ${what} by ${how}`).toBe(200);
+        expect.soft(body.event?.id, `id ${what} as stored (${how})`).toBe(id);
+        expect.soft(body.label?.label, `label of id ${what} (${how})`).toBe(1);
+      }
+    }
+  }, 60_000);
+
   it(`a flood of ${FLOOD_BATCHES * FLOOD_SIZE + LABEL_BATCHES * LABEL_SIZE} mixed items into one model: every invalid item has its reason, valid ones are counted exactly, the other model keeps its results, series and heap stay bounded`, async () => {
     const started = Date.now();
     const metrics = async () => {
