@@ -7,6 +7,7 @@ import {
   MAX_CATEGORY_LENGTH,
   MAX_ID_LENGTH,
   MAX_MODEL_LENGTH,
+  MAX_NESTING_DEPTH,
   MAX_VERSION_LENGTH,
   MIN_EPOCH_MS,
 } from '../limits.js';
@@ -54,6 +55,8 @@ export type RejectReason =
   | 'duplicate_key'
   | 'lone_surrogate'
   | 'invalid_utf8'
+  | 'too_deep'
+  | 'undecodable'
   | 'unknown_model'
   | 'version_not_allowed';
 
@@ -189,21 +192,30 @@ interface WellFormed {
  * text `v` was parsed from, this is every string the text spells, less one key (and its
  * value's strings) per repeated key: JSON.parse keeps the last member of a repeated key.
  */
-function stringsIn(v: unknown): number {
+function stringsIn(v: unknown, depth = 0): number {
   if (typeof v === 'string') return 1;
   if (typeof v !== 'object' || v === null) return 0;
+  if (depth >= MAX_NESTING_DEPTH) throw TOO_DEEP;
   let n = 0;
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) n += stringsIn(v[i]);
+    for (let i = 0; i < v.length; i++) n += stringsIn(v[i], depth + 1);
     return n;
   }
   const o = v as Record<string, unknown>;
   for (const k in o) {
     const x = o[k];
-    n += typeof x === 'string' ? 2 : typeof x === 'object' && x !== null ? 1 + stringsIn(x) : 1;
+    n +=
+      typeof x === 'string'
+        ? 2
+        : typeof x === 'object' && x !== null
+          ? 1 + stringsIn(x, depth + 1)
+          : 1;
   }
   return n;
 }
+
+/** Thrown by the walks below at MAX_NESTING_DEPTH, caught by textProblem: no stack overflow. */
+const TOO_DEEP = Symbol('too deep');
 
 /**
  * The first key an object of `text` (valid JSON) repeats, unescaped; undefined when none does.
@@ -260,12 +272,13 @@ function hasRepeatedKey(text: string, value: unknown): boolean {
 }
 
 /** The first string of `v` (a key or a value, at any depth) with a lone surrogate. */
-function illFormed(v: unknown): string | undefined {
+function illFormed(v: unknown, depth = 0): string | undefined {
   if (typeof v === 'string') return wellFormed(v) ? undefined : v;
   if (typeof v !== 'object' || v === null) return undefined;
+  if (depth >= MAX_NESTING_DEPTH) throw TOO_DEEP;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      const bad = illFormed(v[i]);
+      const bad = illFormed(v[i], depth + 1);
       if (bad !== undefined) return bad;
     }
     return undefined;
@@ -277,7 +290,7 @@ function illFormed(v: unknown): string | undefined {
     if (typeof x === 'string') {
       if (!wellFormed(x)) return x;
     } else if (typeof x === 'object' && x !== null) {
-      const bad = illFormed(x);
+      const bad = illFormed(x, depth + 1);
       if (bad !== undefined) return bad;
     }
   }
@@ -292,6 +305,18 @@ function illFormed(v: unknown): string | undefined {
  * only as a `\u` escape (text decoded from bytes has none), so most texts skip that walk.
  */
 export function textProblem(text: string | undefined, value: unknown): Rejection | null {
+  try {
+    return walkProblem(text, value);
+  } catch (err) {
+    if (err !== TOO_DEEP) throw err;
+    return reject(
+      'too_deep',
+      `arrays or objects are nested more than ${MAX_NESTING_DEPTH} levels deep (the store reads at most 1 024)`,
+    );
+  }
+}
+
+function walkProblem(text: string | undefined, value: unknown): Rejection | null {
   if (text !== undefined && hasRepeatedKey(text, value)) {
     const key = repeatedKey(text) ?? '?';
     return reject(
@@ -525,6 +550,24 @@ export function hashPii(value: FeatureValue, salt: string): FeatureValue {
 
 /** Validates a prediction event against its model's config; PII fields come back hashed. */
 export function decodePrediction(source: unknown, opts: DecodeOptions): Decoded<PredictionEvent> {
+  return neverThrows(() => decodePredictionItem(source, opts));
+}
+
+/**
+ * A decoder's answer, whatever the item: an exception (a bug some input reaches) rejects that
+ * one item with reason `undecodable`, instead of failing its whole batch or request — a batch
+ * that fails whole is resent, and fails again, for ever.
+ */
+function neverThrows<T>(decode: () => Decoded<T>): Decoded<T> {
+  try {
+    return decode();
+  } catch (err) {
+    const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    return reject('undecodable', `driftd could not decode this item (${what.slice(0, 200)})`);
+  }
+}
+
+function decodePredictionItem(source: unknown, opts: DecodeOptions): Decoded<PredictionEvent> {
   const item = resolveItem(source);
   if (item instanceof UnparseableItem) return reject(item.reason, item.message);
   const text = item instanceof TextItem ? item.text : undefined;
@@ -603,6 +646,10 @@ export function decodePrediction(source: unknown, opts: DecodeOptions): Decoded<
 }
 
 export function decodeLabel(source: unknown, opts: DecodeOptions): Decoded<LabelEvent> {
+  return neverThrows(() => decodeLabelItem(source, opts));
+}
+
+function decodeLabelItem(source: unknown, opts: DecodeOptions): Decoded<LabelEvent> {
   const item = resolveItem(source);
   if (item instanceof UnparseableItem) return reject(item.reason, item.message);
   const raw = itemValue(item);

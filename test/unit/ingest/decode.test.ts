@@ -309,6 +309,40 @@ describe('length limits (src/limits.ts)', () => {
   });
 });
 
+describe('nesting and exceptions', () => {
+  const nested = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+  const withExtra = (extra: string) => {
+    const full = JSON.stringify(decodeTestEvent());
+    return `${full.slice(0, -1)},"extra2":${extra}}`;
+  };
+
+  it('rejects items nested deeper than the store reads (too_deep), texts and parsed values, without a stack overflow', () => {
+    expect(outcome(decodePrediction(item(withExtra(nested(500))), opts))).toBe('ok');
+    for (const n of [1001, 5000, 50_000]) {
+      const text = withExtra(nested(n));
+      expect(outcome(decodePrediction(item(text), opts)), `${n} deep, text`).toBe('too_deep');
+      // A JSON array body is parsed whole: the item comes as a value.
+      expect(outcome(decodePrediction(JSON.parse(text), opts)), `${n} deep, value`).toBe(
+        'too_deep',
+      );
+      const label = `{"model":"credit-risk","id":"a","label":1,"x":${nested(n)}}`;
+      expect(outcome(decodeLabel(item(label), opts)), `${n} deep, label`).toBe('too_deep');
+    }
+  });
+
+  it('an exception while decoding rejects that one item (undecodable), it never escapes', () => {
+    const hostile = {
+      model: 'credit-risk',
+      get version(): string {
+        throw new RangeError('boom');
+      },
+    };
+    const d = decodePrediction(hostile, opts);
+    expect(d).toMatchObject({ ok: false, reason: 'undecodable' });
+    if (!d.ok) expect(d.message).toContain('RangeError: boom');
+  });
+});
+
 describe('one rule for repeated keys and lone surrogates', () => {
   it('rejects a repeated key anywhere in an event or label text (duplicate_key), naming it', () => {
     const full = JSON.stringify(decodeTestEvent());
