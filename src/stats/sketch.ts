@@ -19,9 +19,12 @@ const MOMENT_LIMIT = 1e100;
 /*
  * Window state as mergeable sketches (DESIGN.md). Every count is an integer kept in a float64,
  * so merging is exact addition up to 2^53 events per cell: merging the sketches of two halves
- * of a stream gives exactly the counts of the whole, in any order, on any instance. `sum` and
- * `sumSquares` are ordinary float sums, associative only up to rounding (~1e-16 relative per
- * addition), which is why the drift tests work from the counts.
+ * of a stream gives exactly the counts of the whole, in any order, on any instance. `sum`,
+ * `sumSquares` and the per-bin `gaps` are ordinary float sums, associative only up to rounding
+ * (~1e-16 relative per addition), which is why the drift tests work from the counts. The gaps
+ * only place each bin's mass within the bin (its mean) for the binned Wasserstein estimate;
+ * one property is exact whatever the order: a bin's gap sum is 0 exactly when all its values
+ * equal its upper edge (every term is ≥ 0, and > 0 for a value below the edge).
  */
 
 const DEFAULT_MAX_UNSEEN = 100;
@@ -128,6 +131,8 @@ class BinLayout {
    */
   lastValue = Number.NaN;
   lastBin = 0;
+  /** edges[lastBin] − lastValue: the last value's term of its bin's `gaps` sum. */
+  lastGap = 0;
   private frozen: readonly number[] | undefined;
 
   constructor(edges: Float64Array) {
@@ -188,6 +193,12 @@ class NumericSketchImpl implements NumericSketch {
   private readonly lo: number;
   private readonly hi: number;
   private readonly counts: Float64Array;
+  /** Per bin Σ (edges[i] − x); see NumericSketchSnapshot.gaps. */
+  private readonly gaps: Float64Array;
+  private belowGap = 0;
+  private aboveGap = 0;
+  /** False once a snapshot without gaps (taken by an older driftd) was merged in. */
+  private gapsValid = true;
   private below = 0;
   private above = 0;
   private missing = 0;
@@ -208,6 +219,7 @@ class NumericSketchImpl implements NumericSketch {
     this.lo = layout.lo;
     this.hi = layout.hi;
     this.counts = new Float64Array(layout.edges.length);
+    this.gaps = new Float64Array(layout.edges.length);
   }
 
   get edges(): readonly number[] {
@@ -232,6 +244,7 @@ class NumericSketchImpl implements NumericSketch {
       const layout = this.layout;
       if (value === layout.lastValue) {
         this.counts[layout.lastBin]!++;
+        this.gaps[layout.lastBin]! += layout.lastGap;
         return;
       }
       const e = layout.edges;
@@ -245,17 +258,28 @@ class NumericSketchImpl implements NumericSketch {
         if ((e[mid] as number) < value) lo = mid + 1;
         else hi = mid;
       }
+      // ≥ 0, and > 0 whenever value < edge (IEEE subtraction of distinct floats is never 0).
+      const gap = (e[lo] as number) - value;
       layout.lastValue = value;
       layout.lastBin = lo;
+      layout.lastGap = gap;
       this.counts[lo]!++;
+      this.gaps[lo]! += gap;
       return;
     }
     if (Number.isNaN(value)) {
       this.nan++;
       return;
     }
-    if (value < this.lo) this.below++;
-    else this.above++;
+    const clamped =
+      value < -MOMENT_LIMIT ? -MOMENT_LIMIT : value > MOMENT_LIMIT ? MOMENT_LIMIT : value;
+    if (value < this.lo) {
+      this.below++;
+      this.belowGap += this.lo - clamped;
+    } else {
+      this.above++;
+      this.aboveGap += clamped - this.hi;
+    }
     if (value >= -MOMENT_LIMIT && value <= MOMENT_LIMIT) {
       this.summed++;
       this.sum += value;
@@ -275,12 +299,12 @@ class NumericSketchImpl implements NumericSketch {
           'NumericSketch.merge: bin edges differ; only sketches of the same baseline can be merged',
         );
       }
-      this.addState(other.counts, other.scalars());
+      this.addState(other.counts, other.gapsValid ? other.gaps : null, other.scalars());
       return;
     }
     if (isNumericSnapshotLike(other)) {
       const s = validateNumericSnapshot(other, this.binCount);
-      this.addState(s.counts, {
+      this.addState(s.counts, s.gaps ?? null, {
         below: s.below,
         above: s.above,
         missing: s.missing,
@@ -291,6 +315,8 @@ class NumericSketchImpl implements NumericSketch {
         sumSquares: s.sumSquares,
         min: s.min ?? Number.POSITIVE_INFINITY,
         max: s.max ?? Number.NEGATIVE_INFINITY,
+        belowGap: s.belowGap ?? 0,
+        aboveGap: s.aboveGap ?? 0,
       });
       return;
     }
@@ -298,7 +324,7 @@ class NumericSketchImpl implements NumericSketch {
   }
 
   snapshot(): NumericSketchSnapshot {
-    return {
+    const snap: NumericSketchSnapshot = {
       kind: 'numeric',
       counts: toArray(this.counts),
       below: this.below,
@@ -312,16 +338,48 @@ class NumericSketchImpl implements NumericSketch {
       min: this.min === Number.POSITIVE_INFINITY ? null : this.min,
       max: this.max === Number.NEGATIVE_INFINITY ? null : this.max,
     };
+    if (this.gapsValid) {
+      snap.gaps = toArray(this.gaps);
+      snap.belowGap = this.belowGap;
+      snap.aboveGap = this.aboveGap;
+    }
+    return snap;
   }
 
   private scalars(): ScalarState {
     const { below, above, missing, nan, total, summed, sum, sumSquares, min, max } = this;
-    return { below, above, missing, nan, total, summed, sum, sumSquares, min, max };
+    const { belowGap, aboveGap } = this;
+    return {
+      below,
+      above,
+      missing,
+      nan,
+      total,
+      summed,
+      sum,
+      sumSquares,
+      min,
+      max,
+      belowGap,
+      aboveGap,
+    };
   }
 
-  private addState(counts: ArrayLike<number>, s: ScalarState): void {
+  /** `gaps` null: the other state has none, so this one's within-bin means are lost too. */
+  private addState(
+    counts: ArrayLike<number>,
+    gaps: ArrayLike<number> | null,
+    s: ScalarState,
+  ): void {
     const c = this.counts;
     for (let i = 0; i < c.length; i++) c[i]! += counts[i] as number;
+    if (gaps === null) this.gapsValid = false;
+    else {
+      const g = this.gaps;
+      for (let i = 0; i < g.length; i++) g[i]! += gaps[i] as number;
+      this.belowGap += s.belowGap;
+      this.aboveGap += s.aboveGap;
+    }
     this.below += s.below;
     this.above += s.above;
     this.missing += s.missing;
@@ -346,6 +404,8 @@ interface ScalarState {
   sumSquares: number;
   min: number;
   max: number;
+  belowGap: number;
+  aboveGap: number;
 }
 
 function sameEdges(a: Float64Array, b: Float64Array): boolean {
@@ -389,6 +449,30 @@ function validateNumericSnapshot(
   }
   checkFinite(where, 'sum', s.sum);
   checkFinite(where, 'sumSquares', s.sumSquares);
+  if (s.gaps !== undefined) {
+    if (!Array.isArray(s.gaps) || s.gaps.length !== binCount) {
+      throw new InvalidInputError(`${where}: gaps must have one entry per bin (${binCount})`);
+    }
+    for (let i = 0; i < binCount; i++) {
+      const g = s.gaps[i];
+      if (typeof g !== 'number' || !(g >= 0) || !Number.isFinite(g)) {
+        throw new InvalidInputError(
+          `${where}: gaps[${i}] must be a finite number ≥ 0, got ${String(g)}`,
+        );
+      }
+      if (g > 0 && s.counts[i] === 0) {
+        throw new InvalidInputError(`${where}: gaps[${i}] is ${g} for an empty bin`);
+      }
+    }
+    for (const name of ['belowGap', 'aboveGap'] as const) {
+      const g = s[name];
+      if (typeof g !== 'number' || !(g >= 0) || !Number.isFinite(g)) {
+        throw new InvalidInputError(
+          `${where}: ${name} must be a finite number ≥ 0 when gaps are present, got ${String(g)}`,
+        );
+      }
+    }
+  }
   if (s.min !== null) checkFinite(where, 'min', s.min);
   if (s.max !== null) checkFinite(where, 'max', s.max);
   return s;

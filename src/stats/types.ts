@@ -35,6 +35,23 @@ export interface NumericSketchSnapshot {
   min: number | null;
   /** Largest finite value seen, `null` when none. */
   max: number | null;
+  /**
+   * Per fine bin, Σ (edges[i] − x) over the bin's values: how far below its upper edge the
+   * bin's mass sits, so its within-bin mean is `edges[i] − gaps[i] / counts[i]` (exact up to
+   * float rounding, and kept relative to the edge so large offsets do not cancel). Every term
+   * is ≥ 0, so `gaps[i] === 0` exactly when every value of bin i equals its upper edge (a
+   * repeated value). Merging adds, like the counts. Absent from snapshots taken before driftd
+   * kept it, and from any state such a snapshot was merged into: evaluation then falls back to
+   * bin midpoints with a wider error bound (see `binnedWasserstein`).
+   */
+  gaps?: number[];
+  /**
+   * Σ (edges[0] − x) over the values below the baseline range, and Σ (x − edges[last]) over
+   * those above it; values beyond ±1e100 (±Infinity included) count as ±1e100, so the sums
+   * stay finite. Present exactly when `gaps` is.
+   */
+  belowGap?: number;
+  aboveGap?: number;
 }
 
 /** Persisted state of a categorical feature over one window. */

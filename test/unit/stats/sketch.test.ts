@@ -13,11 +13,22 @@ function bruteForceBin(edges: readonly number[], v: number): number {
 }
 
 function expectSameSnapshot(a: NumericSketchSnapshot, b: NumericSketchSnapshot): void {
-  const { sum: sa, sumSquares: qa, ...restA } = a;
-  const { sum: sb, sumSquares: qb, ...restB } = b;
+  const { sum: sa, sumSquares: qa, gaps: ga, belowGap: ba, aboveGap: aa, ...restA } = a;
+  const { sum: sb, sumSquares: qb, gaps: gb, belowGap: bb, aboveGap: ab, ...restB } = b;
   expect(restA).toEqual(restB); // every count, min and max: exact
   expect(sa).toBeCloseTo(sb, 6);
   expect(Math.abs(qa - qb)).toBeLessThanOrEqual(1e-12 * Math.abs(qb));
+  // Per-bin gap sums: float sums, equal up to rounding; zero exactly where all values sit on
+  // the bin's upper edge, whatever the order.
+  expect(ga === undefined).toBe(gb === undefined);
+  if (ga !== undefined && gb !== undefined) {
+    ga.forEach((g, i) => {
+      expect(g === 0).toBe(gb[i] === 0);
+      expect(Math.abs(g - gb[i]!)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(g)));
+    });
+    expect(ba).toBeCloseTo(bb!, 9);
+    expect(aa).toBeCloseTo(ab!, 9);
+  }
 }
 
 describe('createNumericSketch: bins', () => {
@@ -202,6 +213,69 @@ describe('createNumericSketch: merge and restore', () => {
     expect(() => createNumericSketch([0, 1, 2], bad)).toThrow(InvalidInputError);
     expect(() => createNumericSketch([0, 1, 2], bad)).toThrow(message);
     expect(createNumericSketch([0, 1, 2], good).snapshot()).toEqual(good);
+  });
+});
+
+describe('createNumericSketch: per-bin gap sums (within-bin means)', () => {
+  const edges = [0, 1, 2, 4];
+  it('keeps Σ (upper edge − x) per bin and out-of-range gaps, 0 exactly for values on the edge', () => {
+    const s = createNumericSketch(edges);
+    for (const v of [0, 0.25, 1, 1, 2, 2, 2, 3.5, -2, -Infinity, 7, 1e300]) s.record(v);
+    const snap = s.snapshot();
+    expect(snap.counts).toEqual([1, 3, 3, 1]);
+    expect(snap.gaps).toEqual([0, 0.75, 0, 0.5]);
+    expect(snap.belowGap).toBe(2 + 1e100); // -Infinity counts as -1e100
+    expect(snap.aboveGap).toBe(3 + 1e100 - 4);
+    expect(JSON.parse(JSON.stringify(snap))).toEqual(snap);
+  });
+
+  it('restores a snapshot without gaps (taken by an older driftd): counts merge, gaps are dropped', () => {
+    const s = createNumericSketch(edges);
+    s.record(1.5);
+    const { gaps: _g, belowGap: _b, aboveGap: _a, ...old } = s.snapshot();
+    const restored = createNumericSketch(edges, old);
+    restored.record(0.5);
+    const snap = restored.snapshot();
+    expect(snap.counts).toEqual([0, 1, 1, 0]);
+    // Which bin's mass sits where is unknown for the old part: no gaps at all rather than
+    // wrong ones; evaluation falls back to bin midpoints with a wider bound.
+    expect(snap.gaps).toBeUndefined();
+    expect(snap.belowGap).toBeUndefined();
+    const fresh = createNumericSketch(edges);
+    fresh.merge(restored);
+    expect(fresh.snapshot().gaps).toBeUndefined();
+  });
+
+  it.each([
+    ['gaps of the wrong length', { gaps: [0, 0] }, /one entry per bin/],
+    ['a negative gap', { gaps: [0, -1, 0] }, /gaps\[1\]/],
+    [
+      'a gap in an empty bin',
+      { counts: [1, 0, 1], total: 2, summed: 2, gaps: [0, 0.5, 0] },
+      /empty bin/,
+    ],
+    ['gaps without belowGap', { gaps: [0, 0, 0], belowGap: undefined }, /belowGap/],
+  ])('rejects a snapshot with %s', (_name, patch, message) => {
+    const good: NumericSketchSnapshot = {
+      kind: 'numeric',
+      counts: [1, 1, 1],
+      below: 0,
+      above: 0,
+      missing: 0,
+      nan: 0,
+      total: 3,
+      summed: 3,
+      sum: 3,
+      sumSquares: 5,
+      min: 0,
+      max: 2,
+      gaps: [0, 0, 0],
+      belowGap: 0,
+      aboveGap: 0,
+    };
+    expect(createNumericSketch([0, 1, 2], good).snapshot()).toEqual(good);
+    const bad = { ...good, ...patch } as NumericSketchSnapshot;
+    expect(() => createNumericSketch([0, 1, 2], bad)).toThrow(message);
   });
 });
 
