@@ -51,12 +51,15 @@ export function createNumericSketch(
  * and, for diagnostics, the first `maxUnseen` distinct unseen values with their counts.
  * Numbers and booleans are recorded as `String(value)`; null, undefined and NaN are missing.
  *
+ * `neverSeen` counts the values outside the categories that are not in `options.seen` either
+ * (the baseline's other distinct values): the values the baseline never had.
+ *
  * Merging is exact for every count. Only the diagnostic `unseen` list is not: which unseen
  * values keep their own entry depends on arrival and merge order once the cap is reached
  * (the rest go to `unseenOverflow`), but `other === Σ unseen + unseenOverflow` always holds.
  *
  * @param categories the baseline's distinct categories (its top-N), in baseline order
- * @param options `maxUnseen` (default 100)
+ * @param options `maxUnseen` (default 100), `seen` (the baseline's values outside `categories`)
  * @param snapshot optional persisted state to resume from (a copy is taken)
  * @throws InvalidInputError on duplicate categories, a bad cap or a mismatched snapshot
  */
@@ -71,10 +74,12 @@ export function createCategoricalSketch(
       `createCategoricalSketch: maxUnseen must be a non-negative integer, got ${maxUnseen}`,
     );
   }
-  const sketch = new CategoricalSketchImpl(categories, maxUnseen);
+  const sketch = new CategoricalSketchImpl(categories, maxUnseen, options.seen ?? EMPTY_SET);
   if (snapshot !== undefined) sketch.merge(snapshot);
   return sketch;
 }
+
+const EMPTY_SET: ReadonlySet<string> = new Set();
 
 /** The key a categorical value is counted under (also what baselines must use). */
 export function categoryKey(value: string | number | boolean): string {
@@ -133,6 +138,7 @@ class BinLayout {
   lastBin = 0;
   /** edges[lastBin] − lastValue: the last value's term of its bin's `gaps` sum. */
   lastGap = 0;
+  lastGapSquare = 0;
   private frozen: readonly number[] | undefined;
 
   constructor(edges: Float64Array) {
@@ -195,6 +201,8 @@ class NumericSketchImpl implements NumericSketch {
   private readonly counts: Float64Array;
   /** Per bin Σ (edges[i] − x); see NumericSketchSnapshot.gaps. */
   private readonly gaps: Float64Array;
+  /** Per bin Σ (edges[i] − x)²; see NumericSketchSnapshot.gapSquares. */
+  private readonly gapSquares: Float64Array;
   private belowGap = 0;
   private aboveGap = 0;
   /** False once a snapshot without gaps (taken by an older driftd) was merged in. */
@@ -220,6 +228,7 @@ class NumericSketchImpl implements NumericSketch {
     this.hi = layout.hi;
     this.counts = new Float64Array(layout.edges.length);
     this.gaps = new Float64Array(layout.edges.length);
+    this.gapSquares = new Float64Array(layout.edges.length);
   }
 
   get edges(): readonly number[] {
@@ -245,6 +254,7 @@ class NumericSketchImpl implements NumericSketch {
       if (value === layout.lastValue) {
         this.counts[layout.lastBin]!++;
         this.gaps[layout.lastBin]! += layout.lastGap;
+        this.gapSquares[layout.lastBin]! += layout.lastGapSquare;
         return;
       }
       const e = layout.edges;
@@ -260,11 +270,14 @@ class NumericSketchImpl implements NumericSketch {
       }
       // ≥ 0, and > 0 whenever value < edge (IEEE subtraction of distinct floats is never 0).
       const gap = (e[lo] as number) - value;
+      const gapSquare = gap * gap;
       layout.lastValue = value;
       layout.lastBin = lo;
       layout.lastGap = gap;
+      layout.lastGapSquare = gapSquare;
       this.counts[lo]!++;
       this.gaps[lo]! += gap;
+      this.gapSquares[lo]! += gapSquare;
       return;
     }
     if (Number.isNaN(value)) {
@@ -299,12 +312,17 @@ class NumericSketchImpl implements NumericSketch {
           'NumericSketch.merge: bin edges differ; only sketches of the same baseline can be merged',
         );
       }
-      this.addState(other.counts, other.gapsValid ? other.gaps : null, other.scalars());
+      this.addState(
+        other.counts,
+        other.gapsValid ? other.gaps : null,
+        other.gapsValid ? other.gapSquares : null,
+        other.scalars(),
+      );
       return;
     }
     if (isNumericSnapshotLike(other)) {
       const s = validateNumericSnapshot(other, this.binCount);
-      this.addState(s.counts, s.gaps ?? null, {
+      this.addState(s.counts, s.gaps ?? null, s.gapSquares ?? null, {
         below: s.below,
         above: s.above,
         missing: s.missing,
@@ -340,6 +358,7 @@ class NumericSketchImpl implements NumericSketch {
     };
     if (this.gapsValid) {
       snap.gaps = toArray(this.gaps);
+      snap.gapSquares = toArray(this.gapSquares);
       snap.belowGap = this.belowGap;
       snap.aboveGap = this.aboveGap;
     }
@@ -369,14 +388,19 @@ class NumericSketchImpl implements NumericSketch {
   private addState(
     counts: ArrayLike<number>,
     gaps: ArrayLike<number> | null,
+    gapSquares: ArrayLike<number> | null,
     s: ScalarState,
   ): void {
     const c = this.counts;
     for (let i = 0; i < c.length; i++) c[i]! += counts[i] as number;
-    if (gaps === null) this.gapsValid = false;
+    if (gaps === null || gapSquares === null) this.gapsValid = false;
     else {
       const g = this.gaps;
-      for (let i = 0; i < g.length; i++) g[i]! += gaps[i] as number;
+      const g2 = this.gapSquares;
+      for (let i = 0; i < g.length; i++) {
+        g[i]! += gaps[i] as number;
+        g2[i]! += gapSquares[i] as number;
+      }
       this.belowGap += s.belowGap;
       this.aboveGap += s.aboveGap;
     }
@@ -453,7 +477,18 @@ function validateNumericSnapshot(
     if (!Array.isArray(s.gaps) || s.gaps.length !== binCount) {
       throw new InvalidInputError(`${where}: gaps must have one entry per bin (${binCount})`);
     }
+    if (!Array.isArray(s.gapSquares) || s.gapSquares.length !== binCount) {
+      throw new InvalidInputError(
+        `${where}: gapSquares must have one entry per bin (${binCount}) when gaps are present`,
+      );
+    }
     for (let i = 0; i < binCount; i++) {
+      const g2 = s.gapSquares[i];
+      if (typeof g2 !== 'number' || !(g2 >= 0) || !Number.isFinite(g2)) {
+        throw new InvalidInputError(
+          `${where}: gapSquares[${i}] must be a finite number ≥ 0, got ${String(g2)}`,
+        );
+      }
       const g = s.gaps[i];
       if (typeof g !== 'number' || !(g >= 0) || !Number.isFinite(g)) {
         throw new InvalidInputError(
@@ -489,8 +524,13 @@ class CategoricalSketchImpl implements CategoricalSketch {
   private total = 0;
   private readonly unseen = new Map<string, number>();
   private unseenOverflow = 0;
+  private readonly seen: ReadonlySet<string>;
+  private neverSeen = 0;
+  /** False once a snapshot without `neverSeen` (taken by an older driftd) was merged in. */
+  private neverSeenValid = true;
 
-  constructor(categories: readonly string[], maxUnseen: number) {
+  constructor(categories: readonly string[], maxUnseen: number, seen: ReadonlySet<string>) {
+    this.seen = seen;
     if (!Array.isArray(categories)) {
       throw new InvalidInputError(
         'createCategoricalSketch: categories must be an array of strings',
@@ -531,6 +571,7 @@ class CategoricalSketchImpl implements CategoricalSketch {
       return;
     }
     this.other++;
+    if (!this.seen.has(key)) this.neverSeen++;
     this.addUnseen(key, 1);
   }
 
@@ -548,10 +589,12 @@ class CategoricalSketchImpl implements CategoricalSketch {
     this.total += s.total;
     for (const [key, n] of Object.entries(s.unseen)) this.addUnseen(key, n);
     this.unseenOverflow += s.unseenOverflow;
+    if (s.neverSeen === undefined) this.neverSeenValid = false;
+    else this.neverSeen += s.neverSeen;
   }
 
   snapshot(): CategoricalSketchSnapshot {
-    return {
+    const snap: CategoricalSketchSnapshot = {
       kind: 'categorical',
       categories: [...this.categories],
       counts: toArray(this.counts),
@@ -562,6 +605,8 @@ class CategoricalSketchImpl implements CategoricalSketch {
       unseen: Object.fromEntries(this.unseen),
       unseenOverflow: this.unseenOverflow,
     };
+    if (this.neverSeenValid) snap.neverSeen = this.neverSeen;
+    return snap;
   }
 
   private addUnseen(key: string, n: number): void {
@@ -614,6 +659,9 @@ function validateCategorical(s: unknown, sketch: CategoricalSketchImpl): Categor
     throw new InvalidInputError(
       `${where}: other ${other} ≠ Σunseen + unseenOverflow = ${unseen + overflow}`,
     );
+  }
+  if (snap.neverSeen !== undefined && checkCount(where, 'neverSeen', snap.neverSeen) > other) {
+    throw new InvalidInputError(`${where}: neverSeen ${snap.neverSeen} exceeds other ${other}`);
   }
   return snap;
 }

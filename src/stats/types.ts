@@ -46,6 +46,12 @@ export interface NumericSketchSnapshot {
    */
   gaps?: number[];
   /**
+   * Per fine bin Σ (edges[i] − x)²: with `gaps`, the spread of the bin's values about their
+   * mean (variance = gapSquares/n − (gaps/n)², 0 for a bin holding one repeated value). Present
+   * exactly when `gaps` is.
+   */
+  gapSquares?: number[];
+  /**
    * Σ (edges[0] − x) over the values below the baseline range, and Σ (x − edges[last]) over
    * those above it; values beyond ±1e100 (±Infinity included) count as ±1e100, so the sums
    * stay finite. Present exactly when `gaps` is.
@@ -71,6 +77,12 @@ export interface CategoricalSketchSnapshot {
   unseen: Record<string, number>;
   /** Unseen values that did not fit in `unseen` (beyond the cap). */
   unseenOverflow: number;
+  /**
+   * Values never seen in the baseline at all (neither a category nor in the baseline's `seen`
+   * list): a part of `other`. Absent from snapshots taken before driftd kept it, and from any
+   * state such a snapshot was merged into; evaluation then falls back to `other`.
+   */
+  neverSeen?: number;
 }
 
 export type SketchSnapshot = NumericSketchSnapshot | CategoricalSketchSnapshot;
@@ -105,6 +117,11 @@ export interface CategoricalSketch extends Sketch<CategoricalValue, CategoricalS
 export interface CategoricalSketchOptions {
   /** How many distinct unseen values keep their own count (default 100). */
   maxUnseen?: number;
+  /**
+   * Baseline values outside `categories` (the profile's `seen` list): a window value in
+   * neither counts in `neverSeen`. Without it every value outside the categories does.
+   */
+  seen?: ReadonlySet<string>;
 }
 
 /** Fine-to-coarse bin mapping for PSI, see `coarseBins`. */
@@ -273,6 +290,11 @@ export interface ChiSquareTestResult {
   pValue: number;
   /** Degrees of freedom after dropping categories empty in both rows (k' − 1, or 0). */
   dof: number;
+}
+
+export interface JensenShannonOptions {
+  /** Base of the logarithm; default e (SciPy's default, and Evidently's scale). */
+  base?: number;
 }
 
 export interface WassersteinOptions {

@@ -4,6 +4,7 @@ import type { CategoricalSketch, NumericSketch, SketchSnapshot } from '../stats/
 import { createCategoricalSketch, createNumericSketch } from '../stats/index.js';
 import type {
   BaselineProfile,
+  CategoricalProfile,
   EventSource,
   FeatureProfile,
   FeatureValue,
@@ -114,10 +115,22 @@ export function windowKey(b: Pick<WindowBounds, 'version' | 'sizeLabel' | 'start
   return `${b.version}/${b.sizeLabel}/${b.start}`;
 }
 
+/** The baseline's `seen` values as a set, built once per profile (profiles are immutable). */
+const seenSets = new WeakMap<CategoricalProfile, ReadonlySet<string>>();
+
+function seenSet(profile: CategoricalProfile): ReadonlySet<string> {
+  let set = seenSets.get(profile);
+  if (set === undefined) {
+    set = new Set(profile.seen ?? []);
+    seenSets.set(profile, set);
+  }
+  return set;
+}
+
 function sketchFor(profile: FeatureProfile): FeatureSketch {
   return profile.kind === 'numeric'
     ? createNumericSketch(profile.edges)
-    : createCategoricalSketch(profile.categories);
+    : createCategoricalSketch(profile.categories, { seen: seenSet(profile) });
 }
 
 function sameBounds(a: WindowBounds, b: WindowBounds): boolean {

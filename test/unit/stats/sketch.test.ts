@@ -13,8 +13,13 @@ function bruteForceBin(edges: readonly number[], v: number): number {
 }
 
 function expectSameSnapshot(a: NumericSketchSnapshot, b: NumericSketchSnapshot): void {
-  const { sum: sa, sumSquares: qa, gaps: ga, belowGap: ba, aboveGap: aa, ...restA } = a;
-  const { sum: sb, sumSquares: qb, gaps: gb, belowGap: bb, aboveGap: ab, ...restB } = b;
+  const { sum: sa, sumSquares: qa, gaps: ga, belowGap: ba, aboveGap: aa, ...rest1 } = a;
+  const { sum: sb, sumSquares: qb, gaps: gb, belowGap: bb, aboveGap: ab, ...rest2 } = b;
+  const { gapSquares: g2a, ...restA } = rest1;
+  const { gapSquares: g2b, ...restB } = rest2;
+  g2a?.forEach((g, i) => {
+    expect(Math.abs(g - g2b![i]!)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(g)));
+  });
   expect(restA).toEqual(restB); // every count, min and max: exact
   expect(sa).toBeCloseTo(sb, 6);
   expect(Math.abs(qa - qb)).toBeLessThanOrEqual(1e-12 * Math.abs(qb));
@@ -224,6 +229,7 @@ describe('createNumericSketch: per-bin gap sums (within-bin means)', () => {
     const snap = s.snapshot();
     expect(snap.counts).toEqual([1, 3, 3, 1]);
     expect(snap.gaps).toEqual([0, 0.75, 0, 0.5]);
+    expect(snap.gapSquares).toEqual([0, 0.5625, 0, 0.25]);
     expect(snap.belowGap).toBe(2 + 1e100); // -Infinity counts as -1e100
     expect(snap.aboveGap).toBe(3 + 1e100 - 4);
     expect(JSON.parse(JSON.stringify(snap))).toEqual(snap);
@@ -232,7 +238,7 @@ describe('createNumericSketch: per-bin gap sums (within-bin means)', () => {
   it('restores a snapshot without gaps (taken by an older driftd): counts merge, gaps are dropped', () => {
     const s = createNumericSketch(edges);
     s.record(1.5);
-    const { gaps: _g, belowGap: _b, aboveGap: _a, ...old } = s.snapshot();
+    const { gaps: _g, gapSquares: _g2, belowGap: _b, aboveGap: _a, ...old } = s.snapshot();
     const restored = createNumericSketch(edges, old);
     restored.record(0.5);
     const snap = restored.snapshot();
@@ -255,6 +261,8 @@ describe('createNumericSketch: per-bin gap sums (within-bin means)', () => {
       /empty bin/,
     ],
     ['gaps without belowGap', { gaps: [0, 0, 0], belowGap: undefined }, /belowGap/],
+    ['gaps without gapSquares', { gapSquares: undefined }, /gapSquares must/],
+    ['a negative gap square', { gapSquares: [0, -1, 0] }, /gapSquares\[1\]/],
   ])('rejects a snapshot with %s', (_name, patch, message) => {
     const good: NumericSketchSnapshot = {
       kind: 'numeric',
@@ -270,6 +278,7 @@ describe('createNumericSketch: per-bin gap sums (within-bin means)', () => {
       min: 0,
       max: 2,
       gaps: [0, 0, 0],
+      gapSquares: [0, 0, 0],
       belowGap: 0,
       aboveGap: 0,
     };
@@ -310,7 +319,27 @@ describe('createCategoricalSketch', () => {
       total: 13,
       unseen: { APAC: 2, LATAM: 1, '': 1 },
       unseenOverflow: 0,
+      neverSeen: 4,
     });
+  });
+
+  it('counts in neverSeen only the values the baseline never had (neither a category nor seen)', () => {
+    const s = createCategoricalSketch(categories, { seen: new Set(['APAC']) });
+    for (const v of ['EU', 'APAC', 'APAC', 'LATAM', null]) s.record(v);
+    const snap = s.snapshot();
+    expect([snap.other, snap.neverSeen]).toEqual([3, 1]);
+    // Merging adds; a snapshot without neverSeen (older driftd) restores, and the count is
+    // then dropped rather than undercounted.
+    const merged = createCategoricalSketch(categories, { seen: new Set(['APAC']) }, snap);
+    merged.merge(snap);
+    expect(merged.snapshot().neverSeen).toBe(2);
+    const { neverSeen: _n, ...old } = snap;
+    merged.merge(old);
+    expect(merged.snapshot().other).toBe(9);
+    expect(merged.snapshot().neverSeen).toBeUndefined();
+    expect(() => createCategoricalSketch(categories, {}, { ...snap, neverSeen: 4 })).toThrow(
+      /neverSeen 4 exceeds other 3/,
+    );
   });
 
   it('caps the distinct unseen values and sends the rest to unseenOverflow', () => {
