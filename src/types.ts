@@ -60,6 +60,18 @@ export interface NumericProfile {
   edges: number[];
   /** Reference counts per fine bin. */
   counts: number[];
+  /**
+   * Per fine bin Σ (edges[i] − x) over the reference values (see NumericSketchSnapshot.gaps).
+   * Absent from profiles built before driftd-baseline/2: evaluation then takes bin midpoints.
+   */
+  gaps?: number[];
+  /** Per fine bin Σ (edges[i] − x)² (see NumericSketchSnapshot.gapSquares); with `gaps`. */
+  gapSquares?: number[];
+  /**
+   * Distinct reference values, exact up to DISTINCT_CAP (10 000) and that cap beyond. Absent
+   * from profiles built before driftd-baseline/2: the number of fine edges is used instead.
+   */
+  distinct?: number;
   /** Fine-bin index → coarse (PSI) bin index. */
   coarse: number[];
   missing: number;
@@ -79,6 +91,14 @@ export interface CategoricalProfile {
   missing: number;
   /** Number of distinct reference values (exact up to the tracking cap). */
   distinct: number;
+  /**
+   * Every distinct reference value outside `categories`, sorted; complete when `seenComplete`
+   * (at most DISTINCT_CAP = 10 000 distinct values), else the first ones met. A window value in
+   * neither list was never seen in the baseline. Absent from profiles built before
+   * driftd-baseline/2: `unseenRatio` then falls back to the share outside the top-N.
+   */
+  seen?: string[];
+  seenComplete?: boolean;
 }
 
 export type FeatureProfile = NumericProfile | CategoricalProfile;
