@@ -278,8 +278,23 @@ export interface BinnedKsTestResult {
   /** Approximate: Kolmogorov's limiting distribution (SciPy `kstwobign`) at √(nm/(n+m))·D. */
   pValue: number;
   method: 'binned';
-  /** Largest reference bin mass; |statistic − exact statistic| ≤ bound for any current data. */
+  /**
+   * 0 ≤ exact statistic − statistic ≤ bound: the largest excursion the ECDFs can make inside
+   * a bin beyond the binned statistic, given the bin counts (and interior counts, when given).
+   * At most the largest reference bin mass; 0 contribution from bins holding one repeated
+   * value on both sides.
+   */
   bound: number;
+}
+
+export interface BinnedKsOptions {
+  /**
+   * Per bin, an upper bound on the reference count strictly below the bin's upper boundary
+   * (≤ the bin's count; default the count). 0 where every value equals the upper edge.
+   */
+  referenceInterior?: ArrayLike<number>;
+  /** The same for the current counts. */
+  currentInterior?: ArrayLike<number>;
 }
 
 export type KsResult = KsTestResult | BinnedKsTestResult;
