@@ -301,12 +301,16 @@ export function binnedKsTest(
     }
     nRef += r;
     nCur += c;
-    const ri = refInterior[i]!;
-    const ci = curInterior[i]!;
-    if (!(ri >= 0 && ri <= r) || !(ci >= 0 && ci <= c)) {
-      throw new InvalidInputError(
-        `binnedKsTest: interior counts at index ${i} must lie in [0, the bin's count]`,
-      );
+  }
+  if (options.referenceInterior !== undefined || options.currentInterior !== undefined) {
+    for (let i = 0; i < k; i++) {
+      const ri = refInterior[i]!;
+      const ci = curInterior[i]!;
+      if (!(ri >= 0 && ri <= referenceCounts[i]!) || !(ci >= 0 && ci <= currentCounts[i]!)) {
+        throw new InvalidInputError(
+          `binnedKsTest: interior counts at index ${i} must lie in [0, the bin's count]`,
+        );
+      }
     }
   }
   if (nRef === 0) throw new InvalidInputError('binnedKsTest: referenceCounts sums to 0');
@@ -326,10 +330,14 @@ export function binnedKsTest(
     cumRef += r;
     cumCur += c;
     const next = cumRef * nCur - cumCur * nRef;
-    const diff = Math.abs(next);
+    const diff = next < 0 ? -next : next;
     if (diff > maxDiff) maxDiff = diff;
-    const up = Math.min(prev + refInterior[i]! * nCur, next + c * nRef);
-    const down = Math.min(curInterior[i]! * nRef - prev, r * nCur - next);
+    let up = prev + refInterior[i]! * nCur;
+    const upRight = next + c * nRef;
+    if (upRight < up) up = upRight;
+    let down = curInterior[i]! * nRef - prev;
+    const downRight = r * nCur - next;
+    if (downRight < down) down = downRight;
     if (up > maxInside) maxInside = up;
     if (down > maxInside) maxInside = down;
     prev = next;

@@ -6,6 +6,7 @@ import type {
   CategoricalValue,
   NumericSketch,
   NumericSketchSnapshot,
+  NumericSketchView,
 } from './types.js';
 import { checkCount, toArray } from './validate.js';
 
@@ -342,7 +343,26 @@ class NumericSketchImpl implements NumericSketch {
   }
 
   snapshot(): NumericSketchSnapshot {
-    const snap: NumericSketchSnapshot = {
+    const min = this.min === Number.POSITIVE_INFINITY ? null : this.min;
+    const max = this.max === Number.NEGATIVE_INFINITY ? null : this.max;
+    // One object literal per shape: readers see one hidden class, not one per optional field.
+    if (!this.gapsValid) {
+      return {
+        kind: 'numeric',
+        counts: toArray(this.counts),
+        below: this.below,
+        above: this.above,
+        missing: this.missing,
+        nan: this.nan,
+        total: this.total,
+        summed: this.summed,
+        sum: this.sum,
+        sumSquares: this.sumSquares,
+        min,
+        max,
+      };
+    }
+    return {
       kind: 'numeric',
       counts: toArray(this.counts),
       below: this.below,
@@ -353,16 +373,37 @@ class NumericSketchImpl implements NumericSketch {
       summed: this.summed,
       sum: this.sum,
       sumSquares: this.sumSquares,
-      min: this.min === Number.POSITIVE_INFINITY ? null : this.min,
-      max: this.max === Number.NEGATIVE_INFINITY ? null : this.max,
+      min,
+      max,
+      gaps: toArray(this.gaps),
+      gapSquares: toArray(this.gapSquares),
+      belowGap: this.belowGap,
+      aboveGap: this.aboveGap,
     };
-    if (this.gapsValid) {
-      snap.gaps = toArray(this.gaps);
-      snap.gapSquares = toArray(this.gapSquares);
-      snap.belowGap = this.belowGap;
-      snap.aboveGap = this.aboveGap;
-    }
-    return snap;
+  }
+
+  view(): NumericSketchView {
+    const min = this.min === Number.POSITIVE_INFINITY ? null : this.min;
+    const max = this.max === Number.NEGATIVE_INFINITY ? null : this.max;
+    const valid = this.gapsValid;
+    return {
+      kind: 'numeric',
+      counts: this.counts,
+      below: this.below,
+      above: this.above,
+      missing: this.missing,
+      nan: this.nan,
+      total: this.total,
+      summed: this.summed,
+      sum: this.sum,
+      sumSquares: this.sumSquares,
+      min,
+      max,
+      gaps: valid ? this.gaps : undefined,
+      gapSquares: valid ? this.gapSquares : undefined,
+      belowGap: valid ? this.belowGap : undefined,
+      aboveGap: valid ? this.aboveGap : undefined,
+    };
   }
 
   private scalars(): ScalarState {
@@ -594,7 +635,7 @@ class CategoricalSketchImpl implements CategoricalSketch {
   }
 
   snapshot(): CategoricalSketchSnapshot {
-    const snap: CategoricalSketchSnapshot = {
+    return {
       kind: 'categorical',
       categories: [...this.categories],
       counts: toArray(this.counts),
@@ -604,9 +645,9 @@ class CategoricalSketchImpl implements CategoricalSketch {
       // fromEntries defines own properties, so a value like "__proto__" stays a plain key.
       unseen: Object.fromEntries(this.unseen),
       unseenOverflow: this.unseenOverflow,
+      // Kept in the literal (one hidden class); undefined is left out of JSON.
+      neverSeen: this.neverSeenValid ? this.neverSeen : undefined,
     };
-    if (this.neverSeenValid) snap.neverSeen = this.neverSeen;
-    return snap;
   }
 
   private addUnseen(key: string, n: number): void {

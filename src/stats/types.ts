@@ -88,6 +88,20 @@ export interface CategoricalSketchSnapshot {
 export type SketchSnapshot = NumericSketchSnapshot | CategoricalSketchSnapshot;
 
 /**
+ * A sketch's state without copying its per-bin arrays (the live typed arrays): what a snapshot
+ * holds, for readers that only read it at once (window evaluation). Valid until the sketch next
+ * records or merges; never persist or mutate it. Every snapshot is also a view.
+ */
+export interface NumericSketchView
+  extends Omit<NumericSketchSnapshot, 'counts' | 'gaps' | 'gapSquares'> {
+  counts: ArrayLike<number>;
+  gaps?: ArrayLike<number> | undefined;
+  gapSquares?: ArrayLike<number> | undefined;
+}
+
+export type SketchView = NumericSketchView | CategoricalSketchSnapshot;
+
+/**
  * Mergeable window state: one shape for every sketch (create / record / merge / snapshot),
  * after opentelemetry-js sdk-metrics aggregators. `merge` adds `other` into this sketch.
  */
@@ -100,6 +114,8 @@ export interface Sketch<TValue, TSnapshot extends SketchSnapshot> {
 
 export interface NumericSketch extends Sketch<number | null | undefined, NumericSketchSnapshot> {
   readonly kind: 'numeric';
+  /** The state without copying the per-bin arrays (see NumericSketchView). */
+  view(): NumericSketchView;
   /** The baseline's fine bin edges (strictly increasing). */
   readonly edges: readonly number[];
   /** Number of fine bins (`edges.length`). */

@@ -363,7 +363,7 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
       const ref = refRows.map((r) => r.features[name] as number);
       const cur = data.map((r) => r.features[name] as number);
       const exact = wassersteinDistance(ref, cur);
-      const binned = binnedWasserstein(profile.edges, profile.counts, s);
+      const binned = binnedWasserstein(profile.edges, profile, s);
       expect(Math.abs(binned.distance - exact)).toBeLessThanOrEqual(binned.bound + 1e-9);
       const widest = Math.max(...profile.edges.slice(1).map((e, i) => e - profile.edges[i]!));
       const outOfRange =
@@ -372,13 +372,13 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
       expect(binned.bound).toBeLessThanOrEqual(Math.max(widest, outOfRange));
       const normed = wassersteinDistance(ref, cur, { normalize: true });
       const f = result.features.find((x) => x.feature === name)!;
-      // KS is reported whatever the test, exactly as binnedKsTest computes it.
+      // KS is reported whatever the test, as binnedKsTest computes it (the statistic does not
+      // depend on the interior counts; the bound is at most the largest-bin rule's).
       const ks = binnedKsTest([0, ...profile.counts, 0], [s.below, ...s.counts, s.above]);
       expect(f.ksStatistic).toBe(ks.statistic);
-      expect(f.ksBound).toBe(ks.bound);
-      expect(Math.abs(f.statistic - normed)).toBeLessThanOrEqual(
-        binned.bound / (exact / normed) + 1e-9,
-      );
+      expect(f.ksBound).toBeLessThanOrEqual(ks.bound);
+      expect(f.statisticBound).toBeCloseTo(binned.bound / (exact / normed), 12);
+      expect(Math.abs(f.statistic - normed)).toBeLessThanOrEqual(f.statisticBound! + 1e-9);
     }
   });
 
@@ -433,52 +433,89 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
 });
 
 describe('binnedWasserstein', () => {
-  it('is exact for distributions uniform within bins, and ≤ the widest bin off otherwise', () => {
+  it('is exact for distributions uniform within bins when no gap sums are known (the fallback)', () => {
     const edges = [0, 1, 2, 3, 4];
     // Reference uniform on (0, 4], window uniform on (1, 4] (bin 0 is the point {0}).
-    const w = binnedWasserstein(edges, [0, 1, 1, 1, 1], {
-      counts: [0, 0, 1, 1, 1],
-      below: 0,
-      above: 0,
-      min: 1,
-      max: 4,
-    });
+    const w = binnedWasserstein(
+      edges,
+      { counts: [0, 1, 1, 1, 1] },
+      { counts: [0, 0, 1, 1, 1], below: 0, above: 0, min: 1, max: 4 },
+    );
     // W1(U(0,4), U(1,4)) = ∫ |x/4 − max(0, (x−1)/3)| dx over [0, 4] = 1/2.
     expect(w.distance).toBeCloseTo(0.5, 12);
-    expect(w.bound).toBeCloseTo(1, 12);
-    // Point masses at 0 vs 3.5 (inside the last bin): exact W1 = 3.5.
-    const p = binnedWasserstein(edges, [1, 0, 0, 0, 0], {
-      counts: [0, 0, 0, 0, 1],
-      below: 0,
-      above: 0,
-      min: 3.5,
-      max: 3.5,
-    });
-    expect(Math.abs(p.distance - 3.5)).toBeLessThanOrEqual(p.bound);
+    // Each side's mass: 3w/4 per unit mass (no within-bin information at all).
+    expect(w.bound).toBeCloseTo(1.5, 12);
   });
 
-  it('accounts for values beyond the baseline range using the window min / max', () => {
-    const w = binnedWasserstein([0, 1], [1, 1], {
-      counts: [0, 0],
-      below: 0,
-      above: 2,
-      min: 3,
-      max: 5,
-    });
-    // Reference: 1/2 at 0, 1/2 uniform on (0, 1]; window uniform on (1, 5] approximated
-    // as uniform on (1, 5]: W1 = E[cur] − E[ref] = 3 − 0.25.
+  it('places each bin at its exact mean and spread: atoms between atoms are exact', () => {
+    const edges = [0, 1, 2, 3, 4];
+    // Reference: atoms at 1, 2, 3, 4 (every value on its bin's upper edge: gap 0).
+    // Window: the same shifted by 0.1 (1.1 in (1, 2], …, 4.1 above the range).
+    const w = binnedWasserstein(
+      edges,
+      { counts: [0, 1, 1, 1, 1], gaps: [0, 0, 0, 0, 0], gapSquares: [0, 0, 0, 0, 0] },
+      {
+        counts: [0, 0, 1, 1, 1],
+        gaps: [0, 0, 0.9, 0.9, 0.9],
+        gapSquares: [0, 0, 0.81, 0.81, 0.81],
+        below: 0,
+        above: 1,
+        belowGap: 0,
+        aboveGap: 0.1,
+        min: 1.1,
+        max: 4.1,
+      },
+    );
+    expect(w.distance).toBeCloseTo(0.1, 12);
+    // Both sides are single values per bin: the bound is the out-of-range part only (0: one
+    // value at the window maximum).
+    expect(w.bound).toBeCloseTo(0, 12);
+    // Without the window's gap sums (an older snapshot), mass is uniform in each bin.
+    const old = binnedWasserstein(
+      edges,
+      { counts: [0, 1, 1, 1, 1], gaps: [0, 0, 0, 0, 0], gapSquares: [0, 0, 0, 0, 0] },
+      { counts: [0, 0, 1, 1, 1], below: 0, above: 1, min: 1.1, max: 4.1 },
+    );
+    expect(Math.abs(old.distance - 0.1)).toBeLessThanOrEqual(old.bound);
+    expect(old.distance).toBeGreaterThan(0.3);
+  });
+
+  it('accounts for values beyond the baseline range (mean from the gap sums, else min / max)', () => {
+    const w = binnedWasserstein(
+      [0, 1],
+      { counts: [1, 1] },
+      { counts: [0, 0], below: 0, above: 2, min: 3, max: 5 },
+    );
+    // Reference: 1/2 at 0, 1/2 uniform on (0, 1]; window uniform on (1, 5] without gap sums:
+    // W1 = E[cur] − E[ref] = 3 − 0.25.
     expect(w.distance).toBeCloseTo(2.75, 12);
+    const g = binnedWasserstein(
+      [0, 1],
+      { counts: [1, 1], gaps: [0, 0.5], gapSquares: [0, 0.25] },
+      {
+        counts: [0, 0],
+        gaps: [0, 0],
+        gapSquares: [0, 0],
+        below: 0,
+        above: 2,
+        belowGap: 0,
+        aboveGap: 2 + 4, // values 3 and 5
+        min: 3,
+        max: 5,
+      },
+    );
+    // Reference: 1/2 at 0, 1/2 at 0.5; window 3 and 5 (modelled uniform on [1, 7] around 4,
+    // hence not exact, but within the bound): exact W1 = 4 − 0.25.
+    expect(Math.abs(g.distance - 3.75)).toBeLessThanOrEqual(g.bound + 1e-12);
   });
 
   it('needs data on both sides', () => {
     expect(() =>
-      binnedWasserstein([0, 1], [1, 1], {
-        counts: [0, 0],
-        below: 0,
-        above: 0,
-        min: null,
-        max: null,
-      }),
+      binnedWasserstein(
+        [0, 1],
+        { counts: [1, 1] },
+        { counts: [0, 0], below: 0, above: 0, min: null, max: null },
+      ),
     ).toThrow(InvalidInputError);
   });
 });
