@@ -91,7 +91,7 @@ function evaluate(c: Case) {
     return x;
   });
   const state = createWindowState({ bounds: BOUNDS, model, baseline });
-  window.forEach((v, i) =>
+  window.forEach((v, i) => {
     state.record({
       model: 'real',
       version: '1',
@@ -99,8 +99,8 @@ function evaluate(c: Case) {
       ts: 0,
       features: { [c.column]: v },
       prediction: 0,
-    }),
-  );
+    });
+  });
   const result = evaluateWindow({ state, closedAt: 1 }, baseline, model);
   return { feature: result.features[0]!, baseline, state, window, ref: s };
 }
