@@ -469,6 +469,43 @@ describe('window manager: crash recovery and merging', () => {
     });
   });
 
+  it('restores a checkpoint taken before gap sums existed: counts continue exactly, gaps are dropped', () => {
+    const items = stream(3000, 5);
+    const whole = setup(twoSizes);
+    feed(whole.manager, items);
+    const expected = [...whole.manager.drainClosed(), ...whole.manager.flushAll()];
+
+    const first = setup(twoSizes);
+    feed(first.manager, items.slice(0, 1700));
+    const drained = first.manager.drainClosed();
+    // What an older driftd persisted: numeric sketches without gaps, categorical ones without
+    // neverSeen.
+    const old = JSON.parse(JSON.stringify(first.manager.snapshot()), (key, value) =>
+      ['gaps', 'gapSquares', 'belowGap', 'aboveGap', 'neverSeen'].includes(key) ? undefined : value,
+    );
+    expect(JSON.stringify(old)).not.toContain('gapSquares');
+    const second = setup(twoSizes);
+    second.manager.restore(old);
+    feed(second.manager, items.slice(1700));
+    const got = [...drained, ...second.manager.drainClosed(), ...second.manager.flushAll()];
+    const counts = (cs: ClosedWindow[]) =>
+      cs.map((c) =>
+        Object.entries(c.state.snapshot().features).map(([k, f]) => [
+          k,
+          f.counts,
+          f.total,
+          f.kind === 'categorical' ? f.other : f.below + f.above,
+        ]),
+      );
+    expect(counts(got)).toEqual(counts(expected));
+    // Windows that were open in the old checkpoint have no gap sums any more; the others do.
+    const withGaps = got.filter((c) =>
+      Object.values(c.state.snapshot().features).some((f) => f.kind === 'numeric' && f.gaps),
+    );
+    expect(withGaps.length).toBeGreaterThan(0);
+    expect(withGaps.length).toBeLessThan(got.length);
+  });
+
   it('restore refuses a non-fresh manager and a changed baseline', () => {
     const { manager } = setup();
     manager.record(ev(1_000));
