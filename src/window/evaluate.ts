@@ -36,17 +36,27 @@ import type { WindowState, WindowStateSnapshot } from './state.js';
  * Per feature (in model-config order; configured features the baseline does not profile are
  * left out — there is nothing to compare them with):
  * - test: the feature's configured test, else `chooseTest` on the baseline (referenceSize =
- *   the profile's non-missing rows, distinctValues = the profile's distinct count; for a
- *   numeric profile the number of fine edges, which is the number of distinct values for a
- *   discrete feature since every atom heavier than 1/K is an edge). A configured test that
+ *   the profile's non-missing rows, distinctValues = the profile's exact distinct count, for
+ *   numeric profiles too; only profiles from before driftd-baseline/2, which lack it, fall back
+ *   to the number of fine edges, which overcounts: 5 equally frequent values make 9 edges,
+ *   interpolated between the atoms). A configured test that
  *   makes no sense for the type (KS/Wasserstein on a categorical feature) falls back to the
  *   automatic choice; config validation should have refused it.
  * - numeric: PSI over the profile's coarse bins and binned KS over the fine bins are always
  *   computed (`psi`, `ksStatistic`, `ksBound`), whatever the test. Values below / above the
  *   baseline range get a bin of their own at each end for KS, chi-square, Jensen-Shannon and
  *   Wasserstein, and fall in the first / last coarse bin for PSI (open-ended deciles).
+ *   Jensen-Shannon is in natural logarithms (SciPy's default base, Evidently's scale for its
+ *   0.1 threshold). Wasserstein is `binnedWasserstein` on the per-bin gap sums, normed by the
+ *   baseline's population std.
+ * - bounds: `statisticBound` is the chosen statistic's error bound against its value on the
+ *   raw data (KS, Wasserstein; null for PSI, chi-square and Jensen-Shannon, which are defined
+ *   on the bins), and `boundStraddlesThreshold` says when the exact value could lie on the
+ *   other side of the threshold (src/window/bounds.ts, after the verdicts).
  * - categorical: the baseline's categories + "other"; window values outside the categories
- *   (including never-seen ones) count in "other". PSI over the same bins.
+ *   (seen in the baseline beyond its top-N, or never seen) count in "other". PSI over the same
+ *   bins. `otherRatio` = other / count; `unseenRatio` = values never seen in the baseline
+ *   (neither a category nor in the profile's `seen` list) / count.
  * - count = non-missing values in the window; NaN counts as missing.
  *
  * Verdicts:
