@@ -662,8 +662,8 @@ function modelDashboard(d: Defaults): DashboardJson {
         )
         .withTarget(
           query(
-            `max by (feature) (${METRIC.featureBoundStraddles}${fsel}) > 0`,
-            '{{feature}} straddles threshold',
+            `max by (feature) (${METRIC.featureBoundStraddles}${fsel})`,
+            '{{feature}} straddles threshold (1 = yes)',
           ),
         )
         .min(0),
