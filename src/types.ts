@@ -61,11 +61,11 @@ export interface NumericProfile {
   /** Reference counts per fine bin. */
   counts: number[];
   /**
-   * Per fine bin Σ (edges[i] − x) over the reference values (see NumericSketchSnapshot.gaps).
+   * Per fine bin, the reference values' gap sums in steps of width/4096 (see NumericSketchSnapshot.gaps).
    * Absent from profiles built before driftd-baseline/2: evaluation then takes bin midpoints.
    */
   gaps?: number[];
-  /** Per fine bin Σ (edges[i] − x)² (see NumericSketchSnapshot.gapSquares); with `gaps`. */
+  /** Per fine bin Σ of squared gap steps (see NumericSketchSnapshot.gapSquares); with `gaps`. */
   gapSquares?: number[];
   /**
    * Distinct reference values, exact up to DISTINCT_CAP (10 000) and that cap beyond. Absent

@@ -4,6 +4,7 @@
  * a proven error bound.
  */
 import { InvalidInputError } from '../errors.js';
+import { GAP_STEPS, outOfRangeStep } from './sketch.js';
 import type { NumericSketchSnapshot } from './types.js';
 
 /** One side's per-bin state: counts, and optionally the gap sums Σ (edges[i] − x) and Σ (…)². */
@@ -28,17 +29,17 @@ export interface BinnedWasserstein {
 
 /*
  * The estimate. Within each bin, each side's mass is modelled as uniform on an interval with
- * the side's exact mean and variance in that bin, both known from the per-bin gap sums
- * (mean = b − Σg/n, variance = Σg²/n − (Σg/n)², g = b − x ≥ 0): centre μ, half-width
- * h = √3·σ, narrowed to the widest interval around μ that stays in the bin when √3·σ would
- * leave it. A bin holding one repeated value (σ = 0) is an atom at that value, exactly. Both
- * CDFs are then piecewise linear with jumps at the atoms, and ∫ |F̂ − Ĝ| is integrated
- * exactly between consecutive breakpoints (a trapezoid, or two triangles where the sign
- * changes).
+ * the side's mean and variance in that bin, both known from the per-bin gap sums (g = how far
+ * below the edge b a value lies, recorded in whole steps of u = w/4096: mean = b − u·Σg/n,
+ * variance = u²·(Σg²/n − (Σg/n)²)): centre μ, half-width h = √3·σ, narrowed to the widest
+ * interval around μ that stays in the bin when √3·σ would leave it. A bin holding one repeated
+ * value (σ = 0) is an atom at that value. Both CDFs are then piecewise linear with jumps at
+ * the atoms, and ∫ |F̂ − Ĝ| is integrated exactly between consecutive breakpoints (a
+ * trapezoid, or two triangles where the sign changes).
  *
  * Why this is accurate. W1 = ∫ |F − G|; both CDFs are exact at every edge, and inside a bin
  * [a, b] the integral of a side's CDF is fixed by its mean, ∫_a^b (F(x) − F(a)) dx = p·(b − μ),
- * which the model keeps. So ∫ (F̂ − Ĝ) is exact over every bin, and the estimate can only err
+ * which the model keeps. So ∫ (F̂ − Ĝ) is right over every bin, and the estimate can only err
  * where F − G changes sign inside a bin; matching the variance also places the crossing well.
  * Atoms (integer-valued, rounded or clipped features, zeros) are exact, and a window whose
  * values fall between the baseline's atoms (a count feature shifted by 1 % of σ) has them
@@ -53,23 +54,26 @@ export interface BinnedWasserstein {
  * mean μ_i; likewise for G. By the triangle inequality |W1(F̂, Ĝ) − W1(F, G)| ≤ W1(F, F̂) +
  * W1(G, Ĝ). The bin's mean absolute deviation is at most σ (Jensen) and at most
  * 2(μ − a)(b − μ)/(b − a) (for X in [a, b], (X − μ)⁺ lies under the chord through (a, 0) and
- * (b, b − μ), and E|X − μ| = 2E(X − μ)⁺); the model's is h/2. So
+ * (b, b − μ), and E|X − μ| = 2E(X − μ)⁺); the model's is h/2. The recorded steps move each
+ * value by at most one step u, so the mean, σ and the chord bound computed from them are off
+ * by at most u, u and 2u: 3u per unit mass covers it. So
  *
- *   |distance − W1| ≤ bound = Σ over bins and sides of mass · (min(σ, 2(μ − a)(b − μ)/w) + h/2)
+ *   |distance − W1| ≤ bound = Σ over bins and sides of mass · (min(σ, 2(μ − a)(b − μ)/w) + h/2 + 3u)
  *
- * which is 0 for atoms. The sum runs only over the bins where F − G may change sign: in a bin
- * where F − G at its left edge, d, is ≥ the window's bin mass q (or ≤ −p), F − G cannot
- * cross 0 inside it (it stays in [d − q, d + p]), so ∫ |F − G| = |∫ (F − G)| = |d·w +
- * gaps_ref/nRef − gaps_cur/nCur| exactly, whatever the values' positions. That is also the
- * fast path: most bins of a window that differs from its baseline at all take it, and so do
- * the out-of-range parts (window mass only: ∫ = belowGap/nCur and aboveGap/nCur). Without gap sums (a baseline built before driftd-baseline/2, or a
+ * (the 3u only where the bin's gap sum is > 0; atoms on the edge are exact). The sum runs only
+ * over the bins where F − G may change sign: in a bin where F − G at its left edge, d, is ≥ the
+ * window's bin mass q (or ≤ −p), F − G cannot cross 0 inside it (it stays in [d − q, d + p]),
+ * so ∫ |F − G| = |∫ (F − G)| = |d·w + u·(Σg_ref/nRef − Σg_cur/nCur)|, exact but for the steps
+ * (mass · u per side). That is also the fast path: most bins of a window that differs from its
+ * baseline at all take it. Without gap sums (a baseline built before driftd-baseline/2, or a
  * window restored from an older snapshot) a side's bin mass is uniform over the whole bin
  * (the earlier estimate) and its term is mass · 3w/4 (E|X − mid| ≤ w/2 plus w/4).
  *
- * Out of range: window values below the baseline minimum lie in [min, edges[0]), above the
- * maximum in (edges[last], max]; their integral is exact from `belowGap` / `aboveGap` (values
- * beyond ±1e100, ±Infinity included, count as ±1e100 there: W1 is meaningless then anyway).
- * Without them, the mass is uniform between the window's min / max and the range.
+ * Out of range: only window mass lies below the baseline minimum (or above the maximum), so
+ * F − G is monotone there and ∫ |F − G| = Σ (distance out of range)/nCur, from `belowGap` /
+ * `aboveGap` in steps of range/4096 (one step of rounding per value, in the bound; values
+ * beyond 4096 ranges, ±Infinity included, count as 4096 ranges: W1 is meaningless then
+ * anyway). Without them, the mass is uniform between the window's min / max and the range.
  */
 
 /**
@@ -226,7 +230,11 @@ function piece(
     hi = b;
     w.bound += m * 0.75 * width;
   } else {
-    const meanGap = g / n;
+    // Gap sums are in steps of width / GAP_STEPS; each value was moved by at most one step,
+    // so the mean by at most one, the deviation bounds by at most three (see the module).
+    const unit = width / GAP_STEPS;
+    const meanSteps = g / n;
+    const meanGap = meanSteps * unit;
     let mu = b - meanGap;
     if (mu < a) mu = a;
     if (mu > b) mu = b;
@@ -234,7 +242,7 @@ function piece(
     let mad = width > 0 ? (2 * (mu - a) * (b - mu)) / width : 0;
     let h = room;
     if (!Number.isNaN(g2)) {
-      const variance = g2 / n - meanGap * meanGap;
+      const variance = (g2 / n - meanSteps * meanSteps) * unit * unit;
       const sd = variance > 0 ? Math.sqrt(variance) : 0;
       if (sd < mad) mad = sd;
       const s3 = 1.7320508075688772 * sd;
@@ -242,7 +250,7 @@ function piece(
     }
     lo = mu - h;
     hi = mu + h;
-    w.bound += m * (mad + h / 2);
+    w.bound += m * (mad + h / 2 + (g > 0 ? 3 * unit : 0));
   }
   if (side === 'p') {
     w.pm = m;
@@ -278,11 +286,14 @@ export function wassersteinOfBins(
   const w = new Walk();
 
   // Below the baseline range: window mass only, so F − G runs monotonically from 0 down to
-  // −below/nCur and ∫ |F − G| = Σ (lo − x)/nCur = belowGap/nCur exactly.
+  // −below/nCur and ∫ |F − G| = Σ (lo − x)/nCur = belowGap · step / nCur.
+  const outStep = outOfRangeStep(lo, hi);
   const below = current.below;
   if (below > 0) {
-    if (cg !== null && current.belowGap !== undefined) w.distance += current.belowGap / nCur;
-    else {
+    if (cg !== null && current.belowGap !== undefined) {
+      w.distance += (current.belowGap * outStep) / nCur;
+      w.bound += (below * outStep) / nCur; // each value rounded by at most one step
+    } else {
       const a = current.min !== null && current.min < lo ? current.min : lo;
       w.x = a;
       w.pm = 0;
@@ -315,10 +326,14 @@ export function wassersteinOfBins(
     if ((d >= qf || d <= -pf) && (rg !== null || p === 0) && (cg !== null || q === 0)) {
       // F − G cannot change sign in the bin (it stays within [d − q, d + p]), so ∫ |F − G| =
       // |∫ (F − G)| = |d·w + Σ gaps_ref/nRef − Σ gaps_cur/nCur|: exact, no error to bound.
+      // Gap sums in steps of width / GAP_STEPS: each value within one step of its place.
       const gp = p === 0 ? 0 : (rg![i] as number);
       const gq = q === 0 ? 0 : (cg![i] as number);
-      const integral = d * width + gp * invRef - gq * invCur;
+      const unit = width / GAP_STEPS;
+      const integral = d * width + (gp * invRef - gq * invCur) * unit;
       distance += integral < 0 ? -integral : integral;
+      if (gp > 0) w.bound += pf * unit;
+      if (gq > 0) w.bound += qf * unit;
     } else {
       w.x = a;
       w.d = d;
@@ -361,8 +376,10 @@ export function wassersteinOfBins(
   // Above the baseline range: window mass only, F − G runs from above/nCur down to 0.
   const above = current.above;
   if (above > 0) {
-    if (cg !== null && current.aboveGap !== undefined) w.distance += current.aboveGap / nCur;
-    else {
+    if (cg !== null && current.aboveGap !== undefined) {
+      w.distance += (current.aboveGap * outStep) / nCur;
+      w.bound += (above * outStep) / nCur;
+    } else {
       const b = current.max !== null && current.max > hi ? current.max : hi;
       w.x = hi;
       w.d = d;

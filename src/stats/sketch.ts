@@ -20,13 +20,31 @@ const MOMENT_LIMIT = 1e100;
 /*
  * Window state as mergeable sketches (DESIGN.md). Every count is an integer kept in a float64,
  * so merging is exact addition up to 2^53 events per cell: merging the sketches of two halves
- * of a stream gives exactly the counts of the whole, in any order, on any instance. `sum`,
- * `sumSquares` and the per-bin `gaps` are ordinary float sums, associative only up to rounding
- * (~1e-16 relative per addition), which is why the drift tests work from the counts. The gaps
- * only place each bin's mass within the bin (its mean) for the binned Wasserstein estimate;
- * one property is exact whatever the order: a bin's gap sum is 0 exactly when all its values
- * equal its upper edge (every term is ≥ 0, and > 0 for a value below the edge).
+ * of a stream gives exactly the counts of the whole, in any order, on any instance. `sum` and
+ * `sumSquares` are ordinary float sums, associative only up to rounding (~1e-16 relative per
+ * addition), which is why the drift tests work from the counts and the per-bin gap sums.
+ *
+ * Gap sums. Each value's distance below its bin's upper edge is recorded in whole steps of
+ * 1/GAP_STEPS of the bin width (rounded to nearest; at least 1 for a value below the edge, so
+ * a bin's gap sum is 0 exactly when all its values equal its edge), and the squares of those
+ * integers. Integer sums are exact (up to 2^53: 2^29 values per bin and window), so merging
+ * states is exact addition in any order and a crash-restored or multi-instance window gives
+ * bit-identical statistics. The rounding moves a value by at most one step (width/4096),
+ * which the binned Wasserstein bound accounts for. Out-of-range values are measured in steps
+ * of 1/GAP_STEPS of the baseline range, capped at OUT_OF_RANGE_CAP steps (4096 ranges away;
+ * ±Infinity and anything farther count as the cap).
  */
+
+/** Steps per bin width (and per baseline range, out of range) of the recorded gaps. */
+export const GAP_STEPS = 4096;
+
+/** The out-of-range gap step of a baseline's edges: its range / GAP_STEPS. */
+export function outOfRangeStep(lo: number, hi: number): number {
+  const range = hi - lo;
+  return range > 0 && Number.isFinite(range) ? range / GAP_STEPS : 1 / GAP_STEPS;
+}
+/** Largest out-of-range gap recorded, in steps (so squares stay exact integers). */
+const OUT_OF_RANGE_CAP = GAP_STEPS * GAP_STEPS;
 
 const DEFAULT_MAX_UNSEEN = 100;
 
@@ -107,6 +125,13 @@ function validateEdges(edges: readonly number[]): Float64Array {
   return out;
 }
 
+/** An out-of-range distance in steps: whole, ≥ 1, ≤ OUT_OF_RANGE_CAP (Infinity included). */
+function outOfRangeSteps(steps: number): number {
+  if (!(steps < OUT_OF_RANGE_CAP)) return OUT_OF_RANGE_CAP;
+  const q = Math.round(steps);
+  return q === 0 ? 1 : q;
+}
+
 function checkFinite(where: string, name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) {
     throw new InvalidInputError(`${where}: ${name} must be a finite number, got ${String(v)}`);
@@ -137,9 +162,13 @@ class BinLayout {
    */
   lastValue = Number.NaN;
   lastBin = 0;
-  /** edges[lastBin] − lastValue: the last value's term of its bin's `gaps` sum. */
+  /** The last value's term of its bin's `gaps` sum (in steps), and its square. */
   lastGap = 0;
   lastGapSquare = 0;
+  /** Per bin GAP_STEPS / width (0 for the point bin {edges[0]}). */
+  readonly gapScale: Float64Array;
+  /** Out-of-range gap step: the baseline range / GAP_STEPS (1 / GAP_STEPS for one edge). */
+  readonly outStep: number;
   private frozen: readonly number[] | undefined;
 
   constructor(edges: Float64Array) {
@@ -147,6 +176,16 @@ class BinLayout {
     const k = edges.length;
     this.lo = edges[0] as number;
     this.hi = edges[k - 1] as number;
+    const gapScale = new Float64Array(k);
+    for (let i = 1; i < k; i++) {
+      const w = (edges[i] as number) - (edges[i - 1] as number);
+      // A width that overflows (edges near ±MAX_VALUE) or is subnormal gives scale 0: every gap
+      // below the edge then counts as 1 step.
+      const scale = GAP_STEPS / w;
+      gapScale[i] = Number.isFinite(scale) ? scale : 0;
+    }
+    this.gapScale = gapScale;
+    this.outStep = outOfRangeStep(this.lo, this.hi);
     const cells = Math.max(1, 4 * k);
     const width = this.hi - this.lo;
     // A range wider than MAX_VALUE overflows `width`; halving both ends keeps the scale finite
@@ -269,8 +308,10 @@ class NumericSketchImpl implements NumericSketch {
         if ((e[mid] as number) < value) lo = mid + 1;
         else hi = mid;
       }
-      // ≥ 0, and > 0 whenever value < edge (IEEE subtraction of distinct floats is never 0).
-      const gap = (e[lo] as number) - value;
+      // Whole steps below the edge; at least 1 whenever value < edge.
+      const exact = (e[lo] as number) - value;
+      let gap = Math.round(exact * (layout.gapScale[lo] as number));
+      if (gap === 0 && exact > 0) gap = 1;
       const gapSquare = gap * gap;
       layout.lastValue = value;
       layout.lastBin = lo;
@@ -285,14 +326,12 @@ class NumericSketchImpl implements NumericSketch {
       this.nan++;
       return;
     }
-    const clamped =
-      value < -MOMENT_LIMIT ? -MOMENT_LIMIT : value > MOMENT_LIMIT ? MOMENT_LIMIT : value;
     if (value < this.lo) {
       this.below++;
-      this.belowGap += this.lo - clamped;
+      this.belowGap += outOfRangeSteps((this.lo - value) / this.layout.outStep);
     } else {
       this.above++;
-      this.aboveGap += clamped - this.hi;
+      this.aboveGap += outOfRangeSteps((value - this.hi) / this.layout.outStep);
     }
     if (value >= -MOMENT_LIMIT && value <= MOMENT_LIMIT) {
       this.summed++;
@@ -524,33 +563,15 @@ function validateNumericSnapshot(
       );
     }
     for (let i = 0; i < binCount; i++) {
-      const g2 = s.gapSquares[i];
-      if (typeof g2 !== 'number' || !(g2 >= 0) || !Number.isFinite(g2)) {
-        throw new InvalidInputError(
-          `${where}: gapSquares[${i}] must be a finite number ≥ 0, got ${String(g2)}`,
-        );
-      }
-      const g = s.gaps[i];
-      if (typeof g !== 'number' || !(g >= 0) || !Number.isFinite(g)) {
-        throw new InvalidInputError(
-          `${where}: gaps[${i}] must be a finite number ≥ 0, got ${String(g)}`,
-        );
-      }
+      const g = checkCount(where, 'gaps', s.gaps[i], i);
+      checkCount(where, 'gapSquares', s.gapSquares[i], i);
       if (g > 0 && s.counts[i] === 0) {
         throw new InvalidInputError(`${where}: gaps[${i}] is ${g} for an empty bin`);
       }
     }
-    for (const name of ['belowGap', 'aboveGap'] as const) {
-      const g = s[name];
-      if (typeof g !== 'number' || !(g >= 0) || !Number.isFinite(g)) {
-        throw new InvalidInputError(
-          `${where}: ${name} must be a finite number ≥ 0 when gaps are present, got ${String(g)}`,
-        );
-      }
-    }
+    checkCount(where, 'belowGap', s.belowGap);
+    checkCount(where, 'aboveGap', s.aboveGap);
   }
-  if (s.min !== null) checkFinite(where, 'min', s.min);
-  if (s.max !== null) checkFinite(where, 'max', s.max);
   return s;
 }
 

@@ -36,25 +36,25 @@ export interface NumericSketchSnapshot {
   /** Largest finite value seen, `null` when none. */
   max: number | null;
   /**
-   * Per fine bin, Σ (edges[i] − x) over the bin's values: how far below its upper edge the
-   * bin's mass sits, so its within-bin mean is `edges[i] − gaps[i] / counts[i]` (exact up to
-   * float rounding, and kept relative to the edge so large offsets do not cancel). Every term
-   * is ≥ 0, so `gaps[i] === 0` exactly when every value of bin i equals its upper edge (a
-   * repeated value). Merging adds, like the counts. Absent from snapshots taken before driftd
-   * kept it, and from any state such a snapshot was merged into: evaluation then falls back to
-   * bin midpoints with a wider error bound (see `binnedWasserstein`).
+   * Per fine bin, Σ over the bin's values of how far below the bin's upper edge each lies, in
+   * whole steps of width/4096 (GAP_STEPS; rounded to nearest, at least 1 below the edge): the
+   * bin's mean is `edges[i] − gaps[i]/counts[i] · width/4096` to within one step. Integers, so
+   * merging adds exactly in any order; `gaps[i] === 0` exactly when every value of bin i equals
+   * its upper edge (a repeated value). Absent from snapshots taken before driftd kept it, and
+   * from any state such a snapshot was merged into: evaluation then falls back to mass uniform
+   * within each bin, with a wider error bound (see `binnedWasserstein`).
    */
   gaps?: number[];
   /**
-   * Per fine bin Σ (edges[i] − x)²: with `gaps`, the spread of the bin's values about their
-   * mean (variance = gapSquares/n − (gaps/n)², 0 for a bin holding one repeated value). Present
-   * exactly when `gaps` is.
+   * Per fine bin Σ of the squared step counts: with `gaps`, the spread of the bin's values
+   * about their mean (0 for a bin holding one repeated value). Present exactly when `gaps` is.
    */
   gapSquares?: number[];
   /**
-   * Σ (edges[0] − x) over the values below the baseline range, and Σ (x − edges[last]) over
-   * those above it; values beyond ±1e100 (±Infinity included) count as ±1e100, so the sums
-   * stay finite. Present exactly when `gaps` is.
+   * Σ over the values below the baseline range of their distance below edges[0], and over
+   * those above of their distance above edges[last], in whole steps of (range)/4096 (at least
+   * 1, at most 4096² steps: farther values, ±Infinity included, count as that cap). Present
+   * exactly when `gaps` is.
    */
   belowGap?: number;
   aboveGap?: number;

@@ -223,15 +223,22 @@ describe('createNumericSketch: merge and restore', () => {
 
 describe('createNumericSketch: per-bin gap sums (within-bin means)', () => {
   const edges = [0, 1, 2, 4];
-  it('keeps Σ (upper edge − x) per bin and out-of-range gaps, 0 exactly for values on the edge', () => {
+  it('keeps Σ (upper edge − x) per bin in whole steps of width/4096, 0 exactly for values on the edge', () => {
     const s = createNumericSketch(edges);
     for (const v of [0, 0.25, 1, 1, 2, 2, 2, 3.5, -2, -Infinity, 7, 1e300]) s.record(v);
     const snap = s.snapshot();
     expect(snap.counts).toEqual([1, 3, 3, 1]);
-    expect(snap.gaps).toEqual([0, 0.75, 0, 0.5]);
-    expect(snap.gapSquares).toEqual([0, 0.5625, 0, 0.25]);
-    expect(snap.belowGap).toBe(2 + 1e100); // -Infinity counts as -1e100
-    expect(snap.aboveGap).toBe(3 + 1e100 - 4);
+    // 0.25 is 0.75 of a unit bin below 1: 3072 steps; 3.5 is a quarter of (2, 4] below 4: 1024.
+    expect(snap.gaps).toEqual([0, 3072, 0, 1024]);
+    expect(snap.gapSquares).toEqual([0, 3072 ** 2, 0, 1024 ** 2]);
+    // Out of range in steps of range/4096 = 1/1024: −2 is 2048 steps below; −Infinity and 1e300
+    // count as the cap, 4096² steps (4096 ranges away).
+    expect(snap.belowGap).toBe(2048 + 4096 ** 2);
+    expect(snap.aboveGap).toBe(3072 + 4096 ** 2);
+    // A value a hair below its edge still counts (at least one step): gap 0 means "on the edge".
+    const hair = createNumericSketch(edges);
+    hair.record(2 - 1e-12);
+    expect(hair.snapshot().gaps).toEqual([0, 0, 1, 0]);
     expect(JSON.parse(JSON.stringify(snap))).toEqual(snap);
   });
 
@@ -255,9 +262,10 @@ describe('createNumericSketch: per-bin gap sums (within-bin means)', () => {
   it.each([
     ['gaps of the wrong length', { gaps: [0, 0] }, /one entry per bin/],
     ['a negative gap', { gaps: [0, -1, 0] }, /gaps\[1\]/],
+    ['a fractional gap', { gaps: [0, 0.5, 0] }, /gaps\[1\]/],
     [
       'a gap in an empty bin',
-      { counts: [1, 0, 1], total: 2, summed: 2, gaps: [0, 0.5, 0] },
+      { counts: [1, 0, 1], total: 2, summed: 2, gaps: [0, 1, 0] },
       /empty bin/,
     ],
     ['gaps without belowGap', { gaps: [0, 0, 0], belowGap: undefined }, /belowGap/],

@@ -456,21 +456,23 @@ describe('binnedWasserstein', () => {
       edges,
       { counts: [0, 1, 1, 1, 1], gaps: [0, 0, 0, 0, 0], gapSquares: [0, 0, 0, 0, 0] },
       {
+        // Gaps in steps of width/4096: 0.9 below the edge is 3686.4 → 3686 steps; above the
+        // range in steps of range/4096 = 1/1024: 0.1 → 102.4 → 102.
         counts: [0, 0, 1, 1, 1],
-        gaps: [0, 0, 0.9, 0.9, 0.9],
-        gapSquares: [0, 0, 0.81, 0.81, 0.81],
+        gaps: [0, 0, 3686, 3686, 3686],
+        gapSquares: [0, 0, 3686 ** 2, 3686 ** 2, 3686 ** 2],
         below: 0,
         above: 1,
         belowGap: 0,
-        aboveGap: 0.1,
+        aboveGap: 102,
         min: 1.1,
         max: 4.1,
       },
     );
-    expect(w.distance).toBeCloseTo(0.1, 12);
-    // Both sides are single values per bin: the bound is the out-of-range part only (0: one
-    // value at the window maximum).
-    expect(w.bound).toBeCloseTo(0, 12);
+    // Exact but for the steps (under 1/4096 of a bin per value), which the bound covers.
+    expect(Math.abs(w.distance - 0.1)).toBeLessThanOrEqual(w.bound);
+    expect(w.distance).toBeCloseTo(0.1, 3);
+    expect(w.bound).toBeLessThan(0.002);
     // Without the window's gap sums (an older snapshot), mass is uniform in each bin.
     const old = binnedWasserstein(
       edges,
@@ -492,7 +494,7 @@ describe('binnedWasserstein', () => {
     expect(w.distance).toBeCloseTo(2.75, 12);
     const g = binnedWasserstein(
       [0, 1],
-      { counts: [1, 1], gaps: [0, 0.5], gapSquares: [0, 0.25] },
+      { counts: [1, 1], gaps: [0, 2048], gapSquares: [0, 2048 ** 2] },
       {
         counts: [0, 0],
         gaps: [0, 0],
@@ -500,7 +502,7 @@ describe('binnedWasserstein', () => {
         below: 0,
         above: 2,
         belowGap: 0,
-        aboveGap: 2 + 4, // values 3 and 5
+        aboveGap: (2 + 4) * 4096, // values 3 and 5, in steps of range/4096
         min: 3,
         max: 5,
       },
