@@ -347,13 +347,22 @@ function evaluateNumeric(
   if (count === 0 || referenceSize === 0) return out;
   out.insufficient = count < model.drift.minWindowSize;
 
-  // Coarse PSI bins; the outer ones are open-ended.
+  // One pass over the window's fine bins: coarse PSI bins (the outer ones open-ended), the fine
+  // bins with an out-of-range bin at each end (the reference has no mass there), and for KS the
+  // counts strictly below each bin's upper edge (none in the point bin {edges[0]}, none where
+  // every value sits on the edge: gap sum 0).
   const counts = s.counts;
   const coarse = profile.coarse;
+  const gaps = s.gaps?.length === k ? s.gaps : null;
   const curCoarse = new Float64Array(reference.coarse.length);
+  const cur = new Float64Array(k + 2);
+  const curInterior = scratchOf(k + 2);
   for (let i = 0; i < k; i++) {
+    const c = counts[i] as number;
     const j = coarse[i] as number;
-    curCoarse[j] = (curCoarse[j] as number) + (counts[i] as number);
+    curCoarse[j] = (curCoarse[j] as number) + c;
+    cur[i + 1] = c;
+    curInterior[i + 1] = i === 0 || (gaps !== null && gaps[i] === 0) ? 0 : c;
   }
   curCoarse[0] = (curCoarse[0] as number) + s.below;
   curCoarse[curCoarse.length - 1] = (curCoarse[curCoarse.length - 1] as number) + s.above;
@@ -363,20 +372,10 @@ function evaluateNumeric(
     reference: reference.histogram.reference,
     current: Array.from(curCoarse, (c) => c / count),
   };
-
-  // Fine bins with an out-of-range bin at each end (the reference has no mass there).
   const ref = reference.ext;
-  const cur = new Float64Array(k + 2);
-  for (let i = 0; i < k; i++) cur[i + 1] = counts[i] as number;
   cur[0] = s.below;
   cur[k + 1] = s.above;
-  const curInterior = scratchOf(k + 2);
-  curInterior.fill(0);
-  const gaps = s.gaps?.length === k ? s.gaps : null;
   curInterior[0] = s.below;
-  for (let i = 1; i < k; i++) {
-    if (gaps === null || (gaps[i] as number) > 0) curInterior[i + 1] = counts[i] as number;
-  }
   curInterior[k + 1] = s.above;
   const ks = binnedKsTest(ref, cur, {
     referenceInterior: reference.interior,
