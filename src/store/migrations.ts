@@ -300,7 +300,7 @@ ORDER BY group_id`,
     ],
   },
   {
-    version: 8,
+    version: 9,
     name: 'window_results: statistic_bound, bound_straddles_threshold, other_ratio',
     // Every sketched statistic carries its error bound, and a verdict whose bound straddles its
     // threshold says so. unseen_ratio now means "never seen in the baseline"; the share
