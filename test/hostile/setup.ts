@@ -26,8 +26,8 @@ export const FEATURES = 2;
 export const SIZES = 1;
 /** Performance metrics of a binary classifier, at most (README's P). */
 export const PERFORMANCE_METRICS = 11;
-/** README: /metrics series ≤ V × S × (9 F + 7 + P) per model, plus a fixed set. */
-export const SERIES_PER_MODEL = MAX_ACTIVE * SIZES * (9 * FEATURES + 7 + PERFORMANCE_METRICS);
+/** README: /metrics series ≤ V × S × (13 F + 7 + P) per model, plus a fixed set. */
+export const SERIES_PER_MODEL = MAX_ACTIVE * SIZES * (13 * FEATURES + 7 + PERFORMANCE_METRICS);
 
 export function modelsConfig(): Array<Record<string, unknown>> {
   return [FLOOD, CALM].map((id) => ({
