@@ -77,13 +77,13 @@ import type {
   Producer,
 } from 'kafkajs';
 import kafkajs from 'kafkajs';
-import type { KafkaConfig, KafkaMessageKey, ModelConfig } from '../config/types.js';
-import { DriftdError, type DriftdErrorOptions } from '../errors.js';
-import type { Metrics } from '../export/metrics.js';
-import { DEFAULT_MAX_FUTURE_SKEW_MS as MAX_SKEW_MS } from '../limits.js';
-import type { Logger } from '../logger.js';
-import type { LabelEvent } from '../types.js';
-import type { Clock, WindowManager } from '../window/index.js';
+import type { KafkaConfig, KafkaMessageKey, ModelConfig } from '../../config/types.js';
+import { DriftdError, type DriftdErrorOptions } from '../../errors.js';
+import type { Metrics } from '../../export/metrics.js';
+import { DEFAULT_MAX_FUTURE_SKEW_MS as MAX_SKEW_MS } from '../../limits.js';
+import type { Logger } from '../../logger.js';
+import type { LabelEvent } from '../../types.js';
+import type { Clock, WindowManager } from '../../window/index.js';
 import {
   type CheckpointStore,
   decodeCheckpoint,
@@ -91,9 +91,9 @@ import {
   type KafkaCheckpoint,
   type PartitionOffset,
   restoreWindows,
-} from './checkpoint.js';
-import type { HttpInputHooks } from './checkpointer.js';
-import { type Decoded, type DecodeOptions, decodeLabel, type RejectReason } from './decode.js';
+} from '../checkpoint.js';
+import type { HttpInputHooks } from '../checkpointer.js';
+import { type Decoded, type DecodeOptions, decodeLabel, type RejectReason } from '../decode.js';
 import {
   DecodedBatch,
   type DecodedMessage,
@@ -103,18 +103,18 @@ import {
   modelList,
   type ParsedValue,
   parseValue,
-} from './decode-batch.js';
-import { createDecodeThread, type DecodeThread } from './decode-thread.js';
-import { registerKafkaCodecs } from './kafka-codecs.js';
-import { type UndecodableBatch, undecodableBatchOf } from './kafka-undecodable.js';
-import type { SourcedEvent, WriteOptions } from './pipeline.js';
+} from '../decode-batch.js';
+import { createDecodeThread, type DecodeThread } from '../decode-thread.js';
+import { registerKafkaCodecs } from '../kafka-codecs.js';
+import { type UndecodableBatch, undecodableBatchOf } from '../kafka-undecodable.js';
+import type { SourcedEvent, WriteOptions } from '../pipeline.js';
 import {
   type BackoffOptions,
   backoffDelay,
   RetryAbortedError,
   retryUntilDone,
   sleep,
-} from './retry.js';
+} from '../retry.js';
 
 const { Kafka, logLevel: KafkaLogLevel } = kafkajs;
 
