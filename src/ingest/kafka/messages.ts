@@ -3,8 +3,8 @@
  * (`driftd-model` / `driftd-version`) or its key (kafka.messageKey) carry.
  *
  * Model and version may come from the headers `driftd-model` / `driftd-version` when the JSON
- * value lacks them (the value wins when both are present). Taking them from the message key is
- * not supported.
+ * value lacks them (the value wins when both are present), then from the message key when
+ * kafka.messageKey says it carries them (predictions only).
  */
 
 import type { Batch, IHeaders, KafkaMessage } from 'kafkajs';
