@@ -57,7 +57,6 @@ export interface BatchLoop {
 
 export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
   const { config: cfg, decodeOpts, log, progress, deadLetter, exclusive } = options;
-  const { processed, labelsProcessed } = progress;
   const { onPredictions, onLabels } = options.handlers;
   const models = options.modelList;
   const predictionsTopic = cfg.predictionsTopic;
@@ -102,7 +101,7 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
     const { batch } = payload;
     if (options.stopping() || batch.messages.length === 0) return;
     // A partition no longer ours (or with a seek pending) would be counted by its new owner.
-    if (!progress.assigned.get(batch.topic)?.includes(batch.partition) || payload.isStale()) return;
+    if (!progress.owns(batch.topic, batch.partition) || payload.isStale()) return;
     const k = key(batch.topic, batch.partition);
     try {
       if (batch.topic === predictionsTopic) await onPredictions(batch, decoding);
@@ -116,7 +115,7 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
       // until they succeed). Fetch the partition again from the first offset not processed
       // (batches queued behind this one turn stale; the offset guard skips what the windows
       // already hold), a bounded number of times; then isolate the failing messages.
-      const done = batch.topic === predictionsTopic ? processed : labelsProcessed;
+      const done = progress.of(batch.topic);
       const last = done.get(k);
       const offset = last === undefined ? batch.firstOffset() : String(last + 1);
       if (offset === null) return;
@@ -158,7 +157,7 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
     const { topic, partition } = batch;
     const k = key(topic, partition);
     const predictions = topic === predictionsTopic;
-    const done = predictions ? processed : labelsProcessed;
+    const done = progress.of(topic);
     for (const m of batch.messages) {
       if (options.stopping()) return;
       const offset = Number(m.offset);

@@ -67,7 +67,7 @@ import {
 import type { HttpInputHooks } from '../checkpointer.js';
 import { RetryAbortedError } from '../retry.js';
 import type { KafkaPipeline, Tuning, Write } from './options.js';
-import { partitionKey as key, type PartitionProgress } from './partition-progress.js';
+import { partitionKey as key, PartitionProgress } from './partition-progress.js';
 
 export interface CheckpointsOptions {
   groupId: string;
@@ -128,24 +128,8 @@ export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
     // The cut: synchronous from the snapshots to the encoded row.
     const windows: KafkaCheckpoint['windows'] = {};
     for (const [model, manager] of pipeline.managers) windows[model] = manager.snapshot();
-    const offsets: PartitionOffset[] = [];
-    for (const [k, offset] of processed) {
-      const slash = k.lastIndexOf('/');
-      offsets.push({
-        topic: k.slice(0, slash),
-        partition: Number(k.slice(slash + 1)),
-        offset: String(offset + 1),
-      });
-    }
-    const labelOffsets: PartitionOffset[] = [];
-    for (const [k, offset] of labelsProcessed) {
-      const slash = k.lastIndexOf('/');
-      labelOffsets.push({
-        topic: k.slice(0, slash),
-        partition: Number(k.slice(slash + 1)),
-        offset: String(offset + 1),
-      });
-    }
+    const offsets = PartitionProgress.positions(processed);
+    const labelOffsets = PartitionProgress.positions(labelsProcessed);
     const cp: KafkaCheckpoint = {
       format: 1,
       groupId,
@@ -170,7 +154,7 @@ export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
     const c = options.consumer();
     if (!c || !options.joined()) return;
     // Only partitions this member owns: committing another member's would move its position.
-    const mine = list.filter((o) => progress.assigned.get(o.topic)?.includes(o.partition));
+    const mine = list.filter((o) => progress.owns(o.topic, o.partition));
     if (mine.length === 0) return;
     try {
       await c.commitOffsets(mine);

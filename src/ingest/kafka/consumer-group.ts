@@ -30,7 +30,6 @@ export function createGroupJoinHandler(
   options: ConsumerGroupOptions,
 ): (event: ConsumerGroupJoinEvent) => void {
   const { groupId, predictionsTopic, pipeline, metrics, log, progress } = options;
-  const { processed, labelsProcessed } = progress;
 
   function onGroupJoin(event: ConsumerGroupJoinEvent): void {
     const assignment = event.payload.memberAssignment;
@@ -56,7 +55,7 @@ export function createGroupJoinHandler(
     for (const manager of pipeline.managers.values()) manager.addLanes(lanes);
     const seeks: PartitionOffset[] = [];
     for (const [topic, partitions] of next) {
-      const done = topic === predictionsTopic ? processed : labelsProcessed;
+      const done = progress.of(topic);
       for (const partition of partitions) {
         const last = done.get(key(topic, partition));
         if (last === undefined) continue;

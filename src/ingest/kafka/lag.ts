@@ -1,8 +1,8 @@
 /**
- * The consumer-lag gauge (`driftd_kafka_consumer_lag_messages`), per assigned partition: set after each
- * batch, and refreshed from the brokers for the partitions last assigned even while the
- * consumer is not a member (crash loop, rejoin), so that a stuck partition shows its growing
- * lag.
+ * The consumer-lag gauge (`driftd_kafka_consumer_lag_messages`), per assigned partition: set
+ * after each batch, and refreshed from the brokers for the partitions last assigned even while
+ * the consumer is not a member (crash loop, rejoin), so that a stuck partition shows its
+ * growing lag.
  */
 
 import type { Admin } from 'kafkajs';
@@ -13,7 +13,6 @@ import { partitionKey as key, type PartitionProgress } from './partition-progres
 
 export interface LagOptions {
   groupId: string;
-  predictionsTopic: string;
   metrics: Metrics;
   log: Logger;
   tuning: Pick<Tuning, 'lagRefreshMs'>;
@@ -32,8 +31,7 @@ export interface Lag {
 }
 
 export function createLag(options: LagOptions): Lag {
-  const { groupId, predictionsTopic, metrics, log, tuning, progress } = options;
-  const { processed, labelsProcessed } = progress;
+  const { groupId, metrics, log, tuning, progress } = options;
   let lagTimer: NodeJS.Timeout | undefined;
   let refreshingLag = false;
 
@@ -53,7 +51,7 @@ export function createLag(options: LagOptions): Lag {
     const a = options.admin();
     if (!a) return;
     for (const [topic, partitions] of progress.assigned) {
-      const done = topic === predictionsTopic ? processed : labelsProcessed;
+      const done = progress.of(topic);
       const high = await a.fetchTopicOffsets(topic);
       let committed: Map<number, number> | undefined;
       for (const p of high) {

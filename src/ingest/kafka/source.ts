@@ -66,7 +66,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const exclusive = createLock();
   let closing: Promise<void> | undefined;
 
-  const progress = new PartitionProgress();
+  const progress = new PartitionProgress(predictionsTopic);
   const stopped = () => stopping;
   // The parts reach each other late (getters): the connection is made last.
   const write = createWrites({
@@ -87,7 +87,6 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   });
   const lag = createLag({
     groupId,
-    predictionsTopic,
     metrics,
     log,
     tuning,
