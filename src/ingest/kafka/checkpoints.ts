@@ -115,6 +115,14 @@ export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
   let checkpointing = false;
   let checkpointTimer: NodeJS.Timeout | undefined;
 
+  function due(): boolean {
+    return clock.now() - lastCheckpointAt >= tuning.checkpointIntervalMs;
+  }
+
+  function dirty(): boolean {
+    return progress.changes > 0 || pipeline.openWindows() !== openAtCheckpoint;
+  }
+
   /** Call under the lock. */
   async function takeCheckpoint(): Promise<void> {
     for (let i = 0; ; i++) {
@@ -170,12 +178,10 @@ export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
     checkpointTimer = setInterval(
       () => {
         if (checkpointing || options.stopping()) return;
-        const due = clock.now() - lastCheckpointAt >= tuning.checkpointIntervalMs;
-        if (!due || (progress.changes === 0 && pipeline.openWindows() === openAtCheckpoint)) return;
+        if (!due() || !dirty()) return;
         checkpointing = true;
         exclusive(async () => {
-          if (options.stopping() || clock.now() - lastCheckpointAt < tuning.checkpointIntervalMs)
-            return;
+          if (options.stopping() || !due()) return;
           await takeCheckpoint();
         })
           .catch((err) => {
@@ -233,8 +239,8 @@ export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
     get seq() {
       return seq;
     },
-    due: () => clock.now() - lastCheckpointAt >= tuning.checkpointIntervalMs,
-    dirty: () => progress.changes > 0 || pipeline.openWindows() !== openAtCheckpoint,
+    due,
+    dirty,
     take: takeCheckpoint,
     restore,
     schedule: scheduleCheckpoints,
