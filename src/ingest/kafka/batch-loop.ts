@@ -115,9 +115,7 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
       // until they succeed). Fetch the partition again from the first offset not processed
       // (batches queued behind this one turn stale; the offset guard skips what the windows
       // already hold), a bounded number of times; then isolate the failing messages.
-      const done = progress.of(batch.topic);
-      const last = done.get(k);
-      const offset = last === undefined ? batch.firstOffset() : String(last + 1);
+      const offset = progress.next(batch.topic, batch.partition) ?? batch.firstOffset();
       if (offset === null) return;
       const prev = failures.get(k);
       const attempt = prev?.offset === offset ? prev.attempts + 1 : 1;

@@ -55,11 +55,9 @@ export function createGroupJoinHandler(
     for (const manager of pipeline.managers.values()) manager.addLanes(lanes);
     const seeks: PartitionOffset[] = [];
     for (const [topic, partitions] of next) {
-      const done = progress.of(topic);
       for (const partition of partitions) {
-        const last = done.get(key(topic, partition));
-        if (last === undefined) continue;
-        const offset = String(last + 1);
+        const offset = progress.next(topic, partition);
+        if (offset === undefined) continue;
         options.consumer()?.seek({ topic, partition, offset });
         seeks.push({ topic, partition, offset });
       }

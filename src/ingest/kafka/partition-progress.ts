@@ -26,6 +26,12 @@ export class PartitionProgress {
     return topic === this.predictionsTopic ? this.processed : this.labelsProcessed;
   }
 
+  /** The first offset of the partition not processed yet, if this process has progress for it. */
+  next(topic: string, partition: number): string | undefined {
+    const last = this.of(topic).get(partitionKey(topic, partition));
+    return last === undefined ? undefined : String(last + 1);
+  }
+
   /** The partition is assigned to this member. */
   owns(topic: string, partition: number): boolean {
     return this.assigned.get(topic)?.includes(partition) ?? false;
