@@ -38,7 +38,7 @@ export interface BatchOptions {
   pipeline: KafkaPipeline;
   progress: PartitionProgress;
   deadLetter: DeadLetter;
-  lag: Pick<Lag, 'set'>;
+  lag: Pick<Lag, 'processed'>;
   write: Write;
   tuning: Pick<Tuning, 'bufferRows'>;
   log: Logger;
@@ -54,7 +54,6 @@ export function createBatchHandlers(options: BatchOptions): BatchHandlers {
   const { config: cfg, decodeOpts, pipeline, progress, deadLetter, write, tuning, log } = options;
   const { processed, labelsProcessed } = progress;
   const models = options.modelList;
-  const setLag = options.lag.set;
   let decodeThreadFailed = false;
 
   /**
@@ -169,7 +168,7 @@ export function createBatchHandlers(options: BatchOptions): BatchHandlers {
     pipeline.recordSourced(slice);
     processed.set(k, newest);
     progress.changes++;
-    setLag(topic, partition, Number(batch.highWatermark) - newest - 1);
+    options.lag.processed(topic, partition, batch.highWatermark, newest);
     await pipeline.persist({ write, bufferRows: tuning.bufferRows });
   }
 
@@ -188,7 +187,7 @@ export function createBatchHandlers(options: BatchOptions): BatchHandlers {
     await pipeline.ingestLabelEvents(valid, { write });
     labelsProcessed.set(k, newest);
     progress.changes++;
-    setLag(topic, partition, Number(batch.highWatermark) - newest - 1);
+    options.lag.processed(topic, partition, batch.highWatermark, newest);
   }
 
   return { onPredictions, onLabels };

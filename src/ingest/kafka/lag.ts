@@ -23,8 +23,8 @@ export interface LagOptions {
 }
 
 export interface Lag {
-  /** Sets one partition's lag (a non-finite one is ignored, a negative one reads 0). */
-  set(topic: string, partition: number, lag: number): void;
+  /** Sets one partition's lag once offset `last` is processed: high watermark − (last + 1). */
+  processed(topic: string, partition: number, highWatermark: string, last: number): void;
   /** Refreshes the lag every `lagRefreshMs`, until `stop`. */
   schedule(): void;
   stop(): void;
@@ -35,9 +35,14 @@ export function createLag(options: LagOptions): Lag {
   let lagTimer: NodeJS.Timeout | undefined;
   let refreshingLag = false;
 
+  /** Sets one partition's lag (a non-finite one is ignored, a negative one reads 0). */
   function setLag(topic: string, partition: number, lag: number): void {
     if (!Number.isFinite(lag)) return;
     metrics.kafkaConsumerLag.set({ topic, partition: String(partition) }, Math.max(0, lag));
+  }
+
+  function setProcessed(topic: string, partition: number, highWatermark: string, last: number) {
+    setLag(topic, partition, Number(highWatermark) - last - 1);
   }
 
   /**
@@ -58,7 +63,7 @@ export function createLag(options: LagOptions): Lag {
         if (!partitions.includes(p.partition)) continue;
         const last = done.get(key(topic, p.partition));
         if (last !== undefined) {
-          setLag(topic, p.partition, Number(p.high) - last - 1);
+          setProcessed(topic, p.partition, p.high, last);
           continue;
         }
         if (committed === undefined) {
@@ -88,7 +93,7 @@ export function createLag(options: LagOptions): Lag {
   }
 
   return {
-    set: setLag,
+    processed: setProcessed,
     schedule: scheduleLag,
     stop() {
       if (lagTimer) clearInterval(lagTimer);
