@@ -9,6 +9,7 @@ import type { Consumer, ConsumerGroupJoinEvent } from 'kafkajs';
 import type { Metrics } from '../../export/metrics.js';
 import type { Logger } from '../../logger.js';
 import type { PartitionOffset } from '../checkpoint.js';
+import type { Lag } from './lag.js';
 import type { KafkaPipeline } from './options.js';
 import { partitionKey as key, type PartitionProgress } from './partition-progress.js';
 
@@ -19,6 +20,7 @@ export interface ConsumerGroupOptions {
   metrics: Metrics;
   log: Logger;
   progress: PartitionProgress;
+  lag: Pick<Lag, 'remove'>;
   /** The connected consumer, if any. */
   consumer: () => Consumer | undefined;
   /** The consumer is a member of the group again (connection.ts). */
@@ -44,7 +46,7 @@ export function createGroupJoinHandler(
     for (const [topic, partitions] of progress.assigned) {
       for (const p of partitions) {
         if (!next.get(topic)?.includes(p)) {
-          metrics.kafkaConsumerLag.remove({ topic, partition: String(p) });
+          options.lag.remove(topic, p);
         }
       }
     }

@@ -25,6 +25,8 @@ export interface LagOptions {
 export interface Lag {
   /** Sets one partition's lag once offset `last` is processed: high watermark − (last + 1). */
   processed(topic: string, partition: number, highWatermark: string, last: number): void;
+  /** Drops a partition's lag (revoked: its lag is another member's to report). */
+  remove(topic: string, partition: number): void;
   /** Refreshes the lag every `lagRefreshMs`, until `stop`. */
   schedule(): void;
   stop(): void;
@@ -94,6 +96,9 @@ export function createLag(options: LagOptions): Lag {
 
   return {
     processed: setProcessed,
+    remove(topic, partition) {
+      metrics.kafkaConsumerLag.remove({ topic, partition: String(partition) });
+    },
     schedule: scheduleLag,
     stop() {
       if (lagTimer) clearInterval(lagTimer);

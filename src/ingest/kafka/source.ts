@@ -151,6 +151,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       metrics,
       log,
       progress,
+      lag,
       consumer: () => connection.consumer,
       joined: () => connection.groupJoined(),
     }),
