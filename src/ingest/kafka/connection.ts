@@ -55,6 +55,8 @@ export interface Connection {
   start(): void;
   /** The group was joined: a member again, and the crash backoff starts over. */
   groupJoined(): void;
+  /** Disconnects every client (close, once the connect loop is over); never rejects. */
+  disconnect(): Promise<unknown>;
 }
 
 export function createConnection(options: ConnectionOptions): Connection {
@@ -283,6 +285,13 @@ export function createConnection(options: ConnectionOptions): Connection {
     groupJoined() {
       crashReconnects = 0;
       joined = true;
+    },
+    disconnect() {
+      return Promise.allSettled([
+        consumer?.disconnect(),
+        producer?.disconnect(),
+        admin?.disconnect(),
+      ]);
     },
   };
 }

@@ -225,12 +225,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
         }
         abort.abort();
         await connection.connecting;
-        await Promise.allSettled([
-          connection.consumer?.disconnect(),
-          connection.producer?.disconnect(),
-          connection.admin?.disconnect(),
-          loop.closeDecodeThread(),
-        ]);
+        await Promise.allSettled([connection.disconnect(), loop.closeDecodeThread()]);
         connection.joined = false;
         connection.state = 'closed';
         log.info({ groupId, seq: checkpoints.seq }, 'Kafka consumer stopped');
