@@ -18,13 +18,13 @@ import {
   type modelList,
   type ParsedValue,
 } from '../decode-batch.js';
-import { undecodableBatchOf } from '../kafka-undecodable.js';
 import type { SourcedEvent } from '../pipeline.js';
 import { type Dead, type DeadLetter, takeUndecodable } from './dead-letters.js';
 import type { Lag } from './lag.js';
 import { type BatchView, parse, predictionSourcesOf } from './messages.js';
 import type { KafkaPipeline, KafkaSourceOptions, Tuning, Write } from './options.js';
 import { partitionKey as key, type PartitionProgress } from './partition-progress.js';
+import { undecodableBatchOf } from './undecodable.js';
 
 /** Events of a batch made and recorded together (see onPredictions). */
 const RECORD_SLICE = 256;

@@ -18,7 +18,7 @@
  *   batch seeks its partition back to the first unprocessed offset, `MAX_BATCH_ATTEMPTS`
  *   times, then its messages are processed one at a time and those that still fail are
  *   dead-lettered as `processing_failed`); invalid messages, and the placeholders of a batch
- *   kafkajs could not decompress (kafka-undecodable.ts, one dead letter per batch), are
+ *   kafkajs could not decompress (undecodable.ts, one dead letter per batch), are
  *   dead-lettered first (awaited); then the valid events are recorded into the
  *   windows and the processed offset advances in the same synchronous step. Raw rows are
  *   buffered, closed windows queued; every store write is retried until it succeeds

@@ -12,9 +12,9 @@ import type { KafkaConfig } from '../../config/types.js';
 import type { Metrics } from '../../export/metrics.js';
 import type { Logger } from '../../logger.js';
 import type { RejectReason } from '../decode.js';
-import { type UndecodableBatch, undecodableBatchOf } from '../kafka-undecodable.js';
 import type { BatchView } from './messages.js';
 import { KafkaSourceError, type Write } from './options.js';
+import { type UndecodableBatch, undecodableBatchOf } from './undecodable.js';
 
 /** Dead-letter headers set on every dead-lettered message (original headers are kept). */
 export const DEAD_LETTER_HEADERS = {
@@ -32,7 +32,7 @@ export const DEAD_LETTER_HEADERS = {
 
 /**
  * Dead-letter reasons of the Kafka source itself, beside the decoders' `RejectReason`s:
- * - `undecodable_batch`: a record batch kafkajs could not decompress (kafka-undecodable.ts);
+ * - `undecodable_batch`: a record batch kafkajs could not decompress (undecodable.ts);
  *   one dead letter per batch, its value the compressed records.
  * - `processing_failed`: a message whose processing kept failing (`MAX_BATCH_ATTEMPTS`).
  */
@@ -51,7 +51,7 @@ export interface Dead {
 }
 
 /**
- * When `m` is a placeholder of an undecodable batch (kafka-undecodable.ts): one dead letter per
+ * When `m` is a placeholder of an undecodable batch (undecodable.ts): one dead letter per
  * batch in `dead`, counting its placeholders, and true.
  */
 export function takeUndecodable(m: KafkaMessage, dead: Dead[]): boolean {

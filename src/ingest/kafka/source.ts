@@ -13,7 +13,7 @@
  * - dead-letters.ts, lag.ts, writes.ts (retried writes, pausing fetches).
  *
  * - Codecs: snappy, lz4 and zstd are registered with kafkajs before the consumer is made
- *   (kafka-codecs.ts); every codec is guarded so that no batch can stall its partition.
+ *   (codecs.ts); every codec is guarded so that no batch can stall its partition.
  * - Clean shutdown: stop taking batches, let the one in flight finish (then abort its retries
  *   after `closeTimeoutMs`), final checkpoint + commit, disconnect.
  */
@@ -21,10 +21,10 @@
 import { DEFAULT_MAX_FUTURE_SKEW_MS as MAX_SKEW_MS } from '../../limits.js';
 import type { DecodeOptions } from '../decode.js';
 import { modelList } from '../decode-batch.js';
-import { registerKafkaCodecs } from '../kafka-codecs.js';
 import { createBatchHandlers } from './batch.js';
 import { createBatchLoop } from './batch-loop.js';
 import { createCheckpoints } from './checkpoints.js';
+import { registerKafkaCodecs } from './codecs.js';
 import { createConnection } from './connection.js';
 import { createGroupJoinHandler } from './consumer-group.js';
 import { createDeadLetters } from './dead-letters.js';
