@@ -1,16 +1,18 @@
 /**
  * The Kafka source: one consumer group on the predictions and labels topics, a dead-letter
- * topic for invalid messages, and crash-consistent checkpoints. The only directory importing
- * kafkajs. Its parts, along kafkajs's own lines:
+ * topic for invalid messages, and crash-consistent checkpoints. This directory is the only
+ * code importing kafkajs. Its parts, along kafkajs's own lines, composed here:
  * - connection.ts: the client, admin, producer and consumer; connect, crash and reconnect
  *   (kafkajs: consumer/index.js).
- * - consumer-group.ts: the assignment on every group join, seeks (kafkajs: consumerGroup.js).
- * - batch-loop.ts: eachBatch, the queue, bounded attempts and isolation (kafkajs: runner.js);
+ * - consumer-group.ts: the assignment on every group join, and the seeks (consumerGroup.js).
+ * - batch-loop.ts: eachBatch, the queue, bounded attempts and isolation (runner.js);
  *   batch.ts: one batch decoded, dead-lettered, recorded; messages.ts: headers and keys.
- * - partition-progress.ts: processed offsets and assignment (kafkajs: offsetManager);
+ * - partition-progress.ts: processed offsets and assignment (offsetManager);
  *   checkpoints.ts: the cut (window state + offsets) and the commit — the invariant (I) and
  *   the order of writes are described there.
- * - dead-letters.ts, lag.ts, writes.ts (retried writes, pausing fetches).
+ * - dead-letters.ts; lag.ts (the lag gauge); writes.ts (retried writes, pausing fetches);
+ *   codecs.ts and undecodable.ts (compression codecs, batches they cannot decompress);
+ *   options.ts (tuning, options, the source's interface); index.ts (the exports).
  *
  * - Codecs: snappy, lz4 and zstd are registered with kafkajs before the consumer is made
  *   (codecs.ts); every codec is guarded so that no batch can stall its partition.
