@@ -45,10 +45,21 @@ function headerText(headers: IHeaders | undefined, name: string): string | undef
   return typeof first === 'string' ? first : first.toString('utf8');
 }
 
+type Keyed = ReturnType<typeof keyTexts>;
+
+/** A prediction's model or version beside its value: its header, then its key's part. */
+function sourceText(
+  h: IHeaders | undefined,
+  k: Keyed,
+  field: 'model' | 'version',
+): string | undefined {
+  return headerText(h, field === 'model' ? MODEL_HEADER : VERSION_HEADER) ?? k?.[field];
+}
+
 function headersOf(m: KafkaMessage): HeaderLookup | undefined {
   const h = m.headers;
   if (h === undefined) return undefined;
-  return (field) => headerText(h, field === 'model' ? MODEL_HEADER : VERSION_HEADER);
+  return (field) => sourceText(h, undefined, field);
 }
 
 /** A prediction's model/version beside its value: the headers, then the key (if configured). */
@@ -59,7 +70,7 @@ export function predictionSourcesOf(
   const h = m.headers;
   const k = keyTexts(m.key, messageKey);
   if (k === undefined) return headersOf(m);
-  return (field) => headerText(h, field === 'model' ? MODEL_HEADER : VERSION_HEADER) ?? k[field];
+  return (field) => sourceText(h, k, field);
 }
 
 /** A message's value parsed (model and version from the headers when the value lacks them). */
@@ -78,8 +89,8 @@ export function headerTexts(i: number, messages: KafkaMessage[], messageKey: Kaf
   ) {
     return undefined;
   }
-  const model = headerText(h, MODEL_HEADER) ?? k?.model;
-  const version = headerText(h, VERSION_HEADER) ?? k?.version;
+  const model = sourceText(h, k, 'model');
+  const version = sourceText(h, k, 'version');
   return {
     ...(model !== undefined ? { model } : {}),
     ...(version !== undefined ? { version } : {}),
