@@ -22,7 +22,7 @@ import { buildProfileFromRows } from '../src/baseline/index.js';
 import { validateConfig } from '../src/config/index.js';
 import type { DriftdConfig } from '../src/config/types.js';
 import { createDaemon } from '../src/daemon.js';
-import { kafkaTuningFromEnv } from '../src/ingest/kafka.js';
+import { kafkaTuningFromEnv } from '../src/ingest/kafka/index.js';
 import { createLogger } from '../src/logger.js';
 import { createStore } from '../src/store/index.js';
 import { mulberry32 as rand } from '../test/helpers/random.js';

@@ -17,7 +17,7 @@ import {
   type KafkaSource,
   type KafkaTuning,
   kafkaTuningFromEnv,
-} from './ingest/kafka.js';
+} from './ingest/kafka/index.js';
 import { createPipeline, type Pipeline } from './ingest/pipeline.js';
 import { createLogger, type Logger } from './logger.js';
 import { createStore } from './store/index.js';

@@ -1,7 +1,7 @@
 /**
  * Checkpoints: one consistent cut of the window state and the input position that produced
  * it, written to the store as one row. The Kafka consumer's (offsets per partition; see
- * kafka.ts for the invariant it carries and the order of writes around it) and the HTTP
+ * kafka/checkpoints.ts for the invariant it carries and the order of writes around it) and the HTTP
  * input's (an ingest position; see checkpointer.ts).
  */
 import { InvalidInputError } from '../errors.js';

@@ -1,6 +1,6 @@
 /**
  * The HTTP input's checkpointer: owns "window state + input position" as one consistent cut,
- * as the Kafka source does with its offsets (kafka.ts), for a daemon without Kafka.
+ * as the Kafka source does with its offsets (kafka/checkpoints.ts), for a daemon without Kafka.
  *
  * Invariant: the latest `driftd:http` checkpoint row C = (windows W, position P) is a
  * consistent cut: W is exactly the window state built from the HTTP events at input positions

@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
-import { DEAD_LETTER_HEADERS } from '../../src/ingest/kafka.js';
+import { DEAD_LETTER_HEADERS } from '../../src/ingest/kafka/index.js';
 import { createChdbExecutor, createStore } from '../../src/store/index.js';
 import type { WindowResult } from '../../src/types.js';
 import {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { validateConfig } from '../../src/config/index.js';
 import { createDaemon, type Daemon } from '../../src/daemon.js';
-import { DEAD_LETTER_HEADERS } from '../../src/ingest/kafka.js';
+import { DEAD_LETTER_HEADERS } from '../../src/ingest/kafka/index.js';
 import { createStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import {

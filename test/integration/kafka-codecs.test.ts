@@ -12,8 +12,8 @@
 import kafkajs, { type KafkaMessage } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon.js';
-import { DEAD_LETTER_HEADERS } from '../../src/ingest/kafka.js';
-import { guardCodec, MAX_DECOMPRESS_ATTEMPTS } from '../../src/ingest/kafka-undecodable.js';
+import { DEAD_LETTER_HEADERS } from '../../src/ingest/kafka/index.js';
+import { guardCodec, MAX_DECOMPRESS_ATTEMPTS } from '../../src/ingest/kafka/undecodable.js';
 import type { Store } from '../../src/store/types.js';
 import { readTopic, requireKafkaOrSkip, testKafka } from '../helpers/kafka.js';
 import {

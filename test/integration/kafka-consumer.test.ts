@@ -15,7 +15,7 @@ import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
 import { createDaemon, type Daemon } from '../../src/daemon.js';
 import { StoreError } from '../../src/errors.js';
-import { DEAD_LETTER_HEADERS } from '../../src/ingest/kafka.js';
+import { DEAD_LETTER_HEADERS } from '../../src/ingest/kafka/index.js';
 import { createLogger } from '../../src/logger.js';
 import { createStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';

@@ -8,7 +8,7 @@
  */
 import type { KafkaMessage } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEAD_LETTER_HEADERS, MAX_BATCH_ATTEMPTS } from '../../src/ingest/kafka.js';
+import { DEAD_LETTER_HEADERS, MAX_BATCH_ATTEMPTS } from '../../src/ingest/kafka/index.js';
 import type { SourcedEvent } from '../../src/ingest/pipeline.js';
 import { readTopic, requireKafkaOrSkip, testKafka } from '../helpers/kafka.js';
 import {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { validateConfig } from '../../src/config/index.js';
 import { createDaemon } from '../../src/daemon.js';
-import { DEAD_LETTER_HEADERS } from '../../src/ingest/kafka.js';
+import { DEAD_LETTER_HEADERS } from '../../src/ingest/kafka/index.js';
 import { createStore } from '../../src/store/index.js';
 import {
   createTestTopic,

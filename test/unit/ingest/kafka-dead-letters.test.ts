@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   DEAD_LETTER_REQUEST_BYTES,
   deadLetterRequests,
-  versionFromInvalidHeader,
-} from '../../../src/ingest/kafka.js';
+} from '../../../src/ingest/kafka/dead-letters.js';
+import { versionFromInvalidHeader } from '../../../src/ingest/kafka/messages.js';
 
 const msg = (bytes: number, headers: Record<string, string | Buffer | Buffer[]> = {}) => ({
   key: 'k',

@@ -11,14 +11,14 @@ import {
   MAX_DECOMPRESSED_BYTES,
   registerKafkaCodecs,
   snappyDecompress,
-} from '../../../src/ingest/kafka-codecs.js';
+} from '../../../src/ingest/kafka/codecs.js';
 import {
   guardCodec,
   MAX_DECOMPRESS_ATTEMPTS,
   malformedRecords,
   UndecodableBatchError,
   undecodableBatchOf,
-} from '../../../src/ingest/kafka-undecodable.js';
+} from '../../../src/ingest/kafka/undecodable.js';
 
 const require = createRequire(import.meta.url);
 const Decoder = require('kafkajs/src/protocol/decoder') as new (b: Buffer) => unknown;

@@ -2,7 +2,7 @@
  * Kafka compression codecs for kafkajs, which ships gzip only: a producer using snappy, lz4 or
  * zstd (the Java client's `compression.type`, or a topic's own) would otherwise make every fetch
  * of the partition fail inside kafkajs. `registerKafkaCodecs()` installs them once, before a
- * consumer is made, each wrapped by `guardCodec` (kafka-undecodable.ts) so that a batch that
+ * consumer is made, each wrapped by `guardCodec` (undecodable.ts) so that a batch that
  * still cannot be decompressed is dead-lettered instead of stalling its partition.
  *
  * All of them are JavaScript or Node's own zlib, no native addon to build:
@@ -27,7 +27,7 @@
 import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
 import kafkajs from 'kafkajs';
-import { guardCodec, type KafkaCodec } from './kafka-undecodable.js';
+import { guardCodec, type KafkaCodec } from './undecodable.js';
 
 const { CompressionCodecs, CompressionTypes } = kafkajs;
 const require = createRequire(import.meta.url);

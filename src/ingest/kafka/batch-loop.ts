@@ -1,0 +1,202 @@
+/**
+ * The batch loop, kafkajs's eachBatch: batches are queued as kafkajs hands them over (their
+ * predictions sent to the decode thread at once) and processed one at a time under the
+ * source's lock, in arrival order; a checkpoint is taken between batches when due. A batch
+ * whose processing throws is fetched again a bounded number of times, then processed one
+ * message at a time, the failing ones dead-lettered: a partition never stalls on one message.
+ */
+
+import type { Batch, Consumer, EachBatchPayload } from 'kafkajs';
+import type { KafkaConfig } from '../../config/types.js';
+import type { Logger } from '../../logger.js';
+import type { DecodeOptions } from '../decode.js';
+import type { modelList } from '../decode-batch.js';
+import { createDecodeThread, type DecodeThread } from '../decode-thread.js';
+import { RetryAbortedError } from '../retry.js';
+import type { BatchHandlers } from './batch.js';
+import type { Checkpoints } from './checkpoints.js';
+import type { DeadLetter } from './dead-letters.js';
+import { type BatchView, headerTexts } from './messages.js';
+import { partitionKey as key, type PartitionProgress } from './partition-progress.js';
+
+/**
+ * Attempts at a batch whose processing throws (not a write: those are retried until they
+ * succeed) before its messages are processed one at a time, the failing ones dead-lettered.
+ */
+export const MAX_BATCH_ATTEMPTS = 3;
+
+/** Batches queued ahead of processing (see onBatch): about one fetch of three partitions. */
+const MAX_QUEUED_BATCHES = 4;
+
+export interface BatchLoopOptions {
+  config: KafkaConfig;
+  /** `modelList(models)`, for the decode thread. */
+  modelList: ReturnType<typeof modelList>;
+  decodeOpts: DecodeOptions;
+  log: Logger;
+  progress: PartitionProgress;
+  handlers: BatchHandlers;
+  checkpoints: Pick<Checkpoints, 'due' | 'take'>;
+  deadLetter: DeadLetter;
+  /** The source's lock: batches and checkpoints run one at a time. */
+  exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** The connected consumer, if any (seeks). */
+  consumer: () => Consumer | undefined;
+  stopping: () => boolean;
+}
+
+export interface BatchLoop {
+  /** kafkajs's eachBatch. */
+  eachBatch(payload: EachBatchPayload): Promise<void>;
+  /** The heartbeat of the latest batch, if any (long writes heartbeat the group with it). */
+  readonly heartbeat: (() => Promise<void>) | undefined;
+  /** Starts the decode thread (else the event loop decodes). */
+  startDecodeThread(): void;
+  closeDecodeThread(): Promise<void> | undefined;
+}
+
+export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
+  const { config: cfg, decodeOpts, log, progress, deadLetter, exclusive } = options;
+  const { onPredictions, onLabels } = options.handlers;
+  const models = options.modelList;
+  const predictionsTopic = cfg.predictionsTopic;
+  const labelsTopic = cfg.labelsTopic;
+  /** Parses and validates prediction values off the event loop (see decode-batch.ts). */
+  let decoder: DecodeThread | undefined;
+  let lastHeartbeat: (() => Promise<void>) | undefined;
+
+  /**
+   * Batches handed over by kafkajs and not processed yet. kafkajs fetches again only once
+   * eachBatch has returned for every batch of a fetch: returning as soon as a batch is queued
+   * lets the next fetch (the broker's round trip, the decoding) overlap with processing.
+   * Queued batches are processed in order under the lock, with every check made when their
+   * turn comes (stale after a seek, partition revoked, closing); the offset guard skips what
+   * a re-delivery repeats. At most MAX_QUEUED_BATCHES wait: then eachBatch waits too.
+   */
+  const queuedBatches = new Set<Promise<void>>();
+
+  async function onBatch(payload: EachBatchPayload): Promise<void> {
+    lastHeartbeat = payload.heartbeat;
+    const { batch } = payload;
+    let decoding: Promise<Uint8Array> | undefined;
+    if (decoder !== undefined && batch.topic === predictionsTopic && batch.messages.length > 0) {
+      const messages = batch.messages;
+      decoding = decoder.decode(
+        messages.map((m) => m.value),
+        (i) => headerTexts(i, messages, cfg.messageKey),
+      );
+      // A batch turned stale never reads its answer.
+      decoding.catch(() => undefined);
+    }
+    const job = exclusive(() => processBatch(payload, decoding));
+    queuedBatches.add(job);
+    void job.finally(() => queuedBatches.delete(job));
+    while (queuedBatches.size > MAX_QUEUED_BATCHES) await Promise.race(queuedBatches);
+  }
+
+  async function processBatch(
+    payload: EachBatchPayload,
+    decoding: Promise<Uint8Array> | undefined,
+  ): Promise<void> {
+    const { batch } = payload;
+    if (options.stopping() || batch.messages.length === 0) return;
+    // A partition no longer ours (or with a seek pending) would be counted by its new owner.
+    if (!progress.owns(batch.topic, batch.partition) || payload.isStale()) return;
+    const k = key(batch.topic, batch.partition);
+    try {
+      if (batch.topic === predictionsTopic) await onPredictions(batch, decoding);
+      else if (batch.topic === labelsTopic) await onLabels(batch);
+      failures.delete(k);
+      if (options.checkpoints.due()) await options.checkpoints.take();
+    } catch (err) {
+      // Closing: the batch's unwritten work is simply not checkpointed; a restart replays it.
+      if (err instanceof RetryAbortedError) return;
+      // Anything else is a bug or a poison message (writes never end up here: they are retried
+      // until they succeed). Fetch the partition again from the first offset not processed
+      // (batches queued behind this one turn stale; the offset guard skips what the windows
+      // already hold), a bounded number of times; then isolate the failing messages.
+      const offset = progress.next(batch.topic, batch.partition) ?? batch.firstOffset();
+      if (offset === null) return;
+      const prev = failures.get(k);
+      const attempt = prev?.offset === offset ? prev.attempts + 1 : 1;
+      failures.set(k, { offset, attempts: attempt });
+      if (attempt < MAX_BATCH_ATTEMPTS) {
+        log.error(
+          { err, topic: batch.topic, partition: batch.partition, offset, attempt },
+          'batch failed; fetching the partition again',
+        );
+        options.consumer()?.seek({ topic: batch.topic, partition: batch.partition, offset });
+        return;
+      }
+      log.error(
+        { err, topic: batch.topic, partition: batch.partition, offset, attempt },
+        'batch failed again; processing its messages one at a time, dead-lettering those that fail',
+      );
+      try {
+        await isolate(batch);
+        failures.delete(k);
+      } catch (e) {
+        if (e instanceof RetryAbortedError) return;
+        log.error({ err: e, topic: batch.topic, partition: batch.partition }, 'isolating failed');
+        options.consumer()?.seek({ topic: batch.topic, partition: batch.partition, offset });
+      }
+    }
+  }
+
+  /** Partition ("topic/partition") → the offset its batches keep failing at, and how often. */
+  const failures = new Map<string, { offset: string; attempts: number }>();
+
+  /**
+   * A batch that failed `MAX_BATCH_ATTEMPTS` times, one message at a time: each message that
+   * still fails is dead-lettered (`processing_failed`, with the error) and passed, so the
+   * partition moves on and the messages around it are processed as usual.
+   */
+  async function isolate(batch: Batch): Promise<void> {
+    const { topic, partition } = batch;
+    const k = key(topic, partition);
+    const predictions = topic === predictionsTopic;
+    const done = progress.of(topic);
+    for (const m of batch.messages) {
+      if (options.stopping()) return;
+      const offset = Number(m.offset);
+      if (offset <= (done.get(k) ?? -1)) continue;
+      const one: BatchView = {
+        topic,
+        partition,
+        highWatermark: batch.highWatermark,
+        messages: [m],
+      };
+      try {
+        if (predictions) await onPredictions(one);
+        else await onLabels(one);
+      } catch (err) {
+        if (err instanceof RetryAbortedError) throw err;
+        const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+        await deadLetter(
+          one,
+          [{ message: m, reason: 'processing_failed', error, model: 'unknown' }],
+          predictions ? 'prediction' : 'label',
+        );
+        // A failure after the offset moved (the event is in the windows, a later step failed)
+        // is dead-lettered too: its bytes are kept, the offset stays where it is.
+        if (offset > (done.get(k) ?? -1)) done.set(k, offset);
+        progress.changes++;
+      }
+    }
+  }
+
+  return {
+    eachBatch: onBatch,
+    get heartbeat() {
+      return lastHeartbeat;
+    },
+    startDecodeThread() {
+      try {
+        decoder = createDecodeThread(models, decodeOpts, cfg.maxMessageBytes, log);
+      } catch (err) {
+        log.warn({ err }, 'cannot start the decode thread; decoding on the event loop');
+      }
+    },
+    closeDecodeThread: () => decoder?.close(),
+  };
+}

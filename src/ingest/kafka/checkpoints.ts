@@ -1,0 +1,251 @@
+/**
+ * Checkpoints of the Kafka source: window state and offsets written as one cut, then committed.
+ *
+ * Delivery: at-least-once from Kafka, exactly-once in effect for the window results and raw
+ * events. The invariant:
+ *
+ *   (I) The latest checkpoint row of the group, C = (windows W, offsets O), is a consistent
+ *       cut: W is exactly the window state built from the events of each predictions partition
+ *       p at offsets < O[p] and from no other Kafka event; every window closed before the cut
+ *       has its result in the store; the raw rows of every event before O are in the store.
+ *
+ * How (I) is kept:
+ * - Batches run one at a time (eachBatch, autoCommit off, one partition per call) under the
+ *   source's lock, in arrival order; eachBatch queues a batch and returns, so kafkajs fetches
+ *   the next while earlier ones are processed (a few queued at most). Per batch: stale ones
+ *   (a seek happened) and those of revoked partitions are dropped; messages at or below the
+ *   partition's processed offset are skipped (Kafka re-delivers after a rebalance; a failed
+ *   batch seeks its partition back to the first unprocessed offset, `MAX_BATCH_ATTEMPTS`
+ *   times, then its messages are processed one at a time and those that still fail are
+ *   dead-lettered as `processing_failed`); invalid messages, and the placeholders of a batch
+ *   kafkajs could not decompress (undecodable.ts, one dead letter per batch), are
+ *   dead-lettered first (awaited); then the valid events are recorded into the
+ *   windows and the processed offset advances in the same synchronous step. Raw rows are
+ *   buffered, closed windows queued; every store write is retried until it succeeds
+ *   (retry.ts), heartbeating the group meanwhile and pausing fetches when it takes long.
+ *   (batch-loop.ts, batch.ts, writes.ts)
+ * - Checkpoint, every `checkpointIntervalMs` between batches (under the lock): write out every
+ *   queued row and window result (`pipeline.settle`), then, synchronously — JS is
+ *   single-threaded, so this is one cut — snapshot every window manager and the processed
+ *   offsets; write that as ONE store row; then commit the same offsets (+ the labels') to
+ *   Kafka. A crash before the row is written leaves the previous checkpoint; a crash between
+ *   the row and the commit leaves Kafka one commit behind, which is harmless because:
+ * - On (re)start the latest checkpoint is restored into the window managers, and on every
+ *   partition assignment each partition is sought to the processed offset + 1 known from the
+ *   checkpoint (or from this process's own progress after a rebalance). The checkpoint, not
+ *   Kafka's committed offset, is the source of truth. Partitions it does not know start from
+ *   the committed offset, or the earliest one. (consumer-group.ts)
+ * - Replaying events after O rebuilds the same windows, whatever order the partitions' fetches
+ *   interleave in, because lateness and watermarks are per partition (src/window/manager.ts,
+ *   lanes; each partition is announced as a lane on assignment). Windows that closed after the
+ *   cut close again with identical results and are rewritten (the store replaces them; only
+ *   closedAt differs). Raw rows re-inserted with the same Kafka coordinates collapse: the events
+ *   table is a ReplacingMergeTree keyed by (model, version, ts, id, source, topic, partition,
+ *   offset); read it with FINAL or one row per id.
+ * - Labels are idempotent in the store (latest per (model, id)). A label batch is stored, and
+ *   the closed windows it touches are marked for a performance recompute; its offsets are
+ *   committed with the next checkpoint, after `settle` made the recomputes durable.
+ * - Dead letters are at-least-once (dead-letters.ts).
+ *
+ * Scope: exact for one daemon instance per consumer group. Several instances in one group each
+ * write the group's single checkpoint row, and a partition that moves between instances
+ * arrives without its window state; that is at-least-once, not exact (not implemented: per-
+ * instance checkpoints and merging partial window states).
+ */
+
+import type { Consumer } from 'kafkajs';
+import type { Logger } from '../../logger.js';
+import type { Clock } from '../../window/index.js';
+import {
+  type CheckpointStore,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  type KafkaCheckpoint,
+  type PartitionOffset,
+  restoreWindows,
+} from '../checkpoint.js';
+import type { HttpInputHooks } from '../checkpointer.js';
+import { RetryAbortedError } from '../retry.js';
+import type { KafkaPipeline, Tuning, Write } from './options.js';
+import { partitionKey as key, PartitionProgress } from './partition-progress.js';
+
+export interface CheckpointsOptions {
+  groupId: string;
+  predictionsTopic: string;
+  pipeline: KafkaPipeline;
+  store: CheckpointStore;
+  clock: Clock;
+  log: Logger;
+  tuning: Pick<Tuning, 'checkpointIntervalMs'>;
+  http: HttpInputHooks | undefined;
+  progress: PartitionProgress;
+  write: Write;
+  /** The source's lock: batches and checkpoints run one at a time. */
+  exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** The connected consumer, if any, and whether it is a member of the group. */
+  consumer: () => Consumer | undefined;
+  joined: () => boolean;
+  stopping: () => boolean;
+}
+
+export interface Checkpoints {
+  /** The sequence number of the latest checkpoint. */
+  readonly seq: number;
+  /** A checkpoint is due (`checkpointIntervalMs` since the last one). */
+  due(): boolean;
+  /** Something changed since the last checkpoint (processed batches, open windows). */
+  dirty(): boolean;
+  /** Takes a checkpoint. Call under the lock. */
+  take(): Promise<void>;
+  /** Loads the group's latest checkpoint (see KafkaSource.restore). */
+  restore(): Promise<KafkaCheckpoint | null>;
+  /** Checkpoints every `checkpointIntervalMs` between batches, until `stop`. */
+  schedule(): void;
+  stop(): void;
+}
+
+export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
+  const { groupId, predictionsTopic, pipeline, store, clock, log, tuning, progress, write } =
+    options;
+  const { exclusive } = options;
+  const { processed, labelsProcessed } = progress;
+  let seq = 0;
+  let lastCheckpointAt = clock.now();
+  let openAtCheckpoint = 0;
+  let checkpointing = false;
+  let checkpointTimer: NodeJS.Timeout | undefined;
+
+  function due(): boolean {
+    return clock.now() - lastCheckpointAt >= tuning.checkpointIntervalMs;
+  }
+
+  function dirty(): boolean {
+    return progress.changes > 0 || pipeline.openWindows() !== openAtCheckpoint;
+  }
+
+  /** Call under the lock. */
+  async function takeCheckpoint(): Promise<void> {
+    for (let i = 0; ; i++) {
+      await pipeline.settle({ write });
+      if (pipeline.quiescent()) break;
+      if (i >= 50) {
+        log.warn('pipeline never quiet (concurrent HTTP ingestion?); checkpoint postponed');
+        return;
+      }
+    }
+    // The cut: synchronous from the snapshots to the encoded row.
+    const windows: KafkaCheckpoint['windows'] = {};
+    for (const [model, manager] of pipeline.managers) windows[model] = manager.snapshot();
+    const offsets = PartitionProgress.positions(processed);
+    const labelOffsets = PartitionProgress.positions(labelsProcessed);
+    const cp: KafkaCheckpoint = {
+      format: 1,
+      groupId,
+      seq: seq + 1,
+      takenAt: clock.now(),
+      offsets,
+      ...(options.http ? { httpPosition: options.http.position() } : {}),
+      windows,
+    };
+    const row = encodeCheckpoint(cp);
+    const changesAtCut = progress.changes;
+    await write('save_checkpoint', () => store.saveCheckpoint(row));
+    seq = cp.seq;
+    lastCheckpointAt = cp.takenAt;
+    progress.changes -= changesAtCut;
+    openAtCheckpoint = pipeline.openWindows();
+    log.debug({ seq, offsets, bytes: row.payload.length }, 'checkpoint written');
+    await commit([...offsets, ...labelOffsets]);
+  }
+
+  async function commit(list: PartitionOffset[]): Promise<void> {
+    const c = options.consumer();
+    if (!c || !options.joined()) return;
+    // Only partitions this member owns: committing another member's would move its position.
+    const mine = list.filter((o) => progress.owns(o.topic, o.partition));
+    if (mine.length === 0) return;
+    try {
+      await c.commitOffsets(mine);
+    } catch (err) {
+      log.warn(
+        { err, offsets: mine },
+        'offset commit failed; the checkpoint stays the source of truth and the next one commits again',
+      );
+    }
+  }
+
+  function scheduleCheckpoints(): void {
+    checkpointTimer = setInterval(
+      () => {
+        if (checkpointing || options.stopping()) return;
+        if (!due() || !dirty()) return;
+        checkpointing = true;
+        exclusive(async () => {
+          if (options.stopping() || !due()) return;
+          await takeCheckpoint();
+        })
+          .catch((err) => {
+            if (!(err instanceof RetryAbortedError)) log.error({ err }, 'checkpoint failed');
+          })
+          .finally(() => {
+            checkpointing = false;
+          });
+      },
+      Math.max(50, Math.min(1000, tuning.checkpointIntervalMs)),
+    );
+    checkpointTimer.unref();
+  }
+
+  async function restore(): Promise<KafkaCheckpoint | null> {
+    const row = await store.latestCheckpoint(groupId);
+    if (row === null) {
+      log.info({ groupId }, 'no checkpoint for this consumer group: starting from Kafka offsets');
+      await options.http?.resume(0);
+      return null;
+    }
+    const cp = decodeCheckpoint(row);
+    const report = restoreWindows(pipeline.managers, cp, log);
+    // The HTTP events stored after the cut, in arrival order (their own lane).
+    await options.http?.resume(cp.httpPosition ?? 0);
+    for (const o of cp.offsets) {
+      if (o.topic !== predictionsTopic) {
+        log.warn(
+          { topic: o.topic },
+          'checkpoint offsets of a topic no longer configured as kafka.predictionsTopic; ignored',
+        );
+        continue;
+      }
+      processed.set(key(o.topic, o.partition), Number(o.offset) - 1);
+    }
+    seq = cp.seq;
+    lastCheckpointAt = clock.now();
+    openAtCheckpoint = pipeline.openWindows();
+    log.info(
+      {
+        groupId,
+        seq: cp.seq,
+        takenAt: new Date(cp.takenAt).toISOString(),
+        offsets: cp.offsets,
+        restored: report.restored,
+        failed: report.failed.map((f) => f.model),
+        openWindows: openAtCheckpoint,
+      },
+      'restored Kafka checkpoint: resuming from its offsets',
+    );
+    return cp;
+  }
+
+  return {
+    get seq() {
+      return seq;
+    },
+    due,
+    dirty,
+    take: takeCheckpoint,
+    restore,
+    schedule: scheduleCheckpoints,
+    stop() {
+      if (checkpointTimer) clearInterval(checkpointTimer);
+    },
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * Group membership: on every join (kafkajs's GROUP_JOIN, after each rebalance) the new
+ * assignment replaces the old one, revoked partitions drop their lag, the predictions
+ * partitions are announced to the window managers as lanes, and every partition this process
+ * has progress for is sought to the first offset it has not processed (see checkpoints.ts).
+ */
+
+import type { Consumer, ConsumerGroupJoinEvent } from 'kafkajs';
+import type { Metrics } from '../../export/metrics.js';
+import type { Logger } from '../../logger.js';
+import type { PartitionOffset } from '../checkpoint.js';
+import type { Lag } from './lag.js';
+import type { KafkaPipeline } from './options.js';
+import { partitionKey as key, type PartitionProgress } from './partition-progress.js';
+
+export interface ConsumerGroupOptions {
+  groupId: string;
+  predictionsTopic: string;
+  pipeline: Pick<KafkaPipeline, 'managers'>;
+  metrics: Metrics;
+  log: Logger;
+  progress: PartitionProgress;
+  lag: Pick<Lag, 'remove'>;
+  /** The connected consumer, if any. */
+  consumer: () => Consumer | undefined;
+  /** The consumer is a member of the group again (connection.ts). */
+  joined: () => void;
+}
+
+/** The GROUP_JOIN handler. */
+export function createGroupJoinHandler(
+  options: ConsumerGroupOptions,
+): (event: ConsumerGroupJoinEvent) => void {
+  const { groupId, predictionsTopic, pipeline, metrics, log, progress } = options;
+
+  function onGroupJoin(event: ConsumerGroupJoinEvent): void {
+    const assignment = event.payload.memberAssignment;
+    const next = new Map<string, number[]>();
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      next.set(
+        topic,
+        [...partitions].sort((a, b) => a - b),
+      );
+    }
+    // Revoked partitions: their lag is another member's to report.
+    for (const [topic, partitions] of progress.assigned) {
+      for (const p of partitions) {
+        if (!next.get(topic)?.includes(p)) {
+          options.lag.remove(topic, p);
+        }
+      }
+    }
+    progress.assigned = next;
+    options.joined();
+    metrics.kafkaRebalances.inc();
+    const lanes = (next.get(predictionsTopic) ?? []).map((p) => key(predictionsTopic, p));
+    for (const manager of pipeline.managers.values()) manager.addLanes(lanes);
+    const seeks: PartitionOffset[] = [];
+    for (const [topic, partitions] of next) {
+      for (const partition of partitions) {
+        const offset = progress.next(topic, partition);
+        if (offset === undefined) continue;
+        options.consumer()?.seek({ topic, partition, offset });
+        seeks.push({ topic, partition, offset });
+      }
+    }
+    log.info(
+      {
+        groupId,
+        memberId: event.payload.memberId,
+        assignment: Object.fromEntries(next),
+        seeks,
+      },
+      'joined consumer group',
+    );
+  }
+
+  return onGroupJoin;
+}

@@ -1,0 +1,53 @@
+/**
+ * Where each partition stands: the last offset processed per partition (for the predictions
+ * topic: what the windows hold), the current assignment, and how much changed since the last
+ * checkpoint. kafkajs tracks its own positions (offsetManager); these are the source's, and the
+ * checkpoint (checkpoints.ts), not Kafka's committed offset, is their source of truth.
+ */
+
+import type { PartitionOffset } from '../checkpoint.js';
+
+/** The key of a partition in the maps below: "topic/partition". */
+export const partitionKey = (topic: string, partition: number) => `${topic}/${partition}`;
+
+export class PartitionProgress {
+  constructor(private readonly predictionsTopic: string) {}
+
+  /** "topic/partition" → last processed offset (predictions: what the windows hold). */
+  readonly processed = new Map<string, number>();
+  readonly labelsProcessed = new Map<string, number>();
+  /** Current assignment: topic → partitions. */
+  assigned = new Map<string, number[]>();
+  /** Batches processed (and messages passed) since the last checkpoint. */
+  changes = 0;
+
+  /** The progress map of `topic`: the predictions' (`processed`) or the labels'. */
+  of(topic: string): Map<string, number> {
+    return topic === this.predictionsTopic ? this.processed : this.labelsProcessed;
+  }
+
+  /** The first offset of the partition not processed yet, if this process has progress for it. */
+  next(topic: string, partition: number): string | undefined {
+    const last = this.of(topic).get(partitionKey(topic, partition));
+    return last === undefined ? undefined : String(last + 1);
+  }
+
+  /** The partition is assigned to this member. */
+  owns(topic: string, partition: number): boolean {
+    return this.assigned.get(topic)?.includes(partition) ?? false;
+  }
+
+  /** The next offset to process of every partition in `done` (what a checkpoint records). */
+  static positions(done: ReadonlyMap<string, number>): PartitionOffset[] {
+    const out: PartitionOffset[] = [];
+    for (const [k, offset] of done) {
+      const slash = k.lastIndexOf('/');
+      out.push({
+        topic: k.slice(0, slash),
+        partition: Number(k.slice(slash + 1)),
+        offset: String(offset + 1),
+      });
+    }
+    return out;
+  }
+}
