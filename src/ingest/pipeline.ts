@@ -21,6 +21,8 @@ import {
   type RecordResult,
   type WindowManager,
   type WindowManagerSnapshot,
+  windowAt,
+  windowKey,
 } from '../window/index.js';
 import { computePerformance, type LabeledPrediction } from '../window/performance.js';
 import { type DecodeOptions, decodeLabel, decodePrediction, itemValue } from './decode.js';
@@ -233,8 +235,6 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   // Closed windows' event counts, for label coverage when labels arrive after the close.
   const closedCounts = new Map<string, { bounds: WindowBounds; eventCount: number }>();
   const dirtyWindows = new Map<string, WindowBounds>();
-  const windowKey = (b: Pick<WindowBounds, 'model' | 'version' | 'sizeLabel' | 'start'>) =>
-    `${b.model}\u0000${b.version}\u0000${b.sizeLabel}\u0000${b.start}`;
 
   async function refreshBaselines(): Promise<void> {
     lastRefresh = clock.now();
@@ -946,15 +946,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         const times = await write('prediction_times', () => store.predictionTimes(modelId, ids));
         for (const t of times) {
           for (const size of model.windows.sizes) {
-            const start = Math.floor(t.ts / size.ms) * size.ms;
-            const b: WindowBounds = {
-              model: modelId,
-              version: t.version,
-              size: size.ms,
-              sizeLabel: size.label,
-              start,
-              end: start + size.ms,
-            };
+            const b = windowAt(modelId, t.version, size, t.ts);
             const key = windowKey(b);
             // Still-open windows get their performance when they close.
             if (closedCounts.has(key) || !isOpen(modelId, b)) dirtyWindows.set(key, b);

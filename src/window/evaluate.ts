@@ -23,6 +23,7 @@ import type {
   NumericProfile,
   WindowResult,
 } from '../types.js';
+import { windowName } from './identity.js';
 import type { ClosedWindow, CloseReason } from './manager.js';
 import type { WindowState, WindowStateSnapshot } from './state.js';
 
@@ -92,7 +93,7 @@ export function evaluateWindow(
   const snap = 'snapshot' in closed.state ? closed.state.snapshot() : closed.state;
   if (snap.baselineId !== baseline.id) {
     throw new InvalidInputError(
-      `window ${snap.bounds.version}/${snap.bounds.sizeLabel}/${snap.bounds.start} was built on baseline ${snap.baselineId}, not ${baseline.id}`,
+      `window ${windowName(snap.bounds)} was built on baseline ${snap.baselineId}, not ${baseline.id}`,
     );
   }
   const fdr = model.drift.fdr;
