@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { IngestPort, IngestReport, ItemError } from '../api/ports.js';
 import type { DriftdConfig, ModelConfig } from '../config/types.js';
 import { StoreError } from '../errors.js';
@@ -28,6 +29,12 @@ import { computePerformance, type LabeledPrediction } from '../window/performanc
 import { type DecodeOptions, decodeLabel, decodePrediction, itemValue } from './decode.js';
 import { createIdempotency, type Idempotency } from './idempotency.js';
 import { createInputLog, type InputLog } from './input-log.js';
+import {
+  createQuarantine,
+  insertOrQuarantine,
+  type Quarantine,
+  type QuarantineKind,
+} from './quarantine.js';
 import { backoffDelay, isRetriable, sleep } from './retry.js';
 
 /** What the pipeline needs from the store (the full Store satisfies it). */
@@ -72,6 +79,8 @@ export interface PipelineOptions {
   /** Called after a closed window's result is durable (the demo prints a live summary). */
   onWindow?: (result: WindowResult) => void;
   onPerformance?: (result: PerformanceResult) => void;
+  /** Where results the store refuses for good go; default `<dataDir>/quarantine`. */
+  quarantine?: Quarantine;
 }
 
 /**
@@ -195,6 +204,13 @@ function resultOf(status: RecordResult['status']): EventResult {
 export function createPipeline(opts: PipelineOptions): Pipeline {
   const { config, store, metrics, clock } = opts;
   const log = opts.logger.child({ stage: 'pipeline' });
+  const quarantine =
+    opts.quarantine ??
+    createQuarantine({
+      dir: join(config.dataDir, 'quarantine'),
+      counter: metrics.quarantinedTotal,
+      logger: opts.logger,
+    });
   const models = new Map<string, ModelConfig>(config.models.map((m) => [m.id, m]));
   /** Replay: any storable time. HTTP, a live source: not too far ahead of the clock. */
   const decodeOpts: DecodeOptions = { models, piiSalt: opts.piiSalt };
@@ -287,23 +303,52 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     return run;
   }
 
-  async function timedWrite<T>(
+  /** One store call, timed, its failures counted. */
+  async function timed<T>(table: string, operation: string, fn: () => Promise<T>): Promise<T> {
+    const t = metrics.storeWriteSeconds.startTimer({ table });
+    try {
+      return await fn();
+    } catch (err) {
+      metrics.storeErrors.inc({ operation });
+      throw err;
+    } finally {
+      t();
+    }
+  }
+
+  function timedWrite<T>(
     table: string,
     operation: string,
     write: NonNullable<WriteOptions['write']>,
     fn: () => Promise<T>,
   ): Promise<T> {
-    return write(operation, async () => {
-      const t = metrics.storeWriteSeconds.startTimer({ table });
-      try {
-        return await fn();
-      } catch (err) {
-        metrics.storeErrors.inc({ operation });
-        throw err;
-      } finally {
-        t();
-      }
-    });
+    return write(operation, () => timed(table, operation, fn));
+  }
+
+  /**
+   * Inserts results (window or performance), derived rows that nothing else can rebuild once
+   * their window is gone: a retriable failure goes to `write` (the Kafka path retries it; the
+   * other paths keep the rows queued for the next write), as before. Rows the store refuses
+   * for good (not retriable) are quarantined one by one (quarantine.ts) instead of staying
+   * queued, so one refused result never holds back the others, of its model or any other.
+   * @returns the rows written
+   */
+  function insertResults<T>(
+    table: string,
+    operation: string,
+    kind: QuarantineKind,
+    rows: readonly T[],
+    insert: (batch: readonly T[]) => Promise<void>,
+    write: NonNullable<WriteOptions['write']>,
+  ): Promise<readonly T[]> {
+    return write(operation, () =>
+      insertOrQuarantine(
+        rows,
+        (batch) => timed(table, operation, () => insert(batch)),
+        quarantine,
+        kind,
+      ),
+    );
   }
 
   /**
@@ -384,11 +429,16 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         const model = models.get(c.bounds.model)!;
         results.push(evaluateWindow(c, c.baseline, model));
       }
-      await timedWrite('window_results', 'insert_window_results', write, () =>
-        store.insertWindowResults(results),
+      const written = await insertResults(
+        'window_results',
+        'insert_window_results',
+        'window_result',
+        results,
+        (rows) => store.insertWindowResults(rows),
+        write,
       );
       unwritten.splice(0, batch.length);
-      for (const r of results) {
+      for (const r of written) {
         metrics.recordWindow(r);
         closedCounts.set(windowKey(r), { bounds: r, eventCount: r.eventCount });
         // Its performance reads its raw rows: recompute once the buffered ones and those on
@@ -414,7 +464,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       }
       trimClosedCounts();
       await recomputePerformance(write);
-      return results;
+      return written.slice();
     });
   }
 
@@ -498,11 +548,16 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         });
       }
       if (out.length > 0) {
-        await timedWrite('performance', 'insert_performance', write, () =>
-          store.insertPerformance(out),
+        const written = await insertResults(
+          'performance',
+          'insert_performance',
+          'performance',
+          out,
+          (rows) => store.insertPerformance(rows),
+          write,
         );
         // Gauges show the newest window per series, whatever order the recompute ran in.
-        for (const p of out.sort((a, b) => a.start - b.start)) {
+        for (const p of [...written].sort((a, b) => a.start - b.start)) {
           metrics.recordPerformance(p);
           opts.onPerformance?.(p);
         }
