@@ -12,7 +12,7 @@ import type { Store } from '../../src/store/types.js';
 const T0 = Date.parse('2026-11-22T10:00:00Z');
 const MIN = 60_000;
 
-describe('no poison results (real chDB; a store double refusing model "b"\'s window results with a non-retriable StoreError)', () => {
+describe('no poison results (real chDB; a store double refusing model "b"\'s window results and model "c"\'s performance results with a non-retriable StoreError)', () => {
   let dir: string;
   let daemon: Daemon;
   let refusals = 0;
@@ -21,7 +21,7 @@ describe('no poison results (real chDB; a store double refusing model "b"\'s win
     dir = await mkdtemp(join(tmpdir(), 'driftd-quarantine-'));
     const model = (id: string) => ({
       id,
-      task: 'regression',
+      task: 'binary-classification',
       features: [{ name: 'x', type: 'numeric' }],
       windows: { sizes: ['1m'], allowedLateness: '0s', idleTimeout: '1h' },
       drift: { minWindowSize: 5 },
@@ -31,13 +31,14 @@ describe('no poison results (real chDB; a store double refusing model "b"\'s win
         dataDir: dir,
         server: { port: 0 },
         logLevel: 'silent',
-        models: [model('a'), model('b')],
+        models: [model('a'), model('b'), model('c')],
       },
       { env: {} },
     );
     const real = createStore(config.store);
-    // The engine refuses any INSERT holding one of model b's results, as it refuses a row it
-    // cannot store (TYPE_MISMATCH: not retriable); everything else goes to the real store.
+    // The engine refuses any INSERT holding one of model b's window results or model c's
+    // performance results, as it refuses a row it cannot store (TYPE_MISMATCH: not
+    // retriable); everything else goes to the real store.
     const store: Store = Object.create(real) as Store;
     store.insertWindowResults = async (rows) => {
       if (rows.some((r) => r.model === 'b')) {
@@ -46,11 +47,18 @@ describe('no poison results (real chDB; a store double refusing model "b"\'s win
       }
       return real.insertWindowResults(rows);
     };
+    store.insertPerformance = async (rows) => {
+      if (rows.some((r) => r.model === 'c')) {
+        refusals++;
+        throw new StoreError('simulated refusal of a performance result', { clickhouseCode: 53 });
+      }
+      return real.insertPerformance(rows);
+    };
     daemon = createDaemon(config, { store, tickMs: 100 });
     await daemon.start();
     const rows = Array.from({ length: 200 }, (_, i) => ({
       features: { x: i % 20 },
-      prediction: 1,
+      prediction: 0.8,
     }));
     for (const m of config.models) {
       await daemon.store.saveBaseline(buildProfileFromRows(m, '1', rows).profile);
@@ -63,14 +71,14 @@ describe('no poison results (real chDB; a store double refusing model "b"\'s win
   });
 
   const post = async (ts: number, n: number) => {
-    const payload = ['a', 'b'].flatMap((model) =>
+    const payload = ['a', 'b', 'c'].flatMap((model) =>
       Array.from({ length: n }, (_, i) => ({
         model,
         version: '1',
         id: `${model}-${ts}-${i}`,
         ts: new Date(ts + i).toISOString(),
         features: { x: i % 20 },
-        prediction: 1,
+        prediction: 0.8,
       })),
     );
     const res = await daemon.app.inject({ method: 'POST', url: '/api/v1/events', payload });
@@ -117,5 +125,28 @@ describe('no poison results (real chDB; a store double refusing model "b"\'s win
     const before = refusals;
     await new Promise((r) => setTimeout(r, 500));
     expect(refusals).toBe(before);
+  });
+
+  it("writes model a's performance and quarantines c's refused one", async () => {
+    const payload = ['a', 'c'].flatMap((model) =>
+      Array.from({ length: 30 }, (_, i) => ({ model, id: `${model}-${T0}-${i}`, label: i % 2 })),
+    );
+    const res = await daemon.app.inject({ method: 'POST', url: '/api/v1/labels', payload });
+    expect(res.statusCode).toBe(202);
+    const perf = (model: string) =>
+      daemon.store.queryPerformance({ model, window: '1m', from: T0, to: T0 + 1 });
+    await until(async () => (await perf('a')).length > 0);
+    expect((await perf('a'))[0]).toMatchObject({ start: T0, labeled: 30 });
+    await until(() => daemon.pipeline.quiescent());
+    expect(await perf('c')).toEqual([]);
+    const lines = (await readFile(join(dir, 'quarantine', 'performance.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.item.model, l.item.start, l.item.labeled])).toEqual([['c', T0, 30]]);
+    const counted = (await daemon.metrics.quarantinedTotal.get()).values.find(
+      (v) => v.labels.kind === 'performance',
+    );
+    expect(counted?.value).toBe(1);
   });
 });
