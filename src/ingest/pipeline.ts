@@ -17,7 +17,6 @@ import type {
 import {
   type Clock,
   type ClosedWindow,
-  createWindowManager,
   evaluateWindow,
   type RecordResult,
   type WindowManager,
@@ -26,6 +25,7 @@ import {
   windowKey,
 } from '../window/index.js';
 import { computePerformance, type LabeledPrediction } from '../window/performance.js';
+import { createBaselineCache } from './baselines.js';
 import { type DecodeOptions, decodeLabel, decodePrediction, itemValue } from './decode.js';
 import { createIdempotency, type Idempotency } from './idempotency.js';
 import { createInputLog, type InputLog } from './input-log.js';
@@ -36,6 +36,7 @@ import {
   type QuarantineKind,
 } from './quarantine.js';
 import { backoffDelay, isRetriable, sleep } from './retry.js';
+import { createWindowRegistry } from './window-registry.js';
 
 /** What the pipeline needs from the store (the full Store satisfies it). */
 export interface PipelineStore {
@@ -219,60 +220,13 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     live: { now: () => clock.now(), maxFutureSkewMs: config.ingest.maxFutureSkewMs },
   };
 
-  // model → version → baseline; `latest` serves versions that have no baseline of their own.
-  const baselines = new Map<
-    string,
-    { byVersion: Map<string, BaselineProfile>; latest: BaselineProfile | undefined }
-  >();
-  const baselinesById = new Map<string, BaselineProfile>();
-  let lastRefresh = 0;
-
-  const managers = new Map<string, WindowManager>();
-  function freshManagers(): void {
-    for (const model of config.models) {
-      managers.set(
-        model.id,
-        createWindowManager({
-          model,
-          clock,
-          baselineFor: (version) => {
-            const b = baselines.get(model.id);
-            const own = b?.byVersion.get(version);
-            if (own !== undefined || model.versions.baselineFallback === 'none') return own;
-            return b?.latest;
-          },
-          onRetire: (version) => metrics.forgetVersion(model.id, version),
-        }),
-      );
-    }
-  }
-  freshManagers();
+  const baselines = createBaselineCache({ store, models, clock, logger: log });
+  const windows = createWindowRegistry({ config, clock, metrics, baselines });
+  const managers = windows.managers;
 
   // Closed windows' event counts, for label coverage when labels arrive after the close.
   const closedCounts = new Map<string, { bounds: WindowBounds; eventCount: number }>();
   const dirtyWindows = new Map<string, WindowBounds>();
-
-  async function refreshBaselines(): Promise<void> {
-    lastRefresh = clock.now();
-    const list = await store.listBaselines();
-    for (const summary of list) {
-      if (!models.has(summary.model) || baselinesById.has(summary.id)) continue;
-      const profile = await store.getBaseline(summary.id);
-      if (!profile) continue;
-      baselinesById.set(profile.id, profile);
-    }
-    baselines.clear();
-    const sorted = [...baselinesById.values()].sort((a, b) => a.createdAt - b.createdAt);
-    for (const p of sorted) {
-      let entry = baselines.get(p.model);
-      if (!entry) {
-        entry = { byVersion: new Map(), latest: undefined };
-        baselines.set(p.model, entry);
-      }
-      entry.byVersion.set(p.version, p); // newest import of a version wins
-      entry.latest = p;
-    }
-  }
 
   // Closed windows drained from the managers whose results are not durable yet, and raw rows
   // of the Kafka path not yet inserted. A failed write leaves them here for the next attempt,
@@ -658,11 +612,6 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     while (gated.length > 0 && gated[0]!.at <= durable) out.push(gated.shift()!.closed);
     return out;
   }
-  function drainManagers(): ClosedWindow[] {
-    const closed: ClosedWindow[] = [];
-    for (const m of managers.values()) for (const c of m.drainClosed()) closed.push(c);
-    return closed;
-  }
   /** Waits until every input position handed out so far is stored (nothing if it fails). */
   async function inputStored(): Promise<void> {
     if (rawLog.healthy) await rawLog.whenDurable(rawLog.recorded).catch(() => undefined);
@@ -743,7 +692,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
           continue;
         }
         const event = d.value;
-        const status = managers.get(event.model)!.record(event, meta).status;
+        const status = windows.get(event.model)!.record(event, meta).status;
         if (status === 'no-baseline') noBaseline = true;
         bump(event.model, resultOf(status));
         const row = event as StoredEvent;
@@ -765,12 +714,12 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       if (last > 0) rawLog.abort(err);
       throw err;
     }
-    const closed = gate(drainManagers());
+    const closed = gate(windows.drain());
     // Raw events are durable before the caller is answered, and before any window holding
     // them is written (see above).
     const accepted = encoded.rows;
     const stored = accepted > 0 ? rawLog.submit(encoded.take(), last) : Promise.resolve();
-    updateOpenGauge();
+    windows.updateOpenGauge();
     const written = writeResults(closed);
     await stored;
     await written;
@@ -778,9 +727,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       for (const [r, n] of Object.entries(c)) if (n > 0) countEvent(model, r as EventResult, n);
     }
     for (const [model, ts] of newest) metrics.lastEventTimestamp.set({ model }, ts / 1000);
-    if (noBaseline && clock.now() - lastRefresh > 5_000) {
-      void refreshBaselines().catch((err) => log.warn({ err }, 'baseline refresh failed'));
-    }
+    if (noBaseline) baselines.refreshSoon();
     await writeResults(released());
     return { accepted, rejected, errors };
   }
@@ -801,11 +748,11 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
 
   function replayStored(events: readonly StoredEvent[]): void {
     for (const e of events) {
-      const manager = managers.get(e.model);
+      const manager = windows.get(e.model);
       if (manager === undefined) continue; // a model no longer configured
       manager.record(e, { source: e.source });
     }
-    for (const c of drainManagers()) unwritten.push(c);
+    for (const c of windows.drain()) unwritten.push(c);
   }
 
   function recordSourced(events: readonly SourcedEvent[]): void {
@@ -827,7 +774,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       if (event.model !== model) {
         flushCounts();
         model = event.model;
-        manager = managers.get(model)!;
+        manager = windows.get(model)!;
         counts = perModel.get(model) ?? { accepted: 0, late: 0, no_baseline: 0, version_limit: 0 };
         perModel.set(model, counts);
         newest = Number.NEGATIVE_INFINITY;
@@ -860,11 +807,9 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       if (c.no_baseline > 0) countEvent(m, 'no_baseline', c.no_baseline);
       if (c.version_limit > 0) countEvent(m, 'version_limit', c.version_limit);
     }
-    if (noBaseline && clock.now() - lastRefresh > 5_000) {
-      void refreshBaselines().catch((err) => log.warn({ err }, 'baseline refresh failed'));
-    }
+    if (noBaseline) baselines.refreshSoon();
     const before = unwritten.length;
-    for (const c of gate(drainManagers())) unwritten.push(c);
+    for (const c of gate(windows.drain())) unwritten.push(c);
     if (before === 0 && unwritten.length > 0) unwrittenSince = clock.now();
   }
 
@@ -892,7 +837,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       if (backgrounds.size >= MAX_BACKGROUND_WRITES) return;
     }
     const closing = unwritten.length > 0 && (resultsDue || bufferedRowCount() >= cap);
-    if (closing) updateOpenGauge();
+    if (closing) windows.updateOpenGauge();
     // The raw insert starts first and runs beside the results: a results insert waits for its
     // turn in the serial chain, and the rows must not wait with it (the buffer fills meanwhile).
     const run: Promise<void> = Promise.all([
@@ -913,7 +858,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
 
   async function settle(options: WriteOptions = {}): Promise<void> {
     const write = options.write ?? direct;
-    for (const c of gate(drainManagers())) unwritten.push(c);
+    for (const c of gate(windows.drain())) unwritten.push(c);
     // HTTP rows still on their way hold back the windows they closed.
     await inputStored();
     for (const c of released()) unwritten.push(c);
@@ -923,11 +868,6 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     await serial(() => recomputePerformance(write));
     // Writes queued meanwhile by other callers (a tick) finish before the caller looks.
     await writeChain;
-  }
-
-  function updateOpenGauge(): void {
-    for (const m of managers.values())
-      metrics.openWindows.set({ model: m.model }, m.openWindows().length);
   }
 
   /** Labels are idempotent in the store (latest per id); a keyed retry is still answered once. */
@@ -1004,18 +944,11 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
             const b = windowAt(modelId, t.version, size, t.ts);
             const key = windowKey(b);
             // Still-open windows get their performance when they close.
-            if (closedCounts.has(key) || !isOpen(modelId, b)) dirtyWindows.set(key, b);
+            if (closedCounts.has(key) || !windows.isOpen(modelId, b)) dirtyWindows.set(key, b);
           }
         }
       }
     }
-  }
-
-  function isOpen(model: string, b: WindowBounds): boolean {
-    return managers
-      .get(model)!
-      .openWindows()
-      .some((o) => o.version === b.version && o.sizeLabel === b.sizeLabel && o.start === b.start);
   }
 
   return {
@@ -1029,23 +962,22 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     input: rawLog,
     idempotency,
     cut() {
-      const windows: Record<string, WindowManagerSnapshot> = {};
-      for (const [model, m] of managers) windows[model] = m.snapshot();
+      const snapshot = windows.snapshot();
       // Closed but not written yet: restored as closed, so a restart writes them.
       for (const c of [...unwritten, ...gated.map((g) => g.closed)]) {
-        windows[c.bounds.model]?.closed.push({
+        snapshot[c.bounds.model]?.closed.push({
           state: c.state.snapshot(),
           reason: c.reason,
           closedAt: c.closedAt,
         });
       }
-      return { position: rawLog.recorded, windows };
+      return { position: rawLog.recorded, windows: snapshot };
     },
     replayStored,
     resetWindows() {
       gated = [];
-      freshManagers();
-      updateOpenGauge();
+      windows.reset();
+      windows.updateOpenGauge();
     },
     resumeInput(position) {
       rawLog.reset(position);
@@ -1060,9 +992,9 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       if (dirtyWindows.size > 0 || recomputing !== null) return false;
       return true;
     },
-    refreshBaselines,
+    refreshBaselines: () => baselines.refresh(),
     async start() {
-      await refreshBaselines();
+      await baselines.refresh();
       for (const m of config.models) {
         if (!baselines.has(m.id)) {
           log.warn(
@@ -1073,27 +1005,21 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       }
     },
     async tick() {
-      if (clock.now() - lastRefresh > BASELINE_REFRESH_MS) await refreshBaselines();
-      const closed: ClosedWindow[] = [];
-      for (const m of managers.values()) closed.push(...m.tick());
-      updateOpenGauge();
+      await baselines.refreshIfOlder(BASELINE_REFRESH_MS);
+      const closed = windows.tick();
+      windows.updateOpenGauge();
       await writeClosed(gate(closed).concat(released()));
       await recomputePerformance();
     },
     async flush() {
-      const closed: ClosedWindow[] = [];
-      for (const m of managers.values()) closed.push(...m.flushAll());
-      updateOpenGauge();
+      const closed = windows.flushAll();
+      windows.updateOpenGauge();
       const now = gate(closed);
       await inputStored();
       const results = await writeClosed(now.concat(released()));
       await recomputePerformance();
       return results;
     },
-    openWindows() {
-      let n = 0;
-      for (const m of managers.values()) n += m.openWindows().length;
-      return n;
-    },
+    openWindows: () => windows.openWindows(),
   };
 }
