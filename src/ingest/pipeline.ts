@@ -11,31 +11,26 @@ import type {
   LabelEvent,
   PerformanceResult,
   PredictionEvent,
-  WindowBounds,
   WindowResult,
 } from '../types.js';
-import {
-  type Clock,
-  type ClosedWindow,
-  evaluateWindow,
-  type RecordResult,
-  type WindowManager,
-  type WindowManagerSnapshot,
-  windowAt,
-  windowKey,
+import type {
+  Clock,
+  ClosedWindow,
+  RecordResult,
+  WindowManager,
+  WindowManagerSnapshot,
 } from '../window/index.js';
-import { computePerformance, type LabeledPrediction } from '../window/performance.js';
+import type { LabeledPrediction } from '../window/performance.js';
 import { createBaselineCache } from './baselines.js';
 import { type DecodeOptions, decodeLabel, decodePrediction, itemValue } from './decode.js';
 import { createIdempotency, type Idempotency } from './idempotency.js';
 import { createInputLog, type InputLog } from './input-log.js';
-import {
-  createQuarantine,
-  insertOrQuarantine,
-  type Quarantine,
-  type QuarantineKind,
-} from './quarantine.js';
+import { createPerformanceScheduler } from './performance-scheduler.js';
+import { createQuarantine, type Quarantine } from './quarantine.js';
+import { createRawWriter } from './raw-writer.js';
+import { createResultWriter } from './result-writer.js';
 import { backoffDelay, isRetriable, sleep } from './retry.js';
+import { createSerial, createStoreWrites, direct, type WriteOptions } from './store-writes.js';
 import { createWindowRegistry } from './window-registry.js';
 
 /** What the pipeline needs from the store (the full Store satisfies it). */
@@ -84,13 +79,7 @@ export interface PipelineOptions {
   quarantine?: Quarantine;
 }
 
-/**
- * How a call performs its store writes. The default calls the store once and lets a failure
- * propagate; the Kafka source passes a retry-until-done wrapper (heartbeating meanwhile).
- */
-export interface WriteOptions {
-  write?: <T>(operation: string, fn: () => Promise<T>) => Promise<T>;
-}
+export type { WriteOptions } from './store-writes.js';
 
 /** A decoded prediction event and where it came from (Kafka: its coordinates). */
 export interface SourcedEvent {
@@ -190,7 +179,6 @@ const DEFAULT_BUFFER_ROWS = 20_000;
 /** Background writes (and so raw inserts) `persist` keeps going at once. */
 const MAX_BACKGROUND_WRITES = 2;
 const DEFAULT_RESULT_DELAY_MS = 1_000;
-const direct = <T>(_operation: string, fn: () => Promise<T>): Promise<T> => fn();
 const HTTP_SOURCE = Object.freeze({ kind: 'http' as const });
 const REPLAY_SOURCE = Object.freeze({ kind: 'replay' as const });
 const BASELINE_REFRESH_MS = 30_000;
@@ -224,309 +212,35 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   const windows = createWindowRegistry({ config, clock, metrics, baselines });
   const managers = windows.managers;
 
-  // Closed windows' event counts, for label coverage when labels arrive after the close.
-  const closedCounts = new Map<string, { bounds: WindowBounds; eventCount: number }>();
-  const dirtyWindows = new Map<string, WindowBounds>();
-
-  // Closed windows drained from the managers whose results are not durable yet, and raw rows
-  // of the Kafka path not yet inserted. A failed write leaves them here for the next attempt,
-  // so nothing drained is ever lost. Writes run one at a time (`serial`).
-  const unwritten: ClosedWindow[] = [];
-  /** When the oldest entry of `unwritten` was queued by `recordSourced`. */
-  let unwrittenSince = 0;
-  // Raw rows are encoded as they are recorded: bytes wait for the insert, not event objects
-  // (cheaper to keep, and the encoding is off the insert's critical path). `rawBatches` were
-  // taken from the buffer for a write that failed, and go first next time.
-  const rawBuffer = store.createEventBuffer(DEFAULT_BUFFER_ROWS * 1024);
-  let rawBatches: EncodedEvents[] = [];
-  const bufferedRowCount = () => {
-    let n = rawBuffer.rows;
-    for (const b of rawBatches) n += b.rows;
-    return n;
-  };
-  /** Closed windows whose performance waits for the buffered raw rows to be stored. */
-  let awaitingRows: WindowBounds[] = [];
-  let writeChain: Promise<unknown> = Promise.resolve();
-  let writing = 0;
-  function serial<T>(fn: () => Promise<T>): Promise<T> {
-    writing++;
-    const run = writeChain.then(fn, fn).finally(() => {
-      writing--;
-    });
-    writeChain = run.catch(() => undefined);
-    return run;
-  }
-
-  /** One store call, timed, its failures counted. */
-  async function timed<T>(table: string, operation: string, fn: () => Promise<T>): Promise<T> {
-    const t = metrics.storeWriteSeconds.startTimer({ table });
-    try {
-      return await fn();
-    } catch (err) {
-      metrics.storeErrors.inc({ operation });
-      throw err;
-    } finally {
-      t();
-    }
-  }
-
-  function timedWrite<T>(
-    table: string,
-    operation: string,
-    write: NonNullable<WriteOptions['write']>,
-    fn: () => Promise<T>,
-  ): Promise<T> {
-    return write(operation, () => timed(table, operation, fn));
-  }
-
-  /**
-   * Inserts results (window or performance), derived rows that nothing else can rebuild once
-   * their window is gone: a retriable failure goes to `write` (the Kafka path retries it; the
-   * other paths keep the rows queued for the next write), as before. Rows the store refuses
-   * for good (not retriable) are quarantined one by one (quarantine.ts) instead of staying
-   * queued, so one refused result never holds back the others, of its model or any other.
-   * @returns the rows written
-   */
-  function insertResults<T>(
-    table: string,
-    operation: string,
-    kind: QuarantineKind,
-    rows: readonly T[],
-    insert: (batch: readonly T[]) => Promise<void>,
-    write: NonNullable<WriteOptions['write']>,
-  ): Promise<readonly T[]> {
-    return write(operation, () =>
-      insertOrQuarantine(
-        rows,
-        (batch) => timed(table, operation, () => insert(batch)),
-        quarantine,
-        kind,
-      ),
-    );
-  }
-
-  /**
-   * Raw-row inserts run beside the serial chain (persist keeps up to MAX_BACKGROUND_WRITES of
-   * them going; settle and label ingestion add theirs): their order does not matter (a row's
-   * identity is in its columns), and a second insert uses the CPU the first leaves idle.
-   * Windows waiting for their rows (`awaitingRows`) become due for a performance recompute
-   * only once no raw insert is in flight, so none of their rows is still on its way.
-   */
-  const rawInFlight = new Set<Promise<void>>();
-  let rowsLanded: WindowBounds[] = [];
-
-  /** Starts inserting the buffered raw rows; resolves when that insert is durable. */
-  function flushRows(write: NonNullable<WriteOptions['write']>): Promise<void> {
-    if (rawBuffer.rows > 0) rawBatches.push(rawBuffer.take());
-    if (rawBatches.length === 0) return Promise.resolve();
-    // Take first: rows recorded while the insert runs go to the buffer, not into this write.
-    const batches = rawBatches;
-    const waiting = awaitingRows;
-    rawBatches = [];
-    awaitingRows = [];
-    writing++;
-    const run = (async () => {
-      try {
-        await timedWrite('events', 'insert_events', write, () =>
-          store.insertEncodedEvents(batches),
-        );
-      } catch (err) {
-        rawBatches = batches.concat(rawBatches);
-        // Windows waiting on inserts in flight may have had rows in this one: they wait for
-        // the next insert that lands instead.
-        awaitingRows = waiting.concat(rowsLanded, awaitingRows);
-        rowsLanded = [];
-        throw err;
-      }
-      for (const b of waiting) rowsLanded.push(b);
-    })();
-    const done: Promise<void> = run
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .then(() => {
-        rawInFlight.delete(done);
-        writing--;
-        if (rawInFlight.size === 0) {
-          for (const b of rowsLanded) dirtyWindows.set(windowKey(b), b);
-          rowsLanded = [];
-        }
-      });
-    rawInFlight.add(done);
-    return run;
-  }
-
-  /** Inserts every buffered raw row and waits for every raw insert in flight. */
-  async function flushAllRows(write: NonNullable<WriteOptions['write']>): Promise<void> {
-    const mine = flushRows(write);
-    await Promise.all([...rawInFlight]);
-    await mine;
-    // A concurrent insert that failed put its rows back: they go now, or this call fails.
-    if (rawBatches.length > 0) {
-      await flushRows(write);
-      await Promise.all([...rawInFlight]);
-    }
-  }
-
-  function writeClosed(
-    closed: readonly ClosedWindow[],
-    write: NonNullable<WriteOptions['write']> = direct,
-  ): Promise<WindowResult[]> {
-    for (const c of closed) unwritten.push(c);
-    if (unwritten.length === 0) return Promise.resolve([]);
-    return serial(async () => {
-      if (unwritten.length === 0) return [];
-      const batch = unwritten.slice();
-      const results: WindowResult[] = [];
-      for (const c of batch) {
-        const model = models.get(c.bounds.model)!;
-        results.push(evaluateWindow(c, c.baseline, model));
-      }
-      const written = await insertResults(
-        'window_results',
-        'insert_window_results',
-        'window_result',
-        results,
-        (rows) => store.insertWindowResults(rows),
-        write,
-      );
-      unwritten.splice(0, batch.length);
-      for (const r of written) {
-        metrics.recordWindow(r);
-        closedCounts.set(windowKey(r), { bounds: r, eventCount: r.eventCount });
-        // Its performance reads its raw rows: recompute once the buffered ones and those on
-        // their way (an insert running beside this write) are stored.
-        if (bufferedRowCount() > 0) awaitingRows.push(r);
-        else if (rawInFlight.size > 0) rowsLanded.push(r);
-        else dirtyWindows.set(windowKey(r), r);
-        log.info(
-          {
-            model: r.model,
-            version: r.version,
-            window: r.sizeLabel,
-            start: new Date(r.start).toISOString(),
-            events: r.eventCount,
-            driftShare: r.driftShare,
-            provisional: r.provisional,
-          },
-          r.provisional
-            ? 'window result (provisional: stream quiet, window open)'
-            : 'window closed',
-        );
-        opts.onWindow?.(r);
-      }
-      trimClosedCounts();
-      await recomputePerformance(write);
-      return written.slice();
-    });
-  }
-
-  function trimClosedCounts(): void {
-    // Bounded memory: keep the most recent closed windows per process; older ones fall back to the store.
-    const cap = 10_000;
-    if (closedCounts.size <= cap) return;
-    const excess = closedCounts.size - cap;
-    let i = 0;
-    for (const k of closedCounts.keys()) {
-      if (i++ >= excess) break;
-      closedCounts.delete(k);
-    }
-  }
-
-  async function eventCountOf(b: WindowBounds): Promise<number | undefined> {
-    const known = closedCounts.get(windowKey(b));
-    if (known) return known.eventCount;
-    const [r] = await store.queryDrift({
-      model: b.model,
-      window: b.sizeLabel,
-      from: b.start,
-      to: b.start + 1,
-    });
-    return r?.version === b.version ? r.eventCount : undefined;
-  }
-
-  // Models known to have labels (stays true); a "no" is asked again after a while, since
-  // another instance (or the HTTP API) may store the first labels.
-  const labelsSeen = new Set<string>();
-  const noLabelsUntil = new Map<string, number>();
-  async function labelsExist(model: string): Promise<boolean> {
-    if (labelsSeen.has(model)) return true;
-    if ((noLabelsUntil.get(model) ?? 0) > clock.now()) return false;
-    if (store.hasLabels === undefined || (await store.hasLabels(model))) {
-      labelsSeen.add(model);
-      return true;
-    }
-    noLabelsUntil.set(model, clock.now() + 10_000);
-    return false;
-  }
-
-  let recomputing: Promise<void> | null = null;
-  async function recomputePerformance(
-    write: NonNullable<WriteOptions['write']> = direct,
-  ): Promise<void> {
-    // Never overlapping: a call during a run waits for it, then runs again for what it left.
-    while (recomputing) await recomputing;
-    if (dirtyWindows.size === 0) return;
-    const batch = [...dirtyWindows.values()];
-    dirtyWindows.clear();
-    recomputing = (async () => {
-      const out: PerformanceResult[] = [];
-      for (const b of batch) {
-        const model = models.get(b.model);
-        if (!model) continue;
-        // A model without any label has no performance: skip the join.
-        if (!(await write('has_labels', () => labelsExist(b.model)))) continue;
-        const eventCount = await write('query_drift', () => eventCountOf(b));
-        if (eventCount === undefined) continue;
-        const pairs = await write('labeled_predictions', () =>
-          store.labeledPredictions({
-            model: b.model,
-            version: b.version,
-            from: b.start,
-            to: b.end,
-          }),
-        );
-        if (pairs.length === 0) continue;
-        out.push({
-          model: b.model,
-          version: b.version,
-          size: b.size,
-          sizeLabel: b.sizeLabel,
-          start: b.start,
-          end: b.end,
-          labeled: pairs.length,
-          coverage: eventCount > 0 ? Math.min(1, pairs.length / eventCount) : 0,
-          metrics: computePerformance(model, pairs),
-          computedAt: clock.now(),
-        });
-      }
-      if (out.length > 0) {
-        const written = await insertResults(
-          'performance',
-          'insert_performance',
-          'performance',
-          out,
-          (rows) => store.insertPerformance(rows),
-          write,
-        );
-        // Gauges show the newest window per series, whatever order the recompute ran in.
-        for (const p of [...written].sort((a, b) => a.start - b.start)) {
-          metrics.recordPerformance(p);
-          opts.onPerformance?.(p);
-        }
-      }
-    })();
-    try {
-      await recomputing;
-    } catch (err) {
-      // Derived data: keep the windows marked so the next run recomputes them.
-      for (const b of batch) if (!dirtyWindows.has(windowKey(b))) dirtyWindows.set(windowKey(b), b);
-      throw err;
-    } finally {
-      recomputing = null;
-    }
-  }
+  const writes = createStoreWrites(metrics, quarantine);
+  // Window and performance writes run one at a time; raw inserts run beside them.
+  const serial = createSerial();
+  const performance = createPerformanceScheduler({
+    store,
+    models,
+    clock,
+    metrics,
+    writes,
+    onPerformance: opts.onPerformance,
+  });
+  const raw = createRawWriter({
+    store,
+    writes,
+    bufferRows: DEFAULT_BUFFER_ROWS,
+    onStored: (b) => performance.markDue(b),
+  });
+  const results = createResultWriter({
+    store,
+    models,
+    clock,
+    metrics,
+    logger: log,
+    writes,
+    serial,
+    raw,
+    performance,
+    onWindow: opts.onWindow,
+  });
 
   function countEvent(model: string, result: EventResult, n = 1): void {
     metrics.eventsTotal.inc({ model: models.has(model) ? model : 'unknown', result }, n);
@@ -720,7 +434,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     const accepted = encoded.rows;
     const stored = accepted > 0 ? rawLog.submit(encoded.take(), last) : Promise.resolve();
     windows.updateOpenGauge();
-    const written = writeResults(closed);
+    const written = results.writeLogged(closed);
     await stored;
     await written;
     for (const [model, c] of counts) {
@@ -728,22 +442,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     }
     for (const [model, ts] of newest) metrics.lastEventTimestamp.set({ model }, ts / 1000);
     if (noBaseline) baselines.refreshSoon();
-    await writeResults(released());
+    await results.writeLogged(released());
     return { accepted, rejected, errors };
-  }
-
-  /**
-   * Writes closed windows for a request that stored its rows: a failed result write does not
-   * fail the request (its events are stored and counted; an error would make the client send
-   * them again). The windows stay queued and the next write or tick retries them.
-   */
-  async function writeResults(closed: readonly ClosedWindow[]): Promise<void> {
-    if (closed.length === 0 && unwritten.length === 0) return;
-    try {
-      await writeClosed(closed);
-    } catch (err) {
-      log.warn({ err }, 'window result write failed; it is retried by the next write');
-    }
   }
 
   function replayStored(events: readonly StoredEvent[]): void {
@@ -752,7 +452,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       if (manager === undefined) continue; // a model no longer configured
       manager.record(e, { source: e.source });
     }
-    for (const c of windows.drain()) unwritten.push(c);
+    results.queue(windows.drain());
   }
 
   function recordSourced(events: readonly SourcedEvent[]): void {
@@ -798,7 +498,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         noBaseline = true;
         row.late = false;
       }
-      rawBuffer.add(row);
+      raw.add(row);
     }
     flushCounts();
     for (const [m, c] of perModel) {
@@ -808,9 +508,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       if (c.version_limit > 0) countEvent(m, 'version_limit', c.version_limit);
     }
     if (noBaseline) baselines.refreshSoon();
-    const before = unwritten.length;
-    for (const c of gate(windows.drain())) unwritten.push(c);
-    if (before === 0 && unwritten.length > 0) unwrittenSince = clock.now();
+    results.queue(gate(windows.drain()), clock.now());
   }
 
   // Writes `persist` started and did not wait for: the caller goes on decoding and recording
@@ -825,10 +523,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     const cap = options.bufferRows ?? DEFAULT_BUFFER_ROWS;
     // Closed windows wait up to resultDelayMs to share one INSERT with the windows closing
     // after them (every INSERT has a fixed cost in the engine); raw rows wait for `cap`.
-    const resultsDue =
-      unwritten.length > 0 &&
-      clock.now() - unwrittenSince >= (options.resultDelayMs ?? DEFAULT_RESULT_DELAY_MS);
-    const buffered = bufferedRowCount();
+    const resultsDue = results.due(options.resultDelayMs ?? DEFAULT_RESULT_DELAY_MS);
+    const buffered = raw.rows();
     if (!resultsDue && buffered < cap) return;
     if (backgrounds.size >= MAX_BACKGROUND_WRITES) {
       if (buffered < 2 * cap) return;
@@ -836,13 +532,13 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       // Another caller may have started the next write meanwhile.
       if (backgrounds.size >= MAX_BACKGROUND_WRITES) return;
     }
-    const closing = unwritten.length > 0 && (resultsDue || bufferedRowCount() >= cap);
+    const closing = results.queued.length > 0 && (resultsDue || raw.rows() >= cap);
     if (closing) windows.updateOpenGauge();
     // The raw insert starts first and runs beside the results: a results insert waits for its
     // turn in the serial chain, and the rows must not wait with it (the buffer fills meanwhile).
     const run: Promise<void> = Promise.all([
-      bufferedRowCount() >= cap ? flushRows(write) : undefined,
-      closing ? writeClosed([], write) : undefined,
+      raw.rows() >= cap ? raw.flush(write) : undefined,
+      closing ? results.write([], write) : undefined,
     ]).then(
       () => undefined,
       (err) => {
@@ -858,16 +554,16 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
 
   async function settle(options: WriteOptions = {}): Promise<void> {
     const write = options.write ?? direct;
-    for (const c of gate(windows.drain())) unwritten.push(c);
+    results.queue(gate(windows.drain()));
     // HTTP rows still on their way hold back the windows they closed.
     await inputStored();
-    for (const c of released()) unwritten.push(c);
-    if (unwritten.length > 0) await writeClosed([], write);
+    results.queue(released());
+    if (results.queued.length > 0) await results.write([], write);
     // Rows after results: the windows waiting for their rows become due for a recompute.
-    await flushAllRows(write);
-    await serial(() => recomputePerformance(write));
+    await raw.flushAll(write);
+    await serial.run(() => performance.recompute(write));
     // Writes queued meanwhile by other callers (a tick) finish before the caller looks.
-    await writeChain;
+    await serial.settled();
   }
 
   /** Labels are idempotent in the store (latest per id); a keyed retry is still answered once. */
@@ -924,8 +620,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   ): Promise<void> {
     const write = options.write ?? direct;
     if (labels.length > 0) {
-      await timedWrite('labels', 'insert_labels', write, () => store.insertLabels(labels));
-      for (const l of labels) labelsSeen.add(l.model);
+      await writes.timedWrite('labels', 'insert_labels', write, () => store.insertLabels(labels));
+      for (const l of labels) performance.labelsStored(l.model);
       const byModel = new Map<string, string[]>();
       for (const l of labels) {
         metrics.labelsTotal.inc({ model: l.model, result: 'accepted' });
@@ -934,19 +630,12 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         byModel.set(l.model, ids);
       }
       // Buffered raw rows first, so a label can find its prediction.
-      await flushAllRows(write);
+      await raw.flushAll(write);
       // Mark the closed windows these predictions fell in; the next tick recomputes them.
       for (const [modelId, ids] of byModel) {
         const model = models.get(modelId)!;
         const times = await write('prediction_times', () => store.predictionTimes(modelId, ids));
-        for (const t of times) {
-          for (const size of model.windows.sizes) {
-            const b = windowAt(modelId, t.version, size, t.ts);
-            const key = windowKey(b);
-            // Still-open windows get their performance when they close.
-            if (closedCounts.has(key) || !windows.isOpen(modelId, b)) dirtyWindows.set(key, b);
-          }
-        }
+        performance.labelled(model, times, (b) => windows.isOpen(modelId, b));
       }
     }
   }
@@ -964,7 +653,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     cut() {
       const snapshot = windows.snapshot();
       // Closed but not written yet: restored as closed, so a restart writes them.
-      for (const c of [...unwritten, ...gated.map((g) => g.closed)]) {
+      for (const c of [...results.queued, ...gated.map((g) => g.closed)]) {
         snapshot[c.bounds.model]?.closed.push({
           state: c.state.snapshot(),
           reason: c.reason,
@@ -987,10 +676,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     },
     quiescent() {
       if (gated.length > 0 || !rawLog.idle()) return false;
-      if (unwritten.length > 0 || bufferedRowCount() > 0 || writing > 0) return false;
-      if (awaitingRows.length > 0) return false;
-      if (dirtyWindows.size > 0 || recomputing !== null) return false;
-      return true;
+      if (results.queued.length > 0 || serial.busy() || !raw.idle()) return false;
+      return performance.idle();
     },
     refreshBaselines: () => baselines.refresh(),
     async start() {
@@ -1008,17 +695,17 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       await baselines.refreshIfOlder(BASELINE_REFRESH_MS);
       const closed = windows.tick();
       windows.updateOpenGauge();
-      await writeClosed(gate(closed).concat(released()));
-      await recomputePerformance();
+      await results.write(gate(closed).concat(released()));
+      await performance.recompute();
     },
     async flush() {
       const closed = windows.flushAll();
       windows.updateOpenGauge();
       const now = gate(closed);
       await inputStored();
-      const results = await writeClosed(now.concat(released()));
-      await recomputePerformance();
-      return results;
+      const written = await results.write(now.concat(released()));
+      await performance.recompute();
+      return written;
     },
     openWindows: () => windows.openWindows(),
   };
