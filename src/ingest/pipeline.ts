@@ -13,23 +13,17 @@ import type {
   PredictionEvent,
   WindowResult,
 } from '../types.js';
-import type {
-  Clock,
-  ClosedWindow,
-  RecordResult,
-  WindowManager,
-  WindowManagerSnapshot,
-} from '../window/index.js';
+import type { Clock, RecordResult, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import type { LabeledPrediction } from '../window/performance.js';
 import { createBaselineCache } from './baselines.js';
 import { type DecodeOptions, decodeLabel, decodePrediction, itemValue } from './decode.js';
+import { createDurableInput } from './durable-input.js';
 import { createIdempotency, type Idempotency } from './idempotency.js';
-import { createInputLog, type InputLog } from './input-log.js';
+import type { InputLog } from './input-log.js';
 import { createPerformanceScheduler } from './performance-scheduler.js';
 import { createQuarantine, type Quarantine } from './quarantine.js';
 import { createRawWriter } from './raw-writer.js';
 import { createResultWriter } from './result-writer.js';
-import { backoffDelay, isRetriable, sleep } from './retry.js';
 import { createSerial, createStoreWrites, direct, type WriteOptions } from './store-writes.js';
 import { createWindowRegistry } from './window-registry.js';
 
@@ -173,8 +167,6 @@ export interface Pipeline extends IngestPort {
 }
 
 const MAX_ITEM_ERRORS = 1000;
-/** Tries of one HTTP/replay batch's raw insert (≈ 15 s of capped backoff) before the request fails. */
-const HTTP_INSERT_ATTEMPTS = 6;
 const DEFAULT_BUFFER_ROWS = 20_000;
 /** Background writes (and so raw inserts) `persist` keeps going at once. */
 const MAX_BACKGROUND_WRITES = 2;
@@ -272,64 +264,9 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
    * deferred update would need the window manager to split decision from addition; the
    * gating above makes the two indistinguishable from outside.
    */
-  const rawLog = createInputLog<EncodedEvents>(
-    async (batches) => {
-      const t = metrics.storeWriteSeconds.startTimer({ table: 'events' });
-      try {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await store.insertEncodedEvents(batches);
-            return;
-          } catch (err) {
-            metrics.storeErrors.inc({ operation: 'insert_events' });
-            if (!isRetriable(err) || attempt >= HTTP_INSERT_ATTEMPTS) throw err;
-            const wait = backoffDelay(attempt, { initialMs: 200, maxMs: 5_000 });
-            log.warn(
-              { err, attempt, waitMs: Math.round(wait) },
-              'raw event insert failed; retrying',
-            );
-            await sleep(wait);
-          }
-        }
-      } finally {
-        t();
-      }
-    },
-    { rows: (b) => b.rows },
-  );
-  let recover: ((err: unknown) => void) | undefined;
-  rawLog.onFailure((err) => {
-    // The closed windows not yet released may hold events of the failed writes.
-    gated = [];
-    if (recover) {
-      log.error({ err }, 'raw event write failed: requests refused until the windows are rebuilt');
-      recover(err);
-    } else {
-      log.error({ err }, 'raw event write failed; its requests fail (no rebuild configured)');
-      rawLog.reset(rawLog.recorded);
-    }
-  });
-
-  /** Closed windows waiting until every input position up to `at` is stored (see above). */
-  let gated: Array<{ closed: ClosedWindow; at: number }> = [];
-  /** Gates `closed` at the current input position; returns what may be written now. */
-  function gate(closed: readonly ClosedWindow[]): ClosedWindow[] {
-    if (gated.length === 0 && rawLog.recorded <= rawLog.durable) return closed.slice();
-    const at = rawLog.recorded;
-    for (const c of closed) gated.push({ closed: c, at });
-    return released();
-  }
-  /** The gated windows whose positions are all stored, in close order. */
-  function released(): ClosedWindow[] {
-    const out: ClosedWindow[] = [];
-    const durable = rawLog.durable;
-    while (gated.length > 0 && gated[0]!.at <= durable) out.push(gated.shift()!.closed);
-    return out;
-  }
-  /** Waits until every input position handed out so far is stored (nothing if it fails). */
-  async function inputStored(): Promise<void> {
-    if (rawLog.healthy) await rawLog.whenDurable(rawLog.recorded).catch(() => undefined);
-  }
+  const input = createDurableInput({ store, metrics, logger: log });
+  const rawLog = input.log;
+  const { gate, released, stored: inputStored } = input;
 
   const idempotency = createIdempotency({ now: () => clock.now() });
 
@@ -653,7 +590,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     cut() {
       const snapshot = windows.snapshot();
       // Closed but not written yet: restored as closed, so a restart writes them.
-      for (const c of [...results.queued, ...gated.map((g) => g.closed)]) {
+      for (const c of [...results.queued, ...input.gatedWindows()]) {
         snapshot[c.bounds.model]?.closed.push({
           state: c.state.snapshot(),
           reason: c.reason,
@@ -664,7 +601,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     },
     replayStored,
     resetWindows() {
-      gated = [];
+      input.clearGate();
       windows.reset();
       windows.updateOpenGauge();
     },
@@ -672,10 +609,10 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       rawLog.reset(position);
     },
     onInputFailure(fn) {
-      recover = fn;
+      input.onFailure(fn);
     },
     quiescent() {
-      if (gated.length > 0 || !rawLog.idle()) return false;
+      if (input.gatedWindows().length > 0 || !rawLog.idle()) return false;
       if (results.queued.length > 0 || serial.busy() || !raw.idle()) return false;
       return performance.idle();
     },
