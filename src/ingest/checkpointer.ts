@@ -48,7 +48,7 @@ import {
   restoreWindows,
 } from './checkpoint.js';
 import { DEFAULT_KEY_TTL_MS, DEFAULT_MAX_KEYS } from './idempotency.js';
-import type { Pipeline } from './pipeline.js';
+import type { EngineCheckpointing } from './pipeline.js';
 import { backoffDelay, sleep } from './retry.js';
 
 /** Rows per read when replaying stored events after a checkpoint. */
@@ -61,7 +61,7 @@ export interface HttpCheckpointStore extends CheckpointStore {
 }
 
 export interface HttpCheckpointerOptions {
-  pipeline: Pipeline;
+  pipeline: EngineCheckpointing;
   store: HttpCheckpointStore;
   logger: Logger;
   clock: Clock;

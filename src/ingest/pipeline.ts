@@ -96,13 +96,56 @@ export interface InputCut {
   windows: Record<string, WindowManagerSnapshot>;
 }
 
-export interface Pipeline extends IngestPort {
-  ingestEvents(
-    items: readonly unknown[],
-    source: 'http' | 'replay',
-    opts?: IngestOptions,
-  ): Promise<IngestReport>;
-  ingestLabels(items: readonly unknown[], opts?: IngestOptions): Promise<IngestReport>;
+/*
+ * The engine's interfaces, by who calls them. Every source delivers events to the same engine
+ * (window managers, result and performance writers, raw writers); what differs is who decodes
+ * and what the position of an event is:
+ * - a streaming source (Kafka, `EngineSource`) decodes itself and hands decoded events with
+ *   their opaque position (`SourcedEvent.source`: the Kafka coordinates), then asks the engine
+ *   to `settle` before it takes its cut (windows + offsets, kafka.ts);
+ * - the request sources (HTTP, replay: `IngestPort`) hand raw items; the engine decodes them
+ *   and gives each event its position in the ordered input log, and the checkpointer
+ *   (`EngineCheckpointing`, checkpointer.ts) owns the cut of that input.
+ */
+
+/**
+ * Source to engine, for a source that decodes and positions its own events (Kafka). The
+ * position travels with each event and lands in the windows' lineage; the engine never
+ * interprets it. The source owns its cut: after `settle` with `quiescent()` true, the windows
+ * (`managers`) hold exactly the events delivered so far, and every window they closed is durable.
+ */
+export interface EngineSource {
+  readonly managers: ReadonlyMap<string, WindowManager>;
+  /**
+   * Synchronous: records decoded events into the windows, counts them, and buffers their raw
+   * rows. Windows they close are queued for `persist`. Nothing is lost when a later write
+   * fails: rows and closed windows stay queued until a write succeeds.
+   */
+  recordSourced(events: readonly SourcedEvent[]): void;
+  /**
+   * Starts writing what `recordSourced` queued — closed windows' results once the oldest has
+   * waited `resultDelayMs` (default 1 s, so windows closing together share one INSERT), raw
+   * rows once `bufferRows` are buffered — without waiting for it, so the caller decodes the
+   * next batches meanwhile. At most one such write is outstanding; the caller waits only when
+   * twice `bufferRows` are buffered. `settle` waits for all of them.
+   */
+  persist(opts?: WriteOptions & { bufferRows?: number; resultDelayMs?: number }): Promise<void>;
+  /**
+   * Writes everything queued (rows, closed windows, pending performance recomputes). After it
+   * resolves with `quiescent()` true, every window closed so far is durable: snapshots taken
+   * now are a consistent cut.
+   */
+  settle(opts?: WriteOptions): Promise<void>;
+  /** Nothing queued and no write in flight. */
+  quiescent(): boolean;
+  /** Stores decoded labels and marks the closed windows they belong to for recompute. */
+  ingestLabelEvents(labels: readonly LabelEvent[], opts?: WriteOptions): Promise<void>;
+  openWindows(): number;
+}
+
+/** The engine as the HTTP checkpointer sees it: the input log's position and the cut. */
+export interface EngineCheckpointing {
+  readonly managers: ReadonlyMap<string, WindowManager>;
   /**
    * The HTTP/replay input log: positions handed out (`recorded`) and stored (`durable`);
    * `whenDurable` waits for a cut's position to be stored.
@@ -129,31 +172,19 @@ export interface Pipeline extends IngestPort {
    * windows keep the events of the failed requests (no rollback) and input resumes at once.
    */
   onInputFailure(recover: (err: unknown) => void): void;
-
-  /**
-   * Kafka path, synchronous: records decoded events into the windows, counts them, and
-   * buffers their raw rows. Windows they close are queued for `persist`. Nothing is lost when a
-   * later write fails: rows and closed windows stay queued until a write succeeds.
-   */
-  recordSourced(events: readonly SourcedEvent[]): void;
-  /**
-   * Starts writing what `recordSourced` queued — closed windows' results once the oldest has
-   * waited `resultDelayMs` (default 1 s, so windows closing together share one INSERT), raw
-   * rows once `bufferRows` are buffered — without waiting for it, so the caller decodes the
-   * next batches meanwhile. At most one such write is outstanding; the caller waits only when
-   * twice `bufferRows` are buffered. `settle` waits for all of them.
-   */
-  persist(opts?: WriteOptions & { bufferRows?: number; resultDelayMs?: number }): Promise<void>;
-  /**
-   * Writes everything queued (rows, closed windows, pending performance recomputes). After it
-   * resolves with `quiescent()` true, every window closed so far is durable: snapshots taken
-   * now are a consistent cut.
-   */
+  /** See `EngineSource.settle`. */
   settle(opts?: WriteOptions): Promise<void>;
-  /** Nothing queued and no write in flight. */
-  quiescent(): boolean;
-  /** Stores decoded labels and marks the closed windows they belong to for recompute. */
-  ingestLabelEvents(labels: readonly LabelEvent[], opts?: WriteOptions): Promise<void>;
+  openWindows(): number;
+}
+
+/** The whole engine, as the daemon composes it. */
+export interface Pipeline extends IngestPort, EngineSource, EngineCheckpointing {
+  ingestEvents(
+    items: readonly unknown[],
+    source: 'http' | 'replay',
+    opts?: IngestOptions,
+  ): Promise<IngestReport>;
+  ingestLabels(items: readonly unknown[], opts?: IngestOptions): Promise<IngestReport>;
   /** Loads baselines; call before ingesting. */
   start(): Promise<void>;
   /** Periodic work: idle window close, baseline refresh, performance recompute for new labels. */
@@ -162,8 +193,6 @@ export interface Pipeline extends IngestPort {
   flush(): Promise<WindowResult[]>;
   /** Reloads baselines from the store (after an import). */
   refreshBaselines(): Promise<void>;
-  openWindows(): number;
-  readonly managers: ReadonlyMap<string, WindowManager>;
 }
 
 const MAX_ITEM_ERRORS = 1000;
