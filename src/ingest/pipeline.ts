@@ -16,10 +16,11 @@ import type {
 import type { Clock, RecordResult, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import type { LabeledPrediction } from '../window/performance.js';
 import { createBaselineCache } from './baselines.js';
-import { type DecodeOptions, decodeLabel, decodePrediction, itemValue } from './decode.js';
+import { type DecodeOptions, decodePrediction, itemValue } from './decode.js';
 import { createDurableInput } from './durable-input.js';
 import { createIdempotency, type Idempotency } from './idempotency.js';
 import type { InputLog } from './input-log.js';
+import { createLabelIngest } from './label-ingest.js';
 import { createPerformanceScheduler } from './performance-scheduler.js';
 import { createQuarantine, type Quarantine } from './quarantine.js';
 import { createRawWriter } from './raw-writer.js';
@@ -532,85 +533,24 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     await serial.settled();
   }
 
-  /** Labels are idempotent in the store (latest per id); a keyed retry is still answered once. */
-  async function ingestLabels(
-    items: readonly unknown[],
-    opts: IngestOptions = {},
-  ): Promise<IngestReport> {
-    const key = opts.idempotencyKey;
-    if (key === undefined) return ingestLabelBatch(items);
-    return idempotency.run(
-      `labels\u0000${key}`,
-      () => ingestLabelBatch(items),
-      () => labelReport(items),
-    );
-  }
-
-  function labelReport(items: readonly unknown[]): IngestReport {
-    const errors: ItemError[] = [];
-    let rejected = 0;
-    for (let i = 0; i < items.length; i++) {
-      const d = decodeLabel(items[i], decodeOpts);
-      if (d.ok) continue;
-      rejected++;
-      if (errors.length < MAX_ITEM_ERRORS)
-        errors.push({ index: i, reason: d.reason, message: d.message });
-    }
-    return { accepted: items.length - rejected, rejected, errors };
-  }
-
-  async function ingestLabelBatch(items: readonly unknown[]): Promise<IngestReport> {
-    const errors: ItemError[] = [];
-    const labels: LabelEvent[] = [];
-    for (let i = 0; i < items.length; i++) {
-      // Labels without a time are stamped with the pipeline's clock (no skew rule for labels).
-      const d = decodeLabel(items[i], liveDecodeOpts);
-      if (!d.ok) {
-        const raw = itemValue(items[i]) as { model?: unknown } | null;
-        const model =
-          typeof raw?.model === 'string' && models.has(raw.model) ? raw.model : 'unknown';
-        metrics.labelsTotal.inc({ model, result: 'invalid' });
-        if (errors.length < MAX_ITEM_ERRORS)
-          errors.push({ index: i, reason: d.reason, message: d.message });
-        continue;
-      }
-      labels.push(d.value);
-    }
-    await ingestLabelEvents(labels);
-    return { accepted: labels.length, rejected: items.length - labels.length, errors };
-  }
-
-  async function ingestLabelEvents(
-    labels: readonly LabelEvent[],
-    options: WriteOptions = {},
-  ): Promise<void> {
-    const write = options.write ?? direct;
-    if (labels.length > 0) {
-      await writes.timedWrite('labels', 'insert_labels', write, () => store.insertLabels(labels));
-      for (const l of labels) performance.labelsStored(l.model);
-      const byModel = new Map<string, string[]>();
-      for (const l of labels) {
-        metrics.labelsTotal.inc({ model: l.model, result: 'accepted' });
-        const ids = byModel.get(l.model) ?? [];
-        ids.push(l.id);
-        byModel.set(l.model, ids);
-      }
-      // Buffered raw rows first, so a label can find its prediction.
-      await raw.flushAll(write);
-      // Mark the closed windows these predictions fell in; the next tick recomputes them.
-      for (const [modelId, ids] of byModel) {
-        const model = models.get(modelId)!;
-        const times = await write('prediction_times', () => store.predictionTimes(modelId, ids));
-        performance.labelled(model, times, (b) => windows.isOpen(modelId, b));
-      }
-    }
-  }
+  const labels = createLabelIngest({
+    store,
+    models,
+    metrics,
+    writes,
+    raw,
+    performance,
+    windows,
+    idempotency,
+    decodeOpts,
+    liveDecodeOpts,
+  });
 
   return {
     managers,
     ingestEvents,
-    ingestLabels,
-    ingestLabelEvents,
+    ingestLabels: labels.ingestLabels,
+    ingestLabelEvents: labels.ingestLabelEvents,
     recordSourced,
     persist,
     settle,
