@@ -4,7 +4,7 @@
  *
  * Invariant: the latest `driftd:http` checkpoint row C = (windows W, position P) is a
  * consistent cut: W is exactly the window state built from the HTTP events at input positions
- * ≤ P (events.ingest_seq, handed out in arrival order: pipeline.ts), every one of them is
+ * ≤ P (events.ingest_seq, handed out in arrival order: request-ingest.ts), every one of them is
  * stored, and every window closed before the cut either has its result in the store or is in
  * W's closed lists (restored and written on start).
  *
@@ -21,7 +21,7 @@
  *   those of an uninterrupted run that received the stored events in the same order. The
  *   Idempotency-Keys of events received within the key TTL are loaded, so a request whose
  *   events were stored but not answered before the crash is not counted again when retried.
- * - Rebuild, when a raw write failed for good (pipeline.ts): the same restore on fresh managers,
+ * - Rebuild, when a raw write failed for good (durable-input.ts): the same restore on fresh managers,
  *   retried with backoff until the store answers; requests are refused (503) meanwhile.
  *
  * With Kafka configured the Kafka source owns the one checkpoint row, and it carries the HTTP

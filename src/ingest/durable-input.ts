@@ -15,7 +15,7 @@ export interface DurableInputStore {
 
 /**
  * The durable side of the HTTP and replay input (see "HTTP and replay: exactly once into the
- * windows" in pipeline.ts): the input log with its raw-event writer, and the gate that holds a
+ * windows" in request-ingest.ts): the input log with its raw-event writer, and the gate that holds a
  * closed window back until every input position up to its close is stored.
  *
  * The writer retries retriable failures (HTTP_INSERT_ATTEMPTS, capped backoff) and fails at
@@ -90,7 +90,7 @@ export function createDurableInput(opts: {
     }
   });
 
-  /** Closed windows waiting until every input position up to `at` is stored (see pipeline.ts). */
+  /** Closed windows waiting until every input position up to `at` is stored (see request-ingest.ts). */
   let gated: Array<{ closed: ClosedWindow; at: number }> = [];
   /** Gates `closed` at the current input position; returns what may be written now. */
   function gate(closed: readonly ClosedWindow[]): ClosedWindow[] {

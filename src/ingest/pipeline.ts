@@ -1,7 +1,6 @@
 import { join } from 'node:path';
-import type { IngestPort, IngestReport, ItemError } from '../api/ports.js';
+import type { IngestPort, IngestReport } from '../api/ports.js';
 import type { DriftdConfig, ModelConfig } from '../config/types.js';
-import { StoreError } from '../errors.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
 import type { EncodedEvents, EventBuffer, StoredEvent } from '../store/types.js';
@@ -13,10 +12,10 @@ import type {
   PredictionEvent,
   WindowResult,
 } from '../types.js';
-import type { Clock, RecordResult, WindowManager, WindowManagerSnapshot } from '../window/index.js';
+import type { Clock, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import type { LabeledPrediction } from '../window/performance.js';
 import { createBaselineCache } from './baselines.js';
-import { type DecodeOptions, decodePrediction, itemValue } from './decode.js';
+import type { DecodeOptions } from './decode.js';
 import { createDurableInput } from './durable-input.js';
 import { createIdempotency, type Idempotency } from './idempotency.js';
 import type { InputLog } from './input-log.js';
@@ -24,6 +23,7 @@ import { createLabelIngest } from './label-ingest.js';
 import { createPerformanceScheduler } from './performance-scheduler.js';
 import { createQuarantine, type Quarantine } from './quarantine.js';
 import { createRawWriter } from './raw-writer.js';
+import { createRequestIngest } from './request-ingest.js';
 import { createResultWriter } from './result-writer.js';
 import { createSerial, createStoreWrites, direct, type WriteOptions } from './store-writes.js';
 import { createWindowRegistry } from './window-registry.js';
@@ -196,21 +196,12 @@ export interface Pipeline extends IngestPort, EngineSource, EngineCheckpointing 
   refreshBaselines(): Promise<void>;
 }
 
-const MAX_ITEM_ERRORS = 1000;
+const _MAX_ITEM_ERRORS = 1000;
 const DEFAULT_BUFFER_ROWS = 20_000;
 /** Background writes (and so raw inserts) `persist` keeps going at once. */
 const MAX_BACKGROUND_WRITES = 2;
 const DEFAULT_RESULT_DELAY_MS = 1_000;
-const HTTP_SOURCE = Object.freeze({ kind: 'http' as const });
-const REPLAY_SOURCE = Object.freeze({ kind: 'replay' as const });
 const BASELINE_REFRESH_MS = 30_000;
-
-/** The `driftd_events_total` result of a recorded event. */
-function resultOf(status: RecordResult['status']): EventResult {
-  if (status === 'no-baseline') return 'no_baseline';
-  if (status === 'version-limit') return 'version_limit';
-  return status;
-}
 
 export function createPipeline(opts: PipelineOptions): Pipeline {
   const { config, store, metrics, clock } = opts;
@@ -268,159 +259,25 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     metrics.eventsTotal.inc({ model: models.has(model) ? model : 'unknown', result }, n);
   }
 
-  /*
-   * HTTP and replay: exactly once into the windows.
-   *
-   * A request's events are decoded, given the next input positions and recorded into the
-   * windows in one synchronous step, so their statuses (late or not: the raw row carries it)
-   * are decided in arrival order against every event accepted before them. Their raw rows then
-   * go through the input log (input-log.ts): INSERTs in position order, concurrent requests'
-   * rows coalesced, retried on transient errors, and the request is answered only once its
-   * rows are stored. What the windows hold becomes visible only through what is written, and
-   * that is gated on durability:
-   * - a window that closes (by watermark, idle tick or flush) waits in `gated` with the input
-   *   position at its close, and is evaluated and written only once every position up to it
-   *   is stored: no result ever holds an event that is not durable;
-   * - a checkpoint is a synchronous cut (windows + position, `cut`) saved only once its
-   *   position is stored (checkpointer.ts);
-   * - when a write fails for good, its requests and those queued behind it fail (they were
-   *   decided on a state holding the failed events), the log stops taking requests, and the
-   *   checkpointer rebuilds the windows from the last checkpoint plus the stored events after
-   *   it, in position order — exactly what a restart after a crash does. So a failed request
-   *   is counted zero times, and nothing depends on how concurrent inserts complete: the
-   *   windows are always the stored events replayed in position order.
-   * The sketches are updated before the insert lands (a rebuild undoes that when it fails)
-   * rather than after it, because statuses must be decided in arrival order anyway and a
-   * deferred update would need the window manager to split decision from addition; the
-   * gating above makes the two indistinguishable from outside.
-   */
   const input = createDurableInput({ store, metrics, logger: log });
   const rawLog = input.log;
   const { gate, released, stored: inputStored } = input;
 
   const idempotency = createIdempotency({ now: () => clock.now() });
 
-  function unavailable(): StoreError {
-    return new StoreError('the windows are being rebuilt after a failed store write; retry', {
-      retriable: true,
-    });
-  }
-
-  async function ingestEvents(
-    items: readonly unknown[],
-    source: 'http' | 'replay',
-    opts: IngestOptions = {},
-  ): Promise<IngestReport> {
-    const key = opts.idempotencyKey;
-    if (key === undefined) return ingestBatch(items, source, '');
-    return idempotency.run(
-      key,
-      () => ingestBatch(items, source, key),
-      () => decodeReport(items),
-    );
-  }
-
-  /** The answer to a batch, from its items alone (a retried request: nothing is counted). */
-  function decodeReport(items: readonly unknown[]): IngestReport {
-    const errors: ItemError[] = [];
-    let rejected = 0;
-    for (let i = 0; i < items.length; i++) {
-      const d = decodePrediction(items[i], decodeOpts);
-      if (d.ok) continue;
-      rejected++;
-      if (errors.length < MAX_ITEM_ERRORS)
-        errors.push({ index: i, reason: d.reason, message: d.message });
-    }
-    return { accepted: items.length - rejected, rejected, errors };
-  }
-
-  async function ingestBatch(
-    items: readonly unknown[],
-    source: 'http' | 'replay',
-    requestKey: string,
-  ): Promise<IngestReport> {
-    if (!rawLog.healthy) throw unavailable();
-    const errors: ItemError[] = [];
-    let rejected = 0;
-    // Encoded as recorded; this request's batch is inserted with those of concurrent requests.
-    const encoded = store.createEventBuffer(items.length * 1024);
-    const ingestedAt = clock.now();
-    const counts = new Map<string, Record<EventResult, number>>();
-    const bump = (model: string, r: EventResult) => {
-      let c = counts.get(model);
-      if (!c) {
-        c = { accepted: 0, late: 0, invalid: 0, no_baseline: 0, version_limit: 0, duplicate: 0 };
-        counts.set(model, c);
-      }
-      c[r]++;
-    };
-    let noBaseline = false;
-    const sourceRef: StoredEvent['source'] = source === 'http' ? HTTP_SOURCE : REPLAY_SOURCE;
-    const meta = { source: sourceRef };
-    const newest = new Map<string, number>();
-    const itemOpts = source === 'http' ? liveDecodeOpts : decodeOpts;
-    // From here to the submit: synchronous, so positions follow arrival order.
-    let last = 0;
-    try {
-      for (let i = 0; i < items.length; i++) {
-        const d = decodePrediction(items[i], itemOpts);
-        if (!d.ok) {
-          rejected++;
-          const raw = itemValue(items[i]) as { model?: unknown } | null;
-          bump(typeof raw?.model === 'string' ? raw.model : 'unknown', 'invalid');
-          if (errors.length < MAX_ITEM_ERRORS)
-            errors.push({ index: i, reason: d.reason, message: d.message });
-          continue;
-        }
-        const event = d.value;
-        const status = windows.get(event.model)!.record(event, meta).status;
-        if (status === 'no-baseline') noBaseline = true;
-        bump(event.model, resultOf(status));
-        const row = event as StoredEvent;
-        row.late = status === 'late';
-        row.source = sourceRef;
-        row.ingestedAt = ingestedAt;
-        last = rawLog.next();
-        // Only HTTP rows keep their position: a replay is rerun from its file, not resumed.
-        if (source === 'http') {
-          row.position = last;
-          if (requestKey !== '') row.requestKey = requestKey;
-        }
-        encoded.add(row);
-        if (!row.late && event.ts > (newest.get(event.model) ?? -1))
-          newest.set(event.model, event.ts);
-      }
-    } catch (err) {
-      // An event the windows counted and the store refuses: the windows are rebuilt without it.
-      if (last > 0) rawLog.abort(err);
-      throw err;
-    }
-    const closed = gate(windows.drain());
-    // Raw events are durable before the caller is answered, and before any window holding
-    // them is written (see above).
-    const accepted = encoded.rows;
-    const stored = accepted > 0 ? rawLog.submit(encoded.take(), last) : Promise.resolve();
-    windows.updateOpenGauge();
-    const written = results.writeLogged(closed);
-    await stored;
-    await written;
-    for (const [model, c] of counts) {
-      for (const [r, n] of Object.entries(c)) if (n > 0) countEvent(model, r as EventResult, n);
-    }
-    for (const [model, ts] of newest) metrics.lastEventTimestamp.set({ model }, ts / 1000);
-    if (noBaseline) baselines.refreshSoon();
-    await results.writeLogged(released());
-    return { accepted, rejected, errors };
-  }
-
-  function replayStored(events: readonly StoredEvent[]): void {
-    for (const e of events) {
-      const manager = windows.get(e.model);
-      if (manager === undefined) continue; // a model no longer configured
-      manager.record(e, { source: e.source });
-    }
-    results.queue(windows.drain());
-  }
+  const requests = createRequestIngest({
+    store,
+    clock,
+    metrics,
+    windows,
+    baselines,
+    results,
+    input,
+    idempotency,
+    decodeOpts,
+    liveDecodeOpts,
+    countEvent,
+  });
 
   function recordSourced(events: readonly SourcedEvent[]): void {
     if (events.length === 0) return;
@@ -548,7 +405,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
 
   return {
     managers,
-    ingestEvents,
+    ingestEvents: requests.ingestEvents,
     ingestLabels: labels.ingestLabels,
     ingestLabelEvents: labels.ingestLabelEvents,
     recordSourced,
@@ -568,7 +425,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       }
       return { position: rawLog.recorded, windows: snapshot };
     },
-    replayStored,
+    replayStored: requests.replayStored,
     resetWindows() {
       input.clearGate();
       windows.reset();

@@ -10,7 +10,7 @@ export interface RawStore {
 
 /**
  * The raw rows of the Kafka path (the HTTP and replay sources write theirs through the input
- * log, pipeline.ts): buffered encoded, inserted in the background, never lost — a failed insert
+ * log, durable-input.ts): buffered encoded, inserted in the background, never lost — a failed insert
  * puts its rows back, to go first next time. It also tells when a closed window's rows are all
  * stored (`afterStored`), since its performance reads them.
  *
