@@ -3,9 +3,8 @@ import type { IngestPort, IngestReport } from '../api/ports.js';
 import type { DriftdConfig, ModelConfig } from '../config/types.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
-import type { EncodedEvents, EventBuffer, StoredEvent } from '../store/types.js';
+import type { EncodedEvents, StoredEvent } from '../store/types.js';
 import type {
-  BaselineProfile,
   EventSource,
   LabelEvent,
   PerformanceResult,
@@ -13,53 +12,30 @@ import type {
   WindowResult,
 } from '../types.js';
 import type { Clock, WindowManager, WindowManagerSnapshot } from '../window/index.js';
-import type { LabeledPrediction } from '../window/performance.js';
-import { createBaselineCache } from './baselines.js';
+import { type BaselineStore, createBaselineCache } from './baselines.js';
 import type { DecodeOptions } from './decode.js';
-import { createDurableInput } from './durable-input.js';
+import { createDurableInput, type DurableInputStore } from './durable-input.js';
 import { createIdempotency, type Idempotency } from './idempotency.js';
 import type { InputLog } from './input-log.js';
-import { createLabelIngest } from './label-ingest.js';
-import { createPerformanceScheduler } from './performance-scheduler.js';
+import { createLabelIngest, type LabelStore } from './label-ingest.js';
+import { createPerformanceScheduler, type PerformanceStore } from './performance-scheduler.js';
 import { createQuarantine, type Quarantine } from './quarantine.js';
-import { createRawWriter } from './raw-writer.js';
-import { createRequestIngest } from './request-ingest.js';
-import { createResultWriter } from './result-writer.js';
+import { createRawWriter, type RawStore } from './raw-writer.js';
+import { createRequestIngest, type RequestStore } from './request-ingest.js';
+import { createResultWriter, type ResultStore } from './result-writer.js';
 import { createSerial, createStoreWrites, direct, type WriteOptions } from './store-writes.js';
 import { createStreamIntake, DEFAULT_BUFFER_ROWS } from './stream-intake.js';
 import { createWindowRegistry } from './window-registry.js';
 
-/** What the pipeline needs from the store (the full Store satisfies it). */
-export interface PipelineStore {
-  createEventBuffer(sizeHint?: number): EventBuffer;
-  insertEncodedEvents(batches: readonly EncodedEvents[]): Promise<void>;
-  insertLabels(rows: readonly LabelEvent[]): Promise<void>;
-  insertWindowResults(rows: readonly WindowResult[]): Promise<void>;
-  insertPerformance(rows: readonly PerformanceResult[]): Promise<void>;
-  listBaselines(opts?: {
-    model?: string;
-  }): Promise<Array<{ id: string; model: string; version: string; createdAt: number }>>;
-  getBaseline(id: string): Promise<BaselineProfile | null>;
-  labeledPredictions(q: {
-    model: string;
-    version: string;
-    from: number;
-    to: number;
-  }): Promise<Array<LabeledPrediction & { id: string }>>;
-  /** Whether the model has any stored label (optional: without it, every recompute joins). */
-  hasLabels?(model: string): Promise<boolean>;
-  /** Model version and event time of stored predictions, for labels that arrive late. */
-  predictionTimes(
-    model: string,
-    ids: readonly string[],
-  ): Promise<Array<{ id: string; version: string; ts: number }>>;
-  queryDrift(q: {
-    model: string;
-    window: string;
-    from: number;
-    to: number;
-  }): Promise<WindowResult[]>;
-}
+/** What the pipeline needs from the store (the full Store satisfies it): what its parts need. */
+export interface PipelineStore
+  extends BaselineStore,
+    DurableInputStore,
+    LabelStore,
+    PerformanceStore,
+    RawStore,
+    RequestStore,
+    ResultStore {}
 
 export interface PipelineOptions {
   config: DriftdConfig;
