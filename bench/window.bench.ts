@@ -82,13 +82,17 @@ function numericProfile(r: () => number, n: number): NumericProfile {
     sum += v;
     sq += v * v;
   }
-  const counts = sketch.snapshot().counts;
+  const { counts, gaps, gapSquares } = sketch.snapshot();
   const mean = sum / n;
   const sorted = [...sample].sort((a, b) => a - b);
+  // As the profile builder makes them (driftd-baseline/2): per-bin gap sums, distinct count.
   return {
     kind: 'numeric',
     edges,
     counts,
+    gaps: gaps!,
+    gapSquares: gapSquares!,
+    distinct: new Set(sample).size,
     coarse: coarseBins(edges, counts, 10).fineToCoarse,
     missing: 0,
     nan: 0,

@@ -47,3 +47,11 @@ export const MAX_ID_LENGTH = 512;
  * the texts windows count and the store indexes.
  */
 export const MAX_CATEGORY_LENGTH = 256;
+
+/**
+ * Arrays and objects nested deeper than this anywhere in an item are refused (reason
+ * `too_deep`): ClickHouse's JSON functions, which read the stored text for the exact recompute
+ * and the audit route, stop at depth 1 024, and the decoders' walks of an item stay far from
+ * the stack's limit (JSON.parse itself takes hundreds of thousands of levels).
+ */
+export const MAX_NESTING_DEPTH = 1000;

@@ -60,6 +60,18 @@ export interface NumericProfile {
   edges: number[];
   /** Reference counts per fine bin. */
   counts: number[];
+  /**
+   * Per fine bin, the reference values' gap sums in steps of width/4096 (see NumericSketchSnapshot.gaps).
+   * Absent from profiles built before driftd-baseline/2: evaluation then takes bin midpoints.
+   */
+  gaps?: number[];
+  /** Per fine bin Σ of squared gap steps (see NumericSketchSnapshot.gapSquares); with `gaps`. */
+  gapSquares?: number[];
+  /**
+   * Distinct reference values, exact up to DISTINCT_CAP (10 000) and that cap beyond. Absent
+   * from profiles built before driftd-baseline/2: the number of fine edges is used instead.
+   */
+  distinct?: number;
   /** Fine-bin index → coarse (PSI) bin index. */
   coarse: number[];
   missing: number;
@@ -79,6 +91,14 @@ export interface CategoricalProfile {
   missing: number;
   /** Number of distinct reference values (exact up to the tracking cap). */
   distinct: number;
+  /**
+   * Every distinct reference value outside `categories`, sorted; complete when `seenComplete`
+   * (at most DISTINCT_CAP = 10 000 distinct values), else the first ones met. A window value in
+   * neither list was never seen in the baseline. Absent from profiles built before
+   * driftd-baseline/2: `unseenRatio` then falls back to the share outside the top-N.
+   */
+  seen?: string[];
+  seenComplete?: boolean;
 }
 
 export type FeatureProfile = NumericProfile | CategoricalProfile;
@@ -131,13 +151,36 @@ export interface FeatureDrift {
   threshold: number;
   drifted: boolean;
   psi: number;
-  /** KS statistic on fine bins (numeric only) and its error bound vs exact KS. */
+  /**
+   * KS statistic on fine bins (numeric only) and its error bound vs exact KS on the raw data:
+   * ksStatistic ≤ exact ≤ ksStatistic + ksBound.
+   */
   ksStatistic: number | null;
   ksBound: number | null;
+  /**
+   * Error bound of `statistic` against the same statistic computed on the raw values, for the
+   * tests estimated from sketches: KS (exact ∈ [statistic, statistic + bound]) and Wasserstein
+   * (|statistic − exact| ≤ bound, normed like the statistic). Null for the tests defined on
+   * the baseline's bins (PSI, chi-square, Jensen-Shannon), which are computed exactly.
+   */
+  statisticBound: number | null;
+  /**
+   * True when the exact statistic could lie on the other side of the threshold: the
+   * statistic's bound straddles it, so the verdict could flip with the raw values (see
+   * /recompute for an exact KS). Always false when there is no verdict or no bound.
+   */
+  boundStraddlesThreshold: boolean;
   count: number;
   missingRatio: number;
   outOfRangeRatio: number;
+  /**
+   * Share of the window's non-missing values never seen in the baseline (categorical;
+   * exact while the baseline had ≤ 10 000 distinct values, an upper bound beyond). 0 for
+   * numeric features (see outOfRangeRatio).
+   */
   unseenRatio: number;
+  /** Share of the window's non-missing values outside the baseline's top-N categories. */
+  otherRatio: number;
   /** True when the window had fewer events than the model's minimum for a verdict. */
   insufficient: boolean;
   histogram?: FeatureHistogram;

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from './errors.js';
 
@@ -15,29 +16,38 @@ const SUSPECT_PROTO =
 const SUSPECT_CONSTRUCTOR =
   /"(?:c|\\u0063)(?:o|\\u006[Ff])(?:n|\\u006[Ee])(?:s|\\u0073)(?:t|\\u0074)(?:r|\\u0072)(?:u|\\u0075)(?:c|\\u0063)(?:t|\\u0074)(?:o|\\u006[Ff])(?:r|\\u0072)"\s*:/;
 
-/** Path of the first poisoning key in `value` (e.g. `[3].features.__proto__`), or undefined. */
-function poisonedKey(value: unknown, path: string): string | undefined {
-  if (value === null || typeof value !== 'object') return undefined;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = poisonedKey(value[i], `${path}[${i}]`);
-      if (found) return found;
+/**
+ * Path of the first poisoning key in `value` (e.g. `[3].features.__proto__`), or undefined.
+ * Walked with a stack of its own, not by recursion: JSON.parse takes nesting far deeper than
+ * the call stack (a 20 000-deep body made this walk throw a RangeError, answered 500).
+ */
+function poisonedKey(root: unknown): string | undefined {
+  const stack: Array<{ value: unknown; path: string }> = [{ value: root, path: '$' }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop()!;
+    if (value === null || typeof value !== 'object') continue;
+    if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--)
+        stack.push({ value: value[i], path: `${path}[${i}]` });
+      continue;
     }
-    return undefined;
-  }
-  for (const key of Object.keys(value)) {
-    const child = (value as Record<string, unknown>)[key];
-    if (key === '__proto__') return `${path}.__proto__`;
-    if (
-      key === 'constructor' &&
-      child !== null &&
-      typeof child === 'object' &&
-      Object.hasOwn(child, 'prototype')
-    ) {
-      return `${path}.constructor.prototype`;
+    const keys = Object.keys(value);
+    for (const key of keys) {
+      const child = (value as Record<string, unknown>)[key];
+      if (key === '__proto__') return `${path}.__proto__`;
+      if (
+        key === 'constructor' &&
+        child !== null &&
+        typeof child === 'object' &&
+        Object.hasOwn(child, 'prototype')
+      ) {
+        return `${path}.constructor.prototype`;
+      }
     }
-    const found = poisonedKey(child, `${path}.${key}`);
-    if (found) return found;
+    for (let k = keys.length - 1; k >= 0; k--) {
+      const key = keys[k]!;
+      stack.push({ value: (value as Record<string, unknown>)[key], path: `${path}.${key}` });
+    }
   }
   return undefined;
 }
@@ -63,7 +73,7 @@ export function parseJsonBody(body: string): unknown {
     );
   }
   if (SUSPECT_PROTO.test(text) || SUSPECT_CONSTRUCTOR.test(text)) {
-    const at = poisonedKey(value, '$');
+    const at = poisonedKey(value);
     if (at !== undefined) {
       throw new HttpError(
         400,
@@ -79,9 +89,19 @@ export function installJsonBodyParser(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
   // fastify's default text/plain parser would hand routes a string; driftd takes JSON only.
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
     try {
-      done(null, parseJsonBody(body as string));
+      const bytes = body as Buffer;
+      // Decoded as a string, an invalid sequence would become U+FFFD and an item holding it
+      // be stored other than sent (NDJSON lines and Kafka values: reason invalid_utf8).
+      if (!isUtf8(bytes)) {
+        throw new HttpError(
+          400,
+          'DRIFTD_ERR_INVALID_UTF8',
+          'the body is not valid UTF-8 (a byte sequence with no character); JSON must be sent as UTF-8',
+        );
+      }
+      done(null, parseJsonBody(bytes.toString('utf8')));
     } catch (err) {
       done(err as Error, undefined);
     }

@@ -57,11 +57,32 @@ export const featureDriftSchema = {
     drifted: { type: 'boolean' },
     psi: { type: 'number' },
     ksStatistic: nullableNumber,
-    ksBound: nullableNumber,
+    ksBound: {
+      ...nullableNumber,
+      description: 'ksStatistic ≤ exact KS on the raw values ≤ ksStatistic + ksBound',
+    },
+    statisticBound: {
+      ...nullableNumber,
+      description:
+        'Error bound of statistic against its exact value on the raw values (KS: exact in [statistic, statistic + bound]; Wasserstein: |statistic − exact| ≤ bound). Null for tests defined on the bins (PSI, chi-square, Jensen-Shannon), which are exact.',
+    },
+    boundStraddlesThreshold: {
+      type: 'boolean',
+      description:
+        'The exact statistic could lie on the other side of the threshold: the verdict could flip with the raw values.',
+    },
     count: { type: 'integer' },
     missingRatio: { type: 'number' },
     outOfRangeRatio: { type: 'number' },
-    unseenRatio: { type: 'number' },
+    unseenRatio: {
+      type: 'number',
+      description:
+        'Share of non-missing values never seen in the baseline (exact while the baseline had ≤ 10 000 distinct values, an upper bound beyond)',
+    },
+    otherRatio: {
+      type: 'number',
+      description: "Share of non-missing values outside the baseline's top-N categories",
+    },
     insufficient: { type: 'boolean' },
   },
 } as const;

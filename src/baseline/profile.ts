@@ -37,7 +37,17 @@
  *   with a frequency above 1/(10 × topCategories + 1) is a candidate, so only categories
  *   rarer than that can be missed from the top-N (they then count in `other`, exactly).
  * - `distinct` is exact up to max(DISTINCT_CAP, 10 × topCategories) values and reported as
- *   that cap beyond (a floor).
+ *   that cap beyond (a floor). The categorical profile lists every distinct value outside its
+ *   top-N in `seen` (sorted), complete (`seenComplete`) below that cap; a window value in
+ *   neither list counts as never seen in the baseline (`unseenRatio`). Beyond the cap the list
+ *   holds the first values met and `unseenRatio` is an upper bound.
+ * - Numeric `distinct` is exact up to DISTINCT_CAP values (a floor beyond): the test choice
+ *   needs to know whether a feature has at most 5 values, which the fine edges cannot say
+ *   (interpolated edges between atoms make 5 values look like 9 edges).
+ * - Numeric `gaps`: per fine bin Σ (upper edge − x) over the baseline values, from the same
+ *   sketch as the counts: the baseline's within-bin means, for the binned Wasserstein
+ *   estimate, and gap 0 marks a bin whose values all equal its upper edge (a repeated value),
+ *   where binned KS hides nothing.
  *
  * Rows: a row is bad (counted, reported with its line, and left out of every column) when a
  * required column is absent, a numeric value is not a number (strings follow `Number()`, so
@@ -64,10 +74,14 @@ import type {
 } from '../types.js';
 
 /** Version of the profile math; part of the content hash, so a change re-keys baselines. */
-export const BASELINE_ALGORITHM = 'driftd-baseline/1';
+export const BASELINE_ALGORITHM = 'driftd-baseline/2';
 /** Lower bound on the reservoir the fine edges are computed from. */
 export const EDGE_SAMPLE_MIN = 100_000;
-/** Distinct categorical values tracked exactly per column. */
+/**
+ * Distinct values tracked exactly per column: categorical values (every one is kept in the
+ * profile's `seen` list, so a window's never-seen share is exact up to this many) and numeric
+ * values (the `distinct` count the test choice uses).
+ */
 export const DISTINCT_CAP = 10_000;
 /** Heavy-hitter counters per categorical column, as a multiple of topCategories. */
 export const CANDIDATE_FACTOR = 10;
@@ -471,6 +485,9 @@ class NumericState {
   private readonly rng: () => number;
   private sketch: NumericSketch | null = null;
   private sorted: Float64Array | null = null;
+  /** Distinct values, tracked until there are DISTINCT_CAP of them (then a floor). */
+  private distinctSet: Set<number> | null = new Set();
+  private distinct = 0;
 
   constructor(capacity: number, seed: number) {
     this.rng = sfc32(seed);
@@ -485,6 +502,14 @@ class NumericState {
     if (x < this.min) this.min = x;
     if (x > this.max) this.max = x;
     this.reservoir.offer(x);
+    const set = this.distinctSet;
+    if (set !== null) {
+      set.add(x === 0 ? 0 : x); // -0 and 0 are one value
+      if (set.size >= DISTINCT_CAP) {
+        this.distinct = set.size;
+        this.distinctSet = null;
+      }
+    }
   }
 
   fixEdges(bins: number): void {
@@ -518,6 +543,9 @@ class NumericState {
       kind: 'numeric',
       edges,
       counts,
+      gaps: snap.gaps!,
+      gapSquares: snap.gapSquares!,
+      distinct: this.distinctSet?.size ?? this.distinct,
       coarse,
       missing,
       nan: 0,
@@ -613,6 +641,8 @@ class CategoricalState {
   private readonly distinctCap: number;
   private candidates: Map<string, { n: number }> | null = null;
   private distinctCountAtEnd = 0;
+  /** Every distinct value seen in pass 1, up to distinctCap (then the first distinctCap). */
+  private seenAtEnd: string[] | null = null;
   private exactAfterPass1 = false;
 
   constructor(capacity: number) {
@@ -656,6 +686,7 @@ class CategoricalState {
 
   fixCandidates(): void {
     this.distinctCountAtEnd = this.distinct;
+    this.seenAtEnd = [...(this.distinctSet ?? this.mg.keys())];
     if (this.distinctSet === null) {
       // The counters never overflowed: they are already the exact counts of every value.
       this.exactAfterPass1 = true;
@@ -679,13 +710,20 @@ class CategoricalState {
     ranked.sort((a, b) => b.n - a.n || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const top = ranked.slice(0, topCategories).filter((r) => r.n > 0);
     const inTop = top.reduce((s, r) => s + r.n, 0);
+    const categories = top.map((r) => r.key);
+    const inCategories = new Set(categories);
+    const all = this.seenAtEnd ?? [];
+    const seen = all.filter((v) => !inCategories.has(v)).sort();
     return {
       kind: 'categorical',
-      categories: top.map((r) => r.key),
+      categories,
       counts: top.map((r) => r.n),
       other: this.n - inTop,
       missing,
       distinct: this.distinctCountAtEnd,
+      seen,
+      // The set stops growing at the cap: a value first seen after that is not in the list.
+      seenComplete: all.length < this.distinctCap,
     };
   }
 }

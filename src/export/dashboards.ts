@@ -638,11 +638,35 @@ function modelDashboard(d: Defaults): DashboardJson {
     .withPanel(
       lineChart(
         'KS statistic per feature',
-        'Two-sample KS statistic on the baseline quantile bins (numeric features, within 1/K of exact).',
+        'Two-sample KS statistic on the baseline quantile bins (numeric features); the exact one is at most its bound above.',
       )
         .withTarget(query(`max by (feature) (${METRIC.featureKsStatistic}${fsel})`, '{{feature}}'))
         .min(0)
         .max(1),
+    )
+    .withPanel(
+      lineChart(
+        'Error bounds of sketched statistics',
+        'How far each sketched statistic can be from its exact value on the raw data (KS bound; ' +
+          'the chosen test’s statistic bound for KS and Wasserstein), and features whose bound ' +
+          'straddles the threshold (the verdict could flip with exact values).',
+      )
+        .withTarget(
+          query(`max by (feature) (${METRIC.featureKsBound}${fsel})`, '{{feature}} KS bound'),
+        )
+        .withTarget(
+          query(
+            `max by (feature, test) (${METRIC.featureStatisticBound}${fsel})`,
+            '{{feature}} {{test}} bound',
+          ),
+        )
+        .withTarget(
+          query(
+            `max by (feature) (${METRIC.featureBoundStraddles}${fsel})`,
+            '{{feature}} straddles threshold (1 = yes)',
+          ),
+        )
+        .min(0),
     )
     .withPanel(
       lineChart(
@@ -722,6 +746,16 @@ function modelDashboard(d: Defaults): DashboardJson {
         'percentunit',
       )
         .withTarget(query(`max by (feature) (${METRIC.featureUnseenRatio}${fsel})`, '{{feature}}'))
+        .min(0),
+    )
+    .withPanel(
+      lineChart(
+        'Outside the top-N categories',
+        'Share of categorical values outside the baseline’s top-N categories (counted as other; ' +
+          'includes values the baseline had beyond its top-N).',
+        'percentunit',
+      )
+        .withTarget(query(`max by (feature) (${METRIC.featureOtherRatio}${fsel})`, '{{feature}}'))
         .min(0),
     )
     .withPanel(
@@ -829,7 +863,7 @@ function pipelineDashboard(): DashboardJson {
     .withPanel(
       lineChart(
         'Events/s by result',
-        'accepted, late, invalid, no_baseline, duplicate: every event lands in exactly one.',
+        'accepted, late, invalid, no_baseline, version_limit, duplicate: every event lands in exactly one.',
         'ops',
       ).withTarget(
         query(

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { PerformanceResult, WindowResult } from '../types.js';
+import type { FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
 
 /**
  * Every metric family the daemon exports, in one place. Alert rules and dashboards are
@@ -17,6 +17,10 @@ export const METRIC = {
   featureMissingRatio: 'driftd_feature_missing_ratio',
   featureOutOfRangeRatio: 'driftd_feature_out_of_range_ratio',
   featureUnseenRatio: 'driftd_feature_unseen_ratio',
+  featureOtherRatio: 'driftd_feature_other_ratio',
+  featureKsBound: 'driftd_feature_ks_bound',
+  featureStatisticBound: 'driftd_feature_statistic_bound',
+  featureBoundStraddles: 'driftd_feature_bound_straddles_threshold',
   modelDriftShare: 'driftd_model_drift_share',
   modelDatasetDrift: 'driftd_model_dataset_drift',
   predictionPsi: 'driftd_prediction_psi',
@@ -65,6 +69,10 @@ export interface Metrics {
   featureMissingRatio: Gauge<FeatureLabels>;
   featureOutOfRangeRatio: Gauge<FeatureLabels>;
   featureUnseenRatio: Gauge<FeatureLabels>;
+  featureOtherRatio: Gauge<FeatureLabels>;
+  featureKsBound: Gauge<FeatureLabels>;
+  featureStatisticBound: Gauge<FeatureLabels | 'test'>;
+  featureBoundStraddles: Gauge<FeatureLabels>;
   modelDriftShare: Gauge<WindowLabels>;
   modelDatasetDrift: Gauge<WindowLabels>;
   predictionPsi: Gauge<WindowLabels>;
@@ -112,7 +120,22 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     ),
     featureKsStatistic: gauge(
       METRIC.featureKsStatistic,
-      'Two-sample KS statistic on the baseline quantile bins (within 1/K of exact).',
+      'Two-sample KS statistic on the baseline quantile bins; the exact one is at most driftd_feature_ks_bound above it.',
+      f,
+    ),
+    featureKsBound: gauge(
+      METRIC.featureKsBound,
+      'Error bound of the binned KS statistic: exact KS ∈ [statistic, statistic + bound] (numeric features).',
+      f,
+    ),
+    featureStatisticBound: gauge(
+      METRIC.featureStatisticBound,
+      'Error bound of the chosen test statistic estimated from sketches (KS, Wasserstein) against its exact value on the raw values.',
+      [...f, 'test'] as const,
+    ),
+    featureBoundStraddles: gauge(
+      METRIC.featureBoundStraddles,
+      "1 when the statistic's error bound straddles the threshold (the verdict could flip with exact values), else 0.",
       f,
     ),
     featureKsPValue: gauge(
@@ -147,7 +170,12 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     ),
     featureUnseenRatio: gauge(
       METRIC.featureUnseenRatio,
-      'Share of categorical values never seen in the baseline.',
+      'Share of categorical values never seen in the baseline (exact up to 10 000 distinct baseline values, an upper bound beyond).',
+      f,
+    ),
+    featureOtherRatio: gauge(
+      METRIC.featureOtherRatio,
+      "Share of categorical values outside the baseline's top-N categories (counted as other).",
       f,
     ),
     modelDriftShare: gauge(
@@ -234,6 +262,16 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     1,
   );
 
+  /** Error bounds and data-quality shares that the verdict logic does not use. */
+  const recordBounds = (fl: Record<FeatureLabels, string>, d: FeatureDrift): void => {
+    if (d.ksBound !== null) m.featureKsBound.set(fl, d.ksBound);
+    if (d.statisticBound !== null) {
+      m.featureStatisticBound.set({ ...fl, test: d.test }, d.statisticBound);
+    }
+    m.featureBoundStraddles.set(fl, d.boundStraddlesThreshold ? 1 : 0);
+    if (d.type === 'categorical') m.featureOtherRatio.set(fl, d.otherRatio);
+  };
+
   const recordWindow = (r: WindowResult): void => {
     const wl = { model: r.model, version: r.version, window: r.sizeLabel };
     for (const d of r.features) {
@@ -249,6 +287,7 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
       m.featureMissingRatio.set(fl, d.missingRatio);
       m.featureOutOfRangeRatio.set(fl, d.outOfRangeRatio);
       m.featureUnseenRatio.set(fl, d.unseenRatio);
+      recordBounds(fl, d);
     }
     m.modelDriftShare.set(wl, r.driftShare);
     m.modelDatasetDrift.set(wl, r.datasetDrift ? 1 : 0);

@@ -24,6 +24,7 @@ import {
   type Decoded,
   type DecodeOptions,
   decodePrediction,
+  INVALID_UTF8_MESSAGE,
   isRecord,
   type RejectReason,
   TextItem,
@@ -73,6 +74,8 @@ export function parseValue(
   const bytes = Buffer.isBuffer(value)
     ? value
     : Buffer.from(value.buffer, value.byteOffset, value.length);
+  // Decoded, an invalid sequence would become U+FFFD: stored other than sent.
+  if (!isUtf8(bytes)) return { ok: false, reason: 'invalid_utf8', message: INVALID_UTF8_MESSAGE };
   const text = bytes.toString('utf8');
   let parsed: unknown;
   try {
@@ -100,7 +103,7 @@ export function parseValue(
   return {
     ok: true,
     value: parsed,
-    item: new TextItem(parsed, text, isUtf8(bytes) ? bytes : undefined, true),
+    item: new TextItem(parsed, text, bytes, true),
   };
 }
 

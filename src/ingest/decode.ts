@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { ModelConfig } from '../config/types.js';
 import {
@@ -6,6 +7,7 @@ import {
   MAX_CATEGORY_LENGTH,
   MAX_ID_LENGTH,
   MAX_MODEL_LENGTH,
+  MAX_NESTING_DEPTH,
   MAX_VERSION_LENGTH,
   MIN_EPOCH_MS,
 } from '../limits.js';
@@ -33,6 +35,9 @@ import type { FeatureValue, LabelEvent, PredictionEvent } from '../types.js';
  *   without its pair (JSON text can spell one as `\ud800`). It has no UTF-8 encoding: the store
  *   would keep it altered (U+FFFD), so lookups and label joins by the sent id would fail, or
  *   refuse the whole batch.
+ * - `invalid_utf8`: the item's bytes (an NDJSON line, a Kafka value) are not UTF-8 (a stray
+ *   0xFF, an overlong or truncated sequence, an encoded surrogate). Decoding would turn them
+ *   into U+FFFD: the item would be stored other than sent, as with a lone surrogate.
  * The windows, the store and the audit route thus all see the item exactly as sent.
  */
 export type RejectReason =
@@ -49,6 +54,9 @@ export type RejectReason =
   | 'too_long'
   | 'duplicate_key'
   | 'lone_surrogate'
+  | 'invalid_utf8'
+  | 'too_deep'
+  | 'undecodable'
   | 'unknown_model'
   | 'version_not_allowed';
 
@@ -120,10 +128,16 @@ export class PendingLine {
 
   parse(): TextItem | UnparseableItem {
     const { source, start, end } = this;
+    // A body that is not all UTF-8: this line's bytes, checked alone (decoded, an invalid
+    // sequence would become U+FFFD and the item be stored other than sent).
+    if (!source.utf8 && !isUtf8(source.bytes.subarray(start, end))) {
+      return new UnparseableItem(`line ${this.lineNo}: ${INVALID_UTF8_MESSAGE}`, 'invalid_utf8');
+    }
+    // Valid UTF-8 here: the line's bytes are its text's, kept as the raw record.
     const line = source.bytes.toString(source.ascii ? 'latin1' : 'utf8', start, end);
     try {
       const value: unknown = JSON.parse(line);
-      return new TextItem(value, line, source.utf8 ? source.bytes.subarray(start, end) : undefined);
+      return new TextItem(value, line, source.bytes.subarray(start, end));
     } catch (err) {
       return new UnparseableItem(`line ${this.lineNo}: not valid JSON: ${(err as Error).message}`);
     }
@@ -146,8 +160,15 @@ export function itemValue(item: unknown): unknown {
  * keeps its position in the batch and is rejected with `invalid_json` like any other item.
  */
 export class UnparseableItem {
-  constructor(readonly message: string) {}
+  constructor(
+    readonly message: string,
+    readonly reason: 'invalid_json' | 'invalid_utf8' = 'invalid_json',
+  ) {}
 }
+
+/** Why an item whose bytes are not UTF-8 is rejected (`invalid_utf8`). */
+export const INVALID_UTF8_MESSAGE =
+  'not valid UTF-8 (a byte sequence with no character: it would be stored as U+FFFD, other than sent)';
 
 const reject = (reason: RejectReason, message: string): Rejection => ({
   ok: false,
@@ -171,21 +192,30 @@ interface WellFormed {
  * text `v` was parsed from, this is every string the text spells, less one key (and its
  * value's strings) per repeated key: JSON.parse keeps the last member of a repeated key.
  */
-function stringsIn(v: unknown): number {
+function stringsIn(v: unknown, depth = 0): number {
   if (typeof v === 'string') return 1;
   if (typeof v !== 'object' || v === null) return 0;
+  if (depth >= MAX_NESTING_DEPTH) throw TOO_DEEP;
   let n = 0;
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) n += stringsIn(v[i]);
+    for (let i = 0; i < v.length; i++) n += stringsIn(v[i], depth + 1);
     return n;
   }
   const o = v as Record<string, unknown>;
   for (const k in o) {
     const x = o[k];
-    n += typeof x === 'string' ? 2 : typeof x === 'object' && x !== null ? 1 + stringsIn(x) : 1;
+    n +=
+      typeof x === 'string'
+        ? 2
+        : typeof x === 'object' && x !== null
+          ? 1 + stringsIn(x, depth + 1)
+          : 1;
   }
   return n;
 }
+
+/** Thrown by the walks below at MAX_NESTING_DEPTH, caught by textProblem: no stack overflow. */
+const TOO_DEEP = Symbol('too deep');
 
 /**
  * The first key an object of `text` (valid JSON) repeats, unescaped; undefined when none does.
@@ -242,12 +272,13 @@ function hasRepeatedKey(text: string, value: unknown): boolean {
 }
 
 /** The first string of `v` (a key or a value, at any depth) with a lone surrogate. */
-function illFormed(v: unknown): string | undefined {
+function illFormed(v: unknown, depth = 0): string | undefined {
   if (typeof v === 'string') return wellFormed(v) ? undefined : v;
   if (typeof v !== 'object' || v === null) return undefined;
+  if (depth >= MAX_NESTING_DEPTH) throw TOO_DEEP;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      const bad = illFormed(v[i]);
+      const bad = illFormed(v[i], depth + 1);
       if (bad !== undefined) return bad;
     }
     return undefined;
@@ -259,7 +290,7 @@ function illFormed(v: unknown): string | undefined {
     if (typeof x === 'string') {
       if (!wellFormed(x)) return x;
     } else if (typeof x === 'object' && x !== null) {
-      const bad = illFormed(x);
+      const bad = illFormed(x, depth + 1);
       if (bad !== undefined) return bad;
     }
   }
@@ -274,6 +305,18 @@ function illFormed(v: unknown): string | undefined {
  * only as a `\u` escape (text decoded from bytes has none), so most texts skip that walk.
  */
 export function textProblem(text: string | undefined, value: unknown): Rejection | null {
+  try {
+    return walkProblem(text, value);
+  } catch (err) {
+    if (err !== TOO_DEEP) throw err;
+    return reject(
+      'too_deep',
+      `arrays or objects are nested more than ${MAX_NESTING_DEPTH} levels deep (the store reads at most 1 024)`,
+    );
+  }
+}
+
+function walkProblem(text: string | undefined, value: unknown): Rejection | null {
   if (text !== undefined && hasRepeatedKey(text, value)) {
     const key = repeatedKey(text) ?? '?';
     return reject(
@@ -309,6 +352,27 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Whether the date of an ISO-8601 text (YYYY-MM-DD…) is a day of its month. Date.parse takes
+ * any day up to 31 and rolls it over: "2026-02-30" would be read as March 2 (the Kafka scanner
+ * already sends such texts here, so the two paths agree).
+ */
+function dayExists(v: string): boolean {
+  const year = Number(v.slice(0, 4));
+  const month = Number(v.slice(5, 7));
+  const day = Number(v.slice(8, 10));
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days =
+    month === 2
+      ? leap
+        ? 29
+        : 28
+      : month === 4 || month === 6 || month === 9 || month === 11
+        ? 30
+        : 31;
+  return day <= days;
+}
+
 /** The last timestamp text parsed and its value: events arrive many per millisecond. */
 let lastTsText = '';
 let lastTsMs: number | undefined;
@@ -320,7 +384,10 @@ export function parseTimestamp(v: unknown): number | undefined {
   if (v === lastTsText) return lastTsMs;
   // Require an explicit zone: a zoneless timestamp would silently shift by the host's offset.
   let ms: number | undefined;
-  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(v)) {
+  if (
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(v) &&
+    dayExists(v)
+  ) {
     const parsed = Date.parse(v);
     ms = Number.isFinite(parsed) ? parsed : undefined;
   }
@@ -404,6 +471,15 @@ function requireString(
     return { ok: true, value: v };
   }
   if (allowNumber && typeof v === 'number' && Number.isFinite(v)) {
+    // Only integers a double holds exactly: 12345678901234567890 would be read as
+    // 12345678901234567000 (two ids colliding, a label joined to the wrong prediction), and
+    // version 3.10 as "3.1".
+    if (!Number.isSafeInteger(v)) {
+      return reject(
+        'wrong_type',
+        `"${key}" ${v} is not an integer of at most 2^53 - 1, so JSON readers may alter it; send it as a string`,
+      );
+    }
     return { ok: true, value: String(v) };
   }
   return reject('wrong_type', `"${key}" must be a string, got ${describe(v)}`);
@@ -474,8 +550,26 @@ export function hashPii(value: FeatureValue, salt: string): FeatureValue {
 
 /** Validates a prediction event against its model's config; PII fields come back hashed. */
 export function decodePrediction(source: unknown, opts: DecodeOptions): Decoded<PredictionEvent> {
+  return neverThrows(() => decodePredictionItem(source, opts));
+}
+
+/**
+ * A decoder's answer, whatever the item: an exception (a bug some input reaches) rejects that
+ * one item with reason `undecodable`, instead of failing its whole batch or request — a batch
+ * that fails whole is resent, and fails again, for ever.
+ */
+function neverThrows<T>(decode: () => Decoded<T>): Decoded<T> {
+  try {
+    return decode();
+  } catch (err) {
+    const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    return reject('undecodable', `driftd could not decode this item (${what.slice(0, 200)})`);
+  }
+}
+
+function decodePredictionItem(source: unknown, opts: DecodeOptions): Decoded<PredictionEvent> {
   const item = resolveItem(source);
-  if (item instanceof UnparseableItem) return reject('invalid_json', item.message);
+  if (item instanceof UnparseableItem) return reject(item.reason, item.message);
   const text = item instanceof TextItem ? item.text : undefined;
   const raw = item instanceof TextItem ? item.value : item;
   if (!isRecord(raw))
@@ -552,8 +646,12 @@ export function decodePrediction(source: unknown, opts: DecodeOptions): Decoded<
 }
 
 export function decodeLabel(source: unknown, opts: DecodeOptions): Decoded<LabelEvent> {
+  return neverThrows(() => decodeLabelItem(source, opts));
+}
+
+function decodeLabelItem(source: unknown, opts: DecodeOptions): Decoded<LabelEvent> {
   const item = resolveItem(source);
-  if (item instanceof UnparseableItem) return reject('invalid_json', item.message);
+  if (item instanceof UnparseableItem) return reject(item.reason, item.message);
   const raw = itemValue(item);
   if (!isRecord(raw))
     return reject('not_an_object', `label must be a JSON object, got ${describe(raw)}`);

@@ -64,6 +64,7 @@
  * not supported.
  */
 
+import { isUtf8 } from 'node:buffer';
 import type {
   Admin,
   Batch,
@@ -93,7 +94,13 @@ import {
   restoreWindows,
 } from './checkpoint.js';
 import type { HttpInputHooks } from './checkpointer.js';
-import { type Decoded, type DecodeOptions, decodeLabel, type RejectReason } from './decode.js';
+import {
+  type Decoded,
+  type DecodeOptions,
+  decodeLabel,
+  INVALID_UTF8_MESSAGE,
+  type RejectReason,
+} from './decode.js';
 import {
   DecodedBatch,
   type DecodedMessage,
@@ -371,6 +378,59 @@ function headerText(headers: IHeaders | undefined, name: string): string | undef
   return typeof first === 'string' ? first : first.toString('utf8');
 }
 
+/**
+ * Bytes of dead letters per produce request: well under the broker's default
+ * message.max.bytes (1 MiB), so a batch's dead letters go in a few requests, not one by one.
+ */
+export const DEAD_LETTER_REQUEST_BYTES = 512 * 1024;
+
+/** About what a message weighs in a produce request (value, key, headers, framing). */
+function messageBytes(m: Message): number {
+  const len = (v: unknown) => (typeof v === 'string' || Buffer.isBuffer(v) ? v.length : 0);
+  let n = 32 + len(m.value) + len(m.key);
+  for (const [k, v] of Object.entries(m.headers ?? {})) {
+    n += 8 + k.length + (Array.isArray(v) ? v.reduce((s: number, x) => s + len(x), 0) : len(v));
+  }
+  return n;
+}
+
+/**
+ * Dead letters cut into produce requests of at most `maxBytes` each (as estimated; a message
+ * larger than that alone in its request), in order.
+ */
+export function deadLetterRequests(messages: readonly Message[], maxBytes: number): Message[][] {
+  const out: Message[][] = [];
+  let part: Message[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = messageBytes(m);
+    if (part.length > 0 && bytes + size > maxBytes) {
+      out.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(m);
+    bytes += size;
+  }
+  if (part.length > 0) out.push(part);
+  return out;
+}
+
+/**
+ * Whether `event` took its version from a `driftd-version` header whose bytes are not UTF-8:
+ * decoded, they became U+FFFD, and the event would be stored under a version other than sent
+ * (as a value that is not UTF-8 would be: reason invalid_utf8). A model header cannot match a
+ * configured model that way, so only the version is checked.
+ */
+export function versionFromInvalidHeader(
+  headers: IHeaders | undefined,
+  event: { version: string },
+): boolean {
+  const v = headers?.[VERSION_HEADER];
+  const first = Array.isArray(v) ? v[0] : v;
+  return Buffer.isBuffer(first) && !isUtf8(first) && first.toString('utf8') === event.version;
+}
+
 /** Size errors the broker will repeat forever for the same message. */
 function isTooLarge(err: unknown): boolean {
   for (let e = err as { type?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; i++) {
@@ -564,6 +624,15 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     const p = producer;
     if (!p)
       throw new KafkaSourceError('dead-letter producer is not connected', { retriable: true });
+    // In requests the broker takes whole: a batch's dead letters over its message.max.bytes
+    // made the request fail and every dead letter of the batch go one by one (each awaited,
+    // acks=all), a few hundred per second while the partition waited.
+    for (const part of deadLetterRequests(messages, DEAD_LETTER_REQUEST_BYTES)) {
+      await sendDeadLetterRequest(p, part);
+    }
+  }
+
+  async function sendDeadLetterRequest(p: Producer, messages: Message[]): Promise<void> {
     const send = (list: Message[]) =>
       p.send({ topic: cfg.deadLetterTopic, acks: -1, messages: list });
     try {
@@ -692,6 +761,15 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     let newest = last;
     const dead: Dead[] = [];
     const local: Array<DecodedMessage | undefined> = [];
+    /** Decoded, but refused: the version came from a header that is not UTF-8. */
+    const refused = new Set<number>();
+    const refuse = (i: number, m: KafkaMessage, d: DecodedMessage | null): boolean => {
+      if (!d?.ok || !versionFromInvalidHeader(m.headers, d.event)) return false;
+      refused.add(i);
+      const error = `header ${VERSION_HEADER}: ${INVALID_UTF8_MESSAGE}`;
+      dead.push({ message: m, reason: 'invalid_utf8', error, model: d.event.model });
+      return true;
+    };
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       const offset = Number(m.offset);
@@ -699,10 +777,14 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       newest = offset;
       if (takeUndecodable(m, dead)) continue;
       const kind = answer === null ? 'local' : answer.kind(i);
-      if (kind === 'event') continue;
+      if (kind === 'event') {
+        if (m.headers?.[VERSION_HEADER] !== undefined) refuse(i, m, answer!.message(i));
+        continue;
+      }
       const d =
         (kind === 'dead' ? answer!.message(i) : null) ??
         decodeMessage(m.value, cfg.maxMessageBytes, decodeOpts, predictionSourcesOf(m));
+      if (refuse(i, m, d)) continue;
       if (d.ok) local[i] = d;
       else dead.push({ message: m, reason: d.reason, error: d.message, model: d.model });
     }
@@ -714,7 +796,9 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     const slice: SourcedEvent[] = [];
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
-      if (Number(m.offset) <= last || undecodableBatchOf(m) !== undefined) continue;
+      if (Number(m.offset) <= last || undecodableBatchOf(m) !== undefined || refused.has(i)) {
+        continue;
+      }
       const d = local[i] ?? (answer?.kind(i) === 'event' ? answer.message(i) : undefined);
       if (d === undefined || d === null || !d.ok) continue;
       slice.push({ event: d.event, source: { kind: 'kafka', topic, partition, offset: m.offset } });

@@ -10,13 +10,16 @@ function isSpace(c: number): boolean {
  * it (an unparseable line is then rejected with its line number). Lines are found on the bytes:
  * newline and blanks are the same bytes in UTF-8, so no text is made of the whole body. The
  * first line of `body` is line `firstLineNo` (a file read in chunks numbers lines across them).
+ * A UTF-8 byte-order mark opening the body (line 1; Windows tools write one) is dropped, as the
+ * JSON body parser drops it: it is not part of the first item.
  */
 export function splitNdjson(body: Buffer, firstLineNo = 1): PendingLine[] {
   const ascii = isAscii(body);
   const source = { bytes: body, ascii, utf8: ascii || isUtf8(body) };
   const items: PendingLine[] = [];
   let lineNo = firstLineNo - 1;
-  for (let start = 0; start < body.length; ) {
+  const bom = firstLineNo === 1 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf;
+  for (let start = bom ? 3 : 0; start < body.length; ) {
     let end = body.indexOf(0x0a, start);
     if (end === -1) end = body.length;
     lineNo++;

@@ -4,7 +4,7 @@
  */
 import { standardDeviation } from 'simple-statistics';
 import { InvalidInputError } from '../errors.js';
-import type { WassersteinOptions } from './types.js';
+import type { JensenShannonOptions, WassersteinOptions } from './types.js';
 
 function badNumber(value: unknown): string {
   if (typeof value !== 'number') return `a non-number (${value === null ? 'null' : typeof value})`;
@@ -52,17 +52,35 @@ function relEntr(x: number, y: number): number {
 }
 
 /**
- * Jensen-Shannon distance (the square root of the divergence) with base-2 logarithms, so it
- * lies in [0, 1], matching SciPy 1.17 `scipy.spatial.distance.jensenshannon(p, q, base=2)`:
- * p and q are divided by their sums (counts or probabilities both work), m = (p + q)/2,
- * distance = √((Σ rel_entr(p, m) + Σ rel_entr(q, m)) / (2 ln 2)).
+ * Jensen-Shannon distance (the square root of the divergence), matching SciPy 1.17
+ * `scipy.spatial.distance.jensenshannon(p, q, base)`: p and q are divided by their sums
+ * (counts or probabilities both work), m = (p + q)/2,
+ * distance = √((Σ rel_entr(p, m) + Σ rel_entr(q, m)) / (2 ln base)).
  * Where rounding makes the divergence a hair below 0 (p ≈ q), SciPy returns NaN from the
  * square root; this returns 0.
  *
+ * Base. The default is SciPy's: natural logarithms (base e), so the distance lies in
+ * [0, √ln 2 ≈ 0.833]. That is the scale of driftd's Jensen-Shannon threshold (0.1), taken from
+ * Evidently, which calls `jensenshannon(reference, current)` with SciPy's default base
+ * (evidentlyai/evidently, src/evidently/legacy/calculations/stattests/jensenshannon.py) and
+ * flags drift at ≥ 0.1. Base 2 (distance in [0, 1]) is √(1/ln 2) ≈ 1.2011 times larger:
+ * comparing base-2 values with Evidently's 0.1 flags at 0.083 in Evidently's units.
+ *
+ * @param options `base` of the logarithm (default e); must be > 0 and ≠ 1
  * @throws InvalidInputError on empty or unequal-length inputs, negative/NaN/infinite entries,
- *   or an all-zero histogram.
+ *   an all-zero histogram, or a bad base.
  */
-export function jensenShannonDistance(p: ArrayLike<number>, q: ArrayLike<number>): number {
+export function jensenShannonDistance(
+  p: ArrayLike<number>,
+  q: ArrayLike<number>,
+  options: JensenShannonOptions = {},
+): number {
+  const base = options.base ?? Math.E;
+  if (typeof base !== 'number' || !(base > 0) || base === 1 || !Number.isFinite(base)) {
+    throw new InvalidInputError(
+      `jensenShannonDistance: base must be a finite number > 0 and ≠ 1, got ${String(base)}`,
+    );
+  }
   const sumP = validateHistogram('jensenShannonDistance', 'p', p);
   const sumQ = validateHistogram('jensenShannonDistance', 'q', q);
   if (p.length !== q.length) {
@@ -87,7 +105,7 @@ export function jensenShannonDistance(p: ArrayLike<number>, q: ArrayLike<number>
     rightComp += Math.abs(right) >= Math.abs(r) ? right - s + r : r - s + right;
     right = s;
   }
-  const js = (left + leftComp + (right + rightComp)) / Math.LN2;
+  const js = (left + leftComp + (right + rightComp)) / (base === Math.E ? 1 : Math.log(base));
   return js > 0 ? Math.sqrt(js / 2) : 0;
 }
 

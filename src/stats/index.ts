@@ -3,6 +3,12 @@
  * can reproduce any verdict offline. No I/O in this directory.
  */
 
+export {
+  type BinnedSide,
+  type BinnedWasserstein,
+  type BinnedWindow,
+  binnedWasserstein,
+} from './binned-wasserstein.js';
 export { chiSquareTest } from './chi-square.js';
 export { jensenShannonDistance, wassersteinDistance } from './divergence.js';
 export { binnedKsTest, ksTest } from './ks.js';

@@ -6,6 +6,7 @@ import type {
   CategoricalValue,
   NumericSketch,
   NumericSketchSnapshot,
+  NumericSketchView,
 } from './types.js';
 import { checkCount, toArray } from './validate.js';
 
@@ -21,8 +22,29 @@ const MOMENT_LIMIT = 1e100;
  * so merging is exact addition up to 2^53 events per cell: merging the sketches of two halves
  * of a stream gives exactly the counts of the whole, in any order, on any instance. `sum` and
  * `sumSquares` are ordinary float sums, associative only up to rounding (~1e-16 relative per
- * addition), which is why the drift tests work from the counts.
+ * addition), which is why the drift tests work from the counts and the per-bin gap sums.
+ *
+ * Gap sums. Each value's distance below its bin's upper edge is recorded in whole steps of
+ * 1/GAP_STEPS of the bin width (rounded to nearest; at least 1 for a value below the edge, so
+ * a bin's gap sum is 0 exactly when all its values equal its edge), and the squares of those
+ * integers. Integer sums are exact (up to 2^53: 2^29 values per bin and window), so merging
+ * states is exact addition in any order and a crash-restored or multi-instance window gives
+ * bit-identical statistics. The rounding moves a value by at most one step (width/4096),
+ * which the binned Wasserstein bound accounts for. Out-of-range values are measured in steps
+ * of 1/GAP_STEPS of the baseline range, capped at OUT_OF_RANGE_CAP steps (4096 ranges away;
+ * ±Infinity and anything farther count as the cap).
  */
+
+/** Steps per bin width (and per baseline range, out of range) of the recorded gaps. */
+export const GAP_STEPS = 4096;
+
+/** The out-of-range gap step of a baseline's edges: its range / GAP_STEPS. */
+export function outOfRangeStep(lo: number, hi: number): number {
+  const range = hi - lo;
+  return range > 0 && Number.isFinite(range) ? range / GAP_STEPS : 1 / GAP_STEPS;
+}
+/** Largest out-of-range gap recorded, in steps (so squares stay exact integers). */
+const OUT_OF_RANGE_CAP = GAP_STEPS * GAP_STEPS;
 
 const DEFAULT_MAX_UNSEEN = 100;
 
@@ -48,12 +70,15 @@ export function createNumericSketch(
  * and, for diagnostics, the first `maxUnseen` distinct unseen values with their counts.
  * Numbers and booleans are recorded as `String(value)`; null, undefined and NaN are missing.
  *
+ * `neverSeen` counts the values outside the categories that are not in `options.seen` either
+ * (the baseline's other distinct values): the values the baseline never had.
+ *
  * Merging is exact for every count. Only the diagnostic `unseen` list is not: which unseen
  * values keep their own entry depends on arrival and merge order once the cap is reached
  * (the rest go to `unseenOverflow`), but `other === Σ unseen + unseenOverflow` always holds.
  *
  * @param categories the baseline's distinct categories (its top-N), in baseline order
- * @param options `maxUnseen` (default 100)
+ * @param options `maxUnseen` (default 100), `seen` (the baseline's values outside `categories`)
  * @param snapshot optional persisted state to resume from (a copy is taken)
  * @throws InvalidInputError on duplicate categories, a bad cap or a mismatched snapshot
  */
@@ -68,10 +93,12 @@ export function createCategoricalSketch(
       `createCategoricalSketch: maxUnseen must be a non-negative integer, got ${maxUnseen}`,
     );
   }
-  const sketch = new CategoricalSketchImpl(categories, maxUnseen);
+  const sketch = new CategoricalSketchImpl(categories, maxUnseen, options.seen ?? EMPTY_SET);
   if (snapshot !== undefined) sketch.merge(snapshot);
   return sketch;
 }
+
+const EMPTY_SET: ReadonlySet<string> = new Set();
 
 /** The key a categorical value is counted under (also what baselines must use). */
 export function categoryKey(value: string | number | boolean): string {
@@ -96,6 +123,13 @@ function validateEdges(edges: readonly number[]): Float64Array {
     out[i] = e;
   }
   return out;
+}
+
+/** An out-of-range distance in steps: whole, ≥ 1, ≤ OUT_OF_RANGE_CAP (Infinity included). */
+function outOfRangeSteps(steps: number): number {
+  if (!(steps < OUT_OF_RANGE_CAP)) return OUT_OF_RANGE_CAP;
+  const q = Math.round(steps);
+  return q === 0 ? 1 : q;
 }
 
 function checkFinite(where: string, name: string, v: unknown): number {
@@ -128,6 +162,13 @@ class BinLayout {
    */
   lastValue = Number.NaN;
   lastBin = 0;
+  /** The last value's term of its bin's `gaps` sum (in steps), and its square. */
+  lastGap = 0;
+  lastGapSquare = 0;
+  /** Per bin GAP_STEPS / width (0 for the point bin {edges[0]}). */
+  readonly gapScale: Float64Array;
+  /** Out-of-range gap step: the baseline range / GAP_STEPS (1 / GAP_STEPS for one edge). */
+  readonly outStep: number;
   private frozen: readonly number[] | undefined;
 
   constructor(edges: Float64Array) {
@@ -135,6 +176,16 @@ class BinLayout {
     const k = edges.length;
     this.lo = edges[0] as number;
     this.hi = edges[k - 1] as number;
+    const gapScale = new Float64Array(k);
+    for (let i = 1; i < k; i++) {
+      const w = (edges[i] as number) - (edges[i - 1] as number);
+      // A width that overflows (edges near ±MAX_VALUE) or is subnormal gives scale 0: every gap
+      // below the edge then counts as 1 step.
+      const scale = GAP_STEPS / w;
+      gapScale[i] = Number.isFinite(scale) ? scale : 0;
+    }
+    this.gapScale = gapScale;
+    this.outStep = outOfRangeStep(this.lo, this.hi);
     const cells = Math.max(1, 4 * k);
     const width = this.hi - this.lo;
     // A range wider than MAX_VALUE overflows `width`; halving both ends keeps the scale finite
@@ -188,6 +239,14 @@ class NumericSketchImpl implements NumericSketch {
   private readonly lo: number;
   private readonly hi: number;
   private readonly counts: Float64Array;
+  /** Per bin Σ (edges[i] − x); see NumericSketchSnapshot.gaps. */
+  private readonly gaps: Float64Array;
+  /** Per bin Σ (edges[i] − x)²; see NumericSketchSnapshot.gapSquares. */
+  private readonly gapSquares: Float64Array;
+  private belowGap = 0;
+  private aboveGap = 0;
+  /** False once a snapshot without gaps (taken by an older driftd) was merged in. */
+  private gapsValid = true;
   private below = 0;
   private above = 0;
   private missing = 0;
@@ -208,6 +267,8 @@ class NumericSketchImpl implements NumericSketch {
     this.lo = layout.lo;
     this.hi = layout.hi;
     this.counts = new Float64Array(layout.edges.length);
+    this.gaps = new Float64Array(layout.edges.length);
+    this.gapSquares = new Float64Array(layout.edges.length);
   }
 
   get edges(): readonly number[] {
@@ -232,6 +293,8 @@ class NumericSketchImpl implements NumericSketch {
       const layout = this.layout;
       if (value === layout.lastValue) {
         this.counts[layout.lastBin]!++;
+        this.gaps[layout.lastBin]! += layout.lastGap;
+        this.gapSquares[layout.lastBin]! += layout.lastGapSquare;
         return;
       }
       const e = layout.edges;
@@ -245,17 +308,31 @@ class NumericSketchImpl implements NumericSketch {
         if ((e[mid] as number) < value) lo = mid + 1;
         else hi = mid;
       }
+      // Whole steps below the edge; at least 1 whenever value < edge.
+      const exact = (e[lo] as number) - value;
+      let gap = Math.round(exact * (layout.gapScale[lo] as number));
+      if (gap === 0 && exact > 0) gap = 1;
+      const gapSquare = gap * gap;
       layout.lastValue = value;
       layout.lastBin = lo;
+      layout.lastGap = gap;
+      layout.lastGapSquare = gapSquare;
       this.counts[lo]!++;
+      this.gaps[lo]! += gap;
+      this.gapSquares[lo]! += gapSquare;
       return;
     }
     if (Number.isNaN(value)) {
       this.nan++;
       return;
     }
-    if (value < this.lo) this.below++;
-    else this.above++;
+    if (value < this.lo) {
+      this.below++;
+      this.belowGap += outOfRangeSteps((this.lo - value) / this.layout.outStep);
+    } else {
+      this.above++;
+      this.aboveGap += outOfRangeSteps((value - this.hi) / this.layout.outStep);
+    }
     if (value >= -MOMENT_LIMIT && value <= MOMENT_LIMIT) {
       this.summed++;
       this.sum += value;
@@ -275,12 +352,17 @@ class NumericSketchImpl implements NumericSketch {
           'NumericSketch.merge: bin edges differ; only sketches of the same baseline can be merged',
         );
       }
-      this.addState(other.counts, other.scalars());
+      this.addState(
+        other.counts,
+        other.gapsValid ? other.gaps : null,
+        other.gapsValid ? other.gapSquares : null,
+        other.scalars(),
+      );
       return;
     }
     if (isNumericSnapshotLike(other)) {
       const s = validateNumericSnapshot(other, this.binCount);
-      this.addState(s.counts, {
+      this.addState(s.counts, s.gaps ?? null, s.gapSquares ?? null, {
         below: s.below,
         above: s.above,
         missing: s.missing,
@@ -291,6 +373,8 @@ class NumericSketchImpl implements NumericSketch {
         sumSquares: s.sumSquares,
         min: s.min ?? Number.POSITIVE_INFINITY,
         max: s.max ?? Number.NEGATIVE_INFINITY,
+        belowGap: s.belowGap ?? 0,
+        aboveGap: s.aboveGap ?? 0,
       });
       return;
     }
@@ -298,6 +382,25 @@ class NumericSketchImpl implements NumericSketch {
   }
 
   snapshot(): NumericSketchSnapshot {
+    const min = this.min === Number.POSITIVE_INFINITY ? null : this.min;
+    const max = this.max === Number.NEGATIVE_INFINITY ? null : this.max;
+    // One object literal per shape: readers see one hidden class, not one per optional field.
+    if (!this.gapsValid) {
+      return {
+        kind: 'numeric',
+        counts: toArray(this.counts),
+        below: this.below,
+        above: this.above,
+        missing: this.missing,
+        nan: this.nan,
+        total: this.total,
+        summed: this.summed,
+        sum: this.sum,
+        sumSquares: this.sumSquares,
+        min,
+        max,
+      };
+    }
     return {
       kind: 'numeric',
       counts: toArray(this.counts),
@@ -309,19 +412,78 @@ class NumericSketchImpl implements NumericSketch {
       summed: this.summed,
       sum: this.sum,
       sumSquares: this.sumSquares,
-      min: this.min === Number.POSITIVE_INFINITY ? null : this.min,
-      max: this.max === Number.NEGATIVE_INFINITY ? null : this.max,
+      min,
+      max,
+      gaps: toArray(this.gaps),
+      gapSquares: toArray(this.gapSquares),
+      belowGap: this.belowGap,
+      aboveGap: this.aboveGap,
+    };
+  }
+
+  view(): NumericSketchView {
+    const min = this.min === Number.POSITIVE_INFINITY ? null : this.min;
+    const max = this.max === Number.NEGATIVE_INFINITY ? null : this.max;
+    const valid = this.gapsValid;
+    return {
+      kind: 'numeric',
+      counts: this.counts,
+      below: this.below,
+      above: this.above,
+      missing: this.missing,
+      nan: this.nan,
+      total: this.total,
+      summed: this.summed,
+      sum: this.sum,
+      sumSquares: this.sumSquares,
+      min,
+      max,
+      gaps: valid ? this.gaps : undefined,
+      gapSquares: valid ? this.gapSquares : undefined,
+      belowGap: valid ? this.belowGap : undefined,
+      aboveGap: valid ? this.aboveGap : undefined,
     };
   }
 
   private scalars(): ScalarState {
     const { below, above, missing, nan, total, summed, sum, sumSquares, min, max } = this;
-    return { below, above, missing, nan, total, summed, sum, sumSquares, min, max };
+    const { belowGap, aboveGap } = this;
+    return {
+      below,
+      above,
+      missing,
+      nan,
+      total,
+      summed,
+      sum,
+      sumSquares,
+      min,
+      max,
+      belowGap,
+      aboveGap,
+    };
   }
 
-  private addState(counts: ArrayLike<number>, s: ScalarState): void {
+  /** `gaps` null: the other state has none, so this one's within-bin means are lost too. */
+  private addState(
+    counts: ArrayLike<number>,
+    gaps: ArrayLike<number> | null,
+    gapSquares: ArrayLike<number> | null,
+    s: ScalarState,
+  ): void {
     const c = this.counts;
     for (let i = 0; i < c.length; i++) c[i]! += counts[i] as number;
+    if (gaps === null || gapSquares === null) this.gapsValid = false;
+    else {
+      const g = this.gaps;
+      const g2 = this.gapSquares;
+      for (let i = 0; i < g.length; i++) {
+        g[i]! += gaps[i] as number;
+        g2[i]! += gapSquares[i] as number;
+      }
+      this.belowGap += s.belowGap;
+      this.aboveGap += s.aboveGap;
+    }
     this.below += s.below;
     this.above += s.above;
     this.missing += s.missing;
@@ -346,6 +508,8 @@ interface ScalarState {
   sumSquares: number;
   min: number;
   max: number;
+  belowGap: number;
+  aboveGap: number;
 }
 
 function sameEdges(a: Float64Array, b: Float64Array): boolean {
@@ -389,8 +553,25 @@ function validateNumericSnapshot(
   }
   checkFinite(where, 'sum', s.sum);
   checkFinite(where, 'sumSquares', s.sumSquares);
-  if (s.min !== null) checkFinite(where, 'min', s.min);
-  if (s.max !== null) checkFinite(where, 'max', s.max);
+  if (s.gaps !== undefined) {
+    if (!Array.isArray(s.gaps) || s.gaps.length !== binCount) {
+      throw new InvalidInputError(`${where}: gaps must have one entry per bin (${binCount})`);
+    }
+    if (!Array.isArray(s.gapSquares) || s.gapSquares.length !== binCount) {
+      throw new InvalidInputError(
+        `${where}: gapSquares must have one entry per bin (${binCount}) when gaps are present`,
+      );
+    }
+    for (let i = 0; i < binCount; i++) {
+      const g = checkCount(where, 'gaps', s.gaps[i], i);
+      checkCount(where, 'gapSquares', s.gapSquares[i], i);
+      if (g > 0 && s.counts[i] === 0) {
+        throw new InvalidInputError(`${where}: gaps[${i}] is ${g} for an empty bin`);
+      }
+    }
+    checkCount(where, 'belowGap', s.belowGap);
+    checkCount(where, 'aboveGap', s.aboveGap);
+  }
   return s;
 }
 
@@ -405,8 +586,13 @@ class CategoricalSketchImpl implements CategoricalSketch {
   private total = 0;
   private readonly unseen = new Map<string, number>();
   private unseenOverflow = 0;
+  private readonly seen: ReadonlySet<string>;
+  private neverSeen = 0;
+  /** False once a snapshot without `neverSeen` (taken by an older driftd) was merged in. */
+  private neverSeenValid = true;
 
-  constructor(categories: readonly string[], maxUnseen: number) {
+  constructor(categories: readonly string[], maxUnseen: number, seen: ReadonlySet<string>) {
+    this.seen = seen;
     if (!Array.isArray(categories)) {
       throw new InvalidInputError(
         'createCategoricalSketch: categories must be an array of strings',
@@ -447,6 +633,7 @@ class CategoricalSketchImpl implements CategoricalSketch {
       return;
     }
     this.other++;
+    if (!this.seen.has(key)) this.neverSeen++;
     this.addUnseen(key, 1);
   }
 
@@ -464,6 +651,8 @@ class CategoricalSketchImpl implements CategoricalSketch {
     this.total += s.total;
     for (const [key, n] of Object.entries(s.unseen)) this.addUnseen(key, n);
     this.unseenOverflow += s.unseenOverflow;
+    if (s.neverSeen === undefined) this.neverSeenValid = false;
+    else this.neverSeen += s.neverSeen;
   }
 
   snapshot(): CategoricalSketchSnapshot {
@@ -477,6 +666,8 @@ class CategoricalSketchImpl implements CategoricalSketch {
       // fromEntries defines own properties, so a value like "__proto__" stays a plain key.
       unseen: Object.fromEntries(this.unseen),
       unseenOverflow: this.unseenOverflow,
+      // Kept in the literal (one hidden class); undefined is left out of JSON.
+      neverSeen: this.neverSeenValid ? this.neverSeen : undefined,
     };
   }
 
@@ -530,6 +721,9 @@ function validateCategorical(s: unknown, sketch: CategoricalSketchImpl): Categor
     throw new InvalidInputError(
       `${where}: other ${other} ≠ Σunseen + unseenOverflow = ${unseen + overflow}`,
     );
+  }
+  if (snap.neverSeen !== undefined && checkCount(where, 'neverSeen', snap.neverSeen) > other) {
+    throw new InvalidInputError(`${where}: neverSeen ${snap.neverSeen} exceeds other ${other}`);
   }
   return snap;
 }

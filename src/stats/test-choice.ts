@@ -12,7 +12,8 @@ import type { TestChoice, TestChoiceInput } from './types.js';
  *   reference > 1000 rows: numeric with > 5 distinct values → Wasserstein distance normed by
  *                          the reference std (drift at ≥ 0.1)
  *                          numeric ≤ 5 distinct, or categorical → Jensen-Shannon distance
- *                          (drift at ≥ 0.1)
+ *                          (drift at ≥ 0.1, in natural logarithms: Evidently calls SciPy's
+ *                          `jensenshannon` with its default base e, and so does driftd)
  *
  * Where driftd differs, and why:
  * - Distinct values come from the baseline only; Evidently counts reference ∪ current. The

@@ -35,6 +35,29 @@ export interface NumericSketchSnapshot {
   min: number | null;
   /** Largest finite value seen, `null` when none. */
   max: number | null;
+  /**
+   * Per fine bin, Σ over the bin's values of how far below the bin's upper edge each lies, in
+   * whole steps of width/4096 (GAP_STEPS; rounded to nearest, at least 1 below the edge): the
+   * bin's mean is `edges[i] − gaps[i]/counts[i] · width/4096` to within one step. Integers, so
+   * merging adds exactly in any order; `gaps[i] === 0` exactly when every value of bin i equals
+   * its upper edge (a repeated value). Absent from snapshots taken before driftd kept it, and
+   * from any state such a snapshot was merged into: evaluation then falls back to mass uniform
+   * within each bin, with a wider error bound (see `binnedWasserstein`).
+   */
+  gaps?: number[];
+  /**
+   * Per fine bin Σ of the squared step counts: with `gaps`, the spread of the bin's values
+   * about their mean (0 for a bin holding one repeated value). Present exactly when `gaps` is.
+   */
+  gapSquares?: number[];
+  /**
+   * Σ over the values below the baseline range of their distance below edges[0], and over
+   * those above of their distance above edges[last], in whole steps of (range)/4096 (at least
+   * 1, at most 4096² steps: farther values, ±Infinity included, count as that cap). Present
+   * exactly when `gaps` is.
+   */
+  belowGap?: number;
+  aboveGap?: number;
 }
 
 /** Persisted state of a categorical feature over one window. */
@@ -54,9 +77,29 @@ export interface CategoricalSketchSnapshot {
   unseen: Record<string, number>;
   /** Unseen values that did not fit in `unseen` (beyond the cap). */
   unseenOverflow: number;
+  /**
+   * Values never seen in the baseline at all (neither a category nor in the baseline's `seen`
+   * list): a part of `other`. Absent from snapshots taken before driftd kept it, and from any
+   * state such a snapshot was merged into; evaluation then falls back to `other`.
+   */
+  neverSeen?: number;
 }
 
 export type SketchSnapshot = NumericSketchSnapshot | CategoricalSketchSnapshot;
+
+/**
+ * A sketch's state without copying its per-bin arrays (the live typed arrays): what a snapshot
+ * holds, for readers that only read it at once (window evaluation). Valid until the sketch next
+ * records or merges; never persist or mutate it. Every snapshot is also a view.
+ */
+export interface NumericSketchView
+  extends Omit<NumericSketchSnapshot, 'counts' | 'gaps' | 'gapSquares'> {
+  counts: ArrayLike<number>;
+  gaps?: ArrayLike<number> | undefined;
+  gapSquares?: ArrayLike<number> | undefined;
+}
+
+export type SketchView = NumericSketchView | CategoricalSketchSnapshot;
 
 /**
  * Mergeable window state: one shape for every sketch (create / record / merge / snapshot),
@@ -71,6 +114,8 @@ export interface Sketch<TValue, TSnapshot extends SketchSnapshot> {
 
 export interface NumericSketch extends Sketch<number | null | undefined, NumericSketchSnapshot> {
   readonly kind: 'numeric';
+  /** The state without copying the per-bin arrays (see NumericSketchView). */
+  view(): NumericSketchView;
   /** The baseline's fine bin edges (strictly increasing). */
   readonly edges: readonly number[];
   /** Number of fine bins (`edges.length`). */
@@ -88,6 +133,11 @@ export interface CategoricalSketch extends Sketch<CategoricalValue, CategoricalS
 export interface CategoricalSketchOptions {
   /** How many distinct unseen values keep their own count (default 100). */
   maxUnseen?: number;
+  /**
+   * Baseline values outside `categories` (the profile's `seen` list): a window value in
+   * neither counts in `neverSeen`. Without it every value outside the categories does.
+   */
+  seen?: ReadonlySet<string>;
 }
 
 /** Fine-to-coarse bin mapping for PSI, see `coarseBins`. */
@@ -244,8 +294,23 @@ export interface BinnedKsTestResult {
   /** Approximate: Kolmogorov's limiting distribution (SciPy `kstwobign`) at √(nm/(n+m))·D. */
   pValue: number;
   method: 'binned';
-  /** Largest reference bin mass; |statistic − exact statistic| ≤ bound for any current data. */
+  /**
+   * 0 ≤ exact statistic − statistic ≤ bound: the largest excursion the ECDFs can make inside
+   * a bin beyond the binned statistic, given the bin counts (and interior counts, when given).
+   * At most the largest reference bin mass; 0 contribution from bins holding one repeated
+   * value on both sides.
+   */
   bound: number;
+}
+
+export interface BinnedKsOptions {
+  /**
+   * Per bin, an upper bound on the reference count strictly below the bin's upper boundary
+   * (≤ the bin's count; default the count). 0 where every value equals the upper edge.
+   */
+  referenceInterior?: ArrayLike<number>;
+  /** The same for the current counts. */
+  currentInterior?: ArrayLike<number>;
 }
 
 export type KsResult = KsTestResult | BinnedKsTestResult;
@@ -256,6 +321,11 @@ export interface ChiSquareTestResult {
   pValue: number;
   /** Degrees of freedom after dropping categories empty in both rows (k' − 1, or 0). */
   dof: number;
+}
+
+export interface JensenShannonOptions {
+  /** Base of the logarithm; default e (SciPy's default, and Evidently's scale). */
+  base?: number;
 }
 
 export interface WassersteinOptions {

@@ -299,6 +299,19 @@ ORDER BY group_id`,
       `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS provisional UInt8 DEFAULT 0 AFTER dataset_drift`,
     ],
   },
+  {
+    version: 9,
+    name: 'window_results: statistic_bound, bound_straddles_threshold, other_ratio',
+    // Every sketched statistic carries its error bound, and a verdict whose bound straddles its
+    // threshold says so. unseen_ratio now means "never seen in the baseline"; the share
+    // outside the top-N gets its own column. Rows written before held that share under
+    // unseen_ratio, so other_ratio defaults to it for them.
+    up: ({ db }) => [
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS statistic_bound Nullable(Float64) CODEC(Gorilla, ZSTD(1)) AFTER ks_bound`,
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS bound_straddles_threshold UInt8 DEFAULT 0 AFTER statistic_bound`,
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS other_ratio Float64 DEFAULT unseen_ratio CODEC(Gorilla, ZSTD(1)) AFTER unseen_ratio`,
+    ],
+  },
 ];
 
 function checkMigrations(migrations: readonly Migration[]): void {

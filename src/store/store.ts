@@ -628,10 +628,13 @@ function decodeDrift(r: WindowResultRow): FeatureDrift {
     psi: toNumber(r.psi),
     ksStatistic: toNullableNumber(r.ks_statistic),
     ksBound: toNullableNumber(r.ks_bound),
+    statisticBound: toNullableNumber(r.statistic_bound),
+    boundStraddlesThreshold: Number(r.bound_straddles_threshold) === 1,
     count: Number(r.count),
     missingRatio: toNumber(r.missing_ratio),
     outOfRangeRatio: toNumber(r.out_of_range_ratio),
     unseenRatio: toNumber(r.unseen_ratio),
+    otherRatio: toNumber(r.other_ratio),
     insufficient: Number(r.insufficient) === 1,
   };
   if (r.histogram !== '') d.histogram = JSON.parse(r.histogram) as FeatureHistogram;

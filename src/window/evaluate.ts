@@ -1,9 +1,10 @@
 import type { FeatureConfig, ModelConfig } from '../config/types.js';
 import { InvalidInputError } from '../errors.js';
+import { wassersteinOfBins } from '../stats/binned-wasserstein.js';
 import type {
   CategoricalSketchSnapshot,
-  NumericSketchSnapshot,
-  SketchSnapshot,
+  NumericSketchView,
+  SketchView,
   TestChoice,
 } from '../stats/index.js';
 import {
@@ -23,6 +24,7 @@ import type {
   NumericProfile,
   WindowResult,
 } from '../types.js';
+import { flagStraddles, noteKsBound } from './bounds.js';
 import { windowName } from './identity.js';
 import type { ClosedWindow, CloseReason } from './manager.js';
 import type { WindowState, WindowStateSnapshot } from './state.js';
@@ -35,17 +37,27 @@ import type { WindowState, WindowStateSnapshot } from './state.js';
  * Per feature (in model-config order; configured features the baseline does not profile are
  * left out — there is nothing to compare them with):
  * - test: the feature's configured test, else `chooseTest` on the baseline (referenceSize =
- *   the profile's non-missing rows, distinctValues = the profile's distinct count; for a
- *   numeric profile the number of fine edges, which is the number of distinct values for a
- *   discrete feature since every atom heavier than 1/K is an edge). A configured test that
+ *   the profile's non-missing rows, distinctValues = the profile's exact distinct count, for
+ *   numeric profiles too; only profiles from before driftd-baseline/2, which lack it, fall back
+ *   to the number of fine edges, which overcounts: 5 equally frequent values make 9 edges,
+ *   interpolated between the atoms). A configured test that
  *   makes no sense for the type (KS/Wasserstein on a categorical feature) falls back to the
  *   automatic choice; config validation should have refused it.
  * - numeric: PSI over the profile's coarse bins and binned KS over the fine bins are always
  *   computed (`psi`, `ksStatistic`, `ksBound`), whatever the test. Values below / above the
  *   baseline range get a bin of their own at each end for KS, chi-square, Jensen-Shannon and
  *   Wasserstein, and fall in the first / last coarse bin for PSI (open-ended deciles).
+ *   Jensen-Shannon is in natural logarithms (SciPy's default base, Evidently's scale for its
+ *   0.1 threshold). Wasserstein is `binnedWasserstein` on the per-bin gap sums, normed by the
+ *   baseline's population std.
+ * - bounds: `statisticBound` is the chosen statistic's error bound against its value on the
+ *   raw data (KS, Wasserstein; null for PSI, chi-square and Jensen-Shannon, which are defined
+ *   on the bins), and `boundStraddlesThreshold` says when the exact value could lie on the
+ *   other side of the threshold (src/window/bounds.ts, after the verdicts).
  * - categorical: the baseline's categories + "other"; window values outside the categories
- *   (including never-seen ones) count in "other". PSI over the same bins.
+ *   (seen in the baseline beyond its top-N, or never seen) count in "other". PSI over the same
+ *   bins. `otherRatio` = other / count; `unseenRatio` = values never seen in the baseline
+ *   (neither a category nor in the profile's `seen` list) / count.
  * - count = non-missing values in the window; NaN counts as missing.
  *
  * Verdicts:
@@ -90,7 +102,8 @@ export function evaluateWindow(
   baseline: BaselineProfile,
   model: ModelConfig,
 ): WindowResult {
-  const snap = 'snapshot' in closed.state ? closed.state.snapshot() : closed.state;
+  // A live state is read through its view: no copy of the per-bin arrays.
+  const snap = 'view' in closed.state ? closed.state.view() : closed.state;
   if (snap.baselineId !== baseline.id) {
     throw new InvalidInputError(
       `window ${windowName(snap.bounds)} was built on baseline ${snap.baselineId}, not ${baseline.id}`,
@@ -145,6 +158,9 @@ export function evaluateWindow(
     }
   }
 
+  flagStraddles(drafts);
+  if (prediction !== null) flagStraddles([prediction]);
+
   return {
     ...snap.bounds,
     baselineId: baseline.id,
@@ -182,7 +198,7 @@ export function resolveTest(
 function evaluateFeature(
   name: string,
   profile: FeatureProfile,
-  sketch: SketchSnapshot,
+  sketch: SketchView,
   cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
   model: ModelConfig,
 ): FeatureDrift {
@@ -192,7 +208,7 @@ function evaluateFeature(
     );
   }
   return profile.kind === 'numeric'
-    ? evaluateNumeric(name, profile, sketch as NumericSketchSnapshot, cfg, model)
+    ? evaluateNumeric(name, profile, sketch as NumericSketchView, cfg, model)
     : evaluateCategorical(name, profile, sketch as CategoricalSketchSnapshot, cfg, model);
 }
 
@@ -220,10 +236,13 @@ function emptyDrift(
     psi: 0,
     ksStatistic: null,
     ksBound: null,
+    statisticBound: null,
+    boundStraddlesThreshold: false,
     count: 0,
     missingRatio: 0,
     outOfRangeRatio: 0,
     unseenRatio: 0,
+    otherRatio: 0,
     insufficient: true,
   };
 }
@@ -235,6 +254,11 @@ function emptyDrift(
 interface NumericReference {
   /** Fine counts with an empty out-of-range bin at each end (k + 2 bins). */
   ext: Float64Array;
+  /**
+   * Per ext bin, the reference count strictly below the bin's upper edge (binned KS): 0 for
+   * the point bin {edges[0]} and for bins whose values all equal their edge (gap sum 0).
+   */
+  interior: Float64Array;
   size: number;
   coarse: Float64Array;
   histogram: { edges: number[]; reference: number[] };
@@ -242,6 +266,13 @@ interface NumericReference {
 }
 
 const numericReferences = new WeakMap<NumericProfile, NumericReference>();
+
+/** A reusable buffer for per-close scratch counts (evaluation is synchronous). */
+let scratch = new Float64Array(0);
+function scratchOf(n: number): Float64Array {
+  if (scratch.length !== n) scratch = new Float64Array(n);
+  return scratch;
+}
 
 function numericReference(name: string, profile: NumericProfile): NumericReference {
   const cached = numericReferences.get(profile);
@@ -253,10 +284,13 @@ function numericReference(name: string, profile: NumericProfile): NumericReferen
     );
   }
   const ext = new Float64Array(k + 2);
+  const interior = new Float64Array(k + 2);
+  const gaps = profile.gaps?.length === k ? profile.gaps : null;
   let size = 0;
   for (let i = 0; i < k; i++) {
     const c = profile.counts[i] as number;
     ext[i + 1] = c;
+    if (i > 0 && (gaps === null || (gaps[i] as number) > 0)) interior[i + 1] = c;
     size += c;
   }
   const coarse = new Float64Array((profile.coarse[k - 1] as number) + 1);
@@ -272,6 +306,7 @@ function numericReference(name: string, profile: NumericProfile): NumericReferen
   const n = profile.summary.count;
   const ref: NumericReference = {
     ext,
+    interior,
     size,
     coarse,
     histogram: { edges, reference: Array.from(coarse, (c) => (size > 0 ? c / size : 0)) },
@@ -285,7 +320,7 @@ function numericReference(name: string, profile: NumericProfile): NumericReferen
 function evaluateNumeric(
   name: string,
   profile: NumericProfile,
-  s: NumericSketchSnapshot,
+  s: NumericSketchView,
   cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
   model: ModelConfig,
 ): FeatureDrift {
@@ -302,7 +337,8 @@ function evaluateNumeric(
     type: 'numeric',
     referenceSize: Math.max(1, referenceSize),
     currentSize: count,
-    distinctValues: Math.min(k, Math.max(1, referenceSize)),
+    // The profile's exact distinct count (driftd-baseline/2); older profiles: the fine edges.
+    distinctValues: Math.min(profile.distinct ?? k, Math.max(1, referenceSize)),
   });
   const { test, threshold, kind } = resolveTest('numeric', cfg, choice, model);
   const out = emptyDrift(name, 'numeric', test, threshold);
@@ -312,13 +348,22 @@ function evaluateNumeric(
   if (count === 0 || referenceSize === 0) return out;
   out.insufficient = count < model.drift.minWindowSize;
 
-  // Coarse PSI bins; the outer ones are open-ended.
+  // One pass over the window's fine bins: coarse PSI bins (the outer ones open-ended), the fine
+  // bins with an out-of-range bin at each end (the reference has no mass there), and for KS the
+  // counts strictly below each bin's upper edge (none in the point bin {edges[0]}, none where
+  // every value sits on the edge: gap sum 0).
   const counts = s.counts;
   const coarse = profile.coarse;
+  const gaps = s.gaps?.length === k ? s.gaps : null;
   const curCoarse = new Float64Array(reference.coarse.length);
+  const cur = new Float64Array(k + 2);
+  const curInterior = scratchOf(k + 2);
   for (let i = 0; i < k; i++) {
+    const c = counts[i] as number;
     const j = coarse[i] as number;
-    curCoarse[j] = (curCoarse[j] as number) + (counts[i] as number);
+    curCoarse[j] = (curCoarse[j] as number) + c;
+    cur[i + 1] = c;
+    curInterior[i + 1] = i === 0 || (gaps !== null && gaps[i] === 0) ? 0 : c;
   }
   curCoarse[0] = (curCoarse[0] as number) + s.below;
   curCoarse[curCoarse.length - 1] = (curCoarse[curCoarse.length - 1] as number) + s.above;
@@ -328,14 +373,15 @@ function evaluateNumeric(
     reference: reference.histogram.reference,
     current: Array.from(curCoarse, (c) => c / count),
   };
-
-  // Fine bins with an out-of-range bin at each end (the reference has no mass there).
   const ref = reference.ext;
-  const cur = new Float64Array(k + 2);
-  for (let i = 0; i < k; i++) cur[i + 1] = counts[i] as number;
   cur[0] = s.below;
   cur[k + 1] = s.above;
-  const ks = binnedKsTest(ref, cur);
+  curInterior[0] = s.below;
+  curInterior[k + 1] = s.above;
+  const ks = binnedKsTest(ref, cur, {
+    referenceInterior: reference.interior,
+    currentInterior: curInterior,
+  });
   out.ksStatistic = ks.statistic;
   out.ksBound = ks.bound;
 
@@ -343,6 +389,8 @@ function evaluateNumeric(
     case 'ks':
       out.statistic = ks.statistic;
       out.pValue = ks.pValue;
+      out.statisticBound = ks.bound;
+      noteKsBound(out, referenceSize, count);
       break;
     case 'psi':
       out.statistic = out.psi;
@@ -357,9 +405,10 @@ function evaluateNumeric(
       out.statistic = jensenShannonDistance(ref, cur);
       break;
     case 'wasserstein': {
-      const w = wassersteinOfBins(profile.edges, profile.counts, referenceSize, s, count);
+      const w = wassersteinOfBins(profile.edges, profile, referenceSize, s, count);
       const std = reference.populationStd;
       out.statistic = std > 0 ? w.distance / std : w.distance;
+      out.statisticBound = std > 0 ? w.bound / std : w.bound;
       break;
     }
   }
@@ -392,8 +441,11 @@ function evaluateCategorical(
   const out = emptyDrift(name, 'categorical', test, threshold);
   out.count = count;
   out.missingRatio = s.total === 0 ? 0 : s.missing / s.total;
-  // Values outside the baseline's top-N; exactly the never-seen ones when profile.other = 0.
-  out.unseenRatio = count === 0 ? 0 : s.other / count;
+  // Never seen in the baseline: neither a top-N category nor in the profile's `seen` list.
+  // Profiles or snapshots from before driftd kept those: the share outside the top-N.
+  const neverSeen = profile.seen !== undefined && s.neverSeen !== undefined ? s.neverSeen : s.other;
+  out.unseenRatio = count === 0 ? 0 : neverSeen / count;
+  out.otherRatio = count === 0 ? 0 : s.other / count;
   if (count === 0 || referenceSize === 0) return out;
   out.insufficient = count < model.drift.minWindowSize;
 
@@ -434,96 +486,4 @@ function normalize(counts: Float64Array): Float64Array {
   const out = new Float64Array(counts.length);
   if (total > 0) for (let i = 0; i < counts.length; i++) out[i] = (counts[i] as number) / total;
   return out;
-}
-
-export interface BinnedWasserstein {
-  /** W1 between the two binned distributions, in the feature's units. */
-  distance: number;
-  /** |distance − W1 of the underlying data| ≤ bound (see binnedWasserstein). */
-  bound: number;
-}
-
-/**
- * Wasserstein-1 distance between a baseline and a window known only as counts over the same
- * fine bins (bin 0 the point {edges[0]}, bin i the interval (edges[i-1], edges[i]]), plus the
- * window's values below / above the baseline range, which span [min, edges[0]) and
- * (edges[last], max] of the window sketch.
- *
- * Each bin's mass is taken as spread uniformly over its interval, so both CDFs are piecewise
- * linear and W1 = ∫|F − G| is integrated exactly, bin by bin.
- *
- * Error bound. The binned CDFs equal the true ones at every edge. Inside a bin [a, a + w]
- * with reference mass p and window mass q, write t = (x − a)/w; the true and the linearised
- * reference CDF differ by at most p·(1 − t) on one side and p·t on the other, and likewise
- * with q, so |(F − G) − (F̃ − G̃)| ≤ max over the two orientations of p(1 − t) + q·t (or
- * p·t + q(1 − t)), whose integral over the bin is w·(p + q)/2. Summing, |W1_binned − W1| ≤
- * Σ w_i (p_i + q_i)/2 ≤ max_i w_i (both masses sum to 1): at most the widest bin, and in
- * practice about the average bin width where the data is. The bound covers the out-of-range
- * bins, whose width comes from the window's exact min / max.
- */
-export function binnedWasserstein(
-  edges: readonly number[],
-  refCounts: ArrayLike<number>,
-  cur: Pick<NumericSketchSnapshot, 'counts' | 'below' | 'above' | 'min' | 'max'>,
-): BinnedWasserstein {
-  if (refCounts.length !== edges.length || cur.counts.length !== edges.length) {
-    throw new InvalidInputError(
-      `binnedWasserstein: ${edges.length} edges (one per bin) but ${refCounts.length} reference and ${cur.counts.length} current counts`,
-    );
-  }
-  const nRef = sum(refCounts);
-  const nCur = sum(cur.counts) + cur.below + cur.above;
-  if (nRef <= 0 || nCur <= 0) {
-    throw new InvalidInputError('binnedWasserstein: both sides need at least one value');
-  }
-  return wassersteinOfBins(edges, refCounts, nRef, cur, nCur);
-}
-
-/** binnedWasserstein with both totals known (the close path has them already). */
-function wassersteinOfBins(
-  edges: readonly number[],
-  refCounts: ArrayLike<number>,
-  nRef: number,
-  cur: Pick<NumericSketchSnapshot, 'counts' | 'below' | 'above' | 'min' | 'max'>,
-  nCur: number,
-): BinnedWasserstein {
-  const k = edges.length;
-  const lo = edges[0] as number;
-  const hi = edges[k - 1] as number;
-  const counts = cur.counts;
-  const acc: Segments = { d: 0, distance: 0, bound: 0 };
-  const below = cur.below / nCur;
-  if (below > 0) addSegment(acc, cur.min !== null && cur.min < lo ? lo - cur.min : 0, 0, below);
-  addSegment(acc, 0, (refCounts[0] as number) / nRef, (counts[0] as number) / nCur);
-  let left = lo;
-  for (let i = 1; i < k; i++) {
-    const right = edges[i] as number;
-    addSegment(acc, right - left, (refCounts[i] as number) / nRef, (counts[i] as number) / nCur);
-    left = right;
-  }
-  const above = cur.above / nCur;
-  if (above > 0) addSegment(acc, cur.max !== null && cur.max > hi ? cur.max - hi : 0, 0, above);
-  return { distance: acc.distance, bound: acc.bound };
-}
-
-interface Segments {
-  /** F_ref − F_cur at the left end of the next segment. */
-  d: number;
-  distance: number;
-  bound: number;
-}
-
-/** ∫|F − G| over one segment where both CDFs are linear: p, q are the masses it adds. */
-function addSegment(acc: Segments, width: number, p: number, q: number): void {
-  const d = acc.d;
-  const next = d + p - q;
-  if (width > 0) {
-    const a = Math.abs(d);
-    const b = Math.abs(next);
-    // Same sign: a trapezoid. Opposite signs: two triangles meeting where F = G.
-    if ((d >= 0 && next >= 0) || (d <= 0 && next <= 0)) acc.distance += (width * (a + b)) / 2;
-    else acc.distance += (width * (a * a + b * b)) / (2 * (a + b));
-    acc.bound += (width * (p + q)) / 2;
-  }
-  acc.d = next;
 }

@@ -3,8 +3,12 @@
  * a closed window. Pure: no I/O, no timers; time comes from an injected clock.
  */
 export {
+  type BinnedSide,
   type BinnedWasserstein,
+  type BinnedWindow,
   binnedWasserstein,
+} from '../stats/binned-wasserstein.js';
+export {
   type EvaluableWindow,
   evaluateWindow,
   resolveTest,

@@ -173,8 +173,9 @@ export interface WindowManager {
    */
   record(event: PredictionEvent, meta?: RecordMeta): RecordResult;
   /**
-   * Closes the windows of versions idle for `idleTimeoutMs` of clock time (a non-positive
-   * timeout disables idle closing), then drains the queue.
+   * Queues provisional results of the open windows of versions quiet for `idleTimeoutMs` of
+   * clock time (once per quiet spell; a non-positive timeout disables it), then drains the
+   * queue. The windows stay open.
    */
   tick(): ClosedWindow[];
   /**

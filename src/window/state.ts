@@ -1,9 +1,15 @@
 import type { ModelConfig } from '../config/types.js';
 import { InvalidInputError } from '../errors.js';
-import type { CategoricalSketch, NumericSketch, SketchSnapshot } from '../stats/index.js';
+import type {
+  CategoricalSketch,
+  NumericSketch,
+  SketchSnapshot,
+  SketchView,
+} from '../stats/index.js';
 import { createCategoricalSketch, createNumericSketch } from '../stats/index.js';
 import type {
   BaselineProfile,
+  CategoricalProfile,
   EventSource,
   FeatureProfile,
   FeatureValue,
@@ -52,6 +58,12 @@ export interface WindowStateSnapshot {
   offsets: Record<string, OffsetRange>;
 }
 
+/** A snapshot whose numeric sketches are views (no copies): see NumericSketchView. */
+export interface WindowStateView extends Omit<WindowStateSnapshot, 'features' | 'prediction'> {
+  features: Record<string, SketchView>;
+  prediction: SketchView | null;
+}
+
 export interface WindowState {
   readonly bounds: WindowBounds;
   readonly baselineId: string;
@@ -76,6 +88,11 @@ export interface WindowState {
   merge(other: WindowState | WindowStateSnapshot): void;
   /** Plain JSON, safe to persist and to ship between instances. */
   snapshot(): WindowStateSnapshot;
+  /**
+   * The same without copying the numeric sketches' per-bin arrays, for reading at once (window
+   * evaluation); valid until the next record or merge, never to be persisted.
+   */
+  view(): WindowStateView;
 }
 
 export interface WindowStateOptions {
@@ -110,10 +127,22 @@ export function createWindowState(
   return state;
 }
 
+/** The baseline's `seen` values as a set, built once per profile (profiles are immutable). */
+const seenSets = new WeakMap<CategoricalProfile, ReadonlySet<string>>();
+
+function seenSet(profile: CategoricalProfile): ReadonlySet<string> {
+  let set = seenSets.get(profile);
+  if (set === undefined) {
+    set = new Set(profile.seen ?? []);
+    seenSets.set(profile, set);
+  }
+  return set;
+}
+
 function sketchFor(profile: FeatureProfile): FeatureSketch {
   return profile.kind === 'numeric'
     ? createNumericSketch(profile.edges)
-    : createCategoricalSketch(profile.categories);
+    : createCategoricalSketch(profile.categories, { seen: seenSet(profile) });
 }
 
 function sameBounds(a: WindowBounds, b: WindowBounds): boolean {
@@ -276,6 +305,26 @@ class WindowStateImpl implements WindowState {
     };
   }
 
+  view(): WindowStateView {
+    const features: Record<string, SketchView> = {};
+    for (const slot of this.slots) features[slot.name] = viewOf(slot.sketch);
+    const offsets: Record<string, OffsetRange> = {};
+    for (const [key, range] of this.offsets)
+      offsets[key] = { first: range.first, last: range.last };
+    return {
+      format: 1,
+      bounds: { ...this.bounds },
+      baselineId: this.baselineId,
+      count: this.count,
+      lateCount: this.lateCount,
+      minTs: this.minTs,
+      maxTs: this.maxTs,
+      features,
+      prediction: this.prediction === null ? null : viewOf(this.prediction),
+      offsets,
+    };
+  }
+
   private addOffsets(key: string, first: string, last: string): void {
     const range = this.offsets.get(key);
     if (range === undefined) {
@@ -284,6 +333,10 @@ class WindowStateImpl implements WindowState {
     }
     widen(range, first, last);
   }
+}
+
+function viewOf(sketch: FeatureSketch): SketchView {
+  return sketch.kind === 'numeric' ? sketch.view() : sketch.snapshot();
 }
 
 function recordValue(sketch: FeatureSketch, numeric: boolean, v: FeatureValue | undefined): void {

@@ -141,6 +141,11 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
           statistic: number;
           threshold: number;
           ksStatistic: number;
+          ksBound: number;
+          statisticBound: number | null;
+          boundStraddlesThreshold: boolean;
+          unseenRatio: number;
+          otherRatio: number;
         }>;
       }>;
     };
@@ -157,6 +162,14 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
     expect(income.test).toBe('wasserstein');
     expect(income.statistic).toBeGreaterThan(income.threshold);
     expect(income.ksStatistic).toBeGreaterThan(0.4);
+    // Every sketched statistic carries its bound through the store and the API.
+    expect(income.ksBound).toBeGreaterThanOrEqual(0);
+    expect(typeof income.statisticBound).toBe('number');
+    expect(income.boundStraddlesThreshold).toBe(false);
+    const region = byName(drift.windows[1]!, 'region');
+    expect(region.statisticBound).toBeNull();
+    expect(typeof region.unseenRatio).toBe('number');
+    expect(typeof region.otherRatio).toBe('number');
     expect(byName(drift.windows[1]!, 'age').drifted).toBe(false);
     expect(byName(drift.windows[1]!, 'region').drifted).toBe(false);
 
@@ -205,6 +218,13 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
       /driftd_feature_drift_detected\{model="credit-risk",version="3",window="1m",feature="age"\} 0/,
     );
     expect(metrics).toMatch(/driftd_events_total\{model="credit-risk",result="accepted"\} 1201/);
+    // Bounds and data-quality shares are exported next to the statistics.
+    expect(metrics).toMatch(/driftd_feature_ks_bound\{[^}]*feature="income"\} [0-9.e-]+/);
+    expect(metrics).toMatch(
+      /driftd_feature_statistic_bound\{[^}]*feature="income",test="wasserstein"\} [0-9.e-]+/,
+    );
+    expect(metrics).toMatch(/driftd_feature_bound_straddles_threshold\{[^}]*feature="income"\} 0/);
+    expect(metrics).toMatch(/driftd_feature_other_ratio\{[^}]*feature="region"\} [0-9.e-]+/);
     expect(metrics).toMatch(/driftd_events_total\{model="unknown",result="invalid"\} 1/);
   });
 

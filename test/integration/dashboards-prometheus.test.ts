@@ -88,10 +88,13 @@ function feature(name: string, type: 'numeric' | 'categorical', drifted: boolean
     psi,
     ksStatistic: type === 'numeric' ? 0.31 : null,
     ksBound: type === 'numeric' ? 0.001 : null,
+    statisticBound: type === 'numeric' ? 0.001 : null,
+    boundStraddlesThreshold: false,
     count: 500,
     missingRatio: 0.01,
     outOfRangeRatio: 0.002,
     unseenRatio: type === 'categorical' ? 0.03 : 0,
+    otherRatio: type === 'categorical' ? 0.05 : 0,
     insufficient: false,
   } satisfies FeatureDrift;
 }

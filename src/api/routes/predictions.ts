@@ -1,9 +1,45 @@
 import type { FastifyInstance } from 'fastify';
+import { MAX_ID_LENGTH } from '../../limits.js';
 import { windowStart } from '../../window/identity.js';
 import { notFound } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
 
 export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
+  async function lookup(id: string, model: string | undefined) {
+    const found = await deps.store.getPrediction(id, model ? { model } : {});
+    if (!found)
+      throw notFound(`no prediction with id "${id}"${model ? ` for model "${model}"` : ''}`);
+    const config = deps.models.get(found.event.model);
+    const windows = [];
+    for (const size of config?.windows.sizes ?? []) {
+      const start = windowStart(found.event.ts, size.ms);
+      const [result] = await deps.store.queryDrift({
+        model: found.event.model,
+        window: size.label,
+        from: start,
+        to: start + 1,
+      });
+      windows.push({
+        window: size.label,
+        start: new Date(start).toISOString(),
+        end: new Date(start + size.ms).toISOString(),
+        closed: result !== undefined,
+        baselineId: result?.baselineId ?? null,
+        baselineHash: result?.baselineHash ?? null,
+        driftShare: result?.driftShare ?? null,
+      });
+    }
+    return {
+      event: { ...found.event, ts: new Date(found.event.ts).toISOString() },
+      label: found.label ? { ...found.label, ts: new Date(found.label.ts).toISOString() } : null,
+      late: found.late,
+      source: found.source,
+      ingestedAt: new Date(found.ingestedAt).toISOString(),
+      raw: found.raw,
+      windows,
+    };
+  }
+
   app.get(
     '/api/v1/predictions/:id',
     {
@@ -27,38 +63,34 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
     async (req) => {
       const { id } = req.params as { id: string };
       const { model } = req.query as { model?: string };
-      const found = await deps.store.getPrediction(id, model ? { model } : {});
-      if (!found)
-        throw notFound(`no prediction with id "${id}"${model ? ` for model "${model}"` : ''}`);
-      const config = deps.models.get(found.event.model);
-      const windows = [];
-      for (const size of config?.windows.sizes ?? []) {
-        const start = windowStart(found.event.ts, size.ms);
-        const [result] = await deps.store.queryDrift({
-          model: found.event.model,
-          window: size.label,
-          from: start,
-          to: start + 1,
-        });
-        windows.push({
-          window: size.label,
-          start: new Date(start).toISOString(),
-          end: new Date(start + size.ms).toISOString(),
-          closed: result !== undefined,
-          baselineId: result?.baselineId ?? null,
-          baselineHash: result?.baselineHash ?? null,
-          driftShare: result?.driftShare ?? null,
-        });
-      }
-      return {
-        event: { ...found.event, ts: new Date(found.event.ts).toISOString() },
-        label: found.label ? { ...found.label, ts: new Date(found.label.ts).toISOString() } : null,
-        late: found.late,
-        source: found.source,
-        ingestedAt: new Date(found.ingestedAt).toISOString(),
-        raw: found.raw,
-        windows,
-      };
+      return lookup(id, model);
+    },
+  );
+
+  // The same lookup with the id in the query string: a URL path cannot carry every id ("."
+  // and ".." are dot segments, which clients resolve away before sending).
+  app.get(
+    '/api/v1/predictions',
+    {
+      schema: {
+        summary:
+          'Audit lookup of one prediction by an id in the query string (any id, "." and ".." included)',
+        tags: ['audit'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string', minLength: 1, maxLength: MAX_ID_LENGTH },
+            model: { type: 'string' },
+          },
+          required: ['id'],
+        },
+        response: { 200: { type: 'object', additionalProperties: true } },
+      },
+    },
+    async (req) => {
+      const { id, model } = req.query as { id: string; model?: string };
+      return lookup(id, model);
     },
   );
 }

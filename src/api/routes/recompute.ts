@@ -10,8 +10,9 @@ import { modelParams } from '../schemas.js';
  * Exact KS recompute of a closed window, for incident diagnosis.
  *
  * The daemon's KS is streamed: the window's values are counted over the baseline's K fine
- * quantile bins, and D_binned is within `ksBound` (the largest baseline bin mass, ≈ 1/K) of the
- * exact statistic against the FULL baseline: D_binned ≤ D_full ≤ D_binned + ksBound
+ * quantile bins, and D_binned is within `ksBound` (at most the largest baseline bin mass, ≈ 1/K,
+ * and less where bins hold repeated values) of the exact statistic against the FULL baseline:
+ * D_binned ≤ D_full ≤ D_binned + ksBound
  * (src/stats/ks.ts). The recompute runs ClickHouse's kolmogorovSmirnovTest('two-sided') on the
  * window's raw events, but the baseline side is the baseline's reservoir SAMPLE (n values, not
  * all N rows: only the sample is stored). The sample's ECDF F_n is within ε of the full

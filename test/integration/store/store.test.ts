@@ -115,6 +115,9 @@ function drift(feature: string, over: Partial<FeatureDrift> = {}): FeatureDrift 
     missingRatio: 0.01,
     outOfRangeRatio: 0.002,
     unseenRatio: 0,
+    otherRatio: 0.01,
+    statisticBound: 0.002,
+    boundStraddlesThreshold: true,
     insufficient: false,
     ...over,
   };

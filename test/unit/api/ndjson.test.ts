@@ -35,11 +35,44 @@ describe('splitNdjson (the HTTP NDJSON body, replay files)', () => {
     ]);
   });
 
-  it('a body that is not valid UTF-8 is decoded with replacement characters and carries no bytes', () => {
-    const body = Buffer.concat([Buffer.from('{"r":"a'), Buffer.from([0xff]), Buffer.from('b"}\n')]);
-    const items = resolved(body) as TextItem[];
-    expect(items.map((i) => i.value)).toEqual([{ r: 'a\ufffdb' }]);
-    expect(items[0]!.bytes).toBeUndefined();
+  it('a line that is not valid UTF-8 is rejected (invalid_utf8), not decoded with U+FFFD; the other lines of its body keep their bytes', () => {
+    const body = Buffer.concat([
+      Buffer.from('{"r":"a'),
+      Buffer.from([0xff]),
+      Buffer.from('b"}\n{"s":"région"}\n{"t":"'),
+      Buffer.from([0xc0, 0xaf]),
+      Buffer.from('"}\n'),
+    ]);
+    const items = resolved(body);
+    expect(items).toHaveLength(3);
+    for (const [k, lineNo] of [
+      [0, 1],
+      [2, 3],
+    ] as const) {
+      expect(items[k]).toBeInstanceOf(UnparseableItem);
+      expect((items[k] as UnparseableItem).reason).toBe('invalid_utf8');
+      expect((items[k] as UnparseableItem).message).toMatch(
+        new RegExp(`^line ${lineNo}: not valid UTF-8`),
+      );
+    }
+    const ok = items[1] as TextItem;
+    expect(ok.value).toEqual({ s: 'région' });
+    expect(Buffer.from(ok.bytes!).toString('utf8')).toBe('{"s":"région"}');
+  });
+
+  it('a byte-order mark opening the body is dropped (not one opening a later line or chunk)', () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    const items = resolved(
+      Buffer.concat([bom, Buffer.from('{"a":1}\n'), bom, Buffer.from('{"b":2}\n')]),
+    );
+    expect((items[0] as TextItem).value).toEqual({ a: 1 });
+    expect((items[0] as TextItem).text).toBe('{"a":1}');
+    expect(items[1]).toBeInstanceOf(UnparseableItem);
+    // A chunk of a file read from line 7 on starts mid-file: its bytes are taken as they are.
+    const later = splitNdjson(Buffer.concat([bom, Buffer.from('{"c":3}\n')]), 7).map((i) =>
+      resolveItem(i),
+    );
+    expect(later[0]).toBeInstanceOf(UnparseableItem);
   });
 
   it('an unparseable line keeps its place and names its line number', () => {

@@ -201,6 +201,10 @@ describe('buildProfileFromRows: categorical features', () => {
     expect(region.other).toBe(15);
     expect(region.missing).toBe(2);
     expect(region.distinct).toBe(5);
+    // Every other value the baseline had, so a window can tell "seen, outside the top-N" from
+    // "never seen".
+    expect(region.seen).toEqual(['LATAM', 'MEA']);
+    expect(region.seenComplete).toBe(true);
   });
 
   it('finds the heavy hitters of a high-cardinality column and counts them exactly', () => {
@@ -220,6 +224,31 @@ describe('buildProfileFromRows: categorical features', () => {
     expect(merchant.counts).toEqual([count('amazon'), count('42'), count('true')]);
     expect(merchant.other).toBe(60_000 - merchant.counts.reduce((a, b) => a + b, 0));
     expect(merchant.distinct).toBe(10_000); // capped: a floor
+    // The seen list stops at the cap too, and says so.
+    expect(merchant.seen!.length).toBeLessThanOrEqual(10_000);
+    expect(merchant.seen).toContain('m-0');
+    expect(merchant.seenComplete).toBe(false);
+  });
+
+  it('numeric profiles carry the exact distinct count and per-bin gap sums', () => {
+    const m = model([['rating', 'numeric']]);
+    // Five values, 400 rows each (the fine edges interpolate between them: more than 5 edges).
+    const rows = Array.from({ length: 2000 }, (_, i) => ({ rating: (i % 5) + 1 }));
+    const { profile } = buildProfileFromRows(m, '1', rows, { createdAt: 0 });
+    const rating = profile.features.rating as NumericProfile;
+    expect(rating.distinct).toBe(5);
+    expect(rating.edges.length).toBeGreaterThan(5);
+    // Every value sits on its bin's upper edge: all gap sums are exactly 0.
+    expect(rating.gaps).toEqual(rating.counts.map(() => 0));
+    expect(rating.gapSquares).toEqual(rating.counts.map(() => 0));
+    const cont = buildProfileFromRows(
+      m,
+      '1',
+      Array.from({ length: 3000 }, (_, i) => ({ rating: Math.sin(i) * 1000 })),
+      { createdAt: 0 },
+    ).profile.features.rating as NumericProfile;
+    expect(cont.distinct).toBe(3000);
+    expect(cont.gaps!.some((g) => g > 0)).toBe(true);
   });
 
   it('keeps pass-1 state bounded whatever the cardinality', () => {

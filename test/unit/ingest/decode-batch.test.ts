@@ -71,7 +71,7 @@ const cases: Array<{ value: Buffer | null; headers?: { model?: string; version?:
   { value: text(decodeTestEvent({ features: [1, 2] })) },
   { value: text(decodeTestEvent({ prediction: 'x' })) },
   { value: text(decodeTestEvent({ features: undefined })) },
-  // Not valid UTF-8: the decoded text (with U+FFFD) is the raw record, not the bytes.
+  // Not valid UTF-8: rejected (invalid_utf8), not decoded with U+FFFD.
   {
     value: Buffer.concat([
       Buffer.from('{"model":"credit-risk","version":"3","id":"p-'),
@@ -132,6 +132,15 @@ describe('Kafka decode thread format', () => {
     expect(dead).toBeGreaterThanOrEqual(12);
   });
 
+  it('rejects a value that is not valid UTF-8 (invalid_utf8) instead of storing it with U+FFFD', () => {
+    const at = cases.findIndex((c) => c.value?.includes(0xff));
+    expect(decoded[at]).toMatchObject({ ok: false, reason: 'invalid_utf8' });
+    expect(decodeMessage(cases[at]!.value, MAX, opts)).toMatchObject({
+      ok: false,
+      reason: 'invalid_utf8',
+    });
+  });
+
   it('rejects a version outside versions.allow with its reason, scanned or not', () => {
     const at = cases.findIndex(
       (c) => c.value?.includes('"version":"4"') && c.value.includes('pinned'),
@@ -160,17 +169,15 @@ describe('Kafka decode thread format', () => {
     expect(again.event.features).toEqual(full.event.features);
   });
 
-  it('hands over the received bytes as the raw record when they are UTF-8', () => {
+  it('hands over the received bytes as the raw record (an accepted value is UTF-8)', () => {
     const first = decoded[0]!;
     if (!first.ok) throw new Error('expected an event');
     expect(first.event.rawBytes).toBe(values[0]);
     expect(first.event.features.income).toBe(52000.12345678901);
     // Unmonitored fields stay in the raw record only.
     expect(first.event.features).not.toHaveProperty('extra');
-    const invalid = decoded[cases.length - 1]!; // the value that is not UTF-8
-    if (!invalid.ok) throw new Error('expected an event');
-    expect(invalid.event.rawBytes).toBeUndefined();
-    expect(invalid.event.raw).toContain('\uFFFD');
+    // A value that is not UTF-8 is rejected (see above), never stored decoded with U+FFFD.
+    expect(decoded[cases.length - 1]).toMatchObject({ ok: false, reason: 'invalid_utf8' });
   });
 
   it('takes model and version from the headers only when the value lacks them', () => {

@@ -62,6 +62,30 @@ describe('decodePrediction', () => {
   });
 });
 
+describe('ids and versions sent as JSON numbers', () => {
+  it('are taken when a double holds them exactly (safe integers), else wrong_type: no two ids collide, no version reads as another', () => {
+    const pred = (over: Record<string, unknown>) => decodePrediction({ ...good, ...over }, opts);
+    expect(pred({ id: 42, version: 3 })).toMatchObject({
+      ok: true,
+      value: { id: '42', version: '3' },
+    });
+    expect(pred({ id: 2 ** 53 - 1 })).toMatchObject({
+      ok: true,
+      value: { id: '9007199254740991' },
+    });
+    // JSON.parse reads 12345678901234567890 and ...891 as the same double.
+    const big = JSON.parse('{"id":12345678901234567890}') as { id: number };
+    for (const over of [{ id: big.id }, { id: 2 ** 53 }, { id: 1.5 }, { version: 3.1 }]) {
+      expect(pred(over), JSON.stringify(over)).toMatchObject({ ok: false, reason: 'wrong_type' });
+    }
+    expect(decodeLabel({ model: 'credit-risk', id: big.id, ts: T, label: 1 }, opts)).toMatchObject({
+      ok: false,
+      reason: 'wrong_type',
+      message: expect.stringContaining('send it as a string'),
+    });
+  });
+});
+
 describe('decodeLabel', () => {
   it('accepts a numeric label and maps booleans to 0/1', () => {
     const a = decodeLabel({ model: 'credit-risk', id: 'p-1', ts: T, label: 1 }, opts);
@@ -90,6 +114,20 @@ describe('parseJson / parseTimestamp', () => {
     expect(parseTimestamp('2026-11-22T10:00:00+01:00')).toBe(Date.UTC(2026, 10, 22, 9));
     expect(parseTimestamp(-1)).toBeUndefined();
     expect(parseTimestamp('yesterday')).toBeUndefined();
+  });
+  it('rejects days its month does not have (Date.parse would roll them over into the next month)', () => {
+    for (const bad of [
+      '2026-02-29T10:00:00Z',
+      '2026-02-30T10:00:00Z',
+      '2026-04-31T10:00:00Z',
+      '1900-02-29T00:00:00Z',
+      '2026-11-31T00:00:00+01:00',
+    ]) {
+      expect(parseTimestamp(bad), bad).toBeUndefined();
+    }
+    expect(parseTimestamp('2024-02-29T10:00:00Z')).toBe(Date.UTC(2024, 1, 29, 10));
+    expect(parseTimestamp('2000-02-29T00:00:00Z')).toBe(Date.UTC(2000, 1, 29));
+    expect(parseTimestamp('2026-12-31T23:59:59Z')).toBe(Date.UTC(2026, 11, 31, 23, 59, 59));
   });
   it('the same text twice in a row gives the same answer (the last one is remembered)', () => {
     const texts = [
@@ -268,6 +306,40 @@ describe('length limits (src/limits.ts)', () => {
     ).toBe('too_long');
     // A field no window reads is kept in the raw record only: no category limit.
     expect(outcome(decodePrediction({ ...good, features: { note: long(5000) } }, opts))).toBe('ok');
+  });
+});
+
+describe('nesting and exceptions', () => {
+  const nested = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+  const withExtra = (extra: string) => {
+    const full = JSON.stringify(decodeTestEvent());
+    return `${full.slice(0, -1)},"extra2":${extra}}`;
+  };
+
+  it('rejects items nested deeper than the store reads (too_deep), texts and parsed values, without a stack overflow', () => {
+    expect(outcome(decodePrediction(item(withExtra(nested(500))), opts))).toBe('ok');
+    for (const n of [1001, 5000, 50_000]) {
+      const text = withExtra(nested(n));
+      expect(outcome(decodePrediction(item(text), opts)), `${n} deep, text`).toBe('too_deep');
+      // A JSON array body is parsed whole: the item comes as a value.
+      expect(outcome(decodePrediction(JSON.parse(text), opts)), `${n} deep, value`).toBe(
+        'too_deep',
+      );
+      const label = `{"model":"credit-risk","id":"a","label":1,"x":${nested(n)}}`;
+      expect(outcome(decodeLabel(item(label), opts)), `${n} deep, label`).toBe('too_deep');
+    }
+  });
+
+  it('an exception while decoding rejects that one item (undecodable), it never escapes', () => {
+    const hostile = {
+      model: 'credit-risk',
+      get version(): string {
+        throw new RangeError('boom');
+      },
+    };
+    const d = decodePrediction(hostile, opts);
+    expect(d).toMatchObject({ ok: false, reason: 'undecodable' });
+    if (!d.ok) expect(d.message).toContain('RangeError: boom');
   });
 });
 

@@ -8,7 +8,10 @@ interface JsCase {
   name: string;
   p: number[];
   q: number[];
+  /** base 2 */
   distance: number;
+  /** SciPy's default base e */
+  distanceNatural: number;
 }
 interface WCase {
   name: string;
@@ -30,16 +33,25 @@ function expectClose(actual: number, expected: number, rel: number, abs = 0): vo
   );
 }
 
-describe('jensenShannonDistance matches scipy.spatial.distance.jensenshannon(p, q, base=2)', () => {
+describe('jensenShannonDistance matches scipy.spatial.distance.jensenshannon(p, q[, base])', () => {
   for (const c of fixtures.jensenShannon) {
-    it(`${c.name}: same distance (1e-9 relative, 1e-12 absolute near 0)`, () => {
-      expectClose(jensenShannonDistance(c.p, c.q), c.distance, 1e-9, 1e-12);
+    it(`${c.name}: same distance in base e (the default) and base 2 (1e-9 relative, 1e-12 absolute near 0)`, () => {
+      expectClose(jensenShannonDistance(c.p, c.q), c.distanceNatural, 1e-9, 1e-12);
+      expectClose(jensenShannonDistance(c.p, c.q, { base: 2 }), c.distance, 1e-9, 1e-12);
     });
   }
 
-  it('is 0 for identical histograms, 1 for disjoint ones, and symmetric', () => {
+  it('defaults to natural logarithms, the scale of Evidently and of the 0.1 threshold', () => {
+    // Disjoint supports: √ln 2 in base e (SciPy's default), 1 in base 2.
+    expectClose(jensenShannonDistance([1, 0], [0, 1]), Math.sqrt(Math.LN2), 1e-15);
+    const c = fixtures.jensenShannon.find((x) => x.name === 'counts')!;
+    expectClose(c.distance / c.distanceNatural, 1 / Math.sqrt(Math.LN2), 1e-12);
+    expect(() => jensenShannonDistance([1], [1], { base: 1 })).toThrow(/base/);
+  });
+
+  it('is 0 for identical histograms, 1 for disjoint ones in base 2, and symmetric', () => {
     expect(jensenShannonDistance([1, 2, 3], [1, 2, 3])).toBe(0);
-    expectClose(jensenShannonDistance([1, 0], [0, 1]), 1, 1e-15);
+    expectClose(jensenShannonDistance([1, 0], [0, 1], { base: 2 }), 1, 1e-15);
     expect(jensenShannonDistance([1, 5, 2], [3, 1, 1])).toBe(
       jensenShannonDistance([3, 1, 1], [1, 5, 2]),
     );

@@ -104,11 +104,11 @@ function binByReferenceQuantiles(
   ref: ArrayLike<number>,
   cur: ArrayLike<number>,
   k: number,
-): { ref: Float64Array; cur: Float64Array } {
+): { ref: Float64Array; cur: Float64Array; edges: number[] } {
   const sorted = Float64Array.from(ref).sort();
   const edges: number[] = [];
   for (let i = 1; i < k; i++) edges.push(sorted[Math.ceil((i * sorted.length) / k) - 1]!);
-  return { ref: countInto(ref, edges), cur: countInto(cur, edges) };
+  return { ref: countInto(ref, edges), cur: countInto(cur, edges), edges };
 }
 
 function countInto(values: ArrayLike<number>, edges: readonly number[]): Float64Array {
@@ -128,12 +128,33 @@ function countInto(values: ArrayLike<number>, edges: readonly number[]): Float64
   return counts;
 }
 
+/** Per bin, how many values lie strictly below the bin's upper edge (all, in the last bin). */
+function interiorInto(values: ArrayLike<number>, edges: readonly number[]): Float64Array {
+  const counts = countInto(values, edges);
+  const onEdge = countInto(
+    Array.from(values).filter((v) => edges.includes(v)),
+    edges,
+  );
+  return counts.map((c, i) => (i < edges.length ? c - onEdge[i]! : c));
+}
+
 function expectBoundHolds(ref: ArrayLike<number>, cur: ArrayLike<number>, k: number): void {
   const bins = binByReferenceQuantiles(ref, cur, k);
   const binned = binnedKsTest(bins.ref, bins.cur);
   const exact = ksTest(ref, cur).statistic;
   expect(binned.statistic).toBeLessThanOrEqual(exact + 1e-12);
   expect(Math.abs(binned.statistic - exact)).toBeLessThanOrEqual(binned.bound + 1e-12);
+  // Never looser than the largest reference bin mass.
+  const n = bins.ref.reduce((a, b) => a + b, 0);
+  expect(binned.bound).toBeLessThanOrEqual(Math.max(...bins.ref) / n + 1e-15);
+  // With the interior counts (values strictly below each bin's upper edge) it still holds.
+  const withInterior = binnedKsTest(bins.ref, bins.cur, {
+    referenceInterior: interiorInto(ref, bins.edges),
+    currentInterior: interiorInto(cur, bins.edges),
+  });
+  expect(withInterior.statistic).toBe(binned.statistic);
+  expect(withInterior.bound).toBeLessThanOrEqual(binned.bound);
+  expect(exact - withInterior.statistic).toBeLessThanOrEqual(withInterior.bound + 1e-12);
 }
 
 describe('ksTest matches scipy.stats.ks_2samp(x, y, method="auto")', () => {
@@ -205,7 +226,8 @@ describe('binnedKsTest', () => {
       const result = binnedKsTest(c.ref, c.cur);
       expect(result.method).toBe('binned');
       expectClose(result.statistic, c.statistic, 1e-12, 1e-300);
-      expectClose(result.bound, c.bound, 1e-15);
+      // The fixture's bound is the largest reference bin mass (an upper limit for driftd's).
+      expect(result.bound).toBeLessThanOrEqual(c.bound + 1e-15);
       expectClose(result.pValue, c.pValue, 1e-9, 1e-300);
     });
   }
@@ -219,8 +241,39 @@ describe('binnedKsTest', () => {
     expectClose(binned.statistic, ksTest(ref, cur).statistic, 1e-15);
   });
 
-  it('reports the largest reference bin mass as the bound', () => {
-    expect(binnedKsTest([1, 5, 2, 2], [3, 3, 3, 3]).bound).toBe(0.5);
+  it('bounds the hidden excursion by the data, below the largest reference bin mass (0.5 here)', () => {
+    // d = F − G at the boundaries: −0.15, 0.1, 0.05, 0 (D = 0.15); inside bin 1 the window
+    // ECDF can reach 0.25 + 0.25 over F = 0.1 at most: 0.4, so the bound is 0.25.
+    expect(binnedKsTest([1, 5, 2, 2], [3, 3, 3, 3]).bound).toBeCloseTo(0.25, 15);
+  });
+
+  it('is tight where a bin holds one repeated value: a mostly-zero feature', () => {
+    // 55 % zeros in a bin (−0.5, 0] of their own, the rest spread; both samples alike.
+    const ref = [...new Array(550).fill(0), ...Array.from({ length: 450 }, (_, i) => 1 + i / 10)];
+    const cur = [
+      ...new Array(560).fill(0),
+      ...Array.from({ length: 440 }, (_, i) => 1.05 + i / 10),
+    ];
+    const edges = [-0.5, 0, ...Array.from({ length: 45 }, (_, i) => 1 + i + 0.95)];
+    const r = countInto(ref, edges);
+    const c = countInto(cur, edges);
+    const coarse = binnedKsTest(r, c);
+    const tight = binnedKsTest(r, c, {
+      referenceInterior: interiorInto(ref, edges),
+      currentInterior: interiorInto(cur, edges),
+    });
+    expect(Math.max(...r) / 1000).toBe(0.55); // the largest-bin rule: 0.55
+    expect(coarse.bound).toBeGreaterThan(0.5); // without interior counts: no better
+    expect(tight.bound).toBeLessThanOrEqual(0.011); // ≈ one continuous bin (1 %)
+    const exact = ksTest(ref, cur).statistic;
+    expect(exact - tight.statistic).toBeGreaterThanOrEqual(-1e-12);
+    expect(exact - tight.statistic).toBeLessThanOrEqual(tight.bound + 1e-12);
+  });
+
+  it('refuses interior counts above the bin counts', () => {
+    expect(() => binnedKsTest([1, 2], [1, 2], { referenceInterior: [2, 0] })).toThrow(
+      /interior counts at index 0/,
+    );
   });
 });
 

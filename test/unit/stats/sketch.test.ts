@@ -13,11 +13,27 @@ function bruteForceBin(edges: readonly number[], v: number): number {
 }
 
 function expectSameSnapshot(a: NumericSketchSnapshot, b: NumericSketchSnapshot): void {
-  const { sum: sa, sumSquares: qa, ...restA } = a;
-  const { sum: sb, sumSquares: qb, ...restB } = b;
+  const { sum: sa, sumSquares: qa, gaps: ga, belowGap: ba, aboveGap: aa, ...rest1 } = a;
+  const { sum: sb, sumSquares: qb, gaps: gb, belowGap: bb, aboveGap: ab, ...rest2 } = b;
+  const { gapSquares: g2a, ...restA } = rest1;
+  const { gapSquares: g2b, ...restB } = rest2;
+  g2a?.forEach((g, i) => {
+    expect(Math.abs(g - g2b![i]!)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(g)));
+  });
   expect(restA).toEqual(restB); // every count, min and max: exact
   expect(sa).toBeCloseTo(sb, 6);
   expect(Math.abs(qa - qb)).toBeLessThanOrEqual(1e-12 * Math.abs(qb));
+  // Per-bin gap sums: float sums, equal up to rounding; zero exactly where all values sit on
+  // the bin's upper edge, whatever the order.
+  expect(ga === undefined).toBe(gb === undefined);
+  if (ga !== undefined && gb !== undefined) {
+    ga.forEach((g, i) => {
+      expect(g === 0).toBe(gb[i] === 0);
+      expect(Math.abs(g - gb[i]!)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(g)));
+    });
+    expect(ba).toBeCloseTo(bb!, 9);
+    expect(aa).toBeCloseTo(ab!, 9);
+  }
 }
 
 describe('createNumericSketch: bins', () => {
@@ -205,6 +221,81 @@ describe('createNumericSketch: merge and restore', () => {
   });
 });
 
+describe('createNumericSketch: per-bin gap sums (within-bin means)', () => {
+  const edges = [0, 1, 2, 4];
+  it('keeps Σ (upper edge − x) per bin in whole steps of width/4096, 0 exactly for values on the edge', () => {
+    const s = createNumericSketch(edges);
+    for (const v of [0, 0.25, 1, 1, 2, 2, 2, 3.5, -2, -Infinity, 7, 1e300]) s.record(v);
+    const snap = s.snapshot();
+    expect(snap.counts).toEqual([1, 3, 3, 1]);
+    // 0.25 is 0.75 of a unit bin below 1: 3072 steps; 3.5 is a quarter of (2, 4] below 4: 1024.
+    expect(snap.gaps).toEqual([0, 3072, 0, 1024]);
+    expect(snap.gapSquares).toEqual([0, 3072 ** 2, 0, 1024 ** 2]);
+    // Out of range in steps of range/4096 = 1/1024: −2 is 2048 steps below; −Infinity and 1e300
+    // count as the cap, 4096² steps (4096 ranges away).
+    expect(snap.belowGap).toBe(2048 + 4096 ** 2);
+    expect(snap.aboveGap).toBe(3072 + 4096 ** 2);
+    // A value a hair below its edge still counts (at least one step): gap 0 means "on the edge".
+    const hair = createNumericSketch(edges);
+    hair.record(2 - 1e-12);
+    expect(hair.snapshot().gaps).toEqual([0, 0, 1, 0]);
+    expect(JSON.parse(JSON.stringify(snap))).toEqual(snap);
+  });
+
+  it('restores a snapshot without gaps (taken by an older driftd): counts merge, gaps are dropped', () => {
+    const s = createNumericSketch(edges);
+    s.record(1.5);
+    const { gaps: _g, gapSquares: _g2, belowGap: _b, aboveGap: _a, ...old } = s.snapshot();
+    const restored = createNumericSketch(edges, old);
+    restored.record(0.5);
+    const snap = restored.snapshot();
+    expect(snap.counts).toEqual([0, 1, 1, 0]);
+    // Which bin's mass sits where is unknown for the old part: no gaps at all rather than
+    // wrong ones; evaluation falls back to bin midpoints with a wider bound.
+    expect(snap.gaps).toBeUndefined();
+    expect(snap.belowGap).toBeUndefined();
+    const fresh = createNumericSketch(edges);
+    fresh.merge(restored);
+    expect(fresh.snapshot().gaps).toBeUndefined();
+  });
+
+  it.each([
+    ['gaps of the wrong length', { gaps: [0, 0] }, /one entry per bin/],
+    ['a negative gap', { gaps: [0, -1, 0] }, /gaps\[1\]/],
+    ['a fractional gap', { gaps: [0, 0.5, 0] }, /gaps\[1\]/],
+    [
+      'a gap in an empty bin',
+      { counts: [1, 0, 1], total: 2, summed: 2, gaps: [0, 1, 0] },
+      /empty bin/,
+    ],
+    ['gaps without belowGap', { gaps: [0, 0, 0], belowGap: undefined }, /belowGap/],
+    ['gaps without gapSquares', { gapSquares: undefined }, /gapSquares must/],
+    ['a negative gap square', { gapSquares: [0, -1, 0] }, /gapSquares\[1\]/],
+  ])('rejects a snapshot with %s', (_name, patch, message) => {
+    const good: NumericSketchSnapshot = {
+      kind: 'numeric',
+      counts: [1, 1, 1],
+      below: 0,
+      above: 0,
+      missing: 0,
+      nan: 0,
+      total: 3,
+      summed: 3,
+      sum: 3,
+      sumSquares: 5,
+      min: 0,
+      max: 2,
+      gaps: [0, 0, 0],
+      gapSquares: [0, 0, 0],
+      belowGap: 0,
+      aboveGap: 0,
+    };
+    expect(createNumericSketch([0, 1, 2], good).snapshot()).toEqual(good);
+    const bad = { ...good, ...patch } as NumericSketchSnapshot;
+    expect(() => createNumericSketch([0, 1, 2], bad)).toThrow(message);
+  });
+});
+
 describe('createCategoricalSketch', () => {
   const categories = ['EU', 'US', 'true', '1'];
 
@@ -236,7 +327,27 @@ describe('createCategoricalSketch', () => {
       total: 13,
       unseen: { APAC: 2, LATAM: 1, '': 1 },
       unseenOverflow: 0,
+      neverSeen: 4,
     });
+  });
+
+  it('counts in neverSeen only the values the baseline never had (neither a category nor seen)', () => {
+    const s = createCategoricalSketch(categories, { seen: new Set(['APAC']) });
+    for (const v of ['EU', 'APAC', 'APAC', 'LATAM', null]) s.record(v);
+    const snap = s.snapshot();
+    expect([snap.other, snap.neverSeen]).toEqual([3, 1]);
+    // Merging adds; a snapshot without neverSeen (older driftd) restores, and the count is
+    // then dropped rather than undercounted.
+    const merged = createCategoricalSketch(categories, { seen: new Set(['APAC']) }, snap);
+    merged.merge(snap);
+    expect(merged.snapshot().neverSeen).toBe(2);
+    const { neverSeen: _n, ...old } = snap;
+    merged.merge(old);
+    expect(merged.snapshot().other).toBe(9);
+    expect(merged.snapshot().neverSeen).toBeUndefined();
+    expect(() => createCategoricalSketch(categories, {}, { ...snap, neverSeen: 4 })).toThrow(
+      /neverSeen 4 exceeds other 3/,
+    );
   });
 
   it('caps the distinct unseen values and sends the rest to unseenOverflow', () => {

@@ -5,6 +5,7 @@ import { InvalidInputError } from '../../../src/errors.js';
 import {
   benjaminiHochberg,
   binnedKsTest,
+  jensenShannonDistance,
   ksTest,
   wassersteinDistance,
 } from '../../../src/stats/index.js';
@@ -363,7 +364,7 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
       const ref = refRows.map((r) => r.features[name] as number);
       const cur = data.map((r) => r.features[name] as number);
       const exact = wassersteinDistance(ref, cur);
-      const binned = binnedWasserstein(profile.edges, profile.counts, s);
+      const binned = binnedWasserstein(profile.edges, profile, s);
       expect(Math.abs(binned.distance - exact)).toBeLessThanOrEqual(binned.bound + 1e-9);
       const widest = Math.max(...profile.edges.slice(1).map((e, i) => e - profile.edges[i]!));
       const outOfRange =
@@ -372,13 +373,13 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
       expect(binned.bound).toBeLessThanOrEqual(Math.max(widest, outOfRange));
       const normed = wassersteinDistance(ref, cur, { normalize: true });
       const f = result.features.find((x) => x.feature === name)!;
-      // KS is reported whatever the test, exactly as binnedKsTest computes it.
+      // KS is reported whatever the test, as binnedKsTest computes it (the statistic does not
+      // depend on the interior counts; the bound is at most the largest-bin rule's).
       const ks = binnedKsTest([0, ...profile.counts, 0], [s.below, ...s.counts, s.above]);
       expect(f.ksStatistic).toBe(ks.statistic);
-      expect(f.ksBound).toBe(ks.bound);
-      expect(Math.abs(f.statistic - normed)).toBeLessThanOrEqual(
-        binned.bound / (exact / normed) + 1e-9,
-      );
+      expect(f.ksBound).toBeLessThanOrEqual(ks.bound);
+      expect(f.statisticBound).toBeCloseTo(binned.bound / (exact / normed), 12);
+      expect(Math.abs(f.statistic - normed)).toBeLessThanOrEqual(f.statisticBound! + 1e-9);
     }
   });
 
@@ -433,52 +434,257 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
 });
 
 describe('binnedWasserstein', () => {
-  it('is exact for distributions uniform within bins, and ≤ the widest bin off otherwise', () => {
+  it('is exact for distributions uniform within bins when no gap sums are known (the fallback)', () => {
     const edges = [0, 1, 2, 3, 4];
     // Reference uniform on (0, 4], window uniform on (1, 4] (bin 0 is the point {0}).
-    const w = binnedWasserstein(edges, [0, 1, 1, 1, 1], {
-      counts: [0, 0, 1, 1, 1],
-      below: 0,
-      above: 0,
-      min: 1,
-      max: 4,
-    });
+    const w = binnedWasserstein(
+      edges,
+      { counts: [0, 1, 1, 1, 1] },
+      { counts: [0, 0, 1, 1, 1], below: 0, above: 0, min: 1, max: 4 },
+    );
     // W1(U(0,4), U(1,4)) = ∫ |x/4 − max(0, (x−1)/3)| dx over [0, 4] = 1/2.
     expect(w.distance).toBeCloseTo(0.5, 12);
-    expect(w.bound).toBeCloseTo(1, 12);
-    // Point masses at 0 vs 3.5 (inside the last bin): exact W1 = 3.5.
-    const p = binnedWasserstein(edges, [1, 0, 0, 0, 0], {
-      counts: [0, 0, 0, 0, 1],
-      below: 0,
-      above: 0,
-      min: 3.5,
-      max: 3.5,
-    });
-    expect(Math.abs(p.distance - 3.5)).toBeLessThanOrEqual(p.bound);
+    // Each side's mass: 3w/4 per unit mass (no within-bin information at all).
+    expect(w.bound).toBeCloseTo(1.5, 12);
   });
 
-  it('accounts for values beyond the baseline range using the window min / max', () => {
-    const w = binnedWasserstein([0, 1], [1, 1], {
-      counts: [0, 0],
-      below: 0,
-      above: 2,
-      min: 3,
-      max: 5,
-    });
-    // Reference: 1/2 at 0, 1/2 uniform on (0, 1]; window uniform on (1, 5] approximated
-    // as uniform on (1, 5]: W1 = E[cur] − E[ref] = 3 − 0.25.
+  it('places each bin at its exact mean and spread: atoms between atoms are exact', () => {
+    const edges = [0, 1, 2, 3, 4];
+    // Reference: atoms at 1, 2, 3, 4 (every value on its bin's upper edge: gap 0).
+    // Window: the same shifted by 0.1 (1.1 in (1, 2], …, 4.1 above the range).
+    const w = binnedWasserstein(
+      edges,
+      { counts: [0, 1, 1, 1, 1], gaps: [0, 0, 0, 0, 0], gapSquares: [0, 0, 0, 0, 0] },
+      {
+        // Gaps in steps of width/4096: 0.9 below the edge is 3686.4 → 3686 steps; above the
+        // range in steps of range/4096 = 1/1024: 0.1 → 102.4 → 102.
+        counts: [0, 0, 1, 1, 1],
+        gaps: [0, 0, 3686, 3686, 3686],
+        gapSquares: [0, 0, 3686 ** 2, 3686 ** 2, 3686 ** 2],
+        below: 0,
+        above: 1,
+        belowGap: 0,
+        aboveGap: 102,
+        min: 1.1,
+        max: 4.1,
+      },
+    );
+    // Exact but for the steps (under 1/4096 of a bin per value), which the bound covers.
+    expect(Math.abs(w.distance - 0.1)).toBeLessThanOrEqual(w.bound);
+    expect(w.distance).toBeCloseTo(0.1, 3);
+    expect(w.bound).toBeLessThan(0.002);
+    // Without the window's gap sums (an older snapshot), mass is uniform in each bin.
+    const old = binnedWasserstein(
+      edges,
+      { counts: [0, 1, 1, 1, 1], gaps: [0, 0, 0, 0, 0], gapSquares: [0, 0, 0, 0, 0] },
+      { counts: [0, 0, 1, 1, 1], below: 0, above: 1, min: 1.1, max: 4.1 },
+    );
+    expect(Math.abs(old.distance - 0.1)).toBeLessThanOrEqual(old.bound);
+    expect(old.distance).toBeGreaterThan(0.3);
+  });
+
+  it('accounts for values beyond the baseline range (mean from the gap sums, else min / max)', () => {
+    const w = binnedWasserstein(
+      [0, 1],
+      { counts: [1, 1] },
+      { counts: [0, 0], below: 0, above: 2, min: 3, max: 5 },
+    );
+    // Reference: 1/2 at 0, 1/2 uniform on (0, 1]; window uniform on (1, 5] without gap sums:
+    // W1 = E[cur] − E[ref] = 3 − 0.25.
     expect(w.distance).toBeCloseTo(2.75, 12);
+    const g = binnedWasserstein(
+      [0, 1],
+      { counts: [1, 1], gaps: [0, 2048], gapSquares: [0, 2048 ** 2] },
+      {
+        counts: [0, 0],
+        gaps: [0, 0],
+        gapSquares: [0, 0],
+        below: 0,
+        above: 2,
+        belowGap: 0,
+        aboveGap: (2 + 4) * 4096, // values 3 and 5, in steps of range/4096
+        min: 3,
+        max: 5,
+      },
+    );
+    // Reference: 1/2 at 0, 1/2 at 0.5; window 3 and 5 (modelled uniform on [1, 7] around 4,
+    // hence not exact, but within the bound): exact W1 = 4 − 0.25.
+    expect(Math.abs(g.distance - 3.75)).toBeLessThanOrEqual(g.bound + 1e-12);
   });
 
   it('needs data on both sides', () => {
     expect(() =>
-      binnedWasserstein([0, 1], [1, 1], {
-        counts: [0, 0],
-        below: 0,
-        above: 0,
-        min: null,
-        max: null,
-      }),
+      binnedWasserstein(
+        [0, 1],
+        { counts: [1, 1] },
+        { counts: [0, 0], below: 0, above: 0, min: null, max: null },
+      ),
     ).toThrow(InvalidInputError);
+  });
+});
+
+describe('evaluateWindow: estimator choices, bounds and data quality (issue 15 items 2–3)', () => {
+  /** A model of one feature plus a categorical one, with a configurable test and threshold. */
+  function oneFeature(over: Partial<FeatureConfig> = {}, topCategories = 100) {
+    const base = testModel();
+    return testModel({
+      features: [
+        { name: 'x', type: 'numeric', test: null, threshold: null, ...over },
+        { name: 'cat', type: 'categorical', test: null, threshold: null },
+      ],
+      drift: { ...base.drift, topCategories },
+    });
+  }
+  function rowsOf(xs: number[], cats: string[] = xs.map(() => 'a')): Row[] {
+    return xs.map((x, i) => ({ features: { x, cat: cats[i]! }, prediction: 0 }));
+  }
+
+  it('chooses the test from the baseline’s distinct values, not its fine edges', () => {
+    // Five equally frequent values: nine fine edges (interpolated edges between the atoms),
+    // which the old rule counted as nine distinct values (Wasserstein); Evidently's rule
+    // (≤ 5 distinct values, reference > 1000 rows) gives Jensen-Shannon.
+    const m = oneFeature();
+    const xs = Array.from({ length: 2000 }, (_, i) => i % 5);
+    const baseline = baselineOf(m, rowsOf(xs));
+    const profile = baseline.features.x as NumericProfile;
+    expect(profile.distinct).toBe(5);
+    expect(profile.edges.length).toBeGreaterThan(5);
+    const result = evaluateWindow(
+      { state: windowOf(m, baseline, rowsOf(xs.slice(0, 500))), closedAt: 1 },
+      baseline,
+      m,
+    );
+    expect(result.features[0]!.test).toBe('jensen-shannon');
+    // A profile from before driftd-baseline/2 (no distinct count) keeps the edge rule.
+    const { distinct: _d, ...old } = profile;
+    const oldBaseline = { ...baseline, features: { ...baseline.features, x: old } };
+    const oldResult = evaluateWindow(
+      { state: windowOf(m, oldBaseline, rowsOf(xs.slice(0, 500))), closedAt: 1 },
+      oldBaseline,
+      m,
+    );
+    expect(oldResult.features[0]!.test).toBe('wasserstein');
+  });
+
+  it('computes Jensen-Shannon in natural logarithms, the base of its 0.1 threshold (Evidently)', () => {
+    const m = oneFeature();
+    const xs = Array.from({ length: 2000 }, (_, i) => i % 5);
+    const baseline = baselineOf(m, rowsOf(xs));
+    const cur = Array.from({ length: 600 }, (_, i) => (i % 3 === 0 ? 4 : i % 5));
+    const state = windowOf(m, baseline, rowsOf(cur));
+    const f = evaluateWindow({ state, closedAt: 1 }, baseline, m).features[0]!;
+    const profile = baseline.features.x as NumericProfile;
+    const s = state.snapshot().features.x as Extract<
+      ReturnType<WindowState['snapshot']>['features'][string],
+      { kind: 'numeric' }
+    >;
+    const ref = [0, ...profile.counts, 0];
+    const win = [s.below, ...s.counts, s.above];
+    expect(f.statistic).toBe(jensenShannonDistance(ref, win));
+    expect(f.statistic * Math.sqrt(1 / Math.LN2)).toBeCloseTo(
+      jensenShannonDistance(ref, win, { base: 2 }),
+      12,
+    );
+    expect(f.statisticBound).toBeNull(); // defined on the bins: exact
+  });
+
+  it('unseenRatio counts values never seen in the baseline; otherRatio those outside the top-N', () => {
+    const m = oneFeature({}, 2);
+    // Baseline: a (50 %), b (30 %), c and d (10 % each): top-2 = a, b; c and d were seen.
+    const cats = Array.from({ length: 1000 }, (_, i) =>
+      i % 10 < 5 ? 'a' : i % 10 < 8 ? 'b' : i % 10 === 8 ? 'c' : 'd',
+    );
+    const baseline = baselineOf(
+      m,
+      rowsOf(
+        cats.map(() => 1),
+        cats,
+      ),
+    );
+    const profile = baseline.features.cat as CategoricalProfile;
+    expect(profile.categories).toEqual(['a', 'b']);
+    expect(profile.seen).toEqual(['c', 'd']);
+    expect(profile.seenComplete).toBe(true);
+    // Window: 60 % a, 30 % c (seen, outside the top-2), 10 % new.
+    const wcats = Array.from({ length: 200 }, (_, i) =>
+      i % 10 < 6 ? 'a' : i % 10 < 9 ? 'c' : 'new',
+    );
+    const state = windowOf(
+      m,
+      baseline,
+      rowsOf(
+        wcats.map(() => 1),
+        wcats,
+      ),
+    );
+    const f = evaluateWindow({ state, closedAt: 1 }, baseline, m).features[1]!;
+    expect(f.unseenRatio).toBeCloseTo(0.1, 15);
+    expect(f.otherRatio).toBeCloseTo(0.4, 15);
+    // A profile without the seen list (before driftd-baseline/2): the top-N share, as before.
+    const { seen: _s, seenComplete: _c, ...old } = profile;
+    const oldBaseline = { ...baseline, features: { ...baseline.features, cat: old } };
+    const g = evaluateWindow({ state, closedAt: 1 }, oldBaseline, m).features[1]!;
+    expect(g.unseenRatio).toBeCloseTo(0.4, 15);
+  });
+
+  it('restores a window snapshot taken before gap sums: same counts, wider Wasserstein bound', () => {
+    const m = oneFeature({ test: 'wasserstein' });
+    const r = rng(7);
+    const z = normal(r);
+    const xs = Array.from({ length: 3000 }, () => Math.round(50 + 10 * z()));
+    const baseline = baselineOf(m, rowsOf(xs));
+    const cur = Array.from({ length: 1000 }, () => Math.round(50 + 10 * z()) + 0.3);
+    const state = windowOf(m, baseline, rowsOf(cur));
+    const fresh = evaluateWindow({ state, closedAt: 1 }, baseline, m).features[0]!;
+    // The snapshot an older driftd persisted: no gap sums, no neverSeen.
+    const snap = state.snapshot();
+    const strip = <T extends object>(s: T): T => {
+      const {
+        gaps: _a,
+        gapSquares: _b,
+        belowGap: _c,
+        aboveGap: _d,
+        neverSeen: _e,
+        ...rest
+      } = s as T & Record<string, unknown>;
+      return rest as T;
+    };
+    const old = {
+      ...snap,
+      features: Object.fromEntries(Object.entries(snap.features).map(([k, s]) => [k, strip(s)])),
+      prediction: snap.prediction === null ? null : strip(snap.prediction),
+    };
+    const restored = createWindowState({ bounds: BOUNDS, model: m, baseline }, old);
+    expect(restored.snapshot().features.x!.total).toBe(1000);
+    const f = evaluateWindow({ state: restored, closedAt: 1 }, baseline, m).features[0]!;
+    const exact = wassersteinDistance(xs, cur, { normalize: true });
+    expect(Math.abs(fresh.statistic - exact)).toBeLessThanOrEqual(fresh.statisticBound! + 1e-12);
+    expect(Math.abs(f.statistic - exact)).toBeLessThanOrEqual(f.statisticBound! + 1e-12);
+    expect(f.statisticBound!).toBeGreaterThan(fresh.statisticBound!);
+    expect(Math.abs(fresh.statistic - exact)).toBeLessThan(0.002);
+  });
+
+  it('says when a verdict’s bound straddles its threshold', () => {
+    const r = rng(8);
+    const z = normal(r);
+    const xs = Array.from({ length: 3000 }, () => 50 + 10 * z());
+    // The same law: the CDFs cross in many bins, so the bound is > 0. (With a clear shift
+    // they never cross inside a bin and the estimate is exact: bound 0.)
+    const cur = Array.from({ length: 1000 }, () => 50 + 10 * z());
+    const probe = oneFeature({ test: 'wasserstein' });
+    const baseline = baselineOf(probe, rowsOf(xs));
+    const state = windowOf(probe, baseline, rowsOf(cur));
+    const f = evaluateWindow({ state, closedAt: 1 }, baseline, probe).features[0]!;
+    expect(f.statisticBound).toBeGreaterThan(0);
+    expect(f.boundStraddlesThreshold).toBe(false); // 0.1 is far from a clean window's value
+    // A threshold inside [statistic − bound, statistic + bound]: the exact value could be on
+    // either side, and the result says so.
+    const at = (threshold: number) => {
+      const mm = oneFeature({ test: 'wasserstein', threshold });
+      return evaluateWindow({ state, closedAt: 1 }, baseline, mm).features[0]!;
+    };
+    expect(at(f.statistic + f.statisticBound! / 2).boundStraddlesThreshold).toBe(true);
+    expect(at(f.statistic - f.statisticBound! / 2).boundStraddlesThreshold).toBe(true);
+    expect(at(f.statistic + 2 * f.statisticBound!).boundStraddlesThreshold).toBe(false);
   });
 });

@@ -65,8 +65,9 @@ function keyOf(c: ClosedWindow | WindowStateSnapshot): string {
 }
 
 /**
- * Equal window states: every count exactly; the sketches' float sums (sum, sumSquares) only
- * to rounding, since adding in another order rounds differently.
+ * Equal window states: every count and every per-bin gap sum exactly (integers: exact in any
+ * order); the sketches' float sums (sum, sumSquares) only to rounding, since adding in another
+ * order rounds differently.
  */
 function expectSameCounts(got: WindowStateSnapshot[], expected: WindowStateSnapshot[]): void {
   const strip = (s: WindowStateSnapshot) => ({
@@ -87,6 +88,7 @@ function expectSameCounts(got: WindowStateSnapshot[], expected: WindowStateSnaps
       if (f.kind === 'numeric' && e.kind === 'numeric') {
         expect(f.sum).toBeCloseTo(e.sum, 3);
         expect(f.sumSquares / e.sumSquares).toBeCloseTo(1, 12);
+        expect(f.gaps).toBeDefined();
       }
     }
   });
@@ -457,6 +459,43 @@ describe('window manager: crash recovery and merging', () => {
       'p/1': { first: '99', last: '1000' },
       'q/0': { first: '5', last: '7' },
     });
+  });
+
+  it('restores a checkpoint taken before gap sums existed: counts continue exactly, gaps are dropped', () => {
+    const items = stream(3000, 5);
+    const whole = setup(twoSizes);
+    feed(whole.manager, items);
+    const expected = [...whole.manager.drainClosed(), ...whole.manager.flushAll()];
+
+    const first = setup(twoSizes);
+    feed(first.manager, items.slice(0, 1700));
+    const drained = first.manager.drainClosed();
+    // What an older driftd persisted: numeric sketches without gaps, categorical ones without
+    // neverSeen.
+    const old = JSON.parse(JSON.stringify(first.manager.snapshot()), (key, value) =>
+      ['gaps', 'gapSquares', 'belowGap', 'aboveGap', 'neverSeen'].includes(key) ? undefined : value,
+    );
+    expect(JSON.stringify(old)).not.toContain('gapSquares');
+    const second = setup(twoSizes);
+    second.manager.restore(old);
+    feed(second.manager, items.slice(1700));
+    const got = [...drained, ...second.manager.drainClosed(), ...second.manager.flushAll()];
+    const counts = (cs: ClosedWindow[]) =>
+      cs.map((c) =>
+        Object.entries(c.state.snapshot().features).map(([k, f]) => [
+          k,
+          f.counts,
+          f.total,
+          f.kind === 'categorical' ? f.other : f.below + f.above,
+        ]),
+      );
+    expect(counts(got)).toEqual(counts(expected));
+    // Windows that were open in the old checkpoint have no gap sums any more; the others do.
+    const withGaps = got.filter((c) =>
+      Object.values(c.state.snapshot().features).some((f) => f.kind === 'numeric' && f.gaps),
+    );
+    expect(withGaps.length).toBeGreaterThan(0);
+    expect(withGaps.length).toBeLessThan(got.length);
   });
 
   it('restore refuses a non-fresh manager and a changed baseline', () => {
