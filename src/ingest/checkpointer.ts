@@ -4,7 +4,7 @@
  *
  * Invariant: the latest `driftd:http` checkpoint row C = (windows W, position P) is a
  * consistent cut: W is exactly the window state built from the HTTP events at input positions
- * ≤ P (events.ingest_seq, handed out in arrival order: pipeline.ts), every one of them is
+ * ≤ P (events.ingest_seq, handed out in arrival order: request-ingest.ts), every one of them is
  * stored, and every window closed before the cut either has its result in the store or is in
  * W's closed lists (restored and written on start).
  *
@@ -21,7 +21,7 @@
  *   those of an uninterrupted run that received the stored events in the same order. The
  *   Idempotency-Keys of events received within the key TTL are loaded, so a request whose
  *   events were stored but not answered before the crash is not counted again when retried.
- * - Rebuild, when a raw write failed for good (pipeline.ts): the same restore on fresh managers,
+ * - Rebuild, when a raw write failed for good (durable-input.ts): the same restore on fresh managers,
  *   retried with backoff until the store answers; requests are refused (503) meanwhile.
  *
  * With Kafka configured the Kafka source owns the one checkpoint row, and it carries the HTTP
@@ -48,7 +48,7 @@ import {
   restoreWindows,
 } from './checkpoint.js';
 import { DEFAULT_KEY_TTL_MS, DEFAULT_MAX_KEYS } from './idempotency.js';
-import type { Pipeline } from './pipeline.js';
+import type { EngineCheckpointing } from './pipeline.js';
 import { backoffDelay, sleep } from './retry.js';
 
 /** Rows per read when replaying stored events after a checkpoint. */
@@ -61,7 +61,7 @@ export interface HttpCheckpointStore extends CheckpointStore {
 }
 
 export interface HttpCheckpointerOptions {
-  pipeline: Pipeline;
+  pipeline: EngineCheckpointing;
   store: HttpCheckpointStore;
   logger: Logger;
   clock: Clock;

@@ -10,7 +10,7 @@
  *   accepted/rejected/errors depend only on the body and the config), so an entry holds no
  *   report, only its key (≈ 100 B + the key). A key names one request: reusing it for another
  *   body is not detected, and that body is answered, never counted.
- * - A request that failed is forgotten: it was counted zero times (see pipeline.ts), so a
+ * - A request that failed is forgotten: it was counted zero times (see request-ingest.ts), so a
  *   retry runs anew.
  *
  * Bounds: at most `maxKeys` keys (default 100 000), each for `ttlMs` (default 24 h) after its

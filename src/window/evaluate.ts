@@ -25,6 +25,7 @@ import type {
   WindowResult,
 } from '../types.js';
 import { flagStraddles, noteKsBound } from './bounds.js';
+import { windowName } from './identity.js';
 import type { ClosedWindow, CloseReason } from './manager.js';
 import type { WindowState, WindowStateSnapshot } from './state.js';
 
@@ -105,7 +106,7 @@ export function evaluateWindow(
   const snap = 'view' in closed.state ? closed.state.view() : closed.state;
   if (snap.baselineId !== baseline.id) {
     throw new InvalidInputError(
-      `window ${snap.bounds.version}/${snap.bounds.sizeLabel}/${snap.bounds.start} was built on baseline ${snap.baselineId}, not ${baseline.id}`,
+      `window ${windowName(snap.bounds)} was built on baseline ${snap.baselineId}, not ${baseline.id}`,
     );
   }
   const fdr = model.drift.fdr;

@@ -13,6 +13,7 @@ export {
   evaluateWindow,
   resolveTest,
 } from './evaluate.js';
+export { windowAt, windowKey, windowName, windowStart } from './identity.js';
 export {
   type Clock,
   type ClosedWindow,
@@ -37,5 +38,4 @@ export {
   type WindowState,
   type WindowStateOptions,
   type WindowStateSnapshot,
-  windowKey,
 } from './state.js';

@@ -1,12 +1,12 @@
 import type { ModelConfig } from '../config/types.js';
 import { BaselineError, InvalidInputError, LifecycleError } from '../errors.js';
 import type { BaselineProfile, EventSource, PredictionEvent, WindowBounds } from '../types.js';
+import { windowKey, windowName, windowStart } from './identity.js';
 import {
   createWindowState,
   type RecordMeta,
   type WindowState,
   type WindowStateSnapshot,
-  windowKey,
 } from './state.js';
 
 /*
@@ -426,7 +426,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
   function countLate(sz: SizeState, laneMax: number): void {
     sz.lateTotal++;
     const size = sz.size;
-    const own = sz.open.get(laneMax - (((laneMax % size) + size) % size));
+    const own = sz.open.get(windowStart(laneMax, size));
     if (own !== undefined) {
       own.addLate(1);
       return;
@@ -514,7 +514,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     for (let i = 0; i < list.length; i++) {
       const sz = list[i]!;
       const size = sz.size;
-      const start = ts - (((ts % size) + size) % size);
+      const start = windowStart(ts, size);
       const end = start + size;
       if (end <= limit || end <= sz.closedThrough) {
         countLate(sz, laneMax);
@@ -659,7 +659,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       const b = baselineFor(s.bounds.version);
       if (b === undefined || b.id !== s.baselineId) {
         throw new BaselineError(
-          `cannot restore window ${model.id}/${windowKey(s.bounds)}: it was built on baseline ${s.baselineId}, the current baseline of version ${s.bounds.version} is ${b?.id ?? 'missing'}`,
+          `cannot restore window ${model.id}/${windowName(s.bounds)}: it was built on baseline ${s.baselineId}, the current baseline of version ${s.bounds.version} is ${b?.id ?? 'missing'}`,
         );
       }
       return b;

@@ -16,6 +16,7 @@ import type {
   PredictionEvent,
   WindowBounds,
 } from '../types.js';
+import { windowName } from './identity.js';
 
 /*
  * The state of one window: (model, version, window size, window start). Every part is a count
@@ -124,11 +125,6 @@ export function createWindowState(
   const state = new WindowStateImpl(options);
   if (snapshot !== undefined) state.merge(snapshot);
   return state;
-}
-
-/** The window key used in maps and log lines: "version/sizeLabel/start". */
-export function windowKey(b: Pick<WindowBounds, 'version' | 'sizeLabel' | 'start'>): string {
-  return `${b.version}/${b.sizeLabel}/${b.start}`;
 }
 
 /** The baseline's `seen` values as a set, built once per profile (profiles are immutable). */
@@ -256,19 +252,19 @@ class WindowStateImpl implements WindowState {
     }
     if (!sameBounds(s.bounds, this.bounds)) {
       throw new InvalidInputError(
-        `cannot merge window ${windowKey(s.bounds)} (size ${s.bounds.size}) into ${windowKey(this.bounds)} (size ${this.bounds.size})`,
+        `cannot merge window ${windowName(s.bounds)} (size ${s.bounds.size}) into ${windowName(this.bounds)} (size ${this.bounds.size})`,
       );
     }
     if (s.baselineId !== this.baselineId) {
       throw new InvalidInputError(
-        `cannot merge window ${windowKey(this.bounds)}: built on baseline ${s.baselineId}, this one on ${this.baselineId}`,
+        `cannot merge window ${windowName(this.bounds)}: built on baseline ${s.baselineId}, this one on ${this.baselineId}`,
       );
     }
     for (const slot of this.slots) {
       const snap = s.features[slot.name];
       if (snap === undefined) {
         throw new InvalidInputError(
-          `cannot merge window ${windowKey(this.bounds)}: feature ${slot.name} missing from the other state`,
+          `cannot merge window ${windowName(this.bounds)}: feature ${slot.name} missing from the other state`,
         );
       }
       mergeSketch(slot.sketch, snap);
@@ -276,7 +272,7 @@ class WindowStateImpl implements WindowState {
     if (this.prediction !== null) {
       if (s.prediction === null) {
         throw new InvalidInputError(
-          `cannot merge window ${windowKey(this.bounds)}: prediction missing from the other state`,
+          `cannot merge window ${windowName(this.bounds)}: prediction missing from the other state`,
         );
       }
       mergeSketch(this.prediction, s.prediction);

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MAX_ID_LENGTH } from '../../limits.js';
+import { windowStart } from '../../window/identity.js';
 import { notFound } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
 
@@ -11,7 +12,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
     const config = deps.models.get(found.event.model);
     const windows = [];
     for (const size of config?.windows.sizes ?? []) {
-      const start = Math.floor(found.event.ts / size.ms) * size.ms;
+      const start = windowStart(found.event.ts, size.ms);
       const [result] = await deps.store.queryDrift({
         model: found.event.model,
         window: size.label,

@@ -1,0 +1,96 @@
+import type { ModelConfig } from '../config/types.js';
+import type { Logger } from '../logger.js';
+import type { BaselineProfile } from '../types.js';
+import type { Clock } from '../window/index.js';
+
+/** What the baseline cache reads from the store. */
+export interface BaselineStore {
+  listBaselines(opts?: {
+    model?: string;
+  }): Promise<Array<{ id: string; model: string; version: string; createdAt: number }>>;
+  getBaseline(id: string): Promise<BaselineProfile | null>;
+}
+
+/**
+ * The engine's baselines: every configured model's stored baselines, loaded once each (a
+ * baseline is immutable, its id a content hash) and re-listed on `refresh`, and the one policy
+ * that picks a model version's baseline.
+ */
+export interface BaselineCache {
+  /** Lists the store's baselines and loads the new ones. */
+  refresh(): Promise<void>;
+  /**
+   * Refreshes in the background (failures logged) when the last refresh is older than
+   * `afterMs`: an event met a version without a baseline, maybe one imported since.
+   */
+  refreshSoon(afterMs?: number): void;
+  /** Refreshes when the last refresh is older than `afterMs`. */
+  refreshIfOlder(afterMs: number): Promise<void>;
+  /**
+   * The baseline a model version is evaluated against: its own (the newest import of that
+   * version), else — only when the model's `versions.baselineFallback` allows it — the
+   * model's newest baseline; undefined when there is none.
+   */
+  baselineFor(model: ModelConfig, version: string): BaselineProfile | undefined;
+  /** Whether the model has any baseline. */
+  has(model: string): boolean;
+}
+
+export function createBaselineCache(opts: {
+  store: BaselineStore;
+  models: ReadonlyMap<string, ModelConfig>;
+  clock: Clock;
+  logger: Logger;
+}): BaselineCache {
+  const { store, models, clock } = opts;
+  // model → version → baseline; `latest` serves versions that have no baseline of their own.
+  const baselines = new Map<
+    string,
+    { byVersion: Map<string, BaselineProfile>; latest: BaselineProfile | undefined }
+  >();
+  const baselinesById = new Map<string, BaselineProfile>();
+  let lastRefresh = 0;
+
+  async function refresh(): Promise<void> {
+    lastRefresh = clock.now();
+    const list = await store.listBaselines();
+    for (const summary of list) {
+      if (!models.has(summary.model) || baselinesById.has(summary.id)) continue;
+      const profile = await store.getBaseline(summary.id);
+      if (!profile) continue;
+      baselinesById.set(profile.id, profile);
+    }
+    baselines.clear();
+    const sorted = [...baselinesById.values()].sort((a, b) => a.createdAt - b.createdAt);
+    for (const p of sorted) {
+      let entry = baselines.get(p.model);
+      if (!entry) {
+        entry = { byVersion: new Map(), latest: undefined };
+        baselines.set(p.model, entry);
+      }
+      entry.byVersion.set(p.version, p); // newest import of a version wins
+      entry.latest = p;
+    }
+  }
+
+  return {
+    refresh,
+    refreshSoon(afterMs = 5_000) {
+      if (clock.now() - lastRefresh > afterMs) {
+        void refresh().catch((err) => opts.logger.warn({ err }, 'baseline refresh failed'));
+      }
+    },
+    async refreshIfOlder(afterMs) {
+      if (clock.now() - lastRefresh > afterMs) await refresh();
+    },
+    baselineFor(model, version) {
+      const b = baselines.get(model.id);
+      const own = b?.byVersion.get(version);
+      if (own !== undefined || model.versions.baselineFallback === 'none') return own;
+      return b?.latest;
+    },
+    has(model) {
+      return baselines.has(model);
+    },
+  };
+}

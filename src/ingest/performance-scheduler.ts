@@ -1,0 +1,197 @@
+import type { ModelConfig } from '../config/types.js';
+import type { Metrics } from '../export/metrics.js';
+import type { PerformanceResult, WindowBounds, WindowResult } from '../types.js';
+import { type Clock, windowAt, windowKey } from '../window/index.js';
+import { computePerformance, type LabeledPrediction } from '../window/performance.js';
+import { direct, type StoreWrites, type Write } from './store-writes.js';
+
+/** What the performance scheduler reads from and writes to the store. */
+export interface PerformanceStore {
+  insertPerformance(rows: readonly PerformanceResult[]): Promise<void>;
+  labeledPredictions(q: {
+    model: string;
+    version: string;
+    from: number;
+    to: number;
+  }): Promise<Array<LabeledPrediction & { id: string }>>;
+  /** Whether the model has any stored label (optional: without it, every recompute joins). */
+  hasLabels?(model: string): Promise<boolean>;
+  queryDrift(q: {
+    model: string;
+    window: string;
+    from: number;
+    to: number;
+  }): Promise<WindowResult[]>;
+}
+
+/**
+ * Performance of closed windows: which windows are due for a recompute (a window result was
+ * written and its raw rows are stored, or labels arrived for its predictions), and the
+ * recompute itself (the label join in the store, the metrics, the insert).
+ */
+export interface PerformanceScheduler {
+  /** A window result is durable: remembers its event count (label coverage). */
+  windowWritten(r: WindowResult): void;
+  /** Forgets the oldest event counts beyond the cap (bounded memory). */
+  trim(): void;
+  /** The window is due for a recompute. */
+  markDue(b: WindowBounds): void;
+  /** Labels of `model` are stored. */
+  labelsStored(model: string): void;
+  /**
+   * Labels arrived for predictions stored at these times: their closed windows are due
+   * (still-open windows get their performance when they close).
+   */
+  labelled(
+    model: ModelConfig,
+    times: ReadonlyArray<{ version: string; ts: number }>,
+    isOpen: (b: WindowBounds) => boolean,
+  ): void;
+  /** Recomputes every due window; never overlapping (a call during a run waits, then runs). */
+  recompute(write?: Write): Promise<void>;
+  /** Nothing due, no recompute running. */
+  idle(): boolean;
+}
+
+export function createPerformanceScheduler(opts: {
+  store: PerformanceStore;
+  models: ReadonlyMap<string, ModelConfig>;
+  clock: Clock;
+  metrics: Metrics;
+  writes: StoreWrites;
+  onPerformance?: ((result: PerformanceResult) => void) | undefined;
+}): PerformanceScheduler {
+  const { store, models, clock, metrics, writes } = opts;
+  // Closed windows' event counts, for label coverage when labels arrive after the close.
+  const closedCounts = new Map<string, { bounds: WindowBounds; eventCount: number }>();
+  const dirtyWindows = new Map<string, WindowBounds>();
+
+  function trimClosedCounts(): void {
+    // Bounded memory: keep the most recent closed windows per process; older ones fall back to the store.
+    const cap = 10_000;
+    if (closedCounts.size <= cap) return;
+    const excess = closedCounts.size - cap;
+    let i = 0;
+    for (const k of closedCounts.keys()) {
+      if (i++ >= excess) break;
+      closedCounts.delete(k);
+    }
+  }
+
+  async function eventCountOf(b: WindowBounds): Promise<number | undefined> {
+    const known = closedCounts.get(windowKey(b));
+    if (known) return known.eventCount;
+    const [r] = await store.queryDrift({
+      model: b.model,
+      window: b.sizeLabel,
+      from: b.start,
+      to: b.start + 1,
+    });
+    return r?.version === b.version ? r.eventCount : undefined;
+  }
+
+  // Models known to have labels (stays true); a "no" is asked again after a while, since
+  // another instance (or the HTTP API) may store the first labels.
+  const labelsSeen = new Set<string>();
+  const noLabelsUntil = new Map<string, number>();
+  async function labelsExist(model: string): Promise<boolean> {
+    if (labelsSeen.has(model)) return true;
+    if ((noLabelsUntil.get(model) ?? 0) > clock.now()) return false;
+    if (store.hasLabels === undefined || (await store.hasLabels(model))) {
+      labelsSeen.add(model);
+      return true;
+    }
+    noLabelsUntil.set(model, clock.now() + 10_000);
+    return false;
+  }
+
+  let recomputing: Promise<void> | null = null;
+  async function recompute(write: Write = direct): Promise<void> {
+    // Never overlapping: a call during a run waits for it, then runs again for what it left.
+    while (recomputing) await recomputing;
+    if (dirtyWindows.size === 0) return;
+    const batch = [...dirtyWindows.values()];
+    dirtyWindows.clear();
+    recomputing = (async () => {
+      const out: PerformanceResult[] = [];
+      for (const b of batch) {
+        const model = models.get(b.model);
+        if (!model) continue;
+        // A model without any label has no performance: skip the join.
+        if (!(await write('has_labels', () => labelsExist(b.model)))) continue;
+        const eventCount = await write('query_drift', () => eventCountOf(b));
+        if (eventCount === undefined) continue;
+        const pairs = await write('labeled_predictions', () =>
+          store.labeledPredictions({
+            model: b.model,
+            version: b.version,
+            from: b.start,
+            to: b.end,
+          }),
+        );
+        if (pairs.length === 0) continue;
+        out.push({
+          model: b.model,
+          version: b.version,
+          size: b.size,
+          sizeLabel: b.sizeLabel,
+          start: b.start,
+          end: b.end,
+          labeled: pairs.length,
+          coverage: eventCount > 0 ? Math.min(1, pairs.length / eventCount) : 0,
+          metrics: computePerformance(model, pairs),
+          computedAt: clock.now(),
+        });
+      }
+      if (out.length > 0) {
+        const written = await writes.insertResults(
+          'performance',
+          'insert_performance',
+          'performance',
+          out,
+          (rows) => store.insertPerformance(rows),
+          write,
+        );
+        // Gauges show the newest window per series, whatever order the recompute ran in.
+        for (const p of [...written].sort((a, b) => a.start - b.start)) {
+          metrics.recordPerformance(p);
+          opts.onPerformance?.(p);
+        }
+      }
+    })();
+    try {
+      await recomputing;
+    } catch (err) {
+      // Derived data: keep the windows marked so the next run recomputes them.
+      for (const b of batch) if (!dirtyWindows.has(windowKey(b))) dirtyWindows.set(windowKey(b), b);
+      throw err;
+    } finally {
+      recomputing = null;
+    }
+  }
+
+  return {
+    windowWritten(r) {
+      closedCounts.set(windowKey(r), { bounds: r, eventCount: r.eventCount });
+    },
+    trim: trimClosedCounts,
+    markDue(b) {
+      dirtyWindows.set(windowKey(b), b);
+    },
+    labelsStored(model) {
+      labelsSeen.add(model);
+    },
+    labelled(model, times, isOpen) {
+      for (const t of times) {
+        for (const size of model.windows.sizes) {
+          const b = windowAt(model.id, t.version, size, t.ts);
+          const key = windowKey(b);
+          // Still-open windows get their performance when they close.
+          if (closedCounts.has(key) || !isOpen(b)) dirtyWindows.set(key, b);
+        }
+      }
+    },
+    recompute,
+    idle: () => dirtyWindows.size === 0 && recomputing === null,
+  };
+}

@@ -1,0 +1,211 @@
+import type { IngestReport, ItemError } from '../api/ports.js';
+import { StoreError } from '../errors.js';
+import type { EventResult, Metrics } from '../export/metrics.js';
+import type { EventBuffer, StoredEvent } from '../store/types.js';
+import type { Clock, RecordResult } from '../window/index.js';
+import type { BaselineCache } from './baselines.js';
+import { type DecodeOptions, decodePrediction, itemValue } from './decode.js';
+import type { DurableInput } from './durable-input.js';
+import type { Idempotency } from './idempotency.js';
+import type { IngestOptions } from './pipeline.js';
+import type { ResultWriter } from './result-writer.js';
+import type { WindowRegistry } from './window-registry.js';
+
+const MAX_ITEM_ERRORS = 1000;
+const HTTP_SOURCE = Object.freeze({ kind: 'http' as const });
+const REPLAY_SOURCE = Object.freeze({ kind: 'replay' as const });
+
+/** The `driftd_events_total` result of a recorded event. */
+function resultOf(status: RecordResult['status']): EventResult {
+  if (status === 'no-baseline') return 'no_baseline';
+  if (status === 'version-limit') return 'version_limit';
+  return status;
+}
+
+/** What request ingestion needs from the store. */
+export interface RequestStore {
+  createEventBuffer(sizeHint?: number): EventBuffer;
+}
+
+/** Prediction events of the request sources (HTTP, replay): raw items in, a report out. */
+export interface RequestIngest {
+  ingestEvents(
+    items: readonly unknown[],
+    source: 'http' | 'replay',
+    opts?: IngestOptions,
+  ): Promise<IngestReport>;
+  /**
+   * Records stored HTTP events (ascending positions, all durable) into the windows, as their
+   * requests did, without storing them again: the replay after a restart or a failed write.
+   */
+  replayStored(events: readonly StoredEvent[]): void;
+}
+
+/*
+ * HTTP and replay: exactly once into the windows.
+ *
+ * A request's events are decoded, given the next input positions and recorded into the
+ * windows in one synchronous step, so their statuses (late or not: the raw row carries it)
+ * are decided in arrival order against every event accepted before them. Their raw rows then
+ * go through the input log (input-log.ts): INSERTs in position order, concurrent requests'
+ * rows coalesced, retried on transient errors, and the request is answered only once its
+ * rows are stored. What the windows hold becomes visible only through what is written, and
+ * that is gated on durability:
+ * - a window that closes (by watermark, idle tick or flush) waits in `gated` with the input
+ *   position at its close, and is evaluated and written only once every position up to it
+ *   is stored: no result ever holds an event that is not durable;
+ * - a checkpoint is a synchronous cut (windows + position, `cut`) saved only once its
+ *   position is stored (checkpointer.ts);
+ * - when a write fails for good, its requests and those queued behind it fail (they were
+ *   decided on a state holding the failed events), the log stops taking requests, and the
+ *   checkpointer rebuilds the windows from the last checkpoint plus the stored events after
+ *   it, in position order — exactly what a restart after a crash does. So a failed request
+ *   is counted zero times, and nothing depends on how concurrent inserts complete: the
+ *   windows are always the stored events replayed in position order.
+ * The sketches are updated before the insert lands (a rebuild undoes that when it fails)
+ * rather than after it, because statuses must be decided in arrival order anyway and a
+ * deferred update would need the window manager to split decision from addition; the
+ * gating above makes the two indistinguishable from outside.
+ */
+export function createRequestIngest(opts: {
+  store: RequestStore;
+  clock: Clock;
+  metrics: Metrics;
+  windows: WindowRegistry;
+  baselines: BaselineCache;
+  results: ResultWriter;
+  input: DurableInput;
+  idempotency: Idempotency;
+  decodeOpts: DecodeOptions;
+  liveDecodeOpts: DecodeOptions;
+  countEvent: (model: string, result: EventResult, n?: number) => void;
+}): RequestIngest {
+  const { store, clock, metrics, windows, baselines, results, idempotency } = opts;
+  const { decodeOpts, liveDecodeOpts, countEvent } = opts;
+  const rawLog = opts.input.log;
+  const { gate, released } = opts.input;
+
+  function unavailable(): StoreError {
+    return new StoreError('the windows are being rebuilt after a failed store write; retry', {
+      retriable: true,
+    });
+  }
+
+  async function ingestEvents(
+    items: readonly unknown[],
+    source: 'http' | 'replay',
+    options: IngestOptions = {},
+  ): Promise<IngestReport> {
+    const key = options.idempotencyKey;
+    if (key === undefined) return ingestBatch(items, source, '');
+    return idempotency.run(
+      key,
+      () => ingestBatch(items, source, key),
+      () => decodeReport(items),
+    );
+  }
+
+  /** The answer to a batch, from its items alone (a retried request: nothing is counted). */
+  function decodeReport(items: readonly unknown[]): IngestReport {
+    const errors: ItemError[] = [];
+    let rejected = 0;
+    for (let i = 0; i < items.length; i++) {
+      const d = decodePrediction(items[i], decodeOpts);
+      if (d.ok) continue;
+      rejected++;
+      if (errors.length < MAX_ITEM_ERRORS)
+        errors.push({ index: i, reason: d.reason, message: d.message });
+    }
+    return { accepted: items.length - rejected, rejected, errors };
+  }
+
+  async function ingestBatch(
+    items: readonly unknown[],
+    source: 'http' | 'replay',
+    requestKey: string,
+  ): Promise<IngestReport> {
+    if (!rawLog.healthy) throw unavailable();
+    const errors: ItemError[] = [];
+    let rejected = 0;
+    // Encoded as recorded; this request's batch is inserted with those of concurrent requests.
+    const encoded = store.createEventBuffer(items.length * 1024);
+    const ingestedAt = clock.now();
+    const counts = new Map<string, Record<EventResult, number>>();
+    const bump = (model: string, r: EventResult) => {
+      let c = counts.get(model);
+      if (!c) {
+        c = { accepted: 0, late: 0, invalid: 0, no_baseline: 0, version_limit: 0, duplicate: 0 };
+        counts.set(model, c);
+      }
+      c[r]++;
+    };
+    let noBaseline = false;
+    const sourceRef: StoredEvent['source'] = source === 'http' ? HTTP_SOURCE : REPLAY_SOURCE;
+    const meta = { source: sourceRef };
+    const newest = new Map<string, number>();
+    const itemOpts = source === 'http' ? liveDecodeOpts : decodeOpts;
+    // From here to the submit: synchronous, so positions follow arrival order.
+    let last = 0;
+    try {
+      for (let i = 0; i < items.length; i++) {
+        const d = decodePrediction(items[i], itemOpts);
+        if (!d.ok) {
+          rejected++;
+          const raw = itemValue(items[i]) as { model?: unknown } | null;
+          bump(typeof raw?.model === 'string' ? raw.model : 'unknown', 'invalid');
+          if (errors.length < MAX_ITEM_ERRORS)
+            errors.push({ index: i, reason: d.reason, message: d.message });
+          continue;
+        }
+        const event = d.value;
+        const status = windows.get(event.model)!.record(event, meta).status;
+        if (status === 'no-baseline') noBaseline = true;
+        bump(event.model, resultOf(status));
+        const row = event as StoredEvent;
+        row.late = status === 'late';
+        row.source = sourceRef;
+        row.ingestedAt = ingestedAt;
+        last = rawLog.next();
+        // Only HTTP rows keep their position: a replay is rerun from its file, not resumed.
+        if (source === 'http') {
+          row.position = last;
+          if (requestKey !== '') row.requestKey = requestKey;
+        }
+        encoded.add(row);
+        if (!row.late && event.ts > (newest.get(event.model) ?? -1))
+          newest.set(event.model, event.ts);
+      }
+    } catch (err) {
+      // An event the windows counted and the store refuses: the windows are rebuilt without it.
+      if (last > 0) rawLog.abort(err);
+      throw err;
+    }
+    const closed = gate(windows.drain());
+    // Raw events are durable before the caller is answered, and before any window holding
+    // them is written (see above).
+    const accepted = encoded.rows;
+    const stored = accepted > 0 ? rawLog.submit(encoded.take(), last) : Promise.resolve();
+    windows.updateOpenGauge();
+    const written = results.writeLogged(closed);
+    await stored;
+    await written;
+    for (const [model, c] of counts) {
+      for (const [r, n] of Object.entries(c)) if (n > 0) countEvent(model, r as EventResult, n);
+    }
+    for (const [model, ts] of newest) metrics.lastEventTimestamp.set({ model }, ts / 1000);
+    if (noBaseline) baselines.refreshSoon();
+    await results.writeLogged(released());
+    return { accepted, rejected, errors };
+  }
+
+  function replayStored(events: readonly StoredEvent[]): void {
+    for (const e of events) {
+      const manager = windows.get(e.model);
+      if (manager === undefined) continue; // a model no longer configured
+      manager.record(e, { source: e.source });
+    }
+    results.queue(windows.drain());
+  }
+
+  return { ingestEvents, replayStored };
+}

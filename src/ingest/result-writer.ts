@@ -1,0 +1,126 @@
+import type { ModelConfig } from '../config/types.js';
+import type { Metrics } from '../export/metrics.js';
+import type { Logger } from '../logger.js';
+import type { WindowResult } from '../types.js';
+import { type Clock, type ClosedWindow, evaluateWindow } from '../window/index.js';
+import type { PerformanceScheduler } from './performance-scheduler.js';
+import type { RawWriter } from './raw-writer.js';
+import { direct, type Serial, type StoreWrites, type Write } from './store-writes.js';
+
+/** What the result writer writes to the store. */
+export interface ResultStore {
+  insertWindowResults(rows: readonly WindowResult[]): Promise<void>;
+}
+
+/**
+ * Closed windows on their way to the store: queued (a failed write leaves them queued for the
+ * next attempt, so nothing drained from the managers is ever lost), evaluated and inserted in
+ * one INSERT per write, one write at a time (`serial`). A result the store refuses for good is
+ * quarantined (store-writes.ts). After a write: metrics, the log line, the window's
+ * performance once its raw rows are stored.
+ */
+export interface ResultWriter {
+  /** Queues closed windows; `since` (the Kafka path) stamps when the queue became non-empty. */
+  queue(closed: Iterable<ClosedWindow>, since?: number): void;
+  /** The queued windows (a checkpoint restores them as closed, so a restart writes them). */
+  readonly queued: readonly ClosedWindow[];
+  /** Windows are queued and the oldest has waited `delayMs` since `queue(…, since)`. */
+  due(delayMs: number): boolean;
+  /** Queues `closed` and writes every queued window; resolves with the results written. */
+  write(closed: readonly ClosedWindow[], write?: Write): Promise<WindowResult[]>;
+  /**
+   * `write` for a request that stored its rows: a failed result write does not fail the
+   * request (its events are stored and counted; an error would make the client send them
+   * again). The windows stay queued and the next write or tick retries them.
+   */
+  writeLogged(closed: readonly ClosedWindow[]): Promise<void>;
+}
+
+export function createResultWriter(opts: {
+  store: ResultStore;
+  models: ReadonlyMap<string, ModelConfig>;
+  clock: Clock;
+  metrics: Metrics;
+  logger: Logger;
+  writes: StoreWrites;
+  serial: Serial;
+  raw: RawWriter;
+  performance: PerformanceScheduler;
+  onWindow?: ((result: WindowResult) => void) | undefined;
+}): ResultWriter {
+  const { store, models, clock, metrics, writes, serial, raw, performance } = opts;
+  const log = opts.logger;
+  const unwritten: ClosedWindow[] = [];
+  /** When the oldest entry of `unwritten` was queued by the Kafka path. */
+  let unwrittenSince = 0;
+
+  function writeClosed(
+    closed: readonly ClosedWindow[],
+    write: Write = direct,
+  ): Promise<WindowResult[]> {
+    for (const c of closed) unwritten.push(c);
+    if (unwritten.length === 0) return Promise.resolve([]);
+    return serial.run(async () => {
+      if (unwritten.length === 0) return [];
+      const batch = unwritten.slice();
+      const results: WindowResult[] = [];
+      for (const c of batch) {
+        const model = models.get(c.bounds.model)!;
+        results.push(evaluateWindow(c, c.baseline, model));
+      }
+      const written = await writes.insertResults(
+        'window_results',
+        'insert_window_results',
+        'window_result',
+        results,
+        (rows) => store.insertWindowResults(rows),
+        write,
+      );
+      unwritten.splice(0, batch.length);
+      for (const r of written) {
+        metrics.recordWindow(r);
+        performance.windowWritten(r);
+        raw.afterStored(r);
+        log.info(
+          {
+            model: r.model,
+            version: r.version,
+            window: r.sizeLabel,
+            start: new Date(r.start).toISOString(),
+            events: r.eventCount,
+            driftShare: r.driftShare,
+            provisional: r.provisional,
+          },
+          r.provisional
+            ? 'window result (provisional: stream quiet, window open)'
+            : 'window closed',
+        );
+        opts.onWindow?.(r);
+      }
+      performance.trim();
+      await performance.recompute(write);
+      return written.slice();
+    });
+  }
+
+  return {
+    queue(closed, since) {
+      const before = unwritten.length;
+      for (const c of closed) unwritten.push(c);
+      if (since !== undefined && before === 0 && unwritten.length > 0) unwrittenSince = since;
+    },
+    queued: unwritten,
+    due(delayMs) {
+      return unwritten.length > 0 && clock.now() - unwrittenSince >= delayMs;
+    },
+    write: writeClosed,
+    async writeLogged(closed) {
+      if (closed.length === 0 && unwritten.length === 0) return;
+      try {
+        await writeClosed(closed);
+      } catch (err) {
+        log.warn({ err }, 'window result write failed; it is retried by the next write');
+      }
+    },
+  };
+}

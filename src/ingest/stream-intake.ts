@@ -1,0 +1,141 @@
+import type { EventResult, Metrics } from '../export/metrics.js';
+import type { Logger } from '../logger.js';
+import type { StoredEvent } from '../store/types.js';
+import type { Clock, ClosedWindow, WindowManager } from '../window/index.js';
+import type { BaselineCache } from './baselines.js';
+import type { SourcedEvent } from './pipeline.js';
+import type { RawWriter } from './raw-writer.js';
+import type { ResultWriter } from './result-writer.js';
+import { direct, type WriteOptions } from './store-writes.js';
+import type { WindowRegistry } from './window-registry.js';
+
+/** Raw rows the Kafka path buffers before an insert (`persist`'s `bufferRows`). */
+export const DEFAULT_BUFFER_ROWS = 20_000;
+/** Background writes (and so raw inserts) `persist` keeps going at once. */
+const MAX_BACKGROUND_WRITES = 2;
+const DEFAULT_RESULT_DELAY_MS = 1_000;
+
+/**
+ * The streaming source's way in (EngineSource in pipeline.ts): decoded, positioned events
+ * recorded into the windows synchronously, and the background writes with backpressure that
+ * store their raw rows and the windows they close.
+ */
+export interface StreamIntake {
+  recordSourced(events: readonly SourcedEvent[]): void;
+  persist(opts?: WriteOptions & { bufferRows?: number; resultDelayMs?: number }): Promise<void>;
+}
+
+export function createStreamIntake(opts: {
+  clock: Clock;
+  metrics: Metrics;
+  logger: Logger;
+  windows: WindowRegistry;
+  baselines: BaselineCache;
+  raw: RawWriter;
+  results: ResultWriter;
+  /** The durability gate of the HTTP input (closed windows may hold HTTP events too). */
+  gate: (closed: readonly ClosedWindow[]) => ClosedWindow[];
+  countEvent: (model: string, result: EventResult, n?: number) => void;
+}): StreamIntake {
+  const { clock, metrics, windows, baselines, raw, results, gate, countEvent } = opts;
+  const log = opts.logger;
+
+  function recordSourced(events: readonly SourcedEvent[]): void {
+    if (events.length === 0) return;
+    const ingestedAt = clock.now();
+    let model = '';
+    let manager: WindowManager | undefined;
+    let counts = { accepted: 0, late: 0, no_baseline: 0, version_limit: 0 };
+    const perModel = new Map<string, typeof counts>();
+    let newest = Number.NEGATIVE_INFINITY;
+    let noBaseline = false;
+    const flushCounts = () => {
+      if (model !== '' && newest > Number.NEGATIVE_INFINITY) {
+        metrics.lastEventTimestamp.set({ model }, newest / 1000);
+      }
+    };
+    for (let i = 0; i < events.length; i++) {
+      const { event, source } = events[i]!;
+      if (event.model !== model) {
+        flushCounts();
+        model = event.model;
+        manager = windows.get(model)!;
+        counts = perModel.get(model) ?? { accepted: 0, late: 0, no_baseline: 0, version_limit: 0 };
+        perModel.set(model, counts);
+        newest = Number.NEGATIVE_INFINITY;
+      }
+      const status = manager!.record(event, { source }).status;
+      const row = event as StoredEvent;
+      row.source = source;
+      row.ingestedAt = ingestedAt;
+      if (status === 'accepted') {
+        counts.accepted++;
+        row.late = false;
+        if (event.ts > newest) newest = event.ts;
+      } else if (status === 'late') {
+        counts.late++;
+        row.late = true;
+      } else if (status === 'version-limit') {
+        counts.version_limit++;
+        row.late = false;
+      } else {
+        counts.no_baseline++;
+        noBaseline = true;
+        row.late = false;
+      }
+      raw.add(row);
+    }
+    flushCounts();
+    for (const [m, c] of perModel) {
+      if (c.accepted > 0) countEvent(m, 'accepted', c.accepted);
+      if (c.late > 0) countEvent(m, 'late', c.late);
+      if (c.no_baseline > 0) countEvent(m, 'no_baseline', c.no_baseline);
+      if (c.version_limit > 0) countEvent(m, 'version_limit', c.version_limit);
+    }
+    if (noBaseline) baselines.refreshSoon();
+    results.queue(gate(windows.drain()), clock.now());
+  }
+
+  // Writes `persist` started and did not wait for: the caller goes on decoding and recording
+  // the next batches while the store works, and what they queue meanwhile goes out together in
+  // the next write. Up to MAX_BACKGROUND_WRITES are outstanding (their raw inserts run side by
+  // side); the caller waits only when twice `bufferRows` are buffered (backpressure).
+  const backgrounds = new Set<Promise<void>>();
+  async function persist(
+    options: WriteOptions & { bufferRows?: number; resultDelayMs?: number } = {},
+  ): Promise<void> {
+    const write = options.write ?? direct;
+    const cap = options.bufferRows ?? DEFAULT_BUFFER_ROWS;
+    // Closed windows wait up to resultDelayMs to share one INSERT with the windows closing
+    // after them (every INSERT has a fixed cost in the engine); raw rows wait for `cap`.
+    const resultsDue = results.due(options.resultDelayMs ?? DEFAULT_RESULT_DELAY_MS);
+    const buffered = raw.rows();
+    if (!resultsDue && buffered < cap) return;
+    if (backgrounds.size >= MAX_BACKGROUND_WRITES) {
+      if (buffered < 2 * cap) return;
+      await Promise.race(backgrounds);
+      // Another caller may have started the next write meanwhile.
+      if (backgrounds.size >= MAX_BACKGROUND_WRITES) return;
+    }
+    const closing = results.queued.length > 0 && (resultsDue || raw.rows() >= cap);
+    if (closing) windows.updateOpenGauge();
+    // The raw insert starts first and runs beside the results: a results insert waits for its
+    // turn in the serial chain, and the rows must not wait with it (the buffer fills meanwhile).
+    const run: Promise<void> = Promise.all([
+      raw.rows() >= cap ? raw.flush(write) : undefined,
+      closing ? results.write([], write) : undefined,
+    ]).then(
+      () => undefined,
+      (err) => {
+        // Rows and windows stay queued: the next persist or settle writes them.
+        log.warn({ err }, 'background write failed; it is retried by the next write');
+      },
+    );
+    const mine = run.finally(() => {
+      backgrounds.delete(mine);
+    });
+    backgrounds.add(mine);
+  }
+
+  return { recordSourced, persist };
+}
