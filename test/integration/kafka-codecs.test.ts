@@ -165,8 +165,11 @@ describe.skipIf(!available)('Kafka compression codecs (real broker, Java produce
       expect(ranges[0]![0]).toBe(30);
       expect(ranges.at(-1)![1]).toBe(69);
       expect(dead.reduce((n, m) => n + Number(header(m, DEAD_LETTER_HEADERS.records)), 0)).toBe(40);
-      // Bounded: each batch was tried MAX_DECOMPRESS_ATTEMPTS times, no more.
-      expect(tries).toBe(dead.length * MAX_DECOMPRESS_ATTEMPTS);
+      // Bounded: each batch was tried MAX_DECOMPRESS_ATTEMPTS times, plus, when two broken
+      // batches share a fetch, the refetches the other one's failures cause (at most
+      // MAX_DECOMPRESS_ATTEMPTS − 1 more each): never without end.
+      expect(tries).toBeGreaterThanOrEqual(dead.length * MAX_DECOMPRESS_ATTEMPTS);
+      expect(tries).toBeLessThanOrEqual(dead.length * (2 * MAX_DECOMPRESS_ATTEMPTS - 1));
       expect(
         await metricValue(d, 'driftd_dead_letter_total', { reason: 'undecodable_batch' }),
       ).toBe(dead.length);

@@ -4,11 +4,10 @@ import type { KafkaConfig, ModelConfig } from '../../config/types.js';
 import { DriftdError, type DriftdErrorOptions } from '../../errors.js';
 import type { Metrics } from '../../export/metrics.js';
 import type { Logger } from '../../logger.js';
-import type { LabelEvent } from '../../types.js';
-import type { Clock, WindowManager } from '../../window/index.js';
+import type { Clock } from '../../window/index.js';
 import type { CheckpointStore, KafkaCheckpoint } from '../checkpoint.js';
 import type { HttpInputHooks } from '../checkpointer.js';
-import type { SourcedEvent, WriteOptions } from '../pipeline.js';
+import type { EngineSource, WriteOptions } from '../pipeline.js';
 import type { BackoffOptions } from '../retry.js';
 
 /** Operational knobs; not part of the config file (env overrides in `kafkaTuningFromEnv`). */
@@ -109,16 +108,8 @@ export class KafkaSourceError extends DriftdError {
   }
 }
 
-/** What the source needs from the pipeline (the Pipeline satisfies it). */
-export interface KafkaPipeline {
-  readonly managers: ReadonlyMap<string, WindowManager>;
-  recordSourced(events: readonly SourcedEvent[]): void;
-  persist(opts?: WriteOptions & { bufferRows?: number; resultDelayMs?: number }): Promise<void>;
-  settle(opts?: WriteOptions): Promise<void>;
-  quiescent(): boolean;
-  ingestLabelEvents(labels: readonly LabelEvent[], opts?: WriteOptions): Promise<void>;
-  openWindows(): number;
-}
+/** What the source needs from the pipeline: the engine's source-to-engine interface. */
+export type KafkaPipeline = EngineSource;
 
 export interface KafkaSourceOptions {
   config: KafkaConfig;
