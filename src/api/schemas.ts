@@ -53,11 +53,23 @@ export const featureDriftSchema = {
     statistic: { type: 'number' },
     pValue: nullableNumber,
     adjustedPValue: nullableNumber,
-    threshold: { type: 'number' },
+    threshold: {
+      type: 'number',
+      description:
+        'calibrated: the level the adjusted p-value is compared with (alpha); threshold: the fixed threshold',
+    },
+    verdictRule: { type: 'string', enum: ['calibrated', 'threshold'] },
+    effect: {
+      type: 'number',
+      description:
+        'Effect measure: the distance (PSI, Jensen-Shannon, normed Wasserstein), KS D, or Cohen w for chi-square',
+    },
+    effectFloor: nullableNumber,
     drifted: { type: 'boolean' },
     psi: { type: 'number' },
     ksStatistic: nullableNumber,
     ksBound: nullableNumber,
+    ksPValue: nullableNumber,
     count: { type: 'integer' },
     missingRatio: { type: 'number' },
     outOfRangeRatio: { type: 'number' },

@@ -7,7 +7,6 @@ import type {
   TestChoice,
 } from '../stats/index.js';
 import {
-  benjaminiHochberg,
   binnedKsTest,
   chiSquareTest,
   chooseTest,
@@ -25,6 +24,15 @@ import type {
 } from '../types.js';
 import type { ClosedWindow, CloseReason } from './manager.js';
 import type { WindowState, WindowStateSnapshot } from './state.js';
+import type { FeatureRule } from './verdict.js';
+import {
+  applyVerdicts,
+  decide,
+  isPValueTest,
+  modelEffectFloor,
+  NULL_SCALE,
+  simulatedNull,
+} from './verdict.js';
 
 /*
  * Drift verdict of one closed window against its baseline. Pure and deterministic: the same
@@ -47,21 +55,24 @@ import type { WindowState, WindowStateSnapshot } from './state.js';
  *   (including never-seen ones) count in "other". PSI over the same bins.
  * - count = non-missing values in the window; NaN counts as missing.
  *
- * Verdicts:
- * - insufficient = count < drift.minWindowSize: no verdict (drifted false, adjustedPValue
- *   null, left out of the drift share), statistics still reported when count > 0.
- * - p-value tests (KS, chi-square): Benjamini–Hochberg across the window's p-value features
- *   with a verdict, at drift.fdr; a feature drifts when its adjusted p ≤ its threshold, which is
- *   the feature's configured threshold or drift.fdr (so, without overrides, exactly BH's
- *   rejections).
- * - distance tests (PSI, Jensen-Shannon, Wasserstein): drift when distance ≥ threshold, the
- *   feature's configured one, else drift.psiThreshold for PSI and chooseTest's default (0.1)
- *   for the others.
+ * Verdicts (the rule and its references: src/window/verdict.ts):
+ * - insufficient = count < drift.minWindowSize: no verdict (drifted false, p-values null,
+ *   left out of the drift share), statistics still reported when count > 0.
+ * - every test gets a p-value at the window's size (KS and chi-square from their laws, PSI,
+ *   Jensen-Shannon and Wasserstein from a null simulated from the baseline's bins), and an
+ *   effect (`effect`); Benjamini–Hochberg runs across every feature with a verdict at
+ *   drift.fdr; calibrated: drifted = adjusted p ≤ the feature's α AND effect ≥ its floor;
+ *   a feature with a fixed `threshold` (or drift.verdict = threshold) keeps the fixed rule.
+ * - KS on the fine bins (`ksStatistic`, `ksBound`, `ksPValue`) is reported for every numeric
+ *   feature, whatever its test.
  * - driftShare = drifted / features with a verdict (0 when none has one);
  *   datasetDrift = a verdict exists and driftShare ≥ drift.shareThreshold.
  * - The prediction is evaluated like a feature, on its own: not in the BH family (its adjusted
  *   p-value is its raw p-value) and not in the drift share.
  */
+
+/** chi-square keeps Pearson's χ² law while every expected window count is at least this. */
+const COCHRAN_MIN_EXPECTED = 5;
 
 /** Threshold of the distance tests when neither the feature nor chooseTest gives one. */
 const DEFAULT_DISTANCE_THRESHOLD = 0.1;
@@ -105,20 +116,7 @@ export function evaluateWindow(
     drafts.push(evaluateFeature(cfg.name, profile, sketch, cfg, model));
   }
 
-  // Benjamini–Hochberg across the p-value features that get a verdict.
-  const family: FeatureDrift[] = [];
-  for (const d of drafts) if (d.pValue !== null && !d.insufficient) family.push(d);
-  if (family.length > 0) {
-    const bh = benjaminiHochberg(
-      family.map((d) => d.pValue as number),
-      fdr,
-    );
-    family.forEach((d, i) => {
-      const adjusted = bh.adjusted[i] as number;
-      d.adjustedPValue = adjusted;
-      d.drifted = adjusted <= d.threshold;
-    });
-  }
+  applyVerdicts(drafts, fdr);
 
   let withVerdict = 0;
   let drifted = 0;
@@ -140,7 +138,7 @@ export function evaluateWindow(
     prediction = evaluateFeature(cfg.name, baseline.prediction, snap.prediction, cfg, model);
     if (prediction.pValue !== null && !prediction.insufficient) {
       prediction.adjustedPValue = prediction.pValue;
-      prediction.drifted = prediction.pValue <= prediction.threshold;
+      prediction.drifted = decide(prediction);
     }
   }
 
@@ -159,30 +157,45 @@ export function evaluateWindow(
   };
 }
 
-/** Test and threshold for one feature (see the module comment). */
+type FeatureSettings = Pick<FeatureConfig, 'test' | 'threshold' | 'alpha' | 'effectFloor'>;
+
+/**
+ * Test, verdict rule, level and effect floor for one feature (see the module comment). The
+ * fixed `threshold` is the feature's configured one, else (drift.verdict = threshold) drift.fdr
+ * for p-value tests, drift.psiThreshold for PSI and chooseTest's default (0.1) for the others.
+ */
 export function resolveTest(
   type: FeatureProfile['kind'],
-  cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
+  cfg: FeatureSettings,
   choice: TestChoice,
   model: ModelConfig,
-): { test: DriftTest; threshold: number; kind: 'p-value' | 'distance' } {
+): { test: DriftTest; kind: 'p-value' | 'distance' } & FeatureRule {
   let test: DriftTest = cfg.test ?? choice.test;
   if (type === 'categorical' && (test === 'ks' || test === 'wasserstein')) test = choice.test;
-  const kind = test === 'ks' || test === 'chi-square' ? 'p-value' : 'distance';
+  const kind = isPValueTest(test) ? 'p-value' : 'distance';
+  if (cfg.threshold === null && (model.drift.verdict ?? 'calibrated') === 'calibrated') {
+    return {
+      test,
+      kind,
+      rule: 'calibrated',
+      threshold: cfg.alpha ?? model.drift.fdr,
+      effectFloor: cfg.effectFloor ?? modelEffectFloor(test, model),
+    };
+  }
   let threshold: number;
   if (cfg.threshold !== null) threshold = cfg.threshold;
   else if (kind === 'p-value') threshold = model.drift.fdr;
   else if (test === 'psi') threshold = model.drift.psiThreshold;
   else if (test === choice.test) threshold = choice.threshold;
   else threshold = DEFAULT_DISTANCE_THRESHOLD;
-  return { test, threshold, kind };
+  return { test, kind, rule: 'threshold', threshold, effectFloor: null };
 }
 
 function evaluateFeature(
   name: string,
   profile: FeatureProfile,
   sketch: SketchSnapshot,
-  cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
+  cfg: FeatureSettings,
   model: ModelConfig,
 ): FeatureDrift {
   if (profile.kind !== sketch.kind) {
@@ -205,7 +218,7 @@ function emptyDrift(
   name: string,
   type: FeatureDrift['type'],
   test: DriftTest,
-  threshold: number,
+  rule: FeatureRule,
 ): FeatureDrift {
   return {
     feature: name,
@@ -214,11 +227,15 @@ function emptyDrift(
     statistic: 0,
     pValue: null,
     adjustedPValue: null,
-    threshold,
+    threshold: rule.threshold,
+    verdictRule: rule.rule,
+    effect: 0,
+    effectFloor: rule.effectFloor,
     drifted: false,
     psi: 0,
     ksStatistic: null,
     ksBound: null,
+    ksPValue: null,
     count: 0,
     missingRatio: 0,
     outOfRangeRatio: 0,
@@ -238,6 +255,8 @@ interface NumericReference {
   coarse: Float64Array;
   histogram: { edges: number[]; reference: number[] };
   populationStd: number;
+  /** Smallest non-zero baseline bin mass (Cochran's rule for chi-square). */
+  minMass: number;
 }
 
 const numericReferences = new WeakMap<NumericProfile, NumericReference>();
@@ -269,7 +288,13 @@ function numericReference(name: string, profile: NumericProfile): NumericReferen
     if (next === undefined || next !== profile.coarse[i]) edges.push(profile.edges[i] as number);
   }
   const n = profile.summary.count;
+  let minCount = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < k; i++) {
+    const c = profile.counts[i] as number;
+    if (c > 0 && c < minCount) minCount = c;
+  }
   const ref: NumericReference = {
+    minMass: size > 0 ? minCount / size : 0,
     ext,
     size,
     coarse,
@@ -285,7 +310,7 @@ function evaluateNumeric(
   name: string,
   profile: NumericProfile,
   s: NumericSketchSnapshot,
-  cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
+  cfg: FeatureSettings,
   model: ModelConfig,
 ): FeatureDrift {
   const reference = numericReference(name, profile);
@@ -303,8 +328,8 @@ function evaluateNumeric(
     currentSize: count,
     distinctValues: Math.min(k, Math.max(1, referenceSize)),
   });
-  const { test, threshold, kind } = resolveTest('numeric', cfg, choice, model);
-  const out = emptyDrift(name, 'numeric', test, threshold);
+  const { test, kind, ...rule } = resolveTest('numeric', cfg, choice, model);
+  const out = emptyDrift(name, 'numeric', test, rule);
   out.count = count;
   out.missingRatio = s.total === 0 ? 0 : (s.missing + s.nan) / s.total;
   out.outOfRangeRatio = count === 0 ? 0 : (s.below + s.above) / count;
@@ -337,40 +362,85 @@ function evaluateNumeric(
   const ks = binnedKsTest(ref, cur);
   out.ksStatistic = ks.statistic;
   out.ksBound = ks.bound;
+  out.ksPValue = ks.pValue;
 
+  const std = reference.populationStd;
+  let chiSquare = 0;
   switch (test) {
     case 'ks':
       out.statistic = ks.statistic;
-      out.pValue = ks.pValue;
       break;
     case 'psi':
       out.statistic = out.psi;
       break;
-    case 'chi-square': {
-      const r = chiSquareTest(ref, cur);
-      out.statistic = r.statistic;
-      out.pValue = r.pValue;
+    case 'chi-square':
+      chiSquare = chiSquareTest(ref, cur).statistic;
+      out.statistic = chiSquare;
       break;
-    }
     case 'jensen-shannon':
       out.statistic = jensenShannonDistance(ref, cur);
       break;
     case 'wasserstein': {
       const w = wassersteinOfBins(profile.edges, profile.counts, referenceSize, s, count);
-      const std = reference.populationStd;
       out.statistic = std > 0 ? w.distance / std : w.distance;
       break;
     }
   }
-  if (kind === 'distance' && !out.insufficient) out.drifted = out.statistic >= threshold;
+  if (out.insufficient) return out;
+
+  // Significance at this window's size (src/window/verdict.ts), and the effect.
+  const nEff = (count * referenceSize) / (count + referenceSize);
+  out.effect = test === 'chi-square' ? Math.sqrt(chiSquare / nEff) : out.statistic;
+  if (test === 'ks') {
+    out.pValue = ks.pValue;
+  } else if (test === 'chi-square' && count * reference.minMass >= COCHRAN_MIN_EXPECTED) {
+    out.pValue = chiSquareTest(ref, cur).pValue;
+  } else {
+    out.pValue = numericNull(profile, reference, test).pValue(out.statistic, nEff);
+  }
+  void kind;
   return out;
+}
+
+/** The simulated null of a numeric feature's test statistic, on the bins that test uses. */
+function numericNull(profile: NumericProfile, reference: NumericReference, test: DriftTest) {
+  return simulatedNull(profile, test, () => {
+    const scale = NULL_SCALE[test];
+    switch (test) {
+      case 'psi':
+        return { referenceCounts: reference.coarse, scale, statistic: (r, c) => psi(r, c).value };
+      case 'wasserstein': {
+        const std = reference.populationStd;
+        const empty = { below: 0, above: 0, min: null, max: null };
+        return {
+          referenceCounts: profile.counts,
+          scale,
+          statistic: (r, c) => {
+            let m = 0;
+            for (let i = 0; i < c.length; i++) m += c[i] as number;
+            const counts = c as unknown as number[];
+            const w = wassersteinOfBins(profile.edges, r, reference.size, { counts, ...empty }, m);
+            return std > 0 ? w.distance / std : w.distance;
+          },
+        };
+      }
+      case 'chi-square':
+        return {
+          referenceCounts: reference.ext,
+          scale,
+          statistic: (r, c) => chiSquareTest(r, c).statistic,
+        };
+      default:
+        return { referenceCounts: reference.ext, scale, statistic: jensenShannonDistance };
+    }
+  });
 }
 
 function evaluateCategorical(
   name: string,
   profile: CategoricalProfile,
   s: CategoricalSketchSnapshot,
-  cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
+  cfg: FeatureSettings,
   model: ModelConfig,
 ): FeatureDrift {
   const k = profile.categories.length;
@@ -387,8 +457,8 @@ function evaluateCategorical(
     currentSize: count,
     distinctValues: Math.min(Math.max(1, profile.distinct), Math.max(1, referenceSize)),
   });
-  const { test, threshold, kind } = resolveTest('categorical', cfg, choice, model);
-  const out = emptyDrift(name, 'categorical', test, threshold);
+  const { test, ...rule } = resolveTest('categorical', cfg, choice, model);
+  const out = emptyDrift(name, 'categorical', test, rule);
   out.count = count;
   out.missingRatio = s.total === 0 ? 0 : s.missing / s.total;
   // Values outside the baseline's top-N; exactly the never-seen ones when profile.other = 0.
@@ -410,13 +480,12 @@ function evaluateCategorical(
     current: Array.from(normalize(cur)),
   };
 
+  let chi: ReturnType<typeof chiSquareTest> | null = null;
   switch (test) {
-    case 'chi-square': {
-      const r = chiSquareTest(ref, cur);
-      out.statistic = r.statistic;
-      out.pValue = r.pValue;
+    case 'chi-square':
+      chi = chiSquareTest(ref, cur);
+      out.statistic = chi.statistic;
       break;
-    }
     case 'psi':
       out.statistic = out.psi;
       break;
@@ -424,7 +493,30 @@ function evaluateCategorical(
       out.statistic = jensenShannonDistance(ref, cur);
       break;
   }
-  if (kind === 'distance' && !out.insufficient) out.drifted = out.statistic >= threshold;
+  if (out.insufficient) return out;
+
+  const nEff = (count * referenceSize) / (count + referenceSize);
+  out.effect = chi !== null ? Math.sqrt(chi.statistic / nEff) : out.statistic;
+  let minCount = Number.POSITIVE_INFINITY;
+  for (let i = 0; i <= k; i++) {
+    const c = ref[i] as number;
+    if (c > 0 && c < minCount) minCount = c;
+  }
+  if (chi !== null && (count * minCount) / referenceSize >= COCHRAN_MIN_EXPECTED) {
+    out.pValue = chi.pValue;
+  } else {
+    const nullTest = test === 'jensen-shannon' || test === 'psi' ? test : 'chi-square';
+    out.pValue = simulatedNull(profile, nullTest, () => ({
+      referenceCounts: ref,
+      scale: NULL_SCALE[nullTest],
+      statistic:
+        nullTest === 'psi'
+          ? (r, c) => psi(r, c).value
+          : nullTest === 'chi-square'
+            ? (r, c) => chiSquareTest(r, c).statistic
+            : jensenShannonDistance,
+    })).pValue(out.statistic, nEff);
+  }
   return out;
 }
 

@@ -224,7 +224,9 @@ describe('evaluateWindow with p-value tests (baseline ≤ 1000 rows: KS, chi-squ
     expect(result.driftShare).toBe(0);
     expect(result.datasetDrift).toBe(false);
     expect(result.features[0]!.psi).toBeGreaterThan(1);
-    expect(result.features[0]!.pValue).toBeLessThan(1e-6);
+    // No verdict, so no p-value of the test; the KS p-value is reported for every numeric one.
+    expect(result.features.every((f) => f.pValue === null)).toBe(true);
+    expect(result.features[0]!.ksPValue).toBeLessThan(1e-6);
   });
 
   it('leaves out of the verdict a feature whose non-missing values are too few', () => {
@@ -324,8 +326,13 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
       'jensen-shannon',
     ]);
     expect(same.features.filter((f) => f.drifted)).toEqual([]);
-    expect(same.features.every((f) => f.pValue === null && f.adjustedPValue === null)).toBe(true);
-    expect(same.features.every((f) => f.threshold === 0.1)).toBe(true);
+    // Calibrated: every test has a p-value (simulated for the distances), all in one BH family,
+    // compared with α = drift.fdr; the documented distance thresholds became effect floors.
+    expect(same.features.every((f) => f.pValue !== null && f.adjustedPValue !== null)).toBe(true);
+    expect(same.features.every((f) => f.verdictRule === 'calibrated')).toBe(true);
+    expect(same.features.every((f) => f.threshold === m.drift.fdr)).toBe(true);
+    expect(same.features.every((f) => f.effectFloor === 0.1)).toBe(true);
+    expect(same.features.every((f) => f.effect === f.statistic)).toBe(true);
 
     const shifted = rows(2000, 23, {
       mean: { n0: 0.5, n2: 0.3 },
@@ -343,6 +350,7 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
         .sort(),
     ).toEqual(['c0', 'n0', 'n2']);
     const n0 = result.features[0]!;
+    expect(n0.adjustedPValue).toBeLessThan(1e-3);
     // Normed Wasserstein of a 0.5 std mean shift is ≈ 0.5.
     expect(n0.statistic).toBeGreaterThan(0.4);
     expect(n0.statistic).toBeLessThan(0.6);
@@ -396,20 +404,30 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
       psiModel,
     );
     const [n0, n1, n2] = result.features;
+    // Calibrated PSI: the PSI threshold is its effect floor, the level is α.
     expect(n0).toMatchObject({
       test: 'psi',
-      threshold: psiModel.drift.psiThreshold,
+      verdictRule: 'calibrated',
+      threshold: psiModel.drift.fdr,
+      effectFloor: psiModel.drift.psiThreshold,
       drifted: true,
     });
     expect(n0!.statistic).toBe(n0!.psi);
     expect(n1).toMatchObject({ test: 'ks', drifted: false });
     expect(n1!.pValue).not.toBeNull();
-    expect(n2).toMatchObject({ test: 'psi', threshold: 5, drifted: false });
+    // A configured threshold keeps the fixed rule.
+    expect(n2).toMatchObject({
+      test: 'psi',
+      verdictRule: 'threshold',
+      threshold: 5,
+      effectFloor: null,
+      drifted: false,
+    });
     const c0 = result.features.find((f) => f.feature === 'c0')!;
     expect(c0.test).toBe('chi-square');
-    // BH family: only the two p-value features.
+    // BH family: every feature's test, whatever it is (was: only KS and chi-square).
     const family = result.features.filter((f) => f.pValue !== null);
-    expect(family.map((f) => f.feature)).toEqual(['n1', 'c0']);
+    expect(family.map((f) => f.feature)).toEqual(result.features.map((f) => f.feature));
     expect(family.map((f) => f.adjustedPValue)).toEqual(
       benjaminiHochberg(
         family.map((f) => f.pValue!),
