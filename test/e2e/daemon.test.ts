@@ -140,6 +140,9 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
           drifted: boolean;
           statistic: number;
           threshold: number;
+          effect: number;
+          effectFloor: number;
+          adjustedPValue: number;
           ksStatistic: number;
         }>;
       }>;
@@ -155,7 +158,9 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
     // 5000 baseline rows: the automatic choice for numeric features is normalised Wasserstein.
     const income = byName(drift.windows[1]!, 'income');
     expect(income.test).toBe('wasserstein');
-    expect(income.statistic).toBeGreaterThan(income.threshold);
+    // Calibrated: significant after BH at α (threshold) and at least the effect floor.
+    expect(income.adjustedPValue).toBeLessThanOrEqual(income.threshold);
+    expect(income.effect).toBeGreaterThanOrEqual(income.effectFloor);
     expect(income.ksStatistic).toBeGreaterThan(0.4);
     expect(byName(drift.windows[1]!, 'age').drifted).toBe(false);
     expect(byName(drift.windows[1]!, 'region').drifted).toBe(false);
