@@ -93,7 +93,7 @@ export async function loadDatasets(): Promise<Dataset[]> {
   ];
 }
 
-function modelFor(
+export function modelFor(
   ds: Dataset,
   family: Family | null,
   verdict: VerdictRule = 'calibrated',
