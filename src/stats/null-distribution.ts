@@ -20,15 +20,17 @@ import { InvalidInputError } from '../errors.js';
  *   Kolmogorov's law (Smirnov 1939); for N ≫ n it is n and the null is exact up to Monte Carlo
  *   error. For n ≳ N it is the first-order (CLT) equivalence, which holds in that regime:
  *   every statistic here is then in its asymptotic range.
- * - Window sizes vary, so the null is simulated on a grid of sizes m (ratio √2, 1 … 2^14) when
+ * - Window sizes vary, so the null is simulated on a grid of sizes m (ratio √2, 1 … 1024) when
  *   first needed and cached per baseline profile (lazy: only the sizes that occur cost
  *   anything). Each simulated statistic is stored scaled by m^e, e = the rate of the statistic
  *   under the null (½ for KS-like distances √m·D, Wasserstein √m·W and Jensen-Shannon
  *   distance √m·JS; 1 for PSI, m·PSI → χ²; 0 for the chi-square statistic itself), which is
- *   nearly constant in m, so the p-value at n_eff is interpolated linearly in log m between
- *   the two grid sizes around it. Beyond 2^14 the largest grid size is used (with quantile
- *   bins of mass ≈ 1/1000 every bin then expects ≥ 16 events: the statistics are in their
- *   asymptotic regime, where m^e·T no longer depends on m).
+ *   nearly constant in m, so the p-value at n_eff is taken from the two grid sizes around it,
+ *   the larger of the two (conservative where the null is discrete). Beyond 1024 the null of the largest grid size is used,
+ *   scaled: the statistics are then in their asymptotic regime (√m·W1 → ∫|B(F)|, the
+ *   Brownian-bridge limit of del Barrio, Giné & Matrán 1999; m·PSI and 8m·JS² → χ²_{k−1}),
+ *   where m^e·T no longer depends on m. That bounds the cost of a first window close; the
+ *   calibration suite (n up to 100 000) checks the approximation.
  * - p-value = (1 + #{null ≥ observed}) / (B + 1), the Monte Carlo p-value that is exactly
  *   valid (P(p ≤ t) ≤ t) when the null model holds (Davison & Hinkley 1997, eq. 4.11). Past
  *   the largest simulated value the tail is extrapolated exponentially, p = e^{−(s − s_max)/β}
@@ -36,8 +38,9 @@ import { InvalidInputError } from '../errors.js';
  *   idea of Knijnenburg et al. 2009, "Fewer permutations, more accurate P-values", with an
  *   exponential instead of a generalised Pareto tail), so a large shift gets a p-value below
  *   1/(B + 1) and survives Benjamini–Hochberg among many features.
- * - Multinomial draws: for m ≤ 2k (k bins) m events by Walker's alias method (Walker 1977,
- *   Vose 1991), O(m); above that conditional binomials (count_i ~ Bin(n − Σ_{j<i} count_j,
+ * - Multinomial draws: for m < 16k (k bins) m events by Walker's alias method (Walker 1977,
+ *   Vose 1991), O(m) with one 32-bit random number per event; above that (few bins)
+ *   conditional binomials (count_i ~ Bin(n − Σ_{j<i} count_j,
  *   p_i / (1 − Σ_{j<i} p_j))). A binomial with mean·(1 − p) < 30 is drawn exactly by inversion
  *   (Kachitvichyanukul & Schmeiser 1988, BINV); above that by its normal approximation,
  *   rounded and clamped, whose error in the probabilities is O(1/√(np(1 − p))) ≤ 0.2 per bin
@@ -50,7 +53,7 @@ import { InvalidInputError } from '../errors.js';
 /** Simulated windows per grid size. */
 export const NULL_SIMULATIONS = 600;
 /** Largest simulated window size; larger effective sizes use this one's scaled null. */
-export const NULL_MAX_SIZE = 16_384;
+export const NULL_MAX_SIZE = 1024;
 /** Share of the top simulated values the exponential tail is fitted to. */
 const TAIL_SHARE = 0.05;
 
@@ -77,7 +80,7 @@ export interface SimulatedNullOptions {
 export interface SimulatedNull {
   /**
    * Monte Carlo p-value of `observed` (the unscaled statistic) at effective size `nEff`
-   * (n·N/(n + N)), interpolated between the grid sizes around it.
+   * (n·N/(n + N)): the larger p-value of the two grid sizes around it.
    */
   pValue(observed: number, nEff: number): number;
   /** Grid sizes simulated so far (diagnostics and tests). */
@@ -164,10 +167,10 @@ export function createSimulatedNull(options: SimulatedNullOptions): SimulatedNul
       const mLo = NULL_GRID[lo] as number;
       const pLo = at(lo).tail(s);
       if (mLo === n || lo === NULL_GRID.length - 1) return pLo;
-      const mHi = NULL_GRID[lo + 1] as number;
-      const pHi = at(lo + 1).tail(s);
-      const w = Math.log(n / mLo) / Math.log(mHi / mLo);
-      return pLo + (pHi - pLo) * w;
+      // The larger of the two: for statistics with few bins the null is discrete, its support
+      // moves with m, and a p-value interpolated between two sizes can fall below both
+      // sizes' exact ones (measured: 8 % at the 5 % level for a 2-category feature at n = 50).
+      return Math.max(pLo, at(lo + 1).tail(s));
     },
   };
 }
@@ -187,17 +190,19 @@ function simulate(
   seed: number,
 ): NullAtSize {
   const random = xorshift128(seed);
+  const random32 = xorshift32(seed);
   const counts = new Float64Array(ref.length);
   const values = new Float64Array(b);
   const factor = m ** e;
-  const alias = m <= 2 * ref.length ? aliasTable(masses) : null;
+  const alias = m < 16 * ref.length ? aliasTable(masses) : null;
   for (let s = 0; s < b; s++) {
     if (alias === null) multinomial(m, masses, counts, random);
     else {
       counts.fill(0);
       const k = masses.length;
+      const scale = k / 4294967296;
       for (let i = 0; i < m; i++) {
-        const u = random() * k;
+        const u = random32() * scale;
         const j = Math.floor(u);
         counts[u - j < (alias.prob[j] as number) ? j : (alias.alias[j] as number)]! += 1;
       }
@@ -308,6 +313,18 @@ function binomial(n: number, p: number, random: () => number): number {
 
 function gaussian(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+}
+
+/** Marsaglia's 32-bit xorshift (13, 17, 5) (2003, as below): uint32 values, never 0. */
+function xorshift32(seed: number): () => number {
+  let x = (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) >>> 0) || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
 }
 
 /**
