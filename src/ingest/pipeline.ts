@@ -17,6 +17,7 @@ import {
   type ClosedWindow,
   createWindowManager,
   evaluateWindow,
+  nullWarmups,
   type RecordResult,
   type WindowManager,
 } from '../window/index.js';
@@ -190,6 +191,12 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       const profile = await store.getBaseline(summary.id);
       if (!profile) continue;
       baselinesById.set(profile.id, profile);
+      // Simulate the calibrated verdicts' null distributions now, a feature at a time between
+      // turns of the event loop, rather than in the first window close.
+      for (const task of nullWarmups(profile, models.get(profile.model)!)) {
+        task();
+        await new Promise<void>((done) => setImmediate(done));
+      }
     }
     baselines.clear();
     const sorted = [...baselinesById.values()].sort((a, b) => a.createdAt - b.createdAt);

@@ -27,7 +27,12 @@ export type {
   SimulatedNull,
   SimulatedNullOptions,
 } from './null-distribution.js';
-export { createSimulatedNull, NULL_GRID, NULL_SIMULATIONS } from './null-distribution.js';
+export {
+  createSimulatedNull,
+  NULL_GRID,
+  NULL_MAX_SIZE,
+  NULL_SIMULATIONS,
+} from './null-distribution.js';
 export { aggregateCounts, coarseBins, psi } from './psi.js';
 export { quantileEdges } from './quantiles.js';
 export { categoryKey, createCategoricalSketch, createNumericSketch } from './sketch.js';

@@ -317,7 +317,7 @@ function gaussian(random: () => number): number {
 
 /** Marsaglia's 32-bit xorshift (13, 17, 5) (2003, as below): uint32 values, never 0. */
 function xorshift32(seed: number): () => number {
-  let x = (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) >>> 0) || 1;
+  let x = Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) >>> 0 || 1;
   return () => {
     x ^= x << 13;
     x ^= x >>> 17;

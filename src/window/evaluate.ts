@@ -11,6 +11,7 @@ import {
   chiSquareTest,
   chooseTest,
   jensenShannonDistance,
+  NULL_MAX_SIZE,
   psi,
 } from '../stats/index.js';
 import type {
@@ -505,19 +506,73 @@ function evaluateCategorical(
   if (chi !== null && (count * minCount) / referenceSize >= COCHRAN_MIN_EXPECTED) {
     out.pValue = chi.pValue;
   } else {
-    const nullTest = test === 'jensen-shannon' || test === 'psi' ? test : 'chi-square';
-    out.pValue = simulatedNull(profile, nullTest, () => ({
-      referenceCounts: ref,
-      scale: NULL_SCALE[nullTest],
-      statistic:
-        nullTest === 'psi'
-          ? (r, c) => psi(r, c).value
-          : nullTest === 'chi-square'
-            ? (r, c) => chiSquareTest(r, c).statistic
-            : jensenShannonDistance,
-    })).pValue(out.statistic, nEff);
+    out.pValue = categoricalNull(profile, ref, test).pValue(out.statistic, nEff);
   }
   return out;
+}
+
+/** The simulated null of a categorical feature's test statistic over its categories + other. */
+function categoricalNull(profile: CategoricalProfile, ref: Float64Array, test: DriftTest) {
+  const nullTest = test === 'jensen-shannon' || test === 'psi' ? test : 'chi-square';
+  return simulatedNull(profile, nullTest, () => ({
+    referenceCounts: ref,
+    scale: NULL_SCALE[nullTest],
+    statistic:
+      nullTest === 'psi'
+        ? (r, c) => psi(r, c).value
+        : nullTest === 'chi-square'
+          ? (r, c) => chiSquareTest(r, c).statistic
+          : jensenShannonDistance,
+  }));
+}
+
+/**
+ * Work that a first window close would otherwise do: simulating the null distribution of every
+ * simulated test (PSI, Jensen-Shannon, Wasserstein) at the largest grid size, which serves
+ * every window of more than NULL_MAX_SIZE effective events. One task per feature, so a caller
+ * can yield between them (the daemon runs them when it loads a baseline).
+ */
+export function nullWarmups(baseline: BaselineProfile, model: ModelConfig): Array<() => void> {
+  const tasks: Array<() => void> = [];
+  for (const cfg of model.features) {
+    const profile = baseline.features[cfg.name];
+    if (profile === undefined) continue;
+    if (profile.kind === 'numeric') {
+      const reference = numericReference(cfg.name, profile);
+      if (reference.size === 0) continue;
+      const k = profile.edges.length;
+      const choice = chooseTest({
+        type: 'numeric',
+        referenceSize: reference.size,
+        currentSize: 0,
+        distinctValues: Math.min(k, reference.size),
+      });
+      const { test, rule } = resolveTest('numeric', cfg, choice, model);
+      if (rule !== 'calibrated' || isPValueTest(test)) continue;
+      tasks.push(() => {
+        numericNull(profile, reference, test).pValue(0, NULL_MAX_SIZE);
+      });
+    } else {
+      const k = profile.categories.length;
+      const ref = new Float64Array(k + 1);
+      ref.set(profile.counts);
+      ref[k] = profile.other;
+      const referenceSize = sum(ref);
+      if (referenceSize === 0) continue;
+      const choice = chooseTest({
+        type: 'categorical',
+        referenceSize,
+        currentSize: 0,
+        distinctValues: Math.min(Math.max(1, profile.distinct), referenceSize),
+      });
+      const { test, rule } = resolveTest('categorical', cfg, choice, model);
+      if (rule !== 'calibrated' || isPValueTest(test)) continue;
+      tasks.push(() => {
+        categoricalNull(profile, ref, test).pValue(0, NULL_MAX_SIZE);
+      });
+    }
+  }
+  return tasks;
 }
 
 function normalize(counts: Float64Array): Float64Array {

@@ -7,6 +7,7 @@ export {
   binnedWasserstein,
   type EvaluableWindow,
   evaluateWindow,
+  nullWarmups,
   resolveTest,
 } from './evaluate.js';
 export {

@@ -20,6 +20,7 @@ import {
   binnedWasserstein,
   createWindowState,
   evaluateWindow,
+  nullWarmups,
   type WindowState,
 } from '../../../src/window/index.js';
 import { testModel } from '../../helpers/model.js';
@@ -357,6 +358,18 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
     // KS and PSI are reported whatever the chosen test.
     expect(n0.ksStatistic).toBeGreaterThan(0.1);
     expect(n0.psi).toBeGreaterThan(0.1);
+  });
+
+  it('warms the simulated nulls a baseline needs, one task per simulated feature, without changing verdicts', () => {
+    const fresh = baselineOf(m, rows(3000, 21));
+    const tasks = nullWarmups(fresh, m);
+    // Every feature here has a simulated test (Wasserstein or Jensen-Shannon).
+    expect(tasks.length).toBe(m.features.length);
+    const state = windowOf(m, fresh, rows(5000, 31));
+    const cold = evaluateWindow({ state, closedAt: 1 }, baselineOf(m, rows(3000, 21)), m);
+    for (const t of tasks) t();
+    const warm = evaluateWindow({ state, closedAt: 1 }, fresh, m);
+    expect(warm.features.map((f) => f.pValue)).toEqual(cold.features.map((f) => f.pValue));
   });
 
   it('computes Wasserstein from fine bins within the documented bound of the exact value', () => {
