@@ -39,9 +39,9 @@ describe('metrics of a closed window', () => {
       model,
       baseline,
     });
-    rows(500, 2, 1).forEach((row, i) =>
-      state.record({ model: model.id, version: '1', id: String(i), ts: 1, ...row }),
-    );
+    rows(500, 2, 1).forEach((row, i) => {
+      state.record({ model: model.id, version: '1', id: String(i), ts: 1, ...row });
+    });
     const result = evaluateWindow({ state, closedAt: 60_000 }, baseline, model);
     expect(result.features.filter((f) => f.type === 'numeric').map((f) => f.test)).toEqual([
       'wasserstein',
