@@ -329,7 +329,7 @@ function evaluateNumeric(
     currentSize: count,
     distinctValues: Math.min(k, Math.max(1, referenceSize)),
   });
-  const { test, kind, ...rule } = resolveTest('numeric', cfg, choice, model);
+  const { test, ...rule } = resolveTest('numeric', cfg, choice, model);
   const out = emptyDrift(name, 'numeric', test, rule);
   out.count = count;
   out.missingRatio = s.total === 0 ? 0 : (s.missing + s.nan) / s.total;
@@ -366,7 +366,7 @@ function evaluateNumeric(
   out.ksPValue = ks.pValue;
 
   const std = reference.populationStd;
-  let chiSquare = 0;
+  let chi: ReturnType<typeof chiSquareTest> | null = null;
   switch (test) {
     case 'ks':
       out.statistic = ks.statistic;
@@ -375,8 +375,8 @@ function evaluateNumeric(
       out.statistic = out.psi;
       break;
     case 'chi-square':
-      chiSquare = chiSquareTest(ref, cur).statistic;
-      out.statistic = chiSquare;
+      chi = chiSquareTest(ref, cur);
+      out.statistic = chi.statistic;
       break;
     case 'jensen-shannon':
       out.statistic = jensenShannonDistance(ref, cur);
@@ -391,15 +391,14 @@ function evaluateNumeric(
 
   // Significance at this window's size (src/window/verdict.ts), and the effect.
   const nEff = (count * referenceSize) / (count + referenceSize);
-  out.effect = test === 'chi-square' ? Math.sqrt(chiSquare / nEff) : out.statistic;
+  out.effect = chi !== null ? Math.sqrt(chi.statistic / nEff) : out.statistic;
   if (test === 'ks') {
     out.pValue = ks.pValue;
-  } else if (test === 'chi-square' && count * reference.minMass >= COCHRAN_MIN_EXPECTED) {
-    out.pValue = chiSquareTest(ref, cur).pValue;
+  } else if (chi !== null && count * reference.minMass >= COCHRAN_MIN_EXPECTED) {
+    out.pValue = chi.pValue;
   } else {
     out.pValue = numericNull(profile, reference, test).pValue(out.statistic, nEff);
   }
-  void kind;
   return out;
 }
 
