@@ -360,6 +360,57 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
     expect(n0.psi).toBeGreaterThan(0.1);
   });
 
+  it('applies per-feature alpha and effect floor, per-model floors, and the fixed rule on request', () => {
+    const data = rows(2000, 41, { mean: { n0: 0.5, n1: 0.5, n2: 0.5 } });
+    const calibrated = model({}, [
+      { name: 'n1', effectFloor: 0.9 }, // a 0.5 σ shift is below this floor
+      { name: 'n2', alpha: 1e-300 }, // no p-value is this small
+    ]);
+    const r = evaluateWindow(
+      { state: windowOf(calibrated, baseline, data), closedAt: 1 },
+      baseline,
+      calibrated,
+    );
+    const [n0, n1, n2] = r.features;
+    expect(n0).toMatchObject({ drifted: true, effectFloor: 0.1, threshold: calibrated.drift.fdr });
+    expect(n1).toMatchObject({ drifted: false, effectFloor: 0.9 });
+    expect(n1!.adjustedPValue).toBeLessThan(calibrated.drift.fdr);
+    expect(n2).toMatchObject({ drifted: false, threshold: 1e-300 });
+    expect(n2!.effect).toBeGreaterThan(0.1);
+
+    const floors = model({ drift: { ...calibrated.drift, effectFloor: { wasserstein: 0.9 } } });
+    const f = evaluateWindow(
+      { state: windowOf(floors, baseline, data), closedAt: 1 },
+      baseline,
+      floors,
+    );
+    expect(f.features.slice(0, 3).map((x) => [x.drifted, x.effectFloor])).toEqual([
+      [false, 0.9],
+      [false, 0.9],
+      [false, 0.9],
+    ]);
+
+    // The fixed rule: the same clean small window is flagged by 0.1 on the normed distance.
+    const fixed = model({ drift: { ...calibrated.drift, verdict: 'threshold' } });
+    const clean = rows(100, 42);
+    const a = evaluateWindow(
+      { state: windowOf(fixed, baseline, clean), closedAt: 1 },
+      baseline,
+      fixed,
+    );
+    const b = evaluateWindow(
+      { state: windowOf(calibrated, baseline, clean), closedAt: 1 },
+      baseline,
+      calibrated,
+    );
+    expect(a.features.every((x) => x.verdictRule === 'threshold' && x.effectFloor === null)).toBe(
+      true,
+    );
+    expect(a.features.filter((x) => x.drifted).length).toBeGreaterThan(
+      b.features.filter((x) => x.drifted).length,
+    );
+  });
+
   it('warms the simulated nulls a baseline needs, one task per simulated feature, without changing verdicts', () => {
     const fresh = baselineOf(m, rows(3000, 21));
     const tasks = nullWarmups(fresh, m);
