@@ -9,10 +9,11 @@
  *   value is within what clean windows give (driftd's BH-adjusted p-value > α);
  * - `below the effect floor`: significant, but driftd's effect estimate is under the floor
  *   while Evidently's exact value reaches 0.1 (binned vs exact estimator);
- * - `estimator`: driftd's effect reaches the floor where Evidently's value does not: the
- *   binned Wasserstein reads higher than the exact one when window values fall between
- *   the baseline's repeated values, and driftd's Jensen-Shannon is in base 2 (× ≈ 1.2 of
- *   Evidently's natural-log value) — both are items 2 of issue 15 (estimators);
+ * - `estimator`: driftd's effect reaches the floor where Evidently's value does not (a binned
+ *   estimate above the exact value). There were such differences before issue 15's
+ *   estimators were merged (driftd's Jensen-Shannon was in base 2, × ≈ 1.2 of Evidently's
+ *   natural-log value; the binned Wasserstein read high between repeated values); with the
+ *   natural-log Jensen-Shannon and the gap-sum Wasserstein there are none on these windows;
  * - anything else is `unexplained` (the test requires none).
  */
 import { readFileSync } from 'node:fs';
