@@ -1,5 +1,5 @@
 import type { FeatureDrift } from '../types.js';
-import { decide } from './verdict.js';
+import { isPValueTest } from './verdict.js';
 
 /*
  * Whether a verdict could flip if the sketched statistic were replaced by its exact value on
@@ -11,7 +11,7 @@ import { decide } from './verdict.js';
  * - Wasserstein: |statistic − exact| ≤ bound, so exact ∈ [max(0, statistic − bound),
  *   statistic + bound].
  * The verdict is re-derived at both ends of that interval by the feature's own rule
- * (src/window/verdict.ts, `decide`), and the feature straddles when the two verdicts differ:
+ * (src/window/verdict.ts, `decide`, re-applied here), and the feature straddles when the two verdicts differ:
  * - the p-value at each end comes from the same law the window close used (KS: Kolmogorov's
  *   limit at √n_eff·D, as `binnedKsTest`; Wasserstein: the simulated null at n_eff); every
  *   one of them decreases as the statistic grows;
@@ -25,8 +25,10 @@ import { decide } from './verdict.js';
  * - fixed-threshold rule: a distance is drifted at statistic ≥ threshold, so a Wasserstein
  *   feature straddles exactly when statistic − bound < threshold ≤ statistic + bound, as
  *   before; KS compares its adjusted p-value at each end with the threshold.
- * Because both ends are monotone in the statistic, a KS feature that is drifted stays drifted
- * (the lower end is the reported statistic). Tests without a bound (PSI, chi-square,
+ * Because the verdict is monotone in the statistic (p-values fall, the effect grows) and the
+ * reported statistic lies in the interval, only one end needs checking: the low end for a
+ * drifted feature, the high end for one that is not; a KS feature that is drifted stays
+ * drifted (its low end is the reported statistic). Tests without a bound (PSI, chi-square,
  * Jensen-Shannon: defined on the bins) are never uncertain, nor is a feature without a
  * verdict (insufficient).
  */
@@ -94,11 +96,25 @@ export function flagStraddles(features: readonly FeatureDrift[], inFamily = true
       sorted.sort((a, b) => a - b);
     }
     const own = d.pValue;
+    const ownAdjusted = d.adjustedPValue;
+    const calibrated = d.verdictRule === 'calibrated';
     const verdictAt = (statistic: number): boolean => {
+      // `decide` (src/window/verdict.ts) with the statistic as the effect, without BH where it
+      // cannot matter: the adjusted p-value is ≥ the raw one and does not decrease as it grows.
+      if (!calibrated && !isPValueTest(d.test)) return statistic >= d.threshold;
+      if (calibrated && statistic < (d.effectFloor ?? 0)) return false;
       const p = note.pValueAt(statistic);
-      const adjusted = sorted === null ? p : adjustedWith(sorted, own, p);
-      return decide({ ...d, statistic, effect: statistic, pValue: p, adjustedPValue: adjusted });
+      if (p > d.threshold) return false;
+      let adjusted: number;
+      if (sorted === null) adjusted = p;
+      else if (p <= own && ownAdjusted <= d.threshold) adjusted = ownAdjusted;
+      else if (p >= own && ownAdjusted > d.threshold) adjusted = ownAdjusted;
+      else adjusted = adjustedWith(sorted, own, p);
+      // `decide` at this statistic: the effect floor (calibrated) was checked above.
+      return adjusted <= d.threshold;
     };
-    d.boundStraddlesThreshold = verdictAt(note.low) !== verdictAt(note.high);
+    // Every verdict is monotone in the statistic and the reported one lies between the ends:
+    // a drifted feature can only flip at the low end, one that is not at the high end.
+    d.boundStraddlesThreshold = d.drifted ? !verdictAt(note.low) : verdictAt(note.high);
   }
 }
