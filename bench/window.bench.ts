@@ -1,8 +1,10 @@
 /**
  * Window benchmarks:
  * - close: `evaluateWindow` of one closed window of 100 numeric features over K = 1000 fine
- *   bins (snapshot + binned KS + PSI + the chosen test + BH), median over 50 closes, for the
- *   default test choice (normed Wasserstein on a large baseline) and for KS everywhere.
+ *   bins (snapshot + binned KS + PSI + the chosen test, its p-value and BH), median over 50
+ *   closes, for the default test choice (normed Wasserstein on a large baseline) and for KS
+ *   everywhere. The warm-up closes also simulate the Wasserstein nulls (the daemon does that
+ *   when it loads a baseline), so the median is the steady state.
  *   Target (DESIGN.md): < 5 ms.
  * - record: `WindowManager.record` of events with 20 features (16 numeric, 4 categorical) and
  *   a numeric prediction, with one and with two window sizes, windows closing as event time

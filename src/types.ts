@@ -144,11 +144,28 @@ export interface FeatureDrift {
   test: DriftTest;
   /** Value of the chosen test: a statistic for p-value tests, a distance otherwise. */
   statistic: number;
-  /** Raw p-value for p-value tests, null for distance tests. */
+  /**
+   * Raw p-value of the test at the window's size: KS and chi-square from their distributions,
+   * PSI / Jensen-Shannon / Wasserstein from the null simulated from the baseline's bins
+   * (src/stats/null-distribution.ts). null when there is no verdict (insufficient window).
+   */
   pValue: number | null;
-  /** Benjamini–Hochberg adjusted p-value across the model's features, null for distance tests. */
+  /** Benjamini–Hochberg adjusted p-value across the model's features; null without a verdict. */
   adjustedPValue: number | null;
+  /**
+   * Calibrated rule: the level the adjusted p-value is compared with (the feature's α).
+   * Fixed-threshold rule: the threshold of the statistic (a p-value level for KS/chi-square).
+   */
   threshold: number;
+  /** How the verdict was reached: significance and effect floor, or a fixed threshold. */
+  verdictRule: 'calibrated' | 'threshold';
+  /**
+   * The effect measure the floor applies to: the distance itself for PSI, Jensen-Shannon and
+   * Wasserstein, the KS statistic D for KS, Cohen's w = √(χ²/n_eff) for chi-square.
+   */
+  effect: number;
+  /** Minimum effect for a calibrated verdict; null under a fixed threshold. */
+  effectFloor: number | null;
   drifted: boolean;
   psi: number;
   /**
@@ -157,6 +174,8 @@ export interface FeatureDrift {
    */
   ksStatistic: number | null;
   ksBound: number | null;
+  /** KS p-value on fine bins for every numeric feature, whatever its test (null: no data). */
+  ksPValue: number | null;
   /**
    * Error bound of `statistic` against the same statistic computed on the raw values, for the
    * tests estimated from sketches: KS (exact ∈ [statistic, statistic + bound]) and Wasserstein
@@ -165,9 +184,10 @@ export interface FeatureDrift {
    */
   statisticBound: number | null;
   /**
-   * True when the exact statistic could lie on the other side of the threshold: the
-   * statistic's bound straddles it, so the verdict could flip with the raw values (see
-   * /recompute for an exact KS). Always false when there is no verdict or no bound.
+   * True when the exact statistic could give the other verdict: the feature's rule (calibrated:
+   * adjusted p-value ≤ α and effect ≥ floor; fixed: threshold) re-applied at both ends of the
+   * interval the bound gives, BH recomputed with this p-value replaced (src/window/bounds.ts;
+   * see /recompute for an exact KS). Always false when there is no verdict or no bound.
    */
   boundStraddlesThreshold: boolean;
   count: number;

@@ -144,6 +144,10 @@ CREATE TABLE IF NOT EXISTS driftd.window_results_local ON CLUSTER '{cluster}'
   psi Float64 CODEC(Gorilla, ZSTD(1)),
   ks_statistic Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
   ks_bound Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  ks_p_value Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  verdict_rule LowCardinality(String) DEFAULT 'threshold',
+  effect Float64 DEFAULT 0 CODEC(Gorilla, ZSTD(1)),
+  effect_floor Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
   statistic_bound Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
   bound_straddles_threshold UInt8 DEFAULT 0,
   count UInt64 CODEC(T64, ZSTD(1)),
@@ -204,12 +208,12 @@ ORDER BY group_id;
 CREATE TABLE IF NOT EXISTS driftd.checkpoints ON CLUSTER '{cluster}' AS driftd.checkpoints_local
 ENGINE = Distributed('{cluster}', 'driftd', 'checkpoints_local', cityHash64(group_id));
 
--- Schema versions 1..9 of src/store/migrations.ts are in place (migration 3, the insert
+-- Schema versions 1..10 of src/store/migrations.ts are in place (migration 3, the insert
 -- deduplication window of non-replicated tables, is what Replicated* tables do by default;
 -- migrations 4 (raw-data TTL counted from ingestion), 5 (the events' `raw` column), 6
 -- (merge_selector_base of events), 7 (the events' HTTP ingest position and request key), 8
--- (window_results.provisional) and 9 (window_results' statistic bounds and other_ratio) are
--- written into the tables above).
+-- (window_results.provisional), 9 (window_results' statistic bounds and other_ratio) and 10
+-- (calibrated verdict columns of window_results) are written into the tables above).
 -- Once, from one node, after the tables exist: through the Distributed tables.
 INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (1, 'initial schema: events, labels, baselines, window_results, performance', now64(3, 'UTC')),
@@ -220,7 +224,8 @@ INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (6, 'events: merge parts in wider steps (less rewriting of raw rows)', now64(3, 'UTC')),
   (7, 'events.ingest_seq, events.request_key: the HTTP input position and Idempotency-Key', now64(3, 'UTC')),
   (8, 'window_results.provisional: a quiet window’s result, replaced by its final one', now64(3, 'UTC')),
-  (9, 'window_results: statistic_bound, bound_straddles_threshold, other_ratio', now64(3, 'UTC'));
+  (9, 'window_results: statistic_bound, bound_straddles_threshold, other_ratio', now64(3, 'UTC')),
+  (10, 'window_results: calibrated verdicts (rule, effect, effect floor) and the KS p-value of every numeric feature', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
   ('raw_events_ttl_days', '30', now64(3, 'UTC'));

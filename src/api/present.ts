@@ -42,16 +42,5 @@ export function presentPerformance(p: PerformanceResult) {
   };
 }
 
-/**
- * How strongly a feature moved, comparable across tests: the test value over its threshold
- * for distances, threshold over p-value for p-value tests (both > 1 exactly when drifted
- * before multiple-testing correction).
- */
-export function severity(d: FeatureDrift): number {
-  if (d.insufficient) return 0;
-  if (d.pValue !== null) {
-    const p = d.adjustedPValue ?? d.pValue;
-    return p <= 0 ? Number.MAX_VALUE : d.threshold / p;
-  }
-  return d.threshold > 0 ? d.statistic / d.threshold : d.statistic;
-}
+/** One severity scale for every test and rule (defined in src/window/verdict.ts). */
+export { severity } from '../window/verdict.js';

@@ -53,7 +53,18 @@ export const featureDriftSchema = {
     statistic: { type: 'number' },
     pValue: nullableNumber,
     adjustedPValue: nullableNumber,
-    threshold: { type: 'number' },
+    threshold: {
+      type: 'number',
+      description:
+        'calibrated: the level the adjusted p-value is compared with (alpha); threshold: the fixed threshold',
+    },
+    verdictRule: { type: 'string', enum: ['calibrated', 'threshold'] },
+    effect: {
+      type: 'number',
+      description:
+        'Effect measure: the distance (PSI, Jensen-Shannon, normed Wasserstein), KS D, or Cohen w for chi-square',
+    },
+    effectFloor: nullableNumber,
     drifted: { type: 'boolean' },
     psi: { type: 'number' },
     ksStatistic: nullableNumber,
@@ -69,8 +80,9 @@ export const featureDriftSchema = {
     boundStraddlesThreshold: {
       type: 'boolean',
       description:
-        'The exact statistic could lie on the other side of the threshold: the verdict could flip with the raw values.',
+        "The exact statistic could give the other verdict: the feature's rule (calibrated: adjusted p-value and effect floor; fixed: threshold) differs at the two ends of the interval the bound gives.",
     },
+    ksPValue: nullableNumber,
     count: { type: 'integer' },
     missingRatio: { type: 'number' },
     outOfRangeRatio: { type: 'number' },

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { DriftTest, FeatureType, ModelTask } from '../types.js';
+import { DEFAULT_EFFECT_FLOORS } from '../window/verdict.js';
 import { checkDuration } from './duration.js';
 import type {
   DriftdConfig,
@@ -10,6 +11,7 @@ import type {
   ModelConfig,
   ServerConfig,
   StoreConfig,
+  VerdictRule,
   WindowSizeConfig,
 } from './types.js';
 
@@ -165,8 +167,23 @@ export interface ModelInput {
     bins?: number;
     /** Coarse PSI buckets derived from the fine bins, 2..1000 and ≤ bins. @default 10 */
     psiBuckets?: number;
-    /** PSI at or above which a distribution counts as shifted. @default 0.2 */
+    /**
+     * PSI at or above which a distribution counts as shifted: the effect floor of PSI under
+     * calibrated verdicts, its threshold under fixed ones. @default 0.2
+     */
     psiThreshold?: number;
+    /**
+     * calibrated: drifted = significant at the window's size after Benjamini–Hochberg at
+     * `fdr` AND effect ≥ effectFloor (src/window/verdict.ts); threshold: fixed thresholds
+     * per test as before (distance ≥ 0.1 / psiThreshold, adjusted p ≤ fdr). @default "calibrated"
+     */
+    verdict?: VerdictRule;
+    /**
+     * Minimum effect per test under calibrated verdicts (≥ 0): wasserstein (normed),
+     * jensen-shannon, psi, ks (D) and chi-square (Cohen's w).
+     * @default {"wasserstein":0.1,"jensen-shannon":0.1,"psi":psiThreshold,"ks":0.1,"chi-square":0.1}
+     */
+    effectFloor?: Partial<Record<DriftTest, number>>;
     /** Categories tracked per categorical feature; the rest is "other", 1..100000. @default 100 */
     topCategories?: number;
     /** Reservoir sample of raw baseline values per numeric feature, 1..1000000. @default 10000 */
@@ -191,6 +208,10 @@ export interface FeatureInput {
    * > 0 otherwise. null = the test's default. @default null
    */
   threshold?: number | null;
+  /** Calibrated verdicts: level of this feature's adjusted p-value, in (0, 1). null = drift.fdr. @default null */
+  alpha?: number | null;
+  /** Calibrated verdicts: minimum effect of this feature (≥ 0). null = drift.effectFloor of its test. @default null */
+  effectFloor?: number | null;
 }
 
 type DeepPartial<T> = T extends readonly (infer U)[]
@@ -206,6 +227,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export const MODEL_TASKS = ['binary-classification', 'multiclass', 'regression'] as const;
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
 export const BASELINE_FALLBACKS = ['none', 'latest'] as const;
+export const VERDICT_RULES = ['calibrated', 'threshold'] as const satisfies readonly VerdictRule[];
 export const KAFKA_MESSAGE_KEYS = [
   'none',
   'model',
@@ -418,6 +440,7 @@ function readModel(r: MapReader): ModelConfig {
     const bins = d.integer('bins', { default: 1000, min: 10, max: 100_000 });
     const psiBuckets = d.integer('psiBuckets', { default: 10, min: 2, max: 1000 });
     if (psiBuckets > bins) d.issue(['psiBuckets'], `must not exceed drift.bins (${bins})`);
+    const psiThreshold = d.number('psiThreshold', { default: 0.2, min: 0, exclusiveMin: true });
     return {
       minWindowSize: d.integer('minWindowSize', { default: 100, min: 1 }),
       shareThreshold: d.number('shareThreshold', {
@@ -435,7 +458,16 @@ function readModel(r: MapReader): ModelConfig {
       }),
       bins,
       psiBuckets,
-      psiThreshold: d.number('psiThreshold', { default: 0.2, min: 0, exclusiveMin: true }),
+      psiThreshold,
+      verdict: d.choice('verdict', VERDICT_RULES, 'calibrated'),
+      effectFloor: d.map('effectFloor', (e) => {
+        const floors: Partial<Record<DriftTest, number>> = {};
+        for (const test of DRIFT_TEST_NAMES) {
+          const fallback = test === 'psi' ? psiThreshold : DEFAULT_EFFECT_FLOORS[test];
+          floors[test] = e.number(test, { default: fallback, min: 0 });
+        }
+        return floors;
+      }),
       topCategories: d.integer('topCategories', { default: 100, min: 1, max: 100_000 }),
       sampleSize: d.integer('sampleSize', { default: 10_000, min: 1, max: 1_000_000 }),
     };
@@ -490,6 +522,12 @@ function readFeature(r: MapReader): FeatureConfig {
   const threshold = r.read<number | null>('threshold', null, (c, path, value) =>
     readNumber(c, path, value, { min: 0, exclusiveMin: true }),
   );
+  const alpha = r.read<number | null>('alpha', null, (c, path, value) =>
+    readNumber(c, path, value, { min: 0, max: 1, exclusiveMin: true, exclusiveMax: true }),
+  );
+  const effectFloor = r.read<number | null>('effectFloor', null, (c, path, value) =>
+    readNumber(c, path, value, { min: 0 }),
+  );
   const testValid = r.isValid(['test']);
   if (test !== null && testValid && r.isValid(['type'])) {
     if (!DRIFT_TESTS[test].types.includes(type)) {
@@ -513,7 +551,13 @@ function readFeature(r: MapReader): FeatureConfig {
       );
     }
   }
-  return { name, type, test, threshold };
+  if (threshold !== null && (alpha !== null || effectFloor !== null)) {
+    r.issue(
+      [alpha !== null ? 'alpha' : 'effectFloor'],
+      'applies to calibrated verdicts; a feature with a fixed "threshold" has none',
+    );
+  }
+  return { name, type, test, threshold, alpha, effectFloor };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -76,9 +76,20 @@ export interface FeatureConfig {
   type: FeatureType;
   /** Override of the automatic test choice. */
   test: DriftTest | null;
-  /** Override of the test's default threshold (p-value for KS/chi-square, distance otherwise). */
+  /**
+   * A fixed threshold instead of the calibrated verdict (driftd ≤ 0.x behaviour): drift when the
+   * distance is at or above it, or for KS / chi-square when the BH-adjusted p-value is at or
+   * below it. null = calibrated (see src/window/verdict.ts).
+   */
   threshold: number | null;
+  /** Calibrated verdicts: this feature's level for its BH-adjusted p-value; null = drift.fdr. */
+  alpha?: number | null;
+  /** Calibrated verdicts: this feature's minimum effect; null = drift.effectFloor of its test. */
+  effectFloor?: number | null;
 }
+
+/** Verdict rule of a model: calibrated (significance at the window's n and an effect floor) or fixed thresholds. */
+export type VerdictRule = 'calibrated' | 'threshold';
 
 export interface WindowSizeConfig {
   /** As written, e.g. "5m": the `window` label. */
@@ -120,8 +131,19 @@ export interface ModelConfig {
     minWindowSize: number;
     /** Dataset drift when at least this share of features drifted. */
     shareThreshold: number;
-    /** False discovery rate for Benjamini–Hochberg across features. */
+    /**
+     * α: false discovery rate for Benjamini–Hochberg across the p-values of every feature's
+     * test (calibrated verdicts), and the default level of each feature.
+     */
     fdr: number;
+    /** `calibrated` (default) or `threshold` (fixed thresholds for every feature, as before). */
+    verdict?: VerdictRule;
+    /**
+     * Minimum practical effect per test for a calibrated verdict, in each test's effect
+     * measure (src/window/verdict.ts). Defaults: wasserstein 0.1, jensen-shannon 0.1, psi =
+     * psiThreshold, ks 0.1, chi-square 0.1.
+     */
+    effectFloor?: Partial<Record<DriftTest, number>>;
     bins: number;
     psiBuckets: number;
     psiThreshold: number;

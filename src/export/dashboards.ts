@@ -670,9 +670,9 @@ function modelDashboard(d: Defaults): DashboardJson {
     )
     .withPanel(
       lineChart(
-        'Drift score vs threshold',
-        'Value of the test chosen for each feature (p-value or distance, see the test label) ' +
-          'and its threshold.',
+        'Drift severity',
+        'One scale for every test: how far past its verdict line each feature is ' +
+          '(min(log(adjusted p)/log(alpha), effect/floor)); drifted exactly when at or above 1.',
       )
         .withTarget(
           query(

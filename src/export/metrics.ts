@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
+import { severity } from '../window/verdict.js';
 
 /**
  * Every metric family the daemon exports, in one place. Alert rules and dashboards are
@@ -140,17 +141,17 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     ),
     featureKsPValue: gauge(
       METRIC.featureKsPValue,
-      'Asymptotic KS p-value of the binned statistic (numeric features).',
+      'Asymptotic KS p-value of the binned statistic, for every numeric feature whatever its test.',
       f,
     ),
     featureDriftScore: gauge(
       METRIC.featureDriftScore,
-      'Value of the drift test chosen for the feature (p-value or distance, see the test label).',
+      'Severity of the feature in the latest closed window, one scale for every test: min(log(adjusted p)/log(alpha), effect/floor) for calibrated verdicts (statistic/threshold or log(p)/log(threshold) for fixed ones); drifted exactly when >= 1.',
       [...f, 'test'] as const,
     ),
     featureDriftThreshold: gauge(
       METRIC.featureDriftThreshold,
-      'Threshold the drift score is compared against.',
+      'Line the drift score is compared against (always 1: the score is a severity).',
       [...f, 'test'] as const,
     ),
     featureDriftDetected: gauge(
@@ -278,11 +279,9 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
       const fl = { ...wl, feature: d.feature };
       m.featurePsi.set(fl, d.psi);
       if (d.ksStatistic !== null) m.featureKsStatistic.set(fl, d.ksStatistic);
-      if (d.type === 'numeric' && d.test === 'ks' && d.pValue !== null) {
-        m.featureKsPValue.set(fl, d.pValue);
-      }
-      m.featureDriftScore.set({ ...fl, test: d.test }, d.pValue ?? d.statistic);
-      m.featureDriftThreshold.set({ ...fl, test: d.test }, d.threshold);
+      if (d.ksPValue !== null) m.featureKsPValue.set(fl, d.ksPValue);
+      m.featureDriftScore.set({ ...fl, test: d.test }, severity(d));
+      m.featureDriftThreshold.set({ ...fl, test: d.test }, 1);
       m.featureDriftDetected.set(fl, d.drifted ? 1 : 0);
       m.featureMissingRatio.set(fl, d.missingRatio);
       m.featureOutOfRangeRatio.set(fl, d.outOfRangeRatio);

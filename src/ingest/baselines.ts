@@ -1,7 +1,7 @@
 import type { ModelConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import type { BaselineProfile } from '../types.js';
-import type { Clock } from '../window/index.js';
+import { type Clock, nullWarmups } from '../window/index.js';
 
 /** What the baseline cache reads from the store. */
 export interface BaselineStore {
@@ -59,6 +59,14 @@ export function createBaselineCache(opts: {
       const profile = await store.getBaseline(summary.id);
       if (!profile) continue;
       baselinesById.set(profile.id, profile);
+      // Simulate the calibrated verdicts' null distributions now, a feature at a time between
+      // turns of the event loop, rather than in the first window close.
+      const model = models.get(profile.model);
+      if (model === undefined) continue;
+      for (const task of nullWarmups(profile, model)) {
+        task();
+        await new Promise<void>((done) => setImmediate(done));
+      }
     }
     baselines.clear();
     const sorted = [...baselinesById.values()].sort((a, b) => a.createdAt - b.createdAt);

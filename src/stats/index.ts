@@ -28,6 +28,17 @@ export {
   rootMeanSquaredError,
 } from './metrics.js';
 export { benjaminiHochberg } from './multiple-testing.js';
+export type {
+  BinnedStatistic,
+  SimulatedNull,
+  SimulatedNullOptions,
+} from './null-distribution.js';
+export {
+  createSimulatedNull,
+  NULL_GRID,
+  NULL_MAX_SIZE,
+  NULL_SIMULATIONS,
+} from './null-distribution.js';
 export { aggregateCounts, coarseBins, psi } from './psi.js';
 export { quantileEdges } from './quantiles.js';
 export { categoryKey, createCategoricalSketch, createNumericSketch } from './sketch.js';

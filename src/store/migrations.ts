@@ -312,6 +312,17 @@ ORDER BY group_id`,
       `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS other_ratio Float64 DEFAULT unseen_ratio CODEC(Gorilla, ZSTD(1)) AFTER unseen_ratio`,
     ],
   },
+  {
+    version: 10,
+    name: 'window_results: calibrated verdicts (rule, effect, effect floor) and the KS p-value of every numeric feature',
+    // Rows written before it were judged by fixed thresholds: verdict_rule defaults to that.
+    up: ({ db }) => [
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS ks_p_value Nullable(Float64) CODEC(Gorilla, ZSTD(1)) AFTER ks_bound`,
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS verdict_rule LowCardinality(String) DEFAULT 'threshold' AFTER ks_p_value`,
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS effect Float64 DEFAULT 0 CODEC(Gorilla, ZSTD(1)) AFTER verdict_rule`,
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS effect_floor Nullable(Float64) CODEC(Gorilla, ZSTD(1)) AFTER effect`,
+    ],
+  },
 ];
 
 function checkMigrations(migrations: readonly Migration[]): void {

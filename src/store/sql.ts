@@ -417,6 +417,10 @@ export interface WindowResultRow {
   psi: number | string;
   ks_statistic: number | string | null;
   ks_bound: number | string | null;
+  ks_p_value: number | string | null;
+  verdict_rule: string;
+  effect: number | string;
+  effect_floor: number | string | null;
   statistic_bound: number | string | null;
   bound_straddles_threshold: number;
   count: string | number;
@@ -440,8 +444,9 @@ export interface WindowResultRow {
 const WINDOW_RESULT_COLUMNS = `model, version, window, window_size_ms,
   toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
   kind, feature, feature_type, test, statistic, p_value, adjusted_p_value, threshold, drifted, psi,
-  ks_statistic, ks_bound, statistic_bound, bound_straddles_threshold, count, missing_ratio,
-  out_of_range_ratio, unseen_ratio, other_ratio, insufficient,
+  ks_statistic, ks_bound, ks_p_value, verdict_rule, effect, effect_floor, statistic_bound,
+  bound_straddles_threshold, count, missing_ratio, out_of_range_ratio, unseen_ratio, other_ratio,
+  insufficient,
   histogram, baseline_id, baseline_hash, event_count, late_count, drift_share, dataset_drift,
   provisional, toUnixTimestamp64Milli(closed_at) AS closed_at_ms`;
 
@@ -805,14 +810,14 @@ function windowHeader(w: WindowResult): WindowHeader {
 }
 
 function encodeDrift(h: WindowHeader, kind: WindowRowKind, d: FeatureDrift): string {
-  return `${h.prefix},"kind":"${kind}","feature":${str(d.feature)},"feature_type":${str(d.type)},"test":${str(d.test)},"statistic":${f64(d.statistic)},"p_value":${nf64(d.pValue)},"adjusted_p_value":${nf64(d.adjustedPValue)},"threshold":${f64(d.threshold)},"drifted":${d.drifted ? 1 : 0},"psi":${f64(d.psi)},"ks_statistic":${nf64(d.ksStatistic)},"ks_bound":${nf64(d.ksBound)},"statistic_bound":${nf64(d.statisticBound)},"bound_straddles_threshold":${d.boundStraddlesThreshold ? 1 : 0},"count":${u64(d.count, 'count')},"missing_ratio":${f64(d.missingRatio)},"out_of_range_ratio":${f64(d.outOfRangeRatio)},"unseen_ratio":${f64(d.unseenRatio)},"other_ratio":${f64(d.otherRatio)},"insufficient":${d.insufficient ? 1 : 0},"histogram":${d.histogram ? str(JSON.stringify(d.histogram)) : '""'},${h.suffix}`;
+  return `${h.prefix},"kind":"${kind}","feature":${str(d.feature)},"feature_type":${str(d.type)},"test":${str(d.test)},"statistic":${f64(d.statistic)},"p_value":${nf64(d.pValue)},"adjusted_p_value":${nf64(d.adjustedPValue)},"threshold":${f64(d.threshold)},"drifted":${d.drifted ? 1 : 0},"psi":${f64(d.psi)},"ks_statistic":${nf64(d.ksStatistic)},"ks_bound":${nf64(d.ksBound)},"ks_p_value":${nf64(d.ksPValue)},"verdict_rule":${str(d.verdictRule)},"effect":${f64(d.effect)},"effect_floor":${nf64(d.effectFloor)},"statistic_bound":${nf64(d.statisticBound)},"bound_straddles_threshold":${d.boundStraddlesThreshold ? 1 : 0},"count":${u64(d.count, 'count')},"missing_ratio":${f64(d.missingRatio)},"out_of_range_ratio":${f64(d.outOfRangeRatio)},"unseen_ratio":${f64(d.unseenRatio)},"other_ratio":${f64(d.otherRatio)},"insufficient":${d.insufficient ? 1 : 0},"histogram":${d.histogram ? str(JSON.stringify(d.histogram)) : '""'},${h.suffix}`;
 }
 
 /** All rows of one window result: its `dataset` row, one per feature, and the prediction row. */
 export function encodeWindowResult(w: WindowResult, out: { push(line: string): void }): void {
   const h = windowHeader(w);
   out.push(
-    `${h.prefix},"kind":"dataset","feature":"","feature_type":"","test":"","statistic":${f64(w.driftShare)},"p_value":null,"adjusted_p_value":null,"threshold":0,"drifted":${w.datasetDrift ? 1 : 0},"psi":0,"ks_statistic":null,"ks_bound":null,"statistic_bound":null,"bound_straddles_threshold":0,"count":${u64(w.eventCount, 'eventCount')},"missing_ratio":0,"out_of_range_ratio":0,"unseen_ratio":0,"other_ratio":0,"insufficient":0,"histogram":"",${h.suffix}`,
+    `${h.prefix},"kind":"dataset","feature":"","feature_type":"","test":"","statistic":${f64(w.driftShare)},"p_value":null,"adjusted_p_value":null,"threshold":0,"drifted":${w.datasetDrift ? 1 : 0},"psi":0,"ks_statistic":null,"ks_bound":null,"ks_p_value":null,"verdict_rule":"","effect":0,"effect_floor":null,"statistic_bound":null,"bound_straddles_threshold":0,"count":${u64(w.eventCount, 'eventCount')},"missing_ratio":0,"out_of_range_ratio":0,"unseen_ratio":0,"other_ratio":0,"insufficient":0,"histogram":"",${h.suffix}`,
   );
   for (const d of w.features) out.push(encodeDrift(h, 'feature', d));
   if (w.prediction) out.push(encodeDrift(h, 'prediction', w.prediction));

@@ -8,13 +8,14 @@ import type {
   TestChoice,
 } from '../stats/index.js';
 import {
-  benjaminiHochberg,
   binnedKsTest,
   chiSquareTest,
   chooseTest,
   jensenShannonDistance,
+  NULL_MAX_SIZE,
   psi,
 } from '../stats/index.js';
+import { kolmogorovSurvival } from '../stats/special.js';
 import type {
   BaselineProfile,
   CategoricalProfile,
@@ -24,10 +25,19 @@ import type {
   NumericProfile,
   WindowResult,
 } from '../types.js';
-import { flagStraddles, noteKsBound } from './bounds.js';
+import { flagStraddles, noteBound } from './bounds.js';
 import { windowName } from './identity.js';
 import type { ClosedWindow, CloseReason } from './manager.js';
 import type { WindowState, WindowStateSnapshot } from './state.js';
+import type { FeatureRule } from './verdict.js';
+import {
+  applyVerdicts,
+  decide,
+  isPValueTest,
+  modelEffectFloor,
+  NULL_SCALE,
+  simulatedNull,
+} from './verdict.js';
 
 /*
  * Drift verdict of one closed window against its baseline. Pure and deterministic: the same
@@ -60,21 +70,24 @@ import type { WindowState, WindowStateSnapshot } from './state.js';
  *   (neither a category nor in the profile's `seen` list) / count.
  * - count = non-missing values in the window; NaN counts as missing.
  *
- * Verdicts:
- * - insufficient = count < drift.minWindowSize: no verdict (drifted false, adjustedPValue
- *   null, left out of the drift share), statistics still reported when count > 0.
- * - p-value tests (KS, chi-square): Benjamini–Hochberg across the window's p-value features
- *   with a verdict, at drift.fdr; a feature drifts when its adjusted p ≤ its threshold, which is
- *   the feature's configured threshold or drift.fdr (so, without overrides, exactly BH's
- *   rejections).
- * - distance tests (PSI, Jensen-Shannon, Wasserstein): drift when distance ≥ threshold, the
- *   feature's configured one, else drift.psiThreshold for PSI and chooseTest's default (0.1)
- *   for the others.
+ * Verdicts (the rule and its references: src/window/verdict.ts):
+ * - insufficient = count < drift.minWindowSize: no verdict (drifted false, p-values null,
+ *   left out of the drift share), statistics still reported when count > 0.
+ * - every test gets a p-value at the window's size (KS and chi-square from their laws, PSI,
+ *   Jensen-Shannon and Wasserstein from a null simulated from the baseline's bins), and an
+ *   effect (`effect`); Benjamini–Hochberg runs across every feature with a verdict at
+ *   drift.fdr; calibrated: drifted = adjusted p ≤ the feature's α AND effect ≥ its floor;
+ *   a feature with a fixed `threshold` (or drift.verdict = threshold) keeps the fixed rule.
+ * - KS on the fine bins (`ksStatistic`, `ksBound`, `ksPValue`) is reported for every numeric
+ *   feature, whatever its test.
  * - driftShare = drifted / features with a verdict (0 when none has one);
  *   datasetDrift = a verdict exists and driftShare ≥ drift.shareThreshold.
  * - The prediction is evaluated like a feature, on its own: not in the BH family (its adjusted
  *   p-value is its raw p-value) and not in the drift share.
  */
+
+/** chi-square keeps Pearson's χ² law while every expected window count is at least this. */
+const COCHRAN_MIN_EXPECTED = 5;
 
 /** Threshold of the distance tests when neither the feature nor chooseTest gives one. */
 const DEFAULT_DISTANCE_THRESHOLD = 0.1;
@@ -119,20 +132,7 @@ export function evaluateWindow(
     drafts.push(evaluateFeature(cfg.name, profile, sketch, cfg, model));
   }
 
-  // Benjamini–Hochberg across the p-value features that get a verdict.
-  const family: FeatureDrift[] = [];
-  for (const d of drafts) if (d.pValue !== null && !d.insufficient) family.push(d);
-  if (family.length > 0) {
-    const bh = benjaminiHochberg(
-      family.map((d) => d.pValue as number),
-      fdr,
-    );
-    family.forEach((d, i) => {
-      const adjusted = bh.adjusted[i] as number;
-      d.adjustedPValue = adjusted;
-      d.drifted = adjusted <= d.threshold;
-    });
-  }
+  applyVerdicts(drafts, fdr);
 
   let withVerdict = 0;
   let drifted = 0;
@@ -154,12 +154,12 @@ export function evaluateWindow(
     prediction = evaluateFeature(cfg.name, baseline.prediction, snap.prediction, cfg, model);
     if (prediction.pValue !== null && !prediction.insufficient) {
       prediction.adjustedPValue = prediction.pValue;
-      prediction.drifted = prediction.pValue <= prediction.threshold;
+      prediction.drifted = decide(prediction);
     }
   }
 
   flagStraddles(drafts);
-  if (prediction !== null) flagStraddles([prediction]);
+  if (prediction !== null) flagStraddles([prediction], false);
 
   return {
     ...snap.bounds,
@@ -176,30 +176,45 @@ export function evaluateWindow(
   };
 }
 
-/** Test and threshold for one feature (see the module comment). */
+type FeatureSettings = Pick<FeatureConfig, 'test' | 'threshold' | 'alpha' | 'effectFloor'>;
+
+/**
+ * Test, verdict rule, level and effect floor for one feature (see the module comment). The
+ * fixed `threshold` is the feature's configured one, else (drift.verdict = threshold) drift.fdr
+ * for p-value tests, drift.psiThreshold for PSI and chooseTest's default (0.1) for the others.
+ */
 export function resolveTest(
   type: FeatureProfile['kind'],
-  cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
+  cfg: FeatureSettings,
   choice: TestChoice,
   model: ModelConfig,
-): { test: DriftTest; threshold: number; kind: 'p-value' | 'distance' } {
+): { test: DriftTest; kind: 'p-value' | 'distance' } & FeatureRule {
   let test: DriftTest = cfg.test ?? choice.test;
   if (type === 'categorical' && (test === 'ks' || test === 'wasserstein')) test = choice.test;
-  const kind = test === 'ks' || test === 'chi-square' ? 'p-value' : 'distance';
+  const kind = isPValueTest(test) ? 'p-value' : 'distance';
+  if (cfg.threshold === null && (model.drift.verdict ?? 'calibrated') === 'calibrated') {
+    return {
+      test,
+      kind,
+      rule: 'calibrated',
+      threshold: cfg.alpha ?? model.drift.fdr,
+      effectFloor: cfg.effectFloor ?? modelEffectFloor(test, model),
+    };
+  }
   let threshold: number;
   if (cfg.threshold !== null) threshold = cfg.threshold;
   else if (kind === 'p-value') threshold = model.drift.fdr;
   else if (test === 'psi') threshold = model.drift.psiThreshold;
   else if (test === choice.test) threshold = choice.threshold;
   else threshold = DEFAULT_DISTANCE_THRESHOLD;
-  return { test, threshold, kind };
+  return { test, kind, rule: 'threshold', threshold, effectFloor: null };
 }
 
 function evaluateFeature(
   name: string,
   profile: FeatureProfile,
   sketch: SketchView,
-  cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
+  cfg: FeatureSettings,
   model: ModelConfig,
 ): FeatureDrift {
   if (profile.kind !== sketch.kind) {
@@ -222,7 +237,7 @@ function emptyDrift(
   name: string,
   type: FeatureDrift['type'],
   test: DriftTest,
-  threshold: number,
+  rule: FeatureRule,
 ): FeatureDrift {
   return {
     feature: name,
@@ -231,11 +246,15 @@ function emptyDrift(
     statistic: 0,
     pValue: null,
     adjustedPValue: null,
-    threshold,
+    threshold: rule.threshold,
+    verdictRule: rule.rule,
+    effect: 0,
+    effectFloor: rule.effectFloor,
     drifted: false,
     psi: 0,
     ksStatistic: null,
     ksBound: null,
+    ksPValue: null,
     statisticBound: null,
     boundStraddlesThreshold: false,
     count: 0,
@@ -263,6 +282,8 @@ interface NumericReference {
   coarse: Float64Array;
   histogram: { edges: number[]; reference: number[] };
   populationStd: number;
+  /** Smallest non-zero baseline bin mass (Cochran's rule for chi-square). */
+  minMass: number;
 }
 
 const numericReferences = new WeakMap<NumericProfile, NumericReference>();
@@ -304,7 +325,13 @@ function numericReference(name: string, profile: NumericProfile): NumericReferen
     if (next === undefined || next !== profile.coarse[i]) edges.push(profile.edges[i] as number);
   }
   const n = profile.summary.count;
+  let minCount = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < k; i++) {
+    const c = profile.counts[i] as number;
+    if (c > 0 && c < minCount) minCount = c;
+  }
   const ref: NumericReference = {
+    minMass: size > 0 ? minCount / size : 0,
     ext,
     interior,
     size,
@@ -321,7 +348,7 @@ function evaluateNumeric(
   name: string,
   profile: NumericProfile,
   s: NumericSketchView,
-  cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
+  cfg: FeatureSettings,
   model: ModelConfig,
 ): FeatureDrift {
   const reference = numericReference(name, profile);
@@ -340,8 +367,8 @@ function evaluateNumeric(
     // The profile's exact distinct count (driftd-baseline/2); older profiles: the fine edges.
     distinctValues: Math.min(profile.distinct ?? k, Math.max(1, referenceSize)),
   });
-  const { test, threshold, kind } = resolveTest('numeric', cfg, choice, model);
-  const out = emptyDrift(name, 'numeric', test, threshold);
+  const { test, ...rule } = resolveTest('numeric', cfg, choice, model);
+  const out = emptyDrift(name, 'numeric', test, rule);
   out.count = count;
   out.missingRatio = s.total === 0 ? 0 : (s.missing + s.nan) / s.total;
   out.outOfRangeRatio = count === 0 ? 0 : (s.below + s.above) / count;
@@ -384,43 +411,137 @@ function evaluateNumeric(
   });
   out.ksStatistic = ks.statistic;
   out.ksBound = ks.bound;
+  out.ksPValue = ks.pValue;
 
+  const std = reference.populationStd;
+  let chi: ReturnType<typeof chiSquareTest> | null = null;
   switch (test) {
     case 'ks':
       out.statistic = ks.statistic;
-      out.pValue = ks.pValue;
       out.statisticBound = ks.bound;
-      noteKsBound(out, referenceSize, count);
       break;
     case 'psi':
       out.statistic = out.psi;
       break;
-    case 'chi-square': {
-      const r = chiSquareTest(ref, cur);
-      out.statistic = r.statistic;
-      out.pValue = r.pValue;
+    case 'chi-square':
+      chi = chiSquareTest(ref, cur);
+      out.statistic = chi.statistic;
       break;
-    }
     case 'jensen-shannon':
       out.statistic = jensenShannonDistance(ref, cur);
       break;
     case 'wasserstein': {
       const w = wassersteinOfBins(profile.edges, profile, referenceSize, s, count);
-      const std = reference.populationStd;
       out.statistic = std > 0 ? w.distance / std : w.distance;
       out.statisticBound = std > 0 ? w.bound / std : w.bound;
       break;
     }
   }
-  if (kind === 'distance' && !out.insufficient) out.drifted = out.statistic >= threshold;
+  if (out.insufficient) return out;
+
+  // Significance at this window's size (src/window/verdict.ts), and the effect.
+  const nEff = (count * referenceSize) / (count + referenceSize);
+  out.effect = chi !== null ? Math.sqrt(chi.statistic / nEff) : out.statistic;
+  if (test === 'ks') {
+    out.pValue = ks.pValue;
+    // Exact D ∈ [D, D + bound]; its p-value by the same law as binnedKsTest's.
+    noteBound(out, {
+      low: ks.statistic,
+      high: Math.min(1, ks.statistic + ks.bound),
+      pValueAt: (d) => kolmogorovSurvival(Math.sqrt(nEff) * d),
+    });
+  } else if (chi !== null && count * reference.minMass >= COCHRAN_MIN_EXPECTED) {
+    out.pValue = chi.pValue;
+  } else {
+    const nul = numericNull(profile, reference, test);
+    out.pValue = nul.pValue(out.statistic, nEff);
+    if (out.statisticBound !== null) {
+      // Exact normed W1 within ± bound; its p-value from the same simulated null.
+      noteBound(out, {
+        low: Math.max(0, out.statistic - out.statisticBound),
+        high: out.statistic + out.statisticBound,
+        pValueAt: (w) => nul.pValue(w, nEff),
+      });
+    }
+  }
   return out;
+}
+
+/** The simulated null of a numeric feature's test statistic, on the bins that test uses. */
+function numericNull(profile: NumericProfile, reference: NumericReference, test: DriftTest) {
+  return simulatedNull(profile, test, () => {
+    const scale = NULL_SCALE[test];
+    switch (test) {
+      case 'psi':
+        return { referenceCounts: reference.coarse, scale, statistic: (r, c) => psi(r, c).value };
+      case 'wasserstein': {
+        // The window close's own statistic (wassersteinOfBins on the baseline's counts and gap
+        // sums). A simulated window has counts only; under the null its values inside a bin
+        // are distributed like the baseline's there, so its gap sums are the baseline's per-
+        // value means times its counts (same within-bin mean and spread as the reference).
+        const std = reference.populationStd;
+        const k = profile.edges.length;
+        const refGaps = profile.gaps?.length === k ? profile.gaps : null;
+        const refSquares = profile.gapSquares?.length === k ? profile.gapSquares : null;
+        const meanGap = new Float64Array(k);
+        const meanSquare = new Float64Array(k);
+        for (let i = 0; i < k; i++) {
+          const c = profile.counts[i] as number;
+          if (c > 0 && refGaps !== null) meanGap[i] = (refGaps[i] as number) / c;
+          if (c > 0 && refSquares !== null) meanSquare[i] = (refSquares[i] as number) / c;
+        }
+        const gaps = new Float64Array(k);
+        const gapSquares = new Float64Array(k);
+        const window = {
+          counts: gaps as ArrayLike<number>,
+          gaps: refGaps === null ? null : gaps,
+          gapSquares: refGaps === null || refSquares === null ? null : gapSquares,
+          below: 0,
+          above: 0,
+          belowGap: 0,
+          aboveGap: 0,
+          min: null,
+          max: null,
+        };
+        return {
+          referenceCounts: profile.counts,
+          scale,
+          statistic: (_r, c) => {
+            let m = 0;
+            for (let i = 0; i < k; i++) {
+              const ci = c[i] as number;
+              m += ci;
+              gaps[i] = ci * (meanGap[i] as number);
+              gapSquares[i] = ci * (meanSquare[i] as number);
+            }
+            window.counts = c;
+            const w = wassersteinOfBins(profile.edges, profile, reference.size, window, m);
+            return std > 0 ? w.distance / std : w.distance;
+          },
+        };
+      }
+      case 'chi-square':
+        return {
+          referenceCounts: reference.ext,
+          scale,
+          statistic: (r, c) => chiSquareTest(r, c).statistic,
+        };
+      default:
+        // Natural logarithms, as the window close (jensenShannonDistance's default base).
+        return {
+          referenceCounts: reference.ext,
+          scale,
+          statistic: (r, c) => jensenShannonDistance(r, c),
+        };
+    }
+  });
 }
 
 function evaluateCategorical(
   name: string,
   profile: CategoricalProfile,
   s: CategoricalSketchSnapshot,
-  cfg: Pick<FeatureConfig, 'test' | 'threshold'>,
+  cfg: FeatureSettings,
   model: ModelConfig,
 ): FeatureDrift {
   const k = profile.categories.length;
@@ -437,8 +558,8 @@ function evaluateCategorical(
     currentSize: count,
     distinctValues: Math.min(Math.max(1, profile.distinct), Math.max(1, referenceSize)),
   });
-  const { test, threshold, kind } = resolveTest('categorical', cfg, choice, model);
-  const out = emptyDrift(name, 'categorical', test, threshold);
+  const { test, ...rule } = resolveTest('categorical', cfg, choice, model);
+  const out = emptyDrift(name, 'categorical', test, rule);
   out.count = count;
   out.missingRatio = s.total === 0 ? 0 : s.missing / s.total;
   // Never seen in the baseline: neither a top-N category nor in the profile's `seen` list.
@@ -463,13 +584,12 @@ function evaluateCategorical(
     current: Array.from(normalize(cur)),
   };
 
+  let chi: ReturnType<typeof chiSquareTest> | null = null;
   switch (test) {
-    case 'chi-square': {
-      const r = chiSquareTest(ref, cur);
-      out.statistic = r.statistic;
-      out.pValue = r.pValue;
+    case 'chi-square':
+      chi = chiSquareTest(ref, cur);
+      out.statistic = chi.statistic;
       break;
-    }
     case 'psi':
       out.statistic = out.psi;
       break;
@@ -477,8 +597,85 @@ function evaluateCategorical(
       out.statistic = jensenShannonDistance(ref, cur);
       break;
   }
-  if (kind === 'distance' && !out.insufficient) out.drifted = out.statistic >= threshold;
+  if (out.insufficient) return out;
+
+  const nEff = (count * referenceSize) / (count + referenceSize);
+  out.effect = chi !== null ? Math.sqrt(chi.statistic / nEff) : out.statistic;
+  let minCount = Number.POSITIVE_INFINITY;
+  for (let i = 0; i <= k; i++) {
+    const c = ref[i] as number;
+    if (c > 0 && c < minCount) minCount = c;
+  }
+  if (chi !== null && (count * minCount) / referenceSize >= COCHRAN_MIN_EXPECTED) {
+    out.pValue = chi.pValue;
+  } else {
+    out.pValue = categoricalNull(profile, ref, test).pValue(out.statistic, nEff);
+  }
   return out;
+}
+
+/** The simulated null of a categorical feature's test statistic over its categories + other. */
+function categoricalNull(profile: CategoricalProfile, ref: Float64Array, test: DriftTest) {
+  const nullTest = test === 'jensen-shannon' || test === 'psi' ? test : 'chi-square';
+  return simulatedNull(profile, nullTest, () => ({
+    referenceCounts: ref,
+    scale: NULL_SCALE[nullTest],
+    statistic:
+      nullTest === 'psi'
+        ? (r, c) => psi(r, c).value
+        : nullTest === 'chi-square'
+          ? (r, c) => chiSquareTest(r, c).statistic
+          : (r, c) => jensenShannonDistance(r, c),
+  }));
+}
+
+/**
+ * Work that a first window close would otherwise do: simulating the null distribution of every
+ * simulated test (PSI, Jensen-Shannon, Wasserstein) at the largest grid size, which serves
+ * every window of more than NULL_MAX_SIZE effective events. One task per feature, so a caller
+ * can yield between them (the daemon runs them when it loads a baseline).
+ */
+export function nullWarmups(baseline: BaselineProfile, model: ModelConfig): Array<() => void> {
+  const tasks: Array<() => void> = [];
+  for (const cfg of model.features) {
+    const profile = baseline.features[cfg.name];
+    if (profile === undefined) continue;
+    if (profile.kind === 'numeric') {
+      const reference = numericReference(cfg.name, profile);
+      if (reference.size === 0) continue;
+      const k = profile.edges.length;
+      const choice = chooseTest({
+        type: 'numeric',
+        referenceSize: reference.size,
+        currentSize: 0,
+        distinctValues: Math.min(profile.distinct ?? k, reference.size),
+      });
+      const { test, rule } = resolveTest('numeric', cfg, choice, model);
+      if (rule !== 'calibrated' || isPValueTest(test)) continue;
+      tasks.push(() => {
+        numericNull(profile, reference, test).pValue(0, NULL_MAX_SIZE);
+      });
+    } else {
+      const k = profile.categories.length;
+      const ref = new Float64Array(k + 1);
+      ref.set(profile.counts);
+      ref[k] = profile.other;
+      const referenceSize = sum(ref);
+      if (referenceSize === 0) continue;
+      const choice = chooseTest({
+        type: 'categorical',
+        referenceSize,
+        currentSize: 0,
+        distinctValues: Math.min(Math.max(1, profile.distinct), referenceSize),
+      });
+      const { test, rule } = resolveTest('categorical', cfg, choice, model);
+      if (rule !== 'calibrated' || isPValueTest(test)) continue;
+      tasks.push(() => {
+        categoricalNull(profile, ref, test).pValue(0, NULL_MAX_SIZE);
+      });
+    }
+  }
+  return tasks;
 }
 
 function normalize(counts: Float64Array): Float64Array {

@@ -11,6 +11,7 @@ export {
 export {
   type EvaluableWindow,
   evaluateWindow,
+  nullWarmups,
   resolveTest,
 } from './evaluate.js';
 export { windowAt, windowKey, windowName, windowStart } from './identity.js';

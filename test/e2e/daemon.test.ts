@@ -140,6 +140,9 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
           drifted: boolean;
           statistic: number;
           threshold: number;
+          effect: number;
+          effectFloor: number;
+          adjustedPValue: number;
           ksStatistic: number;
           ksBound: number;
           statisticBound: number | null;
@@ -160,7 +163,9 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
     // 5000 baseline rows: the automatic choice for numeric features is normalised Wasserstein.
     const income = byName(drift.windows[1]!, 'income');
     expect(income.test).toBe('wasserstein');
-    expect(income.statistic).toBeGreaterThan(income.threshold);
+    // Calibrated: significant after BH at α (threshold) and at least the effect floor.
+    expect(income.adjustedPValue).toBeLessThanOrEqual(income.threshold);
+    expect(income.effect).toBeGreaterThanOrEqual(income.effectFloor);
     expect(income.ksStatistic).toBeGreaterThan(0.4);
     // Every sketched statistic carries its bound through the store and the API.
     expect(income.ksBound).toBeGreaterThanOrEqual(0);

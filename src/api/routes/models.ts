@@ -152,7 +152,10 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
     '/api/v1/models/:model/summary',
     {
       schema: {
-        summary: 'What moved: the latest closed window, features ranked by drift, and since when',
+        summary:
+          'What moved: the latest closed window with enough events for a verdict, features ranked by severity, and since when',
+        description:
+          '`latest` is the newest closed window in which at least one feature had enough events for a verdict (drift.minWindowSize); `basis` says which window that is and why (`latest`, or `latest-with-verdict` when newer windows were too small, listed in `skipped`). `severity` is one scale for every test: min(log(adjusted p)/log(alpha), effect/floor) for calibrated verdicts, drifted exactly when ≥ 1. `driftingSince` dates the current run of drifted windows, skipping windows without a verdict for the feature.',
         tags: ['drift'],
         params: modelParams,
         querystring: {
@@ -167,6 +170,19 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
               model: { type: 'string' },
               window: { type: 'string' },
               latest: { anyOf: [windowResultSchema, { type: 'null' }] },
+              basis: { type: ['string', 'null'], enum: ['latest', 'latest-with-verdict', null] },
+              skipped: {
+                type: 'array',
+                description: 'Newer closed windows left out: too few events for a verdict',
+                items: {
+                  type: 'object',
+                  properties: {
+                    start: { type: 'string', format: 'date-time' },
+                    end: { type: 'string', format: 'date-time' },
+                    eventCount: { type: 'integer' },
+                  },
+                },
+              },
               ranked: {
                 type: 'array',
                 items: {
@@ -189,18 +205,35 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
       const { model } = req.params as { model: string };
       const m = modelOf(model);
       const window = windowOf(m, (req.query as RangeQs).window);
-      const latest = await deps.store.latestWindowResult(m.id, { window });
-      if (!latest) return { model: m.id, window, latest: null, ranked: [] };
-      // Look back over recent windows to date each drifting feature's current run.
+      const newest = await deps.store.latestWindowResult(m.id, { window });
+      const none = { model: m.id, window, latest: null, basis: null, skipped: [], ranked: [] };
+      if (!newest) return none;
+      // Look back over recent windows to find the newest with a verdict and to date each
+      // drifting feature's current run.
       const size = m.windows.sizes.find((s) => s.label === window)!.ms;
       const history = await deps.store.queryDrift({
         model: m.id,
         window,
-        from: latest.start - 288 * size,
-        to: latest.start + 1,
+        from: newest.start - 288 * size,
+        to: newest.start + 1,
       });
+      const { latest, skipped } = latestWithVerdict(newest, history);
+      const iso = (ms: number) => new Date(ms).toISOString();
+      const skippedOut = skipped.map((w) => ({
+        start: iso(w.start),
+        end: iso(w.end),
+        eventCount: w.eventCount,
+      }));
+      if (!latest) return { ...none, skipped: skippedOut };
       const ranked = rankFeatures(latest, history);
-      return { model: m.id, window, latest: presentWindow(latest), ranked };
+      return {
+        model: m.id,
+        window,
+        latest: presentWindow(latest),
+        basis: skipped.length === 0 ? 'latest' : 'latest-with-verdict',
+        skipped: skippedOut,
+        ranked,
+      };
     },
   );
 
@@ -306,7 +339,36 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
   );
 }
 
-/** Ranks the latest window's features by severity and dates each drifting feature's current run. */
+/** Whether any feature of the window had enough events for a verdict. */
+function hasVerdict(r: WindowResult): boolean {
+  return r.features.some((f) => !f.insufficient);
+}
+
+/**
+ * The newest window with a verdict (among `newest` and `history`), and the newer windows
+ * passed over because none of their features had enough events (e.g. a 2-event window at the
+ * end of a replay, or a quiet night).
+ */
+export function latestWithVerdict(
+  newest: WindowResult,
+  history: readonly WindowResult[],
+): { latest: WindowResult | null; skipped: WindowResult[] } {
+  const ordered = [newest, ...history.filter((h) => h.start < newest.start)].sort(
+    (a, b) => b.start - a.start,
+  );
+  const skipped: WindowResult[] = [];
+  for (const r of ordered) {
+    if (hasVerdict(r)) return { latest: r, skipped };
+    skipped.push(r);
+  }
+  return { latest: null, skipped };
+}
+
+/**
+ * Ranks the latest window's features by severity and dates each drifting feature's current
+ * run: it goes back through consecutive windows while the feature drifted; a window where the
+ * feature had no verdict (too few events) neither ends nor extends the run.
+ */
 export function rankFeatures(latest: WindowResult, history: readonly WindowResult[]) {
   const ordered = [...history]
     .filter((h) => h.start < latest.start)
@@ -325,10 +387,14 @@ export function rankFeatures(latest: WindowResult, history: readonly WindowResul
         run = 1;
         let expected = latest.start;
         for (const h of ordered) {
-          // A gap (no window closed) or a clean window ends the run.
-          if (h.end !== expected || !byFeature(h, f.feature)?.drifted) break;
-          since = h.start;
+          // A gap (no window closed) or a clean window ends the run; an insufficient one is
+          // passed over.
+          if (h.end !== expected) break;
+          const hf = byFeature(h, f.feature);
           expected = h.start;
+          if (hf?.insufficient) continue;
+          if (!hf?.drifted) break;
+          since = h.start;
           run++;
         }
       }

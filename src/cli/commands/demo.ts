@@ -100,8 +100,15 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
     const prev = perf.get(r.start - r.size);
     const auc = prev?.metrics.roc_auc;
     const perfText = auc === undefined ? '' : `  prev. window AUC ${auc.toFixed(3)}`;
+    // A window too small for any verdict says so instead of "no drift" (the summary route
+    // passes over it to the newest window with a verdict).
+    const verdict = r.features.some((f) => !f.insufficient)
+      ? moved.length
+        ? `moved: ${moved.join(', ')}`
+        : 'no drift'
+      : `too few events for a verdict (< ${model.drift.minWindowSize})`;
     io.out.write(
-      `  window ${day(r.start)} → ${day(r.end)}  ${String(r.eventCount).padStart(3)} events  drift share ${(r.driftShare * 100).toFixed(0).padStart(3)}%${r.datasetDrift ? ' DATASET DRIFT' : ''}${perfText}  ${moved.length ? `moved: ${moved.join(', ')}` : 'no drift'}\n`,
+      `  window ${day(r.start)} → ${day(r.end)}  ${String(r.eventCount).padStart(3)} events  drift share ${(r.driftShare * 100).toFixed(0).padStart(3)}%${r.datasetDrift ? ' DATASET DRIFT' : ''}${perfText}  ${verdict}\n`,
     );
   };
   // The baseline goes in first, as `driftd baseline import` would do before `driftd start`.

@@ -73,8 +73,22 @@ describe('parseConfig defaults', () => {
           id: 'credit-risk',
           task: 'binary-classification',
           features: [
-            { name: 'income', type: 'numeric', test: null, threshold: null },
-            { name: 'region', type: 'categorical', test: null, threshold: null },
+            {
+              name: 'income',
+              type: 'numeric',
+              test: null,
+              threshold: null,
+              alpha: null,
+              effectFloor: null,
+            },
+            {
+              name: 'region',
+              type: 'categorical',
+              test: null,
+              threshold: null,
+              alpha: null,
+              effectFloor: null,
+            },
           ],
           prediction: { field: 'prediction', type: 'numeric' },
           label: { field: 'label', positive: 1, threshold: 0.5 },
@@ -94,6 +108,14 @@ describe('parseConfig defaults', () => {
             bins: 1000,
             psiBuckets: 10,
             psiThreshold: 0.2,
+            verdict: 'calibrated',
+            effectFloor: {
+              ks: 0.1,
+              'chi-square': 0.1,
+              psi: 0.2,
+              'jensen-shannon': 0.1,
+              wasserstein: 0.1,
+            },
             topCategories: 100,
             sampleSize: 10_000,
           },
@@ -168,7 +190,30 @@ describe('parseConfig defaults', () => {
       type: 'numeric',
       test: 'ks',
       threshold: 0.01,
+      alpha: null,
+      effectFloor: null,
     });
+  });
+
+  it('reads calibrated-verdict settings per model and feature, and refuses them with a fixed threshold', () => {
+    const config = parseConfig(
+      MODEL.replace(
+        'type: numeric',
+        'type: numeric\n        alpha: 0.01\n        effectFloor: 0.3',
+      ),
+      { env: noEnv },
+    );
+    expect(config.models[0]?.features[0]).toMatchObject({ alpha: 0.01, effectFloor: 0.3 });
+    expect(config.models[0]?.drift.verdict).toBe('calibrated');
+    expect(() =>
+      parseConfig(
+        MODEL.replace(
+          'type: numeric',
+          'type: numeric\n        test: ks\n        threshold: 0.01\n        alpha: 0.01',
+        ),
+        { env: noEnv },
+      ),
+    ).toThrow(/alpha/);
   });
 
   it('ignores x- keys at the top level, so anchors can be shared between models', () => {

@@ -21,6 +21,7 @@ import {
   binnedWasserstein,
   createWindowState,
   evaluateWindow,
+  nullWarmups,
   type WindowState,
 } from '../../../src/window/index.js';
 import { testModel } from '../../helpers/model.js';
@@ -225,7 +226,9 @@ describe('evaluateWindow with p-value tests (baseline ≤ 1000 rows: KS, chi-squ
     expect(result.driftShare).toBe(0);
     expect(result.datasetDrift).toBe(false);
     expect(result.features[0]!.psi).toBeGreaterThan(1);
-    expect(result.features[0]!.pValue).toBeLessThan(1e-6);
+    // No verdict, so no p-value of the test; the KS p-value is reported for every numeric one.
+    expect(result.features.every((f) => f.pValue === null)).toBe(true);
+    expect(result.features[0]!.ksPValue).toBeLessThan(1e-6);
   });
 
   it('leaves out of the verdict a feature whose non-missing values are too few', () => {
@@ -325,8 +328,13 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
       'jensen-shannon',
     ]);
     expect(same.features.filter((f) => f.drifted)).toEqual([]);
-    expect(same.features.every((f) => f.pValue === null && f.adjustedPValue === null)).toBe(true);
-    expect(same.features.every((f) => f.threshold === 0.1)).toBe(true);
+    // Calibrated: every test has a p-value (simulated for the distances), all in one BH family,
+    // compared with α = drift.fdr; the documented distance thresholds became effect floors.
+    expect(same.features.every((f) => f.pValue !== null && f.adjustedPValue !== null)).toBe(true);
+    expect(same.features.every((f) => f.verdictRule === 'calibrated')).toBe(true);
+    expect(same.features.every((f) => f.threshold === m.drift.fdr)).toBe(true);
+    expect(same.features.every((f) => f.effectFloor === 0.1)).toBe(true);
+    expect(same.features.every((f) => f.effect === f.statistic)).toBe(true);
 
     const shifted = rows(2000, 23, {
       mean: { n0: 0.5, n2: 0.3 },
@@ -344,12 +352,76 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
         .sort(),
     ).toEqual(['c0', 'n0', 'n2']);
     const n0 = result.features[0]!;
+    expect(n0.adjustedPValue).toBeLessThan(1e-3);
     // Normed Wasserstein of a 0.5 std mean shift is ≈ 0.5.
     expect(n0.statistic).toBeGreaterThan(0.4);
     expect(n0.statistic).toBeLessThan(0.6);
     // KS and PSI are reported whatever the chosen test.
     expect(n0.ksStatistic).toBeGreaterThan(0.1);
     expect(n0.psi).toBeGreaterThan(0.1);
+  });
+
+  it('applies per-feature alpha and effect floor, per-model floors, and the fixed rule on request', () => {
+    const data = rows(2000, 41, { mean: { n0: 0.5, n1: 0.5, n2: 0.5 } });
+    const calibrated = model({}, [
+      { name: 'n1', effectFloor: 0.9 }, // a 0.5 σ shift is below this floor
+      { name: 'n2', alpha: 1e-300 }, // no p-value is this small
+    ]);
+    const r = evaluateWindow(
+      { state: windowOf(calibrated, baseline, data), closedAt: 1 },
+      baseline,
+      calibrated,
+    );
+    const [n0, n1, n2] = r.features;
+    expect(n0).toMatchObject({ drifted: true, effectFloor: 0.1, threshold: calibrated.drift.fdr });
+    expect(n1).toMatchObject({ drifted: false, effectFloor: 0.9 });
+    expect(n1!.adjustedPValue).toBeLessThan(calibrated.drift.fdr);
+    expect(n2).toMatchObject({ drifted: false, threshold: 1e-300 });
+    expect(n2!.effect).toBeGreaterThan(0.1);
+
+    const floors = model({ drift: { ...calibrated.drift, effectFloor: { wasserstein: 0.9 } } });
+    const f = evaluateWindow(
+      { state: windowOf(floors, baseline, data), closedAt: 1 },
+      baseline,
+      floors,
+    );
+    expect(f.features.slice(0, 3).map((x) => [x.drifted, x.effectFloor])).toEqual([
+      [false, 0.9],
+      [false, 0.9],
+      [false, 0.9],
+    ]);
+
+    // The fixed rule: the same clean small window is flagged by 0.1 on the normed distance.
+    const fixed = model({ drift: { ...calibrated.drift, verdict: 'threshold' } });
+    const clean = rows(100, 42);
+    const a = evaluateWindow(
+      { state: windowOf(fixed, baseline, clean), closedAt: 1 },
+      baseline,
+      fixed,
+    );
+    const b = evaluateWindow(
+      { state: windowOf(calibrated, baseline, clean), closedAt: 1 },
+      baseline,
+      calibrated,
+    );
+    expect(a.features.every((x) => x.verdictRule === 'threshold' && x.effectFloor === null)).toBe(
+      true,
+    );
+    expect(a.features.filter((x) => x.drifted).length).toBeGreaterThan(
+      b.features.filter((x) => x.drifted).length,
+    );
+  });
+
+  it('warms the simulated nulls a baseline needs, one task per simulated feature, without changing verdicts', () => {
+    const fresh = baselineOf(m, rows(3000, 21));
+    const tasks = nullWarmups(fresh, m);
+    // Every feature here has a simulated test (Wasserstein or Jensen-Shannon).
+    expect(tasks.length).toBe(m.features.length);
+    const state = windowOf(m, fresh, rows(5000, 31));
+    const cold = evaluateWindow({ state, closedAt: 1 }, baselineOf(m, rows(3000, 21)), m);
+    for (const t of tasks) t();
+    const warm = evaluateWindow({ state, closedAt: 1 }, fresh, m);
+    expect(warm.features.map((f) => f.pValue)).toEqual(cold.features.map((f) => f.pValue));
   });
 
   it('computes Wasserstein from fine bins within the documented bound of the exact value', () => {
@@ -397,20 +469,30 @@ describe('evaluateWindow with distance tests (baseline > 1000 rows: Wasserstein,
       psiModel,
     );
     const [n0, n1, n2] = result.features;
+    // Calibrated PSI: the PSI threshold is its effect floor, the level is α.
     expect(n0).toMatchObject({
       test: 'psi',
-      threshold: psiModel.drift.psiThreshold,
+      verdictRule: 'calibrated',
+      threshold: psiModel.drift.fdr,
+      effectFloor: psiModel.drift.psiThreshold,
       drifted: true,
     });
     expect(n0!.statistic).toBe(n0!.psi);
     expect(n1).toMatchObject({ test: 'ks', drifted: false });
     expect(n1!.pValue).not.toBeNull();
-    expect(n2).toMatchObject({ test: 'psi', threshold: 5, drifted: false });
+    // A configured threshold keeps the fixed rule.
+    expect(n2).toMatchObject({
+      test: 'psi',
+      verdictRule: 'threshold',
+      threshold: 5,
+      effectFloor: null,
+      drifted: false,
+    });
     const c0 = result.features.find((f) => f.feature === 'c0')!;
     expect(c0.test).toBe('chi-square');
-    // BH family: only the two p-value features.
+    // BH family: every feature's test, whatever it is (was: only KS and chi-square).
     const family = result.features.filter((f) => f.pValue !== null);
-    expect(family.map((f) => f.feature)).toEqual(['n1', 'c0']);
+    expect(family.map((f) => f.feature)).toEqual(result.features.map((f) => f.feature));
     expect(family.map((f) => f.adjustedPValue)).toEqual(
       benjaminiHochberg(
         family.map((f) => f.pValue!),
