@@ -286,33 +286,22 @@ class WindowStateImpl implements WindowState {
   }
 
   snapshot(): WindowStateSnapshot {
-    const features: Record<string, SketchSnapshot> = {};
-    for (const slot of this.slots) features[slot.name] = slot.sketch.snapshot();
-    const offsets: Record<string, OffsetRange> = {};
-    for (const [key, range] of this.offsets)
-      offsets[key] = { first: range.first, last: range.last };
-    return {
-      format: 1,
-      bounds: { ...this.bounds },
-      baselineId: this.baselineId,
-      count: this.count,
-      lateCount: this.lateCount,
-      minTs: this.minTs,
-      maxTs: this.maxTs,
-      features,
-      prediction: this.prediction === null ? null : this.prediction.snapshot(),
-      offsets,
-    };
+    return this.describe((sketch) => sketch.snapshot());
   }
 
   view(): WindowStateView {
-    const features: Record<string, SketchView> = {};
-    for (const slot of this.slots) features[slot.name] = viewOf(slot.sketch);
+    return this.describe(viewOf);
+  }
+
+  /** The window's counters with each sketch given as `of` makes it (snapshot or view). */
+  private describe<S>(of: (sketch: FeatureSketch) => S) {
+    const features: Record<string, S> = {};
+    for (const slot of this.slots) features[slot.name] = of(slot.sketch);
     const offsets: Record<string, OffsetRange> = {};
     for (const [key, range] of this.offsets)
       offsets[key] = { first: range.first, last: range.last };
     return {
-      format: 1,
+      format: 1 as const,
       bounds: { ...this.bounds },
       baselineId: this.baselineId,
       count: this.count,
@@ -320,7 +309,7 @@ class WindowStateImpl implements WindowState {
       minTs: this.minTs,
       maxTs: this.maxTs,
       features,
-      prediction: this.prediction === null ? null : viewOf(this.prediction),
+      prediction: this.prediction === null ? null : of(this.prediction),
       offsets,
     };
   }
