@@ -18,6 +18,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { probit } from 'simple-statistics';
+import { regularizedGammaP } from '../../src/stats/special.js';
 import type { NumericProfile } from '../../src/types.js';
 import { createWindowState, evaluateWindow } from '../../src/window/index.js';
 import { baselineFor, loadDatasets, modelFor, windowRows } from './harness.js';
@@ -76,6 +78,29 @@ export interface Comparison {
   differences: Difference[];
   /** Largest |delta_driftd − delta_evidently| / delta over the shifted features. */
   deltaMismatch: number;
+  /** Features per model (the m of Benjamini–Hochberg), per dataset. */
+  featureCount: Record<string, number>;
+}
+
+/** Standard normal CDF, Φ(x) = ½(1 + sign(x)·P(½, x²/2)). */
+function normalCdf(x: number): number {
+  const p = regularizedGammaP(0.5, (x * x) / 2);
+  return x >= 0 ? 0.5 * (1 + p) : 0.5 * (1 - p);
+}
+
+/**
+ * The most any test with controlled false alarms can detect: the power of the oracle test for
+ * a known shift of `delta` standard deviations in a window of n, i.e. the two-sided z-test of
+ * the mean of a normal with known σ (the most powerful test of a location shift, Neyman–Pearson),
+ * when the shifted feature is the only non-null one of m and Benjamini–Hochberg at level α
+ * then flags it only if its p ≤ α/m. Real features are not normal, so this is a yardstick, not a
+ * bound for every feature; it says what "no fewer detections" can mean at a size where the
+ * shift is not much larger than the noise (n = 50: z = 0.5·√50 = 3.5).
+ */
+export function oraclePower(n: number, m: number, delta = 0.5, alpha = 0.05): number {
+  const z = probit(1 - alpha / m / 2);
+  const signal = delta * Math.sqrt(n);
+  return normalCdf(signal - z) + normalCdf(-signal - z);
 }
 
 export async function compareWithEvidently(): Promise<Comparison> {
@@ -86,12 +111,14 @@ export async function compareWithEvidently(): Promise<Comparison> {
     rates: {},
     differences: [],
     deltaMismatch: 0,
+    featureCount: {},
   };
   for (const ds of datasets) {
     const fx = fixture.datasets[ds.name];
     if (!fx) throw new Error(`fixture has no dataset ${ds.name}`);
     const baseline = baselineFor(ds);
     const model = modelFor(ds, null);
+    out.featureCount[ds.name] = model.features.length;
     for (const [feature, delta] of Object.entries(fx.deltas)) {
       const ours = 0.5 * (baseline.features[feature] as NumericProfile).summary.std;
       out.deltaMismatch = Math.max(out.deltaMismatch, Math.abs(ours - delta) / delta);
