@@ -6,6 +6,7 @@ import { buildServer } from './api/server.js';
 import type { DriftdConfig, ModelConfig } from './config/types.js';
 import { LifecycleError } from './errors.js';
 import { createMetrics, type Metrics } from './export/metrics.js';
+import { countStoreErrors } from './export/store-metrics.js';
 import {
   createHttpCheckpointer,
   DEFAULT_HTTP_CHECKPOINT_INTERVAL_MS,
@@ -196,7 +197,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         started = resolve;
       });
       try {
-        store = overrides.store ?? createStore(config.store, { logger });
+        store = countStoreErrors(overrides.store ?? createStore(config.store, { logger }), metrics);
         app = await buildServer({
           config,
           models,

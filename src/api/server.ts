@@ -10,6 +10,7 @@ import { clientErrorHandler, frameworkErrors, HttpError, installErrorHandler } f
 import { installRequestGuards } from './guards.js';
 import { installJsonBodyParser } from './json-body.js';
 import type { ApiDeps } from './ports.js';
+import { installRequestMetrics } from './request-metrics.js';
 import { registerIngestRoutes } from './routes/ingest.js';
 import { registerModelRoutes } from './routes/models.js';
 import { registerOpsRoutes } from './routes/ops.js';
@@ -57,6 +58,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     clientErrorHandler,
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
   });
+  installRequestMetrics(app, deps.metrics);
   installErrorHandler(app, server.bodyLimitBytes);
   installRequestGuards(app, deps);
   installJsonBodyParser(app);

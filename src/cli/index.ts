@@ -1,26 +1,7 @@
-import { parseArgs } from 'node:util';
 import { ConfigError, DriftdError } from '../errors.js';
 import { VERSION } from '../version.js';
-
-const USAGE = `driftd ${VERSION}: drift monitoring for deployed ML models
-
-Usage: driftd <command> [options]
-
-Commands:
-  start                     run the daemon (HTTP API, /metrics, windows, store)
-  demo                      run the daemon on the embedded store with a real-data demo
-  baseline import           import a training-data baseline (--model M --version V --file F)
-  baseline list             list stored baselines [--model M]
-  replay                    feed an events file through the pipeline (--file events.jsonl [--labels F])
-  rules generate            write Prometheus alert rules [--format rules|crd] [--out F]
-  dashboards generate       write Grafana dashboards [--out DIR]
-  config check              validate a config file
-
-Common options:
-  --config, -c <file>       config file (default: $DRIFTD_CONFIG or ./driftd.yaml)
-  --help, -h                this text
-  --version                 print the version
-`;
+import { COMMANDS, type CommandName, LOADERS } from './commands.js';
+import { flagsHelp, HELP_FLAG, parseFlags, synopsis, tokensOf } from './flags.js';
 
 export interface CliIo {
   out: NodeJS.WritableStream;
@@ -29,78 +10,91 @@ export interface CliIo {
   shutdown: Promise<string>;
 }
 
-/** Flags every command accepts; each command validates the ones it needs. */
-const OPTIONS = {
-  config: { type: 'string', short: 'c' },
-  model: { type: 'string' },
-  version: { type: 'string' },
-  file: { type: 'string' },
-  labels: { type: 'string' },
-  format: { type: 'string' },
-  out: { type: 'string' },
-  port: { type: 'string' },
-  'data-dir': { type: 'string' },
-  speed: { type: 'string' },
-  'exit-after-replay': { type: 'boolean' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+const NAMES = Object.keys(COMMANDS) as CommandName[];
 
-export type CliFlags = ReturnType<
-  typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
->['values'];
+/** `driftd --help`: the commands, from their declarations. */
+export function usage(): string {
+  const width = Math.max(...NAMES.map((n) => n.length)) + 2;
+  const lines = NAMES.map((n) => `  ${n.padEnd(width)}${COMMANDS[n].summary}\n`).join('');
+  return `driftd ${VERSION}: drift monitoring for deployed ML models
+
+Usage: driftd <command> [options]
+
+Commands:
+${lines}
+Run \`driftd <command> --help\` for a command's options. \`driftd --version\` prints the version.
+`;
+}
+
+/** `driftd <command> --help`: what it does and every flag it accepts. */
+export function commandHelp(name: CommandName): string {
+  const c = COMMANDS[name];
+  return `Usage: driftd ${name} ${synopsis(c.flags)}\n\n${c.summary}\n\nOptions:\n${flagsHelp(c.flags)}`;
+}
+
+/** Every flag any command declares: enough to tell the command's words from flag values. */
+const ANY_FLAG = Object.assign({}, HELP_FLAG, ...NAMES.map((n) => COMMANDS[n].flags));
+
+/**
+ * The command named by the first one or two positional words of argv (flags may come before
+ * it), and argv without those words; `help` first asks for help on what follows.
+ */
+function findCommand(argv: readonly string[]) {
+  const words = tokensOf(argv, ANY_FLAG).filter((t) => t.kind === 'positional');
+  const helpWord = words[0]?.value === 'help';
+  const named = helpWord ? words.slice(1) : words;
+  const two = named.length >= 2 ? `${named[0]!.value} ${named[1]!.value}` : undefined;
+  const taken = two !== undefined && two in COMMANDS ? 2 : 1;
+  const key = taken === 2 ? two! : named[0]?.value;
+  const drop = new Set(
+    [...(helpWord ? [words[0]!] : []), ...named.slice(0, taken)].map((t) => t.index),
+  );
+  return {
+    key,
+    helpWord,
+    name: key !== undefined && key in COMMANDS ? (key as CommandName) : undefined,
+    rest: argv.filter((_, i) => !drop.has(i)),
+  };
+}
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  if (argv[0] === '--version') {
+  if (argv.length === 1 && argv[0] === '--version') {
     io.out.write(`${VERSION}\n`);
     return 0;
   }
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
-  try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (err) {
-    io.err.write(`driftd: ${(err as Error).message}\n\n${USAGE}`);
+  const { key, helpWord, name, rest } = findCommand(argv);
+  if (key === undefined) {
+    const asked = helpWord || (rest.length === 1 && (rest[0] === '--help' || rest[0] === '-h'));
+    (asked ? io.out : io.err).write(usage());
+    return asked ? 0 : 2;
+  }
+  if (name === undefined) {
+    const group = NAMES.filter((n) => n.startsWith(`${key} `));
+    const sub = group.length > 0 ? rest.find((a) => !a.startsWith('-')) : undefined;
+    const why =
+      group.length === 0
+        ? `unknown command "${key}"`
+        : sub === undefined
+          ? `"${key}" needs a subcommand: ${group.join(', ')}`
+          : `unknown command "${key} ${sub}" (${group.join(', ')})`;
+    io.err.write(`driftd: ${why}; driftd --help lists the commands\n`);
     return 2;
   }
-  const [command, sub, ...rest] = parsed.positionals;
-  const flags = parsed.values;
-  if (flags.help || command === undefined || command === 'help') {
-    io.out.write(USAGE);
-    return command === undefined && !flags.help ? 2 : 0;
-  }
-  const key = ['baseline', 'rules', 'dashboards', 'config'].includes(command)
-    ? `${command} ${sub ?? ''}`.trim()
-    : command;
-  const extra = ['baseline', 'rules', 'dashboards', 'config'].includes(command)
-    ? rest
-    : [sub, ...rest].filter(Boolean);
-  if (extra.length > 0) {
-    io.err.write(`driftd ${key}: unexpected argument "${extra[0]}"\n`);
+  // `driftd help <command>` is `driftd <command> --help`.
+  const parsed = parseFlags(helpWord ? [...rest, '--help'] : rest, COMMANDS[name].flags);
+  if (!parsed.ok) {
+    io.err.write(`driftd ${name}: ${parsed.error} (driftd ${name} --help lists its options)\n`);
     return 2;
   }
-  const commands: Record<
-    string,
-    () => Promise<{ run: (flags: CliFlags, io: CliIo) => Promise<number> }>
-  > = {
-    start: () => import('./commands/start.js'),
-    demo: () => import('./commands/demo.js'),
-    'baseline import': () => import('./commands/baseline-import.js'),
-    'baseline list': () => import('./commands/baseline-list.js'),
-    replay: () => import('./commands/replay.js'),
-    'rules generate': () => import('./commands/rules-generate.js'),
-    'dashboards generate': () => import('./commands/dashboards-generate.js'),
-    'config check': () => import('./commands/config-check.js'),
-  };
-  const load = commands[key];
-  if (!load) {
-    io.err.write(`driftd: unknown command "${key}"\n\n${USAGE}`);
-    return 2;
+  if (parsed.help) {
+    io.out.write(commandHelp(name));
+    return 0;
   }
   try {
-    const mod = await load();
-    return await mod.run(flags, io);
+    const mod = await LOADERS[name]();
+    return await (mod.run as (flags: unknown, io: CliIo) => Promise<number>)(parsed.values, io);
   } catch (err) {
-    io.err.write(`${formatError(key, err)}\n`);
+    io.err.write(`${formatError(name, err)}\n`);
     return err instanceof ConfigError ? 78 : 1;
   }
 }

@@ -1,22 +1,10 @@
 import { loadConfig } from '../config/index.js';
 import type { DriftdConfig, ModelConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
-import type { CliFlags } from './index.js';
 
-export async function cliConfig(flags: CliFlags): Promise<DriftdConfig> {
+/** The config named by --config (or $DRIFTD_CONFIG, or ./driftd.yaml). */
+export async function cliConfig(flags: { readonly config?: string }): Promise<DriftdConfig> {
   return loadConfig(flags.config ? { path: flags.config } : {});
-}
-
-export function requireFlag(
-  flags: CliFlags,
-  name: 'model' | 'version' | 'file',
-  command: string,
-): string {
-  const v = flags[name];
-  if (typeof v !== 'string' || v === '') {
-    throw new ConfigError(`driftd ${command}: --${name} is required`);
-  }
-  return v;
 }
 
 export function modelOf(config: DriftdConfig, id: string): ModelConfig {

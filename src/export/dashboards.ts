@@ -31,6 +31,7 @@ import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import type { DriftdConfig } from '../config/types.js';
 import { METRIC } from './metrics.js';
+import { PROCESS_METRIC } from './process-metrics.js';
 
 /**
  * Grafana dashboards generated as code from the same METRIC constants the daemon exports, so a
@@ -792,17 +793,22 @@ function modelDashboard(d: Defaults): DashboardJson {
 
 function pipelineDashboard(): DashboardJson {
   const inst = '{instance=~"$instance"}';
+  const http5xx = '{instance=~"$instance",code=~"5.."}';
+  // Eight status panels: one line of 24 columns.
+  const status = (title: string, description: string, unit?: string) =>
+    statPanel(title, description, unit).span(3);
   const b = base(
     DASHBOARD_UIDS.pipeline,
     'driftd / Pipeline health',
-    'The daemon itself: ingestion by outcome, Kafka lag, dead letters, window closes, store ' +
-      'latency and errors.',
+    'The daemon itself: ingestion by outcome, Kafka lag and errors, dead letters, window ' +
+      'closes, store latency and errors, HTTP requests by route and status, and the process ' +
+      '(CPU, memory, event-loop lag).',
   )
     .withVariable(datasourceVariable())
     .withVariable(labelVariable('instance', 'Instance', METRIC.buildInfo, { multi: true }))
     .withRow(new RowBuilder('Status'))
     .withPanel(
-      statPanel('Instances up', 'driftd instances Prometheus scrapes successfully.')
+      status('Instances up', 'driftd instances Prometheus scrapes successfully.')
         .withTarget(
           query(
             `sum(up{job="driftd"} * on (instance) group_left () max by (instance) (${METRIC.buildInfo}${inst}))`,
@@ -813,7 +819,7 @@ function pipelineDashboard(): DashboardJson {
         .thresholds(thresholds([null, 'red'], [1, 'green'])),
     )
     .withPanel(
-      statPanel('Events/s', 'Prediction events ingested per second, any outcome.', 'ops')
+      status('Events/s', 'Prediction events ingested per second, any outcome.', 'ops')
         .withTarget(
           query(`sum(rate(${METRIC.eventsTotal}${inst}[$__rate_interval]))`, undefined, {
             instant: true,
@@ -822,7 +828,7 @@ function pipelineDashboard(): DashboardJson {
         .thresholds(thresholds([null, 'blue'])),
     )
     .withPanel(
-      statPanel('Consumer lag', 'Messages behind, all topics and partitions.')
+      status('Consumer lag', 'Messages behind, all topics and partitions.')
         .withTarget(
           query(
             `sum(max by (topic, partition) (${METRIC.kafkaConsumerLag}${inst})) or vector(0)`,
@@ -833,7 +839,7 @@ function pipelineDashboard(): DashboardJson {
         .thresholds(thresholds([null, 'green'], [10_000, 'orange'], [100_000, 'red'])),
     )
     .withPanel(
-      statPanel('Dead letters/s', 'Messages sent to the dead-letter topic per second.', 'ops')
+      status('Dead letters/s', 'Messages sent to the dead-letter topic per second.', 'ops')
         .withTarget(
           query(
             `sum(rate(${METRIC.deadLetterTotal}${inst}[$__rate_interval])) or vector(0)`,
@@ -844,12 +850,12 @@ function pipelineDashboard(): DashboardJson {
         .thresholds(thresholds([null, 'green'], [0.1, 'orange'])),
     )
     .withPanel(
-      statPanel('Open windows', 'Windows currently open, all models.')
+      status('Open windows', 'Windows currently open, all models.')
         .withTarget(query(`sum(${METRIC.openWindows}${inst})`, undefined, { instant: true }))
         .thresholds(thresholds([null, 'blue'])),
     )
     .withPanel(
-      statPanel('Store errors/s', 'Failed store operations per second.', 'ops')
+      status('Store errors/s', 'Failed store operations per second.', 'ops')
         .withTarget(
           query(
             `sum(rate(${METRIC.storeErrors}${inst}[$__rate_interval])) or vector(0)`,
@@ -858,6 +864,28 @@ function pipelineDashboard(): DashboardJson {
           ),
         )
         .thresholds(thresholds([null, 'green'], [0.01, 'red'])),
+    )
+    .withPanel(
+      status('HTTP 5xx ratio', 'Share of HTTP requests answered 5xx (all routes).', 'percentunit')
+        .withTarget(
+          query(
+            `(sum(rate(${METRIC.httpRequests}${http5xx}[$__rate_interval])) or vector(0)) / clamp_min(sum(rate(${METRIC.httpRequests}${inst}[$__rate_interval])), 1e-9)`,
+            undefined,
+            { instant: true },
+          ),
+        )
+        .thresholds(thresholds([null, 'green'], [0.001, 'orange'], [0.01, 'red'])),
+    )
+    .withPanel(
+      status(
+        'Event-loop lag p99',
+        'Worst p99 event-loop delay over instances since the previous scrape.',
+        's',
+      )
+        .withTarget(
+          query(`max(${PROCESS_METRIC.eventLoopLagP99}${inst})`, undefined, { instant: true }),
+        )
+        .thresholds(thresholds([null, 'green'], [0.1, 'orange'], [0.5, 'red'])),
     )
     .withRow(new RowBuilder('Ingestion'))
     .withPanel(
@@ -899,6 +927,18 @@ function pipelineDashboard(): DashboardJson {
           ),
         )
         .min(0),
+    )
+    .withPanel(
+      lineChart(
+        'Kafka errors/s by operation',
+        'Failed Kafka client operations: connect attempts, consumer crashes, offset commits, dead-letter sends, lag refreshes.',
+        'ops',
+      ).withTarget(
+        query(
+          `sum by (operation) (rate(${METRIC.kafkaErrors}${inst}[$__rate_interval]))`,
+          '{{operation}}',
+        ),
+      ),
     )
     .withPanel(
       lineChart('Dead letters/s by reason', 'Messages dead-lettered, by reason.', 'ops').withTarget(
@@ -987,6 +1027,83 @@ function pipelineDashboard(): DashboardJson {
             'errors {{operation}}',
           ),
         ),
+    )
+    .withRow(new RowBuilder('HTTP API'))
+    .withPanel(
+      lineChart(
+        'Requests/s by route and status',
+        'Route patterns (route="unmatched": paths no route matches), by status code.',
+        'reqps',
+      ).withTarget(
+        query(
+          `sum by (method, route, code) (rate(${METRIC.httpRequests}${inst}[$__rate_interval]))`,
+          '{{method}} {{route}} {{code}}',
+        ),
+      ),
+    )
+    .withPanel(
+      lineChart(
+        'Error ratio by status class',
+        'Share of requests answered 4xx (client errors: refused input, auth, unknown paths) and 5xx.',
+        'percentunit',
+      ).withTarget(
+        query(
+          `sum by (status_class) (rate(${METRIC.httpRequestSeconds}_count{instance=~"$instance",status_class=~"4xx|5xx"}[$__rate_interval])) / ignoring (status_class) group_left () clamp_min(sum(rate(${METRIC.httpRequestSeconds}_count${inst}[$__rate_interval])), 1e-9) or on () vector(0)`,
+          '{{status_class}}',
+        ),
+      ),
+    )
+    .withPanel(
+      lineChart('Request latency by route', 'p50 and p99 time to answer, by route.', 's')
+        .withTarget(
+          query(
+            `histogram_quantile(0.99, sum by (le, route) (rate(${METRIC.httpRequestSeconds}_bucket${inst}[$__rate_interval])))`,
+            'p99 {{route}}',
+          ),
+        )
+        .withTarget(
+          query(
+            `histogram_quantile(0.5, sum by (le, route) (rate(${METRIC.httpRequestSeconds}_bucket${inst}[$__rate_interval])))`,
+            'p50 {{route}}',
+          ),
+        ),
+    )
+    .withRow(new RowBuilder('Process'))
+    .withPanel(
+      lineChart(
+        'Event-loop lag',
+        'p99 and max event-loop delay since the previous scrape: high values delay every request, batch and window close.',
+        's',
+      )
+        .withTarget(query(`${PROCESS_METRIC.eventLoopLagP99}${inst}`, 'p99 {{instance}}'))
+        .withTarget(query(`${PROCESS_METRIC.eventLoopLagMax}${inst}`, 'max {{instance}}')),
+    )
+    .withPanel(
+      lineChart('CPU', 'CPU seconds per second (user + system), per instance.', 'percentunit')
+        .withTarget(
+          query(`rate(${PROCESS_METRIC.cpuSeconds}${inst}[$__rate_interval])`, '{{instance}}'),
+        )
+        .min(0),
+    )
+    .withPanel(
+      lineChart('Memory', 'Resident set size and V8 heap used, per instance.', 'bytes')
+        .withTarget(query(`${PROCESS_METRIC.residentMemory}${inst}`, 'rss {{instance}}'))
+        .withTarget(query(`${PROCESS_METRIC.heapUsed}${inst}`, 'heap used {{instance}}'))
+        .min(0),
+    )
+    .withPanel(
+      lineChart(
+        'File descriptors',
+        'Open file descriptors as a share of the limit (sockets, store files, logs).',
+        'percentunit',
+      )
+        .withTarget(
+          query(
+            `${PROCESS_METRIC.openFds}${inst} / ${PROCESS_METRIC.maxFds}${inst}`,
+            '{{instance}}',
+          ),
+        )
+        .min(0),
     )
     .withPanel(
       tablePanel('Build', 'driftd version per instance.')

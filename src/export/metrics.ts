@@ -1,12 +1,15 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
 import { severity } from '../window/verdict.js';
+import { collectProcessMetrics } from './process-metrics.js';
 
 /**
  * Every metric family the daemon exports, in one place. Alert rules and dashboards are
  * generated from these constants, so a rename here cannot leave a dangling query.
  * Label sets are bounded: model, version, feature and window all come from the config or
  * the (few) model versions that have a baseline; event-level values never become labels.
+ * HTTP routes are the route patterns (never the raw URL), Kafka and store operations are fixed
+ * names. The process/runtime families (standard names) are in process-metrics.ts.
  */
 export const METRIC = {
   featurePsi: 'driftd_feature_psi',
@@ -40,6 +43,9 @@ export const METRIC = {
   storeErrors: 'driftd_store_errors_total',
   kafkaConsumerLag: 'driftd_kafka_consumer_lag_messages',
   kafkaRebalances: 'driftd_kafka_rebalances_total',
+  kafkaErrors: 'driftd_kafka_errors_total',
+  httpRequests: 'driftd_http_requests_total',
+  httpRequestSeconds: 'driftd_http_request_duration_seconds',
   lastEventTimestamp: 'driftd_last_event_timestamp_seconds',
   buildInfo: 'driftd_build_info',
 } as const;
@@ -55,6 +61,15 @@ export type EventResult =
   | 'version_limit'
   | 'duplicate';
 export type LabelResult = 'accepted' | 'invalid' | 'unknown_prediction';
+/** Operations of `driftd_kafka_errors_total{operation}`: what failed talking to the brokers. */
+export type KafkaErrorOperation =
+  | 'connect'
+  | 'consumer_crash'
+  | 'commit_offsets'
+  | 'produce_dead_letters'
+  | 'lag_refresh';
+/** Label names of the HTTP request families (see src/api/request-metrics.ts). */
+export type HttpRequestLabels = 'method' | 'route' | 'code';
 
 type FeatureLabels = 'model' | 'version' | 'window' | 'feature';
 type WindowLabels = 'model' | 'version' | 'window';
@@ -92,6 +107,9 @@ export interface Metrics {
   storeErrors: Counter<'operation'>;
   kafkaConsumerLag: Gauge<'topic' | 'partition'>;
   kafkaRebalances: Counter;
+  kafkaErrors: Counter<'operation'>;
+  httpRequests: Counter<HttpRequestLabels>;
+  httpRequestSeconds: Histogram<'method' | 'route' | 'status_class'>;
   lastEventTimestamp: Gauge<'model'>;
   /** Sets every gauge of a closed window's result. */
   recordWindow(result: WindowResult): void;
@@ -252,6 +270,23 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
       help: 'Consumer group rebalances (group joins).',
       registers,
     }),
+    kafkaErrors: counter(
+      METRIC.kafkaErrors,
+      'Failed Kafka client operations (connect attempts, consumer crashes, offset commits, dead-letter sends, lag refreshes).',
+      ['operation'] as const,
+    ),
+    httpRequests: counter(
+      METRIC.httpRequests,
+      'HTTP requests answered, by method, route pattern (route="unmatched" for unknown paths) and status code.',
+      ['method', 'route', 'code'] as const,
+    ),
+    httpRequestSeconds: new Histogram<'method' | 'route' | 'status_class'>({
+      name: METRIC.httpRequestSeconds,
+      help: 'Time from request received to response sent, by method, route pattern and status class (2xx, 4xx, 5xx).',
+      labelNames: ['method', 'route', 'status_class'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
     lastEventTimestamp: gauge(
       METRIC.lastEventTimestamp,
       'Event time of the newest accepted event, seconds since epoch.',
@@ -262,6 +297,7 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     { version: opts.version },
     1,
   );
+  collectProcessMetrics(registry);
 
   /** Error bounds and data-quality shares that the verdict logic does not use. */
   const recordBounds = (fl: Record<FeatureLabels, string>, d: FeatureDrift): void => {

@@ -61,7 +61,6 @@ export function createDurableInput(opts: {
             await store.insertEncodedEvents(batches);
             return;
           } catch (err) {
-            metrics.storeErrors.inc({ operation: 'insert_events' });
             if (!isRetriable(err) || attempt >= HTTP_INSERT_ATTEMPTS) throw err;
             const wait = backoffDelay(attempt, { initialMs: 200, maxMs: 5_000 });
             log.warn(

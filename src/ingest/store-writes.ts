@@ -14,9 +14,12 @@ export type Write = NonNullable<WriteOptions['write']>;
 /** The default `write`: one call, its failure propagates. */
 export const direct: Write = <T>(_operation: string, fn: () => Promise<T>): Promise<T> => fn();
 
-/** The engine's store writes: timed, failures counted, refused results quarantined. */
+/**
+ * The engine's store writes: timed, refused results quarantined. Failures are counted by the
+ * store itself (export/store-metrics.ts), whoever calls it.
+ */
 export interface StoreWrites {
-  /** One store call, timed, its failures counted. */
+  /** One store call, timed (`operation` names it to `write`). */
   timed<T>(table: string, operation: string, fn: () => Promise<T>): Promise<T>;
   /** `timed` through `write`. */
   timedWrite<T>(table: string, operation: string, write: Write, fn: () => Promise<T>): Promise<T>;
@@ -39,13 +42,10 @@ export interface StoreWrites {
 }
 
 export function createStoreWrites(metrics: Metrics, quarantine: Quarantine): StoreWrites {
-  async function timed<T>(table: string, operation: string, fn: () => Promise<T>): Promise<T> {
+  async function timed<T>(table: string, _operation: string, fn: () => Promise<T>): Promise<T> {
     const t = metrics.storeWriteSeconds.startTimer({ table });
     try {
       return await fn();
-    } catch (err) {
-      metrics.storeErrors.inc({ operation });
-      throw err;
     } finally {
       t();
     }

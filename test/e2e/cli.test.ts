@@ -60,11 +60,21 @@ describe('driftd CLI (in-process, real embedded store)', () => {
     expect(bad.stderr).toMatch(/models\[0\]/);
   });
 
-  it('rejects unknown commands and flags with usage (exit 2)', async () => {
-    expect((await cli('frobnicate')).code).toBe(2);
+  it('rejects unknown commands and flags with a one-line reason naming them (exit 2)', async () => {
+    const unknown = await cli('frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe(
+      'driftd: unknown command "frobnicate"; driftd --help lists the commands\n',
+    );
     const r = await cli('start', '--bogus');
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("Unknown option '--bogus'");
+    expect(r.stderr).toBe(
+      'driftd start: unknown option --bogus (driftd start --help lists its options)\n',
+    );
+    // A flag of another command is not silently ignored either.
+    const port = await cli('start', '--config', config, '--port', '23456');
+    expect(port.code).toBe(2);
+    expect(port.stderr).toContain('unknown option --port');
   });
 
   it('baseline import stores a content-hashed profile once; list shows it; bad rows are reported', async () => {

@@ -1,7 +1,9 @@
 /**
  * Dashboards and alert rules against a real Prometheus (Debian `prometheus`) scraping the
- * daemon's real metric families (src/export/metrics.ts on a prom-client registry, served over
- * HTTP here: the daemon itself is not needed to prove the queries), with a real Alertmanager
+ * daemon's real metric families (src/export/metrics.ts on a prom-client registry, process
+ * metrics included, served by a fastify app with the daemon's request metrics, so Prometheus's
+ * own scrapes are counted: the daemon itself is not needed to prove the queries), with a real
+ * Alertmanager
  * delivering to a webhook receiver. Proves:
  *
  * - every PromQL expression of every dashboard parses (HTTP 400 from /api/v1/query otherwise)
@@ -12,15 +14,14 @@
  *
  * Missing binaries skip locally and fail when CI=true or DRIFTD_REQUIRE_SERVICES=1.
  */
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { installRequestMetrics } from '../../src/api/request-metrics.js';
 import { parseConfig } from '../../src/config/index.js';
 import { dashboardQueries, generateDashboards } from '../../src/export/dashboards.js';
 import { createMetrics, type Metrics } from '../../src/export/metrics.js';
@@ -149,6 +150,7 @@ function closeWindow(metrics: Metrics): void {
   metrics.storeErrors.inc({ operation: 'insert' }, 0);
   metrics.kafkaConsumerLag.set({ topic: 'driftd.predictions', partition: '0' }, 42);
   metrics.kafkaRebalances.inc(0);
+  metrics.kafkaErrors.inc({ operation: 'commit_offsets' }, 0);
   metrics.lastEventTimestamp.set({ model: 'credit-risk' }, now / 1000);
   metrics.openWindows.set({ model: 'credit-risk' }, 2);
 }
@@ -183,7 +185,7 @@ async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeou
 describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
   'dashboards and rules on a real Prometheus scraping the daemon metrics',
   () => {
-    let metricsServer: Server;
+    let metricsServer: FastifyInstance | undefined;
     let ticker: NodeJS.Timeout | undefined;
     let hook: WebhookReceiver;
     let am: RunningServer | undefined;
@@ -198,19 +200,12 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
       const metrics = createMetrics(registry, { version: '0.0.0-test' });
       closeWindow(metrics);
       ticker = setInterval(() => closeWindow(metrics), 500);
-      metricsServer = createServer((req, res) => {
-        if (req.url !== '/metrics') {
-          res.writeHead(404).end();
-          return;
-        }
-        registry.metrics().then(
-          (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
-          () => res.writeHead(500).end(),
-        );
-      });
-      metricsServer.listen(0, '127.0.0.1');
-      await once(metricsServer, 'listening');
-      const { port } = metricsServer.address() as AddressInfo;
+      metricsServer = Fastify();
+      installRequestMetrics(metricsServer, metrics);
+      metricsServer.get('/metrics', async (_req, reply) =>
+        reply.type(registry.contentType).send(await registry.metrics()),
+      );
+      const { port } = new URL(await metricsServer.listen({ host: '127.0.0.1', port: 0 }));
 
       hook = await startWebhookReceiver();
       am = await startAlertmanager({
@@ -242,10 +237,7 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
       await prom?.stop();
       await am?.stop();
       await hook?.stop();
-      if (metricsServer?.listening) {
-        metricsServer.closeAllConnections();
-        metricsServer.close();
-      }
+      await metricsServer?.close();
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 

@@ -593,6 +593,9 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
       // come in between.)
       const crashes = lines.filter((l) => l.msg === 'Kafka consumer crash' && l.restart === false);
       expect(crashes.length).toBeGreaterThanOrEqual(2);
+      expect(
+        await metricValue(daemon, 'driftd_kafka_errors_total', { operation: 'consumer_crash' }),
+      ).toBeGreaterThanOrEqual(2);
       // Backoff between attempts, growing; never ready.
       const [first, second] = reconnects();
       expect(first!.delayMs as number).toBeGreaterThanOrEqual(800);
@@ -693,6 +696,12 @@ describe('Kafka source without a reachable broker', () => {
       expect(ready.statusCode).toBe(503);
       expect(ready.json().checks.kafka).toEqual({ ok: false, detail: 'connecting' });
       expect(ready.json().checks.store.ok).toBe(true);
+      // Every failed connect attempt is counted.
+      await waitFor('a failed connect counted', async () =>
+        (await metricValue(daemon, 'driftd_kafka_errors_total', { operation: 'connect' })) >= 1
+          ? true
+          : undefined,
+      );
       const t = Date.now();
       await daemon.close();
       expect(Date.now() - t).toBeLessThan(10_000);

@@ -1,14 +1,15 @@
 import { importBaseline } from '../../baseline/index.js';
 import { createStore } from '../../store/index.js';
-import type { CliFlags, CliIo } from '../index.js';
+import type { FlagsOf } from '../commands.js';
+import type { CliIo } from '../index.js';
 import { createProgress } from '../progress.js';
-import { cliConfig, modelOf, requireFlag } from '../shared.js';
+import { cliConfig, modelOf } from '../shared.js';
 
-export async function run(flags: CliFlags, io: CliIo): Promise<number> {
+export async function run(flags: FlagsOf<'baseline import'>, io: CliIo): Promise<number> {
   const config = await cliConfig(flags);
-  const model = modelOf(config, requireFlag(flags, 'model', 'baseline import'));
-  const version = requireFlag(flags, 'version', 'baseline import');
-  const file = requireFlag(flags, 'file', 'baseline import');
+  const model = modelOf(config, flags.model);
+  const version = flags.version;
+  const file = flags.file;
   const progress = createProgress(`importing ${file}`);
   const { profile, report } = await importBaseline({
     model,

@@ -1,8 +1,9 @@
 import { createStore } from '../../store/index.js';
-import type { CliFlags, CliIo } from '../index.js';
+import type { FlagsOf } from '../commands.js';
+import type { CliIo } from '../index.js';
 import { cliConfig } from '../shared.js';
 
-export async function run(flags: CliFlags, io: CliIo): Promise<number> {
+export async function run(flags: FlagsOf<'baseline list'>, io: CliIo): Promise<number> {
   const config = await cliConfig(flags);
   const store = createStore(config.store);
   try {

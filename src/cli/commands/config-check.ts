@@ -1,8 +1,9 @@
 import { redactConfig, resolveConfigPath } from '../../config/index.js';
-import type { CliFlags, CliIo } from '../index.js';
+import type { FlagsOf } from '../commands.js';
+import type { CliIo } from '../index.js';
 import { cliConfig } from '../shared.js';
 
-export async function run(flags: CliFlags, io: CliIo): Promise<number> {
+export async function run(flags: FlagsOf<'config check'>, io: CliIo): Promise<number> {
   const config = await cliConfig(flags);
   const path = resolveConfigPath(flags.config ? { path: flags.config } : {});
   if (flags.json) {

@@ -1,11 +1,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateDashboards } from '../../export/dashboards.js';
-import type { CliFlags, CliIo } from '../index.js';
+import type { FlagsOf } from '../commands.js';
+import type { CliIo } from '../index.js';
 import { cliConfig } from '../shared.js';
 
 /** Writes the Grafana dashboards (one JSON file per stable uid) into --out (default ./dashboards). */
-export async function run(flags: CliFlags, io: CliIo): Promise<number> {
+export async function run(flags: FlagsOf<'dashboards generate'>, io: CliIo): Promise<number> {
   const config = await cliConfig(flags);
   const dir = flags.out ?? 'dashboards';
   await mkdir(dir, { recursive: true });

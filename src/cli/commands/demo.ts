@@ -9,7 +9,8 @@ import { loadWeather, toPredictionEvent, trainWetDayModel } from '../../demo/wea
 import { ConfigError } from '../../errors.js';
 import { createStore } from '../../store/index.js';
 import type { PerformanceResult, WindowResult } from '../../types.js';
-import type { CliFlags, CliIo } from '../index.js';
+import type { FlagsOf } from '../commands.js';
+import type { CliIo } from '../index.js';
 
 const MARKER = '.driftd-demo';
 const DAY = 86_400_000;
@@ -46,7 +47,7 @@ export function demoConfigInput(dataDir: string, port: number) {
  * with labels arriving three event-days late. The seasons are real drift: summer and winter
  * windows move away from the spring baseline, autumn comes back.
  */
-export async function run(flags: CliFlags, io: CliIo): Promise<number> {
+export async function run(flags: FlagsOf<'demo'>, io: CliIo): Promise<number> {
   const dataDir = resolve(flags['data-dir'] ?? '.driftd-demo');
   const port = flags.port === undefined ? 8080 : Number(flags.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {

@@ -4,9 +4,10 @@ import { createDaemon } from '../../daemon.js';
 import { ConfigError } from '../../errors.js';
 import type { PendingLine } from '../../ingest/decode.js';
 import { countNewlines, splitNdjson } from '../../ingest/ndjson.js';
-import type { CliFlags, CliIo } from '../index.js';
+import type { FlagsOf } from '../commands.js';
+import type { CliIo } from '../index.js';
 import { createProgress } from '../progress.js';
-import { cliConfig, requireFlag } from '../shared.js';
+import { cliConfig } from '../shared.js';
 
 const BATCH = 5000;
 
@@ -15,9 +16,9 @@ const BATCH = 5000;
  * store), then closes every window. Uses the configured store directly, so stop a daemon that
  * owns the same embedded store first.
  */
-export async function run(flags: CliFlags, io: CliIo): Promise<number> {
+export async function run(flags: FlagsOf<'replay'>, io: CliIo): Promise<number> {
   const config = await cliConfig(flags);
-  const file = requireFlag(flags, 'file', 'replay');
+  const file = flags.file;
   let windows = 0;
   const daemon = createDaemon(config, {
     listen: false,

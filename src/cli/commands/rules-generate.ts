@@ -6,11 +6,12 @@ import {
   toPrometheusRuleCrd,
   toPrometheusRuleYaml,
 } from '../../export/rules.js';
-import type { CliFlags, CliIo } from '../index.js';
+import type { FlagsOf } from '../commands.js';
+import type { CliIo } from '../index.js';
 import { cliConfig } from '../shared.js';
 
 /** Writes the alert rules for the configured models: a Prometheus rules file or a PrometheusRule. */
-export async function run(flags: CliFlags, io: CliIo): Promise<number> {
+export async function run(flags: FlagsOf<'rules generate'>, io: CliIo): Promise<number> {
   const config = await cliConfig(flags);
   const format = flags.format ?? 'rules';
   if (format !== 'rules' && format !== 'crd') {

@@ -1,5 +1,6 @@
 import { createDaemon } from '../../daemon.js';
-import type { CliFlags, CliIo } from '../index.js';
+import type { FlagsOf } from '../commands.js';
+import type { CliIo } from '../index.js';
 import { cliConfig } from '../shared.js';
 
 /**
@@ -7,7 +8,7 @@ import { cliConfig } from '../shared.js';
  * serves /healthz and a not-ready /readyz, and retries the store with backoff (logging what it
  * waits for). A signal during that wait stops it cleanly (exit 0).
  */
-export async function run(flags: CliFlags, io: CliIo): Promise<number> {
+export async function run(flags: FlagsOf<'start'>, io: CliIo): Promise<number> {
   const config = await cliConfig(flags);
   const daemon = createDaemon(config, { waitForStore: true });
   let signalled = false;

@@ -54,6 +54,7 @@
  */
 
 import type { Consumer } from 'kafkajs';
+import type { Metrics } from '../../export/metrics.js';
 import type { Logger } from '../../logger.js';
 import type { Clock } from '../../window/index.js';
 import {
@@ -76,6 +77,7 @@ export interface CheckpointsOptions {
   store: CheckpointStore;
   clock: Clock;
   log: Logger;
+  metrics: Pick<Metrics, 'kafkaErrors'>;
   tuning: Pick<Tuning, 'checkpointIntervalMs'>;
   http: HttpInputHooks | undefined;
   progress: PartitionProgress;
@@ -167,6 +169,7 @@ export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
     try {
       await c.commitOffsets(mine);
     } catch (err) {
+      options.metrics.kafkaErrors.inc({ operation: 'commit_offsets' });
       log.warn(
         { err, offsets: mine },
         'offset commit failed; the checkpoint stays the source of truth and the next one commits again',

@@ -15,6 +15,7 @@ import type {
 } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import type { KafkaConfig } from '../../config/types.js';
+import type { Metrics } from '../../export/metrics.js';
 import type { Logger } from '../../logger.js';
 import { backoffDelay, RetryAbortedError, retryUntilDone, sleep } from '../retry.js';
 import { KafkaSourceError, type KafkaSourceState, type Tuning } from './options.js';
@@ -35,6 +36,7 @@ export interface ConnectionOptions {
   /** The daemon's logger (kafkajs logs as its child `stage: kafkajs`). */
   logger: Logger;
   log: Logger;
+  metrics: Pick<Metrics, 'kafkaErrors'>;
   /** Aborts the connect loop and its backoff (close). */
   signal: AbortSignal;
   stopping: () => boolean;
@@ -106,11 +108,13 @@ export function createConnection(options: ConnectionOptions): Connection {
       initialMs: 1_000,
       maxMs: 30_000,
       retriable: () => true,
-      onRetry: ({ err, attempt, delayMs }) =>
+      onRetry: ({ err, attempt, delayMs }) => {
+        options.metrics.kafkaErrors.inc({ operation: 'connect' });
         log.warn(
           { err, attempt, delayMs, brokers: cfg.brokers },
           'cannot start the Kafka consumer; retrying',
-        ),
+        );
+      },
     }).then(
       () => {
         connectRunning = false;
@@ -222,6 +226,7 @@ export function createConnection(options: ConnectionOptions): Connection {
       });
       c.on(c.events.CRASH, (e) => {
         joined = false;
+        options.metrics.kafkaErrors.inc({ operation: 'consumer_crash' });
         log.warn({ err: e.payload.error, restart: e.payload.restart }, 'Kafka consumer crash');
         // kafkajs restarts a consumer only after an error it deems retriable. Others leave it
         // dead for good: "Failed to find group coordinator" when the broker went away during a

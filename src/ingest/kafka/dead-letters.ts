@@ -168,8 +168,13 @@ export function createDeadLetters(options: DeadLettersOptions): DeadLetter {
     // In requests the broker takes whole: a batch's dead letters over its message.max.bytes
     // made the request fail and every dead letter of the batch go one by one (each awaited,
     // acks=all), a few hundred per second while the partition waited.
-    for (const part of deadLetterRequests(messages, DEAD_LETTER_REQUEST_BYTES)) {
-      await sendDeadLetterRequest(p, part);
+    try {
+      for (const part of deadLetterRequests(messages, DEAD_LETTER_REQUEST_BYTES)) {
+        await sendDeadLetterRequest(p, part);
+      }
+    } catch (err) {
+      metrics.kafkaErrors.inc({ operation: 'produce_dead_letters' });
+      throw err;
     }
   }
 

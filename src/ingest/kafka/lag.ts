@@ -86,7 +86,10 @@ export function createLag(options: LagOptions): Lag {
       if (refreshingLag || options.stopping()) return;
       refreshingLag = true;
       refreshLag()
-        .catch((err) => log.debug({ err }, 'consumer lag refresh failed'))
+        .catch((err) => {
+          metrics.kafkaErrors.inc({ operation: 'lag_refresh' });
+          log.debug({ err }, 'consumer lag refresh failed');
+        })
         .finally(() => {
           refreshingLag = false;
         });

@@ -9,14 +9,16 @@ import {
   generateDashboards,
 } from '../../../src/export/dashboards.js';
 import { METRIC } from '../../../src/export/metrics.js';
+import { PROCESS_METRIC } from '../../../src/export/process-metrics.js';
 import { promqlMetricNames } from '../../helpers/prometheus.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 
 /** Metric families as selected in PromQL: histograms only through their series suffixes. */
-const HISTOGRAMS = new Set<string>([METRIC.storeWriteSeconds]);
+const HISTOGRAMS = new Set<string>([METRIC.storeWriteSeconds, METRIC.httpRequestSeconds]);
 const SELECTABLE = new Set<string>([
   ...Object.values(METRIC).filter((m) => !HISTOGRAMS.has(m)),
+  ...Object.values(PROCESS_METRIC),
   ...[...HISTOGRAMS].flatMap((m) => [`${m}_bucket`, `${m}_sum`, `${m}_count`]),
   'ALERTS',
   'up',
@@ -139,6 +141,13 @@ describe('generateDashboards', () => {
         'Dead letters/s by reason',
         'Window closes/min',
         'Store write latency',
+        'Kafka errors/s by operation',
+        'Requests/s by route and status',
+        'Error ratio by status class',
+        'Request latency by route',
+        'Event-loop lag',
+        'CPU',
+        'Memory',
       ]),
     );
     expect(dashboardQueries(dashboards['driftd-model'])).toContainEqual(
