@@ -1,4 +1,5 @@
 import type { FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
+import type { BaselineSummary } from './ports.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -26,6 +27,18 @@ export function presentWindow(r: WindowResult) {
 export function presentFeature(d: FeatureDrift) {
   const { histogram: _omit, ...rest } = d as FeatureDrift & { histogram?: unknown };
   return rest;
+}
+
+/**
+ * A baseline as the API shows it: its training file by name only (the directory it was imported
+ * from is the host's business, not the client's); `hash` identifies the content.
+ */
+export function presentBaseline(b: BaselineSummary) {
+  return {
+    ...b,
+    source: b.source.split(/[\\/]/).at(-1) ?? '',
+    createdAt: iso(b.createdAt),
+  };
 }
 
 export function presentPerformance(p: PerformanceResult) {

@@ -43,6 +43,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.get(
     '/api/v1/predictions/:id',
     {
+      config: { scope: 'read' },
       schema: {
         summary:
           'Audit lookup of one prediction: the stored event, the text it arrived as, its label, its windows and lineage',
@@ -72,6 +73,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.get(
     '/api/v1/predictions',
     {
+      config: { scope: 'read' },
       schema: {
         summary:
           'Audit lookup of one prediction by an id in the query string (any id, "." and ".." included)',
