@@ -1,4 +1,4 @@
-import type { FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
+import type { EventSource, FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
 import type { BaselineSummary } from './ports.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -29,6 +29,14 @@ export function presentFeature(d: FeatureDrift) {
   return rest;
 }
 
+/** A file path as the API shows it: the name, never the directory (the host's business). */
+const fileName = (path: string) => path.split(/[\\/]/).at(-1) ?? '';
+
+/** Where a stored event came from; a replayed file by its name only. */
+export function presentSource(s: EventSource): EventSource {
+  return s.kind === 'replay' && s.file !== undefined ? { ...s, file: fileName(s.file) } : s;
+}
+
 /**
  * A baseline as the API shows it: its training file by name only (the directory it was imported
  * from is the host's business, not the client's); `hash` identifies the content.
@@ -36,7 +44,7 @@ export function presentFeature(d: FeatureDrift) {
 export function presentBaseline(b: BaselineSummary) {
   return {
     ...b,
-    source: b.source.split(/[\\/]/).at(-1) ?? '',
+    source: fileName(b.source),
     createdAt: iso(b.createdAt),
   };
 }

@@ -19,6 +19,7 @@ const TOKEN = 'hygiene-0123456789abcdef';
 const STORE_HOST = 'ch-secret-7.bank.internal';
 const STORE_FAILURE = `ClickHouse at http://${STORE_HOST}:8123 failed: Code: 243. DB::Exception: Cannot reserve 1.00 MiB, not enough space on /var/lib/clickhouse/store/abc (NOT_ENOUGH_SPACE)`;
 const TRAINING_FILE = '/work/data/credit/secret-dir/training-2026.csv';
+const REPLAY_FILE = '/work/data/credit/secret-dir/replay-2026.ndjson';
 const T = Date.parse('2026-11-22T10:00:00Z');
 
 describe('response hygiene: no host, path or store exception text in any answer (real chDB)', () => {
@@ -72,6 +73,20 @@ describe('response hygiene: no host, path or store exception text in any answer 
       buildProfileFromRows(config.models[0]!, '1', rows, { source: TRAINING_FILE }).profile,
     );
     await daemon.pipeline.refreshBaselines();
+    // A replayed event remembers its file: the audit lookup shows the name, not the directory.
+    await daemon.store.insertEvents([
+      {
+        model: 'm',
+        version: '1',
+        id: 'replayed-1',
+        ts: T - 3_600_000,
+        features: { x: 1 },
+        prediction: 1,
+        late: false,
+        source: { kind: 'replay', file: REPLAY_FILE, line: 7 },
+        ingestedAt: T,
+      },
+    ]);
   });
   afterAll(async () => {
     failing = 'no';
@@ -125,6 +140,7 @@ describe('response hygiene: no host, path or store exception text in any answer 
       ['GET', '/api/v1/predictions/h-1'],
       ['GET', '/api/v1/predictions/does-not-exist?model=m'],
       ['GET', '/api/v1/predictions?id=h-2'],
+      ['GET', '/api/v1/predictions/replayed-1'],
       ['POST', `/api/v1/models/${model}/recompute`, JSON.stringify({ start: T })],
       ['POST', `/api/v1/models/${model}/recompute`, JSON.stringify({ start: 'yesterday' })],
       ['POST', '/api/v1/events', `[${event(1, T)},${event(2, T + 1000)},{"model":"nope"}]`],
@@ -168,6 +184,12 @@ describe('response hygiene: no host, path or store exception text in any answer 
     const models = bodies.find((b) => b.what === 'with windows: GET /api/v1/models')!;
     // The baseline's training file is shown by name, its directory is not.
     expect(models.body).toContain('"source":"training-2026.csv"');
+    const replayed = bodies.find((b) => b.what === 'healthy: GET /api/v1/predictions/replayed-1')!;
+    expect(JSON.parse(replayed.body).source).toEqual({
+      kind: 'replay',
+      file: 'replay-2026.ndjson',
+      line: 7,
+    });
     failing = 'store';
     await walk('store failing');
     failing = 'unavailable';
@@ -195,6 +217,7 @@ describe('response hygiene: no host, path or store exception text in any answer 
       tmpdir(),
       dir,
       TRAINING_FILE,
+      REPLAY_FILE,
       'secret-dir',
       '.ts:',
       '    at ',
