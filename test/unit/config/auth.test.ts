@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import {
   type ConfigEnv,
@@ -8,6 +9,7 @@ import {
   parseConfig,
   redactConfig,
 } from '../../../src/config/index.js';
+import { createLogger } from '../../../src/logger.js';
 
 /** server.auth: named, scoped tokens whose secrets come from the environment or files. */
 
@@ -66,6 +68,23 @@ describe('server.auth', () => {
       scopes: ['read'],
       secret: '[redacted]',
     });
+  });
+
+  it('the logger redacts token secrets even when handed the unredacted config', () => {
+    const config = parse('  auth: {tokens: [{name: g, scopes: [read], secretEnv: T}]}\n', {
+      T: GOOD,
+      DRIFTD_API_TOKENS: `${GOOD}-legacy`,
+    });
+    let out = '';
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        out += String(chunk);
+        done();
+      },
+    });
+    createLogger('info', sink).info({ config }, 'config');
+    expect(out).toContain('"name":"g"');
+    expect(out).not.toContain(GOOD);
   });
 
   it('refuses a too-short token at load, naming the token and never echoing the secret', () => {
