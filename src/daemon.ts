@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
+import { configuredTokens } from './api/auth.js';
 import type { Readiness } from './api/ports.js';
 import { buildServer } from './api/server.js';
 import type { DriftdConfig, ModelConfig } from './config/types.js';
@@ -223,9 +224,15 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         } else {
           await app.ready();
         }
-        if (config.server.apiTokens.length === 0) {
+        const tokens = configuredTokens(config.server);
+        if (tokens.length === 0) {
           log.warn(
-            'no API tokens configured: write routes are open to anyone who can reach the port',
+            'no API tokens configured: every /api/v1 route (reads, ingestion, recompute) is open to anyone who can reach the port',
+          );
+        } else {
+          log.info(
+            { tokens: tokens.map((t) => ({ name: t.name, scopes: t.scopes })) },
+            'API tokens configured',
           );
         }
         waitingForStore = true;

@@ -1,4 +1,5 @@
-import type { FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
+import type { EventSource, FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
+import type { BaselineSummary } from './ports.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -26,6 +27,26 @@ export function presentWindow(r: WindowResult) {
 export function presentFeature(d: FeatureDrift) {
   const { histogram: _omit, ...rest } = d as FeatureDrift & { histogram?: unknown };
   return rest;
+}
+
+/** A file path as the API shows it: the name, never the directory (the host's business). */
+const fileName = (path: string) => path.split(/[\\/]/).at(-1) ?? '';
+
+/** Where a stored event came from; a replayed file by its name only. */
+export function presentSource(s: EventSource): EventSource {
+  return s.kind === 'replay' && s.file !== undefined ? { ...s, file: fileName(s.file) } : s;
+}
+
+/**
+ * A baseline as the API shows it: its training file by name only (the directory it was imported
+ * from is the host's business, not the client's); `hash` identifies the content.
+ */
+export function presentBaseline(b: BaselineSummary) {
+  return {
+    ...b,
+    source: fileName(b.source),
+    createdAt: iso(b.createdAt),
+  };
 }
 
 export function presentPerformance(p: PerformanceResult) {

@@ -1,12 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyRequest,
-} from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { MAX_ID_LENGTH } from '../limits.js';
-import { clientErrorHandler, frameworkErrors, HttpError, installErrorHandler } from './errors.js';
+import { installAuth } from './auth.js';
+import { clientErrorHandler, frameworkErrors, installErrorHandler } from './errors.js';
 import { installRequestGuards } from './guards.js';
 import { installJsonBodyParser } from './json-body.js';
 import type { ApiDeps } from './ports.js';
@@ -29,7 +25,7 @@ function connectionsCheckingInterval(server: ApiDeps['config']['server']): numbe
 
 /**
  * The HTTP app, not listening: the daemon calls `listen`, tests call `inject()`.
- * Writes require a bearer token when tokens are configured.
+ * When tokens are configured, every /api/v1 route needs one holding the route's scope (auth.ts).
  *
  * Slow clients are bounded by the server's deadlines (server.requestTimeoutMs for a whole
  * request, headersTimeoutMs for its headers, keepAliveTimeoutMs between requests): a client
@@ -60,6 +56,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
   installRequestMetrics(app, deps.metrics);
   installErrorHandler(app, server.bodyLimitBytes);
+  // Before the guards: an unauthenticated client learns nothing, not even that driftd is starting.
+  installAuth(app, { server, logger: deps.logger });
   installRequestGuards(app, deps);
   installJsonBodyParser(app);
   // OpenAPI: every route documents the error answer as its 4xx and 5xx (a route's own 400,
@@ -85,28 +83,10 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     },
   });
 
-  const tokens = server.apiTokens.map((t) => Buffer.from(t));
-  const auth = (req: FastifyRequest): void => {
-    if (tokens.length === 0) return;
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    const given = m ? Buffer.from(m[1]!.trim()) : undefined;
-    const ok =
-      given !== undefined &&
-      tokens.some((t) => t.length === given.length && timingSafeEqual(t, given));
-    if (!ok) {
-      throw new HttpError(
-        401,
-        'DRIFTD_ERR_UNAUTHORIZED',
-        m ? 'bearer token not accepted' : 'this route needs "Authorization: Bearer <token>"',
-      );
-    }
-  };
-
-  registerIngestRoutes(app, deps, auth);
+  registerIngestRoutes(app, deps);
   registerModelRoutes(app, deps);
   registerPredictionRoutes(app, deps);
-  registerRecomputeRoutes(app, deps, auth);
+  registerRecomputeRoutes(app, deps);
   registerOpsRoutes(app, deps);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

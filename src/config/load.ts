@@ -11,6 +11,7 @@ import {
   readConfig,
   type SchemaIssue,
 } from './schema.js';
+import { createSecretReader } from './secrets.js';
 import type { DriftdConfig } from './types.js';
 
 export type ConfigEnv = Readonly<Record<string, string | undefined>>;
@@ -167,8 +168,9 @@ function validate(
     }
     return 'file';
   };
-  const ctx = createReadContext((value, at) =>
-    resolve(originOf(at) === 'file' ? baseDir : cwd, value),
+  const ctx = createReadContext(
+    (value, at) => resolve(originOf(at) === 'file' ? baseDir : cwd, value),
+    createSecretReader(options.env ?? process.env),
   );
   const config = readConfig(layered, ctx);
   if (ctx.issues.length === 0 && early.length === 0) return deepFreeze(config);
@@ -373,6 +375,7 @@ export const REDACTED = '[redacted]';
 export function redactConfig(config: DriftdConfig): DriftdConfig {
   const copy = structuredClone(config) as DriftdConfig;
   copy.server.apiTokens = copy.server.apiTokens.map(() => REDACTED);
+  for (const token of copy.server.auth.tokens) token.secret = REDACTED;
   if (copy.store.kind === 'clickhouse') {
     copy.store.password = REDACTED;
     copy.store.url = redactUrl(copy.store.url);

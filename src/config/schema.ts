@@ -3,12 +3,15 @@ import type { DriftTest, FeatureType, ModelTask } from '../types.js';
 import { DEFAULT_EFFECT_FLOORS } from '../window/verdict.js';
 import { checkDuration } from './duration.js';
 import type {
+  ApiScope,
+  ApiTokenConfig,
   DriftdConfig,
   FeatureConfig,
   IngestConfig,
   KafkaConfig,
   KafkaMessageKey,
   ModelConfig,
+  ServerAuthConfig,
   ServerConfig,
   StoreConfig,
   VerdictRule,
@@ -58,11 +61,14 @@ export interface ServerInput {
   /** 0 picks a free port. Env: DRIFTD_PORT. @default 8080 */
   port?: number;
   /**
-   * Bearer tokens accepted on write routes (event and label ingestion). Empty = writes are open,
+   * Unnamed bearer tokens, each holding every scope (read, write, admin); at least
+   * MIN_TOKEN_LENGTH characters. Prefer `auth.tokens`. With no token at all, /api/v1 is open,
    * which the daemon logs as a warning at boot. Env: DRIFTD_API_TOKENS (comma-separated).
    * @default []
    */
   apiTokens?: string[];
+  /** Named, scoped API tokens and what /metrics needs. */
+  auth?: ServerAuthInput;
   /** Largest accepted request body, in bytes (1 KiB .. 1 GiB). @default 10485760 (10 MiB) */
   bodyLimitBytes?: number;
   /**
@@ -79,6 +85,24 @@ export interface ServerInput {
    * @default 72000
    */
   keepAliveTimeoutMs?: number;
+}
+
+export interface ServerAuthInput {
+  /** Named tokens; when any token is configured, every /api/v1 route needs one with its scope. @default [] */
+  tokens?: ApiTokenInput[];
+  /** open: /metrics needs no token; read: a token with scope read (when tokens are configured). @default "open" */
+  metrics?: 'open' | 'read';
+}
+
+export interface ApiTokenInput {
+  /** Shown in the access log; lowercase letters, digits, "-" and "_". Required. */
+  name?: string;
+  /** read (results, audit), write (ingestion), admin (recompute, baselines, erasure). Required. */
+  scopes?: ApiScope[];
+  /** Environment variable holding the secret (exactly one of secretEnv, secretFile). */
+  secretEnv?: string;
+  /** File holding the secret (surrounding whitespace ignored); relative to the config file. */
+  secretFile?: string;
 }
 
 export interface StoreInput {
@@ -228,6 +252,12 @@ export const MODEL_TASKS = ['binary-classification', 'multiclass', 'regression']
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
 export const BASELINE_FALLBACKS = ['none', 'latest'] as const;
 export const VERDICT_RULES = ['calibrated', 'threshold'] as const satisfies readonly VerdictRule[];
+export const API_SCOPES = ['read', 'write', 'admin'] as const satisfies readonly ApiScope[];
+export const METRICS_ACCESS = ['open', 'read'] as const;
+/** Shortest accepted API token secret: a guessable token is no protection. */
+export const MIN_TOKEN_LENGTH = 16;
+/** Longest accepted API token secret (it travels in a header). */
+export const MAX_TOKEN_LENGTH = 4096;
 export const KAFKA_MESSAGE_KEYS = [
   'none',
   'model',
@@ -248,6 +278,7 @@ const MIB = 1024 * 1024;
 const SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const CLICKHOUSE_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const KAFKA_TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+):\d{1,5}$/;
 
 // ---------------------------------------------------------------------------------------------
@@ -282,19 +313,124 @@ function readIngest(r: MapReader): IngestConfig {
 }
 
 function readServer(r: MapReader): ServerConfig {
+  const host = r.string('host', { default: '127.0.0.1' });
+  const port = r.integer('port', { default: 8080, min: 0, max: 65535 });
+  const apiTokens = r.list('apiTokens', { default: [] }, (c, path, value) =>
+    readString(c, path, value, { secret: true, check: checkTokenSecret }),
+  );
+  const auth = r.map('auth', readAuth);
+  // Two tokens with one secret would be one token under two names and two sets of scopes.
+  reportDuplicates(
+    r.ctx,
+    [
+      ...apiTokens.map((secret, i) => ({
+        value: secret,
+        path: [...r.at, 'apiTokens', i],
+        at: `apiTokens[${i}]`,
+      })),
+      ...auth.tokens.map((t, i) => ({
+        value: t.secret,
+        path: [...r.at, 'auth', 'tokens', i],
+        at: `token ${JSON.stringify(t.name)}`,
+      })),
+    ],
+    (_, at) => `has the same secret as ${at}`,
+  );
   return {
-    host: r.string('host', { default: '127.0.0.1' }),
-    port: r.integer('port', { default: 8080, min: 0, max: 65535 }),
-    apiTokens: r.list('apiTokens', { default: [] }, (c, path, value) =>
-      readString(c, path, value, {
-        secret: true,
-        check: (token) =>
-          /[\s,]/.test(token) ? 'must not contain whitespace or commas' : undefined,
-      }),
-    ),
+    host,
+    port,
+    apiTokens,
+    auth,
     bodyLimitBytes: r.integer('bodyLimitBytes', { default: 10 * MIB, min: 1024, max: 1024 * MIB }),
     ...readServerTimeouts(r),
   };
+}
+
+/** Why a token secret is refused, never echoing it. */
+export function checkTokenSecret(secret: string): string | undefined {
+  if (secret.length < MIN_TOKEN_LENGTH) {
+    return `must be at least ${MIN_TOKEN_LENGTH} characters (use a random secret, e.g. openssl rand -hex 32)`;
+  }
+  if (secret.length > MAX_TOKEN_LENGTH) return `must be at most ${MAX_TOKEN_LENGTH} characters`;
+  if (!/^[\x21-\x7e]+$/.test(secret) || secret.includes(',')) {
+    return 'must be printable ASCII without whitespace or commas';
+  }
+  return undefined;
+}
+
+function readAuth(r: MapReader): ServerAuthConfig {
+  const tokens = r.list('tokens', { default: [] }, (c, path, value) =>
+    readMap(c, path, value, readToken),
+  );
+  reportDuplicates(
+    r.ctx,
+    tokens.map((t, i) => ({
+      value: t.name,
+      path: [...r.at, 'tokens', i, 'name'],
+      at: `tokens[${i}]`,
+    })),
+    (name, at) => `duplicate token name ${JSON.stringify(name)} (also at ${at})`,
+  );
+  return { tokens, metrics: r.choice('metrics', METRICS_ACCESS, 'open') };
+}
+
+function readToken(r: MapReader): ApiTokenConfig {
+  const name = r.string('name', {
+    check: (value) =>
+      SLUG.test(value)
+        ? undefined
+        : `${JSON.stringify(value)} is not a valid token name (lowercase letters, digits, "-" and "_", at most 64 characters)`,
+  });
+  const token = `token ${JSON.stringify(name)}`;
+  const scopes = r.list('scopes', { minItems: 1 }, (c, path, value) =>
+    readChoice(c, path, value, API_SCOPES),
+  );
+  reportDuplicates(
+    r.ctx,
+    scopes.map((value, i) => ({ value, path: [...r.at, 'scopes', i], at: `scopes[${i}]` })),
+    (scope, at) => `${JSON.stringify(scope)} is listed twice (also at ${at})`,
+  );
+  if (r.has('secret')) {
+    r.issue(
+      ['secret'],
+      `${token}: a secret never goes in the config file; name where it is with secretEnv (an environment variable) or secretFile`,
+    );
+  }
+  const secretEnv = r.read<string | null>('secretEnv', null, (c, path, value) =>
+    readString(c, path, value, {
+      check: (v) => (ENV_NAME.test(v) ? undefined : 'must be an environment variable name'),
+    }),
+  );
+  const secretFile = r.optionalPath('secretFile');
+  let secret = '';
+  if ((secretEnv === null) === (secretFile === undefined)) {
+    r.issue([], `${token}: set exactly one of "secretEnv" or "secretFile"`);
+  } else if (secretEnv !== null && secretEnv !== '') {
+    secret = readTokenSecret(r, ['secretEnv'], token, { env: secretEnv });
+  } else if (secretFile !== undefined) {
+    secret = readTokenSecret(r, ['secretFile'], token, { file: secretFile });
+  }
+  return { name, scopes, secret };
+}
+
+function readTokenSecret(
+  r: MapReader,
+  at: PathSegment[],
+  token: string,
+  source: SecretSource,
+): string {
+  const read = r.ctx.readSecret(source);
+  if (!read.ok) {
+    r.issue(at, `${token}: ${read.message}`);
+    return '';
+  }
+  const where = 'env' in source ? source.env : source.file;
+  const problem = checkTokenSecret(read.value);
+  if (problem !== undefined) {
+    r.issue(at, `${token}: the secret in ${where} ${problem}`);
+    return '';
+  }
+  return read.value;
 }
 
 function readServerTimeouts(
@@ -574,18 +710,34 @@ export interface SchemaIssue {
   unknownKey?: string;
 }
 
+/** Where a secret named by the config is: an environment variable or a file (absolute path). */
+export type SecretSource = { env: string } | { file: string };
+
+export type SecretRead = { ok: true; value: string } | { ok: false; message: string };
+
 export interface ReadContext {
   readonly issues: SchemaIssue[];
   issue(path: readonly PathSegment[], message: string): void;
   /** Absolute form of a path-valued setting found at `at`; the base depends on where it came from. */
   resolvePath(value: string, at: readonly PathSegment[]): string;
+  /** The secret a setting names (see secrets.ts); a message saying why when it cannot be read. */
+  readSecret(source: SecretSource): SecretRead;
 }
 
 export function createReadContext(
   resolvePath: (value: string, at: readonly PathSegment[]) => string,
+  readSecret: (source: SecretSource) => SecretRead = () => ({
+    ok: false,
+    message: 'secrets cannot be read here',
+  }),
 ): ReadContext {
   const issues: SchemaIssue[] = [];
-  return { issues, issue: (path, message) => issues.push({ path, message }), resolvePath };
+  return {
+    issues,
+    issue: (path, message) => issues.push({ path, message }),
+    resolvePath,
+    readSecret,
+  };
 }
 
 /** `models[0].features[3].type`; empty for the top level. */
@@ -845,6 +997,11 @@ class MapReader {
   private take(key: string): unknown {
     this.asked.add(key);
     return Object.hasOwn(this.value, key) ? this.value[key] : undefined;
+  }
+
+  /** Whether the key is present (and marks it known). */
+  has(key: string): boolean {
+    return isPresent(this.take(key));
   }
 
   private child(key: string): PathSegment[] {

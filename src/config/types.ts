@@ -28,8 +28,12 @@ export interface IngestConfig {
 export interface ServerConfig {
   host: string;
   port: number;
-  /** Bearer tokens accepted on write routes; empty = writes are open (logged at boot as a warning). */
+  /**
+   * Unnamed bearer tokens (DRIFTD_API_TOKENS), each holding every scope. With `auth.tokens`
+   * empty too, /api/v1 is open (logged at boot as a warning).
+   */
   apiTokens: string[];
+  auth: ServerAuthConfig;
   bodyLimitBytes: number;
   /** Whole request (headers and body) must arrive within this, ms; else 408 and disconnect. */
   requestTimeoutMs: number;
@@ -37,6 +41,23 @@ export interface ServerConfig {
   headersTimeoutMs: number;
   /** Idle keep-alive connections are closed after this, ms. */
   keepAliveTimeoutMs: number;
+}
+
+/** What a bearer token may do: read results and audit records, ingest, or administer. */
+export type ApiScope = 'read' | 'write' | 'admin';
+
+export interface ApiTokenConfig {
+  /** Shown in the access log (never the secret). */
+  name: string;
+  scopes: ApiScope[];
+  /** Read from the environment or a file at config load; never written in the config file. */
+  secret: string;
+}
+
+export interface ServerAuthConfig {
+  tokens: ApiTokenConfig[];
+  /** `open`: /metrics needs no token; `read`: it needs a token with scope read (when tokens are configured). */
+  metrics: 'open' | 'read';
 }
 
 export type StoreConfig =

@@ -54,6 +54,7 @@ describe('driftd CLI (in-process, real embedded store)', () => {
     const ok = await cli('config', 'check', '--config', config);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('credit-risk (3 features, windows 1m)');
+    expect(ok.stdout).toContain('api tokens: open (no tokens)');
     const bad = await cli('config', 'check', '--config', 'test/fixtures/config/many-errors.yaml');
     expect(bad.code).toBe(78);
     expect(bad.stderr).toMatch(/many-errors\.yaml: \d+ problems:/);

@@ -39,7 +39,7 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
   let dir: string;
   let daemon: Daemon;
   let url: string;
-  const token = 'e2e-token';
+  const token = 'e2e-token-0123456789abcdef';
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'driftd-e2e-'));
@@ -89,10 +89,17 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
       body: JSON.stringify(body),
     });
 
-  it('refuses writes without the bearer token', async () => {
+  /** GET with the bearer token: with tokens configured, reads need one too. */
+  const get = (path: string) =>
+    fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+
+  it('refuses reads and writes without the bearer token', async () => {
     const res = await post('/api/v1/events', [], false);
     expect(res.status).toBe(401);
     expect(((await res.json()) as { message: string }).message).toContain('Authorization: Bearer');
+    for (const path of ['/api/v1/models', '/api/v1/predictions/p-1']) {
+      expect((await fetch(`${url}${path}`)).status, path).toBe(401);
+    }
   });
 
   it('accepts valid events, reports invalid ones per item, and finds the drift in API, store and /metrics', async () => {
@@ -128,9 +135,7 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
     });
     expect(res2.status).toBe(202);
 
-    const drift = (await (
-      await fetch(`${url}/api/v1/models/credit-risk/drift?window=1m`)
-    ).json()) as {
+    const drift = (await (await get(`/api/v1/models/credit-risk/drift?window=1m`)).json()) as {
       windows: Array<{
         start: string;
         eventCount: number;
@@ -178,7 +183,7 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
     expect(byName(drift.windows[1]!, 'age').drifted).toBe(false);
     expect(byName(drift.windows[1]!, 'region').drifted).toBe(false);
 
-    const summary = (await (await fetch(`${url}/api/v1/models/credit-risk/summary`)).json()) as {
+    const summary = (await (await get(`/api/v1/models/credit-risk/summary`)).json()) as {
       ranked: Array<{
         feature: string;
         rank: number;
@@ -194,7 +199,7 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
     });
 
     const hist = (await (
-      await fetch(`${url}/api/v1/models/credit-risk/features/income/histogram?window=1m`)
+      await get(`/api/v1/models/credit-risk/features/income/histogram?window=1m`)
     ).json()) as {
       reference: number[];
       current: number[];
@@ -248,13 +253,13 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
     for (let i = 0; i < 50 && perf.windows.length === 0; i++) {
       await new Promise((r) => setTimeout(r, 100));
       perf = (await (
-        await fetch(`${url}/api/v1/models/credit-risk/performance?window=1m`)
+        await get(`/api/v1/models/credit-risk/performance?window=1m`)
       ).json()) as typeof perf;
     }
     expect(perf.windows).toHaveLength(1);
     expect(perf.windows[0]).toMatchObject({ labeled: 300, coverage: 0.5 });
     expect(perf.windows[0]!.metrics.accuracy).toBeGreaterThan(0);
-    const audit = (await (await fetch(`${url}/api/v1/predictions/p-20000`)).json()) as {
+    const audit = (await (await get(`/api/v1/predictions/p-20000`)).json()) as {
       label: { label: number } | null;
       raw: string | null;
       windows: Array<{ closed: boolean; baselineId: string | null }>;
@@ -285,17 +290,17 @@ describe('daemon end to end on the embedded store (real chDB, real HTTP)', () =>
   });
 
   it('answers bad queries with a 4xx that names the problem', async () => {
-    const r1 = await fetch(`${url}/api/v1/models/nope/drift`);
+    const r1 = await get(`/api/v1/models/nope/drift`);
     expect(r1.status).toBe(404);
     expect(((await r1.json()) as { message: string }).message).toContain(
       'model "nope" is not configured',
     );
-    const r2 = await fetch(`${url}/api/v1/models/credit-risk/drift?window=7m`);
+    const r2 = await get(`/api/v1/models/credit-risk/drift?window=7m`);
     expect(r2.status).toBe(400);
     expect(((await r2.json()) as { message: string }).message).toContain(
       'window "7m" is not configured',
     );
-    const r3 = await fetch(`${url}/api/v1/models/credit-risk/drift?from=yesterday`);
+    const r3 = await get(`/api/v1/models/credit-risk/drift?from=yesterday`);
     expect(r3.status).toBe(400);
   });
 });

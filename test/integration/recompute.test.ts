@@ -22,7 +22,7 @@ import { type ClickHouseStandIn, startClickHouseStandIn } from '../helpers/click
 
 const T0 = Date.parse('2026-11-22T10:00:00Z');
 const MINUTE = 60_000;
-const TOKEN = 'recompute-token';
+const TOKEN = 'recompute-token-0123456789';
 
 /** Deterministic standard normals (Box–Muller over a 32-bit LCG). */
 function normals(seed: number) {

@@ -45,11 +45,7 @@ export function asBatch(body: unknown): unknown[] {
   );
 }
 
-export function registerIngestRoutes(
-  app: FastifyInstance,
-  deps: ApiDeps,
-  auth: (req: FastifyRequest) => void,
-) {
+export function registerIngestRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.addContentTypeParser(
     ['application/x-ndjson', 'application/jsonl', 'application/ndjson'],
     { parseAs: 'buffer' },
@@ -61,7 +57,6 @@ export function registerIngestRoutes(
     description:
       'Send an `Idempotency-Key` header (1 to 255 printable ASCII characters) to retry safely: a request repeated with the key of an earlier one gets its answer and is counted once (keys are kept 24 h, at most 100 000).',
     tags: [tag],
-    security: [{ bearerAuth: [] }],
     body: batchBody,
     response: { 200: ingestReportSchema, 202: ingestReportSchema, 400: ingestReportSchema },
   });
@@ -76,7 +71,7 @@ export function registerIngestRoutes(
         'Ingest prediction events. Valid items are accepted, invalid ones reported per item.',
         'ingest',
       ),
-      onRequest: async (req) => auth(req),
+      config: { scope: 'write' },
       preValidation,
     },
     async (req, reply) => {
@@ -95,7 +90,7 @@ export function registerIngestRoutes(
     '/api/v1/labels',
     {
       schema: schema('Ingest ground-truth labels, joined to predictions by id.', 'ingest'),
-      onRequest: async (req) => auth(req),
+      config: { scope: 'write' },
       preValidation,
     },
     async (req, reply) => {

@@ -4,8 +4,15 @@ import { parseTimestamp } from '../../ingest/decode.js';
 import { LATEST_STORABLE_TS } from '../../limits.js';
 import type { FeatureDrift, WindowResult } from '../../types.js';
 import { badRequest, notFound } from '../errors.js';
+import { modelOf as configuredModel } from '../lookup.js';
 import type { ApiDeps } from '../ports.js';
-import { presentFeature, presentPerformance, presentWindow, severity } from '../present.js';
+import {
+  presentBaseline,
+  presentFeature,
+  presentPerformance,
+  presentWindow,
+  severity,
+} from '../present.js';
 import {
   featureDriftSchema,
   modelParams,
@@ -39,14 +46,7 @@ function parseTime(name: string, v: string | undefined, fallback: number): numbe
 }
 
 export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
-  const modelOf = (id: string): ModelConfig => {
-    const m = deps.models.get(id);
-    if (!m)
-      throw notFound(
-        `model "${id}" is not configured (known: ${[...deps.models.keys()].join(', ')})`,
-      );
-    return m;
-  };
+  const modelOf = (id: string): ModelConfig => configuredModel(deps.models, id);
   const windowOf = (m: ModelConfig, label: string | undefined): string => {
     const sizes = m.windows.sizes;
     if (label === undefined) return sizes[0]!.label;
@@ -73,6 +73,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.get(
     '/api/v1/models',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'Configured models with their baselines and latest closed window',
         tags: ['models'],
@@ -98,9 +99,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
           task: m.task,
           features: m.features.map((f) => ({ name: f.name, type: f.type })),
           windows: m.windows.sizes.map((s) => s.label),
-          baselines: baselines
-            .filter((b) => b.model === m.id)
-            .map((b) => ({ ...b, createdAt: new Date(b.createdAt).toISOString() })),
+          baselines: baselines.filter((b) => b.model === m.id).map(presentBaseline),
           latestWindow: latest
             ? {
                 version: latest.version,
@@ -120,6 +119,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.get(
     '/api/v1/models/:model/drift',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'Drift results of closed windows over a time range',
         tags: ['drift'],
@@ -151,6 +151,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.get(
     '/api/v1/models/:model/summary',
     {
+      config: { scope: 'read' },
       schema: {
         summary:
           'What moved: the latest closed window with enough events for a verdict, features ranked by severity, and since when',
@@ -240,6 +241,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.get(
     '/api/v1/models/:model/features/:feature/histogram',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'Baseline vs window histogram of one feature, for plotting',
         tags: ['drift'],
@@ -315,6 +317,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.get(
     '/api/v1/models/:model/performance',
     {
+      config: { scope: 'read' },
       schema: {
         summary:
           'Performance metrics per window (recomputed as labels arrive), with label coverage',

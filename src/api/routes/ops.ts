@@ -1,10 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../ports.js';
 
+/** /healthz and /readyz are open and name no host; /metrics needs scope read when server.auth.metrics is `read`. */
 export function registerOpsRoutes(app: FastifyInstance, deps: ApiDeps) {
+  const metricsScope = deps.config.server.auth.metrics === 'read' ? 'read' : undefined;
   app.get(
     '/metrics',
-    { schema: { summary: 'Prometheus metrics', tags: ['ops'], hide: false } },
+    {
+      ...(metricsScope === undefined ? {} : { config: { scope: metricsScope } }),
+      schema: { summary: 'Prometheus metrics', tags: ['ops'], hide: false },
+    },
     async (_req, reply) => {
       const body = await deps.metrics.registry.metrics();
       return reply.type(deps.metrics.registry.contentType).send(body);

@@ -3,6 +3,7 @@ import { MAX_ID_LENGTH } from '../../limits.js';
 import { windowStart } from '../../window/identity.js';
 import { notFound } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
+import { presentSource } from '../present.js';
 
 export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
   async function lookup(id: string, model: string | undefined) {
@@ -33,7 +34,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
       event: { ...found.event, ts: new Date(found.event.ts).toISOString() },
       label: found.label ? { ...found.label, ts: new Date(found.label.ts).toISOString() } : null,
       late: found.late,
-      source: found.source,
+      source: presentSource(found.source),
       ingestedAt: new Date(found.ingestedAt).toISOString(),
       raw: found.raw,
       windows,
@@ -43,6 +44,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.get(
     '/api/v1/predictions/:id',
     {
+      config: { scope: 'read' },
       schema: {
         summary:
           'Audit lookup of one prediction: the stored event, the text it arrived as, its label, its windows and lineage',
@@ -72,6 +74,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.get(
     '/api/v1/predictions',
     {
+      config: { scope: 'read' },
       schema: {
         summary:
           'Audit lookup of one prediction by an id in the query string (any id, "." and ".." included)',

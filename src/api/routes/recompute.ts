@@ -1,8 +1,9 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { ModelConfig } from '../../config/types.js';
 import { parseTimestamp } from '../../ingest/decode.js';
 import type { FeatureDrift, NumericProfile, WindowResult } from '../../types.js';
 import { badRequest, HttpError, notFound } from '../errors.js';
+import { modelOf as configuredModel } from '../lookup.js';
 import type { ApiDeps } from '../ports.js';
 import { modelParams } from '../schemas.js';
 
@@ -140,20 +141,8 @@ function parseStart(v: string | number): number {
   return ms;
 }
 
-export function registerRecomputeRoutes(
-  app: FastifyInstance,
-  deps: ApiDeps,
-  auth: (req: FastifyRequest) => void,
-) {
-  const modelOf = (id: string): ModelConfig => {
-    const m = deps.models.get(id);
-    if (!m) {
-      throw notFound(
-        `model "${id}" is not configured (known: ${[...deps.models.keys()].join(', ')})`,
-      );
-    }
-    return m;
-  };
+export function registerRecomputeRoutes(app: FastifyInstance, deps: ApiDeps) {
+  const modelOf = (id: string): ModelConfig => configuredModel(deps.models, id);
 
   app.post(
     '/api/v1/models/:model/recompute',
@@ -164,7 +153,6 @@ export function registerRecomputeRoutes(
         description:
           'For every numeric feature of the window (or the one asked), runs ClickHouse kolmogorovSmirnovTest on the raw on-time events of the window (one value per prediction id) against the reservoir sample of the baseline the window was compared with. The sample is not the full baseline: `tolerance.sample` is the DKW error of the sample ECDF at 99.9 % confidence, so `withinBound` checks −ε ≤ exact − streamed ≤ ksBound + ε.',
         tags: ['drift'],
-        security: [{ bearerAuth: [] }],
         params: modelParams,
         body: {
           type: 'object',
@@ -202,7 +190,7 @@ export function registerRecomputeRoutes(
           },
         },
       },
-      onRequest: async (req) => auth(req),
+      config: { scope: 'admin' },
     },
     async (req) => {
       const { model } = req.params as { model: string };

@@ -59,6 +59,7 @@ describe('parseConfig defaults', () => {
         host: '127.0.0.1',
         port: 8080,
         apiTokens: [],
+        auth: { tokens: [], metrics: 'open' },
         bodyLimitBytes: 10 * 1024 * 1024,
         requestTimeoutMs: 60_000,
         headersTimeoutMs: 10_000,
@@ -280,7 +281,10 @@ describe('parseConfig errors', () => {
     ['server: {port: 80.5}', 'server.port: must be an integer between 0 and 65535'],
     ['server: {host: ""}', 'server.host: must not be empty'],
     ['server: {apiTokens: "abc"}', 'server.apiTokens: must be a list'],
-    ['server: {apiTokens: ["a b"]}', 'server.apiTokens[0]: must not contain whitespace or commas'],
+    [
+      'server: {apiTokens: ["a b 0123456789abcdef"]}',
+      'server.apiTokens[0]: must be printable ASCII without whitespace or commas',
+    ],
     [
       'server: {bodyLimitBytes: 10}',
       'server.bodyLimitBytes: must be an integer between 1024 and 1073741824',
@@ -514,13 +518,17 @@ describe('env overrides', () => {
       {
         DRIFTD_HOST: '0.0.0.0',
         DRIFTD_PORT: '9090',
-        DRIFTD_API_TOKENS: ' t1, t2 ,,',
+        DRIFTD_API_TOKENS: ' t1-0123456789abcdef, t2-0123456789abcdef ,,',
         DRIFTD_DATA_DIR: 'state',
         DRIFTD_KAFKA_BROKERS: 'k1:9092,k2:9092',
       },
-      'server: {port: 1, apiTokens: [file]}\n',
+      'server: {port: 1, apiTokens: [file-0123456789abcdef]}\n',
     );
-    expect(config.server).toMatchObject({ host: '0.0.0.0', port: 9090, apiTokens: ['t1', 't2'] });
+    expect(config.server).toMatchObject({
+      host: '0.0.0.0',
+      port: 9090,
+      apiTokens: ['t1-0123456789abcdef', 't2-0123456789abcdef'],
+    });
     expect(config.dataDir).toBe('/run/state');
     expect(config.store).toMatchObject({ path: '/run/state/store' });
     expect(config.kafka).toMatchObject({ brokers: ['k1:9092', 'k2:9092'], groupId: 'driftd' });
@@ -605,7 +613,7 @@ describe('result', () => {
 
   it('redacts secrets for logging without touching the original', () => {
     const config = parseConfig(
-      `${MODEL}server: {apiTokens: [a, b]}\nstore: {clickhouse: {url: "http://u:pw@ch:8123/?password=pw2&x=1", password: pw}}\n`,
+      `${MODEL}server: {apiTokens: [a-0123456789abcdef, b-0123456789abcdef]}\nstore: {clickhouse: {url: "http://u:pw@ch:8123/?password=pw2&x=1", password: pw}}\n`,
       { env: noEnv },
     );
     const redacted = redactConfig(config);
@@ -615,7 +623,7 @@ describe('result', () => {
       url: 'http://u:[redacted]@ch:8123/?password=[redacted]&x=1',
     });
     expect(JSON.stringify(redacted)).not.toMatch(/pw/);
-    expect(config.server.apiTokens).toEqual(['a', 'b']);
+    expect(config.server.apiTokens).toEqual(['a-0123456789abcdef', 'b-0123456789abcdef']);
     expect(Object.isFrozen(redacted)).toBe(true);
   });
 
