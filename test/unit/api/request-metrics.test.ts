@@ -59,7 +59,7 @@ describe('HTTP request and process metrics on /metrics', () => {
       fetch(`${url}/api/v1/events`, { method: 'POST', body: '[]' }),
       fetch(`${url}/no/such/path-1`),
       fetch(`${url}/no/such/path-2?x=${'y'.repeat(100)}`),
-      fetch(`${url}/api/v1/models/unknown-model/summary`),
+      fetch(`${url}/api/v1/models/unknown-model/summary`, { headers: auth }),
     ]);
     expect(answers.map((r) => r.status)).toEqual([200, 200, 400, 401, 404, 404, 404]);
     await Promise.all(answers.map((r) => r.arrayBuffer()));
