@@ -37,6 +37,26 @@ export interface ServerConfig {
   headersTimeoutMs: number;
   /** Idle keep-alive connections are closed after this, ms. */
   keepAliveTimeoutMs: number;
+  /** HTTPS instead of plain HTTP on the port; absent or null = plain HTTP. */
+  tls?: ServerTlsConfig | null;
+}
+
+/** PEM file paths (absolute) of the API's TLS; read when the server is built. */
+export interface ServerTlsConfig {
+  cert: string;
+  key: string;
+  /** Clients must present a certificate signed by this CA (mutual TLS); null = not asked. */
+  ca: string | null;
+}
+
+/**
+ * PEM file paths (absolute) of the ClickHouse connection's TLS. `ca` null = the system's trust
+ * store; `cert` + `key` = a client certificate, by which ClickHouse authenticates the user.
+ */
+export interface ClickHouseTlsConfig {
+  ca: string | null;
+  cert: string | null;
+  key: string | null;
 }
 
 export type StoreConfig =
@@ -49,6 +69,8 @@ export type StoreConfig =
       password: string;
       requestTimeoutMs: number;
       rawEventsTtlDays: number;
+      /** null or absent = no TLS settings (an https:// URL then uses the system's trust store). */
+      tls?: ClickHouseTlsConfig | null;
     };
 
 export interface KafkaConfig {
