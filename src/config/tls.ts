@@ -5,6 +5,7 @@
  * picked up by a restart). Messages name the file, never its contents.
  */
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { ConfigError } from '../errors.js';
 
 /** Larger files are not certificates or keys (a bundle of many CAs stays well below). */
@@ -49,4 +50,22 @@ export function readPemFile(path: string, key: string): Buffer {
     throw new ConfigError(`invalid TLS configuration: ${text}`, [text]);
   }
   return r.data;
+}
+
+/**
+ * Checks that a certificate, its key and a CA load together (a key of another certificate,
+ * an encrypted key, a broken PEM), so the mistake is a ConfigError naming `key` at boot rather
+ * than a failure at the first connection.
+ */
+export function checkTlsFiles(
+  files: { cert?: Buffer; key?: Buffer; ca?: Buffer },
+  key: string,
+): void {
+  try {
+    createSecureContext(files);
+  } catch (err) {
+    const reason = (err as Error).message.replace(/^error:[0-9A-F]+:/i, '').split('\n')[0];
+    const text = `${key}: the certificate, key and CA files do not load together (${reason})`;
+    throw new ConfigError(`invalid TLS configuration: ${text}`, [text], { cause: err });
+  }
 }

@@ -4,7 +4,7 @@
  * `createStore` picks the driver from configuration; call `migrate()` before use (it creates
  * the database if missing).
  */
-import { readPemFile } from '../config/tls.js';
+import { checkTlsFiles, readPemFile } from '../config/tls.js';
 import type { StoreConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { createChdbExecutor } from './chdb.js';
@@ -69,6 +69,7 @@ function readClickHouseTls(tls: NonNullable<ClickHouseStoreConfig['tls']>): Clic
     const path = tls[key];
     if (path !== null) out[key] = readPemFile(path, `store.clickhouse.tls.${key}`);
   }
+  checkTlsFiles(out, 'store.clickhouse.tls');
   return out;
 }
 
