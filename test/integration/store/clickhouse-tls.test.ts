@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../../src/config/index.js';
 import type { DriftdConfig } from '../../../src/config/types.js';
 import { createDaemon } from '../../../src/daemon.js';
-import { StoreError } from '../../../src/errors.js';
+import { ConfigError, StoreError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
 import { createStore } from '../../../src/store/index.js';
 import type { Store } from '../../../src/store/types.js';
@@ -195,6 +195,19 @@ describe('store.clickhouse.tls against the HTTPS stand-in (openssl-made certific
     expect(err.code).toBe('DRIFTD_ERR_STORE');
     expect(err.clickhouseCode).toBe(516);
     expect(err.message).toContain('check store.clickhouse.username and password');
+  });
+
+  it("a client key that is not the certificate's is a ConfigError naming the key, before any connection", async () => {
+    const s = await startHttps({ clientCa: pki.ca.cert, certificateUsers: { driftd: 'driftd' } });
+    const config = configFor(s.url, {
+      password: '',
+      tls: { ca: pki.ca.cert, cert: pki.client.cert, key: pki.rogueClient.key },
+    });
+    expect(() => createStore(config.store)).toThrow(
+      /^invalid TLS configuration: store\.clickhouse\.tls: the certificate, key and CA files do not load together \(.+\)$/,
+    );
+    expect(() => createStore(config.store)).toThrow(ConfigError);
+    expect(s.requests).toHaveLength(0);
   });
 
   it('an https url on a plain-HTTP port says so', async () => {
