@@ -270,4 +270,34 @@ describe('store.clickhouse.tls against the HTTPS stand-in (openssl-made certific
     }
     expect(await started).not.toBe('started');
   });
+
+  it('the waiting daemon starts once the server presents a certificate of the configured CA, without a restart', async () => {
+    const rogue = await startHttps({ server: pki.rogueServer });
+    const port = Number(new URL(rogue.url).port);
+    const config = configFor(rogue.url, { tls: { ca: pki.ca.cert } });
+    const daemon = createDaemon(config, { listen: false, waitForStore: true });
+    const started = daemon.start();
+    try {
+      await expect
+        .poll(async () => (await daemon.app.inject({ method: 'GET', url: '/readyz' })).statusCode)
+        .toBe(503);
+      expect(rogue.requests).toHaveLength(0);
+      // The operator fixes the server's certificate: same port, the test CA's certificate.
+      await rogue.close();
+      const { cert, key } = await pki.server.read();
+      standIn = await startClickHouseStandIn({
+        path: dir,
+        users: { driftd: 'pw' },
+        port,
+        tls: { cert, key },
+      });
+      await started;
+      expect(daemon.state).toBe('running');
+      const ready = await daemon.app.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(200);
+    } finally {
+      await daemon.close();
+      await started.catch(() => {});
+    }
+  }, 30_000);
 });
