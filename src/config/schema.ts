@@ -118,10 +118,10 @@ export interface StoreInput {
     requestTimeoutMs?: number;
     /**
      * TLS to the server (needs an https:// url). PEM file paths; relative ones resolve against
-     * the config file's directory. @default null (an https:// url trusts the system's CAs)
+     * the config file's directory. @default null (an https:// url trusts Node's default CAs)
      */
     tls?: {
-      /** CA certificate(s) the server's certificate must be signed by, instead of the system's. @default null */
+      /** CA certificate(s) the server's certificate must be signed by, instead of Node's default ones. @default null */
       ca?: string | null;
       /**
        * Client certificate (with `key`): ClickHouse then authenticates `username` by this

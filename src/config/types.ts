@@ -50,8 +50,8 @@ export interface ServerTlsConfig {
 }
 
 /**
- * PEM file paths (absolute) of the ClickHouse connection's TLS. `ca` null = the system's trust
- * store; `cert` + `key` = a client certificate, by which ClickHouse authenticates the user.
+ * PEM file paths (absolute) of the ClickHouse connection's TLS. `ca` null = Node's default CAs
+ * (bundled, NODE_EXTRA_CA_CERTS, the OS's with --use-system-ca); `cert` + `key` = a client certificate, by which ClickHouse authenticates the user.
  */
 export interface ClickHouseTlsConfig {
   ca: string | null;
@@ -69,7 +69,7 @@ export type StoreConfig =
       password: string;
       requestTimeoutMs: number;
       rawEventsTtlDays: number;
-      /** null or absent = no TLS settings (an https:// URL then uses the system's trust store). */
+      /** null or absent = no TLS settings (an https:// URL then trusts Node's default CAs). */
       tls?: ClickHouseTlsConfig | null;
     };
 

@@ -15,7 +15,7 @@
  *   the deduplication window on the non-replicated tables; Replicated* tables have it anyway).
  * - Errors name the server by its URL without credentials and never carry the password.
  *   Connection-level failures are `DRIFTD_ERR_STORE_UNAVAILABLE`, so readiness reports them.
- * - TLS (an https:// url): `tls.ca` replaces the system's trust store; `tls.cert` + `key` is a
+ * - TLS (an https:// url): `tls.ca` replaces Node's default CAs; `tls.cert` + `key` is a
  *   client certificate, by which the client asks ClickHouse to authenticate the user (X.509).
  *   A failed handshake (untrusted or wrong-host server certificate, refused client
  *   certificate, a plain-HTTP port) is `DRIFTD_ERR_STORE_UNAVAILABLE` with what to check: the
@@ -25,7 +25,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
+import { getCACertificates } from 'node:tls';
 import {
   type ClickHouseClient,
   ClickHouseError,
@@ -71,12 +71,12 @@ export interface ClickHouseExecutorOptions {
   logger?: Logger;
   /** Jitter source in [0, 1) (default Math.random); tests pin it. */
   random?: () => number;
-  /** PEM contents for an https:// url (see the file comment); absent = the system's trust store. */
+  /** PEM contents for an https:// url (see the file comment); absent = Node's default CAs. */
   tls?: ClickHouseTlsOptions;
 }
 
 export interface ClickHouseTlsOptions {
-  /** CA certificate(s) trusted instead of the system's. */
+  /** CA certificate(s) trusted instead of Node's default ones. */
   ca?: Buffer;
   /** Client certificate, with `key`. */
   cert?: Buffer;
@@ -136,7 +136,7 @@ function tlsHint(err: NodeJS.ErrnoException): string | undefined {
   return TLS_HINTS.find(([re]) => re.test(code))?.[1];
 }
 
-/** The client's `tls` option: absent without a CA or client certificate (system trust store). */
+/** The client's `tls` option: absent without a CA or client certificate (Node's default CAs). */
 function clientTls(
   tls: ClickHouseTlsOptions | undefined,
 ): { ca_cert: Buffer } | { ca_cert: Buffer; cert: Buffer; key: Buffer } | undefined {
@@ -144,8 +144,8 @@ function clientTls(
   if ((tls.cert === undefined) !== (tls.key === undefined)) {
     throw new InvalidInputError('store.clickhouse.tls: cert and key go together');
   }
-  // The client's mutual TLS takes a CA; without one configured, the system's is meant.
-  const ca = tls.ca ?? Buffer.from(rootCertificates.join('\n'));
+  // The client's mutual TLS takes a CA; without one configured, Node's default ones are meant.
+  const ca = tls.ca ?? Buffer.from(getCACertificates('default').join('\n'));
   return tls.cert !== undefined && tls.key !== undefined
     ? { ca_cert: ca, cert: tls.cert, key: tls.key }
     : { ca_cert: ca };

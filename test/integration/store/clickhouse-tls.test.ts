@@ -122,7 +122,7 @@ describe('store.clickhouse.tls against the HTTPS stand-in (openssl-made certific
     expect(s.requests.some((r) => r.kind === 'query' && r.status === 200)).toBe(true);
   });
 
-  it('an https url without tls.ca trusts the system CAs only: the test CA is refused', async () => {
+  it("an https url without tls.ca trusts Node's default CAs only: the test CA is refused", async () => {
     const s = await startHttps();
     const err = await failure(open(configFor(s.url, {})).migrate());
     expect(err.code).toBe('DRIFTD_ERR_STORE_UNAVAILABLE');
@@ -155,6 +155,17 @@ describe('store.clickhouse.tls against the HTTPS stand-in (openssl-made certific
     const queries = s.requests.filter((r) => r.kind === 'query');
     expect(queries.length).toBeGreaterThan(0);
     expect(queries.every((r) => r.user === 'driftd' && r.status === 200)).toBe(true);
+  });
+
+  it("a client certificate without tls.ca still verifies the server against Node's default CAs", async () => {
+    const s = await startHttps({ clientCa: pki.ca.cert, certificateUsers: { driftd: 'driftd' } });
+    const config = configFor(s.url, {
+      password: '',
+      tls: { cert: pki.client.cert, key: pki.client.key },
+    });
+    const err = await failure(open(config).migrate());
+    expect(err.message).toContain("the server's certificate is not signed by a trusted CA");
+    expect(s.requests).toHaveLength(0);
   });
 
   it('a server requiring client certificates refuses a client without one, with a clear error', async () => {

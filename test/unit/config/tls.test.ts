@@ -89,7 +89,7 @@ describe('store.clickhouse.tls', () => {
   const store = (tls: string, url = 'https://ch:8443', password = '') =>
     `store:\n  clickhouse:\n    url: ${url}\n    password: "${password}"\n    tls:\n${tls}`;
 
-  it('reads ca, cert and key; absent = null (an https url then trusts the system CAs)', () => {
+  it("reads ca, cert and key; absent = null (an https url then trusts Node's default CAs)", () => {
     const none = parse('store:\n  clickhouse:\n    url: https://ch:8443\n').store;
     expect(none.kind === 'clickhouse' && none.tls).toBeNull();
     const s = parse(store('      ca: ca.pem\n      cert: cert.pem\n      key: key.pem\n')).store;
