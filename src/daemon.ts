@@ -67,7 +67,7 @@ export interface Daemon {
   readonly app: FastifyInstance;
   /** The Kafka source when `config.kafka` is set (after start()). */
   readonly kafka: KafkaSource | undefined;
-  /** http://host:port once listening. */
+  /** http://host:port once listening (https:// with server.tls). */
   readonly url: string | undefined;
   /**
    * Resolves once everything runs; with `waitForStore` that may be long after the HTTP server

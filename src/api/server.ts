@@ -13,6 +13,7 @@ import { registerOpsRoutes } from './routes/ops.js';
 import { registerPredictionRoutes } from './routes/predictions.js';
 import { registerRecomputeRoutes } from './routes/recompute.js';
 import { errorSchema } from './schemas.js';
+import { httpsOptions } from './tls.js';
 
 /**
  * Node checks the request and header deadlines on a timer, not per socket: a deadline is
@@ -34,13 +35,15 @@ function connectionsCheckingInterval(server: ApiDeps['config']['server']): numbe
  */
 export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   const server = deps.config.server;
+  const http = {
+    headersTimeout: server.headersTimeoutMs,
+    connectionsCheckingInterval: connectionsCheckingInterval(server),
+  };
+  // server.tls: HTTPS only on the port (fastify passes its node:https options through).
   const app = Fastify({
     requestTimeout: server.requestTimeoutMs,
     keepAliveTimeout: server.keepAliveTimeoutMs,
-    http: {
-      headersTimeout: server.headersTimeoutMs,
-      connectionsCheckingInterval: connectionsCheckingInterval(server),
-    },
+    ...(server.tls ? { https: { ...http, ...httpsOptions(server.tls) } } : { http }),
     // Per-request lines are noise at 50k events/s: the API logs at warn and above only.
     loggerInstance: deps.logger.child(
       { stage: 'api' },

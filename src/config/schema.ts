@@ -2,9 +2,11 @@ import { join } from 'node:path';
 import type { DriftTest, FeatureType, ModelTask } from '../types.js';
 import { DEFAULT_EFFECT_FLOORS } from '../window/verdict.js';
 import { checkDuration } from './duration.js';
+import { pemFileProblem } from './tls.js';
 import type {
   ApiScope,
   ApiTokenConfig,
+  ClickHouseTlsConfig,
   DriftdConfig,
   FeatureConfig,
   IngestConfig,
@@ -13,6 +15,7 @@ import type {
   ModelConfig,
   ServerAuthConfig,
   ServerConfig,
+  ServerTlsConfig,
   StoreConfig,
   VerdictRule,
   WindowSizeConfig,
@@ -85,6 +88,18 @@ export interface ServerInput {
    * @default 72000
    */
   keepAliveTimeoutMs?: number;
+  /**
+   * Serve HTTPS instead of HTTP on `port` (plain HTTP is then not served). PEM file paths;
+   * relative ones resolve against the config file's directory. @default null (plain HTTP)
+   */
+  tls?: {
+    /** Server certificate (chain). Required. */
+    cert?: string;
+    /** Its private key (unencrypted). Required. */
+    key?: string;
+    /** When set, clients must present a certificate signed by this CA (mutual TLS). @default null */
+    ca?: string | null;
+  } | null;
 }
 
 export interface ServerAuthInput {
@@ -125,6 +140,21 @@ export interface StoreInput {
     password?: string;
     /** @default 30000 */
     requestTimeoutMs?: number;
+    /**
+     * TLS to the server (needs an https:// url). PEM file paths; relative ones resolve against
+     * the config file's directory. @default null (an https:// url trusts Node's default CAs)
+     */
+    tls?: {
+      /** CA certificate(s) the server's certificate must be signed by, instead of Node's default ones. @default null */
+      ca?: string | null;
+      /**
+       * Client certificate (with `key`): ClickHouse then authenticates `username` by this
+       * certificate (X.509 authentication), so `password` must be empty. @default null
+       */
+      cert?: string | null;
+      /** Private key of `cert` (unencrypted). @default null */
+      key?: string | null;
+    } | null;
   } | null;
 }
 
@@ -343,6 +373,7 @@ function readServer(r: MapReader): ServerConfig {
     auth,
     bodyLimitBytes: r.integer('bodyLimitBytes', { default: 10 * MIB, min: 1024, max: 1024 * MIB }),
     ...readServerTimeouts(r),
+    tls: r.optionalMap('tls', readServerTls),
   };
 }
 
@@ -433,6 +464,23 @@ function readTokenSecret(
   return read.value;
 }
 
+function readServerTls(r: MapReader): ServerTlsConfig {
+  return {
+    cert: r.pemFile('cert', true) ?? '',
+    key: r.pemFile('key', true) ?? '',
+    ca: r.pemFile('ca'),
+  };
+}
+
+function readClickHouseTls(r: MapReader): ClickHouseTlsConfig {
+  const tls = { ca: r.pemFile('ca'), cert: r.pemFile('cert'), key: r.pemFile('key') };
+  if (r.isValid([]) && (tls.cert === null) !== (tls.key === null)) {
+    const [missing, given] = tls.cert === null ? ['cert', 'key'] : ['key', 'cert'];
+    r.issue([missing], `is required with ${given}`);
+  }
+  return tls;
+}
+
 function readServerTimeouts(
   r: MapReader,
 ): Pick<ServerConfig, 'requestTimeoutMs' | 'headersTimeoutMs' | 'keepAliveTimeoutMs'> {
@@ -479,7 +527,21 @@ function readStore(r: MapReader, dataDir: string): StoreConfig {
     username: c.string('username', { default: 'default' }),
     password: c.string('password', { default: '', allowEmpty: true, secret: true }),
     requestTimeoutMs: c.integer('requestTimeoutMs', { default: 30_000, min: 1, max: 3_600_000 }),
+    tls: c.optionalMap('tls', readClickHouseTls),
   }));
+  if (clickhouse?.tls) {
+    const { url, password, tls } = clickhouse;
+    if (url !== '' && new URL(url).protocol !== 'https:') {
+      r.issue(['clickhouse', 'tls'], 'needs an https:// url (store.clickhouse.url is not https)');
+    }
+    // ClickHouse refuses a password together with certificate authentication.
+    if (tls.cert !== null && password !== '') {
+      r.issue(
+        ['clickhouse', 'tls', 'cert'],
+        'ClickHouse authenticates the user by this certificate: store.clickhouse.password must be empty',
+      );
+    }
+  }
   if (embedded !== null && clickhouse !== null) {
     r.issue([], 'set exactly one of "embedded" or "clickhouse"');
   }
@@ -1053,6 +1115,21 @@ class MapReader {
   path(key: string, fallback: string): string {
     const value = this.string(key, { default: fallback });
     return value === '' ? value : this.ctx.resolvePath(value, this.child(key));
+  }
+
+  /**
+   * A PEM file's path, made absolute and checked readable (src/config/tls.ts); null when absent
+   * (an issue as well when `required`).
+   */
+  pemFile(key: string, required = false): string | null {
+    const path = this.optionalPath(key);
+    if (path === undefined) {
+      if (required && this.isValid([key])) this.issue([key], 'is required');
+      return null;
+    }
+    const problem = pemFileProblem(path);
+    if (problem !== undefined) this.issue([key], problem);
+    return path;
   }
 
   optionalPath(key: string): string | undefined {

@@ -41,6 +41,26 @@ export interface ServerConfig {
   headersTimeoutMs: number;
   /** Idle keep-alive connections are closed after this, ms. */
   keepAliveTimeoutMs: number;
+  /** HTTPS instead of plain HTTP on the port; absent or null = plain HTTP. */
+  tls?: ServerTlsConfig | null;
+}
+
+/** PEM file paths (absolute) of the API's TLS; read when the server is built. */
+export interface ServerTlsConfig {
+  cert: string;
+  key: string;
+  /** Clients must present a certificate signed by this CA (mutual TLS); null = not asked. */
+  ca: string | null;
+}
+
+/**
+ * PEM file paths (absolute) of the ClickHouse connection's TLS. `ca` null = Node's default CAs
+ * (bundled, NODE_EXTRA_CA_CERTS, the OS's with --use-system-ca); `cert` + `key` = a client certificate, by which ClickHouse authenticates the user.
+ */
+export interface ClickHouseTlsConfig {
+  ca: string | null;
+  cert: string | null;
+  key: string | null;
 }
 
 /** What a bearer token may do: read results and audit records, ingest, or administer. */
@@ -70,6 +90,8 @@ export type StoreConfig =
       password: string;
       requestTimeoutMs: number;
       rawEventsTtlDays: number;
+      /** null or absent = no TLS settings (an https:// URL then trusts Node's default CAs). */
+      tls?: ClickHouseTlsConfig | null;
     };
 
 export interface KafkaConfig {

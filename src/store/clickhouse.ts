@@ -15,11 +15,17 @@
  *   the deduplication window on the non-replicated tables; Replicated* tables have it anyway).
  * - Errors name the server by its URL without credentials and never carry the password.
  *   Connection-level failures are `DRIFTD_ERR_STORE_UNAVAILABLE`, so readiness reports them.
+ * - TLS (an https:// url): `tls.ca` replaces Node's default CAs; `tls.cert` + `key` is a
+ *   client certificate, by which the client asks ClickHouse to authenticate the user (X.509).
+ *   A failed handshake (untrusted or wrong-host server certificate, refused client
+ *   certificate, a plain-HTTP port) is `DRIFTD_ERR_STORE_UNAVAILABLE` with what to check: the
+ *   daemon then waits, not ready, and logs why; it is not retried within a call.
  * - The client gets no `database`: every statement names its database, and `migrate()` must
  *   be able to run `CREATE DATABASE` before the database exists.
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { getCACertificates } from 'node:tls';
 import {
   type ClickHouseClient,
   ClickHouseError,
@@ -65,6 +71,16 @@ export interface ClickHouseExecutorOptions {
   logger?: Logger;
   /** Jitter source in [0, 1) (default Math.random); tests pin it. */
   random?: () => number;
+  /** PEM contents for an https:// url (see the file comment); absent = Node's default CAs. */
+  tls?: ClickHouseTlsOptions;
+}
+
+export interface ClickHouseTlsOptions {
+  /** CA certificate(s) trusted instead of Node's default ones. */
+  ca?: Buffer;
+  /** Client certificate, with `key`. */
+  cert?: Buffer;
+  key?: Buffer;
 }
 
 const MAX_MESSAGE = 1000;
@@ -84,6 +100,56 @@ const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
   'ENOTFOUND',
   'ERR_STREAM_PREMATURE_CLOSE',
 ]);
+
+/**
+ * Handshake failures, by Node / OpenSSL code, with what to check. The server's certificate:
+ * node:tls verification codes; the client's: the server's TLS alert as OpenSSL names it.
+ */
+const TLS_HINTS: readonly [RegExp, string][] = [
+  [
+    /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_SIGNATURE_FAILURE|CERT_UNTRUSTED|CERT_REJECTED)$/,
+    "the server's certificate is not signed by a trusted CA (check store.clickhouse.tls.ca)",
+  ],
+  [
+    /^ERR_TLS_CERT_ALTNAME_INVALID$/,
+    "the server's certificate does not name this host (check the host in store.clickhouse.url)",
+  ],
+  [
+    /^(CERT_HAS_EXPIRED|CERT_NOT_YET_VALID)$/,
+    "the server's certificate is expired or not yet valid",
+  ],
+  [
+    /^ERR_SSL_.*ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|ACCESS_DENIED|HANDSHAKE_FAILURE)$/,
+    'the server refused the client certificate, or needs one (check store.clickhouse.tls.cert and key)',
+  ],
+];
+
+/** What to check after a failed TLS handshake, or undefined when the error is not one. */
+function tlsHint(err: NodeJS.ErrnoException): string | undefined {
+  const code = err.code ?? '';
+  // OpenSSL's record layer reading plain HTTP: Node reports only EPROTO and OpenSSL's text.
+  if (code === 'EPROTO') {
+    return /wrong version number|packet length too long|http request/i.test(err.message)
+      ? 'the server does not speak TLS on this port (is it a plain http:// port?)'
+      : "the TLS handshake failed (check store.clickhouse.tls and the server's TLS settings)";
+  }
+  return TLS_HINTS.find(([re]) => re.test(code))?.[1];
+}
+
+/** The client's `tls` option: absent without a CA or client certificate (Node's default CAs). */
+function clientTls(
+  tls: ClickHouseTlsOptions | undefined,
+): { ca_cert: Buffer } | { ca_cert: Buffer; cert: Buffer; key: Buffer } | undefined {
+  if (tls === undefined || (tls.ca === undefined && tls.cert === undefined)) return undefined;
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new InvalidInputError('store.clickhouse.tls: cert and key go together');
+  }
+  // The client's mutual TLS takes a CA; without one configured, Node's default ones are meant.
+  const ca = tls.ca ?? Buffer.from(getCACertificates('default').join('\n'));
+  return tls.cert !== undefined && tls.key !== undefined
+    ? { ca_cert: ca, cert: tls.cert, key: tls.key }
+    : { ca_cert: ca };
+}
 
 /** Codes where the fix is the configured credentials, not the statement. */
 const AUTH_CODES: ReadonlySet<number> = new Set([192, 193, 194, 516]);
@@ -165,6 +231,10 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
   const maxDelay = options.retry?.maxDelayMs ?? 2000;
   const random = options.random ?? Math.random;
   const log = options.logger;
+  const tls = clientTls(options.tls);
+  if (tls !== undefined && url.protocol !== 'https:') {
+    throw new InvalidInputError('store.clickhouse.tls needs an https:// store.clickhouse.url');
+  }
 
   const client: ClickHouseClient = createClient({
     url,
@@ -178,6 +248,7 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
     use_multipart_params_auto: true,
     application: 'driftd',
     log: { LoggerClass: clientLoggerClass(log), level: ClickHouseLogLevel.WARN },
+    ...(tls ? { tls } : {}),
   });
 
   const inflight = createInflight();
@@ -204,12 +275,30 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
       );
     }
     const sys = (err as NodeJS.ErrnoException | null)?.code;
-    if (typeof sys === 'string' && NETWORK_ERROR_CODES.has(sys)) {
-      return new StoreError(`cannot reach ClickHouse at ${server} (${sys}) while ${what}`, {
-        retriable: true,
+    const hint = typeof sys === 'string' ? tlsHint(err as NodeJS.ErrnoException) : undefined;
+    if (hint !== undefined) {
+      // Not retried here (the same handshake fails the same way); unavailable, so a waiting
+      // daemon keeps trying (a server certificate may be fixed) and is not ready meanwhile.
+      return new StoreError(`TLS with ClickHouse at ${server} failed (${sys}): ${hint}`, {
         unavailable: true,
         cause: err,
       });
+    }
+    if (typeof sys === 'string' && NETWORK_ERROR_CODES.has(sys)) {
+      // A server that rejects a client certificate after the handshake (TLS 1.3) may reset
+      // the connection instead of sending its alert.
+      const tlsNote =
+        sys === 'ECONNRESET' && options.tls?.cert !== undefined
+          ? '; a server refusing the client certificate may reset the connection (check store.clickhouse.tls.cert and key)'
+          : '';
+      return new StoreError(
+        `cannot reach ClickHouse at ${server} (${sys}) while ${what}${tlsNote}`,
+        {
+          retriable: true,
+          unavailable: true,
+          cause: err,
+        },
+      );
     }
     const message = err instanceof Error ? err.message : String(err);
     return new StoreError(`ClickHouse at ${server}: ${what} failed: ${truncate(message)}`, {

@@ -4,10 +4,11 @@
  * `createStore` picks the driver from configuration; call `migrate()` before use (it creates
  * the database if missing).
  */
+import { checkTlsFiles, readPemFile } from '../config/tls.js';
 import type { StoreConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { createChdbExecutor } from './chdb.js';
-import { createClickHouseExecutor } from './clickhouse.js';
+import { type ClickHouseTlsOptions, createClickHouseExecutor } from './clickhouse.js';
 import type { Migration } from './migrations.js';
 import { createSqlStore } from './store.js';
 import type { SqlExecutor, Store } from './types.js';
@@ -28,6 +29,8 @@ export interface CreateStoreOptions {
 }
 
 export const DEFAULT_EMBEDDED_DATABASE = 'driftd';
+
+type ClickHouseStoreConfig = Extract<StoreConfig, { kind: 'clickhouse' }>;
 
 export function createStore(config: StoreConfig, opts: CreateStoreOptions = {}): Store {
   const common = {
@@ -51,6 +54,7 @@ export function createStore(config: StoreConfig, opts: CreateStoreOptions = {}):
           username: config.username,
           password: config.password,
           requestTimeoutMs: config.requestTimeoutMs,
+          ...(config.tls ? { tls: readClickHouseTls(config.tls) } : {}),
           ...(common.logger ? { logger: common.logger } : {}),
         });
       return createSqlStore(executor, { ...common, database: opts.database ?? config.database });
@@ -58,10 +62,22 @@ export function createStore(config: StoreConfig, opts: CreateStoreOptions = {}):
   }
 }
 
+/** The PEM files of `store.clickhouse.tls`, read now (a ConfigError naming the key otherwise). */
+function readClickHouseTls(tls: NonNullable<ClickHouseStoreConfig['tls']>): ClickHouseTlsOptions {
+  const out: ClickHouseTlsOptions = {};
+  for (const key of ['ca', 'cert', 'key'] as const) {
+    const path = tls[key];
+    if (path !== null) out[key] = readPemFile(path, `store.clickhouse.tls.${key}`);
+  }
+  checkTlsFiles(out, 'store.clickhouse.tls');
+  return out;
+}
+
 export { createChdbExecutor } from './chdb.js';
 export {
   type ClickHouseExecutorOptions,
   type ClickHouseRetryOptions,
+  type ClickHouseTlsOptions,
   createClickHouseExecutor,
 } from './clickhouse.js';
 export type { Migration, MigrationContext } from './migrations.js';

@@ -27,7 +27,12 @@
  * - `INSERT INTO t (columns) FORMAT RowBinary` + binary body: chDB takes only text formats as
  *   inline data, so the body is spooled to a file and inserted with the `file` table function,
  *   the column types read from `system.columns` (as the embedded driver does, src/store/chdb.ts).
- * Not covered: sessions, progress headers, external tables, other binary formats, TLS.
+ * - HTTPS (`tls`): node:https with the given certificate; with `tls.ca`, clients must present a
+ *   certificate it signed, refused in the handshake (ClickHouse's `verificationMode: strict`).
+ *   X.509 user authentication (`X-ClickHouse-SSL-Certificate-Auth: on`, which the client sends
+ *   with a client certificate): the verified peer certificate's CN must be the one
+ *   `certificateUsers` gives the user, and no password may be sent, as on a server.
+ * Not covered: sessions, progress headers, external tables, other binary formats.
  *
  * chDB binds one data directory per process: give the stand-in the directory the test would
  * otherwise use, and open embedded stores in the same process only on that same directory.
@@ -40,9 +45,11 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { brotliDecompressSync, gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import { drainPending, Session } from 'chdb';
 import { rowBinaryFileInsertSql } from '../../src/store/sql.js';
@@ -54,6 +61,10 @@ export interface ClickHouseStandInOptions {
   users?: Readonly<Record<string, string>>;
   /** Port on 127.0.0.1 (default 0: a free one), e.g. the one a daemon already waits on. */
   port?: number;
+  /** Serve HTTPS with this certificate (PEM contents); `ca` = require client certificates it signed. */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  /** Users authenticated by certificate instead of password: user → their certificate's CN. */
+  certificateUsers?: Readonly<Record<string, string>>;
 }
 
 /** What the stand-in does to a request instead of (or besides) answering it normally. */
@@ -90,7 +101,7 @@ export interface StandInRequest {
 }
 
 export interface ClickHouseStandIn {
-  /** http://127.0.0.1:<port> */
+  /** http://127.0.0.1:<port>, or https:// with `tls` */
   readonly url: string;
   /** Every request, in arrival order. */
   readonly requests: readonly StandInRequest[];
@@ -499,6 +510,7 @@ export async function startClickHouseStandIn(
   opts: ClickHouseStandInOptions,
 ): Promise<ClickHouseStandIn> {
   const users = opts.users ?? { default: '' };
+  const certificateUsers = opts.certificateUsers ?? {};
   const shared = new Session(opts.path);
   const spool = mkdtempSync(join(tmpdir(), 'driftd-standin-spool-'));
   const requests: StandInRequest[] = [];
@@ -631,6 +643,34 @@ export async function startClickHouseStandIn(
     }
   }
 
+  /** X.509 authentication as ClickHouse's HTTP handler does it (no password alongside). */
+  function certificateAuth(
+    req: IncomingMessage,
+    qs: URLSearchParams,
+    who: { user: string; password: string },
+  ): void {
+    const fail = (why: string): never => {
+      throw new ServerException(516, 'AUTHENTICATION_FAILED', `Invalid authentication: ${why}`);
+    };
+    if (req.headers.authorization !== undefined || qs.has('user') || qs.has('password')) {
+      fail(
+        'it is not allowed to use SSL certificate authentication and other credentials simultaneously',
+      );
+    }
+    if (who.password !== '') {
+      fail('it is not allowed to use SSL certificate authentication and a password simultaneously');
+    }
+    const socket = req.socket as Partial<TLSSocket>;
+    const peer = socket.authorized ? socket.getPeerCertificate?.() : undefined;
+    const cn = peer?.subject?.CN;
+    const expected = certificateUsers[who.user];
+    if (cn === undefined)
+      fail('SSL certificate authentication requires a verified client certificate');
+    if (expected === undefined || cn !== expected) {
+      fail(`${who.user}: the client certificate (CN ${cn}) does not authenticate this user`);
+    }
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://stand-in');
     const qs = url.searchParams;
@@ -688,7 +728,9 @@ export async function startClickHouseStandIn(
       }
       const who = credentials(req.headers, qs);
       r.user = who.user;
-      if (users[who.user] === undefined || users[who.user] !== who.password) {
+      if (String(req.headers['x-clickhouse-ssl-certificate-auth']).toLowerCase() === 'on') {
+        certificateAuth(req, qs, who);
+      } else if (users[who.user] === undefined || users[who.user] !== who.password) {
         throw new ServerException(
           516,
           'AUTHENTICATION_FAILED',
@@ -784,13 +826,26 @@ export async function startClickHouseStandIn(
     }
   }
 
-  const server = createServer({ maxHeaderSize: 1 << 20, keepAliveTimeout: 10_000 }, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const p = handle(req, res).catch(() => {
       if (!res.headersSent) res.destroy();
     });
     handlers.add(p);
     void p.finally(() => handlers.delete(p));
-  });
+  };
+  const serverOptions = { maxHeaderSize: 1 << 20, keepAliveTimeout: 10_000 };
+  const tls = opts.tls;
+  const server = tls
+    ? createHttpsServer(
+        {
+          ...serverOptions,
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        onRequest,
+      )
+    : createServer(serverOptions, onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
@@ -798,7 +853,7 @@ export async function startClickHouseStandIn(
   const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     requests,
     inject(fault, o = {}) {
       const m = o.match;

@@ -5,6 +5,7 @@
  * Installs come from npm's cache (`--prefer-offline`): the project's own install filled it.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,6 +15,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
+/**
+ * sha256 of the Apache License 2.0 as the ASF publishes it for inclusion in a repository
+ * (apache.org/licenses/LICENSE-2.0.txt without its leading blank line: the copy most packages
+ * ship, e.g. node_modules/chdb/LICENSE): the whole text, unedited.
+ */
+const APACHE_2_SHA256 = 'c71d239df91726fc519c6eb72d318ec65820627232b2f796219e87dcf35d0ab4';
+const APACHE_2_SECTIONS = [
+  'Apache License',
+  'Version 2.0, January 2004',
+  'TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION',
+  '1. Definitions.',
+  '2. Grant of Copyright License.',
+  '3. Grant of Patent License.',
+  '4. Redistribution.',
+  '5. Submission of Contributions.',
+  '6. Trademarks.',
+  '7. Disclaimer of Warranty.',
+  '8. Limitation of Liability.',
+  '9. Accepting Warranty or Additional Liability.',
+  'END OF TERMS AND CONDITIONS',
+];
+
 /** The library alone must stay small enough to add to any project (issue: under 5 MB). */
 const LIBRARY_LIMIT_BYTES = 5 * 1024 * 1024;
 
@@ -127,6 +150,17 @@ describe('npm package driftd (packed and installed into an empty project)', () =
     expect(files.some((f) => f.startsWith('test/') || f.startsWith('src/'))).toBe(false);
   });
 
+  it('LICENSE is the full Apache License 2.0, installed byte for byte as in the repository', async () => {
+    const text = await readFile(join(ROOT, 'LICENSE'), 'utf8');
+    for (const section of APACHE_2_SECTIONS) expect(text, section).toContain(section);
+    expect(createHash('sha256').update(text).digest('hex')).toBe(APACHE_2_SHA256);
+    expect(await readFile(join(project, 'node_modules/driftd/LICENSE'), 'utf8')).toBe(text);
+    const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
+      license: string;
+    };
+    expect(manifest.license).toBe('Apache-2.0');
+  });
+
   it('runs `driftd --version` and `driftd config check` from the installed bin', async () => {
     const bin = join(project, 'node_modules/.bin/driftd');
     const version = await sh(bin, ['--version'], project);
@@ -186,6 +220,9 @@ describe('npm package @driftd/stats (the statistics library alone)', () => {
     expect(installed).not.toContain('chdb');
     expect(installed).not.toContain('@chdb');
     expect(packed.get(join(ROOT, 'packages/stats'))).toContain('LICENSE');
+    expect(await readFile(join(project, 'node_modules/@driftd/stats/LICENSE'), 'utf8')).toBe(
+      await readFile(join(ROOT, 'LICENSE'), 'utf8'),
+    );
   });
 
   it('gives the same answers with the same TypeScript types as driftd/stats', async () => {

@@ -64,6 +64,7 @@ describe('parseConfig defaults', () => {
         requestTimeoutMs: 60_000,
         headersTimeoutMs: 10_000,
         keepAliveTimeoutMs: 72_000,
+        tls: null,
       },
       store: { kind: 'embedded', path: '/etc/driftd/.driftd/store', rawEventsTtlDays: 30 },
       kafka: null,
@@ -158,6 +159,7 @@ describe('parseConfig defaults', () => {
       password: '',
       requestTimeoutMs: 30_000,
       rawEventsTtlDays: 30,
+      tls: null,
     });
   });
 
