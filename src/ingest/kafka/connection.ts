@@ -18,6 +18,7 @@ import type { KafkaConfig } from '../../config/types.js';
 import type { Logger } from '../../logger.js';
 import { backoffDelay, RetryAbortedError, retryUntilDone, sleep } from '../retry.js';
 import { KafkaSourceError, type KafkaSourceState, type Tuning } from './options.js';
+import { type KafkaRefusal, type KafkaSecurity, kafkaRefusal } from './security.js';
 
 const { Kafka, logLevel: KafkaLogLevel } = kafkajs;
 
@@ -31,6 +32,8 @@ const KAFKAJS_LEVELS = {
 
 export interface ConnectionOptions {
   config: KafkaConfig;
+  /** TLS and SASL options of every client (security.ts). */
+  security: KafkaSecurity;
   tuning: Tuning;
   /** The daemon's logger (kafkajs logs as its child `stage: kafkajs`). */
   logger: Logger;
@@ -46,6 +49,8 @@ export interface Connection {
   state: KafkaSourceState;
   /** Member of the group with an assignment. */
   joined: boolean;
+  /** Why the last connect attempt was refused, while connecting (readiness). */
+  readonly refusal: KafkaRefusal | undefined;
   readonly consumer: Consumer | undefined;
   readonly producer: Producer | undefined;
   readonly admin: Admin | undefined;
@@ -73,6 +78,7 @@ export function createConnection(options: ConnectionOptions): Connection {
   let producer: Producer | undefined;
   let admin: Admin | undefined;
   let connecting: Promise<void> | undefined;
+  let refusal: KafkaRefusal | undefined;
 
   function kafkaLogger() {
     const kafkaLog = options.logger.child({ stage: 'kafkajs' });
@@ -105,15 +111,22 @@ export function createConnection(options: ConnectionOptions): Connection {
       signal: options.signal,
       initialMs: 1_000,
       maxMs: 30_000,
-      retriable: () => true,
-      onRetry: ({ err, attempt, delayMs }) =>
+      // Refused credentials or certificates are tried again at the slowest pace: a fixed
+      // secret or trust store takes an operator, and fast retries can lock the account.
+      retriable: (err) => kafkaRefusal(err) === undefined,
+      onRetry: ({ err, attempt, delayMs }) => {
+        refusal = kafkaRefusal(err);
         log.warn(
-          { err, attempt, delayMs, brokers: cfg.brokers },
-          'cannot start the Kafka consumer; retrying',
-        ),
+          { err, attempt, delayMs, brokers: cfg.brokers, ...(refusal ? { refusal } : {}) },
+          refusal === undefined
+            ? 'cannot start the Kafka consumer; retrying'
+            : `cannot connect to Kafka: ${refusal}; retrying`,
+        );
+      },
     }).then(
       () => {
         connectRunning = false;
+        refusal = undefined;
         if (state === 'connecting') state = 'running';
         log.info(
           {
@@ -180,6 +193,7 @@ export function createConnection(options: ConnectionOptions): Connection {
       connectionTimeout: 3_000,
       requestTimeout: 30_000,
       retry: { retries: 5 },
+      ...options.security,
     });
     const a = admin ?? kafka.admin();
     const p = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 3 } });
@@ -266,6 +280,9 @@ export function createConnection(options: ConnectionOptions): Connection {
     },
     set joined(j: boolean) {
       joined = j;
+    },
+    get refusal() {
+      return refusal;
     },
     get consumer() {
       return consumer;
