@@ -420,7 +420,11 @@ function readKafka(r: MapReader): KafkaConfig {
     ssl: r.read('ssl', null, readKafkaTls),
     sasl: r.optionalMap('sasl', readKafkaSasl),
   };
-  if (config.sasl?.mechanism === 'plain' && config.ssl === null) {
+  if (
+    config.sasl?.mechanism === 'plain' &&
+    config.ssl === null &&
+    r.isValid(['sasl', 'mechanism'])
+  ) {
     r.issue(
       ['sasl', 'mechanism'],
       'plain sends the password in clear: set kafka.ssl too (or use scram-sha-256 / scram-sha-512)',
