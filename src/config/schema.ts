@@ -460,11 +460,10 @@ function readKafkaTls(
       key: r.optionalPath('key') ?? null,
     };
     if ((tls.cert === null) !== (tls.key === null)) {
+      const [missing, given] = tls.cert === null ? ['cert', 'key'] : ['key', 'cert'];
       r.issue(
-        [tls.cert === null ? 'cert' : 'key'],
-        'is required with kafka.ssl.' +
-          (tls.cert === null ? 'key' : 'cert') +
-          ' (a client certificate and its key go together)',
+        [missing],
+        `is required with kafka.ssl.${given} (a client certificate and its key go together)`,
       );
     }
     return tls;
