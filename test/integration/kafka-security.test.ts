@@ -3,18 +3,24 @@
  * SASL_SSL with SCRAM-SHA-256 and PLAIN, and mTLS, each consuming into windows in the real
  * embedded ClickHouse and dead-lettering over the secure connection; a wrong password, a
  * broker certificate from an untrusted CA and mTLS without a client certificate are each
- * refused with their cause named in the log and /readyz, retried slowly, the daemon up.
+ * refused with their cause named in the log and /readyz, retried slowly, the daemon up. And
+ * `driftd start` as a process: YAML + DRIFTD_KAFKA_SASL_PASSWORD, /readyz over HTTP, a password
+ * written in the YAML refused at start.
  */
+
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import type { KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon.js';
 import { DEAD_LETTER_HEADERS } from '../../src/ingest/kafka/index.js';
 import { createLogger } from '../../src/logger.js';
+import { startDaemonProcess, writeConfigFile } from '../helpers/daemon-process.js';
 import { readTopic, testKafka } from '../helpers/kafka.js';
 import {
   event,
@@ -215,4 +221,73 @@ describe.skipIf(info === undefined)('Kafka security (real broker: SASL_SSL and m
       'TLS handshake refused by the broker',
     );
   }, 60_000);
+
+  it('driftd start (a process, YAML + env): ready over SASL_SSL; a wrong password gives /readyz 503 naming it, the process up; a password in the YAML is refused', async () => {
+    const s = await setup('process', {});
+    const yaml = (sasl: Record<string, unknown>) => ({
+      dataDir: join(dir, 'process-data'),
+      server: { host: '127.0.0.1', port: 0 },
+      kafka: {
+        brokers: sec.saslSslBrokers,
+        groupId: s.groupId,
+        predictionsTopic: s.predictions,
+        labelsTopic: s.labels,
+        deadLetterTopic: s.dlq,
+        ssl: { ca: sec.ca },
+        sasl: { mechanism: 'scram-sha-512', username: sec.scramUser, ...sasl },
+      },
+      models: [{ id: MODEL, task: 'regression', features: [{ name: 'income', type: 'numeric' }] }],
+    });
+    const configFile = await writeConfigFile(dir, yaml({}), 'process.yaml');
+    const env = {
+      DRIFTD_KAFKA_SESSION_TIMEOUT_MS: '6000',
+      DRIFTD_KAFKA_HEARTBEAT_INTERVAL_MS: '500',
+    };
+
+    const good = await startDaemonProcess({
+      configFile,
+      env: { ...env, DRIFTD_KAFKA_SASL_PASSWORD: password },
+    });
+    try {
+      await good.waitReady(30_000);
+    } finally {
+      await good.stop();
+    }
+
+    const wrong = `wrong-${randomBytes(8).toString('hex')}`;
+    const bad = await startDaemonProcess({
+      configFile,
+      env: { ...env, DRIFTD_KAFKA_SASL_PASSWORD: wrong },
+    });
+    try {
+      await bad.waitForLog(
+        (e) => e.msg === 'cannot connect to Kafka: authentication failed; retrying',
+        30_000,
+      );
+      const res = await fetch(`${bad.url}/readyz`);
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { checks: { kafka: unknown } };
+      expect(body.checks.kafka).toEqual({ ok: false, detail: 'connecting: authentication failed' });
+      expect((await fetch(`${bad.url}/healthz`)).status).toBe(200);
+      expect(JSON.stringify(bad.logs)).not.toContain(wrong);
+    } finally {
+      await bad.stop();
+    }
+
+    const inYaml = await writeConfigFile(dir, yaml({ password: wrong }), 'in-yaml.yaml');
+    const refused = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'src/main.ts', 'start', '--config', inYaml],
+      { timeout: 30_000 },
+    ).then(
+      () => undefined,
+      (err: { code?: number; stderr?: string; stdout?: string }) => err,
+    );
+    expect(refused?.code).not.toBe(0);
+    const output = `${refused?.stderr ?? ''}${refused?.stdout ?? ''}`;
+    expect(output).toContain(
+      'kafka.sasl.password: a password is not accepted in the config file; set the environment variable DRIFTD_KAFKA_SASL_PASSWORD',
+    );
+    expect(output).not.toContain(wrong);
+  }, 120_000);
 });
