@@ -14,6 +14,12 @@
 #   KAFKA_VERSION          broker version (default: the pinned one below; see scripts/kafka/README.md)
 #   KAFKA_PORT             PLAINTEXT listener port on 127.0.0.1 (default 19092)
 #   KAFKA_CONTROLLER_PORT  KRaft controller port on 127.0.0.1 (default 19093)
+#   KAFKA_SASL_SSL_PORT    SASL_SSL listener (TLS + PLAIN/SCRAM users) on 127.0.0.1 (default 19094)
+#   KAFKA_MTLS_PORT        SSL listener requiring a client certificate (mTLS) on 127.0.0.1 (default 19095)
+#   KAFKA_SECURE=0         no secure listeners (and no openssl needed). With them (the default),
+#                          the first start generates a test CA, certificates and SASL users into
+#                          $KAFKA_DATA_DIR/tls and describes them in $KAFKA_DATA_DIR/security.json
+#                          (read by test/helpers/kafka-security.ts)
 #   KAFKA_DATA_DIR         config, data, log and pid file (default .cache/kafka/run)
 #   KAFKA_HEAP             JVM heap options (default "-Xms256m -Xmx512m")
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker to answer metadata (default 60)
@@ -30,6 +36,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KAFKA_VERSION="${KAFKA_VERSION:-$PINNED_KAFKA_VERSION}"
 KAFKA_PORT="${KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-19093}"
+KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-19094}"
+KAFKA_MTLS_PORT="${KAFKA_MTLS_PORT:-19095}"
+KAFKA_SECURE="${KAFKA_SECURE:-1}"
 KAFKA_DATA_DIR="${KAFKA_DATA_DIR:-$ROOT/.cache/kafka/run}"
 [[ "$KAFKA_DATA_DIR" == /* ]] || KAFKA_DATA_DIR="$PWD/$KAFKA_DATA_DIR"
 KAFKA_HEAP="${KAFKA_HEAP:--Xms256m -Xmx512m}"
@@ -41,6 +50,10 @@ PID_FILE="$KAFKA_DATA_DIR/kafka.pid"
 LOG_FILE="$KAFKA_DATA_DIR/broker.log"
 CONFIG_FILE="$KAFKA_DATA_DIR/server.properties"
 LOG_DIRS="$KAFKA_DATA_DIR/data"
+TLS_DIR="$KAFKA_DATA_DIR/tls"
+# Test users of the SASL_SSL listener (their password: $TLS_DIR/sasl-password, made at format).
+SASL_PLAIN_USER="driftdplain"
+SASL_SCRAM_USER="driftdscram"
 
 log() { printf '[kafka.sh] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -104,6 +117,11 @@ is_our_broker() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+secure_ports_open() {
+  [[ "$KAFKA_SECURE" == "1" ]] || return 0
+  port_open "$KAFKA_SASL_SSL_PORT" && port_open "$KAFKA_MTLS_PORT"
+}
+
 # Ask the broker for metadata through kafkajs (the client the project uses).
 metadata_ok() {
   local timeout_ms="${1:-5000}"
@@ -122,6 +140,80 @@ finally { clearTimeout(timer); await admin.disconnect().catch(() => {}); }
 ' >/dev/null 2>&1)
 }
 
+secure_listeners() {
+  [[ "$KAFKA_SECURE" == "1" ]] || return 0
+  printf ',SASL_SSL://127.0.0.1:%s,MTLS://127.0.0.1:%s' "$KAFKA_SASL_SSL_PORT" "$KAFKA_MTLS_PORT"
+}
+
+# A test CA, the broker's certificate (127.0.0.1 and localhost), a client certificate for mTLS,
+# a second CA that signed nothing here (a client trusting only it must refuse the broker) and
+# the SASL users' password. Made once per data dir, with the storage format.
+make_tls() {
+  need openssl
+  local d="$TLS_DIR" days=3650
+  rm -rf "$d"
+  mkdir -p "$d"
+  chmod 700 "$d"
+  local -a key=(-newkey rsa:2048 -nodes)
+  ca() { # ca <name> <CN>
+    openssl req -x509 "${key[@]}" -keyout "$d/$1-key.pem" -out "$d/$1.pem" -days "$days" \
+      -subj "/CN=$2" -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  }
+  leaf() { # leaf <name> <CN> <extensions>
+    openssl req "${key[@]}" -keyout "$d/$1-key.pem" -out "$d/$1.csr" -subj "/CN=$2" 2>/dev/null
+    printf '%b' "$3" >"$d/$1.ext"
+    openssl x509 -req -in "$d/$1.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+      -set_serial "0x$(openssl rand -hex 16)" -days "$days" -extfile "$d/$1.ext" \
+      -out "$d/$1.pem" 2>/dev/null
+    rm -f "$d/$1.csr" "$d/$1.ext"
+  }
+  ca ca "driftd test CA" || die "openssl could not make the test CA"
+  ca untrusted-ca "driftd untrusted test CA" || die "openssl could not make the second test CA"
+  leaf broker localhost 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' \
+    || die "openssl could not make the broker certificate"
+  leaf client driftd-test-client 'extendedKeyUsage=clientAuth\n' \
+    || die "openssl could not make the client certificate"
+  # Kafka's PEM key store: the (PKCS#8, unencrypted) key and its certificate in one file.
+  cat "$d/broker-key.pem" "$d/broker.pem" >"$d/broker-keystore.pem"
+  openssl rand -hex 16 >"$d/sasl-password"
+  chmod 600 "$d"/*
+}
+
+write_secure_config() {
+  local password
+  password="$(cat "$TLS_DIR/sasl-password")"
+  cat >>"$CONFIG_FILE" <<EOF
+
+# Secure listeners (KAFKA_SECURE=1): SASL_SSL (PLAIN user $SASL_PLAIN_USER, SCRAM-SHA-256/512
+# user $SASL_SCRAM_USER made at format) and MTLS (TLS, a client certificate required).
+# Certificates: $TLS_DIR (a test CA made by the first start).
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/broker-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.pem
+listener.name.mtls.ssl.client.auth=required
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_PLAIN_USER="$password";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+  # What tests need to reach the secure listeners (test/helpers/kafka-security.ts).
+  cat >"$KAFKA_DATA_DIR/security.json" <<EOF
+{
+  "saslSslBrokers": ["127.0.0.1:$KAFKA_SASL_SSL_PORT"],
+  "mtlsBrokers": ["127.0.0.1:$KAFKA_MTLS_PORT"],
+  "ca": "$TLS_DIR/ca.pem",
+  "untrustedCa": "$TLS_DIR/untrusted-ca.pem",
+  "clientCert": "$TLS_DIR/client.pem",
+  "clientKey": "$TLS_DIR/client-key.pem",
+  "plainUser": "$SASL_PLAIN_USER",
+  "scramUser": "$SASL_SCRAM_USER",
+  "passwordFile": "$TLS_DIR/sasl-password"
+}
+EOF
+}
+
 write_config() {
   mkdir -p "$LOG_DIRS"
   cat >"$CONFIG_FILE" <<EOF
@@ -130,11 +222,11 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT$(secure_listeners)
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT$(secure_listeners)
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL
 log.dirs=$LOG_DIRS
 
 num.partitions=3
@@ -164,6 +256,7 @@ log.retention.bytes=67108864
 log.retention.check.interval.ms=60000
 log.cleanup.policy=delete
 EOF
+  if [[ "$KAFKA_SECURE" == "1" ]]; then write_secure_config; fi
 
   # Logging backend: Log4j 2 for Kafka 4.x, Log4j 1 API (reload4j) for 3.x. Everything goes to
   # stdout, which start redirects into broker.log.
@@ -225,6 +318,12 @@ cmd_start() {
   if port_open "$KAFKA_CONTROLLER_PORT"; then
     die "127.0.0.1:$KAFKA_CONTROLLER_PORT (controller) is already in use by another process"
   fi
+  if [[ "$KAFKA_SECURE" == "1" ]]; then
+    local p
+    for p in "$KAFKA_SASL_SSL_PORT" "$KAFKA_MTLS_PORT"; do
+      port_open "$p" && die "127.0.0.1:$p (secure listener) is already in use by another process"
+    done
+  fi
 
   if [[ "${KAFKA_FRESH:-0}" == "1" ]]; then
     log "KAFKA_FRESH=1: wiping $KAFKA_DATA_DIR"
@@ -232,11 +331,27 @@ cmd_start() {
   fi
   # A data dir formatted by another Kafka version or for other ports is not reused.
   local stamp="version=$KAFKA_VERSION port=$KAFKA_PORT controller=$KAFKA_CONTROLLER_PORT"
+  if [[ "$KAFKA_SECURE" == "1" ]]; then
+    stamp+=" sasl_ssl=$KAFKA_SASL_SSL_PORT mtls=$KAFKA_MTLS_PORT"
+  fi
   if [[ -f "$KAFKA_DATA_DIR/.stamp" && "$(cat "$KAFKA_DATA_DIR/.stamp")" != "$stamp" ]]; then
     log "data dir was made for '$(cat "$KAFKA_DATA_DIR/.stamp")'; wiping it for '$stamp'"
     rm -rf "$KAFKA_DATA_DIR"
   fi
+  # The SCRAM users are made at format: a formatted dir without the test secrets starts over.
+  if [[ "$KAFKA_SECURE" == "1" && -f "$LOG_DIRS/meta.properties" && ! -f "$TLS_DIR/sasl-password" ]]; then
+    log "data dir has no test certificates and SASL users; wiping it"
+    rm -rf "$KAFKA_DATA_DIR"
+  fi
   mkdir -p "$KAFKA_DATA_DIR"
+  local -a scram=()
+  if [[ "$KAFKA_SECURE" == "1" && ! -f "$LOG_DIRS/meta.properties" ]]; then
+    make_tls
+    local password
+    password="$(cat "$TLS_DIR/sasl-password")"
+    scram=(--add-scram "SCRAM-SHA-256=[name=$SASL_SCRAM_USER,password=$password]"
+      --add-scram "SCRAM-SHA-512=[name=$SASL_SCRAM_USER,password=$password]")
+  fi
   write_config
 
   local -a jvm=(java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError
@@ -249,7 +364,7 @@ cmd_start() {
     log "formatting storage in ${LOG_DIRS#"$ROOT"/} (cluster id $cluster_id)"
     # StorageTool lives in kafka.tools (Scala, kafka_2.13) up to at least 4.1; with a static
     # controller.quorum.voters no --standalone flag is needed on 3.9 or 4.x.
-    if ! "${jvm[@]}" -Xmx256m kafka.tools.StorageTool format -t "$cluster_id" -c "$CONFIG_FILE" \
+    if ! "${jvm[@]}" -Xmx256m kafka.tools.StorageTool format -t "$cluster_id" -c "$CONFIG_FILE" "${scram[@]}" \
       >"$KAFKA_DATA_DIR/format.log" 2>&1; then
       tail -n 40 "$KAFKA_DATA_DIR/format.log" >&2
       die "storage format failed (log: $KAFKA_DATA_DIR/format.log)"
@@ -265,7 +380,7 @@ cmd_start() {
   printf '%s\n' "$pid" >"$PID_FILE"
 
   local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
-  until port_open "$KAFKA_PORT" && metadata_ok 5000; do
+  until port_open "$KAFKA_PORT" && metadata_ok 5000 && secure_ports_open; do
     if ! kill -0 "$pid" 2>/dev/null; then
       log "broker process $pid exited during startup; last log lines:"
       tail -n 60 "$LOG_FILE" >&2
@@ -283,7 +398,9 @@ cmd_start() {
     fi
     sleep 1
   done
-  log "Kafka $KAFKA_VERSION is up: pid $pid, brokers 127.0.0.1:$KAFKA_PORT (took $(elapsed "$t0") s)"
+  local secure=""
+  [[ "$KAFKA_SECURE" == "1" ]] && secure=", SASL_SSL 127.0.0.1:$KAFKA_SASL_SSL_PORT, mTLS 127.0.0.1:$KAFKA_MTLS_PORT"
+  log "Kafka $KAFKA_VERSION is up: pid $pid, brokers 127.0.0.1:$KAFKA_PORT$secure (took $(elapsed "$t0") s)"
   printf '%s\n' "$pid"
 }
 

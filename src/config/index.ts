@@ -23,10 +23,18 @@ export type {
   DriftdConfigInput,
   FeatureInput,
   KafkaInput,
+  KafkaSaslInput,
+  KafkaTlsInput,
   LogLevel,
   ModelInput,
   ServerInput,
   StoreInput,
 } from './schema.js';
-export { FEATURE_TYPES, KAFKA_MESSAGE_KEYS, LOG_LEVELS, MODEL_TASKS } from './schema.js';
+export {
+  FEATURE_TYPES,
+  KAFKA_MESSAGE_KEYS,
+  KAFKA_SASL_MECHANISMS,
+  LOG_LEVELS,
+  MODEL_TASKS,
+} from './schema.js';
 export type * from './types.js';

@@ -157,6 +157,8 @@ function validate(
     options.baseDir ?? (options.source === undefined ? cwd : dirname(resolve(cwd, options.source)));
   const origins = new Map<string, string>();
   const early: ConfigIssue[] = [];
+  const filePassword = refuseFilePassword(input, locateIssue);
+  if (filePassword !== undefined) early.push(filePassword);
   let layered = applyEnv(input, options.env ?? process.env, origins, early);
   if (options.overrides !== undefined) {
     layered = mergeOverrides(layered, options.overrides, [], origins);
@@ -225,6 +227,11 @@ export const CONFIG_ENV_VARS = [
     parse: (s: string): unknown => s,
   },
   { name: 'DRIFTD_KAFKA_BROKERS', path: ['kafka', 'brokers'], parse: splitList },
+  {
+    name: 'DRIFTD_KAFKA_SASL_PASSWORD',
+    path: ['kafka', 'sasl', 'password'],
+    parse: (s: string): unknown => s,
+  },
 ] as const satisfies readonly {
   name: string;
   path: readonly string[];
@@ -241,6 +248,8 @@ function applyEnv(
   const fileEmbedded = isRecord(store) && store.embedded != null;
   const fileClickhouse = isRecord(store) && store.clickhouse != null;
   const urlFromEnv = (env.DRIFTD_CLICKHOUSE_URL ?? '') !== '';
+  const kafka = isRecord(input) ? input.kafka : undefined;
+  const fileSasl = isRecord(kafka) && kafka.sasl != null;
   let out = input;
   for (const variable of CONFIG_ENV_VARS) {
     const raw = env[variable.name];
@@ -260,10 +269,39 @@ function applyEnv(
         continue;
       }
     }
+    if (variable.path[1] === 'sasl' && !fileSasl) {
+      issues.push({
+        text: `${variable.name}: is set but kafka.sasl is not configured (set its mechanism and username in the file)`,
+        path: '',
+        origin: variable.name,
+      });
+      continue;
+    }
     out = setIn(out, variable.path, variable.parse(raw));
     origins.set(formatPath(variable.path), variable.name);
   }
   return out;
+}
+
+/**
+ * A SASL password written in the file is refused (it would sit in a file that is copied,
+ * diffed and logged): the env or a file of its own, readable by the daemon only.
+ */
+function refuseFilePassword(
+  input: unknown,
+  locateIssue: (issue: SchemaIssue) => { line: number; column: number } | undefined,
+): ConfigIssue | undefined {
+  const kafka = isRecord(input) ? input.kafka : undefined;
+  const sasl = isRecord(kafka) ? kafka.sasl : undefined;
+  if (!isRecord(sasl) || !Object.hasOwn(sasl, 'password')) return undefined;
+  const path = ['kafka', 'sasl', 'password'];
+  const position = locateIssue({ path, message: '' });
+  return {
+    text: 'kafka.sasl.password: a password is not accepted in the config file; set the environment variable DRIFTD_KAFKA_SASL_PASSWORD or name a file holding it in kafka.sasl.passwordFile',
+    path: formatPath(path),
+    origin: 'file',
+    ...(position === undefined ? {} : { line: position.line, column: position.column }),
+  };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -371,11 +409,15 @@ export function describeConfigIssues(err: unknown): string {
 
 export const REDACTED = '[redacted]';
 
-/** A frozen copy safe to log: API tokens, the ClickHouse password and URL credentials replaced. */
+/**
+ * A frozen copy safe to log: API tokens, the ClickHouse password and URL credentials, the Kafka
+ * SASL password replaced.
+ */
 export function redactConfig(config: DriftdConfig): DriftdConfig {
   const copy = structuredClone(config) as DriftdConfig;
   copy.server.apiTokens = copy.server.apiTokens.map(() => REDACTED);
   for (const token of copy.server.auth.tokens) token.secret = REDACTED;
+  if (copy.kafka?.sasl?.password != null) copy.kafka.sasl.password = REDACTED;
   if (copy.store.kind === 'clickhouse') {
     copy.store.password = REDACTED;
     copy.store.url = redactUrl(copy.store.url);

@@ -12,6 +12,9 @@ import type {
   IngestConfig,
   KafkaConfig,
   KafkaMessageKey,
+  KafkaSaslConfig,
+  KafkaSaslMechanism,
+  KafkaTlsConfig,
   ModelConfig,
   ServerAuthConfig,
   ServerConfig,
@@ -179,6 +182,39 @@ export interface KafkaInput {
    * headers, then the key. @default "none"
    */
   messageKey?: KafkaMessageKey;
+  /**
+   * TLS to the brokers, the broker's certificate always verified (chain and host name).
+   * `true` = Node's default CAs; a mapping names PEM files (relative paths resolve against the
+   * config file's directory), read at startup. @default null (plaintext)
+   */
+  ssl?: boolean | KafkaTlsInput | null;
+  /**
+   * SASL authentication. The password comes from the environment variable
+   * DRIFTD_KAFKA_SASL_PASSWORD or the file `passwordFile`, never from this file.
+   * `plain` needs `ssl` (its password would cross the network in clear). @default null
+   */
+  sasl?: KafkaSaslInput | null;
+}
+
+export interface KafkaTlsInput {
+  /** CA certificates (PEM) the brokers' certificates must chain to. @default Node's default CAs */
+  ca?: string;
+  /** Client certificate (PEM) for mTLS; needs `key`. @default none */
+  cert?: string;
+  /** The client certificate's private key (PEM, unencrypted); needs `cert`. @default none */
+  key?: string;
+}
+
+export interface KafkaSaslInput {
+  /** plain | scram-sha-256 | scram-sha-512. Required. */
+  mechanism?: KafkaSaslMechanism;
+  /** Required. */
+  username?: string;
+  /**
+   * A file holding the password (one trailing newline ignored), read at startup; exactly one
+   * of it and the env DRIFTD_KAFKA_SASL_PASSWORD.
+   */
+  passwordFile?: string;
 }
 
 export interface ModelInput {
@@ -309,6 +345,11 @@ const SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const CLICKHOUSE_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const KAFKA_TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const KAFKA_SASL_MECHANISMS = [
+  'plain',
+  'scram-sha-256',
+  'scram-sha-512',
+] as const satisfies readonly KafkaSaslMechanism[];
 const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+):\d{1,5}$/;
 
 // ---------------------------------------------------------------------------------------------
@@ -574,7 +615,19 @@ function readKafka(r: MapReader): KafkaConfig {
     deadLetterTopic: topic('deadLetterTopic', 'driftd.dlq'),
     maxMessageBytes: r.integer('maxMessageBytes', { default: MIB, min: 1024, max: 1024 * MIB }),
     messageKey: r.choice('messageKey', KAFKA_MESSAGE_KEYS, 'none'),
+    ssl: r.read('ssl', null, readKafkaTls),
+    sasl: r.optionalMap('sasl', readKafkaSasl),
   };
+  if (
+    config.sasl?.mechanism === 'plain' &&
+    config.ssl === null &&
+    r.isValid(['sasl', 'mechanism'])
+  ) {
+    r.issue(
+      ['sasl', 'mechanism'],
+      'plain sends the password in clear: set kafka.ssl too (or use scram-sha-256 / scram-sha-512)',
+    );
+  }
   reportDuplicates(
     r.ctx,
     (['predictionsTopic', 'labelsTopic', 'deadLetterTopic'] as const).map((key) => ({
@@ -585,6 +638,52 @@ function readKafka(r: MapReader): KafkaConfig {
     (name, at) => `${JSON.stringify(name)} is also the ${at}`,
   );
   return config;
+}
+
+function readKafkaTls(
+  ctx: ReadContext,
+  path: PathSegment[],
+  value: unknown,
+): KafkaTlsConfig | null {
+  if (value === false) return null;
+  if (value === true) return { ca: null, cert: null, key: null };
+  if (typeof value === 'boolean' || !isPlainObject(value)) {
+    ctx.issue(path, 'must be true, false or a mapping (ca, cert, key)');
+    return null;
+  }
+  return readMap(ctx, path, value, (r) => {
+    const tls = {
+      ca: r.optionalPath('ca') ?? null,
+      cert: r.optionalPath('cert') ?? null,
+      key: r.optionalPath('key') ?? null,
+    };
+    if ((tls.cert === null) !== (tls.key === null)) {
+      const [missing, given] = tls.cert === null ? ['cert', 'key'] : ['key', 'cert'];
+      r.issue(
+        [missing],
+        `is required with kafka.ssl.${given} (a client certificate and its key go together)`,
+      );
+    }
+    return tls;
+  });
+}
+
+function readKafkaSasl(r: MapReader): KafkaSaslConfig {
+  const sasl: KafkaSaslConfig = {
+    mechanism: r.choice('mechanism', KAFKA_SASL_MECHANISMS),
+    username: r.string('username'),
+    // From DRIFTD_KAFKA_SASL_PASSWORD (load.ts refuses one written in the file).
+    password: r.read('password', null, (c, path, value) =>
+      readString(c, path, value, { secret: true }),
+    ),
+    passwordFile: r.optionalPath('passwordFile') ?? null,
+  };
+  if (sasl.password === null && sasl.passwordFile === null) {
+    r.issue([], 'has no password: set DRIFTD_KAFKA_SASL_PASSWORD or kafka.sasl.passwordFile');
+  } else if (sasl.password !== null && sasl.passwordFile !== null) {
+    r.issue(['passwordFile'], 'is set and so is DRIFTD_KAFKA_SASL_PASSWORD: keep one of the two');
+  }
+  return sasl;
 }
 
 function readModel(r: MapReader): ModelConfig {

@@ -104,6 +104,30 @@ export interface KafkaConfig {
   maxMessageBytes: number;
   /** What a prediction message's key carries (see KAFKA_MESSAGE_KEYS). */
   messageKey: KafkaMessageKey;
+  /** TLS to the brokers; null = plaintext. */
+  ssl: KafkaTlsConfig | null;
+  /** SASL authentication; null = none. */
+  sasl: KafkaSaslConfig | null;
+}
+
+/** Absolute paths of PEM files, read when the Kafka source is made (src/ingest/kafka/security.ts). */
+export interface KafkaTlsConfig {
+  /** CA certificates the brokers' certificates must chain to; null = Node's default CAs. */
+  ca: string | null;
+  /** Client certificate (mTLS); set together with `key`. */
+  cert: string | null;
+  key: string | null;
+}
+
+export type KafkaSaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+export interface KafkaSaslConfig {
+  mechanism: KafkaSaslMechanism;
+  username: string;
+  /** From DRIFTD_KAFKA_SASL_PASSWORD (never from the file); null = read `passwordFile`. */
+  password: string | null;
+  /** Absolute path of a file holding the password; null = `password`. */
+  passwordFile: string | null;
 }
 
 /**

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
-import { validateConfig } from '../../src/config/index.js';
+import { type ConfigEnv, validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
-import { createDaemon, type Daemon } from '../../src/daemon.js';
+import { createDaemon, type Daemon, type DaemonOverrides } from '../../src/daemon.js';
 import { createStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { createTestTopic, deleteTopics, kafkaBrokers, uniqueGroupId } from './kafka.js';
@@ -82,8 +82,14 @@ export interface KafkaDaemonSetup {
   cleanup(): Promise<void>;
 }
 
-/** Topics (predictions: 3 partitions), a data directory and a validated config. */
-export async function setupKafkaDaemon(name: string): Promise<KafkaDaemonSetup> {
+/**
+ * Topics (predictions: 3 partitions), a data directory and a validated config; `kafka` adds to
+ * (or replaces) its kafka section, `env` is the config's environment.
+ */
+export async function setupKafkaDaemon(
+  name: string,
+  options: { kafka?: Record<string, unknown>; env?: ConfigEnv } = {},
+): Promise<KafkaDaemonSetup> {
   const [predictions, labels, dlq] = await Promise.all([
     createTestTopic(`it-${name}-predictions`, 3),
     createTestTopic(`it-${name}-labels`, 1),
@@ -102,6 +108,7 @@ export async function setupKafkaDaemon(name: string): Promise<KafkaDaemonSetup> 
         predictionsTopic: predictions,
         labelsTopic: labels,
         deadLetterTopic: dlq,
+        ...options.kafka,
       },
       models: [
         {
@@ -117,7 +124,7 @@ export async function setupKafkaDaemon(name: string): Promise<KafkaDaemonSetup> 
         },
       ],
     },
-    { env: {} },
+    { env: options.env ?? {} },
   );
   return {
     config,
@@ -143,9 +150,14 @@ export async function openStore(config: DriftdConfig): Promise<Store> {
   return store;
 }
 
-/** A daemon (no HTTP port) on the setup's topics, tuned for quick tests. */
-export async function startKafkaDaemon(config: DriftdConfig, store: Store): Promise<Daemon> {
+/** A daemon (no HTTP port) on the setup's topics, tuned for quick tests; `extra` adds overrides. */
+export async function startKafkaDaemon(
+  config: DriftdConfig,
+  store: Store,
+  extra: DaemonOverrides = {},
+): Promise<Daemon> {
   const daemon = createDaemon(config, {
+    ...extra,
     store,
     listen: false,
     tickMs: 100,
@@ -158,6 +170,7 @@ export async function startKafkaDaemon(config: DriftdConfig, store: Store): Prom
       backoff: { initialMs: 50, maxMs: 400, slowMs: 400 },
       pauseAfterMs: 200,
       kafkaLogLevel: 'nothing',
+      ...extra.kafka,
     },
   });
   await daemon.start();

@@ -76,6 +76,8 @@ describe.skipIf(!available)(
         KAFKA_CONTROLLER_PORT: String(controller),
         KAFKA_DATA_DIR: join(dir, 'kafka'),
         KAFKA_HEAP: '-Xms128m -Xmx384m',
+        // Plaintext only: the secure listeners' fixed ports are the shared test broker's.
+        KAFKA_SECURE: '0',
       };
       brokers = [`127.0.0.1:${port}`];
       await broker('start');

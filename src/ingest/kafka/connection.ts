@@ -19,6 +19,7 @@ import type { Metrics } from '../../export/metrics.js';
 import type { Logger } from '../../logger.js';
 import { backoffDelay, RetryAbortedError, retryUntilDone, sleep } from '../retry.js';
 import { KafkaSourceError, type KafkaSourceState, type Tuning } from './options.js';
+import { type KafkaRefusal, type KafkaSecurity, kafkaRefusal } from './security.js';
 
 const { Kafka, logLevel: KafkaLogLevel } = kafkajs;
 
@@ -32,6 +33,8 @@ const KAFKAJS_LEVELS = {
 
 export interface ConnectionOptions {
   config: KafkaConfig;
+  /** TLS and SASL options of every client (security.ts). */
+  security: KafkaSecurity;
   tuning: Tuning;
   /** The daemon's logger (kafkajs logs as its child `stage: kafkajs`). */
   logger: Logger;
@@ -48,6 +51,8 @@ export interface Connection {
   state: KafkaSourceState;
   /** Member of the group with an assignment. */
   joined: boolean;
+  /** Why the last connect attempt was refused, while connecting (readiness). */
+  readonly refusal: KafkaRefusal | undefined;
   readonly consumer: Consumer | undefined;
   readonly producer: Producer | undefined;
   readonly admin: Admin | undefined;
@@ -75,6 +80,7 @@ export function createConnection(options: ConnectionOptions): Connection {
   let producer: Producer | undefined;
   let admin: Admin | undefined;
   let connecting: Promise<void> | undefined;
+  let refusal: KafkaRefusal | undefined;
 
   function kafkaLogger() {
     const kafkaLog = options.logger.child({ stage: 'kafkajs' });
@@ -107,17 +113,23 @@ export function createConnection(options: ConnectionOptions): Connection {
       signal: options.signal,
       initialMs: 1_000,
       maxMs: 30_000,
-      retriable: () => true,
+      // Refused credentials or certificates are tried again at the slowest pace: a fixed
+      // secret or trust store takes an operator, and fast retries can lock the account.
+      retriable: (err) => kafkaRefusal(err) === undefined,
       onRetry: ({ err, attempt, delayMs }) => {
         options.metrics.kafkaErrors.inc({ operation: 'connect' });
+        refusal = kafkaRefusal(err);
         log.warn(
-          { err, attempt, delayMs, brokers: cfg.brokers },
-          'cannot start the Kafka consumer; retrying',
+          { err, attempt, delayMs, brokers: cfg.brokers, ...(refusal ? { refusal } : {}) },
+          refusal === undefined
+            ? 'cannot start the Kafka consumer; retrying'
+            : `cannot connect to Kafka: ${refusal}; retrying`,
         );
       },
     }).then(
       () => {
         connectRunning = false;
+        refusal = undefined;
         if (state === 'connecting') state = 'running';
         log.info(
           {
@@ -184,6 +196,7 @@ export function createConnection(options: ConnectionOptions): Connection {
       connectionTimeout: 3_000,
       requestTimeout: 30_000,
       retry: { retries: 5 },
+      ...options.security,
     });
     const a = admin ?? kafka.admin();
     const p = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 3 } });
@@ -271,6 +284,9 @@ export function createConnection(options: ConnectionOptions): Connection {
     },
     set joined(j: boolean) {
       joined = j;
+    },
+    get refusal() {
+      return refusal;
     },
     get consumer() {
       return consumer;

@@ -38,6 +38,7 @@ import {
   resolveTuning,
 } from './options.js';
 import { PartitionProgress } from './partition-progress.js';
+import { kafkaSecurity } from './security.js';
 import { createWrites } from './writes.js';
 
 function createLock(): <T>(fn: () => Promise<T>) => Promise<T> {
@@ -54,6 +55,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const { config: cfg, pipeline, store, metrics, clock } = options;
   const tuning = resolveTuning(options.tuning);
   const log = options.logger.child({ stage: 'kafka' });
+  // Read now: an unreadable certificate or password file fails the daemon's start.
+  const security = kafkaSecurity(cfg);
   const decodeOpts: DecodeOptions = {
     models: options.models,
     piiSalt: options.piiSalt,
@@ -141,6 +144,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   });
   const connection = createConnection({
     config: cfg,
+    security,
     tuning,
     logger: options.logger,
     log,
@@ -187,9 +191,15 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
         const partitions = [...progress.assigned.values()].reduce((n, p) => n + p.length, 0);
         return { ok: true, detail: `joined group ${groupId} (${partitions} partitions)` };
       }
+      const refused = state === 'connecting' ? connection.refusal : undefined;
       return {
         ok: false,
-        detail: state === 'running' ? `not a member of group ${groupId} (rebalancing)` : state,
+        detail:
+          state === 'running'
+            ? `not a member of group ${groupId} (rebalancing)`
+            : refused === undefined
+              ? state
+              : `${state}: ${refused}`,
       };
     },
 

@@ -150,6 +150,8 @@ describe('parseConfig defaults', () => {
       deadLetterTopic: 'driftd.dlq',
       maxMessageBytes: 1024 * 1024,
       messageKey: 'none',
+      ssl: null,
+      sasl: null,
     });
     expect(config.store).toEqual({
       kind: 'clickhouse',
