@@ -9,7 +9,14 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       level,
       base: { name: 'driftd' },
       redact: {
-        paths: ['*.password', '*.apiTokens', 'config.store.password', 'config.server.apiTokens'],
+        paths: [
+          '*.password',
+          '*.apiTokens',
+          '*.piiKey',
+          'config.store.password',
+          'config.server.apiTokens',
+          'config.privacy.piiKey',
+        ],
         censor: '[redacted]',
       },
     },

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { ConfigError, type DriftdErrorOptions } from '../errors.js';
+import { resolvePrivacy } from './privacy.js';
 import {
   type ConfigOverrides,
   createReadContext,
@@ -171,6 +172,7 @@ function validate(
     resolve(originOf(at) === 'file' ? baseDir : cwd, value),
   );
   const config = readConfig(layered, ctx);
+  resolvePrivacy(config, ctx, originOf);
   if (ctx.issues.length === 0 && early.length === 0) return deepFreeze(config);
 
   const details: ConfigIssue[] = ctx.issues.map((issue) => {
@@ -223,6 +225,12 @@ export const CONFIG_ENV_VARS = [
     parse: (s: string): unknown => s,
   },
   { name: 'DRIFTD_KAFKA_BROKERS', path: ['kafka', 'brokers'], parse: splitList },
+  { name: 'DRIFTD_PII_KEY', path: ['privacy', 'piiKey'], parse: (s: string): unknown => s },
+  {
+    name: 'DRIFTD_PII_KEY_FILE',
+    path: ['privacy', 'piiKeyFile'],
+    parse: (s: string): unknown => s,
+  },
 ] as const satisfies readonly {
   name: string;
   path: readonly string[];
@@ -239,6 +247,15 @@ function applyEnv(
   const fileEmbedded = isRecord(store) && store.embedded != null;
   const fileClickhouse = isRecord(store) && store.clickhouse != null;
   const urlFromEnv = (env.DRIFTD_CLICKHOUSE_URL ?? '') !== '';
+  if ((env.DRIFTD_PII_SALT ?? '') !== '') {
+    // A salted SHA-256 of a postcode is reversed by hashing every postcode: refuse to run
+    // with the old setting rather than hash weakly or silently ignore it.
+    issues.push({
+      text: 'DRIFTD_PII_SALT: is no longer read: PII fields are now HMAC-SHA-256 under a secret key; set DRIFTD_PII_KEY (at least 32 random bytes) or privacy.piiKeyFile instead, and unset DRIFTD_PII_SALT (stored hashes and baselines of PII features change: re-import those baselines)',
+      path: '',
+      origin: 'DRIFTD_PII_SALT',
+    });
+  }
   let out = input;
   for (const variable of CONFIG_ENV_VARS) {
     const raw = env[variable.name];
@@ -369,10 +386,11 @@ export function describeConfigIssues(err: unknown): string {
 
 export const REDACTED = '[redacted]';
 
-/** A frozen copy safe to log: API tokens, the ClickHouse password and URL credentials replaced. */
+/** A frozen copy safe to log: API tokens, the ClickHouse password, URL credentials and the PII key replaced. */
 export function redactConfig(config: DriftdConfig): DriftdConfig {
   const copy = structuredClone(config) as DriftdConfig;
   copy.server.apiTokens = copy.server.apiTokens.map(() => REDACTED);
+  if (copy.privacy !== undefined && copy.privacy.piiKey !== null) copy.privacy.piiKey = REDACTED;
   if (copy.store.kind === 'clickhouse') {
     copy.store.password = REDACTED;
     copy.store.url = redactUrl(copy.store.url);

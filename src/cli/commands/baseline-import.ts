@@ -1,4 +1,5 @@
 import { importBaseline } from '../../baseline/index.js';
+import { piiKeyOf } from '../../privacy/pii.js';
 import { createStore } from '../../store/index.js';
 import type { CliFlags, CliIo } from '../index.js';
 import { createProgress } from '../progress.js';
@@ -14,6 +15,7 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
     model,
     version,
     file,
+    piiKey: piiKeyOf(config),
     onProgress: (p) =>
       progress.update(
         Math.round(p.fraction * 1000),

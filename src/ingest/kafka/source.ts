@@ -56,7 +56,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const log = options.logger.child({ stage: 'kafka' });
   const decodeOpts: DecodeOptions = {
     models: options.models,
-    piiSalt: options.piiSalt,
+    piiKey: options.piiKey,
     live: { now: () => clock.now(), maxFutureSkewMs: options.maxFutureSkewMs ?? MAX_SKEW_MS },
   };
   const models = modelList(options.models);
