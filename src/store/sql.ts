@@ -305,6 +305,22 @@ export interface LabelRow {
 }
 
 /** Params: model, id. */
+/** Params: model, id. Rows of one prediction (or its labels) in a raw table, copies included. */
+export function countByIdSql(db: string, table: 'events' | 'labels'): string {
+  return `SELECT count() AS n FROM ${tableRef(db, table)} WHERE model = {model:String} AND id = {id:String}
+${READ_SETTINGS}`;
+}
+
+/**
+ * Params: model, id. A lightweight DELETE: the rows disappear from every read at once and
+ * are dropped from disk when their parts next merge. Synchronous (the statement returns once
+ * the rows are masked on every replica).
+ */
+export function eraseByIdSql(db: string, table: 'events' | 'labels'): string {
+  return `DELETE FROM ${tableRef(db, table)} WHERE model = {model:String} AND id = {id:String}
+SETTINGS lightweight_deletes_sync = 2`;
+}
+
 export function labelByIdSql(db: string): string {
   return `SELECT model, id, toUnixTimestamp64Milli(ts) AS ts_ms, label
 FROM ${tableRef(db, 'labels')}
