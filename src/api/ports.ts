@@ -95,6 +95,8 @@ export interface ApiStore {
   queryPerformance(q: RangeQuery): Promise<PerformanceResult[]>;
   getPrediction(id: string, opts?: { model?: string }): Promise<StoredPrediction | null>;
   exactKs(q: ExactKsRequest): Promise<ExactKsAnswer>;
+  /** Deletes one prediction's stored copies and labels (id as stored); rows removed per table. */
+  erasePrediction(model: string, id: string): Promise<{ events: number; labels: number }>;
   ping(): Promise<void>;
 }
 

@@ -10,6 +10,7 @@ import { clientErrorHandler, frameworkErrors, HttpError, installErrorHandler } f
 import { installRequestGuards } from './guards.js';
 import { installJsonBodyParser } from './json-body.js';
 import type { ApiDeps } from './ports.js';
+import { registerErasureRoutes } from './routes/erasure.js';
 import { registerIngestRoutes } from './routes/ingest.js';
 import { registerModelRoutes } from './routes/models.js';
 import { registerOpsRoutes } from './routes/ops.js';
@@ -106,6 +107,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   registerPredictionRoutes(app, deps);
   registerRecomputeRoutes(app, deps, auth);
   registerOpsRoutes(app, deps);
+  registerErasureRoutes(app, deps, auth); // scope: admin
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

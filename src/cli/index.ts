@@ -15,6 +15,8 @@ Commands:
   rules generate            write Prometheus alert rules [--format rules|crd] [--out F]
   dashboards generate       write Grafana dashboards [--out DIR]
   config check              validate a config file
+  erase                     erase one prediction and its labels (--model M --id ID); with the
+                            embedded store, stop the daemon first or use its API route
 
 Common options:
   --config, -c <file>       config file (default: $DRIFTD_CONFIG or ./driftd.yaml)
@@ -35,6 +37,7 @@ const OPTIONS = {
   model: { type: 'string' },
   version: { type: 'string' },
   file: { type: 'string' },
+  id: { type: 'string' },
   labels: { type: 'string' },
   format: { type: 'string' },
   out: { type: 'string' },
@@ -90,6 +93,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     'rules generate': () => import('./commands/rules-generate.js'),
     'dashboards generate': () => import('./commands/dashboards-generate.js'),
     'config check': () => import('./commands/config-check.js'),
+    erase: () => import('./commands/erase.js'),
   };
   const load = commands[key];
   if (!load) {

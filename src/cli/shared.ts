@@ -9,7 +9,7 @@ export async function cliConfig(flags: CliFlags): Promise<DriftdConfig> {
 
 export function requireFlag(
   flags: CliFlags,
-  name: 'model' | 'version' | 'file',
+  name: 'model' | 'version' | 'file' | 'id',
   command: string,
 ): string {
   const v = flags[name];
