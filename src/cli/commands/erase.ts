@@ -5,14 +5,36 @@
  * (DELETE /api/v1/models/:model/predictions/:id) instead, or stop it first. A ClickHouse
  * server store can be erased from here while daemons run.
  */
-import { ConfigError } from '../../errors.js';
+import { ConfigError, StoreError } from '../../errors.js';
 import { MAX_ID_LENGTH } from '../../limits.js';
-import { createLogger } from '../../logger.js';
+import type { DriftdConfig } from '../../config/types.js';
+import { createLogger, type Logger } from '../../logger.js';
 import { erasePrediction } from '../../privacy/erase.js';
 import { piiKeyOf } from '../../privacy/pii.js';
-import { createStore } from '../../store/index.js';
+import { createStore, type Store } from '../../store/index.js';
 import type { CliFlags, CliIo } from '../index.js';
 import { cliConfig, modelOf, requireFlag } from '../shared.js';
+
+/** Opens and migrates the store; an embedded store held by a running daemon says what to do. */
+async function openStore(config: DriftdConfig, logger: Logger): Promise<Store> {
+  let store: Store | undefined;
+  try {
+    store = createStore(config.store, { logger });
+    await store.migrate();
+    return store;
+  } catch (err) {
+    await store?.close();
+    if (err instanceof StoreError && err.code === 'DRIFTD_ERR_STORE_UNAVAILABLE') {
+      if (config.store.kind === 'embedded') {
+        throw new StoreError(
+          `${err.message}. If a daemon runs on this embedded store, erase through its API (DELETE /api/v1/models/<model>/predictions/<id>) or stop it first`,
+          { cause: err, unavailable: true },
+        );
+      }
+    }
+    throw err;
+  }
+}
 
 export async function run(flags: CliFlags, io: CliIo): Promise<number> {
   const config = await cliConfig(flags);
@@ -25,10 +47,9 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
   }
   // The audit line goes to stderr (stdout carries the answer, JSON with --json).
   const logger = createLogger(config.logLevel, io.err);
-  const store = createStore(config.store, { logger });
+  const store = await openStore(config, logger);
   let answer: Awaited<ReturnType<typeof erasePrediction>>;
   try {
-    await store.migrate();
     answer = await erasePrediction({
       model,
       id,
