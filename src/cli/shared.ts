@@ -3,8 +3,12 @@ import type { DriftdConfig, ModelConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
 import type { CliFlags } from './index.js';
 
-export async function cliConfig(flags: CliFlags): Promise<DriftdConfig> {
-  return loadConfig(flags.config ? { path: flags.config } : {});
+/** `needsPiiKey: false` for commands that never touch event data (rules, dashboards). */
+export async function cliConfig(
+  flags: CliFlags,
+  options: { needsPiiKey?: boolean } = {},
+): Promise<DriftdConfig> {
+  return loadConfig({ ...(flags.config ? { path: flags.config } : {}), ...options });
 }
 
 export function requireFlag(

@@ -60,6 +60,11 @@ export interface ParseConfigOptions {
   baseDir?: string;
   /** Base of relative paths from env and overrides. @default process.cwd() */
   cwd?: string;
+  /**
+   * Whether a model with PII fields needs the PII key. Only what never touches event data
+   * (generating rules and dashboards) passes false. @default true
+   */
+  needsPiiKey?: boolean;
 }
 
 export interface LoadConfigOptions {
@@ -70,6 +75,8 @@ export interface LoadConfigOptions {
   overrides?: ConfigOverrides;
   /** @default process.cwd() */
   cwd?: string;
+  /** See ParseConfigOptions.needsPiiKey. @default true */
+  needsPiiKey?: boolean;
 }
 
 /** The config file to read: `path`, else DRIFTD_CONFIG, else driftd.yaml, as given (not resolved). */
@@ -102,6 +109,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Drift
     env,
     cwd,
     baseDir: dirname(absolute),
+    ...(options.needsPiiKey === undefined ? {} : { needsPiiKey: options.needsPiiKey }),
     ...(options.overrides === undefined ? {} : { overrides: options.overrides }),
   });
 }
@@ -172,7 +180,7 @@ function validate(
     resolve(originOf(at) === 'file' ? baseDir : cwd, value),
   );
   const config = readConfig(layered, ctx);
-  resolvePrivacy(config, ctx, originOf);
+  resolvePrivacy(config, ctx, originOf, options.needsPiiKey ?? true);
   if (ctx.issues.length === 0 && early.length === 0) return deepFreeze(config);
 
   const details: ConfigIssue[] = ctx.issues.map((issue) => {

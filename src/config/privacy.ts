@@ -18,6 +18,7 @@ export function resolvePrivacy(
   config: DriftdConfig,
   ctx: ReadContext,
   originOf: (path: readonly PathSegment[]) => string,
+  needsKey: boolean,
 ): void {
   const privacy = config.privacy;
   if (privacy === undefined) return;
@@ -56,7 +57,7 @@ export function resolvePrivacy(
       );
     }
   }
-  if (privacy.piiKey === null && privacy.piiKeyFile === null) {
+  if (needsKey && privacy.piiKey === null && privacy.piiKeyFile === null) {
     config.models.forEach((model, i) => {
       if (model.piiFields.length === 0) return;
       ctx.issue(

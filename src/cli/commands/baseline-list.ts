@@ -3,7 +3,7 @@ import type { CliFlags, CliIo } from '../index.js';
 import { cliConfig } from '../shared.js';
 
 export async function run(flags: CliFlags, io: CliIo): Promise<number> {
-  const config = await cliConfig(flags);
+  const config = await cliConfig(flags, { needsPiiKey: false });
   const store = createStore(config.store);
   try {
     await store.migrate();

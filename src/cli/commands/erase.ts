@@ -5,9 +5,10 @@
  * (DELETE /api/v1/models/:model/predictions/:id) instead, or stop it first. A ClickHouse
  * server store can be erased from here while daemons run.
  */
+
+import type { DriftdConfig } from '../../config/types.js';
 import { ConfigError, StoreError } from '../../errors.js';
 import { MAX_ID_LENGTH } from '../../limits.js';
-import type { DriftdConfig } from '../../config/types.js';
 import { createLogger, type Logger } from '../../logger.js';
 import { erasePrediction } from '../../privacy/erase.js';
 import { piiKeyOf } from '../../privacy/pii.js';

@@ -11,7 +11,7 @@ import { cliConfig } from '../shared.js';
 
 /** Writes the alert rules for the configured models: a Prometheus rules file or a PrometheusRule. */
 export async function run(flags: CliFlags, io: CliIo): Promise<number> {
-  const config = await cliConfig(flags);
+  const config = await cliConfig(flags, { needsPiiKey: false });
   const format = flags.format ?? 'rules';
   if (format !== 'rules' && format !== 'crd') {
     throw new ConfigError(

@@ -46,8 +46,10 @@ describe('the PII key', () => {
     expect(issues[0]).toMatch(/^models\[0\]\.piiFields: model "credit-risk" has PII fields/);
     expect(issues[0]).toContain('no key is configured: set DRIFTD_PII_KEY');
     expect(issues[0]).toContain('privacy.piiKeyFile');
-    // Without PII fields no key is needed.
+    // Without PII fields no key is needed; nor to generate rules and dashboards.
     expect(issuesOf(model())).toEqual([]);
+    const noKey = parseConfig(model('piiFields: [postcode]'), { env: {}, needsPiiKey: false });
+    expect(noKey.privacy?.piiKey).toBeNull();
   });
 
   it('comes from DRIFTD_PII_KEY or a key file (one trailing newline ignored)', () => {
