@@ -235,6 +235,26 @@ describe('personal data (real daemon, real embedded store, CLI in-process)', () 
       400,
     );
     expect((await send('/api/v1/erasure', { model: 'credit' })).status).toBe(400);
+    expect((await send('/api/v1/erasure', [{ model: 'credit', id: 'x' }])).status).toBe(400);
+    expect((await send('/api/v1/erasure', { model: 'credit', id: 'x', all: true })).status).toBe(
+      400,
+    );
+    // Odd ids are data, never a 5xx: nothing stored under them.
+    for (const id of ['\ud800', '\u0000', "' OR 1=1 --", '..', 'é'.repeat(512)]) {
+      const res = await send('/api/v1/erasure', { model: 'credit', id });
+      expect(res.status, JSON.stringify(id)).toBe(200);
+      expect(((await res.json()) as { removed: unknown }).removed).toEqual({
+        events: 0,
+        labels: 0,
+      });
+    }
+    const spec = (await (await fetch(`${url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    expect(Object.keys(spec.paths['/api/v1/models/{model}/predictions/{id}'] ?? {})).toContain(
+      'delete',
+    );
+    expect(Object.keys(spec.paths['/api/v1/erasure'] ?? {})).toContain('post');
   });
 
   it('erasure by API deletes the event and its label by the clear id, and logs it without the id', async () => {
@@ -246,9 +266,9 @@ describe('personal data (real daemon, real embedded store, CLI in-process)', () 
     const answer = (await res.json()) as { ref: string; removed: unknown };
     expect(answer.removed).toEqual({ events: 1, labels: 1 });
     expect((await fetch(`${url}/api/v1/predictions/customer-7?model=credit`)).status).toBe(404);
-    const audit = logLines.find((l) => l.includes('"audit":"erasure"'));
-    expect(audit).toBeDefined();
-    expect(audit).toContain(answer.ref);
+    const audit = logLines.find((l) => l.includes(`"ref":"${answer.ref}"`));
+    expect(audit).toContain('"audit":"erasure"');
+    expect(audit).toContain('"removed":{"events":1,"labels":1}');
     expect(audit).not.toContain('customer-7');
     // The window result stays as it was.
     const drift = (await (await fetch(`${url}/api/v1/models/credit/drift?window=1m`)).json()) as {
