@@ -25,6 +25,7 @@ export type {
   KafkaInput,
   LogLevel,
   ModelInput,
+  PrivacyInput,
   ServerInput,
   StoreInput,
 } from './schema.js';
