@@ -58,6 +58,7 @@ import {
   RowBinaryWriter,
   recentRequestKeysSql,
   type TableName,
+  tableEngineSql,
   toNullableNumber,
   toNumber,
   validateIdentifier,
@@ -497,7 +498,9 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         };
         const before = await count();
         if (before === 0) continue;
-        await exec.command(eraseByIdSql(db, table), { model, id });
+        const [engine] = await exec.query<{ engine: string }>(tableEngineSql, { db, table });
+        const onCluster = engine?.engine === 'Distributed';
+        await exec.command(eraseByIdSql(db, table, onCluster), { model, id });
         // Rows written meanwhile (a redelivery) are not counted as removed.
         removed[table] = before - (await count());
       }

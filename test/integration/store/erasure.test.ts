@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createChdbExecutor } from '../../../src/store/chdb.js';
 import { createClickHouseExecutor, createStore } from '../../../src/store/index.js';
+import { eraseByIdSql } from '../../../src/store/sql.js';
 import type { SqlExecutor, Store, StoredEvent } from '../../../src/store/types.js';
 import { startClickHouseStandIn } from '../../helpers/clickhouse-http.js';
 
@@ -127,5 +128,26 @@ describe.each(DRIVERS)('erasePrediction on the $name', (driver) => {
     });
     expect((await store.getPrediction('p-1'))?.event.id).toBe('p-1');
     expect((await store.getPrediction('p-2'))?.event.id).toBe('p-2');
+  });
+});
+
+describe('erasure on a cluster schema (deploy/clickhouse/cluster.sql)', () => {
+  it('deletes from <table>_local ON CLUSTER: the statement parses in ClickHouse 26 (no cluster runs here)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'driftd-erase-cluster-'));
+    const exec = createChdbExecutor({ path: dir });
+    try {
+      for (const table of ['events', 'labels'] as const) {
+        const sql = eraseByIdSql('driftd', table, true);
+        expect(sql).toContain(`DELETE FROM \`driftd\`.\`${table}_local\` ON CLUSTER '{cluster}'`);
+        const ast = await exec.query<{ explain: string }>(`EXPLAIN AST ${sql}`, {
+          model: "m",
+          id: "i",
+        });
+        expect(ast.map((r) => r.explain).join('\n')).toContain('DeleteQuery');
+      }
+    } finally {
+      await exec.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
