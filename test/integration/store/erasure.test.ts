@@ -140,8 +140,8 @@ describe('erasure on a cluster schema (deploy/clickhouse/cluster.sql)', () => {
         const sql = eraseByIdSql('driftd', table, true);
         expect(sql).toContain(`DELETE FROM \`driftd\`.\`${table}_local\` ON CLUSTER '{cluster}'`);
         const ast = await exec.query<{ explain: string }>(`EXPLAIN AST ${sql}`, {
-          model: "m",
-          id: "i",
+          model: 'm',
+          id: 'i',
         });
         expect(ast.map((r) => r.explain).join('\n')).toContain('DeleteQuery');
       }
