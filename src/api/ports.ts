@@ -55,7 +55,7 @@ export interface StoredPrediction {
   late: boolean;
   source: EventSource;
   ingestedAt: number;
-  /** The text the event arrived as; null when not kept (models with PII fields). */
+  /** The text the event arrived as; null when not kept (models with PII fields, events with fields the config does not name). */
   raw: string | null;
 }
 

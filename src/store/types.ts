@@ -125,7 +125,7 @@ export interface PredictionRecord {
   late: boolean;
   source: EventSource;
   ingestedAt: number;
-  /** The JSON text as received (NDJSON line, Kafka value); null when not kept (PII models). */
+  /** The JSON text as received (NDJSON line, Kafka value); null when not kept (PII models, events with unlisted fields). */
   raw: string | null;
 }
 
