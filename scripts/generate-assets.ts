@@ -30,7 +30,7 @@ export const PROMETHEUS_RULE_META = DEFAULT_PROMETHEUS_RULE_META;
 
 /** The example config, without the caller's DRIFTD_* environment (output must be reproducible). */
 export function exampleConfig(): Promise<DriftdConfig> {
-  return loadConfig({ path: EXAMPLE_CONFIG, cwd: ROOT, env: {} });
+  return loadConfig({ path: EXAMPLE_CONFIG, cwd: ROOT, env: {}, needsPiiKey: false });
 }
 
 /** Every generated file: repository-relative path → contents. */

@@ -22,6 +22,7 @@ import {
 } from './ingest/kafka/index.js';
 import { createPipeline, type Pipeline } from './ingest/pipeline.js';
 import { createLogger, type Logger } from './logger.js';
+import { piiKeyOf } from './privacy/pii.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { isTransientStoreError, migrateWhenReachable } from './store/wait.js';
@@ -40,7 +41,6 @@ export interface DaemonOverrides {
   flushOnClose?: boolean;
   /** Do not bind the HTTP port (CLI replay, tests using `inject`). */
   listen?: boolean;
-  piiSalt?: string;
   onWindow?: (r: WindowResult) => void;
   onPerformance?: (r: PerformanceResult) => void;
   /** Kafka consumer tuning (checkpoint interval, session timeout, …); default from the env. */
@@ -97,7 +97,6 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   const metrics = createMetrics(registry, { version: VERSION });
   const clock = overrides.clock ?? { now: () => Date.now() };
   const models = new Map<string, ModelConfig>(config.models.map((m) => [m.id, m]));
-  const piiSalt = overrides.piiSalt ?? process.env.DRIFTD_PII_SALT ?? '';
 
   let state: DaemonState = 'created';
   let store: Store | undefined;
@@ -251,7 +250,6 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           metrics,
           logger,
           clock,
-          piiSalt,
           ...(overrides.onWindow ? { onWindow: overrides.onWindow } : {}),
           ...(overrides.onPerformance ? { onPerformance: overrides.onPerformance } : {}),
         });
@@ -278,7 +276,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
             metrics,
             logger,
             clock,
-            piiSalt,
+            piiKey: piiKeyOf(config),
             maxFutureSkewMs: config.ingest.maxFutureSkewMs,
             tuning: overrides.kafka ?? kafkaTuningFromEnv(),
             // Its checkpoint carries the HTTP input position too (a replay run has none).

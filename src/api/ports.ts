@@ -55,7 +55,7 @@ export interface StoredPrediction {
   late: boolean;
   source: EventSource;
   ingestedAt: number;
-  /** The text the event arrived as; null when not kept (models with PII fields). */
+  /** The text the event arrived as; null when not kept (models with PII fields, events with fields the config does not name). */
   raw: string | null;
 }
 
@@ -95,6 +95,8 @@ export interface ApiStore {
   queryPerformance(q: RangeQuery): Promise<PerformanceResult[]>;
   getPrediction(id: string, opts?: { model?: string }): Promise<StoredPrediction | null>;
   exactKs(q: ExactKsRequest): Promise<ExactKsAnswer>;
+  /** Deletes one prediction's stored copies and labels (id as stored); rows removed per table. */
+  erasePrediction(model: string, id: string): Promise<{ events: number; labels: number }>;
   ping(): Promise<void>;
 }
 

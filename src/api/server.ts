@@ -7,6 +7,7 @@ import { installRequestGuards } from './guards.js';
 import { installJsonBodyParser } from './json-body.js';
 import type { ApiDeps } from './ports.js';
 import { installRequestMetrics } from './request-metrics.js';
+import { registerErasureRoutes } from './routes/erasure.js';
 import { registerIngestRoutes } from './routes/ingest.js';
 import { registerModelRoutes } from './routes/models.js';
 import { registerOpsRoutes } from './routes/ops.js';
@@ -91,6 +92,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   registerPredictionRoutes(app, deps);
   registerRecomputeRoutes(app, deps);
   registerOpsRoutes(app, deps);
+  registerErasureRoutes(app, deps);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ModelConfig } from '../config/types.js';
 import { BaselineError } from '../errors.js';
+import type { PiiKey } from '../privacy/pii.js';
 import type { BaselineProfile } from '../types.js';
 import {
   BadRowLog,
@@ -35,6 +36,8 @@ export interface ImportBaselineOptions {
   version: string;
   /** A .csv, .jsonl or .ndjson file (read twice, so not a pipe). */
   file: string;
+  /** Key of the PII HMAC; required when a feature of the model is a PII field. */
+  piiKey?: PiiKey | null;
   /** Overrides the format the extension implies. */
   format?: RowFormat;
   /** After every read chunk (1 MiB). */
@@ -80,11 +83,12 @@ export async function importBaseline(
   const { model, version, file } = options;
   const format = options.format ?? detectFormat(file);
   const before = await statOrThrow(file);
-  const builder = createProfileBuilder(model, version);
+  const piiKey = options.piiKey ?? null;
+  const builder = createProfileBuilder(model, version, piiKey);
   const columns = builder.columns.map((c) => c.name);
   const optional = builder.columns.filter((c) => c.role === 'prediction').map((c) => c.name);
   const numericColumns = builder.columns.filter((c) => c.type === 'numeric').map((c) => c.name);
-  const hash = createBaselineHash(model, version);
+  const hash = createBaselineHash(model, version, piiKey);
   const log = new BadRowLog();
   const progress = options.onProgress;
 

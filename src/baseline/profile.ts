@@ -60,6 +60,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { ModelConfig } from '../config/types.js';
 import { BaselineError } from '../errors.js';
+import { type PiiKey, piiTransform } from '../privacy/pii.js';
 import { coarseBins } from '../stats/psi.js';
 import { quantileEdges } from '../stats/quantiles.js';
 import { createNumericSketch } from '../stats/sketch.js';
@@ -160,7 +161,12 @@ export function baselineParams(model: ModelConfig): BaselineParams {
  * before the data, on its own line (JSON has no raw newline, so the boundary is unambiguous).
  * Model id and version are part of it so two models never share a baseline id.
  */
-export function baselineSpec(model: ModelConfig, version: string): string {
+export function baselineSpec(
+  model: ModelConfig,
+  version: string,
+  piiKey: PiiKey | null = null,
+): string {
+  const pii = piiColumns(model);
   return JSON.stringify({
     algorithm: BASELINE_ALGORITHM,
     model: model.id,
@@ -168,12 +174,37 @@ export function baselineSpec(model: ModelConfig, version: string): string {
     params: baselineParams(model),
     features: model.features.map((f) => [f.name, f.type]),
     prediction: [model.prediction.field, model.prediction.type],
+    // Hashed columns depend on the key: another key gives another baseline (only for models
+    // with PII features, so other baseline ids are unchanged). The key's HMAC of a fixed
+    // text identifies it without revealing it.
+    ...(pii.size === 0
+      ? {}
+      : { pii: [...pii], piiKey: piiTransform('driftd baseline key', requireKey(model, piiKey)) }),
   });
 }
 
 /** A sha256 already fed with the spec line; feed it the data, then `digest('hex')`. */
-export function createBaselineHash(model: ModelConfig, version: string): Hash {
-  return createHash('sha256').update(`${baselineSpec(model, version)}\n`);
+export function createBaselineHash(
+  model: ModelConfig,
+  version: string,
+  piiKey: PiiKey | null = null,
+): Hash {
+  return createHash('sha256').update(`${baselineSpec(model, version, piiKey)}\n`);
+}
+
+/** The model's features that are PII fields: profiled as their HMACs, never in clear. */
+function piiColumns(model: ModelConfig): Set<string> {
+  const features = new Set(model.features.map((f) => f.name));
+  return new Set(model.piiFields.filter((f) => features.has(f)));
+}
+
+function requireKey(model: ModelConfig, key: PiiKey | null): PiiKey {
+  if (key === null) {
+    throw new BaselineError(
+      `model "${model.id}" has PII features, which baselines keep only as HMAC-SHA-256 under the PII key, and no key is configured (DRIFTD_PII_KEY or privacy.piiKeyFile)`,
+    );
+  }
+  return key;
 }
 
 /** `bl_` + the first 16 hex digits of the content hash. */
@@ -223,8 +254,16 @@ export interface ProfileBuilder {
 }
 
 /** Creates the two-pass builder for `model`'s features and prediction. */
-export function createProfileBuilder(model: ModelConfig, version: string): ProfileBuilder {
-  return new Builder(model, version);
+/**
+ * `piiKey` is required when a feature of the model is a PII field: its values are replaced by
+ * `piiTransform` (the live events' transform) before anything keeps them.
+ */
+export function createProfileBuilder(
+  model: ModelConfig,
+  version: string,
+  piiKey: PiiKey | null = null,
+): ProfileBuilder {
+  return new Builder(model, version, piiKey);
 }
 
 const MISSING = 0;
@@ -247,8 +286,10 @@ class Builder implements ProfileBuilder {
   private readonly missing: Float64Array;
   private readonly numeric: (NumericState | null)[];
   private readonly categorical: (CategoricalState | null)[];
+  /** The PII key per column hashed, null for the others. */
+  private readonly piiKeys: (PiiKey | null)[];
 
-  constructor(model: ModelConfig, version: string) {
+  constructor(model: ModelConfig, version: string, piiKey: PiiKey | null) {
     this.model = model;
     this.version = version;
     this.params = baselineParams(model);
@@ -268,6 +309,10 @@ class Builder implements ProfileBuilder {
     );
     this.categorical = columns.map((c) =>
       c.type === 'categorical' ? new CategoricalState(candidates) : null,
+    );
+    const pii = piiColumns(model);
+    this.piiKeys = columns.map((c) =>
+      c.role === 'feature' && pii.has(c.name) ? requireKey(model, piiKey) : null,
     );
     const seen = new Set<string>();
     for (const c of columns) {
@@ -450,7 +495,8 @@ class Builder implements ProfileBuilder {
             `expected a category (string, number or boolean), got ${describe(v)}`,
           );
         }
-        this.strs[c] = s;
+        const key = this.piiKeys[c];
+        this.strs[c] = key ? (piiTransform(s, key) as string) : s;
         this.state[c] = VALUE;
       }
     }
@@ -770,6 +816,8 @@ function sfc32(seed: number): () => number {
 }
 
 export interface BuildFromRowsOptions {
+  /** Required for a model with PII features (see createProfileBuilder). */
+  piiKey?: PiiKey | null;
   /** Stored as the profile's source (default "memory"). */
   source?: string;
   /** Default Date.now(). */
@@ -794,10 +842,11 @@ export function buildProfileFromRows(
   options: BuildFromRowsOptions = {},
 ): BaselineBuildResult {
   const list = Array.isArray(rows) ? (rows as Record<string, unknown>[]) : Array.from(rows);
-  const builder = createProfileBuilder(model, version);
+  const piiKey = options.piiKey ?? null;
+  const builder = createProfileBuilder(model, version, piiKey);
   const names = builder.columns.map((c) => c.name);
   const values: unknown[] = new Array(names.length).fill(undefined);
-  const hash = createBaselineHash(model, version);
+  const hash = createBaselineHash(model, version, piiKey);
   const log = new BadRowLog();
   const load = (row: unknown): boolean => {
     if (row === null || typeof row !== 'object' || Array.isArray(row)) return false;

@@ -111,6 +111,27 @@ export const COMMANDS = {
       },
     },
   },
+  erase: {
+    summary:
+      'erase one prediction and its labels (GDPR Art. 17); with the embedded store, stop the daemon first or use its API route',
+    flags: {
+      ...CONFIG_FLAG,
+      model: {
+        type: 'string',
+        arg: 'id',
+        description: 'model id, as in the config',
+        required: true,
+      },
+      id: {
+        type: 'string',
+        arg: 'id',
+        description:
+          'the prediction id as the producer sent it (hashed first when it is a PII field)',
+        required: true,
+      },
+      json: { type: 'boolean', description: 'print the answer as JSON' },
+    },
+  },
 } as const satisfies Record<string, { summary: string; flags: FlagSpecs }>;
 
 export type CommandName = keyof typeof COMMANDS;
@@ -131,4 +152,5 @@ export const LOADERS: { readonly [N in CommandName]: Loader<N> } = {
   'rules generate': () => import('./commands/rules-generate.js'),
   'dashboards generate': () => import('./commands/dashboards-generate.js'),
   'config check': () => import('./commands/config-check.js'),
+  erase: () => import('./commands/erase.js'),
 };

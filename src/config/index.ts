@@ -27,6 +27,7 @@ export type {
   KafkaTlsInput,
   LogLevel,
   ModelInput,
+  PrivacyInput,
   ServerInput,
   StoreInput,
 } from './schema.js';

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { ConfigError, type DriftdErrorOptions } from '../errors.js';
+import { resolvePrivacy } from './privacy.js';
 import {
   type ConfigOverrides,
   createReadContext,
@@ -60,6 +61,11 @@ export interface ParseConfigOptions {
   baseDir?: string;
   /** Base of relative paths from env and overrides. @default process.cwd() */
   cwd?: string;
+  /**
+   * Whether a model with PII fields needs the PII key. Only what never touches event data
+   * (generating rules and dashboards) passes false. @default true
+   */
+  needsPiiKey?: boolean;
 }
 
 export interface LoadConfigOptions {
@@ -70,6 +76,8 @@ export interface LoadConfigOptions {
   overrides?: ConfigOverrides;
   /** @default process.cwd() */
   cwd?: string;
+  /** See ParseConfigOptions.needsPiiKey. @default true */
+  needsPiiKey?: boolean;
 }
 
 /** The config file to read: `path`, else DRIFTD_CONFIG, else driftd.yaml, as given (not resolved). */
@@ -102,6 +110,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Drift
     env,
     cwd,
     baseDir: dirname(absolute),
+    ...(options.needsPiiKey === undefined ? {} : { needsPiiKey: options.needsPiiKey }),
     ...(options.overrides === undefined ? {} : { overrides: options.overrides }),
   });
 }
@@ -175,6 +184,7 @@ function validate(
     createSecretReader(options.env ?? process.env),
   );
   const config = readConfig(layered, ctx);
+  resolvePrivacy(config, ctx, originOf, options.needsPiiKey ?? true);
   if (ctx.issues.length === 0 && early.length === 0) return deepFreeze(config);
 
   const details: ConfigIssue[] = ctx.issues.map((issue) => {
@@ -227,6 +237,12 @@ export const CONFIG_ENV_VARS = [
     parse: (s: string): unknown => s,
   },
   { name: 'DRIFTD_KAFKA_BROKERS', path: ['kafka', 'brokers'], parse: splitList },
+  { name: 'DRIFTD_PII_KEY', path: ['privacy', 'piiKey'], parse: (s: string): unknown => s },
+  {
+    name: 'DRIFTD_PII_KEY_FILE',
+    path: ['privacy', 'piiKeyFile'],
+    parse: (s: string): unknown => s,
+  },
   {
     name: 'DRIFTD_KAFKA_SASL_PASSWORD',
     path: ['kafka', 'sasl', 'password'],
@@ -248,6 +264,15 @@ function applyEnv(
   const fileEmbedded = isRecord(store) && store.embedded != null;
   const fileClickhouse = isRecord(store) && store.clickhouse != null;
   const urlFromEnv = (env.DRIFTD_CLICKHOUSE_URL ?? '') !== '';
+  if ((env.DRIFTD_PII_SALT ?? '') !== '') {
+    // A salted SHA-256 of a postcode is reversed by hashing every postcode: refuse to run
+    // with the old setting rather than hash weakly or silently ignore it.
+    issues.push({
+      text: 'DRIFTD_PII_SALT: is no longer read: PII fields are now HMAC-SHA-256 under a secret key; set DRIFTD_PII_KEY (at least 32 random bytes) or privacy.piiKeyFile instead, and unset DRIFTD_PII_SALT (stored hashes and baselines of PII features change: re-import those baselines)',
+      path: '',
+      origin: 'DRIFTD_PII_SALT',
+    });
+  }
   const kafka = isRecord(input) ? input.kafka : undefined;
   const fileSasl = isRecord(kafka) && kafka.sasl != null;
   let out = input;
@@ -418,6 +443,7 @@ export function redactConfig(config: DriftdConfig): DriftdConfig {
   copy.server.apiTokens = copy.server.apiTokens.map(() => REDACTED);
   for (const token of copy.server.auth.tokens) token.secret = REDACTED;
   if (copy.kafka?.sasl?.password != null) copy.kafka.sasl.password = REDACTED;
+  if (copy.privacy !== undefined && copy.privacy.piiKey !== null) copy.privacy.piiKey = REDACTED;
   if (copy.store.kind === 'clickhouse') {
     copy.store.password = REDACTED;
     copy.store.url = redactUrl(copy.store.url);

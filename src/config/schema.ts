@@ -16,6 +16,7 @@ import type {
   KafkaSaslMechanism,
   KafkaTlsConfig,
   ModelConfig,
+  PrivacyConfig,
   ServerAuthConfig,
   ServerConfig,
   ServerTlsConfig,
@@ -49,6 +50,18 @@ export interface DriftdConfigInput {
   logLevel?: LogLevel;
   /** At least one model. */
   models: ModelInput[];
+  /** Personal data (see docs/security.md "Personal data"). */
+  privacy?: PrivacyInput;
+}
+
+export interface PrivacyInput {
+  /**
+   * File holding the secret key of the PII HMAC (its text; one trailing newline is ignored),
+   * at least 32 bytes. Required (or DRIFTD_PII_KEY) when any model has `piiFields`. Relative
+   * paths resolve against the config file's directory. Env: DRIFTD_PII_KEY_FILE. The key
+   * itself may come from DRIFTD_PII_KEY instead, never from this file. @default null
+   */
+  piiKeyFile?: string;
 }
 
 export interface IngestInput {
@@ -279,8 +292,20 @@ export interface ModelInput {
     /** Reservoir sample of raw baseline values per numeric feature, 1..1000000. @default 10000 */
     sampleSize?: number;
   };
-  /** Features hashed (sha256, salted) before storage. Must name features of this model. @default [] */
+  /**
+   * Event fields replaced by HMAC-SHA-256 under the secret PII key (DRIFTD_PII_KEY or
+   * privacy.piiKeyFile) before anything keeps them, the same way in baselines, labels and
+   * lookups: keys of `features` (monitored categorical features, or unmonitored fields kept
+   * by storeUnlistedFields) or `id`. A numeric feature cannot be one (its hash is no number).
+   * The event text as received is not kept for such a model. @default []
+   */
   piiFields?: string[];
+  /**
+   * Keep event fields this config does not name (features not configured, extra top-level
+   * members) in the stored record. false: they are dropped before storage (data
+   * minimisation); an unlisted field named in piiFields is kept hashed. @default false
+   */
+  storeUnlistedFields?: boolean;
 }
 
 export interface FeatureInput {
@@ -366,6 +391,7 @@ export function readConfig(input: unknown, ctx: ReadContext): DriftdConfig {
     const store = r.map('store', (s) => readStore(s, dataDir));
     const kafka = r.optionalMap('kafka', readKafka);
     const ingest = r.map('ingest', readIngest);
+    const privacy = r.map('privacy', readPrivacy);
     const logLevel = r.choice('logLevel', LOG_LEVELS, 'info');
     const models = r.list('models', { minItems: 1 }, (c, path, value) =>
       readMap(c, path, value, readModel),
@@ -375,8 +401,23 @@ export function readConfig(input: unknown, ctx: ReadContext): DriftdConfig {
       models.map((m, i) => ({ value: m.id, path: ['models', i, 'id'], at: `models[${i}]` })),
       (id, at) => `duplicate model id ${JSON.stringify(id)} (also at ${at})`,
     );
-    return { dataDir, server, store, kafka, ingest, logLevel, models };
+    return { dataDir, server, store, kafka, ingest, logLevel, models, privacy };
   });
+}
+
+/**
+ * The key's sources: `piiKey` only from DRIFTD_PII_KEY or programmatic overrides (load.ts
+ * refuses it in the file), `piiKeyFile` a path; load.ts reads the file and checks the key.
+ */
+function readPrivacy(r: MapReader): PrivacyConfig {
+  const piiKey = r.read<string | null>('piiKey', null, (c, path, value) =>
+    readString(c, path, value, { secret: true }),
+  );
+  const piiKeyFile = r.optionalPath('piiKeyFile') ?? null;
+  if (piiKey !== null && piiKeyFile !== null) {
+    r.issue(['piiKeyFile'], 'is set and so is DRIFTD_PII_KEY: give the PII key one way only');
+  }
+  return { piiKey, piiKeyFile };
 }
 
 function readIngest(r: MapReader): IngestConfig {
@@ -770,6 +811,7 @@ function readModel(r: MapReader): ModelConfig {
     };
   });
   const piiFields = r.list('piiFields', { default: [] }, readString);
+  const storeUnlistedFields = r.read('storeUnlistedFields', false, readBoolean);
 
   const names = features.map((f, i) => ({
     value: f.name,
@@ -793,9 +835,17 @@ function readModel(r: MapReader): ModelConfig {
   if (prediction.field !== '' && prediction.field === label.field) {
     r.issue(['label', 'field'], `${JSON.stringify(label.field)} is also the prediction field`);
   }
+  const featureTypes = new Map(features.map((f) => [f.name, f.type]));
   piiFields.forEach((field, i) => {
-    if (field !== '' && !featureNames.has(field)) {
-      r.issue(['piiFields', i], `${JSON.stringify(field)} is not a feature of this model`);
+    const not = (what: string) => r.issue(['piiFields', i], `${JSON.stringify(field)} ${what}`);
+    if (field === prediction.field || field === label.field) {
+      not('is the prediction or label field, which driftd must read in clear to monitor it');
+    } else if (['model', 'version', 'ts', 'features'].includes(field)) {
+      not('is an event field driftd needs in clear (PII fields are keys of "features" or "id")');
+    } else if (featureTypes.get(field) === 'numeric') {
+      not(
+        'is a numeric feature: its hash is no number, so it could not be monitored (declare it categorical, or remove it from features)',
+      );
     }
   });
   reportDuplicates(
@@ -807,7 +857,18 @@ function readModel(r: MapReader): ModelConfig {
     })),
     (field, at) => `${JSON.stringify(field)} is listed twice (also at ${at})`,
   );
-  return { id, task, features, prediction, label, windows, versions, drift, piiFields };
+  return {
+    id,
+    task,
+    features,
+    prediction,
+    label,
+    windows,
+    versions,
+    drift,
+    piiFields,
+    storeUnlistedFields,
+  };
 }
 
 function readFeature(r: MapReader): FeatureConfig {
@@ -1045,6 +1106,12 @@ function readNumber(
     return rule.default ?? rule.min ?? 0;
   }
   return value as number;
+}
+
+function readBoolean(ctx: ReadContext, path: PathSegment[], value: unknown): boolean {
+  if (typeof value === 'boolean') return value;
+  ctx.issue(path, 'must be true or false');
+  return false;
 }
 
 function joinOr(values: readonly string[]): string {

@@ -14,6 +14,18 @@ export interface DriftdConfig {
   ingest: IngestConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   models: ModelConfig[];
+  /** Personal data: the PII key (absent in configs built by hand = no key). */
+  privacy?: PrivacyConfig;
+}
+
+export interface PrivacyConfig {
+  /**
+   * Secret key of the PII HMAC (DRIFTD_PII_KEY, or read from `piiKeyFile`), at least 32 bytes;
+   * null when none is configured (then no model may have PII fields). Redacted in dumps.
+   */
+  piiKey: string | null;
+  /** Where the key was read from, when it came from a file. */
+  piiKeyFile: string | null;
 }
 
 /** Rules every source's items are checked by (the rest are constants: src/limits.ts). */
@@ -217,6 +229,14 @@ export interface ModelConfig {
     topCategories: number;
     sampleSize: number;
   };
-  /** Fields hashed (sha256, salted) before storage. */
+  /**
+   * Event fields replaced by their HMAC-SHA-256 (src/privacy/pii.ts) before anything keeps
+   * them: features (monitored or not) or `id`.
+   */
   piiFields: string[];
+  /**
+   * Keep event fields the config does not name (features not configured, extra top-level
+   * members) in the stored record; false/absent = they are dropped (data minimisation).
+   */
+  storeUnlistedFields?: boolean;
 }

@@ -33,15 +33,15 @@ function spawn(data: DecodeWorkerData): Worker {
 
 export function createDecodeThread(
   models: readonly ModelConfig[],
-  /** Its PII salt, and for a live source its clock (read once per batch, when packed). */
-  opts: Pick<DecodeOptions, 'piiSalt' | 'live'>,
+  /** For a live source, its clock (read once per batch, when packed). No PII key: models with
+   * PII fields are decoded on the event loop. */
+  opts: Pick<DecodeOptions, 'live'>,
   maxBytes: number,
   logger: Logger,
 ): DecodeThread {
-  const { piiSalt, live } = opts;
+  const { live } = opts;
   const worker = spawn({
     models: [...models],
-    piiSalt,
     maxBytes,
     ...(live ? { maxFutureSkewMs: live.maxFutureSkewMs } : {}),
   });

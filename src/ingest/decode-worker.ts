@@ -10,7 +10,6 @@ import { decodePacked, type PackedValues } from './decode-batch.js';
 
 export interface DecodeWorkerData {
   models: ModelConfig[];
-  piiSalt: string;
   maxBytes: number;
   /** ingest.maxFutureSkew of the live source; each batch carries its clock reading (`now`). */
   maxFutureSkewMs?: number;
@@ -23,8 +22,9 @@ export interface DecodeJob {
 
 export type DecodeAnswer = { seq: number; decoded: Uint8Array } | { seq: number; error: string };
 
-const { models, piiSalt, maxBytes, maxFutureSkewMs } = workerData as DecodeWorkerData;
-const opts: DecodeOptions = { models: new Map(models.map((m) => [m.id, m] as const)), piiSalt };
+const { models, maxBytes, maxFutureSkewMs } = workerData as DecodeWorkerData;
+// No PII key here: items of models with PII fields are answered "decode it yourself".
+const opts: DecodeOptions = { models: new Map(models.map((m) => [m.id, m] as const)) };
 
 parentPort?.on('message', ({ seq, packed }: DecodeJob) => {
   let answer: DecodeAnswer;

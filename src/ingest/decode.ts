@@ -1,5 +1,4 @@
 import { isUtf8 } from 'node:buffer';
-import { createHash } from 'node:crypto';
 import type { ModelConfig } from '../config/types.js';
 import {
   EARLIEST_STORABLE_TS,
@@ -11,6 +10,7 @@ import {
   MAX_VERSION_LENGTH,
   MIN_EPOCH_MS,
 } from '../limits.js';
+import { type PiiKey, piiTransform } from '../privacy/pii.js';
 import type { FeatureValue, LabelEvent, PredictionEvent } from '../types.js';
 
 /**
@@ -78,8 +78,12 @@ export interface LiveClock {
 
 export interface DecodeOptions {
   models: ReadonlyMap<string, ModelConfig>;
-  /** Salt for hashing PII fields; hashing is deterministic for a given salt. */
-  piiSalt: string;
+  /**
+   * Key of the PII HMAC (src/privacy/pii.ts); required to decode events of a model with PII
+   * fields (the config refuses such a model without a key; here an item of it is rejected as
+   * `undecodable`).
+   */
+  piiKey?: PiiKey | null;
   /** Set for live sources; unset (replay) accepts any storable time. */
   live?: LiveClock;
 }
@@ -531,21 +535,50 @@ function checkValue(
 /** Per-model lookups built once, not per event. */
 interface ModelIndex {
   types: Map<string, 'numeric' | 'categorical'>;
-  pii: readonly string[];
+  /** PII keys of `features` (monitored or not). */
+  piiFeatures: readonly string[];
+  /** `id` is a PII field. */
+  piiId: boolean;
+  /** The model has PII fields: its received text is not kept. */
+  pii: boolean;
+  /** Top-level members the config names; with `keepUnlisted` false, any other is dropped. */
+  named: ReadonlySet<string>;
+  keepUnlisted: boolean;
 }
 const indexes = new WeakMap<ModelConfig, ModelIndex>();
 function indexOf(config: ModelConfig): ModelIndex {
   let idx = indexes.get(config);
   if (!idx) {
-    idx = { types: new Map(config.features.map((f) => [f.name, f.type])), pii: config.piiFields };
+    idx = {
+      types: new Map(config.features.map((f) => [f.name, f.type])),
+      piiFeatures: config.piiFields.filter((f) => f !== 'id'),
+      piiId: config.piiFields.includes('id'),
+      pii: config.piiFields.length > 0,
+      named: new Set(['model', 'version', 'id', 'ts', 'features', config.prediction.field]),
+      keepUnlisted: config.storeUnlistedFields === true,
+    };
     indexes.set(config, idx);
   }
   return idx;
 }
 
-export function hashPii(value: FeatureValue, salt: string): FeatureValue {
-  if (value === null) return null;
-  return `sha256:${createHash('sha256').update(salt).update('\0').update(String(value)).digest('hex')}`;
+/** Whether `raw` (a validated event) has a member or a feature the config does not name. */
+function hasUnlisted(
+  raw: Record<string, unknown>,
+  features: Record<string, unknown>,
+  idx: ModelIndex,
+): boolean {
+  for (const key in raw) if (!idx.named.has(key)) return true;
+  for (const key in features) if (!idx.types.has(key)) return true;
+  return false;
+}
+
+function keyFor(opts: DecodeOptions, model: string): PiiKey {
+  const key = opts.piiKey;
+  if (key === undefined || key === null) {
+    throw new Error(`model "${model}" has PII fields and no PII key is configured`);
+  }
+  return key;
 }
 
 /** Validates a prediction event against its model's config; PII fields come back hashed. */
@@ -608,21 +641,34 @@ function decodePredictionItem(source: unknown, opts: DecodeOptions): Decoded<Pre
   if (!isRecord(raw.features)) {
     return reject('wrong_type', `"features" must be an object, got ${describe(raw.features)}`);
   }
-  const { types, pii } = indexOf(config);
+  const idx = indexOf(config);
+  const types = idx.types;
   const rawFeatures = raw.features;
   for (const name in rawFeatures) {
-    // Unmonitored fields are kept for audit but must still be plain JSON scalars.
+    // Unmonitored fields must still be plain JSON scalars (kept or not, the item is checked
+    // the same way whatever the config keeps).
     const bad = checkValue('features.', name, types.get(name) ?? 'unmonitored', rawFeatures[name]);
     if (bad) return bad;
   }
   // Validated in place: the parsed object is used as is (no per-event copy on the hot path),
-  // except when PII fields must be replaced by their hashes.
+  // except when fields the config does not name are dropped (data minimisation) or PII fields
+  // are replaced by their HMACs.
   let features = rawFeatures as Record<string, FeatureValue>;
-  if (pii.length > 0) {
-    features = { ...features };
-    for (const field of pii) {
-      if (field in features) features[field] = hashPii(features[field] ?? null, opts.piiSalt);
+  const minimised = !idx.keepUnlisted && hasUnlisted(raw, rawFeatures, idx);
+  if (minimised) {
+    features = {};
+    for (const name in rawFeatures) {
+      if (types.has(name)) features[name] = rawFeatures[name] as FeatureValue;
     }
+  }
+  let eventId = id.value;
+  if (idx.pii) {
+    const key = keyFor(opts, config.id);
+    if (!minimised) features = { ...features };
+    for (const field of idx.piiFeatures) {
+      if (field in features) features[field] = piiTransform(features[field] ?? null, key);
+    }
+    if (idx.piiId) eventId = piiTransform(eventId, key) as string;
   }
   const predictionField = config.prediction.field;
   const rawPrediction = raw[predictionField];
@@ -631,13 +677,14 @@ function decodePredictionItem(source: unknown, opts: DecodeOptions): Decoded<Pre
   const event: PredictionEvent = {
     model: model.value,
     version: version.value,
-    id: id.value,
+    id: eventId,
     ts,
     features,
     prediction: rawPrediction === undefined ? null : (rawPrediction as FeatureValue),
   };
-  // The received text is the audit record, unless it holds PII in clear.
-  if (text !== undefined && pii.length === 0) {
+  // The received text is the audit record, unless it holds PII in clear or fields the config
+  // does not keep.
+  if (text !== undefined && !idx.pii && !minimised) {
     event.raw = text;
     const bytes = (item as TextItem).bytes;
     if (bytes !== undefined) event.rawBytes = bytes;
@@ -662,8 +709,12 @@ function decodeLabelItem(source: unknown, opts: DecodeOptions): Decoded<LabelEve
   if (!model.ok) return model;
   const config = opts.models.get(model.value);
   if (!config) return reject('unknown_model', `model "${model.value}" is not configured`);
-  const id = requireString(raw, 'id', true, MAX_ID_LENGTH);
-  if (!id.ok) return id;
+  const given = requireString(raw, 'id', true, MAX_ID_LENGTH);
+  if (!given.ok) return given;
+  // A hashed id joins the prediction stored under the same hash.
+  const id = indexOf(config).piiId
+    ? { ok: true as const, value: piiTransform(given.value, keyFor(opts, config.id)) as string }
+    : given;
   const absent = raw.ts === undefined || raw.ts === null;
   // A label without a time is stamped with the clock (a live source's, else the host's).
   const ts = absent ? (opts.live?.now() ?? Date.now()) : parseTimestamp(raw.ts);

@@ -3,6 +3,7 @@ import type { IngestPort, IngestReport } from '../api/ports.js';
 import type { DriftdConfig, ModelConfig } from '../config/types.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
+import { piiKeyOf } from '../privacy/pii.js';
 import type { EncodedEvents, StoredEvent } from '../store/types.js';
 import type {
   EventSource,
@@ -43,7 +44,6 @@ export interface PipelineOptions {
   metrics: Metrics;
   logger: Logger;
   clock: Clock;
-  piiSalt: string;
   /** Called after a closed window's result is durable (the demo prints a live summary). */
   onWindow?: (result: WindowResult) => void;
   onPerformance?: (result: PerformanceResult) => void;
@@ -187,7 +187,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     });
   const models = new Map<string, ModelConfig>(config.models.map((m) => [m.id, m]));
   /** Replay: any storable time. HTTP, a live source: not too far ahead of the clock. */
-  const decodeOpts: DecodeOptions = { models, piiSalt: opts.piiSalt };
+  const decodeOpts: DecodeOptions = { models, piiKey: piiKeyOf(config) };
   const liveDecodeOpts: DecodeOptions = {
     ...decodeOpts,
     live: { now: () => clock.now(), maxFutureSkewMs: config.ingest.maxFutureSkewMs },

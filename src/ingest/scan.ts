@@ -15,7 +15,8 @@ import { parseTimestamp } from './decode.js';
  * without JSON.parse building an object tree that decodePrediction walks and the answer writer
  * walks again. It reads only the plain shape producers write: an object of printable ASCII
  * strings without escapes, JSON numbers, booleans and nulls, a flat `features` object, the
- * model named before its features, a configured model that hashes no PII field. On anything
+ * model named before its features, a configured model that hashes no PII field, and no field
+ * the config does not name unless the model keeps such fields (storeUnlistedFields). On anything
  * else — other shapes, invalid JSON, and every event the general path would reject — it says
  * no, and the caller decodes the message the general way, which gives the event or the
  * rejection with its reason and message. So this path decides nothing of its own: what it
@@ -68,6 +69,8 @@ interface ModelPlan {
   numeric: boolean[];
   predictionField: Uint8Array;
   predictionNumeric: boolean;
+  /** storeUnlistedFields: else an event with a field the config does not name goes the general way (which drops it). */
+  keepUnlisted: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -95,6 +98,7 @@ function planFor(config: ModelConfig): ModelPlan | undefined {
     numeric: config.features.map((f) => f.type === 'numeric'),
     predictionField: encoder.encode(config.prediction.field),
     predictionNumeric: config.prediction.type === 'numeric',
+    keepUnlisted: config.storeUnlistedFields === true,
   };
 }
 
@@ -238,6 +242,7 @@ export class EventScanner {
     this.now = live?.now ?? 0;
     this.maxFutureSkewMs = live?.maxFutureSkewMs ?? Number.POSITIVE_INFINITY;
     this.otherTop = 0;
+    this.otherFeatures = 0;
     return this.event(bytes, bytes.length);
   }
 
@@ -356,6 +361,12 @@ export class EventScanner {
     }
     if (ws(b, at, end) !== end) return false;
     const required = (1 << KEY_MODEL) | (1 << KEY_VERSION) | (1 << KEY_ID) | (1 << KEY_TS);
+    // Fields the config does not name are dropped by the general path (the stored record is
+    // re-encoded without them); this path keeps the bytes whole, so it takes only events
+    // without such fields, unless the model keeps them.
+    if (plan !== undefined && !plan.keepUnlisted && this.otherTop + this.otherFeatures > 0) {
+      return false;
+    }
     return (seen & required) === required && haveFeatures;
   }
 

@@ -305,6 +305,31 @@ export interface LabelRow {
 }
 
 /** Params: model, id. */
+/** Params: model, id. Rows of one prediction (or its labels) in a raw table, copies included. */
+export function countByIdSql(db: string, table: 'events' | 'labels'): string {
+  return `SELECT count() AS n FROM ${tableRef(db, table)} WHERE model = {model:String} AND id = {id:String}
+${READ_SETTINGS}`;
+}
+
+/**
+ * Params: model, id. A lightweight DELETE: the rows disappear from every read at once and
+ * are dropped from disk when their parts next merge. Synchronous (the statement returns once
+ * the rows are masked on every replica). ClickHouse deletes nothing through a Distributed
+ * table: on a cluster (deploy/clickhouse/cluster.sql) the statement goes to the local tables
+ * of every node.
+ */
+export function eraseByIdSql(db: string, table: 'events' | 'labels', onCluster = false): string {
+  const target = onCluster
+    ? `\`${db}\`.\`${table}_local\` ON CLUSTER '{cluster}'`
+    : tableRef(db, table);
+  return `DELETE FROM ${target} WHERE model = {model:String} AND id = {id:String}
+SETTINGS lightweight_deletes_sync = 2`;
+}
+
+/** Params: db, table. The engine of a table (`Distributed` on a cluster schema). */
+export const tableEngineSql = `SELECT engine FROM system.tables WHERE database = {db:String} AND name = {table:String}
+${READ_SETTINGS}`;
+
 export function labelByIdSql(db: string): string {
   return `SELECT model, id, toUnixTimestamp64Milli(ts) AS ts_ms, label
 FROM ${tableRef(db, 'labels')}

@@ -24,6 +24,7 @@ import {
   baselineExistsSql,
   baselineProfileSql,
   type CheckpointRow,
+  countByIdSql,
   EVENT_INSERT_SETTINGS,
   EVENT_ROW_BINARY_COLUMNS,
   type EventRow,
@@ -34,6 +35,7 @@ import {
   encodeLabel,
   encodePerformance,
   encodeWindowResult,
+  eraseByIdSql,
   exactKsSql,
   formatDateTime64,
   httpEventsAfterSql,
@@ -56,6 +58,7 @@ import {
   RowBinaryWriter,
   recentRequestKeysSql,
   type TableName,
+  tableEngineSql,
   toNullableNumber,
   toNumber,
   validateIdentifier,
@@ -68,6 +71,7 @@ import type {
   BaselineSummary,
   DriftQuery,
   EncodedEvents,
+  ErasureCounts,
   EventBuffer,
   EventRangeQuery,
   ExactKsQuery,
@@ -479,6 +483,28 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         ingestedAt,
         raw: row.raw === '' ? null : row.raw,
       };
+    },
+
+    async erasePrediction(model: string, id: string): Promise<ErasureCounts> {
+      ensureOpen();
+      const removed: ErasureCounts = { events: 0, labels: 0 };
+      for (const table of ['events', 'labels'] as const) {
+        const count = async () => {
+          const [row] = await exec.query<{ n: string | number }>(countByIdSql(db, table), {
+            model,
+            id,
+          });
+          return Number(row?.n ?? 0);
+        };
+        const before = await count();
+        if (before === 0) continue;
+        const [engine] = await exec.query<{ engine: string }>(tableEngineSql, { db, table });
+        const onCluster = engine?.engine === 'Distributed';
+        await exec.command(eraseByIdSql(db, table, onCluster), { model, id });
+        // Rows written meanwhile (a redelivery) are not counted as removed.
+        removed[table] = before - (await count());
+      }
+      return removed;
     },
 
     async predictionTimes(model: string, ids: readonly string[]): Promise<PredictionTime[]> {

@@ -125,8 +125,14 @@ export interface PredictionRecord {
   late: boolean;
   source: EventSource;
   ingestedAt: number;
-  /** The JSON text as received (NDJSON line, Kafka value); null when not kept (PII models). */
+  /** The JSON text as received (NDJSON line, Kafka value); null when not kept (PII models, events with unlisted fields). */
   raw: string | null;
+}
+
+/** Rows removed by an erasure, per raw table (copies of one event count each). */
+export interface ErasureCounts {
+  events: number;
+  labels: number;
 }
 
 export interface LabeledPrediction {
@@ -222,6 +228,12 @@ export interface Store {
   /** Windows overlapping `[from, to)`, ordered by start. */
   queryPerformance(query: PerformanceQuery): Promise<PerformanceResult[]>;
 
+  /**
+   * Deletes every stored copy of the prediction `id` of `model` and its label(s) (ClickHouse
+   * lightweight DELETE); `id` as stored (hashed first when it is a PII field). Aggregates,
+   * window results and baselines are not touched. Answers the rows removed per table.
+   */
+  erasePrediction(model: string, id: string): Promise<ErasureCounts>;
   /** Latest stored copy of the prediction `id` (of `model` when given) and its latest label. */
   getPrediction(id: string, options?: { model?: string }): Promise<PredictionRecord | null>;
   /**

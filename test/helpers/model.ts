@@ -39,9 +39,12 @@ export function testModel(overrides: Partial<ModelConfig> = {}): ModelConfig {
  * versions.allow list.
  */
 export function decodeTestModels(): Map<string, ModelConfig> {
-  const credit = testModel();
-  const pii = testModel({ id: 'with-pii', piiFields: ['region'] });
+  // These keep fields they do not name (decodeTestEvent's `extra`), so the fast paths read
+  // them; dropping unlisted fields is tested in test/unit/privacy/.
+  const credit = testModel({ storeUnlistedFields: true });
+  const pii = testModel({ id: 'with-pii', piiFields: ['region'], storeUnlistedFields: true });
   const flags = testModel({
+    storeUnlistedFields: true,
     id: 'flags',
     features: [
       { name: 'active', type: 'categorical', test: null, threshold: null },
@@ -51,6 +54,7 @@ export function decodeTestModels(): Map<string, ModelConfig> {
   });
   // Only version "3" is monitored: the others are rejected on every decode path.
   const pinned = testModel({
+    storeUnlistedFields: true,
     id: 'pinned',
     versions: { allow: ['3'], maxActive: 10, baselineFallback: 'none' },
   });
@@ -61,6 +65,9 @@ export function decodeTestModels(): Map<string, ModelConfig> {
  * A prediction event of the credit-risk decode test model: doubles of 16–17 digits as JavaScript
  * prints them, and a feature the model does not configure (kept only in the raw record).
  */
+/** The PII key of the decoding tests (32 bytes). */
+export const TEST_PII_KEY_TEXT = 'test-pii-key-0123456789abcdefghij';
+
 export function decodeTestEvent(over: Record<string, unknown> = {}) {
   return {
     model: 'credit-risk',

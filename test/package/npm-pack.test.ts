@@ -41,9 +41,13 @@ const APACHE_2_SECTIONS = [
 const LIBRARY_LIMIT_BYTES = 5 * 1024 * 1024;
 
 /** Runs a command; a failure's message carries its output (tsc reports on stdout). */
-async function sh(cmd: string, args: string[], cwd: string) {
+async function sh(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}) {
   try {
-    return await run(cmd, args, { cwd, maxBuffer: 64 * 1024 * 1024 });
+    return await run(cmd, args, {
+      cwd,
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, ...env },
+    });
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
     throw new Error(`${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
@@ -174,6 +178,8 @@ describe('npm package driftd (packed and installed into an empty project)', () =
       bin,
       ['config', 'check', '--config', 'node_modules/driftd/examples/driftd.yaml'],
       project,
+      // The example model has a PII field: checking it needs the PII key.
+      { DRIFTD_PII_KEY: 'npm-pack-test-pii-key-0123456789abcdef' },
     );
     expect(check.stdout).toMatch(/driftd\.yaml: ok/);
   });

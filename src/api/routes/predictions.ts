@@ -1,13 +1,35 @@
 import type { FastifyInstance } from 'fastify';
 import { MAX_ID_LENGTH } from '../../limits.js';
+import { idIsPii, piiKeyOf, storedId } from '../../privacy/pii.js';
 import { windowStart } from '../../window/identity.js';
 import { notFound } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
 import { presentSource } from '../present.js';
 
 export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
+  const key = piiKeyOf(deps.config);
+
+  /** The id as sent, or for a model whose ids are PII fields, its hash (as stored). */
+  async function find(id: string, model: string | undefined) {
+    if (model !== undefined) {
+      const config = deps.models.get(model);
+      const stored = config !== undefined && idIsPii(config) ? storedId(config, id, key) : id;
+      return deps.store.getPrediction(stored, { model });
+    }
+    const found = await deps.store.getPrediction(id, {});
+    if (found || key === null) return found;
+    for (const config of deps.models.values()) {
+      if (!idIsPii(config)) continue;
+      const hashed = await deps.store.getPrediction(storedId(config, id, key), {
+        model: config.id,
+      });
+      if (hashed) return hashed;
+    }
+    return null;
+  }
+
   async function lookup(id: string, model: string | undefined) {
-    const found = await deps.store.getPrediction(id, model ? { model } : {});
+    const found = await find(id, model);
     if (!found)
       throw notFound(`no prediction with id "${id}"${model ? ` for model "${model}"` : ''}`);
     const config = deps.models.get(found.event.model);

@@ -1,4 +1,5 @@
 import { importBaseline } from '../../baseline/index.js';
+import { piiKeyOf } from '../../privacy/pii.js';
 import { createStore } from '../../store/index.js';
 import type { FlagsOf } from '../commands.js';
 import type { CliIo } from '../index.js';
@@ -15,6 +16,7 @@ export async function run(flags: FlagsOf<'baseline import'>, io: CliIo): Promise
     model,
     version,
     file,
+    piiKey: piiKeyOf(config),
     onProgress: (p) =>
       progress.update(
         Math.round(p.fraction * 1000),

@@ -4,7 +4,7 @@ import type { CliIo } from '../index.js';
 import { cliConfig } from '../shared.js';
 
 export async function run(flags: FlagsOf<'baseline list'>, io: CliIo): Promise<number> {
-  const config = await cliConfig(flags);
+  const config = await cliConfig(flags, { needsPiiKey: false });
   const store = createStore(config.store);
   try {
     await store.migrate();

@@ -7,7 +7,7 @@ import { cliConfig } from '../shared.js';
 
 /** Writes the Grafana dashboards (one JSON file per stable uid) into --out (default ./dashboards). */
 export async function run(flags: FlagsOf<'dashboards generate'>, io: CliIo): Promise<number> {
-  const config = await cliConfig(flags);
+  const config = await cliConfig(flags, { needsPiiKey: false });
   const dir = flags.out ?? 'dashboards';
   await mkdir(dir, { recursive: true });
   for (const [uid, dashboard] of Object.entries(generateDashboards(config))) {

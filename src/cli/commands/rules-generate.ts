@@ -12,7 +12,7 @@ import { cliConfig } from '../shared.js';
 
 /** Writes the alert rules for the configured models: a Prometheus rules file or a PrometheusRule. */
 export async function run(flags: FlagsOf<'rules generate'>, io: CliIo): Promise<number> {
-  const config = await cliConfig(flags);
+  const config = await cliConfig(flags, { needsPiiKey: false });
   const format = flags.format ?? 'rules';
   if (format !== 'rules' && format !== 'crd') {
     throw new ConfigError(

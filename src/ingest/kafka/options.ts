@@ -4,6 +4,7 @@ import type { KafkaConfig, ModelConfig } from '../../config/types.js';
 import { DriftdError, type DriftdErrorOptions } from '../../errors.js';
 import type { Metrics } from '../../export/metrics.js';
 import type { Logger } from '../../logger.js';
+import type { PiiKey } from '../../privacy/pii.js';
 import type { Clock } from '../../window/index.js';
 import type { CheckpointStore, KafkaCheckpoint } from '../checkpoint.js';
 import type { HttpInputHooks } from '../checkpointer.js';
@@ -119,7 +120,8 @@ export interface KafkaSourceOptions {
   metrics: Metrics;
   logger: Logger;
   clock: Clock;
-  piiSalt: string;
+  /** Key of the PII HMAC (src/privacy/pii.ts); null when no model has PII fields. */
+  piiKey: PiiKey | null;
   /** ingest.maxFutureSkew: later prediction events are dead-lettered (ts_in_future). @default 1 h */
   maxFutureSkewMs?: number;
   tuning?: KafkaTuning;

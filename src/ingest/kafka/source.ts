@@ -59,7 +59,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const security = kafkaSecurity(cfg);
   const decodeOpts: DecodeOptions = {
     models: options.models,
-    piiSalt: options.piiSalt,
+    piiKey: options.piiKey,
     live: { now: () => clock.now(), maxFutureSkewMs: options.maxFutureSkewMs ?? MAX_SKEW_MS },
   };
   const models = modelList(options.models);

@@ -9,19 +9,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePrediction, TextItem } from '../../../src/ingest/decode.js';
+import { createPiiKey } from '../../../src/privacy/pii.js';
 import { createChdbExecutor } from '../../../src/store/chdb.js';
 import { createSqlStore } from '../../../src/store/store.js';
 import type { SqlExecutor, Store, StoredEvent } from '../../../src/store/types.js';
 import { testModel } from '../../helpers/model.js';
 
-const model = testModel();
-const piiModel = testModel({ id: 'pii-model', piiFields: ['email'] });
+const model = testModel({ storeUnlistedFields: true });
+const piiModel = testModel({ id: 'pii-model', piiFields: ['email'], storeUnlistedFields: true });
 const opts = {
   models: new Map([
     [model.id, model],
     [piiModel.id, piiModel],
   ]),
-  piiSalt: 'salt',
+  piiKey: createPiiKey('raw-text-test-key-0123456789abcdef'),
 };
 
 function decoded(text: string, i: number): StoredEvent {

@@ -16,7 +16,7 @@ import { ALERT_NAMES } from '../../../src/export/rules.js';
 const ROOT = resolve(import.meta.dirname, '../../..');
 const DEPLOY = join(ROOT, 'deploy');
 
-/** Every DRIFTD_* variable driftd reads (src/config/load.ts CONFIG_ENV_VARS, DRIFTD_CONFIG, DRIFTD_PII_SALT). */
+/** Every DRIFTD_* variable driftd reads (src/config/load.ts CONFIG_ENV_VARS, DRIFTD_CONFIG). */
 const DRIFTD_ENV = [
   'DRIFTD_CONFIG',
   'DRIFTD_API_TOKENS',
@@ -26,8 +26,12 @@ const DRIFTD_ENV = [
   'DRIFTD_PORT',
   'DRIFTD_HOST',
   'DRIFTD_DATA_DIR',
-  'DRIFTD_PII_SALT',
+  'DRIFTD_PII_KEY',
+  'DRIFTD_PII_KEY_FILE',
 ];
+
+/** What the deployments give driftd from their Secret: the PII key its model needs. */
+const DEPLOY_ENV = { DRIFTD_PII_KEY: 'deploy-test-pii-key-0123456789abcdef' };
 
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 // biome-ignore lint/suspicious/noExplicitAny: shapes of third-party manifests
@@ -105,7 +109,7 @@ describe('docker compose', () => {
   });
 
   it('serves driftd on the port its config says, scraped by Prometheus as job driftd', () => {
-    const config = parseConfig(read('deploy/driftd/driftd.yaml'), { env: {} });
+    const config = parseConfig(read('deploy/driftd/driftd.yaml'), { env: DEPLOY_ENV });
     const port = config.server.port;
     expect(config.server.host).toBe('0.0.0.0');
     const mount = (services.driftd.volumes as string[]).find((v) =>
@@ -185,7 +189,7 @@ describe('Dockerfile', () => {
   });
 
   it('starts driftd with its config, exposes the config port and checks /healthz', () => {
-    const config = parseConfig(read('deploy/driftd/driftd.yaml'), { env: {} });
+    const config = parseConfig(read('deploy/driftd/driftd.yaml'), { env: DEPLOY_ENV });
     expect(lines).toContain(`EXPOSE ${config.server.port}`);
     // The package's `driftd` bin, so the image runs `driftd start --config ...`.
     const bin = (JSON.parse(read('package.json')) as { bin: Record<string, string> }).bin.driftd;
@@ -214,7 +218,7 @@ describe('Kubernetes', () => {
   const secret = yaml('deploy/kubernetes/secret.example.yaml');
   const pod = deployment.spec.template;
   const container = pod.spec.containers[0];
-  const config = parseConfig(configMap.data['driftd.yaml'], { env: {} });
+  const config = parseConfig(configMap.data['driftd.yaml'], { env: DEPLOY_ENV });
 
   const containerPort = (port: number | string): number => {
     if (typeof port === 'number') return port;
@@ -261,7 +265,7 @@ describe('Kubernetes', () => {
     for (const e of container.env) expect(DRIFTD_ENV, e.name).toContain(e.name);
     const fromSecret = container.env.filter((e: Any) => e.valueFrom?.secretKeyRef);
     expect(fromSecret.map((e: Any) => e.name).sort()).toEqual(
-      ['DRIFTD_API_TOKENS', 'DRIFTD_CLICKHOUSE_PASSWORD', 'DRIFTD_PII_SALT'].sort(),
+      ['DRIFTD_API_TOKENS', 'DRIFTD_CLICKHOUSE_PASSWORD', 'DRIFTD_PII_KEY'].sort(),
     );
     for (const e of fromSecret) {
       expect(e.valueFrom.secretKeyRef.name).toBe(secret.metadata.name);
@@ -284,9 +288,9 @@ describe('Kubernetes', () => {
 describe('configs stay in line with the example the rules are generated from', () => {
   it('compose and Kubernetes run the models of examples/driftd.yaml', async () => {
     const example = await exampleConfig();
-    const compose = parseConfig(read('deploy/driftd/driftd.yaml'), { env: {} });
+    const compose = parseConfig(read('deploy/driftd/driftd.yaml'), { env: DEPLOY_ENV });
     const k8s = parseConfig(yaml('deploy/kubernetes/configmap.yaml').data['driftd.yaml'], {
-      env: {},
+      env: DEPLOY_ENV,
     });
     expect(compose.models).toEqual(example.models);
     expect(k8s.models).toEqual(example.models);

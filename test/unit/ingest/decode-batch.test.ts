@@ -16,10 +16,11 @@ import {
 } from '../../../src/ingest/decode-batch.js';
 import { createDecodeThread } from '../../../src/ingest/decode-thread.js';
 import { createLogger } from '../../../src/logger.js';
-import { decodeTestEvent, decodeTestModels } from '../../helpers/model.js';
+import { createPiiKey } from '../../../src/privacy/pii.js';
+import { decodeTestEvent, decodeTestModels, TEST_PII_KEY_TEXT } from '../../helpers/model.js';
 
 const models = decodeTestModels();
-const opts = { models, piiSalt: 'salt' };
+const opts = { models, piiKey: createPiiKey(TEST_PII_KEY_TEXT) };
 const MAX = 4096;
 
 const text = (v: unknown) => Buffer.from(JSON.stringify(v));
@@ -249,12 +250,7 @@ describe('Kafka decode thread format', () => {
   });
 
   it('runs on a real worker thread and answers batches in order', async () => {
-    const thread = createDecodeThread(
-      list,
-      { piiSalt: 'salt' },
-      MAX,
-      createLogger('error', process.stderr),
-    );
+    const thread = createDecodeThread(list, {}, MAX, createLogger('error', process.stderr));
     try {
       const answers = await Promise.all([
         thread.decode(values, (i) => cases[i]!.headers),

@@ -2,18 +2,20 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeLabel,
   decodePrediction,
-  hashPii,
   parseJson,
   parseTimestamp,
   repeatedKey,
   TextItem,
 } from '../../../src/ingest/decode.js';
+import { createPiiKey, piiTransform } from '../../../src/privacy/pii.js';
 import { decodeTestEvent, testModel } from '../../helpers/model.js';
 
-const model = testModel({ piiFields: ['email'] });
+// `email` is not a feature: an unlisted field, kept (hashed) because the model keeps them.
+const model = testModel({ piiFields: ['email'], storeUnlistedFields: true });
+const piiKey = createPiiKey('k'.repeat(32));
 /** An epoch-milliseconds time (2026-11-22T10:00:00Z). */
 const T = 1_795_341_600_000;
-const opts = { models: new Map([[model.id, model]]), piiSalt: 'salt' };
+const opts = { models: new Map([[model.id, model]]), piiKey };
 const good = {
   model: 'credit-risk',
   version: '3',
@@ -37,7 +39,7 @@ describe('decodePrediction', () => {
   it('hashes configured PII fields deterministically and never keeps the clear value', () => {
     const d = decodePrediction(good, opts);
     if (!d.ok) throw new Error('expected ok');
-    expect(d.value.features.email).toBe(hashPii('a@b.c', 'salt'));
+    expect(d.value.features.email).toBe(piiTransform('a@b.c', piiKey));
     expect(JSON.stringify(d.value)).not.toContain('a@b.c');
   });
 
@@ -161,14 +163,13 @@ describe('the received text (raw)', () => {
     const withPii = decodePrediction(new TextItem(JSON.parse(text), text), opts);
     expect(withPii.ok).toBe(true);
     expect(withPii.ok && withPii.value.raw).toBeUndefined();
-    const plain = testModel();
+    const plain = testModel({ storeUnlistedFields: true });
     const d = decodePrediction(new TextItem(JSON.parse(text), text), {
       models: new Map([[plain.id, plain]]),
-      piiSalt: '',
     });
     expect(d.ok && d.value.raw).toBe(text);
     // A plain object (no text at hand) has none.
-    const o = decodePrediction(good, { models: new Map([[plain.id, plain]]), piiSalt: '' });
+    const o = decodePrediction(good, { models: new Map([[plain.id, plain]]) });
     expect(o.ok && o.value.raw).toBeUndefined();
   });
 });
@@ -300,7 +301,7 @@ describe('length limits (src/limits.ts)', () => {
       id: 'flags',
       prediction: { field: 'prediction', type: 'categorical' },
     });
-    const withFlags = { models: new Map([[flags.id, flags]]), piiSalt: '' };
+    const withFlags = { models: new Map([[flags.id, flags]]) };
     expect(
       outcome(decodePrediction({ ...good, model: 'flags', prediction: long(257) }, withFlags)),
     ).toBe('too_long');

@@ -12,11 +12,12 @@ import {
   readDecoded,
 } from '../../../src/ingest/decode-batch.js';
 import { EventScanner, V_NUMBER } from '../../../src/ingest/scan.js';
-import { decodeTestEvent, decodeTestModels } from '../../helpers/model.js';
+import { createPiiKey } from '../../../src/privacy/pii.js';
+import { decodeTestEvent, decodeTestModels, TEST_PII_KEY_TEXT } from '../../helpers/model.js';
 
 const models = decodeTestModels();
 const list = modelList(models);
-const opts = { models, piiSalt: 'salt' };
+const opts = { models, piiKey: createPiiKey(TEST_PII_KEY_TEXT) };
 /** A live source's clock (2026-11-22T10:00:00Z) with the default skew of an hour. */
 const LIVE_NOW = 1_795_341_600_000;
 const liveOpts = { ...opts, live: { now: () => LIVE_NOW, maxFutureSkewMs: 3_600_000 } };
