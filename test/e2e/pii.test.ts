@@ -165,7 +165,9 @@ describe('personal data (real daemon, real embedded store, CLI in-process)', () 
 
     let drift: { windows: Array<{ features: Array<Record<string, unknown>> }> } = { windows: [] };
     for (let t = 0; t < 100 && drift.windows.length === 0; t++) {
-      drift = (await (await fetch(`${url}/api/v1/models/credit/drift?window=1m`, { headers: auth })).json()) as never;
+      drift = (await (
+        await fetch(`${url}/api/v1/models/credit/drift?window=1m`, { headers: auth })
+      ).json()) as never;
       if (drift.windows.length === 0) await new Promise((r) => setTimeout(r, 100));
     }
     const feature = drift.windows[0]!.features.find((f) => f.feature === 'postcode')!;
@@ -174,7 +176,9 @@ describe('personal data (real daemon, real embedded store, CLI in-process)', () 
     expect(feature.unseenRatio).toBe(0);
 
     const hist = await (
-      await fetch(`${url}/api/v1/models/credit/features/postcode/histogram?window=1m`, { headers: auth })
+      await fetch(`${url}/api/v1/models/credit/features/postcode/histogram?window=1m`, {
+        headers: auth,
+      })
     ).text();
     expect(hist).toContain('hmac-sha256:');
     const metrics = await (await fetch(`${url}/metrics`)).text();
@@ -197,7 +201,9 @@ describe('personal data (real daemon, real embedded store, CLI in-process)', () 
     // Fields the config does not name were not kept.
     expect(Object.keys(body.event.features).sort()).toEqual(['income', 'postcode']);
     // And without naming the model.
-    expect((await fetch(`${url}/api/v1/predictions/customer-7`, { headers: auth })).status).toBe(200);
+    expect((await fetch(`${url}/api/v1/predictions/customer-7`, { headers: auth })).status).toBe(
+      200,
+    );
   });
 
   it('keeps unlisted fields only when asked, an unlisted PII field hashed', async () => {
@@ -212,7 +218,9 @@ describe('personal data (real daemon, real embedded store, CLI in-process)', () 
       },
     ]);
     expect(res.status).toBe(202);
-    const body = (await (await fetch(`${url}/api/v1/predictions/k-1?model=kept`, { headers: auth })).json()) as {
+    const body = (await (
+      await fetch(`${url}/api/v1/predictions/k-1?model=kept`, { headers: auth })
+    ).json()) as {
       event: { features: Record<string, unknown> };
       raw: string | null;
     };
@@ -265,13 +273,17 @@ describe('personal data (real daemon, real embedded store, CLI in-process)', () 
     expect(res.status).toBe(200);
     const answer = (await res.json()) as { ref: string; removed: unknown };
     expect(answer.removed).toEqual({ events: 1, labels: 1 });
-    expect((await fetch(`${url}/api/v1/predictions/customer-7?model=credit`, { headers: auth })).status).toBe(404);
+    expect(
+      (await fetch(`${url}/api/v1/predictions/customer-7?model=credit`, { headers: auth })).status,
+    ).toBe(404);
     const audit = logLines.find((l) => l.includes(`"ref":"${answer.ref}"`));
     expect(audit).toContain('"audit":"erasure"');
     expect(audit).toContain('"removed":{"events":1,"labels":1}');
     expect(audit).not.toContain('customer-7');
     // The window result stays as it was.
-    const drift = (await (await fetch(`${url}/api/v1/models/credit/drift?window=1m`, { headers: auth })).json()) as {
+    const drift = (await (
+      await fetch(`${url}/api/v1/models/credit/drift?window=1m`, { headers: auth })
+    ).json()) as {
       windows: Array<{ eventCount: number }>;
     };
     expect(drift.windows[0]!.eventCount).toBe(600);
