@@ -1,5 +1,5 @@
 -- driftd schema for a ClickHouse CLUSTER: replicated + sharded variant of src/store/migrations.ts
--- (schema version 3). Run once, as an administrator, before the first driftd start:
+-- (schema version 10). Run once, as an administrator, before the first driftd start:
 --
 --   clickhouse-client --multiquery < deploy/clickhouse/cluster.sql
 --
@@ -8,7 +8,7 @@
 --   driftd.<table>         Distributed over '{cluster}', the name driftd's SQL uses
 -- with the same columns, codecs, partitioning, ORDER BY and TTL as the migrations (a test,
 -- test/integration/store/clickhouse-cluster-schema.test.ts, keeps the two in sync). The last
--- statement records schema versions 1..3, so driftd's migrate() finds the schema current and
+-- statement records schema versions 1..10, so driftd's migrate() finds the schema current and
 -- changes nothing. See deploy/clickhouse/README.md for the settings profile the daemon's user
 -- needs, the sharding keys, and how to apply future migrations.
 --
