@@ -1,4 +1,5 @@
 import type { IngestReport, ItemError } from '../api/ports.js';
+import { MAX_ITEM_ERRORS } from '../limits.js';
 import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { LabelEvent } from '../types.js';
@@ -10,7 +11,6 @@ import type { RawWriter } from './raw-writer.js';
 import { direct, type StoreWrites, type WriteOptions } from './store-writes.js';
 import type { WindowRegistry } from './window-registry.js';
 
-const MAX_ITEM_ERRORS = 1000;
 
 /** What label ingestion needs from the store. */
 export interface LabelStore {

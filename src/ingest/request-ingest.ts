@@ -1,4 +1,5 @@
 import type { IngestReport, ItemError } from '../api/ports.js';
+import { MAX_ITEM_ERRORS } from '../limits.js';
 import { StoreError } from '../errors.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
 import type { EventBuffer, StoredEvent } from '../store/types.js';
@@ -11,7 +12,6 @@ import type { IngestOptions } from './pipeline.js';
 import type { ResultWriter } from './result-writer.js';
 import type { WindowRegistry } from './window-registry.js';
 
-const MAX_ITEM_ERRORS = 1000;
 const HTTP_SOURCE = Object.freeze({ kind: 'http' as const });
 const REPLAY_SOURCE = Object.freeze({ kind: 'replay' as const });
 

@@ -94,6 +94,13 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
     while (queuedBatches.size > MAX_QUEUED_BATCHES) await Promise.race(queuedBatches);
   }
 
+  /** The one place a batch goes to its topic's handler (a batch, or one isolated message). */
+  function dispatch(batch: BatchView, decoding?: Promise<Uint8Array>): Promise<void> {
+    if (batch.topic === predictionsTopic) return onPredictions(batch, decoding);
+    if (batch.topic === labelsTopic) return onLabels(batch);
+    return Promise.resolve();
+  }
+
   async function processBatch(
     payload: EachBatchPayload,
     decoding: Promise<Uint8Array> | undefined,
@@ -104,8 +111,7 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
     if (!progress.owns(batch.topic, batch.partition) || payload.isStale()) return;
     const k = key(batch.topic, batch.partition);
     try {
-      if (batch.topic === predictionsTopic) await onPredictions(batch, decoding);
-      else if (batch.topic === labelsTopic) await onLabels(batch);
+      await dispatch(batch, decoding);
       failures.delete(k);
       if (options.checkpoints.due()) await options.checkpoints.take();
     } catch (err) {
@@ -167,8 +173,7 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
         messages: [m],
       };
       try {
-        if (predictions) await onPredictions(one);
-        else await onLabels(one);
+        await dispatch(one);
       } catch (err) {
         if (err instanceof RetryAbortedError) throw err;
         const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
