@@ -1,13 +1,13 @@
 import type { IngestReport, ItemError } from '../api/ports.js';
-import { MAX_ITEM_ERRORS } from '../limits.js';
 import { StoreError } from '../errors.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
+import { MAX_ITEM_ERRORS } from '../limits.js';
 import type { EventBuffer, StoredEvent } from '../store/types.js';
 import type { Clock, RecordResult } from '../window/index.js';
 import type { BaselineCache } from './baselines.js';
 import { type DecodeOptions, decodePrediction, itemValue } from './decode.js';
 import type { DurableInput } from './durable-input.js';
-import type { Idempotency } from './idempotency.js';
+import { fingerprint, type Idempotency, requestTag } from './idempotency.js';
 import type { IngestOptions } from './pipeline.js';
 import type { ResultWriter } from './result-writer.js';
 import type { WindowRegistry } from './window-registry.js';
@@ -98,9 +98,10 @@ export function createRequestIngest(opts: {
   ): Promise<IngestReport> {
     const key = options.idempotencyKey;
     if (key === undefined) return ingestBatch(items, source, '');
+    const print = fingerprint(items);
     return idempotency.run(
-      key,
-      () => ingestBatch(items, source, key),
+      { key, scope: 'events', fingerprint: print },
+      () => ingestBatch(items, source, requestTag(key, print)),
       () => decodeReport(items),
     );
   }
@@ -122,6 +123,7 @@ export function createRequestIngest(opts: {
   async function ingestBatch(
     items: readonly unknown[],
     source: 'http' | 'replay',
+    /** `requestTag` of the request's key ('' without one). */
     requestKey: string,
   ): Promise<IngestReport> {
     if (!rawLog.healthy) throw unavailable();
