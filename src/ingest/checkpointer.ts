@@ -213,7 +213,7 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
   async function rebuild(err: unknown): Promise<void> {
     for (let attempt = 1; !closed; attempt++) {
       try {
-        pipeline.resetWindows();
+        pipeline.rollback();
         const r = await restoreInner();
         // Positions handed out to failed requests are never used again.
         pipeline.resumeInput(Math.max(r.position, pipeline.input.recorded));
@@ -250,7 +250,7 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
       });
     },
     start() {
-      pipeline.onInputFailure((err) => {
+      pipeline.onRollback((err) => {
         void exclusive(() => rebuild(err));
       });
       timer = setInterval(
