@@ -81,6 +81,8 @@ export interface HttpCheckpointerOptions {
 export interface HttpInputHooks {
   /** The input position the windows hold, at a quiescent moment (every position is stored). */
   position(): number;
+  /** False from a failed raw write until the rollback resumed the input: no cut meanwhile. */
+  healthy(): boolean;
   /** Replays the stored HTTP events above `after` into the windows and resumes the input. */
   resume(after: number): Promise<{ position: number; replayed: number }>;
 }
@@ -89,6 +91,7 @@ export function httpInput(opts: Omit<HttpCheckpointerOptions, 'intervalMs'>): Ht
   const { pipeline } = opts;
   return {
     position: () => pipeline.input.recorded,
+    healthy: () => pipeline.input.healthy,
     async resume(after) {
       const r = await replayAfter(opts, after);
       pipeline.resumeInput(r.position);

@@ -168,6 +168,7 @@ export function createBatchHandlers(options: BatchOptions): BatchHandlers {
       else dead.push({ message: m, reason: d.reason, error: d.message, model: d.model });
     }
     if (newest === last) return;
+    if (!processed.has(k)) progress.origins.set(k, Number(messages[0]!.offset) - 1);
     if (dead.length > 0) await deadLetter(batch, dead, 'prediction');
     // One synchronous step: the windows and the processed offset move together. Events are
     // made and recorded a slice at a time, so each is garbage before the next scavenge instead

@@ -65,7 +65,7 @@ import {
   restoreWindows,
 } from '../checkpoint.js';
 import type { HttpInputHooks } from '../checkpointer.js';
-import { RetryAbortedError } from '../retry.js';
+import { backoffDelay, RetryAbortedError, sleep } from '../retry.js';
 import type { KafkaPipeline, Tuning, Write } from './options.js';
 import { partitionKey as key, PartitionProgress } from './partition-progress.js';
 
@@ -99,6 +99,13 @@ export interface Checkpoints {
   take(): Promise<void>;
   /** Loads the group's latest checkpoint (see KafkaSource.restore). */
   restore(): Promise<KafkaCheckpoint | null>;
+  /**
+   * Rolls every source back to the latest checkpoint (EngineSource.rollback): its windows, the
+   * HTTP events stored after its position, and every predictions partition sought to its
+   * offset, so what was counted after the cut is delivered and counted again, once. Retried
+   * until the store answers. Call under the lock.
+   */
+  rollback(cause: unknown): Promise<void>;
   /** Checkpoints every `checkpointIntervalMs` between batches, until `stop`. */
   schedule(): void;
   stop(): void;
@@ -125,6 +132,8 @@ export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
 
   /** Call under the lock. */
   async function takeCheckpoint(): Promise<void> {
+    // The windows hold events of a failed HTTP write until the rollback (queued on the lock).
+    if (options.http && !options.http.healthy()) return;
     for (let i = 0; ; i++) {
       await pipeline.settle({ write });
       if (pipeline.quiescent()) break;
@@ -235,7 +244,44 @@ export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
     return cp;
   }
 
+  async function rollbackOnce(): Promise<void> {
+    pipeline.rollback();
+    processed.clear();
+    const cp = await restore();
+    // Partitions the cut does not know: back to where this process took them up.
+    for (const [k, origin] of progress.origins) if (!processed.has(k)) processed.set(k, origin);
+    const lanes: string[] = [];
+    for (const partition of progress.assigned.get(predictionsTopic) ?? []) {
+      lanes.push(key(predictionsTopic, partition));
+      const offset = progress.next(predictionsTopic, partition);
+      if (offset === undefined) continue; // nothing of it counted yet
+      progress.sought(predictionsTopic, partition);
+      options.consumer()?.seek({ topic: predictionsTopic, partition, offset });
+    }
+    for (const manager of pipeline.managers.values()) manager.addLanes(lanes);
+    progress.changes++;
+    log.warn(
+      { seq: cp?.seq ?? 0, offsets: cp?.offsets ?? [] },
+      'rolled back to the checkpoint after a failed HTTP raw write: its events are counted zero times; Kafka partitions fetched again from the cut',
+    );
+  }
+
+  async function rollback(_cause: unknown): Promise<void> {
+    for (let attempt = 1; !options.stopping(); attempt++) {
+      try {
+        await rollbackOnce();
+        return;
+      } catch (err) {
+        if (err instanceof RetryAbortedError) return;
+        const wait = backoffDelay(attempt, { initialMs: 500, maxMs: 10_000 });
+        log.error({ err, attempt, waitMs: Math.round(wait) }, 'rollback failed; retrying');
+        await sleep(wait);
+      }
+    }
+  }
+
   return {
+    rollback,
     get seq() {
       return seq;
     },

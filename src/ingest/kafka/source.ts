@@ -174,6 +174,12 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       if (state !== 'created') throw new KafkaSourceError(`start() called in state ${state}`);
       connection.state = 'connecting';
       if (tuning.decodeThread) loop.startDecodeThread();
+      // This source's checkpoint owns the HTTP input's cut too: it rolls back a failed write.
+      if (options.http) {
+        pipeline.onRollback((err) => {
+          void exclusive(() => checkpoints.rollback(err));
+        });
+      }
       checkpoints.schedule();
       lag.schedule();
       connection.start();
