@@ -27,8 +27,9 @@
  * With Kafka configured the Kafka source owns the one checkpoint row, and it carries the HTTP
  * position too (`httpInput`, below): its cut is taken when nothing is in flight, and its
  * restore replays the stored HTTP events after that position the same way. A failed raw
- * write is then not rolled back (the Kafka windows would go with it): its requests fail, but
- * their events stay in the windows.
+ * write is rolled back by that checkpoint too (kafka/checkpoints.ts, `rollback`): its windows
+ * and the stored HTTP events after its position, and every predictions partition sought back
+ * to its offsets, so the Kafka events counted after the cut are counted again, once.
  *
  * Scope: one daemon instance per store (positions are per instance, and so is the one
  * `driftd:http` row). Events stored while their version had no baseline are replayed with the

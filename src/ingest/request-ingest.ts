@@ -39,8 +39,9 @@ export interface RequestIngest {
 /*
  * HTTP and replay: exactly once into the windows.
  *
- * A request's events are decoded, given the next input positions and recorded into the
- * windows in one synchronous step, so their statuses (late or not: the raw row carries it)
+ * The HTTP and replay source: a request's items are decoded here and delivered to the engine
+ * as every source delivers (`EngineSource.record`, source.ts), each counted event taking the
+ * next input position as its row is handed over, all in one synchronous step, so statuses (late or not: the raw row carries it)
  * are decided in arrival order against every event accepted before them. Their raw rows then
  * go through the input log (input-log.ts): INSERTs in position order, concurrent requests'
  * rows coalesced, retried on transient errors, and the request is answered only once its
@@ -53,8 +54,9 @@ export interface RequestIngest {
  *   position is stored (checkpointer.ts);
  * - when a write fails for good, its requests and those queued behind it fail (they were
  *   decided on a state holding the failed events), the log stops taking requests, and the
- *   checkpointer rebuilds the windows from the last checkpoint plus the stored events after
- *   it, in position order — exactly what a restart after a crash does. So a failed request
+ *   checkpointer owning the cut (the HTTP one, or the Kafka one when Kafka is configured)
+ *   rolls back: the windows of the last checkpoint plus the stored events after it, in
+ *   position order — exactly what a restart after a crash does. So a failed request
  *   is counted zero times, and nothing depends on how concurrent inserts complete: the
  *   windows are always the stored events replayed in position order.
  * The sketches are updated before the insert lands (a rebuild undoes that when it fails)

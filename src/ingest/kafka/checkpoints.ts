@@ -46,6 +46,16 @@
  *   the closed windows it touches are marked for a performance recompute; its offsets are
  *   committed with the next checkpoint, after `settle` made the recomputes durable.
  * - Dead letters are at-least-once (dead-letters.ts).
+ * - Rollback (`rollback`, when the daemon also takes HTTP events and a raw HTTP write failed for
+ *   good): under the lock, the windows are emptied and the latest checkpoint restored as on a
+ *   restart, the stored HTTP events after its position replayed, and every predictions
+ *   partition sought to its offset (a partition the cut does not know, to where this process
+ *   took it up: `origins`); batches fetched before those seeks are dropped. No cut is taken
+ *   while the HTTP input is failed. So the failed request counts zero times and every Kafka
+ *   event after the cut is counted again, once (its raw row collapses as above).
+ * - A batch whose recording fails part-way (EngineSource.record is atomic by position, a
+ *   RecordError says how many events it counted): the processed offset moves exactly past
+ *   them before the batch is fetched again, so its retry counts nothing twice (batch.ts).
  *
  * Scope: exact for one daemon instance per consumer group. Several instances in one group each
  * write the group's single checkpoint row, and a partition that moves between instances
