@@ -9,7 +9,13 @@ import type { DurableInput } from './durable-input.js';
 import { fingerprint, type Idempotency, requestTag } from './idempotency.js';
 import type { IngestOptions } from './pipeline.js';
 import type { ResultWriter } from './result-writer.js';
-import { createTally, type EngineSource, type RowSink, type SourcedEvent } from './source.js';
+import {
+  createTally,
+  type EngineSource,
+  RecordError,
+  type RowSink,
+  type SourcedEvent,
+} from './source.js';
 import type { WindowRegistry } from './window-registry.js';
 
 const HTTP_SOURCE = Object.freeze({ kind: 'http' as const });
@@ -180,7 +186,8 @@ export function createRequestIngest(opts: {
     } catch (err) {
       // Counted events the store cannot take: the windows are rebuilt without this request.
       if (last > 0) rawLog.abort(err);
-      throw err;
+      // The request fails whole (it is rolled back): its answer is the cause's.
+      throw err instanceof RecordError ? err.cause : err;
     }
     // Raw events are durable before the caller is answered, and before any window holding
     // them is written (see above).
