@@ -10,7 +10,9 @@
  * manager's lateness is per lane) and the lineage it stores.
  *
  * Commit and rollback, driven by the source's checkpointer (kafka/checkpoints.ts for Kafka,
- * and for HTTP when Kafka is configured; checkpointer.ts for HTTP alone):
+ * and for HTTP when Kafka is configured; checkpointer.ts for HTTP alone; replay-checkpointer.ts
+ * for replay, whose position, file and byte offset, moves a batch at a time, so its events
+ * share one position object and a replay allocates nothing per event for it):
  * - `record` counts events into the windows, atomically by position: it either counts a
  *   delivered prefix and throws a `RecordError` saying how long that prefix is, or counts
  *   them all. A source moves its own position exactly past what was counted (Kafka: the

@@ -19,7 +19,9 @@ const BATCH = 5000;
 /**
  * Backfill: feeds JSONL files through the same pipeline as live traffic (validation, windows,
  * store), then closes every window. Uses the configured store directly, so stop a daemon that
- * owns the same embedded store first.
+ * owns the same embedded store first. The events file is checkpointed (windows + byte offset,
+ * replay-checkpointer.ts): a killed replay rerun on the same file resumes at its last cut.
+ * Labels are not (the store keeps the latest label per id: a rerun stores them again).
  */
 export async function run(flags: CliFlags, io: CliIo): Promise<number> {
   const config = await cliConfig(flags);
