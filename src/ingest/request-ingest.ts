@@ -47,11 +47,11 @@ export interface RequestIngest {
  *
  * The HTTP and replay source: a request's items are decoded here and delivered to the engine
  * as every source delivers (`EngineSource.record`, source.ts), each counted event taking the
- * next input position as its row is handed over, all in one synchronous step, so statuses (late or not: the raw row carries it)
- * are decided in arrival order against every event accepted before them. Their raw rows then
- * go through the input log (input-log.ts): INSERTs in position order, concurrent requests'
- * rows coalesced, retried on transient errors, and the request is answered only once its
- * rows are stored. What the windows hold becomes visible only through what is written, and
+ * next input position as its row is handed over, all in one synchronous step, so statuses
+ * (late or not: the raw row carries it) are decided in arrival order against every event
+ * accepted before them. Their raw rows then go through the input log (input-log.ts): INSERTs
+ * in position order, concurrent requests' rows coalesced, retried on transient errors, and
+ * the request is answered only once its rows are stored. What the windows hold becomes visible only through what is written, and
  * that is gated on durability:
  * - a window that closes (by watermark, idle tick or flush) waits in `gated` with the input
  *   position at its close, and is evaluated and written only once every position up to it
@@ -137,7 +137,7 @@ export function createRequestIngest(opts: {
     const position: EventSource = source === 'http' ? HTTP_SOURCE : REPLAY_SOURCE;
     const itemOpts = source === 'http' ? liveDecodeOpts : decodeOpts;
     // Every counted event gets the next input position as its row is handed over. Only HTTP
-    // rows store it: a replay is rerun from its file, not resumed.
+    // rows store it: a replay's position is its file's offset (replay-checkpointer.ts).
     let last = 0;
     const rows: RowSink =
       source === 'http'
