@@ -4,8 +4,10 @@
  */
 export type DriftdErrorCode =
   | 'DRIFTD_ERR_INVALID_INPUT'
+  | 'DRIFTD_ERR_IDEMPOTENCY_KEY_REUSED'
   | 'DRIFTD_ERR_CONFIG'
   | 'DRIFTD_ERR_DECODE'
+  | 'DRIFTD_ERR_RECORD'
   | 'DRIFTD_ERR_STORE'
   | 'DRIFTD_ERR_STORE_UNAVAILABLE'
   | 'DRIFTD_ERR_BASELINE'
@@ -34,6 +36,13 @@ export class DriftdError extends Error {
 export class InvalidInputError extends DriftdError {
   constructor(message: string, options: DriftdErrorOptions = {}) {
     super('DRIFTD_ERR_INVALID_INPUT', message, options);
+  }
+}
+
+/** An `Idempotency-Key` sent again with another body than the request it named (HTTP 422). */
+export class IdempotencyKeyReusedError extends DriftdError {
+  constructor(message: string, options: DriftdErrorOptions = {}) {
+    super('DRIFTD_ERR_IDEMPOTENCY_KEY_REUSED', message, options);
   }
 }
 

@@ -55,3 +55,9 @@ export const MAX_CATEGORY_LENGTH = 256;
  * the stack's limit (JSON.parse itself takes hundreds of thousands of levels).
  */
 export const MAX_NESTING_DEPTH = 1000;
+
+/**
+ * Per-item errors one ingestion answer lists (HTTP events and labels, replay); the counts
+ * (`rejected`) cover every item, the list stops here so that an answer stays small.
+ */
+export const MAX_ITEM_ERRORS = 1000;

@@ -43,6 +43,7 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Payload Too Large',
   414: 'URI Too Long',
   415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
@@ -126,6 +127,7 @@ function classify(
   if (err instanceof DriftdError) {
     if (err.code === 'DRIFTD_ERR_NOT_FOUND') return [404, err.code, err.message];
     if (err.code === 'DRIFTD_ERR_INVALID_INPUT') return [400, err.code, err.message];
+    if (err.code === 'DRIFTD_ERR_IDEMPOTENCY_KEY_REUSED') return [422, err.code, err.message];
     if (err.code === 'DRIFTD_ERR_STORE' || err.code === 'DRIFTD_ERR_STORE_UNAVAILABLE')
       return [503, err.code, err.message];
     // E.g. the store closed under a request in flight at shutdown.

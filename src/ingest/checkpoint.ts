@@ -176,3 +176,66 @@ export function decodeHttpCheckpoint(row: StoredCheckpoint): HttpCheckpoint {
   if (typeof c.windows !== 'object' || c.windows === null) throw bad('windows missing');
   return c as HttpCheckpoint;
 }
+
+/** The checkpoint group of `driftd replay` (one per store: the replay in progress). */
+export const REPLAY_CHECKPOINT_GROUP = 'driftd:replay';
+
+/**
+ * A replay's checkpoint: the windows hold exactly the events of the file's lines before byte
+ * `offset` (and none after); closed windows not written at the cut are in the snapshots'
+ * `closed` lists. The file is named by its resolved path, size and modification time: a
+ * checkpoint of another file, or of this one changed since, is not resumed. `done`: the
+ * replay finished (its windows flushed), so a rerun starts from the beginning. See
+ * replay-checkpointer.ts.
+ */
+export interface ReplayCheckpoint {
+  format: 1;
+  kind: 'replay';
+  seq: number;
+  takenAt: number;
+  file: { path: string; size: number; mtimeMs: number };
+  /** The byte where reading resumes, and the number of the line that holds it. */
+  offset: number;
+  line: number;
+  /** Items accepted and rejected before `offset` (the run's summary and exit code count them). */
+  accepted: number;
+  rejected: number;
+  done: boolean;
+  /** Window manager snapshot per model id. */
+  windows: Record<string, WindowManagerSnapshot>;
+}
+
+export function encodeReplayCheckpoint(cp: ReplayCheckpoint): StoredCheckpoint {
+  return {
+    groupId: REPLAY_CHECKPOINT_GROUP,
+    seq: cp.seq,
+    takenAt: cp.takenAt,
+    payload: JSON.stringify(cp),
+  };
+}
+
+/**
+ * Parses and checks a stored replay checkpoint.
+ * @throws InvalidInputError naming what does not fit
+ */
+export function decodeReplayCheckpoint(row: StoredCheckpoint): ReplayCheckpoint {
+  let cp: unknown;
+  try {
+    cp = JSON.parse(row.payload);
+  } catch (err) {
+    throw new InvalidInputError(`checkpoint ${row.groupId}#${row.seq} is not JSON`, { cause: err });
+  }
+  const bad = (what: string) =>
+    new InvalidInputError(`checkpoint ${row.groupId}#${row.seq}: ${what}`);
+  if (typeof cp !== 'object' || cp === null) throw bad('not an object');
+  const c = cp as Partial<ReplayCheckpoint>;
+  if (c.format !== 1 || c.kind !== 'replay') throw bad('not a replay checkpoint of format 1');
+  const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (!count(c.offset) || !count(c.line) || !count(c.accepted) || !count(c.rejected))
+    throw bad('bad offset, line or counts');
+  if (typeof c.file?.path !== 'string' || !count(c.file.size) || typeof c.file.mtimeMs !== 'number')
+    throw bad('bad file');
+  if (typeof c.done !== 'boolean') throw bad('done missing');
+  if (typeof c.windows !== 'object' || c.windows === null) throw bad('windows missing');
+  return c as ReplayCheckpoint;
+}

@@ -27,8 +27,9 @@
  * With Kafka configured the Kafka source owns the one checkpoint row, and it carries the HTTP
  * position too (`httpInput`, below): its cut is taken when nothing is in flight, and its
  * restore replays the stored HTTP events after that position the same way. A failed raw
- * write is then not rolled back (the Kafka windows would go with it): its requests fail, but
- * their events stay in the windows.
+ * write is rolled back by that checkpoint too (kafka/checkpoints.ts, `rollback`): its windows
+ * and the stored HTTP events after its position, and every predictions partition sought back
+ * to its offsets, so the Kafka events counted after the cut are counted again, once.
  *
  * Scope: one daemon instance per store (positions are per instance, and so is the one
  * `driftd:http` row). Events stored while their version had no baseline are replayed with the
@@ -81,6 +82,8 @@ export interface HttpCheckpointerOptions {
 export interface HttpInputHooks {
   /** The input position the windows hold, at a quiescent moment (every position is stored). */
   position(): number;
+  /** False from a failed raw write until the rollback resumed the input: no cut meanwhile. */
+  healthy(): boolean;
   /** Replays the stored HTTP events above `after` into the windows and resumes the input. */
   resume(after: number): Promise<{ position: number; replayed: number }>;
 }
@@ -89,6 +92,7 @@ export function httpInput(opts: Omit<HttpCheckpointerOptions, 'intervalMs'>): Ht
   const { pipeline } = opts;
   return {
     position: () => pipeline.input.recorded,
+    healthy: () => pipeline.input.healthy,
     async resume(after) {
       const r = await replayAfter(opts, after);
       pipeline.resumeInput(r.position);
@@ -213,7 +217,7 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
   async function rebuild(err: unknown): Promise<void> {
     for (let attempt = 1; !closed; attempt++) {
       try {
-        pipeline.resetWindows();
+        pipeline.rollback();
         const r = await restoreInner();
         // Positions handed out to failed requests are never used again.
         pipeline.resumeInput(Math.max(r.position, pipeline.input.recorded));
@@ -250,7 +254,7 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
       });
     },
     start() {
-      pipeline.onInputFailure((err) => {
+      pipeline.onRollback((err) => {
         void exclusive(() => rebuild(err));
       });
       timer = setInterval(

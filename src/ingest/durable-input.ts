@@ -41,7 +41,7 @@ export interface DurableInput {
   gatedWindows(): ClosedWindow[];
   /** Drops the gated windows (a rebuild: they may hold events of failed writes). */
   clearGate(): void;
-  /** Who rebuilds the windows when a raw write failed (see Pipeline.onInputFailure). */
+  /** Who rebuilds the windows when a raw write failed (see EngineSource.onRollback). */
   onFailure(recover: (err: unknown) => void): void;
 }
 

@@ -8,8 +8,11 @@
  * - A request that succeeded is remembered: a retry is answered without counting anything.
  *   The answer is derived again from the retried body (`answer`, decoding without recording:
  *   accepted/rejected/errors depend only on the body and the config), so an entry holds no
- *   report, only its key (≈ 100 B + the key). A key names one request: reusing it for another
- *   body is not detected, and that body is answered, never counted.
+ *   report, only its key and the body's fingerprint (≈ 130 B + the key).
+ * - A key names one request: sent again with another body (another fingerprint, `fingerprint`:
+ *   a hash of the items as received), while the first runs or after it succeeded, the request
+ *   is refused (IdempotencyKeyReusedError, HTTP 422) and nothing is counted. Keys loaded from
+ *   rows a driftd before fingerprints stored carry none: their retries are answered as before.
  * - A request that failed is forgotten: it was counted zero times (see request-ingest.ts), so a
  *   retry runs anew.
  *
@@ -17,13 +20,16 @@
  * request succeeded; the oldest go first (insertion order, an LRU by first use). Keys are at
  * most 255 printable ASCII characters.
  *
- * Durability: HTTP events carry their request's key in the store (`events.request_key`), and a
- * starting daemon loads the keys of the events it received within `ttlMs` (`remember`), so a
- * retry after a crash or restart is deduplicated too — also when the crash came between the
+ * Durability: HTTP events carry their request's key and fingerprint in the store
+ * (`events.request_key` holds `requestTag(key, fingerprint)`), and a starting daemon loads the
+ * tags of the events it received within `ttlMs` (`remember`), so a retry after a crash or
+ * restart is deduplicated, and a reuse refused, too — also when the crash came between the
  * durable insert and the answer. A request whose items were all invalid stores no key: its
  * retry is answered the same and counts nothing either way.
  */
-import { InvalidInputError } from '../errors.js';
+import { createHash } from 'node:crypto';
+import { IdempotencyKeyReusedError, InvalidInputError } from '../errors.js';
+import { PendingLine } from './decode.js';
 
 export const MAX_KEY_LENGTH = 255;
 export const DEFAULT_MAX_KEYS = 100_000;
@@ -36,15 +42,60 @@ export interface IdempotencyOptions {
   now?: () => number;
 }
 
+/** A request as the idempotency table knows it. */
+export interface KeyedRequest {
+  /** The `Idempotency-Key` header. */
+  key: string;
+  /** Which route: events and labels keep separate keys. */
+  scope: 'events' | 'labels';
+  /** `fingerprint(items)`; undefined: not known, reuse goes undetected. */
+  fingerprint: string | undefined;
+}
+
 export interface Idempotency {
   /**
-   * Runs `first` unless `key` was seen: then waits for the request in flight, or (once it
+   * Runs `first` unless the key was seen: then waits for the request in flight, or (once it
    * succeeded) returns `answer()`, which must not count anything.
+   * @throws IdempotencyKeyReusedError when the key was seen with another fingerprint
    */
-  run<T>(key: string, first: () => Promise<T>, answer: () => T | Promise<T>): Promise<T>;
-  /** Marks keys as succeeded (loaded from the store at startup, or found in replayed rows). */
-  remember(keys: Iterable<string>): void;
+  run<T>(request: KeyedRequest, first: () => Promise<T>, answer: () => T | Promise<T>): Promise<T>;
+  /**
+   * Marks event requests as succeeded, from their stored tags (`requestTag`: loaded from the
+   * store at startup, or found in replayed rows).
+   */
+  remember(tags: Iterable<string>): void;
   readonly size: number;
+}
+
+/**
+ * The fingerprint of a request's items: SHA-256 over each item as received (an NDJSON line's
+ * bytes; a JSON item's canonical text), truncated to 128 bits. Computed only for requests that
+ * carry a key. Undefined for an item JSON cannot print (nesting deeper than the stack).
+ */
+export function fingerprint(items: readonly unknown[]): string | undefined {
+  const h = createHash('sha256');
+  try {
+    for (const item of items) {
+      if (item instanceof PendingLine) h.update(item.source.bytes.subarray(item.start, item.end));
+      else h.update(JSON.stringify(item) ?? 'undefined');
+      h.update('\n');
+    }
+  } catch {
+    return undefined;
+  }
+  return h.digest('base64url').slice(0, 22);
+}
+
+/**
+ * What an HTTP event row stores in `request_key`: the key, then a newline (never part of a key:
+ * printable ASCII only) and the fingerprint, if any.
+ */
+export function requestTag(key: string, print: string | undefined): string {
+  return print === undefined ? key : `${key}\n${print}`;
+}
+
+function entryKey(scope: KeyedRequest['scope'], key: string): string {
+  return scope === 'events' ? key : `${scope}\u0000${key}`;
 }
 
 /** @throws InvalidInputError when the header value is not a usable key */
@@ -58,7 +109,9 @@ export function checkIdempotencyKey(value: unknown): string | undefined {
   return value;
 }
 
-type Entry = { state: 'running'; done: Promise<unknown> } | { state: 'done'; until: number };
+type Entry =
+  | { state: 'running'; done: Promise<unknown>; print: string | undefined }
+  | { state: 'done'; until: number; print: string | undefined };
 
 export function createIdempotency(opts: IdempotencyOptions = {}): Idempotency {
   const maxKeys = opts.maxKeys ?? DEFAULT_MAX_KEYS;
@@ -76,30 +129,40 @@ export function createIdempotency(opts: IdempotencyOptions = {}): Idempotency {
     }
   }
 
-  function markDone(key: string): void {
+  function markDone(key: string, print: string | undefined): void {
     entries.delete(key); // re-inserted: the newest position in the eviction order
-    entries.set(key, { state: 'done', until: now() + ttlMs });
+    entries.set(key, { state: 'done', until: now() + ttlMs, print });
+  }
+
+  function refuseReuse(request: KeyedRequest, e: Entry): void {
+    if (e.print === undefined || request.fingerprint === undefined) return;
+    if (e.print === request.fingerprint) return;
+    throw new IdempotencyKeyReusedError(
+      `Idempotency-Key ${JSON.stringify(request.key)} was already used for a request with another body; send a new request with a new key`,
+    );
   }
 
   return {
-    async run(key, first, answer) {
+    async run(request, first, answer) {
       evict();
+      const key = entryKey(request.scope, request.key);
       for (;;) {
         const e = entries.get(key);
         if (e === undefined) break;
-        if (e.state === 'done') {
-          if (e.until > now()) return answer();
+        if (e.state === 'done' && e.until <= now()) {
           entries.delete(key);
           break;
         }
+        refuseReuse(request, e);
+        if (e.state === 'done') return answer();
         // In flight: wait for it; then look again (it either succeeded or was forgotten).
         await e.done.catch(() => undefined);
       }
       const done = first();
-      entries.set(key, { state: 'running', done });
+      entries.set(key, { state: 'running', done, print: request.fingerprint });
       try {
         const result = await done;
-        markDone(key);
+        markDone(key, request.fingerprint);
         return result;
       } catch (err) {
         entries.delete(key);
@@ -108,8 +171,13 @@ export function createIdempotency(opts: IdempotencyOptions = {}): Idempotency {
         evict();
       }
     },
-    remember(keys) {
-      for (const k of keys) if (k !== '') markDone(k);
+    remember(tags) {
+      for (const tag of tags) {
+        if (tag === '') continue;
+        const nl = tag.indexOf('\n');
+        if (nl === -1) markDone(tag, undefined);
+        else markDone(tag.slice(0, nl), tag.slice(nl + 1));
+      }
       evict();
     },
     get size() {

@@ -1,16 +1,15 @@
 import type { IngestReport, ItemError } from '../api/ports.js';
 import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
+import { MAX_ITEM_ERRORS } from '../limits.js';
 import type { LabelEvent } from '../types.js';
 import { type DecodeOptions, decodeLabel, itemValue } from './decode.js';
-import type { Idempotency } from './idempotency.js';
+import { fingerprint, type Idempotency } from './idempotency.js';
 import type { PerformanceScheduler } from './performance-scheduler.js';
 import type { IngestOptions } from './pipeline.js';
 import type { RawWriter } from './raw-writer.js';
 import { direct, type StoreWrites, type WriteOptions } from './store-writes.js';
 import type { WindowRegistry } from './window-registry.js';
-
-const MAX_ITEM_ERRORS = 1000;
 
 /** What label ingestion needs from the store. */
 export interface LabelStore {
@@ -54,7 +53,7 @@ export function createLabelIngest(opts: {
     const key = options.idempotencyKey;
     if (key === undefined) return ingestLabelBatch(items);
     return idempotency.run(
-      `labels\u0000${key}`,
+      { key, scope: 'labels', fingerprint: fingerprint(items) },
       () => ingestLabelBatch(items),
       () => labelReport(items),
     );

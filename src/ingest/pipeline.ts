@@ -5,13 +5,7 @@ import type { EventResult, Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
 import { piiKeyOf } from '../privacy/pii.js';
 import type { EncodedEvents, StoredEvent } from '../store/types.js';
-import type {
-  EventSource,
-  LabelEvent,
-  PerformanceResult,
-  PredictionEvent,
-  WindowResult,
-} from '../types.js';
+import type { PerformanceResult, WindowResult } from '../types.js';
 import type { Clock, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import { type BaselineStore, createBaselineCache } from './baselines.js';
 import type { DecodeOptions } from './decode.js';
@@ -24,6 +18,7 @@ import { createQuarantine, type Quarantine } from './quarantine.js';
 import { createRawWriter, type RawStore } from './raw-writer.js';
 import { createRequestIngest, type RequestStore } from './request-ingest.js';
 import { createResultWriter, type ResultStore } from './result-writer.js';
+import type { EngineSource } from './source.js';
 import { createSerial, createStoreWrites, direct, type WriteOptions } from './store-writes.js';
 import { createStreamIntake, DEFAULT_BUFFER_ROWS } from './stream-intake.js';
 import { createWindowRegistry } from './window-registry.js';
@@ -51,13 +46,8 @@ export interface PipelineOptions {
   quarantine?: Quarantine;
 }
 
+export type { EngineSource, SourcedEvent } from './source.js';
 export type { WriteOptions } from './store-writes.js';
-
-/** A decoded prediction event and where it came from (Kafka: its coordinates). */
-export interface SourcedEvent {
-  event: PredictionEvent;
-  source: EventSource;
-}
 
 /** Options of one HTTP/replay batch. */
 export interface IngestOptions {
@@ -75,51 +65,14 @@ export interface InputCut {
 }
 
 /*
- * The engine's interfaces, by who calls them. Every source delivers events to the same engine
- * (window managers, result and performance writers, raw writers); what differs is who decodes
- * and what the position of an event is:
- * - a streaming source (Kafka, `EngineSource`) decodes itself and hands decoded events with
- *   their opaque position (`SourcedEvent.source`: the Kafka coordinates), then asks the engine
- *   to `settle` before it takes its cut (windows + offsets, kafka.ts);
- * - the request sources (HTTP, replay: `IngestPort`) hand raw items; the engine decodes them
- *   and gives each event its position in the ordered input log, and the checkpointer
- *   (`EngineCheckpointing`, checkpointer.ts) owns the cut of that input.
+ * The engine's interfaces, by who calls them. Every source delivers decoded events with an
+ * opaque position through the same way in (`EngineSource`, source.ts): Kafka decodes in its
+ * batches (kafka/batch.ts), HTTP and replay in request-ingest.ts, which also gives each event
+ * its position in the ordered input log. The checkpointer owning the cut drives commit
+ * (`settle`, then a synchronous cut) and rollback: the Kafka checkpoints when Kafka is
+ * configured (its cut carries the HTTP position), else the HTTP checkpointer
+ * (`EngineCheckpointing`, checkpointer.ts).
  */
-
-/**
- * Source to engine, for a source that decodes and positions its own events (Kafka). The
- * position travels with each event and lands in the windows' lineage; the engine never
- * interprets it. The source owns its cut: after `settle` with `quiescent()` true, the windows
- * (`managers`) hold exactly the events delivered so far, and every window they closed is durable.
- */
-export interface EngineSource {
-  readonly managers: ReadonlyMap<string, WindowManager>;
-  /**
-   * Synchronous: records decoded events into the windows, counts them, and buffers their raw
-   * rows. Windows they close are queued for `persist`. Nothing is lost when a later write
-   * fails: rows and closed windows stay queued until a write succeeds.
-   */
-  recordSourced(events: readonly SourcedEvent[]): void;
-  /**
-   * Starts writing what `recordSourced` queued — closed windows' results once the oldest has
-   * waited `resultDelayMs` (default 1 s, so windows closing together share one INSERT), raw
-   * rows once `bufferRows` are buffered — without waiting for it, so the caller decodes the
-   * next batches meanwhile. At most one such write is outstanding; the caller waits only when
-   * twice `bufferRows` are buffered. `settle` waits for all of them.
-   */
-  persist(opts?: WriteOptions & { bufferRows?: number; resultDelayMs?: number }): Promise<void>;
-  /**
-   * Writes everything queued (rows, closed windows, pending performance recomputes). After it
-   * resolves with `quiescent()` true, every window closed so far is durable: snapshots taken
-   * now are a consistent cut.
-   */
-  settle(opts?: WriteOptions): Promise<void>;
-  /** Nothing queued and no write in flight. */
-  quiescent(): boolean;
-  /** Stores decoded labels and marks the closed windows they belong to for recompute. */
-  ingestLabelEvents(labels: readonly LabelEvent[], opts?: WriteOptions): Promise<void>;
-  openWindows(): number;
-}
 
 /** The engine as the HTTP checkpointer sees it: the input log's position and the cut. */
 export interface EngineCheckpointing {
@@ -138,18 +91,12 @@ export interface EngineCheckpointing {
    * requests did, without storing them again: the replay after a restart or a failed write.
    */
   replayStored(events: readonly StoredEvent[]): void;
-  /**
-   * Fresh, empty window managers (and closed windows not yet released dropped): the start of
-   * a rebuild. Requests are refused until `resumeInput`.
-   */
-  resetWindows(): void;
+  /** See `EngineSource.rollback`: the start of a rebuild. */
+  rollback(): void;
   /** Back in service after a rebuild: every position up to `position` is stored. */
   resumeInput(position: number): void;
-  /**
-   * Who rebuilds the windows when a raw write failed (the checkpointer). Without one the
-   * windows keep the events of the failed requests (no rollback) and input resumes at once.
-   */
-  onInputFailure(recover: (err: unknown) => void): void;
+  /** See `EngineSource.onRollback`. */
+  onRollback(rollback: (err: unknown) => void): void;
   /** See `EngineSource.settle`. */
   settle(opts?: WriteOptions): Promise<void>;
   openWindows(): number;
@@ -237,20 +184,6 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
 
   const idempotency = createIdempotency({ now: () => clock.now() });
 
-  const requests = createRequestIngest({
-    store,
-    clock,
-    metrics,
-    windows,
-    baselines,
-    results,
-    input,
-    idempotency,
-    decodeOpts,
-    liveDecodeOpts,
-    countEvent,
-  });
-
   const stream = createStreamIntake({
     clock,
     metrics,
@@ -260,6 +193,18 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     raw,
     results,
     gate,
+    countEvent,
+  });
+
+  const requests = createRequestIngest({
+    store,
+    engine: stream,
+    windows,
+    results,
+    input,
+    idempotency,
+    decodeOpts,
+    liveDecodeOpts,
     countEvent,
   });
 
@@ -295,7 +240,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     ingestEvents: requests.ingestEvents,
     ingestLabels: labels.ingestLabels,
     ingestLabelEvents: labels.ingestLabelEvents,
-    recordSourced: stream.recordSourced,
+    record: stream.record,
+    declare: stream.declare,
     persist: stream.persist,
     settle,
     input: rawLog,
@@ -313,7 +259,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       return { position: rawLog.recorded, windows: snapshot };
     },
     replayStored: requests.replayStored,
-    resetWindows() {
+    rollback() {
       input.clearGate();
       windows.reset();
       windows.updateOpenGauge();
@@ -321,7 +267,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     resumeInput(position) {
       rawLog.reset(position);
     },
-    onInputFailure(fn) {
+    onRollback(fn) {
       input.onFailure(fn);
     },
     quiescent() {

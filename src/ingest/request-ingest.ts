@@ -1,26 +1,27 @@
 import type { IngestReport, ItemError } from '../api/ports.js';
 import { StoreError } from '../errors.js';
-import type { EventResult, Metrics } from '../export/metrics.js';
+import type { EventResult } from '../export/metrics.js';
+import { MAX_ITEM_ERRORS } from '../limits.js';
 import type { EventBuffer, StoredEvent } from '../store/types.js';
-import type { Clock, RecordResult } from '../window/index.js';
-import type { BaselineCache } from './baselines.js';
+import type { EventSource } from '../types.js';
 import { type DecodeOptions, decodePrediction, itemValue } from './decode.js';
 import type { DurableInput } from './durable-input.js';
-import type { Idempotency } from './idempotency.js';
+import { fingerprint, type Idempotency, requestTag } from './idempotency.js';
 import type { IngestOptions } from './pipeline.js';
 import type { ResultWriter } from './result-writer.js';
+import {
+  createTally,
+  type EngineSource,
+  RecordError,
+  type RowSink,
+  type SourcedEvent,
+} from './source.js';
 import type { WindowRegistry } from './window-registry.js';
 
-const MAX_ITEM_ERRORS = 1000;
 const HTTP_SOURCE = Object.freeze({ kind: 'http' as const });
 const REPLAY_SOURCE = Object.freeze({ kind: 'replay' as const });
-
-/** The `driftd_events_total` result of a recorded event. */
-function resultOf(status: RecordResult['status']): EventResult {
-  if (status === 'no-baseline') return 'no_baseline';
-  if (status === 'version-limit') return 'version_limit';
-  return status;
-}
+/** Events handed to the engine at once (see ingestBatch). */
+const RECORD_SLICE = 256;
 
 /** What request ingestion needs from the store. */
 export interface RequestStore {
@@ -44,12 +45,13 @@ export interface RequestIngest {
 /*
  * HTTP and replay: exactly once into the windows.
  *
- * A request's events are decoded, given the next input positions and recorded into the
- * windows in one synchronous step, so their statuses (late or not: the raw row carries it)
- * are decided in arrival order against every event accepted before them. Their raw rows then
- * go through the input log (input-log.ts): INSERTs in position order, concurrent requests'
- * rows coalesced, retried on transient errors, and the request is answered only once its
- * rows are stored. What the windows hold becomes visible only through what is written, and
+ * The HTTP and replay source: a request's items are decoded here and delivered to the engine
+ * as every source delivers (`EngineSource.record`, source.ts), each counted event taking the
+ * next input position as its row is handed over, all in one synchronous step, so statuses
+ * (late or not: the raw row carries it) are decided in arrival order against every event
+ * accepted before them. Their raw rows then go through the input log (input-log.ts): INSERTs
+ * in position order, concurrent requests' rows coalesced, retried on transient errors, and
+ * the request is answered only once its rows are stored. What the windows hold becomes visible only through what is written, and
  * that is gated on durability:
  * - a window that closes (by watermark, idle tick or flush) waits in `gated` with the input
  *   position at its close, and is evaluated and written only once every position up to it
@@ -58,8 +60,9 @@ export interface RequestIngest {
  *   position is stored (checkpointer.ts);
  * - when a write fails for good, its requests and those queued behind it fail (they were
  *   decided on a state holding the failed events), the log stops taking requests, and the
- *   checkpointer rebuilds the windows from the last checkpoint plus the stored events after
- *   it, in position order — exactly what a restart after a crash does. So a failed request
+ *   checkpointer owning the cut (the HTTP one, or the Kafka one when Kafka is configured)
+ *   rolls back: the windows of the last checkpoint plus the stored events after it, in
+ *   position order — exactly what a restart after a crash does. So a failed request
  *   is counted zero times, and nothing depends on how concurrent inserts complete: the
  *   windows are always the stored events replayed in position order.
  * The sketches are updated before the insert lands (a rebuild undoes that when it fails)
@@ -69,10 +72,9 @@ export interface RequestIngest {
  */
 export function createRequestIngest(opts: {
   store: RequestStore;
-  clock: Clock;
-  metrics: Metrics;
+  /** The engine's way in, as every source's (source.ts). */
+  engine: Pick<EngineSource, 'record' | 'declare'>;
   windows: WindowRegistry;
-  baselines: BaselineCache;
   results: ResultWriter;
   input: DurableInput;
   idempotency: Idempotency;
@@ -80,10 +82,10 @@ export function createRequestIngest(opts: {
   liveDecodeOpts: DecodeOptions;
   countEvent: (model: string, result: EventResult, n?: number) => void;
 }): RequestIngest {
-  const { store, clock, metrics, windows, baselines, results, idempotency } = opts;
+  const { store, engine, windows, results, idempotency } = opts;
   const { decodeOpts, liveDecodeOpts, countEvent } = opts;
   const rawLog = opts.input.log;
-  const { gate, released } = opts.input;
+  const { released } = opts.input;
 
   function unavailable(): StoreError {
     return new StoreError('the windows are being rebuilt after a failed store write; retry', {
@@ -98,9 +100,10 @@ export function createRequestIngest(opts: {
   ): Promise<IngestReport> {
     const key = options.idempotencyKey;
     if (key === undefined) return ingestBatch(items, source, '');
+    const print = fingerprint(items);
     return idempotency.run(
-      key,
-      () => ingestBatch(items, source, key),
+      { key, scope: 'events', fingerprint: print },
+      () => ingestBatch(items, source, requestTag(key, print)),
       () => decodeReport(items),
     );
   }
@@ -122,89 +125,94 @@ export function createRequestIngest(opts: {
   async function ingestBatch(
     items: readonly unknown[],
     source: 'http' | 'replay',
+    /** `requestTag` of the request's key ('' without one). */
     requestKey: string,
   ): Promise<IngestReport> {
     if (!rawLog.healthy) throw unavailable();
     const errors: ItemError[] = [];
     let rejected = 0;
+    const invalid = new Map<string, number>();
     // Encoded as recorded; this request's batch is inserted with those of concurrent requests.
     const encoded = store.createEventBuffer(items.length * 1024);
-    const ingestedAt = clock.now();
-    const counts = new Map<string, Record<EventResult, number>>();
-    const bump = (model: string, r: EventResult) => {
-      let c = counts.get(model);
-      if (!c) {
-        c = { accepted: 0, late: 0, invalid: 0, no_baseline: 0, version_limit: 0, duplicate: 0 };
-        counts.set(model, c);
-      }
-      c[r]++;
-    };
-    let noBaseline = false;
-    const sourceRef: StoredEvent['source'] = source === 'http' ? HTTP_SOURCE : REPLAY_SOURCE;
-    const meta = { source: sourceRef };
-    const newest = new Map<string, number>();
+    const position: EventSource = source === 'http' ? HTTP_SOURCE : REPLAY_SOURCE;
     const itemOpts = source === 'http' ? liveDecodeOpts : decodeOpts;
-    // From here to the submit: synchronous, so positions follow arrival order.
+    // Every counted event gets the next input position as its row is handed over. Only HTTP
+    // rows store it: a replay's position is its file's offset (replay-checkpointer.ts).
     let last = 0;
+    const rows: RowSink =
+      source === 'http'
+        ? {
+            add(row) {
+              last = rawLog.next();
+              row.position = last;
+              if (requestKey !== '') row.requestKey = requestKey;
+              encoded.add(row);
+            },
+          }
+        : {
+            add(row) {
+              last = rawLog.next();
+              encoded.add(row);
+            },
+          };
+    const tally = createTally();
+    const recordOpts = { rows, tally };
+    // Decoded events go to the engine a slice at a time, in holders reused across slices.
+    const slice: SourcedEvent[] = [];
+    let n = 0;
+    // From here to the submit: synchronous, so positions follow arrival order.
     try {
       for (let i = 0; i < items.length; i++) {
         const d = decodePrediction(items[i], itemOpts);
         if (!d.ok) {
           rejected++;
           const raw = itemValue(items[i]) as { model?: unknown } | null;
-          bump(typeof raw?.model === 'string' ? raw.model : 'unknown', 'invalid');
+          const model = typeof raw?.model === 'string' ? raw.model : 'unknown';
+          invalid.set(model, (invalid.get(model) ?? 0) + 1);
           if (errors.length < MAX_ITEM_ERRORS)
             errors.push({ index: i, reason: d.reason, message: d.message });
           continue;
         }
-        const event = d.value;
-        const status = windows.get(event.model)!.record(event, meta).status;
-        if (status === 'no-baseline') noBaseline = true;
-        bump(event.model, resultOf(status));
-        const row = event as StoredEvent;
-        row.late = status === 'late';
-        row.source = sourceRef;
-        row.ingestedAt = ingestedAt;
-        last = rawLog.next();
-        // Only HTTP rows keep their position: a replay is rerun from its file, not resumed.
-        if (source === 'http') {
-          row.position = last;
-          if (requestKey !== '') row.requestKey = requestKey;
+        const holder = slice[n];
+        if (holder === undefined) slice.push({ event: d.value, source: position });
+        else holder.event = d.value;
+        if (++n === RECORD_SLICE) {
+          engine.record(slice, recordOpts);
+          n = 0;
         }
-        encoded.add(row);
-        if (!row.late && event.ts > (newest.get(event.model) ?? -1))
-          newest.set(event.model, event.ts);
       }
+      slice.length = n;
+      engine.record(slice, recordOpts);
     } catch (err) {
-      // An event the windows counted and the store refuses: the windows are rebuilt without it.
+      // Counted events the store cannot take: the windows are rebuilt without this request.
       if (last > 0) rawLog.abort(err);
-      throw err;
+      // The request fails whole (it is rolled back): its answer is the cause's.
+      throw err instanceof RecordError ? err.cause : err;
     }
-    const closed = gate(windows.drain());
     // Raw events are durable before the caller is answered, and before any window holding
     // them is written (see above).
     const accepted = encoded.rows;
     const stored = accepted > 0 ? rawLog.submit(encoded.take(), last) : Promise.resolve();
     windows.updateOpenGauge();
-    const written = results.writeLogged(closed);
+    const written = results.writeLogged([]);
     await stored;
     await written;
-    for (const [model, c] of counts) {
-      for (const [r, n] of Object.entries(c)) if (n > 0) countEvent(model, r as EventResult, n);
-    }
-    for (const [model, ts] of newest) metrics.lastEventTimestamp.set({ model }, ts / 1000);
-    if (noBaseline) baselines.refreshSoon();
+    for (const [model, k] of invalid) countEvent(model, 'invalid', k);
+    engine.declare(tally);
     await results.writeLogged(released());
     return { accepted, rejected, errors };
   }
 
+  /** Nowhere: a stored event replayed into the windows is not stored again. */
+  const stored: RowSink = { add() {} };
   function replayStored(events: readonly StoredEvent[]): void {
+    const slice: SourcedEvent[] = [];
     for (const e of events) {
-      const manager = windows.get(e.model);
-      if (manager === undefined) continue; // a model no longer configured
-      manager.record(e, { source: e.source });
+      if (!windows.get(e.model)) continue; // a model no longer configured
+      slice.push({ event: e, source: e.source });
     }
-    results.queue(windows.drain());
+    // Counted once already, when their requests were: the tally is not declared again.
+    engine.record(slice, { rows: stored, tally: createTally() });
   }
 
   return { ingestEvents, replayStored };

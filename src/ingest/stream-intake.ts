@@ -3,9 +3,16 @@ import type { Logger } from '../logger.js';
 import type { StoredEvent } from '../store/types.js';
 import type { Clock, ClosedWindow, WindowManager } from '../window/index.js';
 import type { BaselineCache } from './baselines.js';
-import type { SourcedEvent } from './pipeline.js';
 import type { RawWriter } from './raw-writer.js';
 import type { ResultWriter } from './result-writer.js';
+import {
+  createTally,
+  type ModelTally,
+  RecordError,
+  type RecordOptions,
+  type SourcedEvent,
+  type Tally,
+} from './source.js';
 import { direct, type WriteOptions } from './store-writes.js';
 import type { WindowRegistry } from './window-registry.js';
 
@@ -16,12 +23,13 @@ const MAX_BACKGROUND_WRITES = 2;
 const DEFAULT_RESULT_DELAY_MS = 1_000;
 
 /**
- * The streaming source's way in (EngineSource in pipeline.ts): decoded, positioned events
- * recorded into the windows synchronously, and the background writes with backpressure that
- * store their raw rows and the windows they close.
+ * The way in of every source (`record` and `persist` of EngineSource, source.ts): decoded,
+ * positioned events recorded into the windows synchronously, and the background writes with
+ * backpressure that store a streaming source's raw rows and the windows they close.
  */
 export interface StreamIntake {
-  recordSourced(events: readonly SourcedEvent[]): void;
+  record(events: readonly SourcedEvent[], options?: RecordOptions): void;
+  declare(tally: Tally): void;
   persist(opts?: WriteOptions & { bufferRows?: number; resultDelayMs?: number }): Promise<void>;
 }
 
@@ -40,60 +48,74 @@ export function createStreamIntake(opts: {
   const { clock, metrics, windows, baselines, raw, results, gate, countEvent } = opts;
   const log = opts.logger;
 
-  function recordSourced(events: readonly SourcedEvent[]): void {
-    if (events.length === 0) return;
-    const ingestedAt = clock.now();
-    let model = '';
-    let manager: WindowManager | undefined;
-    let counts = { accepted: 0, late: 0, no_baseline: 0, version_limit: 0 };
-    const perModel = new Map<string, typeof counts>();
-    let newest = Number.NEGATIVE_INFINITY;
-    let noBaseline = false;
-    const flushCounts = () => {
-      if (model !== '' && newest > Number.NEGATIVE_INFINITY) {
-        metrics.lastEventTimestamp.set({ model }, newest / 1000);
-      }
-    };
-    for (let i = 0; i < events.length; i++) {
-      const { event, source } = events[i]!;
-      if (event.model !== model) {
-        flushCounts();
-        model = event.model;
-        manager = windows.get(model)!;
-        counts = perModel.get(model) ?? { accepted: 0, late: 0, no_baseline: 0, version_limit: 0 };
-        perModel.set(model, counts);
-        newest = Number.NEGATIVE_INFINITY;
-      }
-      const status = manager!.record(event, { source }).status;
-      const row = event as StoredEvent;
-      row.source = source;
-      row.ingestedAt = ingestedAt;
-      if (status === 'accepted') {
-        counts.accepted++;
-        row.late = false;
-        if (event.ts > newest) newest = event.ts;
-      } else if (status === 'late') {
-        counts.late++;
-        row.late = true;
-      } else if (status === 'version-limit') {
-        counts.version_limit++;
-        row.late = false;
-      } else {
-        counts.no_baseline++;
-        noBaseline = true;
-        row.late = false;
-      }
-      raw.add(row);
-    }
-    flushCounts();
-    for (const [m, c] of perModel) {
+  function declare(tally: Tally): void {
+    for (const [m, c] of tally.models) {
       if (c.accepted > 0) countEvent(m, 'accepted', c.accepted);
       if (c.late > 0) countEvent(m, 'late', c.late);
       if (c.no_baseline > 0) countEvent(m, 'no_baseline', c.no_baseline);
       if (c.version_limit > 0) countEvent(m, 'version_limit', c.version_limit);
+      if (c.newest > Number.NEGATIVE_INFINITY) {
+        metrics.lastEventTimestamp.set({ model: m }, c.newest / 1000);
+      }
     }
-    if (noBaseline) baselines.refreshSoon();
-    results.queue(gate(windows.drain()), clock.now());
+    if (tally.noBaseline) baselines.refreshSoon();
+  }
+
+  function tallyOf(tally: Tally, model: string): ModelTally {
+    let c = tally.models.get(model);
+    if (c === undefined) {
+      c = { accepted: 0, late: 0, no_baseline: 0, version_limit: 0, newest: -Infinity };
+      tally.models.set(model, c);
+    }
+    return c;
+  }
+
+  /** Records `events` (see EngineSource.record): the one place an event enters the windows. */
+  function record(events: readonly SourcedEvent[], options: RecordOptions = {}): void {
+    if (events.length === 0) return;
+    const rows = options.rows ?? raw;
+    const tally = options.tally ?? createTally();
+    const ingestedAt = clock.now();
+    let model = '';
+    let manager: WindowManager | undefined;
+    let counts: ModelTally | undefined;
+    let i = 0;
+    try {
+      for (; i < events.length; i++) {
+        const { event, source } = events[i]!;
+        if (event.model !== model) {
+          model = event.model;
+          manager = windows.get(model)!;
+          counts = tallyOf(tally, model);
+        }
+        const status = manager!.record(event, { source }).status;
+        const row = event as StoredEvent;
+        row.source = source;
+        row.ingestedAt = ingestedAt;
+        if (status === 'accepted') {
+          counts!.accepted++;
+          row.late = false;
+          if (event.ts > counts!.newest) counts!.newest = event.ts;
+        } else if (status === 'late') {
+          counts!.late++;
+          row.late = true;
+        } else if (status === 'version-limit') {
+          counts!.version_limit++;
+          row.late = false;
+        } else {
+          counts!.no_baseline++;
+          tally.noBaseline = true;
+          row.late = false;
+        }
+        rows.add(row);
+      }
+    } catch (err) {
+      // Events before i are counted and their rows handed over: the source resumes at i.
+      throw new RecordError(i, err);
+    } finally {
+      if (options.tally === undefined) declare(tally);
+      results.queue(gate(windows.drain()), clock.now());
+    }
   }
 
   // Writes `persist` started and did not wait for: the caller goes on decoding and recording
@@ -137,5 +159,5 @@ export function createStreamIntake(opts: {
     backgrounds.add(mine);
   }
 
-  return { recordSourced, persist };
+  return { record, declare, persist };
 }

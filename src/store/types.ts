@@ -28,7 +28,10 @@ export interface StoredEvent extends PredictionEvent {
    * (Kafka, replay and rows written before migration 7).
    */
   position?: number;
-  /** The `Idempotency-Key` of the HTTP request that carried the event ('' or absent: none). */
+  /**
+   * The `Idempotency-Key` of the HTTP request that carried the event, with its body's
+   * fingerprint (`requestTag`, src/ingest/idempotency.ts; '' or absent: none).
+   */
   requestKey?: string;
 }
 

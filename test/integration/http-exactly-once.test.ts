@@ -86,6 +86,8 @@ describe('HTTP exactly once into windows (real chDB; failures simulated by a sto
   });
 
   let nextId = 0;
+  /** The body first sent with key-1. */
+  let keyOne: unknown[] = [];
   const batch = (n: number, ts: number) =>
     Array.from({ length: n }, (_, i) => ({
       model: 'm',
@@ -163,12 +165,19 @@ describe('HTTP exactly once into windows (real chDB; failures simulated by a sto
     const start = T0 + 2 * MINUTE;
     const items: unknown[] = batch(10, start + 1_000);
     items.push({ model: 'm', id: 'no-version' });
+    keyOne = items;
     const first = await post(items, 'key-1');
     expect(first.statusCode).toBe(202);
     expect(first.json()).toMatchObject({ accepted: 10, rejected: 1 });
     const again = await post(items, 'key-1');
     expect(again.statusCode).toBe(202);
     expect(again.json()).toEqual(first.json());
+    expect(openCounts()).toEqual({ '10:02': 11 });
+    // The key with another body: refused, naming the header; nothing counted.
+    const reused = await post(batch(3, start + 2_000), 'key-1');
+    expect(reused.statusCode).toBe(422);
+    expect(reused.json()).toMatchObject({ code: 'DRIFTD_ERR_IDEMPOTENCY_KEY_REUSED' });
+    expect(reused.json().message).toContain('Idempotency-Key "key-1"');
     expect(openCounts()).toEqual({ '10:02': 11 });
 
     // Two sends of one request, the second while the first waits for its insert.
@@ -203,16 +212,21 @@ describe('HTTP exactly once into windows (real chDB; failures simulated by a sto
     expect((await post(label, 'key-1', '/api/v1/labels')).json()).toMatchObject({ accepted: 1 });
   });
 
-  it('a key stays known across a restart (stored with the raw events); the windows resume', async () => {
+  it('a key stays known across a restart (stored with the raw events, with its body fingerprint); the windows resume', async () => {
     await daemon.close();
     daemon = await startDaemon();
     expect(openCounts()).toEqual({ '10:02': 20 });
-    const items: unknown[] = batch(10, T0 + 2 * MINUTE + 1_000);
-    items.push({ model: 'm', id: 'no-version' });
-    // The same body under key-1 (the ids differ from the first send: only the key counts).
-    const retry = await post(items, 'key-1');
+    // The same body under key-1: the first answer, nothing counted.
+    const retry = await post(keyOne, 'key-1');
     expect(retry.statusCode).toBe(202);
     expect(retry.json()).toMatchObject({ accepted: 10, rejected: 1 });
+    expect(openCounts()).toEqual({ '10:02': 20 });
+    // Another body under key-1 (same shape, other ids): refused, nothing counted.
+    const items: unknown[] = batch(10, T0 + 2 * MINUTE + 1_000);
+    items.push({ model: 'm', id: 'no-version' });
+    const reused = await post(items, 'key-1');
+    expect(reused.statusCode).toBe(422);
+    expect(reused.json().message).toContain('Idempotency-Key');
     expect(openCounts()).toEqual({ '10:02': 20 });
   });
 

@@ -55,7 +55,7 @@ export function registerIngestRoutes(app: FastifyInstance, deps: ApiDeps) {
   const schema = (summary: string, tag: string) => ({
     summary,
     description:
-      'Send an `Idempotency-Key` header (1 to 255 printable ASCII characters) to retry safely: a request repeated with the key of an earlier one gets its answer and is counted once (keys are kept 24 h, at most 100 000).',
+      'Send an `Idempotency-Key` header (1 to 255 printable ASCII characters) to retry safely: a request repeated with the key of an earlier one gets its answer and is counted once (keys are kept 24 h, at most 100 000); the key sent again with another body is refused with 422.',
     tags: [tag],
     body: batchBody,
     response: { 200: ingestReportSchema, 202: ingestReportSchema, 400: ingestReportSchema },

@@ -1,9 +1,15 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { createDaemon } from '../../daemon.js';
 import { ConfigError } from '../../errors.js';
 import type { PendingLine } from '../../ingest/decode.js';
 import { countNewlines, splitNdjson } from '../../ingest/ndjson.js';
+import {
+  createReplayCheckpointer,
+  DEFAULT_REPLAY_CHECKPOINT_INTERVAL_MS,
+  type ReplayPosition,
+} from '../../ingest/replay-checkpointer.js';
 import type { FlagsOf } from '../commands.js';
 import type { CliIo } from '../index.js';
 import { createProgress } from '../progress.js';
@@ -14,7 +20,9 @@ const BATCH = 5000;
 /**
  * Backfill: feeds JSONL files through the same pipeline as live traffic (validation, windows,
  * store), then closes every window. Uses the configured store directly, so stop a daemon that
- * owns the same embedded store first.
+ * owns the same embedded store first. The events file is checkpointed (windows + byte offset,
+ * replay-checkpointer.ts): a killed replay rerun on the same file resumes at its last cut.
+ * Labels are not (the store keeps the latest label per id: a rerun stores them again).
  */
 export async function run(flags: FlagsOf<'replay'>, io: CliIo): Promise<number> {
   const config = await cliConfig(flags);
@@ -30,16 +38,35 @@ export async function run(flags: FlagsOf<'replay'>, io: CliIo): Promise<number> 
   await daemon.start();
   let bad = 0;
   try {
+    const info = await fileInfo(file, 'events');
+    // The replay's own cut (windows + file position); a daemon with Kafka has its own.
+    const checkpoints =
+      config.kafka === null
+        ? createReplayCheckpointer({
+            pipeline: daemon.pipeline,
+            store: daemon.store,
+            logger: daemon.logger,
+            file: { path: resolve(file), size: info.size, mtimeMs: info.mtimeMs },
+            intervalMs: replayCheckpointMsFromEnv(),
+          })
+        : undefined;
+    const from = (await checkpoints?.restore()) ?? { offset: 0, line: 1, accepted: 0, rejected: 0 };
+    if (from.offset > 0) {
+      io.err.write(`${file}: resuming an interrupted replay at line ${from.line}\n`);
+    }
     const events = await feed(
       file,
+      info.size,
       'events',
       (items) => daemon.pipeline.ingestEvents(items, 'replay'),
       io,
+      { from, onBatch: checkpoints ? (at, counts) => checkpoints.cut(at, counts) : undefined },
     );
     bad += events.rejected;
     if (flags.labels) {
       const labels = await feed(
         flags.labels,
+        (await fileInfo(flags.labels, 'labels')).size,
         'labels',
         (items) => daemon.pipeline.ingestLabels(items),
         io,
@@ -47,6 +74,7 @@ export async function run(flags: FlagsOf<'replay'>, io: CliIo): Promise<number> 
       bad += labels.rejected;
     }
     await daemon.pipeline.flush();
+    await checkpoints?.finish(events);
     io.out.write(
       `replay done: ${events.accepted} events accepted, ${bad} rejected, ${windows} windows closed\n`,
     );
@@ -54,6 +82,20 @@ export async function run(flags: FlagsOf<'replay'>, io: CliIo): Promise<number> 
     await daemon.close();
   }
   return bad > 0 ? 1 : 0;
+}
+
+/** Test hook: DRIFTD_REPLAY_CHECKPOINT_INTERVAL_MS, as DRIFTD_HTTP_CHECKPOINT_INTERVAL_MS. */
+function replayCheckpointMsFromEnv(): number {
+  const v = Number(process.env.DRIFTD_REPLAY_CHECKPOINT_INTERVAL_MS);
+  return Number.isInteger(v) && v > 0 ? v : DEFAULT_REPLAY_CHECKPOINT_INTERVAL_MS;
+}
+
+async function fileInfo(file: string, what: string) {
+  return stat(file).catch((err: NodeJS.ErrnoException) => {
+    throw new ConfigError(
+      `${what} file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`,
+    );
+  });
 }
 
 /** Batches in the pipeline at once: the next ones are read and split while earlier ones insert. */
@@ -67,6 +109,21 @@ type Report = {
   errors: Array<{ index: number; reason: string; message: string }>;
 };
 
+/** Where feeding starts, and who is told of each batch handed over (the checkpointer). */
+interface FeedOptions {
+  /** The byte and line to read from, and the counts of the items before. @default the start */
+  from?: ReplayPosition;
+  /**
+   * Called right after each batch is handed to the pipeline (which records it at once): the
+   * file position after it, and the counts of every item up to it once they are answered.
+   */
+  onBatch?: (
+    at: { offset: number; line: number },
+    counts: Promise<{ accepted: number; rejected: number }>,
+  ) => void;
+  inFlight?: number;
+}
+
 /**
  * Reads `file` in chunks, splits complete lines on the bytes (as the HTTP NDJSON path does: a
  * line is parsed when the pipeline decodes it) and hands batches of BATCH lines to `ingest`
@@ -76,48 +133,63 @@ type Report = {
  */
 async function feed(
   file: string,
+  size: number,
   what: string,
   ingest: (items: unknown[]) => Promise<Report>,
   io: CliIo,
-  inFlight = IN_FLIGHT,
+  opts: FeedOptions = {},
 ): Promise<{ accepted: number; rejected: number }> {
-  const size = await stat(file).then(
-    (s) => s.size,
-    (err: NodeJS.ErrnoException) => {
-      throw new ConfigError(
-        `${what} file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`,
-      );
-    },
-  );
+  const inFlight = opts.inFlight ?? IN_FLIGHT;
+  const from = opts.from ?? { offset: 0, line: 1, accepted: 0, rejected: 0 };
   const progress = createProgress(`replaying ${what} from ${file}`);
-  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
-  let accepted = 0;
-  let rejected = 0;
+  const stream = createReadStream(file, { highWaterMark: 1 << 20, start: from.offset });
+  let accepted = from.accepted;
+  let rejected = from.rejected;
   let reported = 0;
   const running: Array<Promise<void>> = [];
-  const submit = (items: PendingLine[]) => {
-    const done = ingest(items).then((report) => {
-      accepted += report.accepted;
-      rejected += report.rejected;
-      for (const e of report.errors) {
+  // The counts of every batch handed over so far, folded in file order.
+  let totals: Promise<{ accepted: number; rejected: number }> = Promise.resolve(from);
+  totals.catch(() => undefined);
+  /** `end`: the file offset just after the batch's last line (where a resume reads on). */
+  const submit = (items: PendingLine[], end: number) => {
+    const report = ingest(items);
+    const done = report.then((r) => {
+      accepted += r.accepted;
+      rejected += r.rejected;
+      for (const e of r.errors) {
         if (reported++ >= 20) break;
         const line = items[e.index]?.lineNo;
         io.err.write(`${file}:${line}: ${e.reason}: ${e.message}\n`);
       }
-      progress.update(stream.bytesRead, size, `${accepted} accepted, ${rejected} rejected`);
+      progress.update(
+        from.offset + stream.bytesRead,
+        size,
+        `${accepted} accepted, ${rejected} rejected`,
+      );
     });
     running.push(done);
+    if (opts.onBatch) {
+      totals = Promise.all([totals, report]).then(([t, r]) => ({
+        accepted: t.accepted + r.accepted,
+        rejected: t.rejected + r.rejected,
+      }));
+      totals.catch(() => undefined);
+      // Resuming at the end of its last line: the rest of that line is blank.
+      opts.onBatch({ offset: end, line: items.at(-1)!.lineNo }, totals);
+    }
     return done;
   };
   try {
     let batch: PendingLine[] = [];
     let carry: Buffer = Buffer.alloc(0);
-    let nextLine = 1;
+    let nextLine = from.line;
+    /** The file offset of the first byte of the bytes being split. */
+    let base = from.offset;
     const take = async (bytes: Buffer) => {
       for (const item of splitNdjson(bytes, nextLine)) {
         batch.push(item);
         if (batch.length >= BATCH) {
-          void submit(batch).catch(() => undefined);
+          void submit(batch, base + item.end).catch(() => undefined);
           batch = [];
           // Backpressure: wait for the oldest batch once `inFlight` are in the pipeline.
           if (running.length >= inFlight) await running.shift();
@@ -133,6 +205,7 @@ async function feed(
       } else {
         carry = Buffer.from(bytes.subarray(lastNewline + 1));
         await take(bytes.subarray(0, lastNewline + 1));
+        base += lastNewline + 1;
       }
       if (carry.length > MAX_LINE_BYTES) {
         throw new ConfigError(
@@ -141,7 +214,7 @@ async function feed(
       }
     }
     if (carry.length > 0) await take(carry);
-    if (batch.length > 0) void submit(batch).catch(() => undefined);
+    if (batch.length > 0) void submit(batch, base + batch.at(-1)!.end).catch(() => undefined);
     while (running.length > 0) await running.shift();
   } finally {
     // A failure (an unreadable file, a store that gave up) still waits for what is in flight.

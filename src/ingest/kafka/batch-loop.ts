@@ -88,24 +88,39 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
       // A batch turned stale never reads its answer.
       decoding.catch(() => undefined);
     }
-    const job = exclusive(() => processBatch(payload, decoding));
+    const seeks = progress.seeks(batch.topic, batch.partition);
+    const job = exclusive(() => processBatch(payload, decoding, seeks));
     queuedBatches.add(job);
     void job.finally(() => queuedBatches.delete(job));
     while (queuedBatches.size > MAX_QUEUED_BATCHES) await Promise.race(queuedBatches);
   }
 
+  function seek(topic: string, partition: number, offset: string): void {
+    progress.sought(topic, partition);
+    options.consumer()?.seek({ topic, partition, offset });
+  }
+
+  /** The one place a batch goes to its topic's handler (a batch, or one isolated message). */
+  function dispatch(batch: BatchView, decoding?: Promise<Uint8Array>): Promise<void> {
+    if (batch.topic === predictionsTopic) return onPredictions(batch, decoding);
+    if (batch.topic === labelsTopic) return onLabels(batch);
+    return Promise.resolve();
+  }
+
   async function processBatch(
     payload: EachBatchPayload,
     decoding: Promise<Uint8Array> | undefined,
+    seeks: number,
   ): Promise<void> {
     const { batch } = payload;
     if (options.stopping() || batch.messages.length === 0) return;
     // A partition no longer ours (or with a seek pending) would be counted by its new owner.
     if (!progress.owns(batch.topic, batch.partition) || payload.isStale()) return;
+    // Fetched before a seek of ours: the seek fetches its messages again.
+    if (progress.seeks(batch.topic, batch.partition) !== seeks) return;
     const k = key(batch.topic, batch.partition);
     try {
-      if (batch.topic === predictionsTopic) await onPredictions(batch, decoding);
-      else if (batch.topic === labelsTopic) await onLabels(batch);
+      await dispatch(batch, decoding);
       failures.delete(k);
       if (options.checkpoints.due()) await options.checkpoints.take();
     } catch (err) {
@@ -125,7 +140,7 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
           { err, topic: batch.topic, partition: batch.partition, offset, attempt },
           'batch failed; fetching the partition again',
         );
-        options.consumer()?.seek({ topic: batch.topic, partition: batch.partition, offset });
+        seek(batch.topic, batch.partition, offset);
         return;
       }
       log.error(
@@ -138,7 +153,7 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
       } catch (e) {
         if (e instanceof RetryAbortedError) return;
         log.error({ err: e, topic: batch.topic, partition: batch.partition }, 'isolating failed');
-        options.consumer()?.seek({ topic: batch.topic, partition: batch.partition, offset });
+        seek(batch.topic, batch.partition, offset);
       }
     }
   }
@@ -167,8 +182,7 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
         messages: [m],
       };
       try {
-        if (predictions) await onPredictions(one);
-        else await onLabels(one);
+        await dispatch(one);
       } catch (err) {
         if (err instanceof RetryAbortedError) throw err;
         const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);

@@ -18,7 +18,7 @@ import {
   type modelList,
   type ParsedValue,
 } from '../decode-batch.js';
-import type { SourcedEvent } from '../pipeline.js';
+import { RecordError, type SourcedEvent } from '../source.js';
 import { type Dead, type DeadLetter, takeUndecodable } from './dead-letters.js';
 import type { Lag } from './lag.js';
 import {
@@ -168,11 +168,28 @@ export function createBatchHandlers(options: BatchOptions): BatchHandlers {
       else dead.push({ message: m, reason: d.reason, error: d.message, model: d.model });
     }
     if (newest === last) return;
+    if (!processed.has(k)) progress.origins.set(k, Number(messages[0]!.offset) - 1);
     if (dead.length > 0) await deadLetter(batch, dead, 'prediction');
     // One synchronous step: the windows and the processed offset move together. Events are
     // made and recorded a slice at a time, so each is garbage before the next scavenge instead
     // of a whole batch of them being promoted to the old generation.
     const slice: SourcedEvent[] = [];
+    const record = () => {
+      try {
+        pipeline.record(slice);
+      } catch (err) {
+        // Atomic by position: the events before the failing one are counted, the offset moves
+        // exactly past them (the messages between are dead-lettered already), and the retry
+        // starts at the failing one: nothing is counted twice.
+        const counted = err instanceof RecordError ? err.recorded : 0;
+        const failing = slice[counted]?.source;
+        if (failing?.kind === 'kafka' && Number(failing.offset) - 1 > last) {
+          processed.set(k, Number(failing.offset) - 1);
+          progress.changes++;
+        }
+        throw err instanceof RecordError ? err.cause : err;
+      }
+    };
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       if (Number(m.offset) <= last || undecodableBatchOf(m) !== undefined || refused.has(i)) {
@@ -182,11 +199,11 @@ export function createBatchHandlers(options: BatchOptions): BatchHandlers {
       if (d === undefined || d === null || !d.ok) continue;
       slice.push({ event: d.event, source: { kind: 'kafka', topic, partition, offset: m.offset } });
       if (slice.length === RECORD_SLICE) {
-        pipeline.recordSourced(slice);
+        record();
         slice.length = 0;
       }
     }
-    pipeline.recordSourced(slice);
+    record();
     processed.set(k, newest);
     progress.changes++;
     options.lag.processed(topic, partition, batch.highWatermark, newest);

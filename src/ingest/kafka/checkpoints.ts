@@ -46,6 +46,16 @@
  *   the closed windows it touches are marked for a performance recompute; its offsets are
  *   committed with the next checkpoint, after `settle` made the recomputes durable.
  * - Dead letters are at-least-once (dead-letters.ts).
+ * - Rollback (`rollback`, when the daemon also takes HTTP events and a raw HTTP write failed for
+ *   good): under the lock, the windows are emptied and the latest checkpoint restored as on a
+ *   restart, the stored HTTP events after its position replayed, and every predictions
+ *   partition sought to its offset (a partition the cut does not know, to where this process
+ *   took it up: `origins`); batches fetched before those seeks are dropped. No cut is taken
+ *   while the HTTP input is failed. So the failed request counts zero times and every Kafka
+ *   event after the cut is counted again, once (its raw row collapses as above).
+ * - A batch whose recording fails part-way (EngineSource.record is atomic by position, a
+ *   RecordError says how many events it counted): the processed offset moves exactly past
+ *   them before the batch is fetched again, so its retry counts nothing twice (batch.ts).
  *
  * Scope: exact for one daemon instance per consumer group. Several instances in one group each
  * write the group's single checkpoint row, and a partition that moves between instances
@@ -66,7 +76,7 @@ import {
   restoreWindows,
 } from '../checkpoint.js';
 import type { HttpInputHooks } from '../checkpointer.js';
-import { RetryAbortedError } from '../retry.js';
+import { backoffDelay, RetryAbortedError, sleep } from '../retry.js';
 import type { KafkaPipeline, Tuning, Write } from './options.js';
 import { partitionKey as key, PartitionProgress } from './partition-progress.js';
 
@@ -101,6 +111,13 @@ export interface Checkpoints {
   take(): Promise<void>;
   /** Loads the group's latest checkpoint (see KafkaSource.restore). */
   restore(): Promise<KafkaCheckpoint | null>;
+  /**
+   * Rolls every source back to the latest checkpoint (EngineSource.rollback): its windows, the
+   * HTTP events stored after its position, and every predictions partition sought to its
+   * offset, so what was counted after the cut is delivered and counted again, once. Retried
+   * until the store answers. Call under the lock.
+   */
+  rollback(cause: unknown): Promise<void>;
   /** Checkpoints every `checkpointIntervalMs` between batches, until `stop`. */
   schedule(): void;
   stop(): void;
@@ -127,6 +144,8 @@ export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
 
   /** Call under the lock. */
   async function takeCheckpoint(): Promise<void> {
+    // The windows hold events of a failed HTTP write until the rollback (queued on the lock).
+    if (options.http && !options.http.healthy()) return;
     for (let i = 0; ; i++) {
       await pipeline.settle({ write });
       if (pipeline.quiescent()) break;
@@ -238,7 +257,44 @@ export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
     return cp;
   }
 
+  async function rollbackOnce(): Promise<void> {
+    pipeline.rollback();
+    processed.clear();
+    const cp = await restore();
+    // Partitions the cut does not know: back to where this process took them up.
+    for (const [k, origin] of progress.origins) if (!processed.has(k)) processed.set(k, origin);
+    const lanes: string[] = [];
+    for (const partition of progress.assigned.get(predictionsTopic) ?? []) {
+      lanes.push(key(predictionsTopic, partition));
+      const offset = progress.next(predictionsTopic, partition);
+      if (offset === undefined) continue; // nothing of it counted yet
+      progress.sought(predictionsTopic, partition);
+      options.consumer()?.seek({ topic: predictionsTopic, partition, offset });
+    }
+    for (const manager of pipeline.managers.values()) manager.addLanes(lanes);
+    progress.changes++;
+    log.warn(
+      { seq: cp?.seq ?? 0, offsets: cp?.offsets ?? [] },
+      'rolled back to the checkpoint after a failed HTTP raw write: its events are counted zero times; Kafka partitions fetched again from the cut',
+    );
+  }
+
+  async function rollback(_cause: unknown): Promise<void> {
+    for (let attempt = 1; !options.stopping(); attempt++) {
+      try {
+        await rollbackOnce();
+        return;
+      } catch (err) {
+        if (err instanceof RetryAbortedError) return;
+        const wait = backoffDelay(attempt, { initialMs: 500, maxMs: 10_000 });
+        log.error({ err, attempt, waitMs: Math.round(wait) }, 'rollback failed; retrying');
+        await sleep(wait);
+      }
+    }
+  }
+
   return {
+    rollback,
     get seq() {
       return seq;
     },

@@ -60,6 +60,7 @@ export function createGroupJoinHandler(
       for (const partition of partitions) {
         const offset = progress.next(topic, partition);
         if (offset === undefined) continue;
+        progress.sought(topic, partition);
         options.consumer()?.seek({ topic, partition, offset });
         seeks.push({ topic, partition, offset });
       }

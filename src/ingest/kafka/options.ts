@@ -8,8 +8,9 @@ import type { PiiKey } from '../../privacy/pii.js';
 import type { Clock } from '../../window/index.js';
 import type { CheckpointStore, KafkaCheckpoint } from '../checkpoint.js';
 import type { HttpInputHooks } from '../checkpointer.js';
-import type { EngineSource, WriteOptions } from '../pipeline.js';
 import type { BackoffOptions } from '../retry.js';
+import type { EngineSource } from '../source.js';
+import type { WriteOptions } from '../store-writes.js';
 
 /** Operational knobs; not part of the config file (env overrides in `kafkaTuningFromEnv`). */
 export interface KafkaTuning {

@@ -20,6 +20,28 @@ export class PartitionProgress {
   assigned = new Map<string, number[]>();
   /** Batches processed (and messages passed) since the last checkpoint. */
   changes = 0;
+  /**
+   * "topic/partition" → the processed offset it had before this process's first batch of it,
+   * for a partition no checkpoint knew: where a rollback to a cut without it resumes.
+   */
+  readonly origins = new Map<string, number>();
+  /** "topic/partition" → seeks made by the source: batches fetched before one are dropped. */
+  private readonly seekCounts = new Map<string, number>();
+
+  /** How often the source sought the partition (a batch remembers it when handed over). */
+  seeks(topic: string, partition: number): number {
+    return this.seekCounts.get(partitionKey(topic, partition)) ?? 0;
+  }
+
+  /**
+   * Records a seek of the partition by the source: batches handed over before it are stale
+   * (kafkajs's own `isStale` stops saying so once the seek is applied, while they may still
+   * be queued), and the seek fetches their messages again.
+   */
+  sought(topic: string, partition: number): void {
+    const k = partitionKey(topic, partition);
+    this.seekCounts.set(k, (this.seekCounts.get(k) ?? 0) + 1);
+  }
 
   /** The progress map of `topic`: the predictions' (`processed`) or the labels'. */
   of(topic: string): Map<string, number> {

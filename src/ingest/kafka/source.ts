@@ -9,7 +9,8 @@
  *   batch.ts: one batch decoded, dead-lettered, recorded; messages.ts: headers and keys.
  * - partition-progress.ts: processed offsets and assignment (offsetManager);
  *   checkpoints.ts: the cut (window state + offsets) and the commit — the invariant (I) and
- *   the order of writes are described there.
+ *   the order of writes are described there — and the rollback to it when the daemon's HTTP
+ *   input fails a write (the engine's `onRollback`, source.ts).
  * - dead-letters.ts; lag.ts (the lag gauge); writes.ts (retried writes, pausing fetches);
  *   codecs.ts and undecodable.ts (compression codecs, batches they cannot decompress);
  *   options.ts (tuning, options, the source's interface); index.ts (the exports).
@@ -180,6 +181,12 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       if (state !== 'created') throw new KafkaSourceError(`start() called in state ${state}`);
       connection.state = 'connecting';
       if (tuning.decodeThread) loop.startDecodeThread();
+      // This source's checkpoint owns the HTTP input's cut too: it rolls back a failed write.
+      if (options.http) {
+        pipeline.onRollback((err) => {
+          void exclusive(() => checkpoints.rollback(err));
+        });
+      }
       checkpoints.schedule();
       lag.schedule();
       connection.start();

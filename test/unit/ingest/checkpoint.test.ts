@@ -2,9 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../../src/errors.js';
 import {
   decodeCheckpoint,
+  decodeReplayCheckpoint,
   encodeCheckpoint,
+  encodeReplayCheckpoint,
   type KafkaCheckpoint,
   offsetsByPartition,
+  type ReplayCheckpoint,
 } from '../../../src/ingest/checkpoint.js';
 
 const cp: KafkaCheckpoint = {
@@ -43,5 +46,44 @@ describe('Kafka checkpoint encoding', () => {
     const neg = { ...cp, offsets: [{ topic: 'p', partition: 0, offset: '-1' }] };
     expect(() => decodeCheckpoint(encodeCheckpoint(neg))).toThrow(/bad offset entry/);
     expect(() => decodeCheckpoint(encodeCheckpoint({ ...cp, format: 2 as 1 }))).toThrow(/format 2/);
+  });
+});
+
+describe('replay checkpoint encoding', () => {
+  const replay: ReplayCheckpoint = {
+    format: 1,
+    kind: 'replay',
+    seq: 3,
+    takenAt: 2_000,
+    file: { path: '/data/events.jsonl', size: 1_000_000, mtimeMs: 1_700_000_000_000.5 },
+    offset: 52_311,
+    line: 5000,
+    accepted: 4998,
+    rejected: 2,
+    done: false,
+    windows: {},
+  };
+
+  it('round-trips through the stored row, under the replay group', () => {
+    const row = encodeReplayCheckpoint(replay);
+    expect(row.groupId).toBe('driftd:replay');
+    expect(decodeReplayCheckpoint(row)).toEqual(replay);
+  });
+
+  it('refuses malformed payloads, naming the problem', () => {
+    const bad = (over: Record<string, unknown>) => () =>
+      decodeReplayCheckpoint({
+        ...encodeReplayCheckpoint(replay),
+        payload: JSON.stringify({ ...replay, ...over }),
+      });
+    expect(bad({ kind: 'http' })).toThrow(/not a replay checkpoint/);
+    expect(bad({ offset: -1 })).toThrow(/bad offset/);
+    expect(bad({ file: { path: 1 } })).toThrow(/bad file/);
+    expect(bad({ done: 'no' })).toThrow(/done missing/);
+    expect(bad({ windows: null })).toThrow(/windows missing/);
+    expect(bad({ offset: 1 })).not.toThrow();
+    expect(() =>
+      decodeReplayCheckpoint({ ...encodeReplayCheckpoint(replay), payload: '{' }),
+    ).toThrow(InvalidInputError);
   });
 });

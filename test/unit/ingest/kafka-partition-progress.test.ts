@@ -37,4 +37,13 @@ describe('PartitionProgress', () => {
       { topic: 'preds', partition: 0, offset: '0' },
     ]);
   });
+
+  it('counts the seeks of each partition (batches fetched before one are dropped)', () => {
+    const p = new PartitionProgress('preds');
+    expect(p.seeks('preds', 0)).toBe(0);
+    p.sought('preds', 0);
+    p.sought('preds', 0);
+    expect(p.seeks('preds', 0)).toBe(2);
+    expect(p.seeks('preds', 1)).toBe(0);
+  });
 });
