@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { DriftTest, FeatureType, ModelTask } from '../types.js';
+import { checkTimeZone } from '../window/identity.js';
 import { DEFAULT_EFFECT_FLOORS } from '../window/verdict.js';
 import { checkDuration } from './duration.js';
 import type {
@@ -9,6 +10,8 @@ import type {
   KafkaConfig,
   KafkaMessageKey,
   ModelConfig,
+  ReferenceConfig,
+  ReferenceKind,
   ServerConfig,
   StoreConfig,
   VerdictRule,
@@ -191,6 +194,17 @@ export interface ModelInput {
   };
   /** Features hashed (sha256, salted) before storage. Must name features of this model. @default [] */
   piiFields?: string[];
+  /**
+   * IANA time zone (e.g. "America/New_York") that windows of a whole number of days are
+   * aligned in: local midnight to midnight, DST days 23 h / 25 h long. @default "UTC"
+   */
+  timeZone?: string;
+  /**
+   * What each window is compared with: kind baseline (the training baseline), previous (the
+   * window just before) or rolling (the sum of the `windows` windows before, 2..MAX_REFERENCE_WINDOWS).
+   * @default {"kind":"baseline"}
+   */
+  reference?: { kind?: ReferenceKind; windows?: number };
 }
 
 export interface FeatureInput {
@@ -228,6 +242,13 @@ export const MODEL_TASKS = ['binary-classification', 'multiclass', 'regression']
 export const FEATURE_TYPES = ['numeric', 'categorical'] as const;
 export const BASELINE_FALLBACKS = ['none', 'latest'] as const;
 export const VERDICT_RULES = ['calibrated', 'threshold'] as const satisfies readonly VerdictRule[];
+export const REFERENCE_KINDS = [
+  'baseline',
+  'previous',
+  'rolling',
+] as const satisfies readonly ReferenceKind[];
+/** Most windows a rolling reference sums (memory: this many closed windows per version and size). */
+export const MAX_REFERENCE_WINDOWS = 60;
 export const KAFKA_MESSAGE_KEYS = [
   'none',
   'model',
@@ -473,6 +494,29 @@ function readModel(r: MapReader): ModelConfig {
     };
   });
   const piiFields = r.list('piiFields', { default: [] }, readString);
+  const timeZone = r.string('timeZone', {
+    default: 'UTC',
+    check: (value) => {
+      try {
+        checkTimeZone(value);
+        return undefined;
+      } catch {
+        return `${JSON.stringify(value)} is not an IANA time zone name (e.g. "UTC", "America/New_York")`;
+      }
+    },
+  });
+  const reference = r.map('reference', (f): ReferenceConfig => {
+    const kind = f.choice('kind', REFERENCE_KINDS, 'baseline');
+    if (kind !== 'rolling') {
+      f.read('windows', null, (c, path) => {
+        c.issue(path, `is only for kind "rolling" (kind is "${kind}")`);
+        return null;
+      });
+      return { kind, windows: kind === 'previous' ? 1 : 0 };
+    }
+    const windows = f.integer('windows', { min: 2, max: MAX_REFERENCE_WINDOWS });
+    return { kind, windows };
+  });
 
   const names = features.map((f, i) => ({
     value: f.name,
@@ -510,7 +554,19 @@ function readModel(r: MapReader): ModelConfig {
     })),
     (field, at) => `${JSON.stringify(field)} is listed twice (also at ${at})`,
   );
-  return { id, task, features, prediction, label, windows, versions, drift, piiFields };
+  return {
+    id,
+    task,
+    features,
+    prediction,
+    label,
+    windows,
+    versions,
+    drift,
+    piiFields,
+    timeZone,
+    reference,
+  };
 }
 
 function readFeature(r: MapReader): FeatureConfig {

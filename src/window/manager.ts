@@ -1,7 +1,14 @@
 import type { ModelConfig } from '../config/types.js';
 import { BaselineError, InvalidInputError, LifecycleError } from '../errors.js';
 import type { BaselineProfile, EventSource, PredictionEvent, WindowBounds } from '../types.js';
-import { windowKey, windowName, windowStart } from './identity.js';
+import {
+  UTC,
+  type WindowGrid,
+  type WindowSpan,
+  windowGrid,
+  windowKey,
+  windowName,
+} from './identity.js';
 import {
   createWindowState,
   type RecordMeta,
@@ -12,8 +19,9 @@ import {
 /*
  * Event-time tumbling windows for one model.
  *
- * Windows: per (version, configured size) the windows [k·size, (k+1)·size), aligned to the
- * Unix epoch, end exclusive: an event at exactly `end` belongs to the next window.
+ * Windows: per (version, configured size) the tumbling windows of src/window/identity.ts
+ * (aligned on the epoch, or on local midnight in the model's time zone for whole-day sizes),
+ * end exclusive: an event at exactly `end` belongs to the next window.
  *
  * Lanes: every event comes through a lane, an ordered input of its own: one per Kafka
  * topic/partition, one for HTTP, one for replay (`laneOf(meta.source)`). Each lane of a version
@@ -208,11 +216,13 @@ export interface WindowManager {
 interface SizeState {
   label: string;
   size: number;
+  grid: WindowGrid;
   /** Open windows by start; usually one or two. */
   open: Map<number, WindowState>;
   /** Last window used, to skip the map lookup on the hot path. */
   current: WindowState | null;
   currentStart: number;
+  currentEnd: number;
   closedThrough: number;
   lateTotal: number;
   pendingLate: number;
@@ -266,6 +276,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       throw new InvalidInputError(`model ${model.id}: window size ${s.label} is ${s.ms} ms`);
     }
   }
+  const grids = sizes.map((s) => windowGrid(s.ms, model.timeZone ?? UTC));
   const lateness = model.windows.allowedLatenessMs;
   const idleTimeout = model.windows.idleTimeoutMs;
   const streams = new Map<string, Stream>();
@@ -298,9 +309,11 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       sizes: sizes.map((c, i) => ({
         label: c.label,
         size: c.ms,
+        grid: grids[i]!,
         open: new Map(),
         current: null,
         currentStart: Number.NaN,
+        currentEnd: Number.NaN,
         closedThrough: retiredThrough[i]!,
         lateTotal: 0,
         pendingLate: 0,
@@ -366,7 +379,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
   function recomputeNextEnd(stream: Stream): void {
     let next = Number.POSITIVE_INFINITY;
     for (const sz of stream.sizes) {
-      for (const start of sz.open.keys()) if (start + sz.size < next) next = start + sz.size;
+      for (const w of sz.open.values()) if (w.bounds.end < next) next = w.bounds.end;
     }
     stream.nextEnd = next;
   }
@@ -377,7 +390,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     const closed: ClosedWindow[] = [];
     for (const sz of stream.sizes) {
       for (const [start, state] of sz.open) {
-        const end = start + sz.size;
+        const end = state.bounds.end;
         if (end > limit) continue;
         sz.open.delete(start);
         if (end > sz.closedThrough) sz.closedThrough = end;
@@ -389,6 +402,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       if (sz.current !== null && !sz.open.has(sz.currentStart)) {
         sz.current = null;
         sz.currentStart = Number.NaN;
+        sz.currentEnd = Number.NaN;
       }
     }
     if (closed.length === 0) return;
@@ -400,7 +414,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
   function openWindow(
     stream: Stream,
     sz: SizeState,
-    start: number,
+    span: WindowSpan,
     baseline: BaselineProfile,
     snapshot?: WindowStateSnapshot,
   ): WindowState {
@@ -409,15 +423,15 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       version: stream.version,
       size: sz.size,
       sizeLabel: sz.label,
-      start,
-      end: start + sz.size,
+      start: span.start,
+      end: span.end,
     };
     const state = createWindowState({ bounds, model, baseline }, snapshot);
     if (sz.pendingLate > 0) {
       state.addLate(sz.pendingLate);
       sz.pendingLate = 0;
     }
-    sz.open.set(start, state);
+    sz.open.set(span.start, state);
     stream.baselines.set(windowKey(bounds), baseline);
     if (bounds.end < stream.nextEnd) stream.nextEnd = bounds.end;
     return state;
@@ -425,8 +439,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
 
   function countLate(sz: SizeState, laneMax: number): void {
     sz.lateTotal++;
-    const size = sz.size;
-    const own = sz.open.get(windowStart(laneMax, size));
+    const own = sz.open.get(sz.grid.spanAt(laneMax).start);
     if (own !== undefined) {
       own.addLate(1);
       return;
@@ -513,20 +526,27 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     const list = stream.sizes;
     for (let i = 0; i < list.length; i++) {
       const sz = list[i]!;
-      const size = sz.size;
-      const start = windowStart(ts, size);
-      const end = start + size;
+      let state = sz.current;
+      let start = sz.currentStart;
+      let end = sz.currentEnd;
+      // Most events fall in the window of the event before (NaN bounds compare false).
+      if (!(ts >= start && ts < end)) {
+        const span = sz.grid.spanAt(ts);
+        start = span.start;
+        end = span.end;
+        state = null;
+      }
       if (end <= limit || end <= sz.closedThrough) {
         countLate(sz, laneMax);
         if (late === undefined) late = [];
-        late.push({ sizeLabel: sz.label, size, start, end });
+        late.push({ sizeLabel: sz.label, size: sz.size, start, end });
         continue;
       }
-      let state = sz.current;
-      if (state === null || sz.currentStart !== start) {
-        state = sz.open.get(start) ?? openWindow(stream, sz, start, baseline);
+      if (state === null) {
+        state = sz.open.get(start) ?? openWindow(stream, sz, { start, end }, baseline);
         sz.current = state;
         sz.currentStart = start;
+        sz.currentEnd = end;
       }
       state.record(event, meta);
     }
@@ -719,7 +739,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         orphans.push({ bounds: state.bounds, state, baseline, reason: 'flush', closedAt: now });
         return;
       }
-      openWindow(stream, sz, ws.bounds.start, baseline, ws);
+      openWindow(stream, sz, { start: ws.bounds.start, end: ws.bounds.end }, baseline, ws);
     });
     orphans.sort(byEndThenSize);
     closedQueue.push(...orphans);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MAX_ID_LENGTH } from '../../limits.js';
-import { windowStart } from '../../window/identity.js';
+import { windowAt } from '../../window/identity.js';
 import { notFound } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
 
@@ -12,7 +12,13 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
     const config = deps.models.get(found.event.model);
     const windows = [];
     for (const size of config?.windows.sizes ?? []) {
-      const start = windowStart(found.event.ts, size.ms);
+      const { start, end } = windowAt(
+        found.event.model,
+        found.event.version,
+        size,
+        found.event.ts,
+        config?.timeZone,
+      );
       const [result] = await deps.store.queryDrift({
         model: found.event.model,
         window: size.label,
@@ -22,7 +28,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
       windows.push({
         window: size.label,
         start: new Date(start).toISOString(),
-        end: new Date(start + size.ms).toISOString(),
+        end: new Date(end).toISOString(),
         closed: result !== undefined,
         baselineId: result?.baselineId ?? null,
         baselineHash: result?.baselineHash ?? null,
