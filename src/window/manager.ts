@@ -10,6 +10,14 @@ import {
   windowName,
 } from './identity.js';
 import {
+  historyLength,
+  resolveReference,
+  restoreReference,
+  snapshotReference,
+  type WindowReference,
+  type WindowReferenceSnapshot,
+} from './reference.js';
+import {
   createWindowState,
   type RecordMeta,
   type WindowState,
@@ -89,6 +97,8 @@ export interface ClosedWindow {
   reason: CloseReason;
   /** clock.now() at close. */
   closedAt: number;
+  /** The window reference (models[].reference previous / rolling), resolved at close. */
+  reference?: WindowReference | undefined;
 }
 
 /** One closed window an event missed. */
@@ -148,6 +158,8 @@ export interface StreamSnapshot {
   watermark?: number | null;
   lanes?: LaneSnapshot[];
   sizes: SizeSnapshot[];
+  /** Closed windows kept for window references (src/window/reference.ts), every size. */
+  history?: WindowStateSnapshot[];
 }
 
 /**
@@ -162,7 +174,12 @@ export interface WindowManagerSnapshot {
   streams: StreamSnapshot[];
   open: WindowStateSnapshot[];
   /** Closed but not yet drained: restored into the closed queue. */
-  closed: Array<{ state: WindowStateSnapshot; reason: CloseReason; closedAt: number }>;
+  closed: Array<{
+    state: WindowStateSnapshot;
+    reason: CloseReason;
+    closedAt: number;
+    reference?: WindowReferenceSnapshot;
+  }>;
   /** Per size, the latest window end closed by a version whose state was retired (see record). */
   retiredThrough?: Array<{ label: string; size: number; closedThrough: number }>;
 }
@@ -226,6 +243,8 @@ interface SizeState {
   closedThrough: number;
   lateTotal: number;
   pendingLate: number;
+  /** The last final closed windows, oldest first, kept for window references. */
+  history: WindowState[];
 }
 
 interface Lane {
@@ -278,6 +297,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
   }
   const grids = sizes.map((s) => windowGrid(s.ms, model.timeZone ?? UTC));
   const lateness = model.windows.allowedLatenessMs;
+  const keep = historyLength(model);
   const idleTimeout = model.windows.idleTimeoutMs;
   const streams = new Map<string, Stream>();
   const maxVersions = model.versions.maxActive;
@@ -317,6 +337,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         closedThrough: retiredThrough[i]!,
         lateTotal: 0,
         pendingLate: 0,
+        history: [],
       })),
     };
     for (const lane of registered)
@@ -388,6 +409,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
   function closeStream(stream: Stream, limit: number, reason: CloseReason): void {
     const now = clock.now();
     const closed: ClosedWindow[] = [];
+    const sizeOf = new Map<ClosedWindow, SizeState>();
     for (const sz of stream.sizes) {
       for (const [start, state] of sz.open) {
         const end = state.bounds.end;
@@ -397,7 +419,9 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         const key = windowKey(state.bounds);
         const baseline = stream.baselines.get(key)!;
         stream.baselines.delete(key);
-        closed.push({ bounds: state.bounds, state, baseline, reason, closedAt: now });
+        const c: ClosedWindow = { bounds: state.bounds, state, baseline, reason, closedAt: now };
+        closed.push(c);
+        sizeOf.set(c, sz);
       }
       if (sz.current !== null && !sz.open.has(sz.currentStart)) {
         sz.current = null;
@@ -407,8 +431,29 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     }
     if (closed.length === 0) return;
     closed.sort(byEndThenSize);
-    for (const c of closed) closedQueue.push(c);
+    for (const c of closed) {
+      // In end order: a window's predecessors are in the history before it is resolved.
+      const sz = sizeOf.get(c)!;
+      c.reference = referenceOf(sz, c);
+      remember(sz, c.state);
+      closedQueue.push(c);
+    }
     recomputeNextEnd(stream);
+  }
+
+  function referenceOf(
+    sz: SizeState,
+    c: Pick<ClosedWindow, 'bounds' | 'baseline'>,
+  ): WindowReference | undefined {
+    return resolveReference({ model, bounds: c.bounds, baseline: c.baseline, history: sz.history });
+  }
+
+  /** Keeps a final closed window for the references of the next ones (the newest `keep`). */
+  function remember(sz: SizeState, state: WindowState): void {
+    if (keep === 0) return;
+    sz.history.push(state);
+    if (sz.history.length > 1) sz.history.sort((a, b) => a.bounds.start - b.bounds.start);
+    while (sz.history.length > keep) sz.history.shift();
   }
 
   function openWindow(
@@ -602,7 +647,14 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       for (const state of sz.open.values()) {
         const baseline = stream.baselines.get(windowKey(state.bounds))!;
         const copy = createWindowState({ bounds: state.bounds, model, baseline }, state.snapshot());
-        out.push({ bounds: state.bounds, state: copy, baseline, reason: 'idle', closedAt: now });
+        out.push({
+          bounds: state.bounds,
+          state: copy,
+          baseline,
+          reason: 'idle',
+          closedAt: now,
+          reference: referenceOf(sz, { bounds: state.bounds, baseline }),
+        });
       }
     }
     out.sort(byEndThenSize);
@@ -635,6 +687,9 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
           lateTotal: sz.lateTotal,
           pendingLate: sz.pendingLate,
         })),
+        ...(keep > 0
+          ? { history: stream.sizes.flatMap((sz) => sz.history.map((h) => h.snapshot())) }
+          : {}),
       });
       for (const sz of stream.sizes) {
         const starts = [...sz.open.keys()].sort((a, b) => a - b);
@@ -651,6 +706,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         state: c.state.snapshot(),
         reason: c.reason,
         closedAt: c.closedAt,
+        ...(c.reference === undefined ? {} : { reference: snapshotReference(c.reference) }),
       })),
       retiredThrough: sizes.flatMap((c, i) =>
         Number.isFinite(retiredThrough[i]!)
@@ -687,13 +743,16 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     // Validate everything before mutating, so a failed restore leaves the manager fresh.
     const pending = snap.closed.map((c) => {
       const baseline = baselineOf(c.state);
-      return {
+      const closed: ClosedWindow = {
         bounds: c.state.bounds,
         state: createWindowState({ bounds: c.state.bounds, model, baseline }, c.state),
         baseline,
         reason: c.reason,
         closedAt: c.closedAt,
       };
+      if (c.reference !== undefined)
+        closed.reference = restoreReference(c.reference, model, baseline);
+      return closed;
     });
     const openBaselines = snap.open.map(baselineOf);
     sizes.forEach((c, i) => {
@@ -723,6 +782,15 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         sz.closedThrough = saved.closedThrough ?? Number.NEGATIVE_INFINITY;
         sz.lateTotal = saved.lateTotal;
         sz.pendingLate = saved.pendingLate;
+      }
+      // History on another baseline than the version's current one could never be summed.
+      const current = baselineFor(ss.version);
+      for (const h of ss.history ?? []) {
+        const sz = stream.sizes.find(
+          (x) => x.label === h.bounds.sizeLabel && x.size === h.bounds.size,
+        );
+        if (sz === undefined || current === undefined || current.id !== h.baselineId) continue;
+        remember(sz, createWindowState({ bounds: h.bounds, model, baseline: current }, h));
       }
     }
     closedQueue.push(...pending);
