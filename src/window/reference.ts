@@ -187,6 +187,17 @@ export function referenceName(r: Pick<ResultReference, 'kind' | 'windows'>): str
   return r.kind === 'rolling' ? `rolling:${r.windows}` : r.kind;
 }
 
+/** The reference of a stored row: its name plus the window-level columns. */
+export function parseReference(
+  name: string,
+  rest: Omit<ResultReference, 'kind' | 'windows'>,
+): ResultReference {
+  const rolling = /^rolling:(\d+)$/.exec(name);
+  if (rolling !== null) return { kind: 'rolling', windows: Number(rolling[1]), ...rest };
+  if (name === 'previous') return { kind: 'previous', windows: 1, ...rest };
+  return { kind: 'baseline', windows: 0, ...rest };
+}
+
 /**
  * The baseline with its counts replaced by the reference's (bins, test choice inputs, summary
  * and categories stay the baseline's); every count 0 when `view` is null (no reference).
