@@ -17,6 +17,7 @@ import {
 } from '../stats/index.js';
 import { GAP_STEPS, outOfRangeStep } from '../stats/sketch.js';
 import { kolmogorovSurvival } from '../stats/special.js';
+import { twoSampleNull } from '../stats/two-sample-null.js';
 import type {
   BaselineProfile,
   CategoricalProfile,
@@ -298,14 +299,28 @@ function emptyDrift(
 }
 
 /**
- * Simulations of a null drawn from a window reference: every close has a new reference, so
- * its null is simulated at every close (the baseline's once). The Monte Carlo p-value stays
- * exactly valid at any B (null-distribution.ts); fewer draws only blur p-values near α.
+ * Draws of the two-sample null of a window reference (src/stats/two-sample-null.ts): every
+ * close has a new reference, so it is simulated at every close. The Monte Carlo p-value is
+ * exactly valid at any B; fewer draws only blur p-values near α.
  */
-export const WINDOW_REFERENCE_SIMULATIONS = 200;
+export const WINDOW_REFERENCE_SIMULATIONS = 400;
 
-function simulationsFor(against: Against): number | undefined {
-  return against.windows ? WINDOW_REFERENCE_SIMULATIONS : undefined;
+/**
+ * Pearson's χ² law for the two-sample table of a window reference: every expected cell count
+ * (each row's size times the pooled mass of a non-empty column) at least 5 (Cochran 1954).
+ */
+function pooledCochran(
+  ref: ArrayLike<number>,
+  cur: ArrayLike<number>,
+  nRef: number,
+  nCur: number,
+): boolean {
+  let min = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < ref.length; i++) {
+    const t = (ref[i] as number) + (cur[i] as number);
+    if (t > 0 && t < min) min = t;
+  }
+  return (Math.min(nRef, nCur) * min) / (nRef + nCur) >= COCHRAN_MIN_EXPECTED;
 }
 
 /**
@@ -553,10 +568,26 @@ function evaluateNumeric(
       high: Math.min(1, ks.statistic + ks.bound),
       pValueAt: (d) => kolmogorovSurvival(Math.sqrt(nEff) * d),
     });
-  } else if (chi !== null && count * reference.minMass >= COCHRAN_MIN_EXPECTED) {
+  } else if (
+    chi !== null &&
+    (against.windows
+      ? pooledCochran(ref, cur, referenceSize, count)
+      : count * reference.minMass >= COCHRAN_MIN_EXPECTED)
+  ) {
     out.pValue = chi.pValue;
+  } else if (against.windows) {
+    // Two samples of similar size: the pooled two-sample bootstrap (two-sample-null.ts).
+    const nul = windowNull(profile, reference, test, { ext: cur, coarse: curCoarse, sketch: s });
+    out.pValue = nul.pValue(out.statistic);
+    if (out.statisticBound !== null) {
+      noteBound(out, {
+        low: Math.max(0, out.statistic - out.statisticBound),
+        high: out.statistic + out.statisticBound,
+        pValueAt: (w) => nul.pValue(w),
+      });
+    }
   } else {
-    const nul = numericNull(profile, reference, test, simulationsFor(against));
+    const nul = numericNull(profile, reference, test);
     out.pValue = nul.pValue(out.statistic, nEff);
     if (out.statisticBound !== null) {
       // Exact normed W1 within ± bound; its p-value from the same simulated null.
@@ -570,23 +601,121 @@ function evaluateNumeric(
   return out;
 }
 
-/** The simulated null of a numeric feature's test statistic, on the bins that test uses. */
-function numericNull(
+/**
+ * The two-sample null of a numeric feature's statistic against a window reference, on the
+ * bins its test uses (the same statistic functions as the window close).
+ */
+function windowNull(
   profile: NumericProfile,
   reference: NumericReference,
   test: DriftTest,
-  simulations?: number,
+  window: { ext: Float64Array; coarse: Float64Array; sketch: NumericSketchView },
 ) {
+  const simulations = WINDOW_REFERENCE_SIMULATIONS;
+  switch (test) {
+    case 'psi':
+      return twoSampleNull({
+        reference: reference.coarse,
+        current: window.coarse,
+        simulations,
+        statistic: (r, c) => psi(r, c).value,
+      });
+    case 'chi-square':
+      return twoSampleNull({
+        reference: reference.ext,
+        current: window.ext,
+        simulations,
+        statistic: (r, c) => chiSquareTest(r, c).statistic,
+      });
+    case 'wasserstein': {
+      // On the fine bins, out-of-range values of either side folded onto the range's ends;
+      // simulated values inside a bin spread like the pooled values there (their gap sums).
+      const k = profile.edges.length;
+      const s = window.sketch;
+      const side = reference.wasserstein;
+      const cur = Float64Array.from(s.counts);
+      cur[0] = (cur[0] as number) + s.below;
+      cur[k - 1] = (cur[k - 1] as number) + s.above;
+      const known =
+        side.gaps != null && side.gapSquares != null && s.gaps != null && s.gapSquares != null;
+      const meanGap = new Float64Array(k);
+      const meanSquare = new Float64Array(k);
+      if (known) {
+        for (let i = 0; i < k; i++) {
+          const n = (side.counts[i] as number) + (cur[i] as number);
+          if (n > 0) {
+            meanGap[i] = ((side.gaps![i] as number) + (s.gaps![i] as number)) / n;
+            meanSquare[i] = ((side.gapSquares![i] as number) + (s.gapSquares![i] as number)) / n;
+          }
+        }
+      }
+      const sideOf = (c: Float64Array) => {
+        const gaps = new Float64Array(k);
+        const gapSquares = new Float64Array(k);
+        return { counts: c as ArrayLike<number>, gaps, gapSquares };
+      };
+      const a = sideOf(new Float64Array(k));
+      const bSide = sideOf(new Float64Array(k));
+      const fill = (into: ReturnType<typeof sideOf>, c: Float64Array): number => {
+        let m = 0;
+        into.counts = c;
+        for (let i = 0; i < k; i++) {
+          const ci = c[i] as number;
+          m += ci;
+          into.gaps[i] = ci * (meanGap[i] as number);
+          into.gapSquares[i] = ci * (meanSquare[i] as number);
+        }
+        return m;
+      };
+      const std = reference.populationStd;
+      return twoSampleNull({
+        reference: side.counts,
+        current: cur,
+        simulations,
+        statistic: (r, c) => {
+          const nr = fill(a, r);
+          const nc = fill(bSide, c);
+          const win = {
+            counts: bSide.counts,
+            gaps: known ? bSide.gaps : null,
+            gapSquares: known ? bSide.gapSquares : null,
+            below: 0,
+            above: 0,
+            belowGap: 0,
+            aboveGap: 0,
+            min: null,
+            max: null,
+          };
+          const refSide = {
+            counts: a.counts,
+            gaps: known ? a.gaps : null,
+            gapSquares: known ? a.gapSquares : null,
+          };
+          const w = wassersteinOfBins(profile.edges, refSide, nr, win, nc);
+          return std > 0 ? w.distance / std : w.distance;
+        },
+      });
+    }
+    default:
+      return twoSampleNull({
+        reference: reference.ext,
+        current: window.ext,
+        simulations,
+        statistic: (r, c) => jensenShannonDistance(r, c),
+      });
+  }
+}
+
+/** The simulated null of a numeric feature's test statistic, on the bins that test uses. */
+function numericNull(profile: NumericProfile, reference: NumericReference, test: DriftTest) {
   return simulatedNull(profile, test, () => {
     const scale = NULL_SCALE[test];
-    const b = simulations === undefined ? {} : { simulations };
     switch (test) {
       case 'psi':
         return {
           referenceCounts: reference.coarse,
           scale,
           statistic: (r, c) => psi(r, c).value,
-          ...b,
         };
       case 'wasserstein': {
         // The window close's own statistic (wassersteinOfBins on the baseline's counts and gap
@@ -619,7 +748,6 @@ function numericNull(
           max: null,
         };
         return {
-          ...b,
           referenceCounts: side.counts,
           scale,
           statistic: (_r, c) => {
@@ -638,7 +766,6 @@ function numericNull(
       }
       case 'chi-square':
         return {
-          ...b,
           referenceCounts: reference.ext,
           scale,
           statistic: (r, c) => chiSquareTest(r, c).statistic,
@@ -646,7 +773,6 @@ function numericNull(
       default:
         // Natural logarithms, as the window close (jensenShannonDistance's default base).
         return {
-          ...b,
           referenceCounts: reference.ext,
           scale,
           statistic: (r, c) => jensenShannonDistance(r, c),
@@ -726,27 +852,35 @@ function evaluateCategorical(
     const c = ref[i] as number;
     if (c > 0 && c < minCount) minCount = c;
   }
-  if (chi !== null && (count * minCount) / referenceSize >= COCHRAN_MIN_EXPECTED) {
+  if (
+    chi !== null &&
+    (against.windows
+      ? pooledCochran(ref, cur, referenceSize, count)
+      : (count * minCount) / referenceSize >= COCHRAN_MIN_EXPECTED)
+  ) {
     out.pValue = chi.pValue;
+  } else if (against.windows) {
+    out.pValue = twoSampleNull({
+      reference: ref,
+      current: cur,
+      simulations: WINDOW_REFERENCE_SIMULATIONS,
+      statistic:
+        test === 'psi'
+          ? (r, c) => psi(r, c).value
+          : test === 'chi-square'
+            ? (r, c) => chiSquareTest(r, c).statistic
+            : (r, c) => jensenShannonDistance(r, c),
+    }).pValue(out.statistic);
   } else {
-    out.pValue = categoricalNull(profile, ref, test, simulationsFor(against)).pValue(
-      out.statistic,
-      nEff,
-    );
+    out.pValue = categoricalNull(profile, ref, test).pValue(out.statistic, nEff);
   }
   return out;
 }
 
 /** The simulated null of a categorical feature's test statistic over its categories + other. */
-function categoricalNull(
-  profile: CategoricalProfile,
-  ref: Float64Array,
-  test: DriftTest,
-  simulations?: number,
-) {
+function categoricalNull(profile: CategoricalProfile, ref: Float64Array, test: DriftTest) {
   const nullTest = test === 'jensen-shannon' || test === 'psi' ? test : 'chi-square';
   return simulatedNull(profile, nullTest, () => ({
-    ...(simulations === undefined ? {} : { simulations }),
     referenceCounts: ref,
     scale: NULL_SCALE[nullTest],
     statistic:
