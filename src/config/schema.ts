@@ -201,8 +201,8 @@ export interface ModelInput {
   timeZone?: string;
   /**
    * What each window is compared with: kind baseline (the training baseline), previous (the
-   * window just before) or rolling (the sum of the `windows` windows before, 2..MAX_REFERENCE_WINDOWS).
-   * @default {"kind":"baseline"}
+   * window just before) or rolling (the sum of the `windows` windows before, 2..60, required
+   * for rolling). @default {"kind":"baseline"}
    */
   reference?: { kind?: ReferenceKind; windows?: number };
 }

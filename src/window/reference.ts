@@ -35,9 +35,11 @@ import { createWindowState, type WindowState, type WindowStateSnapshot } from '.
  * insufficientReason 'reference'), not drift.
  *
  * Calibration: the reference is a sample of N_ref events, not a population, so the null
- * accounts for both samples, as for the baseline: tests run at n_eff = n·N_ref/(n + N_ref),
- * and simulated nulls are drawn from the reference's own bin masses (cached per reference,
- * src/window/verdict.ts), see docs/calibration.md.
+ * accounts for both samples. KS runs at n_eff = n·N_ref/(n + N_ref), as against a baseline;
+ * chi-square keeps Pearson's law only when every expected cell of the two-sample table is
+ * ≥ 5; every other p-value comes from a permutation test of the pooled events
+ * (src/stats/two-sample-null.ts), which stays exact however sparse the reference's bins.
+ * Measured by test/calibration/reference.test.ts; see docs/calibration.md.
  *
  * Memory: the window manager keeps the last N final closed windows per (version, size), N ≤
  * MAX_REFERENCE_WINDOWS; they are part of its snapshot, so a restart resumes with them.

@@ -40,12 +40,26 @@ function stateOf(
   rows: ReturnType<typeof windowRows>,
 ): WindowState {
   const state = createWindowState({
-    bounds: { model: model.id, version: '1', size: 60_000, sizeLabel: '1m', start, end: start + 60_000 },
+    bounds: {
+      model: model.id,
+      version: '1',
+      size: 60_000,
+      sizeLabel: '1m',
+      start,
+      end: start + 60_000,
+    },
     model,
     baseline,
   });
   rows.forEach((features, i) => {
-    state.record({ model: model.id, version: '1', id: `${ds.name}-${i}`, ts: start, features, prediction: null });
+    state.record({
+      model: model.id,
+      version: '1',
+      id: `${ds.name}-${i}`,
+      ts: start,
+      features,
+      prediction: null,
+    });
   });
   return state;
 }
@@ -54,7 +68,10 @@ beforeAll(async () => {
   for (const ds of await loadDatasets()) {
     const baseline = baselineFor(ds);
     const models = Object.fromEntries(
-      FAMILIES.map((f) => [f, { ...modelFor(ds, f), reference: { kind: 'rolling', windows: REFERENCE_WINDOWS } }]),
+      FAMILIES.map((f) => [
+        f,
+        { ...modelFor(ds, f), reference: { kind: 'rolling', windows: REFERENCE_WINDOWS } },
+      ]),
     ) as Record<Family, ModelConfig>;
     falseAlarms[ds.name] = {};
     detections[ds.name] = {};
@@ -72,14 +89,26 @@ beforeAll(async () => {
             windowRows(ds, baseline, n, 100_000 + w * REFERENCE_WINDOWS + j, null),
           ).flat(),
         ]);
-        const window = stateOf(ds, baseline, recordModel, 180_000, windowRows(ds, baseline, n, w, shifted));
+        const window = stateOf(
+          ds,
+          baseline,
+          recordModel,
+          180_000,
+          windowRows(ds, baseline, n, w, shifted),
+        );
         const snapshot = window.snapshot();
         for (const family of FAMILIES) {
           const result = evaluateWindow(
             {
               state: snapshot,
               closedAt: 240_000,
-              reference: { kind: 'rolling', windows: REFERENCE_WINDOWS, state: reference, spans: [], note: null },
+              reference: {
+                kind: 'rolling',
+                windows: REFERENCE_WINDOWS,
+                state: reference,
+                spans: [],
+                note: null,
+              },
             },
             baseline,
             models[family],
@@ -89,7 +118,8 @@ beforeAll(async () => {
           for (const f of result.features) {
             if (shifted !== null && f.feature !== shifted) continue;
             expect(f.insufficient).toBe(false);
-            const t = (tally[n]![f.test] ??= { drifted: 0, total: 0 });
+            tally[n]![f.test] ??= { drifted: 0, total: 0 };
+            const t = tally[n]![f.test]!;
             t.total++;
             if (f.drifted) t.drifted++;
           }

@@ -120,6 +120,8 @@ describe('parseConfig defaults', () => {
             sampleSize: 10_000,
           },
           piiFields: [],
+          timeZone: 'UTC',
+          reference: { kind: 'baseline', windows: 0 },
         },
       ],
     });
