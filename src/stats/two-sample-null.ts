@@ -31,7 +31,7 @@ import { multinomial, xorshift128 } from './null-distribution.js';
  */
 
 /** Largest pooled sample split by permutations; larger ones are bootstrapped (see above). */
-export const PERMUTATION_MAX = 50_000;
+export const PERMUTATION_MAX = 20_000;
 
 export interface TwoSampleNullOptions {
   /** The reference's counts over the statistic's bins. */
