@@ -900,6 +900,8 @@ function categoricalNull(profile: CategoricalProfile, ref: Float64Array, test: D
  */
 export function nullWarmups(baseline: BaselineProfile, model: ModelConfig): Array<() => void> {
   const tasks: Array<() => void> = [];
+  // A window reference's p-values come from permutations at each close, not these nulls.
+  if (referenceConfig(model).kind !== 'baseline') return tasks;
   for (const cfg of model.features) {
     const profile = baseline.features[cfg.name];
     if (profile === undefined) continue;

@@ -4,6 +4,7 @@ import type { BaselineProfile, WindowResult } from '../../../src/types.js';
 import {
   createWindowManager,
   evaluateWindow,
+  nullWarmups,
   type WindowManager,
 } from '../../../src/window/index.js';
 import { testModel } from '../../helpers/model.js';
@@ -188,6 +189,11 @@ describe('window references (src/window/reference.ts)', () => {
     expect(out.map(strip)).toEqual(straight.map(strip));
     // Window 4's reference is windows 2 and 3: half of it before the jump.
     expect(out.map((r) => income(r).drifted)).toEqual([false, false, false, true, true]);
+  });
+
+  it('warms no baseline nulls for a model with a window reference (it never uses them)', () => {
+    expect(nullWarmups(baseline, base).length).toBeGreaterThan(0);
+    expect(nullWarmups(baseline, modelWith({ kind: 'previous', windows: 1 }))).toEqual([]);
   });
 
   it('keeps at most N closed windows per version and size', () => {
