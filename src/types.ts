@@ -74,6 +74,15 @@ export interface NumericProfile {
   distinct?: number;
   /** Fine-bin index → coarse (PSI) bin index. */
   coarse: number[];
+  /**
+   * Window references only (src/window/reference.ts): reference values below the baseline's
+   * minimum / above its maximum, and their out-of-range gap sums (NumericSketchSnapshot). A
+   * baseline has none by construction.
+   */
+  below?: number;
+  above?: number;
+  belowGap?: number;
+  aboveGap?: number;
   missing: number;
   nan: number;
   summary: NumericSummary;
@@ -201,9 +210,35 @@ export interface FeatureDrift {
   unseenRatio: number;
   /** Share of the window's non-missing values outside the baseline's top-N categories. */
   otherRatio: number;
-  /** True when the window had fewer events than the model's minimum for a verdict. */
+  /**
+   * No verdict: the window had fewer events than the model's minimum for a verdict, or (with a
+   * window reference) its reference did (`insufficientReason`).
+   */
   insufficient: boolean;
+  /** Why `insufficient`: 'window' or 'reference'; absent when there is a verdict. */
+  insufficientReason?: InsufficientReason;
   histogram?: FeatureHistogram;
+}
+
+export type InsufficientReason = 'window' | 'reference';
+
+/**
+ * What a window was compared with (lineage): its training baseline, or the sum of earlier
+ * windows of the same version and size on the baseline's bins (src/window/reference.ts).
+ */
+export interface ResultReference {
+  kind: 'baseline' | 'previous' | 'rolling';
+  /** Windows asked for: 0 for the baseline, 1 for previous, N for rolling. */
+  windows: number;
+  /** Windows found and summed (0 for the baseline). */
+  found: number;
+  /** Start of the oldest and end of the newest window summed; null for the baseline or none. */
+  start: number | null;
+  end: number | null;
+  /** Events in the reference: the baseline's rows, or the windows' events. */
+  eventCount: number;
+  /** Why the reference is short of what was asked for, or missing; null when complete. */
+  note: string | null;
 }
 
 export interface WindowBounds {
@@ -228,6 +263,11 @@ export interface WindowResult extends WindowBounds {
   /** Share of features (with a verdict) that drifted. */
   driftShare: number;
   datasetDrift: boolean;
+  /**
+   * What the window was compared with. Absent only on results from before driftd 0.2 (the
+   * baseline, the only reference then).
+   */
+  reference?: ResultReference;
   /**
    * The window was still open: its stream had been quiet for the idle timeout, so this result
    * was written from what it held then. The final result (same window, later closedAt)

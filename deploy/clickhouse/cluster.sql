@@ -156,9 +156,16 @@ CREATE TABLE IF NOT EXISTS driftd.window_results_local ON CLUSTER '{cluster}'
   unseen_ratio Float64 CODEC(Gorilla, ZSTD(1)),
   other_ratio Float64 DEFAULT unseen_ratio CODEC(Gorilla, ZSTD(1)),
   insufficient UInt8,
+  insufficient_reason LowCardinality(String) DEFAULT '',
   histogram String CODEC(ZSTD(3)),
   baseline_id LowCardinality(String),
   baseline_hash LowCardinality(String),
+  reference LowCardinality(String) DEFAULT 'baseline',
+  reference_found UInt16 DEFAULT 0,
+  reference_start Nullable(DateTime64(3, 'UTC')),
+  reference_end Nullable(DateTime64(3, 'UTC')),
+  reference_event_count UInt64 DEFAULT 0 CODEC(T64, ZSTD(1)),
+  reference_note String DEFAULT '' CODEC(ZSTD(1)),
   event_count UInt64 CODEC(T64, ZSTD(1)),
   late_count UInt64 CODEC(T64, ZSTD(1)),
   drift_share Float64 CODEC(Gorilla, ZSTD(1)),
@@ -208,12 +215,13 @@ ORDER BY group_id;
 CREATE TABLE IF NOT EXISTS driftd.checkpoints ON CLUSTER '{cluster}' AS driftd.checkpoints_local
 ENGINE = Distributed('{cluster}', 'driftd', 'checkpoints_local', cityHash64(group_id));
 
--- Schema versions 1..10 of src/store/migrations.ts are in place (migration 3, the insert
+-- Schema versions 1..11 of src/store/migrations.ts are in place (migration 3, the insert
 -- deduplication window of non-replicated tables, is what Replicated* tables do by default;
 -- migrations 4 (raw-data TTL counted from ingestion), 5 (the events' `raw` column), 6
 -- (merge_selector_base of events), 7 (the events' HTTP ingest position and request key), 8
--- (window_results.provisional), 9 (window_results' statistic bounds and other_ratio) and 10
--- (calibrated verdict columns of window_results) are written into the tables above).
+-- (window_results.provisional), 9 (window_results' statistic bounds and other_ratio), 10
+-- (calibrated verdict columns of window_results) and 11 (window_results' reference columns)
+-- are written into the tables above).
 -- Once, from one node, after the tables exist: through the Distributed tables.
 INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (1, 'initial schema: events, labels, baselines, window_results, performance', now64(3, 'UTC')),
@@ -225,7 +233,8 @@ INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (7, 'events.ingest_seq, events.request_key: the HTTP input position and Idempotency-Key', now64(3, 'UTC')),
   (8, 'window_results.provisional: a quiet window’s result, replaced by its final one', now64(3, 'UTC')),
   (9, 'window_results: statistic_bound, bound_straddles_threshold, other_ratio', now64(3, 'UTC')),
-  (10, 'window_results: calibrated verdicts (rule, effect, effect floor) and the KS p-value of every numeric feature', now64(3, 'UTC'));
+  (10, 'window_results: calibrated verdicts (rule, effect, effect floor) and the KS p-value of every numeric feature', now64(3, 'UTC')),
+  (11, 'window_results: the reference each window was compared with, and why a verdict is insufficient', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
   ('raw_events_ttl_days', '30', now64(3, 'UTC'));

@@ -1,4 +1,5 @@
 import type { EventSource, FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
+import { referenceName } from '../window/reference.js';
 import type { BaselineSummary } from './ports.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -18,9 +19,37 @@ export function presentWindow(r: WindowResult) {
     closedAt: iso(r.closedAt),
     driftShare: r.driftShare,
     datasetDrift: r.datasetDrift,
+    reference: presentReference(r),
     provisional: r.provisional,
     prediction: r.prediction ? presentFeature(r.prediction) : null,
     features: r.features.map(presentFeature),
+  };
+}
+
+/** The window's reference with ISO times; results from before driftd kept it: the baseline. */
+function presentReference(r: WindowResult) {
+  const ref = r.reference;
+  if (ref === undefined) {
+    return {
+      kind: 'baseline',
+      name: 'baseline',
+      windows: 0,
+      found: 0,
+      start: null,
+      end: null,
+      eventCount: null,
+      note: null,
+    };
+  }
+  return {
+    kind: ref.kind,
+    name: referenceName(ref),
+    windows: ref.windows,
+    found: ref.found,
+    start: ref.start === null ? null : iso(ref.start),
+    end: ref.end === null ? null : iso(ref.end),
+    eventCount: ref.eventCount,
+    note: ref.note,
   };
 }
 

@@ -96,6 +96,36 @@ export const featureDriftSchema = {
       description: "Share of non-missing values outside the baseline's top-N categories",
     },
     insufficient: { type: 'boolean' },
+    insufficientReason: {
+      type: 'string',
+      enum: ['window', 'reference'],
+      description:
+        'Why there is no verdict: too few values in the window, or in its window reference (models[].reference); absent when there is one',
+    },
+  },
+} as const;
+
+const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const;
+
+export const referenceSchema = {
+  type: 'object',
+  description:
+    'What the window was compared with (models[].reference): its training baseline, the previous window, or the sum of the N windows before it',
+  properties: {
+    kind: { type: 'string', enum: ['baseline', 'previous', 'rolling'] },
+    name: { type: 'string', description: 'baseline, previous or rolling:N (the stored name)' },
+    windows: { type: 'integer', description: 'Windows asked for (0 for the baseline)' },
+    found: { type: 'integer', description: 'Windows found and summed' },
+    start: { ...nullableTime, description: 'Start of the oldest window summed' },
+    end: { ...nullableTime, description: 'End of the newest window summed' },
+    eventCount: {
+      type: ['integer', 'null'],
+      description: "Events in the reference (the baseline's rows for the baseline)",
+    },
+    note: {
+      type: ['string', 'null'],
+      description: 'Why the reference is short of what was asked for, or missing',
+    },
   },
 } as const;
 
@@ -118,6 +148,7 @@ export const windowResultSchema = {
     closedAt: { type: 'string', format: 'date-time' },
     driftShare: { type: 'number' },
     datasetDrift: { type: 'boolean' },
+    reference: referenceSchema,
     provisional: {
       type: 'boolean',
       description:

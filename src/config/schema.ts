@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { DriftTest, FeatureType, ModelTask } from '../types.js';
+import { checkTimeZone } from '../window/identity.js';
 import { DEFAULT_EFFECT_FLOORS } from '../window/verdict.js';
 import { checkDuration } from './duration.js';
 import { pemFileProblem } from './tls.js';
@@ -17,6 +18,8 @@ import type {
   KafkaTlsConfig,
   ModelConfig,
   PrivacyConfig,
+  ReferenceConfig,
+  ReferenceKind,
   ServerAuthConfig,
   ServerConfig,
   ServerTlsConfig,
@@ -306,6 +309,17 @@ export interface ModelInput {
    * minimisation); an unlisted field named in piiFields is kept hashed. @default false
    */
   storeUnlistedFields?: boolean;
+  /**
+   * IANA time zone (e.g. "America/New_York") that windows of a whole number of days are
+   * aligned in: local midnight to midnight, DST days 23 h / 25 h long. @default "UTC"
+   */
+  timeZone?: string;
+  /**
+   * What each window is compared with: kind baseline (the training baseline), previous (the
+   * window just before) or rolling (the sum of the `windows` windows before, 2..60, required
+   * for rolling). @default {"kind":"baseline"}
+   */
+  reference?: { kind?: ReferenceKind; windows?: number };
 }
 
 export interface FeatureInput {
@@ -349,6 +363,13 @@ export const METRICS_ACCESS = ['open', 'read'] as const;
 export const MIN_TOKEN_LENGTH = 16;
 /** Longest accepted API token secret (it travels in a header). */
 export const MAX_TOKEN_LENGTH = 4096;
+export const REFERENCE_KINDS = [
+  'baseline',
+  'previous',
+  'rolling',
+] as const satisfies readonly ReferenceKind[];
+/** Most windows a rolling reference sums (memory: this many closed windows per version and size). */
+export const MAX_REFERENCE_WINDOWS = 60;
 export const KAFKA_MESSAGE_KEYS = [
   'none',
   'model',
@@ -812,6 +833,29 @@ function readModel(r: MapReader): ModelConfig {
   });
   const piiFields = r.list('piiFields', { default: [] }, readString);
   const storeUnlistedFields = r.read('storeUnlistedFields', false, readBoolean);
+  const timeZone = r.string('timeZone', {
+    default: 'UTC',
+    check: (value) => {
+      try {
+        checkTimeZone(value);
+        return undefined;
+      } catch {
+        return `${JSON.stringify(value)} is not an IANA time zone name (e.g. "UTC", "America/New_York")`;
+      }
+    },
+  });
+  const reference = r.map('reference', (f): ReferenceConfig => {
+    const kind = f.choice('kind', REFERENCE_KINDS, 'baseline');
+    if (kind !== 'rolling') {
+      f.read('windows', null, (c, path) => {
+        c.issue(path, `is only for kind "rolling" (kind is "${kind}")`);
+        return null;
+      });
+      return { kind, windows: kind === 'previous' ? 1 : 0 };
+    }
+    const windows = f.integer('windows', { min: 2, max: MAX_REFERENCE_WINDOWS });
+    return { kind, windows };
+  });
 
   const names = features.map((f, i) => ({
     value: f.name,
@@ -868,6 +912,8 @@ function readModel(r: MapReader): ModelConfig {
     drift,
     piiFields,
     storeUnlistedFields,
+    timeZone,
+    reference,
   };
 }
 

@@ -239,4 +239,23 @@ export interface ModelConfig {
    * members) in the stored record; false/absent = they are dropped (data minimisation).
    */
   storeUnlistedFields?: boolean;
+  /**
+   * IANA time zone whole-day windows are aligned in (local midnight to midnight, DST
+   * included; src/window/identity.ts). Absent = UTC.
+   */
+  timeZone?: string;
+  /** What each window is compared with (src/window/reference.ts). Absent = the baseline. */
+  reference?: ReferenceConfig;
+}
+
+/**
+ * The reference of a model's windows: its training baseline, the window just before, or the
+ * sum of the `windows` windows before (of the same version and size).
+ */
+export type ReferenceKind = 'baseline' | 'previous' | 'rolling';
+
+export interface ReferenceConfig {
+  kind: ReferenceKind;
+  /** Windows summed: 1 for `previous`, N for `rolling`, 0 for `baseline`. */
+  windows: number;
 }

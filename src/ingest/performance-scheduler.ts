@@ -184,7 +184,7 @@ export function createPerformanceScheduler(opts: {
     labelled(model, times, isOpen) {
       for (const t of times) {
         for (const size of model.windows.sizes) {
-          const b = windowAt(model.id, t.version, size, t.ts);
+          const b = windowAt(model.id, t.version, size, t.ts, model.timeZone);
           const key = windowKey(b);
           // Still-open windows get their performance when they close.
           if (closedCounts.has(key) || !isOpen(b)) dirtyWindows.set(key, b);

@@ -3,6 +3,7 @@ import type { Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
 import type { WindowResult } from '../types.js';
 import { type Clock, type ClosedWindow, evaluateWindow } from '../window/index.js';
+import { referenceName } from '../window/reference.js';
 import type { PerformanceScheduler } from './performance-scheduler.js';
 import type { RawWriter } from './raw-writer.js';
 import { direct, type Serial, type StoreWrites, type Write } from './store-writes.js';
@@ -89,6 +90,7 @@ export function createResultWriter(opts: {
             start: new Date(r.start).toISOString(),
             events: r.eventCount,
             driftShare: r.driftShare,
+            reference: r.reference === undefined ? 'baseline' : referenceName(r.reference),
             provisional: r.provisional,
           },
           r.provisional

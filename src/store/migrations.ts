@@ -323,6 +323,22 @@ ORDER BY group_id`,
       `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS effect_floor Nullable(Float64) CODEC(Gorilla, ZSTD(1)) AFTER effect`,
     ],
   },
+  {
+    version: 11,
+    name: 'window_results: the reference each window was compared with, and why a verdict is insufficient',
+    // Every row names its reference (lineage): baseline, previous or rolling:N, the windows
+    // summed and their events, and why the reference falls short. Rows written before it were
+    // all compared with their baseline.
+    up: ({ db }) => [
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS insufficient_reason LowCardinality(String) DEFAULT '' AFTER insufficient`,
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS reference LowCardinality(String) DEFAULT 'baseline' AFTER baseline_hash`,
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS reference_found UInt16 DEFAULT 0 AFTER reference`,
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS reference_start Nullable(${TS}) AFTER reference_found`,
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS reference_end Nullable(${TS}) AFTER reference_start`,
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS reference_event_count UInt64 DEFAULT 0 CODEC(T64, ZSTD(1)) AFTER reference_end`,
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS reference_note String DEFAULT '' CODEC(ZSTD(1)) AFTER reference_event_count`,
+    ],
+  },
 ];
 
 function checkMigrations(migrations: readonly Migration[]): void {

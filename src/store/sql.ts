@@ -20,6 +20,7 @@ import type {
   PerformanceResult,
   WindowResult,
 } from '../types.js';
+import { referenceName } from '../window/reference.js';
 import type { RowBinaryColumn, StoredCheckpoint, StoredEvent } from './types.js';
 
 const IDENTIFIER_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -454,10 +455,19 @@ export interface WindowResultRow {
   unseen_ratio: number | string;
   other_ratio: number | string;
   insufficient: number;
+  /** '' when there is a verdict, or on rows from before migration 11. */
+  insufficient_reason: string;
   /** JSON FeatureHistogram, '' when the result carried none. */
   histogram: string;
   baseline_id: string;
   baseline_hash: string;
+  /** "baseline", "previous" or "rolling:N". */
+  reference: string;
+  reference_found: number | string;
+  reference_start_ms: string | number | null;
+  reference_end_ms: string | number | null;
+  reference_event_count: string | number;
+  reference_note: string;
   event_count: string | number;
   late_count: string | number;
   drift_share: number | string;
@@ -471,8 +481,11 @@ const WINDOW_RESULT_COLUMNS = `model, version, window, window_size_ms,
   kind, feature, feature_type, test, statistic, p_value, adjusted_p_value, threshold, drifted, psi,
   ks_statistic, ks_bound, ks_p_value, verdict_rule, effect, effect_floor, statistic_bound,
   bound_straddles_threshold, count, missing_ratio, out_of_range_ratio, unseen_ratio, other_ratio,
-  insufficient,
-  histogram, baseline_id, baseline_hash, event_count, late_count, drift_share, dataset_drift,
+  insufficient, insufficient_reason,
+  histogram, baseline_id, baseline_hash, reference, reference_found,
+  toUnixTimestamp64Milli(reference_start) AS reference_start_ms,
+  toUnixTimestamp64Milli(reference_end) AS reference_end_ms, reference_event_count, reference_note,
+  event_count, late_count, drift_share, dataset_drift,
   provisional, toUnixTimestamp64Milli(closed_at) AS closed_at_ms`;
 
 export interface WindowResultsFilter {
@@ -828,21 +841,25 @@ interface WindowHeader {
 }
 
 function windowHeader(w: WindowResult): WindowHeader {
+  const r = w.reference;
+  const time = (ms: number | null | undefined, what: string) =>
+    ms === null || ms === undefined ? 'null' : `"${formatDateTime64(ms, what)}"`;
+  const reference = `"reference":${str(r === undefined ? 'baseline' : referenceName(r))},"reference_found":${u64(r?.found ?? 0, 'reference found')},"reference_start":${time(r?.start, 'reference start')},"reference_end":${time(r?.end, 'reference end')},"reference_event_count":${u64(r?.eventCount ?? 0, 'reference eventCount')},"reference_note":${str(r?.note ?? '')}`;
   return {
     prefix: `{"model":${str(w.model)},"version":${str(w.version)},"window":${str(w.sizeLabel)},"window_size_ms":${u64(w.size, 'window size')},"window_start":"${formatDateTime64(w.start, 'window start')}","window_end":"${formatDateTime64(w.end, 'window end')}"`,
-    suffix: `"baseline_id":${str(w.baselineId)},"baseline_hash":${str(w.baselineHash)},"event_count":${u64(w.eventCount, 'eventCount')},"late_count":${u64(w.lateCount, 'lateCount')},"drift_share":${f64(w.driftShare)},"dataset_drift":${w.datasetDrift ? 1 : 0},"provisional":${w.provisional ? 1 : 0},"closed_at":"${formatDateTime64(w.closedAt, 'closedAt')}"}`,
+    suffix: `"baseline_id":${str(w.baselineId)},"baseline_hash":${str(w.baselineHash)},${reference},"event_count":${u64(w.eventCount, 'eventCount')},"late_count":${u64(w.lateCount, 'lateCount')},"drift_share":${f64(w.driftShare)},"dataset_drift":${w.datasetDrift ? 1 : 0},"provisional":${w.provisional ? 1 : 0},"closed_at":"${formatDateTime64(w.closedAt, 'closedAt')}"}`,
   };
 }
 
 function encodeDrift(h: WindowHeader, kind: WindowRowKind, d: FeatureDrift): string {
-  return `${h.prefix},"kind":"${kind}","feature":${str(d.feature)},"feature_type":${str(d.type)},"test":${str(d.test)},"statistic":${f64(d.statistic)},"p_value":${nf64(d.pValue)},"adjusted_p_value":${nf64(d.adjustedPValue)},"threshold":${f64(d.threshold)},"drifted":${d.drifted ? 1 : 0},"psi":${f64(d.psi)},"ks_statistic":${nf64(d.ksStatistic)},"ks_bound":${nf64(d.ksBound)},"ks_p_value":${nf64(d.ksPValue)},"verdict_rule":${str(d.verdictRule)},"effect":${f64(d.effect)},"effect_floor":${nf64(d.effectFloor)},"statistic_bound":${nf64(d.statisticBound)},"bound_straddles_threshold":${d.boundStraddlesThreshold ? 1 : 0},"count":${u64(d.count, 'count')},"missing_ratio":${f64(d.missingRatio)},"out_of_range_ratio":${f64(d.outOfRangeRatio)},"unseen_ratio":${f64(d.unseenRatio)},"other_ratio":${f64(d.otherRatio)},"insufficient":${d.insufficient ? 1 : 0},"histogram":${d.histogram ? str(JSON.stringify(d.histogram)) : '""'},${h.suffix}`;
+  return `${h.prefix},"kind":"${kind}","feature":${str(d.feature)},"feature_type":${str(d.type)},"test":${str(d.test)},"statistic":${f64(d.statistic)},"p_value":${nf64(d.pValue)},"adjusted_p_value":${nf64(d.adjustedPValue)},"threshold":${f64(d.threshold)},"drifted":${d.drifted ? 1 : 0},"psi":${f64(d.psi)},"ks_statistic":${nf64(d.ksStatistic)},"ks_bound":${nf64(d.ksBound)},"ks_p_value":${nf64(d.ksPValue)},"verdict_rule":${str(d.verdictRule)},"effect":${f64(d.effect)},"effect_floor":${nf64(d.effectFloor)},"statistic_bound":${nf64(d.statisticBound)},"bound_straddles_threshold":${d.boundStraddlesThreshold ? 1 : 0},"count":${u64(d.count, 'count')},"missing_ratio":${f64(d.missingRatio)},"out_of_range_ratio":${f64(d.outOfRangeRatio)},"unseen_ratio":${f64(d.unseenRatio)},"other_ratio":${f64(d.otherRatio)},"insufficient":${d.insufficient ? 1 : 0},"insufficient_reason":${str(d.insufficientReason ?? '')},"histogram":${d.histogram ? str(JSON.stringify(d.histogram)) : '""'},${h.suffix}`;
 }
 
 /** All rows of one window result: its `dataset` row, one per feature, and the prediction row. */
 export function encodeWindowResult(w: WindowResult, out: { push(line: string): void }): void {
   const h = windowHeader(w);
   out.push(
-    `${h.prefix},"kind":"dataset","feature":"","feature_type":"","test":"","statistic":${f64(w.driftShare)},"p_value":null,"adjusted_p_value":null,"threshold":0,"drifted":${w.datasetDrift ? 1 : 0},"psi":0,"ks_statistic":null,"ks_bound":null,"ks_p_value":null,"verdict_rule":"","effect":0,"effect_floor":null,"statistic_bound":null,"bound_straddles_threshold":0,"count":${u64(w.eventCount, 'eventCount')},"missing_ratio":0,"out_of_range_ratio":0,"unseen_ratio":0,"other_ratio":0,"insufficient":0,"histogram":"",${h.suffix}`,
+    `${h.prefix},"kind":"dataset","feature":"","feature_type":"","test":"","statistic":${f64(w.driftShare)},"p_value":null,"adjusted_p_value":null,"threshold":0,"drifted":${w.datasetDrift ? 1 : 0},"psi":0,"ks_statistic":null,"ks_bound":null,"ks_p_value":null,"verdict_rule":"","effect":0,"effect_floor":null,"statistic_bound":null,"bound_straddles_threshold":0,"count":${u64(w.eventCount, 'eventCount')},"missing_ratio":0,"out_of_range_ratio":0,"unseen_ratio":0,"other_ratio":0,"insufficient":0,"insufficient_reason":"","histogram":"",${h.suffix}`,
   );
   for (const d of w.features) out.push(encodeDrift(h, 'feature', d));
   if (w.prediction) out.push(encodeDrift(h, 'prediction', w.prediction));

@@ -17,6 +17,7 @@ import type {
   PerformanceResult,
   WindowResult,
 } from '../types.js';
+import { parseReference } from '../window/reference.js';
 import { MIGRATIONS, type Migration, type MigrationContext, runMigrations } from './migrations.js';
 import {
   anyLabelSql,
@@ -667,6 +668,9 @@ function decodeDrift(r: WindowResultRow): FeatureDrift {
     otherRatio: toNumber(r.other_ratio),
     insufficient: Number(r.insufficient) === 1,
   };
+  if (r.insufficient_reason === 'window' || r.insufficient_reason === 'reference') {
+    d.insufficientReason = r.insufficient_reason;
+  }
   if (r.histogram !== '') d.histogram = JSON.parse(r.histogram) as FeatureHistogram;
   return d;
 }
@@ -696,6 +700,13 @@ function assembleWindows(rows: readonly WindowResultRow[]): WindowResult[] {
         prediction: null,
         driftShare: toNumber(r.drift_share),
         datasetDrift: Number(r.dataset_drift) === 1,
+        reference: parseReference(r.reference, {
+          found: Number(r.reference_found),
+          start: r.reference_start_ms === null ? null : Number(r.reference_start_ms),
+          end: r.reference_end_ms === null ? null : Number(r.reference_end_ms),
+          eventCount: Number(r.reference_event_count),
+          note: r.reference_note === '' ? null : r.reference_note,
+        }),
         provisional: Number(r.provisional) === 1,
       };
       currentKey = key;

@@ -1,6 +1,6 @@
 import type { FeatureConfig, ModelConfig } from '../config/types.js';
 import { InvalidInputError } from '../errors.js';
-import { wassersteinOfBins } from '../stats/binned-wasserstein.js';
+import { type BinnedSide, wassersteinOfBins } from '../stats/binned-wasserstein.js';
 import type {
   CategoricalSketchSnapshot,
   NumericSketchView,
@@ -15,7 +15,9 @@ import {
   NULL_MAX_SIZE,
   psi,
 } from '../stats/index.js';
+import { GAP_STEPS, outOfRangeStep } from '../stats/sketch.js';
 import { kolmogorovSurvival } from '../stats/special.js';
+import { twoSampleNull } from '../stats/two-sample-null.js';
 import type {
   BaselineProfile,
   CategoricalProfile,
@@ -28,6 +30,12 @@ import type {
 import { flagStraddles, noteBound } from './bounds.js';
 import { windowName } from './identity.js';
 import type { ClosedWindow, CloseReason } from './manager.js';
+import {
+  describeReference,
+  referenceConfig,
+  referenceProfile,
+  type WindowReference,
+} from './reference.js';
 import type { WindowState, WindowStateSnapshot } from './state.js';
 import type { FeatureRule } from './verdict.js';
 import {
@@ -99,6 +107,16 @@ export interface EvaluableWindow {
   closedAt: number;
   /** How the window was closed; 'idle' is a provisional result of a still-open window. */
   reason?: CloseReason;
+  /** The window reference (models[].reference previous / rolling), resolved at close. */
+  reference?: WindowReference | undefined;
+}
+
+/** How one feature is evaluated against its reference. */
+interface Against {
+  /** The baseline's profile of the feature: test choice (and the bins, scale and categories). */
+  base: FeatureProfile;
+  /** A window reference (its size must reach drift.minWindowSize too). */
+  windows: boolean;
 }
 
 /**
@@ -124,12 +142,21 @@ export function evaluateWindow(
   }
   const fdr = model.drift.fdr;
 
+  // A window reference takes the baseline's place with its own counts (src/window/reference.ts).
+  const windows = referenceConfig(model).kind !== 'baseline';
+  const given = windows ? closed.reference : undefined;
+  const refState = given?.state ?? null;
+  const refView = refState === null ? null : refState.view();
+  const against = windows ? referenceProfile(baseline, refView) : baseline;
+  const reference = describeReference(model, baseline, given, refView?.count ?? 0);
+
   const drafts: FeatureDrift[] = [];
   for (const cfg of model.features) {
-    const profile = baseline.features[cfg.name];
+    const profile = against.features[cfg.name];
+    const base = baseline.features[cfg.name];
     const sketch = snap.features[cfg.name];
-    if (profile === undefined || sketch === undefined) continue;
-    drafts.push(evaluateFeature(cfg.name, profile, sketch, cfg, model));
+    if (profile === undefined || base === undefined || sketch === undefined) continue;
+    drafts.push(evaluateFeature(cfg.name, profile, sketch, cfg, model, { base, windows }));
   }
 
   applyVerdicts(drafts, fdr);
@@ -144,14 +171,17 @@ export function evaluateWindow(
   const driftShare = withVerdict === 0 ? 0 : drifted / withVerdict;
 
   let prediction: FeatureDrift | null = null;
-  if (baseline.prediction !== null && snap.prediction !== null) {
+  if (baseline.prediction !== null && against.prediction !== null && snap.prediction !== null) {
     const cfg: FeatureConfig = {
       name: model.prediction.field,
       type: model.prediction.type,
       test: null,
       threshold: null,
     };
-    prediction = evaluateFeature(cfg.name, baseline.prediction, snap.prediction, cfg, model);
+    prediction = evaluateFeature(cfg.name, against.prediction, snap.prediction, cfg, model, {
+      base: baseline.prediction,
+      windows,
+    });
     if (prediction.pValue !== null && !prediction.insufficient) {
       prediction.adjustedPValue = prediction.pValue;
       prediction.drifted = decide(prediction);
@@ -172,6 +202,7 @@ export function evaluateWindow(
     prediction,
     driftShare,
     datasetDrift: withVerdict > 0 && driftShare >= model.drift.shareThreshold,
+    reference,
     provisional: closed.reason === 'idle',
   };
 }
@@ -216,6 +247,7 @@ function evaluateFeature(
   sketch: SketchView,
   cfg: FeatureSettings,
   model: ModelConfig,
+  against: Against,
 ): FeatureDrift {
   if (profile.kind !== sketch.kind) {
     throw new InvalidInputError(
@@ -223,8 +255,8 @@ function evaluateFeature(
     );
   }
   return profile.kind === 'numeric'
-    ? evaluateNumeric(name, profile, sketch as NumericSketchView, cfg, model)
-    : evaluateCategorical(name, profile, sketch as CategoricalSketchSnapshot, cfg, model);
+    ? evaluateNumeric(name, profile, sketch as NumericSketchView, cfg, model, against)
+    : evaluateCategorical(name, profile, sketch as CategoricalSketchSnapshot, cfg, model, against);
 }
 
 function sum(xs: ArrayLike<number>): number {
@@ -267,6 +299,50 @@ function emptyDrift(
 }
 
 /**
+ * Draws of the two-sample null of a window reference (src/stats/two-sample-null.ts): every
+ * close has a new reference, so it is simulated at every close. The Monte Carlo p-value is
+ * exactly valid at any B; fewer draws only blur p-values near α.
+ */
+export const WINDOW_REFERENCE_SIMULATIONS = 400;
+
+/**
+ * Pearson's χ² law for the two-sample table of a window reference: every expected cell count
+ * (each row's size times the pooled mass of a non-empty column) at least 5 (Cochran 1954).
+ */
+function pooledCochran(
+  ref: ArrayLike<number>,
+  cur: ArrayLike<number>,
+  nRef: number,
+  nCur: number,
+): boolean {
+  let min = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < ref.length; i++) {
+    const t = (ref[i] as number) + (cur[i] as number);
+    if (t > 0 && t < min) min = t;
+  }
+  return (Math.min(nRef, nCur) * min) / (nRef + nCur) >= COCHRAN_MIN_EXPECTED;
+}
+
+/**
+ * Whether the feature gets statistics (both sides have values), and sets `insufficient`: a
+ * verdict needs drift.minWindowSize values in the window, and in a window reference too.
+ */
+function judge(
+  out: FeatureDrift,
+  count: number,
+  referenceSize: number,
+  model: ModelConfig,
+  against: Against,
+): boolean {
+  const min = model.drift.minWindowSize;
+  const shortWindow = count < min;
+  const shortReference = against.windows && referenceSize < min;
+  out.insufficient = shortWindow || shortReference || referenceSize === 0;
+  if (out.insufficient) out.insufficientReason = shortWindow ? 'window' : 'reference';
+  return count > 0 && referenceSize > 0;
+}
+
+/**
  * What a numeric profile contributes to every window's evaluation, computed once per
  * baseline (profiles are immutable, so it is cached by object identity).
  */
@@ -284,6 +360,13 @@ interface NumericReference {
   populationStd: number;
   /** Smallest non-zero baseline bin mass (Cochran's rule for chi-square). */
   minMass: number;
+  /**
+   * The reference side of Wasserstein: the profile, or for a window reference with values out
+   * of the baseline's range, those values moved onto the range's ends (atoms at edges[0] and
+   * edges[k−1]), with `foldBound` ≥ the W1 cost of that move (feature units).
+   */
+  wasserstein: BinnedSide & { counts: ArrayLike<number> };
+  foldBound: number;
 }
 
 const numericReferences = new WeakMap<NumericProfile, NumericReference>();
@@ -307,7 +390,14 @@ function numericReference(name: string, profile: NumericProfile): NumericReferen
   const ext = new Float64Array(k + 2);
   const interior = new Float64Array(k + 2);
   const gaps = profile.gaps?.length === k ? profile.gaps : null;
-  let size = 0;
+  // A window reference may hold values out of the baseline's range; a baseline never does.
+  const below = profile.below ?? 0;
+  const above = profile.above ?? 0;
+  let size = below + above;
+  ext[0] = below;
+  interior[0] = below;
+  ext[k + 1] = above;
+  interior[k + 1] = above;
   for (let i = 0; i < k; i++) {
     const c = profile.counts[i] as number;
     ext[i + 1] = c;
@@ -319,6 +409,27 @@ function numericReference(name: string, profile: NumericProfile): NumericReferen
     const c = profile.coarse[i] as number;
     coarse[c] = (coarse[c] as number) + (profile.counts[i] as number);
   }
+  coarse[0] = (coarse[0] as number) + below;
+  coarse[coarse.length - 1] = (coarse[coarse.length - 1] as number) + above;
+  let wasserstein: NumericReference['wasserstein'] = profile;
+  let foldBound = 0;
+  if (below + above > 0) {
+    const folded = Float64Array.from(profile.counts);
+    folded[0] = (folded[0] as number) + below;
+    folded[k - 1] = (folded[k - 1] as number) + above;
+    wasserstein = {
+      counts: folded,
+      gaps: profile.gaps ?? null,
+      gapSquares: profile.gapSquares ?? null,
+    };
+    const lo = profile.edges[0] as number;
+    const hi = profile.edges[k - 1] as number;
+    const step = outOfRangeStep(lo, hi);
+    // Each value moves by its recorded gap (± one step); without gaps, by at most the cap.
+    const cap = GAP_STEPS * GAP_STEPS;
+    const moved = (profile.belowGap ?? cap * below) + (profile.aboveGap ?? cap * above);
+    foldBound = ((moved + below + above) * step) / size;
+  }
   const edges = [profile.edges[0] as number];
   for (let i = 0; i < k; i++) {
     const next = profile.coarse[i + 1];
@@ -326,8 +437,8 @@ function numericReference(name: string, profile: NumericProfile): NumericReferen
   }
   const n = profile.summary.count;
   let minCount = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < k; i++) {
-    const c = profile.counts[i] as number;
+  for (let i = 0; i < k + 2; i++) {
+    const c = ext[i] as number;
     if (c > 0 && c < minCount) minCount = c;
   }
   const ref: NumericReference = {
@@ -339,6 +450,8 @@ function numericReference(name: string, profile: NumericProfile): NumericReferen
     histogram: { edges, reference: Array.from(coarse, (c) => (size > 0 ? c / size : 0)) },
     // The profile's std is the sample one (ddof 1); normed Wasserstein divides by ddof 0.
     populationStd: n > 1 ? profile.summary.std * Math.sqrt((n - 1) / n) : 0,
+    wasserstein,
+    foldBound,
   };
   numericReferences.set(profile, ref);
   return ref;
@@ -350,6 +463,7 @@ function evaluateNumeric(
   s: NumericSketchView,
   cfg: FeatureSettings,
   model: ModelConfig,
+  against: Against,
 ): FeatureDrift {
   const reference = numericReference(name, profile);
   const k = profile.edges.length;
@@ -360,20 +474,23 @@ function evaluateNumeric(
   }
   const referenceSize = reference.size;
   const count = s.total - s.missing - s.nan;
+  // The test is the baseline's choice, whatever the reference (a window reference's size
+  // would change it from window to window).
+  const base = against.base as NumericProfile;
+  const baseSize = base === profile ? referenceSize : numericReference(name, base).size;
   const choice = chooseTest({
     type: 'numeric',
-    referenceSize: Math.max(1, referenceSize),
+    referenceSize: Math.max(1, baseSize),
     currentSize: count,
     // The profile's exact distinct count (driftd-baseline/2); older profiles: the fine edges.
-    distinctValues: Math.min(profile.distinct ?? k, Math.max(1, referenceSize)),
+    distinctValues: Math.min(base.distinct ?? k, Math.max(1, baseSize)),
   });
   const { test, ...rule } = resolveTest('numeric', cfg, choice, model);
   const out = emptyDrift(name, 'numeric', test, rule);
   out.count = count;
   out.missingRatio = s.total === 0 ? 0 : (s.missing + s.nan) / s.total;
   out.outOfRangeRatio = count === 0 ? 0 : (s.below + s.above) / count;
-  if (count === 0 || referenceSize === 0) return out;
-  out.insufficient = count < model.drift.minWindowSize;
+  if (!judge(out, count, referenceSize, model, against)) return out;
 
   // One pass over the window's fine bins: coarse PSI bins (the outer ones open-ended), the fine
   // bins with an out-of-range bin at each end (the reference has no mass there), and for KS the
@@ -431,9 +548,10 @@ function evaluateNumeric(
       out.statistic = jensenShannonDistance(ref, cur);
       break;
     case 'wasserstein': {
-      const w = wassersteinOfBins(profile.edges, profile, referenceSize, s, count);
+      const w = wassersteinOfBins(profile.edges, reference.wasserstein, referenceSize, s, count);
+      const bound = w.bound + reference.foldBound;
       out.statistic = std > 0 ? w.distance / std : w.distance;
-      out.statisticBound = std > 0 ? w.bound / std : w.bound;
+      out.statisticBound = std > 0 ? bound / std : bound;
       break;
     }
   }
@@ -450,8 +568,24 @@ function evaluateNumeric(
       high: Math.min(1, ks.statistic + ks.bound),
       pValueAt: (d) => kolmogorovSurvival(Math.sqrt(nEff) * d),
     });
-  } else if (chi !== null && count * reference.minMass >= COCHRAN_MIN_EXPECTED) {
+  } else if (
+    chi !== null &&
+    (against.windows
+      ? pooledCochran(ref, cur, referenceSize, count)
+      : count * reference.minMass >= COCHRAN_MIN_EXPECTED)
+  ) {
     out.pValue = chi.pValue;
+  } else if (against.windows) {
+    // Two samples of similar size: the pooled two-sample bootstrap (two-sample-null.ts).
+    const nul = windowNull(profile, reference, test, { ext: cur, coarse: curCoarse, sketch: s });
+    out.pValue = nul.pValue(out.statistic);
+    if (out.statisticBound !== null) {
+      noteBound(out, {
+        low: Math.max(0, out.statistic - out.statisticBound),
+        high: out.statistic + out.statisticBound,
+        pValueAt: (w) => nul.pValue(w),
+      });
+    }
   } else {
     const nul = numericNull(profile, reference, test);
     out.pValue = nul.pValue(out.statistic, nEff);
@@ -467,26 +601,136 @@ function evaluateNumeric(
   return out;
 }
 
+/**
+ * The two-sample null of a numeric feature's statistic against a window reference, on the
+ * bins its test uses (the same statistic functions as the window close).
+ */
+function windowNull(
+  profile: NumericProfile,
+  reference: NumericReference,
+  test: DriftTest,
+  window: { ext: Float64Array; coarse: Float64Array; sketch: NumericSketchView },
+) {
+  const simulations = WINDOW_REFERENCE_SIMULATIONS;
+  switch (test) {
+    case 'psi':
+      return twoSampleNull({
+        reference: reference.coarse,
+        current: window.coarse,
+        simulations,
+        statistic: (r, c) => psi(r, c).value,
+      });
+    case 'chi-square':
+      return twoSampleNull({
+        reference: reference.ext,
+        current: window.ext,
+        simulations,
+        statistic: (r, c) => chiSquareTest(r, c).statistic,
+      });
+    case 'wasserstein': {
+      // On the fine bins, out-of-range values of either side folded onto the range's ends;
+      // simulated values inside a bin spread like the pooled values there (their gap sums).
+      const k = profile.edges.length;
+      const s = window.sketch;
+      const side = reference.wasserstein;
+      const cur = Float64Array.from(s.counts);
+      cur[0] = (cur[0] as number) + s.below;
+      cur[k - 1] = (cur[k - 1] as number) + s.above;
+      const known =
+        side.gaps != null && side.gapSquares != null && s.gaps != null && s.gapSquares != null;
+      const meanGap = new Float64Array(k);
+      const meanSquare = new Float64Array(k);
+      if (known) {
+        for (let i = 0; i < k; i++) {
+          const n = (side.counts[i] as number) + (cur[i] as number);
+          if (n > 0) {
+            meanGap[i] = ((side.gaps![i] as number) + (s.gaps![i] as number)) / n;
+            meanSquare[i] = ((side.gapSquares![i] as number) + (s.gapSquares![i] as number)) / n;
+          }
+        }
+      }
+      const sideOf = (c: Float64Array) => {
+        const gaps = new Float64Array(k);
+        const gapSquares = new Float64Array(k);
+        return { counts: c as ArrayLike<number>, gaps, gapSquares };
+      };
+      const a = sideOf(new Float64Array(k));
+      const bSide = sideOf(new Float64Array(k));
+      const fill = (into: ReturnType<typeof sideOf>, c: Float64Array): number => {
+        let m = 0;
+        into.counts = c;
+        for (let i = 0; i < k; i++) {
+          const ci = c[i] as number;
+          m += ci;
+          into.gaps[i] = ci * (meanGap[i] as number);
+          into.gapSquares[i] = ci * (meanSquare[i] as number);
+        }
+        return m;
+      };
+      const std = reference.populationStd;
+      return twoSampleNull({
+        reference: side.counts,
+        current: cur,
+        simulations,
+        statistic: (r, c) => {
+          const nr = fill(a, r);
+          const nc = fill(bSide, c);
+          const win = {
+            counts: bSide.counts,
+            gaps: known ? bSide.gaps : null,
+            gapSquares: known ? bSide.gapSquares : null,
+            below: 0,
+            above: 0,
+            belowGap: 0,
+            aboveGap: 0,
+            min: null,
+            max: null,
+          };
+          const refSide = {
+            counts: a.counts,
+            gaps: known ? a.gaps : null,
+            gapSquares: known ? a.gapSquares : null,
+          };
+          const w = wassersteinOfBins(profile.edges, refSide, nr, win, nc);
+          return std > 0 ? w.distance / std : w.distance;
+        },
+      });
+    }
+    default:
+      return twoSampleNull({
+        reference: reference.ext,
+        current: window.ext,
+        simulations,
+        statistic: (r, c) => jensenShannonDistance(r, c),
+      });
+  }
+}
+
 /** The simulated null of a numeric feature's test statistic, on the bins that test uses. */
 function numericNull(profile: NumericProfile, reference: NumericReference, test: DriftTest) {
   return simulatedNull(profile, test, () => {
     const scale = NULL_SCALE[test];
     switch (test) {
       case 'psi':
-        return { referenceCounts: reference.coarse, scale, statistic: (r, c) => psi(r, c).value };
+        return {
+          referenceCounts: reference.coarse,
+          scale,
+          statistic: (r, c) => psi(r, c).value,
+        };
       case 'wasserstein': {
         // The window close's own statistic (wassersteinOfBins on the baseline's counts and gap
         // sums). A simulated window has counts only; under the null its values inside a bin
         // are distributed like the baseline's there, so its gap sums are the baseline's per-
         // value means times its counts (same within-bin mean and spread as the reference).
         const std = reference.populationStd;
+        const side = reference.wasserstein;
         const k = profile.edges.length;
         const refGaps = profile.gaps?.length === k ? profile.gaps : null;
         const refSquares = profile.gapSquares?.length === k ? profile.gapSquares : null;
         const meanGap = new Float64Array(k);
         const meanSquare = new Float64Array(k);
         for (let i = 0; i < k; i++) {
-          const c = profile.counts[i] as number;
+          const c = side.counts[i] as number;
           if (c > 0 && refGaps !== null) meanGap[i] = (refGaps[i] as number) / c;
           if (c > 0 && refSquares !== null) meanSquare[i] = (refSquares[i] as number) / c;
         }
@@ -504,7 +748,7 @@ function numericNull(profile: NumericProfile, reference: NumericReference, test:
           max: null,
         };
         return {
-          referenceCounts: profile.counts,
+          referenceCounts: side.counts,
           scale,
           statistic: (_r, c) => {
             let m = 0;
@@ -515,7 +759,7 @@ function numericNull(profile: NumericProfile, reference: NumericReference, test:
               gapSquares[i] = ci * (meanSquare[i] as number);
             }
             window.counts = c;
-            const w = wassersteinOfBins(profile.edges, profile, reference.size, window, m);
+            const w = wassersteinOfBins(profile.edges, side, reference.size, window, m);
             return std > 0 ? w.distance / std : w.distance;
           },
         };
@@ -543,6 +787,7 @@ function evaluateCategorical(
   s: CategoricalSketchSnapshot,
   cfg: FeatureSettings,
   model: ModelConfig,
+  against: Against,
 ): FeatureDrift {
   const k = profile.categories.length;
   if (s.counts.length !== k) {
@@ -552,11 +797,13 @@ function evaluateCategorical(
   }
   const referenceSize = sum(profile.counts) + profile.other;
   const count = s.total - s.missing;
+  const base = against.base as CategoricalProfile;
+  const baseSize = base === profile ? referenceSize : sum(base.counts) + base.other;
   const choice = chooseTest({
     type: 'categorical',
-    referenceSize: Math.max(1, referenceSize),
+    referenceSize: Math.max(1, baseSize),
     currentSize: count,
-    distinctValues: Math.min(Math.max(1, profile.distinct), Math.max(1, referenceSize)),
+    distinctValues: Math.min(Math.max(1, base.distinct), Math.max(1, baseSize)),
   });
   const { test, ...rule } = resolveTest('categorical', cfg, choice, model);
   const out = emptyDrift(name, 'categorical', test, rule);
@@ -567,8 +814,7 @@ function evaluateCategorical(
   const neverSeen = profile.seen !== undefined && s.neverSeen !== undefined ? s.neverSeen : s.other;
   out.unseenRatio = count === 0 ? 0 : neverSeen / count;
   out.otherRatio = count === 0 ? 0 : s.other / count;
-  if (count === 0 || referenceSize === 0) return out;
-  out.insufficient = count < model.drift.minWindowSize;
+  if (!judge(out, count, referenceSize, model, against)) return out;
 
   const ref = new Float64Array(k + 1);
   const cur = new Float64Array(k + 1);
@@ -606,8 +852,25 @@ function evaluateCategorical(
     const c = ref[i] as number;
     if (c > 0 && c < minCount) minCount = c;
   }
-  if (chi !== null && (count * minCount) / referenceSize >= COCHRAN_MIN_EXPECTED) {
+  if (
+    chi !== null &&
+    (against.windows
+      ? pooledCochran(ref, cur, referenceSize, count)
+      : (count * minCount) / referenceSize >= COCHRAN_MIN_EXPECTED)
+  ) {
     out.pValue = chi.pValue;
+  } else if (against.windows) {
+    out.pValue = twoSampleNull({
+      reference: ref,
+      current: cur,
+      simulations: WINDOW_REFERENCE_SIMULATIONS,
+      statistic:
+        test === 'psi'
+          ? (r, c) => psi(r, c).value
+          : test === 'chi-square'
+            ? (r, c) => chiSquareTest(r, c).statistic
+            : (r, c) => jensenShannonDistance(r, c),
+    }).pValue(out.statistic);
   } else {
     out.pValue = categoricalNull(profile, ref, test).pValue(out.statistic, nEff);
   }
@@ -637,6 +900,8 @@ function categoricalNull(profile: CategoricalProfile, ref: Float64Array, test: D
  */
 export function nullWarmups(baseline: BaselineProfile, model: ModelConfig): Array<() => void> {
   const tasks: Array<() => void> = [];
+  // A window reference's p-values come from permutations at each close, not these nulls.
+  if (referenceConfig(model).kind !== 'baseline') return tasks;
   for (const cfg of model.features) {
     const profile = baseline.features[cfg.name];
     if (profile === undefined) continue;

@@ -14,7 +14,17 @@ export {
   nullWarmups,
   resolveTest,
 } from './evaluate.js';
-export { windowAt, windowKey, windowName, windowStart } from './identity.js';
+export {
+  checkTimeZone,
+  previousWindow,
+  type WindowGrid,
+  type WindowSpan,
+  windowAt,
+  windowGrid,
+  windowKey,
+  windowName,
+  windowStart,
+} from './identity.js';
 export {
   type Clock,
   type ClosedWindow,

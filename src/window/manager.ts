@@ -1,7 +1,22 @@
 import type { ModelConfig } from '../config/types.js';
 import { BaselineError, InvalidInputError, LifecycleError } from '../errors.js';
 import type { BaselineProfile, EventSource, PredictionEvent, WindowBounds } from '../types.js';
-import { windowKey, windowName, windowStart } from './identity.js';
+import {
+  UTC,
+  type WindowGrid,
+  type WindowSpan,
+  windowGrid,
+  windowKey,
+  windowName,
+} from './identity.js';
+import {
+  historyLength,
+  resolveReference,
+  restoreReference,
+  snapshotReference,
+  type WindowReference,
+  type WindowReferenceSnapshot,
+} from './reference.js';
 import {
   createWindowState,
   type RecordMeta,
@@ -12,8 +27,9 @@ import {
 /*
  * Event-time tumbling windows for one model.
  *
- * Windows: per (version, configured size) the windows [k·size, (k+1)·size), aligned to the
- * Unix epoch, end exclusive: an event at exactly `end` belongs to the next window.
+ * Windows: per (version, configured size) the tumbling windows of src/window/identity.ts
+ * (aligned on the epoch, or on local midnight in the model's time zone for whole-day sizes),
+ * end exclusive: an event at exactly `end` belongs to the next window.
  *
  * Lanes: every event comes through a lane, an ordered input of its own: one per Kafka
  * topic/partition, one for HTTP, one for replay (`laneOf(meta.source)`). Each lane of a version
@@ -81,6 +97,8 @@ export interface ClosedWindow {
   reason: CloseReason;
   /** clock.now() at close. */
   closedAt: number;
+  /** The window reference (models[].reference previous / rolling), resolved at close. */
+  reference?: WindowReference | undefined;
 }
 
 /** One closed window an event missed. */
@@ -140,6 +158,8 @@ export interface StreamSnapshot {
   watermark?: number | null;
   lanes?: LaneSnapshot[];
   sizes: SizeSnapshot[];
+  /** Closed windows kept for window references (src/window/reference.ts), every size. */
+  history?: WindowStateSnapshot[];
 }
 
 /**
@@ -154,7 +174,12 @@ export interface WindowManagerSnapshot {
   streams: StreamSnapshot[];
   open: WindowStateSnapshot[];
   /** Closed but not yet drained: restored into the closed queue. */
-  closed: Array<{ state: WindowStateSnapshot; reason: CloseReason; closedAt: number }>;
+  closed: Array<{
+    state: WindowStateSnapshot;
+    reason: CloseReason;
+    closedAt: number;
+    reference?: WindowReferenceSnapshot;
+  }>;
   /** Per size, the latest window end closed by a version whose state was retired (see record). */
   retiredThrough?: Array<{ label: string; size: number; closedThrough: number }>;
 }
@@ -208,14 +233,18 @@ export interface WindowManager {
 interface SizeState {
   label: string;
   size: number;
+  grid: WindowGrid;
   /** Open windows by start; usually one or two. */
   open: Map<number, WindowState>;
   /** Last window used, to skip the map lookup on the hot path. */
   current: WindowState | null;
   currentStart: number;
+  currentEnd: number;
   closedThrough: number;
   lateTotal: number;
   pendingLate: number;
+  /** The last final closed windows, oldest first, kept for window references. */
+  history: WindowState[];
 }
 
 interface Lane {
@@ -266,7 +295,9 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       throw new InvalidInputError(`model ${model.id}: window size ${s.label} is ${s.ms} ms`);
     }
   }
+  const grids = sizes.map((s) => windowGrid(s.ms, model.timeZone ?? UTC));
   const lateness = model.windows.allowedLatenessMs;
+  const keep = historyLength(model);
   const idleTimeout = model.windows.idleTimeoutMs;
   const streams = new Map<string, Stream>();
   const maxVersions = model.versions.maxActive;
@@ -298,12 +329,15 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       sizes: sizes.map((c, i) => ({
         label: c.label,
         size: c.ms,
+        grid: grids[i]!,
         open: new Map(),
         current: null,
         currentStart: Number.NaN,
+        currentEnd: Number.NaN,
         closedThrough: retiredThrough[i]!,
         lateTotal: 0,
         pendingLate: 0,
+        history: [],
       })),
     };
     for (const lane of registered)
@@ -366,7 +400,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
   function recomputeNextEnd(stream: Stream): void {
     let next = Number.POSITIVE_INFINITY;
     for (const sz of stream.sizes) {
-      for (const start of sz.open.keys()) if (start + sz.size < next) next = start + sz.size;
+      for (const w of sz.open.values()) if (w.bounds.end < next) next = w.bounds.end;
     }
     stream.nextEnd = next;
   }
@@ -375,32 +409,57 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
   function closeStream(stream: Stream, limit: number, reason: CloseReason): void {
     const now = clock.now();
     const closed: ClosedWindow[] = [];
+    const sizeOf = new Map<ClosedWindow, SizeState>();
     for (const sz of stream.sizes) {
       for (const [start, state] of sz.open) {
-        const end = start + sz.size;
+        const end = state.bounds.end;
         if (end > limit) continue;
         sz.open.delete(start);
         if (end > sz.closedThrough) sz.closedThrough = end;
         const key = windowKey(state.bounds);
         const baseline = stream.baselines.get(key)!;
         stream.baselines.delete(key);
-        closed.push({ bounds: state.bounds, state, baseline, reason, closedAt: now });
+        const c: ClosedWindow = { bounds: state.bounds, state, baseline, reason, closedAt: now };
+        closed.push(c);
+        sizeOf.set(c, sz);
       }
       if (sz.current !== null && !sz.open.has(sz.currentStart)) {
         sz.current = null;
         sz.currentStart = Number.NaN;
+        sz.currentEnd = Number.NaN;
       }
     }
     if (closed.length === 0) return;
     closed.sort(byEndThenSize);
-    for (const c of closed) closedQueue.push(c);
+    for (const c of closed) {
+      // In end order: a window's predecessors are in the history before it is resolved.
+      const sz = sizeOf.get(c)!;
+      c.reference = referenceOf(sz, c);
+      remember(sz, c.state);
+      closedQueue.push(c);
+    }
     recomputeNextEnd(stream);
+  }
+
+  function referenceOf(
+    sz: SizeState,
+    c: Pick<ClosedWindow, 'bounds' | 'baseline'>,
+  ): WindowReference | undefined {
+    return resolveReference({ model, bounds: c.bounds, baseline: c.baseline, history: sz.history });
+  }
+
+  /** Keeps a final closed window for the references of the next ones (the newest `keep`). */
+  function remember(sz: SizeState, state: WindowState): void {
+    if (keep === 0) return;
+    sz.history.push(state);
+    if (sz.history.length > 1) sz.history.sort((a, b) => a.bounds.start - b.bounds.start);
+    while (sz.history.length > keep) sz.history.shift();
   }
 
   function openWindow(
     stream: Stream,
     sz: SizeState,
-    start: number,
+    span: WindowSpan,
     baseline: BaselineProfile,
     snapshot?: WindowStateSnapshot,
   ): WindowState {
@@ -409,15 +468,15 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       version: stream.version,
       size: sz.size,
       sizeLabel: sz.label,
-      start,
-      end: start + sz.size,
+      start: span.start,
+      end: span.end,
     };
     const state = createWindowState({ bounds, model, baseline }, snapshot);
     if (sz.pendingLate > 0) {
       state.addLate(sz.pendingLate);
       sz.pendingLate = 0;
     }
-    sz.open.set(start, state);
+    sz.open.set(span.start, state);
     stream.baselines.set(windowKey(bounds), baseline);
     if (bounds.end < stream.nextEnd) stream.nextEnd = bounds.end;
     return state;
@@ -425,8 +484,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
 
   function countLate(sz: SizeState, laneMax: number): void {
     sz.lateTotal++;
-    const size = sz.size;
-    const own = sz.open.get(windowStart(laneMax, size));
+    const own = sz.open.get(sz.grid.spanAt(laneMax).start);
     if (own !== undefined) {
       own.addLate(1);
       return;
@@ -513,20 +571,27 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     const list = stream.sizes;
     for (let i = 0; i < list.length; i++) {
       const sz = list[i]!;
-      const size = sz.size;
-      const start = windowStart(ts, size);
-      const end = start + size;
+      let state = sz.current;
+      let start = sz.currentStart;
+      let end = sz.currentEnd;
+      // Most events fall in the window of the event before (NaN bounds compare false).
+      if (!(ts >= start && ts < end)) {
+        const span = sz.grid.spanAt(ts);
+        start = span.start;
+        end = span.end;
+        state = null;
+      }
       if (end <= limit || end <= sz.closedThrough) {
         countLate(sz, laneMax);
         if (late === undefined) late = [];
-        late.push({ sizeLabel: sz.label, size, start, end });
+        late.push({ sizeLabel: sz.label, size: sz.size, start, end });
         continue;
       }
-      let state = sz.current;
-      if (state === null || sz.currentStart !== start) {
-        state = sz.open.get(start) ?? openWindow(stream, sz, start, baseline);
+      if (state === null) {
+        state = sz.open.get(start) ?? openWindow(stream, sz, { start, end }, baseline);
         sz.current = state;
         sz.currentStart = start;
+        sz.currentEnd = end;
       }
       state.record(event, meta);
     }
@@ -582,7 +647,14 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       for (const state of sz.open.values()) {
         const baseline = stream.baselines.get(windowKey(state.bounds))!;
         const copy = createWindowState({ bounds: state.bounds, model, baseline }, state.snapshot());
-        out.push({ bounds: state.bounds, state: copy, baseline, reason: 'idle', closedAt: now });
+        out.push({
+          bounds: state.bounds,
+          state: copy,
+          baseline,
+          reason: 'idle',
+          closedAt: now,
+          reference: referenceOf(sz, { bounds: state.bounds, baseline }),
+        });
       }
     }
     out.sort(byEndThenSize);
@@ -615,6 +687,9 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
           lateTotal: sz.lateTotal,
           pendingLate: sz.pendingLate,
         })),
+        ...(keep > 0
+          ? { history: stream.sizes.flatMap((sz) => sz.history.map((h) => h.snapshot())) }
+          : {}),
       });
       for (const sz of stream.sizes) {
         const starts = [...sz.open.keys()].sort((a, b) => a - b);
@@ -631,6 +706,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         state: c.state.snapshot(),
         reason: c.reason,
         closedAt: c.closedAt,
+        ...(c.reference === undefined ? {} : { reference: snapshotReference(c.reference) }),
       })),
       retiredThrough: sizes.flatMap((c, i) =>
         Number.isFinite(retiredThrough[i]!)
@@ -667,13 +743,16 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     // Validate everything before mutating, so a failed restore leaves the manager fresh.
     const pending = snap.closed.map((c) => {
       const baseline = baselineOf(c.state);
-      return {
+      const closed: ClosedWindow = {
         bounds: c.state.bounds,
         state: createWindowState({ bounds: c.state.bounds, model, baseline }, c.state),
         baseline,
         reason: c.reason,
         closedAt: c.closedAt,
       };
+      if (c.reference !== undefined)
+        closed.reference = restoreReference(c.reference, model, baseline);
+      return closed;
     });
     const openBaselines = snap.open.map(baselineOf);
     sizes.forEach((c, i) => {
@@ -704,6 +783,15 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         sz.lateTotal = saved.lateTotal;
         sz.pendingLate = saved.pendingLate;
       }
+      // History on another baseline than the version's current one could never be summed.
+      const current = baselineFor(ss.version);
+      for (const h of ss.history ?? []) {
+        const sz = stream.sizes.find(
+          (x) => x.label === h.bounds.sizeLabel && x.size === h.bounds.size,
+        );
+        if (sz === undefined || current === undefined || current.id !== h.baselineId) continue;
+        remember(sz, createWindowState({ bounds: h.bounds, model, baseline: current }, h));
+      }
     }
     closedQueue.push(...pending);
     const orphans: ClosedWindow[] = [];
@@ -719,7 +807,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         orphans.push({ bounds: state.bounds, state, baseline, reason: 'flush', closedAt: now });
         return;
       }
-      openWindow(stream, sz, ws.bounds.start, baseline, ws);
+      openWindow(stream, sz, { start: ws.bounds.start, end: ws.bounds.end }, baseline, ws);
     });
     orphans.sort(byEndThenSize);
     closedQueue.push(...orphans);

@@ -174,7 +174,8 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
               basis: { type: ['string', 'null'], enum: ['latest', 'latest-with-verdict', null] },
               skipped: {
                 type: 'array',
-                description: 'Newer closed windows left out: too few events for a verdict',
+                description:
+                  'Newer closed windows left out: too few events for a verdict, in the window or in its window reference',
                 items: {
                   type: 'object',
                   properties: {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { MAX_ID_LENGTH } from '../../limits.js';
 import { idIsPii, piiKeyOf, storedId } from '../../privacy/pii.js';
-import { windowStart } from '../../window/identity.js';
+import { windowAt } from '../../window/identity.js';
 import { notFound } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
 import { presentSource } from '../present.js';
@@ -35,7 +35,13 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
     const config = deps.models.get(found.event.model);
     const windows = [];
     for (const size of config?.windows.sizes ?? []) {
-      const start = windowStart(found.event.ts, size.ms);
+      const { start, end } = windowAt(
+        found.event.model,
+        found.event.version,
+        size,
+        found.event.ts,
+        config?.timeZone,
+      );
       const [result] = await deps.store.queryDrift({
         model: found.event.model,
         window: size.label,
@@ -45,7 +51,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
       windows.push({
         window: size.label,
         start: new Date(start).toISOString(),
-        end: new Date(start + size.ms).toISOString(),
+        end: new Date(end).toISOString(),
         closed: result !== undefined,
         baselineId: result?.baselineId ?? null,
         baselineHash: result?.baselineHash ?? null,

@@ -141,6 +141,15 @@ function windowResult(start: number, over: Partial<WindowResult> = {}): WindowRe
     lateCount: 2,
     closedAt: start + 6 * MIN,
     provisional: false,
+    reference: {
+      kind: 'baseline',
+      windows: 0,
+      found: 0,
+      start: null,
+      end: null,
+      eventCount: 10000,
+      note: null,
+    },
     features: [
       drift('age', {
         histogram: { edges: [0, 30, 60, 90], reference: [0.3, 0.5, 0.2], current: [0.1, 0.5, 0.4] },
@@ -480,11 +489,22 @@ describe.each(DRIVERS)('Store on the $name', (driver) => {
   describe('window results', () => {
     it('round-trip, including nulls, NaN, Infinity and histograms; filters by feature and window', async () => {
       const w1 = windowResult(T0);
+      // A window compared with the windows before it, one feature short of reference events.
       const w2 = windowResult(T0 + 5 * MIN, {
         prediction: null,
         datasetDrift: false,
         driftShare: 0,
+        reference: {
+          kind: 'rolling',
+          windows: 3,
+          found: 2,
+          start: T0 - 5 * MIN,
+          end: T0 + 5 * MIN,
+          eventCount: 1234,
+          note: '2 of 3 windows found (the others had no events)',
+        },
       });
+      w2.features[0] = { ...w2.features[0]!, insufficient: true, insufficientReason: 'reference' };
       const hourly = windowResult(T0, { size: 60 * MIN, sizeLabel: '1h', end: T0 + 60 * MIN });
       await store.insertWindowResults([w1, w2, hourly]);
 

@@ -123,6 +123,8 @@ describe('parseConfig defaults', () => {
           },
           piiFields: [],
           storeUnlistedFields: false,
+          timeZone: 'UTC',
+          reference: { kind: 'baseline', windows: 0 },
         },
       ],
       privacy: { piiKey: null, piiKeyFile: null },
