@@ -149,7 +149,9 @@ describe('store migrations (chDB)', () => {
     await closeStore(old.store);
 
     const now = openStore(path);
-    expect((await now.store.migrate()).applied.map((m) => m.version)).toEqual([5, 6, 7, 8, 9, 10]);
+    expect((await now.store.migrate()).applied.map((m) => m.version)).toEqual(
+      MIGRATIONS.filter((m) => m.version >= 5).map((m) => m.version),
+    );
     const got = await now.store.getPrediction('old-1');
     expect(got?.event.features).toEqual({ income: 52000, region: 'EU' });
     expect(got?.event.prediction).toBe(0.83);
