@@ -28,6 +28,7 @@ const DRIFTD_ENV = [
   'DRIFTD_DATA_DIR',
   'DRIFTD_PII_KEY',
   'DRIFTD_PII_KEY_FILE',
+  'DRIFTD_KAFKA_SASL_PASSWORD',
 ];
 
 /** What the deployments give driftd from their Secret: the PII key its model needs. */
