@@ -6,6 +6,7 @@ import { clientErrorHandler, frameworkErrors, installErrorHandler } from './erro
 import { installRequestGuards } from './guards.js';
 import { installJsonBodyParser } from './json-body.js';
 import type { ApiDeps } from './ports.js';
+import { installRequestId } from './request-id.js';
 import { installRequestMetrics } from './request-metrics.js';
 import { registerErasureRoutes } from './routes/erasure.js';
 import { registerIngestRoutes } from './routes/ingest.js';
@@ -58,6 +59,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     clientErrorHandler,
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
   });
+  installRequestId(app);
   installRequestMetrics(app, deps.metrics);
   installErrorHandler(app, server.bodyLimitBytes);
   // Before the guards: an unauthenticated client learns nothing, not even that driftd is starting.
