@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { createDaemon } from '../../daemon.js';
 import { ConfigError } from '../../errors.js';
 import type { PendingLine } from '../../ingest/decode.js';
+import { createLineDecoder } from '../../ingest/line-decode.js';
 import { countNewlines, splitNdjson } from '../../ingest/ndjson.js';
 import type { CliFlags, CliIo } from '../index.js';
 import { createProgress } from '../progress.js';
@@ -28,12 +29,15 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
   });
   await daemon.start();
   let bad = 0;
+  // Event lines are parsed and checked on a decode thread while the event loop records.
+  const decoder = createLineDecoder(config.models, daemon.logger);
   try {
     const events = await feed(
       file,
       'events',
       (items) => daemon.pipeline.ingestEvents(items, 'replay'),
       io,
+      decoder.decode,
     );
     bad += events.rejected;
     if (flags.labels) {
@@ -50,6 +54,7 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
       `replay done: ${events.accepted} events accepted, ${bad} rejected, ${windows} windows closed\n`,
     );
   } finally {
+    await decoder.close();
     await daemon.close();
   }
   return bad > 0 ? 1 : 0;
@@ -78,6 +83,8 @@ async function feed(
   what: string,
   ingest: (items: unknown[]) => Promise<Report>,
   io: CliIo,
+  /** Decodes a batch ahead of the pipeline (never rejects); batches still go in file order. */
+  decode?: (items: readonly PendingLine[]) => Promise<unknown[]>,
   inFlight = IN_FLIGHT,
 ): Promise<{ accepted: number; rejected: number }> {
   const size = await stat(file).then(
@@ -94,8 +101,15 @@ async function feed(
   let rejected = 0;
   let reported = 0;
   const running: Array<Promise<void>> = [];
+  // Resolves once the previous batch was handed to `ingest`: batches decode side by side but
+  // enter the pipeline one after the other, in file order.
+  let handedOver: Promise<unknown> = Promise.resolve();
   const submit = (items: PendingLine[]) => {
-    const done = ingest(items).then((report) => {
+    const turn = Promise.all([decode ? decode(items) : items, handedOver]);
+    const ingested = turn.then(([decoded]) => ingest(decoded));
+    // Registered after the call above, so it settles only once this batch went in.
+    handedOver = turn.then(() => undefined);
+    const done = ingested.then((report) => {
       accepted += report.accepted;
       rejected += report.rejected;
       for (const e of report.errors) {
