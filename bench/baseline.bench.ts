@@ -7,10 +7,11 @@
  * and removed afterwards. CPU seconds and the load average are recorded too: on a shared
  * machine wall time mostly measures the neighbours.
  */
+
+import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { fork } from 'node:child_process';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
