@@ -94,12 +94,14 @@ function benchClose(edges: readonly number[], refCounts: number[]): BenchResult 
   const ksPhase: number[] = [];
   const psiPhase: number[] = [];
   const snapshotPhase: number[] = [];
+  const cpuTotal: number[] = [];
   let sink = 0;
   for (let run = 0; run <= RUNS; run++) {
     let tMerge = 0;
     let tKs = 0;
     let tPsi = 0;
     let tSnapshot = 0;
+    const c0 = process.threadCpuUsage();
     for (let it = 0; it < ITERATIONS; it++) {
       const s0 = performance.now();
       const merged = createNumericSketch(edges);
@@ -125,9 +127,12 @@ function benchClose(edges: readonly number[], refCounts: number[]): BenchResult 
       sink += ks.statistic + ks.pValue + p.value;
     }
     const perOp = ((tMerge + tKs + tPsi) * 1000) / ITERATIONS;
+    const c = process.threadCpuUsage(c0);
+    const cpuPerOp = (c.user + c.system) / ITERATIONS;
     snapshotPhase.push((tSnapshot * 1000) / ITERATIONS);
     if (run === 0) continue; // warm-up
     total.push(perOp);
+    cpuTotal.push(cpuPerOp);
     mergePhase.push((tMerge * 1000) / ITERATIONS);
     ksPhase.push((tKs * 1000) / ITERATIONS);
     psiPhase.push((tPsi * 1000) / ITERATIONS);
@@ -145,6 +150,11 @@ function benchClose(edges: readonly number[], refCounts: number[]): BenchResult 
     mergeViewUs: us(mergePhase),
     binnedKsUs: us(ksPhase),
     psiUs: us(psiPhase),
+    /**
+     * This thread's CPU per iteration (the snapshot copy included, µs; median of runs): wall
+     * time on a busy shared machine also counts the waits for a core.
+     */
+    cpuUs: us(cpuTotal),
     /** Not in the median: a snapshot() copy of the merged sketch (what a checkpoint takes). */
     snapshotCopyUs: us(snapshotPhase),
     bins: edges.length,
