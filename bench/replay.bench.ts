@@ -136,6 +136,8 @@ export async function runReplayBenchmarks(): Promise<BenchRecord[]> {
         cpuUsPerEvent: median(cpuPerEvent),
         /** The main thread's CPU per event, µs: the event loop's share. */
         mainThreadUsPerEvent: median(mainPerEvent),
+        /** Peak RSS of this process so far (every module run before included), MB. */
+        maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
       },
     ];
   } finally {
