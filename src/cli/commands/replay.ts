@@ -65,8 +65,8 @@ export async function run(flags: CliFlags, io: CliIo): Promise<number> {
  * ones insert, and the batches that queue meanwhile go into one INSERT (the input log
  * coalesces up to 100 000 rows), which costs the engine less per row. With the decode thread
  * the event loop waited on the inserts; 16 instead of 4 took a 1 M-event replay from ~50 k to
- * ~90 k events/s (docs/benchmarks.md), at ~0.5 GB more peak RSS than 4 did (the lines and
- * encoded rows held, the engine's larger inserts).
+ * ~90 k events/s (docs/benchmarks.md), at ~0.5 GB more peak RSS than the replay of 3954aed
+ * (the lines and encoded rows held, the engine's larger inserts, the decode thread).
  */
 const IN_FLIGHT = 16;
 /** A line longer than this is not an event: the file is refused there (it would all be held). */
