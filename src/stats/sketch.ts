@@ -308,10 +308,17 @@ class NumericSketchImpl implements NumericSketch {
         if ((e[mid] as number) < value) lo = mid + 1;
         else hi = mid;
       }
-      // Whole steps below the edge; at least 1 whenever value < edge.
+      // Whole steps below the edge; at least 1 whenever value < edge (then lo ≥ 1: the point
+      // bin {edges[0]} holds only edges[0]). The scale is computed here rather than loaded
+      // from a per-bin table: one cache line fewer per value (the bin's two edges share one),
+      // and the same double as gapScale[lo] (the same division).
       const exact = (e[lo] as number) - value;
-      let gap = Math.round(exact * (layout.gapScale[lo] as number));
-      if (gap === 0 && exact > 0) gap = 1;
+      let gap = 0;
+      if (exact > 0) {
+        const scale = GAP_STEPS / ((e[lo] as number) - (e[lo - 1] as number));
+        gap = Math.round(exact * (scale === Number.POSITIVE_INFINITY ? 0 : scale));
+        if (gap === 0) gap = 1;
+      }
       const gapSquare = gap * gap;
       layout.lastValue = value;
       layout.lastBin = lo;
