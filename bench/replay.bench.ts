@@ -2,7 +2,9 @@
  * Replay (backfill) end to end: `driftd replay` in-process on a JSONL file of 20-feature events
  * with the embedded store (read → decode → windows → raw events in chDB → window closes).
  * Reports events/s over the whole replay (3 runs, each a fresh store) and the event loop's
- * utilisation during it: what is idle is time parsing could use while inserts run.
+ * utilisation during it: what is idle is time parsing could use while inserts run. Also the
+ * process CPU and the main thread's CPU per event (medians): steadier than events/s on a busy
+ * shared machine.
  * `DRIFTD_BENCH_REPLAY_EVENTS` sets the file's length (default 1 000 000).
  */
 import { createWriteStream } from 'node:fs';
@@ -19,6 +21,11 @@ import { baselineRows, lcg } from './rows.js';
 import type { BenchRecord } from './types.js';
 
 const FEATURES = 20;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return Math.round(s[Math.floor(s.length / 2)]! * 10) / 10;
+}
 const RUNS = 3;
 
 async function writeEvents(file: string, total: number): Promise<void> {
@@ -52,6 +59,8 @@ export async function runReplayBenchmarks(): Promise<BenchRecord[]> {
     await writeEvents(file, total);
     const rates: number[] = [];
     const utilisation: number[] = [];
+    const cpuPerEvent: number[] = [];
+    const mainPerEvent: number[] = [];
     for (let run = 0; run < RUNS; run++) {
       const config = join(dir, `driftd-${run}.yaml`);
       const features = Array.from(
@@ -85,6 +94,8 @@ export async function runReplayBenchmarks(): Promise<BenchRecord[]> {
       });
       const err = new PassThrough().resume();
       const elu0 = performance.eventLoopUtilization();
+      const cpu0 = process.cpuUsage();
+      const main0 = process.threadCpuUsage();
       const started = performance.now();
       const code = await runCli(['replay', '--config', config, '--file', file], {
         out,
@@ -93,13 +104,20 @@ export async function runReplayBenchmarks(): Promise<BenchRecord[]> {
       });
       const seconds = (performance.now() - started) / 1000;
       const elu = performance.eventLoopUtilization(elu0);
+      const cpu = process.cpuUsage(cpu0);
+      const main = process.threadCpuUsage(main0);
+      // CPU per event: what a busy shared machine's throughput hides (it moves with the load).
+      const cpuUs = (cpu.user + cpu.system) / total;
+      const mainUs = (main.user + main.system) / total;
       if (code !== 0 || !stdout.includes(`${total} events accepted, 0 rejected`)) {
         throw new Error(`replay failed (exit ${code}): ${stdout}`);
       }
       rates.push(total / seconds);
       utilisation.push(elu.utilization);
+      cpuPerEvent.push(cpuUs);
+      mainPerEvent.push(mainUs);
       process.stderr.write(
-        `  replay: ${total} events in ${seconds.toFixed(1)} s, ${Math.round(total / seconds)} events/s, event loop busy ${(elu.utilization * 100).toFixed(0)} %\n`,
+        `  replay: ${total} events in ${seconds.toFixed(1)} s, ${Math.round(total / seconds)} events/s, event loop busy ${(elu.utilization * 100).toFixed(0)} %, CPU ${cpuUs.toFixed(1)} µs per event (main thread ${mainUs.toFixed(1)})\n`,
       );
     }
     const sorted = [...rates].sort((a, b) => a - b);
@@ -114,6 +132,12 @@ export async function runReplayBenchmarks(): Promise<BenchRecord[]> {
         min: Math.round(sorted[0]!),
         max: Math.round(sorted.at(-1)!),
         eventLoopBusy: utilisation.map((x) => Math.round(x * 100) / 100),
+        /** Process CPU (every thread, the embedded engine's included) per event, µs. */
+        cpuUsPerEvent: median(cpuPerEvent),
+        /** The main thread's CPU per event, µs: the event loop's share. */
+        mainThreadUsPerEvent: median(mainPerEvent),
+        /** Peak RSS of this process so far (every module run before included), MB. */
+        maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
       },
     ];
   } finally {

@@ -568,6 +568,12 @@ export class DecodedBatch {
     return k === KIND_EVENT ? 'event' : k === KIND_DEAD ? 'dead' : 'local';
   }
 
+  /** Message `i`'s event when the thread accepted it (a new object each call). */
+  eventAt(i: number): PredictionEvent | undefined {
+    if (this.kinds[i] !== KIND_EVENT) return undefined;
+    return (this.message(i) as { ok: true; event: PredictionEvent }).event;
+  }
+
   /** Message `i` read (a new object each call); null where it is to be decoded here. */
   message(i: number): DecodedMessage | null {
     const r = this.reader;

@@ -148,8 +148,24 @@ export class PendingLine {
   }
 }
 
+/**
+ * An item another thread already decoded and accepted (the replay's lines, line-decode.ts):
+ * `decodePrediction` takes its event as it is, read from the thread's answer only when asked
+ * for. The thread ran the same rules (`decodePrediction`, or the scanner that matches it byte
+ * for byte), so the event is the one this thread would have made; `item` (the line) is kept for
+ * anything that needs the item itself.
+ */
+export class PredecodedItem {
+  constructor(
+    readonly answer: { eventAt(i: number): PredictionEvent | undefined },
+    readonly index: number,
+    readonly item: unknown,
+  ) {}
+}
+
 /** A PendingLine parsed; any other item as it is. */
 export function resolveItem(item: unknown): unknown {
+  if (item instanceof PredecodedItem) return resolveItem(item.item);
   return item instanceof PendingLine ? item.parse() : item;
 }
 
@@ -601,6 +617,10 @@ function neverThrows<T>(decode: () => Decoded<T>): Decoded<T> {
 }
 
 function decodePredictionItem(source: unknown, opts: DecodeOptions): Decoded<PredictionEvent> {
+  if (source instanceof PredecodedItem) {
+    const event = source.answer.eventAt(source.index);
+    if (event !== undefined) return { ok: true, value: event };
+  }
   const item = resolveItem(source);
   if (item instanceof UnparseableItem) return reject(item.reason, item.message);
   const text = item instanceof TextItem ? item.text : undefined;

@@ -165,8 +165,6 @@ class BinLayout {
   /** The last value's term of its bin's `gaps` sum (in steps), and its square. */
   lastGap = 0;
   lastGapSquare = 0;
-  /** Per bin GAP_STEPS / width (0 for the point bin {edges[0]}). */
-  readonly gapScale: Float64Array;
   /** Out-of-range gap step: the baseline range / GAP_STEPS (1 / GAP_STEPS for one edge). */
   readonly outStep: number;
   private frozen: readonly number[] | undefined;
@@ -176,15 +174,6 @@ class BinLayout {
     const k = edges.length;
     this.lo = edges[0] as number;
     this.hi = edges[k - 1] as number;
-    const gapScale = new Float64Array(k);
-    for (let i = 1; i < k; i++) {
-      const w = (edges[i] as number) - (edges[i - 1] as number);
-      // A width that overflows (edges near ±MAX_VALUE) or is subnormal gives scale 0: every gap
-      // below the edge then counts as 1 step.
-      const scale = GAP_STEPS / w;
-      gapScale[i] = Number.isFinite(scale) ? scale : 0;
-    }
-    this.gapScale = gapScale;
     this.outStep = outOfRangeStep(this.lo, this.hi);
     const cells = Math.max(1, 4 * k);
     const width = this.hi - this.lo;
@@ -308,10 +297,18 @@ class NumericSketchImpl implements NumericSketch {
         if ((e[mid] as number) < value) lo = mid + 1;
         else hi = mid;
       }
-      // Whole steps below the edge; at least 1 whenever value < edge.
+      // Whole steps below the edge; at least 1 whenever value < edge (then lo ≥ 1: the point
+      // bin {edges[0]} holds only edges[0]). The scale is computed here rather than loaded
+      // from a per-bin table: one cache line fewer per value (the bin's two edges share one).
+      // A width that overflows (edges near ±MAX_VALUE) or is subnormal gives scale 0: every
+      // gap below the edge then counts as 1 step.
       const exact = (e[lo] as number) - value;
-      let gap = Math.round(exact * (layout.gapScale[lo] as number));
-      if (gap === 0 && exact > 0) gap = 1;
+      let gap = 0;
+      if (exact > 0) {
+        const scale = GAP_STEPS / ((e[lo] as number) - (e[lo - 1] as number));
+        gap = Math.round(exact * (scale === Number.POSITIVE_INFINITY ? 0 : scale));
+        if (gap === 0) gap = 1;
+      }
       const gapSquare = gap * gap;
       layout.lastValue = value;
       layout.lastBin = lo;

@@ -153,7 +153,7 @@ describe('driftd CLI (in-process, real embedded store)', () => {
 
   it('replay reads a file of many batches in chunks, in file order, naming bad lines by number', async () => {
     // 30 000 events over 10 one-minute windows (~6 MB: several 1 MiB read chunks, six batches,
-    // up to four in the pipeline at once). Batches out of order would make events late.
+    // all of them in the pipeline at once). Batches out of order would make events late.
     const t0 = Date.parse('2026-11-23T10:00:00Z');
     const parts: string[] = [];
     for (let i = 0; i < 30_000; i++) {
