@@ -32,11 +32,11 @@ export interface LineDecoder {
 
 export function createLineDecoder(models: readonly ModelConfig[], logger: Logger): LineDecoder {
   const list = [...models];
-  // Replay is not a live source (any storable time is accepted). The PII salt is not needed:
+  // Replay is not a live source (any storable time is accepted). No PII key is needed:
   // the thread leaves events of models with PII fields to the event loop.
   let thread: DecodeThread | undefined = createDecodeThread(
     list,
-    { piiSalt: '' },
+    {},
     THREAD_MAX_LINE_BYTES,
     logger,
   );
