@@ -49,20 +49,34 @@ export function encodeCheckpoint(cp: KafkaCheckpoint): StoredCheckpoint {
 const OFFSET_RE = /^\d{1,19}$/;
 
 /**
- * Parses and checks a stored checkpoint.
+ * A stored checkpoint's payload parsed as an object with a `windows` map (every kind has one),
+ * and a maker of errors that name the row. The kind's own fields are checked by its decoder.
  * @throws InvalidInputError naming what does not fit
  */
-export function decodeCheckpoint(row: StoredCheckpoint): KafkaCheckpoint {
+function parsePayload<T>(row: StoredCheckpoint): {
+  c: Partial<T> & { windows?: unknown };
+  bad: (what: string) => InvalidInputError;
+} {
+  const bad = (what: string) =>
+    new InvalidInputError(`checkpoint ${row.groupId}#${row.seq}: ${what}`);
   let cp: unknown;
   try {
     cp = JSON.parse(row.payload);
   } catch (err) {
     throw new InvalidInputError(`checkpoint ${row.groupId}#${row.seq} is not JSON`, { cause: err });
   }
-  const bad = (what: string) =>
-    new InvalidInputError(`checkpoint ${row.groupId}#${row.seq}: ${what}`);
   if (typeof cp !== 'object' || cp === null) throw bad('not an object');
-  const c = cp as Partial<KafkaCheckpoint>;
+  const c = cp as Partial<T> & { windows?: unknown };
+  if (typeof c.windows !== 'object' || c.windows === null) throw bad('windows missing');
+  return { c, bad };
+}
+
+/**
+ * Parses and checks a stored checkpoint.
+ * @throws InvalidInputError naming what does not fit
+ */
+export function decodeCheckpoint(row: StoredCheckpoint): KafkaCheckpoint {
+  const { c, bad } = parsePayload<KafkaCheckpoint>(row);
   if (c.format !== 1) throw bad(`format ${String(c.format)} is not 1`);
   if (c.groupId !== row.groupId) throw bad(`belongs to group ${String(c.groupId)}`);
   if (!Array.isArray(c.offsets)) throw bad('offsets missing');
@@ -83,7 +97,6 @@ export function decodeCheckpoint(row: StoredCheckpoint): KafkaCheckpoint {
   ) {
     throw bad(`bad httpPosition ${String(c.httpPosition)}`);
   }
-  if (typeof c.windows !== 'object' || c.windows === null) throw bad('windows missing');
   return c as KafkaCheckpoint;
 }
 
@@ -160,20 +173,10 @@ export function encodeHttpCheckpoint(cp: HttpCheckpoint): StoredCheckpoint {
  * @throws InvalidInputError naming what does not fit
  */
 export function decodeHttpCheckpoint(row: StoredCheckpoint): HttpCheckpoint {
-  let cp: unknown;
-  try {
-    cp = JSON.parse(row.payload);
-  } catch (err) {
-    throw new InvalidInputError(`checkpoint ${row.groupId}#${row.seq} is not JSON`, { cause: err });
-  }
-  const bad = (what: string) =>
-    new InvalidInputError(`checkpoint ${row.groupId}#${row.seq}: ${what}`);
-  if (typeof cp !== 'object' || cp === null) throw bad('not an object');
-  const c = cp as Partial<HttpCheckpoint>;
+  const { c, bad } = parsePayload<HttpCheckpoint>(row);
   if (c.format !== 1 || c.kind !== 'http') throw bad('not an HTTP checkpoint of format 1');
   if (!Number.isSafeInteger(c.position) || (c.position as number) < 0)
     throw bad(`bad position ${String(c.position)}`);
-  if (typeof c.windows !== 'object' || c.windows === null) throw bad('windows missing');
   return c as HttpCheckpoint;
 }
 
@@ -219,16 +222,7 @@ export function encodeReplayCheckpoint(cp: ReplayCheckpoint): StoredCheckpoint {
  * @throws InvalidInputError naming what does not fit
  */
 export function decodeReplayCheckpoint(row: StoredCheckpoint): ReplayCheckpoint {
-  let cp: unknown;
-  try {
-    cp = JSON.parse(row.payload);
-  } catch (err) {
-    throw new InvalidInputError(`checkpoint ${row.groupId}#${row.seq} is not JSON`, { cause: err });
-  }
-  const bad = (what: string) =>
-    new InvalidInputError(`checkpoint ${row.groupId}#${row.seq}: ${what}`);
-  if (typeof cp !== 'object' || cp === null) throw bad('not an object');
-  const c = cp as Partial<ReplayCheckpoint>;
+  const { c, bad } = parsePayload<ReplayCheckpoint>(row);
   if (c.format !== 1 || c.kind !== 'replay') throw bad('not a replay checkpoint of format 1');
   const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   if (!count(c.offset) || !count(c.line) || !count(c.accepted) || !count(c.rejected))
@@ -236,6 +230,5 @@ export function decodeReplayCheckpoint(row: StoredCheckpoint): ReplayCheckpoint 
   if (typeof c.file?.path !== 'string' || !count(c.file.size) || typeof c.file.mtimeMs !== 'number')
     throw bad('bad file');
   if (typeof c.done !== 'boolean') throw bad('done missing');
-  if (typeof c.windows !== 'object' || c.windows === null) throw bad('windows missing');
   return c as ReplayCheckpoint;
 }
