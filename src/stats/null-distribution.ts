@@ -209,28 +209,35 @@ function simulate(
     }
     values[s] = statistic(ref, counts) * factor;
   }
+  return { tail: monteCarloPValue(values) };
+}
+
+/**
+ * The Monte Carlo p-value of an observed statistic among `b` simulated ones (sorted in place
+ * here): (1 + #{simulated ≥ x}) / (b + 1), and past the largest the exponential tail fitted to
+ * the top TAIL_SHARE (see the method above). NaN (no statistic) is 1.
+ */
+export function monteCarloPValue(values: Float64Array): (x: number) => number {
   values.sort();
+  const b = values.length;
   const max = values[b - 1] as number;
   const top = Math.max(1, Math.floor(b * TAIL_SHARE));
   const u = values[b - top - 1] as number;
   let excess = 0;
   for (let i = b - top; i < b; i++) excess += (values[i] as number) - u;
   const beta = excess / top;
-  return {
-    tail(x: number): number {
-      if (x > max) {
-        return beta > 0 ? Math.exp(-(x - max) / beta) / (b + 1) : 1 / (b + 1);
-      }
-      // First index with values[i] ≥ x (ties count as at least as extreme).
-      let lo = 0;
-      let hi = b;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if ((values[mid] as number) < x) lo = mid + 1;
-        else hi = mid;
-      }
-      return (1 + (b - lo)) / (b + 1);
-    },
+  return (x: number): number => {
+    if (Number.isNaN(x)) return 1;
+    if (x > max) return beta > 0 ? Math.exp(-(x - max) / beta) / (b + 1) : 1 / (b + 1);
+    // First index with values[i] ≥ x (ties count as at least as extreme).
+    let lo = 0;
+    let hi = b;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((values[mid] as number) < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return (1 + (b - lo)) / (b + 1);
   };
 }
 

@@ -4,7 +4,7 @@
  * a permutation test.
  */
 import { InvalidInputError } from '../errors.js';
-import { multinomial, xorshift128 } from './null-distribution.js';
+import { monteCarloPValue, multinomial, xorshift128 } from './null-distribution.js';
 
 /*
  * Method: a Monte Carlo permutation test (Fisher 1935, Pitman 1937; Good 2005,
@@ -44,9 +44,6 @@ export interface TwoSampleNullOptions {
   /** Seed of the generator (default a fixed constant: the same inputs give the same p-value). */
   seed?: number;
 }
-
-/** Share of the top draws the exponential tail is fitted to. */
-const TAIL_SHARE = 0.05;
 
 /**
  * The two-sample bootstrap null (module comment): `pValue(observed)` for the observed
@@ -123,25 +120,5 @@ export function twoSampleNull(options: TwoSampleNullOptions): { pValue(observed:
       values[s] = statistic(r, c);
     }
   }
-  values.sort();
-  const max = values[b - 1] as number;
-  const top = Math.max(1, Math.floor(b * TAIL_SHARE));
-  const u = values[b - top - 1] as number;
-  let excess = 0;
-  for (let i = b - top; i < b; i++) excess += (values[i] as number) - u;
-  const beta = excess / top;
-  return {
-    pValue(x: number): number {
-      if (Number.isNaN(x)) return 1;
-      if (x > max) return beta > 0 ? Math.exp(-(x - max) / beta) / (b + 1) : 1 / (b + 1);
-      let lo = 0;
-      let hi = b;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if ((values[mid] as number) < x) lo = mid + 1;
-        else hi = mid;
-      }
-      return (1 + (b - lo)) / (b + 1);
-    },
-  };
+  return { pValue: monteCarloPValue(values) };
 }
