@@ -111,10 +111,13 @@ async function fileInfo(file: string, what: string) {
  * ones insert, and the batches that queue meanwhile go into one INSERT (the input log
  * coalesces up to 100 000 rows), which costs the engine less per row. With the decode thread
  * the event loop waited on the inserts; 16 instead of 4 took a 1 M-event replay from ~50 k to
- * ~90 k events/s (docs/benchmarks.md), at ~0.5 GB more peak RSS than the replay of 3954aed
- * (the lines and encoded rows held, the engine's larger inserts, the decode thread).
+ * ~90 k events/s (docs/benchmarks.md). 32 instead of 16: at 16 the INSERTs held 20 000-50 000
+ * rows (a median of ~30 000), at 32 mostly 50 000-100 000, and the embedded engine's CPU per
+ * row falls with the INSERT's size (inserting the same 1 M events alone: ~9-10 µs per row in
+ * 20 000-40 000-row INSERTs, ~6-7 at 70 000, ~5 at 100 000). The price is memory: the batches
+ * held (lines, encoded rows); docs/benchmarks.md has the peak RSS.
  */
-const IN_FLIGHT = 16;
+const IN_FLIGHT = 32;
 /** A line longer than this is not an event: the file is refused there (it would all be held). */
 const MAX_LINE_BYTES = 64 * 1024 * 1024;
 
