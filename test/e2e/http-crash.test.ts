@@ -24,6 +24,7 @@ import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
 import { createChdbExecutor, createStore } from '../../src/store/index.js';
 import type { WindowResult } from '../../src/types.js';
+import { CRASH_MODEL, crashEvent } from '../helpers/crash-events.js';
 import {
   type DaemonProcess,
   startDaemonProcess,
@@ -36,13 +37,14 @@ import {
   requireKafkaOrSkip,
   uniqueGroupId,
 } from '../helpers/kafka.js';
+import { lcgNormals } from '../helpers/random.js';
 
 const { available: kafkaAvailable } = await requireKafkaOrSkip();
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const T0 = Math.floor(Date.now() / HOUR) * HOUR - 6 * HOUR;
-const MODEL = 'credit-risk';
+const MODEL = CRASH_MODEL;
 const CLIENTS = 4;
 const ROUNDS = 40;
 const PER_BATCH = 150;
@@ -51,41 +53,19 @@ const KILLS = 5;
 const TOTAL = CLIENTS * ROUNDS * PER_BATCH + 1;
 const WINDOWS_1M = (ROUNDS * ROUND_MS) / MINUTE;
 const WINDOWS_5M = WINDOWS_1M / 5;
-const REGIONS = ['EU', 'US', 'APAC'];
-
-/** Deterministic generator (32-bit LCG) with standard normals. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 4294967296;
-  };
-  const z = () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return { u, z };
-}
-
-function event(id: string, ts: number, r: ReturnType<typeof rng>, shift: number) {
-  return {
-    model: MODEL,
-    version: '7',
-    id,
-    ts: new Date(ts).toISOString(),
-    features: {
-      income: Math.round(50_000 + 12_000 * r.z() + shift * 15_000),
-      age: Math.round(40 + 10 * r.z()),
-      region: REGIONS[Math.floor(r.u() * 3)]!,
-    },
-    prediction: Math.round(r.u() * 1000) / 1000,
-  };
-}
 
 /** The body of client c's batch in round r. */
 function body(c: number, round: number): string {
-  const r = rng(10_000 * round + c + 1);
+  const r = lcgNormals(10_000 * round + c + 1);
   const shift = round >= 20 && round < 30 ? 1 : 0;
   return JSON.stringify(
     Array.from({ length: PER_BATCH }, (_, i) =>
-      event(`c${c}-r${round}-${i}`, T0 + round * ROUND_MS + Math.floor(r.u() * ROUND_MS), r, shift),
+      crashEvent(
+        `c${c}-r${round}-${i}`,
+        T0 + round * ROUND_MS + Math.floor(r.u() * ROUND_MS),
+        r,
+        shift,
+      ),
     ),
   );
 }
@@ -129,8 +109,8 @@ describe('HTTP crash consistency: SIGKILL × 5 at random moments vs an uninterru
     const store = createStore(config.store);
     try {
       await store.migrate();
-      const r = rng(1);
-      const rows = Array.from({ length: 5000 }, (_, i) => event(`b-${i}`, T0 - HOUR, r, 0));
+      const r = lcgNormals(1);
+      const rows = Array.from({ length: 5000 }, (_, i) => crashEvent(`b-${i}`, T0 - HOUR, r, 0));
       await store.saveBaseline(buildProfileFromRows(config.models[0]!, '7', rows).profile);
     } finally {
       await store.close();
@@ -191,8 +171,8 @@ describe('HTTP crash consistency: SIGKILL × 5 at random moments vs an uninterru
           Array.from({ length: CLIENTS }, (_, c) => send(`c${c}-r${round}`, body(c, round))),
         );
       }
-      const sentinel = rng(7);
-      await send('sentinel', JSON.stringify([event('sentinel', T0 + 3 * HOUR, sentinel, 0)]));
+      const sentinel = lcgNormals(7);
+      await send('sentinel', JSON.stringify([crashEvent('sentinel', T0 + 3 * HOUR, sentinel, 0)]));
     })();
     return { stats, done };
   }
@@ -252,7 +232,7 @@ describe('HTTP crash consistency: SIGKILL × 5 at random moments vs an uninterru
 
     // The crash run: kills at random moments spread over the input.
     const seed = Date.now() % 100_000;
-    const r = rng(seed);
+    const r = lcgNormals(seed);
     let d = await start(crashFile, 'crash');
     let url: string | undefined = d.url;
     const fed = feed(() => url);
@@ -362,8 +342,8 @@ describe.skipIf(!kafkaAvailable)(
       const config = validateConfig(input, { env: {} });
       const store = createStore(config.store);
       await store.migrate();
-      const r = rng(1);
-      const rows = Array.from({ length: 500 }, (_, i) => event(`b-${i}`, T0 - HOUR, r, 0));
+      const r = lcgNormals(1);
+      const rows = Array.from({ length: 500 }, (_, i) => crashEvent(`b-${i}`, T0 - HOUR, r, 0));
       await store.saveBaseline(buildProfileFromRows(config.models[0]!, '7', rows).profile);
       await store.close();
       const file = await writeConfigFile(root, input);
@@ -373,9 +353,9 @@ describe.skipIf(!kafkaAvailable)(
         DRIFTD_KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
       };
       const post = async (url: string, n: number, from: number, key: string) => {
-        const g = rng(from + 1);
+        const g = lcgNormals(from + 1);
         const items = Array.from({ length: n }, (_, i) =>
-          event(`h-${from + i}`, T0 + (from + i) * 100, g, 0),
+          crashEvent(`h-${from + i}`, T0 + (from + i) * 100, g, 0),
         );
         const res = await fetch(`${url}/api/v1/events`, {
           method: 'POST',

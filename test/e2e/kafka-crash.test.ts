@@ -41,6 +41,7 @@ import {
   testKafka,
   uniqueGroupId,
 } from '../helpers/kafka.js';
+import { lcgNormals } from '../helpers/random.js';
 
 const { available } = await requireKafkaOrSkip();
 
@@ -54,24 +55,18 @@ const CHUNKS = 3;
 const MODEL = 'credit-risk';
 const REGIONS = ['EU', 'US', 'APAC'];
 
-/** Deterministic generator (32-bit LCG) with standard normals. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 4294967296;
-  };
-  const z = () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return { u, z };
-}
-
 interface Item {
   partition: number;
   value: string;
   valid: boolean;
 }
 
-function eventValue(id: string, ts: number, r: ReturnType<typeof rng>, shift: number): string {
+function eventValue(
+  id: string,
+  ts: number,
+  r: ReturnType<typeof lcgNormals>,
+  shift: number,
+): string {
   return JSON.stringify({
     model: MODEL,
     version: '7',
@@ -89,7 +84,7 @@ function eventValue(id: string, ts: number, r: ReturnType<typeof rng>, shift: nu
 /** Per partition, its messages in produce order. */
 function makeStream(): Item[][] {
   return Array.from({ length: PARTITIONS }, (_, p) => {
-    const r = rng(1000 + p);
+    const r = lcgNormals(1000 + p);
     const out: Item[] = [];
     for (let j = 0; j < PER_PARTITION; j++) {
       let ts = T0 + Math.floor((j * HOUR) / PER_PARTITION) + p * 97;
@@ -108,7 +103,7 @@ const sentinels = (): Item[] =>
   Array.from({ length: PARTITIONS }, (_, p) => ({
     partition: p,
     valid: true,
-    value: eventValue(`sentinel-${p}`, T0 + 3 * HOUR, rng(7), 0),
+    value: eventValue(`sentinel-${p}`, T0 + 3 * HOUR, lcgNormals(7), 0),
   }));
 
 describe.skipIf(!available)(
@@ -182,7 +177,7 @@ describe.skipIf(!available)(
       const store = createStore(config.store);
       try {
         await store.migrate();
-        const r = rng(1);
+        const r = lcgNormals(1);
         const rows = Array.from({ length: 5000 }, (_, i) =>
           JSON.parse(eventValue(`b-${i}`, T0 - HOUR, r, 0)),
         );

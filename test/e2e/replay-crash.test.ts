@@ -18,45 +18,21 @@ import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
 import { createChdbExecutor, createStore } from '../../src/store/index.js';
 import type { WindowResult } from '../../src/types.js';
+import { CRASH_MODEL, crashEvent } from '../helpers/crash-events.js';
 import { writeConfigFile } from '../helpers/daemon-process.js';
+import { lcgNormals } from '../helpers/random.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const T0 = Date.parse('2026-11-20T00:00:00Z');
-const MODEL = 'credit-risk';
+const MODEL = CRASH_MODEL;
 // More events than replay holds in flight (16 batches of 5 000 lines): its first checkpoint
 // comes once the batches before it are stored, and a life killed after it must still have
 // work left, or nothing is resumed.
 const EVENTS = 300_000;
 const SPAN_MS = 60 * MINUTE;
 const KILLS = 3;
-const REGIONS = ['EU', 'US', 'APAC'];
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 4294967296;
-  };
-  const z = () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return { u, z };
-}
-
-function event(id: string, ts: number, r: ReturnType<typeof rng>, shift: number) {
-  return {
-    model: MODEL,
-    version: '7',
-    id,
-    ts: new Date(ts).toISOString(),
-    features: {
-      income: Math.round(50_000 + 12_000 * r.z() + shift * 15_000),
-      age: Math.round(40 + 10 * r.z()),
-      region: REGIONS[Math.floor(r.u() * 3)]!,
-    },
-    prediction: Math.round(r.u() * 1000) / 1000,
-  };
-}
 
 interface Run {
   code: number | null;
@@ -101,8 +77,8 @@ describe('replay crash consistency: SIGKILL × 3 vs an uninterrupted replay (chi
     const store = createStore(config.store);
     try {
       await store.migrate();
-      const r = rng(1);
-      const rows = Array.from({ length: 5000 }, (_, i) => event(`b-${i}`, T0 - HOUR, r, 0));
+      const r = lcgNormals(1);
+      const rows = Array.from({ length: 5000 }, (_, i) => crashEvent(`b-${i}`, T0 - HOUR, r, 0));
       await store.saveBaseline(buildProfileFromRows(config.models[0]!, '7', rows).profile);
     } finally {
       await store.close();
@@ -189,12 +165,12 @@ describe('replay crash consistency: SIGKILL × 3 vs an uninterrupted replay (chi
 
   it('SIGKILL × 3 at random moments, each rerun resuming from its checkpoint: same windows as an uninterrupted replay, every event stored once', async () => {
     // The file: EVENTS in time order over an hour, the middle 20 minutes drifted, one bad line.
-    const r = rng(42);
+    const r = lcgNormals(42);
     const lines: string[] = [];
     for (let i = 0; i < EVENTS; i++) {
       const ts = T0 + Math.floor((i * SPAN_MS) / EVENTS);
       const shift = ts >= T0 + 20 * MINUTE && ts < T0 + 40 * MINUTE ? 1 : 0;
-      lines.push(JSON.stringify(event(`e-${i}`, ts, r, shift)));
+      lines.push(JSON.stringify(crashEvent(`e-${i}`, ts, r, shift)));
     }
     lines.splice(50_000, 0, '{"model": broken');
     const file = join(root, 'events.jsonl');
@@ -215,7 +191,7 @@ describe('replay crash consistency: SIGKILL × 3 vs an uninterrupted replay (chi
 
     // Each life is killed at a random moment after its first checkpoint.
     const seed = Date.now() % 100_000;
-    const k = rng(seed);
+    const k = lcgNormals(seed);
     const resumedAt: number[] = [];
     for (let life = 0; life < KILLS; life++) {
       const run = await replay(crashFile, file, (out) =>
