@@ -1,26 +1,11 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { runCli } from '../../src/cli/index.js';
+import { runCliInProcess } from '../helpers/cli.js';
 
-/** Runs the CLI in-process with captured output; the embedded store is real chDB. */
-async function cli(...argv: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (c) => {
-    stdout += c;
-  });
-  err.on('data', (c) => {
-    stderr += c;
-  });
-  const code = await runCli(argv, { out, err, shutdown: new Promise(() => {}) });
-  return { code, stdout, stderr };
-}
+const cli = runCliInProcess;
 
 describe('driftd CLI (in-process, real embedded store)', () => {
   let dir: string;

@@ -24,7 +24,12 @@ import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
 import { createChdbExecutor, createStore } from '../../src/store/index.js';
 import type { WindowResult } from '../../src/types.js';
-import { CRASH_MODEL, crashEvent } from '../helpers/crash-events.js';
+import {
+  CRASH_MODEL,
+  crashEvent,
+  crashModelConfig,
+  prepareCrashStore,
+} from '../helpers/crash-events.js';
 import {
   type DaemonProcess,
   startDaemonProcess,
@@ -89,32 +94,8 @@ describe('HTTP crash consistency: SIGKILL × 5 at random moments vs an uninterru
       dataDir: join(root, name),
       server: { host: '127.0.0.1', port: 0 },
       logLevel: 'info',
-      models: [
-        {
-          id: MODEL,
-          task: 'binary-classification',
-          features: [
-            { name: 'income', type: 'numeric' },
-            { name: 'age', type: 'numeric' },
-            { name: 'region', type: 'categorical' },
-          ],
-          windows: { sizes: ['1m', '5m'], allowedLateness: '30s', idleTimeout: '1h' },
-          drift: { minWindowSize: 100 },
-        },
-      ],
+      models: [crashModelConfig('30s')],
     };
-  }
-
-  async function prepareStore(config: DriftdConfig): Promise<void> {
-    const store = createStore(config.store);
-    try {
-      await store.migrate();
-      const r = lcgNormals(1);
-      const rows = Array.from({ length: 5000 }, (_, i) => crashEvent(`b-${i}`, T0 - HOUR, r, 0));
-      await store.saveBaseline(buildProfileFromRows(config.models[0]!, '7', rows).profile);
-    } finally {
-      await store.close();
-    }
   }
 
   async function start(configFile: string, name: string): Promise<DaemonProcess> {
@@ -225,8 +206,8 @@ describe('HTTP crash consistency: SIGKILL × 5 at random moments vs an uninterru
     const refInput = configFor('reference');
     const crash = validateConfig(crashInput, { env: {} });
     const reference = validateConfig(refInput, { env: {} });
-    await prepareStore(crash);
-    await prepareStore(reference);
+    await prepareCrashStore(crash, T0);
+    await prepareCrashStore(reference, T0);
     const crashFile = await writeConfigFile(root, crashInput, 'crash.yaml');
     const refFile = await writeConfigFile(root, refInput, 'reference.yaml');
 

@@ -10,13 +10,12 @@ import { createHash, createHmac } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createDaemon, type Daemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/logger.js';
 import { createChdbExecutor } from '../../src/store/chdb.js';
+import { runCliInProcess } from '../helpers/cli.js';
 
 const KEY = 'e2e-pii-key: 0123456789abcdefghijklmnopqrstuvwxyz';
 const T0 = Date.parse('2026-11-22T10:00:00Z');
@@ -37,20 +36,7 @@ function postcode(u: number): string {
   return POSTCODES[Math.min(POSTCODES.length - 1, Math.floor(POSTCODES.length * u * u))]!;
 }
 
-async function cli(...argv: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (c) => {
-    stdout += c;
-  });
-  err.on('data', (c) => {
-    stderr += c;
-  });
-  const code = await runCli(argv, { out, err, shutdown: new Promise(() => {}) });
-  return { code, stdout, stderr };
-}
+const cli = runCliInProcess;
 
 /** Runs `body` with DRIFTD_PII_KEY set (or unset) in this process's environment. */
 async function withKey<T>(key: string | undefined, body: () => Promise<T>): Promise<T> {

@@ -13,12 +13,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
 import { createChdbExecutor, createStore } from '../../src/store/index.js';
 import type { WindowResult } from '../../src/types.js';
-import { CRASH_MODEL, crashEvent } from '../helpers/crash-events.js';
+import {
+  CRASH_MODEL,
+  crashEvent,
+  crashModelConfig,
+  prepareCrashStore,
+} from '../helpers/crash-events.js';
 import { writeConfigFile } from '../helpers/daemon-process.js';
 import { lcgNormals } from '../helpers/random.js';
 
@@ -57,32 +61,8 @@ describe('replay crash consistency: SIGKILL × 3 vs an uninterrupted replay (chi
     return {
       dataDir: join(root, name),
       logLevel: 'debug',
-      models: [
-        {
-          id: MODEL,
-          task: 'binary-classification',
-          features: [
-            { name: 'income', type: 'numeric' },
-            { name: 'age', type: 'numeric' },
-            { name: 'region', type: 'categorical' },
-          ],
-          windows: { sizes: ['1m', '5m'], allowedLateness: '0s', idleTimeout: '1h' },
-          drift: { minWindowSize: 100 },
-        },
-      ],
+      models: [crashModelConfig('0s')],
     };
-  }
-
-  async function prepareStore(config: DriftdConfig): Promise<void> {
-    const store = createStore(config.store);
-    try {
-      await store.migrate();
-      const r = lcgNormals(1);
-      const rows = Array.from({ length: 5000 }, (_, i) => crashEvent(`b-${i}`, T0 - HOUR, r, 0));
-      await store.saveBaseline(buildProfileFromRows(config.models[0]!, '7', rows).profile);
-    } finally {
-      await store.close();
-    }
   }
 
   /**
@@ -180,8 +160,8 @@ describe('replay crash consistency: SIGKILL × 3 vs an uninterrupted replay (chi
     const refInput = configFor('reference');
     const crash = validateConfig(crashInput, { env: {} });
     const reference = validateConfig(refInput, { env: {} });
-    await prepareStore(crash);
-    await prepareStore(reference);
+    await prepareCrashStore(crash, T0);
+    await prepareCrashStore(reference, T0);
     const crashFile = await writeConfigFile(root, crashInput, 'crash.yaml');
     const refFile = await writeConfigFile(root, refInput, 'reference.yaml');
 

@@ -1,4 +1,7 @@
-import type { lcgNormals } from './random.js';
+import { buildProfileFromRows } from '../../src/baseline/index.js';
+import type { DriftdConfig } from '../../src/config/types.js';
+import { createStore } from '../../src/store/index.js';
+import { lcgNormals } from './random.js';
 
 /** The model the HTTP and replay crash tests feed (income, age, region; version 7). */
 export const CRASH_MODEL = 'credit-risk';
@@ -23,4 +26,35 @@ export function crashEvent(
     },
     prediction: Math.round(r.u() * 1000) / 1000,
   };
+}
+
+/** CRASH_MODEL's config (the input to validateConfig), windows of 1 m and 5 m. */
+export function crashModelConfig(allowedLateness: string): Record<string, unknown> {
+  return {
+    id: CRASH_MODEL,
+    task: 'binary-classification',
+    features: [
+      { name: 'income', type: 'numeric' },
+      { name: 'age', type: 'numeric' },
+      { name: 'region', type: 'categorical' },
+    ],
+    windows: { sizes: ['1m', '5m'], allowedLateness, idleTimeout: '1h' },
+    drift: { minWindowSize: 100 },
+  };
+}
+
+/**
+ * Migrates a run's store and saves the baseline of version 7 (5 000 clean events an hour
+ * before `t0`), then closes it: the daemon or the replay opens it next.
+ */
+export async function prepareCrashStore(config: DriftdConfig, t0: number): Promise<void> {
+  const store = createStore(config.store);
+  try {
+    await store.migrate();
+    const r = lcgNormals(1);
+    const rows = Array.from({ length: 5000 }, (_, i) => crashEvent(`b-${i}`, t0 - 3_600_000, r, 0));
+    await store.saveBaseline(buildProfileFromRows(config.models[0]!, '7', rows).profile);
+  } finally {
+    await store.close();
+  }
 }

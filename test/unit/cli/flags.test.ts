@@ -1,8 +1,7 @@
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS, type CommandName, LOADERS } from '../../../src/cli/commands.js';
 import { type FlagSpec, parseFlags } from '../../../src/cli/flags.js';
-import { runCli } from '../../../src/cli/index.js';
+import { runCliInProcess } from '../../helpers/cli.js';
 
 /**
  * The CLI's flags come from one declaration per command (src/cli/commands.ts): every command's
@@ -10,20 +9,7 @@ import { runCli } from '../../../src/cli/index.js';
  * line naming it). Iterates every command, so a new one is covered by being declared.
  */
 
-async function cli(...argv: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (c) => {
-    stdout += c;
-  });
-  err.on('data', (c) => {
-    stderr += c;
-  });
-  const code = await runCli(argv, { out, err, shutdown: new Promise(() => {}) });
-  return { code, stdout, stderr };
-}
+const cli = runCliInProcess;
 
 const NAMES = Object.keys(COMMANDS) as CommandName[];
 const flagsOf = (name: CommandName): Record<string, FlagSpec> => COMMANDS[name].flags;
