@@ -1,8 +1,27 @@
-/** JSON schemas shared by routes; they double as the OpenAPI components. */
+import type { FastifyInstance } from 'fastify';
+import {
+  featureValueSchema,
+  labelEventSchema,
+  predictionEventSchema,
+  timestampSchema,
+} from './ingest-schemas.js';
+
+/**
+ * JSON schemas shared by routes. Each has an `$id`: it is registered once (addComponentSchemas),
+ * routes point at it with `ref()`, and the OpenAPI document lists it under that name in
+ * components.schemas, so generated clients get one named type per shape.
+ */
+
+/** A reference to a shared schema, by its `$id`. */
+export function ref(schema: { readonly $id: string }) {
+  return { $ref: `${schema.$id}#` } as const;
+}
 
 /** Every error answer (see errors.ts); documented on every route as its 4xx and 5xx. */
 export const errorSchema = {
+  $id: 'Error',
   type: 'object',
+  description: 'What went wrong',
   properties: {
     statusCode: { type: 'integer' },
     code: {
@@ -16,22 +35,34 @@ export const errorSchema = {
   required: ['statusCode', 'code', 'error', 'message'],
 } as const;
 
-export const ingestReportSchema = {
+export const itemErrorSchema = {
+  $id: 'ItemError',
   type: 'object',
+  description: 'One rejected item of an ingestion batch',
+  properties: {
+    index: { type: 'integer', description: 'Zero-based position of the item in the batch' },
+    reason: {
+      type: 'string',
+      description:
+        'Stable machine-readable reason, e.g. missing_field, bad_timestamp, unknown_model',
+    },
+    message: { type: 'string', description: 'What is wrong with the item' },
+  },
+  required: ['index', 'reason', 'message'],
+} as const;
+
+export const ingestReportSchema = {
+  $id: 'IngestReport',
+  type: 'object',
+  description:
+    'Items accepted and rejected; 202 when any was accepted, 400 when every item was rejected',
   properties: {
     accepted: { type: 'integer' },
     rejected: { type: 'integer' },
     errors: {
       type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          index: { type: 'integer', description: 'Zero-based position of the item in the batch' },
-          reason: { type: 'string' },
-          message: { type: 'string' },
-        },
-        required: ['index', 'reason', 'message'],
-      },
+      description: 'The rejected items (the first 1000; `rejected` counts them all)',
+      items: ref(itemErrorSchema),
     },
   },
   required: ['accepted', 'rejected', 'errors'],
@@ -45,7 +76,9 @@ export const histogramSchema = {
 } as const;
 
 export const featureDriftSchema = {
+  $id: 'FeatureDrift',
   type: 'object',
+  description: 'The verdict on one feature (or the prediction) in one window',
   properties: {
     feature: { type: 'string' },
     type: { type: 'string', enum: ['numeric', 'categorical'] },
@@ -108,6 +141,7 @@ export const featureDriftSchema = {
 const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const;
 
 export const referenceSchema = {
+  $id: 'Reference',
   type: 'object',
   description:
     'What the window was compared with (models[].reference): its training baseline, the previous window, or the sum of the N windows before it',
@@ -138,7 +172,9 @@ const windowFields = {
 } as const;
 
 export const windowResultSchema = {
+  $id: 'WindowResult',
   type: 'object',
+  description: 'The drift result of one closed window of one model version',
   properties: {
     ...windowFields,
     baselineId: { type: 'string' },
@@ -148,19 +184,21 @@ export const windowResultSchema = {
     closedAt: { type: 'string', format: 'date-time' },
     driftShare: { type: 'number' },
     datasetDrift: { type: 'boolean' },
-    reference: referenceSchema,
+    reference: ref(referenceSchema),
     provisional: {
       type: 'boolean',
       description:
         'The window is still open (its stream went quiet): its final result replaces this one.',
     },
-    prediction: { anyOf: [featureDriftSchema, { type: 'null' }] },
-    features: { type: 'array', items: featureDriftSchema },
+    prediction: { anyOf: [ref(featureDriftSchema), { type: 'null' }] },
+    features: { type: 'array', items: ref(featureDriftSchema) },
   },
 } as const;
 
 export const performanceSchema = {
+  $id: 'Performance',
   type: 'object',
+  description: 'Performance metrics of one window, recomputed as labels arrive',
   properties: {
     ...windowFields,
     labeled: { type: 'integer' },
@@ -191,13 +229,51 @@ export const modelParams = {
 } as const;
 
 /** `{ model, window, windows: [...] }`: the envelope of the time-range routes. */
-export function windowsResponse(items: object) {
+function windowsResponse<Id extends string>(
+  $id: Id,
+  items: { readonly $id: string },
+  description: string,
+) {
   return {
+    $id,
     type: 'object',
+    description,
     properties: {
       model: { type: 'string' },
       window: { type: 'string' },
-      windows: { type: 'array', items },
+      windows: { type: 'array', items: ref(items) },
     },
   } as const;
+}
+
+export const driftWindowsSchema = windowsResponse(
+  'DriftWindows',
+  windowResultSchema,
+  'Drift results of closed windows, oldest first',
+);
+export const performanceWindowsSchema = windowsResponse(
+  'PerformanceWindows',
+  performanceSchema,
+  'Performance of windows, oldest first',
+);
+
+/** Every shared schema, registered once before the routes (server.ts). */
+export const componentSchemas = [
+  errorSchema,
+  itemErrorSchema,
+  ingestReportSchema,
+  timestampSchema,
+  featureValueSchema,
+  predictionEventSchema,
+  labelEventSchema,
+  featureDriftSchema,
+  referenceSchema,
+  windowResultSchema,
+  performanceSchema,
+  driftWindowsSchema,
+  performanceWindowsSchema,
+] as const;
+
+export function addComponentSchemas(app: FastifyInstance): void {
+  for (const schema of componentSchemas) app.addSchema(schema);
 }

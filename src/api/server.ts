@@ -14,7 +14,7 @@ import { registerModelRoutes } from './routes/models.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { registerPredictionRoutes } from './routes/predictions.js';
 import { registerRecomputeRoutes } from './routes/recompute.js';
-import { errorSchema } from './schemas.js';
+import { addComponentSchemas, errorSchema, ref } from './schemas.js';
 import { httpsOptions } from './tls.js';
 
 /**
@@ -66,15 +66,20 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   installAuth(app, { server, logger: deps.logger });
   installRequestGuards(app, deps);
   installJsonBodyParser(app);
+  addComponentSchemas(app);
   // OpenAPI: every route documents the error answer as its 4xx and 5xx (a route's own 400,
   // e.g. ingestion's all-rejected report, stays as declared).
   app.addHook('onRoute', (route) => {
     if (!route.schema) return;
     const response = (route.schema.response ?? {}) as Record<string, unknown>;
-    route.schema.response = { '4xx': errorSchema, '5xx': errorSchema, ...response };
+    route.schema.response = { '4xx': ref(errorSchema), '5xx': ref(errorSchema), ...response };
   });
 
   await app.register(swagger, {
+    // Shared schemas appear in components.schemas under their $id (schemas.ts), not def-N.
+    refResolver: {
+      buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`),
+    },
     openapi: {
       openapi: '3.0.3',
       info: {

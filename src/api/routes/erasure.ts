@@ -45,6 +45,7 @@ export function registerErasureRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'admin' },
       schema: {
+        operationId: 'erasePrediction',
         summary:
           'Erase one prediction and its labels (GDPR Art. 17); aggregates and results are kept',
         tags: ['privacy'],
@@ -68,6 +69,7 @@ export function registerErasureRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'admin' },
       schema: {
+        operationId: 'erasePredictionById',
         summary:
           'Erase one prediction and its labels, the id in the body (any id, "." and ".." included)',
         tags: ['privacy'],

@@ -1,18 +1,30 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import { checkIdempotencyKey } from '../../ingest/idempotency.js';
 import { splitNdjson } from '../../ingest/ndjson.js';
 import { HttpError } from '../errors.js';
+import { labelEventSchema, predictionEventSchema } from '../ingest-schemas.js';
 import type { ApiDeps } from '../ports.js';
-import { ingestReportSchema } from '../schemas.js';
+import { errorSchema, ingestReportSchema, ref } from '../schemas.js';
 
 /** Items in one request; a larger batch is refused whole with 413. */
 export const MAX_BATCH_ITEMS = 100_000;
 
-const batchBody = {
-  description: `A JSON array of events, one JSON object (one event), or NDJSON (Content-Type: application/x-ndjson), one event per line; at most ${MAX_BATCH_ITEMS} items.`,
-  type: 'array',
-  maxItems: MAX_BATCH_ITEMS,
-} as const;
+/** The body as documented: a JSON array of items, or one item alone. */
+function batchBody(item: { readonly $id: string }, what: string) {
+  return {
+    description: `A JSON array of ${what}s or one ${what} alone (a batch of one); at most ${MAX_BATCH_ITEMS} items. NDJSON is taken too (Content-Type: application/x-ndjson), one ${what} per line.`,
+    anyOf: [{ type: 'array', items: ref(item), maxItems: MAX_BATCH_ITEMS }, ref(item)],
+  } as const;
+}
+
+/**
+ * The framework's validator of the ingest bodies. The documented item schemas are not applied
+ * here: the decoder validates each item and answers per item (one bad item is rejected alone,
+ * never the batch), and the framework's validator would coerce values before the decoder saw
+ * them. The body shape is checked by asBatch, before this runs.
+ */
+const batchValidator: FastifySchemaCompiler<unknown> = () => (body) =>
+  Array.isArray(body) ? { value: body } : { error: new Error('the body must be a batch') };
 
 /**
  * The body as a batch, before schema validation: a single JSON object is a batch of one (the
@@ -52,13 +64,27 @@ export function registerIngestRoutes(app: FastifyInstance, deps: ApiDeps) {
     (_req, body, done) => done(null, splitNdjson(body as Buffer)),
   );
 
-  const schema = (summary: string, tag: string) => ({
+  const schema = (
+    operationId: string,
+    summary: string,
+    item: { readonly $id: string },
+    what: string,
+  ) => ({
+    operationId,
     summary,
     description:
       'Send an `Idempotency-Key` header (1 to 255 printable ASCII characters) to retry safely: a request repeated with the key of an earlier one gets its answer and is counted once (keys are kept 24 h, at most 100 000); the key sent again with another body is refused with 422.',
-    tags: [tag],
-    body: batchBody,
-    response: { 200: ingestReportSchema, 202: ingestReportSchema, 400: ingestReportSchema },
+    tags: ['ingest'],
+    body: batchBody(item, what),
+    response: {
+      202: ref(ingestReportSchema),
+      // A report when every item was rejected; an Error when the body as a whole was refused
+      // (not JSON, empty, not a batch).
+      400: {
+        description: 'Every item was rejected (IngestReport), or the body was refused (Error)',
+        anyOf: [ref(ingestReportSchema), ref(errorSchema)],
+      },
+    },
   });
   const preValidation = async (req: FastifyRequest) => {
     req.body = asBatch(req.body);
@@ -68,11 +94,14 @@ export function registerIngestRoutes(app: FastifyInstance, deps: ApiDeps) {
     '/api/v1/events',
     {
       schema: schema(
+        'ingestEvents',
         'Ingest prediction events. Valid items are accepted, invalid ones reported per item.',
-        'ingest',
+        predictionEventSchema,
+        'event',
       ),
       config: { scope: 'write' },
       preValidation,
+      validatorCompiler: batchValidator,
     },
     async (req, reply) => {
       const items = req.body as unknown[];
@@ -89,9 +118,15 @@ export function registerIngestRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.post(
     '/api/v1/labels',
     {
-      schema: schema('Ingest ground-truth labels, joined to predictions by id.', 'ingest'),
+      schema: schema(
+        'ingestLabels',
+        'Ingest ground-truth labels, joined to predictions by id.',
+        labelEventSchema,
+        'label',
+      ),
       config: { scope: 'write' },
       preValidation,
+      validatorCompiler: batchValidator,
     },
     async (req, reply) => {
       const items = req.body as unknown[];

@@ -14,12 +14,13 @@ import {
   severity,
 } from '../present.js';
 import {
+  driftWindowsSchema,
   featureDriftSchema,
   modelParams,
-  performanceSchema,
+  performanceWindowsSchema,
+  ref,
   timeRangeQuery,
   windowResultSchema,
-  windowsResponse,
 } from '../schemas.js';
 
 interface RangeQs {
@@ -75,6 +76,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'read' },
       schema: {
+        operationId: 'listModels',
         summary: 'Configured models with their baselines and latest closed window',
         tags: ['models'],
         response: {
@@ -121,6 +123,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'read' },
       schema: {
+        operationId: 'getDrift',
         summary: 'Drift results of closed windows over a time range',
         tags: ['drift'],
         params: modelParams,
@@ -128,7 +131,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
           ...timeRangeQuery,
           properties: { ...timeRangeQuery.properties, feature: { type: 'string' } },
         },
-        response: { 200: windowsResponse(windowResultSchema) },
+        response: { 200: ref(driftWindowsSchema) },
       },
     },
     async (req) => {
@@ -153,6 +156,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'read' },
       schema: {
+        operationId: 'getSummary',
         summary:
           'What moved: the latest closed window with enough events for a verdict, features ranked by severity, and since when',
         description:
@@ -170,7 +174,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
             properties: {
               model: { type: 'string' },
               window: { type: 'string' },
-              latest: { anyOf: [windowResultSchema, { type: 'null' }] },
+              latest: { anyOf: [ref(windowResultSchema), { type: 'null' }] },
               basis: { type: ['string', 'null'], enum: ['latest', 'latest-with-verdict', null] },
               skipped: {
                 type: 'array',
@@ -244,6 +248,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'read' },
       schema: {
+        operationId: 'getHistogram',
         summary: 'Baseline vs window histogram of one feature, for plotting',
         tags: ['drift'],
         params: {
@@ -320,12 +325,13 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'read' },
       schema: {
+        operationId: 'getPerformance',
         summary:
           'Performance metrics per window (recomputed as labels arrive), with label coverage',
         tags: ['performance'],
         params: modelParams,
         querystring: timeRangeQuery,
-        response: { 200: windowsResponse(performanceSchema) },
+        response: { 200: ref(performanceWindowsSchema) },
       },
     },
     async (req) => {

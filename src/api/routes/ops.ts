@@ -8,7 +8,12 @@ export function registerOpsRoutes(app: FastifyInstance, deps: ApiDeps) {
     '/metrics',
     {
       ...(metricsScope === undefined ? {} : { config: { scope: metricsScope } }),
-      schema: { summary: 'Prometheus metrics', tags: ['ops'], hide: false },
+      schema: {
+        operationId: 'getMetrics',
+        summary: 'Prometheus metrics',
+        tags: ['ops'],
+        hide: false,
+      },
     },
     async (_req, reply) => {
       const body = await deps.metrics.registry.metrics();
@@ -20,6 +25,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: ApiDeps) {
     '/healthz',
     {
       schema: {
+        operationId: 'getHealth',
         summary: 'Liveness: the process serves requests',
         tags: ['ops'],
         response: {
@@ -37,6 +43,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: ApiDeps) {
     '/readyz',
     {
       schema: {
+        operationId: 'getReadiness',
         summary:
           'Readiness: store reachable, pipeline started (and consumer group joined when Kafka is on)',
         tags: ['ops'],

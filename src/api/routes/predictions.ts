@@ -74,6 +74,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'read' },
       schema: {
+        operationId: 'getPrediction',
         summary:
           'Audit lookup of one prediction: the stored event, the text it arrived as, its label, its windows and lineage',
         tags: ['audit'],
@@ -104,6 +105,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
     {
       config: { scope: 'read' },
       schema: {
+        operationId: 'findPrediction',
         summary:
           'Audit lookup of one prediction by an id in the query string (any id, "." and ".." included)',
         tags: ['audit'],

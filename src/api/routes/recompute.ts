@@ -148,6 +148,7 @@ export function registerRecomputeRoutes(app: FastifyInstance, deps: ApiDeps) {
     '/api/v1/models/:model/recompute',
     {
       schema: {
+        operationId: 'recomputeWindow',
         summary:
           'Exact KS of a closed window, recomputed in ClickHouse from raw events against the baseline sample, next to the streamed value',
         description:
