@@ -45,7 +45,9 @@ export const timestampSchema = {
 export const featureValueSchema = {
   $id: 'FeatureValue',
   description: `A feature or prediction value: a finite number (numeric features), a string of at most ${MAX_CATEGORY_LENGTH} characters or a boolean (categorical), or null (missing)`,
-  type: ['number', 'string', 'boolean', 'null'],
+  // Null on a typed member: OpenAPI 3.0 has no null type, and `nullable` beside `anyOf` alone
+  // is ignored (3.0.3), so generated clients would type the value as any object.
+  anyOf: [{ type: 'number', nullable: true }, { type: 'string' }, { type: 'boolean' }],
 } as const;
 
 export const predictionEventSchema = {
