@@ -70,11 +70,6 @@ export const ingestReportSchema = {
 
 const nullableNumber = { type: ['number', 'null'] } as const;
 
-export const histogramSchema = {
-  type: ['object', 'null'],
-  additionalProperties: true,
-} as const;
-
 export const featureDriftSchema = {
   $id: 'FeatureDrift',
   type: 'object',
@@ -257,6 +252,245 @@ export const performanceWindowsSchema = windowsResponse(
   'Performance of windows, oldest first',
 );
 
+const time = { type: 'string', format: 'date-time' } as const;
+
+export const rankedFeatureSchema = {
+  $id: 'RankedFeature',
+  type: 'object',
+  description: "A feature's verdict in the summary's window, ranked by severity",
+  properties: {
+    ...featureDriftSchema.properties,
+    rank: { type: 'integer' },
+    severity: { type: 'number' },
+    driftingSince: { ...nullableTime, description: 'Start of the current run of drifted windows' },
+    consecutiveWindows: { type: 'integer', description: 'Drifted windows in the current run' },
+  },
+} as const;
+
+export const summarySchema = {
+  $id: 'Summary',
+  type: 'object',
+  description: 'What moved in the latest closed window with a verdict',
+  properties: {
+    model: { type: 'string' },
+    window: { type: 'string' },
+    latest: { anyOf: [ref(windowResultSchema), { type: 'null' }] },
+    basis: { type: ['string', 'null'], enum: ['latest', 'latest-with-verdict', null] },
+    skipped: {
+      type: 'array',
+      description:
+        'Newer closed windows left out: too few events for a verdict, in the window or in its window reference',
+      items: {
+        type: 'object',
+        properties: { start: time, end: time, eventCount: { type: 'integer' } },
+      },
+    },
+    ranked: { type: 'array', items: ref(rankedFeatureSchema) },
+  },
+} as const;
+
+export const histogramSchema = {
+  $id: 'Histogram',
+  type: 'object',
+  description:
+    'Baseline (reference) and window (current) shares per coarse bin of one feature, with its verdict',
+  properties: {
+    model: { type: 'string' },
+    feature: { type: 'string' },
+    window: { type: 'string' },
+    version: { type: 'string' },
+    start: time,
+    end: time,
+    baselineId: { type: 'string' },
+    edges: {
+      type: 'array',
+      items: { type: 'number' },
+      description: 'Numeric features: bin edges, one more than the bins',
+    },
+    labels: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'Categorical features: the category of each bin (the last is "__other__")',
+    },
+    reference: { type: 'array', items: { type: 'number' } },
+    current: { type: 'array', items: { type: 'number' } },
+    drift: ref(featureDriftSchema),
+  },
+} as const;
+
+export const baselineSchema = {
+  $id: 'Baseline',
+  type: 'object',
+  description: 'A stored training baseline of one model version (content-hashed)',
+  properties: {
+    id: { type: 'string' },
+    hash: { type: 'string', description: 'Content hash of the profile' },
+    model: { type: 'string' },
+    version: { type: 'string' },
+    createdAt: time,
+    source: { type: 'string', description: 'Training file name (no directory)' },
+    rowCount: { type: 'integer' },
+    badRows: { type: 'integer', description: 'Training rows skipped as unusable' },
+    params: {
+      type: 'object',
+      description: 'The binning the profile was built with',
+      properties: {
+        bins: { type: 'integer' },
+        psiBuckets: { type: 'integer' },
+        topCategories: { type: 'integer' },
+        sampleSize: { type: 'integer' },
+      },
+    },
+    featureNames: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'The profiled features, in profile order',
+    },
+  },
+} as const;
+
+export const modelSchema = {
+  $id: 'Model',
+  type: 'object',
+  description: 'A configured model with its baselines and latest closed window',
+  properties: {
+    id: { type: 'string' },
+    task: { type: 'string' },
+    features: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          type: { type: 'string', enum: ['numeric', 'categorical'] },
+        },
+      },
+    },
+    windows: { type: 'array', items: { type: 'string' }, description: 'Window size labels' },
+    baselines: { type: 'array', items: ref(baselineSchema) },
+    latestWindow: {
+      anyOf: [
+        {
+          type: 'object',
+          properties: {
+            version: { type: 'string' },
+            start: time,
+            end: time,
+            eventCount: { type: 'integer' },
+            driftShare: { type: 'number' },
+            datasetDrift: { type: 'boolean' },
+          },
+        },
+        { type: 'null' },
+      ],
+    },
+  },
+} as const;
+
+export const modelListSchema = {
+  $id: 'ModelList',
+  type: 'object',
+  properties: { models: { type: 'array', items: ref(modelSchema) } },
+} as const;
+
+export const predictionRecordSchema = {
+  $id: 'PredictionRecord',
+  type: 'object',
+  description:
+    'The audit record of one prediction: the event as stored, the text it arrived as, its label, where it came from, and the windows it belongs to with their lineage',
+  properties: {
+    event: {
+      type: 'object',
+      description: 'The stored event (PII fields hashed, fields the config does not keep dropped)',
+      properties: {
+        model: { type: 'string' },
+        version: { type: 'string' },
+        id: { type: 'string' },
+        ts: time,
+        features: {
+          type: 'object',
+          description: 'Feature values by name (see FeatureValue)',
+          additionalProperties: true,
+        },
+        prediction: ref(featureValueSchema),
+      },
+    },
+    label: {
+      anyOf: [
+        {
+          type: 'object',
+          properties: {
+            model: { type: 'string' },
+            id: { type: 'string' },
+            ts: time,
+            label: { type: ['number', 'string'] },
+          },
+        },
+        { type: 'null' },
+      ],
+    },
+    late: { type: 'boolean', description: 'Arrived after its window closed: stored, in no window' },
+    source: {
+      type: 'object',
+      description: 'Where the event came from: kind, and the file and line or the Kafka position',
+      properties: {
+        kind: { type: 'string', enum: ['http', 'replay', 'kafka'] },
+        file: { type: 'string', description: 'replay: the file name (no directory)' },
+        line: { type: 'integer' },
+        topic: { type: 'string' },
+        partition: { type: 'integer' },
+        offset: { type: 'string' },
+      },
+    },
+    ingestedAt: time,
+    raw: {
+      type: ['string', 'null'],
+      description:
+        'The text the event arrived as; null when not kept (models with PII fields, events with fields the config does not keep)',
+    },
+    windows: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          window: { type: 'string' },
+          start: time,
+          end: time,
+          closed: { type: 'boolean' },
+          baselineId: { type: ['string', 'null'] },
+          baselineHash: { type: ['string', 'null'] },
+          driftShare: { type: ['number', 'null'] },
+        },
+      },
+    },
+  },
+} as const;
+
+export const healthSchema = {
+  $id: 'Health',
+  type: 'object',
+  properties: { status: { type: 'string' }, version: { type: 'string' } },
+} as const;
+
+export const readinessSchema = {
+  $id: 'Readiness',
+  type: 'object',
+  description: 'Ready when every check is ok (pipeline, store, and kafka when configured)',
+  properties: {
+    ready: { type: 'boolean' },
+    checks: {
+      type: 'object',
+      description: 'By name: pipeline, store, kafka',
+      additionalProperties: {
+        type: 'object',
+        properties: { ok: { type: 'boolean' }, detail: { type: 'string' } },
+        required: ['ok'],
+      },
+    },
+  },
+  required: ['ready', 'checks'],
+} as const;
+
 /** Every shared schema, registered once before the routes (server.ts). */
 export const componentSchemas = [
   errorSchema,
@@ -272,6 +506,15 @@ export const componentSchemas = [
   performanceSchema,
   driftWindowsSchema,
   performanceWindowsSchema,
+  rankedFeatureSchema,
+  summarySchema,
+  histogramSchema,
+  baselineSchema,
+  modelSchema,
+  modelListSchema,
+  predictionRecordSchema,
+  healthSchema,
+  readinessSchema,
 ] as const;
 
 export function addComponentSchemas(app: FastifyInstance): void {

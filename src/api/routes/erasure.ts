@@ -4,9 +4,13 @@ import { erasePrediction } from '../../privacy/erase.js';
 import { piiKeyOf } from '../../privacy/pii.js';
 import { modelOf } from '../lookup.js';
 import type { ApiDeps } from '../ports.js';
+import { ref } from '../schemas.js';
 
-const answer = {
+/** The answer of both erasure routes; a component of the OpenAPI document, registered here. */
+const erasureSchema = {
+  $id: 'Erasure',
   type: 'object',
+  description: 'What an erasure removed',
   properties: {
     model: { type: 'string' },
     ref: { type: 'string', description: 'Reference of this erasure in the audit log' },
@@ -27,6 +31,7 @@ const modelSchema = { type: 'string', minLength: 1, maxLength: MAX_MODEL_LENGTH 
  * sent them. The path form, and a body form for ids a URL path cannot carry ("." and "..").
  */
 export function registerErasureRoutes(app: FastifyInstance, deps: ApiDeps) {
+  app.addSchema(erasureSchema);
   const key = piiKeyOf(deps.config);
   async function erase(req: FastifyRequest, modelId: string, id: string) {
     const model = modelOf(deps.models, modelId);
@@ -55,7 +60,7 @@ export function registerErasureRoutes(app: FastifyInstance, deps: ApiDeps) {
           properties: { model: modelSchema, id: idSchema },
           required: ['model', 'id'],
         },
-        response: { 200: answer },
+        response: { 200: ref(erasureSchema) },
       },
     },
     async (req) => {
@@ -80,7 +85,7 @@ export function registerErasureRoutes(app: FastifyInstance, deps: ApiDeps) {
           properties: { model: modelSchema, id: idSchema },
           required: ['model', 'id'],
         },
-        response: { 200: answer },
+        response: { 200: ref(erasureSchema) },
       },
     },
     async (req) => {

@@ -15,12 +15,13 @@ import {
 } from '../present.js';
 import {
   driftWindowsSchema,
-  featureDriftSchema,
+  histogramSchema,
+  modelListSchema,
   modelParams,
   performanceWindowsSchema,
   ref,
+  summarySchema,
   timeRangeQuery,
-  windowResultSchema,
 } from '../schemas.js';
 
 interface RangeQs {
@@ -79,14 +80,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
         operationId: 'listModels',
         summary: 'Configured models with their baselines and latest closed window',
         tags: ['models'],
-        response: {
-          200: {
-            type: 'object',
-            properties: {
-              models: { type: 'array', items: { type: 'object', additionalProperties: true } },
-            },
-          },
-        },
+        response: { 200: ref(modelListSchema) },
       },
     },
     async () => {
@@ -168,43 +162,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
           additionalProperties: false,
           properties: { window: { type: 'string' } },
         },
-        response: {
-          200: {
-            type: 'object',
-            properties: {
-              model: { type: 'string' },
-              window: { type: 'string' },
-              latest: { anyOf: [ref(windowResultSchema), { type: 'null' }] },
-              basis: { type: ['string', 'null'], enum: ['latest', 'latest-with-verdict', null] },
-              skipped: {
-                type: 'array',
-                description:
-                  'Newer closed windows left out: too few events for a verdict, in the window or in its window reference',
-                items: {
-                  type: 'object',
-                  properties: {
-                    start: { type: 'string', format: 'date-time' },
-                    end: { type: 'string', format: 'date-time' },
-                    eventCount: { type: 'integer' },
-                  },
-                },
-              },
-              ranked: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    ...featureDriftSchema.properties,
-                    rank: { type: 'integer' },
-                    severity: { type: 'number' },
-                    driftingSince: { type: ['string', 'null'], format: 'date-time' },
-                    consecutiveWindows: { type: 'integer' },
-                  },
-                },
-              },
-            },
-          },
-        },
+        response: { 200: ref(summarySchema) },
       },
     },
     async (req) => {
@@ -267,7 +225,7 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
             },
           },
         },
-        response: { 200: { type: 'object', additionalProperties: true } },
+        response: { 200: ref(histogramSchema) },
       },
     },
     async (req) => {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../ports.js';
+import { healthSchema, readinessSchema, ref } from '../schemas.js';
 
 /** /healthz and /readyz are open and name no host; /metrics needs scope read when server.auth.metrics is `read`. */
 export function registerOpsRoutes(app: FastifyInstance, deps: ApiDeps) {
@@ -28,12 +29,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: ApiDeps) {
         operationId: 'getHealth',
         summary: 'Liveness: the process serves requests',
         tags: ['ops'],
-        response: {
-          200: {
-            type: 'object',
-            properties: { status: { type: 'string' }, version: { type: 'string' } },
-          },
-        },
+        response: { 200: ref(healthSchema) },
       },
     },
     async () => ({ status: 'ok', version: deps.version }),
@@ -47,10 +43,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: ApiDeps) {
         summary:
           'Readiness: store reachable, pipeline started (and consumer group joined when Kafka is on)',
         tags: ['ops'],
-        response: {
-          200: { type: 'object', additionalProperties: true },
-          503: { type: 'object', additionalProperties: true },
-        },
+        response: { 200: ref(readinessSchema), 503: ref(readinessSchema) },
       },
     },
     async (_req, reply) => {

@@ -5,6 +5,7 @@ import { windowAt } from '../../window/identity.js';
 import { notFound } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
 import { presentSource } from '../present.js';
+import { predictionRecordSchema, ref } from '../schemas.js';
 
 export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
   const key = piiKeyOf(deps.config);
@@ -88,7 +89,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
           additionalProperties: false,
           properties: { model: { type: 'string' } },
         },
-        response: { 200: { type: 'object', additionalProperties: true } },
+        response: { 200: ref(predictionRecordSchema) },
       },
     },
     async (req) => {
@@ -118,7 +119,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps) {
           },
           required: ['id'],
         },
-        response: { 200: { type: 'object', additionalProperties: true } },
+        response: { 200: ref(predictionRecordSchema) },
       },
     },
     async (req) => {

@@ -5,7 +5,7 @@ import type { FeatureDrift, NumericProfile, WindowResult } from '../../types.js'
 import { badRequest, HttpError, notFound } from '../errors.js';
 import { modelOf as configuredModel } from '../lookup.js';
 import type { ApiDeps } from '../ports.js';
-import { modelParams } from '../schemas.js';
+import { modelParams, ref } from '../schemas.js';
 
 /*
  * Exact KS recompute of a closed window, for incident diagnosis.
@@ -50,7 +50,9 @@ interface RecomputeBody {
 const nullableNumber = { type: ['number', 'null'] } as const;
 
 const resultSchema = {
+  $id: 'RecomputeResult',
   type: 'object',
+  description: 'Exact and streamed KS of one feature, and whether they agree within the bound',
   properties: {
     feature: { type: 'string' },
     exact: {
@@ -94,6 +96,21 @@ const resultSchema = {
     withinBound: { type: ['boolean', 'null'] },
     countsMatch: { type: ['boolean', 'null'] },
     skipped: { type: ['string', 'null'] },
+  },
+} as const;
+
+const recomputeSchema = {
+  $id: 'Recompute',
+  type: 'object',
+  properties: {
+    model: { type: 'string' },
+    version: { type: 'string' },
+    window: { type: 'string' },
+    start: { type: 'string', format: 'date-time' },
+    end: { type: 'string', format: 'date-time' },
+    baselineId: { type: 'string' },
+    reference: { type: 'string' },
+    results: { type: 'array', items: ref(resultSchema) },
   },
 } as const;
 
@@ -142,6 +159,9 @@ function parseStart(v: string | number): number {
 }
 
 export function registerRecomputeRoutes(app: FastifyInstance, deps: ApiDeps) {
+  // Components of the OpenAPI document (server.ts names them by $id).
+  app.addSchema(resultSchema);
+  app.addSchema(recomputeSchema);
   const modelOf = (id: string): ModelConfig => configuredModel(deps.models, id);
 
   app.post(
@@ -176,19 +196,7 @@ export function registerRecomputeRoutes(app: FastifyInstance, deps: ApiDeps) {
           },
         },
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              model: { type: 'string' },
-              version: { type: 'string' },
-              window: { type: 'string' },
-              start: { type: 'string', format: 'date-time' },
-              end: { type: 'string', format: 'date-time' },
-              baselineId: { type: 'string' },
-              reference: { type: 'string' },
-              results: { type: 'array', items: resultSchema },
-            },
-          },
+          200: ref(recomputeSchema),
         },
       },
       config: { scope: 'admin' },

@@ -7,6 +7,7 @@ import addFormats from 'ajv-formats';
 import type { OpenAPIV3 } from 'openapi-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { componentSchemas } from '../../../src/api/schemas.js';
+import { buildProfileFromRows } from '../../../src/baseline/index.js';
 import { validateConfig } from '../../../src/config/index.js';
 import { createDaemon, type Daemon } from '../../../src/daemon.js';
 import { LABEL_CASES, PREDICTION_CASES } from '../../hostile/cases.js';
@@ -234,6 +235,73 @@ describe('OpenAPI document (real chDB, inject)', () => {
     });
     expect(empty.statusCode).toBe(400);
     expect(empty.json()).toMatchObject({ code: 'DRIFTD_ERR_BAD_BODY' });
+  });
+});
+
+describe('typed responses drop nothing the store gives (real chDB, inject)', () => {
+  // fastify serializes a response by its schema and drops the fields the schema does not
+  // list: a field added to a store record must be added to its response schema too.
+  let dir: string;
+  let daemon: Daemon;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'driftd-openapi-fields-'));
+    const config = validateConfig(
+      { dataDir: dir, server: { host: '127.0.0.1', port: 0 }, logLevel: 'silent', models: [MODEL] },
+      { env: {} },
+    );
+    daemon = createDaemon(config, { listen: false });
+    await daemon.start();
+    const rows = Array.from({ length: 200 }, (_, i) => ({
+      model: 'm',
+      version: '1',
+      id: `b-${i}`,
+      ts: T - 3_600_000,
+      features: { x: i % 17, c: ['EU', 'US'][i % 2] },
+      prediction: (i % 10) / 10,
+    }));
+    await daemon.store.saveBaseline(buildProfileFromRows(config.models[0]!, '1', rows).profile);
+  });
+  afterAll(async () => {
+    await daemon?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('baselines in the model listing, and the audit record, carry every field of the store record', async () => {
+    const [stored] = await daemon.store.listBaselines();
+    const models = (await daemon.app.inject({ method: 'GET', url: '/api/v1/models' })).json() as {
+      models: Array<{ baselines: Array<Record<string, unknown>> }>;
+    };
+    const listed = models.models[0]!.baselines[0]!;
+    expect(Object.keys(listed).sort()).toEqual(Object.keys(stored!).sort());
+
+    const event = {
+      model: 'm',
+      version: '1',
+      id: 'a-1',
+      ts: T,
+      features: { x: 1, c: 'EU' },
+      prediction: 0.5,
+    };
+    const post = (url: string, payload: unknown) =>
+      daemon.app.inject({
+        method: 'POST',
+        url,
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify(payload),
+      });
+    expect((await post('/api/v1/events', [event])).statusCode).toBe(202);
+    expect((await post('/api/v1/labels', [{ model: 'm', id: 'a-1', label: 1 }])).statusCode).toBe(
+      202,
+    );
+    const record = (await daemon.store.getPrediction('a-1', { model: 'm' }))!;
+    const audit = (
+      await daemon.app.inject({ method: 'GET', url: '/api/v1/predictions/a-1' })
+    ).json() as Record<string, Record<string, unknown>>;
+    expect(Object.keys(audit).sort()).toEqual([...Object.keys(record), 'windows'].sort());
+    expect(Object.keys(audit.event!).sort()).toEqual(Object.keys(record.event).sort());
+    expect(Object.keys(audit.label!).sort()).toEqual(Object.keys(record.label!).sort());
+    expect(audit.event).toMatchObject({ features: event.features, prediction: 0.5 });
   });
 });
 
