@@ -34,7 +34,9 @@ import { PendingLine } from './decode.js';
 export const MAX_KEY_LENGTH = 255;
 export const DEFAULT_MAX_KEYS = 100_000;
 export const DEFAULT_KEY_TTL_MS = 24 * 60 * 60 * 1000;
-const KEY_RE = /^[\x21-\x7e][\x20-\x7e]*$/;
+/** A key: printable ASCII, not starting with a space (also the OpenAPI header's pattern). */
+export const KEY_PATTERN = '^[\\x21-\\x7e][\\x20-\\x7e]*$';
+const KEY_RE = new RegExp(KEY_PATTERN);
 
 export interface IdempotencyOptions {
   maxKeys?: number;

@@ -40,7 +40,7 @@ interface Generated {
   OpenAPI: { BASE: string; TOKEN?: string };
   ApiError: new (...args: never[]) => Error & { status: number; body: unknown };
   IngestService: {
-    ingestEvents(o: { requestBody: unknown }): Promise<IngestReport>;
+    ingestEvents(o: { requestBody: unknown; idempotencyKey?: string }): Promise<IngestReport>;
     ingestLabels(o: { requestBody: unknown }): Promise<IngestReport>;
   };
   AuditService: { findPrediction(o: { id: string; model?: string }): Promise<Audit> };
@@ -195,11 +195,17 @@ export const calls: Array<Promise<IngestReport>> = [
     });
     expect(labels).toEqual({ accepted: 2, rejected: 0, errors: [] });
 
-    // The next window's events move the watermark past 10:01: the first window closes.
+    // The next window's events move the watermark past 10:01: the first window closes. Sent
+    // twice with one Idempotency-Key (the generated header parameter): counted once.
     const w2 = Array.from({ length: 60 }, (_, i) => event(300 + i, T0 + MINUTE + i * 1000));
-    expect(await client.IngestService.ingestEvents({ requestBody: w2 })).toMatchObject({
-      accepted: 60,
-    });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const again = await client.IngestService.ingestEvents({
+        requestBody: w2,
+        idempotencyKey: 'window-2 batch 1',
+      });
+      expect(again).toEqual({ accepted: 60, rejected: 0, errors: [] });
+    }
+    await client.IngestService.ingestEvents({ requestBody: event(400, T0 + 2 * MINUTE + 1000) });
 
     const audit = await client.AuditService.findPrediction({ id: 'c-5' });
     expect(audit.event).toMatchObject({ id: 'c-5', features: { region: 'APAC' } });
@@ -208,11 +214,14 @@ export const calls: Array<Promise<IngestReport>> = [
     expect(alone.event.id).toBe('c-201');
 
     let windows: Array<{ start: string; eventCount: number; baselineId: string }> = [];
-    for (let i = 0; i < 100 && windows.length === 0; i++) {
+    for (let i = 0; i < 100 && windows.length < 2; i++) {
       windows = (await client.DriftService.getDrift({ model: 'credit-risk' })).windows;
-      if (windows.length === 0) await new Promise((r) => setTimeout(r, 100));
+      if (windows.length < 2) await new Promise((r) => setTimeout(r, 100));
     }
-    expect(windows[0]).toMatchObject({ start: new Date(T0).toISOString(), eventCount: 201 });
+    expect(windows.map((w) => [w.start, w.eventCount])).toEqual([
+      [new Date(T0).toISOString(), 201],
+      [new Date(T0 + MINUTE).toISOString(), 60],
+    ]);
   });
 
   it('the generated client sends the bearer token: without it the daemon refuses', async () => {

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify';
-import { checkIdempotencyKey } from '../../ingest/idempotency.js';
+import { checkIdempotencyKey, KEY_PATTERN, MAX_KEY_LENGTH } from '../../ingest/idempotency.js';
 import { splitNdjson } from '../../ingest/ndjson.js';
 import { HttpError } from '../errors.js';
 import { labelEventSchema, predictionEventSchema } from '../ingest-schemas.js';
@@ -17,14 +17,32 @@ function batchBody(item: { readonly $id: string }, what: string) {
   } as const;
 }
 
+const idempotencyHeader = {
+  type: 'object',
+  properties: {
+    'idempotency-key': {
+      type: 'string',
+      minLength: 1,
+      maxLength: MAX_KEY_LENGTH,
+      pattern: KEY_PATTERN,
+      description:
+        'Makes a retry safe: a request repeated with the key of an earlier one gets its answer and is counted once',
+    },
+  },
+} as const;
+
 /**
- * The framework's validator of the ingest bodies. The documented item schemas are not applied
- * here: the decoder validates each item and answers per item (one bad item is rejected alone,
- * never the batch), and the framework's validator would coerce values before the decoder saw
- * them. The body shape is checked by asBatch, before this runs.
+ * The framework's validator of the ingest routes. The documented schemas are not applied here:
+ * the decoder validates each item and answers per item (one bad item is rejected alone, never
+ * the batch), and the framework's validator would coerce values before the decoder saw them.
+ * The body shape is checked by asBatch before this runs, the Idempotency-Key by
+ * checkIdempotencyKey in the handler (one rule, one message, whichever way the key is sent).
  */
-const batchValidator: FastifySchemaCompiler<unknown> = () => (body) =>
-  Array.isArray(body) ? { value: body } : { error: new Error('the body must be a batch') };
+const ingestValidator: FastifySchemaCompiler<unknown> = ({ httpPart }) =>
+  httpPart === 'body'
+    ? (body) =>
+        Array.isArray(body) ? { value: body } : { error: new Error('the body must be a batch') }
+    : (value) => ({ value });
 
 /**
  * The body as a batch, before schema validation: a single JSON object is a batch of one (the
@@ -75,6 +93,7 @@ export function registerIngestRoutes(app: FastifyInstance, deps: ApiDeps) {
     description:
       'Send an `Idempotency-Key` header (1 to 255 printable ASCII characters) to retry safely: a request repeated with the key of an earlier one gets its answer and is counted once (keys are kept 24 h, at most 100 000); the key sent again with another body is refused with 422.',
     tags: ['ingest'],
+    headers: idempotencyHeader,
     body: batchBody(item, what),
     response: {
       202: ref(ingestReportSchema),
@@ -101,7 +120,7 @@ export function registerIngestRoutes(app: FastifyInstance, deps: ApiDeps) {
       ),
       config: { scope: 'write' },
       preValidation,
-      validatorCompiler: batchValidator,
+      validatorCompiler: ingestValidator,
     },
     async (req, reply) => {
       const items = req.body as unknown[];
@@ -126,7 +145,7 @@ export function registerIngestRoutes(app: FastifyInstance, deps: ApiDeps) {
       ),
       config: { scope: 'write' },
       preValidation,
-      validatorCompiler: batchValidator,
+      validatorCompiler: ingestValidator,
     },
     async (req, reply) => {
       const items = req.body as unknown[];

@@ -144,6 +144,9 @@ describe('OpenAPI document (real chDB, inject)', () => {
       const itemRef = { $ref: `#/components/schemas/${item}` };
       expect(schema.anyOf).toEqual([{ type: 'array', items: itemRef, maxItems: 100_000 }, itemRef]);
       expect(json202(op)).toEqual({ $ref: '#/components/schemas/IngestReport' });
+      expect(op.parameters).toEqual([
+        expect.objectContaining({ in: 'header', name: 'idempotency-key', required: false }),
+      ]);
     }
     const event = doc.components!.schemas!.PredictionEvent as OpenAPIV3.SchemaObject;
     expect(event.required).toEqual(['model', 'version', 'id', 'ts', 'features']);
