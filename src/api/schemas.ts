@@ -390,6 +390,7 @@ export const modelSchema = {
 export const modelListSchema = {
   $id: 'ModelList',
   type: 'object',
+  description: 'The configured models',
   properties: { models: { type: 'array', items: ref(modelSchema) } },
 } as const;
 
@@ -469,6 +470,7 @@ export const predictionRecordSchema = {
 export const healthSchema = {
   $id: 'Health',
   type: 'object',
+  description: 'The process serves requests; the driftd version',
   properties: { status: { type: 'string' }, version: { type: 'string' } },
 } as const;
 

@@ -102,6 +102,7 @@ const resultSchema = {
 const recomputeSchema = {
   $id: 'Recompute',
   type: 'object',
+  description: 'The window recomputed, and one result per numeric feature',
   properties: {
     model: { type: 'string' },
     version: { type: 'string' },
