@@ -307,6 +307,8 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
       [] as const,
     ),
   };
+  // Both results exported from the start: a first failure is then an increase from 0.
+  for (const result of ['success', 'failure']) m.configReloads.inc({ result }, 0);
   gauge(METRIC.buildInfo, 'driftd build information.', ['version'] as const).set(
     { version: opts.version },
     1,
