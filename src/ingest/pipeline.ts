@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { IngestPort, IngestReport } from '../api/ports.js';
 import { createLiveConfig, type LiveConfig } from '../config/live.js';
 import type { DriftdConfig, ModelConfig } from '../config/types.js';
+import { StoreError } from '../errors.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
 import { piiKeyOf } from '../privacy/pii.js';
@@ -293,8 +294,15 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     },
     refreshBaselines: () => baselines.refresh(),
     async reconfigure(next) {
+      const rebuilding = () =>
+        new StoreError('the windows are being rebuilt after a failed store write; retry', {
+          retriable: true,
+        });
+      // A rebuild restores its checkpoint into the managers of the config it started with.
+      if (!rawLog.healthy) throw rebuilding();
       // Before the swap, so an added model's events are evaluated from the first one.
       await baselines.refresh(new Map(next.models.map((m) => [m.id, m])));
+      if (!rawLog.healthy) throw rebuilding();
       const previous = new Map(models);
       live.swap(next);
       for (const [id, m] of previous) if (!models.has(id)) removed.set(id, m);
