@@ -13,7 +13,9 @@ import { stringify } from 'yaml';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { loadConfig, validateConfig } from '../../src/config/index.js';
 import { createDaemon, type Daemon } from '../../src/daemon.js';
+import { StoreError } from '../../src/errors.js';
 import { createStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/types.js';
 import type { WindowResult } from '../../src/types.js';
 
 const T0 = Date.parse('2026-11-22T10:00:00Z');
@@ -290,5 +292,123 @@ describe('config reload (POST /api/v1/admin/reload; real daemon in process, real
     const [next] = await results('added', start + MINUTE);
     expect(next!.eventCount).toBe(6);
     expect(next!.features.map((f) => f.feature)).toEqual(['x', 'y']);
+  });
+});
+
+describe('config reload during a rebuild after a failed store write (real chDB; the failure simulated by a store wrapper)', () => {
+  let dir = '';
+  let file = '';
+  let daemon: Daemon;
+  /** The next raw insert fails for good (a full disk, say). */
+  let failNext = false;
+  /** While set, reading the latest checkpoint (the rebuild's first step) waits for it. */
+  let hold: Promise<void> | undefined;
+  const input = (models: unknown[]) => ({
+    dataDir: dir,
+    server: { port: 0 },
+    logLevel: 'silent',
+    models,
+  });
+  const writeConfig = async (config: Record<string, unknown>) => {
+    await writeFile(`${file}.tmp`, stringify(config));
+    await rename(`${file}.tmp`, file);
+  };
+
+  function wrap(s: Store): Store {
+    const store: Store = Object.create(s) as Store;
+    store.insertEncodedEvents = async (batches) => {
+      if (failNext) {
+        failNext = false;
+        throw new StoreError('simulated: no space left on device', { clickhouseCode: 243 });
+      }
+      return s.insertEncodedEvents(batches);
+    };
+    store.latestCheckpoint = async (group) => {
+      if (hold) await hold;
+      return s.latestCheckpoint(group);
+    };
+    return store;
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'driftd-reload-rebuild-'));
+    file = join(dir, 'driftd.yaml');
+    await writeConfig(input([model('m', 100), model('gone', 100)]));
+    const config = await loadConfig({ path: file, env: {} });
+    const store = createStore(config.store);
+    await store.migrate();
+    const rows = Array.from({ length: 400 }, (_, i) => ({
+      features: { x: i % 20 },
+      prediction: 1,
+    }));
+    for (const m of config.models)
+      await store.saveBaseline(buildProfileFromRows(m, '1', rows).profile);
+    await store.close();
+    daemon = createDaemon(config, {
+      store: wrap(createStore(config.store)),
+      listen: false,
+      httpCheckpointMs: 100,
+      loadConfig: () => loadConfig({ path: file, env: {} }),
+    });
+    await daemon.start();
+  });
+  afterAll(async () => {
+    hold = undefined;
+    await daemon?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const post = (items: unknown[]) =>
+    daemon.app.inject({ method: 'POST', url: '/api/v1/events', payload: items as object[] });
+  const batch = (modelId: string, n: number, ts: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      model: modelId,
+      version: '1',
+      id: `${modelId}-${ts}-${i}`,
+      ts: new Date(ts + i).toISOString(),
+      features: { x: i % 20 },
+      prediction: 1,
+    }));
+  const until = async (cond: () => Promise<boolean> | boolean, ms = 10_000) => {
+    const end = Date.now() + ms;
+    while (!(await cond())) {
+      if (Date.now() > end) throw new Error('timed out');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  it('is refused (503, retriable) while the windows are rebuilt, so a model removed by it still has its open window written', async () => {
+    expect((await post(batch('gone', 12, T0))).statusCode).toBe(202);
+    let release!: () => void;
+    hold = new Promise((r) => {
+      release = r;
+    });
+    failNext = true;
+    expect((await post(batch('m', 5, T0))).statusCode).toBe(503);
+    expect(daemon.pipeline.input.healthy).toBe(false);
+
+    await writeConfig(input([model('m', 100)]));
+    const during = await daemon.app.inject({ method: 'POST', url: '/api/v1/admin/reload' });
+    expect(during.statusCode).toBe(503);
+    expect(daemon.config.models.map((m) => m.id)).toEqual(['m', 'gone']);
+
+    hold = undefined;
+    release();
+    await until(() => daemon.pipeline.input.healthy);
+    const after = await daemon.app.inject({ method: 'POST', url: '/api/v1/admin/reload' });
+    expect(after.statusCode, after.body).toBe(200);
+    expect(after.json()).toMatchObject({ removed: ['gone'] });
+    await until(
+      async () =>
+        (await daemon.store.queryDrift({ model: 'gone', window: '1m', from: T0, to: T0 + 1 }))
+          .length > 0,
+    );
+    const [w] = await daemon.store.queryDrift({
+      model: 'gone',
+      window: '1m',
+      from: T0,
+      to: T0 + 1,
+    });
+    expect(w!.eventCount).toBe(12);
   });
 });
