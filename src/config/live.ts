@@ -114,14 +114,16 @@ export function configChanges(current: DriftdConfig, next: DriftdConfig): Config
     if (current[key] === undefined) delete kept[key];
   }
   const config = Object.freeze(kept) as unknown as DriftdConfig;
-  const live = changedPaths(
-    { ...current, ...Object.fromEntries(RESTART_ONLY_KEYS.map((k) => [k, undefined])) },
-    { ...next, ...Object.fromEntries(RESTART_ONLY_KEYS.map((k) => [k, undefined])) },
-  );
   const before = new Map(current.models.map((m) => [m.id, m]));
   const after = new Map(next.models.map((m) => [m.id, m]));
   const added = [...after.keys()].filter((id) => !before.has(id));
   const removed = [...before.keys()].filter((id) => !after.has(id));
+  // Models by id (`models["credit-risk"].drift.fdr`), so reordering them changes nothing.
+  const skip = Object.fromEntries([...RESTART_ONLY_KEYS, 'models'].map((k) => [k, undefined]));
+  const live = changedPaths({ ...current, ...skip }, { ...next, ...skip });
+  for (const id of new Set([...before.keys(), ...after.keys()])) {
+    live.push(...changedPaths(before.get(id), after.get(id), `models["${id}"]`));
+  }
   const refused: string[] = [];
   // The running key stays: a model hashing fields needs the key its baselines were hashed with.
   if (

@@ -307,6 +307,14 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       live.swap(next);
       for (const [id, m] of previous) if (!models.has(id)) removed.set(id, m);
       for (const id of models.keys()) removed.delete(id);
+      for (const m of next.models) {
+        if (!previous.has(m.id) && !baselines.has(m.id)) {
+          log.warn(
+            { model: m.id },
+            'model added by a config reload has no baseline yet: its events are stored but not evaluated until one is imported',
+          );
+        }
+      }
       const closed = windows.reconcile(previous);
       windows.updateOpenGauge();
       results.queue(gate(closed));

@@ -100,7 +100,7 @@ describe('SIGHUP reloads the config of a running daemon process', () => {
     process.kill(d.pid, 'SIGHUP');
     const applied = await d.waitForLog((e) => e.stage === 'reload', 20_000, from);
     expect(applied.msg).toBe('config reload: applied');
-    expect(applied.changed).toEqual(['models[0].features[0].threshold']);
+    expect(applied.changed).toEqual(['models["m"].features[0].threshold']);
 
     expect((await post(20, T0 + 100)).accepted).toBe(20);
     expect((await post(1, T0 + MINUTE)).accepted).toBe(1); // closes [T0, T0 + 1m)

@@ -133,7 +133,7 @@ describe('config reload (POST /api/v1/admin/reload; real daemon in process, real
       result: 'applied',
       added: [],
       removed: [],
-      changed: ['models[0].features[0].threshold'],
+      changed: ['models["m"].features[0].threshold'],
       needsRestart: [],
     });
     expect(daemon.config.models[0]!.features[0]!.threshold).toBe(0.1);

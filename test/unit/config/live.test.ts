@@ -35,13 +35,19 @@ describe('configChanges', () => {
     });
     const c = configChanges(current, next);
     expect(c.needsRestart).toEqual(['server.port', 'logLevel']);
-    expect(c.live).toContain('models[0].drift.fdr');
+    expect(c.live).toContain('models["m"].drift.fdr');
     expect(c.added).toEqual(['n']);
     expect(c.removed).toEqual([]);
     expect(c.refused).toEqual([]);
     expect(c.config.server).toBe(current.server);
     expect(c.config.logLevel).toBe(current.logLevel);
     expect(c.config.models).toBe(next.models);
+  });
+
+  it('names models by id: reordering them changes nothing', () => {
+    const current = config({ models: [model('a'), model('b')] });
+    const next = config({ models: [model('b'), model('a', { drift: { fdr: 0.01 } })] });
+    expect(configChanges(current, next).live).toEqual(['models["a"].drift.fdr']);
   });
 
   it('swaps any other top-level section whole (e.g. one added later, such as alerts)', () => {
