@@ -11,7 +11,7 @@ export interface ReloadReport {
   /** Models added and removed (a removed model's open windows were closed and written). */
   added: string[];
   removed: string[];
-  /** Paths of the settings that changed live (`models[0].drift.fdr`, `alerts.labels.team`). */
+  /** Paths of the settings that changed live (`models["credit-risk"].drift.fdr`, `alerts.labels.team`). */
   changed: string[];
   /**
    * Paths of settings the file changes that only a restart applies (`server.port`): still
