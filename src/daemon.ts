@@ -4,7 +4,8 @@ import { Registry } from 'prom-client';
 import { configuredTokens } from './api/auth.js';
 import type { Readiness } from './api/ports.js';
 import { buildServer } from './api/server.js';
-import type { DriftdConfig, ModelConfig } from './config/types.js';
+import { createLiveConfig } from './config/live.js';
+import type { DriftdConfig } from './config/types.js';
 import { LifecycleError } from './errors.js';
 import { createMetrics, type Metrics } from './export/metrics.js';
 import { countStoreErrors } from './export/store-metrics.js';
@@ -23,6 +24,7 @@ import {
 import { createPipeline, type Pipeline } from './ingest/pipeline.js';
 import { createLogger, type Logger } from './logger.js';
 import { piiKeyOf } from './privacy/pii.js';
+import { ConfigReloadRefusedError, createReloader, type ReloadReport } from './reload.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { isTransientStoreError, migrateWhenReachable } from './store/wait.js';
@@ -52,12 +54,15 @@ export interface DaemonOverrides {
   waitForStore?: boolean;
   /** HTTP checkpoint period, ms; default DRIFTD_HTTP_CHECKPOINT_INTERVAL_MS or 5000. */
   httpCheckpointMs?: number;
+  /** Reads the config file again, for `reload()` (`driftd start` passes its loader). */
+  loadConfig?: () => Promise<DriftdConfig>;
 }
 
 export type DaemonState = 'created' | 'starting' | 'running' | 'closing' | 'closed';
 
 export interface Daemon {
   readonly state: DaemonState;
+  /** The config in force (a reload swaps it). */
   readonly config: DriftdConfig;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -76,6 +81,11 @@ export interface Daemon {
   start(): Promise<void>;
   /** Idempotent; concurrent calls share one shutdown. */
   close(): Promise<void>;
+  /**
+   * Reads the config file again and puts it in force (SIGHUP, POST /api/v1/admin/reload):
+   * see src/reload.ts. Only while running.
+   */
+  reload(): Promise<ReloadReport>;
 }
 
 function httpCheckpointMsFromEnv(): number {
@@ -96,7 +106,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   const registry = overrides.registry ?? new Registry();
   const metrics = createMetrics(registry, { version: VERSION });
   const clock = overrides.clock ?? { now: () => Date.now() };
-  const models = new Map<string, ModelConfig>(config.models.map((m) => [m.id, m]));
+  const live = createLiveConfig(config);
+  const models = live.models;
 
   let state: DaemonState = 'created';
   let store: Store | undefined;
@@ -105,6 +116,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   let url: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> | undefined;
+  /** The latest reload (SIGHUP, admin route): shutdown waits for it. */
+  let reloading: Promise<void> | undefined;
   // With Kafka on, the Kafka source owns window checkpoints (in the store, with its offsets);
   // without it the HTTP checkpointer does (in the store, with the HTTP input position).
   let kafka: KafkaSource | undefined;
@@ -162,11 +175,28 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
     }
   }
 
+  const reloader = createReloader({
+    load: async () => {
+      if (!overrides.loadConfig) {
+        throw new ConfigReloadRefusedError('config reload refused', [
+          'this daemon was not started from a config file',
+        ]);
+      }
+      return overrides.loadConfig();
+    },
+    live,
+    apply: (next) => need(pipeline, 'pipeline').reconfigure(next),
+    metrics,
+    logger,
+  });
+
   const daemon: Daemon = {
     get state() {
       return state;
     },
-    config,
+    get config() {
+      return live.current;
+    },
     metrics,
     logger,
     get store() {
@@ -212,6 +242,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           logger,
           readiness,
           accepting: () => state === 'running',
+          reload: () => daemon.reload(),
           version: VERSION,
         });
         if (overrides.listen !== false) {
@@ -246,6 +277,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           log.info({ applied: report.applied, version: report.version }, 'store migrated');
         pipeline = createPipeline({
           config,
+          live,
           store,
           metrics,
           logger,
@@ -331,6 +363,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         if (timer) clearInterval(timer);
         await app?.close(); // stop taking requests; in-flight ones finish
         await ticking;
+        await reloading;
         // Stop fetching, final checkpoint (windows + offsets), commit, disconnect.
         await kafka?.close();
         // Final HTTP checkpoint (its failure is logged: the previous one and the stored events
@@ -348,6 +381,17 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         log.info('driftd stopped');
       })();
       return closing;
+    },
+    reload() {
+      if (state !== 'running') {
+        return Promise.reject(new LifecycleError(`cannot reload the config in state ${state}`));
+      }
+      const run = reloader.reload();
+      reloading = run.then(
+        () => {},
+        () => {},
+      );
+      return run;
     },
   };
   return daemon;

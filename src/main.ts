@@ -5,9 +5,9 @@
  *
  * - The first SIGINT/SIGTERM asks the running command to shut down gracefully; a second one
  *   forces the exit.
- * - SIGHUP is ignored (with a line on stderr): driftd has no config reload, and a closed
- *   terminal or an `ssh` session ending must not kill a daemon without its shutdown (the open
- *   windows' checkpoint, the Kafka offsets). Restart driftd to apply a changed config.
+ * - SIGHUP reloads the config of `driftd start` (src/reload.ts); any other command ignores it
+ *   (with a line on stderr). Either way a closed terminal or an `ssh` session ending must not
+ *   kill a daemon without its shutdown (the open windows' checkpoint, the Kafka offsets).
  * - A closed stdout or stderr (`driftd start | head -1`, a log shipper gone) does not kill it:
  *   write errors on them (EPIPE) are ignored, and logging stops silently.
  */
@@ -33,8 +33,10 @@ const shutdown = new Promise<string>((resolve) => {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 });
+let onReload: (() => void) | undefined;
 process.on('SIGHUP', () => {
-  process.stderr.write('driftd: SIGHUP ignored (no config reload; restart driftd to apply one)\n');
+  if (onReload) onReload();
+  else process.stderr.write('driftd: SIGHUP ignored (this command has no config to reload)\n');
 });
 
 let finished = false;
@@ -50,6 +52,9 @@ const code = await runCli(process.argv.slice(2), {
   out: process.stdout,
   err: process.stderr,
   shutdown,
+  onReload: (handler) => {
+    onReload = handler;
+  },
 });
 finished = true;
 process.exitCode = code;

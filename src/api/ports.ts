@@ -2,6 +2,7 @@ import type { DriftdConfig, ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { RejectReason } from '../ingest/decode.js';
 import type { Logger } from '../logger.js';
+import type { ReloadReport } from '../reload.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -118,5 +119,7 @@ export interface ApiDeps {
    * /api/v1 then answers 503 `DRIFTD_ERR_NOT_READY`. Default: always true.
    */
   accepting?: () => boolean;
+  /** Reloads the config file (POST /api/v1/admin/reload); absent = the route answers 404. */
+  reload?: () => Promise<ReloadReport>;
   version: string;
 }

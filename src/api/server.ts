@@ -14,6 +14,7 @@ import { registerModelRoutes } from './routes/models.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { registerPredictionRoutes } from './routes/predictions.js';
 import { registerRecomputeRoutes } from './routes/recompute.js';
+import { registerReloadRoutes } from './routes/reload.js';
 import { addComponentSchemas, errorSchema, ref } from './schemas.js';
 import { httpsOptions } from './tls.js';
 
@@ -100,6 +101,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   registerRecomputeRoutes(app, deps);
   registerOpsRoutes(app, deps);
   registerErasureRoutes(app, deps);
+  registerReloadRoutes(app, deps);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

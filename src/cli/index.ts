@@ -8,6 +8,11 @@ export interface CliIo {
   err: NodeJS.WritableStream;
   /** Resolves with the signal name when the process is asked to stop (only main.ts listens). */
   shutdown: Promise<string>;
+  /**
+   * Registers what SIGHUP does (only main.ts listens): `driftd start` reloads its config.
+   * Without a handler SIGHUP is ignored.
+   */
+  onReload?: (handler: () => void) => void;
 }
 
 const NAMES = Object.keys(COMMANDS) as CommandName[];

@@ -887,6 +887,32 @@ function pipelineDashboard(): DashboardJson {
         )
         .thresholds(thresholds([null, 'green'], [0.1, 'orange'], [0.5, 'red'])),
     )
+    .withPanel(
+      status(
+        'Config reloads failed (1h)',
+        'Reloads (SIGHUP, POST /api/v1/admin/reload) refused in the last hour: the running config stayed; the daemon log says why.',
+      )
+        .withTarget(
+          query(
+            `sum(increase(${METRIC.configReloads}{instance=~"$instance",result="failure"}[1h])) or vector(0)`,
+            undefined,
+            { instant: true },
+          ),
+        )
+        .thresholds(thresholds([null, 'green'], [1, 'orange'])),
+    )
+    .withPanel(
+      status(
+        'Restart required',
+        'Instances whose last reloaded config changed settings only a restart applies (server, store, kafka, …).',
+      )
+        .withTarget(
+          query(`sum(${METRIC.configRestartRequired}${inst}) or vector(0)`, undefined, {
+            instant: true,
+          }),
+        )
+        .thresholds(thresholds([null, 'green'], [1, 'orange'])),
+    )
     .withRow(new RowBuilder('Ingestion'))
     .withPanel(
       lineChart(

@@ -48,6 +48,8 @@ export const METRIC = {
   httpRequestSeconds: 'driftd_http_request_duration_seconds',
   lastEventTimestamp: 'driftd_last_event_timestamp_seconds',
   buildInfo: 'driftd_build_info',
+  configReloads: 'driftd_config_reloads_total',
+  configRestartRequired: 'driftd_config_restart_required',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
@@ -111,6 +113,8 @@ export interface Metrics {
   httpRequests: Counter<HttpRequestLabels>;
   httpRequestSeconds: Histogram<'method' | 'route' | 'status_class'>;
   lastEventTimestamp: Gauge<'model'>;
+  configReloads: Counter<'result'>;
+  configRestartRequired: Gauge;
   /** Sets every gauge of a closed window's result. */
   recordWindow(result: WindowResult): void;
   recordPerformance(result: PerformanceResult): void;
@@ -292,7 +296,19 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
       'Event time of the newest accepted event, seconds since epoch.',
       ['model'] as const,
     ),
+    configReloads: counter(
+      METRIC.configReloads,
+      'Config reloads (SIGHUP, POST /api/v1/admin/reload), by result: success, or failure (invalid or refused; the running config stays).',
+      ['result'] as const,
+    ),
+    configRestartRequired: gauge(
+      METRIC.configRestartRequired,
+      '1 when the last reloaded config changed settings that only a restart applies (listed in the log and the reload answer).',
+      [] as const,
+    ),
   };
+  // Both results exported from the start: a first failure is then an increase from 0.
+  for (const result of ['success', 'failure']) m.configReloads.inc({ result }, 0);
   gauge(METRIC.buildInfo, 'driftd build information.', ['version'] as const).set(
     { version: opts.version },
     1,

@@ -17,8 +17,11 @@ export interface BaselineStore {
  * that picks a model version's baseline.
  */
 export interface BaselineCache {
-  /** Lists the store's baselines and loads the new ones. */
-  refresh(): Promise<void>;
+  /**
+   * Lists the store's baselines and loads the new ones, of `models` (default: the configured
+   * ones; a reload passes the models it is about to put in force).
+   */
+  refresh(models?: ReadonlyMap<string, ModelConfig>): Promise<void>;
   /**
    * Refreshes in the background (failures logged) when the last refresh is older than
    * `afterMs`: an event met a version without a baseline, maybe one imported since.
@@ -42,7 +45,7 @@ export function createBaselineCache(opts: {
   clock: Clock;
   logger: Logger;
 }): BaselineCache {
-  const { store, models, clock } = opts;
+  const { store, clock } = opts;
   // model → version → baseline; `latest` serves versions that have no baseline of their own.
   const baselines = new Map<
     string,
@@ -51,7 +54,7 @@ export function createBaselineCache(opts: {
   const baselinesById = new Map<string, BaselineProfile>();
   let lastRefresh = 0;
 
-  async function refresh(): Promise<void> {
+  async function refresh(models = opts.models): Promise<void> {
     lastRefresh = clock.now();
     const list = await store.listBaselines();
     for (const summary of list) {

@@ -112,7 +112,8 @@ export function createLabelIngest(opts: {
       await raw.flushAll(write);
       // Mark the closed windows these predictions fell in; the next tick recomputes them.
       for (const [modelId, ids] of byModel) {
-        const model = models.get(modelId)!;
+        const model = models.get(modelId);
+        if (model === undefined) continue; // removed by a config reload meanwhile
         const times = await write('prediction_times', () => store.predictionTimes(modelId, ids));
         performance.labelled(model, times, (b) => windows.isOpen(modelId, b));
       }

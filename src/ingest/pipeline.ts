@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import type { IngestPort, IngestReport } from '../api/ports.js';
+import { createLiveConfig, type LiveConfig } from '../config/live.js';
 import type { DriftdConfig, ModelConfig } from '../config/types.js';
+import { StoreError } from '../errors.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
 import { piiKeyOf } from '../privacy/pii.js';
@@ -35,6 +37,8 @@ export interface PipelineStore
 
 export interface PipelineOptions {
   config: DriftdConfig;
+  /** The config in force, swapped by a reload (default: `config`, never reloaded). */
+  live?: LiveConfig;
   store: PipelineStore;
   metrics: Metrics;
   logger: Logger;
@@ -118,6 +122,13 @@ export interface Pipeline extends IngestPort, EngineSource, EngineCheckpointing 
   flush(): Promise<WindowResult[]>;
   /** Reloads baselines from the store (after an import). */
   refreshBaselines(): Promise<void>;
+  /**
+   * Puts a reloaded config in force (its restart-only settings already those running, see
+   * src/config/live.ts): the new models' baselines are loaded, then in one synchronous step
+   * the config is swapped and the windows follow it (window-registry.ts `reconcile`); the
+   * windows that closed on the way are written like any other.
+   */
+  reconfigure(next: DriftdConfig): Promise<void>;
 }
 
 const BASELINE_REFRESH_MS = 30_000;
@@ -132,7 +143,13 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       counter: metrics.quarantinedTotal,
       logger: opts.logger,
     });
-  const models = new Map<string, ModelConfig>(config.models.map((m) => [m.id, m]));
+  const live = opts.live ?? createLiveConfig(config);
+  const models = live.models;
+  /**
+   * Models a reload removed, by id: their last windows are evaluated with their last config.
+   * Bounded by the model ids ever configured.
+   */
+  const removed = new Map<string, ModelConfig>();
   /** Replay: any storable time. HTTP, a live source: not too far ahead of the clock. */
   const decodeOpts: DecodeOptions = { models, piiKey: piiKeyOf(config) };
   const liveDecodeOpts: DecodeOptions = {
@@ -141,7 +158,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   };
 
   const baselines = createBaselineCache({ store, models, clock, logger: log });
-  const windows = createWindowRegistry({ config, clock, metrics, baselines });
+  const windows = createWindowRegistry({ live, clock, metrics, baselines });
   const managers = windows.managers;
 
   const writes = createStoreWrites(metrics, quarantine);
@@ -163,7 +180,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   });
   const results = createResultWriter({
     store,
-    models,
+    modelOf: (id) => models.get(id) ?? removed.get(id),
     clock,
     metrics,
     logger: log,
@@ -276,9 +293,36 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       return performance.idle();
     },
     refreshBaselines: () => baselines.refresh(),
+    async reconfigure(next) {
+      const rebuilding = () =>
+        new StoreError('the windows are being rebuilt after a failed store write; retry', {
+          retriable: true,
+        });
+      // A rebuild restores its checkpoint into the managers of the config it started with.
+      if (!rawLog.healthy) throw rebuilding();
+      // Before the swap, so an added model's events are evaluated from the first one.
+      await baselines.refresh(new Map(next.models.map((m) => [m.id, m])));
+      if (!rawLog.healthy) throw rebuilding();
+      const previous = new Map(models);
+      live.swap(next);
+      for (const [id, m] of previous) if (!models.has(id)) removed.set(id, m);
+      for (const id of models.keys()) removed.delete(id);
+      for (const m of next.models) {
+        if (!previous.has(m.id) && !baselines.has(m.id)) {
+          log.warn(
+            { model: m.id },
+            'model added by a config reload has no baseline yet: its events are stored but not evaluated until one is imported',
+          );
+        }
+      }
+      const closed = windows.reconcile(previous);
+      windows.updateOpenGauge();
+      results.queue(gate(closed));
+      await results.writeLogged(released());
+    },
     async start() {
       await baselines.refresh();
-      for (const m of config.models) {
+      for (const m of live.current.models) {
         if (!baselines.has(m.id)) {
           log.warn(
             { model: m.id },

@@ -39,7 +39,8 @@ export interface ResultWriter {
 
 export function createResultWriter(opts: {
   store: ResultStore;
-  models: ReadonlyMap<string, ModelConfig>;
+  /** The config a window is evaluated with: its model's current one (see pipeline.reconfigure). */
+  modelOf: (model: string) => ModelConfig | undefined;
   clock: Clock;
   metrics: Metrics;
   logger: Logger;
@@ -49,7 +50,7 @@ export function createResultWriter(opts: {
   performance: PerformanceScheduler;
   onWindow?: ((result: WindowResult) => void) | undefined;
 }): ResultWriter {
-  const { store, models, clock, metrics, writes, serial, raw, performance } = opts;
+  const { store, modelOf, clock, metrics, writes, serial, raw, performance } = opts;
   const log = opts.logger;
   const unwritten: ClosedWindow[] = [];
   /** When the oldest entry of `unwritten` was queued by the Kafka path. */
@@ -66,7 +67,7 @@ export function createResultWriter(opts: {
       const batch = unwritten.slice();
       const results: WindowResult[] = [];
       for (const c of batch) {
-        const model = models.get(c.bounds.model)!;
+        const model = modelOf(c.bounds.model)!;
         results.push(evaluateWindow(c, c.baseline, model));
       }
       const written = await writes.insertResults(

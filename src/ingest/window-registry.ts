@@ -1,4 +1,5 @@
-import type { DriftdConfig } from '../config/types.js';
+import { changedPaths, type LiveConfig } from '../config/live.js';
+import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { WindowBounds } from '../types.js';
 import {
@@ -32,35 +33,87 @@ export interface WindowRegistry {
   updateOpenGauge(): void;
   openWindows(): number;
   isOpen(model: string, b: WindowBounds): boolean;
+  /**
+   * Brings the managers in line with the live config after a reload (src/reload.ts), in one
+   * synchronous step: a changed model's windows move, open, into a manager built from its
+   * new config (what a restart restoring a checkpoint does); a removed model's open windows
+   * are closed. Returns the windows closed on the way, to be written like any other (with the
+   * config in force: a removed model's last one, see pipeline.reconfigure).
+   */
+  reconcile(previous: ReadonlyMap<string, ModelConfig>): ClosedWindow[];
 }
 
 export function createWindowRegistry(opts: {
-  config: DriftdConfig;
+  live: LiveConfig;
   clock: Clock;
   metrics: Metrics;
   baselines: BaselineCache;
 }): WindowRegistry {
-  const { config, clock, metrics, baselines } = opts;
+  const { live, clock, metrics, baselines } = opts;
   const managers = new Map<string, WindowManager>();
+  const managerOf = (model: ModelConfig): WindowManager =>
+    createWindowManager({
+      model,
+      clock,
+      baselineFor: (version) => baselines.baselineFor(model, version),
+      onRetire: (version) => metrics.forgetVersion(model.id, version),
+    });
   function reset(): void {
-    for (const model of config.models) {
-      managers.set(
-        model.id,
-        createWindowManager({
-          model,
-          clock,
-          baselineFor: (version) => baselines.baselineFor(model, version),
-          onRetire: (version) => metrics.forgetVersion(model.id, version),
-        }),
-      );
-    }
+    managers.clear();
+    for (const model of live.current.models) managers.set(model.id, managerOf(model));
   }
   reset();
+
+  /** The windows of `old` in a manager built from `model` (see reconcile). */
+  function move(old: WindowManager, model: ModelConfig): ClosedWindow[] {
+    // Like every window written from now on, evaluated under the new config (evaluation leaves
+    // out a feature the window has no sketch of).
+    const closed = old.drainClosed();
+    const lanes = old.lanes();
+    let next = managerOf(model);
+    try {
+      next.restore(old.snapshot());
+    } catch {
+      // A feature was added (or the version's baseline changed): the open windows' sketches
+      // cannot take the new config. They are closed and written as they stand; the versions'
+      // watermarks and closed marks move over (events for the rest of those windows count as
+      // late, stored raw), their window references start over.
+      for (const c of old.flushAll()) closed.push(c);
+      const snap = old.snapshot();
+      next = managerOf(model);
+      try {
+        next.restore({ ...snap, streams: snap.streams.map((s) => ({ ...s, history: [] })) });
+      } catch {
+        next = managerOf(model);
+      }
+    }
+    next.addLanes(lanes);
+    managers.set(model.id, next);
+    return closed;
+  }
+
+  function reconcile(previous: ReadonlyMap<string, ModelConfig>): ClosedWindow[] {
+    const closed: ClosedWindow[] = [];
+    for (const [id, old] of managers) {
+      if (live.models.has(id)) continue;
+      for (const c of old.flushAll()) closed.push(c);
+      managers.delete(id);
+      metrics.openWindows.remove({ model: id });
+    }
+    for (const model of live.current.models) {
+      const old = managers.get(model.id);
+      const was = previous.get(model.id);
+      if (old === undefined || was === undefined) managers.set(model.id, managerOf(model));
+      else if (changedPaths(was, model).length > 0) closed.push(...move(old, model));
+    }
+    return closed;
+  }
 
   return {
     managers,
     get: (model) => managers.get(model),
     reset,
+    reconcile,
     drain() {
       const closed: ClosedWindow[] = [];
       for (const m of managers.values()) for (const c of m.drainClosed()) closed.push(c);
@@ -91,10 +144,9 @@ export function createWindowRegistry(opts: {
       return n;
     },
     isOpen(model, b) {
-      return managers
-        .get(model)!
-        .openWindows()
-        .some((o) => o.version === b.version && o.sizeLabel === b.sizeLabel && o.start === b.start);
+      return (managers.get(model)?.openWindows() ?? []).some(
+        (o) => o.version === b.version && o.sizeLabel === b.sizeLabel && o.start === b.start,
+      );
     },
   };
 }

@@ -216,6 +216,8 @@ export interface WindowManager {
    * as active again from now.
    */
   addLanes(lanes: readonly string[]): void;
+  /** The lanes announced with addLanes (a manager taking over from this one announces them again). */
+  lanes(): string[];
   /** Current watermark of a version (see above), null before it is known. */
   watermark(version: string): number | null;
   openWindows(): WindowBounds[];
@@ -820,6 +822,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     drainClosed,
     flushAll,
     addLanes,
+    lanes: () => [...registered],
     watermark(version) {
       const s = streams.get(version);
       return s === undefined || s.wm === Number.NEGATIVE_INFINITY ? null : s.wm;

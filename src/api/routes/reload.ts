@@ -1,0 +1,72 @@
+import type { FastifyInstance } from 'fastify';
+import { InvalidConfigError } from '../../config/load.js';
+import { ConfigReloadRefusedError } from '../../reload.js';
+import type { ApiDeps } from '../ports.js';
+import { errorSchema } from '../schemas.js';
+
+const paths = { type: 'array', items: { type: 'string' } } as const;
+
+/** The error schema plus every problem found, one line each. */
+const refusedSchema = {
+  ...errorSchema,
+  properties: {
+    ...errorSchema.properties,
+    issues: { ...paths, description: 'Every problem, with the setting it is about' },
+  },
+  required: [...errorSchema.required, 'issues'],
+} as const;
+
+/** POST /api/v1/admin/reload: the SIGHUP of the API (src/reload.ts). */
+export function registerReloadRoutes(app: FastifyInstance, deps: ApiDeps) {
+  const reload = deps.reload;
+  if (reload === undefined) return;
+  app.post(
+    '/api/v1/admin/reload',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        operationId: 'reloadConfig',
+        summary: 'Reload the config file',
+        description:
+          'Reads the config file again and puts it in force without a restart: models added or removed, thresholds, drift and alert settings. Open windows are kept (a removed model’s are closed and written). Settings that only a restart applies (server, store, kafka, ingest, logLevel, privacy, dataDir) keep their running values and are listed in `needsRestart`. An invalid file (422) or a change the running daemon cannot take (409) changes nothing.',
+        tags: ['ops'],
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              result: { type: 'string', enum: ['applied', 'unchanged'] },
+              added: { ...paths, description: 'Models added' },
+              removed: { ...paths, description: 'Models removed (their open windows written)' },
+              changed: { ...paths, description: 'Settings changed live, by path' },
+              needsRestart: {
+                ...paths,
+                description: 'Settings the file changes that only a restart applies',
+              },
+            },
+            required: ['result', 'added', 'removed', 'changed', 'needsRestart'],
+          },
+          409: refusedSchema,
+          422: refusedSchema,
+        },
+      },
+    },
+    async (_req, reply) => {
+      try {
+        return await reload();
+      } catch (err) {
+        const invalid = err instanceof InvalidConfigError;
+        if (!invalid && !(err instanceof ConfigReloadRefusedError)) throw err;
+        const status = invalid ? 422 : 409;
+        return reply.code(status).send({
+          statusCode: status,
+          code: err.code,
+          error: invalid ? 'Unprocessable Content' : 'Conflict',
+          message: invalid
+            ? 'the config file is invalid; the running config stays in force'
+            : err.message,
+          issues: err.issues,
+        });
+      }
+    },
+  );
+}
