@@ -6,9 +6,12 @@ import { errorSchema } from '../schemas.js';
 
 const paths = { type: 'array', items: { type: 'string' } } as const;
 
+const { $id: _errorId, ...errorShape } = errorSchema;
+
 /** The error schema plus every problem found, one line each. */
 const refusedSchema = {
-  ...errorSchema,
+  ...errorShape,
+  description: 'Why the reload changed nothing, and every problem found',
   properties: {
     ...errorSchema.properties,
     issues: { ...paths, description: 'Every problem, with the setting it is about' },
