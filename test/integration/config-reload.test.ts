@@ -7,7 +7,7 @@
  */
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
@@ -170,7 +170,11 @@ describe('config reload (POST /api/v1/admin/reload; real daemon in process, real
 
     // Broken YAML too.
     await writeFile(file, 'models: [\n');
-    expect((await reload()).statusCode).toBe(422);
+    const broken = await reload();
+    expect(broken.statusCode).toBe(422);
+    // The answer names the file, never the host's path to it.
+    expect(broken.body).not.toContain(dirname(file));
+    expect((broken.json() as { issues: string[] }).issues[0]).toMatch(/^[\w.-]+\.yaml:\d+:\d+: /);
     expect(daemon.config).toBe(before);
     // Events keep flowing into the old config's windows.
     expect((await post(batch('m', 5, T0 + 2 * MINUTE))).accepted).toBe(5);

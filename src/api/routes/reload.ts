@@ -1,5 +1,6 @@
+import { basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { InvalidConfigError } from '../../config/load.js';
+import { type ConfigIssue, InvalidConfigError } from '../../config/load.js';
 import { ConfigReloadRefusedError } from '../../reload.js';
 import type { ApiDeps } from '../ports.js';
 import { errorSchema } from '../schemas.js';
@@ -18,6 +19,17 @@ const refusedSchema = {
   },
   required: [...errorSchema.required, 'issues'],
 } as const;
+
+/**
+ * One problem as the answer states it. A file that cannot be read is described without its
+ * path (answers never reveal the host's paths; the daemon's log names the file).
+ */
+function answerable(issue: ConfigIssue, source: string): string {
+  if (issue.path === '' && issue.origin === 'file' && issue.line === undefined) {
+    return 'the config file cannot be read or parsed (the daemon log names it and why)';
+  }
+  return issue.text.split(source).join(basename(source));
+}
 
 /** POST /api/v1/admin/reload: the SIGHUP of the API (src/reload.ts). */
 export function registerReloadRoutes(app: FastifyInstance, deps: ApiDeps) {
@@ -67,7 +79,7 @@ export function registerReloadRoutes(app: FastifyInstance, deps: ApiDeps) {
           message: invalid
             ? 'the config file is invalid; the running config stays in force'
             : err.message,
-          issues: err.issues,
+          issues: invalid ? err.details.map((i) => answerable(i, err.source)) : err.issues,
         });
       }
     },
