@@ -14,7 +14,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { parseConfig } from '../../src/config/index.js';
 import {
-  type AlertRuleOptions,
   generateAlertRules,
   toPrometheusRuleCrd,
   toPrometheusRuleYaml,
@@ -56,16 +55,13 @@ function expectSuccess(r: RunResult): void {
   if (r.code !== 0) expect.fail(r.output);
 }
 
-/** The rules the promtool unit tests are written against: fixed config + fixed options. */
+/** The rules the promtool unit tests are written against: a fixed config with `alerts:`. */
 async function fixtureRules() {
   const config = parseConfig(await readFile(join(FIXTURES, 'driftd.yaml'), 'utf8'), {
     source: 'test/fixtures/rules/driftd.yaml',
     env: {},
   });
-  const options = JSON.parse(
-    await readFile(join(FIXTURES, 'options.json'), 'utf8'),
-  ) as AlertRuleOptions;
-  return generateAlertRules(config, options);
+  return generateAlertRules(config);
 }
 
 describe.skipIf(!promtool.available)('generated alert rules (real promtool)', () => {
