@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { PIPELINE_ALERT_NAMES } from '../../src/config/alerts.js';
 import { parseConfig } from '../../src/config/index.js';
 import {
   generateAlertRules,
@@ -198,6 +199,42 @@ describe.skipIf(!amtool.available)('deploy/alertmanager/alertmanager.yml (real a
     expectSuccess(r);
     expect(r.stdout.trim(), r.output).toBe(receivers);
   });
+});
+
+describe.skipIf(!amtool.available)('every committed rule reaches its team (real amtool)', () => {
+  const PIPELINE = new Set<string>(PIPELINE_ALERT_NAMES);
+  const receivers = (team: string | undefined, severity: string, pipeline: boolean): string => {
+    if (pipeline) return severity === 'critical' ? 'platform-pagerduty' : 'platform-slack';
+    if (team === 'risk-ml') return severity === 'critical' ? 'risk-ml-pagerduty' : 'risk-ml-slack';
+    return severity === 'critical' ? 'ml-oncall-pagerduty' : 'ml-monitoring-slack';
+  };
+
+  it('routes each generated alert of deploy/prometheus/rules by its team and severity', async () => {
+    const file = parse(
+      await readFile(join(ROOT, 'deploy/prometheus/rules/driftd.rules.yaml'), 'utf8'),
+    ) as { groups: { rules: { alert: string; labels: Record<string, string> }[] }[] };
+    const cases = new Map<string, Record<string, string>>();
+    for (const r of file.groups.flatMap((g) => g.rules)) {
+      const labels = { alertname: r.alert, ...r.labels };
+      cases.set(JSON.stringify([r.alert, labels.team, labels.severity, labels.model]), labels);
+    }
+    const teams = new Set([...cases.values()].map((l) => l.team));
+    expect([...teams].sort()).toEqual(['ml-platform', 'risk-ml']);
+    for (const labels of cases.values()) {
+      const pipeline = PIPELINE.has(labels.alertname!) || labels.alertname === 'DriftdWindowsStalled';
+      const r = await run(amtool.path!, [
+        'config',
+        'routes',
+        'test',
+        `--config.file=${ALERTMANAGER_YML}`,
+        ...Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+      ]);
+      expectSuccess(r);
+      expect(r.stdout.trim(), JSON.stringify(labels)).toBe(
+        `alert-archive-webhook,${receivers(labels.team, labels.severity!, pipeline)}`,
+      );
+    }
+  }, 60_000);
 });
 
 interface AmAlert {
