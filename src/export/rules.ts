@@ -202,7 +202,7 @@ function modelRules(model: ModelConfig): AlertingRule[] {
           `Feature {{ $labels.feature }} of ${who} drifted from its reference in ` +
           `${count(METRIC.featureDriftConsecutive, ',feature=%q', ['$labels.feature'])} consecutive ${w} windows (alerting at ${K}). ` +
           `Verdict of the {{ $labels.test }} test: drift score {{ printf "%.2f" $value }}, drifted at ` +
-          `${queried(`max(${METRIC.featureDriftThreshold}${inWindow(',feature=%q,test=%q')})`, [v, '$labels.feature', '$labels.test'], '%.2f', '1')} ` +
+          `${queried(`max(${METRIC.featureDriftThreshold}${inWindow(',feature=%q,test=%q')})`, [v, '$labels.feature', '$labels.test'], '%g', '1')} ` +
           `or more (${verdictRule}). ${latest}${link}`,
       },
       { labels: byWindow },
