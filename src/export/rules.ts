@@ -63,6 +63,9 @@ const PIPELINE_FOR = '5m';
 const LAG_FOR = '10m';
 /** Range of the rate-based alerts (invalid events, dead letters, store errors). */
 const RATE_RANGE = '10m';
+/** Errors that must persist: some in every ERROR_RANGE for ERROR_FOR (a stray one stays quiet). */
+const ERROR_RANGE = '5m';
+const ERROR_FOR = '10m';
 /** Crash loop: this many consumer crashes within CRASH_RANGE. */
 const CRASHES = 3;
 const CRASH_RANGE = '15m';
@@ -538,14 +541,14 @@ function pipelineRules(p: PipelineAlerts, kafka: boolean): AlertingRule[] {
   const up = `up${selector({ job: p.job })}`;
   rule(
     'DriftdUnknownModelEvents',
-    `sum(increase(${METRIC.eventsTotal}${selector({ model: 'unknown' })}[${RATE_RANGE}])) > 0`,
-    RATE_RANGE,
+    `sum(increase(${METRIC.eventsTotal}${selector({ model: 'unknown' })}[${ERROR_RANGE}])) > 0`,
+    ERROR_FOR,
     {
       summary: 'driftd receives events for models it does not monitor',
       description:
-        `driftd received {{ $value | humanize }} prediction events in the last ${RATE_RANGE} for model ids ` +
-        'that are not configured (counted with model="unknown"). A producer uses a wrong model id, ' +
-        'or a model was removed from the config too early.',
+        `driftd received {{ $value | humanize }} prediction events in the last ${ERROR_RANGE} (and some in ` +
+        `every ${ERROR_RANGE} for ${ERROR_FOR}) for model ids that are not configured (counted with ` +
+        'model="unknown"). A producer uses a wrong model id, or a model was removed from the config too early.',
     },
   );
   if (kafka) {
@@ -625,13 +628,13 @@ function pipelineRules(p: PipelineAlerts, kafka: boolean): AlertingRule[] {
   }
   rule(
     'DriftdStoreErrors',
-    `sum by (operation) (increase(${METRIC.storeErrors}[${RATE_RANGE}])) > 0`,
-    RATE_RANGE,
+    `sum by (operation) (increase(${METRIC.storeErrors}[${ERROR_RANGE}])) > 0`,
+    ERROR_FOR,
     {
       summary: 'driftd store operation {{ $labels.operation }} keeps failing',
       description:
-        `{{ $value | humanize }} store operations {{ $labels.operation }} failed in the last ${RATE_RANGE}, ` +
-        `and have been failing for ${RATE_RANGE}. driftd retries and keeps its input until writes ` +
+        `{{ $value | humanize }} store operations {{ $labels.operation }} failed in the last ${ERROR_RANGE} ` +
+        `(and some in every ${ERROR_RANGE} for ${ERROR_FOR}). driftd retries and keeps its input until writes ` +
         'succeed, but results and raw events are not being stored meanwhile.',
     },
   );

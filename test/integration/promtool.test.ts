@@ -85,7 +85,13 @@ describe.skipIf(!promtool.available)('generated alert rules (real promtool)', ()
   });
 
   it('pass the promtool unit tests in test/fixtures/rules', async () => {
-    expect(testFiles).toEqual(['drift.test.yaml', 'performance.test.yaml', 'pipeline.test.yaml']);
+    expect(testFiles).toEqual([
+      'data-quality.test.yaml',
+      'drift.test.yaml',
+      'kafka.test.yaml',
+      'performance.test.yaml',
+      'pipeline.test.yaml',
+    ]);
     // One promtool per file, in parallel: each evaluates hours of series every minute.
     const results = await Promise.all(
       testFiles.map((f) => run(promtool.path!, ['test', 'rules', f], dir)),
@@ -100,11 +106,14 @@ describe.skipIf(!promtool.available)('generated alert rules (real promtool)', ()
     timeout: 60_000,
   }, async () => {
     const text = await readFile(join(dir, 'drift.test.yaml'), 'utf8');
-    expect(text).toContain('PSI is 0.312 ');
-    await writeFile(join(dir, 'mutated.test.yaml'), text.replace('PSI is 0.312 ', 'PSI is 0.313 '));
+    expect(text).toContain('drift score 1.80,');
+    await writeFile(
+      join(dir, 'mutated.test.yaml'),
+      text.replace('drift score 1.80,', 'drift score 1.81,'),
+    );
     const r = await run(promtool.path!, ['test', 'rules', 'mutated.test.yaml'], dir);
     expect(r.code, r.output).not.toBe(0);
-    expect(r.output).toContain('PSI is 0.312 ');
+    expect(r.output).toContain('drift score 1.80,');
   });
 
   it('the PrometheusRule resource carries rules promtool accepts', async () => {
@@ -221,7 +230,8 @@ describe.skipIf(!amtool.available)('every committed rule reaches its team (real 
     const teams = new Set([...cases.values()].map((l) => l.team));
     expect([...teams].sort()).toEqual(['ml-platform', 'risk-ml']);
     for (const labels of cases.values()) {
-      const pipeline = PIPELINE.has(labels.alertname!) || labels.alertname === 'DriftdWindowsStalled';
+      const pipeline =
+        PIPELINE.has(labels.alertname!) || labels.alertname === 'DriftdWindowsStalled';
       const r = await run(amtool.path!, [
         'config',
         'routes',
