@@ -224,7 +224,7 @@ describe.skipIf(!amtool.available)('every committed rule reaches its team (real 
     ) as { groups: { rules: { alert: string; labels: Record<string, string> }[] }[] };
     const cases = new Map<string, Record<string, string>>();
     for (const r of file.groups.flatMap((g) => g.rules)) {
-      const labels = { alertname: r.alert, ...r.labels };
+      const labels: Record<string, string> = { alertname: r.alert, ...r.labels };
       cases.set(JSON.stringify([r.alert, labels.team, labels.severity, labels.model]), labels);
     }
     const teams = new Set([...cases.values()].map((l) => l.team));
