@@ -400,20 +400,20 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
   };
 
   /** Per model, version, window size and metric: the newest judged window and its streak. */
-  const streaks = new Map<
+  const degradedStreaks = new Map<
     string,
     { model: string; version: string; start: number; end: number; before: number; count: number }
   >();
   const recordVerdict = (p: PerformanceResult, v: PerformanceVerdict): void => {
     const labels = { model: p.model, version: p.version, window: p.sizeLabel, metric: v.metric };
     const key = JSON.stringify(labels);
-    const s = streaks.get(key);
+    const s = degradedStreaks.get(key);
     if (s !== undefined && p.start < s.start) return; // labels for an older window: not the latest
     const before =
       s === undefined ? 0 : p.start === s.start ? s.before : p.start === s.end ? s.count : 0;
     // A window without a verdict (too few labels) neither extends nor breaks the streak.
     const count = v.degraded === null ? before : v.degraded ? before + 1 : 0;
-    streaks.set(key, {
+    degradedStreaks.set(key, {
       model: p.model,
       version: p.version,
       start: p.start,
@@ -448,8 +448,8 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       ((x as unknown as { labelNames: readonly string[] }).labelNames ?? []).includes('version'),
   );
   const forgetVersion = (model: string, version: string): void => {
-    for (const [key, s] of streaks) {
-      if (s.model === model && s.version === version) streaks.delete(key);
+    for (const [key, s] of degradedStreaks) {
+      if (s.model === model && s.version === version) degradedStreaks.delete(key);
     }
     for (const g of versioned) {
       void g.get().then((snapshot) => {
