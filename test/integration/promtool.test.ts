@@ -188,6 +188,21 @@ describe.skipIf(!amtool.available)('deploy/alertmanager/alertmanager.yml (real a
       'alert-archive-webhook,ml-monitoring-slack',
     ],
     [
+      'an info alert is archived, nobody is notified',
+      ['alertname=DriftdFeatureDrift', 'severity=info', 'model=churn', 'team=ml-platform'],
+      'alert-archive-webhook,no-notification',
+    ],
+    [
+      'a new data-quality page of a team-owned model pages that team',
+      ['alertname=DriftdFeatureAbsent', 'severity=critical', 'model=credit-risk', 'team=risk-ml'],
+      'alert-archive-webhook,risk-ml-pagerduty',
+    ],
+    [
+      'a Kafka consumer alert pages the platform team, whatever the team label',
+      ['alertname=DriftdKafkaConsumerStuck', 'severity=critical', 'team=risk-ml'],
+      'alert-archive-webhook,platform-pagerduty',
+    ],
+    [
       'driftd down pages the platform team',
       ['alertname=DriftdDown', 'severity=critical', 'job=driftd'],
       'alert-archive-webhook,platform-pagerduty',
