@@ -395,5 +395,61 @@ describe.skipIf(!alertmanager.available)(
         }),
       );
     });
+
+    it('a feature absent from traffic silences the drift and missing alerts of that feature only', async () => {
+      const now = Date.now();
+      const alert = (labels: Record<string, string>) => ({
+        labels,
+        annotations: { summary: labels.alertname },
+        startsAt: new Date(now - 60_000).toISOString(),
+        endsAt: new Date(now + 3_600_000).toISOString(),
+      });
+      const w = { model: 'house-price', version: '1', window: '10m', team: 'ml-platform' };
+      const post = async (batch: ReturnType<typeof alert>[]) => {
+        const posted = await fetch(`${am!.url}/api/v2/alerts`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(batch),
+        });
+        expect(posted.status, await posted.text()).toBe(200);
+      };
+      await post([
+        alert({ alertname: 'DriftdFeatureAbsent', severity: 'critical', ...w, feature: 'sqft' }),
+      ]);
+      for (let i = 0; ; i++) {
+        const listed = (await (await fetch(`${am!.url}/api/v2/alerts`)).json()) as AmAlert[];
+        if (listed.some((a) => a.labels.alertname === 'DriftdFeatureAbsent')) break;
+        if (i > 100) throw new Error('Alertmanager never listed the absent-feature alert');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await post([
+        alert({
+          alertname: 'DriftdFeatureDrift',
+          severity: 'warning',
+          ...w,
+          feature: 'sqft',
+          test: 'ks',
+        }),
+        alert({ alertname: 'DriftdFeatureMissing', severity: 'warning', ...w, feature: 'sqft' }),
+        alert({ alertname: 'DriftdFeatureMissing', severity: 'warning', ...w, feature: 'rooms' }),
+      ]);
+      await hook.waitFor(
+        (n) => n.path === '/ml-monitoring-slack' && n.commonLabels.model === 'house-price',
+      );
+      const state = (await (
+        await fetch(`${am!.url}/api/v2/alerts?inhibited=true&silenced=false`)
+      ).json()) as AmAlert[];
+      const of = (alertname: string, feature: string) =>
+        state.find(
+          (a) =>
+            a.labels.alertname === alertname &&
+            a.labels.model === 'house-price' &&
+            a.labels.feature === feature,
+        )?.status.state;
+      expect(of('DriftdFeatureDrift', 'sqft')).toBe('suppressed');
+      expect(of('DriftdFeatureMissing', 'sqft')).toBe('suppressed');
+      expect(of('DriftdFeatureMissing', 'rooms')).toBe('active');
+      expect(of('DriftdFeatureAbsent', 'sqft')).toBe('active');
+    });
   },
 );
