@@ -62,7 +62,7 @@ function interpolate(expr: string): string {
   });
 }
 
-/** 2s windows so that rules with for: 1.5 x window fire within seconds. */
+/** 2s windows so that window gauges move within seconds. */
 const CONFIG = parseConfig(
   `
 models:
