@@ -31,6 +31,7 @@ import { isTransientStoreError, migrateWhenReachable } from './store/wait.js';
 import type { PerformanceResult, WindowResult } from './types.js';
 import { VERSION } from './version.js';
 import type { Clock } from './window/index.js';
+import { judgePerformance } from './window/performance-verdict.js';
 
 export interface DaemonOverrides {
   logger?: Logger;
@@ -104,10 +105,17 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const log = logger.child({ stage: 'daemon' });
   const registry = overrides.registry ?? new Registry();
-  const metrics = createMetrics(registry, { version: VERSION });
-  const clock = overrides.clock ?? { now: () => Date.now() };
   const live = createLiveConfig(config);
+  // The config in force (swapped whole by a reload, src/config/live.ts).
   const models = live.models;
+  // One judge for /metrics and the API; baselines come from the running pipeline.
+  const judge = (p: PerformanceResult) => {
+    const model = models.get(p.model);
+    if (model === undefined) return [];
+    return judgePerformance(p, model, pipeline?.baselinePerformance(p.model, p.version));
+  };
+  const metrics = createMetrics(registry, { version: VERSION, judgePerformance: judge });
+  const clock = overrides.clock ?? { now: () => Date.now() };
 
   let state: DaemonState = 'created';
   let store: Store | undefined;
@@ -244,6 +252,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           accepting: () => state === 'running',
           reload: () => daemon.reload(),
           version: VERSION,
+          judgePerformance: judge,
         });
         if (overrides.listen !== false) {
           url = await app.listen({ host: config.server.host, port: config.server.port });
@@ -318,6 +327,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           });
           // Before anything is ingested: restore() needs fresh window managers.
           await kafka.restore();
+          const source = kafka;
+          metrics.setKafkaReadiness(() => source.readiness().ok);
         }
         if (startAbort.signal.aborted) throw new LifecycleError('closed while starting');
         state = 'running';

@@ -11,6 +11,7 @@ import type {
   PredictionEvent,
   WindowResult,
 } from '../types.js';
+import type { PerformanceVerdict } from '../window/performance-verdict.js';
 
 /** One rejected item of an ingestion batch. */
 export interface ItemError {
@@ -122,4 +123,6 @@ export interface ApiDeps {
   /** Reloads the config file (POST /api/v1/admin/reload); absent = the route answers 404. */
   reload?: () => Promise<ReloadReport>;
   version: string;
+  /** Performance verdicts of a window (the daemon's, as on /metrics); none without it. */
+  judgePerformance?: (p: PerformanceResult) => readonly PerformanceVerdict[];
 }

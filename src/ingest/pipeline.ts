@@ -129,6 +129,8 @@ export interface Pipeline extends IngestPort, EngineSource, EngineCheckpointing 
    * windows that closed on the way are written like any other.
    */
   reconfigure(next: DriftdConfig): Promise<void>;
+  /** The performance of the baseline a model version is evaluated against, if it has one. */
+  baselinePerformance(model: string, version: string): Record<string, number> | undefined;
 }
 
 const BASELINE_REFRESH_MS = 30_000;
@@ -319,6 +321,10 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       windows.updateOpenGauge();
       results.queue(gate(closed));
       await results.writeLogged(released());
+    },
+    baselinePerformance(model, version) {
+      const m = models.get(model);
+      return m === undefined ? undefined : baselines.baselineFor(m, version)?.performance;
     },
     async start() {
       await baselines.refresh();
