@@ -50,7 +50,11 @@ export function wilsonInterval(
   const denominator = 1 + z2 / trials;
   const centre = (p + z2 / (2 * trials)) / denominator;
   const half = (z / denominator) * Math.sqrt((p * (1 - p)) / trials + z2 / (4 * trials * trials));
-  return { lower: Math.max(0, centre - half), upper: Math.min(1, centre + half) };
+  // Exact at the ends (rounding would leave e.g. 3e-17 at 0/n); clamped against rounding otherwise.
+  return {
+    lower: successes === 0 ? 0 : Math.max(0, centre - half),
+    upper: successes === trials ? 1 : Math.min(1, centre + half),
+  };
 }
 
 /**
