@@ -1,3 +1,5 @@
+import type { FairnessVerdictRule } from '../stats/fairness.js';
+import type { ProtectedAttribute } from '../stats/fairness-groups.js';
 import type { DriftTest, FeatureType, ModelTask } from '../types.js';
 
 /**
@@ -246,6 +248,20 @@ export interface ModelConfig {
   timeZone?: string;
   /** What each window is compared with (src/window/reference.ts). Absent = the baseline. */
   reference?: ReferenceConfig;
+  /** Fairness per protected group (src/stats/fairness.ts); absent = not monitored. */
+  fairness?: FairnessConfig | null;
+}
+
+/** One protected attribute: a key of the event's `features`, its groups and reference group. */
+export type FairnessAttributeConfig = ProtectedAttribute & { field: string; reference: string };
+
+export interface FairnessConfig {
+  attributes: FairnessAttributeConfig[];
+  confidence: number;
+  minGroupSize: number;
+  ratioBounds: { min: number; max: number };
+  maxEqualizedOddsDifference: number;
+  verdict: FairnessVerdictRule;
 }
 
 /**
