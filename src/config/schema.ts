@@ -352,7 +352,10 @@ export interface FairnessInput {
 }
 
 export interface FairnessAttributeInput {
-  /** Key in the event's `features` (monitored or not); not a piiFields entry. Required. */
+  /**
+   * A feature of this model (`features[].name`): categorical with `groups`, numeric with
+   * `edges`; not a piiFields entry. Required.
+   */
   field?: string;
   /** Categorical attribute: its groups (1..100 values); other values count as "other". */
   groups?: string[];
@@ -950,14 +953,21 @@ function readModel(r: MapReader): ModelConfig {
   fairness?.attributes.forEach((a, i) => {
     const at = ['fairness', 'attributes', i, 'field'];
     const not = (what: string) => r.issue(at, `${JSON.stringify(a.field)} ${what}`);
-    if (a.field === prediction.field || a.field === label.field) {
-      not('is the prediction or label field, not a protected attribute');
+    const type = featureTypes.get(a.field);
+    const wanted = a.kind === 'numeric' ? 'numeric' : 'categorical';
+    if (type === undefined) {
+      // Only configured features reach the windows (and the store, by default).
+      not(`is not a feature of this model: add it to features (type ${wanted})`);
+    } else if (type !== wanted) {
+      not(
+        a.kind === 'numeric'
+          ? 'is a categorical feature: give "groups", not "edges"'
+          : 'is a numeric feature: give "edges" (bands), not "groups"',
+      );
     } else if (piiFields.includes(a.field)) {
       not(
         'is in piiFields: groups would be assigned from its hashed value, which is not supported yet',
       );
-    } else if (a.kind === 'numeric' && featureTypes.get(a.field) === 'categorical') {
-      not('is a categorical feature: give "groups", not "edges"');
     }
   });
   if (fairness !== null && task !== 'binary-classification') {

@@ -4,7 +4,11 @@ import { parseConfig } from '../../../src/config/index.js';
 const yaml = (fairness: string, task = 'binary-classification', extra = '') => `models:
   - id: credit
     task: ${task}
-    features: [{ name: income, type: numeric }, { name: region, type: categorical }]
+    features:
+      - { name: income, type: numeric }
+      - { name: region, type: categorical }
+      - { name: sex, type: categorical }
+      - { name: age, type: numeric }
 ${extra}    fairness:
 ${fairness}`;
 const load = (fairness: string, task?: string, extra?: string) =>
@@ -103,8 +107,12 @@ describe('models[].fairness (src/config/schema.ts)', () => {
         /field: "region" is a categorical feature/,
       ],
       [
+        attr('{ field: income, groups: [a], reference: a }'),
+        /field: "income" is a numeric feature: give "edges"/,
+      ],
+      [
         attr('{ field: label, groups: [a], reference: a }'),
-        /field: "label" is the prediction or label field/,
+        /field: "label" is not a feature of this model: add it to features \(type categorical\)/,
       ],
       [
         `${attr('{ field: sex, groups: [a], reference: a }')}        - { field: sex, groups: [b], reference: b }\n`,
