@@ -15,6 +15,13 @@ export {
   resolveTest,
 } from './evaluate.js';
 export {
+  createWindowFairness,
+  evaluateWindowFairness,
+  isSelected,
+  type WindowFairness,
+  type WindowFairnessSnapshot,
+} from './fairness.js';
+export {
   checkTimeZone,
   previousWindow,
   type WindowGrid,

@@ -1,0 +1,146 @@
+import type { FairnessAttributeConfig, ModelConfig } from '../config/types.js';
+import { InvalidInputError } from '../errors.js';
+import {
+  attributeGroups,
+  createFairnessCounts,
+  createGroupAssigner,
+  evaluateFairness,
+  type FairnessCounts,
+  type FairnessCountsSnapshot,
+  type FairnessResult,
+} from '../stats/index.js';
+import type { FeatureValue } from '../types.js';
+import { toScore } from './performance.js';
+
+/*
+ * Fairness counts of one window: per protected attribute of the model (models[].fairness),
+ * mergeable per-group counts (src/stats/fairness.ts). Predictions are counted when the window
+ * records the event (selection rates need no label); outcomes (TP/FP/FN/TN) are counted from
+ * labelled predictions, which arrive later. Memory: attributes × (groups + 2) × 6 counters.
+ */
+
+interface AttributePlan {
+  config: FairnessAttributeConfig;
+  groups: string[];
+  assign: (value: unknown) => string;
+}
+
+const plans = new WeakMap<ModelConfig, AttributePlan[]>();
+
+/** The model's protected attributes with their group assigners, built once per config. */
+function planOf(model: ModelConfig): AttributePlan[] {
+  let plan = plans.get(model);
+  if (plan === undefined) {
+    plan = (model.fairness?.attributes ?? []).map((config) => ({
+      config,
+      groups: attributeGroups(config),
+      assign: createGroupAssigner(config),
+    }));
+    plans.set(model, plan);
+  }
+  return plan;
+}
+
+/**
+ * Whether a binary prediction selects (predicts the positive class), by the rule performance
+ * uses; undefined for a prediction that is neither a probability nor a class.
+ */
+export function isSelected(model: ModelConfig, prediction: FeatureValue): boolean | undefined {
+  const score = toScore(prediction, String(model.label.positive));
+  return score === undefined ? undefined : score >= model.label.threshold;
+}
+
+export type WindowFairnessSnapshot = Record<string, FairnessCountsSnapshot>;
+
+export interface WindowFairness {
+  /** Counts one prediction per attribute (nothing for a prediction that is not a score or class). */
+  record(features: Readonly<Record<string, FeatureValue>>, prediction: FeatureValue): void;
+  /** Counts the outcome of one labelled prediction per attribute. */
+  recordOutcome(
+    features: Readonly<Record<string, FeatureValue>>,
+    prediction: FeatureValue,
+    label: number | string,
+  ): void;
+  /**
+   * Adds another partial state. An attribute the other state lacks, or counted over other
+   * groups (the config changed between snapshot and restore), is left as it is.
+   */
+  merge(other: WindowFairnessSnapshot): void;
+  snapshot(): WindowFairnessSnapshot;
+}
+
+/** Fairness counts for one window of `model`; null when the model monitors no fairness. */
+export function createWindowFairness(model: ModelConfig): WindowFairness | null {
+  const plan = planOf(model);
+  if (plan.length === 0) return null;
+  const counts = new Map<string, { plan: AttributePlan; counts: FairnessCounts }>();
+  for (const p of plan) {
+    counts.set(p.config.field, { plan: p, counts: createFairnessCounts(p.groups) });
+  }
+  const positive = String(model.label.positive);
+  return {
+    record(features, prediction) {
+      const selected = isSelected(model, prediction);
+      if (selected === undefined) return;
+      for (const { plan: p, counts: c } of counts.values()) {
+        c.recordPrediction(p.assign(features[p.config.field]), selected);
+      }
+    },
+    recordOutcome(features, prediction, label) {
+      const selected = isSelected(model, prediction);
+      if (selected === undefined) return;
+      const y = String(label) === positive ? 1 : 0;
+      for (const { plan: p, counts: c } of counts.values()) {
+        c.recordOutcome(p.assign(features[p.config.field]), selected, y);
+      }
+    },
+    merge(other) {
+      for (const [field, snap] of Object.entries(other)) {
+        const mine = counts.get(field);
+        if (mine === undefined || !sameGroups(mine.plan.groups, snap)) continue;
+        mine.counts.merge(snap);
+      }
+    },
+    snapshot() {
+      const out: WindowFairnessSnapshot = {};
+      for (const [field, { counts: c }] of counts) out[field] = c.snapshot();
+      return out;
+    },
+  };
+}
+
+function sameGroups(groups: readonly string[], snap: FairnessCountsSnapshot): boolean {
+  if (snap === null || typeof snap !== 'object' || snap.groups === null) return false;
+  const names = Object.keys(snap.groups);
+  return names.length === groups.length && groups.every((g) => Object.hasOwn(snap.groups, g));
+}
+
+/**
+ * The fairness result of each protected attribute, from a window's counts, with the model's
+ * reference groups and thresholds.
+ *
+ * @throws InvalidInputError when the counts lack a configured attribute
+ */
+export function evaluateWindowFairness(
+  model: ModelConfig,
+  counts: WindowFairnessSnapshot,
+): Record<string, FairnessResult> {
+  const f = model.fairness;
+  const out: Record<string, FairnessResult> = {};
+  if (f === undefined || f === null) return out;
+  for (const a of f.attributes) {
+    const c = counts[a.field];
+    if (c === undefined) {
+      throw new InvalidInputError(`fairness counts of ${model.id} lack attribute "${a.field}"`);
+    }
+    out[a.field] = evaluateFairness(c, {
+      reference: a.reference,
+      confidence: f.confidence,
+      ratioBounds: f.ratioBounds,
+      maxEqualizedOddsDifference: f.maxEqualizedOddsDifference,
+      minGroupSize: f.minGroupSize,
+      verdict: f.verdict,
+    });
+  }
+  return out;
+}
