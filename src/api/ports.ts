@@ -10,6 +10,7 @@ import type {
   PredictionEvent,
   WindowResult,
 } from '../types.js';
+import type { StoredOutcomes } from '../window/fairness.js';
 
 /** One rejected item of an ingestion batch. */
 export interface ItemError {
@@ -95,6 +96,15 @@ export interface ApiStore {
   queryPerformance(q: RangeQuery): Promise<PerformanceResult[]>;
   getPrediction(id: string, opts?: { model?: string }): Promise<StoredPrediction | null>;
   exactKs(q: ExactKsRequest): Promise<ExactKsAnswer>;
+  /** Stored predictions and labels counted per attribute value, prediction and label. */
+  fairnessRows(q: {
+    model: string;
+    version: string;
+    from: number;
+    to: number;
+    field: string;
+    limit: number;
+  }): Promise<StoredOutcomes[]>;
   /** Deletes one prediction's stored copies and labels (id as stored); rows removed per table. */
   erasePrediction(model: string, id: string): Promise<{ events: number; labels: number }>;
   ping(): Promise<void>;

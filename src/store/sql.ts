@@ -372,6 +372,43 @@ ORDER BY ts_ms, id
 ${READ_SETTINGS}`;
 }
 
+export interface FairnessRowSql {
+  value: string;
+  prediction: string;
+  label: string;
+  n: string | number;
+}
+
+/**
+ * Params: model, version, from, to, field, limit. The stored predictions of one model version
+ * in `[from, to)` (newest copy per id, late ones included) with their newest label ('' when
+ * unlabelled), counted per (raw JSON value of the feature `field`, prediction, label): the
+ * input of a fairness recompute (src/window/fairness.ts), which applies the selection rule.
+ */
+export function fairnessRowsSql(db: string): string {
+  const inRange = `model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}`;
+  return `SELECT e.value AS value, e.prediction AS prediction, l.label AS label, count() AS n
+FROM
+(
+  SELECT id, JSONExtractRaw(argMax(${EVENT_FEATURES}, ingested_at), {field:String}) AS value,
+    argMax(prediction, ingested_at) AS prediction
+  FROM ${tableRef(db, 'events')}
+  WHERE ${inRange}
+  GROUP BY id
+) AS e
+LEFT JOIN
+(
+  SELECT id, argMax(label, ingested_at) AS label
+  FROM ${tableRef(db, 'labels')}
+  WHERE model = {model:String} AND id IN (SELECT id FROM ${tableRef(db, 'events')} WHERE ${inRange})
+  GROUP BY id
+) AS l ON e.id = l.id
+GROUP BY value, prediction, label
+ORDER BY value, prediction, label
+LIMIT {limit:UInt64}
+SETTINGS join_use_nulls = 0, output_format_json_quote_64bit_integers = 1, output_format_json_quote_denormals = 1`;
+}
+
 /** Params: model. Whether the model has any label at all (one row or none). */
 export function anyLabelSql(db: string): string {
   return `SELECT 1 AS found FROM ${tableRef(db, 'labels')} WHERE model = {model:String} LIMIT 1 ${READ_SETTINGS}`;

@@ -38,6 +38,8 @@ import {
   encodeWindowResult,
   eraseByIdSql,
   exactKsSql,
+  type FairnessRowSql,
+  fairnessRowsSql,
   formatDateTime64,
   httpEventsAfterSql,
   INSERT_SETTINGS,
@@ -77,6 +79,8 @@ import type {
   EventRangeQuery,
   ExactKsQuery,
   ExactKsResult,
+  FairnessRow,
+  FairnessRowsQuery,
   LabeledPrediction,
   MigrationReport,
   PerformanceQuery,
@@ -541,6 +545,24 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         ts: Number(r.ts_ms),
         prediction: JSON.parse(r.prediction) as FeatureValue,
         label: JSON.parse(r.label) as number | string,
+      }));
+    },
+
+    async fairnessRows(q: FairnessRowsQuery): Promise<FairnessRow[]> {
+      ensureOpen();
+      const rows = await exec.query<FairnessRowSql>(fairnessRowsSql(db), {
+        model: q.model,
+        version: q.version,
+        from: q.from,
+        to: q.to,
+        field: q.field,
+        limit: q.limit,
+      });
+      return rows.map((r) => ({
+        value: r.value === '' ? undefined : (JSON.parse(r.value) as FeatureValue),
+        prediction: JSON.parse(r.prediction) as FeatureValue,
+        label: r.label === '' ? null : (JSON.parse(r.label) as number | string),
+        count: Number(r.n),
       }));
     },
 

@@ -96,6 +96,22 @@ export interface EventRangeQuery {
   to: number;
 }
 
+export interface FairnessRowsQuery extends EventRangeQuery {
+  /** The protected attribute: a key of the events' `features`. */
+  field: string;
+  limit: number;
+}
+
+/** `count` stored predictions with this attribute value, prediction and label. */
+export interface FairnessRow {
+  /** undefined when the event has no such feature. */
+  value: FeatureValue | undefined;
+  prediction: FeatureValue;
+  /** null when unlabelled. */
+  label: number | string | null;
+  count: number;
+}
+
 export interface WindowEventsQuery extends EventRangeQuery {
   /** Cap on returned rows (default: none); callers recomputing huge ranges should page by time. */
   limit?: number;
@@ -250,6 +266,11 @@ export interface Store {
   labeledPredictions(query: EventRangeQuery): Promise<LabeledPrediction[]>;
   /** Raw events of one model version in `[from, to)`, one per id, ordered by ts. */
   windowEvents(query: WindowEventsQuery): Promise<StoredEvent[]>;
+  /**
+   * Stored predictions of one model version in `[from, to)` with their labels, counted per
+   * (value of feature `field`, prediction, label), at most `limit` rows: fairness on demand.
+   */
+  fairnessRows(query: FairnessRowsQuery): Promise<FairnessRow[]>;
   /**
    * Two-sample KS of `reference` against the feature's raw values in `[from, to)`, computed
    * inside ClickHouse (`kolmogorovSmirnovTest`), for incident diagnosis next to the streamed

@@ -109,6 +109,51 @@ export function createWindowFairness(model: ModelConfig): WindowFairness | null 
   };
 }
 
+/** `count` stored predictions with this attribute value, prediction and label (null: none). */
+export interface StoredOutcomes {
+  value: FeatureValue | undefined;
+  prediction: FeatureValue;
+  label: number | string | null;
+  count: number;
+}
+
+/**
+ * Counts of the attribute `field` of `model` from stored predictions and labels (a recompute
+ * on demand): each row counts `count` predictions and, when labelled, as many outcomes —
+ * the same group and selection rules as the live windows.
+ *
+ * @throws InvalidInputError when `field` is not a protected attribute of the model
+ */
+export function countStoredOutcomes(
+  model: ModelConfig,
+  field: string,
+  rows: readonly StoredOutcomes[],
+): FairnessCountsSnapshot {
+  const p = planOf(model).find((x) => x.config.field === field);
+  if (p === undefined) {
+    throw new InvalidInputError(`"${field}" is not a protected attribute of model ${model.id}`);
+  }
+  const positive = String(model.label.positive);
+  const groups: FairnessCountsSnapshot['groups'] = {};
+  for (const g of p.groups) groups[g] = { predictions: 0, selected: 0, tp: 0, fp: 0, fn: 0, tn: 0 };
+  for (const row of rows) {
+    const selected = isSelected(model, row.prediction);
+    if (selected === undefined) continue;
+    const c = groups[p.assign(row.value)] as FairnessCountsSnapshot['groups'][string];
+    const n = row.count;
+    c.predictions += n;
+    if (selected) c.selected += n;
+    if (row.label === null) continue;
+    const y = String(row.label) === positive;
+    if (y && selected) c.tp += n;
+    else if (y) c.fn += n;
+    else if (selected) c.fp += n;
+    else c.tn += n;
+  }
+  // Through the counts' own validation: a count that is not a safe integer is refused here.
+  return createFairnessCounts(p.groups, { kind: 'fairness-counts', groups }).snapshot();
+}
+
 function sameGroups(groups: readonly string[], snap: FairnessCountsSnapshot): boolean {
   if (snap === null || typeof snap !== 'object' || snap.groups === null) return false;
   const names = Object.keys(snap.groups);

@@ -15,9 +15,11 @@ export {
   resolveTest,
 } from './evaluate.js';
 export {
+  countStoredOutcomes,
   createWindowFairness,
   evaluateWindowFairness,
   isSelected,
+  type StoredOutcomes,
   type WindowFairness,
   type WindowFairnessSnapshot,
 } from './fairness.js';
