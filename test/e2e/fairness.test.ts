@@ -173,6 +173,35 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
       expect(res.status, q).toBe(status);
       expect(((await res.json()) as { message: string }).message).toMatch(message);
     }
+    // Worst values in every parameter: never a 5xx.
+    const values = [
+      '',
+      '-1',
+      '1e400',
+      '99999999999999999999',
+      'NaN',
+      '%00',
+      '%FF',
+      '%ED%A0%80',
+      encodeURIComponent('\'"'),
+      'a'.repeat(3000),
+      '1899-01-01T00:00:00Z',
+      '9999-12-31T23:59:59Z',
+      '0x10',
+      '1.5',
+    ];
+    const valid: Record<string, string> = { version: '1', from: String(T0), to: String(T0 + HOUR) };
+    const fivexx: string[] = [];
+    for (const key of [...Object.keys(valid), 'window']) {
+      for (const value of values) {
+        const q = Object.entries({ ...valid, [key]: value })
+          .map(([k, v]) => `${k}=${v}`)
+          .join('&');
+        const res = await get(q);
+        if (res.status >= 500) fivexx.push(`${res.status} ${q.slice(0, 100)}`);
+      }
+    }
+    expect(fivexx).toEqual([]);
     const none = (await (await fairness('9')).json()) as {
       attributes: Record<string, FairnessResult>;
     };

@@ -61,8 +61,9 @@ export function registerFairnessRoutes(app: FastifyInstance, deps: ApiDeps) {
       const m = modelOf(deps.models, model);
       if (!m.fairness) throw notFound(`model "${m.id}" has no fairness configured`);
       // Clamped to the times the store can hold, so no range reaches the engine as an error.
-      const from = Math.max(0, parseTime('from', qs.from, 0));
-      const to = Math.min(LATEST_STORABLE_TS, parseTime('to', qs.to, 0));
+      const clamp = (t: number) => Math.min(LATEST_STORABLE_TS, Math.max(0, t));
+      const from = clamp(parseTime('from', qs.from, 0));
+      const to = clamp(parseTime('to', qs.to, 0));
       if (!(from < to)) throw badRequest(`"from" (${qs.from}) must be before "to" (${qs.to})`);
       const counts: Parameters<typeof evaluateWindowFairness>[1] = {};
       for (const a of m.fairness.attributes) {
