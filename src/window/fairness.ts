@@ -109,6 +109,12 @@ export function createWindowFairness(model: ModelConfig): WindowFairness | null 
   };
 }
 
+/**
+ * Distinct (attribute value, prediction, label) rows one recompute reads per attribute: a
+ * window with more (continuous scores over a huge window) gets no stored-data fairness.
+ */
+export const MAX_FAIRNESS_ROWS = 1_000_000;
+
 /** `count` stored predictions with this attribute value, prediction and label (null: none). */
 export interface StoredOutcomes {
   value: FeatureValue | undefined;
@@ -161,10 +167,8 @@ function sameGroups(groups: readonly string[], snap: FairnessCountsSnapshot): bo
 }
 
 /**
- * The fairness result of each protected attribute, from a window's counts, with the model's
- * reference groups and thresholds.
- *
- * @throws InvalidInputError when the counts lack a configured attribute
+ * The fairness result of each protected attribute that has counts, with the model's reference
+ * groups and thresholds (an attribute without counts is left out).
  */
 export function evaluateWindowFairness(
   model: ModelConfig,
@@ -175,9 +179,7 @@ export function evaluateWindowFairness(
   if (f === undefined || f === null) return out;
   for (const a of f.attributes) {
     const c = counts[a.field];
-    if (c === undefined) {
-      throw new InvalidInputError(`fairness counts of ${model.id} lack attribute "${a.field}"`);
-    }
+    if (c === undefined) continue;
     out[a.field] = evaluateFairness(c, {
       reference: a.reference,
       confidence: f.confidence,

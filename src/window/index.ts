@@ -19,6 +19,7 @@ export {
   createWindowFairness,
   evaluateWindowFairness,
   isSelected,
+  MAX_FAIRNESS_ROWS,
   type StoredOutcomes,
   type WindowFairness,
   type WindowFairnessSnapshot,

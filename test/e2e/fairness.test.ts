@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { validateConfig } from '../../src/config/index.js';
 import { createDaemon, type Daemon } from '../../src/daemon.js';
 import type { FairnessResult } from '../../src/stats/index.js';
@@ -67,6 +68,17 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
     daemon = createDaemon(config, { tickMs: 100 });
     await daemon.start();
     url = daemon.url!;
+    // Baselines, so the versions' windows are evaluated and closed (fairness gauges follow).
+    const training = fixture.rows.score.map((score, i) => ({
+      features: { sex: fixture.rows.sex[i]!, age: fixture.rows.age[i]! },
+      prediction: score,
+    }));
+    for (const version of ['1', '2']) {
+      await daemon.store.saveBaseline(
+        buildProfileFromRows(config.models[0]!, version, training).profile,
+      );
+    }
+    await daemon.pipeline.refreshBaselines();
   }, 120_000);
 
   afterAll(async () => {
@@ -85,7 +97,6 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
 
   /** Sends the 1000 rows as version `version` with `scores`, and every label. */
   async function send(version: string, scores: number[]) {
-    const n = scores.length;
     const events = scores.map((score, i) => ({
       model: 'credit',
       version,
@@ -94,6 +105,12 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
       features: { sex: fixture.rows.sex[i], age: fixture.rows.age[i] },
       prediction: score,
     }));
+    // One event past the hour closes the window (allowedLateness 0s).
+    events.push({
+      ...events[0]!,
+      id: `${version}-close`,
+      ts: new Date(T0 + HOUR + 1000).toISOString(),
+    });
     const labels = fixture.rows.label.map((label, i) => ({
       model: 'credit',
       id: `${version}-${i}`,
@@ -106,7 +123,7 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
     ] as const) {
       const res = await post(path, items);
       expect(res.status, path).toBe(202);
-      expect(((await res.json()) as { accepted: number }).accepted).toBe(n);
+      expect(((await res.json()) as { accepted: number }).accepted).toBe(items.length);
     }
   }
 
@@ -155,6 +172,46 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
     expect(women?.verdict).toBe('disparity');
     expect(women?.ratios['selection-rate'].value).toBeLessThan(0.8);
     expect(attributes.sex?.equalizedOdds.worstPair).toContain('female');
+
+    // The closed window's recompute sets the gauges the alert reads, naming the group.
+    const series = (text: string, name: string, labels: string) =>
+      text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
+    const deadline = Date.now() + 60_000;
+    let text = '';
+    for (;;) {
+      text = await (await fetch(`${url}/metrics`)).text();
+      const women = series(text, 'driftd_fairness_disparity_detected', 'version="2"');
+      const v1 = series(text, 'driftd_fairness_group_predictions', 'version="1"');
+      if (
+        women !== undefined &&
+        v1 !== undefined &&
+        series(text, 'driftd_fairness_ratio', 'version="2"')
+      )
+        break;
+      if (Date.now() > deadline) throw new Error('no fairness gauges for version 2');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const flagged = (version: string) =>
+      text
+        .split('\n')
+        .filter(
+          (l) =>
+            l.startsWith('driftd_fairness_disparity_detected{') &&
+            l.includes(`version="${version}"`) &&
+            l.endsWith(' 1'),
+        );
+    // Women are named; the young band is too, as the bias falls on them through the many young
+    // women of this data (Fairlearn's own figures: its selection-rate ratio is 0.76).
+    expect(flagged('2').filter((l) => l.includes('attribute="sex"'))).toEqual([
+      'driftd_fairness_disparity_detected{model="credit",version="2",window="1h",attribute="sex",group="female"} 1',
+    ]);
+    expect(flagged('1')).toEqual([]);
+    const ratio = series(
+      text,
+      'driftd_fairness_ratio',
+      'version="2",window="1h",attribute="sex",group="female",metric="selection_rate"',
+    );
+    expect(Number(ratio?.split(' ').at(-1))).toBeCloseTo(0.536, 2);
   });
 
   it('bad requests get a 4xx naming the problem', async () => {

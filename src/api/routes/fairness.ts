@@ -1,6 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { LATEST_STORABLE_TS } from '../../limits.js';
-import { countStoredOutcomes, evaluateWindowFairness } from '../../window/index.js';
+import {
+  countStoredOutcomes,
+  evaluateWindowFairness,
+  MAX_FAIRNESS_ROWS,
+} from '../../window/index.js';
 import { badRequest, notFound } from '../errors.js';
 import { modelOf } from '../lookup.js';
 import type { ApiDeps } from '../ports.js';
@@ -13,9 +17,6 @@ import { parseTime } from './models.js';
  * reference groups and thresholds (docs/fairness.md). Exact, like the exact KS recompute:
  * what the windows would show with every label known now.
  */
-
-/** Distinct (attribute value, prediction, label) rows one request may read per attribute. */
-export const MAX_FAIRNESS_ROWS = 1_000_000;
 
 const object = { type: 'object', additionalProperties: true } as const;
 
