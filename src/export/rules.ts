@@ -29,6 +29,7 @@ export const ALERT_NAMES = [
   'DriftdPredictionDrift',
   'DriftdPerformanceDegraded',
   'DriftdLabelCoverageLow',
+  'DriftdFairnessDisparity',
   'DriftdNoData',
   'DriftdWindowsStalled',
   'DriftdConsumerLagHigh',
@@ -313,6 +314,26 @@ function modelRules(
         byWindow,
       ),
     );
+
+    if (model.fairness) {
+      const f = model.fairness;
+      const G = `${W}, attribute, group`;
+      rules.push(
+        rule(
+          'DriftdFairnessDisparity',
+          'warning',
+          [`max by (${G}) (${METRIC.fairnessDisparity}${sel}) == 1`, live].join('\n'),
+          consecutive,
+          'Protected group {{ $labels.attribute }}={{ $labels.group }} of {{ $labels.model }} has a disparity',
+          `The group {{ $labels.group }} of the protected attribute {{ $labels.attribute }} of ` +
+            `${who} has a disparity ratio (selection rate, TPR or FPR against the reference ` +
+            `group) outside ${f.ratioBounds.min}–${f.ratioBounds.max}` +
+            `${f.verdict === 'significant' ? `, significant at ${pct(f.confidence)} confidence` : ''}, ` +
+            `in the last two ${size.label} windows (groups of at least ${f.minGroupSize}).`,
+          byWindow,
+        ),
+      );
+    }
   }
 
   // Stalls are judged per model across versions and window sizes: an old version that stops

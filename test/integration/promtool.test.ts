@@ -88,7 +88,12 @@ describe.skipIf(!promtool.available)('generated alert rules (real promtool)', ()
   });
 
   it('pass the promtool unit tests in test/fixtures/rules', async () => {
-    expect(testFiles).toEqual(['drift.test.yaml', 'performance.test.yaml', 'pipeline.test.yaml']);
+    expect(testFiles).toEqual([
+      'drift.test.yaml',
+      'fairness.test.yaml',
+      'performance.test.yaml',
+      'pipeline.test.yaml',
+    ]);
     // One promtool per file, in parallel: each evaluates hours of series every minute.
     const results = await Promise.all(
       testFiles.map((f) => run(promtool.path!, ['test', 'rules', f], dir)),
