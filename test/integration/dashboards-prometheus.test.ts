@@ -26,6 +26,7 @@ import { parseConfig } from '../../src/config/index.js';
 import { dashboardQueries, generateDashboards } from '../../src/export/dashboards.js';
 import { createMetrics, type Metrics } from '../../src/export/metrics.js';
 import { generateAlertRules, toPrometheusRuleYaml } from '../../src/export/rules.js';
+import { createFairnessCounts, evaluateFairness } from '../../src/stats/index.js';
 import type { FeatureDrift, WindowResult } from '../../src/types.js';
 import { requireBinary } from '../helpers/binaries.js';
 import {
@@ -70,6 +71,9 @@ models:
     features:
       - { name: income, type: numeric }
       - { name: region, type: categorical }
+      - { name: sex, type: categorical }
+    fairness:
+      attributes: [{ field: sex, groups: [female, male], reference: male }]
     windows: { sizes: [2s], allowedLateness: 1s }
     drift: { minWindowSize: 100, shareThreshold: 0.5, psiThreshold: 0.2, fdr: 0.05 }
 `,
@@ -140,6 +144,16 @@ function closeWindow(metrics: Metrics): void {
     coverage: 0.4,
     metrics: { roc_auc: 0.81, accuracy: 0.9, brier: 0.12 },
     computedAt: now,
+  });
+  const fairness = createFairnessCounts(['female', 'male', 'other', 'missing']);
+  for (let i = 0; i < 200; i++) {
+    const group = i % 2 === 0 ? 'female' : 'male';
+    const selected = group === 'male' || i % 8 === 0;
+    fairness.recordPrediction(group, selected);
+    fairness.recordOutcome(group, selected, (i % 4 < 2 ? 1 : 0) as 0 | 1);
+  }
+  metrics.recordFairness(result, {
+    sex: evaluateFairness(fairness, { reference: 'male' }),
   });
   metrics.eventsTotal.inc({ model: 'credit-risk', result: 'accepted' }, 500);
   metrics.eventsTotal.inc({ model: 'credit-risk', result: 'late' }, 2);
