@@ -261,6 +261,26 @@ describe('driver parity: embedded vs ClickHouse server driver (stand-in HTTP int
       (s) =>
         s.labeledPredictions({ model: 'credit-risk', version: '3', from: T0, to: T0 + 5 * MIN }),
     ],
+    [
+      'fairnessRows (a feature, an absent one, a limit)',
+      (s) =>
+        Promise.all(
+          [
+            ['region', 1000],
+            ['nope', 1000],
+            ['income', 3],
+          ].map(([field, limit]) =>
+            s.fairnessRows({
+              model: 'credit-risk',
+              version: '3',
+              from: T0,
+              to: T0 + 5 * MIN,
+              field: field as string,
+              limit: limit as number,
+            }),
+          ),
+        ),
+    ],
     ['listBaselines', (s) => s.listBaselines()],
     ['listBaselines by model', (s) => s.listBaselines({ model: 'credit-risk' })],
     ['getBaseline', (s) => s.getBaseline('b-1')],
@@ -339,6 +359,20 @@ describe('driver parity: embedded vs ClickHouse server driver (stand-in HTTP int
         })
       ).m,
     ).toBeGreaterThan(100);
+  });
+
+  it('fairnessRows counts every prediction of the range once, labelled ones with their label', async () => {
+    const range = { model: 'credit-risk', version: '3', from: T0, to: T0 + 5 * MIN };
+    const rows = await embedded.fairnessRows({ ...range, field: 'region', limit: 100_000 });
+    const events = await embedded.windowEvents(range);
+    const labelled = await embedded.labeledPredictions(range);
+    const sum = (xs: typeof rows) => xs.reduce((s, r) => s + r.count, 0);
+    expect(sum(rows)).toBe(events.length);
+    expect(sum(rows.filter((r) => r.label !== null))).toBe(labelled.length);
+    expect(new Set(rows.map((r) => r.value))).toEqual(new Set(['EU', 'US', 'APAC']));
+    const absent = await embedded.fairnessRows({ ...range, field: 'nope', limit: 100_000 });
+    expect(absent.every((r) => r.value === undefined)).toBe(true);
+    expect(await embedded.fairnessRows({ ...range, field: 'region', limit: 2 })).toHaveLength(2);
   });
 
   it.each([
