@@ -103,6 +103,8 @@ export interface ApiStore {
     from: number;
     to: number;
     field: string;
+    threshold: number;
+    positive: string;
     limit: number;
   }): Promise<StoredOutcomes[]>;
   /** Deletes one prediction's stored copies and labels (id as stored); rows removed per table. */

@@ -6,6 +6,7 @@ import {
   countStoredOutcomes,
   evaluateWindowFairness,
   MAX_FAIRNESS_ROWS,
+  outcomeRules,
   type StoredOutcomes,
   type WindowFairnessSnapshot,
 } from '../window/fairness.js';
@@ -32,6 +33,8 @@ export interface PerformanceStore {
     from: number;
     to: number;
     field: string;
+    threshold: number;
+    positive: string;
     limit: number;
   }): Promise<StoredOutcomes[]>;
   /** Whether the model has any stored label (optional: without it, every recompute joins). */
@@ -139,6 +142,7 @@ export function createPerformanceScheduler(opts: {
         from: b.start,
         to: b.end,
         field: a.field,
+        ...outcomeRules(model),
         limit: MAX_FAIRNESS_ROWS + 1,
       });
       if (rows.length > MAX_FAIRNESS_ROWS) continue;

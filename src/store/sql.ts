@@ -374,24 +374,41 @@ ${READ_SETTINGS}`;
 
 export interface FairnessRowSql {
   value: string;
-  prediction: string;
-  label: string;
+  /** 1 selected, 0 not, -1 neither a probability nor a class (not counted). */
+  selected: number;
+  /** 1 the positive class, 0 another, -1 unlabelled. */
+  positive: number;
   n: string | number;
 }
 
 /**
- * Params: model, version, from, to, field, limit. The stored predictions of one model version
- * in `[from, to)` (newest copy per id, late ones included) with their newest label ('' when
- * unlabelled), counted per (raw JSON value of the feature `field`, prediction, label): the
- * input of a fairness recompute (src/window/fairness.ts), which applies the selection rule.
+ * Params: model, version, from, to, field, threshold, positive, limit. The stored predictions
+ * of one model version in `[from, to)` (newest copy per id, late ones included) with their
+ * newest label, counted per (raw JSON value of the feature `field`, selected, label positive):
+ * the input of a fairness recompute (src/window/fairness.ts). `selected` and `positive` push
+ * down the rules of `toScore` and `computePerformance` (src/window/performance.ts) so that
+ * the rows are few (groups × 3 × 3, not one per distinct score); the two implementations are
+ * held equal by test/integration/store/fairness-rows.test.ts.
  */
 export function fairnessRowsSql(db: string): string {
   const inRange = `model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}`;
-  return `SELECT e.value AS value, e.prediction AS prediction, l.label AS label, count() AS n
+  return `SELECT e.value AS value, e.selected AS selected,
+  multiIf(l.label = '', -1,
+    if(JSONType(l.label) = 'String', JSONExtractString(l.label), l.label) = {positive:String}, 1, 0)
+    AS positive,
+  count() AS n
 FROM
 (
   SELECT id, JSONExtractRaw(argMax(${EVENT_FEATURES}, ingested_at), {field:String}) AS value,
-    argMax(prediction, ingested_at) AS prediction
+    argMax(prediction, ingested_at) AS p,
+    JSONExtractFloat(p) AS score,
+    multiIf(
+      JSONType(p) IN ('Int64', 'UInt64', 'Double'),
+        if(score >= 0 AND score <= 1, toInt8(score >= {threshold:Float64}), -1),
+      JSONType(p) = 'String',
+        toInt8(if(JSONExtractString(p) = {positive:String}, 1., 0.) >= {threshold:Float64}),
+      JSONType(p) = 'Bool', toInt8(if(p = {positive:String}, 1., 0.) >= {threshold:Float64}),
+      -1) AS selected
   FROM ${tableRef(db, 'events')}
   WHERE ${inRange}
   GROUP BY id
@@ -403,8 +420,8 @@ LEFT JOIN
   WHERE model = {model:String} AND id IN (SELECT id FROM ${tableRef(db, 'events')} WHERE ${inRange})
   GROUP BY id
 ) AS l ON e.id = l.id
-GROUP BY value, prediction, label
-ORDER BY value, prediction, label
+GROUP BY value, selected, positive
+ORDER BY value, selected, positive
 LIMIT {limit:UInt64}
 SETTINGS join_use_nulls = 0, output_format_json_quote_64bit_integers = 1, output_format_json_quote_denormals = 1`;
 }

@@ -556,12 +556,15 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         from: q.from,
         to: q.to,
         field: q.field,
+        threshold: q.threshold,
+        positive: q.positive,
         limit: q.limit,
       });
+      const flag = (v: number | string) => (Number(v) < 0 ? null : Number(v) === 1);
       return rows.map((r) => ({
         value: r.value === '' ? undefined : (JSON.parse(r.value) as FeatureValue),
-        prediction: JSON.parse(r.prediction) as FeatureValue,
-        label: r.label === '' ? null : (JSON.parse(r.label) as number | string),
+        selected: flag(r.selected),
+        positive: flag(r.positive),
         count: Number(r.n),
       }));
     },

@@ -99,16 +99,20 @@ export interface EventRangeQuery {
 export interface FairnessRowsQuery extends EventRangeQuery {
   /** The protected attribute: a key of the events' `features`. */
   field: string;
+  /** The model's label.threshold and String(label.positive): what selects, what is positive. */
+  threshold: number;
+  positive: string;
   limit: number;
 }
 
-/** `count` stored predictions with this attribute value, prediction and label. */
+/** `count` stored predictions with this attribute value, selection and label. */
 export interface FairnessRow {
   /** undefined when the event has no such feature. */
   value: FeatureValue | undefined;
-  prediction: FeatureValue;
-  /** null when unlabelled. */
-  label: number | string | null;
+  /** null: the prediction is neither a probability in [0, 1] nor a class (not counted). */
+  selected: boolean | null;
+  /** Whether the label is the positive class; null when unlabelled. */
+  positive: boolean | null;
   count: number;
 }
 
@@ -268,7 +272,8 @@ export interface Store {
   windowEvents(query: WindowEventsQuery): Promise<StoredEvent[]>;
   /**
    * Stored predictions of one model version in `[from, to)` with their labels, counted per
-   * (value of feature `field`, prediction, label), at most `limit` rows: fairness on demand.
+   * (value of feature `field`, selected, label positive), at most `limit` rows: fairness from
+   * stored data (the selection rule of src/window/performance.ts, pushed down).
    */
   fairnessRows(query: FairnessRowsQuery): Promise<FairnessRow[]>;
   /**

@@ -110,23 +110,35 @@ export function createWindowFairness(model: ModelConfig): WindowFairness | null 
 }
 
 /**
- * Distinct (attribute value, prediction, label) rows one recompute reads per attribute: a
- * window with more (continuous scores over a huge window) gets no stored-data fairness.
+ * Distinct attribute values one recompute reads per attribute (rows are per value × selected
+ * × label): beyond, the attribute gets no stored-data fairness (a numeric attribute with
+ * millions of distinct values in one window).
  */
 export const MAX_FAIRNESS_ROWS = 1_000_000;
 
-/** `count` stored predictions with this attribute value, prediction and label (null: none). */
+/**
+ * `count` stored predictions with this attribute value, selection (null: not a probability
+ * or class, not counted) and label class (null: unlabelled).
+ */
 export interface StoredOutcomes {
   value: FeatureValue | undefined;
-  prediction: FeatureValue;
-  label: number | string | null;
+  selected: boolean | null;
+  positive: boolean | null;
   count: number;
 }
 
 /**
+ * The store's query for `countStoredOutcomes`: what selects and what is positive for `model`
+ * (the rules of `isSelected` and performance, applied in the store).
+ */
+export function outcomeRules(model: ModelConfig): { threshold: number; positive: string } {
+  return { threshold: model.label.threshold, positive: String(model.label.positive) };
+}
+
+/**
  * Counts of the attribute `field` of `model` from stored predictions and labels (a recompute
- * on demand): each row counts `count` predictions and, when labelled, as many outcomes —
- * the same group and selection rules as the live windows.
+ * from stored data): each row counts `count` predictions and, when labelled, as many
+ * outcomes, grouped by the same rule as the live windows.
  *
  * @throws InvalidInputError when `field` is not a protected attribute of the model
  */
@@ -139,20 +151,18 @@ export function countStoredOutcomes(
   if (p === undefined) {
     throw new InvalidInputError(`"${field}" is not a protected attribute of model ${model.id}`);
   }
-  const positive = String(model.label.positive);
   const groups: FairnessCountsSnapshot['groups'] = {};
   for (const g of p.groups) groups[g] = { predictions: 0, selected: 0, tp: 0, fp: 0, fn: 0, tn: 0 };
   for (const row of rows) {
-    const selected = isSelected(model, row.prediction);
-    if (selected === undefined) continue;
+    const selected = row.selected;
+    if (selected === null) continue;
     const c = groups[p.assign(row.value)] as FairnessCountsSnapshot['groups'][string];
     const n = row.count;
     c.predictions += n;
     if (selected) c.selected += n;
-    if (row.label === null) continue;
-    const y = String(row.label) === positive;
-    if (y && selected) c.tp += n;
-    else if (y) c.fn += n;
+    if (row.positive === null) continue;
+    if (row.positive && selected) c.tp += n;
+    else if (row.positive) c.fn += n;
     else if (selected) c.fp += n;
     else c.tn += n;
   }

@@ -20,6 +20,7 @@ export {
   evaluateWindowFairness,
   isSelected,
   MAX_FAIRNESS_ROWS,
+  outcomeRules,
   type StoredOutcomes,
   type WindowFairness,
   type WindowFairnessSnapshot,

@@ -4,6 +4,7 @@ import {
   countStoredOutcomes,
   evaluateWindowFairness,
   MAX_FAIRNESS_ROWS,
+  outcomeRules,
 } from '../../window/index.js';
 import { badRequest, notFound } from '../errors.js';
 import { modelOf } from '../lookup.js';
@@ -74,11 +75,12 @@ export function registerFairnessRoutes(app: FastifyInstance, deps: ApiDeps) {
           from,
           to,
           field: a.field,
+          ...outcomeRules(m),
           limit: MAX_FAIRNESS_ROWS + 1,
         });
         if (rows.length > MAX_FAIRNESS_ROWS) {
           throw badRequest(
-            `the range holds more than ${MAX_FAIRNESS_ROWS} distinct (${a.field}, prediction, label) rows: narrow "from" and "to"`,
+            `the range holds more than ${MAX_FAIRNESS_ROWS} distinct values of ${a.field}: narrow "from" and "to"`,
           );
         }
         counts[a.field] = countStoredOutcomes(m, a.field, rows);

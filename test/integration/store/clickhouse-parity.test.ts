@@ -276,6 +276,8 @@ describe('driver parity: embedded vs ClickHouse server driver (stand-in HTTP int
               from: T0,
               to: T0 + 5 * MIN,
               field: field as string,
+              threshold: 0.5,
+              positive: '1',
               limit: limit as number,
             }),
           ),
@@ -362,17 +364,31 @@ describe('driver parity: embedded vs ClickHouse server driver (stand-in HTTP int
   });
 
   it('fairnessRows counts every prediction of the range once, labelled ones with their label', async () => {
+    // (The selection and label rules themselves: test/integration/store/fairness-rows.test.ts.)
     const range = { model: 'credit-risk', version: '3', from: T0, to: T0 + 5 * MIN };
-    const rows = await embedded.fairnessRows({ ...range, field: 'region', limit: 100_000 });
+    const rules = { threshold: 0.5, positive: '1' };
+    const rows = await embedded.fairnessRows({
+      ...range,
+      ...rules,
+      field: 'region',
+      limit: 100_000,
+    });
     const events = await embedded.windowEvents(range);
     const labelled = await embedded.labeledPredictions(range);
     const sum = (xs: typeof rows) => xs.reduce((s, r) => s + r.count, 0);
     expect(sum(rows)).toBe(events.length);
-    expect(sum(rows.filter((r) => r.label !== null))).toBe(labelled.length);
+    expect(sum(rows.filter((r) => r.positive !== null))).toBe(labelled.length);
     expect(new Set(rows.map((r) => r.value))).toEqual(new Set(['EU', 'US', 'APAC']));
-    const absent = await embedded.fairnessRows({ ...range, field: 'nope', limit: 100_000 });
+    const absent = await embedded.fairnessRows({
+      ...range,
+      ...rules,
+      field: 'nope',
+      limit: 100_000,
+    });
     expect(absent.every((r) => r.value === undefined)).toBe(true);
-    expect(await embedded.fairnessRows({ ...range, field: 'region', limit: 2 })).toHaveLength(2);
+    expect(
+      await embedded.fairnessRows({ ...range, ...rules, field: 'region', limit: 2 }),
+    ).toHaveLength(2);
   });
 
   it.each([
