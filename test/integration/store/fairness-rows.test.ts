@@ -33,7 +33,7 @@ const PREDICTIONS: FeatureValue[] = [
   -0,
   -0.1,
   2,
-  12345678901234567890,
+  2 ** 64,
   '1',
   'yes',
   'no',
