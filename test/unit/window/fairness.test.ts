@@ -123,6 +123,26 @@ describe('window fairness counts (src/window/fairness.ts)', () => {
     expect(result.age?.groups.map((g) => g.group)).toEqual(['[30,50)']);
   });
 
+  it('stays bounded by configuration whatever values producers send', () => {
+    const w = createWindowFairness(model);
+    const hostile: unknown[] = [Number.NaN, -0, 1e308, '', 'EU ', {}, [], true, '\u0000'];
+    for (let i = 0; i < 100_000; i++) {
+      const v = i < hostile.length ? hostile[i] : `value-${i}`;
+      w?.record({ region: v as string, age: (i % 2 === 0 ? v : i) as number }, 0.9);
+    }
+    const snap = w?.snapshot();
+    expect(Object.keys(snap?.region?.groups ?? {})).toEqual(['EU', 'US', 'other', 'missing']);
+    expect(Object.keys(snap?.age?.groups ?? {})).toEqual([
+      '<30',
+      '[30,50)',
+      '>=50',
+      'other',
+      'missing',
+    ]);
+    expect(snap?.region?.groups.other?.predictions).toBe(100_000 - 1);
+    expect(snap?.region?.groups.missing?.predictions).toBe(1);
+  });
+
   it('selection follows the performance rule: score >= label.threshold, or the positive class', () => {
     expect(isSelected(model, 0.3)).toBe(true);
     expect(isSelected(model, 0.2999)).toBe(false);
