@@ -2,6 +2,7 @@ import type { DriftdConfig, ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { RejectReason } from '../ingest/decode.js';
 import type { Logger } from '../logger.js';
+import type { ProtectedAttribute } from '../stats/fairness-groups.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -103,6 +104,7 @@ export interface ApiStore {
     from: number;
     to: number;
     field: string;
+    attribute: ProtectedAttribute;
     threshold: number;
     positive: string;
     limit: number;

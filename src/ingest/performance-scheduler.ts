@@ -1,13 +1,14 @@
 import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { FairnessResult } from '../stats/fairness.js';
+import type { ProtectedAttribute } from '../stats/fairness-groups.js';
 import type { PerformanceResult, WindowBounds, WindowResult } from '../types.js';
 import {
   countStoredOutcomes,
   evaluateWindowFairness,
   MAX_FAIRNESS_ROWS,
-  outcomeRules,
   type StoredOutcomes,
+  storedOutcomeQuery,
   type WindowFairnessSnapshot,
 } from '../window/fairness.js';
 import { type Clock, windowAt, windowKey } from '../window/index.js';
@@ -33,6 +34,7 @@ export interface PerformanceStore {
     from: number;
     to: number;
     field: string;
+    attribute: ProtectedAttribute;
     threshold: number;
     positive: string;
     limit: number;
@@ -141,8 +143,7 @@ export function createPerformanceScheduler(opts: {
         version: b.version,
         from: b.start,
         to: b.end,
-        field: a.field,
-        ...outcomeRules(model),
+        ...storedOutcomeQuery(model, a),
         limit: MAX_FAIRNESS_ROWS + 1,
       });
       if (rows.length > MAX_FAIRNESS_ROWS) continue;

@@ -4,6 +4,7 @@
  */
 import { InvalidInputError, LifecycleError, StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { declaredGroups } from '../stats/fairness-groups.js';
 import type {
   BaselineParams,
   BaselineProfile,
@@ -550,19 +551,32 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
 
     async fairnessRows(q: FairnessRowsQuery): Promise<FairnessRow[]> {
       ensureOpen();
-      const rows = await exec.query<FairnessRowSql>(fairnessRowsSql(db), {
+      const a = q.attribute;
+      const names = declaredGroups(a);
+      // A categorical group matches a number v when String(v) is the group: only groups
+      // written the way JavaScript writes their number can (-0 matches "0").
+      const numeric = a.kind === 'categorical' ? a.groups.filter(isCanonicalNumber) : [];
+      const grouping =
+        a.kind === 'numeric'
+          ? { edges: a.edges.map(String) }
+          : { groups: [...a.groups], numbers: numeric };
+      const rows = await exec.query<FairnessRowSql>(fairnessRowsSql(db, a.kind), {
         model: q.model,
         version: q.version,
         from: q.from,
         to: q.to,
         field: q.field,
+        ...grouping,
         threshold: q.threshold,
         positive: q.positive,
         limit: q.limit,
       });
       const flag = (v: number | string) => (Number(v) < 0 ? null : Number(v) === 1);
       return rows.map((r) => ({
-        value: r.value === '' ? undefined : (JSON.parse(r.value) as FeatureValue),
+        group:
+          a.kind === 'numeric' && r.grp !== 'other' && r.grp !== 'missing'
+            ? (names[Number(r.grp)] as string)
+            : r.grp,
         selected: flag(r.selected),
         positive: flag(r.positive),
         count: Number(r.n),
@@ -758,4 +772,10 @@ function decodePerformance(r: PerformanceRow): PerformanceResult {
     metrics,
     computedAt: Number(r.computed_at_ms),
   };
+}
+
+/** Whether `s` is how JavaScript writes the number it denotes (String(Number(s)) === s). */
+function isCanonicalNumber(s: string): boolean {
+  const n = Number(s);
+  return s !== '' && Number.isFinite(n) && String(n) === s;
 }

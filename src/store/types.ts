@@ -3,7 +3,9 @@
  * `SqlExecutor` seam between the driver-independent store logic (store.ts, one set of SQL in
  * sql.ts / migrations.ts) and a concrete engine (chdb.ts in-process, clickhouse.ts over HTTP).
  */
+
 import { StoreError } from '../errors.js';
+import type { ProtectedAttribute } from '../stats/fairness-groups.js';
 import type {
   BaselineParams,
   BaselineProfile,
@@ -99,16 +101,18 @@ export interface EventRangeQuery {
 export interface FairnessRowsQuery extends EventRangeQuery {
   /** The protected attribute: a key of the events' `features`. */
   field: string;
+  /** Its groups: declared categories, or numeric band edges (src/stats/fairness-groups.ts). */
+  attribute: ProtectedAttribute;
   /** The model's label.threshold and String(label.positive): what selects, what is positive. */
   threshold: number;
   positive: string;
   limit: number;
 }
 
-/** `count` stored predictions with this attribute value, selection and label. */
+/** `count` stored predictions of this group with this selection and label. */
 export interface FairnessRow {
-  /** undefined when the event has no such feature. */
-  value: FeatureValue | undefined;
+  /** A declared group or band name, 'other' or 'missing'. */
+  group: string;
   /** null: the prediction is neither a probability in [0, 1] nor a class (not counted). */
   selected: boolean | null;
   /** Whether the label is the positive class; null when unlabelled. */
@@ -272,8 +276,8 @@ export interface Store {
   windowEvents(query: WindowEventsQuery): Promise<StoredEvent[]>;
   /**
    * Stored predictions of one model version in `[from, to)` with their labels, counted per
-   * (value of feature `field`, selected, label positive), at most `limit` rows: fairness from
-   * stored data (the selection rule of src/window/performance.ts, pushed down).
+   * (group of feature `field`, selected, label positive), at most `limit` rows: fairness from
+   * stored data (the group and selection rules, pushed down into the SQL).
    */
   fairnessRows(query: FairnessRowsQuery): Promise<FairnessRow[]>;
   /**

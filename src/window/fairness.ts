@@ -109,38 +109,41 @@ export function createWindowFairness(model: ModelConfig): WindowFairness | null 
   };
 }
 
-/**
- * Distinct attribute values one recompute reads per attribute (rows are per value × selected
- * × label): beyond, the attribute gets no stored-data fairness (a numeric attribute with
- * millions of distinct values in one window).
- */
-export const MAX_FAIRNESS_ROWS = 1_000_000;
+/** Rows one recompute reads per attribute: groups × 3 × 3 at most, so this is a safety cap. */
+export const MAX_FAIRNESS_ROWS = 100_000;
 
 /**
- * `count` stored predictions with this attribute value, selection (null: not a probability
- * or class, not counted) and label class (null: unlabelled).
+ * `count` stored predictions of `group` with this selection (null: not a probability or
+ * class, not counted) and label class (null: unlabelled).
  */
 export interface StoredOutcomes {
-  value: FeatureValue | undefined;
+  group: string;
   selected: boolean | null;
   positive: boolean | null;
   count: number;
 }
 
 /**
- * The store's query for `countStoredOutcomes`: what selects and what is positive for `model`
- * (the rules of `isSelected` and performance, applied in the store).
+ * What the store needs to count `attribute` of `model` as the live windows do: its groups,
+ * what selects and what is positive (the rules of `createGroupAssigner`, `isSelected` and
+ * performance, applied in the store's SQL).
  */
-export function outcomeRules(model: ModelConfig): { threshold: number; positive: string } {
-  return { threshold: model.label.threshold, positive: String(model.label.positive) };
+export function storedOutcomeQuery(model: ModelConfig, attribute: FairnessAttributeConfig) {
+  return {
+    field: attribute.field,
+    attribute,
+    threshold: model.label.threshold,
+    positive: String(model.label.positive),
+  };
 }
 
 /**
- * Counts of the attribute `field` of `model` from stored predictions and labels (a recompute
- * from stored data): each row counts `count` predictions and, when labelled, as many
- * outcomes, grouped by the same rule as the live windows.
+ * Counts of the attribute `field` of `model` from stored predictions and labels counted per
+ * group (a recompute from stored data): each row counts `count` predictions and, when
+ * labelled, as many outcomes.
  *
- * @throws InvalidInputError when `field` is not a protected attribute of the model
+ * @throws InvalidInputError when `field` is not a protected attribute of the model, or a row
+ *   names a group the attribute does not have
  */
 export function countStoredOutcomes(
   model: ModelConfig,
@@ -156,7 +159,10 @@ export function countStoredOutcomes(
   for (const row of rows) {
     const selected = row.selected;
     if (selected === null) continue;
-    const c = groups[p.assign(row.value)] as FairnessCountsSnapshot['groups'][string];
+    const c = groups[row.group];
+    if (c === undefined) {
+      throw new InvalidInputError(`stored fairness row of unknown group "${row.group}" (${field})`);
+    }
     const n = row.count;
     c.predictions += n;
     if (selected) c.selected += n;

@@ -20,8 +20,8 @@ export {
   evaluateWindowFairness,
   isSelected,
   MAX_FAIRNESS_ROWS,
-  outcomeRules,
   type StoredOutcomes,
+  storedOutcomeQuery,
   type WindowFairness,
   type WindowFairnessSnapshot,
 } from './fairness.js';

@@ -4,7 +4,7 @@ import {
   countStoredOutcomes,
   evaluateWindowFairness,
   MAX_FAIRNESS_ROWS,
-  outcomeRules,
+  storedOutcomeQuery,
 } from '../../window/index.js';
 import { badRequest, notFound } from '../errors.js';
 import { modelOf } from '../lookup.js';
@@ -74,13 +74,12 @@ export function registerFairnessRoutes(app: FastifyInstance, deps: ApiDeps) {
           version: qs.version,
           from,
           to,
-          field: a.field,
-          ...outcomeRules(m),
+          ...storedOutcomeQuery(m, a),
           limit: MAX_FAIRNESS_ROWS + 1,
         });
         if (rows.length > MAX_FAIRNESS_ROWS) {
           throw badRequest(
-            `the range holds more than ${MAX_FAIRNESS_ROWS} distinct values of ${a.field}: narrow "from" and "to"`,
+            `more than ${MAX_FAIRNESS_ROWS} rows for ${a.field}: narrow "from" and "to"`,
           );
         }
         counts[a.field] = countStoredOutcomes(m, a.field, rows);

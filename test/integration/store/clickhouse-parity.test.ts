@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProtectedAttribute } from '../../../src/stats/fairness-groups.js';
 import { ksTest } from '../../../src/stats/ks.js';
 import { kolmogorovSurvival } from '../../../src/stats/special.js';
 import {
@@ -262,23 +263,26 @@ describe('driver parity: embedded vs ClickHouse server driver (stand-in HTTP int
         s.labeledPredictions({ model: 'credit-risk', version: '3', from: T0, to: T0 + 5 * MIN }),
     ],
     [
-      'fairnessRows (a feature, an absent one, a limit)',
+      'fairnessRows (categorical, absent, numeric with a limit)',
       (s) =>
         Promise.all(
-          [
-            ['region', 1000],
-            ['nope', 1000],
-            ['income', 3],
-          ].map(([field, limit]) =>
+          (
+            [
+              ['region', { kind: 'categorical', groups: ['EU', 'US'] }, 1000],
+              ['nope', { kind: 'categorical', groups: ['EU'] }, 1000],
+              ['income', { kind: 'numeric', edges: [40_000, 60_000] }, 3],
+            ] as const
+          ).map(([field, attribute, limit]) =>
             s.fairnessRows({
               model: 'credit-risk',
               version: '3',
               from: T0,
               to: T0 + 5 * MIN,
-              field: field as string,
+              field,
+              attribute: attribute as ProtectedAttribute,
               threshold: 0.5,
               positive: '1',
-              limit: limit as number,
+              limit,
             }),
           ),
         ),
@@ -364,31 +368,26 @@ describe('driver parity: embedded vs ClickHouse server driver (stand-in HTTP int
   });
 
   it('fairnessRows counts every prediction of the range once, labelled ones with their label', async () => {
-    // (The selection and label rules themselves: test/integration/store/fairness-rows.test.ts.)
+    // (The group, selection and label rules themselves: test/integration/store/fairness-rows.test.ts.)
     const range = { model: 'credit-risk', version: '3', from: T0, to: T0 + 5 * MIN };
-    const rules = { threshold: 0.5, positive: '1' };
-    const rows = await embedded.fairnessRows({
+    const query = {
       ...range,
-      ...rules,
+      threshold: 0.5,
+      positive: '1',
       field: 'region',
+      attribute: { kind: 'categorical', groups: ['EU', 'US'] } as ProtectedAttribute,
       limit: 100_000,
-    });
+    };
+    const rows = await embedded.fairnessRows(query);
     const events = await embedded.windowEvents(range);
     const labelled = await embedded.labeledPredictions(range);
     const sum = (xs: typeof rows) => xs.reduce((s, r) => s + r.count, 0);
     expect(sum(rows)).toBe(events.length);
     expect(sum(rows.filter((r) => r.positive !== null))).toBe(labelled.length);
-    expect(new Set(rows.map((r) => r.value))).toEqual(new Set(['EU', 'US', 'APAC']));
-    const absent = await embedded.fairnessRows({
-      ...range,
-      ...rules,
-      field: 'nope',
-      limit: 100_000,
-    });
-    expect(absent.every((r) => r.value === undefined)).toBe(true);
-    expect(
-      await embedded.fairnessRows({ ...range, ...rules, field: 'region', limit: 2 }),
-    ).toHaveLength(2);
+    expect(new Set(rows.map((r) => r.group))).toEqual(new Set(['EU', 'US', 'other']));
+    const absent = await embedded.fairnessRows({ ...query, field: 'nope' });
+    expect(absent.every((r) => r.group === 'missing')).toBe(true);
+    expect(await embedded.fairnessRows({ ...query, limit: 2 })).toHaveLength(2);
   });
 
   it.each([
