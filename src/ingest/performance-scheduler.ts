@@ -6,7 +6,6 @@ import type { PerformanceResult, WindowBounds, WindowResult } from '../types.js'
 import {
   countStoredOutcomes,
   evaluateWindowFairness,
-  MAX_FAIRNESS_ROWS,
   type StoredOutcomes,
   storedOutcomeQuery,
   type WindowFairnessSnapshot,
@@ -144,9 +143,7 @@ export function createPerformanceScheduler(opts: {
         from: b.start,
         to: b.end,
         ...storedOutcomeQuery(model, a),
-        limit: MAX_FAIRNESS_ROWS + 1,
       });
-      if (rows.length > MAX_FAIRNESS_ROWS) continue;
       counts[a.field] = countStoredOutcomes(model, a.field, rows);
     }
     return evaluateWindowFairness(model, counts);

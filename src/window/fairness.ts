@@ -109,9 +109,6 @@ export function createWindowFairness(model: ModelConfig): WindowFairness | null 
   };
 }
 
-/** Rows one recompute reads per attribute: groups × 3 × 3 at most, so this is a safety cap. */
-export const MAX_FAIRNESS_ROWS = 100_000;
-
 /**
  * `count` stored predictions of `group` with this selection (null: not a probability or
  * class, not counted) and label class (null: unlabelled).
@@ -134,6 +131,8 @@ export function storedOutcomeQuery(model: ModelConfig, attribute: FairnessAttrib
     attribute,
     threshold: model.label.threshold,
     positive: String(model.label.positive),
+    // Rows are per (group, selected ∈ {yes, no, unscorable}, label ∈ {positive, other, none}).
+    limit: attributeGroups(attribute).length * 9,
   };
 }
 

@@ -19,7 +19,6 @@ export {
   createWindowFairness,
   evaluateWindowFairness,
   isSelected,
-  MAX_FAIRNESS_ROWS,
   type StoredOutcomes,
   storedOutcomeQuery,
   type WindowFairness,

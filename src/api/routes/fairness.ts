@@ -3,7 +3,6 @@ import { LATEST_STORABLE_TS } from '../../limits.js';
 import {
   countStoredOutcomes,
   evaluateWindowFairness,
-  MAX_FAIRNESS_ROWS,
   storedOutcomeQuery,
 } from '../../window/index.js';
 import { badRequest, notFound } from '../errors.js';
@@ -75,13 +74,7 @@ export function registerFairnessRoutes(app: FastifyInstance, deps: ApiDeps) {
           from,
           to,
           ...storedOutcomeQuery(m, a),
-          limit: MAX_FAIRNESS_ROWS + 1,
         });
-        if (rows.length > MAX_FAIRNESS_ROWS) {
-          throw badRequest(
-            `more than ${MAX_FAIRNESS_ROWS} rows for ${a.field}: narrow "from" and "to"`,
-          );
-        }
         counts[a.field] = countStoredOutcomes(m, a.field, rows);
       }
       return {
