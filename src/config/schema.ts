@@ -354,7 +354,8 @@ export interface FairnessInput {
 export interface FairnessAttributeInput {
   /**
    * A feature of this model (`features[].name`): categorical with `groups`, numeric with
-   * `edges`; not a piiFields entry. Required.
+   * `edges`. A categorical one may be in piiFields: its values are then kept only hashed and
+   * its groups keep the names given here. Required.
    */
   field?: string;
   /** Categorical attribute: its groups (1..100 values); other values count as "other". */
@@ -963,10 +964,6 @@ function readModel(r: MapReader): ModelConfig {
         a.kind === 'numeric'
           ? 'is a categorical feature: give "groups", not "edges"'
           : 'is a numeric feature: give "edges" (bands), not "groups"',
-      );
-    } else if (piiFields.includes(a.field)) {
-      not(
-        'is in piiFields: groups would be assigned from its hashed value, which is not supported yet',
       );
     }
   });

@@ -17,6 +17,12 @@ export const MISSING_GROUP = 'missing';
 export interface CategoricalAttribute {
   kind: 'categorical';
   groups: readonly string[];
+  /**
+   * For an attribute whose values arrive keyed-hashed (piiFields): the hash of each group's
+   * value → the group, so groups keep their names from the config while no clear value is
+   * kept. Absent: values arrive in clear.
+   */
+  hashed?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -60,6 +66,15 @@ export function bandNames(edges: readonly number[]): string[] {
 export function createGroupAssigner(attribute: ProtectedAttribute): (value: unknown) => string {
   checkAttribute(attribute);
   if (attribute.kind === 'categorical') {
+    const hashed = attribute.hashed;
+    if (hashed !== undefined) {
+      return (value) => {
+        if (value === null || value === undefined) return MISSING_GROUP;
+        return typeof value === 'string' && Object.hasOwn(hashed, value)
+          ? (hashed[value] as string)
+          : OTHER_GROUP;
+      };
+    }
     const known = new Set(attribute.groups);
     return (value) => {
       if (value === null || value === undefined || Number.isNaN(value)) return MISSING_GROUP;

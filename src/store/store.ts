@@ -555,11 +555,17 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       const names = declaredGroups(a);
       // A categorical group matches a number v when String(v) is the group: only groups
       // written the way JavaScript writes their number can (-0 matches "0").
-      const numeric = a.kind === 'categorical' ? a.groups.filter(isCanonicalNumber) : [];
+      // Hashed (PII) values are matched by their hash, and named back below.
+      const hashed = a.kind === 'categorical' ? a.hashed : undefined;
+      const numeric =
+        a.kind === 'categorical' && hashed === undefined ? a.groups.filter(isCanonicalNumber) : [];
       const grouping =
         a.kind === 'numeric'
           ? { edges: a.edges.map(String) }
-          : { groups: [...a.groups], numbers: numeric };
+          : {
+              groups: hashed === undefined ? [...a.groups] : Object.keys(hashed),
+              numbers: numeric,
+            };
       const rows = await exec.query<FairnessRowSql>(fairnessRowsSql(db, a.kind), {
         model: q.model,
         version: q.version,
@@ -574,9 +580,11 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       const flag = (v: number | string) => (Number(v) < 0 ? null : Number(v) === 1);
       return rows.map((r) => ({
         group:
-          a.kind === 'numeric' && r.grp !== 'other' && r.grp !== 'missing'
-            ? (names[Number(r.grp)] as string)
-            : r.grp,
+          r.grp === 'other' || r.grp === 'missing'
+            ? r.grp
+            : a.kind === 'numeric'
+              ? (names[Number(r.grp)] as string)
+              : (hashed?.[r.grp] ?? r.grp),
         selected: flag(r.selected),
         positive: flag(r.positive),
         count: Number(r.n),

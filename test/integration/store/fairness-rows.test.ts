@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPiiKey, piiTransform } from '../../../src/privacy/pii.js';
 import { createGroupAssigner, type ProtectedAttribute } from '../../../src/stats/index.js';
 import { createChdbExecutor, createStore } from '../../../src/store/index.js';
 import type { Store, StoredEvent } from '../../../src/store/types.js';
@@ -78,7 +79,15 @@ const PREDICTIONS: FeatureValue[] = [
   'é"\\',
 ];
 const LABELS: Array<number | string | null> = [1, 0, '1', 'yes', 'no', 2, 1.5, 'true', null];
+const KEY = createPiiKey('fairness-rows-test-key-0123456789abcdef');
+const hash = (v: FeatureValue) => piiTransform(v, KEY);
 const ATTRIBUTES: Record<string, ProtectedAttribute> = {
+  // A PII attribute: values stored keyed-hashed, groups named by the config.
+  h: {
+    kind: 'categorical',
+    groups: ['a', '1', 'true'],
+    hashed: Object.fromEntries(['a', '1', 'true'].map((g) => [hash(g) as string, g])),
+  },
   c: { kind: 'categorical', groups: ['a', '1', '0', 'true', 'é"\\', '1.5', '01', '1e+21'] },
   n: { kind: 'numeric', edges: [0, 1.5, 30] },
   l: { kind: 'numeric', edges: [1], labels: ['low', 'high'] },
@@ -107,7 +116,9 @@ beforeAll(async () => {
       for (const label of LABELS) {
         const id = `p-${i}`;
         const features: Record<string, FeatureValue> = {};
-        if (value !== undefined) Object.assign(features, { c: value, n: value, l: value });
+        if (value !== undefined) {
+          Object.assign(features, { c: value, n: value, l: value, h: hash(value) });
+        }
         events.push({
           model: 'm',
           version: '1',
@@ -157,7 +168,7 @@ describe('Store.fairnessRows: the SQL group, selection and label rules equal the
       const expected = new Map<string, number>();
       for (const s of stored) {
         const key = JSON.stringify([
-          assign(s.value),
+          assign(field === 'h' && s.value !== undefined ? hash(s.value) : s.value),
           isSelected(model, s.prediction) ?? null,
           s.label === null ? null : String(s.label) === String(positive),
         ]);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/index.js';
+import { createPiiKey, piiTransform } from '../../../src/privacy/pii.js';
 
 const yaml = (fairness: string, task = 'binary-classification', extra = '') => `models:
   - id: credit
@@ -20,6 +21,22 @@ const ATTRIBUTES = `      attributes:
 `;
 
 describe('models[].fairness (src/config/schema.ts)', () => {
+  it('a PII attribute keeps its group names: the groups are matched by their keyed hash', () => {
+    const key = 'a-test-pii-key-of-at-least-32-bytes-0123456789';
+    const config = parseConfig(yaml(ATTRIBUTES, undefined, '    piiFields: [sex]\n'), {
+      env: { DRIFTD_PII_KEY: key },
+    });
+    const sex = config.models[0]?.fairness?.attributes[0];
+    const hash = (v: string) => piiTransform(v, createPiiKey(key)) as string;
+    expect(sex).toMatchObject({
+      kind: 'categorical',
+      groups: ['female', 'male'],
+      hashed: { [hash('female')]: 'female', [hash('male')]: 'male' },
+    });
+    // A clear model has no hashes.
+    expect(load(ATTRIBUTES).fairness?.attributes[0]).not.toHaveProperty('hashed');
+  });
+
   it('is absent by default', () => {
     expect(
       parseConfig(
@@ -128,8 +145,8 @@ describe('models[].fairness (src/config/schema.ts)', () => {
       [ATTRIBUTES, /fairness: needs task "binary-classification"/, 'regression'],
       [
         ATTRIBUTES,
-        /field: "sex" is in piiFields/,
-        'binary-classification',
+        /piiFields: model "credit" has PII fields.*no key/,
+        undefined,
         '    piiFields: [sex]\n',
       ],
     ];

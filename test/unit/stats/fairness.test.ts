@@ -242,6 +242,24 @@ describe('protected groups', () => {
     ]);
   });
 
+  it('keyed-hashed values (PII) are assigned to the groups named in the config', () => {
+    const assign = createGroupAssigner({
+      kind: 'categorical',
+      groups: ['female', 'male'],
+      hashed: { 'hmac-sha256:aa': 'female', 'hmac-sha256:bb': 'male' },
+    });
+    expect(
+      ['hmac-sha256:aa', 'hmac-sha256:bb', 'female', 'hmac-sha256:cc', 1, null].map(assign),
+    ).toEqual(['female', 'male', OTHER_GROUP, OTHER_GROUP, OTHER_GROUP, MISSING_GROUP]);
+    // Not fooled by keys every object has.
+    const proto = createGroupAssigner({ kind: 'categorical', groups: ['a'], hashed: { h: 'a' } });
+    expect(['constructor', 'toString', '__proto__'].map(proto)).toEqual([
+      OTHER_GROUP,
+      OTHER_GROUP,
+      OTHER_GROUP,
+    ]);
+  });
+
   it('rejects attributes that cannot define groups, naming the problem', () => {
     const bad: [ProtectedAttribute, RegExp][] = [
       [{ kind: 'numeric', edges: [] }, /edges is empty/],
