@@ -61,9 +61,23 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
               ],
             },
           },
+          {
+            // The same model with sex as personal data: stored only keyed-hashed.
+            id: 'credit-pii',
+            task: 'binary-classification',
+            features: [
+              { name: 'sex', type: 'categorical' },
+              { name: 'age', type: 'numeric' },
+            ],
+            piiFields: ['sex'],
+            windows: { sizes: ['1h'], allowedLateness: '0s', idleTimeout: '1h' },
+            fairness: {
+              attributes: [{ field: 'sex', groups: ['female', 'male'], reference: 'male' }],
+            },
+          },
         ],
       },
-      { env: {} },
+      { env: { DRIFTD_PII_KEY: 'e2e-fairness-pii-key-0123456789abcdefghij' } },
     );
     daemon = createDaemon(config, { tickMs: 100 });
     await daemon.start();
@@ -89,16 +103,16 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
   const post = (path: string, body: unknown) =>
     fetch(`${url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
-  const fairness = (version: string, from = T0, to = T0 + HOUR) =>
+  const fairness = (version: string, model = 'credit', from = T0, to = T0 + HOUR) =>
     fetch(
-      `${url}/api/v1/models/credit/fairness?version=${version}&from=${new Date(from).toISOString()}&to=${to}`,
+      `${url}/api/v1/models/${model}/fairness?version=${version}&from=${new Date(from).toISOString()}&to=${to}`,
       { headers: { authorization: `Bearer ${token}` } },
     );
 
   /** Sends the 1000 rows as version `version` with `scores`, and every label. */
-  async function send(version: string, scores: number[]) {
+  async function send(version: string, scores: number[], model = 'credit') {
     const events = scores.map((score, i) => ({
-      model: 'credit',
+      model,
       version,
       id: `${version}-${i}`,
       ts: new Date(T0 + i * 1000).toISOString(),
@@ -112,7 +126,7 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
       ts: new Date(T0 + HOUR + 1000).toISOString(),
     });
     const labels = fixture.rows.label.map((label, i) => ({
-      model: 'credit',
+      model,
       id: `${version}-${i}`,
       ts: new Date(T0 + HOUR + i).toISOString(),
       label,
@@ -128,10 +142,13 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
   }
 
   /** Polls the route until every prediction and label of the version is stored. */
-  async function settled(version: string): Promise<Record<string, FairnessResult>> {
+  async function settled(
+    version: string,
+    model = 'credit',
+  ): Promise<Record<string, FairnessResult>> {
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const res = await fairness(version);
+      const res = await fairness(version, model);
       expect(res.status).toBe(200);
       const body = (await res.json()) as { attributes: Record<string, FairnessResult> };
       const sex = body.attributes.sex;
@@ -212,6 +229,30 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
       'version="2",window="1h",attribute="sex",group="female",metric="selection_rate"',
     );
     expect(Number(ratio?.split(' ').at(-1))).toBeCloseTo(0.536, 2);
+  });
+
+  it('a protected attribute that is personal data: stored only hashed, reported under the configured group names', async () => {
+    await send('1', fixture.rows.score, 'credit-pii');
+    const attributes = await settled('1', 'credit-pii');
+    const want = fixture.expected.find((e) => e.window === 'all rows' && e.attribute === 'sex');
+    const sex = attributes.sex;
+    expect(sex?.groups.map((g) => g.group).sort()).toEqual(['female', 'male']);
+    for (const g of sex!.groups) {
+      expect(g.predictions).toBe(want!.groups[g.group]!.count);
+      expect(g.rates['selection-rate'].value).toBeCloseTo(
+        want!.groups[g.group]!.rates['selection-rate']!.value,
+        12,
+      );
+    }
+    const stored = await daemon.store.windowEvents({
+      model: 'credit-pii',
+      version: '1',
+      from: T0,
+      to: T0 + HOUR,
+    });
+    expect(stored).toHaveLength(1000);
+    expect(stored.every((e) => String(e.features.sex).startsWith('hmac-sha256:'))).toBe(true);
+    expect(stored.some((e) => e.raw?.includes('female') || e.raw?.includes('"male"'))).toBe(false);
   });
 
   it('bad requests get a 4xx naming the problem', async () => {
