@@ -78,16 +78,22 @@ export function createWindowFairness(model: ModelConfig): WindowFairness | null 
     counts.set(p.config.field, { plan: p, counts: createFairnessCounts(p.groups) });
   }
   const positive = String(model.label.positive);
+  const threshold = model.label.threshold;
+  // isSelected, without building the positive class's text again for every event.
+  const select = (prediction: FeatureValue): boolean | undefined => {
+    const score = toScore(prediction, positive);
+    return score === undefined ? undefined : score >= threshold;
+  };
   return {
     record(features, prediction) {
-      const selected = isSelected(model, prediction);
+      const selected = select(prediction);
       if (selected === undefined) return;
       for (const { plan: p, counts: c } of counts.values()) {
         c.recordPrediction(p.assign(features[p.config.field]), selected);
       }
     },
     recordOutcome(features, prediction, label) {
-      const selected = isSelected(model, prediction);
+      const selected = select(prediction);
       if (selected === undefined) return;
       const y = String(label) === positive ? 1 : 0;
       for (const { plan: p, counts: c } of counts.values()) {
