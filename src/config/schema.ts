@@ -995,7 +995,7 @@ export const FAIRNESS_VERDICT_RULES = [
   'significant',
   'point',
 ] as const satisfies readonly FairnessVerdictRule[];
-/** Bounds on fairness config: memory per window is attributes × (groups + 2) × 6 counters. */
+/** Bounds on fairness config: series per window are Σ over attributes 5 × (groups + 2) + 1. */
 const MAX_FAIRNESS_ATTRIBUTES = 10;
 const MAX_FAIRNESS_GROUPS = 100;
 

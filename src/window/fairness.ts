@@ -3,9 +3,7 @@ import { InvalidInputError } from '../errors.js';
 import {
   attributeGroups,
   createFairnessCounts,
-  createGroupAssigner,
   evaluateFairness,
-  type FairnessCounts,
   type FairnessCountsSnapshot,
   type FairnessResult,
 } from '../stats/index.js';
@@ -13,28 +11,28 @@ import type { FeatureValue } from '../types.js';
 import { toScore } from './performance.js';
 
 /*
- * Fairness counts of one window: per protected attribute of the model (models[].fairness),
- * mergeable per-group counts (src/stats/fairness.ts). Predictions are counted when the window
- * records the event (selection rates need no label); outcomes (TP/FP/FN/TN) are counted from
- * labelled predictions, which arrive later. Memory: attributes × (groups + 2) × 6 counters.
+ * Fairness per window from the store: the stored predictions and labels of a window, counted
+ * per protected group in the store's SQL (the group, selection and label rules pushed down,
+ * `storedOutcomeQuery`), become per-attribute counts (`countStoredOutcomes`) and results
+ * (`evaluateWindowFairness`). Counting from the store rather than in the window state gives
+ * one path for predictions and for labels that arrive after the close, exact across
+ * instances (ids are deduplicated in the store), and costs the window state nothing.
  */
 
 interface AttributePlan {
   config: FairnessAttributeConfig;
   groups: string[];
-  assign: (value: unknown) => string;
 }
 
 const plans = new WeakMap<ModelConfig, AttributePlan[]>();
 
-/** The model's protected attributes with their group assigners, built once per config. */
+/** The model's protected attributes with their groups, built once per config. */
 function planOf(model: ModelConfig): AttributePlan[] {
   let plan = plans.get(model);
   if (plan === undefined) {
     plan = (model.fairness?.attributes ?? []).map((config) => ({
       config,
       groups: attributeGroups(config),
-      assign: createGroupAssigner(config),
     }));
     plans.set(model, plan);
   }
@@ -43,77 +41,17 @@ function planOf(model: ModelConfig): AttributePlan[] {
 
 /**
  * Whether a binary prediction selects (predicts the positive class), by the rule performance
- * uses; undefined for a prediction that is neither a probability nor a class.
+ * uses; undefined for a prediction that is neither a probability nor a class. The store's
+ * fairness query applies the same rule in SQL, held equal to this function by
+ * test/integration/store/fairness-rows.test.ts.
  */
 export function isSelected(model: ModelConfig, prediction: FeatureValue): boolean | undefined {
   const score = toScore(prediction, String(model.label.positive));
   return score === undefined ? undefined : score >= model.label.threshold;
 }
 
+/** Fairness counts of a window (or range) per protected attribute (its field). */
 export type WindowFairnessSnapshot = Record<string, FairnessCountsSnapshot>;
-
-export interface WindowFairness {
-  /** Counts one prediction per attribute (nothing for a prediction that is not a score or class). */
-  record(features: Readonly<Record<string, FeatureValue>>, prediction: FeatureValue): void;
-  /** Counts the outcome of one labelled prediction per attribute. */
-  recordOutcome(
-    features: Readonly<Record<string, FeatureValue>>,
-    prediction: FeatureValue,
-    label: number | string,
-  ): void;
-  /**
-   * Adds another partial state. An attribute the other state lacks, or counted over other
-   * groups (the config changed between snapshot and restore), is left as it is.
-   */
-  merge(other: WindowFairnessSnapshot): void;
-  snapshot(): WindowFairnessSnapshot;
-}
-
-/** Fairness counts for one window of `model`; null when the model monitors no fairness. */
-export function createWindowFairness(model: ModelConfig): WindowFairness | null {
-  const plan = planOf(model);
-  if (plan.length === 0) return null;
-  const counts = new Map<string, { plan: AttributePlan; counts: FairnessCounts }>();
-  for (const p of plan) {
-    counts.set(p.config.field, { plan: p, counts: createFairnessCounts(p.groups) });
-  }
-  const positive = String(model.label.positive);
-  const threshold = model.label.threshold;
-  // isSelected, without building the positive class's text again for every event.
-  const select = (prediction: FeatureValue): boolean | undefined => {
-    const score = toScore(prediction, positive);
-    return score === undefined ? undefined : score >= threshold;
-  };
-  return {
-    record(features, prediction) {
-      const selected = select(prediction);
-      if (selected === undefined) return;
-      for (const { plan: p, counts: c } of counts.values()) {
-        c.recordPrediction(p.assign(features[p.config.field]), selected);
-      }
-    },
-    recordOutcome(features, prediction, label) {
-      const selected = select(prediction);
-      if (selected === undefined) return;
-      const y = String(label) === positive ? 1 : 0;
-      for (const { plan: p, counts: c } of counts.values()) {
-        c.recordOutcome(p.assign(features[p.config.field]), selected, y);
-      }
-    },
-    merge(other) {
-      for (const [field, snap] of Object.entries(other)) {
-        const mine = counts.get(field);
-        if (mine === undefined || !sameGroups(mine.plan.groups, snap)) continue;
-        mine.counts.merge(snap);
-      }
-    },
-    snapshot() {
-      const out: WindowFairnessSnapshot = {};
-      for (const [field, { counts: c }] of counts) out[field] = c.snapshot();
-      return out;
-    },
-  };
-}
 
 /**
  * `count` stored predictions of `group` with this selection (null: not a probability or
@@ -127,9 +65,9 @@ export interface StoredOutcomes {
 }
 
 /**
- * What the store needs to count `attribute` of `model` as the live windows do: its groups,
- * what selects and what is positive (the rules of `createGroupAssigner`, `isSelected` and
- * performance, applied in the store's SQL).
+ * What the store needs to count `attribute` of `model`: its groups, what selects and what is
+ * positive (the rules of `createGroupAssigner`, `isSelected` and performance, applied in the
+ * store's SQL).
  */
 export function storedOutcomeQuery(model: ModelConfig, attribute: FairnessAttributeConfig) {
   return {
@@ -179,12 +117,6 @@ export function countStoredOutcomes(
   }
   // Through the counts' own validation: a count that is not a safe integer is refused here.
   return createFairnessCounts(p.groups, { kind: 'fairness-counts', groups }).snapshot();
-}
-
-function sameGroups(groups: readonly string[], snap: FairnessCountsSnapshot): boolean {
-  if (snap === null || typeof snap !== 'object' || snap.groups === null) return false;
-  const names = Object.keys(snap.groups);
-  return names.length === groups.length && groups.every((g) => Object.hasOwn(snap.groups, g));
 }
 
 /**

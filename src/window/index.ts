@@ -16,12 +16,10 @@ export {
 } from './evaluate.js';
 export {
   countStoredOutcomes,
-  createWindowFairness,
   evaluateWindowFairness,
   isSelected,
   type StoredOutcomes,
   storedOutcomeQuery,
-  type WindowFairness,
   type WindowFairnessSnapshot,
 } from './fairness.js';
 export {

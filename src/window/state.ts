@@ -16,11 +16,6 @@ import type {
   PredictionEvent,
   WindowBounds,
 } from '../types.js';
-import {
-  createWindowFairness,
-  type WindowFairness,
-  type WindowFairnessSnapshot,
-} from './fairness.js';
 import { windowName } from './identity.js';
 
 /*
@@ -61,8 +56,6 @@ export interface WindowStateSnapshot {
   prediction: SketchSnapshot | null;
   /** Keyed "topic/partition". */
   offsets: Record<string, OffsetRange>;
-  /** Per protected attribute, only for a model with `fairness` (src/window/fairness.ts). */
-  fairness?: WindowFairnessSnapshot;
 }
 
 /** A snapshot whose numeric sketches are views (no copies): see NumericSketchView. */
@@ -88,8 +81,6 @@ export interface WindowState {
   /** Null when the baseline has no prediction profile. */
   readonly prediction: FeatureSketch | null;
   readonly offsets: ReadonlyMap<string, Readonly<OffsetRange>>;
-  /** Fairness counts per protected attribute; null when the model monitors no fairness. */
-  readonly fairness: WindowFairness | null;
   /** Adds one event; the caller has checked that `event.ts` lies in the window. */
   record(event: PredictionEvent, meta?: RecordMeta): void;
   addLate(n: number): void;
@@ -186,7 +177,6 @@ class WindowStateImpl implements WindowState {
   readonly features: Map<string, FeatureSketch>;
   readonly prediction: FeatureSketch | null;
   readonly offsets = new Map<string, OffsetRange>();
-  readonly fairness: WindowFairness | null;
   private readonly slots: Slot[];
   private readonly predictionNumeric: boolean;
   /** The partition the last Kafka event came from, and its entry of `offsets`. */
@@ -208,7 +198,6 @@ class WindowStateImpl implements WindowState {
     }
     this.prediction = baseline.prediction === null ? null : sketchFor(baseline.prediction);
     this.predictionNumeric = baseline.prediction?.kind === 'numeric';
-    this.fairness = createWindowFairness(model);
   }
 
   get minTs(): number | null {
@@ -233,7 +222,6 @@ class WindowStateImpl implements WindowState {
     if (this.prediction !== null) {
       recordValue(this.prediction, this.predictionNumeric, event.prediction);
     }
-    this.fairness?.record(values, event.prediction);
     const source = meta?.source;
     if (source !== undefined && source.kind === 'kafka') {
       // Consecutive events come from one partition: its range is found without building and
@@ -289,8 +277,6 @@ class WindowStateImpl implements WindowState {
       }
       mergeSketch(this.prediction, s.prediction);
     }
-    // A snapshot from before fairness was configured has none: those events stay uncounted.
-    if (this.fairness !== null && s.fairness !== undefined) this.fairness.merge(s.fairness);
     this.count += s.count;
     this.lateCount += s.lateCount;
     if (s.minTs !== null && s.minTs < this.lo) this.lo = s.minTs;
@@ -325,7 +311,6 @@ class WindowStateImpl implements WindowState {
       features,
       prediction: this.prediction === null ? null : of(this.prediction),
       offsets,
-      ...(this.fairness === null ? {} : { fairness: this.fairness.snapshot() }),
     };
   }
 
