@@ -9,7 +9,8 @@
  * - every PromQL expression of every dashboard parses (HTTP 400 from /api/v1/query otherwise)
  *   and returns data once the daemon's metrics are scraped (label sets match what is exported);
  * - every generated rule evaluates without error, and DriftdFeatureDrift goes all the way to
- *   the webhook with its labels and rendered annotations;
+ *   the webhook with its labels and rendered annotations (DriftdFairnessDisparity too, naming
+ *   the protected group);
  * - the test helpers (startPrometheus, startAlertmanager, startWebhookReceiver).
  *
  * Missing binaries skip locally and fail when CI=true or DRIFTD_REQUIRE_SERVICES=1.
@@ -323,6 +324,22 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
       });
       await hook.waitFor((n) => n.commonLabels.alertname === 'DriftdDatasetDrift', 30_000);
       await hook.waitFor((n) => n.commonLabels.alertname === 'DriftdPredictionDrift', 30_000);
+      // The injected bias against women (closeWindow) pages with the group named.
+      const fairness = await hook.waitFor(
+        (n) => n.commonLabels.alertname === 'DriftdFairnessDisparity' && n.status === 'firing',
+        30_000,
+      );
+      expect(fairness.alerts.map((a) => a.labels)).toEqual([
+        {
+          alertname: 'DriftdFairnessDisparity',
+          severity: 'warning',
+          model: 'credit-risk',
+          version: '3',
+          window: '2s',
+          attribute: 'sex',
+          group: 'female',
+        },
+      ]);
 
       const res = await fetch(`${prom!.url}/api/v1/rules?type=alert`);
       const body = (await res.json()) as {
