@@ -9,6 +9,7 @@ import type { ApiDeps } from './ports.js';
 import { installRequestId } from './request-id.js';
 import { installRequestMetrics } from './request-metrics.js';
 import { registerErasureRoutes } from './routes/erasure.js';
+import { registerFairnessRoutes } from './routes/fairness.js';
 import { registerIngestRoutes } from './routes/ingest.js';
 import { registerModelRoutes } from './routes/models.js';
 import { registerOpsRoutes } from './routes/ops.js';
@@ -97,6 +98,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   registerIngestRoutes(app, deps);
   registerModelRoutes(app, deps);
+  registerFairnessRoutes(app, deps);
   registerPredictionRoutes(app, deps);
   registerRecomputeRoutes(app, deps);
   registerOpsRoutes(app, deps);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { ConfigError, type DriftdErrorOptions } from '../errors.js';
-import { resolvePrivacy } from './privacy.js';
+import { resolvePrivacy, resolveProtectedHashes } from './privacy.js';
 import {
   type ConfigOverrides,
   createReadContext,
@@ -185,7 +185,10 @@ function validate(
   );
   const config = readConfig(layered, ctx);
   resolvePrivacy(config, ctx, originOf, options.needsPiiKey ?? true);
-  if (ctx.issues.length === 0 && early.length === 0) return deepFreeze(config);
+  if (ctx.issues.length === 0 && early.length === 0) {
+    resolveProtectedHashes(config);
+    return deepFreeze(config);
+  }
 
   const details: ConfigIssue[] = ctx.issues.map((issue) => {
     const origin = originOf(issue.path);

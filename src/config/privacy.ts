@@ -6,7 +6,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
-import { MIN_PII_KEY_BYTES } from '../privacy/pii.js';
+import { MIN_PII_KEY_BYTES, piiKeyOf, piiTransform } from '../privacy/pii.js';
 import type { PathSegment, ReadContext } from './schema.js';
 import type { DriftdConfig } from './types.js';
 
@@ -65,5 +65,21 @@ export function resolvePrivacy(
         `model "${model.id}" has PII fields, which driftd stores only as HMAC-SHA-256 under a secret key, and no key is configured: ${HOW}`,
       );
     });
+  }
+}
+
+/**
+ * Protected attributes that are PII fields arrive keyed-hashed: each gets the hash of its
+ * groups' values, so windows and the store assign hashed values to the groups named in the
+ * config (display names) without any clear value being kept. Needs the key (checked above).
+ */
+export function resolveProtectedHashes(config: DriftdConfig): void {
+  const key = piiKeyOf(config);
+  if (key === null) return;
+  for (const model of config.models) {
+    for (const a of model.fairness?.attributes ?? []) {
+      if (a.kind !== 'categorical' || !model.piiFields.includes(a.field)) continue;
+      a.hashed = Object.fromEntries(a.groups.map((g) => [piiTransform(g, key) as string, g]));
+    }
   }
 }

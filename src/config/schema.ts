@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import { FAIRNESS_DEFAULTS, type FairnessVerdictRule } from '../stats/fairness.js';
+import { declaredGroups, MISSING_GROUP, OTHER_GROUP } from '../stats/fairness-groups.js';
 import type { DriftTest, FeatureType, ModelTask } from '../types.js';
 import { checkTimeZone } from '../window/identity.js';
 import { DEFAULT_EFFECT_FLOORS } from '../window/verdict.js';
@@ -11,6 +13,8 @@ import type {
   ApiTokenConfig,
   ClickHouseTlsConfig,
   DriftdConfig,
+  FairnessAttributeConfig,
+  FairnessConfig,
   FeatureConfig,
   IngestConfig,
   KafkaConfig,
@@ -326,6 +330,48 @@ export interface ModelInput {
   reference?: { kind?: ReferenceKind; windows?: number };
   /** This model's alert settings, merged over the top-level `alerts` key by key. */
   alerts?: ModelAlertsYaml;
+  /**
+   * Fairness per protected group (binary-classification models only; docs/fairness.md): per
+   * window and group, selection rate, TPR and FPR with Wilson intervals, their ratios to the
+   * reference group (Katz intervals) and the equalised-odds difference, with verdicts.
+   * @default absent (not monitored)
+   */
+  fairness?: FairnessInput | null;
+}
+
+export interface FairnessInput {
+  /** Protected attributes, 1..10, fields unique. Required. */
+  attributes?: FairnessAttributeInput[];
+  /** Two-sided confidence level of every interval, in (0, 1). @default 0.95 */
+  confidence?: number;
+  /** A rate (and its reference's) needs a denominator of at least this for a verdict, ≥ 1. @default 30 */
+  minGroupSize?: number;
+  /** A disparity ratio outside [min, max] is a disparity, 0 < min ≤ 1 ≤ max. @default {"min":0.8,"max":1.25} (four-fifths) */
+  ratioBounds?: { min?: number; max?: number };
+  /** An equalised-odds difference above this is a disparity, in [0, 1]. @default 0.1 */
+  maxEqualizedOddsDifference?: number;
+  /**
+   * significant: outside the bounds AND the interval excludes parity at `confidence`;
+   * point: the point estimate alone (the literal four-fifths rule). @default "significant"
+   */
+  verdict?: FairnessVerdictRule;
+}
+
+export interface FairnessAttributeInput {
+  /**
+   * A feature of this model (`features[].name`): categorical with `groups`, numeric with
+   * `edges`. A categorical one may be in piiFields: its values are then kept only hashed and
+   * its groups keep the names given here. Required.
+   */
+  field?: string;
+  /** Categorical attribute: its groups (1..100 values); other values count as "other". */
+  groups?: string[];
+  /** Numeric attribute: band edges (1..99, finite, strictly increasing); bands are [a, b). */
+  edges?: number[];
+  /** Numeric attribute: one name per band (edges + 1). @default "<e0", "[e0,e1)", …, ">=ek" */
+  labels?: string[];
+  /** The group every ratio is taken against; one of groups / band names. Required. */
+  reference?: string;
 }
 
 export interface FeatureInput {
@@ -874,6 +920,10 @@ function readModel(r: MapReader, alertDefaults: AlertsInput): ModelConfig {
     return { kind, windows };
   });
 
+  const fairness = r.read<FairnessConfig | null>('fairness', null, (c, path, value) =>
+    readMap(c, path, value, readFairness),
+  );
+
   const names = features.map((f, i) => ({
     value: f.name,
     path: [...r.at, 'features', i, 'name'],
@@ -918,6 +968,28 @@ function readModel(r: MapReader, alertDefaults: AlertsInput): ModelConfig {
     })),
     (field, at) => `${JSON.stringify(field)} is listed twice (also at ${at})`,
   );
+  fairness?.attributes.forEach((a, i) => {
+    const at = ['fairness', 'attributes', i, 'field'];
+    const not = (what: string) => r.issue(at, `${JSON.stringify(a.field)} ${what}`);
+    const type = featureTypes.get(a.field);
+    const wanted = a.kind === 'numeric' ? 'numeric' : 'categorical';
+    if (type === undefined) {
+      // Only configured features reach the windows (and the store, by default).
+      not(`is not a feature of this model: add it to features (type ${wanted})`);
+    } else if (type !== wanted) {
+      not(
+        a.kind === 'numeric'
+          ? 'is a categorical feature: give "groups", not "edges"'
+          : 'is a numeric feature: give "edges" (bands), not "groups"',
+      );
+    }
+  });
+  if (fairness !== null && task !== 'binary-classification') {
+    r.issue(
+      ['fairness'],
+      `needs task "binary-classification" (selection, TPR, FPR), not "${task}"`,
+    );
+  }
   return {
     id,
     task,
@@ -936,7 +1008,138 @@ function readModel(r: MapReader, alertDefaults: AlertsInput): ModelConfig {
       alertDefaults,
       r.map('alerts', (a) => readModelAlerts(a, task)),
     ),
+    // Only when configured: a model without it keeps the shape it had before fairness existed.
+    ...(fairness === null ? {} : { fairness }),
   };
+}
+
+export const FAIRNESS_VERDICT_RULES = [
+  'significant',
+  'point',
+] as const satisfies readonly FairnessVerdictRule[];
+/** Bounds on fairness config: series per window are Σ over attributes 5 × (groups + 2) + 1. */
+const MAX_FAIRNESS_ATTRIBUTES = 10;
+const MAX_FAIRNESS_GROUPS = 100;
+
+function readFairness(r: MapReader): FairnessConfig {
+  const attributes = r.list('attributes', {}, (c, path, value) =>
+    readMap(c, path, value, readFairnessAttribute),
+  );
+  if (r.isValid(['attributes'])) {
+    if (attributes.length === 0) r.issue(['attributes'], 'needs at least one protected attribute');
+    if (attributes.length > MAX_FAIRNESS_ATTRIBUTES) {
+      r.issue(['attributes'], `at most ${MAX_FAIRNESS_ATTRIBUTES} protected attributes`);
+    }
+  }
+  reportDuplicates(
+    r.ctx,
+    attributes.map((a, i) => ({
+      value: a.field,
+      path: [...r.at, 'attributes', i, 'field'],
+      at: `attributes[${i}]`,
+    })),
+    (field, at) => `${JSON.stringify(field)} is listed twice (also at ${at})`,
+  );
+  const confidence = r.number('confidence', {
+    default: FAIRNESS_DEFAULTS.confidence,
+    min: 0,
+    max: 1,
+    exclusiveMin: true,
+    exclusiveMax: true,
+  });
+  const minGroupSize = r.integer('minGroupSize', {
+    default: FAIRNESS_DEFAULTS.minGroupSize,
+    min: 1,
+  });
+  const ratioBounds = r.map('ratioBounds', (b) => ({
+    min: b.number('min', {
+      default: FAIRNESS_DEFAULTS.ratioBounds.min,
+      min: 0,
+      max: 1,
+      exclusiveMin: true,
+    }),
+    max: b.number('max', { default: FAIRNESS_DEFAULTS.ratioBounds.max, min: 1 }),
+  }));
+  const maxEqualizedOddsDifference = r.number('maxEqualizedOddsDifference', {
+    default: FAIRNESS_DEFAULTS.maxEqualizedOddsDifference,
+    min: 0,
+    max: 1,
+  });
+  const verdict = r.choice('verdict', FAIRNESS_VERDICT_RULES, FAIRNESS_DEFAULTS.verdict);
+  return { attributes, confidence, minGroupSize, ratioBounds, maxEqualizedOddsDifference, verdict };
+}
+
+function readFairnessAttribute(r: MapReader): FairnessAttributeConfig {
+  const field = r.string('field');
+  const hasGroups = r.has('groups');
+  const hasEdges = r.has('edges');
+  let attribute: FairnessAttributeConfig;
+  if (hasGroups === hasEdges) {
+    r.issue(
+      hasGroups ? ['edges'] : [],
+      hasGroups
+        ? 'give either "groups" (categorical) or "edges" (numeric), not both'
+        : 'needs "groups" (a categorical attribute\'s values) or "edges" (numeric band edges)',
+    );
+    attribute = { kind: 'categorical', groups: [], field, reference: '' };
+  } else if (hasGroups) {
+    const groups = r.list('groups', { minItems: 1 }, readString);
+    if (groups.length > MAX_FAIRNESS_GROUPS) {
+      r.issue(['groups'], `at most ${MAX_FAIRNESS_GROUPS} groups (the rest counts as "other")`);
+    }
+    if (r.has('labels')) r.issue(['labels'], 'is only for numeric attributes (with "edges")');
+    attribute = { kind: 'categorical', groups, field, reference: '' };
+  } else {
+    const edges = r.list('edges', { minItems: 1 }, (c, path, value) =>
+      readNumber(c, path, value, {}),
+    );
+    if (edges.length >= MAX_FAIRNESS_GROUPS) {
+      r.issue(['edges'], `at most ${MAX_FAIRNESS_GROUPS - 1} edges`);
+    }
+    edges.forEach((e, i) => {
+      if (i > 0 && !(e > (edges[i - 1] as number))) {
+        r.issue(
+          ['edges', i],
+          `must be greater than edges[${i - 1}] (${edges[i - 1]}): edges are strictly increasing`,
+        );
+      }
+    });
+    const labels = r.read<string[] | null>('labels', null, (c, path, value) =>
+      readList(c, path, value, {}, readString),
+    );
+    if (labels !== null && labels.length !== edges.length + 1) {
+      r.issue(
+        ['labels'],
+        `needs ${edges.length + 1} names, one per band (edges + 1), got ${labels.length}`,
+      );
+    }
+    attribute =
+      labels === null
+        ? { kind: 'numeric', edges, field, reference: '' }
+        : { kind: 'numeric', edges, labels, field, reference: '' };
+  }
+  const names = r.isValid([]) ? declaredGroups(attribute) : [];
+  const key = attribute.kind === 'categorical' ? 'groups' : 'labels';
+  names.forEach((name, i) => {
+    if (name === OTHER_GROUP || name === MISSING_GROUP) {
+      r.issue(
+        [key, i],
+        `${JSON.stringify(name)} is reserved (values outside the groups / absent values)`,
+      );
+    }
+  });
+  reportDuplicates(
+    r.ctx,
+    names.map((value, i) => ({ value, path: [...r.at, key, i], at: `${key}[${i}]` })),
+    (name, at) => `${JSON.stringify(name)} is listed twice (also at ${at})`,
+  );
+  attribute.reference = r.string('reference', {
+    check: (value) =>
+      names.length === 0 || names.includes(value)
+        ? undefined
+        : `${JSON.stringify(value)} is not one of the groups (${names.map((n) => JSON.stringify(n)).join(', ')})`,
+  });
+  return attribute;
 }
 
 function readFeature(r: MapReader): FeatureConfig {

@@ -1,3 +1,5 @@
+import type { FairnessVerdictRule } from '../stats/fairness.js';
+import type { ProtectedAttribute } from '../stats/fairness-groups.js';
 import type { DriftTest, FeatureType, ModelTask } from '../types.js';
 import type { AlertName, PipelineAlertName } from './alerts.js';
 
@@ -323,6 +325,20 @@ export interface ModelConfig {
   reference?: ReferenceConfig;
   /** Alert rules and the performance verdict (src/config/alerts.ts). */
   alerts: ResolvedAlerts;
+  /** Fairness per protected group (src/stats/fairness.ts); absent = not monitored. */
+  fairness?: FairnessConfig | null;
+}
+
+/** One protected attribute: a key of the event's `features`, its groups and reference group. */
+export type FairnessAttributeConfig = ProtectedAttribute & { field: string; reference: string };
+
+export interface FairnessConfig {
+  attributes: FairnessAttributeConfig[];
+  confidence: number;
+  minGroupSize: number;
+  ratioBounds: { min: number; max: number };
+  maxEqualizedOddsDifference: number;
+  verdict: FairnessVerdictRule;
 }
 
 /**

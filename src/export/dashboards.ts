@@ -748,6 +748,51 @@ function modelDashboard(d: Defaults): DashboardJson {
         .withTarget(query(`max by (version) (${METRIC.windowEvents}${sel})`, 'v{{version}}'))
         .min(0),
     )
+    .withRow(new RowBuilder('Fairness'))
+    .withPanel(
+      lineChart(
+        'Disparity ratio by protected group',
+        'Each group’s rate ÷ the reference group’s (selection rate, TPR, FPR), per closed window; ' +
+          'outside 0.8–1.25 (the four-fifths rule, models[].fairness.ratioBounds) is a disparity. ' +
+          'Details: GET /api/v1/models/<model>/fairness.',
+      )
+        .withTarget(
+          query(
+            `max by (version, attribute, group, metric) (${METRIC.fairnessRatio}${sel})`,
+            'v{{version}} {{attribute}}={{group}} {{metric}}',
+          ),
+        )
+        .thresholds(thresholds([null, 'red'], [0.8, 'green'], [1.25, 'red'])),
+    )
+    .withPanel(
+      lineChart(
+        'Groups with a disparity',
+        'Protected groups whose disparity verdict fired (1), and the equalised-odds difference.',
+      )
+        .withTarget(
+          query(
+            `max by (version, attribute, group) (${METRIC.fairnessDisparity}${sel})`,
+            'v{{version}} {{attribute}}={{group}} disparity',
+          ),
+        )
+        .withTarget(
+          query(
+            `max by (version, attribute) (${METRIC.fairnessEqualizedOdds}${sel})`,
+            'v{{version}} {{attribute}} equalised-odds difference',
+          ),
+        )
+        .min(0),
+    )
+    .withPanel(
+      lineChart('Predictions per protected group', 'Sample size of each group’s rates.')
+        .withTarget(
+          query(
+            `max by (version, attribute, group) (${METRIC.fairnessGroupPredictions}${sel})`,
+            'v{{version}} {{attribute}}={{group}}',
+          ),
+        )
+        .min(0),
+    )
     .withRow(new RowBuilder('Data quality'))
     .withPanel(
       lineChart('Missing ratio', 'Share of events with the feature missing.', 'percentunit')

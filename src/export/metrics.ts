@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
+import type { FairnessResult } from '../stats/fairness.js';
+import type { FeatureDrift, PerformanceResult, WindowBounds, WindowResult } from '../types.js';
 import type { PerformanceVerdict } from '../window/performance-verdict.js';
 import { severity } from '../window/verdict.js';
 import { collectProcessMetrics } from './process-metrics.js';
@@ -41,6 +42,10 @@ export const METRIC = {
   performanceDegraded: 'driftd_model_performance_degraded',
   performanceDegradedConsecutive: 'driftd_model_performance_degraded_consecutive_windows',
   labelCoverage: 'driftd_model_label_coverage_ratio',
+  fairnessRatio: 'driftd_fairness_ratio',
+  fairnessDisparity: 'driftd_fairness_disparity_detected',
+  fairnessGroupPredictions: 'driftd_fairness_group_predictions',
+  fairnessEqualizedOdds: 'driftd_fairness_equalized_odds_difference',
   windowEvents: 'driftd_window_events',
   windowCloseTimestamp: 'driftd_window_close_timestamp_seconds',
   windowsClosed: 'driftd_windows_closed_total',
@@ -87,6 +92,7 @@ export type HttpRequestLabels = 'method' | 'route' | 'code';
 
 type FeatureLabels = 'model' | 'version' | 'window' | 'feature';
 type WindowLabels = 'model' | 'version' | 'window';
+type FairnessLabels = WindowLabels | 'attribute' | 'group';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -112,6 +118,10 @@ export interface Metrics {
   performanceDegraded: Gauge<WindowLabels | 'metric'>;
   performanceDegradedConsecutive: Gauge<WindowLabels | 'metric'>;
   labelCoverage: Gauge<WindowLabels>;
+  fairnessRatio: Gauge<FairnessLabels | 'metric'>;
+  fairnessDisparity: Gauge<FairnessLabels>;
+  fairnessGroupPredictions: Gauge<FairnessLabels>;
+  fairnessEqualizedOdds: Gauge<WindowLabels | 'attribute'>;
   windowEvents: Gauge<WindowLabels>;
   windowCloseTimestamp: Gauge<WindowLabels>;
   windowsClosed: Counter<'model' | 'window'>;
@@ -143,6 +153,11 @@ export interface Metrics {
   recordPerformance(result: PerformanceResult): void;
   /** The Kafka consumer's state, read at each scrape (driftd_kafka_consumer_ready). */
   setKafkaReadiness(ready: (() => boolean) | null): void;
+  /**
+   * Sets the fairness gauges of a window's protected attributes (src/window/fairness.ts),
+   * replacing the series of an older window; a window older than the one shown is ignored.
+   */
+  recordFairness(window: WindowBounds, results: Record<string, FairnessResult>): void;
   /**
    * Removes every series of a model version (its state was retired to make room for another),
    * so /metrics stays bounded by `versions.maxActive` versions per model.
@@ -277,6 +292,26 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       METRIC.labelCoverage,
       'Share of the window’s predictions that have a ground-truth label.',
       w,
+    ),
+    fairnessRatio: gauge(
+      METRIC.fairnessRatio,
+      'Disparity ratio of a protected group: its rate ÷ the reference group’s (metric: selection_rate, true_positive_rate, false_positive_rate), latest window.',
+      [...w, 'attribute', 'group', 'metric'] as const,
+    ),
+    fairnessDisparity: gauge(
+      METRIC.fairnessDisparity,
+      '1 when a protected group’s disparity ratio is outside the configured bounds (and significant, by default), latest window.',
+      [...w, 'attribute', 'group'] as const,
+    ),
+    fairnessGroupPredictions: gauge(
+      METRIC.fairnessGroupPredictions,
+      'Predictions of a protected group in the latest window (the sample size of its rates).',
+      [...w, 'attribute', 'group'] as const,
+    ),
+    fairnessEqualizedOdds: gauge(
+      METRIC.fairnessEqualizedOdds,
+      'Equalised-odds difference (Fairlearn, worst case) across a protected attribute’s groups, latest window.',
+      [...w, 'attribute'] as const,
     ),
     windowEvents: gauge(METRIC.windowEvents, 'Events in the latest closed window.', w),
     windowCloseTimestamp: gauge(
@@ -458,6 +493,40 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     if (ready === null && registered) registry.removeSingleMetric(METRIC.kafkaConsumerReady);
   };
 
+  // Per (model, version, window): the window shown and the series it set, so a newer window's
+  // groups replace the older one's and no series outlives its window.
+  const fairnessShown = new Map<
+    string,
+    { start: number; series: Array<[Gauge<string>, Record<string, string>]> }
+  >();
+  const recordFairness = (b: WindowBounds, results: Record<string, FairnessResult>): void => {
+    const key = JSON.stringify([b.model, b.version, b.sizeLabel]);
+    const shown = fairnessShown.get(key);
+    if (shown !== undefined && shown.start > b.start) return;
+    for (const [g, labels] of shown?.series ?? []) g.remove(labels);
+    const series: Array<[Gauge<string>, Record<string, string>]> = [];
+    const set = <L extends string>(g: Gauge<L>, labels: Record<L, string>, v: number) => {
+      g.set(labels, v);
+      series.push([g as Gauge<string>, labels]);
+    };
+    const wl = { model: b.model, version: b.version, window: b.sizeLabel };
+    for (const [attribute, r] of Object.entries(results)) {
+      if (r.equalizedOdds.difference !== null) {
+        set(m.fairnessEqualizedOdds, { ...wl, attribute }, r.equalizedOdds.difference);
+      }
+      for (const g of r.groups) {
+        const gl = { ...wl, attribute, group: g.group };
+        set(m.fairnessGroupPredictions, gl, g.predictions);
+        set(m.fairnessDisparity, gl, g.verdict === 'disparity' ? 1 : 0);
+        for (const [metric, ratio] of Object.entries(g.ratios)) {
+          if (ratio.value === null || g.group === r.reference) continue;
+          set(m.fairnessRatio, { ...gl, metric: metric.replaceAll('-', '_') }, ratio.value);
+        }
+      }
+    }
+    fairnessShown.set(key, { start: b.start, series });
+  };
+
   const versioned = Object.values(m).filter(
     (x): x is Gauge<string> =>
       x instanceof Gauge &&
@@ -474,7 +543,11 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
         }
       });
     }
+    for (const key of fairnessShown.keys()) {
+      const [m0, v0] = JSON.parse(key) as [string, string];
+      if (m0 === model && v0 === version) fairnessShown.delete(key);
+    }
   };
 
-  return { ...m, recordWindow, recordPerformance, forgetVersion, setKafkaReadiness };
+  return { ...m, recordWindow, recordPerformance, recordFairness, forgetVersion, setKafkaReadiness };
 }

@@ -401,6 +401,30 @@ function modelRules(model: ModelConfig): AlertingRule[] {
       },
       { labels: byWindow },
     );
+
+    if (model.fairness) {
+      const f = model.fairness;
+      // Fairness gauges are computed from the store when labels arrive (src/window/fairness.ts),
+      // not counted per window by the daemon: 1.5 windows of `for:` = the last two windows.
+      rule(
+        'DriftdFairnessDisparity',
+        [
+          `max by (${W}, attribute, group) (${METRIC.fairnessDisparity}${sel}) == 1`,
+          live,
+        ].join('\n'),
+        {
+          summary:
+            'Protected group {{ $labels.attribute }}={{ $labels.group }} of {{ $labels.model }} has a disparity',
+          description:
+            `The group {{ $labels.group }} of the protected attribute {{ $labels.attribute }} of ` +
+            `${who} has a disparity ratio (selection rate, TPR or FPR against the reference ` +
+            `group) outside ${f.ratioBounds.min}–${f.ratioBounds.max}` +
+            `${f.verdict === 'significant' ? `, significant at ${pct(f.confidence)} confidence` : ''}, ` +
+            `in the last two ${w} windows (groups of at least ${f.minGroupSize}).${link}`,
+        },
+        { for: Math.ceil((1.5 * size.ms) / 1000) * 1000, labels: byWindow },
+      );
+    }
   }
 
   const m = selector({ model: model.id });

@@ -1,6 +1,15 @@
 import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
+import type { FairnessResult } from '../stats/fairness.js';
+import type { ProtectedAttribute } from '../stats/fairness-groups.js';
 import type { PerformanceResult, WindowBounds, WindowResult } from '../types.js';
+import {
+  countStoredOutcomes,
+  evaluateWindowFairness,
+  type StoredOutcomes,
+  storedOutcomeQuery,
+  type WindowFairnessSnapshot,
+} from '../window/fairness.js';
 import { type Clock, windowAt, windowKey } from '../window/index.js';
 import { computePerformance, type LabeledPrediction } from '../window/performance.js';
 import { direct, type StoreWrites, type Write } from './store-writes.js';
@@ -14,6 +23,21 @@ export interface PerformanceStore {
     from: number;
     to: number;
   }): Promise<Array<LabeledPrediction & { id: string }>>;
+  /**
+   * Stored predictions and labels per protected-attribute value (optional: without it, no
+   * fairness is computed).
+   */
+  fairnessRows?(q: {
+    model: string;
+    version: string;
+    from: number;
+    to: number;
+    field: string;
+    attribute: ProtectedAttribute;
+    threshold: number;
+    positive: string;
+    limit: number;
+  }): Promise<StoredOutcomes[]>;
   /** Whether the model has any stored label (optional: without it, every recompute joins). */
   hasLabels?(model: string): Promise<boolean>;
   queryDrift(q: {
@@ -27,7 +51,9 @@ export interface PerformanceStore {
 /**
  * Performance of closed windows: which windows are due for a recompute (a window result was
  * written and its raw rows are stored, or labels arrived for its predictions), and the
- * recompute itself (the label join in the store, the metrics, the insert).
+ * recompute itself (the label join in the store, the metrics, the insert). Fairness per
+ * protected group (models[].fairness) is recomputed with it, from the stored predictions and
+ * labels, into the fairness gauges.
  */
 export interface PerformanceScheduler {
   /** A window result is durable: remembers its event count (label coverage). */
@@ -105,6 +131,24 @@ export function createPerformanceScheduler(opts: {
     return false;
   }
 
+  async function fairnessOf(
+    model: ModelConfig,
+    b: WindowBounds,
+  ): Promise<Record<string, FairnessResult>> {
+    const counts: WindowFairnessSnapshot = {};
+    for (const a of model.fairness?.attributes ?? []) {
+      const rows = await store.fairnessRows!({
+        model: b.model,
+        version: b.version,
+        from: b.start,
+        to: b.end,
+        ...storedOutcomeQuery(model, a),
+      });
+      counts[a.field] = countStoredOutcomes(model, a.field, rows);
+    }
+    return evaluateWindowFairness(model, counts);
+  }
+
   let recomputing: Promise<void> | null = null;
   async function recompute(write: Write = direct): Promise<void> {
     // Never overlapping: a call during a run waits for it, then runs again for what it left.
@@ -114,9 +158,14 @@ export function createPerformanceScheduler(opts: {
     dirtyWindows.clear();
     recomputing = (async () => {
       const out: PerformanceResult[] = [];
+      const fairness: Array<[WindowBounds, Record<string, FairnessResult>]> = [];
       for (const b of batch) {
         const model = models.get(b.model);
         if (!model) continue;
+        // Selection rates need no label: fairness is computed for every closed window.
+        if (model.fairness && store.fairnessRows) {
+          fairness.push([b, await write('fairness_rows', () => fairnessOf(model, b))]);
+        }
         // A model without any label has no performance: skip the join.
         if (!(await write('has_labels', () => labelsExist(b.model)))) continue;
         const eventCount = await write('query_drift', () => eventCountOf(b));
@@ -142,6 +191,9 @@ export function createPerformanceScheduler(opts: {
           metrics: computePerformance(model, pairs),
           computedAt: clock.now(),
         });
+      }
+      for (const [b, results] of fairness.sort((x, y) => x[0].start - y[0].start)) {
+        metrics.recordFairness(b, results);
       }
       if (out.length > 0) {
         const written = await writes.insertResults(

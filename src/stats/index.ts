@@ -11,6 +11,24 @@ export {
 } from './binned-wasserstein.js';
 export { chiSquareTest } from './chi-square.js';
 export { jensenShannonDistance, wassersteinDistance } from './divergence.js';
+export type * from './fairness.js';
+export {
+  createFairnessCounts,
+  evaluateFairness,
+  FAIRNESS_DEFAULTS,
+  FAIRNESS_METRICS,
+} from './fairness.js';
+export type * from './fairness-groups.js';
+export {
+  attributeGroups,
+  bandNames,
+  createGroupAssigner,
+  declaredGroups,
+  MISSING_GROUP,
+  OTHER_GROUP,
+} from './fairness-groups.js';
+export type { ConfidenceInterval } from './intervals.js';
+export { differenceInterval, riskRatioInterval, twoSidedZ, wilsonInterval } from './intervals.js';
 export { binnedKsTest, ksTest } from './ks.js';
 export {
   accuracy,

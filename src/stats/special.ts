@@ -700,3 +700,61 @@ export function kolmogorovExactSurvival(n: number, x: number): number {
   const cdf = n <= 100_000 && n * x ** 1.5 <= 1.4 ? kolmognDMTW(n, x) : kolmognPelzGood(n, x);
   return clamp01(1 - cdf);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Standard normal quantile: Wichura's AS 241 (PPND16), as R's `qnorm`; relative accuracy
+// about 1e-16, checked against SciPy `scipy.special.ndtri` in test/fixtures/fairness-german.json.
+
+const NQ_A = [
+  2509.0809287301227, 33430.57558358813, 67265.7709270087, 45921.95393154987, 13731.69376550946,
+  1971.5909503065513, 133.14166789178438, 3.3871328727963665,
+];
+const NQ_B = [
+  5226.495278852854, 28729.085735721943, 39307.89580009271, 21213.794301586597, 5394.196021424751,
+  687.1870074920579, 42.31333070160091, 1,
+];
+const NQ_C = [
+  0.0007745450142783414, 0.022723844989269184, 0.2417807251774506, 1.2704582524523684,
+  3.6478483247632045, 5.769497221460691, 4.630337846156546, 1.4234371107496835,
+];
+const NQ_D = [
+  1.0507500716444169e-9, 0.0005475938084995345, 0.015198666563616457, 0.14810397642748008,
+  0.6897673349851, 1.6763848301838038, 2.053191626637759, 1,
+];
+const NQ_E = [
+  2.0103343992922881e-7, 0.000027115555687434876, 0.0012426609473880784, 0.026532189526576124,
+  0.29656057182850487, 1.7848265399172913, 5.463784911164114, 6.657904643501103,
+];
+const NQ_F = [
+  2.0442631033899397e-15, 1.421511758316446e-7, 0.000018463183175100548, 0.0007868691311456133,
+  0.014875361290850615, 0.1369298809227358, 0.599832206555888, 1,
+];
+
+/**
+ * Quantile of the standard normal distribution, Φ⁻¹(p) (SciPy `scipy.special.ndtri`,
+ * `norm.ppf`): ±∞ at 0 and 1.
+ *
+ * @throws InvalidInputError when p is not in [0, 1]
+ */
+export function normalQuantile(p: number): number {
+  if (!(p >= 0 && p <= 1)) {
+    throw new InvalidInputError(`normalQuantile: p must be in [0, 1], got ${p}`);
+  }
+  if (p === 0) return Number.NEGATIVE_INFINITY;
+  if (p === 1) return Number.POSITIVE_INFINITY;
+  const q = p - 0.5;
+  if (Math.abs(q) <= 0.425) {
+    const r = 0.180625 - q * q;
+    return (q * polevl(r, NQ_A)) / polevl(r, NQ_B);
+  }
+  let r = Math.sqrt(-Math.log(q < 0 ? p : 1 - p));
+  let value: number;
+  if (r <= 5) {
+    r -= 1.6;
+    value = polevl(r, NQ_C) / polevl(r, NQ_D);
+  } else {
+    r -= 5;
+    value = polevl(r, NQ_E) / polevl(r, NQ_F);
+  }
+  return q < 0 ? -value : value;
+}

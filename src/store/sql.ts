@@ -372,6 +372,91 @@ ORDER BY ts_ms, id
 ${READ_SETTINGS}`;
 }
 
+export interface FairnessRowSql {
+  /** The group: a declared category, a band index (numeric), 'other' or 'missing'. */
+  grp: string;
+  /** 1 selected, 0 not, -1 neither a probability nor a class (not counted). */
+  selected: number;
+  /** 1 the positive class, 0 another, -1 unlabelled. */
+  positive: number;
+  n: string | number;
+}
+
+const NUMBER_TYPES = "('Int64', 'UInt64', 'Double')";
+
+/**
+ * The group of a stored protected-attribute value `v` (raw JSON; '' when absent), as
+ * `createGroupAssigner` (src/stats/fairness-groups.ts) gives it, so that rows are per group:
+ * categorical: a declared string, boolean or (canonically written) number, else 'other';
+ * numeric: the band index, the number of edges ≤ v. Params: groups and numbers (categorical;
+ * the groups JavaScript writes as numbers) or edges (numeric), numbers as their JavaScript
+ * strings (the engine's binder refuses integers beyond 2^53).
+ */
+function groupSql(kind: 'categorical' | 'numeric', v: string): string {
+  const missing = `${v} = '' OR JSONType(${v}) = 'Null'`;
+  if (kind === 'numeric') {
+    return `multiIf(${missing}, 'missing',
+      JSONType(${v}) IN ${NUMBER_TYPES},
+        toString(arrayCount(e -> toFloat64(e) <= JSONExtractFloat(${v}), {edges:Array(String)})),
+      'other')`;
+  }
+  return `multiIf(${missing}, 'missing',
+      JSONType(${v}) = 'String',
+        if(has({groups:Array(String)}, JSONExtractString(${v})), JSONExtractString(${v}), 'other'),
+      JSONType(${v}) = 'Bool', if(has({groups:Array(String)}, ${v}), ${v}, 'other'),
+      JSONType(${v}) IN ${NUMBER_TYPES},
+        if(has(arrayMap(x -> toFloat64(x), {numbers:Array(String)}), JSONExtractFloat(${v})),
+          {numbers:Array(String)}[indexOf(arrayMap(x -> toFloat64(x), {numbers:Array(String)}), JSONExtractFloat(${v}))],
+          'other'),
+      'other')`;
+}
+
+/**
+ * Params: model, version, from, to, field, threshold, positive, limit, and those of
+ * `groupSql`. The stored predictions of one model version in `[from, to)` (newest copy per
+ * id, late ones included) with their newest label, counted per (group of the feature `field`,
+ * selected, label positive): the input of a fairness recompute (src/window/fairness.ts). The
+ * group, `selected` and `positive` push down the rules of `createGroupAssigner`, `toScore`
+ * and `computePerformance`, so that the rows are at most groups × 3 × 3 whatever the events
+ * hold; test/integration/store/fairness-rows.test.ts holds the two implementations equal.
+ */
+export function fairnessRowsSql(db: string, kind: 'categorical' | 'numeric'): string {
+  const inRange = `model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}`;
+  return `SELECT e.grp AS grp, e.selected AS selected,
+  multiIf(l.label = '', -1,
+    if(JSONType(l.label) = 'String', JSONExtractString(l.label), l.label) = {positive:String}, 1, 0)
+    AS positive,
+  count() AS n
+FROM
+(
+  SELECT id, JSONExtractRaw(argMax(${EVENT_FEATURES}, ingested_at), {field:String}) AS value,
+    ${groupSql(kind, 'value')} AS grp,
+    argMax(prediction, ingested_at) AS p,
+    JSONExtractFloat(p) AS score,
+    multiIf(
+      JSONType(p) IN ${NUMBER_TYPES},
+        if(score >= 0 AND score <= 1, toInt8(score >= {threshold:Float64}), -1),
+      JSONType(p) = 'String',
+        toInt8(if(JSONExtractString(p) = {positive:String}, 1., 0.) >= {threshold:Float64}),
+      JSONType(p) = 'Bool', toInt8(if(p = {positive:String}, 1., 0.) >= {threshold:Float64}),
+      -1) AS selected
+  FROM ${tableRef(db, 'events')}
+  WHERE ${inRange}
+  GROUP BY id
+) AS e
+LEFT JOIN
+(
+  SELECT id, argMax(label, ingested_at) AS label
+  FROM ${tableRef(db, 'labels')}
+  WHERE model = {model:String} AND id IN (SELECT id FROM ${tableRef(db, 'events')} WHERE ${inRange})
+  GROUP BY id
+) AS l ON e.id = l.id
+GROUP BY grp, selected, positive
+ORDER BY grp, selected, positive
+LIMIT {limit:UInt64}
+SETTINGS join_use_nulls = 0, output_format_json_quote_64bit_integers = 1, output_format_json_quote_denormals = 1`;
+}
+
 /** Params: model. Whether the model has any label at all (one row or none). */
 export function anyLabelSql(db: string): string {
   return `SELECT 1 AS found FROM ${tableRef(db, 'labels')} WHERE model = {model:String} LIMIT 1 ${READ_SETTINGS}`;

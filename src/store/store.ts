@@ -4,6 +4,7 @@
  */
 import { InvalidInputError, LifecycleError, StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { declaredGroups } from '../stats/fairness-groups.js';
 import type {
   BaselineParams,
   BaselineProfile,
@@ -38,6 +39,8 @@ import {
   encodeWindowResult,
   eraseByIdSql,
   exactKsSql,
+  type FairnessRowSql,
+  fairnessRowsSql,
   formatDateTime64,
   httpEventsAfterSql,
   INSERT_SETTINGS,
@@ -77,6 +80,8 @@ import type {
   EventRangeQuery,
   ExactKsQuery,
   ExactKsResult,
+  FairnessRow,
+  FairnessRowsQuery,
   LabeledPrediction,
   MigrationReport,
   PerformanceQuery,
@@ -544,6 +549,48 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       }));
     },
 
+    async fairnessRows(q: FairnessRowsQuery): Promise<FairnessRow[]> {
+      ensureOpen();
+      const a = q.attribute;
+      const names = declaredGroups(a);
+      // A categorical group matches a number v when String(v) is the group: only groups
+      // written the way JavaScript writes their number can (-0 matches "0").
+      // Hashed (PII) values are matched by their hash, and named back below.
+      const hashed = a.kind === 'categorical' ? a.hashed : undefined;
+      const numeric =
+        a.kind === 'categorical' && hashed === undefined ? a.groups.filter(isCanonicalNumber) : [];
+      const grouping =
+        a.kind === 'numeric'
+          ? { edges: a.edges.map(String) }
+          : {
+              groups: hashed === undefined ? [...a.groups] : Object.keys(hashed),
+              numbers: numeric,
+            };
+      const rows = await exec.query<FairnessRowSql>(fairnessRowsSql(db, a.kind), {
+        model: q.model,
+        version: q.version,
+        from: q.from,
+        to: q.to,
+        field: q.field,
+        ...grouping,
+        threshold: q.threshold,
+        positive: q.positive,
+        limit: q.limit,
+      });
+      const flag = (v: number | string) => (Number(v) < 0 ? null : Number(v) === 1);
+      return rows.map((r) => ({
+        group:
+          r.grp === 'other' || r.grp === 'missing'
+            ? r.grp
+            : a.kind === 'numeric'
+              ? (names[Number(r.grp)] as string)
+              : (hashed?.[r.grp] ?? r.grp),
+        selected: flag(r.selected),
+        positive: flag(r.positive),
+        count: Number(r.n),
+      }));
+    },
+
     async windowEvents(q: WindowEventsQuery): Promise<StoredEvent[]> {
       ensureOpen();
       const params: Record<string, unknown> = {
@@ -733,4 +780,10 @@ function decodePerformance(r: PerformanceRow): PerformanceResult {
     metrics,
     computedAt: Number(r.computed_at_ms),
   };
+}
+
+/** Whether `s` is how JavaScript writes the number it denotes (String(Number(s)) === s). */
+function isCanonicalNumber(s: string): boolean {
+  const n = Number(s);
+  return s !== '' && Number.isFinite(n) && String(n) === s;
 }

@@ -3,7 +3,9 @@
  * `SqlExecutor` seam between the driver-independent store logic (store.ts, one set of SQL in
  * sql.ts / migrations.ts) and a concrete engine (chdb.ts in-process, clickhouse.ts over HTTP).
  */
+
 import { StoreError } from '../errors.js';
+import type { ProtectedAttribute } from '../stats/fairness-groups.js';
 import type {
   BaselineParams,
   BaselineProfile,
@@ -94,6 +96,28 @@ export interface EventRangeQuery {
   version: string;
   from: number;
   to: number;
+}
+
+export interface FairnessRowsQuery extends EventRangeQuery {
+  /** The protected attribute: a key of the events' `features`. */
+  field: string;
+  /** Its groups: declared categories, or numeric band edges (src/stats/fairness-groups.ts). */
+  attribute: ProtectedAttribute;
+  /** The model's label.threshold and String(label.positive): what selects, what is positive. */
+  threshold: number;
+  positive: string;
+  limit: number;
+}
+
+/** `count` stored predictions of this group with this selection and label. */
+export interface FairnessRow {
+  /** A declared group or band name, 'other' or 'missing'. */
+  group: string;
+  /** null: the prediction is neither a probability in [0, 1] nor a class (not counted). */
+  selected: boolean | null;
+  /** Whether the label is the positive class; null when unlabelled. */
+  positive: boolean | null;
+  count: number;
 }
 
 export interface WindowEventsQuery extends EventRangeQuery {
@@ -250,6 +274,12 @@ export interface Store {
   labeledPredictions(query: EventRangeQuery): Promise<LabeledPrediction[]>;
   /** Raw events of one model version in `[from, to)`, one per id, ordered by ts. */
   windowEvents(query: WindowEventsQuery): Promise<StoredEvent[]>;
+  /**
+   * Stored predictions of one model version in `[from, to)` with their labels, counted per
+   * (group of feature `field`, selected, label positive), at most `limit` rows: fairness from
+   * stored data (the group and selection rules, pushed down into the SQL).
+   */
+  fairnessRows(query: FairnessRowsQuery): Promise<FairnessRow[]>;
   /**
    * Two-sample KS of `reference` against the feature's raw values in `[from, to)`, computed
    * inside ClickHouse (`kolmogorovSmirnovTest`), for incident diagnosis next to the streamed

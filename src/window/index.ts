@@ -15,6 +15,14 @@ export {
   resolveTest,
 } from './evaluate.js';
 export {
+  countStoredOutcomes,
+  evaluateWindowFairness,
+  isSelected,
+  type StoredOutcomes,
+  storedOutcomeQuery,
+  type WindowFairnessSnapshot,
+} from './fairness.js';
+export {
   checkTimeZone,
   previousWindow,
   type WindowGrid,

@@ -86,8 +86,12 @@ export function computePerformance(
   return out;
 }
 
-/** A binary prediction is a probability, or the predicted class itself (score 0 or 1). */
-function toScore(prediction: FeatureValue, positive: string): number | undefined {
+/**
+ * A binary prediction is a probability, or the predicted class itself (score 0 or 1);
+ * undefined when it is neither. It predicts the positive class (selects) when score ≥
+ * label.threshold, here and in fairness (src/window/fairness.ts).
+ */
+export function toScore(prediction: FeatureValue, positive: string): number | undefined {
   if (typeof prediction === 'number') {
     return prediction >= 0 && prediction <= 1 ? prediction : undefined;
   }

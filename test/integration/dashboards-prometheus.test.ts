@@ -9,7 +9,8 @@
  * - every PromQL expression of every dashboard parses (HTTP 400 from /api/v1/query otherwise)
  *   and returns data once the daemon's metrics are scraped (label sets match what is exported);
  * - every generated rule evaluates without error, and DriftdFeatureDrift goes all the way to
- *   the webhook with its labels and rendered annotations;
+ *   the webhook with its labels and rendered annotations (DriftdFairnessDisparity too, naming
+ *   the protected group);
  * - the test helpers (startPrometheus, startAlertmanager, startWebhookReceiver).
  *
  * Missing binaries skip locally and fail when CI=true or DRIFTD_REQUIRE_SERVICES=1.
@@ -26,6 +27,7 @@ import { parseConfig } from '../../src/config/index.js';
 import { dashboardQueries, generateDashboards } from '../../src/export/dashboards.js';
 import { createMetrics, METRIC, type Metrics } from '../../src/export/metrics.js';
 import { generateAlertRules, toPrometheusRuleYaml } from '../../src/export/rules.js';
+import { createFairnessCounts, evaluateFairness } from '../../src/stats/index.js';
 import type { FeatureDrift, WindowResult } from '../../src/types.js';
 import { judgePerformance } from '../../src/window/performance-verdict.js';
 import { requireBinary } from '../helpers/binaries.js';
@@ -71,6 +73,9 @@ models:
     features:
       - { name: income, type: numeric }
       - { name: region, type: categorical }
+      - { name: sex, type: categorical }
+    fairness:
+      attributes: [{ field: sex, groups: [female, male], reference: male }]
     windows: { sizes: [2s], allowedLateness: 1s }
     drift: { minWindowSize: 100, shareThreshold: 0.5, psiThreshold: 0.2, fdr: 0.05 }
 `,
@@ -180,6 +185,16 @@ function closeWindow(
     coverage: 0.4,
     metrics: { roc_auc: 0.81, accuracy: 0.9, brier: 0.12 },
     computedAt: now,
+  });
+  const fairness = createFairnessCounts(['female', 'male', 'other', 'missing']);
+  for (let i = 0; i < 200; i++) {
+    const group = i % 2 === 0 ? 'female' : 'male';
+    const selected = group === 'male' || i % 8 === 0;
+    fairness.recordPrediction(group, selected);
+    fairness.recordOutcome(group, selected, (i % 4 < 2 ? 1 : 0) as 0 | 1);
+  }
+  metrics.recordFairness(result, {
+    sex: evaluateFairness(fairness, { reference: 'male' }),
   });
   metrics.eventsTotal.inc({ model: 'credit-risk', result: 'accepted' }, 500);
   metrics.eventsTotal.inc({ model: 'credit-risk', result: 'late' }, 2);
@@ -358,6 +373,22 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
       });
       await hook.waitFor((n) => n.commonLabels.alertname === 'DriftdDatasetDrift', 30_000);
       await hook.waitFor((n) => n.commonLabels.alertname === 'DriftdPredictionDrift', 30_000);
+      // The injected bias against women (closeWindow) pages with the group named.
+      const fairness = await hook.waitFor(
+        (n) => n.commonLabels.alertname === 'DriftdFairnessDisparity' && n.status === 'firing',
+        30_000,
+      );
+      expect(fairness.alerts.map((a) => a.labels)).toEqual([
+        {
+          alertname: 'DriftdFairnessDisparity',
+          severity: 'warning',
+          model: 'credit-risk',
+          version: '3',
+          window: '2s',
+          attribute: 'sex',
+          group: 'female',
+        },
+      ]);
 
       const res = await fetch(`${prom!.url}/api/v1/rules?type=alert`);
       const body = (await res.json()) as {

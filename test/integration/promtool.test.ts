@@ -88,6 +88,7 @@ describe.skipIf(!promtool.available)('generated alert rules (real promtool)', ()
     expect(testFiles).toEqual([
       'data-quality.test.yaml',
       'drift.test.yaml',
+      'fairness.test.yaml',
       'kafka.test.yaml',
       'performance.test.yaml',
       'pipeline.test.yaml',

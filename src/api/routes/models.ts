@@ -36,7 +36,8 @@ interface RangeQs {
 /** The store's times end in 2299: an open range is capped there, not overflowed. */
 const MAX_TIME = LATEST_STORABLE_TS;
 
-function parseTime(name: string, v: string | undefined, fallback: number): number {
+/** A time query parameter: ISO-8601 with a zone, or epoch ms; `fallback` when absent. */
+export function parseTime(name: string, v: string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   const ms = /^\d+$/.test(v) ? Number(v) : parseTimestamp(v);
   if (ms === undefined || !Number.isFinite(ms)) {

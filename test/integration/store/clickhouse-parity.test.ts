@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProtectedAttribute } from '../../../src/stats/fairness-groups.js';
 import { ksTest } from '../../../src/stats/ks.js';
 import { kolmogorovSurvival } from '../../../src/stats/special.js';
 import {
@@ -261,6 +262,31 @@ describe('driver parity: embedded vs ClickHouse server driver (stand-in HTTP int
       (s) =>
         s.labeledPredictions({ model: 'credit-risk', version: '3', from: T0, to: T0 + 5 * MIN }),
     ],
+    [
+      'fairnessRows (categorical, absent, numeric with a limit)',
+      (s) =>
+        Promise.all(
+          (
+            [
+              ['region', { kind: 'categorical', groups: ['EU', 'US'] }, 1000],
+              ['nope', { kind: 'categorical', groups: ['EU'] }, 1000],
+              ['income', { kind: 'numeric', edges: [40_000, 60_000] }, 3],
+            ] as const
+          ).map(([field, attribute, limit]) =>
+            s.fairnessRows({
+              model: 'credit-risk',
+              version: '3',
+              from: T0,
+              to: T0 + 5 * MIN,
+              field,
+              attribute: attribute as ProtectedAttribute,
+              threshold: 0.5,
+              positive: '1',
+              limit,
+            }),
+          ),
+        ),
+    ],
     ['listBaselines', (s) => s.listBaselines()],
     ['listBaselines by model', (s) => s.listBaselines({ model: 'credit-risk' })],
     ['getBaseline', (s) => s.getBaseline('b-1')],
@@ -339,6 +365,29 @@ describe('driver parity: embedded vs ClickHouse server driver (stand-in HTTP int
         })
       ).m,
     ).toBeGreaterThan(100);
+  });
+
+  it('fairnessRows counts every prediction of the range once, labelled ones with their label', async () => {
+    // (The group, selection and label rules themselves: test/integration/store/fairness-rows.test.ts.)
+    const range = { model: 'credit-risk', version: '3', from: T0, to: T0 + 5 * MIN };
+    const query = {
+      ...range,
+      threshold: 0.5,
+      positive: '1',
+      field: 'region',
+      attribute: { kind: 'categorical', groups: ['EU', 'US'] } as ProtectedAttribute,
+      limit: 100_000,
+    };
+    const rows = await embedded.fairnessRows(query);
+    const events = await embedded.windowEvents(range);
+    const labelled = await embedded.labeledPredictions(range);
+    const sum = (xs: typeof rows) => xs.reduce((s, r) => s + r.count, 0);
+    expect(sum(rows)).toBe(events.length);
+    expect(sum(rows.filter((r) => r.positive !== null))).toBe(labelled.length);
+    expect(new Set(rows.map((r) => r.group))).toEqual(new Set(['EU', 'US', 'other']));
+    const absent = await embedded.fairnessRows({ ...query, field: 'nope' });
+    expect(absent.every((r) => r.group === 'missing')).toBe(true);
+    expect(await embedded.fairnessRows({ ...query, limit: 2 })).toHaveLength(2);
   });
 
   it.each([
