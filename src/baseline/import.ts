@@ -46,6 +46,8 @@ export interface ImportBaselineOptions {
   now?: () => number;
   /** Aborts the read; the promise rejects with the abort error. */
   signal?: AbortSignal;
+  /** Stored as the profile's source instead of the file's absolute path (an upload's name). */
+  source?: string;
 }
 
 export interface BaselineImportReport {
@@ -60,6 +62,8 @@ export interface BaselineImportReport {
   badRows: BadRowReport;
   /** Configured prediction field absent from the CSV header (then `profile.prediction` is null). */
   predictionAbsent: boolean;
+  /** Configured label field absent from the CSV header (then the profile has no performance). */
+  labelAbsent: boolean;
   /** Bounded pass-1 state, for diagnostics. */
   state: ProfileBuilderStats;
   durationMs: number;
@@ -86,7 +90,7 @@ export async function importBaseline(
   const piiKey = options.piiKey ?? null;
   const builder = createProfileBuilder(model, version, piiKey);
   const columns = builder.columns.map((c) => c.name);
-  const optional = builder.columns.filter((c) => c.role === 'prediction').map((c) => c.name);
+  const optional = builder.columns.filter((c) => c.role !== 'feature').map((c) => c.name);
   const numericColumns = builder.columns.filter((c) => c.type === 'numeric').map((c) => c.name);
   const hash = createBaselineHash(model, version, piiKey);
   const log = new BadRowLog();
@@ -168,7 +172,7 @@ export async function importBaseline(
 
   const profile = builder.finish({
     hash: hash.digest('hex'),
-    source: resolve(file),
+    source: options.source ?? resolve(file),
     createdAt: (options.now ?? Date.now)(),
     badRows: log.total,
   });
@@ -182,7 +186,8 @@ export async function importBaseline(
       records: first.records,
       blankLines: first.blankLines,
       badRows: log.report(),
-      predictionAbsent: first.absentColumns.length > 0,
+      predictionAbsent: first.absentColumns.includes(model.prediction.field),
+      labelAbsent: first.absentColumns.includes(model.label.field),
       state: builder.stats(),
       durationMs: performance.now() - started,
     },
