@@ -208,6 +208,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
               need(pipeline, 'pipeline').ingestEvents(items, source, opts),
             ingestLabels: (items, opts) => need(pipeline, 'pipeline').ingestLabels(items, opts),
           },
+          baselines: { refresh: () => need(pipeline, 'pipeline').refreshBaselines() },
           metrics,
           logger,
           readiness,

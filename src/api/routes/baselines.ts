@@ -1,0 +1,220 @@
+import { join } from 'node:path';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { importBaseline } from '../../baseline/import.js';
+import type { RowFormat } from '../../baseline/read.js';
+import { BaselineError } from '../../errors.js';
+import { MAX_MODEL_LENGTH, MAX_VERSION_LENGTH } from '../../limits.js';
+import { piiKeyOf } from '../../privacy/pii.js';
+import { HttpError } from '../errors.js';
+import { modelOf } from '../lookup.js';
+import type { ApiDeps } from '../ports.js';
+import { presentBaseline } from '../present.js';
+import { spoolUpload, uploadTooLarge } from '../upload.js';
+
+/** Default of server.baselineUploadMaxBytes (configs built by hand may lack it). */
+export const DEFAULT_BASELINE_UPLOAD_MAX_BYTES = 4 * 1024 ** 3;
+
+/** Media types of the training file, as the offline import reads it. */
+const FORMATS: Readonly<Record<string, RowFormat>> = {
+  'text/csv': 'csv',
+  'application/x-ndjson': 'jsonl',
+  'application/jsonl': 'jsonl',
+  'application/x-jsonlines': 'jsonl',
+};
+
+const MAX_SOURCE_LENGTH = 1024;
+
+const object = { type: 'object', additionalProperties: true } as const;
+
+const summarySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    hash: { type: 'string' },
+    model: { type: 'string' },
+    version: { type: 'string' },
+    createdAt: { type: 'string', format: 'date-time' },
+    rowCount: { type: 'integer' },
+    source: { type: 'string', description: 'File name the baseline was imported from' },
+  },
+} as const;
+
+function formatOf(req: FastifyRequest): RowFormat {
+  const type = req.headers['content-type']?.split(';')[0]!.trim().toLowerCase();
+  const format = type === undefined ? undefined : FORMATS[type];
+  if (format === undefined) {
+    throw new HttpError(
+      415,
+      'DRIFTD_ERR_UNSUPPORTED_MEDIA_TYPE',
+      `Content-Type must be text/csv or application/x-ndjson (the training file as \`driftd baseline import\` reads it), got ${type === undefined ? 'none' : JSON.stringify(type.slice(0, 100))}`,
+    );
+  }
+  return format;
+}
+
+/**
+ * Baselines through the running daemon (the embedded store is one process's): scope admin
+ * imports a training file, streamed to `<dataDir>/uploads` (never held in memory; at most
+ * server.baselineUploadMaxBytes) and imported there exactly as `driftd baseline import` does
+ * (same content hash), then loaded into the engine, so the next window of the version is
+ * evaluated against it without a restart. One import at a time; scope read lists them.
+ */
+export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const maxBytes = deps.config.server.baselineUploadMaxBytes ?? DEFAULT_BASELINE_UPLOAD_MAX_BYTES;
+  const uploads = join(deps.config.dataDir, 'uploads');
+  const piiKey = piiKeyOf(deps.config);
+  const log = deps.logger.child({ stage: 'baseline' });
+  let running = false;
+
+  app.get(
+    '/api/v1/baselines',
+    {
+      config: { scope: 'read' },
+      schema: {
+        summary: 'Stored baselines, oldest first (the newest of a version is the one evaluated)',
+        tags: ['baselines'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { model: { type: 'string', minLength: 1, maxLength: MAX_MODEL_LENGTH } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { baselines: { type: 'array', items: summarySchema } },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const { model } = req.query as { model?: string };
+      const list = await deps.store.listBaselines(model === undefined ? {} : { model });
+      return { baselines: list.map(presentBaseline) };
+    },
+  );
+
+  // Own scope: the training file's media types stream through untouched (no JSON parser).
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (req, payload, done) => {
+      const declared = Number(req.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBytes) done(uploadTooLarge(maxBytes));
+      else done(null, payload);
+    });
+
+    scope.post(
+      '/api/v1/models/:model/versions/:version/baseline',
+      {
+        config: { scope: 'admin' },
+        schema: {
+          summary:
+            'Import a training file (CSV or NDJSON, streamed) as the baseline of a model version',
+          description:
+            'The body is the file itself (Content-Type text/csv or application/x-ndjson), up to server.baselineUploadMaxBytes. 201 when stored, 200 when a baseline with the same content hash already was. The next window of the version is evaluated against it.',
+          tags: ['baselines'],
+          params: {
+            type: 'object',
+            properties: {
+              model: { type: 'string', minLength: 1, maxLength: MAX_MODEL_LENGTH },
+              version: { type: 'string', minLength: 1, maxLength: MAX_VERSION_LENGTH },
+            },
+            required: ['model', 'version'],
+          },
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              source: {
+                type: 'string',
+                minLength: 1,
+                maxLength: MAX_SOURCE_LENGTH,
+                description:
+                  'Where the file came from, stored with the baseline (default "upload")',
+              },
+            },
+          },
+          response: {
+            200: {
+              type: 'object',
+              properties: { created: { type: 'boolean' }, profile: object, report: object },
+            },
+            201: {
+              type: 'object',
+              properties: { created: { type: 'boolean' }, profile: object, report: object },
+            },
+          },
+        },
+      },
+      async (req, reply) => {
+        const params = req.params as { model: string; version: string };
+        const model = modelOf(deps.models, params.model);
+        const format = formatOf(req);
+        const source = (req.query as { source?: string }).source ?? 'upload';
+        const body = req.body as NodeJS.ReadableStream | undefined;
+        if (body === undefined || body === null) throw emptyBody();
+        if (running) {
+          throw new HttpError(
+            409,
+            'DRIFTD_ERR_IMPORT_RUNNING',
+            'another baseline import is running on this daemon; retry when it is done',
+          );
+        }
+        running = true;
+        try {
+          const upload = await spoolUpload(body, {
+            dir: uploads,
+            extension: format,
+            maxBytes,
+          });
+          let result: Awaited<ReturnType<typeof importBaseline>>;
+          try {
+            if (upload.bytes === 0) throw emptyBody();
+            log.info(
+              { model: model.id, version: params.version, bytes: upload.bytes, source },
+              'baseline import started',
+            );
+            result = await importBaseline({
+              model,
+              version: params.version,
+              file: upload.path,
+              format,
+              piiKey,
+              source,
+            });
+          } catch (err) {
+            if (!(err instanceof BaselineError)) throw err;
+            // The file is named as the client named it, never by its spool path.
+            throw new HttpError(
+              422,
+              'DRIFTD_ERR_BASELINE',
+              err.message.split(upload.path).join(source),
+            );
+          } finally {
+            await upload.remove();
+          }
+          const { profile, report } = result;
+          const created = await deps.store.saveBaseline(profile);
+          await deps.baselines?.refresh();
+          log.info(
+            {
+              model: model.id,
+              version: params.version,
+              baseline: profile.id,
+              created,
+              rows: report.rows,
+              badRows: report.badRows.total,
+            },
+            'baseline imported',
+          );
+          void reply.code(created ? 201 : 200);
+          return { created, profile, report: { ...report, file: source } };
+        } finally {
+          running = false;
+        }
+      },
+    );
+  });
+}
+
+const emptyBody = () =>
+  new HttpError(400, 'DRIFTD_ERR_EMPTY_BODY', 'the body is empty: send the training file');
