@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
+import type { BaselineProfile, FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
 import { severity } from '../window/verdict.js';
 import { collectProcessMetrics } from './process-metrics.js';
 
@@ -47,6 +47,8 @@ export const METRIC = {
   httpRequests: 'driftd_http_requests_total',
   httpRequestSeconds: 'driftd_http_request_duration_seconds',
   lastEventTimestamp: 'driftd_last_event_timestamp_seconds',
+  baselinePerformance: 'driftd_model_baseline_performance',
+  featureBaselineMissingRatio: 'driftd_feature_baseline_missing_ratio',
   buildInfo: 'driftd_build_info',
 } as const;
 
@@ -111,6 +113,13 @@ export interface Metrics {
   httpRequests: Counter<HttpRequestLabels>;
   httpRequestSeconds: Histogram<'method' | 'route' | 'status_class'>;
   lastEventTimestamp: Gauge<'model'>;
+  baselinePerformance: Gauge<'model' | 'version' | 'metric'>;
+  featureBaselineMissingRatio: Gauge<'model' | 'version' | 'feature'>;
+  /**
+   * Sets the gauges of the baseline a model version is now evaluated against (its performance,
+   * its features' missing ratios), replacing those of the version's previous baseline.
+   */
+  recordBaseline(profile: BaselineProfile): void;
   /** Sets every gauge of a closed window's result. */
   recordWindow(result: WindowResult): void;
   recordPerformance(result: PerformanceResult): void;
@@ -292,6 +301,16 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
       'Event time of the newest accepted event, seconds since epoch.',
       ['model'] as const,
     ),
+    baselinePerformance: gauge(
+      METRIC.baselinePerformance,
+      "The model's own performance on its baseline's training data (metric names as driftd_model_performance), for the version's current baseline.",
+      ['model', 'version', 'metric'] as const,
+    ),
+    featureBaselineMissingRatio: gauge(
+      METRIC.featureBaselineMissingRatio,
+      "Share of the baseline's valid rows with the feature missing (compare driftd_feature_missing_ratio).",
+      ['model', 'version', 'feature'] as const,
+    ),
   };
   gauge(METRIC.buildInfo, 'driftd build information.', ['version'] as const).set(
     { version: opts.version },
@@ -344,6 +363,32 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     }
   };
 
+  // Series set per model version, so a newer baseline's replace them synchronously.
+  const baselineSeries = new Map<string, { metrics: string[]; features: string[] }>();
+  const recordBaseline = (p: BaselineProfile): void => {
+    const vl = { model: p.model, version: p.version };
+    const key = `${p.model}\u0000${p.version}`;
+    const old = baselineSeries.get(key);
+    for (const metric of old?.metrics ?? []) m.baselinePerformance.remove({ ...vl, metric });
+    for (const feature of old?.features ?? []) {
+      m.featureBaselineMissingRatio.remove({ ...vl, feature });
+    }
+    const metrics: string[] = [];
+    for (const [metric, value] of Object.entries(p.performance ?? {})) {
+      if (!Number.isFinite(value)) continue;
+      m.baselinePerformance.set({ ...vl, metric }, value);
+      metrics.push(metric);
+    }
+    const features: string[] = [];
+    if (p.rowCount > 0) {
+      for (const [feature, f] of Object.entries(p.features)) {
+        m.featureBaselineMissingRatio.set({ ...vl, feature }, f.missing / p.rowCount);
+        features.push(feature);
+      }
+    }
+    baselineSeries.set(key, { metrics, features });
+  };
+
   const versioned = Object.values(m).filter(
     (x): x is Gauge<string> =>
       x instanceof Gauge &&
@@ -359,5 +404,5 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     }
   };
 
-  return { ...m, recordWindow, recordPerformance, forgetVersion };
+  return { ...m, recordWindow, recordPerformance, recordBaseline, forgetVersion };
 }

@@ -1,4 +1,5 @@
 import type { ModelConfig } from '../config/types.js';
+import type { Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
 import type { BaselineProfile } from '../types.js';
 import { type Clock, nullWarmups } from '../window/index.js';
@@ -34,6 +35,8 @@ export interface BaselineCache {
   baselineFor(model: ModelConfig, version: string): BaselineProfile | undefined;
   /** Whether the model has any baseline. */
   has(model: string): boolean;
+  /** A loaded baseline by id (any import, not only a version's newest). */
+  byId(id: string): BaselineProfile | undefined;
 }
 
 export function createBaselineCache(opts: {
@@ -41,6 +44,8 @@ export function createBaselineCache(opts: {
   models: ReadonlyMap<string, ModelConfig>;
   clock: Clock;
   logger: Logger;
+  /** Told of each version's baseline when it becomes the one evaluated (its gauges). */
+  metrics?: Pick<Metrics, 'recordBaseline'>;
 }): BaselineCache {
   const { store, models, clock } = opts;
   // model → version → baseline; `latest` serves versions that have no baseline of their own.
@@ -49,6 +54,8 @@ export function createBaselineCache(opts: {
     { byVersion: Map<string, BaselineProfile>; latest: BaselineProfile | undefined }
   >();
   const baselinesById = new Map<string, BaselineProfile>();
+  // model \0 version → id of the baseline last reported to the metrics.
+  const reported = new Map<string, string>();
   let lastRefresh = 0;
 
   async function refresh(): Promise<void> {
@@ -79,6 +86,14 @@ export function createBaselineCache(opts: {
       entry.byVersion.set(p.version, p); // newest import of a version wins
       entry.latest = p;
     }
+    for (const entry of baselines.values()) {
+      for (const p of entry.byVersion.values()) {
+        const key = `${p.model}\u0000${p.version}`;
+        if (reported.get(key) === p.id) continue;
+        reported.set(key, p.id);
+        opts.metrics?.recordBaseline(p);
+      }
+    }
   }
 
   return {
@@ -100,5 +115,6 @@ export function createBaselineCache(opts: {
     has(model) {
       return baselines.has(model);
     },
+    byId: (id) => baselinesById.get(id),
   };
 }

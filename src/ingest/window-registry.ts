@@ -50,6 +50,7 @@ export function createWindowRegistry(opts: {
           model,
           clock,
           baselineFor: (version) => baselines.baselineFor(model, version),
+          baselineById: (id) => baselines.byId(id),
           onRetire: (version) => metrics.forgetVersion(model.id, version),
         }),
       );

@@ -40,7 +40,8 @@ const summarySchema = {
 } as const;
 
 function formatOf(req: FastifyRequest): RowFormat {
-  const type = req.headers['content-type']?.split(';')[0]!.trim().toLowerCase();
+  const header = req.headers['content-type'];
+  const type = header === undefined ? undefined : header.split(';')[0]!.trim().toLowerCase();
   const format = type === undefined ? undefined : FORMATS[type];
   if (format === undefined) {
     throw new HttpError(
