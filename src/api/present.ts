@@ -59,7 +59,7 @@ export function presentFeature(d: FeatureDrift) {
 }
 
 /** A file path as the API shows it: the name, never the directory (the host's business). */
-const fileName = (path: string) => path.split(/[\\/]/).at(-1) ?? '';
+export const fileName = (path: string) => path.split(/[\\/]/).at(-1) ?? '';
 
 /** Where a stored event came from; a replayed file by its name only. */
 export function presentSource(s: EventSource): EventSource {

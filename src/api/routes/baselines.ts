@@ -8,7 +8,7 @@ import { piiKeyOf } from '../../privacy/pii.js';
 import { HttpError } from '../errors.js';
 import { modelOf } from '../lookup.js';
 import type { ApiDeps } from '../ports.js';
-import { presentBaseline } from '../present.js';
+import { fileName, presentBaseline } from '../present.js';
 import { spoolUpload, uploadTooLarge } from '../upload.js';
 
 /** Default of server.baselineUploadMaxBytes (configs built by hand may lack it). */
@@ -72,7 +72,8 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
     {
       config: { scope: 'read' },
       schema: {
-        summary: 'Stored baselines, oldest first (the newest of a version is the one evaluated)',
+        summary:
+          'Stored baselines by model and version, newest first (the newest of a version is the one evaluated)',
         tags: ['baselines'],
         querystring: {
           type: 'object',
@@ -101,6 +102,12 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxBytes) done(uploadTooLarge(maxBytes));
       else done(null, payload);
+    });
+    // A refusal before the whole upload arrived closes the connection: the rest of the body
+    // is not read, so the connection cannot carry another request.
+    scope.addHook('onSend', async (req, reply, payload) => {
+      if (reply.statusCode >= 400 && !req.raw.complete) void reply.header('connection', 'close');
+      return payload;
     });
 
     scope.post(
@@ -188,7 +195,7 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
             throw new HttpError(
               422,
               'DRIFTD_ERR_BASELINE',
-              err.message.split(upload.path).join(source),
+              err.message.split(upload.path).join(fileName(source)),
             );
           } finally {
             await upload.remove();
@@ -208,7 +215,13 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
             'baseline imported',
           );
           void reply.code(created ? 201 : 200);
-          return { created, profile, report: { ...report, file: source } };
+          // Stored with the source as given; answered, as every path is, by its file name.
+          const name = fileName(source);
+          return {
+            created,
+            profile: { ...profile, source: name },
+            report: { ...report, file: name },
+          };
         } finally {
           running = false;
         }

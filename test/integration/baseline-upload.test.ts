@@ -1,0 +1,284 @@
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importBaseline } from '../../src/baseline/index.js';
+import { validateConfig } from '../../src/config/index.js';
+import type { DriftdConfig } from '../../src/config/types.js';
+import { createDaemon, type Daemon } from '../../src/daemon.js';
+import { lcgNormals } from '../helpers/random.js';
+
+/**
+ * Baselines imported into a running daemon on the embedded store (real chDB, real HTTP): the
+ * upload route streams the training file, stores the same baseline the offline import builds
+ * (same content hash), and the next window of the version is evaluated against it without a
+ * restart. Hostile uploads answer 4xx, leave nothing behind and stop nothing.
+ */
+
+const T0 = Date.parse('2026-11-22T10:00:00Z');
+const MINUTE = 60_000;
+const MAX_UPLOAD = 1024 * 1024;
+const TOKENS = {
+  admin: 'bl-admin-0123456789abcdef',
+  reader: 'bl-read-0123456789abcdefg',
+  writer: 'bl-write-0123456789abcdef',
+};
+
+/** A labelled training file: income around `mean`, a score that ranks the label fairly well. */
+function trainingCsv(seed: number, mean: number, rows = 3000): string {
+  const { z, u } = lcgNormals(seed);
+  const lines = ['income,age,region,prediction,label'];
+  for (let i = 0; i < rows; i++) {
+    const label = u() < 0.3 ? 1 : 0;
+    const score = 1 / (1 + Math.exp(-(label * 1.5 + z() - 0.5)));
+    lines.push(
+      `${(mean + 10_000 * z()).toFixed(2)},${(40 + 10 * z()).toFixed(1)},${['EU', 'US', 'APAC'][i % 3]},${score.toFixed(6)},${label}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function events(from: number, n: number, start: number, mean: number, seed: number) {
+  const { z } = lcgNormals(seed);
+  return Array.from({ length: n }, (_, i) => ({
+    model: 'credit-risk',
+    version: '3',
+    id: `p-${from + i}`,
+    ts: new Date(start + (i * MINUTE) / n).toISOString(),
+    features: { income: mean + 10_000 * z(), age: 40 + 10 * z(), region: 'EU' },
+    prediction: 0.5,
+  }));
+}
+
+describe('baselines through a running daemon (real chDB, real HTTP)', () => {
+  let dir: string;
+  let config: DriftdConfig;
+  let daemon: Daemon;
+  let url: string;
+  let fileA: string;
+  let fileB: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'driftd-baseline-upload-'));
+    config = validateConfig(
+      {
+        dataDir: dir,
+        server: {
+          host: '127.0.0.1',
+          port: 0,
+          baselineUploadMaxBytes: MAX_UPLOAD,
+          auth: {
+            tokens: [
+              { name: 'admin', scopes: ['admin', 'read'], secretEnv: 'T_ADMIN' },
+              { name: 'reader', scopes: ['read'], secretEnv: 'T_READER' },
+              { name: 'writer', scopes: ['write'], secretEnv: 'T_WRITER' },
+            ],
+          },
+        },
+        logLevel: 'silent',
+        models: [
+          {
+            id: 'credit-risk',
+            task: 'binary-classification',
+            features: [
+              { name: 'income', type: 'numeric' },
+              { name: 'age', type: 'numeric' },
+              { name: 'region', type: 'categorical' },
+            ],
+            windows: { sizes: ['1m'], allowedLateness: '0s', idleTimeout: '1h' },
+            drift: { minWindowSize: 100 },
+          },
+        ],
+      },
+      { env: { T_ADMIN: TOKENS.admin, T_READER: TOKENS.reader, T_WRITER: TOKENS.writer } },
+    );
+    fileA = join(dir, 'train-a.csv');
+    fileB = join(dir, 'train-b.csv');
+    await writeFile(fileA, trainingCsv(1, 50_000));
+    await writeFile(fileB, trainingCsv(2, 80_000));
+    daemon = createDaemon(config, { tickMs: 100 });
+    await daemon.start();
+    url = daemon.url!;
+  });
+
+  afterAll(async () => {
+    await daemon?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const upload = (
+    body: BodyInit | null,
+    opts: { token?: string; type?: string | null; model?: string; query?: string } = {},
+  ) => {
+    const headers: Record<string, string> = {};
+    if (opts.token !== '') headers.authorization = `Bearer ${opts.token ?? TOKENS.admin}`;
+    if (opts.type !== null) headers['content-type'] = opts.type ?? 'text/csv';
+    return fetch(
+      `${url}/api/v1/models/${opts.model ?? 'credit-risk'}/versions/3/baseline${opts.query ?? ''}`,
+      { method: 'POST', headers, body, duplex: 'half' } as RequestInit,
+    );
+  };
+  const streamOf = (file: string) =>
+    Readable.toWeb(createReadStream(file, { highWaterMark: 16 * 1024 })) as ReadableStream;
+  const get = (path: string, token = TOKENS.admin) =>
+    fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  const postEvents = async (items: unknown[]) => {
+    const res = await fetch(`${url}/api/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKENS.writer}` },
+      body: JSON.stringify(items),
+    });
+    expect(res.status).toBe(202);
+  };
+  async function windows(count: number) {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const res = await get('/api/v1/models/credit-risk/drift?window=1m');
+      const body = (await res.json()) as {
+        windows: Array<{ start: string; baselineId: string; eventCount: number }>;
+      };
+      if (body.windows.length >= count || Date.now() > deadline) return body.windows;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const uploadsLeft = async () => readdir(join(dir, 'uploads')).catch(() => [] as string[]);
+
+  it('imports a streamed upload with the offline hash, and the next window is evaluated on it without a restart', async () => {
+    const res = await upload(streamOf(fileA), { query: `?source=${encodeURIComponent(fileA)}` });
+    expect(res.status).toBe(201);
+    const a = (await res.json()) as {
+      created: boolean;
+      profile: { id: string; hash: string; source: string; performance?: Record<string, number> };
+      report: { rows: number; file: string };
+    };
+    const offline = await importBaseline({
+      model: config.models[0]!,
+      version: '3',
+      file: fileA,
+    });
+    expect(a.created).toBe(true);
+    expect(a.profile.hash).toBe(offline.profile.hash);
+    expect(a.profile.id).toBe(offline.profile.id);
+    expect(a.profile.performance).toEqual(offline.profile.performance);
+    expect(a.profile.performance!.roc_auc).toBeGreaterThan(0.6);
+    expect(a.report).toMatchObject({ rows: 3000, file: 'train-a.csv' });
+    expect(a.profile.source).toBe('train-a.csv');
+    // Same bytes again: already stored, 200.
+    const again = await upload(await readFile(fileA));
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { created: boolean }).created).toBe(false);
+    expect(await uploadsLeft()).toEqual([]);
+
+    // Window 1 on baseline A; the event that closes it opens window 2 (still on A).
+    await postEvents([
+      ...events(0, 300, T0, 50_000, 3),
+      ...events(1000, 1, T0 + MINUTE, 50_000, 4),
+    ]);
+    const first = await windows(1);
+    expect(first.map((w) => w.baselineId)).toEqual([a.profile.id]);
+
+    const resB = await upload(streamOf(fileB));
+    expect(resB.status).toBe(201);
+    const b = (await resB.json()) as {
+      profile: { id: string; performance: Record<string, number> };
+    };
+    expect(b.profile.id).not.toBe(a.profile.id);
+
+    // Window 2 was open before the import and keeps A; window 3 opens after it: B. No restart.
+    await postEvents([
+      ...events(2000, 300, T0 + MINUTE + 10, 80_000, 5),
+      ...events(3000, 300, T0 + 2 * MINUTE, 80_000, 6),
+      ...events(4000, 1, T0 + 3 * MINUTE, 80_000, 7),
+    ]);
+    const all = await windows(3);
+    expect(all.map((w) => [w.start, w.baselineId])).toEqual([
+      [new Date(T0).toISOString(), a.profile.id],
+      [new Date(T0 + MINUTE).toISOString(), a.profile.id],
+      [new Date(T0 + 2 * MINUTE).toISOString(), b.profile.id],
+    ]);
+
+    const listed = (await (
+      await get('/api/v1/baselines?model=credit-risk', TOKENS.reader)
+    ).json()) as {
+      baselines: Array<{ id: string; source: string }>;
+    };
+    // Newest first; a file name, never a path of the client's or the daemon's.
+    expect(listed.baselines.map((x) => [x.id, x.source])).toEqual([
+      [b.profile.id, 'upload'],
+      [a.profile.id, 'train-a.csv'],
+    ]);
+
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const auc =
+      /driftd_model_baseline_performance\{model="credit-risk",version="3",metric="roc_auc"\} (\S+)/.exec(
+        metrics,
+      );
+    expect(Number(auc?.[1])).toBeCloseTo(b.profile.performance.roc_auc!, 12);
+    expect(metrics).toMatch(
+      /driftd_feature_baseline_missing_ratio\{model="credit-risk",version="3",feature="income"\} 0/,
+    );
+  });
+
+  it('answers hostile uploads with a 4xx naming the problem, keeping nothing and stopping nothing', async () => {
+    const cases: Array<[string, () => Promise<Response>, number, RegExp]> = [
+      ['no token', () => upload('x', { token: '' }), 401, /Bearer/],
+      ['a read-only token', () => upload('x', { token: TOKENS.reader }), 403, /admin/],
+      ['a write token', () => upload('x', { token: TOKENS.writer }), 403, /admin/],
+      ['an unknown model', () => upload('income\n1\n', { model: 'nope' }), 404, /nope/],
+      ['an empty body', () => upload(''), 400, /empty/],
+      ['JSON', () => upload('[]', { type: 'application/json' }), 415, /text\/csv/],
+      ['no content type', () => upload('a,b\n', { type: null }), 415, /text\/csv/],
+      [
+        'a declared size over the limit',
+        () => upload(Buffer.alloc(MAX_UPLOAD + 1, 0x61)),
+        413,
+        /baselineUploadMaxBytes/,
+      ],
+      [
+        'a streamed size over the limit',
+        () =>
+          upload(
+            Readable.toWeb(
+              Readable.from(
+                (function* () {
+                  for (let i = 0; i < 40; i++) yield Buffer.alloc(64 * 1024, 0x61);
+                })(),
+              ),
+            ) as ReadableStream,
+          ),
+        413,
+        /baselineUploadMaxBytes/,
+      ],
+      [
+        'a header without a configured feature',
+        () => upload('income,region\n1,EU\n'),
+        422,
+        /"age".*configured feature/,
+      ],
+      [
+        'only malformed rows',
+        () => upload('income,age,region\nabc,1,EU\n1,2\n"unterminated,1,EU\n'),
+        422,
+        /no valid rows/,
+      ],
+      [
+        'binary garbage as NDJSON',
+        () => upload(Buffer.from([0xff, 0xfe, 0x00, 0x7b, 0x0a]), { type: 'application/x-ndjson' }),
+        422,
+        /no valid rows/,
+      ],
+    ];
+    for (const [name, send, status, message] of cases) {
+      const res = await send();
+      const body = (await res.json()) as { code: string; message: string };
+      expect(res.status, name).toBe(status);
+      expect(body.message, name).toMatch(message);
+      // The spool path never reaches a client.
+      expect(body.message, name).not.toContain(dir);
+    }
+    expect(await uploadsLeft()).toEqual([]);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+});
