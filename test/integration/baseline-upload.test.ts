@@ -109,7 +109,7 @@ describe('baselines through a running daemon (real chDB, real HTTP)', () => {
   });
 
   const upload = (
-    body: BodyInit | null,
+    body: RequestInit['body'],
     opts: { token?: string; type?: string | null; model?: string; query?: string } = {},
   ) => {
     const headers: Record<string, string> = {};
