@@ -8,6 +8,7 @@ import { importBaseline } from '../../src/baseline/index.js';
 import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
 import { createDaemon, type Daemon } from '../../src/daemon.js';
+import { runCliInProcess } from '../helpers/cli.js';
 import { lcgNormals } from '../helpers/random.js';
 
 /**
@@ -280,5 +281,88 @@ describe('baselines through a running daemon (real chDB, real HTTP)', () => {
     }
     expect(await uploadsLeft()).toEqual([]);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
+  it('`driftd baseline import` and `list` go through the daemon serving the data directory', async () => {
+    const cfg = join(dir, 'cli.yaml');
+    await writeFile(
+      cfg,
+      [
+        `dataDir: ${JSON.stringify(dir)}`,
+        'logLevel: silent',
+        'models:',
+        '  - id: credit-risk',
+        '    task: binary-classification',
+        '    features:',
+        '      - { name: income, type: numeric }',
+        '      - { name: age, type: numeric }',
+        '      - { name: region, type: categorical }',
+        '    windows: { sizes: [1m], allowedLateness: 0s, idleTimeout: 1h }',
+        '    drift: { minWindowSize: 100 }',
+      ].join('\n'),
+    );
+    const adminToken = join(dir, 'admin.token');
+    const readToken = join(dir, 'read.token');
+    await writeFile(adminToken, `${TOKENS.admin}\n`);
+    await writeFile(readToken, `${TOKENS.reader}\n`);
+    const imported = await runCliInProcess(
+      'baseline',
+      'import',
+      '--config',
+      cfg,
+      '--token-file',
+      adminToken,
+      '--model',
+      'credit-risk',
+      '--version',
+      '4',
+      '--file',
+      fileA,
+      '--json',
+    );
+    expect(imported.stderr).toContain(`imported by ${url}`);
+    expect(imported.code).toBe(0);
+    const answer = JSON.parse(imported.stdout) as {
+      created: boolean;
+      profile: { id: string; hash: string; source: string; performance: Record<string, number> };
+    };
+    // The same baseline the offline import builds, source included (the path the CLI sent).
+    const offline = await importBaseline({ model: config.models[0]!, version: '4', file: fileA });
+    expect(answer.created).toBe(true);
+    expect(answer.profile.hash).toBe(offline.profile.hash);
+    expect(answer.profile.source).toBe(offline.profile.source);
+    expect(answer.profile.performance).toEqual(offline.profile.performance);
+
+    const listed = await runCliInProcess(
+      'baseline',
+      'list',
+      '--config',
+      cfg,
+      '--token-file',
+      readToken,
+      '--model',
+      'credit-risk',
+    );
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(answer.profile.id);
+    expect(listed.stdout).toMatch(/credit-risk\s+4\s/);
+
+    // A token without the scope: the daemon's refusal, with what to do.
+    const refused = await runCliInProcess(
+      'baseline',
+      'import',
+      '--config',
+      cfg,
+      '--token-file',
+      readToken,
+      '--model',
+      'credit-risk',
+      '--version',
+      '5',
+      '--file',
+      fileA,
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/answered 403: .*scope "admin".*--token-file/);
   });
 });
