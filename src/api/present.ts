@@ -78,7 +78,10 @@ export function presentBaseline(b: BaselineSummary) {
   };
 }
 
-export function presentPerformance(p: PerformanceResult) {
+export function presentPerformance(
+  p: PerformanceResult,
+  baseline: { id: string; metrics: Record<string, number> | null } | null = null,
+) {
   return {
     model: p.model,
     version: p.version,
@@ -89,6 +92,7 @@ export function presentPerformance(p: PerformanceResult) {
     coverage: p.coverage,
     metrics: p.metrics,
     computedAt: iso(p.computedAt),
+    baseline,
   };
 }
 

@@ -220,6 +220,39 @@ describe('baselines through a running daemon (real chDB, real HTTP)', () => {
     expect(metrics).toMatch(
       /driftd_feature_baseline_missing_ratio\{model="credit-risk",version="3",feature="income"\} 0/,
     );
+
+    // Labels for window 1: its performance is shown next to its baseline's own.
+    const labels = Array.from({ length: 300 }, (_, i) => ({
+      model: 'credit-risk',
+      id: `p-${i}`,
+      ts: new Date(T0 + 5 * MINUTE).toISOString(),
+      label: i % 2,
+    }));
+    const labelled = await fetch(`${url}/api/v1/labels`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKENS.writer}` },
+      body: JSON.stringify(labels),
+    });
+    expect(labelled.status).toBe(202);
+    type Perf = {
+      start: string;
+      labeled: number;
+      metrics: Record<string, number>;
+      baseline: { id: string; metrics: Record<string, number> | null } | null;
+    };
+    let perf: Perf[] = [];
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
+      const res = await get('/api/v1/models/credit-risk/performance?window=1m');
+      perf = ((await res.json()) as { windows: Perf[] }).windows.filter((w) => w.labeled > 0);
+      if (perf.length > 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(perf[0]).toMatchObject({
+      start: new Date(T0).toISOString(),
+      labeled: 300,
+      baseline: { id: a.profile.id, metrics: a.profile.performance },
+    });
+    expect(typeof perf[0]!.metrics.accuracy).toBe('number');
   });
 
   it('answers hostile uploads with a 4xx naming the problem, keeping nothing and stopping nothing', async () => {
