@@ -316,6 +316,30 @@ describe('baselines through a running daemon (real chDB, real HTTP)', () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 
+  it('runs one import at a time: a second upload meanwhile is answered 409', async () => {
+    let push!: (chunk: Uint8Array | null) => void;
+    const slow = new ReadableStream<Uint8Array>({
+      start(controller) {
+        push = (chunk) => (chunk === null ? controller.close() : controller.enqueue(chunk));
+      },
+    });
+    const text = await readFile(fileA);
+    push(text.subarray(0, 1000));
+    const first = upload(slow);
+    // The first upload is being spooled (its first bytes are on disk) when the second comes.
+    for (const deadline = Date.now() + 10_000; (await uploadsLeft()).length === 0; ) {
+      if (Date.now() > deadline) throw new Error('the first upload never started');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const second = await upload(await readFile(fileB));
+    expect(second.status).toBe(409);
+    expect(((await second.json()) as { code: string }).code).toBe('DRIFTD_ERR_IMPORT_RUNNING');
+    push(text.subarray(1000));
+    push(null);
+    expect((await first).status).toBe(200); // baseline A, already stored
+    expect(await uploadsLeft()).toEqual([]);
+  });
+
   it('`driftd baseline import` and `list` go through the daemon serving the data directory', async () => {
     const cfg = join(dir, 'cli.yaml');
     await writeFile(
