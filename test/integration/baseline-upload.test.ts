@@ -422,4 +422,26 @@ describe('baselines through a running daemon (real chDB, real HTTP)', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/answered 403: .*scope "admin".*--token-file/);
   });
+
+  it('a restart keeps an open window on the baseline it was opened on, after a newer import', async () => {
+    // Window 3 (T0+3m) is open on baseline B since the first test; C becomes version 3's now.
+    const fileC = join(dir, 'train-c.csv');
+    await writeFile(fileC, trainingCsv(3, 60_000));
+    const c = (await (await upload(streamOf(fileC))).json()) as { profile: { id: string } };
+    await postEvents(events(5000, 99, T0 + 3 * MINUTE + 100, 80_000, 8));
+    await daemon.close(); // final checkpoint: window 3 open on B, holding 100 events (1 + 99)
+    daemon = createDaemon(config, { tickMs: 100 });
+    await daemon.start();
+    url = daemon.url!;
+    await postEvents([
+      ...events(6000, 100, T0 + 3 * MINUTE + 200, 80_000, 9),
+      ...events(7000, 1, T0 + 4 * MINUTE + 10, 80_000, 10),
+    ]);
+    const all = await windows(4);
+    const third = all.find((w) => w.start === new Date(T0 + 3 * MINUTE).toISOString());
+    const b = all.find((w) => w.start === new Date(T0 + 2 * MINUTE).toISOString())!.baselineId;
+    // Nothing lost at the restart, and evaluated on B, as without a restart.
+    expect(third).toMatchObject({ baselineId: b, eventCount: 200 });
+    expect(b).not.toBe(c.profile.id);
+  });
 });
