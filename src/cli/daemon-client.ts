@@ -5,6 +5,8 @@ export interface DaemonClient {
   readonly base: string;
   /** A request with the bearer token; answers parsed JSON, throws DaemonAnswerError on 4xx/5xx. */
   request<T>(path: string, init?: RequestInit): Promise<{ status: number; body: T }>;
+  /** A request answered in NDJSON: each line parsed, in order; throws as `request` on 4xx/5xx. */
+  requestLines(path: string, init: RequestInit, onLine: (line: unknown) => void): Promise<void>;
 }
 
 /** The daemon refused a request: its status and message, as it answered them. */
@@ -33,32 +35,46 @@ export async function findDaemon(
   } catch {
     return null;
   }
+  const send = (path: string, init: RequestInit) => {
+    const headers = new Headers(init.headers);
+    if (token !== null) headers.set('authorization', `Bearer ${token}`);
+    return fetch(`${base}${path}`, { ...init, headers });
+  };
+  const refused = async (res: Response): Promise<never> => {
+    const text = await res.text();
+    let e: { code?: string; message?: string } = {};
+    try {
+      e = JSON.parse(text) as typeof e;
+    } catch {}
+    const hint =
+      res.status === 401 || res.status === 403
+        ? ' (give a token with --token-file or $DRIFTD_TOKEN)'
+        : '';
+    throw new DaemonAnswerError(
+      res.status,
+      e.code ?? 'unknown',
+      `the daemon at ${base} answered ${res.status}: ${e.message ?? text.slice(0, 200)}${hint}`,
+    );
+  };
   return {
     base,
     async request<T>(path: string, init: RequestInit = {}) {
-      const headers = new Headers(init.headers);
-      if (token !== null) headers.set('authorization', `Bearer ${token}`);
-      const res = await fetch(`${base}${path}`, { ...init, headers });
-      const text = await res.text();
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        body = { message: text.slice(0, 500) };
+      const res = await send(path, init);
+      if (res.status >= 400) return refused(res);
+      return { status: res.status, body: (await res.json()) as T };
+    },
+    async requestLines(path, init, onLine) {
+      const res = await send(path, init);
+      if (res.status >= 400) return refused(res);
+      if (res.body === null) return;
+      let carry = '';
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        const lines = (carry + decoder.decode(chunk, { stream: true })).split('\n');
+        carry = lines.pop() ?? '';
+        for (const line of lines) if (line.trim() !== '') onLine(JSON.parse(line));
       }
-      if (res.status >= 400) {
-        const e = body as { code?: string; message?: string };
-        const hint =
-          res.status === 401 || res.status === 403
-            ? ' (give a token with --token-file or $DRIFTD_TOKEN)'
-            : '';
-        throw new DaemonAnswerError(
-          res.status,
-          e.code ?? 'unknown',
-          `the daemon at ${base} answered ${res.status}: ${e.message ?? text.slice(0, 200)}${hint}`,
-        );
-      }
-      return { status: res.status, body: body as T };
+      if (carry.trim() !== '') onLine(JSON.parse(carry));
     },
   };
 }

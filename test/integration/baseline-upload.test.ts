@@ -316,6 +316,29 @@ describe('baselines through a running daemon (real chDB, real HTTP)', () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 
+  it('answers ?progress=true in NDJSON: the import progress, then the result or the error', async () => {
+    const lines = async (res: Response) =>
+      (await res.text())
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, { fraction?: number; statusCode?: number }>);
+    const ok = await upload(await readFile(fileB), { query: '?progress=true' });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toContain('application/x-ndjson');
+    const got = await lines(ok);
+    expect(got.at(-1)).toHaveProperty('result.created', false);
+    const progress = got.filter((l) => l.progress !== undefined).map((l) => l.progress!.fraction);
+    expect(progress.at(-1)).toBe(1);
+    // A bad file: the error line has the status and message the plain answer has.
+    const bad = await upload('income,region\n1,EU\n', { query: '?progress=true' });
+    expect(bad.status).toBe(200);
+    expect((await lines(bad)).at(-1)).toMatchObject({
+      error: { statusCode: 422, code: 'DRIFTD_ERR_BASELINE' },
+    });
+    // Refusals before the import keep their status.
+    expect((await upload('', { query: '?progress=true' })).status).toBe(400);
+  });
+
   it('runs one import at a time: a second upload meanwhile is answered 409', async () => {
     let push!: (chunk: Uint8Array | null) => void;
     const slow = new ReadableStream<Uint8Array>({
@@ -377,7 +400,10 @@ describe('baselines through a running daemon (real chDB, real HTTP)', () => {
       fileA,
       '--json',
     );
-    expect(imported.stderr).toContain(`imported by ${url}`);
+    expect(imported.stderr).toContain(`uploading ${fileA} to ${url} done in`);
+    expect(imported.stderr).toMatch(
+      /importing \S+train-a\.csv done in [\d.]+s: 3000 rows, 0 bad\n$/,
+    );
     expect(imported.code).toBe(0);
     const answer = JSON.parse(imported.stdout) as {
       created: boolean;

@@ -1,15 +1,17 @@
 import { join } from 'node:path';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { importBaseline } from '../../baseline/import.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type BaselineProgress, importBaseline } from '../../baseline/import.js';
 import type { RowFormat } from '../../baseline/read.js';
+import type { ModelConfig } from '../../config/types.js';
 import { BaselineError } from '../../errors.js';
 import { MAX_MODEL_LENGTH, MAX_VERSION_LENGTH } from '../../limits.js';
+import type { Logger } from '../../logger.js';
 import { piiKeyOf } from '../../privacy/pii.js';
 import { HttpError } from '../errors.js';
 import { modelOf } from '../lookup.js';
 import type { ApiDeps } from '../ports.js';
 import { fileName, presentBaseline } from '../present.js';
-import { spoolUpload, uploadTooLarge } from '../upload.js';
+import { type SpooledUpload, spoolUpload, uploadTooLarge } from '../upload.js';
 
 /** Default of server.baselineUploadMaxBytes (configs built by hand may lack it). */
 export const DEFAULT_BASELINE_UPLOAD_MAX_BYTES = 4 * 1024 ** 3;
@@ -65,7 +67,62 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
   const uploads = join(deps.config.dataDir, 'uploads');
   const piiKey = piiKeyOf(deps.config);
   const log = deps.logger.child({ stage: 'baseline' });
-  let running = false;
+  /** The request whose import runs (one at a time), null when none. */
+  let running: symbol | null = null;
+
+  /** Imports the spooled file, stores it and loads it into the engine; 422 for a bad file. */
+  async function runImport(opts: {
+    model: ModelConfig;
+    version: string;
+    format: RowFormat;
+    source: string;
+    upload: SpooledUpload;
+    onProgress?: ((p: BaselineProgress) => void) | undefined;
+  }) {
+    const { model, version, source, upload } = opts;
+    log.info({ model: model.id, version, bytes: upload.bytes, source }, 'baseline import started');
+    let result: Awaited<ReturnType<typeof importBaseline>>;
+    try {
+      result = await importBaseline({
+        model,
+        version,
+        file: upload.path,
+        format: opts.format,
+        piiKey,
+        source,
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      });
+    } catch (err) {
+      if (!(err instanceof BaselineError)) throw err;
+      // The file is named as the client named it, never by its spool path.
+      throw new HttpError(
+        422,
+        'DRIFTD_ERR_BASELINE',
+        err.message.split(upload.path).join(fileName(source)),
+      );
+    }
+    const { profile, report } = result;
+    const created = await deps.store.saveBaseline(profile);
+    await deps.baselines?.refresh();
+    log.info(
+      {
+        model: model.id,
+        version,
+        baseline: profile.id,
+        created,
+        rows: report.rows,
+        badRows: report.badRows.total,
+      },
+      'baseline imported',
+    );
+    // Stored with the source as given; answered, as every path is, by its file name.
+    const name = fileName(source);
+    return {
+      created,
+      profile: { ...profile, source: name },
+      report: { ...report, file: name },
+    };
+  }
 
   app.get(
     '/api/v1/baselines',
@@ -139,6 +196,11 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
                 description:
                   'Where the file came from, stored with the baseline (default "upload")',
               },
+              progress: {
+                type: 'boolean',
+                description:
+                  'Answer NDJSON: progress lines while the daemon imports, then a result or an error line (status 200 once the upload is in)',
+              },
             },
           },
           response: {
@@ -160,74 +222,96 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
         const source = (req.query as { source?: string }).source ?? 'upload';
         const body = req.body as NodeJS.ReadableStream | undefined;
         if (body === undefined || body === null) throw emptyBody();
-        if (running) {
+        if (running !== null) {
           throw new HttpError(
             409,
             'DRIFTD_ERR_IMPORT_RUNNING',
             'another baseline import is running on this daemon; retry when it is done',
           );
         }
-        running = true;
+        const mine = Symbol('import');
+        running = mine;
+        // Only the request that holds it releases it (the NDJSON answer releases it early).
+        const release = () => {
+          if (running === mine) running = null;
+        };
         try {
           const upload = await spoolUpload(body, {
             dir: uploads,
             extension: format,
             maxBytes,
           });
-          let result: Awaited<ReturnType<typeof importBaseline>>;
           try {
             if (upload.bytes === 0) throw emptyBody();
-            log.info(
-              { model: model.id, version: params.version, bytes: upload.bytes, source },
-              'baseline import started',
-            );
-            result = await importBaseline({
-              model,
-              version: params.version,
-              file: upload.path,
-              format,
-              piiKey,
-              source,
-            });
-          } catch (err) {
-            if (!(err instanceof BaselineError)) throw err;
-            // The file is named as the client named it, never by its spool path.
-            throw new HttpError(
-              422,
-              'DRIFTD_ERR_BASELINE',
-              err.message.split(upload.path).join(fileName(source)),
-            );
+            const run = (onProgress?: (p: BaselineProgress) => void) =>
+              runImport({ model, version: params.version, format, source, upload, onProgress });
+            if ((req.query as { progress?: boolean }).progress !== true) {
+              const answer = await run();
+              void reply.code(answer.created ? 201 : 200);
+              return answer;
+            }
+            // Progress lines while the daemon imports, then the answer or the error as a line.
+            const lines = startLines(reply);
+            let last: unknown;
+            try {
+              last = { result: await run((p) => lines.progress(p)) };
+            } catch (err) {
+              last = { error: errorLine(err, req.id, log) };
+            }
+            // Done before the last line: the client may send its next import at once.
+            await upload.remove();
+            release();
+            lines.write(last);
+            lines.end();
+            return reply;
           } finally {
             await upload.remove();
           }
-          const { profile, report } = result;
-          const created = await deps.store.saveBaseline(profile);
-          await deps.baselines?.refresh();
-          log.info(
-            {
-              model: model.id,
-              version: params.version,
-              baseline: profile.id,
-              created,
-              rows: report.rows,
-              badRows: report.badRows.total,
-            },
-            'baseline imported',
-          );
-          void reply.code(created ? 201 : 200);
-          // Stored with the source as given; answered, as every path is, by its file name.
-          const name = fileName(source);
-          return {
-            created,
-            profile: { ...profile, source: name },
-            report: { ...report, file: name },
-          };
         } finally {
-          running = false;
+          release();
         }
       },
     );
   });
+}
+
+/**
+ * `?progress=true`: the answer is NDJSON, status 200 once the upload is in: `{"progress": …}`
+ * lines (the offline import's progress, at most every 200 ms) while the daemon imports, then
+ * one `{"result": …}` (the plain answer's body) or `{"error": …}` (the error schema).
+ */
+function startLines(reply: FastifyReply) {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'application/x-ndjson; charset=utf-8',
+    'cache-control': 'no-store',
+  });
+  let last = 0;
+  const write = (line: unknown) => res.write(`${JSON.stringify(line)}\n`);
+  return {
+    write,
+    progress(p: BaselineProgress) {
+      const now = Date.now();
+      if (now - last < 200 && p.fraction < 1) return;
+      last = now;
+      write({ progress: p });
+    },
+    end: () => res.end(),
+  };
+}
+
+/** An error as the error schema has it; a server-side failure says only what kind, as 5xx do. */
+function errorLine(err: unknown, requestId: string, log: Logger) {
+  if (err instanceof HttpError) {
+    return { statusCode: err.statusCode, code: err.code, message: err.message };
+  }
+  log.error({ err, reqId: requestId }, 'baseline import failed');
+  return {
+    statusCode: 500,
+    code: 'DRIFTD_ERR_INTERNAL',
+    message: `the import failed on the daemon (request ${requestId}; the daemon log has the details)`,
+  };
 }
 
 const emptyBody = () =>

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import {
   type BaselineImportReport,
   type BaselineImportResult,
+  type BaselineProgress,
   detectFormat,
   importBaseline,
 } from '../../baseline/index.js';
@@ -14,14 +15,21 @@ import { piiKeyOf } from '../../privacy/pii.js';
 import { createStore } from '../../store/index.js';
 import type { BaselineProfile } from '../../types.js';
 import type { FlagsOf } from '../commands.js';
-import type { DaemonClient } from '../daemon-client.js';
+import { DaemonAnswerError, type DaemonClient } from '../daemon-client.js';
 import { daemonFor } from '../daemon-or-store.js';
 import type { CliIo } from '../index.js';
-import { createProgress } from '../progress.js';
+import { createProgress, type Progress } from '../progress.js';
 import { cliConfig, modelOf } from '../shared.js';
 
 interface Imported extends BaselineImportResult {
   created: boolean;
+}
+
+/** What the daemon answers for an import. */
+interface ImportAnswer {
+  created: boolean;
+  profile: BaselineProfile;
+  report: BaselineImportReport;
 }
 
 /**
@@ -91,33 +99,59 @@ async function importThroughDaemon(
       { cause },
     );
   }
-  const progress = createProgress(`importing ${file}`, err);
+  // The upload, then the daemon's two passes with the same progress as an import here.
+  const uploading = createProgress(`uploading ${file} to ${daemon.base}`, err);
   let sent = 0;
   const stream = createReadStream(file);
   stream.on('data', (chunk) => {
     sent += chunk.length;
-    // The upload is the first half; the daemon's two passes follow (it answers when done).
-    progress.update(
-      Math.round((sent / Math.max(1, total)) * 500),
-      1000,
-      `uploading to ${daemon.base}`,
-    );
+    uploading.update(sent, total);
   });
-  const path = `/api/v1/models/${encodeURIComponent(model.id)}/versions/${encodeURIComponent(version)}/baseline?source=${encodeURIComponent(resolve(file))}`;
-  const { body } = await daemon.request<{
-    created: boolean;
-    profile: BaselineProfile;
-    report: BaselineImportReport;
-  }>(path, {
-    method: 'POST',
-    headers: { 'content-type': format === 'csv' ? 'text/csv' : 'application/x-ndjson' },
-    body: Readable.toWeb(stream) as ReadableStream,
-    duplex: 'half',
-  } as RequestInit);
-  const { report } = body;
-  progress.finish(
-    `${report.records} rows, ${report.badRows.total} bad (imported by ${daemon.base})`,
+  let importing: Progress | undefined;
+  let answer: ImportAnswer | undefined;
+  let refused: { statusCode: number; code: string; message: string } | undefined;
+  const path = `/api/v1/models/${encodeURIComponent(model.id)}/versions/${encodeURIComponent(version)}/baseline?progress=true&source=${encodeURIComponent(resolve(file))}`;
+  await daemon.requestLines(
+    path,
+    {
+      method: 'POST',
+      headers: { 'content-type': format === 'csv' ? 'text/csv' : 'application/x-ndjson' },
+      body: Readable.toWeb(stream) as ReadableStream,
+      duplex: 'half',
+    } as RequestInit,
+    (line) => {
+      const l = line as {
+        progress?: BaselineProgress;
+        result?: ImportAnswer;
+        error?: typeof refused;
+      };
+      if (importing === undefined) {
+        uploading.finish(`${sent} bytes`);
+        importing = createProgress(`importing ${file}`, err);
+      }
+      if (l.progress !== undefined) {
+        const p = l.progress;
+        importing.update(
+          Math.round(p.fraction * 1000),
+          1000,
+          `pass ${p.pass}/2, ${p.records} rows, ${p.badRows} bad`,
+        );
+      }
+      if (l.result !== undefined) answer = l.result;
+      if (l.error !== undefined) refused = l.error;
+    },
   );
+  if (refused !== undefined || answer === undefined) {
+    const e = refused ?? { statusCode: 502, code: 'unknown', message: 'no answer' };
+    throw new DaemonAnswerError(
+      e.statusCode,
+      e.code,
+      `the daemon at ${daemon.base} answered ${e.statusCode}: ${e.message}`,
+    );
+  }
+  const body = answer;
+  const { report } = body;
+  importing?.finish(`${report.records} rows, ${report.badRows.total} bad`);
   // The daemon stored the source as sent and answers file names only: the stored value here.
   return {
     created: body.created,
