@@ -21,19 +21,19 @@ export class DaemonAnswerError extends DriftdError {
 }
 
 /**
- * The daemon answering at `base` (its /healthz answers within `timeoutMs`), or null when none
- * does (nothing listens there: connection refused, or no answer in time).
+ * The daemon answering at `base` (its /healthz answers within `timeoutMs`), or why none does
+ * (connection refused, no answer in time, a TLS certificate this host does not trust).
  */
 export async function findDaemon(
-  base: string | null,
+  base: string,
   token: string | null,
   timeoutMs = 2000,
-): Promise<DaemonClient | null> {
-  if (base === null) return null;
+): Promise<DaemonClient | { unreachable: string }> {
   try {
     await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(timeoutMs) });
-  } catch {
-    return null;
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    return { unreachable: cause?.code ?? cause?.message ?? (err as Error).message };
   }
   const send = (path: string, init: RequestInit) => {
     const headers = new Headers(init.headers);

@@ -19,6 +19,7 @@ describe('daemonFor', () => {
     res.end('{"status":"ok"}');
   });
   let live: string;
+  let closed: string;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'driftd-daemon-for-'));
@@ -34,6 +35,11 @@ describe('daemonFor', () => {
     );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     live = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // A port nothing listens on (fetch refuses some fixed ports outright, e.g. 1).
+    const gone = createServer();
+    await new Promise<void>((r) => gone.listen(0, '127.0.0.1', r));
+    closed = `http://127.0.0.1:${(gone.address() as AddressInfo).port}`;
+    await new Promise((r) => gone.close(r));
   });
   afterAll(async () => {
     server.close();
@@ -48,11 +54,13 @@ describe('daemonFor', () => {
     expect(await daemonFor(config, {}, 'admin')).toBeNull();
   });
 
-  it("ignores a crashed daemon's file (its process is gone) and one whose address is silent", async () => {
+  it("ignores a crashed daemon's file (its process is gone), names a live one that is silent", async () => {
     await daemonJson(2 ** 22 + 12_345, live); // above Linux's pid_max default: no such process
     expect(await daemonFor(config, {}, 'admin')).toBeNull();
-    await daemonJson(process.pid, 'http://127.0.0.1:1');
-    expect(await daemonFor(config, {}, 'admin')).toBeNull();
+    await daemonJson(process.pid, closed);
+    await expect(daemonFor(config, {}, 'admin')).rejects.toThrow(
+      new RegExp(`pid ${process.pid}.*does not answer \\(ECONNREFUSED\\).*--server`),
+    );
   });
 
   it('goes through the daemon serving the data directory, unless --offline', async () => {
@@ -67,8 +75,8 @@ describe('daemonFor', () => {
 
   it('requires --server to answer, and refuses it with --offline', async () => {
     expect((await daemonFor(config, { server: `${live}/` }, 'admin'))?.base).toBe(live);
-    await expect(daemonFor(config, { server: 'http://127.0.0.1:1' }, 'admin')).rejects.toThrow(
-      /no driftd answers there/,
+    await expect(daemonFor(config, { server: closed }, 'admin')).rejects.toThrow(
+      /no driftd answers there \(ECONNREFUSED\)/,
     );
     await expect(daemonFor(config, { server: live, offline: true }, 'admin')).rejects.toThrow(
       ConfigError,
