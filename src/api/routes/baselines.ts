@@ -177,6 +177,10 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
           description:
             'The body is the file itself (Content-Type text/csv or application/x-ndjson), up to server.baselineUploadMaxBytes. 201 when stored, 200 when a baseline with the same content hash already was. The next window of the version is evaluated against it.',
           tags: ['baselines'],
+          // OpenAPI's request body; the schema accepts anything (the body is a stream, read
+          // by the handler), so generated clients can send the file.
+          consumes: Object.keys(FORMATS),
+          body: { description: 'The training file itself, as `driftd baseline import` reads it' },
           params: {
             type: 'object',
             properties: {
