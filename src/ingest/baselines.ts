@@ -37,6 +37,10 @@ export interface BaselineCache {
   has(model: string): boolean;
   /** A loaded baseline by id (any import, not only a version's newest). */
   byId(id: string): BaselineProfile | undefined;
+  /** The version's gauges were removed (retired): none until `reportGauges` sets them again. */
+  forgetGauges(model: string, version: string): void;
+  /** Sets the gauges of the version's own baseline unless they are set already. */
+  reportGauges(model: string, version: string): void;
 }
 
 export function createBaselineCache(opts: {
@@ -56,6 +60,8 @@ export function createBaselineCache(opts: {
   const baselinesById = new Map<string, BaselineProfile>();
   // model \0 version → id of the baseline last reported to the metrics.
   const reported = new Map<string, string>();
+  // Versions whose window state was retired: no gauges until they come back (bounded series).
+  const retired = new Set<string>();
   let lastRefresh = 0;
 
   async function refresh(): Promise<void> {
@@ -87,13 +93,15 @@ export function createBaselineCache(opts: {
       entry.latest = p;
     }
     for (const entry of baselines.values()) {
-      for (const p of entry.byVersion.values()) {
-        const key = `${p.model}\u0000${p.version}`;
-        if (reported.get(key) === p.id) continue;
-        reported.set(key, p.id);
-        opts.metrics?.recordBaseline(p);
-      }
+      for (const p of entry.byVersion.values()) report(p);
     }
+  }
+
+  function report(p: BaselineProfile): void {
+    const key = `${p.model}\u0000${p.version}`;
+    if (retired.has(key) || reported.get(key) === p.id) return;
+    reported.set(key, p.id);
+    opts.metrics?.recordBaseline(p);
   }
 
   return {
@@ -116,5 +124,18 @@ export function createBaselineCache(opts: {
       return baselines.has(model);
     },
     byId: (id) => baselinesById.get(id),
+    forgetGauges(model, version) {
+      // Only versions with a baseline of their own have gauges: the set stays bounded by the
+      // stored baselines, whatever versions producers make up.
+      if (baselines.get(model)?.byVersion.has(version) !== true) return;
+      const key = `${model}\u0000${version}`;
+      reported.delete(key);
+      retired.add(key);
+    },
+    reportGauges(model, version) {
+      if (retired.size > 0) retired.delete(`${model}\u0000${version}`);
+      const own = baselines.get(model)?.byVersion.get(version);
+      if (own !== undefined) report(own);
+    },
   };
 }

@@ -51,7 +51,12 @@ export function createWindowRegistry(opts: {
           clock,
           baselineFor: (version) => baselines.baselineFor(model, version),
           baselineById: (id) => baselines.byId(id),
-          onRetire: (version) => metrics.forgetVersion(model.id, version),
+          onRetire: (version) => {
+            metrics.forgetVersion(model.id, version);
+            baselines.forgetGauges(model.id, version);
+          },
+          // A retired version that comes back gets its baseline's gauges again.
+          onAdmit: (version) => baselines.reportGauges(model.id, version),
         }),
       );
     }

@@ -138,6 +138,8 @@ export interface WindowManagerOptions {
   clock: Clock;
   /** A version's state was dropped to make room for another (its gauges can go too). */
   onRetire?: (version: string) => void;
+  /** A version got window state (its first event, or its first since it was retired). */
+  onAdmit?: (version: string) => void;
 }
 
 export interface SizeSnapshot {
@@ -378,6 +380,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       if (lastStream === oldest) lastStream = undefined;
       options.onRetire?.(oldest.version);
     }
+    options.onAdmit?.(version);
     return newStream(version, now);
   }
 
