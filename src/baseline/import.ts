@@ -48,6 +48,11 @@ export interface ImportBaselineOptions {
   signal?: AbortSignal;
   /** Stored as the profile's source instead of the file's absolute path (an upload's name). */
   source?: string;
+  /**
+   * Read size, bytes (default 1 MiB). Each chunk's rows are profiled in one turn of the event
+   * loop: a daemon importing beside live traffic reads smaller chunks.
+   */
+  chunkBytes?: number;
 }
 
 export interface BaselineImportReport {
@@ -105,6 +110,7 @@ export async function importBaseline(
       numericColumns,
       onBytes: (chunk) => hash.update(chunk),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.chunkBytes ? { chunkBytes: options.chunkBytes } : {}),
       ...(progress
         ? {
             onProgress: (p) =>
@@ -136,6 +142,7 @@ export async function importBaseline(
       optional,
       numericColumns,
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.chunkBytes ? { chunkBytes: options.chunkBytes } : {}),
       ...(progress
         ? {
             onProgress: (p) =>

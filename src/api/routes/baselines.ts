@@ -90,6 +90,9 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
         format: opts.format,
         piiKey,
         source,
+        // Live traffic shares the event loop: 64 KiB of rows per turn kept the longest stall of
+        // a 1 M-row import near 75 ms (1 MiB chunks: 190-380 ms).
+        chunkBytes: 64 * 1024,
         ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       });
     } catch (err) {
