@@ -298,6 +298,15 @@ describe('baselines through a running daemon (real chDB, real HTTP)', () => {
         /no valid rows/,
       ],
       [
+        'only malformed rows, from a path of the client',
+        () =>
+          upload('income,age,region\nabc,1,EU\n', {
+            query: `?source=${encodeURIComponent('/home/ml/data/train.csv')}`,
+          }),
+        422,
+        /^train\.csv: no valid rows/,
+      ],
+      [
         'binary garbage as NDJSON',
         () => upload(Buffer.from([0xff, 0xfe, 0x00, 0x7b, 0x0a]), { type: 'application/x-ndjson' }),
         422,

@@ -97,11 +97,12 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
       });
     } catch (err) {
       if (!(err instanceof BaselineError)) throw err;
-      // The file is named as the client named it, never by its spool path.
+      // The file is named by its file name, never by its spool path (nor the client's path).
+      const name = fileName(source);
       throw new HttpError(
         422,
         'DRIFTD_ERR_BASELINE',
-        err.message.split(upload.path).join(fileName(source)),
+        err.message.split(upload.path).join(name).split(source).join(name),
       );
     }
     const { profile, report } = result;
