@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { processAlive } from '../daemon-file.js';
 import { HttpError } from './errors.js';
 
 /** An upload written to disk: read it as often as needed, then `remove()` it. */
@@ -30,7 +31,10 @@ export async function spoolUpload(
   opts: { dir: string; extension: string; maxBytes: number },
 ): Promise<SpooledUpload> {
   await mkdir(opts.dir, { recursive: true, mode: 0o700 });
-  const path = join(opts.dir, `upload-${randomBytes(8).toString('hex')}.${opts.extension}`);
+  const path = join(
+    opts.dir,
+    `upload-${process.pid}-${randomBytes(8).toString('hex')}.${opts.extension}`,
+  );
   const remove = () => rm(path, { force: true });
   let bytes = 0;
   const limit = new Transform({
@@ -56,4 +60,23 @@ export async function spoolUpload(
     );
   }
   return { path, bytes, remove };
+}
+
+/**
+ * Removes uploads a crashed process left in `dir` (`upload-<pid>-…`, the pid gone); those of
+ * live processes are theirs.
+ */
+export async function removeStaleUploads(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^upload-(\d+)-/.exec(name)?.[1]);
+    if (Number.isSafeInteger(pid) && pid > 0 && !processAlive(pid)) {
+      await rm(join(dir, name), { force: true });
+    }
+  }
 }

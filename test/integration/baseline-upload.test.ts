@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -99,9 +99,17 @@ describe('baselines through a running daemon (real chDB, real HTTP)', () => {
     fileB = join(dir, 'train-b.csv');
     await writeFile(fileA, trainingCsv(1, 50_000));
     await writeFile(fileB, trainingCsv(2, 80_000));
+    // What a daemon killed mid-upload left (its pid is gone), and one of a live process.
+    await mkdir(join(dir, 'uploads'));
+    await writeFile(join(dir, 'uploads', `upload-${2 ** 22 + 7}-0123456789abcdef.csv`), 'x');
+    await writeFile(join(dir, 'uploads', `upload-${process.ppid}-0123456789abcdef.csv`), 'x');
     daemon = createDaemon(config, { tickMs: 100 });
     await daemon.start();
     url = daemon.url!;
+    expect(await readdir(join(dir, 'uploads'))).toEqual([
+      `upload-${process.ppid}-0123456789abcdef.csv`,
+    ]);
+    await rm(join(dir, 'uploads', `upload-${process.ppid}-0123456789abcdef.csv`));
   });
 
   afterAll(async () => {

@@ -11,7 +11,7 @@ import { HttpError } from '../errors.js';
 import { modelOf } from '../lookup.js';
 import type { ApiDeps } from '../ports.js';
 import { fileName, presentBaseline } from '../present.js';
-import { type SpooledUpload, spoolUpload, uploadTooLarge } from '../upload.js';
+import { removeStaleUploads, type SpooledUpload, spoolUpload, uploadTooLarge } from '../upload.js';
 
 /** Default of server.baselineUploadMaxBytes (configs built by hand may lack it). */
 export const DEFAULT_BASELINE_UPLOAD_MAX_BYTES = 4 * 1024 ** 3;
@@ -67,6 +67,7 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
   const uploads = join(deps.config.dataDir, 'uploads');
   const piiKey = piiKeyOf(deps.config);
   const log = deps.logger.child({ stage: 'baseline' });
+  await removeStaleUploads(uploads);
   /** The request whose import runs (one at a time), null when none. */
   let running: symbol | null = null;
 
