@@ -8,6 +8,7 @@ import { installJsonBodyParser } from './json-body.js';
 import type { ApiDeps } from './ports.js';
 import { installRequestId } from './request-id.js';
 import { installRequestMetrics } from './request-metrics.js';
+import { registerBaselineRoutes } from './routes/baselines.js';
 import { registerErasureRoutes } from './routes/erasure.js';
 import { registerFairnessRoutes } from './routes/fairness.js';
 import { registerIngestRoutes } from './routes/ingest.js';
@@ -104,6 +105,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   registerOpsRoutes(app, deps);
   registerErasureRoutes(app, deps);
   registerReloadRoutes(app, deps);
+  await registerBaselineRoutes(app, deps);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -1,6 +1,12 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FairnessResult } from '../stats/fairness.js';
-import type { FeatureDrift, PerformanceResult, WindowBounds, WindowResult } from '../types.js';
+import type {
+  BaselineProfile,
+  FeatureDrift,
+  PerformanceResult,
+  WindowBounds,
+  WindowResult,
+} from '../types.js';
 import type { PerformanceVerdict } from '../window/performance-verdict.js';
 import { severity } from '../window/verdict.js';
 import { collectProcessMetrics } from './process-metrics.js';
@@ -32,7 +38,7 @@ export const METRIC = {
   predictionPsi: 'driftd_prediction_psi',
   predictionDriftDetected: 'driftd_prediction_drift_detected',
   predictionDriftScore: 'driftd_prediction_drift_score',
-  // Consecutive drifted windows (set by recordWindow; wt-state) and baseline values (wt-baseline).
+  // Consecutive drifted windows (set by recordWindow) and the baseline's own values (recordBaseline).
   featureDriftConsecutive: 'driftd_feature_drift_consecutive_windows',
   modelDatasetDriftConsecutive: 'driftd_model_dataset_drift_consecutive_windows',
   predictionDriftConsecutive: 'driftd_prediction_drift_consecutive_windows',
@@ -142,6 +148,13 @@ export interface Metrics {
   lastEventTimestamp: Gauge<'model'>;
   configReloads: Counter<'result'>;
   configRestartRequired: Gauge;
+  baselinePerformance: Gauge<'model' | 'version' | 'metric'>;
+  featureBaselineMissingRatio: Gauge<'model' | 'version' | 'feature'>;
+  /**
+   * Sets the gauges of the baseline a model version is now evaluated against (its performance,
+   * its features' missing ratios), replacing those of the version's previous baseline.
+   */
+  recordBaseline(profile: BaselineProfile): void;
   /** Sets every gauge of a closed window's result. */
   recordWindow(result: WindowResult): void;
   /**
@@ -401,6 +414,16 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       '1 when the last reloaded config changed settings that only a restart applies (listed in the log and the reload answer).',
       [] as const,
     ),
+    baselinePerformance: gauge(
+      METRIC.baselinePerformance,
+      "The model's own performance on its baseline's training data (metric names as driftd_model_performance), for the version's current baseline.",
+      ['model', 'version', 'metric'] as const,
+    ),
+    featureBaselineMissingRatio: gauge(
+      METRIC.featureBaselineMissingRatio,
+      "Share of the baseline's valid rows with the feature missing (compare driftd_feature_missing_ratio).",
+      ['model', 'version', 'feature'] as const,
+    ),
   };
   // Both results exported from the start: a first failure is then an increase from 0.
   for (const result of ['success', 'failure']) m.configReloads.inc({ result }, 0);
@@ -527,6 +550,32 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     fairnessShown.set(key, { start: b.start, series });
   };
 
+  // Series set per model version, so a newer baseline's replace them synchronously.
+  const baselineSeries = new Map<string, { metrics: string[]; features: string[] }>();
+  const recordBaseline = (p: BaselineProfile): void => {
+    const vl = { model: p.model, version: p.version };
+    const key = `${p.model}\u0000${p.version}`;
+    const old = baselineSeries.get(key);
+    for (const metric of old?.metrics ?? []) m.baselinePerformance.remove({ ...vl, metric });
+    for (const feature of old?.features ?? []) {
+      m.featureBaselineMissingRatio.remove({ ...vl, feature });
+    }
+    const metrics: string[] = [];
+    for (const [metric, value] of Object.entries(p.performance ?? {})) {
+      if (!Number.isFinite(value)) continue;
+      m.baselinePerformance.set({ ...vl, metric }, value);
+      metrics.push(metric);
+    }
+    const features: string[] = [];
+    if (p.rowCount > 0) {
+      for (const [feature, f] of Object.entries(p.features)) {
+        m.featureBaselineMissingRatio.set({ ...vl, feature }, f.missing / p.rowCount);
+        features.push(feature);
+      }
+    }
+    baselineSeries.set(key, { metrics, features });
+  };
+
   const versioned = Object.values(m).filter(
     (x): x is Gauge<string> =>
       x instanceof Gauge &&
@@ -549,5 +598,13 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     }
   };
 
-  return { ...m, recordWindow, recordPerformance, recordFairness, forgetVersion, setKafkaReadiness };
+  return {
+    ...m,
+    recordWindow,
+    recordPerformance,
+    recordFairness,
+    recordBaseline,
+    forgetVersion,
+    setKafkaReadiness,
+  };
 }

@@ -159,7 +159,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     live: { now: () => clock.now(), maxFutureSkewMs: config.ingest.maxFutureSkewMs },
   };
 
-  const baselines = createBaselineCache({ store, models, clock, logger: log });
+  const baselines = createBaselineCache({ store, models, clock, logger: log, metrics });
   const windows = createWindowRegistry({ live, clock, metrics, baselines });
   const managers = windows.managers;
 
