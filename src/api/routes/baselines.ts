@@ -134,6 +134,7 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
     {
       config: { scope: 'read' },
       schema: {
+        operationId: 'listBaselines',
         summary:
           'Stored baselines by model and version, newest first (the newest of a version is the one evaluated)',
         tags: ['baselines'],
@@ -177,6 +178,7 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
       {
         config: { scope: 'admin' },
         schema: {
+          operationId: 'importBaseline',
           summary:
             'Import a training file (CSV or NDJSON, streamed) as the baseline of a model version',
           description:
