@@ -9,8 +9,27 @@ export {
   type BinnedWindow,
   binnedWasserstein,
 } from './binned-wasserstein.js';
+export {
+  CBPE_BAND_STANDARD_ERRORS,
+  CBPE_METRICS,
+  type CbpeCalibration,
+  type CbpeEstimate,
+  type CbpeFitOptions,
+  type CbpeMetric,
+  type CbpeMetricEstimate,
+  type CbpeModel,
+  type CbpeSketch,
+  type CbpeSketchOptions,
+  type CbpeSnapshot,
+  type CbpeSpread,
+  checkCbpeModel,
+  createCbpeSketch,
+  fitCbpe,
+  needsCalibration,
+} from './cbpe.js';
 export { chiSquareTest } from './chi-square.js';
 export { jensenShannonDistance, wassersteinDistance } from './divergence.js';
+export { calibrateIsotonic, fitIsotonic, type IsotonicFit } from './isotonic.js';
 export { binnedKsTest, ksTest } from './ks.js';
 export {
   accuracy,
