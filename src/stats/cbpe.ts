@@ -32,11 +32,19 @@ import { checkCount, toArray } from './validate.js';
  * `rocAucErrorBound`; it is 0 when every bin holds one distinct p (a flat isotonic block is
  * one p), and ≤ (1 / 4B) Σ_b n_b² / (P·N) whatever the data.
  *
- * Uncertainty: NannyML's sampling error, a standard error fitted on the reference and scaled
- * by the window's size (`std / √(n · fraction)`, counts `std · √n`), and its band
- * value ± 3 standard errors clipped to the metric's range ([0, 1]; counts [0, n], where
- * NannyML leaves the upper end open). It describes how far a window of n rows from the
- * reference population may land, the spread a realised metric shows around the estimate.
+ * Uncertainty. `samplingError` is NannyML's: a standard deviation fitted on the reference and
+ * scaled to the window (std / √(n · fraction); counts std · √n): how far a window of n rows
+ * from the reference population may land. Two things it leaves out, and the band (`lower`,
+ * `upper` = value ∓ 3 `standardError`, clipped to [0, 1], counts to [0, n]) adds:
+ * - the reference is finite too: the calibrator and the spreads come from N reference rows,
+ *   and their error is shared by every window, so it does not shrink as windows grow. The
+ *   band's standard error adds the same term at size N: samplingError · √(1 + n / N);
+ * - for ROC AUC NannyML keeps only the positives' placement spread, half of the Mann-Whitney
+ *   variance for balanced classes. The band uses DeLong's both components,
+ *   √((s₊²/f₊ + s₋²/f₋) · (1/n + 1/N)).
+ * Measured on real data (test/calibration/cbpe-coverage.test.ts): with NannyML's bands the
+ * realised ROC AUC fell outside in 15 % of clean 2 000-row windows; with these, in none of
+ * the metrics beyond 10 % at any size.
  */
 
 /** How the scores are calibrated: NannyML's rule (`auto`), always, or never (scores are probabilities). */
@@ -76,12 +84,22 @@ export interface CbpeModel {
   calibration: 'isotonic' | 'none';
   calibrator: IsotonicFit | null;
   referenceRows: number;
+  /** NannyML's sampling-error components, per metric. */
   samplingError: Record<CbpeMetric, CbpeSpread>;
+  /**
+   * DeLong's placement spreads for ROC AUC: over positives, the share of negatives ranked
+   * below; over negatives, the share of positives ranked above (ties ½).
+   */
+  rocAucPlacement: { positives: CbpeSpread; negatives: CbpeSpread };
 }
 
 export interface CbpeMetricEstimate {
   value: number | null;
+  /** NannyML's sampling error for a window of this size. */
+  samplingError: number | null;
+  /** The band's standard error: the sampling error widened by the reference's own (see above). */
   standardError: number | null;
+  /** value ∓ 3 standard errors, clipped to the metric's range. */
   lower: number | null;
   upper: number | null;
 }
@@ -192,6 +210,7 @@ export function fitCbpe(
     calibrator: calibrate ? fitIsotonic(s, y) : null,
     referenceRows: n,
     samplingError: samplingErrorComponents(s, y, threshold),
+    rocAucPlacement: rocAucPlacement(s, y),
   };
 }
 
@@ -208,6 +227,24 @@ export function needsCalibration(scores: ArrayLike<number>, labels: ArrayLike<nu
   for (let i = 0; i < n; i++) positives += labels[i] as number;
   if (positives === 0 || positives === n) return false;
   if (rocAuc(labels, scores) > 0.999) return false;
+  const edges = binIndexEdges(n, 10);
+  if (edges === null) return false;
+  const calibrated = outOfFoldCalibration(scores, labels);
+  return (
+    expectedCalibrationError(labels, scores, edges) >
+    expectedCalibrationError(labels, calibrated, edges)
+  );
+}
+
+/**
+ * Each row's probability from an isotonic calibrator fitted on the other nine of ten
+ * stratified folds (row k of a class, in input order, is in fold k mod 10).
+ */
+export function outOfFoldCalibration(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+): Float64Array {
+  const n = scores.length;
   const folds = 10;
   const fold = new Uint8Array(n);
   const seen = [0, 0];
@@ -216,9 +253,7 @@ export function needsCalibration(scores: ArrayLike<number>, labels: ArrayLike<nu
     fold[i] = (seen[l] as number) % folds;
     seen[l] = (seen[l] as number) + 1;
   }
-  const testY: number[] = [];
-  const testRaw: number[] = [];
-  const testCal: number[] = [];
+  const out = new Float64Array(n);
   for (let f = 0; f < folds; f++) {
     const trainS: number[] = [];
     const trainY: number[] = [];
@@ -230,20 +265,15 @@ export function needsCalibration(scores: ArrayLike<number>, labels: ArrayLike<nu
         trainY.push(labels[i] as number);
       }
     }
-    if (rows.length === 0 || trainS.length === 0) continue;
-    const fit = fitIsotonic(trainS, trainY);
-    for (const i of rows) {
-      testY.push(labels[i] as number);
-      testRaw.push(scores[i] as number);
-      testCal.push(calibrateIsotonic(fit, scores[i] as number));
+    if (rows.length === 0) continue;
+    if (trainS.length === 0) {
+      for (const i of rows) out[i] = labels[i] as number;
+      continue;
     }
+    const fit = fitIsotonic(trainS, trainY);
+    for (const i of rows) out[i] = calibrateIsotonic(fit, scores[i] as number);
   }
-  const edges = binIndexEdges(testY.length, 10);
-  if (edges === null) return false;
-  return (
-    expectedCalibrationError(testY, testRaw, edges) >
-    expectedCalibrationError(testY, testCal, edges)
-  );
+  return out;
 }
 
 /** NannyML's `_get_bin_index_edges`; null where NannyML raises (fewer than 4 rows). */
@@ -263,8 +293,8 @@ function binIndexEdges(length: number, binCount: number): Array<[number, number]
 }
 
 function expectedCalibrationError(
-  labels: readonly number[],
-  probabilities: readonly number[],
+  labels: ArrayLike<number>,
+  probabilities: ArrayLike<number>,
   edges: ReadonlyArray<[number, number]>,
 ): number {
   const n = probabilities.length;
@@ -361,6 +391,64 @@ function rocAucSpread(scores: Float64Array, labels: Uint8Array): CbpeSpread {
 }
 
 /**
+ * DeLong's structural components of the Mann-Whitney AUC: each positive's share of negatives
+ * scored below it, each negative's share of positives scored above it (ties count ½), and
+ * their population standard deviations. Var(AUC) ≈ s₊² / n₊ + s₋² / n₋.
+ */
+function rocAucPlacement(
+  scores: Float64Array,
+  labels: Uint8Array,
+): { positives: CbpeSpread; negatives: CbpeSpread } {
+  const n = scores.length;
+  const order = Array.from({ length: n }, (_, i) => i);
+  order.sort((a, b) => (scores[a] as number) - (scores[b] as number));
+  let nPos = 0;
+  for (let i = 0; i < n; i++) nPos += labels[i] as number;
+  const nNeg = n - nPos;
+  const none = {
+    positives: { std: null, fraction: nPos / n },
+    negatives: { std: null, fraction: nNeg / n },
+  };
+  if (nPos === 0 || nNeg === 0) return none;
+  // Per tie group: negatives below / positives above, then the placement of each member.
+  const pos: number[] = [];
+  const neg: number[] = [];
+  let negBelow = 0;
+  let posBelow = 0;
+  let i = 0;
+  while (i < n) {
+    const s = scores[order[i] as number] as number;
+    let gp = 0;
+    let gn = 0;
+    let j = i;
+    while (j < n && scores[order[j] as number] === s) {
+      if (labels[order[j] as number] === 1) gp++;
+      else gn++;
+      j++;
+    }
+    for (let k = 0; k < gp; k++) pos.push((negBelow + 0.5 * gn) / nNeg);
+    const posAbove = nPos - posBelow - gp;
+    for (let k = 0; k < gn; k++) neg.push((posAbove + 0.5 * gp) / nPos);
+    negBelow += gn;
+    posBelow += gp;
+    i = j;
+  }
+  return {
+    positives: { std: populationStd(pos), fraction: nPos / n },
+    negatives: { std: populationStd(neg), fraction: nNeg / n },
+  };
+}
+
+function populationStd(values: readonly number[]): number {
+  let mean = 0;
+  for (const v of values) mean += v;
+  mean /= values.length;
+  let sq = 0;
+  for (const v of values) sq += (v - mean) * (v - mean);
+  return Math.sqrt(sq / values.length);
+}
+
+/**
  * Checks a stored model (from a baseline) before use.
  *
  * @throws InvalidInputError naming what is wrong
@@ -382,18 +470,25 @@ export function checkCbpeModel(where: string, model: unknown): CbpeModel {
   if (typeof se !== 'object' || se === null) {
     throw new InvalidInputError(`${where}: samplingError is missing`);
   }
-  for (const name of CBPE_METRICS) {
-    const c = se[name];
-    if (
-      typeof c !== 'object' ||
-      c === null ||
-      !(c.std === null || (typeof c.std === 'number' && Number.isFinite(c.std) && c.std >= 0)) ||
-      !(typeof c.fraction === 'number' && c.fraction >= 0 && c.fraction <= 1)
-    ) {
-      throw new InvalidInputError(`${where}: samplingError.${name} must be {std, fraction}`);
-    }
+  for (const name of CBPE_METRICS) checkSpread(where, `samplingError.${name}`, se[name]);
+  const placement = m.rocAucPlacement as CbpeModel['rocAucPlacement'] | undefined;
+  if (typeof placement !== 'object' || placement === null) {
+    throw new InvalidInputError(`${where}: rocAucPlacement is missing`);
   }
+  checkSpread(where, 'rocAucPlacement.positives', placement.positives);
+  checkSpread(where, 'rocAucPlacement.negatives', placement.negatives);
   return { ...m, calibrator };
+}
+
+function checkSpread(where: string, name: string, c: CbpeSpread | undefined): void {
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    !(c.std === null || (typeof c.std === 'number' && Number.isFinite(c.std) && c.std >= 0)) ||
+    !(typeof c.fraction === 'number' && c.fraction >= 0 && c.fraction <= 1)
+  ) {
+    throw new InvalidInputError(`${where}: ${name} must be {std, fraction}`);
+  }
 }
 
 /**
@@ -608,27 +703,41 @@ class CbpeSketchImpl implements CbpeSketch {
   }
 
   private band(name: CbpeMetric, value: number | null, n: number): CbpeMetricEstimate {
-    const spread = this.model.samplingError[name];
-    if (value === null || spread.std === null) {
-      return { value, standardError: null, lower: null, upper: null };
-    }
-    const isCount = COUNT_METRICS.has(name);
+    const empty = { value, samplingError: null, standardError: null, lower: null, upper: null };
+    if (value === null) return empty;
+    const sampling = samplingErrorAt(this.model.samplingError[name], name, n);
+    if (sampling === null) return empty;
+    const nRef = this.model.referenceRows;
     let se: number;
-    if (isCount) se = spread.std * Math.sqrt(n);
-    else {
-      const effective = n * spread.fraction;
-      if (!(effective > 0)) return { value, standardError: null, lower: null, upper: null };
-      se = spread.std / Math.sqrt(effective);
+    if (name === 'roc_auc') {
+      const { positives, negatives } = this.model.rocAucPlacement;
+      if (positives.std === null || negatives.std === null)
+        return { ...empty, samplingError: sampling };
+      const perRow =
+        positives.std ** 2 / positives.fraction + negatives.std ** 2 / negatives.fraction;
+      se = Math.sqrt(perRow * (1 / n + 1 / nRef));
+    } else {
+      // Rates: √(s²/(n·f) + s²/(N·f)); counts (n × a rate): √(s²·n + n²·s²/N). Both are this.
+      se = sampling * Math.sqrt(1 + n / nRef);
     }
-    const max = isCount ? n : 1;
+    const max = COUNT_METRICS.has(name) ? n : 1;
     const half = CBPE_BAND_STANDARD_ERRORS * se;
     return {
       value,
+      samplingError: sampling,
       standardError: se,
       lower: Math.max(0, value - half),
       upper: Math.min(max, value + half),
     };
   }
+}
+
+/** NannyML's `*_sampling_error`: std / √(n · fraction), counts std · √n. */
+function samplingErrorAt(spread: CbpeSpread, name: CbpeMetric, n: number): number | null {
+  if (spread.std === null) return null;
+  if (COUNT_METRICS.has(name)) return spread.std * Math.sqrt(n);
+  const effective = n * spread.fraction;
+  return effective > 0 ? spread.std / Math.sqrt(effective) : null;
 }
 
 function probabilitySum(where: string, name: string, v: unknown, count: number): number {
