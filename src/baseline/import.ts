@@ -10,6 +10,7 @@ import type { ModelConfig } from '../config/types.js';
 import { BaselineError } from '../errors.js';
 import type { PiiKey } from '../privacy/pii.js';
 import type { BaselineProfile } from '../types.js';
+import { type CbpeFitReport, createCbpeCollector, estimatesPerformance } from './cbpe.js';
 import {
   BadRowLog,
   type BadRowReport,
@@ -60,6 +61,8 @@ export interface BaselineImportReport {
   badRows: BadRowReport;
   /** Configured prediction field absent from the CSV header (then `profile.prediction` is null). */
   predictionAbsent: boolean;
+  /** The performance estimator's fit (binary classifiers with a numeric score), else null. */
+  cbpe: CbpeFitReport | null;
   /** Bounded pass-1 state, for diagnostics. */
   state: ProfileBuilderStats;
   durationMs: number;
@@ -87,6 +90,14 @@ export async function importBaseline(
   const builder = createProfileBuilder(model, version, piiKey);
   const columns = builder.columns.map((c) => c.name);
   const optional = builder.columns.filter((c) => c.role === 'prediction').map((c) => c.name);
+  // The label column, after the profiled ones, feeds only the performance estimator.
+  const cbpe = estimatesPerformance(model) ? createCbpeCollector(model) : null;
+  const scoreAt = columns.indexOf(model.prediction.field);
+  const labelAt = columns.length;
+  if (cbpe !== null) {
+    columns.push(model.label.field);
+    optional.push(model.label.field);
+  }
   const numericColumns = builder.columns.filter((c) => c.type === 'numeric').map((c) => c.name);
   const hash = createBaselineHash(model, version, piiKey);
   const log = new BadRowLog();
@@ -148,6 +159,7 @@ export async function importBaseline(
     },
     (values, line) => {
       if (builder.count(values, line) !== null) secondBad++;
+      else cbpe?.add(values[scoreAt], values[labelAt]);
     },
     () => {
       secondBad++;
@@ -166,12 +178,15 @@ export async function importBaseline(
     );
   }
 
-  const profile = builder.finish({
+  const built = builder.finish({
     hash: hash.digest('hex'),
     source: resolve(file),
     createdAt: (options.now ?? Date.now)(),
     badRows: log.total,
   });
+  const estimator = cbpe?.finish() ?? null;
+  const profile: BaselineProfile =
+    estimator?.model == null ? built : { ...built, cbpe: estimator.model };
   return {
     profile,
     report: {
@@ -182,7 +197,8 @@ export async function importBaseline(
       records: first.records,
       blankLines: first.blankLines,
       badRows: log.report(),
-      predictionAbsent: first.absentColumns.length > 0,
+      predictionAbsent: first.absentColumns.includes(model.prediction.field),
+      cbpe: estimator?.report ?? null,
       state: builder.stats(),
       durationMs: performance.now() - started,
     },

@@ -73,6 +73,7 @@ import type {
   FeatureType,
   NumericProfile,
 } from '../types.js';
+import { cbpeSpec } from './cbpe.js';
 
 /** Version of the profile math; part of the content hash, so a change re-keys baselines. */
 export const BASELINE_ALGORITHM = 'driftd-baseline/2';
@@ -174,6 +175,9 @@ export function baselineSpec(
     params: baselineParams(model),
     features: model.features.map((f) => [f.name, f.type]),
     prediction: [model.prediction.field, model.prediction.type],
+    // Label field, positive class and threshold shape the performance estimator (binary
+    // classifiers with a numeric score only, so other baseline ids are unchanged).
+    ...cbpeSpec(model),
     // Hashed columns depend on the key: another key gives another baseline (only for models
     // with PII features, so other baseline ids are unchanged). The key's HMAC of a fixed
     // text identifies it without revealing it.

@@ -704,13 +704,20 @@ function modelDashboard(d: Defaults): DashboardJson {
     .withPanel(
       lineChart(
         'Performance',
-        'Performance metrics of the latest window with labels (labels arrive late).',
-      ).withTarget(
-        query(
-          `max by (version, metric) (${METRIC.modelPerformance}${sel})`,
-          'v{{version}} {{metric}}',
+        'Performance metrics of the latest window with labels (labels arrive late), and the label-free estimate of the latest closed window (binary classifiers).',
+      )
+        .withTarget(
+          query(
+            `max by (version, metric) (${METRIC.modelPerformance}${sel})`,
+            'v{{version}} {{metric}}',
+          ),
+        )
+        .withTarget(
+          query(
+            `max by (version, metric) (${METRIC.modelPerformanceEstimate}{model="$model",version=~"$version",window="$window",band="estimate",metric=~"accuracy|precision|recall|f1|roc_auc"})`,
+            'v{{version}} {{metric}} (estimated)',
+          ),
         ),
-      ),
     )
     .withPanel(
       lineChart('Label coverage', 'Share of the window’s predictions with a label.', 'percentunit')

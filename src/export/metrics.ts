@@ -30,6 +30,7 @@ export const METRIC = {
   predictionPsi: 'driftd_prediction_psi',
   predictionDriftDetected: 'driftd_prediction_drift_detected',
   modelPerformance: 'driftd_model_performance',
+  modelPerformanceEstimate: 'driftd_model_performance_estimate',
   labelCoverage: 'driftd_model_label_coverage_ratio',
   windowEvents: 'driftd_window_events',
   windowCloseTimestamp: 'driftd_window_close_timestamp_seconds',
@@ -94,6 +95,7 @@ export interface Metrics {
   predictionPsi: Gauge<WindowLabels>;
   predictionDriftDetected: Gauge<WindowLabels>;
   modelPerformance: Gauge<WindowLabels | 'metric'>;
+  modelPerformanceEstimate: Gauge<WindowLabels | 'metric' | 'band'>;
   labelCoverage: Gauge<WindowLabels>;
   windowEvents: Gauge<WindowLabels>;
   windowCloseTimestamp: Gauge<WindowLabels>;
@@ -222,6 +224,11 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
       'Performance metric of the latest window with labels (metric label names it).',
       [...w, 'metric'] as const,
     ),
+    modelPerformanceEstimate: gauge(
+      METRIC.modelPerformanceEstimate,
+      'Label-free performance estimate of the latest closed window (CBPE, binary classifiers): band="estimate", or the lower / upper end of its 3-standard-error band.',
+      [...w, 'metric', 'band'] as const,
+    ),
     labelCoverage: gauge(
       METRIC.labelCoverage,
       'Share of the window’s predictions that have a ground-truth label.',
@@ -329,6 +336,16 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     if (r.prediction) {
       m.predictionPsi.set(wl, r.prediction.psi);
       m.predictionDriftDetected.set(wl, r.prediction.drifted ? 1 : 0);
+    }
+    if (r.estimate) {
+      for (const [metric, e] of Object.entries(r.estimate.metrics)) {
+        if (e.value !== null)
+          m.modelPerformanceEstimate.set({ ...wl, metric, band: 'estimate' }, e.value);
+        if (e.lower !== null)
+          m.modelPerformanceEstimate.set({ ...wl, metric, band: 'lower' }, e.lower);
+        if (e.upper !== null)
+          m.modelPerformanceEstimate.set({ ...wl, metric, band: 'upper' }, e.upper);
+      }
     }
     m.windowEvents.set(wl, r.eventCount);
     m.windowCloseTimestamp.set(wl, r.closedAt / 1000);

@@ -135,6 +135,11 @@ export interface CbpeSketch {
   readonly kind: 'cbpe';
   /** Adds one prediction by its raw score (the model's output, before calibration). */
   record(score: number): void;
+  /**
+   * As `record` for a score that can be used (a finite number; in [0, 1] without a
+   * calibrator), else nothing: false. For the window path, where any value may arrive.
+   */
+  tryRecord(score: unknown): boolean;
   merge(other: CbpeSketch | CbpeSnapshot): void;
   snapshot(): CbpeSnapshot;
   estimate(): CbpeEstimate;
@@ -539,6 +544,13 @@ class CbpeSketchImpl implements CbpeSketch {
     return fit === null ? score : calibrateIsotonic(fit, score);
   }
 
+  tryRecord(score: unknown): boolean {
+    if (typeof score !== 'number' || !Number.isFinite(score)) return false;
+    if (this.model.calibrator === null && !(score >= 0 && score <= 1)) return false;
+    this.add(score);
+    return true;
+  }
+
   record(score: number): void {
     if (typeof score !== 'number' || !Number.isFinite(score)) {
       throw new InvalidInputError(
@@ -550,6 +562,10 @@ class CbpeSketchImpl implements CbpeSketch {
         `CbpeSketch.record: without calibration the score must be a probability in [0, 1], got ${score}`,
       );
     }
+    this.add(score);
+  }
+
+  private add(score: number): void {
     const p = this.probability(score);
     const c = score >= this.model.threshold ? 1 : 0;
     this.predicted[c]++;

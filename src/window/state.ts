@@ -2,11 +2,13 @@ import type { ModelConfig } from '../config/types.js';
 import { InvalidInputError } from '../errors.js';
 import type {
   CategoricalSketch,
+  CbpeSketch,
+  CbpeSnapshot,
   NumericSketch,
   SketchSnapshot,
   SketchView,
 } from '../stats/index.js';
-import { createCategoricalSketch, createNumericSketch } from '../stats/index.js';
+import { createCategoricalSketch, createCbpeSketch, createNumericSketch } from '../stats/index.js';
 import type {
   BaselineProfile,
   CategoricalProfile,
@@ -54,6 +56,8 @@ export interface WindowStateSnapshot {
   /** Per configured feature present in the baseline, in model-config order. */
   features: Record<string, SketchSnapshot>;
   prediction: SketchSnapshot | null;
+  /** The label-free performance estimator's sums, when the baseline has an estimator. */
+  cbpe?: CbpeSnapshot;
   /** Keyed "topic/partition". */
   offsets: Record<string, OffsetRange>;
 }
@@ -80,6 +84,8 @@ export interface WindowState {
   readonly features: ReadonlyMap<string, FeatureSketch>;
   /** Null when the baseline has no prediction profile. */
   readonly prediction: FeatureSketch | null;
+  /** Null unless the baseline has a performance estimator (and the score is numeric). */
+  readonly cbpe: CbpeSketch | null;
   readonly offsets: ReadonlyMap<string, Readonly<OffsetRange>>;
   /** Adds one event; the caller has checked that `event.ts` lies in the window. */
   record(event: PredictionEvent, meta?: RecordMeta): void;
@@ -176,6 +182,7 @@ class WindowStateImpl implements WindowState {
   private hi = Number.NEGATIVE_INFINITY;
   readonly features: Map<string, FeatureSketch>;
   readonly prediction: FeatureSketch | null;
+  readonly cbpe: CbpeSketch | null;
   readonly offsets = new Map<string, OffsetRange>();
   private readonly slots: Slot[];
   private readonly predictionNumeric: boolean;
@@ -198,6 +205,10 @@ class WindowStateImpl implements WindowState {
     }
     this.prediction = baseline.prediction === null ? null : sketchFor(baseline.prediction);
     this.predictionNumeric = baseline.prediction?.kind === 'numeric';
+    this.cbpe =
+      baseline.cbpe !== undefined && model.prediction.type === 'numeric'
+        ? createCbpeSketch(baseline.cbpe)
+        : null;
   }
 
   get minTs(): number | null {
@@ -222,6 +233,8 @@ class WindowStateImpl implements WindowState {
     if (this.prediction !== null) {
       recordValue(this.prediction, this.predictionNumeric, event.prediction);
     }
+    // A missing or unusable score is already counted by the prediction sketch.
+    this.cbpe?.tryRecord(event.prediction);
     const source = meta?.source;
     if (source !== undefined && source.kind === 'kafka') {
       // Consecutive events come from one partition: its range is found without building and
@@ -260,6 +273,12 @@ class WindowStateImpl implements WindowState {
         `cannot merge window ${windowName(this.bounds)}: built on baseline ${s.baselineId}, this one on ${this.baselineId}`,
       );
     }
+    if ((this.cbpe === null) !== (s.cbpe === undefined)) {
+      throw new InvalidInputError(
+        `cannot merge window ${windowName(this.bounds)}: one state has a performance estimate and the other not`,
+      );
+    }
+    if (this.cbpe !== null && s.cbpe !== undefined) this.cbpe.merge(s.cbpe);
     for (const slot of this.slots) {
       const snap = s.features[slot.name];
       if (snap === undefined) {
@@ -310,6 +329,7 @@ class WindowStateImpl implements WindowState {
       maxTs: this.maxTs,
       features,
       prediction: this.prediction === null ? null : of(this.prediction),
+      ...(this.cbpe === null ? {} : { cbpe: this.cbpe.snapshot() }),
       offsets,
     };
   }
