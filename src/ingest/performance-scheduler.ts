@@ -1,8 +1,9 @@
 import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
+import type { CbpeEstimate } from '../stats/index.js';
 import type { PerformanceResult, WindowBounds, WindowResult } from '../types.js';
 import { type Clock, windowAt, windowKey } from '../window/index.js';
-import { computePerformance, type LabeledPrediction } from '../window/performance.js';
+import { computePerformance, estimateGap, type LabeledPrediction } from '../window/performance.js';
 import { direct, type StoreWrites, type Write } from './store-writes.js';
 
 /** What the performance scheduler reads from and writes to the store. */
@@ -63,7 +64,12 @@ export function createPerformanceScheduler(opts: {
 }): PerformanceScheduler {
   const { store, models, clock, metrics, writes } = opts;
   // Closed windows' event counts, for label coverage when labels arrive after the close.
-  const closedCounts = new Map<string, { bounds: WindowBounds; eventCount: number }>();
+  // With each, the window's label-free estimate (not stored: a window that fell out of this
+  // map gets its realised metrics but no estimate gap).
+  const closedCounts = new Map<
+    string,
+    { bounds: WindowBounds; eventCount: number; estimate: CbpeEstimate | undefined }
+  >();
   const dirtyWindows = new Map<string, WindowBounds>();
 
   function trimClosedCounts(): void {
@@ -130,6 +136,8 @@ export function createPerformanceScheduler(opts: {
           }),
         );
         if (pairs.length === 0) continue;
+        const realised = computePerformance(model, pairs);
+        const estimate = closedCounts.get(windowKey(b))?.estimate;
         out.push({
           model: b.model,
           version: b.version,
@@ -139,7 +147,7 @@ export function createPerformanceScheduler(opts: {
           end: b.end,
           labeled: pairs.length,
           coverage: eventCount > 0 ? Math.min(1, pairs.length / eventCount) : 0,
-          metrics: computePerformance(model, pairs),
+          metrics: estimate ? { ...realised, ...estimateGap(estimate, realised) } : realised,
           computedAt: clock.now(),
         });
       }
@@ -172,7 +180,11 @@ export function createPerformanceScheduler(opts: {
 
   return {
     windowWritten(r) {
-      closedCounts.set(windowKey(r), { bounds: r, eventCount: r.eventCount });
+      closedCounts.set(windowKey(r), {
+        bounds: r,
+        eventCount: r.eventCount,
+        estimate: r.estimate,
+      });
     },
     trim: trimClosedCounts,
     markDue(b) {

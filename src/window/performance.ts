@@ -3,6 +3,7 @@ import { InvalidInputError } from '../errors.js';
 import {
   accuracy,
   brierScore,
+  type CbpeEstimate,
   f1Score,
   logLoss,
   meanAbsoluteError,
@@ -83,6 +84,31 @@ export function computePerformance(
   let correct = 0;
   for (const p of pairs) if (String(p.prediction) === String(p.label)) correct++;
   out.accuracy = correct / pairs.length;
+  return out;
+}
+
+/** The metrics both measured from labels and estimated without them (src/stats/cbpe.ts). */
+const ESTIMATED = ['accuracy', 'precision', 'recall', 'f1', 'roc_auc'] as const;
+
+/**
+ * The estimator's health once labels arrive: for each metric both realised and estimated,
+ * `estimated_<metric>` (the window's label-free estimate) and `estimate_gap_<metric>` =
+ * realised − estimated. The estimate covers all of the window's predictions, the realised
+ * value its labelled ones, so the gap is the estimator's error when coverage is complete (or
+ * labels a random subset), and also moves when labelling is selective.
+ */
+export function estimateGap(
+  estimate: CbpeEstimate,
+  realised: Readonly<Record<string, number>>,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of ESTIMATED) {
+    const r = realised[name];
+    const e = estimate.metrics[name].value;
+    if (r === undefined || e === null) continue;
+    out[`estimated_${name}`] = e;
+    out[`estimate_gap_${name}`] = r - e;
+  }
   return out;
 }
 

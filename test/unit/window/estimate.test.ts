@@ -6,9 +6,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importBaseline } from '../../../src/baseline/import.js';
 import { baselineSpec } from '../../../src/baseline/profile.js';
 import { createMetrics } from '../../../src/export/metrics.js';
+import { createPerformanceScheduler } from '../../../src/ingest/performance-scheduler.js';
+import type { Quarantine } from '../../../src/ingest/quarantine.js';
+import { createStoreWrites } from '../../../src/ingest/store-writes.js';
 import { createCbpeSketch } from '../../../src/stats/index.js';
-import type { BaselineProfile, PredictionEvent, WindowBounds } from '../../../src/types.js';
+import type {
+  BaselineProfile,
+  PerformanceResult,
+  PredictionEvent,
+  WindowBounds,
+} from '../../../src/types.js';
 import { createWindowState, evaluateWindow } from '../../../src/window/index.js';
+import { computePerformance, estimateGap } from '../../../src/window/performance.js';
 import { testModel } from '../../helpers/model.js';
 import { mulberry32 } from '../../helpers/random.js';
 
@@ -146,5 +155,49 @@ describe('label-free performance estimate per window', () => {
     expect(
       baselineSpec(testModel({ label: { field: 'label', positive: 1, threshold: 0.7 } }), '3'),
     ).not.toBe(baselineSpec(model, '3'));
+  });
+
+  it('once labels arrive, the performance record carries the estimate and its gap (in-memory store double)', async () => {
+    const data = rows(2000, 6);
+    const result = evaluateWindow({ state: windowOf(data), closedAt: 1 }, baseline, model);
+    const pairs = data.map((r, i) => ({ id: `w${i}`, prediction: r.prediction, label: r.label }));
+    const inserted: PerformanceResult[] = [];
+    const registry = new Registry();
+    const metrics = createMetrics(registry, { version: 'test' });
+    const scheduler = createPerformanceScheduler({
+      store: {
+        insertPerformance: async (rows) => void inserted.push(...rows),
+        labeledPredictions: async () => pairs,
+        queryDrift: async () => [],
+      },
+      models: new Map([[model.id, model]]),
+      clock: { now: () => 10 },
+      metrics,
+      writes: createStoreWrites(metrics, {} as Quarantine),
+    });
+    scheduler.windowWritten(result);
+    scheduler.markDue(result);
+    await scheduler.recompute();
+    const m = inserted[0]!.metrics;
+    const realised = computePerformance(model, pairs);
+    expect(m.accuracy).toBe(realised.accuracy);
+    expect(m.estimated_accuracy).toBe(result.estimate!.metrics.accuracy.value);
+    expect(m.estimate_gap_accuracy).toBeCloseTo(
+      (realised.accuracy as number) - m.estimated_accuracy!,
+      15,
+    );
+    expect(Object.keys(estimateGap(result.estimate!, realised)).sort()).toEqual(
+      ['accuracy', 'f1', 'precision', 'recall', 'roc_auc']
+        .flatMap((n) => [`estimate_gap_${n}`, `estimated_${n}`])
+        .sort(),
+    );
+    // A calibrated estimator on clean data: the gap is within the band's half-width.
+    const acc = result.estimate!.metrics.accuracy;
+    expect(Math.abs(m.estimate_gap_accuracy!)).toBeLessThan(
+      (acc.upper as number) - (acc.value as number),
+    );
+    expect(await registry.metrics()).toMatch(
+      /driftd_model_performance\{[^}]*metric="estimate_gap_roc_auc"\} -?\d/,
+    );
   });
 });
