@@ -355,7 +355,8 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
 
   const recordPerformance = (p: PerformanceResult): void => {
     const wl = { model: p.model, version: p.version, window: p.sizeLabel };
-    m.labelCoverage.set(wl, p.coverage);
+    // A record without labels carries only the label-free estimate: coverage is not news.
+    if (p.labeled > 0) m.labelCoverage.set(wl, p.coverage);
     for (const [metric, value] of Object.entries(p.metrics)) {
       if (Number.isFinite(value)) m.modelPerformance.set({ ...wl, metric }, value);
     }

@@ -1,9 +1,15 @@
+import { estimatesPerformance } from '../baseline/cbpe.js';
 import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { CbpeEstimate } from '../stats/index.js';
 import type { PerformanceResult, WindowBounds, WindowResult } from '../types.js';
 import { type Clock, windowAt, windowKey } from '../window/index.js';
-import { computePerformance, estimateGap, type LabeledPrediction } from '../window/performance.js';
+import {
+  computePerformance,
+  estimateGap,
+  estimateRecord,
+  type LabeledPrediction,
+} from '../window/performance.js';
 import { direct, type StoreWrites, type Write } from './store-writes.js';
 
 /** What the performance scheduler reads from and writes to the store. */
@@ -15,6 +21,14 @@ export interface PerformanceStore {
     from: number;
     to: number;
   }): Promise<Array<LabeledPrediction & { id: string }>>;
+  /** Stored performance records (optional: without it an estimate does not survive a restart). */
+  queryPerformance?(q: {
+    model: string;
+    window: string;
+    version: string;
+    from: number;
+    to: number;
+  }): Promise<PerformanceResult[]>;
   /** Whether the model has any stored label (optional: without it, every recompute joins). */
   hasLabels?(model: string): Promise<boolean>;
   queryDrift(q: {
@@ -111,6 +125,35 @@ export function createPerformanceScheduler(opts: {
     return false;
   }
 
+  /**
+   * The window's label-free estimate as performance keys: in memory since its close, else
+   * (after a restart) carried over from its stored record, which a new record replaces.
+   */
+  async function estimateOf(
+    model: ModelConfig,
+    b: WindowBounds,
+    write: Write,
+  ): Promise<Record<string, number>> {
+    const known = closedCounts.get(windowKey(b))?.estimate;
+    if (known) return estimateRecord(known);
+    if (!estimatesPerformance(model) || store.queryPerformance === undefined) return {};
+    const query = store.queryPerformance.bind(store);
+    const prior = await write('query_performance', () =>
+      query({
+        model: b.model,
+        window: b.sizeLabel,
+        version: b.version,
+        from: b.start,
+        to: b.start + 1,
+      }),
+    );
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(prior[0]?.metrics ?? {})) {
+      if (k.startsWith('estimated_')) out[k] = v;
+    }
+    return out;
+  }
+
   let recomputing: Promise<void> | null = null;
   async function recompute(write: Write = direct): Promise<void> {
     // Never overlapping: a call during a run waits for it, then runs again for what it left.
@@ -123,21 +166,26 @@ export function createPerformanceScheduler(opts: {
       for (const b of batch) {
         const model = models.get(b.model);
         if (!model) continue;
+        const estimated = await estimateOf(model, b, write);
+        const hasEstimate = Object.keys(estimated).length > 0;
         // A model without any label has no performance: skip the join.
-        if (!(await write('has_labels', () => labelsExist(b.model)))) continue;
+        const labels = await write('has_labels', () => labelsExist(b.model));
+        if (!labels && !hasEstimate) continue;
         const eventCount = await write('query_drift', () => eventCountOf(b));
         if (eventCount === undefined) continue;
-        const pairs = await write('labeled_predictions', () =>
-          store.labeledPredictions({
-            model: b.model,
-            version: b.version,
-            from: b.start,
-            to: b.end,
-          }),
-        );
-        if (pairs.length === 0) continue;
-        const realised = computePerformance(model, pairs);
-        const estimate = closedCounts.get(windowKey(b))?.estimate;
+        const pairs = labels
+          ? await write('labeled_predictions', () =>
+              store.labeledPredictions({
+                model: b.model,
+                version: b.version,
+                from: b.start,
+                to: b.end,
+              }),
+            )
+          : [];
+        if (pairs.length === 0 && !hasEstimate) continue;
+        // Before any label: the estimate alone (labeled 0); after: realised, estimate and gap.
+        const realised = pairs.length === 0 ? {} : computePerformance(model, pairs);
         out.push({
           model: b.model,
           version: b.version,
@@ -147,7 +195,7 @@ export function createPerformanceScheduler(opts: {
           end: b.end,
           labeled: pairs.length,
           coverage: eventCount > 0 ? Math.min(1, pairs.length / eventCount) : 0,
-          metrics: estimate ? { ...realised, ...estimateGap(estimate, realised) } : realised,
+          metrics: { ...realised, ...estimated, ...estimateGap(estimated, realised) },
           computedAt: clock.now(),
         });
       }
@@ -180,6 +228,8 @@ export function createPerformanceScheduler(opts: {
 
   return {
     windowWritten(r) {
+      // The estimate is recorded as soon as the window is written, labels or not.
+      if (r.estimate) dirtyWindows.set(windowKey(r), r);
       closedCounts.set(windowKey(r), {
         bounds: r,
         eventCount: r.eventCount,

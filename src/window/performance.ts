@@ -91,22 +91,36 @@ export function computePerformance(
 const ESTIMATED = ['accuracy', 'precision', 'recall', 'f1', 'roc_auc'] as const;
 
 /**
- * The estimator's health once labels arrive: for each metric both realised and estimated,
- * `estimated_<metric>` (the window's label-free estimate) and `estimate_gap_<metric>` =
- * realised − estimated. The estimate covers all of the window's predictions, the realised
- * value its labelled ones, so the gap is the estimator's error when coverage is complete (or
- * labels a random subset), and also moves when labelling is selective.
+ * A window's label-free estimate as performance keys: `estimated_<metric>` and its band,
+ * `estimated_<metric>_lower` / `_upper`.
+ */
+export function estimateRecord(estimate: CbpeEstimate): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of ESTIMATED) {
+    const e = estimate.metrics[name];
+    if (e.value === null) continue;
+    out[`estimated_${name}`] = e.value;
+    if (e.lower !== null) out[`estimated_${name}_lower`] = e.lower;
+    if (e.upper !== null) out[`estimated_${name}_upper`] = e.upper;
+  }
+  return out;
+}
+
+/**
+ * The estimator's health once labels arrive: `estimate_gap_<metric>` = realised − estimated,
+ * for each metric both measured and estimated. The estimate covers all of the window's
+ * predictions, the realised value its labelled ones, so the gap is the estimator's error when
+ * coverage is complete (or labels a random subset), and also moves when labelling is selective.
  */
 export function estimateGap(
-  estimate: CbpeEstimate,
+  estimated: Readonly<Record<string, number>>,
   realised: Readonly<Record<string, number>>,
 ): Record<string, number> {
   const out: Record<string, number> = {};
   for (const name of ESTIMATED) {
     const r = realised[name];
-    const e = estimate.metrics[name].value;
-    if (r === undefined || e === null) continue;
-    out[`estimated_${name}`] = e;
+    const e = estimated[`estimated_${name}`];
+    if (r === undefined || e === undefined) continue;
     out[`estimate_gap_${name}`] = r - e;
   }
   return out;
