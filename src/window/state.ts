@@ -2,6 +2,7 @@ import type { ModelConfig } from '../config/types.js';
 import { InvalidInputError } from '../errors.js';
 import type {
   CategoricalSketch,
+  CbpeModel,
   CbpeSketch,
   CbpeSnapshot,
   NumericSketch,
@@ -151,6 +152,16 @@ function sketchFor(profile: FeatureProfile): FeatureSketch {
     : createCategoricalSketch(profile.categories, { seen: seenSet(profile) });
 }
 
+/** A stored estimator that does not check out costs the estimate, never the window. */
+function estimatorSketch(model: CbpeModel): CbpeSketch | null {
+  try {
+    return createCbpeSketch(model);
+  } catch (err) {
+    if (err instanceof InvalidInputError) return null;
+    throw err;
+  }
+}
+
 function sameBounds(a: WindowBounds, b: WindowBounds): boolean {
   return (
     a.model === b.model &&
@@ -207,7 +218,7 @@ class WindowStateImpl implements WindowState {
     this.predictionNumeric = baseline.prediction?.kind === 'numeric';
     this.cbpe =
       baseline.cbpe !== undefined && model.prediction.type === 'numeric'
-        ? createCbpeSketch(baseline.cbpe)
+        ? estimatorSketch(baseline.cbpe)
         : null;
   }
 

@@ -126,6 +126,25 @@ describe('label-free performance estimate per window', () => {
     }
   });
 
+  it('a baseline whose stored estimator does not check out costs the estimate, not the window', () => {
+    const tampered = {
+      ...baseline,
+      cbpe: { ...baseline.cbpe!, calibrator: { x: [0.9, 0.1], y: [0, 1] } },
+    };
+    const state = createWindowState({ bounds: BOUNDS, model, baseline: tampered });
+    state.record({
+      model: 'credit-risk',
+      version: '3',
+      id: 'a',
+      ts: BOUNDS.start,
+      features: { income: 1 },
+      prediction: 0.4,
+    });
+    const result = evaluateWindow({ state, closedAt: 1 }, tampered, model);
+    expect(result.eventCount).toBe(1);
+    expect(result.estimate).toBeUndefined();
+  });
+
   it('refuses to merge a state without estimator sums into one with them', () => {
     const a = windowOf(rows(10, 4));
     const { cbpe: _, ...stripped } = a.snapshot();
