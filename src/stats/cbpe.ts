@@ -1,5 +1,11 @@
 import { InvalidInputError } from '../errors.js';
-import { calibrateIsotonic, checkIsotonicFit, fitIsotonic, type IsotonicFit } from './isotonic.js';
+import {
+  calibrateIsotonic,
+  checkIsotonicFit,
+  fitIsotonicSorted,
+  type IsotonicFit,
+  sortedOrder,
+} from './isotonic.js';
 import { rocAuc } from './metrics.js';
 import { checkCount, toArray } from './validate.js';
 
@@ -17,8 +23,8 @@ import { checkCount, toArray } from './validate.js';
  *
  * and accuracy, precision, recall and F1 are NannyML's ratios of these. The window state is
  * these sums plus a histogram of p (count, Σp, min, max per equal-width bin) for ROC AUC, so
- * two windows' states merge by addition (min / max by min / max) and the state's size is set
- * by `scoreBins`, never by the traffic.
+ * two windows' states merge by addition (min / max by min / max; the probability sums up to
+ * float rounding) and the state's size is set by `scoreBins`, never by the traffic.
  *
  * ROC AUC: NannyML walks the rows by decreasing score, each row adding p to the true-positive
  * and 1 − p to the false-positive axis, and takes the trapezoid area, i.e.
@@ -197,7 +203,8 @@ export function fitCbpe(
     s[i] = v;
     y[i] = l;
   }
-  const calibrate = mode === 'isotonic' || (mode === 'auto' && needsCalibration(s, y));
+  const order = sortedOrder(s, y);
+  const calibrate = mode === 'isotonic' || (mode === 'auto' && needsCalibration(s, y, order));
   if (!calibrate) {
     for (let i = 0; i < n; i++) {
       const v = s[i] as number;
@@ -212,7 +219,7 @@ export function fitCbpe(
     kind: 'cbpe-binary',
     threshold,
     calibration: calibrate ? 'isotonic' : 'none',
-    calibrator: calibrate ? fitIsotonic(s, y) : null,
+    calibrator: calibrate ? fitIsotonicSorted(s, y, order) : null,
     referenceRows: n,
     samplingError: samplingErrorComponents(s, y, threshold),
     rocAucPlacement: rocAucPlacement(s, y),
@@ -226,7 +233,11 @@ export function fitCbpe(
  * here the 10 stratified folds are deterministic (each class in input order, row k of a class
  * in fold k mod 10), so every row is tested once and the answer does not depend on an RNG.
  */
-export function needsCalibration(scores: ArrayLike<number>, labels: ArrayLike<number>): boolean {
+export function needsCalibration(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  order: ArrayLike<number> = sortedOrder(scores, labels),
+): boolean {
   const n = scores.length;
   let positives = 0;
   for (let i = 0; i < n; i++) positives += labels[i] as number;
@@ -234,7 +245,7 @@ export function needsCalibration(scores: ArrayLike<number>, labels: ArrayLike<nu
   if (rocAuc(labels, scores) > 0.999) return false;
   const edges = binIndexEdges(n, 10);
   if (edges === null) return false;
-  const calibrated = outOfFoldCalibration(scores, labels);
+  const calibrated = outOfFoldCalibration(scores, labels, order);
   return (
     expectedCalibrationError(labels, scores, edges) >
     expectedCalibrationError(labels, calibrated, edges)
@@ -248,6 +259,7 @@ export function needsCalibration(scores: ArrayLike<number>, labels: ArrayLike<nu
 export function outOfFoldCalibration(
   scores: ArrayLike<number>,
   labels: ArrayLike<number>,
+  order: ArrayLike<number> = sortedOrder(scores, labels),
 ): Float64Array {
   const n = scores.length;
   const folds = 10;
@@ -260,23 +272,21 @@ export function outOfFoldCalibration(
   }
   const out = new Float64Array(n);
   for (let f = 0; f < folds; f++) {
-    const trainS: number[] = [];
-    const trainY: number[] = [];
-    const rows: number[] = [];
-    for (let i = 0; i < n; i++) {
-      if (fold[i] === f) rows.push(i);
-      else {
-        trainS.push(scores[i] as number);
-        trainY.push(labels[i] as number);
-      }
+    // The other folds' rows, still in (score, label) order: no sort per fold.
+    const train: number[] = [];
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k] as number;
+      if (fold[i] !== f) train.push(i);
     }
-    if (rows.length === 0) continue;
-    if (trainS.length === 0) {
-      for (const i of rows) out[i] = labels[i] as number;
+    if (train.length === n) continue;
+    if (train.length === 0) {
+      for (let i = 0; i < n; i++) if (fold[i] === f) out[i] = labels[i] as number;
       continue;
     }
-    const fit = fitIsotonic(trainS, trainY);
-    for (const i of rows) out[i] = calibrateIsotonic(fit, scores[i] as number);
+    const fit = fitIsotonicSorted(scores, labels, train);
+    for (let i = 0; i < n; i++) {
+      if (fold[i] === f) out[i] = calibrateIsotonic(fit, scores[i] as number);
+    }
   }
   return out;
 }

@@ -33,7 +33,6 @@ export function fitIsotonic(scores: ArrayLike<number>, labels: ArrayLike<number>
       `fitIsotonic: lengths differ (${n} scores vs ${labels.length} labels)`,
     );
   }
-  const order = new Array<number>(n);
   for (let i = 0; i < n; i++) {
     const s = scores[i];
     if (typeof s !== 'number' || !Number.isFinite(s)) {
@@ -45,14 +44,32 @@ export function fitIsotonic(scores: ArrayLike<number>, labels: ArrayLike<number>
         `fitIsotonic: labels[${i}] is ${String(l)}; labels must be 0 or 1`,
       );
     }
-    order[i] = i;
   }
+  return fitIsotonicSorted(scores, labels, sortedOrder(scores, labels));
+}
+
+/** Row indexes by (score, label) ascending: scikit-learn's `np.lexsort((y, X))`. */
+export function sortedOrder(scores: ArrayLike<number>, labels: ArrayLike<number>): Uint32Array {
+  const order = new Uint32Array(scores.length);
+  for (let i = 0; i < order.length; i++) order[i] = i;
   order.sort(
     (a, b) =>
       (scores[a] as number) - (scores[b] as number) ||
       (labels[a] as number) - (labels[b] as number),
   );
+  return order;
+}
 
+/**
+ * `fitIsotonic` over the rows `order` lists, already sorted by (score, label) and checked:
+ * cross-validation sorts once and passes each fold's share of the order.
+ */
+export function fitIsotonicSorted(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  order: ArrayLike<number>,
+): IsotonicFit {
+  if (order.length === 0) throw new InvalidInputError('fitIsotonic: no rows');
   // _make_unique: pooled x keeps the first score of its run, y is the run's label mean.
   const ux: number[] = [];
   const uy: number[] = [];
@@ -60,7 +77,8 @@ export function fitIsotonic(scores: ArrayLike<number>, labels: ArrayLike<number>
   let currentX = scores[order[0] as number] as number;
   let sumY = 0;
   let sumW = 0;
-  for (const i of order) {
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k] as number;
     const x = scores[i] as number;
     if (x - currentX >= UNIQUE_RESOLUTION) {
       ux.push(currentX);
