@@ -480,7 +480,9 @@ export function checkCbpeModel(where: string, model: unknown): CbpeModel {
     throw new InvalidInputError(`${where}: calibration must be isotonic or none`);
   }
   const calibrator = m.calibration === 'isotonic' ? checkIsotonicFit(where, m.calibrator) : null;
-  checkCount(where, 'referenceRows', m.referenceRows);
+  if (checkCount(where, 'referenceRows', m.referenceRows) === 0) {
+    throw new InvalidInputError(`${where}: referenceRows must be at least 1`);
+  }
   const se = m.samplingError as unknown as Record<string, CbpeSpread> | undefined;
   if (typeof se !== 'object' || se === null) {
     throw new InvalidInputError(`${where}: samplingError is missing`);
@@ -746,6 +748,8 @@ class CbpeSketchImpl implements CbpeSketch {
       // Rates: √(s²/(n·f) + s²/(N·f)); counts (n × a rate): √(s²·n + n²·s²/N). Both are this.
       se = sampling * Math.sqrt(1 + n / nRef);
     }
+    // A stored spread with a zero share (tampered) would give ∞: no band rather than a wrong one.
+    if (!Number.isFinite(se)) return { ...empty, samplingError: sampling };
     const max = COUNT_METRICS.has(name) ? n : 1;
     const half = CBPE_BAND_STANDARD_ERRORS * se;
     return {

@@ -211,5 +211,17 @@ describe('fitCbpe', () => {
       checkCbpeModel('m', { ...model, samplingError: { ...model.samplingError, f1: { std: -1 } } }),
     ).toThrow(/samplingError.f1/);
     expect(() => checkCbpeModel('m', { ...model, kind: 'other' })).toThrow(/cbpe-binary/);
+    expect(() => checkCbpeModel('m', { ...model, referenceRows: 0 })).toThrow(/referenceRows/);
+    // A zero share with a spread would make an infinite band: no band, never ∞ or NaN.
+    const zeroShare = {
+      ...model,
+      rocAucPlacement: { ...model.rocAucPlacement, negatives: { std: 0.2, fraction: 0 } },
+    };
+    const sketch = createCbpeSketch(zeroShare);
+    for (const s of sample(100, 10).scores) sketch.record(s);
+    const auc = sketch.estimate().metrics.roc_auc;
+    expect(auc.value).not.toBeNull();
+    expect(auc.standardError).toBeNull();
+    expect(auc.lower).toBeNull();
   });
 });
