@@ -439,10 +439,10 @@ function fleetDashboard(d: Defaults): DashboardJson {
     .withPanel(
       lineChart(
         'Performance by model',
-        'Performance of the latest window with labels (metric label names it).',
+        'Performance of the latest window with labels (metric label names it; the label-free estimates and their gaps are on the model dashboard).',
       ).withTarget(
         query(
-          `max by (model, version, metric) (${METRIC.modelPerformance}${sel})`,
+          `max by (model, version, metric) (${METRIC.modelPerformance}{model=~"$model",window="$window",metric!~"estimate.*"})`,
           '{{model}} v{{version}} {{metric}}',
         ),
       ),
@@ -708,7 +708,7 @@ function modelDashboard(d: Defaults): DashboardJson {
       )
         .withTarget(
           query(
-            `max by (version, metric) (${METRIC.modelPerformance}${sel})`,
+            `max by (version, metric) (${METRIC.modelPerformance}{model="$model",version=~"$version",window="$window",metric!~"estimate.*"})`,
             'v{{version}} {{metric}}',
           ),
         )
@@ -718,6 +718,17 @@ function modelDashboard(d: Defaults): DashboardJson {
             'v{{version}} {{metric}} (estimated)',
           ),
         ),
+    )
+    .withPanel(
+      lineChart(
+        'Estimate gap',
+        'Realised minus label-free estimate, per metric, for the latest window with labels: the estimator’s own health (near 0 while the calibration holds).',
+      ).withTarget(
+        query(
+          `max by (version, metric) (${METRIC.modelPerformance}{model="$model",version=~"$version",window="$window",metric=~"estimate_gap_.*"})`,
+          'v{{version}} {{metric}}',
+        ),
+      ),
     )
     .withPanel(
       lineChart('Label coverage', 'Share of the window’s predictions with a label.', 'percentunit')
