@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importBaseline } from '../../../src/baseline/import.js';
-import { baselineSpec } from '../../../src/baseline/profile.js';
+import { baselineSpec, buildProfileFromRows } from '../../../src/baseline/profile.js';
 import { createMetrics } from '../../../src/export/metrics.js';
 import { createPerformanceScheduler } from '../../../src/ingest/performance-scheduler.js';
 import type { Quarantine } from '../../../src/ingest/quarantine.js';
@@ -94,6 +94,13 @@ describe('label-free performance estimate per window', () => {
     expect(baseline.cbpe?.calibration).toBe('isotonic');
     expect(baseline.cbpe?.threshold).toBe(0.5);
     expect(baseline.cbpe?.referenceRows).toBe(5000);
+  });
+
+  it('in-memory baselines (tests, the demo) fit the same estimator when asked', () => {
+    const data = rows(5000, 1);
+    const built = buildProfileFromRows(model, '3', data, { estimator: true }).profile;
+    expect(built.cbpe).toEqual(baseline.cbpe);
+    expect(buildProfileFromRows(model, '3', data).profile.cbpe).toBeUndefined();
   });
 
   it('a closed window carries its estimate; it tracks the truth and equals the sketch path', () => {
