@@ -193,7 +193,7 @@ class WindowStateImpl implements WindowState {
   private hi = Number.NEGATIVE_INFINITY;
   readonly features: Map<string, FeatureSketch>;
   readonly prediction: FeatureSketch | null;
-  readonly cbpe: CbpeSketch | null;
+  cbpe: CbpeSketch | null;
   readonly offsets = new Map<string, OffsetRange>();
   private readonly slots: Slot[];
   private readonly predictionNumeric: boolean;
@@ -284,12 +284,12 @@ class WindowStateImpl implements WindowState {
         `cannot merge window ${windowName(this.bounds)}: built on baseline ${s.baselineId}, this one on ${this.baselineId}`,
       );
     }
-    if ((this.cbpe === null) !== (s.cbpe === undefined)) {
-      throw new InvalidInputError(
-        `cannot merge window ${windowName(this.bounds)}: one state has a performance estimate and the other not`,
-      );
+    // A partial state without the estimator's sums (an instance of an older driftd during a
+    // rolling upgrade) costs the window its estimate, never its drift result.
+    if (this.cbpe !== null) {
+      if (s.cbpe === undefined) this.cbpe = null;
+      else this.cbpe.merge(s.cbpe);
     }
-    if (this.cbpe !== null && s.cbpe !== undefined) this.cbpe.merge(s.cbpe);
     for (const slot of this.slots) {
       const snap = s.features[slot.name];
       if (snap === undefined) {

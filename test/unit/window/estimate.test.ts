@@ -152,10 +152,19 @@ describe('label-free performance estimate per window', () => {
     expect(result.estimate).toBeUndefined();
   });
 
-  it('refuses to merge a state without estimator sums into one with them', () => {
+  it('a partial state without estimator sums (an older instance) costs the estimate, not the window', () => {
     const a = windowOf(rows(10, 4));
     const { cbpe: _, ...stripped } = a.snapshot();
-    expect(() => windowOf([]).merge(stripped)).toThrow(/performance estimate/);
+    const merged = windowOf(rows(10, 5));
+    merged.merge(stripped);
+    const result = evaluateWindow({ state: merged, closedAt: 1 }, baseline, model);
+    expect(result.eventCount).toBe(20);
+    expect(result.estimate).toBeUndefined();
+    // And the other way round: sums from the other side are ignored by a state without them.
+    const plain = windowOf([]);
+    plain.merge(stripped);
+    plain.merge(a.snapshot());
+    expect(evaluateWindow({ state: plain, closedAt: 1 }, baseline, model).estimate).toBeUndefined();
   });
 
   it('exports the estimate and its band on /metrics', async () => {
