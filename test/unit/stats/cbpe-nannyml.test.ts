@@ -11,7 +11,8 @@ import {
 
 /*
  * driftd's CBPE against NannyML 0.13.1 on real data: the US Census ACS employment extract of
- * Massachusetts that NannyML ships, two models trained by the generator
+ * Massachusetts that NannyML ships, three models trained by the generator (two that NannyML
+ * calibrates, one it uses as is)
  * (scripts/fixtures/gen_cbpe.py → test/fixtures/cbpe-nannyml.json), a 5 000-row reference and
  * 21 windows of 500 rows (12 held-out 2015 windows, 3 each from 2016-2018).
  *
