@@ -47,10 +47,10 @@ export function cbpeSpec(model: ModelConfig): Record<string, unknown> {
   return { cbpe: [field, String(positive), threshold] };
 }
 
-export function createCbpeCollector(model: ModelConfig): CbpeCollector {
+/** `max` (default CBPE_REFERENCE_MAX) is the reservoir's size: rows kept at most. */
+export function createCbpeCollector(model: ModelConfig, max = CBPE_REFERENCE_MAX): CbpeCollector {
   const positive = String(model.label.positive);
-  const scores = new Float64Array(Math.min(CBPE_REFERENCE_MAX, 1024));
-  let s = scores;
+  let s = new Float64Array(Math.min(max, 1024));
   let y = new Uint8Array(s.length);
   let kept = 0;
   let seen = 0;
@@ -78,12 +78,12 @@ export function createCbpeCollector(model: ModelConfig): CbpeCollector {
       const l = String(label) === positive ? 1 : 0;
       seen++;
       let at = kept;
-      if (kept === CBPE_REFERENCE_MAX) {
+      if (kept === max) {
         at = Math.floor(random() * seen);
-        if (at >= CBPE_REFERENCE_MAX) return;
+        if (at >= max) return;
       } else {
         if (kept === s.length) {
-          const grown = Math.min(CBPE_REFERENCE_MAX, s.length * 2);
+          const grown = Math.min(max, s.length * 2);
           const ns = new Float64Array(grown);
           ns.set(s);
           const ny = new Uint8Array(grown);
