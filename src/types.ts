@@ -3,6 +3,8 @@
  * user-facing contract of DESIGN.md; timestamps are epoch milliseconds once decoded.
  */
 
+import type { CbpeEstimate, CbpeModel } from './stats/cbpe.js';
+
 export type FeatureValue = number | string | boolean | null;
 export type FeatureType = 'numeric' | 'categorical';
 export type ModelTask = 'binary-classification' | 'multiclass' | 'regression';
@@ -135,6 +137,12 @@ export interface BaselineProfile {
   prediction: FeatureProfile | null;
   /** The model's own performance on the baseline data (same metric names as windows), when the file has label and prediction columns. */
   performance?: Record<string, number>;
+  /**
+   * The label-free performance estimator fitted on the baseline's labels and scores
+   * (src/baseline/cbpe.ts); absent when the model is not a binary classifier with a numeric
+   * score, or the baseline file has no usable label column.
+   */
+  cbpe?: CbpeModel;
 }
 
 export type DriftTest = 'ks' | 'psi' | 'chi-square' | 'jensen-shannon' | 'wasserstein';
@@ -276,6 +284,11 @@ export interface WindowResult extends WindowBounds {
    * replaces it once the watermark passes the window's end.
    */
   provisional: boolean;
+  /**
+   * Label-free performance estimate of the window (src/stats/cbpe.ts), when the baseline has
+   * an estimator: expected metrics with their bands, known at close, long before the labels.
+   */
+  estimate?: CbpeEstimate;
 }
 
 export interface PerformanceResult extends WindowBounds {

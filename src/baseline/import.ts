@@ -10,6 +10,7 @@ import type { ModelConfig } from '../config/types.js';
 import { BaselineError } from '../errors.js';
 import type { PiiKey } from '../privacy/pii.js';
 import type { BaselineProfile } from '../types.js';
+import { type CbpeFitReport, createCbpeCollector, estimatesPerformance } from './cbpe.js';
 import {
   BadRowLog,
   type BadRowReport,
@@ -69,6 +70,8 @@ export interface BaselineImportReport {
   predictionAbsent: boolean;
   /** Configured label field absent from the CSV header (then the profile has no performance). */
   labelAbsent: boolean;
+  /** The performance estimator's fit (binary classifiers with a numeric score), else null. */
+  cbpe: CbpeFitReport | null;
   /** Bounded pass-1 state, for diagnostics. */
   state: ProfileBuilderStats;
   durationMs: number;
@@ -96,6 +99,11 @@ export async function importBaseline(
   const builder = createProfileBuilder(model, version, piiKey);
   const columns = builder.columns.map((c) => c.name);
   const optional = builder.columns.filter((c) => c.role !== 'feature').map((c) => c.name);
+  // The label column (read by the builder for the baseline's own performance) also feeds the
+  // performance estimator, with the score.
+  const cbpe = estimatesPerformance(model) ? createCbpeCollector(model) : null;
+  const scoreAt = columns.indexOf(model.prediction.field);
+  const labelAt = columns.indexOf(model.label.field);
   const numericColumns = builder.columns.filter((c) => c.type === 'numeric').map((c) => c.name);
   const hash = createBaselineHash(model, version, piiKey);
   const log = new BadRowLog();
@@ -159,6 +167,7 @@ export async function importBaseline(
     },
     (values, line) => {
       if (builder.count(values, line) !== null) secondBad++;
+      else cbpe?.add(values[scoreAt], values[labelAt]);
     },
     () => {
       secondBad++;
@@ -177,12 +186,15 @@ export async function importBaseline(
     );
   }
 
-  const profile = builder.finish({
+  const built = builder.finish({
     hash: hash.digest('hex'),
     source: options.source ?? resolve(file),
     createdAt: (options.now ?? Date.now)(),
     badRows: log.total,
   });
+  const estimator = cbpe?.finish() ?? null;
+  const profile: BaselineProfile =
+    estimator?.model == null ? built : { ...built, cbpe: estimator.model };
   return {
     profile,
     report: {
@@ -195,6 +207,7 @@ export async function importBaseline(
       badRows: log.report(),
       predictionAbsent: first.absentColumns.includes(model.prediction.field),
       labelAbsent: first.absentColumns.includes(model.label.field),
+      cbpe: estimator?.report ?? null,
       state: builder.stats(),
       durationMs: performance.now() - started,
     },

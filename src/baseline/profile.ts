@@ -83,6 +83,7 @@ import {
   createPerformanceAccumulator,
   type PerformanceAccumulator,
 } from '../window/performance.js';
+import { createCbpeCollector, estimatesPerformance } from './cbpe.js';
 
 /** Version of the profile math; part of the content hash, so a change re-keys baselines. */
 export const BASELINE_ALGORITHM = 'driftd-baseline/3';
@@ -878,6 +879,11 @@ export interface BuildFromRowsOptions {
   source?: string;
   /** Default Date.now(). */
   createdAt?: number;
+  /**
+   * Fit the label-free performance estimator on each row's `label.field` value, as
+   * `baseline import` does (binary classifiers with a numeric score). Default false.
+   */
+  estimator?: boolean;
 }
 
 export interface BaselineBuildResult {
@@ -921,15 +927,22 @@ export function buildProfileFromRows(
     if (bad !== null) log.add(bad);
   });
   builder.endObserve();
+  const cbpe = options.estimator && estimatesPerformance(model) ? createCbpeCollector(model) : null;
+  const scoreAt = names.indexOf(model.prediction.field);
   list.forEach((row, i) => {
-    if (load(row)) builder.count(values, i + 1);
+    if (!load(row)) return;
+    if (builder.count(values, i + 1) === null && cbpe !== null) {
+      cbpe.add(values[scoreAt], jsonColumnValue(row as Record<string, unknown>, model.label.field));
+    }
   });
-  const profile = builder.finish({
+  const built = builder.finish({
     hash: hash.digest('hex'),
     source: options.source ?? 'memory',
     createdAt: options.createdAt ?? Date.now(),
     badRows: log.total,
   });
+  const estimator = cbpe?.finish().model ?? null;
+  const profile = estimator === null ? built : { ...built, cbpe: estimator };
   return { profile, badRows: log.report() };
 }
 

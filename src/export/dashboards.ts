@@ -439,10 +439,10 @@ function fleetDashboard(d: Defaults): DashboardJson {
     .withPanel(
       lineChart(
         'Performance by model',
-        'Performance of the latest window with labels (metric label names it).',
+        'Performance of the latest window with labels (metric label names it; the label-free estimates and their gaps are on the model dashboard).',
       ).withTarget(
         query(
-          `max by (model, version, metric) (${METRIC.modelPerformance}${sel})`,
+          `max by (model, version, metric) (${METRIC.modelPerformance}{model=~"$model",window="$window",metric!~"estimate.*"})`,
           '{{model}} v{{version}} {{metric}}',
         ),
       ),
@@ -710,11 +710,11 @@ function modelDashboard(d: Defaults): DashboardJson {
     .withPanel(
       lineChart(
         'Performance',
-        "Performance metrics of the latest window with labels (labels arrive late), and the model's own performance on its baseline's training data (legend: baseline).",
+        "Performance metrics of the latest window with labels (labels arrive late), the model's own performance on its baseline's training data (legend: baseline), and the label-free estimate of the latest closed window (binary classifiers; legend: estimated).",
       )
         .withTarget(
           query(
-            `max by (version, metric) (${METRIC.modelPerformance}${sel})`,
+            `max by (version, metric) (${METRIC.modelPerformance}{model="$model",version=~"$version",window="$window",metric!~"estimate.*"})`,
             'v{{version}} {{metric}}',
             { refId: 'window' },
           ),
@@ -725,7 +725,25 @@ function modelDashboard(d: Defaults): DashboardJson {
             'v{{version}} {{metric}} (baseline)',
             { refId: 'baseline' },
           ),
+        )
+        .withTarget(
+          query(
+            `max by (version, metric) (${METRIC.modelPerformanceEstimate}{model="$model",version=~"$version",window="$window",band="estimate",metric=~"accuracy|precision|recall|f1|roc_auc"})`,
+            'v{{version}} {{metric}} (estimated)',
+            { refId: 'estimated' },
+          ),
         ),
+    )
+    .withPanel(
+      lineChart(
+        'Estimate gap',
+        'Realised minus label-free estimate, per metric, for the latest window with labels: the estimator’s own health (near 0 while the calibration holds).',
+      ).withTarget(
+        query(
+          `max by (version, metric) (${METRIC.modelPerformance}{model="$model",version=~"$version",window="$window",metric=~"estimate_gap_.*"})`,
+          'v{{version}} {{metric}}',
+        ),
+      ),
     )
     .withPanel(
       lineChart(

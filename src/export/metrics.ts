@@ -47,6 +47,7 @@ export const METRIC = {
   modelPerformance: 'driftd_model_performance',
   performanceDegraded: 'driftd_model_performance_degraded',
   performanceDegradedConsecutive: 'driftd_model_performance_degraded_consecutive_windows',
+  modelPerformanceEstimate: 'driftd_model_performance_estimate',
   labelCoverage: 'driftd_model_label_coverage_ratio',
   fairnessRatio: 'driftd_fairness_ratio',
   fairnessDisparity: 'driftd_fairness_disparity_detected',
@@ -123,6 +124,7 @@ export interface Metrics {
   modelPerformance: Gauge<WindowLabels | 'metric'>;
   performanceDegraded: Gauge<WindowLabels | 'metric'>;
   performanceDegradedConsecutive: Gauge<WindowLabels | 'metric'>;
+  modelPerformanceEstimate: Gauge<WindowLabels | 'metric' | 'band'>;
   labelCoverage: Gauge<WindowLabels>;
   fairnessRatio: Gauge<FairnessLabels | 'metric'>;
   fairnessDisparity: Gauge<FairnessLabels>;
@@ -301,6 +303,11 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       'Consecutive windows with labels degraded on the metric, up to the latest (windows without a verdict are skipped).',
       [...w, 'metric'] as const,
     ),
+    modelPerformanceEstimate: gauge(
+      METRIC.modelPerformanceEstimate,
+      'Label-free performance estimate of the latest closed window (CBPE, binary classifiers): band="estimate", or the lower / upper end of its 3-standard-error band.',
+      [...w, 'metric', 'band'] as const,
+    ),
     labelCoverage: gauge(
       METRIC.labelCoverage,
       'Share of the window’s predictions that have a ground-truth label.',
@@ -467,6 +474,16 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
         m.predictionDriftScore.set({ ...wl, test: r.prediction.test }, severity(r.prediction));
       }
     }
+    if (r.estimate) {
+      for (const [metric, e] of Object.entries(r.estimate.metrics)) {
+        if (e.value !== null)
+          m.modelPerformanceEstimate.set({ ...wl, metric, band: 'estimate' }, e.value);
+        if (e.lower !== null)
+          m.modelPerformanceEstimate.set({ ...wl, metric, band: 'lower' }, e.lower);
+        if (e.upper !== null)
+          m.modelPerformanceEstimate.set({ ...wl, metric, band: 'upper' }, e.upper);
+      }
+    }
     m.windowEvents.set(wl, r.eventCount);
     m.windowCloseTimestamp.set(wl, r.closedAt / 1000);
     // A provisional result (quiet stream, window still open) is counted when it closes.
@@ -502,7 +519,8 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
 
   const recordPerformance = (p: PerformanceResult): void => {
     const wl = { model: p.model, version: p.version, window: p.sizeLabel };
-    m.labelCoverage.set(wl, p.coverage);
+    // A record without labels carries only the label-free estimate: coverage is not news.
+    if (p.labeled > 0) m.labelCoverage.set(wl, p.coverage);
     for (const [metric, value] of Object.entries(p.metrics)) {
       if (Number.isFinite(value)) m.modelPerformance.set({ ...wl, metric }, value);
     }

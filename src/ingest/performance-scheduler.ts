@@ -1,7 +1,9 @@
+import { estimatesPerformance } from '../baseline/cbpe.js';
 import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { FairnessResult } from '../stats/fairness.js';
 import type { ProtectedAttribute } from '../stats/fairness-groups.js';
+import type { CbpeEstimate } from '../stats/index.js';
 import type { PerformanceResult, WindowBounds, WindowResult } from '../types.js';
 import {
   countStoredOutcomes,
@@ -11,7 +13,12 @@ import {
   type WindowFairnessSnapshot,
 } from '../window/fairness.js';
 import { type Clock, windowAt, windowKey } from '../window/index.js';
-import { computePerformance, type LabeledPrediction } from '../window/performance.js';
+import {
+  computePerformance,
+  estimateGap,
+  estimateRecord,
+  type LabeledPrediction,
+} from '../window/performance.js';
 import { direct, type StoreWrites, type Write } from './store-writes.js';
 
 /** What the performance scheduler reads from and writes to the store. */
@@ -38,6 +45,14 @@ export interface PerformanceStore {
     positive: string;
     limit: number;
   }): Promise<StoredOutcomes[]>;
+  /** Stored performance records (optional: without it an estimate does not survive a restart). */
+  queryPerformance?(q: {
+    model: string;
+    window: string;
+    version: string;
+    from: number;
+    to: number;
+  }): Promise<PerformanceResult[]>;
   /** Whether the model has any stored label (optional: without it, every recompute joins). */
   hasLabels?(model: string): Promise<boolean>;
   queryDrift(q: {
@@ -89,7 +104,12 @@ export function createPerformanceScheduler(opts: {
 }): PerformanceScheduler {
   const { store, models, clock, metrics, writes } = opts;
   // Closed windows' event counts, for label coverage when labels arrive after the close.
-  const closedCounts = new Map<string, { bounds: WindowBounds; eventCount: number }>();
+  // With each, the window's label-free estimate (not stored: a window that fell out of this
+  // map gets its realised metrics but no estimate gap).
+  const closedCounts = new Map<
+    string,
+    { bounds: WindowBounds; eventCount: number; estimate: CbpeEstimate | undefined }
+  >();
   const dirtyWindows = new Map<string, WindowBounds>();
 
   function trimClosedCounts(): void {
@@ -149,6 +169,35 @@ export function createPerformanceScheduler(opts: {
     return evaluateWindowFairness(model, counts);
   }
 
+  /**
+   * The window's label-free estimate as performance keys: in memory since its close, else
+   * (after a restart) carried over from its stored record, which a new record replaces.
+   */
+  async function estimateOf(
+    model: ModelConfig,
+    b: WindowBounds,
+    write: Write,
+  ): Promise<Record<string, number>> {
+    const known = closedCounts.get(windowKey(b))?.estimate;
+    if (known) return estimateRecord(known);
+    if (!estimatesPerformance(model) || store.queryPerformance === undefined) return {};
+    const query = store.queryPerformance.bind(store);
+    const prior = await write('query_performance', () =>
+      query({
+        model: b.model,
+        window: b.sizeLabel,
+        version: b.version,
+        from: b.start,
+        to: b.start + 1,
+      }),
+    );
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(prior[0]?.metrics ?? {})) {
+      if (k.startsWith('estimated_')) out[k] = v;
+    }
+    return out;
+  }
+
   let recomputing: Promise<void> | null = null;
   async function recompute(write: Write = direct): Promise<void> {
     // Never overlapping: a call during a run waits for it, then runs again for what it left.
@@ -166,19 +215,26 @@ export function createPerformanceScheduler(opts: {
         if (model.fairness && store.fairnessRows) {
           fairness.push([b, await write('fairness_rows', () => fairnessOf(model, b))]);
         }
+        const estimated = await estimateOf(model, b, write);
+        const hasEstimate = Object.keys(estimated).length > 0;
         // A model without any label has no performance: skip the join.
-        if (!(await write('has_labels', () => labelsExist(b.model)))) continue;
+        const labels = await write('has_labels', () => labelsExist(b.model));
+        if (!labels && !hasEstimate) continue;
         const eventCount = await write('query_drift', () => eventCountOf(b));
         if (eventCount === undefined) continue;
-        const pairs = await write('labeled_predictions', () =>
-          store.labeledPredictions({
-            model: b.model,
-            version: b.version,
-            from: b.start,
-            to: b.end,
-          }),
-        );
-        if (pairs.length === 0) continue;
+        const pairs = labels
+          ? await write('labeled_predictions', () =>
+              store.labeledPredictions({
+                model: b.model,
+                version: b.version,
+                from: b.start,
+                to: b.end,
+              }),
+            )
+          : [];
+        if (pairs.length === 0 && !hasEstimate) continue;
+        // Before any label: the estimate alone (labeled 0); after: realised, estimate and gap.
+        const realised = pairs.length === 0 ? {} : computePerformance(model, pairs);
         out.push({
           model: b.model,
           version: b.version,
@@ -188,7 +244,7 @@ export function createPerformanceScheduler(opts: {
           end: b.end,
           labeled: pairs.length,
           coverage: eventCount > 0 ? Math.min(1, pairs.length / eventCount) : 0,
-          metrics: computePerformance(model, pairs),
+          metrics: { ...realised, ...estimated, ...estimateGap(estimated, realised) },
           computedAt: clock.now(),
         });
       }
@@ -224,7 +280,13 @@ export function createPerformanceScheduler(opts: {
 
   return {
     windowWritten(r) {
-      closedCounts.set(windowKey(r), { bounds: r, eventCount: r.eventCount });
+      // The estimate is recorded as soon as the window is written, labels or not.
+      if (r.estimate) dirtyWindows.set(windowKey(r), r);
+      closedCounts.set(windowKey(r), {
+        bounds: r,
+        eventCount: r.eventCount,
+        estimate: r.estimate,
+      });
     },
     trim: trimClosedCounts,
     markDue(b) {

@@ -9,6 +9,24 @@ export {
   type BinnedWindow,
   binnedWasserstein,
 } from './binned-wasserstein.js';
+export {
+  CBPE_BAND_STANDARD_ERRORS,
+  CBPE_METRICS,
+  type CbpeCalibration,
+  type CbpeEstimate,
+  type CbpeFitOptions,
+  type CbpeMetric,
+  type CbpeMetricEstimate,
+  type CbpeModel,
+  type CbpeSketch,
+  type CbpeSketchOptions,
+  type CbpeSnapshot,
+  type CbpeSpread,
+  checkCbpeModel,
+  createCbpeSketch,
+  fitCbpe,
+  needsCalibration,
+} from './cbpe.js';
 export { chiSquareTest } from './chi-square.js';
 export { jensenShannonDistance, wassersteinDistance } from './divergence.js';
 export type * from './fairness.js';
@@ -29,6 +47,7 @@ export {
 } from './fairness-groups.js';
 export type { ConfidenceInterval } from './intervals.js';
 export { differenceInterval, riskRatioInterval, twoSidedZ, wilsonInterval } from './intervals.js';
+export { calibrateIsotonic, fitIsotonic, type IsotonicFit } from './isotonic.js';
 export { binnedKsTest, ksTest } from './ks.js';
 export {
   accuracy,

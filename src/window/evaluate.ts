@@ -3,6 +3,8 @@ import { InvalidInputError } from '../errors.js';
 import { type BinnedSide, wassersteinOfBins } from '../stats/binned-wasserstein.js';
 import type {
   CategoricalSketchSnapshot,
+  CbpeEstimate,
+  CbpeSnapshot,
   NumericSketchView,
   SketchView,
   TestChoice,
@@ -11,6 +13,7 @@ import {
   binnedKsTest,
   chiSquareTest,
   chooseTest,
+  createCbpeSketch,
   jensenShannonDistance,
   NULL_MAX_SIZE,
   psi,
@@ -204,6 +207,18 @@ export function evaluateWindow(
     datasetDrift: withVerdict > 0 && driftShare >= model.drift.shareThreshold,
     reference,
     provisional: closed.reason === 'idle',
+    ...estimateOf(snap.cbpe, baseline),
+  };
+}
+
+/** The window's label-free performance estimate, from its CBPE sums and the baseline's fit. */
+function estimateOf(
+  sums: CbpeSnapshot | undefined,
+  baseline: BaselineProfile,
+): { estimate?: CbpeEstimate } {
+  if (sums === undefined || baseline.cbpe === undefined) return {};
+  return {
+    estimate: createCbpeSketch(baseline.cbpe, { scoreBins: sums.scoreBins }, sums).estimate(),
   };
 }
 

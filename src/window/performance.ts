@@ -5,6 +5,7 @@ import {
   brierScore,
   createBinaryMetricsSketch,
   createRegressionMetricsSketch,
+  type CbpeEstimate,
   f1Score,
   logLoss,
   meanAbsoluteError,
@@ -85,6 +86,45 @@ export function computePerformance(
   let correct = 0;
   for (const p of pairs) if (String(p.prediction) === String(p.label)) correct++;
   out.accuracy = correct / pairs.length;
+  return out;
+}
+
+/** The metrics both measured from labels and estimated without them (src/stats/cbpe.ts). */
+const ESTIMATED = ['accuracy', 'precision', 'recall', 'f1', 'roc_auc'] as const;
+
+/**
+ * A window's label-free estimate as performance keys: `estimated_<metric>` and its band,
+ * `estimated_<metric>_lower` / `_upper`.
+ */
+export function estimateRecord(estimate: CbpeEstimate): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of ESTIMATED) {
+    const e = estimate.metrics[name];
+    if (e.value === null) continue;
+    out[`estimated_${name}`] = e.value;
+    if (e.lower !== null) out[`estimated_${name}_lower`] = e.lower;
+    if (e.upper !== null) out[`estimated_${name}_upper`] = e.upper;
+  }
+  return out;
+}
+
+/**
+ * The estimator's health once labels arrive: `estimate_gap_<metric>` = realised − estimated,
+ * for each metric both measured and estimated. The estimate covers all of the window's
+ * predictions, the realised value its labelled ones, so the gap is the estimator's error when
+ * coverage is complete (or labels a random subset), and also moves when labelling is selective.
+ */
+export function estimateGap(
+  estimated: Readonly<Record<string, number>>,
+  realised: Readonly<Record<string, number>>,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of ESTIMATED) {
+    const r = realised[name];
+    const e = estimated[`estimated_${name}`];
+    if (r === undefined || e === undefined) continue;
+    out[`estimate_gap_${name}`] = r - e;
+  }
   return out;
 }
 

@@ -2,11 +2,14 @@ import type { ModelConfig } from '../config/types.js';
 import { InvalidInputError } from '../errors.js';
 import type {
   CategoricalSketch,
+  CbpeModel,
+  CbpeSketch,
+  CbpeSnapshot,
   NumericSketch,
   SketchSnapshot,
   SketchView,
 } from '../stats/index.js';
-import { createCategoricalSketch, createNumericSketch } from '../stats/index.js';
+import { createCategoricalSketch, createCbpeSketch, createNumericSketch } from '../stats/index.js';
 import type {
   BaselineProfile,
   CategoricalProfile,
@@ -54,6 +57,8 @@ export interface WindowStateSnapshot {
   /** Per configured feature present in the baseline, in model-config order. */
   features: Record<string, SketchSnapshot>;
   prediction: SketchSnapshot | null;
+  /** The label-free performance estimator's sums, when the baseline has an estimator. */
+  cbpe?: CbpeSnapshot;
   /** Keyed "topic/partition". */
   offsets: Record<string, OffsetRange>;
 }
@@ -80,6 +85,8 @@ export interface WindowState {
   readonly features: ReadonlyMap<string, FeatureSketch>;
   /** Null when the baseline has no prediction profile. */
   readonly prediction: FeatureSketch | null;
+  /** Null unless the baseline has a performance estimator (and the score is numeric). */
+  readonly cbpe: CbpeSketch | null;
   readonly offsets: ReadonlyMap<string, Readonly<OffsetRange>>;
   /** Adds one event; the caller has checked that `event.ts` lies in the window. */
   record(event: PredictionEvent, meta?: RecordMeta): void;
@@ -145,6 +152,16 @@ function sketchFor(profile: FeatureProfile): FeatureSketch {
     : createCategoricalSketch(profile.categories, { seen: seenSet(profile) });
 }
 
+/** A stored estimator that does not check out costs the estimate, never the window. */
+function estimatorSketch(model: CbpeModel): CbpeSketch | null {
+  try {
+    return createCbpeSketch(model);
+  } catch (err) {
+    if (err instanceof InvalidInputError) return null;
+    throw err;
+  }
+}
+
 function sameBounds(a: WindowBounds, b: WindowBounds): boolean {
   return (
     a.model === b.model &&
@@ -176,6 +193,7 @@ class WindowStateImpl implements WindowState {
   private hi = Number.NEGATIVE_INFINITY;
   readonly features: Map<string, FeatureSketch>;
   readonly prediction: FeatureSketch | null;
+  cbpe: CbpeSketch | null;
   readonly offsets = new Map<string, OffsetRange>();
   private readonly slots: Slot[];
   private readonly predictionNumeric: boolean;
@@ -198,6 +216,10 @@ class WindowStateImpl implements WindowState {
     }
     this.prediction = baseline.prediction === null ? null : sketchFor(baseline.prediction);
     this.predictionNumeric = baseline.prediction?.kind === 'numeric';
+    this.cbpe =
+      baseline.cbpe !== undefined && model.prediction.type === 'numeric'
+        ? estimatorSketch(baseline.cbpe)
+        : null;
   }
 
   get minTs(): number | null {
@@ -222,6 +244,8 @@ class WindowStateImpl implements WindowState {
     if (this.prediction !== null) {
       recordValue(this.prediction, this.predictionNumeric, event.prediction);
     }
+    // A missing or unusable score is already counted by the prediction sketch.
+    this.cbpe?.tryRecord(event.prediction);
     const source = meta?.source;
     if (source !== undefined && source.kind === 'kafka') {
       // Consecutive events come from one partition: its range is found without building and
@@ -259,6 +283,12 @@ class WindowStateImpl implements WindowState {
       throw new InvalidInputError(
         `cannot merge window ${windowName(this.bounds)}: built on baseline ${s.baselineId}, this one on ${this.baselineId}`,
       );
+    }
+    // A partial state without the estimator's sums (an instance of an older driftd during a
+    // rolling upgrade) costs the window its estimate, never its drift result.
+    if (this.cbpe !== null) {
+      if (s.cbpe === undefined) this.cbpe = null;
+      else this.cbpe.merge(s.cbpe);
     }
     for (const slot of this.slots) {
       const snap = s.features[slot.name];
@@ -310,6 +340,7 @@ class WindowStateImpl implements WindowState {
       maxTs: this.maxTs,
       features,
       prediction: this.prediction === null ? null : of(this.prediction),
+      ...(this.cbpe === null ? {} : { cbpe: this.cbpe.snapshot() }),
       offsets,
     };
   }

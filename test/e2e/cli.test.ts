@@ -80,6 +80,8 @@ describe('driftd CLI (in-process, real embedded store)', () => {
     const id = /baseline (bl_[0-9a-f]{16})/.exec(first.stdout)?.[1];
     expect(id).toBeDefined();
     expect(first.stdout).toMatch(/^stored: baseline/m);
+    // A binary classifier's file without a label column: no performance estimate, said so.
+    expect(first.stdout).toContain('performance estimate: none (label-absent; 0 rows');
     const again = await cli(
       'baseline',
       'import',

@@ -193,6 +193,14 @@ function print(io: CliIo, imported: Imported, file: string, json: boolean): void
       `  performance on the training data (${report.state.labeled} labelled rows): ${metrics}\n`,
     );
   }
+  const est = report.cbpe;
+  if (est !== null) {
+    io.out.write(
+      est.skipped === null
+        ? `  performance estimate: fitted on ${est.rows} labelled rows (${est.calibration === 'isotonic' ? 'isotonic calibration' : 'scores used as probabilities'})\n`
+        : `  performance estimate: none (${est.skipped}; ${est.rows} rows with a label and a score)\n`,
+    );
+  }
   if (report.badRows.total > 0) {
     io.out.write(`  ${report.badRows.total} bad rows (counted, not profiled); first ones:\n`);
     for (const b of report.badRows.first.slice(0, 10)) {

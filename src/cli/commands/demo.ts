@@ -82,9 +82,15 @@ export async function run(flags: FlagsOf<'demo'>, io: CliIo): Promise<number> {
   const training = days.filter((d) => d.ts >= trainFrom && d.ts < liveFrom);
   const live = days.filter((d) => d.ts >= liveFrom);
   const wetModel = trainWetDayModel(training);
-  const baselineRows = training.map((d) => toPredictionEvent(d, wetModel, '1'));
+  // With the training labels, as a baseline file with a label column: the baseline also fits
+  // the label-free performance estimate each window shows before its labels arrive.
+  const baselineRows = training.map((d) => ({
+    ...toPredictionEvent(d, wetModel, '1'),
+    label: d.wet,
+  }));
   const { profile } = buildProfileFromRows(model, '1', baselineRows, {
     source: 'vega-datasets weather.csv 2012-03..2012-05',
+    estimator: true,
   });
 
   // Latest performance per 30d window start: labels arrive 3 event-days late, so when a window
@@ -100,7 +106,9 @@ export async function run(flags: FlagsOf<'demo'>, io: CliIo): Promise<number> {
       );
     const prev = perf.get(r.start - r.size);
     const auc = prev?.metrics.roc_auc;
-    const perfText = auc === undefined ? '' : `  prev. window AUC ${auc.toFixed(3)}`;
+    const estimated = r.estimate?.metrics.roc_auc.value ?? null;
+    const estText = estimated === null ? '' : `  est. AUC ${estimated.toFixed(3)}`;
+    const perfText = `${estText}${auc === undefined ? '' : `  prev. window AUC ${auc.toFixed(3)}`}`;
     // A window too small for any verdict says so instead of "no drift" (the summary route
     // passes over it to the newest window with a verdict).
     const verdict = r.features.some((f) => !f.insufficient)
@@ -123,7 +131,8 @@ export async function run(flags: FlagsOf<'demo'>, io: CliIo): Promise<number> {
   const daemon = createDaemon(config, {
     onWindow,
     onPerformance: (p) => {
-      if (p.sizeLabel === '30d') perf.set(p.start, p);
+      // Records without labels carry only the estimate, shown with the window itself.
+      if (p.sizeLabel === '30d' && p.labeled > 0) perf.set(p.start, p);
     },
   });
   await daemon.start();
