@@ -172,6 +172,17 @@ function closeWindow(
     driftShare: 0.5,
     datasetDrift: true,
     provisional: false,
+    // The label-free estimate of a binary classifier with an estimator (src/stats/cbpe.ts).
+    estimate: {
+      count: 500,
+      rocAucErrorBound: 0.0001,
+      metrics: Object.fromEntries(
+        (['accuracy', 'precision', 'recall', 'f1', 'roc_auc'] as const).map((k) => [
+          k,
+          { value: 0.8, samplingError: 0.01, standardError: 0.012, lower: 0.764, upper: 0.836 },
+        ]),
+      ) as NonNullable<WindowResult['estimate']>['metrics'],
+    },
   };
   metrics.recordWindow(result);
   metrics.recordPerformance({
@@ -183,7 +194,7 @@ function closeWindow(
     end: now,
     labeled: 200,
     coverage: 0.4,
-    metrics: { roc_auc: 0.81, accuracy: 0.9, brier: 0.12 },
+    metrics: { roc_auc: 0.81, accuracy: 0.9, brier: 0.12, estimate_gap_roc_auc: 0.01 },
     computedAt: now,
   });
   const fairness = createFairnessCounts(['female', 'male', 'other', 'missing']);

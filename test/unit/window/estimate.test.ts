@@ -183,10 +183,8 @@ describe('label-free performance estimate per window', () => {
     }
   });
 
-  it('models without a numeric binary score get no estimator, and their baseline ids do not change', () => {
-    const regression = testModel({ task: 'regression' });
-    expect(baselineSpec(regression, '3')).not.toContain('cbpe');
-    expect(baselineSpec(model, '3')).toContain('"cbpe":["label","1",0.5]');
+  it('the label spec that shapes the estimator (field, positive class, threshold) is part of the baseline id', () => {
+    expect(baselineSpec(model, '3')).toContain('"label":["label","1",0.5]');
     expect(
       baselineSpec(testModel({ label: { field: 'label', positive: 1, threshold: 0.7 } }), '3'),
     ).not.toBe(baselineSpec(model, '3'));
