@@ -94,9 +94,12 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const log = logger.child({ stage: 'daemon' });
   const registry = overrides.registry ?? new Registry();
-  const metrics = createMetrics(registry, { version: VERSION });
   const clock = overrides.clock ?? { now: () => Date.now() };
   const models = new Map<string, ModelConfig>(config.models.map((m) => [m.id, m]));
+  const metrics = createMetrics(registry, {
+    version: VERSION,
+    maxVersions: (model) => models.get(model)?.versions.maxActive ?? Number.POSITIVE_INFINITY,
+  });
 
   let state: DaemonState = 'created';
   let store: Store | undefined;

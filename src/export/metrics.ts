@@ -1,7 +1,9 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type LabelValues, type Registry } from 'prom-client';
 import type { FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
 import { severity } from '../window/verdict.js';
 import { collectProcessMetrics } from './process-metrics.js';
+import { createShownVersions } from './shown-versions.js';
+import { createStreaks, type StreakKey, type VerdictHistory } from './streaks.js';
 
 /**
  * Every metric family the daemon exports, in one place. Alert rules and dashboards are
@@ -18,6 +20,7 @@ export const METRIC = {
   featureDriftScore: 'driftd_feature_drift_score',
   featureDriftThreshold: 'driftd_feature_drift_threshold',
   featureDriftDetected: 'driftd_feature_drift_detected',
+  featureDriftConsecutive: 'driftd_feature_drift_consecutive_windows',
   featureMissingRatio: 'driftd_feature_missing_ratio',
   featureOutOfRangeRatio: 'driftd_feature_out_of_range_ratio',
   featureUnseenRatio: 'driftd_feature_unseen_ratio',
@@ -27,8 +30,10 @@ export const METRIC = {
   featureBoundStraddles: 'driftd_feature_bound_straddles_threshold',
   modelDriftShare: 'driftd_model_drift_share',
   modelDatasetDrift: 'driftd_model_dataset_drift',
+  modelDatasetDriftConsecutive: 'driftd_model_dataset_drift_consecutive_windows',
   predictionPsi: 'driftd_prediction_psi',
   predictionDriftDetected: 'driftd_prediction_drift_detected',
+  predictionDriftConsecutive: 'driftd_prediction_drift_consecutive_windows',
   modelPerformance: 'driftd_model_performance',
   labelCoverage: 'driftd_model_label_coverage_ratio',
   windowEvents: 'driftd_window_events',
@@ -82,6 +87,7 @@ export interface Metrics {
   featureDriftScore: Gauge<FeatureLabels | 'test'>;
   featureDriftThreshold: Gauge<FeatureLabels | 'test'>;
   featureDriftDetected: Gauge<FeatureLabels>;
+  featureDriftConsecutive: Gauge<FeatureLabels>;
   featureMissingRatio: Gauge<FeatureLabels>;
   featureOutOfRangeRatio: Gauge<FeatureLabels>;
   featureUnseenRatio: Gauge<FeatureLabels>;
@@ -91,8 +97,10 @@ export interface Metrics {
   featureBoundStraddles: Gauge<FeatureLabels>;
   modelDriftShare: Gauge<WindowLabels>;
   modelDatasetDrift: Gauge<WindowLabels>;
+  modelDatasetDriftConsecutive: Gauge<WindowLabels>;
   predictionPsi: Gauge<WindowLabels>;
   predictionDriftDetected: Gauge<WindowLabels>;
+  predictionDriftConsecutive: Gauge<WindowLabels>;
   modelPerformance: Gauge<WindowLabels | 'metric'>;
   labelCoverage: Gauge<WindowLabels>;
   windowEvents: Gauge<WindowLabels>;
@@ -111,9 +119,18 @@ export interface Metrics {
   httpRequests: Counter<HttpRequestLabels>;
   httpRequestSeconds: Histogram<'method' | 'route' | 'status_class'>;
   lastEventTimestamp: Gauge<'model'>;
-  /** Sets every gauge of a closed window's result. */
-  recordWindow(result: WindowResult): void;
+  /**
+   * Sets every gauge of a written window result (the newest window of its series only, see
+   * shown-versions.ts) and its consecutive-drift counts. `restored`: a stored result replayed
+   * at startup (src/ingest/restore-gauges.ts), not a window closed now (no counter moves).
+   */
+  recordWindow(result: WindowResult, opts?: RecordOptions): void;
   recordPerformance(result: PerformanceResult): void;
+  /**
+   * Startup: the stored verdicts of one consecutive-drift series (src/export/streaks.ts), before
+   * the latest results are replayed through recordWindow.
+   */
+  seedStreak(key: StreakKey, history: VerdictHistory): void;
   /**
    * Removes every series of a model version (its state was retired to make room for another),
    * so /metrics stays bounded by `versions.maxActive` versions per model.
@@ -121,7 +138,18 @@ export interface Metrics {
   forgetVersion(model: string, version: string): void;
 }
 
-export function createMetrics(registry: Registry, opts: { version: string }): Metrics {
+export interface RecordOptions {
+  restored?: boolean;
+}
+
+export interface MetricsOptions {
+  /** driftd's version (driftd_build_info). */
+  version: string;
+  /** Versions of a model with series at once (its `versions.maxActive`); default unbounded. */
+  maxVersions?: (model: string) => number;
+}
+
+export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics {
   const registers = [registry];
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
     new Gauge<L>({ name, help, labelNames, registers });
@@ -177,6 +205,11 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
       '1 when the feature drifted in the latest closed window (after BH-FDR), else 0.',
       f,
     ),
+    featureDriftConsecutive: gauge(
+      METRIC.featureDriftConsecutive,
+      'Consecutive windows (with events, up to the latest) in which the feature drifted; 0 when the latest did not.',
+      f,
+    ),
     featureMissingRatio: gauge(
       METRIC.featureMissingRatio,
       'Share of events in the latest closed window with the feature missing.',
@@ -207,6 +240,11 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
       '1 when the drift share reached the dataset-drift threshold.',
       w,
     ),
+    modelDatasetDriftConsecutive: gauge(
+      METRIC.modelDatasetDriftConsecutive,
+      'Consecutive windows (with events, up to the latest) with dataset drift; 0 when the latest had none.',
+      w,
+    ),
     predictionPsi: gauge(
       METRIC.predictionPsi,
       'PSI of the model output in the latest closed window vs the baseline.',
@@ -215,6 +253,11 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     predictionDriftDetected: gauge(
       METRIC.predictionDriftDetected,
       '1 when the model output drifted in the latest closed window.',
+      w,
+    ),
+    predictionDriftConsecutive: gauge(
+      METRIC.predictionDriftConsecutive,
+      'Consecutive windows (with events, up to the latest) in which the model output drifted; 0 when the latest did not.',
       w,
     ),
     modelPerformance: gauge(
@@ -309,8 +352,43 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     if (d.type === 'categorical') m.featureOtherRatio.set(fl, d.otherRatio);
   };
 
-  const recordWindow = (r: WindowResult): void => {
+  const streaks = createStreaks();
+  const shown = createShownVersions();
+  const maxVersions = opts.maxVersions ?? (() => Number.POSITIVE_INFINITY);
+
+  /** Whether a result of this version gets series (and removes the version it displaces). */
+  const admit = (model: string, version: string, end: number): boolean => {
+    const a = shown.admit(model, version, end, maxVersions(model));
+    if (a.evicted !== undefined) forgetVersion(model, a.evicted);
+    return a.admitted;
+  };
+
+  /** The consecutive-drift gauges: every verdict counts, even of an older window (a rewrite). */
+  const recordStreaks = (r: WindowResult): void => {
     const wl = { model: r.model, version: r.version, window: r.sizeLabel };
+    const observe = (series: string, drifted: boolean) =>
+      streaks.observe({ ...wl, series }, r.start, drifted);
+    for (const d of r.features) {
+      m.featureDriftConsecutive.set(
+        { ...wl, feature: d.feature },
+        observe(`feature:${d.feature}`, d.drifted),
+      );
+    }
+    m.modelDatasetDriftConsecutive.set(wl, observe('dataset', r.datasetDrift));
+    if (r.prediction) {
+      m.predictionDriftConsecutive.set(wl, observe('prediction', r.prediction.drifted));
+    }
+  };
+
+  const recordWindow = (r: WindowResult, o: RecordOptions = {}): void => {
+    // A provisional result (quiet stream, window still open) is counted when it closes.
+    if (!r.provisional && !o.restored) {
+      m.windowsClosed.inc({ model: r.model, window: r.sizeLabel });
+    }
+    if (!admit(r.model, r.version, r.end)) return;
+    const wl = { model: r.model, version: r.version, window: r.sizeLabel };
+    recordStreaks(r);
+    if (!shown.latest('window', wl, r.start)) return;
     for (const d of r.features) {
       const fl = { ...wl, feature: d.feature };
       m.featurePsi.set(fl, d.psi);
@@ -332,12 +410,11 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
     }
     m.windowEvents.set(wl, r.eventCount);
     m.windowCloseTimestamp.set(wl, r.closedAt / 1000);
-    // A provisional result (quiet stream, window still open) is counted when it closes.
-    if (!r.provisional) m.windowsClosed.inc({ model: r.model, window: r.sizeLabel });
   };
 
   const recordPerformance = (p: PerformanceResult): void => {
     const wl = { model: p.model, version: p.version, window: p.sizeLabel };
+    if (!admit(p.model, p.version, p.end) || !shown.latest('performance', wl, p.start)) return;
     m.labelCoverage.set(wl, p.coverage);
     for (const [metric, value] of Object.entries(p.metrics)) {
       if (Number.isFinite(value)) m.modelPerformance.set({ ...wl, metric }, value);
@@ -349,15 +426,23 @@ export function createMetrics(registry: Registry, opts: { version: string }): Me
       x instanceof Gauge &&
       ((x as unknown as { labelNames: readonly string[] }).labelNames ?? []).includes('version'),
   );
-  const forgetVersion = (model: string, version: string): void => {
+  // Synchronous (prom-client's own series map; its get() is async): a result of the version
+  // recorded right after this must not lose its series to a removal still pending.
+  const seriesOf = (g: Gauge<string>) =>
+    Object.values(
+      (g as unknown as { hashMap: Record<string, { labels: LabelValues<string> }> }).hashMap,
+    );
+  function forgetVersion(model: string, version: string): void {
+    shown.forget(model, version);
+    streaks.forget(model, version);
     for (const g of versioned) {
-      void g.get().then((snapshot) => {
-        for (const v of snapshot.values) {
-          if (v.labels.model === model && v.labels.version === version) g.remove(v.labels);
-        }
-      });
+      for (const { labels } of seriesOf(g)) {
+        if (labels.model === model && labels.version === version) g.remove(labels);
+      }
     }
-  };
+  }
 
-  return { ...m, recordWindow, recordPerformance, forgetVersion };
+  const seedStreak = (key: StreakKey, history: VerdictHistory): void => streaks.seed(key, history);
+
+  return { ...m, recordWindow, recordPerformance, seedStreak, forgetVersion };
 }
