@@ -207,7 +207,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     ),
     featureDriftConsecutive: gauge(
       METRIC.featureDriftConsecutive,
-      'Consecutive windows (with events, up to the latest) in which the feature drifted; 0 when the latest did not.',
+      'Windows in a row, up to the latest with a verdict, in which the feature drifted (0 once one is clean; windows without a verdict skipped, see src/export/streaks.ts).',
       f,
     ),
     featureMissingRatio: gauge(
@@ -242,7 +242,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     ),
     modelDatasetDriftConsecutive: gauge(
       METRIC.modelDatasetDriftConsecutive,
-      'Consecutive windows (with events, up to the latest) with dataset drift; 0 when the latest had none.',
+      'Windows in a row, up to the latest with a verdict, with dataset drift (0 once one is clean).',
       w,
     ),
     predictionPsi: gauge(
@@ -257,7 +257,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     ),
     predictionDriftConsecutive: gauge(
       METRIC.predictionDriftConsecutive,
-      'Consecutive windows (with events, up to the latest) in which the model output drifted; 0 when the latest did not.',
+      'Windows in a row, up to the latest with a verdict, in which the model output drifted (0 once one is clean).',
       w,
     ),
     modelPerformance: gauge(
@@ -366,17 +366,27 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
   /** The consecutive-drift gauges: every verdict counts, even of an older window (a rewrite). */
   const recordStreaks = (r: WindowResult): void => {
     const wl = { model: r.model, version: r.version, window: r.sizeLabel };
-    const observe = (series: string, drifted: boolean) =>
+    // No verdict (see streaks.ts): too few values, or an open window found clean so far.
+    const verdict = (drifted: boolean, insufficient: boolean) =>
+      insufficient || (r.provisional && !drifted) ? null : drifted;
+    const observe = (series: string, drifted: boolean | null) =>
       streaks.observe({ ...wl, series }, r.start, drifted);
     for (const d of r.features) {
       m.featureDriftConsecutive.set(
         { ...wl, feature: d.feature },
-        observe(`feature:${d.feature}`, d.drifted),
+        observe(`feature:${d.feature}`, verdict(d.drifted, d.insufficient)),
       );
     }
-    m.modelDatasetDriftConsecutive.set(wl, observe('dataset', r.datasetDrift));
+    const noFeatureVerdict = r.features.every((d) => d.insufficient);
+    m.modelDatasetDriftConsecutive.set(
+      wl,
+      observe('dataset', verdict(r.datasetDrift, noFeatureVerdict)),
+    );
     if (r.prediction) {
-      m.predictionDriftConsecutive.set(wl, observe('prediction', r.prediction.drifted));
+      m.predictionDriftConsecutive.set(
+        wl,
+        observe('prediction', verdict(r.prediction.drifted, r.prediction.insufficient)),
+      );
     }
   };
 

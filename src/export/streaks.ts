@@ -3,10 +3,12 @@
  * version and window size): the number behind `driftd_*_drift_consecutive_windows`, on which
  * the drift alerts fire ("K windows in a row") instead of a long `for:` that a restart cancels.
  *
- * Definition: over the windows of the series that have a result (a window without events has
- * none and neither extends nor breaks a run), ordered by start, the streak of the newest window
- * is the number of windows at its end whose verdict was "drifted"; a window judged clean, or
- * without a verdict (too few events), ends the run.
+ * Definition: over the windows of the series that have a verdict, ordered by start, the streak
+ * is the number of windows at the end whose verdict was "drifted"; a window judged clean ends
+ * the run. A window without a verdict neither extends nor ends a run: no events (no result),
+ * too few events or reference values (insufficient), or a still-open window that a provisional
+ * result finds clean (it may fill up yet; its final result decides). A provisional result that
+ * finds drift counts, so a quiet stream still pages.
  *
  * A window's verdict can be written more than once: a provisional result of a quiet window,
  * then its final one; or, with allowed lateness, the final result of window W after the
@@ -46,8 +48,11 @@ interface Series {
 }
 
 export interface Streaks {
-  /** Records the verdict of the window starting at `start`; answers the series' streak. */
-  observe(key: StreakKey, start: number, drifted: boolean): number;
+  /**
+   * Records the verdict of the window starting at `start` (null: none, which also withdraws an
+   * earlier one of the same window); answers the series' streak.
+   */
+  observe(key: StreakKey, start: number, drifted: boolean | null): number;
   /** Replaces a series' state by what the store holds (startup). */
   seed(key: StreakKey, history: VerdictHistory): void;
   /** Drops every series of a model version (retired). */
@@ -103,8 +108,9 @@ export function createStreaks(history = STREAK_HISTORY): Streaks {
       let i = v.length;
       while (i > 0 && v[i - 1]!.start > start) i--;
       if (i > 0 && v[i - 1]!.start === start) {
-        v[i - 1] = { start, drifted };
-      } else if (i === 0 && s.truncated) {
+        if (drifted === null) v.splice(i - 1, 1);
+        else v[i - 1] = { start, drifted };
+      } else if (drifted === null || (i === 0 && s.truncated)) {
         // Older than every kept verdict, with older ones folded into base: unplaceable.
         return streakOf(s);
       } else {

@@ -640,7 +640,7 @@ export interface VerdictRow {
   drifted: number | string;
   /** The series' run of drifted windows just before this one. */
   before: number | string;
-  /** 1-based position of the window in its series. */
+  /** 1-based position of the window among the series' windows with a verdict. */
   rn: number | string;
 }
 
@@ -649,7 +649,9 @@ export interface VerdictRow {
  * versions, each with the run of drifted windows before it (src/export/streaks.ts):
  * `before` = (rn − 1) − the position of the latest clean window before it (0 when none).
  * A window's rewrites collapse to its newest revision first, so a provisional result and its
- * final one are one window. Param history UInt32 besides the common ones.
+ * final one are one window. Windows without a verdict are left out as streaks.ts says: a
+ * feature or prediction row marked insufficient, a dataset row none of whose features has a
+ * verdict, a provisional row found clean. Param history UInt32 besides the common ones.
  */
 export function verdictHistorySql(db: string): string {
   const series = 'PARTITION BY version, window, kind, feature ORDER BY window_start';
@@ -665,13 +667,20 @@ FROM
     SELECT version, window, kind, feature, window_start, d, row_number() OVER (${series}) AS rn
     FROM
     (
-      SELECT version, window, kind, feature, window_start, closed_at,
-        if(kind = 'dataset', dataset_drift, drifted) AS d,
-        max(closed_at) OVER (PARTITION BY version, window, window_start) AS revision
-      FROM ${tableRef(db, 'window_results')} FINAL
-      WHERE ${LATEST_VERSIONS}
+      SELECT version, window, kind, feature, window_start, d, provisional,
+        if(kind = 'dataset', no_feature_verdict, insufficient) AS no_verdict
+      FROM
+      (
+        SELECT version, window, kind, feature, window_start, closed_at, provisional, insufficient,
+          if(kind = 'dataset', dataset_drift, drifted) AS d,
+          max(closed_at) OVER (PARTITION BY version, window, window_start) AS revision,
+          min(if(kind = 'feature', insufficient, 1)) OVER (PARTITION BY version, window, window_start, closed_at) AS no_feature_verdict
+        FROM ${tableRef(db, 'window_results')} FINAL
+        WHERE ${LATEST_VERSIONS}
+      )
+      WHERE closed_at = revision
     )
-    WHERE closed_at = revision
+    WHERE no_verdict = 0 AND NOT (provisional = 1 AND d = 0)
   )
 )
 WHERE from_end <= {history:UInt32}

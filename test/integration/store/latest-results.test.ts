@@ -70,11 +70,7 @@ function drift(feature: string, drifted: boolean): FeatureDrift {
 }
 
 /** Window k of a version and size: `income` drifted as given, `age` never; dataset = income. */
-function result(
-  k: number,
-  incomeDrifted: boolean,
-  over: Partial<WindowResult> = {},
-): WindowResult {
+function result(k: number, incomeDrifted: boolean, over: Partial<WindowResult> = {}): WindowResult {
   const size = over.size ?? 5 * MIN;
   const start = T0 + k * size;
   return {
@@ -172,7 +168,11 @@ describe.each(DRIVERS)('Store.latestResults on the $name', (driver) => {
       // Not a configured size: never read.
       result(9, true, { size: MIN, sizeLabel: '1m' }),
     ]);
-    await store.insertPerformance([performance(0), performance(1), performance(0, { version: '2' })]);
+    await store.insertPerformance([
+      performance(0),
+      performance(1),
+      performance(0, { version: '2' }),
+    ]);
 
     const all = await store.latestResults(query);
     // By newest window end: version 3's 1h window ends last.
@@ -217,6 +217,12 @@ describe.each(DRIVERS)('Store.latestResults on the $name', (driver) => {
       result(5, false, { provisional: true, closedAt: T0 + 31 * MIN }),
     ]);
     await store.insertWindowResults([result(5, true, { closedAt: T0 + 36 * MIN })]);
+    // Windows without a verdict are not listed: window 6 with too few events for any feature
+    // (no dataset verdict either); window 7 still open, found clean so far (provisional).
+    const few = result(6, false);
+    few.features = few.features.map((d) => ({ ...d, insufficient: true }));
+    few.prediction = { ...few.prediction!, insufficient: true };
+    await store.insertWindowResults([few, result(7, false, { provisional: true })]);
 
     const { verdicts } = await store.latestResults(query);
     const by = new Map(verdicts.map((v) => [`${v.window} ${v.series}`, v]));

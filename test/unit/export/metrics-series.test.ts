@@ -136,6 +136,29 @@ describe('consecutive-drift gauges', () => {
     expect(await value(registry, METRIC.windowsClosed, { model: 'm' })).toBe(4);
   });
 
+  it('a provisional clean result or one without a verdict does not end a run', async () => {
+    const registry = new Registry();
+    const metrics = createMetrics(registry, { version: 'test' });
+    const wl = { model: 'm', version: '1', window: '5m' };
+    const run = () => value(registry, METRIC.modelDatasetDriftConsecutive, wl);
+    const income = () =>
+      value(registry, METRIC.featureDriftConsecutive, { ...wl, feature: 'income' });
+    metrics.recordWindow(result(0, true));
+    metrics.recordWindow(result(1, true));
+    // Window 2 still open, quiet: clean so far. Its final result decides.
+    metrics.recordWindow(result(2, false, { provisional: true }));
+    expect([await run(), await income()]).toEqual([2, 2]);
+    metrics.recordWindow(result(2, true));
+    expect([await run(), await income()]).toEqual([3, 3]);
+    // Window 3 with too few events: no verdict for any feature, nor for the dataset.
+    const few = result(3, false);
+    few.features = few.features.map((d) => ({ ...d, insufficient: true }));
+    metrics.recordWindow(few);
+    expect([await run(), await income()]).toEqual([3, 3]);
+    metrics.recordWindow(result(4, false));
+    expect([await run(), await income()]).toEqual([0, 0]);
+  });
+
   it('a restored result moves no counter', async () => {
     const registry = new Registry();
     const metrics = createMetrics(registry, { version: 'test' });

@@ -29,6 +29,15 @@ describe('consecutive drifted windows', () => {
     expect(s.observe(key(), 2 * W, true)).toBe(1);
   });
 
+  it('a window without a verdict neither extends nor ends a run, and withdraws an earlier one', () => {
+    const s = createStreaks();
+    s.observe(key(), 0, true);
+    expect(s.observe(key(), W, null)).toBe(1); // too few events
+    expect(s.observe(key(), 2 * W, true)).toBe(2);
+    expect(s.observe(key(), 3 * W, true)).toBe(3); // provisional, drifted
+    expect(s.observe(key(), 3 * W, null)).toBe(2); // final: too few values after all
+  });
+
   it('a window written after a newer one (allowed lateness) takes its place in the run', () => {
     const s = createStreaks();
     s.observe(key(), 0, true);
