@@ -10,10 +10,11 @@ import { STREAK_HISTORY } from './streaks.js';
  * closes again, up to a week on 7d windows, and restarts every "K consecutive drifted windows"
  * count from zero: a restart in the middle of a drift would cancel its page.
  *
- * Per configured model and window size, the newest stored window result and performance of
- * each of its `versions.maxActive` versions with the newest windows are replayed through
- * `recordWindow` / `recordPerformance` (the one way window gauges are set), after the
- * consecutive-drift series are seeded with their stored verdicts. Features no longer
+ * Per configured model and window size, the newest stored window result of each of its
+ * `versions.maxActive` versions with the newest windows is replayed through `recordWindow`,
+ * after the consecutive-drift series are seeded with their stored verdicts, and the newest
+ * `STREAK_HISTORY` windows with performance through `recordPerformance`, oldest first (the
+ * gauges end on the newest; counts derived from the sequence are rebuilt). Features no longer
  * configured get no series back. Runs before anything is ingested.
  */
 export async function restoreGauges(opts: {
@@ -51,6 +52,7 @@ export async function restoreGauges(opts: {
         { restored: true },
       );
     }
+    // In window order: each window's performance after the one before, as they were recorded.
     for (const p of stored.performance) metrics.recordPerformance(p);
     if (stored.windows.length > 0) {
       opts.logger.info(

@@ -614,20 +614,24 @@ ORDER BY window_start, window, version, kind, feature
 ${READ_SETTINGS}`;
 }
 
-/** The newest window (by start) with performance of every version and window size. */
+/**
+ * The newest `history` windows with performance of every version and window size (a restart
+ * replays them in order: the degraded-window counts are rebuilt from them).
+ */
 export function latestPerformanceSql(db: string): string {
-  return `SELECT model, version, window, window_size_ms,
-  toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
-  labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at_ms
-FROM ${tableRef(db, 'performance')} FINAL
-WHERE ${LATEST_VERSIONS}
-  AND (version, window, window_start) IN (
-    SELECT version, window, max(window_start)
-    FROM ${tableRef(db, 'performance')}
-    WHERE ${LATEST_VERSIONS}
-    GROUP BY version, window
-  )
-ORDER BY window_start, window, version
+  return `SELECT model, version, window, window_size_ms, window_start_ms, window_end_ms,
+  labeled, coverage, metrics, computed_at_ms
+FROM
+(
+  SELECT model, version, window, window_size_ms,
+    toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
+    labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at_ms,
+    row_number() OVER (PARTITION BY version, window ORDER BY window_start DESC) AS from_end
+  FROM ${tableRef(db, 'performance')} FINAL
+  WHERE ${LATEST_VERSIONS}
+)
+WHERE from_end <= {history:UInt32}
+ORDER BY window_start_ms, window, version
 ${READ_SETTINGS}`;
 }
 

@@ -428,12 +428,13 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       });
       if (newest.length === 0) return none;
       const params = { ...common, versions: newest.map((v) => v.version) };
+      const history = Math.max(1, Math.min(q.history, 2 ** 32 - 1));
       const windows = await windowResults(latestWindowResultsSql(db), params);
-      const perf = await exec.query<PerformanceRow>(latestPerformanceSql(db), params);
-      const rows = await exec.query<VerdictRow>(verdictHistorySql(db), {
+      const perf = await exec.query<PerformanceRow>(latestPerformanceSql(db), {
         ...params,
-        history: Math.max(1, Math.min(q.history, 2 ** 32 - 1)),
+        history,
       });
+      const rows = await exec.query<VerdictRow>(verdictHistorySql(db), { ...params, history });
       return {
         versions: params.versions,
         windows,

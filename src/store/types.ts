@@ -126,7 +126,7 @@ export interface LatestResultsQuery {
   /** Window size labels to read (the configured ones). */
   windows: readonly string[];
   maxVersions: number;
-  /** Verdicts per series (see src/export/streaks.ts). */
+  /** Verdicts per series (see src/export/streaks.ts), performance windows per series. */
   history: number;
 }
 
@@ -259,8 +259,9 @@ export interface Store {
 
   /**
    * What /metrics showed for `model` before a restart: its `maxVersions` versions with the
-   * newest windows (among `windows` sizes), the newest window result and performance of each
-   * version and size, and the newest `history` verdicts of each consecutive-drift series.
+   * newest windows (among `windows` sizes), the newest window result of each version and size,
+   * the newest `history` windows with performance of each (ascending), and the newest
+   * `history` verdicts of each consecutive-drift series.
    */
   latestResults(query: LatestResultsQuery): Promise<LatestResults>;
 

@@ -195,10 +195,17 @@ describe.each(DRIVERS)('Store.latestResults on the $name', (driver) => {
       reference: undefined,
       features: [...want.features].sort((a, b) => a.feature.localeCompare(b.feature)),
     });
-    expect(all.performance.map((p) => `${p.version} ${p.start}`).sort()).toEqual(
-      [`2 ${T0}`, `3 ${T0 + 5 * MIN}`].sort(),
-    );
-    expect(all.performance.find((p) => p.version === '3')).toEqual(performance(1));
+    // The newest `history` windows with performance, ascending.
+    expect(all.performance).toEqual([
+      performance(0, { version: '2' }),
+      performance(0),
+      performance(1),
+    ]);
+    expect(
+      (await store.latestResults({ ...query, history: 1 })).performance.map(
+        (p) => `${p.version} ${p.start}`,
+      ),
+    ).toEqual([`2 ${T0}`, `3 ${T0 + 5 * MIN}`]);
 
     const two = await store.latestResults({ ...query, maxVersions: 2 });
     expect(two.versions).toEqual(['3', '4']);
