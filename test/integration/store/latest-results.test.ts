@@ -210,7 +210,7 @@ describe.each(DRIVERS)('Store.latestResults on the $name', (driver) => {
     const two = await store.latestResults({ ...query, maxVersions: 2 });
     expect(two.versions).toEqual(['3', '4']);
     expect([...new Set(two.windows.map((w) => w.version))].sort()).toEqual(['3', '4']);
-    expect(two.performance.map((p) => p.version)).toEqual(['3']);
+    expect(two.performance.map((p) => p.version)).toEqual(['3', '3']);
     expect(new Set(two.verdicts.map((v) => v.version))).toEqual(new Set(['3', '4']));
   });
 
