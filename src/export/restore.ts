@@ -2,7 +2,7 @@ import type { ModelConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/types.js';
 import type { Metrics } from './metrics.js';
-import { STREAK_HISTORY } from './streaks.js';
+import { STREAK_HISTORY, STREAK_HORIZON } from './streaks.js';
 
 /**
  * Startup: puts back on /metrics what the last run showed, from the store. Without it a restart
@@ -30,6 +30,7 @@ export async function restoreGauges(opts: {
       windows: model.windows.sizes.map((s) => s.label),
       maxVersions: model.versions.maxActive,
       history: STREAK_HISTORY,
+      horizon: STREAK_HORIZON,
     });
     const configured = new Set(model.features.map((f) => f.name));
     for (const s of stored.verdicts) {

@@ -25,6 +25,11 @@
 
 /** Verdicts kept per series: more than the windows of one size that can be open at once. */
 export const STREAK_HISTORY = 64;
+/**
+ * Windows of stored history a restart reads per series: a run is restored exactly up to this
+ * length (longer runs as this long, still above any alert's window count, at most 1000).
+ */
+export const STREAK_HORIZON = 1024;
 
 export interface Verdict {
   /** Window start, epoch ms. */

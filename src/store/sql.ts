@@ -577,6 +577,13 @@ ${READ_SETTINGS}`;
 
 const LATEST_FILTER = 'model = {model:String} AND window IN {windows:Array(String)}';
 const LATEST_VERSIONS = `${LATEST_FILTER} AND version IN {versions:Array(String)}`;
+/**
+ * Histories are read over a horizon per version and size (params keys Array(String) of
+ * `version\0window`, since Array(Int64) epoch ms, sinceMin Int64): memory stays bounded by
+ * the horizon, not by how long the model has been monitored.
+ */
+const WITHIN_HORIZON = `window_start >= fromUnixTimestamp64Milli({sinceMin:Int64}, 'UTC')
+  AND toUnixTimestamp64Milli(window_start) >= {since:Array(Int64)}[indexOf({keys:Array(String)}, concat(version, '\\0', window))]`;
 
 export interface VersionEndRow {
   version: string;
@@ -628,7 +635,7 @@ FROM
     labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at_ms,
     row_number() OVER (PARTITION BY version, window ORDER BY window_start DESC) AS from_end
   FROM ${tableRef(db, 'performance')} FINAL
-  WHERE ${LATEST_VERSIONS}
+  WHERE ${LATEST_VERSIONS} AND ${WITHIN_HORIZON}
 )
 WHERE from_end <= {history:UInt32}
 ORDER BY window_start_ms, window, version
@@ -680,7 +687,7 @@ FROM
           max(closed_at) OVER (PARTITION BY version, window, window_start) AS revision,
           min(if(kind = 'feature', insufficient, 1)) OVER (PARTITION BY version, window, window_start, closed_at) AS no_feature_verdict
         FROM ${tableRef(db, 'window_results')} FINAL
-        WHERE ${LATEST_VERSIONS}
+        WHERE ${LATEST_VERSIONS} AND ${WITHIN_HORIZON}
       )
       WHERE closed_at = revision
     )

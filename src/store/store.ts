@@ -430,11 +430,17 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       const params = { ...common, versions: newest.map((v) => v.version) };
       const history = Math.max(1, Math.min(q.history, 2 ** 32 - 1));
       const windows = await windowResults(latestWindowResultsSql(db), params);
-      const perf = await exec.query<PerformanceRow>(latestPerformanceSql(db), {
-        ...params,
-        history,
-      });
-      const rows = await exec.query<VerdictRow>(verdictHistorySql(db), { ...params, history });
+      // Histories over `horizon` windows before each version and size's newest one.
+      const keys: string[] = [];
+      const since: number[] = [];
+      for (const w of windows) {
+        keys.push(`${w.version}\u0000${w.sizeLabel}`);
+        since.push(Math.max(0, w.start - Math.max(history, q.horizon) * w.size));
+      }
+      const sinceMin = since.length > 0 ? Math.min(...since) : 0;
+      const ranged = { ...params, history, keys, since, sinceMin };
+      const perf = await exec.query<PerformanceRow>(latestPerformanceSql(db), ranged);
+      const rows = await exec.query<VerdictRow>(verdictHistorySql(db), ranged);
       return {
         versions: params.versions,
         windows,

@@ -128,6 +128,11 @@ export interface LatestResultsQuery {
   maxVersions: number;
   /** Verdicts per series (see src/export/streaks.ts), performance windows per series. */
   history: number;
+  /**
+   * Windows (of each version and size, before its newest) that verdicts and performance are
+   * read from: a drift run longer than this is restored as this long.
+   */
+  horizon: number;
 }
 
 /** One consecutive-drift series as stored: its newest verdicts and the run before them. */

@@ -143,7 +143,13 @@ describe.each(DRIVERS)('Store.latestResults on the $name', (driver) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const query = { model: 'credit-risk', windows: ['5m', '1h'], maxVersions: 10, history: 64 };
+  const query = {
+    model: 'credit-risk',
+    windows: ['5m', '1h'],
+    maxVersions: 10,
+    history: 64,
+    horizon: 1024,
+  };
 
   it('answers nothing for a model without results', async () => {
     expect(await store.latestResults(query)).toEqual({
@@ -257,5 +263,15 @@ describe.each(DRIVERS)('Store.latestResults on the $name', (driver) => {
     expect(s.base).toBe(1);
     expect(s.truncated).toBe(true);
     expect(s.verdicts.map((v) => v.start)).toEqual([3, 4, 5].map((k) => T0 + k * 5 * MIN));
+
+    // A horizon of 3 windows before the newest (window 7): windows 4..7 are read, so the run
+    // before the newest 2 verdicts (windows 4, 5) is 0, not the 1 of window 2.
+    const near = await store.latestResults({ ...query, history: 2, horizon: 3 });
+    const n = near.verdicts.find((v) => v.series === 'feature:income')!;
+    expect([n.base, n.truncated, n.verdicts.map((v) => v.start)]).toEqual([
+      0,
+      false,
+      [4, 5].map((k) => T0 + k * 5 * MIN),
+    ]);
   });
 });
