@@ -132,8 +132,8 @@ export interface Metrics {
    */
   seedStreak(key: StreakKey, history: VerdictHistory): void;
   /**
-   * Removes every series of a model version (its state was retired to make room for another),
-   * so /metrics stays bounded by `versions.maxActive` versions per model.
+   * Removes every series of a model version (its state was retired to make room for another).
+   * /metrics holds at most `versions.maxActive` versions per model in any case (`maxVersions`).
    */
   forgetVersion(model: string, version: string): void;
 }
@@ -359,7 +359,12 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
   /** Whether a result of this version gets series (and removes the version it displaces). */
   const admit = (model: string, version: string, end: number): boolean => {
     const a = shown.admit(model, version, end, maxVersions(model));
-    if (a.evicted !== undefined) forgetVersion(model, a.evicted);
+    if (a.evicted !== undefined) {
+      // Displaced: its series and what they were derived from go (memory bounded by the cap).
+      removeSeries(model, a.evicted);
+      shown.forget(model, a.evicted);
+      streaks.forget(model, a.evicted);
+    }
     return a.admitted;
   };
 
@@ -442,15 +447,20 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     Object.values(
       (g as unknown as { hashMap: Record<string, { labels: LabelValues<string> }> }).hashMap,
     );
-  function forgetVersion(model: string, version: string): void {
-    shown.forget(model, version);
-    streaks.forget(model, version);
+  function removeSeries(model: string, version: string): void {
     for (const g of versioned) {
       for (const { labels } of seriesOf(g)) {
         if (labels.model === model && labels.version === version) g.remove(labels);
       }
     }
   }
+
+  /**
+   * Retired: the series go now. Its drift runs stay (the version counts against the cap until
+   * displaced): the last windows the retirement closed are written after this and show again
+   * with their true counts, as they would after a restart; a newer version displaces them.
+   */
+  const forgetVersion = (model: string, version: string): void => removeSeries(model, version);
 
   const seedStreak = (key: StreakKey, history: VerdictHistory): void => streaks.seed(key, history);
 

@@ -215,11 +215,12 @@ describe('series of model versions', () => {
     for (const [name, versions] of await versionsByFamily(registry)) {
       expect([name, [...versions]]).toEqual([name, ['2']]);
     }
-    // Its drift runs went with it: a later result of the version starts a new run.
+    // The last windows its retirement closed, written after it: back with their true run
+    // (as a restart would show them), until a newer version displaces it.
     metrics.recordWindow(result(1, true, { version: '1' }));
     expect(
       await value(registry, METRIC.modelDatasetDriftConsecutive, { version: '1', window: '5m' }),
-    ).toBe(1);
+    ).toBe(2);
   });
 
   it('holds at most maxVersions versions per model, those with the newest windows', async () => {
@@ -242,5 +243,10 @@ describe('series of model versions', () => {
     for (const [name, versions] of await versionsByFamily(registry)) {
       expect([name, versions.has('a')]).toEqual([name, false]);
     }
+    // Displaced, its run is gone too: were it to come back, it starts anew.
+    metrics.recordWindow(result(8, true, { version: 'a' }));
+    expect(
+      await value(registry, METRIC.modelDatasetDriftConsecutive, { version: 'a', window: '5m' }),
+    ).toBe(1);
   });
 });
