@@ -122,7 +122,7 @@ export interface Metrics {
   /**
    * Sets every gauge of a written window result (the newest window of its series only, see
    * shown-versions.ts) and its consecutive-drift counts. `restored`: a stored result replayed
-   * at startup (src/ingest/restore-gauges.ts), not a window closed now (no counter moves).
+   * at startup (src/export/restore.ts), not a window closed now (no counter moves).
    */
   recordWindow(result: WindowResult, opts?: RecordOptions): void;
   recordPerformance(result: PerformanceResult): void;

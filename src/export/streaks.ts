@@ -19,7 +19,7 @@
  * derives it from the store again, see `verdictHistorySql`).
  *
  * Restarts: nothing here is stored. At startup the same structure is seeded from the stored
- * results (`seed`, fed by src/ingest/restore-gauges.ts), so a restarted daemon continues the
+ * results (`seed`, fed by src/export/restore.ts), so a restarted daemon continues the
  * count an uninterrupted one would have.
  */
 
