@@ -16,6 +16,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importBaseline } from '../src/baseline/import.js';
+import { defaultAlerts } from '../src/config/alerts.js';
 import type { FeatureConfig, ModelConfig } from '../src/config/types.js';
 import type { BenchRecord } from './types.js';
 
@@ -51,6 +52,7 @@ function benchModel(): ModelConfig {
       sampleSize: 10_000,
     },
     piiFields: [],
+    alerts: defaultAlerts('binary-classification'),
   };
 }
 

@@ -12,6 +12,8 @@
  * Baselines are synthetic but built like real ones: fine edges from `quantileEdges`, counts
  * from the numeric sketch, coarse deciles from `coarseBins`.
  */
+
+import { defaultAlerts } from '../src/config/alerts.js';
 import type { FeatureConfig, ModelConfig } from '../src/config/types.js';
 import { coarseBins, createNumericSketch, quantileEdges } from '../src/stats/index.js';
 import type {
@@ -70,6 +72,7 @@ function benchModel(numeric: number, categorical: number, sizes: number[]): Mode
       sampleSize: 10_000,
     },
     piiFields: [],
+    alerts: defaultAlerts('binary-classification'),
   };
 }
 

@@ -29,6 +29,7 @@ import { isTransientStoreError, migrateWhenReachable } from './store/wait.js';
 import type { PerformanceResult, WindowResult } from './types.js';
 import { VERSION } from './version.js';
 import type { Clock } from './window/index.js';
+import { judgePerformance } from './window/performance-verdict.js';
 
 export interface DaemonOverrides {
   logger?: Logger;
@@ -96,8 +97,15 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   const registry = overrides.registry ?? new Registry();
   const clock = overrides.clock ?? { now: () => Date.now() };
   const models = new Map<string, ModelConfig>(config.models.map((m) => [m.id, m]));
+  // One judge for /metrics and the API; baselines come from the running pipeline.
+  const judge = (p: PerformanceResult) => {
+    const model = models.get(p.model);
+    if (model === undefined) return [];
+    return judgePerformance(p, model, pipeline?.baselinePerformance(p.model, p.version));
+  };
   const metrics = createMetrics(registry, {
     version: VERSION,
+    judgePerformance: judge,
     maxVersions: (model) => models.get(model)?.versions.maxActive ?? Number.POSITIVE_INFINITY,
   });
 
@@ -216,6 +224,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           readiness,
           accepting: () => state === 'running',
           version: VERSION,
+          judgePerformance: judge,
         });
         if (overrides.listen !== false) {
           url = await app.listen({ host: config.server.host, port: config.server.port });
@@ -289,6 +298,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           });
           // Before anything is ingested: restore() needs fresh window managers.
           await kafka.restore();
+          const source = kafka;
+          metrics.setKafkaReadiness(() => source.readiness().ok);
         }
         if (startAbort.signal.aborted) throw new LifecycleError('closed while starting');
         state = 'running';

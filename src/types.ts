@@ -133,6 +133,8 @@ export interface BaselineProfile {
   params: BaselineParams;
   features: Record<string, FeatureProfile>;
   prediction: FeatureProfile | null;
+  /** The model's own performance on the baseline data (same metric names as windows), when the file has label and prediction columns. */
+  performance?: Record<string, number>;
 }
 
 export type DriftTest = 'ks' | 'psi' | 'chi-square' | 'jensen-shannon' | 'wasserstein';

@@ -10,6 +10,7 @@ import type {
   PredictionEvent,
   WindowResult,
 } from '../types.js';
+import type { PerformanceVerdict } from '../window/performance-verdict.js';
 
 /** One rejected item of an ingestion batch. */
 export interface ItemError {
@@ -119,4 +120,6 @@ export interface ApiDeps {
    */
   accepting?: () => boolean;
   version: string;
+  /** Performance verdicts of a window (the daemon's, as on /metrics); none without it. */
+  judgePerformance?: (p: PerformanceResult) => readonly PerformanceVerdict[];
 }

@@ -1,4 +1,5 @@
 import type { EventSource, FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
+import type { PerformanceVerdict } from '../window/performance-verdict.js';
 import { referenceName } from '../window/reference.js';
 import type { BaselineSummary } from './ports.js';
 
@@ -78,7 +79,7 @@ export function presentBaseline(b: BaselineSummary) {
   };
 }
 
-export function presentPerformance(p: PerformanceResult) {
+export function presentPerformance(p: PerformanceResult, verdicts: readonly PerformanceVerdict[]) {
   return {
     model: p.model,
     version: p.version,
@@ -88,6 +89,16 @@ export function presentPerformance(p: PerformanceResult) {
     labeled: p.labeled,
     coverage: p.coverage,
     metrics: p.metrics,
+    // Per metric with a threshold in alerts.performance: degraded or not, against which line.
+    verdicts: verdicts.map((v) => ({
+      metric: v.metric,
+      value: v.value,
+      threshold: v.threshold,
+      baseline: v.baseline,
+      limit: v.limit,
+      degraded: v.degraded,
+      reason: v.reason,
+    })),
     computedAt: iso(p.computedAt),
   };
 }

@@ -166,6 +166,30 @@ export const performanceSchema = {
     labeled: { type: 'integer' },
     coverage: { type: 'number' },
     metrics: { type: 'object', additionalProperties: { type: 'number' } },
+    verdicts: {
+      type: 'array',
+      description:
+        "The daemon's verdict per metric with a threshold in alerts.performance (the one driftd_model_performance_degraded exports): `limit` is the line (fixed, or the baseline's value minus / plus dropFromBaseline), `degraded` null when there is no verdict, `reason` says why.",
+      items: {
+        type: 'object',
+        properties: {
+          metric: { type: 'string' },
+          value: { type: ['number', 'null'] },
+          threshold: {
+            type: 'object',
+            properties: {
+              below: { type: 'number' },
+              above: { type: 'number' },
+              dropFromBaseline: { type: 'number' },
+            },
+          },
+          baseline: { type: ['number', 'null'] },
+          limit: { type: ['number', 'null'] },
+          degraded: { type: ['boolean', 'null'] },
+          reason: { type: ['string', 'null'] },
+        },
+      },
+    },
     computedAt: { type: 'string', format: 'date-time' },
   },
 } as const;

@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import type { DriftTest, FeatureType, ModelTask } from '../types.js';
 import { checkTimeZone } from '../window/identity.js';
 import { DEFAULT_EFFECT_FLOORS } from '../window/verdict.js';
+import type { AlertsYaml, ModelAlertsYaml } from './alerts.js';
+import { type AlertsInput, readModelAlerts, readTopAlerts, resolveAlerts } from './alerts.js';
 import { checkDuration } from './duration.js';
 import { pemFileProblem } from './tls.js';
 import type {
@@ -55,6 +57,8 @@ export interface DriftdConfigInput {
   models: ModelInput[];
   /** Personal data (see docs/security.md "Personal data"). */
   privacy?: PrivacyInput;
+  /** Alert rules and performance verdicts: defaults for every model, and the pipeline alerts. */
+  alerts?: AlertsYaml;
 }
 
 export interface PrivacyInput {
@@ -320,6 +324,8 @@ export interface ModelInput {
    * for rolling). @default {"kind":"baseline"}
    */
   reference?: { kind?: ReferenceKind; windows?: number };
+  /** This model's alert settings, merged over the top-level `alerts` key by key. */
+  alerts?: ModelAlertsYaml;
 }
 
 export interface FeatureInput {
@@ -414,15 +420,26 @@ export function readConfig(input: unknown, ctx: ReadContext): DriftdConfig {
     const ingest = r.map('ingest', readIngest);
     const privacy = r.map('privacy', readPrivacy);
     const logLevel = r.choice('logLevel', LOG_LEVELS, 'info');
+    const alerts = r.map('alerts', readTopAlerts);
     const models = r.list('models', { minItems: 1 }, (c, path, value) =>
-      readMap(c, path, value, readModel),
+      readMap(c, path, value, (m) => readModel(m, alerts.defaults)),
     );
     reportDuplicates(
       ctx,
       models.map((m, i) => ({ value: m.id, path: ['models', i, 'id'], at: `models[${i}]` })),
       (id, at) => `duplicate model id ${JSON.stringify(id)} (also at ${at})`,
     );
-    return { dataDir, server, store, kafka, ingest, logLevel, models, privacy };
+    return {
+      dataDir,
+      server,
+      store,
+      kafka,
+      ingest,
+      logLevel,
+      models,
+      privacy,
+      alerts: alerts.pipeline,
+    };
   });
 }
 
@@ -748,7 +765,7 @@ function readKafkaSasl(r: MapReader): KafkaSaslConfig {
   return sasl;
 }
 
-function readModel(r: MapReader): ModelConfig {
+function readModel(r: MapReader, alertDefaults: AlertsInput): ModelConfig {
   const id = r.string('id', {
     check: (value) =>
       SLUG.test(value)
@@ -914,6 +931,11 @@ function readModel(r: MapReader): ModelConfig {
     storeUnlistedFields,
     timeZone,
     reference,
+    alerts: resolveAlerts(
+      task,
+      alertDefaults,
+      r.map('alerts', (a) => readModelAlerts(a, task)),
+    ),
   };
 }
 
@@ -1258,7 +1280,7 @@ function readMap<T>(
 }
 
 /** Reads one mapping; every key asked for is known, so the rest are reported as unknown. */
-class MapReader {
+export class MapReader {
   private readonly asked = new Set<string>();
   private ignored: (key: string) => boolean = () => false;
 
@@ -1271,6 +1293,11 @@ class MapReader {
   private take(key: string): unknown {
     this.asked.add(key);
     return Object.hasOwn(this.value, key) ? this.value[key] : undefined;
+  }
+
+  /** Whether the key is written with the value null (and marks it known). */
+  isNull(key: string): boolean {
+    return this.take(key) === null && Object.hasOwn(this.value, key);
   }
 
   /** Whether the key is present (and marks it known). */

@@ -1,4 +1,5 @@
 import type { DriftTest, FeatureType, ModelTask } from '../types.js';
+import type { AlertName, PipelineAlertName } from './alerts.js';
 
 /**
  * The validated, frozen configuration. Durations are already parsed to milliseconds; the
@@ -16,6 +17,80 @@ export interface DriftdConfig {
   models: ModelConfig[];
   /** Personal data: the PII key (absent in configs built by hand = no key). */
   privacy?: PrivacyConfig;
+  /** The pipeline alerts' settings (top-level `alerts:`); absent in configs built by hand = defaults. */
+  alerts?: PipelineAlerts;
+}
+
+/** `off` = the alert is not generated. */
+export type AlertSeverity = 'critical' | 'warning' | 'info' | 'off';
+
+/** Binary: accuracy, precision, recall, f1, roc_auc, log_loss, brier; multiclass: accuracy; regression: mae, rmse, mape. */
+export type PerformanceMetric =
+  | 'accuracy'
+  | 'precision'
+  | 'recall'
+  | 'f1'
+  | 'roc_auc'
+  | 'log_loss'
+  | 'brier'
+  | 'mae'
+  | 'rmse'
+  | 'mape';
+
+/**
+ * Degraded when the metric is below / above a fixed value, or worse than the baseline's own
+ * value by more than `dropFromBaseline` (direction-aware: for error metrics, above baseline + x).
+ */
+export type PerformanceThreshold =
+  | { below: number }
+  | { above: number }
+  | { dropFromBaseline: number };
+
+/** A model's alert settings: its `alerts:` merged over the top-level one, defaults applied. */
+export interface ResolvedAlerts {
+  /** Routing labels on every alert of the model (e.g. team). */
+  labels: Record<string, string>;
+  /** Absolute http(s) base of `runbook_url` (no trailing slash); null = no runbook link. */
+  runbookBaseUrl: string | null;
+  /** Absolute http(s) URL of the driftd API as on-call reaches it; null = no API link in alerts. */
+  apiBaseUrl: string | null;
+  /** K: drift and performance alerts fire once K consecutive windows are drifted / degraded. */
+  consecutiveWindows: number;
+  severity: Record<AlertName, AlertSeverity>;
+  /** Only metrics of the model's task; a metric without an entry has no verdict. */
+  performance: Partial<Record<PerformanceMetric, PerformanceThreshold>>;
+  labelCoverage: {
+    /** DriftdLabelCoverageLow fires below this share of labelled predictions. */
+    alertBelow: number;
+    /** A performance verdict needs at least this share of the window's predictions labelled. */
+    minForPerformance: number;
+  };
+  dataQuality: {
+    /** DriftdFeatureMissing: missing ratio above the baseline's by more than this. */
+    missingIncrease: number;
+    /** DriftdUnseenCategories: share of categorical values never seen in the baseline. */
+    unseenRatio: number;
+    /** DriftdOutOfRange: share of numeric values outside the baseline's range. */
+    outOfRangeRatio: number;
+    /** DriftdInvalidEvents: share of the model's events rejected as invalid. */
+    invalidRatio: number;
+  };
+  /** Events per second the model normally receives; sizes DriftdNoData. null = unknown. */
+  expectedEventsPerSecond: number | null;
+}
+
+/** Settings of the pipeline alerts (top-level `alerts:` only). */
+export interface PipelineAlerts {
+  labels: Record<string, string>;
+  runbookBaseUrl: string | null;
+  apiBaseUrl: string | null;
+  severity: Record<PipelineAlertName, AlertSeverity>;
+  /** Prometheus job scraping driftd (DriftdDown). */
+  job: string;
+  /** DriftdConsumerLagHigh: total lag of a topic, in messages. */
+  consumerLagMessages: number;
+  /** DriftdDeadLetterRate: dead-lettered messages per second, per reason. */
+  deadLettersPerSecond: number;
 }
 
 export interface PrivacyConfig {
@@ -246,6 +321,8 @@ export interface ModelConfig {
   timeZone?: string;
   /** What each window is compared with (src/window/reference.ts). Absent = the baseline. */
   reference?: ReferenceConfig;
+  /** Alert rules and the performance verdict (src/config/alerts.ts). */
+  alerts: ResolvedAlerts;
 }
 
 /**

@@ -707,6 +707,12 @@ function modelDashboard(d: Defaults): DashboardJson {
         .withTarget(query(`max by (version) (${METRIC.predictionPsi}${sel})`, 'v{{version}} PSI'))
         .withTarget(
           query(
+            `max by (version, test) (${METRIC.predictionDriftScore}${sel})`,
+            'v{{version}} {{test}} score',
+          ),
+        )
+        .withTarget(
+          query(
             `max by (version) (${METRIC.predictionDriftDetected}${sel})`,
             'v{{version}} drifted',
           ),
@@ -724,6 +730,25 @@ function modelDashboard(d: Defaults): DashboardJson {
           'v{{version}} {{metric}}',
         ),
       ),
+    )
+    .withPanel(
+      lineChart(
+        'Degraded windows in a row',
+        "Consecutive windows with labels judged degraded per metric (alerts.performance: a fixed line or the baseline's own value); DriftdPerformanceDegraded fires at alerts.consecutiveWindows.",
+      )
+        .withTarget(
+          query(
+            `max by (version, metric) (${METRIC.performanceDegradedConsecutive}${sel})`,
+            'v{{version}} {{metric}}',
+          ),
+        )
+        .withTarget(
+          query(
+            `max by (version, metric) (${METRIC.performanceDegraded}${sel})`,
+            'v{{version}} {{metric}} degraded now',
+          ),
+        )
+        .min(0),
     )
     .withPanel(
       lineChart('Label coverage', 'Share of the window’s predictions with a label.', 'percentunit')
@@ -943,6 +968,29 @@ function pipelineDashboard(): DashboardJson {
     )
     .withPanel(
       lineChart(
+        'Kafka messages processed/s by topic',
+        'Messages counted into windows or dead-lettered; flat with lag above 0 = stuck (DriftdKafkaConsumerStuck).',
+        'ops',
+      ).withTarget(
+        query(
+          `sum by (topic) (rate(${METRIC.kafkaMessagesProcessed}${inst}[$__rate_interval]))`,
+          '{{topic}}',
+        ),
+      ),
+    )
+    .withPanel(
+      lineChart(
+        'Kafka consumer ready',
+        '1 while the instance consumes as a member of its group (DriftdKafkaConsumerNotReady after 5m at 0).',
+      )
+        .withTarget(
+          query(`max by (instance) (${METRIC.kafkaConsumerReady}${inst})`, '{{instance}}'),
+        )
+        .min(0)
+        .max(1),
+    )
+    .withPanel(
+      lineChart(
         'Kafka errors/s by operation',
         'Failed Kafka client operations: connect attempts, consumer crashes, offset commits, dead-letter sends, lag refreshes.',
         'ops',
@@ -994,7 +1042,7 @@ function pipelineDashboard(): DashboardJson {
     .withPanel(
       lineChart(
         'Time since last window close',
-        'Per model; DriftdWindowsStalled fires past 2 x the largest window + lateness.',
+        'Per model; DriftdWindowsStalled fires past the smallest window + lateness + idle timeout + a grace.',
         's',
       ).withTarget(
         query(`time() - max by (model) (${METRIC.windowCloseTimestamp}${inst})`, '{{model}}'),

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type LabelValues, type Registry } from 'prom-client';
 import type { FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
+import type { PerformanceVerdict } from '../window/performance-verdict.js';
 import { severity } from '../window/verdict.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import { createShownVersions } from './shown-versions.js';
@@ -34,7 +35,13 @@ export const METRIC = {
   predictionPsi: 'driftd_prediction_psi',
   predictionDriftDetected: 'driftd_prediction_drift_detected',
   predictionDriftConsecutive: 'driftd_prediction_drift_consecutive_windows',
+  predictionDriftScore: 'driftd_prediction_drift_score',
+  // Baseline values (wt-baseline).
+  baselinePerformance: 'driftd_model_baseline_performance',
+  featureBaselineMissingRatio: 'driftd_feature_baseline_missing_ratio',
   modelPerformance: 'driftd_model_performance',
+  performanceDegraded: 'driftd_model_performance_degraded',
+  performanceDegradedConsecutive: 'driftd_model_performance_degraded_consecutive_windows',
   labelCoverage: 'driftd_model_label_coverage_ratio',
   windowEvents: 'driftd_window_events',
   windowCloseTimestamp: 'driftd_window_close_timestamp_seconds',
@@ -49,6 +56,8 @@ export const METRIC = {
   kafkaConsumerLag: 'driftd_kafka_consumer_lag_messages',
   kafkaRebalances: 'driftd_kafka_rebalances_total',
   kafkaErrors: 'driftd_kafka_errors_total',
+  kafkaConsumerReady: 'driftd_kafka_consumer_ready',
+  kafkaMessagesProcessed: 'driftd_kafka_messages_processed_total',
   httpRequests: 'driftd_http_requests_total',
   httpRequestSeconds: 'driftd_http_request_duration_seconds',
   lastEventTimestamp: 'driftd_last_event_timestamp_seconds',
@@ -101,7 +110,10 @@ export interface Metrics {
   predictionPsi: Gauge<WindowLabels>;
   predictionDriftDetected: Gauge<WindowLabels>;
   predictionDriftConsecutive: Gauge<WindowLabels>;
+  predictionDriftScore: Gauge<WindowLabels | 'test'>;
   modelPerformance: Gauge<WindowLabels | 'metric'>;
+  performanceDegraded: Gauge<WindowLabels | 'metric'>;
+  performanceDegradedConsecutive: Gauge<WindowLabels | 'metric'>;
   labelCoverage: Gauge<WindowLabels>;
   windowEvents: Gauge<WindowLabels>;
   windowCloseTimestamp: Gauge<WindowLabels>;
@@ -116,6 +128,8 @@ export interface Metrics {
   kafkaConsumerLag: Gauge<'topic' | 'partition'>;
   kafkaRebalances: Counter;
   kafkaErrors: Counter<'operation'>;
+  kafkaConsumerReady: Gauge;
+  kafkaMessagesProcessed: Counter<'topic'>;
   httpRequests: Counter<HttpRequestLabels>;
   httpRequestSeconds: Histogram<'method' | 'route' | 'status_class'>;
   lastEventTimestamp: Gauge<'model'>;
@@ -125,7 +139,15 @@ export interface Metrics {
    * at startup (src/export/restore.ts), not a window closed now (no counter moves).
    */
   recordWindow(result: WindowResult, opts?: RecordOptions): void;
+  /**
+   * Sets the gauges of a window's performance, its verdict per metric (opts.judgePerformance)
+   * and the count of consecutive degraded windows. Results of a series must come in window
+   * order (an older window than the newest one seen leaves the verdict gauges alone): replaying
+   * the last K stored results restores the count.
+   */
   recordPerformance(result: PerformanceResult): void;
+  /** The Kafka consumer's state, read at each scrape (driftd_kafka_consumer_ready). */
+  setKafkaReadiness(ready: (() => boolean) | null): void;
   /**
    * Startup: the stored verdicts of one consecutive-drift series (src/export/streaks.ts), before
    * the latest results are replayed through recordWindow.
@@ -145,6 +167,8 @@ export interface RecordOptions {
 export interface MetricsOptions {
   /** driftd's version (driftd_build_info). */
   version: string;
+  /** Performance verdicts of a window (src/window/performance-verdict.ts); none without it. */
+  judgePerformance?: (p: PerformanceResult) => readonly PerformanceVerdict[];
   /** Versions of a model with series at once (its `versions.maxActive`); default unbounded. */
   maxVersions?: (model: string) => number;
 }
@@ -157,6 +181,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     new Counter<L>({ name, help, labelNames, registers });
   const f = ['model', 'version', 'window', 'feature'] as const;
   const w = ['model', 'version', 'window'] as const;
+  let kafkaReady: (() => boolean) | null = null;
 
   const m = {
     registry,
@@ -260,9 +285,24 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       'Windows in a row, up to the latest with a verdict, in which the model output drifted (0 once one is clean).',
       w,
     ),
+    predictionDriftScore: gauge(
+      METRIC.predictionDriftScore,
+      'Severity of the model output drift in the latest closed window, on the scale of driftd_feature_drift_score (drifted at 1 or more); test names the test that made the verdict.',
+      [...w, 'test'] as const,
+    ),
     modelPerformance: gauge(
       METRIC.modelPerformance,
       'Performance metric of the latest window with labels (metric label names it).',
+      [...w, 'metric'] as const,
+    ),
+    performanceDegraded: gauge(
+      METRIC.performanceDegraded,
+      "1 when the latest window with labels is degraded on the metric (alerts.performance: a fixed line or the baseline's own value), 0 when not; absent without a verdict.",
+      [...w, 'metric'] as const,
+    ),
+    performanceDegradedConsecutive: gauge(
+      METRIC.performanceDegradedConsecutive,
+      'Consecutive windows with labels degraded on the metric, up to the latest (windows without a verdict are skipped).',
       [...w, 'metric'] as const,
     ),
     labelCoverage: gauge(
@@ -330,6 +370,19 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
+    kafkaConsumerReady: new Gauge({
+      name: METRIC.kafkaConsumerReady,
+      help: "1 while this instance's Kafka consumer runs in its group (joined, fetching), else 0; absent without Kafka.",
+      registers: [],
+      collect() {
+        if (kafkaReady !== null) this.set(kafkaReady() ? 1 : 0);
+      },
+    }),
+    kafkaMessagesProcessed: counter(
+      METRIC.kafkaMessagesProcessed,
+      'Kafka messages processed (counted into windows, or dead-lettered), by topic.',
+      ['topic'] as const,
+    ),
     lastEventTimestamp: gauge(
       METRIC.lastEventTimestamp,
       'Event time of the newest accepted event, seconds since epoch.',
@@ -364,6 +417,9 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       removeSeries(model, a.evicted);
       shown.forget(model, a.evicted);
       streaks.forget(model, a.evicted);
+      for (const [key, s] of degradedStreaks) {
+        if (s.model === model && s.version === a.evicted) degradedStreaks.delete(key);
+      }
     }
     return a.admitted;
   };
@@ -422,9 +478,39 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     if (r.prediction) {
       m.predictionPsi.set(wl, r.prediction.psi);
       m.predictionDriftDetected.set(wl, r.prediction.drifted ? 1 : 0);
+      if (!r.prediction.insufficient) {
+        m.predictionDriftScore.set({ ...wl, test: r.prediction.test }, severity(r.prediction));
+      }
     }
     m.windowEvents.set(wl, r.eventCount);
     m.windowCloseTimestamp.set(wl, r.closedAt / 1000);
+  };
+
+  /** Per model, version, window size and metric: the newest judged window and its streak. */
+  const degradedStreaks = new Map<
+    string,
+    { model: string; version: string; start: number; end: number; before: number; count: number }
+  >();
+  const recordVerdict = (p: PerformanceResult, v: PerformanceVerdict): void => {
+    const labels = { model: p.model, version: p.version, window: p.sizeLabel, metric: v.metric };
+    const key = JSON.stringify(labels);
+    const s = degradedStreaks.get(key);
+    if (s !== undefined && p.start < s.start) return; // labels for an older window: not the latest
+    const before =
+      s === undefined ? 0 : p.start === s.start ? s.before : p.start === s.end ? s.count : 0;
+    // A window without a verdict (too few labels) neither extends nor breaks the streak.
+    const count = v.degraded === null ? before : v.degraded ? before + 1 : 0;
+    degradedStreaks.set(key, {
+      model: p.model,
+      version: p.version,
+      start: p.start,
+      end: p.end,
+      before,
+      count,
+    });
+    if (v.degraded === null) m.performanceDegraded.remove(labels);
+    else m.performanceDegraded.set(labels, v.degraded ? 1 : 0);
+    m.performanceDegradedConsecutive.set(labels, count);
   };
 
   const recordPerformance = (p: PerformanceResult): void => {
@@ -434,6 +520,14 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     for (const [metric, value] of Object.entries(p.metrics)) {
       if (Number.isFinite(value)) m.modelPerformance.set({ ...wl, metric }, value);
     }
+    for (const v of opts.judgePerformance?.(p) ?? []) recordVerdict(p, v);
+  };
+
+  const setKafkaReadiness = (ready: (() => boolean) | null): void => {
+    const registered = registry.getSingleMetric(METRIC.kafkaConsumerReady) !== undefined;
+    kafkaReady = ready;
+    if (ready !== null && !registered) registry.registerMetric(m.kafkaConsumerReady);
+    if (ready === null && registered) registry.removeSingleMetric(METRIC.kafkaConsumerReady);
   };
 
   const versioned = Object.values(m).filter(
@@ -456,13 +550,14 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
   }
 
   /**
-   * Retired: the series go now. Its drift runs stay (the version counts against the cap until
-   * displaced): the last windows the retirement closed are written after this and show again
-   * with their true counts, as they would after a restart; a newer version displaces them.
+   * Retired: the series go now. Its drift and degraded runs stay (the version counts against
+   * the cap until displaced): the last windows the retirement closed are written after this and
+   * show again with their true counts, as they would after a restart; a newer version
+   * displaces them.
    */
   const forgetVersion = (model: string, version: string): void => removeSeries(model, version);
 
   const seedStreak = (key: StreakKey, history: VerdictHistory): void => streaks.seed(key, history);
 
-  return { ...m, recordWindow, recordPerformance, seedStreak, forgetVersion };
+  return { ...m, recordWindow, recordPerformance, seedStreak, forgetVersion, setKafkaReadiness };
 }

@@ -1,20 +1,38 @@
 import { stringify } from 'yaml';
+import {
+  type AlertName,
+  defaultPipelineAlerts,
+  LOWER_IS_BETTER,
+  type ModelAlertName,
+  type PipelineAlertName,
+} from '../config/alerts.js';
 import { formatDuration } from '../config/duration.js';
-import type { DriftdConfig, ModelConfig, WindowSizeConfig } from '../config/types.js';
-import type { ModelTask } from '../types.js';
+import type {
+  AlertSeverity,
+  DriftdConfig,
+  ModelConfig,
+  PerformanceMetric,
+  PerformanceThreshold,
+  PipelineAlerts,
+  ResolvedAlerts,
+} from '../config/types.js';
 import { METRIC } from './metrics.js';
 
+export { ALERT_NAMES, type AlertName } from '../config/alerts.js';
+
 /**
- * Prometheus alert rules generated from the model config, so thresholds, window sizes and
- * metric names cannot drift apart from what the daemon exports.
+ * Prometheus alert rules generated from the config (its `alerts:` sections and the models'
+ * drift settings), so thresholds, window sizes, owners and metric names cannot drift apart
+ * from what the daemon exports.
  *
- * Timing model. Every window gauge is latched: it holds the verdict of the latest closed
- * window until the next window of that size closes, roughly one window size later. A `for:`
- * of 1.5 × the window size therefore means "the last two consecutive windows" (the alert
- * fires halfway through the second window's latch), and never races a window boundary the
- * way a whole multiple would. Drift and performance alerts use it; one noisy window does not
- * page anyone. During a backlog replay windows close faster than wall-clock, so only the
- * windows closed in the last 1.5 × size count: that is intended.
+ * Timing model. Drift and performance alerts fire on the daemon's own count of consecutive
+ * drifted / degraded windows (`*_consecutive_windows >= K`, K = alerts.consecutiveWindows),
+ * not on a long `for:`: the count is restored from the store at startup, so a daemon restart
+ * neither cancels nor delays a page, and a 7d window pages when its K-th drifted window closes
+ * rather than 1.5 × 7d later. Data-quality alerts fire on the latest window (its ratios are
+ * facts about that window, not samples of a noisy statistic); a window needs
+ * drift.minWindowSize events and must have closed recently (a retired version's last gauges
+ * never alert forever).
  *
  * Aggregation. Window gauges are a property of the model, not of the daemon instance that
  * exported them, so model rules aggregate `by (model, version, window[, feature])`: several
@@ -22,29 +40,12 @@ import { METRIC } from './metrics.js';
  * exactly the ones Alertmanager routes and inhibits on.
  */
 
-/** Every alert driftd generates; each has a runbook at docs/runbooks/<name>.md. */
-export const ALERT_NAMES = [
-  'DriftdFeatureDrift',
-  'DriftdDatasetDrift',
-  'DriftdPredictionDrift',
-  'DriftdPerformanceDegraded',
-  'DriftdLabelCoverageLow',
-  'DriftdNoData',
-  'DriftdWindowsStalled',
-  'DriftdConsumerLagHigh',
-  'DriftdDeadLetterRate',
-  'DriftdDown',
-] as const;
-export type AlertName = (typeof ALERT_NAMES)[number];
-
-export type Severity = 'warning' | 'critical';
-
 export interface AlertingRule {
   alert: AlertName;
   expr: string;
   for?: string;
   labels: Record<string, string>;
-  annotations: { summary: string; description: string; runbook_url: string };
+  annotations: { summary: string; description: string; runbook_url?: string };
 }
 
 export interface RuleGroup {
@@ -57,394 +58,597 @@ export interface RulesFile {
   groups: RuleGroup[];
 }
 
-/** Binary: accuracy, precision, recall, f1, roc_auc, log_loss, brier; regression: mae, rmse, mape. */
-export type PerformanceMetric =
-  | 'accuracy'
-  | 'precision'
-  | 'recall'
-  | 'f1'
-  | 'roc_auc'
-  | 'log_loss'
-  | 'brier'
-  | 'mae'
-  | 'rmse'
-  | 'mape';
-
-/** Degraded when the metric is below `below` or above `above`; `null` switches a default off. */
-export type PerformanceThresholds = Partial<
-  Record<PerformanceMetric, { below: number } | { above: number } | null>
->;
-
-/**
- * Defaults only where a threshold means the same for every model: a ROC AUC under 0.7 is weak
- * discrimination whatever the base rate, and a Brier score over 0.25 is worse than always
- * predicting 0.5. Accuracy, precision, recall, F1 and log loss depend on the base rate, and
- * the regression errors on the target's scale, so those (and multiclass accuracy, which
- * depends on the number of classes) need a per-model value in `performanceThresholds`.
- */
-export const DEFAULT_PERFORMANCE_THRESHOLDS: Record<ModelTask, PerformanceThresholds> = {
-  'binary-classification': { roc_auc: { below: 0.7 }, brier: { above: 0.25 } },
-  multiclass: {},
-  regression: {},
-};
-
-const TASK_METRICS: Record<ModelTask, readonly PerformanceMetric[]> = {
-  'binary-classification': [
-    'accuracy',
-    'precision',
-    'recall',
-    'f1',
-    'roc_auc',
-    'log_loss',
-    'brier',
-  ],
-  multiclass: ['accuracy'],
-  regression: ['mae', 'rmse', 'mape'],
-};
-
-export interface AlertRuleOptions {
-  /**
-   * Base of every `runbook_url`; the alert's name and `.md` are appended.
-   * @default "docs/runbooks" (the repository path; use e.g.
-   *   "https://github.com/<org>/driftd/blob/main/docs/runbooks" for clickable links)
-   */
-  runbookBaseUrl?: string;
-  /** Prometheus job scraping driftd, for DriftdDown. @default "driftd" */
-  job?: string;
-  /** Static labels on every alert, e.g. `{ team: 'ml-platform' }`, for routing. */
-  labels?: Record<string, string>;
-  /** Extra labels per model id, e.g. `{ 'credit-risk': { team: 'risk-ml' } }`; win over `labels`. */
-  modelLabels?: Record<string, Record<string, string>>;
-  /** Per model id, merged over DEFAULT_PERFORMANCE_THRESHOLDS for its task. */
-  performanceThresholds?: Record<string, PerformanceThresholds>;
-  /** Performance alerts need at least this label coverage in the window. @default 0.1 */
-  minLabelCoverageForPerformance?: number;
-  /** DriftdLabelCoverageLow fires below this coverage. @default 0.05 */
-  labelCoverageMin?: number;
-  /** DriftdConsumerLagHigh: total lag of a topic, in messages. @default 100000 */
-  consumerLagMessages?: number;
-  /** DriftdDeadLetterRate: dead-lettered messages per second, per reason. @default 0.1 */
-  deadLetterPerSecond?: number;
-}
-
-type Defaulted =
-  | 'runbookBaseUrl'
-  | 'job'
-  | 'minLabelCoverageForPerformance'
-  | 'labelCoverageMin'
-  | 'consumerLagMessages'
-  | 'deadLetterPerSecond';
-
-const DEFAULTS: Required<Pick<AlertRuleOptions, Defaulted>> = {
-  runbookBaseUrl: 'docs/runbooks',
-  job: 'driftd',
-  minLabelCoverageForPerformance: 0.1,
-  labelCoverageMin: 0.05,
-  consumerLagMessages: 100_000,
-  deadLetterPerSecond: 0.1,
-};
-
-/** Minimum `for:` of label-coverage alerts: labels arrive minutes to days after predictions. */
-const LABEL_COVERAGE_MIN_FOR_MS = 2 * 3_600_000;
-/** `for:` of the pipeline alerts and of the stall alerts (their thresholds carry the slack). */
-const PIPELINE_FOR_MS = 5 * 60_000;
-const PIPELINE_FOR = formatDuration(PIPELINE_FOR_MS);
+/** `for:` of the pipeline alerts (their thresholds carry the slack). */
+const PIPELINE_FOR = '5m';
 const LAG_FOR = '10m';
-const DEAD_LETTER_RANGE = '5m';
+/** Range of the rate-based alerts (invalid events, dead letters, store errors). */
+const RATE_RANGE = '10m';
+/** Errors that must persist: some in every ERROR_RANGE for ERROR_FOR (a stray one stays quiet). */
+const ERROR_RANGE = '5m';
+const ERROR_FOR = '10m';
+/** Crash loop: this many consumer crashes within CRASH_RANGE. */
+const CRASHES = 3;
+const CRASH_RANGE = '15m';
+/** NoData waits for the time in which this many events are expected (Poisson: P(0) = e^-20). */
+const NO_DATA_EXPECTED_EVENTS = 20;
+const MIN_NO_DATA_MS = 5 * 60_000;
+const MIN_DEFAULT_NO_DATA_MS = 10 * 60_000;
+const MAX_DEFAULT_NO_DATA_MS = 6 * 3_600_000;
 
 /** The alert rules for every configured model plus the pipeline. */
-export function generateAlertRules(config: DriftdConfig, opts: AlertRuleOptions = {}): RulesFile {
-  const o = { ...DEFAULTS, ...stripUndefined(opts) };
-  const runbook = (alert: AlertName) => `${o.runbookBaseUrl.replace(/\/+$/, '')}/${alert}.md`;
+export function generateAlertRules(config: DriftdConfig): RulesFile {
   const groups: RuleGroup[] = config.models.map((model) => ({
     name: `driftd.model.${model.id}`,
-    rules: modelRules(model, o, runbook),
+    rules: modelRules(model),
   }));
-  groups.push({ name: 'driftd.pipeline', rules: pipelineRules(o, runbook) });
+  groups.push({
+    name: 'driftd.pipeline',
+    rules: pipelineRules(config.alerts ?? defaultPipelineAlerts(), config.kafka !== null),
+  });
   return { groups };
 }
 
-type Resolved = AlertRuleOptions & Required<Pick<AlertRuleOptions, Defaulted>>;
+/** What `driftd rules generate` warns about: settings whose absence makes pages less useful. */
+export function alertSettingWarnings(config: DriftdConfig): string[] {
+  const out: string[] = [];
+  const noRunbook = config.models.filter((m) => m.alerts.runbookBaseUrl === null).map((m) => m.id);
+  if (noRunbook.length > 0 || (config.alerts && config.alerts.runbookBaseUrl === null)) {
+    out.push(
+      'alerts.runbookBaseUrl is not set: alerts carry no runbook link (set it to where docs/runbooks/ is published)',
+    );
+  }
+  if (config.models.some((m) => m.alerts.apiBaseUrl === null)) {
+    out.push('alerts.apiBaseUrl is not set: alerts carry no link to the API summary of the model');
+  }
+  return out;
+}
 
-function modelRules(
-  model: ModelConfig,
-  o: Resolved,
-  runbook: (a: AlertName) => string,
-): AlertingRule[] {
+/** Seconds, for PromQL comparisons with time(). */
+const seconds = (ms: number) => Math.ceil(ms / 1000);
+
+/** How long DriftdNoData waits: 20 expected events, or the smallest window without a rate. */
+export function noDataAfterMs(model: ModelConfig): number {
+  const rate = model.alerts.expectedEventsPerSecond;
+  if (rate !== null) {
+    return Math.max(MIN_NO_DATA_MS, Math.ceil(NO_DATA_EXPECTED_EVENTS / rate) * 1000);
+  }
+  const smallest = Math.min(...model.windows.sizes.map((s) => s.ms));
+  return Math.min(MAX_DEFAULT_NO_DATA_MS, Math.max(MIN_DEFAULT_NO_DATA_MS, smallest));
+}
+
+/**
+ * How long after its last close the smallest window is overdue: its size (the next one ends),
+ * the allowed lateness (the watermark must pass its end), the idle timeout (a quiet stream
+ * gets provisional results after it) and a grace of a quarter window, at least 5 minutes.
+ */
+export function stallAfterMs(model: ModelConfig): number {
+  const smallest = Math.min(...model.windows.sizes.map((s) => s.ms));
+  return (
+    smallest +
+    model.windows.allowedLatenessMs +
+    model.windows.idleTimeoutMs +
+    Math.max(5 * 60_000, Math.ceil(smallest / 4))
+  );
+}
+
+/** A Go-template expression querying one value; `fallback` when the query returns nothing. */
+function queried(promql: string, args: string[], format: string, fallback: string): string {
+  const printf = `printf ${JSON.stringify(promql)}${args.map((a) => ` ${a}`).join('')}`;
+  return `{{ with ${printf} | query }}{{ . | first | value | printf ${JSON.stringify(format)} }}{{ else }}${fallback}{{ end }}`;
+}
+
+function modelRules(model: ModelConfig): AlertingRule[] {
+  const a = model.alerts;
   const rules: AlertingRule[] = [];
-  const extra = { ...o.labels, ...o.modelLabels?.[model.id] };
   const rule = (
-    alert: AlertName,
-    severity: Severity,
+    alert: ModelAlertName,
     expr: string,
-    forMs: number,
-    summary: string,
-    description: string,
-    fixed: Record<string, string> = {},
-  ): AlertingRule => ({
-    alert,
-    expr,
-    for: formatDuration(forMs),
-    labels: { ...extra, model: model.id, ...fixed, severity },
-    annotations: { summary, description, runbook_url: runbook(alert) },
-  });
+    text: { summary: string; description: string },
+    opts: { for?: number; labels?: Record<string, string> } = {},
+  ): void => {
+    const severity = a.severity[alert];
+    if (severity === 'off') return;
+    rules.push(
+      build(alert, severity, expr, text, a, { ...opts.labels, model: model.id }, opts.for),
+    );
+  };
   const d = model.drift;
+  const K = a.consecutiveWindows;
   const minEvents = d.minWindowSize;
-  const performance = performanceThresholds(model, o.performanceThresholds?.[model.id]);
-  const largest = Math.max(...model.windows.sizes.map((s) => s.ms));
-  const stallSeconds = Math.ceil((2 * largest + model.windows.allowedLatenessMs) / 1000);
-  const stallMs = stallSeconds * 1000;
-  const stall = formatDuration(stallMs);
+  const id = JSON.stringify(model.id);
+  const W = 'model, version, window';
+  const verdictRule =
+    d.verdict === 'threshold'
+      ? 'fixed thresholds: statistic / threshold for distances, log(adjusted p) / log(threshold) for p-values'
+      : `significant after Benjamini-Hochberg at FDR ${d.fdr} and an effect at or above its floor`;
 
   for (const size of model.windows.sizes) {
-    const sel = selector({ model: model.id, window: size.label });
-    const consecutive = twoWindows(size);
-    const W = 'model, version, window';
+    const w = size.label;
+    const sel = selector({ model: model.id, window: w });
     // Enough events for a verdict, and a window that closed recently: the gauges of a retired
     // version keep their last value until restart and must not alert forever.
-    const fresh = Math.ceil((2 * size.ms + model.windows.allowedLatenessMs) / 1000);
+    const fresh = seconds(2 * size.ms + model.windows.allowedLatenessMs);
     const enough = [
       `and on (${W})`,
       `  max by (${W}) (${METRIC.windowEvents}${sel}) >= ${minEvents}`,
       `and on (${W})`,
       `  time() - max by (${W}) (${METRIC.windowCloseTimestamp}${sel}) < ${fresh}`,
     ].join('\n');
-    // Performance and coverage describe the latest window *with labels*, which may be days old:
-    // only require the version to still be live (any of its windows closed recently).
-    const live = [
-      `and on (model, version)`,
-      `  time() - max by (model, version) (${METRIC.windowCloseTimestamp}${selector({ model: model.id })}) < ${stallSeconds}`,
-    ].join('\n');
     const who = 'model {{ $labels.model }} version {{ $labels.version }}';
-    const sample = `windows of at least ${minEvents} events`;
-    const byWindow = { window: size.label };
+    const v = '$labels.version';
+    const inWindow = (labels: string) =>
+      `{model=${id},version=%q,window=${JSON.stringify(w)}${labels}}`;
+    const events = queried(
+      `max(${METRIC.windowEvents}${inWindow('')})`,
+      [v],
+      '%.0f',
+      'an unknown number of',
+    );
+    const latest = `The latest ${w} window had ${events} events.`;
+    const link = summaryLink(a, model.id, w);
+    const count = (metric: string, labels: string, args: string[]) =>
+      queried(`max(${metric}${inWindow(labels)})`, [v, ...args], '%.0f', `${K} or more`);
+    const byWindow = { window: w };
 
-    rules.push(
-      rule(
-        'DriftdFeatureDrift',
-        'warning',
-        [
-          `max by (${W}, feature) (${METRIC.featurePsi}${sel})`,
-          `and on (${W}, feature)`,
-          `  max by (${W}, feature) (${METRIC.featureDriftDetected}${sel}) == 1`,
-          enough,
-        ].join('\n'),
-        consecutive,
-        'Feature {{ $labels.feature }} of {{ $labels.model }} drifted from its baseline',
-        `Feature {{ $labels.feature }} of ${who} drifted from its baseline in the last two ` +
-          `${size.label} windows (drift test after Benjamini-Hochberg at FDR ${d.fdr}, ${sample}). ` +
-          `PSI is {{ printf "%.3f" $value }} (${d.psiThreshold} or more is a shift).`,
-        byWindow,
-      ),
-      rule(
-        'DriftdDatasetDrift',
-        'critical',
-        [`max by (${W}) (${METRIC.modelDriftShare}${sel}) >= ${d.shareThreshold}`, enough].join(
-          '\n',
-        ),
-        consecutive,
-        'Dataset drift on {{ $labels.model }}: {{ $value | humanizePercentage }} of features drifted',
-        `{{ $value | humanizePercentage }} of the features of ${who} drifted in the last two ` +
-          `${size.label} windows (dataset drift at ${pct(d.shareThreshold)} or more, ${sample}).`,
-        byWindow,
-      ),
-      rule(
-        'DriftdPredictionDrift',
-        'warning',
-        [
-          `max by (${W}) (${METRIC.predictionPsi}${sel})`,
-          `and on (${W})`,
-          `  max by (${W}) (${METRIC.predictionDriftDetected}${sel}) == 1`,
-          enough,
-        ].join('\n'),
-        consecutive,
-        'Predictions of {{ $labels.model }} drifted from the baseline',
-        `The output distribution of ${who} drifted from its baseline in the last two ` +
-          `${size.label} windows (${sample}). ` +
-          `PSI is {{ printf "%.3f" $value }} (${d.psiThreshold} or more is a shift).`,
-        byWindow,
-      ),
+    rule(
+      'DriftdFeatureDrift',
+      [
+        `max by (${W}, feature, test) (${METRIC.featureDriftScore}${sel})`,
+        `and on (${W}, feature)`,
+        `  max by (${W}, feature) (${METRIC.featureDriftConsecutive}${sel}) >= ${K}`,
+        enough,
+      ].join('\n'),
+      {
+        summary:
+          'Feature {{ $labels.feature }} of {{ $labels.model }} drifted ({{ $labels.test }})',
+        description:
+          `Feature {{ $labels.feature }} of ${who} drifted from its reference in ` +
+          `${count(METRIC.featureDriftConsecutive, ',feature=%q', ['$labels.feature'])} consecutive ${w} windows (alerting at ${K}). ` +
+          `Verdict of the {{ $labels.test }} test: drift score {{ printf "%.2f" $value }}, drifted at ` +
+          `${queried(`max(${METRIC.featureDriftThreshold}${inWindow(',feature=%q,test=%q')})`, [v, '$labels.feature', '$labels.test'], '%g', '1')} ` +
+          `or more (${verdictRule}). ${latest}${link}`,
+      },
+      { labels: byWindow },
+    );
+    rule(
+      'DriftdDatasetDrift',
+      [
+        `max by (${W}) (${METRIC.modelDriftShare}${sel})`,
+        `and on (${W})`,
+        `  max by (${W}) (${METRIC.modelDatasetDriftConsecutive}${sel}) >= ${K}`,
+        enough,
+      ].join('\n'),
+      {
+        summary:
+          'Dataset drift on {{ $labels.model }}: {{ $value | humanizePercentage }} of features drifted',
+        description:
+          `{{ $value | humanizePercentage }} of the features of ${who} drifted in the latest ${w} window, ` +
+          `and the dataset drifted (${pct(d.shareThreshold)} of features or more) in ` +
+          `${count(METRIC.modelDatasetDriftConsecutive, '', [])} consecutive ${w} windows (alerting at ${K}). ${latest}${link}`,
+      },
+      { labels: byWindow },
+    );
+    rule(
+      'DriftdPredictionDrift',
+      [
+        `max by (${W}, test) (${METRIC.predictionDriftScore}${sel})`,
+        `and on (${W})`,
+        `  max by (${W}) (${METRIC.predictionDriftConsecutive}${sel}) >= ${K}`,
+        enough,
+      ].join('\n'),
+      {
+        summary: 'Predictions of {{ $labels.model }} drifted ({{ $labels.test }})',
+        description:
+          `The output distribution of ${who} drifted from its reference in ` +
+          `${count(METRIC.predictionDriftConsecutive, '', [])} consecutive ${w} windows (alerting at ${K}). ` +
+          `Verdict of the {{ $labels.test }} test: drift score {{ printf "%.2f" $value }}, drifted at 1 or more; ` +
+          `output PSI ${queried(`max(${METRIC.predictionPsi}${inWindow('')})`, [v], '%.3f', 'unknown')}. ${latest}${link}`,
+      },
+      { labels: byWindow },
     );
 
-    const coverageSel = `${METRIC.labelCoverage}${sel}`;
-    for (const [metric, threshold] of performance) {
-      const below = 'below' in threshold;
-      const value = below ? threshold.below : threshold.above;
-      const perfSel = selector({ model: model.id, window: size.label, metric });
-      rules.push(
-        rule(
-          'DriftdPerformanceDegraded',
-          'critical',
-          [
-            `max by (${W}, metric) (${METRIC.modelPerformance}${perfSel}) ${below ? '<' : '>'} ${value}`,
-            `and on (${W})`,
-            `  max by (${W}) (${coverageSel}) >= ${o.minLabelCoverageForPerformance}`,
-            live,
-          ].join('\n'),
-          consecutive,
-          `{{ $labels.model }} ${metric} is {{ printf "%.3f" $value }} (${below ? 'below' : 'above'} ${value})`,
-          `The ${metric} of ${who} is {{ printf "%.3f" $value }}, ${below ? 'below' : 'above'} ` +
-            `${value}, in the latest ${size.label} windows with labels (at least ` +
-            `${pct(o.minLabelCoverageForPerformance)} of their predictions labeled).`,
-          { ...byWindow, metric },
-        ),
+    // Performance describes the latest window *with labels*, which may be days old: only
+    // require the version to still be live (any of its windows closed recently).
+    const stallSeconds = seconds(stallAfterMs(model) + size.ms);
+    const live = [
+      'and on (model, version)',
+      `  time() - max by (model, version) (${METRIC.windowCloseTimestamp}${selector({ model: model.id })}) < ${stallSeconds}`,
+    ].join('\n');
+    for (const [metric, threshold] of Object.entries(a.performance) as [
+      PerformanceMetric,
+      PerformanceThreshold,
+    ][]) {
+      const perf = selector({ model: model.id, window: w, metric });
+      const q = (name: string, labels: string) => `max(${name}${labels})`;
+      const baseline = queried(
+        q(METRIC.baselinePerformance, `{model=${id},version=%q,metric=${JSON.stringify(metric)}}`),
+        [v],
+        '%.3f',
+        'unknown',
+      );
+      const coverage = queried(q(METRIC.labelCoverage, inWindow('')), [v], '%.2f', 'unknown');
+      rule(
+        'DriftdPerformanceDegraded',
+        [
+          `max by (${W}, metric) (${METRIC.modelPerformance}${perf})`,
+          `and on (${W}, metric)`,
+          `  max by (${W}, metric) (${METRIC.performanceDegradedConsecutive}${perf}) >= ${K}`,
+          live,
+        ].join('\n'),
+        {
+          summary: `{{ $labels.model }} ${metric} is {{ printf "%.3f" $value }} (${describeThreshold(metric, threshold)})`,
+          description:
+            `The ${metric} of ${who} is {{ printf "%.3f" $value }} in its latest ${w} window with labels ` +
+            `(label coverage ${coverage}; the baseline's ${metric} is ${baseline}). Degraded ` +
+            `(${describeThreshold(metric, threshold)}) in ` +
+            `${count(METRIC.performanceDegradedConsecutive, `,metric=${JSON.stringify(metric)}`, [])} consecutive ${w} windows with labels (alerting at ${K}).${link}`,
+        },
+        { labels: { ...byWindow, metric } },
       );
     }
 
-    rules.push(
-      rule(
-        'DriftdLabelCoverageLow',
-        'warning',
-        [
-          '(',
-          `  max by (${W}) (${coverageSel})`,
-          '  or',
-          `  0 * max by (${W}) (${METRIC.windowEvents}${sel})`,
-          `) < ${o.labelCoverageMin}`,
-          `and on (${W})`,
-          `  max by (${W}) (${METRIC.windowEvents}${sel}) >= ${minEvents}`,
-          live,
-        ].join('\n'),
-        Math.max(LABEL_COVERAGE_MIN_FOR_MS, 4 * size.ms),
-        'Few ground-truth labels for {{ $labels.model }}: {{ $value | humanizePercentage }}',
-        `Only {{ $value | humanizePercentage }} of the predictions of ${who} in its latest ` +
-          `${size.label} window with labels have a ground-truth label (alerting below ` +
-          `${pct(o.labelCoverageMin)}), so its performance metrics are missing or unreliable.`,
-        byWindow,
-      ),
+    const coverageSel = `${METRIC.labelCoverage}${sel}`;
+    rule(
+      'DriftdLabelCoverageLow',
+      [
+        '(',
+        `  max by (${W}) (${coverageSel})`,
+        '  or',
+        `  0 * max by (${W}) (${METRIC.windowEvents}${sel})`,
+        `) < ${a.labelCoverage.alertBelow}`,
+        `and on (${W})`,
+        `  max by (${W}) (${METRIC.windowEvents}${sel}) >= ${minEvents}`,
+        live,
+      ].join('\n'),
+      {
+        summary:
+          'Few ground-truth labels for {{ $labels.model }}: {{ $value | humanizePercentage }}',
+        description:
+          `Only {{ $value | humanizePercentage }} of the predictions of ${who} in its latest ` +
+          `${w} window with labels have a ground-truth label (alerting below ` +
+          `${pct(a.labelCoverage.alertBelow)}; a performance verdict needs ${pct(a.labelCoverage.minForPerformance)}), ` +
+          `so its performance is unknown or unreliable.${link}`,
+      },
+      { for: Math.max(2 * 3_600_000, 4 * size.ms), labels: byWindow },
+    );
+
+    // Data quality of the latest window. The baseline's own missing ratio is the reference: a
+    // feature often missing in training is not a schema break when it is missing live.
+    const m = selector({ model: model.id });
+    const F = `${W}, feature`;
+    const missing = `max by (${F}) (${METRIC.featureMissingRatio}${sel})`;
+    const baselineMissing = [
+      `(`,
+      `  max by (model, version, feature) (${METRIC.featureBaselineMissingRatio}${m})`,
+      '  or on (model, version, feature)',
+      `  0 * max by (model, version, feature) (${METRIC.featureMissingRatio}${sel})`,
+      ')',
+    ].join('\n');
+    const baselineMissingText = queried(
+      `max(${METRIC.featureBaselineMissingRatio}{model=${id},version=%q,feature=%q})`,
+      [v, '$labels.feature'],
+      '%.3f',
+      'not known',
+    );
+    rule(
+      'DriftdFeatureAbsent',
+      [
+        `${missing} >= 1`,
+        'unless on (model, version, feature)',
+        `  max by (model, version, feature) (${METRIC.featureBaselineMissingRatio}${m}) >= 1`,
+        enough,
+      ].join('\n'),
+      {
+        summary:
+          'Feature {{ $labels.feature }} of {{ $labels.model }} is absent from its events (schema break?)',
+        description:
+          `Feature {{ $labels.feature }} is missing from every event of ${who} in the latest ${w} ` +
+          `window (baseline missing ratio ${baselineMissingText}). A renamed or dropped field ` +
+          `upstream reads as "missing": its drift cannot be judged. ${latest}${link}`,
+      },
+      { labels: byWindow },
+    );
+    rule(
+      'DriftdFeatureMissing',
+      [
+        `${missing} < 1`,
+        `and on (${F})`,
+        `  ${missing}`,
+        '  - on (model, version, feature) group_left ()',
+        `  ${baselineMissing.split('\n').join('\n  ')}`,
+        `  > ${a.dataQuality.missingIncrease}`,
+        enough,
+      ].join('\n'),
+      {
+        summary:
+          'Feature {{ $labels.feature }} of {{ $labels.model }} is missing in {{ $value | humanizePercentage }} of events',
+        description:
+          `Feature {{ $labels.feature }} is missing in {{ $value | humanizePercentage }} of the events of ${who} ` +
+          `in the latest ${w} window, more than ${a.dataQuality.missingIncrease} above its baseline missing ratio ` +
+          `(${baselineMissingText}). ${latest}${link}`,
+      },
+      { labels: byWindow },
+    );
+    rule(
+      'DriftdUnseenCategories',
+      [
+        `max by (${F}) (${METRIC.featureUnseenRatio}${sel}) > ${a.dataQuality.unseenRatio}`,
+        enough,
+      ].join('\n'),
+      {
+        summary:
+          'Feature {{ $labels.feature }} of {{ $labels.model }}: {{ $value | humanizePercentage }} unseen categories',
+        description:
+          `{{ $value | humanizePercentage }} of the values of feature {{ $labels.feature }} of ${who} in the ` +
+          `latest ${w} window are categories never seen in its baseline (alerting above ` +
+          `${pct(a.dataQuality.unseenRatio)}). ${latest}${link}`,
+      },
+      { labels: byWindow },
+    );
+    rule(
+      'DriftdOutOfRange',
+      [
+        `max by (${F}) (${METRIC.featureOutOfRangeRatio}${sel}) > ${a.dataQuality.outOfRangeRatio}`,
+        enough,
+      ].join('\n'),
+      {
+        summary:
+          'Feature {{ $labels.feature }} of {{ $labels.model }}: {{ $value | humanizePercentage }} out of range',
+        description:
+          `{{ $value | humanizePercentage }} of the present values of feature {{ $labels.feature }} of ${who} ` +
+          `in the latest ${w} window are outside its baseline range (alerting above ` +
+          `${pct(a.dataQuality.outOfRangeRatio)}). ${latest}${link}`,
+      },
+      { labels: byWindow },
     );
   }
 
+  const m = selector({ model: model.id });
+  const events = (result?: string) =>
+    `${METRIC.eventsTotal}${selector(result === undefined ? { model: model.id } : { model: model.id, result })}`;
+  rule(
+    'DriftdInvalidEvents',
+    [
+      `sum by (model) (rate(${events('invalid')}[${RATE_RANGE}]))`,
+      `/ sum by (model) (rate(${events()}[${RATE_RANGE}]))`,
+      `> ${a.dataQuality.invalidRatio}`,
+    ].join('\n'),
+    {
+      summary:
+        '{{ $value | humanizePercentage }} of the events for {{ $labels.model }} are invalid',
+      description:
+        `{{ $value | humanizePercentage }} of the prediction events for model {{ $labels.model }} over the last ` +
+        `${RATE_RANGE} were rejected as invalid (alerting above ${pct(a.dataQuality.invalidRatio)}): HTTP ` +
+        'per-item errors, replay rejections and Kafka dead letters. They are in no window.' +
+        summaryLink(a, model.id, undefined),
+    },
+    { for: 5 * 60_000 },
+  );
+
   // Stalls are judged per model across versions and window sizes: an old version that stops
   // receiving traffic after a rollout must not alert forever.
-  const m = selector({ model: model.id });
-  const accepted = `${METRIC.eventsTotal}${selector({ model: model.id, result: 'accepted' })}`;
+  const accepted = events('accepted');
+  const noDataMs = noDataAfterMs(model);
+  const noData = formatDuration(noDataMs);
+  const stallMs = stallAfterMs(model);
+  const stall = formatDuration(Math.ceil(stallMs / 1000) * 1000);
+  const stallSeconds = seconds(stallMs);
   const lastClose = `max by (model) (${METRIC.windowCloseTimestamp}${m})`;
-  rules.push(
-    rule(
-      'DriftdNoData',
-      'warning',
-      // First branch: the counter existed `stall` ago (so the range really covers `stall`) and
-      // did not move since. Second: no sample at all for `stall` although driftd was already
-      // scraped `stall` ago (nothing accepted since driftd started). DriftdDown inhibits this
-      // alert when driftd itself is down.
-      [
-        `sum by (model) (increase(${accepted}[${stall}])) == 0`,
-        `  and on (model) group by (model) (${accepted} offset ${stall})`,
-        'or',
-        `sum by (model) (absent_over_time(${accepted}[${stall}]))`,
-        `  and on () group (${METRIC.buildInfo} offset ${stall})`,
-      ].join('\n'),
-      PIPELINE_FOR_MS,
-      `No events accepted for {{ $labels.model }} in the last ${stall}`,
-      `driftd accepted no prediction events for model {{ $labels.model }} in the last ${stall} ` +
-        '(2 x the largest window + allowed lateness), so its drift is not being monitored.',
-    ),
-    rule(
-      'DriftdWindowsStalled',
-      'critical',
-      // Value: seconds since the newest window close. Second branch: no close at all in the last
-      // `stall` (e.g. never since a restart), for a model whose event counter existed `stall`
-      // ago, so a fresh install gets the time to close its first window.
-      [
-        '(',
-        `  time() - ${lastClose} > ${stallSeconds}`,
-        '  or',
-        `  ${stallSeconds} * group by (model) (${accepted} offset ${stall})`,
-        '    unless on (model)',
-        `    max by (model) (max_over_time(${METRIC.windowCloseTimestamp}${m}[${stall}]))`,
-        ')',
-        'and on (model)',
-        `  sum by (model) (increase(${accepted}[${stall}])) > 0`,
-      ].join('\n'),
-      PIPELINE_FOR_MS,
-      'No window of {{ $labels.model }} closed in the last {{ $value | humanizeDuration }}',
-      'Events for model {{ $labels.model }} are being accepted but no window has closed in the ' +
-        `last {{ $value | humanizeDuration }} (alerting after ${stall}: 2 x the largest window + ` +
-        'allowed lateness). Drift results are not being produced.',
-    ),
+  const expected =
+    a.expectedEventsPerSecond === null
+      ? 'the smallest window size, as no alerts.expectedEventsPerSecond is set'
+      : `the time in which ${NO_DATA_EXPECTED_EVENTS} events are expected at ${a.expectedEventsPerSecond}/s`;
+  rule(
+    'DriftdNoData',
+    // First branch: the counter existed `noData` ago (so the range really covers it) and did
+    // not move since. Second: no sample at all for `noData` although driftd was already scraped
+    // then (nothing accepted since driftd started). DriftdDown inhibits this alert.
+    [
+      `sum by (model) (increase(${accepted}[${noData}])) == 0`,
+      `  and on (model) group by (model) (${accepted} offset ${noData})`,
+      'or',
+      `sum by (model) (absent_over_time(${accepted}[${noData}]))`,
+      `  and on () group (${METRIC.buildInfo} offset ${noData})`,
+    ].join('\n'),
+    {
+      summary: `No events accepted for {{ $labels.model }} in the last ${noData}`,
+      description:
+        `driftd accepted no prediction events for model {{ $labels.model }} in the last ${noData} ` +
+        `(${expected}), so its drift is not being monitored.`,
+    },
+    { for: 5 * 60_000 },
+  );
+  rule(
+    'DriftdWindowsStalled',
+    // Value: seconds since the newest window close. Second branch: no close at all in the last
+    // `stall` (e.g. never since a restart), for a model whose event counter existed `stall`
+    // ago, so a fresh install gets the time to close its first window.
+    [
+      '(',
+      `  time() - ${lastClose} > ${stallSeconds}`,
+      '  or',
+      `  ${stallSeconds} * group by (model) (${accepted} offset ${stall})`,
+      '    unless on (model)',
+      `    max by (model) (max_over_time(${METRIC.windowCloseTimestamp}${m}[${stall}]))`,
+      ')',
+      'and on (model)',
+      `  sum by (model) (increase(${accepted}[${stall}])) > 0`,
+    ].join('\n'),
+    {
+      summary:
+        'No window of {{ $labels.model }} closed in the last {{ $value | humanizeDuration }}',
+      description:
+        'Events for model {{ $labels.model }} are being accepted but no window has closed in the ' +
+        `last {{ $value | humanizeDuration }} (alerting after ${stall}: the smallest window, the ` +
+        'allowed lateness, the idle timeout and a grace). Drift results are not being produced.',
+    },
+    { for: 5 * 60_000 },
   );
   return rules;
 }
 
-function pipelineRules(o: Resolved, runbook: (a: AlertName) => string): AlertingRule[] {
-  const labels = (severity: Severity) => ({ ...o.labels, severity });
-  const annotations = (alert: AlertName, summary: string, description: string) => ({
-    summary,
-    description,
-    runbook_url: runbook(alert),
-  });
-  const up = `up${selector({ job: o.job })}`;
-  return [
+function build(
+  alert: AlertName,
+  severity: Exclude<AlertSeverity, 'off'>,
+  expr: string,
+  text: { summary: string; description: string },
+  where: Pick<ResolvedAlerts, 'labels' | 'runbookBaseUrl'>,
+  fixed: Record<string, string>,
+  forMs?: number,
+): AlertingRule {
+  const runbook =
+    where.runbookBaseUrl === null ? {} : { runbook_url: `${where.runbookBaseUrl}/${alert}.md` };
+  return {
+    alert,
+    expr,
+    ...(forMs === undefined ? {} : { for: formatDuration(Math.ceil(forMs / 1000) * 1000) }),
+    labels: { ...where.labels, ...fixed, severity },
+    annotations: { ...text, ...runbook },
+  };
+}
+
+function summaryLink(
+  a: Pick<ResolvedAlerts, 'apiBaseUrl'>,
+  model: string,
+  window: string | undefined,
+): string {
+  if (a.apiBaseUrl === null) return '';
+  const query = window === undefined ? '' : `?window=${encodeURIComponent(window)}`;
+  return ` Summary: ${a.apiBaseUrl}/api/v1/models/${encodeURIComponent(model)}/summary${query}`;
+}
+
+function describeThreshold(metric: PerformanceMetric, t: PerformanceThreshold): string {
+  if ('below' in t) return `below ${t.below}`;
+  if ('above' in t) return `above ${t.above}`;
+  return LOWER_IS_BETTER.has(metric)
+    ? `more than ${t.dropFromBaseline} above the baseline's`
+    : `more than ${t.dropFromBaseline} below the baseline's`;
+}
+
+function pipelineRules(p: PipelineAlerts, kafka: boolean): AlertingRule[] {
+  const rules: AlertingRule[] = [];
+  const rule = (
+    alert: PipelineAlertName,
+    expr: string,
+    forDuration: string | undefined,
+    text: { summary: string; description: string },
+  ) => {
+    const severity = p.severity[alert];
+    if (severity === 'off') return;
+    const built = build(alert, severity, expr, text, p, {});
+    rules.push(forDuration === undefined ? built : { ...built, for: forDuration });
+  };
+  const up = `up${selector({ job: p.job })}`;
+  rule(
+    'DriftdUnknownModelEvents',
+    `sum(increase(${METRIC.eventsTotal}${selector({ model: 'unknown' })}[${ERROR_RANGE}])) > 0`,
+    ERROR_FOR,
     {
-      alert: 'DriftdConsumerLagHigh',
+      summary: 'driftd receives events for models it does not monitor',
+      description:
+        `driftd received {{ $value | humanize }} prediction events in the last ${ERROR_RANGE} (and some in ` +
+        `every ${ERROR_RANGE} for ${ERROR_FOR}) for model ids that are not configured (counted with ` +
+        'model="unknown"). A producer uses a wrong model id, or a model was removed from the config too early.',
+    },
+  );
+  if (kafka) {
+    rule(
+      'DriftdConsumerLagHigh',
       // One owner per partition; after a rebalance the previous owner may still export a stale
       // value until its next refresh, so dedupe by partition with max.
-      expr: [
-        `sum by (topic) (`,
+      [
+        'sum by (topic) (',
         `  max by (topic, partition) (${METRIC.kafkaConsumerLag})`,
-        `) > ${o.consumerLagMessages}`,
+        `) > ${p.consumerLagMessages}`,
       ].join('\n'),
-      for: LAG_FOR,
-      labels: labels('warning'),
-      annotations: annotations(
-        'DriftdConsumerLagHigh',
-        'driftd is {{ $value | humanize }} messages behind on {{ $labels.topic }}',
-        'The driftd consumer group is {{ $value | humanize }} messages behind on topic ' +
-          `{{ $labels.topic }} (alerting above ${o.consumerLagMessages} for ${LAG_FOR}). ` +
+      LAG_FOR,
+      {
+        summary: 'driftd is {{ $value | humanize }} messages behind on {{ $labels.topic }}',
+        description:
+          'The driftd consumer group is {{ $value | humanize }} messages behind on topic ' +
+          `{{ $labels.topic }} (alerting above ${p.consumerLagMessages} for ${LAG_FOR}). ` +
           'Drift verdicts are delayed by the time it takes to catch up.',
-      ),
-    },
-    {
-      alert: 'DriftdDeadLetterRate',
-      expr: `sum by (reason) (rate(${METRIC.deadLetterTotal}[${DEAD_LETTER_RANGE}])) > ${o.deadLetterPerSecond}`,
-      for: LAG_FOR,
-      labels: labels('warning'),
-      annotations: annotations(
-        'DriftdDeadLetterRate',
-        'driftd dead-letters {{ printf "%.2f" $value }} messages/s ({{ $labels.reason }})',
-        'driftd sent {{ printf "%.2f" $value }} messages per second to the dead-letter topic with ' +
-          `reason {{ $labels.reason }} over the last ${DEAD_LETTER_RANGE} (alerting above ` +
-          `${o.deadLetterPerSecond}/s for ${LAG_FOR}). These events are not in any window.`,
-      ),
-    },
-    {
-      alert: 'DriftdDown',
-      expr: `${up} == 0\nor\nabsent(${up})`,
-      for: PIPELINE_FOR,
-      labels: labels('critical'),
-      annotations: annotations(
-        'DriftdDown',
-        '{{ if $labels.instance }}driftd instance {{ $labels.instance }} is down' +
-          `{{ else }}No driftd target (job ${o.job}) is being scraped{{ end }}`,
-        '{{ if $labels.instance }}Prometheus could not scrape driftd at {{ $labels.instance }}' +
-          `{{ else }}Prometheus has no scrape target for job ${o.job} (not deployed, or service ` +
-          `discovery lost it){{ end }} for ${PIPELINE_FOR}. Models it monitors get no drift ` +
-          'verdicts and no alerts.',
-      ),
-    },
-  ];
-}
-
-/** 1.5 × the window size, in whole seconds (see the timing model above). */
-function twoWindows(size: WindowSizeConfig): number {
-  return Math.ceil((1.5 * size.ms) / 1000) * 1000;
-}
-
-function performanceThresholds(
-  model: ModelConfig,
-  overrides: PerformanceThresholds | undefined,
-): [PerformanceMetric, { below: number } | { above: number }][] {
-  const merged: PerformanceThresholds = {
-    ...DEFAULT_PERFORMANCE_THRESHOLDS[model.task],
-    ...overrides,
-  };
-  const out: [PerformanceMetric, { below: number } | { above: number }][] = [];
-  for (const metric of TASK_METRICS[model.task]) {
-    const t = merged[metric];
-    if (t !== undefined && t !== null) out.push([metric, t]);
+      },
+    );
+    rule(
+      'DriftdDeadLetterRate',
+      `sum by (reason) (rate(${METRIC.deadLetterTotal}[5m])) > ${p.deadLettersPerSecond}`,
+      LAG_FOR,
+      {
+        summary: 'driftd dead-letters {{ printf "%.2f" $value }} messages/s ({{ $labels.reason }})',
+        description:
+          'driftd sent {{ printf "%.2f" $value }} messages per second to the dead-letter topic with ' +
+          `reason {{ $labels.reason }} over the last 5m (alerting above ` +
+          `${p.deadLettersPerSecond}/s for ${LAG_FOR}). These events are not in any window.`,
+      },
+    );
+    rule(
+      'DriftdKafkaConsumerNotReady',
+      `max by (instance) (${METRIC.kafkaConsumerReady}) == 0`,
+      PIPELINE_FOR,
+      {
+        summary: 'The Kafka consumer of driftd instance {{ $labels.instance }} is not consuming',
+        description:
+          'The Kafka consumer of driftd at {{ $labels.instance }} has not been running in its group for ' +
+          `${PIPELINE_FOR} (connecting, rejoining or stopped; its /readyz says which). Its partitions are ` +
+          'not being read unless another instance took them over.',
+      },
+    );
+    rule(
+      'DriftdKafkaConsumerCrashLooping',
+      `sum by (instance) (increase(${METRIC.kafkaErrors}${selector({ operation: 'consumer_crash' })}[${CRASH_RANGE}])) >= ${CRASHES}`,
+      undefined,
+      {
+        summary: 'The Kafka consumer of driftd instance {{ $labels.instance }} is crash-looping',
+        description:
+          'The Kafka consumer of driftd at {{ $labels.instance }} crashed and restarted ' +
+          `{{ $value | humanize }} times in the last ${CRASH_RANGE} (alerting at ${CRASHES}). Each ` +
+          'restart rejoins the group, so the whole group keeps rebalancing.',
+      },
+    );
+    rule(
+      'DriftdKafkaConsumerStuck',
+      [
+        'sum by (topic) (',
+        `  max by (topic, partition) (${METRIC.kafkaConsumerLag})`,
+        ') > 0',
+        'unless on (topic)',
+        `  sum by (topic) (increase(${METRIC.kafkaMessagesProcessed}[${RATE_RANGE}])) > 0`,
+      ].join('\n'),
+      PIPELINE_FOR,
+      {
+        summary:
+          'driftd makes no progress on {{ $labels.topic }} ({{ $value | humanize }} messages waiting)',
+        description:
+          `{{ $value | humanize }} messages are waiting on topic {{ $labels.topic }} but driftd processed none ` +
+          `of them in the last ${RATE_RANGE} (plus ${PIPELINE_FOR}). A partition is blocked (a message that ` +
+          'cannot be written, a store outage) or the consumer is paused.',
+      },
+    );
   }
-  return out;
+  rule(
+    'DriftdStoreErrors',
+    `sum by (operation) (increase(${METRIC.storeErrors}[${ERROR_RANGE}])) > 0`,
+    ERROR_FOR,
+    {
+      summary: 'driftd store operation {{ $labels.operation }} keeps failing',
+      description:
+        `{{ $value | humanize }} store operations {{ $labels.operation }} failed in the last ${ERROR_RANGE} ` +
+        `(and some in every ${ERROR_RANGE} for ${ERROR_FOR}). driftd retries and keeps its input until writes ` +
+        'succeed, but results and raw events are not being stored meanwhile.',
+    },
+  );
+  rule('DriftdDown', `${up} == 0\nor\nabsent(${up})`, PIPELINE_FOR, {
+    summary:
+      '{{ if $labels.instance }}driftd instance {{ $labels.instance }} is down' +
+      `{{ else }}No driftd target (job ${p.job}) is being scraped{{ end }}`,
+    description:
+      '{{ if $labels.instance }}Prometheus could not scrape driftd at {{ $labels.instance }}' +
+      `{{ else }}Prometheus has no scrape target for job ${p.job} (not deployed, or service ` +
+      `discovery lost it){{ end }} for ${PIPELINE_FOR}. Models it monitors get no drift ` +
+      'verdicts and no alerts.',
+  });
+  return rules;
 }
 
 /** `{a="x",b="y"}` with PromQL string escaping. */
@@ -455,10 +659,6 @@ function selector(labels: Record<string, string>): string {
 
 function pct(share: number): string {
   return `${Number((share * 100).toPrecision(6))}%`;
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 const HEADER =

@@ -120,6 +120,8 @@ export interface Pipeline extends IngestPort, EngineSource, EngineCheckpointing 
   flush(): Promise<WindowResult[]>;
   /** Reloads baselines from the store (after an import). */
   refreshBaselines(): Promise<void>;
+  /** The performance of the baseline a model version is evaluated against, if it has one. */
+  baselinePerformance(model: string, version: string): Record<string, number> | undefined;
 }
 
 const BASELINE_REFRESH_MS = 30_000;
@@ -278,6 +280,10 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       return performance.idle();
     },
     refreshBaselines: () => baselines.refresh(),
+    baselinePerformance(model, version) {
+      const m = models.get(model);
+      return m === undefined ? undefined : baselines.baselineFor(m, version)?.performance;
+    },
     async start() {
       await baselines.refresh();
       for (const m of config.models) {

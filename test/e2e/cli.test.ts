@@ -190,6 +190,8 @@ describe('driftd CLI (in-process, real embedded store)', () => {
     expect(alerts).toEqual(
       expect.arrayContaining(['DriftdFeatureDrift', 'DriftdDatasetDrift', 'DriftdDown']),
     );
+    // The config sets no alerts.runbookBaseUrl: the pages would carry no runbook link.
+    expect(rules.stderr).toContain('warning: alerts.runbookBaseUrl is not set');
     const crd = await cli('rules', 'generate', '--config', config, '--format', 'crd');
     expect(crd.stdout).toContain('kind: PrometheusRule');
     const out = join(dir, 'dash');

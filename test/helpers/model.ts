@@ -1,3 +1,4 @@
+import { defaultAlerts } from '../../src/config/alerts.js';
 import type { ModelConfig } from '../../src/config/types.js';
 
 /** A fully-defaulted model config for unit tests that do not go through the YAML loader. */
@@ -29,6 +30,7 @@ export function testModel(overrides: Partial<ModelConfig> = {}): ModelConfig {
       sampleSize: 10_000,
     },
     piiFields: [],
+    alerts: defaultAlerts('binary-classification'),
     ...overrides,
   };
 }

@@ -243,10 +243,13 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
       const ready = await daemon.app.inject({ method: 'GET', url: '/readyz' });
       expect(ready.statusCode).toBe(503);
       expect(ready.json().checks.kafka.ok).toBe(false);
+      expect(await metricValue(daemon, 'driftd_kafka_consumer_ready')).toBe(0);
       await waitFor('group join', async () => {
         const r = await daemon.app.inject({ method: 'GET', url: '/readyz' });
         return r.statusCode === 200 ? r.json() : undefined;
       });
+      // DriftdKafkaConsumerNotReady reads this gauge: the consumer's state at scrape time.
+      expect(await metricValue(daemon, 'driftd_kafka_consumer_ready')).toBe(1);
       expect(await metricValue(daemon, 'driftd_kafka_rebalances_total')).toBeGreaterThanOrEqual(1);
 
       const events = stream('v', 3000, T0, 5 * MINUTE, 2);
@@ -276,6 +279,12 @@ describe.skipIf(!available)('Kafka source (real Kafka broker, real embedded Clic
       const first = raw.find((r) => r.id === 'v-4')!;
       expect(first.source).toMatchObject({ kind: 'kafka', topic: s.predictions, partition: 1 });
       expect(await metricValue(daemon, 'driftd_events_total', { result: 'accepted' })).toBe(3003);
+      // DriftdKafkaConsumerStuck watches this progress counter.
+      expect(
+        await metricValue(daemon, 'driftd_kafka_messages_processed_total', {
+          topic: s.predictions,
+        }),
+      ).toBeGreaterThanOrEqual(3003);
       expect(await store.hasLabels(MODEL)).toBe(false);
       // Lag per partition drops to 0 once everything is processed.
       await waitFor('zero lag', async () => {

@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { PIPELINE_ALERT_NAMES } from '../../src/config/alerts.js';
 import { parseConfig } from '../../src/config/index.js';
 import {
-  type AlertRuleOptions,
   generateAlertRules,
   toPrometheusRuleCrd,
   toPrometheusRuleYaml,
@@ -56,16 +56,13 @@ function expectSuccess(r: RunResult): void {
   if (r.code !== 0) expect.fail(r.output);
 }
 
-/** The rules the promtool unit tests are written against: fixed config + fixed options. */
+/** The rules the promtool unit tests are written against: a fixed config with `alerts:`. */
 async function fixtureRules() {
   const config = parseConfig(await readFile(join(FIXTURES, 'driftd.yaml'), 'utf8'), {
     source: 'test/fixtures/rules/driftd.yaml',
     env: {},
   });
-  const options = JSON.parse(
-    await readFile(join(FIXTURES, 'options.json'), 'utf8'),
-  ) as AlertRuleOptions;
-  return generateAlertRules(config, options);
+  return generateAlertRules(config);
 }
 
 describe.skipIf(!promtool.available)('generated alert rules (real promtool)', () => {
@@ -88,7 +85,13 @@ describe.skipIf(!promtool.available)('generated alert rules (real promtool)', ()
   });
 
   it('pass the promtool unit tests in test/fixtures/rules', async () => {
-    expect(testFiles).toEqual(['drift.test.yaml', 'performance.test.yaml', 'pipeline.test.yaml']);
+    expect(testFiles).toEqual([
+      'data-quality.test.yaml',
+      'drift.test.yaml',
+      'kafka.test.yaml',
+      'performance.test.yaml',
+      'pipeline.test.yaml',
+    ]);
     // One promtool per file, in parallel: each evaluates hours of series every minute.
     const results = await Promise.all(
       testFiles.map((f) => run(promtool.path!, ['test', 'rules', f], dir)),
@@ -103,11 +106,14 @@ describe.skipIf(!promtool.available)('generated alert rules (real promtool)', ()
     timeout: 60_000,
   }, async () => {
     const text = await readFile(join(dir, 'drift.test.yaml'), 'utf8');
-    expect(text).toContain('PSI is 0.312 ');
-    await writeFile(join(dir, 'mutated.test.yaml'), text.replace('PSI is 0.312 ', 'PSI is 0.313 '));
+    expect(text).toContain('drift score 1.80,');
+    await writeFile(
+      join(dir, 'mutated.test.yaml'),
+      text.replace('drift score 1.80,', 'drift score 1.81,'),
+    );
     const r = await run(promtool.path!, ['test', 'rules', 'mutated.test.yaml'], dir);
     expect(r.code, r.output).not.toBe(0);
-    expect(r.output).toContain('PSI is 0.312 ');
+    expect(r.output).toContain('drift score 1.80,');
   });
 
   it('the PrometheusRule resource carries rules promtool accepts', async () => {
@@ -182,6 +188,21 @@ describe.skipIf(!amtool.available)('deploy/alertmanager/alertmanager.yml (real a
       'alert-archive-webhook,ml-monitoring-slack',
     ],
     [
+      'an info alert is archived, nobody is notified',
+      ['alertname=DriftdFeatureDrift', 'severity=info', 'model=churn', 'team=ml-platform'],
+      'alert-archive-webhook,no-notification',
+    ],
+    [
+      'a new data-quality page of a team-owned model pages that team',
+      ['alertname=DriftdFeatureAbsent', 'severity=critical', 'model=credit-risk', 'team=risk-ml'],
+      'alert-archive-webhook,risk-ml-pagerduty',
+    ],
+    [
+      'a Kafka consumer alert pages the platform team, whatever the team label',
+      ['alertname=DriftdKafkaConsumerStuck', 'severity=critical', 'team=risk-ml'],
+      'alert-archive-webhook,platform-pagerduty',
+    ],
+    [
       'driftd down pages the platform team',
       ['alertname=DriftdDown', 'severity=critical', 'job=driftd'],
       'alert-archive-webhook,platform-pagerduty',
@@ -202,6 +223,43 @@ describe.skipIf(!amtool.available)('deploy/alertmanager/alertmanager.yml (real a
     expectSuccess(r);
     expect(r.stdout.trim(), r.output).toBe(receivers);
   });
+});
+
+describe.skipIf(!amtool.available)('every committed rule reaches its team (real amtool)', () => {
+  const PIPELINE = new Set<string>(PIPELINE_ALERT_NAMES);
+  const receivers = (team: string | undefined, severity: string, pipeline: boolean): string => {
+    if (pipeline) return severity === 'critical' ? 'platform-pagerduty' : 'platform-slack';
+    if (team === 'risk-ml') return severity === 'critical' ? 'risk-ml-pagerduty' : 'risk-ml-slack';
+    return severity === 'critical' ? 'ml-oncall-pagerduty' : 'ml-monitoring-slack';
+  };
+
+  it('routes each generated alert of deploy/prometheus/rules by its team and severity', async () => {
+    const file = parse(
+      await readFile(join(ROOT, 'deploy/prometheus/rules/driftd.rules.yaml'), 'utf8'),
+    ) as { groups: { rules: { alert: string; labels: Record<string, string> }[] }[] };
+    const cases = new Map<string, Record<string, string>>();
+    for (const r of file.groups.flatMap((g) => g.rules)) {
+      const labels: Record<string, string> = { alertname: r.alert, ...r.labels };
+      cases.set(JSON.stringify([r.alert, labels.team, labels.severity, labels.model]), labels);
+    }
+    const teams = new Set([...cases.values()].map((l) => l.team));
+    expect([...teams].sort()).toEqual(['ml-platform', 'risk-ml']);
+    for (const labels of cases.values()) {
+      const pipeline =
+        PIPELINE.has(labels.alertname!) || labels.alertname === 'DriftdWindowsStalled';
+      const r = await run(amtool.path!, [
+        'config',
+        'routes',
+        'test',
+        `--config.file=${ALERTMANAGER_YML}`,
+        ...Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+      ]);
+      expectSuccess(r);
+      expect(r.stdout.trim(), JSON.stringify(labels)).toBe(
+        `alert-archive-webhook,${receivers(labels.team, labels.severity!, pipeline)}`,
+      );
+    }
+  }, 60_000);
 });
 
 interface AmAlert {
@@ -336,6 +394,62 @@ describe.skipIf(!alertmanager.available)(
           model: 'credit-risk',
         }),
       );
+    });
+
+    it('a feature absent from traffic silences the drift and missing alerts of that feature only', async () => {
+      const now = Date.now();
+      const alert = (labels: Record<string, string>) => ({
+        labels,
+        annotations: { summary: labels.alertname },
+        startsAt: new Date(now - 60_000).toISOString(),
+        endsAt: new Date(now + 3_600_000).toISOString(),
+      });
+      const w = { model: 'house-price', version: '1', window: '10m', team: 'ml-platform' };
+      const post = async (batch: ReturnType<typeof alert>[]) => {
+        const posted = await fetch(`${am!.url}/api/v2/alerts`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(batch),
+        });
+        expect(posted.status, await posted.text()).toBe(200);
+      };
+      await post([
+        alert({ alertname: 'DriftdFeatureAbsent', severity: 'critical', ...w, feature: 'sqft' }),
+      ]);
+      for (let i = 0; ; i++) {
+        const listed = (await (await fetch(`${am!.url}/api/v2/alerts`)).json()) as AmAlert[];
+        if (listed.some((a) => a.labels.alertname === 'DriftdFeatureAbsent')) break;
+        if (i > 100) throw new Error('Alertmanager never listed the absent-feature alert');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await post([
+        alert({
+          alertname: 'DriftdFeatureDrift',
+          severity: 'warning',
+          ...w,
+          feature: 'sqft',
+          test: 'ks',
+        }),
+        alert({ alertname: 'DriftdFeatureMissing', severity: 'warning', ...w, feature: 'sqft' }),
+        alert({ alertname: 'DriftdFeatureMissing', severity: 'warning', ...w, feature: 'rooms' }),
+      ]);
+      await hook.waitFor(
+        (n) => n.path === '/ml-monitoring-slack' && n.commonLabels.model === 'house-price',
+      );
+      const state = (await (
+        await fetch(`${am!.url}/api/v2/alerts?inhibited=true&silenced=false`)
+      ).json()) as AmAlert[];
+      const of = (alertname: string, feature: string) =>
+        state.find(
+          (a) =>
+            a.labels.alertname === alertname &&
+            a.labels.model === 'house-price' &&
+            a.labels.feature === feature,
+        )?.status.state;
+      expect(of('DriftdFeatureDrift', 'sqft')).toBe('suppressed');
+      expect(of('DriftdFeatureMissing', 'sqft')).toBe('suppressed');
+      expect(of('DriftdFeatureMissing', 'rooms')).toBe('active');
+      expect(of('DriftdFeatureAbsent', 'sqft')).toBe('active');
     });
   },
 );

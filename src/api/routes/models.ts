@@ -337,7 +337,9 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
       return {
         model: m.id,
         window: q.window,
-        windows: rows.slice(-(qs.limit ?? 500)).map(presentPerformance),
+        windows: rows
+          .slice(-(qs.limit ?? 500))
+          .map((p) => presentPerformance(p, deps.judgePerformance?.(p) ?? [])),
       };
     },
   );

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { ConfigError } from '../../errors.js';
 import {
+  alertSettingWarnings,
   DEFAULT_PROMETHEUS_RULE_META,
   generateAlertRules,
   toPrometheusRuleCrd,
@@ -10,7 +11,10 @@ import type { FlagsOf } from '../commands.js';
 import type { CliIo } from '../index.js';
 import { cliConfig } from '../shared.js';
 
-/** Writes the alert rules for the configured models: a Prometheus rules file or a PrometheusRule. */
+/**
+ * Writes the alert rules of the config (its `alerts:` sections and models): a Prometheus rules
+ * file or a PrometheusRule. Warns on stderr about settings whose absence makes pages less useful.
+ */
 export async function run(flags: FlagsOf<'rules generate'>, io: CliIo): Promise<number> {
   const config = await cliConfig(flags, { needsPiiKey: false });
   const format = flags.format ?? 'rules';
@@ -20,6 +24,7 @@ export async function run(flags: FlagsOf<'rules generate'>, io: CliIo): Promise<
     );
   }
   const rules = generateAlertRules(config);
+  for (const warning of alertSettingWarnings(config)) io.err.write(`warning: ${warning}\n`);
   const text =
     format === 'rules'
       ? toPrometheusRuleYaml(rules)

@@ -8,6 +8,7 @@
 
 import type { Batch, Consumer, EachBatchPayload } from 'kafkajs';
 import type { KafkaConfig } from '../../config/types.js';
+import type { Metrics } from '../../export/metrics.js';
 import type { Logger } from '../../logger.js';
 import type { DecodeOptions } from '../decode.js';
 import type { modelList } from '../decode-batch.js';
@@ -43,6 +44,8 @@ export interface BatchLoopOptions {
   /** The connected consumer, if any (seeks). */
   consumer: () => Consumer | undefined;
   stopping: () => boolean;
+  /** Messages processed per topic: the progress DriftdKafkaConsumerStuck watches. */
+  metrics: Pick<Metrics, 'kafkaMessagesProcessed'>;
 }
 
 export interface BatchLoop {
@@ -121,6 +124,7 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
     const k = key(batch.topic, batch.partition);
     try {
       await dispatch(batch, decoding);
+      options.metrics.kafkaMessagesProcessed.inc({ topic: batch.topic }, batch.messages.length);
       failures.delete(k);
       if (options.checkpoints.due()) await options.checkpoints.take();
     } catch (err) {
@@ -196,6 +200,7 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
         if (offset > (done.get(k) ?? -1)) done.set(k, offset);
         progress.changes++;
       }
+      options.metrics.kafkaMessagesProcessed.inc({ topic });
     }
   }
 

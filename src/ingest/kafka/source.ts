@@ -142,6 +142,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     exclusive,
     consumer: () => connection.consumer,
     stopping: stopped,
+    metrics: options.metrics,
   });
   const connection = createConnection({
     config: cfg,

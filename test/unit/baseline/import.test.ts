@@ -8,6 +8,7 @@ import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BaselineProgress, importBaseline } from '../../../src/baseline/import.js';
 import { buildProfileFromRows, EDGE_SAMPLE_MIN } from '../../../src/baseline/profile.js';
+import { defaultAlerts } from '../../../src/config/alerts.js';
 import type { FeatureConfig, ModelConfig } from '../../../src/config/types.js';
 import { BaselineError } from '../../../src/errors.js';
 import type { CategoricalProfile, NumericProfile } from '../../../src/types.js';
@@ -40,6 +41,7 @@ function model(
       ...drift,
     },
     piiFields: [],
+    alerts: defaultAlerts('binary-classification'),
   };
 }
 

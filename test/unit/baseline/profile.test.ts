@@ -5,6 +5,7 @@ import {
   createProfileBuilder,
   EDGE_SAMPLE_MIN,
 } from '../../../src/baseline/profile.js';
+import { defaultAlerts } from '../../../src/config/alerts.js';
 import type { FeatureConfig, ModelConfig } from '../../../src/config/types.js';
 import { BaselineError } from '../../../src/errors.js';
 import type { CategoricalProfile, NumericProfile } from '../../../src/types.js';
@@ -36,6 +37,7 @@ function model(
       ...drift,
     },
     piiFields: [],
+    alerts: defaultAlerts('binary-classification'),
   };
 }
 

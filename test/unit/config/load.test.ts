@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { defaultAlerts, defaultPipelineAlerts } from '../../../src/config/alerts.js';
 import {
   type ConfigEnv,
   describeConfigIssues,
@@ -125,9 +126,11 @@ describe('parseConfig defaults', () => {
           storeUnlistedFields: false,
           timeZone: 'UTC',
           reference: { kind: 'baseline', windows: 0 },
+          alerts: defaultAlerts('binary-classification'),
         },
       ],
       privacy: { piiKey: null, piiKeyFile: null },
+      alerts: defaultPipelineAlerts(),
     });
   });
 

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exampleConfig, generateAssets } from '../../../scripts/generate-assets.js';
+import { parseConfig } from '../../../src/config/index.js';
 import {
   DASHBOARD_UIDS,
   type DashboardJson,
@@ -10,6 +11,7 @@ import {
 } from '../../../src/export/dashboards.js';
 import { METRIC } from '../../../src/export/metrics.js';
 import { PROCESS_METRIC } from '../../../src/export/process-metrics.js';
+import { generateAlertRules } from '../../../src/export/rules.js';
 import { promqlMetricNames } from '../../helpers/prometheus.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
@@ -188,10 +190,22 @@ describe('dashboardQueries', () => {
     }
   });
 
-  it('uses most of what the daemon exports', () => {
+  it('uses most of what the daemon exports (the rest only alert rules read)', () => {
     const used = new Set(
       Object.values(dashboards).flatMap((d) => dashboardQueries(d).flatMap(promqlMetricNames)),
     );
+    const config = parseConfig(
+      readFileSync(join(ROOT, 'test/fixtures/rules/driftd.yaml'), 'utf8'),
+      {
+        env: {},
+      },
+    );
+    const rules = generateAlertRules(config).groups.flatMap((g) => g.rules);
+    for (const name of rules.flatMap((r) => promqlMetricNames(r.expr))) used.add(name);
+    // Annotations query values too (e.g. the baseline's performance in the text).
+    for (const r of rules) {
+      for (const [name] of r.annotations.description.matchAll(/driftd_[a-z_]+/g)) used.add(name);
+    }
     const unused = Object.values(METRIC).filter(
       (m) => !used.has(m) && !used.has(`${m}_bucket`) && !used.has(`${m}_count`),
     );

@@ -8,6 +8,7 @@ import { METRIC } from '../../../src/export/metrics.js';
 import {
   ALERT_NAMES,
   type AlertingRule,
+  alertSettingWarnings,
   buildPrometheusRuleCrd,
   generateAlertRules,
   type RulesFile,
@@ -42,15 +43,15 @@ describe('generateAlertRules', () => {
     ]);
   });
 
-  it('generates every alert, each with a severity, summary, description and runbook', () => {
+  it('generates every alert, each with a severity, summary, description and absolute runbook', () => {
     const names = new Set(allRules(rules).map((r) => r.alert));
     expect([...names].sort()).toEqual([...ALERT_NAMES].sort());
     for (const r of allRules(rules)) {
-      expect(r.labels.severity, r.alert).toMatch(/^(warning|critical)$/);
+      expect(r.labels.severity, r.alert).toMatch(/^(warning|critical|info)$/);
       expect(r.annotations.summary, r.alert).not.toBe('');
       expect(r.annotations.description, r.alert).not.toBe('');
-      expect(r.annotations.runbook_url).toBe(`docs/runbooks/${r.alert}.md`);
-      expect(r.for, r.alert).toMatch(/^\d+(ms|s|m|h|d)$/);
+      expect(r.annotations.runbook_url).toBe(`https://runbooks.example.org/driftd/${r.alert}.md`);
+      if (r.for !== undefined) expect(r.for, r.alert).toMatch(/^\d+(ms|s|m|h|d)$/);
     }
   });
 
@@ -90,21 +91,33 @@ describe('generateAlertRules', () => {
     }
   });
 
-  it('takes minimum sample size, thresholds and for: durations from the model config', () => {
+  it('fires drift and performance on K consecutive windows, with no long for:', () => {
+    for (const alert of [
+      'DriftdFeatureDrift',
+      'DriftdDatasetDrift',
+      'DriftdPredictionDrift',
+      'DriftdPerformanceDegraded',
+    ]) {
+      for (const r of rulesNamed(rules, alert)) {
+        expect(r.for, alert).toBeUndefined();
+        const k = r.labels.model === 'house-price' ? 3 : 2;
+        expect(r.expr, alert).toMatch(new RegExp(`_consecutive_windows\\{[^}]*\\}\\) >= ${k}\n`));
+      }
+    }
+  });
+
+  it('takes minimum sample size, freshness and stall times from the model config', () => {
     const c = config(`
 models:
   - id: fraud
     task: binary-classification
     features: [{ name: amount, type: numeric }]
-    windows: { sizes: [10m, 2h], allowedLateness: 5m }
+    windows: { sizes: [10m, 2h], allowedLateness: 5m, idleTimeout: 2m }
     drift: { minWindowSize: 250, shareThreshold: 0.3, fdr: 0.01, psiThreshold: 0.25 }
 `);
     const r = generateAlertRules(c);
     const feature = rulesNamed(r, 'DriftdFeatureDrift');
-    expect(feature.map((x) => [x.labels.window, x.for])).toEqual([
-      ['10m', '15m'],
-      ['2h', '3h'],
-    ]);
+    expect(feature.map((x) => x.labels.window)).toEqual(['10m', '2h']);
     expect(feature[0]!.expr).toContain(
       'max by (model, version, window) (driftd_window_events{model="fraud",window="10m"}) >= 250',
     );
@@ -113,99 +126,133 @@ models:
       'time() - max by (model, version, window) (driftd_window_close_timestamp_seconds{model="fraud",window="10m"}) < 1500',
     );
     expect(feature[0]!.annotations.description).toContain('FDR 0.01');
-    expect(feature[0]!.annotations.description).toContain('0.25 or more is a shift');
+    expect(feature[0]!.annotations.description).not.toContain('PSI');
     const dataset = rulesNamed(r, 'DriftdDatasetDrift');
-    expect(dataset[0]!.expr).toMatch(
-      /^max by \(model, version, window\) \(driftd_model_drift_share\{model="fraud",window="10m"\}\) >= 0\.3\n/,
-    );
-    expect(dataset[0]!.labels.severity).toBe('critical');
-    expect(dataset[0]!.annotations.description).toContain('dataset drift at 30% or more');
-    // Stalls: 2 x 2h + 5m = 14700 s.
+    expect(dataset[0]!.labels.severity).toBe('warning');
+    expect(dataset[0]!.annotations.description).toContain('(30% of features or more)');
+    // Stalls: the smallest window 10m + 5m lateness + 2m idle + max(5m, 10m / 4) = 22m.
     const stalled = rulesNamed(r, 'DriftdWindowsStalled');
     expect(stalled).toHaveLength(1);
     expect(stalled[0]!.expr).toContain(
-      'time() - max by (model) (driftd_window_close_timestamp_seconds{model="fraud"}) > 14700',
+      'time() - max by (model) (driftd_window_close_timestamp_seconds{model="fraud"}) > 1320',
     );
-    expect(stalled[0]!.expr).toContain('[245m]');
+    expect(stalled[0]!.expr).toContain('[22m]');
+    // No expected rate: NoData waits the smallest window, at least 10m.
     expect(rulesNamed(r, 'DriftdNoData')[0]!.expr).toContain(
-      'increase(driftd_events_total{model="fraud",result="accepted"}[245m])',
+      'increase(driftd_events_total{model="fraud",result="accepted"}[10m])',
     );
     // Coverage waits max(2h, 4 x window).
     expect(rulesNamed(r, 'DriftdLabelCoverageLow').map((x) => x.for)).toEqual(['2h', '8h']);
   });
 
-  it('rounds for: up to whole seconds for odd window sizes', () => {
+  it('sizes NoData and WindowsStalled by window size and expected rate, never by the largest window', () => {
+    const c = config(`
+models:
+  - id: daily
+    task: binary-classification
+    features: [{ name: amount, type: numeric }]
+    windows: { sizes: [1d, 7d], allowedLateness: 1h }
+  - id: busy
+    task: binary-classification
+    features: [{ name: amount, type: numeric }]
+    windows: { sizes: [1d, 7d] }
+    alerts: { expectedEventsPerSecond: 0.01 }
+`);
+    const r = generateAlertRules(c);
+    const noData = (model: string) =>
+      rulesNamed(r, 'DriftdNoData').find((x) => x.labels.model === model)!.expr;
+    // Without a rate: the smallest window, capped at 6h (was 2 x 7d + lateness = 337h).
+    expect(noData('daily')).toContain('[6h]');
+    // 20 expected events at 0.01/s: 2000 s.
+    expect(noData('busy')).toContain('[2000s]');
+    const stalled = rulesNamed(r, 'DriftdWindowsStalled').find((x) => x.labels.model === 'daily')!;
+    // 1d + 1h lateness + 2m idle + 6h grace.
+    expect(stalled.expr).toContain(`> ${86_400 + 3600 + 120 + 21_600}`);
+  });
+
+  it('has relative default performance thresholds, overridable per model from the YAML', () => {
+    const perf = (file: RulesFile, model: string) =>
+      rulesNamed(file, 'DriftdPerformanceDegraded')
+        .filter((x) => x.labels.model === model)
+        .map(
+          (x) =>
+            `${x.labels.window} ${x.labels.metric}: ${x.annotations.summary.replace(/^.*\(/, '(')}`,
+        );
+    expect(perf(rules, 'credit-risk')).toEqual([
+      "5m roc_auc: (more than 0.05 below the baseline's)",
+      '5m brier: (above 0.25)',
+      "1h roc_auc: (more than 0.05 below the baseline's)",
+      '1h brier: (above 0.25)',
+    ]);
+    expect(perf(rules, 'house-price')).toEqual(['10m mape: (above 0.3)']);
+
+    const tuned = generateAlertRules(
+      config(`
+alerts:
+  performance: { roc_auc: { below: 0.75 }, recall: { below: 0.4 } }
+models:
+  - id: fraud
+    task: binary-classification
+    features: [{ name: amount, type: numeric }]
+    windows: { sizes: [5m] }
+    alerts: { performance: { brier: null, log_loss: { dropFromBaseline: 0.1 } } }
+`),
+    );
+    expect(perf(tuned, 'fraud')).toEqual([
+      '5m recall: (below 0.4)',
+      '5m roc_auc: (below 0.75)',
+      "5m log_loss: (more than 0.1 above the baseline's)",
+    ]);
+  });
+
+  it('routes by the labels of the YAML: model labels over top-level ones', () => {
+    for (const rule of allRules(rules)) {
+      const model = rule.labels.model;
+      expect(rule.labels.team).toBe(model === 'credit-risk' ? 'risk-ml' : 'ml-platform');
+    }
+  });
+
+  it('takes severities from the YAML; off drops the alert', () => {
+    const house = rules.groups[1]!.rules;
+    expect(house.find((r) => r.alert === 'DriftdDatasetDrift')!.labels.severity).toBe('critical');
+    expect(house.some((r) => r.alert === 'DriftdUnseenCategories')).toBe(false);
+    const credit = rules.groups[0]!.rules;
+    expect(credit.find((r) => r.alert === 'DriftdDatasetDrift')!.labels.severity).toBe('warning');
+  });
+
+  it('links the API summary of the model and window', () => {
+    const r = rulesNamed(rules, 'DriftdFeatureDrift')[0]!;
+    expect(r.annotations.description).toContain(
+      'Summary: https://driftd.example.org/api/v1/models/credit-risk/summary?window=5m',
+    );
+  });
+
+  it('without runbookBaseUrl or apiBaseUrl: no runbook_url, no link, and a warning', () => {
     const c = config(`
 models:
   - id: m
     task: regression
     features: [{ name: x, type: numeric }]
-    windows: { sizes: [7s] }
 `);
-    expect(rulesNamed(generateAlertRules(c), 'DriftdFeatureDrift')[0]!.for).toBe('11s');
-  });
-
-  it('has default performance thresholds only where they do not depend on the model', () => {
-    const perf = (file: RulesFile, model: string) =>
-      rulesNamed(file, 'DriftdPerformanceDegraded')
-        .filter((x) => x.labels.model === model)
-        .map((x) => {
-          const [, op, value] = /\) ([<>]) ([\d.]+)$/.exec(x.expr.split('\n')[0]!) ?? [];
-          return `${x.labels.window} ${x.labels.metric} ${op} ${value}`;
-        });
-    expect(perf(rules, 'credit-risk')).toEqual([
-      '5m roc_auc < 0.7',
-      '5m brier > 0.25',
-      '1h roc_auc < 0.7',
-      '1h brier > 0.25',
-    ]);
-    expect(perf(rules, 'house-price')).toEqual([]);
-
-    const tuned = generateAlertRules(fixtureConfig(), {
-      performanceThresholds: {
-        'credit-risk': { roc_auc: { below: 0.75 }, brier: null, recall: { below: 0.4 } },
-        'house-price': { rmse: { above: 50_000 }, accuracy: { below: 0.9 } },
-      },
-    });
-    expect(perf(tuned, 'credit-risk')).toEqual([
-      '5m recall < 0.4',
-      '5m roc_auc < 0.75',
-      '1h recall < 0.4',
-      '1h roc_auc < 0.75',
-    ]);
-    // accuracy is not a regression metric: ignored.
-    expect(perf(tuned, 'house-price')).toEqual(['10m rmse > 50000']);
-  });
-
-  it('adds routing labels without letting them override severity or model', () => {
-    const r = generateAlertRules(fixtureConfig(), {
-      labels: { team: 'ml-platform', severity: 'info' },
-      modelLabels: { 'credit-risk': { team: 'risk-ml', model: 'other' } },
-    });
+    const r = generateAlertRules(c);
     for (const rule of allRules(r)) {
-      expect(rule.labels.severity).toMatch(/^(warning|critical)$/);
-      const model = rule.labels.model;
-      if (model === undefined) expect(rule.labels.team).toBe('ml-platform');
-      else expect(rule.labels.team).toBe(model === 'credit-risk' ? 'risk-ml' : 'ml-platform');
-      if (model !== undefined) expect(['credit-risk', 'house-price']).toContain(model);
+      expect(rule.annotations.runbook_url).toBeUndefined();
+      expect(rule.annotations.description).not.toContain('Summary:');
     }
+    expect(alertSettingWarnings(c)).toHaveLength(2);
+    expect(alertSettingWarnings(fixtureConfig())).toEqual([]);
   });
 
-  it('points runbook_url at a configurable base', () => {
-    const r = generateAlertRules(fixtureConfig(), {
-      runbookBaseUrl: 'https://example.com/driftd/blob/main/docs/runbooks/',
-    });
-    expect(allRules(r)[0]!.annotations.runbook_url).toBe(
-      'https://example.com/driftd/blob/main/docs/runbooks/DriftdFeatureDrift.md',
-    );
-  });
-
-  it('uses the configured job in DriftdDown, pipeline thresholds from the options', () => {
-    const r = generateAlertRules(fixtureConfig(), {
-      job: 'ml/driftd',
-      consumerLagMessages: 5000,
-      deadLetterPerSecond: 2,
-    });
+  it('uses the configured job in DriftdDown, pipeline thresholds from the YAML', () => {
+    const c = config(`
+alerts: { job: ml/driftd, consumerLagMessages: 5000, deadLettersPerSecond: 2 }
+kafka: { brokers: ["localhost:9092"] }
+models:
+  - id: m
+    task: regression
+    features: [{ name: x, type: numeric }]
+`);
+    const r = generateAlertRules(c);
     expect(rulesNamed(r, 'DriftdDown')[0]!.expr).toBe(
       'up{job="ml/driftd"} == 0\nor\nabsent(up{job="ml/driftd"})',
     );
@@ -213,9 +260,30 @@ models:
     expect(rulesNamed(r, 'DriftdDeadLetterRate')[0]!.expr).toMatch(/ > 2$/);
   });
 
+  it('has no Kafka alerts without Kafka', () => {
+    const c = config(`
+models:
+  - id: m
+    task: regression
+    features: [{ name: x, type: numeric }]
+`);
+    const names = allRules(generateAlertRules(c)).map((r) => r.alert);
+    expect(names).not.toContain('DriftdConsumerLagHigh');
+    expect(names).not.toContain('DriftdKafkaConsumerNotReady');
+    expect(names).toContain('DriftdStoreErrors');
+  });
+
   it('escapes label values in selectors', () => {
-    const r = generateAlertRules(fixtureConfig(), { job: 'a"b\\c' });
-    expect(rulesNamed(r, 'DriftdDown')[0]!.expr).toContain('up{job="a\\"b\\\\c"}');
+    const c = config(`
+alerts: { job: 'a"b\\c' }
+models:
+  - id: m
+    task: regression
+    features: [{ name: x, type: numeric }]
+`);
+    expect(rulesNamed(generateAlertRules(c), 'DriftdDown')[0]!.expr).toContain(
+      'up{job="a\\"b\\\\c"}',
+    );
   });
 });
 
