@@ -5,6 +5,7 @@ import { configuredTokens } from './api/auth.js';
 import type { Readiness } from './api/ports.js';
 import { buildServer } from './api/server.js';
 import type { DriftdConfig, ModelConfig } from './config/types.js';
+import { reachableUrl, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
 import { LifecycleError } from './errors.js';
 import { createMetrics, type Metrics } from './export/metrics.js';
 import { countStoreErrors } from './export/store-metrics.js';
@@ -219,6 +220,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
               need(pipeline, 'pipeline').ingestEvents(items, source, opts),
             ingestLabels: (items, opts) => need(pipeline, 'pipeline').ingestLabels(items, opts),
           },
+          baselines: { refresh: () => need(pipeline, 'pipeline').refreshBaselines() },
           metrics,
           logger,
           readiness,
@@ -303,6 +305,12 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         }
         if (startAbort.signal.aborted) throw new LifecycleError('closed while starting');
         state = 'running';
+        if (url !== undefined) {
+          // For the CLI: a daemon serves this data directory, here (baseline import/list).
+          await writeDaemonFile(config.dataDir, { pid: process.pid, url: reachableUrl(url) }).catch(
+            (err) => log.warn({ err }, 'could not write <dataDir>/daemon.json'),
+          );
+        }
         // Readiness stays false until the consumer has joined its group.
         kafka?.start();
         checkpointer?.start();
@@ -344,6 +352,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         state = 'closing';
         if (timer) clearInterval(timer);
         await app?.close(); // stop taking requests; in-flight ones finish
+        await removeDaemonFile(config.dataDir).catch(() => {});
         await ticking;
         // Stop fetching, final checkpoint (windows + offsets), commit, disconnect.
         await kafka?.close();

@@ -50,6 +50,12 @@ export interface BaselineSummary {
   source: string;
 }
 
+/** What the baseline routes need besides the store: the engine's baseline cache. */
+export interface BaselinesPort {
+  /** Loads newly stored baselines, so the next window of their version is evaluated on them. */
+  refresh(): Promise<void>;
+}
+
 export interface StoredPrediction {
   event: PredictionEvent;
   label: LabelEvent | null;
@@ -91,6 +97,8 @@ export interface ExactKsAnswer {
 export interface ApiStore {
   listBaselines(opts?: { model?: string }): Promise<BaselineSummary[]>;
   getBaseline(id: string): Promise<BaselineProfile | null>;
+  /** Stores a baseline; false when one with its id (content hash) is already stored. */
+  saveBaseline(profile: BaselineProfile): Promise<boolean>;
   queryDrift(q: RangeQuery): Promise<WindowResult[]>;
   latestWindowResult(model: string, opts?: { window?: string }): Promise<WindowResult | null>;
   queryPerformance(q: RangeQuery): Promise<PerformanceResult[]>;
@@ -111,6 +119,8 @@ export interface ApiDeps {
   models: ReadonlyMap<string, ModelConfig>;
   store: ApiStore;
   ingest: IngestPort;
+  /** Absent: baseline imports are stored but only seen by the engine at its next refresh. */
+  baselines?: BaselinesPort;
   metrics: Metrics;
   logger: Logger;
   readiness: () => Promise<Readiness>;

@@ -60,7 +60,7 @@ export function presentFeature(d: FeatureDrift) {
 }
 
 /** A file path as the API shows it: the name, never the directory (the host's business). */
-const fileName = (path: string) => path.split(/[\\/]/).at(-1) ?? '';
+export const fileName = (path: string) => path.split(/[\\/]/).at(-1) ?? '';
 
 /** Where a stored event came from; a replayed file by its name only. */
 export function presentSource(s: EventSource): EventSource {
@@ -79,7 +79,11 @@ export function presentBaseline(b: BaselineSummary) {
   };
 }
 
-export function presentPerformance(p: PerformanceResult, verdicts: readonly PerformanceVerdict[]) {
+export function presentPerformance(
+  p: PerformanceResult,
+  verdicts: readonly PerformanceVerdict[],
+  baseline: { id: string; metrics: Record<string, number> | null } | null = null,
+) {
   return {
     model: p.model,
     version: p.version,
@@ -100,6 +104,7 @@ export function presentPerformance(p: PerformanceResult, verdicts: readonly Perf
       reason: v.reason,
     })),
     computedAt: iso(p.computedAt),
+    baseline,
   };
 }
 

@@ -191,6 +191,20 @@ export const performanceSchema = {
       },
     },
     computedAt: { type: 'string', format: 'date-time' },
+    baseline: {
+      description:
+        "The baseline the window was evaluated against and the model's own performance on its training data (same metric names); null when unknown, metrics null when the training file had no label column.",
+      type: 'object',
+      nullable: true,
+      properties: {
+        id: { type: 'string' },
+        metrics: {
+          type: 'object',
+          nullable: true,
+          additionalProperties: { type: 'number' },
+        },
+      },
+    },
   },
 } as const;
 

@@ -8,6 +8,7 @@ import { installJsonBodyParser } from './json-body.js';
 import type { ApiDeps } from './ports.js';
 import { installRequestId } from './request-id.js';
 import { installRequestMetrics } from './request-metrics.js';
+import { registerBaselineRoutes } from './routes/baselines.js';
 import { registerErasureRoutes } from './routes/erasure.js';
 import { registerIngestRoutes } from './routes/ingest.js';
 import { registerModelRoutes } from './routes/models.js';
@@ -95,6 +96,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   registerRecomputeRoutes(app, deps);
   registerOpsRoutes(app, deps);
   registerErasureRoutes(app, deps);
+  await registerBaselineRoutes(app, deps);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -46,6 +46,13 @@ export interface ImportBaselineOptions {
   now?: () => number;
   /** Aborts the read; the promise rejects with the abort error. */
   signal?: AbortSignal;
+  /** Stored as the profile's source instead of the file's absolute path (an upload's name). */
+  source?: string;
+  /**
+   * Read size, bytes (default 1 MiB). Each chunk's rows are profiled in one turn of the event
+   * loop: a daemon importing beside live traffic reads smaller chunks.
+   */
+  chunkBytes?: number;
 }
 
 export interface BaselineImportReport {
@@ -60,6 +67,8 @@ export interface BaselineImportReport {
   badRows: BadRowReport;
   /** Configured prediction field absent from the CSV header (then `profile.prediction` is null). */
   predictionAbsent: boolean;
+  /** Configured label field absent from the CSV header (then the profile has no performance). */
+  labelAbsent: boolean;
   /** Bounded pass-1 state, for diagnostics. */
   state: ProfileBuilderStats;
   durationMs: number;
@@ -86,7 +95,7 @@ export async function importBaseline(
   const piiKey = options.piiKey ?? null;
   const builder = createProfileBuilder(model, version, piiKey);
   const columns = builder.columns.map((c) => c.name);
-  const optional = builder.columns.filter((c) => c.role === 'prediction').map((c) => c.name);
+  const optional = builder.columns.filter((c) => c.role !== 'feature').map((c) => c.name);
   const numericColumns = builder.columns.filter((c) => c.type === 'numeric').map((c) => c.name);
   const hash = createBaselineHash(model, version, piiKey);
   const log = new BadRowLog();
@@ -101,6 +110,7 @@ export async function importBaseline(
       numericColumns,
       onBytes: (chunk) => hash.update(chunk),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.chunkBytes ? { chunkBytes: options.chunkBytes } : {}),
       ...(progress
         ? {
             onProgress: (p) =>
@@ -132,6 +142,7 @@ export async function importBaseline(
       optional,
       numericColumns,
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.chunkBytes ? { chunkBytes: options.chunkBytes } : {}),
       ...(progress
         ? {
             onProgress: (p) =>
@@ -168,7 +179,7 @@ export async function importBaseline(
 
   const profile = builder.finish({
     hash: hash.digest('hex'),
-    source: resolve(file),
+    source: options.source ?? resolve(file),
     createdAt: (options.now ?? Date.now)(),
     badRows: log.total,
   });
@@ -182,7 +193,8 @@ export async function importBaseline(
       records: first.records,
       blankLines: first.blankLines,
       badRows: log.report(),
-      predictionAbsent: first.absentColumns.length > 0,
+      predictionAbsent: first.absentColumns.includes(model.prediction.field),
+      labelAbsent: first.absentColumns.includes(model.label.field),
       state: builder.stats(),
       durationMs: performance.now() - started,
     },

@@ -56,6 +56,12 @@
  * whitespace-only strings are missing values, not bad. The prediction column is optional:
  * absent → missing, and the profile's `prediction` is null when no row has a value.
  * Because NaN rows are bad rows, a baseline's `nan` count is always 0.
+ *
+ * Performance: when the file has the configured label column, pass 1 also feeds every valid row
+ * with a prediction and a label to `createPerformanceAccumulator` (src/window/performance.ts,
+ * the windows' metric names and pair mapping on the streaming sketches of src/stats/metrics.ts),
+ * and the profile keeps the model's own metrics on its training data as `performance`. The
+ * label is read as text, as label events are compared, and is not profiled.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { ModelConfig } from '../config/types.js';
@@ -73,9 +79,13 @@ import type {
   FeatureType,
   NumericProfile,
 } from '../types.js';
+import {
+  createPerformanceAccumulator,
+  type PerformanceAccumulator,
+} from '../window/performance.js';
 
 /** Version of the profile math; part of the content hash, so a change re-keys baselines. */
-export const BASELINE_ALGORITHM = 'driftd-baseline/2';
+export const BASELINE_ALGORITHM = 'driftd-baseline/3';
 /** Lower bound on the reservoir the fine edges are computed from. */
 export const EDGE_SAMPLE_MIN = 100_000;
 /**
@@ -117,10 +127,11 @@ export interface BadRowReport {
 }
 
 export interface ProfileColumn {
-  /** Feature name, or the prediction field. */
+  /** Feature name, the prediction field or the label field. */
   name: string;
   type: FeatureType;
-  role: 'feature' | 'prediction';
+  /** A label column is read for the baseline's performance, never profiled. */
+  role: 'feature' | 'prediction' | 'label';
 }
 
 /** Counts bad rows and keeps the first few. */
@@ -140,7 +151,10 @@ export class BadRowLog {
   }
 }
 
-/** The configured features, in config order, then the prediction. */
+/**
+ * The configured features, in config order, then the prediction, then the label (read as
+ * text, as label events' values are compared; left out when its name is already a column).
+ */
 export function profileColumns(model: ModelConfig): ProfileColumn[] {
   const columns: ProfileColumn[] = model.features.map((f) => ({
     name: f.name,
@@ -148,6 +162,9 @@ export function profileColumns(model: ModelConfig): ProfileColumn[] {
     role: 'feature' as const,
   }));
   columns.push({ name: model.prediction.field, type: model.prediction.type, role: 'prediction' });
+  if (!columns.some((c) => c.name === model.label.field)) {
+    columns.push({ name: model.label.field, type: 'categorical', role: 'label' });
+  }
   return columns;
 }
 
@@ -174,6 +191,9 @@ export function baselineSpec(
     params: baselineParams(model),
     features: model.features.map((f) => [f.name, f.type]),
     prediction: [model.prediction.field, model.prediction.type],
+    // What the baseline's performance depends on (driftd-baseline/3).
+    task: model.task,
+    label: [model.label.field, String(model.label.positive), model.label.threshold],
     // Hashed columns depend on the key: another key gives another baseline (only for models
     // with PII features, so other baseline ids are unchanged). The key's HMAC of a fixed
     // text identifies it without revealing it.
@@ -231,6 +251,10 @@ export interface ProfileBuilderStats {
   candidateKeys: number;
   /** Distinct values tracked (bounded by categorical columns × max(DISTINCT_CAP, candidates)). */
   distinctKeys: number;
+  /** Rows with both a prediction and a label, which the baseline's performance is computed on. */
+  labeled: number;
+  /** Largest possible error of the performance's roc_auc (its score histogram); null without one. */
+  rocAucErrorBound: number | null;
 }
 
 export interface ProfileBuilder {
@@ -288,6 +312,10 @@ class Builder implements ProfileBuilder {
   private readonly categorical: (CategoricalState | null)[];
   /** The PII key per column hashed, null for the others. */
   private readonly piiKeys: (PiiKey | null)[];
+  /** Columns of the prediction and the label (-1: none), and the performance over pass 1. */
+  private readonly predictionAt: number;
+  private readonly labelAt: number;
+  private readonly performance: PerformanceAccumulator;
 
   constructor(model: ModelConfig, version: string, piiKey: PiiKey | null) {
     this.model = model;
@@ -305,11 +333,16 @@ class Builder implements ProfileBuilder {
     const reservoirSize = Math.max(this.params.sampleSize, EDGE_SAMPLE_MIN);
     const candidates = Math.max(1, CANDIDATE_FACTOR * this.params.topCategories);
     this.numeric = columns.map((c) =>
-      c.type === 'numeric' ? new NumericState(reservoirSize, seedFor(c.name)) : null,
+      c.type === 'numeric' && c.role !== 'label'
+        ? new NumericState(reservoirSize, seedFor(c.name))
+        : null,
     );
     this.categorical = columns.map((c) =>
-      c.type === 'categorical' ? new CategoricalState(candidates) : null,
+      c.type === 'categorical' && c.role !== 'label' ? new CategoricalState(candidates) : null,
     );
+    this.predictionAt = columns.findIndex((c) => c.role === 'prediction');
+    this.labelAt = columns.findIndex((c) => c.role === 'label');
+    this.performance = createPerformanceAccumulator(model);
     const pii = piiColumns(model);
     this.piiKeys = columns.map((c) =>
       c.role === 'feature' && pii.has(c.name) ? requireKey(model, piiKey) : null,
@@ -337,9 +370,10 @@ class Builder implements ProfileBuilder {
         this.missing[c]!++;
         continue;
       }
-      if (this.types[c] === 1) this.numeric[c]!.observe(this.nums[c]!);
-      else this.categorical[c]!.observe(this.strs[c]!);
+      if (this.types[c] === 1) this.numeric[c]?.observe(this.nums[c]!);
+      else this.categorical[c]?.observe(this.strs[c]!);
     }
+    this.observePerformance();
     return null;
   }
 
@@ -360,10 +394,21 @@ class Builder implements ProfileBuilder {
     const n = this.columns.length;
     for (let c = 0; c < n; c++) {
       if (this.state[c] === MISSING) continue;
-      if (this.types[c] === 1) this.numeric[c]!.count(this.nums[c]!);
-      else this.categorical[c]!.count(this.strs[c]!);
+      if (this.types[c] === 1) this.numeric[c]?.count(this.nums[c]!);
+      else this.categorical[c]?.count(this.strs[c]!);
     }
     return null;
+  }
+
+  /** Pass 1: a row with a prediction and a label counts into the baseline's performance. */
+  private observePerformance(): void {
+    const p = this.predictionAt;
+    const l = this.labelAt;
+    if (l < 0 || this.state[p] === MISSING || this.state[l] === MISSING) return;
+    this.performance.record({
+      prediction: this.types[p] === 1 ? this.nums[p]! : this.strs[p]!,
+      label: this.strs[l]!,
+    });
   }
 
   finish(meta: ProfileMeta): BaselineProfile {
@@ -386,6 +431,7 @@ class Builder implements ProfileBuilder {
       const missing = this.missing[c]!;
       const num = this.numeric[c];
       const cat = this.categorical[c];
+      if (column.role === 'label') continue;
       let profile: FeatureProfile | null;
       if (num) {
         if (num.n === 0) {
@@ -403,6 +449,7 @@ class Builder implements ProfileBuilder {
       else features[column.name] = profile;
     }
     this.phase = 'done';
+    const performance = this.performance.metrics();
     return {
       id: baselineId(meta.hash),
       hash: meta.hash,
@@ -415,6 +462,7 @@ class Builder implements ProfileBuilder {
       params: { ...this.params },
       features,
       prediction,
+      ...(Object.keys(performance).length > 0 ? { performance } : {}),
     };
   }
 
@@ -429,7 +477,15 @@ class Builder implements ProfileBuilder {
         distinctKeys += s.distinctKeys;
       }
     }
-    return { rows: this.rows, counted: this.counted, reservoirValues, candidateKeys, distinctKeys };
+    return {
+      rows: this.rows,
+      counted: this.counted,
+      reservoirValues,
+      candidateKeys,
+      distinctKeys,
+      labeled: this.performance.count,
+      rocAucErrorBound: this.performance.rocAucErrorBound(),
+    };
   }
 
   /** Validates a whole row into the scratch arrays before any state changes. */

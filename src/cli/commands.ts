@@ -2,6 +2,30 @@ import { CONFIG_FLAG, type FlagSpecs, type FlagValues } from './flags.js';
 import type { CliIo } from './index.js';
 
 /**
+ * Commands that go through a running daemon when one answers (the embedded store is one
+ * process's): where it is, the token, or never.
+ */
+const DAEMON_FLAGS = {
+  server: {
+    type: 'string',
+    arg: 'url',
+    description:
+      "the daemon's API URL, which must answer (default: the daemon serving the config's dataDir, from <dataDir>/daemon.json; none: the store directly)",
+  },
+  'token-file': {
+    type: 'string',
+    arg: 'path',
+    description:
+      "file holding the API token (default: $DRIFTD_TOKEN, else the config's token with the scope needed)",
+  },
+  offline: {
+    type: 'boolean',
+    description:
+      'use the store directly, even when a daemon answers (not while one runs on an embedded store)',
+  },
+} as const satisfies FlagSpecs;
+
+/**
  * Every driftd command: its words, one line of summary, and its flags — the only declaration of
  * them, read by the parser (anything undeclared is refused) and by `driftd <command> --help`.
  * Adding a command: an entry here, its loader in LOADERS (the compiler asks for it), and
@@ -38,7 +62,8 @@ export const COMMANDS = {
     },
   },
   'baseline import': {
-    summary: 'import a training-data baseline (CSV or JSONL) for one model version',
+    summary:
+      'import a training-data baseline (CSV or JSONL) for one model version, through the running daemon when one answers',
     flags: {
       ...CONFIG_FLAG,
       model: {
@@ -55,6 +80,7 @@ export const COMMANDS = {
         required: true,
       },
       json: { type: 'boolean', description: 'print the profile and report as JSON' },
+      ...DAEMON_FLAGS,
     },
   },
   'baseline list': {
@@ -63,6 +89,7 @@ export const COMMANDS = {
       ...CONFIG_FLAG,
       model: { type: 'string', arg: 'id', description: 'only this model' },
       json: { type: 'boolean', description: 'print JSON' },
+      ...DAEMON_FLAGS,
     },
   },
   replay: {

@@ -98,6 +98,12 @@ export interface ServerInput {
   /** Largest accepted request body, in bytes (1 KiB .. 1 GiB). @default 10485760 (10 MiB) */
   bodyLimitBytes?: number;
   /**
+   * Largest training file `POST /api/v1/models/:model/versions/:version/baseline` accepts, in
+   * bytes (1 KiB .. 1 TiB); it is streamed to `<dataDir>/uploads`, never held in memory.
+   * @default 4294967296 (4 GiB)
+   */
+  baselineUploadMaxBytes?: number;
+  /**
    * Longest a client may take to send one whole request (headers and body), ms; a slower one
    * is answered 408 and disconnected, so slow senders cannot pile up connections and memory.
    * @default 60000
@@ -492,6 +498,11 @@ function readServer(r: MapReader): ServerConfig {
     apiTokens,
     auth,
     bodyLimitBytes: r.integer('bodyLimitBytes', { default: 10 * MIB, min: 1024, max: 1024 * MIB }),
+    baselineUploadMaxBytes: r.integer('baselineUploadMaxBytes', {
+      default: 4096 * MIB,
+      min: 1024,
+      max: 1024 * 1024 * MIB,
+    }),
     ...readServerTimeouts(r),
     tls: r.optionalMap('tls', readServerTls),
   };

@@ -122,6 +122,8 @@ export interface ServerConfig {
   apiTokens: string[];
   auth: ServerAuthConfig;
   bodyLimitBytes: number;
+  /** Largest baseline upload through the API, bytes (absent in configs built by hand: 4 GiB). */
+  baselineUploadMaxBytes?: number;
   /** Whole request (headers and body) must arrive within this, ms; else 408 and disconnect. */
   requestTimeoutMs: number;
   /** Request headers must arrive within this, ms (≤ requestTimeoutMs). */

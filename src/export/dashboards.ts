@@ -723,13 +723,22 @@ function modelDashboard(d: Defaults): DashboardJson {
     .withPanel(
       lineChart(
         'Performance',
-        'Performance metrics of the latest window with labels (labels arrive late).',
-      ).withTarget(
-        query(
-          `max by (version, metric) (${METRIC.modelPerformance}${sel})`,
-          'v{{version}} {{metric}}',
+        "Performance metrics of the latest window with labels (labels arrive late), and the model's own performance on its baseline's training data (legend: baseline).",
+      )
+        .withTarget(
+          query(
+            `max by (version, metric) (${METRIC.modelPerformance}${sel})`,
+            'v{{version}} {{metric}}',
+            { refId: 'window' },
+          ),
+        )
+        .withTarget(
+          query(
+            `max by (version, metric) (${METRIC.baselinePerformance}{model="$model",version=~"$version"})`,
+            'v{{version}} {{metric}} (baseline)',
+            { refId: 'baseline' },
+          ),
         ),
-      ),
     )
     .withPanel(
       lineChart(
@@ -763,8 +772,23 @@ function modelDashboard(d: Defaults): DashboardJson {
     )
     .withRow(new RowBuilder('Data quality'))
     .withPanel(
-      lineChart('Missing ratio', 'Share of events with the feature missing.', 'percentunit')
-        .withTarget(query(`max by (feature) (${METRIC.featureMissingRatio}${fsel})`, '{{feature}}'))
+      lineChart(
+        'Missing ratio',
+        'Share of events with the feature missing, and of the baseline rows (legend: baseline).',
+        'percentunit',
+      )
+        .withTarget(
+          query(`max by (feature) (${METRIC.featureMissingRatio}${fsel})`, '{{feature}}', {
+            refId: 'window',
+          }),
+        )
+        .withTarget(
+          query(
+            `max by (feature) (${METRIC.featureBaselineMissingRatio}{model="$model",version=~"$version",feature=~"$feature"})`,
+            '{{feature}} (baseline)',
+            { refId: 'baseline' },
+          ),
+        )
         .min(0),
     )
     .withPanel(

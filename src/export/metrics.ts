@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type LabelValues, type Registry } from 'prom-client';
-import type { FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
+import type { BaselineProfile, FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
 import type { PerformanceVerdict } from '../window/performance-verdict.js';
 import { severity } from '../window/verdict.js';
 import { collectProcessMetrics } from './process-metrics.js';
@@ -133,6 +133,13 @@ export interface Metrics {
   httpRequests: Counter<HttpRequestLabels>;
   httpRequestSeconds: Histogram<'method' | 'route' | 'status_class'>;
   lastEventTimestamp: Gauge<'model'>;
+  baselinePerformance: Gauge<'model' | 'version' | 'metric'>;
+  featureBaselineMissingRatio: Gauge<'model' | 'version' | 'feature'>;
+  /**
+   * Sets the gauges of the baseline a model version is now evaluated against (its performance,
+   * its features' missing ratios), replacing those of the version's previous baseline.
+   */
+  recordBaseline(profile: BaselineProfile): void;
   /**
    * Sets every gauge of a written window result (the newest window of its series only, see
    * shown-versions.ts) and its consecutive-drift counts. `restored`: a stored result replayed
@@ -388,6 +395,16 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       'Event time of the newest accepted event, seconds since epoch.',
       ['model'] as const,
     ),
+    baselinePerformance: gauge(
+      METRIC.baselinePerformance,
+      "The model's own performance on its baseline's training data (metric names as driftd_model_performance), for the version's current baseline.",
+      ['model', 'version', 'metric'] as const,
+    ),
+    featureBaselineMissingRatio: gauge(
+      METRIC.featureBaselineMissingRatio,
+      "Share of the baseline's valid rows with the feature missing (compare driftd_feature_missing_ratio).",
+      ['model', 'version', 'feature'] as const,
+    ),
   };
   gauge(METRIC.buildInfo, 'driftd build information.', ['version'] as const).set(
     { version: opts.version },
@@ -530,6 +547,32 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     if (ready === null && registered) registry.removeSingleMetric(METRIC.kafkaConsumerReady);
   };
 
+  // Series set per model version, so a newer baseline's replace them synchronously.
+  const baselineSeries = new Map<string, { metrics: string[]; features: string[] }>();
+  const recordBaseline = (p: BaselineProfile): void => {
+    const vl = { model: p.model, version: p.version };
+    const key = `${p.model}\u0000${p.version}`;
+    const old = baselineSeries.get(key);
+    for (const metric of old?.metrics ?? []) m.baselinePerformance.remove({ ...vl, metric });
+    for (const feature of old?.features ?? []) {
+      m.featureBaselineMissingRatio.remove({ ...vl, feature });
+    }
+    const metrics: string[] = [];
+    for (const [metric, value] of Object.entries(p.performance ?? {})) {
+      if (!Number.isFinite(value)) continue;
+      m.baselinePerformance.set({ ...vl, metric }, value);
+      metrics.push(metric);
+    }
+    const features: string[] = [];
+    if (p.rowCount > 0) {
+      for (const [feature, f] of Object.entries(p.features)) {
+        m.featureBaselineMissingRatio.set({ ...vl, feature }, f.missing / p.rowCount);
+        features.push(feature);
+      }
+    }
+    baselineSeries.set(key, { metrics, features });
+  };
+
   const versioned = Object.values(m).filter(
     (x): x is Gauge<string> =>
       x instanceof Gauge &&
@@ -559,5 +602,13 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
 
   const seedStreak = (key: StreakKey, history: VerdictHistory): void => streaks.seed(key, history);
 
-  return { ...m, recordWindow, recordPerformance, seedStreak, forgetVersion, setKafkaReadiness };
+  return {
+    ...m,
+    recordWindow,
+    recordPerformance,
+    recordBaseline,
+    seedStreak,
+    forgetVersion,
+    setKafkaReadiness,
+  };
 }

@@ -1,4 +1,5 @@
 import type { ModelConfig } from '../config/types.js';
+import type { Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
 import type { BaselineProfile } from '../types.js';
 import { type Clock, nullWarmups } from '../window/index.js';
@@ -34,6 +35,12 @@ export interface BaselineCache {
   baselineFor(model: ModelConfig, version: string): BaselineProfile | undefined;
   /** Whether the model has any baseline. */
   has(model: string): boolean;
+  /** A loaded baseline by id (any import, not only a version's newest). */
+  byId(id: string): BaselineProfile | undefined;
+  /** The version's gauges were removed (retired): none until `reportGauges` sets them again. */
+  forgetGauges(model: string, version: string): void;
+  /** Sets the gauges of the version's own baseline unless they are set already. */
+  reportGauges(model: string, version: string): void;
 }
 
 export function createBaselineCache(opts: {
@@ -41,6 +48,8 @@ export function createBaselineCache(opts: {
   models: ReadonlyMap<string, ModelConfig>;
   clock: Clock;
   logger: Logger;
+  /** Told of each version's baseline when it becomes the one evaluated (its gauges). */
+  metrics?: Pick<Metrics, 'recordBaseline'>;
 }): BaselineCache {
   const { store, models, clock } = opts;
   // model → version → baseline; `latest` serves versions that have no baseline of their own.
@@ -49,6 +58,10 @@ export function createBaselineCache(opts: {
     { byVersion: Map<string, BaselineProfile>; latest: BaselineProfile | undefined }
   >();
   const baselinesById = new Map<string, BaselineProfile>();
+  // model \0 version → id of the baseline last reported to the metrics.
+  const reported = new Map<string, string>();
+  // Versions whose window state was retired: no gauges until they come back (bounded series).
+  const retired = new Set<string>();
   let lastRefresh = 0;
 
   async function refresh(): Promise<void> {
@@ -79,6 +92,16 @@ export function createBaselineCache(opts: {
       entry.byVersion.set(p.version, p); // newest import of a version wins
       entry.latest = p;
     }
+    for (const entry of baselines.values()) {
+      for (const p of entry.byVersion.values()) report(p);
+    }
+  }
+
+  function report(p: BaselineProfile): void {
+    const key = `${p.model}\u0000${p.version}`;
+    if (retired.has(key) || reported.get(key) === p.id) return;
+    reported.set(key, p.id);
+    opts.metrics?.recordBaseline(p);
   }
 
   return {
@@ -99,6 +122,20 @@ export function createBaselineCache(opts: {
     },
     has(model) {
       return baselines.has(model);
+    },
+    byId: (id) => baselinesById.get(id),
+    forgetGauges(model, version) {
+      // Only versions with a baseline of their own have gauges: the set stays bounded by the
+      // stored baselines, whatever versions producers make up.
+      if (baselines.get(model)?.byVersion.has(version) !== true) return;
+      const key = `${model}\u0000${version}`;
+      reported.delete(key);
+      retired.add(key);
+    },
+    reportGauges(model, version) {
+      if (retired.size > 0) retired.delete(`${model}\u0000${version}`);
+      const own = baselines.get(model)?.byVersion.get(version);
+      if (own !== undefined) report(own);
     },
   };
 }

@@ -107,7 +107,7 @@ export interface RestoreReport {
 
 /**
  * Restores every model's windows from the checkpoint (Kafka's or HTTP's) into fresh managers. A model whose
- * snapshot cannot be restored (its baseline was replaced) starts empty and is reported: its
+ * snapshot cannot be restored (a window's baseline is no longer stored) starts empty and is reported: its
  * events before the checkpoint are in the raw store, but not in any window.
  */
 export function restoreWindows(

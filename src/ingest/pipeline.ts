@@ -144,7 +144,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     live: { now: () => clock.now(), maxFutureSkewMs: config.ingest.maxFutureSkewMs },
   };
 
-  const baselines = createBaselineCache({ store, models, clock, logger: log });
+  const baselines = createBaselineCache({ store, models, clock, logger: log, metrics });
   const windows = createWindowRegistry({ config, clock, metrics, baselines });
   const managers = windows.managers;
 

@@ -50,7 +50,13 @@ export function createWindowRegistry(opts: {
           model,
           clock,
           baselineFor: (version) => baselines.baselineFor(model, version),
-          onRetire: (version) => metrics.forgetVersion(model.id, version),
+          baselineById: (id) => baselines.byId(id),
+          onRetire: (version) => {
+            metrics.forgetVersion(model.id, version);
+            baselines.forgetGauges(model.id, version);
+          },
+          // A retired version that comes back gets its baseline's gauges again.
+          onAdmit: (version) => baselines.reportGauges(model.id, version),
         }),
       );
     }

@@ -129,9 +129,17 @@ export interface WindowManagerOptions {
   model: ModelConfig;
   /** The current baseline of a version; read when a window opens (and on restore). */
   baselineFor: (version: string) => BaselineProfile | undefined;
+  /**
+   * A stored baseline by id, for restore: a checkpointed window keeps the baseline it was
+   * opened on even when a newer import has since become its version's (as it would have in
+   * an uninterrupted run). Absent: only the version's current baseline restores.
+   */
+  baselineById?: (id: string) => BaselineProfile | undefined;
   clock: Clock;
   /** A version's state was dropped to make room for another (its gauges can go too). */
   onRetire?: (version: string) => void;
+  /** A version got window state (its first event, or its first since it was retired). */
+  onAdmit?: (version: string) => void;
 }
 
 export interface SizeSnapshot {
@@ -372,6 +380,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       if (lastStream === oldest) lastStream = undefined;
       options.onRetire?.(oldest.version);
     }
+    options.onAdmit?.(version);
     return newStream(version, now);
   }
 
@@ -732,7 +741,7 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     }
     const now = clock.now();
     const baselineOf = (s: WindowStateSnapshot): BaselineProfile => {
-      const b = baselineFor(s.bounds.version);
+      const b = options.baselineById?.(s.baselineId) ?? baselineFor(s.bounds.version);
       if (b === undefined || b.id !== s.baselineId) {
         throw new BaselineError(
           `cannot restore window ${model.id}/${windowName(s.bounds)}: it was built on baseline ${s.baselineId}, the current baseline of version ${s.bounds.version} is ${b?.id ?? 'missing'}`,

@@ -3,6 +3,8 @@ import { InvalidInputError } from '../errors.js';
 import {
   accuracy,
   brierScore,
+  createBinaryMetricsSketch,
+  createRegressionMetricsSketch,
   f1Score,
   logLoss,
   meanAbsoluteError,
@@ -93,4 +95,102 @@ function toScore(prediction: FeatureValue, positive: string): number | undefined
   }
   if (prediction === null) return undefined;
   return String(prediction) === positive ? 1 : 0;
+}
+
+/** Streaming performance over rows too many to hold (baseline import): one pair at a time. */
+export interface PerformanceAccumulator {
+  record(pair: LabeledPrediction): void;
+  /** Pairs taken (a pair `computePerformance` would skip is not counted). */
+  readonly count: number;
+  /** The metrics, named and left out exactly as `computePerformance` names and leaves them out. */
+  metrics(): Record<string, number>;
+  /** Largest possible |roc_auc − exact ROC AUC| (the score histogram's); null without an AUC. */
+  rocAucErrorBound(): number | null;
+}
+
+/**
+ * Score bins of the streamed ROC AUC: 2 × 100 000 counts (1.6 MB), so only pairs of scores
+ * closer than 1e-5 are unresolved (see createBinaryMetricsSketch for the bound).
+ */
+export const ACCUMULATOR_SCORE_BINS = 100_000;
+
+/**
+ * The metrics of `computePerformance` in bounded memory: the same pair mapping (score, positive
+ * class, threshold) feeding the streaming sketches of src/stats/metrics.ts. Every metric is
+ * exact but ROC AUC, which comes from a score histogram within `rocAucErrorBound()`.
+ */
+export function createPerformanceAccumulator(model: ModelConfig): PerformanceAccumulator {
+  if (model.task === 'binary-classification') {
+    const positive = String(model.label.positive);
+    const sketch = createBinaryMetricsSketch({
+      scoreBins: ACCUMULATOR_SCORE_BINS,
+      threshold: model.label.threshold,
+    });
+    let count = 0;
+    return {
+      record(p) {
+        const score = toScore(p.prediction, positive);
+        if (score === undefined) return;
+        sketch.record(String(p.label) === positive ? 1 : 0, score);
+        count++;
+      },
+      get count() {
+        return count;
+      },
+      metrics() {
+        const m = sketch.metrics();
+        const out: Record<string, number> = {};
+        const put = (name: string, v: number | null) => {
+          if (v !== null && Number.isFinite(v)) out[name] = v;
+        };
+        put('accuracy', m.accuracy);
+        put('precision', m.precision);
+        put('recall', m.recall);
+        put('f1', m.f1);
+        put('roc_auc', m.rocAuc);
+        if (model.prediction.type === 'numeric') {
+          put('log_loss', m.logLoss);
+          put('brier', m.brier);
+        }
+        return out;
+      },
+      rocAucErrorBound: () => sketch.metrics().rocAucErrorBound,
+    };
+  }
+  if (model.task === 'regression') {
+    const sketch = createRegressionMetricsSketch();
+    return {
+      record(p) {
+        const a = typeof p.label === 'number' ? p.label : Number(p.label);
+        if (typeof p.prediction !== 'number' || !Number.isFinite(a)) return;
+        if (!Number.isFinite(p.prediction)) return;
+        sketch.record(a, p.prediction);
+      },
+      get count() {
+        return sketch.metrics().count;
+      },
+      metrics() {
+        const m = sketch.metrics();
+        const out: Record<string, number> = {};
+        if (m.mae !== null && Number.isFinite(m.mae)) out.mae = m.mae;
+        if (m.rmse !== null && Number.isFinite(m.rmse)) out.rmse = m.rmse;
+        if (m.mape !== null && Number.isFinite(m.mape)) out.mape = m.mape;
+        return out;
+      },
+      rocAucErrorBound: () => null,
+    };
+  }
+  let count = 0;
+  let correct = 0;
+  return {
+    record(p) {
+      count++;
+      if (String(p.prediction) === String(p.label)) correct++;
+    },
+    get count() {
+      return count;
+    },
+    metrics: (): Record<string, number> => (count === 0 ? {} : { accuracy: correct / count }),
+    rocAucErrorBound: () => null,
+  };
 }

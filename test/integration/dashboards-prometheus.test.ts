@@ -26,7 +26,7 @@ import { parseConfig } from '../../src/config/index.js';
 import { dashboardQueries, generateDashboards } from '../../src/export/dashboards.js';
 import { createMetrics, METRIC, type Metrics } from '../../src/export/metrics.js';
 import { generateAlertRules, toPrometheusRuleYaml } from '../../src/export/rules.js';
-import type { FeatureDrift, WindowResult } from '../../src/types.js';
+import type { BaselineProfile, FeatureDrift, WindowResult } from '../../src/types.js';
 import { judgePerformance } from '../../src/window/performance-verdict.js';
 import { requireBinary } from '../helpers/binaries.js';
 import {
@@ -181,6 +181,14 @@ function closeWindow(
     metrics: { roc_auc: 0.81, accuracy: 0.9, brier: 0.12 },
     computedAt: now,
   });
+  // The version's baseline, as the baseline cache records it (only what the gauges read).
+  metrics.recordBaseline({
+    model: 'credit-risk',
+    version: '3',
+    rowCount: 1000,
+    performance: { roc_auc: 0.83, accuracy: 0.91, brier: 0.11 },
+    features: { income: { missing: 10 }, region: { missing: 0 } },
+  } as unknown as BaselineProfile);
   metrics.eventsTotal.inc({ model: 'credit-risk', result: 'accepted' }, 500);
   metrics.eventsTotal.inc({ model: 'credit-risk', result: 'late' }, 2);
   metrics.labelsTotal.inc({ model: 'credit-risk', result: 'accepted' }, 200);

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ModelConfig } from '../../config/types.js';
 import { parseTimestamp } from '../../ingest/decode.js';
 import { LATEST_STORABLE_TS } from '../../limits.js';
-import type { FeatureDrift, WindowResult } from '../../types.js';
+import type { FeatureDrift, PerformanceResult, WindowResult } from '../../types.js';
 import { badRequest, notFound } from '../errors.js';
 import { modelOf as configuredModel } from '../lookup.js';
 import type { ApiDeps } from '../ports.js';
@@ -333,16 +333,50 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
       const qs = req.query as RangeQs;
       const m = modelOf(model);
       const q = range(m, qs);
-      const rows = await deps.store.queryPerformance(q);
+      const rows = (await deps.store.queryPerformance(q)).slice(-(qs.limit ?? 500));
+      const baselines = await baselinesOfWindows(deps.store, q, rows);
       return {
         model: m.id,
         window: q.window,
-        windows: rows
-          .slice(-(qs.limit ?? 500))
-          .map((p) => presentPerformance(p, deps.judgePerformance?.(p) ?? [])),
+        windows: rows.map((p) =>
+          presentPerformance(p, deps.judgePerformance?.(p) ?? [], baselines(p)),
+        ),
       };
     },
   );
+}
+
+/**
+ * Each performance window's baseline, with the model's own performance on its training data:
+ * the baseline its drift result names (lineage), else the version's newest import.
+ */
+async function baselinesOfWindows(
+  store: ApiDeps['store'],
+  q: { model: string; from: number; to: number; window: string },
+  rows: readonly PerformanceResult[],
+): Promise<
+  (p: PerformanceResult) => { id: string; metrics: Record<string, number> | null } | null
+> {
+  if (rows.length === 0) return () => null;
+  const key = (version: string, start: number) => `${version}\u0000${start}`;
+  const evaluatedOn = new Map<string, string>();
+  for (const r of await store.queryDrift(q)) evaluatedOn.set(key(r.version, r.start), r.baselineId);
+  const newest = new Map<string, string>();
+  for (const b of await store.listBaselines({ model: q.model })) {
+    const seen = newest.get(b.version);
+    if (seen === undefined) newest.set(b.version, b.id); // listed newest first per version
+  }
+  const profiles = new Map<string, Record<string, number> | null>();
+  const ids = new Set<string>();
+  for (const p of rows) {
+    const id = evaluatedOn.get(key(p.version, p.start)) ?? newest.get(p.version);
+    if (id !== undefined) ids.add(id);
+  }
+  for (const id of ids) profiles.set(id, (await store.getBaseline(id))?.performance ?? null);
+  return (p) => {
+    const id = evaluatedOn.get(key(p.version, p.start)) ?? newest.get(p.version);
+    return id === undefined ? null : { id, metrics: profiles.get(id) ?? null };
+  };
 }
 
 /** Whether any feature of the window had enough events for a verdict. */

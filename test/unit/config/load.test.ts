@@ -62,6 +62,7 @@ describe('parseConfig defaults', () => {
         apiTokens: [],
         auth: { tokens: [], metrics: 'open' },
         bodyLimitBytes: 10 * 1024 * 1024,
+        baselineUploadMaxBytes: 4 * 1024 ** 3,
         requestTimeoutMs: 60_000,
         headersTimeoutMs: 10_000,
         keepAliveTimeoutMs: 72_000,
@@ -299,6 +300,10 @@ describe('parseConfig errors', () => {
     [
       'server: {bodyLimitBytes: 10}',
       'server.bodyLimitBytes: must be an integer between 1024 and 1073741824',
+    ],
+    [
+      'server: {baselineUploadMaxBytes: 0}',
+      'server.baselineUploadMaxBytes: must be an integer between 1024 and 1099511627776',
     ],
     [
       'server: {requestTimeoutMs: 0}',

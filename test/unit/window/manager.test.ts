@@ -509,6 +509,33 @@ describe('window manager: crash recovery and merging', () => {
     expect(other.manager.openWindows()).toEqual([]);
   });
 
+  it('restore keeps the baseline a window was opened on when a newer import replaced it', () => {
+    // A baseline imported into the running daemon while a window is open: the window keeps its
+    // baseline (as in an uninterrupted run), so a restart before it closes must restore it.
+    const { manager, clock } = setup();
+    manager.record(ev(1_000));
+    const snap = JSON.parse(JSON.stringify(manager.snapshot()));
+    const newer = makeBaseline(model, '3', 500, 99);
+    const byId = new Map([baseline, newer].map((b) => [b.id, b] as const));
+    const restored = createWindowManager({
+      model,
+      baselineFor: () => newer,
+      baselineById: (id) => byId.get(id),
+      clock,
+    });
+    restored.restore(snap);
+    expect(restored.openWindows().length).toBeGreaterThan(0);
+    // The open window closes on its own baseline; the next one opens on the newer.
+    restored.record(ev(FIVE + 1_000));
+    restored.record(ev(2 * FIVE + 1_000));
+    const closed = restored.drainClosed();
+    expect(closed.map((c) => [c.bounds.start, c.baseline.id])).toEqual([[0, baseline.id]]);
+    restored.record(ev(3 * FIVE + 1_000));
+    expect(restored.drainClosed().map((c) => [c.bounds.start, c.baseline.id])).toEqual([
+      [FIVE, newer.id],
+    ]);
+  });
+
   it('restore closes open windows of a size no longer configured instead of dropping them', () => {
     const a = setup(twoSizes);
     a.manager.record(ev(1_000));
