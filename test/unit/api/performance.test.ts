@@ -49,7 +49,14 @@ async function server(baseline: Record<string, number> | undefined) {
   return buildServer({
     config,
     models,
-    store: { queryPerformance: async () => rows, ping: async () => {} } as never,
+    store: {
+      queryPerformance: async () => rows,
+      // No stored drift results nor baselines: each window's baseline is null.
+      queryDrift: async () => [],
+      listBaselines: async () => [],
+      getBaseline: async () => null,
+      ping: async () => {},
+    } as never,
     ingest: {} as never,
     metrics: createMetrics(new Registry(), { version: 'test' }),
     logger: createLogger('silent'),

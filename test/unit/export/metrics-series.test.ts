@@ -213,7 +213,7 @@ describe('series of model versions', () => {
 
     metrics.forgetVersion('m', '1');
     for (const [name, versions] of await versionsByFamily(registry)) {
-      expect([name, [...versions]]).toEqual([name, ['2']]);
+      expect([name, [...versions]]).toEqual([name, before.get(name)!.size > 0 ? ['2'] : []]);
     }
     // The last windows its retirement closed, written after it: back with their true run
     // (as a restart would show them), until a newer version displaces it.
