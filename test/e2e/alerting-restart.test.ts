@@ -243,8 +243,7 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
         evaluationInterval: '1s',
         scrapeInterval: '1s',
       });
-      daemon = await startDaemonProcess({ configFile, logFile: join(dir, 'daemon.log') });
-      await daemon.waitReady();
+      daemon = await startDaemon();
     }, 120_000);
 
     afterAll(async () => {
@@ -265,6 +264,21 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
       }
       if (errors.length > 0) throw new Error(`cleanup failed: ${errors.join('; ')}`);
     });
+
+    /**
+     * HTTP checkpoints every 200 ms: the checkpoint before the kill already holds the closed
+     * windows, so the restarted daemon does not close them again from replayed events (which
+     * would rebuild the run live): the run after the restart comes from the store.
+     */
+    async function startDaemon(): Promise<DaemonProcess> {
+      const d = await startDaemonProcess({
+        configFile,
+        logFile: join(dir, 'daemon.log'),
+        env: { DRIFTD_HTTP_CHECKPOINT_INTERVAL_MS: '200' },
+      });
+      await d.waitReady();
+      return d;
+    }
 
     const notifications = () => hook!.notifications as Notification[];
     /** Pages to people: every alert also goes to the archive webhook (continue: true). */
@@ -351,12 +365,12 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
       await postWindow(3, true); // closes drifted window 2
       await waitRun(2);
       expect(firing('DriftdFeatureDrift', 'credit-risk')).toEqual([]);
+      await sleep(1_000); // a checkpoint after windows 1 and 2 were written
 
       // Killed: no shutdown code runs. The restarted daemon shows the run of 2 before anything
       // new arrives (window 3 stays open across the restart: checkpoint + stored events).
       expect((await daemon!.kill()).signal).toBe('SIGKILL');
-      daemon = await startDaemonProcess({ configFile, logFile: join(dir, 'daemon.log') });
-      await daemon.waitReady();
+      daemon = await startDaemon();
       expect(await incomeRun()).toBe(2);
       // Prometheus scrapes the restarted daemon before the next window closes.
       await sleep(2_500);
