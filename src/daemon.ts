@@ -106,6 +106,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const log = logger.child({ stage: 'daemon' });
   const registry = overrides.registry ?? new Registry();
+  const clock = overrides.clock ?? { now: () => Date.now() };
   const live = createLiveConfig(config);
   // The config in force (swapped whole by a reload, src/config/live.ts).
   const models = live.models;
@@ -115,8 +116,11 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
     if (model === undefined) return [];
     return judgePerformance(p, model, pipeline?.baselinePerformance(p.model, p.version));
   };
-  const metrics = createMetrics(registry, { version: VERSION, judgePerformance: judge });
-  const clock = overrides.clock ?? { now: () => Date.now() };
+  const metrics = createMetrics(registry, {
+    version: VERSION,
+    judgePerformance: judge,
+    maxVersions: (model) => models.get(model)?.versions.maxActive ?? Number.POSITIVE_INFINITY,
+  });
 
   let state: DaemonState = 'created';
   let store: Store | undefined;

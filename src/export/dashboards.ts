@@ -631,6 +631,19 @@ function modelDashboard(d: Defaults): DashboardJson {
         .span(12),
     )
     .withPanel(
+      lineChart(
+        'Consecutive drifted windows',
+        'Windows in a row (with events, up to the latest) in which each feature, the dataset and ' +
+          'the model output drifted; the drift alerts fire when it reaches their window count.',
+      )
+        .withTarget(
+          query(`max by (feature) (${METRIC.featureDriftConsecutive}${fsel})`, '{{feature}}'),
+        )
+        .withTarget(query(`max(${METRIC.modelDatasetDriftConsecutive}${sel})`, 'dataset drift'))
+        .withTarget(query(`max(${METRIC.predictionDriftConsecutive}${sel})`, 'prediction drift'))
+        .min(0),
+    )
+    .withPanel(
       lineChart('PSI per feature', 'Population stability index of each feature vs its baseline.')
         .withTarget(query(`max by (feature) (${METRIC.featurePsi}${fsel})`, '{{feature}}'))
         .min(0)

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type LabelValues, type Registry } from 'prom-client';
 import type { FairnessResult } from '../stats/fairness.js';
 import type {
   BaselineProfile,
@@ -10,6 +10,8 @@ import type {
 import type { PerformanceVerdict } from '../window/performance-verdict.js';
 import { severity } from '../window/verdict.js';
 import { collectProcessMetrics } from './process-metrics.js';
+import { createShownVersions } from './shown-versions.js';
+import { createStreaks, type StreakKey, type VerdictHistory } from './streaks.js';
 
 /**
  * Every metric family the daemon exports, in one place. Alert rules and dashboards are
@@ -26,6 +28,7 @@ export const METRIC = {
   featureDriftScore: 'driftd_feature_drift_score',
   featureDriftThreshold: 'driftd_feature_drift_threshold',
   featureDriftDetected: 'driftd_feature_drift_detected',
+  featureDriftConsecutive: 'driftd_feature_drift_consecutive_windows',
   featureMissingRatio: 'driftd_feature_missing_ratio',
   featureOutOfRangeRatio: 'driftd_feature_out_of_range_ratio',
   featureUnseenRatio: 'driftd_feature_unseen_ratio',
@@ -35,13 +38,12 @@ export const METRIC = {
   featureBoundStraddles: 'driftd_feature_bound_straddles_threshold',
   modelDriftShare: 'driftd_model_drift_share',
   modelDatasetDrift: 'driftd_model_dataset_drift',
+  modelDatasetDriftConsecutive: 'driftd_model_dataset_drift_consecutive_windows',
   predictionPsi: 'driftd_prediction_psi',
   predictionDriftDetected: 'driftd_prediction_drift_detected',
-  predictionDriftScore: 'driftd_prediction_drift_score',
-  // Consecutive drifted windows (set by recordWindow) and the baseline's own values (recordBaseline).
-  featureDriftConsecutive: 'driftd_feature_drift_consecutive_windows',
-  modelDatasetDriftConsecutive: 'driftd_model_dataset_drift_consecutive_windows',
   predictionDriftConsecutive: 'driftd_prediction_drift_consecutive_windows',
+  predictionDriftScore: 'driftd_prediction_drift_score',
+  // Baseline values (wt-baseline).
   baselinePerformance: 'driftd_model_baseline_performance',
   featureBaselineMissingRatio: 'driftd_feature_baseline_missing_ratio',
   modelPerformance: 'driftd_model_performance',
@@ -109,6 +111,7 @@ export interface Metrics {
   featureDriftScore: Gauge<FeatureLabels | 'test'>;
   featureDriftThreshold: Gauge<FeatureLabels | 'test'>;
   featureDriftDetected: Gauge<FeatureLabels>;
+  featureDriftConsecutive: Gauge<FeatureLabels>;
   featureMissingRatio: Gauge<FeatureLabels>;
   featureOutOfRangeRatio: Gauge<FeatureLabels>;
   featureUnseenRatio: Gauge<FeatureLabels>;
@@ -118,8 +121,10 @@ export interface Metrics {
   featureBoundStraddles: Gauge<FeatureLabels>;
   modelDriftShare: Gauge<WindowLabels>;
   modelDatasetDrift: Gauge<WindowLabels>;
+  modelDatasetDriftConsecutive: Gauge<WindowLabels>;
   predictionPsi: Gauge<WindowLabels>;
   predictionDriftDetected: Gauge<WindowLabels>;
+  predictionDriftConsecutive: Gauge<WindowLabels>;
   predictionDriftScore: Gauge<WindowLabels | 'test'>;
   modelPerformance: Gauge<WindowLabels | 'metric'>;
   performanceDegraded: Gauge<WindowLabels | 'metric'>;
@@ -157,8 +162,12 @@ export interface Metrics {
    * its features' missing ratios), replacing those of the version's previous baseline.
    */
   recordBaseline(profile: BaselineProfile): void;
-  /** Sets every gauge of a closed window's result. */
-  recordWindow(result: WindowResult): void;
+  /**
+   * Sets every gauge of a written window result (the newest window of its series only, see
+   * shown-versions.ts) and its consecutive-drift counts. `restored`: a stored result replayed
+   * at startup (src/export/restore.ts), not a window closed now (no counter moves).
+   */
+  recordWindow(result: WindowResult, opts?: RecordOptions): void;
   /**
    * Sets the gauges of a window's performance, its verdict per metric (opts.judgePerformance)
    * and the count of consecutive degraded windows. Results of a series must come in window
@@ -174,16 +183,28 @@ export interface Metrics {
    */
   recordFairness(window: WindowBounds, results: Record<string, FairnessResult>): void;
   /**
-   * Removes every series of a model version (its state was retired to make room for another),
-   * so /metrics stays bounded by `versions.maxActive` versions per model.
+   * Startup: the stored verdicts of one consecutive-drift series (src/export/streaks.ts), before
+   * the latest results are replayed through recordWindow.
+   */
+  seedStreak(key: StreakKey, history: VerdictHistory): void;
+  /**
+   * Removes every series of a model version (its state was retired to make room for another).
+   * /metrics holds at most `versions.maxActive` versions per model in any case (`maxVersions`).
    */
   forgetVersion(model: string, version: string): void;
 }
 
+export interface RecordOptions {
+  restored?: boolean;
+}
+
 export interface MetricsOptions {
+  /** driftd's version (driftd_build_info). */
   version: string;
   /** Performance verdicts of a window (src/window/performance-verdict.ts); none without it. */
   judgePerformance?: (p: PerformanceResult) => readonly PerformanceVerdict[];
+  /** Versions of a model with series at once (its `versions.maxActive`); default unbounded. */
+  maxVersions?: (model: string) => number;
 }
 
 export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics {
@@ -243,6 +264,11 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       '1 when the feature drifted in the latest closed window (after BH-FDR), else 0.',
       f,
     ),
+    featureDriftConsecutive: gauge(
+      METRIC.featureDriftConsecutive,
+      'Windows in a row, up to the latest with a verdict, in which the feature drifted (0 once one is clean; windows without a verdict skipped, see src/export/streaks.ts).',
+      f,
+    ),
     featureMissingRatio: gauge(
       METRIC.featureMissingRatio,
       'Share of events in the latest closed window with the feature missing.',
@@ -273,6 +299,11 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       '1 when the drift share reached the dataset-drift threshold.',
       w,
     ),
+    modelDatasetDriftConsecutive: gauge(
+      METRIC.modelDatasetDriftConsecutive,
+      'Windows in a row, up to the latest with a verdict, with dataset drift (0 once one is clean).',
+      w,
+    ),
     predictionPsi: gauge(
       METRIC.predictionPsi,
       'PSI of the model output in the latest closed window vs the baseline.',
@@ -281,6 +312,11 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     predictionDriftDetected: gauge(
       METRIC.predictionDriftDetected,
       '1 when the model output drifted in the latest closed window.',
+      w,
+    ),
+    predictionDriftConsecutive: gauge(
+      METRIC.predictionDriftConsecutive,
+      'Windows in a row, up to the latest with a verdict, in which the model output drifted (0 once one is clean).',
       w,
     ),
     predictionDriftScore: gauge(
@@ -450,8 +486,61 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     if (d.type === 'categorical') m.featureOtherRatio.set(fl, d.otherRatio);
   };
 
-  const recordWindow = (r: WindowResult): void => {
+  const streaks = createStreaks();
+  const shown = createShownVersions();
+  const maxVersions = opts.maxVersions ?? (() => Number.POSITIVE_INFINITY);
+
+  /** Whether a result of this version gets series (and removes the version it displaces). */
+  const admit = (model: string, version: string, end: number): boolean => {
+    const a = shown.admit(model, version, end, maxVersions(model));
+    if (a.evicted !== undefined) {
+      // Displaced: its series and what they were derived from go (memory bounded by the cap).
+      removeSeries(model, a.evicted);
+      shown.forget(model, a.evicted);
+      streaks.forget(model, a.evicted);
+      for (const [key, s] of degradedStreaks) {
+        if (s.model === model && s.version === a.evicted) degradedStreaks.delete(key);
+      }
+    }
+    return a.admitted;
+  };
+
+  /** The consecutive-drift gauges: every verdict counts, even of an older window (a rewrite). */
+  const recordStreaks = (r: WindowResult): void => {
     const wl = { model: r.model, version: r.version, window: r.sizeLabel };
+    // No verdict (see streaks.ts): too few values, or an open window found clean so far.
+    const verdict = (drifted: boolean, insufficient: boolean) =>
+      insufficient || (r.provisional && !drifted) ? null : drifted;
+    const observe = (series: string, drifted: boolean | null) =>
+      streaks.observe({ ...wl, series }, r.start, drifted);
+    for (const d of r.features) {
+      m.featureDriftConsecutive.set(
+        { ...wl, feature: d.feature },
+        observe(`feature:${d.feature}`, verdict(d.drifted, d.insufficient)),
+      );
+    }
+    const noFeatureVerdict = r.features.every((d) => d.insufficient);
+    m.modelDatasetDriftConsecutive.set(
+      wl,
+      observe('dataset', verdict(r.datasetDrift, noFeatureVerdict)),
+    );
+    if (r.prediction) {
+      m.predictionDriftConsecutive.set(
+        wl,
+        observe('prediction', verdict(r.prediction.drifted, r.prediction.insufficient)),
+      );
+    }
+  };
+
+  const recordWindow = (r: WindowResult, o: RecordOptions = {}): void => {
+    // A provisional result (quiet stream, window still open) is counted when it closes.
+    if (!r.provisional && !o.restored) {
+      m.windowsClosed.inc({ model: r.model, window: r.sizeLabel });
+    }
+    if (!admit(r.model, r.version, r.end)) return;
+    const wl = { model: r.model, version: r.version, window: r.sizeLabel };
+    recordStreaks(r);
+    if (!shown.latest('window', wl, r.start)) return;
     for (const d of r.features) {
       const fl = { ...wl, feature: d.feature };
       m.featurePsi.set(fl, d.psi);
@@ -486,8 +575,6 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     }
     m.windowEvents.set(wl, r.eventCount);
     m.windowCloseTimestamp.set(wl, r.closedAt / 1000);
-    // A provisional result (quiet stream, window still open) is counted when it closes.
-    if (!r.provisional) m.windowsClosed.inc({ model: r.model, window: r.sizeLabel });
   };
 
   /** Per model, version, window size and metric: the newest judged window and its streak. */
@@ -519,6 +606,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
 
   const recordPerformance = (p: PerformanceResult): void => {
     const wl = { model: p.model, version: p.version, window: p.sizeLabel };
+    if (!admit(p.model, p.version, p.end) || !shown.latest('performance', wl, p.start)) return;
     // A record without labels carries only the label-free estimate: coverage is not news.
     if (p.labeled > 0) m.labelCoverage.set(wl, p.coverage);
     for (const [metric, value] of Object.entries(p.metrics)) {
@@ -541,6 +629,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     { start: number; series: Array<[Gauge<string>, Record<string, string>]> }
   >();
   const recordFairness = (b: WindowBounds, results: Record<string, FairnessResult>): void => {
+    if (!admit(b.model, b.version, b.end)) return;
     const key = JSON.stringify([b.model, b.version, b.sizeLabel]);
     const shown = fairnessShown.get(key);
     if (shown !== undefined && shown.start > b.start) return;
@@ -599,22 +688,33 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       x instanceof Gauge &&
       ((x as unknown as { labelNames: readonly string[] }).labelNames ?? []).includes('version'),
   );
-  const forgetVersion = (model: string, version: string): void => {
-    for (const [key, s] of degradedStreaks) {
-      if (s.model === model && s.version === version) degradedStreaks.delete(key);
-    }
+  // Synchronous (prom-client's own series map; its get() is async): a result of the version
+  // recorded right after this must not lose its series to a removal still pending.
+  const seriesOf = (g: Gauge<string>) =>
+    Object.values(
+      (g as unknown as { hashMap: Record<string, { labels: LabelValues<string> }> }).hashMap,
+    );
+  function removeSeries(model: string, version: string): void {
     for (const g of versioned) {
-      void g.get().then((snapshot) => {
-        for (const v of snapshot.values) {
-          if (v.labels.model === model && v.labels.version === version) g.remove(v.labels);
-        }
-      });
+      for (const { labels } of seriesOf(g)) {
+        if (labels.model === model && labels.version === version) g.remove(labels);
+      }
     }
     for (const key of fairnessShown.keys()) {
       const [m0, v0] = JSON.parse(key) as [string, string];
       if (m0 === model && v0 === version) fairnessShown.delete(key);
     }
-  };
+  }
+
+  /**
+   * Retired: the series go now. Its drift and degraded runs stay (the version counts against
+   * the cap until displaced): the last windows the retirement closed are written after this and
+   * show again with their true counts, as they would after a restart; a newer version
+   * displaces them.
+   */
+  const forgetVersion = (model: string, version: string): void => removeSeries(model, version);
+
+  const seedStreak = (key: StreakKey, history: VerdictHistory): void => streaks.seed(key, history);
 
   return {
     ...m,
@@ -622,6 +722,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     recordPerformance,
     recordFairness,
     recordBaseline,
+    seedStreak,
     forgetVersion,
     setKafkaReadiness,
   };

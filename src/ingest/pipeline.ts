@@ -4,9 +4,10 @@ import { createLiveConfig, type LiveConfig } from '../config/live.js';
 import type { DriftdConfig, ModelConfig } from '../config/types.js';
 import { StoreError } from '../errors.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
+import { restoreGauges } from '../export/restore.js';
 import type { Logger } from '../logger.js';
 import { piiKeyOf } from '../privacy/pii.js';
-import type { EncodedEvents, StoredEvent } from '../store/types.js';
+import type { EncodedEvents, Store, StoredEvent } from '../store/types.js';
 import type { PerformanceResult, WindowResult } from '../types.js';
 import type { Clock, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import { type BaselineStore, createBaselineCache } from './baselines.js';
@@ -33,7 +34,8 @@ export interface PipelineStore
     PerformanceStore,
     RawStore,
     RequestStore,
-    ResultStore {}
+    ResultStore,
+    Pick<Store, 'latestResults'> {}
 
 export interface PipelineOptions {
   config: DriftdConfig;
@@ -114,7 +116,7 @@ export interface Pipeline extends IngestPort, EngineSource, EngineCheckpointing 
     opts?: IngestOptions,
   ): Promise<IngestReport>;
   ingestLabels(items: readonly unknown[], opts?: IngestOptions): Promise<IngestReport>;
-  /** Loads baselines; call before ingesting. */
+  /** Loads baselines and restores the latest results' gauges; call before ingesting. */
   start(): Promise<void>;
   /** Periodic work: idle window close, baseline refresh, performance recompute for new labels. */
   tick(): Promise<void>;
@@ -335,6 +337,15 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
             'model has no baseline yet: its events are stored but not evaluated until one is imported',
           );
         }
+      }
+      try {
+        await restoreGauges({ store, models: config.models, metrics, logger: log });
+      } catch (err) {
+        // Monitoring goes on; the gauges come back as windows close, the drift runs restart.
+        log.error(
+          { err },
+          'could not restore the latest results on /metrics: consecutive-window counts start from 0',
+        );
       }
     },
     async tick() {

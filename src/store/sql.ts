@@ -657,6 +657,134 @@ ${READ_SETTINGS}`;
 }
 
 // ---------------------------------------------------------------------------------------------
+// What a restarted daemon shows on /metrics (Store.latestResults): params model,
+// windows Array(String), and versions Array(String) or limit UInt32.
+
+const LATEST_FILTER = 'model = {model:String} AND window IN {windows:Array(String)}';
+const LATEST_VERSIONS = `${LATEST_FILTER} AND version IN {versions:Array(String)}`;
+/**
+ * Histories are read over a horizon per version and size (params keys Array(String) of
+ * `version\0window`, since Array(Int64) epoch ms, sinceMin Int64): memory stays bounded by
+ * the horizon, not by how long the model has been monitored.
+ */
+const WITHIN_HORIZON = `window_start >= fromUnixTimestamp64Milli({sinceMin:Int64}, 'UTC')
+  AND toUnixTimestamp64Milli(window_start) >= {since:Array(Int64)}[indexOf({keys:Array(String)}, concat(version, '\\0', window))]`;
+
+export interface VersionEndRow {
+  version: string;
+  end_ms: string | number;
+}
+
+/** The model's `limit` versions with the newest window ends among `windows`. */
+export function newestVersionsSql(db: string): string {
+  return `SELECT version, toUnixTimestamp64Milli(max(window_end)) AS end_ms
+FROM ${tableRef(db, 'window_results')}
+WHERE ${LATEST_FILTER} AND kind = 'dataset'
+GROUP BY version
+ORDER BY max(window_end) DESC, version DESC
+LIMIT {limit:UInt32}
+${READ_SETTINGS}`;
+}
+
+/** The newest window (by start) of every version and window size, rows as `windowResultsSql`. */
+export function latestWindowResultsSql(db: string): string {
+  return `SELECT ${WINDOW_RESULT_COLUMNS}
+FROM
+(
+  SELECT *, max(closed_at) OVER (PARTITION BY version, window, window_start) AS revision
+  FROM ${tableRef(db, 'window_results')} FINAL
+  WHERE ${LATEST_VERSIONS}
+    AND (version, window, window_start) IN (
+      SELECT version, window, max(window_start)
+      FROM ${tableRef(db, 'window_results')}
+      WHERE ${LATEST_VERSIONS} AND kind = 'dataset'
+      GROUP BY version, window
+    )
+)
+WHERE closed_at = revision
+ORDER BY window_start, window, version, kind, feature
+${READ_SETTINGS}`;
+}
+
+/**
+ * The newest `history` windows with performance of every version and window size (a restart
+ * replays them in order: the degraded-window counts are rebuilt from them).
+ */
+export function latestPerformanceSql(db: string): string {
+  return `SELECT model, version, window, window_size_ms, window_start_ms, window_end_ms,
+  labeled, coverage, metrics, computed_at_ms
+FROM
+(
+  SELECT model, version, window, window_size_ms,
+    toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
+    labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at_ms,
+    row_number() OVER (PARTITION BY version, window ORDER BY window_start DESC) AS from_end
+  FROM ${tableRef(db, 'performance')} FINAL
+  WHERE ${LATEST_VERSIONS} AND ${WITHIN_HORIZON}
+)
+WHERE from_end <= {history:UInt32}
+ORDER BY window_start_ms, window, version
+${READ_SETTINGS}`;
+}
+
+export interface VerdictRow {
+  version: string;
+  window: string;
+  kind: WindowRowKind;
+  feature: string;
+  start_ms: string | number;
+  drifted: number | string;
+  /** The series' run of drifted windows just before this one. */
+  before: number | string;
+  /** 1-based position of the window among the series' windows with a verdict. */
+  rn: number | string;
+}
+
+/**
+ * The newest `history` verdicts of every series (dataset, prediction, each feature) of the
+ * versions, each with the run of drifted windows before it (src/export/streaks.ts):
+ * `before` = (rn − 1) − the position of the latest clean window before it (0 when none).
+ * A window's rewrites collapse to its newest revision first, so a provisional result and its
+ * final one are one window. Windows without a verdict are left out as streaks.ts says: a
+ * feature or prediction row marked insufficient, a dataset row none of whose features has a
+ * verdict, a provisional row found clean. Param history UInt32 besides the common ones.
+ */
+export function verdictHistorySql(db: string): string {
+  const series = 'PARTITION BY version, window, kind, feature ORDER BY window_start';
+  return `SELECT version, window, kind, feature, toUnixTimestamp64Milli(window_start) AS start_ms,
+  d AS drifted, before, rn
+FROM
+(
+  SELECT version, window, kind, feature, window_start, d, rn,
+    (rn - 1) - max(if(d = 0, rn, 0)) OVER (${series} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before,
+    row_number() OVER (PARTITION BY version, window, kind, feature ORDER BY window_start DESC) AS from_end
+  FROM
+  (
+    SELECT version, window, kind, feature, window_start, d, row_number() OVER (${series}) AS rn
+    FROM
+    (
+      SELECT version, window, kind, feature, window_start, d, provisional,
+        if(kind = 'dataset', no_feature_verdict, insufficient) AS no_verdict
+      FROM
+      (
+        SELECT version, window, kind, feature, window_start, closed_at, provisional, insufficient,
+          if(kind = 'dataset', dataset_drift, drifted) AS d,
+          max(closed_at) OVER (PARTITION BY version, window, window_start) AS revision,
+          min(if(kind = 'feature', insufficient, 1)) OVER (PARTITION BY version, window, window_start, closed_at) AS no_feature_verdict
+        FROM ${tableRef(db, 'window_results')} FINAL
+        WHERE ${LATEST_VERSIONS} AND ${WITHIN_HORIZON}
+      )
+      WHERE closed_at = revision
+    )
+    WHERE no_verdict = 0 AND NOT (provisional = 1 AND d = 0)
+  )
+)
+WHERE from_end <= {history:UInt32}
+ORDER BY version, window, kind, feature, window_start
+${READ_SETTINGS}`;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Row encoding (JSONEachRow) and value decoding
 
 /**

@@ -52,8 +52,11 @@ import {
   labeledPredictionsSql,
   latestBaselineIdSql,
   latestCheckpointSql,
+  latestPerformanceSql,
   latestWindowKeySql,
+  latestWindowResultsSql,
   listBaselinesSql,
+  newestVersionsSql,
   type PerformanceRow,
   performanceSql,
   pingSql,
@@ -65,7 +68,10 @@ import {
   tableEngineSql,
   toNullableNumber,
   toNumber,
+  type VerdictRow,
+  type VersionEndRow,
   validateIdentifier,
+  verdictHistorySql,
   type WindowKeyRow,
   type WindowResultRow,
   windowEventsSql,
@@ -83,10 +89,13 @@ import type {
   FairnessRow,
   FairnessRowsQuery,
   LabeledPrediction,
+  LatestResults,
+  LatestResultsQuery,
   MigrationReport,
   PerformanceQuery,
   PredictionRecord,
   PredictionTime,
+  SeriesVerdicts,
   SqlExecutor,
   Store,
   StoredCheckpoint,
@@ -411,6 +420,38 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         start: Number(key.window_start_ms),
       });
       return results[0] ?? null;
+    },
+
+    async latestResults(q: LatestResultsQuery): Promise<LatestResults> {
+      ensureOpen();
+      const none: LatestResults = { versions: [], windows: [], performance: [], verdicts: [] };
+      if (q.windows.length === 0 || !(q.maxVersions >= 1)) return none;
+      const common = { model: q.model, windows: [...q.windows] };
+      const newest = await exec.query<VersionEndRow>(newestVersionsSql(db), {
+        ...common,
+        limit: Math.min(q.maxVersions, 2 ** 32 - 1),
+      });
+      if (newest.length === 0) return none;
+      const params = { ...common, versions: newest.map((v) => v.version) };
+      const history = Math.max(1, Math.min(q.history, 2 ** 32 - 1));
+      const windows = await windowResults(latestWindowResultsSql(db), params);
+      // Histories over `horizon` windows before each version and size's newest one.
+      const keys: string[] = [];
+      const since: number[] = [];
+      for (const w of windows) {
+        keys.push(`${w.version}\u0000${w.sizeLabel}`);
+        since.push(Math.max(0, w.start - Math.max(history, q.horizon) * w.size));
+      }
+      const sinceMin = since.length > 0 ? Math.min(...since) : 0;
+      const ranged = { ...params, history, keys, since, sinceMin };
+      const perf = await exec.query<PerformanceRow>(latestPerformanceSql(db), ranged);
+      const rows = await exec.query<VerdictRow>(verdictHistorySql(db), ranged);
+      return {
+        versions: params.versions,
+        windows,
+        performance: perf.map(decodePerformance),
+        verdicts: assembleVerdicts(rows),
+      };
     },
 
     async insertPerformance(rows: readonly PerformanceResult[]): Promise<void> {
@@ -761,6 +802,31 @@ function assembleWindows(rows: readonly WindowResultRow[]): WindowResult[] {
     }
     if (r.kind === 'feature') current.features.push(decodeDrift(r));
     else if (r.kind === 'prediction') current.prediction = decodeDrift(r);
+  }
+  return out;
+}
+
+/** Verdict rows (ordered by series, then start) grouped into series. */
+function assembleVerdicts(rows: readonly VerdictRow[]): SeriesVerdicts[] {
+  const out: SeriesVerdicts[] = [];
+  let current: SeriesVerdicts | undefined;
+  let currentKey = '';
+  for (const r of rows) {
+    const key = `${r.version}\u0000${r.window}\u0000${r.kind}\u0000${r.feature}`;
+    if (!current || key !== currentKey) {
+      // The first row listed is the oldest: its run before is the series' base.
+      current = {
+        version: r.version,
+        window: r.window,
+        series: r.kind === 'feature' ? `feature:${r.feature}` : r.kind,
+        base: Number(r.before),
+        truncated: Number(r.rn) > 1,
+        verdicts: [],
+      };
+      currentKey = key;
+      out.push(current);
+    }
+    current.verdicts.push({ start: Number(r.start_ms), drifted: Number(r.drifted) === 1 });
   }
   return out;
 }

@@ -145,6 +145,42 @@ export interface ExactKsResult {
   lateEvents: number;
 }
 
+export interface LatestResultsQuery {
+  model: string;
+  /** Window size labels to read (the configured ones). */
+  windows: readonly string[];
+  maxVersions: number;
+  /** Verdicts per series (see src/export/streaks.ts), performance windows per series. */
+  history: number;
+  /**
+   * Windows (of each version and size, before its newest) that verdicts and performance are
+   * read from: a drift run longer than this is restored as this long.
+   */
+  horizon: number;
+}
+
+/** One consecutive-drift series as stored: its newest verdicts and the run before them. */
+export interface SeriesVerdicts {
+  version: string;
+  window: string;
+  /** `dataset`, `prediction` or `feature:<name>`. */
+  series: string;
+  /** Drifted windows in a row just before the first verdict listed. */
+  base: number;
+  /** Older verdicts exist than those listed. */
+  truncated: boolean;
+  /** Ascending window starts. */
+  verdicts: Array<{ start: number; drifted: boolean }>;
+}
+
+export interface LatestResults {
+  /** Newest first. */
+  versions: string[];
+  windows: WindowResult[];
+  performance: PerformanceResult[];
+  verdicts: SeriesVerdicts[];
+}
+
 /** Audit view of one prediction; window lineage is derived by the caller from model, version and ts. */
 export interface PredictionRecord {
   event: PredictionEvent;
@@ -249,6 +285,14 @@ export interface Store {
     model: string,
     options?: { window?: string; version?: string },
   ): Promise<WindowResult | null>;
+
+  /**
+   * What /metrics showed for `model` before a restart: its `maxVersions` versions with the
+   * newest windows (among `windows` sizes), the newest window result of each version and size,
+   * the newest `history` windows with performance of each (ascending), and the newest
+   * `history` verdicts of each consecutive-drift series.
+   */
+  latestResults(query: LatestResultsQuery): Promise<LatestResults>;
 
   /** Writing a window's performance again replaces it (latest `computedAt` wins). */
   insertPerformance(rows: readonly PerformanceResult[]): Promise<void>;

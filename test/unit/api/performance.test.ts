@@ -51,6 +51,7 @@ async function server(baseline: Record<string, number> | undefined) {
     models,
     store: {
       queryPerformance: async () => rows,
+      // No stored drift results nor baselines: each window's baseline is null.
       queryDrift: async () => [],
       listBaselines: async () => [],
       getBaseline: async () => null,

@@ -113,14 +113,15 @@ describe('performance verdict gauges', () => {
     expect(await value(METRIC.performanceDegradedConsecutive, auc)).toBe(2);
   });
 
-  it('forgetVersion removes the verdict series and the streak of a retired version', async () => {
+  it('forgetVersion removes the verdict series of a retired version; its run goes on if its windows come back', async () => {
     const { metrics, value } = setup();
     metrics.recordPerformance(perf(0, 0.6));
     metrics.forgetVersion(model.id, '3');
-    await new Promise((r) => setImmediate(r));
     expect(await value(METRIC.performanceDegraded, auc)).toBeUndefined();
+    // E.g. the last window its retirement closed, written after it: counted on, as a restart
+    // would (the run is dropped once a newer version displaces it, see metrics-series.test.ts).
     metrics.recordPerformance(perf(1, 0.6));
-    expect(await value(METRIC.performanceDegradedConsecutive, auc)).toBe(1);
+    expect(await value(METRIC.performanceDegradedConsecutive, auc)).toBe(2);
   });
 });
 
