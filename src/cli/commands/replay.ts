@@ -175,7 +175,17 @@ async function feed(
   let handedOver: Promise<unknown> = Promise.resolve();
   /** `end`: the file offset just after the batch's last line (where a resume reads on). */
   const submit = (items: PendingLine[], end: number) => {
+    // What this batch's answer needs of its lines: their numbers. No callback below holds
+    // the lines themselves (or the chunks they point into) while the batch inserts.
+    const lineNos = Int32Array.from(items, (l) => l.lineNo);
     const turn = Promise.all([opts.decode ? opts.decode(items) : items, handedOver]);
+    return settle(turn, lineNos, end);
+  };
+  const settle = (
+    turn: Promise<[unknown[], unknown]>,
+    lineNos: Int32Array,
+    end: number,
+  ): Promise<void> => {
     const report = turn.then(([decoded]) => {
       const r = ingest(decoded);
       // In the same synchronous step as the hand-over (the pipeline records the batch at once),
@@ -187,7 +197,7 @@ async function feed(
         }));
         totals.catch(() => undefined);
         // Resuming at the end of its last line: the rest of that line is blank.
-        opts.onBatch({ offset: end, line: items.at(-1)!.lineNo }, totals);
+        opts.onBatch({ offset: end, line: lineNos.at(-1)! }, totals);
       }
       return r;
     });
@@ -198,7 +208,7 @@ async function feed(
       rejected += r.rejected;
       for (const e of r.errors) {
         if (reported++ >= 20) break;
-        const line = items[e.index]?.lineNo;
+        const line = lineNos[e.index];
         io.err.write(`${file}:${line}: ${e.reason}: ${e.message}\n`);
       }
       progress.update(
