@@ -118,6 +118,13 @@ async function fileInfo(file: string, what: string) {
  * held (lines, encoded rows); docs/benchmarks.md has the peak RSS.
  */
 const IN_FLIGHT = 32;
+/**
+ * Batches read and decoded ahead of the one the event loop records: enough to keep the decode
+ * thread busy, few enough that their lines and decoded answers die young. Reading up to
+ * IN_FLIGHT batches ahead, while the event loop was the slower side, kept ~30 batches of them
+ * alive for a second each: promoted to the old generation, they took a major GC every ~0.5 s.
+ */
+const DECODE_AHEAD = 4;
 /** A line longer than this is not an event: the file is refused there (it would all be held). */
 const MAX_LINE_BYTES = 64 * 1024 * 1024;
 
@@ -173,6 +180,8 @@ async function feed(
   // Resolves once the previous batch was handed to `ingest`: batches decode side by side but
   // enter the pipeline one after the other, in file order.
   let handedOver: Promise<unknown> = Promise.resolve();
+  /** Per batch read and not yet handed over: settles once it is (see DECODE_AHEAD). */
+  const decodedAhead: Array<Promise<unknown>> = [];
   /** `end`: the file offset just after the batch's last line (where a resume reads on). */
   const submit = (items: PendingLine[], end: number) => {
     // What this batch's answer needs of its lines: their numbers. No callback below holds
@@ -203,6 +212,7 @@ async function feed(
     });
     // Registered after the call above, so it settles only once this batch went in.
     handedOver = turn.then(() => undefined);
+    decodedAhead.push(handedOver);
     const done = report.then((r) => {
       accepted += r.accepted;
       rejected += r.rejected;
@@ -232,20 +242,37 @@ async function feed(
         if (batch.length >= BATCH) {
           void submit(batch, base + item.end).catch(() => undefined);
           batch = [];
-          // Backpressure: wait for the oldest batch once `inFlight` are in the pipeline.
+          // Backpressure: wait for the oldest batch once `inFlight` are in the pipeline, and
+          // read no further ahead of the event loop than DECODE_AHEAD batches.
+          if (decodedAhead.length > DECODE_AHEAD) await decodedAhead.shift();
           if (running.length >= inFlight) await running.shift();
         }
       }
       nextLine += countNewlines(bytes);
     };
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      const bytes = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
-      const lastNewline = bytes.lastIndexOf(0x0a);
+    for await (const read of stream as AsyncIterable<Buffer>) {
+      let chunk = read;
+      if (carry.length > 0) {
+        // Only the line that straddles two chunks is copied, not the whole chunk: a copy of
+        // every chunk was a second file's worth of buffers for the garbage collector.
+        const newline = chunk.indexOf(0x0a);
+        if (newline === -1) {
+          carry = Buffer.concat([carry, chunk]);
+          chunk = chunk.subarray(chunk.length);
+        } else {
+          const head = Buffer.concat([carry, chunk.subarray(0, newline + 1)]);
+          carry = Buffer.alloc(0);
+          chunk = chunk.subarray(newline + 1);
+          await take(head);
+          base += head.length;
+        }
+      }
+      const lastNewline = chunk.lastIndexOf(0x0a);
       if (lastNewline === -1) {
-        carry = bytes;
+        if (chunk.length > 0) carry = Buffer.concat([carry, chunk]);
       } else {
-        carry = Buffer.from(bytes.subarray(lastNewline + 1));
-        await take(bytes.subarray(0, lastNewline + 1));
+        carry = Buffer.from(chunk.subarray(lastNewline + 1));
+        await take(chunk.subarray(0, lastNewline + 1));
         base += lastNewline + 1;
       }
       if (carry.length > MAX_LINE_BYTES) {
