@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../../src/baseline/index.js';
-import type { FeatureValue } from '../../../src/types.js';
-import { createWindowState, type WindowBounds } from '../../../src/window/index.js';
+import type { FeatureValue, WindowBounds } from '../../../src/types.js';
+import { createWindowState } from '../../../src/window/index.js';
 import { testModel } from '../../helpers/model.js';
 
 const BOUNDS: WindowBounds = {
