@@ -198,10 +198,11 @@ async function feed(
   const handed: Array<Promise<number>> = [];
   /** Waits for the oldest batch in the pipeline to be answered. */
   const oldest = async () => {
+    const mark = handed.shift();
+    const done = running.shift();
     // Once it is in the pipeline, whatever holds its rows (beforeWait) lets them go.
-    const mark = await handed.shift()!;
-    opts.beforeWait?.(mark);
-    await running.shift();
+    opts.beforeWait?.(await mark!);
+    await done;
   };
   // The counts of every batch handed over so far, folded in file order.
   let totals: Promise<{ accepted: number; rejected: number }> = Promise.resolve(from);
@@ -317,8 +318,9 @@ async function feed(
     if (batch.length > 0) void submit(batch, base + batch.at(-1)!.end).catch(() => undefined);
     while (running.length > 0) await oldest();
   } finally {
-    // A failure (an unreadable file, a store that gave up) still waits for what is in flight.
-    await Promise.allSettled(running);
+    // A failure (an unreadable file, a store that gave up) still waits for what is in flight,
+    // its held rows let go.
+    while (running.length > 0) await oldest().catch(() => undefined);
   }
   progress.finish(`${accepted} accepted, ${rejected} rejected`);
   return { accepted, rejected };
