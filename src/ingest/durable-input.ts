@@ -107,6 +107,7 @@ export function createDurableInput(opts: {
   }
   /** Waits until every input position handed out so far is stored (nothing if it fails). */
   async function stored(): Promise<void> {
+    rawLog.flush(); // held rows (holdFor) too
     if (rawLog.healthy) await rawLog.whenDurable(rawLog.recorded).catch(() => undefined);
   }
 

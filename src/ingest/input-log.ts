@@ -11,6 +11,12 @@
  * (the pipeline) rebuilds the windows from what is durable, then resets the log. Positions are
  * never handed out twice, so rows of a write that failed but did land (an INSERT whose answer
  * was lost) keep positions of their own.
+ *
+ * A source that can wait for its answers (replay) may hold writes until `holdFor` rows are
+ * queued: every INSERT has a cost of its own in the engine, so fewer, larger ones cost less
+ * per row. It then calls `flush` before it waits for the answer of a batch that may be held
+ * (no write in flight), and `whenDurable` still only waits: held rows go out once enough are
+ * queued or at the next flush.
  */
 import { StoreError } from '../errors.js';
 
@@ -21,6 +27,8 @@ export interface InputLog<T> {
   readonly durable: number;
   /** False from a failed write until `reset`. */
   readonly healthy: boolean;
+  /** A write is in flight: the batches waiting the longest are in it. */
+  readonly writing: boolean;
   /** Hands out the next position. Call only while `healthy`. */
   next(): number;
   /**
@@ -42,6 +50,14 @@ export interface InputLog<T> {
   reset(position: number): void;
   /** Nothing queued and no write in flight. */
   idle(): boolean;
+  /**
+   * Holds writes until `rows` rows are queued (at most the write size, maxRows), or until a
+   * `flush`; 0, the default, writes at once. Only a source that calls `flush` before waiting
+   * for its own batches may hold (else it would wait for rows it has not yet sent).
+   */
+  holdFor(rows: number): void;
+  /** Writes every batch queued now, whatever their size. */
+  flush(): void;
 }
 
 interface Entry<T> {
@@ -70,6 +86,10 @@ export function createInputLog<T>(
   /** Set by `abort` while a write is in flight: the failure to declare once it ends. */
   let aborting: { err: unknown } | undefined;
   let queue: Entry<T>[] = [];
+  /** Rows in `queue`; writes wait for `minRows` of them, except up to position `flushTo`. */
+  let queuedRows = 0;
+  let minRows = 0;
+  let flushTo = 0;
   let waiters: Waiter[] = [];
   const listeners: Array<(err: unknown) => void> = [];
 
@@ -89,6 +109,7 @@ export function createInputLog<T>(
     aborting = undefined;
     const rejected = queue;
     queue = [];
+    queuedRows = 0;
     const refusal = new StoreError('an earlier raw-event write failed; send the request again', {
       retriable: true,
       cause: err,
@@ -102,6 +123,7 @@ export function createInputLog<T>(
   async function drain(): Promise<void> {
     writing = true;
     while (queue.length > 0 && aborting === undefined) {
+      if (queuedRows < minRows && queue[0]!.last > flushTo) break; // held (holdFor)
       // Whole batches, in position order, up to maxRows (a single larger one goes alone).
       const group: Entry<T>[] = [];
       let n = 0;
@@ -110,6 +132,7 @@ export function createInputLog<T>(
         group.push(e);
         n += rowsOf(e.batch);
       }
+      queuedRows -= n;
       try {
         await write(group.map((e) => e.batch));
       } catch (err) {
@@ -135,6 +158,9 @@ export function createInputLog<T>(
     get healthy() {
       return healthy;
     },
+    get writing() {
+      return writing;
+    },
     next() {
       return ++recorded;
     },
@@ -148,6 +174,7 @@ export function createInputLog<T>(
       }
       return new Promise<void>((resolve, reject) => {
         queue.push({ batch, last, resolve, reject });
+        queuedRows += rowsOf(batch);
         if (!writing) void drain();
       });
     },
@@ -178,6 +205,13 @@ export function createInputLog<T>(
     },
     idle() {
       return !writing && queue.length === 0;
+    },
+    holdFor(rows) {
+      minRows = Math.min(Math.max(0, rows), maxRows);
+    },
+    flush() {
+      flushTo = recorded;
+      if (!writing && queue.length > 0) void drain();
     },
   };
 }

@@ -85,9 +85,13 @@ export interface EngineCheckpointing {
   readonly managers: ReadonlyMap<string, WindowManager>;
   /**
    * The HTTP/replay input log: positions handed out (`recorded`) and stored (`durable`);
-   * `whenDurable` waits for a cut's position to be stored.
+   * `whenDurable` waits for a cut's position to be stored; a replay holds writes for larger
+   * INSERTs (`holdFor`, `flush`).
    */
-  readonly input: Pick<InputLog<EncodedEvents>, 'recorded' | 'durable' | 'healthy' | 'whenDurable'>;
+  readonly input: Pick<
+    InputLog<EncodedEvents>,
+    'recorded' | 'durable' | 'healthy' | 'whenDurable' | 'writing' | 'holdFor' | 'flush'
+  >;
   /** Remembered `Idempotency-Key`s (the checkpointer loads the stored ones at startup). */
   readonly idempotency: Idempotency;
   /** Synchronous snapshot of every model's windows at the current input position. */

@@ -15,6 +15,7 @@ import {
   RecordError,
   type RowSink,
   type SourcedEvent,
+  type Tally,
 } from './source.js';
 import type { WindowRegistry } from './window-registry.js';
 
@@ -93,19 +94,27 @@ export function createRequestIngest(opts: {
     });
   }
 
-  async function ingestEvents(
+  // Not async, nor is ingestBatch: a suspended async function keeps its arguments, and a
+  // batch's items (lines, decoded answers, events) would then live until its insert lands,
+  // long enough to reach the old generation: with many batches in flight (replay) that took
+  // a major GC about every half second. Only what the answer needs waits for the insert.
+  function ingestEvents(
     items: readonly unknown[],
     source: 'http' | 'replay',
     options: IngestOptions = {},
   ): Promise<IngestReport> {
     const key = options.idempotencyKey;
     if (key === undefined) return ingestBatch(items, source, '');
-    const print = fingerprint(items);
-    return idempotency.run(
-      { key, scope: 'events', fingerprint: print },
-      () => ingestBatch(items, source, requestTag(key, print)),
-      () => decodeReport(items),
-    );
+    try {
+      const print = fingerprint(items);
+      return idempotency.run(
+        { key, scope: 'events', fingerprint: print },
+        () => ingestBatch(items, source, requestTag(key, print)),
+        () => decodeReport(items),
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** The answer to a batch, from its items alone (a retried request: nothing is counted). */
@@ -122,12 +131,43 @@ export function createRequestIngest(opts: {
     return { accepted: items.length - rejected, rejected, errors };
   }
 
-  async function ingestBatch(
+  function ingestBatch(
     items: readonly unknown[],
     source: 'http' | 'replay',
     /** `requestTag` of the request's key ('' without one). */
     requestKey: string,
   ): Promise<IngestReport> {
+    try {
+      return settleBatch(recordBatch(items, source, requestKey));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** A batch decoded and recorded, its rows submitted: what its answer waits for. */
+  interface RecordedBatch {
+    report: IngestReport;
+    stored: Promise<void>;
+    invalid: Map<string, number>;
+    tally: Tally;
+  }
+
+  async function settleBatch(batch: RecordedBatch): Promise<IngestReport> {
+    const written = results.writeLogged([]);
+    await batch.stored;
+    await written;
+    for (const [model, k] of batch.invalid) countEvent(model, 'invalid', k);
+    engine.declare(batch.tally);
+    await results.writeLogged(released());
+    return batch.report;
+  }
+
+  /** Synchronous from the first decode to the submit, so positions follow arrival order. */
+  function recordBatch(
+    items: readonly unknown[],
+    source: 'http' | 'replay',
+    requestKey: string,
+  ): RecordedBatch {
     if (!rawLog.healthy) throw unavailable();
     const errors: ItemError[] = [];
     let rejected = 0;
@@ -160,7 +200,6 @@ export function createRequestIngest(opts: {
     // Decoded events go to the engine a slice at a time, in holders reused across slices.
     const slice: SourcedEvent[] = [];
     let n = 0;
-    // From here to the submit: synchronous, so positions follow arrival order.
     try {
       for (let i = 0; i < items.length; i++) {
         const d = decodePrediction(items[i], itemOpts);
@@ -194,13 +233,7 @@ export function createRequestIngest(opts: {
     const accepted = encoded.rows;
     const stored = accepted > 0 ? rawLog.submit(encoded.take(), last) : Promise.resolve();
     windows.updateOpenGauge();
-    const written = results.writeLogged([]);
-    await stored;
-    await written;
-    for (const [model, k] of invalid) countEvent(model, 'invalid', k);
-    engine.declare(tally);
-    await results.writeLogged(released());
-    return { accepted, rejected, errors };
+    return { report: { accepted, rejected, errors }, stored, invalid, tally };
   }
 
   /** Nowhere: a stored event replayed into the windows is not stored again. */

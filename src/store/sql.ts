@@ -816,6 +816,55 @@ const TWO_32 = 4294967296;
  * the string instead of two (`Buffer.byteLength` + write).
  */
 export class RowBinaryWriter extends GrowableBuffer {
+  /**
+   * The last row's lineage columns (late … ingested_at, see encodeEventRowBinary) as bytes,
+   * and what they were made of: the rows of a replay or HTTP batch share them, so they are
+   * copied instead of encoded column by column.
+   */
+  private tail = new Uint8Array(0);
+  private tailKind = '';
+  private tailFile = '';
+  private tailLine = -1;
+  private tailLate = -1;
+  private tailAt = Number.NaN;
+
+  /** Writes the lineage bytes kept by `keepTail` if they were made of these values. */
+  sameTail(kind: string, file: string, line: number, late: number, at: number): boolean {
+    if (
+      at !== this.tailAt ||
+      late !== this.tailLate ||
+      line !== this.tailLine ||
+      kind !== this.tailKind ||
+      file !== this.tailFile
+    ) {
+      return false;
+    }
+    const tail = this.tail;
+    this.room(tail.length);
+    const buf = this.buf;
+    let to = this.len;
+    for (let i = 0; i < tail.length; i++) buf[to++] = tail[i]!;
+    this.len = to;
+    return true;
+  }
+
+  /** Keeps the bytes written since `start` as the lineage of these values (see sameTail). */
+  keepTail(
+    start: number,
+    kind: string,
+    file: string,
+    line: number,
+    late: number,
+    at: number,
+  ): void {
+    this.tail = Uint8Array.prototype.slice.call(this.buf, start, this.len);
+    this.tailKind = kind;
+    this.tailFile = file;
+    this.tailLine = line;
+    this.tailLate = late;
+    this.tailAt = at;
+  }
+
   string(s: string): void {
     const len = s.length;
     if (len < 0x80) {
@@ -1022,14 +1071,21 @@ export function encodeEventRowBinary(e: StoredEvent, out: RowBinaryWriter): void
   out.string(JSON.stringify(e.prediction));
   if (hasRaw && e.rawBytes !== undefined) out.utf8(e.rawBytes);
   else out.string(raw);
-  out.uint8(e.late ? 1 : 0);
-  out.string(src.kind);
-  out.string(topic);
-  out.int32(partition);
-  out.int64Decimal(offset);
-  out.string(file);
-  out.int64(line);
-  out.int64(ingestedAt);
+  // Lineage: the same for every row of a replay or HTTP batch (a Kafka row has its offset).
+  const late = e.late ? 1 : 0;
+  const kafka = src.kind === 'kafka';
+  if (kafka || !out.sameTail(src.kind, file, line, late, ingestedAt)) {
+    const start = out.bytes;
+    out.uint8(late);
+    out.string(src.kind);
+    out.string(topic);
+    out.int32(partition);
+    out.int64Decimal(offset);
+    out.string(file);
+    out.int64(line);
+    out.int64(ingestedAt);
+    if (!kafka) out.keepTail(start, src.kind, file, line, late, ingestedAt);
+  }
   const position = e.position ?? 0;
   if (!Number.isSafeInteger(position) || position < 0) {
     throw new InvalidInputError(`ingest position must be a non-negative integer, got ${position}`);

@@ -196,6 +196,8 @@ class WindowStateImpl implements WindowState {
   cbpe: CbpeSketch | null;
   readonly offsets = new Map<string, OffsetRange>();
   private readonly slots: Slot[];
+  /** Records an event's features into `slots` (see slotRecorder). */
+  private readonly recordSlots: SlotRecorder;
   private readonly predictionNumeric: boolean;
   /** The partition the last Kafka event came from, and its entry of `offsets`. */
   private lastTopic = '';
@@ -214,6 +216,7 @@ class WindowStateImpl implements WindowState {
       this.slots.push({ name: f.name, numeric: profile.kind === 'numeric', sketch });
       this.features.set(f.name, sketch);
     }
+    this.recordSlots = slotRecorder(this.slots.map((s) => s.name));
     this.prediction = baseline.prediction === null ? null : sketchFor(baseline.prediction);
     this.predictionNumeric = baseline.prediction?.kind === 'numeric';
     this.cbpe =
@@ -235,12 +238,7 @@ class WindowStateImpl implements WindowState {
     const ts = event.ts;
     if (ts < this.lo) this.lo = ts;
     if (ts > this.hi) this.hi = ts;
-    const values = event.features;
-    const slots = this.slots;
-    for (let i = 0; i < slots.length; i++) {
-      const slot = slots[i]!;
-      recordValue(slot.sketch, slot.numeric, values[slot.name]);
-    }
+    this.recordSlots(event.features, this.slots);
     if (this.prediction !== null) {
       recordValue(this.prediction, this.predictionNumeric, event.prediction);
     }
@@ -357,6 +355,31 @@ class WindowStateImpl implements WindowState {
 
 function viewOf(sketch: FeatureSketch): SketchView {
   return sketch.kind === 'numeric' ? sketch.view() : sketch.snapshot();
+}
+
+type SlotRecorder = (values: Record<string, FeatureValue>, slots: readonly Slot[]) => void;
+const recorders = new Map<string, SlotRecorder>();
+
+/**
+ * `recordValue` for each slot of a list of feature names, each value read by its name as a
+ * constant (`values["income"]`): one read site per feature, each seeing one object shape, where
+ * a loop reading `values[slot.name]` made one site see every name (a megamorphic keyed load,
+ * ~0.4 µs per 20-feature event). Built once per list of names (bounded by the configuration).
+ * JSON.stringify quotes any name as a valid JavaScript string literal.
+ */
+function slotRecorder(names: readonly string[]): SlotRecorder {
+  const key = JSON.stringify(names);
+  let recorder = recorders.get(key);
+  if (recorder === undefined) {
+    const body = names
+      .map((n, i) => `r(s[${i}].sketch, s[${i}].numeric, v[${JSON.stringify(n)}]);`)
+      .join('\n');
+    recorder = new Function('r', `return function recordSlots(v, s) {\n${body}\n};`)(
+      recordValue,
+    ) as SlotRecorder;
+    recorders.set(key, recorder);
+  }
+  return recorder;
 }
 
 function recordValue(sketch: FeatureSketch, numeric: boolean, v: FeatureValue | undefined): void {

@@ -184,6 +184,30 @@ describe('driftd CLI (in-process, real embedded store)', () => {
     }
   });
 
+  it('a replay that fails halfway (a line over 64 MiB) ends with the error, not waiting on rows held for a larger INSERT', async () => {
+    // Two full batches go into the pipeline first; their rows are fewer than one INSERT holds.
+    const t0 = Date.parse('2026-11-24T10:00:00Z');
+    const parts: string[] = [];
+    for (let i = 0; i < 12_000; i++) {
+      parts.push(
+        JSON.stringify({
+          model: 'credit-risk',
+          version: '3',
+          id: `held-${i}`,
+          ts: new Date(t0 + i * 10).toISOString(),
+          features: { income: 40000 + (i % 977) * 37, age: 20 + (i % 50), region: 'EU' },
+          prediction: 0.5,
+        }),
+      );
+    }
+    parts.push('x'.repeat(65 * 1024 * 1024));
+    const file = join(dir, 'too-long.jsonl');
+    await writeFile(file, `${parts.join('\n')}\n`);
+    const r = await cli('replay', '--config', config, '--file', file);
+    expect(r.stderr).toContain(`${file}:12001: line longer than`);
+    expect(r.code).not.toBe(0);
+  }, 60_000);
+
   it('rules generate and dashboards generate write what Prometheus and Grafana load', async () => {
     const rules = await cli('rules', 'generate', '--config', config);
     expect(rules.code).toBe(0);

@@ -54,6 +54,9 @@ export async function run(flags: FlagsOf<'replay'>, io: CliIo): Promise<number> 
           })
         : undefined;
     const from = (await checkpoints?.restore()) ?? { offset: 0, line: 1, accepted: 0, rejected: 0 };
+    // Raw events go to the store in INSERTs of HOLD_ROWS rows; `feed` flushes before it waits.
+    const input = daemon.pipeline.input;
+    input.holdFor(HOLD_ROWS);
     if (from.offset > 0) {
       io.err.write(`${file}: resuming an interrupted replay at line ${from.line}\n`);
     }
@@ -67,6 +70,12 @@ export async function run(flags: FlagsOf<'replay'>, io: CliIo): Promise<number> 
         from,
         decode: decoder.decode,
         onBatch: checkpoints ? (at, counts) => checkpoints.cut(at, counts) : undefined,
+        // The input position after each batch; before waiting for one, its rows are written
+        // if they are still held (when a write is in flight, it holds them: writes go in order).
+        mark: () => input.recorded,
+        beforeWait: (last) => {
+          if (input.durable < last && !input.writing) input.flush();
+        },
       },
     );
     bad += events.rejected;
@@ -108,16 +117,27 @@ async function fileInfo(file: string, what: string) {
 
 /**
  * Batches in the pipeline at once: the next ones are read, decoded and recorded while earlier
- * ones insert, and the batches that queue meanwhile go into one INSERT (the input log
- * coalesces up to 100 000 rows), which costs the engine less per row. With the decode thread
- * the event loop waited on the inserts; 16 instead of 4 took a 1 M-event replay from ~50 k to
- * ~90 k events/s (docs/benchmarks.md). 32 instead of 16: at 16 the INSERTs held 20 000-50 000
- * rows (a median of ~30 000), at 32 mostly 50 000-100 000, and the embedded engine's CPU per
- * row falls with the INSERT's size (inserting the same 1 M events alone: ~9-10 µs per row in
- * 20 000-40 000-row INSERTs, ~6-7 at 70 000, ~5 at 100 000). The price is memory: the batches
- * held (lines, encoded rows); docs/benchmarks.md has the peak RSS.
+ * ones insert. The input log holds their rows for INSERTs of HOLD_ROWS (below), so this is
+ * two INSERTs' worth and some: one being written, the next filling meanwhile (at 32 = 160 000
+ * rows the feeding waited for held rows, and had to let INSERTs of 20 000-60 000 go). The
+ * price is memory: the encoded rows of the batches held (docs/benchmarks.md has the peak RSS).
  */
-const IN_FLIGHT = 32;
+const IN_FLIGHT = 48;
+/**
+ * Rows per raw-event INSERT during a replay: the input log holds the rows until this many are
+ * queued (or feeding waits for an answer). The embedded engine's CPU per row falls with the
+ * INSERT's size (~9-10 µs per row at 20 000-40 000 rows, ~5 at 100 000, docs/benchmarks.md);
+ * without holding, the INSERTs held whatever queued while the previous one ran, often 30 000-
+ * 60 000 rows. 100 000 is also the most the input log puts in one INSERT.
+ */
+const HOLD_ROWS = 100_000;
+/**
+ * Batches read and decoded ahead of the one the event loop records: enough to keep the decode
+ * thread busy, few enough that their lines and decoded answers die young. Reading up to
+ * IN_FLIGHT batches ahead, while the event loop was the slower side, kept ~30 batches of them
+ * alive for a second each: promoted to the old generation, they took a major GC every ~0.5 s.
+ */
+const DECODE_AHEAD = 4;
 /** A line longer than this is not an event: the file is refused there (it would all be held). */
 const MAX_LINE_BYTES = 64 * 1024 * 1024;
 
@@ -140,6 +160,13 @@ interface FeedOptions {
     counts: Promise<{ accepted: number; rejected: number }>,
   ) => void;
   inFlight?: number;
+  /** Called right after each batch is handed over; its value goes to `beforeWait`. */
+  mark?: () => number;
+  /**
+   * Called before feeding waits for a batch's answer (backpressure, the end), with its `mark`:
+   * where writes are held for larger INSERTs, the batch's rows are let go.
+   */
+  beforeWait?: (mark: number) => void;
   /** Decodes a batch ahead of the pipeline (never rejects); batches still go in file order. */
   decode?: (items: readonly PendingLine[]) => Promise<unknown[]>;
 }
@@ -167,17 +194,41 @@ async function feed(
   let rejected = from.rejected;
   let reported = 0;
   const running: Array<Promise<void>> = [];
+  /** Per batch in `running`: its `mark`, once it was handed to `ingest`. */
+  const handed: Array<Promise<number>> = [];
+  /** Waits for the oldest batch in the pipeline to be answered. */
+  const oldest = async () => {
+    const mark = handed.shift();
+    const done = running.shift();
+    // Once it is in the pipeline, whatever holds its rows (beforeWait) lets them go.
+    opts.beforeWait?.(await mark!);
+    await done;
+  };
   // The counts of every batch handed over so far, folded in file order.
   let totals: Promise<{ accepted: number; rejected: number }> = Promise.resolve(from);
   totals.catch(() => undefined);
   // Resolves once the previous batch was handed to `ingest`: batches decode side by side but
   // enter the pipeline one after the other, in file order.
   let handedOver: Promise<unknown> = Promise.resolve();
+  /** Per batch read and not yet handed over: settles once it is (see DECODE_AHEAD). */
+  const decodedAhead: Array<Promise<unknown>> = [];
   /** `end`: the file offset just after the batch's last line (where a resume reads on). */
   const submit = (items: PendingLine[], end: number) => {
+    // What this batch's answer needs of its lines: their numbers. No callback below holds
+    // the lines themselves (or the chunks they point into) while the batch inserts.
+    const lineNos = Int32Array.from(items, (l) => l.lineNo);
     const turn = Promise.all([opts.decode ? opts.decode(items) : items, handedOver]);
+    return settle(turn, lineNos, end);
+  };
+  const settle = (
+    turn: Promise<[unknown[], unknown]>,
+    lineNos: Int32Array,
+    end: number,
+  ): Promise<void> => {
+    let mark = 0;
     const report = turn.then(([decoded]) => {
       const r = ingest(decoded);
+      mark = opts.mark?.() ?? 0;
       // In the same synchronous step as the hand-over (the pipeline records the batch at once),
       // so the checkpointer's cut at `end` holds exactly the batches up to this one.
       if (opts.onBatch) {
@@ -187,18 +238,20 @@ async function feed(
         }));
         totals.catch(() => undefined);
         // Resuming at the end of its last line: the rest of that line is blank.
-        opts.onBatch({ offset: end, line: items.at(-1)!.lineNo }, totals);
+        opts.onBatch({ offset: end, line: lineNos.at(-1)! }, totals);
       }
       return r;
     });
     // Registered after the call above, so it settles only once this batch went in.
     handedOver = turn.then(() => undefined);
+    decodedAhead.push(handedOver);
+    handed.push(handedOver.then(() => mark));
     const done = report.then((r) => {
       accepted += r.accepted;
       rejected += r.rejected;
       for (const e of r.errors) {
         if (reported++ >= 20) break;
-        const line = items[e.index]?.lineNo;
+        const line = lineNos[e.index];
         io.err.write(`${file}:${line}: ${e.reason}: ${e.message}\n`);
       }
       progress.update(
@@ -222,20 +275,37 @@ async function feed(
         if (batch.length >= BATCH) {
           void submit(batch, base + item.end).catch(() => undefined);
           batch = [];
-          // Backpressure: wait for the oldest batch once `inFlight` are in the pipeline.
-          if (running.length >= inFlight) await running.shift();
+          // Backpressure: wait for the oldest batch once `inFlight` are in the pipeline, and
+          // read no further ahead of the event loop than DECODE_AHEAD batches.
+          if (decodedAhead.length > DECODE_AHEAD) await decodedAhead.shift();
+          if (running.length >= inFlight) await oldest();
         }
       }
       nextLine += countNewlines(bytes);
     };
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      const bytes = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
-      const lastNewline = bytes.lastIndexOf(0x0a);
+    for await (const read of stream as AsyncIterable<Buffer>) {
+      let chunk = read;
+      if (carry.length > 0) {
+        // Only the line that straddles two chunks is copied, not the whole chunk: a copy of
+        // every chunk was a second file's worth of buffers for the garbage collector.
+        const newline = chunk.indexOf(0x0a);
+        if (newline === -1) {
+          carry = Buffer.concat([carry, chunk]);
+          chunk = chunk.subarray(chunk.length);
+        } else {
+          const head = Buffer.concat([carry, chunk.subarray(0, newline + 1)]);
+          carry = Buffer.alloc(0);
+          chunk = chunk.subarray(newline + 1);
+          await take(head);
+          base += head.length;
+        }
+      }
+      const lastNewline = chunk.lastIndexOf(0x0a);
       if (lastNewline === -1) {
-        carry = bytes;
+        if (chunk.length > 0) carry = Buffer.concat([carry, chunk]);
       } else {
-        carry = Buffer.from(bytes.subarray(lastNewline + 1));
-        await take(bytes.subarray(0, lastNewline + 1));
+        carry = Buffer.from(chunk.subarray(lastNewline + 1));
+        await take(chunk.subarray(0, lastNewline + 1));
         base += lastNewline + 1;
       }
       if (carry.length > MAX_LINE_BYTES) {
@@ -246,10 +316,11 @@ async function feed(
     }
     if (carry.length > 0) await take(carry);
     if (batch.length > 0) void submit(batch, base + batch.at(-1)!.end).catch(() => undefined);
-    while (running.length > 0) await running.shift();
+    while (running.length > 0) await oldest();
   } finally {
-    // A failure (an unreadable file, a store that gave up) still waits for what is in flight.
-    await Promise.allSettled(running);
+    // A failure (an unreadable file, a store that gave up) still waits for what is in flight,
+    // its held rows let go.
+    while (running.length > 0) await oldest().catch(() => undefined);
   }
   progress.finish(`${accepted} accepted, ${rejected} rejected`);
   return { accepted, rejected };

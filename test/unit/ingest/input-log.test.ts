@@ -89,4 +89,36 @@ describe('input log: positions in arrival order, writes in position order, fail-
     expect(failures).toHaveLength(1);
     expect(log.durable).toBe(1);
   });
+  it('holdFor: writes wait until that many rows are queued, or a flush; whenDurable only waits', async () => {
+    const writes: number[][] = [];
+    const log = createInputLog<number>(
+      async (batches) => {
+        writes.push([...batches]);
+      },
+      { maxRows: 10, rows: (n) => n },
+    );
+    log.holdFor(6);
+    for (let i = 0; i < 3; i++) log.next();
+    const a = log.submit(3, log.recorded);
+    const cut = log.whenDurable(3);
+    await tick();
+    expect(writes).toEqual([]); // 3 < 6 rows, and whenDurable does not force a write
+    for (let i = 0; i < 4; i++) log.next();
+    const b = log.submit(4, log.recorded);
+    await Promise.all([a, b, cut]);
+    expect(writes).toEqual([[3, 4]]); // 7 ≥ 6 rows: one INSERT
+    log.next();
+    const c = log.submit(1, log.recorded);
+    await tick();
+    expect(writes).toHaveLength(1);
+    log.flush();
+    await c;
+    expect(writes).toEqual([[3, 4], [1]]);
+    expect(log.durable).toBe(8);
+    // Unheld again: every batch goes at once.
+    log.holdFor(0);
+    log.next();
+    await log.submit(1, log.recorded);
+    expect(writes).toHaveLength(3);
+  });
 });
