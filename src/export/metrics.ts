@@ -605,10 +605,13 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
   };
 
   const recordPerformance = (p: PerformanceResult): void => {
+    // A record without labels (written at a window's close) carries only the label-free
+    // estimate, whose gauges recordWindow sets: it must not become "the latest window with
+    // labels", or the realised metrics and verdicts of older labelled windows never show.
+    if (p.labeled === 0) return;
     const wl = { model: p.model, version: p.version, window: p.sizeLabel };
     if (!admit(p.model, p.version, p.end) || !shown.latest('performance', wl, p.start)) return;
-    // A record without labels carries only the label-free estimate: coverage is not news.
-    if (p.labeled > 0) m.labelCoverage.set(wl, p.coverage);
+    m.labelCoverage.set(wl, p.coverage);
     for (const [metric, value] of Object.entries(p.metrics)) {
       if (Number.isFinite(value)) m.modelPerformance.set({ ...wl, metric }, value);
     }
