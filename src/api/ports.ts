@@ -12,8 +12,8 @@ import type {
   PredictionEvent,
   WindowResult,
 } from '../types.js';
-import type { PerformanceVerdict } from '../window/performance-verdict.js';
 import type { StoredOutcomes } from '../window/fairness.js';
+import type { PerformanceVerdict } from '../window/performance-verdict.js';
 
 /** One rejected item of an ingestion batch. */
 export interface ItemError {

@@ -408,10 +408,9 @@ function modelRules(model: ModelConfig): AlertingRule[] {
       // not counted per window by the daemon: 1.5 windows of `for:` = the last two windows.
       rule(
         'DriftdFairnessDisparity',
-        [
-          `max by (${W}, attribute, group) (${METRIC.fairnessDisparity}${sel}) == 1`,
-          live,
-        ].join('\n'),
+        [`max by (${W}, attribute, group) (${METRIC.fairnessDisparity}${sel}) == 1`, live].join(
+          '\n',
+        ),
         {
           summary:
             'Protected group {{ $labels.attribute }}={{ $labels.group }} of {{ $labels.model }} has a disparity',

@@ -3,9 +3,9 @@ import { InvalidInputError } from '../errors.js';
 import {
   accuracy,
   brierScore,
+  type CbpeEstimate,
   createBinaryMetricsSketch,
   createRegressionMetricsSketch,
-  type CbpeEstimate,
   f1Score,
   logLoss,
   meanAbsoluteError,
