@@ -110,47 +110,9 @@ function feature(name: string, type: 'numeric' | 'categorical', drifted: boolean
   } satisfies FeatureDrift;
 }
 
-/**
- * Series other helpers' code exports (consecutive drifted windows, baseline values): stand-ins
- * with the same names and labels while this branch's metrics lack them, unused once
- * createMetrics registers the real ones.
- */
-function standIns(
-  registry: Registry,
-): (name: string, labels: Record<string, string>, v: number) => void {
-  return (name, labels, v) => {
-    let g = registry.getSingleMetric(name);
-    if (g === undefined) {
-      g = new Gauge({
-        name,
-        help: 'stand-in',
-        labelNames: Object.keys(labels),
-        registers: [registry],
-      });
-      (g as Gauge).set(labels, v);
-    }
-  };
-}
-
 /** What the daemon records when a 2s window of credit-risk v3 closes now. */
-function closeWindow(
-  metrics: Metrics,
-  standIn: (name: string, labels: Record<string, string>, v: number) => void,
-): void {
+function closeWindow(metrics: Metrics): void {
   const wl = { model: 'credit-risk', version: '3', window: '2s' };
-  standIn(METRIC.featureDriftConsecutive, { ...wl, feature: 'income' }, 2);
-  standIn(METRIC.modelDatasetDriftConsecutive, wl, 2);
-  standIn(METRIC.predictionDriftConsecutive, wl, 2);
-  standIn(
-    METRIC.baselinePerformance,
-    { model: 'credit-risk', version: '3', metric: 'roc_auc' },
-    0.8,
-  );
-  standIn(
-    METRIC.featureBaselineMissingRatio,
-    { model: 'credit-risk', version: '3', feature: 'income' },
-    0,
-  );
   const now = Date.now();
   const result: WindowResult = {
     model: 'credit-risk',
@@ -279,9 +241,8 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
           judgePerformance(p, CONFIG.models[0]!, { roc_auc: 0.8, brier: 0.1, accuracy: 0.9 }),
       });
       metrics.setKafkaReadiness(() => true);
-      const standIn = standIns(registry);
-      closeWindow(metrics, standIn);
-      ticker = setInterval(() => closeWindow(metrics, standIn), 500);
+      closeWindow(metrics);
+      ticker = setInterval(() => closeWindow(metrics), 500);
       metricsServer = Fastify();
       installRequestMetrics(metricsServer, metrics);
       metricsServer.get('/metrics', async (_req, reply) =>
