@@ -19,13 +19,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { installRequestMetrics } from '../../src/api/request-metrics.js';
 import { parseConfig } from '../../src/config/index.js';
 import { dashboardQueries, generateDashboards } from '../../src/export/dashboards.js';
-import { createMetrics, METRIC, type Metrics } from '../../src/export/metrics.js';
+import { createMetrics, type Metrics } from '../../src/export/metrics.js';
 import { generateAlertRules, toPrometheusRuleYaml } from '../../src/export/rules.js';
 import { createFairnessCounts, evaluateFairness } from '../../src/stats/index.js';
 import type { BaselineProfile, FeatureDrift, WindowResult } from '../../src/types.js';
@@ -112,7 +112,6 @@ function feature(name: string, type: 'numeric' | 'categorical', drifted: boolean
 
 /** What the daemon records when a 2s window of credit-risk v3 closes now. */
 function closeWindow(metrics: Metrics): void {
-  const wl = { model: 'credit-risk', version: '3', window: '2s' };
   const now = Date.now();
   const result: WindowResult = {
     model: 'credit-risk',
