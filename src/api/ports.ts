@@ -3,7 +3,7 @@ import type { Metrics } from '../export/metrics.js';
 import type { RejectReason } from '../ingest/decode.js';
 import type { Logger } from '../logger.js';
 import type { ReloadReport } from '../reload.js';
-import type { ProtectedAttribute } from '../stats/fairness-groups.js';
+import type { FairnessRowsQuery } from '../store/types.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -108,17 +108,7 @@ export interface ApiStore {
   getPrediction(id: string, opts?: { model?: string }): Promise<StoredPrediction | null>;
   exactKs(q: ExactKsRequest): Promise<ExactKsAnswer>;
   /** Stored predictions and labels counted per attribute value, prediction and label. */
-  fairnessRows(q: {
-    model: string;
-    version: string;
-    from: number;
-    to: number;
-    field: string;
-    attribute: ProtectedAttribute;
-    threshold: number;
-    positive: string;
-    limit: number;
-  }): Promise<StoredOutcomes[]>;
+  fairnessRows(q: FairnessRowsQuery): Promise<StoredOutcomes[]>;
   /** Deletes one prediction's stored copies and labels (id as stored); rows removed per table. */
   erasePrediction(model: string, id: string): Promise<{ events: number; labels: number }>;
   ping(): Promise<void>;

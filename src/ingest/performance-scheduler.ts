@@ -2,8 +2,8 @@ import { estimatesPerformance } from '../baseline/cbpe.js';
 import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { FairnessResult } from '../stats/fairness.js';
-import type { ProtectedAttribute } from '../stats/fairness-groups.js';
 import type { CbpeEstimate } from '../stats/index.js';
+import type { FairnessRowsQuery } from '../store/types.js';
 import type { PerformanceResult, WindowBounds, WindowResult } from '../types.js';
 import {
   countStoredOutcomes,
@@ -34,17 +34,7 @@ export interface PerformanceStore {
    * Stored predictions and labels per protected-attribute value (optional: without it, no
    * fairness is computed).
    */
-  fairnessRows?(q: {
-    model: string;
-    version: string;
-    from: number;
-    to: number;
-    field: string;
-    attribute: ProtectedAttribute;
-    threshold: number;
-    positive: string;
-    limit: number;
-  }): Promise<StoredOutcomes[]>;
+  fairnessRows?(q: FairnessRowsQuery): Promise<StoredOutcomes[]>;
   /** Stored performance records (optional: without it an estimate does not survive a restart). */
   queryPerformance?(q: {
     model: string;
