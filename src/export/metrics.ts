@@ -580,22 +580,22 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
   /** Per model, version, window size and metric: the newest judged window and its streak. */
   const degradedStreaks = new Map<
     string,
-    { model: string; version: string; start: number; end: number; before: number; count: number }
+    { model: string; version: string; start: number; before: number; count: number }
   >();
   const recordVerdict = (p: PerformanceResult, v: PerformanceVerdict): void => {
     const labels = { model: p.model, version: p.version, window: p.sizeLabel, metric: v.metric };
     const key = JSON.stringify(labels);
     const s = degradedStreaks.get(key);
     if (s !== undefined && p.start < s.start) return; // labels for an older window: not the latest
-    const before =
-      s === undefined ? 0 : p.start === s.start ? s.before : p.start === s.end ? s.count : 0;
-    // A window without a verdict (too few labels) neither extends nor breaks the streak.
+    // The drift runs' rule (src/export/streaks.ts): a window without a verdict (too few labels,
+    // or no labelled record at all, a gap) neither extends nor breaks the run; a rewrite of the
+    // newest window replaces its verdict.
+    const before = s === undefined ? 0 : p.start === s.start ? s.before : s.count;
     const count = v.degraded === null ? before : v.degraded ? before + 1 : 0;
     degradedStreaks.set(key, {
       model: p.model,
       version: p.version,
       start: p.start,
-      end: p.end,
       before,
       count,
     });

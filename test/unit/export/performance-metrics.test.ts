@@ -86,16 +86,18 @@ describe('performance verdict gauges', () => {
     expect(await value(METRIC.performanceDegraded, auc)).toBe(0);
   });
 
-  it('a gap between windows restarts the count; a window without a verdict neither extends nor breaks it', async () => {
+  it('a window without a verdict (too few labels, or no labelled record: a gap) neither extends nor breaks the run, as for drift', async () => {
     const { metrics, value } = setup();
     metrics.recordPerformance(perf(0, 0.7));
     metrics.recordPerformance(perf(2, 0.7));
-    expect(await value(METRIC.performanceDegradedConsecutive, auc)).toBe(1);
+    expect(await value(METRIC.performanceDegradedConsecutive, auc)).toBe(2);
     metrics.recordPerformance(perf(3, 0.7, { coverage: 0.01 }));
     expect(await value(METRIC.performanceDegraded, auc)).toBeUndefined();
-    expect(await value(METRIC.performanceDegradedConsecutive, auc)).toBe(1);
-    metrics.recordPerformance(perf(4, 0.7));
     expect(await value(METRIC.performanceDegradedConsecutive, auc)).toBe(2);
+    metrics.recordPerformance(perf(4, 0.7));
+    expect(await value(METRIC.performanceDegradedConsecutive, auc)).toBe(3);
+    metrics.recordPerformance(perf(6, 0.79));
+    expect(await value(METRIC.performanceDegradedConsecutive, auc)).toBe(0);
   });
 
   it('without baseline performance a relative threshold exports no verdict', async () => {
