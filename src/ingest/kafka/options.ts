@@ -156,6 +156,12 @@ export interface KafkaSource {
   readiness(): { ok: boolean; detail: string };
   /** Takes a checkpoint now, between batches (tests, shutdown). */
   checkpoint(): Promise<void>;
+  /**
+   * Runs `apply` (the pipeline's config swap of a reload) between batches, under the lock the
+   * batches and checkpoints take; then the decode thread decodes with the new models (see
+   * docs/config-reload.md).
+   */
+  reconfigure(apply: () => Promise<void>): Promise<void>;
   /** Final checkpoint and commit, then disconnects. Idempotent. */
   close(): Promise<void>;
 }

@@ -63,7 +63,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     piiKey: options.piiKey,
     live: { now: () => clock.now(), maxFutureSkewMs: options.maxFutureSkewMs ?? MAX_SKEW_MS },
   };
-  const models = modelList(options.models);
+  /** The decode thread's model list: the config's at start, then each reload's. */
+  let models = modelList(options.models);
   const groupId = cfg.groupId;
   const predictionsTopic = cfg.predictionsTopic;
 
@@ -120,7 +121,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const handlers = createBatchHandlers({
     config: cfg,
     models: options.models,
-    modelList: models,
+    modelList: () => models,
     decodeOpts,
     pipeline,
     progress,
@@ -213,6 +214,23 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
 
     checkpoint() {
       return exclusive(checkpoints.take);
+    },
+
+    reconfigure(apply) {
+      // Under the lock: the batches queued before have been decoded and recorded with the old
+      // config, those after wait; the decode thread gets the new model list between batches.
+      return exclusive(async () => {
+        try {
+          await apply();
+        } finally {
+          // Also after a failure: the swap may have happened before it.
+          const next = modelList(options.models);
+          if (next.length !== models.length || next.some((m, i) => m !== models[i])) {
+            models = next;
+            loop.setModels(next);
+          }
+        }
+      });
     },
 
     close() {
