@@ -9,6 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
 import type { DriftdConfig, ModelConfig } from '../../src/config/types.js';
 import type { Daemon } from '../../src/daemon.js';
+import { StoreError } from '../../src/errors.js';
+import { KafkaSourceError } from '../../src/ingest/kafka/index.js';
 import type { Store } from '../../src/store/types.js';
 import { requireKafkaOrSkip, testKafka } from '../helpers/kafka.js';
 import {
@@ -317,6 +319,66 @@ describe.skipIf(!available)(
           0,
         );
       } finally {
+        await producer.disconnect();
+        await d.close();
+      }
+    }, 60_000);
+
+    it('a reload while a store outage holds the consumer is refused, retriable, and changes nothing; once the store is back it applies (outage simulated by a failing store wrapper)', async () => {
+      const s = await setupKafkaDaemon('reload-outage');
+      setups.push(s);
+      const real = await openStore(s.config);
+      const { fraud } = addedModels(s.config);
+      await saveBaseline(real, fraud);
+      let outage = false;
+      let failures = 0;
+      const fail = (op: string): never => {
+        failures++;
+        throw new StoreError(`simulated outage (${op})`, { retriable: true, clickhouseCode: 210 });
+      };
+      const store: Store = {
+        ...real,
+        kind: real.kind,
+        insertEncodedEvents: (b) =>
+          outage ? fail('insertEncodedEvents') : real.insertEncodedEvents(b),
+        insertWindowResults: (r) =>
+          outage ? fail('insertWindowResults') : real.insertWindowResults(r),
+        saveCheckpoint: (c) => (outage ? fail('saveCheckpoint') : real.saveCheckpoint(c)),
+      };
+      let next: DriftdConfig = s.config;
+      const d = await startKafkaDaemon(s.config, store, {
+        loadConfig: async () => next,
+        kafka: { reloadWaitMs: 800 },
+      });
+      const producer = kafka.producer();
+      await producer.connect();
+      try {
+        const z = normals(14);
+        outage = true;
+        await sendEvents(producer, s.predictions, MODEL, 'a', 20, T0, z);
+        await waitFor('failing writes', () => (failures >= 3 ? true : undefined));
+        next = { ...s.config, models: [...s.config.models, fraud] };
+        const started = Date.now();
+        const refused = await d.reload().catch((err: unknown) => err);
+        expect(refused).toBeInstanceOf(KafkaSourceError);
+        expect((refused as KafkaSourceError).retriable).toBe(true);
+        expect(Date.now() - started).toBeLessThan(5_000);
+        expect(d.config.models.map((m) => m.id)).toEqual([MODEL]);
+        expect(await metricValue(d, 'driftd_config_reloads_total', { result: 'failure' })).toBe(1);
+
+        outage = false;
+        const report = await d.reload();
+        expect(report.added).toEqual(['fraud']);
+        await sendEvents(producer, s.predictions, 'fraud', 'f', 5, T0 + 1_000, z);
+        await sendEvents(producer, s.predictions, MODEL, 'sentinel', 1, T0 + 60 * MINUTE, z);
+        await sendEvents(producer, s.predictions, 'fraud', 'sentinel', 1, T0 + 60 * MINUTE, z);
+        const w = await windowAt(real, MODEL, T0);
+        expect(w!.eventCount).toBe(60);
+        const f = await windowAt(real, 'fraud', T0);
+        expect(f!.eventCount).toBe(15);
+        expect(await metricValue(d, 'driftd_dead_letter_total')).toBe(0);
+      } finally {
+        outage = false;
         await producer.disconnect();
         await d.close();
       }

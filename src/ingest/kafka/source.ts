@@ -217,9 +217,13 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     },
 
     reconfigure(apply) {
+      let started = false;
+      let gaveUp = false;
       // Under the lock: the batches queued before have been decoded and recorded with the old
       // config, those after wait; the decode thread gets the new model list between batches.
-      return exclusive(async () => {
+      const turn = exclusive(async () => {
+        if (gaveUp) return;
+        started = true;
         try {
           await apply();
         } finally {
@@ -230,6 +234,31 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
             loop.setModels(next);
           }
         }
+      });
+      // A batch or checkpoint retrying a write through a store outage holds the lock: the
+      // reload is refused (retriable) rather than left hanging.
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          if (started) return;
+          gaveUp = true;
+          reject(
+            new KafkaSourceError(
+              `config reload not applied: the Kafka consumer's batch or checkpoint in flight has been retrying a write for ${tuning.reloadWaitMs} ms (store or dead-letter topic unavailable); nothing was changed, retry`,
+              { retriable: true },
+            ),
+          );
+        }, tuning.reloadWaitMs);
+        timer.unref();
+        turn.then(
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          (err: unknown) => {
+            clearTimeout(timer);
+            reject(err);
+          },
+        );
       });
     },
 
