@@ -363,8 +363,14 @@ describe.skipIf(!available)(
         expect(refused).toBeInstanceOf(KafkaSourceError);
         expect((refused as KafkaSourceError).retriable).toBe(true);
         expect(Date.now() - started).toBeLessThan(5_000);
+        // Through the route: 503, a stable code, a reason to retry.
+        const res = await d.app!.inject({ method: 'POST', url: '/api/v1/admin/reload' });
+        expect(res.statusCode).toBe(503);
+        expect(res.json()).toMatchObject({ code: 'DRIFTD_ERR_KAFKA_BUSY' });
+        expect(res.json().message).toMatch(/retry later/);
+        expect(res.headers['retry-after']).toBeDefined();
         expect(d.config.models.map((m) => m.id)).toEqual([MODEL]);
-        expect(await metricValue(d, 'driftd_config_reloads_total', { result: 'failure' })).toBe(1);
+        expect(await metricValue(d, 'driftd_config_reloads_total', { result: 'failure' })).toBe(2);
 
         outage = false;
         const report = await d.reload();
