@@ -55,7 +55,7 @@ async function saveBaseline(store: Store, model: ModelConfig): Promise<string> {
   return profile.id;
 }
 
-/** Sends `perPartition` events of `model` to each of the 3 partitions, from `ts` on. */
+/** Sends `perPartition` events of `model` to each partition (all 3 by default), from `ts` on. */
 function sendEvents(
   producer: Producer,
   topic: string,
@@ -64,11 +64,12 @@ function sendEvents(
   perPartition: number,
   ts: number,
   z: () => number,
+  partitions = [0, 1, 2],
 ) {
   return producer.send({
     topic,
     acks: -1,
-    messages: [0, 1, 2].flatMap((partition) =>
+    messages: partitions.flatMap((partition) =>
       Array.from({ length: perPartition }, (_, i) => ({
         partition,
         value: JSON.stringify(eventOf(model, `${prefix}-p${partition}-${i}`, ts + i * 10, z)),
@@ -210,10 +211,20 @@ describe.skipIf(!available)(
         const reloading = d.reload();
         // (A refused reload never gets there: it rejects here.)
         await Promise.race([inReload, reloading]);
+        // The new model's events, on partition 0 only for now.
         let fraudSent = 0;
         for (let round = 4; round < 8; round++) {
           await Promise.all([
-            sendEvents(producer, s.predictions, 'fraud', `f${round}`, 10, W1 + round * 5_000, z),
+            sendEvents(
+              producer,
+              s.predictions,
+              'fraud',
+              `f${round}`,
+              30,
+              W1 + round * 5_000,
+              z,
+              [0],
+            ),
             sendEvents(producer, s.predictions, MODEL, `a${round}`, 25, W1 + round * 5_000, z),
           ]);
           fraudSent += 30;
@@ -226,13 +237,20 @@ describe.skipIf(!available)(
         expect(report.added).toEqual(['fraud']);
         expect(report.changed).toContain(`models["${MODEL}"].features[3]`);
 
-        // After the swap: credit-risk's next window, more fraud events, then sentinels.
+        // After the swap: credit-risk's next window; the new model's partition 0 runs ahead,
+        // past W1, while partitions 1 and 2 have not delivered to it yet: they are its lanes
+        // too (announced at the reload), so W1 stays open for their events.
         await sendEvents(producer, s.predictions, MODEL, 'b', 30, W2, z);
         const crW2 = 90;
-        await sendEvents(producer, s.predictions, 'fraud', 'g', 10, W1 + 45_000, z);
-        fraudSent += 30;
-        await sendEvents(producer, s.predictions, MODEL, 'sentinel', 1, T0 + 60 * MINUTE, z);
-        await sendEvents(producer, s.predictions, 'fraud', 'sentinel', 1, T0 + 60 * MINUTE, z);
+        const ahead = T0 + 60 * MINUTE;
+        await sendEvents(producer, s.predictions, 'fraud', 'sentinel', 1, ahead, z, [0]);
+        await waitFor('partition 0 ahead', async () =>
+          (await eventsOf(d, 'fraud')) === fraudSent + 1 ? true : undefined,
+        );
+        await sendEvents(producer, s.predictions, 'fraud', 'g', 10, W1 + 45_000, z, [1, 2]);
+        fraudSent += 20;
+        await sendEvents(producer, s.predictions, MODEL, 'sentinel', 1, ahead, z);
+        await sendEvents(producer, s.predictions, 'fraud', 'sentinel', 1, ahead, z, [1, 2]);
 
         // The new model: every event, from the first one processed after the swap.
         const f = await windowAt(store, 'fraud', W1);
