@@ -198,7 +198,11 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
       return overrides.loadConfig();
     },
     live,
-    apply: (next) => need(pipeline, 'pipeline').reconfigure(next),
+    apply: (next) => {
+      const p = need(pipeline, 'pipeline');
+      // With Kafka, between its batches (the decode thread follows the new models).
+      return kafka ? kafka.reconfigure(() => p.reconfigure(next)) : p.reconfigure(next);
+    },
     metrics,
     logger,
   });

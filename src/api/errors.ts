@@ -112,6 +112,8 @@ function serverMessage(code: string): string {
       return 'the store is unavailable; retry later';
     case 'DRIFTD_ERR_STORE':
       return 'the store could not complete the request';
+    case 'DRIFTD_ERR_KAFKA_BUSY':
+      return 'the Kafka consumer is retrying a failing write (store or dead-letter topic); retry later';
     case 'DRIFTD_ERR_NOT_READY':
       return 'driftd is not running (starting, waiting for its store, or stopping); retry later';
     default:
@@ -130,6 +132,9 @@ function classify(
     if (err.code === 'DRIFTD_ERR_IDEMPOTENCY_KEY_REUSED') return [422, err.code, err.message];
     if (err.code === 'DRIFTD_ERR_STORE' || err.code === 'DRIFTD_ERR_STORE_UNAVAILABLE')
       return [503, err.code, err.message];
+    // E.g. a config reload waiting on a Kafka batch retrying a write.
+    if (err.code === 'DRIFTD_ERR_KAFKA' && err.retriable)
+      return [503, 'DRIFTD_ERR_KAFKA_BUSY', err.message];
     // E.g. the store closed under a request in flight at shutdown.
     if (err.code === 'DRIFTD_ERR_LIFECYCLE') return [503, 'DRIFTD_ERR_NOT_READY', err.message];
     return [500, err.code, err.message];

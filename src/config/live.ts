@@ -47,19 +47,6 @@ export const RESTART_ONLY_KEYS = [
   'privacy',
 ] as const satisfies ReadonlyArray<keyof DriftdConfig>;
 
-/**
- * Per model, what the Kafka source's decoder (a worker thread given the model list at start)
- * reads: with Kafka configured, a change to these needs a restart.
- */
-const KAFKA_DECODE_KEYS = [
-  'task',
-  'features',
-  'prediction',
-  'label',
-  'piiFields',
-  'storeUnlistedFields',
-] as const satisfies ReadonlyArray<keyof ModelConfig>;
-
 /** Dotted paths (`server.port`, `server.auth.tokens[0].secret`) where `a` and `b` differ; never values. */
 export function changedPaths(a: unknown, b: unknown, path = ''): string[] {
   if (Object.is(a, b)) return [];
@@ -99,7 +86,7 @@ export interface ConfigChanges {
   /**
    * Why the reload cannot be applied at all (empty when it can): changes the running daemon
    * cannot take without a restart and that cannot be kept back without splitting a model's
-   * config (the Kafka decoder's view of the models).
+   * config (the PII key its fields are hashed with).
    */
   refused: string[];
 }
@@ -132,20 +119,6 @@ export function configChanges(current: DriftdConfig, next: DriftdConfig): Config
   ) {
     refused.push('privacy: the PII key changes only with a restart (models hash fields with it)');
   }
-  if (current.kafka !== null) {
-    for (const id of added) refused.push(`models: "${id}" added`);
-    for (const id of removed) refused.push(`models: "${id}" removed`);
-    for (const [id, m] of after) {
-      const was = before.get(id);
-      if (was === undefined) continue;
-      for (const key of KAFKA_DECODE_KEYS) {
-        for (const p of changedPaths(was[key], m[key], key)) refused.push(`models["${id}"].${p}`);
-      }
-      // Allowed versions are checked by the decoder too.
-      for (const p of changedPaths(was.versions.allow, m.versions.allow, 'versions.allow')) {
-        refused.push(`models["${id}"].${p}`);
-      }
-    }
-  }
+  // With Kafka, model changes are applied between its batches (KafkaSource.reconfigure).
   return { config, needsRestart, live, added, removed, refused };
 }

@@ -12,13 +12,15 @@ import type { ModelConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import type { DecodeOptions } from './decode.js';
 import { type PackedValues, packValues } from './decode-batch.js';
-import type { DecodeAnswer, DecodeJob, DecodeWorkerData } from './decode-worker.js';
+import type { DecodeAnswer, DecodeJob, DecodeWorkerData, ModelsUpdate } from './decode-worker.js';
 
 export interface DecodeThread {
   decode(
     values: ReadonlyArray<Uint8Array | null>,
     headers?: (i: number) => { model?: string; version?: string } | undefined,
   ): Promise<Uint8Array>;
+  /** The model list for the batches sent from now on (a config reload; see decode-worker.ts). */
+  setModels(models: readonly ModelConfig[]): void;
   close(): Promise<void>;
 }
 
@@ -84,6 +86,11 @@ export function createDecodeThread(
           packed.ends.buffer as ArrayBuffer,
         ]);
       });
+    },
+    setModels(models) {
+      if (gone) return;
+      const update: ModelsUpdate = { models: [...models] };
+      worker.postMessage(update);
     },
     async close() {
       failAll(new Error('kafka decode thread closed'));

@@ -100,6 +100,12 @@ export function createWindowRegistry(opts: {
 
   function reconcile(previous: ReadonlyMap<string, ModelConfig>): ClosedWindow[] {
     const closed: ClosedWindow[] = [];
+    // The lanes the sources announced (every manager hears the same: the Kafka partitions
+    // assigned). An added model's manager hears them too, so a partition that has not
+    // delivered its events yet holds the watermark, as for every other model: without them,
+    // one partition's newer events would close windows another's on-time events belong to.
+    const announced = new Set<string>();
+    for (const m of managers.values()) for (const lane of m.lanes()) announced.add(lane);
     for (const [id, old] of managers) {
       if (live.models.has(id)) continue;
       for (const c of old.flushAll()) closed.push(c);
@@ -109,8 +115,11 @@ export function createWindowRegistry(opts: {
     for (const model of live.current.models) {
       const old = managers.get(model.id);
       const was = previous.get(model.id);
-      if (old === undefined || was === undefined) managers.set(model.id, managerOf(model));
-      else if (changedPaths(was, model).length > 0) closed.push(...move(old, model));
+      if (old === undefined || was === undefined) {
+        const fresh = managerOf(model);
+        fresh.addLanes([...announced]);
+        managers.set(model.id, fresh);
+      } else if (changedPaths(was, model).length > 0) closed.push(...move(old, model));
     }
     return closed;
   }

@@ -43,7 +43,7 @@ export function registerReloadRoutes(app: FastifyInstance, deps: ApiDeps) {
         operationId: 'reloadConfig',
         summary: 'Reload the config file',
         description:
-          'Reads the config file again and puts it in force without a restart: models added or removed, thresholds, drift and alert settings. Open windows are kept (a removed model’s are closed and written). Settings that only a restart applies (server, store, kafka, ingest, logLevel, privacy, dataDir) keep their running values and are listed in `needsRestart`. An invalid file (422) or a change the running daemon cannot take (409) changes nothing.',
+          'Reads the config file again and puts it in force without a restart: models added or removed, thresholds, drift and alert settings. Open windows are kept (a removed model’s are closed and written). Settings that only a restart applies (server, store, kafka, ingest, logLevel, privacy, dataDir) keep their running values and are listed in `needsRestart`. An invalid file (422), a change the running daemon cannot take (409) or a Kafka consumer retrying a failing write (503, retry) changes nothing.',
         tags: ['ops'],
         response: {
           200: {

@@ -7,11 +7,10 @@
  */
 
 import type { Batch, Consumer, EachBatchPayload } from 'kafkajs';
-import type { KafkaConfig } from '../../config/types.js';
+import type { KafkaConfig, ModelConfig } from '../../config/types.js';
 import type { Metrics } from '../../export/metrics.js';
 import type { Logger } from '../../logger.js';
 import type { DecodeOptions } from '../decode.js';
-import type { modelList } from '../decode-batch.js';
 import { createDecodeThread, type DecodeThread } from '../decode-thread.js';
 import { RetryAbortedError } from '../retry.js';
 import type { BatchHandlers } from './batch.js';
@@ -31,8 +30,8 @@ const MAX_QUEUED_BATCHES = 4;
 
 export interface BatchLoopOptions {
   config: KafkaConfig;
-  /** `modelList(models)`, for the decode thread. */
-  modelList: ReturnType<typeof modelList>;
+  /** The model list the decode thread starts with (`modelList(models)`). */
+  modelList: readonly ModelConfig[];
   decodeOpts: DecodeOptions;
   log: Logger;
   progress: PartitionProgress;
@@ -55,13 +54,21 @@ export interface BatchLoop {
   readonly heartbeat: (() => Promise<void>) | undefined;
   /** Starts the decode thread (else the event loop decodes). */
   startDecodeThread(): void;
+  /**
+   * A config reload's model list, for the decode thread: call under the source's lock, after
+   * the config swap. Batches whose decoding was sent before are decoded on the event loop
+   * (with the config in force) when their turn comes.
+   */
+  setModels(models: readonly ModelConfig[]): void;
   closeDecodeThread(): Promise<void> | undefined;
 }
 
 export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
   const { config: cfg, decodeOpts, log, progress, deadLetter, exclusive } = options;
   const { onPredictions, onLabels } = options.handlers;
-  const models = options.modelList;
+  let models = options.modelList;
+  /** Bumped by setModels: a decode thread answer of an older model list is not used. */
+  let generation = 0;
   const predictionsTopic = cfg.predictionsTopic;
   const labelsTopic = cfg.labelsTopic;
   /** Parses and validates prediction values off the event loop (see decode-batch.ts). */
@@ -82,6 +89,7 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
     lastHeartbeat = payload.heartbeat;
     const { batch } = payload;
     let decoding: Promise<Uint8Array> | undefined;
+    const sentWith = generation;
     if (decoder !== undefined && batch.topic === predictionsTopic && batch.messages.length > 0) {
       const messages = batch.messages;
       decoding = decoder.decode(
@@ -92,7 +100,10 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
       decoding.catch(() => undefined);
     }
     const seeks = progress.seeks(batch.topic, batch.partition);
-    const job = exclusive(() => processBatch(payload, decoding, seeks));
+    // Decoded with a model list a reload has replaced since: decoded again on the event loop.
+    const job = exclusive(() =>
+      processBatch(payload, sentWith === generation ? decoding : undefined, seeks),
+    );
     queuedBatches.add(job);
     void job.finally(() => queuedBatches.delete(job));
     while (queuedBatches.size > MAX_QUEUED_BATCHES) await Promise.race(queuedBatches);
@@ -215,6 +226,11 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
       } catch (err) {
         log.warn({ err }, 'cannot start the decode thread; decoding on the event loop');
       }
+    },
+    setModels(next) {
+      models = next;
+      generation++;
+      decoder?.setModels(next);
     },
     closeDecodeThread: () => decoder?.close(),
   };

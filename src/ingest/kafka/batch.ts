@@ -15,7 +15,6 @@ import {
   type DecodedMessage,
   decodeMessage,
   modelLabel,
-  type modelList,
   type ParsedValue,
 } from '../decode-batch.js';
 import { RecordError, type SourcedEvent } from '../source.js';
@@ -38,8 +37,11 @@ const RECORD_SLICE = 256;
 export interface BatchOptions {
   config: KafkaSourceOptions['config'];
   models: ReadonlyMap<string, ModelConfig>;
-  /** `modelList(models)`, as the decode thread's answers index it. */
-  modelList: ReturnType<typeof modelList>;
+  /**
+   * The decode thread's model list, as its answers index it (a reload replaces it; answers
+   * made with an older one are not used, see batch-loop.ts).
+   */
+  modelList: () => readonly ModelConfig[];
   decodeOpts: DecodeOptions;
   pipeline: KafkaPipeline;
   progress: PartitionProgress;
@@ -59,7 +61,6 @@ export interface BatchHandlers {
 export function createBatchHandlers(options: BatchOptions): BatchHandlers {
   const { config: cfg, decodeOpts, pipeline, progress, deadLetter, write, tuning, log } = options;
   const { processed, labelsProcessed } = progress;
-  const models = options.modelList;
   let decodeThreadFailed = false;
 
   /**
@@ -113,7 +114,7 @@ export function createBatchHandlers(options: BatchOptions): BatchHandlers {
       return new DecodedBatch(
         await decoding,
         batch.messages.map((m) => m.value),
-        models,
+        options.modelList(),
       );
     } catch (err) {
       if (!decodeThreadFailed) {

@@ -36,6 +36,11 @@ export interface KafkaTuning {
   pauseAfterMs?: number;
   /** How long close() lets the batch in flight and the final checkpoint retry, ms. @default 15000 */
   closeTimeoutMs?: number;
+  /**
+   * How long a config reload waits for its turn between batches (a batch or checkpoint may be
+   * retrying a write through a store outage) before it is refused, retriable, ms. @default 15000
+   */
+  reloadWaitMs?: number;
   /** KafkaJS's own log level (routed to the daemon's logger). @default 'warn' */
   kafkaLogLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
   /**
@@ -56,6 +61,7 @@ const DEFAULTS = {
   bufferRows: 20_000,
   pauseAfterMs: 5_000,
   closeTimeoutMs: 15_000,
+  reloadWaitMs: 15_000,
   kafkaLogLevel: 'warn',
   decodeThread: true,
 } as const;
@@ -156,6 +162,14 @@ export interface KafkaSource {
   readiness(): { ok: boolean; detail: string };
   /** Takes a checkpoint now, between batches (tests, shutdown). */
   checkpoint(): Promise<void>;
+  /**
+   * Runs `apply` (the pipeline's config swap of a reload) between batches, under the lock the
+   * batches and checkpoints take; then the decode thread decodes with the new models (see
+   * docs/config-reload.md).
+   * @throws KafkaSourceError (retriable) when its turn has not come within `reloadWaitMs`:
+   *   `apply` is then never run
+   */
+  reconfigure(apply: () => Promise<void>): Promise<void>;
   /** Final checkpoint and commit, then disconnects. Idempotent. */
   close(): Promise<void>;
 }

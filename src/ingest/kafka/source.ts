@@ -63,7 +63,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     piiKey: options.piiKey,
     live: { now: () => clock.now(), maxFutureSkewMs: options.maxFutureSkewMs ?? MAX_SKEW_MS },
   };
-  const models = modelList(options.models);
+  /** The decode thread's model list: the config's at start, then each reload's. */
+  let models = modelList(options.models);
   const groupId = cfg.groupId;
   const predictionsTopic = cfg.predictionsTopic;
 
@@ -120,7 +121,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const handlers = createBatchHandlers({
     config: cfg,
     models: options.models,
-    modelList: models,
+    modelList: () => models,
     decodeOpts,
     pipeline,
     progress,
@@ -213,6 +214,52 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
 
     checkpoint() {
       return exclusive(checkpoints.take);
+    },
+
+    reconfigure(apply) {
+      let started = false;
+      let gaveUp = false;
+      // Under the lock: the batches queued before have been decoded and recorded with the old
+      // config, those after wait; the decode thread gets the new model list between batches.
+      const turn = exclusive(async () => {
+        if (gaveUp) return;
+        started = true;
+        try {
+          await apply();
+        } finally {
+          // Also after a failure: the swap may have happened before it.
+          const next = modelList(options.models);
+          if (next.length !== models.length || next.some((m, i) => m !== models[i])) {
+            models = next;
+            loop.setModels(next);
+          }
+        }
+      });
+      // A batch or checkpoint retrying a write through a store outage holds the lock: the
+      // reload is refused (retriable) rather than left hanging.
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          if (started) return;
+          gaveUp = true;
+          reject(
+            new KafkaSourceError(
+              `config reload not applied: the Kafka consumer's batch or checkpoint in flight has been retrying a write for ${tuning.reloadWaitMs} ms (store or dead-letter topic unavailable); nothing was changed, retry`,
+              { retriable: true },
+            ),
+          );
+        }, tuning.reloadWaitMs);
+        timer.unref();
+        turn.then(
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          (err: unknown) => {
+            clearTimeout(timer);
+            reject(err);
+          },
+        );
+      });
     },
 
     close() {

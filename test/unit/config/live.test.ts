@@ -58,7 +58,7 @@ describe('configChanges', () => {
     expect((c.config as unknown as { extra: unknown }).extra).toEqual({ team: 'risk-ml' });
   });
 
-  it('with Kafka, refuses what its decoder reads (models added/removed, features, allowed versions)', () => {
+  it('with Kafka, takes what its decoder reads (models added/removed, features, allowed versions) live', () => {
     const current = config({ kafka, models: [model('m'), model('old')] });
     const next = config({
       kafka,
@@ -75,18 +75,13 @@ describe('configChanges', () => {
       ],
     });
     const c = configChanges(current, next);
-    expect(c.refused).toEqual([
-      'models: "new" added',
-      'models: "old" removed',
-      'models["m"].features[1]',
-      'models["m"].versions.allow',
-    ]);
-    // Thresholds alone are fine with Kafka.
-    const thresholds = config({
-      kafka,
-      models: [model('m', { drift: { fdr: 0.01 } }), model('old')],
-    });
-    expect(configChanges(current, thresholds).refused).toEqual([]);
+    expect(c.refused).toEqual([]);
+    expect(c.added).toEqual(['new']);
+    expect(c.removed).toEqual(['old']);
+    expect(c.live).toEqual(
+      expect.arrayContaining(['models["m"].features[1]', 'models["m"].versions.allow']),
+    );
+    expect(c.needsRestart).toEqual([]);
   });
 
   it('refuses a PII key change while a model hashes fields with it', () => {
