@@ -707,8 +707,10 @@ ${READ_SETTINGS}`;
 }
 
 /**
- * The newest `history` windows with performance of every version and window size (a restart
- * replays them in order: the degraded-window counts are rebuilt from them).
+ * The newest `history` windows with labelled performance of every version and window size (a
+ * restart replays them in order: the degraded-window counts are rebuilt from them). Records
+ * with only the label-free estimate (`labeled` 0, written at each window's close) are left
+ * out: with labels arriving weeks late they would fill `history` and hide every labelled one.
  */
 export function latestPerformanceSql(db: string): string {
   return `SELECT model, version, window, window_size_ms, window_start_ms, window_end_ms,
@@ -720,7 +722,7 @@ FROM
     labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at_ms,
     row_number() OVER (PARTITION BY version, window ORDER BY window_start DESC) AS from_end
   FROM ${tableRef(db, 'performance')} FINAL
-  WHERE ${LATEST_VERSIONS} AND ${WITHIN_HORIZON}
+  WHERE ${LATEST_VERSIONS} AND ${WITHIN_HORIZON} AND labeled > 0
 )
 WHERE from_end <= {history:UInt32}
 ORDER BY window_start_ms, window, version

@@ -174,10 +174,15 @@ describe.each(DRIVERS)('Store.latestResults on the $name', (driver) => {
       // Not a configured size: never read.
       result(9, true, { size: MIN, sizeLabel: '1m' }),
     ]);
+    // Windows 2 and 3 have only the label-free estimate written at their close (no labels yet):
+    // they are not windows with performance, and never push the labelled ones out of `history`.
+    const estimateOnly = { labeled: 0, coverage: 0, metrics: { estimated_accuracy: 0.8 } };
     await store.insertPerformance([
       performance(0),
       performance(1),
       performance(0, { version: '2' }),
+      performance(2, estimateOnly),
+      performance(3, estimateOnly),
     ]);
 
     const all = await store.latestResults(query);
@@ -201,7 +206,7 @@ describe.each(DRIVERS)('Store.latestResults on the $name', (driver) => {
       reference: undefined,
       features: [...want.features].sort((a, b) => a.feature.localeCompare(b.feature)),
     });
-    // The newest `history` windows with performance, ascending.
+    // The newest `history` windows with labelled performance, ascending.
     expect(all.performance).toEqual([
       performance(0, { version: '2' }),
       performance(0),
