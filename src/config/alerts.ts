@@ -150,6 +150,8 @@ const RESERVED_LABELS = new Set([
   'feature',
   'metric',
   'test',
+  'attribute',
+  'group',
   'topic',
   'partition',
   'reason',

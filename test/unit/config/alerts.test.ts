@@ -135,6 +135,12 @@ describe('alerts (src/config/alerts.ts)', () => {
         /alerts\.labels\.severity: is set by driftd's rules/,
       ],
       [
+        // The fairness alert's own label (the protected group it names).
+        'alerts: { labels: { group: risk } }',
+        '',
+        /alerts\.labels\.group: is set by driftd's rules/,
+      ],
+      [
         'alerts: { labels: { "team-name": x } }',
         '',
         /alerts\.labels\.team-name: is not a Prometheus label name/,
