@@ -215,13 +215,52 @@ ORDER BY group_id;
 CREATE TABLE IF NOT EXISTS driftd.checkpoints ON CLUSTER '{cluster}' AS driftd.checkpoints_local
 ENGINE = Distributed('{cluster}', 'driftd', 'checkpoints_local', cityHash64(group_id));
 
--- Schema versions 1..11 of src/store/migrations.ts are in place (migration 3, the insert
+-- fairness_results: every fairness computation of a window, append-only; sharded by model.
+CREATE TABLE IF NOT EXISTS driftd.fairness_results_local ON CLUSTER '{cluster}'
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  window LowCardinality(String),
+  window_size_ms UInt64,
+  window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  window_end DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  attribute LowCardinality(String),
+  protected_group String,
+  reference LowCardinality(String),
+  predictions UInt64,
+  selected UInt64,
+  tp UInt64,
+  fp UInt64,
+  fn UInt64,
+  tn UInt64,
+  selection_rate Nullable(Float64),
+  true_positive_rate Nullable(Float64),
+  false_positive_rate Nullable(Float64),
+  selection_rate_ratio Nullable(Float64),
+  true_positive_rate_ratio Nullable(Float64),
+  false_positive_rate_ratio Nullable(Float64),
+  verdict LowCardinality(String),
+  attribute_verdict LowCardinality(String),
+  group_result String CODEC(ZSTD(1)),
+  attribute_result String CODEC(ZSTD(1)),
+  written_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  driftd_version LowCardinality(String),
+  config_hash LowCardinality(String)
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, window, window_start, version, attribute, protected_group, written_at);
+
+CREATE TABLE IF NOT EXISTS driftd.fairness_results ON CLUSTER '{cluster}' AS driftd.fairness_results_local
+ENGINE = Distributed('{cluster}', 'driftd', 'fairness_results_local', cityHash64(model));
+
+-- Schema versions 1..11 and 14 of src/store/migrations.ts are in place (migration 3, the insert
 -- deduplication window of non-replicated tables, is what Replicated* tables do by default;
 -- migrations 4 (raw-data TTL counted from ingestion), 5 (the events' `raw` column), 6
 -- (merge_selector_base of events), 7 (the events' HTTP ingest position and request key), 8
 -- (window_results.provisional), 9 (window_results' statistic bounds and other_ratio), 10
--- (calibrated verdict columns of window_results) and 11 (window_results' reference columns)
--- are written into the tables above).
+-- (calibrated verdict columns of window_results), 11 (window_results' reference columns) and
+-- 14 (fairness_results) are written into the tables above).
 -- Once, from one node, after the tables exist: through the Distributed tables.
 INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (1, 'initial schema: events, labels, baselines, window_results, performance', now64(3, 'UTC')),
@@ -234,7 +273,8 @@ INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (8, 'window_results.provisional: a quiet window’s result, replaced by its final one', now64(3, 'UTC')),
   (9, 'window_results: statistic_bound, bound_straddles_threshold, other_ratio', now64(3, 'UTC')),
   (10, 'window_results: calibrated verdicts (rule, effect, effect floor) and the KS p-value of every numeric feature', now64(3, 'UTC')),
-  (11, 'window_results: the reference each window was compared with, and why a verdict is insufficient', now64(3, 'UTC'));
+  (11, 'window_results: the reference each window was compared with, and why a verdict is insufficient', now64(3, 'UTC')),
+  (14, 'fairness_results: every fairness computation of a window, per protected attribute and group', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
   ('raw_events_ttl_days', '30', now64(3, 'UTC'));

@@ -339,6 +339,53 @@ ORDER BY group_id`,
       `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS reference_note String DEFAULT '' CODEC(ZSTD(1)) AFTER reference_event_count`,
     ],
   },
+  {
+    version: 14,
+    name: 'fairness_results: every fairness computation of a window, per protected attribute and group',
+    // Fairness was computed from raw events and only exported as gauges: it vanished with the
+    // raw TTL and a restart lost the gauges. Append-only (plain MergeTree): a window is
+    // computed at its close and again when labels arrive, each computation is kept (audit) and
+    // readers take the newest `written_at` of a window. Counts, rates and ratios are columns
+    // (queryable); the full result (intervals, per-metric verdicts, the attribute's
+    // equalised odds and demographic parity) is JSON beside them.
+    up: ({ db }) => [
+      `CREATE TABLE IF NOT EXISTS ${tableRef(db, 'fairness_results')}
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  window LowCardinality(String),
+  window_size_ms UInt64,
+  window_start ${TS} CODEC(Delta, ZSTD(1)),
+  window_end ${TS} CODEC(Delta, ZSTD(1)),
+  attribute LowCardinality(String),
+  protected_group String,
+  reference LowCardinality(String),
+  predictions UInt64,
+  selected UInt64,
+  tp UInt64,
+  fp UInt64,
+  fn UInt64,
+  tn UInt64,
+  selection_rate Nullable(Float64),
+  true_positive_rate Nullable(Float64),
+  false_positive_rate Nullable(Float64),
+  selection_rate_ratio Nullable(Float64),
+  true_positive_rate_ratio Nullable(Float64),
+  false_positive_rate_ratio Nullable(Float64),
+  verdict LowCardinality(String),
+  attribute_verdict LowCardinality(String),
+  group_result String CODEC(ZSTD(1)),
+  attribute_result String CODEC(ZSTD(1)),
+  written_at ${TS} CODEC(Delta, ZSTD(1)),
+  driftd_version LowCardinality(String),
+  config_hash LowCardinality(String)
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, window, window_start, version, attribute, protected_group, written_at)
+SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
+    ],
+  },
 ];
 
 function checkMigrations(migrations: readonly Migration[]): void {

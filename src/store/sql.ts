@@ -21,7 +21,12 @@ import type {
   WindowResult,
 } from '../types.js';
 import { referenceName } from '../window/reference.js';
-import type { RowBinaryColumn, StoredCheckpoint, StoredEvent } from './types.js';
+import type {
+  FairnessWindowResult,
+  RowBinaryColumn,
+  StoredCheckpoint,
+  StoredEvent,
+} from './types.js';
 
 const IDENTIFIER_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -44,6 +49,7 @@ export const TABLES = [
   'window_results',
   'performance',
   'checkpoints',
+  'fairness_results',
 ] as const;
 export type TableName = (typeof TABLES)[number];
 
@@ -1162,4 +1168,172 @@ export function encodePerformance(p: PerformanceResult): string {
     .map(([k, v]) => `${str(k)}:${f64(v)}`)
     .join(',');
   return `{"model":${str(p.model)},"version":${str(p.version)},"window":${str(p.sizeLabel)},"window_size_ms":${u64(p.size, 'window size')},"window_start":"${formatDateTime64(p.start, 'window start')}","window_end":"${formatDateTime64(p.end, 'window end')}","labeled":${u64(p.labeled, 'labeled')},"coverage":${f64(p.coverage)},"metrics":{${metrics}},"computed_at":"${formatDateTime64(p.computedAt, 'computedAt')}"}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fairness results (append-only): every computation of a window is a set of rows with one
+// `written_at`; a window's latest computation is the rows with its newest `written_at` (two
+// computations in the same millisecond: one row per attribute and group is kept).
+
+/** JSON with non-finite numbers as the strings "inf", "-inf", "nan" (JSON has no form for them). */
+export function fairnessJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    typeof v === 'number' && !Number.isFinite(v)
+      ? Number.isNaN(v)
+        ? 'nan'
+        : v > 0
+          ? 'inf'
+          : '-inf'
+      : v,
+  );
+}
+
+/** Reads `fairnessJson` text back. */
+export function parseFairnessJson<T>(text: string): T {
+  return JSON.parse(text, (_k, v: unknown) =>
+    v === 'nan' || v === 'inf' || v === '-inf' ? toNumber(v) : v,
+  ) as T;
+}
+
+/** One row per attribute and group of a fairness computation. */
+export function encodeFairnessResult(
+  r: FairnessWindowResult,
+  out: { push(line: string): void },
+): void {
+  const head =
+    `{"model":${str(r.model)},"version":${str(r.version)},"window":${str(r.sizeLabel)},` +
+    `"window_size_ms":${u64(r.size, 'window size')},"window_start":"${formatDateTime64(r.start, 'window start')}",` +
+    `"window_end":"${formatDateTime64(r.end, 'window end')}"`;
+  const tail =
+    `"written_at":"${formatDateTime64(r.writtenAt, 'writtenAt')}",` +
+    `"driftd_version":${str(r.driftdVersion)},"config_hash":${str(r.configHash)}}`;
+  for (const [attribute, a] of Object.entries(r.attributes)) {
+    const { groups, ...rest } = a;
+    // The attribute's result once per row, its groups by name (their order kept).
+    const attributeResult = fairnessJson({ ...rest, groups: groups.map((g) => g.group) });
+    for (const g of groups) {
+      const sr = g.rates['selection-rate'];
+      const tpr = g.rates['true-positive-rate'];
+      const fpr = g.rates['false-positive-rate'];
+      out.push(
+        `${head},"attribute":${str(attribute)},"protected_group":${str(g.group)},"reference":${str(a.reference)},` +
+          `"predictions":${u64(g.predictions, 'predictions')},"selected":${u64(sr.count, 'selected')},` +
+          `"tp":${u64(tpr.count, 'tp')},"fp":${u64(fpr.count, 'fp')},` +
+          `"fn":${u64(tpr.size - tpr.count, 'fn')},"tn":${u64(fpr.size - fpr.count, 'tn')},` +
+          `"selection_rate":${nf64(sr.value)},"true_positive_rate":${nf64(tpr.value)},` +
+          `"false_positive_rate":${nf64(fpr.value)},` +
+          `"selection_rate_ratio":${nf64(g.ratios['selection-rate'].value)},` +
+          `"true_positive_rate_ratio":${nf64(g.ratios['true-positive-rate'].value)},` +
+          `"false_positive_rate_ratio":${nf64(g.ratios['false-positive-rate'].value)},` +
+          `"verdict":${str(g.verdict)},"attribute_verdict":${str(a.verdict)},` +
+          `"group_result":${str(fairnessJson(g))},"attribute_result":${str(attributeResult)},${tail}`,
+      );
+    }
+  }
+}
+
+export interface FairnessResultRow {
+  model: string;
+  version: string;
+  window: string;
+  window_size_ms: string | number;
+  window_start_ms: string | number;
+  window_end_ms: string | number;
+  attribute: string;
+  protected_group: string;
+  group_result: string;
+  attribute_result: string;
+  written_at_ms: string | number;
+  driftd_version: string;
+  config_hash: string;
+}
+
+const FAIRNESS_COLUMNS = `model, version, window, window_size_ms,
+  toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
+  attribute, protected_group, group_result, attribute_result,
+  toUnixTimestamp64Milli(written_at) AS written_at_ms, driftd_version, config_hash`;
+
+/** The rows of each window's latest computation, of the windows `keys` selects. */
+function latestComputationSql(db: string, filter: string, keys: string): string {
+  return `SELECT ${FAIRNESS_COLUMNS}
+FROM
+(
+  SELECT *, max(written_at) OVER (PARTITION BY version, window, window_start) AS revision
+  FROM ${tableRef(db, 'fairness_results')}
+  WHERE ${filter} AND (version, window, window_start) IN (${keys})
+)
+WHERE written_at = revision
+ORDER BY window_start, window, version, attribute, protected_group
+LIMIT 1 BY version, window, window_start, attribute, protected_group
+${READ_SETTINGS}`;
+}
+
+/** Params: model, version, from, to, limit, [window]: the newest `limit` windows of the range. */
+export function fairnessResultsSql(db: string, withWindow: boolean): string {
+  const filter = `model = {model:String} AND version = {version:String}${
+    withWindow ? ' AND window = {window:String}' : ''
+  }`;
+  const keys = `SELECT version, window, window_start FROM ${tableRef(db, 'fairness_results')}
+    WHERE ${filter} AND window_start < ${to} AND window_end > ${from}
+    GROUP BY version, window, window_start
+    ORDER BY window_start DESC, window
+    LIMIT {limit:UInt32}`;
+  return latestComputationSql(db, filter, keys);
+}
+
+/** Params: model, windows, versions: the newest window of each version and size. */
+export function latestFairnessSql(db: string): string {
+  const keys = `SELECT version, window, max(window_start) FROM ${tableRef(db, 'fairness_results')}
+    WHERE ${LATEST_VERSIONS}
+    GROUP BY version, window`;
+  return latestComputationSql(db, LATEST_VERSIONS, keys);
+}
+
+export interface FairnessVerdictRow {
+  version: string;
+  window: string;
+  attribute: string;
+  grp: string;
+  start_ms: string | number;
+  drifted: number | string;
+  before: number | string;
+  rn: number | string;
+}
+
+/**
+ * The newest `history` disparity verdicts of every (version, size, attribute, group), from each
+ * window's latest computation, with the run of disparity windows before each, as
+ * `verdictHistorySql` does for drift: a group with too few predictions (insufficient-data) or
+ * the reference group has no verdict and is left out. Params as `verdictHistorySql`.
+ */
+export function fairnessVerdictHistorySql(db: string): string {
+  const series = 'PARTITION BY version, window, attribute, protected_group ORDER BY window_start';
+  return `SELECT version, window, attribute, protected_group AS grp,
+  toUnixTimestamp64Milli(window_start) AS start_ms, d AS drifted, before, rn
+FROM
+(
+  SELECT version, window, attribute, protected_group, window_start, d, rn,
+    (rn - 1) - max(if(d = 0, rn, 0)) OVER (${series} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before,
+    row_number() OVER (PARTITION BY version, window, attribute, protected_group ORDER BY window_start DESC) AS from_end
+  FROM
+  (
+    SELECT version, window, attribute, protected_group, window_start, d, row_number() OVER (${series}) AS rn
+    FROM
+    (
+      SELECT version, window, attribute, protected_group, window_start, toUInt8(verdict = 'disparity') AS d
+      FROM
+      (
+        SELECT version, window, attribute, protected_group, window_start, written_at, verdict,
+          max(written_at) OVER (PARTITION BY version, window, window_start) AS revision
+        FROM ${tableRef(db, 'fairness_results')}
+        WHERE ${LATEST_VERSIONS} AND ${WITHIN_HORIZON}
+      )
+      WHERE written_at = revision AND verdict IN ('disparity', 'fair')
+      LIMIT 1 BY version, window, window_start, attribute, protected_group
+    )
+  )
+)
+WHERE from_end <= {history:UInt32}
+ORDER BY version, window, attribute, protected_group, window_start
+${READ_SETTINGS}`;
 }

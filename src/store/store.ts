@@ -4,6 +4,7 @@
  */
 import { InvalidInputError, LifecycleError, StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { FairnessGroupResult, FairnessResult } from '../stats/fairness.js';
 import { declaredGroups } from '../stats/fairness-groups.js';
 import type {
   BaselineParams,
@@ -38,9 +39,14 @@ import {
   encodePerformance,
   encodeWindowResult,
   eraseByIdSql,
+  encodeFairnessResult,
   exactKsSql,
+  type FairnessResultRow,
   type FairnessRowSql,
+  type FairnessVerdictRow,
+  fairnessResultsSql,
   fairnessRowsSql,
+  fairnessVerdictHistorySql,
   formatDateTime64,
   httpEventsAfterSql,
   INSERT_SETTINGS,
@@ -52,12 +58,14 @@ import {
   labeledPredictionsSql,
   latestBaselineIdSql,
   latestCheckpointSql,
+  latestFairnessSql,
   latestPerformanceSql,
   latestWindowKeySql,
   latestWindowResultsSql,
   listBaselinesSql,
   newestVersionsSql,
   type PerformanceRow,
+  parseFairnessJson,
   performanceSql,
   pingSql,
   predictionByIdSql,
@@ -86,9 +94,14 @@ import type {
   EventRangeQuery,
   ExactKsQuery,
   ExactKsResult,
+  FairnessQuery,
   FairnessRow,
   FairnessRowsQuery,
+  FairnessSeriesVerdicts,
+  FairnessWindowResult,
   LabeledPrediction,
+  LatestFairness,
+  LatestFairnessQuery,
   LatestResults,
   LatestResultsQuery,
   MigrationReport,
@@ -460,6 +473,55 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       await insert('performance', rows, (p, out) => out.push(encodePerformance(p)));
     },
 
+    async insertFairness(rows: readonly FairnessWindowResult[]): Promise<void> {
+      ensureOpen();
+      if (rows.every((r) => Object.keys(r.attributes).length === 0)) return;
+      await insert('fairness_results', rows, encodeFairnessResult);
+    },
+
+    async queryFairness(q: FairnessQuery): Promise<FairnessWindowResult[]> {
+      ensureOpen();
+      const params: Record<string, unknown> = {
+        model: q.model,
+        version: q.version,
+        from: q.from,
+        to: q.to,
+        limit: Math.max(1, Math.min(q.limit, 2 ** 32 - 1)),
+      };
+      if (q.window !== undefined) params.window = q.window;
+      const rows = await exec.query<FairnessResultRow>(
+        fairnessResultsSql(db, q.window !== undefined),
+        params,
+      );
+      return assembleFairness(rows);
+    },
+
+    async latestFairness(q: LatestFairnessQuery): Promise<LatestFairness> {
+      ensureOpen();
+      if (q.windows.length === 0 || q.versions.length === 0) return { windows: [], verdicts: [] };
+      const params = { model: q.model, windows: [...q.windows], versions: [...q.versions] };
+      const windows = assembleFairness(
+        await exec.query<FairnessResultRow>(latestFairnessSql(db), params),
+      );
+      if (windows.length === 0) return { windows, verdicts: [] };
+      const history = Math.max(1, Math.min(q.history, 2 ** 32 - 1));
+      // Histories over `horizon` windows before each version and size's newest one.
+      const keys: string[] = [];
+      const since: number[] = [];
+      for (const w of windows) {
+        keys.push(`${w.version}\u0000${w.sizeLabel}`);
+        since.push(Math.max(0, w.start - Math.max(history, q.horizon) * w.size));
+      }
+      const rows = await exec.query<FairnessVerdictRow>(fairnessVerdictHistorySql(db), {
+        ...params,
+        history,
+        keys,
+        since,
+        sinceMin: Math.min(...since),
+      });
+      return { windows, verdicts: assembleFairnessVerdicts(rows) };
+    },
+
     async httpEventsAfter(after: number, limit: number): Promise<StoredEvent[]> {
       ensureOpen();
       const rows = await exec.query<EventRow>(httpEventsAfterSql(db), { after, limit });
@@ -819,6 +881,71 @@ function assembleVerdicts(rows: readonly VerdictRow[]): SeriesVerdicts[] {
         version: r.version,
         window: r.window,
         series: r.kind === 'feature' ? `feature:${r.feature}` : r.kind,
+        base: Number(r.before),
+        truncated: Number(r.rn) > 1,
+        verdicts: [],
+      };
+      currentKey = key;
+      out.push(current);
+    }
+    current.verdicts.push({ start: Number(r.start_ms), drifted: Number(r.drifted) === 1 });
+  }
+  return out;
+}
+
+/** Rows of computations (ordered by window, then attribute and group) as one result per window. */
+function assembleFairness(rows: readonly FairnessResultRow[]): FairnessWindowResult[] {
+  const out: FairnessWindowResult[] = [];
+  let current: FairnessWindowResult | undefined;
+  let currentKey = '';
+  const groups = new Map<FairnessResult, Map<string, FairnessGroupResult>>();
+  for (const r of rows) {
+    const key = `${r.version}\u0000${r.window}\u0000${r.window_start_ms}`;
+    if (!current || key !== currentKey) {
+      current = {
+        model: r.model,
+        version: r.version,
+        size: Number(r.window_size_ms),
+        sizeLabel: r.window,
+        start: Number(r.window_start_ms),
+        end: Number(r.window_end_ms),
+        attributes: {},
+        writtenAt: Number(r.written_at_ms),
+        driftdVersion: r.driftd_version,
+        configHash: r.config_hash,
+      };
+      currentKey = key;
+      out.push(current);
+    }
+    let a = current.attributes[r.attribute];
+    if (a === undefined) {
+      a = parseFairnessJson<FairnessResult>(r.attribute_result);
+      current.attributes[r.attribute] = a;
+      groups.set(a, new Map());
+    }
+    groups.get(a)!.set(r.protected_group, parseFairnessJson<FairnessGroupResult>(r.group_result));
+  }
+  // Groups in the attribute's own order (stored by name in its result).
+  for (const [a, byName] of groups) {
+    const names = a.groups as unknown as string[];
+    a.groups = names.flatMap((n) => byName.get(n) ?? []);
+  }
+  return out;
+}
+
+function assembleFairnessVerdicts(rows: readonly FairnessVerdictRow[]): FairnessSeriesVerdicts[] {
+  const out: FairnessSeriesVerdicts[] = [];
+  let current: FairnessSeriesVerdicts | undefined;
+  let currentKey = '';
+  for (const r of rows) {
+    const key = JSON.stringify([r.version, r.window, r.attribute, r.grp]);
+    if (!current || key !== currentKey) {
+      // The first row listed is the oldest: its run before is the series' base.
+      current = {
+        version: r.version,
+        window: r.window,
+        attribute: r.attribute,
+        group: r.grp,
         base: Number(r.before),
         truncated: Number(r.rn) > 1,
         verdicts: [],

@@ -5,6 +5,7 @@
  */
 
 import { StoreError } from '../errors.js';
+import type { FairnessResult } from '../stats/fairness.js';
 import type { ProtectedAttribute } from '../stats/fairness-groups.js';
 import type {
   BaselineParams,
@@ -14,6 +15,7 @@ import type {
   LabelEvent,
   PerformanceResult,
   PredictionEvent,
+  WindowBounds,
   WindowResult,
 } from '../types.js';
 
@@ -181,6 +183,59 @@ export interface LatestResults {
   verdicts: SeriesVerdicts[];
 }
 
+/**
+ * One fairness computation of a window (close, or labels that arrived later): per protected
+ * attribute its result, with the lineage of who computed it. Stored append-only (one row per
+ * attribute and group, `fairness_results`); the latest computation of a window is what counts.
+ * An attribute without any prediction in the window has no groups and is not stored.
+ */
+export interface FairnessWindowResult extends WindowBounds {
+  attributes: Record<string, FairnessResult>;
+  /** When this computation was written, epoch ms (the newest of a window wins). */
+  writtenAt: number;
+  driftdVersion: string;
+  /** `modelConfigHash` of the model config the verdicts were judged with. */
+  configHash: string;
+}
+
+/** Stored fairness results of one model version (and size) overlapping `[from, to)`. */
+export interface FairnessQuery {
+  model: string;
+  version: string;
+  from: number;
+  to: number;
+  window?: string;
+  /** Cap on windows returned (the newest ones are kept). */
+  limit: number;
+}
+
+/** One consecutive-disparity series as stored: like `SeriesVerdicts`, per attribute and group. */
+export interface FairnessSeriesVerdicts {
+  version: string;
+  window: string;
+  attribute: string;
+  group: string;
+  base: number;
+  truncated: boolean;
+  verdicts: Array<{ start: number; drifted: boolean }>;
+}
+
+export interface LatestFairnessQuery {
+  model: string;
+  windows: readonly string[];
+  /** The versions whose fairness is restored (those `latestResults` answered). */
+  versions: readonly string[];
+  history: number;
+  horizon: number;
+}
+
+export interface LatestFairness {
+  /** The newest window with a stored computation per version and size (its latest computation). */
+  windows: FairnessWindowResult[];
+  /** Disparity verdicts per (version, size, attribute, group): 'disparity' or 'fair' only. */
+  verdicts: FairnessSeriesVerdicts[];
+}
+
 /** Audit view of one prediction; window lineage is derived by the caller from model, version and ts. */
 export interface PredictionRecord {
   event: PredictionEvent;
@@ -324,6 +379,15 @@ export interface Store {
    * stored data (the group and selection rules, pushed down into the SQL).
    */
   fairnessRows(query: FairnessRowsQuery): Promise<FairnessRow[]>;
+  /** Appends fairness computations (never replaces: every computation is kept). */
+  insertFairness(rows: readonly FairnessWindowResult[]): Promise<void>;
+  /**
+   * The latest stored computation of each window of the version overlapping `[from, to)`,
+   * ordered by start (then size); independent of the raw events' TTL.
+   */
+  queryFairness(query: FairnessQuery): Promise<FairnessWindowResult[]>;
+  /** What a restart puts back on /metrics for fairness (src/export/restore.ts). */
+  latestFairness(query: LatestFairnessQuery): Promise<LatestFairness>;
   /**
    * Two-sample KS of `reference` against the feature's raw values in `[from, to)`, computed
    * inside ClickHouse (`kolmogorovSmirnovTest`), for incident diagnosis next to the streamed
