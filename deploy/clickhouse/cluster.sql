@@ -240,6 +240,7 @@ CREATE TABLE IF NOT EXISTS driftd.fairness_results_local ON CLUSTER '{cluster}'
   true_positive_rate_ratio Nullable(Float64),
   false_positive_rate_ratio Nullable(Float64),
   verdict LowCardinality(String),
+  disparity Nullable(UInt8),
   attribute_verdict LowCardinality(String),
   group_result String CODEC(ZSTD(1)),
   attribute_result String CODEC(ZSTD(1)),

@@ -7,6 +7,7 @@ import type {
   WindowBounds,
   WindowResult,
 } from '../types.js';
+import { groupDisparity } from '../window/fairness.js';
 import type { PerformanceVerdict } from '../window/performance-verdict.js';
 import { severity } from '../window/verdict.js';
 import { collectProcessMetrics } from './process-metrics.js';
@@ -55,6 +56,8 @@ export const METRIC = {
   fairnessDisparity: 'driftd_fairness_disparity_detected',
   fairnessGroupPredictions: 'driftd_fairness_group_predictions',
   fairnessEqualizedOdds: 'driftd_fairness_equalized_odds_difference',
+  // fairstore: restart-proof fairness alerting (src/export/streaks.ts).
+  fairnessDisparityConsecutive: 'driftd_fairness_disparity_consecutive_windows',
   windowEvents: 'driftd_window_events',
   windowCloseTimestamp: 'driftd_window_close_timestamp_seconds',
   windowsClosed: 'driftd_windows_closed_total',
@@ -135,6 +138,7 @@ export interface Metrics {
   fairnessDisparity: Gauge<FairnessLabels>;
   fairnessGroupPredictions: Gauge<FairnessLabels>;
   fairnessEqualizedOdds: Gauge<WindowLabels | 'attribute'>;
+  fairnessDisparityConsecutive: Gauge<FairnessLabels>;
   windowEvents: Gauge<WindowLabels>;
   windowCloseTimestamp: Gauge<WindowLabels>;
   windowsClosed: Counter<'model' | 'window'>;
@@ -179,9 +183,19 @@ export interface Metrics {
   setKafkaReadiness(ready: (() => boolean) | null): void;
   /**
    * Sets the fairness gauges of a window's protected attributes (src/window/fairness.ts),
-   * replacing the series of an older window; a window older than the one shown is ignored.
+   * replacing the series of an older window; a window older than the one shown is ignored,
+   * except for the consecutive-disparity counts, where every computation counts (labels that
+   * arrive late change an older window's verdicts).
    */
   recordFairness(window: WindowBounds, results: Record<string, FairnessResult>): void;
+  /**
+   * Startup: the stored disparity verdicts of one protected group (src/export/restore.ts),
+   * before the latest stored fairness results are replayed through recordFairness.
+   */
+  seedFairnessStreak(
+    key: { model: string; version: string; window: string; attribute: string; group: string },
+    history: VerdictHistory,
+  ): void;
   /**
    * Startup: the stored verdicts of one consecutive-drift series (src/export/streaks.ts), before
    * the latest results are replayed through recordWindow.
@@ -193,6 +207,10 @@ export interface Metrics {
    */
   forgetVersion(model: string, version: string): void;
 }
+
+/** The streak series of a protected group (apart from the drift series' names). */
+const fairnessSeries = (attribute: string, group: string) =>
+  `fairness:${JSON.stringify([attribute, group])}`;
 
 export interface RecordOptions {
   restored?: boolean;
@@ -368,6 +386,11 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       METRIC.fairnessEqualizedOdds,
       'Equalised-odds difference (Fairlearn, worst case) across a protected attribute’s groups, latest window.',
       [...w, 'attribute'] as const,
+    ),
+    fairnessDisparityConsecutive: gauge(
+      METRIC.fairnessDisparityConsecutive,
+      'Windows in a row, up to the latest with a verdict, in which a protected group had a disparity (0 once one is fair; windows where the group has too few predictions, and the reference group, have no verdict; see src/export/streaks.ts).',
+      [...w, 'attribute', 'group'] as const,
     ),
     windowEvents: gauge(METRIC.windowEvents, 'Events in the latest closed window.', w),
     windowCloseTimestamp: gauge(
@@ -633,6 +656,16 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
   >();
   const recordFairness = (b: WindowBounds, results: Record<string, FairnessResult>): void => {
     if (!admit(b.model, b.version, b.end)) return;
+    const wl0 = { model: b.model, version: b.version, window: b.sizeLabel };
+    for (const [attribute, r] of Object.entries(results)) {
+      for (const g of r.groups) {
+        const key = { ...wl0, series: fairnessSeries(attribute, g.group) };
+        m.fairnessDisparityConsecutive.set(
+          { ...wl0, attribute, group: g.group },
+          streaks.observe(key, b.start, groupDisparity(g)),
+        );
+      }
+    }
     const key = JSON.stringify([b.model, b.version, b.sizeLabel]);
     const shown = fairnessShown.get(key);
     if (shown !== undefined && shown.start > b.start) return;
@@ -718,6 +751,16 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
   const forgetVersion = (model: string, version: string): void => removeSeries(model, version);
 
   const seedStreak = (key: StreakKey, history: VerdictHistory): void => streaks.seed(key, history);
+  const seedFairnessStreak: Metrics['seedFairnessStreak'] = (k, history) =>
+    streaks.seed(
+      {
+        model: k.model,
+        version: k.version,
+        window: k.window,
+        series: fairnessSeries(k.attribute, k.group),
+      },
+      history,
+    );
 
   return {
     ...m,
@@ -726,6 +769,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     recordFairness,
     recordBaseline,
     seedStreak,
+    seedFairnessStreak,
     forgetVersion,
     setKafkaReadiness,
   };

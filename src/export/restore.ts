@@ -14,11 +14,14 @@ import { STREAK_HISTORY, STREAK_HORIZON } from './streaks.js';
  * `versions.maxActive` versions with the newest windows is replayed through `recordWindow`,
  * after the consecutive-drift series are seeded with their stored verdicts, and the newest
  * `STREAK_HISTORY` windows with performance through `recordPerformance`, oldest first (the
- * gauges end on the newest; counts derived from the sequence are rebuilt). Features no longer
- * configured get no series back. Runs before anything is ingested.
+ * gauges end on the newest; counts derived from the sequence are rebuilt). Fairness likewise
+ * (models[].fairness): the consecutive-disparity series of each protected group are seeded
+ * with their stored verdicts (`fairness_results`), then the newest stored computation of each
+ * version and size is replayed through `recordFairness`. Features and protected attributes no
+ * longer configured get no series back. Runs before anything is ingested.
  */
 export async function restoreGauges(opts: {
-  store: Pick<Store, 'latestResults'>;
+  store: Pick<Store, 'latestResults' | 'latestFairness'>;
   models: readonly ModelConfig[];
   metrics: Metrics;
   logger: Logger;
@@ -55,6 +58,35 @@ export async function restoreGauges(opts: {
     }
     // In window order: each window's performance after the one before, as they were recorded.
     for (const p of stored.performance) metrics.recordPerformance(p);
+    if (model.fairness && stored.versions.length > 0) {
+      const fairness = await store.latestFairness({
+        model: model.id,
+        windows: model.windows.sizes.map((s) => s.label),
+        versions: stored.versions,
+        history: STREAK_HISTORY,
+        horizon: STREAK_HORIZON,
+      });
+      const attributes = new Set(model.fairness.attributes.map((a) => a.field));
+      for (const s of fairness.verdicts) {
+        if (!attributes.has(s.attribute)) continue;
+        metrics.seedFairnessStreak(
+          {
+            model: model.id,
+            version: s.version,
+            window: s.window,
+            attribute: s.attribute,
+            group: s.group,
+          },
+          s,
+        );
+      }
+      for (const r of [...fairness.windows].sort(
+        (a, b) => rank(a.version) - rank(b.version) || a.end - b.end,
+      )) {
+        const kept = Object.entries(r.attributes).filter(([a]) => attributes.has(a));
+        metrics.recordFairness(r, Object.fromEntries(kept));
+      }
+    }
     if (stored.windows.length > 0) {
       opts.logger.info(
         { model: model.id, versions: stored.versions, windows: stored.windows.length },

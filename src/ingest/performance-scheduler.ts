@@ -1,10 +1,12 @@
 import { estimatesPerformance } from '../baseline/cbpe.js';
+import { modelConfigHash } from '../config/hash.js';
 import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { FairnessResult } from '../stats/fairness.js';
 import type { CbpeEstimate } from '../stats/index.js';
-import type { FairnessRowsQuery } from '../store/types.js';
+import type { FairnessRowsQuery, FairnessWindowResult } from '../store/types.js';
 import type { PerformanceResult, WindowBounds, WindowResult } from '../types.js';
+import { VERSION } from '../version.js';
 import {
   countStoredOutcomes,
   evaluateWindowFairness,
@@ -35,6 +37,8 @@ export interface PerformanceStore {
    * fairness is computed).
    */
   fairnessRows?(q: FairnessRowsQuery): Promise<StoredOutcomes[]>;
+  /** Appends fairness computations (optional: without it, fairness is only exported). */
+  insertFairness?(rows: readonly FairnessWindowResult[]): Promise<void>;
   /** Stored performance records (optional: without it an estimate does not survive a restart). */
   queryPerformance?(q: {
     model: string;
@@ -58,7 +62,8 @@ export interface PerformanceStore {
  * written and its raw rows are stored, or labels arrived for its predictions), and the
  * recompute itself (the label join in the store, the metrics, the insert). Fairness per
  * protected group (models[].fairness) is recomputed with it, from the stored predictions and
- * labels, into the fairness gauges.
+ * labels: every computation is appended to the store (`fairness_results`, which outlives the
+ * raw events) and then set on the fairness gauges.
  */
 export interface PerformanceScheduler {
   /** A window result is durable: remembers its event count (label coverage). */
@@ -238,8 +243,34 @@ export function createPerformanceScheduler(opts: {
           computedAt: clock.now(),
         });
       }
-      for (const [b, results] of fairness.sort((x, y) => x[0].start - y[0].start)) {
-        metrics.recordFairness(b, results);
+      if (fairness.length > 0) {
+        const rows: FairnessWindowResult[] = fairness.map(([b, attributes]) => ({
+          model: b.model,
+          version: b.version,
+          size: b.size,
+          sizeLabel: b.sizeLabel,
+          start: b.start,
+          end: b.end,
+          attributes,
+          writtenAt: clock.now(),
+          driftdVersion: VERSION,
+          configHash: modelConfigHash(models.get(b.model)!),
+        }));
+        // Stored first: the gauges (and the alert's consecutive count) show what a restart
+        // finds in the store.
+        const written = store.insertFairness
+          ? await writes.insertResults(
+              'fairness_results',
+              'insert_fairness',
+              'fairness_result',
+              rows,
+              (batch) => store.insertFairness!(batch),
+              write,
+            )
+          : rows;
+        for (const r of [...written].sort((x, y) => x.start - y.start)) {
+          metrics.recordFairness(r, r.attributes);
+        }
       }
       if (out.length > 0) {
         const written = await writes.insertResults(

@@ -35,7 +35,7 @@ export interface PipelineStore
     RawStore,
     RequestStore,
     ResultStore,
-    Pick<Store, 'latestResults'> {}
+    Pick<Store, 'latestResults' | 'latestFairness'> {}
 
 export interface PipelineOptions {
   config: DriftdConfig;

@@ -12,6 +12,7 @@
 import { GrowableBuffer } from '../bytes.js';
 import { InvalidInputError } from '../errors.js';
 import { isStorableTime } from '../limits.js';
+import type { FairnessGroupResult } from '../stats/fairness.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -20,6 +21,7 @@ import type {
   PerformanceResult,
   WindowResult,
 } from '../types.js';
+import { groupDisparity } from '../window/fairness.js';
 import { referenceName } from '../window/reference.js';
 import type {
   FairnessWindowResult,
@@ -1195,6 +1197,12 @@ export function parseFairnessJson<T>(text: string): T {
   ) as T;
 }
 
+/** The group's consecutive-disparity verdict as stored: 1, 0 or null (`groupDisparity`). */
+function disparityOf(g: FairnessGroupResult): string {
+  const d = groupDisparity(g);
+  return d === null ? 'null' : d ? '1' : '0';
+}
+
 /** One row per attribute and group of a fairness computation. */
 export function encodeFairnessResult(
   r: FairnessWindowResult,
@@ -1225,7 +1233,7 @@ export function encodeFairnessResult(
           `"selection_rate_ratio":${nf64(g.ratios['selection-rate'].value)},` +
           `"true_positive_rate_ratio":${nf64(g.ratios['true-positive-rate'].value)},` +
           `"false_positive_rate_ratio":${nf64(g.ratios['false-positive-rate'].value)},` +
-          `"verdict":${str(g.verdict)},"attribute_verdict":${str(a.verdict)},` +
+          `"verdict":${str(g.verdict)},"disparity":${disparityOf(g)},"attribute_verdict":${str(a.verdict)},` +
           `"group_result":${str(fairnessJson(g))},"attribute_result":${str(attributeResult)},${tail}`,
       );
     }
@@ -1303,8 +1311,8 @@ export interface FairnessVerdictRow {
 /**
  * The newest `history` disparity verdicts of every (version, size, attribute, group), from each
  * window's latest computation, with the run of disparity windows before each, as
- * `verdictHistorySql` does for drift: a group with too few predictions (insufficient-data) or
- * the reference group has no verdict and is left out. Params as `verdictHistorySql`.
+ * `verdictHistorySql` does for drift: a group without a verdict (`groupDisparity` null: the
+ * reference, or no ratio that could be judged) is left out. Params as `verdictHistorySql`.
  */
 export function fairnessVerdictHistorySql(db: string): string {
   const series = 'PARTITION BY version, window, attribute, protected_group ORDER BY window_start';
@@ -1320,15 +1328,15 @@ FROM
     SELECT version, window, attribute, protected_group, window_start, d, row_number() OVER (${series}) AS rn
     FROM
     (
-      SELECT version, window, attribute, protected_group, window_start, toUInt8(verdict = 'disparity') AS d
+      SELECT version, window, attribute, protected_group, window_start, assumeNotNull(disparity) AS d
       FROM
       (
-        SELECT version, window, attribute, protected_group, window_start, written_at, verdict,
+        SELECT version, window, attribute, protected_group, window_start, written_at, disparity,
           max(written_at) OVER (PARTITION BY version, window, window_start) AS revision
         FROM ${tableRef(db, 'fairness_results')}
         WHERE ${LATEST_VERSIONS} AND ${WITHIN_HORIZON}
       )
-      WHERE written_at = revision AND verdict IN ('disparity', 'fair')
+      WHERE written_at = revision AND disparity IS NOT NULL
       LIMIT 1 BY version, window, window_start, attribute, protected_group
     )
   )

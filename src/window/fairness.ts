@@ -5,6 +5,7 @@ import {
   createFairnessCounts,
   evaluateFairness,
   type FairnessCountsSnapshot,
+  type FairnessGroupResult,
   type FairnessResult,
 } from '../stats/index.js';
 import type { FeatureValue } from '../types.js';
@@ -143,4 +144,17 @@ export function evaluateWindowFairness(
     });
   }
   return out;
+}
+
+/**
+ * A group's verdict in a run of disparity windows (the consecutive-disparity count and its
+ * alert): true when any of its ratios is a disparity, false when none is and at least one was
+ * judged fair (a window before any label is judged on its selection rate), null when nothing
+ * could be judged (too few predictions, or the reference group itself): such a window neither
+ * extends nor ends a run, as a drift window without a verdict (src/export/streaks.ts).
+ */
+export function groupDisparity(g: FairnessGroupResult): boolean | null {
+  const verdicts = Object.values(g.ratios).map((r) => r.verdict);
+  if (verdicts.includes('disparity')) return true;
+  return verdicts.includes('fair') ? false : null;
 }
