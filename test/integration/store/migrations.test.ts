@@ -85,6 +85,7 @@ describe('store migrations (chDB)', () => {
       'baselines',
       'checkpoints',
       'events',
+      'fairness_results',
       'labels',
       'performance',
       'schema_migrations',
