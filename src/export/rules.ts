@@ -404,13 +404,15 @@ function modelRules(model: ModelConfig): AlertingRule[] {
 
     if (model.fairness) {
       const f = model.fairness;
-      // Fairness gauges are computed from the store when labels arrive (src/window/fairness.ts),
-      // not counted per window by the daemon: 1.5 windows of `for:` = the last two windows.
+      // The daemon's own count of consecutive disparity windows per group, restored from the
+      // stored fairness results at startup: K windows in a row page, and a restart neither
+      // cancels nor delays the page (no `for:`).
       rule(
         'DriftdFairnessDisparity',
-        [`max by (${W}, attribute, group) (${METRIC.fairnessDisparity}${sel}) == 1`, live].join(
-          '\n',
-        ),
+        [
+          `max by (${W}, attribute, group) (${METRIC.fairnessDisparityConsecutive}${sel}) >= ${K}`,
+          live,
+        ].join('\n'),
         {
           summary:
             'Protected group {{ $labels.attribute }}={{ $labels.group }} of {{ $labels.model }} has a disparity',
@@ -419,9 +421,9 @@ function modelRules(model: ModelConfig): AlertingRule[] {
             `${who} has a disparity ratio (selection rate, TPR or FPR against the reference ` +
             `group) outside ${f.ratioBounds.min}–${f.ratioBounds.max}` +
             `${f.verdict === 'significant' ? `, significant at ${pct(f.confidence)} confidence` : ''}, ` +
-            `in the last two ${w} windows (groups of at least ${f.minGroupSize}).${link}`,
+            `in {{ $value }} consecutive ${w} windows (alerting at ${K}; groups of at least ${f.minGroupSize}).${link}`,
         },
-        { for: Math.ceil((1.5 * size.ms) / 1000) * 1000, labels: byWindow },
+        { labels: byWindow },
       );
     }
   }

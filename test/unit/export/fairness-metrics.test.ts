@@ -65,4 +65,52 @@ describe('fairness gauges', () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(await series(registry, 'driftd_fairness_group_predictions')).toEqual([]);
   });
+
+  it('count consecutive disparity windows per group: late labels rewrite a window, a seed continues a run', async () => {
+    const registry = new Registry();
+    const metrics = createMetrics(registry, { version: 'test' });
+    const count = async (group: string) =>
+      (await series(registry, 'driftd_fairness_disparity_consecutive_windows')).find(
+        ([l]) => l.group === group,
+      )?.[1];
+    const biased = () => ({ sex: result({ male: 0.6, female: 0.2 }) });
+    const fair = () => ({ sex: result({ male: 0.6, female: 0.6 }) });
+    metrics.recordFairness(window(60_000), biased());
+    expect(await count('female')).toBe(1);
+    metrics.recordFairness(window(120_000), biased());
+    expect(await count('female')).toBe(2);
+    // The reference group never has a verdict.
+    expect(await count('male')).toBe(0);
+    // Labels for window 1 recompute it fair: the run is broken there (1 left: window 2).
+    metrics.recordFairness(window(60_000), fair());
+    expect(await count('female')).toBe(1);
+    // Too few predictions: no verdict, the run neither grows nor ends.
+    const few = createFairnessCounts(['male', 'female']);
+    for (let i = 0; i < 100; i++) few.recordPrediction('male', i < 60);
+    for (let i = 0; i < 5; i++) few.recordPrediction('female', false);
+    metrics.recordFairness(window(180_000), {
+      sex: evaluateFairness(few, { reference: 'male' }),
+    });
+    expect(await count('female')).toBe(1);
+
+    // A restarted process: the run seeded from the store continues (src/export/restore.ts).
+    const restarted = new Registry();
+    const after = createMetrics(restarted, { version: 'test' });
+    after.seedFairnessStreak(
+      { model: 'm', version: '1', window: '1m', attribute: 'sex', group: 'female' },
+      {
+        base: 0,
+        truncated: false,
+        verdicts: [
+          { start: 60_000, drifted: true },
+          { start: 120_000, drifted: true },
+        ],
+      },
+    );
+    after.recordFairness(window(180_000), biased());
+    const seeded = (await restarted.getMetricsAsJSON()).find(
+      (m) => m.name === 'driftd_fairness_disparity_consecutive_windows',
+    );
+    expect(seeded?.values.find((v) => v.labels.group === 'female')?.value).toBe(3);
+  });
 });
