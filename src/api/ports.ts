@@ -3,7 +3,7 @@ import type { Metrics } from '../export/metrics.js';
 import type { RejectReason } from '../ingest/decode.js';
 import type { Logger } from '../logger.js';
 import type { ReloadReport } from '../reload.js';
-import type { FairnessRowsQuery } from '../store/types.js';
+import type { FairnessQuery, FairnessWindowResult } from '../store/types.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -12,7 +12,6 @@ import type {
   PredictionEvent,
   WindowResult,
 } from '../types.js';
-import type { StoredOutcomes } from '../window/fairness.js';
 import type { PerformanceVerdict } from '../window/performance-verdict.js';
 
 /** One rejected item of an ingestion batch. */
@@ -107,8 +106,8 @@ export interface ApiStore {
   queryPerformance(q: RangeQuery): Promise<PerformanceResult[]>;
   getPrediction(id: string, opts?: { model?: string }): Promise<StoredPrediction | null>;
   exactKs(q: ExactKsRequest): Promise<ExactKsAnswer>;
-  /** Stored predictions and labels counted per attribute value, prediction and label. */
-  fairnessRows(q: FairnessRowsQuery): Promise<StoredOutcomes[]>;
+  /** Stored fairness results, the latest computation of each window. */
+  queryFairness(q: FairnessQuery): Promise<FairnessWindowResult[]>;
   /** Deletes one prediction's stored copies and labels (id as stored); rows removed per table. */
   erasePrediction(model: string, id: string): Promise<{ events: number; labels: number }>;
   ping(): Promise<void>;

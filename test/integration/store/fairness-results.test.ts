@@ -197,9 +197,7 @@ describe.each(DRIVERS)('fairness_results on the $name', (driver) => {
       computation(0, { sex: sex(0.2) }, { version: '2' }),
     ]);
     // Window 4 recomputed later: a disparity now (its latest computation counts).
-    await store.insertFairness([
-      computation(4, { sex: sex(0.2) }, { writtenAt: T0 + 90 * MIN }),
-    ]);
+    await store.insertFairness([computation(4, { sex: sex(0.2) }, { writtenAt: T0 + 90 * MIN })]);
     const q = {
       model: 'credit',
       windows: ['5m', '1h'],
