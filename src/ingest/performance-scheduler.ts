@@ -202,13 +202,13 @@ export function createPerformanceScheduler(opts: {
     dirtyWindows.clear();
     recomputing = (async () => {
       const out: PerformanceResult[] = [];
-      const fairness: Array<[WindowBounds, Record<string, FairnessResult>]> = [];
+      const fairness: Array<[WindowBounds, Record<string, FairnessResult>, ModelConfig]> = [];
       for (const b of batch) {
         const model = models.get(b.model);
         if (!model) continue;
         // Selection rates need no label: fairness is computed for every closed window.
         if (model.fairness && store.fairnessRows) {
-          fairness.push([b, await write('fairness_rows', () => fairnessOf(model, b))]);
+          fairness.push([b, await write('fairness_rows', () => fairnessOf(model, b)), model]);
         }
         const estimated = await estimateOf(model, b, write);
         const hasEstimate = Object.keys(estimated).length > 0;
@@ -244,7 +244,7 @@ export function createPerformanceScheduler(opts: {
         });
       }
       if (fairness.length > 0) {
-        const rows: FairnessWindowResult[] = fairness.map(([b, attributes]) => ({
+        const rows: FairnessWindowResult[] = fairness.map(([b, attributes, model]) => ({
           model: b.model,
           version: b.version,
           size: b.size,
@@ -254,7 +254,8 @@ export function createPerformanceScheduler(opts: {
           attributes,
           writtenAt: clock.now(),
           driftdVersion: VERSION,
-          configHash: modelConfigHash(models.get(b.model)!),
+          // The config the verdicts were judged with (a reload may swap it meanwhile).
+          configHash: modelConfigHash(model),
         }));
         // Stored first: the gauges (and the alert's consecutive count) show what a restart
         // finds in the store.
