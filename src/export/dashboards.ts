@@ -807,12 +807,18 @@ function modelDashboard(d: Defaults): DashboardJson {
     .withPanel(
       lineChart(
         'Groups with a disparity',
-        'Protected groups whose disparity verdict fired (1), and the equalised-odds difference.',
+        'Protected groups whose disparity verdict fired (1), their windows with a disparity in a row (the alert fires at alerts.consecutiveWindows), and the equalised-odds difference.',
       )
         .withTarget(
           query(
             `max by (version, attribute, group) (${METRIC.fairnessDisparity}${sel})`,
             'v{{version}} {{attribute}}={{group}} disparity',
+          ),
+        )
+        .withTarget(
+          query(
+            `max by (version, attribute, group) (${METRIC.fairnessDisparityConsecutive}${sel})`,
+            'v{{version}} {{attribute}}={{group}} windows in a row',
           ),
         )
         .withTarget(
