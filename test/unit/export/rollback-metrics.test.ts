@@ -7,6 +7,7 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createMetrics, METRIC, rollbackStreakKey } from '../../../src/export/metrics.js';
+import { restoreRollbackSignals } from '../../../src/export/restore-rollback.js';
 import type { VersionComparison } from '../../../src/window/comparison-types.js';
 import { judgeRollback, type RollbackThresholds } from '../../../src/window/rollback.js';
 import { comparison, paired, predictionDrift } from '../../helpers/comparison.js';
@@ -119,6 +120,31 @@ describe('Metrics.recordComparison', () => {
     });
     metrics.recordComparison(window(2, 'worse'));
     expect(await value(METRIC.rollbackSignalConsecutive, pair)).toEqual([3]);
+  });
+
+  it('restart: the stored comparisons, in any order, give the gauges an uninterrupted run has', async () => {
+    const live = setup();
+    const stored: Array<VersionComparison & { writtenAt: number }> = [];
+    const history: Array<[number, 'worse' | 'clean' | 'none']> = [
+      [0, 'clean'],
+      [1, 'worse'],
+      [2, 'worse'],
+      [2, 'worse'], // rewritten when labels arrived
+      [3, 'none'],
+      [4, 'clean'],
+      [4, 'worse'], // window 4: the estimate said fine, the labels said worse
+    ];
+    history.forEach(([k, v], i) => {
+      const c = window(k, v);
+      live.metrics.recordComparison(c);
+      stored.push({ ...c, writtenAt: 1000 + i });
+    });
+    const restarted = setup();
+    restoreRollbackSignals(restarted.metrics, [...stored].reverse());
+    for (const name of [METRIC.rollbackSignal, METRIC.rollbackSignalConsecutive]) {
+      expect(await restarted.value(name, pair), name).toEqual(await live.value(name, pair));
+    }
+    expect(await restarted.value(METRIC.rollbackSignalConsecutive, pair)).toEqual([3]);
   });
 
   it('a retired champion or challenger takes its pair series with it', async () => {
