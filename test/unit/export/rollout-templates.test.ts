@@ -3,7 +3,7 @@
  * (test/fixtures/crds, from the controllers' release modules by scripts/crd-schemas.ts; no
  * network here), with unknown fields refused as `kubectl apply --validate=strict` does, and
  * their queries against what driftd exports. The PromQL itself runs against a real Prometheus
- * in test/integration/rollout-templates.test.ts.
+ * in test/integration/rollback-prometheus.test.ts.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
