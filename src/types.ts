@@ -281,6 +281,11 @@ export interface WindowBounds {
   sizeLabel: string;
   start: number;
   end: number;
+  /**
+   * "<field>=<value>" for a segment's window (src/window/segments.ts); absent (or '') for the
+   * whole traffic.
+   */
+  segment?: string;
 }
 
 export interface WindowResult extends WindowBounds {

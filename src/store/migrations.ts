@@ -339,6 +339,15 @@ ORDER BY group_id`,
       `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS reference_note String DEFAULT '' CODEC(ZSTD(1)) AFTER reference_event_count`,
     ],
   },
+  {
+    version: 15,
+    name: 'window_results.segment: the results of each segment of a window beside the whole traffic',
+    // '' = the whole traffic (every row written before). The segment is part of the key, or a
+    // segment's row would replace the whole window's row of the same feature.
+    up: ({ db }) => [
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN segment LowCardinality(String) DEFAULT '' AFTER version, MODIFY ORDER BY (model, window, window_start, version, kind, feature, segment)`,
+    ],
+  },
 ];
 
 function checkMigrations(migrations: readonly Migration[]): void {

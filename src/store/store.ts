@@ -391,11 +391,15 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       if (q.window !== undefined) params.window = q.window;
       if (q.version !== undefined) params.version = q.version;
       if (q.feature !== undefined) params.feature = q.feature;
+      if (q.segment !== undefined && q.segment !== '*') params.segment = q.segment;
       const sql = windowResultsSql(db, {
         by: 'range',
         window: q.window !== undefined,
         version: q.version !== undefined,
         feature: q.feature !== undefined,
+        ...(q.segment === undefined || q.segment === ''
+          ? {}
+          : { segment: q.segment === '*' ? 'all' : 'one' }),
       });
       return windowResults(sql, params);
     },
@@ -769,7 +773,7 @@ function assembleWindows(rows: readonly WindowResultRow[]): WindowResult[] {
   let current: WindowResult | undefined;
   let currentKey = '';
   for (const r of rows) {
-    const key = `${r.window_start_ms}\u0000${r.window}\u0000${r.version}`;
+    const key = `${r.window_start_ms}\u0000${r.window}\u0000${r.version}\u0000${r.segment}`;
     if (!current || key !== currentKey) {
       // Every row carries the window-level columns, so any row can open the window.
       current = {
@@ -797,6 +801,7 @@ function assembleWindows(rows: readonly WindowResultRow[]): WindowResult[] {
         }),
         provisional: Number(r.provisional) === 1,
       };
+      if (r.segment) current.segment = r.segment;
       currentKey = key;
       out.push(current);
     }

@@ -80,6 +80,11 @@ export interface DriftQuery {
   /** Window size label, e.g. "5m". */
   window?: string;
   version?: string;
+  /**
+   * A segment's results ("<field>=<value>"), '*' for every segment's; absent or '' = the
+   * whole traffic's.
+   */
+  segment?: string;
 }
 
 export interface PerformanceQuery {

@@ -49,8 +49,14 @@ export {
   type WindowManagerOptions,
   type WindowManagerSnapshot,
 } from './manager.js';
+export { evaluateSegments } from './segment-results.js';
+export {
+  OTHER_SEGMENT,
+  segmentName,
+} from './segments.js';
 export {
   createWindowState,
+  type SegmentWindow,
   type FeatureSketch,
   type OffsetRange,
   type RecordMeta,
