@@ -76,6 +76,8 @@ export interface RangeQuery {
   window?: string;
   feature?: string;
   version?: string;
+  /** A segment's results, '*' for every segment's; absent = the whole traffic's. */
+  segment?: string;
 }
 
 /** An exact KS recompute over raw events (the store computes it inside ClickHouse). */
@@ -103,7 +105,10 @@ export interface ApiStore {
   /** Stores a baseline; false when one with its id (content hash) is already stored. */
   saveBaseline(profile: BaselineProfile): Promise<boolean>;
   queryDrift(q: RangeQuery): Promise<WindowResult[]>;
-  latestWindowResult(model: string, opts?: { window?: string }): Promise<WindowResult | null>;
+  latestWindowResult(
+    model: string,
+    opts?: { window?: string; version?: string },
+  ): Promise<WindowResult | null>;
   queryPerformance(q: RangeQuery): Promise<PerformanceResult[]>;
   getPrediction(id: string, opts?: { model?: string }): Promise<StoredPrediction | null>;
   exactKs(q: ExactKsRequest): Promise<ExactKsAnswer>;

@@ -67,7 +67,6 @@ import { createHash, type Hash } from 'node:crypto';
 import type { ModelConfig } from '../config/types.js';
 import { BaselineError } from '../errors.js';
 import { type PiiKey, piiTransform } from '../privacy/pii.js';
-import { createSegmentBaselineBuilder } from './segments.js';
 import { coarseBins } from '../stats/psi.js';
 import { quantileEdges } from '../stats/quantiles.js';
 import { createNumericSketch } from '../stats/sketch.js';
@@ -85,6 +84,7 @@ import {
   type PerformanceAccumulator,
 } from '../window/performance.js';
 import { createCbpeCollector, estimatesPerformance } from './cbpe.js';
+import { createSegmentBaselineBuilder } from './segments.js';
 
 /** Version of the profile math; part of the content hash, so a change re-keys baselines. */
 export const BASELINE_ALGORITHM = 'driftd-baseline/3';

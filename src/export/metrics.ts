@@ -391,11 +391,10 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       'Share of features (with a verdict) that drifted within the segment, latest window.',
       [...w, 'segment'] as const,
     ),
-    segmentEvents: gauge(
-      METRIC.segmentEvents,
-      'Events of the segment in the latest window.',
-      [...w, 'segment'] as const,
-    ),
+    segmentEvents: gauge(METRIC.segmentEvents, 'Events of the segment in the latest window.', [
+      ...w,
+      'segment',
+    ] as const),
     windowEvents: gauge(METRIC.windowEvents, 'Events in the latest closed window.', w),
     windowCloseTimestamp: gauge(
       METRIC.windowCloseTimestamp,
@@ -709,7 +708,8 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     };
     const sl = { model: r.model, version: r.version, window: r.sizeLabel, segment: r.segment };
     for (const d of r.features) {
-      if (!d.insufficient) set(m.segmentDriftDetected, { ...sl, feature: d.feature }, d.drifted ? 1 : 0);
+      if (!d.insufficient)
+        set(m.segmentDriftDetected, { ...sl, feature: d.feature }, d.drifted ? 1 : 0);
     }
     set(m.segmentDriftShare, sl, r.driftShare);
     set(m.segmentEvents, sl, r.eventCount);

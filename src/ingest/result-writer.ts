@@ -2,7 +2,12 @@ import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
 import type { WindowResult } from '../types.js';
-import { type Clock, type ClosedWindow, evaluateSegments, evaluateWindow } from '../window/index.js';
+import {
+  type Clock,
+  type ClosedWindow,
+  evaluateSegments,
+  evaluateWindow,
+} from '../window/index.js';
 import { referenceName } from '../window/reference.js';
 import type { PerformanceScheduler } from './performance-scheduler.js';
 import type { RawWriter } from './raw-writer.js';

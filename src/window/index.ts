@@ -56,10 +56,10 @@ export {
 } from './segments.js';
 export {
   createWindowState,
-  type SegmentWindow,
   type FeatureSketch,
   type OffsetRange,
   type RecordMeta,
+  type SegmentWindow,
   type WindowState,
   type WindowStateOptions,
   type WindowStateSnapshot,
