@@ -160,6 +160,7 @@ export async function importBaseline(
     (bad) => log.add(bad),
   );
   builder.endObserve();
+  segments?.endObserve();
 
   let secondBad = 0;
   const second = await readRows(

@@ -942,6 +942,7 @@ export function buildProfileFromRows(
     else segments?.observe(values, i + 1);
   });
   builder.endObserve();
+  segments?.endObserve();
   const cbpe = options.estimator && estimatesPerformance(model) ? createCbpeCollector(model) : null;
   const scoreAt = names.indexOf(model.prediction.field);
   list.forEach((row, i) => {
