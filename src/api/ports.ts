@@ -3,7 +3,11 @@ import type { Metrics } from '../export/metrics.js';
 import type { RejectReason } from '../ingest/decode.js';
 import type { Logger } from '../logger.js';
 import type { ReloadReport } from '../reload.js';
-import type { FairnessRowsQuery } from '../store/types.js';
+import type {
+  FairnessRowsQuery,
+  LabeledPrediction,
+  LabeledPredictionsQuery,
+} from '../store/types.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -105,6 +109,8 @@ export interface ApiStore {
   /** Stores a baseline; false when one with its id (content hash) is already stored. */
   saveBaseline(profile: BaselineProfile): Promise<boolean>;
   queryDrift(q: RangeQuery): Promise<WindowResult[]>;
+  /** Labelled predictions of a version, each with its `segmentField` value (segments). */
+  labeledPredictions(q: LabeledPredictionsQuery): Promise<LabeledPrediction[]>;
   latestWindowResult(
     model: string,
     opts?: { window?: string; version?: string },

@@ -345,18 +345,26 @@ export interface LabeledPredictionRow {
   ts_ms: string | number;
   prediction: string;
   label: string;
+  segment_value?: string;
 }
 
 /**
  * Params: model, version, from, to. Labels are pre-filtered to the ids of the range so the
  * join's hash table stays the size of the range, not of the model's whole label history.
  */
-export function labeledPredictionsSql(db: string): string {
+export function labeledPredictionsSql(db: string, withSegment = false): string {
   const inRange = `model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}`;
-  return `SELECT e.id AS id, e.ts_ms AS ts_ms, e.prediction AS prediction, l.label AS label
+  // Param field: the segment field whose stored value (raw JSON, '' when absent) comes along.
+  const segment = withSegment
+    ? `,
+    JSONExtractRaw(argMax(${EVENT_FEATURES}, ingested_at), {field:String}) AS segment_value`
+    : '';
+  return `SELECT e.id AS id, e.ts_ms AS ts_ms, e.prediction AS prediction, l.label AS label${
+    withSegment ? ', e.segment_value AS segment_value' : ''
+  }
 FROM
 (
-  SELECT id, toUnixTimestamp64Milli(min(ts)) AS ts_ms, argMax(prediction, ingested_at) AS prediction
+  SELECT id, toUnixTimestamp64Milli(min(ts)) AS ts_ms, argMax(prediction, ingested_at) AS prediction${segment}
   FROM ${tableRef(db, 'events')}
   WHERE ${inRange}
   GROUP BY id

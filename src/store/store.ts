@@ -83,12 +83,12 @@ import type {
   EncodedEvents,
   ErasureCounts,
   EventBuffer,
-  EventRangeQuery,
   ExactKsQuery,
   ExactKsResult,
   FairnessRow,
   FairnessRowsQuery,
   LabeledPrediction,
+  LabeledPredictionsQuery,
   LatestResults,
   LatestResultsQuery,
   MigrationReport,
@@ -578,20 +578,31 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       return rows.length > 0;
     },
 
-    async labeledPredictions(q: EventRangeQuery): Promise<LabeledPrediction[]> {
+    async labeledPredictions(q: LabeledPredictionsQuery): Promise<LabeledPrediction[]> {
       ensureOpen();
-      const rows = await exec.query<LabeledPredictionRow>(labeledPredictionsSql(db), {
+      const withSegment = q.segmentField !== undefined;
+      const rows = await exec.query<LabeledPredictionRow>(labeledPredictionsSql(db, withSegment), {
         model: q.model,
         version: q.version,
         from: q.from,
         to: q.to,
+        ...(withSegment ? { field: q.segmentField } : {}),
       });
-      return rows.map((r) => ({
-        id: r.id,
-        ts: Number(r.ts_ms),
-        prediction: JSON.parse(r.prediction) as FeatureValue,
-        label: JSON.parse(r.label) as number | string,
-      }));
+      return rows.map((r) => {
+        const p: LabeledPrediction = {
+          id: r.id,
+          ts: Number(r.ts_ms),
+          prediction: JSON.parse(r.prediction) as FeatureValue,
+          label: JSON.parse(r.label) as number | string,
+        };
+        if (withSegment) {
+          p.segmentValue =
+            r.segment_value === undefined || r.segment_value === ''
+              ? null
+              : (JSON.parse(r.segment_value) as FeatureValue);
+        }
+        return p;
+      });
     },
 
     async fairnessRows(q: FairnessRowsQuery): Promise<FairnessRow[]> {

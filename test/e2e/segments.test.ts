@@ -5,7 +5,7 @@
  * hour 1 sends them again unchanged, hour 2 ages the women's rows only by 12 years. The shift
  * is found in segment sex=female and not in sex=male; in hour 1 neither segment drifts, though
  * the women's ages differ from the whole population's (each segment is compared with the
- * baseline rows of that segment).
+ * baseline rows of that segment). Labels of hour 2 give each segment its performance.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -43,6 +43,7 @@ interface Ranked {
   driftShare: number;
   driftedFeatures: string[];
   largest: { feature: string; severity: number } | null;
+  performance: { labeled: number; metrics: Record<string, number> } | null;
 }
 
 describe('segments (real daemon, real embedded store, German Credit rows)', () => {
@@ -98,6 +99,14 @@ describe('segments (real daemon, real embedded store, German Credit rows)', () =
     events.push({ ...events[0]!, id: 'close', ts: new Date(T0 + 2 * HOUR + 1000).toISOString() });
     const res = await post('/api/v1/events', events);
     expect(res.status).toBe(202);
+    // Labels of hour 2's predictions: performance per segment.
+    const labels = fixture.rows.label.map((label, i) => ({
+      model: 'credit',
+      id: `1-${i}`,
+      ts: new Date(T0 + 2 * HOUR + i).toISOString(),
+      label,
+    }));
+    expect((await post('/api/v1/labels', labels)).status).toBe(202);
     const deadline = Date.now() + 60_000;
     for (;;) {
       const windows = await drift('');
@@ -164,12 +173,23 @@ describe('segments (real daemon, real embedded store, German Credit rows)', () =
     ]);
     expect(latest.segments[0]!.largest?.feature).toBe('age');
     expect(latest.segments[0]!.largest!.severity).toBeGreaterThanOrEqual(1);
+    // Performance per segment, from the stored predictions and labels of the window.
+    for (const s of latest.segments) {
+      const rows = fixture.rows.sex.flatMap((sex, i) => (`sex=${sex}` === s.segment ? [i] : []));
+      const correct = rows.filter(
+        (i) => (fixture.rows.score[i]! >= 0.5 ? 1 : 0) === fixture.rows.label[i],
+      ).length;
+      expect(s.performance?.labeled, s.segment).toBe(rows.length);
+      expect(s.performance?.metrics.accuracy).toBeCloseTo(correct / rows.length, 12);
+    }
 
     const range = await get(
       `/api/v1/models/credit/segments?from=${T0}&to=${new Date(T0 + HOUR).toISOString()}`,
     );
     const first = (await range.json()) as { basis: string; segments: Ranked[] };
     expect(first.basis).toBe('range');
+    // Hour 1 has no label.
+    expect(first.segments.every((s) => s.performance === null)).toBe(true);
     expect(first.segments.map((s) => [s.segment, s.driftShare])).toEqual([
       ['sex=male', 0],
       ['sex=female', 0],

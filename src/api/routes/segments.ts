@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import type { ModelConfig } from '../../config/types.js';
 import { LATEST_STORABLE_TS } from '../../limits.js';
 import type { WindowResult } from '../../types.js';
+import { computePerformance } from '../../window/performance.js';
+import { segmentName, segmentOf } from '../../window/segments.js';
 import { badRequest } from '../errors.js';
 import { modelOf } from '../lookup.js';
 import type { ApiDeps } from '../ports.js';
@@ -42,6 +45,20 @@ const segmentItem = {
       description: 'Windows in which the segment drifted (dataset drift)',
     },
     driftedFeatures: { type: 'array', items: { type: 'string' } },
+    performance: {
+      anyOf: [
+        {
+          type: 'object',
+          properties: {
+            labeled: { type: 'integer', description: 'Labelled predictions of the segment' },
+            metrics: { type: 'object', additionalProperties: { type: 'number' } },
+          },
+        },
+        { type: 'null' },
+      ],
+      description:
+        "The segment's performance over the same windows, from the stored predictions and their labels (recomputed on demand, late labels included); null without labels",
+    },
     largest: {
       anyOf: [
         {
@@ -79,6 +96,68 @@ interface Ranked {
     severity: number;
     start: string;
   } | null;
+  performance: SegmentPerformance | null;
+}
+
+interface SegmentPerformance {
+  labeled: number;
+  metrics: Record<string, number>;
+}
+
+/**
+ * Performance per segment over the results' windows, by "version\0segment": per version (and
+ * baseline, whose top values define the segments) the labelled predictions over the windows'
+ * span, each with its segment field's value, split as the windows split events.
+ */
+async function segmentPerformance(
+  deps: ApiDeps,
+  model: ModelConfig,
+  results: readonly WindowResult[],
+): Promise<Map<string, SegmentPerformance>> {
+  const out = new Map<string, SegmentPerformance>();
+  const spans = new Map<
+    string,
+    { version: string; baselineId: string; from: number; to: number }
+  >();
+  for (const r of results) {
+    const key = `${r.version}\u0000${r.baselineId}`;
+    const s = spans.get(key);
+    if (s === undefined) {
+      spans.set(key, { version: r.version, baselineId: r.baselineId, from: r.start, to: r.end });
+    } else {
+      s.from = Math.min(s.from, r.start);
+      s.to = Math.max(s.to, r.end);
+    }
+  }
+  for (const span of spans.values()) {
+    const baseline = await deps.store.getBaseline(span.baselineId);
+    for (const field of model.segments?.fields ?? []) {
+      const profile = baseline?.segments?.[field];
+      if (profile === undefined) continue;
+      const values = new Set(profile.values);
+      const pairs = await deps.store.labeledPredictions({
+        model: model.id,
+        version: span.version,
+        from: span.from,
+        to: span.to,
+        segmentField: field,
+      });
+      const bySegment = new Map<string, typeof pairs>();
+      for (const p of pairs) {
+        const name = segmentName(field, segmentOf(p.segmentValue, values));
+        const list = bySegment.get(name);
+        if (list === undefined) bySegment.set(name, [p]);
+        else list.push(p);
+      }
+      for (const [name, list] of bySegment) {
+        out.set(`${span.version}\u0000${name}`, {
+          labeled: list.length,
+          metrics: computePerformance(model, list),
+        });
+      }
+    }
+  }
+  return out;
 }
 
 /** Per (version, segment): the results folded, most moved first. */
@@ -105,6 +184,7 @@ export function rankSegments(
         driftedWindows: 0,
         driftedFeatures: [],
         largest: null,
+        performance: null,
         drifted: new Set(),
       };
       out.set(key, s);
@@ -138,6 +218,11 @@ export function rankSegments(
         (a.segment < b.segment ? -1 : a.segment > b.segment ? 1 : 0) ||
         (a.version < b.version ? -1 : a.version > b.version ? 1 : 0),
     );
+}
+
+function withPerformance(ranked: Ranked[], perf: ReadonlyMap<string, SegmentPerformance>) {
+  for (const r of ranked) r.performance = perf.get(`${r.version}\u0000${r.segment}`) ?? null;
+  return ranked;
 }
 
 export function registerSegmentRoutes(app: FastifyInstance, deps: ApiDeps) {
@@ -231,7 +316,10 @@ export function registerSegmentRoutes(app: FastifyInstance, deps: ApiDeps) {
         basis,
         from: new Date(from).toISOString(),
         to: new Date(to).toISOString(),
-        segments: rankSegments(results, fields),
+        segments: withPerformance(
+          rankSegments(results, fields),
+          await segmentPerformance(deps, m, results),
+        ),
       };
     },
   );
