@@ -13,6 +13,11 @@ import { createProfileBuilder, type ProfileBuilder, type ProfileMeta } from './p
 
 /** Distinct values a segment field may have in a baseline: segments are for low cardinality. */
 export const SEGMENT_TALLY_CAP = 100_000;
+/**
+ * Longest value that may be a segment (it becomes a metric label); longer values count in
+ * "__other__", in the baseline as in windows (which only match the baseline's values).
+ */
+export const SEGMENT_VALUE_MAX_LENGTH = 256;
 
 export interface SegmentBaselineBuilder {
   /** Pass 0, over every row (in the builder's `columns` order). */
@@ -67,7 +72,7 @@ export function createSegmentBaselineBuilder(
     tally(values) {
       for (const f of fields) {
         const key = keyOf(f, values);
-        if (key === null) continue;
+        if (key === null || key.length > SEGMENT_VALUE_MAX_LENGTH) continue;
         const n = f.tally.get(key);
         if (n !== undefined) f.tally.set(key, n + 1);
         else if (f.tally.size >= SEGMENT_TALLY_CAP) {

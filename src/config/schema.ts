@@ -1020,6 +1020,12 @@ function readModel(r: MapReader, alertDefaults: AlertsInput): ModelConfig {
         ['segments', 'fields', i],
         `${JSON.stringify(field)} is a numeric feature: a segment field must be categorical`,
       );
+    } else if (field.includes('=')) {
+      // Segments are named "<field>=<value>": the field must be readable back from the name.
+      r.issue(
+        ['segments', 'fields', i],
+        `${JSON.stringify(field)} contains "=", which segment names use`,
+      );
     }
   });
   if (fairness !== null && task !== 'binary-classification') {

@@ -10,6 +10,7 @@ const load = (segments: string) =>
       - { name: income, type: numeric }
       - { name: region, type: categorical }
       - { name: channel, type: categorical }
+      - { name: "a=b", type: categorical }
     segments: ${segments}
 `,
     { env: {} },
@@ -40,6 +41,7 @@ describe('models[].segments (src/config/schema.ts)', () => {
     ['{ maxPerField: 3 }', 'models[0].segments.fields', ''],
     ['{ fields: [region], cap: 3 }', 'models[0].segments', 'unknown key "cap"'],
     ['[region]', 'models[0].segments', ''],
+    ['{ fields: ["a=b"] }', 'models[0].segments.fields[0]', ''],
   ])('refuses %s, naming %s', (segments, path, message) => {
     expect(() => load(segments)).toThrow(path);
     if (message !== '') expect(() => load(segments)).toThrow(message);

@@ -45,6 +45,17 @@ describe('baseline segment profiles', () => {
     expect(makeBaseline(plain, '3', 4000).segments).toBeUndefined();
   });
 
+  it('a value too long for a label is never a segment: it counts in __other__', () => {
+    const long = 'x'.repeat(300);
+    const rows = makeRows(1000, 5).map((r, i) => ({
+      ...r,
+      features: { ...r.features, region: i % 10 < 7 ? long : 'EU' },
+    }));
+    const p = buildProfileFromRows(segmented, '3', rows).profile;
+    expect(p.segments?.region?.values).toEqual(['EU']);
+    expect(p.segments?.region?.profiles.__other__?.rowCount).toBe(700);
+  });
+
   it('a segment field of too many distinct values is refused, naming it', () => {
     const rows = Array.from({ length: SEGMENT_TALLY_CAP + 1 }, (_, i) => ({
       features: { income: 1, age: 1, region: `r${i}` },
