@@ -268,7 +268,10 @@ class WindowStateImpl implements WindowState {
     }
     // A missing or unusable score is already counted by the prediction sketch.
     this.cbpe?.tryRecord(event.prediction);
-    for (const f of this.segmentFields) {
+    // Indexed: no iterator per event on the hot path of models without segments.
+    const fields = this.segmentFields;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
       this.segmentWindow(f, segmentOf(event.features[f.field], f.values))?.state.record(event);
     }
     const source = meta?.source;
