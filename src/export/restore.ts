@@ -15,10 +15,11 @@ import { STREAK_HISTORY, STREAK_HORIZON } from './streaks.js';
  * after the consecutive-drift series are seeded with their stored verdicts, and the newest
  * `STREAK_HISTORY` windows with performance through `recordPerformance`, oldest first (the
  * gauges end on the newest; counts derived from the sequence are rebuilt). Features no longer
- * configured get no series back. Runs before anything is ingested.
+ * configured get no series back. The segments of each replayed window (models[].segments) are
+ * replayed through `recordSegment`. Runs before anything is ingested.
  */
 export async function restoreGauges(opts: {
-  store: Pick<Store, 'latestResults'>;
+  store: Pick<Store, 'latestResults' | 'queryDrift'>;
   models: readonly ModelConfig[];
   metrics: Metrics;
   logger: Logger;
@@ -52,6 +53,21 @@ export async function restoreGauges(opts: {
         { ...r, features: r.features.filter((f) => configured.has(f.feature)) },
         { restored: true },
       );
+      if (model.segments === undefined) continue;
+      const segments = await store.queryDrift({
+        model: model.id,
+        window: r.sizeLabel,
+        version: r.version,
+        from: r.start,
+        to: r.start + 1,
+        segment: '*',
+      });
+      for (const s of segments) {
+        metrics.recordSegment({
+          ...s,
+          features: s.features.filter((f) => configured.has(f.feature)),
+        });
+      }
     }
     // In window order: each window's performance after the one before, as they were recorded.
     for (const p of stored.performance) metrics.recordPerformance(p);
