@@ -162,9 +162,18 @@ describe('segments (real daemon, real embedded store, German Credit rows)', () =
   });
 
   it('the segments route ranks the segment that moved first, latest window or a range', async () => {
-    const res = await get('/api/v1/models/credit/segments');
-    expect(res.status).toBe(200);
-    const latest = (await res.json()) as { basis: string; from: string; segments: Ranked[] };
+    type Ranking = { basis: string; from: string; segments: Ranked[] };
+    // Until every label of the window is stored (the labels request may return first).
+    const deadline = Date.now() + 30_000;
+    let latest: Ranking;
+    for (;;) {
+      const res = await get('/api/v1/models/credit/segments');
+      expect(res.status).toBe(200);
+      latest = (await res.json()) as Ranking;
+      const labeled = latest.segments.reduce((n, s) => n + (s.performance?.labeled ?? 0), 0);
+      if (labeled === 1000 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     expect(latest.basis).toBe('latest');
     expect(latest.from).toBe(new Date(T0 + HOUR).toISOString());
     expect(latest.segments.map((s) => [s.segment, s.events, s.driftedFeatures])).toEqual([
