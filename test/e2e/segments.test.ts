@@ -197,7 +197,7 @@ describe('segments (real daemon, real embedded store, German Credit rows)', () =
     );
     const first = (await range.json()) as { basis: string; segments: Ranked[] };
     expect(first.basis).toBe('range');
-    // Hour 1 has no label.
+    // A range gets no performance (any number of windows; each window's is in the latest form).
     expect(first.segments.every((s) => s.performance === null)).toBe(true);
     expect(first.segments.map((s) => [s.segment, s.driftShare])).toEqual([
       ['sex=male', 0],

@@ -57,7 +57,7 @@ const segmentItem = {
         { type: 'null' },
       ],
       description:
-        "The segment's performance over the same windows, from the stored predictions and their labels (recomputed on demand, late labels included); null without labels",
+        "The segment's performance over the same windows, from the stored predictions and their labels (recomputed on demand, late labels included); latest window only (null for a range), null without labels",
     },
     largest: {
       anyOf: [
@@ -318,7 +318,9 @@ export function registerSegmentRoutes(app: FastifyInstance, deps: ApiDeps) {
         to: new Date(to).toISOString(),
         segments: withPerformance(
           rankSegments(results, fields),
-          await segmentPerformance(deps, m, results),
+          // One window's labelled predictions, as its performance recompute reads: a range
+          // could hold any number, so it gets none.
+          basis === 'latest' ? await segmentPerformance(deps, m, results) : new Map(),
         ),
       };
     },
