@@ -143,6 +143,27 @@ export interface BaselineProfile {
    * score, or the baseline file has no usable label column.
    */
   cbpe?: CbpeModel;
+  /**
+   * Per segment field (models[].segments), the profiles of its segments: each of the field's
+   * `values` (its most frequent baseline values) and "__other__", built on those rows alone
+   * (src/baseline/segments.ts). Absent when the model has no segments.
+   */
+  segments?: Record<string, SegmentFieldProfile>;
+}
+
+export interface SegmentFieldProfile {
+  /** The field's segment values, most frequent first; any other value is "__other__". */
+  values: string[];
+  /** By segment value ("__other__" included); a segment without usable rows has none. */
+  profiles: Record<string, SegmentProfile>;
+}
+
+/** The part of a profile a segment has of its own: its rows' features and prediction. */
+export interface SegmentProfile {
+  rowCount: number;
+  /** Every feature but the segment field itself (constant within the segment). */
+  features: Record<string, FeatureProfile>;
+  prediction: FeatureProfile | null;
 }
 
 export type DriftTest = 'ks' | 'psi' | 'chi-square' | 'jensen-shannon' | 'wasserstein';
@@ -260,6 +281,11 @@ export interface WindowBounds {
   sizeLabel: string;
   start: number;
   end: number;
+  /**
+   * "<field>=<value>" for a segment's window (src/window/segments.ts); absent (or '') for the
+   * whole traffic.
+   */
+  segment?: string;
 }
 
 export interface WindowResult extends WindowBounds {

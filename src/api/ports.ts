@@ -3,7 +3,13 @@ import type { Metrics } from '../export/metrics.js';
 import type { RejectReason } from '../ingest/decode.js';
 import type { Logger } from '../logger.js';
 import type { ReloadReport } from '../reload.js';
-import type { FairnessQuery, FairnessWindowResult } from '../store/types.js';
+import type {
+  FairnessQuery,
+  FairnessRowsQuery,
+  FairnessWindowResult,
+  LabeledPrediction,
+  LabeledPredictionsQuery,
+} from '../store/types.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -75,6 +81,8 @@ export interface RangeQuery {
   window?: string;
   feature?: string;
   version?: string;
+  /** A segment's results, '*' for every segment's; absent = the whole traffic's. */
+  segment?: string;
 }
 
 /** An exact KS recompute over raw events (the store computes it inside ClickHouse). */
@@ -102,7 +110,12 @@ export interface ApiStore {
   /** Stores a baseline; false when one with its id (content hash) is already stored. */
   saveBaseline(profile: BaselineProfile): Promise<boolean>;
   queryDrift(q: RangeQuery): Promise<WindowResult[]>;
-  latestWindowResult(model: string, opts?: { window?: string }): Promise<WindowResult | null>;
+  /** Labelled predictions of a version, each with its `segmentField` value (segments). */
+  labeledPredictions(q: LabeledPredictionsQuery): Promise<LabeledPrediction[]>;
+  latestWindowResult(
+    model: string,
+    opts?: { window?: string; version?: string },
+  ): Promise<WindowResult | null>;
   queryPerformance(q: RangeQuery): Promise<PerformanceResult[]>;
   getPrediction(id: string, opts?: { model?: string }): Promise<StoredPrediction | null>;
   exactKs(q: ExactKsRequest): Promise<ExactKsAnswer>;

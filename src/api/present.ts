@@ -20,6 +20,7 @@ export function presentWindow(r: WindowResult) {
     closedAt: iso(r.closedAt),
     driftShare: r.driftShare,
     datasetDrift: r.datasetDrift,
+    segment: r.segment ?? '',
     reference: presentReference(r),
     provisional: r.provisional,
     prediction: r.prediction ? presentFeature(r.prediction) : null,

@@ -179,6 +179,11 @@ export const windowResultSchema = {
     closedAt: { type: 'string', format: 'date-time' },
     driftShare: { type: 'number' },
     datasetDrift: { type: 'boolean' },
+    segment: {
+      type: 'string',
+      description:
+        'The segment ("<field>=<value>", models[].segments) this result is of; empty for the whole traffic.',
+    },
     reference: ref(referenceSchema),
     provisional: {
       type: 'boolean',

@@ -19,6 +19,7 @@ import {
   type ProfileBuilderStats,
 } from './profile.js';
 import { detectFormat, type RowFormat, readRows } from './read.js';
+import { createSegmentBaselineBuilder } from './segments.js';
 
 export interface BaselineProgress {
   pass: 1 | 2;
@@ -108,6 +109,24 @@ export async function importBaseline(
   const hash = createBaselineHash(model, version, piiKey);
   const log = new BadRowLog();
   const progress = options.onProgress;
+  const segments = createSegmentBaselineBuilder(model, version, columns, piiKey);
+  if (segments !== null) {
+    // Pass 0 (segments only): each segment field's most frequent values.
+    await readRows(
+      file,
+      {
+        format,
+        columns,
+        optional,
+        numericColumns,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.chunkBytes ? { chunkBytes: options.chunkBytes } : {}),
+      },
+      (values) => segments.tally(values),
+      () => {},
+    );
+    segments.endTally();
+  }
 
   const first = await readRows(
     file,
@@ -136,10 +155,12 @@ export async function importBaseline(
     (values, line) => {
       const bad = builder.observe(values, line);
       if (bad !== null) log.add(bad);
+      else segments?.observe(values, line);
     },
     (bad) => log.add(bad),
   );
   builder.endObserve();
+  segments?.endObserve();
 
   let secondBad = 0;
   const second = await readRows(
@@ -167,7 +188,10 @@ export async function importBaseline(
     },
     (values, line) => {
       if (builder.count(values, line) !== null) secondBad++;
-      else cbpe?.add(values[scoreAt], values[labelAt]);
+      else {
+        cbpe?.add(values[scoreAt], values[labelAt]);
+        segments?.count(values, line);
+      }
     },
     () => {
       secondBad++;
@@ -186,15 +210,18 @@ export async function importBaseline(
     );
   }
 
-  const built = builder.finish({
+  const meta = {
     hash: hash.digest('hex'),
     source: options.source ?? resolve(file),
     createdAt: (options.now ?? Date.now)(),
     badRows: log.total,
-  });
+  };
+  const built = builder.finish(meta);
   const estimator = cbpe?.finish() ?? null;
-  const profile: BaselineProfile =
+  const withEstimator: BaselineProfile =
     estimator?.model == null ? built : { ...built, cbpe: estimator.model };
+  const profile: BaselineProfile =
+    segments === null ? withEstimator : { ...withEstimator, segments: segments.finish(meta) };
   return {
     profile,
     report: {

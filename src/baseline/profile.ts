@@ -84,6 +84,7 @@ import {
   type PerformanceAccumulator,
 } from '../window/performance.js';
 import { createCbpeCollector, estimatesPerformance } from './cbpe.js';
+import { createSegmentBaselineBuilder } from './segments.js';
 
 /** Version of the profile math; part of the content hash, so a change re-keys baselines. */
 export const BASELINE_ALGORITHM = 'driftd-baseline/3';
@@ -201,6 +202,8 @@ export function baselineSpec(
     ...(pii.size === 0
       ? {}
       : { pii: [...pii], piiKey: piiTransform('driftd baseline key', requireKey(model, piiKey)) }),
+    // Only with segments: the ids of other models' baselines are unchanged.
+    ...(model.segments === undefined ? {} : { segments: model.segments }),
   });
 }
 
@@ -699,13 +702,19 @@ class Reservoir {
   constructor(capacity: number, rng: () => number) {
     this.capacity = capacity;
     this.rng = rng;
-    this.values = new Float64Array(capacity);
+    // Grown by doubling up to the capacity: a small sample (a segment's rows) holds only what it saw.
+    this.values = new Float64Array(Math.min(capacity, 1024));
   }
 
   offer(x: number): void {
     const i = this.seen++;
     const k = this.capacity;
     if (i < k) {
+      if (i === this.values.length) {
+        const grown = new Float64Array(Math.min(k, this.values.length * 2));
+        grown.set(this.values);
+        this.values = grown;
+      }
       this.values[i] = x;
       this.size++;
       if (this.size === k) {
@@ -917,6 +926,11 @@ export function buildProfileFromRows(
     }
     return true;
   };
+  const segments = createSegmentBaselineBuilder(model, version, names, piiKey);
+  if (segments !== null) {
+    for (const row of list) if (load(row)) segments.tally(values);
+    segments.endTally();
+  }
   list.forEach((row, i) => {
     hash.update(`${JSON.stringify(row, jsonSafe) ?? 'undefined'}\n`);
     if (!load(row)) {
@@ -925,24 +939,31 @@ export function buildProfileFromRows(
     }
     const bad = builder.observe(values, i + 1);
     if (bad !== null) log.add(bad);
+    else segments?.observe(values, i + 1);
   });
   builder.endObserve();
+  segments?.endObserve();
   const cbpe = options.estimator && estimatesPerformance(model) ? createCbpeCollector(model) : null;
   const scoreAt = names.indexOf(model.prediction.field);
   list.forEach((row, i) => {
     if (!load(row)) return;
-    if (builder.count(values, i + 1) === null && cbpe !== null) {
+    if (builder.count(values, i + 1) !== null) return;
+    segments?.count(values, i + 1);
+    if (cbpe !== null) {
       cbpe.add(values[scoreAt], jsonColumnValue(row as Record<string, unknown>, model.label.field));
     }
   });
-  const built = builder.finish({
+  const meta = {
     hash: hash.digest('hex'),
     source: options.source ?? 'memory',
     createdAt: options.createdAt ?? Date.now(),
     badRows: log.total,
-  });
+  };
+  const built = builder.finish(meta);
   const estimator = cbpe?.finish().model ?? null;
-  const profile = estimator === null ? built : { ...built, cbpe: estimator };
+  const withEstimator = estimator === null ? built : { ...built, cbpe: estimator };
+  const profile =
+    segments === null ? withEstimator : { ...withEstimator, segments: segments.finish(meta) };
   return { profile, badRows: log.report() };
 }
 

@@ -26,6 +26,7 @@ import type {
   PrivacyConfig,
   ReferenceConfig,
   ReferenceKind,
+  SegmentsConfig,
   ServerAuthConfig,
   ServerConfig,
   ServerTlsConfig,
@@ -343,6 +344,14 @@ export interface ModelInput {
    * @default absent (not monitored)
    */
   fairness?: FairnessInput | null;
+  /**
+   * Segments (docs/segments.md): every window is also evaluated per value of each field,
+   * against the baseline's rows of that value. `fields`: categorical features of this model,
+   * 1..5, required. `maxPerField`: the field's most frequent baseline values that are a
+   * segment each, 1..100; the rest (and values the baseline never had) is "__other__".
+   * Changing segments needs the baseline imported again. @default absent (none)
+   */
+  segments?: { fields?: string[]; maxPerField?: number };
 }
 
 export interface FairnessInput {
@@ -935,6 +944,10 @@ function readModel(r: MapReader, alertDefaults: AlertsInput): ModelConfig {
     readMap(c, path, value, readFairness),
   );
 
+  const segments = r.read<SegmentsConfig | null>('segments', null, (c, path, value) =>
+    readMap(c, path, value, readSegments),
+  );
+
   const names = features.map((f, i) => ({
     value: f.name,
     path: [...r.at, 'features', i, 'name'],
@@ -995,6 +1008,26 @@ function readModel(r: MapReader, alertDefaults: AlertsInput): ModelConfig {
       );
     }
   });
+  segments?.fields.forEach((field, i) => {
+    const type = featureTypes.get(field);
+    if (type === undefined) {
+      r.issue(
+        ['segments', 'fields', i],
+        `${JSON.stringify(field)} is not a feature of this model: add it to features (type categorical)`,
+      );
+    } else if (type !== 'categorical') {
+      r.issue(
+        ['segments', 'fields', i],
+        `${JSON.stringify(field)} is a numeric feature: a segment field must be categorical`,
+      );
+    } else if (field.includes('=')) {
+      // Segments are named "<field>=<value>": the field must be readable back from the name.
+      r.issue(
+        ['segments', 'fields', i],
+        `${JSON.stringify(field)} contains "=", which segment names use`,
+      );
+    }
+  });
   if (fairness !== null && task !== 'binary-classification') {
     r.issue(
       ['fairness'],
@@ -1021,7 +1054,30 @@ function readModel(r: MapReader, alertDefaults: AlertsInput): ModelConfig {
     ),
     // Only when configured: a model without it keeps the shape it had before fairness existed.
     ...(fairness === null ? {} : { fairness }),
+    ...(segments === null ? {} : { segments }),
   };
+}
+
+/** Bounds on segments: windows per (version, size) are 1 + Σ over fields (maxPerField + 1). */
+export const MAX_SEGMENT_FIELDS = 5;
+export const MAX_SEGMENTS_PER_FIELD = 100;
+
+function readSegments(r: MapReader): SegmentsConfig {
+  const fields = r.list('fields', { minItems: 1 }, readString);
+  if (fields.length > MAX_SEGMENT_FIELDS) {
+    r.issue(['fields'], `at most ${MAX_SEGMENT_FIELDS} segment fields`);
+  }
+  reportDuplicates(
+    r.ctx,
+    fields.map((value, i) => ({ value, path: [...r.at, 'fields', i], at: `fields[${i}]` })),
+    (field, at) => `${JSON.stringify(field)} is listed twice (also at ${at})`,
+  );
+  const maxPerField = r.integer('maxPerField', {
+    default: 10,
+    min: 1,
+    max: MAX_SEGMENTS_PER_FIELD,
+  });
+  return { fields, maxPerField };
 }
 
 export const FAIRNESS_VERDICT_RULES = [

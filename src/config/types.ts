@@ -338,6 +338,16 @@ export interface ModelConfig {
   alerts: ResolvedAlerts;
   /** Fairness per protected group (src/stats/fairness.ts); absent = not monitored. */
   fairness?: FairnessConfig | null;
+  /** Segments every window is also evaluated on (src/window/segments.ts); absent = none. */
+  segments?: SegmentsConfig;
+}
+
+/** Categorical features whose values split the traffic into segments, each evaluated alone. */
+export interface SegmentsConfig {
+  /** Categorical features of the model, 1..5, unique. */
+  fields: string[];
+  /** Segments per field: its most frequent baseline values; the rest is "__other__". */
+  maxPerField: number;
 }
 
 /** One protected attribute: a key of the event's `features`, its groups and reference group. */

@@ -839,6 +839,43 @@ function modelDashboard(d: Defaults): DashboardJson {
         )
         .min(0),
     )
+    .withRow(new RowBuilder('Segments'))
+    .withPanel(
+      lineChart(
+        'Drift share by segment',
+        'Share of features that drifted within each segment (models[].segments), against the ' +
+          'baseline rows of that segment. Ranking: GET /api/v1/models/<model>/segments.',
+        'percentunit',
+      )
+        .withTarget(
+          query(
+            `max by (version, segment) (${METRIC.segmentDriftShare}${sel})`,
+            'v{{version}} {{segment}}',
+          ),
+        )
+        .min(0)
+        .max(1),
+    )
+    .withPanel(
+      lineChart('Drifted features by segment', 'Features that drifted within a segment (1).')
+        .withTarget(
+          query(
+            `max by (version, segment, feature) (${METRIC.segmentDriftDetected}${sel}) > 0`,
+            'v{{version}} {{segment}} {{feature}}',
+          ),
+        )
+        .min(0),
+    )
+    .withPanel(
+      lineChart('Events per segment', 'Events of each segment in the latest window.')
+        .withTarget(
+          query(
+            `max by (version, segment) (${METRIC.segmentEvents}${sel})`,
+            'v{{version}} {{segment}}',
+          ),
+        )
+        .min(0),
+    )
     .withRow(new RowBuilder('Data quality'))
     .withPanel(
       lineChart(

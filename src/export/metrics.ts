@@ -60,6 +60,10 @@ export const METRIC = {
   fairnessEqualizedOdds: 'driftd_fairness_equalized_odds_difference',
   // fairstore: restart-proof fairness alerting (src/export/streaks.ts).
   fairnessDisparityConsecutive: 'driftd_fairness_disparity_consecutive_windows',
+  // segments: per segment of the latest window ("<field>=<value>", bounded by the baseline).
+  segmentDriftDetected: 'driftd_segment_drift_detected',
+  segmentDriftShare: 'driftd_segment_drift_share',
+  segmentEvents: 'driftd_segment_events',
   windowEvents: 'driftd_window_events',
   windowCloseTimestamp: 'driftd_window_close_timestamp_seconds',
   windowsClosed: 'driftd_windows_closed_total',
@@ -145,6 +149,9 @@ export interface Metrics {
   fairnessGroupPredictions: Gauge<FairnessLabels>;
   fairnessEqualizedOdds: Gauge<WindowLabels | 'attribute'>;
   fairnessDisparityConsecutive: Gauge<FairnessLabels>;
+  segmentDriftDetected: Gauge<WindowLabels | 'segment' | 'feature'>;
+  segmentDriftShare: Gauge<WindowLabels | 'segment'>;
+  segmentEvents: Gauge<WindowLabels | 'segment'>;
   windowEvents: Gauge<WindowLabels>;
   windowCloseTimestamp: Gauge<WindowLabels>;
   windowsClosed: Counter<'model' | 'window'>;
@@ -187,6 +194,11 @@ export interface Metrics {
    * at startup (src/export/restore.ts), not a window closed now (no counter moves).
    */
   recordWindow(result: WindowResult, opts?: RecordOptions): void;
+  /**
+   * Sets the gauges of a segment's window result (`result.segment`), the newest window of its
+   * (model, version, window) only; a newer window's segments replace every older one's series.
+   */
+  recordSegment(result: WindowResult): void;
   /**
    * Sets the gauges of a window's performance, its verdict per metric (opts.judgePerformance)
    * and the count of consecutive degraded windows. Results of a series must come in window
@@ -423,6 +435,20 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       'Windows in a row, up to the latest with a verdict, in which a protected group had a disparity (0 once one is fair; windows where the group has too few predictions, and the reference group, have no verdict; see src/export/streaks.ts).',
       [...w, 'attribute', 'group'] as const,
     ),
+    segmentDriftDetected: gauge(
+      METRIC.segmentDriftDetected,
+      '1 when the feature drifted within the segment (against the baseline rows of that segment), latest window.',
+      [...w, 'segment', 'feature'] as const,
+    ),
+    segmentDriftShare: gauge(
+      METRIC.segmentDriftShare,
+      'Share of features (with a verdict) that drifted within the segment, latest window.',
+      [...w, 'segment'] as const,
+    ),
+    segmentEvents: gauge(METRIC.segmentEvents, 'Events of the segment in the latest window.', [
+      ...w,
+      'segment',
+    ] as const),
     windowEvents: gauge(METRIC.windowEvents, 'Events in the latest closed window.', w),
     windowCloseTimestamp: gauge(
       METRIC.windowCloseTimestamp,
@@ -734,6 +760,35 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     fairnessShown.set(key, { start: b.start, series });
   };
 
+  // Per (model, version, window): the window whose segments are shown and the series they set.
+  const segmentsShown = new Map<
+    string,
+    { start: number; series: Array<[Gauge<string>, Record<string, string>]> }
+  >();
+  const recordSegment = (r: WindowResult): void => {
+    if (!r.segment || !admit(r.model, r.version, r.end)) return;
+    const key = JSON.stringify([r.model, r.version, r.sizeLabel]);
+    let shown = segmentsShown.get(key);
+    if (shown !== undefined && shown.start > r.start) return;
+    if (shown === undefined || shown.start < r.start) {
+      for (const [g, labels] of shown?.series ?? []) g.remove(labels);
+      shown = { start: r.start, series: [] };
+      segmentsShown.set(key, shown);
+    }
+    const series = shown.series;
+    const set = <L extends string>(g: Gauge<L>, labels: Record<L, string>, v: number) => {
+      g.set(labels, v);
+      series.push([g as Gauge<string>, labels]);
+    };
+    const sl = { model: r.model, version: r.version, window: r.sizeLabel, segment: r.segment };
+    for (const d of r.features) {
+      if (!d.insufficient)
+        set(m.segmentDriftDetected, { ...sl, feature: d.feature }, d.drifted ? 1 : 0);
+    }
+    set(m.segmentDriftShare, sl, r.driftShare);
+    set(m.segmentEvents, sl, r.eventCount);
+  };
+
   // Series set per model version, so a newer baseline's replace them synchronously.
   const baselineSeries = new Map<string, { metrics: string[]; features: string[] }>();
   const recordBaseline = (p: BaselineProfile): void => {
@@ -777,9 +832,11 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
         if (labels.model === model && labels.version === version) g.remove(labels);
       }
     }
-    for (const key of fairnessShown.keys()) {
-      const [m0, v0] = JSON.parse(key) as [string, string];
-      if (m0 === model && v0 === version) fairnessShown.delete(key);
+    for (const shownMap of [fairnessShown, segmentsShown]) {
+      for (const key of shownMap.keys()) {
+        const [m0, v0] = JSON.parse(key) as [string, string];
+        if (m0 === model && v0 === version) shownMap.delete(key);
+      }
     }
     // The pair gauges name versions as champion / challenger.
     for (const g of [m.rollbackSignal, m.rollbackSignalConsecutive] as Gauge<string>[]) {
@@ -846,6 +903,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
   return {
     ...m,
     recordWindow,
+    recordSegment,
     recordPerformance,
     recordFairness,
     recordBaseline,

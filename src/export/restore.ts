@@ -17,11 +17,12 @@ import { STREAK_HISTORY, STREAK_HORIZON } from './streaks.js';
  * gauges end on the newest; counts derived from the sequence are rebuilt). Fairness likewise
  * (models[].fairness): the consecutive-disparity series of each protected group are seeded
  * with their stored verdicts (`fairness_results`), then the newest stored computation of each
- * version and size is replayed through `recordFairness`. Features and protected attributes no
- * longer configured get no series back. Runs before anything is ingested.
+ * version and size is replayed through `recordFairness`. The segments of each replayed window
+ * (models[].segments) are replayed through `recordSegment`. Features and protected attributes
+ * no longer configured get no series back. Runs before anything is ingested.
  */
 export async function restoreGauges(opts: {
-  store: Pick<Store, 'latestResults' | 'latestFairness'>;
+  store: Pick<Store, 'latestResults' | 'latestFairness' | 'queryDrift'>;
   models: readonly ModelConfig[];
   metrics: Metrics;
   logger: Logger;
@@ -55,6 +56,21 @@ export async function restoreGauges(opts: {
         { ...r, features: r.features.filter((f) => configured.has(f.feature)) },
         { restored: true },
       );
+      if (model.segments === undefined) continue;
+      const segments = await store.queryDrift({
+        model: model.id,
+        window: r.sizeLabel,
+        version: r.version,
+        from: r.start,
+        to: r.start + 1,
+        segment: '*',
+      });
+      for (const s of segments) {
+        metrics.recordSegment({
+          ...s,
+          features: s.features.filter((f) => configured.has(f.feature)),
+        });
+      }
     }
     // In window order: each window's performance after the one before, as they were recorded.
     for (const p of stored.performance) metrics.recordPerformance(p);

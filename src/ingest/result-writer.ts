@@ -2,7 +2,12 @@ import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
 import type { WindowResult } from '../types.js';
-import { type Clock, type ClosedWindow, evaluateWindow } from '../window/index.js';
+import {
+  type Clock,
+  type ClosedWindow,
+  evaluateSegments,
+  evaluateWindow,
+} from '../window/index.js';
 import { referenceName } from '../window/reference.js';
 import type { PerformanceScheduler } from './performance-scheduler.js';
 import type { RawWriter } from './raw-writer.js';
@@ -69,6 +74,7 @@ export function createResultWriter(opts: {
       for (const c of batch) {
         const model = modelOf(c.bounds.model)!;
         results.push(evaluateWindow(c, c.baseline, model));
+        for (const r of evaluateSegments(c, model)) results.push(r);
       }
       const written = await writes.insertResults(
         'window_results',
@@ -80,6 +86,11 @@ export function createResultWriter(opts: {
       );
       unwritten.splice(0, batch.length);
       for (const r of written) {
+        // A segment's result is shown (metrics, API) and nothing else hangs on it.
+        if (r.segment) {
+          metrics.recordSegment(r);
+          continue;
+        }
         metrics.recordWindow(r);
         performance.windowWritten(r);
         raw.afterStored(r);

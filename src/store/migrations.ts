@@ -387,6 +387,16 @@ ORDER BY (model, window, window_start, version, attribute, protected_group, writ
 SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
     ],
   },
+  {
+    version: 15,
+    name: 'window_results.segment: the results of each segment of a window beside the whole traffic',
+    // '' (the type's default: no DEFAULT, which the key may not use) = the whole traffic, every
+    // row written before. The segment is part of the key, or a
+    // segment's row would replace the whole window's row of the same feature.
+    up: ({ db }) => [
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN segment LowCardinality(String) AFTER version, MODIFY ORDER BY (model, window, window_start, version, kind, feature, segment)`,
+    ],
+  },
 ];
 
 function checkMigrations(migrations: readonly Migration[]): void {

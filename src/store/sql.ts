@@ -353,18 +353,26 @@ export interface LabeledPredictionRow {
   ts_ms: string | number;
   prediction: string;
   label: string;
+  segment_value?: string;
 }
 
 /**
  * Params: model, version, from, to. Labels are pre-filtered to the ids of the range so the
  * join's hash table stays the size of the range, not of the model's whole label history.
  */
-export function labeledPredictionsSql(db: string): string {
+export function labeledPredictionsSql(db: string, withSegment = false): string {
   const inRange = `model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}`;
-  return `SELECT e.id AS id, e.ts_ms AS ts_ms, e.prediction AS prediction, l.label AS label
+  // Param field: the segment field whose stored value (raw JSON, '' when absent) comes along.
+  const segment = withSegment
+    ? `,
+    JSONExtractRaw(argMax(${EVENT_FEATURES}, ingested_at), {field:String}) AS segment_value`
+    : '';
+  return `SELECT e.id AS id, e.ts_ms AS ts_ms, e.prediction AS prediction, l.label AS label${
+    withSegment ? ', e.segment_value AS segment_value' : ''
+  }
 FROM
 (
-  SELECT id, toUnixTimestamp64Milli(min(ts)) AS ts_ms, argMax(prediction, ingested_at) AS prediction
+  SELECT id, toUnixTimestamp64Milli(min(ts)) AS ts_ms, argMax(prediction, ingested_at) AS prediction${segment}
   FROM ${tableRef(db, 'events')}
   WHERE ${inRange}
   GROUP BY id
@@ -520,6 +528,8 @@ export type WindowRowKind = 'dataset' | 'feature' | 'prediction';
 export interface WindowResultRow {
   model: string;
   version: string;
+  /** '' for the whole traffic, else "<field>=<value>" (migration 15). */
+  segment: string;
   window: string;
   window_size_ms: string | number;
   window_start_ms: string | number;
@@ -569,7 +579,7 @@ export interface WindowResultRow {
   closed_at_ms: string | number;
 }
 
-const WINDOW_RESULT_COLUMNS = `model, version, window, window_size_ms,
+const WINDOW_RESULT_COLUMNS = `model, version, segment, window, window_size_ms,
   toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
   kind, feature, feature_type, test, statistic, p_value, adjusted_p_value, threshold, drifted, psi,
   ks_statistic, ks_bound, ks_p_value, verdict_rule, effect, effect_floor, statistic_bound,
@@ -587,7 +597,17 @@ export interface WindowResultsFilter {
   window?: boolean;
   version?: boolean;
   feature?: boolean;
+  /**
+   * Absent: the whole traffic's results only; 'one': the segment of param segment; 'all':
+   * every segment's (never the whole traffic's).
+   */
+  segment?: 'one' | 'all';
 }
+
+/** Whole-traffic results only: every reader of window_results that is not about segments. */
+const WHOLE = "segment = ''";
+/** One revision per window and segment (see windowResultsSql). */
+const REVISION = 'max(closed_at) OVER (PARTITION BY version, window, window_start, segment)';
 
 /**
  * Rows of whole windows. A rewrite of a window carries a newer `closed_at`; FINAL collapses a
@@ -608,15 +628,22 @@ export function windowResultsSql(db: string, f: WindowResultsFilter): string {
     );
   }
   if (f.feature) where.push("(kind != 'feature' OR feature = {feature:String})");
+  where.push(
+    f.segment === 'one'
+      ? 'segment = {segment:String}'
+      : f.segment === 'all'
+        ? "segment != ''"
+        : WHOLE,
+  );
   return `SELECT ${WINDOW_RESULT_COLUMNS}
 FROM
 (
-  SELECT *, max(closed_at) OVER (PARTITION BY version, window, window_start) AS revision
+  SELECT *, ${REVISION} AS revision
   FROM ${tableRef(db, 'window_results')} FINAL
   WHERE ${where.join('\n    AND ')}
 )
 WHERE closed_at = revision
-ORDER BY window_start, window, version, kind, feature
+ORDER BY window_start, window, version, segment, kind, feature
 ${READ_SETTINGS}`;
 }
 
@@ -630,7 +657,7 @@ export interface WindowKeyRow {
 export function latestWindowKeySql(db: string, withWindow: boolean, withVersion: boolean): string {
   return `SELECT version, window, toUnixTimestamp64Milli(window_start) AS window_start_ms
 FROM ${tableRef(db, 'window_results')}
-WHERE model = {model:String} AND kind = 'dataset'${withWindow ? ' AND window = {window:String}' : ''}${
+WHERE model = {model:String} AND kind = 'dataset' AND ${WHOLE}${withWindow ? ' AND window = {window:String}' : ''}${
     withVersion ? ' AND version = {version:String}' : ''
   }
 ORDER BY window_end DESC, closed_at DESC
@@ -687,7 +714,7 @@ export interface VersionEndRow {
 export function newestVersionsSql(db: string): string {
   return `SELECT version, toUnixTimestamp64Milli(max(window_end)) AS end_ms
 FROM ${tableRef(db, 'window_results')}
-WHERE ${LATEST_FILTER} AND kind = 'dataset'
+WHERE ${LATEST_FILTER} AND kind = 'dataset' AND ${WHOLE}
 GROUP BY version
 ORDER BY max(window_end) DESC, version DESC
 LIMIT {limit:UInt32}
@@ -699,13 +726,13 @@ export function latestWindowResultsSql(db: string): string {
   return `SELECT ${WINDOW_RESULT_COLUMNS}
 FROM
 (
-  SELECT *, max(closed_at) OVER (PARTITION BY version, window, window_start) AS revision
+  SELECT *, ${REVISION} AS revision
   FROM ${tableRef(db, 'window_results')} FINAL
-  WHERE ${LATEST_VERSIONS}
+  WHERE ${LATEST_VERSIONS} AND ${WHOLE}
     AND (version, window, window_start) IN (
       SELECT version, window, max(window_start)
       FROM ${tableRef(db, 'window_results')}
-      WHERE ${LATEST_VERSIONS} AND kind = 'dataset'
+      WHERE ${LATEST_VERSIONS} AND kind = 'dataset' AND ${WHOLE}
       GROUP BY version, window
     )
 )
@@ -782,7 +809,7 @@ FROM
           max(closed_at) OVER (PARTITION BY version, window, window_start) AS revision,
           min(if(kind = 'feature', insufficient, 1)) OVER (PARTITION BY version, window, window_start, closed_at) AS no_feature_verdict
         FROM ${tableRef(db, 'window_results')} FINAL
-        WHERE ${LATEST_VERSIONS} AND ${WITHIN_HORIZON}
+        WHERE ${LATEST_VERSIONS} AND ${WITHIN_HORIZON} AND ${WHOLE}
       )
       WHERE closed_at = revision
     )
@@ -1125,7 +1152,7 @@ function windowHeader(w: WindowResult): WindowHeader {
     ms === null || ms === undefined ? 'null' : `"${formatDateTime64(ms, what)}"`;
   const reference = `"reference":${str(r === undefined ? 'baseline' : referenceName(r))},"reference_found":${u64(r?.found ?? 0, 'reference found')},"reference_start":${time(r?.start, 'reference start')},"reference_end":${time(r?.end, 'reference end')},"reference_event_count":${u64(r?.eventCount ?? 0, 'reference eventCount')},"reference_note":${str(r?.note ?? '')}`;
   return {
-    prefix: `{"model":${str(w.model)},"version":${str(w.version)},"window":${str(w.sizeLabel)},"window_size_ms":${u64(w.size, 'window size')},"window_start":"${formatDateTime64(w.start, 'window start')}","window_end":"${formatDateTime64(w.end, 'window end')}"`,
+    prefix: `{"model":${str(w.model)},"version":${str(w.version)},"segment":${str(w.segment ?? '')},"window":${str(w.sizeLabel)},"window_size_ms":${u64(w.size, 'window size')},"window_start":"${formatDateTime64(w.start, 'window start')}","window_end":"${formatDateTime64(w.end, 'window end')}"`,
     suffix: `"baseline_id":${str(w.baselineId)},"baseline_hash":${str(w.baselineHash)},${reference},"event_count":${u64(w.eventCount, 'eventCount')},"late_count":${u64(w.lateCount, 'lateCount')},"drift_share":${f64(w.driftShare)},"dataset_drift":${w.datasetDrift ? 1 : 0},"provisional":${w.provisional ? 1 : 0},"closed_at":"${formatDateTime64(w.closedAt, 'closedAt')}"}`,
   };
 }

@@ -91,7 +91,6 @@ import type {
   EncodedEvents,
   ErasureCounts,
   EventBuffer,
-  EventRangeQuery,
   ExactKsQuery,
   ExactKsResult,
   FairnessQuery,
@@ -100,6 +99,7 @@ import type {
   FairnessSeriesVerdicts,
   FairnessWindowResult,
   LabeledPrediction,
+  LabeledPredictionsQuery,
   LatestFairness,
   LatestFairnessQuery,
   LatestResults,
@@ -404,11 +404,15 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       if (q.window !== undefined) params.window = q.window;
       if (q.version !== undefined) params.version = q.version;
       if (q.feature !== undefined) params.feature = q.feature;
+      if (q.segment !== undefined && q.segment !== '*') params.segment = q.segment;
       const sql = windowResultsSql(db, {
         by: 'range',
         window: q.window !== undefined,
         version: q.version !== undefined,
         feature: q.feature !== undefined,
+        ...(q.segment === undefined || q.segment === ''
+          ? {}
+          : { segment: q.segment === '*' ? 'all' : 'one' }),
       });
       return windowResults(sql, params);
     },
@@ -636,20 +640,31 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       return rows.length > 0;
     },
 
-    async labeledPredictions(q: EventRangeQuery): Promise<LabeledPrediction[]> {
+    async labeledPredictions(q: LabeledPredictionsQuery): Promise<LabeledPrediction[]> {
       ensureOpen();
-      const rows = await exec.query<LabeledPredictionRow>(labeledPredictionsSql(db), {
+      const withSegment = q.segmentField !== undefined;
+      const rows = await exec.query<LabeledPredictionRow>(labeledPredictionsSql(db, withSegment), {
         model: q.model,
         version: q.version,
         from: q.from,
         to: q.to,
+        ...(withSegment ? { field: q.segmentField } : {}),
       });
-      return rows.map((r) => ({
-        id: r.id,
-        ts: Number(r.ts_ms),
-        prediction: JSON.parse(r.prediction) as FeatureValue,
-        label: JSON.parse(r.label) as number | string,
-      }));
+      return rows.map((r) => {
+        const p: LabeledPrediction = {
+          id: r.id,
+          ts: Number(r.ts_ms),
+          prediction: JSON.parse(r.prediction) as FeatureValue,
+          label: JSON.parse(r.label) as number | string,
+        };
+        if (withSegment) {
+          p.segmentValue =
+            r.segment_value === undefined || r.segment_value === ''
+              ? null
+              : (JSON.parse(r.segment_value) as FeatureValue);
+        }
+        return p;
+      });
     },
 
     async fairnessRows(q: FairnessRowsQuery): Promise<FairnessRow[]> {
@@ -831,7 +846,7 @@ function assembleWindows(rows: readonly WindowResultRow[]): WindowResult[] {
   let current: WindowResult | undefined;
   let currentKey = '';
   for (const r of rows) {
-    const key = `${r.window_start_ms}\u0000${r.window}\u0000${r.version}`;
+    const key = `${r.window_start_ms}\u0000${r.window}\u0000${r.version}\u0000${r.segment}`;
     if (!current || key !== currentKey) {
       // Every row carries the window-level columns, so any row can open the window.
       current = {
@@ -859,6 +874,7 @@ function assembleWindows(rows: readonly WindowResultRow[]): WindowResult[] {
         }),
         provisional: Number(r.provisional) === 1,
       };
+      if (r.segment) current.segment = r.segment;
       currentKey = key;
       out.push(current);
     }

@@ -82,6 +82,11 @@ export interface DriftQuery {
   /** Window size label, e.g. "5m". */
   window?: string;
   version?: string;
+  /**
+   * A segment's results ("<field>=<value>"), '*' for every segment's; absent or '' = the
+   * whole traffic's.
+   */
+  segment?: string;
 }
 
 export interface PerformanceQuery {
@@ -258,6 +263,13 @@ export interface LabeledPrediction {
   ts: number;
   prediction: FeatureValue;
   label: number | string;
+  /** The event's value of `segmentField` (as stored), when the query named one. */
+  segmentValue?: FeatureValue;
+}
+
+export interface LabeledPredictionsQuery extends EventRangeQuery {
+  /** A key of the events' `features` whose value comes with each prediction (segments). */
+  segmentField?: string;
 }
 
 export interface PredictionTime {
@@ -370,7 +382,7 @@ export interface Store {
   /** Whether any label of `model` is stored (cheap: lets callers skip label joins). */
   hasLabels(model: string): Promise<boolean>;
   /** Predictions of one model version in `[from, to)` that have a label, one per id. */
-  labeledPredictions(query: EventRangeQuery): Promise<LabeledPrediction[]>;
+  labeledPredictions(query: LabeledPredictionsQuery): Promise<LabeledPrediction[]>;
   /** Raw events of one model version in `[from, to)`, one per id, ordered by ts. */
   windowEvents(query: WindowEventsQuery): Promise<StoredEvent[]>;
   /**

@@ -49,11 +49,17 @@ export {
   type WindowManagerOptions,
   type WindowManagerSnapshot,
 } from './manager.js';
+export { evaluateSegments } from './segment-results.js';
+export {
+  OTHER_SEGMENT,
+  segmentName,
+} from './segments.js';
 export {
   createWindowState,
   type FeatureSketch,
   type OffsetRange,
   type RecordMeta,
+  type SegmentWindow,
   type WindowState,
   type WindowStateOptions,
   type WindowStateSnapshot,

@@ -20,6 +20,7 @@ import type {
   WindowBounds,
 } from '../types.js';
 import { windowName } from './identity.js';
+import { type SegmentField, segmentFields, segmentName, segmentOf } from './segments.js';
 
 /*
  * The state of one window: (model, version, window size, window start). Every part is a count
@@ -61,10 +62,21 @@ export interface WindowStateSnapshot {
   cbpe?: CbpeSnapshot;
   /** Keyed "topic/partition". */
   offsets: Record<string, OffsetRange>;
+  /** The window's segments that had events, by "<field>=<value>"; absent when none. */
+  segments?: Record<string, WindowStateSnapshot>;
+}
+
+/** One segment's state within a window, with the segment's baseline (src/window/segments.ts). */
+export interface SegmentWindow {
+  field: string;
+  value: string;
+  state: WindowState;
+  baseline: BaselineProfile;
 }
 
 /** A snapshot whose numeric sketches are views (no copies): see NumericSketchView. */
-export interface WindowStateView extends Omit<WindowStateSnapshot, 'features' | 'prediction'> {
+export interface WindowStateView
+  extends Omit<WindowStateSnapshot, 'features' | 'prediction' | 'segments'> {
   features: Record<string, SketchView>;
   prediction: SketchView | null;
 }
@@ -88,6 +100,11 @@ export interface WindowState {
   /** Null unless the baseline has a performance estimator (and the score is numeric). */
   readonly cbpe: CbpeSketch | null;
   readonly offsets: ReadonlyMap<string, Readonly<OffsetRange>>;
+  /**
+   * The states of the window's segments that had events, by "<field>=<value>": at most
+   * Σ over segment fields (maxPerField + 1), whatever the events.
+   */
+  readonly segments: ReadonlyMap<string, SegmentWindow>;
   /** Adds one event; the caller has checked that `event.ts` lies in the window. */
   record(event: PredictionEvent, meta?: RecordMeta): void;
   addLate(n: number): void;
@@ -169,7 +186,8 @@ function sameBounds(a: WindowBounds, b: WindowBounds): boolean {
     a.size === b.size &&
     a.sizeLabel === b.sizeLabel &&
     a.start === b.start &&
-    a.end === b.end
+    a.end === b.end &&
+    (a.segment ?? '') === (b.segment ?? '')
   );
 }
 
@@ -203,8 +221,14 @@ class WindowStateImpl implements WindowState {
   private lastTopic = '';
   private lastPartition = -1;
   private lastRange: OffsetRange | undefined;
+  private readonly model: ModelConfig;
+  private readonly segmentFields: SegmentField[];
+  readonly segments = new Map<string, SegmentWindow>();
 
   constructor({ bounds, model, baseline }: WindowStateOptions) {
+    this.model = model;
+    // A segment's own state has no segments (its baseline has none).
+    this.segmentFields = bounds.segment ? [] : segmentFields(model, baseline);
     this.bounds = Object.freeze({ ...bounds });
     this.baselineId = baseline.id;
     this.slots = [];
@@ -244,6 +268,12 @@ class WindowStateImpl implements WindowState {
     }
     // A missing or unusable score is already counted by the prediction sketch.
     this.cbpe?.tryRecord(event.prediction);
+    // Indexed: no iterator per event on the hot path of models without segments.
+    const fields = this.segmentFields;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      this.segmentWindow(f, segmentOf(event.features[f.field], f.values))?.state.record(event);
+    }
     const source = meta?.source;
     if (source !== undefined && source.kind === 'kafka') {
       // Consecutive events come from one partition: its range is found without building and
@@ -261,6 +291,21 @@ class WindowStateImpl implements WindowState {
         this.lastRange = this.offsets.get(key);
       }
     }
+  }
+
+  /** The segment's state, created at its first event; undefined when it has no baseline. */
+  private segmentWindow(f: SegmentField, value: string): SegmentWindow | undefined {
+    const name = segmentName(f.field, value);
+    let w = this.segments.get(name);
+    if (w === undefined) {
+      const baseline = f.baselines.get(value);
+      if (baseline === undefined) return undefined;
+      const bounds = { ...this.bounds, segment: name };
+      const state = createWindowState({ bounds, model: this.model, baseline });
+      w = { field: f.field, value, state, baseline };
+      this.segments.set(name, w);
+    }
+    return w;
   }
 
   addLate(n: number): void {
@@ -311,10 +356,30 @@ class WindowStateImpl implements WindowState {
     if (s.maxTs !== null && s.maxTs > this.hi) this.hi = s.maxTs;
     for (const [key, range] of Object.entries(s.offsets))
       this.addOffsets(key, range.first, range.last);
+    for (const [name, seg] of Object.entries(s.segments ?? {})) {
+      const f = this.segmentFields.find((x) => name.startsWith(`${x.field}=`));
+      // A field no longer configured: its segments are not evaluated any more.
+      if (f === undefined) continue;
+      const w = this.segmentWindow(f, name.slice(f.field.length + 1));
+      if (w === undefined) {
+        throw new InvalidInputError(
+          `cannot merge window ${windowName(this.bounds)}: segment ${name} has no profile in baseline ${this.baselineId}`,
+        );
+      }
+      w.state.merge(seg);
+    }
   }
 
   snapshot(): WindowStateSnapshot {
-    return this.describe((sketch) => sketch.snapshot());
+    const snap: WindowStateSnapshot = this.describe((sketch) => sketch.snapshot());
+    if (this.segments.size > 0) {
+      const segments: Record<string, WindowStateSnapshot> = {};
+      for (const name of [...this.segments.keys()].sort()) {
+        segments[name] = this.segments.get(name)!.state.snapshot();
+      }
+      snap.segments = segments;
+    }
+    return snap;
   }
 
   view(): WindowStateView {

@@ -168,6 +168,12 @@ function closeWindow(metrics: Metrics): void {
   metrics.recordFairness(result, {
     sex: evaluateFairness(fairness, { reference: 'male' }),
   });
+  // One segment of the window (models[].segments) in which a feature drifted.
+  metrics.recordSegment({
+    ...result,
+    segment: 'region=EU',
+    features: result.features.map((d) => ({ ...d, drifted: true, insufficient: false })),
+  });
   // The version's baseline, as the baseline cache records it (only what the gauges read).
   metrics.recordBaseline({
     model: 'credit-risk',

@@ -31,6 +31,7 @@ interface RangeQs {
   limit?: number;
   feature?: string;
   start?: string;
+  segment?: string;
 }
 
 /** The store's times end in 2299: an open range is capped there, not overflowed. */
@@ -46,6 +47,20 @@ export function parseTime(name: string, v: string | undefined, fallback: number)
     );
   }
   return ms;
+}
+
+/** A `segment` query parameter: "<field>=<value>" of one of the model's segment fields. */
+export function checkSegment(m: ModelConfig, segment: string): void {
+  const fields = m.segments?.fields ?? [];
+  if (fields.some((f) => segment.startsWith(`${f}=`))) return;
+  if (!segment.includes('=')) {
+    throw badRequest(
+      `query parameter "segment" must be "<field>=<value>" (e.g. "region=EU"), got ${JSON.stringify(segment)}`,
+    );
+  }
+  throw notFound(
+    `${JSON.stringify(segment)} is not of a segment field of model "${m.id}" (segment fields: ${fields.length === 0 ? 'none' : fields.join(', ')})`,
+  );
 }
 
 export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
@@ -124,7 +139,16 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
         params: modelParams,
         querystring: {
           ...timeRangeQuery,
-          properties: { ...timeRangeQuery.properties, feature: { type: 'string' } },
+          properties: {
+            ...timeRangeQuery.properties,
+            feature: { type: 'string' },
+            segment: {
+              type: 'string',
+              maxLength: 1000,
+              description:
+                'A segment\'s results ("<field>=<value>", the value "__other__" for the rest) instead of the whole traffic\'s.',
+            },
+          },
         },
         response: { 200: ref(driftWindowsSchema) },
       },
@@ -136,10 +160,12 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
       if (qs.feature !== undefined && !m.features.some((f) => f.name === qs.feature)) {
         throw notFound(`feature "${qs.feature}" is not configured for model "${m.id}"`);
       }
+      if (qs.segment !== undefined && qs.segment !== '') checkSegment(m, qs.segment);
       const q = range(m, qs);
       const results = await deps.store.queryDrift({
         ...q,
         ...(qs.feature ? { feature: qs.feature } : {}),
+        ...(qs.segment ? { segment: qs.segment } : {}),
       });
       const limited = results.slice(-(qs.limit ?? 500));
       return { model: m.id, window: q.window, windows: limited.map(presentWindow) };

@@ -15,6 +15,7 @@ import { startClickHouseStandIn } from '../../helpers/clickhouse-http.js';
 
 const T0 = Date.UTC(2026, 10, 22, 10, 0, 0);
 const MIN = 60_000;
+const HOUR_MS = 60 * MIN;
 
 const DRIVERS = [
   {
@@ -150,6 +151,58 @@ describe.each(DRIVERS)('Store.latestResults on the $name', (driver) => {
     history: 64,
     horizon: 1024,
   };
+
+  it('segment results (migration 15) are stored beside the whole window, never read as it', async () => {
+    const seg = { segment: 'region=EU' };
+    await store.insertWindowResults([
+      result(0, false),
+      result(1, false),
+      // The segment's rows share every key column with the whole window's but the segment.
+      result(0, true, seg),
+      result(1, true, seg),
+      // Newer than any whole window, and a version with segment results only.
+      result(2, true, seg),
+      result(5, true, { ...seg, version: '9' }),
+    ]);
+    const latest = await store.latestResults(query);
+    expect(latest.versions).toEqual(['3']);
+    expect(latest.windows.map((w) => [w.start, w.segment, w.datasetDrift])).toEqual([
+      [T0 + 5 * MIN, undefined, false],
+    ]);
+    // No drifted window in any whole-traffic series: the segment's verdicts are not in them.
+    expect(latest.verdicts.flatMap((s) => s.verdicts).every((v) => !v.drifted)).toBe(true);
+    const newest = await store.latestWindowResult('credit-risk', { window: '5m' });
+    expect([newest?.start, newest?.segment]).toEqual([T0 + 5 * MIN, undefined]);
+
+    const range = { model: 'credit-risk', from: T0 - HOUR_MS, to: T0 + HOUR_MS, window: '5m' };
+    const whole = await store.queryDrift(range);
+    expect(
+      whole.map((w) => [
+        w.start,
+        w.segment,
+        w.features.find((f) => f.feature === 'income')?.drifted,
+      ]),
+    ).toEqual([
+      [T0, undefined, false],
+      [T0 + 5 * MIN, undefined, false],
+    ]);
+    const eu = await store.queryDrift({ ...range, version: '3', segment: 'region=EU' });
+    expect(
+      eu.map((w) => [w.start, w.segment, w.features.find((f) => f.feature === 'income')?.drifted]),
+    ).toEqual([
+      [T0, 'region=EU', true],
+      [T0 + 5 * MIN, 'region=EU', true],
+      [T0 + 10 * MIN, 'region=EU', true],
+    ]);
+    const every = await store.queryDrift({ ...range, segment: '*' });
+    expect(every.map((w) => `${w.version} ${w.segment}`)).toEqual([
+      '3 region=EU',
+      '3 region=EU',
+      '3 region=EU',
+      '9 region=EU',
+    ]);
+    expect(await store.queryDrift({ ...range, segment: 'region=US' })).toEqual([]);
+  });
 
   it('answers nothing for a model without results', async () => {
     expect(await store.latestResults(query)).toEqual({

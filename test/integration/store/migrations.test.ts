@@ -121,6 +121,47 @@ describe('store migrations (chDB)', () => {
     expect(got?.event.features).toEqual({ income: 52000, region: 'EU' });
   });
 
+  it('window results written before migration 15 are the whole traffic after it', async () => {
+    const path = tempDir();
+    const old = openStore(path, { migrations: MIGRATIONS.filter((m) => m.version < 15) });
+    await old.store.migrate();
+    const start = Date.UTC(2026, 10, 22, 10);
+    const result = {
+      model: 'credit-risk',
+      version: '3',
+      size: 300_000,
+      sizeLabel: '5m',
+      start,
+      end: start + 300_000,
+      baselineId: 'b-1',
+      baselineHash: 'h-1',
+      eventCount: 10,
+      lateCount: 0,
+      closedAt: start + 301_000,
+      provisional: false,
+      features: [],
+      prediction: null,
+      driftShare: 0,
+      datasetDrift: false,
+    };
+    // Rows of the schema before 15, which has no segment column (the store skips unknown keys).
+    await old.store.insertWindowResults([result]);
+    await closeStore(old.store);
+
+    const now = openStore(path);
+    expect((await now.store.migrate()).applied.map((m) => m.version)).toEqual([15]);
+    await now.store.insertWindowResults([{ ...result, segment: 'region=EU', eventCount: 4 }]);
+    const whole = await now.store.latestWindowResult('credit-risk');
+    expect([whole?.eventCount, whole?.segment]).toEqual([10, undefined]);
+    const eu = await now.store.queryDrift({
+      model: 'credit-risk',
+      from: start,
+      to: start + 1,
+      segment: 'region=EU',
+    });
+    expect(eu.map((w) => [w.eventCount, w.segment])).toEqual([[4, 'region=EU']]);
+  });
+
   it('events written before migration 5 (features column, no raw text) read the same after it', async () => {
     const path = tempDir();
     const old = openStore(path, { migrations: MIGRATIONS.filter((m) => m.version <= 4) });

@@ -271,7 +271,7 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
     }
   });
 
-  it('no query string yields a 5xx on any read route, with stored windows to read (fuzz: 7 routes × 7 keys × 16 values)', async () => {
+  it('no query string yields a 5xx on any read route, with stored windows to read (fuzz: 8 routes × 9 keys × 16 values)', async () => {
     const T = Date.parse('2026-11-22T10:00:00Z');
     const rows = Array.from({ length: 100 }, (_, i) => ({ features: { x: i }, prediction: i }));
     await daemon.store.saveBaseline(
@@ -294,9 +294,20 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
       '/api/v1/models/m/features/x/histogram',
       '/api/v1/models/m/features/prediction/histogram',
       '/api/v1/models/m/performance',
+      '/api/v1/models/m/segments',
       '/api/v1/predictions/fz-1',
     ];
-    const keys = ['from', 'to', 'window', 'limit', 'feature', 'start', 'model'];
+    const keys = [
+      'from',
+      'to',
+      'window',
+      'limit',
+      'feature',
+      'start',
+      'model',
+      'segment',
+      'version',
+    ];
     const values = [
       '',
       '-1',

