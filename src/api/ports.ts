@@ -3,7 +3,7 @@ import type { Metrics } from '../export/metrics.js';
 import type { RejectReason } from '../ingest/decode.js';
 import type { Logger } from '../logger.js';
 import type { ReloadReport } from '../reload.js';
-import type { FairnessRowsQuery } from '../store/types.js';
+import type { EventSourceSummary, FairnessRowsQuery } from '../store/types.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -111,6 +111,13 @@ export interface ApiStore {
   fairnessRows(q: FairnessRowsQuery): Promise<StoredOutcomes[]>;
   /** Deletes one prediction's stored copies and labels (id as stored); rows removed per table. */
   erasePrediction(model: string, id: string): Promise<{ events: number; labels: number }>;
+  /** Where a model's stored events of a range came from (the period report's lineage). */
+  eventSources(q: {
+    model: string;
+    from: number;
+    to: number;
+    limit: number;
+  }): Promise<EventSourceSummary[]>;
   ping(): Promise<void>;
 }
 

@@ -26,7 +26,11 @@ svg text{font:11px system-ui,sans-serif;fill:#333}svg .t{font-weight:600}
 
 const t = (ms: string) => Date.parse(ms);
 
-function table(head: readonly string[], rows: readonly (readonly string[])[], numeric = new Set<number>()): string {
+function table(
+  head: readonly string[],
+  rows: readonly (readonly string[])[],
+  numeric = new Set<number>(),
+): string {
   if (rows.length === 0) return '<p class="muted">none</p>';
   const th = head.map((h) => `<th>${esc(h)}</th>`).join('');
   const body = rows
@@ -39,7 +43,11 @@ function table(head: readonly string[], rows: readonly (readonly string[])[], nu
 }
 
 const flag = (b: boolean | null, yes: string, no: string) =>
-  b === null ? '<span class="muted">–</span>' : b ? `<span class="bad">${yes}</span>` : `<span class="ok">${no}</span>`;
+  b === null
+    ? '<span class="muted">–</span>'
+    : b
+      ? `<span class="bad">${yes}</span>`
+      : `<span class="ok">${no}</span>`;
 const pct = (x: number | null) => (x === null ? '–' : `${num(x * 100)}%`);
 
 /** The report as HTML: deterministic, self-contained, no script. */
@@ -157,7 +165,20 @@ export function renderReportHtml(r: PeriodReport): string {
   out.push('<h2 id="windows">Window verdicts</h2>');
   out.push(
     table(
-      ['version', 'window', 'start', 'end', 'events', 'late', 'verdict', 'drift share', 'prediction', 'drifted features', 'baseline', 'lineage'],
+      [
+        'version',
+        'window',
+        'start',
+        'end',
+        'events',
+        'late',
+        'verdict',
+        'drift share',
+        'prediction',
+        'drifted features',
+        'baseline',
+        'lineage',
+      ],
       r.windows.map((w) => [
         esc(w.version),
         esc(w.window),
@@ -165,7 +186,9 @@ export function renderReportHtml(r: PeriodReport): string {
         esc(w.end),
         String(w.eventCount),
         String(w.lateCount),
-        w.judged ? flag(w.datasetDrift, 'dataset drift', 'no dataset drift') : '<span class="muted">too few events</span>',
+        w.judged
+          ? flag(w.datasetDrift, 'dataset drift', 'no dataset drift')
+          : '<span class="muted">too few events</span>',
         pct(w.driftShare),
         flag(w.predictionDrift, 'drifted', 'stable'),
         esc(w.driftedFeatures.join(', ')),
@@ -217,7 +240,9 @@ export function renderReportHtml(r: PeriodReport): string {
         y: p.metrics[m] ?? null,
         flagged: p.verdicts.some((v) => v.metric === m && v.degraded === true),
       }));
-      const limit = rows.flatMap((p) => p.verdicts.filter((v) => v.metric === m && v.limit !== null)).at(-1)?.limit ?? null;
+      const limit =
+        rows.flatMap((p) => p.verdicts.filter((v) => v.metric === m && v.limit !== null)).at(-1)
+          ?.limit ?? null;
       out.push(
         timeChart({
           title: m,
@@ -230,7 +255,8 @@ export function renderReportHtml(r: PeriodReport): string {
     }
     out.push('</div>');
   }
-  if (r.performance.length === 0) out.push('<p class="muted">no labelled windows in the period</p>');
+  if (r.performance.length === 0)
+    out.push('<p class="muted">no labelled windows in the period</p>');
 
   out.push('<h2 id="fairness">Fairness by group</h2>');
   if (r.fairness === null) {
@@ -250,7 +276,15 @@ export function renderReportHtml(r: PeriodReport): string {
     out.push('<h2 id="segments">Segments that moved</h2>');
     out.push(
       table(
-        ['segment', 'version', 'window', 'drifted windows', 'windows', 'max drift share', 'features'],
+        [
+          'segment',
+          'version',
+          'window',
+          'drifted windows',
+          'windows',
+          'max drift share',
+          'features',
+        ],
         r.segments.map((s) => [
           esc(s.segment),
           esc(s.version),
@@ -270,15 +304,29 @@ export function renderReportHtml(r: PeriodReport): string {
     `<p>Baselines of the period's windows: ${r.lineage.baselineIds.map((id) => `<code>${esc(id)}</code>`).join(', ') || 'none'}</p>`,
   );
   if (r.lineage.driftdVersions) {
-    out.push(`<p>driftd versions that wrote the results: ${esc(r.lineage.driftdVersions.join(', '))}</p>`);
+    out.push(
+      `<p>driftd versions that wrote the results: ${esc(r.lineage.driftdVersions.join(', '))}</p>`,
+    );
   }
   if (r.lineage.configHashes) {
-    out.push(`<p>Config hashes of the results: ${r.lineage.configHashes.map((h) => `<code>${esc(h)}</code>`).join(', ')}</p>`);
+    out.push(
+      `<p>Config hashes of the results: ${r.lineage.configHashes.map((h) => `<code>${esc(h)}</code>`).join(', ')}</p>`,
+    );
   }
   out.push(
     '<p class="muted">Where the stored events of the period came from: Kafka partitions with the first and last offset, replayed files, HTTP.</p>',
     table(
-      ['source', 'topic', 'partition', 'first offset', 'last offset', 'file', 'events', 'first event', 'last event'],
+      [
+        'source',
+        'topic',
+        'partition',
+        'first offset',
+        'last offset',
+        'file',
+        'events',
+        'first event',
+        'last event',
+      ],
       r.lineage.sources.map((s) => [
         esc(s.source),
         esc(s.topic),
@@ -298,7 +346,10 @@ export function renderReportHtml(r: PeriodReport): string {
 }
 
 function fairnessTable(f: FairnessResult): string {
-  const rate = (g: FairnessResult['groups'][number], m: keyof FairnessResult['groups'][number]['rates']) => {
+  const rate = (
+    g: FairnessResult['groups'][number],
+    m: keyof FairnessResult['groups'][number]['rates'],
+  ) => {
     const e = g.rates[m];
     const ratio = g.ratios[m];
     const ci = e.interval ? ` [${num(e.interval.lower)}, ${num(e.interval.upper)}]` : '';

@@ -1,13 +1,9 @@
 import { canonicalJson, modelConfigHash } from '../config/hash.js';
 import type { ModelConfig } from '../config/types.js';
+import { LATEST_STORABLE_TS } from '../limits.js';
 import type { FairnessResult } from '../stats/fairness.js';
 import type { EventSourceSummary, FairnessRowsQuery } from '../store/types.js';
-import type {
-  BaselineProfile,
-  FeatureProfile,
-  PerformanceResult,
-  WindowResult,
-} from '../types.js';
+import type { BaselineProfile, FeatureProfile, PerformanceResult, WindowResult } from '../types.js';
 import {
   countStoredOutcomes,
   evaluateWindowFairness,
@@ -56,6 +52,15 @@ export interface ReportStore {
  */
 export function periodProblem(from: number, to: number): string | null {
   if (!Number.isFinite(from) || !Number.isFinite(to)) return '"from" and "to" must be times';
+  // to = LATEST_STORABLE_TS + 1 is the exclusive end of the last storable millisecond.
+  for (const [name, ms] of [
+    ['from', from],
+    ['to', to],
+  ] as const) {
+    if (ms < 0 || ms > LATEST_STORABLE_TS + 1) {
+      return `"${name}" (${iso(ms)}) is outside the times the store holds (1970-01-01 to ${iso(LATEST_STORABLE_TS)})`;
+    }
+  }
   if (!(from < to)) {
     return `"from" (${iso(from)}) must be before "to" (${iso(to)})`;
   }
@@ -215,7 +220,9 @@ export interface PeriodReport {
     /** Distinct driftd versions / config hashes on the results, when the store records them. */
     driftdVersions?: string[];
     configHashes?: string[];
-    sources: Array<Omit<EventSourceSummary, 'firstTs' | 'lastTs'> & { firstTs: string; lastTs: string }>;
+    sources: Array<
+      Omit<EventSourceSummary, 'firstTs' | 'lastTs'> & { firstTs: string; lastTs: string }
+    >;
   };
 }
 
@@ -256,7 +263,8 @@ export async function buildReport(input: ReportInput): Promise<PeriodReport> {
     );
   // One result per window: the newest (a provisional result and its final one, revisions).
   const newest = new Map<string, StoredWindow>();
-  for (const r of inPeriod) newest.set(`${seriesKey(r)}\u0000${r.segment ?? ''}\u0000${r.start}`, r);
+  for (const r of inPeriod)
+    newest.set(`${seriesKey(r)}\u0000${r.segment ?? ''}\u0000${r.start}`, r);
   const latest = [...newest.values()];
   let all = latest.filter((r) => (r.segment ?? '') === '');
   const segmented = latest.filter((r) => (r.segment ?? '') !== '');
@@ -290,9 +298,7 @@ export async function buildReport(input: ReportInput): Promise<PeriodReport> {
   for (const r of all) baselineOfWindow.set(`${seriesKey(r)}\u0000${r.start}`, r.baselineId);
   const perfRows = (await store.queryPerformance({ model: model.id, from, to }))
     .filter((p) => p.start >= from && p.end <= to)
-    .sort(
-      byKey((p) => `${seriesKey(p)}\u0000${pad(p.start)}\u0000${pad(p.computedAt)}`),
-    );
+    .sort(byKey((p) => `${seriesKey(p)}\u0000${pad(p.start)}\u0000${pad(p.computedAt)}`));
   const newestPerf = new Map<string, PerformanceResult>();
   for (const p of perfRows) newestPerf.set(`${seriesKey(p)}\u0000${p.start}`, p);
   const performance: ReportPerformance[] = [];
@@ -335,7 +341,9 @@ export async function buildReport(input: ReportInput): Promise<PeriodReport> {
     );
   }
   const lineageOf = (pick: (r: StoredWindow) => string | undefined) => {
-    const seen = [...new Set(all.map(pick).filter((v): v is string => v !== undefined && v !== ''))];
+    const seen = [
+      ...new Set(all.map(pick).filter((v): v is string => v !== undefined && v !== '')),
+    ];
     return seen.length > 0 ? seen.sort() : undefined;
   };
   const driftdVersions = lineageOf((r) => r.driftdVersion);
@@ -603,18 +611,24 @@ function driftAlerts(all: readonly StoredWindow[], model: ModelConfig): ReportAl
   for (const rows of groups.values()) {
     const first = rows[0]!;
     const series: Array<[string, string, (r: StoredWindow) => boolean | null]> = [
-      ['DriftdDatasetDrift', 'dataset', (r) => (r.features.some((f) => !f.insufficient) ? r.datasetDrift : null)],
-      ['DriftdPredictionDrift', 'prediction', (r) => (r.prediction && !r.prediction.insufficient ? r.prediction.drifted : null)],
-      ...model.features.map(
-        (f): [string, string, (r: StoredWindow) => boolean | null] => [
-          'DriftdFeatureDrift',
-          `feature:${f.name}`,
-          (r) => {
-            const d = r.features.find((x) => x.feature === f.name);
-            return d === undefined || d.insufficient ? null : d.drifted;
-          },
-        ],
-      ),
+      [
+        'DriftdDatasetDrift',
+        'dataset',
+        (r) => (r.features.some((f) => !f.insufficient) ? r.datasetDrift : null),
+      ],
+      [
+        'DriftdPredictionDrift',
+        'prediction',
+        (r) => (r.prediction && !r.prediction.insufficient ? r.prediction.drifted : null),
+      ],
+      ...model.features.map((f): [string, string, (r: StoredWindow) => boolean | null] => [
+        'DriftdFeatureDrift',
+        `feature:${f.name}`,
+        (r) => {
+          const d = r.features.find((x) => x.feature === f.name);
+          return d === undefined || d.insufficient ? null : d.drifted;
+        },
+      ]),
     ];
     for (const [alert, name, hit] of series) {
       const points = rows.map((r) => ({ start: r.start, end: r.end, hit: hit(r) }));

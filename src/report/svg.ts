@@ -67,7 +67,8 @@ export function timeChart(c: TimeChart): string {
   const iw = W - PAD.left - PAD.right;
   const ih = H - PAD.top - PAD.bottom;
   const x = (t: number) => PAD.left + ((t - c.from) / span) * iw;
-  const y = (v: number) => PAD.top + ih - ((Math.min(Math.max(v, yMin), yMax) - yMin) / (yMax - yMin)) * ih;
+  const y = (v: number) =>
+    PAD.top + ih - ((Math.min(Math.max(v, yMin), yMax) - yMin) / (yMax - yMin)) * ih;
   const parts: string[] = [];
   parts.push(
     `<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(c.title)}">`,
