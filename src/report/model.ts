@@ -573,7 +573,7 @@ function segmentsOf(rows: readonly StoredWindow[]): ReportSegment[] {
  * the alerts the rules fire, derived from the stored results. Windows follow each other when
  * one's end is the next one's start; a gap (no result) or a window without a verdict ends a run.
  */
-function runs(
+export function runs(
   points: ReadonlyArray<{ start: number; end: number; hit: boolean | null }>,
   k: number,
 ): Array<{ first: number; last: number; firedAt: number; length: number }> {

@@ -3,22 +3,20 @@
  * npm package, no browser download): opens a local file with the network off and answers what
  * an expression evaluated in the page gives, the URLs the page tried to fetch, and a screenshot.
  *
- *   const seen = await openInChromium('/tmp/report.html', 'document.title');
+ *   it.skipIf(!chromium().available)('…', async () => {
+ *     const seen = await openInChromium('/tmp/report.html', 'document.title');
+ *   });
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
+import { requireBinary } from './binaries.js';
 
-const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
-
-/** The system chromium, or null (apt-get install -y chromium). */
-export function chromiumPath(): string | null {
-  return CANDIDATES.find((p) => existsSync(p)) ?? null;
-}
+/** The system chromium (apt-get install -y chromium): skipped locally, required in CI. */
+export const chromium = () => requireBinary('chromium', 'chromium-browser');
 
 export interface PageVisit<T> {
   /** What the expression evaluated to (JSON-serialisable). */
@@ -35,7 +33,7 @@ export async function openInChromium<T>(
   expression: string,
   timeoutMs = 60_000,
 ): Promise<PageVisit<T>> {
-  const binary = chromiumPath();
+  const binary = chromium().path;
   if (binary === null) throw new Error('chromium is not installed (apt-get install -y chromium)');
   const profile = await mkdtemp(join(tmpdir(), 'driftd-chromium-'));
   const child: ChildProcess = spawn(
@@ -68,7 +66,9 @@ export async function openInChromium<T>(
   const fromBrowser = child.stdio[4] as Readable;
   let nextId = 1;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  const listeners: Array<(m: { method: string; params: Record<string, unknown>; sessionId?: string }) => void> = [];
+  const listeners: Array<
+    (m: { method: string; params: Record<string, unknown>; sessionId?: string }) => void
+  > = [];
   let carry = Buffer.alloc(0);
   fromBrowser.on('data', (chunk: Buffer) => {
     carry = Buffer.concat([carry, chunk]);
@@ -91,13 +91,18 @@ export async function openInChromium<T>(
     new Promise<R>((resolve, reject) => {
       const id = nextId++;
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      toBrowser.write(`${JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) })}\0`);
+      toBrowser.write(
+        `${JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) })}\0`,
+      );
     });
   const deadline = setTimeout(() => {
-    for (const p of pending.values()) p.reject(new Error(`chromium timed out; stderr: ${stderr.slice(-2000)}`));
+    for (const p of pending.values())
+      p.reject(new Error(`chromium timed out; stderr: ${stderr.slice(-2000)}`));
   }, timeoutMs);
   try {
-    const { targetId } = await send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' });
+    const { targetId } = await send<{ targetId: string }>('Target.createTarget', {
+      url: 'about:blank',
+    });
     const { sessionId } = await send<{ sessionId: string }>('Target.attachToTarget', {
       targetId,
       flatten: true,
@@ -131,7 +136,11 @@ export async function openInChromium<T>(
     if (evaluated.exceptionDetails) {
       throw new Error(`evaluation failed: ${JSON.stringify(evaluated.exceptionDetails)}`);
     }
-    const shot = await send<{ data: string }>('Page.captureScreenshot', { format: 'png' }, sessionId);
+    const shot = await send<{ data: string }>(
+      'Page.captureScreenshot',
+      { format: 'png' },
+      sessionId,
+    );
     await send('Browser.close').catch(() => undefined);
     return {
       value: evaluated.result.value,
