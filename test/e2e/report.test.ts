@@ -365,6 +365,15 @@ describe('the period report (real daemon, real embedded store, real weather data
       expect(res.status, `${JSON.stringify(body)}: ${text}`).toBe(status);
       expect((JSON.parse(text) as { message: string }).message, text).toMatch(message);
     }
+    // One report at a time: a second one while the first is built is 409, retriable.
+    const both = await Promise.all([
+      report({ model: model.id, from: FROM, to: TO, format: 'json' }),
+      report({ model: model.id, from: FROM, to: TO, format: 'json' }),
+    ]);
+    expect(both.map((r) => r.status).sort()).toEqual([200, 409]);
+    const refused = both.find((r) => r.status === 409)!;
+    expect(((await refused.json()) as { message: string }).message).toMatch(/another report/);
+    expect(await both.find((r) => r.status === 200)!.text()).toBe(json);
     const cli = await runCliInProcess(
       'report',
       '--config',
@@ -387,7 +396,24 @@ describe('the period report (real daemon, real embedded store, real weather data
       });
     const res = await get(profile.id);
     expect(res.status).toBe(200);
-    const body = (await res.json()) as Record<string, any>;
+    const body = (await res.json()) as {
+      id: string;
+      hash: string;
+      source: string;
+      rowCount: number;
+      performance: unknown;
+      features: Record<
+        string,
+        {
+          edges?: number[];
+          counts?: number[];
+          summary?: unknown;
+          sample?: unknown;
+          sampleSize?: number;
+          categories?: string[];
+        }
+      >;
+    };
     expect([body.id, body.hash, body.source, body.rowCount]).toEqual([
       profile.id,
       profile.hash,
@@ -396,12 +422,13 @@ describe('the period report (real daemon, real embedded store, real weather data
     ]);
     const temp = profile.features.temp_max!;
     if (temp.kind !== 'numeric') throw new Error('temp_max is numeric');
-    expect(body.features.temp_max.edges).toEqual(temp.edges);
-    expect(body.features.temp_max.counts).toEqual(temp.counts);
-    expect(body.features.temp_max.summary).toEqual(temp.summary);
-    expect(body.features.temp_max.sample).toBeUndefined();
-    expect(body.features.temp_max.sampleSize).toBe(temp.sample.length);
-    expect(body.features.location.categories.sort()).toEqual(['New York', 'Seattle']);
+    const got = body.features.temp_max!;
+    expect(got.edges).toEqual(temp.edges);
+    expect(got.counts).toEqual(temp.counts);
+    expect(got.summary).toEqual(temp.summary);
+    expect(got.sample).toBeUndefined();
+    expect(got.sampleSize).toBe(temp.sample.length);
+    expect(body.features.location!.categories!.sort()).toEqual(['New York', 'Seattle']);
     expect(body.performance).toEqual(profile.performance);
     const missing = await get('no-such-baseline');
     expect(missing.status).toBe(404);

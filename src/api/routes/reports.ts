@@ -10,7 +10,7 @@ import {
   renderReport,
   reportTime,
 } from '../../report/index.js';
-import { badRequest } from '../errors.js';
+import { badRequest, HttpError } from '../errors.js';
 import { modelOf } from '../lookup.js';
 import type { ApiDeps } from '../ports.js';
 
@@ -29,6 +29,7 @@ function timeOf(name: 'from' | 'to', v: string): number {
  * the report carries the model's whole configuration and the lineage of its inputs.
  */
 export function registerReportRoutes(app: FastifyInstance, deps: ApiDeps) {
+  let building = false;
   app.post(
     '/api/v1/admin/reports',
     {
@@ -36,7 +37,7 @@ export function registerReportRoutes(app: FastifyInstance, deps: ApiDeps) {
       schema: {
         operationId: 'buildReport',
         summary: 'The period report of a model: HTML (self-contained) or JSON',
-        description: `Everything a model review needs for one model and period, from the stored results: the baselines (ids, hashes, sources, profiles), the configuration in force and its hash, every window's verdicts, drift over time per feature, performance and label coverage, fairness by group, segments that moved, the alerts the results fired (K consecutive windows) and the lineage (baselines, Kafka offsets, replayed files). The same store and period give byte-identical output. A period is at most ${MAX_REPORT_DAYS} days.`,
+        description: `Everything a model review needs for one model and period, from the stored results: the baselines (ids, hashes, sources, profiles), the configuration in force and its hash, every window's verdicts, drift over time per feature, performance and label coverage, fairness by group, segments that moved, the alerts the results fired (K consecutive windows) and the lineage (baselines, Kafka offsets, replayed files). The same store and period give byte-identical output. A period is at most ${MAX_REPORT_DAYS} days; one report is built at a time (409 while another is).`,
         tags: ['reports'],
         body: {
           type: 'object',
@@ -76,14 +77,27 @@ export function registerReportRoutes(app: FastifyInstance, deps: ApiDeps) {
       const problem = periodProblem(from, to);
       if (problem !== null) throw badRequest(problem);
       const format = body.format ?? 'html';
-      const report = await buildReport({
-        store: deps.store,
-        model,
-        from,
-        to,
-        version: deps.version,
-      });
-      return reply.type(REPORT_MEDIA_TYPES[format]).send(renderReport(report, format));
+      // One report at a time: each reads a whole period from the store, next to live traffic.
+      if (building) {
+        throw new HttpError(
+          409,
+          'DRIFTD_ERR_REPORT_RUNNING',
+          'another report is being built on this daemon; retry when it is done',
+        );
+      }
+      building = true;
+      try {
+        const report = await buildReport({
+          store: deps.store,
+          model,
+          from,
+          to,
+          version: deps.version,
+        });
+        return reply.type(REPORT_MEDIA_TYPES[format]).send(renderReport(report, format));
+      } finally {
+        building = false;
+      }
     },
   );
 }
