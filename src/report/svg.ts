@@ -27,7 +27,7 @@ export interface TimeChart {
   bars?: boolean;
 }
 
-const W = 560;
+const W = 520;
 const H = 150;
 const PAD = { left: 48, right: 12, top: 20, bottom: 24 };
 
