@@ -58,7 +58,12 @@ export const esc = (s: string) =>
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** One chart as an <svg> element (role img, titled), sized by viewBox and CSS. */
-export function timeChart(c: TimeChart): string {
+export function timeChart(chart: TimeChart): string {
+  // A value that is not a finite number is drawn as none (the line breaks there).
+  const c = {
+    ...chart,
+    points: chart.points.map((p) => (p.y === null || Number.isFinite(p.y) ? p : { ...p, y: null })),
+  };
   const values = c.points.flatMap((p) => (p.y === null ? [] : [p.y]));
   const yMin = c.yMin ?? Math.min(0, ...values);
   const top = Math.max(...values, c.line?.y ?? Number.NEGATIVE_INFINITY, yMin + 1e-9);
