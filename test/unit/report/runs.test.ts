@@ -4,7 +4,7 @@
  * shorter than K is no alert, and the alert fires at the close of the K-th window.
  */
 import { describe, expect, it } from 'vitest';
-import { runs } from '../../../src/report/model.js';
+import { runs } from '../../../src/report/alerts.js';
 
 const H = 3_600_000;
 const w = (i: number, hit: boolean | null) => ({ start: i * H, end: (i + 1) * H, hit });
