@@ -4,6 +4,7 @@ import type { RejectReason } from '../ingest/decode.js';
 import type { Logger } from '../logger.js';
 import type { ReloadReport } from '../reload.js';
 import type {
+  EventSourceSummary,
   FairnessQuery,
   FairnessRowsQuery,
   FairnessWindowResult,
@@ -18,6 +19,7 @@ import type {
   PredictionEvent,
   WindowResult,
 } from '../types.js';
+import type { StoredOutcomes } from '../window/fairness.js';
 import type { PerformanceVerdict } from '../window/performance-verdict.js';
 
 /** One rejected item of an ingestion batch. */
@@ -121,8 +123,17 @@ export interface ApiStore {
   exactKs(q: ExactKsRequest): Promise<ExactKsAnswer>;
   /** Stored fairness results, the latest computation of each window. */
   queryFairness(q: FairnessQuery): Promise<FairnessWindowResult[]>;
+  /** Stored predictions and labels counted per attribute value, prediction and label (a range). */
+  fairnessRows(q: FairnessRowsQuery): Promise<StoredOutcomes[]>;
   /** Deletes one prediction's stored copies and labels (id as stored); rows removed per table. */
   erasePrediction(model: string, id: string): Promise<{ events: number; labels: number }>;
+  /** Where a model's stored events of a range came from (the period report's lineage). */
+  eventSources(q: {
+    model: string;
+    from: number;
+    to: number;
+    limit: number;
+  }): Promise<EventSourceSummary[]>;
   ping(): Promise<void>;
 }
 

@@ -1,4 +1,11 @@
-import type { EventSource, FeatureDrift, PerformanceResult, WindowResult } from '../types.js';
+import type {
+  BaselineProfile,
+  EventSource,
+  FeatureDrift,
+  FeatureProfile,
+  PerformanceResult,
+  WindowResult,
+} from '../types.js';
 import type { PerformanceVerdict } from '../window/performance-verdict.js';
 import { referenceName } from '../window/reference.js';
 import type { BaselineSummary } from './ports.js';
@@ -111,3 +118,35 @@ export function presentPerformance(
 
 /** One severity scale for every test and rule (defined in src/window/verdict.ts). */
 export { severity } from '../window/verdict.js';
+
+/**
+ * A baseline's profile as the API shows it (GET /api/v1/baselines/{id}): bins, categories,
+ * summary statistics, performance, hash and source (by file name). The reservoir sample and
+ * the list of every seen category are left out (their sizes are given): they are raw training
+ * values, and the bins and summaries describe the distribution.
+ */
+export function presentBaselineProfile(p: BaselineProfile) {
+  const feature = (f: FeatureProfile) => {
+    if (f.kind === 'numeric') {
+      const { sample, gaps: _gaps, gapSquares: _gapSquares, ...rest } = f;
+      return { ...rest, sampleSize: sample.length };
+    }
+    const { seen, ...rest } = f;
+    return { ...rest, ...(seen === undefined ? {} : { seenCount: seen.length }) };
+  };
+  return {
+    id: p.id,
+    hash: p.hash,
+    model: p.model,
+    version: p.version,
+    createdAt: iso(p.createdAt),
+    source: fileName(p.source),
+    rowCount: p.rowCount,
+    badRows: p.badRows,
+    params: p.params,
+    performance: p.performance ?? null,
+    hasEstimator: p.cbpe !== undefined,
+    features: Object.fromEntries(Object.entries(p.features).map(([k, f]) => [k, feature(f)])),
+    prediction: p.prediction === null ? null : feature(p.prediction),
+  };
+}

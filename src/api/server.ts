@@ -17,6 +17,7 @@ import { registerOpsRoutes } from './routes/ops.js';
 import { registerPredictionRoutes } from './routes/predictions.js';
 import { registerRecomputeRoutes } from './routes/recompute.js';
 import { registerReloadRoutes } from './routes/reload.js';
+import { registerReportRoutes } from './routes/reports.js';
 import { registerSegmentRoutes } from './routes/segments.js';
 import { addComponentSchemas, errorSchema, ref } from './schemas.js';
 import { httpsOptions } from './tls.js';
@@ -107,6 +108,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   registerOpsRoutes(app, deps);
   registerErasureRoutes(app, deps);
   registerReloadRoutes(app, deps);
+  registerReportRoutes(app, deps);
   await registerBaselineRoutes(app, deps);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

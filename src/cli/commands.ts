@@ -138,6 +138,34 @@ export const COMMANDS = {
       },
     },
   },
+  report: {
+    summary:
+      'write the period report of a model (self-contained HTML or JSON): baselines, config, verdicts, drift, performance, fairness, alerts, lineage',
+    flags: {
+      ...CONFIG_FLAG,
+      model: {
+        type: 'string',
+        arg: 'id',
+        description: 'model id, as in the config',
+        required: true,
+      },
+      from: {
+        type: 'string',
+        arg: 'time',
+        description: 'start of the period (inclusive): ISO-8601 with a zone, or epoch ms',
+        required: true,
+      },
+      to: {
+        type: 'string',
+        arg: 'time',
+        description: 'end of the period (exclusive): ISO-8601 with a zone, or epoch ms',
+        required: true,
+      },
+      format: { type: 'string', arg: 'html|json', description: 'html (default) or json' },
+      out: { type: 'string', arg: 'file', description: 'write here instead of stdout' },
+      ...DAEMON_FLAGS,
+    },
+  },
   erase: {
     summary:
       'erase one prediction and its labels (GDPR Art. 17); with the embedded store, stop the daemon first or use its API route',
@@ -179,5 +207,6 @@ export const LOADERS: { readonly [N in CommandName]: Loader<N> } = {
   'rules generate': () => import('./commands/rules-generate.js'),
   'dashboards generate': () => import('./commands/dashboards-generate.js'),
   'config check': () => import('./commands/config-check.js'),
+  report: () => import('./commands/report.js'),
   erase: () => import('./commands/erase.js'),
 };

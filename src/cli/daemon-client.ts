@@ -5,6 +5,8 @@ export interface DaemonClient {
   readonly base: string;
   /** A request with the bearer token; answers parsed JSON, throws DaemonAnswerError on 4xx/5xx. */
   request<T>(path: string, init?: RequestInit): Promise<{ status: number; body: T }>;
+  /** A request whose answer is kept as text (e.g. an HTML report); throws as `request`. */
+  requestText(path: string, init?: RequestInit): Promise<{ status: number; text: string }>;
   /** A request answered in NDJSON: each line parsed, in order; throws as `request` on 4xx/5xx. */
   requestLines(path: string, init: RequestInit, onLine: (line: unknown) => void): Promise<void>;
 }
@@ -62,6 +64,11 @@ export async function findDaemon(
       const res = await send(path, init);
       if (res.status >= 400) return refused(res);
       return { status: res.status, body: (await res.json()) as T };
+    },
+    async requestText(path: string, init: RequestInit = {}) {
+      const res = await send(path, init);
+      if (res.status >= 400) return refused(res);
+      return { status: res.status, text: await res.text() };
     },
     async requestLines(path, init, onLine) {
       const res = await send(path, init);

@@ -1372,3 +1372,21 @@ WHERE from_end <= {history:UInt32}
 ORDER BY version, window, attribute, protected_group, window_start
 ${READ_SETTINGS}`;
 }
+
+/**
+ * Params: model, from, to, limit. Where the stored events of `model` in `[from, to)` came from
+ * (the period report's lineage): per source, Kafka topic and partition with the first and last
+ * offset, or replayed file, the events (every stored copy) and their event-time span. Ordered,
+ * so the same store answers the same rows in the same order.
+ */
+export function eventSourcesSql(db: string): string {
+  return `SELECT source, kafka_topic, kafka_partition, replay_file,
+  min(kafka_offset) AS first_offset, max(kafka_offset) AS last_offset, count() AS n,
+  toUnixTimestamp64Milli(min(ts)) AS first_ts, toUnixTimestamp64Milli(max(ts)) AS last_ts
+FROM ${tableRef(db, 'events')}
+WHERE model = {model:String} AND ts >= ${from} AND ts < ${to}
+GROUP BY source, kafka_topic, kafka_partition, replay_file
+ORDER BY source, kafka_topic, kafka_partition, replay_file
+LIMIT {limit:UInt64}
+${READ_SETTINGS}`;
+}

@@ -40,6 +40,7 @@ import {
   encodePerformance,
   encodeWindowResult,
   eraseByIdSql,
+  eventSourcesSql,
   exactKsSql,
   type FairnessResultRow,
   type FairnessRowSql,
@@ -91,6 +92,8 @@ import type {
   EncodedEvents,
   ErasureCounts,
   EventBuffer,
+  EventRangeQuery,
+  EventSourceSummary,
   ExactKsQuery,
   ExactKsResult,
   FairnessQuery,
@@ -541,6 +544,40 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
     async saveCheckpoint(c: StoredCheckpoint): Promise<void> {
       ensureOpen();
       await insert('checkpoints', [c], (row, out) => out.push(encodeCheckpoint(row)));
+    },
+
+    async eventSources(q: {
+      model: string;
+      from: number;
+      to: number;
+      limit: number;
+    }): Promise<EventSourceSummary[]> {
+      ensureOpen();
+      const rows = await exec.query<{
+        source: string;
+        kafka_topic: string;
+        kafka_partition: number;
+        replay_file: string;
+        first_offset: string | number;
+        last_offset: string | number;
+        n: string | number;
+        first_ts: string | number;
+        last_ts: string | number;
+      }>(eventSourcesSql(db), q);
+      return rows.map((r) => {
+        const kafka = r.source === 'kafka';
+        return {
+          source: r.source as EventSourceSummary['source'],
+          topic: kafka ? r.kafka_topic : '',
+          partition: kafka ? Number(r.kafka_partition) : -1,
+          firstOffset: kafka ? String(r.first_offset) : '',
+          lastOffset: kafka ? String(r.last_offset) : '',
+          file: r.source === 'replay' ? r.replay_file : '',
+          events: Number(r.n),
+          firstTs: Number(r.first_ts),
+          lastTs: Number(r.last_ts),
+        };
+      });
     },
 
     async latestCheckpoint(groupId: string): Promise<StoredCheckpoint | null> {

@@ -289,6 +289,22 @@ export interface StoredCheckpoint {
   payload: string;
 }
 
+/** Where a model's stored events of a time range came from (see `Store.eventSources`). */
+export interface EventSourceSummary {
+  source: EventSource['kind'];
+  /** Kafka: topic, partition and the first and last stored offset (decimal text); else ''/-1. */
+  topic: string;
+  partition: number;
+  firstOffset: string;
+  lastOffset: string;
+  /** Replay: the file as recorded; else ''. */
+  file: string;
+  /** Stored rows (copies of one event count each). */
+  events: number;
+  firstTs: number;
+  lastTs: number;
+}
+
 export interface AppliedMigration {
   version: number;
   name: string;
@@ -419,6 +435,17 @@ export interface Store {
   saveCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
   /** The checkpoint with the highest `seq` of the group, or null. */
   latestCheckpoint(groupId: string): Promise<StoredCheckpoint | null>;
+
+  /**
+   * Where the stored events of `model` in `[from, to)` came from, per source, Kafka partition
+   * or replayed file, at most `limit` rows in a stable order (the period report's lineage).
+   */
+  eventSources(query: {
+    model: string;
+    from: number;
+    to: number;
+    limit: number;
+  }): Promise<EventSourceSummary[]>;
 
   /** Waits for in-flight work, then releases the engine. Idempotent. */
   close(): Promise<void>;

@@ -4,13 +4,13 @@ import { type BaselineProgress, importBaseline } from '../../baseline/import.js'
 import type { RowFormat } from '../../baseline/read.js';
 import type { ModelConfig } from '../../config/types.js';
 import { BaselineError } from '../../errors.js';
-import { MAX_MODEL_LENGTH, MAX_VERSION_LENGTH } from '../../limits.js';
+import { MAX_ID_LENGTH, MAX_MODEL_LENGTH, MAX_VERSION_LENGTH } from '../../limits.js';
 import type { Logger } from '../../logger.js';
 import { piiKeyOf } from '../../privacy/pii.js';
-import { HttpError } from '../errors.js';
+import { HttpError, notFound } from '../errors.js';
 import { modelOf } from '../lookup.js';
 import type { ApiDeps } from '../ports.js';
-import { fileName, presentBaseline } from '../present.js';
+import { fileName, presentBaseline, presentBaselineProfile } from '../present.js';
 import { removeStaleUploads, type SpooledUpload, spoolUpload, uploadTooLarge } from '../upload.js';
 
 /** Default of server.baselineUploadMaxBytes (configs built by hand may lack it). */
@@ -155,6 +155,32 @@ export async function registerBaselineRoutes(app: FastifyInstance, deps: ApiDeps
       const { model } = req.query as { model?: string };
       const list = await deps.store.listBaselines(model === undefined ? {} : { model });
       return { baselines: list.map(presentBaseline) };
+    },
+  );
+
+  app.get(
+    '/api/v1/baselines/:id',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'getBaseline',
+        summary: 'One stored baseline with its profile',
+        description:
+          "The profile a baseline holds: per feature its bins and counts (numeric: fine quantile-bin edges, the PSI grouping, summary statistics, missing and NaN counts; categorical: the top categories with counts, other, missing, distinct), the prediction's, the model's performance on the baseline data, its content hash and source file name. The raw reservoir sample and the full list of seen categories are not returned (their sizes are).",
+        tags: ['baselines'],
+        params: {
+          type: 'object',
+          required: ['id'],
+          properties: { id: { type: 'string', minLength: 1, maxLength: MAX_ID_LENGTH } },
+        },
+        response: { 200: { type: 'object', additionalProperties: true } },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      const profile = await deps.store.getBaseline(id);
+      if (profile === null) throw notFound(`no baseline with id "${id}" is stored`);
+      return presentBaselineProfile(profile);
     },
   );
 
