@@ -79,6 +79,13 @@ export interface ResolvedAlerts {
   };
   /** Events per second the model normally receives; sizes DriftdNoData. null = unknown. */
   expectedEventsPerSecond: number | null;
+  /** Retrain recommendation (src/window/retrain.ts): consecutive windows that open an episode. */
+  retrain: {
+    /** Dataset drift in this many consecutive windows of one size. */
+    driftWindows: number;
+    /** The label-free estimate degraded (vs `performance`) in this many consecutive windows. */
+    estimatedDegradationWindows: number;
+  };
 }
 
 /** Settings of the pipeline alerts (top-level `alerts:` only). */
