@@ -3,7 +3,7 @@ import type { Metrics } from '../export/metrics.js';
 import type { RejectReason } from '../ingest/decode.js';
 import type { Logger } from '../logger.js';
 import type { ReloadReport } from '../reload.js';
-import type { FairnessRowsQuery } from '../store/types.js';
+import type { FairnessRowsQuery, Store } from '../store/types.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -97,7 +97,7 @@ export interface ExactKsAnswer {
 }
 
 /** The read side of the store the API uses (the full Store satisfies it structurally). */
-export interface ApiStore {
+export interface ApiStore extends Pick<Store, 'retrainRecommendations'> {
   listBaselines(opts?: { model?: string }): Promise<BaselineSummary[]>;
   getBaseline(id: string): Promise<BaselineProfile | null>;
   /** Stores a baseline; false when one with its id (content hash) is already stored. */

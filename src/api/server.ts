@@ -17,6 +17,7 @@ import { registerOpsRoutes } from './routes/ops.js';
 import { registerPredictionRoutes } from './routes/predictions.js';
 import { registerRecomputeRoutes } from './routes/recompute.js';
 import { registerReloadRoutes } from './routes/reload.js';
+import { registerRetrainRoutes } from './routes/retrain.js';
 import { addComponentSchemas, errorSchema, ref } from './schemas.js';
 import { httpsOptions } from './tls.js';
 
@@ -100,6 +101,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   registerIngestRoutes(app, deps);
   registerModelRoutes(app, deps);
   registerFairnessRoutes(app, deps);
+  registerRetrainRoutes(app, deps);
   registerPredictionRoutes(app, deps);
   registerRecomputeRoutes(app, deps);
   registerOpsRoutes(app, deps);

@@ -76,6 +76,9 @@ export const METRIC = {
   buildInfo: 'driftd_build_info',
   configReloads: 'driftd_config_reloads_total',
   configRestartRequired: 'driftd_config_restart_required',
+  // Retrain recommendation (wt-retrain, src/window/retrain.ts).
+  retrainRecommended: 'driftd_retrain_recommended',
+  retrainRecommendations: 'driftd_retrain_recommendations_total',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
@@ -157,6 +160,16 @@ export interface Metrics {
   configRestartRequired: Gauge;
   baselinePerformance: Gauge<'model' | 'version' | 'metric'>;
   featureBaselineMissingRatio: Gauge<'model' | 'version' | 'feature'>;
+  retrainRecommended: Gauge<'model' | 'version'>;
+  retrainRecommendations: Counter<'model' | 'version'>;
+  /**
+   * A retrain episode opened (gauge 1, counter + 1) or closed (gauge 0). `restored`: an episode
+   * the store holds as open, shown again at startup (the counter does not move).
+   */
+  recordRetrain(
+    rec: { model: string; version: string; status: 'open' | 'closed' },
+    opts?: RecordOptions,
+  ): void;
   /**
    * Sets the gauges of the baseline a model version is now evaluated against (its performance,
    * its features' missing ratios), replacing those of the version's previous baseline.
@@ -467,6 +480,16 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       "Share of the baseline's valid rows with the feature missing (compare driftd_feature_missing_ratio).",
       ['model', 'version', 'feature'] as const,
     ),
+    retrainRecommended: gauge(
+      METRIC.retrainRecommended,
+      '1 while a retrain episode of the model version is open (sustained drift or estimated degradation; GET /api/v1/models/{model}/retrain-recommendations says why), else 0.',
+      ['model', 'version'] as const,
+    ),
+    retrainRecommendations: counter(
+      METRIC.retrainRecommendations,
+      'Retrain recommendations raised (one per episode) since the daemon started.',
+      ['model', 'version'] as const,
+    ),
   };
   // Both results exported from the start: a first failure is then an increase from 0.
   for (const result of ['success', 'failure']) m.configReloads.inc({ result }, 0);
@@ -719,6 +742,12 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
 
   const seedStreak = (key: StreakKey, history: VerdictHistory): void => streaks.seed(key, history);
 
+  const recordRetrain: Metrics['recordRetrain'] = (rec, o = {}) => {
+    const vl = { model: rec.model, version: rec.version };
+    m.retrainRecommended.set(vl, rec.status === 'open' ? 1 : 0);
+    if (rec.status === 'open' && !o.restored) m.retrainRecommendations.inc(vl);
+  };
+
   return {
     ...m,
     recordWindow,
@@ -726,6 +755,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     recordFairness,
     recordBaseline,
     seedStreak,
+    recordRetrain,
     forgetVersion,
     setKafkaReadiness,
   };

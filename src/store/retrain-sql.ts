@@ -47,7 +47,9 @@ LIMIT {limit:UInt32}
 ${READ_SETTINGS}`;
 }
 
-export function decodeRetrainRecommendation(row: RetrainRecommendationRow): StoredRetrainRecommendation {
+export function decodeRetrainRecommendation(
+  row: RetrainRecommendationRow,
+): StoredRetrainRecommendation {
   const rec = JSON.parse(row.evidence) as StoredRetrainRecommendation;
   return {
     ...rec,

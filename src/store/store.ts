@@ -462,7 +462,9 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       };
     },
 
-    async insertRetrainRecommendations(rows: readonly StoredRetrainRecommendation[]): Promise<void> {
+    async insertRetrainRecommendations(
+      rows: readonly StoredRetrainRecommendation[],
+    ): Promise<void> {
       ensureOpen();
       if (rows.length === 0) return;
       await insert('retrain_recommendations', rows, (r, out) =>

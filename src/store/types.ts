@@ -5,7 +5,6 @@
  */
 
 import { StoreError } from '../errors.js';
-import type { StoredRetrainRecommendation } from './retrain-sql.js';
 import type { ProtectedAttribute } from '../stats/fairness-groups.js';
 import type {
   BaselineParams,
@@ -17,6 +16,7 @@ import type {
   PredictionEvent,
   WindowResult,
 } from '../types.js';
+import type { StoredRetrainRecommendation } from './retrain-sql.js';
 
 export type { StoredRetrainRecommendation } from './retrain-sql.js';
 

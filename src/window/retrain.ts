@@ -225,7 +225,11 @@ interface Held {
   run: RetrainWindow[];
 }
 
-function holds(sizeLabel: string, windows: readonly RetrainWindow[], model: ModelConfig): Held | null {
+function holds(
+  sizeLabel: string,
+  windows: readonly RetrainWindow[],
+  model: ModelConfig,
+): Held | null {
   const { driftWindows, estimatedDegradationWindows } = model.alerts.retrain;
   const drift = runOf(windows, 'drifted');
   const degraded = runOf(windows, 'degraded');
@@ -255,7 +259,12 @@ function recommendationOf(
     for (const f of w.features) {
       const s = features.get(f.feature);
       if (s === undefined) {
-        features.set(f.feature, { feature: f.feature, test: f.test, windows: 1, maxEffect: f.effect });
+        features.set(f.feature, {
+          feature: f.feature,
+          test: f.test,
+          windows: 1,
+          maxEffect: f.effect,
+        });
       } else {
         s.windows++;
         s.maxEffect = Math.max(s.maxEffect, f.effect);
@@ -276,7 +285,8 @@ function recommendationOf(
     closedAt: null,
     windows: held.run,
     features: [...features.values()].sort(
-      (a, b) => b.windows - a.windows || b.maxEffect - a.maxEffect || (a.feature < b.feature ? -1 : 1),
+      (a, b) =>
+        b.windows - a.windows || b.maxEffect - a.maxEffect || (a.feature < b.feature ? -1 : 1),
     ),
     configHash: ctx.configHash,
   };
