@@ -507,6 +507,25 @@ function modelRules(model: ModelConfig): AlertingRule[] {
     },
     { for: 5 * 60_000 },
   );
+  // One episode = one alert (src/window/retrain.ts): the gauge is 1 from the window that opens
+  // the episode to the first clean one, so Alertmanager sends it once (repeat_interval aside).
+  const R = a.retrain;
+  rule(
+    'DriftdRetrainRecommended',
+    `max by (model, version) (${METRIC.retrainRecommended}${m}) == 1`,
+    {
+      summary: 'Retrain recommended for {{ $labels.model }} version {{ $labels.version }}',
+      description:
+        'Model {{ $labels.model }} version {{ $labels.version }} has drifted (dataset drift) in ' +
+        `${R.driftWindows} consecutive windows of one size, or its label-free performance ` +
+        `estimate was worse than alerts.performance in ${R.estimatedDegradationWindows}. ` +
+        'This fires once per episode and resolves at the first clean window. Why (features ' +
+        'with their effect sizes, windows, estimates against their limits): ' +
+        (a.apiBaseUrl === null
+          ? `GET /api/v1/models/${model.id}/retrain-recommendations?status=open.`
+          : `${a.apiBaseUrl}/api/v1/models/${encodeURIComponent(model.id)}/retrain-recommendations?status=open`),
+    },
+  );
   return rules;
 }
 
