@@ -103,6 +103,9 @@ export function alertSettingWarnings(config: DriftdConfig): string[] {
   return out;
 }
 
+/** How long DriftdRetrainRecommended outlives its gauge's last 1 while driftd is not scraped. */
+const RETRAIN_HOLD = '15m';
+
 /** Seconds, for PromQL comparisons with time(). */
 const seconds = (ms: number) => Math.ceil(ms / 1000);
 
@@ -509,10 +512,18 @@ function modelRules(model: ModelConfig): AlertingRule[] {
   );
   // One episode = one alert (src/window/retrain.ts): the gauge is 1 from the window that opens
   // the episode to the first clean one, so Alertmanager sends it once (repeat_interval aside).
+  // A restart (scrapes failing, the series stale) must not resolve it, or the alert would fire
+  // anew and trigger a second pipeline run: it holds for RETRAIN_HOLD after the last 1 unless
+  // the daemon says 0 (the episode closed).
   const R = a.retrain;
+  const recommended = `${METRIC.retrainRecommended}${m}`;
   rule(
     'DriftdRetrainRecommended',
-    `max by (model, version) (${METRIC.retrainRecommended}${m}) == 1`,
+    [
+      `max by (model, version) (max_over_time(${recommended}[${RETRAIN_HOLD}])) == 1`,
+      `unless on (model, version)`,
+      `  max by (model, version) (${recommended}) == 0`,
+    ].join('\n'),
     {
       summary: 'Retrain recommended for {{ $labels.model }} version {{ $labels.version }}',
       description:
