@@ -87,6 +87,7 @@ describe('store migrations (chDB)', () => {
       'events',
       'labels',
       'performance',
+      'retrain_recommendations',
       'schema_migrations',
       'store_settings',
       'window_results',
