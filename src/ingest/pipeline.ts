@@ -168,7 +168,13 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   };
 
   const baselines = createBaselineCache({ store, models, clock, logger: log, metrics });
-  const windows = createWindowRegistry({ live, clock, metrics, baselines });
+  const windows = createWindowRegistry({
+    live,
+    clock,
+    metrics,
+    baselines,
+    onRetire: (model, version) => retrain.retire(model, version),
+  });
   const managers = windows.managers;
 
   const writes = createStoreWrites(metrics, quarantine);

@@ -32,6 +32,8 @@ export interface RetrainWriter {
   restore(): Promise<void>;
   /** Window results just written (in the result writer's serial order). */
   observe(results: readonly WindowResult[]): Promise<void>;
+  /** A model version retired by its window manager (memory bounded by the live versions). */
+  retire(model: string, version: string): void;
 }
 
 /** Stored windows read back per version and size at startup beyond the longest run configured. */
@@ -157,5 +159,6 @@ export function createRetrainWriter(opts: {
       }
       await flush();
     },
+    retire: (model, version) => episodes.retire(model, version),
   };
 }

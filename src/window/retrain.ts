@@ -105,8 +105,13 @@ export interface RetrainEpisodes {
   reconcile(model: ModelConfig, ctx: JudgeContext): RetrainRecommendation[];
   /** Open episodes (gauge, API). */
   open(): RetrainRecommendation[];
-  /** Drops a retired model version. */
-  forget(model: string, version: string): void;
+  /**
+   * A retired model version (no more windows): its windows are dropped; an open episode is
+   * kept (one record) until a result of the version closes it or a restart reconciles it.
+   */
+  retire(model: string, version: string): void;
+  /** Versions held (tests, bounds). */
+  size(): number;
 }
 
 export interface JudgeContext {
@@ -391,8 +396,13 @@ export function createRetrainEpisodes(): RetrainEpisodes {
     open() {
       return [...versions.values()].flatMap((s) => (s.open === null ? [] : [s.open]));
     },
-    forget(model, version) {
-      versions.delete(versionKey(model, version));
+    retire(model, version) {
+      const key = versionKey(model, version);
+      const s = versions.get(key);
+      if (s === undefined) return;
+      if (s.open === null) versions.delete(key);
+      else s.sizes.clear();
     },
+    size: () => versions.size,
   };
 }

@@ -245,6 +245,25 @@ describe('retrain episodes', () => {
     expect(lost.reconcile(m, ctx).map((r) => [r.id, r.status])).toEqual([[rec!.id, 'open']]);
   });
 
+  it('a retired version is dropped, unless its episode is open (kept until closed)', () => {
+    const m = model({ driftWindows: 2 });
+    const e = createRetrainEpisodes();
+    for (let v = 0; v < 1000; v++) feed(e, m, [win(1, { version: `v${v}`, drifted: true })]);
+    expect(e.size()).toBe(1000);
+    for (let v = 0; v < 1000; v++) e.retire('credit-risk', `v${v}`);
+    expect(e.size()).toBe(0);
+
+    const [rec] = feed(
+      e,
+      m,
+      [1, 2].map((k) => win(k, { drifted: true })),
+    );
+    e.retire('credit-risk', '3');
+    expect(e.open()).toEqual([rec]);
+    // Back with a clean window: the episode closes.
+    expect(feed(e, m, [win(3)]).map((r) => r.status)).toEqual(['closed']);
+  });
+
   it('reads a stored estimate from the performance keys', () => {
     expect(
       storedEstimate({
