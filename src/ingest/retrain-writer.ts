@@ -61,9 +61,12 @@ export function createRetrainWriter(opts: {
     configHash: modelConfigHash(model),
   });
 
-  function queue(rec: RetrainRecommendation, restored = false): void {
-    pending.push({ ...rec, driftdVersion: VERSION, writtenAt: clock.now() });
-    metrics.recordRetrain(rec, { restored });
+  /** Rows of an episode are ordered by written_at: strictly increasing, even within one ms. */
+  let lastWrittenAt = 0;
+  function queue(rec: RetrainRecommendation): void {
+    lastWrittenAt = Math.max(clock.now(), lastWrittenAt + 1);
+    pending.push({ ...rec, driftdVersion: VERSION, writtenAt: lastWrittenAt });
+    metrics.recordRetrain(rec);
     log.info(
       {
         model: rec.model,

@@ -39,7 +39,7 @@ FROM
 (
   SELECT * FROM ${tableRef(db, 'retrain_recommendations')}
   WHERE model = {model:String}${version ? ' AND version = {version:String}' : ''}
-  ORDER BY written_at DESC
+  ORDER BY written_at DESC, status = 'closed' DESC
   LIMIT 1 BY version, episode_id
 )
 ${open ? "WHERE status = 'open'\n" : ''}ORDER BY opened_at DESC, version, episode_id

@@ -122,11 +122,33 @@ describe.each([
   });
 });
 
+it('an episode opened and closed in the same millisecond reads as closed, however stored', async () => {
+  for (const s of [embedded, server]) {
+    for (const version of ['5', '6', '7', '8']) {
+      const d = rec(version, T0, { writtenAt: T0 + 50 * MIN });
+      const closed = { ...d, status: 'closed' as const, closedAt: T0 + 50 * MIN };
+      // Both orders, in one insert and in two.
+      if (version === '5') await s.insertRetrainRecommendations([closed, d]);
+      if (version === '6') await s.insertRetrainRecommendations([d, closed]);
+      if (version === '7') {
+        await s.insertRetrainRecommendations([closed]);
+        await s.insertRetrainRecommendations([d]);
+      }
+      if (version === '8') {
+        await s.insertRetrainRecommendations([d]);
+        await s.insertRetrainRecommendations([closed]);
+      }
+      const got = await s.retrainRecommendations({ model: 'credit-risk', version });
+      expect(got.map((r) => r.status)).toEqual(['closed']);
+    }
+  }
+});
+
 it('is append-only: a plain MergeTree keeping every transition', async () => {
   const rows = await exec.query<{ n: string }>(
     'SELECT count() AS n FROM driftd_retrain_embedded.retrain_recommendations',
   );
-  expect(Number(rows[0]!.n)).toBe(4);
+  expect(Number(rows[0]!.n)).toBe(12);
   const [engine] = await exec.query<{ engine: string }>(
     "SELECT engine FROM system.tables WHERE database = 'driftd_retrain_embedded' AND name = 'retrain_recommendations'",
   );
