@@ -256,6 +256,31 @@ CREATE TABLE IF NOT EXISTS driftd.fairness_results ON CLUSTER '{cluster}' AS dri
 ENGINE = Distributed('{cluster}', 'driftd', 'fairness_results_local', cityHash64(model));
 
 -- Schema versions 1..11 and 14 of src/store/migrations.ts are in place (migration 3, the insert
+-- retrain_recommendations: append-only episode transitions (migration 17), sharded by model.
+CREATE TABLE IF NOT EXISTS driftd.retrain_recommendations_local ON CLUSTER '{cluster}'
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  episode_id String,
+  status LowCardinality(String),
+  window LowCardinality(String),
+  triggers Array(LowCardinality(String)),
+  opened_at DateTime64(3, 'UTC'),
+  closed_at Nullable(DateTime64(3, 'UTC')),
+  first_window_start DateTime64(3, 'UTC'),
+  last_window_end DateTime64(3, 'UTC'),
+  evidence String CODEC(ZSTD(3)),
+  driftd_version LowCardinality(String),
+  config_hash LowCardinality(String),
+  written_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+ORDER BY (model, version, episode_id, written_at);
+
+CREATE TABLE IF NOT EXISTS driftd.retrain_recommendations ON CLUSTER '{cluster}' AS driftd.retrain_recommendations_local
+ENGINE = Distributed('{cluster}', 'driftd', 'retrain_recommendations_local', cityHash64(model));
+
+-- Schema versions 1..11 and 17 of src/store/migrations.ts are in place (migration 3, the insert
 -- deduplication window of non-replicated tables, is what Replicated* tables do by default;
 -- migrations 4 (raw-data TTL counted from ingestion), 5 (the events' `raw` column), 6
 -- (merge_selector_base of events), 7 (the events' HTTP ingest position and request key), 8
@@ -275,7 +300,8 @@ INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (9, 'window_results: statistic_bound, bound_straddles_threshold, other_ratio', now64(3, 'UTC')),
   (10, 'window_results: calibrated verdicts (rule, effect, effect floor) and the KS p-value of every numeric feature', now64(3, 'UTC')),
   (11, 'window_results: the reference each window was compared with, and why a verdict is insufficient', now64(3, 'UTC')),
-  (14, 'fairness_results: every fairness computation of a window, per protected attribute and group', now64(3, 'UTC'));
+  (14, 'fairness_results: every fairness computation of a window, per protected attribute and group', now64(3, 'UTC')),
+  (17, 'retrain_recommendations: one row per retrain episode transition (opened, closed)', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
   ('raw_events_ttl_days', '30', now64(3, 'UTC'));

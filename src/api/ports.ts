@@ -10,6 +10,7 @@ import type {
   FairnessWindowResult,
   LabeledPrediction,
   LabeledPredictionsQuery,
+  Store,
 } from '../store/types.js';
 import type {
   BaselineProfile,
@@ -106,7 +107,7 @@ export interface ExactKsAnswer {
 }
 
 /** The read side of the store the API uses (the full Store satisfies it structurally). */
-export interface ApiStore {
+export interface ApiStore extends Pick<Store, 'retrainRecommendations'> {
   listBaselines(opts?: { model?: string }): Promise<BaselineSummary[]>;
   getBaseline(id: string): Promise<BaselineProfile | null>;
   /** Stores a baseline; false when one with its id (content hash) is already stored. */

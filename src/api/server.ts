@@ -18,6 +18,7 @@ import { registerPredictionRoutes } from './routes/predictions.js';
 import { registerRecomputeRoutes } from './routes/recompute.js';
 import { registerReloadRoutes } from './routes/reload.js';
 import { registerReportRoutes } from './routes/reports.js';
+import { registerRetrainRoutes } from './routes/retrain.js';
 import { registerSegmentRoutes } from './routes/segments.js';
 import { addComponentSchemas, errorSchema, ref } from './schemas.js';
 import { httpsOptions } from './tls.js';
@@ -103,6 +104,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   registerModelRoutes(app, deps);
   registerFairnessRoutes(app, deps);
   registerSegmentRoutes(app, deps);
+  registerRetrainRoutes(app, deps);
   registerPredictionRoutes(app, deps);
   registerRecomputeRoutes(app, deps);
   registerOpsRoutes(app, deps);

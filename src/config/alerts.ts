@@ -31,6 +31,7 @@ export const MODEL_ALERT_NAMES = [
   'DriftdNoData',
   'DriftdWindowsStalled',
   'DriftdChallengerWorse',
+  'DriftdRetrainRecommended',
 ] as const;
 
 /** Alerts about the daemon and its inputs (labels and severity from the top level only). */
@@ -79,6 +80,8 @@ export const DEFAULT_SEVERITY: Record<AlertName, Exclude<AlertSeverity, 'off'>> 
   DriftdNoData: 'warning',
   DriftdWindowsStalled: 'critical',
   DriftdChallengerWorse: 'critical',
+  // A pipeline trigger, not a page: route it to a webhook receiver (deploy/alertmanager).
+  DriftdRetrainRecommended: 'info',
   DriftdUnknownModelEvents: 'warning',
   DriftdConsumerLagHigh: 'warning',
   DriftdDeadLetterRate: 'warning',
@@ -215,6 +218,13 @@ export interface ModelAlertsYaml {
    * consecutiveWindows worse windows. @default { estimatedDrop: 0.05, realisedDrop: 0.05, predictionDrift: true }
    */
   rollback?: Partial<ResolvedAlerts['rollback']>;
+  /**
+   * Retrain recommendation (src/window/retrain.ts): driftWindows = dataset drift in this many
+   * consecutive windows (default 2 × consecutiveWindows), estimatedDegradationWindows = the
+   * label-free estimate worse than `performance` in this many (default consecutiveWindows);
+   * 1..1000 each.
+   */
+  retrain?: { driftWindows?: number; estimatedDegradationWindows?: number };
 }
 
 /** The top-level `alerts` as written: the models' defaults plus the pipeline alerts' settings. */
@@ -239,6 +249,7 @@ export interface AlertsInput {
   dataQuality?: Partial<ResolvedAlerts['dataQuality']>;
   expectedEventsPerSecond?: number | null;
   rollback?: Partial<ResolvedAlerts['rollback']>;
+  retrain?: { driftWindows?: number; estimatedDegradationWindows?: number };
 }
 
 /** The pipeline settings, top level only, with their defaults. */
@@ -296,11 +307,12 @@ export function resolveAlerts(task: ModelTask, top: AlertsInput, own: AlertsInpu
     const t = merged[metric];
     if (t !== undefined && t !== null) performance[metric] = t;
   }
+  const consecutiveWindows = own.consecutiveWindows ?? top.consecutiveWindows ?? 2;
   return {
     labels: { ...top.labels, ...own.labels },
     runbookBaseUrl: pick(own.runbookBaseUrl, top.runbookBaseUrl, null),
     apiBaseUrl: pick(own.apiBaseUrl, top.apiBaseUrl, null),
-    consecutiveWindows: own.consecutiveWindows ?? top.consecutiveWindows ?? 2,
+    consecutiveWindows,
     severity,
     performance,
     labelCoverage: {
@@ -316,6 +328,16 @@ export function resolveAlerts(task: ModelTask, top: AlertsInput, own: AlertsInpu
     },
     expectedEventsPerSecond: pick(own.expectedEventsPerSecond, top.expectedEventsPerSecond, null),
     rollback: { ...ROLLBACK_DEFAULTS, ...top.rollback, ...own.rollback },
+    retrain: {
+      driftWindows:
+        own.retrain?.driftWindows ??
+        top.retrain?.driftWindows ??
+        Math.min(1000, 2 * consecutiveWindows),
+      estimatedDegradationWindows:
+        own.retrain?.estimatedDegradationWindows ??
+        top.retrain?.estimatedDegradationWindows ??
+        consecutiveWindows,
+    },
   };
 }
 
@@ -410,6 +432,15 @@ function readAlertsInput(r: MapReader, task: ModelTask | undefined): AlertsInput
         'invalidRatio',
       ] as const) {
         if (d.has(key)) set[key] = d.number(key, { min: 0, max: 1, exclusiveMin: true });
+      }
+      return set;
+    });
+  }
+  if (r.has('retrain')) {
+    out.retrain = r.map('retrain', (t) => {
+      const set: NonNullable<AlertsInput['retrain']> = {};
+      for (const key of ['driftWindows', 'estimatedDegradationWindows'] as const) {
+        if (t.has(key)) set[key] = t.integer(key, { min: 1, max: 1000 });
       }
       return set;
     });

@@ -88,6 +88,13 @@ export interface ResolvedAlerts {
     /** Prediction drift between the versions makes the challenger worse. */
     predictionDrift: boolean;
   };
+  /** Retrain recommendation (src/window/retrain.ts): consecutive windows that open an episode. */
+  retrain: {
+    /** Dataset drift in this many consecutive windows of one size. */
+    driftWindows: number;
+    /** The label-free estimate degraded (vs `performance`) in this many consecutive windows. */
+    estimatedDegradationWindows: number;
+  };
 }
 
 /** Settings of the pipeline alerts (top-level `alerts:` only). */

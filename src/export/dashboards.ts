@@ -778,6 +778,25 @@ function modelDashboard(d: Defaults): DashboardJson {
         .min(0),
     )
     .withPanel(
+      lineChart(
+        'Retrain recommended',
+        'A retrain episode is open (1): sustained drift or estimated degradation (alerts.retrain); GET /api/v1/models/{model}/retrain-recommendations says why; and the episodes raised since the daemon started.',
+      )
+        .withTarget(
+          query(
+            `max by (version) (${METRIC.retrainRecommended}{model="$model",version=~"$version"})`,
+            'v{{version}} open',
+          ),
+        )
+        .withTarget(
+          query(
+            `sum by (version) (${METRIC.retrainRecommendations}{model="$model",version=~"$version"})`,
+            'v{{version}} raised since start',
+          ),
+        )
+        .min(0),
+    )
+    .withPanel(
       lineChart('Label coverage', 'Share of the window’s predictions with a label.', 'percentunit')
         .withTarget(query(`max by (version) (${METRIC.labelCoverage}${sel})`, 'v{{version}}'))
         .min(0)

@@ -88,6 +88,9 @@ export const METRIC = {
   // Rollback signal (wt-rollback): challenger versions against their champion.
   rollbackSignal: 'driftd_rollback_signal',
   rollbackSignalConsecutive: 'driftd_rollback_signal_consecutive_windows',
+  // Retrain recommendation (wt-retrain, src/window/retrain.ts).
+  retrainRecommended: 'driftd_retrain_recommended',
+  retrainRecommendations: 'driftd_retrain_recommendations_total',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
@@ -183,6 +186,16 @@ export interface Metrics {
    * window replaces its verdict). Answers the verdict; null without opts.judgeRollback.
    */
   recordComparison(c: VersionComparison): RollbackVerdict | null;
+  retrainRecommended: Gauge<'model' | 'version'>;
+  retrainRecommendations: Counter<'model' | 'version'>;
+  /**
+   * A retrain episode opened (gauge 1, counter + 1) or closed (gauge 0). `restored`: an episode
+   * the store holds as open, shown again at startup (the counter does not move).
+   */
+  recordRetrain(
+    rec: { model: string; version: string; status: 'open' | 'closed' },
+    opts?: RecordOptions,
+  ): void;
   /**
    * Sets the gauges of the baseline a model version is now evaluated against (its performance,
    * its features' missing ratios), replacing those of the version's previous baseline.
@@ -557,6 +570,16 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       'Compared windows in a row, up to the latest with a verdict, in which the challenger was worse than the champion (0 once one is not); DriftdChallengerWorse fires at alerts.consecutiveWindows.',
       ['model', 'champion', 'challenger', 'window'] as const,
     ),
+    retrainRecommended: gauge(
+      METRIC.retrainRecommended,
+      '1 while a retrain episode of the model version is open (sustained drift or estimated degradation; GET /api/v1/models/{model}/retrain-recommendations says why), else 0.',
+      ['model', 'version'] as const,
+    ),
+    retrainRecommendations: counter(
+      METRIC.retrainRecommendations,
+      'Retrain recommendations raised (one per episode) since the daemon started.',
+      ['model', 'version'] as const,
+    ),
   };
   // Both results exported from the start: a first failure is then an increase from 0.
   for (const result of ['success', 'failure']) m.configReloads.inc({ result }, 0);
@@ -900,6 +923,12 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     return verdict;
   };
 
+  const recordRetrain: Metrics['recordRetrain'] = (rec, o = {}) => {
+    const vl = { model: rec.model, version: rec.version };
+    m.retrainRecommended.set(vl, rec.status === 'open' ? 1 : 0);
+    if (rec.status === 'open' && !o.restored) m.retrainRecommendations.inc(vl);
+  };
+
   return {
     ...m,
     recordWindow,
@@ -910,6 +939,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     seedStreak,
     seedFairnessStreak,
     recordComparison,
+    recordRetrain,
     forgetVersion,
     setKafkaReadiness,
   };

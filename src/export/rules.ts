@@ -103,6 +103,9 @@ export function alertSettingWarnings(config: DriftdConfig): string[] {
   return out;
 }
 
+/** How long DriftdRetrainRecommended outlives its gauge's last 1 while driftd is not scraped. */
+const RETRAIN_HOLD = '15m';
+
 /** Seconds, for PromQL comparisons with time(). */
 const seconds = (ms: number) => Math.ceil(ms / 1000);
 
@@ -539,6 +542,33 @@ function modelRules(model: ModelConfig): AlertingRule[] {
         'allowed lateness, the idle timeout and a grace). Drift results are not being produced.',
     },
     { for: 5 * 60_000 },
+  );
+  // One episode = one alert (src/window/retrain.ts): the gauge is 1 from the window that opens
+  // the episode to the first clean one, so Alertmanager sends it once (repeat_interval aside).
+  // A restart (scrapes failing, the series stale) must not resolve it, or the alert would fire
+  // anew and trigger a second pipeline run: it holds for RETRAIN_HOLD after the last 1 unless
+  // the daemon says 0 (the episode closed).
+  const R = a.retrain;
+  const recommended = `${METRIC.retrainRecommended}${m}`;
+  rule(
+    'DriftdRetrainRecommended',
+    [
+      `max by (model, version) (max_over_time(${recommended}[${RETRAIN_HOLD}])) == 1`,
+      `unless on (model, version)`,
+      `  max by (model, version) (${recommended}) == 0`,
+    ].join('\n'),
+    {
+      summary: 'Retrain recommended for {{ $labels.model }} version {{ $labels.version }}',
+      description:
+        'Model {{ $labels.model }} version {{ $labels.version }} has drifted (dataset drift) in ' +
+        `${R.driftWindows} consecutive windows of one size, or its label-free performance ` +
+        `estimate was worse than alerts.performance in ${R.estimatedDegradationWindows}. ` +
+        'This fires once per episode and resolves at the first clean window. Why (features ' +
+        'with their effect sizes, windows, estimates against their limits): ' +
+        (a.apiBaseUrl === null
+          ? `GET /api/v1/models/${model.id}/retrain-recommendations?status=open.`
+          : `${a.apiBaseUrl}/api/v1/models/${encodeURIComponent(model.id)}/retrain-recommendations?status=open`),
+    },
   );
   return rules;
 }

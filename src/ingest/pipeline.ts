@@ -21,6 +21,7 @@ import { createQuarantine, type Quarantine } from './quarantine.js';
 import { createRawWriter, type RawStore } from './raw-writer.js';
 import { createRequestIngest, type RequestStore } from './request-ingest.js';
 import { createResultWriter, type ResultStore } from './result-writer.js';
+import { createRetrainWriter, type RetrainStore } from './retrain-writer.js';
 import type { EngineSource } from './source.js';
 import { createSerial, createStoreWrites, direct, type WriteOptions } from './store-writes.js';
 import { createStreamIntake, DEFAULT_BUFFER_ROWS } from './stream-intake.js';
@@ -35,6 +36,7 @@ export interface PipelineStore
     RawStore,
     RequestStore,
     ResultStore,
+    RetrainStore,
     Pick<Store, 'latestResults' | 'latestFairness'> {}
 
 export interface PipelineOptions {
@@ -166,7 +168,13 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   };
 
   const baselines = createBaselineCache({ store, models, clock, logger: log, metrics });
-  const windows = createWindowRegistry({ live, clock, metrics, baselines });
+  const windows = createWindowRegistry({
+    live,
+    clock,
+    metrics,
+    baselines,
+    onRetire: (model, version) => retrain.retire(model, version),
+  });
   const managers = windows.managers;
 
   const writes = createStoreWrites(metrics, quarantine);
@@ -186,6 +194,18 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     bufferRows: DEFAULT_BUFFER_ROWS,
     onStored: (b) => performance.markDue(b),
   });
+  const retrain = createRetrainWriter({
+    store,
+    modelOf: (id) => models.get(id) ?? removed.get(id),
+    models: () => live.current.models,
+    baselinePerformance: (model, version) => {
+      const m = models.get(model);
+      return m === undefined ? undefined : baselines.baselineFor(m, version)?.performance;
+    },
+    metrics,
+    logger: log,
+    clock,
+  });
   const results = createResultWriter({
     store,
     modelOf: (id) => models.get(id) ?? removed.get(id),
@@ -197,6 +217,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     raw,
     performance,
     onWindow: opts.onWindow,
+    retrain,
   });
 
   function countEvent(model: string, result: EventResult, n = 1): void {
@@ -351,6 +372,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
           'could not restore the latest results on /metrics: consecutive-window counts start from 0',
         );
       }
+      await retrain.restore();
     },
     async tick() {
       await baselines.refreshIfOlder(BASELINE_REFRESH_MS);

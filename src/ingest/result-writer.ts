@@ -54,6 +54,8 @@ export function createResultWriter(opts: {
   raw: RawWriter;
   performance: PerformanceScheduler;
   onWindow?: ((result: WindowResult) => void) | undefined;
+  /** Retrain episodes (src/ingest/retrain-writer.ts), fed each written batch in order. */
+  retrain?: { observe(results: readonly WindowResult[]): Promise<void> } | undefined;
 }): ResultWriter {
   const { store, modelOf, clock, metrics, writes, serial, raw, performance } = opts;
   const log = opts.logger;
@@ -111,6 +113,7 @@ export function createResultWriter(opts: {
         );
         opts.onWindow?.(r);
       }
+      await opts.retrain?.observe(written);
       performance.trim();
       await performance.recompute(write);
       return written.slice();

@@ -48,6 +48,8 @@ export function createWindowRegistry(opts: {
   clock: Clock;
   metrics: Metrics;
   baselines: BaselineCache;
+  /** A version retired by its model's manager (after its gauges are dropped). */
+  onRetire?: (model: string, version: string) => void;
 }): WindowRegistry {
   const { live, clock, metrics, baselines } = opts;
   const managers = new Map<string, WindowManager>();
@@ -60,6 +62,7 @@ export function createWindowRegistry(opts: {
       onRetire: (version) => {
         metrics.forgetVersion(model.id, version);
         baselines.forgetGauges(model.id, version);
+        opts.onRetire?.(model.id, version);
       },
       // A retired version that comes back gets its baseline's gauges again.
       onAdmit: (version) => baselines.reportGauges(model.id, version),

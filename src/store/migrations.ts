@@ -397,6 +397,35 @@ SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
       `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN segment LowCardinality(String) AFTER version, MODIFY ORDER BY (model, window, window_start, version, kind, feature, segment)`,
     ],
   },
+  {
+    version: 17,
+    name: 'retrain_recommendations: one row per retrain episode transition (opened, closed)',
+    // Append-only (src/window/retrain.ts): an episode is written when it opens and again when
+    // it closes; readers take each episode's newest row (written_at). `evidence` is the
+    // recommendation as JSON (its windows, features and estimates: why).
+    up: ({ db }) => [
+      `CREATE TABLE IF NOT EXISTS ${tableRef(db, 'retrain_recommendations')}
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  episode_id String,
+  status LowCardinality(String),
+  window LowCardinality(String),
+  triggers Array(LowCardinality(String)),
+  opened_at ${TS},
+  closed_at Nullable(${TS}),
+  first_window_start ${TS},
+  last_window_end ${TS},
+  evidence String CODEC(ZSTD(3)),
+  driftd_version LowCardinality(String),
+  config_hash LowCardinality(String),
+  written_at ${TS}
+)
+ENGINE = MergeTree
+ORDER BY (model, version, episode_id, written_at)
+SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
+    ],
+  },
 ];
 
 function checkMigrations(migrations: readonly Migration[]): void {

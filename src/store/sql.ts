@@ -52,6 +52,7 @@ export const TABLES = [
   'performance',
   'checkpoints',
   'fairness_results',
+  'retrain_recommendations',
 ] as const;
 export type TableName = (typeof TABLES)[number];
 
@@ -109,7 +110,7 @@ export function rowBinaryFileInsertSql(
  * Appended to every read so both drivers return the same JSON: 64-bit integers as strings
  * (never rounded by JSON.parse) and NaN/±Inf as "nan"/"inf"/"-inf" rather than null.
  */
-const READ_SETTINGS =
+export const READ_SETTINGS =
   'SETTINGS output_format_json_quote_64bit_integers = 1, output_format_json_quote_denormals = 1';
 
 /** A replay batch can span many days (daily partitions); the default of 100 would fail it. */

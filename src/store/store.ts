@@ -22,6 +22,13 @@ import type {
 import { parseReference } from '../window/reference.js';
 import { MIGRATIONS, type Migration, type MigrationContext, runMigrations } from './migrations.js';
 import {
+  decodeRetrainRecommendation,
+  encodeRetrainRecommendation,
+  type RetrainRecommendationRow,
+  retrainRecommendationsSql,
+  type StoredRetrainRecommendation,
+} from './retrain-sql.js';
+import {
   anyLabelSql,
   type BaselineSummaryRow,
   baselineExistsSql,
@@ -111,6 +118,7 @@ import type {
   PerformanceQuery,
   PredictionRecord,
   PredictionTime,
+  RetrainQuery,
   SeriesVerdicts,
   SqlExecutor,
   Store,
@@ -472,6 +480,30 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         performance: perf.map(decodePerformance),
         verdicts: assembleVerdicts(rows),
       };
+    },
+
+    async insertRetrainRecommendations(
+      rows: readonly StoredRetrainRecommendation[],
+    ): Promise<void> {
+      ensureOpen();
+      if (rows.length === 0) return;
+      await insert('retrain_recommendations', rows, (r, out) =>
+        out.push(encodeRetrainRecommendation(r)),
+      );
+    },
+
+    async retrainRecommendations(q: RetrainQuery): Promise<StoredRetrainRecommendation[]> {
+      ensureOpen();
+      const params: Record<string, unknown> = {
+        model: q.model,
+        limit: Math.max(1, Math.min(q.limit ?? 100, 2 ** 32 - 1)),
+      };
+      if (q.version !== undefined) params.version = q.version;
+      const rows = await exec.query<RetrainRecommendationRow>(
+        retrainRecommendationsSql(db, q.version !== undefined, q.open === true),
+        params,
+      );
+      return rows.map(decodeRetrainRecommendation);
     },
 
     async insertPerformance(rows: readonly PerformanceResult[]): Promise<void> {

@@ -18,6 +18,9 @@ import type {
   WindowBounds,
   WindowResult,
 } from '../types.js';
+import type { StoredRetrainRecommendation } from './retrain-sql.js';
+
+export type { StoredRetrainRecommendation } from './retrain-sql.js';
 
 /** A prediction event as stored: the event plus how and when it reached driftd. */
 export interface StoredEvent extends PredictionEvent {
@@ -70,6 +73,15 @@ export interface BaselineSummary {
   params: BaselineParams;
   /** Names of the profiled features, in profile order. */
   featureNames: string[];
+}
+
+export interface RetrainQuery {
+  model: string;
+  version?: string;
+  /** Only episodes still open. */
+  open?: boolean;
+  /** At most this many episodes (default 100). */
+  limit?: number;
 }
 
 /** Time ranges are half-open `[from, to)` in epoch ms. */
@@ -376,6 +388,11 @@ export interface Store {
    * `history` verdicts of each consecutive-drift series.
    */
   latestResults(query: LatestResultsQuery): Promise<LatestResults>;
+
+  /** Appends retrain episode transitions (src/window/retrain.ts); never replaces a row. */
+  insertRetrainRecommendations(rows: readonly StoredRetrainRecommendation[]): Promise<void>;
+  /** Each episode's newest state, newest episodes first (src/store/retrain-sql.ts). */
+  retrainRecommendations(query: RetrainQuery): Promise<StoredRetrainRecommendation[]>;
 
   /** Writing a window's performance again replaces it (latest `computedAt` wins). */
   insertPerformance(rows: readonly PerformanceResult[]): Promise<void>;

@@ -166,6 +166,9 @@ function buildConfig(dataDir: string): DriftdConfig {
         // The shifted values also fall outside the baseline range; that alert has its own
         // promtool tests, and here only the drift pages are expected.
         severity: { DriftdOutOfRange: 'off' },
+        // How many drifted windows pass before the pages arrive depends on timing; the retrain
+        // recommendation of a long drift has its own end-to-end test (test/e2e/retrain.test.ts).
+        retrain: { driftWindows: 1000 },
       },
       models: [
         {

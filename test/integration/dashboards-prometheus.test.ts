@@ -182,6 +182,8 @@ function closeWindow(metrics: Metrics): void {
     performance: { roc_auc: 0.83, accuracy: 0.91, brier: 0.11 },
     features: { income: { missing: 10 }, region: { missing: 0 } },
   } as unknown as BaselineProfile);
+  // A retrain episode opened (src/window/retrain.ts).
+  metrics.recordRetrain({ model: 'credit-risk', version: '3', status: 'open' });
   metrics.eventsTotal.inc({ model: 'credit-risk', result: 'accepted' }, 500);
   metrics.eventsTotal.inc({ model: 'credit-risk', result: 'late' }, 2);
   metrics.labelsTotal.inc({ model: 'credit-risk', result: 'accepted' }, 200);

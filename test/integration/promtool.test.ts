@@ -93,6 +93,7 @@ describe.skipIf(!promtool.available)('generated alert rules (real promtool)', ()
       'performance.test.yaml',
       'pipeline.test.yaml',
       'rollback.test.yaml',
+      'retrain.test.yaml',
     ]);
     // One promtool per file, in parallel: each evaluates hours of series every minute.
     const results = await Promise.all(
@@ -210,6 +211,17 @@ describe.skipIf(!amtool.available)('deploy/alertmanager/alertmanager.yml (real a
       'alert-archive-webhook,platform-pagerduty',
     ],
     [
+      'a retrain recommendation goes to the pipeline webhook, whatever the team',
+      [
+        'alertname=DriftdRetrainRecommended',
+        'severity=info',
+        'model=credit-risk',
+        'version=v2',
+        'team=risk-ml',
+      ],
+      'alert-archive-webhook,retrain-pipeline-webhook',
+    ],
+    [
       'pipeline warnings go to the platform channel',
       ['alertname=DriftdConsumerLagHigh', 'severity=warning', 'topic=driftd.predictions'],
       'alert-archive-webhook,platform-slack',
@@ -247,6 +259,18 @@ describe.skipIf(!amtool.available)('every committed rule reaches its team (real 
     const teams = new Set([...cases.values()].map((l) => l.team));
     expect([...teams].sort()).toEqual(['ml-platform', 'risk-ml']);
     for (const labels of cases.values()) {
+      if (labels.alertname === 'DriftdRetrainRecommended') {
+        const r = await run(amtool.path!, [
+          'config',
+          'routes',
+          'test',
+          `--config.file=${ALERTMANAGER_YML}`,
+          ...Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+        ]);
+        expectSuccess(r);
+        expect(r.stdout.trim()).toBe('alert-archive-webhook,retrain-pipeline-webhook');
+        continue;
+      }
       const pipeline =
         PIPELINE.has(labels.alertname!) || labels.alertname === 'DriftdWindowsStalled';
       const r = await run(amtool.path!, [

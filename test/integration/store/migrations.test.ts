@@ -88,6 +88,7 @@ describe('store migrations (chDB)', () => {
       'fairness_results',
       'labels',
       'performance',
+      'retrain_recommendations',
       'schema_migrations',
       'store_settings',
       'window_results',

@@ -34,6 +34,7 @@ describe('alerts (src/config/alerts.ts)', () => {
       },
       expectedEventsPerSecond: null,
       rollback: { estimatedDrop: 0.05, realisedDrop: 0.05, predictionDrift: true },
+      retrain: { driftWindows: 4, estimatedDegradationWindows: 2 },
     });
     expect(c.models[0]!.alerts.severity.DriftdDatasetDrift).toBe('warning');
     expect(c.alerts).toMatchObject({ job: 'driftd', consumerLagMessages: 100_000 });
@@ -115,8 +116,30 @@ describe('alerts (src/config/alerts.ts)', () => {
     }
   });
 
+  it('alerts.retrain: defaults from K, a model over the top level key by key', () => {
+    expect(parse('alerts: { consecutiveWindows: 3 }').models[0]!.alerts.retrain).toEqual({
+      driftWindows: 6,
+      estimatedDegradationWindows: 3,
+    });
+    const c = parse(
+      'alerts: { retrain: { driftWindows: 5, estimatedDegradationWindows: 4 } }',
+      '    alerts: { retrain: { estimatedDegradationWindows: 1 } }',
+    );
+    expect(c.models[0]!.alerts.retrain).toEqual({
+      driftWindows: 5,
+      estimatedDegradationWindows: 1,
+    });
+  });
+
   it('refuses every bad value, naming the key', () => {
     const bad: Array<[string, string, RegExp]> = [
+      ['alerts: { retrain: { driftWindows: 0 } }', '', /alerts\.retrain\.driftWindows: /],
+      [
+        '',
+        '    alerts: { retrain: { estimatedDegradationWindows: 2.5 } }',
+        /models\[0\]\.alerts\.retrain\.estimatedDegradationWindows: /,
+      ],
+      ['alerts: { retrain: { windows: 3 } }', '', /unknown key "windows" at alerts\.retrain/],
       [
         'alerts: { runbookBaseUrl: docs/runbooks }',
         '',
