@@ -128,6 +128,7 @@ CREATE TABLE IF NOT EXISTS driftd.window_results_local ON CLUSTER '{cluster}'
 (
   model LowCardinality(String),
   version LowCardinality(String),
+  segment LowCardinality(String),
   window LowCardinality(String),
   window_size_ms UInt64,
   window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
@@ -175,7 +176,8 @@ CREATE TABLE IF NOT EXISTS driftd.window_results_local ON CLUSTER '{cluster}'
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', closed_at)
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (model, window, window_start, version, kind, feature);
+PRIMARY KEY (model, window, window_start, version, kind, feature)
+ORDER BY (model, window, window_start, version, kind, feature, segment);
 
 CREATE TABLE IF NOT EXISTS driftd.window_results ON CLUSTER '{cluster}' AS driftd.window_results_local
 ENGINE = Distributed('{cluster}', 'driftd', 'window_results_local', cityHash64(model));
@@ -301,6 +303,7 @@ INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (10, 'window_results: calibrated verdicts (rule, effect, effect floor) and the KS p-value of every numeric feature', now64(3, 'UTC')),
   (11, 'window_results: the reference each window was compared with, and why a verdict is insufficient', now64(3, 'UTC')),
   (14, 'fairness_results: every fairness computation of a window, per protected attribute and group', now64(3, 'UTC')),
+  (15, 'window_results.segment: the results of each segment of a window beside the whole traffic', now64(3, 'UTC')),
   (17, 'retrain_recommendations: one row per retrain episode transition (opened, closed)', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES

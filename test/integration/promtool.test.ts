@@ -44,7 +44,7 @@ interface RunResult {
 
 function run(cmd: string, args: string[], cwd = ROOT): Promise<RunResult> {
   return new Promise((done) => {
-    execFile(cmd, args, { cwd, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(cmd, args, { cwd, timeout: 240_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
       done({ code, stdout, output: `$ ${cmd} ${args.join(' ')}\n${stdout}${stderr}` });
     });
@@ -92,8 +92,8 @@ describe.skipIf(!promtool.available)('generated alert rules (real promtool)', ()
       'kafka.test.yaml',
       'performance.test.yaml',
       'pipeline.test.yaml',
-      'rollback.test.yaml',
       'retrain.test.yaml',
+      'rollback.test.yaml',
     ]);
     // One promtool per file, in parallel: each evaluates hours of series every minute.
     const results = await Promise.all(
@@ -103,7 +103,7 @@ describe.skipIf(!promtool.available)('generated alert rules (real promtool)', ()
       expectSuccess(r);
       expect(r.output).toContain('SUCCESS');
     }
-  }, 120_000);
+  }, 300_000);
 
   it('fail the unit tests when an expected annotation is wrong (the tests can fail)', {
     timeout: 60_000,
