@@ -1,10 +1,12 @@
 import { estimatesPerformance } from '../baseline/cbpe.js';
+import { modelConfigHash } from '../config/hash.js';
 import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { FairnessResult } from '../stats/fairness.js';
 import type { CbpeEstimate } from '../stats/index.js';
 import type { FairnessRowsQuery } from '../store/types.js';
 import type { PerformanceResult, WindowBounds, WindowResult } from '../types.js';
+import { VERSION } from '../version.js';
 import {
   countStoredOutcomes,
   evaluateWindowFairness,
@@ -101,6 +103,8 @@ export function createPerformanceScheduler(opts: {
     { bounds: WindowBounds; eventCount: number; estimate: CbpeEstimate | undefined }
   >();
   const dirtyWindows = new Map<string, WindowBounds>();
+  /** Windows marked because labels arrived for them (their rewrite's revision reason). */
+  const labelledWindows = new Set<string>();
 
   function trimClosedCounts(): void {
     // Bounded memory: keep the most recent closed windows per process; older ones fall back to the store.
@@ -194,7 +198,9 @@ export function createPerformanceScheduler(opts: {
     while (recomputing) await recomputing;
     if (dirtyWindows.size === 0) return;
     const batch = [...dirtyWindows.values()];
+    const labelled = new Set(labelledWindows);
     dirtyWindows.clear();
+    labelledWindows.clear();
     recomputing = (async () => {
       const out: PerformanceResult[] = [];
       const fairness: Array<[WindowBounds, Record<string, FairnessResult>]> = [];
@@ -236,6 +242,9 @@ export function createPerformanceScheduler(opts: {
           coverage: eventCount > 0 ? Math.min(1, pairs.length / eventCount) : 0,
           metrics: { ...realised, ...estimated, ...estimateGap(estimated, realised) },
           computedAt: clock.now(),
+          driftdVersion: VERSION,
+          configHash: modelConfigHash(model),
+          revisionReason: labelled.has(windowKey(b)) && pairs.length > 0 ? 'late_labels' : 'close',
         });
       }
       for (const [b, results] of fairness.sort((x, y) => x[0].start - y[0].start)) {
@@ -262,6 +271,7 @@ export function createPerformanceScheduler(opts: {
     } catch (err) {
       // Derived data: keep the windows marked so the next run recomputes them.
       for (const b of batch) if (!dirtyWindows.has(windowKey(b))) dirtyWindows.set(windowKey(b), b);
+      for (const k of labelled) labelledWindows.add(k);
       throw err;
     } finally {
       recomputing = null;
@@ -291,7 +301,10 @@ export function createPerformanceScheduler(opts: {
           const b = windowAt(model.id, t.version, size, t.ts, model.timeZone);
           const key = windowKey(b);
           // Still-open windows get their performance when they close.
-          if (closedCounts.has(key) || !isOpen(b)) dirtyWindows.set(key, b);
+          if (closedCounts.has(key) || !isOpen(b)) {
+            dirtyWindows.set(key, b);
+            labelledWindows.add(key);
+          }
         }
       }
     },

@@ -35,6 +35,7 @@ type ClickHouseStoreConfig = Extract<StoreConfig, { kind: 'clickhouse' }>;
 export function createStore(config: StoreConfig, opts: CreateStoreOptions = {}): Store {
   const common = {
     rawEventsTtlDays: config.rawEventsTtlDays,
+    resultsTtlDays: config.resultsTtlDays ?? 0,
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.migrations ? { migrations: opts.migrations } : {}),
     ...(opts.maxInsertRows ? { maxInsertRows: opts.maxInsertRows } : {}),

@@ -87,9 +87,13 @@ describe('store migrations (chDB)', () => {
       'events',
       'labels',
       'performance',
+      'performance_latest_mv',
+      'performance_revisions',
       'schema_migrations',
       'store_settings',
+      'window_result_revisions',
       'window_results',
+      'window_results_latest_mv',
     ]);
   });
 
