@@ -3,7 +3,7 @@ import type { Metrics } from '../export/metrics.js';
 import type { RejectReason } from '../ingest/decode.js';
 import type { Logger } from '../logger.js';
 import type { ReloadReport } from '../reload.js';
-import type { FairnessRowsQuery } from '../store/types.js';
+import type { FairnessRowsQuery, WindowHistory, WindowHistoryQuery } from '../store/types.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -105,6 +105,8 @@ export interface ApiStore {
   queryDrift(q: RangeQuery): Promise<WindowResult[]>;
   latestWindowResult(model: string, opts?: { window?: string }): Promise<WindowResult | null>;
   queryPerformance(q: RangeQuery): Promise<PerformanceResult[]>;
+  /** Every stored revision of one window, oldest first (results and performance). */
+  windowHistory(q: WindowHistoryQuery): Promise<WindowHistory>;
   getPrediction(id: string, opts?: { model?: string }): Promise<StoredPrediction | null>;
   exactKs(q: ExactKsRequest): Promise<ExactKsAnswer>;
   /** Stored predictions and labels counted per attribute value, prediction and label. */
