@@ -5,7 +5,7 @@ import type { Metrics } from '../export/metrics.js';
 import type { FairnessResult } from '../stats/fairness.js';
 import type { CbpeEstimate } from '../stats/index.js';
 import type { FairnessRowsQuery } from '../store/types.js';
-import type { PerformanceResult, WindowBounds, WindowResult } from '../types.js';
+import type { PerformanceResult, RevisionReason, WindowBounds, WindowResult } from '../types.js';
 import { VERSION } from '../version.js';
 import {
   countStoredOutcomes,
@@ -93,6 +93,8 @@ export function createPerformanceScheduler(opts: {
   metrics: Metrics;
   writes: StoreWrites;
   onPerformance?: ((result: PerformanceResult) => void) | undefined;
+  /** Why this process writes performance, when not a close or labels (a replay). */
+  revisionReason?: RevisionReason | undefined;
 }): PerformanceScheduler {
   const { store, models, clock, metrics, writes } = opts;
   // Closed windows' event counts, for label coverage when labels arrive after the close.
@@ -244,7 +246,9 @@ export function createPerformanceScheduler(opts: {
           computedAt: clock.now(),
           driftdVersion: VERSION,
           configHash: modelConfigHash(model),
-          revisionReason: labelled.has(windowKey(b)) && pairs.length > 0 ? 'late_labels' : 'close',
+          revisionReason:
+            opts.revisionReason ??
+            (labelled.has(windowKey(b)) && pairs.length > 0 ? 'late_labels' : 'close'),
         });
       }
       for (const [b, results] of fairness.sort((x, y) => x[0].start - y[0].start)) {

@@ -1,7 +1,7 @@
 import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
-import type { WindowResult } from '../types.js';
+import type { RevisionReason, WindowResult } from '../types.js';
 import { type Clock, type ClosedWindow, evaluateWindow } from '../window/index.js';
 import { referenceName } from '../window/reference.js';
 import type { PerformanceScheduler } from './performance-scheduler.js';
@@ -49,6 +49,8 @@ export function createResultWriter(opts: {
   raw: RawWriter;
   performance: PerformanceScheduler;
   onWindow?: ((result: WindowResult) => void) | undefined;
+  /** Why this process writes its results, when not the close itself (a replay). */
+  revisionReason?: RevisionReason | undefined;
 }): ResultWriter {
   const { store, modelOf, clock, metrics, writes, serial, raw, performance } = opts;
   const log = opts.logger;
@@ -68,7 +70,11 @@ export function createResultWriter(opts: {
       const results: WindowResult[] = [];
       for (const c of batch) {
         const model = modelOf(c.bounds.model)!;
-        results.push(evaluateWindow(c, c.baseline, model));
+        // A provisional result stays one, whatever the process writing it.
+        const why = c.reason === 'idle' ? undefined : (c.revisionReason ?? opts.revisionReason);
+        results.push(
+          evaluateWindow(why === undefined ? c : { ...c, revisionReason: why }, c.baseline, model),
+        );
       }
       const written = await writes.insertResults(
         'window_results',

@@ -769,6 +769,8 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         reason: c.reason,
         closedAt: c.closedAt,
       };
+      // Closed before the restart, written after it: its revision says so.
+      if (c.reason !== 'idle') closed.revisionReason = 'restart';
       if (c.reference !== undefined)
         closed.reference = restoreReference(c.reference, model, baseline);
       return closed;
