@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { modelConfigHash } from '../../src/config/hash.js';
 import { validateConfig } from '../../src/config/index.js';
-import type { ModelConfig } from '../../src/config/types.js';
+import type { DriftdConfig, ModelConfig } from '../../src/config/types.js';
 import { createDaemon, type Daemon } from '../../src/daemon.js';
+import { createStore } from '../../src/store/index.js';
 import { VERSION } from '../../src/version.js';
 
 /** Deterministic uniforms (32-bit LCG). */
@@ -51,10 +52,11 @@ describe('window history on a real daemon (embedded store)', () => {
   let daemon: Daemon;
   let url: string;
   let model: ModelConfig;
+  let config: DriftdConfig;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'driftd-evidence-'));
-    const config = validateConfig(
+    config = validateConfig(
       {
         dataDir: dir,
         server: { host: '127.0.0.1', port: 0 },
@@ -183,5 +185,44 @@ describe('window history on a real daemon (embedded store)', () => {
       expect(body.message).toMatch(message);
     }
     expect((await fetch(`${url}/api/v1/models/nope/windows/history?start=0`)).status).toBe(404);
+  });
+
+  it('a replay of the window (driftd replay) is a new revision, reason replay; the earlier ones stay', async () => {
+    await daemon.close();
+    // What `driftd replay` runs: no port, no HTTP checkpoint, every window closed at the end.
+    const replay = createDaemon(config, {
+      listen: false,
+      flushOnClose: true,
+      revisionReason: 'replay',
+      tickMs: 100,
+    });
+    await replay.start();
+    const u = uniforms(3);
+    const again = Array.from({ length: 250 }, (_, i) =>
+      event(30_000 + i, T0 + (i * MINUTE) / 250, u),
+    );
+    const res = await replay.app.inject({
+      method: 'POST',
+      url: '/api/v1/events',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(again),
+    });
+    expect(res.statusCode).toBe(202);
+    await replay.close();
+
+    const store = createStore(config.store);
+    await store.migrate();
+    try {
+      const history = await store.windowHistory({ model: 'credit-risk', window: '1m', start: T0 });
+      expect(history.results.map((r) => [r.revisionReason, r.eventCount])).toEqual([
+        ['close', 300],
+        ['replay', 250],
+      ]);
+      // The readers see the replay's result.
+      const [latest] = await store.queryDrift({ model: 'credit-risk', from: T0, to: T0 + 1 });
+      expect(latest).toMatchObject({ eventCount: 250, revisionReason: 'replay' });
+    } finally {
+      await store.close();
+    }
   });
 });
