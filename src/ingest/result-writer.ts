@@ -70,8 +70,9 @@ export function createResultWriter(opts: {
       const results: WindowResult[] = [];
       for (const c of batch) {
         const model = modelOf(c.bounds.model)!;
-        // A provisional result stays one, whatever the process writing it.
-        const why = c.reason === 'idle' ? undefined : (c.revisionReason ?? opts.revisionReason);
+        // A provisional result stays one, whatever the process writing it; a replay's results
+        // are the replay's, those it restored from its own checkpoint too.
+        const why = c.reason === 'idle' ? undefined : (opts.revisionReason ?? c.revisionReason);
         results.push(
           evaluateWindow(why === undefined ? c : { ...c, revisionReason: why }, c.baseline, model),
         );
