@@ -82,7 +82,7 @@ export {
   createClickHouseExecutor,
 } from './clickhouse.js';
 export type { Migration, MigrationContext } from './migrations.js';
-export { MIGRATIONS } from './migrations.js';
+export { MIGRATIONS, RESULT_TABLES } from './migrations.js';
 export { createSqlStore } from './store.js';
 export type * from './types.js';
 export {
