@@ -29,7 +29,7 @@ import { ConfigReloadRefusedError, createReloader, type ReloadReport } from './r
 import { createStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { isTransientStoreError, migrateWhenReachable } from './store/wait.js';
-import type { PerformanceResult, WindowResult } from './types.js';
+import type { PerformanceResult, RevisionReason, WindowResult } from './types.js';
 import { VERSION } from './version.js';
 import type { Clock } from './window/index.js';
 import { judgePerformance } from './window/performance-verdict.js';
@@ -48,6 +48,8 @@ export interface DaemonOverrides {
   listen?: boolean;
   onWindow?: (r: WindowResult) => void;
   onPerformance?: (r: PerformanceResult) => void;
+  /** Why this process writes results (`driftd replay`: 'replay'); default the close or labels. */
+  revisionReason?: RevisionReason;
   /** Kafka consumer tuning (checkpoint interval, session timeout, …); default from the env. */
   kafka?: KafkaTuning;
   /**
@@ -309,6 +311,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           clock,
           ...(overrides.onWindow ? { onWindow: overrides.onWindow } : {}),
           ...(overrides.onPerformance ? { onPerformance: overrides.onPerformance } : {}),
+          ...(overrides.revisionReason ? { revisionReason: overrides.revisionReason } : {}),
         });
         await pipeline.start();
         if (httpCheckpoints) {

@@ -272,6 +272,34 @@ export interface ResultReference {
   note: string | null;
 }
 
+/**
+ * Why a result row was written (its revision reason): a window's first result at its close, a
+ * provisional one of a quiet open window, performance recomputed as labels arrive, a replay,
+ * a restart's rewrite; 'migrated' for rows written before revisions were recorded (migration 12).
+ */
+export type RevisionReason =
+  | 'close'
+  | 'provisional'
+  | 'flush'
+  | 'late_labels'
+  | 'replay'
+  | 'recompute'
+  | 'restart'
+  | 'migrated';
+
+/**
+ * Lineage of a stored result: the driftd version and the model's effective config
+ * (src/config/hash.ts) that produced it, and why this revision was written. Every producer in
+ * driftd sets them; a result built by hand (tests) may leave them out and is stored with ''.
+ */
+export interface ResultLineage {
+  driftdVersion?: string;
+  configHash?: string;
+  revisionReason?: RevisionReason;
+  /** When the row was stored (read back from the store; set by the store on insert). */
+  writtenAt?: number;
+}
+
 export interface WindowBounds {
   model: string;
   version: string;
@@ -288,7 +316,7 @@ export interface WindowBounds {
   segment?: string;
 }
 
-export interface WindowResult extends WindowBounds {
+export interface WindowResult extends WindowBounds, ResultLineage {
   baselineId: string;
   baselineHash: string;
   eventCount: number;
@@ -317,7 +345,7 @@ export interface WindowResult extends WindowBounds {
   estimate?: CbpeEstimate;
 }
 
-export interface PerformanceResult extends WindowBounds {
+export interface PerformanceResult extends WindowBounds, ResultLineage {
   labeled: number;
   coverage: number;
   metrics: Record<string, number>;

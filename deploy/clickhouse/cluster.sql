@@ -1,5 +1,5 @@
 -- driftd schema for a ClickHouse CLUSTER: replicated + sharded variant of src/store/migrations.ts
--- (schema version 10). Run once, as an administrator, before the first driftd start:
+-- (schema version 13). Run once, as an administrator, before the first driftd start:
 --
 --   clickhouse-client --multiquery < deploy/clickhouse/cluster.sql
 --
@@ -8,12 +8,13 @@
 --   driftd.<table>         Distributed over '{cluster}', the name driftd's SQL uses
 -- with the same columns, codecs, partitioning, ORDER BY and TTL as the migrations (a test,
 -- test/integration/store/clickhouse-cluster-schema.test.ts, keeps the two in sync). The last
--- statement records schema versions 1..10, so driftd's migrate() finds the schema current and
+-- statement records schema versions 1..13, so driftd's migrate() finds the schema current and
 -- changes nothing. See deploy/clickhouse/README.md for the settings profile the daemon's user
 -- needs, the sharding keys, and how to apply future migrations.
 --
 -- Raw-data TTL: 30 days (store.rawEventsTtlDays must say the same; the value is recorded in
--- store_settings at the end of this file).
+-- store_settings at the end of this file). Results: kept forever (store.resultsTtlDays 0);
+-- another value is applied by driftd at its start, as the raw TTL is.
 
 CREATE DATABASE IF NOT EXISTS driftd ON CLUSTER '{cluster}';
 
@@ -172,7 +173,11 @@ CREATE TABLE IF NOT EXISTS driftd.window_results_local ON CLUSTER '{cluster}'
   drift_share Float64 CODEC(Gorilla, ZSTD(1)),
   dataset_drift UInt8,
   provisional UInt8 DEFAULT 0,
-  closed_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
+  closed_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  driftd_version LowCardinality(String) DEFAULT '',
+  config_hash LowCardinality(String) DEFAULT '',
+  revision_reason LowCardinality(String) DEFAULT 'migrated',
+  written_at DateTime64(3, 'UTC') DEFAULT closed_at CODEC(Delta, ZSTD(1))
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', closed_at)
 PARTITION BY toYYYYMM(window_start)
@@ -194,7 +199,11 @@ CREATE TABLE IF NOT EXISTS driftd.performance_local ON CLUSTER '{cluster}'
   labeled UInt64,
   coverage Float64 CODEC(Gorilla, ZSTD(1)),
   metrics Map(LowCardinality(String), Float64) CODEC(ZSTD(1)),
-  computed_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
+  computed_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  driftd_version LowCardinality(String) DEFAULT '',
+  config_hash LowCardinality(String) DEFAULT '',
+  revision_reason LowCardinality(String) DEFAULT 'migrated',
+  written_at DateTime64(3, 'UTC') DEFAULT computed_at CODEC(Delta, ZSTD(1))
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', computed_at)
 PARTITION BY toYYYYMM(window_start)
@@ -202,6 +211,102 @@ ORDER BY (model, window, window_start, version);
 
 CREATE TABLE IF NOT EXISTS driftd.performance ON CLUSTER '{cluster}' AS driftd.performance_local
 ENGINE = Distributed('{cluster}', 'driftd', 'performance_local', cityHash64(model));
+
+-- window_result_revisions: every window result ever written (append-only, migration 12),
+-- sharded like window_results; driftd writes only here, and the view below feeds each row on
+-- to window_results_local on the same shard, so both tables always hold the same windows.
+CREATE TABLE IF NOT EXISTS driftd.window_result_revisions_local ON CLUSTER '{cluster}'
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  window LowCardinality(String),
+  window_size_ms UInt64,
+  window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  window_end DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  kind LowCardinality(String),
+  feature LowCardinality(String),
+  feature_type LowCardinality(String),
+  test LowCardinality(String),
+  statistic Float64 CODEC(Gorilla, ZSTD(1)),
+  p_value Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  adjusted_p_value Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  threshold Float64 CODEC(Gorilla, ZSTD(1)),
+  drifted UInt8,
+  psi Float64 CODEC(Gorilla, ZSTD(1)),
+  ks_statistic Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  ks_bound Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  ks_p_value Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  verdict_rule LowCardinality(String) DEFAULT 'threshold',
+  effect Float64 DEFAULT 0 CODEC(Gorilla, ZSTD(1)),
+  effect_floor Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  statistic_bound Nullable(Float64) CODEC(Gorilla, ZSTD(1)),
+  bound_straddles_threshold UInt8 DEFAULT 0,
+  count UInt64 CODEC(T64, ZSTD(1)),
+  missing_ratio Float64 CODEC(Gorilla, ZSTD(1)),
+  out_of_range_ratio Float64 CODEC(Gorilla, ZSTD(1)),
+  unseen_ratio Float64 CODEC(Gorilla, ZSTD(1)),
+  other_ratio Float64 DEFAULT unseen_ratio CODEC(Gorilla, ZSTD(1)),
+  insufficient UInt8,
+  insufficient_reason LowCardinality(String) DEFAULT '',
+  histogram String CODEC(ZSTD(3)),
+  baseline_id LowCardinality(String),
+  baseline_hash LowCardinality(String),
+  reference LowCardinality(String) DEFAULT 'baseline',
+  reference_found UInt16 DEFAULT 0,
+  reference_start Nullable(DateTime64(3, 'UTC')),
+  reference_end Nullable(DateTime64(3, 'UTC')),
+  reference_event_count UInt64 DEFAULT 0 CODEC(T64, ZSTD(1)),
+  reference_note String DEFAULT '' CODEC(ZSTD(1)),
+  event_count UInt64 CODEC(T64, ZSTD(1)),
+  late_count UInt64 CODEC(T64, ZSTD(1)),
+  drift_share Float64 CODEC(Gorilla, ZSTD(1)),
+  dataset_drift UInt8,
+  provisional UInt8 DEFAULT 0,
+  closed_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  driftd_version LowCardinality(String) DEFAULT '',
+  config_hash LowCardinality(String) DEFAULT '',
+  revision_reason LowCardinality(String) DEFAULT 'migrated',
+  written_at DateTime64(3, 'UTC') DEFAULT closed_at CODEC(Delta, ZSTD(1))
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, window, window_start, version, written_at, kind, feature);
+
+CREATE TABLE IF NOT EXISTS driftd.window_result_revisions ON CLUSTER '{cluster}' AS driftd.window_result_revisions_local
+ENGINE = Distributed('{cluster}', 'driftd', 'window_result_revisions_local', cityHash64(model));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS driftd.window_results_latest_mv ON CLUSTER '{cluster}'
+TO driftd.window_results_local
+AS SELECT * FROM driftd.window_result_revisions_local;
+
+-- performance_revisions: every performance row ever written (migration 13), like the above.
+CREATE TABLE IF NOT EXISTS driftd.performance_revisions_local ON CLUSTER '{cluster}'
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  window LowCardinality(String),
+  window_size_ms UInt64,
+  window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  window_end DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  labeled UInt64,
+  coverage Float64 CODEC(Gorilla, ZSTD(1)),
+  metrics Map(LowCardinality(String), Float64) CODEC(ZSTD(1)),
+  computed_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  driftd_version LowCardinality(String) DEFAULT '',
+  config_hash LowCardinality(String) DEFAULT '',
+  revision_reason LowCardinality(String) DEFAULT 'migrated',
+  written_at DateTime64(3, 'UTC') DEFAULT computed_at CODEC(Delta, ZSTD(1))
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, window, window_start, version, written_at);
+
+CREATE TABLE IF NOT EXISTS driftd.performance_revisions ON CLUSTER '{cluster}' AS driftd.performance_revisions_local
+ENGINE = Distributed('{cluster}', 'driftd', 'performance_revisions_local', cityHash64(model));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS driftd.performance_latest_mv ON CLUSTER '{cluster}'
+TO driftd.performance_local
+AS SELECT * FROM driftd.performance_revisions_local;
 
 -- checkpoints: Kafka consumer checkpoints; all of a group's rows on one shard.
 CREATE TABLE IF NOT EXISTS driftd.checkpoints_local ON CLUSTER '{cluster}'
@@ -257,7 +362,6 @@ ORDER BY (model, window, window_start, version, attribute, protected_group, writ
 CREATE TABLE IF NOT EXISTS driftd.fairness_results ON CLUSTER '{cluster}' AS driftd.fairness_results_local
 ENGINE = Distributed('{cluster}', 'driftd', 'fairness_results_local', cityHash64(model));
 
--- Schema versions 1..11 and 14 of src/store/migrations.ts are in place (migration 3, the insert
 -- retrain_recommendations: append-only episode transitions (migration 17), sharded by model.
 CREATE TABLE IF NOT EXISTS driftd.retrain_recommendations_local ON CLUSTER '{cluster}'
 (
@@ -282,13 +386,15 @@ ORDER BY (model, version, episode_id, written_at);
 CREATE TABLE IF NOT EXISTS driftd.retrain_recommendations ON CLUSTER '{cluster}' AS driftd.retrain_recommendations_local
 ENGINE = Distributed('{cluster}', 'driftd', 'retrain_recommendations_local', cityHash64(model));
 
--- Schema versions 1..11 and 17 of src/store/migrations.ts are in place (migration 3, the insert
+-- Schema versions 1..15 and 17 of src/store/migrations.ts are in place (migration 3, the insert
 -- deduplication window of non-replicated tables, is what Replicated* tables do by default;
 -- migrations 4 (raw-data TTL counted from ingestion), 5 (the events' `raw` column), 6
 -- (merge_selector_base of events), 7 (the events' HTTP ingest position and request key), 8
 -- (window_results.provisional), 9 (window_results' statistic bounds and other_ratio), 10
--- (calibrated verdict columns of window_results), 11 (window_results' reference columns) and
--- 14 (fairness_results) are written into the tables above).
+-- (calibrated verdict columns of window_results), 11 (window_results' reference columns),
+-- 12, 13 (the revision tables, their views and the lineage columns), 14 (fairness_results),
+-- 15 (window_results.segment) and 17 (retrain_recommendations) are written into the tables
+-- above).
 -- Once, from one node, after the tables exist: through the Distributed tables.
 INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (1, 'initial schema: events, labels, baselines, window_results, performance', now64(3, 'UTC')),
@@ -302,9 +408,12 @@ INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (9, 'window_results: statistic_bound, bound_straddles_threshold, other_ratio', now64(3, 'UTC')),
   (10, 'window_results: calibrated verdicts (rule, effect, effect floor) and the KS p-value of every numeric feature', now64(3, 'UTC')),
   (11, 'window_results: the reference each window was compared with, and why a verdict is insufficient', now64(3, 'UTC')),
+  (12, 'window_result_revisions: every window result ever written, with its reason, driftd version and config hash; window_results fed from it', now64(3, 'UTC')),
+  (13, 'performance_revisions: every performance row ever written (late labels), with its reason, driftd version and config hash; performance fed from it', now64(3, 'UTC'));
   (14, 'fairness_results: every fairness computation of a window, per protected attribute and group', now64(3, 'UTC')),
   (15, 'window_results.segment: the results of each segment of a window beside the whole traffic', now64(3, 'UTC')),
   (17, 'retrain_recommendations: one row per retrain episode transition (opened, closed)', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
-  ('raw_events_ttl_days', '30', now64(3, 'UTC'));
+  ('raw_events_ttl_days', '30', now64(3, 'UTC')),
+  ('results_ttl_days', '0', now64(3, 'UTC'));

@@ -11,6 +11,8 @@ import type {
   LabeledPrediction,
   LabeledPredictionsQuery,
   Store,
+  WindowHistory,
+  WindowHistoryQuery,
 } from '../store/types.js';
 import type {
   BaselineProfile,
@@ -120,6 +122,8 @@ export interface ApiStore extends Pick<Store, 'retrainRecommendations'> {
     opts?: { window?: string; version?: string },
   ): Promise<WindowResult | null>;
   queryPerformance(q: RangeQuery): Promise<PerformanceResult[]>;
+  /** Every stored revision of one window, oldest first (results and performance). */
+  windowHistory(q: WindowHistoryQuery): Promise<WindowHistory>;
   getPrediction(id: string, opts?: { model?: string }): Promise<StoredPrediction | null>;
   exactKs(q: ExactKsRequest): Promise<ExactKsAnswer>;
   /** Stored fairness results, the latest computation of each window. */

@@ -4,6 +4,7 @@ import type {
   FeatureDrift,
   FeatureProfile,
   PerformanceResult,
+  ResultLineage,
   WindowResult,
 } from '../types.js';
 import type { PerformanceVerdict } from '../window/performance-verdict.js';
@@ -32,6 +33,32 @@ export function presentWindow(r: WindowResult) {
     provisional: r.provisional,
     prediction: r.prediction ? presentFeature(r.prediction) : null,
     features: r.features.map(presentFeature),
+    ...presentLineage(r),
+  };
+}
+
+/** Which driftd and which config produced a result, and why it was written; null: unrecorded. */
+export function presentLineage(r: ResultLineage) {
+  return {
+    driftdVersion: r.driftdVersion ?? null,
+    configHash: r.configHash ?? null,
+    revisionReason: r.revisionReason ?? null,
+  };
+}
+
+/** A performance revision as the history shows it: the stored row, no verdict of today's. */
+export function presentPerformanceRow(p: PerformanceResult) {
+  return {
+    model: p.model,
+    version: p.version,
+    window: p.sizeLabel,
+    start: iso(p.start),
+    end: iso(p.end),
+    labeled: p.labeled,
+    coverage: p.coverage,
+    metrics: p.metrics,
+    computedAt: iso(p.computedAt),
+    ...presentLineage(p),
   };
 }
 
@@ -112,6 +139,7 @@ export function presentPerformance(
       reason: v.reason,
     })),
     computedAt: iso(p.computedAt),
+    ...presentLineage(p),
     baseline,
   };
 }

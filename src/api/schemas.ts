@@ -158,6 +158,24 @@ export const referenceSchema = {
   },
 } as const;
 
+/** Lineage of a stored result (null: written before driftd recorded it, migration 12). */
+const lineageFields = {
+  driftdVersion: {
+    type: ['string', 'null'],
+    description: 'The driftd version that wrote this result',
+  },
+  configHash: {
+    type: ['string', 'null'],
+    description:
+      "sha256 of the model's effective configuration the result was evaluated with (canonical JSON)",
+  },
+  revisionReason: {
+    type: ['string', 'null'],
+    description:
+      'Why this revision was written: close, provisional, flush, late_labels, replay, recompute, restart, or migrated (written before revisions were recorded)',
+  },
+} as const;
+
 const windowFields = {
   model: { type: 'string' },
   version: { type: 'string' },
@@ -192,6 +210,7 @@ export const windowResultSchema = {
     },
     prediction: { anyOf: [ref(featureDriftSchema), { type: 'null' }] },
     features: { type: 'array', items: ref(featureDriftSchema) },
+    ...lineageFields,
   },
 } as const;
 
@@ -229,6 +248,7 @@ export const performanceSchema = {
       },
     },
     computedAt: { type: 'string', format: 'date-time' },
+    ...lineageFields,
     baseline: {
       description:
         "The baseline the window was evaluated against and the model's own performance on its training data (same metric names); null when unknown, metrics null when the training file had no label column.",
@@ -296,6 +316,51 @@ export const performanceWindowsSchema = windowsResponse(
 );
 
 const time = { type: 'string', format: 'date-time' } as const;
+
+/** Where a revision sits in its window's history. */
+const revisionFields = {
+  revision: {
+    type: 'integer',
+    minimum: 1,
+    description: "1-based, in order of writtenAt among the version's revisions of the window",
+  },
+  writtenAt: { ...time, description: 'When this revision was produced' },
+} as const;
+
+export const windowHistorySchema = {
+  $id: 'WindowHistory',
+  type: 'object',
+  description:
+    'Every revision ever written of one window (drift results and performance), oldest first per version: nothing a rewrite replaced is lost',
+  required: ['model', 'window', 'start', 'results', 'performance'],
+  properties: {
+    model: { type: 'string' },
+    window: { type: 'string' },
+    start: time,
+    results: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { ...revisionFields, ...windowResultSchema.properties },
+      },
+    },
+    performance: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          ...revisionFields,
+          ...windowFields,
+          labeled: { type: 'integer' },
+          coverage: { type: 'number' },
+          metrics: { type: 'object', additionalProperties: { type: 'number' } },
+          computedAt: time,
+          ...lineageFields,
+        },
+      },
+    },
+  },
+} as const;
 
 export const rankedFeatureSchema = {
   $id: 'RankedFeature',
@@ -551,6 +616,7 @@ export const componentSchemas = [
   performanceSchema,
   driftWindowsSchema,
   performanceWindowsSchema,
+  windowHistorySchema,
   rankedFeatureSchema,
   summarySchema,
   histogramSchema,

@@ -11,6 +11,7 @@ import { installRequestMetrics } from './request-metrics.js';
 import { registerBaselineRoutes } from './routes/baselines.js';
 import { registerErasureRoutes } from './routes/erasure.js';
 import { registerFairnessRoutes } from './routes/fairness.js';
+import { registerHistoryRoutes } from './routes/history.js';
 import { registerIngestRoutes } from './routes/ingest.js';
 import { registerModelRoutes } from './routes/models.js';
 import { registerOpsRoutes } from './routes/ops.js';
@@ -102,6 +103,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   registerIngestRoutes(app, deps);
   registerModelRoutes(app, deps);
+  registerHistoryRoutes(app, deps);
   registerFairnessRoutes(app, deps);
   registerSegmentRoutes(app, deps);
   registerRetrainRoutes(app, deps);

@@ -157,6 +157,11 @@ export interface ApiTokenInput {
 export interface StoreInput {
   /** Days raw events are kept (ClickHouse TTL), 1..36500. Aggregates and results are kept. @default 30 */
   rawEventsTtlDays?: number;
+  /**
+   * Days window results and performance (every revision) are kept, counted from when each was
+   * written: 0 = forever, else at least rawEventsTtlDays. Baselines never expire. @default 0
+   */
+  resultsTtlDays?: number;
   /** In-process ClickHouse (chdb): no server needed. */
   embedded?: {
     /** Relative paths resolve against the config file's directory. @default "<dataDir>/store" */
@@ -694,6 +699,15 @@ function readServerTimeouts(
 
 function readStore(r: MapReader, dataDir: string): StoreConfig {
   const rawEventsTtlDays = r.integer('rawEventsTtlDays', { default: 30, min: 1, max: 36500 });
+  // Results are the evidence: never gone before the raw data they were computed from.
+  const resultsTtlDays = r.integer('resultsTtlDays', { default: 0, min: 0, max: 36500 });
+  if (resultsTtlDays > 0 && resultsTtlDays < rawEventsTtlDays) {
+    r.issue(
+      ['resultsTtlDays'],
+      `must be 0 (keep forever) or at least store.rawEventsTtlDays (${rawEventsTtlDays}), got ${resultsTtlDays}: results may not expire before the raw events they were computed from`,
+    );
+  }
+  const ttl = { rawEventsTtlDays, resultsTtlDays };
   const embedded = r.optionalMap('embedded', (e) => ({ path: e.optionalPath('path') }));
   const clickhouse = r.optionalMap('clickhouse', (c) => ({
     url: c.string('url', {
@@ -731,8 +745,8 @@ function readStore(r: MapReader, dataDir: string): StoreConfig {
   if (embedded !== null && clickhouse !== null) {
     r.issue([], 'set exactly one of "embedded" or "clickhouse"');
   }
-  if (clickhouse !== null) return { kind: 'clickhouse', ...clickhouse, rawEventsTtlDays };
-  return { kind: 'embedded', path: embedded?.path ?? join(dataDir, 'store'), rawEventsTtlDays };
+  if (clickhouse !== null) return { kind: 'clickhouse', ...clickhouse, ...ttl };
+  return { kind: 'embedded', path: embedded?.path ?? join(dataDir, 'store'), ...ttl };
 }
 
 function readKafka(r: MapReader): KafkaConfig {

@@ -188,7 +188,13 @@ export interface ServerAuthConfig {
 }
 
 export type StoreConfig =
-  | { kind: 'embedded'; path: string; rawEventsTtlDays: number }
+  | {
+      kind: 'embedded';
+      path: string;
+      rawEventsTtlDays: number;
+      /** Days results are kept (0 or absent = forever; never below rawEventsTtlDays). */
+      resultsTtlDays?: number;
+    }
   | {
       kind: 'clickhouse';
       url: string;
@@ -197,6 +203,8 @@ export type StoreConfig =
       password: string;
       requestTimeoutMs: number;
       rawEventsTtlDays: number;
+      /** Days results are kept (0 or absent = forever; never below rawEventsTtlDays). */
+      resultsTtlDays?: number;
       /** null or absent = no TLS settings (an https:// URL then trusts Node's default CAs). */
       tls?: ClickHouseTlsConfig | null;
     };

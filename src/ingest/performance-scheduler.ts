@@ -5,7 +5,7 @@ import type { Metrics } from '../export/metrics.js';
 import type { FairnessResult } from '../stats/fairness.js';
 import type { CbpeEstimate } from '../stats/index.js';
 import type { FairnessRowsQuery, FairnessWindowResult } from '../store/types.js';
-import type { PerformanceResult, WindowBounds, WindowResult } from '../types.js';
+import type { PerformanceResult, RevisionReason, WindowBounds, WindowResult } from '../types.js';
 import { VERSION } from '../version.js';
 import {
   countStoredOutcomes,
@@ -96,6 +96,8 @@ export function createPerformanceScheduler(opts: {
   metrics: Metrics;
   writes: StoreWrites;
   onPerformance?: ((result: PerformanceResult) => void) | undefined;
+  /** Why this process writes performance, when not a close or labels (a replay). */
+  revisionReason?: RevisionReason | undefined;
 }): PerformanceScheduler {
   const { store, models, clock, metrics, writes } = opts;
   // Closed windows' event counts, for label coverage when labels arrive after the close.
@@ -106,6 +108,8 @@ export function createPerformanceScheduler(opts: {
     { bounds: WindowBounds; eventCount: number; estimate: CbpeEstimate | undefined }
   >();
   const dirtyWindows = new Map<string, WindowBounds>();
+  /** Windows marked because labels arrived for them (their rewrite's revision reason). */
+  const labelledWindows = new Set<string>();
 
   function trimClosedCounts(): void {
     // Bounded memory: keep the most recent closed windows per process; older ones fall back to the store.
@@ -199,7 +203,9 @@ export function createPerformanceScheduler(opts: {
     while (recomputing) await recomputing;
     if (dirtyWindows.size === 0) return;
     const batch = [...dirtyWindows.values()];
+    const labelled = new Set(labelledWindows);
     dirtyWindows.clear();
+    labelledWindows.clear();
     recomputing = (async () => {
       const out: PerformanceResult[] = [];
       const fairness: Array<[WindowBounds, Record<string, FairnessResult>, ModelConfig]> = [];
@@ -241,6 +247,11 @@ export function createPerformanceScheduler(opts: {
           coverage: eventCount > 0 ? Math.min(1, pairs.length / eventCount) : 0,
           metrics: { ...realised, ...estimated, ...estimateGap(estimated, realised) },
           computedAt: clock.now(),
+          driftdVersion: VERSION,
+          configHash: modelConfigHash(model),
+          revisionReason:
+            opts.revisionReason ??
+            (labelled.has(windowKey(b)) && pairs.length > 0 ? 'late_labels' : 'close'),
         });
       }
       if (fairness.length > 0) {
@@ -294,6 +305,7 @@ export function createPerformanceScheduler(opts: {
     } catch (err) {
       // Derived data: keep the windows marked so the next run recomputes them.
       for (const b of batch) if (!dirtyWindows.has(windowKey(b))) dirtyWindows.set(windowKey(b), b);
+      for (const k of labelled) labelledWindows.add(k);
       throw err;
     } finally {
       recomputing = null;
@@ -323,7 +335,10 @@ export function createPerformanceScheduler(opts: {
           const b = windowAt(model.id, t.version, size, t.ts, model.timeZone);
           const key = windowKey(b);
           // Still-open windows get their performance when they close.
-          if (closedCounts.has(key) || !isOpen(b)) dirtyWindows.set(key, b);
+          if (closedCounts.has(key) || !isOpen(b)) {
+            dirtyWindows.set(key, b);
+            labelledWindows.add(key);
+          }
         }
       }
     },

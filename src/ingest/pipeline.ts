@@ -8,7 +8,7 @@ import { restoreGauges } from '../export/restore.js';
 import type { Logger } from '../logger.js';
 import { piiKeyOf } from '../privacy/pii.js';
 import type { EncodedEvents, Store, StoredEvent } from '../store/types.js';
-import type { PerformanceResult, WindowResult } from '../types.js';
+import type { PerformanceResult, RevisionReason, WindowResult } from '../types.js';
 import type { Clock, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import { type BaselineStore, createBaselineCache } from './baselines.js';
 import type { DecodeOptions } from './decode.js';
@@ -50,6 +50,8 @@ export interface PipelineOptions {
   /** Called after a closed window's result is durable (the demo prints a live summary). */
   onWindow?: (result: WindowResult) => void;
   onPerformance?: (result: PerformanceResult) => void;
+  /** Why this process writes results (a replay: 'replay'); default: the close or labels. */
+  revisionReason?: RevisionReason;
   /** Where results the store refuses for good go; default `<dataDir>/quarantine`. */
   quarantine?: Quarantine;
 }
@@ -187,6 +189,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     metrics,
     writes,
     onPerformance: opts.onPerformance,
+    revisionReason: opts.revisionReason,
   });
   const raw = createRawWriter({
     store,
@@ -218,6 +221,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     performance,
     onWindow: opts.onWindow,
     retrain,
+    revisionReason: opts.revisionReason,
   });
 
   function countEvent(model: string, result: EventResult, n = 1): void {

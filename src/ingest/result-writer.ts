@@ -1,7 +1,7 @@
 import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
-import type { WindowResult } from '../types.js';
+import type { RevisionReason, WindowResult } from '../types.js';
 import {
   type Clock,
   type ClosedWindow,
@@ -56,6 +56,8 @@ export function createResultWriter(opts: {
   onWindow?: ((result: WindowResult) => void) | undefined;
   /** Retrain episodes (src/ingest/retrain-writer.ts), fed each written batch in order. */
   retrain?: { observe(results: readonly WindowResult[]): Promise<void> } | undefined;
+  /** Why this process writes its results, when not the close itself (a replay). */
+  revisionReason?: RevisionReason | undefined;
 }): ResultWriter {
   const { store, modelOf, clock, metrics, writes, serial, raw, performance } = opts;
   const log = opts.logger;
@@ -75,8 +77,12 @@ export function createResultWriter(opts: {
       const results: WindowResult[] = [];
       for (const c of batch) {
         const model = modelOf(c.bounds.model)!;
-        results.push(evaluateWindow(c, c.baseline, model));
-        for (const r of evaluateSegments(c, model)) results.push(r);
+        // A provisional result stays one, whatever the process writing it; a replay's results
+        // are the replay's, those it restored from its own checkpoint too.
+        const why = c.reason === 'idle' ? undefined : (opts.revisionReason ?? c.revisionReason);
+        const window = why === undefined ? c : { ...c, revisionReason: why };
+        results.push(evaluateWindow(window, c.baseline, model));
+        for (const r of evaluateSegments(window, model)) results.push(r);
       }
       const written = await writes.insertResults(
         'window_results',

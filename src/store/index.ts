@@ -35,6 +35,7 @@ type ClickHouseStoreConfig = Extract<StoreConfig, { kind: 'clickhouse' }>;
 export function createStore(config: StoreConfig, opts: CreateStoreOptions = {}): Store {
   const common = {
     rawEventsTtlDays: config.rawEventsTtlDays,
+    resultsTtlDays: config.resultsTtlDays ?? 0,
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.migrations ? { migrations: opts.migrations } : {}),
     ...(opts.maxInsertRows ? { maxInsertRows: opts.maxInsertRows } : {}),
@@ -81,7 +82,7 @@ export {
   createClickHouseExecutor,
 } from './clickhouse.js';
 export type { Migration, MigrationContext } from './migrations.js';
-export { MIGRATIONS } from './migrations.js';
+export { MIGRATIONS, RESULT_TABLES } from './migrations.js';
 export { createSqlStore } from './store.js';
 export type * from './types.js';
 export {

@@ -10,11 +10,14 @@
  * Schema decisions (see also sql.ts for how each table is read):
  * - Raw data (`events`, `labels`) carries a TTL of `rawEventsTtlDays` (0 = keep forever),
  *   counted from ingestion (migration 4), so a backfill of old data is kept as long as live
- *   data; derived results and baselines are kept forever, they are the audit trail.
+ *   data. Results are the audit trail: append-only with every revision (migrations 12, 13),
+ *   kept forever unless `resultsTtlDays` (never shorter than the raw TTL) says otherwise;
+ *   baselines are kept forever.
  * - `events` is partitioned by day of event time, so time-range reads prune partitions and
  *   TTL drops whole parts (ttl_only_drop_parts) once all their rows have expired.
  * - Rewritable things are ReplacingMergeTree with the rewrite time as version; readers use
- *   FINAL (or argMax / ORDER BY … LIMIT) so a duplicate never shows.
+ *   FINAL (or argMax / ORDER BY … LIMIT) so a duplicate never shows. The result tables among
+ *   them are fed from append-only revision tables that keep what a rewrite replaces.
  * - `window_results` holds one `dataset` row per window (window-level lineage) plus one row
  *   per feature and one for the prediction, told apart by `kind`, so a feature can be named
  *   anything and one INSERT writes a whole window atomically (one block, one partition).
@@ -40,6 +43,8 @@ import type { AppliedMigration, MigrationReport, SqlExecutor } from './types.js'
 export interface MigrationContext {
   db: string;
   rawEventsTtlDays: number;
+  /** Retention of results (RESULT_TABLES), days; 0 or absent = forever. */
+  resultsTtlDays?: number;
   logger?: Logger;
 }
 
@@ -52,6 +57,7 @@ export interface Migration {
 }
 
 const TTL_SETTING_KEY = 'raw_events_ttl_days';
+const RESULTS_TTL_SETTING_KEY = 'results_ttl_days';
 /** Raw rows expire this long after they were received (migration 4; event time before). */
 const TTL_COLUMN = 'ingested_at';
 const RAW_TABLES = ['events', 'labels'] as const;
@@ -61,6 +67,73 @@ function ttlClause(column: string, days: number): string {
 }
 
 const TS = "DateTime64(3, 'UTC')";
+
+/*
+ * Results are evidence (migrations 12, 13). Every result row ever written is kept in an
+ * append-only MergeTree (`<x>_revisions`), with why it was written (`revision_reason`), the
+ * driftd version and the model's config hash that produced it, and when (`written_at`). The
+ * writers INSERT only there; a MATERIALIZED VIEW (`<x>_latest_mv`, `SELECT *`) feeds each row
+ * on to the ReplacingMergeTree the readers use (`window_results`, `performance`), so one
+ * INSERT writes both and "latest" is derived from the record. A revision's number is its
+ * order by written_at within its window (read time).
+ *
+ * A later migration that adds a column to a result table (e.g. `segment`) must:
+ *   1. ADD COLUMN to the latest table first (`window_results`), with its DEFAULT;
+ *   2. then the same ADD COLUMN to the revisions table (`window_result_revisions`), so the
+ *      view's `SELECT *` never yields a column the latest table lacks;
+ *   3. a column that joins the latest table's sorting key (MODIFY ORDER BY) joins the
+ *      revisions' key too; the view itself needs no change: its `SELECT *` is resolved at
+ *      every insert (test/integration/store/migrations.test.ts adds a column and checks it
+ *      reaches both tables);
+ *   4. the same in deploy/clickhouse/cluster.sql, on the `_local` tables.
+ * A NEW result table is append-only from the start (plain MergeTree with written_at,
+ * driftd_version, config_hash; latest derived at read) and joins RESULT_TABLES so
+ * `store.resultsTtlDays` applies to it.
+ */
+
+/** Result tables: their rows expire after `resultsTtlDays` (0 = never), counted from written_at. */
+export const RESULT_TABLES = [
+  'window_results',
+  'window_result_revisions',
+  'performance',
+  'performance_revisions',
+  'fairness_results',
+  'retrain_recommendations',
+] as const satisfies readonly TableName[];
+/** Every result table has this column: when its row was produced. */
+const RESULT_TTL_COLUMN = 'written_at';
+
+/** The lineage columns added to the latest tables and carried by their revisions. */
+function lineageColumns(table: string, writtenDefault: string, after: string): string {
+  return `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS driftd_version LowCardinality(String) DEFAULT '' AFTER ${after}, ADD COLUMN IF NOT EXISTS config_hash LowCardinality(String) DEFAULT '' AFTER driftd_version, ADD COLUMN IF NOT EXISTS revision_reason LowCardinality(String) DEFAULT 'migrated' AFTER config_hash, ADD COLUMN IF NOT EXISTS written_at ${TS} DEFAULT ${writtenDefault} CODEC(Delta, ZSTD(1)) AFTER revision_reason`;
+}
+
+/**
+ * The statements of one result table's revisions: lineage columns on the latest table, the
+ * append-only table with the same columns, the rows already stored copied into it once (a
+ * re-run after an interruption copies only what is missing), then the view.
+ */
+function revisionsOf(
+  db: string,
+  latest: 'window_results' | 'performance',
+  revisions: 'window_result_revisions' | 'performance_revisions',
+  o: { written: string; after: string; order: string; key: string },
+): string[] {
+  const view = `\`${db}\`.\`${latest}_latest_mv\``;
+  return [
+    lineageColumns(tableRef(db, latest), o.written, o.after),
+    `CREATE TABLE IF NOT EXISTS ${tableRef(db, revisions)} AS ${tableRef(db, latest)}
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (${o.order})
+SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
+    `INSERT INTO ${tableRef(db, revisions)}
+SELECT * FROM ${tableRef(db, latest)}
+WHERE (${o.key}) NOT IN (SELECT ${o.key} FROM ${tableRef(db, revisions)})`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${view} TO ${tableRef(db, latest)}
+AS SELECT * FROM ${tableRef(db, revisions)}`,
+  ];
+}
 
 /** Blocks remembered per table for insert deduplication (ClickHouse's replicated default). */
 const DEDUPLICATION_WINDOW = 1000;
@@ -340,6 +413,30 @@ ORDER BY group_id`,
     ],
   },
   {
+    version: 12,
+    name: 'window_result_revisions: every window result ever written, with its reason, driftd version and config hash; window_results fed from it',
+    // Rows written before keep '' for version and hash (unknown) and the reason 'migrated';
+    // their written_at is their closed_at. Every stored row is copied, unmerged rewrites too.
+    up: ({ db }) =>
+      revisionsOf(db, 'window_results', 'window_result_revisions', {
+        written: 'closed_at',
+        after: 'closed_at',
+        order: 'model, window, window_start, version, written_at, kind, feature',
+        key: 'model, window, window_start, version, closed_at, kind, feature',
+      }),
+  },
+  {
+    version: 13,
+    name: 'performance_revisions: every performance row ever written (late labels), with its reason, driftd version and config hash; performance fed from it',
+    up: ({ db }) =>
+      revisionsOf(db, 'performance', 'performance_revisions', {
+        written: 'computed_at',
+        after: 'computed_at',
+        order: 'model, window, window_start, version, written_at',
+        key: 'model, window, window_start, version, computed_at',
+      }),
+  },
+  {
     version: 14,
     name: 'fairness_results: every fairness computation of a window, per protected attribute and group',
     // Fairness was computed from raw events and only exported as gauges: it vanished with the
@@ -395,6 +492,8 @@ SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
     // segment's row would replace the whole window's row of the same feature.
     up: ({ db }) => [
       `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN segment LowCardinality(String) AFTER version, MODIFY ORDER BY (model, window, window_start, version, kind, feature, segment)`,
+      // The record the latest table is fed from (migration 12) carries it too, in its key.
+      `ALTER TABLE ${tableRef(db, 'window_result_revisions')} ADD COLUMN segment LowCardinality(String) AFTER version, MODIFY ORDER BY (model, window, window_start, version, written_at, kind, feature, segment)`,
     ],
   },
   {
@@ -440,9 +539,20 @@ function checkMigrations(migrations: readonly Migration[]): void {
   }
 }
 
-function checkTtl(days: number): number {
+function checkTtl(days: number, key = 'rawEventsTtlDays'): number {
   if (!Number.isInteger(days) || days < 0 || days > 36500) {
-    throw new InvalidInputError(`rawEventsTtlDays must be an integer in 0..36500, got ${days}`);
+    throw new InvalidInputError(`${key} must be an integer in 0..36500, got ${days}`);
+  }
+  return days;
+}
+
+/** Results are evidence: kept forever (0) or at least as long as the raw data they came from. */
+function checkResultsTtl(ctx: MigrationContext): number {
+  const days = checkTtl(ctx.resultsTtlDays ?? 0, 'resultsTtlDays');
+  if (days > 0 && (ctx.rawEventsTtlDays === 0 || days < ctx.rawEventsTtlDays)) {
+    throw new InvalidInputError(
+      `store.resultsTtlDays (${days}) must be 0 (keep forever) or at least store.rawEventsTtlDays (${ctx.rawEventsTtlDays === 0 ? '0, forever' : ctx.rawEventsTtlDays}): results may not expire before the raw data they came from`,
+    );
   }
   return days;
 }
@@ -455,6 +565,7 @@ export async function runMigrations(
 ): Promise<MigrationReport> {
   const db = validateIdentifier(ctx.db, 'database');
   checkTtl(ctx.rawEventsTtlDays);
+  checkResultsTtl(ctx);
   checkMigrations(migrations);
 
   await exec.command(`CREATE DATABASE IF NOT EXISTS \`${db}\``);
@@ -495,6 +606,7 @@ SELECT {version:UInt32}, {name:String}, now64(3, 'UTC')`,
 
   // store_settings comes with version 1; a list without it (tests) has no TTL to reconcile.
   if (migrations.some((m) => m.version === 1)) await reconcileTtl(exec, ctx, !done.has(1));
+  if (migrations.some((m) => m.version === 13)) await reconcileResultsTtl(exec, ctx);
   return { applied, version: Math.max(newest, known) };
 }
 
@@ -530,13 +642,47 @@ async function reconcileTtl(
       }
     }
   }
-  const row = new JsonLinesWriter();
-  row.push(
-    JSON.stringify({
-      key: TTL_SETTING_KEY,
-      value: want,
-      updated_at: formatDateTime64(Date.now()),
-    }),
+  await recordSetting(exec, ctx.db, TTL_SETTING_KEY, want);
+}
+
+/**
+ * The results TTL (`store.resultsTtlDays`) is configuration like the raw one: reconciled at
+ * every start against what store_settings records, on every table of RESULT_TABLES, counted
+ * from written_at. Baselines have none: they never expire.
+ */
+async function reconcileResultsTtl(exec: SqlExecutor, ctx: MigrationContext): Promise<void> {
+  const settings = tableRef(ctx.db, 'store_settings');
+  const days = ctx.resultsTtlDays ?? 0;
+  const want = String(days);
+  const rows = await exec.query<{ value: string }>(
+    `SELECT argMax(value, updated_at) AS value FROM ${settings} WHERE key = {key:String} GROUP BY key`,
+    { key: RESULTS_TTL_SETTING_KEY },
   );
-  await exec.insertJsonEachRow(insertTarget(ctx.db, 'store_settings'), row.finish());
+  const have = rows[0]?.value;
+  if (have === want || (have === undefined && days === 0)) {
+    if (have === undefined) await recordSetting(exec, ctx.db, RESULTS_TTL_SETTING_KEY, want);
+    return;
+  }
+  ctx.logger?.info({ from: have ?? null, to: days }, 'results TTL changed: altering result tables');
+  for (const table of RESULT_TABLES) {
+    if (days > 0) {
+      await exec.command(
+        `ALTER TABLE ${tableRef(ctx.db, table)} MODIFY${ttlClause(RESULT_TTL_COLUMN, days)}`,
+      );
+    } else if (have !== undefined && have !== '0') {
+      await exec.command(`ALTER TABLE ${tableRef(ctx.db, table)} REMOVE TTL`);
+    }
+  }
+  await recordSetting(exec, ctx.db, RESULTS_TTL_SETTING_KEY, want);
+}
+
+async function recordSetting(
+  exec: SqlExecutor,
+  db: string,
+  key: string,
+  value: string,
+): Promise<void> {
+  const row = new JsonLinesWriter();
+  row.push(JSON.stringify({ key, value, updated_at: formatDateTime64(Date.now()) }));
+  await exec.insertJsonEachRow(insertTarget(db, 'store_settings'), row.finish());
 }

@@ -19,6 +19,7 @@ import type {
   FeatureDrift,
   LabelEvent,
   PerformanceResult,
+  ResultLineage,
   WindowResult,
 } from '../types.js';
 import { groupDisparity } from '../window/fairness.js';
@@ -53,6 +54,8 @@ export const TABLES = [
   'checkpoints',
   'fairness_results',
   'retrain_recommendations',
+  'window_result_revisions',
+  'performance_revisions',
 ] as const;
 export type TableName = (typeof TABLES)[number];
 
@@ -578,6 +581,10 @@ export interface WindowResultRow {
   dataset_drift: number;
   provisional: number;
   closed_at_ms: string | number;
+  driftd_version: string;
+  config_hash: string;
+  revision_reason: string;
+  written_at_ms: string | number;
 }
 
 const WINDOW_RESULT_COLUMNS = `model, version, segment, window, window_size_ms,
@@ -590,7 +597,8 @@ const WINDOW_RESULT_COLUMNS = `model, version, segment, window, window_size_ms,
   toUnixTimestamp64Milli(reference_start) AS reference_start_ms,
   toUnixTimestamp64Milli(reference_end) AS reference_end_ms, reference_event_count, reference_note,
   event_count, late_count, drift_share, dataset_drift,
-  provisional, toUnixTimestamp64Milli(closed_at) AS closed_at_ms`;
+  provisional, toUnixTimestamp64Milli(closed_at) AS closed_at_ms,
+  driftd_version, config_hash, revision_reason, toUnixTimestamp64Milli(written_at) AS written_at_ms`;
 
 export interface WindowResultsFilter {
   /** By `[from, to)` overlap (params from, to) or one exact window (params version, window, start). */
@@ -677,18 +685,53 @@ export interface PerformanceRow {
   coverage: number | string;
   metrics: Record<string, number | string>;
   computed_at_ms: string | number;
+  driftd_version: string;
+  config_hash: string;
+  revision_reason: string;
+  written_at_ms: string | number;
 }
+
+const PERFORMANCE_LINEAGE = `driftd_version, config_hash, revision_reason,
+  toUnixTimestamp64Milli(written_at) AS written_at_ms`;
 
 /** Params: model, from, to, [window], [version]. */
 export function performanceSql(db: string, withWindow: boolean, withVersion: boolean): string {
   return `SELECT model, version, window, window_size_ms,
   toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
-  labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at_ms
+  labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at_ms,
+  ${PERFORMANCE_LINEAGE}
 FROM ${tableRef(db, 'performance')} FINAL
 WHERE model = {model:String} AND window_start < ${to} AND window_end > ${from}${
     withWindow ? ' AND window = {window:String}' : ''
   }${withVersion ? ' AND version = {version:String}' : ''}
 ORDER BY window_start, window, version
+${READ_SETTINGS}`;
+}
+
+/**
+ * Every revision of one window (params model, window, start, [version]), oldest first, from
+ * the append-only record: rows as `windowResultsSql`, ordered by version, then written_at. A
+ * revision is the rows of one INSERT of the window, told apart by written_at.
+ */
+export function windowRevisionsSql(db: string, withVersion: boolean): string {
+  return `SELECT ${WINDOW_RESULT_COLUMNS}
+FROM ${tableRef(db, 'window_result_revisions')}
+WHERE model = {model:String} AND window = {window:String} AND segment = ''
+  AND window_start = fromUnixTimestamp64Milli({start:Int64}, 'UTC')${withVersion ? '\n  AND version = {version:String}' : ''}
+ORDER BY version, written_at, closed_at, kind, feature
+${READ_SETTINGS}`;
+}
+
+/** Every performance revision of one window (params as windowRevisionsSql), oldest first. */
+export function performanceRevisionsSql(db: string, withVersion: boolean): string {
+  return `SELECT model, version, window, window_size_ms,
+  toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
+  labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at_ms,
+  ${PERFORMANCE_LINEAGE}
+FROM ${tableRef(db, 'performance_revisions')}
+WHERE model = {model:String} AND window = {window:String}
+  AND window_start = fromUnixTimestamp64Milli({start:Int64}, 'UTC')${withVersion ? '\n  AND version = {version:String}' : ''}
+ORDER BY version, written_at, computed_at
 ${READ_SETTINGS}`;
 }
 
@@ -750,12 +793,14 @@ ${READ_SETTINGS}`;
  */
 export function latestPerformanceSql(db: string): string {
   return `SELECT model, version, window, window_size_ms, window_start_ms, window_end_ms,
-  labeled, coverage, metrics, computed_at_ms
+  labeled, coverage, metrics, computed_at_ms, driftd_version, config_hash, revision_reason,
+  written_at_ms
 FROM
 (
   SELECT model, version, window, window_size_ms,
     toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
     labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at_ms,
+    ${PERFORMANCE_LINEAGE},
     row_number() OVER (PARTITION BY version, window ORDER BY window_start DESC) AS from_end
   FROM ${tableRef(db, 'performance')} FINAL
   WHERE ${LATEST_VERSIONS} AND ${WITHIN_HORIZON} AND labeled > 0
@@ -1142,6 +1187,16 @@ export function encodeBaseline(p: BaselineProfile): string {
   return `{"id":${str(p.id)},"hash":${str(p.hash)},"model":${str(p.model)},"version":${str(p.version)},"created_at":"${formatDateTime64(p.createdAt, 'baseline createdAt')}","source":${str(p.source)},"row_count":${u64(p.rowCount, 'rowCount')},"bad_rows":${u64(p.badRows, 'badRows')},"feature_names":${JSON.stringify(Object.keys(p.features))},"params":${str(JSON.stringify(p.params))},"profile":${JSON.stringify(p)}}`;
 }
 
+/**
+ * The lineage columns of a result row. `written_at` is when the result was produced (a
+ * window's closedAt, a performance row's computedAt), not the wall clock of the INSERT: a
+ * write retried after a lost answer sends the same bytes, so the insert deduplication drops
+ * it instead of recording a second revision.
+ */
+function lineage(r: ResultLineage, writtenAt: number): string {
+  return `"driftd_version":${str(r.driftdVersion ?? '')},"config_hash":${str(r.configHash ?? '')},"revision_reason":${str(r.revisionReason ?? '')},"written_at":"${formatDateTime64(writtenAt, 'writtenAt')}"`;
+}
+
 interface WindowHeader {
   prefix: string;
   suffix: string;
@@ -1154,7 +1209,7 @@ function windowHeader(w: WindowResult): WindowHeader {
   const reference = `"reference":${str(r === undefined ? 'baseline' : referenceName(r))},"reference_found":${u64(r?.found ?? 0, 'reference found')},"reference_start":${time(r?.start, 'reference start')},"reference_end":${time(r?.end, 'reference end')},"reference_event_count":${u64(r?.eventCount ?? 0, 'reference eventCount')},"reference_note":${str(r?.note ?? '')}`;
   return {
     prefix: `{"model":${str(w.model)},"version":${str(w.version)},"segment":${str(w.segment ?? '')},"window":${str(w.sizeLabel)},"window_size_ms":${u64(w.size, 'window size')},"window_start":"${formatDateTime64(w.start, 'window start')}","window_end":"${formatDateTime64(w.end, 'window end')}"`,
-    suffix: `"baseline_id":${str(w.baselineId)},"baseline_hash":${str(w.baselineHash)},${reference},"event_count":${u64(w.eventCount, 'eventCount')},"late_count":${u64(w.lateCount, 'lateCount')},"drift_share":${f64(w.driftShare)},"dataset_drift":${w.datasetDrift ? 1 : 0},"provisional":${w.provisional ? 1 : 0},"closed_at":"${formatDateTime64(w.closedAt, 'closedAt')}"}`,
+    suffix: `"baseline_id":${str(w.baselineId)},"baseline_hash":${str(w.baselineHash)},${reference},"event_count":${u64(w.eventCount, 'eventCount')},"late_count":${u64(w.lateCount, 'lateCount')},"drift_share":${f64(w.driftShare)},"dataset_drift":${w.datasetDrift ? 1 : 0},"provisional":${w.provisional ? 1 : 0},"closed_at":"${formatDateTime64(w.closedAt, 'closedAt')}",${lineage(w, w.closedAt)}}`,
   };
 }
 
@@ -1197,7 +1252,7 @@ export function encodePerformance(p: PerformanceResult): string {
   const metrics = Object.entries(p.metrics)
     .map(([k, v]) => `${str(k)}:${f64(v)}`)
     .join(',');
-  return `{"model":${str(p.model)},"version":${str(p.version)},"window":${str(p.sizeLabel)},"window_size_ms":${u64(p.size, 'window size')},"window_start":"${formatDateTime64(p.start, 'window start')}","window_end":"${formatDateTime64(p.end, 'window end')}","labeled":${u64(p.labeled, 'labeled')},"coverage":${f64(p.coverage)},"metrics":{${metrics}},"computed_at":"${formatDateTime64(p.computedAt, 'computedAt')}"}`;
+  return `{"model":${str(p.model)},"version":${str(p.version)},"window":${str(p.sizeLabel)},"window_size_ms":${u64(p.size, 'window size')},"window_start":"${formatDateTime64(p.start, 'window start')}","window_end":"${formatDateTime64(p.end, 'window end')}","labeled":${u64(p.labeled, 'labeled')},"coverage":${f64(p.coverage)},"metrics":{${metrics}},"computed_at":"${formatDateTime64(p.computedAt, 'computedAt')}",${lineage(p, p.computedAt)}}`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ import type {
   FeatureValue,
   LabelEvent,
   PerformanceResult,
+  ResultLineage,
+  RevisionReason,
   WindowResult,
 } from '../types.js';
 import { parseReference } from '../window/reference.js';
@@ -74,6 +76,7 @@ import {
   newestVersionsSql,
   type PerformanceRow,
   parseFairnessJson,
+  performanceRevisionsSql,
   performanceSql,
   pingSql,
   predictionByIdSql,
@@ -92,6 +95,7 @@ import {
   type WindowResultRow,
   windowEventsSql,
   windowResultsSql,
+  windowRevisionsSql,
 } from './sql.js';
 import type {
   BaselineSummary,
@@ -125,11 +129,15 @@ import type {
   StoredCheckpoint,
   StoredEvent,
   WindowEventsQuery,
+  WindowHistory,
+  WindowHistoryQuery,
 } from './types.js';
 
 export interface SqlStoreOptions {
   database: string;
   rawEventsTtlDays: number;
+  /** Days results are kept (RESULT_TABLES); 0 or absent = forever. */
+  resultsTtlDays?: number;
   /** Clock for ingestion times of labels; default Date.now. */
   now?: () => number;
   /** Migration list; default MIGRATIONS (tests append to it). */
@@ -314,7 +322,11 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
 
     async migrate(): Promise<MigrationReport> {
       ensureOpen();
-      const ctx: MigrationContext = { db, rawEventsTtlDays: options.rawEventsTtlDays };
+      const ctx: MigrationContext = {
+        db,
+        rawEventsTtlDays: options.rawEventsTtlDays,
+        resultsTtlDays: options.resultsTtlDays ?? 0,
+      };
       if (options.logger) ctx.logger = options.logger;
       return runMigrations(exec, ctx, migrations);
     },
@@ -406,7 +418,24 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
     async insertWindowResults(rows: readonly WindowResult[]): Promise<void> {
       ensureOpen();
       if (rows.length === 0) return;
-      await insert('window_results', rows, encodeWindowResult);
+      // The view of migration 12 feeds window_results from the record.
+      await insert('window_result_revisions', rows, encodeWindowResult);
+    },
+
+    async windowHistory(q: WindowHistoryQuery): Promise<WindowHistory> {
+      ensureOpen();
+      const withVersion = q.version !== undefined;
+      const params: Record<string, unknown> = { model: q.model, window: q.window, start: q.start };
+      if (withVersion) params.version = q.version;
+      const rows = await exec.query<WindowResultRow>(windowRevisionsSql(db, withVersion), params);
+      const perf = await exec.query<PerformanceRow>(
+        performanceRevisionsSql(db, withVersion),
+        params,
+      );
+      return {
+        results: assembleWindows(rows, true),
+        performance: perf.map((p) => decodePerformance(p, true)),
+      };
     },
 
     async queryDrift(q: DriftQuery): Promise<WindowResult[]> {
@@ -477,7 +506,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       return {
         versions: params.versions,
         windows,
-        performance: perf.map(decodePerformance),
+        performance: perf.map((p) => decodePerformance(p)),
         verdicts: assembleVerdicts(rows),
       };
     },
@@ -509,7 +538,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
     async insertPerformance(rows: readonly PerformanceResult[]): Promise<void> {
       ensureOpen();
       if (rows.length === 0) return;
-      await insert('performance', rows, (p, out) => out.push(encodePerformance(p)));
+      await insert('performance_revisions', rows, (p, out) => out.push(encodePerformance(p)));
     },
 
     async insertFairness(rows: readonly FairnessWindowResult[]): Promise<void> {
@@ -633,7 +662,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         performanceSql(db, q.window !== undefined, q.version !== undefined),
         params,
       );
-      return rows.map(decodePerformance);
+      return rows.map((p) => decodePerformance(p));
     },
 
     async getPrediction(
@@ -910,12 +939,15 @@ function decodeDrift(r: WindowResultRow): FeatureDrift {
 }
 
 /** Rows arrive ordered by (window_start, window, version, kind, feature): a window's rows are contiguous. */
-function assembleWindows(rows: readonly WindowResultRow[]): WindowResult[] {
+function assembleWindows(rows: readonly WindowResultRow[], revisions = false): WindowResult[] {
   const out: WindowResult[] = [];
   let current: WindowResult | undefined;
   let currentKey = '';
   for (const r of rows) {
-    const key = `${r.window_start_ms}\u0000${r.window}\u0000${r.version}\u0000${r.segment}`;
+    // Revisions of one window: each is the rows written together (one written_at).
+    const key = `${r.window_start_ms}\u0000${r.window}\u0000${r.version}\u0000${r.segment}${
+      revisions ? `\u0000${r.written_at_ms}\u0000${r.closed_at_ms}` : ''
+    }`;
     if (!current || key !== currentKey) {
       // Every row carries the window-level columns, so any row can open the window.
       current = {
@@ -942,6 +974,7 @@ function assembleWindows(rows: readonly WindowResultRow[]): WindowResult[] {
           note: r.reference_note === '' ? null : r.reference_note,
         }),
         provisional: Number(r.provisional) === 1,
+        ...decodeLineage(r, revisions),
       };
       if (r.segment) current.segment = r.segment;
       currentKey = key;
@@ -1043,7 +1076,7 @@ function assembleFairnessVerdicts(rows: readonly FairnessVerdictRow[]): Fairness
   return out;
 }
 
-function decodePerformance(r: PerformanceRow): PerformanceResult {
+function decodePerformance(r: PerformanceRow, revisions = false): PerformanceResult {
   const metrics: Record<string, number> = {};
   for (const [k, v] of Object.entries(r.metrics)) metrics[k] = toNumber(v);
   return {
@@ -1057,7 +1090,27 @@ function decodePerformance(r: PerformanceRow): PerformanceResult {
     coverage: toNumber(r.coverage),
     metrics,
     computedAt: Number(r.computed_at_ms),
+    ...decodeLineage(r, revisions),
   };
+}
+
+function decodeLineage(
+  r: {
+    driftd_version: string;
+    config_hash: string;
+    revision_reason: string;
+    written_at_ms: string | number;
+  },
+  revisions: boolean,
+): ResultLineage {
+  // '' = not recorded (a row from before migration 12, or a result built without lineage).
+  const out: ResultLineage = {};
+  if (r.driftd_version !== '') out.driftdVersion = r.driftd_version;
+  if (r.config_hash !== '') out.configHash = r.config_hash;
+  if (r.revision_reason !== '') out.revisionReason = r.revision_reason as RevisionReason;
+  // When a revision was written matters in its history; the latest row's is its closedAt.
+  if (revisions) out.writtenAt = Number(r.written_at_ms);
+  return out;
 }
 
 /** Whether `s` is how JavaScript writes the number it denotes (String(Number(s)) === s). */

@@ -101,6 +101,23 @@ export interface DriftQuery {
   segment?: string;
 }
 
+/** One window (model, size label, start) of one or every version. */
+export interface WindowHistoryQuery {
+  model: string;
+  window: string;
+  start: number;
+  version?: string;
+}
+
+/**
+ * Every revision of a window ever written, oldest first per version (by written_at): its
+ * drift results and its performance rows, each with its reason and lineage.
+ */
+export interface WindowHistory {
+  results: WindowResult[];
+  performance: PerformanceResult[];
+}
+
 export interface PerformanceQuery {
   model: string;
   from: number;
@@ -371,8 +388,13 @@ export interface Store {
    */
   latestBaseline(model: string, version: string): Promise<BaselineProfile | null>;
 
-  /** Writing a window again (late data) replaces the earlier result as a whole. */
+  /**
+   * Writing a window again (late data) replaces the earlier result as a whole for the
+   * readers; every revision stays in the record (`windowHistory`).
+   */
   insertWindowResults(rows: readonly WindowResult[]): Promise<void>;
+  /** Every stored revision of one window's results and performance, oldest first. */
+  windowHistory(query: WindowHistoryQuery): Promise<WindowHistory>;
   /** Windows overlapping `[from, to)`, ordered by start (then window label, version). */
   queryDrift(query: DriftQuery): Promise<WindowResult[]>;
   /** The window with the latest end (ties: latest closed) of the model. */

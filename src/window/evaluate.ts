@@ -1,3 +1,4 @@
+import { modelConfigHash } from '../config/hash.js';
 import type { FeatureConfig, ModelConfig } from '../config/types.js';
 import { InvalidInputError } from '../errors.js';
 import { type BinnedSide, wassersteinOfBins } from '../stats/binned-wasserstein.js';
@@ -28,8 +29,10 @@ import type {
   FeatureDrift,
   FeatureProfile,
   NumericProfile,
+  RevisionReason,
   WindowResult,
 } from '../types.js';
+import { VERSION } from '../version.js';
 import { flagStraddles, noteBound } from './bounds.js';
 import { windowName } from './identity.js';
 import type { ClosedWindow, CloseReason } from './manager.js';
@@ -110,6 +113,8 @@ export interface EvaluableWindow {
   closedAt: number;
   /** How the window was closed; 'idle' is a provisional result of a still-open window. */
   reason?: CloseReason;
+  /** Why its result is written, when not the close itself (a replay, a restart). */
+  revisionReason?: RevisionReason;
   /** The window reference (models[].reference previous / rolling), resolved at close. */
   reference?: WindowReference | undefined;
 }
@@ -207,6 +212,11 @@ export function evaluateWindow(
     datasetDrift: withVerdict > 0 && driftShare >= model.drift.shareThreshold,
     reference,
     provisional: closed.reason === 'idle',
+    driftdVersion: VERSION,
+    configHash: modelConfigHash(model),
+    revisionReason:
+      closed.revisionReason ??
+      (closed.reason === 'idle' ? 'provisional' : closed.reason === 'flush' ? 'flush' : 'close'),
     ...estimateOf(snap.cbpe, baseline),
   };
 }

@@ -1,6 +1,12 @@
 import type { ModelConfig } from '../config/types.js';
 import { BaselineError, InvalidInputError, LifecycleError } from '../errors.js';
-import type { BaselineProfile, EventSource, PredictionEvent, WindowBounds } from '../types.js';
+import type {
+  BaselineProfile,
+  EventSource,
+  PredictionEvent,
+  RevisionReason,
+  WindowBounds,
+} from '../types.js';
 import {
   UTC,
   type WindowGrid,
@@ -89,6 +95,8 @@ export interface Clock {
 export type CloseReason = 'watermark' | 'idle' | 'flush';
 
 export interface ClosedWindow {
+  /** Why its result is written, when not the close itself (a replay, a restart). */
+  revisionReason?: RevisionReason;
   bounds: WindowBounds;
   /** No longer written to by the manager (for 'idle', a copy of the still-open window). */
   state: WindowState;
@@ -761,6 +769,8 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         reason: c.reason,
         closedAt: c.closedAt,
       };
+      // Closed before the restart, written after it: its revision says so.
+      if (c.reason !== 'idle') closed.revisionReason = 'restart';
       if (c.reference !== undefined)
         closed.reference = restoreReference(c.reference, model, baseline);
       return closed;

@@ -32,6 +32,8 @@ export async function run(flags: FlagsOf<'replay'>, io: CliIo): Promise<number> 
   const daemon = createDaemon(config, {
     listen: false,
     flushOnClose: true,
+    // Every result it writes is a replay's (a rewrite of a window written before, or not).
+    revisionReason: 'replay',
     onWindow: () => {
       windows++;
     },

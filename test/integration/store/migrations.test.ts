@@ -9,11 +9,13 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StoreError } from '../../../src/errors.js';
+import { InvalidInputError, StoreError } from '../../../src/errors.js';
 import { createChdbExecutor } from '../../../src/store/chdb.js';
 import { createStore, MIGRATIONS, type Migration } from '../../../src/store/index.js';
+import { RESULT_TABLES } from '../../../src/store/migrations.js';
+import { encodePerformance, encodeWindowResult } from '../../../src/store/sql.js';
 import type { SqlExecutor, Store } from '../../../src/store/types.js';
-import type { BaselineProfile } from '../../../src/types.js';
+import type { BaselineProfile, PerformanceResult, WindowResult } from '../../../src/types.js';
 
 const dirs: string[] = [];
 const open: Store[] = [];
@@ -31,11 +33,16 @@ function tempDir(): string {
 
 function openStore(
   path: string,
-  opts: { ttl?: number; migrations?: readonly Migration[] } = {},
+  opts: { ttl?: number; resultsTtl?: number; migrations?: readonly Migration[] } = {},
 ): { store: Store; exec: SqlExecutor } {
   const exec = createChdbExecutor({ path });
   const store = createStore(
-    { kind: 'embedded', path, rawEventsTtlDays: opts.ttl ?? 30 },
+    {
+      kind: 'embedded',
+      path,
+      rawEventsTtlDays: opts.ttl ?? 30,
+      ...(opts.resultsTtl === undefined ? {} : { resultsTtlDays: opts.resultsTtl }),
+    },
     { executor: exec, ...(opts.migrations ? { migrations: opts.migrations } : {}) },
   );
   open.push(store);
@@ -88,10 +95,14 @@ describe('store migrations (chDB)', () => {
       'fairness_results',
       'labels',
       'performance',
+      'performance_latest_mv',
+      'performance_revisions',
       'retrain_recommendations',
       'schema_migrations',
       'store_settings',
+      'window_result_revisions',
       'window_results',
+      'window_results_latest_mv',
     ]);
   });
 
@@ -308,4 +319,169 @@ await store.close();
     await d.store.migrate();
     expect(await ttlOf(d.exec, 'window_results')).toBeNull();
   });
+
+  it('a store written before migration 12 keeps its results: copied once into the revisions, rewrites kept after it', async () => {
+    const path = tempDir();
+    const old = openStore(path, { migrations: MIGRATIONS.filter((m) => m.version <= 11) });
+    expect((await old.store.migrate()).version).toBe(11);
+    // Rows exactly as schema 11 wrote them: today's encoding without the lineage columns.
+    const window = oldWindow();
+    const lines: string[] = [];
+    encodeWindowResult(window, { push: (l) => lines.push(l) });
+    const perf = oldPerformance();
+    const rows = (text: string[]) =>
+      Buffer.from(
+        text
+          .map((l) => {
+            const row = JSON.parse(l) as Record<string, unknown>;
+            for (const k of ['driftd_version', 'config_hash', 'revision_reason', 'written_at']) {
+              delete row[k];
+            }
+            return `${JSON.stringify(row)}\n`;
+          })
+          .join(''),
+      );
+    await old.exec.insertJsonEachRow('driftd.window_results', rows(lines));
+    await old.exec.insertJsonEachRow('driftd.performance', rows([encodePerformance(perf)]));
+    await closeStore(old.store);
+
+    const now = openStore(path);
+    expect((await now.store.migrate()).applied.map((m) => m.version)).toEqual([12, 13]);
+    const range = { model: 'credit-risk', from: window.start, to: window.end };
+    expect((await now.store.queryDrift(range)).map((w) => w.eventCount)).toEqual([500]);
+    expect(await now.store.queryPerformance(range)).toEqual([
+      { ...perf, revisionReason: 'migrated' },
+    ]);
+    const key = { model: 'credit-risk', window: '5m', start: window.start };
+    const before = await now.store.windowHistory(key);
+    expect(before.results.map((r) => [r.revisionReason, r.writtenAt, r.driftdVersion])).toEqual([
+      ['migrated', window.closedAt, undefined],
+    ]);
+    expect(before.performance.map((p) => [p.revisionReason, p.writtenAt])).toEqual([
+      ['migrated', perf.computedAt],
+    ]);
+
+    // A migration interrupted after its copy runs again whole: nothing is copied twice.
+    for (const m of MIGRATIONS.filter((x) => x.version === 12 || x.version === 13)) {
+      for (const statement of m.up({ db: 'driftd', rawEventsTtlDays: 30 })) {
+        await now.exec.command(statement);
+      }
+    }
+    expect(await now.store.windowHistory(key)).toEqual(before);
+
+    // A rewrite after the upgrade: the readers see it, the history keeps both.
+    const rewrite = {
+      ...window,
+      eventCount: 510,
+      closedAt: window.closedAt + 60_000,
+      driftdVersion: '9.9.9',
+      configHash: 'sha256:c0ffee',
+      revisionReason: 'replay' as const,
+    };
+    await now.store.insertWindowResults([rewrite]);
+    expect((await now.store.queryDrift(range)).map((w) => w.eventCount)).toEqual([510]);
+    const after = await now.store.windowHistory(key);
+    expect(after.results.map((r) => [r.revisionReason, r.eventCount, r.configHash])).toEqual([
+      ['migrated', 500, undefined],
+      ['replay', 510, 'sha256:c0ffee'],
+    ]);
+  });
+
+  it('a later migration adding a result column (as segments will) reaches the latest table through the view', async () => {
+    const path = tempDir();
+    const next = MIGRATIONS.at(-1)!.version + 1;
+    const segment: Migration = {
+      version: next,
+      name: 'test: a result column',
+      // As migrations.ts says: the latest table first, then the revisions; the view unchanged.
+      up: ({ db }) => [
+        `ALTER TABLE \`${db}\`.\`window_results\` ADD COLUMN IF NOT EXISTS test_segment LowCardinality(String) DEFAULT ''`,
+        `ALTER TABLE \`${db}\`.\`window_result_revisions\` ADD COLUMN IF NOT EXISTS test_segment LowCardinality(String) DEFAULT ''`,
+      ],
+    };
+    const a = openStore(path, { migrations: [...MIGRATIONS, segment] });
+    await a.store.migrate();
+    const lines: string[] = [];
+    encodeWindowResult(oldWindow(), { push: (l) => lines.push(l) });
+    const withSegment = lines
+      .map((l) => `${JSON.stringify({ ...JSON.parse(l), test_segment: 'region=EU' })}\n`)
+      .join('');
+    await a.exec.insertJsonEachRow('driftd.window_result_revisions', Buffer.from(withSegment));
+    const latest = await a.exec.query<{ s: string; n: string }>(
+      'SELECT test_segment AS s, count() AS n FROM driftd.window_results FINAL GROUP BY s',
+    );
+    expect(latest.map((r) => [r.s, Number(r.n)])).toEqual([['region=EU', lines.length]]);
+  });
+
+  it('follows store.resultsTtlDays on every result table, never below the raw TTL, never on baselines', async () => {
+    const path = tempDir();
+    const ttlOf = async (exec: SqlExecutor, table: string) => {
+      const [row] = await exec.query<{ q: string }>(
+        "SELECT create_table_query AS q FROM system.tables WHERE database = 'driftd' AND name = {t:String}",
+        { t: table },
+      );
+      return /TTL toDateTime\(written_at\) \+ toIntervalDay\((\d+)\)/.exec(row!.q)?.[1] ?? null;
+    };
+    const ttls = (exec: SqlExecutor) =>
+      Promise.all([...RESULT_TABLES, 'baselines'].map((t) => ttlOf(exec, t)));
+
+    const a = openStore(path, { ttl: 30 });
+    await a.store.migrate();
+    expect(await ttls(a.exec)).toEqual([null, null, null, null, null]);
+    await closeStore(a.store);
+
+    const b = openStore(path, { ttl: 30, resultsTtl: 400 });
+    await b.store.migrate();
+    expect(await ttls(b.exec)).toEqual(['400', '400', '400', '400', null]);
+    await closeStore(b.store);
+
+    // Shorter than the raw data it came from: refused, naming both settings.
+    const c = openStore(path, { ttl: 30, resultsTtl: 10 });
+    const err = await c.store.migrate().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidInputError);
+    expect((err as Error).message).toMatch(/resultsTtlDays \(10\).*rawEventsTtlDays \(30\)/);
+    await closeStore(c.store);
+
+    const d = openStore(path, { ttl: 30 });
+    await d.store.migrate();
+    expect(await ttls(d.exec)).toEqual([null, null, null, null, null]);
+  });
 });
+
+function oldWindow(): WindowResult {
+  const start = Date.UTC(2026, 10, 22, 10);
+  return {
+    model: 'credit-risk',
+    version: '3',
+    size: 300_000,
+    sizeLabel: '5m',
+    start,
+    end: start + 300_000,
+    baselineId: 'b-1',
+    baselineHash: 'h-1',
+    eventCount: 500,
+    lateCount: 0,
+    closedAt: start + 301_000,
+    provisional: false,
+    features: [],
+    prediction: null,
+    driftShare: 0,
+    datasetDrift: false,
+  };
+}
+
+function oldPerformance(): PerformanceResult {
+  const start = Date.UTC(2026, 10, 22, 10);
+  return {
+    model: 'credit-risk',
+    version: '3',
+    size: 300_000,
+    sizeLabel: '5m',
+    start,
+    end: start + 300_000,
+    labeled: 40,
+    coverage: 0.08,
+    metrics: { accuracy: 0.75 },
+    computedAt: start + 3_600_000,
+  };
+}

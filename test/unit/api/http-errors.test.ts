@@ -271,7 +271,7 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
     }
   });
 
-  it('no query string yields a 5xx on any read route, with stored windows to read (fuzz: 8 routes × 9 keys × 16 values)', async () => {
+  it('no query string yields a 5xx on any read route, with stored windows to read (fuzz: 10 routes × 9 keys × 16 values)', async () => {
     const T = Date.parse('2026-11-22T10:00:00Z');
     const rows = Array.from({ length: 100 }, (_, i) => ({ features: { x: i }, prediction: i }));
     await daemon.store.saveBaseline(
@@ -296,6 +296,8 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
       '/api/v1/models/m/performance',
       '/api/v1/models/m/segments',
       '/api/v1/predictions/fz-1',
+      '/api/v1/models/m/windows/history',
+      `/api/v1/models/m/windows/history?start=${T}`,
     ];
     const keys = [
       'from',
@@ -330,7 +332,7 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
     for (const route of routes) {
       for (const key of keys) {
         for (const value of values) {
-          const url = `${route}?${key}=${value}`;
+          const url = `${route}${route.includes('?') ? '&' : '?'}${key}=${value}`;
           const res = await daemon.app.inject({ method: 'GET', url });
           if (res.statusCode >= 500) fivexx.push(`${res.statusCode} ${url.slice(0, 100)}`);
         }

@@ -68,7 +68,12 @@ describe('parseConfig defaults', () => {
         keepAliveTimeoutMs: 72_000,
         tls: null,
       },
-      store: { kind: 'embedded', path: '/etc/driftd/.driftd/store', rawEventsTtlDays: 30 },
+      store: {
+        kind: 'embedded',
+        path: '/etc/driftd/.driftd/store',
+        rawEventsTtlDays: 30,
+        resultsTtlDays: 0,
+      },
       kafka: null,
       ingest: { maxFutureSkewMs: 3_600_000 },
       logLevel: 'info',
@@ -169,6 +174,7 @@ describe('parseConfig defaults', () => {
       password: '',
       requestTimeoutMs: 30_000,
       rawEventsTtlDays: 30,
+      resultsTtlDays: 0,
       tls: null,
     });
   });
@@ -344,6 +350,15 @@ describe('parseConfig errors', () => {
       'store: {rawEventsTtlDays: 0}',
       'store.rawEventsTtlDays: must be an integer between 1 and 36500',
     ],
+    [
+      'store: {rawEventsTtlDays: 30, resultsTtlDays: 29}',
+      'store.resultsTtlDays: must be 0 (keep forever) or at least store.rawEventsTtlDays (30), got 29: results may not expire before the raw events they were computed from',
+    ],
+    [
+      'store: {resultsTtlDays: 7}',
+      'store.resultsTtlDays: must be 0 (keep forever) or at least store.rawEventsTtlDays (30), got 7: results may not expire before the raw events they were computed from',
+    ],
+    ['store: {resultsTtlDays: -1}', 'store.resultsTtlDays: must be an integer between 0 and 36500'],
     ['kafka: {clientId: x}', 'kafka.brokers: is required'],
     ['kafka: {brokers: []}', 'kafka.brokers: must not be empty'],
     [

@@ -424,7 +424,16 @@ describe('window manager: crash recovery and merging', () => {
     const second = setup(twoSizes);
     second.manager.restore(snap);
     const s2 = feed(second.manager, items.slice(1700));
-    const got = [...beforeCrash, ...second.manager.drainClosed(), ...second.manager.flushAll()];
+    const restored = second.manager.drainClosed();
+    // Closed before the crash, written after it: their results say so (revision reason).
+    const fromSnapshot = restored.slice(0, snap.closed.length);
+    expect(fromSnapshot.map((c) => c.revisionReason)).toEqual(
+      fromSnapshot.map((c) => (c.reason === 'idle' ? undefined : 'restart')),
+    );
+    expect(restored.slice(snap.closed.length).every((c) => c.revisionReason === undefined)).toBe(
+      true,
+    );
+    const got = [...beforeCrash, ...restored, ...second.manager.flushAll()];
 
     expect([...s1, ...s2]).toEqual(statusesWhole);
     expect(got.map((c) => c.state.snapshot())).toEqual(expected.map((c) => c.state.snapshot()));
