@@ -80,7 +80,7 @@ ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{ta
 PARTITION BY toYYYYMMDD(ts)
 PRIMARY KEY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset)
 ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset, ingest_seq)
-TTL toDateTime(ingested_at) + toIntervalDay(30)
+TTL toDate(ingested_at) + toIntervalDay(30)
 SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, merge_selector_base = 30;
 
 CREATE TABLE IF NOT EXISTS driftd.events ON CLUSTER '{cluster}' AS driftd.events_local
@@ -97,7 +97,7 @@ CREATE TABLE IF NOT EXISTS driftd.labels_local ON CLUSTER '{cluster}'
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', ingested_at)
 ORDER BY (model, id)
-TTL toDateTime(ingested_at) + toIntervalDay(30);
+TTL toDate(ingested_at) + toIntervalDay(30);
 
 CREATE TABLE IF NOT EXISTS driftd.labels ON CLUSTER '{cluster}' AS driftd.labels_local
 ENGINE = Distributed('{cluster}', 'driftd', 'labels_local', cityHash64(model, id));
@@ -219,6 +219,7 @@ CREATE TABLE IF NOT EXISTS driftd.window_result_revisions_local ON CLUSTER '{clu
 (
   model LowCardinality(String),
   version LowCardinality(String),
+  segment LowCardinality(String),
   window LowCardinality(String),
   window_size_ms UInt64,
   window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
@@ -270,7 +271,8 @@ CREATE TABLE IF NOT EXISTS driftd.window_result_revisions_local ON CLUSTER '{clu
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (model, window, window_start, version, written_at, kind, feature);
+PRIMARY KEY (model, window, window_start, version, written_at, kind, feature)
+ORDER BY (model, window, window_start, version, written_at, kind, feature, segment);
 
 CREATE TABLE IF NOT EXISTS driftd.window_result_revisions ON CLUSTER '{cluster}' AS driftd.window_result_revisions_local
 ENGINE = Distributed('{cluster}', 'driftd', 'window_result_revisions_local', cityHash64(model));
@@ -386,15 +388,15 @@ ORDER BY (model, version, episode_id, written_at);
 CREATE TABLE IF NOT EXISTS driftd.retrain_recommendations ON CLUSTER '{cluster}' AS driftd.retrain_recommendations_local
 ENGINE = Distributed('{cluster}', 'driftd', 'retrain_recommendations_local', cityHash64(model));
 
--- Schema versions 1..15 and 17 of src/store/migrations.ts are in place (migration 3, the insert
+-- Schema versions 1..15, 17 and 18 of src/store/migrations.ts are in place (migration 3, the insert
 -- deduplication window of non-replicated tables, is what Replicated* tables do by default;
 -- migrations 4 (raw-data TTL counted from ingestion), 5 (the events' `raw` column), 6
 -- (merge_selector_base of events), 7 (the events' HTTP ingest position and request key), 8
 -- (window_results.provisional), 9 (window_results' statistic bounds and other_ratio), 10
 -- (calibrated verdict columns of window_results), 11 (window_results' reference columns),
 -- 12, 13 (the revision tables, their views and the lineage columns), 14 (fairness_results),
--- 15 (window_results.segment) and 17 (retrain_recommendations) are written into the tables
--- above).
+-- 15 (window_results.segment), 17 (retrain_recommendations) and 18 (TTL on the row's Date)
+-- are written into the tables above).
 -- Once, from one node, after the tables exist: through the Distributed tables.
 INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (1, 'initial schema: events, labels, baselines, window_results, performance', now64(3, 'UTC')),
@@ -409,10 +411,11 @@ INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (10, 'window_results: calibrated verdicts (rule, effect, effect floor) and the KS p-value of every numeric feature', now64(3, 'UTC')),
   (11, 'window_results: the reference each window was compared with, and why a verdict is insufficient', now64(3, 'UTC')),
   (12, 'window_result_revisions: every window result ever written, with its reason, driftd version and config hash; window_results fed from it', now64(3, 'UTC')),
-  (13, 'performance_revisions: every performance row ever written (late labels), with its reason, driftd version and config hash; performance fed from it', now64(3, 'UTC'));
+  (13, 'performance_revisions: every performance row ever written (late labels), with its reason, driftd version and config hash; performance fed from it', now64(3, 'UTC')),
   (14, 'fairness_results: every fairness computation of a window, per protected attribute and group', now64(3, 'UTC')),
   (15, 'window_results.segment: the results of each segment of a window beside the whole traffic', now64(3, 'UTC')),
-  (17, 'retrain_recommendations: one row per retrain episode transition (opened, closed)', now64(3, 'UTC'));
+  (17, 'retrain_recommendations: one row per retrain episode transition (opened, closed)', now64(3, 'UTC')),
+  (18, 'raw-data and results TTL on the Date of the row: a DateTime TTL overflowed past 2106 and dropped rows at once', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
   ('raw_events_ttl_days', '30', now64(3, 'UTC')),

@@ -105,7 +105,7 @@ describe('deploy/clickhouse/cluster.sql', () => {
   it('records the raw-data TTL it uses', () => {
     expect(Number.isInteger(ttlDays) && ttlDays > 0).toBe(true);
     for (const t of ['events', 'labels']) {
-      expect(locals.get(t)).toContain(`TTL toDateTime(ingested_at) + toIntervalDay(${ttlDays})`);
+      expect(locals.get(t)).toContain(`TTL toDate(ingested_at) + toIntervalDay(${ttlDays})`);
     }
   });
 

@@ -293,7 +293,7 @@ await store.close();
         "SELECT create_table_query AS q FROM system.tables WHERE database = 'driftd' AND name = {t:String}",
         { t: table },
       );
-      return /TTL toDateTime\(ingested_at\) \+ toIntervalDay\((\d+)\)/.exec(row!.q)?.[1] ?? null;
+      return /TTL toDate\(ingested_at\) \+ toIntervalDay\((\d+)\)/.exec(row!.q)?.[1] ?? null;
     };
 
     const a = openStore(path, { ttl: 30 });
@@ -318,6 +318,22 @@ await store.close();
     const d = openStore(path, { ttl: 0 });
     await d.store.migrate();
     expect(await ttlOf(d.exec, 'window_results')).toBeNull();
+  });
+
+  it('the longest retention allowed keeps what it receives (a DateTime TTL overflowed past 2106 and dropped it at once)', async () => {
+    const path = tempDir();
+    const a = openStore(path, { ttl: 36_500, resultsTtl: 36_500 });
+    await a.store.migrate();
+    await a.store.insertLabels([
+      { model: 'credit-risk', id: 'p-1', ts: Date.UTC(2012, 5, 1), label: 1 },
+    ]);
+    const rows = async (table: string) => {
+      await a.exec.command(`OPTIMIZE TABLE driftd.${table} FINAL`);
+      const [r] = await a.exec.query<{ n: string }>(`SELECT count() AS n FROM driftd.${table}`);
+      return Number(r!.n);
+    };
+    expect(await rows('labels')).toBe(1);
+    expect(await a.store.hasLabels('credit-risk')).toBe(true);
   });
 
   it('a store written before migration 12 keeps its results: copied once into the revisions, rewrites kept after it', async () => {
@@ -346,7 +362,9 @@ await store.close();
     await closeStore(old.store);
 
     const now = openStore(path);
-    expect((await now.store.migrate()).applied.map((m) => m.version)).toEqual([12, 13]);
+    expect((await now.store.migrate()).applied.map((m) => m.version)).toEqual(
+      MIGRATIONS.filter((m) => m.version >= 12).map((m) => m.version),
+    );
     const range = { model: 'credit-risk', from: window.start, to: window.end };
     expect((await now.store.queryDrift(range)).map((w) => w.eventCount)).toEqual([500]);
     expect(await now.store.queryPerformance(range)).toEqual([
@@ -420,19 +438,19 @@ await store.close();
         "SELECT create_table_query AS q FROM system.tables WHERE database = 'driftd' AND name = {t:String}",
         { t: table },
       );
-      return /TTL toDateTime\(written_at\) \+ toIntervalDay\((\d+)\)/.exec(row!.q)?.[1] ?? null;
+      return /TTL toDate\(written_at\) \+ toIntervalDay\((\d+)\)/.exec(row!.q)?.[1] ?? null;
     };
     const ttls = (exec: SqlExecutor) =>
       Promise.all([...RESULT_TABLES, 'baselines'].map((t) => ttlOf(exec, t)));
 
     const a = openStore(path, { ttl: 30 });
     await a.store.migrate();
-    expect(await ttls(a.exec)).toEqual([null, null, null, null, null]);
+    expect(await ttls(a.exec)).toEqual([...RESULT_TABLES.map(() => null), null]);
     await closeStore(a.store);
 
     const b = openStore(path, { ttl: 30, resultsTtl: 400 });
     await b.store.migrate();
-    expect(await ttls(b.exec)).toEqual(['400', '400', '400', '400', null]);
+    expect(await ttls(b.exec)).toEqual([...RESULT_TABLES.map(() => '400'), null]);
     await closeStore(b.store);
 
     // Shorter than the raw data it came from: refused, naming both settings.
@@ -444,7 +462,7 @@ await store.close();
 
     const d = openStore(path, { ttl: 30 });
     await d.store.migrate();
-    expect(await ttls(d.exec)).toEqual([null, null, null, null, null]);
+    expect(await ttls(d.exec)).toEqual([...RESULT_TABLES.map(() => null), null]);
   });
 });
 
