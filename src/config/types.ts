@@ -329,6 +329,18 @@ export interface ModelConfig {
   alerts: ResolvedAlerts;
   /** Fairness per protected group (src/stats/fairness.ts); absent = not monitored. */
   fairness?: FairnessConfig | null;
+  /** Champion/challenger comparison of versions (src/window/comparison.ts); absent = none. */
+  comparison?: ComparisonConfig;
+}
+
+/** models[].comparison: which versions are compared with which. */
+export interface ComparisonConfig {
+  /** The version every challenger is compared with. */
+  champion: string;
+  /** The versions compared with the champion; null = every other version with a window. */
+  challengers: string[] | null;
+  /** Both versions score the same event ids: agreement and score differences too. */
+  shadow: boolean;
 }
 
 /** One protected attribute: a key of the event's `features`, its groups and reference group. */

@@ -27,6 +27,7 @@
  */
 import { InvalidInputError, StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { createComparisonsTableSql } from './comparison-sql.js';
 import {
   formatDateTime64,
   insertTarget,
@@ -338,6 +339,14 @@ ORDER BY group_id`,
       `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS reference_event_count UInt64 DEFAULT 0 CODEC(T64, ZSTD(1)) AFTER reference_end`,
       `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS reference_note String DEFAULT '' CODEC(ZSTD(1)) AFTER reference_event_count`,
     ],
+  },
+  {
+    version: 16,
+    name: 'version_comparisons: champion/challenger comparisons per window, append-only',
+    // A comparison is written when both versions' windows of a span closed, and again when
+    // labels arrive: every write is a new row (plain MergeTree, no TTL), readers take the
+    // newest per (pair, window) by written_at (src/store/comparison-sql.ts).
+    up: ({ db }) => [createComparisonsTableSql(db)],
   },
 ];
 

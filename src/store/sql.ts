@@ -44,6 +44,7 @@ export const TABLES = [
   'window_results',
   'performance',
   'checkpoints',
+  'version_comparisons',
 ] as const;
 export type TableName = (typeof TABLES)[number];
 

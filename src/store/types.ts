@@ -16,6 +16,8 @@ import type {
   PredictionEvent,
   WindowResult,
 } from '../types.js';
+import type { ShadowAgreement } from '../window/comparison-types.js';
+import type { ComparisonQuery, ShadowQuery, StoredComparison } from './comparison-sql.js';
 
 /** A prediction event as stored: the event plus how and when it reached driftd. */
 export interface StoredEvent extends PredictionEvent {
@@ -298,6 +300,13 @@ export interface Store {
   insertPerformance(rows: readonly PerformanceResult[]): Promise<void>;
   /** Windows overlapping `[from, to)`, ordered by start. */
   queryPerformance(query: PerformanceQuery): Promise<PerformanceResult[]>;
+
+  /** Appends comparisons (src/window/comparison.ts); the newest per (pair, window) is current. */
+  insertComparisons(rows: readonly StoredComparison[]): Promise<void>;
+  /** The newest comparison of every (pair, window) starting in `[from, to)`, by start. */
+  queryComparisons(query: ComparisonQuery): Promise<StoredComparison[]>;
+  /** Agreement of two versions' stored predictions of the same ids in `[from, to)`. */
+  shadowAgreement(query: ShadowQuery): Promise<ShadowAgreement>;
 
   /**
    * Deletes every stored copy of the prediction `id` of `model` and its label(s) (ClickHouse
