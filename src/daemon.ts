@@ -31,6 +31,7 @@ import type { Store } from './store/types.js';
 import { isTransientStoreError, migrateWhenReachable } from './store/wait.js';
 import type { PerformanceResult, WindowResult } from './types.js';
 import { VERSION } from './version.js';
+import type { VersionComparison } from './window/comparison-types.js';
 import type { Clock } from './window/index.js';
 import { judgePerformance } from './window/performance-verdict.js';
 
@@ -47,6 +48,8 @@ export interface DaemonOverrides {
   listen?: boolean;
   onWindow?: (r: WindowResult) => void;
   onPerformance?: (r: PerformanceResult) => void;
+  /** Called after each version comparison is stored (the rollback signal's input). */
+  onComparison?: (c: VersionComparison) => void;
   /** Kafka consumer tuning (checkpoint interval, session timeout, …); default from the env. */
   kafka?: KafkaTuning;
   /**
@@ -303,6 +306,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           clock,
           ...(overrides.onWindow ? { onWindow: overrides.onWindow } : {}),
           ...(overrides.onPerformance ? { onPerformance: overrides.onPerformance } : {}),
+          ...(overrides.onComparison ? { onComparison: overrides.onComparison } : {}),
         });
         await pipeline.start();
         if (httpCheckpoints) {

@@ -9,6 +9,7 @@ import type {
 } from '../types.js';
 import type { PerformanceVerdict } from '../window/performance-verdict.js';
 import { severity } from '../window/verdict.js';
+import { type ComparisonMetrics, createComparisonMetrics } from './comparison-metrics.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import { createShownVersions } from './shown-versions.js';
 import { createStreaks, type StreakKey, type VerdictHistory } from './streaks.js';
@@ -76,6 +77,13 @@ export const METRIC = {
   buildInfo: 'driftd_build_info',
   configReloads: 'driftd_config_reloads_total',
   configRestartRequired: 'driftd_config_restart_required',
+  // Version comparison (wt-compare; src/export/comparison-metrics.ts).
+  versionTrafficShare: 'driftd_version_traffic_share',
+  comparisonDriftDetected: 'driftd_version_comparison_drift_detected',
+  comparisonDriftScore: 'driftd_version_comparison_drift_score',
+  performanceDifference: 'driftd_version_performance_difference',
+  shadowAgreement: 'driftd_shadow_agreement_ratio',
+  shadowScoreDifference: 'driftd_shadow_score_difference',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
@@ -105,6 +113,8 @@ type FairnessLabels = WindowLabels | 'attribute' | 'group';
 
 export interface Metrics {
   readonly registry: Registry;
+  /** Champion/challenger comparison gauges (src/export/comparison-metrics.ts). */
+  readonly comparison: ComparisonMetrics;
   featurePsi: Gauge<FeatureLabels>;
   featureKsStatistic: Gauge<FeatureLabels>;
   featureKsPValue: Gauge<FeatureLabels>;
@@ -219,6 +229,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
 
   const m = {
     registry,
+    comparison: createComparisonMetrics(registry),
     featurePsi: gauge(
       METRIC.featurePsi,
       'Population stability index of the feature in the latest closed window vs its baseline.',

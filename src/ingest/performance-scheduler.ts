@@ -91,6 +91,8 @@ export function createPerformanceScheduler(opts: {
   metrics: Metrics;
   writes: StoreWrites;
   onPerformance?: ((result: PerformanceResult) => void) | undefined;
+  /** After each write of performance records (version comparisons take their realised metrics). */
+  afterWrite?: ((rows: readonly PerformanceResult[], write: Write) => Promise<void>) | undefined;
 }): PerformanceScheduler {
   const { store, models, clock, metrics, writes } = opts;
   // Closed windows' event counts, for label coverage when labels arrive after the close.
@@ -255,6 +257,7 @@ export function createPerformanceScheduler(opts: {
           metrics.recordPerformance(p);
           opts.onPerformance?.(p);
         }
+        await opts.afterWrite?.(written, write);
       }
     })();
     try {

@@ -9,8 +9,10 @@ import type { Logger } from '../logger.js';
 import { piiKeyOf } from '../privacy/pii.js';
 import type { EncodedEvents, Store, StoredEvent } from '../store/types.js';
 import type { PerformanceResult, WindowResult } from '../types.js';
+import type { VersionComparison } from '../window/comparison-types.js';
 import type { Clock, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import { type BaselineStore, createBaselineCache } from './baselines.js';
+import { type ComparisonStore, createComparisonWriter } from './comparison-writer.js';
 import type { DecodeOptions } from './decode.js';
 import { createDurableInput, type DurableInputStore } from './durable-input.js';
 import { createIdempotency, type Idempotency } from './idempotency.js';
@@ -35,6 +37,7 @@ export interface PipelineStore
     RawStore,
     RequestStore,
     ResultStore,
+    Partial<Pick<Store, 'insertComparisons' | 'queryComparisons' | 'shadowAgreement'>>,
     Pick<Store, 'latestResults'> {}
 
 export interface PipelineOptions {
@@ -48,6 +51,8 @@ export interface PipelineOptions {
   /** Called after a closed window's result is durable (the demo prints a live summary). */
   onWindow?: (result: WindowResult) => void;
   onPerformance?: (result: PerformanceResult) => void;
+  /** Called after each version comparison is stored (models[].comparison). */
+  onComparison?: (comparison: VersionComparison) => void;
   /** Where results the store refuses for good go; default `<dataDir>/quarantine`. */
   quarantine?: Quarantine;
 }
@@ -141,6 +146,14 @@ export interface Pipeline extends IngestPort, EngineSource, EngineCheckpointing 
 
 const BASELINE_REFRESH_MS = 30_000;
 
+/** The store as a comparison store, when it is one (test stores may not be). */
+function comparisonStoreOf(store: PipelineStore): ComparisonStore | undefined {
+  const { insertComparisons, queryComparisons, shadowAgreement, queryPerformance } = store;
+  return insertComparisons && queryComparisons && shadowAgreement && queryPerformance
+    ? (store as ComparisonStore)
+    : undefined;
+}
+
 export function createPipeline(opts: PipelineOptions): Pipeline {
   const { config, store, metrics, clock } = opts;
   const log = opts.logger.child({ stage: 'pipeline' });
@@ -179,6 +192,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     metrics,
     writes,
     onPerformance: opts.onPerformance,
+    afterWrite: (rows, write) => comparisons?.performanceWritten(rows, write) ?? Promise.resolve(),
   });
   const raw = createRawWriter({
     store,
@@ -186,6 +200,18 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     bufferRows: DEFAULT_BUFFER_ROWS,
     onStored: (b) => performance.markDue(b),
   });
+  const comparisons = comparisonStoreOf(store)
+    ? createComparisonWriter({
+        store: comparisonStoreOf(store)!,
+        modelOf: (id) => models.get(id) ?? removed.get(id),
+        clock,
+        metrics,
+        logger: log,
+        writes,
+        flushRaw: (write) => raw.flushAll(write),
+        onComparison: opts.onComparison,
+      })
+    : undefined;
   const results = createResultWriter({
     store,
     modelOf: (id) => models.get(id) ?? removed.get(id),
@@ -196,6 +222,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     serial,
     raw,
     performance,
+    comparisons,
     onWindow: opts.onWindow,
   });
 

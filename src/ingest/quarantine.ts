@@ -13,7 +13,12 @@ import { isRetriable } from './retry.js';
  * fix the cause and re-insert. A file stops growing at `maxBytes` (further items are still
  * counted and logged, not kept), so no input can fill the disk through it.
  */
-export type QuarantineKind = 'window_result' | 'performance' | 'events' | 'labels';
+export type QuarantineKind =
+  | 'window_result'
+  | 'performance'
+  | 'version_comparison'
+  | 'events'
+  | 'labels';
 
 export interface Quarantine {
   put(kind: QuarantineKind, items: readonly unknown[], err: unknown): void;

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import type { WindowResult } from '../types.js';
 import { type Clock, type ClosedWindow, evaluateWindow } from '../window/index.js';
 import { referenceName } from '../window/reference.js';
+import type { ComparisonWriter } from './comparison-writer.js';
 import type { PerformanceScheduler } from './performance-scheduler.js';
 import type { RawWriter } from './raw-writer.js';
 import { direct, type Serial, type StoreWrites, type Write } from './store-writes.js';
@@ -48,6 +49,8 @@ export function createResultWriter(opts: {
   serial: Serial;
   raw: RawWriter;
   performance: PerformanceScheduler;
+  /** Version comparisons of the final windows written (models[].comparison). */
+  comparisons?: ComparisonWriter | undefined;
   onWindow?: ((result: WindowResult) => void) | undefined;
 }): ResultWriter {
   const { store, modelOf, clock, metrics, writes, serial, raw, performance } = opts;
@@ -66,9 +69,12 @@ export function createResultWriter(opts: {
       if (unwritten.length === 0) return [];
       const batch = unwritten.slice();
       const results: WindowResult[] = [];
+      const closedOf = new Map<WindowResult, ClosedWindow>();
       for (const c of batch) {
         const model = modelOf(c.bounds.model)!;
-        results.push(evaluateWindow(c, c.baseline, model));
+        const r = evaluateWindow(c, c.baseline, model);
+        results.push(r);
+        closedOf.set(r, c);
       }
       const written = await writes.insertResults(
         'window_results',
@@ -100,6 +106,10 @@ export function createResultWriter(opts: {
         );
         opts.onWindow?.(r);
       }
+      await opts.comparisons?.windowsWritten(
+        written.map((result) => ({ result, closed: closedOf.get(result)! })),
+        write,
+      );
       performance.trim();
       await performance.recompute(write);
       return written.slice();
