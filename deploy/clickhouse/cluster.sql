@@ -215,13 +215,42 @@ ORDER BY group_id;
 CREATE TABLE IF NOT EXISTS driftd.checkpoints ON CLUSTER '{cluster}' AS driftd.checkpoints_local
 ENGINE = Distributed('{cluster}', 'driftd', 'checkpoints_local', cityHash64(group_id));
 
+-- version_comparisons: champion/challenger comparisons, append-only; sharded by model, like
+-- window_results (a pair's rows on one shard, so LIMIT 1 BY finds the newest).
+CREATE TABLE IF NOT EXISTS driftd.version_comparisons_local ON CLUSTER '{cluster}'
+(
+  model LowCardinality(String),
+  champion LowCardinality(String),
+  challenger LowCardinality(String),
+  window LowCardinality(String),
+  window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  window_end DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  champion_events UInt64,
+  challenger_events UInt64,
+  challenger_share Nullable(Float64),
+  features String CODEC(ZSTD(1)),
+  prediction String CODEC(ZSTD(1)),
+  estimated String CODEC(ZSTD(1)),
+  realised String CODEC(ZSTD(1)),
+  shadow String CODEC(ZSTD(1)),
+  driftd_version LowCardinality(String),
+  config_hash LowCardinality(String),
+  written_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, window, window_start, champion, challenger, written_at);
+
+CREATE TABLE IF NOT EXISTS driftd.version_comparisons ON CLUSTER '{cluster}' AS driftd.version_comparisons_local
+ENGINE = Distributed('{cluster}', 'driftd', 'version_comparisons_local', cityHash64(model));
+
 -- Schema versions 1..11 of src/store/migrations.ts are in place (migration 3, the insert
 -- deduplication window of non-replicated tables, is what Replicated* tables do by default;
 -- migrations 4 (raw-data TTL counted from ingestion), 5 (the events' `raw` column), 6
 -- (merge_selector_base of events), 7 (the events' HTTP ingest position and request key), 8
 -- (window_results.provisional), 9 (window_results' statistic bounds and other_ratio), 10
 -- (calibrated verdict columns of window_results) and 11 (window_results' reference columns)
--- are written into the tables above).
+-- are written into the tables above; 16 is version_comparisons).
 -- Once, from one node, after the tables exist: through the Distributed tables.
 INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (1, 'initial schema: events, labels, baselines, window_results, performance', now64(3, 'UTC')),
@@ -234,7 +263,8 @@ INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (8, 'window_results.provisional: a quiet window’s result, replaced by its final one', now64(3, 'UTC')),
   (9, 'window_results: statistic_bound, bound_straddles_threshold, other_ratio', now64(3, 'UTC')),
   (10, 'window_results: calibrated verdicts (rule, effect, effect floor) and the KS p-value of every numeric feature', now64(3, 'UTC')),
-  (11, 'window_results: the reference each window was compared with, and why a verdict is insufficient', now64(3, 'UTC'));
+  (11, 'window_results: the reference each window was compared with, and why a verdict is insufficient', now64(3, 'UTC')),
+  (16, 'version_comparisons: champion/challenger comparisons per window, append-only', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
   ('raw_events_ttl_days', '30', now64(3, 'UTC'));

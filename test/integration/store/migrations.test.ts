@@ -89,6 +89,7 @@ describe('store migrations (chDB)', () => {
       'performance',
       'schema_migrations',
       'store_settings',
+      'version_comparisons',
       'window_results',
     ]);
   });
