@@ -3,7 +3,7 @@ import type { Metrics } from '../export/metrics.js';
 import type { RejectReason } from '../ingest/decode.js';
 import type { Logger } from '../logger.js';
 import type { ReloadReport } from '../reload.js';
-import type { FairnessRowsQuery } from '../store/types.js';
+import type { FairnessRowsQuery, Store } from '../store/types.js';
 import type {
   BaselineProfile,
   EventSource,
@@ -105,6 +105,8 @@ export interface ApiStore {
   queryDrift(q: RangeQuery): Promise<WindowResult[]>;
   latestWindowResult(model: string, opts?: { window?: string }): Promise<WindowResult | null>;
   queryPerformance(q: RangeQuery): Promise<PerformanceResult[]>;
+  /** Newest comparison of each (pair, window) starting in [from, to) (models[].comparison). */
+  queryComparisons: Store['queryComparisons'];
   getPrediction(id: string, opts?: { model?: string }): Promise<StoredPrediction | null>;
   exactKs(q: ExactKsRequest): Promise<ExactKsAnswer>;
   /** Stored predictions and labels counted per attribute value, prediction and label. */

@@ -146,11 +146,16 @@ describe.each(DRIVERS)('version comparisons on the $name', (driver) => {
     expect(await store.queryComparisons(q)).toEqual([first]);
 
     const labelled = comparison({
-      realised: { accuracy: { champion: 0.9, challenger: 0.8, difference: -0.1, standardError: null } },
+      realised: {
+        accuracy: { champion: 0.9, challenger: 0.8, difference: -0.1, standardError: null },
+      },
       shadow: { matched: 3, agreement: 2 / 3, scoreDifference: null },
       writtenAt: T0 + 60 * MIN,
     });
-    await store.insertComparisons([labelled, comparison({ windowStart: T0 + 5 * MIN, windowEnd: T0 + 10 * MIN })]);
+    await store.insertComparisons([
+      labelled,
+      comparison({ windowStart: T0 + 5 * MIN, windowEnd: T0 + 10 * MIN }),
+    ]);
     expect(await store.queryComparisons(q)).toEqual([labelled]);
     // Both rows are kept (append-only): the first is still in the table.
     const [n] = await exec.query<{ n: string }>(
