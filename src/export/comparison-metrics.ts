@@ -17,6 +17,8 @@ export const PREDICTION_FEATURE = '__prediction__';
 export interface ComparisonMetrics {
   recordComparison(c: VersionComparison): void;
   recordTrafficShare(s: TrafficShare): void;
+  /** Removes the series naming a retired version (as champion, challenger or version). */
+  forgetVersion(model: string, version: string): void;
 }
 
 export function createComparisonMetrics(registry: Registry): ComparisonMetrics {
@@ -117,6 +119,20 @@ export function createComparisonMetrics(registry: Registry): ComparisonMetrics {
       if ((shareShown.get(key) ?? Number.NEGATIVE_INFINITY) > s.start) return;
       shareShown.set(key, s.start);
       share.set({ model: s.model, version: s.version, window: s.window }, s.share);
+    },
+    forgetVersion(model, version) {
+      for (const [key, { series }] of shown) {
+        const [m, champion, challenger] = key.split('\0');
+        if (m !== model || (champion !== version && challenger !== version)) continue;
+        for (const [g, labels] of series) g.remove(labels);
+        shown.delete(key);
+      }
+      for (const key of shareShown.keys()) {
+        const [m, v, window] = key.split('\0');
+        if (m !== model || v !== version) continue;
+        share.remove({ model, version, window: window! });
+        shareShown.delete(key);
+      }
     },
   };
 }

@@ -726,7 +726,10 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
    * show again with their true counts, as they would after a restart; a newer version
    * displaces them.
    */
-  const forgetVersion = (model: string, version: string): void => removeSeries(model, version);
+  const forgetVersion = (model: string, version: string): void => {
+    removeSeries(model, version);
+    m.comparison.forgetVersion(model, version);
+  };
 
   const seedStreak = (key: StreakKey, history: VerdictHistory): void => streaks.seed(key, history);
 
