@@ -45,7 +45,7 @@ const PER_WINDOW = 2000;
 const WINDOWS = 4;
 const CHANNELS = ['web', 'mobile', 'branch'];
 
-type Model = 'canary' | 'healthy';
+type Model = 'canary' | 'healthy' | 'shadow';
 type Comparison = {
   champion: string;
   challenger: string;
@@ -57,6 +57,11 @@ type Comparison = {
   features: Array<{ feature: string; drifted: boolean; insufficient: boolean }>;
   estimated: Record<string, { difference: number | null; standardError: number | null }>;
   realised: Record<string, { champion: number; challenger: number; difference: number | null }>;
+  shadow: {
+    matched: number;
+    agreement: number | null;
+    scoreDifference: { mean: number; p50: number; p90: number; p99: number; max: number } | null;
+  } | null;
   driftdVersion: string;
   configHash: string;
 };
@@ -67,7 +72,11 @@ describe('champion/challenger comparison through the daemon, on real scores', ()
   let url: string;
   const token = 'e2e-token-0123456789abcdef';
   /** Labels of the rows sent, by model and id. */
-  const labels: Record<Model, Array<{ id: string; label: number }>> = { canary: [], healthy: [] };
+  const labels: Record<Model, Array<{ id: string; label: number }>> = {
+    canary: [],
+    healthy: [],
+    shadow: [],
+  };
 
   const post = (path: string, body: unknown) =>
     fetch(`${url}${path}`, {
@@ -78,28 +87,34 @@ describe('champion/challenger comparison through the daemon, on real scores', ()
   const get = (path: string) =>
     fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
 
-  /** The events of window `w` of `model` (rows of the pool, 10 % to the challenger). */
+  /**
+   * The events of window `w` of `model`: rows of the pool, 10 % to the challenger; in shadow
+   * mode every row scored by both versions (same id).
+   */
   function windowEvents(model: Model, w: number) {
-    const random = mulberry32(1000 * (model === 'canary' ? 1 : 2) + w);
-    const offset = (model === 'canary' ? 0 : WINDOWS * PER_WINDOW) + w * PER_WINDOW;
+    const seed = { canary: 1, healthy: 2, shadow: 3 }[model];
+    const random = mulberry32(1000 * seed + w);
+    const offset = (seed - 1) * WINDOWS * PER_WINDOW + w * PER_WINDOW;
     const z = () => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
     return Array.from({ length: PER_WINDOW }, (_, i) => {
-      const row = offset + i;
+      const row = (offset + i) % pool.scores.length;
       const score = pool.scores[row]!;
       const challenger = random() < 0.1;
       const channel = CHANNELS[Math.floor(random() * 3)]!;
       const broken = Math.min(1, Math.max(0, 0.5 + 0.4 * (score - 0.5) + 0.08 * z()));
       const id = `${model}-${row}`;
       labels[model].push({ id, label: Number(pool.labels[row]) });
-      return {
+      const event = (version: string, prediction: number) => ({
         model,
-        version: challenger ? '2' : '1',
+        version,
         id,
         ts: new Date(T0 + w * MINUTE + (i * MINUTE) / PER_WINDOW).toISOString(),
         features: { channel },
-        prediction: challenger && model === 'canary' ? broken : score,
-      };
-    });
+        prediction,
+      });
+      if (model === 'shadow') return [event('1', score), event('2', broken)];
+      return [event(challenger ? '2' : '1', challenger && model === 'canary' ? broken : score)];
+    }).flat();
   }
 
   async function comparisons(model: Model, until: (c: Comparison[]) => boolean) {
@@ -115,21 +130,21 @@ describe('champion/challenger comparison through the daemon, on real scores', ()
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'driftd-e2e-compare-'));
-    const model = (id: Model) => ({
+    const model = (id: Model | 'plain') => ({
       id,
       task: 'binary-classification',
       features: [{ name: 'channel', type: 'categorical' }],
       windows: { sizes: ['1m'], allowedLateness: '0s', idleTimeout: '1h' },
       versions: { baselineFallback: 'latest' },
       drift: { minWindowSize: 100 },
-      comparison: { champion: '1', shadow: false },
+      ...(id === 'plain' ? {} : { comparison: { champion: '1', shadow: id === 'shadow' } }),
     });
     const config = validateConfig(
       {
         dataDir: dir,
         server: { host: '127.0.0.1', port: 0, apiTokens: [token] },
         logLevel: 'silent',
-        models: [model('canary'), model('healthy')],
+        models: [model('canary'), model('healthy'), model('shadow'), model('plain')],
       },
       { env: {} },
     );
@@ -150,7 +165,7 @@ describe('champion/challenger comparison through the daemon, on real scores', ()
     }
     await daemon.pipeline.refreshBaselines();
 
-    for (const m of ['canary', 'healthy'] as const) {
+    for (const m of ['canary', 'healthy', 'shadow'] as const) {
       for (let w = 0; w < WINDOWS; w++) {
         expect((await post('/api/v1/events', windowEvents(m, w))).status).toBe(202);
       }
@@ -178,6 +193,7 @@ describe('champion/challenger comparison through the daemon, on real scores', ()
     for (const c of list) {
       expect(c).toMatchObject({ champion: '1', challenger: '2', realised: {} });
       expect(c.championEvents + c.challengerEvents).toBe(PER_WINDOW);
+      expect(c.shadow).toBeNull();
       expect(c.challengerShare).toBeGreaterThan(0.07);
       expect(c.challengerShare).toBeLessThan(0.13);
       expect(c.driftdVersion).toMatch(/^\d+\.\d+\.\d+/);
@@ -232,5 +248,57 @@ describe('champion/challenger comparison through the daemon, on real scores', ()
       // The broken build is truly worse, as estimated.
       expect(r.difference!).toBeLessThan(0);
     }
+  });
+
+  it('shadow mode: both versions scored every id; their agreement and score differences', async () => {
+    const list = await comparisons('shadow', (c) => c.length >= WINDOWS);
+    expect(list).toHaveLength(WINDOWS);
+    for (const c of list) {
+      expect(c).toMatchObject({ championEvents: PER_WINDOW, challengerEvents: PER_WINDOW });
+      expect(c.challengerShare).toBe(0.5);
+      const s = c.shadow!;
+      expect(s.matched).toBe(PER_WINDOW);
+      // The broken build keeps the class of most confident rows, flips some near 0.5.
+      expect(s.agreement).toBeGreaterThan(0.7);
+      expect(s.agreement).toBeLessThan(1);
+      const q = s.scoreDifference!;
+      expect(q.p50).toBeLessThanOrEqual(q.p90);
+      expect(q.p90).toBeLessThanOrEqual(q.p99);
+      expect(q.p99).toBeLessThanOrEqual(q.max);
+      expect(q.mean).toBeGreaterThan(0.05);
+    }
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const agreement = metrics.match(
+      /driftd_shadow_agreement_ratio\{model="shadow",champion="1",challenger="2",window="1m"\} ([0-9.e-]+)/,
+    );
+    expect(Number(agreement?.[1])).toBeCloseTo(list.at(-1)!.shadow!.agreement!, 9);
+  });
+
+  it('answers a clear 4xx for what the route cannot answer', async () => {
+    const error = async (path: string) => {
+      const res = await get(path);
+      return { status: res.status, message: ((await res.json()) as { message: string }).message };
+    };
+    expect(await error('/api/v1/models/plain/comparison')).toMatchObject({
+      status: 404,
+      message: expect.stringContaining('no comparison configured'),
+    });
+    expect(await error('/api/v1/models/nope/comparison')).toMatchObject({ status: 404 });
+    expect(await error('/api/v1/models/canary/comparison?window=5m')).toMatchObject({
+      status: 400,
+      message: expect.stringContaining('window "5m" is not configured'),
+    });
+    expect(await error('/api/v1/models/canary/comparison?from=yesterday')).toMatchObject({
+      status: 400,
+      message: expect.stringContaining('"from"'),
+    });
+    expect(
+      await error(
+        '/api/v1/models/canary/comparison?from=2026-11-23T00:00:00Z&to=2026-11-22T00:00:00Z',
+      ),
+    ).toMatchObject({ status: 400, message: expect.stringContaining('is after "to"') });
+    // Any storable range is fine, however wide.
+    const wide = await get('/api/v1/models/canary/comparison?from=0&to=99999999999999999');
+    expect(wide.status).toBe(200);
   });
 });
