@@ -34,6 +34,7 @@ import { VERSION } from './version.js';
 import type { VersionComparison } from './window/comparison-types.js';
 import type { Clock } from './window/index.js';
 import { judgePerformance } from './window/performance-verdict.js';
+import { judgeRollback, rollbackThresholds } from './window/rollback.js';
 
 export interface DaemonOverrides {
   logger?: Logger;
@@ -123,6 +124,11 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
     version: VERSION,
     judgePerformance: judge,
     maxVersions: (model) => models.get(model)?.versions.maxActive ?? Number.POSITIVE_INFINITY,
+    judgeRollback: (c) => {
+      const model = models.get(c.model);
+      if (model === undefined) return { worse: null, reasons: [] };
+      return judgeRollback(c, rollbackThresholds(model.alerts));
+    },
   });
 
   let state: DaemonState = 'created';

@@ -30,6 +30,7 @@ export const MODEL_ALERT_NAMES = [
   'DriftdInvalidEvents',
   'DriftdNoData',
   'DriftdWindowsStalled',
+  'DriftdChallengerWorse',
 ] as const;
 
 /** Alerts about the daemon and its inputs (labels and severity from the top level only). */
@@ -77,6 +78,7 @@ export const DEFAULT_SEVERITY: Record<AlertName, Exclude<AlertSeverity, 'off'>> 
   DriftdInvalidEvents: 'warning',
   DriftdNoData: 'warning',
   DriftdWindowsStalled: 'critical',
+  DriftdChallengerWorse: 'critical',
   DriftdUnknownModelEvents: 'warning',
   DriftdConsumerLagHigh: 'warning',
   DriftdDeadLetterRate: 'warning',
@@ -140,6 +142,13 @@ export const DEFAULT_PERFORMANCE: Record<
   regression: {},
 };
 
+/** `alerts.rollback` defaults (see ModelAlertsYaml.rollback). */
+export const ROLLBACK_DEFAULTS: ResolvedAlerts['rollback'] = {
+  estimatedDrop: 0.05,
+  realisedDrop: 0.05,
+  predictionDrift: true,
+};
+
 /** Label names the rules set themselves; routing labels may not replace them. */
 const RESERVED_LABELS = new Set([
   'alertname',
@@ -198,6 +207,14 @@ export interface ModelAlertsYaml {
    * between 10 minutes and 6 hours)
    */
   expectedEventsPerSecond?: number;
+  /**
+   * DriftdChallengerWorse, per challenger version against its champion (src/window/rollback.ts):
+   * worse when the drop of a metric of `performance` exceeds estimatedDrop on the label-free
+   * estimate (and its noise) or realisedDrop on labelled windows (both in the metric's units,
+   * >= 0), or when the versions' predictions drift apart (predictionDrift). Fires after
+   * consecutiveWindows worse windows. @default { estimatedDrop: 0.05, realisedDrop: 0.05, predictionDrift: true }
+   */
+  rollback?: Partial<ResolvedAlerts['rollback']>;
 }
 
 /** The top-level `alerts` as written: the models' defaults plus the pipeline alerts' settings. */
@@ -221,6 +238,7 @@ export interface AlertsInput {
   labelCoverage?: { alertBelow?: number; minForPerformance?: number };
   dataQuality?: Partial<ResolvedAlerts['dataQuality']>;
   expectedEventsPerSecond?: number | null;
+  rollback?: Partial<ResolvedAlerts['rollback']>;
 }
 
 /** The pipeline settings, top level only, with their defaults. */
@@ -297,6 +315,7 @@ export function resolveAlerts(task: ModelTask, top: AlertsInput, own: AlertsInpu
       invalidRatio: own.dataQuality?.invalidRatio ?? top.dataQuality?.invalidRatio ?? 0.01,
     },
     expectedEventsPerSecond: pick(own.expectedEventsPerSecond, top.expectedEventsPerSecond, null),
+    rollback: { ...ROLLBACK_DEFAULTS, ...top.rollback, ...own.rollback },
   };
 }
 
@@ -408,6 +427,21 @@ function readAlertsInput(r: MapReader, task: ModelTask | undefined): AlertsInput
     },
   );
   if (rate !== undefined) out.expectedEventsPerSecond = rate;
+  if (r.has('rollback')) {
+    out.rollback = r.map('rollback', (b) => {
+      const set: Partial<ResolvedAlerts['rollback']> = {};
+      for (const key of ['estimatedDrop', 'realisedDrop'] as const) {
+        if (b.has(key)) set[key] = b.number(key, { min: 0 });
+      }
+      const drift = b.read<boolean | undefined>('predictionDrift', undefined, (c, path, v) => {
+        if (typeof v === 'boolean') return v;
+        c.issue(path, 'must be true or false');
+        return undefined;
+      });
+      if (drift !== undefined) set.predictionDrift = drift;
+      return set;
+    });
+  }
   return out;
 }
 

@@ -79,6 +79,15 @@ export interface ResolvedAlerts {
   };
   /** Events per second the model normally receives; sizes DriftdNoData. null = unknown. */
   expectedEventsPerSecond: number | null;
+  /** DriftdChallengerWorse: when a challenger version is worse than its champion. */
+  rollback: {
+    /** Drop of a label-free estimate (beyond its noise) that makes the challenger worse. */
+    estimatedDrop: number;
+    /** Drop of realised performance that makes the challenger worse. */
+    realisedDrop: number;
+    /** Prediction drift between the versions makes the challenger worse. */
+    predictionDrift: boolean;
+  };
 }
 
 /** Settings of the pipeline alerts (top-level `alerts:` only). */

@@ -7,7 +7,9 @@ import type {
   WindowBounds,
   WindowResult,
 } from '../types.js';
+import type { VersionComparison } from '../window/comparison-types.js';
 import type { PerformanceVerdict } from '../window/performance-verdict.js';
+import type { RollbackVerdict } from '../window/rollback.js';
 import { severity } from '../window/verdict.js';
 import { type ComparisonMetrics, createComparisonMetrics } from './comparison-metrics.js';
 import { collectProcessMetrics } from './process-metrics.js';
@@ -84,6 +86,9 @@ export const METRIC = {
   performanceDifference: 'driftd_version_performance_difference',
   shadowAgreement: 'driftd_shadow_agreement_ratio',
   shadowScoreDifference: 'driftd_shadow_score_difference',
+  // Rollback signal (wt-rollback): challenger versions against their champion.
+  rollbackSignal: 'driftd_rollback_signal',
+  rollbackSignalConsecutive: 'driftd_rollback_signal_consecutive_windows',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
@@ -110,6 +115,7 @@ export type HttpRequestLabels = 'method' | 'route' | 'code';
 type FeatureLabels = 'model' | 'version' | 'window' | 'feature';
 type WindowLabels = 'model' | 'version' | 'window';
 type FairnessLabels = WindowLabels | 'attribute' | 'group';
+type PairLabels = 'model' | 'champion' | 'challenger' | 'window';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -167,6 +173,15 @@ export interface Metrics {
   configRestartRequired: Gauge;
   baselinePerformance: Gauge<'model' | 'version' | 'metric'>;
   featureBaselineMissingRatio: Gauge<'model' | 'version' | 'feature'>;
+  rollbackSignal: Gauge<PairLabels>;
+  rollbackSignalConsecutive: Gauge<PairLabels>;
+  /**
+   * Judges a champion/challenger comparison of one window (opts.judgeRollback) and sets the
+   * rollback gauges: this window's verdict (newest window of the pair only; absent without a
+   * verdict) and the run of consecutive worse windows (every verdict counts, a rewrite of a
+   * window replaces its verdict). Answers the verdict; null without opts.judgeRollback.
+   */
+  recordComparison(c: VersionComparison): RollbackVerdict | null;
   /**
    * Sets the gauges of the baseline a model version is now evaluated against (its performance,
    * its features' missing ratios), replacing those of the version's previous baseline.
@@ -204,6 +219,21 @@ export interface Metrics {
   forgetVersion(model: string, version: string): void;
 }
 
+/**
+ * The streak series of a challenger against one champion: the challenger's version, series
+ * `rollback:<champion>` (seedStreak with this key restores it from stored comparisons).
+ */
+export function rollbackStreakKey(
+  c: Pick<VersionComparison, 'model' | 'champion' | 'challenger' | 'window'>,
+): StreakKey {
+  return {
+    model: c.model,
+    version: c.challenger,
+    window: c.window,
+    series: `rollback:${c.champion}`,
+  };
+}
+
 export interface RecordOptions {
   restored?: boolean;
 }
@@ -215,6 +245,8 @@ export interface MetricsOptions {
   judgePerformance?: (p: PerformanceResult) => readonly PerformanceVerdict[];
   /** Versions of a model with series at once (its `versions.maxActive`); default unbounded. */
   maxVersions?: (model: string) => number;
+  /** Rollback verdict of a comparison (src/window/rollback.ts); no rollback gauges without it. */
+  judgeRollback?: (c: VersionComparison) => RollbackVerdict;
 }
 
 export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics {
@@ -478,6 +510,16 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       "Share of the baseline's valid rows with the feature missing (compare driftd_feature_missing_ratio).",
       ['model', 'version', 'feature'] as const,
     ),
+    rollbackSignal: gauge(
+      METRIC.rollbackSignal,
+      '1 when the challenger version was worse than the champion in the latest compared window (alerts.rollback: estimated or realised performance drop, or prediction drift between them), 0 when not; absent without a verdict.',
+      ['model', 'champion', 'challenger', 'window'] as const,
+    ),
+    rollbackSignalConsecutive: gauge(
+      METRIC.rollbackSignalConsecutive,
+      'Compared windows in a row, up to the latest with a verdict, in which the challenger was worse than the champion (0 once one is not); DriftdChallengerWorse fires at alerts.consecutiveWindows.',
+      ['model', 'champion', 'challenger', 'window'] as const,
+    ),
   };
   // Both results exported from the start: a first failure is then an increase from 0.
   for (const result of ['success', 'failure']) m.configReloads.inc({ result }, 0);
@@ -718,6 +760,20 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       const [m0, v0] = JSON.parse(key) as [string, string];
       if (m0 === model && v0 === version) fairnessShown.delete(key);
     }
+    // The pair gauges name versions as champion / challenger.
+    for (const g of [m.rollbackSignal, m.rollbackSignalConsecutive] as Gauge<string>[]) {
+      for (const { labels } of seriesOf(g)) {
+        if (
+          labels.model === model &&
+          (labels.champion === version || labels.challenger === version)
+        )
+          g.remove(labels);
+      }
+    }
+    for (const [key, s] of rollbackShown) {
+      if (s.model === model && (s.champion === version || s.challenger === version))
+        rollbackShown.delete(key);
+    }
   }
 
   /**
@@ -733,6 +789,32 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
 
   const seedStreak = (key: StreakKey, history: VerdictHistory): void => streaks.seed(key, history);
 
+  // Per pair and window size: the newest window whose verdict the signal gauge shows.
+  const rollbackShown = new Map<
+    string,
+    { model: string; champion: string; challenger: string; start: number }
+  >();
+  const recordComparison = (c: VersionComparison): RollbackVerdict | null => {
+    if (opts.judgeRollback === undefined) return null;
+    const verdict = opts.judgeRollback(c);
+    const labels = {
+      model: c.model,
+      champion: c.champion,
+      challenger: c.challenger,
+      window: c.window,
+    };
+    // The drift runs' streaks, one series per champion of the challenger (restart: seedStreak).
+    const count = streaks.observe(rollbackStreakKey(c), c.windowStart, verdict.worse);
+    m.rollbackSignalConsecutive.set(labels, count);
+    const key = JSON.stringify(labels);
+    const shownStart = rollbackShown.get(key)?.start;
+    if (shownStart !== undefined && c.windowStart < shownStart) return verdict;
+    rollbackShown.set(key, { ...labels, start: c.windowStart });
+    if (verdict.worse === null) m.rollbackSignal.remove(labels);
+    else m.rollbackSignal.set(labels, verdict.worse ? 1 : 0);
+    return verdict;
+  };
+
   return {
     ...m,
     recordWindow,
@@ -740,6 +822,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     recordFairness,
     recordBaseline,
     seedStreak,
+    recordComparison,
     forgetVersion,
     setKafkaReadiness,
   };

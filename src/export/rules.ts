@@ -424,6 +424,37 @@ function modelRules(model: ModelConfig): AlertingRule[] {
         { for: Math.ceil((1.5 * size.ms) / 1000) * 1000, labels: byWindow },
       );
     }
+
+    // The challenger's run of worse windows (src/window/rollback.ts), while the challenger
+    // still closes windows: a version rolled back keeps its last count until restart.
+    const P = 'model, champion, challenger, window';
+    const signal = `max(${METRIC.rollbackSignal}{model=${id},champion=%q,challenger=%q,window=${JSON.stringify(w)}})`;
+    const latestSignal =
+      `{{ with printf ${JSON.stringify(signal)} $labels.champion $labels.challenger | query }}` +
+      '{{ if eq (. | first | value) 1.0 }}worse{{ else }}not worse{{ end }}' +
+      '{{ else }}without a verdict yet{{ end }}';
+    rule(
+      'DriftdChallengerWorse',
+      [
+        `max by (${P}) (${METRIC.rollbackSignalConsecutive}${sel}) >= ${K}`,
+        'and on (model, challenger, window)',
+        '  label_replace(',
+        `    time() - max by (${W}) (${METRIC.windowCloseTimestamp}${sel}) < ${fresh},`,
+        '    "challenger", "$1", "version", "(.*)"',
+        '  )',
+      ].join('\n'),
+      {
+        summary:
+          'Challenger {{ $labels.challenger }} of {{ $labels.model }} is worse than champion {{ $labels.champion }}',
+        description:
+          'Version {{ $labels.challenger }} of model {{ $labels.model }} was worse than the champion ' +
+          `version {{ $labels.champion }} in {{ $value }} consecutive ${w} windows (alerting at ${K}): ` +
+          `${describeRollback(a)}. In the latest compared window it was ${latestSignal}. ` +
+          'Stop the rollout or roll back; the comparison shows which reason holds.' +
+          comparisonLink(a, model.id, w),
+      },
+      { labels: byWindow },
+    );
   }
 
   const m = selector({ model: model.id });
@@ -538,6 +569,26 @@ function summaryLink(
   if (a.apiBaseUrl === null) return '';
   const query = window === undefined ? '' : `?window=${encodeURIComponent(window)}`;
   return ` Summary: ${a.apiBaseUrl}/api/v1/models/${encodeURIComponent(model)}/summary${query}`;
+}
+
+/** The conditions that make a challenger worse (alerts.rollback), in words. */
+function describeRollback(a: Pick<ResolvedAlerts, 'rollback' | 'performance'>): string {
+  const r = a.rollback;
+  const metrics = Object.keys(a.performance);
+  const out: string[] = [];
+  if (metrics.length > 0) {
+    out.push(
+      `${metrics.join(', ')} worse by more than ${r.estimatedDrop} on the label-free estimate ` +
+        `(beyond its noise) or by more than ${r.realisedDrop} on labelled windows`,
+    );
+  }
+  if (r.predictionDrift) out.push("its predictions drifted from the champion's");
+  return out.length === 0 ? 'no condition is configured' : out.join(', or ');
+}
+
+function comparisonLink(a: Pick<ResolvedAlerts, 'apiBaseUrl'>, model: string, w: string): string {
+  if (a.apiBaseUrl === null) return '';
+  return ` Comparison: ${a.apiBaseUrl}/api/v1/models/${encodeURIComponent(model)}/comparison?window=${encodeURIComponent(w)}`;
 }
 
 function describeThreshold(metric: PerformanceMetric, t: PerformanceThreshold): string {

@@ -92,6 +92,7 @@ describe.skipIf(!promtool.available)('generated alert rules (real promtool)', ()
       'kafka.test.yaml',
       'performance.test.yaml',
       'pipeline.test.yaml',
+      'rollback.test.yaml',
     ]);
     // One promtool per file, in parallel: each evaluates hours of series every minute.
     const results = await Promise.all(

@@ -33,6 +33,7 @@ describe('alerts (src/config/alerts.ts)', () => {
         invalidRatio: 0.01,
       },
       expectedEventsPerSecond: null,
+      rollback: { estimatedDrop: 0.05, realisedDrop: 0.05, predictionDrift: true },
     });
     expect(c.models[0]!.alerts.severity.DriftdDatasetDrift).toBe('warning');
     expect(c.alerts).toMatchObject({ job: 'driftd', consumerLagMessages: 100_000 });
@@ -70,6 +71,48 @@ describe('alerts (src/config/alerts.ts)', () => {
       labels: { team: 'ml-platform', tier: '1' },
       severity: { DriftdDown: 'warning', DriftdStoreErrors: 'critical' },
     });
+  });
+
+  it('alerts.rollback: the model over the top level key by key', () => {
+    const c = parse(
+      'alerts: { rollback: { estimatedDrop: 0.02, predictionDrift: false } }',
+      '    alerts: { rollback: { realisedDrop: 0.1, predictionDrift: true } }',
+    );
+    expect(c.models[0]!.alerts.rollback).toEqual({
+      estimatedDrop: 0.02,
+      realisedDrop: 0.1,
+      predictionDrift: true,
+    });
+    expect(c.models[0]!.alerts.severity.DriftdChallengerWorse).toBe('critical');
+  });
+
+  it('alerts.rollback: bad values name the key', () => {
+    const bad: Array<[string, string, RegExp]> = [
+      [
+        'alerts: { rollback: { estimatedDrop: -0.1 } }',
+        '',
+        /alerts\.rollback\.estimatedDrop: must be/,
+      ],
+      [
+        '',
+        '    alerts: { rollback: { realisedDrop: .nan } }',
+        /models\[0\]\.alerts\.rollback\.realisedDrop: must be/,
+      ],
+      [
+        'alerts: { rollback: { predictionDrift: "yes" } }',
+        '',
+        /alerts\.rollback\.predictionDrift: must be true or false/,
+      ],
+      [
+        'alerts: { rollback: { estimatedDrops: 0.1 } }',
+        '',
+        /unknown key "estimatedDrops" at alerts\.rollback \(did you mean "estimatedDrop"\?\)/,
+      ],
+      ['alerts: { rollback: 0.05 }', '', /alerts\.rollback: must be a mapping/],
+    ];
+    for (const [top, model, message] of bad) {
+      expect(() => parse(top, model), `${top}${model}`).toThrow(message);
+    }
   });
 
   it('refuses every bad value, naming the key', () => {
