@@ -5,6 +5,7 @@ import type { DriftdConfig, ModelConfig } from '../config/types.js';
 import { StoreError } from '../errors.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
 import { restoreGauges } from '../export/restore.js';
+import { restoreComparisons } from '../export/restore-comparisons.js';
 import type { Logger } from '../logger.js';
 import { piiKeyOf } from '../privacy/pii.js';
 import type { EncodedEvents, Store, StoredEvent } from '../store/types.js';
@@ -37,7 +38,12 @@ export interface PipelineStore
     RawStore,
     RequestStore,
     ResultStore,
-    Partial<Pick<Store, 'insertComparisons' | 'queryComparisons' | 'shadowAgreement'>>,
+    Partial<
+      Pick<
+        Store,
+        'insertComparisons' | 'queryComparisons' | 'shadowAgreement' | 'latestComparisons'
+      >
+    >,
     Pick<Store, 'latestResults'> {}
 
 export interface PipelineOptions {
@@ -209,7 +215,11 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         logger: log,
         writes,
         flushRaw: (write) => raw.flushAll(write),
-        onComparison: opts.onComparison,
+        // The rollback signal judges each stored comparison (src/window/rollback.ts).
+        onComparison: (c) => {
+          metrics.recordComparison(c);
+          opts.onComparison?.(c);
+        },
       })
     : undefined;
   const results = createResultWriter({
@@ -377,6 +387,19 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
           { err },
           'could not restore the latest results on /metrics: consecutive-window counts start from 0',
         );
+      }
+      const { latestComparisons } = store;
+      if (latestComparisons !== undefined) {
+        try {
+          await restoreComparisons({
+            store: { latestComparisons: latestComparisons.bind(store) },
+            models: config.models,
+            metrics,
+            logger: log,
+          });
+        } catch (err) {
+          log.error({ err }, 'could not restore the comparison gauges: rollback runs start from 0');
+        }
       }
     },
     async tick() {

@@ -151,6 +151,27 @@ LIMIT {limit:UInt64}
 ${READ_SETTINGS}`;
 }
 
+/**
+ * Params: model, per. Startup (gauges, rollback runs): the newest comparison of each of the
+ * newest `per` windows of every (pair, window size), newest window first.
+ */
+export function latestComparisonsSql(db: string): string {
+  return `SELECT * FROM
+(
+  SELECT model, champion, challenger, window,
+    toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
+    champion_events, challenger_events, challenger_share, features, prediction, estimated, realised,
+    shadow, driftd_version, config_hash, toUnixTimestamp64Milli(written_at) AS written_at_ms
+  FROM ${tableRef(db, 'version_comparisons')}
+  WHERE model = {model:String}
+  ORDER BY window_start DESC, window, champion, challenger, written_at DESC
+  LIMIT 1 BY window_start, window, champion, challenger
+)
+ORDER BY window_start_ms DESC
+LIMIT {per:UInt64} BY window, champion, challenger
+${READ_SETTINGS}`;
+}
+
 export interface ShadowQuery {
   model: string;
   champion: string;

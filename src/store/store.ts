@@ -28,6 +28,7 @@ import {
   decodeComparison,
   decodeShadow,
   encodeComparison,
+  latestComparisonsSql,
   type ShadowQuery,
   type ShadowRow,
   type StoredComparison,
@@ -500,6 +501,12 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       });
       const rows = await exec.query<ComparisonRow>(sql, params);
       return rows.map(decodeComparison);
+    },
+
+    async latestComparisons(model: string, per: number): Promise<StoredComparison[]> {
+      ensureOpen();
+      const rows = await exec.query<ComparisonRow>(latestComparisonsSql(db), { model, per });
+      return rows.map(decodeComparison).reverse();
     },
 
     async shadowAgreement(q: ShadowQuery): Promise<ShadowAgreement> {

@@ -305,6 +305,11 @@ export interface Store {
   insertComparisons(rows: readonly StoredComparison[]): Promise<void>;
   /** The newest comparison of every (pair, window) starting in `[from, to)`, by start. */
   queryComparisons(query: ComparisonQuery): Promise<StoredComparison[]>;
+  /**
+   * Startup: the newest comparison of each of the newest `per` windows of every pair and
+   * window size of `model`, oldest window first.
+   */
+  latestComparisons(model: string, per: number): Promise<StoredComparison[]>;
   /** Agreement of two versions' stored predictions of the same ids in `[from, to)`. */
   shadowAgreement(query: ShadowQuery): Promise<ShadowAgreement>;
 

@@ -170,6 +170,30 @@ describe.each(DRIVERS)('version comparisons on the $name', (driver) => {
     expect(await store.queryComparisons({ ...q, challenger: first.challenger })).toHaveLength(1);
   });
 
+  it('latestComparisons: the newest revision of the newest windows of each pair and size, oldest first', async () => {
+    const at = (w: number, over: Partial<StoredComparison> = {}) =>
+      comparison({ windowStart: T0 + w * 5 * MIN, windowEnd: T0 + (w + 1) * 5 * MIN, ...over });
+    const rows = [0, 1, 2, 3, 4, 5].map((w) => at(w));
+    const rewrite = at(5, {
+      realised: {
+        accuracy: { champion: 0.9, challenger: 0.8, difference: -0.1, standardError: null },
+      },
+      writtenAt: T0 + 90 * MIN,
+    });
+    const other = at(0, { challenger: '5' });
+    const otherModel = at(5, { model: 'fraud' });
+    await store.insertComparisons([...rows, rewrite, other, otherModel]);
+    const got = await store.latestComparisons('credit-risk', 3);
+    expect(got.map((c) => [c.challenger === '5' ? 'other' : 'pair', c.windowStart])).toEqual([
+      ['other', T0],
+      ['pair', T0 + 15 * MIN],
+      ['pair', T0 + 20 * MIN],
+      ['pair', T0 + 25 * MIN],
+    ]);
+    expect(got.at(-1)).toEqual(rewrite);
+    expect(await store.latestComparisons('nope', 3)).toEqual([]);
+  });
+
   it('a null share and no drift verdict round-trip', async () => {
     const c = comparison({ challengerShare: null, features: [], prediction: null, estimated: {} });
     await store.insertComparisons([c]);
