@@ -3,9 +3,19 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { importBaseline } from '../../src/baseline/import.js';
 import { validateConfig } from '../../src/config/index.js';
 import { createDaemon, type Daemon } from '../../src/daemon.js';
+import { generateAlertRules, toPrometheusRuleYaml } from '../../src/export/rules.js';
+import { requireBinary } from '../helpers/binaries.js';
+import {
+  type RunningServer,
+  startAlertmanager,
+  startPrometheus,
+  startWebhookReceiver,
+  type WebhookReceiver,
+} from '../helpers/prometheus.js';
 import { mulberry32 } from '../helpers/random.js';
 
 /*
@@ -23,8 +33,21 @@ import { mulberry32 } from '../helpers/random.js';
  * the versions, a drop of the estimated accuracy far beyond its standard error) and the
  * healthy challenger's absence of one; the realised difference follows the labels.
  * The one synthetic field is the feature `channel` (the fixture has scores only), drawn from
- * the same distribution for every row of both versions.
+ * the same distribution for every row of both versions. A third model runs the broken build in
+ * shadow mode (both versions score every id).
+ *
+ * The rollback signal, every component real: Prometheus (Debian `prometheus`) scrapes the
+ * daemon's /metrics every second and evaluates the rules generated for this config;
+ * DriftdChallengerWorse (the challenger worse than the champion in alerts.consecutiveWindows = 2
+ * windows in a row: estimated ROC AUC drop or prediction drift, src/window/rollback.ts) goes
+ * to a real Alertmanager (`prometheus-alertmanager`) and on to a webhook receiver here. The
+ * broken builds page, the healthy challenger does not. Missing binaries skip the alert test
+ * locally and fail it under CI=true or DRIFTD_REQUIRE_SERVICES=1.
  */
+
+const prometheusBin = requireBinary('prometheus');
+const alertmanagerBin = requireBinary('prometheus-alertmanager', 'alertmanager');
+const alerting = prometheusBin.available && alertmanagerBin.available;
 
 interface Fixture {
   models: Array<{
@@ -70,6 +93,9 @@ describe('champion/challenger comparison through the daemon, on real scores', ()
   let dir: string;
   let daemon: Daemon;
   let url: string;
+  let prom: RunningServer | undefined;
+  let am: RunningServer | undefined;
+  let hook: WebhookReceiver | undefined;
   const token = 'e2e-token-0123456789abcdef';
   /** Labels of the rows sent, by model and id. */
   const labels: Record<Model, Array<{ id: string; label: number }>> = {
@@ -151,6 +177,29 @@ describe('champion/challenger comparison through the daemon, on real scores', ()
     daemon = createDaemon(config, { tickMs: 100 });
     await daemon.start();
     url = daemon.url!;
+    if (alerting) {
+      // Before any window closes: the alert must be seen while the windows are fresh.
+      hook = await startWebhookReceiver();
+      am = await startAlertmanager({
+        configYaml: stringify({
+          route: {
+            receiver: 'hook',
+            group_by: ['alertname', 'model', 'challenger'],
+            group_wait: '1s',
+            group_interval: '1s',
+            repeat_interval: '1h',
+          },
+          receivers: [{ name: 'hook', webhook_configs: [{ url: hook.url }] }],
+        }),
+      });
+      const rulesFile = join(dir, 'driftd.rules.yaml');
+      await writeFile(rulesFile, toPrometheusRuleYaml(generateAlertRules(config)));
+      prom = await startPrometheus({
+        rulesFiles: [rulesFile],
+        scrapeTargets: [new URL(url).host],
+        alertmanagerUrl: am.url,
+      });
+    }
     // The baseline: the fixture's reference set (the champion's scores and labels).
     const channel = mulberry32(7);
     const lines = hgb.reference.scores.map(
@@ -183,6 +232,9 @@ describe('champion/challenger comparison through the daemon, on real scores', ()
   }, 120_000);
 
   afterAll(async () => {
+    await prom?.stop();
+    await am?.stop();
+    await hook?.stop();
     await daemon?.close();
     await rm(dir, { recursive: true, force: true });
   });
@@ -228,6 +280,51 @@ describe('champion/challenger comparison through the daemon, on real scores', ()
       expect(Math.abs(acc.difference!)).toBeLessThan(3 * acc.standardError!);
     }
   });
+
+  it.skipIf(!alerting)(
+    'before any label, DriftdChallengerWorse reaches Alertmanager for the broken builds, not for the healthy challenger',
+    async () => {
+      // Every comparison is in (and judged) before the alert is awaited.
+      await comparisons('canary', (c) => c.length >= WINDOWS);
+      await comparisons('healthy', (c) => c.length >= WINDOWS);
+      await comparisons('shadow', (c) => c.length >= WINDOWS);
+      const firing =
+        (model: string) =>
+        (n: { status: string; alerts: Array<{ labels: Record<string, string> }> }) =>
+          n.status === 'firing' &&
+          n.alerts.some(
+            (a) => a.labels.alertname === 'DriftdChallengerWorse' && a.labels.model === model,
+          );
+      const note = await hook!.waitFor(firing('canary'), 60_000);
+      expect(note.alerts[0]!.labels).toMatchObject({
+        alertname: 'DriftdChallengerWorse',
+        model: 'canary',
+        champion: '1',
+        challenger: '2',
+        window: '1m',
+      });
+      expect(note.alerts[0]!.annotations.description).toMatch(
+        /^Version 2 of model canary was worse than the champion version 1 in \d+ consecutive 1m windows/,
+      );
+      await hook!.waitFor(firing('shadow'), 60_000);
+      // The healthy challenger's run never reached K: no alert, even after more evaluations.
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      const run = metrics.match(
+        /driftd_rollback_signal_consecutive_windows\{model="healthy",champion="1",challenger="2",window="1m"\} (\d+)/,
+      );
+      expect(Number(run?.[1])).toBeLessThan(2);
+      await new Promise((r) => setTimeout(r, 5_000));
+      const paged = new Set(
+        hook!.notifications.flatMap((n) =>
+          n.alerts
+            .filter((a) => a.labels.alertname === 'DriftdChallengerWorse')
+            .map((a) => a.labels.model),
+        ),
+      );
+      expect([...paged].sort()).toEqual(['canary', 'shadow']);
+    },
+    90_000,
+  );
 
   it('puts the realised difference next to the estimate once labels arrive', async () => {
     expect(
