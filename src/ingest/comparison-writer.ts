@@ -60,43 +60,62 @@ export function createComparisonWriter(opts: {
   const log = opts.logger.child({ stage: 'comparison' });
   const tracker = opts.tracker ?? createComparisonTracker();
 
-  async function store1(rows: VersionComparison[], write: Write): Promise<void> {
-    if (rows.length === 0) return;
-    const stored: StoredComparison[] = [];
+  /**
+   * Appends comparisons one by one, so one that cannot be written (a retriable failure outside
+   * the Kafka path, whose `write` retries it) costs only itself: logged, the others stored.
+   * One the store refuses for good is quarantined (insertResults).
+   */
+  async function append(rows: readonly VersionComparison[], write: Write): Promise<void> {
     for (const c of rows) {
       const model = modelOf(c.model);
       if (model === undefined) continue;
-      stored.push({
+      const row: StoredComparison = {
         ...c,
         driftdVersion: VERSION,
         configHash: modelConfigHash(model),
         writtenAt: clock.now(),
-      });
-    }
-    const written = await writes.insertResults(
-      'version_comparisons',
-      'insert_comparisons',
-      'version_comparison',
-      stored,
-      (batch) => store.insertComparisons(batch),
-      write,
-    );
-    for (const c of written) {
-      metrics.comparison.recordComparison(c);
-      log.info(
-        {
-          model: c.model,
-          champion: c.champion,
-          challenger: c.challenger,
-          window: c.window,
-          start: new Date(c.windowStart).toISOString(),
-          challengerShare: c.challengerShare,
-          predictionDrift: c.prediction?.drifted ?? null,
-          realised: Object.keys(c.realised).length > 0,
-        },
-        'version comparison',
-      );
-      opts.onComparison?.(c);
+      };
+      let written: readonly StoredComparison[];
+      try {
+        written = await writes.insertResults(
+          'version_comparisons',
+          'insert_comparisons',
+          'version_comparison',
+          [row],
+          (batch) => store.insertComparisons(batch),
+          write,
+        );
+      } catch (err) {
+        log.warn(
+          {
+            err,
+            model: c.model,
+            champion: c.champion,
+            challenger: c.challenger,
+            window: c.window,
+            start: new Date(c.windowStart).toISOString(),
+          },
+          'version comparison not stored; the windows are',
+        );
+        continue;
+      }
+      for (const w of written) {
+        metrics.comparison.recordComparison(w);
+        log.info(
+          {
+            model: w.model,
+            champion: w.champion,
+            challenger: w.challenger,
+            window: w.window,
+            start: new Date(w.windowStart).toISOString(),
+            challengerShare: w.challengerShare,
+            predictionDrift: w.prediction?.drifted ?? null,
+            realised: Object.keys(w.realised).length > 0,
+          },
+          'version comparison',
+        );
+        opts.onComparison?.(w);
+      }
     }
   }
 
@@ -106,6 +125,7 @@ export function createComparisonWriter(opts: {
     write: Write,
   ): Promise<VersionComparison> {
     if (model.comparison?.shadow !== true) return c;
+    // Without its shadow part (logged) rather than not at all.
     const shadow = await write('shadow_agreement', () =>
       store.shadowAgreement({
         model: c.model,
@@ -122,7 +142,13 @@ export function createComparisonWriter(opts: {
         threshold: model.label.threshold,
         positive: String(model.label.positive),
       }),
-    );
+    ).catch((err: unknown) => {
+      log.warn(
+        { err, model: c.model },
+        'shadow agreement not read; the comparison is stored without it',
+      );
+      return null;
+    });
     return { ...c, shadow };
   }
 
@@ -148,10 +174,19 @@ export function createComparisonWriter(opts: {
           for (const c of comparisons) out.push([model, c]);
         }
         if (out.length === 0) return;
-        if (out.some(([m]) => m.comparison?.shadow === true)) await opts.flushRaw(write);
+        let rawStored = true;
+        if (out.some(([m]) => m.comparison?.shadow === true)) {
+          await opts.flushRaw(write).catch((err: unknown) => {
+            rawStored = false;
+            log.warn(
+              { err },
+              'raw rows not flushed: comparisons are stored without shadow agreement',
+            );
+          });
+        }
         const rows: VersionComparison[] = [];
-        for (const [model, c] of out) rows.push(await withShadow(model, c, write));
-        await store1(rows, write);
+        for (const [model, c] of out) rows.push(rawStored ? await withShadow(model, c, write) : c);
+        await append(rows, write);
       } catch (err) {
         log.warn({ err }, 'version comparison failed; the windows are stored');
       }
@@ -194,7 +229,7 @@ export function createComparisonWriter(opts: {
             updates.push({ ...comparison, realised });
           }
         }
-        await store1(updates, write);
+        await append(updates, write);
       } catch (err) {
         log.warn({ err }, 'version comparison update (realised performance) failed');
       }
