@@ -160,18 +160,31 @@ export function createComparisonWriter(opts: {
           if (result.provisional) continue;
           const model = modelOf(result.model);
           if (model === undefined) continue;
-          const { comparisons, shares } = tracker.add(
-            {
-              bounds: closed.bounds,
-              state: closed.state,
-              baseline: closed.baseline,
-              closedAt: closed.closedAt,
-              estimate: result.estimate,
-            },
-            model,
-          );
-          for (const s of shares) metrics.comparison.recordTrafficShare(s);
-          for (const c of comparisons) out.push([model, c]);
+          // One window that cannot be compared costs only its own comparisons.
+          try {
+            const { comparisons, shares } = tracker.add(
+              {
+                bounds: closed.bounds,
+                state: closed.state,
+                baseline: closed.baseline,
+                closedAt: closed.closedAt,
+                estimate: result.estimate,
+              },
+              model,
+            );
+            for (const s of shares) metrics.comparison.recordTrafficShare(s);
+            for (const c of comparisons) out.push([model, c]);
+          } catch (err) {
+            log.warn(
+              {
+                err,
+                model: result.model,
+                version: result.version,
+                start: new Date(result.start).toISOString(),
+              },
+              'window not compared',
+            );
+          }
         }
         if (out.length === 0) return;
         let rawStored = true;
