@@ -1,12 +1,7 @@
 import type { ComparisonConfig, ModelConfig } from '../config/types.js';
 import type { CbpeEstimate } from '../stats/index.js';
 import type { BaselineProfile, WindowBounds } from '../types.js';
-import type {
-  PairedMetric,
-  ShadowAgreement,
-  VersionComparison,
-  VersionPair,
-} from './comparison-types.js';
+import type { PairedMetric, ShadowAgreement, VersionComparison } from './comparison-types.js';
 import { evaluateWindow } from './evaluate.js';
 import type { WindowState } from './state.js';
 
@@ -250,25 +245,6 @@ export function pairRealised(
       difference: cv !== null && yv !== null ? yv - cv : null,
       standardError: null,
     };
-  }
-  return out;
-}
-
-/** The pairs of `model` a version belongs to, given the versions known. */
-export function pairsOf(
-  model: ModelConfig,
-  version: string,
-  known: Iterable<string>,
-): VersionPair[] {
-  const cfg = model.comparison;
-  if (cfg === undefined) return [];
-  if (isChallenger(cfg, version)) {
-    return [{ model: model.id, champion: cfg.champion, challenger: version }];
-  }
-  if (version !== cfg.champion) return [];
-  const out: VersionPair[] = [];
-  for (const v of known) {
-    if (isChallenger(cfg, v)) out.push({ model: model.id, champion: cfg.champion, challenger: v });
   }
   return out;
 }
