@@ -970,7 +970,7 @@ function modelDashboard(d: Defaults): DashboardJson {
         .span(24)
         .withTarget(
           query(
-            'max by (alertname, severity, version, window, feature, metric) (ALERTS{alertname=~"Driftd.*",alertstate="firing",model="$model"})',
+            'max by (alertname, severity, version, champion, challenger, window, feature, metric) (ALERTS{alertname=~"Driftd.*",alertstate="firing",model="$model"})',
             undefined,
             { instant: true, table: true },
           ),
