@@ -31,6 +31,7 @@ import type { Store } from './store/types.js';
 import { isTransientStoreError, migrateWhenReachable } from './store/wait.js';
 import type { PerformanceResult, RevisionReason, WindowResult } from './types.js';
 import { VERSION } from './version.js';
+import type { VersionComparison } from './window/comparison-types.js';
 import type { Clock } from './window/index.js';
 import { judgePerformance } from './window/performance-verdict.js';
 import { judgeRollback, rollbackThresholds } from './window/rollback.js';
@@ -50,6 +51,8 @@ export interface DaemonOverrides {
   onPerformance?: (r: PerformanceResult) => void;
   /** Why this process writes results (`driftd replay`: 'replay'); default the close or labels. */
   revisionReason?: RevisionReason;
+  /** Called after each version comparison is stored (the rollback signal's input). */
+  onComparison?: (c: VersionComparison) => void;
   /** Kafka consumer tuning (checkpoint interval, session timeout, …); default from the env. */
   kafka?: KafkaTuning;
   /**
@@ -312,6 +315,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           ...(overrides.onWindow ? { onWindow: overrides.onWindow } : {}),
           ...(overrides.onPerformance ? { onPerformance: overrides.onPerformance } : {}),
           ...(overrides.revisionReason ? { revisionReason: overrides.revisionReason } : {}),
+          ...(overrides.onComparison ? { onComparison: overrides.onComparison } : {}),
         });
         await pipeline.start();
         if (httpCheckpoints) {

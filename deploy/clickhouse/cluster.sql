@@ -388,15 +388,44 @@ ORDER BY (model, version, episode_id, written_at);
 CREATE TABLE IF NOT EXISTS driftd.retrain_recommendations ON CLUSTER '{cluster}' AS driftd.retrain_recommendations_local
 ENGINE = Distributed('{cluster}', 'driftd', 'retrain_recommendations_local', cityHash64(model));
 
--- Schema versions 1..15, 17 and 18 of src/store/migrations.ts are in place (migration 3, the insert
+-- version_comparisons: champion/challenger comparisons, append-only; sharded by model, like
+-- window_results (a pair's rows on one shard, so LIMIT 1 BY finds the newest).
+CREATE TABLE IF NOT EXISTS driftd.version_comparisons_local ON CLUSTER '{cluster}'
+(
+  model LowCardinality(String),
+  champion LowCardinality(String),
+  challenger LowCardinality(String),
+  window LowCardinality(String),
+  window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  window_end DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  champion_events UInt64,
+  challenger_events UInt64,
+  challenger_share Nullable(Float64),
+  features String CODEC(ZSTD(1)),
+  prediction String CODEC(ZSTD(1)),
+  estimated String CODEC(ZSTD(1)),
+  realised String CODEC(ZSTD(1)),
+  shadow String CODEC(ZSTD(1)),
+  driftd_version LowCardinality(String),
+  config_hash LowCardinality(String),
+  written_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, window, window_start, champion, challenger, written_at);
+
+CREATE TABLE IF NOT EXISTS driftd.version_comparisons ON CLUSTER '{cluster}' AS driftd.version_comparisons_local
+ENGINE = Distributed('{cluster}', 'driftd', 'version_comparisons_local', cityHash64(model));
+
+-- Schema versions 1..18 of src/store/migrations.ts are in place (migration 3, the insert
 -- deduplication window of non-replicated tables, is what Replicated* tables do by default;
 -- migrations 4 (raw-data TTL counted from ingestion), 5 (the events' `raw` column), 6
 -- (merge_selector_base of events), 7 (the events' HTTP ingest position and request key), 8
 -- (window_results.provisional), 9 (window_results' statistic bounds and other_ratio), 10
 -- (calibrated verdict columns of window_results), 11 (window_results' reference columns),
 -- 12, 13 (the revision tables, their views and the lineage columns), 14 (fairness_results),
--- 15 (window_results.segment), 17 (retrain_recommendations) and 18 (TTL on the row's Date)
--- are written into the tables above).
+-- 15 (window_results.segment), 16 (version_comparisons), 17 (retrain_recommendations) and 18
+-- (TTL on the row's Date) are written into the tables above).
 -- Once, from one node, after the tables exist: through the Distributed tables.
 INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (1, 'initial schema: events, labels, baselines, window_results, performance', now64(3, 'UTC')),
@@ -414,6 +443,7 @@ INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (13, 'performance_revisions: every performance row ever written (late labels), with its reason, driftd version and config hash; performance fed from it', now64(3, 'UTC')),
   (14, 'fairness_results: every fairness computation of a window, per protected attribute and group', now64(3, 'UTC')),
   (15, 'window_results.segment: the results of each segment of a window beside the whole traffic', now64(3, 'UTC')),
+  (16, 'version_comparisons: champion/challenger comparisons per window, append-only', now64(3, 'UTC')),
   (17, 'retrain_recommendations: one row per retrain episode transition (opened, closed)', now64(3, 'UTC')),
   (18, 'raw-data and results TTL on the Date of the row: a DateTime TTL overflowed past 2106 and dropped rows at once', now64(3, 'UTC'));
 

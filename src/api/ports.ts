@@ -124,6 +124,8 @@ export interface ApiStore extends Pick<Store, 'retrainRecommendations'> {
   queryPerformance(q: RangeQuery): Promise<PerformanceResult[]>;
   /** Every stored revision of one window, oldest first (results and performance). */
   windowHistory(q: WindowHistoryQuery): Promise<WindowHistory>;
+  /** Newest comparison of each (pair, window) starting in [from, to) (models[].comparison). */
+  queryComparisons: Store['queryComparisons'];
   getPrediction(id: string, opts?: { model?: string }): Promise<StoredPrediction | null>;
   exactKs(q: ExactKsRequest): Promise<ExactKsAnswer>;
   /** Stored fairness results, the latest computation of each window. */

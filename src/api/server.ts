@@ -9,6 +9,7 @@ import type { ApiDeps } from './ports.js';
 import { installRequestId } from './request-id.js';
 import { installRequestMetrics } from './request-metrics.js';
 import { registerBaselineRoutes } from './routes/baselines.js';
+import { registerComparisonRoutes } from './routes/comparison.js';
 import { registerErasureRoutes } from './routes/erasure.js';
 import { registerFairnessRoutes } from './routes/fairness.js';
 import { registerHistoryRoutes } from './routes/history.js';
@@ -107,6 +108,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   registerFairnessRoutes(app, deps);
   registerSegmentRoutes(app, deps);
   registerRetrainRoutes(app, deps);
+  registerComparisonRoutes(app, deps);
   registerPredictionRoutes(app, deps);
   registerRecomputeRoutes(app, deps);
   registerOpsRoutes(app, deps);

@@ -12,6 +12,7 @@ import type {
   ApiScope,
   ApiTokenConfig,
   ClickHouseTlsConfig,
+  ComparisonConfig,
   DriftdConfig,
   FairnessAttributeConfig,
   FairnessConfig,
@@ -357,6 +358,21 @@ export interface ModelInput {
    * Changing segments needs the baseline imported again. @default absent (none)
    */
   segments?: { fields?: string[]; maxPerField?: number };
+  /**
+   * Champion/challenger comparison of this model's versions (docs/comparison.md): per window,
+   * each challenger's window tested against the champion's of the same span, their estimated
+   * and realised performance and traffic share. @default absent (no comparison)
+   */
+  comparison?: ComparisonInput | null;
+}
+
+export interface ComparisonInput {
+  /** The champion version. Required. */
+  champion?: string;
+  /** Challenger versions, 1..20, unique, not the champion. @default every other version */
+  challengers?: string[];
+  /** Shadow mode: both versions score the same event ids (agreement, score difference). @default false */
+  shadow?: boolean;
 }
 
 export interface FairnessInput {
@@ -962,6 +978,8 @@ function readModel(r: MapReader, alertDefaults: AlertsInput): ModelConfig {
     readMap(c, path, value, readSegments),
   );
 
+  const comparison = r.optionalMap('comparison', (c) => readComparison(c, versions.allow));
+
   const names = features.map((f, i) => ({
     value: f.name,
     path: [...r.at, 'features', i, 'name'],
@@ -1069,6 +1087,7 @@ function readModel(r: MapReader, alertDefaults: AlertsInput): ModelConfig {
     // Only when configured: a model without it keeps the shape it had before fairness existed.
     ...(fairness === null ? {} : { fairness }),
     ...(segments === null ? {} : { segments }),
+    ...(comparison === null ? {} : { comparison }),
   };
 }
 
@@ -1092,6 +1111,39 @@ function readSegments(r: MapReader): SegmentsConfig {
     max: MAX_SEGMENTS_PER_FIELD,
   });
   return { fields, maxPerField };
+}
+
+/** Most challengers one champion is compared with (series: pairs × windows × features). */
+export const MAX_CHALLENGERS = 20;
+
+function readComparison(c: MapReader, allow: readonly string[] | null): ComparisonConfig {
+  const notAllowed = (v: string) =>
+    allow !== null && v !== '' && !allow.includes(v)
+      ? `${JSON.stringify(v)} is not in versions.allow, so it never has a window`
+      : undefined;
+  const champion = c.string('champion', { check: notAllowed });
+  const challengers = c.read<string[] | null>('challengers', null, (ctx, path, value) =>
+    readList(ctx, path, value, { minItems: 1 }, (ic, ip, iv) =>
+      readString(ic, ip, iv, {
+        check: (v) =>
+          v === champion ? 'is the champion: a version is not compared with itself' : notAllowed(v),
+      }),
+    ),
+  );
+  if (challengers !== null && challengers.length > MAX_CHALLENGERS) {
+    c.issue(['challengers'], `has ${challengers.length} versions, at most ${MAX_CHALLENGERS}`);
+  }
+  reportDuplicates(
+    c.ctx,
+    (challengers ?? []).map((value, i) => ({
+      value,
+      path: [...c.at, 'challengers', i],
+      at: `challengers[${i}]`,
+    })),
+    (v, at) => `${JSON.stringify(v)} is listed twice (also at ${at})`,
+  );
+  const shadow = c.read('shadow', false, readBoolean);
+  return { champion, challengers, shadow };
 }
 
 export const FAIRNESS_VERDICT_RULES = [

@@ -355,6 +355,8 @@ export interface ModelConfig {
   fairness?: FairnessConfig | null;
   /** Segments every window is also evaluated on (src/window/segments.ts); absent = none. */
   segments?: SegmentsConfig;
+  /** Champion/challenger comparison of versions (src/window/comparison.ts); absent = none. */
+  comparison?: ComparisonConfig;
 }
 
 /** Categorical features whose values split the traffic into segments, each evaluated alone. */
@@ -363,6 +365,16 @@ export interface SegmentsConfig {
   fields: string[];
   /** Segments per field: its most frequent baseline values; the rest is "__other__". */
   maxPerField: number;
+}
+
+/** models[].comparison: which versions are compared with which. */
+export interface ComparisonConfig {
+  /** The version every challenger is compared with. */
+  champion: string;
+  /** The versions compared with the champion; null = every other version with a window. */
+  challengers: string[] | null;
+  /** Both versions score the same event ids: agreement and score differences too. */
+  shadow: boolean;
 }
 
 /** One protected attribute: a key of the event's `features`, its groups and reference group. */

@@ -482,6 +482,8 @@ function fleetDashboard(d: Defaults): DashboardJson {
 function modelDashboard(d: Defaults): DashboardJson {
   const sel = '{model="$model",version=~"$version",window="$window"}';
   const fsel = '{model="$model",version=~"$version",window="$window",feature=~"$feature"}';
+  // Comparison series name versions as champion / challenger, not `version`.
+  const vsel = '{model="$model",window="$window"}';
   const b = base(
     DASHBOARD_UIDS.model,
     'driftd / Model',
@@ -891,6 +893,72 @@ function modelDashboard(d: Defaults): DashboardJson {
           query(
             `max by (version, segment) (${METRIC.segmentEvents}${sel})`,
             'v{{version}} {{segment}}',
+          ),
+        )
+        .min(0),
+    )
+    .withRow(new RowBuilder('Versions: champion and challengers'))
+    .withPanel(
+      lineChart(
+        'Traffic share per version',
+        "Each version's share of the model's events in the newest window span (a canary's rollout step).",
+        'percentunit',
+      )
+        .withTarget(
+          query(`max by (version) (${METRIC.versionTrafficShare}${vsel})`, 'v{{version}}'),
+        )
+        .min(0)
+        .max(1),
+    )
+    .withPanel(
+      lineChart(
+        'Challenger − champion performance',
+        'Per compared pair (models[].comparison): the difference of estimated (label-free, known at close) and realised (labels) performance in the same window; below 0 the challenger is worse. Details: GET /api/v1/models/<model>/comparison.',
+      )
+        .withTarget(
+          query(
+            `max by (champion, challenger, metric, source) (${METRIC.performanceDifference}${vsel})`,
+            'v{{challenger}} − v{{champion}} {{metric}} ({{source}})',
+          ),
+        )
+        .thresholds(thresholds([null, 'red'], [0, 'green'])),
+    )
+    .withPanel(
+      lineChart(
+        'Drift between versions',
+        "1 when the challenger's window drifted from the champion's window of the same span (__prediction__: the prediction), and the test statistic.",
+      )
+        .withTarget(
+          query(
+            `max by (champion, challenger, feature) (${METRIC.comparisonDriftDetected}${vsel})`,
+            'v{{challenger}} vs v{{champion}} {{feature}}',
+          ),
+        )
+        .withTarget(
+          query(
+            `max by (champion, challenger, feature) (${METRIC.comparisonDriftScore}${vsel})`,
+            'v{{challenger}} vs v{{champion}} {{feature}} statistic',
+            { refId: 'score' },
+          ),
+        )
+        .min(0),
+    )
+    .withPanel(
+      lineChart(
+        'Shadow agreement',
+        'Shadow mode: share of ids scored by both versions with the same predicted class, and the p90 of |score difference|.',
+      )
+        .withTarget(
+          query(
+            `max by (champion, challenger) (${METRIC.shadowAgreement}${vsel})`,
+            'v{{challenger}} vs v{{champion}} agreement',
+          ),
+        )
+        .withTarget(
+          query(
+            `max by (champion, challenger) (${METRIC.shadowScoreDifference}{model="$model",window="$window",quantile="0.9"})`,
+            'v{{challenger}} vs v{{champion}} |Δscore| p90',
+            { refId: 'p90' },
           ),
         )
         .min(0),

@@ -12,6 +12,7 @@ import { groupDisparity } from '../window/fairness.js';
 import type { PerformanceVerdict } from '../window/performance-verdict.js';
 import type { RollbackVerdict } from '../window/rollback.js';
 import { severity } from '../window/verdict.js';
+import { type ComparisonMetrics, createComparisonMetrics } from './comparison-metrics.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import { createShownVersions } from './shown-versions.js';
 import { createStreaks, type StreakKey, type VerdictHistory } from './streaks.js';
@@ -85,6 +86,13 @@ export const METRIC = {
   buildInfo: 'driftd_build_info',
   configReloads: 'driftd_config_reloads_total',
   configRestartRequired: 'driftd_config_restart_required',
+  // Version comparison (wt-compare; src/export/comparison-metrics.ts).
+  versionTrafficShare: 'driftd_version_traffic_share',
+  comparisonDriftDetected: 'driftd_version_comparison_drift_detected',
+  comparisonDriftScore: 'driftd_version_comparison_drift_score',
+  performanceDifference: 'driftd_version_performance_difference',
+  shadowAgreement: 'driftd_shadow_agreement_ratio',
+  shadowScoreDifference: 'driftd_shadow_score_difference',
   // Rollback signal (wt-rollback): challenger versions against their champion.
   rollbackSignal: 'driftd_rollback_signal',
   rollbackSignalConsecutive: 'driftd_rollback_signal_consecutive_windows',
@@ -121,6 +129,8 @@ type PairLabels = 'model' | 'champion' | 'challenger' | 'window';
 
 export interface Metrics {
   readonly registry: Registry;
+  /** Champion/challenger comparison gauges (src/export/comparison-metrics.ts). */
+  readonly comparison: ComparisonMetrics;
   featurePsi: Gauge<FeatureLabels>;
   featureKsStatistic: Gauge<FeatureLabels>;
   featureKsPValue: Gauge<FeatureLabels>;
@@ -293,6 +303,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
 
   const m = {
     registry,
+    comparison: createComparisonMetrics(registry),
     featurePsi: gauge(
       METRIC.featurePsi,
       'Population stability index of the feature in the latest closed window vs its baseline.',
@@ -883,7 +894,10 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
    * show again with their true counts, as they would after a restart; a newer version
    * displaces them.
    */
-  const forgetVersion = (model: string, version: string): void => removeSeries(model, version);
+  const forgetVersion = (model: string, version: string): void => {
+    removeSeries(model, version);
+    m.comparison.forgetVersion(model, version);
+  };
 
   const seedStreak = (key: StreakKey, history: VerdictHistory): void => streaks.seed(key, history);
   const seedFairnessStreak: Metrics['seedFairnessStreak'] = (k, history) =>

@@ -98,6 +98,8 @@ export function createPerformanceScheduler(opts: {
   onPerformance?: ((result: PerformanceResult) => void) | undefined;
   /** Why this process writes performance, when not a close or labels (a replay). */
   revisionReason?: RevisionReason | undefined;
+  /** After each write of performance records (version comparisons take their realised metrics). */
+  afterWrite?: ((rows: readonly PerformanceResult[], write: Write) => Promise<void>) | undefined;
 }): PerformanceScheduler {
   const { store, models, clock, metrics, writes } = opts;
   // Closed windows' event counts, for label coverage when labels arrive after the close.
@@ -298,6 +300,7 @@ export function createPerformanceScheduler(opts: {
           metrics.recordPerformance(p);
           opts.onPerformance?.(p);
         }
+        await opts.afterWrite?.(written, write);
       }
     })();
     try {

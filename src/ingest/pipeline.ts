@@ -5,12 +5,15 @@ import type { DriftdConfig, ModelConfig } from '../config/types.js';
 import { StoreError } from '../errors.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
 import { restoreGauges } from '../export/restore.js';
+import { restoreComparisons } from '../export/restore-comparisons.js';
 import type { Logger } from '../logger.js';
 import { piiKeyOf } from '../privacy/pii.js';
 import type { EncodedEvents, Store, StoredEvent } from '../store/types.js';
 import type { PerformanceResult, RevisionReason, WindowResult } from '../types.js';
+import type { VersionComparison } from '../window/comparison-types.js';
 import type { Clock, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import { type BaselineStore, createBaselineCache } from './baselines.js';
+import { type ComparisonStore, createComparisonWriter } from './comparison-writer.js';
 import type { DecodeOptions } from './decode.js';
 import { createDurableInput, type DurableInputStore } from './durable-input.js';
 import { createIdempotency, type Idempotency } from './idempotency.js';
@@ -37,6 +40,12 @@ export interface PipelineStore
     RequestStore,
     ResultStore,
     RetrainStore,
+    Partial<
+      Pick<
+        Store,
+        'insertComparisons' | 'queryComparisons' | 'shadowAgreement' | 'latestComparisons'
+      >
+    >,
     Pick<Store, 'latestResults' | 'latestFairness'> {}
 
 export interface PipelineOptions {
@@ -52,6 +61,8 @@ export interface PipelineOptions {
   onPerformance?: (result: PerformanceResult) => void;
   /** Why this process writes results (a replay: 'replay'); default: the close or labels. */
   revisionReason?: RevisionReason;
+  /** Called after each version comparison is stored (models[].comparison). */
+  onComparison?: (comparison: VersionComparison) => void;
   /** Where results the store refuses for good go; default `<dataDir>/quarantine`. */
   quarantine?: Quarantine;
 }
@@ -145,6 +156,14 @@ export interface Pipeline extends IngestPort, EngineSource, EngineCheckpointing 
 
 const BASELINE_REFRESH_MS = 30_000;
 
+/** The store as a comparison store, when it is one (test stores may not be). */
+function comparisonStoreOf(store: PipelineStore): ComparisonStore | undefined {
+  const { insertComparisons, queryComparisons, shadowAgreement, queryPerformance } = store;
+  return insertComparisons && queryComparisons && shadowAgreement && queryPerformance
+    ? (store as ComparisonStore)
+    : undefined;
+}
+
 export function createPipeline(opts: PipelineOptions): Pipeline {
   const { config, store, metrics, clock } = opts;
   const log = opts.logger.child({ stage: 'pipeline' });
@@ -190,6 +209,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     writes,
     onPerformance: opts.onPerformance,
     revisionReason: opts.revisionReason,
+    afterWrite: (rows, write) => comparisons?.performanceWritten(rows, write) ?? Promise.resolve(),
   });
   const raw = createRawWriter({
     store,
@@ -209,6 +229,22 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     logger: log,
     clock,
   });
+  const comparisons = comparisonStoreOf(store)
+    ? createComparisonWriter({
+        store: comparisonStoreOf(store)!,
+        modelOf: (id) => models.get(id) ?? removed.get(id),
+        clock,
+        metrics,
+        logger: log,
+        writes,
+        flushRaw: (write) => raw.flushAll(write),
+        // The rollback signal judges each stored comparison (src/window/rollback.ts).
+        onComparison: (c) => {
+          metrics.recordComparison(c);
+          opts.onComparison?.(c);
+        },
+      })
+    : undefined;
   const results = createResultWriter({
     store,
     modelOf: (id) => models.get(id) ?? removed.get(id),
@@ -219,6 +255,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     serial,
     raw,
     performance,
+    comparisons,
     onWindow: opts.onWindow,
     retrain,
     revisionReason: opts.revisionReason,
@@ -377,6 +414,19 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         );
       }
       await retrain.restore();
+      const { latestComparisons } = store;
+      if (latestComparisons !== undefined) {
+        try {
+          await restoreComparisons({
+            store: { latestComparisons: latestComparisons.bind(store) },
+            models: config.models,
+            metrics,
+            logger: log,
+          });
+        } catch (err) {
+          log.error({ err }, 'could not restore the comparison gauges: rollback runs start from 0');
+        }
+      }
     },
     async tick() {
       await baselines.refreshIfOlder(BASELINE_REFRESH_MS);

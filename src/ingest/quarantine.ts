@@ -17,6 +17,7 @@ export type QuarantineKind =
   | 'window_result'
   | 'performance'
   | 'fairness_result'
+  | 'version_comparison'
   | 'events'
   | 'labels';
 

@@ -9,6 +9,7 @@ import {
   evaluateWindow,
 } from '../window/index.js';
 import { referenceName } from '../window/reference.js';
+import type { ComparisonWriter } from './comparison-writer.js';
 import type { PerformanceScheduler } from './performance-scheduler.js';
 import type { RawWriter } from './raw-writer.js';
 import { direct, type Serial, type StoreWrites, type Write } from './store-writes.js';
@@ -53,6 +54,8 @@ export function createResultWriter(opts: {
   serial: Serial;
   raw: RawWriter;
   performance: PerformanceScheduler;
+  /** Version comparisons of the final windows written (models[].comparison). */
+  comparisons?: ComparisonWriter | undefined;
   onWindow?: ((result: WindowResult) => void) | undefined;
   /** Retrain episodes (src/ingest/retrain-writer.ts), fed each written batch in order. */
   retrain?: { observe(results: readonly WindowResult[]): Promise<void> } | undefined;
@@ -75,14 +78,17 @@ export function createResultWriter(opts: {
       if (unwritten.length === 0) return [];
       const batch = unwritten.slice();
       const results: WindowResult[] = [];
+      const closedOf = new Map<WindowResult, ClosedWindow>();
       for (const c of batch) {
         const model = modelOf(c.bounds.model)!;
         // A provisional result stays one, whatever the process writing it; a replay's results
         // are the replay's, those it restored from its own checkpoint too.
         const why = c.reason === 'idle' ? undefined : (opts.revisionReason ?? c.revisionReason);
         const window = why === undefined ? c : { ...c, revisionReason: why };
-        results.push(evaluateWindow(window, c.baseline, model));
-        for (const r of evaluateSegments(window, model)) results.push(r);
+        const r = evaluateWindow(window, c.baseline, model);
+        results.push(r);
+        closedOf.set(r, c);
+        for (const s of evaluateSegments(window, model)) results.push(s);
       }
       const written = await writes.insertResults(
         'window_results',
@@ -119,7 +125,13 @@ export function createResultWriter(opts: {
         );
         opts.onWindow?.(r);
       }
-      await opts.retrain?.observe(written);
+      // Retrain episodes and version comparisons follow the whole traffic's results only.
+      const whole = written.filter((r) => !r.segment);
+      await opts.retrain?.observe(whole);
+      await opts.comparisons?.windowsWritten(
+        whole.map((result) => ({ result, closed: closedOf.get(result)! })),
+        write,
+      );
       performance.trim();
       await performance.recompute(write);
       return written.slice();

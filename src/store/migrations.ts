@@ -30,6 +30,7 @@
  */
 import { InvalidInputError, StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { createComparisonsTableSql } from './comparison-sql.js';
 import {
   formatDateTime64,
   insertTarget,
@@ -62,8 +63,13 @@ const RESULTS_TTL_SETTING_KEY = 'results_ttl_days';
 const TTL_COLUMN = 'ingested_at';
 const RAW_TABLES = ['events', 'labels'] as const;
 
+/**
+ * A TTL in whole days on the Date of `column`. Not DateTime: DateTime ends in 2106, so a
+ * long retention (e.g. 36 500 days) overflowed and every row received expired at once; Date
+ * reaches 2149, beyond any allowed retention counted from today.
+ */
 function ttlClause(column: string, days: number): string {
-  return days > 0 ? `\nTTL toDateTime(${column}) + toIntervalDay(${days})` : '';
+  return days > 0 ? `\nTTL toDate(${column}) + toIntervalDay(${days})` : '';
 }
 
 const TS = "DateTime64(3, 'UTC')";
@@ -98,6 +104,7 @@ export const RESULT_TABLES = [
   'performance',
   'performance_revisions',
   'fairness_results',
+  'version_comparisons',
   'retrain_recommendations',
 ] as const satisfies readonly TableName[];
 /** Every result table has this column: when its row was produced. */
@@ -497,6 +504,14 @@ SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
     ],
   },
   {
+    version: 16,
+    name: 'version_comparisons: champion/challenger comparisons per window, append-only',
+    // A comparison is written when both versions' windows of a span closed, and again when
+    // labels arrive: every write is a new row (plain MergeTree, no TTL), readers take the
+    // newest per (pair, window) by written_at (src/store/comparison-sql.ts).
+    up: ({ db }) => [createComparisonsTableSql(db)],
+  },
+  {
     version: 17,
     name: 'retrain_recommendations: one row per retrain episode transition (opened, closed)',
     // Append-only (src/window/retrain.ts): an episode is written when it opens and again when
@@ -523,6 +538,26 @@ SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
 ENGINE = MergeTree
 ORDER BY (model, version, episode_id, written_at)
 SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
+    ],
+  },
+  {
+    version: 18,
+    name: 'raw-data and results TTL on the Date of the row: a DateTime TTL overflowed past 2106 and dropped rows at once',
+    // Stores with a TTL get it again in the Date form (ttlClause); the reconciliation below
+    // then follows any change of the configured days as before.
+    up: ({ db, rawEventsTtlDays, resultsTtlDays }) => [
+      ...(rawEventsTtlDays > 0
+        ? RAW_TABLES.map(
+            (t) =>
+              `ALTER TABLE ${tableRef(db, t)} MODIFY${ttlClause(TTL_COLUMN, rawEventsTtlDays)}`,
+          )
+        : []),
+      ...((resultsTtlDays ?? 0) > 0
+        ? RESULT_TABLES.map(
+            (t) =>
+              `ALTER TABLE ${tableRef(db, t)} MODIFY${ttlClause(RESULT_TTL_COLUMN, resultsTtlDays ?? 0)}`,
+          )
+        : []),
     ],
   },
 ];

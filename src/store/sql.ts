@@ -56,6 +56,7 @@ export const TABLES = [
   'retrain_recommendations',
   'window_result_revisions',
   'performance_revisions',
+  'version_comparisons',
 ] as const;
 export type TableName = (typeof TABLES)[number];
 

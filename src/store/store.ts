@@ -2,6 +2,7 @@
  * The store logic, written once against any `SqlExecutor`: encodes rows, runs the statements
  * of sql.ts, and decodes results into the domain types.
  */
+
 import { InvalidInputError, LifecycleError, StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { FairnessGroupResult, FairnessResult } from '../stats/fairness.js';
@@ -21,7 +22,21 @@ import type {
   RevisionReason,
   WindowResult,
 } from '../types.js';
+import type { ShadowAgreement } from '../window/comparison-types.js';
 import { parseReference } from '../window/reference.js';
+import {
+  type ComparisonQuery,
+  type ComparisonRow,
+  comparisonsSql,
+  decodeComparison,
+  decodeShadow,
+  encodeComparison,
+  latestComparisonsSql,
+  type ShadowQuery,
+  type ShadowRow,
+  type StoredComparison,
+  shadowAgreementSql,
+} from './comparison-sql.js';
 import { MIGRATIONS, type Migration, type MigrationContext, runMigrations } from './migrations.js';
 import {
   decodeRetrainRecommendation,
@@ -165,6 +180,8 @@ function yieldToEventLoop(): Promise<void> {
 }
 /** Keeps one bound Array(String) parameter (and the IN set) to a few hundred KB. */
 const MAX_IDS_PER_QUERY = 10_000;
+/** Most comparisons one query answers (pairs × windows of the range). */
+const MAX_COMPARISON_ROWS = 10_000;
 
 /** Builds the store on an executor; the store owns (and closes) the executor. */
 export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Store {
@@ -588,6 +605,44 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         sinceMin: Math.min(...since),
       });
       return { windows, verdicts: assembleFairnessVerdicts(rows) };
+    },
+
+    async insertComparisons(rows: readonly StoredComparison[]): Promise<void> {
+      ensureOpen();
+      if (rows.length === 0) return;
+      await insert('version_comparisons', rows, (c, out) => out.push(encodeComparison(c)));
+    },
+
+    async queryComparisons(q: ComparisonQuery): Promise<StoredComparison[]> {
+      ensureOpen();
+      const params: Record<string, unknown> = {
+        model: q.model,
+        from: q.from,
+        to: q.to,
+        limit: MAX_COMPARISON_ROWS,
+      };
+      if (q.window !== undefined) params.window = q.window;
+      if (q.champion !== undefined) params.champion = q.champion;
+      if (q.challenger !== undefined) params.challenger = q.challenger;
+      const sql = comparisonsSql(db, {
+        window: q.window !== undefined,
+        champion: q.champion !== undefined,
+        challenger: q.challenger !== undefined,
+      });
+      const rows = await exec.query<ComparisonRow>(sql, params);
+      return rows.map(decodeComparison);
+    },
+
+    async latestComparisons(model: string, per: number): Promise<StoredComparison[]> {
+      ensureOpen();
+      const rows = await exec.query<ComparisonRow>(latestComparisonsSql(db), { model, per });
+      return rows.map(decodeComparison).reverse();
+    },
+
+    async shadowAgreement(q: ShadowQuery): Promise<ShadowAgreement> {
+      ensureOpen();
+      const [row] = await exec.query<ShadowRow>(shadowAgreementSql(db), { ...q });
+      return decodeShadow(row, q.classes);
     },
 
     async httpEventsAfter(after: number, limit: number): Promise<StoredEvent[]> {

@@ -22,6 +22,9 @@ import type { StoredRetrainRecommendation } from './retrain-sql.js';
 
 export type { StoredRetrainRecommendation } from './retrain-sql.js';
 
+import type { ShadowAgreement } from '../window/comparison-types.js';
+import type { ComparisonQuery, ShadowQuery, StoredComparison } from './comparison-sql.js';
+
 /** A prediction event as stored: the event plus how and when it reached driftd. */
 export interface StoredEvent extends PredictionEvent {
   /** Arrived after its window had closed (counted, stored, never dropped). */
@@ -420,6 +423,18 @@ export interface Store {
   insertPerformance(rows: readonly PerformanceResult[]): Promise<void>;
   /** Windows overlapping `[from, to)`, ordered by start. */
   queryPerformance(query: PerformanceQuery): Promise<PerformanceResult[]>;
+
+  /** Appends comparisons (src/window/comparison.ts); the newest per (pair, window) is current. */
+  insertComparisons(rows: readonly StoredComparison[]): Promise<void>;
+  /** The newest comparison of every (pair, window) starting in `[from, to)`, by start. */
+  queryComparisons(query: ComparisonQuery): Promise<StoredComparison[]>;
+  /**
+   * Startup: the newest comparison of each of the newest `per` windows of every pair and
+   * window size of `model`, oldest window first.
+   */
+  latestComparisons(model: string, per: number): Promise<StoredComparison[]>;
+  /** Agreement of two versions' stored predictions of the same ids in `[from, to)`. */
+  shadowAgreement(query: ShadowQuery): Promise<ShadowAgreement>;
 
   /**
    * Deletes every stored copy of the prediction `id` of `model` and its label(s) (ClickHouse

@@ -174,6 +174,45 @@ function closeWindow(metrics: Metrics): void {
     segment: 'region=EU',
     features: result.features.map((d) => ({ ...d, drifted: true, insufficient: false })),
   });
+  // A champion/challenger comparison of the window (models[].comparison), shadow mode.
+  const paired = (champion: number, challenger: number, standardError: number | null) => ({
+    champion,
+    challenger,
+    difference: challenger - champion,
+    standardError,
+  });
+  metrics.comparison.recordComparison({
+    model: 'credit-risk',
+    champion: '3',
+    challenger: '4',
+    window: '2s',
+    windowStart: now - 2000,
+    windowEnd: now,
+    championEvents: 450,
+    challengerEvents: 50,
+    challengerShare: 0.1,
+    features: [feature('income', 'numeric', false, 0.01)],
+    prediction: feature('prediction', 'numeric', true, 0.2468),
+    estimated: { roc_auc: paired(0.8, 0.7, 0.03) },
+    realised: { roc_auc: paired(0.81, 0.72, null) },
+    shadow: {
+      matched: 50,
+      agreement: 0.9,
+      scoreDifference: { mean: 0.02, p50: 0.01, p90: 0.05, p99: 0.1, max: 0.2 },
+    },
+  });
+  for (const [version, share] of [
+    ['3', 0.9],
+    ['4', 0.1],
+  ] as const) {
+    metrics.comparison.recordTrafficShare({
+      model: 'credit-risk',
+      version,
+      window: '2s',
+      start: now - 2000,
+      share,
+    });
+  }
   // The version's baseline, as the baseline cache records it (only what the gauges read).
   metrics.recordBaseline({
     model: 'credit-risk',

@@ -101,6 +101,7 @@ describe('store migrations (chDB)', () => {
       'schema_migrations',
       'store_settings',
       'window_result_revisions',
+      'version_comparisons',
       'window_results',
       'window_results_latest_mv',
     ]);

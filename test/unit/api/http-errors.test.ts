@@ -86,7 +86,14 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
           bodyLimitBytes: 1024 * 1024,
         },
         logLevel: 'silent',
-        models: [{ id: 'm', task: 'regression', features: [{ name: 'x', type: 'numeric' }] }],
+        models: [
+          {
+            id: 'm',
+            task: 'regression',
+            features: [{ name: 'x', type: 'numeric' }],
+            comparison: { champion: '1' },
+          },
+        ],
       },
       { env: {} },
     );
@@ -238,6 +245,7 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
       { method: 'GET', url: '/api/v1/models/zz/performance' },
       { method: 'GET', url: '/api/v1/models/m/features/x/histogram?start=99999999999999999999' },
       { method: 'GET', url: '/api/v1/models/m/summary?window=7m' },
+      { method: 'GET', url: '/api/v1/models/m/comparison?from=zzz&to=-1&limit=0' },
       { method: 'GET', url: '/api/v1/predictions/%00?model=%FF' },
       { method: 'GET', url: `/api/v1/predictions/${'x'.repeat(600)}` },
       { method: 'GET', url: '/api/v1/models', headers: { accept: 'application/xml;q=2, */*;q=x' } },
@@ -271,7 +279,7 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
     }
   });
 
-  it('no query string yields a 5xx on any read route, with stored windows to read (fuzz: 10 routes × 9 keys × 16 values)', async () => {
+  it('no query string yields a 5xx on any read route, with stored windows to read (fuzz: 11 routes × 9 keys × 16 values)', async () => {
     const T = Date.parse('2026-11-22T10:00:00Z');
     const rows = Array.from({ length: 100 }, (_, i) => ({ features: { x: i }, prediction: i }));
     await daemon.store.saveBaseline(
@@ -295,6 +303,7 @@ describe('HTTP answers that name the problem (real chDB; store failures simulate
       '/api/v1/models/m/features/prediction/histogram',
       '/api/v1/models/m/performance',
       '/api/v1/models/m/segments',
+      '/api/v1/models/m/comparison',
       '/api/v1/predictions/fz-1',
       '/api/v1/models/m/windows/history',
       `/api/v1/models/m/windows/history?start=${T}`,
