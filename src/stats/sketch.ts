@@ -49,6 +49,12 @@ const OUT_OF_RANGE_CAP = GAP_STEPS * GAP_STEPS;
 const DEFAULT_MAX_UNSEEN = 100;
 
 /**
+ * Numeric values a sketch holds before binning them (see NumericSketchImpl.flush): 2 KiB per
+ * sketch that has seen a value.
+ */
+const PENDING_VALUES = 256;
+
+/**
  * A numeric feature's window sketch over the baseline's fine bins (see `quantileEdges` for the
  * bin layout: bin 0 is `{edges[0]}`, bin i is `(edges[i-1], edges[i]]`).
  *
@@ -264,12 +270,42 @@ class NumericSketchImpl implements NumericSketch {
     return this.layout.list;
   }
 
+  /**
+   * Values recorded and not yet binned (see `flush`): binning one feature's values one after
+   * the other keeps its edges and per-bin sums in the CPU cache, where an event's twenty
+   * features binned in turn, between everything else the event costs, found them evicted
+   * (binning took ~45 % of the event loop's time per replayed event). Every read of the state
+   * (snapshot, view, merge, either side) flushes first, so what is read is what was recorded.
+   */
+  private pending: Float64Array | undefined;
+  private pendingCount = 0;
+
   record(value: number | null | undefined): void {
-    this.total++;
     if (value === null || value === undefined) {
+      this.total++;
       this.missing++;
       return;
     }
+    let pending = this.pending;
+    if (pending === undefined) {
+      pending = new Float64Array(PENDING_VALUES);
+      this.pending = pending;
+    }
+    pending[this.pendingCount++] = value;
+    if (this.pendingCount === PENDING_VALUES) this.flush();
+  }
+
+  /** Bins the pending values, in the order they were recorded (the sums see the same order). */
+  private flush(): void {
+    const n = this.pendingCount;
+    if (n === 0) return;
+    this.pendingCount = 0;
+    const pending = this.pending!;
+    for (let i = 0; i < n; i++) this.bin(pending[i]!);
+  }
+
+  private bin(value: number): void {
+    this.total++;
     // In range first: the common case; NaN fails both compares and falls through.
     if (value >= this.lo && value <= this.hi) {
       if (this.momentsSafe || (value >= -MOMENT_LIMIT && value <= MOMENT_LIMIT)) {
@@ -343,7 +379,9 @@ class NumericSketchImpl implements NumericSketch {
   }
 
   merge(other: NumericSketch | NumericSketchSnapshot): void {
+    this.flush();
     if (other instanceof NumericSketchImpl) {
+      other.flush();
       if (other.layout !== this.layout && !sameEdges(other.layout.edges, this.layout.edges)) {
         throw new InvalidInputError(
           'NumericSketch.merge: bin edges differ; only sketches of the same baseline can be merged',
@@ -379,6 +417,7 @@ class NumericSketchImpl implements NumericSketch {
   }
 
   snapshot(): NumericSketchSnapshot {
+    this.flush();
     const min = this.min === Number.POSITIVE_INFINITY ? null : this.min;
     const max = this.max === Number.NEGATIVE_INFINITY ? null : this.max;
     // One object literal per shape: readers see one hidden class, not one per optional field.
@@ -419,6 +458,7 @@ class NumericSketchImpl implements NumericSketch {
   }
 
   view(): NumericSketchView {
+    this.flush();
     const min = this.min === Number.POSITIVE_INFINITY ? null : this.min;
     const max = this.max === Number.NEGATIVE_INFINITY ? null : this.max;
     const valid = this.gapsValid;
