@@ -432,23 +432,30 @@ const interned = new Map<number, string>();
 
 class Reader {
   at = 0;
-  constructor(readonly buf: Buffer) {}
+  /** Numbers read through a DataView: one load each where Buffer's readers go byte by byte. */
+  private readonly view: DataView;
+  constructor(readonly buf: Buffer) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  }
   u8(): number {
     return this.buf[this.at++]!;
   }
   u16(): number {
-    const v = this.buf.readUInt16LE(this.at);
+    const v = this.view.getUint16(this.at, true);
     this.at += 2;
     return v;
   }
+  u32(at: number): number {
+    return this.view.getUint32(at, true);
+  }
   f64(): number {
-    const v = this.buf.readDoubleLE(this.at);
+    const v = this.view.getFloat64(this.at, true);
     this.at += 8;
     return v;
   }
   /** The string after its tag. */
   strBody(tag: number): string {
-    const n = this.buf.readUInt32LE(this.at);
+    const n = this.u32(this.at);
     const start = this.at + 4;
     this.at = start + n;
     return this.buf.toString(tag === TAG_ASCII ? 'latin1' : 'utf8', start, start + n);
@@ -459,7 +466,7 @@ class Reader {
   /** As `strBody`, short ASCII strings from the intern table. */
   sharedBody(tag: number): string {
     const buf = this.buf;
-    const n = buf.readUInt32LE(this.at);
+    const n = this.u32(this.at);
     if (tag !== TAG_ASCII || n > INTERN_MAX_LENGTH) return this.strBody(tag);
     const start = this.at + 4;
     this.at = start + n;
@@ -478,12 +485,12 @@ class Reader {
     if (tag !== TAG_ASCII && tag !== TAG_UTF8) {
       throw new TypeError(`corrupt decoded batch: string tag ${tag} at byte ${this.at - 1}`);
     }
-    this.at += 4 + this.buf.readUInt32LE(this.at);
+    this.at += 4 + this.u32(this.at);
   }
   skipValue(): void {
     const tag = this.u8();
     if (tag === TAG_NUMBER) this.at += 8;
-    else if (tag === TAG_ASCII || tag === TAG_UTF8) this.at += 4 + this.buf.readUInt32LE(this.at);
+    else if (tag === TAG_ASCII || tag === TAG_UTF8) this.at += 4 + this.u32(this.at);
     else if (tag !== TAG_ABSENT && tag !== TAG_NULL && tag !== TAG_TRUE && tag !== TAG_FALSE) {
       throw new TypeError(`corrupt decoded batch: value tag ${tag} at byte ${this.at - 1}`);
     }
@@ -571,7 +578,9 @@ export class DecodedBatch {
   /** Message `i`'s event when the thread accepted it (a new object each call). */
   eventAt(i: number): PredictionEvent | undefined {
     if (this.kinds[i] !== KIND_EVENT) return undefined;
-    return (this.message(i) as { ok: true; event: PredictionEvent }).event;
+    const r = this.reader;
+    r.at = this.starts[i]! + 1;
+    return this.event(i);
   }
 
   /** Message `i` read (a new object each call); null where it is to be decoded here. */
@@ -585,6 +594,12 @@ export class DecodedBatch {
       const message = r.str();
       return { ok: false, reason, message, model: r.str() };
     }
+    return { ok: true, event: this.event(i) };
+  }
+
+  /** The event of message `i`, read from just after its kind. */
+  private event(i: number): PredictionEvent {
+    const r = this.reader;
     const config = this.models[r.u16()]!;
     const version = r.sharedBody(r.u8());
     const id = r.str();
@@ -618,7 +633,7 @@ export class DecodedBatch {
       }
     }
     event.prediction = r.value() ?? null;
-    return { ok: true, event };
+    return event;
   }
 }
 

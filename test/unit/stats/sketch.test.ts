@@ -154,7 +154,7 @@ describe('createNumericSketch: merge and restore', () => {
       s.record(v);
       other.record(v);
       const view = s.view();
-      const binned = view.counts.reduce((x, y) => x + y, 0);
+      const binned = Array.from(view.counts).reduce((x, y) => x + y, 0);
       expect(binned + view.below + view.above + view.nan).toBe(i + 1);
       expect(s.snapshot().total).toBe(i + 1);
     });
