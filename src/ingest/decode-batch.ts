@@ -199,18 +199,32 @@ const TAG_FALSE = 6;
 
 /** The answer's writer; its buffer is transferred to the event loop whole (see GrowableBuffer). */
 class Writer extends GrowableBuffer {
+  /** A view of `buf` for numbers (one store each, where Buffer's writers go byte by byte). */
+  private view: DataView | undefined;
+  private viewOf: Buffer | undefined;
+  private dataView(): DataView {
+    // `buf` is replaced when it grows.
+    if (this.viewOf !== this.buf) {
+      this.viewOf = this.buf;
+      this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+    }
+    return this.view!;
+  }
   u8(v: number): void {
     this.room(1);
     this.buf[this.len++] = v;
   }
   u16(v: number): void {
     this.room(2);
-    this.buf.writeUInt16LE(v, this.len);
+    this.dataView().setUint16(this.len, v, true);
     this.len += 2;
+  }
+  u32At(at: number, v: number): void {
+    this.dataView().setUint32(at, v, true);
   }
   f64(v: number): void {
     this.room(8);
-    this.buf.writeDoubleLE(v, this.len);
+    this.dataView().setFloat64(this.len, v, true);
     this.len += 8;
   }
   /** A string with its kind in the tag: ASCII reads back faster than UTF-8. */
@@ -220,7 +234,7 @@ class Writer extends GrowableBuffer {
     const start = this.len + 5;
     const n = this.buf.write(s, start, 'utf8');
     this.buf[this.len] = n === s.length ? asciiTag : utf8Tag;
-    this.buf.writeUInt32LE(n, this.len + 1);
+    this.u32At(this.len + 1, n);
     this.len = start + n;
   }
   /** Bytes `s0..s1` of `src`, printable ASCII, as a string with its tag (as `str` writes it). */
@@ -228,7 +242,7 @@ class Writer extends GrowableBuffer {
     const n = s1 - s0;
     this.room(n + 5);
     this.buf[this.len] = TAG_ASCII;
-    this.buf.writeUInt32LE(n, this.len + 1);
+    this.u32At(this.len + 1, n);
     let at = this.len + 5;
     // Short ones (ids, categories) byte by byte: cheaper than a view to copy from.
     if (n <= 64) for (let i = s0; i < s1; i++) this.buf[at++] = src[i]!;
