@@ -199,18 +199,32 @@ const TAG_FALSE = 6;
 
 /** The answer's writer; its buffer is transferred to the event loop whole (see GrowableBuffer). */
 class Writer extends GrowableBuffer {
+  /** A view of `buf` for numbers (one store each, where Buffer's writers go byte by byte). */
+  private view: DataView | undefined;
+  private viewOf: Buffer | undefined;
+  private dataView(): DataView {
+    // `buf` is replaced when it grows.
+    if (this.viewOf !== this.buf) {
+      this.viewOf = this.buf;
+      this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+    }
+    return this.view!;
+  }
   u8(v: number): void {
     this.room(1);
     this.buf[this.len++] = v;
   }
   u16(v: number): void {
     this.room(2);
-    this.buf.writeUInt16LE(v, this.len);
+    this.dataView().setUint16(this.len, v, true);
     this.len += 2;
+  }
+  u32At(at: number, v: number): void {
+    this.dataView().setUint32(at, v, true);
   }
   f64(v: number): void {
     this.room(8);
-    this.buf.writeDoubleLE(v, this.len);
+    this.dataView().setFloat64(this.len, v, true);
     this.len += 8;
   }
   /** A string with its kind in the tag: ASCII reads back faster than UTF-8. */
@@ -220,7 +234,7 @@ class Writer extends GrowableBuffer {
     const start = this.len + 5;
     const n = this.buf.write(s, start, 'utf8');
     this.buf[this.len] = n === s.length ? asciiTag : utf8Tag;
-    this.buf.writeUInt32LE(n, this.len + 1);
+    this.u32At(this.len + 1, n);
     this.len = start + n;
   }
   /** Bytes `s0..s1` of `src`, printable ASCII, as a string with its tag (as `str` writes it). */
@@ -228,7 +242,7 @@ class Writer extends GrowableBuffer {
     const n = s1 - s0;
     this.room(n + 5);
     this.buf[this.len] = TAG_ASCII;
-    this.buf.writeUInt32LE(n, this.len + 1);
+    this.u32At(this.len + 1, n);
     let at = this.len + 5;
     // Short ones (ids, categories) byte by byte: cheaper than a view to copy from.
     if (n <= 64) for (let i = s0; i < s1; i++) this.buf[at++] = src[i]!;
@@ -432,23 +446,30 @@ const interned = new Map<number, string>();
 
 class Reader {
   at = 0;
-  constructor(readonly buf: Buffer) {}
+  /** Numbers read through a DataView: one load each where Buffer's readers go byte by byte. */
+  private readonly view: DataView;
+  constructor(readonly buf: Buffer) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  }
   u8(): number {
     return this.buf[this.at++]!;
   }
   u16(): number {
-    const v = this.buf.readUInt16LE(this.at);
+    const v = this.view.getUint16(this.at, true);
     this.at += 2;
     return v;
   }
+  u32(at: number): number {
+    return this.view.getUint32(at, true);
+  }
   f64(): number {
-    const v = this.buf.readDoubleLE(this.at);
+    const v = this.view.getFloat64(this.at, true);
     this.at += 8;
     return v;
   }
   /** The string after its tag. */
   strBody(tag: number): string {
-    const n = this.buf.readUInt32LE(this.at);
+    const n = this.u32(this.at);
     const start = this.at + 4;
     this.at = start + n;
     return this.buf.toString(tag === TAG_ASCII ? 'latin1' : 'utf8', start, start + n);
@@ -459,7 +480,7 @@ class Reader {
   /** As `strBody`, short ASCII strings from the intern table. */
   sharedBody(tag: number): string {
     const buf = this.buf;
-    const n = buf.readUInt32LE(this.at);
+    const n = this.u32(this.at);
     if (tag !== TAG_ASCII || n > INTERN_MAX_LENGTH) return this.strBody(tag);
     const start = this.at + 4;
     this.at = start + n;
@@ -478,12 +499,12 @@ class Reader {
     if (tag !== TAG_ASCII && tag !== TAG_UTF8) {
       throw new TypeError(`corrupt decoded batch: string tag ${tag} at byte ${this.at - 1}`);
     }
-    this.at += 4 + this.buf.readUInt32LE(this.at);
+    this.at += 4 + this.u32(this.at);
   }
   skipValue(): void {
     const tag = this.u8();
     if (tag === TAG_NUMBER) this.at += 8;
-    else if (tag === TAG_ASCII || tag === TAG_UTF8) this.at += 4 + this.buf.readUInt32LE(this.at);
+    else if (tag === TAG_ASCII || tag === TAG_UTF8) this.at += 4 + this.u32(this.at);
     else if (tag !== TAG_ABSENT && tag !== TAG_NULL && tag !== TAG_TRUE && tag !== TAG_FALSE) {
       throw new TypeError(`corrupt decoded batch: value tag ${tag} at byte ${this.at - 1}`);
     }
@@ -571,7 +592,9 @@ export class DecodedBatch {
   /** Message `i`'s event when the thread accepted it (a new object each call). */
   eventAt(i: number): PredictionEvent | undefined {
     if (this.kinds[i] !== KIND_EVENT) return undefined;
-    return (this.message(i) as { ok: true; event: PredictionEvent }).event;
+    const r = this.reader;
+    r.at = this.starts[i]! + 1;
+    return this.event(i);
   }
 
   /** Message `i` read (a new object each call); null where it is to be decoded here. */
@@ -585,6 +608,12 @@ export class DecodedBatch {
       const message = r.str();
       return { ok: false, reason, message, model: r.str() };
     }
+    return { ok: true, event: this.event(i) };
+  }
+
+  /** The event of message `i`, read from just after its kind. */
+  private event(i: number): PredictionEvent {
+    const r = this.reader;
     const config = this.models[r.u16()]!;
     const version = r.sharedBody(r.u8());
     const id = r.str();
@@ -618,7 +647,7 @@ export class DecodedBatch {
       }
     }
     event.prediction = r.value() ?? null;
-    return { ok: true, event };
+    return event;
   }
 }
 

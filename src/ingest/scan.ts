@@ -509,47 +509,53 @@ export class EventScanner {
       negative = true;
       at++;
     }
-    let c = b[at];
-    if (c === undefined || c < ZERO || c > NINE) return -1;
+    if (at >= end) return -1;
+    // A digit's value, or > 9 for any other byte (`>>> 0` makes those below '0' large).
+    let d = (b[at]! - ZERO) >>> 0;
+    if (d > 9) return -1;
     // The significant digits: the first 9 in `high`, the next 8 in `low`; more go to Number().
+    // One loop per stage, each ending at the first byte that is not a digit (which the next
+    // stage then sees at once): no per-digit test of which stage a digit belongs to.
     let high = 0;
     let low = 0;
     let lowDigits = 0;
     let digits = 0;
     let scale = 0;
-    if (c === ZERO) at++;
+    if (d === 0) at++;
     else {
-      while (at < end) {
-        c = b[at]!;
-        if (c < ZERO || c > NINE) break;
-        if (digits < 9) high = high * 10 + (c - ZERO);
-        else if (digits < 17) {
-          low = low * 10 + (c - ZERO);
-          lowDigits++;
-        } else scale++;
-        digits++;
-        at++;
+      for (; at < end && digits < 9; at++, digits++) {
+        d = (b[at]! - ZERO) >>> 0;
+        if (d > 9) break;
+        high = high * 10 + d;
+      }
+      for (; at < end && digits < 17; at++, digits++) {
+        d = (b[at]! - ZERO) >>> 0;
+        if (d > 9) break;
+        low = low * 10 + d;
+        lowDigits++;
+      }
+      for (; at < end; at++, digits++) {
+        if ((b[at]! - ZERO) >>> 0 > 9) break;
+        scale++;
       }
     }
     if (at < end && b[at] === DOT) {
       at++;
       const first = at;
-      while (at < end) {
-        c = b[at]!;
-        if (c < ZERO || c > NINE) break;
-        if (digits === 0 && c === ZERO)
-          scale--; // leading zeros are not significant
-        else {
-          if (digits < 9) high = high * 10 + (c - ZERO);
-          else if (digits < 17) {
-            low = low * 10 + (c - ZERO);
-            lowDigits++;
-          }
-          if (digits < 17) scale--;
-          digits++;
-        }
-        at++;
+      // Leading zeros are not significant.
+      if (digits === 0) for (; at < end && b[at] === ZERO; at++) scale--;
+      for (; at < end && digits < 9; at++, digits++, scale--) {
+        d = (b[at]! - ZERO) >>> 0;
+        if (d > 9) break;
+        high = high * 10 + d;
       }
+      for (; at < end && digits < 17; at++, digits++, scale--) {
+        d = (b[at]! - ZERO) >>> 0;
+        if (d > 9) break;
+        low = low * 10 + d;
+        lowDigits++;
+      }
+      for (; at < end; at++, digits++) if ((b[at]! - ZERO) >>> 0 > 9) break;
       if (at === first) return -1;
     }
     if (at < end && (b[at] === 0x65 || b[at] === 0x45)) {
@@ -561,11 +567,10 @@ export class EventScanner {
       }
       const first = at;
       let exp = 0;
-      while (at < end) {
-        c = b[at]!;
-        if (c < ZERO || c > NINE) break;
-        if (exp < 100_000) exp = exp * 10 + (c - ZERO);
-        at++;
+      for (; at < end; at++) {
+        d = (b[at]! - ZERO) >>> 0;
+        if (d > 9) break;
+        if (exp < 100_000) exp = exp * 10 + d;
       }
       if (at === first) return -1;
       scale += expNegative ? -exp : exp;

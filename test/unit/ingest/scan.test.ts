@@ -216,6 +216,12 @@ describe('decode thread scanner', () => {
       '2.0000000000000004',
       '0.50000000000000011',
       '1.0000000000000002220446049250313080847263336181640625',
+      // Digits across the stages of the reader (9 high, 8 low, the rest), in either part.
+      '0.000000000000000000001234567890123456789',
+      '12345678901234567890.123',
+      '1234567890.1234567890123',
+      '123456789.12345678',
+      '-0.00012345678901234567e-5',
     ]) {
       const value = Buffer.from(
         `{"model":"credit-risk","version":"1","id":"a","ts":1795341600000,"features":{"income":${text}}}`,
@@ -224,7 +230,7 @@ describe('decode thread scanner', () => {
       expect(Object.is(scanner.nums[0], JSON.parse(text)), text).toBe(true);
       checked++;
     }
-    expect(checked).toBe(100_017);
+    expect(checked).toBe(100_022);
   });
 
   it('takes the plain shape and leaves what the general path must decide', () => {

@@ -146,6 +146,25 @@ describe('createNumericSketch: merge and restore', () => {
     expect(binned + snap.below + snap.above + snap.missing + snap.nan).toBe(stream.length);
   });
 
+  it('every read sees every value recorded so far (values are binned in batches)', () => {
+    const s = createNumericSketch(edges);
+    const other = createNumericSketch(edges);
+    const numbers = stream.filter((v): v is number => typeof v === 'number').slice(0, 700);
+    numbers.forEach((v, i) => {
+      s.record(v);
+      other.record(v);
+      const view = s.view();
+      const binned = Array.from(view.counts).reduce((x, y) => x + y, 0);
+      expect(binned + view.below + view.above + view.nan).toBe(i + 1);
+      expect(s.snapshot().total).toBe(i + 1);
+    });
+    // The side merged in flushes too.
+    const merged = createNumericSketch(edges);
+    merged.merge(other);
+    expect(merged.snapshot().total).toBe(numbers.length);
+    expectSameSnapshot(merged.snapshot(), s.snapshot());
+  });
+
   it('is order-independent and associative across many partial states', () => {
     const parts = [0, 3000, 7000, 7001, 19_000, 30_000];
     const sketches = parts.slice(1).map((end, i) => sketchOf(stream.slice(parts[i], end)));
