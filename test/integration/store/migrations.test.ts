@@ -100,8 +100,8 @@ describe('store migrations (chDB)', () => {
       'retrain_recommendations',
       'schema_migrations',
       'store_settings',
-      'window_result_revisions',
       'version_comparisons',
+      'window_result_revisions',
       'window_results',
       'window_results_latest_mv',
     ]);
