@@ -713,8 +713,18 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       const params: Record<string, unknown> = { model: q.model, from: q.from, to: q.to };
       if (q.window !== undefined) params.window = q.window;
       if (q.version !== undefined) params.version = q.version;
+      if (q.segment !== undefined && q.segment !== '*') params.segment = q.segment;
       const rows = await exec.query<PerformanceRow>(
-        performanceSql(db, q.window !== undefined, q.version !== undefined),
+        performanceSql(
+          db,
+          q.window !== undefined,
+          q.version !== undefined,
+          q.segment === undefined || q.segment === ''
+            ? undefined
+            : q.segment === '*'
+              ? 'all'
+              : 'one',
+        ),
         params,
       );
       return rows.map((p) => decodePerformance(p));
@@ -1145,6 +1155,7 @@ function decodePerformance(r: PerformanceRow, revisions = false): PerformanceRes
     coverage: toNumber(r.coverage),
     metrics,
     computedAt: Number(r.computed_at_ms),
+    ...(r.segment ? { segment: r.segment } : {}),
     ...decodeLineage(r, revisions),
   };
 }

@@ -127,6 +127,8 @@ export interface PerformanceQuery {
   to: number;
   window?: string;
   version?: string;
+  /** As DriftQuery's: absent or '' = the whole traffic's rows only. */
+  segment?: string;
 }
 
 /** Raw events of one model version in `[from, to)` of event time. */
