@@ -115,7 +115,7 @@ export interface ApiStore extends Pick<Store, 'retrainRecommendations'> {
   /** Stores a baseline; false when one with its id (content hash) is already stored. */
   saveBaseline(profile: BaselineProfile): Promise<boolean>;
   queryDrift(q: RangeQuery): Promise<WindowResult[]>;
-  /** Labelled predictions of a version, each with its `segmentField` value (segments). */
+  /** Labelled predictions of a version (with `segmentFields`: each with their values). */
   labeledPredictions(q: LabeledPredictionsQuery): Promise<LabeledPrediction[]>;
   latestWindowResult(
     model: string,

@@ -358,26 +358,30 @@ export interface LabeledPredictionRow {
   ts_ms: string | number;
   prediction: string;
   label: string;
-  segment_value?: string;
+  /** Per segment field asked for, its stored value (raw JSON, '' when absent). */
+  segment_values?: string[];
 }
 
 /**
- * Params: model, version, from, to. Labels are pre-filtered to the ids of the range so the
- * join's hash table stays the size of the range, not of the model's whole label history.
+ * Params: model, version, from, to, [fields] (segment fields whose stored values come along,
+ * one query for the whole traffic and every segment). Labels are pre-filtered to the ids of
+ * the range so the join's hash table stays the size of the range, not of the model's whole
+ * label history.
  */
-export function labeledPredictionsSql(db: string, withSegment = false): string {
+export function labeledPredictionsSql(db: string, withSegments = false): string {
   const inRange = `model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}`;
-  // Param field: the segment field whose stored value (raw JSON, '' when absent) comes along.
-  const segment = withSegment
+  const features = withSegments
     ? `,
-    JSONExtractRaw(argMax(${EVENT_FEATURES}, ingested_at), {field:String}) AS segment_value`
+    argMax(${EVENT_FEATURES}, ingested_at) AS fs`
     : '';
   return `SELECT e.id AS id, e.ts_ms AS ts_ms, e.prediction AS prediction, l.label AS label${
-    withSegment ? ', e.segment_value AS segment_value' : ''
+    withSegments
+      ? ',\n  arrayMap(f -> JSONExtractRaw(e.fs, f), {fields:Array(String)}) AS segment_values'
+      : ''
   }
 FROM
 (
-  SELECT id, toUnixTimestamp64Milli(min(ts)) AS ts_ms, argMax(prediction, ingested_at) AS prediction${segment}
+  SELECT id, toUnixTimestamp64Milli(min(ts)) AS ts_ms, argMax(prediction, ingested_at) AS prediction${features}
   FROM ${tableRef(db, 'events')}
   WHERE ${inRange}
   GROUP BY id

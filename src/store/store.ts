@@ -805,13 +805,14 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
 
     async labeledPredictions(q: LabeledPredictionsQuery): Promise<LabeledPrediction[]> {
       ensureOpen();
-      const withSegment = q.segmentField !== undefined;
-      const rows = await exec.query<LabeledPredictionRow>(labeledPredictionsSql(db, withSegment), {
+      const fields = q.segmentFields ?? [];
+      const withSegments = fields.length > 0;
+      const rows = await exec.query<LabeledPredictionRow>(labeledPredictionsSql(db, withSegments), {
         model: q.model,
         version: q.version,
         from: q.from,
         to: q.to,
-        ...(withSegment ? { field: q.segmentField } : {}),
+        ...(withSegments ? { fields: [...fields] } : {}),
       });
       return rows.map((r) => {
         const p: LabeledPrediction = {
@@ -820,11 +821,11 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
           prediction: JSON.parse(r.prediction) as FeatureValue,
           label: JSON.parse(r.label) as number | string,
         };
-        if (withSegment) {
-          p.segmentValue =
-            r.segment_value === undefined || r.segment_value === ''
-              ? null
-              : (JSON.parse(r.segment_value) as FeatureValue);
+        if (withSegments) {
+          p.segmentValues = fields.map((_f, i) => {
+            const v = r.segment_values?.[i];
+            return v === undefined || v === '' ? null : (JSON.parse(v) as FeatureValue);
+          });
         }
         return p;
       });
