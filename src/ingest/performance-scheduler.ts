@@ -418,7 +418,9 @@ export function createPerformanceScheduler(opts: {
       if (r.segment) {
         // Its window's result was written just before it (result-writer.ts).
         const w = closedCounts.get(windowKey(r));
-        if (w !== undefined) (w.segments ??= new Map()).set(r.segment, r.eventCount);
+        if (w === undefined) return;
+        w.segments ??= new Map();
+        w.segments.set(r.segment, r.eventCount);
         return;
       }
       // The estimate is recorded as soon as the window is written, labels or not.
