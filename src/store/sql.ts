@@ -370,18 +370,17 @@ export interface LabeledPredictionRow {
  */
 export function labeledPredictionsSql(db: string, withSegments = false): string {
   const inRange = `model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}`;
-  const features = withSegments
+  // Only the fields' values come along, not the events' whole features.
+  const segments = withSegments
     ? `,
-    argMax(${EVENT_FEATURES}, ingested_at) AS fs`
+    argMax(arrayMap(f -> JSONExtractRaw(${EVENT_FEATURES}, f), {fields:Array(String)}), ingested_at) AS segment_values`
     : '';
   return `SELECT e.id AS id, e.ts_ms AS ts_ms, e.prediction AS prediction, l.label AS label${
-    withSegments
-      ? ',\n  arrayMap(f -> JSONExtractRaw(e.fs, f), {fields:Array(String)}) AS segment_values'
-      : ''
+    withSegments ? ', e.segment_values AS segment_values' : ''
   }
 FROM
 (
-  SELECT id, toUnixTimestamp64Milli(min(ts)) AS ts_ms, argMax(prediction, ingested_at) AS prediction${features}
+  SELECT id, toUnixTimestamp64Milli(min(ts)) AS ts_ms, argMax(prediction, ingested_at) AS prediction${segments}
   FROM ${tableRef(db, 'events')}
   WHERE ${inRange}
   GROUP BY id
