@@ -319,6 +319,15 @@ describe('segments (real daemon, real embedded store, German Credit rows)', () =
     expect(shown).toHaveLength(2);
     expect(value('sex=female')).toBeCloseTo(handAccuracy('sex=female').accuracy, 12);
     expect(value('sex=male')).toBeCloseTo(handAccuracy('sex=male').accuracy, 12);
+    // The whole-traffic gauges stay the whole window's (a segment's record never reaches them).
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const whole = text
+      .split('\n')
+      .find((l) => l.startsWith('driftd_model_performance{') && l.includes('metric="accuracy"'));
+    const all = fixture.rows.label.filter(
+      (l, i) => (fixture.rows.score[i]! >= 0.5 ? 1 : 0) === l,
+    ).length;
+    expect(Number(whole?.split(' ').at(-1))).toBeCloseTo(all / 1000, 12);
   });
 
   it('a bad segment parameter is a 4xx naming it', async () => {
