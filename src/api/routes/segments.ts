@@ -11,7 +11,8 @@ import { parseTime } from './models.js';
 /*
  * "Which segments moved" (models[].segments): per segment of the latest window (or every
  * window of a range), its drift share, drifted features, largest effect and events, most
- * moved first. Each segment is judged against the baseline's rows of that segment.
+ * moved first, with its stored performance. Each segment is judged against the baseline's
+ * rows of that segment.
  */
 
 interface SegmentsQs {
@@ -200,7 +201,7 @@ export function registerSegmentRoutes(app: FastifyInstance, deps: ApiDeps) {
         operationId: 'getSegments',
         summary: 'Which segments moved: segments ranked by drift, latest window or a time range',
         description:
-          'Per segment of models[].segments ("<field>=<value>", "__other__" for the rest), each judged against the baseline rows of that segment: its largest drift share, the features that drifted, the largest effect and its events, most moved first (drift share, then severity, then events). Without `from`/`to`: the latest closed window (of `version` when given); with them, every window starting in [from, to).',
+          'Per segment of models[].segments ("<field>=<value>", "__other__" for the rest), each judged against the baseline rows of that segment: its largest drift share, the features that drifted, the largest effect and its events, most moved first (drift share, then severity, then events), and its stored performance of the newest window with labels. Without `from`/`to`: the latest closed window (of `version` when given); with them, every window starting in [from, to).',
         tags: ['drift'],
         params: modelParams,
         querystring: {
