@@ -65,10 +65,11 @@ describe('segments (real daemon, real embedded store, German Credit rows)', () =
   let dir: string;
   let daemon: Daemon;
   let url: string;
+  let config: ReturnType<typeof validateConfig>;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'driftd-segments-'));
-    const config = validateConfig({
+    config = validateConfig({
       dataDir: dir,
       server: { host: '127.0.0.1', port: 0, apiTokens: [token] },
       models: [
@@ -342,4 +343,38 @@ describe('segments (real daemon, real embedded store, German Credit rows)', () =
     const backwards = await get(`/api/v1/models/credit/segments?from=${T0 + HOUR}&to=${T0}`);
     expect(backwards.status).toBe(400);
   });
+
+  it('after a restart, late labels give a window its segments’ performance from the store', async () => {
+    await daemon.close();
+    daemon = createDaemon(config, { tickMs: 100 });
+    await daemon.start();
+    url = daemon.url!;
+    // Restored on /metrics before anything new arrives.
+    const restored = (await (await fetch(`${url}/metrics`)).text())
+      .split('\n')
+      .filter((l) => l.startsWith('driftd_segment_performance{') && l.includes('"accuracy"'));
+    expect(restored).toHaveLength(2);
+    // Hour 1's labels: its event counts and baseline are read from the store now.
+    const labels = fixture.rows.label.map((label, i) => ({
+      model: 'credit',
+      id: `0-${i}`,
+      ts: new Date(T0 + 3 * HOUR + i).toISOString(),
+      label,
+    }));
+    expect((await post('/api/v1/labels', labels)).status).toBe(202);
+    const range = { model: 'credit', from: T0, to: T0 + 1, segment: '*' };
+    const deadline = Date.now() + 30_000;
+    let rows = await daemon.store.queryPerformance(range);
+    while (rows.reduce((n, p) => n + p.labeled, 0) < 1000 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      rows = await daemon.store.queryPerformance(range);
+    }
+    expect(rows.map((p) => [p.segment, p.labeled, p.coverage, p.revisionReason])).toEqual([
+      ['sex=female', 310, 1, 'late_labels'],
+      ['sex=male', 690, 1, 'late_labels'],
+    ]);
+    for (const p of rows) {
+      expect(p.metrics.accuracy).toBeCloseTo(handAccuracy(p.segment!).accuracy, 12);
+    }
+  }, 60_000);
 });
