@@ -192,6 +192,7 @@ CREATE TABLE IF NOT EXISTS driftd.performance_local ON CLUSTER '{cluster}'
 (
   model LowCardinality(String),
   version LowCardinality(String),
+  segment LowCardinality(String),
   window LowCardinality(String),
   window_size_ms UInt64,
   window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
@@ -207,7 +208,8 @@ CREATE TABLE IF NOT EXISTS driftd.performance_local ON CLUSTER '{cluster}'
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', computed_at)
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (model, window, window_start, version);
+PRIMARY KEY (model, window, window_start, version)
+ORDER BY (model, window, window_start, version, segment);
 
 CREATE TABLE IF NOT EXISTS driftd.performance ON CLUSTER '{cluster}' AS driftd.performance_local
 ENGINE = Distributed('{cluster}', 'driftd', 'performance_local', cityHash64(model));
@@ -286,6 +288,7 @@ CREATE TABLE IF NOT EXISTS driftd.performance_revisions_local ON CLUSTER '{clust
 (
   model LowCardinality(String),
   version LowCardinality(String),
+  segment LowCardinality(String),
   window LowCardinality(String),
   window_size_ms UInt64,
   window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
@@ -301,7 +304,8 @@ CREATE TABLE IF NOT EXISTS driftd.performance_revisions_local ON CLUSTER '{clust
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (model, window, window_start, version, written_at);
+PRIMARY KEY (model, window, window_start, version, written_at)
+ORDER BY (model, window, window_start, version, written_at, segment);
 
 CREATE TABLE IF NOT EXISTS driftd.performance_revisions ON CLUSTER '{cluster}' AS driftd.performance_revisions_local
 ENGINE = Distributed('{cluster}', 'driftd', 'performance_revisions_local', cityHash64(model));
@@ -417,15 +421,15 @@ ORDER BY (model, window, window_start, champion, challenger, written_at);
 CREATE TABLE IF NOT EXISTS driftd.version_comparisons ON CLUSTER '{cluster}' AS driftd.version_comparisons_local
 ENGINE = Distributed('{cluster}', 'driftd', 'version_comparisons_local', cityHash64(model));
 
--- Schema versions 1..18 of src/store/migrations.ts are in place (migration 3, the insert
+-- Schema versions 1..19 of src/store/migrations.ts are in place (migration 3, the insert
 -- deduplication window of non-replicated tables, is what Replicated* tables do by default;
 -- migrations 4 (raw-data TTL counted from ingestion), 5 (the events' `raw` column), 6
 -- (merge_selector_base of events), 7 (the events' HTTP ingest position and request key), 8
 -- (window_results.provisional), 9 (window_results' statistic bounds and other_ratio), 10
 -- (calibrated verdict columns of window_results), 11 (window_results' reference columns),
 -- 12, 13 (the revision tables, their views and the lineage columns), 14 (fairness_results),
--- 15 (window_results.segment), 16 (version_comparisons), 17 (retrain_recommendations) and 18
--- (TTL on the row's Date) are written into the tables above).
+-- 15 (window_results.segment), 16 (version_comparisons), 17 (retrain_recommendations), 18
+-- (TTL on the row's Date) and 19 (performance.segment) are written into the tables above).
 -- Once, from one node, after the tables exist: through the Distributed tables.
 INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (1, 'initial schema: events, labels, baselines, window_results, performance', now64(3, 'UTC')),
@@ -445,7 +449,8 @@ INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (15, 'window_results.segment: the results of each segment of a window beside the whole traffic', now64(3, 'UTC')),
   (16, 'version_comparisons: champion/challenger comparisons per window, append-only', now64(3, 'UTC')),
   (17, 'retrain_recommendations: one row per retrain episode transition (opened, closed)', now64(3, 'UTC')),
-  (18, 'raw-data and results TTL on the Date of the row: a DateTime TTL overflowed past 2106 and dropped rows at once', now64(3, 'UTC'));
+  (18, 'raw-data and results TTL on the Date of the row: a DateTime TTL overflowed past 2106 and dropped rows at once', now64(3, 'UTC')),
+  (19, 'performance.segment: the performance of each segment of a window beside the whole traffic', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
   ('raw_events_ttl_days', '30', now64(3, 'UTC')),

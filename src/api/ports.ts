@@ -8,8 +8,6 @@ import type {
   FairnessQuery,
   FairnessRowsQuery,
   FairnessWindowResult,
-  LabeledPrediction,
-  LabeledPredictionsQuery,
   Store,
   WindowHistory,
   WindowHistoryQuery,
@@ -115,8 +113,6 @@ export interface ApiStore extends Pick<Store, 'retrainRecommendations'> {
   /** Stores a baseline; false when one with its id (content hash) is already stored. */
   saveBaseline(profile: BaselineProfile): Promise<boolean>;
   queryDrift(q: RangeQuery): Promise<WindowResult[]>;
-  /** Labelled predictions of a version, each with its `segmentField` value (segments). */
-  labeledPredictions(q: LabeledPredictionsQuery): Promise<LabeledPrediction[]>;
   latestWindowResult(
     model: string,
     opts?: { window?: string; version?: string },

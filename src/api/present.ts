@@ -125,6 +125,7 @@ export function presentPerformance(
     window: p.sizeLabel,
     start: iso(p.start),
     end: iso(p.end),
+    segment: p.segment ?? '',
     labeled: p.labeled,
     coverage: p.coverage,
     metrics: p.metrics,

@@ -220,6 +220,11 @@ export const performanceSchema = {
   description: 'Performance metrics of one window, recomputed as labels arrive',
   properties: {
     ...windowFields,
+    segment: {
+      type: 'string',
+      description:
+        'The segment ("<field>=<value>", models[].segments) this performance is of; empty for the whole traffic.',
+    },
     labeled: { type: 'integer' },
     coverage: { type: 'number' },
     metrics: { type: 'object', additionalProperties: { type: 'number' } },

@@ -897,6 +897,17 @@ function modelDashboard(d: Defaults): DashboardJson {
         )
         .min(0),
     )
+    .withPanel(
+      lineChart(
+        'Performance by segment',
+        'Realised performance of each segment (its labelled predictions), newest window with labels.',
+      ).withTarget(
+        query(
+          `max by (version, segment, metric) (${METRIC.segmentPerformance}${sel})`,
+          'v{{version}} {{segment}} {{metric}}',
+        ),
+      ),
+    )
     .withRow(new RowBuilder('Versions: champion and challengers'))
     .withPanel(
       lineChart(

@@ -65,6 +65,7 @@ export const METRIC = {
   segmentDriftDetected: 'driftd_segment_drift_detected',
   segmentDriftShare: 'driftd_segment_drift_share',
   segmentEvents: 'driftd_segment_events',
+  segmentPerformance: 'driftd_segment_performance',
   windowEvents: 'driftd_window_events',
   windowCloseTimestamp: 'driftd_window_close_timestamp_seconds',
   windowsClosed: 'driftd_windows_closed_total',
@@ -165,6 +166,7 @@ export interface Metrics {
   segmentDriftDetected: Gauge<WindowLabels | 'segment' | 'feature'>;
   segmentDriftShare: Gauge<WindowLabels | 'segment'>;
   segmentEvents: Gauge<WindowLabels | 'segment'>;
+  segmentPerformance: Gauge<WindowLabels | 'segment' | 'metric'>;
   windowEvents: Gauge<WindowLabels>;
   windowCloseTimestamp: Gauge<WindowLabels>;
   windowsClosed: Counter<'model' | 'window'>;
@@ -222,6 +224,12 @@ export interface Metrics {
    * (model, version, window) only; a newer window's segments replace every older one's series.
    */
   recordSegment(result: WindowResult): void;
+  /**
+   * Sets the performance gauges of a segment's record (`result.segment`), the newest window
+   * with labels of its (model, version, window) only; a newer window's segments replace every
+   * older one's series.
+   */
+  recordSegmentPerformance(result: PerformanceResult): void;
   /**
    * Sets the gauges of a window's performance, its verdict per metric (opts.judgePerformance)
    * and the count of consecutive degraded windows. Results of a series must come in window
@@ -473,6 +481,11 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
       ...w,
       'segment',
     ] as const),
+    segmentPerformance: gauge(
+      METRIC.segmentPerformance,
+      'Realised performance metric of the segment (its labelled predictions), latest window with labels.',
+      [...w, 'segment', 'metric'] as const,
+    ),
     windowEvents: gauge(METRIC.windowEvents, 'Events in the latest closed window.', w),
     windowCloseTimestamp: gauge(
       METRIC.windowCloseTimestamp,
@@ -823,6 +836,34 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     set(m.segmentEvents, sl, r.eventCount);
   };
 
+  // Per (model, version, window): the labelled window whose segments' performance is shown.
+  const segmentPerformanceShown = new Map<
+    string,
+    { start: number; series: Array<Record<string, string>> }
+  >();
+  const recordSegmentPerformance = (p: PerformanceResult): void => {
+    if (!p.segment || p.labeled === 0 || !admit(p.model, p.version, p.end)) return;
+    const key = JSON.stringify([p.model, p.version, p.sizeLabel]);
+    let shown = segmentPerformanceShown.get(key);
+    if (shown !== undefined && shown.start > p.start) return;
+    if (shown === undefined || shown.start < p.start) {
+      for (const labels of shown?.series ?? []) m.segmentPerformance.remove(labels);
+      shown = { start: p.start, series: [] };
+      segmentPerformanceShown.set(key, shown);
+    }
+    const sl = { model: p.model, version: p.version, window: p.sizeLabel, segment: p.segment };
+    // A rewrite of the window (late labels) replaces the segment's metrics.
+    for (const labels of shown.series.filter((l) => l.segment === p.segment)) {
+      m.segmentPerformance.remove(labels);
+    }
+    shown.series = shown.series.filter((l) => l.segment !== p.segment);
+    for (const [metric, value] of Object.entries(p.metrics)) {
+      if (!Number.isFinite(value)) continue;
+      m.segmentPerformance.set({ ...sl, metric }, value);
+      shown.series.push({ ...sl, metric });
+    }
+  };
+
   // Series set per model version, so a newer baseline's replace them synchronously.
   const baselineSeries = new Map<string, { metrics: string[]; features: string[] }>();
   const recordBaseline = (p: BaselineProfile): void => {
@@ -866,7 +907,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
         if (labels.model === model && labels.version === version) g.remove(labels);
       }
     }
-    for (const shownMap of [fairnessShown, segmentsShown]) {
+    for (const shownMap of [fairnessShown, segmentsShown, segmentPerformanceShown]) {
       for (const key of shownMap.keys()) {
         const [m0, v0] = JSON.parse(key) as [string, string];
         if (m0 === model && v0 === version) shownMap.delete(key);
@@ -947,6 +988,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     ...m,
     recordWindow,
     recordSegment,
+    recordSegmentPerformance,
     recordPerformance,
     recordFairness,
     recordBaseline,

@@ -1,6 +1,7 @@
 import type { ModelConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/types.js';
+import type { PerformanceResult } from '../types.js';
 import type { Metrics } from './metrics.js';
 import { STREAK_HISTORY, STREAK_HORIZON } from './streaks.js';
 
@@ -18,11 +19,13 @@ import { STREAK_HISTORY, STREAK_HORIZON } from './streaks.js';
  * (models[].fairness): the consecutive-disparity series of each protected group are seeded
  * with their stored verdicts (`fairness_results`), then the newest stored computation of each
  * version and size is replayed through `recordFairness`. The segments of each replayed window
- * (models[].segments) are replayed through `recordSegment`. Features and protected attributes
+ * (models[].segments) are replayed through `recordSegment`, and the segments' performance of
+ * each version and size's newest labelled window through `recordSegmentPerformance`. Features and protected attributes
  * no longer configured get no series back. Runs before anything is ingested.
  */
 export async function restoreGauges(opts: {
-  store: Pick<Store, 'latestResults' | 'latestFairness' | 'queryDrift'>;
+  store: Pick<Store, 'latestResults' | 'latestFairness' | 'queryDrift'> &
+    Partial<Pick<Store, 'queryPerformance'>>;
   models: readonly ModelConfig[];
   metrics: Metrics;
   logger: Logger;
@@ -74,6 +77,22 @@ export async function restoreGauges(opts: {
     }
     // In window order: each window's performance after the one before, as they were recorded.
     for (const p of stored.performance) metrics.recordPerformance(p);
+    if (model.segments !== undefined && store.queryPerformance !== undefined) {
+      // Oldest first: the last of each version and size is its newest labelled window.
+      const newest = new Map<string, PerformanceResult>();
+      for (const p of stored.performance) newest.set(`${p.version}\u0000${p.sizeLabel}`, p);
+      for (const p of newest.values()) {
+        const segments = await store.queryPerformance({
+          model: model.id,
+          window: p.sizeLabel,
+          version: p.version,
+          from: p.start,
+          to: p.start + 1,
+          segment: '*',
+        });
+        for (const s of segments) metrics.recordSegmentPerformance(s);
+      }
+    }
     if (model.fairness && stored.versions.length > 0) {
       const fairness = await store.latestFairness({
         model: model.id,

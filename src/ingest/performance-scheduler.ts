@@ -5,7 +5,13 @@ import type { Metrics } from '../export/metrics.js';
 import type { FairnessResult } from '../stats/fairness.js';
 import type { CbpeEstimate } from '../stats/index.js';
 import type { FairnessRowsQuery, FairnessWindowResult } from '../store/types.js';
-import type { PerformanceResult, RevisionReason, WindowBounds, WindowResult } from '../types.js';
+import type {
+  BaselineProfile,
+  PerformanceResult,
+  RevisionReason,
+  WindowBounds,
+  WindowResult,
+} from '../types.js';
 import { VERSION } from '../version.js';
 import {
   countStoredOutcomes,
@@ -21,6 +27,11 @@ import {
   estimateRecord,
   type LabeledPrediction,
 } from '../window/performance.js';
+import {
+  evaluateSegmentPerformance,
+  type SegmentedPrediction,
+} from '../window/segment-performance.js';
+import { type SegmentField, segmentFields } from '../window/segments.js';
 import { direct, type StoreWrites, type Write } from './store-writes.js';
 
 /** What the performance scheduler reads from and writes to the store. */
@@ -31,7 +42,9 @@ export interface PerformanceStore {
     version: string;
     from: number;
     to: number;
-  }): Promise<Array<LabeledPrediction & { id: string }>>;
+    /** Segment fields whose values come with each prediction (`segmentValues`, in order). */
+    segmentFields?: readonly string[];
+  }): Promise<Array<LabeledPrediction & { id: string; segmentValues?: readonly unknown[] }>>;
   /**
    * Stored predictions and labels per protected-attribute value (optional: without it, no
    * fairness is computed).
@@ -52,8 +65,10 @@ export interface PerformanceStore {
   queryDrift(q: {
     model: string;
     window: string;
+    version?: string;
     from: number;
     to: number;
+    segment?: string;
   }): Promise<WindowResult[]>;
 }
 
@@ -63,10 +78,15 @@ export interface PerformanceStore {
  * recompute itself (the label join in the store, the metrics, the insert). Fairness per
  * protected group (models[].fairness) is recomputed with it, from the stored predictions and
  * labels: every computation is appended to the store (`fairness_results`, which outlives the
- * raw events) and then set on the fairness gauges.
+ * raw events) and then set on the fairness gauges. With models[].segments, each recompute with
+ * labels also writes the performance of every segment of the window (`segment` set), from the
+ * same labelled predictions split as the window split its events (src/window/segment-performance.ts).
  */
 export interface PerformanceScheduler {
-  /** A window result is durable: remembers its event count (label coverage). */
+  /**
+   * A window result is durable: remembers its event count (label coverage) and baseline. A
+   * segment's result (written after its window's) remembers the segment's event count.
+   */
   windowWritten(r: WindowResult): void;
   /** Forgets the oldest event counts beyond the cap (bounded memory). */
   trim(): void;
@@ -89,6 +109,34 @@ export interface PerformanceScheduler {
   idle(): boolean;
 }
 
+/** What the scheduler keeps of a closed window. */
+interface ClosedWindow {
+  eventCount: number;
+  baselineId: string;
+  /** The label-free estimate (not stored: a window that fell out of memory has no gap). */
+  estimate: CbpeEstimate | undefined;
+  /**
+   * Event counts of its segments, by name, when known in memory (a segment without events has
+   * none); undefined: read them from the store.
+   */
+  segments?: Map<string, number>;
+}
+
+/** A window result as remembered; `written`: just written here, its segments' results follow. */
+function closedWindow(r: WindowResult, written: boolean): ClosedWindow {
+  const w: ClosedWindow = {
+    eventCount: r.eventCount,
+    baselineId: r.baselineId,
+    estimate: r.estimate,
+  };
+  if (written) w.segments = new Map();
+  return w;
+}
+
+function coverage(labeled: number, events: number): number {
+  return events > 0 ? Math.min(1, labeled / events) : 0;
+}
+
 export function createPerformanceScheduler(opts: {
   store: PerformanceStore;
   models: ReadonlyMap<string, ModelConfig>;
@@ -98,17 +146,19 @@ export function createPerformanceScheduler(opts: {
   onPerformance?: ((result: PerformanceResult) => void) | undefined;
   /** Why this process writes performance, when not a close or labels (a replay). */
   revisionReason?: RevisionReason | undefined;
-  /** After each write of performance records (version comparisons take their realised metrics). */
+  /**
+   * After each write of performance records, the whole traffic's (version comparisons take
+   * their realised metrics).
+   */
   afterWrite?: ((rows: readonly PerformanceResult[], write: Write) => Promise<void>) | undefined;
+  /** A loaded baseline by id (segments: the window's baseline defines them; without it, none). */
+  baselineById?: ((id: string) => BaselineProfile | undefined) | undefined;
 }): PerformanceScheduler {
   const { store, models, clock, metrics, writes } = opts;
   // Closed windows' event counts, for label coverage when labels arrive after the close.
   // With each, the window's label-free estimate (not stored: a window that fell out of this
   // map gets its realised metrics but no estimate gap).
-  const closedCounts = new Map<
-    string,
-    { bounds: WindowBounds; eventCount: number; estimate: CbpeEstimate | undefined }
-  >();
+  const closedCounts = new Map<string, ClosedWindow>();
   const dirtyWindows = new Map<string, WindowBounds>();
   /** Windows marked because labels arrived for them (their rewrite's revision reason). */
   const labelledWindows = new Set<string>();
@@ -125,16 +175,40 @@ export function createPerformanceScheduler(opts: {
     }
   }
 
-  async function eventCountOf(b: WindowBounds): Promise<number | undefined> {
+  /** The closed window's event count and baseline: in memory since its close, else stored. */
+  async function closedWindowOf(b: WindowBounds): Promise<ClosedWindow | undefined> {
     const known = closedCounts.get(windowKey(b));
-    if (known) return known.eventCount;
+    if (known) return known;
+    // Of the window's version (several versions share a window's span).
     const [r] = await store.queryDrift({
       model: b.model,
       window: b.sizeLabel,
+      version: b.version,
       from: b.start,
       to: b.start + 1,
     });
-    return r?.version === b.version ? r.eventCount : undefined;
+    return r?.version === b.version ? closedWindow(r, false) : undefined;
+  }
+
+  /** The event count of each segment of a closed window (label coverage per segment). */
+  async function segmentCountsOf(b: WindowBounds, w: ClosedWindow): Promise<Map<string, number>> {
+    if (w.segments !== undefined) return w.segments;
+    const rows = await store.queryDrift({
+      model: b.model,
+      window: b.sizeLabel,
+      version: b.version,
+      from: b.start,
+      to: b.start + 1,
+      segment: '*',
+    });
+    return new Map(rows.map((r) => [r.segment ?? '', r.eventCount]));
+  }
+
+  /** The window's segment fields (those its baseline has segments of), for the label join. */
+  function segmentFieldsOf(model: ModelConfig, w: ClosedWindow): SegmentField[] {
+    if (model.segments === undefined || opts.baselineById === undefined) return [];
+    const baseline = opts.baselineById(w.baselineId);
+    return baseline === undefined ? [] : segmentFields(model, baseline);
   }
 
   // Models known to have labels (stays true); a "no" is asked again after a while, since
@@ -223,22 +297,26 @@ export function createPerformanceScheduler(opts: {
         // A model without any label has no performance: skip the join.
         const labels = await write('has_labels', () => labelsExist(b.model));
         if (!labels && !hasEstimate) continue;
-        const eventCount = await write('query_drift', () => eventCountOf(b));
-        if (eventCount === undefined) continue;
-        const pairs = labels
+        const closed = await write('query_drift', () => closedWindowOf(b));
+        if (closed === undefined) continue;
+        const eventCount = closed.eventCount;
+        const fields = segmentFieldsOf(model, closed);
+        // One join for the whole traffic and its segments: each prediction with its segment values.
+        const pairs: SegmentedPrediction[] = labels
           ? await write('labeled_predictions', () =>
               store.labeledPredictions({
                 model: b.model,
                 version: b.version,
                 from: b.start,
                 to: b.end,
+                ...(fields.length > 0 ? { segmentFields: fields.map((f) => f.field) } : {}),
               }),
             )
           : [];
         if (pairs.length === 0 && !hasEstimate) continue;
         // Before any label: the estimate alone (labeled 0); after: realised, estimate and gap.
         const realised = pairs.length === 0 ? {} : computePerformance(model, pairs);
-        out.push({
+        const whole: PerformanceResult = {
           model: b.model,
           version: b.version,
           size: b.size,
@@ -246,7 +324,7 @@ export function createPerformanceScheduler(opts: {
           start: b.start,
           end: b.end,
           labeled: pairs.length,
-          coverage: eventCount > 0 ? Math.min(1, pairs.length / eventCount) : 0,
+          coverage: coverage(pairs.length, eventCount),
           metrics: { ...realised, ...estimated, ...estimateGap(estimated, realised) },
           computedAt: clock.now(),
           driftdVersion: VERSION,
@@ -254,7 +332,20 @@ export function createPerformanceScheduler(opts: {
           revisionReason:
             opts.revisionReason ??
             (labelled.has(windowKey(b)) && pairs.length > 0 ? 'late_labels' : 'close'),
-        });
+        };
+        out.push(whole);
+        if (pairs.length === 0 || fields.length === 0) continue;
+        // Segments have realised metrics only (no label-free estimator of their own).
+        const counts = await write('query_drift', () => segmentCountsOf(b, closed));
+        for (const s of evaluateSegmentPerformance(model, fields, pairs)) {
+          out.push({
+            ...whole,
+            segment: s.segment,
+            labeled: s.labeled,
+            coverage: coverage(s.labeled, counts.get(s.segment) ?? 0),
+            metrics: s.metrics,
+          });
+        }
       }
       if (fairness.length > 0) {
         const rows: FairnessWindowResult[] = fairness.map(([b, attributes, model]) => ({
@@ -295,12 +386,19 @@ export function createPerformanceScheduler(opts: {
           (rows) => store.insertPerformance(rows),
           write,
         );
-        // Gauges show the newest window per series, whatever order the recompute ran in.
+        // Gauges show the newest window per series, whatever order the recompute ran in. A
+        // segment's record is shown and nothing else hangs on it (verdicts, comparisons).
+        const whole: PerformanceResult[] = [];
         for (const p of [...written].sort((a, b) => a.start - b.start)) {
+          if (p.segment) {
+            metrics.recordSegmentPerformance(p);
+            continue;
+          }
+          whole.push(p);
           metrics.recordPerformance(p);
           opts.onPerformance?.(p);
         }
-        await opts.afterWrite?.(written, write);
+        await opts.afterWrite?.(whole, write);
       }
     })();
     try {
@@ -317,13 +415,17 @@ export function createPerformanceScheduler(opts: {
 
   return {
     windowWritten(r) {
+      if (r.segment) {
+        // Its window's result was written just before it (result-writer.ts).
+        const w = closedCounts.get(windowKey(r));
+        if (w === undefined) return;
+        w.segments ??= new Map();
+        w.segments.set(r.segment, r.eventCount);
+        return;
+      }
       // The estimate is recorded as soon as the window is written, labels or not.
       if (r.estimate) dirtyWindows.set(windowKey(r), r);
-      closedCounts.set(windowKey(r), {
-        bounds: r,
-        eventCount: r.eventCount,
-        estimate: r.estimate,
-      });
+      closedCounts.set(windowKey(r), closedWindow(r, true));
     },
     trim: trimClosedCounts,
     markDue(b) {

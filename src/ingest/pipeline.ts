@@ -210,6 +210,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     onPerformance: opts.onPerformance,
     revisionReason: opts.revisionReason,
     afterWrite: (rows, write) => comparisons?.performanceWritten(rows, write) ?? Promise.resolve(),
+    baselineById: (id) => baselines.byId(id),
   });
   const raw = createRawWriter({
     store,

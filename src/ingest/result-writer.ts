@@ -100,9 +100,11 @@ export function createResultWriter(opts: {
       );
       unwritten.splice(0, batch.length);
       for (const r of written) {
-        // A segment's result is shown (metrics, API) and nothing else hangs on it.
+        // A segment's result is shown (metrics, API); its performance follows it, nothing else.
         if (r.segment) {
           metrics.recordSegment(r);
+          // Its event count: the segment's label coverage.
+          performance.windowWritten(r);
           continue;
         }
         metrics.recordWindow(r);

@@ -560,6 +560,17 @@ SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
         : []),
     ],
   },
+  {
+    version: 19,
+    name: 'performance.segment: the performance of each segment of a window beside the whole traffic',
+    // As migration 15 for window_results: '' (no DEFAULT, which the key may not use) = the
+    // whole traffic, every row written before; in the key, or a segment's row would replace the
+    // whole window's. The latest table first, then the record it is fed from.
+    up: ({ db }) => [
+      `ALTER TABLE ${tableRef(db, 'performance')} ADD COLUMN IF NOT EXISTS segment LowCardinality(String) AFTER version, MODIFY ORDER BY (model, window, window_start, version, segment)`,
+      `ALTER TABLE ${tableRef(db, 'performance_revisions')} ADD COLUMN IF NOT EXISTS segment LowCardinality(String) AFTER version, MODIFY ORDER BY (model, window, window_start, version, written_at, segment)`,
+    ],
+  },
 ];
 
 function checkMigrations(migrations: readonly Migration[]): void {

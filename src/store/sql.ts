@@ -358,26 +358,29 @@ export interface LabeledPredictionRow {
   ts_ms: string | number;
   prediction: string;
   label: string;
-  segment_value?: string;
+  /** Per segment field asked for, its stored value (raw JSON, '' when absent). */
+  segment_values?: string[];
 }
 
 /**
- * Params: model, version, from, to. Labels are pre-filtered to the ids of the range so the
- * join's hash table stays the size of the range, not of the model's whole label history.
+ * Params: model, version, from, to, [fields] (segment fields whose stored values come along,
+ * one query for the whole traffic and every segment). Labels are pre-filtered to the ids of
+ * the range so the join's hash table stays the size of the range, not of the model's whole
+ * label history.
  */
-export function labeledPredictionsSql(db: string, withSegment = false): string {
+export function labeledPredictionsSql(db: string, withSegments = false): string {
   const inRange = `model = {model:String} AND version = {version:String} AND ts >= ${from} AND ts < ${to}`;
-  // Param field: the segment field whose stored value (raw JSON, '' when absent) comes along.
-  const segment = withSegment
+  // Only the fields' values come along, not the events' whole features.
+  const segments = withSegments
     ? `,
-    JSONExtractRaw(argMax(${EVENT_FEATURES}, ingested_at), {field:String}) AS segment_value`
+    argMax(arrayMap(f -> JSONExtractRaw(${EVENT_FEATURES}, f), {fields:Array(String)}), ingested_at) AS segment_values`
     : '';
   return `SELECT e.id AS id, e.ts_ms AS ts_ms, e.prediction AS prediction, l.label AS label${
-    withSegment ? ', e.segment_value AS segment_value' : ''
+    withSegments ? ', e.segment_values AS segment_values' : ''
   }
 FROM
 (
-  SELECT id, toUnixTimestamp64Milli(min(ts)) AS ts_ms, argMax(prediction, ingested_at) AS prediction${segment}
+  SELECT id, toUnixTimestamp64Milli(min(ts)) AS ts_ms, argMax(prediction, ingested_at) AS prediction${segments}
   FROM ${tableRef(db, 'events')}
   WHERE ${inRange}
   GROUP BY id
@@ -616,6 +619,15 @@ export interface WindowResultsFilter {
 
 /** Whole-traffic results only: every reader of window_results that is not about segments. */
 const WHOLE = "segment = ''";
+
+/** The `segment` condition of a result read: whole traffic (absent), one segment, or all. */
+function segmentFilter(segment: 'one' | 'all' | undefined): string {
+  return segment === 'one'
+    ? 'segment = {segment:String}'
+    : segment === 'all'
+      ? "segment != ''"
+      : WHOLE;
+}
 /** One revision per window and segment (see windowResultsSql). */
 const REVISION = 'max(closed_at) OVER (PARTITION BY version, window, window_start, segment)';
 
@@ -638,13 +650,7 @@ export function windowResultsSql(db: string, f: WindowResultsFilter): string {
     );
   }
   if (f.feature) where.push("(kind != 'feature' OR feature = {feature:String})");
-  where.push(
-    f.segment === 'one'
-      ? 'segment = {segment:String}'
-      : f.segment === 'all'
-        ? "segment != ''"
-        : WHOLE,
-  );
+  where.push(segmentFilter(f.segment));
   return `SELECT ${WINDOW_RESULT_COLUMNS}
 FROM
 (
@@ -678,6 +684,7 @@ ${READ_SETTINGS}`;
 export interface PerformanceRow {
   model: string;
   version: string;
+  segment: string;
   window: string;
   window_size_ms: string | number;
   window_start_ms: string | number;
@@ -695,17 +702,26 @@ export interface PerformanceRow {
 const PERFORMANCE_LINEAGE = `driftd_version, config_hash, revision_reason,
   toUnixTimestamp64Milli(written_at) AS written_at_ms`;
 
-/** Params: model, from, to, [window], [version]. */
-export function performanceSql(db: string, withWindow: boolean, withVersion: boolean): string {
-  return `SELECT model, version, window, window_size_ms,
+/**
+ * Params: model, from, to, [window], [version], [segment]. Segment absent: the whole
+ * traffic's rows only (every reader that is not about segments); 'one': param segment's;
+ * 'all': every segment's (never the whole traffic's).
+ */
+export function performanceSql(
+  db: string,
+  withWindow: boolean,
+  withVersion: boolean,
+  segment?: 'one' | 'all',
+): string {
+  return `SELECT model, version, segment, window, window_size_ms,
   toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
   labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at_ms,
   ${PERFORMANCE_LINEAGE}
 FROM ${tableRef(db, 'performance')} FINAL
 WHERE model = {model:String} AND window_start < ${to} AND window_end > ${from}${
     withWindow ? ' AND window = {window:String}' : ''
-  }${withVersion ? ' AND version = {version:String}' : ''}
-ORDER BY window_start, window, version
+  }${withVersion ? ' AND version = {version:String}' : ''} AND ${segmentFilter(segment)}
+ORDER BY window_start, window, version, segment
 ${READ_SETTINGS}`;
 }
 
@@ -725,12 +741,12 @@ ${READ_SETTINGS}`;
 
 /** Every performance revision of one window (params as windowRevisionsSql), oldest first. */
 export function performanceRevisionsSql(db: string, withVersion: boolean): string {
-  return `SELECT model, version, window, window_size_ms,
+  return `SELECT model, version, segment, window, window_size_ms,
   toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
   labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at_ms,
   ${PERFORMANCE_LINEAGE}
 FROM ${tableRef(db, 'performance_revisions')}
-WHERE model = {model:String} AND window = {window:String}
+WHERE model = {model:String} AND window = {window:String} AND ${WHOLE}
   AND window_start = fromUnixTimestamp64Milli({start:Int64}, 'UTC')${withVersion ? '\n  AND version = {version:String}' : ''}
 ORDER BY version, written_at, computed_at
 ${READ_SETTINGS}`;
@@ -793,18 +809,18 @@ ${READ_SETTINGS}`;
  * out: with labels arriving weeks late they would fill `history` and hide every labelled one.
  */
 export function latestPerformanceSql(db: string): string {
-  return `SELECT model, version, window, window_size_ms, window_start_ms, window_end_ms,
+  return `SELECT model, version, segment, window, window_size_ms, window_start_ms, window_end_ms,
   labeled, coverage, metrics, computed_at_ms, driftd_version, config_hash, revision_reason,
   written_at_ms
 FROM
 (
-  SELECT model, version, window, window_size_ms,
+  SELECT model, version, segment, window, window_size_ms,
     toUnixTimestamp64Milli(window_start) AS window_start_ms, toUnixTimestamp64Milli(window_end) AS window_end_ms,
     labeled, coverage, metrics, toUnixTimestamp64Milli(computed_at) AS computed_at_ms,
     ${PERFORMANCE_LINEAGE},
     row_number() OVER (PARTITION BY version, window ORDER BY window_start DESC) AS from_end
   FROM ${tableRef(db, 'performance')} FINAL
-  WHERE ${LATEST_VERSIONS} AND ${WITHIN_HORIZON} AND labeled > 0
+  WHERE ${LATEST_VERSIONS} AND ${WITHIN_HORIZON} AND labeled > 0 AND ${WHOLE}
 )
 WHERE from_end <= {history:UInt32}
 ORDER BY window_start_ms, window, version
@@ -1253,7 +1269,7 @@ export function encodePerformance(p: PerformanceResult): string {
   const metrics = Object.entries(p.metrics)
     .map(([k, v]) => `${str(k)}:${f64(v)}`)
     .join(',');
-  return `{"model":${str(p.model)},"version":${str(p.version)},"window":${str(p.sizeLabel)},"window_size_ms":${u64(p.size, 'window size')},"window_start":"${formatDateTime64(p.start, 'window start')}","window_end":"${formatDateTime64(p.end, 'window end')}","labeled":${u64(p.labeled, 'labeled')},"coverage":${f64(p.coverage)},"metrics":{${metrics}},"computed_at":"${formatDateTime64(p.computedAt, 'computedAt')}",${lineage(p, p.computedAt)}}`;
+  return `{"model":${str(p.model)},"version":${str(p.version)},"segment":${str(p.segment ?? '')},"window":${str(p.sizeLabel)},"window_size_ms":${u64(p.size, 'window size')},"window_start":"${formatDateTime64(p.start, 'window start')}","window_end":"${formatDateTime64(p.end, 'window end')}","labeled":${u64(p.labeled, 'labeled')},"coverage":${f64(p.coverage)},"metrics":{${metrics}},"computed_at":"${formatDateTime64(p.computedAt, 'computedAt')}",${lineage(p, p.computedAt)}}`;
 }
 
 // ---------------------------------------------------------------------------------------------

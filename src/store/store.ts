@@ -713,8 +713,18 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       const params: Record<string, unknown> = { model: q.model, from: q.from, to: q.to };
       if (q.window !== undefined) params.window = q.window;
       if (q.version !== undefined) params.version = q.version;
+      if (q.segment !== undefined && q.segment !== '*') params.segment = q.segment;
       const rows = await exec.query<PerformanceRow>(
-        performanceSql(db, q.window !== undefined, q.version !== undefined),
+        performanceSql(
+          db,
+          q.window !== undefined,
+          q.version !== undefined,
+          q.segment === undefined || q.segment === ''
+            ? undefined
+            : q.segment === '*'
+              ? 'all'
+              : 'one',
+        ),
         params,
       );
       return rows.map((p) => decodePerformance(p));
@@ -795,13 +805,14 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
 
     async labeledPredictions(q: LabeledPredictionsQuery): Promise<LabeledPrediction[]> {
       ensureOpen();
-      const withSegment = q.segmentField !== undefined;
-      const rows = await exec.query<LabeledPredictionRow>(labeledPredictionsSql(db, withSegment), {
+      const fields = q.segmentFields ?? [];
+      const withSegments = fields.length > 0;
+      const rows = await exec.query<LabeledPredictionRow>(labeledPredictionsSql(db, withSegments), {
         model: q.model,
         version: q.version,
         from: q.from,
         to: q.to,
-        ...(withSegment ? { field: q.segmentField } : {}),
+        ...(withSegments ? { fields: [...fields] } : {}),
       });
       return rows.map((r) => {
         const p: LabeledPrediction = {
@@ -810,11 +821,11 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
           prediction: JSON.parse(r.prediction) as FeatureValue,
           label: JSON.parse(r.label) as number | string,
         };
-        if (withSegment) {
-          p.segmentValue =
-            r.segment_value === undefined || r.segment_value === ''
-              ? null
-              : (JSON.parse(r.segment_value) as FeatureValue);
+        if (withSegments) {
+          p.segmentValues = fields.map((_f, i) => {
+            const v = r.segment_values?.[i];
+            return v === undefined || v === '' ? null : (JSON.parse(v) as FeatureValue);
+          });
         }
         return p;
       });
@@ -1145,6 +1156,7 @@ function decodePerformance(r: PerformanceRow, revisions = false): PerformanceRes
     coverage: toNumber(r.coverage),
     metrics,
     computedAt: Number(r.computed_at_ms),
+    ...(r.segment ? { segment: r.segment } : {}),
     ...decodeLineage(r, revisions),
   };
 }

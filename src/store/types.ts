@@ -127,6 +127,8 @@ export interface PerformanceQuery {
   to: number;
   window?: string;
   version?: string;
+  /** As DriftQuery's: absent or '' = the whole traffic's rows only. */
+  segment?: string;
 }
 
 /** Raw events of one model version in `[from, to)` of event time. */
@@ -295,13 +297,13 @@ export interface LabeledPrediction {
   ts: number;
   prediction: FeatureValue;
   label: number | string;
-  /** The event's value of `segmentField` (as stored), when the query named one. */
-  segmentValue?: FeatureValue;
+  /** The event's value of each of `segmentFields` (as stored, null when absent), in order. */
+  segmentValues?: FeatureValue[];
 }
 
 export interface LabeledPredictionsQuery extends EventRangeQuery {
-  /** A key of the events' `features` whose value comes with each prediction (segments). */
-  segmentField?: string;
+  /** Keys of the events' `features` whose values come with each prediction (segments). */
+  segmentFields?: readonly string[];
 }
 
 export interface PredictionTime {

@@ -5,7 +5,8 @@
  * hour 1 sends them again unchanged, hour 2 ages the women's rows only by 12 years. The shift
  * is found in segment sex=female and not in sex=male; in hour 1 neither segment drifts, though
  * the women's ages differ from the whole population's (each segment is compared with the
- * baseline rows of that segment). Labels of hour 2 give each segment its performance.
+ * baseline rows of that segment). Labels of hour 2 give each segment its performance, stored
+ * beside the whole window's (migration 19), on the API and on /metrics.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -43,17 +44,32 @@ interface Ranked {
   driftShare: number;
   driftedFeatures: string[];
   largest: { feature: string; severity: number } | null;
-  performance: { labeled: number; metrics: Record<string, number> } | null;
+  performance: {
+    start: string;
+    labeled: number;
+    coverage: number;
+    metrics: Record<string, number>;
+  } | null;
+}
+
+/** Accuracy of the fixture's rows of a segment at threshold 0.5, by hand. */
+function handAccuracy(segment: string): { labeled: number; accuracy: number } {
+  const rows = fixture.rows.sex.flatMap((sex, i) => (`sex=${sex}` === segment ? [i] : []));
+  const correct = rows.filter(
+    (i) => (fixture.rows.score[i]! >= 0.5 ? 1 : 0) === fixture.rows.label[i],
+  ).length;
+  return { labeled: rows.length, accuracy: correct / rows.length };
 }
 
 describe('segments (real daemon, real embedded store, German Credit rows)', () => {
   let dir: string;
   let daemon: Daemon;
   let url: string;
+  let config: ReturnType<typeof validateConfig>;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'driftd-segments-'));
-    const config = validateConfig({
+    config = validateConfig({
       dataDir: dir,
       server: { host: '127.0.0.1', port: 0, apiTokens: [token] },
       models: [
@@ -182,14 +198,13 @@ describe('segments (real daemon, real embedded store, German Credit rows)', () =
     ]);
     expect(latest.segments[0]!.largest?.feature).toBe('age');
     expect(latest.segments[0]!.largest!.severity).toBeGreaterThanOrEqual(1);
-    // Performance per segment, from the stored predictions and labels of the window.
+    // Performance per segment, as stored by the performance recompute of the window.
     for (const s of latest.segments) {
-      const rows = fixture.rows.sex.flatMap((sex, i) => (`sex=${sex}` === s.segment ? [i] : []));
-      const correct = rows.filter(
-        (i) => (fixture.rows.score[i]! >= 0.5 ? 1 : 0) === fixture.rows.label[i],
-      ).length;
-      expect(s.performance?.labeled, s.segment).toBe(rows.length);
-      expect(s.performance?.metrics.accuracy).toBeCloseTo(correct / rows.length, 12);
+      const hand = handAccuracy(s.segment);
+      expect(s.performance?.labeled, s.segment).toBe(hand.labeled);
+      expect(s.performance?.start).toBe(new Date(T0 + HOUR).toISOString());
+      expect(s.performance?.coverage).toBe(1);
+      expect(s.performance?.metrics.accuracy).toBeCloseTo(hand.accuracy, 12);
     }
 
     const range = await get(
@@ -197,12 +212,70 @@ describe('segments (real daemon, real embedded store, German Credit rows)', () =
     );
     const first = (await range.json()) as { basis: string; segments: Ranked[] };
     expect(first.basis).toBe('range');
-    // A range gets no performance (any number of windows; each window's is in the latest form).
+    // Hour 1 has no labels: no performance.
     expect(first.segments.every((s) => s.performance === null)).toBe(true);
+    // Both hours: each segment's newest labelled window (hour 2).
+    const both = (await (
+      await get(`/api/v1/models/credit/segments?from=${T0}&to=${T0 + 2 * HOUR}`)
+    ).json()) as { segments: Ranked[] };
+    expect(
+      both.segments.map((s) => [s.segment, s.performance?.start, s.performance?.labeled]),
+    ).toEqual([
+      ['sex=female', new Date(T0 + HOUR).toISOString(), 310],
+      ['sex=male', new Date(T0 + HOUR).toISOString(), 690],
+    ]);
     expect(first.segments.map((s) => [s.segment, s.driftShare])).toEqual([
       ['sex=male', 0],
       ['sex=female', 0],
     ]);
+  });
+
+  it('per-segment performance is stored beside the whole window, which whole-traffic reads keep to', async () => {
+    const range = { model: 'credit', from: T0, to: T0 + 2 * HOUR };
+    const deadline = Date.now() + 30_000;
+    let segments = await daemon.store.queryPerformance({ ...range, segment: '*' });
+    while (segments.reduce((n, p) => n + p.labeled, 0) < 1000 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      segments = await daemon.store.queryPerformance({ ...range, segment: '*' });
+    }
+    expect(segments.map((p) => [p.segment, p.start, p.labeled, p.coverage])).toEqual([
+      ['sex=female', T0 + HOUR, 310, 1],
+      ['sex=male', T0 + HOUR, 690, 1],
+    ]);
+    for (const p of segments) {
+      expect(p.metrics.accuracy, p.segment).toBeCloseTo(handAccuracy(p.segment!).accuracy, 12);
+      expect(p.revisionReason).toBeDefined();
+    }
+    // The whole traffic: one record of the window, all its labels, no segment.
+    const whole = await daemon.store.queryPerformance(range);
+    expect(whole.map((p) => [p.segment, p.start, p.labeled])).toEqual([
+      [undefined, T0 + HOUR, 1000],
+    ]);
+    const all = fixture.rows.label.filter(
+      (l, i) => (fixture.rows.score[i]! >= 0.5 ? 1 : 0) === l,
+    ).length;
+    expect(whole[0]!.metrics.accuracy).toBeCloseTo(all / 1000, 12);
+    const history = await daemon.store.windowHistory({
+      model: 'credit',
+      window: '1h',
+      start: T0 + HOUR,
+    });
+    expect(history.performance.every((p) => p.segment === undefined)).toBe(true);
+
+    // The performance route: a segment's windows, without verdicts; bad values are 4xx.
+    const res = await get('/api/v1/models/credit/performance?segment=sex%3Dfemale');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      windows: Array<{ segment: string; labeled: number; metrics: Record<string, number> }>;
+    };
+    expect(body.windows.map((w) => [w.segment, w.labeled])).toEqual([['sex=female', 310]]);
+    expect(body.windows[0]!.metrics.accuracy).toBeCloseTo(handAccuracy('sex=female').accuracy, 12);
+    const wholeRoute = (await (await get('/api/v1/models/credit/performance')).json()) as {
+      windows: Array<{ segment: string; labeled: number }>;
+    };
+    expect(wholeRoute.windows.map((w) => [w.segment, w.labeled])).toEqual([['', 1000]]);
+    expect((await get('/api/v1/models/credit/performance?segment=female')).status).toBe(400);
+    expect((await get('/api/v1/models/credit/performance?segment=region%3DEU')).status).toBe(404);
   });
 
   it('metrics carry the segment label, bounded by the baseline segments', async () => {
@@ -225,6 +298,37 @@ describe('segments (real daemon, real embedded store, German Credit rows)', () =
     expect(lines).toContain(
       'driftd_segment_drift_share{model="credit",version="1",window="1h",segment="sex=female"} 1',
     );
+    // Performance per segment, once the labels' recompute ran.
+    const accuracy = (text: string) =>
+      text
+        .split('\n')
+        .filter(
+          (l) => l.startsWith('driftd_segment_performance{') && l.includes('metric="accuracy"'),
+        );
+    let shown = accuracy(await (await fetch(`${url}/metrics`)).text());
+    while (shown.length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      shown = accuracy(await (await fetch(`${url}/metrics`)).text());
+    }
+    const value = (segment: string) =>
+      Number(
+        shown
+          .find((l) => l.includes(`segment="${segment}"`))
+          ?.split(' ')
+          .at(-1),
+      );
+    expect(shown).toHaveLength(2);
+    expect(value('sex=female')).toBeCloseTo(handAccuracy('sex=female').accuracy, 12);
+    expect(value('sex=male')).toBeCloseTo(handAccuracy('sex=male').accuracy, 12);
+    // The whole-traffic gauges stay the whole window's (a segment's record never reaches them).
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const whole = text
+      .split('\n')
+      .find((l) => l.startsWith('driftd_model_performance{') && l.includes('metric="accuracy"'));
+    const all = fixture.rows.label.filter(
+      (l, i) => (fixture.rows.score[i]! >= 0.5 ? 1 : 0) === l,
+    ).length;
+    expect(Number(whole?.split(' ').at(-1))).toBeCloseTo(all / 1000, 12);
   });
 
   it('a bad segment parameter is a 4xx naming it', async () => {
@@ -239,4 +343,38 @@ describe('segments (real daemon, real embedded store, German Credit rows)', () =
     const backwards = await get(`/api/v1/models/credit/segments?from=${T0 + HOUR}&to=${T0}`);
     expect(backwards.status).toBe(400);
   });
+
+  it('after a restart, late labels give a window its segments’ performance from the store', async () => {
+    await daemon.close();
+    daemon = createDaemon(config, { tickMs: 100 });
+    await daemon.start();
+    url = daemon.url!;
+    // Restored on /metrics before anything new arrives.
+    const restored = (await (await fetch(`${url}/metrics`)).text())
+      .split('\n')
+      .filter((l) => l.startsWith('driftd_segment_performance{') && l.includes('"accuracy"'));
+    expect(restored).toHaveLength(2);
+    // Hour 1's labels: its event counts and baseline are read from the store now.
+    const labels = fixture.rows.label.map((label, i) => ({
+      model: 'credit',
+      id: `0-${i}`,
+      ts: new Date(T0 + 3 * HOUR + i).toISOString(),
+      label,
+    }));
+    expect((await post('/api/v1/labels', labels)).status).toBe(202);
+    const range = { model: 'credit', from: T0, to: T0 + 1, segment: '*' };
+    const deadline = Date.now() + 30_000;
+    let rows = await daemon.store.queryPerformance(range);
+    while (rows.reduce((n, p) => n + p.labeled, 0) < 1000 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      rows = await daemon.store.queryPerformance(range);
+    }
+    expect(rows.map((p) => [p.segment, p.labeled, p.coverage, p.revisionReason])).toEqual([
+      ['sex=female', 310, 1, 'late_labels'],
+      ['sex=male', 690, 1, 'late_labels'],
+    ]);
+    for (const p of rows) {
+      expect(p.metrics.accuracy).toBeCloseTo(handAccuracy(p.segment!).accuracy, 12);
+    }
+  }, 60_000);
 });

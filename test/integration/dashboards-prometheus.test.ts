@@ -174,6 +174,19 @@ function closeWindow(metrics: Metrics): void {
     segment: 'region=EU',
     features: result.features.map((d) => ({ ...d, drifted: true, insufficient: false })),
   });
+  metrics.recordSegmentPerformance({
+    model: 'credit-risk',
+    version: '3',
+    size: 2000,
+    sizeLabel: '2s',
+    start: now - 2000,
+    end: now,
+    segment: 'region=EU',
+    labeled: 80,
+    coverage: 0.4,
+    metrics: { accuracy: 0.85 },
+    computedAt: now,
+  });
   // A champion/challenger comparison of the window (models[].comparison), shadow mode.
   const paired = (champion: number, challenger: number, standardError: number | null) => ({
     champion,

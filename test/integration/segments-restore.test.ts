@@ -1,6 +1,7 @@
 /**
  * A restart puts the segment gauges of the newest windows back on /metrics
- * (src/export/restore.ts), from the real embedded store's segment rows.
+ * (src/export/restore.ts), from the real embedded store's segment rows, and the segments'
+ * performance of the newest labelled window.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { restoreGauges } from '../../src/export/restore.js';
 import { createLogger } from '../../src/logger.js';
 import { createStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
-import type { FeatureDrift, WindowResult } from '../../src/types.js';
+import type { FeatureDrift, PerformanceResult, WindowResult } from '../../src/types.js';
 import { testModel } from '../helpers/model.js';
 
 const T0 = Date.UTC(2026, 10, 22, 10);
@@ -104,5 +105,46 @@ describe('restoreGauges with segments (embedded store)', () => {
     ]);
     // The whole window's gauges are the whole window's.
     expect(text).toContain('driftd_window_events{model="credit-risk",version="3",window="5m"} 500');
+  });
+
+  it("replays the segments' performance of the newest labelled window", async () => {
+    await store.insertWindowResults([result(0), result(1), result(2)]);
+    const perf = (k: number, over: Partial<PerformanceResult> = {}): PerformanceResult => {
+      const start = T0 + k * 300_000;
+      return {
+        model: 'credit-risk',
+        version: '3',
+        size: 300_000,
+        sizeLabel: '5m',
+        start,
+        end: start + 300_000,
+        labeled: 100,
+        coverage: 0.2,
+        metrics: { accuracy: 0.9 },
+        computedAt: start + 600_000,
+        ...over,
+      };
+    };
+    const eu = { segment: 'region=EU' };
+    await store.insertPerformance([
+      perf(0),
+      perf(0, { ...eu, labeled: 10, metrics: { accuracy: 0.5 } }),
+      perf(0, { segment: 'region=US', labeled: 90, metrics: { accuracy: 0.95 } }),
+      perf(1),
+      perf(1, { ...eu, labeled: 20, metrics: { accuracy: 0.6 } }),
+      // The estimate alone (no labels) is not the newest labelled window.
+      perf(2, { labeled: 0, metrics: {} }),
+    ]);
+    const registry = new Registry();
+    const metrics = createMetrics(registry, { version: 'test' });
+    const model = testModel({ segments: { fields: ['region'], maxPerField: 10 } });
+    await restoreGauges({ store, models: [model], metrics, logger: createLogger('silent') });
+    const text = await registry.metrics();
+    expect(text.split('\n').filter((l) => l.startsWith('driftd_segment_performance{'))).toEqual([
+      'driftd_segment_performance{model="credit-risk",version="3",window="5m",segment="region=EU",metric="accuracy"} 0.6',
+    ]);
+    expect(text).toContain(
+      'driftd_model_performance{model="credit-risk",version="3",window="5m",metric="accuracy"} 0.9',
+    );
   });
 });

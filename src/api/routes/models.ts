@@ -315,7 +315,18 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
           'Performance metrics per window (recomputed as labels arrive), with label coverage',
         tags: ['performance'],
         params: modelParams,
-        querystring: timeRangeQuery,
+        querystring: {
+          ...timeRangeQuery,
+          properties: {
+            ...timeRangeQuery.properties,
+            segment: {
+              type: 'string',
+              maxLength: 1000,
+              description:
+                'A segment\'s performance ("<field>=<value>", the value "__other__" for the rest) instead of the whole traffic\'s: realised metrics only, no verdicts, no baseline (the baseline\'s performance is the whole population\'s).',
+            },
+          },
+        },
         response: { 200: ref(performanceWindowsSchema) },
       },
     },
@@ -323,7 +334,16 @@ export function registerModelRoutes(app: FastifyInstance, deps: ApiDeps) {
       const { model } = req.params as { model: string };
       const qs = req.query as RangeQs;
       const m = modelOf(model);
+      if (qs.segment !== undefined && qs.segment !== '') checkSegment(m, qs.segment);
       const q = range(m, qs);
+      if (qs.segment) {
+        const rows = await deps.store.queryPerformance({ ...q, segment: qs.segment });
+        return {
+          model: m.id,
+          window: q.window,
+          windows: rows.slice(-(qs.limit ?? 500)).map((p) => presentPerformance(p, [])),
+        };
+      }
       const rows = (await deps.store.queryPerformance(q)).slice(-(qs.limit ?? 500));
       const baselines = await baselinesOfWindows(deps.store, q, rows);
       return {

@@ -1,9 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { ModelConfig } from '../../config/types.js';
 import { LATEST_STORABLE_TS } from '../../limits.js';
-import type { WindowResult } from '../../types.js';
-import { computePerformance } from '../../window/performance.js';
-import { segmentName, segmentOf } from '../../window/segments.js';
+import type { PerformanceResult, WindowResult } from '../../types.js';
 import { badRequest } from '../errors.js';
 import { modelOf } from '../lookup.js';
 import type { ApiDeps } from '../ports.js';
@@ -14,7 +11,8 @@ import { parseTime } from './models.js';
 /*
  * "Which segments moved" (models[].segments): per segment of the latest window (or every
  * window of a range), its drift share, drifted features, largest effect and events, most
- * moved first. Each segment is judged against the baseline's rows of that segment.
+ * moved first, with its stored performance. Each segment is judged against the baseline's
+ * rows of that segment.
  */
 
 interface SegmentsQs {
@@ -50,14 +48,19 @@ const segmentItem = {
         {
           type: 'object',
           properties: {
+            start: { ...time, description: 'The window this performance is of' },
             labeled: { type: 'integer', description: 'Labelled predictions of the segment' },
+            coverage: {
+              type: 'number',
+              description: "Labelled share of the segment's events in that window",
+            },
             metrics: { type: 'object', additionalProperties: { type: 'number' } },
           },
         },
         { type: 'null' },
       ],
       description:
-        "The segment's performance over the same windows, from the stored predictions and their labels (recomputed on demand, late labels included); latest window only (null for a range), null without labels",
+        "The segment's stored performance (realised metrics, recomputed when labels arrive) of the newest window with labels among the windows shown: the latest window, or the range's newest labelled window of the segment; null without labels",
     },
     largest: {
       anyOf: [
@@ -100,62 +103,26 @@ interface Ranked {
 }
 
 interface SegmentPerformance {
+  start: string;
   labeled: number;
+  coverage: number;
   metrics: Record<string, number>;
 }
 
 /**
- * Performance per segment over the results' windows, by "version\0segment": per version (and
- * baseline, whose top values define the segments) the labelled predictions over the windows'
- * span, each with its segment field's value, split as the windows split events.
+ * Stored performance per segment, by "version\0segment": of each, the newest window with
+ * labels (rows come oldest first).
  */
-async function segmentPerformance(
-  deps: ApiDeps,
-  model: ModelConfig,
-  results: readonly WindowResult[],
-): Promise<Map<string, SegmentPerformance>> {
+function segmentPerformance(rows: readonly PerformanceResult[]): Map<string, SegmentPerformance> {
   const out = new Map<string, SegmentPerformance>();
-  const spans = new Map<
-    string,
-    { version: string; baselineId: string; from: number; to: number }
-  >();
-  for (const r of results) {
-    const key = `${r.version}\u0000${r.baselineId}`;
-    const s = spans.get(key);
-    if (s === undefined) {
-      spans.set(key, { version: r.version, baselineId: r.baselineId, from: r.start, to: r.end });
-    } else {
-      s.from = Math.min(s.from, r.start);
-      s.to = Math.max(s.to, r.end);
-    }
-  }
-  for (const span of spans.values()) {
-    const baseline = await deps.store.getBaseline(span.baselineId);
-    for (const field of model.segments?.fields ?? []) {
-      const profile = baseline?.segments?.[field];
-      if (profile === undefined) continue;
-      const values = new Set(profile.values);
-      const pairs = await deps.store.labeledPredictions({
-        model: model.id,
-        version: span.version,
-        from: span.from,
-        to: span.to,
-        segmentField: field,
-      });
-      const bySegment = new Map<string, typeof pairs>();
-      for (const p of pairs) {
-        const name = segmentName(field, segmentOf(p.segmentValue, values));
-        const list = bySegment.get(name);
-        if (list === undefined) bySegment.set(name, [p]);
-        else list.push(p);
-      }
-      for (const [name, list] of bySegment) {
-        out.set(`${span.version}\u0000${name}`, {
-          labeled: list.length,
-          metrics: computePerformance(model, list),
-        });
-      }
-    }
+  for (const p of rows) {
+    if (p.labeled === 0 || !p.segment) continue;
+    out.set(`${p.version}\u0000${p.segment}`, {
+      start: new Date(p.start).toISOString(),
+      labeled: p.labeled,
+      coverage: p.coverage,
+      metrics: p.metrics,
+    });
   }
   return out;
 }
@@ -234,7 +201,7 @@ export function registerSegmentRoutes(app: FastifyInstance, deps: ApiDeps) {
         operationId: 'getSegments',
         summary: 'Which segments moved: segments ranked by drift, latest window or a time range',
         description:
-          'Per segment of models[].segments ("<field>=<value>", "__other__" for the rest), each judged against the baseline rows of that segment: its largest drift share, the features that drifted, the largest effect and its events, most moved first (drift share, then severity, then events). Without `from`/`to`: the latest closed window (of `version` when given); with them, every window starting in [from, to).',
+          'Per segment of models[].segments ("<field>=<value>", "__other__" for the rest), each judged against the baseline rows of that segment: its largest drift share, the features that drifted, the largest effect and its events, most moved first (drift share, then severity, then events), and its stored performance of the newest window with labels. Without `from`/`to`: the latest closed window (of `version` when given); with them, every window starting in [from, to).',
         tags: ['drift'],
         params: modelParams,
         querystring: {
@@ -299,29 +266,17 @@ export function registerSegmentRoutes(app: FastifyInstance, deps: ApiDeps) {
           );
         basis = 'range';
       }
-      const results =
-        fields.length === 0 || from >= to
-          ? []
-          : await deps.store.queryDrift({
-              model: m.id,
-              window,
-              from,
-              to,
-              segment: '*',
-              ...version,
-            });
+      const q = { model: m.id, window, from, to, segment: '*', ...version };
+      const none = fields.length === 0 || from >= to;
+      const results = none ? [] : await deps.store.queryDrift(q);
+      const performance = none ? [] : await deps.store.queryPerformance(q);
       return {
         model: m.id,
         window,
         basis,
         from: new Date(from).toISOString(),
         to: new Date(to).toISOString(),
-        segments: withPerformance(
-          rankSegments(results, fields),
-          // One window's labelled predictions, as its performance recompute reads: a range
-          // could hold any number, so it gets none.
-          basis === 'latest' ? await segmentPerformance(deps, m, results) : new Map(),
-        ),
+        segments: withPerformance(rankSegments(results, fields), segmentPerformance(performance)),
       };
     },
   );

@@ -263,6 +263,25 @@ describe('driver parity: embedded vs ClickHouse server driver (stand-in HTTP int
         s.labeledPredictions({ model: 'credit-risk', version: '3', from: T0, to: T0 + 5 * MIN }),
     ],
     [
+      'labeledPredictions with segment values',
+      async (s) => {
+        const rows = await s.labeledPredictions({
+          model: 'credit-risk',
+          version: '3',
+          from: T0,
+          to: T0 + 5 * MIN,
+          segmentFields: ['region', 'nope'],
+        });
+        // Every row carries the value of each field asked for (null when absent).
+        expect(rows.length).toBeGreaterThan(0);
+        expect(rows.every((r) => ['EU', 'US', 'APAC'].includes(String(r.segmentValues?.[0])))).toBe(
+          true,
+        );
+        expect(rows.every((r) => r.segmentValues?.[1] === null)).toBe(true);
+        return rows;
+      },
+    ],
+    [
       'fairnessRows (categorical, absent, numeric with a limit)',
       (s) =>
         Promise.all(

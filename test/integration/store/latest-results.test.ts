@@ -204,6 +204,42 @@ describe.each(DRIVERS)('Store.latestResults on the $name', (driver) => {
     expect(await store.queryDrift({ ...range, segment: 'region=US' })).toEqual([]);
   });
 
+  it('segment performance (migration 19) is stored beside the whole window, never read as it', async () => {
+    const seg = { segment: 'region=EU' };
+    await store.insertWindowResults([result(0, false), result(1, false)]);
+    await store.insertPerformance([
+      performance(0),
+      performance(1),
+      // Same key columns as the whole window's but the segment, written later: it would
+      // replace the whole record if the segment were not in the key.
+      performance(0, { ...seg, labeled: 7, metrics: { accuracy: 0.1 }, computedAt: T0 + HOUR_MS }),
+      performance(1, { ...seg, labeled: 8, metrics: { accuracy: 0.2 }, computedAt: T0 + HOUR_MS }),
+      // Newer than any whole record.
+      performance(2, { ...seg, labeled: 9, metrics: { accuracy: 0.3 } }),
+    ]);
+    const latest = await store.latestResults(query);
+    expect(latest.performance.map((p) => [p.start, p.segment, p.labeled])).toEqual([
+      [T0, undefined, 100],
+      [T0 + 5 * MIN, undefined, 100],
+    ]);
+    const range = { model: 'credit-risk', from: T0 - HOUR_MS, to: T0 + HOUR_MS, window: '5m' };
+    const whole = await store.queryPerformance(range);
+    expect(whole.map((p) => [p.start, p.segment, p.labeled, p.metrics.accuracy])).toEqual([
+      [T0, undefined, 100, 0.9],
+      [T0 + 5 * MIN, undefined, 100, 0.89],
+    ]);
+    const eu = await store.queryPerformance({ ...range, version: '3', segment: 'region=EU' });
+    expect(eu.map((p) => [p.start, p.segment, p.labeled])).toEqual([
+      [T0, 'region=EU', 7],
+      [T0 + 5 * MIN, 'region=EU', 8],
+      [T0 + 10 * MIN, 'region=EU', 9],
+    ]);
+    expect((await store.queryPerformance({ ...range, segment: '*' })).length).toBe(3);
+    expect(await store.queryPerformance({ ...range, segment: 'region=US' })).toEqual([]);
+    const history = await store.windowHistory({ model: 'credit-risk', window: '5m', start: T0 });
+    expect(history.performance.map((p) => [p.segment, p.labeled])).toEqual([[undefined, 100]]);
+  });
+
   it('answers nothing for a model without results', async () => {
     expect(await store.latestResults(query)).toEqual({
       versions: [],

@@ -177,6 +177,57 @@ describe('store migrations (chDB)', () => {
     expect(eu.map((w) => [w.eventCount, w.segment])).toEqual([[4, 'region=EU']]);
   });
 
+  it('performance written before migration 19 is the whole traffic after it; a segment row replaces nothing', async () => {
+    const path = tempDir();
+    const old = openStore(path, { migrations: MIGRATIONS.filter((m) => m.version < 19) });
+    await old.store.migrate();
+    const start = Date.UTC(2026, 10, 22, 10);
+    const whole: PerformanceResult = {
+      model: 'credit-risk',
+      version: '3',
+      size: 300_000,
+      sizeLabel: '5m',
+      start,
+      end: start + 300_000,
+      labeled: 10,
+      coverage: 1,
+      metrics: { accuracy: 0.9 },
+      computedAt: start + 400_000,
+    };
+    // Rows of the schema before 19, which has no segment column (the store skips unknown keys).
+    await old.store.insertPerformance([whole]);
+    await closeStore(old.store);
+
+    const now = openStore(path);
+    expect((await now.store.migrate()).applied.map((m) => m.version)).toEqual([19]);
+    // Same window, written later: without segment in the keys it would replace the whole row.
+    await now.store.insertPerformance([
+      {
+        ...whole,
+        segment: 'region=EU',
+        labeled: 4,
+        metrics: { accuracy: 0.5 },
+        computedAt: start + 500_000,
+      },
+    ]);
+    await now.exec.command('OPTIMIZE TABLE `driftd`.`performance` FINAL');
+    const range = { model: 'credit-risk', from: start, to: start + 1 };
+    const read = await now.store.queryPerformance(range);
+    expect(read.map((p) => [p.labeled, p.metrics.accuracy, p.segment])).toEqual([
+      [10, 0.9, undefined],
+    ]);
+    const eu = await now.store.queryPerformance({ ...range, segment: 'region=EU' });
+    expect(eu.map((p) => [p.labeled, p.metrics.accuracy, p.segment])).toEqual([
+      [4, 0.5, 'region=EU'],
+    ]);
+    const history = await now.store.windowHistory({ model: 'credit-risk', window: '5m', start });
+    expect(history.performance.map((p) => p.labeled)).toEqual([10]);
+    const [revisions] = await now.exec.query<{ n: string }>(
+      'SELECT count() AS n FROM `driftd`.`performance_revisions`',
+    );
+    expect(Number(revisions?.n)).toBe(2);
+  });
+
   it('events written before migration 5 (features column, no raw text) read the same after it', async () => {
     const path = tempDir();
     const old = openStore(path, { migrations: MIGRATIONS.filter((m) => m.version <= 4) });

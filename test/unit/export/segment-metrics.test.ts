@@ -6,7 +6,7 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../../src/export/metrics.js';
-import type { FeatureDrift, WindowResult } from '../../../src/types.js';
+import type { FeatureDrift, PerformanceResult, WindowResult } from '../../../src/types.js';
 
 function feature(name: string, drifted: boolean, insufficient = false): FeatureDrift {
   return {
@@ -91,5 +91,54 @@ describe('segment gauges', () => {
     // A retired version takes its segment series with it.
     metrics.forgetVersion('m', '1');
     expect(await series(registry, 'driftd_segment_drift_share')).toEqual([]);
+  });
+
+  it('performance per segment: the newest labelled window’s segments only, never the whole-window gauges', async () => {
+    const registry = new Registry();
+    const metrics = createMetrics(registry, { version: 'test' });
+    const perf = (
+      start: number,
+      name: string,
+      accuracy: number,
+      labeled = 10,
+    ): PerformanceResult => ({
+      model: 'm',
+      version: '1',
+      size: 60_000,
+      sizeLabel: '1m',
+      start,
+      end: start + 60_000,
+      segment: name,
+      labeled,
+      coverage: 0.5,
+      metrics: { accuracy, roc_auc: Number.NaN },
+      computedAt: start + 120_000,
+    });
+    const shown = async () =>
+      (await registry.getMetricsAsJSON())
+        .find((m) => m.name === 'driftd_segment_performance')
+        ?.values.map((v) => [v.labels.segment, v.labels.metric, v.value])
+        .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+    metrics.recordSegmentPerformance(perf(60_000, 'region=EU', 0.8));
+    metrics.recordSegmentPerformance(perf(60_000, 'region=US', 0.7));
+    // Late labels rewrite a segment of the same window: its value is replaced.
+    metrics.recordSegmentPerformance(perf(60_000, 'region=EU', 0.85));
+    // A non-finite metric has no series.
+    expect(await shown()).toEqual([
+      ['region=EU', 'accuracy', 0.85],
+      ['region=US', 'accuracy', 0.7],
+    ]);
+    // A newer labelled window replaces every older one's segments; an older one is ignored,
+    // and so is a record without labels.
+    metrics.recordSegmentPerformance(perf(120_000, 'region=US', 0.6));
+    metrics.recordSegmentPerformance(perf(60_000, 'region=EU', 0.1));
+    metrics.recordSegmentPerformance(perf(180_000, 'region=EU', 0.2, 0));
+    expect(await shown()).toEqual([['region=US', 'accuracy', 0.6]]);
+    expect(
+      (await registry.getMetricsAsJSON()).find((m) => m.name === 'driftd_model_performance')
+        ?.values,
+    ).toEqual([]);
+    metrics.forgetVersion('m', '1');
+    expect(await shown()).toEqual([]);
   });
 });
