@@ -118,7 +118,6 @@ import type {
   EncodedEvents,
   ErasureCounts,
   EventBuffer,
-  EventRangeQuery,
   EventSourceSummary,
   ExactKsQuery,
   ExactKsResult,

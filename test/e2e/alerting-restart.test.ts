@@ -24,12 +24,10 @@
  * (allowed lateness 0). Missing binaries skip locally and fail under CI=true or
  * DRIFTD_REQUIRE_SERVICES=1.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
@@ -42,8 +40,10 @@ import {
   writeConfigFile,
 } from '../helpers/daemon-process.js';
 import {
+  cleanUp,
   freePort,
   type RunningServer,
+  shippedAlertmanagerConfig,
   startAlertmanager,
   startPrometheus,
   startWebhookReceiver,
@@ -54,9 +54,6 @@ import { lcgNormals } from '../helpers/random.js';
 
 const prometheusBin = requireBinary('prometheus');
 const alertmanagerBin = requireBinary('prometheus-alertmanager', 'alertmanager');
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ALERTMANAGER_YML = join(ROOT, 'deploy/alertmanager/alertmanager.yml');
 
 const WINDOW = '10s';
 const WINDOW_MS = 10_000;
@@ -209,30 +206,8 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
       await store.close();
 
       hook = await startWebhookReceiver();
-      const amConfig = parse(await readFile(ALERTMANAGER_YML, 'utf8')) as {
-        global: Record<string, unknown>;
-        route: Record<string, unknown>;
-        receivers: { name: string }[];
-      };
-      delete amConfig.global.slack_api_url_file;
-      amConfig.global.resolve_timeout = '30s';
-      const shorten = (route: Record<string, unknown>) => {
-        for (const [key, value] of [
-          ['group_wait', '2s'],
-          ['group_interval', '1s'],
-          ['repeat_interval', '1m'],
-        ] as const) {
-          if (route === amConfig.route || key in route) route[key] = value;
-        }
-        for (const child of (route.routes ?? []) as Record<string, unknown>[]) shorten(child);
-      };
-      shorten(amConfig.route);
-      const hookUrl = hook.url;
-      amConfig.receivers = amConfig.receivers.map(({ name }) => ({
-        name,
-        webhook_configs: [{ url: hookUrl.replace(/\/alerts$/, `/${name}`), send_resolved: true }],
-      }));
-      am = await startAlertmanager({ configYaml: stringify(amConfig) });
+      // The shipped config, every receiver the test webhook (test/helpers/prometheus.ts).
+      am = await startAlertmanager({ configYaml: await shippedAlertmanagerConfig(hook.url) });
 
       const rulesFile = join(dir, 'driftd.rules.yaml');
       await writeFile(rulesFile, toPrometheusRuleYaml(generateAlertRules(config)));
@@ -254,15 +229,7 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
         ['webhook receiver', hook?.stop],
         ['temp dir', dir ? () => rm(dir, { recursive: true, force: true }) : undefined],
       ];
-      const errors: string[] = [];
-      for (const [what, step] of steps) {
-        try {
-          await step?.();
-        } catch (err) {
-          errors.push(`${what}: ${(err as Error).message}`);
-        }
-      }
-      if (errors.length > 0) throw new Error(`cleanup failed: ${errors.join('; ')}`);
+      await cleanUp(steps);
     });
 
     /**

@@ -32,12 +32,11 @@
  * CI=true or DRIFTD_REQUIRE_SERVICES=1.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
@@ -50,7 +49,9 @@ import {
 } from '../../src/export/rules.js';
 import { requireBinary } from '../helpers/binaries.js';
 import {
+  cleanUp,
   type RunningServer,
+  shippedAlertmanagerConfig,
   startAlertmanager,
   startPrometheus,
   startWebhookReceiver,
@@ -62,7 +63,6 @@ const prometheusBin = requireBinary('prometheus');
 const alertmanagerBin = requireBinary('prometheus-alertmanager', 'alertmanager');
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ALERTMANAGER_YML = join(ROOT, 'deploy/alertmanager/alertmanager.yml');
 
 const WINDOW = '10s';
 const RUNBOOKS = 'https://runbooks.example.org/driftd';
@@ -270,32 +270,8 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
       await daemon.pipeline.refreshBaselines();
 
       hook = await startWebhookReceiver();
-      // The shipped config: routes and inhibition rules untouched; every receiver becomes the
-      // test webhook (path = receiver name), short group timers everywhere, no secret files.
-      const amConfig = parse(await readFile(ALERTMANAGER_YML, 'utf8')) as {
-        global: Record<string, unknown>;
-        route: Record<string, unknown>;
-        receivers: { name: string }[];
-      };
-      delete amConfig.global.slack_api_url_file;
-      amConfig.global.resolve_timeout = '30s';
-      const shorten = (route: Record<string, unknown>) => {
-        for (const [key, value] of [
-          ['group_wait', '2s'],
-          ['group_interval', '1s'],
-          ['repeat_interval', '1m'],
-        ] as const) {
-          if (route === amConfig.route || key in route) route[key] = value;
-        }
-        for (const child of (route.routes ?? []) as Record<string, unknown>[]) shorten(child);
-      };
-      shorten(amConfig.route);
-      const hookUrl = hook.url;
-      amConfig.receivers = amConfig.receivers.map(({ name }) => ({
-        name,
-        webhook_configs: [{ url: hookUrl.replace(/\/alerts$/, `/${name}`), send_resolved: true }],
-      }));
-      am = await startAlertmanager({ configYaml: stringify(amConfig) });
+      // The shipped config, every receiver the test webhook (test/helpers/prometheus.ts).
+      am = await startAlertmanager({ configYaml: await shippedAlertmanagerConfig(hook.url) });
 
       const generated = generateAlertRules(config);
       rules = generated.groups.flatMap((g) => g.rules);
@@ -319,15 +295,7 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
         ['daemon', daemon ? () => daemon!.close() : undefined],
         ['temp dir', dir ? () => rm(dir!, { recursive: true, force: true }) : undefined],
       ];
-      const errors: string[] = [];
-      for (const [what, step] of steps) {
-        try {
-          await step?.();
-        } catch (err) {
-          errors.push(`${what}: ${(err as Error).message}`);
-        }
-      }
-      if (errors.length > 0) throw new Error(`cleanup failed: ${errors.join('; ')}`);
+      await cleanUp(steps);
     });
 
     const metricsText = async () => (await fetch(`${daemon!.url}/metrics`)).text();

@@ -21,12 +21,10 @@
  * Event time is synthetic: 10 s windows, each POST of the next window closes the previous one.
  * Missing binaries skip locally and fail under CI=true or DRIFTD_REQUIRE_SERVICES=1.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
@@ -39,8 +37,10 @@ import {
   writeConfigFile,
 } from '../helpers/daemon-process.js';
 import {
+  cleanUp,
   freePort,
   type RunningServer,
+  shippedAlertmanagerConfig,
   startAlertmanager,
   startPrometheus,
   startWebhookReceiver,
@@ -51,9 +51,6 @@ import { lcgNormals } from '../helpers/random.js';
 
 const prometheusBin = requireBinary('prometheus');
 const alertmanagerBin = requireBinary('prometheus-alertmanager', 'alertmanager');
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ALERTMANAGER_YML = join(ROOT, 'deploy/alertmanager/alertmanager.yml');
 
 const MODEL = 'churn-retrain';
 const WINDOW = '10s';
@@ -182,36 +179,10 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
       await store.close();
 
       hook = await startWebhookReceiver();
-      const amConfig = parse(await readFile(ALERTMANAGER_YML, 'utf8')) as {
-        global: Record<string, unknown>;
-        route: Record<string, unknown>;
-        receivers: { name: string; webhook_configs?: { send_resolved?: boolean }[] }[];
-      };
-      delete amConfig.global.slack_api_url_file;
-      amConfig.global.resolve_timeout = '30s';
-      // Short group timers; repeat intervals as shipped (the retrain route's is what is tested).
-      const shorten = (route: Record<string, unknown>) => {
-        for (const [key, value] of [
-          ['group_wait', '2s'],
-          ['group_interval', '1s'],
-        ] as const) {
-          if (route === amConfig.route || key in route) route[key] = value;
-        }
-        for (const child of (route.routes ?? []) as Record<string, unknown>[]) shorten(child);
-      };
-      shorten(amConfig.route);
-      const hookUrl = hook.url;
-      amConfig.receivers = amConfig.receivers.map(({ name, webhook_configs }) => ({
-        name,
-        webhook_configs: [
-          {
-            url: hookUrl.replace(/\/alerts$/, `/${name}`),
-            // As shipped where the receiver is a webhook (the pipeline's: no resolved).
-            send_resolved: webhook_configs?.[0]?.send_resolved ?? true,
-          },
-        ],
-      }));
-      am = await startAlertmanager({ configYaml: stringify(amConfig) });
+      // The shipped config, every receiver the test webhook (test/helpers/prometheus.ts).
+      am = await startAlertmanager({
+        configYaml: await shippedAlertmanagerConfig(hook.url, { repeatInterval: null }),
+      });
 
       const rulesFile = join(dir, 'driftd.rules.yaml');
       await writeFile(rulesFile, toPrometheusRuleYaml(generateAlertRules(config)));
@@ -233,15 +204,7 @@ describe.skipIf(!prometheusBin.available || !alertmanagerBin.available)(
         ['webhook receiver', hook?.stop],
         ['temp dir', dir ? () => rm(dir, { recursive: true, force: true }) : undefined],
       ];
-      const errors: string[] = [];
-      for (const [what, step] of steps) {
-        try {
-          await step?.();
-        } catch (err) {
-          errors.push(`${what}: ${(err as Error).message}`);
-        }
-      }
-      if (errors.length > 0) throw new Error(`cleanup failed: ${errors.join('; ')}`);
+      await cleanUp(steps);
     });
 
     /** HTTP checkpoints every 200 ms: windows closed before a kill are not closed again. */

@@ -14,12 +14,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { fileURLToPath } from 'node:url';
+import { parse, stringify } from 'yaml';
 import { findBinary } from './binaries.js';
 
 export interface RunningServer {
@@ -348,4 +349,70 @@ export function promqlMetricNames(expr: string): string[] {
     names.push(id!);
   }
   return [...new Set(names)];
+}
+
+/** The Alertmanager config driftd ships (routes, inhibitions, receivers). */
+export const SHIPPED_ALERTMANAGER_YML = fileURLToPath(
+  new URL('../../deploy/alertmanager/alertmanager.yml', import.meta.url),
+);
+
+/**
+ * The shipped Alertmanager config for a test, as YAML: routes and inhibition rules untouched;
+ * every receiver becomes the test webhook `hookUrl` (path = receiver name; `send_resolved` as
+ * shipped for a webhook receiver, else true), no secret files, short group timers on every
+ * route that sets them. `repeatInterval`: the repeat interval of those routes (1m by default);
+ * null keeps the shipped ones (what the retrain route promises is one notification).
+ */
+export async function shippedAlertmanagerConfig(
+  hookUrl: string,
+  opts: { repeatInterval?: string | null } = {},
+): Promise<string> {
+  const config = parse(await readFile(SHIPPED_ALERTMANAGER_YML, 'utf8')) as {
+    global: Record<string, unknown>;
+    route: Record<string, unknown>;
+    receivers: { name: string; webhook_configs?: { send_resolved?: boolean }[] }[];
+  };
+  delete config.global.slack_api_url_file;
+  config.global.resolve_timeout = '30s';
+  const repeat = opts.repeatInterval === undefined ? '1m' : opts.repeatInterval;
+  const timers: Array<[string, string]> = [
+    ['group_wait', '2s'],
+    ['group_interval', '1s'],
+    ...(repeat === null ? [] : [['repeat_interval', repeat] as [string, string]]),
+  ];
+  const shorten = (route: Record<string, unknown>) => {
+    for (const [key, value] of timers) {
+      if (route === config.route || key in route) route[key] = value;
+    }
+    for (const child of (route.routes ?? []) as Record<string, unknown>[]) shorten(child);
+  };
+  shorten(config.route);
+  config.receivers = config.receivers.map(({ name, webhook_configs }) => ({
+    name,
+    webhook_configs: [
+      {
+        url: hookUrl.replace(/\/alerts$/, `/${name}`),
+        send_resolved: webhook_configs?.[0]?.send_resolved ?? true,
+      },
+    ],
+  }));
+  return stringify(config);
+}
+
+/**
+ * Runs every cleanup step even when one fails (a daemon, servers, a temp dir), then throws one
+ * error naming every step that failed.
+ */
+export async function cleanUp(
+  steps: ReadonlyArray<[string, (() => Promise<unknown>) | undefined]>,
+): Promise<void> {
+  const errors: string[] = [];
+  for (const [what, step] of steps) {
+    try {
+      await step?.();
+    } catch (err) {
+      errors.push(`${what}: ${(err as Error).message}`);
+    }
+  }
+  if (errors.length > 0) throw new Error(`cleanup failed: ${errors.join('; ')}`);
 }
