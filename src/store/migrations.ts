@@ -498,9 +498,9 @@ SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
     // row written before. The segment is part of the key, or a
     // segment's row would replace the whole window's row of the same feature.
     up: ({ db }) => [
-      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN segment LowCardinality(String) AFTER version, MODIFY ORDER BY (model, window, window_start, version, kind, feature, segment)`,
+      `ALTER TABLE ${tableRef(db, 'window_results')} ADD COLUMN IF NOT EXISTS segment LowCardinality(String) AFTER version, MODIFY ORDER BY (model, window, window_start, version, kind, feature, segment)`,
       // The record the latest table is fed from (migration 12) carries it too, in its key.
-      `ALTER TABLE ${tableRef(db, 'window_result_revisions')} ADD COLUMN segment LowCardinality(String) AFTER version, MODIFY ORDER BY (model, window, window_start, version, written_at, kind, feature, segment)`,
+      `ALTER TABLE ${tableRef(db, 'window_result_revisions')} ADD COLUMN IF NOT EXISTS segment LowCardinality(String) AFTER version, MODIFY ORDER BY (model, window, window_start, version, written_at, kind, feature, segment)`,
     ],
   },
   {

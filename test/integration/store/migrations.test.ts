@@ -107,6 +107,19 @@ describe('store migrations (chDB)', () => {
     ]);
   });
 
+  it('every migration runs again whole without error (a crash between its statements leaves it re-runnable)', async () => {
+    const { store, exec } = openStore(tempDir(), { ttl: 30, resultsTtl: 400 });
+    await store.migrate();
+    for (const m of MIGRATIONS) {
+      for (const statement of m.up({ db: 'driftd', rawEventsTtlDays: 30, resultsTtlDays: 400 })) {
+        await expect(
+          exec.command(statement),
+          `migration ${m.version}: ${statement}`,
+        ).resolves.toBeUndefined();
+      }
+    }
+  });
+
   it('keeps data across a restart on the same path', async () => {
     const path = tempDir();
     const a = openStore(path);
