@@ -1,3 +1,4 @@
+import { modelConfigHash } from '../config/hash.js';
 import type { ModelConfig } from '../config/types.js';
 import type { WindowResult } from '../types.js';
 import { type EvaluableWindow, evaluateWindow } from './evaluate.js';
@@ -23,8 +24,13 @@ export function evaluateSegments(
       state: seg.state,
       closedAt: closed.closedAt,
       ...(closed.reason === undefined ? {} : { reason: closed.reason }),
+      ...(closed.revisionReason === undefined ? {} : { revisionReason: closed.revisionReason }),
     };
-    out.push(evaluateWindow(window, seg.baseline, against));
+    // Lineage names the model's effective config, not the baseline-only view judged here.
+    out.push({
+      ...evaluateWindow(window, seg.baseline, against),
+      configHash: modelConfigHash(model),
+    });
   }
   return out;
 }

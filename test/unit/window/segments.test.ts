@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../../src/baseline/index.js';
 import { baselineSpec } from '../../../src/baseline/profile.js';
 import { SEGMENT_TALLY_CAP } from '../../../src/baseline/segments.js';
+import { modelConfigHash } from '../../../src/config/hash.js';
 import type { ModelConfig } from '../../../src/config/types.js';
 import type { PredictionEvent, WindowBounds } from '../../../src/types.js';
 import { createWindowState, evaluateSegments, evaluateWindow } from '../../../src/window/index.js';
@@ -115,6 +116,17 @@ describe('segment window state', () => {
     expect(
       evaluateSegments({ state: restored, closedAt: 1 }, segmented).map((r) => r.segment),
     ).toEqual(['region=EU', 'region=US', 'region=__other__']);
+  });
+
+  it("segment results record the model's effective config and the write's reason (lineage)", () => {
+    const state = createWindowState({ bounds: bounds(segmented), model: segmented, baseline });
+    for (const e of events(600, 13)) state.record(e);
+    const results = evaluateSegments({ state, closedAt: 1, revisionReason: 'replay' }, segmented);
+    expect(results.length).toBeGreaterThan(0);
+    for (const r of results) {
+      expect(r.configHash).toBe(modelConfigHash(segmented));
+      expect(r.revisionReason).toBe('replay');
+    }
   });
 
   it('a model without segments keeps windows without segment state', () => {
