@@ -21,6 +21,29 @@ export interface DriftdConfig {
   privacy?: PrivacyConfig;
   /** The pipeline alerts' settings (top-level `alerts:`); absent in configs built by hand = defaults. */
   alerts?: PipelineAlerts;
+  /** Several instances, one answer (top-level `cluster:`); absent = single instance. */
+  cluster?: ClusterConfig;
+}
+
+/**
+ * Cluster mode (docs/scale-out.md, src/cluster/): several daemons share one ClickHouse server
+ * store and one Kafka consumer group; window state is kept per input lane (a Kafka partition,
+ * an instance's HTTP input) and merged into one result per window in the store.
+ */
+export interface ClusterConfig {
+  enabled: boolean;
+  /**
+   * This instance's stable name ([A-Za-z0-9._-], 1–63): names its HTTP lane, so a restarted
+   * instance resumes its own lane (the pod name of a StatefulSet).
+   */
+  instanceId: string;
+  /** How often an instance looks for windows every lane has passed, ms. @default 1000 */
+  finaliseIntervalMs: number;
+  /**
+   * An HTTP lane whose instance wrote no progress for this long no longer holds windows back
+   * (an instance gone for good), ms. @default 600000
+   */
+  laneTimeoutMs: number;
 }
 
 /** `off` = the alert is not generated. */

@@ -78,6 +78,12 @@ export const METRIC = {
   storeErrors: 'driftd_store_errors_total',
   kafkaConsumerLag: 'driftd_kafka_consumer_lag_messages',
   kafkaRebalances: 'driftd_kafka_rebalances_total',
+  // Scale-out (cluster mode, src/cluster/): per instance.
+  clusterLanesOwned: 'driftd_cluster_lanes_owned',
+  clusterPartialsWritten: 'driftd_cluster_partials_written_total',
+  clusterWindowsFinalised: 'driftd_cluster_windows_finalised_total',
+  clusterFinalisationDelay: 'driftd_cluster_finalisation_delay_seconds',
+  clusterWindowsPending: 'driftd_cluster_windows_pending',
   kafkaErrors: 'driftd_kafka_errors_total',
   kafkaConsumerReady: 'driftd_kafka_consumer_ready',
   kafkaMessagesProcessed: 'driftd_kafka_messages_processed_total',
@@ -179,6 +185,16 @@ export interface Metrics {
   storeErrors: Counter<'operation'>;
   kafkaConsumerLag: Gauge<'topic' | 'partition'>;
   kafkaRebalances: Counter;
+  /** Lanes whose window state this instance holds: kind="kafka" (partitions owned) or "http". */
+  clusterLanesOwned: Gauge<'kind'>;
+  /** Partial window rows written (final: the lane closed the window; provisional: idle copy). */
+  clusterPartialsWritten: Counter<'kind'>;
+  /** Windows this instance finalised (wrote the one global result of). */
+  clusterWindowsFinalised: Counter<'model' | 'window'>;
+  /** Seconds from the last lane's final partial of a window to its finalisation. */
+  clusterFinalisationDelay: Histogram;
+  /** Windows with partials and no finalisation yet, as this instance last saw them. */
+  clusterWindowsPending: Gauge;
   kafkaErrors: Counter<'operation'>;
   kafkaConsumerReady: Gauge;
   kafkaMessagesProcessed: Counter<'topic'>;
@@ -527,6 +543,32 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     kafkaRebalances: new Counter({
       name: METRIC.kafkaRebalances,
       help: 'Consumer group rebalances (group joins).',
+      registers,
+    }),
+    clusterLanesOwned: gauge(
+      METRIC.clusterLanesOwned,
+      'Input lanes whose window state this instance holds (cluster mode): Kafka partitions owned, its HTTP lane.',
+      ['kind'] as const,
+    ),
+    clusterPartialsWritten: counter(
+      METRIC.clusterPartialsWritten,
+      'Partial window rows written (cluster mode), kind="final" (the lane closed the window) or "provisional" (idle copy).',
+      ['kind'] as const,
+    ),
+    clusterWindowsFinalised: counter(
+      METRIC.clusterWindowsFinalised,
+      'Windows this instance finalised: merged every lane\'s partial and wrote the one result (cluster mode).',
+      ['model', 'window'] as const,
+    ),
+    clusterFinalisationDelay: new Histogram({
+      name: METRIC.clusterFinalisationDelay,
+      help: 'Seconds from the last lane closing its part of a window to the window\'s finalisation (cluster mode).',
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    clusterWindowsPending: new Gauge({
+      name: METRIC.clusterWindowsPending,
+      help: 'Windows with partial rows and no finalisation yet, as this instance last looked (cluster mode).',
       registers,
     }),
     kafkaErrors: counter(

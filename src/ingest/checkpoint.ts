@@ -232,3 +232,45 @@ export function decodeReplayCheckpoint(row: StoredCheckpoint): ReplayCheckpoint 
   if (typeof c.done !== 'boolean') throw bad('done missing');
   return c as ReplayCheckpoint;
 }
+
+/**
+ * Cluster mode: one input lane's checkpoint (a Kafka partition's, an instance's HTTP input's;
+ * src/cluster/types.ts): the lane's windows hold exactly its events before `position` (Kafka:
+ * the next offset to read; HTTP: events at ingest positions ≤ `position`) and none after.
+ * Written to group `laneCheckpointGroup(groupId, lane)`; `seq` increases per lane across owners
+ * (a new owner continues from the restored row's). Any lane checkpoint of the lane is a valid
+ * cut (its state depends only on the lane's own events), so the latest one, whoever wrote it,
+ * is where the lane resumes.
+ */
+export interface LaneCheckpoint {
+  format: 1;
+  kind: 'lane';
+  lane: string;
+  seq: number;
+  takenAt: number;
+  /** Decimal: Kafka offsets go beyond 2^53. */
+  position: string;
+  /** The instance that wrote it. */
+  instance: string;
+  /** Window manager snapshot per model id (this lane's windows only). */
+  windows: Record<string, WindowManagerSnapshot>;
+}
+
+export function encodeLaneCheckpoint(group: string, cp: LaneCheckpoint): StoredCheckpoint {
+  return { groupId: group, seq: cp.seq, takenAt: cp.takenAt, payload: JSON.stringify(cp) };
+}
+
+/**
+ * Parses and checks a stored lane checkpoint.
+ * @throws InvalidInputError naming what does not fit
+ */
+export function decodeLaneCheckpoint(row: StoredCheckpoint): LaneCheckpoint {
+  const { c, bad } = parsePayload<LaneCheckpoint>(row);
+  if (c.format !== 1 || c.kind !== 'lane') throw bad('not a lane checkpoint of format 1');
+  if (typeof c.lane !== 'string' || c.lane === '') throw bad('lane missing');
+  if (typeof c.position !== 'string' || !OFFSET_RE.test(c.position))
+    throw bad(`bad position ${String(c.position)}`);
+  if (!Number.isSafeInteger(c.seq) || (c.seq as number) < 0) throw bad(`bad seq ${String(c.seq)}`);
+  if (typeof c.instance !== 'string') throw bad('instance missing');
+  return c as LaneCheckpoint;
+}
