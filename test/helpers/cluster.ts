@@ -56,10 +56,10 @@ export interface ClusterOptions {
   referenceKafka?: Record<string, unknown>;
   /** Environment of every daemon (tuning: checkpoint intervals, session timeout, …). */
   env?: Record<string, string>;
-  /** cluster.finaliseIntervalMs. @default 500 */
-  finaliseIntervalMs?: number;
-  /** cluster.laneTimeoutMs. @default the config's default */
-  laneTimeoutMs?: number;
+  /** cluster.finaliseInterval (a duration). @default "500ms" */
+  finaliseInterval?: string;
+  /** cluster.laneTimeout (a duration). @default the config's */
+  laneTimeout?: string;
   /** Fills a freshly migrated store (baselines); called for the cluster's and the reference's. */
   prepare: (store: Store, config: DriftdConfig) => Promise<void>;
 }
@@ -208,8 +208,8 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
         cluster: {
           enabled: true,
           instanceId: id,
-          finaliseIntervalMs: opts.finaliseIntervalMs ?? 500,
-          ...(opts.laneTimeoutMs !== undefined ? { laneTimeoutMs: opts.laneTimeoutMs } : {}),
+          finaliseInterval: opts.finaliseInterval ?? '500ms',
+          ...(opts.laneTimeout !== undefined ? { laneTimeout: opts.laneTimeout } : {}),
         },
         models: opts.models,
       },
