@@ -305,8 +305,12 @@ describe.skipIf(!available)(
         for (const p of await c.partials(f)) writers.add(p.instance);
       }
       if (writers.size < 3) notes.push(`partials were written by ${[...writers].join(', ')} only`);
+      const restored = c
+        .logs()
+        .filter((e) => e.daemon !== 'reference' && /^restored lane checkpoint/.test(e.msg ?? ''));
+      if (restored.length === 0) notes.push('no instance logged a restored lane checkpoint');
       console.info(
-        `[cluster-kafka] ${WINDOWS} windows equal; partial writers ${[...writers].sort().join(', ')}; finalised by ${[...new Set(finalisations.map((f) => f.instance))].sort().join(', ')}; delays ${Math.min(...finalisations.map((f) => f.delaySeconds)).toFixed(2)}–${Math.max(...finalisations.map((f) => f.delaySeconds)).toFixed(2)} s`,
+        `[cluster-kafka] ${WINDOWS} windows equal; partial writers ${[...writers].sort().join(', ')}; lane checkpoints restored ${restored.length}×; finalised by ${[...new Set(finalisations.map((f) => f.instance))].sort().join(', ')}; delays ${Math.min(...finalisations.map((f) => f.delaySeconds)).toFixed(2)}–${Math.max(...finalisations.map((f) => f.delaySeconds)).toFixed(2)} s`,
       );
       expect(notes).toEqual([]);
     }, 360_000);

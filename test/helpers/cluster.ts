@@ -36,6 +36,7 @@ import { type ClickHouseStandIn, startClickHouseStandIn } from './clickhouse-htt
 import {
   type DaemonProcess,
   type Exit,
+  type LogEntry,
   startDaemonProcess,
   writeConfigFile,
 } from './daemon-process.js';
@@ -107,6 +108,8 @@ export interface Cluster {
   partials(w: WindowKey): Promise<PartialRow[]>;
   /** A metric of a running instance's /metrics (sum of the samples whose labels include `labels`). */
   metric(id: string, name: string, labels?: Record<string, string>): Promise<number>;
+  /** Every log line of every life of every instance (and the reference), with its name. */
+  logs(): Array<LogEntry & { daemon: string }>;
   /** Kills every daemon still running, closes the store clients and the stand-in, removes the directory. */
   close(): Promise<void>;
 }
@@ -152,7 +155,7 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
   const root = await mkdtemp(join(tmpdir(), `driftd-cluster-${opts.name}-`));
   const standIn = await startClickHouseStandIn({ path: join(root, 'standin') });
   const running = new Map<string, DaemonProcess>();
-  const every: DaemonProcess[] = [];
+  const every: Array<{ name: string; d: DaemonProcess }> = [];
   const configFiles = new Map<string, string>();
   const stores = new Map<Run, Store & ClusterStore>();
 
@@ -225,7 +228,7 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
       env: opts.env ?? {},
       logFile: join(root, `${name}.log`),
     });
-    every.push(d);
+    every.push({ name, d });
     await d.waitReady(60_000);
     return d;
   }
@@ -341,8 +344,11 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
       const text = await (await fetch(`${get(id).url}/metrics`)).text();
       return sampleSum(text, name, labels);
     },
+    logs() {
+      return every.flatMap(({ name, d }) => d.logs.map((e) => ({ ...e, daemon: name })));
+    },
     async close() {
-      await Promise.all(every.map((d) => d.kill('SIGKILL').catch(() => undefined)));
+      await Promise.all(every.map(({ d }) => d.kill('SIGKILL').catch(() => undefined)));
       for (const s of stores.values()) await s.close().catch(() => undefined);
       await standIn.close();
       await rm(root, { recursive: true, force: true });
