@@ -503,3 +503,41 @@ describe.each(DRIVERS)('cluster store on the $name', (driver) => {
     expect(await store.laneProgress()).toEqual([]);
   });
 });
+
+describe('cluster store on an engine whose views keep a deduplicated block’s copy by default', () => {
+  it('a finalised window’s token still leaves one row in the latest tables: the insert asks the views to drop it too', async () => {
+    // Older ClickHouse servers default deduplicate_blocks_in_dependent_materialized_views to
+    // 0: the record dropped the second INSERT but its view still wrote it to the latest table.
+    const path = mkdtempSync(join(tmpdir(), 'driftd-cluster-store-views-'));
+    const exec = createChdbExecutor({
+      path,
+      connectionArgs: ['--deduplicate_blocks_in_dependent_materialized_views=0'],
+    });
+    const store = createStore({ kind: 'embedded', path, rawEventsTtlDays: 30 }, { executor: exec });
+    try {
+      await store.migrate();
+      const [setting] = await exec.query<{ value: string }>(
+        "SELECT value FROM system.settings WHERE name = 'deduplicate_blocks_in_dependent_materialized_views'",
+      );
+      expect(setting?.value).toBe('0');
+      const w = windowKey(0);
+      for (const at of [w.end + 2000, w.end + 3000]) {
+        await store.insertWindowResults([result(0, at)], { dedupToken: token(0) });
+        await store.insertPerformance([performance(0, at)], { dedupToken: token(0) });
+      }
+      const rows = async (table: string) => {
+        const [r] = await exec.query<{ n: string }>(
+          `SELECT count() AS n FROM \`driftd\`.\`${table}\` SETTINGS output_format_json_quote_64bit_integers = 1`,
+        );
+        return Number(r?.n);
+      };
+      expect(await rows('window_results')).toBe(4);
+      expect(await rows('window_result_revisions')).toBe(4);
+      expect(await rows('performance')).toBe(1);
+      expect((await store.latestWindowResult('credit-risk'))?.closedAt).toBe(w.end + 2000);
+    } finally {
+      await store.close();
+      rmSync(path, { recursive: true, force: true });
+    }
+  });
+});
