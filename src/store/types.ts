@@ -4,6 +4,7 @@
  * sql.ts / migrations.ts) and a concrete engine (chdb.ts in-process, clickhouse.ts over HTTP).
  */
 
+import type { DedupOptions } from '../cluster/types.js';
 import { StoreError } from '../errors.js';
 import type { FairnessResult } from '../stats/fairness.js';
 import type { ProtectedAttribute } from '../stats/fairness-groups.js';
@@ -19,7 +20,6 @@ import type {
   WindowResult,
 } from '../types.js';
 import type { StoredRetrainRecommendation } from './retrain-sql.js';
-import type { DedupOptions } from '../cluster/types.js';
 
 export type { StoredRetrainRecommendation } from './retrain-sql.js';
 
