@@ -1,12 +1,13 @@
 /** The Kafka source's options and interface: tuning knobs (and their environment overrides), its error. */
 
+import type { LaneProgressRow } from '../../cluster/types.js';
 import type { KafkaConfig, ModelConfig } from '../../config/types.js';
 import { DriftdError, type DriftdErrorOptions } from '../../errors.js';
 import type { Metrics } from '../../export/metrics.js';
 import type { Logger } from '../../logger.js';
 import type { PiiKey } from '../../privacy/pii.js';
-import type { Clock } from '../../window/index.js';
-import type { CheckpointStore, KafkaCheckpoint } from '../checkpoint.js';
+import type { Clock, WindowManagerSnapshot } from '../../window/index.js';
+import type { CheckpointStore, KafkaCheckpoint, RestoreReport } from '../checkpoint.js';
 import type { HttpInputHooks } from '../checkpointer.js';
 import type { BackoffOptions } from '../retry.js';
 import type { EngineSource } from '../source.js';
@@ -132,8 +133,43 @@ export interface KafkaSourceOptions {
   /** ingest.maxFutureSkew: later prediction events are dead-lettered (ts_in_future). @default 1 h */
   maxFutureSkewMs?: number;
   tuning?: KafkaTuning;
-  /** The HTTP input, when the daemon also takes HTTP events: its position is in the cut. */
+  /**
+   * The HTTP input, when the daemon also takes HTTP events: its position is in the cut. Not in
+   * cluster mode (the HTTP lane has a checkpointer of its own there).
+   */
   http?: HttpInputHooks;
+  /** Cluster mode (`cluster.enabled`): per-partition lanes (lane-checkpoints.ts). */
+  cluster?: KafkaClusterOptions;
+}
+
+/** One lane's standing per (model, version), and ('', '') for the lane as a whole. */
+export interface LaneStanding {
+  model: string;
+  version: string;
+  watermark: number | null;
+  idle: boolean;
+}
+
+/**
+ * The engine's per-lane windows as the Kafka source drives them (src/cluster/lane-windows.ts,
+ * `pipeline.cluster.lanes`): a predictions partition's lane is opened or restored when the
+ * partition is assigned, dropped when it is revoked, snapshotted at each cut.
+ */
+export interface KafkaLanes {
+  has(lane: string): boolean;
+  open(lane: string): void;
+  restore(lane: string, windows: Record<string, WindowManagerSnapshot>): RestoreReport;
+  drop(lane: string): void;
+  snapshot(lane: string): Record<string, WindowManagerSnapshot>;
+  progress(lane: string): LaneStanding[];
+}
+
+export interface KafkaClusterOptions {
+  /** This instance's `cluster.instanceId` (written into lane checkpoints and progress rows). */
+  instanceId: string;
+  lanes: KafkaLanes;
+  /** Where progress rows go (the store). */
+  store: { insertLaneProgress(rows: readonly LaneProgressRow[]): Promise<void> };
 }
 
 /** The tuning with every default filled in. */
@@ -162,6 +198,11 @@ export interface KafkaSource {
   readiness(): { ok: boolean; detail: string };
   /** Takes a checkpoint now, between batches (tests, shutdown). */
   checkpoint(): Promise<void>;
+  /**
+   * Cluster mode: every partition of the predictions topic as a lane ("topic/p"), from the
+   * brokers' metadata (refreshed with the lag); undefined until known, and outside cluster mode.
+   */
+  lanes(): string[] | undefined;
   /**
    * Runs `apply` (the pipeline's config swap of a reload) between batches, under the lock the
    * batches and checkpoints take; then the decode thread decodes with the new models (see
