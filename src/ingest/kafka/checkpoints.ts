@@ -58,9 +58,9 @@
  *   them before the batch is fetched again, so its retry counts nothing twice (batch.ts).
  *
  * Scope: exact for one daemon instance per consumer group. Several instances in one group each
- * write the group's single checkpoint row, and a partition that moves between instances
- * arrives without its window state; that is at-least-once, not exact (not implemented: per-
- * instance checkpoints and merging partial window states).
+ * would write the group's single checkpoint row, and a partition that moves between instances
+ * would arrive without its window state: cluster mode (`cluster.enabled`) checkpoints each
+ * partition on its own instead (lane-checkpoints.ts).
  */
 
 import type { Consumer } from 'kafkajs';
