@@ -36,6 +36,8 @@
  */
 
 import type { Admin } from 'kafkajs';
+import type { LaneProgress } from '../../cluster/lane-windows.js';
+import { progressRows } from '../../cluster/progress.js';
 import { kafkaLane, type LaneProgressRow, laneCheckpointGroup } from '../../cluster/types.js';
 import type { Metrics } from '../../export/metrics.js';
 import {
@@ -54,7 +56,7 @@ import {
   settleQuiet,
 } from './checkpoints.js';
 import type { Lag } from './lag.js';
-import type { KafkaClusterOptions, LaneStanding } from './options.js';
+import type { KafkaClusterOptions } from './options.js';
 import { partitionKey as key, PartitionProgress } from './partition-progress.js';
 
 export interface LaneCheckpointsOptions extends Omit<CheckpointsOptions, 'http' | 'metrics'> {
@@ -72,29 +74,6 @@ export interface LaneCheckpoints extends Checkpoints {
    * the revoked lanes and restoring the added ones is queued on the lock.
    */
   reassign(added: readonly number[], revoked: readonly number[]): void;
-}
-
-/**
- * The progress rows of a lane's cut. The lane-level row (model = version = ''): its watermark
- * the max over its versions, idle as the engine says.
- */
-function progressRows(
-  lane: string,
-  standings: readonly LaneStanding[],
-  at: { position: string; seq: number; instance: string; now: number },
-): LaneProgressRow[] {
-  return standings.map((s) => ({
-    lane,
-    model: s.model,
-    version: s.version,
-    watermark: s.watermark,
-    idle: s.idle,
-    retired: false,
-    position: at.position,
-    seq: at.seq,
-    instance: at.instance,
-    writtenAt: at.now,
-  }));
 }
 
 export function createLaneCheckpoints(options: LaneCheckpointsOptions): LaneCheckpoints {
@@ -121,7 +100,7 @@ export function createLaneCheckpoints(options: LaneCheckpointsOptions): LaneChec
   }
 
   /** The lane's standings, idle only when the partition has no lag. */
-  function standings(partition: number): LaneStanding[] {
+  function standings(partition: number): LaneProgress[] {
     const caughtUp = options.lag.of(predictionsTopic, partition) === 0;
     return lanes.progress(lane(partition)).map((s) => ({ ...s, idle: s.idle && caughtUp }));
   }

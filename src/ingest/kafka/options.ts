@@ -1,13 +1,14 @@
 /** The Kafka source's options and interface: tuning knobs (and their environment overrides), its error. */
 
-import type { LaneProgressRow } from '../../cluster/types.js';
+import type { LaneWindows } from '../../cluster/lane-windows.js';
+import type { ClusterStore } from '../../cluster/types.js';
 import type { KafkaConfig, ModelConfig } from '../../config/types.js';
 import { DriftdError, type DriftdErrorOptions } from '../../errors.js';
 import type { Metrics } from '../../export/metrics.js';
 import type { Logger } from '../../logger.js';
 import type { PiiKey } from '../../privacy/pii.js';
-import type { Clock, WindowManagerSnapshot } from '../../window/index.js';
-import type { CheckpointStore, KafkaCheckpoint, RestoreReport } from '../checkpoint.js';
+import type { Clock } from '../../window/index.js';
+import type { CheckpointStore, KafkaCheckpoint } from '../checkpoint.js';
 import type { HttpInputHooks } from '../checkpointer.js';
 import type { BackoffOptions } from '../retry.js';
 import type { EngineSource } from '../source.js';
@@ -142,34 +143,22 @@ export interface KafkaSourceOptions {
   cluster?: KafkaClusterOptions;
 }
 
-/** One lane's standing per (model, version), and ('', '') for the lane as a whole. */
-export interface LaneStanding {
-  model: string;
-  version: string;
-  watermark: number | null;
-  idle: boolean;
-}
-
 /**
- * The engine's per-lane windows as the Kafka source drives them (src/cluster/lane-windows.ts,
- * `pipeline.cluster.lanes`): a predictions partition's lane is opened or restored when the
- * partition is assigned, dropped when it is revoked, snapshotted at each cut.
+ * The engine's per-lane windows as the Kafka source drives them (`pipeline.cluster.lanes`): a
+ * predictions partition's lane is restored or opened when the partition is assigned, dropped
+ * when it is revoked, snapshotted at each cut.
  */
-export interface KafkaLanes {
-  has(lane: string): boolean;
-  open(lane: string): void;
-  restore(lane: string, windows: Record<string, WindowManagerSnapshot>): RestoreReport;
-  drop(lane: string): void;
-  snapshot(lane: string): Record<string, WindowManagerSnapshot>;
-  progress(lane: string): LaneStanding[];
-}
+export type KafkaLanes = Pick<
+  LaneWindows,
+  'has' | 'open' | 'restore' | 'drop' | 'snapshot' | 'progress'
+>;
 
 export interface KafkaClusterOptions {
   /** This instance's `cluster.instanceId` (written into lane checkpoints and progress rows). */
   instanceId: string;
   lanes: KafkaLanes;
   /** Where progress rows go (the store). */
-  store: { insertLaneProgress(rows: readonly LaneProgressRow[]): Promise<void> };
+  store: Pick<ClusterStore, 'insertLaneProgress'>;
 }
 
 /** The tuning with every default filled in. */
