@@ -169,7 +169,7 @@ describe.skipIf(!available)(
                 { name: 'income', type: 'numeric' },
                 { name: 'age', type: 'numeric' },
               ],
-              windows: { sizes: ['1m'], allowedLateness: '0s', idleTimeout: '10m' },
+              windows: { sizes: ['1m'], allowedLateness: '0s', idleTimeout: '2s' },
               drift: { minWindowSize: 20 },
             },
           ],
@@ -269,6 +269,9 @@ describe.skipIf(!available)(
         await waitFor('a owns 4 lanes', async () =>
           (await a.lanesOwned()) === 4 ? true : undefined,
         );
+        // The finaliser's Kafka lanes: every partition of the topic, owned or not.
+        const all = Array.from({ length: PARTITIONS }, (_, p) => lane(p));
+        expect(await waitFor('lanes listed', () => a.source.lanes())).toEqual(all);
         await produce(T0, T0 + 4 * MINUTE, 800);
         await waitFor('a caught up', allCaughtUp);
 
@@ -277,6 +280,7 @@ describe.skipIf(!available)(
         await waitFor('a and b own 2 lanes each', async () =>
           (await a.lanesOwned()) === 2 && (await bb.lanesOwned()) === 2 ? true : undefined,
         );
+        expect(await waitFor('lanes listed by b', () => bb.source.lanes())).toEqual(all);
         await produce(T0 + 4 * MINUTE, T0 + 7 * MINUTE, 600);
         await waitFor('a and b caught up', allCaughtUp);
         // More while the first instance leaves: the rest of its lanes move with their cuts.
@@ -297,6 +301,14 @@ describe.skipIf(!available)(
           });
         }
         await waitFor('b caught up', allCaughtUp);
+        // Quiet and caught up (no lag): each lane's progress turns idle without another batch.
+        await waitFor('every lane idle', () => {
+          for (let p = 0; p < PARTITIONS; p++) {
+            const rows = rec.progress.filter((r) => r.lane === lane(p) && r.model === '');
+            if (rows.at(-1)?.idle !== true) return undefined;
+          }
+          return true;
+        });
         await b.source.close();
       } finally {
         await a.source.close();
