@@ -19,6 +19,7 @@ import type {
   WindowResult,
 } from '../types.js';
 import type { StoredRetrainRecommendation } from './retrain-sql.js';
+import type { DedupOptions } from '../cluster/types.js';
 
 export type { StoredRetrainRecommendation } from './retrain-sql.js';
 
@@ -43,6 +44,8 @@ export interface StoredEvent extends PredictionEvent {
    * fingerprint (`requestTag`, src/ingest/idempotency.ts; '' or absent: none).
    */
   requestKey?: string;
+  /** Cluster mode: the input lane of an HTTP event (`http:<instanceId>`, events.lane); '' or absent: none. */
+  lane?: string;
 }
 
 /** Events encoded for the events table, as `EventBuffer.take()` hands them out. */
@@ -397,7 +400,7 @@ export interface Store {
    * Writing a window again (late data) replaces the earlier result as a whole for the
    * readers; every revision stays in the record (`windowHistory`).
    */
-  insertWindowResults(rows: readonly WindowResult[]): Promise<void>;
+  insertWindowResults(rows: readonly WindowResult[], opts?: DedupOptions): Promise<void>;
   /** Every stored revision of one window's results and performance, oldest first. */
   windowHistory(query: WindowHistoryQuery): Promise<WindowHistory>;
   /** Windows overlapping `[from, to)`, ordered by start (then window label, version). */
@@ -481,9 +484,10 @@ export interface Store {
 
   /**
    * HTTP events stored with an ingest position above `after`, in position order, at most
-   * `limit` (the checkpointer replays them into the windows after a restart).
+   * `limit` (the checkpointer replays them into the windows after a restart); `lane`: only
+   * that lane's (cluster mode; '' or absent: rows without a lane).
    */
-  httpEventsAfter(after: number, limit: number): Promise<StoredEvent[]>;
+  httpEventsAfter(after: number, limit: number, lane?: string): Promise<StoredEvent[]>;
   /** Idempotency keys of HTTP events received at or after `since` (epoch ms), at most `limit`. */
   recentRequestKeys(since: number, limit: number): Promise<string[]>;
 

@@ -48,6 +48,7 @@ export {
   type WindowManager,
   type WindowManagerOptions,
   type WindowManagerSnapshot,
+  type VersionProgress,
 } from './manager.js';
 export { evaluateSegments } from './segment-results.js';
 export {
