@@ -25,11 +25,12 @@ import type { Metrics } from '../export/metrics.js';
 import { restoreGauges } from '../export/restore.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/types.js';
-import type { BaselineProfile, WindowBounds, WindowResult } from '../types.js';
+import type { BaselineProfile, WindowBounds } from '../types.js';
 import type { Clock, ClosedWindow, WindowStateSnapshot } from '../window/index.js';
 import { createWindowState } from '../window/state.js';
 import { createFinalisedWindows, type FinalisedWindows } from './finalised.js';
 import { laneSet } from './lane-set.js';
+import type { ClusterEngine, LaneWindows } from './lane-windows.js';
 import {
   type ClusterStore,
   type FinalisationRow,
@@ -60,18 +61,9 @@ export function finalToken(w: WindowKey): string {
 }
 
 /** What the finaliser uses of the engine (`pipeline.cluster`, src/ingest/pipeline.ts). */
-export interface FinaliserEngine {
-  readonly instanceId: string;
-  readonly lanes: {
-    ids(): string[];
-    closeThrough(model: string, version: string, sizeLabel: string, end: number): void;
-  };
-  writeFinal(
-    closed: readonly ClosedWindow[],
-    dedupToken: (c: ClosedWindow) => string,
-  ): Promise<WindowResult[]>;
-  setWindowOpen(isOpen: (model: string, b: WindowBounds) => boolean): void;
-}
+export type FinaliserEngine = Pick<ClusterEngine, 'instanceId' | 'writeFinal' | 'setWindowOpen'> & {
+  readonly lanes: Pick<LaneWindows, 'ids' | 'closeThrough'>;
+};
 
 export type FinaliserStore = ClusterStore &
   Pick<Store, 'latestResults' | 'latestFairness' | 'queryDrift'> &
