@@ -74,7 +74,9 @@ export interface ClusterEngine {
 }
 
 /** Every lane at once, for the pipeline (see the file comment). */
-export interface LaneRegistry extends LaneWindows, Omit<WindowRegistry, 'managers' | 'snapshot'> {
+export interface LaneRegistry
+  extends Omit<LaneWindows, 'snapshot'>,
+    Omit<WindowRegistry, 'managers' | 'snapshot'> {
   /** Empty: in cluster mode managers are per lane (`registryOf`). */
   readonly managers: ReadonlyMap<string, WindowManager>;
   /** This instance's HTTP lane. */
@@ -87,6 +89,13 @@ export interface LaneRegistry extends LaneWindows, Omit<WindowRegistry, 'manager
   registryOf(source: EventSource): { lane: string; registry: WindowRegistry };
   /** The lane's registry, if held. */
   registry(lane: string): WindowRegistry | undefined;
+  /** A lane's windows (see LaneWindows); without a lane, the HTTP lane's (its checkpoint). */
+  snapshot(lane?: string): Record<string, WindowManagerSnapshot>;
+  /**
+   * The closed windows not yet stored (the partial writer's queue, the HTTP gate): a lane's
+   * progress holds back for them (a window's partial is stored before progress passes it).
+   */
+  pendingFrom(pending: () => Iterable<ClosedWindow>): void;
 }
 
 export function createLaneWindows(opts: {
@@ -104,6 +113,7 @@ export function createLaneWindows(opts: {
   /** Wall-clock of each lane's last delivery (lane-level idleness); absent: never. */
   const lastDelivery = new Map<string, number>();
   const none: ReadonlyMap<string, WindowManager> = new Map();
+  let pending: () => Iterable<ClosedWindow> = () => [];
 
   const build = (): WindowRegistry => createWindowRegistry({ live, clock, metrics, baselines });
 
@@ -176,24 +186,42 @@ export function createLaneWindows(opts: {
       lastDelivery.delete(lane);
       last = undefined;
     },
-    snapshot(lane) {
+    snapshot(lane = http) {
       return lanes.get(lane)?.snapshot() ?? {};
     },
+    pendingFrom(fn) {
+      pending = fn;
+    },
     progress(lane) {
+      // A window of the lane still on its way holds its version back: the watermark stays
+      // below its end, and the version is not idle (its provisional copy counts only stored).
+      const held = new Map<string, number>();
+      let heldAny = Number.POSITIVE_INFINITY;
+      for (const c of pending()) {
+        if (c.lane !== lane) continue;
+        const key = `${c.bounds.model}\u0000${c.bounds.version}`;
+        const below = c.bounds.end - 1;
+        if (below < (held.get(key) ?? Number.POSITIVE_INFINITY)) held.set(key, below);
+        if (below < heldAny) heldAny = below;
+      }
       const r = lanes.get(lane);
       const out: LaneProgress[] = [];
       let top: number | null = null;
       if (r !== undefined) {
         for (const [model, m] of r.managers) {
           for (const v of m.versions()) {
-            out.push({ model, version: v.version, watermark: v.watermark, idle: v.quiet });
-            if (v.watermark !== null && (top === null || v.watermark > top)) top = v.watermark;
+            const cap = held.get(`${model}\u0000${v.version}`);
+            const watermark =
+              cap === undefined || v.watermark === null ? v.watermark : Math.min(v.watermark, cap);
+            out.push({ model, version: v.version, watermark, idle: v.quiet && cap === undefined });
+            if (watermark !== null && (top === null || watermark > top)) top = watermark;
           }
         }
       }
       const at = lastDelivery.get(lane);
-      const idle = at === undefined || clock.now() - at >= minIdleTimeout();
-      out.push({ model: '', version: '', watermark: top, idle });
+      const quiet = at === undefined || clock.now() - at >= minIdleTimeout();
+      if (top !== null && top > heldAny) top = heldAny;
+      out.push({ model: '', version: '', watermark: top, idle: quiet && heldAny === Number.POSITIVE_INFINITY });
       return out;
     },
     closeThrough(model, version, sizeLabel, end) {

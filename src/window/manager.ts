@@ -250,7 +250,8 @@ export interface WindowManager {
   restore(snapshot: WindowManagerSnapshot): void;
   /**
    * Read-only, cluster mode (src/cluster/lane-windows.ts): per version, its watermark and
-   * whether it is quiet (nothing of it for `idleTimeoutMs` of clock time, the rule of `tick`).
+   * whether it is quiet: nothing of it for `idleTimeoutMs` of clock time (the rule of `tick`)
+   * and, if it has open windows, their provisional copies of this quiet spell queued.
    */
   versions(): VersionProgress[];
   /**
@@ -901,7 +902,11 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         out.push({
           version: s.version,
           watermark: s.wm === Number.NEGATIVE_INFINITY ? null : s.wm,
-          quiet: idleTimeout > 0 && now - s.lastArrival >= idleTimeout,
+          // Its open windows' provisional copies of this quiet spell are queued (`tick`).
+          quiet:
+            idleTimeout > 0 &&
+            now - s.lastArrival >= idleTimeout &&
+            (s.nextEnd === Number.POSITIVE_INFINITY || s.provisionalFor === s.lastArrival),
         });
       }
       return out;
