@@ -136,7 +136,8 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
   const { store, engine, metrics, clock } = opts;
   const log = opts.logger.child({ stage: 'finaliser', instance: engine.instanceId });
   // restore.ts logs each restore at info; here it runs on every foreign finalisation.
-  const quiet = log.child({}, { level: 'warn' });
+  const quiet =
+    log.levelVal >= (log.levels.values.warn ?? 40) ? log : log.child({}, { level: 'warn' });
   const random = opts.random ?? Math.random;
   const finalised = createFinalisedWindows({
     maxSeries: opts.maxSeries ?? seriesBound(opts.models),

@@ -29,7 +29,9 @@ export function expectNear(actual: unknown, expected: unknown, tol = 1e-12, path
   if (Array.isArray(expected)) {
     expect(Array.isArray(actual), path).toBe(true);
     expect((actual as unknown[]).length, `${path}.length`).toBe(expected.length);
-    expected.forEach((e, i) => expectNear((actual as unknown[])[i], e, tol, `${path}[${i}]`));
+    for (let i = 0; i < expected.length; i++) {
+      expectNear((actual as unknown[])[i], expected[i], tol, `${path}[${i}]`);
+    }
     return;
   }
   const a = actual as Record<string, unknown>;

@@ -199,7 +199,7 @@ describe('finaliser (in-memory store double)', () => {
     const w = key(T0);
     const { whole, parts } = lanesOf(w, 600, 1);
     const t = setup({ kafkaLanes: () => LANES });
-    LANES.forEach((l, i) => t.partials.push(partial(w, l, parts[i]!, NOW - 5000 + i)));
+    t.partials.push(...LANES.map((l, i) => partial(w, l, parts[i]!, NOW - 5000 + i)));
     t.prog.push(...allPassed(w.end));
     await t.finaliser.start();
     const report = await t.finaliser.runOnce();
@@ -236,7 +236,7 @@ describe('finaliser (in-memory store double)', () => {
     const w = key(T0);
     const { parts } = lanesOf(w, 90, 2);
     const t = setup({ kafkaLanes: () => LANES });
-    LANES.forEach((l, i) => t.partials.push(partial(w, l, parts[i]!)));
+    t.partials.push(...LANES.map((l, i) => partial(w, l, parts[i]!)));
     t.prog.push(progress('t/0', w.end), progress('t/1', w.end), progress('t/2', w.end - 1));
     expect((await t.finaliser.runOnce()).finalised).toEqual([]);
     expect(await t.registry.metrics()).toMatch(/driftd_cluster_windows_pending 1/);
