@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import { configuredTokens } from './api/auth.js';
 import type { Readiness } from './api/ports.js';
 import { buildServer } from './api/server.js';
+import { createFinaliser, type Finaliser } from './cluster/finaliser.js';
 import { createLiveConfig } from './config/live.js';
 import type { DriftdConfig } from './config/types.js';
 import { reachableUrl, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
@@ -146,6 +147,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   // without it the HTTP checkpointer does (in the store, with the HTTP input position).
   let kafka: KafkaSource | undefined;
   let checkpointer: HttpCheckpointer | undefined;
+  /** Cluster mode: turns the lanes' partials into each window's one result (src/cluster/). */
+  let finaliser: Finaliser | undefined;
   const httpCheckpoints = config.kafka === null && !overrides.flushOnClose;
   let closing: Promise<void> | undefined;
   let starting: Promise<void> | undefined;
@@ -364,6 +367,26 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         // Readiness stays false until the consumer has joined its group.
         kafka?.start();
         checkpointer?.start();
+        const engine = pipeline.cluster;
+        if (config.cluster?.enabled && engine !== undefined) {
+          const p = pipeline;
+          const source = kafka;
+          finaliser = createFinaliser({
+            store,
+            engine,
+            models,
+            baselineById: (id) => p.baselineById(id),
+            refreshBaselines: () => p.refreshBaselines(),
+            ...(config.kafka !== null ? { kafkaLanes: () => source?.lanes() } : {}),
+            metrics,
+            logger,
+            clock,
+            intervalMs: config.cluster.finaliseIntervalMs,
+            laneTimeoutMs: config.cluster.laneTimeoutMs,
+          });
+          // After the sources: its lanes are theirs; it never fails the start.
+          await finaliser.start();
+        }
         const period = overrides.tickMs ?? 1000;
         timer = setInterval(() => {
           // Never overlapping: a slow tick makes the next one skip, not pile up.
@@ -405,6 +428,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         await removeDaemonFile(config.dataDir).catch(() => {});
         await ticking;
         await reloading;
+        // One last finalisation run, then no more (before the sources stop).
+        await finaliser?.close();
         // Stop fetching, final checkpoint (windows + offsets), commit, disconnect.
         await kafka?.close();
         // Final HTTP checkpoint (its failure is logged: the previous one and the stored events
