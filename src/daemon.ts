@@ -149,7 +149,10 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   let checkpointer: HttpCheckpointer | undefined;
   /** Cluster mode: turns the lanes' partials into each window's one result (src/cluster/). */
   let finaliser: Finaliser | undefined;
-  const httpCheckpoints = config.kafka === null && !overrides.flushOnClose;
+  // Cluster mode: the HTTP input is a lane of its own, checkpointed on its own (Kafka or not).
+  const cluster = config.cluster?.enabled === true ? config.cluster : undefined;
+  const httpCheckpoints =
+    (config.kafka === null || cluster !== undefined) && !overrides.flushOnClose;
   let closing: Promise<void> | undefined;
   let starting: Promise<void> | undefined;
   const startAbort = new AbortController();
@@ -319,8 +322,10 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           ...(overrides.onPerformance ? { onPerformance: overrides.onPerformance } : {}),
           ...(overrides.revisionReason ? { revisionReason: overrides.revisionReason } : {}),
           ...(overrides.onComparison ? { onComparison: overrides.onComparison } : {}),
+          ...(cluster ? { cluster: { instanceId: cluster.instanceId } } : {}),
         });
         await pipeline.start();
+        if (cluster) metrics.clusterLanesOwned.set({ kind: 'http' }, 1);
         if (httpCheckpoints) {
           checkpointer = createHttpCheckpointer({
             pipeline,
@@ -346,8 +351,9 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
             piiKey: piiKeyOf(config),
             maxFutureSkewMs: config.ingest.maxFutureSkewMs,
             tuning: overrides.kafka ?? kafkaTuningFromEnv(),
-            // Its checkpoint carries the HTTP input position too (a replay run has none).
-            ...(overrides.flushOnClose
+            // Its checkpoint carries the HTTP input position too (a replay run has none; in
+            // cluster mode the HTTP lane has its own checkpointer).
+            ...(overrides.flushOnClose || cluster
               ? {}
               : { http: httpInput({ pipeline, store, logger, clock }) }),
           });
@@ -368,7 +374,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         kafka?.start();
         checkpointer?.start();
         const engine = pipeline.cluster;
-        if (config.cluster?.enabled && engine !== undefined) {
+        if (cluster !== undefined && engine !== undefined) {
           const p = pipeline;
           const source = kafka;
           finaliser = createFinaliser({
@@ -381,8 +387,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
             metrics,
             logger,
             clock,
-            intervalMs: config.cluster.finaliseIntervalMs,
-            laneTimeoutMs: config.cluster.laneTimeoutMs,
+            intervalMs: cluster.finaliseIntervalMs,
+            laneTimeoutMs: cluster.laneTimeoutMs,
           });
           // After the sources: its lanes are theirs; it never fails the start.
           await finaliser.start();

@@ -16,12 +16,7 @@ import { type RestoreReport, restoreWindows } from '../ingest/checkpoint.js';
 import { createWindowRegistry, type WindowRegistry } from '../ingest/window-registry.js';
 import type { Logger } from '../logger.js';
 import type { EventSource, WindowBounds, WindowResult } from '../types.js';
-import type {
-  Clock,
-  ClosedWindow,
-  WindowManager,
-  WindowManagerSnapshot,
-} from '../window/index.js';
+import type { Clock, ClosedWindow, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import { httpLane, isHttpLane, laneOfSource } from './types.js';
 
 /** Where one lane stands for one (model, version); model = version = '' for the lane. */
@@ -136,7 +131,9 @@ export function createLaneWindows(opts: {
     let registry = lanes.get(lane);
     if (registry === undefined) {
       if (!isHttpLane(lane))
-        throw new Error(`lane ${lane} is not held by this instance: its partition was not assigned here`);
+        throw new Error(
+          `lane ${lane} is not held by this instance: its partition was not assigned here`,
+        );
       registry = open(lane);
     }
     lastDelivery.set(lane, clock.now());
@@ -221,7 +218,12 @@ export function createLaneWindows(opts: {
       const at = lastDelivery.get(lane);
       const quiet = at === undefined || clock.now() - at >= minIdleTimeout();
       if (top !== null && top > heldAny) top = heldAny;
-      out.push({ model: '', version: '', watermark: top, idle: quiet && heldAny === Number.POSITIVE_INFINITY });
+      out.push({
+        model: '',
+        version: '',
+        watermark: top,
+        idle: quiet && heldAny === Number.POSITIVE_INFINITY,
+      });
       return out;
     },
     closeThrough(model, version, sizeLabel, end) {

@@ -25,12 +25,7 @@ import type {
   WindowResult,
 } from '../types.js';
 import type { VersionComparison } from '../window/comparison-types.js';
-import type {
-  Clock,
-  ClosedWindow,
-  WindowManager,
-  WindowManagerSnapshot,
-} from '../window/index.js';
+import type { Clock, ClosedWindow, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import { type BaselineStore, createBaselineCache } from './baselines.js';
 import { type ComparisonStore, createComparisonWriter } from './comparison-writer.js';
 import type { DecodeOptions } from './decode.js';
@@ -326,7 +321,9 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   function partialWriter(l: LaneRegistry) {
     const { insertPartials } = store;
     if (insertPartials === undefined)
-      throw new ConfigError('cluster mode needs a store that keeps window partials (store.driver: clickhouse)');
+      throw new ConfigError(
+        'cluster mode needs a store that keeps window partials (store.driver: clickhouse)',
+      );
     const writer = createPartialWriter({
       store: { insertPartials: insertPartials.bind(store) },
       instanceId: opts.cluster!.instanceId,
