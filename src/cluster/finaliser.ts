@@ -14,6 +14,11 @@
  * gauges of windows finalised by other instances are refreshed from the store (restore.ts), so
  * every instance's /metrics shows the latest results.
  *
+ * A ready window is first left to one instance (`preferredInstance`, by a hash of its key over
+ * the instances with a lane in the set); the others finalise it only if it is still pending
+ * GRACE_RUNS intervals after they saw it ready (its instance gone): every instance can, one
+ * usually does. Races left (an instance's view of "gone" is wrong) cost work, not results.
+ *
  * Runs never overlap; a failed run is logged and retried by the next one. A window stays
  * pending (driftd_cluster_windows_pending) while it cannot be finalised: its baseline is not
  * loaded here yet (the baselines are refreshed), its model is not configured here, or its
@@ -34,6 +39,8 @@ import type { ClusterEngine, LaneWindows } from './lane-windows.js';
 import {
   type ClusterStore,
   type FinalisationRow,
+  HTTP_LANE_PREFIX,
+  isHttpLane,
   type PartialRow,
   type WindowKey,
   windowKeyString,
@@ -54,6 +61,31 @@ const LOOK_BACK_MARGIN_MS = 60_000;
 const SEED_LOOKBACK_MS = 7 * 86_400_000;
 /** Windows whose failure was logged (once each); cleared beyond this. */
 const MAX_LOGGED = 1000;
+
+/**
+ * Runs of its interval an instance leaves a ready window to the instance it is preferred to
+ * (its preferred instance may be gone: then any other finalises it after this long).
+ */
+const GRACE_RUNS = 3;
+
+/**
+ * The instance a ready window is left to first, among `instances` (those with an HTTP lane in
+ * the lane set, sorted): spreads the work, and keeps two instances from evaluating and writing
+ * the same window at once (the store would keep one; the work is wasted). Undefined: none.
+ */
+export function preferredInstance(w: WindowKey, instances: readonly string[]): string | undefined {
+  if (instances.length === 0) return undefined;
+  // FNV-1a of the window key.
+  let h = 0x811c9dc5;
+  const k = windowKeyString(w);
+  for (let i = 0; i < k.length; i++) {
+    h ^= k.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return instances[h % instances.length];
+}
+
+const instanceOfLane = (lane: string) => lane.slice(HTTP_LANE_PREFIX.length);
 
 /** The dedup token of a window's final result and finalisation row. */
 export function finalToken(w: WindowKey): string {
@@ -147,6 +179,8 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
   /** The lanes closeThrough was last applied to (a new lane gets every series again). */
   let lanesSeen = '';
   const logged = new Set<string>();
+  /** When this instance first saw each ready window (at most PENDING_LIMIT). */
+  let readySince = new Map<string, number>();
   let running: Promise<FinaliseReport> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let state: 'created' | 'running' | 'closing' | 'closed' = 'created';
@@ -345,9 +379,25 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       const ready = pending
         .filter((w) => set.ready(w))
         .sort((a, b) => a.end - b.end || a.start - b.start);
+      const instances = (set.lanes ?? []).filter(isHttpLane).map(instanceOfLane);
+      const now = clock.now();
+      /** Series with a window left to its preferred instance: their later windows wait too. */
+      const deferred = new Set<string>();
+      const stillReady = new Map<string, number>();
       for (const w of ready) {
+        const k = windowKeyString(w);
+        const since = readySince.get(k) ?? now;
+        stillReady.set(k, since);
+        const series = `${w.model}\u0000${w.sizeLabel}\u0000${w.version}`;
+        if (deferred.has(series)) continue;
+        const mine = preferredInstance(w, instances) ?? engine.instanceId;
+        if (mine !== engine.instanceId && now - since < GRACE_RUNS * opts.intervalMs) {
+          deferred.add(series);
+          continue;
+        }
         if (await finalise(w)) report.finalised.push(w);
       }
+      readySince = stillReady;
       report.pending -= report.finalised.length;
       metrics.clusterWindowsPending.set(report.pending);
       const seen = await look();

@@ -28,7 +28,11 @@ import { makeBaseline, makeEvents, makeRows } from '../../unit/window/fixtures.j
 const SIZE = 300_000;
 /** Wall clock of the test (the finalisers' and the rows'), a window grid point. */
 const NOW = Date.UTC(2026, 11, 7, 12);
-const LANES = ['http:x', 'http:y', 'http:z'];
+/**
+ * Partitions of the predictions topic: no instance has an HTTP lane in the set, so none is
+ * preferred and both finalisers take every ready window at once (the race made certain).
+ */
+const LANES = ['predictions/0', 'predictions/1', 'predictions/2'];
 
 let dir: string;
 let store: Store;
@@ -63,6 +67,7 @@ function finaliserOf(
     models: new Map([[model.id, model]]),
     baselineById: (id) => p.baselineById(id),
     refreshBaselines: () => p.refreshBaselines(),
+    kafkaLanes: () => LANES,
     metrics: createMetrics(new Registry(), { version: 't' }),
     logger,
     clock: clockOf(p.cluster!.instanceId),

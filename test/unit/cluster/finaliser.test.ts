@@ -1,6 +1,10 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createFinaliser, type FinaliserStore } from '../../../src/cluster/finaliser.js';
+import {
+  createFinaliser,
+  type FinaliserStore,
+  preferredInstance,
+} from '../../../src/cluster/finaliser.js';
 import type {
   FinalisationRow,
   LaneProgressRow,
@@ -328,5 +332,45 @@ describe('finaliser (in-memory store double)', () => {
     expect(t.fins).toHaveLength(1);
     await t.finaliser.close();
     expect(t.written).toHaveLength(1);
+  });
+});
+
+describe('finaliser: the preferred instance first, any other after a grace period', () => {
+  it('leaves a window preferred to another live instance for 3 intervals, then finalises it', async () => {
+    // A window whose preferred instance (of a and b) is b.
+    let start = T0;
+    while (preferredInstance(key(start), ['a', 'b']) !== 'b') start += SIZE;
+    const w = key(start);
+    const later = key(start + SIZE);
+    const t = setup();
+    t.partials.push(partial(w, 'http:a', lanesOf(w, 30, 8).parts[0]!));
+    t.partials.push(partial(later, 'http:a', lanesOf(later, 30, 9).parts[0]!));
+    t.prog.push(progress('http:a', later.end), progress('http:b', later.end));
+    // Left to b; the later window of the same series waits with it (a series in order).
+    expect((await t.finaliser.runOnce()).finalised).toEqual([]);
+    t.clock.advance(2 * 60_000);
+    expect((await t.finaliser.runOnce()).finalised).toEqual([]);
+    // b did not do it within 3 intervals (60 s each here): a does, oldest first.
+    t.clock.advance(60_000);
+    t.prog.push(
+      progress('http:a', later.end, { seq: 2, writtenAt: t.clock.now() }),
+      progress('http:b', later.end, { seq: 2, writtenAt: t.clock.now() }),
+    );
+    const report = await t.finaliser.runOnce();
+    expect(report.finalised.map((x) => x.start)).toEqual(
+      [w.start, later.start].slice(0, report.finalised.length),
+    );
+    expect(report.finalised[0]).toEqual(w);
+  });
+
+  it('the preference spreads windows over the instances and is the same on every instance', () => {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      const p = preferredInstance(key(T0 + i * SIZE), ['a', 'b', 'c'])!;
+      counts.set(p, (counts.get(p) ?? 0) + 1);
+    }
+    expect([...counts.keys()].sort()).toEqual(['a', 'b', 'c']);
+    for (const n of counts.values()) expect(n).toBeGreaterThan(60);
+    expect(preferredInstance(key(T0), [])).toBeUndefined();
   });
 });
