@@ -5,6 +5,7 @@ import { configuredTokens } from './api/auth.js';
 import type { Readiness } from './api/ports.js';
 import { buildServer } from './api/server.js';
 import type { ClusterStore } from './cluster/types.js';
+import { createFinaliser, type Finaliser } from './cluster/finaliser.js';
 import { createLiveConfig } from './config/live.js';
 import type { DriftdConfig } from './config/types.js';
 import { reachableUrl, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
@@ -162,6 +163,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   // without it the HTTP checkpointer does (in the store, with the HTTP input position).
   let kafka: KafkaSource | undefined;
   let checkpointer: HttpCheckpointer | undefined;
+  /** Cluster mode: turns the lanes' partials into each window's one result (src/cluster/). */
+  let finaliser: Finaliser | undefined;
   // Cluster mode: the HTTP input is a lane of its own, checkpointed on its own (Kafka or not).
   const cluster = config.cluster?.enabled === true ? config.cluster : undefined;
   const httpCheckpoints =
@@ -388,6 +391,26 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         // Readiness stays false until the consumer has joined its group.
         kafka?.start();
         checkpointer?.start();
+        const engine = pipeline.cluster;
+        if (cluster !== undefined && engine !== undefined) {
+          const p = pipeline;
+          const source = kafka;
+          finaliser = createFinaliser({
+            store,
+            engine,
+            models,
+            baselineById: (id) => p.baselineById(id),
+            refreshBaselines: () => p.refreshBaselines(),
+            ...(config.kafka !== null ? { kafkaLanes: () => source?.lanes() } : {}),
+            metrics,
+            logger,
+            clock,
+            intervalMs: cluster.finaliseIntervalMs,
+            laneTimeoutMs: cluster.laneTimeoutMs,
+          });
+          // After the sources: its lanes are theirs; it never fails the start.
+          await finaliser.start();
+        }
         const period = overrides.tickMs ?? 1000;
         timer = setInterval(() => {
           // Never overlapping: a slow tick makes the next one skip, not pile up.
@@ -429,6 +452,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         await removeDaemonFile(config.dataDir).catch(() => {});
         await ticking;
         await reloading;
+        // One last finalisation run, then no more (before the sources stop).
+        await finaliser?.close();
         // Stop fetching, final checkpoint (windows + offsets), commit, disconnect.
         await kafka?.close();
         // Final HTTP checkpoint (its failure is logged: the previous one and the stored events

@@ -17,7 +17,13 @@ import { restoreComparisons } from '../export/restore-comparisons.js';
 import type { Logger } from '../logger.js';
 import { piiKeyOf } from '../privacy/pii.js';
 import type { EncodedEvents, Store, StoredEvent } from '../store/types.js';
-import type { PerformanceResult, RevisionReason, WindowBounds, WindowResult } from '../types.js';
+import type {
+  BaselineProfile,
+  PerformanceResult,
+  RevisionReason,
+  WindowBounds,
+  WindowResult,
+} from '../types.js';
 import type { VersionComparison } from '../window/comparison-types.js';
 import type { Clock, ClosedWindow, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import { type BaselineStore, createBaselineCache } from './baselines.js';
@@ -173,6 +179,8 @@ export interface Pipeline extends IngestPort, EngineSource, EngineCheckpointing 
   readonly cluster?: ClusterEngine | undefined;
   /** The performance of the baseline a model version is evaluated against, if it has one. */
   baselinePerformance(model: string, version: string): Record<string, number> | undefined;
+  /** A loaded baseline by id (the finaliser evaluates a window on its partials' baseline). */
+  baselineById(id: string): BaselineProfile | undefined;
 }
 
 const BASELINE_REFRESH_MS = 30_000;
@@ -493,6 +501,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       const m = models.get(model);
       return m === undefined ? undefined : baselines.baselineFor(m, version)?.performance;
     },
+    baselineById: (id) => baselines.byId(id),
     async start() {
       await baselines.refresh();
       for (const m of live.current.models) {
