@@ -29,6 +29,8 @@ const DRIFTD_ENV = [
   'DRIFTD_PII_KEY',
   'DRIFTD_PII_KEY_FILE',
   'DRIFTD_KAFKA_SASL_PASSWORD',
+  'DRIFTD_CLUSTER_ENABLED',
+  'DRIFTD_CLUSTER_INSTANCE_ID',
 ];
 
 /** What the deployments give driftd from their Secret: the PII key its model needs. */
