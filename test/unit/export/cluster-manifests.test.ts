@@ -113,7 +113,7 @@ describe('the cluster StatefulSet', () => {
     expect(pdb.spec.minAvailable).toBeUndefined();
     expect(headless.spec.clusterIP).toBe('None');
     // Scraped once per pod: through the API Service only.
-    const selected = (svc: { metadata: { labels?: Record<string, string> } }) =>
+    const selected = (svc: ReturnType<typeof readYaml>) =>
       Object.entries(monitor.spec.selector.matchLabels).every(
         ([k, v]) => svc.metadata.labels?.[k] === v,
       );
