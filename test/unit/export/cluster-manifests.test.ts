@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { parseConfig } from '../../../src/config/index.js';
+import { CONFIG_ENV_VARS, parseConfig } from '../../../src/config/index.js';
 import { resolveTuning } from '../../../src/ingest/kafka/options.js';
 import { crdValidator, ROOT, readCrdFixture, readYaml } from '../../helpers/rollout-templates.js';
 
@@ -52,10 +52,8 @@ describe('the cluster StatefulSet', () => {
     expect(set.kind).toBe('StatefulSet');
     expect(set.spec.replicas).toBe(3);
     expect(set.spec.podManagementPolicy).toBe('Parallel');
-    expect(set.spec.updateStrategy).toEqual({
-      type: 'RollingUpdate',
-      rollingUpdate: { maxUnavailable: 1 },
-    });
+    // maxUnavailable above 1 would need a feature gate: the default is one pod at a time.
+    expect(set.spec.updateStrategy).toEqual({ type: 'RollingUpdate' });
     expect(set.spec.serviceName).toBe(headless.metadata.name);
   });
 
@@ -79,6 +77,11 @@ describe('the cluster StatefulSet', () => {
     const { closeTimeoutMs } = resolveTuning(undefined);
     // The batch in flight and the final lane checkpoints, then the HTTP lane's checkpoint.
     expect(pod.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(2 * closeTimeoutMs);
+  });
+
+  it('sets only env vars driftd reads', () => {
+    const read = ['DRIFTD_CONFIG', ...CONFIG_ENV_VARS.map((v) => v.name)];
+    for (const e of container.env) expect(read, e.name).toContain(e.name);
   });
 
   it('runs the same image, ports, probes, secrets and security context as the Deployment', () => {
