@@ -17,12 +17,21 @@ export interface ClusterInput {
   instanceId?: string;
   /** How often an instance looks for windows ready to finalise, at least 100ms. @default "1s" */
   finaliseInterval?: string;
-  /** An HTTP lane silent this long stops holding windows back (its instance is gone). @default "10m" */
+  /**
+   * An HTTP lane whose instance wrote no progress for this long stops holding windows back (its
+   * instance is gone), at least 30s: a live lane writes progress every checkpoint interval.
+   * @default "10m"
+   */
   laneTimeout?: string;
 }
 
 export const INSTANCE_ID = /^[A-Za-z0-9._-]{1,63}$/;
 export const MIN_FINALISE_INTERVAL_MS = 100;
+/**
+ * A live HTTP lane writes progress with every checkpoint (5 s by default): a timeout of a few
+ * intervals would finalise windows without a lane that is merely slow to write.
+ */
+export const MIN_LANE_TIMEOUT_MS = 30_000;
 
 export function readCluster(r: MapReader): ClusterConfig {
   const enabled = r.read('enabled', false, (ctx, path, value) => {
@@ -49,7 +58,7 @@ export function readCluster(r: MapReader): ClusterConfig {
     instanceId,
     finaliseIntervalMs: r.duration('finaliseInterval', '1s', { minMs: MIN_FINALISE_INTERVAL_MS })
       .ms,
-    laneTimeoutMs: r.duration('laneTimeout', '10m').ms,
+    laneTimeoutMs: r.duration('laneTimeout', '10m', { minMs: MIN_LANE_TIMEOUT_MS }).ms,
   };
 }
 

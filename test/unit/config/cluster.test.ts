@@ -78,6 +78,10 @@ describe('cluster: (src/config/cluster.ts)', () => {
       'cluster.finaliseInterval: "50ms" is shorter than the minimum of 100ms',
     ],
     [
+      'cluster: { enabled: true, instanceId: a, laneTimeout: 10s }',
+      'cluster.laneTimeout: "10s" is shorter than the minimum of 30s',
+    ],
+    [
       'cluster: { enabled: true, instanceId: a, laneTimeout: 10 }',
       'cluster.laneTimeout: 10 is not a duration',
     ],
