@@ -17,7 +17,11 @@ import { promqlMetricNames } from '../../helpers/prometheus.js';
 const ROOT = resolve(import.meta.dirname, '../../..');
 
 /** Metric families as selected in PromQL: histograms only through their series suffixes. */
-const HISTOGRAMS = new Set<string>([METRIC.storeWriteSeconds, METRIC.httpRequestSeconds]);
+const HISTOGRAMS = new Set<string>([
+  METRIC.storeWriteSeconds,
+  METRIC.httpRequestSeconds,
+  METRIC.clusterFinalisationDelay,
+]);
 const SELECTABLE = new Set<string>([
   ...Object.values(METRIC).filter((m) => !HISTOGRAMS.has(m)),
   ...Object.values(PROCESS_METRIC),
@@ -150,8 +154,29 @@ describe('generateDashboards', () => {
         'Event-loop lag',
         'CPU',
         'Memory',
+        // Cluster mode (issue 18).
+        'Lanes owned per instance',
+        'Partials written/s',
+        'Windows finalised/min by instance',
+        'Finalisation delay',
+        'Pending windows',
       ]),
     );
+    // Every cluster metric is on the pipeline dashboard; the delay as p50 and p95.
+    const pipeline = dashboardQueries(dashboards['driftd-pipeline']).join('\n');
+    for (const name of [
+      METRIC.clusterLanesOwned,
+      METRIC.clusterPartialsWritten,
+      METRIC.clusterWindowsFinalised,
+      METRIC.clusterWindowsPending,
+    ]) {
+      expect(pipeline).toContain(name);
+    }
+    for (const q of ['0.5', '0.95']) {
+      expect(pipeline).toContain(
+        `histogram_quantile(${q}, sum by (le) (rate(${METRIC.clusterFinalisationDelay}_bucket`,
+      );
+    }
     expect(dashboardQueries(dashboards['driftd-model'])).toContainEqual(
       expect.stringMatching(/^topk\(/),
     );
