@@ -19,6 +19,7 @@ import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { kafkaLane, windowKeyString } from '../../src/cluster/types.js';
+import type { WindowResult } from '../../src/types.js';
 import {
   type Cluster,
   comparable,
@@ -104,6 +105,20 @@ const sentinels = (): Item[] =>
     key: `sentinel-${p}`,
     value: JSON.stringify(eventOf(`sentinel-${p}`, T0 + (HOURS + 3) * HOUR, lcgNormals(7), 0)),
   }));
+
+/** Post-mortem of windows whose counts differ: their finalisation and partials, per lane. */
+async function explain(c: Cluster, got: WindowResult[], want: WindowResult[]): Promise<void> {
+  const finals = await c.finalisations();
+  for (const w of got) {
+    const ref = want.find((x) => x.sizeLabel === w.sizeLabel && x.start === w.start);
+    if (!ref || ref.eventCount === w.eventCount) continue;
+    const f = finals.filter((x) => x.sizeLabel === w.sizeLabel && x.start === w.start);
+    const parts = await c.partials(w);
+    console.info(
+      `[cluster-kafka] ${w.sizeLabel}@${new Date(w.start).toISOString()}: cluster ${w.eventCount}, reference ${ref.eventCount}; finalisations ${JSON.stringify(f.map(({ lanes, events, instance, finalisedAt }) => ({ lanes, events, instance, finalisedAt })))}; partials now ${JSON.stringify(parts.map(({ lane, final, events, instance, position, writtenAt }) => ({ lane, final, events, instance, position, writtenAt })))}`,
+    );
+  }
+}
 
 describe.skipIf(!available)(
   'cluster mode, Kafka: 3 instances, a SIGKILL + restart, a join and a graceful leave vs one instance (real broker, child processes, ClickHouse stand-in)',
@@ -248,7 +263,9 @@ describe.skipIf(!available)(
       expect(want.some((w) => w.features.every((f) => !f.drifted))).toBe(true);
 
       // THE assertion: per window and size, every count, statistic, verdict and lineage field.
-      expect(resultDifferences(got, want)).toEqual([]);
+      const differences = resultDifferences(got, want);
+      if (differences.length > 0) await explain(c, got, want);
+      expect(differences).toEqual([]);
       expect(got.map(comparable)).toEqual(want.map(comparable));
 
       // Written once: one revision per window, reason close, in both runs.

@@ -351,7 +351,9 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
       await Promise.all(every.map(({ d }) => d.kill('SIGKILL').catch(() => undefined)));
       for (const s of stores.values()) await s.close().catch(() => undefined);
       await standIn.close();
-      await rm(root, { recursive: true, force: true });
+      // DRIFTD_TEST_KEEP=1 keeps the daemons' logs and configs (and the store) for a post-mortem.
+      if (process.env.DRIFTD_TEST_KEEP === '1') console.info(`[cluster] kept ${root}`);
+      else await rm(root, { recursive: true, force: true });
     },
   };
 }
@@ -385,6 +387,15 @@ export function resultDifferences(
     `${w.sizeLabel}@${new Date(w.start).toISOString()}/v${w.version}`;
   const a = new Map(got.map((w) => [key(w), comparable(w)]));
   const b = new Map(want.map((w) => [key(w), comparable(w)]));
+  // First the windows whose event counts differ, one line each (what a lost lane looks like),
+  // then up to `max` field differences.
+  const counts: string[] = [];
+  for (const [k, x] of a) {
+    const y = b.get(k);
+    if (y && x.eventCount !== y.eventCount) {
+      counts.push(`${k}: eventCount cluster ${x.eventCount} ≠ reference ${y.eventCount}`);
+    }
+  }
   const out: string[] = [];
   for (const k of new Set([...a.keys(), ...b.keys()])) {
     const x = a.get(k);
@@ -394,7 +405,7 @@ export function resultDifferences(
     else diffValue(k, x, y, out);
     if (out.length >= max) break;
   }
-  return out.slice(0, max);
+  return [...counts, ...out.slice(0, max)];
 }
 
 function diffValue(path: string, x: unknown, y: unknown, out: string[]): void {
