@@ -42,7 +42,10 @@ export interface LaneWindows {
   /**
    * Where the lane stands: per (model, version) it has a stream for, and one lane-level entry
    * (model = version = ''): the max watermark over its versions (null: nothing delivered);
-   * idle when nothing at all came for the smallest idle timeout, or nothing ever did.
+   * idle when nothing at all came for the smallest idle timeout — for a Kafka lane counted from
+   * when it was opened or restored here (its partition may hold messages not fetched yet, as
+   * one instance holds an announced partition back), while an HTTP lane that never delivered
+   * is idle at once (one instance has no such lane).
    */
   progress(lane: string): LaneProgress[];
   /**
@@ -105,7 +108,10 @@ export function createLaneWindows(opts: {
   const log = opts.logger;
   const http = httpLane(instanceId);
   const lanes = new Map<string, WindowRegistry>();
-  /** Wall-clock of each lane's last delivery (lane-level idleness); absent: never. */
+  /**
+   * Wall-clock of each lane's last delivery (lane-level idleness); a Kafka lane's opening or
+   * restore counts as one. Absent: an HTTP lane that never delivered.
+   */
   const lastDelivery = new Map<string, number>();
   const none: ReadonlyMap<string, WindowManager> = new Map();
   let pending: () => Iterable<ClosedWindow> = () => [];
@@ -172,11 +178,13 @@ export function createLaneWindows(opts: {
     ids: () => [...lanes.keys()],
     has: (lane) => lanes.has(lane),
     open(lane) {
+      if (!lanes.has(lane) && !isHttpLane(lane)) lastDelivery.set(lane, clock.now());
       open(lane);
     },
     restore(lane, windows) {
       const r = build();
       lanes.set(lane, r);
+      if (!isHttpLane(lane)) lastDelivery.set(lane, clock.now());
       return restoreWindows(r.managers, { windows, seq: 0 }, log);
     },
     drop(lane) {
