@@ -162,6 +162,14 @@ describe('cluster mode, HTTP: 3 instances behind a load balancer, one SIGKILLed 
     const from = T0;
     const to = T0 + ROUNDS * ROUND_MS;
     const finalisations = await c.waitFinalised(MODEL, from, to, WINDOWS, 60_000);
+    // Every instance's /metrics shows the latest results; i-1 and i-3 (never restarted) count
+    // the windows they finalised.
+    notes.push(
+      ...(await c.observability(MODEL, from, to, finalisations, {
+        shows: INSTANCES,
+        counts: ['i-1', 'i-3'],
+      })),
+    );
     for (const id of INSTANCES) expect((await c.stop(id)).code).toBe(0);
 
     // The reference: the same requests, in the same rounds, into one ordinary daemon.

@@ -108,6 +108,19 @@ export interface Cluster {
   partials(w: WindowKey): Promise<PartialRow[]>;
   /** A metric of a running instance's /metrics (sum of the samples whose labels include `labels`). */
   metric(id: string, name: string, labels?: Record<string, string>): Promise<number>;
+  /**
+   * What the issue's observability promises, as problems found (empty: all good): every
+   * instance of `shows` has the latest window of each size on /metrics (driftd_window_events,
+   * also when another instance finalised it; waits up to 15 s), and each instance of `counts`
+   * (alive since the start) counts exactly the finalisation rows the store kept from it.
+   */
+  observability(
+    model: string,
+    from: number,
+    to: number,
+    finalisations: readonly FinalisationRow[],
+    who: { shows: readonly string[]; counts: readonly string[] },
+  ): Promise<string[]>;
   /** Every log line of every life of every instance (and the reference), with its name. */
   logs(): Array<LogEntry & { daemon: string }>;
   /** Kills every daemon still running, closes the store clients and the stand-in, removes the directory. */
@@ -343,6 +356,50 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
     async metric(id, name, labels = {}) {
       const text = await (await fetch(`${get(id).url}/metrics`)).text();
       return sampleSum(text, name, labels);
+    },
+    async observability(model, from, to, finalisations, who) {
+      const problems: string[] = [];
+      const latest = new Map<string, number>();
+      for (const w of sortResults(await storeOf('cluster').queryDrift({ model, from, to }))) {
+        latest.set(w.sizeLabel, w.eventCount);
+      }
+      const shown = async (id: string, window: string) => {
+        const text = await (await fetch(`${get(id).url}/metrics`)).text();
+        return sampleSum(text, 'driftd_window_events', { model, window });
+      };
+      await waitUntil(
+        'every instance shows the latest windows on /metrics',
+        async () => {
+          for (const id of who.shows) {
+            for (const [window, n] of latest) if ((await shown(id, window)) !== n) return false;
+          }
+          return true;
+        },
+        15_000,
+        250,
+      ).catch(async () => {
+        for (const id of who.shows) {
+          for (const [window, n] of latest) {
+            const got = await shown(id, window);
+            if (got !== n) {
+              problems.push(
+                `${id} shows driftd_window_events{window="${window}"} ${got}, latest ${n}`,
+              );
+            }
+          }
+        }
+      });
+      for (const id of who.counts) {
+        const text = await (await fetch(`${get(id).url}/metrics`)).text();
+        const counted = sampleSum(text, 'driftd_cluster_windows_finalised_total', { model });
+        const kept = finalisations.filter((f) => f.instance === id).length;
+        if (counted !== kept) {
+          problems.push(
+            `${id} counts ${counted} windows finalised (driftd_cluster_windows_finalised_total), the store kept ${kept} finalisation rows from it`,
+          );
+        }
+      }
+      return problems;
     },
     logs() {
       return every.flatMap(({ name, d }) => d.logs.map((e) => ({ ...e, daemon: name })));
