@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
-import type { ClusterStore } from '../../src/cluster/types.js';
+import { type ClusterStore, windowKeyString } from '../../src/cluster/types.js';
 import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
 import { createMetrics } from '../../src/export/metrics.js';
@@ -22,6 +22,7 @@ import { createPipeline, type Pipeline } from '../../src/ingest/pipeline.js';
 import { createLogger } from '../../src/logger.js';
 import { createStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
+import { type ClosedWindow, createWindowState } from '../../src/window/index.js';
 
 const T0 = Date.parse('2026-11-22T10:00:00Z');
 const MINUTE = 60_000;
@@ -157,5 +158,43 @@ describe('cluster HTTP lane: checkpoint, kill, restore (real chDB)', () => {
     // b's lane is b's alone.
     expect(laneState(b.pipeline, 'http:b').m!.open.map((w) => w.count)).toEqual([25]);
     expect(a2.pipeline.cluster!.lanes.ids()).toEqual(['http:a']);
+  });
+
+  it('writeFinal: the merged window written by two instances with one token is one revision', async () => {
+    const a = await instance('a');
+    const b = await instance('b');
+    const key = {
+      model: 'm',
+      version: '1',
+      sizeLabel: '1m',
+      size: MINUTE,
+      start: T0,
+      end: T0 + MINUTE,
+    };
+    const final = async (p: Pipeline, closedAt: number) => {
+      // What the finaliser does: merge the lanes' partials, evaluate and write once (each
+      // instance at its own time: the rows differ, only the token makes them one).
+      const parts = await store.partialsOf(key);
+      const baseline = (await store.getBaseline(parts[0]!.baselineId))!;
+      const state = createWindowState({ bounds: key, model: config.models[0]!, baseline });
+      for (const part of parts) state.merge(JSON.parse(part.state));
+      const closed: ClosedWindow = {
+        bounds: key,
+        state,
+        baseline,
+        reason: 'watermark',
+        closedAt,
+      };
+      return p.cluster!.writeFinal([closed], () => `final:${windowKeyString(key)}`);
+    };
+    const [ra] = await final(a.pipeline, T0 + 2 * MINUTE);
+    const [rb] = await final(b.pipeline, T0 + 3 * MINUTE);
+    expect(ra!.eventCount).toBe(40);
+    expect(rb!.eventCount).toBe(40);
+    const history = await store.windowHistory({ model: 'm', window: '1m', start: T0 });
+    expect(history.results.filter((r) => !r.segment).map((r) => r.eventCount)).toEqual([40]);
+    expect(
+      (await store.queryDrift({ model: 'm', window: '1m', from: T0, to: T0 + 1 })).length,
+    ).toBe(1);
   });
 });
