@@ -93,6 +93,9 @@ export interface LaneRegistry
   pendingFrom(pending: () => Iterable<ClosedWindow>): void;
 }
 
+/** Series whose finalised mark a new lane receives (see `finalised` below). */
+const MAX_FINALISED_SERIES = 10_000;
+
 export function createLaneWindows(opts: {
   instanceId: string;
   live: LiveConfig;
@@ -110,7 +113,21 @@ export function createLaneWindows(opts: {
   const none: ReadonlyMap<string, WindowManager> = new Map();
   let pending: () => Iterable<ClosedWindow> = () => [];
 
-  const build = (): WindowRegistry => createWindowRegistry({ live, clock, metrics, baselines });
+  /**
+   * The windows finalised so far, per series (model, version, size): the latest end. Every
+   * lane built later (opened, restored, rebuilt) is closed through them too, so no lane ever
+   * counts an event into a window already finalised. Bounded: the oldest series go first.
+   */
+  const finalised = new Map<
+    string,
+    { model: string; version: string; size: string; end: number }
+  >();
+  const applyFinalised = (r: WindowRegistry): WindowRegistry => {
+    for (const f of finalised.values()) r.get(f.model)?.closeThrough(f.version, f.size, f.end);
+    return r;
+  };
+  const build = (): WindowRegistry =>
+    applyFinalised(createWindowRegistry({ live, clock, metrics, baselines }));
 
   function open(lane: string): WindowRegistry {
     let r = lanes.get(lane);
@@ -175,9 +192,13 @@ export function createLaneWindows(opts: {
       open(lane);
     },
     restore(lane, windows) {
-      const r = build();
+      const r = createWindowRegistry({ live, clock, metrics, baselines });
       lanes.set(lane, r);
-      return restoreWindows(r.managers, { windows, seq: 0 }, log);
+      last = undefined;
+      const report = restoreWindows(r.managers, { windows, seq: 0 }, log);
+      // After the restore (a fresh manager takes a snapshot only): the marks since the cut.
+      applyFinalised(r);
+      return report;
     },
     drop(lane) {
       lanes.delete(lane);
@@ -228,6 +249,13 @@ export function createLaneWindows(opts: {
       return out;
     },
     closeThrough(model, version, sizeLabel, end) {
+      const key = `${model}\u0000${version}\u0000${sizeLabel}`;
+      const had = finalised.get(key);
+      if (had === undefined || had.end < end) {
+        finalised.delete(key);
+        finalised.set(key, { model, version, size: sizeLabel, end });
+        if (finalised.size > MAX_FINALISED_SERIES) finalised.delete(finalised.keys().next().value!);
+      }
       for (const r of lanes.values()) r.get(model)?.closeThrough(version, sizeLabel, end);
     },
 
