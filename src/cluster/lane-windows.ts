@@ -42,12 +42,16 @@ export interface LaneWindows {
   /**
    * Where the lane stands: per (model, version) it has a stream for, and one lane-level entry
    * (model = version = ''): the max watermark over its versions (null: nothing delivered);
-   * idle when nothing at all came for the smallest idle timeout, or nothing ever did.
+   * idle when nothing at all came for the smallest idle timeout, or nothing ever did. A
+   * version is idle once quiet for its idle timeout with its open windows' provisional copies
+   * queued (a tick). Windows of the lane closed and not yet stored hold it back: its watermark
+   * stays below the first one's end and it is not idle (`pendingFrom`). Kafka lag is the
+   * source's to add.
    */
   progress(lane: string): LaneProgress[];
   /**
    * A window finalised elsewhere: every lane closes (drops) its windows of that size ending
-   * ≤ end and counts later events for them late.
+   * ≤ end and counts later events for them late; so does every lane opened or restored later.
    */
   closeThrough(model: string, version: string, sizeLabel: string, end: number): void;
 }
