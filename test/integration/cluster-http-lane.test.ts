@@ -15,6 +15,7 @@ import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { type ClusterStore, windowKeyString } from '../../src/cluster/types.js';
 import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
+import { StoreError } from '../../src/errors.js';
 import { createMetrics } from '../../src/export/metrics.js';
 import { decodeLaneCheckpoint } from '../../src/ingest/checkpoint.js';
 import { createHttpCheckpointer } from '../../src/ingest/checkpointer.js';
@@ -210,5 +211,54 @@ describe('cluster HTTP lane: checkpoint, kill, restore (real chDB)', () => {
     // No event, no change: rows anyway, at least every progressRefreshMs.
     expect(await writtenAt()).toBeGreaterThan(registered);
     expect((await store.latestCheckpoint('driftd:http:c'))!.seq).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a failed HTTP raw write rebuilds the HTTP lane only: the Kafka lanes keep their windows', async () => {
+    let failNext = false;
+    const failing = Object.create(store) as Store & ClusterStore;
+    failing.insertEncodedEvents = async (batches) => {
+      if (failNext) {
+        failNext = false;
+        throw new StoreError('simulated: no space left on device', { clickhouseCode: 243 });
+      }
+      return store.insertEncodedEvents(batches);
+    };
+    const metrics = createMetrics(new Registry(), { version: 'test' });
+    const pipeline = createPipeline({
+      config,
+      store: failing,
+      metrics,
+      logger,
+      clock,
+      cluster: { instanceId: 'd' },
+    });
+    await pipeline.start();
+    const checkpointer = createHttpCheckpointer({ pipeline, store: failing, logger, clock });
+    await checkpointer.restore();
+    checkpointer.start();
+    // A Kafka lane (as its source opens it) with 12 events in an open window.
+    const lanes = pipeline.cluster!.lanes;
+    lanes.open('preds/0');
+    pipeline.record(
+      batch(12, T0 + 5 * MINUTE).map((e, i) => ({
+        event: { ...e, ts: Date.parse(e.ts) },
+        source: { kind: 'kafka' as const, topic: 'preds', partition: 0, offset: String(i) },
+      })),
+      { rows: { add() {} } },
+    );
+    await ingest(pipeline, batch(7, T0 + 5 * MINUTE));
+    const kafkaBefore = laneState(pipeline, 'preds/0');
+    const httpBefore = laneState(pipeline, 'http:d');
+    failNext = true;
+    await expect(pipeline.ingestEvents(batch(5, T0 + 5 * MINUTE + 100), 'http')).rejects.toThrow();
+    const until = Date.now() + 10_000;
+    while (!pipeline.input.healthy && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(pipeline.input.healthy).toBe(true);
+    // The HTTP lane: rebuilt without the failed request; the Kafka lane: untouched.
+    expect(laneState(pipeline, 'http:d')).toEqual(httpBefore);
+    expect(laneState(pipeline, 'preds/0')).toEqual(kafkaBefore);
+    expect(kafkaBefore.m!.open.map((w) => w.count)).toEqual([12]);
+    await checkpointer.close();
   });
 });
