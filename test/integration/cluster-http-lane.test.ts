@@ -261,4 +261,48 @@ describe('cluster HTTP lane: checkpoint, kill, restore (real chDB)', () => {
     expect(kafkaBefore.m!.open.map((w) => w.count)).toEqual([12]);
     await checkpointer.close();
   });
+
+  it('HTTP requests in flight do not keep the Kafka lanes from being quiescent (their cut)', async () => {
+    let release: () => void = () => {};
+    let hold: Promise<void> | undefined;
+    const held = Object.create(store) as Store & ClusterStore;
+    held.insertEncodedEvents = async (batches) => {
+      if (hold) await hold;
+      return store.insertEncodedEvents(batches);
+    };
+    const pipeline = createPipeline({
+      config,
+      store: held,
+      metrics: createMetrics(new Registry(), { version: 'test' }),
+      logger,
+      clock,
+      cluster: { instanceId: 'e' },
+    });
+    await pipeline.start();
+    const checkpointer = createHttpCheckpointer({ pipeline, store: held, logger, clock });
+    await checkpointer.restore();
+    pipeline.cluster!.lanes.open('preds/3');
+    hold = new Promise((r) => {
+      release = r;
+    });
+    const request = pipeline.ingestEvents(batch(5, T0 + 20 * MINUTE), 'http');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(pipeline.input.durable).toBeLessThan(pipeline.input.recorded);
+    // The Kafka lanes' part is written: their cut may be taken now.
+    expect(pipeline.quiescent()).toBe(true);
+    // A Kafka lane's window closed and not yet written: not quiescent.
+    pipeline.record(
+      [...batch(3, T0 + 20 * MINUTE), ...batch(1, T0 + 21 * MINUTE)].map((e, i) => ({
+        event: { ...e, ts: Date.parse(e.ts) },
+        source: { kind: 'kafka' as const, topic: 'preds', partition: 3, offset: String(i) },
+      })),
+      { rows: { add() {} } },
+    );
+    expect(pipeline.quiescent()).toBe(false);
+    release();
+    hold = undefined;
+    await request;
+    await pipeline.settle();
+    expect(pipeline.quiescent()).toBe(true);
+  });
 });
