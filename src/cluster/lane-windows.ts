@@ -42,11 +42,13 @@ export interface LaneWindows {
   /**
    * Where the lane stands: per (model, version) it has a stream for, and one lane-level entry
    * (model = version = ''): the max watermark over its versions (null: nothing delivered);
-   * idle when nothing at all came for the smallest idle timeout, or nothing ever did. A
-   * version is idle once quiet for its idle timeout with its open windows' provisional copies
-   * queued (a tick). Windows of the lane closed and not yet stored hold it back: its watermark
-   * stays below the first one's end and it is not idle (`pendingFrom`). Kafka lag is the
-   * source's to add.
+   * idle when nothing at all came for the smallest idle timeout — for a Kafka lane counted from
+   * when it was opened or restored here (its partition may hold messages not fetched yet, as
+   * one instance holds an announced partition back), while an HTTP lane that never delivered
+   * is idle at once (one instance has no such lane). A version is idle once quiet for its idle
+   * timeout with its open windows' provisional copies queued (a tick). Windows of the lane
+   * closed and not yet stored hold it back: its watermark stays below the first one's end and
+   * it is not idle (`pendingFrom`). Kafka lag is the source's to add.
    */
   progress(lane: string): LaneProgress[];
   /**
@@ -112,7 +114,10 @@ export function createLaneWindows(opts: {
   const log = opts.logger;
   const http = httpLane(instanceId);
   const lanes = new Map<string, WindowRegistry>();
-  /** Wall-clock of each lane's last delivery (lane-level idleness); absent: never. */
+  /**
+   * Wall-clock of each lane's last delivery (lane-level idleness); a Kafka lane's opening or
+   * restore counts as one. Absent: an HTTP lane that never delivered.
+   */
   const lastDelivery = new Map<string, number>();
   const none: ReadonlyMap<string, WindowManager> = new Map();
   let pending: () => Iterable<ClosedWindow> = () => [];
@@ -193,12 +198,14 @@ export function createLaneWindows(opts: {
     ids: () => [...lanes.keys()],
     has: (lane) => lanes.has(lane),
     open(lane) {
+      if (!lanes.has(lane) && !isHttpLane(lane)) lastDelivery.set(lane, clock.now());
       open(lane);
     },
     restore(lane, windows) {
       const r = createWindowRegistry({ live, clock, metrics, baselines });
       lanes.set(lane, r);
       last = undefined;
+      if (!isHttpLane(lane)) lastDelivery.set(lane, clock.now());
       const report = restoreWindows(r.managers, { windows, seq: 0 }, log);
       // After the restore (a fresh manager takes a snapshot only): the marks since the cut.
       applyFinalised(r);
