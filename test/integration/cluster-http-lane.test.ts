@@ -262,7 +262,7 @@ describe('cluster HTTP lane: checkpoint, kill, restore (real chDB)', () => {
     await checkpointer.close();
   });
 
-  it('HTTP requests in flight do not keep the Kafka lanes from being quiescent (their cut)', async () => {
+  it("HTTP requests in flight neither hold back the Kafka lanes' partials nor keep them from being quiescent (their cut)", async () => {
     let release: () => void = () => {};
     let hold: Promise<void> | undefined;
     const held = Object.create(store) as Store & ClusterStore;
@@ -299,6 +299,19 @@ describe('cluster HTTP lane: checkpoint, kill, restore (real chDB)', () => {
       { rows: { add() {} } },
     );
     expect(pipeline.quiescent()).toBe(false);
+    // Its partial goes out at once: the HTTP input's gate holds only the HTTP lane's windows.
+    await pipeline.tick();
+    const parts = await store.partialsOf({
+      model: 'm',
+      version: '1',
+      sizeLabel: '1m',
+      size: MINUTE,
+      start: T0 + 20 * MINUTE,
+      end: T0 + 21 * MINUTE,
+    });
+    expect(parts.map((p) => [p.lane, p.events])).toEqual([['preds/3', 3]]);
+    expect(pipeline.input.durable).toBeLessThan(pipeline.input.recorded);
+    expect(pipeline.quiescent()).toBe(true);
     release();
     hold = undefined;
     await request;
