@@ -40,8 +40,8 @@
  * quiet), so the finaliser learns it without new events.
  *
  * Scope outside cluster mode: one daemon instance per store (positions are per instance, and
- * so is the one `driftd:http` row). Events stored while their version had no baseline are replayed with the
- * baselines known at the restart.
+ * so is the one `driftd:http` row). Events stored while their version had no baseline are
+ * replayed with the baselines known at the restart.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
