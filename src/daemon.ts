@@ -162,7 +162,10 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   // without it the HTTP checkpointer does (in the store, with the HTTP input position).
   let kafka: KafkaSource | undefined;
   let checkpointer: HttpCheckpointer | undefined;
-  const httpCheckpoints = config.kafka === null && !overrides.flushOnClose;
+  // Cluster mode: the HTTP input is a lane of its own, checkpointed on its own (Kafka or not).
+  const cluster = config.cluster?.enabled === true ? config.cluster : undefined;
+  const httpCheckpoints =
+    (config.kafka === null || cluster !== undefined) && !overrides.flushOnClose;
   let closing: Promise<void> | undefined;
   let starting: Promise<void> | undefined;
   const startAbort = new AbortController();
@@ -332,8 +335,10 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           ...(overrides.onPerformance ? { onPerformance: overrides.onPerformance } : {}),
           ...(overrides.revisionReason ? { revisionReason: overrides.revisionReason } : {}),
           ...(overrides.onComparison ? { onComparison: overrides.onComparison } : {}),
+          ...(cluster ? { cluster: { instanceId: cluster.instanceId } } : {}),
         });
         await pipeline.start();
+        if (cluster) metrics.clusterLanesOwned.set({ kind: 'http' }, 1);
         if (httpCheckpoints) {
           checkpointer = createHttpCheckpointer({
             pipeline,
@@ -360,8 +365,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
             maxFutureSkewMs: config.ingest.maxFutureSkewMs,
             tuning: overrides.kafka ?? kafkaTuningFromEnv(),
             // Its checkpoint carries the HTTP input position too (a replay run has none; in
-            // cluster mode the HTTP lane has a checkpointer of its own).
-            ...(overrides.flushOnClose || pipeline.cluster
+            // cluster mode the HTTP lane has its own checkpointer).
+            ...(overrides.flushOnClose || cluster
               ? {}
               : { http: httpInput({ pipeline, store, logger, clock }) }),
             // Cluster mode: a cut per partition, restored where the partition is assigned.

@@ -16,12 +16,7 @@ import { type RestoreReport, restoreWindows } from '../ingest/checkpoint.js';
 import { createWindowRegistry, type WindowRegistry } from '../ingest/window-registry.js';
 import type { Logger } from '../logger.js';
 import type { EventSource, WindowBounds, WindowResult } from '../types.js';
-import type {
-  Clock,
-  ClosedWindow,
-  WindowManager,
-  WindowManagerSnapshot,
-} from '../window/index.js';
+import type { Clock, ClosedWindow, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import { httpLane, isHttpLane, laneOfSource } from './types.js';
 
 /** Where one lane stands for one (model, version); model = version = '' for the lane. */
@@ -130,18 +125,21 @@ export function createLaneWindows(opts: {
   let lastSource: EventSource | undefined;
   let last: { lane: string; registry: WindowRegistry } | undefined;
   function registryOf(source: EventSource) {
-    if (source === lastSource && last !== undefined && lanes.get(last.lane) === last.registry)
-      return last;
-    const lane = laneOfSource(source, instanceId);
-    let registry = lanes.get(lane);
-    if (registry === undefined) {
-      if (!isHttpLane(lane))
-        throw new Error(`lane ${lane} is not held by this instance: its partition was not assigned here`);
-      registry = open(lane);
+    if (source !== lastSource || last === undefined || lanes.get(last.lane) !== last.registry) {
+      const lane = laneOfSource(source, instanceId);
+      let registry = lanes.get(lane);
+      if (registry === undefined) {
+        if (!isHttpLane(lane))
+          throw new Error(
+            `lane ${lane} is not held by this instance: its partition was not assigned here`,
+          );
+        registry = open(lane);
+      }
+      lastSource = source;
+      last = { lane, registry };
     }
-    lastDelivery.set(lane, clock.now());
-    lastSource = source;
-    last = { lane, registry };
+    // Once per run of a lane's events (stream-intake.ts), not per event.
+    lastDelivery.set(last.lane, clock.now());
     return last;
   }
 
@@ -221,7 +219,12 @@ export function createLaneWindows(opts: {
       const at = lastDelivery.get(lane);
       const quiet = at === undefined || clock.now() - at >= minIdleTimeout();
       if (top !== null && top > heldAny) top = heldAny;
-      out.push({ model: '', version: '', watermark: top, idle: quiet && heldAny === Number.POSITIVE_INFINITY });
+      out.push({
+        model: '',
+        version: '',
+        watermark: top,
+        idle: quiet && heldAny === Number.POSITIVE_INFINITY,
+      });
       return out;
     },
     closeThrough(model, version, sizeLabel, end) {

@@ -19,12 +19,7 @@ import { piiKeyOf } from '../privacy/pii.js';
 import type { EncodedEvents, Store, StoredEvent } from '../store/types.js';
 import type { PerformanceResult, RevisionReason, WindowBounds, WindowResult } from '../types.js';
 import type { VersionComparison } from '../window/comparison-types.js';
-import type {
-  Clock,
-  ClosedWindow,
-  WindowManager,
-  WindowManagerSnapshot,
-} from '../window/index.js';
+import type { Clock, ClosedWindow, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import { type BaselineStore, createBaselineCache } from './baselines.js';
 import { type ComparisonStore, createComparisonWriter } from './comparison-writer.js';
 import type { DecodeOptions } from './decode.js';
@@ -318,7 +313,9 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   function partialWriter(l: LaneRegistry) {
     const { insertPartials } = store;
     if (insertPartials === undefined)
-      throw new ConfigError('cluster mode needs a store that keeps window partials (store.driver: clickhouse)');
+      throw new ConfigError(
+        'cluster mode needs a store that keeps window partials (store.driver: clickhouse)',
+      );
     const writer = createPartialWriter({
       store: { insertPartials: insertPartials.bind(store) },
       instanceId: opts.cluster!.instanceId,

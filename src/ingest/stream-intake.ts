@@ -156,7 +156,8 @@ export function createStreamIntake(opts: {
       const first = events[from]!.source;
       let to = from + 1;
       while (to < events.length && sameLane(first, events[to]!.source)) to++;
-      if (isHttpLane(lane)) for (let k = from; k < to; k++) (events[k]!.event as StoredEvent).lane = lane;
+      if (isHttpLane(lane))
+        for (let k = from; k < to; k++) (events[k]!.event as StoredEvent).lane = lane;
       recordRun(events, from, to, registry.get, rows, tally, ingestedAt, at);
       from = to;
     }
@@ -170,7 +171,8 @@ export function createStreamIntake(opts: {
     const ingestedAt = clock.now();
     const at = { i: 0 };
     try {
-      if (lanes === undefined) recordRun(events, 0, events.length, get, rows, tally, ingestedAt, at);
+      if (lanes === undefined)
+        recordRun(events, 0, events.length, get, rows, tally, ingestedAt, at);
       else recordLanes(lanes, events, rows, tally, ingestedAt, at);
     } catch (err) {
       // Events before at.i are counted and their rows handed over: the source resumes there.

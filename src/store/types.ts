@@ -19,7 +19,6 @@ import type {
   WindowResult,
 } from '../types.js';
 import type { StoredRetrainRecommendation } from './retrain-sql.js';
-import type { DedupOptions } from '../cluster/types.js';
 
 export type { StoredRetrainRecommendation } from './retrain-sql.js';
 
@@ -44,7 +43,10 @@ export interface StoredEvent extends PredictionEvent {
    * fingerprint (`requestTag`, src/ingest/idempotency.ts; '' or absent: none).
    */
   requestKey?: string;
-  /** Cluster mode: the input lane of an HTTP event (`http:<instanceId>`, events.lane); '' or absent: none. */
+  /**
+   * The lane that counted it, for HTTP events in cluster mode (`http:<instanceId>`, the
+   * instance's input; its positions are that lane's): '' or absent otherwise.
+   */
   lane?: string;
 }
 
@@ -400,7 +402,7 @@ export interface Store {
    * Writing a window again (late data) replaces the earlier result as a whole for the
    * readers; every revision stays in the record (`windowHistory`).
    */
-  insertWindowResults(rows: readonly WindowResult[], opts?: DedupOptions): Promise<void>;
+  insertWindowResults(rows: readonly WindowResult[]): Promise<void>;
   /** Every stored revision of one window's results and performance, oldest first. */
   windowHistory(query: WindowHistoryQuery): Promise<WindowHistory>;
   /** Windows overlapping `[from, to)`, ordered by start (then window label, version). */
@@ -484,10 +486,9 @@ export interface Store {
 
   /**
    * HTTP events stored with an ingest position above `after`, in position order, at most
-   * `limit` (the checkpointer replays them into the windows after a restart); `lane`: only
-   * that lane's (cluster mode; '' or absent: rows without a lane).
+   * `limit` (the checkpointer replays them into the windows after a restart).
    */
-  httpEventsAfter(after: number, limit: number, lane?: string): Promise<StoredEvent[]>;
+  httpEventsAfter(after: number, limit: number): Promise<StoredEvent[]>;
   /** Idempotency keys of HTTP events received at or after `since` (epoch ms), at most `limit`. */
   recentRequestKeys(since: number, limit: number): Promise<string[]>;
 

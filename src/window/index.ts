@@ -45,10 +45,10 @@ export {
   type RecordResult,
   type SizeSnapshot,
   type StreamSnapshot,
+  type VersionProgress,
   type WindowManager,
   type WindowManagerOptions,
   type WindowManagerSnapshot,
-  type VersionProgress,
 } from './manager.js';
 export { evaluateSegments } from './segment-results.js';
 export {

@@ -915,7 +915,10 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
       const stream = streams.get(version);
       if (stream === undefined) {
         let marks = finalisedThrough.get(version);
-        if (marks === undefined) finalisedThrough.set(version, (marks = new Map()));
+        if (marks === undefined) {
+          marks = new Map();
+          finalisedThrough.set(version, marks);
+        }
         if (end > (marks.get(sizeLabel) ?? Number.NEGATIVE_INFINITY)) marks.set(sizeLabel, end);
         return;
       }
