@@ -110,6 +110,12 @@ export interface InputCut {
  * (`settle`, then a synchronous cut) and rollback: the Kafka checkpoints when Kafka is
  * configured (its cut carries the HTTP position), else the HTTP checkpointer
  * (`EngineCheckpointing`, checkpointer.ts).
+ *
+ * Cluster mode (`PipelineOptions.cluster`, src/cluster/): the same seam, with window state per
+ * input lane (lane-windows.ts: `record` sends each run of a lane's events to that lane's
+ * managers), the lanes' closed windows written as partials (partial-writer.ts) instead of
+ * results, and `Pipeline.cluster` for the finaliser (`writeFinal`) and the sources (`lanes`).
+ * The HTTP checkpointer then owns only the HTTP lane; rollback resets only that lane.
  */
 
 /** The engine as the HTTP checkpointer sees it: the input log's position and the cut. */
