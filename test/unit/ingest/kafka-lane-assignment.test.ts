@@ -98,6 +98,8 @@ function rig() {
     return run;
   };
   const progress = new PartitionProgress(TOPIC);
+  /** The clock, and when the coordinator last confirmed the member. */
+  const now = { at: 5_000, confirmed: 5_000 };
   const pipeline = {
     managers: new Map(),
     settle: async () => undefined,
@@ -109,10 +111,10 @@ function rig() {
     predictionsTopic: TOPIC,
     pipeline,
     store,
-    clock: { now: () => 5_000 },
+    clock: { now: () => now.at },
     log: logger,
     metrics,
-    tuning: { checkpointIntervalMs: 1000 },
+    tuning: { checkpointIntervalMs: 1000, sessionTimeoutMs: 6000 },
     progress,
     write: (_op, fn) => fn(),
     exclusive,
@@ -126,6 +128,7 @@ function rig() {
     },
     lag: { of: (_t, p) => lags.get(p) },
     admin: () => admin,
+    confirmedAt: () => now.confirmed,
   });
   const onJoin = createGroupJoinHandler({
     groupId: GROUP,
@@ -162,6 +165,7 @@ function rig() {
     return encodeLaneCheckpoint(laneCheckpointGroup(GROUP, l), cp);
   };
   return {
+    now,
     calls,
     table,
     saved,
@@ -224,6 +228,24 @@ describe('Kafka lanes: assignment in cluster mode (test doubles for the consumer
     // Nothing changed since: no rows (offsets committed again).
     await r.cps.take();
     expect(r.saved).toHaveLength(2);
+  });
+
+  it('a member the coordinator has not confirmed within the session timeout cuts nothing and commits nothing', async () => {
+    const r = rig();
+    await r.join('m1', [0]);
+    r.progress.processed.set(lane(0), 9);
+    r.progress.changes++;
+    // Its last heartbeat answered 6 s ago (the session timeout): it may have been expired and
+    // partition 0 given to another member, whose cuts a late one of its own would overtake.
+    r.now.at = r.now.confirmed + 6000;
+    await r.cps.take();
+    expect(r.saved).toEqual([]);
+    expect(r.commits).toEqual([]);
+    // Confirmed again (a heartbeat answered): it cuts.
+    r.now.confirmed = r.now.at;
+    await r.cps.take();
+    expect(r.saved.map(decodeLaneCheckpoint).map((c) => c.position)).toEqual(['10']);
+    expect(r.commits).toEqual(['0@10']);
   });
 
   it('keeps a lane the same member keeps; drops a revoked one; a new member id restores what it kept', async () => {
