@@ -463,8 +463,17 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       input.onFailure(fn);
     },
     quiescent() {
-      if (input.gatedWindows().length > 0 || !rawLog.idle()) return false;
-      if (results.queued.length > 0 || serial.busy() || !raw.idle()) return false;
+      if (lanes === undefined) {
+        if (input.gatedWindows().length > 0 || !rawLog.idle()) return false;
+        if (results.queued.length > 0) return false;
+      } else {
+        // Cluster mode: asked by the Kafka lanes' cut (its lanes' windows and rows written).
+        // The HTTP lane's own checkpointer cuts it apart, so HTTP requests in flight (and the
+        // HTTP lane's windows they hold back) never postpone a Kafka lane's checkpoint.
+        const http = lanes.httpLane;
+        if (results.queued.some((c) => c.lane !== http)) return false;
+      }
+      if (serial.busy() || !raw.idle()) return false;
       return performance.idle();
     },
     refreshBaselines: () => baselines.refresh(),

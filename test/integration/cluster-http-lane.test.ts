@@ -15,6 +15,7 @@ import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { type ClusterStore, windowKeyString } from '../../src/cluster/types.js';
 import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
+import { StoreError } from '../../src/errors.js';
 import { createMetrics } from '../../src/export/metrics.js';
 import { decodeLaneCheckpoint } from '../../src/ingest/checkpoint.js';
 import { createHttpCheckpointer } from '../../src/ingest/checkpointer.js';
@@ -49,7 +50,7 @@ describe('cluster HTTP lane: checkpoint, kill, restore (real chDB)', () => {
   const logger = createLogger('silent');
   const clock = { now: () => Date.now() };
 
-  async function instance(id: string) {
+  async function instance(id: string, refresh?: { intervalMs: number; progressRefreshMs: number }) {
     const metrics = createMetrics(new Registry(), { version: 'test' });
     const pipeline = createPipeline({
       config,
@@ -60,7 +61,7 @@ describe('cluster HTTP lane: checkpoint, kill, restore (real chDB)', () => {
       cluster: { instanceId: id },
     });
     await pipeline.start();
-    const checkpointer = createHttpCheckpointer({ pipeline, store, logger, clock });
+    const checkpointer = createHttpCheckpointer({ pipeline, store, logger, clock, ...refresh });
     return { pipeline, checkpointer, metrics };
   }
 
@@ -196,5 +197,112 @@ describe('cluster HTTP lane: checkpoint, kill, restore (real chDB)', () => {
     expect(
       (await store.queryDrift({ model: 'm', window: '1m', from: T0, to: T0 + 1 })).length,
     ).toBe(1);
+  });
+
+  it('a quiet live lane refreshes its progress rows (the finalisers keep counting it)', async () => {
+    const c = await instance('c', { intervalMs: 50, progressRefreshMs: 300 });
+    await c.checkpointer.restore();
+    const writtenAt = async () =>
+      (await store.laneProgress()).find((p) => p.lane === 'http:c' && p.model === '')!.writtenAt;
+    const registered = await writtenAt();
+    c.checkpointer.start();
+    await new Promise((r) => setTimeout(r, 1000));
+    await c.checkpointer.close();
+    // No event, no change: rows anyway, at least every progressRefreshMs.
+    expect(await writtenAt()).toBeGreaterThan(registered);
+    expect((await store.latestCheckpoint('driftd:http:c'))!.seq).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a failed HTTP raw write rebuilds the HTTP lane only: the Kafka lanes keep their windows', async () => {
+    let failNext = false;
+    const failing = Object.create(store) as Store & ClusterStore;
+    failing.insertEncodedEvents = async (batches) => {
+      if (failNext) {
+        failNext = false;
+        throw new StoreError('simulated: no space left on device', { clickhouseCode: 243 });
+      }
+      return store.insertEncodedEvents(batches);
+    };
+    const metrics = createMetrics(new Registry(), { version: 'test' });
+    const pipeline = createPipeline({
+      config,
+      store: failing,
+      metrics,
+      logger,
+      clock,
+      cluster: { instanceId: 'd' },
+    });
+    await pipeline.start();
+    const checkpointer = createHttpCheckpointer({ pipeline, store: failing, logger, clock });
+    await checkpointer.restore();
+    checkpointer.start();
+    // A Kafka lane (as its source opens it) with 12 events in an open window.
+    const lanes = pipeline.cluster!.lanes;
+    lanes.open('preds/0');
+    pipeline.record(
+      batch(12, T0 + 5 * MINUTE).map((e, i) => ({
+        event: { ...e, ts: Date.parse(e.ts) },
+        source: { kind: 'kafka' as const, topic: 'preds', partition: 0, offset: String(i) },
+      })),
+      { rows: { add() {} } },
+    );
+    await ingest(pipeline, batch(7, T0 + 5 * MINUTE));
+    const kafkaBefore = laneState(pipeline, 'preds/0');
+    const httpBefore = laneState(pipeline, 'http:d');
+    failNext = true;
+    await expect(pipeline.ingestEvents(batch(5, T0 + 5 * MINUTE + 100), 'http')).rejects.toThrow();
+    const until = Date.now() + 10_000;
+    while (!pipeline.input.healthy && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(pipeline.input.healthy).toBe(true);
+    // The HTTP lane: rebuilt without the failed request; the Kafka lane: untouched.
+    expect(laneState(pipeline, 'http:d')).toEqual(httpBefore);
+    expect(laneState(pipeline, 'preds/0')).toEqual(kafkaBefore);
+    expect(kafkaBefore.m!.open.map((w) => w.count)).toEqual([12]);
+    await checkpointer.close();
+  });
+
+  it('HTTP requests in flight do not keep the Kafka lanes from being quiescent (their cut)', async () => {
+    let release: () => void = () => {};
+    let hold: Promise<void> | undefined;
+    const held = Object.create(store) as Store & ClusterStore;
+    held.insertEncodedEvents = async (batches) => {
+      if (hold) await hold;
+      return store.insertEncodedEvents(batches);
+    };
+    const pipeline = createPipeline({
+      config,
+      store: held,
+      metrics: createMetrics(new Registry(), { version: 'test' }),
+      logger,
+      clock,
+      cluster: { instanceId: 'e' },
+    });
+    await pipeline.start();
+    const checkpointer = createHttpCheckpointer({ pipeline, store: held, logger, clock });
+    await checkpointer.restore();
+    pipeline.cluster!.lanes.open('preds/3');
+    hold = new Promise((r) => {
+      release = r;
+    });
+    const request = pipeline.ingestEvents(batch(5, T0 + 20 * MINUTE), 'http');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(pipeline.input.durable).toBeLessThan(pipeline.input.recorded);
+    // The Kafka lanes' part is written: their cut may be taken now.
+    expect(pipeline.quiescent()).toBe(true);
+    // A Kafka lane's window closed and not yet written: not quiescent.
+    pipeline.record(
+      [...batch(3, T0 + 20 * MINUTE), ...batch(1, T0 + 21 * MINUTE)].map((e, i) => ({
+        event: { ...e, ts: Date.parse(e.ts) },
+        source: { kind: 'kafka' as const, topic: 'preds', partition: 3, offset: String(i) },
+      })),
+      { rows: { add() {} } },
+    );
+    expect(pipeline.quiescent()).toBe(false);
+    release();
+    hold = undefined;
+    await request;
+    await pipeline.settle();
+    expect(pipeline.quiescent()).toBe(true);
   });
 });
