@@ -72,8 +72,6 @@ export interface LaneCheckpointsOptions extends Omit<CheckpointsOptions, 'http' 
   tuning: Pick<Tuning, 'checkpointIntervalMs' | 'sessionTimeoutMs'>;
   /** When the group last confirmed this member (a join, a heartbeat answered), clock ms. */
   confirmedAt: () => number;
-  /** The smallest idle timeout of the models in force, ms (Infinity: none). */
-  idleTimeoutMs: () => number;
 }
 
 export interface LaneCheckpoints extends Checkpoints {
@@ -90,8 +88,6 @@ export function createLaneCheckpoints(options: LaneCheckpointsOptions): LaneChec
   const { exclusive, cluster } = options;
   const { lanes, instanceId } = cluster;
   const { processed, labelsProcessed } = progress;
-  /** Lane → when this instance restored or opened it (clock ms). */
-  const heldSince = new Map<string, number>();
   /** Lane → seq of its latest cut (restored or written). */
   const seqs = new Map<string, number>();
   /** Lane → what its last written cut said (position + standings): unchanged lanes are skipped. */
@@ -111,20 +107,12 @@ export function createLaneCheckpoints(options: LaneCheckpointsOptions): LaneChec
   }
 
   /**
-   * The lane's standings, idle only when the partition has no lag; the lane as a whole, also
-   * only once held here for the models' smallest idle timeout: a partition that delivered
-   * nothing since it was assigned holds windows back that long, as a lane of one instance does
-   * (src/window/manager.ts) — else a lane assigned just before its events arrive would let the
-   * windows they belong to be finalised without them.
+   * The lane's standings, idle only when the partition has no lag (the engine counts a lane's
+   * quiet from its opening or restore here, src/cluster/lane-windows.ts).
    */
   function standings(partition: number): LaneProgress[] {
-    const l = lane(partition);
     const caughtUp = options.lag.of(predictionsTopic, partition) === 0;
-    const held = clock.now() - (heldSince.get(l) ?? clock.now()) >= options.idleTimeoutMs();
-    return lanes.progress(l).map((s) => ({
-      ...s,
-      idle: s.idle && caughtUp && (s.model !== '' || held),
-    }));
+    return lanes.progress(lane(partition)).map((s) => ({ ...s, idle: s.idle && caughtUp }));
   }
 
   function position(partition: number): string | undefined {
@@ -290,7 +278,6 @@ export function createLaneCheckpoints(options: LaneCheckpointsOptions): LaneChec
       );
     }
     written.delete(l);
-    heldSince.set(l, clock.now());
     processed.set(k, Number(at) - 1);
     progress.pending.delete(k);
     progress.sought(predictionsTopic, partition);
@@ -315,7 +302,6 @@ export function createLaneCheckpoints(options: LaneCheckpointsOptions): LaneChec
     progress.pending.delete(k);
     seqs.delete(l);
     written.delete(l);
-    heldSince.delete(l);
   }
 
   function reassign(added: readonly number[], revoked: readonly number[]): void {

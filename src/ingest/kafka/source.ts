@@ -23,7 +23,6 @@
  */
 
 import { kafkaLane } from '../../cluster/types.js';
-import type { ModelConfig } from '../../config/types.js';
 import { DEFAULT_MAX_FUTURE_SKEW_MS as MAX_SKEW_MS } from '../../limits.js';
 import type { DecodeOptions } from '../decode.js';
 import { modelList } from '../decode-batch.js';
@@ -53,16 +52,6 @@ function createLock(): <T>(fn: () => Promise<T>) => Promise<T> {
     tail = run.catch(() => undefined);
     return run;
   };
-}
-
-/** The smallest positive idle timeout of the models, ms (Infinity: no model has one). */
-function smallestIdleTimeout(models: Iterable<ModelConfig>): number {
-  let min = Number.POSITIVE_INFINITY;
-  for (const m of models) {
-    const t = m.windows.idleTimeoutMs;
-    if (t > 0 && t < min) min = t;
-  }
-  return min;
 }
 
 export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
@@ -142,7 +131,6 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
         lag,
         admin: () => connection.admin,
         confirmedAt: () => confirmedAt,
-        idleTimeoutMs: () => smallestIdleTimeout(options.models.values()),
       })
     : undefined;
   const checkpoints = lanes ?? createCheckpoints({ ...shared, http: options.http });
