@@ -306,9 +306,11 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       serial,
       raw,
       performance,
-      comparisons,
+      // Cluster mode: comparisons and retrain episodes keep per-process state across windows
+      // that different instances finalise, so they are not run there (docs/scale-out.md).
+      comparisons: lanes === undefined ? comparisons : undefined,
       onWindow: opts.onWindow,
-      retrain,
+      retrain: lanes === undefined ? retrain : undefined,
       revisionReason: opts.revisionReason,
       dedupToken,
     });
