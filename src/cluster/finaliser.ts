@@ -34,13 +34,15 @@ import type { BaselineProfile, WindowBounds } from '../types.js';
 import type { Clock, ClosedWindow, WindowStateSnapshot } from '../window/index.js';
 import { createWindowState } from '../window/state.js';
 import { createFinalisedWindows, type FinalisedWindows } from './finalised.js';
-import { laneSet } from './lane-set.js';
+import { type LaneSet, laneSet } from './lane-set.js';
 import type { ClusterEngine, LaneWindows } from './lane-windows.js';
+import { type ClusterStatus, clusterStatus } from './status.js';
 import {
   type ClusterStore,
   type FinalisationRow,
   HTTP_LANE_PREFIX,
   isHttpLane,
+  type LaneProgressRow,
   type PartialRow,
   type WindowKey,
   windowKeyString,
@@ -139,6 +141,8 @@ export interface Finaliser {
   start(): Promise<void>;
   /** One run now (after the one in progress, if any); never rejects. */
   runOnce(): Promise<FinaliseReport>;
+  /** The lanes and the pending windows as the store has them (GET /api/v1/cluster). */
+  status(limit: number): Promise<ClusterStatus>;
   /** What this instance knows has been finalised. */
   readonly finalised: FinalisedWindows;
   /** Stops the timer, waits for a run in progress, then runs once more. Idempotent. */
@@ -359,6 +363,16 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       engine.lanes.closeThrough(s.model, s.version, s.sizeLabel, s.end);
   }
 
+  function setOf(progress: readonly LaneProgressRow[]): LaneSet {
+    return laneSet({
+      progress,
+      kafka: opts.kafkaLanes !== undefined,
+      kafkaLanes: opts.kafkaLanes?.(),
+      now: clock.now(),
+      laneTimeoutMs: opts.laneTimeoutMs,
+    });
+  }
+
   async function run(): Promise<FinaliseReport> {
     const report: FinaliseReport = { pending: 0, finalised: [], foreign: 0 };
     try {
@@ -367,13 +381,7 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
         store.laneProgress(),
         store.pendingWindows(PENDING_LIMIT),
       ]);
-      const set = laneSet({
-        progress,
-        kafka: opts.kafkaLanes !== undefined,
-        kafkaLanes: opts.kafkaLanes?.(),
-        now: clock.now(),
-        laneTimeoutMs: opts.laneTimeoutMs,
-      });
+      const set = setOf(progress);
       report.pending = pending.length;
       // Oldest end first: a series is finalised in order (finalised.ts relies on it).
       const ready = pending
@@ -454,6 +462,19 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       schedule();
     },
     runOnce,
+    async status(limit) {
+      const [progress, pending] = await Promise.all([
+        store.laneProgress(),
+        store.pendingWindows(limit),
+      ]);
+      return clusterStatus({
+        instance: engine.instanceId,
+        lanesHere: engine.lanes.ids(),
+        set: setOf(progress),
+        progress,
+        pending,
+      });
+    },
     close() {
       if (closing) return closing;
       closing = (async () => {
