@@ -5,10 +5,11 @@ import { configuredTokens } from './api/auth.js';
 import type { Readiness } from './api/ports.js';
 import { buildServer } from './api/server.js';
 import { createFinaliser, type Finaliser } from './cluster/finaliser.js';
+import type { ClusterStore } from './cluster/types.js';
 import { createLiveConfig } from './config/live.js';
 import type { DriftdConfig } from './config/types.js';
 import { reachableUrl, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
-import { LifecycleError } from './errors.js';
+import { ConfigError, LifecycleError } from './errors.js';
 import { createMetrics, type Metrics } from './export/metrics.js';
 import { countStoreErrors } from './export/store-metrics.js';
 import {
@@ -19,11 +20,12 @@ import {
 } from './ingest/checkpointer.js';
 import {
   createKafkaSource,
+  type KafkaClusterOptions,
   type KafkaSource,
   type KafkaTuning,
   kafkaTuningFromEnv,
 } from './ingest/kafka/index.js';
-import { createPipeline, type Pipeline } from './ingest/pipeline.js';
+import { type ClusterEngine, createPipeline, type Pipeline } from './ingest/pipeline.js';
 import { createLogger, type Logger } from './logger.js';
 import { piiKeyOf } from './privacy/pii.js';
 import { ConfigReloadRefusedError, createReloader, type ReloadReport } from './reload.js';
@@ -95,6 +97,20 @@ export interface Daemon {
    * see src/reload.ts. Only while running.
    */
   reload(): Promise<ReloadReport>;
+}
+
+/** The Kafka source's cluster options (lane-checkpoints.ts). */
+function kafkaCluster(engine: ClusterEngine, store: Store): KafkaClusterOptions {
+  const { insertLaneProgress } = store as Partial<ClusterStore>;
+  if (insertLaneProgress === undefined)
+    throw new ConfigError(
+      'cluster mode needs a store that keeps lane progress (store.driver: clickhouse)',
+    );
+  return {
+    instanceId: engine.instanceId,
+    lanes: engine.lanes,
+    store: { insertLaneProgress: insertLaneProgress.bind(store) },
+  };
 }
 
 function httpCheckpointMsFromEnv(): number {
@@ -359,6 +375,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
             ...(overrides.flushOnClose || cluster
               ? {}
               : { http: httpInput({ pipeline, store, logger, clock }) }),
+            // Cluster mode: a cut per partition, restored where the partition is assigned.
+            ...(pipeline.cluster ? { cluster: kafkaCluster(pipeline.cluster, store) } : {}),
           });
           // Before anything is ingested: restore() needs fresh window managers.
           await kafka.restore();

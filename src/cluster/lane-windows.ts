@@ -125,20 +125,21 @@ export function createLaneWindows(opts: {
   let lastSource: EventSource | undefined;
   let last: { lane: string; registry: WindowRegistry } | undefined;
   function registryOf(source: EventSource) {
-    if (source === lastSource && last !== undefined && lanes.get(last.lane) === last.registry)
-      return last;
-    const lane = laneOfSource(source, instanceId);
-    let registry = lanes.get(lane);
-    if (registry === undefined) {
-      if (!isHttpLane(lane))
-        throw new Error(
-          `lane ${lane} is not held by this instance: its partition was not assigned here`,
-        );
-      registry = open(lane);
+    if (source !== lastSource || last === undefined || lanes.get(last.lane) !== last.registry) {
+      const lane = laneOfSource(source, instanceId);
+      let registry = lanes.get(lane);
+      if (registry === undefined) {
+        if (!isHttpLane(lane))
+          throw new Error(
+            `lane ${lane} is not held by this instance: its partition was not assigned here`,
+          );
+        registry = open(lane);
+      }
+      lastSource = source;
+      last = { lane, registry };
     }
-    lastDelivery.set(lane, clock.now());
-    lastSource = source;
-    last = { lane, registry };
+    // Once per run of a lane's events (stream-intake.ts), not per event.
+    lastDelivery.set(last.lane, clock.now());
     return last;
   }
 

@@ -291,6 +291,20 @@ describe('lane windows', () => {
     expect(rows[0]!.lane).toBe('http:a');
   });
 
+  it('lane-level idleness follows every delivery, also of a source object reused across requests', () => {
+    const c = engine(true, metrics());
+    const http: EventSource = { kind: 'http' };
+    const [e] = stream(2, 8);
+    c.intake.record([{ event: { ...e!.event }, source: http }], { rows: nowhere });
+    c.clock.advance(100_000);
+    c.intake.record([{ event: { ...e!.event, id: 'again' }, source: http }], { rows: nowhere });
+    c.clock.advance(100_000);
+    // 100 s since the last delivery: below the 120 s idle timeout.
+    expect(c.lanes!.progress('http:a').at(-1)!.idle).toBe(false);
+    c.clock.advance(20_000);
+    expect(c.lanes!.progress('http:a').at(-1)!.idle).toBe(true);
+  });
+
   it('closeThrough drops the open windows it covers and makes later events for them late', () => {
     const c = engine(true, metrics());
     c.lanes!.open('preds/0');
