@@ -128,6 +128,15 @@ export interface FinaliserOptions {
   random?: () => number;
 }
 
+/** A window whose result was handed to the engine, and what its finalisation row says. */
+interface Unrecorded {
+  w: WindowKey;
+  lanes: string[];
+  events: number;
+  /** Wall-clock ms of its lanes' last final partial (of the last partial, when none is final). */
+  lastPartialAt: number;
+}
+
 /** What one run did. */
 export interface FinaliseReport {
   pending: number;
@@ -183,6 +192,11 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
   /** The lanes closeThrough was last applied to (a new lane gets every series again). */
   let lanesSeen = '';
   const logged = new Set<string>();
+  /**
+   * Windows handed to the engine's writer and not recorded yet (a write or the finalisation
+   * row failed); at most the windows of one run (PENDING_LIMIT).
+   */
+  const unrecorded = new Map<string, Unrecorded>();
   /** When this instance first saw each ready window (at most PENDING_LIMIT). */
   let readySince = new Map<string, number>();
   let running: Promise<FinaliseReport> | undefined;
@@ -289,21 +303,37 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       return false;
     }
     if (m === undefined) return false;
-    const token = finalToken(w);
-    await engine.writeFinal([m.closed], () => token);
-    const now = clock.now();
     const finals = parts.filter((p) => p.final);
-    const last = Math.max(...(finals.length > 0 ? finals : parts).map((p) => p.writtenAt));
-    const delaySeconds = Math.max(0, (now - last) / 1000);
-    const row: FinalisationRow = {
-      ...w,
+    const entry: Unrecorded = {
+      w,
       lanes: m.lanes,
       events: m.closed.state.count,
+      lastPartialAt: Math.max(...(finals.length > 0 ? finals : parts).map((p) => p.writtenAt)),
+    };
+    // Until recorded: a failed write leaves the window queued in the engine's writer, which
+    // writes it with the next call; it must not be merged and queued again meanwhile.
+    unrecorded.set(windowKeyString(w), entry);
+    const token = finalToken(w);
+    await engine.writeFinal([m.closed], () => token);
+    await record(entry);
+    return true;
+  }
+
+  /** The window's result is written: its finalisation row, metrics, the lanes closed. */
+  async function record(e: Unrecorded): Promise<void> {
+    const { w } = e;
+    const now = clock.now();
+    const delaySeconds = Math.max(0, (now - e.lastPartialAt) / 1000);
+    const row: FinalisationRow = {
+      ...w,
+      lanes: e.lanes,
+      events: e.events,
       instance: engine.instanceId,
       finalisedAt: now,
       delaySeconds,
     };
     await store.insertFinalisation(row);
+    unrecorded.delete(windowKeyString(w));
     metrics.clusterWindowsFinalised.inc({ model: w.model, window: w.sizeLabel });
     metrics.clusterFinalisationDelay.observe(delaySeconds);
     closeThrough(w);
@@ -313,12 +343,24 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
         version: w.version,
         window: w.sizeLabel,
         start: w.start,
-        lanes: m.lanes,
+        lanes: e.lanes,
         delaySeconds,
       },
       'window finalised',
     );
-    return true;
+  }
+
+  /**
+   * Windows of a run that failed after they were handed to the engine: its writer writes them
+   * now (they are still queued there), then they are recorded. Throws while the store fails.
+   */
+  async function recordUnrecorded(report: FinaliseReport): Promise<void> {
+    if (unrecorded.size === 0) return;
+    await engine.writeFinal([], () => '');
+    for (const e of [...unrecorded.values()].sort((a, b) => a.w.end - b.w.end)) {
+      await record(e);
+      report.finalised.push(e.w);
+    }
   }
 
   /** A finalised window: every lane here closes its series through it. */
@@ -377,6 +419,7 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
     const report: FinaliseReport = { pending: 0, finalised: [], foreign: 0 };
     try {
       closeNewLanes();
+      await recordUnrecorded(report);
       const [progress, pending] = await Promise.all([
         store.laneProgress(),
         store.pendingWindows(PENDING_LIMIT),
@@ -392,21 +435,25 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       /** Series with a window left to its preferred instance: their later windows wait too. */
       const deferred = new Set<string>();
       const stillReady = new Map<string, number>();
+      let finalisedNow = 0;
       for (const w of ready) {
         const k = windowKeyString(w);
         const since = readySince.get(k) ?? now;
         stillReady.set(k, since);
         const series = `${w.model}\u0000${w.sizeLabel}\u0000${w.version}`;
-        if (deferred.has(series)) continue;
+        if (deferred.has(series) || unrecorded.has(k)) continue;
         const mine = preferredInstance(w, instances) ?? engine.instanceId;
         if (mine !== engine.instanceId && now - since < GRACE_RUNS * opts.intervalMs) {
           deferred.add(series);
           continue;
         }
-        if (await finalise(w)) report.finalised.push(w);
+        if (await finalise(w)) {
+          report.finalised.push(w);
+          finalisedNow++;
+        }
       }
       readySince = stillReady;
-      report.pending -= report.finalised.length;
+      report.pending -= finalisedNow;
       metrics.clusterWindowsPending.set(report.pending);
       const seen = await look();
       report.foreign = seen.foreign;

@@ -12,6 +12,7 @@ import type {
   WindowKey,
 } from '../../../src/cluster/types.js';
 import { windowKeyString } from '../../../src/cluster/types.js';
+import { StoreError } from '../../../src/errors.js';
 import { createMetrics } from '../../../src/export/metrics.js';
 import { createLogger } from '../../../src/logger.js';
 import type { BaselineProfile, WindowBounds, WindowResult } from '../../../src/types.js';
@@ -145,6 +146,8 @@ function setup(
     kafkaLanes?: () => string[] | undefined;
     baselines?: BaselineProfile[];
     latestResults?: WindowResult[];
+    /** The engine's first writes fail (the store down). */
+    failWrites?: number;
   } = {},
 ) {
   const mem = memoryStore(opts);
@@ -152,6 +155,9 @@ function setup(
   const registry = new Registry();
   const metrics = createMetrics(registry, { version: 't' });
   const written: Array<{ closed: ClosedWindow; token: string }> = [];
+  const queued: Array<{ closed: ClosedWindow; token: string }> = [];
+  let handed = 0;
+  let failWrites = opts.failWrites ?? 0;
   const closedThrough: string[] = [];
   let isOpen: ((model: string, b: WindowBounds) => boolean) | undefined;
   let refreshed = 0;
@@ -164,9 +170,18 @@ function setup(
         ids: () => ['t/0'],
         closeThrough: (m, v, s, end) => closedThrough.push(`${m}/${v}/${s}/${end}`),
       },
+      // As the engine's result writer: a failed write leaves the windows queued, the next
+      // call writes them with its own.
       async writeFinal(closed, token) {
-        for (const c of closed) written.push({ closed: c, token: token(c) });
-        return closed.map((c) => evaluateWindow(c, c.baseline, model));
+        for (const c of closed) queued.push({ closed: c, token: token(c) });
+        handed += closed.length;
+        if (failWrites > 0) {
+          failWrites--;
+          throw new StoreError('simulated: store unreachable', { retriable: true });
+        }
+        const batch = queued.splice(0);
+        written.push(...batch);
+        return batch.map(({ closed: c }) => evaluateWindow(c, c.baseline, model));
       },
       setWindowOpen(fn) {
         isOpen = fn;
@@ -193,6 +208,7 @@ function setup(
     closedThrough,
     isOpen: (b: WindowBounds) => isOpen!(b.model, b),
     refreshed: () => refreshed,
+    handed: () => handed,
   };
 }
 
@@ -320,6 +336,23 @@ describe('finaliser (in-memory store double)', () => {
     await t.finaliser.runOnce();
     expect(t.calls.latestResults).toBe(1);
     expect(t.closedThrough).toHaveLength(1);
+  });
+
+  it("a window whose write failed is written from the engine's queue, not merged and queued again", async () => {
+    const w = key(T0);
+    const t = setup({ failWrites: 3 });
+    t.partials.push(partial(w, 'http:a', lanesOf(w, 30, 10).parts[0]!));
+    t.prog.push(progress('http:a', w.end));
+    for (let i = 0; i < 3; i++) expect((await t.finaliser.runOnce()).finalised).toEqual([]);
+    expect(t.fins).toHaveLength(0);
+    const report = await t.finaliser.runOnce();
+    expect(report.finalised).toEqual([w]);
+    // Handed to the engine once; written once; recorded once.
+    expect(t.handed()).toBe(1);
+    expect(t.written).toHaveLength(1);
+    expect(t.written[0]!.token).toBe(`final:${windowKeyString(w)}`);
+    expect(t.fins).toHaveLength(1);
+    expect((await t.finaliser.runOnce()).finalised).toEqual([]);
   });
 
   it('close() runs once more and stops', async () => {
