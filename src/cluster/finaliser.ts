@@ -165,6 +165,13 @@ function seriesBound(models: ReadonlyMap<string, ModelConfig>): number {
   return 2 * n;
 }
 
+/** The smallest idle timeout of the models (lane-set.ts: when a never-delivered lane is idle). */
+function smallestIdleTimeout(models: ReadonlyMap<string, ModelConfig>): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (const m of models.values()) min = Math.min(min, m.windows.idleTimeoutMs);
+  return Number.isFinite(min) ? min : 0;
+}
+
 /** The window of the whole traffic a key names (no segment). */
 function boundsOf(w: WindowKey): WindowBounds {
   return {
@@ -412,6 +419,7 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       kafkaLanes: opts.kafkaLanes?.(),
       now: clock.now(),
       laneTimeoutMs: opts.laneTimeoutMs,
+      idleAfterMs: smallestIdleTimeout(opts.models),
     });
   }
 
