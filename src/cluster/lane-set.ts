@@ -9,8 +9,8 @@
  * that long). Kafka lanes never time out: their owner may change, their input stays.
  *
  * Lane L holds window w of (model, version) unless its progress row for (L, model, version)
- * says it passed w (watermark ≥ end) or is idle (a lane that never delivered anything: idle
- * for at least the idle timeout); with no such row, its lane-level row (L, '', '') decides the
+ * says it passed w (watermark ≥ end) or is idle (a partition that never delivered anything:
+ * idle for at least the idle timeout); with no such row, its lane-level row (L, '', '') decides the
  * same way; with no row at all, L holds w.
  */
 import { isHttpLane, type LaneProgressRow, type WindowKey } from './types.js';
@@ -26,8 +26,8 @@ export interface LaneSetInput {
   now: number;
   laneTimeoutMs: number;
   /**
-   * The smallest idle timeout of the configured models, ms: an idle claim of a lane that never
-   * delivered anything (watermark null) counts only once its row is this old (see `passes`).
+   * The smallest idle timeout of the configured models, ms: an idle claim of a partition that
+   * never delivered anything (watermark null) counts only once its row is this old (`passes`).
    */
   idleAfterMs: number;
 }
@@ -55,17 +55,18 @@ function newer(a: LaneProgressRow, b: LaneProgressRow): boolean {
 }
 
 /**
- * The row lets `w` go: the lane passed its end, or is idle. A lane that never delivered
+ * The row lets `w` go: the lane passed its end, or is idle. A partition that never delivered
  * anything (watermark null) is idle only once it has stayed so for the idle timeout, as a new
  * lane holds one instance's watermark until it delivers or goes idle: its row is written when
- * the lane is registered, and says nothing of events it receives until its next checkpoint
- * (a partition assigned before its first messages were produced would otherwise let every
- * window go while its events are on their way).
+ * the partition is assigned, and says nothing of messages produced after until its next
+ * checkpoint (a partition assigned before its first messages were produced let every window
+ * go while its events were on their way). An HTTP lane that never delivered anything is idle
+ * at once: every instance has one, most get no traffic when Kafka is the input.
  */
 function passes(row: LaneProgressRow, w: WindowKey, now: number, idleAfterMs: number): boolean {
   if (row.watermark !== null && row.watermark >= w.end) return true;
   if (!row.idle) return false;
-  return row.watermark !== null || now - row.writtenAt >= idleAfterMs;
+  return row.watermark !== null || isHttpLane(row.lane) || now - row.writtenAt >= idleAfterMs;
 }
 
 export function laneSet(input: LaneSetInput): LaneSet {

@@ -64,7 +64,7 @@ describe('lane set (cluster finalisation)', () => {
     expect(s.ready(w)).toBe(true);
   });
 
-  it('a lane that never delivered anything is idle only after the idle timeout (its claim may be stale)', () => {
+  it('a partition that never delivered anything is idle only after the idle timeout (its claim may be stale)', () => {
     // Registered 2 s ago, idle because nothing came yet: its events may be on their way.
     const fresh = row('t/0', {
       model: '',
@@ -79,6 +79,9 @@ describe('lane set (cluster finalisation)', () => {
     expect(set([quiet], ['t/0']).holds('t/0', w)).toBe(false);
     // The same for a version's own row.
     expect(set([row('t/0', { watermark: null, idle: true })], ['t/0']).holds('t/0', w)).toBe(true);
+    // An HTTP lane with no traffic yet is idle at once (every instance registers one).
+    const http = { ...fresh, lane: 'http:a' };
+    expect(set([http]).holds('http:a', w)).toBe(false);
   });
 
   it('without a row for the version, the lane-level row decides (both ways)', () => {
