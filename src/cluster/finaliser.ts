@@ -15,9 +15,11 @@
  * every instance's /metrics shows the latest results.
  *
  * A ready window is first left to one instance (`preferredInstance`, by a hash of its key over
- * the instances with a lane in the set); the others finalise it only if it is still pending
- * GRACE_RUNS intervals after they saw it ready (its instance gone): every instance can, one
- * usually does. Races left (an instance's view of "gone" is wrong) cost work, not results.
+ * the instances with an HTTP lane in the set); the next instance in that order takes it if it
+ * is still pending GRACE_RUNS intervals after it saw it ready (its instance gone), the one
+ * after that GRACE_RUNS later, and so on (`turnOf`): every instance can, one usually does.
+ * Races left (an instance's view of "gone" is wrong) cost work, not results; the metrics count
+ * a window on the instance whose finalisation row the store kept.
  *
  * Runs never overlap; a failed run is logged and retried by the next one. A window stays
  * pending (driftd_cluster_windows_pending) while it cannot be finalised: its baseline is not
@@ -61,6 +63,8 @@ const FINALISATIONS_PAGES = 10;
 const LOOK_BACK_MARGIN_MS = 60_000;
 /** At start, finalisations this old are read (what label ingest must know is closed). */
 const SEED_LOOKBACK_MS = 7 * 86_400_000;
+/** Windows recorded and not yet seen in the store, remembered at most (the oldest dropped). */
+const MAX_UNCONFIRMED = 10 * PENDING_LIMIT;
 /** Windows whose failure was logged (once each); cleared beyond this. */
 const MAX_LOGGED = 1000;
 
@@ -70,21 +74,38 @@ const MAX_LOGGED = 1000;
  */
 const GRACE_RUNS = 3;
 
-/**
- * The instance a ready window is left to first, among `instances` (those with an HTTP lane in
- * the lane set, sorted): spreads the work, and keeps two instances from evaluating and writing
- * the same window at once (the store would keep one; the work is wasted). Undefined: none.
- */
-export function preferredInstance(w: WindowKey, instances: readonly string[]): string | undefined {
-  if (instances.length === 0) return undefined;
-  // FNV-1a of the window key.
+/** Where a window's turn starts among the instances: an FNV-1a hash of its key. */
+function turnStart(w: WindowKey, n: number): number {
   let h = 0x811c9dc5;
   const k = windowKeyString(w);
   for (let i = 0; i < k.length; i++) {
     h ^= k.charCodeAt(i);
     h = Math.imul(h, 0x01000193) >>> 0;
   }
-  return instances[h % instances.length];
+  return h % n;
+}
+
+/**
+ * The instance a ready window is left to first, among `instances` (those with an HTTP lane in
+ * the lane set, sorted): spreads the work, and keeps two instances from evaluating and writing
+ * the same window at once (the store would keep one; the work is wasted). Undefined: none.
+ */
+export function preferredInstance(w: WindowKey, instances: readonly string[]): string | undefined {
+  return instances.length === 0 ? undefined : instances[turnStart(w, instances.length)];
+}
+
+/**
+ * How many turns `instance` waits for a ready window: 0 for its preferred instance, then one
+ * more per instance after it in `instances` (a ring), so when the preferred one is gone the
+ * next steps in, alone, and so on. An instance not in the list (its lane not registered or
+ * timed out) comes last; with no instances at all, none waits.
+ */
+export function turnOf(w: WindowKey, instances: readonly string[], instance: string): number {
+  if (instances.length === 0) return 0;
+  const at = instances.indexOf(instance);
+  if (at < 0) return instances.length;
+  const n = instances.length;
+  return (at - turnStart(w, n) + n) % n;
 }
 
 const instanceOfLane = (lane: string) => lane.slice(HTTP_LANE_PREFIX.length);
@@ -204,6 +225,12 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
    * row failed); at most the windows of one run (PENDING_LIMIT).
    */
   const unrecorded = new Map<string, Unrecorded>();
+  /**
+   * Windows this instance recorded, until look() reads the one finalisation row the store kept:
+   * the metrics count the window here only if that row is this instance's (two instances may
+   * both write a window; the store keeps the first).
+   */
+  const unconfirmed = new Set<string>();
   /** When this instance first saw each ready window (at most PENDING_LIMIT). */
   let readySince = new Map<string, number>();
   let running: Promise<FinaliseReport> | undefined;
@@ -341,8 +368,9 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
     };
     await store.insertFinalisation(row);
     unrecorded.delete(windowKeyString(w));
-    metrics.clusterWindowsFinalised.inc({ model: w.model, window: w.sizeLabel });
-    metrics.clusterFinalisationDelay.observe(delaySeconds);
+    // Counted once the store shows this instance's row is the one kept (look()).
+    if (unconfirmed.size >= MAX_UNCONFIRMED) unconfirmed.delete(unconfirmed.keys().next().value!);
+    unconfirmed.add(windowKeyString(w));
     closeThrough(w);
     log.debug(
       {
@@ -386,6 +414,11 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
     for (let page = 0; page < FINALISATIONS_PAGES; page++) {
       const rows = await store.finalisations(from, FINALISATIONS_PAGE);
       for (const r of rows) {
+        const k = windowKeyString(r);
+        if (unconfirmed.delete(k) && r.instance === engine.instanceId) {
+          metrics.clusterWindowsFinalised.inc({ model: r.model, window: r.sizeLabel });
+          metrics.clusterFinalisationDelay.observe(r.delaySeconds);
+        }
         // Own windows were closed when written; a newer one of another instance moves the gauges.
         if (closeThrough(r) && r.instance !== engine.instanceId) {
           foreign++;
@@ -450,8 +483,8 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
         stillReady.set(k, since);
         const series = `${w.model}\u0000${w.sizeLabel}\u0000${w.version}`;
         if (deferred.has(series) || unrecorded.has(k)) continue;
-        const mine = preferredInstance(w, instances) ?? engine.instanceId;
-        if (mine !== engine.instanceId && now - since < GRACE_RUNS * opts.intervalMs) {
+        const turn = turnOf(w, instances, engine.instanceId);
+        if (now - since < turn * GRACE_RUNS * opts.intervalMs) {
           deferred.add(series);
           continue;
         }

@@ -4,6 +4,7 @@ import {
   createFinaliser,
   type FinaliserStore,
   preferredInstance,
+  turnOf,
 } from '../../../src/cluster/finaliser.js';
 import type {
   FinalisationRow,
@@ -394,6 +395,45 @@ describe('finaliser: the preferred instance first, any other after a grace perio
       [w.start, later.start].slice(0, report.finalised.length),
     );
     expect(report.finalised[0]).toEqual(w);
+  });
+
+  it('the instances after the preferred one take their turns one at a time (a ring)', () => {
+    const ids = ['a', 'b', 'c'];
+    for (let i = 0; i < 30; i++) {
+      const w = key(T0 + i * SIZE);
+      const turns = ids.map((id) => turnOf(w, ids, id));
+      expect([...turns].sort()).toEqual([0, 1, 2]);
+      expect(ids[turns.indexOf(0)]).toBe(preferredInstance(w, ids));
+    }
+    // Not registered: last; nobody registered: nobody waits.
+    expect(turnOf(key(T0), ids, 'z')).toBe(3);
+    expect(turnOf(key(T0), [], 'a')).toBe(0);
+  });
+
+  it('counts a window only on the instance whose finalisation row the store kept', async () => {
+    const w = key(T0);
+    const t = setup();
+    t.partials.push(partial(w, 'http:a', lanesOf(w, 30, 11).parts[0]!));
+    t.prog.push(progress('http:a', w.end));
+    // Another instance records the window while this one merges it (its row lands first).
+    const read = t.store.partialsOf.bind(t.store);
+    t.store.partialsOf = async (x) => {
+      const parts = await read(x);
+      t.fins.push({
+        ...x,
+        lanes: ['http:a'],
+        events: 30,
+        instance: 'b',
+        finalisedAt: NOW,
+        delaySeconds: 1,
+      });
+      return parts;
+    };
+    expect((await t.finaliser.runOnce()).finalised).toEqual([w]);
+    expect(t.fins.map((f) => f.instance)).toEqual(['b']);
+    const text = await t.registry.metrics();
+    expect(text).not.toMatch(/driftd_cluster_windows_finalised_total\{/);
+    expect(text).toMatch(/driftd_cluster_finalisation_delay_seconds_count 0/);
   });
 
   it('the preference spreads windows over the instances and is the same on every instance', () => {
