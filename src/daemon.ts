@@ -294,6 +294,9 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           readiness,
           accepting: () => state === 'running',
           reload: () => daemon.reload(),
+          ...(cluster
+            ? { cluster: (limit: number) => need(finaliser, 'finaliser').status(limit) }
+            : {}),
           version: VERSION,
           judgePerformance: judge,
         });
