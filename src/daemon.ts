@@ -294,6 +294,9 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           readiness,
           accepting: () => state === 'running',
           reload: () => daemon.reload(),
+          ...(cluster
+            ? { cluster: (limit: number) => need(finaliser, 'finaliser').status(limit) }
+            : {}),
           version: VERSION,
           judgePerformance: judge,
         });
@@ -350,6 +353,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
             clock,
             intervalMs: overrides.httpCheckpointMs ?? httpCheckpointMsFromEnv(),
             legacyDir: join(config.dataDir, 'checkpoints'),
+            ...(cluster ? { progressRefreshMs: cluster.laneTimeoutMs / 4 } : {}),
           });
           // Before anything is ingested: the windows and input position of the last cut, and
           // the events stored after it.

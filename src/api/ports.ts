@@ -1,3 +1,4 @@
+import type { ClusterStatus } from '../cluster/status.js';
 import type { DriftdConfig, ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { RejectReason } from '../ingest/decode.js';
@@ -162,6 +163,8 @@ export interface ApiDeps {
   accepting?: () => boolean;
   /** Reloads the config file (POST /api/v1/admin/reload); absent = the route answers 404. */
   reload?: () => Promise<ReloadReport>;
+  /** Cluster mode's lanes and pending windows (GET /api/v1/cluster); absent = 404. */
+  cluster?: (limit: number) => Promise<ClusterStatus>;
   version: string;
   /** Performance verdicts of a window (the daemon's, as on /metrics); none without it. */
   judgePerformance?: (p: PerformanceResult) => readonly PerformanceVerdict[];

@@ -9,6 +9,7 @@ import type { ApiDeps } from './ports.js';
 import { installRequestId } from './request-id.js';
 import { installRequestMetrics } from './request-metrics.js';
 import { registerBaselineRoutes } from './routes/baselines.js';
+import { registerClusterRoutes } from './routes/cluster.js';
 import { registerComparisonRoutes } from './routes/comparison.js';
 import { registerErasureRoutes } from './routes/erasure.js';
 import { registerFairnessRoutes } from './routes/fairness.js';
@@ -114,6 +115,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   registerOpsRoutes(app, deps);
   registerErasureRoutes(app, deps);
   registerReloadRoutes(app, deps);
+  registerClusterRoutes(app, deps);
   registerReportRoutes(app, deps);
   await registerBaselineRoutes(app, deps);
 

@@ -15,9 +15,11 @@
  * every instance's /metrics shows the latest results.
  *
  * A ready window is first left to one instance (`preferredInstance`, by a hash of its key over
- * the instances with a lane in the set); the others finalise it only if it is still pending
- * GRACE_RUNS intervals after they saw it ready (its instance gone): every instance can, one
- * usually does. Races left (an instance's view of "gone" is wrong) cost work, not results.
+ * the instances with an HTTP lane in the set); the next instance in that order takes it if it
+ * is still pending GRACE_RUNS intervals after it saw it ready (its instance gone), the one
+ * after that GRACE_RUNS later, and so on (`turnOf`): every instance can, one usually does.
+ * Races left (an instance's view of "gone" is wrong) cost work, not results; the metrics count
+ * a window on the instance whose finalisation row the store kept.
  *
  * Runs never overlap; a failed run is logged and retried by the next one. A window stays
  * pending (driftd_cluster_windows_pending) while it cannot be finalised: its baseline is not
@@ -34,13 +36,15 @@ import type { BaselineProfile, WindowBounds } from '../types.js';
 import type { Clock, ClosedWindow, WindowStateSnapshot } from '../window/index.js';
 import { createWindowState } from '../window/state.js';
 import { createFinalisedWindows, type FinalisedWindows } from './finalised.js';
-import { laneSet } from './lane-set.js';
+import { type LaneSet, laneSet } from './lane-set.js';
 import type { ClusterEngine, LaneWindows } from './lane-windows.js';
+import { type ClusterStatus, clusterStatus } from './status.js';
 import {
   type ClusterStore,
   type FinalisationRow,
   HTTP_LANE_PREFIX,
   isHttpLane,
+  type LaneProgressRow,
   type PartialRow,
   type WindowKey,
   windowKeyString,
@@ -59,6 +63,8 @@ const FINALISATIONS_PAGES = 10;
 const LOOK_BACK_MARGIN_MS = 60_000;
 /** At start, finalisations this old are read (what label ingest must know is closed). */
 const SEED_LOOKBACK_MS = 7 * 86_400_000;
+/** Windows recorded and not yet seen in the store, remembered at most (the oldest dropped). */
+const MAX_UNCONFIRMED = 10 * PENDING_LIMIT;
 /** Windows whose failure was logged (once each); cleared beyond this. */
 const MAX_LOGGED = 1000;
 
@@ -68,21 +74,38 @@ const MAX_LOGGED = 1000;
  */
 const GRACE_RUNS = 3;
 
-/**
- * The instance a ready window is left to first, among `instances` (those with an HTTP lane in
- * the lane set, sorted): spreads the work, and keeps two instances from evaluating and writing
- * the same window at once (the store would keep one; the work is wasted). Undefined: none.
- */
-export function preferredInstance(w: WindowKey, instances: readonly string[]): string | undefined {
-  if (instances.length === 0) return undefined;
-  // FNV-1a of the window key.
+/** Where a window's turn starts among the instances: an FNV-1a hash of its key. */
+function turnStart(w: WindowKey, n: number): number {
   let h = 0x811c9dc5;
   const k = windowKeyString(w);
   for (let i = 0; i < k.length; i++) {
     h ^= k.charCodeAt(i);
     h = Math.imul(h, 0x01000193) >>> 0;
   }
-  return instances[h % instances.length];
+  return h % n;
+}
+
+/**
+ * The instance a ready window is left to first, among `instances` (those with an HTTP lane in
+ * the lane set, sorted): spreads the work, and keeps two instances from evaluating and writing
+ * the same window at once (the store would keep one; the work is wasted). Undefined: none.
+ */
+export function preferredInstance(w: WindowKey, instances: readonly string[]): string | undefined {
+  return instances.length === 0 ? undefined : instances[turnStart(w, instances.length)];
+}
+
+/**
+ * How many turns `instance` waits for a ready window: 0 for its preferred instance, then one
+ * more per instance after it in `instances` (a ring), so when the preferred one is gone the
+ * next steps in, alone, and so on. An instance not in the list (its lane not registered or
+ * timed out) comes last; with no instances at all, none waits.
+ */
+export function turnOf(w: WindowKey, instances: readonly string[], instance: string): number {
+  if (instances.length === 0) return 0;
+  const at = instances.indexOf(instance);
+  if (at < 0) return instances.length;
+  const n = instances.length;
+  return (at - turnStart(w, n) + n) % n;
 }
 
 const instanceOfLane = (lane: string) => lane.slice(HTTP_LANE_PREFIX.length);
@@ -126,6 +149,15 @@ export interface FinaliserOptions {
   random?: () => number;
 }
 
+/** A window whose result was handed to the engine, and what its finalisation row says. */
+interface Unrecorded {
+  w: WindowKey;
+  lanes: string[];
+  events: number;
+  /** Wall-clock ms of its lanes' last final partial (of the last partial, when none is final). */
+  lastPartialAt: number;
+}
+
 /** What one run did. */
 export interface FinaliseReport {
   pending: number;
@@ -139,6 +171,8 @@ export interface Finaliser {
   start(): Promise<void>;
   /** One run now (after the one in progress, if any); never rejects. */
   runOnce(): Promise<FinaliseReport>;
+  /** The lanes and the pending windows as the store has them (GET /api/v1/cluster). */
+  status(limit: number): Promise<ClusterStatus>;
   /** What this instance knows has been finalised. */
   readonly finalised: FinalisedWindows;
   /** Stops the timer, waits for a run in progress, then runs once more. Idempotent. */
@@ -150,6 +184,13 @@ function seriesBound(models: ReadonlyMap<string, ModelConfig>): number {
   let n = 0;
   for (const m of models.values()) n += m.versions.maxActive * m.windows.sizes.length;
   return 2 * n;
+}
+
+/** The smallest idle timeout of the models (lane-set.ts: when a never-delivered lane is idle). */
+function smallestIdleTimeout(models: ReadonlyMap<string, ModelConfig>): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (const m of models.values()) min = Math.min(min, m.windows.idleTimeoutMs);
+  return Number.isFinite(min) ? min : 0;
 }
 
 /** The window of the whole traffic a key names (no segment). */
@@ -179,6 +220,17 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
   /** The lanes closeThrough was last applied to (a new lane gets every series again). */
   let lanesSeen = '';
   const logged = new Set<string>();
+  /**
+   * Windows handed to the engine's writer and not recorded yet (a write or the finalisation
+   * row failed); at most the windows of one run (PENDING_LIMIT).
+   */
+  const unrecorded = new Map<string, Unrecorded>();
+  /**
+   * Windows this instance recorded, until look() reads the one finalisation row the store kept:
+   * the metrics count the window here only if that row is this instance's (two instances may
+   * both write a window; the store keeps the first).
+   */
+  const unconfirmed = new Set<string>();
   /** When this instance first saw each ready window (at most PENDING_LIMIT). */
   let readySince = new Map<string, number>();
   let running: Promise<FinaliseReport> | undefined;
@@ -285,23 +337,40 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       return false;
     }
     if (m === undefined) return false;
-    const token = finalToken(w);
-    await engine.writeFinal([m.closed], () => token);
-    const now = clock.now();
     const finals = parts.filter((p) => p.final);
-    const last = Math.max(...(finals.length > 0 ? finals : parts).map((p) => p.writtenAt));
-    const delaySeconds = Math.max(0, (now - last) / 1000);
-    const row: FinalisationRow = {
-      ...w,
+    const entry: Unrecorded = {
+      w,
       lanes: m.lanes,
       events: m.closed.state.count,
+      lastPartialAt: Math.max(...(finals.length > 0 ? finals : parts).map((p) => p.writtenAt)),
+    };
+    // Until recorded: a failed write leaves the window queued in the engine's writer, which
+    // writes it with the next call; it must not be merged and queued again meanwhile.
+    unrecorded.set(windowKeyString(w), entry);
+    const token = finalToken(w);
+    await engine.writeFinal([m.closed], () => token);
+    await record(entry);
+    return true;
+  }
+
+  /** The window's result is written: its finalisation row, metrics, the lanes closed. */
+  async function record(e: Unrecorded): Promise<void> {
+    const { w } = e;
+    const now = clock.now();
+    const delaySeconds = Math.max(0, (now - e.lastPartialAt) / 1000);
+    const row: FinalisationRow = {
+      ...w,
+      lanes: e.lanes,
+      events: e.events,
       instance: engine.instanceId,
       finalisedAt: now,
       delaySeconds,
     };
     await store.insertFinalisation(row);
-    metrics.clusterWindowsFinalised.inc({ model: w.model, window: w.sizeLabel });
-    metrics.clusterFinalisationDelay.observe(delaySeconds);
+    unrecorded.delete(windowKeyString(w));
+    // Counted once the store shows this instance's row is the one kept (look()).
+    if (unconfirmed.size >= MAX_UNCONFIRMED) unconfirmed.delete(unconfirmed.keys().next().value!);
+    unconfirmed.add(windowKeyString(w));
     closeThrough(w);
     log.debug(
       {
@@ -309,12 +378,24 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
         version: w.version,
         window: w.sizeLabel,
         start: w.start,
-        lanes: m.lanes,
+        lanes: e.lanes,
         delaySeconds,
       },
       'window finalised',
     );
-    return true;
+  }
+
+  /**
+   * Windows of a run that failed after they were handed to the engine: its writer writes them
+   * now (they are still queued there), then they are recorded. Throws while the store fails.
+   */
+  async function recordUnrecorded(report: FinaliseReport): Promise<void> {
+    if (unrecorded.size === 0) return;
+    await engine.writeFinal([], () => '');
+    for (const e of [...unrecorded.values()].sort((a, b) => a.w.end - b.w.end)) {
+      await record(e);
+      report.finalised.push(e.w);
+    }
   }
 
   /** A finalised window: every lane here closes its series through it. */
@@ -333,6 +414,11 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
     for (let page = 0; page < FINALISATIONS_PAGES; page++) {
       const rows = await store.finalisations(from, FINALISATIONS_PAGE);
       for (const r of rows) {
+        const k = windowKeyString(r);
+        if (unconfirmed.delete(k) && r.instance === engine.instanceId) {
+          metrics.clusterWindowsFinalised.inc({ model: r.model, window: r.sizeLabel });
+          metrics.clusterFinalisationDelay.observe(r.delaySeconds);
+        }
         // Own windows were closed when written; a newer one of another instance moves the gauges.
         if (closeThrough(r) && r.instance !== engine.instanceId) {
           foreign++;
@@ -359,21 +445,27 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       engine.lanes.closeThrough(s.model, s.version, s.sizeLabel, s.end);
   }
 
+  function setOf(progress: readonly LaneProgressRow[]): LaneSet {
+    return laneSet({
+      progress,
+      kafka: opts.kafkaLanes !== undefined,
+      kafkaLanes: opts.kafkaLanes?.(),
+      now: clock.now(),
+      laneTimeoutMs: opts.laneTimeoutMs,
+      idleAfterMs: smallestIdleTimeout(opts.models),
+    });
+  }
+
   async function run(): Promise<FinaliseReport> {
     const report: FinaliseReport = { pending: 0, finalised: [], foreign: 0 };
     try {
       closeNewLanes();
+      await recordUnrecorded(report);
       const [progress, pending] = await Promise.all([
         store.laneProgress(),
         store.pendingWindows(PENDING_LIMIT),
       ]);
-      const set = laneSet({
-        progress,
-        kafka: opts.kafkaLanes !== undefined,
-        kafkaLanes: opts.kafkaLanes?.(),
-        now: clock.now(),
-        laneTimeoutMs: opts.laneTimeoutMs,
-      });
+      const set = setOf(progress);
       report.pending = pending.length;
       // Oldest end first: a series is finalised in order (finalised.ts relies on it).
       const ready = pending
@@ -384,21 +476,25 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       /** Series with a window left to its preferred instance: their later windows wait too. */
       const deferred = new Set<string>();
       const stillReady = new Map<string, number>();
+      let finalisedNow = 0;
       for (const w of ready) {
         const k = windowKeyString(w);
         const since = readySince.get(k) ?? now;
         stillReady.set(k, since);
         const series = `${w.model}\u0000${w.sizeLabel}\u0000${w.version}`;
-        if (deferred.has(series)) continue;
-        const mine = preferredInstance(w, instances) ?? engine.instanceId;
-        if (mine !== engine.instanceId && now - since < GRACE_RUNS * opts.intervalMs) {
+        if (deferred.has(series) || unrecorded.has(k)) continue;
+        const turn = turnOf(w, instances, engine.instanceId);
+        if (now - since < turn * GRACE_RUNS * opts.intervalMs) {
           deferred.add(series);
           continue;
         }
-        if (await finalise(w)) report.finalised.push(w);
+        if (await finalise(w)) {
+          report.finalised.push(w);
+          finalisedNow++;
+        }
       }
       readySince = stillReady;
-      report.pending -= report.finalised.length;
+      report.pending -= finalisedNow;
       metrics.clusterWindowsPending.set(report.pending);
       const seen = await look();
       report.foreign = seen.foreign;
@@ -454,6 +550,19 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       schedule();
     },
     runOnce,
+    async status(limit) {
+      const [progress, pending] = await Promise.all([
+        store.laneProgress(),
+        store.pendingWindows(limit),
+      ]);
+      return clusterStatus({
+        instance: engine.instanceId,
+        lanesHere: engine.lanes.ids(),
+        set: setOf(progress),
+        progress,
+        pending,
+      });
+    },
     close() {
       if (closing) return closing;
       closing = (async () => {

@@ -9,8 +9,9 @@
  * that long). Kafka lanes never time out: their owner may change, their input stays.
  *
  * Lane L holds window w of (model, version) unless its progress row for (L, model, version)
- * says it passed w (watermark ≥ end) or is idle; with no such row, its lane-level row
- * (L, '', '') decides the same way; with no row at all, L holds w.
+ * says it passed w (watermark ≥ end) or is idle (a partition that never delivered anything:
+ * idle for at least the idle timeout); with no such row, its lane-level row (L, '', '') decides the
+ * same way; with no row at all, L holds w.
  */
 import { isHttpLane, type LaneProgressRow, type WindowKey } from './types.js';
 
@@ -24,6 +25,11 @@ export interface LaneSetInput {
   /** Wall-clock ms. */
   now: number;
   laneTimeoutMs: number;
+  /**
+   * The smallest idle timeout of the configured models, ms: an idle claim of a partition that
+   * never delivered anything (watermark null) counts only once its row is this old (`passes`).
+   */
+  idleAfterMs: number;
 }
 
 export interface LaneSet {
@@ -48,9 +54,19 @@ function newer(a: LaneProgressRow, b: LaneProgressRow): boolean {
   return a.seq !== b.seq ? a.seq > b.seq : a.writtenAt > b.writtenAt;
 }
 
-/** The row lets `w` go: the lane passed its end, or is idle. */
-function passes(row: LaneProgressRow, w: WindowKey): boolean {
-  return row.idle || (row.watermark !== null && row.watermark >= w.end);
+/**
+ * The row lets `w` go: the lane passed its end, or is idle. A partition that never delivered
+ * anything (watermark null) is idle only once it has stayed so for the idle timeout, as a new
+ * lane holds one instance's watermark until it delivers or goes idle: its row is written when
+ * the partition is assigned, and says nothing of messages produced after until its next
+ * checkpoint (a partition assigned before its first messages were produced let every window
+ * go while its events were on their way). An HTTP lane that never delivered anything is idle
+ * at once: every instance has one, most get no traffic when Kafka is the input.
+ */
+function passes(row: LaneProgressRow, w: WindowKey, now: number, idleAfterMs: number): boolean {
+  if (row.watermark !== null && row.watermark >= w.end) return true;
+  if (!row.idle) return false;
+  return row.watermark !== null || isHttpLane(row.lane) || now - row.writtenAt >= idleAfterMs;
 }
 
 export function laneSet(input: LaneSetInput): LaneSet {
@@ -83,7 +99,7 @@ export function laneSet(input: LaneSetInput): LaneSet {
 
   function holds(lane: string, w: WindowKey): boolean {
     const row = rows.get(rowKey(lane, w.model, w.version)) ?? rows.get(rowKey(lane, '', ''));
-    return row === undefined || !passes(row, w);
+    return row === undefined || !passes(row, w, input.now, input.idleAfterMs);
   }
 
   function holding(w: WindowKey): string[] | null {

@@ -8,6 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import SwaggerParser from '@apidevtools/swagger-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../../src/baseline/index.js';
 import { validateConfig } from '../../../src/config/index.js';
@@ -133,5 +134,40 @@ describe('finaliser in two cluster-mode daemons sharing one store (HTTP lanes)',
         await d.metrics.registry.metrics(),
       );
     expect([await finalisedHere(a), await finalisedHere(b)].filter(Boolean)).toHaveLength(1);
+
+    // GET /api/v1/cluster: both lanes, their owners, nothing pending; the window after it
+    // (each lane's event at T0 + 1 min) is open in the lanes, not pending (no partial yet).
+    const res = await b.app.inject({ method: 'GET', url: '/api/v1/cluster?limit=10' });
+    expect(res.statusCode).toBe(200);
+    const status = res.json() as {
+      instance: string;
+      lanesHere: string[];
+      laneSetKnown: boolean;
+      lanes: Array<{
+        lane: string;
+        inSet: boolean;
+        owner: string | null;
+        watermark: string | null;
+      }>;
+      pending: unknown[];
+    };
+    expect(status).toMatchObject({
+      instance: 'b',
+      lanesHere: ['http:b'],
+      laneSetKnown: true,
+      pending: [],
+    });
+    expect(status.lanes.map((l) => [l.lane, l.inSet, l.owner])).toEqual([
+      ['http:a', true, 'a'],
+      ['http:b', true, 'b'],
+    ]);
+    expect(status.lanes[1]!.watermark).toBe(new Date(T0 + MINUTE + 5).toISOString());
+    expect((await b.app.inject({ method: 'GET', url: '/api/v1/cluster?limit=0' })).statusCode).toBe(
+      400,
+    );
+    // The route's schema is valid OpenAPI, with the rest of the document.
+    const doc = (await b.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(doc.paths['/api/v1/cluster']).toBeDefined();
+    await expect(SwaggerParser.validate(doc)).resolves.toBeDefined();
   }, 60_000);
 });

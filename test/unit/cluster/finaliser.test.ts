@@ -4,6 +4,7 @@ import {
   createFinaliser,
   type FinaliserStore,
   preferredInstance,
+  turnOf,
 } from '../../../src/cluster/finaliser.js';
 import type {
   FinalisationRow,
@@ -12,6 +13,7 @@ import type {
   WindowKey,
 } from '../../../src/cluster/types.js';
 import { windowKeyString } from '../../../src/cluster/types.js';
+import { StoreError } from '../../../src/errors.js';
 import { createMetrics } from '../../../src/export/metrics.js';
 import { createLogger } from '../../../src/logger.js';
 import type { BaselineProfile, WindowBounds, WindowResult } from '../../../src/types.js';
@@ -145,6 +147,8 @@ function setup(
     kafkaLanes?: () => string[] | undefined;
     baselines?: BaselineProfile[];
     latestResults?: WindowResult[];
+    /** The engine's first writes fail (the store down). */
+    failWrites?: number;
   } = {},
 ) {
   const mem = memoryStore(opts);
@@ -152,6 +156,9 @@ function setup(
   const registry = new Registry();
   const metrics = createMetrics(registry, { version: 't' });
   const written: Array<{ closed: ClosedWindow; token: string }> = [];
+  const queued: Array<{ closed: ClosedWindow; token: string }> = [];
+  let handed = 0;
+  let failWrites = opts.failWrites ?? 0;
   const closedThrough: string[] = [];
   let isOpen: ((model: string, b: WindowBounds) => boolean) | undefined;
   let refreshed = 0;
@@ -164,9 +171,18 @@ function setup(
         ids: () => ['t/0'],
         closeThrough: (m, v, s, end) => closedThrough.push(`${m}/${v}/${s}/${end}`),
       },
+      // As the engine's result writer: a failed write leaves the windows queued, the next
+      // call writes them with its own.
       async writeFinal(closed, token) {
-        for (const c of closed) written.push({ closed: c, token: token(c) });
-        return closed.map((c) => evaluateWindow(c, c.baseline, model));
+        for (const c of closed) queued.push({ closed: c, token: token(c) });
+        handed += closed.length;
+        if (failWrites > 0) {
+          failWrites--;
+          throw new StoreError('simulated: store unreachable', { retriable: true });
+        }
+        const batch = queued.splice(0);
+        written.push(...batch);
+        return batch.map(({ closed: c }) => evaluateWindow(c, c.baseline, model));
       },
       setWindowOpen(fn) {
         isOpen = fn;
@@ -193,6 +209,7 @@ function setup(
     closedThrough,
     isOpen: (b: WindowBounds) => isOpen!(b.model, b),
     refreshed: () => refreshed,
+    handed: () => handed,
   };
 }
 
@@ -322,6 +339,23 @@ describe('finaliser (in-memory store double)', () => {
     expect(t.closedThrough).toHaveLength(1);
   });
 
+  it("a window whose write failed is written from the engine's queue, not merged and queued again", async () => {
+    const w = key(T0);
+    const t = setup({ failWrites: 3 });
+    t.partials.push(partial(w, 'http:a', lanesOf(w, 30, 10).parts[0]!));
+    t.prog.push(progress('http:a', w.end));
+    for (let i = 0; i < 3; i++) expect((await t.finaliser.runOnce()).finalised).toEqual([]);
+    expect(t.fins).toHaveLength(0);
+    const report = await t.finaliser.runOnce();
+    expect(report.finalised).toEqual([w]);
+    // Handed to the engine once; written once; recorded once.
+    expect(t.handed()).toBe(1);
+    expect(t.written).toHaveLength(1);
+    expect(t.written[0]!.token).toBe(`final:${windowKeyString(w)}`);
+    expect(t.fins).toHaveLength(1);
+    expect((await t.finaliser.runOnce()).finalised).toEqual([]);
+  });
+
   it('close() runs once more and stops', async () => {
     const w = key(T0);
     const t = setup();
@@ -361,6 +395,45 @@ describe('finaliser: the preferred instance first, any other after a grace perio
       [w.start, later.start].slice(0, report.finalised.length),
     );
     expect(report.finalised[0]).toEqual(w);
+  });
+
+  it('the instances after the preferred one take their turns one at a time (a ring)', () => {
+    const ids = ['a', 'b', 'c'];
+    for (let i = 0; i < 30; i++) {
+      const w = key(T0 + i * SIZE);
+      const turns = ids.map((id) => turnOf(w, ids, id));
+      expect([...turns].sort()).toEqual([0, 1, 2]);
+      expect(ids[turns.indexOf(0)]).toBe(preferredInstance(w, ids));
+    }
+    // Not registered: last; nobody registered: nobody waits.
+    expect(turnOf(key(T0), ids, 'z')).toBe(3);
+    expect(turnOf(key(T0), [], 'a')).toBe(0);
+  });
+
+  it('counts a window only on the instance whose finalisation row the store kept', async () => {
+    const w = key(T0);
+    const t = setup();
+    t.partials.push(partial(w, 'http:a', lanesOf(w, 30, 11).parts[0]!));
+    t.prog.push(progress('http:a', w.end));
+    // Another instance records the window while this one merges it (its row lands first).
+    const read = t.store.partialsOf.bind(t.store);
+    t.store.partialsOf = async (x) => {
+      const parts = await read(x);
+      t.fins.push({
+        ...x,
+        lanes: ['http:a'],
+        events: 30,
+        instance: 'b',
+        finalisedAt: NOW,
+        delaySeconds: 1,
+      });
+      return parts;
+    };
+    expect((await t.finaliser.runOnce()).finalised).toEqual([w]);
+    expect(t.fins.map((f) => f.instance)).toEqual(['b']);
+    const text = await t.registry.metrics();
+    expect(text).not.toMatch(/driftd_cluster_windows_finalised_total\{/);
+    expect(text).toMatch(/driftd_cluster_finalisation_delay_seconds_count 0/);
   });
 
   it('the preference spreads windows over the instances and is the same on every instance', () => {

@@ -33,7 +33,15 @@ const set = (
   progress: LaneProgressRow[],
   kafkaLanes?: string[],
   kafka = kafkaLanes !== undefined,
-) => laneSet({ progress, kafka, kafkaLanes, now: NOW, laneTimeoutMs: 10 * 60_000 });
+) =>
+  laneSet({
+    progress,
+    kafka,
+    kafkaLanes,
+    now: NOW,
+    laneTimeoutMs: 10 * 60_000,
+    idleAfterMs: 120_000,
+  });
 
 describe('lane set (cluster finalisation)', () => {
   it('a lane whose watermark reached the window end lets it go; one short of it holds it', () => {
@@ -49,17 +57,37 @@ describe('lane set (cluster finalisation)', () => {
 
   it('an idle lane does not hold, whatever its watermark', () => {
     const s = set(
-      [row('t/0', { watermark: null, idle: true }), row('t/1', { watermark: w.end })],
+      [row('t/0', { watermark: w.start - 3 * H, idle: true }), row('t/1', { watermark: w.end })],
       ['t/0', 't/1'],
     );
     expect(s.holding(w)).toEqual([]);
     expect(s.ready(w)).toBe(true);
   });
 
+  it('a partition that never delivered anything is idle only after the idle timeout (its claim may be stale)', () => {
+    // Registered 2 s ago, idle because nothing came yet: its events may be on their way.
+    const fresh = row('t/0', {
+      model: '',
+      version: '',
+      watermark: null,
+      idle: true,
+      writtenAt: NOW - 2000,
+    });
+    expect(set([fresh], ['t/0']).holds('t/0', w)).toBe(true);
+    // Nothing for the idle timeout since it registered: idle.
+    const quiet = { ...fresh, writtenAt: NOW - 120_000 };
+    expect(set([quiet], ['t/0']).holds('t/0', w)).toBe(false);
+    // The same for a version's own row.
+    expect(set([row('t/0', { watermark: null, idle: true })], ['t/0']).holds('t/0', w)).toBe(true);
+    // An HTTP lane with no traffic yet is idle at once (every instance registers one).
+    const http = { ...fresh, lane: 'http:a' };
+    expect(set([http]).holds('http:a', w)).toBe(false);
+  });
+
   it('without a row for the version, the lane-level row decides (both ways)', () => {
     const lanePassed = row('t/0', { model: '', version: '', watermark: w.end + 5 });
     const laneBehind = row('t/1', { model: '', version: '', watermark: w.end - 5 });
-    const laneIdle = row('t/2', { model: '', version: '', idle: true });
+    const laneIdle = row('t/2', { model: '', version: '', idle: true, watermark: w.start - H });
     // A row of another version of the lane does not decide for this one.
     const other = row('t/1', { version: '2', watermark: w.end + 99 });
     const s = set([lanePassed, laneBehind, laneIdle, other], ['t/0', 't/1', 't/2']);
