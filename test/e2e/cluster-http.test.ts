@@ -18,6 +18,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
 import { httpLane, windowKeyString } from '../../src/cluster/types.js';
+import type { PerformanceResult } from '../../src/types.js';
 import {
   type Cluster,
   comparable,
@@ -40,6 +41,7 @@ const PER_ROUND = 4;
 const PER_BATCH = 75;
 const ROUND_MS = 30_000;
 const KILL_ROUND = 8;
+const LABELS = '/api/v1/labels';
 const TOTAL = ROUNDS * PER_ROUND * PER_BATCH + INSTANCES.length;
 const WINDOWS_1M = (ROUNDS * ROUND_MS) / MINUTE;
 const WINDOWS = WINDOWS_1M + WINDOWS_1M / 5;
@@ -57,6 +59,21 @@ function body(b: number, round: number): string {
         shift,
       ),
     ),
+  );
+}
+
+/** Labels of every 2nd event of batch b of round r (sent a round later, to another instance). */
+function labels(b: number, round: number): string {
+  const noise = lcgNormals(77 + 10_000 * round + b);
+  const events = JSON.parse(body(b, round)) as Array<{ id: string; prediction: number }>;
+  return JSON.stringify(
+    events
+      .filter((_, i) => i % 2 === 0)
+      .map((e) => ({
+        model: MODEL,
+        id: e.id,
+        label: e.prediction + 0.3 * noise.z() > 0.5 ? 1 : 0,
+      })),
   );
 }
 
@@ -80,6 +97,7 @@ describe('cluster mode, HTTP: 3 instances behind a load balancer, one SIGKILLed 
     key: string,
     payload: string,
     stats: { resent: number },
+    path = '/api/v1/events',
   ): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       const base = url();
@@ -89,7 +107,7 @@ describe('cluster mode, HTTP: 3 instances behind a load balancer, one SIGKILLed 
       }
       if (attempt > 0) stats.resent++;
       try {
-        const res = await fetch(`${base}/api/v1/events`, {
+        const res = await fetch(`${base}${path}`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'idempotency-key': key },
           body: payload,
@@ -138,12 +156,19 @@ describe('cluster mode, HTTP: 3 instances behind a load balancer, one SIGKILLed 
         );
       }
       const targets: string[] = [];
-      const sends = Array.from({ length: PER_ROUND }, (_, b) => {
+      const sends: Promise<unknown>[] = Array.from({ length: PER_ROUND }, (_, b) => {
         const id = INSTANCES[n++ % INSTANCES.length]!;
         targets.push(id);
         const key = `b${b}-r${round}`;
         return send(urlOf(id), key, body(b, round), stats).then((a) => answers.set(key, a));
       });
+      // The labels of the previous round, each batch's to the next instance in the ring.
+      if (round > 0) {
+        for (let b = 0; b < PER_ROUND; b++) {
+          const id = INSTANCES[(b + round) % INSTANCES.length]!;
+          sends.push(send(urlOf(id), `l${b}-r${round - 1}`, labels(b, round - 1), stats, LABELS));
+        }
+      }
       if (round === KILL_ROUND) {
         // i-2 dies with its batch in flight, and comes back as itself.
         expect(targets).toContain('i-2');
@@ -155,6 +180,17 @@ describe('cluster mode, HTTP: 3 instances behind a load balancer, one SIGKILLed 
       await Promise.all(sends);
     }
     await Promise.all(
+      Array.from({ length: PER_ROUND }, (_, b) =>
+        send(
+          urlOf(INSTANCES[b % 3]!),
+          `l${b}-r${ROUNDS - 1}`,
+          labels(b, ROUNDS - 1),
+          stats,
+          LABELS,
+        ),
+      ),
+    );
+    await Promise.all(
       INSTANCES.map((id, i) => send(urlOf(id), `sentinel-${i}`, sentinel(i), stats)),
     );
     expect(killedWithRequestInFlight).toBe(true);
@@ -162,6 +198,17 @@ describe('cluster mode, HTTP: 3 instances behind a load balancer, one SIGKILLed 
     const from = T0;
     const to = T0 + ROUNDS * ROUND_MS;
     const finalisations = await c.waitFinalised(MODEL, from, to, WINDOWS, 60_000);
+    const performance = (run: 'cluster' | 'reference') =>
+      c
+        .store(run)
+        .queryPerformance({ model: MODEL, from, to })
+        .then((ps) => ps.filter((p) => p.start >= from && p.start < to));
+    await waitUntil(
+      'the performance of every window (cluster)',
+      async () => (await performance('cluster')).length >= WINDOWS,
+      30_000,
+      250,
+    );
     // Every instance's /metrics shows the latest results; i-1 and i-3 (never restarted) count
     // the windows they finalised.
     notes.push(
@@ -175,21 +222,31 @@ describe('cluster mode, HTTP: 3 instances behind a load balancer, one SIGKILLed 
     // The reference: the same requests, in the same rounds, into one ordinary daemon.
     const ref = await c.startReference();
     const refAnswers = new Map<string, string>();
-    for (let round = 0; round < ROUNDS; round++) {
-      await Promise.all(
-        Array.from({ length: PER_ROUND }, (_, b) =>
-          send(() => ref.url, `b${b}-r${round}`, body(b, round), { resent: 0 }).then((a) =>
-            refAnswers.set(`b${b}-r${round}`, a),
-          ),
-        ),
-      );
+    const none = { resent: 0 };
+    for (let round = 0; round <= ROUNDS; round++) {
+      await Promise.all([
+        ...(round < ROUNDS
+          ? Array.from({ length: PER_ROUND }, (_, b) =>
+              send(() => ref.url, `b${b}-r${round}`, body(b, round), none).then((a) =>
+                refAnswers.set(`b${b}-r${round}`, a),
+              ),
+            )
+          : []),
+        ...(round > 0
+          ? Array.from({ length: PER_ROUND }, (_, b) =>
+              send(() => ref.url, `l${b}-r${round - 1}`, labels(b, round - 1), none, LABELS),
+            )
+          : []),
+      ]);
     }
     for (let i = 0; i < INSTANCES.length; i++) {
       await send(() => ref.url, `sentinel-${i}`, sentinel(i), { resent: 0 });
     }
     await waitUntil(
-      'every window of the reference run',
-      async () => (await c.results('reference', MODEL, from, to)).length >= WINDOWS,
+      'every window of the reference run, and its performance',
+      async () =>
+        (await c.results('reference', MODEL, from, to)).length >= WINDOWS &&
+        (await performance('reference')).length >= WINDOWS,
       60_000,
       250,
     );
@@ -206,6 +263,15 @@ describe('cluster mode, HTTP: 3 instances behind a load balancer, one SIGKILLed 
     // THE assertion: per window and size, every count, statistic, verdict and lineage field.
     expect(resultDifferences(got, want)).toEqual([]);
     expect(got.map(comparable)).toEqual(want.map(comparable));
+    // The labels, sent to other instances than their predictions: the same performance.
+    const perf = (ps: PerformanceResult[]) =>
+      ps
+        .map(({ computedAt: _c, writtenAt: _w, ...rest }) => rest)
+        .sort((a, b) => a.sizeLabel.localeCompare(b.sizeLabel) || a.start - b.start);
+    const perfWant = perf(await performance('reference'));
+    expect(perfWant).toHaveLength(WINDOWS);
+    expect(perfWant.every((p) => p.labeled > 0)).toBe(true);
+    expect(perf(await performance('cluster'))).toEqual(perfWant);
     expect(got.filter((w) => w.sizeLabel === '1m').reduce((s, w) => s + w.eventCount, 0)).toBe(
       TOTAL - INSTANCES.length,
     );
