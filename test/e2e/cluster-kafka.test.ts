@@ -164,6 +164,50 @@ describe.skipIf(!available)(
         return part.slice(k * size, (k + 1) * size);
       });
 
+    /** Labels of every 2nd event (of the stream, not the sentinels); returns how many. */
+    async function produceLabels(): Promise<number> {
+      const messages: Array<{ value: string }> = [];
+      for (const part of stream) {
+        part.forEach((m, j) => {
+          if (j % 2 !== 0) return;
+          const e = JSON.parse(m.value) as { id: string; prediction: number };
+          const noise = lcgNormals(j * 7 + 1).z();
+          const label = e.prediction + 0.3 * noise > 0.5 ? 1 : 0;
+          messages.push({ value: JSON.stringify({ model: MODEL, id: e.id, label }) });
+        });
+      }
+      await producer.send({ topic: topics[1]!, acks: -1, messages });
+      return messages.length;
+    }
+
+    const performanceOf = (run: 'cluster' | 'reference', from: number, to: number) =>
+      cluster!
+        .store(run)
+        .queryPerformance({ model: MODEL, from, to })
+        .then((ps) => ps.filter((p) => p.start >= from && p.start < to));
+
+    /** Waits until the 1h windows' performance counts every label. */
+    async function waitForLabels(
+      run: 'cluster' | 'reference',
+      from: number,
+      to: number,
+      n: number,
+    ) {
+      let seen = 0;
+      await waitUntil(
+        `${run}: performance of all ${n} labels`,
+        async () => {
+          const ps = (await performanceOf(run, from, to)).filter((p) => p.sizeLabel === '1h');
+          seen = ps.reduce((sum, p) => sum + p.labeled, 0);
+          return seen === n;
+        },
+        45_000,
+        250,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}: the 1h windows' performance counts ${seen}`);
+      });
+    }
+
     it('every window equals the single-instance run, written once and finalised once', async () => {
       const [predictions, labels, dlq] = topics as [string, string, string];
       const kafkaSection = {
@@ -237,10 +281,14 @@ describe.skipIf(!available)(
       const left = await c.stop('i-1');
       expect(left.code).toBe(0);
       await produce([...chunk(2), ...sentinels()]);
+      // The labels of every 2nd event, while the windows are being finalised: some join at the
+      // finalisation, the rest make the finalised windows' performance be computed again.
+      const labelled = await produceLabels();
 
       const from = T0;
       const to = T0 + HOURS * HOUR;
       const finalisations = await c.waitFinalised(MODEL, from, to, WINDOWS, 120_000);
+      await waitForLabels('cluster', from, to, labelled);
 
       // Every instance's /metrics shows the latest results (also those finalised elsewhere),
       // and counts the windows it finalised itself (i-3 and i-4 lived through; i-2 restarted).
@@ -256,11 +304,12 @@ describe.skipIf(!available)(
       // The reference: one ordinary daemon over the same topic (own group, own store).
       const ref = await c.startReference();
       await waitUntil(
-        'every window of the reference run',
+        'every window of the reference run, and the performance of every label',
         async () => (await c.results('reference', MODEL, from, to)).length >= WINDOWS,
         90_000,
         250,
       );
+      await waitForLabels('reference', from, to, labelled);
       expect((await ref.stop()).code).toBe(0);
 
       const got = sortResults(await c.results('cluster', MODEL, from, to));
@@ -277,6 +326,22 @@ describe.skipIf(!available)(
       if (differences.length > 0) await explain(c, got, want);
       expect(differences).toEqual([]);
       expect(got.map(comparable)).toEqual(want.map(comparable));
+
+      // The same performance (labels consumed by whichever instance owned the labels topic).
+      const perf = async (run: 'cluster' | 'reference') =>
+        (await performanceOf(run, from, to))
+          // Why it was written depends on when the labels came (close, late_labels).
+          .map(({ computedAt: _c, writtenAt: _w, revisionReason: _r, ...rest }) => rest)
+          .sort((a, b) => a.sizeLabel.localeCompare(b.sizeLabel) || a.start - b.start);
+      const perfWant = await perf('reference');
+      const perfGot = await perf('cluster');
+      expect(perfWant).toHaveLength(WINDOWS);
+      const perfKey = (p: { sizeLabel: string; start: number }) =>
+        `${p.sizeLabel}@${new Date(p.start).toISOString()}`;
+      expect(
+        perfWant.filter((p) => !perfGot.some((q) => perfKey(q) === perfKey(p))).map(perfKey),
+      ).toEqual([]);
+      expect(perfGot).toEqual(perfWant);
 
       // Written once: one revision per window, reason close, in both runs.
       const revisions = await c.revisions('cluster', MODEL);
