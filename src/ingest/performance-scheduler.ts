@@ -153,6 +153,13 @@ export function createPerformanceScheduler(opts: {
   afterWrite?: ((rows: readonly PerformanceResult[], write: Write) => Promise<void>) | undefined;
   /** A loaded baseline by id (segments: the window's baseline defines them; without it, none). */
   baselineById?: ((id: string) => BaselineProfile | undefined) | undefined;
+  /**
+   * Cluster mode: a window `labelled` is told is open may already be finalised by another
+   * instance, whose performance computation may have run before these labels were stored. Its
+   * labels make it due all the same; the recompute reads its result from the store (none yet:
+   * skipped, and its finaliser computes it after these labels). @default false
+   */
+  openMayBeFinalisedElsewhere?: boolean | undefined;
 }): PerformanceScheduler {
   const { store, models, clock, metrics, writes } = opts;
   // Closed windows' event counts, for label coverage when labels arrive after the close.
@@ -215,6 +222,8 @@ export function createPerformanceScheduler(opts: {
   // another instance (or the HTTP API) may store the first labels.
   const labelsSeen = new Set<string>();
   const noLabelsUntil = new Map<string, number>();
+  /** Labelled windows open here but perhaps finalised elsewhere (openMayBeFinalisedElsewhere). */
+  const unconfirmed = new Set<string>();
   async function labelsExist(model: string): Promise<boolean> {
     if (labelsSeen.has(model)) return true;
     if ((noLabelsUntil.get(model) ?? 0) > clock.now()) return false;
@@ -280,8 +289,10 @@ export function createPerformanceScheduler(opts: {
     if (dirtyWindows.size === 0) return;
     const batch = [...dirtyWindows.values()];
     const labelled = new Set(labelledWindows);
+    const maybeOpen = new Set(unconfirmed);
     dirtyWindows.clear();
     labelledWindows.clear();
+    unconfirmed.clear();
     // A window skipped for want of labels is not due again unless labels arrive for it: so a
     // "no" holds for one run only. Another instance (cluster mode) may have stored the first
     // labels since, for windows this one closes now (found by test/e2e/cluster-kafka.test.ts).
@@ -292,6 +303,10 @@ export function createPerformanceScheduler(opts: {
       for (const b of batch) {
         const model = models.get(b.model);
         if (!model) continue;
+        // Open here, perhaps finalised elsewhere: only if its result is stored.
+        if (maybeOpen.has(windowKey(b))) {
+          if ((await write('query_drift', () => closedWindowOf(b))) === undefined) continue;
+        }
         // Selection rates need no label: fairness is computed for every closed window.
         if (model.fairness && store.fairnessRows) {
           fairness.push([b, await write('fairness_rows', () => fairnessOf(model, b)), model]);
@@ -443,10 +458,12 @@ export function createPerformanceScheduler(opts: {
         for (const size of model.windows.sizes) {
           const b = windowAt(model.id, t.version, size, t.ts, model.timeZone);
           const key = windowKey(b);
-          // Still-open windows get their performance when they close.
-          if (closedCounts.has(key) || !isOpen(b)) {
+          // Still-open windows get their performance when they close (one instance).
+          const closed = closedCounts.has(key) || !isOpen(b);
+          if (closed || opts.openMayBeFinalisedElsewhere) {
             dirtyWindows.set(key, b);
             labelledWindows.add(key);
+            if (!closed) unconfirmed.add(key);
           }
         }
       }

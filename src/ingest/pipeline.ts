@@ -254,6 +254,8 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     store,
     models,
     clock,
+    // Cluster mode: another instance may have finalised a window this one counts as open.
+    openMayBeFinalisedElsewhere: lanes !== undefined,
     metrics,
     writes,
     onPerformance: opts.onPerformance,

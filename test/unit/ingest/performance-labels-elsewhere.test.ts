@@ -73,3 +73,37 @@ it('a window closed after another process stored the first labels gets its perfo
   await scheduler.recompute();
   expect(inserted.map((p) => [p.start, p.labeled])).toEqual([[300_000, 2]]);
 });
+
+it('labels of a window this instance counts as open, finalised by another: its performance is computed from the stored result (cluster mode only)', async () => {
+  const w = closed(600_000);
+  const run = async (openMayBeFinalisedElsewhere: boolean, stored: WindowResult[]) => {
+    const inserted: PerformanceResult[] = [];
+    const metrics = createMetrics(new Registry(), { version: 'test' });
+    const scheduler = createPerformanceScheduler({
+      store: {
+        insertPerformance: async (rows) => void inserted.push(...rows),
+        hasLabels: async () => true,
+        labeledPredictions: async () => [
+          { id: 'a', prediction: 0.9, label: 1 },
+          { id: 'b', prediction: 0.2, label: 0 },
+        ],
+        queryDrift: async () => stored,
+      },
+      models: new Map([[model.id, model]]),
+      clock: { now: () => 1_000 },
+      metrics,
+      writes: createStoreWrites(metrics, {} as Quarantine),
+      openMayBeFinalisedElsewhere,
+    });
+    // The labels' window has not been finalised as far as this instance knows.
+    scheduler.labelled(model, [{ version: '3', ts: w.start + 1 }], () => true);
+    await scheduler.recompute();
+    return inserted.filter((p) => p.sizeLabel === '5m').map((p) => [p.start, p.labeled]);
+  };
+  // Finalised elsewhere (its result is stored), before these labels were: computed here.
+  expect(await run(true, [w])).toEqual([[600_000, 2]]);
+  // Not finalised anywhere yet: nothing now (its finaliser computes it with these labels).
+  expect(await run(true, [])).toEqual([]);
+  // One instance: an open window waits for its close.
+  expect(await run(false, [w])).toEqual([]);
+});
