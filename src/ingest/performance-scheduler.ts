@@ -115,6 +115,8 @@ interface ClosedWindow {
   baselineId: string;
   /** The label-free estimate (not stored: a window that fell out of memory has no gap). */
   estimate: CbpeEstimate | undefined;
+  /** When its result was written (wall-clock ms). */
+  closedAt: number;
   /**
    * Event counts of its segments, by name, when known in memory (a segment without events has
    * none); undefined: read them from the store.
@@ -128,6 +130,7 @@ function closedWindow(r: WindowResult, written: boolean): ClosedWindow {
     eventCount: r.eventCount,
     baselineId: r.baselineId,
     estimate: r.estimate,
+    closedAt: r.closedAt,
   };
   if (written) w.segments = new Map();
   return w;
@@ -223,7 +226,7 @@ export function createPerformanceScheduler(opts: {
   const labelsSeen = new Set<string>();
   const noLabelsUntil = new Map<string, number>();
   /** Labelled windows open here but perhaps finalised elsewhere (openMayBeFinalisedElsewhere). */
-  const unconfirmed = new Set<string>();
+  const unconfirmed = new Map<string, number>();
   async function labelsExist(model: string): Promise<boolean> {
     if (labelsSeen.has(model)) return true;
     if ((noLabelsUntil.get(model) ?? 0) > clock.now()) return false;
@@ -289,7 +292,7 @@ export function createPerformanceScheduler(opts: {
     if (dirtyWindows.size === 0) return;
     const batch = [...dirtyWindows.values()];
     const labelled = new Set(labelledWindows);
-    const maybeOpen = new Set(unconfirmed);
+    const maybeOpen = new Map(unconfirmed);
     dirtyWindows.clear();
     labelledWindows.clear();
     unconfirmed.clear();
@@ -303,9 +306,13 @@ export function createPerformanceScheduler(opts: {
       for (const b of batch) {
         const model = models.get(b.model);
         if (!model) continue;
-        // Open here, perhaps finalised elsewhere: only if its result is stored.
-        if (maybeOpen.has(windowKey(b))) {
-          if ((await write('query_drift', () => closedWindowOf(b))) === undefined) continue;
+        // Open here, perhaps finalised elsewhere: only if its result is stored; closed after
+        // its labels came, it is a close (as on one instance), not late labels.
+        const labelledAt = maybeOpen.get(windowKey(b));
+        if (labelledAt !== undefined) {
+          const c = await write('query_drift', () => closedWindowOf(b));
+          if (c === undefined) continue;
+          if (c.closedAt >= labelledAt) labelled.delete(windowKey(b));
         }
         // Selection rates need no label: fairness is computed for every closed window.
         if (model.fairness && store.fairnessRows) {
@@ -463,7 +470,8 @@ export function createPerformanceScheduler(opts: {
           if (closed || opts.openMayBeFinalisedElsewhere) {
             dirtyWindows.set(key, b);
             labelledWindows.add(key);
-            if (!closed) unconfirmed.add(key);
+            // The first labels' time: was the window closed before them or after?
+            if (!closed && !unconfirmed.has(key)) unconfirmed.set(key, clock.now());
           }
         }
       }

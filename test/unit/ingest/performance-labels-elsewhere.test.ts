@@ -107,3 +107,28 @@ it('labels of a window this instance counts as open, finalised by another: its p
   // One instance: an open window waits for its close.
   expect(await run(false, [w])).toEqual([]);
 });
+
+it('labels that came while the window was open, and it was finalised here after them: a close, as on one instance', async () => {
+  const inserted: PerformanceResult[] = [];
+  const metrics = createMetrics(new Registry(), { version: 'test' });
+  const scheduler = createPerformanceScheduler({
+    store: {
+      insertPerformance: async (rows) => void inserted.push(...rows),
+      hasLabels: async () => true,
+      labeledPredictions: async () => [{ id: 'a', prediction: 0.9, label: 1 }],
+      queryDrift: async () => [],
+    },
+    models: new Map([[model.id, model]]),
+    clock: { now: () => 1_000 },
+    metrics,
+    writes: createStoreWrites(metrics, {} as Quarantine),
+    openMayBeFinalisedElsewhere: true,
+  });
+  const w = { ...closed(900_000), closedAt: 2_000 };
+  scheduler.labelled(model, [{ version: '3', ts: w.start + 1 }], () => true);
+  // Finalised here before the next recompute ran.
+  scheduler.windowWritten(w);
+  scheduler.markDue(w);
+  await scheduler.recompute();
+  expect(inserted.map((p) => [p.start, p.revisionReason])).toEqual([[900_000, 'close']]);
+});
