@@ -228,7 +228,7 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
       dataDir: dir,
       logLevel: 'info',
       server: { host: '127.0.0.1', port: 0 },
-      store: { clickhouse: { url: standIn.url, database, requestTimeoutMs: 120_000 } },
+      store: { clickhouse: { url: standIn.url, database } },
       kafka: {
         brokers: brokers(),
         groupId: group,
@@ -246,7 +246,7 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
     } catch (err) {
       cluster = false;
       process.stderr.write(
-        `bench: cluster: the config refuses cluster mode (${(err as Error).message.split('\n')[0]}); running N = 1 in single-instance mode only\n`,
+        `bench: cluster: the config refuses cluster mode (${(err as Error).message.replace(/\s+/g, ' ').trim()}); running N = 1 in single-instance mode only\n`,
       );
     }
 
