@@ -19,8 +19,10 @@
  * - the finalisation delay: the window_finalisations rows' delay_seconds (median, p95; the
  *   time from a window's last lane partial to its finalisation), and the tail from the last
  *   event counted to the last window finalised.
- * Without cluster support in the config schema (`cluster:` refused) only N = 1 runs, in
- * single-instance mode, and the records say `mode: "single"`.
+ * First, as the reference, one daemon in single-instance mode on the same input and store
+ * (`cluster.end_to_end.single`; DRIFTD_BENCH_CLUSTER_SINGLE=0 skips it): what cluster mode
+ * costs one instance. Without cluster support in the config schema (`cluster:` refused) only
+ * that reference runs.
  *
  * Needs the test broker (as kafka.bench; topics and groups are unique to this bench). The
  * instance counts can be narrowed: DRIFTD_BENCH_CLUSTER_INSTANCES=1,3.
@@ -52,6 +54,8 @@ const INSTANCES = (process.env.DRIFTD_BENCH_CLUSTER_INSTANCES ?? '1,2,3')
   .split(',')
   .map((s) => Number(s.trim()))
   .filter((n) => Number.isInteger(n) && n > 0);
+/** Also run one daemon in single-instance mode first, as the reference (0 = skip it). */
+const SINGLE = process.env.DRIFTD_BENCH_CLUSTER_SINGLE !== '0';
 const PARTITIONS = 6;
 const HOUR = 3_600_000;
 const SIZES = [
@@ -240,22 +244,28 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
       ...(instance === undefined ? {} : { cluster: { enabled: true, instanceId: instance } }),
     });
     // Cluster mode needs the `cluster:` key; until the schema has it, N = 1 runs single-instance.
-    let cluster = true;
+    let clusterAvailable = true;
     try {
       validateConfig(rawConfig(join(root, 'probe'), 'probe', 'probe', 'bench-0'), { env: {} });
     } catch (err) {
-      cluster = false;
+      clusterAvailable = false;
       process.stderr.write(
-        `bench: cluster: the config refuses cluster mode (${(err as Error).message.replace(/\s+/g, ' ').trim()}); running N = 1 in single-instance mode only\n`,
+        `bench: cluster: the config refuses cluster mode (${(err as Error).message.replace(/\s+/g, ' ').trim()}); running the single-instance reference only\n`,
       );
     }
 
     const records: BenchRecord[] = [];
-    for (const n of cluster ? INSTANCES : [1]) {
-      const database = `bench_cluster_${suffix.replace(/-/g, '_')}_n${n}`;
-      const group = `bench-cluster-${suffix}-n${n}`;
+    // First one daemon in single-instance mode (today's path, the reference), then N in cluster mode.
+    const plan = [
+      ...(SINGLE ? [{ n: 1, cluster: false }] : []),
+      ...(clusterAvailable ? INSTANCES.map((n) => ({ n, cluster: true })) : []),
+    ];
+    for (const { n, cluster } of plan) {
+      const tag = cluster ? `n${n}` : 'single';
+      const database = `bench_cluster_${suffix.replace(/-/g, '_')}_${tag}`;
+      const group = `bench-cluster-${suffix}-${tag}`;
       const config = validateConfig(
-        rawConfig(join(root, `n${n}`, 'probe'), database, group, cluster ? 'bench-0' : undefined),
+        rawConfig(join(root, tag, 'probe'), database, group, cluster ? 'bench-0' : undefined),
         { env: {} },
       );
       const store = createStore(config.store) as Store & Partial<ClusterStore>;
@@ -265,7 +275,7 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
       );
       const files = await Promise.all(
         Array.from({ length: n }, async (_, i) => {
-          const dir = join(root, `n${n}`, `i${i}`);
+          const dir = join(root, tag, `i${i}`);
           await mkdir(dir, { recursive: true });
           return writeConfigFile(
             dir,
@@ -278,7 +288,7 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
         files.map((configFile, i) =>
           startDaemonProcess({
             configFile,
-            logFile: join(root, `n${n}`, `i${i}`, 'daemon.log'),
+            logFile: join(root, tag, `i${i}`, 'daemon.log'),
             env: { DRIFTD_KAFKA_LOG_LEVEL: 'nothing' },
             startTimeoutMs: 120_000,
           }),
@@ -373,7 +383,7 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
       const all = finalSamples.flat();
       const finalisedBy = finalSamples.map((s) => sum(s, 'driftd_cluster_windows_finalised_total'));
       const rec: BenchRecord = {
-        name: `cluster.end_to_end.n${n}`,
+        name: `cluster.end_to_end.${tag}`,
         unit: 'events/s',
         median: Math.round(EVENTS / seconds),
         runs: 1,
@@ -420,7 +430,7 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
       };
       records.push(rec);
       process.stderr.write(
-        `bench: cluster N=${n} (${rec.mode}): ${rec.median} events/s (${rec.seconds} s from the first join; consumed in ${rec.consumeSeconds} s, last window ${rec.finaliseTailSeconds} s later; join spread ${rec.joinSpreadSeconds} s), CPU per event ${rec.cpuUsPerEvent} µs (daemons ${rec.daemonsCpuUsPerEvent}, store ${rec.storeCpuUsPerEvent})${cluster ? `, finalisation delay median ${rec.finalisationDelayMedianS} s, p95 ${rec.finalisationDelayP95S} s, ${rec.finalisations} finalisations` : ''}\n`,
+        `bench: cluster ${cluster ? `N=${n}` : 'single-instance reference'}: ${rec.median} events/s (${rec.seconds} s from the first join; consumed in ${rec.consumeSeconds} s, last window ${rec.finaliseTailSeconds} s later; join spread ${rec.joinSpreadSeconds} s), CPU per event ${rec.cpuUsPerEvent} µs (daemons ${rec.daemonsCpuUsPerEvent}, store ${rec.storeCpuUsPerEvent})${cluster ? `, finalisation delay median ${rec.finalisationDelayMedianS} s, p95 ${rec.finalisationDelayP95S} s, ${rec.finalisations} finalisations` : ''}\n`,
       );
       await Promise.all(started.map((d) => d.stop(30_000)));
       children.length = 0;
