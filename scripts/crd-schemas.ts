@@ -1,10 +1,11 @@
 /**
  * Regenerates test/fixtures/crds/*.schema.json: the published OpenAPI schemas of the rollout
- * controllers' resources that deploy/argo-rollouts and deploy/flagger instantiate, taken from
- * the controllers' own release modules (their CRD manifests ship in the module zips), with
- * provenance (module, version, go.sum hash, sha256 of the zip and of the CRD file), without the
- * schemas' prose (`description`). The tests
- * (test/unit/export/rollout-templates.test.ts) read only the committed fixtures: CI needs no
+ * controllers' resources that deploy/argo-rollouts and deploy/flagger instantiate, and of
+ * KEDA's ScaledObject (deploy/kubernetes/keda), taken from the controllers' own release
+ * modules (their CRD manifests ship in the module zips), with provenance (module, version,
+ * go.sum hash, sha256 of the zip and of the CRD file), without the schemas' prose
+ * (`description`). The tests (test/unit/export/rollout-templates.test.ts,
+ * test/unit/export/cluster-manifests.test.ts) read only the committed fixtures: CI needs no
  * network.
  *
  *   npx tsx scripts/crd-schemas.ts           write the fixtures (needs `go` and `unzip`)
@@ -62,6 +63,17 @@ export const CRD_SOURCES: readonly CrdSource[] = [
     group: 'flagger.app',
     kind: 'Canary',
     apiVersion: 'v1beta1',
+  },
+  {
+    // v2.21 needs go >= 1.27 to download with GOTOOLCHAIN=local; the ScaledObject's kafka
+    // trigger is the same in both.
+    out: 'keda-scaledobject.schema.json',
+    module: 'github.com/kedacore/keda/v2',
+    version: 'v2.20.2',
+    path: 'config/crd/bases/keda.sh_scaledobjects.yaml',
+    group: 'keda.sh',
+    kind: 'ScaledObject',
+    apiVersion: 'v1alpha1',
   },
 ];
 

@@ -1,9 +1,9 @@
 /**
  * Regenerates the committed assets derived from the example config (examples/driftd.yaml):
  *
- *   dashboards/<uid>.json                      Grafana dashboards (src/export/dashboards.ts)
- *   deploy/prometheus/rules/driftd.rules.yaml  Prometheus rules file (src/export/rules.ts)
- *   deploy/kubernetes/prometheusrule.yaml      the same rules as a PrometheusRule resource
+ *   dashboards/<uid>.json                       Grafana dashboards (src/export/dashboards.ts)
+ *   deploy/prometheus/rules/driftd.rules.yaml   Prometheus rules file (src/export/rules.ts)
+ *   deploy/kubernetes/base/prometheusrule.yaml  the same rules as a PrometheusRule resource
  *
  * Run with `npx tsx scripts/generate-assets.ts` after changing the generators or the example
  * config; `--check` exits 1 if a committed file differs instead of writing.
@@ -42,7 +42,7 @@ export function generateAssets(config: DriftdConfig): Map<string, string> {
   const rules = generateAlertRules(config);
   files.set('deploy/prometheus/rules/driftd.rules.yaml', toPrometheusRuleYaml(rules));
   files.set(
-    'deploy/kubernetes/prometheusrule.yaml',
+    'deploy/kubernetes/base/prometheusrule.yaml',
     toPrometheusRuleCrd(rules, PROMETHEUS_RULE_META),
   );
   return files;

@@ -4,10 +4,12 @@ import { Registry } from 'prom-client';
 import { configuredTokens } from './api/auth.js';
 import type { Readiness } from './api/ports.js';
 import { buildServer } from './api/server.js';
+import { createFinaliser, type Finaliser } from './cluster/finaliser.js';
+import type { ClusterStore } from './cluster/types.js';
 import { createLiveConfig } from './config/live.js';
 import type { DriftdConfig } from './config/types.js';
 import { reachableUrl, removeDaemonFile, writeDaemonFile } from './daemon-file.js';
-import { LifecycleError } from './errors.js';
+import { ConfigError, LifecycleError } from './errors.js';
 import { createMetrics, type Metrics } from './export/metrics.js';
 import { countStoreErrors } from './export/store-metrics.js';
 import {
@@ -18,11 +20,12 @@ import {
 } from './ingest/checkpointer.js';
 import {
   createKafkaSource,
+  type KafkaClusterOptions,
   type KafkaSource,
   type KafkaTuning,
   kafkaTuningFromEnv,
 } from './ingest/kafka/index.js';
-import { createPipeline, type Pipeline } from './ingest/pipeline.js';
+import { type ClusterEngine, createPipeline, type Pipeline } from './ingest/pipeline.js';
 import { createLogger, type Logger } from './logger.js';
 import { piiKeyOf } from './privacy/pii.js';
 import { ConfigReloadRefusedError, createReloader, type ReloadReport } from './reload.js';
@@ -96,6 +99,20 @@ export interface Daemon {
   reload(): Promise<ReloadReport>;
 }
 
+/** The Kafka source's cluster options (lane-checkpoints.ts). */
+function kafkaCluster(engine: ClusterEngine, store: Store): KafkaClusterOptions {
+  const { insertLaneProgress } = store as Partial<ClusterStore>;
+  if (insertLaneProgress === undefined)
+    throw new ConfigError(
+      'cluster mode needs a store that keeps lane progress (store.driver: clickhouse)',
+    );
+  return {
+    instanceId: engine.instanceId,
+    lanes: engine.lanes,
+    store: { insertLaneProgress: insertLaneProgress.bind(store) },
+  };
+}
+
 function httpCheckpointMsFromEnv(): number {
   const v = Number(process.env.DRIFTD_HTTP_CHECKPOINT_INTERVAL_MS);
   return Number.isInteger(v) && v > 0 ? v : DEFAULT_HTTP_CHECKPOINT_INTERVAL_MS;
@@ -146,7 +163,12 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
   // without it the HTTP checkpointer does (in the store, with the HTTP input position).
   let kafka: KafkaSource | undefined;
   let checkpointer: HttpCheckpointer | undefined;
-  const httpCheckpoints = config.kafka === null && !overrides.flushOnClose;
+  /** Cluster mode: turns the lanes' partials into each window's one result (src/cluster/). */
+  let finaliser: Finaliser | undefined;
+  // Cluster mode: the HTTP input is a lane of its own, checkpointed on its own (Kafka or not).
+  const cluster = config.cluster?.enabled === true ? config.cluster : undefined;
+  const httpCheckpoints =
+    (config.kafka === null || cluster !== undefined) && !overrides.flushOnClose;
   let closing: Promise<void> | undefined;
   let starting: Promise<void> | undefined;
   const startAbort = new AbortController();
@@ -316,8 +338,10 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
           ...(overrides.onPerformance ? { onPerformance: overrides.onPerformance } : {}),
           ...(overrides.revisionReason ? { revisionReason: overrides.revisionReason } : {}),
           ...(overrides.onComparison ? { onComparison: overrides.onComparison } : {}),
+          ...(cluster ? { cluster: { instanceId: cluster.instanceId } } : {}),
         });
         await pipeline.start();
+        if (cluster) metrics.clusterLanesOwned.set({ kind: 'http' }, 1);
         if (httpCheckpoints) {
           checkpointer = createHttpCheckpointer({
             pipeline,
@@ -343,10 +367,13 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
             piiKey: piiKeyOf(config),
             maxFutureSkewMs: config.ingest.maxFutureSkewMs,
             tuning: overrides.kafka ?? kafkaTuningFromEnv(),
-            // Its checkpoint carries the HTTP input position too (a replay run has none).
-            ...(overrides.flushOnClose
+            // Its checkpoint carries the HTTP input position too (a replay run has none; in
+            // cluster mode the HTTP lane has its own checkpointer).
+            ...(overrides.flushOnClose || cluster
               ? {}
               : { http: httpInput({ pipeline, store, logger, clock }) }),
+            // Cluster mode: a cut per partition, restored where the partition is assigned.
+            ...(pipeline.cluster ? { cluster: kafkaCluster(pipeline.cluster, store) } : {}),
           });
           // Before anything is ingested: restore() needs fresh window managers.
           await kafka.restore();
@@ -364,6 +391,26 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         // Readiness stays false until the consumer has joined its group.
         kafka?.start();
         checkpointer?.start();
+        const engine = pipeline.cluster;
+        if (cluster !== undefined && engine !== undefined) {
+          const p = pipeline;
+          const source = kafka;
+          finaliser = createFinaliser({
+            store,
+            engine,
+            models,
+            baselineById: (id) => p.baselineById(id),
+            refreshBaselines: () => p.refreshBaselines(),
+            ...(config.kafka !== null ? { kafkaLanes: () => source?.lanes() } : {}),
+            metrics,
+            logger,
+            clock,
+            intervalMs: cluster.finaliseIntervalMs,
+            laneTimeoutMs: cluster.laneTimeoutMs,
+          });
+          // After the sources: its lanes are theirs; it never fails the start.
+          await finaliser.start();
+        }
         const period = overrides.tickMs ?? 1000;
         timer = setInterval(() => {
           // Never overlapping: a slow tick makes the next one skip, not pile up.
@@ -405,6 +452,8 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
         await removeDaemonFile(config.dataDir).catch(() => {});
         await ticking;
         await reloading;
+        // One last finalisation run, then no more (before the sources stop).
+        await finaliser?.close();
         // Stop fetching, final checkpoint (windows + offsets), commit, disconnect.
         await kafka?.close();
         // Final HTTP checkpoint (its failure is logged: the previous one and the stored events

@@ -1,5 +1,5 @@
 -- driftd schema for a ClickHouse CLUSTER: replicated + sharded variant of src/store/migrations.ts
--- (schema version 13). Run once, as an administrator, before the first driftd start:
+-- (schema version 24). Run once, as an administrator, before the first driftd start:
 --
 --   clickhouse-client --multiquery < deploy/clickhouse/cluster.sql
 --
@@ -8,7 +8,7 @@
 --   driftd.<table>         Distributed over '{cluster}', the name driftd's SQL uses
 -- with the same columns, codecs, partitioning, ORDER BY and TTL as the migrations (a test,
 -- test/integration/store/clickhouse-cluster-schema.test.ts, keeps the two in sync). The last
--- statement records schema versions 1..13, so driftd's migrate() finds the schema current and
+-- statement records schema versions 1..24, so driftd's migrate() finds the schema current and
 -- changes nothing. See deploy/clickhouse/README.md for the settings profile the daemon's user
 -- needs, the sharding keys, and how to apply future migrations.
 --
@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS driftd.events_local ON CLUSTER '{cluster}'
   ingested_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
   ingest_seq UInt64 CODEC(Delta, ZSTD(1)),
   request_key String CODEC(ZSTD(1)),
+  lane LowCardinality(String),
   INDEX idx_id id TYPE bloom_filter(0.001) GRANULARITY 1,
   INDEX idx_ingest_seq ingest_seq TYPE minmax GRANULARITY 1,
   INDEX idx_ingested_at ingested_at TYPE minmax GRANULARITY 1
@@ -79,7 +80,7 @@ CREATE TABLE IF NOT EXISTS driftd.events_local ON CLUSTER '{cluster}'
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', ingested_at)
 PARTITION BY toYYYYMMDD(ts)
 PRIMARY KEY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset)
-ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset, ingest_seq)
+ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset, ingest_seq, lane)
 TTL toDate(ingested_at) + toIntervalDay(30)
 SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, merge_selector_base = 30;
 
@@ -421,7 +422,86 @@ ORDER BY (model, window, window_start, champion, challenger, written_at);
 CREATE TABLE IF NOT EXISTS driftd.version_comparisons ON CLUSTER '{cluster}' AS driftd.version_comparisons_local
 ENGINE = Distributed('{cluster}', 'driftd', 'version_comparisons_local', cityHash64(model));
 
--- Schema versions 1..19 of src/store/migrations.ts are in place (migration 3, the insert
+-- Cluster mode (driftd's cluster.enabled, docs/scale-out.md; migrations 20–24): lanes'
+-- partial window states, their progress, and one finalisation per window. driftd writes a
+-- finalised window's results, performance and finalisation row with
+-- insert_deduplication_token 'final:<window>' and deduplicate_blocks_in_dependent_materialized_views
+-- = 1, so two instances finalising one window leave one revision. Replicated tables deduplicate
+-- inserts by token without further settings (replicated_deduplication_window; migration 23 is
+-- the single-node equivalent); the token reaches the shard's local table through the
+-- Distributed table with distributed_foreground_insert = 1 (the profile above), and a window's
+-- rows go to one shard (sharded by model).
+
+-- window_partials: each lane's part of a window, final or provisional; sharded by model, so
+-- a window's partials are on one shard.
+CREATE TABLE IF NOT EXISTS driftd.window_partials_local ON CLUSTER '{cluster}'
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  size_label LowCardinality(String),
+  window_size_ms UInt64,
+  window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  window_end DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  lane LowCardinality(String),
+  final UInt8,
+  position String,
+  baseline_id LowCardinality(String),
+  events UInt64,
+  state String CODEC(ZSTD(3)),
+  instance LowCardinality(String),
+  written_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', written_at)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, version, size_label, window_start, lane, final);
+
+CREATE TABLE IF NOT EXISTS driftd.window_partials ON CLUSTER '{cluster}' AS driftd.window_partials_local
+ENGINE = Distributed('{cluster}', 'driftd', 'window_partials_local', cityHash64(model));
+
+-- lane_progress: where each lane stands per model version; a lane's rows on one shard.
+CREATE TABLE IF NOT EXISTS driftd.lane_progress_local ON CLUSTER '{cluster}'
+(
+  lane LowCardinality(String),
+  model LowCardinality(String),
+  version LowCardinality(String),
+  watermark Nullable(DateTime64(3, 'UTC')),
+  idle UInt8,
+  retired UInt8,
+  position String,
+  seq UInt64,
+  instance LowCardinality(String),
+  written_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', seq)
+ORDER BY (lane, model, version);
+
+CREATE TABLE IF NOT EXISTS driftd.lane_progress ON CLUSTER '{cluster}' AS driftd.lane_progress_local
+ENGINE = Distributed('{cluster}', 'driftd', 'lane_progress_local', cityHash64(lane));
+
+-- window_finalisations: one row per finalised window (the token drops a second instance's);
+-- sharded by model, like the window's results.
+CREATE TABLE IF NOT EXISTS driftd.window_finalisations_local ON CLUSTER '{cluster}'
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  size_label LowCardinality(String),
+  window_size_ms UInt64,
+  window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  window_end DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  lanes Array(LowCardinality(String)),
+  events UInt64,
+  instance LowCardinality(String),
+  written_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  delay_seconds Float64
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, version, size_label, window_start);
+
+CREATE TABLE IF NOT EXISTS driftd.window_finalisations ON CLUSTER '{cluster}' AS driftd.window_finalisations_local
+ENGINE = Distributed('{cluster}', 'driftd', 'window_finalisations_local', cityHash64(model));
+
+-- Schema versions 1..24 of src/store/migrations.ts are in place (migration 3, the insert
 -- deduplication window of non-replicated tables, is what Replicated* tables do by default;
 -- migrations 4 (raw-data TTL counted from ingestion), 5 (the events' `raw` column), 6
 -- (merge_selector_base of events), 7 (the events' HTTP ingest position and request key), 8
@@ -429,7 +509,9 @@ ENGINE = Distributed('{cluster}', 'driftd', 'version_comparisons_local', cityHas
 -- (calibrated verdict columns of window_results), 11 (window_results' reference columns),
 -- 12, 13 (the revision tables, their views and the lineage columns), 14 (fairness_results),
 -- 15 (window_results.segment), 16 (version_comparisons), 17 (retrain_recommendations), 18
--- (TTL on the row's Date) and 19 (performance.segment) are written into the tables above).
+-- (TTL on the row's Date), 19 (performance.segment), 20–22 (the cluster-mode tables) and 24
+-- (events.lane) are written into the tables above; 23, the deduplication window of the
+-- finalised tables, is what Replicated* tables do by default).
 -- Once, from one node, after the tables exist: through the Distributed tables.
 INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (1, 'initial schema: events, labels, baselines, window_results, performance', now64(3, 'UTC')),
@@ -450,7 +532,12 @@ INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (16, 'version_comparisons: champion/challenger comparisons per window, append-only', now64(3, 'UTC')),
   (17, 'retrain_recommendations: one row per retrain episode transition (opened, closed)', now64(3, 'UTC')),
   (18, 'raw-data and results TTL on the Date of the row: a DateTime TTL overflowed past 2106 and dropped rows at once', now64(3, 'UTC')),
-  (19, 'performance.segment: the performance of each segment of a window beside the whole traffic', now64(3, 'UTC'));
+  (19, 'performance.segment: the performance of each segment of a window beside the whole traffic', now64(3, 'UTC')),
+  (20, 'window_partials: each lane’s part of a window (cluster mode), final or provisional', now64(3, 'UTC')),
+  (21, 'lane_progress: where each lane stands per model version (cluster mode), with each lane checkpoint', now64(3, 'UTC')),
+  (22, 'window_finalisations: one row per window finalised from its lanes’ partials (cluster mode)', now64(3, 'UTC')),
+  (23, 'results and performance remember 10 000 inserted blocks: a finalised window’s token outlives the inserts between two instances’ writes', now64(3, 'UTC')),
+  (24, 'events.lane: the lane (HTTP input of an instance) a raw event was counted in', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
   ('raw_events_ttl_days', '30', now64(3, 'UTC')),

@@ -37,7 +37,10 @@ export function isHttpLane(lane: string): boolean {
 }
 
 /** A window of the whole traffic (no segment), as the cluster tables key it. */
-export type WindowKey = Pick<WindowBounds, 'model' | 'version' | 'sizeLabel' | 'size' | 'start' | 'end'>;
+export type WindowKey = Pick<
+  WindowBounds,
+  'model' | 'version' | 'sizeLabel' | 'size' | 'start' | 'end'
+>;
 
 /** "model|version|sizeLabel|start": the insert deduplication token's body, and a map key. */
 export function windowKeyString(w: WindowKey): string {

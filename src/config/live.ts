@@ -33,8 +33,8 @@ export function createLiveConfig(initial: DriftdConfig): LiveConfig {
 
 /**
  * Top-level settings read once at start (ports and TLS of the API, the store, the Kafka client,
- * the PII key, the data directory, the log level and the ingest rules the sources were built
- * with). A reload keeps their running values and reports a change as needing a restart.
+ * the PII key, the data directory, the log level, the ingest rules the sources were built
+ * with, cluster mode). A reload keeps their running values and reports a change as needing a restart.
  * Everything else (models, thresholds, drift and alert settings) changes live.
  */
 export const RESTART_ONLY_KEYS = [
@@ -45,6 +45,8 @@ export const RESTART_ONLY_KEYS = [
   'ingest',
   'logLevel',
   'privacy',
+  // Lanes, the HTTP lane's name and the finaliser are built once at start.
+  'cluster',
 ] as const satisfies ReadonlyArray<keyof DriftdConfig>;
 
 /** Dotted paths (`server.port`, `server.auth.tokens[0].secret`) where `a` and `b` differ; never values. */

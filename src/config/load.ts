@@ -251,6 +251,17 @@ export const CONFIG_ENV_VARS = [
     path: ['kafka', 'sasl', 'password'],
     parse: (s: string): unknown => s,
   },
+  {
+    name: 'DRIFTD_CLUSTER_ENABLED',
+    path: ['cluster', 'enabled'],
+    // Anything but true/false reaches the schema as text and is reported there.
+    parse: (s: string): unknown => (s.trim() === 'true' ? true : s.trim() === 'false' ? false : s),
+  },
+  {
+    name: 'DRIFTD_CLUSTER_INSTANCE_ID',
+    path: ['cluster', 'instanceId'],
+    parse: (s: string): unknown => s,
+  },
 ] as const satisfies readonly {
   name: string;
   path: readonly string[];

@@ -6,6 +6,7 @@ import { checkTimeZone } from '../window/identity.js';
 import { DEFAULT_EFFECT_FLOORS } from '../window/verdict.js';
 import type { AlertsYaml, ModelAlertsYaml } from './alerts.js';
 import { type AlertsInput, readModelAlerts, readTopAlerts, resolveAlerts } from './alerts.js';
+import { type ClusterInput, checkClusterMode, readCluster } from './cluster.js';
 import { checkDuration } from './duration.js';
 import { pemFileProblem } from './tls.js';
 import type {
@@ -65,6 +66,8 @@ export interface DriftdConfigInput {
   privacy?: PrivacyInput;
   /** Alert rules and performance verdicts: defaults for every model, and the pipeline alerts. */
   alerts?: AlertsYaml;
+  /** Several instances, one answer (src/config/cluster.ts, docs/scale-out.md). @default absent (one instance) */
+  cluster?: ClusterInput;
 }
 
 export interface PrivacyInput {
@@ -503,6 +506,7 @@ export function readConfig(input: unknown, ctx: ReadContext): DriftdConfig {
     const privacy = r.map('privacy', readPrivacy);
     const logLevel = r.choice('logLevel', LOG_LEVELS, 'info');
     const alerts = r.map('alerts', readTopAlerts);
+    const cluster = r.optionalMap('cluster', readCluster);
     const models = r.list('models', { minItems: 1 }, (c, path, value) =>
       readMap(c, path, value, (m) => readModel(m, alerts.defaults)),
     );
@@ -511,7 +515,7 @@ export function readConfig(input: unknown, ctx: ReadContext): DriftdConfig {
       models.map((m, i) => ({ value: m.id, path: ['models', i, 'id'], at: `models[${i}]` })),
       (id, at) => `duplicate model id ${JSON.stringify(id)} (also at ${at})`,
     );
-    return {
+    const config: DriftdConfig = {
       dataDir,
       server,
       store,
@@ -522,6 +526,10 @@ export function readConfig(input: unknown, ctx: ReadContext): DriftdConfig {
       privacy,
       alerts: alerts.pipeline,
     };
+    // Only when configured: a config without it keeps the shape it had before cluster mode.
+    if (cluster !== null) config.cluster = cluster;
+    checkClusterMode(ctx, config, input);
+    return config;
   });
 }
 
@@ -1679,7 +1687,11 @@ export class MapReader {
     return readChoice(this.ctx, this.child(key), this.take(key), choices, fallback);
   }
 
-  duration(key: string, fallback: string, options: { allowZero?: boolean } = {}): WindowSizeConfig {
+  duration(
+    key: string,
+    fallback: string,
+    options: { allowZero?: boolean; minMs?: number } = {},
+  ): WindowSizeConfig {
     return readDuration(this.ctx, this.child(key), this.take(key), {
       ...options,
       default: fallback,

@@ -1067,7 +1067,7 @@ function pipelineDashboard(): DashboardJson {
     DASHBOARD_UIDS.pipeline,
     'driftd / Pipeline health',
     'The daemon itself: ingestion by outcome, Kafka lag and errors, dead letters, window ' +
-      'closes, store latency and errors, HTTP requests by route and status, and the process ' +
+      'closes, cluster mode (lanes, partials, finalisation), store latency and errors, HTTP requests by route and status, and the process ' +
       '(CPU, memory, event-loop lag).',
   )
     .withVariable(datasourceVariable())
@@ -1311,6 +1311,74 @@ function pipelineDashboard(): DashboardJson {
       lineChart('Kafka rebalances', 'Consumer group joins per instance.').withTarget(
         query(`increase(${METRIC.kafkaRebalances}${inst}[$__rate_interval])`, '{{instance}}'),
       ),
+    )
+    // Cluster mode (docs/scale-out.md); empty on a single instance.
+    .withRow(new RowBuilder('Cluster'))
+    .withPanel(
+      lineChart(
+        'Lanes owned per instance',
+        'Input lanes whose window state each instance holds (cluster mode): Kafka partitions (moved by rebalances) and its own HTTP lane.',
+      )
+        .withTarget(
+          query(
+            `sum by (instance, kind) (${METRIC.clusterLanesOwned}${inst})`,
+            '{{instance}} {{kind}}',
+          ),
+        )
+        .min(0),
+    )
+    .withPanel(
+      lineChart(
+        'Partials written/s',
+        'Partial window rows written to the store (cluster mode): final (a lane closed its part of a window) or provisional (idle copy).',
+        'ops',
+      ).withTarget(
+        query(
+          `sum by (kind) (rate(${METRIC.clusterPartialsWritten}${inst}[$__rate_interval]))`,
+          '{{kind}}',
+        ),
+      ),
+    )
+    .withPanel(
+      lineChart(
+        'Windows finalised/min by instance',
+        'Windows whose partials an instance merged into the one result (cluster mode); any instance may finalise a window, the store keeps one.',
+      ).withTarget(
+        query(
+          `sum by (instance) (rate(${METRIC.clusterWindowsFinalised}${inst}[$__rate_interval])) * 60`,
+          '{{instance}}',
+        ),
+      ),
+    )
+    .withPanel(
+      lineChart(
+        'Finalisation delay',
+        'p50 and p95 of the time from the last lane closing its part of a window to the window being finalised (cluster mode).',
+        's',
+      )
+        .withTarget(
+          query(
+            `histogram_quantile(0.95, sum by (le) (rate(${METRIC.clusterFinalisationDelay}_bucket${inst}[$__rate_interval])))`,
+            'p95',
+          ),
+        )
+        .withTarget(
+          query(
+            `histogram_quantile(0.5, sum by (le) (rate(${METRIC.clusterFinalisationDelay}_bucket${inst}[$__rate_interval])))`,
+            'p50',
+          ),
+        ),
+    )
+    .withPanel(
+      lineChart(
+        'Pending windows',
+        'Windows with partials and no finalisation yet, as each instance last looked (cluster mode): growing = a lane holds windows back (a stopped instance, a partition not consumed).',
+      )
+        .withTarget(
+          query(`max by (instance) (${METRIC.clusterWindowsPending}${inst})`, '{{instance}}'),
+        )
+        .min(0)
+        .span(24),
     )
     .withRow(new RowBuilder('Store'))
     .withPanel(

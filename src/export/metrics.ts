@@ -557,12 +557,12 @@ export function createMetrics(registry: Registry, opts: MetricsOptions): Metrics
     ),
     clusterWindowsFinalised: counter(
       METRIC.clusterWindowsFinalised,
-      'Windows this instance finalised: merged every lane\'s partial and wrote the one result (cluster mode).',
+      "Windows this instance finalised: merged every lane's partial and wrote the one result (cluster mode).",
       ['model', 'window'] as const,
     ),
     clusterFinalisationDelay: new Histogram({
       name: METRIC.clusterFinalisationDelay,
-      help: 'Seconds from the last lane closing its part of a window to the window\'s finalisation (cluster mode).',
+      help: "Seconds from the last lane closing its part of a window to the window's finalisation (cluster mode).",
       buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers,
     }),

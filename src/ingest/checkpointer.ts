@@ -31,19 +31,31 @@
  * and the stored HTTP events after its position, and every predictions partition sought back
  * to its offsets, so the Kafka events counted after the cut are counted again, once.
  *
- * Scope: one daemon instance per store (positions are per instance, and so is the one
- * `driftd:http` row). Events stored while their version had no baseline are replayed with the
+ * Cluster mode (`pipeline.cluster`, docs/scale-out.md): the same, for this instance's HTTP lane
+ * (`http:<instanceId>`, src/cluster/types.ts) alone, also when Kafka is configured: its cut is
+ * a LaneCheckpoint of the lane's windows in group `driftd:http:<instanceId>`, its replay reads
+ * only the lane's stored events, and each checkpoint row is followed by the lane's progress
+ * rows (src/cluster/progress.ts; written once at restore too, before requests are taken: the
+ * lane registers). A cut is also taken when the lane's progress changed (a version went
+ * quiet), so the finaliser learns it without new events.
+ *
+ * Scope outside cluster mode: one daemon instance per store (positions are per instance, and
+ * so is the one `driftd:http` row). Events stored while their version had no baseline are replayed with the
  * baselines known at the restart.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { progressRows } from '../cluster/progress.js';
+import { type ClusterStore, httpLane, laneCheckpointGroup } from '../cluster/types.js';
 import type { Logger } from '../logger.js';
 import type { StoredEvent } from '../store/types.js';
 import type { Clock } from '../window/index.js';
 import {
   type CheckpointStore,
   decodeHttpCheckpoint,
+  decodeLaneCheckpoint,
   encodeHttpCheckpoint,
+  encodeLaneCheckpoint,
   HTTP_CHECKPOINT_GROUP,
   type HttpCheckpoint,
   restoreWindows,
@@ -56,8 +68,10 @@ import { backoffDelay, sleep } from './retry.js';
 const PAGE = 10_000;
 export const DEFAULT_HTTP_CHECKPOINT_INTERVAL_MS = 5_000;
 
-export interface HttpCheckpointStore extends CheckpointStore {
-  httpEventsAfter(after: number, limit: number): Promise<StoredEvent[]>;
+export interface HttpCheckpointStore
+  extends CheckpointStore,
+    Partial<Pick<ClusterStore, 'insertLaneProgress'>> {
+  httpEventsAfter(after: number, limit: number, lane?: string): Promise<StoredEvent[]>;
   recentRequestKeys(since: number, limit: number): Promise<string[]>;
 }
 
@@ -113,11 +127,15 @@ async function replayAfter(
   after: number,
 ): Promise<{ position: number; replayed: number }> {
   const { pipeline, store, clock } = opts;
+  const cluster = pipeline.cluster;
   let position = after;
   let replayed = 0;
   const keys = new Set<string>();
   for (;;) {
-    const events = await store.httpEventsAfter(position, PAGE);
+    const events =
+      cluster === undefined
+        ? await store.httpEventsAfter(position, PAGE)
+        : await store.httpEventsAfter(position, PAGE, httpLane(cluster.instanceId));
     if (events.length === 0) break;
     pipeline.replayStored(events);
     for (const e of events) if (e.requestKey) keys.add(e.requestKey);
@@ -130,6 +148,11 @@ async function replayAfter(
   );
   pipeline.idempotency.remember(keys);
   return { position, replayed };
+}
+
+/** What of a lane's progress is worth a new row. */
+function progressKey(p: ReadonlyArray<{ watermark: number | null; idle: boolean }>): string {
+  return JSON.stringify(p);
 }
 
 export interface HttpCheckpointer {
@@ -152,6 +175,20 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
   let lastOpen = -1;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  /** Cluster mode: this instance's HTTP lane. */
+  const lane =
+    pipeline.cluster === undefined
+      ? undefined
+      : {
+          id: httpLane(pipeline.cluster.instanceId),
+          group: laneCheckpointGroup('', httpLane(pipeline.cluster.instanceId)),
+          instance: pipeline.cluster.instanceId,
+          lanes: pipeline.cluster.lanes,
+        };
+  /** The lane's progress last written (a change is worth a cut). */
+  let lastProgress = '';
+  const progressChanged = (): boolean =>
+    lane !== undefined && progressKey(lane.lanes.progress(lane.id)) !== lastProgress;
   // Cuts, restores and rebuilds run one at a time.
   let chain: Promise<unknown> = Promise.resolve();
   function exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -161,6 +198,7 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
   }
 
   async function restoreInner(): Promise<{ position: number; replayed: number; seq: number }> {
+    if (lane !== undefined) return restoreLane(lane);
     const row = await store.latestCheckpoint(HTTP_CHECKPOINT_GROUP);
     let cp: HttpCheckpoint | undefined;
     if (row !== null) {
@@ -172,6 +210,42 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
     }
     const r = await replayAfter(opts, cp?.position ?? 0);
     return { ...r, seq: cp?.seq ?? 0 };
+  }
+
+  /** Cluster mode: the lane's latest checkpoint (or empty windows), then its stored events. */
+  async function restoreLane(
+    l: NonNullable<typeof lane>,
+  ): Promise<{ position: number; replayed: number; seq: number }> {
+    const row = await store.latestCheckpoint(l.group);
+    let position = 0;
+    let from = 0;
+    if (row !== null) {
+      const cp = decodeLaneCheckpoint(row);
+      l.lanes.restore(l.id, cp.windows);
+      seq = Math.max(seq, cp.seq);
+      from = cp.seq;
+      position = Number(cp.position);
+    } else l.lanes.open(l.id);
+    const r = await replayAfter(opts, position);
+    return { ...r, seq: from };
+  }
+
+  /** Cluster mode: the lane's progress rows, after its checkpoint row (or at registration). */
+  async function writeProgress(
+    l: NonNullable<typeof lane>,
+    progress: ReturnType<typeof l.lanes.progress>,
+    position: number,
+  ): Promise<void> {
+    if (store.insertLaneProgress === undefined) return;
+    await store.insertLaneProgress(
+      progressRows(l.id, progress, {
+        position: String(position),
+        seq,
+        instance: l.instance,
+        now: clock.now(),
+      }),
+    );
+    lastProgress = progressKey(progress);
   }
 
   /**
@@ -198,17 +272,32 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
     const open = pipeline.openWindows();
     // Written only once every event it holds is stored (rejects if a write failed: no cut).
     await pipeline.input.whenDurable(c.position);
-    const cp: HttpCheckpoint = {
-      format: 1,
-      kind: 'http',
-      seq: seq + 1,
-      takenAt: clock.now(),
-      position: c.position,
-      windows: c.windows,
-    };
-    const row = encodeHttpCheckpoint(cp);
+    let row: ReturnType<typeof encodeHttpCheckpoint>;
+    if (lane === undefined) {
+      const cp: HttpCheckpoint = {
+        format: 1,
+        kind: 'http',
+        seq: seq + 1,
+        takenAt: clock.now(),
+        position: c.position,
+        windows: c.windows,
+      };
+      row = encodeHttpCheckpoint(cp);
+    } else {
+      row = encodeLaneCheckpoint(lane.group, {
+        format: 1,
+        kind: 'lane',
+        lane: lane.id,
+        seq: seq + 1,
+        takenAt: clock.now(),
+        position: String(c.position),
+        instance: lane.instance,
+        windows: c.windows,
+      });
+    }
     await store.saveCheckpoint(row);
-    seq = cp.seq;
+    seq = row.seq;
+    if (lane !== undefined) await writeProgress(lane, c.progress ?? [], c.position);
     lastPosition = c.position;
     lastOpen = open;
     log.debug({ seq, position: c.position, bytes: row.payload.length }, 'checkpoint written');
@@ -242,6 +331,8 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
         pipeline.resumeInput(r.position);
         // Windows closed by the replay are written now.
         await pipeline.settle();
+        // Cluster mode: the lane registers before requests are taken.
+        if (lane !== undefined) await writeProgress(lane, lane.lanes.progress(lane.id), r.position);
         lastPosition = r.position;
         lastOpen = pipeline.openWindows();
         log.info(
@@ -260,7 +351,11 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
       timer = setInterval(
         () => {
           if (closed) return;
-          if (pipeline.input.recorded === lastPosition && pipeline.openWindows() === lastOpen) {
+          if (
+            pipeline.input.recorded === lastPosition &&
+            pipeline.openWindows() === lastOpen &&
+            !progressChanged()
+          ) {
             return;
           }
           void exclusive(cut).catch((err) => log.warn({ err }, 'checkpoint failed'));

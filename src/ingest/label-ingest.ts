@@ -37,7 +37,7 @@ export function createLabelIngest(opts: {
   writes: StoreWrites;
   raw: RawWriter;
   performance: PerformanceScheduler;
-  windows: WindowRegistry;
+  windows: Pick<WindowRegistry, 'isOpen'>;
   idempotency: Idempotency;
   decodeOpts: DecodeOptions;
   liveDecodeOpts: DecodeOptions;

@@ -1,17 +1,31 @@
 import { join } from 'node:path';
 import type { IngestPort, IngestReport } from '../api/ports.js';
+import {
+  type ClusterEngine,
+  createLaneWindows,
+  type LaneProgress,
+  type LaneRegistry,
+} from '../cluster/lane-windows.js';
+import { createPartialWriter } from '../cluster/partial-writer.js';
+import type { ClusterStore } from '../cluster/types.js';
 import { createLiveConfig, type LiveConfig } from '../config/live.js';
 import type { DriftdConfig, ModelConfig } from '../config/types.js';
-import { StoreError } from '../errors.js';
+import { ConfigError, StoreError } from '../errors.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
 import { restoreGauges } from '../export/restore.js';
 import { restoreComparisons } from '../export/restore-comparisons.js';
 import type { Logger } from '../logger.js';
 import { piiKeyOf } from '../privacy/pii.js';
 import type { EncodedEvents, Store, StoredEvent } from '../store/types.js';
-import type { PerformanceResult, RevisionReason, WindowResult } from '../types.js';
+import type {
+  BaselineProfile,
+  PerformanceResult,
+  RevisionReason,
+  WindowBounds,
+  WindowResult,
+} from '../types.js';
 import type { VersionComparison } from '../window/comparison-types.js';
-import type { Clock, WindowManager, WindowManagerSnapshot } from '../window/index.js';
+import type { Clock, ClosedWindow, WindowManager, WindowManagerSnapshot } from '../window/index.js';
 import { type BaselineStore, createBaselineCache } from './baselines.js';
 import { type ComparisonStore, createComparisonWriter } from './comparison-writer.js';
 import type { DecodeOptions } from './decode.js';
@@ -28,7 +42,7 @@ import { createRetrainWriter, type RetrainStore } from './retrain-writer.js';
 import type { EngineSource } from './source.js';
 import { createSerial, createStoreWrites, direct, type WriteOptions } from './store-writes.js';
 import { createStreamIntake, DEFAULT_BUFFER_ROWS } from './stream-intake.js';
-import { createWindowRegistry } from './window-registry.js';
+import { createWindowRegistry, type WindowRegistry } from './window-registry.js';
 
 /** What the pipeline needs from the store (the full Store satisfies it): what its parts need. */
 export interface PipelineStore
@@ -46,7 +60,8 @@ export interface PipelineStore
         'insertComparisons' | 'queryComparisons' | 'shadowAgreement' | 'latestComparisons'
       >
     >,
-    Pick<Store, 'latestResults' | 'latestFairness'> {}
+    Pick<Store, 'latestResults' | 'latestFairness'>,
+    Partial<Pick<ClusterStore, 'insertPartials'>> {}
 
 export interface PipelineOptions {
   config: DriftdConfig;
@@ -65,8 +80,14 @@ export interface PipelineOptions {
   onComparison?: (comparison: VersionComparison) => void;
   /** Where results the store refuses for good go; default `<dataDir>/quarantine`. */
   quarantine?: Quarantine;
+  /**
+   * Cluster mode (config.cluster enabled): window state per input lane, closed windows written
+   * as partials, `Pipeline.cluster` for the finaliser (src/cluster/lane-windows.ts).
+   */
+  cluster?: { instanceId: string } | undefined;
 }
 
+export type { ClusterEngine, LaneWindows } from '../cluster/lane-windows.js';
 export type { EngineSource, SourcedEvent } from './source.js';
 export type { WriteOptions } from './store-writes.js';
 
@@ -83,6 +104,8 @@ export interface IngestOptions {
 export interface InputCut {
   position: number;
   windows: Record<string, WindowManagerSnapshot>;
+  /** Cluster mode: the HTTP lane's progress at the cut (src/cluster/progress.ts). */
+  progress?: LaneProgress[];
 }
 
 /*
@@ -98,6 +121,8 @@ export interface InputCut {
 /** The engine as the HTTP checkpointer sees it: the input log's position and the cut. */
 export interface EngineCheckpointing {
   readonly managers: ReadonlyMap<string, WindowManager>;
+  /** Cluster mode only: the lanes (the HTTP checkpointer cuts and restores its own lane). */
+  readonly cluster?: ClusterEngine | undefined;
   /**
    * The HTTP/replay input log: positions handed out (`recorded`) and stored (`durable`);
    * `whenDurable` waits for a cut's position to be stored; a replay holds writes for larger
@@ -150,8 +175,12 @@ export interface Pipeline extends IngestPort, EngineSource, EngineCheckpointing 
    * windows that closed on the way are written like any other.
    */
   reconfigure(next: DriftdConfig): Promise<void>;
+  /** Cluster mode only (PipelineOptions.cluster): the lanes and the finaliser's writer. */
+  readonly cluster?: ClusterEngine | undefined;
   /** The performance of the baseline a model version is evaluated against, if it has one. */
   baselinePerformance(model: string, version: string): Record<string, number> | undefined;
+  /** A loaded baseline by id (the finaliser evaluates a window on its partials' baseline). */
+  baselineById(id: string): BaselineProfile | undefined;
 }
 
 const BASELINE_REFRESH_MS = 30_000;
@@ -189,13 +218,27 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
   };
 
   const baselines = createBaselineCache({ store, models, clock, logger: log, metrics });
-  const windows = createWindowRegistry({
-    live,
-    clock,
-    metrics,
-    baselines,
-    onRetire: (model, version) => retrain.retire(model, version),
-  });
+  // Cluster mode: a registry per input lane (every lane's windows at once for the code below).
+  const lanes: LaneRegistry | undefined =
+    opts.cluster === undefined
+      ? undefined
+      : createLaneWindows({
+          instanceId: opts.cluster.instanceId,
+          live,
+          clock,
+          metrics,
+          baselines,
+          logger: log,
+        });
+  const windows: WindowRegistry =
+    lanes ??
+    createWindowRegistry({
+      live,
+      clock,
+      metrics,
+      baselines,
+      onRetire: (model, version) => retrain.retire(model, version),
+    });
   const managers = windows.managers;
 
   const writes = createStoreWrites(metrics, quarantine);
@@ -246,29 +289,69 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
         },
       })
     : undefined;
-  const results = createResultWriter({
-    store,
-    modelOf: (id) => models.get(id) ?? removed.get(id),
-    clock,
-    metrics,
-    logger: log,
-    writes,
-    serial,
-    raw,
-    performance,
-    comparisons,
-    onWindow: opts.onWindow,
-    retrain,
-    revisionReason: opts.revisionReason,
-  });
+  const resultWriter = (dedupToken?: (c: ClosedWindow) => string | undefined) =>
+    createResultWriter({
+      store,
+      modelOf: (id) => models.get(id) ?? removed.get(id),
+      clock,
+      metrics,
+      logger: log,
+      writes,
+      serial,
+      raw,
+      performance,
+      comparisons,
+      onWindow: opts.onWindow,
+      retrain,
+      revisionReason: opts.revisionReason,
+      dedupToken,
+    });
+  const input = createDurableInput({ store, metrics, logger: log });
+  const rawLog = input.log;
+  const { released, stored: inputStored } = input;
+  // Cluster mode: the lanes' closed windows are partials (the finaliser writes the results,
+  // through `finals`); only the HTTP lane's wait for the HTTP input's rows.
+  const results = lanes === undefined ? resultWriter() : partialWriter(lanes);
+  const gate = lanes === undefined ? input.gate : gateHttpLane(lanes.httpLane);
+  /** The finaliser's windows and their insert tokens (cluster mode). */
+  const tokens = new WeakMap<ClosedWindow, string>();
+  const finals = lanes === undefined ? undefined : resultWriter((c) => tokens.get(c));
+  let windowOpen = (model: string, b: WindowBounds) => windows.isOpen(model, b);
+
+  function partialWriter(l: LaneRegistry) {
+    const { insertPartials } = store;
+    if (insertPartials === undefined)
+      throw new ConfigError(
+        'cluster mode needs a store that keeps window partials (store.driver: clickhouse)',
+      );
+    const writer = createPartialWriter({
+      store: { insertPartials: insertPartials.bind(store) },
+      instanceId: opts.cluster!.instanceId,
+      clock,
+      metrics,
+      logger: log,
+      writes,
+      serial,
+      httpPosition: () => rawLog.recorded,
+    });
+    // A lane's progress never claims a window whose partial is still on its way.
+    l.pendingFrom(() => [...writer.queued, ...input.gatedWindows()]);
+    return writer;
+  }
+
+  /** The input's durability gate for the HTTP lane's windows; other lanes' pass. */
+  function gateHttpLane(http: string): (closed: readonly ClosedWindow[]) => ClosedWindow[] {
+    return (closed) => {
+      const own: ClosedWindow[] = [];
+      const other: ClosedWindow[] = [];
+      for (const c of closed) (c.lane === http ? own : other).push(c);
+      return other.concat(input.gate(own));
+    };
+  }
 
   function countEvent(model: string, result: EventResult, n = 1): void {
     metrics.eventsTotal.inc({ model: models.has(model) ? model : 'unknown', result }, n);
   }
-
-  const input = createDurableInput({ store, metrics, logger: log });
-  const rawLog = input.log;
-  const { gate, released, stored: inputStored } = input;
 
   const idempotency = createIdempotency({ now: () => clock.now() });
 
@@ -282,6 +365,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     results,
     gate,
     countEvent,
+    lanes,
   });
 
   const requests = createRequestIngest({
@@ -317,13 +401,29 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     writes,
     raw,
     performance,
-    windows,
+    windows: { isOpen: (model, b) => windowOpen(model, b) },
     idempotency,
     decodeOpts,
     liveDecodeOpts,
   });
 
+  const cluster: ClusterEngine | undefined =
+    lanes === undefined
+      ? undefined
+      : {
+          instanceId: opts.cluster!.instanceId,
+          lanes,
+          writeFinal(closed, dedupToken) {
+            for (const c of closed) tokens.set(c, dedupToken(c));
+            return finals!.write(closed);
+          },
+          setWindowOpen(isOpen) {
+            windowOpen = isOpen;
+          },
+        };
+
   return {
+    cluster,
     managers,
     ingestEvents: requests.ingestEvents,
     ingestLabels: labels.ingestLabels,
@@ -338,13 +438,19 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       const snapshot = windows.snapshot();
       // Closed but not written yet: restored as closed, so a restart writes them.
       for (const c of [...results.queued, ...input.gatedWindows()]) {
+        if (lanes !== undefined && c.lane !== lanes.httpLane) continue;
         snapshot[c.bounds.model]?.closed.push({
           state: c.state.snapshot(),
           reason: c.reason,
           closedAt: c.closedAt,
         });
       }
-      return { position: rawLog.recorded, windows: snapshot };
+      if (lanes === undefined) return { position: rawLog.recorded, windows: snapshot };
+      return {
+        position: rawLog.recorded,
+        windows: snapshot,
+        progress: lanes.progress(lanes.httpLane),
+      };
     },
     replayStored: requests.replayStored,
     rollback() {
@@ -395,6 +501,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       const m = models.get(model);
       return m === undefined ? undefined : baselines.baselineFor(m, version)?.performance;
     },
+    baselineById: (id) => baselines.byId(id),
     async start() {
       await baselines.refresh();
       for (const m of live.current.models) {

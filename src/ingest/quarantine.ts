@@ -15,6 +15,7 @@ import { isRetriable } from './retry.js';
  */
 export type QuarantineKind =
   | 'window_result'
+  | 'window_partial'
   | 'performance'
   | 'fairness_result'
   | 'version_comparison'

@@ -1,3 +1,4 @@
+import type { DedupOptions } from '../cluster/types.js';
 import type { ModelConfig } from '../config/types.js';
 import type { Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
@@ -16,7 +17,7 @@ import { direct, type Serial, type StoreWrites, type Write } from './store-write
 
 /** What the result writer writes to the store. */
 export interface ResultStore {
-  insertWindowResults(rows: readonly WindowResult[]): Promise<void>;
+  insertWindowResults(rows: readonly WindowResult[], opts?: DedupOptions): Promise<void>;
 }
 
 /**
@@ -43,6 +44,20 @@ export interface ResultWriter {
   writeLogged(closed: readonly ClosedWindow[]): Promise<void>;
 }
 
+/**
+ * The token of an INSERT of `rows` out of a window's `all`: the window's own, or, when the
+ * store refused the whole and its rows go one by one (quarantine.ts), one naming the segment,
+ * so those inserts are not dropped as repeats of each other.
+ */
+function subsetToken(
+  token: string,
+  all: readonly WindowResult[],
+  rows: readonly WindowResult[],
+): string {
+  if (rows.length === all.length) return token;
+  return `${token}#${rows.map((r) => r.segment ?? '').join(',')}`;
+}
+
 export function createResultWriter(opts: {
   store: ResultStore;
   /** The config a window is evaluated with: its model's current one (see pipeline.reconfigure). */
@@ -61,6 +76,11 @@ export function createResultWriter(opts: {
   retrain?: { observe(results: readonly WindowResult[]): Promise<void> } | undefined;
   /** Why this process writes its results, when not the close itself (a replay). */
   revisionReason?: RevisionReason | undefined;
+  /**
+   * Cluster mode's finaliser: each window (its result and its segments') goes in an INSERT
+   * of its own carrying this token, so the store keeps one however many instances write it.
+   */
+  dedupToken?: ((c: ClosedWindow) => string | undefined) | undefined;
 }): ResultWriter {
   const { store, modelOf, clock, metrics, writes, serial, raw, performance } = opts;
   const log = opts.logger;
@@ -79,6 +99,8 @@ export function createResultWriter(opts: {
       const batch = unwritten.slice();
       const results: WindowResult[] = [];
       const closedOf = new Map<WindowResult, ClosedWindow>();
+      /** One INSERT per group: the whole batch, or (dedupToken) one per window. */
+      const groups: Array<{ rows: WindowResult[]; token: string | undefined }> = [];
       for (const c of batch) {
         const model = modelOf(c.bounds.model)!;
         // A provisional result stays one, whatever the process writing it; a replay's results
@@ -86,18 +108,28 @@ export function createResultWriter(opts: {
         const why = c.reason === 'idle' ? undefined : (opts.revisionReason ?? c.revisionReason);
         const window = why === undefined ? c : { ...c, revisionReason: why };
         const r = evaluateWindow(window, c.baseline, model);
-        results.push(r);
+        const rows = [r, ...evaluateSegments(window, model)];
         closedOf.set(r, c);
-        for (const s of evaluateSegments(window, model)) results.push(s);
+        if (opts.dedupToken === undefined) {
+          if (groups.length === 0) groups.push({ rows: results, token: undefined });
+          for (const x of rows) results.push(x);
+        } else groups.push({ rows, token: opts.dedupToken(c) });
       }
-      const written = await writes.insertResults(
-        'window_results',
-        'insert_window_results',
-        'window_result',
-        results,
-        (rows) => store.insertWindowResults(rows),
-        write,
-      );
+      const written: WindowResult[] = [];
+      for (const g of groups) {
+        const done = await writes.insertResults(
+          'window_results',
+          'insert_window_results',
+          'window_result',
+          g.rows,
+          (rows) =>
+            g.token === undefined
+              ? store.insertWindowResults(rows)
+              : store.insertWindowResults(rows, { dedupToken: subsetToken(g.token, g.rows, rows) }),
+          write,
+        );
+        for (const r of done) written.push(r);
+      }
       unwritten.splice(0, batch.length);
       for (const r of written) {
         // A segment's result is shown (metrics, API); its performance follows it, nothing else.

@@ -1,6 +1,9 @@
+import type { LaneRegistry } from '../cluster/lane-windows.js';
+import { isHttpLane } from '../cluster/types.js';
 import type { EventResult, Metrics } from '../export/metrics.js';
 import type { Logger } from '../logger.js';
 import type { StoredEvent } from '../store/types.js';
+import type { EventSource } from '../types.js';
 import type { Clock, ClosedWindow, WindowManager } from '../window/index.js';
 import type { BaselineCache } from './baselines.js';
 import type { RawWriter } from './raw-writer.js';
@@ -10,11 +13,19 @@ import {
   type ModelTally,
   RecordError,
   type RecordOptions,
+  type RowSink,
   type SourcedEvent,
   type Tally,
 } from './source.js';
 import { direct, type WriteOptions } from './store-writes.js';
 import type { WindowRegistry } from './window-registry.js';
+
+/** Two sources of one lane (every non-Kafka source is the instance's HTTP lane). */
+function sameLane(a: EventSource, b: EventSource): boolean {
+  if (a === b) return true;
+  if (a.kind !== 'kafka' || b.kind !== 'kafka') return a.kind !== 'kafka' && b.kind !== 'kafka';
+  return a.partition === b.partition && a.topic === b.topic;
+}
 
 /** Raw rows the Kafka path buffers before an insert (`persist`'s `bufferRows`). */
 export const DEFAULT_BUFFER_ROWS = 20_000;
@@ -44,8 +55,11 @@ export function createStreamIntake(opts: {
   /** The durability gate of the HTTP input (closed windows may hold HTTP events too). */
   gate: (closed: readonly ClosedWindow[]) => ClosedWindow[];
   countEvent: (model: string, result: EventResult, n?: number) => void;
+  /** Cluster mode: the lanes' windows (`windows` is then the same registry). */
+  lanes?: LaneRegistry | undefined;
 }): StreamIntake {
-  const { clock, metrics, windows, baselines, raw, results, gate, countEvent } = opts;
+  const { clock, metrics, windows, baselines, raw, results, gate, countEvent, lanes } = opts;
+  const get = (model: string) => windows.get(model);
   const log = opts.logger;
 
   function declare(tally: Tally): void {
@@ -70,22 +84,31 @@ export function createStreamIntake(opts: {
     return c;
   }
 
-  /** Records `events` (see EngineSource.record): the one place an event enters the windows. */
-  function record(events: readonly SourcedEvent[], options: RecordOptions = {}): void {
-    if (events.length === 0) return;
-    const rows = options.rows ?? raw;
-    const tally = options.tally ?? createTally();
-    const ingestedAt = clock.now();
+  /**
+   * Counts events[from, to) into the managers `get` gives (one lane's, or the only ones),
+   * stamps their rows and hands them to `rows`.
+   * @returns the index it stopped at (throws with it via `at` when an event fails)
+   */
+  function recordRun(
+    events: readonly SourcedEvent[],
+    from: number,
+    to: number,
+    get: (model: string) => WindowManager | undefined,
+    rows: RowSink,
+    tally: Tally,
+    ingestedAt: number,
+    at: { i: number },
+  ): void {
     let model = '';
     let manager: WindowManager | undefined;
     let counts: ModelTally | undefined;
-    let i = 0;
+    let i = from;
     try {
-      for (; i < events.length; i++) {
+      for (; i < to; i++) {
         const { event, source } = events[i]!;
         if (event.model !== model) {
           model = event.model;
-          manager = windows.get(model)!;
+          manager = get(model)!;
           counts = tallyOf(tally, model);
         }
         const status = manager!.record(event, { source }).status;
@@ -109,9 +132,51 @@ export function createStreamIntake(opts: {
         }
         rows.add(row);
       }
+    } finally {
+      at.i = i;
+    }
+  }
+
+  /**
+   * Cluster mode: each run of events from one lane goes to that lane's managers; an HTTP
+   * lane's rows carry the lane (events.lane).
+   */
+  function recordLanes(
+    lanes: LaneRegistry,
+    events: readonly SourcedEvent[],
+    rows: RowSink,
+    tally: Tally,
+    ingestedAt: number,
+    at: { i: number },
+  ): void {
+    let from = 0;
+    while (from < events.length) {
+      at.i = from;
+      const { lane, registry } = lanes.registryOf(events[from]!.source);
+      const first = events[from]!.source;
+      let to = from + 1;
+      while (to < events.length && sameLane(first, events[to]!.source)) to++;
+      if (isHttpLane(lane))
+        for (let k = from; k < to; k++) (events[k]!.event as StoredEvent).lane = lane;
+      recordRun(events, from, to, registry.get, rows, tally, ingestedAt, at);
+      from = to;
+    }
+  }
+
+  /** Records `events` (see EngineSource.record): the one place an event enters the windows. */
+  function record(events: readonly SourcedEvent[], options: RecordOptions = {}): void {
+    if (events.length === 0) return;
+    const rows = options.rows ?? raw;
+    const tally = options.tally ?? createTally();
+    const ingestedAt = clock.now();
+    const at = { i: 0 };
+    try {
+      if (lanes === undefined)
+        recordRun(events, 0, events.length, get, rows, tally, ingestedAt, at);
+      else recordLanes(lanes, events, rows, tally, ingestedAt, at);
     } catch (err) {
-      // Events before i are counted and their rows handed over: the source resumes at i.
-      throw new RecordError(i, err);
+      // Events before at.i are counted and their rows handed over: the source resumes there.
+      throw new RecordError(at.i, err);
     } finally {
       if (options.tally === undefined) declare(tally);
       results.queue(gate(windows.drain()), clock.now());

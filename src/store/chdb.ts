@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import type * as Chdb from 'chdb';
 import type { Session } from 'chdb';
 import { ConfigError, DriftdError, LifecycleError, StoreError } from '../errors.js';
+import { lockEmbeddedStore } from './embedded-lock.js';
 import { rowBinaryFileInsertSql } from './sql.js';
 import {
   createInflight,
@@ -176,10 +177,13 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
   /** Connections for RowBinary inserts, so two raw-event inserts run side by side. */
   const rowWriters: Session[] = [];
   const rowBusy: number[] = [];
+  // One process per data directory: a second one is refused naming the first (embedded-lock.ts).
+  const unlock = lockEmbeddedStore(options.path);
   try {
     mkdirSync(options.path, { recursive: true });
     reader = new Session(options.path, sessionOpts);
   } catch (err) {
+    unlock();
     throw toStoreError(
       err,
       `cannot open the embedded store at ${options.path} (chDB binds one data directory per process)`,
@@ -189,6 +193,7 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
     writer = new Session(options.path, sessionOpts);
   } catch (err) {
     reader.close();
+    unlock();
     throw toStoreError(err, `cannot open the embedded store at ${options.path}`);
   }
   try {
@@ -200,6 +205,7 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
     for (const w of rowWriters) w.close();
     reader.close();
     writer.close();
+    unlock();
     throw toStoreError(err, `cannot open the embedded store at ${options.path}`);
   }
 
@@ -211,6 +217,7 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
     reader.close();
     writer.close();
     for (const w of rowWriters) w.close();
+    unlock();
     throw toStoreError(err, `cannot prepare the insert spool ${spool}`);
   }
 
@@ -304,6 +311,7 @@ export function createChdbExecutor(options: ChdbExecutorOptions): SqlExecutor {
         // close() defers the native teardown while an (aborted) operation still runs; wait
         // for it so a new store can open right after, even at another path.
         await drainPending();
+        unlock();
       })();
       return closing;
     },

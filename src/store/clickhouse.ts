@@ -10,7 +10,8 @@
  *   RETRIABLE_CLICKHOUSE_CODES are retried with capped, jittered exponential backoff while the
  *   call is younger than one deadline; a missed deadline is a retriable error for the caller.
  *   Everything else (syntax, unknown table, bad data, authentication) fails at once. Statements are safe to repeat: DDL is IF [NOT] EXISTS, reads are reads, and
- *   inserts carry `insert_deduplication_token` = sha256(table, payload), so an INSERT whose
+ *   inserts carry `insert_deduplication_token` = sha256(table, payload) (unless the caller
+ *   names the rows with a token of its own), so an INSERT whose
  *   answer was lost (the server may have committed it) is written once (migration 3 enables
  *   the deduplication window on the non-replicated tables; Replicated* tables have it anyway).
  * - Errors name the server by its URL without credentials and never carry the password.
@@ -372,13 +373,17 @@ export function createClickHouseExecutor(options: ClickHouseExecutorOptions): Sq
       .map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength));
     if (body.length === 0) return Promise.resolve();
     // Same table + same bytes = same rows: a retry of this call, or a repeat of an INSERT
-    // whose answer was lost, is deduplicated by the server instead of written twice.
-    const hash = createHash('sha256').update(table).update('\0');
-    for (const chunk of body) hash.update(chunk);
-    const token = hash.digest('hex');
+    // whose answer was lost, is deduplicated by the server instead of written twice. A token
+    // the caller gives (a finalised window's, src/cluster/types.ts) names the rows instead.
+    let token = opts.settings?.insert_deduplication_token;
+    if (token === undefined) {
+      const hash = createHash('sha256').update(table).update('\0');
+      for (const chunk of body) hash.update(chunk);
+      token = hash.digest('hex');
+    }
     const settings = {
       ...opts.settings,
-      insert_deduplication_token: token,
+      insert_deduplication_token: String(token),
     } as ClickHouseSettings;
     return run(`inserting into ${table}`, async (signal) => {
       const result = await client.exec({

@@ -97,8 +97,8 @@ const TS = "DateTime64(3, 'UTC')";
  * `store.resultsTtlDays` applies to it.
  */
 
-/** Result tables: their rows expire after `resultsTtlDays` (0 = never), counted from written_at. */
-export const RESULT_TABLES = [
+/** The result tables that existed at migration 18 (which set their TTL again). */
+const RESULT_TABLES_AT_18 = [
   'window_results',
   'window_result_revisions',
   'performance',
@@ -106,6 +106,16 @@ export const RESULT_TABLES = [
   'fairness_results',
   'version_comparisons',
   'retrain_recommendations',
+] as const satisfies readonly TableName[];
+/**
+ * Result tables: their rows expire after `resultsTtlDays` (0 = never), counted from written_at.
+ * The cluster tables (migrations 20–22) are created with it; later changes reach all of them.
+ */
+export const RESULT_TABLES = [
+  ...RESULT_TABLES_AT_18,
+  'window_partials',
+  'lane_progress',
+  'window_finalisations',
 ] as const satisfies readonly TableName[];
 /** Every result table has this column: when its row was produced. */
 const RESULT_TTL_COLUMN = 'written_at';
@@ -144,6 +154,19 @@ AS SELECT * FROM ${tableRef(db, revisions)}`,
 
 /** Blocks remembered per table for insert deduplication (ClickHouse's replicated default). */
 const DEDUPLICATION_WINDOW = 1000;
+/**
+ * Blocks remembered by the tables a cluster's finalisation writes (migration 23): a window's
+ * token must still be known when a second instance finalises it, after every other insert
+ * into the table meanwhile (each window and each performance recompute is a block).
+ */
+const FINALISATION_DEDUPLICATION_WINDOW = 10_000;
+/** The tables a finalised window is written to with its token (src/cluster/types.ts). */
+const FINALISED_TABLES = [
+  'window_result_revisions',
+  'window_results',
+  'performance_revisions',
+  'performance',
+] as const satisfies readonly TableName[];
 /** Wider merge steps for raw events (migration 6). */
 const EVENTS_MERGE_SELECTOR_BASE = 30;
 const DEDUPLICATED_TABLES = [
@@ -553,7 +576,7 @@ SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
           )
         : []),
       ...((resultsTtlDays ?? 0) > 0
-        ? RESULT_TABLES.map(
+        ? RESULT_TABLES_AT_18.map(
             (t) =>
               `ALTER TABLE ${tableRef(db, t)} MODIFY${ttlClause(RESULT_TTL_COLUMN, resultsTtlDays ?? 0)}`,
           )
@@ -569,6 +592,118 @@ SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
     up: ({ db }) => [
       `ALTER TABLE ${tableRef(db, 'performance')} ADD COLUMN IF NOT EXISTS segment LowCardinality(String) AFTER version, MODIFY ORDER BY (model, window, window_start, version, segment)`,
       `ALTER TABLE ${tableRef(db, 'performance_revisions')} ADD COLUMN IF NOT EXISTS segment LowCardinality(String) AFTER version, MODIFY ORDER BY (model, window, window_start, version, written_at, segment)`,
+    ],
+  },
+  {
+    version: 20,
+    name: 'window_partials: each lane’s part of a window (cluster mode), final or provisional',
+    // Cluster mode (docs/scale-out.md): a lane (Kafka partition, an instance's HTTP input)
+    // writes its window state here when it closes a window (final = 1), or a provisional copy
+    // at an idle tick (final = 0). Insert-only; readers take per lane the final row, else the
+    // newest provisional one (ORDER BY final DESC, written_at DESC … LIMIT 1 BY lane), never
+    // relying on merges. `final` is in the key so a merge never lets a later provisional copy
+    // replace the final row; a lane's rows of one kind collapse to the newest.
+    up: ({ db, resultsTtlDays }) => [
+      `CREATE TABLE IF NOT EXISTS ${tableRef(db, 'window_partials')}
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  size_label LowCardinality(String),
+  window_size_ms UInt64,
+  window_start ${TS} CODEC(Delta, ZSTD(1)),
+  window_end ${TS} CODEC(Delta, ZSTD(1)),
+  lane LowCardinality(String),
+  final UInt8,
+  position String,
+  baseline_id LowCardinality(String),
+  events UInt64,
+  state String CODEC(ZSTD(3)),
+  instance LowCardinality(String),
+  written_at ${TS} CODEC(Delta, ZSTD(1))
+)
+ENGINE = ReplacingMergeTree(written_at)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, version, size_label, window_start, lane, final)${ttlClause(RESULT_TTL_COLUMN, resultsTtlDays ?? 0)}
+SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
+    ],
+  },
+  {
+    version: 21,
+    name: 'lane_progress: where each lane stands per model version (cluster mode), with each lane checkpoint',
+    // The finaliser's input: the latest row per (lane, model, version) by seq, then
+    // written_at (read with LIMIT 1 BY); the row of the lane as a whole has model = version
+    // = ''. A new owner of a lane continues its seq, so the version column orders owners too.
+    up: ({ db, resultsTtlDays }) => [
+      `CREATE TABLE IF NOT EXISTS ${tableRef(db, 'lane_progress')}
+(
+  lane LowCardinality(String),
+  model LowCardinality(String),
+  version LowCardinality(String),
+  watermark Nullable(${TS}),
+  idle UInt8,
+  retired UInt8,
+  position String,
+  seq UInt64,
+  instance LowCardinality(String),
+  written_at ${TS} CODEC(Delta, ZSTD(1))
+)
+ENGINE = ReplacingMergeTree(seq)
+ORDER BY (lane, model, version)${ttlClause(RESULT_TTL_COLUMN, resultsTtlDays ?? 0)}
+SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`,
+    ],
+  },
+  {
+    version: 22,
+    name: 'window_finalisations: one row per window finalised from its lanes’ partials (cluster mode)',
+    // Written with insert_deduplication_token 'final:<window>' by whichever instance
+    // finalises the window: the engine drops a second instance's INSERT (the dedup window
+    // below), so there is one row per window. Plain MergeTree: nothing to replace.
+    up: ({ db, resultsTtlDays }) => [
+      `CREATE TABLE IF NOT EXISTS ${tableRef(db, 'window_finalisations')}
+(
+  model LowCardinality(String),
+  version LowCardinality(String),
+  size_label LowCardinality(String),
+  window_size_ms UInt64,
+  window_start ${TS} CODEC(Delta, ZSTD(1)),
+  window_end ${TS} CODEC(Delta, ZSTD(1)),
+  lanes Array(LowCardinality(String)),
+  events UInt64,
+  instance LowCardinality(String),
+  written_at ${TS} CODEC(Delta, ZSTD(1)),
+  delay_seconds Float64
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, version, size_label, window_start)${ttlClause(RESULT_TTL_COLUMN, resultsTtlDays ?? 0)}
+SETTINGS non_replicated_deduplication_window = ${FINALISATION_DEDUPLICATION_WINDOW}`,
+    ],
+  },
+  {
+    version: 23,
+    name: 'results and performance remember 10 000 inserted blocks: a finalised window’s token outlives the inserts between two instances’ writes',
+    // Two instances may finalise the same window; both INSERT its result with the token
+    // 'final:<window>' (and deduplicate_blocks_in_dependent_materialized_views, so the view
+    // of migration 12 drops the copy in the latest table too). A token is only remembered for
+    // the table's last N blocks: 1000 (migration 3) is a few hours of windows of a large
+    // deployment, 10 000 is days. Replicated tables (deploy/clickhouse/cluster.sql) have
+    // their own replicated_deduplication_window.
+    up: ({ db }) =>
+      FINALISED_TABLES.map(
+        (t) =>
+          `ALTER TABLE ${tableRef(db, t)} MODIFY SETTING non_replicated_deduplication_window = ${FINALISATION_DEDUPLICATION_WINDOW}`,
+      ),
+  },
+  {
+    version: 24,
+    name: 'events.lane: the lane (HTTP input of an instance) a raw event was counted in',
+    // Cluster mode: every instance numbers its HTTP events from its own position (ingest_seq),
+    // so the lane joins the sorting key (as segment did in migration 15) or two instances'
+    // events of one id, time and position would collapse into one row; an instance replays
+    // its own lane's events after a restart. '' (the type's default: no DEFAULT, which the key
+    // may not use) for every other row and for every row written before.
+    up: ({ db }) => [
+      `ALTER TABLE ${tableRef(db, 'events')} ADD COLUMN IF NOT EXISTS lane LowCardinality(String), MODIFY ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset, ingest_seq, lane)`,
     ],
   },
 ];
@@ -624,10 +759,13 @@ export async function runMigrations(
 ENGINE = ReplacingMergeTree
 ORDER BY version`);
 
-  const rows = await exec.query<{ version: number | string }>(
-    `SELECT DISTINCT version FROM ${tableRef(db, 'schema_migrations')} ORDER BY version`,
-  );
-  const done = new Set(rows.map((r) => Number(r.version)));
+  const recorded = async () => {
+    const rows = await exec.query<{ version: number | string }>(
+      `SELECT DISTINCT version FROM ${tableRef(db, 'schema_migrations')} ORDER BY version`,
+    );
+    return new Set(rows.map((r) => Number(r.version)));
+  };
+  const done = await recorded();
   const known = migrations.at(-1)?.version ?? 0;
   const newest = Math.max(0, ...done);
   if (newest > known) {
@@ -638,8 +776,13 @@ ORDER BY version`);
   }
 
   const applied: AppliedMigration[] = [];
-  for (const m of migrations) {
-    if (done.has(m.version)) continue;
+  const pending = migrations.filter((m) => !done.has(m.version));
+  for (const [i, m] of pending.entries()) {
+    // Instances of a cluster start together and migrate at once: one that fell behind must
+    // not run a migration another already applied, since an old statement run again on a
+    // newer schema can undo a later one (migration 7's sort key drops the lane of 24, which
+    // ClickHouse can then never add back). So what is recorded is read again each time.
+    if (i > 0 && (await recorded()).has(m.version)) continue;
     ctx.logger?.info({ version: m.version, name: m.name }, 'applying store migration');
     for (const statement of m.up(ctx)) await exec.command(statement);
     await exec.command(

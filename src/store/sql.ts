@@ -57,6 +57,9 @@ export const TABLES = [
   'window_result_revisions',
   'performance_revisions',
   'version_comparisons',
+  'window_partials',
+  'lane_progress',
+  'window_finalisations',
 ] as const;
 export type TableName = (typeof TABLES)[number];
 
@@ -154,6 +157,7 @@ export const EVENT_ROW_BINARY_COLUMNS: readonly RowBinaryColumn[] = [
   { name: 'ingested_at', type: "DateTime64(3, 'UTC')" },
   { name: 'ingest_seq', type: 'UInt64' },
   { name: 'request_key', type: 'String' },
+  { name: 'lane', type: 'LowCardinality(String)' },
 ];
 
 /**
@@ -186,7 +190,7 @@ const EVENT_FEATURES = "if(raw = '', features, JSONExtractRaw(raw, 'features'))"
 
 const EVENT_COLUMNS = `model, version, id, toUnixTimestamp64Milli(ts) AS ts_ms, features, prediction, raw, late,
   source, kafka_topic, kafka_partition, toString(kafka_offset) AS kafka_offset, replay_file,
-  replay_line, toUnixTimestamp64Milli(ingested_at) AS ingested_at_ms, ingest_seq, request_key`;
+  replay_line, toUnixTimestamp64Milli(ingested_at) AS ingested_at_ms, ingest_seq, request_key, lane`;
 
 export interface EventRow {
   model: string;
@@ -207,6 +211,8 @@ export interface EventRow {
   ingested_at_ms: string | number;
   ingest_seq: string | number;
   request_key: string;
+  /** The lane the event was counted in (cluster mode's HTTP input: `http:<instance>`); '' else. */
+  lane: string;
 }
 
 /** Params: id, [model]. The newest copy wins when one id was stored through several sources. */
@@ -230,13 +236,14 @@ ${READ_SETTINGS}`;
 }
 
 /**
- * Params: after, limit. HTTP events above an ingest position, in position order. A position is
- * one event: copies of a row (a retried INSERT) collapse with LIMIT 1 BY.
+ * Params: after, limit, lane. HTTP events of one lane ('' outside cluster mode) above an
+ * ingest position, in position order. A position is one event of its lane: copies of a row (a
+ * retried INSERT) collapse with LIMIT 1 BY.
  */
 export function httpEventsAfterSql(db: string): string {
   return `SELECT ${EVENT_COLUMNS}
 FROM ${tableRef(db, 'events')}
-WHERE source = 'http' AND ingest_seq > {after:UInt64}
+WHERE source = 'http' AND lane = {lane:String} AND ingest_seq > {after:UInt64}
 ORDER BY ingest_seq
 LIMIT 1 BY ingest_seq
 LIMIT {limit:UInt64}
@@ -1116,10 +1123,10 @@ const KAFKA_OFFSET_RE = /^(0|[1-9][0-9]{0,18})$/;
 /**
  * One `events` row in RowBinary, columns as in `EVENT_ROW_BINARY_COLUMNS`. The
  * ReplacingMergeTree sorting key (model, version, ts, id, source, kafka_topic, kafka_partition,
- * kafka_offset, ingest_seq) is the dedup identity: a re-replayed file collapses on (model,
+ * kafka_offset, ingest_seq, lane) is the dedup identity: a re-replayed file collapses on (model,
  * version, ts, id, source) since replay rows carry empty coordinates and position 0; a Kafka
  * redelivery collapses on its unchanged coordinates; an HTTP event is kept once per ingest
- * position, i.e. once per time the windows counted it (a retried request with its
+ * position of its lane, i.e. once per time the windows counted it (a retried request with its
  * `Idempotency-Key` is counted, and stored, once; see src/ingest/idempotency.ts).
  *
  * An event with its received text (`raw`, or its UTF-8 bytes `rawBytes`) is stored as that
@@ -1192,6 +1199,7 @@ export function encodeEventRowBinary(e: StoredEvent, out: RowBinaryWriter): void
   }
   out.int64(position);
   out.string(e.requestKey ?? '');
+  out.string(e.lane ?? '');
   out.endRow();
 }
 

@@ -3,6 +3,13 @@
  * of sql.ts, and decodes results into the domain types.
  */
 
+import type {
+  DedupOptions,
+  FinalisationRow,
+  LaneProgressRow,
+  PartialRow,
+  WindowKey,
+} from '../cluster/types.js';
 import { InvalidInputError, LifecycleError, StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { FairnessGroupResult, FairnessResult } from '../stats/fairness.js';
@@ -24,6 +31,24 @@ import type {
 } from '../types.js';
 import type { ShadowAgreement } from '../window/comparison-types.js';
 import { parseReference } from '../window/reference.js';
+import {
+  decodeFinalisation,
+  decodeLaneProgress,
+  decodePartial,
+  decodeWindowKey,
+  encodeFinalisation,
+  encodeLaneProgress,
+  encodePartial,
+  type FinalisationSqlRow,
+  finalisationsSql,
+  finalisationToken,
+  type LaneProgressSqlRow,
+  laneProgressSql,
+  type PartialSqlRow,
+  partialsOfSql,
+  pendingWindowsSql,
+  type WindowKeySqlRow,
+} from './cluster-sql.js';
 import {
   type ComparisonQuery,
   type ComparisonRow,
@@ -177,6 +202,23 @@ const YIELD_EVERY_ROWS = 4096;
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+/**
+ * The settings of an INSERT that must land once however many instances make it: the engine
+ * drops a repeat of the token in the table and, through the views it feeds, in theirs.
+ */
+function dedupSettings(
+  options: DedupOptions | undefined,
+): Readonly<Record<string, string | number>> {
+  const token = options?.dedupToken;
+  if (token === undefined) return INSERT_SETTINGS;
+  if (token === '') throw new InvalidInputError('dedupToken must not be empty');
+  return {
+    ...INSERT_SETTINGS,
+    insert_deduplication_token: token,
+    deduplicate_blocks_in_dependent_materialized_views: 1,
+  };
+}
+
 /** Keeps one bound Array(String) parameter (and the IN set) to a few hundred KB. */
 const MAX_IDS_PER_QUERY = 10_000;
 /** Most comparisons one query answers (pairs × windows of the range). */
@@ -225,8 +267,14 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       if (i % YIELD_EVERY_ROWS === YIELD_EVERY_ROWS - 1) await yieldToEventLoop();
     }
     if (out.rows > 0) payloads.push(out.finish());
-    for (const payload of payloads) {
-      await exec.insertJsonEachRow(insertTarget(db, table), payload, { settings });
+    const token = settings.insert_deduplication_token;
+    for (let i = 0; i < payloads.length; i++) {
+      // A deduplication token names one INSERT: the payloads after the first get their own.
+      const own =
+        token !== undefined && i > 0
+          ? { ...settings, insert_deduplication_token: `${token}#${i}` }
+          : settings;
+      await exec.insertJsonEachRow(insertTarget(db, table), payloads[i]!, { settings: own });
     }
   }
 
@@ -431,11 +479,14 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       return row ? store.getBaseline(row.id) : null;
     },
 
-    async insertWindowResults(rows: readonly WindowResult[]): Promise<void> {
+    async insertWindowResults(
+      rows: readonly WindowResult[],
+      options?: DedupOptions,
+    ): Promise<void> {
       ensureOpen();
       if (rows.length === 0) return;
       // The view of migration 12 feeds window_results from the record.
-      await insert('window_result_revisions', rows, encodeWindowResult);
+      await insert('window_result_revisions', rows, encodeWindowResult, dedupSettings(options));
     },
 
     async windowHistory(q: WindowHistoryQuery): Promise<WindowHistory> {
@@ -551,10 +602,18 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       return rows.map(decodeRetrainRecommendation);
     },
 
-    async insertPerformance(rows: readonly PerformanceResult[]): Promise<void> {
+    async insertPerformance(
+      rows: readonly PerformanceResult[],
+      options?: DedupOptions,
+    ): Promise<void> {
       ensureOpen();
       if (rows.length === 0) return;
-      await insert('performance_revisions', rows, (p, out) => out.push(encodePerformance(p)));
+      await insert(
+        'performance_revisions',
+        rows,
+        (p, out) => out.push(encodePerformance(p)),
+        dedupSettings(options),
+      );
     },
 
     async insertFairness(rows: readonly FairnessWindowResult[]): Promise<void> {
@@ -644,10 +703,66 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       return decodeShadow(row, q.classes);
     },
 
-    async httpEventsAfter(after: number, limit: number): Promise<StoredEvent[]> {
+    async httpEventsAfter(after: number, limit: number, lane = ''): Promise<StoredEvent[]> {
       ensureOpen();
-      const rows = await exec.query<EventRow>(httpEventsAfterSql(db), { after, limit });
+      const rows = await exec.query<EventRow>(httpEventsAfterSql(db), { after, limit, lane });
       return rows.map(decodeEvent);
+    },
+
+    async insertPartials(rows: readonly PartialRow[]): Promise<void> {
+      ensureOpen();
+      if (rows.length === 0) return;
+      await insert('window_partials', rows, (p, out) => out.push(encodePartial(p)));
+    },
+
+    async insertLaneProgress(rows: readonly LaneProgressRow[]): Promise<void> {
+      ensureOpen();
+      if (rows.length === 0) return;
+      await insert('lane_progress', rows, (r, out) => out.push(encodeLaneProgress(r)));
+    },
+
+    async laneProgress(): Promise<LaneProgressRow[]> {
+      ensureOpen();
+      const rows = await exec.query<LaneProgressSqlRow>(laneProgressSql(db));
+      return rows.map(decodeLaneProgress);
+    },
+
+    async pendingWindows(limit: number): Promise<WindowKey[]> {
+      ensureOpen();
+      const rows = await exec.query<WindowKeySqlRow>(pendingWindowsSql(db), {
+        limit: boundedLimit(limit),
+      });
+      return rows.map(decodeWindowKey);
+    },
+
+    async partialsOf(w: WindowKey): Promise<PartialRow[]> {
+      ensureOpen();
+      const rows = await exec.query<PartialSqlRow>(partialsOfSql(db), {
+        model: w.model,
+        version: w.version,
+        label: w.sizeLabel,
+        start: w.start,
+      });
+      return rows.map(decodePartial);
+    },
+
+    async insertFinalisation(row: FinalisationRow): Promise<void> {
+      ensureOpen();
+      await insert(
+        'window_finalisations',
+        [row],
+        (f, out) => out.push(encodeFinalisation(f)),
+        dedupSettings({ dedupToken: finalisationToken(row) }),
+      );
+    },
+
+    async finalisations(since: number, limit: number): Promise<FinalisationRow[]> {
+      ensureOpen();
+      const rows = await exec.query<FinalisationSqlRow>(finalisationsSql(db), {
+        since: Math.floor(since),
+        limit: boundedLimit(limit),
+      });
+      return rows.map(decodeFinalisation);
     },
 
     async recentRequestKeys(since: number, limit: number): Promise<string[]> {
@@ -742,7 +857,7 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       if (!row) return null;
       const stored = decodeEvent(row);
       const [labelRow] = await exec.query<LabelRow>(labelByIdSql(db), { model: row.model, id });
-      const { late, source, ingestedAt, position: _p, requestKey: _k, ...event } = stored;
+      const { late, source, ingestedAt, position: _p, requestKey: _k, lane: _l, ...event } = stored;
       return {
         event,
         label: labelRow
@@ -967,6 +1082,7 @@ function decodeEvent(r: EventRow): StoredEvent {
   const position = Number(r.ingest_seq ?? 0);
   if (position > 0) e.position = position;
   if (r.request_key) e.requestKey = r.request_key;
+  if (r.lane) e.lane = r.lane;
   return e;
 }
 
@@ -1177,6 +1293,12 @@ function decodeLineage(
   // When a revision was written matters in its history; the latest row's is its closedAt.
   if (revisions) out.writtenAt = Number(r.written_at_ms);
   return out;
+}
+
+/** A row limit the engine's UInt64 parameter takes: at least 1, a whole number. */
+function boundedLimit(limit: number): number {
+  if (!(limit >= 1)) throw new InvalidInputError(`limit must be at least 1, got ${limit}`);
+  return Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER);
 }
 
 /** Whether `s` is how JavaScript writes the number it denotes (String(Number(s)) === s). */

@@ -4,6 +4,7 @@
  * sql.ts / migrations.ts) and a concrete engine (chdb.ts in-process, clickhouse.ts over HTTP).
  */
 
+import type { ClusterStore, DedupOptions } from '../cluster/types.js';
 import { StoreError } from '../errors.js';
 import type { FairnessResult } from '../stats/fairness.js';
 import type { ProtectedAttribute } from '../stats/fairness-groups.js';
@@ -43,6 +44,11 @@ export interface StoredEvent extends PredictionEvent {
    * fingerprint (`requestTag`, src/ingest/idempotency.ts; '' or absent: none).
    */
   requestKey?: string;
+  /**
+   * The lane that counted it, for HTTP events in cluster mode (`http:<instanceId>`, the
+   * instance's input; its positions are that lane's): '' or absent otherwise.
+   */
+  lane?: string;
 }
 
 /** Events encoded for the events table, as `EventBuffer.take()` hands them out. */
@@ -356,7 +362,7 @@ export interface MigrationReport {
  * failures surface as `StoreError` carrying the ClickHouse code and a `retriable` verdict;
  * calls after `close()` reject with `LifecycleError`.
  */
-export interface Store {
+export interface Store extends ClusterStore {
   readonly kind: 'embedded' | 'clickhouse';
   /** Creates the database if needed and applies pending versioned migrations. Idempotent. */
   migrate(): Promise<MigrationReport>;
@@ -395,9 +401,11 @@ export interface Store {
 
   /**
    * Writing a window again (late data) replaces the earlier result as a whole for the
-   * readers; every revision stays in the record (`windowHistory`).
+   * readers; every revision stays in the record (`windowHistory`). With `dedupToken` (a
+   * finalised window, cluster mode) a second call with the same token writes nothing, in the
+   * record nor in the latest table.
    */
-  insertWindowResults(rows: readonly WindowResult[]): Promise<void>;
+  insertWindowResults(rows: readonly WindowResult[], options?: DedupOptions): Promise<void>;
   /** Every stored revision of one window's results and performance, oldest first. */
   windowHistory(query: WindowHistoryQuery): Promise<WindowHistory>;
   /** Windows overlapping `[from, to)`, ordered by start (then window label, version). */
@@ -421,8 +429,11 @@ export interface Store {
   /** Each episode's newest state, newest episodes first (src/store/retrain-sql.ts). */
   retrainRecommendations(query: RetrainQuery): Promise<StoredRetrainRecommendation[]>;
 
-  /** Writing a window's performance again replaces it (latest `computedAt` wins). */
-  insertPerformance(rows: readonly PerformanceResult[]): Promise<void>;
+  /**
+   * Writing a window's performance again replaces it (latest `computedAt` wins); `dedupToken`
+   * as for `insertWindowResults`.
+   */
+  insertPerformance(rows: readonly PerformanceResult[], options?: DedupOptions): Promise<void>;
   /** Windows overlapping `[from, to)`, ordered by start. */
   queryPerformance(query: PerformanceQuery): Promise<PerformanceResult[]>;
 
@@ -480,10 +491,11 @@ export interface Store {
   exactKs(query: ExactKsQuery): Promise<ExactKsResult>;
 
   /**
-   * HTTP events stored with an ingest position above `after`, in position order, at most
-   * `limit` (the checkpointer replays them into the windows after a restart).
+   * HTTP events of `lane` ('' outside cluster mode, else `http:<instanceId>`) stored with an
+   * ingest position above `after`, in position order, at most `limit` (the checkpointer
+   * replays them into the windows after a restart).
    */
-  httpEventsAfter(after: number, limit: number): Promise<StoredEvent[]>;
+  httpEventsAfter(after: number, limit: number, lane?: string): Promise<StoredEvent[]>;
   /** Idempotency keys of HTTP events received at or after `since` (epoch ms), at most `limit`. */
   recentRequestKeys(since: number, limit: number): Promise<string[]>;
 

@@ -45,6 +45,7 @@ export {
   type RecordResult,
   type SizeSnapshot,
   type StreamSnapshot,
+  type VersionProgress,
   type WindowManager,
   type WindowManagerOptions,
   type WindowManagerSnapshot,

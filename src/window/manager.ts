@@ -107,6 +107,8 @@ export interface ClosedWindow {
   closedAt: number;
   /** The window reference (models[].reference previous / rolling), resolved at close. */
   reference?: WindowReference | undefined;
+  /** Cluster mode: the input lane whose window this is (src/cluster/lane-windows.ts). */
+  lane?: string;
 }
 
 /** One closed window an event missed. */
@@ -246,6 +248,25 @@ export interface WindowManager {
    *   baseline is missing or is not the one the window was built on
    */
   restore(snapshot: WindowManagerSnapshot): void;
+  /**
+   * Read-only, cluster mode (src/cluster/lane-windows.ts): per version, its watermark and
+   * whether it is quiet: nothing of it for `idleTimeoutMs` of clock time (the rule of `tick`)
+   * and, if it has open windows, their provisional copies of this quiet spell queued.
+   */
+  versions(): VersionProgress[];
+  /**
+   * Cluster mode: the window of `sizeLabel` ending at `end` was finalised elsewhere. Open
+   * windows of that version and size ending at or before `end` are dropped (nothing is
+   * written) and the size counts as closed through `end`, so later events for them are late.
+   * A version not seen yet starts closed through `end`.
+   */
+  closeThrough(version: string, sizeLabel: string, end: number): void;
+}
+
+export interface VersionProgress {
+  version: string;
+  watermark: number | null;
+  quiet: boolean;
 }
 
 interface SizeState {
@@ -325,6 +346,8 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
    * can never open again and be written a second time with part of its events.
    */
   const retiredThrough = sizes.map(() => Number.NEGATIVE_INFINITY);
+  /** closeThrough marks of versions without state yet (applied when the version starts). */
+  const finalisedThrough = new Map<string, Map<string, number>>();
   /** Lanes announced with addLanes: every new version starts with them. */
   const registered = new Set<string>();
   let closedQueue: ClosedWindow[] = [];
@@ -360,6 +383,14 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     };
     for (const lane of registered)
       s.lanes.set(lane, { maxTs: Number.NEGATIVE_INFINITY, lastArrival: now });
+    if (finalisedThrough.size > 0) {
+      const marks = finalisedThrough.get(version);
+      for (const sz of s.sizes) {
+        const end = marks?.get(sz.label);
+        if (end !== undefined && end > sz.closedThrough) sz.closedThrough = end;
+      }
+      finalisedThrough.delete(version);
+    }
     streams.set(version, s);
     return s;
   }
@@ -864,6 +895,49 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
     },
     snapshot,
     restore,
+    versions() {
+      const now = clock.now();
+      const out: VersionProgress[] = [];
+      for (const s of streams.values()) {
+        out.push({
+          version: s.version,
+          watermark: s.wm === Number.NEGATIVE_INFINITY ? null : s.wm,
+          // Its open windows' provisional copies of this quiet spell are queued (`tick`).
+          quiet:
+            idleTimeout > 0 &&
+            now - s.lastArrival >= idleTimeout &&
+            (s.nextEnd === Number.POSITIVE_INFINITY || s.provisionalFor === s.lastArrival),
+        });
+      }
+      return out;
+    },
+    closeThrough(version, sizeLabel, end) {
+      const stream = streams.get(version);
+      if (stream === undefined) {
+        let marks = finalisedThrough.get(version);
+        if (marks === undefined) {
+          marks = new Map();
+          finalisedThrough.set(version, marks);
+        }
+        if (end > (marks.get(sizeLabel) ?? Number.NEGATIVE_INFINITY)) marks.set(sizeLabel, end);
+        return;
+      }
+      for (const sz of stream.sizes) {
+        if (sz.label !== sizeLabel) continue;
+        for (const [start, state] of sz.open) {
+          if (state.bounds.end > end) continue;
+          sz.open.delete(start);
+          stream.baselines.delete(windowKey(state.bounds));
+        }
+        if (sz.current !== null && !sz.open.has(sz.currentStart)) {
+          sz.current = null;
+          sz.currentStart = Number.NaN;
+          sz.currentEnd = Number.NaN;
+        }
+        if (end > sz.closedThrough) sz.closedThrough = end;
+      }
+      recomputeNextEnd(stream);
+    },
   };
 }
 

@@ -249,6 +249,13 @@ function closeWindow(metrics: Metrics): void {
   metrics.kafkaMessagesProcessed.inc({ topic: 'driftd.predictions' }, 500);
   metrics.lastEventTimestamp.set({ model: 'credit-risk' }, now / 1000);
   metrics.openWindows.set({ model: 'credit-risk' }, 2);
+  // Cluster mode (src/cluster/).
+  metrics.clusterLanesOwned.set({ kind: 'kafka' }, 2);
+  metrics.clusterLanesOwned.set({ kind: 'http' }, 1);
+  metrics.clusterPartialsWritten.inc({ kind: 'final' }, 3);
+  metrics.clusterWindowsFinalised.inc({ model: 'credit-risk', window: '5m' });
+  metrics.clusterFinalisationDelay.observe(0.8);
+  metrics.clusterWindowsPending.set(1);
 }
 
 interface QueryResponse {

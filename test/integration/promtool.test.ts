@@ -149,7 +149,9 @@ describe.skipIf(!promtool.available)('generated alert rules (real promtool)', ()
         'deploy/prometheus/rules/driftd.rules.yaml',
       ]),
     );
-    const crd = parse(await readFile(join(ROOT, 'deploy/kubernetes/prometheusrule.yaml'), 'utf8'));
+    const crd = parse(
+      await readFile(join(ROOT, 'deploy/kubernetes/base/prometheusrule.yaml'), 'utf8'),
+    );
     await writeFile(join(dir, 'deploy-crd-spec.yaml'), stringify(crd.spec));
     expectSuccess(
       await run(promtool.path!, ['check', 'rules', '--lint-fatal', 'deploy-crd-spec.yaml'], dir),

@@ -133,6 +133,8 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
     // Fetched before a seek of ours: the seek fetches its messages again.
     if (progress.seeks(batch.topic, batch.partition) !== seeks) return;
     const k = key(batch.topic, batch.partition);
+    // Cluster mode: the partition's lane is not restored yet (its restore seeks).
+    if (progress.pending.has(k)) return;
     try {
       await dispatch(batch, decoding);
       options.metrics.kafkaMessagesProcessed.inc({ topic: batch.topic }, batch.messages.length);

@@ -58,9 +58,9 @@
  *   them before the batch is fetched again, so its retry counts nothing twice (batch.ts).
  *
  * Scope: exact for one daemon instance per consumer group. Several instances in one group each
- * write the group's single checkpoint row, and a partition that moves between instances
- * arrives without its window state; that is at-least-once, not exact (not implemented: per-
- * instance checkpoints and merging partial window states).
+ * would write the group's single checkpoint row, and a partition that moves between instances
+ * would arrive without its window state: cluster mode (`cluster.enabled`) checkpoints each
+ * partition on its own instead (lane-checkpoints.ts).
  */
 
 import type { Consumer } from 'kafkajs';
@@ -126,12 +126,10 @@ export interface Checkpoints {
 export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
   const { groupId, predictionsTopic, pipeline, store, clock, log, tuning, progress, write } =
     options;
-  const { exclusive } = options;
   const { processed, labelsProcessed } = progress;
   let seq = 0;
   let lastCheckpointAt = clock.now();
   let openAtCheckpoint = 0;
-  let checkpointing = false;
   let checkpointTimer: NodeJS.Timeout | undefined;
 
   function due(): boolean {
@@ -146,14 +144,7 @@ export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
   async function takeCheckpoint(): Promise<void> {
     // The windows hold events of a failed HTTP write until the rollback (queued on the lock).
     if (options.http && !options.http.healthy()) return;
-    for (let i = 0; ; i++) {
-      await pipeline.settle({ write });
-      if (pipeline.quiescent()) break;
-      if (i >= 50) {
-        log.warn('pipeline never quiet (concurrent HTTP ingestion?); checkpoint postponed');
-        return;
-      }
-    }
+    if (!(await settleQuiet(pipeline, write, log))) return;
     // The cut: synchronous from the snapshots to the encoded row.
     const windows: KafkaCheckpoint['windows'] = {};
     for (const [model, manager] of pipeline.managers) windows[model] = manager.snapshot();
@@ -179,43 +170,10 @@ export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
     await commit([...offsets, ...labelOffsets]);
   }
 
-  async function commit(list: PartitionOffset[]): Promise<void> {
-    const c = options.consumer();
-    if (!c || !options.joined()) return;
-    // Only partitions this member owns: committing another member's would move its position.
-    const mine = list.filter((o) => progress.owns(o.topic, o.partition));
-    if (mine.length === 0) return;
-    try {
-      await c.commitOffsets(mine);
-    } catch (err) {
-      options.metrics.kafkaErrors.inc({ operation: 'commit_offsets' });
-      log.warn(
-        { err, offsets: mine },
-        'offset commit failed; the checkpoint stays the source of truth and the next one commits again',
-      );
-    }
-  }
+  const commit = (list: PartitionOffset[]) => commitOwned(options, list);
 
   function scheduleCheckpoints(): void {
-    checkpointTimer = setInterval(
-      () => {
-        if (checkpointing || options.stopping()) return;
-        if (!due() || !dirty()) return;
-        checkpointing = true;
-        exclusive(async () => {
-          if (options.stopping() || !due()) return;
-          await takeCheckpoint();
-        })
-          .catch((err) => {
-            if (!(err instanceof RetryAbortedError)) log.error({ err }, 'checkpoint failed');
-          })
-          .finally(() => {
-            checkpointing = false;
-          });
-      },
-      Math.max(50, Math.min(1000, tuning.checkpointIntervalMs)),
-    );
-    checkpointTimer.unref();
+    checkpointTimer = scheduleTimer(options, { due, dirty, take: takeCheckpoint });
   }
 
   async function restore(): Promise<KafkaCheckpoint | null> {
@@ -307,4 +265,72 @@ export function createCheckpoints(options: CheckpointsOptions): Checkpoints {
       if (checkpointTimer) clearInterval(checkpointTimer);
     },
   };
+}
+
+/**
+ * Writes out everything queued (`pipeline.settle`) until the pipeline is quiet: then snapshots
+ * taken in the same synchronous turn are a consistent cut. false: never quiet, no cut now.
+ */
+export async function settleQuiet(
+  pipeline: KafkaPipeline,
+  write: Write,
+  log: Logger,
+): Promise<boolean> {
+  for (let i = 0; ; i++) {
+    await pipeline.settle({ write });
+    if (pipeline.quiescent()) return true;
+    if (i >= 50) {
+      log.warn('pipeline never quiet (concurrent HTTP ingestion?); checkpoint postponed');
+      return false;
+    }
+  }
+}
+
+/** Commits the offsets of the partitions this member owns (others' would move their position). */
+export async function commitOwned(
+  options: Pick<CheckpointsOptions, 'consumer' | 'joined' | 'progress' | 'metrics' | 'log'>,
+  list: PartitionOffset[],
+): Promise<void> {
+  const c = options.consumer();
+  if (!c || !options.joined()) return;
+  const mine = list.filter((o) => options.progress.owns(o.topic, o.partition));
+  if (mine.length === 0) return;
+  try {
+    await c.commitOffsets(mine);
+  } catch (err) {
+    options.metrics.kafkaErrors.inc({ operation: 'commit_offsets' });
+    options.log.warn(
+      { err, offsets: mine },
+      'offset commit failed; the checkpoint stays the source of truth and the next one commits again',
+    );
+  }
+}
+
+/** Takes a checkpoint (`take`, under the lock) whenever one is due and something changed. */
+export function scheduleTimer(
+  options: Pick<CheckpointsOptions, 'exclusive' | 'stopping' | 'log' | 'tuning'>,
+  cp: Pick<Checkpoints, 'due' | 'dirty' | 'take'>,
+): NodeJS.Timeout {
+  let checkpointing = false;
+  const timer = setInterval(
+    () => {
+      if (checkpointing || options.stopping()) return;
+      if (!cp.due() || !cp.dirty()) return;
+      checkpointing = true;
+      options
+        .exclusive(async () => {
+          if (options.stopping() || !cp.due()) return;
+          await cp.take();
+        })
+        .catch((err) => {
+          if (!(err instanceof RetryAbortedError)) options.log.error({ err }, 'checkpoint failed');
+        })
+        .finally(() => {
+          checkpointing = false;
+        });
+    },
+    Math.max(50, Math.min(1000, options.tuning.checkpointIntervalMs)),
+  );
+  timer.unref();
+  return timer;
 }

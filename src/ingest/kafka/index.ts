@@ -4,6 +4,7 @@ export { MAX_BATCH_ATTEMPTS } from './batch-loop.js';
 export { DEAD_LETTER_HEADERS, type KafkaRejectReason } from './dead-letters.js';
 export { keyTexts, MODEL_HEADER, VERSION_HEADER } from './messages.js';
 export {
+  type KafkaClusterOptions,
   type KafkaPipeline,
   type KafkaSource,
   KafkaSourceError,

@@ -2,7 +2,8 @@
  * The consumer-lag gauge (`driftd_kafka_consumer_lag_messages`), per assigned partition: set
  * after each batch, and refreshed from the brokers for the partitions last assigned even while
  * the consumer is not a member (crash loop, rejoin), so that a stuck partition shows its
- * growing lag.
+ * growing lag. In cluster mode the refresh also lists every partition of the predictions topic
+ * (`watch`), owned or not: the finaliser's Kafka lanes.
  */
 
 import type { Admin } from 'kafkajs';
@@ -20,6 +21,8 @@ export interface LagOptions {
   /** The admin client, if connected (it outlives consumer reconnects). */
   admin: () => Admin | undefined;
   stopping: () => boolean;
+  /** A topic whose partitions are listed at each refresh, assigned or not (cluster mode). */
+  watch?: string;
 }
 
 export interface Lag {
@@ -27,8 +30,14 @@ export interface Lag {
   processed(topic: string, partition: number, highWatermark: string, last: number): void;
   /** Drops a partition's lag (revoked: its lag is another member's to report). */
   remove(topic: string, partition: number): void;
+  /** The partition's lag as last set, if known. */
+  of(topic: string, partition: number): number | undefined;
+  /** The partitions of the `watch` topic at the last refresh, sorted; undefined until known. */
+  watched(): number[] | undefined;
   /** Refreshes the lag every `lagRefreshMs`, until `stop`. */
   schedule(): void;
+  /** Refreshes now, in the background (after a group join: the lag of new partitions). */
+  refresh(): void;
   stop(): void;
 }
 
@@ -36,10 +45,14 @@ export function createLag(options: LagOptions): Lag {
   const { groupId, metrics, log, tuning, progress } = options;
   let lagTimer: NodeJS.Timeout | undefined;
   let refreshingLag = false;
+  /** "topic/partition" → the lag last set (cluster mode reads it: a lane with lag is not idle). */
+  const last = new Map<string, number>();
+  let watched: number[] | undefined;
 
   /** Sets one partition's lag (a non-finite one is ignored, a negative one reads 0). */
   function setLag(topic: string, partition: number, lag: number): void {
     if (!Number.isFinite(lag)) return;
+    last.set(key(topic, partition), Math.max(0, lag));
     metrics.kafkaConsumerLag.set({ topic, partition: String(partition) }, Math.max(0, lag));
   }
 
@@ -57,6 +70,10 @@ export function createLag(options: LagOptions): Lag {
   async function refreshLag(): Promise<void> {
     const a = options.admin();
     if (!a) return;
+    if (options.watch !== undefined) {
+      const all = await a.fetchTopicOffsets(options.watch);
+      watched = all.map((p) => p.partition).sort((x, y) => x - y);
+    }
     for (const [topic, partitions] of progress.assigned) {
       const done = progress.of(topic);
       const high = await a.fetchTopicOffsets(topic);
@@ -82,27 +99,33 @@ export function createLag(options: LagOptions): Lag {
   }
 
   function scheduleLag(): void {
-    lagTimer = setInterval(() => {
-      if (refreshingLag || options.stopping()) return;
-      refreshingLag = true;
-      refreshLag()
-        .catch((err) => {
-          metrics.kafkaErrors.inc({ operation: 'lag_refresh' });
-          log.debug({ err }, 'consumer lag refresh failed');
-        })
-        .finally(() => {
-          refreshingLag = false;
-        });
-    }, tuning.lagRefreshMs);
+    lagTimer = setInterval(refresh, tuning.lagRefreshMs);
     lagTimer.unref();
+  }
+
+  function refresh(): void {
+    if (refreshingLag || options.stopping()) return;
+    refreshingLag = true;
+    refreshLag()
+      .catch((err) => {
+        metrics.kafkaErrors.inc({ operation: 'lag_refresh' });
+        log.debug({ err }, 'consumer lag refresh failed');
+      })
+      .finally(() => {
+        refreshingLag = false;
+      });
   }
 
   return {
     processed: setProcessed,
     remove(topic, partition) {
+      last.delete(key(topic, partition));
       metrics.kafkaConsumerLag.remove({ topic, partition: String(partition) });
     },
+    of: (topic, partition) => last.get(key(topic, partition)),
+    watched: () => watched,
     schedule: scheduleLag,
+    refresh,
     stop() {
       if (lagTimer) clearInterval(lagTimer);
     },

@@ -1,5 +1,7 @@
 /** The Kafka source's options and interface: tuning knobs (and their environment overrides), its error. */
 
+import type { LaneWindows } from '../../cluster/lane-windows.js';
+import type { ClusterStore } from '../../cluster/types.js';
 import type { KafkaConfig, ModelConfig } from '../../config/types.js';
 import { DriftdError, type DriftdErrorOptions } from '../../errors.js';
 import type { Metrics } from '../../export/metrics.js';
@@ -132,8 +134,31 @@ export interface KafkaSourceOptions {
   /** ingest.maxFutureSkew: later prediction events are dead-lettered (ts_in_future). @default 1 h */
   maxFutureSkewMs?: number;
   tuning?: KafkaTuning;
-  /** The HTTP input, when the daemon also takes HTTP events: its position is in the cut. */
+  /**
+   * The HTTP input, when the daemon also takes HTTP events: its position is in the cut. Not in
+   * cluster mode (the HTTP lane has a checkpointer of its own there).
+   */
   http?: HttpInputHooks;
+  /** Cluster mode (`cluster.enabled`): per-partition lanes (lane-checkpoints.ts). */
+  cluster?: KafkaClusterOptions;
+}
+
+/**
+ * The engine's per-lane windows as the Kafka source drives them (`pipeline.cluster.lanes`): a
+ * predictions partition's lane is restored or opened when the partition is assigned, dropped
+ * when it is revoked, snapshotted at each cut.
+ */
+export type KafkaLanes = Pick<
+  LaneWindows,
+  'has' | 'open' | 'restore' | 'drop' | 'snapshot' | 'progress'
+>;
+
+export interface KafkaClusterOptions {
+  /** This instance's `cluster.instanceId` (written into lane checkpoints and progress rows). */
+  instanceId: string;
+  lanes: KafkaLanes;
+  /** Where progress rows go (the store). */
+  store: Pick<ClusterStore, 'insertLaneProgress'>;
 }
 
 /** The tuning with every default filled in. */
@@ -162,6 +187,11 @@ export interface KafkaSource {
   readiness(): { ok: boolean; detail: string };
   /** Takes a checkpoint now, between batches (tests, shutdown). */
   checkpoint(): Promise<void>;
+  /**
+   * Cluster mode: every partition of the predictions topic as a lane ("topic/p"), from the
+   * brokers' metadata (refreshed with the lag); undefined until known, and outside cluster mode.
+   */
+  lanes(): string[] | undefined;
   /**
    * Runs `apply` (the pipeline's config swap of a reload) between batches, under the lock the
    * batches and checkpoints take; then the decode thread decodes with the new models (see

@@ -25,6 +25,12 @@ export class PartitionProgress {
    * for a partition no checkpoint knew: where a rollback to a cut without it resumes.
    */
   readonly origins = new Map<string, number>();
+  /**
+   * Cluster mode: "topic/partition" of predictions partitions assigned whose lane is not restored
+   * yet (lane-checkpoints.ts). Their batches are dropped; the restore seeks, which fetches
+   * them again.
+   */
+  readonly pending = new Set<string>();
   /** "topic/partition" → seeks made by the source: batches fetched before one are dropped. */
   private readonly seekCounts = new Map<string, number>();
 

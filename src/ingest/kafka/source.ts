@@ -10,7 +10,8 @@
  * - partition-progress.ts: processed offsets and assignment (offsetManager);
  *   checkpoints.ts: the cut (window state + offsets) and the commit — the invariant (I) and
  *   the order of writes are described there — and the rollback to it when the daemon's HTTP
- *   input fails a write (the engine's `onRollback`, source.ts).
+ *   input fails a write (the engine's `onRollback`, source.ts); lane-checkpoints.ts: cluster
+ *   mode's instead, one cut per predictions partition, restored when the partition is assigned.
  * - dead-letters.ts; lag.ts (the lag gauge); writes.ts (retried writes, pausing fetches);
  *   codecs.ts and undecodable.ts (compression codecs, batches they cannot decompress);
  *   options.ts (tuning, options, the source's interface); index.ts (the exports).
@@ -21,6 +22,7 @@
  *   after `closeTimeoutMs`), final checkpoint + commit, disconnect.
  */
 
+import { kafkaLane } from '../../cluster/types.js';
 import { DEFAULT_MAX_FUTURE_SKEW_MS as MAX_SKEW_MS } from '../../limits.js';
 import type { DecodeOptions } from '../decode.js';
 import { modelList } from '../decode-batch.js';
@@ -32,6 +34,7 @@ import { createConnection } from './connection.js';
 import { createGroupJoinHandler } from './consumer-group.js';
 import { createDeadLetters } from './dead-letters.js';
 import { createLag } from './lag.js';
+import { createLaneCheckpoints, type LaneCheckpoints } from './lane-checkpoints.js';
 import {
   type KafkaSource,
   KafkaSourceError,
@@ -100,8 +103,9 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     progress,
     admin: () => connection.admin,
     stopping: stopped,
+    ...(options.cluster ? { watch: predictionsTopic } : {}),
   });
-  const checkpoints = createCheckpoints({
+  const shared = {
     groupId,
     predictionsTopic,
     pipeline,
@@ -110,14 +114,23 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     log,
     metrics,
     tuning,
-    http: options.http,
     progress,
     write,
     exclusive,
     consumer: () => connection.consumer,
     joined: () => connection.joined,
     stopping: stopped,
-  });
+  };
+  // Cluster mode: one cut per partition (lane-checkpoints.ts); else one for the group.
+  const lanes: LaneCheckpoints | undefined = options.cluster
+    ? createLaneCheckpoints({
+        ...shared,
+        cluster: options.cluster,
+        lag,
+        admin: () => connection.admin,
+      })
+    : undefined;
+  const checkpoints = lanes ?? createCheckpoints({ ...shared, http: options.http });
   const handlers = createBatchHandlers({
     config: cfg,
     models: options.models,
@@ -163,6 +176,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       log,
       progress,
       lag,
+      ...(lanes ? { lanes } : {}),
       consumer: () => connection.consumer,
       joined: () => connection.groupJoined(),
     }),
@@ -184,7 +198,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       connection.state = 'connecting';
       if (tuning.decodeThread) loop.startDecodeThread();
       // This source's checkpoint owns the HTTP input's cut too: it rolls back a failed write.
-      if (options.http) {
+      if (options.http && !lanes) {
         pipeline.onRollback((err) => {
           void exclusive(() => checkpoints.rollback(err));
         });
@@ -214,6 +228,11 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
 
     checkpoint() {
       return exclusive(checkpoints.take);
+    },
+
+    lanes() {
+      if (!lanes) return undefined;
+      return lag.watched()?.map((p) => kafkaLane(predictionsTopic, p));
     },
 
     reconfigure(apply) {

@@ -94,6 +94,7 @@ describe('store migrations (chDB)', () => {
       'events',
       'fairness_results',
       'labels',
+      'lane_progress',
       'performance',
       'performance_latest_mv',
       'performance_revisions',
@@ -101,23 +102,66 @@ describe('store migrations (chDB)', () => {
       'schema_migrations',
       'store_settings',
       'version_comparisons',
+      'window_finalisations',
+      'window_partials',
       'window_result_revisions',
       'window_results',
       'window_results_latest_mv',
     ]);
   });
 
-  it('every migration runs again whole without error (a crash between its statements leaves it re-runnable)', async () => {
+  it('every migration runs again whole without error, right after it ran (a crash before it was recorded), and changes nothing', async () => {
+    // Two databases of one engine (chDB opens one data directory per process): one migrated
+    // by running each migration twice in a row, one migrated once.
     const { store, exec } = openStore(tempDir(), { ttl: 30, resultsTtl: 400 });
     await store.migrate();
+    const ctx = { db: 'twice', rawEventsTtlDays: 30, resultsTtlDays: 400 };
+    await exec.command('CREATE DATABASE IF NOT EXISTS twice');
     for (const m of MIGRATIONS) {
-      for (const statement of m.up({ db: 'driftd', rawEventsTtlDays: 30, resultsTtlDays: 400 })) {
-        await expect(
-          exec.command(statement),
-          `migration ${m.version}: ${statement}`,
-        ).resolves.toBeUndefined();
+      for (const round of [1, 2]) {
+        for (const statement of m.up(ctx)) {
+          await expect(
+            exec.command(statement),
+            `migration ${m.version} (run ${round}): ${statement}`,
+          ).resolves.toBeUndefined();
+        }
       }
     }
+    // The same schema as migrating once: columns, keys, settings and TTL of every table.
+    const schema = async (db: string) =>
+      (
+        await exec.query<Record<string, unknown>>(
+          `SELECT name, replaceAll(engine_full, {db:String}, 'DB') AS engine, sorting_key, primary_key,
+             (SELECT groupArray((name, type, default_expression, compression_codec)) FROM system.columns
+              WHERE database = {db:String} AND table = t.name) AS columns
+           FROM system.tables AS t
+           WHERE database = {db:String} AND name NOT IN ('schema_migrations', 'store_settings')
+           ORDER BY name`,
+          { db },
+        )
+      ).map((r) => JSON.stringify(r));
+    const once = await schema('driftd');
+    expect(once.length).toBeGreaterThan(10);
+    expect(await schema('twice')).toEqual(once);
+  });
+
+  it('skips a migration another process recorded meanwhile (instances of a cluster migrate at once)', async () => {
+    // Migration 1 ends as if another process applied 2 meanwhile; 2's statement fails if run.
+    const migrations: Migration[] = [
+      {
+        version: 1,
+        name: 'one',
+        up: ({ db }) => [
+          `CREATE TABLE IF NOT EXISTS \`${db}\`.\`store_settings\` (key LowCardinality(String), value String, updated_at DateTime64(3, 'UTC')) ENGINE = ReplacingMergeTree(updated_at) ORDER BY key`,
+          `INSERT INTO \`${db}\`.\`schema_migrations\` (version, name, applied_at) VALUES (2, 'two', now64(3, 'UTC'))`,
+        ],
+      },
+      { version: 2, name: 'two', up: () => ["SELECT throwIf(1, 'migration 2 ran twice')"] },
+    ];
+    const { store } = openStore(tempDir(), { migrations });
+    const report = await store.migrate();
+    expect(report.applied.map((m) => m.version)).toEqual([1]);
+    expect(report.version).toBe(2);
   });
 
   it('keeps data across a restart on the same path', async () => {
@@ -212,7 +256,9 @@ describe('store migrations (chDB)', () => {
     await closeStore(old.store);
 
     const now = openStore(path);
-    expect((await now.store.migrate()).applied.map((m) => m.version)).toEqual([19]);
+    expect((await now.store.migrate()).applied.map((m) => m.version)).toEqual(
+      MIGRATIONS.filter((m) => m.version >= 19).map((m) => m.version),
+    );
     // Same window, written later: without segment in the keys it would replace the whole row.
     await now.store.insertPerformance([
       {

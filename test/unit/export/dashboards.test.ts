@@ -17,7 +17,11 @@ import { promqlMetricNames } from '../../helpers/prometheus.js';
 const ROOT = resolve(import.meta.dirname, '../../..');
 
 /** Metric families as selected in PromQL: histograms only through their series suffixes. */
-const HISTOGRAMS = new Set<string>([METRIC.storeWriteSeconds, METRIC.httpRequestSeconds]);
+const HISTOGRAMS = new Set<string>([
+  METRIC.storeWriteSeconds,
+  METRIC.httpRequestSeconds,
+  METRIC.clusterFinalisationDelay,
+]);
 const SELECTABLE = new Set<string>([
   ...Object.values(METRIC).filter((m) => !HISTOGRAMS.has(m)),
   ...Object.values(PROCESS_METRIC),

@@ -29,6 +29,8 @@ const DRIFTD_ENV = [
   'DRIFTD_PII_KEY',
   'DRIFTD_PII_KEY_FILE',
   'DRIFTD_KAFKA_SASL_PASSWORD',
+  'DRIFTD_CLUSTER_ENABLED',
+  'DRIFTD_CLUSTER_INSTANCE_ID',
 ];
 
 /** What the deployments give driftd from their Secret: the PII key its model needs. */
@@ -58,17 +60,23 @@ describe('deploy/ YAML', () => {
     }
   });
 
-  it('the Kubernetes manifests are all listed in the kustomization, and exist', () => {
-    const k = yaml('deploy/kubernetes/kustomization.yaml');
-    const manifests = readdirSync(join(DEPLOY, 'kubernetes')).filter(
-      (f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && f !== 'secret.example.yaml',
-    );
-    expect([...k.resources].sort()).toEqual(manifests.sort());
-    for (const f of manifests) {
-      const doc = yaml(`deploy/kubernetes/${f}`);
-      expect(doc.apiVersion, f).toBeTruthy();
-      expect(doc.kind, f).toBeTruthy();
-      if (doc.kind !== 'Namespace') expect(doc.metadata.namespace, f).toBe('driftd');
+  it('the Kubernetes manifests are all listed in their kustomization, and exist', () => {
+    // base/ (shared), . (one instance), cluster/ (cluster mode); keda/ is applied on its own.
+    const dirs = { base: [], '.': ['base'], cluster: ['../base'] } as const;
+    for (const [dir, bases] of Object.entries(dirs)) {
+      const at = join(DEPLOY, 'kubernetes', dir);
+      const k = yaml(relative(ROOT, join(at, 'kustomization.yaml')));
+      const manifests = readdirSync(at).filter(
+        (f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && f !== 'secret.example.yaml',
+      );
+      expect([...k.resources].sort(), dir).toEqual([...bases, ...manifests].sort());
+      expect(k.namespace, dir).toBe('driftd');
+      for (const f of manifests) {
+        const doc = yaml(relative(ROOT, join(at, f)));
+        expect(doc.apiVersion, f).toBeTruthy();
+        expect(doc.kind, f).toBeTruthy();
+        if (doc.kind !== 'Namespace') expect(doc.metadata.namespace, f).toBe('driftd');
+      }
     }
   });
 });
@@ -212,10 +220,10 @@ describe('Dockerfile', () => {
 });
 
 describe('Kubernetes', () => {
-  const configMap = yaml('deploy/kubernetes/configmap.yaml');
+  const configMap = yaml('deploy/kubernetes/base/configmap.yaml');
   const deployment = yaml('deploy/kubernetes/deployment.yaml');
-  const service = yaml('deploy/kubernetes/service.yaml');
-  const monitor = yaml('deploy/kubernetes/servicemonitor.yaml');
+  const service = yaml('deploy/kubernetes/base/service.yaml');
+  const monitor = yaml('deploy/kubernetes/base/servicemonitor.yaml');
   const secret = yaml('deploy/kubernetes/secret.example.yaml');
   const pod = deployment.spec.template;
   const container = pod.spec.containers[0];
@@ -290,7 +298,7 @@ describe('configs stay in line with the example the rules are generated from', (
   it('compose and Kubernetes run the models of examples/driftd.yaml', async () => {
     const example = await exampleConfig();
     const compose = parseConfig(read('deploy/driftd/driftd.yaml'), { env: DEPLOY_ENV });
-    const k8s = parseConfig(yaml('deploy/kubernetes/configmap.yaml').data['driftd.yaml'], {
+    const k8s = parseConfig(yaml('deploy/kubernetes/base/configmap.yaml').data['driftd.yaml'], {
       env: DEPLOY_ENV,
     });
     expect(compose.models).toEqual(example.models);
@@ -306,7 +314,7 @@ describe('configs stay in line with the example the rules are generated from', (
     const files = generateAssets(await exampleConfig());
     const deployFiles = [...files.keys()].filter((p) => p.startsWith('deploy/'));
     expect(deployFiles.sort()).toEqual([
-      'deploy/kubernetes/prometheusrule.yaml',
+      'deploy/kubernetes/base/prometheusrule.yaml',
       'deploy/prometheus/rules/driftd.rules.yaml',
     ]);
     for (const path of deployFiles) {
