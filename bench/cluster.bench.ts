@@ -11,8 +11,11 @@
  * the bench starts N daemon child processes (`node --import tsx src/main.ts start`, cluster
  * mode, instanceId bench-<i>, the same fresh group, a fresh database) at once and measures
  * from the first instance joining the group until every event is counted (driftd_events_total
- * summed over the instances) and every window has its one result with all E events in it
- * (the store's latest results; in cluster mode also: one finalisation row per window).
+ * summed over the instances) and every window is done (cluster mode: its finalisation row;
+ * single-instance mode: its result), polled by a cheap count; then, outside the timing, that
+ * every window has its one result holding all its events (`resultsComplete`). The children
+ * heartbeat every 0.5 s (DRIFTD_KAFKA_HEARTBEAT_INTERVAL_MS) so they rejoin quickly after the
+ * rebalances of the others joining.
  * - events/s = E / that time (it includes the group's rebalances while the others join);
  * - CPU per event = Σ over the children of utime+stime (/proc/<pid>/stat) from each one's
  *   readiness (its start-up is left out) to the end, plus this process's (the store), / E;
@@ -144,6 +147,19 @@ function quantile(sorted: readonly number[], q: number): number | null {
   if (sorted.length === 0) return null;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return sorted[i]!;
+}
+
+/** The store's requests during a run, counted per kind and table ("insert window_partials"). */
+function requestClasses(
+  requests: readonly { kind: string; sql: string }[],
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of requests) {
+    const table = /(?:INSERT\s+INTO|FROM)\s+(?:`?\w+`?\.)?`?(\w+)`?/i.exec(r.sql)?.[1] ?? r.kind;
+    const key = `${r.kind} ${table}`;
+    out[key] = (out[key] ?? 0) + 1;
+  }
+  return Object.fromEntries(Object.entries(out).sort((a, b) => b[1] - a[1]));
 }
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -289,7 +305,9 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
           startDaemonProcess({
             configFile,
             logFile: join(root, tag, `i${i}`, 'daemon.log'),
-            env: { DRIFTD_KAFKA_LOG_LEVEL: 'nothing' },
+            // A member rejoins after a rebalance at its next heartbeat: 0.5 s instead of 3 s, so
+            // the N instances share the partitions soon after the first one joined.
+            env: { DRIFTD_KAFKA_LOG_LEVEL: 'nothing', DRIFTD_KAFKA_HEARTBEAT_INTERVAL_MS: '500' },
             startTimeoutMs: 120_000,
           }),
         ),
@@ -316,22 +334,32 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
         );
         return { events, samples };
       };
-      // Windows with their one result holding every event of the window.
-      const resultsComplete = async (): Promise<number> => {
-        let complete = 0;
+      // Windows done, by a cheap count (the poll's own store cost is counted as the store's):
+      // cluster mode, the finalisation rows; single-instance mode, the windows with results.
+      const endBound = t0 + HOUR;
+      const windowsDone = async (): Promise<number> => {
+        const sql = cluster
+          ? `SELECT count() AS n FROM \`${database}\`.window_finalisations WHERE model = 'bench' AND toUnixTimestamp64Milli(window_end) <= ${endBound}`
+          : `SELECT uniqExact(window, window_start) AS n FROM \`${database}\`.window_results WHERE model = 'bench' AND toUnixTimestamp64Milli(window_end) <= ${endBound}`;
+        const [row] = await standIn.query<{ n: number | string }>(sql);
+        return Number(row?.n ?? 0);
+      };
+      // Then, once: every window has its one result holding every event of the window.
+      const resultsComplete = async (): Promise<boolean> => {
         for (const size of SIZES) {
           const windows = await store.queryDrift({
             model: 'bench',
             window: size.label,
             from: t0,
-            to: t0 + HOUR,
+            to: endBound,
           });
-          const final = windows.filter((w) => !w.provisional && w.end <= t0 + HOUR);
+          const final = windows.filter((w) => !w.provisional && w.end <= endBound);
           const events = final.reduce((a, w) => a + w.eventCount, 0);
-          if (final.length === HOUR / size.ms && events === EVENTS) complete += final.length;
+          if (final.length !== HOUR / size.ms || events !== EVENTS) return false;
         }
-        return complete;
+        return true;
       };
+      const requestsBefore = standIn.requests.length;
       let consumedAt: number | undefined;
       let doneAt: number | undefined;
       let last = -1;
@@ -344,22 +372,22 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
         seenEvents = c.events;
         if (countedAtAllReady === undefined && now >= allReady) countedAtAllReady = c.events;
         if (consumedAt === undefined && c.events >= EVENTS + PARTITIONS) consumedAt = now;
-        let windowsDone = 0;
+        let done = 0;
         if (consumedAt !== undefined) {
-          windowsDone = await resultsComplete();
-          if (windowsDone === WINDOWS) {
+          done = await windowsDone();
+          if (done >= WINDOWS) {
             doneAt = performance.now();
             finalSamples = c.samples;
             break;
           }
         }
-        const progress = c.events + windowsDone;
+        const progress = c.events + done;
         if (progress !== last) {
           last = progress;
           progressAt = now;
         } else if (now - progressAt > STALL_MS) {
           throw new Error(
-            `cluster bench N=${n} stalled: ${c.events} of ${EVENTS + PARTITIONS} events counted, ${windowsDone} of ${WINDOWS} windows complete, nothing new for ${STALL_MS / 1000} s (logs: ${root})`,
+            `cluster bench N=${n} stalled: ${c.events} of ${EVENTS + PARTITIONS} events counted, ${done} of ${WINDOWS} windows done, nothing new for ${STALL_MS / 1000} s (logs: ${root})`,
           );
         }
         await sleep(consumedAt === undefined ? 250 : 200);
@@ -370,6 +398,12 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
       );
       const storeCpu = ownCpuSeconds() - own0;
       const seconds = (doneAt - firstReady) / 1000;
+      const storeRequests = requestClasses(standIn.requests.slice(requestsBefore));
+      let verified = await resultsComplete();
+      for (let i = 0; i < 20 && !verified; i++) {
+        await sleep(500);
+        verified = await resultsComplete();
+      }
 
       // The finalisation record: one row per window, and its delays.
       let finalisations: FinalisationRow[] = [];
@@ -406,6 +440,8 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
         daemonsCpuUsPerEvent: round((childCpu * 1e6) / EVENTS),
         storeCpuUsPerEvent: round((storeCpu * 1e6) / EVENTS),
         coresBusy: round((childCpu + storeCpu) / seconds, 2),
+        resultsComplete: verified,
+        storeRequests,
         ...(cluster
           ? {
               finalisations: finalisations.length,
