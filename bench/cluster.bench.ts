@@ -339,7 +339,7 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
       const endBound = t0 + HOUR;
       const windowsDone = async (): Promise<number> => {
         const sql = cluster
-          ? `SELECT count() AS n FROM \`${database}\`.window_finalisations WHERE model = 'bench' AND toUnixTimestamp64Milli(window_end) <= ${endBound}`
+          ? `SELECT uniqExact(size_label, window_start) AS n FROM \`${database}\`.window_finalisations WHERE model = 'bench' AND toUnixTimestamp64Milli(window_end) <= ${endBound}`
           : `SELECT uniqExact(window, window_start) AS n FROM \`${database}\`.window_results WHERE model = 'bench' AND toUnixTimestamp64Milli(window_end) <= ${endBound}`;
         const [row] = await standIn.query<{ n: number | string }>(sql);
         return Number(row?.n ?? 0);
@@ -413,6 +413,29 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
         );
       }
       const keys = new Set(finalisations.map((f) => `${f.sizeLabel}|${f.start}`));
+      // Exactly once, from the raw rows (finalisations() shows one per window whatever is stored).
+      const [stored] = cluster
+        ? await standIn.query<{ rows: string | number }>(
+            `SELECT count() AS rows FROM \`${database}\`.window_finalisations WHERE model = 'bench' AND toUnixTimestamp64Milli(window_end) <= ${endBound}`,
+          )
+        : [];
+      const [revisions] = await standIn.query<{ n: string | number }>(
+        `SELECT uniqExact(window, window_start, written_at) AS n FROM \`${database}\`.window_result_revisions WHERE model = 'bench' AND toUnixTimestamp64Milli(window_end) <= ${endBound}`,
+      );
+      // What the finaliser reads per window: the time of partialsOf, and the partials' size.
+      const partialsMs: number[] = [];
+      let stateBytes = 0;
+      let partialCount = 0;
+      if (cluster && store.partialsOf) {
+        for (const f of finalisations.slice(0, 6)) {
+          const started = performance.now();
+          const parts = await store.partialsOf(f);
+          partialsMs.push(performance.now() - started);
+          for (const part of parts) stateBytes += part.state.length;
+          partialCount += parts.length;
+        }
+        partialsMs.sort((a, b) => a - b);
+      }
       const delays = finalisations.map((f) => f.delaySeconds).sort((a, b) => a - b);
       const all = finalSamples.flat();
       const finalisedBy = finalSamples.map((s) => sum(s, 'driftd_cluster_windows_finalised_total'));
@@ -441,11 +464,18 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
         storeCpuUsPerEvent: round((storeCpu * 1e6) / EVENTS),
         coresBusy: round((childCpu + storeCpu) / seconds, 2),
         resultsComplete: verified,
+        resultRevisions: Number(revisions?.n ?? 0),
         storeRequests,
         ...(cluster
           ? {
               finalisations: finalisations.length,
-              finalisedOnce: finalisations.length === WINDOWS && keys.size === WINDOWS,
+              finalisationRows: Number(stored?.rows ?? 0),
+              finalisedOnce:
+                keys.size === WINDOWS &&
+                Number(stored?.rows ?? 0) === WINDOWS &&
+                Number(revisions?.n ?? 0) === WINDOWS,
+              partialsOfMedianMs: round(quantile(partialsMs, 0.5) ?? Number.NaN),
+              partialStateKb: round(stateBytes / Math.max(partialCount, 1) / 1024),
               finalisationDelayMedianS: quantile(delays, 0.5),
               finalisationDelayP95S: quantile(delays, 0.95),
               finalisationDelayMaxS: delays.at(-1) ?? null,
@@ -466,7 +496,7 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
       };
       records.push(rec);
       process.stderr.write(
-        `bench: cluster ${cluster ? `N=${n}` : 'single-instance reference'}: ${rec.median} events/s (${rec.seconds} s from the first join; consumed in ${rec.consumeSeconds} s, last window ${rec.finaliseTailSeconds} s later; join spread ${rec.joinSpreadSeconds} s), CPU per event ${rec.cpuUsPerEvent} µs (daemons ${rec.daemonsCpuUsPerEvent}, store ${rec.storeCpuUsPerEvent})${cluster ? `, finalisation delay median ${rec.finalisationDelayMedianS} s, p95 ${rec.finalisationDelayP95S} s, ${rec.finalisations} finalisations` : ''}\n`,
+        `bench: cluster ${cluster ? `N=${n}` : 'single-instance reference'}: ${rec.median} events/s (${rec.seconds} s from the first join; consumed in ${rec.consumeSeconds} s, last window ${rec.finaliseTailSeconds} s later; join spread ${rec.joinSpreadSeconds} s), CPU per event ${rec.cpuUsPerEvent} µs (daemons ${rec.daemonsCpuUsPerEvent}, store ${rec.storeCpuUsPerEvent})${cluster ? `, finalisation delay median ${rec.finalisationDelayMedianS} s, p95 ${rec.finalisationDelayP95S} s, finalised once: ${rec.finalisedOnce}` : ''}; results complete: ${verified}\n`,
       );
       await Promise.all(started.map((d) => d.stop(30_000)));
       children.length = 0;
