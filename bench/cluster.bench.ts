@@ -162,6 +162,17 @@ function requestClasses(
   return Object.fromEntries(Object.entries(out).sort((a, b) => b[1] - a[1]));
 }
 
+/** driftd_events_total summed per `result` over the instances. */
+function byResult(samples: Sample[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of samples) {
+    if (x.name !== 'driftd_events_total') continue;
+    const r = x.labels.result ?? '';
+    out[r] = (out[r] ?? 0) + x.value;
+  }
+  return out;
+}
+
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
@@ -328,10 +339,9 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
       let countedAtAllReady: number | undefined;
       const counted = async (): Promise<{ events: number; samples: Sample[][] }> => {
         const samples = await Promise.all(started.map(scrape));
-        const events = samples.reduce(
-          (a, s) => a + sum(s, 'driftd_events_total', { result: 'accepted' }),
-          0,
-        );
+        // Every result (accepted, late, …): an event counted late is consumed too, and the
+        // results check below says whether the windows hold every event.
+        const events = samples.reduce((a, s) => a + sum(s, 'driftd_events_total'), 0);
         return { events, samples };
       };
       // Windows done, by a cheap count (the poll's own store cost is counted as the store's):
@@ -345,7 +355,11 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
         return Number(row?.n ?? 0);
       };
       // Then, once: every window has its one result holding every event of the window.
+      // Events missing from the 1m windows' results (0 = every event is in its window).
+      let missing = 0;
       const resultsComplete = async (): Promise<boolean> => {
+        missing = 0;
+        let complete = true;
         for (const size of SIZES) {
           const windows = await store.queryDrift({
             model: 'bench',
@@ -355,9 +369,10 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
           });
           const final = windows.filter((w) => !w.provisional && w.end <= endBound);
           const events = final.reduce((a, w) => a + w.eventCount, 0);
-          if (final.length !== HOUR / size.ms || events !== EVENTS) return false;
+          if (size.label === '1m') missing = EVENTS - events;
+          if (final.length !== HOUR / size.ms || events !== EVENTS) complete = false;
         }
-        return true;
+        return complete;
       };
       const requestsBefore = standIn.requests.length;
       let consumedAt: number | undefined;
@@ -464,6 +479,8 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
         storeCpuUsPerEvent: round((storeCpu * 1e6) / EVENTS),
         coresBusy: round((childCpu + storeCpu) / seconds, 2),
         resultsComplete: verified,
+        eventsMissingFromResults: missing,
+        eventsByResult: byResult(finalSamples.flat()),
         resultRevisions: Number(revisions?.n ?? 0),
         storeRequests,
         ...(cluster
@@ -496,7 +513,7 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
       };
       records.push(rec);
       process.stderr.write(
-        `bench: cluster ${cluster ? `N=${n}` : 'single-instance reference'}: ${rec.median} events/s (${rec.seconds} s from the first join; consumed in ${rec.consumeSeconds} s, last window ${rec.finaliseTailSeconds} s later; join spread ${rec.joinSpreadSeconds} s), CPU per event ${rec.cpuUsPerEvent} µs (daemons ${rec.daemonsCpuUsPerEvent}, store ${rec.storeCpuUsPerEvent})${cluster ? `, finalisation delay median ${rec.finalisationDelayMedianS} s, p95 ${rec.finalisationDelayP95S} s, finalised once: ${rec.finalisedOnce}` : ''}; results complete: ${verified}\n`,
+        `bench: cluster ${cluster ? `N=${n}` : 'single-instance reference'}: ${rec.median} events/s (${rec.seconds} s from the first join; consumed in ${rec.consumeSeconds} s, last window ${rec.finaliseTailSeconds} s later; join spread ${rec.joinSpreadSeconds} s), CPU per event ${rec.cpuUsPerEvent} µs (daemons ${rec.daemonsCpuUsPerEvent}, store ${rec.storeCpuUsPerEvent})${cluster ? `, finalisation delay median ${rec.finalisationDelayMedianS} s, p95 ${rec.finalisationDelayP95S} s, finalised once: ${rec.finalisedOnce}` : ''}; results complete: ${verified}${verified ? '' : ` (${missing} events missing from the 1m windows)`}\n`,
       );
       await Promise.all(started.map((d) => d.stop(30_000)));
       children.length = 0;
