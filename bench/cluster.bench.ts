@@ -31,7 +31,7 @@
  * instance counts can be narrowed: DRIFTD_BENCH_CLUSTER_INSTANCES=1,3.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
@@ -68,6 +68,12 @@ const SIZES = [
 const WINDOWS = SIZES.reduce((s, w) => s + HOUR / w.ms, 0);
 /** A run that counts nothing new and finalises nothing for this long fails. */
 const STALL_MS = 120_000;
+/**
+ * Diagnosis, not figures: every 250 ms record the raw rows of lane_progress, window_partials
+ * (without state) and window_finalisations as they appear (before merges collapse them), into
+ * <dir>/<run>/trace.jsonl (kept with DRIFTD_BENCH_KEEP=1). Its queries load the store.
+ */
+const TRACE = process.env.DRIFTD_BENCH_CLUSTER_TRACE === '1';
 const TICKS_PER_SECOND = 100; // USER_HZ
 
 /** utime + stime of a process, seconds (NaN once it is gone). */
@@ -381,8 +387,26 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
       let progressAt = performance.now();
       let finalSamples: Sample[][] = [];
       let seenEvents = 0;
+      const trace: string[] = [];
+      const traced = new Set<string>();
+      const traceRows = async () => {
+        const tables = {
+          progress: `SELECT lane, model, version, toUnixTimestamp64Milli(watermark) AS watermark, idle, position, seq, instance, toUnixTimestamp64Milli(written_at) AS at FROM \`${database}\`.lane_progress`,
+          partial: `SELECT lane, size_label, toUnixTimestamp64Milli(window_start) AS start, final, instance, events, position, toUnixTimestamp64Milli(written_at) AS at FROM \`${database}\`.window_partials`,
+          finalisation: `SELECT size_label, toUnixTimestamp64Milli(window_start) AS start, lanes, events, instance, toUnixTimestamp64Milli(written_at) AS at FROM \`${database}\`.window_finalisations`,
+        };
+        for (const [table, sql] of Object.entries(tables)) {
+          for (const r of await standIn.query<Record<string, unknown>>(sql)) {
+            const line = JSON.stringify({ table, ...r });
+            if (traced.has(line)) continue;
+            traced.add(line);
+            trace.push(JSON.stringify({ seen: Date.now(), table, ...r }));
+          }
+        }
+      };
       while (doneAt === undefined) {
         const now = performance.now();
+        if (TRACE && cluster) await traceRows();
         const c = await counted();
         seenEvents = c.events;
         if (countedAtAllReady === undefined && now >= allReady) countedAtAllReady = c.events;
@@ -414,6 +438,12 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
       const storeCpu = ownCpuSeconds() - own0;
       const seconds = (doneAt - firstReady) / 1000;
       const storeRequests = requestClasses(standIn.requests.slice(requestsBefore));
+      if (TRACE && cluster) {
+        await traceRows();
+        const file = join(root, tag, 'trace.jsonl');
+        await writeFile(file, `${trace.join('\n')}\n`);
+        process.stderr.write(`bench: cluster: trace of N=${n} in ${file}\n`);
+      }
       let verified = await resultsComplete();
       for (let i = 0; i < 20 && !verified; i++) {
         await sleep(500);
