@@ -68,6 +68,8 @@ const SIZES = [
 const WINDOWS = SIZES.reduce((s, w) => s + HOUR / w.ms, 0);
 /** A run that counts nothing new and finalises nothing for this long fails. */
 const STALL_MS = 120_000;
+/** With every window done, a count that stays short of E this long means events were lost. */
+const LOST_MS = 15_000;
 /**
  * Diagnosis, not figures: every 250 ms record the raw rows of lane_progress, window_partials
  * (without state) and window_finalisations as they appear (before merges collapse them), into
@@ -404,18 +406,28 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
           }
         }
       };
+      let countChangedAt = performance.now();
+      let lastCount = -1;
+      let windowsAt: number | undefined;
       while (doneAt === undefined) {
         const now = performance.now();
         if (TRACE && cluster) await traceRows();
         const c = await counted();
         seenEvents = c.events;
         if (countedAtAllReady === undefined && now >= allReady) countedAtAllReady = c.events;
+        if (c.events !== lastCount) {
+          lastCount = c.events;
+          countChangedAt = now;
+        }
         if (consumedAt === undefined && c.events >= EVENTS + PARTITIONS) consumedAt = now;
-        let done = 0;
-        if (consumedAt !== undefined) {
-          done = await windowsDone();
-          if (done >= WINDOWS) {
-            doneAt = performance.now();
+        const done = await windowsDone();
+        if (done >= WINDOWS) {
+          windowsAt ??= now;
+          // Every event counted — or, in a run that lost events (`eventsCounted` says how many
+          // it counted), none counted for LOST_MS with every window done.
+          if (consumedAt !== undefined || now - countChangedAt > LOST_MS) {
+            consumedAt ??= countChangedAt;
+            doneAt = Math.max(windowsAt, consumedAt);
             finalSamples = c.samples;
             break;
           }
@@ -429,7 +441,7 @@ export async function runClusterBenchmarks(): Promise<BenchRecord[]> {
             `cluster bench N=${n} stalled: ${c.events} of ${EVENTS + PARTITIONS} events counted, ${done} of ${WINDOWS} windows done, nothing new for ${STALL_MS / 1000} s (logs: ${root})`,
           );
         }
-        await sleep(consumedAt === undefined ? 250 : 200);
+        await sleep(250);
       }
       const childCpu = started.reduce(
         (a, d, i) => a + (processCpuSeconds(d.pid) - ready[i]!.cpu),
