@@ -350,6 +350,7 @@ export function createDaemon(config: DriftdConfig, overrides: DaemonOverrides = 
             clock,
             intervalMs: overrides.httpCheckpointMs ?? httpCheckpointMsFromEnv(),
             legacyDir: join(config.dataDir, 'checkpoints'),
+            ...(cluster ? { progressRefreshMs: cluster.laneTimeoutMs / 4 } : {}),
           });
           // Before anything is ingested: the windows and input position of the last cut, and
           // the events stored after it.

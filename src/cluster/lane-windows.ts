@@ -42,12 +42,18 @@ export interface LaneWindows {
   /**
    * Where the lane stands: per (model, version) it has a stream for, and one lane-level entry
    * (model = version = ''): the max watermark over its versions (null: nothing delivered);
-   * idle when nothing at all came for the smallest idle timeout, or nothing ever did.
+   * idle when nothing at all came for the smallest idle timeout — for a Kafka lane counted from
+   * when it was opened or restored here (its partition may hold messages not fetched yet, as
+   * one instance holds an announced partition back), while an HTTP lane that never delivered
+   * is idle at once (one instance has no such lane). A version is idle once quiet for its idle
+   * timeout with its open windows' provisional copies queued (a tick). Windows of the lane
+   * closed and not yet stored hold it back: its watermark stays below the first one's end and
+   * it is not idle (`pendingFrom`). Kafka lag is the source's to add.
    */
   progress(lane: string): LaneProgress[];
   /**
    * A window finalised elsewhere: every lane closes (drops) its windows of that size ending
-   * ≤ end and counts later events for them late.
+   * ≤ end and counts later events for them late; so does every lane opened or restored later.
    */
   closeThrough(model: string, version: string, sizeLabel: string, end: number): void;
 }
@@ -93,6 +99,9 @@ export interface LaneRegistry
   pendingFrom(pending: () => Iterable<ClosedWindow>): void;
 }
 
+/** Series whose finalised mark a new lane receives (see `finalised` below). */
+const MAX_FINALISED_SERIES = 10_000;
+
 export function createLaneWindows(opts: {
   instanceId: string;
   live: LiveConfig;
@@ -105,12 +114,29 @@ export function createLaneWindows(opts: {
   const log = opts.logger;
   const http = httpLane(instanceId);
   const lanes = new Map<string, WindowRegistry>();
-  /** Wall-clock of each lane's last delivery (lane-level idleness); absent: never. */
+  /**
+   * Wall-clock of each lane's last delivery (lane-level idleness); a Kafka lane's opening or
+   * restore counts as one. Absent: an HTTP lane that never delivered.
+   */
   const lastDelivery = new Map<string, number>();
   const none: ReadonlyMap<string, WindowManager> = new Map();
   let pending: () => Iterable<ClosedWindow> = () => [];
 
-  const build = (): WindowRegistry => createWindowRegistry({ live, clock, metrics, baselines });
+  /**
+   * The windows finalised so far, per series (model, version, size): the latest end. Every
+   * lane built later (opened, restored, rebuilt) is closed through them too, so no lane ever
+   * counts an event into a window already finalised. Bounded: the oldest series go first.
+   */
+  const finalised = new Map<
+    string,
+    { model: string; version: string; size: string; end: number }
+  >();
+  const applyFinalised = (r: WindowRegistry): WindowRegistry => {
+    for (const f of finalised.values()) r.get(f.model)?.closeThrough(f.version, f.size, f.end);
+    return r;
+  };
+  const build = (): WindowRegistry =>
+    applyFinalised(createWindowRegistry({ live, clock, metrics, baselines }));
 
   function open(lane: string): WindowRegistry {
     let r = lanes.get(lane);
@@ -172,12 +198,18 @@ export function createLaneWindows(opts: {
     ids: () => [...lanes.keys()],
     has: (lane) => lanes.has(lane),
     open(lane) {
+      if (!lanes.has(lane) && !isHttpLane(lane)) lastDelivery.set(lane, clock.now());
       open(lane);
     },
     restore(lane, windows) {
-      const r = build();
+      const r = createWindowRegistry({ live, clock, metrics, baselines });
       lanes.set(lane, r);
-      return restoreWindows(r.managers, { windows, seq: 0 }, log);
+      last = undefined;
+      if (!isHttpLane(lane)) lastDelivery.set(lane, clock.now());
+      const report = restoreWindows(r.managers, { windows, seq: 0 }, log);
+      // After the restore (a fresh manager takes a snapshot only): the marks since the cut.
+      applyFinalised(r);
+      return report;
     },
     drop(lane) {
       lanes.delete(lane);
@@ -228,6 +260,13 @@ export function createLaneWindows(opts: {
       return out;
     },
     closeThrough(model, version, sizeLabel, end) {
+      const key = `${model}\u0000${version}\u0000${sizeLabel}`;
+      const had = finalised.get(key);
+      if (had === undefined || had.end < end) {
+        finalised.delete(key);
+        finalised.set(key, { model, version, size: sizeLabel, end });
+        if (finalised.size > MAX_FINALISED_SERIES) finalised.delete(finalised.keys().next().value!);
+      }
       for (const r of lanes.values()) r.get(model)?.closeThrough(version, sizeLabel, end);
     },
 

@@ -125,7 +125,8 @@ export type KafkaErrorOperation =
   | 'consumer_crash'
   | 'commit_offsets'
   | 'produce_dead_letters'
-  | 'lag_refresh';
+  | 'lag_refresh'
+  | 'lane_restore';
 /** Label names of the HTTP request families (see src/api/request-metrics.ts). */
 export type HttpRequestLabels = 'method' | 'route' | 'code';
 

@@ -40,8 +40,8 @@
  * quiet), so the finaliser learns it without new events.
  *
  * Scope outside cluster mode: one daemon instance per store (positions are per instance, and
- * so is the one `driftd:http` row). Events stored while their version had no baseline are replayed with the
- * baselines known at the restart.
+ * so is the one `driftd:http` row). Events stored while their version had no baseline are
+ * replayed with the baselines known at the restart.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -67,6 +67,7 @@ import { backoffDelay, sleep } from './retry.js';
 /** Rows per read when replaying stored events after a checkpoint. */
 const PAGE = 10_000;
 export const DEFAULT_HTTP_CHECKPOINT_INTERVAL_MS = 5_000;
+const DEFAULT_PROGRESS_REFRESH_MS = 60_000;
 
 export interface HttpCheckpointStore
   extends CheckpointStore,
@@ -82,6 +83,13 @@ export interface HttpCheckpointerOptions {
   clock: Clock;
   /** Period of the cuts, ms. @default 5000 */
   intervalMs?: number;
+  /**
+   * Cluster mode: a cut (and so the lane's progress rows) at least this often, changed or not,
+   * so the finalisers keep counting a live lane whose windows are open and quiet (a lane
+   * without a row newer than `cluster.laneTimeoutMs` stops holding windows back). The daemon
+   * passes a quarter of laneTimeoutMs. @default 60000
+   */
+  progressRefreshMs?: number;
   /**
    * Where driftd before migration 7 kept its HTTP window checkpoints (`<model>.json` files):
    * read when the store has no HTTP checkpoint yet, so an upgrade keeps the open windows.
@@ -185,10 +193,14 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
           instance: pipeline.cluster.instanceId,
           lanes: pipeline.cluster.lanes,
         };
-  /** The lane's progress last written (a change is worth a cut). */
+  /** The lane's progress last written (a change is worth a cut), and when. */
   let lastProgress = '';
+  let lastProgressAt = Number.NEGATIVE_INFINITY;
+  const refreshMs = opts.progressRefreshMs ?? DEFAULT_PROGRESS_REFRESH_MS;
   const progressChanged = (): boolean =>
-    lane !== undefined && progressKey(lane.lanes.progress(lane.id)) !== lastProgress;
+    lane !== undefined &&
+    (clock.now() - lastProgressAt >= refreshMs ||
+      progressKey(lane.lanes.progress(lane.id)) !== lastProgress);
   // Cuts, restores and rebuilds run one at a time.
   let chain: Promise<unknown> = Promise.resolve();
   function exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -246,6 +258,7 @@ export function createHttpCheckpointer(opts: HttpCheckpointerOptions): HttpCheck
       }),
     );
     lastProgress = progressKey(progress);
+    lastProgressAt = clock.now();
   }
 
   /**

@@ -116,6 +116,12 @@ export interface InputCut {
  * (`settle`, then a synchronous cut) and rollback: the Kafka checkpoints when Kafka is
  * configured (its cut carries the HTTP position), else the HTTP checkpointer
  * (`EngineCheckpointing`, checkpointer.ts).
+ *
+ * Cluster mode (`PipelineOptions.cluster`, src/cluster/): the same seam, with window state per
+ * input lane (lane-windows.ts: `record` sends each run of a lane's events to that lane's
+ * managers), the lanes' closed windows written as partials (partial-writer.ts) instead of
+ * results, and `Pipeline.cluster` for the finaliser (`writeFinal`) and the sources (`lanes`).
+ * The HTTP checkpointer then owns only the HTTP lane; rollback resets only that lane.
  */
 
 /** The engine as the HTTP checkpointer sees it: the input log's position and the cut. */
@@ -300,9 +306,11 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       serial,
       raw,
       performance,
-      comparisons,
+      // Cluster mode: comparisons and retrain episodes keep per-process state across windows
+      // that different instances finalise, so they are not run there (docs/scale-out.md).
+      comparisons: lanes === undefined ? comparisons : undefined,
       onWindow: opts.onWindow,
-      retrain,
+      retrain: lanes === undefined ? retrain : undefined,
       revisionReason: opts.revisionReason,
       dedupToken,
     });
@@ -465,8 +473,17 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
       input.onFailure(fn);
     },
     quiescent() {
-      if (input.gatedWindows().length > 0 || !rawLog.idle()) return false;
-      if (results.queued.length > 0 || serial.busy() || !raw.idle()) return false;
+      if (lanes === undefined) {
+        if (input.gatedWindows().length > 0 || !rawLog.idle()) return false;
+        if (results.queued.length > 0) return false;
+      } else {
+        // Cluster mode: asked by the Kafka lanes' cut (its lanes' windows and rows written).
+        // The HTTP lane's own checkpointer cuts it apart, so HTTP requests in flight (and the
+        // HTTP lane's windows they hold back) never postpone a Kafka lane's checkpoint.
+        const http = lanes.httpLane;
+        if (results.queued.some((c) => c.lane !== http)) return false;
+      }
+      if (serial.busy() || !raw.idle()) return false;
       return performance.idle();
     },
     refreshBaselines: () => baselines.refresh(),

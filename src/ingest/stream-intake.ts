@@ -86,8 +86,8 @@ export function createStreamIntake(opts: {
 
   /**
    * Counts events[from, to) into the managers `get` gives (one lane's, or the only ones),
-   * stamps their rows and hands them to `rows`.
-   * @returns the index it stopped at (throws with it via `at` when an event fails)
+   * stamps their rows and hands them to `rows`. `at.i` is left at the first event not counted
+   * (the one that threw), so the caller's RecordError names the counted prefix.
    */
   function recordRun(
     events: readonly SourcedEvent[],

@@ -758,6 +758,9 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
 
     async finalisations(since: number, limit: number): Promise<FinalisationRow[]> {
       ensureOpen();
+      if (!Number.isFinite(since)) {
+        throw new InvalidInputError(`finalisations: since must be a time in ms, got ${since}`);
+      }
       const rows = await exec.query<FinalisationSqlRow>(finalisationsSql(db), {
         since: Math.floor(since),
         limit: boundedLimit(limit),

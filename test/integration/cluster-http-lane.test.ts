@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
-import type { ClusterStore } from '../../src/cluster/types.js';
+import { type ClusterStore, windowKeyString } from '../../src/cluster/types.js';
 import { validateConfig } from '../../src/config/index.js';
 import type { DriftdConfig } from '../../src/config/types.js';
+import { StoreError } from '../../src/errors.js';
 import { createMetrics } from '../../src/export/metrics.js';
 import { decodeLaneCheckpoint } from '../../src/ingest/checkpoint.js';
 import { createHttpCheckpointer } from '../../src/ingest/checkpointer.js';
@@ -22,6 +23,7 @@ import { createPipeline, type Pipeline } from '../../src/ingest/pipeline.js';
 import { createLogger } from '../../src/logger.js';
 import { createStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
+import { type ClosedWindow, createWindowState } from '../../src/window/index.js';
 
 const T0 = Date.parse('2026-11-22T10:00:00Z');
 const MINUTE = 60_000;
@@ -48,7 +50,7 @@ describe('cluster HTTP lane: checkpoint, kill, restore (real chDB)', () => {
   const logger = createLogger('silent');
   const clock = { now: () => Date.now() };
 
-  async function instance(id: string) {
+  async function instance(id: string, refresh?: { intervalMs: number; progressRefreshMs: number }) {
     const metrics = createMetrics(new Registry(), { version: 'test' });
     const pipeline = createPipeline({
       config,
@@ -59,7 +61,7 @@ describe('cluster HTTP lane: checkpoint, kill, restore (real chDB)', () => {
       cluster: { instanceId: id },
     });
     await pipeline.start();
-    const checkpointer = createHttpCheckpointer({ pipeline, store, logger, clock });
+    const checkpointer = createHttpCheckpointer({ pipeline, store, logger, clock, ...refresh });
     return { pipeline, checkpointer, metrics };
   }
 
@@ -157,5 +159,163 @@ describe('cluster HTTP lane: checkpoint, kill, restore (real chDB)', () => {
     // b's lane is b's alone.
     expect(laneState(b.pipeline, 'http:b').m!.open.map((w) => w.count)).toEqual([25]);
     expect(a2.pipeline.cluster!.lanes.ids()).toEqual(['http:a']);
+  });
+
+  it('writeFinal: the merged window written by two instances with one token is one revision', async () => {
+    const a = await instance('a');
+    const b = await instance('b');
+    const key = {
+      model: 'm',
+      version: '1',
+      sizeLabel: '1m',
+      size: MINUTE,
+      start: T0,
+      end: T0 + MINUTE,
+    };
+    const final = async (p: Pipeline, closedAt: number) => {
+      // What the finaliser does: merge the lanes' partials, evaluate and write once (each
+      // instance at its own time: the rows differ, only the token makes them one).
+      const parts = await store.partialsOf(key);
+      const baseline = (await store.getBaseline(parts[0]!.baselineId))!;
+      const state = createWindowState({ bounds: key, model: config.models[0]!, baseline });
+      for (const part of parts) state.merge(JSON.parse(part.state));
+      const closed: ClosedWindow = {
+        bounds: key,
+        state,
+        baseline,
+        reason: 'watermark',
+        closedAt,
+      };
+      return p.cluster!.writeFinal([closed], () => `final:${windowKeyString(key)}`);
+    };
+    const [ra] = await final(a.pipeline, T0 + 2 * MINUTE);
+    const [rb] = await final(b.pipeline, T0 + 3 * MINUTE);
+    expect(ra!.eventCount).toBe(40);
+    expect(rb!.eventCount).toBe(40);
+    const history = await store.windowHistory({ model: 'm', window: '1m', start: T0 });
+    expect(history.results.filter((r) => !r.segment).map((r) => r.eventCount)).toEqual([40]);
+    expect(
+      (await store.queryDrift({ model: 'm', window: '1m', from: T0, to: T0 + 1 })).length,
+    ).toBe(1);
+  });
+
+  it('a quiet live lane refreshes its progress rows (the finalisers keep counting it)', async () => {
+    const c = await instance('c', { intervalMs: 50, progressRefreshMs: 300 });
+    await c.checkpointer.restore();
+    const writtenAt = async () =>
+      (await store.laneProgress()).find((p) => p.lane === 'http:c' && p.model === '')!.writtenAt;
+    const registered = await writtenAt();
+    c.checkpointer.start();
+    await new Promise((r) => setTimeout(r, 1000));
+    await c.checkpointer.close();
+    // No event, no change: rows anyway, at least every progressRefreshMs.
+    expect(await writtenAt()).toBeGreaterThan(registered);
+    expect((await store.latestCheckpoint('driftd:http:c'))!.seq).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a failed HTTP raw write rebuilds the HTTP lane only: the Kafka lanes keep their windows', async () => {
+    let failNext = false;
+    const failing = Object.create(store) as Store & ClusterStore;
+    failing.insertEncodedEvents = async (batches) => {
+      if (failNext) {
+        failNext = false;
+        throw new StoreError('simulated: no space left on device', { clickhouseCode: 243 });
+      }
+      return store.insertEncodedEvents(batches);
+    };
+    const metrics = createMetrics(new Registry(), { version: 'test' });
+    const pipeline = createPipeline({
+      config,
+      store: failing,
+      metrics,
+      logger,
+      clock,
+      cluster: { instanceId: 'd' },
+    });
+    await pipeline.start();
+    const checkpointer = createHttpCheckpointer({ pipeline, store: failing, logger, clock });
+    await checkpointer.restore();
+    checkpointer.start();
+    // A Kafka lane (as its source opens it) with 12 events in an open window.
+    const lanes = pipeline.cluster!.lanes;
+    lanes.open('preds/0');
+    pipeline.record(
+      batch(12, T0 + 5 * MINUTE).map((e, i) => ({
+        event: { ...e, ts: Date.parse(e.ts) },
+        source: { kind: 'kafka' as const, topic: 'preds', partition: 0, offset: String(i) },
+      })),
+      { rows: { add() {} } },
+    );
+    await ingest(pipeline, batch(7, T0 + 5 * MINUTE));
+    const kafkaBefore = laneState(pipeline, 'preds/0');
+    const httpBefore = laneState(pipeline, 'http:d');
+    failNext = true;
+    await expect(pipeline.ingestEvents(batch(5, T0 + 5 * MINUTE + 100), 'http')).rejects.toThrow();
+    const until = Date.now() + 10_000;
+    while (!pipeline.input.healthy && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(pipeline.input.healthy).toBe(true);
+    // The HTTP lane: rebuilt without the failed request; the Kafka lane: untouched.
+    expect(laneState(pipeline, 'http:d')).toEqual(httpBefore);
+    expect(laneState(pipeline, 'preds/0')).toEqual(kafkaBefore);
+    expect(kafkaBefore.m!.open.map((w) => w.count)).toEqual([12]);
+    await checkpointer.close();
+  });
+
+  it("HTTP requests in flight neither hold back the Kafka lanes' partials nor keep them from being quiescent (their cut)", async () => {
+    let release: () => void = () => {};
+    let hold: Promise<void> | undefined;
+    const held = Object.create(store) as Store & ClusterStore;
+    held.insertEncodedEvents = async (batches) => {
+      if (hold) await hold;
+      return store.insertEncodedEvents(batches);
+    };
+    const pipeline = createPipeline({
+      config,
+      store: held,
+      metrics: createMetrics(new Registry(), { version: 'test' }),
+      logger,
+      clock,
+      cluster: { instanceId: 'e' },
+    });
+    await pipeline.start();
+    const checkpointer = createHttpCheckpointer({ pipeline, store: held, logger, clock });
+    await checkpointer.restore();
+    pipeline.cluster!.lanes.open('preds/3');
+    hold = new Promise((r) => {
+      release = r;
+    });
+    const request = pipeline.ingestEvents(batch(5, T0 + 20 * MINUTE), 'http');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(pipeline.input.durable).toBeLessThan(pipeline.input.recorded);
+    // The Kafka lanes' part is written: their cut may be taken now.
+    expect(pipeline.quiescent()).toBe(true);
+    // A Kafka lane's window closed and not yet written: not quiescent.
+    pipeline.record(
+      [...batch(3, T0 + 20 * MINUTE), ...batch(1, T0 + 21 * MINUTE)].map((e, i) => ({
+        event: { ...e, ts: Date.parse(e.ts) },
+        source: { kind: 'kafka' as const, topic: 'preds', partition: 3, offset: String(i) },
+      })),
+      { rows: { add() {} } },
+    );
+    expect(pipeline.quiescent()).toBe(false);
+    // Its partial goes out at once: the HTTP input's gate holds only the HTTP lane's windows.
+    await pipeline.tick();
+    const parts = await store.partialsOf({
+      model: 'm',
+      version: '1',
+      sizeLabel: '1m',
+      size: MINUTE,
+      start: T0 + 20 * MINUTE,
+      end: T0 + 21 * MINUTE,
+    });
+    expect(parts.map((p) => [p.lane, p.events])).toEqual([['preds/3', 3]]);
+    expect(pipeline.input.durable).toBeLessThan(pipeline.input.recorded);
+    expect(pipeline.quiescent()).toBe(true);
+    release();
+    hold = undefined;
+    await request;
+    await pipeline.settle();
+    expect(pipeline.quiescent()).toBe(true);
   });
 });

@@ -45,6 +45,8 @@ export interface ConnectionOptions {
   stopping: () => boolean;
   eachBatch: (payload: EachBatchPayload) => Promise<void>;
   onGroupJoin: (event: ConsumerGroupJoinEvent) => void;
+  /** The group coordinator answered a heartbeat: still a member. */
+  onHeartbeat?: () => void;
 }
 
 export interface Connection {
@@ -234,6 +236,7 @@ export function createConnection(options: ConnectionOptions): Connection {
       }
       await p.connect();
       c.on(c.events.GROUP_JOIN, onGroupJoin);
+      if (options.onHeartbeat) c.on(c.events.HEARTBEAT, options.onHeartbeat);
       c.on(c.events.REBALANCING, () => {
         joined = false;
       });

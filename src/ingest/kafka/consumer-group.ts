@@ -67,7 +67,10 @@ export function createGroupJoinHandler(
     metrics.kafkaRebalances.inc();
     const now = next.get(predictionsTopic) ?? [];
     if (options.lanes) {
-      const added = rejoined ? now : now.filter((p) => !before.includes(p));
+      // A lane whose restore failed (an unreadable checkpoint) is tried again at each join.
+      const added = rejoined
+        ? now
+        : now.filter((p) => !before.includes(p) || progress.pending.has(key(predictionsTopic, p)));
       const revoked = rejoined ? before : before.filter((p) => !now.includes(p));
       options.lanes.reassign(added, revoked);
       options.lag.refresh();

@@ -70,13 +70,19 @@ export function createLag(options: LagOptions): Lag {
   async function refreshLag(): Promise<void> {
     const a = options.admin();
     if (!a) return;
+    const offsets = new Map<string, Awaited<ReturnType<Admin['fetchTopicOffsets']>>>();
+    const fetch = async (topic: string) => {
+      const o = offsets.get(topic) ?? (await a.fetchTopicOffsets(topic));
+      offsets.set(topic, o);
+      return o;
+    };
     if (options.watch !== undefined) {
-      const all = await a.fetchTopicOffsets(options.watch);
+      const all = await fetch(options.watch);
       watched = all.map((p) => p.partition).sort((x, y) => x - y);
     }
     for (const [topic, partitions] of progress.assigned) {
       const done = progress.of(topic);
-      const high = await a.fetchTopicOffsets(topic);
+      const high = await fetch(topic);
       let committed: Map<number, number> | undefined;
       for (const p of high) {
         if (!partitions.includes(p.partition)) continue;

@@ -29,10 +29,14 @@
  *   session expired, others may have taken and advanced the partitions) restores them all.
  * - Graceful close: the final cut of every lane and the commit (source.ts), then the group is
  *   left, so the next owner resumes exactly where this one stopped.
- * - Seq: a previous owner that had not seen the rebalance yet may write a cut of the lane
- *   after the new owner restored (same seq, or one ahead). Every lane checkpoint is a valid
- *   cut and every progress claim (watermark ≥ end) was written after the partial it covers,
- *   so whichever row wins, the lane resumes at a consistent cut and no window finalises early.
+ * - Only an owner cuts: a member (not between generations) whose membership the coordinator
+ *   confirmed (a join, an answered heartbeat) within the session timeout. One unheard longer
+ *   (its batches or event loop stalled) may have been expired and its partitions restored
+ *   elsewhere; it cuts nothing until confirmed again, or told by a join what it lost.
+ * - Seq: should a previous owner still write a cut of a lane after the new owner restored it
+ *   (same seq, or behind), every lane checkpoint is a valid cut and every progress claim
+ *   (watermark ≥ end) was written after the partial it covers, so whichever row wins, the lane
+ *   resumes at a consistent cut and no window finalises early.
  */
 
 import type { Admin } from 'kafkajs';
@@ -56,7 +60,7 @@ import {
   settleQuiet,
 } from './checkpoints.js';
 import type { Lag } from './lag.js';
-import type { KafkaClusterOptions } from './options.js';
+import type { KafkaClusterOptions, Tuning } from './options.js';
 import { partitionKey as key, PartitionProgress } from './partition-progress.js';
 
 export interface LaneCheckpointsOptions extends Omit<CheckpointsOptions, 'http' | 'metrics'> {
@@ -65,6 +69,9 @@ export interface LaneCheckpointsOptions extends Omit<CheckpointsOptions, 'http' 
   lag: Pick<Lag, 'of'>;
   /** The admin client, if connected (committed and earliest offsets of a lane without cut). */
   admin: () => Admin | undefined;
+  tuning: Pick<Tuning, 'checkpointIntervalMs' | 'sessionTimeoutMs'>;
+  /** When the group last confirmed this member (a join, a heartbeat answered), clock ms. */
+  confirmedAt: () => number;
 }
 
 export interface LaneCheckpoints extends Checkpoints {
@@ -99,7 +106,10 @@ export function createLaneCheckpoints(options: LaneCheckpointsOptions): LaneChec
     );
   }
 
-  /** The lane's standings, idle only when the partition has no lag. */
+  /**
+   * The lane's standings, idle only when the partition has no lag (the engine counts a lane's
+   * quiet from its opening or restore here, src/cluster/lane-windows.ts).
+   */
   function standings(partition: number): LaneProgress[] {
     const caughtUp = options.lag.of(predictionsTopic, partition) === 0;
     return lanes.progress(lane(partition)).map((s) => ({ ...s, idle: s.idle && caughtUp }));
@@ -127,10 +137,22 @@ export function createLaneCheckpoints(options: LaneCheckpointsOptions): LaneChec
     options.metrics.clusterLanesOwned.set({ kind: 'kafka' }, ready().length);
   }
 
+  /**
+   * Still the owner of what it holds: a member (between generations it is not), confirmed by
+   * the coordinator within the session timeout. A member that went unheard longer (its event
+   * loop or batches stalled) may have been expired and its partitions given to others, whose
+   * cuts a late one of its own would overtake.
+   */
+  function owner(): boolean {
+    return (
+      options.joined() && clock.now() - options.confirmedAt() < options.tuning.sessionTimeoutMs
+    );
+  }
+
   /** Call under the lock. */
   async function take(): Promise<void> {
-    // A member between generations may no longer own what it holds: its new owner cuts it.
-    if (!options.joined()) return;
+    // Not (or maybe no longer) the owner: the partitions' new owners cut their lanes.
+    if (!owner()) return;
     if (!(await settleQuiet(pipeline, write, log))) return;
     // The cut: synchronous from the snapshots to the encoded rows.
     const now = clock.now();
@@ -188,7 +210,7 @@ export function createLaneCheckpoints(options: LaneCheckpointsOptions): LaneChec
         'lane checkpoints written',
       );
     }
-    await commitOwned(options, [...offsets, ...labelOffsets]);
+    await commitOwned({ ...options, joined: owner }, [...offsets, ...labelOffsets]);
   }
 
   /**

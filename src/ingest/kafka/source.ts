@@ -122,12 +122,15 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     stopping: stopped,
   };
   // Cluster mode: one cut per partition (lane-checkpoints.ts); else one for the group.
+  /** When the group last confirmed this member (cluster mode: only an owner cuts its lanes). */
+  let confirmedAt = clock.now();
   const lanes: LaneCheckpoints | undefined = options.cluster
     ? createLaneCheckpoints({
         ...shared,
         cluster: options.cluster,
         lag,
         admin: () => connection.admin,
+        confirmedAt: () => confirmedAt,
       })
     : undefined;
   const checkpoints = lanes ?? createCheckpoints({ ...shared, http: options.http });
@@ -178,8 +181,18 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       lag,
       ...(lanes ? { lanes } : {}),
       consumer: () => connection.consumer,
-      joined: () => connection.groupJoined(),
+      joined: () => {
+        confirmedAt = clock.now();
+        connection.groupJoined();
+      },
     }),
+    ...(lanes
+      ? {
+          onHeartbeat: () => {
+            confirmedAt = clock.now();
+          },
+        }
+      : {}),
   });
 
   return {

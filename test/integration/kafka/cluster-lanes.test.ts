@@ -20,7 +20,11 @@ import { kafkaLane, laneCheckpointGroup } from '../../../src/cluster/types.js';
 import { validateConfig } from '../../../src/config/index.js';
 import type { DriftdConfig } from '../../../src/config/types.js';
 import { createMetrics } from '../../../src/export/metrics.js';
-import { decodeLaneCheckpoint, type LaneCheckpoint } from '../../../src/ingest/checkpoint.js';
+import {
+  decodeLaneCheckpoint,
+  encodeLaneCheckpoint,
+  type LaneCheckpoint,
+} from '../../../src/ingest/checkpoint.js';
 import { createKafkaSource, type KafkaSource } from '../../../src/ingest/kafka/index.js';
 import { createPipeline, type Pipeline } from '../../../src/ingest/pipeline.js';
 import { createLogger } from '../../../src/logger.js';
@@ -121,6 +125,15 @@ function recording(store: Store) {
   return { store: proxy, saved, partials, progress };
 }
 
+interface Instance {
+  id: string;
+  pipeline: Pipeline;
+  source: KafkaSource;
+  lanesOwned(): Promise<number>;
+  /** The sum of a metric's values with these labels. */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+}
+
 describe.skipIf(!available)(
   'Kafka lanes in cluster mode (real Kafka broker, real embedded ClickHouse)',
   () => {
@@ -128,39 +141,36 @@ describe.skipIf(!available)(
     let producer: Producer;
     const topics: string[] = [];
     let dir = '';
+    let real: Store;
 
     beforeAll(async () => {
       producer = kafka.producer();
       await producer.connect();
       dir = await mkdtemp(join(tmpdir(), 'driftd-cluster-lanes-'));
+      const config = configOf({});
+      real = createStore(config.store);
+      await real.migrate();
+      const z0 = normals(1);
+      const baseline = Array.from({ length: 2000 }, (_, i) => event(`b-${i}`, T0 - 3_600_000, z0));
+      await real.saveBaseline(buildProfileFromRows(config.models[0]!, '3', baseline).profile);
     });
 
     afterAll(async () => {
       await producer?.disconnect();
+      await real?.close();
       await deleteTopics(...topics);
       if (dir !== '') await rm(dir, { recursive: true, force: true });
     });
 
-    it('moves partitions between two instances mid-stream: each lane counts every event once and resumes from its lane checkpoint', async () => {
-      const [predictions, labels, dlq] = await Promise.all([
-        createTestTopic('it-cluster-lanes-predictions', PARTITIONS),
-        createTestTopic('it-cluster-lanes-labels', 1),
-        createTestTopic('it-cluster-lanes-dlq', 1),
-      ]);
-      topics.push(predictions, labels, dlq);
-      const groupId = uniqueGroupId('it-cluster-lanes');
-      const config: DriftdConfig = validateConfig(
+    function configOf(kafkaPart: Record<string, unknown>): DriftdConfig {
+      return validateConfig(
         {
           dataDir: dir,
           server: { host: '127.0.0.1', port: 0 },
           logLevel: 'silent',
-          kafka: {
-            brokers: kafkaBrokers(),
-            groupId,
-            predictionsTopic: predictions,
-            labelsTopic: labels,
-            deadLetterTopic: dlq,
-          },
+          ...(Object.keys(kafkaPart).length > 0
+            ? { kafka: { brokers: kafkaBrokers(), ...kafkaPart } }
+            : {}),
           models: [
             {
               id: MODEL,
@@ -176,21 +186,27 @@ describe.skipIf(!available)(
         },
         { env: {} },
       );
-      const real = createStore(config.store);
-      await real.migrate();
-      const z0 = normals(1);
-      const baseline = Array.from({ length: 2000 }, (_, i) => event(`b-${i}`, T0 - 3_600_000, z0));
-      await real.saveBaseline(buildProfileFromRows(config.models[0]!, '3', baseline).profile);
+    }
+
+    /** Topics, a group, and instances of cluster mode sharing the one store. */
+    async function setup(name: string, partitions: number) {
+      const [predictions, labels, dlq] = await Promise.all([
+        createTestTopic(`${name}-predictions`, partitions),
+        createTestTopic(`${name}-labels`, 1),
+        createTestTopic(`${name}-dlq`, 1),
+      ]);
+      topics.push(predictions, labels, dlq);
+      const groupId = uniqueGroupId(name);
+      const config = configOf({
+        groupId,
+        predictionsTopic: predictions,
+        labelsTopic: labels,
+        deadLetterTopic: dlq,
+      });
       const rec = recording(real);
       const logs = new Lines();
       const logger = createLogger('info', logs);
 
-      interface Instance {
-        id: string;
-        pipeline: Pipeline;
-        source: KafkaSource;
-        lanesOwned(): Promise<number>;
-      }
       async function startInstance(id: string): Promise<Instance> {
         const registry = new Registry();
         const metrics = createMetrics(registry, { version: 'test' });
@@ -227,13 +243,28 @@ describe.skipIf(!available)(
         });
         await source.restore();
         source.start();
-        const lanesOwned = async () => {
-          const m = await registry.getSingleMetric('driftd_cluster_lanes_owned')?.get();
-          return m?.values.find((v) => v.labels.kind === 'kafka')?.value ?? 0;
+        const metric = async (name: string, labels: Record<string, string> = {}) => {
+          const m = await registry.getSingleMetric(name)?.get();
+          let sum = 0;
+          for (const v of m?.values ?? []) {
+            if (Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
+              sum += v.value;
+          }
+          return sum;
         };
-        return { id, pipeline, source, lanesOwned };
+        const lanesOwned = () => metric('driftd_cluster_lanes_owned', { kind: 'kafka' });
+        return { id, pipeline, source, lanesOwned, metric };
       }
 
+      const lane = (p: number) => kafkaLane(predictions, p);
+      return { predictions, groupId, real, rec, logs, startInstance, lane };
+    }
+
+    it('moves partitions between two instances mid-stream: each lane counts every event once and resumes from its lane checkpoint', async () => {
+      const { predictions, groupId, real, rec, logs, startInstance, lane } = await setup(
+        'it-cluster-lanes',
+        PARTITIONS,
+      );
       // The stream: events over 10 one-minute windows, partition i % 4, in time order per
       // partition; then one far-future event per partition closes every window of every lane.
       const z = normals(7);
@@ -249,7 +280,6 @@ describe.skipIf(!available)(
           await producer.send({ topic: predictions, acks: -1, messages: batch.slice(i, i + 500) });
       }
       const expectedEnd = (p: number) => String(produced.filter((e) => e.partition === p).length);
-      const lane = (p: number) => kafkaLane(predictions, p);
       const latest = async (p: number): Promise<LaneCheckpoint | null> => {
         const row = await real.latestCheckpoint(laneCheckpointGroup(groupId, lane(p)));
         return row === null ? null : decodeLaneCheckpoint(row);
@@ -363,7 +393,61 @@ describe.skipIf(!available)(
           position: final.position,
         });
       }
-      await real.close();
     }, 180_000);
+
+    it('an unreadable lane checkpoint holds its partition back (logged, counted, lag shown); the other partitions go on', async () => {
+      const { predictions, groupId, real, rec, logs, startInstance, lane } = await setup(
+        'it-cluster-lanes-bad',
+        2,
+      );
+      // Lane 1's group holds a well-formed checkpoint of another lane: resuming lane 1 from
+      // it, or from anywhere else, would count its events wrongly.
+      const bad: LaneCheckpoint = {
+        format: 1,
+        kind: 'lane',
+        lane: lane(0),
+        seq: 7,
+        takenAt: Date.now(),
+        position: '5',
+        instance: 'x',
+        windows: {},
+      };
+      await real.saveCheckpoint(encodeLaneCheckpoint(laneCheckpointGroup(groupId, lane(1)), bad));
+      const a = await startInstance('a');
+      try {
+        const z = normals(3);
+        const messages = Array.from({ length: 100 }, (_, i) => ({
+          partition: i % 2,
+          value: JSON.stringify(event(`bad-${i}`, T0 + i * 1000, z)),
+        }));
+        await producer.send({ topic: predictions, acks: -1, messages });
+        await waitFor('lane 0 caught up', async () => {
+          const row = await real.latestCheckpoint(laneCheckpointGroup(groupId, lane(0)));
+          return row !== null && decodeLaneCheckpoint(row).position === '50' ? true : undefined;
+        });
+        const lag = await waitFor('lane 1 lag shown', async () => {
+          const n = await a.metric('driftd_kafka_consumer_lag_messages', {
+            topic: predictions,
+            partition: '1',
+          });
+          return n === 50 ? n : undefined;
+        });
+        expect(lag).toBe(50);
+        expect(await a.lanesOwned()).toBe(1);
+        expect(await a.metric('driftd_kafka_errors_total', { operation: 'lane_restore' })).toBe(1);
+        const error = logs.lines.find((l) => l.lane === lane(1) && l.level === 50);
+        expect(String(error?.msg)).toMatch(/unreadable lane checkpoint/);
+        expect(String((error?.err as { message?: string })?.message)).toContain(lane(0));
+        // Nothing of lane 1 was counted, cut or claimed; its bad row is still the latest.
+        expect(rec.progress.filter((r) => r.lane === lane(1))).toEqual([]);
+        expect(
+          rec.saved.filter((r) => r.groupId === laneCheckpointGroup(groupId, lane(1))),
+        ).toEqual([]);
+        const row = await real.latestCheckpoint(laneCheckpointGroup(groupId, lane(1)));
+        expect(row?.seq).toBe(7);
+      } finally {
+        await a.source.close();
+      }
+    }, 120_000);
   },
 );

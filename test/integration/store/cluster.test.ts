@@ -457,6 +457,8 @@ describe.each(DRIVERS)('cluster store on the $name', (driver) => {
       finalisation(1, { lanes: [], events: 0, delaySeconds: 0 }),
     ]);
     expect(await store.finalisations(0, 1)).toEqual([f]);
+    await expect(store.finalisations(Number.NaN, 1)).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(store.finalisations(0, Number.NaN)).rejects.toBeInstanceOf(InvalidInputError);
   });
 
   it('httpEventsAfter reads one lane: two instances’ events of one id, time and position are both kept', async () => {

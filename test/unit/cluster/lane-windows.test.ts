@@ -305,6 +305,22 @@ describe('lane windows', () => {
     expect(c.lanes!.progress('http:a').at(-1)!.idle).toBe(true);
   });
 
+  it('a Kafka lane opened or restored holds windows back until the idle timeout, as one instance holds an announced partition; an HTTP lane that never delivered does not', () => {
+    const c = engine(true, metrics());
+    const lanes = c.lanes!;
+    lanes.open('preds/0');
+    lanes.restore('preds/2', {});
+    lanes.open('http:b');
+    const idle = (lane: string) => lanes.progress(lane).at(-1)!.idle;
+    // Its owner has not fetched yet: messages may be waiting (a lag read earlier says nothing
+    // of them), so it must not let windows be finalised without it.
+    expect([idle('preds/0'), idle('preds/2'), idle('http:b')]).toEqual([false, false, true]);
+    c.clock.advance(119_000);
+    expect([idle('preds/0'), idle('preds/2')]).toEqual([false, false]);
+    c.clock.advance(1_000);
+    expect([idle('preds/0'), idle('preds/2')]).toEqual([true, true]);
+  });
+
   it('closeThrough drops the open windows it covers and makes later events for them late', () => {
     const c = engine(true, metrics());
     c.lanes!.open('preds/0');
@@ -328,13 +344,35 @@ describe('lane windows', () => {
     expect(snap.streams.find((s) => s.version === '3')!.sizes[0]!.closedThrough).toBe(t0 + 300_000);
   });
 
+  it('a lane opened or restored after a finalisation is closed through it too', () => {
+    const c = engine(true, metrics());
+    const t0 = 1_700_000_100_000 - (1_700_000_100_000 % 900_000);
+    const ev = (p: number, i: number, ts: number): SourcedEvent => ({
+      event: { ...makeEvents(model, '3', makeRows(1, i), () => ts)[0]!, id: `n-${p}-${i}` },
+      source: { kind: 'kafka', topic: 'preds', partition: p, offset: String(i) },
+    });
+    c.lanes!.open('preds/0');
+    c.intake.record([ev(0, 0, t0 + 1000)], { rows: nowhere });
+    const before = c.lanes!.snapshot('preds/0');
+    c.lanes!.closeThrough(model.id, '3', '5m', t0 + 300_000);
+    // A partition assigned afterwards, and one restored from a cut taken before the mark.
+    c.lanes!.open('preds/1');
+    c.lanes!.restore('preds/0', before);
+    const rows: StoredEvent[] = [];
+    c.intake.record([ev(1, 1, t0 + 2000), ev(0, 2, t0 + 3000)], {
+      rows: { add: (r) => rows.push(r) },
+    });
+    expect(rows.map((r) => r.late)).toEqual([true, true]);
+    expect(c.windows.flushAll().map((w) => w.bounds.sizeLabel)).toEqual(['15m', '15m']);
+  });
+
   it('progress: per version and lane-level rows; quiet only once the provisional copies are queued; held back by unwritten partials', () => {
     const c = engine(true, metrics());
     const lanes = c.lanes!;
     lanes.open('preds/1');
-    // Never delivered: lane-level idle, no watermark.
+    // Never delivered: no watermark, and not idle before the idle timeout (a Kafka lane).
     expect(lanes.progress('preds/1')).toEqual([
-      { model: '', version: '', watermark: null, idle: true },
+      { model: '', version: '', watermark: null, idle: false },
     ]);
     const t0 = 1_700_000_100_000 - (1_700_000_100_000 % 900_000);
     const events = makeEvents(model, '3', makeRows(3, 2), (i) => t0 + i * 400_000).map(

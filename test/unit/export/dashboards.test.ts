@@ -154,8 +154,29 @@ describe('generateDashboards', () => {
         'Event-loop lag',
         'CPU',
         'Memory',
+        // Cluster mode (issue 18).
+        'Lanes owned per instance',
+        'Partials written/s',
+        'Windows finalised/min by instance',
+        'Finalisation delay',
+        'Pending windows',
       ]),
     );
+    // Every cluster metric is on the pipeline dashboard; the delay as p50 and p95.
+    const pipeline = dashboardQueries(dashboards['driftd-pipeline']).join('\n');
+    for (const name of [
+      METRIC.clusterLanesOwned,
+      METRIC.clusterPartialsWritten,
+      METRIC.clusterWindowsFinalised,
+      METRIC.clusterWindowsPending,
+    ]) {
+      expect(pipeline).toContain(name);
+    }
+    for (const q of ['0.5', '0.95']) {
+      expect(pipeline).toContain(
+        `histogram_quantile(${q}, sum by (le) (rate(${METRIC.clusterFinalisationDelay}_bucket`,
+      );
+    }
     expect(dashboardQueries(dashboards['driftd-model'])).toContainEqual(
       expect.stringMatching(/^topk\(/),
     );
