@@ -12,8 +12,10 @@
  * The input: 20 rounds × 4 batches × 75 events; in round r every batch has event times in
  * [r·30 s, (r+1)·30 s), and round r+1 starts once all of round r is answered. With 30 s of
  * allowed lateness no event can be late in any lane or order, so both runs have one answer.
- * Rounds 10–13 shift income (drift). Then one event 3 h ahead to each instance (and the same
- * three to the reference): every window closes by watermark in every lane.
+ * Rounds 10–13 shift income (drift). With round r go the labels of every 2nd event of round
+ * r−1, each batch's to another instance than its predictions: every window's performance must
+ * equal the reference's too. Then one event 3 h ahead to each instance (and the same three to
+ * the reference): every window closes by watermark in every lane.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';

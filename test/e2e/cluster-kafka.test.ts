@@ -7,8 +7,11 @@
  * end every window result of the whole traffic — counts, late counts, every feature statistic,
  * p-values, verdicts, drift share, lineage — must EQUAL that of ONE ordinary single-instance
  * daemon fed the same topic (test/helpers/cluster.ts), each window must be written exactly
- * once (one revision, reason close) and finalised once (one finalisation row), and the stored
- * events must be the same (one per id, the same Kafka offsets per partition).
+ * once (one revision, reason close) and finalised once (one finalisation row), the stored
+ * events must be the same (one per id, the same Kafka offsets per partition), and so must every
+ * window's performance from labels produced on the labels topic while the windows are being
+ * finalised. Every live instance's /metrics shows the latest windows, and counts the windows it
+ * finalised as the store kept them.
  *
  * The stream: 600 events per partition over 6 h of event time (in event-time order per
  * partition, except every 100th, 20 minutes behind: late for the 15m windows), income shifted
