@@ -128,7 +128,8 @@ describe('cluster mode, HTTP: 3 instances behind a load balancer, one SIGKILLed 
   it('every window equals the single-instance run, written once and finalised once', async () => {
     const c = await createCluster({
       name: 'http',
-      models: [crashModelConfig('30s')],
+      // Segments by region: each lane's partials carry them, merged like the whole traffic.
+      models: [{ ...crashModelConfig('30s'), segments: { fields: ['region'] } }],
       env: { DRIFTD_HTTP_CHECKPOINT_INTERVAL_MS: '300' },
       async prepare(store, config) {
         const r = lcgNormals(1);
@@ -265,6 +266,20 @@ describe('cluster mode, HTTP: 3 instances behind a load balancer, one SIGKILLed 
     // THE assertion: per window and size, every count, statistic, verdict and lineage field.
     expect(resultDifferences(got, want)).toEqual([]);
     expect(got.map(comparable)).toEqual(want.map(comparable));
+    // And every segment's result (region=EU, US, APAC of every window).
+    const segments = async (run: 'cluster' | 'reference') =>
+      (await c.store(run).queryDrift({ model: MODEL, from, to, segment: '*' }))
+        .filter((w) => w.start >= from && w.start < to)
+        .map(comparable)
+        .sort(
+          (a, b) =>
+            a.sizeLabel.localeCompare(b.sizeLabel) ||
+            a.start - b.start ||
+            (a.segment ?? '').localeCompare(b.segment ?? ''),
+        );
+    const segWant = await segments('reference');
+    expect(segWant.filter((w) => w.segment)).toHaveLength(WINDOWS * 3);
+    expect(await segments('cluster')).toEqual(segWant);
     // The labels, sent to other instances than their predictions: the same performance.
     const perf = (ps: PerformanceResult[]) =>
       ps
