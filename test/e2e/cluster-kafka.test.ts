@@ -66,6 +66,8 @@ const model = {
   ],
   windows: { sizes: ['15m', '1h'], allowedLateness: '2m', idleTimeout: '30m' },
   drift: { minWindowSize: 100 },
+  // Segments by region: each lane's partials carry them, merged like the whole traffic.
+  segments: { fields: ['region'] },
 };
 
 function eventOf(id: string, ts: number, r: ReturnType<typeof lcgNormals>, shift: number) {
@@ -329,6 +331,20 @@ describe.skipIf(!available)(
       if (differences.length > 0) await explain(c, got, want);
       expect(differences).toEqual([]);
       expect(got.map(comparable)).toEqual(want.map(comparable));
+      // And every segment's result (region=EU, US, APAC of every window).
+      const segments = async (run: 'cluster' | 'reference') =>
+        (await c.store(run).queryDrift({ model: MODEL, from, to, segment: '*' }))
+          .filter((w) => w.start >= from && w.start < to)
+          .map(comparable)
+          .sort(
+            (a, b) =>
+              a.sizeLabel.localeCompare(b.sizeLabel) ||
+              a.start - b.start ||
+              (a.segment ?? '').localeCompare(b.segment ?? ''),
+          );
+      const segWant = await segments('reference');
+      expect(segWant.filter((w) => w.segment)).toHaveLength(WINDOWS * 3);
+      expect(await segments('cluster')).toEqual(segWant);
 
       // The same performance (labels consumed by whichever instance owned the labels topic).
       const perf = async (run: 'cluster' | 'reference') =>
