@@ -19,7 +19,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildProfileFromRows } from '../../src/baseline/index.js';
-import { httpLane, windowKeyString } from '../../src/cluster/types.js';
+import { httpLane } from '../../src/cluster/types.js';
 import type { PerformanceResult } from '../../src/types.js';
 import {
   type Cluster,
@@ -299,12 +299,7 @@ describe('cluster mode, HTTP: 3 instances behind a load balancer, one SIGKILLed 
     );
     expect(revisions.filter((r) => r.n !== 1 || r.reason !== 'close')).toEqual([]);
     expect(revisions).toHaveLength(WINDOWS);
-    const byKey = new Map<string, number>();
-    for (const f of (await c.finalisations()).filter(
-      (f) => f.model === MODEL && f.start >= from && f.start < to,
-    )) {
-      byKey.set(windowKeyString(f), (byKey.get(windowKeyString(f)) ?? 0) + 1);
-    }
+    const byKey = await c.finalisationCounts(MODEL, from, to);
     expect([...byKey.values()].filter((k) => k !== 1)).toEqual([]);
     expect(byKey.size).toBe(WINDOWS);
     for (const f of finalisations) {

@@ -376,12 +376,7 @@ describe.skipIf(!available)(
 
       // Finalised once: one finalisation row per window, every partition merged, its event
       // count the result's.
-      const byKey = new Map<string, number>();
-      for (const f of (await c.finalisations()).filter(
-        (f) => f.model === MODEL && f.start >= from && f.start < to,
-      )) {
-        byKey.set(windowKeyString(f), (byKey.get(windowKeyString(f)) ?? 0) + 1);
-      }
+      const byKey = await c.finalisationCounts(MODEL, from, to);
       expect([...byKey.values()].filter((n) => n !== 1)).toEqual([]);
       expect(byKey.size).toBe(WINDOWS);
       const allLanes = Array.from({ length: PARTITIONS }, (_, p) => kafkaLane(predictions, p));

@@ -86,8 +86,14 @@ export interface Cluster {
   results(run: Run, model: string, from: number, to: number): Promise<WindowResult[]>;
   /** Stored revisions per whole-traffic window (kind dataset), from the revisions table. */
   revisions(run: Run, model: string): Promise<RevisionCount[]>;
-  /** Every finalisation row (no merge applied: raw rows of the table, via the store). */
+  /** The finalisation rows as the store reads them (one per window: `LIMIT 1 BY` the window). */
   finalisations(): Promise<FinalisationRow[]>;
+  /**
+   * Stored finalisation rows per window of `model` starting in [from, to), counted in the
+   * table itself (plain MergeTree: a second instance's row would stay unless its INSERT was
+   * dropped by the dedup token), keyed by windowKeyString.
+   */
+  finalisationCounts(model: string, from: number, to: number): Promise<Map<string, number>>;
   /** Raw event rows of the run's store (FINAL): rows, distinct ids, late rows. */
   rawEvents(run: Run, model: string): Promise<{ n: number; ids: number; late: number }>;
   eventSources(run: Run, model: string, from: number, to: number): Promise<EventSourceSummary[]>;
@@ -304,6 +310,38 @@ export async function createCluster(opts: ClusterOptions): Promise<Cluster> {
     },
     async finalisations() {
       return storeOf('cluster').finalisations(0, 1_000_000);
+    },
+    async finalisationCounts(model, from, to) {
+      const rows = await standIn.query<{
+        version: string;
+        size_label: string;
+        window_size_ms: string | number;
+        start: string | number;
+        end: string | number;
+        n: string | number;
+      }>(
+        `SELECT version, size_label, window_size_ms,
+                toUnixTimestamp64Milli(window_start) AS start,
+                toUnixTimestamp64Milli(window_end) AS end, count() AS n
+         FROM ${CLUSTER_DATABASE}.window_finalisations
+         WHERE model = ${quote(model)}
+           AND window_start >= fromUnixTimestamp64Milli(${Math.trunc(from)}, 'UTC')
+           AND window_start < fromUnixTimestamp64Milli(${Math.trunc(to)}, 'UTC')
+         GROUP BY version, size_label, window_size_ms, start, end`,
+      );
+      return new Map(
+        rows.map((r) => [
+          windowKeyString({
+            model,
+            version: r.version,
+            sizeLabel: r.size_label,
+            size: Number(r.window_size_ms),
+            start: Number(r.start),
+            end: Number(r.end),
+          }),
+          Number(r.n),
+        ]),
+      );
     },
     async rawEvents(run, model) {
       const [row] = await standIn.query<{ n: string; ids: string; late: string }>(
