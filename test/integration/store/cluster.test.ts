@@ -503,15 +503,11 @@ describe.each(DRIVERS)('cluster store on the $name', (driver) => {
     await store.insertFinalisation(rev);
     await store.insertFinalisation({ ...rev, instance: 'driftd-1', finalisedAt: at + 500 });
     expect(
-      await count(
-        'SELECT count() AS n FROM `driftd`.`window_finalisations` WHERE revision = 1',
-      ),
+      await count('SELECT count() AS n FROM `driftd`.`window_finalisations` WHERE revision = 1'),
     ).toBe(1);
     expect(await store.revisableWindows(since, 100)).toEqual([]);
     // Another lane's later events: revisable again, from revision 1.
-    await store.insertPartials([
-      partial(0, 'predictions/2', { events: 5, writtenAt: at + 600 }),
-    ]);
+    await store.insertPartials([partial(0, 'predictions/2', { events: 5, writtenAt: at + 600 })]);
     expect(await store.revisableWindows(since, 100)).toEqual([
       { ...windowKey(0), revision: 1, events: 701, partialEvents: 706 },
     ]);
