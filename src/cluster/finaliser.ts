@@ -261,6 +261,8 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
    * both write a window; the store keeps the first).
    */
   const unconfirmed = new Set<string>();
+  /** Revisions (key#revision) look() has seen; cleared beyond MAX_UNCONFIRMED. */
+  const revisionsSeen = new Set<string>();
   /** When this instance first saw each ready window (at most PENDING_LIMIT). */
   let readySince = new Map<string, number>();
   /** The same for revisable windows (key#revision). */
@@ -530,6 +532,18 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
     for (let page = 0; page < FINALISATIONS_PAGES; page++) {
       const rows = await store.finalisations(from, FINALISATIONS_PAGE);
       for (const r of rows) {
+        if ((r.revision ?? 0) > 0) {
+          // A revision by another instance ('lane_late'): its latest result moves the gauges
+          // (once: a look re-reads the margin before the previous one).
+          const rk = `${windowKeyString(r)}#${r.revision}`;
+          if (!revisionsSeen.has(rk)) {
+            if (revisionsSeen.size >= MAX_UNCONFIRMED) revisionsSeen.clear();
+            revisionsSeen.add(rk);
+            if (r.instance !== engine.instanceId) models.add(r.model);
+          }
+          closeThrough(r);
+          continue;
+        }
         const k = windowKeyString(r);
         if (unconfirmed.delete(k) && r.instance === engine.instanceId) {
           metrics.clusterWindowsFinalised.inc({ model: r.model, window: r.sizeLabel });

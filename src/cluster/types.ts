@@ -150,7 +150,7 @@ export interface ClusterStore {
   partialsOf(window: WindowKey): Promise<PartialRow[]>;
   /** Written with dedupToken `final:<windowKeyString>`: one row per window, whoever writes. */
   insertFinalisation(row: FinalisationRow): Promise<void>;
-  /** Finalisations with finalisedAt ≥ `since` (wall-clock ms), oldest first. */
+  /** Finalisations (one row per window and revision) with finalisedAt ≥ `since` (wall-clock ms), oldest first. */
   finalisations(since: number, limit: number): Promise<FinalisationRow[]>;
   /**
    * Finalised windows with a final partial written at or after `since` (wall-clock ms) whose

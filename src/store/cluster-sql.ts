@@ -156,15 +156,15 @@ ${READ_SETTINGS}`;
 
 /**
  * Params: since, limit. Finalisations written at or after `since`, oldest first; one per
- * window even if a copy got past the insert deduplication (the first one counts).
+ * window and revision even if a copy got past the insert deduplication (the first counts).
  */
 export function finalisationsSql(db: string): string {
   return `SELECT ${WINDOW_COLUMNS}, revision, lanes, events, instance,
   toUnixTimestamp64Milli(written_at) AS written_at_ms, delay_seconds
 FROM ${tableRef(db, 'window_finalisations')}
 WHERE written_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
-ORDER BY written_at, model, version, size_label, window_start
-LIMIT 1 BY model, version, size_label, window_start
+ORDER BY written_at, model, version, size_label, window_start, revision
+LIMIT 1 BY model, version, size_label, window_start, revision
 LIMIT {limit:UInt64}
 ${READ_SETTINGS}`;
 }

@@ -447,6 +447,12 @@ describe('finaliser (in-memory store double)', () => {
     await t.finaliser.runOnce();
     expect(t.calls.latestResults).toBe(1);
     expect(t.closedThrough).toHaveLength(1);
+    // Its revision by b ('lane_late'): the gauges are read again, once.
+    t.fins.push({ ...t.fins[0]!, revision: 1, events: 301, finalisedAt: NOW + 1 });
+    expect((await t.finaliser.runOnce()).foreign).toBe(0);
+    expect(t.calls.latestResults).toBe(2);
+    await t.finaliser.runOnce();
+    expect(t.calls.latestResults).toBe(2);
   });
 
   it("a window whose write failed is written from the engine's queue, not merged and queued again", async () => {
