@@ -530,7 +530,7 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
     let foreign = 0;
     let from = since;
     for (let page = 0; page < FINALISATIONS_PAGES; page++) {
-      const rows = await store.finalisations(from, FINALISATIONS_PAGE);
+      const rows = await store.finalisations(from, FINALISATIONS_PAGE, { revisions: true });
       for (const r of rows) {
         if ((r.revision ?? 0) > 0) {
           // A revision by another instance ('lane_late'): its latest result moves the gauges

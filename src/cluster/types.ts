@@ -150,8 +150,15 @@ export interface ClusterStore {
   partialsOf(window: WindowKey): Promise<PartialRow[]>;
   /** Written with dedupToken `final:<windowKeyString>`: one row per window, whoever writes. */
   insertFinalisation(row: FinalisationRow): Promise<void>;
-  /** Finalisations (one row per window and revision) with finalisedAt ≥ `since` (wall-clock ms), oldest first. */
-  finalisations(since: number, limit: number): Promise<FinalisationRow[]>;
+  /**
+   * Finalisations with finalisedAt ≥ `since` (wall-clock ms), oldest first: each window's
+   * first (revision 0); with `revisions`, every revision's row too.
+   */
+  finalisations(
+    since: number,
+    limit: number,
+    opts?: { revisions?: boolean },
+  ): Promise<FinalisationRow[]>;
   /**
    * Finalised windows with a final partial written at or after `since` (wall-clock ms) whose
    * lanes' latest partials hold more events than the latest finalisation: oldest end first.

@@ -155,16 +155,17 @@ ${READ_SETTINGS}`;
 }
 
 /**
- * Params: since, limit. Finalisations written at or after `since`, oldest first; one per
- * window and revision even if a copy got past the insert deduplication (the first counts).
+ * Params: since, limit. Finalisations written at or after `since`, oldest first: one per
+ * window (its first finalisation, revision 0) even if a copy got past the insert
+ * deduplication (the first one counts); with `revisions`, one per window and revision.
  */
-export function finalisationsSql(db: string): string {
+export function finalisationsSql(db: string, revisions = false): string {
   return `SELECT ${WINDOW_COLUMNS}, revision, lanes, events, instance,
   toUnixTimestamp64Milli(written_at) AS written_at_ms, delay_seconds
 FROM ${tableRef(db, 'window_finalisations')}
-WHERE written_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+WHERE written_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')${revisions ? '' : ' AND revision = 0'}
 ORDER BY written_at, model, version, size_label, window_start, revision
-LIMIT 1 BY model, version, size_label, window_start, revision
+LIMIT 1 BY model, version, size_label, window_start${revisions ? ', revision' : ''}
 LIMIT {limit:UInt64}
 ${READ_SETTINGS}`;
 }

@@ -772,12 +772,16 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       return rows.map(decodeRevisable);
     },
 
-    async finalisations(since: number, limit: number): Promise<FinalisationRow[]> {
+    async finalisations(
+      since: number,
+      limit: number,
+      opts?: { revisions?: boolean },
+    ): Promise<FinalisationRow[]> {
       ensureOpen();
       if (!Number.isFinite(since)) {
         throw new InvalidInputError(`finalisations: since must be a time in ms, got ${since}`);
       }
-      const rows = await exec.query<FinalisationSqlRow>(finalisationsSql(db), {
+      const rows = await exec.query<FinalisationSqlRow>(finalisationsSql(db, opts?.revisions), {
         since: Math.floor(since),
         limit: boundedLimit(limit),
       });

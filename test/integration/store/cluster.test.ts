@@ -511,10 +511,12 @@ describe.each(DRIVERS)('cluster store on the $name', (driver) => {
     expect(await store.revisableWindows(since, 100)).toEqual([
       { ...windowKey(0), revision: 1, events: 701, partialEvents: 706 },
     ]);
-    // finalisations(since) reads each revision of a window once: its first row.
-    expect(
-      (await store.finalisations(0, 100)).filter((f) => f.start === windowKey(0).start),
-    ).toEqual([finalisation(0, { events: 700, finalisedAt: at + 100 }), rev]);
+    // finalisations(since) reads a window once: its first finalisation; with revisions,
+    // each revision once (its first row).
+    const of0 = (rows: FinalisationRow[]) => rows.filter((f) => f.start === windowKey(0).start);
+    const first0 = finalisation(0, { events: 700, finalisedAt: at + 100 });
+    expect(of0(await store.finalisations(0, 100))).toEqual([first0]);
+    expect(of0(await store.finalisations(0, 100, { revisions: true }))).toEqual([first0, rev]);
     await expect(store.revisableWindows(Number.NaN, 1)).rejects.toBeInstanceOf(InvalidInputError);
   });
 

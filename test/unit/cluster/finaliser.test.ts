@@ -169,8 +169,10 @@ function memoryStore(opts: { latestResults?: WindowResult[] } = {}) {
       }
       return out.sort((a, b) => a.end - b.end).slice(0, limit);
     },
-    async finalisations(since, limit) {
-      return fins.filter((f) => f.finalisedAt >= since).slice(0, limit);
+    async finalisations(since, limit, o) {
+      return fins
+        .filter((f) => f.finalisedAt >= since && (o?.revisions || (f.revision ?? 0) === 0))
+        .slice(0, limit);
     },
     async latestResults() {
       calls.latestResults++;
