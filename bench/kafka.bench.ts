@@ -34,20 +34,24 @@ const { Kafka, logLevel } = kafkajs;
 const EVENTS = Number(process.env.DRIFTD_BENCH_KAFKA_EVENTS ?? 300_000);
 const RUNS = 5;
 const PARTITIONS = 3;
-const NUMERIC = 15;
-const CATEGORICAL = 5;
+export const NUMERIC = 15;
+export const CATEGORICAL = 5;
 const LEVELS = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
 const HOUR = 3_600_000;
 const TARGET = 50_000;
 
-function brokers(): string[] {
+export function brokers(): string[] {
   return (process.env.DRIFTD_TEST_KAFKA_BROKERS?.trim() || '127.0.0.1:19092')
     .split(',')
     .map((b) => b.trim())
     .filter(Boolean);
 }
 
-function row(r: () => number): { features: Record<string, number | string>; prediction: number } {
+/** One bench event's features and score (also bench/cluster.bench.ts's generator). */
+export function row(r: () => number): {
+  features: Record<string, number | string>;
+  prediction: number;
+} {
   const features: Record<string, number | string> = {};
   for (let i = 0; i < NUMERIC; i++) {
     features[`num_${i}`] = i * 10 + Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
@@ -72,15 +76,7 @@ function benchConfig(dir: string, topic: string, group: string): DriftdConfig {
       models: [
         {
           id: 'bench',
-          task: 'binary-classification',
-          features: [
-            ...Array.from({ length: NUMERIC }, (_, i) => ({ name: `num_${i}`, type: 'numeric' })),
-            ...Array.from({ length: CATEGORICAL }, (_, i) => ({
-              name: `cat_${i}`,
-              type: 'categorical',
-            })),
-          ],
-          windows: { sizes: ['1m', '5m'], allowedLateness: '10s', idleTimeout: '30m' },
+          ...benchModel(),
         },
       ],
     },
@@ -88,7 +84,19 @@ function benchConfig(dir: string, topic: string, group: string): DriftdConfig {
   );
 }
 
-async function reachable(): Promise<boolean> {
+/** The bench model's features and windows (raw config; also bench/cluster.bench.ts's). */
+export function benchModel() {
+  return {
+    task: 'binary-classification',
+    features: [
+      ...Array.from({ length: NUMERIC }, (_, i) => ({ name: `num_${i}`, type: 'numeric' })),
+      ...Array.from({ length: CATEGORICAL }, (_, i) => ({ name: `cat_${i}`, type: 'categorical' })),
+    ],
+    windows: { sizes: ['1m', '5m'], allowedLateness: '10s', idleTimeout: '30m' },
+  };
+}
+
+export async function reachable(): Promise<boolean> {
   const admin = new Kafka({
     clientId: 'driftd-bench-probe',
     brokers: brokers(),

@@ -16,8 +16,9 @@
  *
  * A ready window is first left to one instance (`preferredInstance`, by a hash of its key over
  * the instances with an HTTP lane in the set); the next instance in that order takes it if it
- * is still pending GRACE_RUNS intervals after it saw it ready (its instance gone), the one
- * after that GRACE_RUNS later, and so on (`turnOf`): every instance can, one usually does.
+ * is still pending GRACE_RUNS intervals (at least GRACE_MIN_MS) after it saw it ready (its
+ * instance gone), the one after that as long again, and so on (`turnOf`): every instance can,
+ * one usually does.
  * Races left (an instance's view of "gone" is wrong) cost work, not results; the metrics count
  * a window on the instance whose finalisation row the store kept.
  *
@@ -83,6 +84,14 @@ const SEED_REVISION_LOOKBACK_MS = 86_400_000;
  * (its preferred instance may be gone: then any other finalises it after this long).
  */
 const GRACE_RUNS = 3;
+/**
+ * …and at least this long, ms: a live instance catching up a backlog (many windows ready at
+ * once) takes longer than three short intervals, and others stepping in early repeat its work
+ * (bench/cluster.bench.ts: 1.5× the finalisations at 2 instances, 2.4× at 3 with 3 intervals of
+ * 1 s). A gone instance's windows wait this much longer (the Kafka session timeout, 30 s by
+ * default, delays its partitions' windows anyway).
+ */
+const GRACE_MIN_MS = 10_000;
 
 /** Where a window's turn starts among the instances: an FNV-1a hash of its key. */
 function turnStart(w: WindowKey, n: number): number {
@@ -614,7 +623,7 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
         const series = `${w.model}\u0000${w.sizeLabel}\u0000${w.version}`;
         if (deferred.has(series) || unrecorded.has(k)) continue;
         const turn = turnOf(w, instances, engine.instanceId);
-        if (now - since < turn * GRACE_RUNS * opts.intervalMs) {
+        if (now - since < turn * Math.max(GRACE_RUNS * opts.intervalMs, GRACE_MIN_MS)) {
           deferred.add(series);
           continue;
         }

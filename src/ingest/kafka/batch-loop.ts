@@ -135,6 +135,19 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
     const k = key(batch.topic, batch.partition);
     // Cluster mode: the partition's lane is not restored yet (its restore seeks).
     if (progress.pending.has(k)) return;
+    // Cluster mode: fetched from kafkajs's own position before the restore's seek took effect.
+    const resumed = progress.fromResumePosition(
+      batch.topic,
+      batch.partition,
+      fetchedOffsetOf(batch),
+    );
+    if (resumed === false) return;
+    if (resumed === 'moved') {
+      log.error(
+        { topic: batch.topic, partition: batch.partition, fetchedOffset: fetchedOffsetOf(batch) },
+        'the partition did not resume at its lane checkpoint offset (gone from Kafka?): counting from where Kafka delivers',
+      );
+    }
     try {
       await dispatch(batch, decoding);
       options.metrics.kafkaMessagesProcessed.inc({ topic: batch.topic }, batch.messages.length);
@@ -236,4 +249,10 @@ export function createBatchLoop(options: BatchLoopOptions): BatchLoop {
     },
     closeDecodeThread: () => decoder?.close(),
   };
+}
+
+/** The offset kafkajs fetched the batch from (its Batch's `fetchedOffset`, not in its types). */
+function fetchedOffsetOf(batch: object): string | undefined {
+  const v = (batch as { fetchedOffset?: unknown }).fetchedOffset;
+  return v === undefined || v === null ? undefined : String(v);
 }

@@ -281,6 +281,7 @@ export function createLaneCheckpoints(options: LaneCheckpointsOptions): LaneChec
     processed.set(k, Number(at) - 1);
     progress.pending.delete(k);
     progress.sought(predictionsTopic, partition);
+    progress.resumeAt.set(k, at);
     options.consumer()?.seek({ topic: predictionsTopic, partition, offset: at });
     progress.changes++;
     // The lane is registered: the finaliser waits for it from now on.
@@ -300,6 +301,7 @@ export function createLaneCheckpoints(options: LaneCheckpointsOptions): LaneChec
     lanes.drop(l);
     processed.delete(k);
     progress.pending.delete(k);
+    progress.resumeAt.delete(k);
     seqs.delete(l);
     written.delete(l);
   }
