@@ -288,6 +288,9 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
   let timer: NodeJS.Timeout | undefined;
   let state: 'created' | 'running' | 'closing' | 'closed' = 'created';
 
+  /** How long each turn before this instance's waits for a ready window (`turnOf`). */
+  const graceMs = () => Math.max(GRACE_RUNS * opts.intervalMs, GRACE_MIN_MS);
+
   /** Logs a window's problem once (it is retried every run). */
   function logOnce(w: WindowKey, why: string, fields: Record<string, unknown>, msg: string): void {
     const k = `${why}\u0000${windowKeyString(w)}`;
@@ -470,8 +473,7 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       const since = revisableSince.get(k) ?? now;
       still.set(k, since);
       if (unrecorded.has(windowKeyString(r))) continue;
-      if (now - since < turnOf(r, instances, engine.instanceId) * GRACE_RUNS * opts.intervalMs)
-        continue;
+      if (now - since < turnOf(r, instances, engine.instanceId) * graceMs()) continue;
       if (await revise(r)) report.revised.push(keyOf(r));
     }
     revisableSince = still;
@@ -623,7 +625,7 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
         const series = `${w.model}\u0000${w.sizeLabel}\u0000${w.version}`;
         if (deferred.has(series) || unrecorded.has(k)) continue;
         const turn = turnOf(w, instances, engine.instanceId);
-        if (now - since < turn * Math.max(GRACE_RUNS * opts.intervalMs, GRACE_MIN_MS)) {
+        if (now - since < turn * graceMs()) {
           deferred.add(series);
           continue;
         }
