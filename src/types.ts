@@ -275,7 +275,9 @@ export interface ResultReference {
 /**
  * Why a result row was written (its revision reason): a window's first result at its close, a
  * provisional one of a quiet open window, performance recomputed as labels arrive, a replay,
- * a restart's rewrite; 'migrated' for rows written before revisions were recorded (migration 12).
+ * a restart's rewrite, a cluster window finalised again because a lane counted events into it
+ * after the partial it was finalised from ('lane_late', docs/scale-out.md); 'migrated' for
+ * rows written before revisions were recorded (migration 12).
  */
 export type RevisionReason =
   | 'close'
@@ -285,6 +287,7 @@ export type RevisionReason =
   | 'replay'
   | 'recompute'
   | 'restart'
+  | 'lane_late'
   | 'migrated';
 
 /**

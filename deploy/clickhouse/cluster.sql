@@ -449,7 +449,8 @@ CREATE TABLE IF NOT EXISTS driftd.window_partials_local ON CLUSTER '{cluster}'
   events UInt64,
   state String CODEC(ZSTD(3)),
   instance LowCardinality(String),
-  written_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
+  written_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  INDEX written_at_minmax written_at TYPE minmax GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', written_at)
 PARTITION BY toYYYYMM(window_start)
@@ -478,7 +479,8 @@ ORDER BY (lane, model, version);
 CREATE TABLE IF NOT EXISTS driftd.lane_progress ON CLUSTER '{cluster}' AS driftd.lane_progress_local
 ENGINE = Distributed('{cluster}', 'driftd', 'lane_progress_local', cityHash64(lane));
 
--- window_finalisations: one row per finalised window (the token drops a second instance's);
+-- window_finalisations: one row per finalised window and revision (the token drops a second
+-- instance's);
 -- sharded by model, like the window's results.
 CREATE TABLE IF NOT EXISTS driftd.window_finalisations_local ON CLUSTER '{cluster}'
 (
@@ -488,6 +490,7 @@ CREATE TABLE IF NOT EXISTS driftd.window_finalisations_local ON CLUSTER '{cluste
   window_size_ms UInt64,
   window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
   window_end DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+  revision UInt32 DEFAULT 0,
   lanes Array(LowCardinality(String)),
   events UInt64,
   instance LowCardinality(String),
@@ -501,7 +504,7 @@ ORDER BY (model, version, size_label, window_start);
 CREATE TABLE IF NOT EXISTS driftd.window_finalisations ON CLUSTER '{cluster}' AS driftd.window_finalisations_local
 ENGINE = Distributed('{cluster}', 'driftd', 'window_finalisations_local', cityHash64(model));
 
--- Schema versions 1..24 of src/store/migrations.ts are in place (migration 3, the insert
+-- Schema versions 1..25 of src/store/migrations.ts are in place (migration 3, the insert
 -- deduplication window of non-replicated tables, is what Replicated* tables do by default;
 -- migrations 4 (raw-data TTL counted from ingestion), 5 (the events' `raw` column), 6
 -- (merge_selector_base of events), 7 (the events' HTTP ingest position and request key), 8
@@ -509,8 +512,9 @@ ENGINE = Distributed('{cluster}', 'driftd', 'window_finalisations_local', cityHa
 -- (calibrated verdict columns of window_results), 11 (window_results' reference columns),
 -- 12, 13 (the revision tables, their views and the lineage columns), 14 (fairness_results),
 -- 15 (window_results.segment), 16 (version_comparisons), 17 (retrain_recommendations), 18
--- (TTL on the row's Date), 19 (performance.segment), 20–22 (the cluster-mode tables) and 24
--- (events.lane) are written into the tables above; 23, the deduplication window of the
+-- (TTL on the row's Date), 19 (performance.segment), 20–22 (the cluster-mode tables), 24
+-- (events.lane), 25 (window_finalisations.revision, the written_at index of window_partials)
+-- are written into the tables above; 23, the deduplication window of the
 -- finalised tables, is what Replicated* tables do by default).
 -- Once, from one node, after the tables exist: through the Distributed tables.
 INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
@@ -537,7 +541,8 @@ INSERT INTO driftd.schema_migrations (version, name, applied_at) VALUES
   (21, 'lane_progress: where each lane stands per model version (cluster mode), with each lane checkpoint', now64(3, 'UTC')),
   (22, 'window_finalisations: one row per window finalised from its lanes’ partials (cluster mode)', now64(3, 'UTC')),
   (23, 'results and performance remember 10 000 inserted blocks: a finalised window’s token outlives the inserts between two instances’ writes', now64(3, 'UTC')),
-  (24, 'events.lane: the lane (HTTP input of an instance) a raw event was counted in', now64(3, 'UTC'));
+  (24, 'events.lane: the lane (HTTP input of an instance) a raw event was counted in', now64(3, 'UTC')),
+  (25, 'window_finalisations.revision and a written_at index on window_partials: a finalised window is revised when a lane’s final partial brings events beyond what was merged', now64(3, 'UTC'));
 
 INSERT INTO driftd.store_settings (key, value, updated_at) VALUES
   ('raw_events_ttl_days', '30', now64(3, 'UTC')),

@@ -172,7 +172,7 @@ const lineageFields = {
   revisionReason: {
     type: ['string', 'null'],
     description:
-      'Why this revision was written: close, provisional, flush, late_labels, replay, recompute, restart, or migrated (written before revisions were recorded)',
+      'Why this revision was written: close, provisional, flush, late_labels, replay, recompute, restart, lane_late (cluster mode: a lane counted events after the window was finalised), or migrated (written before revisions were recorded)',
   },
 } as const;
 

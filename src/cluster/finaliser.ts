@@ -47,6 +47,7 @@ import {
   isHttpLane,
   type LaneProgressRow,
   type PartialRow,
+  type RevisableWindow,
   type WindowKey,
   windowKeyString,
 } from './types.js';
@@ -68,6 +69,15 @@ const SEED_LOOKBACK_MS = 7 * 86_400_000;
 const MAX_UNCONFIRMED = 10 * PENDING_LIMIT;
 /** Windows whose failure was logged (once each); cleared beyond this. */
 const MAX_LOGGED = 1000;
+
+/**
+ * Finalised windows are looked at for a revision while a final partial of theirs is this
+ * recent (wall-clock ms): a lane's late final partial is seen by the next run of any
+ * instance; the margin covers instances' clock skew and an outage of every finaliser. The
+ * first run after a start looks back SEED_REVISION_LOOKBACK_MS.
+ */
+const REVISION_LOOKBACK_MS = 3_600_000;
+const SEED_REVISION_LOOKBACK_MS = 86_400_000;
 
 /**
  * Runs of its interval an instance leaves a ready window to the instance it is preferred to
@@ -119,9 +129,13 @@ export function turnOf(w: WindowKey, instances: readonly string[], instance: str
 
 const instanceOfLane = (lane: string) => lane.slice(HTTP_LANE_PREFIX.length);
 
-/** The dedup token of a window's final result and finalisation row. */
-export function finalToken(w: WindowKey): string {
-  return `final:${windowKeyString(w)}`;
+/**
+ * The dedup token of a window's final result and finalisation row; of its n-th revision
+ * ('lane_late'): `final:<window>#<n>`, n from the store, so racing instances agree.
+ */
+export function finalToken(w: WindowKey, revision = 0): string {
+  const base = `final:${windowKeyString(w)}`;
+  return revision > 0 ? `${base}#${revision}` : base;
 }
 
 /** What the finaliser uses of the engine (`pipeline.cluster`, src/ingest/pipeline.ts). */
@@ -161,6 +175,8 @@ export interface FinaliserOptions {
 /** A window whose result was handed to the engine, and what its finalisation row says. */
 interface Unrecorded {
   w: WindowKey;
+  /** 0: the window's finalisation; n > 0: its n-th revision. */
+  revision: number;
   lanes: string[];
   events: number;
   /** Wall-clock ms of its lanes' last final partial (of the last partial, when none is final). */
@@ -171,6 +187,8 @@ interface Unrecorded {
 export interface FinaliseReport {
   pending: number;
   finalised: WindowKey[];
+  /** Finalised windows written again: a lane counted events into them after (lane_late). */
+  revised: WindowKey[];
   /** Finalisations by other instances seen by this run. */
   foreign: number;
 }
@@ -200,6 +218,18 @@ function smallestIdleTimeout(models: ReadonlyMap<string, ModelConfig>): number {
   let min = Number.POSITIVE_INFINITY;
   for (const m of models.values()) min = Math.min(min, m.windows.idleTimeoutMs);
   return Number.isFinite(min) ? min : 0;
+}
+
+/** Only the key of a window (a row read from the store has more). */
+function keyOf(w: WindowKey): WindowKey {
+  return {
+    model: w.model,
+    version: w.version,
+    sizeLabel: w.sizeLabel,
+    size: w.size,
+    start: w.start,
+    end: w.end,
+  };
 }
 
 /** The window of the whole traffic a key names (no segment). */
@@ -240,11 +270,26 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
    * both write a window; the store keeps the first).
    */
   const unconfirmed = new Set<string>();
+  /** Revisions (key#revision) look() has seen; cleared beyond MAX_UNCONFIRMED. */
+  const revisionsSeen = new Set<string>();
   /** When this instance first saw each ready window (at most PENDING_LIMIT). */
   let readySince = new Map<string, number>();
+  /** The same for revisable windows (key#revision). */
+  let revisableSince = new Map<string, number>();
+  /**
+   * Revisable windows whose merge gave no more events than their finalisation (a partial on
+   * another baseline, left out): key#revision → the partials' events then; not merged again
+   * until those change. Cleared beyond MAX_LOGGED.
+   */
+  const unchanged = new Map<string, number>();
+  /** Final partials written since this are looked at for revisions (see REVISION_LOOKBACK_MS). */
+  let revisionLookback = SEED_REVISION_LOOKBACK_MS;
   let running: Promise<FinaliseReport> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let state: 'created' | 'running' | 'closing' | 'closed' = 'created';
+
+  /** How long each turn before this instance's waits for a ready window (`turnOf`). */
+  const graceMs = () => Math.max(GRACE_RUNS * opts.intervalMs, GRACE_MIN_MS);
 
   /** Logs a window's problem once (it is retried every run). */
   function logOnce(w: WindowKey, why: string, fields: Record<string, unknown>, msg: string): void {
@@ -346,9 +391,21 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       return false;
     }
     if (m === undefined) return false;
+    await write(w, 0, parts, m);
+    return true;
+  }
+
+  /** Writes a merged window (revision 0: its finalisation) and records it. */
+  async function write(
+    w: WindowKey,
+    revision: number,
+    parts: readonly PartialRow[],
+    m: { closed: ClosedWindow; lanes: string[] },
+  ): Promise<void> {
     const finals = parts.filter((p) => p.final);
     const entry: Unrecorded = {
       w,
+      revision,
       lanes: m.lanes,
       events: m.closed.state.count,
       lastPartialAt: Math.max(...(finals.length > 0 ? finals : parts).map((p) => p.writtenAt)),
@@ -356,10 +413,70 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
     // Until recorded: a failed write leaves the window queued in the engine's writer, which
     // writes it with the next call; it must not be merged and queued again meanwhile.
     unrecorded.set(windowKeyString(w), entry);
-    const token = finalToken(w);
+    const token = finalToken(w, revision);
     await engine.writeFinal([m.closed], () => token);
     await record(entry);
+  }
+
+  /**
+   * Writes revision `r.revision + 1` of a finalised window a lane counted more events into
+   * after its finalisation (src/window/manager.ts closeThrough: the lane's final partial):
+   * its latest partials merged again, reason 'lane_late', token `final:<window>#<n>` (two
+   * instances revising it leave one). False when it must wait or there is nothing to add.
+   */
+  async function revise(r: RevisableWindow): Promise<boolean> {
+    const k = `${windowKeyString(r)}#${r.revision}`;
+    if (unchanged.get(k) === r.partialEvents) return false;
+    const parts = await store.partialsOf(r);
+    if (parts.length === 0) return false;
+    let m: Awaited<ReturnType<typeof merged>>;
+    try {
+      m = await merged(r, parts);
+    } catch (err) {
+      if (!(err instanceof InvalidInputError)) throw err;
+      logOnce(r, 'partial', { err }, "revised window's partials cannot be merged: it waits");
+      return false;
+    }
+    if (m === undefined) return false;
+    if (m.closed.state.count <= r.events) {
+      // The events beyond it are on partials left out of the merge (another baseline).
+      if (unchanged.size >= MAX_LOGGED) unchanged.clear();
+      unchanged.set(k, r.partialEvents);
+      return false;
+    }
+    m.closed.revisionReason = 'lane_late';
+    const w = keyOf(r);
+    await write(w, r.revision + 1, parts, m);
+    log.info(
+      {
+        model: w.model,
+        version: w.version,
+        window: w.sizeLabel,
+        start: w.start,
+        revision: r.revision + 1,
+        events: m.closed.state.count,
+        was: r.events,
+      },
+      'finalised window revised: a lane counted events into it after its finalisation',
+    );
     return true;
+  }
+
+  /** Revises the finalised windows whose lanes counted more since (see `revise`). */
+  async function reviseAll(instances: readonly string[], report: FinaliseReport): Promise<void> {
+    const now = clock.now();
+    const candidates = await store.revisableWindows(now - revisionLookback, PENDING_LIMIT);
+    revisionLookback = REVISION_LOOKBACK_MS;
+    const still = new Map<string, number>();
+    for (const r of candidates) {
+      const k = `${windowKeyString(r)}#${r.revision}`;
+      const since = revisableSince.get(k) ?? now;
+      still.set(k, since);
+      if (unrecorded.has(windowKeyString(r))) continue;
+      if (now - since < turnOf(r, instances, engine.instanceId) * graceMs()) continue;
+      if (await revise(r)) report.revised.push(keyOf(r));
+    }
+    revisableSince = still;
   }
 
   /** The window's result is written: its finalisation row, metrics, the lanes closed. */
@@ -375,8 +492,11 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       finalisedAt: now,
       delaySeconds,
     };
+    if (e.revision > 0) row.revision = e.revision;
     await store.insertFinalisation(row);
     unrecorded.delete(windowKeyString(w));
+    // A revision is not a window finalised (the metrics count the first finalisation).
+    if (e.revision > 0) return;
     // Counted once the store shows this instance's row is the one kept (look()).
     if (unconfirmed.size >= MAX_UNCONFIRMED) unconfirmed.delete(unconfirmed.keys().next().value!);
     unconfirmed.add(windowKeyString(w));
@@ -403,7 +523,7 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
     await engine.writeFinal([], () => '');
     for (const e of [...unrecorded.values()].sort((a, b) => a.w.end - b.w.end)) {
       await record(e);
-      report.finalised.push(e.w);
+      (e.revision > 0 ? report.revised : report.finalised).push(e.w);
     }
   }
 
@@ -421,8 +541,20 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
     let foreign = 0;
     let from = since;
     for (let page = 0; page < FINALISATIONS_PAGES; page++) {
-      const rows = await store.finalisations(from, FINALISATIONS_PAGE);
+      const rows = await store.finalisations(from, FINALISATIONS_PAGE, { revisions: true });
       for (const r of rows) {
+        if ((r.revision ?? 0) > 0) {
+          // A revision by another instance ('lane_late'): its latest result moves the gauges
+          // (once: a look re-reads the margin before the previous one).
+          const rk = `${windowKeyString(r)}#${r.revision}`;
+          if (!revisionsSeen.has(rk)) {
+            if (revisionsSeen.size >= MAX_UNCONFIRMED) revisionsSeen.clear();
+            revisionsSeen.add(rk);
+            if (r.instance !== engine.instanceId) models.add(r.model);
+          }
+          closeThrough(r);
+          continue;
+        }
         const k = windowKeyString(r);
         if (unconfirmed.delete(k) && r.instance === engine.instanceId) {
           metrics.clusterWindowsFinalised.inc({ model: r.model, window: r.sizeLabel });
@@ -466,7 +598,7 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
   }
 
   async function run(): Promise<FinaliseReport> {
-    const report: FinaliseReport = { pending: 0, finalised: [], foreign: 0 };
+    const report: FinaliseReport = { pending: 0, finalised: [], revised: [], foreign: 0 };
     try {
       closeNewLanes();
       await recordUnrecorded(report);
@@ -493,7 +625,7 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
         const series = `${w.model}\u0000${w.sizeLabel}\u0000${w.version}`;
         if (deferred.has(series) || unrecorded.has(k)) continue;
         const turn = turnOf(w, instances, engine.instanceId);
-        if (now - since < turn * Math.max(GRACE_RUNS * opts.intervalMs, GRACE_MIN_MS)) {
+        if (now - since < turn * graceMs()) {
           deferred.add(series);
           continue;
         }
@@ -505,6 +637,7 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       readySince = stillReady;
       report.pending -= finalisedNow;
       metrics.clusterWindowsPending.set(report.pending);
+      await reviseAll(instances, report);
       const seen = await look();
       report.foreign = seen.foreign;
       if (seen.models.size > 0) {

@@ -52,8 +52,10 @@ export interface LaneWindows {
    */
   progress(lane: string): LaneProgress[];
   /**
-   * A window finalised elsewhere: every lane closes (drops) its windows of that size ending
-   * ≤ end and counts later events for them late; so does every lane opened or restored later.
+   * A window finalised elsewhere: every lane closes its windows of that size ending ≤ end
+   * (one holding events is queued as the lane's final partial: the finaliser revises the
+   * window if it holds more than was merged; an empty one is dropped) and counts later events
+   * for them late; so does every lane opened or restored later.
    */
   closeThrough(model: string, version: string, sizeLabel: string, end: number): void;
 }

@@ -98,8 +98,14 @@ export interface LaneProgressRow {
   writtenAt: number;
 }
 
-/** The record that a window was finalised (table `window_finalisations`, one row per window). */
+/**
+ * The record that a window was finalised (table `window_finalisations`): one row per window
+ * and revision (a window is revised when a lane's final partial brings events beyond what was
+ * merged: `revisableWindows`).
+ */
 export interface FinalisationRow extends WindowKey {
+  /** 0 (or absent): the window's first finalisation; n: its n-th revision ('lane_late'). */
+  revision?: number;
   /** The lanes whose partials were merged, sorted. */
   lanes: string[];
   events: number;
@@ -107,6 +113,20 @@ export interface FinalisationRow extends WindowKey {
   finalisedAt: number;
   /** Seconds from the last lane's final partial to the finalisation. */
   delaySeconds: number;
+}
+
+/**
+ * A finalised window whose lanes' latest partials (a final row over provisional ones) hold
+ * more events than its latest finalisation merged: a lane counted events into it after the
+ * partial it was finalised from (src/window/manager.ts closeThrough).
+ */
+export interface RevisableWindow extends WindowKey {
+  /** The latest finalisation's revision (the next one is revision + 1). */
+  revision: number;
+  /** Events the latest finalisation merged. */
+  events: number;
+  /** Events of the lanes' latest partials, summed. */
+  partialEvents: number;
 }
 
 /** Options of an insert that must land once however many instances make it. */
@@ -130,8 +150,20 @@ export interface ClusterStore {
   partialsOf(window: WindowKey): Promise<PartialRow[]>;
   /** Written with dedupToken `final:<windowKeyString>`: one row per window, whoever writes. */
   insertFinalisation(row: FinalisationRow): Promise<void>;
-  /** Finalisations with finalisedAt ≥ `since` (wall-clock ms), oldest first. */
-  finalisations(since: number, limit: number): Promise<FinalisationRow[]>;
+  /**
+   * Finalisations with finalisedAt ≥ `since` (wall-clock ms), oldest first: each window's
+   * first (revision 0); with `revisions`, every revision's row too.
+   */
+  finalisations(
+    since: number,
+    limit: number,
+    opts?: { revisions?: boolean },
+  ): Promise<FinalisationRow[]>;
+  /**
+   * Finalised windows with a final partial written at or after `since` (wall-clock ms) whose
+   * lanes' latest partials hold more events than the latest finalisation: oldest end first.
+   */
+  revisableWindows(since: number, limit: number): Promise<RevisableWindow[]>;
 }
 
 /** Lane checkpoint group names in the `checkpoints` table. */

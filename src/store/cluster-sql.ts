@@ -1,10 +1,16 @@
 /**
- * SQL of cluster mode's tables (migrations 20–22, src/cluster/types.ts): lanes' partials,
+ * SQL of cluster mode's tables (migrations 20–22, 25, src/cluster/types.ts): lanes' partials,
  * their progress, and window finalisations. Every table is insert-only; the reads never rely
  * on merges: they pick the row that counts with ORDER BY … LIMIT 1 BY.
  */
 
-import type { FinalisationRow, LaneProgressRow, PartialRow, WindowKey } from '../cluster/types.js';
+import type {
+  FinalisationRow,
+  LaneProgressRow,
+  PartialRow,
+  RevisableWindow,
+  WindowKey,
+} from '../cluster/types.js';
 import { windowKeyString } from '../cluster/types.js';
 import { InvalidInputError } from '../errors.js';
 import { EARLIEST_STORABLE_TS } from '../limits.js';
@@ -25,9 +31,13 @@ function f64(v: number): string {
   return v > 0 ? '"inf"' : '"-inf"';
 }
 
-/** The token of a finalised window's INSERTs (results, performance, the finalisation row). */
-export function finalisationToken(w: WindowKey): string {
-  return `final:${windowKeyString(w)}`;
+/**
+ * The token of a finalised window's INSERTs (results, performance, the finalisation row):
+ * `final:<window>`, and `final:<window>#<n>` for its n-th revision.
+ */
+export function finalisationToken(w: WindowKey, revision = 0): string {
+  const base = `final:${windowKeyString(w)}`;
+  return revision > 0 ? `${base}#${revision}` : base;
 }
 
 function windowColumns(w: WindowKey): string {
@@ -53,7 +63,7 @@ export function encodeLaneProgress(r: LaneProgressRow): string {
 
 export function encodeFinalisation(f: FinalisationRow): string {
   const lanes = f.lanes.map((l) => str(l)).join(',');
-  return `{${windowColumns(f)},"lanes":[${lanes}],"events":${u64(f.events, 'finalisation events')},"instance":${str(f.instance)},"written_at":"${formatDateTime64(f.finalisedAt, 'finalisedAt')}","delay_seconds":${f64(f.delaySeconds)}}`;
+  return `{${windowColumns(f)},"revision":${u64(f.revision ?? 0, 'finalisation revision')},"lanes":[${lanes}],"events":${u64(f.events, 'finalisation events')},"instance":${str(f.instance)},"written_at":"${formatDateTime64(f.finalisedAt, 'finalisedAt')}","delay_seconds":${f64(f.delaySeconds)}}`;
 }
 
 const WINDOW_COLUMNS = `model, version, size_label, window_size_ms,
@@ -93,6 +103,7 @@ export interface LaneProgressSqlRow {
 }
 
 export interface FinalisationSqlRow extends WindowKeySqlRow {
+  revision: string | number;
   lanes: string[];
   events: string | number;
   instance: string;
@@ -144,18 +155,78 @@ ${READ_SETTINGS}`;
 }
 
 /**
- * Params: since, limit. Finalisations written at or after `since`, oldest first; one per
- * window even if a copy got past the insert deduplication (the first one counts).
+ * Params: since, limit. Finalisations written at or after `since`, oldest first: one per
+ * window (its first finalisation, revision 0) even if a copy got past the insert
+ * deduplication (the first one counts); with `revisions`, one per window and revision.
  */
-export function finalisationsSql(db: string): string {
-  return `SELECT ${WINDOW_COLUMNS}, lanes, events, instance,
+export function finalisationsSql(db: string, revisions = false): string {
+  return `SELECT ${WINDOW_COLUMNS}, revision, lanes, events, instance,
   toUnixTimestamp64Milli(written_at) AS written_at_ms, delay_seconds
 FROM ${tableRef(db, 'window_finalisations')}
-WHERE written_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
-ORDER BY written_at, model, version, size_label, window_start
-LIMIT 1 BY model, version, size_label, window_start
+WHERE written_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')${revisions ? '' : ' AND revision = 0'}
+ORDER BY written_at, model, version, size_label, window_start, revision
+LIMIT 1 BY model, version, size_label, window_start${revisions ? ', revision' : ''}
 LIMIT {limit:UInt64}
 ${READ_SETTINGS}`;
+}
+
+export interface RevisableSqlRow extends WindowKeySqlRow {
+  revision: string | number;
+  events: string | number;
+  partial_events: string | number;
+}
+
+/**
+ * Params: since, limit. Finalised windows with a final partial written at or after `since`
+ * whose lanes' latest partials (per lane the final row, else the newest provisional one) sum
+ * to more events than the window's latest finalisation (highest revision) merged; oldest end
+ * first. Bounded by time: only windows with a final partial written since `since` are looked
+ * at (the minmax index on window_partials.written_at, migration 25, skips older parts); their
+ * rows are then read by the sorting key, never a partial's state.
+ */
+export function revisableWindowsSql(db: string): string {
+  const partials = tableRef(db, 'window_partials');
+  const recent = `SELECT model, version, size_label, window_start FROM ${partials}
+    WHERE final = 1 AND written_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`;
+  return `SELECT p.model AS model, p.version AS version, p.size_label AS size_label,
+  p.window_size_ms AS window_size_ms,
+  toUnixTimestamp64Milli(p.window_start) AS window_start_ms,
+  toUnixTimestamp64Milli(p.window_end) AS window_end_ms,
+  f.last_revision AS revision, f.merged_events AS events, p.partial_events AS partial_events
+FROM (
+  SELECT model, version, size_label, window_start, any(window_size_ms) AS window_size_ms,
+    any(window_end) AS window_end, sum(events) AS partial_events
+  FROM (
+    SELECT model, version, size_label, window_start, window_size_ms, window_end, lane, events
+    FROM ${partials}
+    WHERE (model, version, size_label, window_start) IN (${recent})
+    ORDER BY model, version, size_label, window_start, lane, final DESC, written_at DESC
+    LIMIT 1 BY model, version, size_label, window_start, lane
+  )
+  GROUP BY model, version, size_label, window_start
+) AS p
+INNER JOIN (
+  SELECT model, version, size_label, window_start, max(revision) AS last_revision,
+    argMax(events, (revision, written_at)) AS merged_events
+  FROM ${tableRef(db, 'window_finalisations')}
+  WHERE (model, version, size_label, window_start) IN (${recent})
+  GROUP BY model, version, size_label, window_start
+) AS f
+ON p.model = f.model AND p.version = f.version AND p.size_label = f.size_label
+  AND p.window_start = f.window_start
+WHERE p.partial_events > f.merged_events
+ORDER BY window_end_ms, window_start_ms, model, version, size_label
+LIMIT {limit:UInt64}
+${READ_SETTINGS}`;
+}
+
+export function decodeRevisable(r: RevisableSqlRow): RevisableWindow {
+  return {
+    ...decodeWindowKey(r),
+    revision: Number(r.revision),
+    events: Number(r.events),
+    partialEvents: Number(r.partial_events),
+  };
 }
 
 export function decodeWindowKey(r: WindowKeySqlRow): WindowKey {
@@ -199,8 +270,11 @@ export function decodeLaneProgress(r: LaneProgressSqlRow): LaneProgressRow {
 }
 
 export function decodeFinalisation(r: FinalisationSqlRow): FinalisationRow {
+  const revision = Number(r.revision ?? 0);
   return {
     ...decodeWindowKey(r),
+    // Absent for a window's first finalisation (most rows).
+    ...(revision > 0 ? { revision } : {}),
     lanes: r.lanes,
     events: Number(r.events),
     instance: r.instance,

@@ -706,6 +706,20 @@ SETTINGS non_replicated_deduplication_window = ${FINALISATION_DEDUPLICATION_WIND
       `ALTER TABLE ${tableRef(db, 'events')} ADD COLUMN IF NOT EXISTS lane LowCardinality(String), MODIFY ORDER BY (model, version, ts, id, source, kafka_topic, kafka_partition, kafka_offset, ingest_seq, lane)`,
     ],
   },
+  {
+    version: 25,
+    name: 'window_finalisations.revision and a written_at index on window_partials: a finalised window is revised when a lane’s final partial brings events beyond what was merged',
+    // Cluster mode: an event that reached an idle lane after its last progress row, for a
+    // window finalised from the lane's provisional partial, reaches the store in the lane's
+    // final partial; the finaliser finalises the window again (revision n, token
+    // 'final:<window>#<n>', reason 'lane_late') and records it as the row of revision n. The
+    // finalisers look for such windows among those with a final partial written recently:
+    // the minmax index skips older parts. IF NOT EXISTS: re-runnable.
+    up: ({ db }) => [
+      `ALTER TABLE ${tableRef(db, 'window_finalisations')} ADD COLUMN IF NOT EXISTS revision UInt32 DEFAULT 0 AFTER window_end`,
+      `ALTER TABLE ${tableRef(db, 'window_partials')} ADD INDEX IF NOT EXISTS written_at_minmax written_at TYPE minmax GRANULARITY 1`,
+    ],
+  },
 ];
 
 function checkMigrations(migrations: readonly Migration[]): void {

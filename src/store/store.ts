@@ -8,6 +8,7 @@ import type {
   FinalisationRow,
   LaneProgressRow,
   PartialRow,
+  RevisableWindow,
   WindowKey,
 } from '../cluster/types.js';
 import { InvalidInputError, LifecycleError, StoreError } from '../errors.js';
@@ -35,6 +36,7 @@ import {
   decodeFinalisation,
   decodeLaneProgress,
   decodePartial,
+  decodeRevisable,
   decodeWindowKey,
   encodeFinalisation,
   encodeLaneProgress,
@@ -47,6 +49,8 @@ import {
   type PartialSqlRow,
   partialsOfSql,
   pendingWindowsSql,
+  type RevisableSqlRow,
+  revisableWindowsSql,
   type WindowKeySqlRow,
 } from './cluster-sql.js';
 import {
@@ -752,16 +756,32 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
         'window_finalisations',
         [row],
         (f, out) => out.push(encodeFinalisation(f)),
-        dedupSettings({ dedupToken: finalisationToken(row) }),
+        dedupSettings({ dedupToken: finalisationToken(row, row.revision) }),
       );
     },
 
-    async finalisations(since: number, limit: number): Promise<FinalisationRow[]> {
+    async revisableWindows(since: number, limit: number): Promise<RevisableWindow[]> {
+      ensureOpen();
+      if (!Number.isFinite(since)) {
+        throw new InvalidInputError(`revisableWindows: since must be a time in ms, got ${since}`);
+      }
+      const rows = await exec.query<RevisableSqlRow>(revisableWindowsSql(db), {
+        since: Math.floor(since),
+        limit: boundedLimit(limit),
+      });
+      return rows.map(decodeRevisable);
+    },
+
+    async finalisations(
+      since: number,
+      limit: number,
+      opts?: { revisions?: boolean },
+    ): Promise<FinalisationRow[]> {
       ensureOpen();
       if (!Number.isFinite(since)) {
         throw new InvalidInputError(`finalisations: since must be a time in ms, got ${since}`);
       }
-      const rows = await exec.query<FinalisationSqlRow>(finalisationsSql(db), {
+      const rows = await exec.query<FinalisationSqlRow>(finalisationsSql(db, opts?.revisions), {
         since: Math.floor(since),
         limit: boundedLimit(limit),
       });

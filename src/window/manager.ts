@@ -256,9 +256,12 @@ export interface WindowManager {
   versions(): VersionProgress[];
   /**
    * Cluster mode: the window of `sizeLabel` ending at `end` was finalised elsewhere. Open
-   * windows of that version and size ending at or before `end` are dropped (nothing is
-   * written) and the size counts as closed through `end`, so later events for them are late.
-   * A version not seen yet starts closed through `end`.
+   * windows of that version and size ending at or before `end` are closed: one holding
+   * events is queued for `drainClosed()` ('flush', final: its partial reaches the store, and
+   * the finaliser revises the window if the lane counted more than was merged — an event
+   * that reached an idle lane after its last progress row), an empty one is dropped. The
+   * size counts as closed through `end`, so later events for them are late. A version not
+   * seen yet starts closed through `end`.
    */
   closeThrough(version: string, sizeLabel: string, end: number): void;
 }
@@ -922,12 +925,22 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         if (end > (marks.get(sizeLabel) ?? Number.NEGATIVE_INFINITY)) marks.set(sizeLabel, end);
         return;
       }
+      const now = clock.now();
+      const closed: ClosedWindow[] = [];
       for (const sz of stream.sizes) {
         if (sz.label !== sizeLabel) continue;
         for (const [start, state] of sz.open) {
           if (state.bounds.end > end) continue;
           sz.open.delete(start);
-          stream.baselines.delete(windowKey(state.bounds));
+          const key = windowKey(state.bounds);
+          const baseline = stream.baselines.get(key)!;
+          stream.baselines.delete(key);
+          // Its events may go beyond the lane's provisional partial the window was finalised
+          // from (an event after the lane's last idle progress row): its final partial is
+          // written, and the finaliser revises the window if it holds more than was merged.
+          if (state.count > 0) {
+            closed.push({ bounds: state.bounds, state, baseline, reason: 'flush', closedAt: now });
+          }
         }
         if (sz.current !== null && !sz.open.has(sz.currentStart)) {
           sz.current = null;
@@ -936,6 +949,8 @@ export function createWindowManager(options: WindowManagerOptions): WindowManage
         }
         if (end > sz.closedThrough) sz.closedThrough = end;
       }
+      closed.sort(byEndThenSize);
+      for (const c of closed) closedQueue.push(c);
       recomputeNextEnd(stream);
     },
   };

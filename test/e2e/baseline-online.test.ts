@@ -101,7 +101,8 @@ describe('baselines while the daemon runs (real processes, embedded store)', () 
     // What main did while a daemon ran: the store directly, which the daemon holds.
     const offline = await driftd(['baseline', 'list', '--config', configFile, '--offline'], env);
     expect(offline.code).toBe(1);
-    expect(offline.stderr).toContain('cannot open the embedded store');
+    // The embedded store's lock names the process holding it (src/store/embedded-lock.ts).
+    expect(offline.stderr).toContain('is in use by another driftd process');
   }, 120_000);
 
   it('without a token the daemon refuses, and the CLI says what to give', async () => {

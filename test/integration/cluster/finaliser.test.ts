@@ -3,7 +3,10 @@
  * pipelines (their `cluster` engine writes the results): partials of three lanes built from
  * real window states → one result equal to one state holding every event; a lane that has not
  * passed holds the window; two finalisers racing on one store leave exactly one revision and
- * one finalisation row per window (the insert deduplication token).
+ * one finalisation row per window (the insert deduplication token); an event that reaches an
+ * idle lane after its last progress row, for a window finalised meanwhile from the lane's
+ * provisional partial, is in the window's latest result (revision 'lane_late', one however
+ * many finalisers race).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +14,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFinaliser, type Finaliser } from '../../../src/cluster/finaliser.js';
+import { progressRows } from '../../../src/cluster/progress.js';
 import type { LaneProgressRow, PartialRow, WindowKey } from '../../../src/cluster/types.js';
 import { validateConfig } from '../../../src/config/index.js';
 import type { DriftdConfig, ModelConfig } from '../../../src/config/types.js';
@@ -23,7 +27,7 @@ import type { BaselineProfile, WindowBounds, WindowResult } from '../../../src/t
 import { evaluateWindow, type WindowState } from '../../../src/window/index.js';
 import { createWindowState } from '../../../src/window/state.js';
 import { expectNear } from '../../helpers/near.js';
-import { makeBaseline, makeEvents, makeRows } from '../../unit/window/fixtures.js';
+import { makeBaseline, makeEvents, makeRows, manualClock } from '../../unit/window/fixtures.js';
 
 const SIZE = 300_000;
 /** Wall clock of the test (the finalisers' and the rows'), a window grid point. */
@@ -46,13 +50,13 @@ const logger = createLogger('silent');
  */
 const clockOf = (instanceId: string) => ({ now: () => NOW + (instanceId.charCodeAt(0) % 7) });
 
-function pipelineOf(instanceId: string): Pipeline {
+function pipelineOf(instanceId: string, clock = clockOf(instanceId)): Pipeline {
   return createPipeline({
     config,
     store,
     metrics: createMetrics(new Registry(), { version: 't' }),
     logger,
-    clock: clockOf(instanceId),
+    clock,
     cluster: { instanceId },
   });
 }
@@ -60,6 +64,7 @@ function pipelineOf(instanceId: string): Pipeline {
 function finaliserOf(
   p: Pipeline,
   s: Parameters<typeof createFinaliser>[0]['store'] = store,
+  clock = clockOf(p.cluster!.instanceId),
 ): Finaliser {
   return createFinaliser({
     store: s,
@@ -70,7 +75,7 @@ function finaliserOf(
     kafkaLanes: () => LANES,
     metrics: createMetrics(new Registry(), { version: 't' }),
     logger,
-    clock: clockOf(p.cluster!.instanceId),
+    clock,
     intervalMs: 60_000,
     laneTimeoutMs: 600_000,
   });
@@ -270,5 +275,117 @@ describe('finaliser on the embedded ClickHouse store', () => {
       expect(await revisions(w), `revisions of ${w.start}`).toHaveLength(1);
       expect(await finalisationsOf(w), `finalisations of ${w.start}`).toHaveLength(1);
     }
+  }, 120_000);
+
+  it("an event reaching an idle lane after its last progress row, for a window finalised meanwhile from the lane's provisional partial, is in the latest result: one 'lane_late' revision however many finalisers race", async () => {
+    const clock = manualClock(NOW);
+    const a = pipelineOf('a', clock);
+    const b = pipelineOf('b', clock);
+    await a.start();
+    await b.start();
+    const fa = finaliserOf(a, store, clock);
+    // b merges only after a has (the race made certain, as in the test above).
+    let release: () => void = () => {};
+    let gate = Promise.resolve();
+    const racing = Object.create(store) as Store;
+    racing.partialsOf = async (w) => {
+      await gate;
+      return store.partialsOf(w);
+    };
+    const fb = finaliserOf(b, racing, clock);
+    const w = key(NOW - 5 * SIZE);
+    // Lanes 0 and 1 (another instance's) passed the window: their final partials.
+    const { parts } = statesOf(w, 600, 21);
+    await store.insertPartials(
+      [0, 1].map((i) => ({
+        ...w,
+        lane: LANES[i]!,
+        final: true,
+        position: '1',
+        baselineId: baseline.id,
+        events: parts[i]!.count,
+        state: JSON.stringify(parts[i]!.snapshot()),
+        instance: 'writer',
+        writtenAt: NOW - 3000,
+      })),
+    );
+    seq++;
+    await store.insertLaneProgress(
+      [0, 1].map((i) => ({
+        lane: LANES[i]!,
+        model: model.id,
+        version: '3',
+        watermark: w.end,
+        idle: false,
+        retired: false,
+        position: '1',
+        seq,
+        instance: 'writer',
+        writtenAt: NOW - 1000,
+      })),
+    );
+    // Lane 2 is a's: 40 events early in the window, then quiet for the idle timeout: its
+    // provisional partial, and a progress row saying it is idle.
+    const lane = LANES[2]!;
+    a.cluster!.lanes.open(lane);
+    const events = makeEvents(model, '3', makeRows(41, 77, {}), (i) => w.start + 1000 * (i + 1));
+    const sourced = events.map((event, i) => ({
+      event: { ...event, id: `late-lane-${i}` },
+      source: { kind: 'kafka' as const, topic: 'predictions', partition: 2, offset: String(i) },
+    }));
+    a.record(sourced.slice(0, 40));
+    await a.settle();
+    clock.advance(120_000);
+    await a.tick();
+    await a.settle();
+    seq++;
+    const rows = progressRows(lane, a.cluster!.lanes.progress(lane), {
+      position: '40',
+      seq,
+      instance: 'a',
+      now: clock.now(),
+    });
+    expect(rows.map((r) => [r.version, r.idle])).toEqual([
+      ['3', true],
+      ['', true],
+    ]);
+    await store.insertLaneProgress(rows);
+    // b finalises the window from lane 2's provisional partial.
+    expect((await fb.runOnce()).finalised).toEqual([w]);
+    const first = parts[0]!.count + parts[1]!.count + 40;
+    expect((await revisions(w)).map((r) => r.eventCount)).toEqual([first]);
+    // Meanwhile lane 2 receives one more event of the window (not late for the lane), then
+    // a learns of the finalisation (its lanes close the window) and its lane writes it.
+    clock.advance(1000);
+    a.record(sourced.slice(40));
+    await a.settle();
+    expect((await fa.runOnce()).revised).toEqual([]);
+    await a.tick();
+    await a.settle();
+    // Both finalisers revise it at once: one revision is kept.
+    gate = new Promise<void>((done) => {
+      release = done;
+    });
+    const rb = fb.runOnce();
+    await new Promise((r) => setTimeout(r, 200));
+    const ra = await fa.runOnce();
+    release();
+    const rbDone = await rb;
+    expect(ra.revised).toEqual([w]);
+    expect(rbDone.revised).toEqual([w]);
+    const stored = await revisions(w);
+    expect(stored.map((r) => [r.eventCount, r.revisionReason])).toEqual([
+      [first, 'close'],
+      [first + 1, 'lane_late'],
+    ]);
+    // The latest table (what the API and the gauges read) holds the revision.
+    const shown = (
+      await store.queryDrift({ model: model.id, from: w.start, to: w.end, window: '5m' })
+    ).filter((r) => r.start === w.start && !r.segment);
+    expect(shown.map((r) => [r.eventCount, r.revisionReason])).toEqual([[first + 1, 'lane_late']]);
+    expect(await store.revisableWindows(0, 100)).toEqual([]);
+    // Settled: nothing more to revise.
+    expect((await fa.runOnce()).revised).toEqual([]);
+    expect((await revisions(w)).length).toBe(2);
   }, 120_000);
 });

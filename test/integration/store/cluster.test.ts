@@ -461,6 +461,65 @@ describe.each(DRIVERS)('cluster store on the $name', (driver) => {
     await expect(store.finalisations(0, Number.NaN)).rejects.toBeInstanceOf(InvalidInputError);
   });
 
+  it('revisableWindows: finalised windows whose lanes’ latest partials hold more events than the latest finalisation, with a final partial written since; a revision’s row has its own token', async () => {
+    const since = T0 + 100 * MIN;
+    const at = since + 1000;
+    // 0: finalised from a provisional partial of lane 1 (300 + 400); lane 1's final partial
+    // (401) comes after: revisable. 1: the same, the final partial equal to the provisional
+    // one: not. 2: revisable, but its late final partial was written before `since`. 3: more
+    // events, but pending (no finalisation).
+    const early = since - 2000;
+    for (const k of [0, 1, 2, 3]) {
+      const t = k === 2 ? early : at;
+      await store.insertPartials([
+        partial(k, 'predictions/0', { events: 300, writtenAt: t }),
+        partial(k, 'predictions/1', { events: 400, final: false, writtenAt: t }),
+      ]);
+    }
+    for (const k of [0, 1, 2]) {
+      const t = k === 2 ? early : at;
+      await store.insertFinalisation(finalisation(k, { events: 700, finalisedAt: t + 100 }));
+    }
+    await store.insertPartials([
+      partial(0, 'predictions/1', { events: 401, writtenAt: at + 200 }),
+      partial(1, 'predictions/1', { events: 400, writtenAt: at + 200 }),
+      partial(2, 'predictions/1', { events: 401, writtenAt: since - 1 }),
+      partial(3, 'predictions/1', { events: 401, writtenAt: at + 200 }),
+    ]);
+    // A provisional copy written later does not count over the lane's final row.
+    await store.insertPartials([
+      partial(0, 'predictions/1', { events: 400, final: false, writtenAt: at + 300 }),
+    ]);
+    expect(await store.revisableWindows(since, 100)).toEqual([
+      { ...windowKey(0), revision: 0, events: 700, partialEvents: 701 },
+    ]);
+    // Older final partials are looked at with an earlier `since`.
+    expect((await store.revisableWindows(since - MIN, 100)).map((w) => w.start)).toEqual([
+      windowKey(0).start,
+      windowKey(2).start,
+    ]);
+    // Revision 1 of window 0 (token final:<window>#1, twice: one row) settles it.
+    const rev = finalisation(0, { revision: 1, events: 701, finalisedAt: at + 400 });
+    await store.insertFinalisation(rev);
+    await store.insertFinalisation({ ...rev, instance: 'driftd-1', finalisedAt: at + 500 });
+    expect(
+      await count('SELECT count() AS n FROM `driftd`.`window_finalisations` WHERE revision = 1'),
+    ).toBe(1);
+    expect(await store.revisableWindows(since, 100)).toEqual([]);
+    // Another lane's later events: revisable again, from revision 1.
+    await store.insertPartials([partial(0, 'predictions/2', { events: 5, writtenAt: at + 600 })]);
+    expect(await store.revisableWindows(since, 100)).toEqual([
+      { ...windowKey(0), revision: 1, events: 701, partialEvents: 706 },
+    ]);
+    // finalisations(since) reads a window once: its first finalisation; with revisions,
+    // each revision once (its first row).
+    const of0 = (rows: FinalisationRow[]) => rows.filter((f) => f.start === windowKey(0).start);
+    const first0 = finalisation(0, { events: 700, finalisedAt: at + 100 });
+    expect(of0(await store.finalisations(0, 100))).toEqual([first0]);
+    expect(of0(await store.finalisations(0, 100, { revisions: true }))).toEqual([first0, rev]);
+    await expect(store.revisableWindows(Number.NaN, 1)).rejects.toBeInstanceOf(InvalidInputError);
+  });
+
   it('httpEventsAfter reads one lane: two instances’ events of one id, time and position are both kept', async () => {
     const a = 'http:driftd-0';
     const b = 'http:driftd-1';

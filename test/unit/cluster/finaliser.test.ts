@@ -10,6 +10,7 @@ import type {
   FinalisationRow,
   LaneProgressRow,
   PartialRow,
+  RevisableWindow,
   WindowKey,
 } from '../../../src/cluster/types.js';
 import { windowKeyString } from '../../../src/cluster/types.js';
@@ -92,6 +93,20 @@ function memoryStore(opts: { latestResults?: WindowResult[] } = {}) {
   const prog: LaneProgressRow[] = [];
   const fins: FinalisationRow[] = [];
   const calls = { latestResults: 0 };
+  /** Per lane its final partial, else its newest provisional one (as the store reads them). */
+  const latestOf = (k: string): PartialRow[] => {
+    const latest = new Map<string, PartialRow>();
+    for (const p of partials.filter((x) => windowKeyString(x) === k)) {
+      const had = latest.get(p.lane);
+      if (
+        had === undefined ||
+        (p.final && !had.final) ||
+        (p.final === had.final && p.writtenAt >= had.writtenAt)
+      )
+        latest.set(p.lane, p);
+    }
+    return [...latest.values()];
+  };
   const store: FinaliserStore = {
     async insertPartials(rows) {
       partials.push(...rows);
@@ -120,13 +135,44 @@ function memoryStore(opts: { latestResults?: WindowResult[] } = {}) {
       return [...seen.values()].sort((a, b) => a.end - b.end).slice(0, limit);
     },
     async partialsOf(w) {
-      return partials.filter((p) => windowKeyString(p) === windowKeyString(w));
+      return latestOf(windowKeyString(w));
     },
     async insertFinalisation(row) {
-      if (!fins.some((f) => windowKeyString(f) === windowKeyString(row))) fins.push(row);
+      // One row per token: per window and revision.
+      const same = (f: FinalisationRow) =>
+        windowKeyString(f) === windowKeyString(row) && (f.revision ?? 0) === (row.revision ?? 0);
+      if (!fins.some(same)) fins.push(row);
     },
-    async finalisations(since, limit) {
-      return fins.filter((f) => f.finalisedAt >= since).slice(0, limit);
+    async revisableWindows(since, limit) {
+      const out: RevisableWindow[] = [];
+      for (const k of new Set(
+        partials.filter((p) => p.final && p.writtenAt >= since).map(windowKeyString),
+      )) {
+        const of = fins.filter((f) => windowKeyString(f) === k);
+        if (of.length === 0) continue;
+        const last = of.reduce((a, b) => ((b.revision ?? 0) > (a.revision ?? 0) ? b : a));
+        const latest = latestOf(k);
+        const partialEvents = latest.reduce((n, p) => n + p.events, 0);
+        if (partialEvents <= last.events) continue;
+        const { model: m, version, sizeLabel, size, start, end } = last;
+        out.push({
+          model: m,
+          version,
+          sizeLabel,
+          size,
+          start,
+          end,
+          revision: last.revision ?? 0,
+          events: last.events,
+          partialEvents,
+        });
+      }
+      return out.sort((a, b) => a.end - b.end).slice(0, limit);
+    },
+    async finalisations(since, limit, o) {
+      return fins
+        .filter((f) => f.finalisedAt >= since && (o?.revisions || (f.revision ?? 0) === 0))
+        .slice(0, limit);
     },
     async latestResults() {
       calls.latestResults++;
@@ -253,6 +299,72 @@ describe('finaliser (in-memory store double)', () => {
     expect(t.written).toHaveLength(1);
   });
 
+  it("a lane's final partial with events beyond the provisional one the window was finalised from: revision 1 ('lane_late', token #1), once", async () => {
+    const w = key(T0);
+    const { whole, parts } = lanesOf(w, 300, 7);
+    const t = setup({ kafkaLanes: () => LANES });
+    // Lane t/2 idle: its provisional copy (one event short) is what is merged first.
+    const short = createWindowState({ bounds: { ...w }, model, baseline }, parts[2]!.snapshot());
+    const extra = makeEvents(model, '3', makeRows(1, 99), () => w.start + 5)[0]!;
+    parts[2]!.record(extra);
+    whole.record(extra);
+    t.partials.push(partial(w, 't/0', parts[0]!), partial(w, 't/1', parts[1]!), {
+      ...partial(w, 't/2', short),
+      final: false,
+    });
+    t.prog.push(
+      progress('t/0', w.end),
+      progress('t/1', w.end),
+      progress('t/2', w.start, { idle: true }),
+    );
+    expect((await t.finaliser.runOnce()).finalised).toEqual([w]);
+    expect(t.fins[0]!.events).toBe(300);
+    // The lane counted one more event; closeThrough made it its final partial.
+    t.partials.push(partial(w, 't/2', parts[2]!, NOW + 1000));
+    t.clock.advance(2000);
+    const report = await t.finaliser.runOnce();
+    expect(report.revised).toEqual([w]);
+    expect(report.finalised).toEqual([]);
+    expect(t.written).toHaveLength(2);
+    const { closed, token } = t.written[1]!;
+    expect(token).toBe(`final:${windowKeyString(w)}#1`);
+    expect(closed.revisionReason).toBe('lane_late');
+    expect(closed.state.count).toBe(301);
+    expectNear(closed.state.snapshot(), whole.snapshot());
+    expect(evaluateWindow(closed, baseline, model).revisionReason).toBe('lane_late');
+    expect(t.fins.map((f) => [f.revision ?? 0, f.events])).toEqual([
+      [0, 300],
+      [1, 301],
+    ]);
+    // Counted once as a finalised window.
+    expect(await t.registry.metrics()).toMatch(
+      /driftd_cluster_windows_finalised_total\{model="credit-risk",window="5m"\} 1\n/,
+    );
+    expect((await t.finaliser.runOnce()).revised).toEqual([]);
+    expect(t.written).toHaveLength(2);
+  });
+
+  it('a revisable window whose extra events are on a partial left out of the merge (another baseline) is not revised, nor merged again', async () => {
+    const w = key(T0);
+    const { parts } = lanesOf(w, 90, 8);
+    const t = setup({ kafkaLanes: () => LANES });
+    t.partials.push(...LANES.map((l, i) => partial(w, l, parts[i]!)));
+    t.prog.push(...allPassed(w.end));
+    expect((await t.finaliser.runOnce()).finalised).toEqual([w]);
+    // A partial of a lane on another baseline, written late.
+    t.partials.push({ ...partial(w, 't/3', parts[0]!, NOW + 1), baselineId: 'other' });
+    let reads = 0;
+    const partialsOf = t.store.partialsOf;
+    t.store.partialsOf = (x) => {
+      reads++;
+      return partialsOf(x);
+    };
+    expect((await t.finaliser.runOnce()).revised).toEqual([]);
+    expect((await t.finaliser.runOnce()).revised).toEqual([]);
+    expect(reads).toBe(1);
+    expect(t.written).toHaveLength(1);
+  });
+
   it('a lane that has not passed the window holds it; an idle one does not', async () => {
     const w = key(T0);
     const { parts } = lanesOf(w, 90, 2);
@@ -337,6 +449,12 @@ describe('finaliser (in-memory store double)', () => {
     await t.finaliser.runOnce();
     expect(t.calls.latestResults).toBe(1);
     expect(t.closedThrough).toHaveLength(1);
+    // Its revision by b ('lane_late'): the gauges are read again, once.
+    t.fins.push({ ...t.fins[0]!, revision: 1, events: 301, finalisedAt: NOW + 1 });
+    expect((await t.finaliser.runOnce()).foreign).toBe(0);
+    expect(t.calls.latestResults).toBe(2);
+    await t.finaliser.runOnce();
+    expect(t.calls.latestResults).toBe(2);
   });
 
   it("a window whose write failed is written from the engine's queue, not merged and queued again", async () => {

@@ -321,7 +321,7 @@ describe('lane windows', () => {
     expect([idle('preds/0'), idle('preds/2')]).toEqual([true, true]);
   });
 
-  it('closeThrough drops the open windows it covers and makes later events for them late', () => {
+  it('closeThrough closes the open windows it covers (final partials of those with events) and makes later events for them late', () => {
     const c = engine(true, metrics());
     c.lanes!.open('preds/0');
     const t0 = 1_700_000_100_000 - (1_700_000_100_000 % 900_000);
@@ -333,10 +333,16 @@ describe('lane windows', () => {
     expect(c.windows.openWindows()).toBe(2); // 5m and 15m
     c.lanes!.closeThrough(model.id, '3', '5m', t0 + 300_000);
     expect(c.windows.openWindows()).toBe(1);
+    // The closed window is the lane's final partial ('flush'): its events reach the store
+    // even if they go beyond the provisional copy the window was finalised from.
+    const closed = c.windows.drain();
+    expect(closed.map((w) => [w.bounds.sizeLabel, w.reason, w.state.count, w.lane])).toEqual([
+      ['5m', 'flush', 2, 'preds/0'],
+    ]);
     const rows: StoredEvent[] = [];
     c.intake.record([ev(2, t0 + 3000)], { rows: { add: (r) => rows.push(r) } });
     expect(rows[0]!.late).toBe(true);
-    // Nothing of the dropped window is written by this lane.
+    expect(c.results.all.filter((w) => w.bounds.sizeLabel === '5m')).toEqual([]);
     expect(c.windows.flushAll().map((w) => w.bounds.sizeLabel)).toEqual(['15m']);
     // A version the lane has not seen yet starts closed through the mark too.
     c.lanes!.closeThrough(model.id, '4', '5m', t0 + 300_000);

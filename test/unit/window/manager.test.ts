@@ -787,3 +787,30 @@ describe('window manager: lanes (per-partition watermarks)', () => {
     ]);
   });
 });
+
+describe('closeThrough (cluster mode: a window finalised elsewhere)', () => {
+  it('an open window holding events is queued as final (flush), whatever its version; later events for it are late', () => {
+    const { manager, baselines } = setup();
+    baselines.set('4', makeBaseline(model, '4'));
+    const t0 = 100 * FIVE;
+    // Version 3 was seen before; version 4 is new to the lane (its progress was the lane-level
+    // row): both windows got an event before the mark arrived.
+    manager.record(ev(t0 + 1000));
+    manager.record(ev(t0 + 2000, '4'));
+    manager.record(ev(t0 + 3000, '4'));
+    manager.closeThrough('3', '5m', t0 + FIVE);
+    manager.closeThrough('4', '5m', t0 + FIVE);
+    const closed = manager.drainClosed();
+    expect(closed.map((c) => [c.bounds.version, c.reason, c.state.count])).toEqual([
+      ['3', 'flush', 1],
+      ['4', 'flush', 2],
+    ]);
+    expect(manager.openWindows()).toEqual([]);
+    expect(manager.record(ev(t0 + 4000, '4')).status).toBe('late');
+    // A version the mark reaches before its first event: nothing to write, its events late.
+    baselines.set('5', makeBaseline(model, '5'));
+    manager.closeThrough('5', '5m', t0 + FIVE);
+    expect(manager.record(ev(t0 + 5000, '5')).status).toBe('late');
+    expect(manager.drainClosed()).toEqual([]);
+  });
+});
