@@ -19,43 +19,16 @@ import type {
 } from '../../../src/cluster/types.js';
 import { InvalidInputError } from '../../../src/errors.js';
 import { createChdbExecutor } from '../../../src/store/chdb.js';
-import {
-  type CreateStoreOptions,
-  createClickHouseExecutor,
-  createStore,
-} from '../../../src/store/index.js';
+import { type CreateStoreOptions, createStore } from '../../../src/store/index.js';
 import type { SqlExecutor, Store, StoredEvent } from '../../../src/store/types.js';
 import type { FeatureDrift, PerformanceResult, WindowResult } from '../../../src/types.js';
-import { startClickHouseStandIn } from '../../helpers/clickhouse-http.js';
+import { STORE_DRIVERS } from '../../helpers/store-drivers.js';
 
 const T0 = Date.UTC(2026, 10, 22, 10, 0, 0);
 const MIN = 60_000;
 const SIZE = 5 * MIN;
 
-const DRIVERS = [
-  {
-    name: 'embedded driver (chDB in-process)',
-    open: async (path: string) => ({
-      exec: createChdbExecutor({ path }) as SqlExecutor,
-      stop: async () => {},
-    }),
-  },
-  {
-    name: 'ClickHouse server driver via the stand-in HTTP interface',
-    open: async (path: string) => {
-      const standIn = await startClickHouseStandIn({ path });
-      return {
-        exec: createClickHouseExecutor({
-          url: standIn.url,
-          username: 'default',
-          password: '',
-          requestTimeoutMs: 10_000,
-        }) as SqlExecutor,
-        stop: () => standIn.close(),
-      };
-    },
-  },
-];
+const DRIVERS = STORE_DRIVERS;
 
 /** Window k of credit-risk v3, 5m. */
 function windowKey(k: number, over: Partial<WindowKey> = {}): WindowKey {

@@ -10,37 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createChdbExecutor } from '../../../src/store/chdb.js';
-import { createClickHouseExecutor, createStore } from '../../../src/store/index.js';
+import { createStore } from '../../../src/store/index.js';
 import { eraseByIdSql } from '../../../src/store/sql.js';
-import type { SqlExecutor, Store, StoredEvent } from '../../../src/store/types.js';
-import { startClickHouseStandIn } from '../../helpers/clickhouse-http.js';
+import type { Store, StoredEvent } from '../../../src/store/types.js';
+import { STORE_DRIVERS } from '../../helpers/store-drivers.js';
 
 const T0 = Date.UTC(2026, 10, 22, 10, 0, 0);
 
-const DRIVERS = [
-  {
-    name: 'embedded driver (chDB in-process)',
-    open: async (path: string) => ({
-      exec: createChdbExecutor({ path }) as SqlExecutor,
-      stop: async () => {},
-    }),
-  },
-  {
-    name: 'ClickHouse server driver via the stand-in HTTP interface',
-    open: async (path: string) => {
-      const standIn = await startClickHouseStandIn({ path });
-      return {
-        exec: createClickHouseExecutor({
-          url: standIn.url,
-          username: 'default',
-          password: '',
-          requestTimeoutMs: 10_000,
-        }) as SqlExecutor,
-        stop: () => standIn.close(),
-      };
-    },
-  },
-];
+const DRIVERS = STORE_DRIVERS;
 
 function event(id: string, i: number, over: Partial<StoredEvent> = {}): StoredEvent {
   return {
