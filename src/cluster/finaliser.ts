@@ -54,6 +54,8 @@ import {
 
 /** Pending windows read per run (oldest end first); the rest wait for the next run. */
 export const PENDING_LIMIT = 500;
+/** After its first run, a finaliser looks for pending windows among the partials this recent. */
+const PENDING_LOOKBACK_MS = 7 * 86_400_000;
 /** Finalisations read per page when looking for those made since the last look. */
 const FINALISATIONS_PAGE = 1000;
 /** Pages read per run (a backlog is caught up over several runs). */
@@ -274,6 +276,8 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
   const revisionsSeen = new Set<string>();
   /** When this instance first saw each ready window (at most PENDING_LIMIT). */
   let readySince = new Map<string, number>();
+  /** A run has read the pending windows of every partial (later runs bound the scan). */
+  let lookedBack = false;
   /** The same for revisable windows (key#revision). */
   let revisableSince = new Map<string, number>();
   /**
@@ -604,8 +608,12 @@ export function createFinaliser(opts: FinaliserOptions): Finaliser {
       await recordUnrecorded(report);
       const [progress, pending] = await Promise.all([
         store.laneProgress(),
-        store.pendingWindows(PENDING_LIMIT),
+        // The first run looks at every partial; later ones at those of the last week (the
+        // scan grows with the table otherwise, once per instance per interval). A window
+        // pending longer is looked at again by the next start.
+        store.pendingWindows(PENDING_LIMIT, lookedBack ? clock.now() - PENDING_LOOKBACK_MS : 0),
       ]);
+      lookedBack = true;
       const set = setOf(progress);
       report.pending = pending.length;
       // Oldest end first: a series is finalised in order (finalised.ts relies on it).

@@ -144,8 +144,11 @@ export interface ClusterStore {
   insertLaneProgress(rows: readonly LaneProgressRow[]): Promise<void>;
   /** The latest progress row per (lane, model, version). */
   laneProgress(): Promise<LaneProgressRow[]>;
-  /** Windows with at least one partial and no finalisation, oldest end first. */
-  pendingWindows(limit: number): Promise<WindowKey[]>;
+  /**
+   * Windows with at least one partial and no finalisation, oldest end first; only partials
+   * written at or after `since` (wall-clock ms, default 0: all) are looked at.
+   */
+  pendingWindows(limit: number, since?: number): Promise<WindowKey[]>;
   /** The latest partial of every lane of the window (a final row wins over provisional ones). */
   partialsOf(window: WindowKey): Promise<PartialRow[]>;
   /** Written with dedupToken `final:<windowKeyString>`: one row per window, whoever writes. */

@@ -135,7 +135,8 @@ export function pendingWindowsSql(db: string): string {
   toUnixTimestamp64Milli(window_start) AS window_start_ms,
   toUnixTimestamp64Milli(any(window_end)) AS window_end_ms
 FROM ${tableRef(db, 'window_partials')}
-WHERE (model, version, size_label, window_start) NOT IN (
+WHERE written_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+  AND (model, version, size_label, window_start) NOT IN (
   SELECT model, version, size_label, window_start FROM ${tableRef(db, 'window_finalisations')}
 )
 GROUP BY model, version, size_label, window_start

@@ -731,10 +731,15 @@ export function createSqlStore(exec: SqlExecutor, options: SqlStoreOptions): Sto
       return rows.map(decodeLaneProgress);
     },
 
-    async pendingWindows(limit: number): Promise<WindowKey[]> {
+    async pendingWindows(limit: number, since = 0): Promise<WindowKey[]> {
       ensureOpen();
+      if (!Number.isSafeInteger(since) || since < 0)
+        throw new InvalidInputError(
+          `pendingWindows: since ${String(since)} is not a time (epoch ms)`,
+        );
       const rows = await exec.query<WindowKeySqlRow>(pendingWindowsSql(db), {
         limit: boundedLimit(limit),
+        since,
       });
       return rows.map(decodeWindowKey);
     },

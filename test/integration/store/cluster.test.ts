@@ -340,6 +340,22 @@ describe.each(DRIVERS)('cluster store on the $name', (driver) => {
     await expect(store.pendingWindows(0)).rejects.toBeInstanceOf(InvalidInputError);
   });
 
+  it('pendingWindows(limit, since) looks only at partials written since then (the finaliser bounds its scan)', async () => {
+    await store.insertPartials([
+      partial(1, 'p/0', { writtenAt: T0 + 10 * MIN }),
+      partial(2, 'p/0', { writtenAt: T0 + 20 * MIN }),
+      partial(2, 'p/1', { writtenAt: T0 + 5 * MIN }),
+    ]);
+    expect((await store.pendingWindows(10, T0 + 15 * MIN)).map((w) => w.start)).toEqual([
+      windowKey(2).start,
+    ]);
+    expect((await store.pendingWindows(10)).map((w) => w.start)).toEqual([
+      windowKey(1).start,
+      windowKey(2).start,
+    ]);
+    await expect(store.pendingWindows(10, -1)).rejects.toBeInstanceOf(InvalidInputError);
+  });
+
   it('a finalised window written by two instances with one token: one revision, in the record and in the latest table (without the token: two)', async () => {
     const w = windowKey(0);
     const first = result(0, w.end + 2000, { driftdVersion: '1.0.0', configHash: 'c-0' });
