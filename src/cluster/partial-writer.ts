@@ -11,8 +11,8 @@
  * always wins over its provisional rows). A row the store refuses for good is quarantined.
  */
 import type { Metrics } from '../export/metrics.js';
-import type { ResultWriter } from '../ingest/result-writer.js';
-import { direct, type Serial, type StoreWrites, type Write } from '../ingest/store-writes.js';
+import { createWindowQueue, type ResultWriter } from '../ingest/result-writer.js';
+import type { Serial, StoreWrites, Write } from '../ingest/store-writes.js';
 import type { Logger } from '../logger.js';
 import type { Clock, ClosedWindow } from '../window/index.js';
 import { type ClusterStore, isHttpLane, type PartialRow } from './types.js';
@@ -67,8 +67,6 @@ export function createPartialWriter(opts: {
 }): ResultWriter {
   const { store, clock, metrics, writes, serial } = opts;
   const log = opts.logger;
-  const unwritten: ClosedWindow[] = [];
-  let unwrittenSince = 0;
   /** Rows built once per window (a retried write sends the same rows). */
   const rows = new WeakMap<ClosedWindow, PartialRow>();
 
@@ -85,58 +83,36 @@ export function createPartialWriter(opts: {
     return r;
   }
 
-  function writeClosed(closed: readonly ClosedWindow[], write: Write = direct): Promise<never[]> {
-    for (const c of closed) unwritten.push(c);
-    if (unwritten.length === 0) return Promise.resolve([]);
-    return serial.run(async () => {
-      if (unwritten.length === 0) return [];
-      const batch = unwritten.slice();
-      const written = await writes.insertResults(
-        'window_partials',
-        'insert_partials',
-        'window_partial',
-        batch.map(rowOf),
-        (r) => store.insertPartials(r),
-        write,
-      );
-      unwritten.splice(0, batch.length);
-      for (const r of written) {
-        metrics.clusterPartialsWritten.inc({ kind: r.final ? 'final' : 'provisional' });
-        log.debug(
-          {
-            model: r.model,
-            version: r.version,
-            window: r.sizeLabel,
-            start: new Date(r.start).toISOString(),
-            lane: r.lane,
-            events: r.events,
-            final: r.final,
-          },
-          'window partial written',
-        );
-      }
-      return [];
-    });
+  function insert(batch: readonly ClosedWindow[], write: Write): Promise<readonly PartialRow[]> {
+    return writes.insertResults(
+      'window_partials',
+      'insert_partials',
+      'window_partial',
+      batch.map(rowOf),
+      (r) => store.insertPartials(r),
+      write,
+    );
   }
 
-  return {
-    queue(closed, since) {
-      const before = unwritten.length;
-      for (const c of closed) unwritten.push(c);
-      if (since !== undefined && before === 0 && unwritten.length > 0) unwrittenSince = since;
-    },
-    queued: unwritten,
-    due(delayMs) {
-      return unwritten.length > 0 && clock.now() - unwrittenSince >= delayMs;
-    },
-    write: writeClosed,
-    async writeLogged(closed) {
-      if (closed.length === 0 && unwritten.length === 0) return;
-      try {
-        await writeClosed(closed);
-      } catch (err) {
-        log.warn({ err }, 'window partial write failed; it is retried by the next write');
-      }
-    },
-  };
+  /** The partials written: counted and logged (nothing is evaluated here). */
+  async function after(written: readonly PartialRow[]): Promise<never[]> {
+    for (const r of written) {
+      metrics.clusterPartialsWritten.inc({ kind: r.final ? 'final' : 'provisional' });
+      log.debug(
+        {
+          model: r.model,
+          version: r.version,
+          window: r.sizeLabel,
+          start: new Date(r.start).toISOString(),
+          lane: r.lane,
+          events: r.events,
+          final: r.final,
+        },
+        'window partial written',
+      );
+    }
+    return [];
+  }
+
+  return createWindowQueue({ clock, log, serial, what: 'window partial', insert, after });
 }

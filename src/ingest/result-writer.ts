@@ -84,6 +84,108 @@ export function createResultWriter(opts: {
 }): ResultWriter {
   const { store, modelOf, clock, metrics, writes, serial, raw, performance } = opts;
   const log = opts.logger;
+
+  /** Evaluates the batch and inserts its results; answers what was written. */
+  async function insert(batch: readonly ClosedWindow[], write: Write) {
+    const results: WindowResult[] = [];
+    const closedOf = new Map<WindowResult, ClosedWindow>();
+    /** One INSERT per group: the whole batch, or (dedupToken) one per window. */
+    const groups: Array<{ rows: WindowResult[]; token: string | undefined }> = [];
+    for (const c of batch) {
+      const model = modelOf(c.bounds.model)!;
+      // A provisional result stays one, whatever the process writing it; a replay's results
+      // are the replay's, those it restored from its own checkpoint too.
+      const why = c.reason === 'idle' ? undefined : (opts.revisionReason ?? c.revisionReason);
+      const window = why === undefined ? c : { ...c, revisionReason: why };
+      const r = evaluateWindow(window, c.baseline, model);
+      const rows = [r, ...evaluateSegments(window, model)];
+      closedOf.set(r, c);
+      if (opts.dedupToken === undefined) {
+        if (groups.length === 0) groups.push({ rows: results, token: undefined });
+        for (const x of rows) results.push(x);
+      } else groups.push({ rows, token: opts.dedupToken(c) });
+    }
+    const written: WindowResult[] = [];
+    for (const g of groups) {
+      const done = await writes.insertResults(
+        'window_results',
+        'insert_window_results',
+        'window_result',
+        g.rows,
+        (rows) =>
+          g.token === undefined
+            ? store.insertWindowResults(rows)
+            : store.insertWindowResults(rows, { dedupToken: subsetToken(g.token, g.rows, rows) }),
+        write,
+      );
+      for (const r of done) written.push(r);
+    }
+    return { written, closedOf };
+  }
+
+  /** After the insert, the batch out of the queue: metrics, log, performance, episodes. */
+  async function after(
+    { written, closedOf }: Awaited<ReturnType<typeof insert>>,
+    write: Write,
+  ): Promise<WindowResult[]> {
+    for (const r of written) {
+      // A segment's result is shown (metrics, API); its performance follows it, nothing else.
+      if (r.segment) {
+        metrics.recordSegment(r);
+        // Its event count: the segment's label coverage.
+        performance.windowWritten(r);
+        continue;
+      }
+      metrics.recordWindow(r);
+      performance.windowWritten(r);
+      raw.afterStored(r);
+      log.info(
+        {
+          model: r.model,
+          version: r.version,
+          window: r.sizeLabel,
+          start: new Date(r.start).toISOString(),
+          events: r.eventCount,
+          driftShare: r.driftShare,
+          reference: r.reference === undefined ? 'baseline' : referenceName(r.reference),
+          provisional: r.provisional,
+        },
+        r.provisional ? 'window result (provisional: stream quiet, window open)' : 'window closed',
+      );
+      opts.onWindow?.(r);
+    }
+    // Retrain episodes and version comparisons follow the whole traffic's results only.
+    const whole = written.filter((r) => !r.segment);
+    await opts.retrain?.observe(whole);
+    await opts.comparisons?.windowsWritten(
+      whole.map((result) => ({ result, closed: closedOf.get(result)! })),
+      write,
+    );
+    performance.trim();
+    await performance.recompute(write);
+    return written.slice();
+  }
+
+  return createWindowQueue({ clock, log, serial, what: 'window result', insert, after });
+}
+
+/**
+ * The queue every writer of closed windows shares (results here; a cluster lane's partials,
+ * src/cluster/partial-writer.ts): windows queued (a failed write leaves them queued, so
+ * nothing drained from the managers is lost), written one write at a time (`serial`): the
+ * whole queue is `insert`ed, leaves the queue once that succeeded, then `after` runs on what
+ * was written.
+ */
+export function createWindowQueue<W>(opts: {
+  clock: Clock;
+  log: Logger;
+  serial: Serial;
+  /** What a failed `writeLogged` says it could not write. */
+  what: string;
+  insert(batch: readonly ClosedWindow[], write: Write): Promise<W>;
+  after(inserted: W, write: Write): Promise<WindowResult[]>;
+}): ResultWriter {
+  const { clock, serial } = opts;
   const unwritten: ClosedWindow[] = [];
   /** When the oldest entry of `unwritten` was queued by the Kafka path. */
   let unwrittenSince = 0;
@@ -97,78 +199,9 @@ export function createResultWriter(opts: {
     return serial.run(async () => {
       if (unwritten.length === 0) return [];
       const batch = unwritten.slice();
-      const results: WindowResult[] = [];
-      const closedOf = new Map<WindowResult, ClosedWindow>();
-      /** One INSERT per group: the whole batch, or (dedupToken) one per window. */
-      const groups: Array<{ rows: WindowResult[]; token: string | undefined }> = [];
-      for (const c of batch) {
-        const model = modelOf(c.bounds.model)!;
-        // A provisional result stays one, whatever the process writing it; a replay's results
-        // are the replay's, those it restored from its own checkpoint too.
-        const why = c.reason === 'idle' ? undefined : (opts.revisionReason ?? c.revisionReason);
-        const window = why === undefined ? c : { ...c, revisionReason: why };
-        const r = evaluateWindow(window, c.baseline, model);
-        const rows = [r, ...evaluateSegments(window, model)];
-        closedOf.set(r, c);
-        if (opts.dedupToken === undefined) {
-          if (groups.length === 0) groups.push({ rows: results, token: undefined });
-          for (const x of rows) results.push(x);
-        } else groups.push({ rows, token: opts.dedupToken(c) });
-      }
-      const written: WindowResult[] = [];
-      for (const g of groups) {
-        const done = await writes.insertResults(
-          'window_results',
-          'insert_window_results',
-          'window_result',
-          g.rows,
-          (rows) =>
-            g.token === undefined
-              ? store.insertWindowResults(rows)
-              : store.insertWindowResults(rows, { dedupToken: subsetToken(g.token, g.rows, rows) }),
-          write,
-        );
-        for (const r of done) written.push(r);
-      }
+      const inserted = await opts.insert(batch, write);
       unwritten.splice(0, batch.length);
-      for (const r of written) {
-        // A segment's result is shown (metrics, API); its performance follows it, nothing else.
-        if (r.segment) {
-          metrics.recordSegment(r);
-          // Its event count: the segment's label coverage.
-          performance.windowWritten(r);
-          continue;
-        }
-        metrics.recordWindow(r);
-        performance.windowWritten(r);
-        raw.afterStored(r);
-        log.info(
-          {
-            model: r.model,
-            version: r.version,
-            window: r.sizeLabel,
-            start: new Date(r.start).toISOString(),
-            events: r.eventCount,
-            driftShare: r.driftShare,
-            reference: r.reference === undefined ? 'baseline' : referenceName(r.reference),
-            provisional: r.provisional,
-          },
-          r.provisional
-            ? 'window result (provisional: stream quiet, window open)'
-            : 'window closed',
-        );
-        opts.onWindow?.(r);
-      }
-      // Retrain episodes and version comparisons follow the whole traffic's results only.
-      const whole = written.filter((r) => !r.segment);
-      await opts.retrain?.observe(whole);
-      await opts.comparisons?.windowsWritten(
-        whole.map((result) => ({ result, closed: closedOf.get(result)! })),
-        write,
-      );
-      performance.trim();
-      await performance.recompute(write);
-      return written.slice();
+      return opts.after(inserted, write);
     });
   }
 
@@ -188,7 +221,7 @@ export function createResultWriter(opts: {
       try {
         await writeClosed(closed);
       } catch (err) {
-        log.warn({ err }, 'window result write failed; it is retried by the next write');
+        opts.log.warn({ err }, `${opts.what} write failed; it is retried by the next write`);
       }
     },
   };
